@@ -1,0 +1,90 @@
+/*
+ * qtk_internal.h — helpers shared by every part of the library (not public).
+ * Platform specifics (file mapping, threads, clocks) live in platform.c only.
+ */
+#ifndef QTK_INTERNAL_H
+#define QTK_INTERNAL_H
+
+#include "qtk.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define QTK_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define QTK_UNUSED __attribute__((unused))
+#else
+#define QTK_PRINTF(a, b)
+#define QTK_UNUSED
+#endif
+
+#if defined(_MSC_VER)
+#define QTK_ALIGN(n) __declspec(align(n))
+#else
+#define QTK_ALIGN(n) _Alignas(n)
+#endif
+
+#define QTK_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define QTK_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Fills err (if not NULL) with code and a formatted message; returns code. */
+qtk_status qtk_set_error(qtk_error *err, qtk_status code, const char *fmt, ...) QTK_PRINTF(3, 4);
+
+/* Clears err to QTK_OK with an empty message. */
+void qtk_clear_error(qtk_error *err);
+
+/* strdup that reports failure as NULL (C11 has no strdup). */
+char *qtk_strdup(const char *s);
+
+/* Case-insensitive ASCII string comparison, 0 when equal. */
+int qtk_strcasecmp(const char *a, const char *b);
+
+/* ---- file mapping ---------------------------------------------------- */
+
+typedef struct qtk_mapping {
+    const void *data;
+    size_t size;
+    void *os_handle;   /* Windows mapping handle, unused on POSIX */
+} qtk_mapping;
+
+/* Maps a whole file read-only. Empty files map to data=NULL, size=0. */
+qtk_status qtk_map_file(const char *path, qtk_mapping *out, qtk_error *err);
+/* Releases a mapping made by qtk_map_file (safe on a zeroed struct). */
+void qtk_unmap_file(qtk_mapping *m);
+
+/* ---- files ------------------------------------------------------------ */
+
+/* fopen with UTF-8 paths on Windows too. */
+FILE *qtk_fopen(const char *path, const char *mode);
+/* Atomically replaces `to` with `from` (rename over an existing file). 0 on success. */
+int qtk_rename_replace(const char *from, const char *to);
+/* Removes a file; 0 on success. */
+int qtk_remove_file(const char *path);
+/* Flushes a stdio stream to stable storage; 0 on success. */
+int qtk_fsync_file(FILE *f);
+/* Seeks a stdio stream to a 64-bit offset; 0 on success. */
+int qtk_fseek64(FILE *f, int64_t off);
+
+/* ---- threads ------------------------------------------------------------ */
+
+/* Work function for qtk_parallel_for: processes items [begin, end). */
+typedef void (*qtk_range_fn)(void *ctx, int64_t begin, int64_t end, int thread_index);
+
+/* Splits [0, n) into nthreads contiguous ranges and runs fn on each in its
+ * own thread (the caller's thread takes the first range). Falls back to a
+ * single thread if threads cannot be created. */
+void qtk_parallel_for(int nthreads, int64_t n, qtk_range_fn fn, void *ctx);
+
+/* Number of logical CPUs (>= 1). */
+int qtk_cpu_count(void);
+
+/* Monotonic wall clock in seconds. */
+double qtk_time_now(void);
+
+/* ---- aligned memory ----------------------------------------------------- */
+
+/* Allocates size bytes aligned to 64 (NULL on failure); free with qtk_free_aligned. */
+void *qtk_malloc_aligned(size_t size);
+void qtk_free_aligned(void *p);
+
+#endif /* QTK_INTERNAL_H */

@@ -1,0 +1,62 @@
+/*
+ * types_internal.h — kernels of every quant family, referenced by the one
+ * type-traits table in type_table.c. Naming: qtk_<type>_<op>[_<isa>].
+ *   to_float(row, dst, n)                 decode one row (header included)
+ *   quantize(src, dst, nrows, n, imatrix) quality quantizer, rows back to back
+ *   from_float(src, dst, n)               fast row quantizer (activations)
+ *   vec_dot_<isa>(n, s, x, y)             weight row x · activation row y
+ * SIMD kernels live beside their scalar reference in <family>_<isa>.c and
+ * must agree with it (tests/test_dot.c).
+ */
+#ifndef QTK_TYPES_INTERNAL_H
+#define QTK_TYPES_INTERNAL_H
+
+#include "../core/qtk_internal.h"
+
+#define QK_K 256
+#define QK4_0 32
+#define QK8_0 32
+
+/* ---- block layouts (little-endian, packed by construction) -------------- */
+
+typedef struct { uint16_t d; uint8_t qs[QK4_0 / 2]; } block_q4_0;   /* 18 bytes */
+typedef struct { uint16_t d; int8_t qs[QK8_0]; } block_q8_0;         /* 34 bytes */
+/* Activation format of the K and iqk types (ik's 296-byte layout). */
+typedef struct { float d; float sum; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; } block_q8_K;
+
+/* ---- float types (float_types.c) --------------------------------------- */
+void qtk_f32_to_float(const void *row, float *dst, int64_t n);
+size_t qtk_f32_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+void qtk_f16_to_float(const void *row, float *dst, int64_t n);
+size_t qtk_f16_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+void qtk_f16_from_float(const float *src, void *dst, int64_t n);
+void qtk_bf16_to_float(const void *row, float *dst, int64_t n);
+size_t qtk_bf16_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+void qtk_bf16_from_float(const float *src, void *dst, int64_t n);
+
+/* ---- legacy 32-blocks (legacy.c + legacy_<isa>.c) --------------------- */
+void qtk_q4_0_to_float(const void *row, float *dst, int64_t n);
+size_t qtk_q4_0_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+void qtk_q4_0_from_float(const float *src, void *dst, int64_t n);
+void qtk_q4_0_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
+void qtk_q4_0_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
+void qtk_q4_0_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
+void qtk_q4_0_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+
+void qtk_q8_0_to_float(const void *row, float *dst, int64_t n);
+size_t qtk_q8_0_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+void qtk_q8_0_from_float(const float *src, void *dst, int64_t n);
+void qtk_q8_0_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
+void qtk_q8_0_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
+void qtk_q8_0_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
+void qtk_q8_0_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+
+/* Round-half-to-even of a float, as the reference encoders' magic-number trick. */
+static inline int qtk_nearest_int(float fval) {
+    float val = fval + 12582912.0f;
+    int i;
+    memcpy(&i, &val, sizeof(int));
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+#endif /* QTK_TYPES_INTERNAL_H */

@@ -1,0 +1,109 @@
+/* testlib.c — see testlib.h. */
+#include "testlib.h"
+
+#include <ctype.h>
+#include <math.h>
+
+long tl_checks, tl_failures;
+
+static char *join(const char *a, const char *b) {
+    size_t na = strlen(a), nb = strlen(b);
+    char *p = (char *)malloc(na + nb + 2);
+    if (!p) return NULL;
+    memcpy(p, a, na);
+    p[na] = '/';
+    memcpy(p + na + 1, b, nb + 1);
+    return p;
+}
+
+int tl_file_exists(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    fclose(f);
+    return 1;
+}
+
+char *tl_shared_path(const char *rel) {
+    const char *dir = getenv("QTK_SHARED_DIR");
+    if (!dir || !*dir) return NULL;
+    char *p = join(dir, rel);
+    if (p && !tl_file_exists(p)) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+char *tl_tmp_path(const char *name) {
+    const char *dir = getenv("QTK_TEST_TMP");
+    if (!dir || !*dir) dir = ".";
+    return join(dir, name);
+}
+
+unsigned char *tl_read_file(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, n = 0;
+    unsigned char *buf = (unsigned char *)malloc(cap);
+    while (buf) {
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (n < cap) break;
+        unsigned char *nb = (unsigned char *)realloc(buf, cap * 2);
+        if (!nb) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = nb;
+        cap *= 2;
+    }
+    fclose(f);
+    if (buf) *size = n;
+    return buf;
+}
+
+int tl_write_file(const char *path, const void *data, size_t size) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    size_t w = fwrite(data, 1, size, f);
+    int rc = fclose(f);
+    return (w == size && rc == 0) ? 0 : -1;
+}
+
+void tl_rng_seed(tl_rng *r, unsigned long long seed) { r->s = seed * 0x9E3779B97F4A7C15ULL + 1; }
+
+unsigned long long tl_rng_u64(tl_rng *r) {
+    unsigned long long x = r->s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    r->s = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+float tl_rng_uniform(tl_rng *r) { return (float)(tl_rng_u64(r) >> 40) * (1.0f / 16777216.0f); }
+
+float tl_rng_normal(tl_rng *r) {
+    double u1 = ((double)(tl_rng_u64(r) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+    double u2 = (double)(tl_rng_u64(r) >> 11) * (1.0 / 9007199254740992.0);
+    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
+int tl_finish(const char *name) {
+    printf("%s: %ld checks, %ld failed\n", name, tl_checks, tl_failures);
+    return tl_failures ? 1 : 0;
+}
+
+int tl_skip(const char *name, const char *why) {
+    printf("%s: SKIPPED: %s\n", name, why);
+    return TL_SKIP;
+}
+
+int tl_strcasecmp(const char *a, const char *b) {
+    for (;; a++, b++) {
+        int ca = tolower((unsigned char)*a), cb = tolower((unsigned char)*b);
+        if (ca != cb) return ca - cb;
+        if (ca == 0) return 0;
+    }
+}

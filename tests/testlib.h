@@ -1,0 +1,64 @@
+/*
+ * testlib.h — a minimal test harness: CHECK() records failures and keeps
+ * going; tl_finish() prints a summary and returns the exit code.
+ * Exit code 77 = skipped (ctest SKIP_RETURN_CODE).
+ */
+#ifndef QTK_TESTLIB_H
+#define QTK_TESTLIB_H
+
+#include "qtk.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TL_SKIP 77
+
+extern long tl_checks, tl_failures;
+
+/* CHECK(cond, printf-format, args...): counts, and reports a failure with the message. */
+#define CHECK(cond, ...)                                                            \
+    do {                                                                            \
+        tl_checks++;                                                                \
+        if (!(cond)) {                                                              \
+            tl_failures++;                                                          \
+            if (tl_failures <= 50) {                                                \
+                fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
+                fprintf(stderr, __VA_ARGS__);                                       \
+                fputc('\n', stderr);                                                \
+            }                                                                       \
+        }                                                                           \
+    } while (0)
+
+/* Full path of a file under the shared reference directory, or NULL when
+ * QTK_SHARED_DIR is unset or the file is missing. Result is malloc'ed. */
+char *tl_shared_path(const char *rel);
+
+/* Path of a scratch file `name` inside the test temp directory (malloc'ed). */
+char *tl_tmp_path(const char *name);
+
+/* Whether a file exists. */
+int tl_file_exists(const char *path);
+
+/* Reads a whole file (malloc'ed, *size set); NULL on failure. */
+unsigned char *tl_read_file(const char *path, size_t *size);
+
+/* Writes a whole file; 0 on success. */
+int tl_write_file(const char *path, const void *data, size_t size);
+
+/* Deterministic xorshift RNG. */
+typedef struct { unsigned long long s; } tl_rng;
+void tl_rng_seed(tl_rng *r, unsigned long long seed);
+unsigned long long tl_rng_u64(tl_rng *r);
+float tl_rng_uniform(tl_rng *r);          /* [0,1) */
+float tl_rng_normal(tl_rng *r);           /* N(0,1) */
+
+/* Case-insensitive ASCII compare, 0 when equal. */
+int tl_strcasecmp(const char *a, const char *b);
+
+/* Prints "name: N checks, N failed" and returns 0 or 1. */
+int tl_finish(const char *name);
+
+/* Prints the skip reason and returns TL_SKIP. */
+int tl_skip(const char *name, const char *why);
+
+#endif

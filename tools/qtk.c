@@ -1,0 +1,64 @@
+/* qtk.c — entry point of the `qtk` command: dispatches to subcommands. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const cli_command commands[] = {
+    {"inspect", "show header, metadata and tensors of a GGUF file", cmd_inspect, help_inspect},
+    {"dequantize", "write a copy of a GGUF file with every tensor as F32", cmd_dequantize, help_dequantize},
+};
+#define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "qtk %s — quantization toolkit for GGUF models\n\n"
+            "usage: qtk [--help] [--version] COMMAND [ARGS]\n\n"
+            "commands:\n",
+            qtk_version());
+    for (int i = 0; i < N_COMMANDS; i++) fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "  %-12s %s\n", "help", "show help of a command: qtk help COMMAND");
+}
+
+static const cli_command *find_command(const char *name) {
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0) return &commands[i];
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
+        printf("qtk %s\n", qtk_version());
+        return 0;
+    }
+    if (!strcmp(cmd, "help")) {
+        if (argc < 3) {
+            usage(stdout);
+            return 0;
+        }
+        const cli_command *c = find_command(argv[2]);
+        if (!c) {
+            fprintf(stderr, "qtk: unknown command '%s'\n\n", argv[2]);
+            usage(stderr);
+            return 2;
+        }
+        c->help(stdout);
+        return 0;
+    }
+    const cli_command *c = find_command(cmd);
+    if (!c) {
+        fprintf(stderr, "qtk: unknown command '%s'\n\n", cmd);
+        usage(stderr);
+        return 2;
+    }
+    return c->run(argc - 1, argv + 1);
+}
