@@ -4,6 +4,11 @@
  * else in qtk switches on a type id.
  */
 #include "types_internal.h"
+#include "grids.h"
+#include "kquants.h"
+#include "iquants.h"
+#include "iqk.h"
+#include "iqk_ks.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -87,7 +92,8 @@ static const qtk_type_traits type_table[] = {
     {.id = QTK_TYPE_Q6_K, .name = "q6_K", .block_size = 256, .type_size = 210, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .vec_dot = NO_DOTS},
     {.id = QTK_TYPE_Q8_K, .name = "q8_K", .block_size = 256, .type_size = 296, .is_quantized = true,
-     .file_type = false, .vec_dot_type = QTK_TYPE_Q8_K, .vec_dot = NO_DOTS},
+     .file_type = false, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_q8_K_to_float,
+     .from_float = qtk_q8_K_from_float, .vec_dot = NO_DOTS},
 
     /* ---- mainline i-quants ---- */
     GEOM(QTK_TYPE_IQ2_XXS, "iq2_xxs", 256, 66, 0, true),

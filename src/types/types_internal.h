@@ -51,6 +51,10 @@ void qtk_q8_0_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_q8_0_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_q8_0_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 
+/* ---- Q8_K activation format (q8_k.c) ----------------------------------- */
+void qtk_q8_K_from_float(const float *src, void *dst, int64_t n);
+void qtk_q8_K_to_float(const void *row, float *dst, int64_t n);
+
 /* Round-half-to-even of a float, as the reference encoders' magic-number trick. */
 static inline int qtk_nearest_int(float fval) {
     float val = fval + 12582912.0f;
