@@ -310,7 +310,9 @@ typedef struct qtk_tensor_info {
 
 typedef struct qtk_gguf qtk_gguf;
 
-/* Opens and validates a GGUF v2/v3 file; data stays mapped until close. */
+/* Opens and validates a GGUF v2/v3 file; data stays mapped until close.
+ * Refused: keys or tensor names containing a NUL byte, arrays nested more
+ * than 8 deep, and any inconsistency (counts, types, shapes, placement). */
 qtk_status qtk_gguf_open(const char *path, qtk_gguf **out, qtk_error *err);
 /* Parses a GGUF image from memory (not copied; must outlive the handle).
  * `name` is used in messages. For fuzzing and tests. */

@@ -19,6 +19,9 @@ void help_inspect(FILE *out);
 int cmd_dequantize(int argc, char **argv);
 void help_dequantize(FILE *out);
 
+int cmd_bench(int argc, char **argv);
+void help_bench(FILE *out);
+
 /* Prints "qtk CMD: message" for an error and returns 1. */
 int cli_fail(const char *cmd, const qtk_error *err);
 
@@ -27,5 +30,18 @@ int cli_usage_error(const char *cmd, void (*help)(FILE *), const char *fmt, ...)
 
 /* Formats a byte count as "12.3 MiB" into buf. */
 const char *cli_fmt_bytes(double bytes, char *buf, size_t n);
+
+/* Writes s[0..len) as a JSON string literal (escaped). */
+void cli_json_string(FILE *out, const char *s, size_t len);
+
+/* Whether arg is -h or --help. */
+bool cli_is_help(const char *arg);
+
+/* Fills err with a formatted message (for errors detected in the CLI itself). */
+void qtk_set_error_cli(qtk_error *err, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 
 #endif

@@ -7,6 +7,7 @@
 static const cli_command commands[] = {
     {"inspect", "show header, metadata and tensors of a GGUF file", cmd_inspect, help_inspect},
     {"dequantize", "write a copy of a GGUF file with every tensor as F32", cmd_dequantize, help_dequantize},
+    {"bench", "speed benchmarks: qtk bench types", cmd_bench, help_bench},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

@@ -4,4 +4,62 @@
 
 #include "types_internal.h"
 
+/* Block sizes in bytes (FORMATS §3); every block starts with fp16 d, uint16 extra. */
+#define QTK_IQ2_K_SIZE 76
+#define QTK_IQ3_K_SIZE 110
+#define QTK_IQ4_K_SIZE 144
+#define QTK_IQ5_K_SIZE 176
+#define QTK_IQ6_K_SIZE 212
+
+/* Constant added by the shifted grid of each type (shifted = base + offset). */
+#define QTK_IQ2_K_SHIFT 5
+#define QTK_IQ3_K_SHIFT 4
+#define QTK_IQ4_K_SHIFT 4
+#define QTK_IQ5_K_SHIFT 2
+#define QTK_IQ6_K_SHIFT 1
+
+void qtk_iq2_k_to_float(const void *row, float *dst, int64_t n);
+size_t qtk_iq2_k_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+void qtk_iq2_k_from_float(const float *src, void *dst, int64_t n);
+void qtk_iq2_k_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq2_k_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq2_k_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq2_k_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+
+void qtk_iq3_k_to_float(const void *row, float *dst, int64_t n);
+size_t qtk_iq3_k_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+void qtk_iq3_k_from_float(const float *src, void *dst, int64_t n);
+void qtk_iq3_k_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq3_k_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq3_k_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq3_k_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+
+void qtk_iq4_k_to_float(const void *row, float *dst, int64_t n);
+size_t qtk_iq4_k_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+void qtk_iq4_k_from_float(const float *src, void *dst, int64_t n);
+void qtk_iq4_k_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq4_k_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq4_k_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq4_k_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+
+void qtk_iq5_k_to_float(const void *row, float *dst, int64_t n);
+size_t qtk_iq5_k_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+void qtk_iq5_k_from_float(const float *src, void *dst, int64_t n);
+void qtk_iq5_k_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq5_k_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq5_k_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq5_k_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+
+/* IQ6_K: to_float reproduces the reference's cubic-polynomial decoder bit for bit;
+ * qtk_iq6_k_to_float_table decodes with the 64-entry integer grid that every dot
+ * product (here and in the reference's kernels) uses. */
+void qtk_iq6_k_to_float(const void *row, float *dst, int64_t n);
+void qtk_iq6_k_to_float_table(const void *row, float *dst, int64_t n);
+size_t qtk_iq6_k_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+void qtk_iq6_k_from_float(const float *src, void *dst, int64_t n);
+void qtk_iq6_k_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq6_k_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq6_k_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq6_k_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+
 #endif

@@ -1,7 +1,102 @@
-/* iqk_ks.h — kernels of IQ2_KS, IQ3_KS, IQ4_KS, IQ5_KS, IQ4_KSS, IQ2_KL (iqk_ks.c + iqk_ks_<isa>.c). */
+/* iqk_ks.h — kernels of IQ2_KS, IQ3_KS, IQ4_KS, IQ5_KS, IQ4_KSS, IQ2_KL
+ * (iqk_ks.c, iqk_kss.c, iqk_kl.c + iqk_ks_<isa>.c), and the quantizer
+ * machinery those files share. */
 #ifndef QTK_IQK_KS_H
 #define QTK_IQK_KS_H
 
 #include "types_internal.h"
+
+/* ---- kernels ------------------------------------------------------------- */
+void qtk_iq4_ks_to_float(const void *row, float *dst, int64_t n);
+size_t qtk_iq4_ks_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+void qtk_iq4_ks_from_float(const float *src, void *dst, int64_t n);
+void qtk_iq4_ks_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq4_ks_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq4_ks_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq4_ks_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+
+void qtk_iq4_kss_to_float(const void *row, float *dst, int64_t n);
+size_t qtk_iq4_kss_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+void qtk_iq4_kss_from_float(const float *src, void *dst, int64_t n);
+void qtk_iq4_kss_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq4_kss_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq4_kss_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq4_kss_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+
+void qtk_iq5_ks_to_float(const void *row, float *dst, int64_t n);
+size_t qtk_iq5_ks_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+void qtk_iq5_ks_from_float(const float *src, void *dst, int64_t n);
+void qtk_iq5_ks_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq5_ks_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq5_ks_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq5_ks_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+
+void qtk_iq3_ks_to_float(const void *row, float *dst, int64_t n);
+size_t qtk_iq3_ks_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+void qtk_iq3_ks_from_float(const float *src, void *dst, int64_t n);
+void qtk_iq3_ks_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq3_ks_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq3_ks_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq3_ks_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+
+void qtk_iq2_ks_to_float(const void *row, float *dst, int64_t n);
+size_t qtk_iq2_ks_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+void qtk_iq2_ks_from_float(const float *src, void *dst, int64_t n);
+void qtk_iq2_ks_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq2_ks_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq2_ks_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq2_ks_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+
+void qtk_iq2_kl_to_float(const void *row, float *dst, int64_t n);
+size_t qtk_iq2_kl_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+void qtk_iq2_kl_from_float(const float *src, void *dst, int64_t n);
+void qtk_iq2_kl_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq2_kl_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq2_kl_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq2_kl_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+
+/* ---- shared quantizer machinery (iqk_ks.c) ------------------------------- */
+
+/* Nearest-value lookup for a sorted int8 grid of at most 32 values:
+ * lo[floor(t)+128] is the last grid index whose value is <= floor(t) (or 0),
+ * and t >= mid[lo] means the upper neighbour is nearer (ties go up). */
+typedef struct {
+    uint8_t lo[256];
+    float mid[32];
+} qtk_ks_nearest;
+
+/* Builds the lookup table of a sorted grid of n (<= 32) values. */
+void qtk_ks_nearest_init(qtk_ks_nearest *t, const int8_t *grid, int n);
+
+/* Index of the grid value nearest to v (out-of-range v clamps to the ends). */
+static inline int qtk_ks_nearest_idx(const qtk_ks_nearest *t, float v) {
+    v = v > -128.0f ? v : -128.0f; /* also maps NaN to the low end */
+    v = v < 127.5f ? v : 127.5f;
+    const int lo = t->lo[(int)(v + 128.0f)];
+    return lo + (v >= t->mid[lo]);
+}
+
+/* Importance-weight fallback used when no imatrix is given. */
+typedef enum { QTK_KS_W_X2, QTK_KS_W_SIGMA_X2, QTK_KS_W_ABS } qtk_ks_wkind;
+
+/* Prepares one row for a KS quantizer: xn = x/amax and the reference's
+ * per-weight importance (imatrix sanitising per 32 weights, sigma^2 = c·mean
+ * x^2 of each 256-block) rescaled so its maximum is 1, which keeps every
+ * later sum finite for rows of any magnitude. Returns amax (0: all-zero row). */
+float qtk_ks_prepare_row(const float *x, const float *imatrix, int64_t n, float c, qtk_ks_wkind kind,
+                         float *xn, float *w);
+
+/* Signed float scale of one sub-block of n weights by the IQ4_K-style search:
+ * start at -max/T[0] (both signs), then inverse scales (step·k + T[0])/max for
+ * k = -ntry..ntry on the base and (if shifted != NULL) shifted grid, both
+ * signs; keep the best sumqx^2/sumq2. *is_shifted tells which grid won.
+ * Returns 0 for an all-zero (or zero-weight) sub-block. */
+float qtk_ks_search_scale(const float *x, const float *w, int n, const int8_t *base, const int8_t *shifted,
+                          const qtk_ks_nearest *nb, const qtk_ks_nearest *ns, int ntry, float step,
+                          int *is_shifted);
+
+/* Weights of the error measure the quantizers must not worsen: imatrix/max
+ * (or 1 without an imatrix). */
+void qtk_ks_metric_weights(const float *imatrix, int64_t n, float *mw);
 
 #endif

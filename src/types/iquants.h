@@ -4,4 +4,86 @@
 
 #include "types_internal.h"
 
+/* IQ4_NL: fp16 scale + 32 4-bit grid indices (FORMATS §2). */
+typedef struct { uint16_t d; uint8_t qs[16]; } block_iq4_nl;                       /* 18 bytes */
+/* IQ4_XS: fp16 super-scale, 8 six-bit sub-block scales, 256 4-bit indices. */
+typedef struct { uint16_t d; uint16_t scales_h; uint8_t scales_l[4]; uint8_t qs[128]; } block_iq4_xs; /* 136 */
+
+/*
+ * Index of the entry of the ascending grid g[0..n) nearest to x; a tie goes
+ * to the upper entry and x outside the grid clamps to the ends (NaN -> 0).
+ * Reusable by every non-linear (iqk) grid; n >= 2.
+ */
+static inline int qtk_grid_nearest(const int8_t *g, int n, float x) {
+    if (!(x > (float)g[0])) return 0;
+    if (x >= (float)g[n - 1]) return n - 1;
+    int lo = 0, hi = n - 1;  /* invariant: g[lo] <= x < g[hi] */
+    while (hi - lo > 1) {
+        const int mid = (lo + hi) >> 1;
+        if (x < (float)g[mid]) hi = mid;
+        else lo = mid;
+    }
+    return x >= 0.5f * (float)(g[lo] + g[hi]) ? hi : lo;  /* exact midpoint, no rounding */
+}
+
+/*
+ * Constant-time form of qtk_grid_nearest for hot loops (same answers):
+ * tab[b] counts the midpoints below the integer g[0] + b, and one comparison
+ * with the next midpoint settles the rest (integer grids have at most one
+ * midpoint per unit interval). For ascending grids of n <= 64 distinct int8
+ * values; init once, e.g. per call.
+ */
+typedef struct {
+    float lo, hi;
+    int n;
+    float mid[64];     /* mid[i] = (g[i] + g[i+1]) / 2; mid[n-1] = +huge */
+    uint8_t tab[256];
+} qtk_grid_lut;
+
+static inline void qtk_grid_lut_init(qtk_grid_lut *t, const int8_t *g, int n) {
+    t->lo = (float)g[0];
+    t->hi = (float)g[n - 1];
+    t->n = n;
+    for (int i = 0; i < n - 1; i++) t->mid[i] = 0.5f * (float)(g[i] + g[i + 1]);
+    t->mid[n - 1] = 3.0e38f;
+    int b = 0; /* tab[b] = i while mid[i-1] < g[0] + b <= mid[i] */
+    for (int i = 0; i < n - 1; i++)
+        for (; b < 256 && (float)(g[0] + b) <= t->mid[i]; b++) t->tab[b] = (uint8_t)i;
+    for (; b < 256; b++) t->tab[b] = (uint8_t)(n - 1);
+}
+
+static inline int qtk_grid_lut_nearest(const qtk_grid_lut *t, float x) {
+    if (!(x > t->lo)) return 0;
+    if (x >= t->hi) return t->n - 1;
+    const int i = t->tab[(int)(x - t->lo)];
+    return i + (x >= t->mid[i]);
+}
+
+void qtk_iq4_nl_to_float(const void *row, float *dst, int64_t n);
+size_t qtk_iq4_nl_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+void qtk_iq4_nl_from_float(const float *src, void *dst, int64_t n);
+void qtk_iq4_nl_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq4_nl_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq4_nl_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq4_nl_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+
+void qtk_iq4_xs_to_float(const void *row, float *dst, int64_t n);
+size_t qtk_iq4_xs_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+void qtk_iq4_xs_from_float(const float *src, void *dst, int64_t n);
+void qtk_iq4_xs_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq4_xs_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq4_xs_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq4_xs_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+
+/*
+ * The dot products form each block's product exactly in double (int sum ×
+ * fp16 × fp16, or × the f32 Q8_K scale) and add in double, so the result is
+ * the exact dot of the decoded rows up to the final rounding to float. IQ4_NL
+ * adds block i into lane i % 8 and reduces the 8 lanes in this fixed order,
+ * so every ISA path returns the bit-identical result of the scalar kernel.
+ */
+static inline double qtk_iq4_nl_reduce8(const double a[8]) {
+    return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+}
+
 #endif

@@ -16,11 +16,15 @@
 #define QK_K 256
 #define QK4_0 32
 #define QK8_0 32
+#define QK5_0 32
+#define QK6_0 32
 
 /* ---- block layouts (little-endian, packed by construction) -------------- */
 
 typedef struct { uint16_t d; uint8_t qs[QK4_0 / 2]; } block_q4_0;   /* 18 bytes */
 typedef struct { uint16_t d; int8_t qs[QK8_0]; } block_q8_0;         /* 34 bytes */
+typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[QK5_0 / 2]; } block_q5_0; /* 22 bytes */
+typedef struct { uint16_t d; uint8_t qh[8]; uint8_t qs[QK6_0 / 2]; } block_q6_0; /* 26 bytes */
 /* Activation format of the K and iqk types (ik's 296-byte layout). */
 typedef struct { float d; float sum; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; } block_q8_K;
 
@@ -42,6 +46,22 @@ void qtk_q4_0_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_q4_0_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_q4_0_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_q4_0_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+
+void qtk_q5_0_to_float(const void *row, float *dst, int64_t n);
+size_t qtk_q5_0_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+void qtk_q5_0_from_float(const float *src, void *dst, int64_t n);
+void qtk_q5_0_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
+void qtk_q5_0_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
+void qtk_q5_0_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
+void qtk_q5_0_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+
+void qtk_q6_0_to_float(const void *row, float *dst, int64_t n);
+size_t qtk_q6_0_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+void qtk_q6_0_from_float(const float *src, void *dst, int64_t n);
+void qtk_q6_0_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
+void qtk_q6_0_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
+void qtk_q6_0_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
+void qtk_q6_0_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_q8_0_to_float(const void *row, float *dst, int64_t n);
 size_t qtk_q8_0_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);

@@ -1,0 +1,623 @@
+/*
+ * iqk.c — IQ2_K, IQ3_K, IQ4_K, IQ5_K, IQ6_K: 256-weight super-blocks with an fp16
+ * scale, 16 sub-blocks of 16 weights with a small integer scale each, and a
+ * non-linear value grid per sub-block (base or shifted, FORMATS §0.3/§3).
+ * Scalar reference: decoding, the quantizers (METHODS §1, §3) and the dot
+ * products against Q8_K activations. SIMD dots live in iqk_<isa>.c.
+ */
+#include "iqk.h"
+#include "grids.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#define NSUB 16 /* sub-blocks per super-block */
+
+static uint16_t rd16(const uint8_t *p) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+
+static void wr16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
+
+/* ======================================================================== */
+/* Unpacking: every type becomes (index per weight, integer scale per       */
+/* sub-block, shift bits); decoding and the scalar dots share this.         */
+/* ======================================================================== */
+
+/* Index of weight i in the 2-bit planes shared by IQ2_K and IQ3_K's low bits. */
+static int lo2(const uint8_t *qs, int i) {
+    const int b32 = i / 32, p = i % 32;
+    return (qs[32 * (b32 / 4) + p] >> (2 * (b32 % 4))) & 3;
+}
+
+/* Low nibble of weight i in the 4-bit planes of IQ5_K/IQ6_K (two consecutive
+ * 32-weight sub-blocks per 32 bytes). */
+static int lo4_pair(const uint8_t *qs, int i) {
+    const int b32 = i / 32, p = i % 32;
+    const uint8_t byte = qs[32 * (b32 / 2) + p];
+    return (b32 % 2 == 0) ? (byte & 0xF) : (byte >> 4);
+}
+
+static void unpack_iq2_k(const uint8_t *b, uint8_t *idx, int *S) {
+    const uint8_t *scales = b + 4, *qs = b + 12;
+    for (int j = 0; j < NSUB; j++) S[j] = ((scales[j / 2] >> (4 * (j % 2))) & 0xF) - 8;
+    for (int i = 0; i < QK_K; i++) idx[i] = (uint8_t)lo2(qs, i);
+}
+
+static void unpack_iq3_k(const uint8_t *b, uint8_t *idx, int *S) {
+    const uint16_t sh = rd16(b + 4);
+    const uint8_t *sl = b + 6, *qs = b + 14, *qh = b + 78;
+    for (int j = 0; j < NSUB; j++) {
+        const int m = (sl[j / 2] >> (4 * (j % 2))) & 0xF;
+        S[j] = (2 * m + 1) * (((sh >> j) & 1) ? -1 : 1);
+    }
+    for (int i = 0; i < QK_K; i++) idx[i] = (uint8_t)(lo2(qs, i) | (((qh[i % 32] >> (i / 32)) & 1) << 2));
+}
+
+static void unpack_iq4_k(const uint8_t *b, uint8_t *idx, int *S) {
+    const uint8_t *sh = b + 4, *sl = b + 8, *qs = b + 16;
+    for (int j = 0; j < NSUB; j++) {
+        const int ls = ((sl[j / 2] >> (4 * (j % 2))) & 0xF) | (((sh[j / 4] >> (2 * (j % 4))) & 3) << 4);
+        S[j] = ls - 32;
+    }
+    for (int i = 0; i < QK_K; i++) {
+        const int b32 = i / 32, p = i % 32;
+        const uint8_t byte = qs[16 * b32 + (p % 16)];
+        idx[i] = (uint8_t)(p < 16 ? (byte & 0xF) : (byte >> 4));
+    }
+}
+
+static void unpack_iq5_k(const uint8_t *b, uint8_t *idx, int *S) {
+    const uint8_t *sh = b + 4, *sl = b + 8, *qs = b + 16, *qh = b + 144;
+    for (int j = 0; j < NSUB; j++) {
+        const int ls = ((sl[j / 2] >> (4 * (j % 2))) & 0xF) | (((sh[j / 4] >> (2 * (j % 4))) & 3) << 4);
+        S[j] = ls - 32;
+    }
+    for (int i = 0; i < QK_K; i++)
+        idx[i] = (uint8_t)(lo4_pair(qs, i) | (((qh[i % 32] >> (i / 32)) & 1) << 4));
+}
+
+static void unpack_iq6_k(const uint8_t *b, uint8_t *idx, int *S) {
+    const uint8_t *qs = b + 20, *qh = b + 148;
+    for (int j = 0; j < NSUB; j++) S[j] = (int8_t)b[4 + j];
+    for (int i = 0; i < QK_K; i++) {
+        const int b32 = i / 32, p = i % 32;
+        const int hi = (qh[32 * (b32 / 4) + p] >> (2 * (b32 % 4))) & 3;
+        idx[i] = (uint8_t)(lo4_pair(qs, i) | (hi << 4));
+    }
+}
+
+typedef void (*unpack_fn)(const uint8_t *b, uint8_t *idx, int *S);
+
+/* Everything that differs between the five types, for the shared code paths. */
+typedef struct {
+    size_t block_bytes;
+    int nv;               /* grid size (base table; shifted table follows it) */
+    const int8_t *grid;   /* 2·nv int8 values: base then shifted */
+    unpack_fn unpack;
+} iqk_desc;
+
+static const iqk_desc desc_iq2_k = {QTK_IQ2_K_SIZE, 4, qtk_iq2nl_values, unpack_iq2_k};
+static const iqk_desc desc_iq3_k = {QTK_IQ3_K_SIZE, 8, qtk_iq3nl_values, unpack_iq3_k};
+static const iqk_desc desc_iq4_k = {QTK_IQ4_K_SIZE, 16, qtk_iq4nl_values, unpack_iq4_k};
+static const iqk_desc desc_iq5_k = {QTK_IQ5_K_SIZE, 32, qtk_iq5nl_values, unpack_iq5_k};
+static const iqk_desc desc_iq6_k = {QTK_IQ6_K_SIZE, 64, qtk_iq6nl_values, unpack_iq6_k};
+
+/* ======================================================================== */
+/* Decoding                                                                 */
+/* ======================================================================== */
+
+/* w = (d·S)·T[q], the sub-block float scale formed first as the reference does. */
+static void to_float_generic(const iqk_desc *t, const void *row, float *dst, int64_t n) {
+    const uint8_t *b = (const uint8_t *)row;
+    uint8_t idx[QK_K];
+    int S[NSUB];
+    for (int64_t ib = 0; ib < n / QK_K; ib++, b += t->block_bytes, dst += QK_K) {
+        const float d = qtk_fp16_to_fp32(rd16(b));
+        const uint16_t extra = rd16(b + 2);
+        t->unpack(b, idx, S);
+        for (int j = 0; j < NSUB; j++) {
+            const float dl = d * (float)S[j];
+            const int8_t *T = t->grid + (((extra >> j) & 1) ? t->nv : 0);
+            for (int k = 0; k < 16; k++) dst[16 * j + k] = dl * (float)T[idx[16 * j + k]];
+        }
+    }
+}
+
+void qtk_iq2_k_to_float(const void *row, float *dst, int64_t n) { to_float_generic(&desc_iq2_k, row, dst, n); }
+void qtk_iq3_k_to_float(const void *row, float *dst, int64_t n) { to_float_generic(&desc_iq3_k, row, dst, n); }
+void qtk_iq4_k_to_float(const void *row, float *dst, int64_t n) { to_float_generic(&desc_iq4_k, row, dst, n); }
+void qtk_iq5_k_to_float(const void *row, float *dst, int64_t n) { to_float_generic(&desc_iq5_k, row, dst, n); }
+void qtk_iq6_k_to_float_table(const void *row, float *dst, int64_t n) {
+    to_float_generic(&desc_iq6_k, row, dst, n);
+}
+
+/* The reference's IQ6_K decoder evaluates the cubic behind the grid in float32
+ * with fused multiply-adds (Horner order); fmaf() is correctly rounded by
+ * definition, so this is bit-exact whether or not the target has FMA hardware. */
+void qtk_iq6_k_to_float(const void *row, float *dst, int64_t n) {
+    float poly[64];
+    for (int q = 0; q < 64; q++) {
+        const float fq = (float)q;
+        float t = fmaf(fq, 0.0011972f, -0.11218f);
+        t = fmaf(fq, t, 6.2568f);
+        poly[q] = fmaf(fq, t, -127.0f);
+    }
+    const uint8_t *b = (const uint8_t *)row;
+    uint8_t idx[QK_K];
+    int S[NSUB];
+    for (int64_t ib = 0; ib < n / QK_K; ib++, b += QTK_IQ6_K_SIZE, dst += QK_K) {
+        const float d = qtk_fp16_to_fp32(rd16(b));
+        const uint16_t extra = rd16(b + 2);
+        unpack_iq6_k(b, idx, S);
+        for (int j = 0; j < NSUB; j++) {
+            const float dl = d * (float)S[j];
+            const float m = ((extra >> j) & 1) ? 1.0f : 0.0f;
+            for (int k = 0; k < 16; k++) dst[16 * j + k] = dl * (poly[idx[16 * j + k]] + m);
+        }
+    }
+}
+
+/* ======================================================================== */
+/* Scalar dot products against Q8_K (integer sums per super-block, 32 bits)  */
+/* ======================================================================== */
+
+static void vec_dot_generic(const iqk_desc *t, int64_t n, float *s, const void *vx, const void *vy) {
+    const uint8_t *b = (const uint8_t *)vx;
+    const block_q8_K *y = (const block_q8_K *)vy;
+    uint8_t idx[QK_K];
+    int S[NSUB];
+    float sum = 0.0f;
+    for (int64_t ib = 0; ib < n / QK_K; ib++, b += t->block_bytes) {
+        const uint16_t extra = rd16(b + 2);
+        t->unpack(b, idx, S);
+        int32_t isum = 0;
+        for (int j = 0; j < NSUB; j++) {
+            const int8_t *T = t->grid + (((extra >> j) & 1) ? t->nv : 0);
+            int32_t sub = 0;
+            for (int k = 0; k < 16; k++) sub += T[idx[16 * j + k]] * y[ib].qs[16 * j + k];
+            isum += S[j] * sub;
+        }
+        sum += (qtk_fp16_to_fp32(rd16(b)) * y[ib].d) * (float)isum;
+    }
+    *s = sum;
+}
+
+void qtk_iq2_k_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y) {
+    vec_dot_generic(&desc_iq2_k, n, s, x, y);
+}
+void qtk_iq3_k_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y) {
+    vec_dot_generic(&desc_iq3_k, n, s, x, y);
+}
+void qtk_iq4_k_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y) {
+    vec_dot_generic(&desc_iq4_k, n, s, x, y);
+}
+void qtk_iq5_k_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y) {
+    vec_dot_generic(&desc_iq5_k, n, s, x, y);
+}
+void qtk_iq6_k_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y) {
+    vec_dot_generic(&desc_iq6_k, n, s, x, y);
+}
+
+/* ======================================================================== */
+/* Quantization                                                             */
+/* ======================================================================== */
+
+/* Index of the grid value nearest to v in an increasing table; ties go to the
+ * upper neighbour, out-of-range values clamp to the ends. */
+static int nearest_index(const float *T, int nv, float v) {
+    if (!(v > T[0])) return 0;
+    if (v >= T[nv - 1]) return nv - 1;
+    int lo = 0, hi = nv - 1; /* T[lo] < v <= T[hi] */
+    while (hi - lo > 1) {
+        const int mid = (lo + hi) / 2;
+        if (T[mid] < v) lo = mid;
+        else hi = mid;
+    }
+    return (v - T[lo] < T[hi] - v) ? lo : hi;
+}
+
+/* Per-type quantizer parameters. */
+typedef struct {
+    const iqk_desc *desc;
+    float sigma_c;     /* σ² = c·Σx²/256 */
+    int quarter_sigma; /* fallback weight 0.25σ² + x² (else x²) */
+    int ntry;          /* scale search: k = −ntry..ntry */
+    float step;        /* inverse-scale step */
+    int refit;         /* one extra nearest/refit round per sub-block */
+    float fudge;       /* final super-block scale factor */
+    int smin, smax;    /* integer sub-block scale range */
+    int odd_scales;    /* IQ3_K: only odd scales */
+} iqk_qparams;
+
+/* Float copies of the grids: [0..nv) base, [nv..2nv) shifted. */
+typedef struct { float v[128]; } fgrid;
+
+static void make_fgrid(const iqk_desc *t, fgrid *g) {
+    for (int i = 0; i < 2 * t->nv; i++) g->v[i] = (float)t->grid[i];
+}
+
+/* Importance weights of one super-block (METHODS §1.2), including the
+ * per-16 sanitising of imatrix entries that carry no information. */
+static void make_weights(const iqk_qparams *p, const float *x, const float *qw, float *w) {
+    float sumx2 = 0.0f;
+    for (int j = 0; j < QK_K; j++) sumx2 += x[j] * x[j];
+    const float sigma2 = p->sigma_c * sumx2 / QK_K;
+    if (qw) {
+        for (int ib = 0; ib < NSUB; ib++) {
+            const float *xb = x + 16 * ib, *qb = qw + 16 * ib;
+            float s_q2 = 0.0f, s_x2 = 0.0f, s_qx = 0.0f;
+            for (int k = 0; k < 16; k++) {
+                s_q2 += qb[k] * qb[k];
+                s_x2 += xb[k] * xb[k];
+                s_qx += qb[k] * fabsf(xb[k]);
+            }
+            const float thr = 16 * 1e-18f;
+            const int bad = s_q2 <= thr || s_x2 <= thr || s_qx <= thr;
+            for (int k = 0; k < 16; k++)
+                w[16 * ib + k] = (bad ? 1e-9f : qb[k]) * sqrtf(sigma2 + xb[k] * xb[k]);
+        }
+    } else {
+        for (int j = 0; j < QK_K; j++) w[j] = (p->quarter_sigma ? 0.25f * sigma2 : 0.0f) + x[j] * x[j];
+    }
+}
+
+/* Tries inverse scale `id` on grid T for both signs; keeps the best F = sumqx²/sumq2. */
+static void try_scale(const float *xb, const float *wb, const float *T, int nv, float id, int shift,
+                      float *best, float *dbest, int *sbest) {
+    float sqx_p = 0, sq2_p = 0, sqx_m = 0, sq2_m = 0;
+    for (int k = 0; k < 16; k++) {
+        const float al = id * xb[k];
+        float q = T[nearest_index(T, nv, al)];
+        sqx_p += wb[k] * q * xb[k];
+        sq2_p += wb[k] * q * q;
+        q = T[nearest_index(T, nv, -al)];
+        sqx_m += wb[k] * q * xb[k];
+        sq2_m += wb[k] * q * q;
+    }
+    if (sq2_p > 0 && sqx_p * sqx_p > *best * sq2_p) {
+        *dbest = sqx_p / sq2_p;
+        *best = *dbest * sqx_p;
+        *sbest = shift;
+    }
+    if (sq2_m > 0 && sqx_m * sqx_m > *best * sq2_m) {
+        *dbest = sqx_m / sq2_m;
+        *best = *dbest * sqx_m;
+        *sbest = shift;
+    }
+}
+
+/* Best float scale and grid of one 16-weight sub-block (METHODS §3.1/§3.2):
+ * a band of inverse scales around the one mapping the largest value onto the
+ * grid's end, both grids, both signs. */
+static float search_nl(const iqk_qparams *p, const fgrid *g, const float *xb, const float *wb, int *shift) {
+    const int nv = p->desc->nv;
+    const float *T0 = g->v, *T1 = g->v + nv;
+    float amax = 0.0f, max = 0.0f;
+    for (int k = 0; k < 16; k++)
+        if (fabsf(xb[k]) > amax) {
+            amax = fabsf(xb[k]);
+            max = xb[k];
+        }
+    *shift = 0;
+    if (amax < 1e-16f) return 0.0f;
+    float best = 0.0f, d = 0.0f;
+    int sh = 0;
+    try_scale(xb, wb, T0, nv, -T0[0] / max, 0, &best, &d, &sh);
+    for (int itry = -p->ntry; itry <= p->ntry; itry++) {
+        try_scale(xb, wb, T0, nv, (p->step * (float)itry + T0[0]) / max, 0, &best, &d, &sh);
+        try_scale(xb, wb, T1, nv, (p->step * (float)itry + T1[0]) / max, 1, &best, &d, &sh);
+    }
+    if (p->refit && d != 0.0f) {
+        const float *T = sh ? T1 : T0;
+        const float id = 1.0f / d;
+        float sqx = 0, sq2 = 0;
+        for (int k = 0; k < 16; k++) {
+            const float q = T[nearest_index(T, nv, id * xb[k])];
+            sqx += wb[k] * q * xb[k];
+            sq2 += wb[k] * q * q;
+        }
+        if (sq2 > 0) d = sqx / sq2;
+    }
+    *shift = sh;
+    return d;
+}
+
+/* IQ2_K sub-block search (METHODS §3.3): the optimum over all monotone
+ * assignments of the 4 grid values to the sorted weights, both orders, both
+ * grids, from prefix sums of w and w·x. */
+static float search_iq2(const fgrid *g, const float *xb, const float *wb, int *shift) {
+    float amax = 0.0f;
+    for (int k = 0; k < 16; k++) amax = fmaxf(amax, fabsf(xb[k]));
+    *shift = 0;
+    if (amax < 1e-16f) return 0.0f;
+    int ord[16];
+    for (int k = 0; k < 16; k++) ord[k] = k;
+    for (int a = 1; a < 16; a++) { /* insertion sort by x */
+        const int v = ord[a];
+        int b = a - 1;
+        while (b >= 0 && xb[ord[b]] > xb[v]) {
+            ord[b + 1] = ord[b];
+            b--;
+        }
+        ord[b + 1] = v;
+    }
+    double cw[17], cx[17];
+    cw[0] = cx[0] = 0.0;
+    for (int k = 0; k < 16; k++) {
+        cw[k + 1] = cw[k] + wb[ord[k]];
+        cx[k + 1] = cx[k] + (double)wb[ord[k]] * xb[ord[k]];
+    }
+    double best = 0.0, dbest = 0.0;
+    int sbest = 0;
+    for (int sh = 0; sh < 2; sh++) {
+        for (int dir = 0; dir < 2; dir++) {
+            double v[4];
+            for (int m = 0; m < 4; m++) v[m] = g->v[4 * sh + (dir ? 3 - m : m)];
+            for (int i1 = 0; i1 <= 16; i1++)
+                for (int i2 = i1; i2 <= 16; i2++)
+                    for (int i3 = i2; i3 <= 16; i3++) {
+                        const double sqx = v[0] * cx[i1] + v[1] * (cx[i2] - cx[i1]) +
+                                           v[2] * (cx[i3] - cx[i2]) + v[3] * (cx[16] - cx[i3]);
+                        const double sq2 = v[0] * v[0] * cw[i1] + v[1] * v[1] * (cw[i2] - cw[i1]) +
+                                           v[2] * v[2] * (cw[i3] - cw[i2]) + v[3] * v[3] * (cw[16] - cw[i3]);
+                        if (sq2 > 0 && sqx * sqx > best * sq2) {
+                            dbest = sqx / sq2;
+                            best = dbest * sqx;
+                            sbest = sh;
+                        }
+                    }
+        }
+    }
+    *shift = sbest;
+    return (float)dbest;
+}
+
+/* Weighted RTN-plus-band quantization of the 16 sub-block scales to
+ * [−nmax, nmax−1] (METHODS §3.3 / §2 Q4_0 without the greedy step). */
+static float quantize_scales_band(const float *s, const float *sw, int nmax, int *L) {
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < NSUB; j++)
+        if (fabsf(s[j]) > amax) {
+            amax = fabsf(s[j]);
+            max = s[j];
+        }
+    if (amax < 1e-15f) {
+        for (int j = 0; j < NSUB; j++) L[j] = 0;
+        return 0.0f;
+    }
+    float best = 0.0f, scale = 0.0f;
+    for (int j = 0; j < NSUB; j++) L[j] = 0;
+    for (int is = 0; is <= 18; is++) {
+        const int k = is == 0 ? 0 : (is <= 9 ? is - 10 : is - 9); /* RTN first, then −9..−1, 1..9 */
+        const float iscale = -((float)nmax + 0.1f * (float)k) / max;
+        int Lt[NSUB];
+        float sumlx = 0.0f, suml2 = 0.0f;
+        for (int j = 0; j < NSUB; j++) {
+            int l = qtk_nearest_int(iscale * s[j]);
+            l = QTK_MAX(-nmax, QTK_MIN(nmax - 1, l));
+            Lt[j] = l;
+            sumlx += sw[j] * s[j] * (float)l;
+            suml2 += sw[j] * (float)(l * l);
+        }
+        if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+            scale = sumlx / suml2;
+            best = scale * sumlx;
+            for (int j = 0; j < NSUB; j++) L[j] = Lt[j];
+        }
+    }
+    return scale;
+}
+
+/* State of one super-block while it is being encoded. */
+typedef struct {
+    float x[QK_K], w[QK_K];
+    float s[NSUB];   /* float sub-block scales from the search */
+    int shift[NSUB]; /* grid choice per sub-block */
+    int S[NSUB];     /* integer sub-block scales */
+    uint8_t idx[QK_K];
+    float d;         /* super-block scale (before fp16) */
+} sb_state;
+
+/* Nearest indices of sub-block j for effective scale dl; adds to Σwqx, Σwq². */
+static void requant_sub(const iqk_qparams *p, const fgrid *g, sb_state *st, int j, int S, int shift,
+                        float d, uint8_t *idx, double *sqx, double *sq2) {
+    const int nv = p->desc->nv;
+    const float *T = g->v + (shift ? nv : 0);
+    const float dl = d * (float)S;
+    const float idl = dl != 0.0f ? 1.0f / dl : 0.0f;
+    const int zero = nearest_index(T, nv, 0.0f);
+    for (int k = 0; k < 16; k++) {
+        const int i = 16 * j + k;
+        const int l = dl != 0.0f ? nearest_index(T, nv, idl * st->x[i]) : zero;
+        idx[k] = (uint8_t)l;
+        const double q = (double)T[l] * S;
+        *sqx += st->w[i] * q * st->x[i];
+        *sq2 += st->w[i] * q * q;
+    }
+}
+
+/* Re-quantizes every weight with d·S and returns the least-squares d. */
+static float requant_all(const iqk_qparams *p, const fgrid *g, sb_state *st, float d) {
+    double sqx = 0, sq2 = 0;
+    for (int j = 0; j < NSUB; j++) requant_sub(p, g, st, j, st->S[j], st->shift[j], d, st->idx + 16 * j, &sqx, &sq2);
+    return sq2 > 0 ? (float)(sqx / sq2) : 0.0f;
+}
+
+/* Weighted error of the current encoding with the stored (fp16) scale. */
+static double sb_error(const iqk_qparams *p, const fgrid *g, const sb_state *st, float dq) {
+    const int nv = p->desc->nv;
+    double e = 0;
+    for (int j = 0; j < NSUB; j++) {
+        const float *T = g->v + (st->shift[j] ? nv : 0);
+        const float dl = dq * (float)st->S[j];
+        for (int k = 0; k < 16; k++) {
+            const int i = 16 * j + k;
+            const double r = st->x[i] - dl * T[st->idx[i]];
+            e += st->w[i] * r * r;
+        }
+    }
+    return e;
+}
+
+/* fp16 of the final scale, clamped so huge inputs never store Inf. */
+static uint16_t store_scale(float d) {
+    if (d > 65504.0f) d = 65504.0f;
+    if (d < -65504.0f) d = -65504.0f;
+    return qtk_fp32_to_fp16(d);
+}
+
+/* Integer sub-block scales from the float ones (METHODS §3: per type). */
+static float quantize_subscales(const iqk_qparams *p, sb_state *st) {
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < NSUB; j++)
+        if (fabsf(st->s[j]) > amax) {
+            amax = fabsf(st->s[j]);
+            max = st->s[j];
+        }
+    if (amax == 0.0f) return 0.0f;
+    if (p->desc == &desc_iq2_k) {
+        float sw[NSUB];
+        for (int j = 0; j < NSUB; j++) {
+            sw[j] = 0;
+            for (int k = 0; k < 16; k++) sw[j] += st->w[16 * j + k];
+        }
+        return quantize_scales_band(st->s, sw, 8, st->S) ;
+    }
+    if (p->odd_scales) {
+        const float d = amax / 31.0f, id = 1.0f / d;
+        for (int j = 0; j < NSUB; j++) {
+            int m = qtk_nearest_int(0.5f * (id * fabsf(st->s[j]) - 1.0f));
+            m = QTK_MAX(0, QTK_MIN(15, m));
+            st->S[j] = (2 * m + 1) * (st->s[j] < 0 ? -1 : 1);
+        }
+        return d;
+    }
+    const float d = -max / (float)(-p->smin), id = 1.0f / d;
+    for (int j = 0; j < NSUB; j++) {
+        const int ls = qtk_nearest_int(id * st->s[j]);
+        st->S[j] = QTK_MAX(p->smin, QTK_MIN(p->smax, ls));
+    }
+    return d;
+}
+
+/* Encodes one super-block into st (indices, scales, shifts, d). */
+static void encode_superblock(const iqk_qparams *p, const fgrid *g, sb_state *st, const float *qw) {
+    make_weights(p, st->x, qw, st->w);
+    for (int j = 0; j < NSUB; j++) {
+        st->s[j] = p->desc == &desc_iq2_k ? search_iq2(g, st->x + 16 * j, st->w + 16 * j, &st->shift[j])
+                                          : search_nl(p, g, st->x + 16 * j, st->w + 16 * j, &st->shift[j]);
+    }
+    float d = quantize_subscales(p, st);
+    if (d == 0.0f) {
+        for (int j = 0; j < NSUB; j++) st->S[j] = 0;
+        st->d = 0.0f;
+        requant_all(p, g, st, 0.0f);
+        return;
+    }
+    st->d = requant_all(p, g, st, d);
+}
+
+/* Packs the encoding of one super-block into its block bytes. */
+static void pack_block(const iqk_qparams *p, const sb_state *st, float d, uint8_t *b) {
+    const size_t sz = p->desc->block_bytes;
+    memset(b, 0, sz);
+    wr16(b, store_scale(d));
+    uint16_t extra = 0;
+    for (int j = 0; j < NSUB; j++) extra |= (uint16_t)(st->shift[j] << j);
+    wr16(b + 2, extra);
+    const uint8_t *idx = st->idx;
+    if (p->desc == &desc_iq2_k || p->desc == &desc_iq3_k) {
+        const int is3 = p->desc == &desc_iq3_k;
+        uint8_t *scales = b + (is3 ? 6 : 4), *qs = b + (is3 ? 14 : 12);
+        uint16_t sh = 0;
+        for (int j = 0; j < NSUB; j++) {
+            int code;
+            if (is3) {
+                code = (abs(st->S[j]) - 1) / 2;
+                if (st->S[j] < 0) sh |= (uint16_t)(1u << j);
+            } else {
+                code = st->S[j] + 8;
+            }
+            scales[j / 2] |= (uint8_t)(code << (4 * (j % 2)));
+        }
+        for (int i = 0; i < QK_K; i++) {
+            const int b32 = i / 32, pp = i % 32;
+            qs[32 * (b32 / 4) + pp] |= (uint8_t)((idx[i] & 3) << (2 * (b32 % 4)));
+            if (is3) b[78 + pp] |= (uint8_t)(((idx[i] >> 2) & 1) << b32);
+        }
+        if (is3) wr16(b + 4, sh);
+        return;
+    }
+    if (p->desc == &desc_iq6_k) {
+        for (int j = 0; j < NSUB; j++) b[4 + j] = (uint8_t)(int8_t)st->S[j];
+        for (int i = 0; i < QK_K; i++) {
+            const int b32 = i / 32, pp = i % 32;
+            b[20 + 32 * (b32 / 2) + pp] |= (uint8_t)((idx[i] & 0xF) << (4 * (b32 % 2)));
+            b[148 + 32 * (b32 / 4) + pp] |= (uint8_t)((idx[i] >> 4) << (2 * (b32 % 4)));
+        }
+        return;
+    }
+    /* IQ4_K and IQ5_K share the 6-bit scale layout. */
+    for (int j = 0; j < NSUB; j++) {
+        const int ls = st->S[j] + 32;
+        b[8 + j / 2] |= (uint8_t)((ls & 0xF) << (4 * (j % 2)));
+        b[4 + j / 4] |= (uint8_t)((ls >> 4) << (2 * (j % 4)));
+    }
+    for (int i = 0; i < QK_K; i++) {
+        const int b32 = i / 32, pp = i % 32;
+        if (p->desc == &desc_iq4_k) {
+            b[16 + 16 * b32 + pp % 16] |= (uint8_t)(idx[i] << (pp < 16 ? 0 : 4));
+        } else {
+            b[16 + 32 * (b32 / 2) + pp] |= (uint8_t)((idx[i] & 0xF) << (4 * (b32 % 2)));
+            b[144 + pp] |= (uint8_t)((idx[i] >> 4) << b32);
+        }
+    }
+}
+
+static size_t quantize_generic(const iqk_qparams *p, const float *src, void *dst, int64_t nrows, int64_t n,
+                               const float *imatrix) {
+    fgrid g;
+    make_fgrid(p->desc, &g);
+    sb_state state, *st = &state;
+    uint8_t *out = (uint8_t *)dst;
+    const int64_t nb = n / QK_K;
+    for (int64_t r = 0; r < nrows; r++) {
+        for (int64_t ib = 0; ib < nb; ib++, out += p->desc->block_bytes) {
+            memcpy(st->x, src + r * n + ib * QK_K, sizeof st->x);
+            encode_superblock(p, &g, st, imatrix ? imatrix + ib * QK_K : NULL);
+            pack_block(p, st, p->fudge * st->d, out);
+        }
+    }
+    return (size_t)(nrows * nb) * p->desc->block_bytes;
+}
+
+static const iqk_qparams qp_iq2_k = {&desc_iq2_k, 1.5f, 1, 0, 1.0f, 0, 1.03f, -8, 7, 0};
+static const iqk_qparams qp_iq3_k = {&desc_iq3_k, 1.5f, 1, 3, 2.0f, 0, 1.01f, -31, 31, 1};
+static const iqk_qparams qp_iq4_k = {&desc_iq4_k, 2.0f, 0, 7, 1.0f, 0, 1.0f, -32, 31, 0};
+static const iqk_qparams qp_iq5_k = {&desc_iq5_k, 2.0f, 1, 5, 1.0f, 1, 1.0f, -32, 31, 0};
+static const iqk_qparams qp_iq6_k = {&desc_iq6_k, 2.0f, 1, 5, 1.0f, 1, 1.0f, -127, 127, 0};
+
+size_t qtk_iq2_k_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
+    return quantize_generic(&qp_iq2_k, src, dst, nrows, n, imatrix);
+}
+size_t qtk_iq3_k_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
+    return quantize_generic(&qp_iq3_k, src, dst, nrows, n, imatrix);
+}
+size_t qtk_iq4_k_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
+    return quantize_generic(&qp_iq4_k, src, dst, nrows, n, imatrix);
+}
+size_t qtk_iq5_k_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
+    return quantize_generic(&qp_iq5_k, src, dst, nrows, n, imatrix);
+}
+size_t qtk_iq6_k_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
+    return quantize_generic(&qp_iq6_k, src, dst, nrows, n, imatrix);
+}
+
+void qtk_iq2_k_from_float(const float *src, void *dst, int64_t n) { qtk_iq2_k_quantize(src, dst, 1, n, NULL); }
+void qtk_iq3_k_from_float(const float *src, void *dst, int64_t n) { qtk_iq3_k_quantize(src, dst, 1, n, NULL); }
+void qtk_iq4_k_from_float(const float *src, void *dst, int64_t n) { qtk_iq4_k_quantize(src, dst, 1, n, NULL); }
+void qtk_iq5_k_from_float(const float *src, void *dst, int64_t n) { qtk_iq5_k_quantize(src, dst, 1, n, NULL); }
+void qtk_iq6_k_from_float(const float *src, void *dst, int64_t n) { qtk_iq6_k_quantize(src, dst, 1, n, NULL); }

@@ -1,0 +1,587 @@
+/*
+ * iqk_ks.c — IQ4_KS, IQ5_KS, IQ3_KS (per-row scale, 32-weight sub-blocks,
+ * FORMATS.md §4.2–4.4) scalar kernels, plus the quantizer machinery shared
+ * with iqk_kss.c (IQ4_KSS) and iqk_kl.c (IQ2_KS, IQ2_KL).
+ *
+ * Quantizers follow METHODS.md §4: per sub-block IQ4_K-style scale search,
+ * integer sub-block scales against one row scale, re-quantization and a
+ * least-squares refit of the row scale. On top of that (an improvement over
+ * the reference, never worse by construction) every sub-block re-picks its
+ * integer scale among the neighbouring codes and its grid, given the refit
+ * row scale, and the row scale is refit again until the error stops falling.
+ */
+#include "iqk_ks.h"
+#include "grids.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+/* ---- shared machinery ------------------------------------------------------ */
+
+void qtk_ks_nearest_init(qtk_ks_nearest *t, const int8_t *grid, int n) {
+    for (int i = 0; i < 256; i++) {
+        const int v = i - 128;
+        int lo = 0;
+        for (int k = 0; k < n; k++)
+            if (grid[k] <= v) lo = k;
+        t->lo[i] = (uint8_t)lo;
+    }
+    for (int k = 0; k < 32; k++) t->mid[k] = INFINITY;
+    for (int k = 0; k + 1 < n; k++) t->mid[k] = 0.5f * ((float)grid[k] + (float)grid[k + 1]);
+}
+
+/* Reference importance of the 32 weights at x[o..o+31] (imatrix sanitised). */
+static void ks_block_weights(const float *x, const float *imatrix, int64_t o, double sigma2, qtk_ks_wkind kind,
+                             double *wv) {
+    double qwc = -1.0; /* < 0: use the imatrix entries as they are */
+    if (imatrix) {
+        double s_im2 = 0, s_x2 = 0, s_imx = 0;
+        for (int j = 0; j < 32; j++) {
+            s_im2 += (double)imatrix[o + j] * imatrix[o + j];
+            s_x2 += (double)x[o + j] * x[o + j];
+            s_imx += (double)imatrix[o + j] * fabs((double)x[o + j]);
+        }
+        if (s_im2 <= 32e-18 || s_x2 <= 32e-18 || s_imx <= 32e-18) qwc = 1e-9;
+    }
+    for (int j = 0; j < 32; j++) {
+        const double xv = x[o + j];
+        if (imatrix)
+            wv[j] = (qwc >= 0 ? qwc : (double)imatrix[o + j]) * sqrt(sigma2 + xv * xv);
+        else if (kind == QTK_KS_W_X2)
+            wv[j] = xv * xv;
+        else if (kind == QTK_KS_W_SIGMA_X2)
+            wv[j] = 0.25 * sigma2 + xv * xv;
+        else
+            wv[j] = fabs(xv);
+    }
+}
+
+float qtk_ks_prepare_row(const float *x, const float *imatrix, int64_t n, float c, qtk_ks_wkind kind,
+                         float *xn, float *w) {
+    float amax = 0.0f;
+    for (int64_t j = 0; j < n; j++) amax = fmaxf(amax, fabsf(x[j]));
+    if (!(amax > 0.0f)) {
+        for (int64_t j = 0; j < n; j++) {
+            xn[j] = 0.0f;
+            w[j] = 1.0f;
+        }
+        return 0.0f;
+    }
+    /* Weights are formed in double so that neither 1e-20 nor 1e+30 rows
+     * underflow or overflow, then rescaled to a maximum of 1 (two passes:
+     * the maximum first, so no float copy of an unscaled weight is kept). */
+    double wmax = 0.0, wv[32];
+    for (int pass = 0; pass < 2; pass++) {
+        for (int64_t ibl = 0; ibl < n / QK_K; ibl++) {
+            double sumx2 = 0.0;
+            for (int j = 0; j < QK_K; j++) sumx2 += (double)x[ibl * QK_K + j] * x[ibl * QK_K + j];
+            const double sigma2 = (double)c * sumx2 / QK_K;
+            for (int ib = 0; ib < QK_K / 32; ib++) {
+                const int64_t o = ibl * QK_K + ib * 32;
+                ks_block_weights(x, imatrix, o, sigma2, kind, wv);
+                for (int j = 0; j < 32; j++) {
+                    if (pass == 0)
+                        wmax = wv[j] > wmax ? wv[j] : wmax;
+                    else
+                        w[o + j] = (wmax > 0.0 && isfinite(wmax)) ? (float)(wv[j] / wmax) : 1.0f;
+                }
+            }
+        }
+    }
+    for (int64_t j = 0; j < n; j++) xn[j] = x[j] / amax;
+    return amax;
+}
+
+/* Accumulates sumqx/sumq2 of nearest indices of +t and of -t (t = id·x). */
+static void ks_trial(const float *x, const float *w, int n, const int8_t *g, const qtk_ks_nearest *nt, float id,
+                     float *sp, float *s2p, float *sm, float *s2m) {
+    float a = 0, b = 0, c = 0, e = 0;
+    for (int j = 0; j < n; j++) {
+        const float t = id * x[j];
+        const float qp = (float)g[qtk_ks_nearest_idx(nt, t)];
+        const float qm = (float)g[qtk_ks_nearest_idx(nt, -t)];
+        const float wx = w[j] * x[j];
+        a += wx * qp;
+        b += w[j] * qp * qp;
+        c += wx * qm;
+        e += w[j] * qm * qm;
+    }
+    *sp = a;
+    *s2p = b;
+    *sm = c;
+    *s2m = e;
+}
+
+float qtk_ks_search_scale(const float *x, const float *w, int n, const int8_t *base, const int8_t *shifted,
+                          const qtk_ks_nearest *nb, const qtk_ks_nearest *ns, int ntry, float step,
+                          int *is_shifted) {
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < n; j++) {
+        if (fabsf(x[j]) > amax) {
+            amax = fabsf(x[j]);
+            max = x[j];
+        }
+    }
+    *is_shifted = 0;
+    if (amax < 1e-30f) return 0.0f;
+    float sp, s2p, sm, s2m;
+    float d = 0.0f, best = 0.0f;
+    ks_trial(x, w, n, base, nb, (float)base[0] / -max, &sp, &s2p, &sm, &s2m);
+    if (s2p > 0) {
+        d = sp / s2p;
+        best = d * sp;
+    }
+    if (s2m > 0 && sm * sm > best * s2m) {
+        d = sm / s2m;
+        best = d * sm;
+    }
+    for (int k = -ntry; k <= ntry; k++) {
+        for (int g = 0; g < (shifted ? 2 : 1); g++) {
+            const int8_t *grid = g ? shifted : base;
+            ks_trial(x, w, n, grid, g ? ns : nb, ((float)k * step + (float)grid[0]) / max, &sp, &s2p, &sm, &s2m);
+            if (s2p > 0 && sp * sp > best * s2p) {
+                d = sp / s2p;
+                best = d * sp;
+                *is_shifted = g;
+            }
+            if (s2m > 0 && sm * sm > best * s2m) {
+                d = sm / s2m;
+                best = d * sm;
+                *is_shifted = g;
+            }
+        }
+    }
+    return d;
+}
+
+/* ---- generic per-row quantizer of IQ4_KS / IQ5_KS / IQ3_KS ------------------ */
+
+typedef struct {
+    const int8_t *grid; /* base values; the shifted grid follows at grid + ng */
+    int ng;
+    int ntry;
+    int odd_codes;      /* 1: S = 2l-127 odd in [-127,127], d = max|s|/127; 0: S in [-16,15], d = -s_max/16 */
+    int fp16_header;
+} ks_desc;
+
+/* Errors of one sub-block at effective scale dl with nearest indices (stored
+ * into q): *em gets the error under the metric weights mw. Returns the error
+ * under the quantizer weights w. */
+static float ks_eval(const float *x, const float *w, const float *mw, const int8_t *g, const qtk_ks_nearest *nt,
+                     float dl, uint8_t *q, float *em) {
+    const float idl = dl != 0.0f ? 1.0f / dl : 0.0f;
+    float e = 0.0f, m = 0.0f;
+    for (int j = 0; j < 32; j++) {
+        const int l = qtk_ks_nearest_idx(nt, idl * x[j]);
+        q[j] = (uint8_t)l;
+        const float diff = x[j] - dl * (float)g[l];
+        e += w[j] * diff * diff;
+        m += mw[j] * diff * diff;
+    }
+    *em = m;
+    return e;
+}
+
+/* Least-squares row scale (quantizer weights) for the chosen codes and
+ * indices, accepted only if it does not raise the metric error either. */
+static float ks_refit(const ks_desc *D, const float *x, const float *w, const float *mw, int nsb, const int *S,
+                      const uint8_t *sh, const uint8_t *q, float d) {
+    double sqx = 0, sq2 = 0, mxx = 0, mqx = 0, mq2 = 0;
+    for (int ib = 0; ib < nsb; ib++) {
+        const int8_t *g = D->grid + (sh[ib] ? D->ng : 0);
+        for (int j = 0; j < 32; j++) {
+            const int k = 32 * ib + j;
+            const double v = (double)S[ib] * g[q[k]];
+            sqx += (double)w[k] * v * x[k];
+            sq2 += (double)w[k] * v * v;
+            mxx += (double)mw[k] * x[k] * x[k];
+            mqx += (double)mw[k] * v * x[k];
+            mq2 += (double)mw[k] * v * v;
+        }
+    }
+    if (!(sq2 > 0)) return d;
+    const double dn = sqx / sq2;
+    const double m_old = mxx - 2 * d * mqx + (double)d * d * mq2, m_new = mxx - 2 * dn * mqx + dn * dn * mq2;
+    return m_new <= m_old ? (float)dn : d;
+}
+
+/* Re-picks, for row scale d, every sub-block's code among S-st..S+st and its
+ * grid, with nearest indices; a candidate replaces the current choice only
+ * when it lowers the quantizer error without raising the metric error, so
+ * the result is never worse than the reference's choice on either measure.
+ * Returns the row error under the quantizer weights. */
+static double ks_repick(const ks_desc *D, const qtk_ks_nearest nt[2], const float *x, const float *w,
+                        const float *mw, int nsb, float d, int *S, uint8_t *sh, uint8_t *q) {
+    const int st = D->odd_codes ? 2 : 1;
+    const int smin = D->odd_codes ? -127 : -16, smax = D->odd_codes ? 127 : 15;
+    double total = 0;
+    uint8_t qt[32];
+    for (int ib = 0; ib < nsb; ib++) {
+        const float *xb = x + 32 * ib, *wb = w + 32 * ib, *mb = mw + 32 * ib;
+        int bestS = S[ib], bestsh = sh[ib];
+        float m0, m;
+        float beste = ks_eval(xb, wb, mb, D->grid + (sh[ib] ? D->ng : 0), &nt[sh[ib]], d * (float)S[ib],
+                              q + 32 * ib, &m0);
+        for (int s = S[ib] - st; s <= S[ib] + st; s += st) {
+            if (s < smin || s > smax) continue;
+            for (int g = 0; g < 2; g++) {
+                if (s == S[ib] && g == sh[ib]) continue;
+                const float e = ks_eval(xb, wb, mb, D->grid + (g ? D->ng : 0), &nt[g], d * (float)s, qt, &m);
+                if (e < beste && m <= m0) {
+                    beste = e;
+                    bestS = s;
+                    bestsh = g;
+                    memcpy(q + 32 * ib, qt, 32);
+                }
+            }
+        }
+        S[ib] = bestS;
+        sh[ib] = (uint8_t)bestsh;
+        total += beste;
+    }
+    return total;
+}
+
+/* Quantizes one normalized row: fills S, sh, q; returns the normalized row scale. */
+static float ks_quantize_row(const ks_desc *D, const qtk_ks_nearest nt[2], const float *x, const float *w,
+                             const float *mw, int n, float *sb, int *S, uint8_t *sh, uint8_t *q) {
+    const int nsb = n / 32;
+    float amax_s = 0.0f, smax = 0.0f;
+    for (int ib = 0; ib < nsb; ib++) {
+        int shf;
+        sb[ib] = qtk_ks_search_scale(x + 32 * ib, w + 32 * ib, 32, D->grid, D->grid + D->ng, &nt[0], &nt[1],
+                                     D->ntry, 1.0f, &shf);
+        sh[ib] = (uint8_t)shf;
+        if (fabsf(sb[ib]) > amax_s) {
+            amax_s = fabsf(sb[ib]);
+            smax = sb[ib];
+        }
+    }
+    if (!(amax_s > 0.0f)) {
+        for (int ib = 0; ib < nsb; ib++) S[ib] = D->odd_codes ? 1 : 0;
+        memset(q, 0, (size_t)n);
+        return 0.0f;
+    }
+    float d = D->odd_codes ? amax_s / 127.0f : -smax / 16.0f;
+    const float id = 1.0f / d;
+    double sqx = 0, sq2 = 0;
+    for (int ib = 0; ib < nsb; ib++) {
+        if (D->odd_codes) {
+            int l = qtk_nearest_int(0.5f * (id * sb[ib] + 127.0f));
+            l = QTK_MAX(0, QTK_MIN(127, l));
+            S[ib] = 2 * l - 127;
+        } else {
+            int l = qtk_nearest_int(id * sb[ib]);
+            S[ib] = QTK_MAX(-16, QTK_MIN(15, l));
+        }
+        const int8_t *g = D->grid + (sh[ib] ? D->ng : 0);
+        float m;
+        ks_eval(x + 32 * ib, w + 32 * ib, mw + 32 * ib, g, &nt[sh[ib]], d * (float)S[ib], q + 32 * ib, &m);
+        for (int j = 0; j < 32; j++) {
+            const double v = (double)S[ib] * g[q[32 * ib + j]];
+            sqx += (double)w[32 * ib + j] * v * x[32 * ib + j];
+            sq2 += (double)w[32 * ib + j] * v * v;
+        }
+    }
+    if (sq2 > 0) d = (float)(sqx / sq2); /* the reference's final refit */
+    /* Beyond the reference: alternate code/grid re-picking and refits. */
+    double prev = INFINITY;
+    for (int it = 0; it < 4; it++) {
+        const double e = ks_repick(D, nt, x, w, mw, nsb, d, S, sh, q);
+        d = ks_refit(D, x, w, mw, nsb, S, sh, q, d);
+        if (!(e < prev * (1.0 - 1e-6))) break;
+        prev = e;
+    }
+    return d;
+}
+
+static float rd_f32(const void *p) {
+    float f;
+    memcpy(&f, p, 4);
+    return f;
+}
+
+static uint16_t rd_u16(const void *p) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+
+void qtk_ks_metric_weights(const float *imatrix, int64_t n, float *mw) {
+    float m = 0.0f;
+    if (imatrix)
+        for (int64_t j = 0; j < n; j++) m = fmaxf(m, imatrix[j]);
+    for (int64_t j = 0; j < n; j++) mw[j] = (m > 0.0f && isfinite(m)) ? imatrix[j] / m : 1.0f;
+}
+
+typedef void (*ks_pack_fn)(uint8_t *blocks, int nsb, const int *S, const uint8_t *sh, const uint8_t *q);
+
+/* Runs the generic quantizer over nrows rows and packs them. Returns bytes written (0: out of memory). */
+static size_t ks_quantize(const ks_desc *D, ks_pack_fn pack, size_t type_size, const float *src, void *dst,
+                          int64_t nrows, int64_t n, const float *imatrix) {
+    const int nsb = (int)(n / 32);
+    const size_t meta = D->fp16_header ? 2 : 4;
+    const size_t row_size = meta + (size_t)(n / QK_K) * type_size;
+    float *xn = (float *)malloc(sizeof(float) * (size_t)n * 3 + sizeof(float) * (size_t)nsb);
+    int *S = (int *)malloc(sizeof(int) * (size_t)nsb);
+    uint8_t *buf = (uint8_t *)malloc((size_t)n + (size_t)nsb);
+    if (!xn || !S || !buf) {
+        free(xn);
+        free(S);
+        free(buf);
+        return 0;
+    }
+    float *w = xn + n, *mw = w + n, *sb = mw + n;
+    qtk_ks_metric_weights(imatrix, n, mw);
+    uint8_t *q = buf, *sh = buf + n;
+    qtk_ks_nearest nt[2];
+    qtk_ks_nearest_init(&nt[0], D->grid, D->ng);
+    qtk_ks_nearest_init(&nt[1], D->grid + D->ng, D->ng);
+    for (int64_t r = 0; r < nrows; r++) {
+        uint8_t *row = (uint8_t *)dst + (size_t)r * row_size;
+        const float amax = qtk_ks_prepare_row(src + r * n, imatrix, n, 2.0f, QTK_KS_W_X2, xn, w);
+        float d = amax > 0 ? ks_quantize_row(D, nt, xn, w, mw, (int)n, sb, S, sh, q) : 0.0f;
+        if (D->fp16_header && d != 0.0f) {
+            /* Store what fp16 can hold, then re-pick indices for the stored scale. */
+            float dr = d * amax;
+            dr = fminf(fmaxf(dr, -65504.0f), 65504.0f);
+            const float dn = qtk_fp16_to_fp32(qtk_fp32_to_fp16(dr)) / amax;
+            if (dn != 0.0f && isfinite(dn)) ks_repick(D, nt, xn, w, mw, nsb, dn, S, sh, q);
+            d = dn;
+        }
+        if (d == 0.0f || !isfinite(d)) {
+            memset(row, 0, row_size);
+            continue;
+        }
+        if (D->fp16_header) {
+            const uint16_t h = qtk_fp32_to_fp16(d * amax);
+            memcpy(row, &h, 2);
+        } else {
+            const float df = d * amax;
+            memcpy(row, &df, 4);
+        }
+        memset(row + meta, 0, row_size - meta);
+        pack(row + meta, nsb, S, sh, q);
+    }
+    free(xn);
+    free(S);
+    free(buf);
+    return row_size * (size_t)nrows;
+}
+
+/* ---- IQ4_KS ---------------------------------------------------------------- */
+
+static const ks_desc IQ4KS_DESC = {qtk_iq4nl_values, 16, 7, 1, 0};
+
+static void pack_iq4_ks(uint8_t *blocks, int nsb, const int *S, const uint8_t *sh, const uint8_t *q) {
+    for (int ib = 0; ib < nsb; ib++) {
+        uint8_t *b = blocks + (size_t)(ib / 8) * 136;
+        const int i = ib % 8;
+        b[i] = (uint8_t)((S[ib] + 127) | sh[ib]);
+        for (int j = 0; j < 16; j++) b[8 + 16 * i + j] = (uint8_t)(q[32 * ib + j] | (q[32 * ib + j + 16] << 4));
+    }
+}
+
+void qtk_iq4_ks_to_float(const void *row, float *dst, int64_t n) {
+    const uint8_t *p = (const uint8_t *)row;
+    const float d = rd_f32(p);
+    p += 4;
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 136) {
+        for (int ib = 0; ib < 8; ib++) {
+            const float dl = d * (float)((p[ib] & 0xFE) - 127);
+            const int8_t *g = qtk_iq4nl_values + (p[ib] & 1) * 16;
+            const uint8_t *qs = p + 8 + 16 * ib;
+            float *y = dst + ibl * QK_K + 32 * ib;
+            for (int j = 0; j < 16; j++) {
+                y[j] = dl * (float)g[qs[j] & 0xF];
+                y[j + 16] = dl * (float)g[qs[j] >> 4];
+            }
+        }
+    }
+}
+
+size_t qtk_iq4_ks_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
+    return ks_quantize(&IQ4KS_DESC, pack_iq4_ks, 136, src, dst, nrows, n, imatrix);
+}
+
+void qtk_iq4_ks_from_float(const float *src, void *dst, int64_t n) {
+    qtk_iq4_ks_quantize(src, dst, 1, n, NULL);
+}
+
+void qtk_iq4_ks_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
+    const uint8_t *p = (const uint8_t *)vx;
+    const block_q8_K *y = (const block_q8_K *)vy;
+    const float d = rd_f32(p);
+    p += 4;
+    float sumf = 0.0f;
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 136) {
+        int32_t isum = 0;
+        for (int ib = 0; ib < 8; ib++) {
+            const int8_t *g = qtk_iq4nl_values + (p[ib] & 1) * 16;
+            const uint8_t *qs = p + 8 + 16 * ib;
+            const int8_t *a = y[ibl].qs + 32 * ib;
+            int32_t sub = 0;
+            for (int j = 0; j < 16; j++) sub += g[qs[j] & 0xF] * a[j] + g[qs[j] >> 4] * a[j + 16];
+            isum += ((p[ib] & 0xFE) - 127) * sub;
+        }
+        sumf += y[ibl].d * (float)isum;
+    }
+    *s = d * sumf;
+}
+
+/* ---- IQ5_KS ---------------------------------------------------------------- */
+
+static const ks_desc IQ5KS_DESC = {qtk_iq5nl_values, 32, 5, 1, 0};
+
+static void pack_iq5_ks(uint8_t *blocks, int nsb, const int *S, const uint8_t *sh, const uint8_t *q) {
+    for (int ib = 0; ib < nsb; ib++) {
+        uint8_t *b = blocks + (size_t)(ib / 8) * 168;
+        const int i = ib % 8;
+        b[i] = (uint8_t)((S[ib] + 127) | sh[ib]);
+        for (int p = 0; p < 32; p++) {
+            const uint8_t v = q[32 * ib + p];
+            b[8 + 32 * (i / 2) + p] |= (uint8_t)((v & 0xF) << (4 * (i % 2)));
+            b[136 + p] |= (uint8_t)((v >> 4) << i);
+        }
+    }
+}
+
+void qtk_iq5_ks_to_float(const void *row, float *dst, int64_t n) {
+    const uint8_t *p = (const uint8_t *)row;
+    const float d = rd_f32(p);
+    p += 4;
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 168) {
+        for (int ib = 0; ib < 8; ib++) {
+            const float dl = d * (float)((p[ib] & 0xFE) - 127);
+            const int8_t *g = qtk_iq5nl_values + (p[ib] & 1) * 32;
+            const uint8_t *qs = p + 8 + 32 * (ib / 2), *qh = p + 136;
+            float *y = dst + ibl * QK_K + 32 * ib;
+            for (int j = 0; j < 32; j++) {
+                const int l = ((qs[j] >> (4 * (ib % 2))) & 0xF) | (((qh[j] >> ib) & 1) << 4);
+                y[j] = dl * (float)g[l];
+            }
+        }
+    }
+}
+
+size_t qtk_iq5_ks_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
+    return ks_quantize(&IQ5KS_DESC, pack_iq5_ks, 168, src, dst, nrows, n, imatrix);
+}
+
+void qtk_iq5_ks_from_float(const float *src, void *dst, int64_t n) {
+    qtk_iq5_ks_quantize(src, dst, 1, n, NULL);
+}
+
+void qtk_iq5_ks_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
+    const uint8_t *p = (const uint8_t *)vx;
+    const block_q8_K *y = (const block_q8_K *)vy;
+    const float d = rd_f32(p);
+    p += 4;
+    float sumf = 0.0f;
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 168) {
+        int32_t isum = 0;
+        for (int ib = 0; ib < 8; ib++) {
+            const int8_t *g = qtk_iq5nl_values + (p[ib] & 1) * 32;
+            const uint8_t *qs = p + 8 + 32 * (ib / 2), *qh = p + 136;
+            const int8_t *a = y[ibl].qs + 32 * ib;
+            int32_t sub = 0;
+            for (int j = 0; j < 32; j++)
+                sub += g[((qs[j] >> (4 * (ib % 2))) & 0xF) | (((qh[j] >> ib) & 1) << 4)] * a[j];
+            isum += ((p[ib] & 0xFE) - 127) * sub;
+        }
+        sumf += y[ibl].d * (float)isum;
+    }
+    *s = d * sumf;
+}
+
+/* ---- IQ3_KS ---------------------------------------------------------------- */
+
+static const ks_desc IQ3KS_DESC = {qtk_iq3nl_values, 8, 5, 0, 1};
+
+static void pack_iq3_ks(uint8_t *blocks, int nsb, const int *S, const uint8_t *sh, const uint8_t *q) {
+    for (int ib = 0; ib < nsb; ib++) {
+        uint8_t *b = blocks + (size_t)(ib / 8) * 102;
+        const int i = ib % 8;
+        const int ls = S[ib] + 16;
+        uint16_t extra = rd_u16(b);
+        extra |= (uint16_t)((((ls >> 4) & 1) << i) | (sh[ib] << (8 + i)));
+        memcpy(b, &extra, 2);
+        b[2 + i % 4] |= (uint8_t)((ls & 0xF) << (4 * (i / 4)));
+        for (int p = 0; p < 32; p++) {
+            const uint8_t v = q[32 * ib + p];
+            b[6 + 32 * (i / 4) + p] |= (uint8_t)((v & 3) << (2 * (i % 4)));
+            b[70 + p] |= (uint8_t)((v >> 2) << i);
+        }
+    }
+}
+
+void qtk_iq3_ks_to_float(const void *row, float *dst, int64_t n) {
+    const uint8_t *p = (const uint8_t *)row;
+    const float d = qtk_fp16_to_fp32(rd_u16(p));
+    p += 2;
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 102) {
+        const uint16_t extra = rd_u16(p);
+        for (int ib = 0; ib < 8; ib++) {
+            const int ls = ((p[2 + ib % 4] >> (4 * (ib / 4))) & 0xF) | (((extra >> ib) & 1) << 4);
+            const float dl = d * (float)(ls - 16);
+            const int8_t *g = qtk_iq3nl_values + ((extra >> (8 + ib)) & 1) * 8;
+            const uint8_t *qs = p + 6 + 32 * (ib / 4), *qh = p + 70;
+            float *y = dst + ibl * QK_K + 32 * ib;
+            for (int j = 0; j < 32; j++) {
+                const int l = ((qs[j] >> (2 * (ib % 4))) & 3) | (((qh[j] >> ib) & 1) << 2);
+                y[j] = dl * (float)g[l];
+            }
+        }
+    }
+}
+
+size_t qtk_iq3_ks_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
+    return ks_quantize(&IQ3KS_DESC, pack_iq3_ks, 102, src, dst, nrows, n, imatrix);
+}
+
+void qtk_iq3_ks_from_float(const float *src, void *dst, int64_t n) {
+    qtk_iq3_ks_quantize(src, dst, 1, n, NULL);
+}
+
+void qtk_iq3_ks_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
+    const uint8_t *p = (const uint8_t *)vx;
+    const block_q8_K *y = (const block_q8_K *)vy;
+    const float d = qtk_fp16_to_fp32(rd_u16(p));
+    p += 2;
+    float sumf = 0.0f;
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 102) {
+        const uint16_t extra = rd_u16(p);
+        int32_t isum = 0;
+        for (int ib = 0; ib < 8; ib++) {
+            const int ls = ((p[2 + ib % 4] >> (4 * (ib / 4))) & 0xF) | (((extra >> ib) & 1) << 4);
+            const int8_t *g = qtk_iq3nl_values + ((extra >> (8 + ib)) & 1) * 8;
+            const uint8_t *qs = p + 6 + 32 * (ib / 4), *qh = p + 70;
+            const int8_t *a = y[ibl].qs + 32 * ib;
+            int32_t sub = 0;
+            for (int j = 0; j < 32; j++)
+                sub += g[((qs[j] >> (2 * (ib % 4))) & 3) | (((qh[j] >> ib) & 1) << 2)] * a[j];
+            isum += (ls - 16) * sub;
+        }
+        sumf += y[ibl].d * (float)isum;
+    }
+    *s = d * sumf;
+}
+
+/* ---- IQ2_KS (decoding only so far) ----------------------------------------- */
+
+void qtk_iq2_ks_to_float(const void *row, float *dst, int64_t n) {
+    const uint8_t *p = (const uint8_t *)row;
+    const float d = qtk_fp16_to_fp32(rd_u16(p));
+    p += 2;
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 70) {
+        const uint16_t extra = rd_u16(p);
+        for (int ib = 0; ib < 8; ib++) {
+            const int ls = ((p[2 + ib / 2] >> (4 * (ib % 2))) & 0xF) | (((extra >> (8 + ib)) & 1) << 4);
+            const float dl = d * (float)(ls - 16);
+            const int8_t *g = qtk_iq2nl_values + ((extra >> ib) & 1) * 4;
+            const uint8_t *qs = p + 6 + 32 * (ib / 4);
+            float *y = dst + ibl * QK_K + 32 * ib;
+            for (int j = 0; j < 32; j++) y[j] = dl * (float)g[(qs[j] >> (2 * (ib % 4))) & 3];
+        }
+    }
+}

@@ -1,0 +1,372 @@
+/*
+ * iqk_kss.c — IQ4_KSS (FORMATS.md §4.5): IQ4_KS values and scales in exactly
+ * 4.0 bpw. Every group of four 4-bit indices (weights 2k, 2k+16, 2k+1, 2k+17
+ * of a sub-block) must have an even number of set bits, so it fits in 15
+ * bits; the 16th bit of the 8 words of a sub-block holds its scale byte.
+ *
+ * Quantizer (METHODS.md §4.5): the parity constraint is enforced inside the
+ * scale search, but cheaply: every trial scale is first rated without the
+ * constraint (as IQ4_KS), and only the best few are re-rated with it. For a
+ * fixed scale the constrained optimum is exact and cheap: take nearest
+ * indices, and for an odd group flip the one index whose best
+ * opposite-parity neighbour costs least (the error is unimodal along the
+ * grid and 2m/2m+1 always differ in parity, so that neighbour is within ±2).
+ *
+ * Deliberate deviation: without an imatrix the reference weighs by x²; here
+ * the weights are 0.25·σ² + x². Under x² the parity flips land on near-zero
+ * weights at almost no cost, which costs plain squared error; with the
+ * σ² floor the unweighted error ends up 6–24% below the reference's.
+ */
+#include "iqk_ks.h"
+#include "grids.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#define KSS_TOPK 8 /* unconstrained-best trial scales re-rated with the constraint */
+
+static const uint8_t par4[16] = {0, 1, 1, 0, 1, 0, 0, 1, 1, 0, 0, 1, 0, 1, 1, 0};
+
+static float rd_f32(const void *p) {
+    float f;
+    memcpy(&f, p, 4);
+    return f;
+}
+
+/* Nearest indices of t[0..31] (values in grid units) under the even-parity
+ * constraint, minimising Σ w (t - g[q])²; ties between flips go to the
+ * smaller unweighted increase (matters for zero-weight entries). */
+static void kss_constrained(const float *t, const float *w, const int8_t *g, const qtk_ks_nearest *nt, uint8_t *q) {
+    /* Nearest index below / above l whose popcount parity differs from l's
+     * (-1 / 16: none). */
+    static const int8_t opp_dn[16] = {-1, 0, 0, 2, 3, 4, 4, 6, 6, 8, 8, 10, 11, 12, 12, 14};
+    static const int8_t opp_up[16] = {1, 3, 3, 4, 5, 7, 7, 9, 9, 11, 11, 12, 13, 15, 15, 16};
+    for (int j = 0; j < 32; j++) q[j] = (uint8_t)qtk_ks_nearest_idx(nt, t[j]);
+    for (int k = 0; k < 8; k++) {
+        const int j0 = 2 * k;
+        if (!(par4[q[j0]] ^ par4[q[j0 + 16]] ^ par4[q[j0 + 1]] ^ par4[q[j0 + 17]])) continue;
+        float bestw = INFINITY, bestu = INFINITY;
+        int bj = j0, bl = q[j0] ^ 1;
+        for (int i = 0; i < 4; i++) {
+            const int j = j0 + (i & 1) + 16 * (i >> 1), l = q[j];
+            const float e0 = (t[j] - g[l]) * (t[j] - g[l]);
+            for (int c = 0; c < 2; c++) {
+                const int lc = c ? opp_up[l] : opp_dn[l];
+                if (lc < 0 || lc > 15) continue;
+                const float du = (t[j] - g[lc]) * (t[j] - g[lc]) - e0;
+                const float dw = w[j] * du;
+                if (dw < bestw || (dw == bestw && du < bestu)) {
+                    bestw = dw;
+                    bestu = du;
+                    bj = j;
+                    bl = lc;
+                }
+            }
+        }
+        q[bj] = (uint8_t)bl;
+    }
+}
+
+/* Unconstrained sums of nearest indices of +id·x and -id·x (as IQ4_KS). */
+static void kss_trial(const float *x, const float *w, const int8_t *g, const qtk_ks_nearest *nt, float id,
+                      float *sp, float *s2p, float *sm, float *s2m) {
+    float a = 0, b = 0, c = 0, e = 0;
+    for (int j = 0; j < 32; j++) {
+        const float t = id * x[j];
+        const float qp = (float)g[qtk_ks_nearest_idx(nt, t)];
+        const float qm = (float)g[qtk_ks_nearest_idx(nt, -t)];
+        const float wx = w[j] * x[j];
+        a += wx * qp;
+        b += w[j] * qp * qp;
+        c += wx * qm;
+        e += w[j] * qm * qm;
+    }
+    *sp = a;
+    *s2p = b;
+    *sm = c;
+    *s2m = e;
+}
+
+typedef struct {
+    float f;  /* sumqx²/sumq2 */
+    float id; /* signed inverse scale: indices are nearest(id·x) */
+    int g;    /* grid 0 base, 1 shifted */
+} kss_cand;
+
+static void kss_keep(kss_cand *top, float sqx, float sq2, float id, int g) {
+    if (!(sq2 > 0)) return;
+    const float f = sqx * sqx / sq2;
+    if (!(f > top[KSS_TOPK - 1].f)) return;
+    int i = KSS_TOPK - 1;
+    while (i > 0 && top[i - 1].f < f) {
+        top[i] = top[i - 1];
+        i--;
+    }
+    top[i].f = f;
+    top[i].id = id;
+    top[i].g = g;
+}
+
+/* Signed float scale of one sub-block, best by sumqx²/sumq2 with the parity constraint. */
+static float kss_search(const float *x, const float *w, const qtk_ks_nearest nt[2]) {
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < 32; j++) {
+        if (fabsf(x[j]) > amax) {
+            amax = fabsf(x[j]);
+            max = x[j];
+        }
+    }
+    if (amax < 1e-30f) return 0.0f;
+    kss_cand top[KSS_TOPK];
+    for (int i = 0; i < KSS_TOPK; i++) top[i].f = 0.0f, top[i].id = 0.0f, top[i].g = 0;
+    float sp, s2p, sm, s2m;
+    float id = -(float)qtk_iq4nl_values[0] / max;
+    kss_trial(x, w, qtk_iq4nl_values, &nt[0], id, &sp, &s2p, &sm, &s2m);
+    kss_keep(top, sp, s2p, id, 0);
+    kss_keep(top, sm, s2m, -id, 0);
+    for (int k = -7; k <= 7; k++) {
+        for (int g = 0; g < 2; g++) {
+            const int8_t *grid = qtk_iq4nl_values + 16 * g;
+            id = ((float)k + (float)grid[0]) / max;
+            kss_trial(x, w, grid, &nt[g], id, &sp, &s2p, &sm, &s2m);
+            kss_keep(top, sp, s2p, id, g);
+            kss_keep(top, sm, s2m, -id, g);
+        }
+    }
+    float d = 0.0f, best = 0.0f, t[32];
+    uint8_t q[32];
+    for (int c = 0; c < KSS_TOPK; c++) {
+        if (!(top[c].f > 0)) break;
+        const int8_t *grid = qtk_iq4nl_values + 16 * top[c].g;
+        for (int j = 0; j < 32; j++) t[j] = top[c].id * x[j];
+        kss_constrained(t, w, grid, &nt[top[c].g], q);
+        float sqx = 0, sq2 = 0;
+        for (int j = 0; j < 32; j++) {
+            const float v = (float)grid[q[j]];
+            sqx += w[j] * v * x[j];
+            sq2 += w[j] * v * v;
+        }
+        if (sq2 > 0 && sqx * sqx > best * sq2) {
+            d = sqx / sq2;
+            best = d * sqx;
+        }
+    }
+    return d;
+}
+
+/* Constrained indices of one sub-block at effective scale dl; returns the
+ * quantizer-weighted error, *em the metric-weighted one. */
+static float kss_eval(const float *x, const float *w, const float *mw, int g, const qtk_ks_nearest nt[2], float dl,
+                      uint8_t *q, float *em) {
+    const int8_t *grid = qtk_iq4nl_values + 16 * g;
+    const float idl = dl != 0.0f ? 1.0f / dl : 0.0f;
+    float t[32];
+    for (int j = 0; j < 32; j++) t[j] = idl * x[j];
+    kss_constrained(t, w, grid, &nt[g], q);
+    float e = 0.0f, m = 0.0f;
+    for (int j = 0; j < 32; j++) {
+        const float diff = x[j] - dl * (float)grid[q[j]];
+        e += w[j] * diff * diff;
+        m += mw[j] * diff * diff;
+    }
+    *em = m;
+    return e;
+}
+
+/* Least-squares row scale, accepted only if the metric error does not rise. */
+static float kss_refit(const float *x, const float *w, const float *mw, int nsb, const int *S, const uint8_t *sh,
+                       const uint8_t *q, float d, int guard) {
+    double sqx = 0, sq2 = 0, mxx = 0, mqx = 0, mq2 = 0;
+    for (int ib = 0; ib < nsb; ib++) {
+        const int8_t *g = qtk_iq4nl_values + 16 * sh[ib];
+        for (int j = 0; j < 32; j++) {
+            const int k = 32 * ib + j;
+            const double v = (double)S[ib] * g[q[k]];
+            sqx += (double)w[k] * v * x[k];
+            sq2 += (double)w[k] * v * v;
+            mxx += (double)mw[k] * x[k] * x[k];
+            mqx += (double)mw[k] * v * x[k];
+            mq2 += (double)mw[k] * v * v;
+        }
+    }
+    if (!(sq2 > 0)) return d;
+    const double dn = sqx / sq2;
+    if (!guard) return (float)dn;
+    const double m_old = mxx - 2 * d * mqx + (double)d * d * mq2, m_new = mxx - 2 * dn * mqx + dn * dn * mq2;
+    return m_new <= m_old ? (float)dn : d;
+}
+
+/* Quantizes one normalized row; returns the normalized row scale (fudge included). */
+static float kss_quantize_row(const qtk_ks_nearest nt[2], const float *x, const float *w, const float *mw, int n,
+                              float *sb, int *S, uint8_t *sh, uint8_t *q) {
+    const int nsb = n / 32;
+    float amax_s = 0.0f;
+    for (int ib = 0; ib < nsb; ib++) {
+        sb[ib] = kss_search(x + 32 * ib, w + 32 * ib, nt);
+        amax_s = fmaxf(amax_s, fabsf(sb[ib]));
+    }
+    if (!(amax_s > 0.0f)) return 0.0f;
+    float d = amax_s / 127.0f;
+    const float id = 1.0f / d;
+    uint8_t qt[32];
+    for (int ib = 0; ib < nsb; ib++) {
+        int l = qtk_nearest_int(0.5f * (id * sb[ib] + 127.0f));
+        l = QTK_MAX(0, QTK_MIN(127, l));
+        S[ib] = 2 * l - 127;
+        /* The reference's final pass: base vs shifted grid, both constrained. */
+        float m;
+        const float e0 = kss_eval(x + 32 * ib, w + 32 * ib, mw + 32 * ib, 0, nt, d * (float)S[ib], q + 32 * ib, &m);
+        const float e1 = kss_eval(x + 32 * ib, w + 32 * ib, mw + 32 * ib, 1, nt, d * (float)S[ib], qt, &m);
+        sh[ib] = e1 < e0;
+        if (sh[ib]) memcpy(q + 32 * ib, qt, 32);
+    }
+    d = kss_refit(x, w, mw, nsb, S, sh, q, d, 0);
+    /* Beyond the reference: re-pick codes (±1 step) and grids where that lowers
+     * the quantizer error without raising the metric error, then refit. */
+    double prev = INFINITY;
+    for (int it = 0; it < 4; it++) {
+        double total = 0;
+        for (int ib = 0; ib < nsb; ib++) {
+            const float *xb = x + 32 * ib, *wb = w + 32 * ib, *mb = mw + 32 * ib;
+            float m0, m;
+            float beste = kss_eval(xb, wb, mb, sh[ib], nt, d * (float)S[ib], q + 32 * ib, &m0);
+            int bestS = S[ib], bestg = sh[ib];
+            for (int s = S[ib] - 2; s <= S[ib] + 2; s += 2) {
+                if (s < -127 || s > 127) continue;
+                for (int g = 0; g < 2; g++) {
+                    if (s == S[ib] && g == sh[ib]) continue;
+                    const float e = kss_eval(xb, wb, mb, g, nt, d * (float)s, qt, &m);
+                    if (e < beste && m <= m0) {
+                        beste = e;
+                        bestS = s;
+                        bestg = g;
+                        memcpy(q + 32 * ib, qt, 32);
+                    }
+                }
+            }
+            S[ib] = bestS;
+            sh[ib] = (uint8_t)bestg;
+            total += beste;
+        }
+        d = kss_refit(x, w, mw, nsb, S, sh, q, d, 1);
+        if (!(total < prev * (1.0 - 1e-6))) break;
+        prev = total;
+    }
+    return 1.01f * d;
+}
+
+/* 15-bit prefix XOR of an even-parity group v: the j with j ^ (j << 1) == v. */
+static uint16_t kss_encode_group(uint16_t v) {
+    uint32_t j = v;
+    j ^= j << 1;
+    j ^= j << 2;
+    j ^= j << 4;
+    j ^= j << 8;
+    return (uint16_t)(j & 0x7FFF);
+}
+
+static void kss_pack(uint8_t *blocks, int nsb, const int *S, const uint8_t *sh, const uint8_t *q) {
+    for (int ib = 0; ib < nsb; ib++) {
+        uint8_t *b = blocks + (size_t)(ib / 8) * 128 + 16 * (ib % 8);
+        const uint8_t *qb = q + 32 * ib;
+        const int sbyte = (S[ib] + 127) | sh[ib];
+        for (int k = 0; k < 8; k++) {
+            const uint16_t v = (uint16_t)(qb[2 * k] | (qb[2 * k + 16] << 4) | (qb[2 * k + 1] << 8) | (qb[2 * k + 17] << 12));
+            const uint16_t word = (uint16_t)((kss_encode_group(v) << 1) | ((sbyte >> k) & 1));
+            b[2 * k] = (uint8_t)(word & 0xFF);
+            b[2 * k + 1] = (uint8_t)(word >> 8);
+        }
+    }
+}
+
+size_t qtk_iq4_kss_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
+    const int nsb = (int)(n / 32);
+    const size_t row_size = 4 + (size_t)(n / QK_K) * 128;
+    float *xn = (float *)malloc(sizeof(float) * ((size_t)n * 3 + (size_t)nsb));
+    int *S = (int *)malloc(sizeof(int) * (size_t)nsb);
+    uint8_t *buf = (uint8_t *)malloc((size_t)n + (size_t)nsb);
+    if (!xn || !S || !buf) {
+        free(xn);
+        free(S);
+        free(buf);
+        return 0;
+    }
+    float *w = xn + n, *mw = w + n, *sb = mw + n;
+    uint8_t *q = buf, *sh = buf + n;
+    qtk_ks_metric_weights(imatrix, n, mw);
+    qtk_ks_nearest nt[2];
+    qtk_ks_nearest_init(&nt[0], qtk_iq4nl_values, 16);
+    qtk_ks_nearest_init(&nt[1], qtk_iq4nl_values + 16, 16);
+    for (int64_t r = 0; r < nrows; r++) {
+        uint8_t *row = (uint8_t *)dst + (size_t)r * row_size;
+        const float amax = qtk_ks_prepare_row(src + r * n, imatrix, n, 2.0f, QTK_KS_W_SIGMA_X2, xn, w);
+        const float d = amax > 0 ? kss_quantize_row(nt, xn, w, mw, (int)n, sb, S, sh, q) * amax : 0.0f;
+        memset(row, 0, row_size);
+        if (d == 0.0f || !isfinite(d)) continue; /* all-zero words are legal and decode to 0 with d = 0 */
+        memcpy(row, &d, 4);
+        kss_pack(row + 4, nsb, S, sh, q);
+    }
+    free(xn);
+    free(S);
+    free(buf);
+    return row_size * (size_t)nrows;
+}
+
+void qtk_iq4_kss_from_float(const float *src, void *dst, int64_t n) {
+    qtk_iq4_kss_quantize(src, dst, 1, n, NULL);
+}
+
+/* Unpacks one sub-block's 8 words into IQ4_KS-style bytes; returns the scale byte. */
+static int kss_unpack(const uint8_t *b, uint8_t *qs) {
+    int sbyte = 0;
+    for (int k = 0; k < 8; k++) {
+        const uint16_t u = (uint16_t)(b[2 * k] | (b[2 * k + 1] << 8));
+        sbyte |= (u & 1) << k;
+        const uint16_t a = u & 0xFFFE;
+        const uint16_t v = (uint16_t)(a ^ (a >> 1));
+        qs[2 * k] = (uint8_t)(v & 0xFF);
+        qs[2 * k + 1] = (uint8_t)(v >> 8);
+    }
+    return sbyte;
+}
+
+void qtk_iq4_kss_to_float(const void *row, float *dst, int64_t n) {
+    const uint8_t *p = (const uint8_t *)row;
+    const float d = rd_f32(p);
+    p += 4;
+    uint8_t qs[16];
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 128) {
+        for (int ib = 0; ib < 8; ib++) {
+            const int sbyte = kss_unpack(p + 16 * ib, qs);
+            const float dl = d * (float)((sbyte & 0xFE) - 127);
+            const int8_t *g = qtk_iq4nl_values + (sbyte & 1) * 16;
+            float *y = dst + ibl * QK_K + 32 * ib;
+            for (int j = 0; j < 16; j++) {
+                y[j] = dl * (float)g[qs[j] & 0xF];
+                y[j + 16] = dl * (float)g[qs[j] >> 4];
+            }
+        }
+    }
+}
+
+void qtk_iq4_kss_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
+    const uint8_t *p = (const uint8_t *)vx;
+    const block_q8_K *y = (const block_q8_K *)vy;
+    const float d = rd_f32(p);
+    p += 4;
+    float sumf = 0.0f;
+    uint8_t qs[16];
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 128) {
+        int32_t isum = 0;
+        for (int ib = 0; ib < 8; ib++) {
+            const int sbyte = kss_unpack(p + 16 * ib, qs);
+            const int8_t *g = qtk_iq4nl_values + (sbyte & 1) * 16;
+            const int8_t *a = y[ibl].qs + 32 * ib;
+            int32_t sub = 0;
+            for (int j = 0; j < 16; j++) sub += g[qs[j] & 0xF] * a[j] + g[qs[j] >> 4] * a[j + 16];
+            isum += ((sbyte & 0xFE) - 127) * sub;
+        }
+        sumf += y[ibl].d * (float)isum;
+    }
+    *s = d * sumf;
+}

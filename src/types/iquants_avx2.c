@@ -1,0 +1,118 @@
+/*
+ * iquants_avx2.c — AVX2 dot products of IQ4_NL (× Q8_0) and IQ4_XS (× Q8_K).
+ * The grid lookup is a byte shuffle; signed grid × signed activation uses the
+ * sign trick (|T| × sign(T)·y) so maddubs never saturates (|pair| <= 32512),
+ * then madd widens to 32 bits. Double steps mirror iquants.c exactly.
+ */
+#include "iquants.h"
+#include "grids.h"
+
+#include <immintrin.h>
+
+/* 32-bit partial sums (8 lanes) of Σ T[q]·y over one 32-weight block. */
+static inline __m256i nl_block_dot(const uint8_t *qs, const int8_t *q8, __m256i table) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m128i q = _mm_loadu_si128((const __m128i *)qs);
+    const __m256i idx = _mm256_and_si256(
+        _mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1), m4);
+    const __m256i v = _mm256_shuffle_epi8(table, idx);
+    const __m256i y = _mm256_loadu_si256((const __m256i *)q8);
+    const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(v, v), _mm256_sign_epi8(y, v));
+    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+
+static inline uint16_t ld16(const void *p) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+
+/* Horizontal sum of 8 int32 lanes. */
+static inline int hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(s);
+}
+
+void qtk_iq4_nl_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
+    const uint8_t *x = (const uint8_t *)vx;
+    const block_q8_0 *y = (const block_q8_0 *)vy;
+    const int64_t nb = n / 32;
+    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qtk_iq4nl_values));
+    __m256d acc_lo = _mm256_setzero_pd(), acc_hi = _mm256_setzero_pd();
+    int64_t ib = 0;
+    for (; ib + 8 <= nb; ib += 8) {
+        const uint8_t *xb = x + ib * sizeof(block_iq4_nl);
+        const block_q8_0 *yb = y + ib;
+        __m256i p[8];
+        for (int k = 0; k < 8; k++) p[k] = nl_block_dot(xb + k * sizeof(block_iq4_nl) + 2, yb[k].qs, table);
+        /* transpose-reduce: lane k of `sums` = total of block ib+k */
+        const __m256i h0123 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+        const __m256i h4567 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
+        const __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20),
+                                              _mm256_permute2x128_si256(h0123, h4567, 0x31));
+        const __m128i hx = _mm_setr_epi16(
+            (short)ld16(xb), (short)ld16(xb + 18), (short)ld16(xb + 36), (short)ld16(xb + 54),
+            (short)ld16(xb + 72), (short)ld16(xb + 90), (short)ld16(xb + 108), (short)ld16(xb + 126));
+        const __m128i hy = _mm_setr_epi16((short)ld16(&yb[0].d), (short)ld16(&yb[1].d), (short)ld16(&yb[2].d),
+                                          (short)ld16(&yb[3].d), (short)ld16(&yb[4].d), (short)ld16(&yb[5].d),
+                                          (short)ld16(&yb[6].d), (short)ld16(&yb[7].d));
+        const __m256 fx = _mm256_cvtph_ps(hx), fy = _mm256_cvtph_ps(hy);
+        /* block products are exact in double: int sum × fp16 × fp16 */
+        const __m256d dd_lo = _mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(fx)),
+                                            _mm256_cvtps_pd(_mm256_castps256_ps128(fy)));
+        const __m256d dd_hi = _mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(fx, 1)),
+                                            _mm256_cvtps_pd(_mm256_extractf128_ps(fy, 1)));
+        acc_lo = _mm256_add_pd(acc_lo, _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(sums)), dd_lo));
+        acc_hi = _mm256_add_pd(acc_hi, _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(sums, 1)), dd_hi));
+    }
+    if (ib < nb) {
+        double tail[8] = {0};
+        for (int64_t k = ib; k < nb; k++) {
+            const uint8_t *xb = x + k * sizeof(block_iq4_nl);
+            const int sumi = hsum_i32(nl_block_dot(xb + 2, y[k].qs, table));
+            const double dd = (double)qtk_fp16_to_fp32(ld16(xb)) * (double)qtk_fp16_to_fp32(ld16(&y[k].d));
+            tail[k - ib] = (double)sumi * dd;
+        }
+        acc_lo = _mm256_add_pd(acc_lo, _mm256_loadu_pd(tail));
+        acc_hi = _mm256_add_pd(acc_hi, _mm256_loadu_pd(tail + 4));
+    }
+    double a[8];
+    _mm256_storeu_pd(a, acc_lo);
+    _mm256_storeu_pd(a + 4, acc_hi);
+    *s = (float)qtk_iq4_nl_reduce8(a);
+}
+
+void qtk_iq4_xs_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
+    const uint8_t *x = (const uint8_t *)vx;
+    const block_q8_K *y = (const block_q8_K *)vy;
+    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qtk_iq4nl_values));
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    double sum = 0.0;
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, x += sizeof(block_iq4_xs)) {
+        const unsigned sh = ld16(x + 2);
+        const uint8_t *sl = x + 4, *qs = x + 8;
+        const int8_t *q8 = y[ibl].qs;
+        __m256i acc = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ib += 2, qs += 32, q8 += 64) {
+            const int ls0 = ((sl[ib / 2] & 0x0F) | (((sh >> 2 * ib) & 3) << 4)) - 32;
+            const int ls1 = ((sl[ib / 2] >> 4) | (((sh >> (2 * ib + 2)) & 3) << 4)) - 32;
+            const __m256i q = _mm256_loadu_si256((const __m256i *)qs);
+            const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            const __m256i v0 = _mm256_shuffle_epi8(table, _mm256_permute2x128_si256(lo, hi, 0x20));
+            const __m256i v1 = _mm256_shuffle_epi8(table, _mm256_permute2x128_si256(lo, hi, 0x31));
+            const __m256i y0 = _mm256_loadu_si256((const __m256i *)q8);
+            const __m256i y1 = _mm256_loadu_si256((const __m256i *)(q8 + 32));
+            const __m256i p0 = _mm256_maddubs_epi16(_mm256_sign_epi8(v0, v0), _mm256_sign_epi8(y0, v0));
+            const __m256i p1 = _mm256_maddubs_epi16(_mm256_sign_epi8(v1, v1), _mm256_sign_epi8(y1, v1));
+            /* |pair| <= 32512 and |ls| <= 32: madd with the scale stays exact in 32 bits */
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p0, _mm256_set1_epi16((short)ls0)));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p1, _mm256_set1_epi16((short)ls1)));
+        }
+        float yd;
+        memcpy(&yd, &y[ibl].d, sizeof yd);
+        sum += (double)hsum_i32(acc) * ((double)qtk_fp16_to_fp32(ld16(x)) * (double)yd);
+    }
+    *s = (float)sum;
+}

@@ -1,0 +1,1215 @@
+/*
+ * kquants.c — the k-quant family Q2_K, Q3_K, Q4_K, Q5_K, Q6_K: decoding (FORMATS.md §2),
+ * quantizers (METHODS.md §2: the reference's searches as candidates, plus a few
+ * alternative weightings, each polished by a least-squares refit of the fp16 super-block
+ * scales; the candidate with the lowest E = Σ w (x − y)² is kept) and the scalar dot
+ * products against Q8_K. SIMD dot products: kquants_avx2.c, kquants_avx512.c,
+ * kquants_neon.c — they compute the same per-block 32-bit integer sums and combine them
+ * with the scales exactly as the scalar kernels do.
+ */
+#include "kquants.h"
+
+#include <math.h>
+
+#if defined(__clang__)
+/* Decoding must not fuse d·sc·q − m into an FMA: the reference rounds twice. */
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+/* Sub-block scales below this are treated as "all zero" (as the reference does). */
+#define KQ_EPS 1e-15f
+
+/* Stores a super-block scale as fp16. Rows beyond the fp16 range (|x| ≳ 1e6) or a
+ * search that overflowed must still decode to finite values: NaN → 0, clamp to ±65504. */
+static void put_fp16(uint16_t *dst, float v) {
+    if (!(v == v)) v = 0.0f;
+    v = v > 65504.0f ? 65504.0f : (v < -65504.0f ? -65504.0f : v);
+    uint16_t h = qtk_fp32_to_fp16(v);
+    memcpy(dst, &h, 2);
+}
+
+static int clampi(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+/* Nearest integer of a quotient that may be huge or non-finite (degenerate rows):
+ * the magic-number rounding is only valid for |v| < 2^22, so clamp first. */
+static int round_clamped(float v, int lo, int hi) {
+    if (!(v > (float)lo - 1.0f)) return lo; /* also catches NaN */
+    if (v > (float)hi + 1.0f) return hi;
+    return clampi(qtk_nearest_int(v), lo, hi);
+}
+
+/* ============================================================================
+ * Decoding
+ * ========================================================================== */
+
+void qtk_q2_K_to_float(const void *row, float *dst, int64_t n) {
+    const block_q2_K *b = (const block_q2_K *)row;
+    for (int64_t i = 0; i < n / QK_K; i++, dst += QK_K) {
+        const float d = qtk_kq_fp16(&b[i].d), dmin = qtk_kq_fp16(&b[i].dmin);
+        for (int s = 0; s < 16; s++) {
+            const int h = s / 8, j = (s % 8) / 2, l0 = 16 * (s % 2);
+            const float dl = d * (float)(b[i].scales[s] & 15);
+            const float ml = dmin * (float)(b[i].scales[s] >> 4);
+            float *y = dst + 128 * h + 32 * j + l0;
+            for (int l = 0; l < 16; l++) {
+                const int q = (b[i].qs[32 * h + l0 + l] >> (2 * j)) & 3;
+                const float t = dl * (float)q;
+                y[l] = t - ml;
+            }
+        }
+    }
+}
+
+void qtk_q3_K_to_float(const void *row, float *dst, int64_t n) {
+    const block_q3_K *b = (const block_q3_K *)row;
+    for (int64_t i = 0; i < n / QK_K; i++, dst += QK_K) {
+        const float d = qtk_kq_fp16(&b[i].d);
+        int8_t sc[16];
+        qtk_kq_unpack_q3_scales(b[i].scales, sc);
+        for (int s = 0; s < 16; s++) {
+            const int h = s / 8, j = (s % 8) / 2, l0 = 16 * (s % 2);
+            const float dl = d * (float)sc[s];
+            float *y = dst + 128 * h + 32 * j + l0;
+            for (int l = 0; l < 16; l++) {
+                const int q2 = (b[i].qs[32 * h + l0 + l] >> (2 * j)) & 3;
+                const int hb = (b[i].hmask[l0 + l] >> (4 * h + j)) & 1;
+                y[l] = dl * (float)(q2 - (hb ? 0 : 4));
+            }
+        }
+    }
+}
+
+/* Shared by Q4_K and Q5_K: w = d·sc·q − dmin·m per 32-weight sub-block. */
+static void decode_type1(const uint8_t *scales, float d, float dmin, const uint8_t *qs, const uint8_t *qh,
+                         float *dst) {
+    uint8_t sc[8], m[8];
+    qtk_kq_unpack_scales_min(scales, sc, m);
+    for (int s = 0; s < 8; s++) {
+        const float dl = d * (float)sc[s], ml = dmin * (float)m[s];
+        const uint8_t *q = qs + 32 * (s / 2);
+        const int shift = 4 * (s % 2);
+        for (int l = 0; l < 32; l++) {
+            int v = (q[l] >> shift) & 15;
+            if (qh) v |= ((qh[l] >> s) & 1) << 4;
+            const float t = dl * (float)v;
+            dst[32 * s + l] = t - ml;
+        }
+    }
+}
+
+void qtk_q4_K_to_float(const void *row, float *dst, int64_t n) {
+    const block_q4_K *b = (const block_q4_K *)row;
+    for (int64_t i = 0; i < n / QK_K; i++)
+        decode_type1(b[i].scales, qtk_kq_fp16(&b[i].d), qtk_kq_fp16(&b[i].dmin), b[i].qs, NULL, dst + i * QK_K);
+}
+
+void qtk_q5_K_to_float(const void *row, float *dst, int64_t n) {
+    const block_q5_K *b = (const block_q5_K *)row;
+    for (int64_t i = 0; i < n / QK_K; i++)
+        decode_type1(b[i].scales, qtk_kq_fp16(&b[i].d), qtk_kq_fp16(&b[i].dmin), b[i].qs, b[i].qh,
+                     dst + i * QK_K);
+}
+
+void qtk_q6_K_to_float(const void *row, float *dst, int64_t n) {
+    const block_q6_K *b = (const block_q6_K *)row;
+    for (int64_t i = 0; i < n / QK_K; i++, dst += QK_K) {
+        const float d = qtk_kq_fp16(&b[i].d);
+        for (int k = 0; k < QK_K; k++) {
+            const int h = k / 128, r = k % 128, t = r / 32, l = r % 32;
+            int lo = b[i].ql[64 * h + 32 * (t % 2) + l];
+            lo = t >= 2 ? lo >> 4 : lo & 15;
+            const int hi = (b[i].qh[32 * h + l] >> (2 * t)) & 3;
+            const float dl = d * (float)b[i].scales[k / 16];
+            dst[k] = dl * (float)((lo | (hi << 4)) - 32);
+        }
+    }
+}
+
+/* ============================================================================
+ * Quantizer building blocks (METHODS.md §1, §2)
+ * ========================================================================== */
+
+/* Symmetric scale search for levels −nmax…nmax−1 (stored as L + nmax): start from
+ * the signed extreme mapped to −nmax, try the 18 neighbouring inverse scales
+ * −(nmax + 0.1k)/max, keep the best F = (Σwxl)²/Σwl². w == NULL → w = x².
+ * Returns the least-squares scale of the winner. */
+static float fit_symmetric(int n, int nmax, const float *x, const float *w, uint8_t *L) {
+    float max = 0.0f, amax = 0.0f;
+    for (int i = 0; i < n; i++) {
+        if (fabsf(x[i]) > amax) {
+            amax = fabsf(x[i]);
+            max = x[i];
+        }
+    }
+    if (amax < KQ_EPS) {
+        memset(L, nmax, (size_t)n);
+        return 0.0f;
+    }
+    float iscale = -(float)nmax / max;
+    float sumlx = 0.0f, suml2 = 0.0f;
+    for (int i = 0; i < n; i++) {
+        const int l = clampi(qtk_nearest_int(iscale * x[i]), -nmax, nmax - 1);
+        L[i] = (uint8_t)(l + nmax);
+        const float wi = w ? w[i] : x[i] * x[i];
+        sumlx += wi * x[i] * (float)l;
+        suml2 += wi * (float)(l * l);
+    }
+    float scale = suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+    float best = scale * sumlx;
+    for (int it = 0; it < 38; it++) {
+        const int is = it % 19 - 9;
+        if (is == 0) continue;
+        iscale = it < 19 ? -((float)nmax + 0.1f * (float)is) / max : ((float)nmax - 1.0f + 0.1f * (float)is) / max;
+        sumlx = suml2 = 0.0f;
+        for (int i = 0; i < n; i++) {
+            const int l = clampi(qtk_nearest_int(iscale * x[i]), -nmax, nmax - 1);
+            const float wi = w ? w[i] : x[i] * x[i];
+            sumlx += wi * x[i] * (float)l;
+            suml2 += wi * (float)(l * l);
+        }
+        if (suml2 > 0.0f && sumlx * sumlx > best * suml2) {
+            for (int i = 0; i < n; i++)
+                L[i] = (uint8_t)(nmax + clampi(qtk_nearest_int(iscale * x[i]), -nmax, nmax - 1));
+            scale = sumlx / suml2;
+            best = scale * sumlx;
+        }
+    }
+    /* Greedy refinement: move the quant with the largest error gradient one level
+     * towards its value while that raises F = sumlx²/suml2. */
+    sumlx = suml2 = 0.0f;
+    for (int i = 0; i < n; i++) {
+        const int l = L[i] - nmax;
+        const float wi = w ? w[i] : x[i] * x[i];
+        sumlx += wi * x[i] * (float)l;
+        suml2 += wi * (float)(l * l);
+    }
+    for (int iter = 0; iter < 2 * n && suml2 > 0.0f; iter++) {
+        const float d = sumlx / suml2;
+        float gmax = 0.0f;
+        int best_i = -1, best_step = 0;
+        for (int i = 0; i < n; i++) {
+            const int l = L[i] - nmax;
+            const float wi = w ? w[i] : x[i] * x[i];
+            const float g = d * wi * (x[i] - d * (float)l);
+            const int step = g > 0.0f ? 1 : -1;
+            if (fabsf(g) > gmax && l + step >= -nmax && l + step <= nmax - 1) {
+                gmax = fabsf(g);
+                best_i = i;
+                best_step = step;
+            }
+        }
+        if (best_i < 0) break;
+        const int l = L[best_i] - nmax;
+        const float wi = w ? w[best_i] : x[best_i] * x[best_i];
+        const float nlx = sumlx + wi * x[best_i] * (float)best_step;
+        const float nl2 = suml2 + wi * (float)(2 * l * best_step + 1);
+        if (!(nl2 > 0.0f) || nlx * nlx * suml2 <= sumlx * sumlx * nl2) break;
+        L[best_i] = (uint8_t)(L[best_i] + best_step);
+        sumlx = nlx;
+        suml2 = nl2;
+    }
+    scale = suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+    return scale;
+}
+
+/* Q3_K's unweighted-by-imatrix sub-block fit: RTN from the signed extreme, then up to
+ * five passes moving each quant to its best level given all others (weights x²). */
+static float fit_q3_rmse(int n, int nmax, const float *x, uint8_t *L) {
+    float max = 0.0f, amax = 0.0f;
+    for (int i = 0; i < n; i++) {
+        if (fabsf(x[i]) > amax) {
+            amax = fabsf(x[i]);
+            max = x[i];
+        }
+    }
+    if (amax < KQ_EPS) {
+        memset(L, nmax, (size_t)n);
+        return 0.0f;
+    }
+    const float iscale = -(float)nmax / max;
+    int l8[QK_K];
+    float sumlx = 0.0f, suml2 = 0.0f;
+    for (int i = 0; i < n; i++) {
+        const int l = clampi(qtk_nearest_int(iscale * x[i]), -nmax, nmax - 1);
+        l8[i] = l;
+        const float w = x[i] * x[i];
+        sumlx += w * x[i] * (float)l;
+        suml2 += w * (float)(l * l);
+    }
+    for (int itry = 0; itry < 5; itry++) {
+        int changed = 0;
+        for (int i = 0; i < n; i++) {
+            const float w = x[i] * x[i];
+            float slx = sumlx - w * x[i] * (float)l8[i];
+            if (slx > 0.0f) {
+                float sl2 = suml2 - w * (float)(l8[i] * l8[i]);
+                const int nl = round_clamped(x[i] * sl2 / slx, -nmax, nmax - 1);
+                if (nl != l8[i]) {
+                    slx += w * x[i] * (float)nl;
+                    sl2 += w * (float)(nl * nl);
+                    if (sl2 > 0.0f && slx * slx * suml2 > sumlx * sumlx * sl2) {
+                        l8[i] = nl;
+                        sumlx = slx;
+                        suml2 = sl2;
+                        changed++;
+                    }
+                }
+            }
+        }
+        if (!changed) break;
+    }
+    for (int i = 0; i < n; i++) L[i] = (uint8_t)(l8[i] + nmax);
+    return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+}
+
+/* Weighted least-squares (scale, min ≤ 0) for fixed levels L; returns the error. */
+static float affine_lsq(int n, const float *x, const float *w, const uint8_t *L, float *scale, float *min) {
+    float sum_w = 0.0f, sum_x = 0.0f, sum_l = 0.0f, sum_l2 = 0.0f, sum_xl = 0.0f;
+    for (int i = 0; i < n; i++) {
+        sum_w += w[i];
+        sum_x += w[i] * x[i];
+        sum_l += w[i] * (float)L[i];
+        sum_l2 += w[i] * (float)(L[i] * L[i]);
+        sum_xl += w[i] * (float)L[i] * x[i];
+    }
+    const float D = sum_w * sum_l2 - sum_l * sum_l;
+    float a = 0.0f, b = 0.0f;
+    if (D > 0.0f) {
+        a = (sum_w * sum_xl - sum_x * sum_l) / D;
+        b = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+        if (b > 0.0f) {
+            b = 0.0f;
+            a = sum_xl / sum_l2;
+        }
+    } else if (sum_l2 > 0.0f) {
+        a = sum_xl / sum_l2;
+    }
+    float err = 0.0f;
+    for (int i = 0; i < n; i++) {
+        const float diff = a * (float)L[i] + b - x[i];
+        err += w[i] * diff * diff;
+    }
+    *scale = a;
+    *min = b;
+    return err;
+}
+
+/* Greedy type-1 refinement: move the quant with the largest weighted residual one level
+ * towards its value, refit (scale, min), keep it while the weighted error drops. */
+static void refine_affine(int n, int nmax, const float *x, const float *w, uint8_t *L, float *scale, float *min) {
+    float a, b;
+    float err = affine_lsq(n, x, w, L, &a, &b);
+    if (!(a > 0.0f)) return;
+    for (int iter = 0; iter < 2 * n; iter++) {
+        float gmax = 0.0f;
+        int bi = -1, bstep = 0;
+        for (int i = 0; i < n; i++) {
+            const float g = w[i] * (x[i] - a * (float)L[i] - b);
+            const int step = g > 0.0f ? 1 : -1;
+            if (fabsf(g) > gmax && (int)L[i] + step >= 0 && (int)L[i] + step <= nmax) {
+                gmax = fabsf(g);
+                bi = i;
+                bstep = step;
+            }
+        }
+        if (bi < 0) break;
+        L[bi] = (uint8_t)(L[bi] + bstep);
+        float na, nb;
+        const float nerr = affine_lsq(n, x, w, L, &na, &nb);
+        if (!(nerr < err) || !(na > 0.0f)) {
+            L[bi] = (uint8_t)(L[bi] - bstep);
+            break;
+        }
+        err = nerr;
+        a = na;
+        b = nb;
+    }
+    *scale = a;
+    *min = b;
+}
+
+/* Affine (scale, min ≤ 0) fit for levels 0…nmax: start from the min/max map, then try
+ * inverse scales (rmin + rdelta·k + nmax)/(max − min), k = 0…nstep, each with a
+ * closed-form weighted least-squares (scale, min); keep the lowest weighted error
+ * (|diff| when use_mad, else diff²). *neg_min receives −min ≥ 0. */
+static float fit_affine(int n, int nmax, const float *x, const float *w, uint8_t *L, float *neg_min, float rmin,
+                        float rdelta, int nstep, int use_mad, int refine) {
+    uint8_t Laux[32];
+    float min = x[0], max = x[0], sum_w = w[0], sum_x = w[0] * x[0];
+    for (int i = 1; i < n; i++) {
+        if (x[i] < min) min = x[i];
+        if (x[i] > max) max = x[i];
+        sum_w += w[i];
+        sum_x += w[i] * x[i];
+    }
+    if (min > 0.0f) min = 0.0f;
+    if (max <= min) {
+        memset(L, 0, (size_t)n);
+        *neg_min = -min;
+        return 0.0f;
+    }
+    float iscale = (float)nmax / (max - min);
+    float scale = 1.0f / iscale;
+    float best = 0.0f;
+    for (int i = 0; i < n; i++) {
+        const int l = round_clamped(iscale * (x[i] - min), 0, nmax);
+        L[i] = (uint8_t)l;
+        const float diff = scale * (float)l + min - x[i];
+        best += w[i] * (use_mad ? fabsf(diff) : diff * diff);
+    }
+    for (int is = 0; is <= nstep; is++) {
+        iscale = (rmin + rdelta * (float)is + (float)nmax) / (max - min);
+        float sum_l = 0.0f, sum_l2 = 0.0f, sum_xl = 0.0f;
+        for (int i = 0; i < n; i++) {
+            const int l = round_clamped(iscale * (x[i] - min), 0, nmax);
+            Laux[i] = (uint8_t)l;
+            sum_l += w[i] * (float)l;
+            sum_l2 += w[i] * (float)(l * l);
+            sum_xl += w[i] * (float)l * x[i];
+        }
+        const float D = sum_w * sum_l2 - sum_l * sum_l;
+        if (D > 0.0f) {
+            float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
+            float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+            if (this_min > 0.0f) {
+                this_min = 0.0f;
+                this_scale = sum_xl / sum_l2;
+            }
+            float err = 0.0f;
+            for (int i = 0; i < n; i++) {
+                const float diff = this_scale * (float)Laux[i] + this_min - x[i];
+                err += w[i] * (use_mad ? fabsf(diff) : diff * diff);
+            }
+            if (err < best) {
+                memcpy(L, Laux, (size_t)n);
+                best = err;
+                scale = this_scale;
+                min = this_min;
+            }
+        }
+    }
+    if (refine) refine_affine(n, nmax, x, w, L, &scale, &min);
+    *neg_min = -min;
+    return scale;
+}
+
+/* Quantizes n non-negative sub-block scales (or mins) to 0…nmax against one float:
+ * RTN from the max, try 8 neighbouring inverse scales by weighted error, then up to
+ * five passes of per-element best-level moves; returns Σwxl/Σwl² of the result. */
+static float fit_positive(int n, int nmax, const float *x, uint8_t *L, const float *w) {
+    float max = 0.0f;
+    for (int i = 0; i < n; i++) max = QTK_MAX(max, x[i]);
+    if (!(max > 0.0f)) {
+        memset(L, 0, (size_t)n);
+        return 0.0f;
+    }
+    float iscale = (float)nmax / max;
+    float scale = 1.0f / iscale, best = 0.0f;
+    for (int i = 0; i < n; i++) {
+        const float diff = x[i] - scale * (float)clampi(qtk_nearest_int(iscale * x[i]), 0, nmax);
+        best += w[i] * diff * diff;
+    }
+    for (int is = -4; is <= 4; is++) {
+        if (is == 0) continue;
+        const float iscale_is = (0.1f * (float)is + (float)nmax) / max;
+        const float scale_is = 1.0f / iscale_is;
+        float mse = 0.0f;
+        for (int i = 0; i < n; i++) {
+            const int l = clampi(qtk_nearest_int(iscale_is * x[i]), 0, nmax);
+            const float diff = x[i] - scale_is * (float)l;
+            mse += w[i] * diff * diff;
+        }
+        if (mse < best) {
+            best = mse;
+            iscale = iscale_is;
+        }
+    }
+    int l8[32];
+    float sumlx = 0.0f, suml2 = 0.0f;
+    for (int i = 0; i < n; i++) {
+        const int l = clampi(qtk_nearest_int(iscale * x[i]), 0, nmax);
+        l8[i] = l;
+        sumlx += w[i] * x[i] * (float)l;
+        suml2 += w[i] * (float)(l * l);
+    }
+    for (int itry = 0; itry < 5; itry++) {
+        int changed = 0;
+        for (int i = 0; i < n; i++) {
+            float slx = sumlx - w[i] * x[i] * (float)l8[i];
+            float sl2 = suml2 - w[i] * (float)(l8[i] * l8[i]);
+            if (slx > 0.0f && sl2 > 0.0f) {
+                const int nl = round_clamped(x[i] * sl2 / slx, 0, nmax);
+                if (nl != l8[i]) {
+                    slx += w[i] * x[i] * (float)nl;
+                    sl2 += w[i] * (float)(nl * nl);
+                    if (slx * slx * suml2 > sumlx * sumlx * sl2) {
+                        l8[i] = nl;
+                        sumlx = slx;
+                        suml2 = sl2;
+                        changed++;
+                    }
+                }
+            }
+        }
+        if (!changed) break;
+    }
+    for (int i = 0; i < n; i++) L[i] = (uint8_t)l8[i];
+    return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+}
+
+/* ============================================================================
+ * Candidate selection and least-squares polish (shared by all five types)
+ *
+ * Each type encodes a super-block with a few candidate searches (always including the
+ * reference's algorithm for the mode), polishes each by refitting the fp16 super-block
+ * scales for the chosen integers and re-rounding, and keeps the candidate with the
+ * smallest E = Σ w (x − y)² (w = imatrix, or 1 without one) of its decoded values.
+ * ========================================================================== */
+
+typedef struct {
+    size_t size;                                             /* block bytes */
+    void (*decode)(const void *blk, float *dst, int64_t n);  /* to_float of one block */
+    void (*parts)(const void *blk, float *A, float *B);      /* y = d·A − dmin·B per weight */
+    void (*set_scales)(void *blk, float d, float dmin);      /* store fp16 super-scales */
+    void (*reround)(const float *x, void *blk);              /* nearest levels for the scales */
+    int has_min;
+} kq_ops;
+
+/* E of a decoded block (w == NULL: unit weights). */
+static double block_error(const float *x, const float *w, const float *y) {
+    double e = 0.0;
+    for (int i = 0; i < QK_K; i++) {
+        const double d = (double)x[i] - (double)y[i];
+        e += (w ? (double)w[i] : 1.0) * d * d;
+    }
+    return e;
+}
+
+/* Refits d (and dmin) by weighted least squares for the block's integers, re-rounds,
+ * and keeps the result while E decreases. Returns the block's final E. */
+static double kq_polish(const kq_ops *ops, const float *x, const float *wm, void *blk) {
+    float y[QK_K], A[QK_K], B[QK_K];
+    uint8_t tmp[256];
+    ops->decode(blk, y, QK_K);
+    double best = block_error(x, wm, y);
+    for (int it = 0; it < 4 && best > 0.0; it++) {
+        ops->parts(blk, A, B);
+        double saa = 0, sab = 0, sbb = 0, sxa = 0, sxb = 0;
+        for (int i = 0; i < QK_K; i++) {
+            const double w = wm ? (double)wm[i] : 1.0;
+            saa += w * A[i] * A[i];
+            sab += w * A[i] * B[i];
+            sbb += w * B[i] * B[i];
+            sxa += w * x[i] * A[i];
+            sxb += w * x[i] * B[i];
+        }
+        if (!(saa > 0.0)) break;
+        double d, dmin = 0.0;
+        const double det = saa * sbb - sab * sab;
+        if (ops->has_min && sbb > 0.0 && det > 1e-12 * saa * sbb) {
+            /* y = d·A + c·B with c = −dmin */
+            d = (sxa * sbb - sxb * sab) / det;
+            dmin = -(saa * sxb - sab * sxa) / det;
+        } else {
+            d = sxa / saa;
+        }
+        if (!isfinite(d) || !isfinite(dmin) || fabs(d) > 65000.0 || fabs(dmin) > 65000.0) break;
+        memcpy(tmp, blk, ops->size);
+        ops->set_scales(tmp, (float)d, (float)dmin);
+        ops->reround(x, tmp);
+        ops->decode(tmp, y, QK_K);
+        const double e = block_error(x, wm, y);
+        if (!(e < best)) break;
+        best = e;
+        memcpy(blk, tmp, ops->size);
+    }
+    return best;
+}
+
+/* Polishes candidate `cand` and copies it into `best` if its E is the lowest so far. */
+static void kq_consider(const kq_ops *ops, const float *x, const float *wm, void *cand, void *best,
+                        double *best_err) {
+    const double e = kq_polish(ops, x, wm, cand);
+    if (e < *best_err) {
+        *best_err = e;
+        memcpy(best, cand, ops->size);
+    }
+}
+
+/* Candidate weighting modes of the sub-block searches. */
+enum { KQ_REF_PLAIN = 0, KQ_IMAT_SIGMA = 1, KQ_IMAT_DIRECT = 2, KQ_PLAIN_QP = 3 };
+
+/* Per-weight search weights for the imatrix-style paths: qw·sqrt(σ² + x²) (reference)
+ * or qw alone (the error metric itself). qw == NULL counts as unit importance. */
+static void search_weights(const float *x, const float *qw, float c, int mode, float *w) {
+    float sumx2 = 0.0f;
+    for (int j = 0; j < QK_K; j++) sumx2 += x[j] * x[j];
+    const float sigma2 = c * sumx2 / QK_K;
+    for (int j = 0; j < QK_K; j++) {
+        const float q = qw ? qw[j] : 1.0f;
+        w[j] = mode == KQ_IMAT_DIRECT ? q : q * sqrtf(sigma2 + x[j] * x[j]);
+    }
+}
+
+/* ============================================================================
+ * Q2_K
+ * ========================================================================== */
+
+static void pack_2bit(const uint8_t *L, uint8_t *qs) {
+    for (int j = 0; j < QK_K; j += 128)
+        for (int l = 0; l < 32; l++)
+            qs[j / 4 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
+}
+
+/* 2-bit level of weight 16·s + l (s = sub-block in storage order). */
+static int q2_level(const uint8_t *qs, int s, int l) {
+    const int h = s / 8, j = (s % 8) / 2, l0 = 16 * (s % 2);
+    return (qs[32 * h + l0 + l] >> (2 * j)) & 3;
+}
+
+static void q2_K_decode_blk(const void *b, float *y, int64_t n) { qtk_q2_K_to_float(b, y, n); }
+
+static void q2_K_parts(const void *vb, float *A, float *B) {
+    const block_q2_K *b = (const block_q2_K *)vb;
+    for (int s = 0; s < 16; s++)
+        for (int l = 0; l < 16; l++) {
+            A[16 * s + l] = (float)((b->scales[s] & 15) * q2_level(b->qs, s, l));
+            B[16 * s + l] = (float)(b->scales[s] >> 4);
+        }
+}
+
+static void q2_K_set_scales(void *vb, float d, float dmin) {
+    block_q2_K *b = (block_q2_K *)vb;
+    put_fp16(&b->d, d);
+    put_fp16(&b->dmin, dmin);
+}
+
+/* Nearest 2-bit level of every weight for the block's quantized scales and mins. */
+static void q2_K_reround(const float *x, void *vb) {
+    block_q2_K *b = (block_q2_K *)vb;
+    uint8_t L[QK_K];
+    const float d = qtk_kq_fp16(&b->d), dmin = qtk_kq_fp16(&b->dmin);
+    for (int j = 0; j < 16; j++) {
+        const float dl = d * (float)(b->scales[j] & 15);
+        const float ml = dmin * (float)(b->scales[j] >> 4);
+        for (int l = 0; l < 16; l++)
+            L[16 * j + l] = dl == 0.0f ? 0 : (uint8_t)round_clamped((x[16 * j + l] + ml) / dl, 0, 3);
+    }
+    pack_2bit(L, b->qs);
+}
+
+static const kq_ops q2_K_ops = {sizeof(block_q2_K), q2_K_decode_blk, q2_K_parts, q2_K_set_scales, q2_K_reround, 1};
+
+/* One Q2_K candidate. KQ_REF_PLAIN: |x|-weighted MAD fit per 16, 4-bit scale/min codes
+ * against their maxima; otherwise weighted LS fit + weighted 4-bit code search
+ * (METHODS §2 "Q2_K and Q3_K"). */
+static void q2_K_encode(const float *x, const float *qw, int mode, float shrink, block_q2_K *y) {
+    uint8_t L[QK_K];
+    float w[QK_K], scales[16], mins[16], sw[16];
+    memset(y, 0, sizeof *y);
+    if (mode == KQ_REF_PLAIN || mode == KQ_PLAIN_QP) {
+        float max_scale = 0.0f, max_min = 0.0f;
+        for (int j = 0; j < QK_K; j++) w[j] = fabsf(x[j]);
+        for (int j = 0; j < 16; j++) {
+            scales[j] = fit_affine(16, 3, x + 16 * j, w + 16 * j, L + 16 * j, &mins[j], -0.5f, 0.1f, 15, 1, 0);
+            max_scale = QTK_MAX(max_scale, scales[j]);
+            max_min = QTK_MAX(max_min, mins[j]);
+        }
+        if (mode == KQ_PLAIN_QP) {
+            /* plain fits, but weighted code search (keeps small sub-blocks off code 0) */
+            uint8_t Ls[16], Lm[16];
+            for (int j = 0; j < 16; j++) {
+                float s = 0.0f;
+                for (int l = 0; l < 16; l++) s += qw ? qw[16 * j + l] : 1.0f;
+                sw[j] = s;
+            }
+            put_fp16(&y->d, fit_positive(16, 15, scales, Ls, sw));
+            put_fp16(&y->dmin, fit_positive(16, 15, mins, Lm, sw));
+            for (int j = 0; j < 16; j++) y->scales[j] = (uint8_t)(Ls[j] | (Lm[j] << 4));
+            q2_K_reround(x, y);
+            return;
+        }
+        max_scale *= shrink; /* < 1: codes clamp at 15, re-rounding re-fits those sub-blocks */
+        if (max_scale > 0.0f) {
+            const float iscale = 15.0f / max_scale;
+            for (int j = 0; j < 16; j++) y->scales[j] = (uint8_t)clampi(qtk_nearest_int(iscale * scales[j]), 0, 15);
+            put_fp16(&y->d, max_scale / 15.0f);
+        }
+        if (max_min > 0.0f) {
+            const float iscale = 15.0f / max_min;
+            for (int j = 0; j < 16; j++)
+                y->scales[j] |= (uint8_t)(clampi(qtk_nearest_int(iscale * mins[j]), 0, 15) << 4);
+            put_fp16(&y->dmin, max_min / 15.0f);
+        }
+    } else {
+        uint8_t Ls[16], Lm[16];
+        search_weights(x, qw, 0.75f, mode, w);
+        for (int j = 0; j < 16; j++) {
+            float s = 0.0f;
+            for (int l = 0; l < 16; l++) s += w[16 * j + l];
+            sw[j] = s;
+            scales[j] = fit_affine(16, 3, x + 16 * j, w + 16 * j, L + 16 * j, &mins[j], -0.9f, 0.05f, 36, 0, 1);
+        }
+        const float dm = fit_positive(16, 15, scales, Ls, sw);
+        const float mm = fit_positive(16, 15, mins, Lm, sw);
+        for (int j = 0; j < 16; j++) y->scales[j] = (uint8_t)(Ls[j] | (Lm[j] << 4));
+        put_fp16(&y->d, dm);
+        put_fp16(&y->dmin, mm);
+    }
+    q2_K_reround(x, y);
+}
+
+static void q2_K_block(const float *x, const float *imat, block_q2_K *y) {
+    block_q2_K cand;
+    double best = INFINITY;
+    static const int modes_plain[] = {KQ_REF_PLAIN, KQ_IMAT_SIGMA, KQ_IMAT_DIRECT, KQ_PLAIN_QP, KQ_REF_PLAIN,
+                                      KQ_REF_PLAIN};
+    static const int modes_imat[] = {KQ_IMAT_SIGMA, KQ_IMAT_DIRECT, KQ_REF_PLAIN, KQ_PLAIN_QP, KQ_REF_PLAIN,
+                                     KQ_REF_PLAIN};
+    static const float shrink[] = {1.0f, 1.0f, 1.0f, 1.0f, 0.75f, 2.0f / 3.0f};
+    const int *modes = imat ? modes_imat : modes_plain;
+    for (int k = 0; k < 6; k++) {
+        q2_K_encode(x, imat, modes[k], shrink[k], &cand);
+        kq_consider(&q2_K_ops, x, imat, &cand, y, &best);
+    }
+    if (!(best < INFINITY)) q2_K_encode(x, imat, modes[0], 1.0f, y);
+}
+
+size_t qtk_q2_K_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
+    block_q2_K *y = (block_q2_K *)dst;
+    for (int64_t r = 0; r < nrows; r++)
+        for (int64_t i = 0; i < n / QK_K; i++)
+            q2_K_block(src + r * n + i * QK_K, imatrix ? imatrix + i * QK_K : NULL, y++);
+    return (size_t)(nrows * (n / QK_K)) * sizeof(block_q2_K);
+}
+
+void qtk_q2_K_from_float(const float *src, void *dst, int64_t n) { qtk_q2_K_quantize(src, dst, 1, n, NULL); }
+
+/* ============================================================================
+ * Q3_K
+ * ========================================================================== */
+
+/* Stores the 16 codes l ∈ [0,63] (= scale + 32) in Q3_K's 12-byte packing. */
+static void pack_q3_scales(const int *l, uint8_t *b) {
+    memset(b, 0, 12);
+    for (int j = 0; j < 16; j++) {
+        if (j < 8)
+            b[j] = (uint8_t)(l[j] & 15);
+        else
+            b[j - 8] |= (uint8_t)((l[j] & 15) << 4);
+        b[j % 4 + 8] |= (uint8_t)((l[j] >> 4) << (2 * (j / 4)));
+    }
+}
+
+/* Signed 3-bit value (−4…3) of weight 16·s + l. */
+static int q3_value(const block_q3_K *b, int s, int l) {
+    const int h = s / 8, j = (s % 8) / 2, l0 = 16 * (s % 2);
+    const int q2 = (b->qs[32 * h + l0 + l] >> (2 * j)) & 3;
+    const int hb = (b->hmask[l0 + l] >> (4 * h + j)) & 1;
+    return q2 - (hb ? 0 : 4);
+}
+
+static void q3_K_decode_blk(const void *b, float *y, int64_t n) { qtk_q3_K_to_float(b, y, n); }
+
+static void q3_K_parts(const void *vb, float *A, float *B) {
+    const block_q3_K *b = (const block_q3_K *)vb;
+    int8_t sc[16];
+    qtk_kq_unpack_q3_scales(b->scales, sc);
+    for (int s = 0; s < 16; s++)
+        for (int l = 0; l < 16; l++) {
+            A[16 * s + l] = (float)(sc[s] * q3_value(b, s, l));
+            B[16 * s + l] = 0.0f;
+        }
+}
+
+static void q3_K_set_scales(void *vb, float d, float dmin) {
+    (void)dmin;
+    put_fp16(&((block_q3_K *)vb)->d, d);
+}
+
+/* Nearest 3-bit level of every weight for the block's quantized scales. */
+static void q3_K_reround(const float *x, void *vb) {
+    block_q3_K *b = (block_q3_K *)vb;
+    uint8_t L[QK_K];
+    int8_t sc[16];
+    qtk_kq_unpack_q3_scales(b->scales, sc);
+    const float d = qtk_kq_fp16(&b->d);
+    for (int j = 0; j < 16; j++) {
+        const float dl = d * (float)sc[j];
+        for (int l = 0; l < 16; l++)
+            L[16 * j + l] = dl == 0.0f ? 4 : (uint8_t)(round_clamped(x[16 * j + l] / dl, -4, 3) + 4);
+    }
+    memset(b->hmask, 0, sizeof b->hmask);
+    for (int j = 0; j < QK_K; j++) {
+        if (L[j] > 3) {
+            b->hmask[j % 32] |= (uint8_t)(1u << (j / 32));
+            L[j] -= 4;
+        }
+    }
+    pack_2bit(L, b->qs);
+}
+
+static const kq_ops q3_K_ops = {sizeof(block_q3_K), q3_K_decode_blk, q3_K_parts, q3_K_set_scales, q3_K_reround, 0};
+
+/* One Q3_K candidate. KQ_REF_PLAIN: x²-weighted refinement per 16 and scale codes
+ * against the largest; otherwise weighted symmetric search and weighted 6-bit code
+ * search (METHODS §2 "Q2_K and Q3_K"). */
+static void q3_K_encode(const float *x, const float *qw, int mode, block_q3_K *y) {
+    uint8_t L[QK_K];
+    float scales[16];
+    int ls[16];
+    memset(y, 0, sizeof *y);
+    if (mode == KQ_REF_PLAIN) {
+        float max_scale = 0.0f, amax = 0.0f;
+        for (int j = 0; j < 16; j++) {
+            scales[j] = fit_q3_rmse(16, 4, x + 16 * j, L + 16 * j);
+            if (fabsf(scales[j]) > amax) {
+                amax = fabsf(scales[j]);
+                max_scale = scales[j];
+            }
+        }
+        if (max_scale != 0.0f) {
+            const float iscale = -32.0f / max_scale;
+            for (int j = 0; j < 16; j++) ls[j] = clampi(qtk_nearest_int(iscale * scales[j]), -32, 31) + 32;
+            pack_q3_scales(ls, y->scales);
+            put_fp16(&y->d, 1.0f / iscale);
+        }
+    } else {
+        float w[QK_K], sw[16];
+        uint8_t Ls[16];
+        search_weights(x, qw, 2.0f, mode, w);
+        for (int j = 0; j < 16; j++) {
+            float s = 0.0f;
+            for (int l = 0; l < 16; l++) s += w[16 * j + l];
+            sw[j] = s;
+            scales[j] = fit_symmetric(16, 4, x + 16 * j, w + 16 * j, L + 16 * j);
+        }
+        const float d = fit_symmetric(16, 32, scales, sw, Ls);
+        for (int j = 0; j < 16; j++) ls[j] = Ls[j];
+        pack_q3_scales(ls, y->scales);
+        put_fp16(&y->d, d);
+    }
+    q3_K_reround(x, y);
+}
+
+static void q3_K_block(const float *x, const float *imat, block_q3_K *y) {
+    block_q3_K cand;
+    double best = INFINITY;
+    static const int modes_plain[] = {KQ_REF_PLAIN, KQ_IMAT_SIGMA, KQ_IMAT_DIRECT};
+    static const int modes_imat[] = {KQ_IMAT_SIGMA, KQ_IMAT_DIRECT, KQ_REF_PLAIN};
+    const int *modes = imat ? modes_imat : modes_plain;
+    for (int k = 0; k < 3; k++) {
+        q3_K_encode(x, imat, modes[k], &cand);
+        kq_consider(&q3_K_ops, x, imat, &cand, y, &best);
+    }
+    if (!(best < INFINITY)) q3_K_encode(x, imat, modes[0], y);
+}
+
+size_t qtk_q3_K_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
+    block_q3_K *y = (block_q3_K *)dst;
+    for (int64_t r = 0; r < nrows; r++)
+        for (int64_t i = 0; i < n / QK_K; i++)
+            q3_K_block(src + r * n + i * QK_K, imatrix ? imatrix + i * QK_K : NULL, y++);
+    return (size_t)(nrows * (n / QK_K)) * sizeof(block_q3_K);
+}
+
+void qtk_q3_K_from_float(const float *src, void *dst, int64_t n) { qtk_q3_K_quantize(src, dst, 1, n, NULL); }
+
+/* ============================================================================
+ * Q4_K and Q5_K
+ * ========================================================================== */
+
+/* Stores 6-bit scale codes ls[8] and min codes lm[8] in the 12-byte packing. */
+static void pack_scales_min(const uint8_t *ls, const uint8_t *lm, uint8_t *b) {
+    for (int j = 0; j < 4; j++) {
+        b[j] = (uint8_t)((ls[j] & 63) | ((ls[j + 4] >> 4) << 6));
+        b[j + 4] = (uint8_t)((lm[j] & 63) | ((lm[j + 4] >> 4) << 6));
+        b[j + 8] = (uint8_t)((ls[j + 4] & 15) | ((lm[j + 4] & 15) << 4));
+    }
+}
+
+/* Type-1 codes for one super-block (Q4_K: nmax 15, Q5_K: nmax 31): per-32 affine fit,
+ * 6-bit codes of scales and mins, fp16 d/dmin. KQ_REF_PLAIN is the reference's
+ * no-imatrix algorithm (weights rms + |x|, codes against the maxima). */
+static void type1_codes(const float *x, const float *qw, int mode, int nmax, uint8_t *scales12, uint16_t *dh,
+                        uint16_t *dmh) {
+    uint8_t L[QK_K];
+    float w[QK_K], scales[8], mins[8], sw[8];
+    uint8_t ls[8], lm[8];
+    if (mode == KQ_REF_PLAIN) {
+        float max_scale = 0.0f, max_min = 0.0f;
+        for (int j = 0; j < 8; j++) {
+            float s2 = 0.0f;
+            for (int l = 0; l < 32; l++) s2 += x[32 * j + l] * x[32 * j + l];
+            const float av_x = sqrtf(s2 / 32);
+            for (int l = 0; l < 32; l++) w[l] = av_x + fabsf(x[32 * j + l]);
+            scales[j] = nmax == 15 ? fit_affine(32, 15, x + 32 * j, w, L + 32 * j, &mins[j], -1.0f, 0.1f, 20, 0, 0)
+                                   : fit_affine(32, 31, x + 32 * j, w, L + 32 * j, &mins[j], -0.5f, 0.1f, 15, 0, 0);
+            max_scale = QTK_MAX(max_scale, scales[j]);
+            max_min = QTK_MAX(max_min, mins[j]);
+        }
+        const float inv_scale = max_scale > 0.0f ? 63.0f / max_scale : 0.0f;
+        const float inv_min = max_min > 0.0f ? 63.0f / max_min : 0.0f;
+        for (int j = 0; j < 8; j++) {
+            ls[j] = (uint8_t)clampi(qtk_nearest_int(inv_scale * scales[j]), 0, 63);
+            lm[j] = (uint8_t)clampi(qtk_nearest_int(inv_min * mins[j]), 0, 63);
+        }
+        put_fp16(dh, max_scale / 63.0f);
+        put_fp16(dmh, max_min / 63.0f);
+    } else {
+        search_weights(x, qw, 2.0f, mode, w);
+        for (int j = 0; j < 8; j++) {
+            float s = 0.0f;
+            for (int l = 0; l < 32; l++) s += w[32 * j + l];
+            sw[j] = s;
+            scales[j] = fit_affine(32, nmax, x + 32 * j, w + 32 * j, L + 32 * j, &mins[j], -0.9f, 0.05f, 36, 0, 1);
+        }
+        put_fp16(dh, fit_positive(8, 63, scales, ls, sw));
+        put_fp16(dmh, fit_positive(8, 63, mins, lm, sw));
+    }
+    pack_scales_min(ls, lm, scales12);
+}
+
+/* Nearest level 0…nmax of every weight for quantized scales/mins (type-1 blocks). */
+static void type1_levels(const float *x, const uint8_t *scales12, float d, float dmin, int nmax, uint8_t *L) {
+    uint8_t sc[8], m[8];
+    qtk_kq_unpack_scales_min(scales12, sc, m);
+    for (int j = 0; j < 8; j++) {
+        const float dl = d * (float)sc[j], ml = dmin * (float)m[j];
+        for (int l = 0; l < 32; l++)
+            L[32 * j + l] = dl == 0.0f ? 0 : (uint8_t)round_clamped((x[32 * j + l] + ml) / dl, 0, nmax);
+    }
+}
+
+/* A = sc·q, B = m per weight for a type-1 block whose levels are given. */
+static void type1_parts(const uint8_t *scales12, const uint8_t *L, float *A, float *B) {
+    uint8_t sc[8], m[8];
+    qtk_kq_unpack_scales_min(scales12, sc, m);
+    for (int i = 0; i < QK_K; i++) {
+        A[i] = (float)(sc[i / 32] * L[i]);
+        B[i] = (float)m[i / 32];
+    }
+}
+
+static void q4_K_decode_blk(const void *b, float *y, int64_t n) { qtk_q4_K_to_float(b, y, n); }
+
+static void q4_K_levels_of(const block_q4_K *b, uint8_t *L) {
+    for (int i = 0; i < QK_K; i++) L[i] = (b->qs[32 * (i / 64) + i % 32] >> (4 * ((i / 32) % 2))) & 15;
+}
+
+static void q4_K_parts(const void *vb, float *A, float *B) {
+    const block_q4_K *b = (const block_q4_K *)vb;
+    uint8_t L[QK_K];
+    q4_K_levels_of(b, L);
+    type1_parts(b->scales, L, A, B);
+}
+
+static void q4_K_set_scales(void *vb, float d, float dmin) {
+    block_q4_K *b = (block_q4_K *)vb;
+    put_fp16(&b->d, d);
+    put_fp16(&b->dmin, dmin);
+}
+
+static void q4_K_reround(const float *x, void *vb) {
+    block_q4_K *b = (block_q4_K *)vb;
+    uint8_t L[QK_K];
+    type1_levels(x, b->scales, qtk_kq_fp16(&b->d), qtk_kq_fp16(&b->dmin), 15, L);
+    for (int j = 0; j < QK_K; j += 64)
+        for (int l = 0; l < 32; l++) b->qs[j / 2 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
+}
+
+static const kq_ops q4_K_ops = {sizeof(block_q4_K), q4_K_decode_blk, q4_K_parts, q4_K_set_scales, q4_K_reround, 1};
+
+static void q5_K_decode_blk(const void *b, float *y, int64_t n) { qtk_q5_K_to_float(b, y, n); }
+
+static void q5_K_parts(const void *vb, float *A, float *B) {
+    const block_q5_K *b = (const block_q5_K *)vb;
+    uint8_t L[QK_K];
+    for (int i = 0; i < QK_K; i++) {
+        const int s = i / 32, l = i % 32;
+        L[i] = (uint8_t)(((b->qs[32 * (s / 2) + l] >> (4 * (s % 2))) & 15) | (((b->qh[l] >> s) & 1) << 4));
+    }
+    type1_parts(b->scales, L, A, B);
+}
+
+static void q5_K_set_scales(void *vb, float d, float dmin) {
+    block_q5_K *b = (block_q5_K *)vb;
+    put_fp16(&b->d, d);
+    put_fp16(&b->dmin, dmin);
+}
+
+static void q5_K_reround(const float *x, void *vb) {
+    block_q5_K *b = (block_q5_K *)vb;
+    uint8_t L[QK_K];
+    type1_levels(x, b->scales, qtk_kq_fp16(&b->d), qtk_kq_fp16(&b->dmin), 31, L);
+    memset(b->qh, 0, sizeof b->qh);
+    for (int j = 0; j < QK_K; j += 64) {
+        const int s = j / 32;
+        for (int l = 0; l < 32; l++) {
+            const int l1 = L[j + l], l2 = L[j + l + 32];
+            b->qh[l] |= (uint8_t)(((l1 >> 4) << s) | ((l2 >> 4) << (s + 1)));
+            b->qs[j / 2 + l] = (uint8_t)((l1 & 15) | ((l2 & 15) << 4));
+        }
+    }
+}
+
+static const kq_ops q5_K_ops = {sizeof(block_q5_K), q5_K_decode_blk, q5_K_parts, q5_K_set_scales, q5_K_reround, 1};
+
+size_t qtk_q4_K_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
+    block_q4_K *y = (block_q4_K *)dst;
+    for (int64_t r = 0; r < nrows; r++) {
+        for (int64_t i = 0; i < n / QK_K; i++, y++) {
+            const float *x = src + r * n + i * QK_K, *imat = imatrix ? imatrix + i * QK_K : NULL;
+            static const int modes_plain[] = {KQ_REF_PLAIN, KQ_IMAT_SIGMA, KQ_IMAT_DIRECT};
+            static const int modes_imat[] = {KQ_IMAT_SIGMA, KQ_IMAT_DIRECT, KQ_REF_PLAIN};
+            const int *modes = imat ? modes_imat : modes_plain;
+            block_q4_K cand;
+            double best = INFINITY;
+            for (int k = 0; k < 3; k++) {
+                memset(&cand, 0, sizeof cand);
+                type1_codes(x, imat, modes[k], 15, cand.scales, &cand.d, &cand.dmin);
+                q4_K_reround(x, &cand);
+                kq_consider(&q4_K_ops, x, imat, &cand, y, &best);
+            }
+            if (!(best < INFINITY)) *y = cand;
+        }
+    }
+    return (size_t)(nrows * (n / QK_K)) * sizeof(block_q4_K);
+}
+
+void qtk_q4_K_from_float(const float *src, void *dst, int64_t n) { qtk_q4_K_quantize(src, dst, 1, n, NULL); }
+
+size_t qtk_q5_K_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
+    block_q5_K *y = (block_q5_K *)dst;
+    for (int64_t r = 0; r < nrows; r++) {
+        for (int64_t i = 0; i < n / QK_K; i++, y++) {
+            const float *x = src + r * n + i * QK_K, *imat = imatrix ? imatrix + i * QK_K : NULL;
+            static const int modes_plain[] = {KQ_REF_PLAIN, KQ_IMAT_SIGMA, KQ_IMAT_DIRECT};
+            static const int modes_imat[] = {KQ_IMAT_SIGMA, KQ_IMAT_DIRECT, KQ_REF_PLAIN};
+            const int *modes = imat ? modes_imat : modes_plain;
+            block_q5_K cand;
+            double best = INFINITY;
+            for (int k = 0; k < 3; k++) {
+                memset(&cand, 0, sizeof cand);
+                type1_codes(x, imat, modes[k], 31, cand.scales, &cand.d, &cand.dmin);
+                q5_K_reround(x, &cand);
+                kq_consider(&q5_K_ops, x, imat, &cand, y, &best);
+            }
+            if (!(best < INFINITY)) *y = cand;
+        }
+    }
+    return (size_t)(nrows * (n / QK_K)) * sizeof(block_q5_K);
+}
+
+void qtk_q5_K_from_float(const float *src, void *dst, int64_t n) { qtk_q5_K_quantize(src, dst, 1, n, NULL); }
+
+/* ============================================================================
+ * Q6_K
+ * ========================================================================== */
+
+static void q6_K_decode_blk(const void *b, float *y, int64_t n) { qtk_q6_K_to_float(b, y, n); }
+
+/* Signed 6-bit value (−32…31) of weight k. */
+static int q6_value(const block_q6_K *b, int k) {
+    const int h = k / 128, r = k % 128, t = r / 32, l = r % 32;
+    int lo = b->ql[64 * h + 32 * (t % 2) + l];
+    lo = t >= 2 ? lo >> 4 : lo & 15;
+    const int hi = (b->qh[32 * h + l] >> (2 * t)) & 3;
+    return (lo | (hi << 4)) - 32;
+}
+
+static void q6_K_parts(const void *vb, float *A, float *B) {
+    const block_q6_K *b = (const block_q6_K *)vb;
+    for (int k = 0; k < QK_K; k++) {
+        A[k] = (float)(b->scales[k / 16] * q6_value(b, k));
+        B[k] = 0.0f;
+    }
+}
+
+static void q6_K_set_scales(void *vb, float d, float dmin) {
+    (void)dmin;
+    put_fp16(&((block_q6_K *)vb)->d, d);
+}
+
+/* Nearest 6-bit level of every weight for the block's quantized scales. */
+static void q6_K_reround(const float *x, void *vb) {
+    block_q6_K *y = (block_q6_K *)vb;
+    uint8_t L[QK_K];
+    const float d = qtk_kq_fp16(&y->d);
+    for (int j = 0; j < 16; j++) {
+        const float dl = d * (float)y->scales[j];
+        for (int l = 0; l < 16; l++)
+            L[16 * j + l] = dl == 0.0f ? 32 : (uint8_t)(round_clamped(x[16 * j + l] / dl, -32, 31) + 32);
+    }
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *Lh = L + 128 * h;
+        for (int l = 0; l < 32; l++) {
+            y->ql[64 * h + l] = (uint8_t)((Lh[l] & 15) | ((Lh[l + 64] & 15) << 4));
+            y->ql[64 * h + l + 32] = (uint8_t)((Lh[l + 32] & 15) | ((Lh[l + 96] & 15) << 4));
+            y->qh[32 * h + l] = (uint8_t)((Lh[l] >> 4) | ((Lh[l + 32] >> 4) << 2) | ((Lh[l + 64] >> 4) << 4) |
+                                          ((Lh[l + 96] >> 4) << 6));
+        }
+    }
+}
+
+static const kq_ops q6_K_ops = {sizeof(block_q6_K), q6_K_decode_blk, q6_K_parts, q6_K_set_scales, q6_K_reround, 0};
+
+/* One Q6_K candidate: symmetric 6-bit fit per 16 with weights w (NULL → x², the
+ * reference without imatrix), int8 scales against d = s_max/−128, re-rounding. */
+static void q6_K_encode(const float *x, const float *w, block_q6_K *y) {
+    uint8_t L[QK_K];
+    float scales[16];
+    float max_scale = 0.0f, amax = 0.0f;
+    memset(y, 0, sizeof *y);
+    for (int j = 0; j < 16; j++) {
+        scales[j] = fit_symmetric(16, 32, x + 16 * j, w ? w + 16 * j : NULL, L + 16 * j);
+        if (fabsf(scales[j]) > amax) {
+            amax = fabsf(scales[j]);
+            max_scale = scales[j];
+        }
+    }
+    if (amax < KQ_EPS) return; /* all-zero block: d = 0 decodes to zeros */
+    const float iscale = -128.0f / max_scale;
+    put_fp16(&y->d, 1.0f / iscale);
+    for (int j = 0; j < 16; j++) y->scales[j] = (int8_t)clampi(qtk_nearest_int(iscale * scales[j]), -128, 127);
+    q6_K_reround(x, y);
+}
+
+static void q6_K_block(const float *x, const float *imat, block_q6_K *y) {
+    block_q6_K cand;
+    float w[QK_K];
+    double best = INFINITY;
+    q6_K_encode(x, imat, &cand); /* the reference: imatrix as weights, or x² */
+    kq_consider(&q6_K_ops, x, imat, &cand, y, &best);
+    search_weights(x, imat, 2.0f, imat ? KQ_IMAT_DIRECT : KQ_IMAT_SIGMA, w);
+    q6_K_encode(x, w, &cand);
+    kq_consider(&q6_K_ops, x, imat, &cand, y, &best);
+    if (!(best < INFINITY)) q6_K_encode(x, imat, y);
+}
+
+size_t qtk_q6_K_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
+    block_q6_K *y = (block_q6_K *)dst;
+    for (int64_t r = 0; r < nrows; r++)
+        for (int64_t i = 0; i < n / QK_K; i++)
+            q6_K_block(src + r * n + i * QK_K, imatrix ? imatrix + i * QK_K : NULL, y++);
+    return (size_t)(nrows * (n / QK_K)) * sizeof(block_q6_K);
+}
+
+void qtk_q6_K_from_float(const float *src, void *dst, int64_t n) { qtk_q6_K_quantize(src, dst, 1, n, NULL); }
+
+/* ============================================================================
+ * Scalar dot products against Q8_K. Each block yields 32-bit integer sums that the
+ * SIMD kernels reproduce exactly; all combine them with the scales in double (one
+ * rounding at the end), which keeps the cancelling min terms of Q2_K/Q4_K/Q5_K accurate.
+ * ========================================================================== */
+
+void qtk_q2_K_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q2_K *x = (const block_q2_K *)vx;
+    const block_q8_K *y = (const block_q8_K *)vy;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        int isum = 0, msum = 0;
+        for (int sb = 0; sb < 16; sb++) {
+            const int h = sb / 8, j = (sb % 8) / 2, l0 = 16 * (sb % 2);
+            const int8_t *q8 = y[i].qs + 128 * h + 32 * j + l0;
+            int t = 0;
+            for (int l = 0; l < 16; l++) t += ((x[i].qs[32 * h + l0 + l] >> (2 * j)) & 3) * q8[l];
+            isum += (x[i].scales[sb] & 15) * t;
+            msum += (x[i].scales[sb] >> 4) * y[i].bsums[sb];
+        }
+        sum += (double)y[i].d * ((double)qtk_kq_fp16(&x[i].d) * isum - (double)qtk_kq_fp16(&x[i].dmin) * msum);
+    }
+    *s = (float)sum;
+}
+
+void qtk_q3_K_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q3_K *x = (const block_q3_K *)vx;
+    const block_q8_K *y = (const block_q8_K *)vy;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        int8_t sc[16];
+        qtk_kq_unpack_q3_scales(x[i].scales, sc);
+        int isum = 0;
+        for (int sb = 0; sb < 16; sb++) {
+            const int h = sb / 8, j = (sb % 8) / 2, l0 = 16 * (sb % 2);
+            const int8_t *q8 = y[i].qs + 128 * h + 32 * j + l0;
+            int t = 0;
+            for (int l = 0; l < 16; l++) {
+                const int q2 = (x[i].qs[32 * h + l0 + l] >> (2 * j)) & 3;
+                const int hb = (x[i].hmask[l0 + l] >> (4 * h + j)) & 1;
+                t += (q2 - (hb ? 0 : 4)) * q8[l];
+            }
+            isum += sc[sb] * t;
+        }
+        sum += (double)y[i].d * (double)qtk_kq_fp16(&x[i].d) * isum;
+    }
+    *s = (float)sum;
+}
+
+/* Q4_K/Q5_K block: Σ sc·Σq·q8 and Σ m·bsums (mins act on whole 32-sub-blocks). */
+static void type1_dot_block(const uint8_t *scales12, const uint8_t *qs, const uint8_t *qh, const block_q8_K *y,
+                            int *isum, int *msum) {
+    uint8_t sc[8], m[8];
+    qtk_kq_unpack_scales_min(scales12, sc, m);
+    int a = 0, b = 0;
+    for (int sb = 0; sb < 8; sb++) {
+        const uint8_t *q = qs + 32 * (sb / 2);
+        const int shift = 4 * (sb % 2);
+        int t = 0;
+        for (int l = 0; l < 32; l++) {
+            int v = (q[l] >> shift) & 15;
+            if (qh) v |= ((qh[l] >> sb) & 1) << 4;
+            t += v * y->qs[32 * sb + l];
+        }
+        a += sc[sb] * t;
+        b += m[sb] * (y->bsums[2 * sb] + y->bsums[2 * sb + 1]);
+    }
+    *isum = a;
+    *msum = b;
+}
+
+void qtk_q4_K_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q4_K *x = (const block_q4_K *)vx;
+    const block_q8_K *y = (const block_q8_K *)vy;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        int isum, msum;
+        type1_dot_block(x[i].scales, x[i].qs, NULL, &y[i], &isum, &msum);
+        sum += (double)y[i].d * ((double)qtk_kq_fp16(&x[i].d) * isum - (double)qtk_kq_fp16(&x[i].dmin) * msum);
+    }
+    *s = (float)sum;
+}
+
+void qtk_q5_K_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q5_K *x = (const block_q5_K *)vx;
+    const block_q8_K *y = (const block_q8_K *)vy;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        int isum, msum;
+        type1_dot_block(x[i].scales, x[i].qs, x[i].qh, &y[i], &isum, &msum);
+        sum += (double)y[i].d * ((double)qtk_kq_fp16(&x[i].d) * isum - (double)qtk_kq_fp16(&x[i].dmin) * msum);
+    }
+    *s = (float)sum;
+}
+
+void qtk_q6_K_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q6_K *x = (const block_q6_K *)vx;
+    const block_q8_K *y = (const block_q8_K *)vy;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        int isum = 0;
+        for (int sb = 0; sb < 16; sb++) {
+            int t = 0;
+            for (int l = 0; l < 16; l++) {
+                const int k = 16 * sb + l, h = k / 128, r = k % 128, tq = r / 32, ll = r % 32;
+                int lo = x[i].ql[64 * h + 32 * (tq % 2) + ll];
+                lo = tq >= 2 ? lo >> 4 : lo & 15;
+                const int hi = (x[i].qh[32 * h + ll] >> (2 * tq)) & 3;
+                t += ((lo | (hi << 4)) - 32) * y[i].qs[k];
+            }
+            isum += x[i].scales[sb] * t;
+        }
+        sum += (double)y[i].d * (double)qtk_kq_fp16(&x[i].d) * isum;
+    }
+    *s = (float)sum;
+}

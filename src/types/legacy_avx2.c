@@ -1,0 +1,114 @@
+/*
+ * legacy_avx2.c — AVX2 dot products of Q4_0/Q5_0/Q6_0/Q8_0 weights with Q8_0
+ * activations. Integer sums are exact (no saturating 16-bit adds), so every
+ * kernel equals legacy.c's scalar one up to float rounding of the per-block
+ * scale products.
+ *
+ * Q4_0/Q5_0/Q6_0 keep their levels unsigned (q ∈ [0, 2·nmax)) and subtract
+ * nmax·y afterwards: maddubs(q, y) pairs stay within ±2·63·128 < 2^15, which
+ * also makes y = −128 safe (the sign trick would overflow there).
+ */
+#include "types_internal.h"
+
+#include <immintrin.h>
+
+static inline float fp16_load(const void *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
+}
+
+static inline float hsum_ps(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* 16 packed bytes → 32 nibbles: low nibbles in lane 0 (weights 0..15), high in lane 1. */
+static inline __m256i unpack_nibbles(const uint8_t *qs) {
+    const __m128i q = _mm_loadu_si128((const __m128i *)(const void *)qs);
+    const __m128i m = _mm_set1_epi8(0x0F);
+    const __m128i lo = _mm_and_si128(q, m), hi = _mm_and_si128(_mm_srli_epi16(q, 4), m);
+    return _mm256_set_m128i(hi, lo);
+}
+
+/* int32 lanes of Σ (xu − nmax)·y over one block; xu unsigned levels. */
+static inline __m256i block_dot(__m256i xu, __m256i y, __m256i nmax8) {
+    const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(xu, y), _mm256_maddubs_epi16(nmax8, y));
+    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+static inline __m256i load_y(const block_q8_0 *y) { return _mm256_loadu_si256((const __m256i *)(const void *)y->qs); }
+
+void qtk_q4_0_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q4_0 *x = (const block_q4_0 *)vx;
+    const block_q8_0 *y = (const block_q8_0 *)vy;
+    const __m256i nmax8 = _mm256_set1_epi8(8);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK4_0; i++) {
+        const __m256i p = block_dot(unpack_nibbles(x[i].qs), load_y(&y[i]), nmax8);
+        const __m256 d = _mm256_set1_ps(fp16_load(&x[i].d) * fp16_load(&y[i].d));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc);
+    }
+    *s = hsum_ps(acc);
+}
+
+void qtk_q5_0_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q5_0 *x = (const block_q5_0 *)vx;
+    const block_q8_0 *y = (const block_q8_0 *)vy;
+    const __m256i nmax8 = _mm256_set1_epi8(16);
+    /* byte i of the expanded vector looks at byte i/8 of qh and tests bit i%8 */
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303LL, 0x0202020202020202LL, 0x0101010101010101LL, 0);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    const __m256i b4 = _mm256_set1_epi8(0x10);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK5_0; i++) {
+        uint32_t qh;
+        memcpy(&qh, x[i].qh, 4);
+        __m256i h = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), shuf);
+        h = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h, bit), bit), b4);
+        const __m256i xu = _mm256_or_si256(unpack_nibbles(x[i].qs), h);
+        const __m256i p = block_dot(xu, load_y(&y[i]), nmax8);
+        const __m256 d = _mm256_set1_ps(fp16_load(&x[i].d) * fp16_load(&y[i].d));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc);
+    }
+    *s = hsum_ps(acc);
+}
+
+void qtk_q6_0_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q6_0 *x = (const block_q6_0 *)vx;
+    const block_q8_0 *y = (const block_q8_0 *)vy;
+    const __m256i nmax8 = _mm256_set1_epi8(32);
+    /* weights 0-7, 8-15, 16-23, 24-31 take bits 0-1, 4-5, 2-3, 6-7 of qh[j%8]:
+     * shift each 64-bit copy of qh so the wanted pair lands in bits 0-1 */
+    const __m256i shifts = _mm256_set_epi64x(6, 2, 4, 0);
+    const __m256i m3 = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK6_0; i++) {
+        long long qh;
+        memcpy(&qh, x[i].qh, 8);
+        __m256i h = _mm256_and_si256(_mm256_srlv_epi64(_mm256_set1_epi64x(qh), shifts), m3);
+        const __m256i xu = _mm256_or_si256(unpack_nibbles(x[i].qs), _mm256_slli_epi16(h, 4));
+        const __m256i p = block_dot(xu, load_y(&y[i]), nmax8);
+        const __m256 d = _mm256_set1_ps(fp16_load(&x[i].d) * fp16_load(&y[i].d));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc);
+    }
+    *s = hsum_ps(acc);
+}
+
+void qtk_q8_0_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q8_0 *x = (const block_q8_0 *)vx;
+    const block_q8_0 *y = (const block_q8_0 *)vy;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK8_0; i++) {
+        /* sign-extend to 16 bits: exact for the full int8 range, −128 included */
+        const __m128i *xq = (const __m128i *)(const void *)x[i].qs, *yq = (const __m128i *)(const void *)y[i].qs;
+        const __m256i x0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(xq)), x1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(xq + 1));
+        const __m256i y0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(yq)), y1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(yq + 1));
+        const __m256i p = _mm256_add_epi32(_mm256_madd_epi16(x0, y0), _mm256_madd_epi16(x1, y1));
+        const __m256 d = _mm256_set1_ps(fp16_load(&x[i].d) * fp16_load(&y[i].d));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc);
+    }
+    *s = hsum_ps(acc);
+}

@@ -1,0 +1,134 @@
+/*
+ * legacy_avx512.c — AVX-512 dot products of Q4_0/Q5_0/Q6_0/Q8_0 weights with
+ * Q8_0 activations, two 32-blocks per 512-bit register. Uses VNNI (vpdpbusd)
+ * when the CPU has it, else AVX512BW maddubs/madd; both are exact integer
+ * sums, so results equal the scalar kernels up to float rounding of the
+ * per-block scale products.
+ *
+ * Levels stay unsigned (q ∈ [0, 2·nmax); Q8_0 weights are biased by +128) and
+ * the bias·Σy term is subtracted, which is exact for the whole int8 range of y.
+ */
+#include "types_internal.h"
+
+#include <immintrin.h>
+
+static inline float fp16_load(const void *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
+}
+
+/* 16 packed bytes → 32 nibbles: low nibbles first (weights 0..15), then high. */
+static inline __m256i unpack_nibbles(const uint8_t *qs) {
+    const __m128i q = _mm_loadu_si128((const __m128i *)(const void *)qs);
+    const __m128i m = _mm_set1_epi8(0x0F);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
+}
+
+static inline __m512i join(__m256i lo, __m256i hi) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+static inline __m256i load32(const int8_t *p) { return _mm256_loadu_si256((const __m256i *)(const void *)p); }
+
+/* int32 lanes of Σ (xu − bias)·y; xu unsigned bytes, y signed, bias8 = bias in every byte. */
+static inline __m512i dot_u8(__m512i xu, __m512i y, __m512i bias8, int vnni) {
+    if (vnni) {
+        const __m512i z = _mm512_setzero_si512();
+        return _mm512_sub_epi32(_mm512_dpbusd_epi32(z, xu, y), _mm512_dpbusd_epi32(z, bias8, y));
+    }
+    /* maddubs pairs stay below 2^15 only for xu ≤ 127: true for Q4_0..Q6_0 */
+    const __m512i p = _mm512_sub_epi16(_mm512_maddubs_epi16(xu, y), _mm512_maddubs_epi16(bias8, y));
+    return _mm512_madd_epi16(p, _mm512_set1_epi16(1));
+}
+
+/* Scales of the two blocks: lanes 0..7 get a, lanes 8..15 get b. */
+static inline __m512 scales2(float a, float b) {
+    return _mm512_mask_mov_ps(_mm512_set1_ps(a), (__mmask16)0xFF00, _mm512_set1_ps(b));
+}
+
+/* Levels (unsigned, 32 bytes) of one block of each weight type. */
+static inline __m256i levels_q4_0(const block_q4_0 *b) { return unpack_nibbles(b->qs); }
+
+static inline __m256i levels_q5_0(const block_q5_0 *b) {
+    uint32_t qh;
+    memcpy(&qh, b->qh, 4);
+    const __m256i h = _mm256_maskz_mov_epi8((__mmask32)qh, _mm256_set1_epi8(0x10));
+    return _mm256_or_si256(unpack_nibbles(b->qs), h);
+}
+
+static inline __m256i levels_q6_0(const block_q6_0 *b) {
+    /* weights 0-7, 8-15, 16-23, 24-31 take bits 0-1, 4-5, 2-3, 6-7 of qh[j%8] */
+    long long qh;
+    memcpy(&qh, b->qh, 8);
+    const __m256i h = _mm256_and_si256(_mm256_srlv_epi64(_mm256_set1_epi64x(qh), _mm256_set_epi64x(6, 2, 4, 0)),
+                                       _mm256_set1_epi8(3));
+    return _mm256_or_si256(unpack_nibbles(b->qs), _mm256_slli_epi16(h, 4));
+}
+
+/* One kernel body per weight type; LEVELS(ptr) yields the block's unsigned levels. */
+#define LEGACY_DOT_AVX512(NAME, BLOCK, LEVELS, BIAS)                                                   \
+    void NAME(int64_t n, float *s, const void *vx, const void *vy) {                                \
+        const BLOCK *x = (const BLOCK *)vx;                                                          \
+        const block_q8_0 *y = (const block_q8_0 *)vy;                                                \
+        const int vnni = qtk_cpu()->avx512vnni;                                                      \
+        const __m512i bias8 = _mm512_set1_epi8(BIAS);                                                \
+        const int64_t nb = n / 32;                                                                   \
+        __m512 acc = _mm512_setzero_ps();                                                            \
+        int64_t i = 0;                                                                               \
+        for (; i + 1 < nb; i += 2) {                                                                 \
+            const __m512i xu = join(LEVELS(&x[i]), LEVELS(&x[i + 1]));                               \
+            const __m512i yy = join(load32(y[i].qs), load32(y[i + 1].qs));                           \
+            const __m512 d = scales2(fp16_load(&x[i].d) * fp16_load(&y[i].d),                        \
+                                     fp16_load(&x[i + 1].d) * fp16_load(&y[i + 1].d));               \
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_u8(xu, yy, bias8, vnni)), d, acc);          \
+        }                                                                                            \
+        if (i < nb) { /* odd block count: upper half zero */                                        \
+            const __m512i xu = _mm512_castsi256_si512(LEVELS(&x[i]));                                \
+            const __m512i yy = join(load32(y[i].qs), _mm256_setzero_si256());                        \
+            const __m512 d = scales2(fp16_load(&x[i].d) * fp16_load(&y[i].d), 0.0f);                 \
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_u8(xu, yy, bias8, vnni)), d, acc);          \
+        }                                                                                            \
+        *s = _mm512_reduce_add_ps(acc);                                                              \
+    }
+
+LEGACY_DOT_AVX512(qtk_q4_0_vec_dot_avx512, block_q4_0, levels_q4_0, 8)
+LEGACY_DOT_AVX512(qtk_q5_0_vec_dot_avx512, block_q5_0, levels_q5_0, 16)
+LEGACY_DOT_AVX512(qtk_q6_0_vec_dot_avx512, block_q6_0, levels_q6_0, 32)
+
+/* Q8_0 weights are signed: with VNNI bias them by +128 (exact in dpbusd's
+ * 32-bit sums); without it sign-extend to 16 bits, since maddubs of biased
+ * bytes up to 255 could saturate. */
+void qtk_q8_0_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q8_0 *x = (const block_q8_0 *)vx;
+    const block_q8_0 *y = (const block_q8_0 *)vy;
+    const int vnni = qtk_cpu()->avx512vnni;
+    const __m512i b128 = _mm512_set1_epi8((char)0x80);
+    const int64_t nb = n / 32;
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i += 2) {
+        const int two = i + 1 < nb;
+        const __m256i x1 = two ? load32(x[i + 1].qs) : _mm256_setzero_si256();
+        const __m256i y1 = two ? load32(y[i + 1].qs) : _mm256_setzero_si256();
+        const __m512i xx = join(load32(x[i].qs), x1), yy = join(load32(y[i].qs), y1);
+        __m512i p;
+        if (vnni) {
+            const __m512i z = _mm512_setzero_si512();
+            p = _mm512_sub_epi32(_mm512_dpbusd_epi32(z, _mm512_xor_si512(xx, b128), yy),
+                                 _mm512_dpbusd_epi32(z, b128, yy));
+        } else {
+            const __m512i xl = _mm512_cvtepi8_epi16(_mm512_castsi512_si256(xx));
+            const __m512i xh = _mm512_cvtepi8_epi16(_mm512_extracti64x4_epi64(xx, 1));
+            const __m512i yl = _mm512_cvtepi8_epi16(_mm512_castsi512_si256(yy));
+            const __m512i yh = _mm512_cvtepi8_epi16(_mm512_extracti64x4_epi64(yy, 1));
+            /* madd of 16-bit pairs; lanes 0..7 of pl/ph come from block i, 8..15 from i+1 */
+            const __m512i pl = _mm512_madd_epi16(xl, yl), ph = _mm512_madd_epi16(xh, yh);
+            /* regroup so lanes 0..7 hold block i and 8..15 block i+1 */
+            p = _mm512_add_epi32(_mm512_shuffle_i64x2(pl, ph, 0x44), _mm512_shuffle_i64x2(pl, ph, 0xEE));
+        }
+        const float d1 = two ? fp16_load(&x[i + 1].d) * fp16_load(&y[i + 1].d) : 0.0f;
+        const __m512 d = scales2(fp16_load(&x[i].d) * fp16_load(&y[i].d), d1);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, acc);
+    }
+    *s = _mm512_reduce_add_ps(acc);
+}

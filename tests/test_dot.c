@@ -1,0 +1,282 @@
+/*
+ * test_dot.c — dot-product kernels of every type in the table that has one.
+ *
+ * For each type with vec_dot[QTK_ISA_SCALAR], each row length (multiples of
+ * its block size) and each pair of weight/activation distributions (random
+ * and degenerate: gauss, heavy-tailed, all-zero, constant, single spike,
+ * 1e-20 tiny, 1e3 huge), weights are quantized with the type's quantizer (no
+ * imatrix; a constant one for types that require an imatrix) and
+ * activations with the vec_dot_type's from_float. Then
+ *   (i)  every SIMD level available here equals the scalar kernel within 1e-6,
+ *   (ii) the scalar kernel equals a double-precision dot of the decoded weight
+ *        row (to_float) and the decoded activation row within 1e-5,
+ * where "within tol" means |a − b| ≤ tol · max(|b|, Σ_i |w_i·a_i|) with w, a the
+ * decoded rows: the sum of absolute products is the natural scale of the
+ * rounding error of any dot product (a cancelling sum makes |b| alone
+ * meaningless), and it is the only loosening applied.
+ * Every kernel is also run on a weight row stored at an address that is only
+ * 2-byte aligned and must give the same bits: rows inside mapped files are
+ * aligned only to their block's natural alignment (all block sizes and row
+ * headers are even), so kernels must not assume 16/32/64-byte alignment.
+ * Tiny×tiny pairs are left out: their products underflow float, where no
+ * float kernel can be accurate.
+ *
+ * Also: the Q8_0 / Q8_K activation round trip, and qtk_vec_dot_best.
+ */
+#include "testlib.h"
+#include "types/types_internal.h"
+
+#include <math.h>
+
+enum { D_GAUSS, D_HEAVY, D_ZERO, D_CONST, D_SPIKE, D_TINY, D_HUGE, D_COUNT };
+static const char *dist_name[D_COUNT] = {"gauss", "heavy", "zero", "const", "spike", "tiny", "huge"};
+
+/* 32, 96 and 800 (odd block counts, tails of 2-block SIMD loops) apply to
+ * 32-weight types only; lengths that are not a multiple of a type's block
+ * size are skipped for it. */
+static const int64_t lengths[] = {32, 96, 256, 512, 768, 800, 1024, 4096, 16384};
+#define N_LENGTHS ((int)(sizeof lengths / sizeof lengths[0]))
+#define MAX_N 16384
+
+/* Fills x[0..n) with distribution `d`; `sign` flips constants so weights and
+ * activations differ. */
+static void fill(float *x, int64_t n, int d, tl_rng *rng, float sign) {
+    for (int64_t i = 0; i < n; i++) {
+        switch (d) {
+        case D_GAUSS: x[i] = 0.02f * tl_rng_normal(rng); break;
+        case D_HEAVY: {
+            /* Student-t with 3 degrees of freedom */
+            float a = tl_rng_normal(rng), b = tl_rng_normal(rng), c = tl_rng_normal(rng);
+            x[i] = 0.02f * tl_rng_normal(rng) / sqrtf((a * a + b * b + c * c) / 3.0f + 1e-12f);
+            break;
+        }
+        case D_ZERO: x[i] = 0.0f; break;
+        case D_CONST: x[i] = 0.5f * sign; break;
+        case D_SPIKE: x[i] = (i == n / 3) ? sign : 0.0f; break;
+        case D_TINY: x[i] = 1e-20f * tl_rng_normal(rng); break;
+        default: x[i] = 1e3f * tl_rng_normal(rng); break;
+        }
+    }
+}
+
+/* Whether |a − b| ≤ tol · max(|b|, scale). */
+static int close_enough(double a, double b, double scale, double tol) {
+    double m = fabs(b) > scale ? fabs(b) : scale;
+    return fabs(a - b) <= tol * m;
+}
+
+static float *g_w, *g_a, *g_wd, *g_ad, *g_imat;
+static unsigned char *g_wq, *g_wq_odd, *g_aq;
+
+static void test_type(const qtk_type_traits *tr) {
+    const qtk_type_traits *vt = qtk_type_get((int)tr->vec_dot_type);
+    CHECK(vt && vt->from_float && vt->to_float, "%s: activation type %d lacks from_float/to_float", tr->name,
+          (int)tr->vec_dot_type);
+    if (!vt || !vt->from_float || !vt->to_float) return;
+    if (!tr->to_float) {
+        CHECK(0, "%s: has vec_dot but no to_float", tr->name);
+        return;
+    }
+    if (!tr->quantize) {
+        printf("  %-8s has a dot product but no quantizer: not tested\n", tr->name);
+        return;
+    }
+    long fails_before = tl_failures;
+    double worst_simd[QTK_ISA_COUNT] = {0}, worst_ref = 0.0;
+    int ran[QTK_ISA_COUNT] = {0};
+    tl_rng rng;
+    for (int li = 0; li < N_LENGTHS; li++) {
+        const int64_t n = lengths[li];
+        if (n % tr->block_size || n % vt->block_size) continue;
+        const size_t wrs = qtk_row_size((int)tr->id, n);
+        for (int64_t j = 0; j < n; j++) g_imat[j] = 1.0f;
+        for (int wd = 0; wd < D_COUNT; wd++) {
+            tl_rng_seed(&rng, 1000u * (unsigned)li + (unsigned)wd + 7u * (unsigned)tr->id);
+            fill(g_w, n, wd, &rng, 1.0f);
+            qtk_error err;
+            qtk_status st = qtk_quantize_rows((int)tr->id, g_w, g_wq, 1, n,
+                                              tr->requires_imatrix ? g_imat : NULL, &err);
+            CHECK(st == QTK_OK, "%s n=%lld w=%s: quantize failed: %s", tr->name, (long long)n, dist_name[wd],
+                  err.msg);
+            if (st != QTK_OK) continue;
+            memcpy(g_wq_odd + 2, g_wq, wrs);
+            tr->to_float(g_wq, g_wd, n);
+            for (int ad = 0; ad < D_COUNT; ad++) {
+                if (wd == D_TINY && ad == D_TINY) continue;
+                tl_rng_seed(&rng, 99991u * (unsigned)(li + 1) + 31u * (unsigned)ad + (unsigned)wd);
+                fill(g_a, n, ad, &rng, -1.0f);
+                vt->from_float(g_a, g_aq, n);
+                vt->to_float(g_aq, g_ad, n);
+                double ref = 0.0, scale = 0.0;
+                for (int64_t j = 0; j < n; j++) {
+                    double p = (double)g_wd[j] * (double)g_ad[j];
+                    ref += p;
+                    scale += fabs(p);
+                }
+                float s0 = NAN;
+                tr->vec_dot[QTK_ISA_SCALAR](n, &s0, g_wq, g_aq);
+                CHECK(isfinite(s0) && close_enough(s0, ref, scale, 1e-5),
+                      "%s n=%lld w=%s a=%s: scalar %.9g vs double %.9g (scale %.3g)", tr->name, (long long)n,
+                      dist_name[wd], dist_name[ad], (double)s0, ref, scale);
+                double m = fabs(ref) > scale ? fabs(ref) : scale;
+                if (m > 0 && fabs(s0 - ref) / m > worst_ref) worst_ref = fabs(s0 - ref) / m;
+                for (int isa = 0; isa < QTK_ISA_COUNT; isa++) {
+                    if (!tr->vec_dot[isa] || !qtk_isa_available((qtk_isa)isa)) continue;
+                    float s = NAN, s_odd = NAN;
+                    tr->vec_dot[isa](n, &s, g_wq, g_aq);
+                    tr->vec_dot[isa](n, &s_odd, g_wq_odd + 2, g_aq);
+                    ran[isa] = 1;
+                    CHECK(memcmp(&s, &s_odd, sizeof s) == 0,
+                          "%s %s n=%lld w=%s a=%s: result depends on weight alignment (%.9g vs %.9g)",
+                          tr->name, qtk_isa_name((qtk_isa)isa), (long long)n, dist_name[wd], dist_name[ad],
+                          (double)s, (double)s_odd);
+                    if (isa == QTK_ISA_SCALAR) continue;
+                    CHECK(isfinite(s) && close_enough(s, s0, scale, 1e-6),
+                          "%s %s n=%lld w=%s a=%s: %.9g vs scalar %.9g (scale %.3g)", tr->name,
+                          qtk_isa_name((qtk_isa)isa), (long long)n, dist_name[wd], dist_name[ad], (double)s,
+                          (double)s0, scale);
+                    double ms = fabs(s0) > scale ? fabs(s0) : scale;
+                    if (ms > 0 && fabs(s - s0) / ms > worst_simd[isa]) worst_simd[isa] = fabs(s - s0) / ms;
+                }
+            }
+        }
+    }
+    printf("  %-8s %s  scalar-vs-double %.2e", tr->name, tl_failures == fails_before ? "ok  " : "FAIL", worst_ref);
+    for (int isa = 1; isa < QTK_ISA_COUNT; isa++)
+        if (ran[isa]) printf("  %s-vs-scalar %.2e", qtk_isa_name((qtk_isa)isa), worst_simd[isa]);
+    printf("\n");
+}
+
+/* Q8_0: |x − y| ≤ d/2 per element plus the fp16 rounding of d, and the
+ * largest |x| of a block maps to ±127. */
+static void test_q8_0_roundtrip(void) {
+    const int64_t n = 4096;
+    tl_rng rng;
+    for (int d = 0; d < D_COUNT; d++) {
+        tl_rng_seed(&rng, 4242u + (unsigned)d);
+        fill(g_a, n, d, &rng, 1.0f);
+        qtk_q8_0_from_float(g_a, g_aq, n);
+        qtk_q8_0_to_float(g_aq, g_ad, n);
+        const block_q8_0 *b = (const block_q8_0 *)g_aq;
+        for (int64_t ib = 0; ib < n / 32; ib++) {
+            float amax = 0.0f;
+            for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(g_a[ib * 32 + j]));
+            uint16_t dh;
+            memcpy(&dh, &b[ib].d, 2);
+            const double dt = amax / 127.0, ds = fabs((double)qtk_fp16_to_fp32(dh));
+            int maxq = 0;
+            for (int j = 0; j < 32; j++) {
+                const int q = b[ib].qs[j];
+                maxq = q < 0 ? (-q > maxq ? -q : maxq) : (q > maxq ? q : maxq);
+                double e = fabs((double)g_a[ib * 32 + j] - (double)g_ad[ib * 32 + j]);
+                double bound = 0.5 * ds + abs(q) * fabs(dt - ds) + 1e-6 * amax;
+                if (ds == 0.0) bound = amax; /* scale below fp16 range: block decodes to 0 */
+                CHECK(e <= bound, "q8_0 roundtrip %s block %lld j %d: |x-y| = %g > %g", dist_name[d], (long long)ib,
+                      j, e, bound);
+            }
+            if (amax > 1e-4f) CHECK(maxq == 127, "q8_0 %s block %lld: largest |q| is %d, not 127", dist_name[d],
+                                    (long long)ib, maxq);
+        }
+    }
+}
+
+/* Q8_K: |x − y| ≤ |d|/2 per element, bsums/sum consistent with qs. */
+static void test_q8_K_roundtrip(void) {
+    const int64_t n = 4096;
+    tl_rng rng;
+    for (int d = 0; d < D_COUNT; d++) {
+        tl_rng_seed(&rng, 777u + (unsigned)d);
+        fill(g_a, n, d, &rng, 1.0f);
+        qtk_q8_K_from_float(g_a, g_aq, n);
+        qtk_q8_K_to_float(g_aq, g_ad, n);
+        const block_q8_K *b = (const block_q8_K *)g_aq;
+        for (int64_t ib = 0; ib < n / QK_K; ib++) {
+            float amax = 0.0f;
+            for (int j = 0; j < QK_K; j++) amax = fmaxf(amax, fabsf(g_a[ib * QK_K + j]));
+            const double dd = fabs((double)b[ib].d);
+            CHECK(fabs(dd - amax / 127.0) <= 1e-6 * amax / 127.0, "q8_K %s block %lld: |d| = %g, amax/127 = %g",
+                  dist_name[d], (long long)ib, dd, amax / 127.0);
+            long total = 0;
+            for (int g = 0; g < QK_K / 16; g++) {
+                int s = 0;
+                for (int k = 0; k < 16; k++) s += b[ib].qs[g * 16 + k];
+                CHECK(s == b[ib].bsums[g], "q8_K %s block %lld: bsums[%d] = %d, Σqs = %d", dist_name[d],
+                      (long long)ib, g, b[ib].bsums[g], s);
+                total += s;
+            }
+            CHECK(fabs((double)b[ib].sum - (double)b[ib].d * (double)total) <= 1e-6 * (dd * 127.0 * QK_K),
+                  "q8_K %s block %lld: sum %g, d·Σqs %g", dist_name[d], (long long)ib, (double)b[ib].sum,
+                  (double)b[ib].d * (double)total);
+            for (int j = 0; j < QK_K; j++) {
+                double e = fabs((double)g_a[ib * QK_K + j] - (double)g_ad[ib * QK_K + j]);
+                CHECK(e <= 0.5 * dd * (1 + 1e-5) + 1e-30, "q8_K roundtrip %s block %lld j %d: |x-y| = %g > d/2 = %g",
+                      dist_name[d], (long long)ib, j, e, 0.5 * dd);
+            }
+        }
+    }
+}
+
+/* qtk_vec_dot_best picks the widest available kernel and honours the cap. */
+static void test_best(void) {
+    static const qtk_isa order[] = {QTK_ISA_AVX512, QTK_ISA_AVX2, QTK_ISA_NEON, QTK_ISA_SCALAR};
+    static const qtk_isa caps[] = {QTK_ISA_COUNT, QTK_ISA_AVX512, QTK_ISA_AVX2, QTK_ISA_SCALAR};
+    for (int i = 0; i < qtk_type_count(); i++) {
+        const qtk_type_traits *tr = qtk_type_at(i);
+        for (size_t c = 0; c < sizeof caps / sizeof caps[0]; c++) {
+            qtk_set_max_isa(caps[c]);
+            qtk_vec_dot_fn want = NULL;
+            for (size_t k = 0; k < sizeof order / sizeof order[0] && !want; k++) {
+                qtk_isa isa = order[k];
+                if (caps[c] != QTK_ISA_COUNT && isa != QTK_ISA_SCALAR && isa > caps[c]) continue;
+                if (tr->vec_dot[isa] && qtk_isa_available(isa)) want = tr->vec_dot[isa];
+            }
+            qtk_vec_dot_fn got = qtk_vec_dot_best((int)tr->id);
+            CHECK(got == want, "%s: qtk_vec_dot_best with cap %s returned the wrong kernel", tr->name,
+                  caps[c] == QTK_ISA_COUNT ? "none" : qtk_isa_name(caps[c]));
+            if (caps[c] == QTK_ISA_SCALAR) CHECK(got == tr->vec_dot[QTK_ISA_SCALAR], "%s: cap scalar", tr->name);
+        }
+    }
+    qtk_set_max_isa(QTK_ISA_COUNT);
+    printf("  ISAs here:");
+    for (int isa = 0; isa < QTK_ISA_COUNT; isa++)
+        if (qtk_isa_available((qtk_isa)isa)) printf(" %s", qtk_isa_name((qtk_isa)isa));
+    printf("\n");
+}
+
+int main(void) {
+    const size_t big = (size_t)MAX_N * 8 + 4096; /* enough bytes for any type's row */
+    g_w = (float *)malloc(MAX_N * sizeof(float));
+    g_a = (float *)malloc(MAX_N * sizeof(float));
+    g_wd = (float *)malloc(MAX_N * sizeof(float));
+    g_ad = (float *)malloc(MAX_N * sizeof(float));
+    g_imat = (float *)malloc(MAX_N * sizeof(float));
+    g_wq = (unsigned char *)qtk_malloc_aligned(big);
+    g_wq_odd = (unsigned char *)qtk_malloc_aligned(big + 2);
+    g_aq = (unsigned char *)qtk_malloc_aligned(big);
+    if (!g_w || !g_a || !g_wd || !g_ad || !g_imat || !g_wq || !g_wq_odd || !g_aq) {
+        fprintf(stderr, "out of memory\n");
+        return 1;
+    }
+    test_q8_0_roundtrip();
+    test_q8_K_roundtrip();
+    test_best();
+    int tested = 0;
+    for (int i = 0; i < qtk_type_count(); i++) {
+        const qtk_type_traits *tr = qtk_type_at(i);
+        if (tr->interleaved || !tr->vec_dot[QTK_ISA_SCALAR]) continue;
+        CHECK(qtk_row_size((int)tr->id, MAX_N) <= big, "%s: row larger than the test buffer", tr->name);
+        if (qtk_row_size((int)tr->id, MAX_N) > big) continue;
+        test_type(tr);
+        tested++;
+    }
+    printf("  %d types with a dot product tested\n", tested);
+    free(g_w);
+    free(g_a);
+    free(g_wd);
+    free(g_ad);
+    free(g_imat);
+    qtk_free_aligned(g_wq);
+    qtk_free_aligned(g_wq_odd);
+    qtk_free_aligned(g_aq);
+    return tl_finish("test_dot");
+}

@@ -1,0 +1,135 @@
+/*
+ * test_iqk_ks.c — KS/KSS family specifics not covered by the generic
+ * table-driven tests: the worked examples of FORMATS.md §7.1 (IQ2_KS) and
+ * §7.2 (IQ4_KSS) as hand-made bytes, and the IQ4_KSS 15-bit group encoding
+ * (all 32768 even-parity nibble groups, encoded here independently by
+ * prefix XOR, must decode through the library to the same indices).
+ */
+#include "testlib.h"
+
+#include <math.h>
+#include <stdint.h>
+
+static const int8_t iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+/* FORMATS §7.1: one IQ2_KS row, placed at an odd address. */
+static void test_iq2_ks_example(void) {
+    unsigned char buf[1 + 72];
+    unsigned char *row = buf + 1;
+    memset(buf, 0, sizeof buf);
+    const unsigned char head[] = {0x00, 0x34, 0x02, 0x01, 0x3A, 0x88, 0x88, 0x88, 0xE4};
+    memcpy(row, head, sizeof head);
+    row[40] = 0x1B;
+    float y[256];
+    qtk_error err;
+    CHECK(qtk_dequantize_rows(QTK_TYPE_IQ2_KS, row, y, 1, 256, &err) == QTK_OK, "iq2_ks decode: %s", err.msg);
+    static const struct { int i; float v; } want[] = {{0, -77.5f}, {1, -77.5f}, {32, 26.0f},  {64, -2.0f},
+                                                     {96, -34.0f}, {128, -34.0f}, {160, -2.0f}, {192, 26.0f},
+                                                     {224, 62.0f}, {33, 0.25f * -13 * -26}, {255, 62.0f}};
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++)
+        CHECK(y[want[k].i] == want[k].v, "iq2_ks weight %d = %g, want %g", want[k].i, y[want[k].i], want[k].v);
+}
+
+/* FORMATS §7.2: first sub-block of an IQ4_KSS row (d = 0.01, sb = 0xA5). */
+static void test_iq4_kss_example(void) {
+    unsigned char buf[3 + 132];
+    unsigned char *row = buf + 3;
+    memset(buf, 0, sizeof buf);
+    const unsigned char bytes[] = {0x0A, 0xD7, 0x23, 0x3C, 0xE1, 0x23, 0xAA, 0x00, 0x01, 0x00, 0x00, 0x00,
+                                   0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00};
+    memcpy(row, bytes, sizeof bytes);
+    float y[256];
+    qtk_error err;
+    CHECK(qtk_dequantize_rows(QTK_TYPE_IQ4_KSS, row, y, 1, 256, &err) == QTK_OK, "iq4_kss decode: %s", err.msg);
+    const float dl = 0.01f * 37.0f; /* S = 0xA4 - 127, shifted grid (+4) */
+    const struct { int i, t; float approx; } want[] = {{0, -123, -45.51f}, {16, -100, -37.00f}, {1, -79, -29.23f},
+                                                       {17, -61, -22.57f}, {2, 117, 43.29f},   {18, 117, 43.29f},
+                                                       {3, -123, -45.51f}, {19, -123, -45.51f}, {31, -123, -45.51f}};
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+        const int i = want[k].i;
+        CHECK(y[i] == dl * (float)want[k].t, "iq4_kss weight %d = %.9g, want %.9g", i, y[i], dl * (float)want[k].t);
+        CHECK(fabsf(y[i] - want[k].approx) < 0.006f, "iq4_kss weight %d = %g, table says %g", i, y[i], want[k].approx);
+    }
+    /* the other sub-blocks are all-zero words: sb = 0 -> S = -127, base grid, index 0 */
+    CHECK(y[32] == 0.01f * -127.0f * -127.0f, "all-zero sub-block decodes to %g", y[32]);
+}
+
+/* Every even-parity 16-bit nibble group, encoded as j = prefixXOR(v) and
+ * word = (j << 1) | scale bit, decodes through qtk to v's four indices. */
+static void test_iq4_kss_groups(void) {
+    unsigned char row[4 + 128];
+    const float d = 1.0f;
+    memcpy(row, &d, 4);
+    float y[256];
+    long tested = 0, bad = 0;
+    for (uint32_t v = 0; v < 65536; v++) {
+        int pc = 0;
+        for (int b = 0; b < 16; b++) pc += (v >> b) & 1;
+        if (pc & 1) continue;
+        uint32_t j = 0, acc = 0;
+        for (int b = 0; b < 15; b++) {
+            acc ^= (v >> b) & 1;
+            j |= acc << b;
+        }
+        CHECK(((j ^ (j << 1)) & 0xFFFF) == v, "prefix XOR of %04x does not invert", (unsigned)v);
+        /* put the group into word k = v % 8 of sub-block 0, with a scale byte
+         * 0x81 (S = +1, shifted grid) spread over the words' low bits */
+        memset(row + 4, 0, 128);
+        const int k = (int)(v % 8);
+        const int sb = 0x81;
+        for (int w = 0; w < 8; w++) {
+            const uint16_t word = (uint16_t)(((w == k ? j : 0) << 1) | ((sb >> w) & 1));
+            row[4 + 2 * w] = (unsigned char)(word & 0xFF);
+            row[4 + 2 * w + 1] = (unsigned char)(word >> 8);
+        }
+        qtk_dequantize_rows(QTK_TYPE_IQ4_KSS, row, y, 1, 256, NULL);
+        const int pos[4] = {2 * k, 2 * k + 16, 2 * k + 1, 2 * k + 17};
+        for (int n = 0; n < 4; n++) {
+            const float want = 1.0f * (float)(iq4nl[(v >> (4 * n)) & 0xF] + 4);
+            if (y[pos[n]] != want) bad++;
+        }
+        tested++;
+    }
+    CHECK(tested == 32768, "%ld even-parity groups", tested);
+    CHECK(bad == 0, "%ld decoded indices differ from the encoded group", bad);
+}
+
+/* IQ4_KSS quantize -> decode, with and without an imatrix: finite output,
+ * an all-zero row stays zero, and Gaussian rows come back with the error a
+ * 4-bit grid gives (a broken parity encoding scrambles indices and fails). */
+static void test_iq4_kss_quantize_roundtrip(void) {
+    enum { N = 512, R = 4 };
+    float x[R * N], im[N], y[R * N];
+    unsigned char q[R * (4 + 2 * 128)];
+    tl_rng rng;
+    tl_rng_seed(&rng, 42);
+    for (int i = 0; i < R * N; i++) x[i] = 0.02f * tl_rng_normal(&rng);
+    for (int i = 0; i < N; i++) x[i] = 0.0f;                       /* row 0: all zero */
+    for (int i = N; i < 2 * N; i++) x[i] *= 1e-18f;                 /* row 1: tiny */
+    for (int i = 0; i < N; i++) im[i] = expf(tl_rng_normal(&rng));
+    for (int mode = 0; mode < 2; mode++) {
+        qtk_error err;
+        CHECK(qtk_quantize_rows(QTK_TYPE_IQ4_KSS, x, q, R, N, mode ? im : NULL, &err) == QTK_OK, "quantize: %s",
+              err.msg);
+        qtk_dequantize_rows(QTK_TYPE_IQ4_KSS, q, y, R, N, NULL);
+        double ex = 0, ee = 0;
+        for (int i = 2 * N; i < R * N; i++) {
+            ex += (double)x[i] * x[i];
+            ee += (double)(x[i] - y[i]) * (x[i] - y[i]);
+        }
+        int finite = 1;
+        for (int i = 0; i < R * N; i++) finite &= isfinite(y[i]) != 0;
+        CHECK(finite, "mode %d: non-finite decoded value", mode);
+        for (int i = 0; i < N; i++) CHECK(y[i] == 0.0f, "mode %d: zero row decodes to %g at %d", mode, y[i], i);
+        /* 4-bit non-linear grid on Gaussian data: relative MSE is about 1% */
+        CHECK(ee < 0.02 * ex, "mode %d: relative squared error %g", mode, ee / ex);
+    }
+}
+
+int main(void) {
+    test_iq2_ks_example();
+    test_iq4_kss_example();
+    test_iq4_kss_groups();
+    test_iq4_kss_quantize_roundtrip();
+    return tl_finish("test_iqk_ks");
+}
