@@ -128,7 +128,7 @@ typedef void (*qtk_vec_dot_fn)(int64_t n, float *s, const void *x, const void *y
 typedef enum qtk_isa {
     QTK_ISA_SCALAR = 0,
     QTK_ISA_AVX2 = 1,     /* x86-64 AVX2 + FMA + F16C                   */
-    QTK_ISA_AVX512 = 2,   /* AVX-512 F/BW/VL (+VNNI when the CPU has it)  */
+    QTK_ISA_AVX512 = 2,   /* AVX-512 F/BW/VL + VNNI                       */
     QTK_ISA_NEON = 3,     /* AArch64 Advanced SIMD (+dotprod if present) */
     QTK_ISA_COUNT = 4
 } qtk_isa;
@@ -148,6 +148,10 @@ typedef struct qtk_type_traits {
     bool requires_imatrix;     /* quantize refuses to run without one        */
     qtk_type vec_dot_type;     /* activation format vec_dot expects         */
     qtk_to_float_fn to_float;
+    /* Decoder of the values vec_dot multiplies with, where the reference's
+     * kernels differ from its to_float (IQ6_K's integer table, the KT types'
+     * kernel scale factors); NULL means the same as to_float. */
+    qtk_to_float_fn to_float_dot;
     qtk_quantize_fn quantize;
     qtk_from_float_fn from_float;
     qtk_vec_dot_fn vec_dot[QTK_ISA_COUNT];  /* [QTK_ISA_SCALAR] is the reference */
@@ -359,6 +363,367 @@ qtk_status qtk_gguf_writer_write(qtk_gguf_writer *w, const void *data, size_t si
 qtk_status qtk_gguf_writer_finish(qtk_gguf_writer *w, qtk_error *err);
 /* Abandons the output: closes and deletes the temp file; `path` untouched. */
 void qtk_gguf_writer_abort(qtk_gguf_writer *w);
+
+/* ------------------------------------------------------------------------ */
+/* Importance matrices (llama.cpp legacy .dat and GGUF imatrix files)         */
+/* ------------------------------------------------------------------------ */
+
+typedef enum qtk_imatrix_format {
+    QTK_IMATRIX_LEGACY = 1,   /* binary .dat: n_entries, name, ncall, nval, values */
+    QTK_IMATRIX_GGUF = 2      /* GGUF with <name>.in_sum2 / <name>.counts tensors  */
+} qtk_imatrix_format;
+
+typedef struct qtk_imatrix qtk_imatrix;
+
+/* One tensor's importances. MoE expert tensors hold n_mat matrices back to
+ * back. A matrix that saw no activations (count 0) gets uniform 1.0 values,
+ * as llama.cpp's quantize does; counts[m] == 0 tells the caller so. */
+typedef struct qtk_imatrix_entry {
+    const char *name;      /* tensor name, e.g. "blk.0.attn_q.weight"            */
+    int64_t n_per_row;     /* GGUF: ne[0]; legacy: nval (the split is not stored) */
+    int64_t n_mat;         /* GGUF: matrices (experts); legacy: 1                 */
+    int64_t nval;          /* n_per_row * n_mat                                   */
+    int64_t ncall;         /* legacy: the ncall field; GGUF: largest count        */
+    const float *values;   /* nval importances, normalised (sum / count)         */
+    const float *counts;   /* n_mat; legacy: ncall; 0 = no data for that matrix   */
+} qtk_imatrix_entry;
+
+/* Loads an imatrix file of either format (chosen by the "GGUF" magic) and
+ * validates it fully: sizes, names (unique), counts, values finite and >= 0. */
+qtk_status qtk_imatrix_load(const char *path, qtk_imatrix **out, qtk_error *err);
+void qtk_imatrix_free(qtk_imatrix *im);
+/* Format the file was in. */
+qtk_imatrix_format qtk_imatrix_get_format(const qtk_imatrix *im);
+/* Number of entries and the i-th one in file order (NULL when out of range). */
+int64_t qtk_imatrix_count(const qtk_imatrix *im);
+const qtk_imatrix_entry *qtk_imatrix_at(const qtk_imatrix *im, int64_t i);
+/* Entry of a tensor by exact name, or NULL. */
+const qtk_imatrix_entry *qtk_imatrix_find(const qtk_imatrix *im, const char *tensor_name);
+/* The n_per_row weights of matrix `mat` (0 <= mat < n_mat) of a tensor with
+ * rows of n_per_row and n_mat matrices (ne[2] for expert tensors, else 1);
+ * NULL when absent or when the entry's size is not n_per_row * n_mat (GGUF:
+ * also when its ne[0] differs), like the reference's size check. */
+const float *qtk_imatrix_for(const qtk_imatrix *im, const char *tensor_name, int64_t n_per_row,
+                             int64_t n_mat, int64_t mat);
+/* Chunk count / chunk size if recorded, else -1 (legacy never has a size). */
+int64_t qtk_imatrix_chunks(const qtk_imatrix *im);
+int64_t qtk_imatrix_chunk_size(const qtk_imatrix *im);
+/* Dataset file names recorded in the file (legacy: at most one). */
+int64_t qtk_imatrix_n_datasets(const qtk_imatrix *im);
+const char *qtk_imatrix_dataset(const qtk_imatrix *im, int64_t i);
+
+/* Accumulator for computing an imatrix: per tensor the sum of squared
+ * activations per column and matrix (double) and the number of activation
+ * rows added per matrix. */
+typedef struct qtk_imatrix_acc qtk_imatrix_acc;
+
+qtk_status qtk_imatrix_acc_create(qtk_imatrix_acc **out, qtk_error *err);
+void qtk_imatrix_acc_free(qtk_imatrix_acc *acc);
+/* Index of tensor `name`, adding it (zeroed) if new; fails when it exists
+ * with another shape. Indices stay valid until the accumulator is freed. */
+qtk_status qtk_imatrix_acc_tensor(qtk_imatrix_acc *acc, const char *name, int64_t n_per_row,
+                                  int64_t n_mat, int64_t *index, qtk_error *err);
+/* Adds n_rows activation rows (n_per_row floats each, contiguous) to matrix
+ * `mat` of tensor `index`: sums += x^2, counts[mat] += n_rows. NaN/Inf in x
+ * fails with QTK_ERR_NUMERIC and adds nothing. */
+qtk_status qtk_imatrix_acc_add(qtk_imatrix_acc *acc, int64_t index, int64_t mat, const float *x,
+                               int64_t n_rows, qtk_error *err);
+/* Records the chunks processed and tokens per chunk (stored in both formats). */
+qtk_status qtk_imatrix_acc_set_chunks(qtk_imatrix_acc *acc, int64_t chunk_count, int64_t chunk_size,
+                                      qtk_error *err);
+/* Appends a dataset file name (legacy files keep only the first). */
+qtk_status qtk_imatrix_acc_add_dataset(qtk_imatrix_acc *acc, const char *name, qtk_error *err);
+/* Number of tensors in the accumulator. */
+int64_t qtk_imatrix_acc_count(const qtk_imatrix_acc *acc);
+
+/* Writes the legacy .dat format atomically (PATH.tmp, then rename), entries
+ * sorted by name; tensors that never got data are left out. Per entry
+ * ncall = ceil(max count / chunk_size) (max count without a chunk size)
+ * and stored values = sum / count * ncall, so load gives sum / count. */
+qtk_status qtk_imatrix_save_dat(const char *path, const qtk_imatrix_acc *acc, qtk_error *err);
+/* Writes the GGUF imatrix format atomically through qtk_gguf_writer:
+ * general.type "imatrix", imatrix.datasets/chunk_count/chunk_size, and per
+ * tensor (sorted by name) F32 <name>.in_sum2 [n_per_row, n_mat] and
+ * <name>.counts [1, n_mat]; tensors that never got data are left out. */
+qtk_status qtk_imatrix_save_gguf(const char *path, const qtk_imatrix_acc *acc, qtk_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Quantization recipes and plans                                            */
+/* ------------------------------------------------------------------------ */
+
+/* llama-quantize's per-tensor options. Type fields are type ids, -1 = not
+ * given. They act where the reference consults them (MIXES §6, §8.2). */
+typedef struct qtk_quant_overrides {
+    int output_tensor_type, token_embedding_type;
+    int attn_q_type, attn_k_type, attn_v_type, attn_qkv_type, attn_output_type;
+    int ffn_gate_type, ffn_down_type, ffn_up_type;
+    int ffn_gate_inp_type;      /* --ffn-gate-inp-type: quantize the MoE router   */
+    bool leave_output_tensor;   /* --leave-output-tensor                          */
+    bool pure;                  /* --pure: no built-in rules                      */
+    bool ignore_imatrix_rules;  /* --ignore-imatrix-rules                         */
+} qtk_quant_overrides;
+
+/* Sets every type to -1 and every flag to false. */
+void qtk_quant_overrides_init(qtk_quant_overrides *o);
+
+/* A parsed recipe: default type, file type and ordered rules (docs/recipes.md). */
+typedef struct qtk_recipe qtk_recipe;
+
+/* Recipe of a built-in preset by name (case-insensitive: "Q4_K_M", "iq4_kss")
+ * or llama_ftype number ("15"), with the overrides (NULL = none) written in as
+ * rules; an unknown name fails listing the valid presets. */
+qtk_status qtk_recipe_from_preset(const char *name_or_ftype_number, const qtk_quant_overrides *ov,
+                                  qtk_recipe **out, qtk_error *err);
+/* Parses recipe text; `origin` (a file name) prefixes messages ("r.txt:12: ..."). */
+qtk_status qtk_recipe_parse(const char *text, const char *origin, qtk_recipe **out, qtk_error *err);
+/* Adds a --custom-q / --tensor-type rule: regex searched anywhere in the name;
+ * custom rules are consulted before the recipe's rules, in the order added. */
+qtk_status qtk_recipe_add_custom(qtk_recipe *r, const char *pattern, int type, qtk_error *err);
+/* For recipe files: per-class options become top-priority rules, the
+ * output/token/router types and --leave-output-tensor become force rules;
+ * --pure is refused (a recipe file has exactly its own rules). */
+qtk_status qtk_recipe_apply_overrides(qtk_recipe *r, const qtk_quant_overrides *ov, qtk_error *err);
+/* Canonical text that parses back into the same recipe (malloc'ed; NULL on OOM). */
+char *qtk_recipe_text(const qtk_recipe *r);
+/* llama_ftype to store as general.file_type (from `file_type`, else derived
+ * from the default type; -1 if neither gives one). */
+int qtk_recipe_file_type(const qtk_recipe *r);
+/* The recipe's default type id. */
+int qtk_recipe_default_type(const qtk_recipe *r);
+void qtk_recipe_free(qtk_recipe *r);
+/* Names of the built-in presets (NULL-terminated static array; *n = count). */
+const char *const *qtk_preset_names(int *n);
+/* One-line description of a preset, or NULL. */
+const char *qtk_preset_description(const char *name);
+
+/* The decision for one tensor of a model. */
+typedef struct qtk_plan_item {
+    int64_t tensor;             /* index in the model                             */
+    int type;                   /* output type (the input type when !quantize)    */
+    bool quantize;              /* false: the tensor is copied unchanged          */
+    bool has_imatrix;           /* the imatrix has an entry for this tensor       */
+    int64_t layer;              /* layer index the rules saw, -1 if none          */
+    char reason[160];           /* rule / recipe line / fallback that decided     */
+    uint64_t bytes;             /* output bytes of the tensor data (no padding)   */
+} qtk_plan_item;
+
+typedef struct qtk_plan {
+    int64_t n;                  /* = number of tensors of the model               */
+    qtk_plan_item *items;
+    int file_type;              /* llama_ftype for general.file_type              */
+    uint64_t total_bytes;       /* sum of items[].bytes                           */
+    uint64_t total_bytes_padded;/* same with each tensor padded to 32 bytes       */
+    int64_t total_params;       /* elements of all tensors                        */
+    int64_t n_quantized;        /* items with quantize == true                    */
+} qtk_plan;
+
+/* Decides every tensor's type (MIXES §2–§6): recipe rules, block-size
+ * fallback, forced types. `im` may be NULL (no imatrix). Fails naming the
+ * tensor when an already quantized tensor would be requantized without
+ * allow_requantize, a forced type does not fit the row length, or a type
+ * of the recipe's requires_imatrix list has no imatrix entry. */
+qtk_status qtk_plan_make(const qtk_gguf *model, const qtk_recipe *r, const qtk_imatrix *im, bool allow_requantize,
+                         qtk_plan **out, qtk_error *err);
+void qtk_plan_free(qtk_plan *p);
+
+/* ------------------------------------------------------------------------ */
+/* Model quantization (streams a model through a plan)                        */
+/* ------------------------------------------------------------------------ */
+
+/* Reported after every tensor written. */
+typedef struct qtk_quantize_progress {
+    int64_t index, total;          /* tensor index (0-based) and tensor count */
+    const qtk_tensor_info *tensor; /* the input tensor                         */
+    int out_type;                  /* its type in the output                  */
+    bool quantized;                /* false: copied unchanged                 */
+    double seconds;                /* time spent on this tensor               */
+    double elapsed;                /* since the start                         */
+    uint64_t bytes_in, bytes_out;  /* input consumed / output written so far   */
+} qtk_quantize_progress;
+
+typedef void (*qtk_quantize_progress_fn)(void *user, const qtk_quantize_progress *p);
+
+typedef struct qtk_quantize_params {
+    int nthreads;                        /* rows of a tensor split across threads */
+    const qtk_imatrix *imatrix;          /* may be NULL                           */
+    const char *const *include_weights;  /* imatrix only for names containing one */
+    int n_include;
+    const char *const *exclude_weights;  /* no imatrix for names containing one   */
+    int n_exclude;
+    const qtk_meta *extra_meta;          /* keys added/replaced in the output     */
+    qtk_quantize_progress_fn progress;   /* may be NULL                           */
+    void *progress_ud;
+} qtk_quantize_params;
+
+/* Defaults: 1 thread, no imatrix, no callbacks. */
+void qtk_quantize_params_init(qtk_quantize_params *p);
+
+/* The importance weights quantize_model uses for matrix `mat` of tensor t (NULL if none). */
+const float *qtk_quantize_imatrix_for(const qtk_quantize_params *p, const qtk_tensor_info *t, int64_t mat);
+
+/* Writes out_path (atomically) with in's metadata (+ extra_meta) and every tensor
+ * converted as the plan says. Checks everything checkable (decodable sources,
+ * implemented target types, block sizes, required imatrix entries) before
+ * writing; NaN/Inf weights fail naming the tensor and the first bad index.
+ * Output bytes are identical for any thread count. */
+qtk_status qtk_quantize_model(const qtk_gguf *in, const qtk_plan *plan, const char *out_path,
+                              const qtk_quantize_params *p, qtk_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Utilities                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* Work function for qtk_parallel_for: processes items [begin, end). */
+typedef void (*qtk_range_fn)(void *ctx, int64_t begin, int64_t end, int thread_index);
+
+/* Splits [0, n) into nthreads contiguous ranges, runs fn on each in its own
+ * thread (the caller takes the first) and waits for all. */
+void qtk_parallel_for(int nthreads, int64_t n, qtk_range_fn fn, void *ctx);
+
+/* Number of logical CPUs (>= 1). */
+int qtk_cpu_count(void);
+
+/* Monotonic wall clock in seconds. */
+double qtk_time_now(void);
+
+/* ------------------------------------------------------------------------ */
+/* Models, tokenizers, perplexity                                            */
+/* ------------------------------------------------------------------------ */
+
+/* A tokenizer vocabulary read from GGUF metadata (tokenizer.ggml.*). */
+typedef struct qtk_vocab qtk_vocab;
+
+typedef enum qtk_vocab_kind {
+    QTK_VOCAB_SPM = 1,   /* tokenizer.ggml.model "llama": SentencePiece, byte fallback */
+    QTK_VOCAB_BPE = 2    /* "gpt2": byte-level BPE (not implemented yet)             */
+} qtk_vocab_kind;
+
+/* Reads the vocabulary of a GGUF file. Unsupported tokenizer models fail
+ * with QTK_ERR_UNSUPPORTED naming the model. */
+qtk_status qtk_vocab_load(const qtk_gguf *g, qtk_vocab **out, qtk_error *err);
+void qtk_vocab_free(qtk_vocab *v);
+qtk_vocab_kind qtk_vocab_get_kind(const qtk_vocab *v);
+int32_t qtk_vocab_n_tokens(const qtk_vocab *v);
+int32_t qtk_vocab_bos(const qtk_vocab *v);        /* -1 when the vocab has none */
+int32_t qtk_vocab_eos(const qtk_vocab *v);
+/* Whether tokenizing with add_special puts BOS first (tokenizer.ggml.add_bos_token). */
+bool qtk_vocab_adds_bos(const qtk_vocab *v);
+/* Text of a token (the raw piece, e.g. "▁the" or "<0x0A>"); NULL when out of range. */
+const char *qtk_vocab_token_text(const qtk_vocab *v, int32_t id);
+/* Tokenizes text[0..len) exactly as llama.cpp's llama_tokenize with
+ * parse_special = false: BOS first when add_special and the vocab adds one.
+ * *tokens is malloc'ed (free with free()); *n_tokens its length. */
+qtk_status qtk_tokenize(const qtk_vocab *v, const char *text, size_t len, bool add_special,
+                        int32_t **tokens, int64_t *n_tokens, qtk_error *err);
+
+/* A model mapped from a GGUF file: weights stay in the mapping (no copy). */
+typedef struct qtk_model qtk_model;
+
+typedef struct qtk_model_info {
+    const char *arch;        /* "llama", "qwen2"                           */
+    int64_t n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_rot;
+    int64_t n_ctx_train;
+    double rope_freq_base, rope_freq_scale, norm_eps;
+    bool rope_neox;          /* rotate (i, i + n_rot/2) pairs instead of adjacent ones */
+    int64_t n_params;        /* weights of all tensors                     */
+    uint64_t n_bytes;        /* bytes of tensor data                       */
+} qtk_model_info;
+
+/* Loads architectures `llama` (LLaMA 1/2/3, Mistral: GQA, rope base, linear
+ * and llama3 rope scaling) and `qwen2` (q/k/v biases). Every matrix type
+ * needs a dot product in the type table. */
+qtk_status qtk_model_load(const char *path, qtk_model **out, qtk_error *err);
+void qtk_model_free(qtk_model *m);
+const qtk_model_info *qtk_model_get_info(const qtk_model *m);
+/* The GGUF file the model was loaded from (valid while the model lives). */
+const qtk_gguf *qtk_model_gguf(const qtk_model *m);
+
+/* Evaluation state: KV cache (F32) of up to n_ctx positions + scratch. */
+typedef struct qtk_context qtk_context;
+
+qtk_status qtk_context_create(const qtk_model *m, int64_t n_ctx, int n_threads, qtk_context **out,
+                              qtk_error *err);
+void qtk_context_free(qtk_context *c);
+/* Forgets every cached position (next decode starts at position 0). */
+void qtk_context_reset(qtk_context *c);
+int64_t qtk_context_n_past(const qtk_context *c);
+/* Runs n tokens at positions n_past .. n_past+n-1 and appends them to the
+ * cache. When logits is not NULL, writes the logits of tokens first_logit ..
+ * n-1 (n_vocab floats each, token after token). */
+qtk_status qtk_decode(qtk_context *c, const int32_t *tokens, int64_t n, int64_t first_logit, float *logits,
+                      qtk_error *err);
+
+/* Perplexity as llama-perplexity computes it (see docs/kld-format.md for the
+ * KL-divergence base file). */
+typedef struct qtk_ppl_params {
+    int64_t n_ctx;            /* tokens per chunk (-c), default 512            */
+    int64_t n_batch;          /* tokens per forward call (-b), <= n_ctx         */
+    int n_threads;
+    int64_t n_chunks;         /* -1: all                                       */
+    const char *kld_base;     /* base log-prob file, or NULL                   */
+    bool kld;                 /* true: compare with kld_base; false: write it   */
+} qtk_ppl_params;
+
+/* Running or final statistics. PPL fields are always set; the rest only
+ * when comparing with a base file. Percentile fields are final-only. */
+typedef struct qtk_ppl_stats {
+    int64_t chunk, n_chunks;            /* chunks done / total                 */
+    int64_t n_scored;                   /* tokens scored so far                */
+    double ppl, ppl_unc;                /* llama-perplexity's "PPL = X +/- Y"   */
+    double ppl_base, ppl_base_unc;
+    double log_ppl_cor;                 /* correlation of ln(PPL(Q)), ln(PPL(base)) */
+    double log_ppl_ratio, log_ppl_ratio_unc;
+    double ppl_ratio, ppl_ratio_unc, ppl_diff, ppl_diff_unc;
+    double kld, kld_unc;
+    double kld_max, kld_999, kld_99, kld_95, kld_90, kld_median, kld_10, kld_05, kld_01, kld_001, kld_min;
+    double dp_mean, dp_mean_unc, dp_max, dp_999, dp_99, dp_95, dp_90, dp_75, dp_median, dp_25, dp_10,
+        dp_05, dp_01, dp_001, dp_min;
+    double dp_rms, dp_rms_unc;
+    double same_top, same_top_unc;      /* fractions (0..1)                    */
+    bool has_percentiles;
+    double seconds_first_chunk, tokens_per_second;  /* prompt processing speed */
+} qtk_ppl_stats;
+
+/* Called after every chunk with the running statistics. */
+typedef void (*qtk_ppl_progress_fn)(void *user, const qtk_ppl_stats *s);
+
+/* Runs the perplexity loop over `tokens` (the whole text tokenized with BOS
+ * as llama.cpp does). With kld_base and !kld the base file is written; with
+ * kld the tokens come from the base file (tokens may be NULL) and the model
+ * is compared with it. Fails when the text has fewer than 2*n_ctx tokens. */
+qtk_status qtk_perplexity(const qtk_model *m, const qtk_vocab *v, const int32_t *tokens, int64_t n_tokens,
+                          const qtk_ppl_params *p, qtk_ppl_progress_fn progress, void *user,
+                          qtk_ppl_stats *result, qtk_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Synthetic models (qtk synth)                                               */
+/* ------------------------------------------------------------------------ */
+
+/* A built-in model shape: LLaMA architecture, head_dim = n_embd / n_head. */
+typedef struct qtk_synth_shape {
+    const char *name;          /* "tiny", "small", "1b"                       */
+    int64_t n_embd, n_ff, n_layer, n_head, n_head_kv, n_vocab, n_ctx;
+} qtk_synth_shape;
+
+/* Number of built-in shapes and the i-th one (NULL when out of range). */
+int qtk_synth_shape_count(void);
+const qtk_synth_shape *qtk_synth_shape_at(int i);
+/* Shape by name (case-insensitive), or NULL. */
+const qtk_synth_shape *qtk_synth_shape_get(const char *name);
+/* Parameters of a model of that shape (all tensors, norms included). */
+int64_t qtk_synth_n_params(const qtk_synth_shape *s);
+
+/* Called after every written chunk: parameters done so far of `total`. */
+typedef void (*qtk_synth_progress_fn)(void *ud, const char *tensor, int64_t done, int64_t total);
+
+/* Writes a synthetic F16 LLaMA model of the named shape to `path` (atomic:
+ * path.tmp, then rename), streamed chunk by chunk. The file depends only on
+ * (shape, seed): same inputs give byte-identical files on every platform and
+ * for any n_threads (<= 0: all CPUs). Weights mimic trained statistics (row
+ * scale spread, Student-t-like tails, outlier input channels, larger scales
+ * in early layers); see docs/synth.md. progress may be NULL. */
+qtk_status qtk_synth_write(const char *path, const char *shape, uint64_t seed, int n_threads,
+                           qtk_synth_progress_fn progress, void *ud, qtk_error *err);
 
 #ifdef __cplusplus
 }

@@ -18,7 +18,12 @@ static const char *g_bin;
 /* Runs `qtk ARGS > out 2>&1` and returns the exit code (-1 if it did not run). */
 static int run(const char *args, const char *out) {
     char cmd[4096];
+#ifdef _WIN32
+    /* cmd.exe /c strips the first and last quote of a line holding more than two */
+    snprintf(cmd, sizeof cmd, "\"\"%s\" %s > \"%s\" 2>&1\"", g_bin, args, out);
+#else
     snprintf(cmd, sizeof cmd, "\"%s\" %s > \"%s\" 2>&1", g_bin, args, out);
+#endif
     int st = system(cmd);
 #ifdef _WIN32
     return st;

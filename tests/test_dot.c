@@ -9,7 +9,8 @@
  * activations with the vec_dot_type's from_float. Then
  *   (i)  every SIMD level available here equals the scalar kernel within 1e-6,
  *   (ii) the scalar kernel equals a double-precision dot of the decoded weight
- *        row (to_float) and the decoded activation row within 1e-5,
+ *        row (to_float_dot where the type has one, else to_float) and the
+ *        decoded activation row within 1e-5,
  * where "within tol" means |a − b| ≤ tol · max(|b|, Σ_i |w_i·a_i|) with w, a the
  * decoded rows: the sum of absolute products is the natural scale of the
  * rounding error of any dot product (a cancelling sum makes |b| alone
@@ -100,7 +101,8 @@ static void test_type(const qtk_type_traits *tr) {
                   err.msg);
             if (st != QTK_OK) continue;
             memcpy(g_wq_odd + 2, g_wq, wrs);
-            tr->to_float(g_wq, g_wd, n);
+            /* the values the kernels multiply with (IQ6_K: its integer table) */
+            (tr->to_float_dot ? tr->to_float_dot : tr->to_float)(g_wq, g_wd, n);
             for (int ad = 0; ad < D_COUNT; ad++) {
                 if (wd == D_TINY && ad == D_TINY) continue;
                 tl_rng_seed(&rng, 99991u * (unsigned)(li + 1) + 31u * (unsigned)ad + (unsigned)wd);
@@ -233,7 +235,14 @@ static void test_best(void) {
             qtk_vec_dot_fn got = qtk_vec_dot_best((int)tr->id);
             CHECK(got == want, "%s: qtk_vec_dot_best with cap %s returned the wrong kernel", tr->name,
                   caps[c] == QTK_ISA_COUNT ? "none" : qtk_isa_name(caps[c]));
+            /* the same expectations spelled out without the search above */
             if (caps[c] == QTK_ISA_SCALAR) CHECK(got == tr->vec_dot[QTK_ISA_SCALAR], "%s: cap scalar", tr->name);
+            if (caps[c] == QTK_ISA_AVX2 && tr->vec_dot[QTK_ISA_AVX2] && qtk_isa_available(QTK_ISA_AVX2))
+                CHECK(got == tr->vec_dot[QTK_ISA_AVX2], "%s: cap avx2 did not give the avx2 kernel", tr->name);
+            if (caps[c] == QTK_ISA_COUNT && tr->vec_dot[QTK_ISA_AVX512] && qtk_isa_available(QTK_ISA_AVX512))
+                CHECK(got == tr->vec_dot[QTK_ISA_AVX512], "%s: uncapped did not give the avx512 kernel", tr->name);
+            if (caps[c] == QTK_ISA_COUNT && tr->vec_dot[QTK_ISA_NEON] && qtk_isa_available(QTK_ISA_NEON))
+                CHECK(got == tr->vec_dot[QTK_ISA_NEON], "%s: uncapped did not give the neon kernel", tr->name);
         }
     }
     qtk_set_max_isa(QTK_ISA_COUNT);

@@ -21,6 +21,14 @@ void help_dequantize(FILE *out);
 
 int cmd_bench(int argc, char **argv);
 void help_bench(FILE *out);
+int cmd_synth(int argc, char **argv); void help_synth(FILE *out);
+int cmd_perplexity(int argc, char **argv); void help_perplexity(FILE *out);
+
+int cmd_quantize(int argc, char **argv);
+void help_quantize(FILE *out);
+
+/* Reads a whole text file (NUL-terminated, malloc'ed); NULL with err filled on failure. */
+char *cli_read_text_file(const char *path, size_t *size, qtk_error *err);
 
 /* Prints "qtk CMD: message" for an error and returns 1. */
 int cli_fail(const char *cmd, const qtk_error *err);

@@ -1,7 +1,9 @@
 /* cli_common.c — error printing and formatting shared by the subcommands. */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 int cli_fail(const char *cmd, const qtk_error *err) {
@@ -62,4 +64,36 @@ void qtk_set_error_cli(qtk_error *err, const char *fmt, ...) {
     err->code = QTK_ERR_INVALID_ARG;
     vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     va_end(ap);
+}
+
+char *cli_read_text_file(const char *path, size_t *size, qtk_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        qtk_set_error_cli(err, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = (char *)malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n - 1, f);
+        if (n < cap - 1) break;
+        char *nb = (char *)realloc(buf, cap * 2);
+        if (!nb) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = nb;
+        cap *= 2;
+    }
+    bool bad = ferror(f) != 0;
+    fclose(f);
+    if (!buf || bad) {
+        free(buf);
+        qtk_set_error_cli(err, "%s: cannot read", path);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *size = n;
+    return buf;
 }

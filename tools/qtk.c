@@ -5,9 +5,12 @@
 #include <string.h>
 
 static const cli_command commands[] = {
+    {"quantize", "quantize a model: presets, rules, recipes, imatrix", cmd_quantize, help_quantize},
     {"inspect", "show header, metadata and tensors of a GGUF file", cmd_inspect, help_inspect},
     {"dequantize", "write a copy of a GGUF file with every tensor as F32", cmd_dequantize, help_dequantize},
     {"bench", "speed benchmarks: qtk bench types", cmd_bench, help_bench},
+    {"synth", "write a synthetic F16 LLaMA model (deterministic from a seed)", cmd_synth, help_synth},
+    {"perplexity", "perplexity and KL-divergence of a model on a text (llama-perplexity style)", cmd_perplexity, help_perplexity},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

@@ -120,7 +120,9 @@ bool qtk_isa_available(qtk_isa isa) {
     switch (isa) {
     case QTK_ISA_SCALAR: return true;
     case QTK_ISA_AVX2: return f->avx2 && f->fma && f->f16c;
-    case QTK_ISA_AVX512: return f->avx2 && f->fma && f->f16c && f->avx512f && f->avx512bw && f->avx512vl;
+    /* the AVX-512 kernel files are compiled with VNNI enabled, so the level needs it */
+    case QTK_ISA_AVX512:
+        return f->avx2 && f->fma && f->f16c && f->avx512f && f->avx512bw && f->avx512vl && f->avx512vnni;
     case QTK_ISA_NEON: return f->neon;
     default: return false;
     }

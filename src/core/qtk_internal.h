@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#if defined(__GNUC__) || defined(__clang__)
+#if defined(__MINGW32__) && defined(__MINGW_PRINTF_FORMAT)
+#define QTK_PRINTF(a, b) __attribute__((format(__MINGW_PRINTF_FORMAT, a, b)))
+#define QTK_UNUSED __attribute__((unused))
+#elif defined(__GNUC__) || defined(__clang__)
 #define QTK_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #define QTK_UNUSED __attribute__((unused))
 #else
@@ -67,19 +70,7 @@ int qtk_fseek64(FILE *f, int64_t off);
 
 /* ---- threads ------------------------------------------------------------ */
 
-/* Work function for qtk_parallel_for: processes items [begin, end). */
-typedef void (*qtk_range_fn)(void *ctx, int64_t begin, int64_t end, int thread_index);
-
-/* Splits [0, n) into nthreads contiguous ranges and runs fn on each in its
- * own thread (the caller's thread takes the first range). Falls back to a
- * single thread if threads cannot be created. */
-void qtk_parallel_for(int nthreads, int64_t n, qtk_range_fn fn, void *ctx);
-
-/* Number of logical CPUs (>= 1). */
-int qtk_cpu_count(void);
-
-/* Monotonic wall clock in seconds. */
-double qtk_time_now(void);
+/* qtk_parallel_for, qtk_cpu_count and qtk_time_now are public (qtk.h). */
 
 /* ---- aligned memory ----------------------------------------------------- */
 

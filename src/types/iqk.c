@@ -241,10 +241,11 @@ static void make_fgrid(const iqk_desc *t, fgrid *g) {
 
 /* Importance weights of one super-block (METHODS §1.2), including the
  * per-16 sanitising of imatrix entries that carry no information. */
-static void make_weights(const iqk_qparams *p, const float *x, const float *qw, float *w) {
+static void make_weights(const iqk_qparams *p, const float *x, const float *qw, int flat, float *w) {
     float sumx2 = 0.0f;
     for (int j = 0; j < QK_K; j++) sumx2 += x[j] * x[j];
-    const float sigma2 = p->sigma_c * sumx2 / QK_K;
+    /* `flat` raises the floor σ² sixteenfold: weights closer to uniform. */
+    const float sigma2 = p->sigma_c * sumx2 / QK_K * (flat ? 16.0f : 1.0f);
     if (qw) {
         for (int ib = 0; ib < NSUB; ib++) {
             const float *xb = x + 16 * ib, *qb = qw + 16 * ib;
@@ -414,6 +415,7 @@ static float quantize_scales_band(const float *s, const float *sw, int nmax, int
 /* State of one super-block while it is being encoded. */
 typedef struct {
     float x[QK_K], w[QK_K];
+    float wp[QK_K];  /* plain weights: the imatrix entries, or 1 */
     float s[NSUB];   /* float sub-block scales from the search */
     int shift[NSUB]; /* grid choice per sub-block */
     int S[NSUB];     /* integer sub-block scales */
@@ -446,10 +448,11 @@ static float requant_all(const iqk_qparams *p, const fgrid *g, sb_state *st, flo
     return sq2 > 0 ? (float)(sqx / sq2) : 0.0f;
 }
 
-/* Weighted error of the current encoding with the stored (fp16) scale. */
-static double sb_error(const iqk_qparams *p, const fgrid *g, const sb_state *st, float dq) {
+/* Weighted errors of the current encoding with the stored (fp16) scale: under
+ * the method's importance weights (returned) and the plain weights (*eplain). */
+static double sb_error2(const iqk_qparams *p, const fgrid *g, const sb_state *st, float dq, double *eplain) {
     const int nv = p->desc->nv;
-    double e = 0;
+    double e = 0, ep = 0;
     for (int j = 0; j < NSUB; j++) {
         const float *T = g->v + (st->shift[j] ? nv : 0);
         const float dl = dq * (float)st->S[j];
@@ -457,8 +460,10 @@ static double sb_error(const iqk_qparams *p, const fgrid *g, const sb_state *st,
             const int i = 16 * j + k;
             const double r = st->x[i] - dl * T[st->idx[i]];
             e += st->w[i] * r * r;
+            ep += st->wp[i] * r * r;
         }
     }
+    *eplain = ep;
     return e;
 }
 
@@ -484,7 +489,7 @@ static float quantize_subscales(const iqk_qparams *p, sb_state *st) {
             sw[j] = 0;
             for (int k = 0; k < 16; k++) sw[j] += st->w[16 * j + k];
         }
-        return quantize_scales_band(st->s, sw, 8, st->S) ;
+        return quantize_scales_band(st->s, sw, 8, st->S);
     }
     if (p->odd_scales) {
         const float d = amax / 31.0f, id = 1.0f / d;
@@ -503,14 +508,119 @@ static float quantize_subscales(const iqk_qparams *p, sb_state *st) {
     return d;
 }
 
-/* Encodes one super-block into st (indices, scales, shifts, d). */
-static void encode_superblock(const iqk_qparams *p, const fgrid *g, sb_state *st, const float *qw) {
-    make_weights(p, st->x, qw, st->w);
+/* Best (scale, grid, indices) of sub-block j for a fixed super-block scale d:
+ * integer scales in a window around s_j/d, both grids; returns its error. */
+static double best_sub_for_d(const iqk_qparams *p, const fgrid *g, const sb_state *st, int j, float d, int win,
+                             int *S_out, int *shift_out, uint8_t *idx_out) {
+    const int nv = p->desc->nv;
+    const int step = p->odd_scales ? 2 : 1;
+    int center = qtk_nearest_int(st->s[j] / d);
+    if (p->odd_scales && (center % 2) == 0) center += (st->s[j] / d > (float)center) ? 1 : -1;
+    int lo = center - step * win, hi = center + step * win;
+    if (win < 0) { /* small scale ranges: every code */
+        lo = p->smin;
+        hi = p->smax;
+    }
+    double best = -1.0;
+    for (int S = lo; S <= hi; S += step) {
+        if (S < p->smin || S > p->smax || S == 0) continue;
+        const float dl = d * (float)S, idl = 1.0f / dl;
+        for (int sh = 0; sh < 2; sh++) {
+            const float *T = g->v + (sh ? nv : 0);
+            uint8_t idx[16];
+            double e = 0;
+            for (int k = 0; k < 16; k++) {
+                const int i = 16 * j + k;
+                const int l = nearest_index(T, nv, idl * st->x[i]);
+                idx[k] = (uint8_t)l;
+                const double r = st->x[i] - dl * T[l];
+                e += st->w[i] * r * r;
+            }
+            if (best < 0 || e < best) {
+                best = e;
+                *S_out = S;
+                *shift_out = sh;
+                memcpy(idx_out, idx, 16);
+            }
+        }
+    }
+    return best;
+}
+
+/* Joint improvement over the reference's two-level scheme: for a band of
+ * super-block scales (both signs) re-choose every sub-block's integer scale and
+ * grid, refit, and keep the encoding with the lowest weighted error of the
+ * stored (fudged, fp16) scale. A candidate is taken only when it is no worse
+ * under the plain weights (imatrix or 1) either, and the reference's result is
+ * the starting point, so neither error ever gets worse. */
+static void refine_superblock(const iqk_qparams *p, const fgrid *g, sb_state *st, float d_grid) {
+    if (d_grid == 0.0f || st->d == 0.0f) return;
+    double best_p;
+    double best_e = sb_error2(p, g, st, qtk_fp16_to_fp32(store_scale(p->fudge * st->d)), &best_p);
+    int bS[NSUB], bsh[NSUB];
+    uint8_t bidx[QK_K];
+    float bd = st->d;
+    memcpy(bS, st->S, sizeof bS);
+    memcpy(bsh, st->shift, sizeof bsh);
+    memcpy(bidx, st->idx, sizeof bidx);
+    const int win = p->desc->nv <= 8 ? -1 : 1;
+    /* small grids search every scale code, so fewer super-block scales suffice */
+    static const float factors_many[] = {1.0f, 0.9f, 0.8f, 0.7f, 0.6f, 0.5f, 0.4f, 1.1f,
+                                         -1.0f, -0.9f, -0.8f, -0.7f, -0.6f, -0.5f};
+    static const float factors_few[] = {1.0f, 0.8f, 0.6f, 0.45f, -1.0f, -0.75f, -0.5f};
+    const int few = win < 0;
+    const float *factors = few ? factors_few : factors_many;
+    const size_t nf = few ? sizeof factors_few / sizeof factors_few[0] : sizeof factors_many / sizeof factors_many[0];
+    for (size_t c = 0; c < nf; c++) {
+        const float dc = d_grid * factors[c];
+        for (int j = 0; j < NSUB; j++) {
+            if (st->s[j] == 0.0f) {
+                st->S[j] = 0;
+                continue;
+            }
+            if (best_sub_for_d(p, g, st, j, dc, win, &st->S[j], &st->shift[j], st->idx + 16 * j) < 0) st->S[j] = 0;
+        }
+        double sqx = 0, sq2 = 0;
+        const int nv = p->desc->nv;
+        for (int i = 0; i < QK_K; i++) {
+            const int j = i / 16;
+            const double q = (double)g->v[(st->shift[j] ? nv : 0) + st->idx[i]] * st->S[j];
+            sqx += st->w[i] * q * st->x[i];
+            sq2 += st->w[i] * q * q;
+        }
+        if (!(sq2 > 0)) continue;
+        float d = (float)(sqx / sq2);
+        for (int it = 0; it < 2; it++) {
+            double ep;
+            const double e = sb_error2(p, g, st, qtk_fp16_to_fp32(store_scale(p->fudge * d)), &ep);
+            if (e < best_e && ep <= best_p) {
+                best_e = e;
+                best_p = ep;
+                bd = d;
+                memcpy(bS, st->S, sizeof bS);
+                memcpy(bsh, st->shift, sizeof bsh);
+                memcpy(bidx, st->idx, sizeof bidx);
+            }
+            if (it == 0) {
+                const float dn = requant_all(p, g, st, d);
+                if (dn == 0.0f) break;
+                d = dn;
+            }
+        }
+    }
+    st->d = bd;
+    memcpy(st->S, bS, sizeof bS);
+    memcpy(st->shift, bsh, sizeof bsh);
+    memcpy(st->idx, bidx, sizeof bidx);
+}
+
+/* One complete encoding of st->x with the importance weights st->w. */
+static void encode_pass(const iqk_qparams *p, const fgrid *g, sb_state *st) {
     for (int j = 0; j < NSUB; j++) {
         st->s[j] = p->desc == &desc_iq2_k ? search_iq2(g, st->x + 16 * j, st->w + 16 * j, &st->shift[j])
                                           : search_nl(p, g, st->x + 16 * j, st->w + 16 * j, &st->shift[j]);
     }
-    float d = quantize_subscales(p, st);
+    const float d = quantize_subscales(p, st);
     if (d == 0.0f) {
         for (int j = 0; j < NSUB; j++) st->S[j] = 0;
         st->d = 0.0f;
@@ -518,6 +628,28 @@ static void encode_superblock(const iqk_qparams *p, const fgrid *g, sb_state *st
         return;
     }
     st->d = requant_all(p, g, st, d);
+    refine_superblock(p, g, st, d);
+}
+
+/* Encodes one super-block into st (indices, scales, shifts, d). IQ2_K's coarse
+ * 4-bit scales make the result sensitive to how strongly the x²-type weights
+ * favour the largest values; it also tries flatter weights and keeps whichever
+ * encoding has the smaller product of importance-weighted and plain error. */
+static void encode_superblock(const iqk_qparams *p, const fgrid *g, sb_state *st, const float *qw) {
+    for (int i = 0; i < QK_K; i++) st->wp[i] = qw ? qw[i] : 1.0f;
+    make_weights(p, st->x, qw, 0, st->w);
+    encode_pass(p, g, st);
+    if (p->desc != &desc_iq2_k || st->d == 0.0f) return;
+    double ep_a, ep_b;
+    const double e_a = sb_error2(p, g, st, qtk_fp16_to_fp32(store_scale(p->fudge * st->d)), &ep_a);
+    sb_state alt;
+    memcpy(alt.x, st->x, sizeof alt.x);
+    memcpy(alt.wp, st->wp, sizeof alt.wp);
+    make_weights(p, alt.x, qw, 1, alt.w);
+    encode_pass(p, g, &alt);
+    memcpy(alt.w, st->w, sizeof alt.w); /* judge both with the method's weights */
+    const double e_b = sb_error2(p, g, &alt, qtk_fp16_to_fp32(store_scale(p->fudge * alt.d)), &ep_b);
+    if (alt.d != 0.0f && e_b * ep_b < e_a * ep_a) *st = alt;
 }
 
 /* Packs the encoding of one super-block into its block bytes. */

@@ -51,6 +51,8 @@ static void ks_block_weights(const float *x, const float *imatrix, int64_t o, do
             wv[j] = xv * xv;
         else if (kind == QTK_KS_W_SIGMA_X2)
             wv[j] = 0.25 * sigma2 + xv * xv;
+        else if (kind == QTK_KS_W_HSIGMA_X2)
+            wv[j] = 0.5 * sigma2 + xv * xv;
         else
             wv[j] = fabs(xv);
     }
@@ -154,15 +156,89 @@ float qtk_ks_search_scale(const float *x, const float *w, int n, const int8_t *b
     return d;
 }
 
-/* ---- generic per-row quantizer of IQ4_KS / IQ5_KS / IQ3_KS ------------------ */
+/* ---- generic per-row quantizer of IQ4_KS / IQ5_KS / IQ3_KS / IQ2_KS --------- */
+
+enum { KS_ROW_ODD127, KS_ROW_SMAX16, KS_ROW_QX16 };
 
 typedef struct {
     const int8_t *grid; /* base values; the shifted grid follows at grid + ng */
     int ng;
-    int ntry;
-    int odd_codes;      /* 1: S = 2l-127 odd in [-127,127], d = max|s|/127; 0: S in [-16,15], d = -s_max/16 */
+    int ntry;           /* IQ4_K-style search width; < 0: IQ2_KS candidate set */
+    int row_mode;       /* KS_ROW_ODD127: S = 2l-127 odd in [-127,127], d = max|s|/127;
+                         * KS_ROW_SMAX16: S in [-16,15], d = -s_max/16;
+                         * KS_ROW_QX16:   S in [-16,15] by make_qx_quants over the row */
     int fp16_header;
+    float c;            /* sigma^2 factor of the importance weights */
+    qtk_ks_wkind wkind; /* fallback weights without an imatrix */
 } ks_desc;
+
+/* IQ2_KS sub-block search (METHODS §4.4, fast path): d = max/22 on the base
+ * grid, max/(-31 + 0.5k) on the base and max/(-26 + 0.5k) on the shifted
+ * grid for k = -13..13, each with both signs; best sumqx^2/sumq2 wins (the
+ * shifted grid only when strictly better). */
+static float iq2ks_search(const float *x, const float *w, const qtk_ks_nearest nt[2], int *is_shifted) {
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < 32; j++) {
+        if (fabsf(x[j]) > amax) {
+            amax = fabsf(x[j]);
+            max = x[j];
+        }
+    }
+    *is_shifted = 0;
+    if (amax < 1e-30f) return 0.0f;
+    float d = 0.0f, best = 0.0f;
+    for (int c = -1; c < 54; c++) {
+        const int g = c >= 27;
+        const float id = c < 0 ? 22.0f / max : ((g ? -26.0f : -31.0f) + 0.5f * (float)(c % 27 - 13)) / max;
+        float sp, s2p, sm, s2m;
+        ks_trial(x, w, 32, qtk_iq2nl_values + 4 * g, &nt[g], id, &sp, &s2p, &sm, &s2m);
+        if (s2p > 0 && sp * sp > best * s2p) {
+            d = sp / s2p;
+            best = d * sp;
+            *is_shifted = g;
+        }
+        if (s2m > 0 && sm * sm > best * s2m) {
+            d = sm / s2m;
+            best = d * sm;
+            *is_shifted = g;
+        }
+    }
+    return d;
+}
+
+/* make_qx_quants (METHODS §2) over the sub-block scales s[0..n) with weights
+ * sw: codes L in [-nmax, nmax-1] and the returned scale, from round-to-
+ * nearest at -nmax/max and the 38 neighbouring inverse scales. */
+static float ks_make_qx(int n, int nmax, const float *s, const float *sw, int *L) {
+    float amax = 0.0f, max = 0.0f;
+    for (int i = 0; i < n; i++) {
+        if (fabsf(s[i]) > amax) {
+            amax = fabsf(s[i]);
+            max = s[i];
+        }
+    }
+    if (!(amax > 0.0f)) {
+        for (int i = 0; i < n; i++) L[i] = 0;
+        return 0.0f;
+    }
+    float scale = 0.0f, best = 0.0f;
+    for (int c = -1; c < 38; c++) {
+        const float k = 0.1f * (float)(c % 19 - 9);
+        const float iscale = c < 0 ? -(float)nmax / max : c < 19 ? -((float)nmax + k) / max : ((float)nmax - 1 + k) / max;
+        double sumlx = 0, suml2 = 0;
+        for (int i = 0; i < n; i++) {
+            const int l = QTK_MAX(-nmax, QTK_MIN(nmax - 1, qtk_nearest_int(iscale * s[i])));
+            sumlx += (double)sw[i] * s[i] * l;
+            suml2 += (double)sw[i] * l * l;
+        }
+        if (suml2 > 0 && sumlx * sumlx > (double)best * suml2) {
+            scale = (float)(sumlx / suml2);
+            best = (float)(scale * sumlx);
+            for (int i = 0; i < n; i++) L[i] = QTK_MAX(-nmax, QTK_MIN(nmax - 1, qtk_nearest_int(iscale * s[i])));
+        }
+    }
+    return scale;
+}
 
 /* Errors of one sub-block at effective scale dl with nearest indices (stored
  * into q): *em gets the error under the metric weights mw. Returns the error
@@ -211,10 +287,11 @@ static float ks_refit(const ks_desc *D, const float *x, const float *w, const fl
  * the result is never worse than the reference's choice on either measure.
  * Returns the row error under the quantizer weights. */
 static double ks_repick(const ks_desc *D, const qtk_ks_nearest nt[2], const float *x, const float *w,
-                        const float *mw, int nsb, float d, int *S, uint8_t *sh, uint8_t *q) {
-    const int st = D->odd_codes ? 2 : 1;
-    const int smin = D->odd_codes ? -127 : -16, smax = D->odd_codes ? 127 : 15;
-    double total = 0;
+                        const float *mw, int nsb, float d, int *S, uint8_t *sh, uint8_t *q, double *mtotal) {
+    const int odd = D->row_mode == KS_ROW_ODD127;
+    const int st = odd ? 2 : 1;
+    const int smin = odd ? -127 : -16, smax = odd ? 127 : 15;
+    double total = 0, mtot = 0;
     uint8_t qt[32];
     for (int ib = 0; ib < nsb; ib++) {
         const float *xb = x + 32 * ib, *wb = w + 32 * ib, *mb = mw + 32 * ib;
@@ -222,6 +299,7 @@ static double ks_repick(const ks_desc *D, const qtk_ks_nearest nt[2], const floa
         float m0, m;
         float beste = ks_eval(xb, wb, mb, D->grid + (sh[ib] ? D->ng : 0), &nt[sh[ib]], d * (float)S[ib],
                               q + 32 * ib, &m0);
+        float bestm = m0;
         for (int s = S[ib] - st; s <= S[ib] + st; s += st) {
             if (s < smin || s > smax) continue;
             for (int g = 0; g < 2; g++) {
@@ -229,6 +307,7 @@ static double ks_repick(const ks_desc *D, const qtk_ks_nearest nt[2], const floa
                 const float e = ks_eval(xb, wb, mb, D->grid + (g ? D->ng : 0), &nt[g], d * (float)s, qt, &m);
                 if (e < beste && m <= m0) {
                     beste = e;
+                    bestm = m;
                     bestS = s;
                     bestsh = g;
                     memcpy(q + 32 * ib, qt, 32);
@@ -238,19 +317,68 @@ static double ks_repick(const ks_desc *D, const qtk_ks_nearest nt[2], const floa
         S[ib] = bestS;
         sh[ib] = (uint8_t)bestsh;
         total += beste;
+        mtot += bestm;
     }
+    if (mtotal) *mtotal = mtot;
     return total;
+}
+
+/* Scratch of one candidate row: codes, grids, indices. */
+typedef struct {
+    int *S;
+    uint8_t *sh, *q;
+} ks_cand;
+
+/* Code nearest to t among the type's allowed sub-block scales. */
+static int ks_code(const ks_desc *D, float t) {
+    if (D->row_mode == KS_ROW_ODD127) {
+        const int l = QTK_MAX(0, QTK_MIN(127, qtk_nearest_int(0.5f * (t + 127.0f))));
+        return 2 * l - 127;
+    }
+    return QTK_MAX(-16, QTK_MIN(15, qtk_nearest_int(t)));
+}
+
+/* Alternates re-picking and refits from row scale d; returns the final scale,
+ * *e / *m the quantizer / metric errors at it. */
+static float ks_polish(const ks_desc *D, const qtk_ks_nearest nt[2], const float *x, const float *w, const float *mw,
+                       int nsb, float d, int *S, uint8_t *sh, uint8_t *q, double *e, double *m) {
+    double prev = INFINITY;
+    for (int it = 0; it < 4; it++) {
+        const double ei = ks_repick(D, nt, x, w, mw, nsb, d, S, sh, q, NULL);
+        d = ks_refit(D, x, w, mw, nsb, S, sh, q, d);
+        if (!(ei < prev * (1.0 - 1e-6))) break;
+        prev = ei;
+    }
+    /* errors at the final scale with the final indices */
+    double et = 0, mt = 0;
+    for (int ib = 0; ib < nsb; ib++) {
+        const int8_t *g = D->grid + (sh[ib] ? D->ng : 0);
+        const float dl = d * (float)S[ib];
+        for (int j = 0; j < 32; j++) {
+            const int k = 32 * ib + j;
+            const float diff = x[k] - dl * (float)g[q[k]];
+            et += (double)w[k] * diff * diff;
+            mt += (double)mw[k] * diff * diff;
+        }
+    }
+    *e = et;
+    *m = mt;
+    return d;
 }
 
 /* Quantizes one normalized row: fills S, sh, q; returns the normalized row scale. */
 static float ks_quantize_row(const ks_desc *D, const qtk_ks_nearest nt[2], const float *x, const float *w,
-                             const float *mw, int n, float *sb, int *S, uint8_t *sh, uint8_t *q) {
+                             const float *mw, int n, float *sb, int *S, uint8_t *sh, uint8_t *q, ks_cand *cw) {
     const int nsb = n / 32;
+    const int odd = D->row_mode == KS_ROW_ODD127;
     float amax_s = 0.0f, smax = 0.0f;
     for (int ib = 0; ib < nsb; ib++) {
         int shf;
-        sb[ib] = qtk_ks_search_scale(x + 32 * ib, w + 32 * ib, 32, D->grid, D->grid + D->ng, &nt[0], &nt[1],
-                                     D->ntry, 1.0f, &shf);
+        if (D->ntry < 0)
+            sb[ib] = iq2ks_search(x + 32 * ib, w + 32 * ib, nt, &shf);
+        else
+            sb[ib] = qtk_ks_search_scale(x + 32 * ib, w + 32 * ib, 32, D->grid, D->grid + D->ng, &nt[0], &nt[1],
+                                         D->ntry, 1.0f, &shf);
         sh[ib] = (uint8_t)shf;
         if (fabsf(sb[ib]) > amax_s) {
             amax_s = fabsf(sb[ib]);
@@ -258,22 +386,41 @@ static float ks_quantize_row(const ks_desc *D, const qtk_ks_nearest nt[2], const
         }
     }
     if (!(amax_s > 0.0f)) {
-        for (int ib = 0; ib < nsb; ib++) S[ib] = D->odd_codes ? 1 : 0;
+        for (int ib = 0; ib < nsb; ib++) S[ib] = odd ? 1 : 0;
         memset(q, 0, (size_t)n);
         return 0.0f;
     }
-    float d = D->odd_codes ? amax_s / 127.0f : -smax / 16.0f;
-    const float id = 1.0f / d;
+    float d;
+    if (D->row_mode == KS_ROW_QX16) {
+        /* one make_qx_quants over the whole row, weights = Σw per sub-block
+         * (sb's tail holds the weight sums; the caller sized it 2·nsb) */
+        float *sw = sb + nsb;
+        for (int ib = 0; ib < nsb; ib++) {
+            float t = 0.0f;
+            for (int j = 0; j < 32; j++) t += w[32 * ib + j];
+            sw[ib] = t;
+        }
+        d = ks_make_qx(nsb, 16, sb, sw, S);
+        if (!(d != 0.0f)) {
+            memset(q, 0, (size_t)n);
+            return 0.0f;
+        }
+    } else {
+        d = odd ? amax_s / 127.0f : -smax / 16.0f;
+        const float id = 1.0f / d;
+        for (int ib = 0; ib < nsb; ib++) {
+            if (odd) {
+                int l = qtk_nearest_int(0.5f * (id * sb[ib] + 127.0f));
+                l = QTK_MAX(0, QTK_MIN(127, l));
+                S[ib] = 2 * l - 127;
+            } else {
+                int l = qtk_nearest_int(id * sb[ib]);
+                S[ib] = QTK_MAX(-16, QTK_MIN(15, l));
+            }
+        }
+    }
     double sqx = 0, sq2 = 0;
     for (int ib = 0; ib < nsb; ib++) {
-        if (D->odd_codes) {
-            int l = qtk_nearest_int(0.5f * (id * sb[ib] + 127.0f));
-            l = QTK_MAX(0, QTK_MIN(127, l));
-            S[ib] = 2 * l - 127;
-        } else {
-            int l = qtk_nearest_int(id * sb[ib]);
-            S[ib] = QTK_MAX(-16, QTK_MIN(15, l));
-        }
         const int8_t *g = D->grid + (sh[ib] ? D->ng : 0);
         float m;
         ks_eval(x + 32 * ib, w + 32 * ib, mw + 32 * ib, g, &nt[sh[ib]], d * (float)S[ib], q + 32 * ib, &m);
@@ -284,13 +431,32 @@ static float ks_quantize_row(const ks_desc *D, const qtk_ks_nearest nt[2], const
         }
     }
     if (sq2 > 0) d = (float)(sqx / sq2); /* the reference's final refit */
-    /* Beyond the reference: alternate code/grid re-picking and refits. */
-    double prev = INFINITY;
-    for (int it = 0; it < 4; it++) {
-        const double e = ks_repick(D, nt, x, w, mw, nsb, d, S, sh, q);
-        d = ks_refit(D, x, w, mw, nsb, S, sh, q, d);
-        if (!(e < prev * (1.0 - 1e-6))) break;
-        prev = e;
+    /* Beyond the reference: alternate code/grid re-picking and refits ... */
+    double ebest, mbest;
+    d = ks_polish(D, nt, x, w, mw, nsb, d, S, sh, q, &ebest, &mbest);
+    /* ... and (5-bit codes) other row scales: one outlier sub-block can
+     * set a row scale that leaves every other sub-block a code of ±1 or ±2.
+     * Each trial re-derives all codes from the sub-block scales; it is kept
+     * only if it lowers the quantizer error without raising the metric one. */
+    static const float fac[] = {0.3f, 0.45f, 0.6f, 0.75f, 0.9f, 1.15f};
+    const float d0 = d;
+    const size_t ntrial = odd ? 0 : sizeof fac / sizeof fac[0]; /* 7-bit codes: not worth the time */
+    for (size_t t = 0; t < ntrial; t++) {
+        const float dc = d0 * fac[t];
+        for (int ib = 0; ib < nsb; ib++) {
+            cw->S[ib] = ks_code(D, sb[ib] / dc);
+            cw->sh[ib] = sh[ib];
+        }
+        double e, m;
+        const float dn = ks_polish(D, nt, x, w, mw, nsb, dc, cw->S, cw->sh, cw->q, &e, &m);
+        if (e < ebest && m <= mbest) {
+            ebest = e;
+            mbest = m;
+            d = dn;
+            memcpy(S, cw->S, sizeof(int) * (size_t)nsb);
+            memcpy(sh, cw->sh, (size_t)nsb);
+            memcpy(q, cw->q, (size_t)n);
+        }
     }
     return d;
 }
@@ -322,9 +488,9 @@ static size_t ks_quantize(const ks_desc *D, ks_pack_fn pack, size_t type_size, c
     const int nsb = (int)(n / 32);
     const size_t meta = D->fp16_header ? 2 : 4;
     const size_t row_size = meta + (size_t)(n / QK_K) * type_size;
-    float *xn = (float *)malloc(sizeof(float) * (size_t)n * 3 + sizeof(float) * (size_t)nsb);
-    int *S = (int *)malloc(sizeof(int) * (size_t)nsb);
-    uint8_t *buf = (uint8_t *)malloc((size_t)n + (size_t)nsb);
+    float *xn = (float *)malloc(sizeof(float) * ((size_t)n * 3 + 2 * (size_t)nsb));
+    int *S = (int *)malloc(sizeof(int) * (size_t)nsb * 2);
+    uint8_t *buf = (uint8_t *)malloc(((size_t)n + (size_t)nsb) * 2);
     if (!xn || !S || !buf) {
         free(xn);
         free(S);
@@ -334,19 +500,20 @@ static size_t ks_quantize(const ks_desc *D, ks_pack_fn pack, size_t type_size, c
     float *w = xn + n, *mw = w + n, *sb = mw + n;
     qtk_ks_metric_weights(imatrix, n, mw);
     uint8_t *q = buf, *sh = buf + n;
+    ks_cand cw = {S + nsb, buf + n + nsb, buf + n + 2 * nsb};
     qtk_ks_nearest nt[2];
     qtk_ks_nearest_init(&nt[0], D->grid, D->ng);
     qtk_ks_nearest_init(&nt[1], D->grid + D->ng, D->ng);
     for (int64_t r = 0; r < nrows; r++) {
         uint8_t *row = (uint8_t *)dst + (size_t)r * row_size;
-        const float amax = qtk_ks_prepare_row(src + r * n, imatrix, n, 2.0f, QTK_KS_W_X2, xn, w);
-        float d = amax > 0 ? ks_quantize_row(D, nt, xn, w, mw, (int)n, sb, S, sh, q) : 0.0f;
+        const float amax = qtk_ks_prepare_row(src + r * n, imatrix, n, D->c, D->wkind, xn, w);
+        float d = amax > 0 ? ks_quantize_row(D, nt, xn, w, mw, (int)n, sb, S, sh, q, &cw) : 0.0f;
         if (D->fp16_header && d != 0.0f) {
             /* Store what fp16 can hold, then re-pick indices for the stored scale. */
             float dr = d * amax;
             dr = fminf(fmaxf(dr, -65504.0f), 65504.0f);
             const float dn = qtk_fp16_to_fp32(qtk_fp32_to_fp16(dr)) / amax;
-            if (dn != 0.0f && isfinite(dn)) ks_repick(D, nt, xn, w, mw, nsb, dn, S, sh, q);
+            if (dn != 0.0f && isfinite(dn)) ks_repick(D, nt, xn, w, mw, nsb, dn, S, sh, q, NULL);
             d = dn;
         }
         if (d == 0.0f || !isfinite(d)) {
@@ -371,7 +538,7 @@ static size_t ks_quantize(const ks_desc *D, ks_pack_fn pack, size_t type_size, c
 
 /* ---- IQ4_KS ---------------------------------------------------------------- */
 
-static const ks_desc IQ4KS_DESC = {qtk_iq4nl_values, 16, 7, 1, 0};
+static const ks_desc IQ4KS_DESC = {qtk_iq4nl_values, 16, 7, KS_ROW_ODD127, 0, 2.0f, QTK_KS_W_X2};
 
 static void pack_iq4_ks(uint8_t *blocks, int nsb, const int *S, const uint8_t *sh, const uint8_t *q) {
     for (int ib = 0; ib < nsb; ib++) {
@@ -431,7 +598,7 @@ void qtk_iq4_ks_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *
 
 /* ---- IQ5_KS ---------------------------------------------------------------- */
 
-static const ks_desc IQ5KS_DESC = {qtk_iq5nl_values, 32, 5, 1, 0};
+static const ks_desc IQ5KS_DESC = {qtk_iq5nl_values, 32, 5, KS_ROW_ODD127, 0, 2.0f, QTK_KS_W_X2};
 
 static void pack_iq5_ks(uint8_t *blocks, int nsb, const int *S, const uint8_t *sh, const uint8_t *q) {
     for (int ib = 0; ib < nsb; ib++) {
@@ -496,7 +663,7 @@ void qtk_iq5_ks_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *
 
 /* ---- IQ3_KS ---------------------------------------------------------------- */
 
-static const ks_desc IQ3KS_DESC = {qtk_iq3nl_values, 8, 5, 0, 1};
+static const ks_desc IQ3KS_DESC = {qtk_iq3nl_values, 8, 5, KS_ROW_SMAX16, 1, 2.0f, QTK_KS_W_X2};
 
 static void pack_iq3_ks(uint8_t *blocks, int nsb, const int *S, const uint8_t *sh, const uint8_t *q) {
     for (int ib = 0; ib < nsb; ib++) {
@@ -567,7 +734,59 @@ void qtk_iq3_ks_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *
     *s = d * sumf;
 }
 
-/* ---- IQ2_KS (decoding only so far) ----------------------------------------- */
+/* ---- IQ2_KS ---------------------------------------------------------------- */
+
+/* Deliberate deviation: without an imatrix the reference weighs by
+ * 0.25·σ² + x²; here 0.5·σ² + x². The fast-path search optimises its weighted
+ * objective better than the reference's slow path does, and under the
+ * steeper weights that lets single heavy-tailed values pull whole rows off
+ * in plain squared error (t3 inputs: +3.8% vs the reference); with the
+ * flatter weights it is 10% below the reference instead. */
+static const ks_desc IQ2KS_DESC = {qtk_iq2nl_values, 4, -1, KS_ROW_QX16, 1, 1.5f, QTK_KS_W_HSIGMA_X2};
+
+static void pack_iq2_ks(uint8_t *blocks, int nsb, const int *S, const uint8_t *sh, const uint8_t *q) {
+    for (int ib = 0; ib < nsb; ib++) {
+        uint8_t *b = blocks + (size_t)(ib / 8) * 70;
+        const int i = ib % 8;
+        const int ls = S[ib] + 16;
+        uint16_t extra = rd_u16(b);
+        extra |= (uint16_t)((sh[ib] << i) | (((ls >> 4) & 1) << (8 + i)));
+        memcpy(b, &extra, 2);
+        b[2 + i / 2] |= (uint8_t)((ls & 0xF) << (4 * (i % 2)));
+        for (int p = 0; p < 32; p++) b[6 + 32 * (i / 4) + p] |= (uint8_t)((q[32 * ib + p] & 3) << (2 * (i % 4)));
+    }
+}
+
+size_t qtk_iq2_ks_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
+    return ks_quantize(&IQ2KS_DESC, pack_iq2_ks, 70, src, dst, nrows, n, imatrix);
+}
+
+void qtk_iq2_ks_from_float(const float *src, void *dst, int64_t n) {
+    qtk_iq2_ks_quantize(src, dst, 1, n, NULL);
+}
+
+void qtk_iq2_ks_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
+    const uint8_t *p = (const uint8_t *)vx;
+    const block_q8_K *y = (const block_q8_K *)vy;
+    const float d = qtk_fp16_to_fp32(rd_u16(p));
+    p += 2;
+    float sumf = 0.0f;
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 70) {
+        const uint16_t extra = rd_u16(p);
+        int32_t isum = 0;
+        for (int ib = 0; ib < 8; ib++) {
+            const int ls = ((p[2 + ib / 2] >> (4 * (ib % 2))) & 0xF) | (((extra >> (8 + ib)) & 1) << 4);
+            const int8_t *g = qtk_iq2nl_values + ((extra >> ib) & 1) * 4;
+            const uint8_t *qs = p + 6 + 32 * (ib / 4);
+            const int8_t *a = y[ibl].qs + 32 * ib;
+            int32_t sub = 0;
+            for (int j = 0; j < 32; j++) sub += g[(qs[j] >> (2 * (ib % 4))) & 3] * a[j];
+            isum += (ls - 16) * sub;
+        }
+        sumf += y[ibl].d * (float)isum;
+    }
+    *s = d * sumf;
+}
 
 void qtk_iq2_ks_to_float(const void *row, float *dst, int64_t n) {
     const uint8_t *p = (const uint8_t *)row;

@@ -77,7 +77,12 @@ static inline int qtk_ks_nearest_idx(const qtk_ks_nearest *t, float v) {
 }
 
 /* Importance-weight fallback used when no imatrix is given. */
-typedef enum { QTK_KS_W_X2, QTK_KS_W_SIGMA_X2, QTK_KS_W_ABS } qtk_ks_wkind;
+typedef enum {
+    QTK_KS_W_X2,         /* x^2                */
+    QTK_KS_W_SIGMA_X2,   /* 0.25·sigma^2 + x^2 */
+    QTK_KS_W_HSIGMA_X2,  /* 0.5·sigma^2 + x^2  */
+    QTK_KS_W_ABS         /* |x|                */
+} qtk_ks_wkind;
 
 /* Prepares one row for a KS quantizer: xn = x/amax and the reference's
  * per-weight importance (imatrix sanitising per 32 weights, sigma^2 = c·mean

@@ -1,8 +1,13 @@
 /*
  * iqk_ks_avx2.c — AVX2 dot products of the KS types with Q8_K activations.
- * Each super-block's integer sum is formed exactly in 32-bit lanes and then
- * accumulated in float in the same order as the scalar kernels, so results
- * are bit-identical to them.
+ *
+ * Layout trick: a 32-byte load of IQ4_KS-layout bytes covers two sub-blocks;
+ * its low nibbles are weights 0..15 of both and its high nibbles weights
+ * 16..31, so the activations are loaded to match (two 16-byte halves) instead
+ * of permuting the indices. All sub-blocks use the base grid; the shifted
+ * grid (= base + 4) is added back per sub-block as 4·S·Σy from the Q8_K block
+ * sums. Super-block sums are exact 32-bit integers accumulated in float in
+ * the scalar kernels' order, so results equal the scalar ones bit for bit.
  */
 #include "iqk_ks.h"
 #include "grids.h"
@@ -16,20 +21,62 @@ static inline int32_t hsum_i32x8(__m256i v) {
     return _mm_cvtsi128_si32(s);
 }
 
-/* Two consecutive sub-blocks (32 bytes of IQ4_KS layout: low nibbles =
- * weights 0..15, high = 16..31 of each) · 64 activations, sub-block k scaled
- * by Sk, as 8 int32 lanes. |T|, |y| <= 127, so maddubs pairs (<= 32258)
- * never saturate. */
-static inline __m256i pair_dot4(__m256i bytes, __m256i tab0, __m256i tab1, const int8_t *yq, int S0, int S1) {
+/* The 8 scale words of a super-block arrive in order sb0..sb7 for IQ4_KS and
+ * sb0 sb2 sb1 sb3 sb4 sb6 sb5 sb7 for IQ4_KSS (what packs+movemask yields);
+ * the byte-shuffle controls below absorb that. For layout L and pair k:
+ * pair_ctrl broadcasts the scale of sub-block 2k to the low and of 2k+1 to
+ * the high 128 bits; corr_ctrl duplicates the 8 words into sub-block order
+ * (low half: sub-blocks 0..3, high half: 4..7) to meet the bsums pairs. */
+static const uint8_t pair_ctrl[2][4][32] = {
+    {{0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3},
+     {4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7},
+     {8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11},
+     {12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15}},
+    {{0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5},
+     {2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7},
+     {8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13},
+     {10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15}},
+};
+static const uint8_t corr_ctrl[2][32] = {
+    {0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7, 8, 9, 8, 9, 10, 11, 10, 11, 12, 13, 12, 13, 14, 15, 14, 15},
+    {0, 1, 0, 1, 4, 5, 4, 5, 2, 3, 2, 3, 6, 7, 6, 7, 8, 9, 8, 9, 12, 13, 12, 13, 10, 11, 10, 11, 14, 15, 14, 15},
+};
+
+#if defined(__GNUC__) || defined(__clang__)
+#define KS_INLINE static inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define KS_INLINE static __forceinline
+#else
+#define KS_INLINE static inline
+#endif
+
+/* Super-block sum for 8 sub-blocks: bk = IQ4_KS-layout bytes of sub-blocks
+ * 2k, 2k+1; sb = the 8 scale bytes as int16 in the given layout. |T|, |y| <= 127,
+ * so maddubs pairs (<= 32258) never saturate. */
+KS_INLINE int32_t block_sum4(__m256i b0, __m256i b1, __m256i b2, __m256i b3, __m128i sb, int layout,
+                             const block_q8_K *yb, __m256i table) {
+    const __m256i bytes[4] = {b0, b1, b2, b3};
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const __m256i lo = _mm256_and_si256(bytes, m4), hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), m4);
-    const __m256i v0 = _mm256_shuffle_epi8(tab0, _mm256_permute2x128_si256(lo, hi, 0x20));
-    const __m256i v1 = _mm256_shuffle_epi8(tab1, _mm256_permute2x128_si256(lo, hi, 0x31));
-    const __m256i y0 = _mm256_loadu_si256((const __m256i *)yq), y1 = _mm256_loadu_si256((const __m256i *)(yq + 32));
-    const __m256i p0 = _mm256_maddubs_epi16(_mm256_sign_epi8(v0, v0), _mm256_sign_epi8(y0, v0));
-    const __m256i p1 = _mm256_maddubs_epi16(_mm256_sign_epi8(v1, v1), _mm256_sign_epi8(y1, v1));
-    return _mm256_add_epi32(_mm256_madd_epi16(p0, _mm256_set1_epi16((short)S0)),
-                            _mm256_madd_epi16(p1, _mm256_set1_epi16((short)S1)));
+    const __m128i S8 = _mm_sub_epi16(_mm_and_si128(sb, _mm_set1_epi16(0xFE)), _mm_set1_epi16(127));
+    const __m128i Ssh = _mm_mullo_epi16(S8, _mm_and_si128(sb, _mm_set1_epi16(1))); /* S if shifted, else 0 */
+    const __m256i Sb = _mm256_broadcastsi128_si256(S8);
+    const __m256i shw = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(Ssh),
+                                            _mm256_loadu_si256((const __m256i *)corr_ctrl[layout]));
+    __m256i acc = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)yb->bsums), shw), 2);
+    const int8_t *yq = yb->qs;
+    for (int k = 0; k < 4; k++) {
+        const __m256i lo = _mm256_shuffle_epi8(table, _mm256_and_si256(bytes[k], m4));
+        const __m256i hi = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(bytes[k], 4), m4));
+        const __m256i ylo = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(yq + 64 * k))),
+                                                    _mm_loadu_si128((const __m128i *)(yq + 64 * k + 32)), 1);
+        const __m256i yhi = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(yq + 64 * k + 16))),
+                                                    _mm_loadu_si128((const __m128i *)(yq + 64 * k + 48)), 1);
+        const __m256i sc = _mm256_shuffle_epi8(Sb, _mm256_loadu_si256((const __m256i *)pair_ctrl[layout][k]));
+        const __m256i plo = _mm256_maddubs_epi16(_mm256_sign_epi8(lo, lo), _mm256_sign_epi8(ylo, lo));
+        const __m256i phi = _mm256_maddubs_epi16(_mm256_sign_epi8(hi, hi), _mm256_sign_epi8(yhi, hi));
+        acc = _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(plo, sc), _mm256_madd_epi16(phi, sc)));
+    }
+    return hsum_i32x8(acc);
 }
 
 void qtk_iq4_ks_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
@@ -38,17 +85,14 @@ void qtk_iq4_ks_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
     float d;
     memcpy(&d, p, 4);
     p += 4;
-    const __m256i tabs[2] = {_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qtk_iq4nl_values)),
-                             _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(qtk_iq4nl_values + 16)))};
+    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qtk_iq4nl_values));
     float sumf = 0.0f;
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 136) {
-        __m256i acc = _mm256_setzero_si256();
-        for (int ib = 0; ib < 8; ib += 2) {
-            const __m256i bytes = _mm256_loadu_si256((const __m256i *)(p + 8 + 16 * ib));
-            acc = _mm256_add_epi32(acc, pair_dot4(bytes, tabs[p[ib] & 1], tabs[p[ib + 1] & 1], y[ibl].qs + 32 * ib,
-                                                  (p[ib] & 0xFE) - 127, (p[ib + 1] & 0xFE) - 127));
-        }
-        sumf += y[ibl].d * (float)hsum_i32x8(acc);
+        const __m128i sb = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)p));
+        sumf += y[ibl].d * (float)block_sum4(_mm256_loadu_si256((const __m256i *)(p + 8)),
+                                             _mm256_loadu_si256((const __m256i *)(p + 40)),
+                                             _mm256_loadu_si256((const __m256i *)(p + 72)),
+                                             _mm256_loadu_si256((const __m256i *)(p + 104)), sb, 0, &y[ibl], table);
     }
     *s = d * sumf;
 }
@@ -59,28 +103,169 @@ void qtk_iq4_kss_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *v
     float d;
     memcpy(&d, p, 4);
     p += 4;
-    const __m256i tabs[2] = {_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qtk_iq4nl_values)),
-                             _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(qtk_iq4nl_values + 16)))};
     const __m256i mfe = _mm256_set1_epi16((short)0xFFFE);
+    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qtk_iq4nl_values));
     float sumf = 0.0f;
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 128) {
+        const __m256i u0 = _mm256_loadu_si256((const __m256i *)p), u1 = _mm256_loadu_si256((const __m256i *)(p + 32));
+        const __m256i u2 = _mm256_loadu_si256((const __m256i *)(p + 64)), u3 = _mm256_loadu_si256((const __m256i *)(p + 96));
+        /* Scale bytes from bit 0 of each word: packs of (u << 15) gives per
+         * 128-bit lane [sb(2i) | sb(2i+2)], so movemask yields sb0 sb2 sb1 sb3. */
+        const uint32_t m0 = (uint32_t)_mm256_movemask_epi8(_mm256_packs_epi16(_mm256_slli_epi16(u0, 15), _mm256_slli_epi16(u1, 15)));
+        const uint32_t m1 = (uint32_t)_mm256_movemask_epi8(_mm256_packs_epi16(_mm256_slli_epi16(u2, 15), _mm256_slli_epi16(u3, 15)));
+        const __m128i sb = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)(m0 | ((uint64_t)m1 << 32))));
+        /* the indices: v = a ^ (a >> 1), a = u with the scale bit cleared */
+        const __m256i a0 = _mm256_and_si256(u0, mfe), a1 = _mm256_and_si256(u1, mfe);
+        const __m256i a2 = _mm256_and_si256(u2, mfe), a3 = _mm256_and_si256(u3, mfe);
+        sumf += y[ibl].d * (float)block_sum4(_mm256_xor_si256(a0, _mm256_srli_epi16(a0, 1)),
+                                             _mm256_xor_si256(a1, _mm256_srli_epi16(a1, 1)),
+                                             _mm256_xor_si256(a2, _mm256_srli_epi16(a2, 1)),
+                                             _mm256_xor_si256(a3, _mm256_srli_epi16(a3, 1)), sb, 1, &y[ibl], table);
+    }
+    *s = d * sumf;
+}
+
+/* ---- IQ5_KS, IQ3_KS, IQ2_KS: one sub-block (32 weights) per 256-bit vector -- */
+
+/* S · Σ v·y over 32 int8 grid values v (|v| <= 127) and activations y. */
+static inline __m256i dot32(__m256i v, const int8_t *yq, int S) {
+    const __m256i y = _mm256_loadu_si256((const __m256i *)yq);
+    const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(v, v), _mm256_sign_epi8(y, v));
+    return _mm256_madd_epi16(p, _mm256_set1_epi16((short)S));
+}
+
+/* 0xFF in the bytes of v that have bit b set. */
+static inline __m256i bit_mask(__m256i v, int b) {
+    const __m256i m = _mm256_set1_epi8((char)(1 << b));
+    return _mm256_cmpeq_epi8(_mm256_and_si256(v, m), m);
+}
+
+void qtk_iq5_ks_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
+    const uint8_t *p = (const uint8_t *)vx;
+    const block_q8_K *y = (const block_q8_K *)vy;
+    float d;
+    memcpy(&d, p, 4);
+    p += 4;
+    /* [shift][half]: values 0..15 and 16..31 of the base / shifted grid */
+    __m256i tab[2][2];
+    for (int g = 0; g < 2; g++)
+        for (int h = 0; h < 2; h++)
+            tab[g][h] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(qtk_iq5nl_values + 32 * g + 16 * h)));
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    float sumf = 0.0f;
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 168) {
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)(p + 136));
         __m256i acc = _mm256_setzero_si256();
-        for (int ib = 0; ib < 8; ib += 4) {
-            /* 4 sub-blocks = 32 words: the low bits form the scale bytes, the rest
-             * turns into IQ4_KS bytes via v = a ^ (a >> 1) on 16-bit lanes. */
-            const __m256i u0 = _mm256_loadu_si256((const __m256i *)(p + 16 * ib));
-            const __m256i u1 = _mm256_loadu_si256((const __m256i *)(p + 16 * ib + 32));
-            const __m256i pk = _mm256_packs_epi16(_mm256_slli_epi16(u0, 15), _mm256_slli_epi16(u1, 15));
-            const uint32_t m = (uint32_t)_mm256_movemask_epi8(pk); /* bytes: sb0, sb2, sb1, sb3 */
-            const int sb0 = (int)(m & 0xFF), sb2 = (int)((m >> 8) & 0xFF);
-            const int sb1 = (int)((m >> 16) & 0xFF), sb3 = (int)(m >> 24);
-            const __m256i a0 = _mm256_and_si256(u0, mfe), a1 = _mm256_and_si256(u1, mfe);
-            const __m256i v0 = _mm256_xor_si256(a0, _mm256_srli_epi16(a0, 1));
-            const __m256i v1 = _mm256_xor_si256(a1, _mm256_srli_epi16(a1, 1));
-            acc = _mm256_add_epi32(acc, pair_dot4(v0, tabs[sb0 & 1], tabs[sb1 & 1], y[ibl].qs + 32 * ib,
-                                                  (sb0 & 0xFE) - 127, (sb1 & 0xFE) - 127));
-            acc = _mm256_add_epi32(acc, pair_dot4(v1, tabs[sb2 & 1], tabs[sb3 & 1], y[ibl].qs + 32 * ib + 64,
-                                                  (sb2 & 0xFE) - 127, (sb3 & 0xFE) - 127));
+        for (int ib = 0; ib < 8; ib += 2) {
+            const __m256i chunk = _mm256_loadu_si256((const __m256i *)(p + 8 + 16 * ib));
+            for (int k = 0; k < 2; k++) {
+                const int sb = p[ib + k];
+                const __m256i idx = _mm256_and_si256(k ? _mm256_srli_epi16(chunk, 4) : chunk, m4);
+                const __m256i v = _mm256_blendv_epi8(_mm256_shuffle_epi8(tab[sb & 1][0], idx),
+                                                     _mm256_shuffle_epi8(tab[sb & 1][1], idx), bit_mask(qh, ib + k));
+                acc = _mm256_add_epi32(acc, dot32(v, y[ibl].qs + 32 * (ib + k), (sb & 0xFE) - 127));
+            }
+        }
+        sumf += y[ibl].d * (float)hsum_i32x8(acc);
+    }
+    *s = d * sumf;
+}
+
+void qtk_iq3_ks_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
+    const uint8_t *p = (const uint8_t *)vx;
+    const block_q8_K *y = (const block_q8_K *)vy;
+    uint16_t dh;
+    memcpy(&dh, p, 2);
+    const float d = qtk_fp16_to_fp32(dh);
+    p += 2;
+    const __m256i tab = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qtk_iq3nl_values));
+    const __m256i m3 = _mm256_set1_epi8(3), b2 = _mm256_set1_epi8(4), b3 = _mm256_set1_epi8(8);
+    float sumf = 0.0f;
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 102) {
+        uint16_t extra;
+        memcpy(&extra, p, 2);
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)(p + 70));
+        __m256i acc = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ib++) {
+            const __m256i chunk = _mm256_loadu_si256((const __m256i *)(p + 6 + 32 * (ib / 4)));
+            const __m256i lo = _mm256_and_si256(_mm256_srl_epi16(chunk, _mm_cvtsi32_si128(2 * (ib % 4))), m3);
+            /* index = 2 low bits | high bit << 2 | shift << 3 into the 16-entry base+shifted table */
+            __m256i idx = _mm256_or_si256(lo, _mm256_and_si256(bit_mask(qh, ib), b2));
+            if ((extra >> (8 + ib)) & 1) idx = _mm256_or_si256(idx, b3);
+            const int ls = ((p[2 + ib % 4] >> (4 * (ib / 4))) & 0xF) | (((extra >> ib) & 1) << 4);
+            acc = _mm256_add_epi32(acc, dot32(_mm256_shuffle_epi8(tab, idx), y[ibl].qs + 32 * ib, ls - 16));
+        }
+        sumf += y[ibl].d * (float)hsum_i32x8(acc);
+    }
+    *s = d * sumf;
+}
+
+void qtk_iq2_ks_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
+    const uint8_t *p = (const uint8_t *)vx;
+    const block_q8_K *y = (const block_q8_K *)vy;
+    uint16_t dh;
+    memcpy(&dh, p, 2);
+    const float d = qtk_fp16_to_fp32(dh);
+    p += 2;
+    int8_t t16[16] = {0};
+    memcpy(t16, qtk_iq2nl_values, 8);
+    const __m256i tab = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)t16));
+    const __m256i m3 = _mm256_set1_epi8(3), b2 = _mm256_set1_epi8(4);
+    float sumf = 0.0f;
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 70) {
+        uint16_t extra;
+        memcpy(&extra, p, 2);
+        __m256i acc = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ib++) {
+            const __m256i chunk = _mm256_loadu_si256((const __m256i *)(p + 6 + 32 * (ib / 4)));
+            __m256i idx = _mm256_and_si256(_mm256_srl_epi16(chunk, _mm_cvtsi32_si128(2 * (ib % 4))), m3);
+            if ((extra >> ib) & 1) idx = _mm256_or_si256(idx, b2);
+            const int ls = ((p[2 + ib / 2] >> (4 * (ib % 2))) & 0xF) | (((extra >> (8 + ib)) & 1) << 4);
+            acc = _mm256_add_epi32(acc, dot32(_mm256_shuffle_epi8(tab, idx), y[ibl].qs + 32 * ib, ls - 16));
+        }
+        sumf += y[ibl].d * (float)hsum_i32x8(acc);
+    }
+    *s = d * sumf;
+}
+
+/* ---- IQ2_KL: 5-bit pair indices into the 32-point 2-D grid ------------------- */
+
+void qtk_iq2_kl_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
+    const uint8_t *p = (const uint8_t *)vx;
+    const block_q8_K *y = (const block_q8_K *)vy;
+    uint16_t dh;
+    memcpy(&dh, p, 2);
+    const float d = qtk_fp16_to_fp32(dh);
+    p += 2;
+    /* first / second coordinates of grid points 0..15 and 16..31 */
+    int8_t c[2][32];
+    for (int k = 0; k < 32; k++) c[0][k] = qtk_iq2kl_grid[k][0], c[1][k] = qtk_iq2kl_grid[k][1];
+    const __m256i t0l = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)c[0]));
+    const __m256i t0h = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(c[0] + 16)));
+    const __m256i t1l = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)c[1]));
+    const __m256i t1h = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(c[1] + 16)));
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    float sumf = 0.0f;
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 86) {
+        uint16_t sh;
+        memcpy(&sh, p, 2);
+        const __m256i qh = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(p + 70)));
+        __m256i acc = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ib += 2) {
+            /* 16 bytes hold the pair indices of sub-blocks ib (low nibbles) and ib+1 (high) */
+            const __m128i q = _mm_loadu_si128((const __m128i *)(p + 6 + 8 * ib));
+            const __m256i idx = _mm256_and_si256(
+                _mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1), m4);
+            const __m256i hb = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi8((char)(1 << ib))),
+                                                       _mm_set1_epi8((char)(2 << ib)), 1);
+            const __m256i hi = _mm256_cmpeq_epi8(_mm256_and_si256(qh, hb), hb);
+            const __m256i g0 = _mm256_blendv_epi8(_mm256_shuffle_epi8(t0l, idx), _mm256_shuffle_epi8(t0h, idx), hi);
+            const __m256i g1 = _mm256_blendv_epi8(_mm256_shuffle_epi8(t1l, idx), _mm256_shuffle_epi8(t1h, idx), hi);
+            const __m256i lo8 = _mm256_unpacklo_epi8(g0, g1), hi8 = _mm256_unpackhi_epi8(g0, g1);
+            const int l0 = ((p[2 + ib % 4] >> (4 * (ib / 4))) & 0xF) | (((sh >> (2 * ib)) & 3) << 4);
+            const int l1 = ((p[2 + (ib + 1) % 4] >> (4 * ((ib + 1) / 4))) & 0xF) | (((sh >> (2 * ib + 2)) & 3) << 4);
+            acc = _mm256_add_epi32(acc, dot32(_mm256_permute2x128_si256(lo8, hi8, 0x20), y[ibl].qs + 32 * ib, l0 - 32));
+            acc = _mm256_add_epi32(acc, dot32(_mm256_permute2x128_si256(lo8, hi8, 0x31), y[ibl].qs + 32 * ib + 32, l1 - 32));
         }
         sumf += y[ibl].d * (float)hsum_i32x8(acc);
     }

@@ -1,44 +1,55 @@
 /*
  * iqk_ks_avx512.c — AVX-512 (BW/VL/VNNI) dot products of the KS types with
- * Q8_K activations: two sub-blocks per 512-bit register. Super-block sums
- * are exact integers accumulated in float in the scalar kernels' order.
+ * Q8_K activations. Four sub-blocks per 512-bit load; indices map through
+ * the fixed base grid biased by +128 (so it is unsigned), vpdpbusd sums
+ * u8×s8 products straight into 32-bit lanes, and both the +128 bias and
+ * the shifted grid (= base + 4) are taken back per sub-block from the Q8_K
+ * block sums: Σ T_sh·y = Σ (T+128)·y + (4·shift − 128)·Σy. Super-block sums
+ * are exact integers, accumulated in float in the scalar kernels' order.
  */
 #include "iqk_ks.h"
 #include "grids.h"
 
 #include <immintrin.h>
 
-/* Per-lane tables for a pair of sub-blocks: index = shift0 | shift1 << 1. */
-static inline void make_tables(__m512i tab[4]) {
-    const __m256i t0 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qtk_iq4nl_values));
-    const __m256i t1 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(qtk_iq4nl_values + 16)));
-    tab[0] = _mm512_inserti64x4(_mm512_castsi256_si512(t0), t0, 1);
-    tab[1] = _mm512_inserti64x4(_mm512_castsi256_si512(t1), t0, 1);
-    tab[2] = _mm512_inserti64x4(_mm512_castsi256_si512(t0), t1, 1);
-    tab[3] = _mm512_inserti64x4(_mm512_castsi256_si512(t1), t1, 1);
+/* IQ4NL base grid + 128. */
+static inline __m512i iq4_table_u8(void) {
+    const __m128i t = _mm_add_epi8(_mm_loadu_si128((const __m128i *)qtk_iq4nl_values), _mm_set1_epi8((char)0x80));
+    return _mm512_broadcast_i32x4(t);
 }
 
-/* Two sub-blocks (32 bytes of IQ4_KS layout) · 64 activations, scaled per
- * half by the int16 lanes of sc (S0 ×16 | S1 ×16), as 16 int32 lanes. */
-static inline __m512i pair_dot4(__m256i bytes, __m512i table, const int8_t *yq, __m512i sc) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const __m256i lo = _mm256_and_si256(bytes, m4), hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), m4);
-    __m512i idx = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); /* lo.0 lo.1 hi.0 hi.1 */
-    idx = _mm512_shuffle_i64x2(idx, idx, _MM_SHUFFLE(3, 1, 2, 0));        /* lo.0 hi.0 lo.1 hi.1 */
-    const __m512i v = _mm512_shuffle_epi8(table, idx);
-    const __m512i yv = _mm512_loadu_si512((const void *)yq);
-    const __mmask64 neg = _mm512_movepi8_mask(v);
-    const __m512i ys = _mm512_mask_sub_epi8(yv, neg, _mm512_setzero_si512(), yv);
-    /* maddubs pairs (<= 2·127·127) fit int16; madd then applies the scale
-     * while widening to 32 bits — cheaper here than vpdpbusd + vpmulld. */
-    return _mm512_madd_epi16(_mm512_maddubs_epi16(_mm512_abs_epi8(v), ys), sc);
+/* Σ over 4 sub-blocks of S_b · Σ (T+128)[q]·y, for 64 bytes in IQ4_KS layout
+ * (16 bytes per sub-block) and the matching 128 activations; s32 holds the
+ * 8 scales of the super-block as int32, `first` the index of the first. */
+static inline __m512i quad_dot(__m512i bytes, __m512i table, const int8_t *yq, __m512i s32, int first) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i lo = _mm512_and_si512(bytes, m4), hi = _mm512_and_si512(_mm512_srli_epi16(bytes, 4), m4);
+    const __m512i ia = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11), ib = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
+    const __m512i l0 = _mm512_permutex2var_epi64(lo, ia, hi); /* sub-blocks first, first+1 in weight order */
+    const __m512i l1 = _mm512_permutex2var_epi64(lo, ib, hi); /* first+2, first+3 */
+    const __m512i d0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_shuffle_epi8(table, l0),
+                                           _mm512_loadu_si512((const void *)yq));
+    const __m512i d1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_shuffle_epi8(table, l1),
+                                           _mm512_loadu_si512((const void *)(yq + 64)));
+    const __m512i i0 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(first)), _mm256_set1_epi32(first + 1), 1);
+    const __m512i i1 = _mm512_add_epi32(i0, _mm512_set1_epi32(2));
+    return _mm512_add_epi32(_mm512_mullo_epi32(d0, _mm512_permutexvar_epi32(i0, s32)),
+                            _mm512_mullo_epi32(d1, _mm512_permutexvar_epi32(i1, s32)));
 }
 
-/* Word-index vectors broadcasting int16 scale k (lower half) and k+1 (upper). */
-static inline __m512i scale_pair(__m512i s16, int k) {
-    const __m512i idx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16((short)k)),
-                                           _mm256_set1_epi16((short)(k + 1)), 1);
-    return _mm512_permutexvar_epi16(idx, s16);
+/* Super-block integer sum: the two quad sums plus the bias/shift correction. */
+static inline int32_t block_sum(__m512i acc, __m128i S8, __m128i sh8, const block_q8_K *yb) {
+    const __m128i c8 = _mm_mullo_epi16(S8, _mm_sub_epi16(_mm_slli_epi16(sh8, 2), _mm_set1_epi16(128)));
+    const __m256i cw = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi16(c8, c8)),
+                                               _mm_unpackhi_epi16(c8, c8), 1);
+    const __m256i corr = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)yb->bsums), cw);
+    return _mm512_reduce_add_epi32(_mm512_add_epi32(acc, _mm512_zextsi256_si512(corr)));
+}
+
+/* Scale bytes (bit 0 shift, bits 1-7 code) of 8 sub-blocks -> S (int16) and shift (int16). */
+static inline void decode_scales(__m128i sb, __m128i *S8, __m128i *sh8) {
+    *S8 = _mm_sub_epi16(_mm_and_si128(sb, _mm_set1_epi16(0xFE)), _mm_set1_epi16(127));
+    *sh8 = _mm_and_si128(sb, _mm_set1_epi16(1));
 }
 
 void qtk_iq4_ks_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
@@ -47,20 +58,15 @@ void qtk_iq4_ks_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *
     float d;
     memcpy(&d, p, 4);
     p += 4;
-    __m512i tab[4];
-    make_tables(tab);
-    const __m128i mfe = _mm_set1_epi16(0xFE), c127 = _mm_set1_epi16(127);
+    const __m512i table = iq4_table_u8();
     float sumf = 0.0f;
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 136) {
-        __m512i acc = _mm512_setzero_si512();
-        const __m128i s8 = _mm_sub_epi16(_mm_and_si128(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)p)), mfe), c127);
-        const __m512i s16 = _mm512_castsi128_si512(s8);
-        for (int ib = 0; ib < 8; ib += 2) {
-            const __m256i bytes = _mm256_loadu_si256((const __m256i *)(p + 8 + 16 * ib));
-            acc = _mm512_add_epi32(acc, pair_dot4(bytes, tab[(p[ib] & 1) | ((p[ib + 1] & 1) << 1)],
-                                                  y[ibl].qs + 32 * ib, scale_pair(s16, ib)));
-        }
-        sumf += y[ibl].d * (float)_mm512_reduce_add_epi32(acc);
+        __m128i S8, sh8;
+        decode_scales(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)p)), &S8, &sh8);
+        const __m512i s32 = _mm512_castsi256_si512(_mm256_cvtepi16_epi32(S8));
+        __m512i acc = quad_dot(_mm512_loadu_si512((const void *)(p + 8)), table, y[ibl].qs, s32, 0);
+        acc = _mm512_add_epi32(acc, quad_dot(_mm512_loadu_si512((const void *)(p + 72)), table, y[ibl].qs + 128, s32, 4));
+        sumf += y[ibl].d * (float)block_sum(acc, S8, sh8, &y[ibl]);
     }
     *s = d * sumf;
 }
@@ -71,26 +77,178 @@ void qtk_iq4_kss_vec_dot_avx512(int64_t n, float *s, const void *vx, const void 
     float d;
     memcpy(&d, p, 4);
     p += 4;
-    __m512i tab[4];
-    make_tables(tab);
-    const __m512i mfe = _mm512_set1_epi16((short)0xFFFE), one = _mm512_set1_epi16(1);
-    const __m128i m8 = _mm_set1_epi16(0xFE), c127 = _mm_set1_epi16(127);
+    const __m512i table = iq4_table_u8();
+    const __m512i one = _mm512_set1_epi16(1), mfe = _mm512_set1_epi16((short)0xFFFE);
     float sumf = 0.0f;
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 128) {
+        const __m512i u0 = _mm512_loadu_si512((const void *)p), u1 = _mm512_loadu_si512((const void *)(p + 64));
+        /* bit 0 of word k of a sub-block is bit k of its scale byte: a 16-bit
+         * test-to-mask yields the 8 scale bytes in order */
+        const uint64_t m = (uint64_t)_mm512_test_epi16_mask(u0, one) |
+                           ((uint64_t)_mm512_test_epi16_mask(u1, one) << 32);
+        __m128i S8, sh8;
+        decode_scales(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)m)), &S8, &sh8);
+        const __m512i s32 = _mm512_castsi256_si512(_mm256_cvtepi16_epi32(S8));
+        /* v = (u & 0xFFFE) ^ (u >> 1) in one ternary-logic op (imm 0x6C) */
+        const __m512i v0 = _mm512_ternarylogic_epi32(u0, _mm512_srli_epi16(u0, 1), mfe, 0x6C);
+        const __m512i v1 = _mm512_ternarylogic_epi32(u1, _mm512_srli_epi16(u1, 1), mfe, 0x6C);
+        __m512i acc = quad_dot(v0, table, y[ibl].qs, s32, 0);
+        acc = _mm512_add_epi32(acc, quad_dot(v1, table, y[ibl].qs + 128, s32, 4));
+        sumf += y[ibl].d * (float)block_sum(acc, S8, sh8, &y[ibl]);
+    }
+    *s = d * sumf;
+}
+
+/* ---- IQ5_KS, IQ3_KS, IQ2_KS: two sub-blocks per 512-bit vector --------------- */
+
+/* Sa·Σ va·y + Sb·Σ vb·y for two consecutive sub-blocks (64 activations). */
+static inline __m512i dot64(__m256i va, __m256i vb, const int8_t *yq, int Sa, int Sb) {
+    const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(va), vb, 1);
+    const __m512i yv = _mm512_loadu_si512((const void *)yq);
+    const __m512i ys = _mm512_mask_sub_epi8(yv, _mm512_movepi8_mask(v), _mm512_setzero_si512(), yv);
+    const __m512i sc = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16((short)Sa)),
+                                          _mm256_set1_epi16((short)Sb), 1);
+    return _mm512_madd_epi16(_mm512_maddubs_epi16(_mm512_abs_epi8(v), ys), sc);
+}
+
+void qtk_iq5_ks_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
+    const uint8_t *p = (const uint8_t *)vx;
+    const block_q8_K *y = (const block_q8_K *)vy;
+    float d;
+    memcpy(&d, p, 4);
+    p += 4;
+    __m256i tab[2][2];
+    for (int g = 0; g < 2; g++)
+        for (int h = 0; h < 2; h++)
+            tab[g][h] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(qtk_iq5nl_values + 32 * g + 16 * h)));
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    float sumf = 0.0f;
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 168) {
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)(p + 136));
         __m512i acc = _mm512_setzero_si512();
-        for (int ib = 0; ib < 8; ib += 4) {
-            /* 32 words of 4 sub-blocks: bit 0 of word k is bit k of the scale byte;
-             * a ^ (a >> 1) of the rest gives IQ4_KS-layout bytes. */
-            const __m512i u = _mm512_loadu_si512((const void *)(p + 16 * ib));
-            const uint32_t m = (uint32_t)_mm512_test_epi16_mask(u, one); /* the 4 scale bytes */
-            const __m128i s8 = _mm_sub_epi16(_mm_and_si128(_mm_cvtepu8_epi16(_mm_cvtsi32_si128((int)m)), m8), c127);
-            const __m512i s16 = _mm512_castsi128_si512(s8);
-            const __m512i a = _mm512_and_si512(u, mfe);
-            const __m512i v = _mm512_xor_si512(a, _mm512_srli_epi16(a, 1));
-            acc = _mm512_add_epi32(acc, pair_dot4(_mm512_castsi512_si256(v), tab[(m & 1) | ((m >> 7) & 2)],
-                                                  y[ibl].qs + 32 * ib, scale_pair(s16, 0)));
-            acc = _mm512_add_epi32(acc, pair_dot4(_mm512_extracti64x4_epi64(v, 1), tab[((m >> 16) & 1) | ((m >> 23) & 2)],
-                                                  y[ibl].qs + 32 * ib + 64, scale_pair(s16, 2)));
+        for (int ib = 0; ib < 8; ib += 2) {
+            /* one 32-byte chunk: low nibbles = sub-block ib, high = ib+1; the 5th
+             * bit selects the upper 16 grid values (mask from qh bit ib / ib+1) */
+            const __m256i chunk = _mm256_loadu_si256((const __m256i *)(p + 8 + 16 * ib));
+            const __m256i i0 = _mm256_and_si256(chunk, m4), i1 = _mm256_and_si256(_mm256_srli_epi16(chunk, 4), m4);
+            const int s0 = p[ib], s1 = p[ib + 1];
+            const __mmask32 h0 = _mm256_test_epi8_mask(qh, _mm256_set1_epi8((char)(1 << ib)));
+            const __mmask32 h1 = _mm256_test_epi8_mask(qh, _mm256_set1_epi8((char)(1 << (ib + 1))));
+            const __m256i v0 = _mm256_mask_shuffle_epi8(_mm256_shuffle_epi8(tab[s0 & 1][0], i0), h0, tab[s0 & 1][1], i0);
+            const __m256i v1 = _mm256_mask_shuffle_epi8(_mm256_shuffle_epi8(tab[s1 & 1][0], i1), h1, tab[s1 & 1][1], i1);
+            acc = _mm512_add_epi32(acc, dot64(v0, v1, y[ibl].qs + 32 * ib, (s0 & 0xFE) - 127, (s1 & 0xFE) - 127));
+        }
+        sumf += y[ibl].d * (float)_mm512_reduce_add_epi32(acc);
+    }
+    *s = d * sumf;
+}
+
+/* Grid values of sub-block ib of an IQ3_KS block (16-entry table: base | shifted). */
+static inline __m256i iq3_vals(const uint8_t *b, __m256i qh, int ib, uint16_t extra, __m256i tab) {
+    const __m256i chunk = _mm256_loadu_si256((const __m256i *)(b + 6 + 32 * (ib / 4)));
+    __m256i idx = _mm256_and_si256(_mm256_srl_epi16(chunk, _mm_cvtsi32_si128(2 * (ib % 4))), _mm256_set1_epi8(3));
+    idx = _mm256_mask_add_epi8(idx, _mm256_test_epi8_mask(qh, _mm256_set1_epi8((char)(1 << ib))), idx,
+                              _mm256_set1_epi8(4));
+    if ((extra >> (8 + ib)) & 1) idx = _mm256_or_si256(idx, _mm256_set1_epi8(8));
+    return _mm256_shuffle_epi8(tab, idx);
+}
+
+void qtk_iq3_ks_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
+    const uint8_t *p = (const uint8_t *)vx;
+    const block_q8_K *y = (const block_q8_K *)vy;
+    uint16_t dh;
+    memcpy(&dh, p, 2);
+    const float d = qtk_fp16_to_fp32(dh);
+    p += 2;
+    const __m256i tab = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qtk_iq3nl_values));
+    float sumf = 0.0f;
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 102) {
+        uint16_t extra;
+        memcpy(&extra, p, 2);
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)(p + 70));
+        __m512i acc = _mm512_setzero_si512();
+        for (int ib = 0; ib < 8; ib += 2) {
+            const int l0 = ((p[2 + ib % 4] >> (4 * (ib / 4))) & 0xF) | (((extra >> ib) & 1) << 4);
+            const int l1 = ((p[2 + (ib + 1) % 4] >> (4 * ((ib + 1) / 4))) & 0xF) | (((extra >> (ib + 1)) & 1) << 4);
+            acc = _mm512_add_epi32(acc, dot64(iq3_vals(p, qh, ib, extra, tab), iq3_vals(p, qh, ib + 1, extra, tab),
+                                              y[ibl].qs + 32 * ib, l0 - 16, l1 - 16));
+        }
+        sumf += y[ibl].d * (float)_mm512_reduce_add_epi32(acc);
+    }
+    *s = d * sumf;
+}
+
+/* Grid values of sub-block ib of an IQ2_KS block (table: base | shifted). */
+static inline __m256i iq2_vals(const uint8_t *b, int ib, uint16_t extra, __m256i tab) {
+    const __m256i chunk = _mm256_loadu_si256((const __m256i *)(b + 6 + 32 * (ib / 4)));
+    __m256i idx = _mm256_and_si256(_mm256_srl_epi16(chunk, _mm_cvtsi32_si128(2 * (ib % 4))), _mm256_set1_epi8(3));
+    if ((extra >> ib) & 1) idx = _mm256_or_si256(idx, _mm256_set1_epi8(4));
+    return _mm256_shuffle_epi8(tab, idx);
+}
+
+void qtk_iq2_ks_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
+    const uint8_t *p = (const uint8_t *)vx;
+    const block_q8_K *y = (const block_q8_K *)vy;
+    uint16_t dh;
+    memcpy(&dh, p, 2);
+    const float d = qtk_fp16_to_fp32(dh);
+    p += 2;
+    int8_t t16[16] = {0};
+    memcpy(t16, qtk_iq2nl_values, 8);
+    const __m256i tab = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)t16));
+    float sumf = 0.0f;
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 70) {
+        uint16_t extra;
+        memcpy(&extra, p, 2);
+        __m512i acc = _mm512_setzero_si512();
+        for (int ib = 0; ib < 8; ib += 2) {
+            const int l0 = ((p[2 + ib / 2] >> 0) & 0xF) | (((extra >> (8 + ib)) & 1) << 4);
+            const int l1 = ((p[2 + ib / 2] >> 4) & 0xF) | (((extra >> (9 + ib)) & 1) << 4);
+            acc = _mm512_add_epi32(acc, dot64(iq2_vals(p, ib, extra, tab), iq2_vals(p, ib + 1, extra, tab),
+                                              y[ibl].qs + 32 * ib, l0 - 16, l1 - 16));
+        }
+        sumf += y[ibl].d * (float)_mm512_reduce_add_epi32(acc);
+    }
+    *s = d * sumf;
+}
+
+/* ---- IQ2_KL: 5-bit pair indices into the 32-point 2-D grid ------------------- */
+
+void qtk_iq2_kl_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
+    const uint8_t *p = (const uint8_t *)vx;
+    const block_q8_K *y = (const block_q8_K *)vy;
+    uint16_t dh;
+    memcpy(&dh, p, 2);
+    const float d = qtk_fp16_to_fp32(dh);
+    p += 2;
+    int8_t c[2][32];
+    for (int k = 0; k < 32; k++) c[0][k] = qtk_iq2kl_grid[k][0], c[1][k] = qtk_iq2kl_grid[k][1];
+    const __m256i t0l = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)c[0]));
+    const __m256i t0h = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(c[0] + 16)));
+    const __m256i t1l = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)c[1]));
+    const __m256i t1h = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(c[1] + 16)));
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    float sumf = 0.0f;
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 86) {
+        uint16_t sh;
+        memcpy(&sh, p, 2);
+        const __m256i qh = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(p + 70)));
+        __m512i acc = _mm512_setzero_si512();
+        for (int ib = 0; ib < 8; ib += 2) {
+            const __m128i q = _mm_loadu_si128((const __m128i *)(p + 6 + 8 * ib));
+            const __m256i idx = _mm256_and_si256(
+                _mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1), m4);
+            const __m256i hb = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi8((char)(1 << ib))),
+                                                       _mm_set1_epi8((char)(2 << ib)), 1);
+            const __mmask32 hi = _mm256_test_epi8_mask(qh, hb);
+            const __m256i g0 = _mm256_mask_shuffle_epi8(_mm256_shuffle_epi8(t0l, idx), hi, t0h, idx);
+            const __m256i g1 = _mm256_mask_shuffle_epi8(_mm256_shuffle_epi8(t1l, idx), hi, t1h, idx);
+            const __m256i lo8 = _mm256_unpacklo_epi8(g0, g1), hi8 = _mm256_unpackhi_epi8(g0, g1);
+            const int l0 = ((p[2 + ib % 4] >> (4 * (ib / 4))) & 0xF) | (((sh >> (2 * ib)) & 3) << 4);
+            const int l1 = ((p[2 + (ib + 1) % 4] >> (4 * ((ib + 1) / 4))) & 0xF) | (((sh >> (2 * ib + 2)) & 3) << 4);
+            acc = _mm512_add_epi32(acc, dot64(_mm256_permute2x128_si256(lo8, hi8, 0x20),
+                                              _mm256_permute2x128_si256(lo8, hi8, 0x31), y[ibl].qs + 32 * ib,
+                                              l0 - 32, l1 - 32));
         }
         sumf += y[ibl].d * (float)_mm512_reduce_add_epi32(acc);
     }

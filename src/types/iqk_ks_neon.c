@@ -9,11 +9,8 @@
 
 #include <arm_neon.h>
 
-/* Σ T[q]·y over one sub-block in IQ4_KS byte layout (16 bytes). */
-static inline int32_t sub_dot4(uint8x16_t bytes, int8x16_t table, const int8_t *yq) {
-    const uint8x16_t m4 = vdupq_n_u8(0x0F);
-    const int8x16_t v0 = vqtbl1q_s8(table, vandq_u8(bytes, m4));
-    const int8x16_t v1 = vqtbl1q_s8(table, vshrq_n_u8(bytes, 4));
+/* Σ v·y over one sub-block: v0 = grid values of weights 0..15, v1 of 16..31. */
+static inline int32_t dot_vals(int8x16_t v0, int8x16_t v1, const int8_t *yq) {
     const int8x16_t y0 = vld1q_s8(yq), y1 = vld1q_s8(yq + 16);
 #if defined(__ARM_FEATURE_DOTPROD)
     const int32x4_t acc = vdotq_s32(vdotq_s32(vdupq_n_s32(0), v0, y0), v1, y1);
@@ -26,6 +23,12 @@ static inline int32_t sub_dot4(uint8x16_t bytes, int8x16_t table, const int8_t *
     const int32x4_t acc = vpadalq_s16(vpaddlq_s16(p0), p1);
 #endif
     return vaddvq_s32(acc);
+}
+
+/* Σ T[q]·y over one sub-block in IQ4_KS byte layout (16 bytes). */
+static inline int32_t sub_dot4(uint8x16_t bytes, int8x16_t table, const int8_t *yq) {
+    const uint8x16_t m4 = vdupq_n_u8(0x0F);
+    return dot_vals(vqtbl1q_s8(table, vandq_u8(bytes, m4)), vqtbl1q_s8(table, vshrq_n_u8(bytes, 4)), yq);
 }
 
 void qtk_iq4_ks_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
@@ -64,6 +67,135 @@ void qtk_iq4_kss_vec_dot_neon(int64_t n, float *s, const void *vx, const void *v
             const uint16x8_t a = vandq_u16(u, mfe);
             const uint8x16_t bytes = vreinterpretq_u8_u16(veorq_u16(a, vshrq_n_u16(a, 1)));
             isum += ((sb & 0xFE) - 127) * sub_dot4(bytes, tabs[sb & 1], y[ibl].qs + 32 * ib);
+        }
+        sumf += y[ibl].d * (float)isum;
+    }
+    *s = d * sumf;
+}
+
+/* ---- IQ5_KS, IQ3_KS, IQ2_KS, IQ2_KL --------------------------------------------- */
+
+void qtk_iq5_ks_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
+    const uint8_t *p = (const uint8_t *)vx;
+    const block_q8_K *y = (const block_q8_K *)vy;
+    float d;
+    memcpy(&d, p, 4);
+    p += 4;
+    int8x16x2_t tab[2];
+    for (int g = 0; g < 2; g++) {
+        tab[g].val[0] = vld1q_s8(qtk_iq5nl_values + 32 * g);
+        tab[g].val[1] = vld1q_s8(qtk_iq5nl_values + 32 * g + 16);
+    }
+    const uint8x16_t m4 = vdupq_n_u8(0x0F), one = vdupq_n_u8(1);
+    float sumf = 0.0f;
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 168) {
+        const uint8x16_t h0 = vld1q_u8(p + 136), h1 = vld1q_u8(p + 152);
+        int32_t isum = 0;
+        for (int ib = 0; ib < 8; ib++) {
+            const uint8_t *qs = p + 8 + 32 * (ib / 2);
+            const int8x16_t sh = vdupq_n_s8((int8_t)(-4 * (ib % 2))), hs = vdupq_n_s8((int8_t)-ib);
+            /* index = nibble | (bit ib of qh) << 4 */
+            const uint8x16_t i0 = vorrq_u8(vandq_u8(vshlq_u8(vld1q_u8(qs), sh), m4),
+                                           vshlq_n_u8(vandq_u8(vshlq_u8(h0, hs), one), 4));
+            const uint8x16_t i1 = vorrq_u8(vandq_u8(vshlq_u8(vld1q_u8(qs + 16), sh), m4),
+                                           vshlq_n_u8(vandq_u8(vshlq_u8(h1, hs), one), 4));
+            const int8x16x2_t t = tab[p[ib] & 1];
+            isum += ((p[ib] & 0xFE) - 127) * dot_vals(vqtbl2q_s8(t, i0), vqtbl2q_s8(t, i1), y[ibl].qs + 32 * ib);
+        }
+        sumf += y[ibl].d * (float)isum;
+    }
+    *s = d * sumf;
+}
+
+void qtk_iq3_ks_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
+    const uint8_t *p = (const uint8_t *)vx;
+    const block_q8_K *y = (const block_q8_K *)vy;
+    uint16_t dh;
+    memcpy(&dh, p, 2);
+    const float d = qtk_fp16_to_fp32(dh);
+    p += 2;
+    const int8x16_t tab = vld1q_s8(qtk_iq3nl_values); /* base 0..7, shifted 8..15 */
+    const uint8x16_t m3 = vdupq_n_u8(3), one = vdupq_n_u8(1);
+    float sumf = 0.0f;
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 102) {
+        uint16_t extra;
+        memcpy(&extra, p, 2);
+        const uint8x16_t h0 = vld1q_u8(p + 70), h1 = vld1q_u8(p + 86);
+        int32_t isum = 0;
+        for (int ib = 0; ib < 8; ib++) {
+            const uint8_t *qs = p + 6 + 32 * (ib / 4);
+            const int8x16_t sh = vdupq_n_s8((int8_t)(-2 * (ib % 4))), hs = vdupq_n_s8((int8_t)-ib);
+            const uint8x16_t gsel = vdupq_n_u8((uint8_t)(((extra >> (8 + ib)) & 1) << 3));
+            const uint8x16_t i0 = vorrq_u8(vorrq_u8(vandq_u8(vshlq_u8(vld1q_u8(qs), sh), m3),
+                                                    vshlq_n_u8(vandq_u8(vshlq_u8(h0, hs), one), 2)), gsel);
+            const uint8x16_t i1 = vorrq_u8(vorrq_u8(vandq_u8(vshlq_u8(vld1q_u8(qs + 16), sh), m3),
+                                                    vshlq_n_u8(vandq_u8(vshlq_u8(h1, hs), one), 2)), gsel);
+            const int ls = ((p[2 + ib % 4] >> (4 * (ib / 4))) & 0xF) | (((extra >> ib) & 1) << 4);
+            isum += (ls - 16) * dot_vals(vqtbl1q_s8(tab, i0), vqtbl1q_s8(tab, i1), y[ibl].qs + 32 * ib);
+        }
+        sumf += y[ibl].d * (float)isum;
+    }
+    *s = d * sumf;
+}
+
+void qtk_iq2_ks_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
+    const uint8_t *p = (const uint8_t *)vx;
+    const block_q8_K *y = (const block_q8_K *)vy;
+    uint16_t dh;
+    memcpy(&dh, p, 2);
+    const float d = qtk_fp16_to_fp32(dh);
+    p += 2;
+    int8_t t16[16] = {0};
+    memcpy(t16, qtk_iq2nl_values, 8);
+    const int8x16_t tab = vld1q_s8(t16); /* base 0..3, shifted 4..7 */
+    const uint8x16_t m3 = vdupq_n_u8(3);
+    float sumf = 0.0f;
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 70) {
+        uint16_t extra;
+        memcpy(&extra, p, 2);
+        int32_t isum = 0;
+        for (int ib = 0; ib < 8; ib++) {
+            const uint8_t *qs = p + 6 + 32 * (ib / 4);
+            const int8x16_t sh = vdupq_n_s8((int8_t)(-2 * (ib % 4)));
+            const uint8x16_t gsel = vdupq_n_u8((uint8_t)(((extra >> ib) & 1) << 2));
+            const uint8x16_t i0 = vorrq_u8(vandq_u8(vshlq_u8(vld1q_u8(qs), sh), m3), gsel);
+            const uint8x16_t i1 = vorrq_u8(vandq_u8(vshlq_u8(vld1q_u8(qs + 16), sh), m3), gsel);
+            const int ls = ((p[2 + ib / 2] >> (4 * (ib % 2))) & 0xF) | (((extra >> (8 + ib)) & 1) << 4);
+            isum += (ls - 16) * dot_vals(vqtbl1q_s8(tab, i0), vqtbl1q_s8(tab, i1), y[ibl].qs + 32 * ib);
+        }
+        sumf += y[ibl].d * (float)isum;
+    }
+    *s = d * sumf;
+}
+
+void qtk_iq2_kl_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
+    const uint8_t *p = (const uint8_t *)vx;
+    const block_q8_K *y = (const block_q8_K *)vy;
+    uint16_t dh;
+    memcpy(&dh, p, 2);
+    const float d = qtk_fp16_to_fp32(dh);
+    p += 2;
+    int8_t c[2][32];
+    for (int k = 0; k < 32; k++) c[0][k] = qtk_iq2kl_grid[k][0], c[1][k] = qtk_iq2kl_grid[k][1];
+    int8x16x2_t t0, t1; /* first / second coordinates of the 32 grid points */
+    t0.val[0] = vld1q_s8(c[0]);
+    t0.val[1] = vld1q_s8(c[0] + 16);
+    t1.val[0] = vld1q_s8(c[1]);
+    t1.val[1] = vld1q_s8(c[1] + 16);
+    const uint8x16_t m4 = vdupq_n_u8(0x0F), one = vdupq_n_u8(1);
+    float sumf = 0.0f;
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 86) {
+        uint16_t shl;
+        memcpy(&shl, p, 2);
+        const uint8x16_t qh = vld1q_u8(p + 70);
+        int32_t isum = 0;
+        for (int ib = 0; ib < 8; ib++) {
+            const int8x16_t sh = vdupq_n_s8((int8_t)(-4 * (ib % 2))), hs = vdupq_n_s8((int8_t)-ib);
+            const uint8x16_t idx = vorrq_u8(vandq_u8(vshlq_u8(vld1q_u8(p + 6 + 16 * (ib / 2)), sh), m4),
+                                            vshlq_n_u8(vandq_u8(vshlq_u8(qh, hs), one), 4));
+            const int8x16_t g0 = vqtbl2q_s8(t0, idx), g1 = vqtbl2q_s8(t1, idx);
+            const int ls = ((p[2 + ib % 4] >> (4 * (ib / 4))) & 0xF) | (((shl >> (2 * ib)) & 3) << 4);
+            isum += (ls - 32) * dot_vals(vzip1q_s8(g0, g1), vzip2q_s8(g0, g1), y[ibl].qs + 32 * ib);
         }
         sumf += y[ibl].d * (float)isum;
     }

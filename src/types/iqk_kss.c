@@ -24,6 +24,9 @@
 #include <stdlib.h>
 
 #define KSS_TOPK 8 /* unconstrained-best trial scales re-rated with the constraint */
+#ifndef KSS_ITERS
+#define KSS_ITERS 1 /* rounds of code/grid re-picking after the reference's pass */
+#endif
 
 static const uint8_t par4[16] = {0, 1, 1, 0, 1, 0, 0, 1, 1, 0, 0, 1, 0, 1, 1, 0};
 
@@ -38,29 +41,35 @@ static float rd_f32(const void *p) {
  * smaller unweighted increase (matters for zero-weight entries). */
 static void kss_constrained(const float *t, const float *w, const int8_t *g, const qtk_ks_nearest *nt, uint8_t *q) {
     /* Nearest index below / above l whose popcount parity differs from l's
-     * (-1 / 16: none). */
-    static const int8_t opp_dn[16] = {-1, 0, 0, 2, 3, 4, 4, 6, 6, 8, 8, 10, 11, 12, 12, 14};
-    static const int8_t opp_up[16] = {1, 3, 3, 4, 5, 7, 7, 9, 9, 11, 11, 12, 13, 15, 15, 16};
-    for (int j = 0; j < 32; j++) q[j] = (uint8_t)qtk_ks_nearest_idx(nt, t[j]);
+     * (an out-of-range neighbour is given an infinite cost below). */
+    static const int8_t opp_dn[16] = {0, 0, 0, 2, 3, 4, 4, 6, 6, 8, 8, 10, 11, 12, 12, 14};
+    static const int8_t opp_up[16] = {1, 3, 3, 4, 5, 7, 7, 9, 9, 11, 11, 12, 13, 15, 15, 15};
+    float gf[16];
+    for (int i = 0; i < 16; i++) gf[i] = (float)g[i];
+    unsigned par = 0;
+    for (int j = 0; j < 32; j++) {
+        q[j] = (uint8_t)qtk_ks_nearest_idx(nt, t[j]);
+        par |= (unsigned)par4[q[j]] << j;
+    }
+    /* group k = weights 2k, 2k+1, 2k+16, 2k+17: fold the parities */
+    const unsigned odd = (par ^ (par >> 1) ^ (par >> 16) ^ (par >> 17)) & 0x5555u;
     for (int k = 0; k < 8; k++) {
-        const int j0 = 2 * k;
-        if (!(par4[q[j0]] ^ par4[q[j0 + 16]] ^ par4[q[j0 + 1]] ^ par4[q[j0 + 17]])) continue;
+        if (!((odd >> (2 * k)) & 1)) continue;
         float bestw = INFINITY, bestu = INFINITY;
-        int bj = j0, bl = q[j0] ^ 1;
+        int bj = 2 * k, bl = q[2 * k] ^ 1;
         for (int i = 0; i < 4; i++) {
-            const int j = j0 + (i & 1) + 16 * (i >> 1), l = q[j];
-            const float e0 = (t[j] - g[l]) * (t[j] - g[l]);
-            for (int c = 0; c < 2; c++) {
-                const int lc = c ? opp_up[l] : opp_dn[l];
-                if (lc < 0 || lc > 15) continue;
-                const float du = (t[j] - g[lc]) * (t[j] - g[lc]) - e0;
-                const float dw = w[j] * du;
-                if (dw < bestw || (dw == bestw && du < bestu)) {
-                    bestw = dw;
-                    bestu = du;
-                    bj = j;
-                    bl = lc;
-                }
+            const int j = 2 * k + (i & 1) + 16 * (i >> 1), l = q[j];
+            const float e0 = (t[j] - gf[l]) * (t[j] - gf[l]);
+            const int ld = opp_dn[l], lu = opp_up[l];
+            const float dd = l == 0 ? INFINITY : (t[j] - gf[ld]) * (t[j] - gf[ld]) - e0;
+            const float du = l == 15 ? INFINITY : (t[j] - gf[lu]) * (t[j] - gf[lu]) - e0;
+            const int up = du < dd;
+            const float dx = up ? du : dd, dwx = w[j] * dx;
+            if (dwx < bestw || (dwx == bestw && dx < bestu)) {
+                bestw = dwx;
+                bestu = dx;
+                bj = j;
+                bl = up ? lu : ld;
             }
         }
         q[bj] = (uint8_t)bl;
@@ -224,7 +233,7 @@ static float kss_quantize_row(const qtk_ks_nearest nt[2], const float *x, const 
     /* Beyond the reference: re-pick codes (±1 step) and grids where that lowers
      * the quantizer error without raising the metric error, then refit. */
     double prev = INFINITY;
-    for (int it = 0; it < 4; it++) {
+    for (int it = 0; it < KSS_ITERS; it++) {
         double total = 0;
         for (int ib = 0; ib < nsb; ib++) {
             const float *xb = x + 32 * ib, *wb = w + 32 * ib, *mb = mw + 32 * ib;

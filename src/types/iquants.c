@@ -56,7 +56,8 @@ void qtk_iq4_xs_to_float(const void *row, float *dst, int64_t n) {
 /* ---- quantization ------------------------------------------------------------- */
 
 /* Grid indices of x·id (nearest IQ4NL value) and their Σwxq, Σwq². */
-static void iq4_round(const qtk_grid_lut *lut, const float *x, const float *w, float id, uint8_t *L, float *sumqx, float *sumq2) {
+static void iq4_round(const qtk_grid_lut *lut, const float *x, const float *w, float id, uint8_t *L,
+                      float *sumqx, float *sumq2) {
     float sx = 0.0f, s2 = 0.0f;
     for (int j = 0; j < IQ4_BLOCK; j++) {
         const int l = qtk_grid_lut_nearest(lut, id * x[j]);
@@ -167,9 +168,10 @@ static void iq4_weights(const float *x, const float *qw, float sigma2, float *w)
         return;
     }
     float wmax = 0.0f;
-    for (int j = 0; j < IQ4_BLOCK; j++) wmax = fmaxf(wmax, qw[j]);
+    for (int j = 0; j < IQ4_BLOCK; j++) wmax = qw[j] > wmax ? qw[j] : wmax;
     const float ws = wmax > 0.0f ? iq4_norm(wmax) : 0.0f;
-    for (int j = 0; j < IQ4_BLOCK; j++) w[j] = (wmax > 0.0f ? qw[j] * ws : 1.0f) * sqrtf(sigma2 + x[j] * x[j]);
+    for (int j = 0; j < IQ4_BLOCK; j++)
+        w[j] = (wmax > 0.0f ? qw[j] * ws : 1.0f) * sqrtf(sigma2 + x[j] * x[j]);
 }
 
 /* Packs 32 indices: low nibble j, high nibble j+16. */
@@ -186,7 +188,10 @@ static uint16_t iq4_fp16_sat(float d) {
 
 static float iq4_amax(const float *x, int n) {
     float amax = 0.0f;
-    for (int j = 0; j < n; j++) amax = fmaxf(amax, fabsf(x[j]));
+    for (int j = 0; j < n; j++) {
+        const float ax = fabsf(x[j]);
+        amax = ax > amax ? ax : amax;
+    }
     return amax;
 }
 
@@ -201,7 +206,8 @@ static float iq4_sub_err(const qtk_grid_lut *lut, const float *x, const float *w
     return e;
 }
 
-static void iq4_nl_quantize_row(const qtk_grid_lut *lut, const float *x, uint8_t *dst, int64_t n, const float *qw) {
+static void iq4_nl_quantize_row(const qtk_grid_lut *lut, const float *x, uint8_t *dst, int64_t n,
+                                const float *qw) {
     float w[IQ4_BLOCK], xs[IQ4_BLOCK];
     uint8_t L[IQ4_BLOCK];
     for (int64_t ib = 0; ib < n / IQ4_BLOCK; ib++, x += IQ4_BLOCK, dst += sizeof(block_iq4_nl)) {
@@ -256,7 +262,8 @@ static void iq4_nl_quantize_row(const qtk_grid_lut *lut, const float *x, uint8_t
  * Best 6-bit code l in [-32,31] near l0 for one sub-block under the decoded
  * super-scale dn (±1 around the rounded ratio); *err gets its error.
  */
-static int iq4_xs_pick_l(const qtk_grid_lut *lut, const float *x, const float *w, float dn, int l0, float *err) {
+static int iq4_xs_pick_l(const qtk_grid_lut *lut, const float *x, const float *w, float dn, int l0,
+                         float *err) {
     int best = l0;
     float be = iq4_sub_err(lut, x, w, dn * (float)l0);
     for (int l = l0 - 1; l <= l0 + 1; l += 2) {
@@ -271,7 +278,8 @@ static int iq4_xs_pick_l(const qtk_grid_lut *lut, const float *x, const float *w
     return best;
 }
 
-static void iq4_xs_quantize_row(const qtk_grid_lut *lut, const float *x, uint8_t *dst, int64_t n, const float *qw) {
+static void iq4_xs_quantize_row(const qtk_grid_lut *lut, const float *x, uint8_t *dst, int64_t n,
+                                const float *qw) {
     float W[QK_K], xs[QK_K], scales[QK_K / 32];
     uint8_t L[IQ4_BLOCK];
     int ls[QK_K / 32];
@@ -300,7 +308,8 @@ static void iq4_xs_quantize_row(const qtk_grid_lut *lut, const float *x, uint8_t
         const float d = -max_scale / 32.0f; /* in normalised units */
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         uint16_t dh = iq4_fp16_sat(d / s);
-        for (int ib = 0; ib < QK_K / 32; ib++) ls[ib] = QTK_MAX(-32, QTK_MIN(31, qtk_nearest_int(id * scales[ib])));
+        for (int ib = 0; ib < QK_K / 32; ib++)
+            ls[ib] = QTK_MAX(-32, QTK_MIN(31, qtk_nearest_int(id * scales[ib])));
         if (d != 0.0f) {
             float dn = qtk_fp16_to_fp32(dh) * s, err = 0.0f, e;
             for (int ib = 0; ib < QK_K / 32; ib++) {
@@ -361,7 +370,8 @@ size_t qtk_iq4_nl_quantize(const float *src, void *dst, int64_t nrows, int64_t n
     const size_t row_bytes = (size_t)(n / IQ4_BLOCK) * sizeof(block_iq4_nl);
     qtk_grid_lut lut;
     qtk_grid_lut_init(&lut, qtk_iq4nl_values, 16);
-    for (int64_t r = 0; r < nrows; r++) iq4_nl_quantize_row(&lut, src + r * n, out + (size_t)r * row_bytes, n, imatrix);
+    for (int64_t r = 0; r < nrows; r++)
+        iq4_nl_quantize_row(&lut, src + r * n, out + (size_t)r * row_bytes, n, imatrix);
     return row_bytes * (size_t)nrows;
 }
 
@@ -370,13 +380,19 @@ size_t qtk_iq4_xs_quantize(const float *src, void *dst, int64_t nrows, int64_t n
     const size_t row_bytes = (size_t)(n / QK_K) * sizeof(block_iq4_xs);
     qtk_grid_lut lut;
     qtk_grid_lut_init(&lut, qtk_iq4nl_values, 16);
-    for (int64_t r = 0; r < nrows; r++) iq4_xs_quantize_row(&lut, src + r * n, out + (size_t)r * row_bytes, n, imatrix);
+    for (int64_t r = 0; r < nrows; r++)
+        iq4_xs_quantize_row(&lut, src + r * n, out + (size_t)r * row_bytes, n, imatrix);
     return row_bytes * (size_t)nrows;
 }
 
-void qtk_iq4_nl_from_float(const float *src, void *dst, int64_t n) { qtk_iq4_nl_quantize(src, dst, 1, n, NULL); }
+/* Weight types are never activations; from_float is the quantizer without imatrix. */
+void qtk_iq4_nl_from_float(const float *src, void *dst, int64_t n) {
+    qtk_iq4_nl_quantize(src, dst, 1, n, NULL);
+}
 
-void qtk_iq4_xs_from_float(const float *src, void *dst, int64_t n) { qtk_iq4_xs_quantize(src, dst, 1, n, NULL); }
+void qtk_iq4_xs_from_float(const float *src, void *dst, int64_t n) {
+    qtk_iq4_xs_quantize(src, dst, 1, n, NULL);
+}
 
 /* ---- dot products --------------------------------------------------------------- */
 

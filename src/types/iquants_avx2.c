@@ -64,8 +64,10 @@ void qtk_iq4_nl_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
                                             _mm256_cvtps_pd(_mm256_castps256_ps128(fy)));
         const __m256d dd_hi = _mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(fx, 1)),
                                             _mm256_cvtps_pd(_mm256_extractf128_ps(fy, 1)));
-        acc_lo = _mm256_add_pd(acc_lo, _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(sums)), dd_lo));
-        acc_hi = _mm256_add_pd(acc_hi, _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(sums, 1)), dd_hi));
+        const __m256d s_lo = _mm256_cvtepi32_pd(_mm256_castsi256_si128(sums));
+        const __m256d s_hi = _mm256_cvtepi32_pd(_mm256_extracti128_si256(sums, 1));
+        acc_lo = _mm256_add_pd(acc_lo, _mm256_mul_pd(s_lo, dd_lo));
+        acc_hi = _mm256_add_pd(acc_hi, _mm256_mul_pd(s_hi, dd_hi));
     }
     if (ib < nb) {
         double tail[8] = {0};

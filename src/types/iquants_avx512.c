@@ -42,7 +42,8 @@ void qtk_iq4_nl_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *
         const uint8_t *xb = x + ib * sizeof(block_iq4_nl);
         const block_q8_0 *yb = y + ib;
         __m256i p[8];
-        for (int k = 0; k < 8; k++) p[k] = nl_block_dot(xb + k * sizeof(block_iq4_nl) + 2, yb[k].qs, table, vnni);
+        for (int k = 0; k < 8; k++)
+            p[k] = nl_block_dot(xb + k * sizeof(block_iq4_nl) + 2, yb[k].qs, table, vnni);
         /* transpose-reduce: lane k of `sums` = total of block ib+k */
         const __m256i h0123 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
         const __m256i h4567 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
@@ -60,8 +61,10 @@ void qtk_iq4_nl_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *
                                             _mm256_cvtps_pd(_mm256_castps256_ps128(fy)));
         const __m256d dd_hi = _mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(fx, 1)),
                                             _mm256_cvtps_pd(_mm256_extractf128_ps(fy, 1)));
-        acc_lo = _mm256_add_pd(acc_lo, _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(sums)), dd_lo));
-        acc_hi = _mm256_add_pd(acc_hi, _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(sums, 1)), dd_hi));
+        const __m256d s_lo = _mm256_cvtepi32_pd(_mm256_castsi256_si128(sums));
+        const __m256d s_hi = _mm256_cvtepi32_pd(_mm256_extracti128_si256(sums, 1));
+        acc_lo = _mm256_add_pd(acc_lo, _mm256_mul_pd(s_lo, dd_lo));
+        acc_hi = _mm256_add_pd(acc_hi, _mm256_mul_pd(s_hi, dd_hi));
     }
     if (ib < nb) {
         double tail[8] = {0};

@@ -33,6 +33,7 @@ static void wr16(void *p, uint16_t v) { memcpy(p, &v, 2); }
 
 /* ---- Q8_0 ------------------------------------------------------------------ */
 
+/* w = d·qs (FORMATS §2). */
 void qtk_q8_0_to_float(const void *row, float *dst, int64_t n) {
     const block_q8_0 *b = (const block_q8_0 *)row;
     for (int64_t i = 0; i < n / QK8_0; i++) {
@@ -58,12 +59,14 @@ void qtk_q8_0_from_float(const float *src, void *dst, int64_t n) {
     }
 }
 
+/* RTN row by row; the imatrix cannot help an 8-bit grid and is ignored, as in the reference. */
 size_t qtk_q8_0_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
     (void)imatrix;
     qtk_q8_0_from_float(src, dst, nrows * n);
     return (size_t)(nrows * n / QK8_0) * sizeof(block_q8_0);
 }
 
+/* Reference dot: exact int32 sum per block, then Σ isum·(dx·dy) in float. */
 void qtk_q8_0_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q8_0 *x = (const block_q8_0 *)vx, *y = (const block_q8_0 *)vy;
     float sum = 0.0f;
@@ -231,6 +234,7 @@ static void quantize_qx_rows(const float *src, void *dst, int64_t nrows, int64_t
 
 /* ---- Q4_0 ------------------------------------------------------------------ */
 
+/* w = d·(q − 8); weight j is the low nibble of qs[j], j+16 the high one. */
 void qtk_q4_0_to_float(const void *row, float *dst, int64_t n) {
     const block_q4_0 *b = (const block_q4_0 *)row;
     for (int64_t i = 0; i < n / QK4_0; i++) {
@@ -242,6 +246,7 @@ void qtk_q4_0_to_float(const void *row, float *dst, int64_t n) {
     }
 }
 
+/* Writes a Q4_0 block from scale d and levels L ∈ [0,16). */
 static void pack_q4_0(void *blk, float d, const uint8_t *L) {
     block_q4_0 *b = (block_q4_0 *)blk;
     wr16(&b->d, scale_to_fp16(d));
@@ -255,11 +260,13 @@ void qtk_q4_0_from_float(const float *src, void *dst, int64_t n) {
     for (int64_t i = 0; i < n / QK4_0; i++) pack_q4_0(&b[i], rtn_block(src + i * QK4_0, 8, L), L);
 }
 
+/* RTN without imatrix, the weighted search with one (quantize_qx_rows). */
 size_t qtk_q4_0_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
     quantize_qx_rows(src, dst, nrows, n, imatrix, 8, sizeof(block_q4_0), pack_q4_0, 0);
     return (size_t)(nrows * n / QK4_0) * sizeof(block_q4_0);
 }
 
+/* Reference dot against Q8_0 activations (same accumulation as Q8_0). */
 void qtk_q4_0_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q4_0 *x = (const block_q4_0 *)vx;
     const block_q8_0 *y = (const block_q8_0 *)vy;
@@ -283,6 +290,7 @@ static inline int q5_0_level(const block_q5_0 *b, uint32_t qh, int j) {
     return lo | (int)(((qh >> j) & 1u) << 4);
 }
 
+/* w = d·(q − 16) with the fifth bit of weight j in bit j of qh (FORMATS §2). */
 void qtk_q5_0_to_float(const void *row, float *dst, int64_t n) {
     const block_q5_0 *b = (const block_q5_0 *)row;
     for (int64_t i = 0; i < n / QK5_0; i++) {
@@ -293,6 +301,7 @@ void qtk_q5_0_to_float(const void *row, float *dst, int64_t n) {
     }
 }
 
+/* Writes a Q5_0 block from scale d and levels L ∈ [0,32). */
 static void pack_q5_0(void *blk, float d, const uint8_t *L) {
     block_q5_0 *b = (block_q5_0 *)blk;
     wr16(&b->d, scale_to_fp16(d));
@@ -312,11 +321,13 @@ void qtk_q5_0_from_float(const float *src, void *dst, int64_t n) {
     for (int64_t i = 0; i < n / QK5_0; i++) pack_q5_0(&b[i], rtn_block(src + i * QK5_0, 16, L), L);
 }
 
+/* RTN without imatrix, the weighted search with one (quantize_qx_rows). */
 size_t qtk_q5_0_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
     quantize_qx_rows(src, dst, nrows, n, imatrix, 16, sizeof(block_q5_0), pack_q5_0, 0);
     return (size_t)(nrows * n / QK5_0) * sizeof(block_q5_0);
 }
 
+/* Reference dot against Q8_0 activations (same accumulation as Q8_0). */
 void qtk_q5_0_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q5_0 *x = (const block_q5_0 *)vx;
     const block_q8_0 *y = (const block_q8_0 *)vy;
@@ -340,6 +351,7 @@ static inline int q6_0_level(const block_q6_0 *b, int j) {
     return j < 16 ? ((b->qs[k] & 0x0F) | ((h & 3) << 4)) : ((b->qs[k] >> 4) | (((h >> 2) & 3) << 4));
 }
 
+/* w = d·(q − 32) (FORMATS §2). */
 void qtk_q6_0_to_float(const void *row, float *dst, int64_t n) {
     const block_q6_0 *b = (const block_q6_0 *)row;
     for (int64_t i = 0; i < n / QK6_0; i++) {
@@ -348,6 +360,7 @@ void qtk_q6_0_to_float(const void *row, float *dst, int64_t n) {
     }
 }
 
+/* Writes a Q6_0 block from scale d and levels L ∈ [0,64). */
 static void pack_q6_0(void *blk, float d, const uint8_t *L) {
     block_q6_0 *b = (block_q6_0 *)blk;
     wr16(&b->d, scale_to_fp16(d));
@@ -366,11 +379,13 @@ void qtk_q6_0_from_float(const float *src, void *dst, int64_t n) {
     for (int64_t i = 0; i < n / QK6_0; i++) pack_q6_0(&b[i], rtn_block(src + i * QK6_0, 32, L), L);
 }
 
+/* x²-weighted search without imatrix, imatrix-weighted with one (quantize_qx_rows). */
 size_t qtk_q6_0_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
     quantize_qx_rows(src, dst, nrows, n, imatrix, 32, sizeof(block_q6_0), pack_q6_0, 1);
     return (size_t)(nrows * n / QK6_0) * sizeof(block_q6_0);
 }
 
+/* Reference dot against Q8_0 activations (same accumulation as Q8_0). */
 void qtk_q6_0_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q6_0 *x = (const block_q6_0 *)vx;
     const block_q8_0 *y = (const block_q8_0 *)vy;

@@ -41,6 +41,7 @@ static inline __m256i block_dot(__m256i xu, __m256i y, __m256i nmax8) {
 
 static inline __m256i load_y(const block_q8_0 *y) { return _mm256_loadu_si256((const __m256i *)(const void *)y->qs); }
 
+/* One 32-block per 256-bit vector: nibbles → unsigned levels → exact int32 lanes. */
 void qtk_q4_0_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q4_0 *x = (const block_q4_0 *)vx;
     const block_q8_0 *y = (const block_q8_0 *)vy;
@@ -54,6 +55,7 @@ void qtk_q4_0_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) 
     *s = hsum_ps(acc);
 }
 
+/* As Q4_0, with qh expanded to one 0x10 byte per weight by shuffle + bit test. */
 void qtk_q5_0_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q5_0 *x = (const block_q5_0 *)vx;
     const block_q8_0 *y = (const block_q8_0 *)vy;
@@ -76,6 +78,7 @@ void qtk_q5_0_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) 
     *s = hsum_ps(acc);
 }
 
+/* As Q4_0, with the two high bits per weight taken from qh by 64-bit variable shifts. */
 void qtk_q6_0_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q6_0 *x = (const block_q6_0 *)vx;
     const block_q8_0 *y = (const block_q8_0 *)vy;
@@ -97,6 +100,7 @@ void qtk_q6_0_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) 
     *s = hsum_ps(acc);
 }
 
+/* Signed weights: sign-extended 16-bit madd, exact for the full int8 range. */
 void qtk_q8_0_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q8_0 *x = (const block_q8_0 *)vx;
     const block_q8_0 *y = (const block_q8_0 *)vy;

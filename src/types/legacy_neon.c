@@ -41,6 +41,7 @@ static inline void signed_levels(const uint8_t *qs, uint8x16_t h0, uint8x16_t h1
     *hi = vsubq_s8(vreinterpretq_s8_u8(u), vdupq_n_s8((int8_t)nmax));
 }
 
+/* Levels minus 8 as signed bytes, exact block sum, scalar-order accumulation. */
 void qtk_q4_0_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q4_0 *x = (const block_q4_0 *)vx;
     const block_q8_0 *y = (const block_q8_0 *)vy;
@@ -55,6 +56,7 @@ void qtk_q4_0_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) 
     *s = sum;
 }
 
+/* As Q4_0, fifth bits from qh by per-byte bit tests. */
 void qtk_q5_0_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q5_0 *x = (const block_q5_0 *)vx;
     const block_q8_0 *y = (const block_q8_0 *)vy;
@@ -76,6 +78,7 @@ void qtk_q5_0_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) 
     *s = sum;
 }
 
+/* As Q4_0, high bit pairs from qh by shifts of its 8 bytes. */
 void qtk_q6_0_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q6_0 *x = (const block_q6_0 *)vx;
     const block_q8_0 *y = (const block_q8_0 *)vy;
@@ -94,6 +97,7 @@ void qtk_q6_0_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) 
     *s = sum;
 }
 
+/* Exact block sums of int8 products, scalar-order accumulation. */
 void qtk_q8_0_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q8_0 *x = (const block_q8_0 *)vx;
     const block_q8_0 *y = (const block_q8_0 *)vy;

@@ -9,6 +9,7 @@
 #include "iquants.h"
 #include "iqk.h"
 #include "iqk_ks.h"
+#include "float_dot.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -33,6 +34,8 @@
 #define DOTS_ALL(t) {qtk_##t##_vec_dot_scalar, AVX2(qtk_##t##_vec_dot_avx2), \
                      AVX512(qtk_##t##_vec_dot_avx512), NEON(qtk_##t##_vec_dot_neon)}
 #define NO_DOTS {NULL, NULL, NULL, NULL}
+/* F32/F16/BF16 rows (float_dot*.c): scalar + AVX2; wider ISAs fall back to AVX2. */
+#define FLOAT_DOTS(t) {qtk_##t##_vec_dot_scalar, AVX2(qtk_##t##_vec_dot_avx2), NULL, NULL}
 
 /* Geometry-only rows: known ids whose data qtk can size and skip. */
 #define GEOM(ID, NAME, BLK, SIZE, META, Q)                                           \
@@ -48,13 +51,13 @@ static const qtk_type_traits type_table[] = {
     /* ---- float and integer types ---- */
     {.id = QTK_TYPE_F32, .name = "f32", .block_size = 1, .type_size = 4, .file_type = true,
      .vec_dot_type = QTK_TYPE_F32, .to_float = qtk_f32_to_float, .quantize = qtk_f32_quantize,
-     .vec_dot = NO_DOTS},
+     .from_float = qtk_f32_from_float, .vec_dot = FLOAT_DOTS(f32)},
     {.id = QTK_TYPE_F16, .name = "f16", .block_size = 1, .type_size = 2, .file_type = true,
      .vec_dot_type = QTK_TYPE_F16, .to_float = qtk_f16_to_float, .quantize = qtk_f16_quantize,
-     .from_float = qtk_f16_from_float, .vec_dot = NO_DOTS},
+     .from_float = qtk_f16_from_float, .vec_dot = FLOAT_DOTS(f16)},
     {.id = QTK_TYPE_BF16, .name = "bf16", .block_size = 1, .type_size = 2, .file_type = true,
      .vec_dot_type = QTK_TYPE_BF16, .to_float = qtk_bf16_to_float, .quantize = qtk_bf16_quantize,
-     .from_float = qtk_bf16_from_float, .vec_dot = NO_DOTS},
+     .from_float = qtk_bf16_from_float, .vec_dot = FLOAT_DOTS(bf16)},
     GEOM(QTK_TYPE_I8, "i8", 1, 1, 0, false),
     GEOM(QTK_TYPE_I16, "i16", 1, 2, 0, false),
     GEOM(QTK_TYPE_I32, "i32", 1, 4, 0, false),
@@ -126,34 +129,38 @@ static const qtk_type_traits type_table[] = {
     {.id = QTK_TYPE_IQ2_K, .name = "iq2_k", .block_size = 256, .type_size = 76, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq2_k_to_float,
      .quantize = qtk_iq2_k_quantize, .from_float = qtk_iq2_k_from_float,
-     .vec_dot = {qtk_iq2_k_vec_dot_scalar, NULL, NULL, NULL}},
+     .vec_dot = DOTS_ALL(iq2_k)},
     {.id = QTK_TYPE_IQ3_K, .name = "iq3_k", .block_size = 256, .type_size = 110, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq3_k_to_float,
      .quantize = qtk_iq3_k_quantize, .from_float = qtk_iq3_k_from_float,
-     .vec_dot = {qtk_iq3_k_vec_dot_scalar, NULL, NULL, NULL}},
+     .vec_dot = DOTS_ALL(iq3_k)},
     {.id = QTK_TYPE_IQ4_K, .name = "iq4_k", .block_size = 256, .type_size = 144, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq4_k_to_float,
      .quantize = qtk_iq4_k_quantize, .from_float = qtk_iq4_k_from_float,
-     .vec_dot = {qtk_iq4_k_vec_dot_scalar, NULL, NULL, NULL}},
+     .vec_dot = DOTS_ALL(iq4_k)},
     {.id = QTK_TYPE_IQ5_K, .name = "iq5_k", .block_size = 256, .type_size = 176, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq5_k_to_float,
      .quantize = qtk_iq5_k_quantize, .from_float = qtk_iq5_k_from_float,
-     .vec_dot = {qtk_iq5_k_vec_dot_scalar, NULL, NULL, NULL}},
+     .vec_dot = DOTS_ALL(iq5_k)},
     {.id = QTK_TYPE_IQ6_K, .name = "iq6_k", .block_size = 256, .type_size = 212, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq6_k_to_float,
+     .to_float_dot = qtk_iq6_k_to_float_table,
      .quantize = qtk_iq6_k_quantize, .from_float = qtk_iq6_k_from_float,
-     .vec_dot = {qtk_iq6_k_vec_dot_scalar, NULL, NULL, NULL}},
+     .vec_dot = DOTS_ALL(iq6_k)},
 
     /* ---- iqk: per-row scale (row header), 32-weight sub-blocks ---- */
     {.id = QTK_TYPE_IQ2_KS, .name = "iq2_ks", .block_size = 256, .type_size = 70, .row_meta_size = 2,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq2_ks_to_float,
-     .vec_dot = NO_DOTS},
+     .quantize = qtk_iq2_ks_quantize, .from_float = qtk_iq2_ks_from_float,
+     .vec_dot = DOTS_ALL(iq2_ks)},
     {.id = QTK_TYPE_IQ3_KS, .name = "iq3_ks", .block_size = 256, .type_size = 102, .row_meta_size = 2,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq3_ks_to_float,
      .quantize = qtk_iq3_ks_quantize, .from_float = qtk_iq3_ks_from_float,
-     .vec_dot = {qtk_iq3_ks_vec_dot_scalar, NULL, NULL, NULL}},
+     .vec_dot = DOTS_ALL(iq3_ks)},
     {.id = QTK_TYPE_IQ2_KL, .name = "iq2_kl", .block_size = 256, .type_size = 86, .row_meta_size = 2,
-     .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .vec_dot = NO_DOTS},
+     .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq2_kl_to_float,
+     .quantize = qtk_iq2_kl_quantize, .from_float = qtk_iq2_kl_from_float,
+     .vec_dot = DOTS_ALL(iq2_kl)},
     {.id = QTK_TYPE_IQ4_KS, .name = "iq4_ks", .block_size = 256, .type_size = 136, .row_meta_size = 4,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq4_ks_to_float,
      .quantize = qtk_iq4_ks_quantize, .from_float = qtk_iq4_ks_from_float,
@@ -165,7 +172,7 @@ static const qtk_type_traits type_table[] = {
     {.id = QTK_TYPE_IQ5_KS, .name = "iq5_ks", .block_size = 256, .type_size = 168, .row_meta_size = 4,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq5_ks_to_float,
      .quantize = qtk_iq5_ks_quantize, .from_float = qtk_iq5_ks_from_float,
-     .vec_dot = {qtk_iq5_ks_vec_dot_scalar, NULL, NULL, NULL}},
+     .vec_dot = DOTS_ALL(iq5_ks)},
 
     /* ---- trellis (KT) types, f32 row header ---- */
     {.id = QTK_TYPE_IQ1_KT, .name = "iq1_kt", .block_size = 256, .type_size = 56, .row_meta_size = 4,

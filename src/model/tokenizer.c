@@ -1,0 +1,339 @@
+/*
+ * tokenizer.c — vocabularies from GGUF metadata and the SentencePiece
+ * (tokenizer.ggml.model = "llama") tokenizer, reproducing llama.cpp's
+ * tokenization:
+ *   1. a space is put in front of the text (tokenizer.ggml.add_space_prefix,
+ *      default on) and every ' ' becomes U+2581 "▁";
+ *   2. the text is split into UTF-8 characters (a lead byte's length, cut
+ *      at the end of the text), the initial symbols;
+ *   3. repeatedly the adjacent pair whose concatenation is a vocabulary
+ *      token with the highest score is merged (ties: leftmost pair);
+ *   4. each final symbol is its token, or — when it is not in the
+ *      vocabulary — one <0xXX> byte token per byte (byte fallback).
+ * The vocabulary keeps the kind (SPM / BPE) so a BPE tokenizer can be
+ * added beside tokenize_spm() without changing the API.
+ */
+#include "model_internal.h"
+
+#include <stdlib.h>
+
+struct qtk_vocab {
+    qtk_vocab_kind kind;
+    int32_t n;
+    char **text;           /* NUL-terminated copies                       */
+    uint32_t *len;
+    float *score;
+    int32_t bos, eos, unk;
+    bool add_bos, add_space_prefix;
+    int32_t byte_tok[256]; /* <0xXX> tokens, -1 when absent               */
+    int32_t *slots;        /* open-addressing hash: text -> id (-1 empty) */
+    uint32_t n_slots;      /* power of two                                */
+};
+
+static uint32_t hash_bytes(const char *s, size_t n) {
+    uint32_t h = 2166136261u;  /* FNV-1a */
+    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)s[i]) * 16777619u;
+    return h;
+}
+
+/* Id of the token whose text is s[0..n), or -1. */
+static int32_t find_token(const qtk_vocab *v, const char *s, size_t n) {
+    uint32_t mask = v->n_slots - 1;
+    for (uint32_t i = hash_bytes(s, n) & mask;; i = (i + 1) & mask) {
+        int32_t id = v->slots[i];
+        if (id < 0) return -1;
+        if (v->len[id] == n && memcmp(v->text[id], s, n) == 0) return id;
+    }
+}
+
+/* Later duplicates replace earlier ones, as llama.cpp's token_to_id map. */
+static void insert_token(qtk_vocab *v, int32_t id) {
+    uint32_t mask = v->n_slots - 1;
+    for (uint32_t i = hash_bytes(v->text[id], v->len[id]) & mask;; i = (i + 1) & mask) {
+        int32_t cur = v->slots[i];
+        if (cur < 0 || (v->len[cur] == v->len[id] && memcmp(v->text[cur], v->text[id], v->len[id]) == 0)) {
+            v->slots[i] = id;
+            return;
+        }
+    }
+}
+
+void qtk_vocab_free(qtk_vocab *v) {
+    if (!v) return;
+    if (v->text)
+        for (int32_t i = 0; i < v->n; i++) free(v->text[i]);
+    free(v->text);
+    free(v->len);
+    free(v->score);
+    free(v->slots);
+    free(v);
+}
+
+static int32_t meta_id(const qtk_meta *meta, const char *key, int32_t def) {
+    int64_t x;
+    return qtk_meta_get_int(meta, key, &x) ? (int32_t)x : def;
+}
+
+static bool meta_bool(const qtk_meta *meta, const char *key, bool def) {
+    int64_t x;
+    return qtk_meta_get_int(meta, key, &x) ? x != 0 : def;
+}
+
+qtk_status qtk_vocab_load(const qtk_gguf *g, qtk_vocab **out, qtk_error *err) {
+    if (!g || !out) return qtk_set_error(err, QTK_ERR_INVALID_ARG, "qtk_vocab_load: NULL argument");
+    *out = NULL;
+    const qtk_meta *meta = qtk_gguf_meta(g);
+    const char *model = qtk_meta_get_str(meta, "tokenizer.ggml.model");
+    if (!model) return qtk_set_error(err, QTK_ERR_FORMAT, "%s: tokenizer.ggml.model is missing", qtk_gguf_path(g));
+    if (strcmp(model, "llama") != 0)
+        return qtk_set_error(err, QTK_ERR_UNSUPPORTED,
+                             "%s: tokenizer model '%s' is not supported yet (supported: llama = SentencePiece)",
+                             qtk_gguf_path(g), model);
+    const qtk_gguf_value *toks = qtk_meta_get(meta, "tokenizer.ggml.tokens");
+    const qtk_gguf_value *scores = qtk_meta_get(meta, "tokenizer.ggml.scores");
+    if (!toks || toks->type != QTK_GGUF_ARRAY || toks->v.arr.elem_type != QTK_GGUF_STRING || toks->v.arr.n == 0 ||
+        toks->v.arr.n > 0x7fffffff)
+        return qtk_set_error(err, QTK_ERR_FORMAT, "%s: tokenizer.ggml.tokens is missing or not a string array",
+                             qtk_gguf_path(g));
+    if (scores && (scores->type != QTK_GGUF_ARRAY || scores->v.arr.n != toks->v.arr.n))
+        return qtk_set_error(err, QTK_ERR_FORMAT, "%s: tokenizer.ggml.scores does not match the token list",
+                             qtk_gguf_path(g));
+    qtk_vocab *v = (qtk_vocab *)calloc(1, sizeof *v);
+    if (!v) return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory");
+    v->kind = QTK_VOCAB_SPM;
+    v->n = (int32_t)toks->v.arr.n;
+    v->text = (char **)calloc((size_t)v->n, sizeof(char *));
+    v->len = (uint32_t *)calloc((size_t)v->n, sizeof(uint32_t));
+    v->score = (float *)calloc((size_t)v->n, sizeof(float));
+    v->n_slots = 16;
+    while (v->n_slots < 2u * (uint32_t)v->n) v->n_slots *= 2;
+    v->slots = (int32_t *)malloc(v->n_slots * sizeof(int32_t));
+    if (!v->text || !v->len || !v->score || !v->slots) goto oom;
+    for (uint32_t i = 0; i < v->n_slots; i++) v->slots[i] = -1;
+    for (int32_t i = 0; i < v->n; i++) {
+        const qtk_gguf_value *it = &toks->v.arr.items[i];
+        v->len[i] = (uint32_t)it->v.str.len;
+        v->text[i] = (char *)malloc((size_t)it->v.str.len + 1);
+        if (!v->text[i]) goto oom;
+        memcpy(v->text[i], it->v.str.ptr, (size_t)it->v.str.len + 1);
+        if (scores) {
+            const qtk_gguf_value *sv = &scores->v.arr.items[i];
+            v->score[i] = sv->type == QTK_GGUF_FLOAT32 || sv->type == QTK_GGUF_FLOAT64 ? (float)sv->v.f64 : 0.0f;
+        }
+        insert_token(v, i);
+    }
+    v->bos = meta_id(meta, "tokenizer.ggml.bos_token_id", 1);
+    v->eos = meta_id(meta, "tokenizer.ggml.eos_token_id", 2);
+    v->unk = meta_id(meta, "tokenizer.ggml.unknown_token_id", 0);
+    if (v->bos >= v->n) v->bos = -1;
+    if (v->eos >= v->n) v->eos = -1;
+    if (v->unk >= v->n) v->unk = -1;
+    v->add_bos = meta_bool(meta, "tokenizer.ggml.add_bos_token", true);
+    v->add_space_prefix = meta_bool(meta, "tokenizer.ggml.add_space_prefix", true);
+    for (int b = 0; b < 256; b++) {
+        char name[8];
+        snprintf(name, sizeof name, "<0x%02X>", b);
+        v->byte_tok[b] = find_token(v, name, 6);
+    }
+    *out = v;
+    return QTK_OK;
+oom:
+    qtk_vocab_free(v);
+    return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory loading the vocabulary");
+}
+
+qtk_vocab_kind qtk_vocab_get_kind(const qtk_vocab *v) { return v->kind; }
+int32_t qtk_vocab_n_tokens(const qtk_vocab *v) { return v ? v->n : 0; }
+int32_t qtk_vocab_bos(const qtk_vocab *v) { return v ? v->bos : -1; }
+int32_t qtk_vocab_eos(const qtk_vocab *v) { return v ? v->eos : -1; }
+bool qtk_vocab_adds_bos(const qtk_vocab *v) { return v && v->add_bos && v->bos >= 0; }
+
+const char *qtk_vocab_token_text(const qtk_vocab *v, int32_t id) {
+    return (v && id >= 0 && id < v->n) ? v->text[id] : NULL;
+}
+
+/* ---- growable token list ---------------------------------------------------- */
+
+typedef struct tok_list {
+    int32_t *p;
+    int64_t n, cap;
+    bool oom;
+} tok_list;
+
+static void push_tok(tok_list *l, int32_t id) {
+    if (l->oom) return;
+    if (l->n == l->cap) {
+        int64_t cap = l->cap ? 2 * l->cap : 64;
+        int32_t *p = (int32_t *)realloc(l->p, (size_t)cap * sizeof(int32_t));
+        if (!p) {
+            l->oom = true;
+            return;
+        }
+        l->p = p;
+        l->cap = cap;
+    }
+    l->p[l->n++] = id;
+}
+
+/* ---- SentencePiece merge loop ---------------------------------------------- */
+
+typedef struct sym {
+    int64_t off, n;      /* bytes of the (escaped) text               */
+    int64_t prev, next;  /* linked list of live symbols, -1 = none    */
+} sym;
+
+typedef struct bigram {
+    int64_t left, right;
+    float score;
+    int64_t size;        /* bytes of the pair when it was queued     */
+} bigram;
+
+typedef struct heap {
+    bigram *a;
+    int64_t n, cap;
+} heap;
+
+/* Whether a should be merged before b: higher score, then leftmost. */
+static bool before(const bigram *a, const bigram *b) {
+    return a->score > b->score || (a->score == b->score && a->left < b->left);
+}
+
+static bool heap_push(heap *h, bigram b) {
+    if (h->n == h->cap) {
+        int64_t cap = h->cap ? 2 * h->cap : 64;
+        bigram *a = (bigram *)realloc(h->a, (size_t)cap * sizeof(bigram));
+        if (!a) return false;
+        h->a = a;
+        h->cap = cap;
+    }
+    int64_t i = h->n++;
+    while (i > 0) {
+        int64_t p = (i - 1) / 2;
+        if (!before(&b, &h->a[p])) break;
+        h->a[i] = h->a[p];
+        i = p;
+    }
+    h->a[i] = b;
+    return true;
+}
+
+static bigram heap_pop(heap *h) {
+    bigram top = h->a[0], last = h->a[--h->n];
+    int64_t i = 0;
+    for (;;) {
+        int64_t c = 2 * i + 1;
+        if (c >= h->n) break;
+        if (c + 1 < h->n && before(&h->a[c + 1], &h->a[c])) c++;
+        if (!before(&h->a[c], &last)) break;
+        h->a[i] = h->a[c];
+        i = c;
+    }
+    if (h->n > 0) h->a[i] = last;
+    return top;
+}
+
+/* Queues the pair (left, right) if its text is a token. */
+static bool try_bigram(const qtk_vocab *v, const char *s, const sym *sy, heap *h, int64_t left, int64_t right) {
+    if (left < 0 || right < 0) return true;
+    const int64_t size = sy[left].n + sy[right].n;
+    int32_t id = find_token(v, s + sy[left].off, (size_t)size);
+    if (id < 0) return true;
+    bigram b = {left, right, v->score[id], size};
+    return heap_push(h, b);
+}
+
+/* Byte length of the UTF-8 sequence starting with byte c (1 for stray bytes). */
+static int64_t utf8_len(uint8_t c) {
+    static const uint8_t lens[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
+    return lens[c >> 4];
+}
+
+/* Tokenizes escaped text s[0..n) (spaces already "▁") into out. */
+static qtk_status tokenize_spm(const qtk_vocab *v, const char *s, int64_t n, tok_list *out, qtk_error *err) {
+    sym *sy = (sym *)malloc((size_t)(n > 0 ? n : 1) * sizeof(sym));
+    heap h = {0};
+    if (!sy) return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory (tokenizer)");
+    int64_t ns = 0;
+    for (int64_t off = 0; off < n; ns++) {
+        int64_t len = QTK_MIN(utf8_len((uint8_t)s[off]), n - off);
+        sy[ns].off = off;
+        sy[ns].n = len;
+        sy[ns].prev = ns - 1;
+        sy[ns].next = off + len < n ? ns + 1 : -1;
+        off += len;
+    }
+    bool ok = true;
+    for (int64_t i = 1; i < ns && ok; i++) ok = try_bigram(v, s, sy, &h, i - 1, i);
+    while (ok && h.n > 0) {
+        bigram b = heap_pop(&h);
+        sym *l = &sy[b.left], *r = &sy[b.right];
+        /* stale entry: one side was merged away or grew since it was queued */
+        if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue;
+        l->n += r->n;
+        r->n = 0;
+        l->next = r->next;
+        if (r->next >= 0) sy[r->next].prev = b.left;
+        ok = try_bigram(v, s, sy, &h, l->prev, b.left) && try_bigram(v, s, sy, &h, b.left, l->next);
+    }
+    for (int64_t i = ns > 0 ? 0 : -1; ok && i >= 0; i = sy[i].next) {
+        int32_t id = find_token(v, s + sy[i].off, (size_t)sy[i].n);
+        if (id >= 0) {
+            push_tok(out, id);
+            continue;
+        }
+        for (int64_t k = 0; k < sy[i].n; k++) {
+            int32_t bt = v->byte_tok[(uint8_t)s[sy[i].off + k]];
+            push_tok(out, bt >= 0 ? bt : v->unk);
+        }
+    }
+    free(sy);
+    free(h.a);
+    if (!ok) return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory (tokenizer)");
+    return QTK_OK;
+}
+
+qtk_status qtk_tokenize(const qtk_vocab *v, const char *text, size_t len, bool add_special, int32_t **tokens,
+                        int64_t *n_tokens, qtk_error *err) {
+    if (!v || (!text && len) || !tokens || !n_tokens)
+        return qtk_set_error(err, QTK_ERR_INVALID_ARG, "qtk_tokenize: NULL argument");
+    *tokens = NULL;
+    *n_tokens = 0;
+    tok_list out = {0};
+    if (add_special && qtk_vocab_adds_bos(v)) push_tok(&out, v->bos);
+    qtk_status st = QTK_OK;
+    if (len > 0) {
+        /* escape: optional leading space, then ' ' -> U+2581 (3 bytes) */
+        size_t spaces = v->add_space_prefix ? 1 : 0;
+        for (size_t i = 0; i < len; i++) spaces += text[i] == ' ';
+        size_t n = len + (v->add_space_prefix ? 1 : 0) + 2 * spaces;
+        char *s = (char *)malloc(n + 1);
+        if (!s) {
+            free(out.p);
+            return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory (tokenizer)");
+        }
+        size_t o = 0;
+        static const char sp[3] = {'\xE2', '\x96', '\x81'};
+        if (v->add_space_prefix) {
+            memcpy(s, sp, 3);
+            o = 3;
+        }
+        for (size_t i = 0; i < len; i++) {
+            if (text[i] == ' ') {
+                memcpy(s + o, sp, 3);
+                o += 3;
+            } else {
+                s[o++] = text[i];
+            }
+        }
+        st = tokenize_spm(v, s, (int64_t)o, &out, err);
+        free(s);
+    }
+    if (st == QTK_OK && out.oom) st = qtk_set_error(err, QTK_ERR_NOMEM, "out of memory (tokenizer)");
+    if (st != QTK_OK) {
+        free(out.p);
+        return st;
+    }
+    *tokens = out.p;
+    *n_tokens = out.n;
+    return QTK_OK;
+}

@@ -1,0 +1,445 @@
+/*
+ * cmd_quantize.c — `qtk quantize`: llama-quantize's command line over the
+ * library's recipe/plan engine and streaming model quantizer.
+ */
+#include "cli.h"
+
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LIST 64
+
+void help_quantize(FILE *out) {
+    fprintf(out,
+            "usage: qtk quantize [options] IN.gguf OUT.gguf TYPE|PRESET [nthreads]\n"
+            "       qtk quantize [options] --recipe FILE IN.gguf OUT.gguf [nthreads]\n"
+            "       qtk quantize --print-recipe PRESET\n\n"
+            "Quantizes an F32/F16/BF16 GGUF model (or a quantized one with --allow-requantize),\n"
+            "choosing a type per tensor by a preset (llama-quantize's ftypes, e.g. Q4_K_M,\n"
+            "IQ4_KSS), a plain type name, or a recipe file. OUT is written to OUT.tmp and\n"
+            "renamed when complete.\n\n"
+            "options (llama-quantize spelling):\n"
+            "  --imatrix FILE              importance matrix (.dat legacy or GGUF imatrix)\n"
+            "  --include-weights S         use the imatrix only for tensors whose name contains S (repeatable)\n"
+            "  --exclude-weights S         do not use the imatrix for tensors containing S (repeatable)\n"
+            "  --output-tensor-type T      type of output.weight\n"
+            "  --token-embedding-type T    type of token_embd.weight\n"
+            "  --leave-output-tensor       keep output.weight as it is\n"
+            "  --pure                      no built-in mixing rules: every tensor gets the base type\n"
+            "  --allow-requantize          accept already quantized input tensors\n"
+            "  --attn-q-type T  --attn-k-type T  --attn-v-type T  --attn-qkv-type T\n"
+            "  --attn-output-type T  --ffn-gate-type T  --ffn-down-type T  --ffn-up-type T\n"
+            "                              per-class types, where the preset's rules consult them\n"
+            "  --custom-q \"RE=T,RE=T\"       regex rules (searched anywhere in the name, first match wins;\n"
+            "                              repeatable, rules accumulate in order)\n"
+            "  --tensor-type RE=T          one regex rule (repeatable; same list as --custom-q)\n"
+            "qtk additions:\n"
+            "  --recipe FILE               per-tensor rules from a recipe file (docs/recipes.md)\n"
+            "  --print-recipe PRESET       print the recipe of a preset and exit\n"
+            "  --dry-run                   print the plan (tensor, shape, type, why, bytes) and totals; write nothing\n"
+            "  --json                      plan / summary as JSON on stdout\n"
+            "  -t, --threads N             threads (default: all CPUs; also the optional last argument)\n"
+            "  -q, --quiet                 no progress output\n"
+            "  -h, --help                  show this help\n");
+}
+
+typedef struct q_args {
+    const char *in, *out, *preset, *recipe_file, *imatrix_file;
+    const char *include_w[MAX_LIST], *exclude_w[MAX_LIST];
+    int n_include, n_exclude;
+    char *rules[4 * MAX_LIST]; /* "re=type" items in order */
+    int n_rules;
+    qtk_quant_overrides ov;
+    bool allow_requantize, dry_run, json, quiet;
+    int nthreads;
+} q_args;
+
+/* Parses a type name (case-insensitive); prints the valid names on failure. */
+static int parse_type(const char *opt, const char *name, int *out) {
+    int t = qtk_type_from_name(name);
+    const qtk_type_traits *tr = qtk_type_get(t);
+    if (!tr || !tr->file_type) {
+        fprintf(stderr, "qtk quantize: %s: unknown type '%s'; valid types:", opt, name);
+        for (int i = 0; i < qtk_type_count(); i++) {
+            const qtk_type_traits *x = qtk_type_at(i);
+            if (x->file_type && !x->interleaved && x->quantize) fprintf(stderr, " %s", x->name);
+        }
+        fprintf(stderr, "\n");
+        return 2;
+    }
+    *out = t;
+    return 0;
+}
+
+/* Splits "re=type,re=type" into the rule list. */
+static int add_rules(q_args *a, const char *spec, bool comma_list) {
+    char *copy = (char *)malloc(strlen(spec) + 1);
+    if (!copy) return 1;
+    strcpy(copy, spec);
+    char *p = copy;
+    while (p && *p) {
+        char *next = comma_list ? strchr(p, ',') : NULL;
+        if (next) *next++ = '\0';
+        if (!strchr(p, '=')) {
+            fprintf(stderr, "qtk quantize: rule '%s' is not of the form REGEX=TYPE\n", p);
+            free(copy);
+            return 2;
+        }
+        if (a->n_rules >= 4 * MAX_LIST) {
+            fprintf(stderr, "qtk quantize: too many rules\n");
+            free(copy);
+            return 2;
+        }
+        a->rules[a->n_rules] = (char *)malloc(strlen(p) + 1);
+        if (!a->rules[a->n_rules]) {
+            free(copy);
+            return 1;
+        }
+        strcpy(a->rules[a->n_rules++], p);
+        p = next;
+    }
+    free(copy);
+    return 0;
+}
+
+static const struct {
+    const char *opt;
+    size_t field;
+} type_opts[] = {
+    {"--output-tensor-type", offsetof(qtk_quant_overrides, output_tensor_type)},
+    {"--token-embedding-type", offsetof(qtk_quant_overrides, token_embedding_type)},
+    {"--attn-q-type", offsetof(qtk_quant_overrides, attn_q_type)},
+    {"--attn-k-type", offsetof(qtk_quant_overrides, attn_k_type)},
+    {"--attn-v-type", offsetof(qtk_quant_overrides, attn_v_type)},
+    {"--attn-qkv-type", offsetof(qtk_quant_overrides, attn_qkv_type)},
+    {"--attn-output-type", offsetof(qtk_quant_overrides, attn_output_type)},
+    {"--ffn-gate-type", offsetof(qtk_quant_overrides, ffn_gate_type)},
+    {"--ffn-down-type", offsetof(qtk_quant_overrides, ffn_down_type)},
+    {"--ffn-up-type", offsetof(qtk_quant_overrides, ffn_up_type)},
+};
+
+/* Fills a; returns -1 to continue, else an exit code. */
+static int parse_args(int argc, char **argv, q_args *a) {
+    const char *pos[4];
+    int npos = 0;
+    memset(a, 0, sizeof *a);
+    qtk_quant_overrides_init(&a->ov);
+    a->nthreads = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i];
+        bool has_val = i + 1 < argc;
+        if (cli_is_help(o)) {
+            help_quantize(stdout);
+            return 0;
+        }
+        if (o[0] != '-' || !o[1]) {
+            if (npos >= 4) return cli_usage_error("quantize", help_quantize, "unexpected argument '%s'", o);
+            pos[npos++] = o;
+            continue;
+        }
+        bool matched = false;
+        for (size_t k = 0; k < sizeof type_opts / sizeof type_opts[0]; k++) {
+            if (strcmp(o, type_opts[k].opt) != 0) continue;
+            if (!has_val) return cli_usage_error("quantize", help_quantize, "%s needs a type", o);
+            int t, rc = parse_type(o, argv[++i], &t);
+            if (rc) return rc;
+            *(int *)((char *)&a->ov + type_opts[k].field) = t;
+            matched = true;
+        }
+        if (matched) continue;
+        if (!strcmp(o, "--print-recipe")) {
+            if (!has_val) return cli_usage_error("quantize", help_quantize, "--print-recipe needs a preset");
+            qtk_error err;
+            qtk_recipe *r = NULL;
+            if (qtk_recipe_from_preset(argv[i + 1], &a->ov, &r, &err) != QTK_OK) return cli_fail("quantize", &err);
+            char *text = qtk_recipe_text(r);
+            if (text) fputs(text, stdout);
+            free(text);
+            qtk_recipe_free(r);
+            return text ? 0 : 1;
+        } else if (!strcmp(o, "--imatrix") && has_val) {
+            a->imatrix_file = argv[++i];
+        } else if (!strcmp(o, "--include-weights") && has_val) {
+            if (a->n_include >= MAX_LIST) return cli_usage_error("quantize", help_quantize, "too many --include-weights");
+            a->include_w[a->n_include++] = argv[++i];
+        } else if (!strcmp(o, "--exclude-weights") && has_val) {
+            if (a->n_exclude >= MAX_LIST) return cli_usage_error("quantize", help_quantize, "too many --exclude-weights");
+            a->exclude_w[a->n_exclude++] = argv[++i];
+        } else if (!strcmp(o, "--leave-output-tensor")) {
+            a->ov.leave_output_tensor = true;
+        } else if (!strcmp(o, "--pure")) {
+            a->ov.pure = true;
+        } else if (!strcmp(o, "--allow-requantize")) {
+            a->allow_requantize = true;
+        } else if (!strcmp(o, "--custom-q") && has_val) {
+            int rc = add_rules(a, argv[++i], true);
+            if (rc) return rc;
+        } else if (!strcmp(o, "--tensor-type") && has_val) {
+            int rc = add_rules(a, argv[++i], false);
+            if (rc) return rc;
+        } else if (!strcmp(o, "--recipe") && has_val) {
+            a->recipe_file = argv[++i];
+        } else if (!strcmp(o, "--dry-run")) {
+            a->dry_run = true;
+        } else if (!strcmp(o, "--json")) {
+            a->json = true;
+        } else if (!strcmp(o, "-q") || !strcmp(o, "--quiet")) {
+            a->quiet = true;
+        } else if ((!strcmp(o, "-t") || !strcmp(o, "--threads")) && has_val) {
+            a->nthreads = atoi(argv[++i]);
+            if (a->nthreads < 1 || a->nthreads > 256)
+                return cli_usage_error("quantize", help_quantize, "thread count must be 1..256");
+        } else {
+            return cli_usage_error("quantize", help_quantize, "unknown or incomplete option '%s'", o);
+        }
+    }
+    if (a->n_include && a->n_exclude)
+        return cli_usage_error("quantize", help_quantize, "--include-weights and --exclude-weights exclude each other");
+    int need = a->recipe_file ? 2 : 3;
+    if (npos < need)
+        return cli_usage_error("quantize", help_quantize, a->recipe_file ? "need IN.gguf and OUT.gguf"
+                                                                         : "need IN.gguf, OUT.gguf and TYPE|PRESET");
+    a->in = pos[0];
+    a->out = pos[1];
+    if (!a->recipe_file) a->preset = pos[2];
+    if (npos > need) {
+        if (npos > need + 1) return cli_usage_error("quantize", help_quantize, "too many arguments");
+        a->nthreads = atoi(pos[need]);
+        if (a->nthreads < 1 || a->nthreads > 256)
+            return cli_usage_error("quantize", help_quantize, "nthreads '%s' must be 1..256", pos[need]);
+    }
+    if (a->nthreads == 0) a->nthreads = qtk_cpu_count();
+    if (!strcmp(a->in, a->out)) return cli_usage_error("quantize", help_quantize, "IN and OUT are the same file");
+    return -1;
+}
+
+/* Tensor class for summaries: the name without "blk.N." and ".weight". */
+static void tensor_class(const char *name, char *buf, size_t n) {
+    const char *s = name;
+    if (!strncmp(s, "blk.", 4)) {
+        const char *d = strchr(s + 4, '.');
+        if (d) s = d + 1;
+    }
+    snprintf(buf, n, "%s", s);
+    size_t l = strlen(buf);
+    if (l > 7 && !strcmp(buf + l - 7, ".weight")) buf[l - 7] = '\0';
+}
+
+typedef struct class_total {
+    char name[64];
+    int64_t tensors, params;
+    uint64_t bytes;
+} class_total;
+
+/* Aggregates plan bytes and parameters per tensor class. */
+static int collect_classes(const qtk_gguf *g, const qtk_plan *plan, class_total *ct, int max) {
+    int n = 0;
+    for (int64_t i = 0; i < plan->n; i++) {
+        char c[64];
+        const qtk_tensor_info *t = qtk_gguf_tensor(g, i);
+        tensor_class(t->name, c, sizeof c);
+        int k = 0;
+        while (k < n && strcmp(ct[k].name, c) != 0) k++;
+        if (k == n) {
+            if (n == max) k = n - 1; /* lump the rest into the last slot */
+            else {
+                memset(&ct[n], 0, sizeof ct[n]);
+                snprintf(ct[n].name, sizeof ct[n].name, "%s", c);
+                n++;
+            }
+        }
+        ct[k].tensors++;
+        ct[k].params += qtk_tensor_nelements(t);
+        ct[k].bytes += plan->items[i].bytes;
+    }
+    return n;
+}
+
+static void print_class_summary(const class_total *ct, int nc);
+
+static void print_plan(const qtk_gguf *g, const qtk_plan *plan, bool json, const char *recipe_text) {
+    class_total ct[64];
+    int nc = collect_classes(g, plan, ct, 64);
+    char b1[64];
+    double bpw = plan->total_params ? 8.0 * (double)plan->total_bytes / (double)plan->total_params : 0.0;
+    if (json) {
+        printf("{\n  \"file_type\": %d,\n  \"tensors\": [", plan->file_type);
+        for (int64_t i = 0; i < plan->n; i++) {
+            const qtk_tensor_info *t = qtk_gguf_tensor(g, i);
+            const qtk_plan_item *it = &plan->items[i];
+            printf("%s\n    {\"name\": ", i ? "," : "");
+            cli_json_string(stdout, t->name, strlen(t->name));
+            printf(", \"shape\": [");
+            for (int d = 0; d < t->n_dims; d++) printf("%s%" PRId64, d ? ", " : "", t->ne[d]);
+            printf("], \"from\": \"%s\", \"type\": \"%s\", \"quantize\": %s, \"bytes\": %" PRIu64 ", \"reason\": ",
+                   qtk_type_name(t->type), qtk_type_name(it->type), it->quantize ? "true" : "false", it->bytes);
+            cli_json_string(stdout, it->reason, strlen(it->reason));
+            printf("}");
+        }
+        printf("\n  ],\n  \"classes\": {");
+        for (int k = 0; k < nc; k++)
+            printf("%s\n    \"%s\": {\"tensors\": %" PRId64 ", \"params\": %" PRId64 ", \"bytes\": %" PRIu64 "}",
+                   k ? "," : "", ct[k].name, ct[k].tensors, ct[k].params, ct[k].bytes);
+        printf("\n  },\n  \"total_bytes\": %" PRIu64 ",\n  \"total_params\": %" PRId64 ",\n  \"bpw\": %.4f,\n  \"recipe\": ",
+               plan->total_bytes, plan->total_params, bpw);
+        cli_json_string(stdout, recipe_text ? recipe_text : "", recipe_text ? strlen(recipe_text) : 0);
+        printf("\n}\n");
+        return;
+    }
+    printf("%-36s %-18s %-8s %-8s %12s  %s\n", "tensor", "shape", "from", "type", "bytes", "why");
+    for (int64_t i = 0; i < plan->n; i++) {
+        const qtk_tensor_info *t = qtk_gguf_tensor(g, i);
+        const qtk_plan_item *it = &plan->items[i];
+        char shape[64];
+        size_t u = 0;
+        shape[0] = '\0';
+        for (int d = 0; d < t->n_dims && u < sizeof shape; d++)
+            u += (size_t)snprintf(shape + u, sizeof shape - u, d ? "x%" PRId64 : "%" PRId64, t->ne[d]);
+        printf("%-36s %-18s %-8s %-8s %12" PRIu64 "  %s\n", t->name, shape, qtk_type_name(t->type),
+               qtk_type_name(it->type), it->bytes, it->reason);
+    }
+    print_class_summary(ct, nc);
+    printf("total: %s, %" PRId64 " parameters, %.4f bpw, general.file_type %d\n",
+           cli_fmt_bytes((double)plan->total_bytes, b1, sizeof b1), plan->total_params, bpw, plan->file_type);
+}
+
+static void print_class_summary(const class_total *ct, int nc) {
+    char b1[64];
+    printf("\nby tensor class:\n");
+    for (int k = 0; k < nc; k++)
+        printf("  %-24s %5" PRId64 " tensors %12s %8.4f bpw\n", ct[k].name, ct[k].tensors,
+               cli_fmt_bytes((double)ct[k].bytes, b1, sizeof b1),
+               ct[k].params ? 8.0 * (double)ct[k].bytes / (double)ct[k].params : 0.0);
+}
+
+typedef struct progress_state {
+    uint64_t total_in;
+    bool quiet;
+} progress_state;
+
+/* One line per tensor: index/total, name, types, shape, ms, running MB/s, ETA. */
+static void on_progress(void *ud, const qtk_quantize_progress *p) {
+    progress_state *ps = (progress_state *)ud;
+    if (ps->quiet) return;
+    const qtk_tensor_info *t = p->tensor;
+    char shape[64];
+    size_t u = 0;
+    shape[0] = '\0';
+    for (int d = 0; d < t->n_dims && u < sizeof shape; d++)
+        u += (size_t)snprintf(shape + u, sizeof shape - u, d ? "x%" PRId64 : "%" PRId64, t->ne[d]);
+    double mbs = p->elapsed > 0 ? (double)p->bytes_in / 1e6 / p->elapsed : 0.0;
+    double eta = p->bytes_in > 0 ? p->elapsed * (double)(ps->total_in - p->bytes_in) / (double)p->bytes_in : 0.0;
+    fprintf(stderr, "[%4" PRId64 "/%4" PRId64 "] %-36s %-6s -> %-8s %-16s %8.1f ms %8.1f MB/s  ETA %d:%02d\n",
+            p->index + 1, p->total, t->name, qtk_type_name(t->type), p->quantized ? qtk_type_name(p->out_type) : "(copy)",
+            shape, p->seconds * 1e3, mbs, (int)(eta / 60), (int)eta % 60);
+}
+
+int cmd_quantize(int argc, char **argv) {
+    q_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc >= 0) return rc;
+
+    qtk_error err;
+    qtk_gguf *g = NULL;
+    qtk_recipe *recipe = NULL;
+    qtk_imatrix *im = NULL;
+    qtk_plan *plan = NULL;
+    char *recipe_text = NULL;
+    qtk_meta extra = {0};
+    rc = 1;
+
+    if (qtk_gguf_open(a.in, &g, &err) != QTK_OK) goto fail;
+    if (a.recipe_file) {
+        size_t n = 0;
+        char *text = cli_read_text_file(a.recipe_file, &n, &err);
+        if (!text) goto fail;
+        qtk_status s = qtk_recipe_parse(text, a.recipe_file, &recipe, &err);
+        free(text);
+        if (s != QTK_OK) goto fail;
+    } else if (qtk_recipe_from_preset(a.preset, &a.ov, &recipe, &err) != QTK_OK) {
+        goto fail;
+    }
+    for (int i = 0; i < a.n_rules; i++) {
+        char *eq = strrchr(a.rules[i], '=');
+        *eq = '\0';
+        int t;
+        if ((rc = parse_type("--custom-q", eq + 1, &t)) != 0) goto done;
+        rc = 1;
+        if (qtk_recipe_add_custom(recipe, a.rules[i], t, &err) != QTK_OK) goto fail;
+    }
+    if (a.imatrix_file) {
+        if (qtk_imatrix_load(a.imatrix_file, &im, &err) != QTK_OK) goto fail;
+        /* warn about quantized tensors without an imatrix entry */
+        for (int64_t i = 0; i < qtk_gguf_n_tensors(g); i++) {
+            const qtk_tensor_info *t = qtk_gguf_tensor(g, i);
+            if (t->n_dims >= 2 && !qtk_imatrix_find(im, t->name) && !a.quiet)
+                fprintf(stderr, "qtk quantize: warning: %s has no entry for '%s'\n", a.imatrix_file, t->name);
+        }
+    }
+    if (qtk_plan_make(g, recipe, im, a.allow_requantize, &plan, &err) != QTK_OK) goto fail;
+    recipe_text = qtk_recipe_text(recipe);
+
+    if (a.dry_run) {
+        print_plan(g, plan, a.json, recipe_text);
+        rc = 0;
+        goto done;
+    }
+
+    if (qtk_meta_set_u32(&extra, "general.quantization_version", 2, &err) != QTK_OK ||
+        qtk_meta_set_u32(&extra, "general.file_type", (uint32_t)plan->file_type, &err) != QTK_OK ||
+        (recipe_text && qtk_meta_set_str(&extra, "quantize.recipe", recipe_text, &err) != QTK_OK))
+        goto fail;
+    if (im) {
+        int64_t chunks = qtk_imatrix_chunks(im);
+        if (qtk_meta_set_str(&extra, "quantize.imatrix.file", a.imatrix_file, &err) != QTK_OK ||
+            qtk_meta_set_i32(&extra, "quantize.imatrix.entries_count", (int32_t)qtk_imatrix_count(im), &err) != QTK_OK ||
+            (chunks >= 0 && qtk_meta_set_i32(&extra, "quantize.imatrix.chunks_count", (int32_t)chunks, &err) != QTK_OK))
+            goto fail;
+    }
+
+    progress_state ps = {0, a.quiet || a.json};
+    for (int64_t i = 0; i < qtk_gguf_n_tensors(g); i++) ps.total_in += qtk_gguf_tensor(g, i)->nbytes;
+    qtk_quantize_params qp;
+    qtk_quantize_params_init(&qp);
+    qp.nthreads = a.nthreads;
+    qp.imatrix = im;
+    qp.include_weights = a.include_w;
+    qp.n_include = a.n_include;
+    qp.exclude_weights = a.exclude_w;
+    qp.n_exclude = a.n_exclude;
+    qp.extra_meta = &extra;
+    qp.progress = on_progress;
+    qp.progress_ud = &ps;
+    double t0 = qtk_time_now();
+    if (qtk_quantize_model(g, plan, a.out, &qp, &err) != QTK_OK) goto fail;
+    double wall = qtk_time_now() - t0;
+    if (a.json) {
+        print_plan(g, plan, true, recipe_text);
+    } else if (!a.quiet) {
+        class_total ct[64];
+        char b1[64], b2[64];
+        int nc = collect_classes(g, plan, ct, 64);
+        print_class_summary(ct, nc);
+        uint64_t in_bytes = ps.total_in;
+        printf("input:  %s\noutput: %s (%s), %.4f bpw, general.file_type %d\nwall time: %.2f s with %d threads\n",
+               cli_fmt_bytes((double)in_bytes, b1, sizeof b1), a.out, cli_fmt_bytes((double)plan->total_bytes, b2, sizeof b2),
+               plan->total_params ? 8.0 * (double)plan->total_bytes / (double)plan->total_params : 0.0,
+               plan->file_type, wall, a.nthreads);
+    }
+    rc = 0;
+    goto done;
+
+fail:
+    rc = cli_fail("quantize", &err);
+done:
+    for (int i = 0; i < a.n_rules; i++) free(a.rules[i]);
+    qtk_meta_clear(&extra);
+    free(recipe_text);
+    qtk_plan_free(plan);
+    qtk_imatrix_free(im);
+    qtk_recipe_free(recipe);
+    qtk_gguf_close(g);
+    return rc;
+}
