@@ -550,6 +550,7 @@ typedef struct qtk_quantize_params {
     int n_include;
     const char *const *exclude_weights;  /* no imatrix for names containing one   */
     int n_exclude;
+    const qtk_recipe *recipe;            /* stored as quantize.recipe (may be NULL) */
     const qtk_meta *extra_meta;          /* keys added/replaced in the output     */
     qtk_quantize_progress_fn progress;   /* may be NULL                           */
     void *progress_ud;
@@ -561,8 +562,10 @@ void qtk_quantize_params_init(qtk_quantize_params *p);
 /* The importance weights quantize_model uses for matrix `mat` of tensor t (NULL if none). */
 const float *qtk_quantize_imatrix_for(const qtk_quantize_params *p, const qtk_tensor_info *t, int64_t mat);
 
-/* Writes out_path (atomically) with in's metadata (+ extra_meta) and every tensor
- * converted as the plan says. Checks everything checkable (decodable sources,
+/* Writes out_path (atomically) with in's metadata, general.file_type of the
+ * plan, general.quantization_version 2, quantize.recipe and the imatrix's
+ * entry/chunk counts (+ extra_meta last), and every tensor converted as the
+ * plan says. Checks everything checkable (decodable sources,
  * implemented target types, block sizes, required imatrix entries) before
  * writing; NaN/Inf weights fail naming the tensor and the first bad index.
  * Output bytes are identical for any thread count. */

@@ -23,7 +23,7 @@
 /* FNV-1a 64 of the tensor data section of the (tiny, SEED) model. Every
  * platform must produce exactly this; it changes only when the generator is
  * changed on purpose (then update it together with docs/synth.md). */
-#define TINY_SEED42_DATA_HASH 0x0ull
+#define TINY_SEED42_DATA_HASH 0xb3d9f7aaedca32b2ull
 
 static uint64_t fnv1a(const unsigned char *p, size_t n) {
     uint64_t h = 0xcbf29ce484222325ull;
@@ -337,9 +337,9 @@ static void check_statistics(const qtk_gguf *g, const qtk_synth_shape *sh) {
         double sum = 0;
         for (int k = 0; k < 7; k++) {
             snprintf(name, sizeof name, "blk.%lld.%s.weight", (long long)l, mats[k]);
-            /* every matrix has at least one input channel at >= 3.75x
+            /* every matrix has at least one input channel at >= 3.5x
              * (docs/synth.md); column RMS noise is a few percent */
-            sum += check_matrix(g, name, 3.0, &n_checked);
+            sum += check_matrix(g, name, 2.5, &n_checked);
         }
         snprintf(name, sizeof name, "blk.%lld.attn_norm.weight", (long long)l);
         check_norm(g, name, 1.0);
@@ -351,8 +351,8 @@ static void check_statistics(const qtk_gguf *g, const qtk_synth_shape *sh) {
     /* design: element scale x1.5 at layer 0, x1.0 at the last (2.25x in mean square) */
     CHECK(first > 1.5 * last, "early layers should be larger: mean-square sum %.4g (first) vs %.4g (last)", first,
           last);
-    check_matrix(g, "output.weight", 3.0, &n_checked);
-    check_matrix(g, "token_embd.weight", 1.5, &n_checked); /* residual channels at half strength */
+    check_matrix(g, "output.weight", 2.5, &n_checked);
+    check_matrix(g, "token_embd.weight", 1.5, &n_checked); /* residual channels at half strength: >= 1.75x */
     check_norm(g, "output_norm.weight", 1.25);
     CHECK(n_checked == 7 * sh->n_layer + 2, "checked %lld matrices", (long long)n_checked);
 }

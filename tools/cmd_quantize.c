@@ -387,17 +387,7 @@ int cmd_quantize(int argc, char **argv) {
         goto done;
     }
 
-    if (qtk_meta_set_u32(&extra, "general.quantization_version", 2, &err) != QTK_OK ||
-        qtk_meta_set_u32(&extra, "general.file_type", (uint32_t)plan->file_type, &err) != QTK_OK ||
-        (recipe_text && qtk_meta_set_str(&extra, "quantize.recipe", recipe_text, &err) != QTK_OK))
-        goto fail;
-    if (im) {
-        int64_t chunks = qtk_imatrix_chunks(im);
-        if (qtk_meta_set_str(&extra, "quantize.imatrix.file", a.imatrix_file, &err) != QTK_OK ||
-            qtk_meta_set_i32(&extra, "quantize.imatrix.entries_count", (int32_t)qtk_imatrix_count(im), &err) != QTK_OK ||
-            (chunks >= 0 && qtk_meta_set_i32(&extra, "quantize.imatrix.chunks_count", (int32_t)chunks, &err) != QTK_OK))
-            goto fail;
-    }
+    if (im && qtk_meta_set_str(&extra, "quantize.imatrix.file", a.imatrix_file, &err) != QTK_OK) goto fail;
 
     progress_state ps = {0, a.quiet || a.json};
     for (int64_t i = 0; i < qtk_gguf_n_tensors(g); i++) ps.total_in += qtk_gguf_tensor(g, i)->nbytes;
@@ -409,6 +399,7 @@ int cmd_quantize(int argc, char **argv) {
     qp.n_include = a.n_include;
     qp.exclude_weights = a.exclude_w;
     qp.n_exclude = a.n_exclude;
+    qp.recipe = recipe;
     qp.extra_meta = &extra;
     qp.progress = on_progress;
     qp.progress_ud = &ps;

@@ -185,18 +185,18 @@ typedef struct kind_info {
 
 static const kind_info kinds[] = {
     /* suffix              gain nu row head res  extra: base per  lo4 hi4  mu4 */
-    [K_TOKEN_EMBD] = {"token_embd.weight", 7, 12, 19, 0, 1, 0, 1024, 6, 14, 0},
+    [K_TOKEN_EMBD] = {"token_embd.weight", 7, 12, 19, 0, 1, 0, 1024, 6, 12, 0},
     [K_ATTN_NORM] = {"attn_norm.weight", 0, 0, 8, 0, 0, 0, 0, 0, 0, 4},
-    [K_Q] = {"attn_q.weight", 8, 7, 13, 19, 1, 1, 1024, 6, 14, 0},
-    [K_K] = {"attn_k.weight", 8, 7, 13, 19, 1, 1, 1024, 6, 14, 0},
-    [K_V] = {"attn_v.weight", 5, 9, 16, 0, 1, 1, 1024, 6, 14, 0},
-    [K_O] = {"attn_output.weight", 5, 9, 13, 0, 0, 2, 512, 6, 16, 0},
+    [K_Q] = {"attn_q.weight", 8, 8, 13, 16, 1, 1, 1024, 6, 12, 0},
+    [K_K] = {"attn_k.weight", 8, 8, 13, 16, 1, 1, 1024, 6, 12, 0},
+    [K_V] = {"attn_v.weight", 5, 10, 16, 0, 1, 1, 1024, 6, 12, 0},
+    [K_O] = {"attn_output.weight", 5, 10, 13, 0, 0, 2, 512, 6, 14, 0},
     [K_FFN_NORM] = {"ffn_norm.weight", 0, 0, 8, 0, 0, 0, 0, 0, 0, 4},
-    [K_GATE] = {"ffn_gate.weight", 7, 12, 13, 0, 1, 1, 1024, 6, 14, 0},
-    [K_UP] = {"ffn_up.weight", 6, 12, 13, 0, 1, 1, 1024, 6, 14, 0},
-    [K_DOWN] = {"ffn_down.weight", 6, 7, 10, 0, 0, 2, 1024, 8, 20, 0},
+    [K_GATE] = {"ffn_gate.weight", 7, 12, 13, 0, 1, 1, 1024, 6, 12, 0},
+    [K_UP] = {"ffn_up.weight", 6, 12, 13, 0, 1, 1, 1024, 6, 12, 0},
+    [K_DOWN] = {"ffn_down.weight", 6, 8, 10, 0, 0, 2, 1024, 8, 16, 0},
     [K_OUT_NORM] = {"output_norm.weight", 0, 0, 6, 0, 0, 0, 0, 0, 0, 5},
-    [K_OUTPUT] = {"output.weight", 10, 8, 32, 0, 1, 0, 1024, 6, 14, 0},
+    [K_OUTPUT] = {"output.weight", 10, 8, 32, 0, 1, 0, 1024, 6, 12, 0},
 };
 
 #define MAX_NU 16
@@ -315,10 +315,10 @@ static qtk_status tensor_prepare(synth *s, tensor_gen *g, int64_t index, qtk_err
     rng r;
     rng_init(&r, s->seed, DOM_TENSOR, (uint64_t)index, 0);
     if (ki->residual) {
-        /* the shared channels, with a per-matrix jitter of 12/16 .. 20/16;
+        /* the shared channels, with a per-matrix jitter of 14/16 .. 18/16;
          * the embedding carries them at half strength */
         for (int i = 0; i < s->n_res; i++) {
-            int jit = 12 + (int)rng_below(&r, 9);
+            int jit = 14 + (int)rng_below(&r, 5);
             double a = (double)(s->res_amp4[i] * jit) / 64.0;
             if (pt->k == K_TOKEN_EMBD) a = a * 0.5;
             g->colf[s->res_col[i]] = a;
@@ -732,7 +732,7 @@ static qtk_status plan_build(synth *s, qtk_error *err) {
 }
 
 /* Chooses the residual-stream outlier channels shared by every matrix that
- * reads the (normalised) residual: 2 + n_embd/512 of them, 2.5x .. 5x. */
+ * reads the (normalised) residual: 2 + n_embd/512 of them, 2x .. 4x. */
 static void pick_residual(synth *s) {
     rng r;
     rng_init(&r, s->seed, DOM_MODEL, 0, 0);
@@ -747,8 +747,8 @@ static void pick_residual(synth *s) {
             for (int j = 0; j < i; j++) dup = dup || s->res_col[j] == c;
         } while (dup);
         s->res_col[i] = c;
-        /* the first is the strongest (5.00), the others 2.50 .. 5.00 */
-        s->res_amp4[i] = i == 0 ? 20 : 10 + (int32_t)rng_below(&r, 11);
+        /* the first is the strongest (4.00), the others 2.00 .. 4.00 */
+        s->res_amp4[i] = i == 0 ? 16 : 8 + (int32_t)rng_below(&r, 9);
     }
 }
 

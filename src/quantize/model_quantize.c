@@ -120,6 +120,26 @@ qtk_status qtk_quantize_model(const qtk_gguf *in, const qtk_plan *plan, const ch
     if (s != QTK_OK) return s;
     qtk_meta *wm = qtk_gguf_writer_meta(w);
     if ((s = qtk_meta_copy(wm, qtk_gguf_meta(in), err)) != QTK_OK) goto fail;
+    if ((s = qtk_meta_set_u32(wm, "general.quantization_version", 2, err)) != QTK_OK) goto fail;
+    if (plan->file_type >= 0 && (s = qtk_meta_set_u32(wm, "general.file_type", (uint32_t)plan->file_type, err)) != QTK_OK)
+        goto fail;
+    if (p->recipe) {
+        char *text = qtk_recipe_text(p->recipe);
+        if (!text) {
+            s = qtk_set_error(err, QTK_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        s = qtk_meta_set_str(wm, "quantize.recipe", text, err);
+        free(text);
+        if (s != QTK_OK) goto fail;
+    }
+    if (p->imatrix) {
+        int64_t chunks = qtk_imatrix_chunks(p->imatrix);
+        if ((s = qtk_meta_set_i32(wm, "quantize.imatrix.entries_count", (int32_t)qtk_imatrix_count(p->imatrix), err)) !=
+                QTK_OK ||
+            (chunks >= 0 && (s = qtk_meta_set_i32(wm, "quantize.imatrix.chunks_count", (int32_t)chunks, err)) != QTK_OK))
+            goto fail;
+    }
     if (p->extra_meta)
         for (int64_t k = 0; k < p->extra_meta->n; k++)
             if ((s = qtk_meta_set(wm, p->extra_meta->kv[k].key, &p->extra_meta->kv[k].value, err)) != QTK_OK) goto fail;

@@ -15,7 +15,7 @@
  * Deliberate deviation: without an imatrix the reference weighs by x²; here
  * the weights are 0.25·σ² + x². Under x² the parity flips land on near-zero
  * weights at almost no cost, which costs plain squared error; with the
- * σ² floor the unweighted error ends up 6–24% below the reference's.
+ * σ² floor the unweighted error ends up 7–24% below the reference's.
  */
 #include "iqk_ks.h"
 #include "grids.h"
@@ -24,9 +24,7 @@
 #include <stdlib.h>
 
 #define KSS_TOPK 8 /* unconstrained-best trial scales re-rated with the constraint */
-#ifndef KSS_ITERS
-#define KSS_ITERS 1 /* rounds of code/grid re-picking after the reference's pass */
-#endif
+#define KSS_ITERS 1 /* rounds of code/grid re-picking after the reference's pass (more: <0.5% gain, +25% time) */
 
 static const uint8_t par4[16] = {0, 1, 1, 0, 1, 0, 0, 1, 1, 0, 0, 1, 0, 1, 1, 0};
 
@@ -145,7 +143,9 @@ static float kss_search(const float *x, const float *w, const qtk_ks_nearest nt[
     float d = 0.0f, best = 0.0f, t[32];
     uint8_t q[32];
     for (int c = 0; c < KSS_TOPK; c++) {
-        if (!(top[c].f > 0)) break;
+        /* the constraint only lowers F (nearly always), so a candidate whose
+         * unconstrained F is already below the best constrained one is done */
+        if (!(top[c].f > 0) || top[c].f <= best) break;
         const int8_t *grid = qtk_iq4nl_values + 16 * top[c].g;
         for (int j = 0; j < 32; j++) t[j] = top[c].id * x[j];
         kss_constrained(t, w, grid, &nt[top[c].g], q);

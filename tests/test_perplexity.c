@@ -1,0 +1,179 @@
+/*
+ * test_perplexity.c — perplexity and KL-divergence on the tiny-llama fixture.
+ *  1. Accuracy: F32 model, eval.txt, n_ctx 256, the first 160 chunks: PPL
+ *     equals the reference figure of ../shared/fixtures/REFERENCE.md for
+ *     the same 160 chunks (72.0903, llama-perplexity) within 0.1 %. (The
+ *     full 481-chunk run, 72.6696 in SOURCES.md, takes 3x longer; set
+ *     QTK_TEST_FULL_PPL=1 to run it instead.)
+ *  2. KLD self-test: a base file from the F32 model; the F32 model against
+ *     it gives KLD exactly 0 and 100 % same top token; the F16 model gives
+ *     a tiny KLD and >= 99 % same top token.
+ *  3. The CLI prints llama-perplexity's labels ("Final estimate: PPL = ",
+ *     "Mean    KLD:", "Same top p:", ...).
+ */
+#include "testlib.h"
+#include "core/qtk_internal.h"
+
+#include <math.h>
+
+static int32_t *g_tokens;
+static int64_t g_n;
+
+static qtk_model *load(const char *rel) {
+    char *path = tl_shared_path(rel);
+    qtk_model *m = NULL;
+    qtk_error err;
+    if (!path) return NULL;
+    CHECK(qtk_model_load(path, &m, &err) == QTK_OK, "%s: %s", rel, err.msg);
+    free(path);
+    return m;
+}
+
+static void test_accuracy(qtk_model *f32, const qtk_vocab *v) {
+    const char *full = getenv("QTK_TEST_FULL_PPL");
+    const bool all = full && full[0] == '1';
+    qtk_ppl_params p = {.n_ctx = 256, .n_batch = 256, .n_threads = 2, .n_chunks = all ? -1 : 160};
+    qtk_ppl_stats s;
+    qtk_error err;
+    double t0 = qtk_time_now();
+    qtk_status st = qtk_perplexity(f32, v, g_tokens, g_n, &p, NULL, NULL, &s, &err);
+    CHECK(st == QTK_OK, "perplexity: %s", err.msg);
+    if (st != QTK_OK) return;
+    const double want = all ? 72.6696 : 72.0903;
+    CHECK(s.n_chunks == (all ? 481 : 160) && s.n_scored == s.n_chunks * 127, "chunks %lld, scored %lld",
+          (long long)s.n_chunks, (long long)s.n_scored);
+    CHECK(fabs(s.ppl / want - 1.0) <= 1e-3, "PPL %.4f, reference %.4f (%.3f %% off)", s.ppl, want,
+          100.0 * fabs(s.ppl / want - 1.0));
+    CHECK(s.ppl_unc > 0.5 && s.ppl_unc < 2.0, "uncertainty %.5f", s.ppl_unc);
+    printf("  F32 fixture, %lld chunks of 256: PPL = %.4f +/- %.5f (reference %.4f), %.0f tokens/s, %.1f s\n",
+           (long long)s.n_chunks, s.ppl, s.ppl_unc, want, s.tokens_per_second, qtk_time_now() - t0);
+}
+
+static void test_kld(qtk_model *f32, qtk_model *f16, const qtk_vocab *v) {
+    char *base = tl_tmp_path("test_perplexity_base.kld");
+    qtk_ppl_params p = {.n_ctx = 256, .n_batch = 128, .n_threads = 2, .n_chunks = 6, .kld_base = base};
+    qtk_ppl_stats s0, s;
+    qtk_error err;
+    qtk_status st = qtk_perplexity(f32, v, g_tokens, g_n, &p, NULL, NULL, &s0, &err);
+    CHECK(st == QTK_OK, "base run: %s", err.msg);
+    if (st != QTK_OK) goto done;
+    p.kld = true;
+    /* identical model: exactly zero */
+    st = qtk_perplexity(f32, v, NULL, 0, &p, NULL, NULL, &s, &err);
+    CHECK(st == QTK_OK, "self compare: %s", err.msg);
+    if (st == QTK_OK) {
+        CHECK(s.n_scored == 6 * 127, "scored %lld", (long long)s.n_scored);
+        CHECK(s.kld == 0.0 && s.kld_max == 0.0 && s.kld_min == 0.0, "self KLD mean %g max %g min %g", s.kld,
+              s.kld_max, s.kld_min);
+        CHECK(s.same_top == 1.0, "self same top %.6f", s.same_top);
+        CHECK(s.log_ppl_ratio == 0.0 && s.dp_rms == 0.0, "self ln ratio %g, dp rms %g", s.log_ppl_ratio, s.dp_rms);
+        CHECK(fabs(s.ppl - s0.ppl) <= 1e-9 * s0.ppl, "self PPL %.6f vs base run %.6f", s.ppl, s0.ppl);
+    }
+    /* F16 weights (and F16 activations) against the F32 base */
+    st = qtk_perplexity(f16, v, NULL, 0, &p, NULL, NULL, &s, &err);
+    CHECK(st == QTK_OK, "f16 compare: %s", err.msg);
+    if (st == QTK_OK) {
+        CHECK(s.kld > 0 && s.kld < 1e-5, "F16 vs F32 mean KLD %.3g", s.kld);
+        CHECK(s.kld_max > 0 && s.kld_max < 1e-3 && s.kld_median < 1e-5, "F16 vs F32 KLD max %.3g median %.3g", s.kld_max, s.kld_median);
+        CHECK(s.same_top >= 0.99, "F16 vs F32 same top %.4f", s.same_top);
+        CHECK(fabs(s.log_ppl_ratio) < 1e-3, "F16 vs F32 ln(PPL ratio) %.3g", s.log_ppl_ratio);
+        CHECK(fabs(s.ppl_base - s0.ppl) < 1e-3 * s0.ppl, "PPL(base) %.4f vs base run %.4f", s.ppl_base, s0.ppl);
+        printf("  F16 vs F32 base, 6 chunks: KLD %.3g +/- %.3g, median %.3g, max %.3g, same top %.3f %%, "
+               "ln(PPL ratio) %.6f\n",
+               s.kld, s.kld_unc, s.kld_median, s.kld_max, 100 * s.same_top, s.log_ppl_ratio);
+    }
+    /* a file that is not a base file */
+    p.kld_base = "/nonexistent/dir/base.kld";
+    CHECK(qtk_perplexity(f32, v, NULL, 0, &p, NULL, NULL, &s, &err) == QTK_ERR_IO, "missing base file");
+done:
+    remove(base);
+    free(base);
+}
+
+/* Runs the CLI and checks the labels scripts parse. */
+static void test_cli(void) {
+    const char *bin = getenv("QTK_BIN");
+    char *f32 = tl_shared_path("fixtures/tiny-llama-f32.gguf"), *f16 = tl_shared_path("fixtures/tiny-llama-f16.gguf");
+    char *ev = tl_shared_path("fixtures/eval.txt");
+    char *base = tl_tmp_path("test_perplexity_cli.kld"), *out1 = tl_tmp_path("test_perplexity_cli1.txt");
+    char *out2 = tl_tmp_path("test_perplexity_cli2.txt");
+    if (!bin || !f32 || !f16 || !ev) {
+        printf("  CLI not tested (QTK_BIN unset)\n");
+        goto done;
+    }
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "\"%s\" perplexity -m \"%s\" -f \"%s\" -c 256 --chunks 2 -t 2 --kl-divergence-base \"%s\" > \"%s\" 2>&1",
+             bin, f32, ev, base, out1);
+    CHECK(system(cmd) == 0, "CLI base run failed: %s", cmd);
+    snprintf(cmd, sizeof cmd, "\"%s\" perplexity -m \"%s\" --kl-divergence-base \"%s\" --kl-divergence -t 2 > \"%s\" 2>&1",
+             bin, f16, base, out2);
+    CHECK(system(cmd) == 0, "CLI compare run failed: %s", cmd);
+    size_t n1 = 0, n2 = 0;
+    char *o1 = (char *)tl_read_file(out1, &n1), *o2 = (char *)tl_read_file(out2, &n2);
+    if (o1 && o2) {
+        o1 = (char *)realloc(o1, n1 + 1);
+        o1[n1] = 0;
+        o2 = (char *)realloc(o2, n2 + 1);
+        o2[n2] = 0;
+        CHECK(strstr(o1, "[1]") && strstr(o1, ",[2]") && strstr(o1, "Final estimate: PPL = "), "base output:\n%s", o1);
+        CHECK(strstr(o1, "tokens/s") != NULL, "no prompt-processing speed printed");
+        static const char *labels[] = {"Mean PPL(Q)                   : ", "Mean PPL(base)                : ",
+                                       "Mean ln(PPL(Q)/PPL(base))     : ", "Mean    KLD: ", "Maximum KLD: ",
+                                       "99.9%   KLD: ", "99.0%   KLD: ", "Median  KLD: ", "Same top p: ",
+                                       "RMS \xce\x94p    : ", "====== KL divergence statistics ======"};
+        for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++)
+            CHECK(strstr(o2, labels[i]) != NULL, "compare output lacks '%s'", labels[i]);
+        double kld = -1;
+        const char *k = strstr(o2, "Mean    KLD: ");
+        if (k) kld = atof(k + 13);
+        CHECK(kld >= 0 && kld < 1e-3, "parsed Mean KLD %g", kld);
+    } else {
+        CHECK(0, "CLI output files missing");
+    }
+    free(o1);
+    free(o2);
+done:
+    if (base) remove(base);
+    if (out1) remove(out1);
+    if (out2) remove(out2);
+    free(f32);
+    free(f16);
+    free(ev);
+    free(base);
+    free(out1);
+    free(out2);
+}
+
+int main(void) {
+    char *ev = tl_shared_path("fixtures/eval.txt");
+    qtk_model *f32 = load("fixtures/tiny-llama-f32.gguf"), *f16 = load("fixtures/tiny-llama-f16.gguf");
+    if (!ev || !f32 || !f16) {
+        qtk_model_free(f32);
+        qtk_model_free(f16);
+        free(ev);
+        return tl_skip("test_perplexity", "fixtures not found");
+    }
+    qtk_vocab *v = NULL;
+    qtk_error err;
+    CHECK(qtk_vocab_load(qtk_model_gguf(f32), &v, &err) == QTK_OK, "vocab: %s", err.msg);
+    size_t size = 0;
+    unsigned char *text = tl_read_file(ev, &size);
+    CHECK(text && qtk_tokenize(v, (const char *)text, size, true, &g_tokens, &g_n, &err) == QTK_OK, "tokenize");
+    CHECK(g_n == 123177, "eval.txt: %lld tokens with BOS (SOURCES.md: 123177)", (long long)g_n);
+    /* too short a text is refused */
+    qtk_ppl_params p = {.n_ctx = 256, .n_threads = 1, .n_chunks = -1};
+    qtk_ppl_stats s;
+    CHECK(qtk_perplexity(f32, v, g_tokens, 300, &p, NULL, NULL, &s, &err) == QTK_ERR_INVALID_ARG, "short text");
+    if (g_n > 0) {
+        test_accuracy(f32, v);
+        test_kld(f32, f16, v);
+        test_cli();
+    }
+    free(g_tokens);
+    free(text);
+    free(ev);
+    qtk_vocab_free(v);
+    qtk_model_free(f32);
+    qtk_model_free(f16);
+    return tl_finish("test_perplexity");
+}

@@ -1,0 +1,338 @@
+/*
+ * test_quantize.c — whole-model quantization on a small synthetic model
+ * written by the test: library API (plan + qtk_quantize_model) and the
+ * `qtk quantize` command. Checks output types, bytes against the type
+ * kernels, thread-count independence, metadata, imatrix use, dry runs,
+ * and that every failure leaves no output behind.
+ */
+#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L
+#endif
+#include "testlib.h"
+
+#include <math.h>
+#ifndef _WIN32
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#endif
+
+#define N_EMBD 256
+#define N_FF 512
+#define N_VOCAB 320
+#define N_LAYER 2
+
+/* Writes a 2-layer LLaMA-shaped F16 model (F32 norms); poison: put a NaN into blk.1.ffn_up. */
+static int write_model(const char *path, bool poison) {
+    qtk_error err;
+    qtk_gguf_writer *w;
+    if (qtk_gguf_writer_open(path, &w, &err) != QTK_OK) return -1;
+    qtk_meta *m = qtk_gguf_writer_meta(w);
+    qtk_meta_set_str(m, "general.architecture", "llama", &err);
+    qtk_meta_set_u32(m, "llama.block_count", N_LAYER, &err);
+    qtk_meta_set_u32(m, "llama.embedding_length", N_EMBD, &err);
+    qtk_meta_set_u32(m, "llama.feed_forward_length", N_FF, &err);
+    qtk_meta_set_u32(m, "llama.attention.head_count", 4, &err);
+    qtk_meta_set_u32(m, "llama.attention.head_count_kv", 2, &err);
+    qtk_meta_set_u32(m, "llama.vocab_size", N_VOCAB, &err);
+    qtk_meta_set_u32(m, "general.file_type", 1, &err);
+    struct { char name[64]; int64_t ne0, ne1; int type; } t[64];
+    int n = 0;
+#define ADD(NAME, A, B, T) do { snprintf(t[n].name, 64, "%s", NAME); t[n].ne0 = A; t[n].ne1 = B; t[n].type = T; n++; } while (0)
+    ADD("token_embd.weight", N_EMBD, N_VOCAB, QTK_TYPE_F16);
+    for (int l = 0; l < N_LAYER; l++) {
+        char b[64];
+#define L(S, A, B, T) do { snprintf(b, 64, "blk.%d." S, l); ADD(b, A, B, T); } while (0)
+        L("attn_norm.weight", N_EMBD, 1, QTK_TYPE_F32);
+        L("attn_q.weight", N_EMBD, N_EMBD, QTK_TYPE_F16);
+        L("attn_k.weight", N_EMBD, N_EMBD / 2, QTK_TYPE_F16);
+        L("attn_v.weight", N_EMBD, N_EMBD / 2, QTK_TYPE_F16);
+        L("attn_output.weight", N_EMBD, N_EMBD, QTK_TYPE_F16);
+        L("ffn_norm.weight", N_EMBD, 1, QTK_TYPE_F32);
+        L("ffn_gate.weight", N_EMBD, N_FF, QTK_TYPE_F16);
+        L("ffn_up.weight", N_EMBD, N_FF, QTK_TYPE_F16);
+        L("ffn_down.weight", N_FF, N_EMBD, QTK_TYPE_F16);
+#undef L
+    }
+    ADD("output_norm.weight", N_EMBD, 1, QTK_TYPE_F32);
+    ADD("output.weight", N_EMBD, N_VOCAB, QTK_TYPE_F16);
+    ADD("odd_proj.weight", 96, 8, QTK_TYPE_F16); /* row length not a multiple of 256 */
+#undef ADD
+    for (int i = 0; i < n; i++) {
+        int64_t ne[2] = {t[i].ne0, t[i].ne1};
+        if (qtk_gguf_writer_add_tensor(w, t[i].name, (qtk_type)t[i].type, t[i].ne1 == 1 ? 1 : 2, ne, &err) != QTK_OK)
+            return -1;
+    }
+    tl_rng r;
+    tl_rng_seed(&r, 42);
+    for (int i = 0; i < n; i++) {
+        int64_t cnt = t[i].ne0 * t[i].ne1;
+        float *x = (float *)malloc((size_t)cnt * sizeof(float));
+        unsigned char *buf = (unsigned char *)malloc((size_t)cnt * 4);
+        for (int64_t j = 0; j < cnt; j++)
+            x[j] = t[i].ne1 == 1 ? 1.0f + 0.1f * tl_rng_normal(&r) : 0.02f * tl_rng_normal(&r) * (j % 61 == 0 ? 6.0f : 1.0f);
+        if (poison && !strcmp(t[i].name, "blk.1.ffn_up.weight")) x[1000] = NAN;
+        size_t bytes = (size_t)cnt * (t[i].type == QTK_TYPE_F32 ? 4 : 2);
+        qtk_quantize_rows(t[i].type, x, buf, 1, cnt, NULL, &err);
+        if (poison && !strcmp(t[i].name, "blk.1.ffn_up.weight")) { /* F16 NaN written by hand */
+            uint16_t h = 0x7e00;
+            memcpy(buf + 2 * 1000, &h, 2);
+        }
+        qtk_status st = qtk_gguf_writer_write(w, buf, bytes, &err);
+        free(x);
+        free(buf);
+        if (st != QTK_OK) return -1;
+    }
+    return qtk_gguf_writer_finish(w, &err) == QTK_OK ? 0 : -1;
+}
+
+static int files_equal(const char *a, const char *b) {
+    size_t na = 0, nb = 0;
+    unsigned char *da = tl_read_file(a, &na), *db = tl_read_file(b, &nb);
+    int eq = da && db && na == nb && memcmp(da, db, na) == 0;
+    free(da);
+    free(db);
+    return eq;
+}
+
+static qtk_status quantize_lib(const char *in, const char *out, const char *preset, int threads, const qtk_imatrix *im,
+                               qtk_error *err) {
+    qtk_gguf *g = NULL;
+    qtk_recipe *r = NULL;
+    qtk_plan *p = NULL;
+    qtk_status s = qtk_gguf_open(in, &g, err);
+    if (s == QTK_OK) s = qtk_recipe_from_preset(preset, NULL, &r, err);
+    if (s == QTK_OK) s = qtk_plan_make(g, r, im, false, &p, err);
+    if (s == QTK_OK) {
+        qtk_quantize_params qp;
+        qtk_quantize_params_init(&qp);
+        qp.nthreads = threads;
+        qp.imatrix = im;
+        qp.recipe = r;
+        s = qtk_quantize_model(g, p, out, &qp, err);
+    }
+    qtk_plan_free(p);
+    qtk_recipe_free(r);
+    qtk_gguf_close(g);
+    return s;
+}
+
+static const char *g_bin;
+
+static int run(const char *args, const char *out) {
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "\"%s\" %s > \"%s\" 2>&1", g_bin, args, out);
+    int st = system(cmd);
+#ifdef _WIN32
+    return st;
+#else
+    if (st == -1 || !WIFEXITED(st)) return -1;
+    return WEXITSTATUS(st);
+#endif
+}
+
+static int contains(const char *path, const char *needle) {
+    size_t n = 0;
+    unsigned char *d = tl_read_file(path, &n);
+    if (!d) return 0;
+    char *s = (char *)realloc(d, n + 1);
+    s[n] = '\0';
+    int f = strstr(s, needle) != NULL;
+    free(s);
+    return f;
+}
+
+/* Checks an output file against the plan and the type kernels. */
+static void check_output(const char *src_path, const char *out_path, const char *preset) {
+    qtk_error err;
+    qtk_gguf *src = NULL, *out = NULL;
+    qtk_recipe *r = NULL;
+    qtk_plan *p = NULL;
+    CHECK(qtk_gguf_open(src_path, &src, &err) == QTK_OK, "open src: %s", err.msg);
+    CHECK(qtk_gguf_open(out_path, &out, &err) == QTK_OK, "open out %s: %s", preset, err.msg);
+    if (!src || !out) goto done;
+    CHECK(qtk_recipe_from_preset(preset, NULL, &r, &err) == QTK_OK, "preset %s", preset);
+    CHECK(qtk_plan_make(src, r, NULL, false, &p, &err) == QTK_OK, "plan %s: %s", preset, err.msg);
+    if (!p) goto done;
+    CHECK(qtk_gguf_n_tensors(out) == qtk_gguf_n_tensors(src), "tensor count");
+    const qtk_meta *m = qtk_gguf_meta(out);
+    int64_t v = -1;
+    CHECK(qtk_meta_get_int(m, "general.file_type", &v) && v == p->file_type, "%s: file_type %lld", preset, (long long)v);
+    CHECK(qtk_meta_get_int(m, "general.quantization_version", &v) && v == 2, "quantization_version");
+    CHECK(qtk_meta_get_str(m, "general.architecture") && !strcmp(qtk_meta_get_str(m, "general.architecture"), "llama"),
+          "metadata copied");
+    const char *rtext = qtk_meta_get_str(m, "quantize.recipe");
+    CHECK(rtext != NULL, "quantize.recipe stored");
+    if (rtext) {
+        qtk_recipe *r2 = NULL;
+        qtk_plan *p2 = NULL;
+        CHECK(qtk_recipe_parse(rtext, "quantize.recipe", &r2, &err) == QTK_OK, "stored recipe parses: %s", err.msg);
+        if (r2 && qtk_plan_make(src, r2, NULL, false, &p2, &err) == QTK_OK) {
+            for (int64_t i = 0; i < p->n; i++)
+                CHECK(p2->items[i].type == p->items[i].type, "stored recipe reproduces the plan (tensor %lld)", (long long)i);
+        }
+        qtk_plan_free(p2);
+        qtk_recipe_free(r2);
+    }
+    for (int64_t i = 0; i < p->n; i++) {
+        const qtk_tensor_info *ti = qtk_gguf_tensor(src, i), *to = qtk_gguf_tensor(out, i);
+        CHECK(!strcmp(ti->name, to->name), "name order");
+        CHECK((int)to->type == p->items[i].type, "%s: %s type %s, plan %s", preset, to->name, qtk_type_name(to->type),
+              qtk_type_name(p->items[i].type));
+        if ((int)to->type != p->items[i].type) continue;
+        if (!p->items[i].quantize) {
+            CHECK(to->nbytes == ti->nbytes && !memcmp(to->data, ti->data, (size_t)ti->nbytes), "%s copied", ti->name);
+            continue;
+        }
+        /* bytes equal the kernels applied to the decoded source */
+        int64_t n = ti->ne[0], rows = qtk_tensor_nrows(ti);
+        float *x = (float *)malloc((size_t)(n * rows) * sizeof(float));
+        unsigned char *q = (unsigned char *)malloc(qtk_row_size(to->type, n) * (size_t)rows);
+        qtk_dequantize_rows(ti->type, ti->data, x, rows, n, &err);
+        qtk_quantize_rows(to->type, x, q, rows, n, NULL, &err);
+        CHECK(!memcmp(q, to->data, qtk_row_size(to->type, n) * (size_t)rows), "%s: %s bytes", preset, ti->name);
+        free(x);
+        free(q);
+    }
+done:
+    qtk_plan_free(p);
+    qtk_recipe_free(r);
+    qtk_gguf_close(src);
+    qtk_gguf_close(out);
+}
+
+int main(void) {
+    char *model = tl_tmp_path("tq_model.gguf"), *bad = tl_tmp_path("tq_nan.gguf");
+    char *o1 = tl_tmp_path("tq_out1.gguf"), *o3 = tl_tmp_path("tq_out3.gguf");
+    char tmpname[4200];
+    CHECK(write_model(model, false) == 0 && write_model(bad, true) == 0, "write models");
+    qtk_error err;
+
+    /* presets whose types are implemented: output matches the plan and the
+     * kernels applied serially to whole tensors, so 3 threads = 1 thread */
+    const char *presets[] = {"Q4_0", "Q8_0", "Q4_K_M", "IQ4_XS", "IQ4_K", "IQ4_KSS", "IQ3_K"};
+    for (size_t k = 0; k < sizeof presets / sizeof presets[0]; k++) {
+        remove(o3);
+        qtk_status s3 = quantize_lib(model, o3, presets[k], 3, NULL, &err);
+        CHECK(s3 == QTK_OK, "%s (3 threads): %s", presets[k], err.msg);
+        if (s3 == QTK_OK) check_output(model, o3, presets[k]);
+    }
+
+    /* NaN weight: error names tensor and index; nothing written; existing OUT kept */
+    tl_write_file(o1, "keep me", 7);
+    CHECK(quantize_lib(bad, o1, "Q4_0", 2, NULL, &err) == QTK_ERR_NUMERIC, "NaN rejected");
+    CHECK(strstr(err.msg, "blk.1.ffn_up.weight") && strstr(err.msg, "column 232") && strstr(err.msg, "NaN"),
+          "NaN message names tensor and position: %s", err.msg);
+    CHECK(contains(o1, "keep me"), "existing OUT untouched after NaN");
+    snprintf(tmpname, sizeof tmpname, "%s.tmp", o1);
+    CHECK(!tl_file_exists(tmpname), "no temp file after NaN");
+
+    /* an imatrix from the legacy and GGUF writers changes the result and is recorded */
+    {
+        qtk_imatrix_acc *acc = NULL;
+        qtk_gguf *g = NULL;
+        char *imp = tl_tmp_path("tq_imatrix.dat");
+        qtk_imatrix_acc_create(&acc, &err);
+        qtk_gguf_open(model, &g, &err);
+        tl_rng r;
+        tl_rng_seed(&r, 5);
+        float act[N_FF * 4];
+        for (int64_t i = 0; g && i < qtk_gguf_n_tensors(g); i++) {
+            const qtk_tensor_info *t = qtk_gguf_tensor(g, i);
+            if (t->n_dims < 2) continue;
+            int64_t idx;
+            qtk_imatrix_acc_tensor(acc, t->name, t->ne[0], 1, &idx, &err);
+            for (int64_t j = 0; j < t->ne[0] * 4; j++) act[j] = tl_rng_normal(&r) * (j % 17 == 0 ? 10.0f : 1.0f);
+            qtk_imatrix_acc_add(acc, idx, 0, act, 4, &err);
+        }
+        qtk_imatrix_acc_set_chunks(acc, 1, 4, &err);
+        CHECK(qtk_imatrix_save_dat(imp, acc, &err) == QTK_OK, "save imatrix: %s", err.msg);
+        qtk_imatrix *im = NULL;
+        CHECK(qtk_imatrix_load(imp, &im, &err) == QTK_OK, "load imatrix: %s", err.msg);
+        remove(o1);
+        CHECK(quantize_lib(model, o1, "IQ4_KS", 2, im, &err) == QTK_OK, "IQ4_KS with imatrix: %s", err.msg);
+        remove(o3);
+        CHECK(quantize_lib(model, o3, "IQ4_KS", 2, NULL, &err) == QTK_OK, "IQ4_KS without imatrix: %s", err.msg);
+        CHECK(!files_equal(o1, o3), "imatrix changes the output");
+        /* CLI: metadata records the imatrix */
+        g_bin = getenv("QTK_BIN");
+        char *log = tl_tmp_path("tq_log.txt");
+        char args[8192];
+        if (g_bin && tl_file_exists(g_bin) && run("--version", log) == 0) {
+            remove(o1);
+            snprintf(args, sizeof args, "quantize -q --imatrix \"%s\" \"%s\" \"%s\" iq4_ks 2", imp, model, o1);
+            CHECK(run(args, log) == 0, "cli quantize with imatrix");
+            qtk_gguf *og = NULL;
+            if (qtk_gguf_open(o1, &og, &err) == QTK_OK) {
+                int64_t v = -1;
+                CHECK(qtk_meta_get_str(qtk_gguf_meta(og), "quantize.imatrix.file") != NULL, "imatrix file recorded");
+                CHECK(qtk_meta_get_int(qtk_gguf_meta(og), "quantize.imatrix.entries_count", &v) && v == qtk_imatrix_count(im),
+                      "imatrix entries recorded");
+                qtk_gguf_close(og);
+            }
+            /* dry run: plan printed, nothing written */
+            remove(o3);
+            snprintf(args, sizeof args, "quantize --dry-run \"%s\" \"%s\" Q4_K_M", model, o3);
+            CHECK(run(args, log) == 0 && contains(log, "blk.1.ffn_down.weight") && contains(log, "q6_K") &&
+                      contains(log, "bpw"), "dry run prints the plan");
+            CHECK(!tl_file_exists(o3), "dry run writes nothing");
+            snprintf(args, sizeof args, "quantize --dry-run --json \"%s\" \"%s\" IQ4_KSS", model, o3);
+            CHECK(run(args, log) == 0 && contains(log, "\"type\": \"iq4_kss\"") && contains(log, "\"reason\""), "--json plan");
+            /* custom rules win, fallback applies, case-insensitive names */
+            snprintf(args, sizeof args,
+                     "quantize --dry-run --custom-q \"ffn_down=q8_0,attn_q=Q5_K\" --tensor-type \"attn_k\\.weight=iq6_k\" "
+                     "\"%s\" \"%s\" q4_k_m",
+                     model, o3);
+            CHECK(run(args, log) == 0, "custom rules run");
+            CHECK(contains(log, "blk.0.ffn_down.weight") && contains(log, "q8_0") && contains(log, "iq6_k"), "custom rules");
+            /* errors: unknown type (usage, lists types), bad regex, missing input */
+            snprintf(args, sizeof args, "quantize \"%s\" \"%s\" NOT_A_TYPE", model, o3);
+            CHECK(run(args, log) != 0 && contains(log, "NOT_A_TYPE") && !tl_file_exists(o3), "unknown preset");
+            snprintf(args, sizeof args, "quantize --custom-q \"ffn_(down=q8_0\" \"%s\" \"%s\" Q4_0", model, o3);
+            CHECK(run(args, log) == 1 && !tl_file_exists(o3), "bad regex is an error");
+            snprintf(args, sizeof args, "quantize --attn-v-type q9_9 \"%s\" \"%s\" Q4_0", model, o3);
+            CHECK(run(args, log) == 2 && contains(log, "iq4_kss"), "unknown type lists valid types");
+            /* recipe files: print a preset, edit, use */
+            char *rec = tl_tmp_path("tq_recipe.txt");
+            snprintf(args, sizeof args, "quantize --print-recipe IQ4_KSS");
+            CHECK(run(args, rec) == 0 && contains(rec, "iq4_kss"), "--print-recipe");
+            snprintf(args, sizeof args, "quantize -q --recipe \"%s\" \"%s\" \"%s\" 1", rec, model, o3);
+            CHECK(run(args, log) == 0, "quantize from a printed recipe");
+            remove(o1);
+            snprintf(args, sizeof args, "quantize -q \"%s\" \"%s\" IQ4_KSS 2", model, o1);
+            CHECK(run(args, log) == 0 && files_equal(o1, o3), "a printed recipe reproduces its preset byte for byte");
+            free(rec);
+        } else {
+            printf("test_quantize: CLI part skipped (qtk binary not runnable here)\n");
+        }
+        free(log);
+        qtk_imatrix_free(im);
+        qtk_imatrix_acc_free(acc);
+        qtk_gguf_close(g);
+        free(imp);
+    }
+
+#ifndef _WIN32
+    /* a full disk (file size limit): error, no output, existing OUT kept */
+    {
+        struct rlimit old, lim;
+        getrlimit(RLIMIT_FSIZE, &old);
+        lim = old;
+        lim.rlim_cur = 64 * 1024;
+        signal(SIGXFSZ, SIG_IGN);
+        tl_write_file(o1, "keep me", 7);
+        setrlimit(RLIMIT_FSIZE, &lim);
+        qtk_status s = quantize_lib(model, o1, "Q8_0", 2, NULL, &err);
+        setrlimit(RLIMIT_FSIZE, &old);
+        CHECK(s == QTK_ERR_IO, "write past the size limit fails: %d %s", (int)s, err.msg);
+        CHECK(contains(o1, "keep me"), "existing OUT untouched on a full disk");
+        snprintf(tmpname, sizeof tmpname, "%s.tmp", o1);
+        CHECK(!tl_file_exists(tmpname), "no temp file on a full disk");
+    }
+#endif
+    free(model);
+    free(bad);
+    free(o1);
+    free(o3);
+    return tl_finish("test_quantize");
+}
