@@ -8,7 +8,9 @@
  *  2. KLD self-test: a base file from the F32 model; the F32 model against
  *     it gives KLD exactly 0 and 100 % same top token; the F16 model gives
  *     a tiny KLD and >= 99 % same top token.
- *  3. The CLI prints llama-perplexity's labels ("Final estimate: PPL = ",
+ *  3. A Q8_0 copy of the F32 model (written here) against the F32 base:
+ *     small but nonzero KLD, same top token 97-100 %.
+ *  4. The CLI prints llama-perplexity's labels ("Final estimate: PPL = ",
  *     "Mean    KLD:", "Same top p:", ...).
  */
 #include "testlib.h"
@@ -57,6 +59,15 @@ static void test_kld(qtk_model *f32, qtk_model *f16, const qtk_vocab *v) {
     qtk_status st = qtk_perplexity(f32, v, g_tokens, g_n, &p, NULL, NULL, &s0, &err);
     CHECK(st == QTK_OK, "base run: %s", err.msg);
     if (st != QTK_OK) goto done;
+    {
+        /* -b 128 (two forward calls per chunk) gives the PPL of -b 256 */
+        qtk_ppl_params pb = p;
+        pb.n_batch = 256;
+        pb.kld_base = NULL;
+        qtk_ppl_stats sb;
+        CHECK(qtk_perplexity(f32, v, g_tokens, g_n, &pb, NULL, NULL, &sb, &err) == QTK_OK, "b256: %s", err.msg);
+        CHECK(fabs(sb.ppl - s0.ppl) <= 1e-5 * s0.ppl, "PPL with -b 128 %.6f vs -b 256 %.6f", s0.ppl, sb.ppl);
+    }
     p.kld = true;
     /* identical model: exactly zero */
     st = qtk_perplexity(f32, v, NULL, 0, &p, NULL, NULL, &s, &err);
@@ -87,6 +98,68 @@ static void test_kld(qtk_model *f32, qtk_model *f16, const qtk_vocab *v) {
     CHECK(qtk_perplexity(f32, v, NULL, 0, &p, NULL, NULL, &s, &err) == QTK_ERR_IO, "missing base file");
 done:
     remove(base);
+    free(base);
+}
+
+/* Writes a copy of the F32 fixture with every matrix in Q8_0 (norms stay F32). */
+static int write_q8_0(const qtk_model *f32, const char *path) {
+    const qtk_gguf *g = qtk_model_gguf(f32);
+    qtk_gguf_writer *w = NULL;
+    qtk_error err;
+    if (qtk_gguf_writer_open(path, &w, &err) != QTK_OK) return 0;
+    int ok = qtk_meta_copy(qtk_gguf_writer_meta(w), qtk_gguf_meta(g), &err) == QTK_OK;
+    ok = ok && qtk_meta_set_u32(qtk_gguf_writer_meta(w), "general.file_type", 7, &err) == QTK_OK;
+    for (int64_t i = 0; ok && i < qtk_gguf_n_tensors(g); i++) {
+        const qtk_tensor_info *t = qtk_gguf_tensor(g, i);
+        ok = qtk_gguf_writer_add_tensor(w, t->name, t->n_dims == 2 ? QTK_TYPE_Q8_0 : QTK_TYPE_F32, t->n_dims, t->ne,
+                                        &err) == QTK_OK;
+    }
+    for (int64_t i = 0; ok && i < qtk_gguf_n_tensors(g); i++) {
+        const qtk_tensor_info *t = qtk_gguf_tensor(g, i);
+        int64_t n = qtk_tensor_nelements(t), rows = qtk_tensor_nrows(t);
+        float *f = (float *)malloc((size_t)n * sizeof(float));
+        size_t qs = t->n_dims == 2 ? qtk_row_size(QTK_TYPE_Q8_0, t->ne[0]) * (size_t)rows : (size_t)n * 4;
+        void *q = malloc(qs);
+        ok = f && q && qtk_dequantize_rows((int)t->type, t->data, f, rows, t->ne[0], &err) == QTK_OK;
+        if (ok && t->n_dims == 2) ok = qtk_quantize_rows(QTK_TYPE_Q8_0, f, q, rows, t->ne[0], NULL, &err) == QTK_OK;
+        else if (ok) memcpy(q, f, qs);
+        ok = ok && qtk_gguf_writer_write(w, q, qs, &err) == QTK_OK;
+        free(f);
+        free(q);
+    }
+    if (!ok) {
+        qtk_gguf_writer_abort(w);
+        return 0;
+    }
+    return qtk_gguf_writer_finish(w, &err) == QTK_OK;
+}
+
+/* A quantized model through the Q8_0 activation path: close to F32, not equal. */
+static void test_q8_0(qtk_model *f32, const qtk_vocab *v) {
+    char *qpath = tl_tmp_path("test_perplexity_q8_0.gguf"), *base = tl_tmp_path("test_perplexity_q8base.kld");
+    CHECK(write_q8_0(f32, qpath), "could not write the Q8_0 model");
+    qtk_model *q8 = NULL;
+    qtk_error err;
+    if (qtk_model_load(qpath, &q8, &err) != QTK_OK) {
+        CHECK(0, "Q8_0 model: %s", err.msg);
+        goto done;
+    }
+    qtk_ppl_params p = {.n_ctx = 256, .n_batch = 256, .n_threads = 2, .n_chunks = 12, .kld_base = base};
+    qtk_ppl_stats s;
+    CHECK(qtk_perplexity(f32, v, g_tokens, g_n, &p, NULL, NULL, &s, &err) == QTK_OK, "base: %s", err.msg);
+    p.kld = true;
+    CHECK(qtk_perplexity(q8, v, NULL, 0, &p, NULL, NULL, &s, &err) == QTK_OK, "Q8_0 compare: %s", err.msg);
+    /* REFERENCE.md, 160 chunks: Q8_0 mean KLD 0.000088, same top 99.099 % */
+    CHECK(s.kld > 2e-5 && s.kld < 4e-4, "Q8_0 vs F32 mean KLD %.3g", s.kld);
+    CHECK(s.same_top > 0.97 && s.same_top < 1.0, "Q8_0 vs F32 same top %.4f", s.same_top);
+    CHECK(fabs(s.log_ppl_ratio) < 2e-3, "Q8_0 ln(PPL ratio) %.3g", s.log_ppl_ratio);
+    printf("  Q8_0 vs F32, 12 chunks: KLD %.6f +/- %.6f, same top %.3f %%, PPL %.4f vs %.4f\n", s.kld, s.kld_unc,
+           100 * s.same_top, s.ppl, s.ppl_base);
+    qtk_model_free(q8);
+done:
+    remove(qpath);
+    remove(base);
+    free(qpath);
     free(base);
 }
 
@@ -167,6 +240,7 @@ int main(void) {
     if (g_n > 0) {
         test_accuracy(f32, v);
         test_kld(f32, f16, v);
+        test_q8_0(f32, v);
         test_cli();
     }
     free(g_tokens);

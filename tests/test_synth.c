@@ -5,7 +5,8 @@
  * keys of a real llama.cpp model, tensor names, shapes and types), a valid
  * SentencePiece-style vocabulary, and the weight statistics docs/synth.md
  * promises (heavy tails, a few outlier input channels, row scale spread,
- * larger matrices in early layers, norm weights around 1, all finite).
+ * larger matrices in early layers, norm weights around 1, all finite), and
+ * that the tokenizer and the forward pass accept the model.
  */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L
@@ -357,6 +358,70 @@ static void check_statistics(const qtk_gguf *g, const qtk_synth_shape *sh) {
     CHECK(n_checked == 7 * sh->n_layer + 2, "checked %lld matrices", (long long)n_checked);
 }
 
+/* The vocabulary works with the SentencePiece tokenizer (text round-trips,
+ * common words are single pieces) and the model runs: finite logits. */
+static void check_runs(const char *path, const qtk_gguf *g) {
+    qtk_error err;
+    qtk_vocab *v = NULL;
+    CHECK(qtk_vocab_load(g, &v, &err) == QTK_OK, "vocab load: %s", err.msg);
+    if (!v) return;
+    CHECK(qtk_vocab_get_kind(v) == QTK_VOCAB_SPM && qtk_vocab_bos(v) == 1 && qtk_vocab_eos(v) == 2, "SPM vocab");
+    const char *text = "The people of the city said that they would go home after the school day. "
+                       "In 2019, \xE2\x80\x9Cquoted\xE2\x80\x9D \xC3\xA9t\xC3\xA9 \xE2\x82\xAC" "5!";
+    int32_t *tok = NULL;
+    int64_t n = 0;
+    CHECK(qtk_tokenize(v, text, strlen(text), true, &tok, &n, &err) == QTK_OK, "tokenize: %s", err.msg);
+    if (tok) {
+        /* decode: pieces with the word-start mark as a space, byte pieces as bytes */
+        char dec[1024];
+        size_t o = 0;
+        int64_t n_the = 0;
+        for (int64_t i = 1; i < n && o + 16 < sizeof dec; i++) {
+            const char *p = qtk_vocab_token_text(v, tok[i]);
+            if (!p) break;
+            n_the += !strcmp(p, SPM_SPACE "the");
+            unsigned int byte;
+            if (strlen(p) == 6 && sscanf(p, "<0x%2X>", &byte) == 1) {
+                dec[o++] = (char)byte;
+                continue;
+            }
+            for (; *p && o + 4 < sizeof dec; p++) {
+                if (!strncmp(p, SPM_SPACE, 3)) {
+                    dec[o++] = ' ';
+                    p += 2;
+                } else {
+                    dec[o++] = *p;
+                }
+            }
+        }
+        dec[o] = '\0';
+        CHECK(n > 1 && tok[0] == 1, "BOS first");
+        CHECK(o > 0 && dec[0] == ' ' && !strcmp(dec + 1, text), "tokens do not round-trip: '%s'", dec);
+        CHECK(n_the == 2, "'\u2581the' should be one piece (seen %lld times)", (long long)n_the);
+        CHECK(n < (int64_t)strlen(text) / 2, "%lld tokens for %zu bytes: too few merges", (long long)n, strlen(text));
+    }
+    qtk_model *m = NULL;
+    qtk_context *c = NULL;
+    CHECK(qtk_model_load(path, &m, &err) == QTK_OK, "model load: %s", err.msg);
+    if (m && tok) {
+        int64_t nv = qtk_model_get_info(m)->n_vocab;
+        float *logits = (float *)malloc((size_t)(nv * n) * sizeof(float));
+        CHECK(qtk_context_create(m, 64, 1, &c, &err) == QTK_OK, "context: %s", err.msg);
+        if (c && logits && qtk_decode(c, tok, n, 0, logits, &err) == QTK_OK) {
+            int64_t bad = 0;
+            for (int64_t i = 0; i < nv * n; i++) bad += !isfinite(logits[i]);
+            CHECK(bad == 0, "%lld non-finite logits", (long long)bad);
+        } else {
+            CHECK(0, "decode: %s", err.msg);
+        }
+        free(logits);
+    }
+    qtk_context_free(c);
+    qtk_model_free(m);
+    free(tok);
+    qtk_vocab_free(v);
+}
+
 /* Hash of the tensor data section. */
 static uint64_t data_hash(const char *path, const qtk_gguf *g) {
     size_t n = 0;
@@ -433,6 +498,7 @@ int main(void) {
         check_vocab(g, sh->n_vocab);
         check_tensors(g, sh);
         check_statistics(g, sh);
+        check_runs(a, g);
         uint64_t h = data_hash(a, g);
         printf("tensor data hash (tiny, seed %d): 0x%016llx\n", SEED, (unsigned long long)h);
         CHECK(h == TINY_SEED42_DATA_HASH, "data hash 0x%016llx differs from the reference 0x%016llx: the "

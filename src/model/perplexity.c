@@ -275,6 +275,8 @@ qtk_status qtk_perplexity(const qtk_model *m, const qtk_vocab *v, const int32_t 
         if (p->n_chunks >= 0 && p->n_chunks < n_chunk) n_chunk = p->n_chunks;
     } else {
         r.n_ctx = p->n_ctx > 0 ? p->n_ctx : 512;
+        if (r.n_ctx < 4)
+            return qtk_set_error(err, QTK_ERR_INVALID_ARG, "n_ctx %lld is too small (>= 4)", (long long)r.n_ctx);
         r.first = r.n_ctx / 2;
         r.n_scored = r.n_ctx - 1 - r.first;
         if (!tokens || n_tokens < 2 * r.n_ctx)

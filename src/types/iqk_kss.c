@@ -243,7 +243,8 @@ static float kss_quantize_row(const qtk_ks_nearest nt[2], const float *x, const 
             for (int s = S[ib] - 2; s <= S[ib] + 2; s += 2) {
                 if (s < -127 || s > 127) continue;
                 for (int g = 0; g < 2; g++) {
-                    if (s == S[ib] && g == sh[ib]) continue;
+                    /* neighbouring codes on the current grid, the other grid at the current code */
+                    if ((s == S[ib]) == (g == sh[ib])) continue;
                     const float e = kss_eval(xb, wb, mb, g, nt, d * (float)s, qt, &m);
                     if (e < beste && m <= m0) {
                         beste = e;
