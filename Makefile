@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE ?= cmake
 CMAKE_FLAGS ?=
 
-.PHONY: all build test clean asan fuzz
+.PHONY: all build test clean asan fuzz ci demo
 
 all: build
 
@@ -17,6 +17,14 @@ build: $(BUILD)/CMakeCache.txt
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# Builds the tool, then quantizes a model with several presets and prints one
+# table (scripts/demo.sh). Model: MODEL=path (MODEL=synth: the synthetic one),
+# else ../shared/fixtures/tiny-llama-f16.gguf if present, else `qtk synth`.
+demo: $(BUILD)/CMakeCache.txt
+	$(CMAKE) --build $(BUILD) -j $(JOBS) --target qtk_cli
+	QTK="$(BUILD)/bin/qtk" OUT="$(BUILD)/demo" MODEL="$(MODEL)" IMATRIX="$(IMATRIX)" TEXT="$(TEXT)" \
+	  PRESETS="$(PRESETS)" THREADS="$(THREADS)" CHUNKS="$(CHUNKS)" CTX="$(CTX)" SHAPE="$(SHAPE)" sh scripts/demo.sh
+
 # Same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan:
 	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=RelWithDebInfo -DQTK_SANITIZE=ON $(CMAKE_FLAGS)"
@@ -26,5 +34,9 @@ fuzz:
 	$(CMAKE) -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DQTK_FUZZ=ON -DQTK_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	$(CMAKE) --build build-fuzz -j $(JOBS)
 
+# The whole CI pipeline (installs its packages with apt-get; see .ci/run).
+ci:
+	bash .ci/run
+
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-mingw build-arm64 build-ci-logs

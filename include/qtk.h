@@ -88,6 +88,7 @@ typedef enum qtk_type {
     QTK_TYPE_F64 = 28,
     QTK_TYPE_IQ1_M = 29,
     QTK_TYPE_BF16 = 30,
+    QTK_TYPE_Q8_2 = 99,      /* internal activation format of Q4_K/Q5_K, never in files */
     QTK_TYPE_Q6_0 = 133,
     QTK_TYPE_IQ2_K = 137,
     QTK_TYPE_IQ3_K = 138,
@@ -598,7 +599,7 @@ typedef struct qtk_vocab qtk_vocab;
 
 typedef enum qtk_vocab_kind {
     QTK_VOCAB_SPM = 1,   /* tokenizer.ggml.model "llama": SentencePiece, byte fallback */
-    QTK_VOCAB_BPE = 2    /* "gpt2": byte-level BPE (not implemented yet)             */
+    QTK_VOCAB_BPE = 2    /* "gpt2": byte-level BPE, pre-tokenizer per tokenizer.ggml.pre */
 } qtk_vocab_kind;
 
 /* Reads the vocabulary of a GGUF file. Unsupported tokenizer models fail
@@ -618,6 +619,22 @@ const char *qtk_vocab_token_text(const qtk_vocab *v, int32_t id);
  * *tokens is malloc'ed (free with free()); *n_tokens its length. */
 qtk_status qtk_tokenize(const qtk_vocab *v, const char *text, size_t len, bool add_special,
                         int32_t **tokens, int64_t *n_tokens, qtk_error *err);
+/* As qtk_tokenize; parse_special: control tokens written in the text (e.g.
+ * "<s>", "<|endoftext|>") become those tokens, as llama_tokenize's flag.
+ * User-defined tokens are matched either way. */
+qtk_status qtk_tokenize_ex(const qtk_vocab *v, const char *text, size_t len, bool add_special, bool parse_special,
+                           int32_t **tokens, int64_t *n_tokens, qtk_error *err);
+/* Bytes token id stands for in text (llama_token_to_piece): SPM "▁" -> ' '
+ * and <0xXX> -> the byte, BPE byte-level characters -> bytes; control tokens
+ * give nothing unless special. Writes min(length, cap) bytes (no NUL) and
+ * returns the full length. */
+size_t qtk_token_to_piece(const qtk_vocab *v, int32_t id, bool special, char *buf, size_t cap);
+/* The pieces of ids[0..n) concatenated (malloc'ed, NUL-terminated; *len
+ * without the NUL). The first piece loses the space an SPM vocabulary's
+ * tokenizer puts in front, so detokenize(tokenize(s)) == s for lossless
+ * text; no clean-up of spaces around punctuation is done. */
+qtk_status qtk_detokenize(const qtk_vocab *v, const int32_t *ids, int64_t n, bool special, char **text,
+                          size_t *len, qtk_error *err);
 
 /* A model mapped from a GGUF file: weights stay in the mapping (no copy). */
 typedef struct qtk_model qtk_model;
@@ -727,6 +744,62 @@ typedef void (*qtk_synth_progress_fn)(void *ud, const char *tensor, int64_t done
  * in early layers); see docs/synth.md. progress may be NULL. */
 qtk_status qtk_synth_write(const char *path, const char *shape, uint64_t seed, int n_threads,
                            qtk_synth_progress_fn progress, void *ud, qtk_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Weight-space comparison (qtk compare)                                      */
+/* ------------------------------------------------------------------------ */
+
+typedef enum qtk_compare_status {
+    QTK_COMPARE_OK = 0,             /* compared                                */
+    QTK_COMPARE_SHAPE_MISMATCH = 1, /* in both files with different shapes     */
+    QTK_COMPARE_ONLY_REF = 2,       /* missing from the quantized file         */
+    QTK_COMPARE_ONLY_QUANT = 3,     /* missing from the reference file         */
+    QTK_COMPARE_NO_DECODER = 4,     /* a type cannot be decoded to F32         */
+    QTK_COMPARE_NONFINITE = 5       /* NaN/Inf in either decoded tensor        */
+} qtk_compare_status;
+
+/* One tensor: err2 = sum w (x - y)^2 and ref2 = sum w x^2 over its elements,
+ * x the reference and y the quantized weights decoded to F32, w the imatrix
+ * column weights of the tensor scaled to mean 1 per matrix (1 when weighted
+ * is false). rel_rmse = sqrt(err2 / ref2). */
+typedef struct qtk_compare_tensor {
+    char *name;
+    int ref_type, quant_type;       /* -1 where the tensor is absent           */
+    int64_t n_elements;
+    qtk_compare_status status;
+    bool quantized;                 /* compared and the types differ: in totals */
+    bool weighted;                  /* imatrix weights were used               */
+    int64_t n_nonfinite;            /* elements skipped as NaN/Inf             */
+    double err2, ref2, rel_rmse;
+} qtk_compare_tensor;
+
+/* Sums over the quantized tensors of one class (name without "blk.N." and ".weight"). */
+typedef struct qtk_compare_class {
+    char name[64];
+    int64_t tensors, params;
+    double err2, ref2, rel_rmse;
+} qtk_compare_class;
+
+typedef struct qtk_compare_result {
+    int64_t n;                      /* reference tensors, then quantized-only ones */
+    qtk_compare_tensor *tensors;
+    int64_t n_classes;              /* in order of first appearance            */
+    qtk_compare_class *classes;
+    int64_t n_quantized, params_quantized;
+    int64_t n_unmatched;            /* ONLY_REF, ONLY_QUANT, SHAPE_MISMATCH, NO_DECODER */
+    int64_t n_nonfinite;            /* tensors with status NONFINITE           */
+    double err2, ref2, rel_rmse;    /* over all quantized tensors              */
+} qtk_compare_result;
+
+/* Compares every tensor present in both files with equal shapes (decoded to
+ * F32, nthreads threads, <= 0: all CPUs; results do not depend on it). `im`
+ * may be NULL; tensors it has no entry for are unweighted. Mismatches are
+ * reported per tensor, not as failures. */
+qtk_status qtk_compare_models(const qtk_gguf *ref, const qtk_gguf *quant, const qtk_imatrix *im, int nthreads,
+                              qtk_compare_result **out, qtk_error *err);
+void qtk_compare_result_free(qtk_compare_result *r);
+/* Short text of a status ("ok", "shape mismatch", ...). */
+const char *qtk_compare_status_name(qtk_compare_status s);
 
 #ifdef __cplusplus
 }

@@ -23,6 +23,8 @@ int cmd_bench(int argc, char **argv);
 void help_bench(FILE *out);
 int cmd_synth(int argc, char **argv); void help_synth(FILE *out);
 int cmd_perplexity(int argc, char **argv); void help_perplexity(FILE *out);
+int cmd_tokenize(int argc, char **argv); void help_tokenize(FILE *out);
+int cmd_compare(int argc, char **argv); void help_compare(FILE *out);
 
 int cmd_quantize(int argc, char **argv);
 void help_quantize(FILE *out);

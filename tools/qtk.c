@@ -11,6 +11,8 @@ static const cli_command commands[] = {
     {"bench", "speed benchmarks: qtk bench types", cmd_bench, help_bench},
     {"synth", "write a synthetic F16 LLaMA model (deterministic from a seed)", cmd_synth, help_synth},
     {"perplexity", "perplexity and KL-divergence of a model on a text (llama-perplexity style)", cmd_perplexity, help_perplexity},
+    {"tokenize", "tokenize a text with a model's vocabulary (llama-tokenize style)", cmd_tokenize, help_tokenize},
+    {"compare", "weight-space relative RMSE of a quantized model against its source", cmd_compare, help_compare},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

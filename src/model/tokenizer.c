@@ -10,10 +10,11 @@
  *      token with the highest score is merged (ties: leftmost pair);
  *   4. each final symbol is its token, or — when it is not in the
  *      vocabulary — one <0xXX> byte token per byte (byte fallback).
- * The vocabulary keeps the kind (SPM / BPE) so a BPE tokenizer can be
- * added beside tokenize_spm() without changing the API.
+ * Byte-level BPE ("gpt2"), special-token partitioning and detokenizing
+ * live in tokenizer_bpe.c (the vocabulary's `ext`).
  */
 #include "model_internal.h"
+#include "tokenizer_bpe.h"
 
 #include <stdlib.h>
 
@@ -28,6 +29,7 @@ struct qtk_vocab {
     int32_t byte_tok[256]; /* <0xXX> tokens, -1 when absent               */
     int32_t *slots;        /* open-addressing hash: text -> id (-1 empty) */
     uint32_t n_slots;      /* power of two                                */
+    qtk_vocab_ext *ext;    /* token types, special tokens, BPE merges     */
 };
 
 static uint32_t hash_bytes(const char *s, size_t n) {
@@ -66,6 +68,7 @@ void qtk_vocab_free(qtk_vocab *v) {
     free(v->len);
     free(v->score);
     free(v->slots);
+    qtk_vocab_ext_free(v->ext);
     free(v);
 }
 
@@ -85,10 +88,12 @@ qtk_status qtk_vocab_load(const qtk_gguf *g, qtk_vocab **out, qtk_error *err) {
     const qtk_meta *meta = qtk_gguf_meta(g);
     const char *model = qtk_meta_get_str(meta, "tokenizer.ggml.model");
     if (!model) return qtk_set_error(err, QTK_ERR_FORMAT, "%s: tokenizer.ggml.model is missing", qtk_gguf_path(g));
-    if (strcmp(model, "llama") != 0)
+    if (strcmp(model, "llama") != 0 && strcmp(model, "gpt2") != 0)
         return qtk_set_error(err, QTK_ERR_UNSUPPORTED,
-                             "%s: tokenizer model '%s' is not supported yet (supported: llama = SentencePiece)",
+                             "%s: tokenizer model '%s' is not supported (supported: llama = SentencePiece, "
+                             "gpt2 = byte-level BPE)",
                              qtk_gguf_path(g), model);
+    const bool bpe = strcmp(model, "gpt2") == 0;
     const qtk_gguf_value *toks = qtk_meta_get(meta, "tokenizer.ggml.tokens");
     const qtk_gguf_value *scores = qtk_meta_get(meta, "tokenizer.ggml.scores");
     if (!toks || toks->type != QTK_GGUF_ARRAY || toks->v.arr.elem_type != QTK_GGUF_STRING || toks->v.arr.n == 0 ||
@@ -100,7 +105,7 @@ qtk_status qtk_vocab_load(const qtk_gguf *g, qtk_vocab **out, qtk_error *err) {
                              qtk_gguf_path(g));
     qtk_vocab *v = (qtk_vocab *)calloc(1, sizeof *v);
     if (!v) return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory");
-    v->kind = QTK_VOCAB_SPM;
+    v->kind = bpe ? QTK_VOCAB_BPE : QTK_VOCAB_SPM;
     v->n = (int32_t)toks->v.arr.n;
     v->text = (char **)calloc((size_t)v->n, sizeof(char *));
     v->len = (uint32_t *)calloc((size_t)v->n, sizeof(uint32_t));
@@ -122,14 +127,19 @@ qtk_status qtk_vocab_load(const qtk_gguf *g, qtk_vocab **out, qtk_error *err) {
         }
         insert_token(v, i);
     }
-    v->bos = meta_id(meta, "tokenizer.ggml.bos_token_id", 1);
-    v->eos = meta_id(meta, "tokenizer.ggml.eos_token_id", 2);
-    v->unk = meta_id(meta, "tokenizer.ggml.unknown_token_id", 0);
+    qtk_status st = qtk_vocab_ext_load(g, v->text, v->len, v->n, bpe, &v->ext, err);
+    if (st != QTK_OK) {
+        qtk_vocab_free(v);
+        return st;
+    }
+    v->bos = meta_id(meta, "tokenizer.ggml.bos_token_id", bpe ? 11 : 1);  /* llama.cpp's defaults */
+    v->eos = meta_id(meta, "tokenizer.ggml.eos_token_id", bpe ? 11 : 2);
+    v->unk = meta_id(meta, "tokenizer.ggml.unknown_token_id", bpe ? -1 : 0);
     if (v->bos >= v->n) v->bos = -1;
     if (v->eos >= v->n) v->eos = -1;
     if (v->unk >= v->n) v->unk = -1;
-    v->add_bos = meta_bool(meta, "tokenizer.ggml.add_bos_token", true);
-    v->add_space_prefix = meta_bool(meta, "tokenizer.ggml.add_space_prefix", true);
+    v->add_bos = meta_bool(meta, "tokenizer.ggml.add_bos_token", qtk_vocab_ext_default_add_bos(v->ext));
+    v->add_space_prefix = meta_bool(meta, "tokenizer.ggml.add_space_prefix", !bpe);
     for (int b = 0; b < 256; b++) {
         char name[8];
         snprintf(name, sizeof name, "<0x%02X>", b);
@@ -152,28 +162,12 @@ const char *qtk_vocab_token_text(const qtk_vocab *v, int32_t id) {
     return (v && id >= 0 && id < v->n) ? v->text[id] : NULL;
 }
 
+const qtk_vocab_ext *qtk_vocab_get_ext(const qtk_vocab *v) { return v->ext; }
+
 /* ---- growable token list ---------------------------------------------------- */
 
-typedef struct tok_list {
-    int32_t *p;
-    int64_t n, cap;
-    bool oom;
-} tok_list;
-
-static void push_tok(tok_list *l, int32_t id) {
-    if (l->oom) return;
-    if (l->n == l->cap) {
-        int64_t cap = l->cap ? 2 * l->cap : 64;
-        int32_t *p = (int32_t *)realloc(l->p, (size_t)cap * sizeof(int32_t));
-        if (!p) {
-            l->oom = true;
-            return;
-        }
-        l->p = p;
-        l->cap = cap;
-    }
-    l->p[l->n++] = id;
-}
+typedef qtk_tok_list tok_list;
+#define push_tok qtk_tok_list_push
 
 /* ---- SentencePiece merge loop ---------------------------------------------- */
 
@@ -292,42 +286,58 @@ static qtk_status tokenize_spm(const qtk_vocab *v, const char *s, int64_t n, tok
     return QTK_OK;
 }
 
-qtk_status qtk_tokenize(const qtk_vocab *v, const char *text, size_t len, bool add_special, int32_t **tokens,
-                        int64_t *n_tokens, qtk_error *err) {
+/* SentencePiece of one raw piece: optional leading space, then ' ' -> U+2581. */
+static qtk_status tokenize_spm_piece(const qtk_vocab *v, const char *text, size_t len, bool space_prefix,
+                                     tok_list *out, qtk_error *err) {
+    size_t spaces = space_prefix ? 1 : 0;
+    for (size_t i = 0; i < len; i++) spaces += text[i] == ' ';
+    size_t n = len + 2 * spaces + (space_prefix ? 1 : 0);
+    char *s = (char *)malloc(n + 1);
+    if (!s) return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory (tokenizer)");
+    size_t o = 0;
+    static const char sp[3] = {'\xE2', '\x96', '\x81'};
+    if (space_prefix) {
+        memcpy(s, sp, 3);
+        o = 3;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == ' ') {
+            memcpy(s + o, sp, 3);
+            o += 3;
+        } else {
+            s[o++] = text[i];
+        }
+    }
+    qtk_status st = tokenize_spm(v, s, (int64_t)o, out, err);
+    free(s);
+    return st;
+}
+
+qtk_status qtk_tokenize_ex(const qtk_vocab *v, const char *text, size_t len, bool add_special, bool parse_special,
+                           int32_t **tokens, int64_t *n_tokens, qtk_error *err) {
     if (!v || (!text && len) || !tokens || !n_tokens)
         return qtk_set_error(err, QTK_ERR_INVALID_ARG, "qtk_tokenize: NULL argument");
     *tokens = NULL;
     *n_tokens = 0;
     tok_list out = {0};
     if (add_special && qtk_vocab_adds_bos(v)) push_tok(&out, v->bos);
-    qtk_status st = QTK_OK;
-    if (len > 0) {
-        /* escape: optional leading space, then ' ' -> U+2581 (3 bytes) */
-        size_t spaces = v->add_space_prefix ? 1 : 0;
-        for (size_t i = 0; i < len; i++) spaces += text[i] == ' ';
-        size_t n = len + (v->add_space_prefix ? 1 : 0) + 2 * spaces;
-        char *s = (char *)malloc(n + 1);
-        if (!s) {
-            free(out.p);
-            return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory (tokenizer)");
+    qtk_frag *frags = NULL;
+    int64_t nf = 0;
+    qtk_status st = qtk_special_partition(v->ext, text, len, parse_special, &frags, &nf, err);
+    bool prev_special = true;  /* SPM: a space goes in front of the text and after special tokens */
+    for (int64_t f = 0; st == QTK_OK && f < nf; f++) {
+        if (frags[f].id >= 0) {
+            push_tok(&out, frags[f].id);
+            prev_special = true;
+        } else if (v->kind == QTK_VOCAB_BPE) {
+            st = qtk_bpe_tokenize(v->ext, text + frags[f].off, (size_t)frags[f].len, &out, err);
+        } else {
+            st = tokenize_spm_piece(v, text + frags[f].off, (size_t)frags[f].len,
+                                    v->add_space_prefix && prev_special, &out, err);
+            prev_special = false;
         }
-        size_t o = 0;
-        static const char sp[3] = {'\xE2', '\x96', '\x81'};
-        if (v->add_space_prefix) {
-            memcpy(s, sp, 3);
-            o = 3;
-        }
-        for (size_t i = 0; i < len; i++) {
-            if (text[i] == ' ') {
-                memcpy(s + o, sp, 3);
-                o += 3;
-            } else {
-                s[o++] = text[i];
-            }
-        }
-        st = tokenize_spm(v, s, (int64_t)o, &out, err);
-        free(s);
     }
+    free(frags);
     if (st == QTK_OK && out.oom) st = qtk_set_error(err, QTK_ERR_NOMEM, "out of memory (tokenizer)");
     if (st != QTK_OK) {
         free(out.p);
@@ -336,4 +346,9 @@ qtk_status qtk_tokenize(const qtk_vocab *v, const char *text, size_t len, bool a
     *tokens = out.p;
     *n_tokens = out.n;
     return QTK_OK;
+}
+
+qtk_status qtk_tokenize(const qtk_vocab *v, const char *text, size_t len, bool add_special, int32_t **tokens,
+                        int64_t *n_tokens, qtk_error *err) {
+    return qtk_tokenize_ex(v, text, len, add_special, false, tokens, n_tokens, err);
 }

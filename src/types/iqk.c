@@ -7,6 +7,7 @@
  */
 #include "iqk.h"
 #include "grids.h"
+#include "iquants.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -205,39 +206,48 @@ void qtk_iq6_k_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y)
 /* Quantization                                                             */
 /* ======================================================================== */
 
-/* Index of the grid value nearest to v in an increasing table; ties go to the
- * upper neighbour, out-of-range values clamp to the ends. */
-static int nearest_index(const float *T, int nv, float v) {
-    if (!(v > T[0])) return 0;
-    if (v >= T[nv - 1]) return nv - 1;
-    int lo = 0, hi = nv - 1; /* T[lo] < v <= T[hi] */
-    while (hi - lo > 1) {
-        const int mid = (lo + hi) / 2;
-        if (T[mid] < v) lo = mid;
-        else hi = mid;
-    }
-    return (v - T[lo] < T[hi] - v) ? lo : hi;
-}
-
 /* Per-type quantizer parameters. */
 typedef struct {
     const iqk_desc *desc;
-    float sigma_c;     /* σ² = c·Σx²/256 */
-    int quarter_sigma; /* fallback weight 0.25σ² + x² (else x²) */
-    int ntry;          /* scale search: k = −ntry..ntry */
-    float step;        /* inverse-scale step */
-    int refit;         /* one extra nearest/refit round per sub-block */
-    float fudge;       /* final super-block scale factor */
-    int smin, smax;    /* integer sub-block scale range */
-    int odd_scales;    /* IQ3_K: only odd scales */
+    float sigma_c;         /* σ² = c·Σx²/256 */
+    int quarter_sigma;     /* fallback weight 0.25σ² + x² (else x²) */
+    int ntry;              /* scale search: k = −ntry..ntry */
+    float step;            /* inverse-scale step */
+    int refit;             /* one extra nearest/refit round per sub-block */
+    float fudge;           /* final super-block scale factor */
+    int smin, smax;        /* integer sub-block scale range */
+    int odd_scales;        /* IQ3_K: only odd scales */
+    const float *factors;  /* super-block scale candidates of the improvement pass, × the grid scale */
+    int nfactors;
 } iqk_qparams;
 
-/* Float copies of the grids: [0..nv) base, [nv..2nv) shifted. */
-typedef struct { float v[128]; } fgrid;
+/* Float copies of the grids ([0..nv) base, [nv..2nv) shifted), their
+ * constant-time nearest-value tables (METHODS §1.3) and what the sweeps need. */
+typedef struct {
+    float v[128];
+    qtk_grid_lut lut[2];
+    int nv;
+    int z[2];                     /* index of the value nearest 0 = number of midpoints <= 0 */
+    double dT[2][64], dT2[2][64]; /* T[k+1] − T[k] and T[k+1]² − T[k]² */
+} fgrid;
 
 static void make_fgrid(const iqk_desc *t, fgrid *g) {
+    g->nv = t->nv;
     for (int i = 0; i < 2 * t->nv; i++) g->v[i] = (float)t->grid[i];
+    for (int sh = 0; sh < 2; sh++) {
+        const float *T = g->v + sh * t->nv;
+        qtk_grid_lut_init(&g->lut[sh], t->grid + sh * t->nv, t->nv);
+        g->z[sh] = 0;
+        for (int k = 0; k < t->nv - 1; k++) {
+            if (g->lut[sh].mid[k] <= 0.0f) g->z[sh] = k + 1;
+            g->dT[sh][k] = (double)T[k + 1] - T[k];
+            g->dT2[sh][k] = (double)T[k + 1] * T[k + 1] - (double)T[k] * T[k];
+        }
+    }
 }
+
+/* Index of the value of grid `sh` nearest to v (ties up, clamped). */
+static inline int nearest(const fgrid *g, int sh, float v) { return qtk_grid_lut_nearest(&g->lut[sh], v); }
 
 /* Importance weights of one super-block (METHODS §1.2), including the
  * per-16 sanitising of imatrix entries that carry no information. */
@@ -265,16 +275,17 @@ static void make_weights(const iqk_qparams *p, const float *x, const float *qw, 
     }
 }
 
-/* Tries inverse scale `id` on grid T for both signs; keeps the best F = sumqx²/sumq2. */
-static void try_scale(const float *xb, const float *wb, const float *T, int nv, float id, int shift,
-                      float *best, float *dbest, int *sbest) {
+/* Tries inverse scale `id` on grid `shift` for both signs; keeps the best F = sumqx²/sumq2. */
+static void try_scale(const float *xb, const float *wb, const fgrid *g, float id, int shift, float *best,
+                      float *dbest, int *sbest) {
+    const float *T = g->v + (shift ? g->nv : 0);
     float sqx_p = 0, sq2_p = 0, sqx_m = 0, sq2_m = 0;
     for (int k = 0; k < 16; k++) {
         const float al = id * xb[k];
-        float q = T[nearest_index(T, nv, al)];
+        float q = T[nearest(g, shift, al)];
         sqx_p += wb[k] * q * xb[k];
         sq2_p += wb[k] * q * q;
-        q = T[nearest_index(T, nv, -al)];
+        q = T[nearest(g, shift, -al)];
         sqx_m += wb[k] * q * xb[k];
         sq2_m += wb[k] * q * q;
     }
@@ -306,17 +317,17 @@ static float search_nl(const iqk_qparams *p, const fgrid *g, const float *xb, co
     if (amax < 1e-16f) return 0.0f;
     float best = 0.0f, d = 0.0f;
     int sh = 0;
-    try_scale(xb, wb, T0, nv, -T0[0] / max, 0, &best, &d, &sh);
+    try_scale(xb, wb, g, -T0[0] / max, 0, &best, &d, &sh);
     for (int itry = -p->ntry; itry <= p->ntry; itry++) {
-        try_scale(xb, wb, T0, nv, (p->step * (float)itry + T0[0]) / max, 0, &best, &d, &sh);
-        try_scale(xb, wb, T1, nv, (p->step * (float)itry + T1[0]) / max, 1, &best, &d, &sh);
+        try_scale(xb, wb, g, (p->step * (float)itry + T0[0]) / max, 0, &best, &d, &sh);
+        try_scale(xb, wb, g, (p->step * (float)itry + T1[0]) / max, 1, &best, &d, &sh);
     }
     if (p->refit && d != 0.0f) {
         const float *T = sh ? T1 : T0;
         const float id = 1.0f / d;
         float sqx = 0, sq2 = 0;
         for (int k = 0; k < 16; k++) {
-            const float q = T[nearest_index(T, nv, id * xb[k])];
+            const float q = T[nearest(g, sh, id * xb[k])];
             sqx += wb[k] * q * xb[k];
             sq2 += wb[k] * q * q;
         }
@@ -326,14 +337,21 @@ static float search_nl(const iqk_qparams *p, const fgrid *g, const float *xb, co
     return d;
 }
 
-/* IQ2_K sub-block search (METHODS §3.3): the optimum over all monotone
- * assignments of the 4 grid values to the sorted weights, both orders, both
- * grids, from prefix sums of w and w·x. */
-static float search_iq2(const fgrid *g, const float *xb, const float *wb, int *shift) {
-    float amax = 0.0f;
-    for (int k = 0; k < 16; k++) amax = fmaxf(amax, fabsf(xb[k]));
-    *shift = 0;
-    if (amax < 1e-16f) return 0.0f;
+/*
+ * IQ2_K sub-block search (METHODS §3.3) finds the optimum over all monotone
+ * assignments of the grid values to the sorted weights. That optimum is always
+ * the nearest-value assignment of its own scale (else re-rounding would lower
+ * the error), and as the inverse scale t grows from 0 those assignments change
+ * one weight and one grid step at a time, when t·x crosses a midpoint. Walking
+ * the crossings in order with running sums visits every candidate in
+ * O(16·nv) instead of enumerating O(16³) splits.
+ */
+typedef struct {
+    float xs[2][16];            /* [0]: x ascending; [1]: −x ascending (negative scales) */
+    double W[2][17], WX[2][17]; /* prefix sums of w and w·xs in that order */
+} sub_sorted;
+
+static void sort_sub(const float *xb, const float *wb, sub_sorted *ss) {
     int ord[16];
     for (int k = 0; k < 16; k++) ord[k] = k;
     for (int a = 1; a < 16; a++) { /* insertion sort by x */
@@ -345,33 +363,80 @@ static float search_iq2(const fgrid *g, const float *xb, const float *wb, int *s
         }
         ord[b + 1] = v;
     }
-    double cw[17], cx[17];
-    cw[0] = cx[0] = 0.0;
+    ss->W[0][0] = ss->WX[0][0] = ss->W[1][0] = ss->WX[1][0] = 0.0;
     for (int k = 0; k < 16; k++) {
-        cw[k + 1] = cw[k] + wb[ord[k]];
-        cx[k + 1] = cx[k] + (double)wb[ord[k]] * xb[ord[k]];
+        const int a = ord[k], b = ord[15 - k];
+        ss->xs[0][k] = xb[a];
+        ss->xs[1][k] = -xb[b];
+        ss->W[0][k + 1] = ss->W[0][k] + wb[a];
+        ss->WX[0][k + 1] = ss->WX[0][k] + (double)wb[a] * xb[a];
+        ss->W[1][k + 1] = ss->W[1][k] + wb[b];
+        ss->WX[1][k + 1] = ss->WX[1][k] - (double)wb[b] * xb[b];
     }
+}
+
+/* The walk for grid sh on side neg (t > 0 on xs[neg]): boundary k's crossings
+ * come in sorted order (weights below a non-positive midpoint from the most
+ * negative up, weights reaching a positive one from the largest down), so the
+ * walk merges nv − 1 precomputed sorted lists. A better F updates *best,
+ * *dbest (the scale, sign restored) and *sbest. Small grids only (nv <= 8). */
+static void sweep_best_F(const fgrid *g, int sh, const sub_sorted *ss, int neg, double *best, double *dbest,
+                         int *sbest) {
+    const int nv = g->nv, z = g->z[sh];
+    const float *mid = g->lut[sh].mid, *xs = ss->xs[neg];
+    const double *W = ss->W[neg], *WX = ss->WX[neg];
+    float thr[7][17]; /* t of each crossing, +inf after the last */
+    double da[7][16], db[7][16];
+    int nlo = 0, nhi = 0;
+    while (nlo < 16 && xs[nlo] < 0.0f) nlo++;
+    while (nhi < 16 && xs[15 - nhi] > 0.0f) nhi++;
+    for (int k = 0; k < nv - 1; k++) {
+        const int n = k < z ? nlo : nhi;
+        const double sg = k < z ? -1.0 : 1.0;
+        for (int j = 0; j < n; j++) {
+            const int q = k < z ? j : 15 - j;
+            thr[k][j] = mid[k] / xs[q];
+            da[k][j] = sg * g->dT[sh][k] * (WX[q + 1] - WX[q]);
+            db[k][j] = sg * g->dT2[sh][k] * (W[q + 1] - W[q]);
+        }
+        thr[k][n] = INFINITY;
+    }
+    const double Tz = g->v[sh * nv + z];
+    double sqx = Tz * WX[16], sq2 = Tz * Tz * W[16]; /* t → 0+: every weight on the value nearest 0 */
+    int pos[7] = {0, 0, 0, 0, 0, 0, 0};
+    for (;;) {
+        if (sq2 > 0 && sqx * sqx > *best * sq2) {
+            const double d = sqx / sq2;
+            *best = d * sqx;
+            *dbest = neg ? -d : d;
+            *sbest = sh;
+        }
+        int k = 0;
+        float tk = thr[0][pos[0]];
+        for (int i = 1; i < nv - 1; i++) {
+            const float ti = thr[i][pos[i]];
+            k = ti < tk ? i : k;
+            tk = ti < tk ? ti : tk;
+        }
+        if (!(tk < INFINITY)) break;
+        sqx += da[k][pos[k]];
+        sq2 += db[k][pos[k]];
+        pos[k]++;
+    }
+}
+
+/* IQ2_K sub-block scale and grid: both grids, both signs of the scale. */
+static float search_iq2(const fgrid *g, const float *xb, const float *wb, int *shift) {
+    float amax = 0.0f;
+    for (int k = 0; k < 16; k++) amax = fmaxf(amax, fabsf(xb[k]));
+    *shift = 0;
+    if (amax < 1e-16f) return 0.0f;
+    sub_sorted ss;
+    sort_sub(xb, wb, &ss);
     double best = 0.0, dbest = 0.0;
     int sbest = 0;
-    for (int sh = 0; sh < 2; sh++) {
-        for (int dir = 0; dir < 2; dir++) {
-            double v[4];
-            for (int m = 0; m < 4; m++) v[m] = g->v[4 * sh + (dir ? 3 - m : m)];
-            for (int i1 = 0; i1 <= 16; i1++)
-                for (int i2 = i1; i2 <= 16; i2++)
-                    for (int i3 = i2; i3 <= 16; i3++) {
-                        const double sqx = v[0] * cx[i1] + v[1] * (cx[i2] - cx[i1]) +
-                                           v[2] * (cx[i3] - cx[i2]) + v[3] * (cx[16] - cx[i3]);
-                        const double sq2 = v[0] * v[0] * cw[i1] + v[1] * v[1] * (cw[i2] - cw[i1]) +
-                                           v[2] * v[2] * (cw[i3] - cw[i2]) + v[3] * v[3] * (cw[16] - cw[i3]);
-                        if (sq2 > 0 && sqx * sqx > best * sq2) {
-                            dbest = sqx / sq2;
-                            best = dbest * sqx;
-                            sbest = sh;
-                        }
-                    }
-        }
-    }
+    for (int sh = 0; sh < 2; sh++)
+        for (int neg = 0; neg < 2; neg++) sweep_best_F(g, sh, &ss, neg, &best, &dbest, &sbest);
     *shift = sbest;
     return (float)dbest;
 }
@@ -430,10 +495,10 @@ static void requant_sub(const iqk_qparams *p, const fgrid *g, sb_state *st, int 
     const float *T = g->v + (shift ? nv : 0);
     const float dl = d * (float)S;
     const float idl = dl != 0.0f ? 1.0f / dl : 0.0f;
-    const int zero = nearest_index(T, nv, 0.0f);
+    const int zero = g->z[shift];
     for (int k = 0; k < 16; k++) {
         const int i = 16 * j + k;
-        const int l = dl != 0.0f ? nearest_index(T, nv, idl * st->x[i]) : zero;
+        const int l = dl != 0.0f ? nearest(g, shift, idl * st->x[i]) : zero;
         idx[k] = (uint8_t)l;
         const double q = (double)T[l] * S;
         *sqx += st->w[i] * q * st->x[i];
@@ -509,20 +574,14 @@ static float quantize_subscales(const iqk_qparams *p, sb_state *st) {
 }
 
 /* Best (scale, grid, indices) of sub-block j for a fixed super-block scale d:
- * integer scales in a window around s_j/d, both grids; returns its error. */
-static double best_sub_for_d(const iqk_qparams *p, const fgrid *g, const sb_state *st, int j, float d, int win,
-                             int *S_out, int *shift_out, uint8_t *idx_out) {
+ * integer scales S_j/d ± win, both grids (large grids); 0 when none applies. */
+static int best_sub_window(const iqk_qparams *p, const fgrid *g, const sb_state *st, int j, float d, int win,
+                           int *S_out, int *shift_out, uint8_t *idx_out) {
     const int nv = p->desc->nv;
-    const int step = p->odd_scales ? 2 : 1;
-    int center = qtk_nearest_int(st->s[j] / d);
-    if (p->odd_scales && (center % 2) == 0) center += (st->s[j] / d > (float)center) ? 1 : -1;
-    int lo = center - step * win, hi = center + step * win;
-    if (win < 0) { /* small scale ranges: every code */
-        lo = p->smin;
-        hi = p->smax;
-    }
+    const int center = qtk_nearest_int(st->s[j] / d);
+    const float *xb = st->x + 16 * j, *wb = st->w + 16 * j;
     double best = -1.0;
-    for (int S = lo; S <= hi; S += step) {
+    for (int S = center - win; S <= center + win; S++) {
         if (S < p->smin || S > p->smax || S == 0) continue;
         const float dl = d * (float)S, idl = 1.0f / dl;
         for (int sh = 0; sh < 2; sh++) {
@@ -530,11 +589,10 @@ static double best_sub_for_d(const iqk_qparams *p, const fgrid *g, const sb_stat
             uint8_t idx[16];
             double e = 0;
             for (int k = 0; k < 16; k++) {
-                const int i = 16 * j + k;
-                const int l = nearest_index(T, nv, idl * st->x[i]);
+                const int l = nearest(g, sh, idl * xb[k]);
                 idx[k] = (uint8_t)l;
-                const double r = st->x[i] - dl * T[l];
-                e += st->w[i] * r * r;
+                const double r = xb[k] - dl * T[l];
+                e += wb[k] * r * r;
             }
             if (best < 0 || e < best) {
                 best = e;
@@ -544,10 +602,151 @@ static double best_sub_for_d(const iqk_qparams *p, const fgrid *g, const sb_stat
             }
         }
     }
-    return best;
+    return best >= 0;
 }
 
-/* Joint improvement over the reference's two-level scheme: for a band of
+/*
+ * Small grids (IQ2_K, IQ3_K) choose each sub-block's integer scale among ALL
+ * codes, for every super-block candidate at once. For one side of the scale's
+ * sign, every (candidate, code) pair is an inverse scale t = 1/|d·S|; sorted,
+ * they form one query list per super-block. A weight x > 0 sits at or above a
+ * positive midpoint m exactly for the queries with t·x ≥ m — a suffix of the
+ * list, found by a binary search with the same float test as nearest() — and
+ * below a negative midpoint likewise; so the change of Σw·x·T and Σw·T² at
+ * that crossing is added to one bucket, and one prefix pass over the buckets
+ * yields the error Σw(x − d·S·T)² of every query: O(16·nv·log Q + Q) per
+ * sub-block, grid and side instead of 16 lookups per query.
+ */
+#define MAX_FACTORS 16
+#define QPAD 256 /* > queries per side: MAX_FACTORS · 16 codes */
+
+typedef struct {
+    int n, P;          /* queries; P = power of two > n */
+    float t[QPAD];     /* ascending inverse scales, +inf beyond n */
+    double dp[QPAD];   /* |d·S| */
+    uint8_t c[QPAD];   /* candidate */
+    int8_t S[QPAD];    /* signed integer scale */
+} query_side;
+
+/* The query lists of both sides for candidates d_grid·factors[c]. */
+static void build_queries(const iqk_qparams *p, float d_grid, query_side *qs) {
+    const int step = p->odd_scales ? 2 : 1;
+    qs[0].n = qs[1].n = 0;
+    for (int c = 0; c < p->nfactors; c++) {
+        const float dc = d_grid * p->factors[c];
+        for (int sgn = 1; sgn >= -1; sgn -= 2) {
+            const int mmax = sgn > 0 ? p->smax : -p->smin;
+            for (int m = (p->odd_scales && mmax % 2 == 0) ? mmax - 1 : mmax; m >= 1; m -= step) {
+                const int S = sgn * m;
+                const float dl = dc * (float)S, idl = 1.0f / dl;
+                if (dl == 0.0f || !isfinite(idl)) continue;
+                query_side *q = &qs[dl < 0.0f];
+                int i = q->n++; /* insertion into the ascending list */
+                const float t = dl < 0.0f ? -idl : idl;
+                for (; i > 0 && q->t[i - 1] > t; i--) {
+                    q->t[i] = q->t[i - 1];
+                    q->dp[i] = q->dp[i - 1];
+                    q->c[i] = q->c[i - 1];
+                    q->S[i] = q->S[i - 1];
+                }
+                q->t[i] = t;
+                q->dp[i] = dl < 0.0f ? -(double)dl : (double)dl;
+                q->c[i] = (uint8_t)c;
+                q->S[i] = (int8_t)S;
+            }
+        }
+    }
+    for (int side = 0; side < 2; side++) {
+        query_side *q = &qs[side];
+        q->P = 1;
+        while (q->P <= q->n) q->P *= 2;
+        for (int i = q->n; i < q->P; i++) q->t[i] = INFINITY;
+    }
+}
+
+/* Number of leading queries with t·x < m (x > 0), resp. t·x >= m (x < 0). */
+static inline int rank_lt(const query_side *q, float x, float m) {
+    int r = 0;
+    for (int s = q->P >> 1; s; s >>= 1) r += (q->t[r + s - 1] * x < m) ? s : 0;
+    return r;
+}
+static inline int rank_ge(const query_side *q, float x, float m) {
+    int r = 0;
+    for (int s = q->P >> 1; s; s >>= 1) r += (q->t[r + s - 1] * x >= m) ? s : 0;
+    return r;
+}
+
+/* Errors of every query of one side on grid sh for the sub-block (xb, wb);
+ * keeps per candidate the smallest (bestE, bestS, bestsh). */
+static void eval_side(const fgrid *g, int sh, const query_side *q, int side, const float *xb, const float *wb,
+                      double wx2, double *bestE, int *bestS, int *bestsh) {
+    const int nv = g->nv, z = g->z[sh];
+    const float *mid = g->lut[sh].mid;
+    double ba[QPAD + 1], bb[QPAD + 1];
+    for (int i = 0; i <= q->n; i++) ba[i] = bb[i] = 0.0;
+    double sw = 0.0, swx = 0.0;
+    for (int i = 0; i < 16; i++) {
+        const float x = side ? -xb[i] : xb[i];
+        const double w = wb[i], wx = w * x;
+        sw += w;
+        swx += wx;
+        if (x > 0.0f) {
+            for (int k = z; k < nv - 1; k++) {
+                const int r = rank_lt(q, x, mid[k]);
+                ba[r] += g->dT[sh][k] * wx;
+                bb[r] += g->dT2[sh][k] * w;
+            }
+        } else if (x < 0.0f) {
+            for (int k = 0; k < z; k++) {
+                const int r = rank_ge(q, x, mid[k]);
+                ba[r] -= g->dT[sh][k] * wx;
+                bb[r] -= g->dT2[sh][k] * w;
+            }
+        }
+    }
+    const double Tz = g->v[sh * nv + z];
+    double a = Tz * swx, b = Tz * Tz * sw;
+    for (int i = 0; i < q->n; i++) {
+        a += ba[i];
+        b += bb[i];
+        const double dp = q->dp[i];
+        const double e = wx2 - 2.0 * dp * a + dp * dp * b;
+        const int c = q->c[i];
+        if (e < bestE[c]) {
+            bestE[c] = e;
+            bestS[c] = q->S[i];
+            bestsh[c] = sh;
+        }
+    }
+}
+
+/* Sub-block scales and grids of every candidate (small grids): selS[c][j], selsh[c][j]. */
+static void choose_small(const iqk_qparams *p, const fgrid *g, const sb_state *st, float d_grid,
+                         int selS[][NSUB], int selsh[][NSUB]) {
+    query_side qs[2];
+    build_queries(p, d_grid, qs);
+    for (int j = 0; j < NSUB; j++) {
+        double bestE[MAX_FACTORS];
+        int bestS[MAX_FACTORS], bestsh[MAX_FACTORS];
+        for (int c = 0; c < p->nfactors; c++) {
+            bestE[c] = INFINITY;
+            bestS[c] = bestsh[c] = 0;
+        }
+        if (st->s[j] != 0.0f) {
+            const float *xb = st->x + 16 * j, *wb = st->w + 16 * j;
+            double wx2 = 0.0;
+            for (int k = 0; k < 16; k++) wx2 += (double)wb[k] * xb[k] * xb[k];
+            for (int side = 0; side < 2; side++)
+                for (int sh = 0; sh < 2; sh++) eval_side(g, sh, &qs[side], side, xb, wb, wx2, bestE, bestS, bestsh);
+        }
+        for (int c = 0; c < p->nfactors; c++) {
+            selS[c][j] = bestS[c];
+            selsh[c][j] = bestsh[c];
+        }
+    }
+}
+
+/* Joint improvement over the reference's two-level scheme: for a few
  * super-block scales (both signs) re-choose every sub-block's integer scale and
  * grid, refit, and keep the encoding with the lowest weighted error of the
  * stored (fudged, fp16) scale. A candidate is taken only when it is no worse
@@ -563,22 +762,26 @@ static void refine_superblock(const iqk_qparams *p, const fgrid *g, sb_state *st
     memcpy(bS, st->S, sizeof bS);
     memcpy(bsh, st->shift, sizeof bsh);
     memcpy(bidx, st->idx, sizeof bidx);
-    const int win = p->desc->nv <= 8 ? -1 : 1;
-    /* small grids search every scale code, so fewer super-block scales suffice */
-    static const float factors_many[] = {1.0f, 0.9f, 0.8f, 0.7f, 0.6f, 0.5f, 0.4f, 1.1f,
-                                         -1.0f, -0.9f, -0.8f, -0.7f, -0.6f, -0.5f};
-    static const float factors_few[] = {1.0f, 0.8f, 0.6f, 0.45f, -1.0f, -0.75f, -0.5f};
-    const int few = win < 0;
-    const float *factors = few ? factors_few : factors_many;
-    const size_t nf = few ? sizeof factors_few / sizeof factors_few[0] : sizeof factors_many / sizeof factors_many[0];
-    for (size_t c = 0; c < nf; c++) {
-        const float dc = d_grid * factors[c];
+    const int small = g->nv <= 8;
+    int selS[MAX_FACTORS][NSUB], selsh[MAX_FACTORS][NSUB];
+    if (small) choose_small(p, g, st, d_grid, selS, selsh);
+    for (int c = 0; c < p->nfactors; c++) {
+        const float dc = d_grid * p->factors[c];
         for (int j = 0; j < NSUB; j++) {
             if (st->s[j] == 0.0f) {
                 st->S[j] = 0;
                 continue;
             }
-            if (best_sub_for_d(p, g, st, j, dc, win, &st->S[j], &st->shift[j], st->idx + 16 * j) < 0) st->S[j] = 0;
+            if (!small) {
+                if (!best_sub_window(p, g, st, j, dc, 1, &st->S[j], &st->shift[j], st->idx + 16 * j)) st->S[j] = 0;
+                continue;
+            }
+            st->S[j] = selS[c][j];
+            st->shift[j] = selsh[c][j];
+            if (st->S[j] == 0) continue;
+            const float idl = 1.0f / (dc * (float)st->S[j]);
+            for (int k = 0; k < 16; k++)
+                st->idx[16 * j + k] = (uint8_t)nearest(g, st->shift[j], idl * st->x[16 * j + k]);
         }
         double sqx = 0, sq2 = 0;
         const int nv = p->desc->nv;
@@ -726,11 +929,18 @@ static size_t quantize_generic(const iqk_qparams *p, const float *src, void *dst
     return (size_t)(nrows * nb) * p->desc->block_bytes;
 }
 
-static const iqk_qparams qp_iq2_k = {&desc_iq2_k, 1.5f, 1, 0, 1.0f, 0, 1.03f, -8, 7, 0};
-static const iqk_qparams qp_iq3_k = {&desc_iq3_k, 1.5f, 1, 3, 2.0f, 0, 1.01f, -31, 31, 1};
-static const iqk_qparams qp_iq4_k = {&desc_iq4_k, 2.0f, 0, 7, 1.0f, 0, 1.0f, -32, 31, 0};
-static const iqk_qparams qp_iq5_k = {&desc_iq5_k, 2.0f, 1, 5, 1.0f, 1, 1.0f, -32, 31, 0};
-static const iqk_qparams qp_iq6_k = {&desc_iq6_k, 2.0f, 1, 5, 1.0f, 1, 1.0f, -127, 127, 0};
+/* Improvement-pass candidates: the small grids search every scale code, so
+ * fewer super-block scales suffice; on the large grids only these ever won on
+ * Gaussian, heavy-tailed, outlier and real-weight data. */
+static const float factors_small[] = {1.0f, 0.8f, 0.6f, 0.45f, -1.0f, -0.75f, -0.5f};
+static const float factors_large[] = {1.0f, 1.1f, -1.0f};
+#define NF(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static const iqk_qparams qp_iq2_k = {&desc_iq2_k, 1.5f, 1, 0, 1.0f, 0, 1.03f, -8, 7, 0, factors_small, NF(factors_small)};
+static const iqk_qparams qp_iq3_k = {&desc_iq3_k, 1.5f, 1, 3, 2.0f, 0, 1.01f, -31, 31, 1, factors_small, NF(factors_small)};
+static const iqk_qparams qp_iq4_k = {&desc_iq4_k, 2.0f, 0, 7, 1.0f, 0, 1.0f, -32, 31, 0, factors_large, NF(factors_large)};
+static const iqk_qparams qp_iq5_k = {&desc_iq5_k, 2.0f, 1, 5, 1.0f, 1, 1.0f, -32, 31, 0, factors_large, NF(factors_large)};
+static const iqk_qparams qp_iq6_k = {&desc_iq6_k, 2.0f, 1, 5, 1.0f, 1, 1.0f, -127, 127, 0, factors_large, NF(factors_large)};
 
 size_t qtk_iq2_k_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
     return quantize_generic(&qp_iq2_k, src, dst, nrows, n, imatrix);

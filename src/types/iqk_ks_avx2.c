@@ -50,10 +50,11 @@ static const uint8_t corr_ctrl[2][32] = {
 #define KS_INLINE static inline
 #endif
 
-/* Super-block sum for 8 sub-blocks: bk = IQ4_KS-layout bytes of sub-blocks
- * 2k, 2k+1; sb = the 8 scale bytes as int16 in the given layout. |T|, |y| <= 127,
- * so maddubs pairs (<= 32258) never saturate. */
-KS_INLINE int32_t block_sum4(__m256i b0, __m256i b1, __m256i b2, __m256i b3, __m128i sb, int layout,
+/* Super-block sum for 8 sub-blocks, still spread over 8 int32 lanes: bk =
+ * IQ4_KS-layout bytes of sub-blocks 2k, 2k+1; sb = the 8 scale bytes as int16
+ * in the given layout. |T|, |y| <= 127, so maddubs pairs (<= 32258) never
+ * saturate. */
+KS_INLINE __m256i block_acc4(__m256i b0, __m256i b1, __m256i b2, __m256i b3, __m128i sb, int layout,
                              const block_q8_K *yb, __m256i table) {
     const __m256i bytes[4] = {b0, b1, b2, b3};
     const __m256i m4 = _mm256_set1_epi8(0x0F);
@@ -76,7 +77,13 @@ KS_INLINE int32_t block_sum4(__m256i b0, __m256i b1, __m256i b2, __m256i b3, __m
         const __m256i phi = _mm256_maddubs_epi16(_mm256_sign_epi8(hi, hi), _mm256_sign_epi8(yhi, hi));
         acc = _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(plo, sc), _mm256_madd_epi16(phi, sc)));
     }
-    return hsum_i32x8(acc);
+    return acc;
+}
+
+/* The same, reduced to the super-block's integer sum. */
+KS_INLINE int32_t block_sum4(__m256i b0, __m256i b1, __m256i b2, __m256i b3, __m128i sb, int layout,
+                             const block_q8_K *yb, __m256i table) {
+    return hsum_i32x8(block_acc4(b0, b1, b2, b3, sb, layout, yb, table));
 }
 
 void qtk_iq4_ks_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
@@ -97,31 +104,53 @@ void qtk_iq4_ks_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
     *s = d * sumf;
 }
 
+/* IQ4_KSS super-block sum, spread over 8 lanes: decode the words into
+ * IQ4_KS-layout bytes in registers and run IQ4_KS's inner loop on them. */
+KS_INLINE __m256i kss_block_acc(const uint8_t *p, const block_q8_K *yb, __m256i table) {
+    const __m256i mfe = _mm256_set1_epi16((short)0xFFFE);
+    const __m256i u0 = _mm256_loadu_si256((const __m256i *)p), u1 = _mm256_loadu_si256((const __m256i *)(p + 32));
+    const __m256i u2 = _mm256_loadu_si256((const __m256i *)(p + 64)), u3 = _mm256_loadu_si256((const __m256i *)(p + 96));
+    /* Scale bytes from bit 0 of each word: packs of (u << 15) gives per
+     * 128-bit lane [sb(2i) | sb(2i+2)], so movemask yields sb0 sb2 sb1 sb3. */
+    const uint32_t m0 = (uint32_t)_mm256_movemask_epi8(_mm256_packs_epi16(_mm256_slli_epi16(u0, 15), _mm256_slli_epi16(u1, 15)));
+    const uint32_t m1 = (uint32_t)_mm256_movemask_epi8(_mm256_packs_epi16(_mm256_slli_epi16(u2, 15), _mm256_slli_epi16(u3, 15)));
+    const __m128i sb = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)(m0 | ((uint64_t)m1 << 32))));
+    /* the indices: v = a ^ (a >> 1), a = u with the scale bit cleared */
+    const __m256i a0 = _mm256_and_si256(u0, mfe), a1 = _mm256_and_si256(u1, mfe);
+    const __m256i a2 = _mm256_and_si256(u2, mfe), a3 = _mm256_and_si256(u3, mfe);
+    return block_acc4(_mm256_xor_si256(a0, _mm256_srli_epi16(a0, 1)), _mm256_xor_si256(a1, _mm256_srli_epi16(a1, 1)),
+                      _mm256_xor_si256(a2, _mm256_srli_epi16(a2, 1)), _mm256_xor_si256(a3, _mm256_srli_epi16(a3, 1)), sb, 1,
+                      yb, table);
+}
+
 void qtk_iq4_kss_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
     const block_q8_K *y = (const block_q8_K *)vy;
     float d;
     memcpy(&d, p, 4);
     p += 4;
-    const __m256i mfe = _mm256_set1_epi16((short)0xFFFE);
     const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qtk_iq4nl_values));
+    const int64_t nb = n / QK_K;
     float sumf = 0.0f;
-    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 128) {
-        const __m256i u0 = _mm256_loadu_si256((const __m256i *)p), u1 = _mm256_loadu_si256((const __m256i *)(p + 32));
-        const __m256i u2 = _mm256_loadu_si256((const __m256i *)(p + 64)), u3 = _mm256_loadu_si256((const __m256i *)(p + 96));
-        /* Scale bytes from bit 0 of each word: packs of (u << 15) gives per
-         * 128-bit lane [sb(2i) | sb(2i+2)], so movemask yields sb0 sb2 sb1 sb3. */
-        const uint32_t m0 = (uint32_t)_mm256_movemask_epi8(_mm256_packs_epi16(_mm256_slli_epi16(u0, 15), _mm256_slli_epi16(u1, 15)));
-        const uint32_t m1 = (uint32_t)_mm256_movemask_epi8(_mm256_packs_epi16(_mm256_slli_epi16(u2, 15), _mm256_slli_epi16(u3, 15)));
-        const __m128i sb = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)(m0 | ((uint64_t)m1 << 32))));
-        /* the indices: v = a ^ (a >> 1), a = u with the scale bit cleared */
-        const __m256i a0 = _mm256_and_si256(u0, mfe), a1 = _mm256_and_si256(u1, mfe);
-        const __m256i a2 = _mm256_and_si256(u2, mfe), a3 = _mm256_and_si256(u3, mfe);
-        sumf += y[ibl].d * (float)block_sum4(_mm256_xor_si256(a0, _mm256_srli_epi16(a0, 1)),
-                                             _mm256_xor_si256(a1, _mm256_srli_epi16(a1, 1)),
-                                             _mm256_xor_si256(a2, _mm256_srli_epi16(a2, 1)),
-                                             _mm256_xor_si256(a3, _mm256_srli_epi16(a3, 1)), sb, 1, &y[ibl], table);
+    int64_t ibl = 0;
+    /* Four super-blocks at a time share one horizontal reduction (the
+     * per-block one is what made the extra decoding work show); the float
+     * products and sums stay in the scalar kernel's order. */
+    for (; ibl + 3 < nb; ibl += 4, p += 512) {
+        const __m256i h01 = _mm256_hadd_epi32(kss_block_acc(p, &y[ibl], table), kss_block_acc(p + 128, &y[ibl + 1], table));
+        const __m256i h23 =
+            _mm256_hadd_epi32(kss_block_acc(p + 256, &y[ibl + 2], table), kss_block_acc(p + 384, &y[ibl + 3], table));
+        const __m256i h = _mm256_hadd_epi32(h01, h23); /* lane L: block 0..3 partial sums of that lane */
+        const __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        const __m128 pr = _mm_mul_ps(_mm_cvtepi32_ps(s4), _mm_setr_ps(y[ibl].d, y[ibl + 1].d, y[ibl + 2].d, y[ibl + 3].d));
+        float f[4];
+        _mm_storeu_ps(f, pr);
+        sumf += f[0];
+        sumf += f[1];
+        sumf += f[2];
+        sumf += f[3];
     }
+    for (; ibl < nb; ibl++, p += 128) sumf += y[ibl].d * (float)hsum_i32x8(kss_block_acc(p, &y[ibl], table));
     *s = d * sumf;
 }
 

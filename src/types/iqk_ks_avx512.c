@@ -71,30 +71,87 @@ void qtk_iq4_ks_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *
     *s = d * sumf;
 }
 
+/* IQ4_KSS: its own layout of the work, cheaper than IQ4_KS's so that the
+ * decoding is paid for. A quad is 64 bytes = 4 sub-blocks, 128-bit lane b =
+ * sub-block b: the decoded low nibbles (weights 0..15) and high nibbles
+ * (16..31) stay in their lanes and the activations are permuted to match
+ * instead, so both dpbusd accumulate into one vector whose lane b needs the
+ * one scale S_b (a lane broadcast, not a cross-lane permute per half). */
+typedef struct {
+    __m512i table, m4, mfe;
+} kss_consts;
+
+/* S_b · Σ (T[q]+128)·y for the 4 sub-blocks of u (raw words), spread over lane b. */
+static inline __m512i kss_quad(__m512i u, const int8_t *yq, __m512i S, const kss_consts *c) {
+    /* v = (u & ~1) ^ (u >> 1) in one ternary-logic op (imm 0x6C) */
+    const __m512i v = _mm512_ternarylogic_epi32(u, _mm512_srli_epi16(u, 1), c->mfe, 0x6C);
+    const __m512i lo = _mm512_and_si512(v, c->m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), c->m4);
+    const __m512i y0 = _mm512_loadu_si512((const void *)yq), y1 = _mm512_loadu_si512((const void *)(yq + 64));
+    /* lane b of ylo = weights 0..15 of sub-block b, of yhi = weights 16..31 */
+    const __m512i ylo = _mm512_shuffle_i64x2(y0, y1, 0x88), yhi = _mm512_shuffle_i64x2(y0, y1, 0xDD);
+    __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_shuffle_epi8(c->table, lo), ylo);
+    d = _mm512_dpbusd_epi32(d, _mm512_shuffle_epi8(c->table, hi), yhi);
+    return _mm512_mullo_epi32(d, S);
+}
+
+/* The super-block's integer sum, still spread over 8 lanes (all exact). */
+static inline __m256i kss_block(const uint8_t *p, const block_q8_K *yb, const kss_consts *c) {
+    const __m512i u0 = _mm512_loadu_si512((const void *)p), u1 = _mm512_loadu_si512((const void *)(p + 64));
+    /* bit 0 of word k of a sub-block is bit k of its scale byte: a 16-bit
+     * test-to-mask yields the 8 scale bytes in order */
+    const __m512i one = _mm512_set1_epi16(1);
+    const uint64_t m = (uint64_t)_mm512_test_epi16_mask(u0, one) | ((uint64_t)_mm512_test_epi16_mask(u1, one) << 32);
+    const __m128i sb = _mm_cvtsi64_si128((long long)m);
+    /* S = (sbyte & 0xFE) - 127 fits int8; replicate S_b over the 4 int32 of lane b */
+    const __m128i S = _mm_sub_epi8(_mm_and_si128(sb, _mm_set1_epi8((char)0xFE)), _mm_set1_epi8(127));
+    const __m128i rep = _mm_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    const __m512i S0 = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(S, rep));
+    const __m512i S1 = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(S, _mm_add_epi8(rep, _mm_set1_epi8(4))));
+    const __m512i acc = _mm512_add_epi32(kss_quad(u0, yb->qs, S0, c), kss_quad(u1, yb->qs + 128, S1, c));
+    /* bias and shifted grid per sub-block: S·(4·shift - 128)·Σy, as int16 pairs against bsums */
+    const __m128i sbw = _mm_cvtepu8_epi16(sb);
+    const __m128i S16 = _mm_sub_epi16(_mm_and_si128(sbw, _mm_set1_epi16(0xFE)), _mm_set1_epi16(127));
+    const __m128i c8 = _mm_mullo_epi16(S16, _mm_sub_epi16(_mm_slli_epi16(_mm_and_si128(sbw, _mm_set1_epi16(1)), 2),
+                                                          _mm_set1_epi16(128)));
+    const __m256i cw = _mm256_mullo_epi32(_mm256_cvtepu16_epi32(c8), _mm256_set1_epi32(0x10001));
+    const __m256i corr = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)yb->bsums), cw);
+    return _mm256_add_epi32(_mm256_add_epi32(_mm512_castsi512_si256(acc), _mm512_extracti64x4_epi64(acc, 1)), corr);
+}
+
 void qtk_iq4_kss_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
     const block_q8_K *y = (const block_q8_K *)vy;
     float d;
     memcpy(&d, p, 4);
     p += 4;
-    const __m512i table = iq4_table_u8();
-    const __m512i one = _mm512_set1_epi16(1), mfe = _mm512_set1_epi16((short)0xFFFE);
+    kss_consts c;
+    c.table = iq4_table_u8();
+    c.m4 = _mm512_set1_epi8(0x0F);
+    c.mfe = _mm512_set1_epi16((short)0xFFFE);
+    const int64_t nb = n / QK_K;
     float sumf = 0.0f;
-    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 128) {
-        const __m512i u0 = _mm512_loadu_si512((const void *)p), u1 = _mm512_loadu_si512((const void *)(p + 64));
-        /* bit 0 of word k of a sub-block is bit k of its scale byte: a 16-bit
-         * test-to-mask yields the 8 scale bytes in order */
-        const uint64_t m = (uint64_t)_mm512_test_epi16_mask(u0, one) |
-                           ((uint64_t)_mm512_test_epi16_mask(u1, one) << 32);
-        __m128i S8, sh8;
-        decode_scales(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)m)), &S8, &sh8);
-        const __m512i s32 = _mm512_castsi256_si512(_mm256_cvtepi16_epi32(S8));
-        /* v = (u & 0xFFFE) ^ (u >> 1) in one ternary-logic op (imm 0x6C) */
-        const __m512i v0 = _mm512_ternarylogic_epi32(u0, _mm512_srli_epi16(u0, 1), mfe, 0x6C);
-        const __m512i v1 = _mm512_ternarylogic_epi32(u1, _mm512_srli_epi16(u1, 1), mfe, 0x6C);
-        __m512i acc = quad_dot(v0, table, y[ibl].qs, s32, 0);
-        acc = _mm512_add_epi32(acc, quad_dot(v1, table, y[ibl].qs + 128, s32, 4));
-        sumf += y[ibl].d * (float)block_sum(acc, S8, sh8, &y[ibl]);
+    int64_t ibl = 0;
+    /* four super-blocks at a time share one horizontal reduction; the float
+     * products and sums stay in the scalar kernel's order */
+    for (; ibl + 3 < nb; ibl += 4, p += 512) {
+        const __m256i h01 = _mm256_hadd_epi32(kss_block(p, &y[ibl], &c), kss_block(p + 128, &y[ibl + 1], &c));
+        const __m256i h23 = _mm256_hadd_epi32(kss_block(p + 256, &y[ibl + 2], &c), kss_block(p + 384, &y[ibl + 3], &c));
+        const __m256i h = _mm256_hadd_epi32(h01, h23);
+        const __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        const __m128 pr = _mm_mul_ps(_mm_cvtepi32_ps(s4), _mm_setr_ps(y[ibl].d, y[ibl + 1].d, y[ibl + 2].d, y[ibl + 3].d));
+        float f[4];
+        _mm_storeu_ps(f, pr);
+        sumf += f[0];
+        sumf += f[1];
+        sumf += f[2];
+        sumf += f[3];
+    }
+    for (; ibl < nb; ibl++, p += 128) {
+        const __m256i r = kss_block(p, &y[ibl], &c);
+        __m128i r4 = _mm_add_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+        r4 = _mm_add_epi32(r4, _mm_shuffle_epi32(r4, 0x4E));
+        r4 = _mm_add_epi32(r4, _mm_shuffle_epi32(r4, 0xB1));
+        sumf += y[ibl].d * (float)_mm_cvtsi128_si32(r4);
     }
     *s = d * sumf;
 }

@@ -48,30 +48,78 @@ void qtk_iq4_ks_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy
     *s = d * sumf;
 }
 
+/* Σ v·y over one sub-block as 4 int32 partial sums (no horizontal add). */
+static inline int32x4_t kss_dot4(int8x16_t v0, int8x16_t v1, const int8_t *yq) {
+    const int8x16_t y0 = vld1q_s8(yq), y1 = vld1q_s8(yq + 16);
+#if defined(__ARM_FEATURE_DOTPROD)
+    return vdotq_s32(vdotq_s32(vdupq_n_s32(0), v0, y0), v1, y1);
+#else
+    int16x8_t p0 = vmull_s8(vget_low_s8(v0), vget_low_s8(y0));
+    p0 = vmlal_high_s8(p0, v0, y0);
+    int16x8_t p1 = vmull_s8(vget_low_s8(v1), vget_low_s8(y1));
+    p1 = vmlal_high_s8(p1, v1, y1);
+    return vpadalq_s16(vpaddlq_s16(p0), p1);
+#endif
+}
+
+/* S_b · Σ T[q]·y of sub-block b (base grid) added to acc; u = its raw words. */
+#define KSS_SUB(acc, u, b, Sv, lane)                                                                   \
+    do {                                                                                               \
+        const uint16x8_t a_ = vandq_u16(u, mfe);                                                       \
+        const uint8x16_t v_ = vreinterpretq_u8_u16(veorq_u16(a_, vshrq_n_u16(a_, 1)));                \
+        const int32x4_t d_ = kss_dot4(vqtbl1q_s8(table, vandq_u8(v_, m4)), vqtbl1q_s8(table, vshrq_n_u8(v_, 4)), \
+                                      yq + 32 * (b));                                                  \
+        acc = vmlaq_laneq_s32(acc, d_, Sv, lane);                                                      \
+    } while (0)
+
+/* IQ4_KSS: all 8 scale bytes of a super-block at once (low bytes of the words,
+ * bit k weighted 2^k, pairwise sums), one multiply-accumulate by lane per
+ * sub-block and one horizontal add per super-block; the shifted grid
+ * (= base + 4) is added back as 4·S·Σy from the Q8_K block sums. */
 void qtk_iq4_kss_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
     const block_q8_K *y = (const block_q8_K *)vy;
     float d;
     memcpy(&d, p, 4);
     p += 4;
-    const int8x16_t tabs[2] = {vld1q_s8(qtk_iq4nl_values), vld1q_s8(qtk_iq4nl_values + 16)};
-    static const uint16_t bitw[8] = {1, 2, 4, 8, 16, 32, 64, 128};
-    const uint16x8_t bw = vld1q_u16(bitw), one = vdupq_n_u16(1), mfe = vdupq_n_u16(0xFFFE);
+    const int8x16_t table = vld1q_s8(qtk_iq4nl_values);
+    static const uint8_t bitw[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+    const uint8x16_t bw = vld1q_u8(bitw), m4 = vdupq_n_u8(0x0F);
+    const uint16x8_t mfe = vdupq_n_u16(0xFFFE);
     float sumf = 0.0f;
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 128) {
-        int32_t isum = 0;
-        for (int ib = 0; ib < 8; ib++) {
-            /* byte loads: rows may be unaligned */
-            const uint16x8_t u = vreinterpretq_u16_u8(vld1q_u8(p + 16 * ib));
-            const int sb = (int)vaddvq_u16(vmulq_u16(vandq_u16(u, one), bw));
-            const uint16x8_t a = vandq_u16(u, mfe);
-            const uint8x16_t bytes = vreinterpretq_u8_u16(veorq_u16(a, vshrq_n_u16(a, 1)));
-            isum += ((sb & 0xFE) - 127) * sub_dot4(bytes, tabs[sb & 1], y[ibl].qs + 32 * ib);
-        }
-        sumf += y[ibl].d * (float)isum;
+        /* byte loads: rows may be unaligned */
+        uint16x8_t u[8];
+        for (int ib = 0; ib < 8; ib++) u[ib] = vreinterpretq_u16_u8(vld1q_u8(p + 16 * ib));
+        /* bit 0 of word k of sub-block b is bit k of scale byte b */
+        uint8x16_t m[4];
+        for (int i = 0; i < 4; i++)
+            m[i] = vandq_u8(vuzp1q_u8(vreinterpretq_u8_u16(u[2 * i]), vreinterpretq_u8_u16(u[2 * i + 1])), bw);
+        const uint8x16_t q = vpaddq_u8(vpaddq_u8(m[0], m[1]), vpaddq_u8(m[2], m[3]));
+        const uint8x8_t sb = vget_low_u8(vpaddq_u8(q, q)); /* disjoint bits: the sums are the bytes */
+        const int16x8_t S16 = vsubq_s16(vreinterpretq_s16_u16(vmovl_u8(vand_u8(sb, vdup_n_u8(0xFE)))), vdupq_n_s16(127));
+        const int32x4_t S0 = vmovl_s16(vget_low_s16(S16)), S1 = vmovl_high_s16(S16);
+        const int8_t *yq = y[ibl].qs;
+        /* shifted grid: 4 · S_b·shift_b · Σy_b, Σy_b from adjacent bsums pairs */
+        const int16x8_t Ssh = vmulq_s16(S16, vreinterpretq_s16_u16(vmovl_u8(vand_u8(sb, vdup_n_u8(1)))));
+        const int16x8_t ys = vpaddq_s16(vld1q_s16(y[ibl].bsums), vld1q_s16(y[ibl].bsums + 8));
+        int32x4_t corr = vmull_s16(vget_low_s16(Ssh), vget_low_s16(ys));
+        corr = vmlal_high_s16(corr, Ssh, ys);
+        int32x4_t acc = vshlq_n_s32(corr, 2);
+        KSS_SUB(acc, u[0], 0, S0, 0);
+        KSS_SUB(acc, u[1], 1, S0, 1);
+        KSS_SUB(acc, u[2], 2, S0, 2);
+        KSS_SUB(acc, u[3], 3, S0, 3);
+        KSS_SUB(acc, u[4], 4, S1, 0);
+        KSS_SUB(acc, u[5], 5, S1, 1);
+        KSS_SUB(acc, u[6], 6, S1, 2);
+        KSS_SUB(acc, u[7], 7, S1, 3);
+        sumf += y[ibl].d * (float)vaddvq_s32(acc);
     }
     *s = d * sumf;
 }
+
+#undef KSS_SUB
 
 /* ---- IQ5_KS, IQ3_KS, IQ2_KS, IQ2_KL --------------------------------------------- */
 

@@ -326,34 +326,52 @@ void qtk_iq4_kss_from_float(const float *src, void *dst, int64_t n) {
     qtk_iq4_kss_quantize(src, dst, 1, n, NULL);
 }
 
-/* Unpacks one sub-block's 8 words into IQ4_KS-style bytes; returns the scale byte. */
-static int kss_unpack(const uint8_t *b, uint8_t *qs) {
-    int sbyte = 0;
-    for (int k = 0; k < 8; k++) {
-        const uint16_t u = (uint16_t)(b[2 * k] | (b[2 * k + 1] << 8));
-        sbyte |= (u & 1) << k;
-        const uint16_t a = u & 0xFFFE;
-        const uint16_t v = (uint16_t)(a ^ (a >> 1));
-        qs[2 * k] = (uint8_t)(v & 0xFF);
-        qs[2 * k + 1] = (uint8_t)(v >> 8);
+/* 64-bit load/store of possibly unaligned bytes (little-endian host, as the
+ * block layouts and rd_f32 already assume). */
+static uint64_t rd_u64(const uint8_t *b) {
+    uint64_t v;
+    memcpy(&v, b, 8);
+    return v;
+}
+
+static void wr_u64(uint8_t *b, uint64_t v) {
+    memcpy(b, &v, 8);
+}
+
+/* Decodes one super-block (64 words) into IQ4_KS-layout bytes qs[128] and
+ * its 8 scale bytes, four words per 64-bit step: with bit 0 of every word
+ * cleared, a ^ (a >> 1) cannot leak across word boundaries. */
+static void kss_unpack_block(const uint8_t *b, uint8_t *qs, uint8_t *sb) {
+    for (int ib = 0; ib < 8; ib++) {
+        unsigned sbyte = 0;
+        for (int h = 0; h < 2; h++) {
+            const uint64_t x = rd_u64(b + 16 * ib + 8 * h);
+            const uint64_t a = x & 0xFFFEFFFEFFFEFFFEull;
+            wr_u64(qs + 16 * ib + 8 * h, a ^ (a >> 1));
+            /* the multiply moves bits 0, 16, 32, 48 to 48..51; every other
+             * partial product lands below 48 or above 63, all distinct */
+            const uint64_t bits = ((x & 0x0001000100010001ull) * 0x0001000200040008ull) >> 48;
+            sbyte |= (unsigned)(bits & 0xF) << (4 * h);
+        }
+        sb[ib] = (uint8_t)sbyte;
     }
-    return sbyte;
 }
 
 void qtk_iq4_kss_to_float(const void *row, float *dst, int64_t n) {
     const uint8_t *p = (const uint8_t *)row;
     const float d = rd_f32(p);
     p += 4;
-    uint8_t qs[16];
+    uint8_t qs[128], sb[8];
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 128) {
+        kss_unpack_block(p, qs, sb);
         for (int ib = 0; ib < 8; ib++) {
-            const int sbyte = kss_unpack(p + 16 * ib, qs);
-            const float dl = d * (float)((sbyte & 0xFE) - 127);
-            const int8_t *g = qtk_iq4nl_values + (sbyte & 1) * 16;
+            const float dl = d * (float)((sb[ib] & 0xFE) - 127);
+            const int8_t *g = qtk_iq4nl_values + (sb[ib] & 1) * 16;
+            const uint8_t *q = qs + 16 * ib;
             float *y = dst + ibl * QK_K + 32 * ib;
             for (int j = 0; j < 16; j++) {
-                y[j] = dl * (float)g[qs[j] & 0xF];
-                y[j + 16] = dl * (float)g[qs[j] >> 4];
+                y[j] = dl * (float)g[q[j] & 0xF];
+                y[j + 16] = dl * (float)g[q[j] >> 4];
             }
         }
     }
@@ -365,16 +383,17 @@ void qtk_iq4_kss_vec_dot_scalar(int64_t n, float *s, const void *vx, const void 
     const float d = rd_f32(p);
     p += 4;
     float sumf = 0.0f;
-    uint8_t qs[16];
+    uint8_t qs[128], sb[8];
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 128) {
+        kss_unpack_block(p, qs, sb);
         int32_t isum = 0;
         for (int ib = 0; ib < 8; ib++) {
-            const int sbyte = kss_unpack(p + 16 * ib, qs);
-            const int8_t *g = qtk_iq4nl_values + (sbyte & 1) * 16;
+            const int8_t *g = qtk_iq4nl_values + (sb[ib] & 1) * 16;
+            const uint8_t *q = qs + 16 * ib;
             const int8_t *a = y[ibl].qs + 32 * ib;
             int32_t sub = 0;
-            for (int j = 0; j < 16; j++) sub += g[qs[j] & 0xF] * a[j] + g[qs[j] >> 4] * a[j + 16];
-            isum += ((sbyte & 0xFE) - 127) * sub;
+            for (int j = 0; j < 16; j++) sub += g[q[j] & 0xF] * a[j] + g[q[j] >> 4] * a[j + 16];
+            isum += ((sb[ib] & 0xFE) - 127) * sub;
         }
         sumf += y[ibl].d * (float)isum;
     }

@@ -3,9 +3,9 @@
  * quantizers (METHODS.md §2: the reference's searches as candidates, plus a few
  * alternative weightings, each polished by a least-squares refit of the fp16 super-block
  * scales; the candidate with the lowest E = Σ w (x − y)² is kept) and the scalar dot
- * products against Q8_K. SIMD dot products: kquants_avx2.c, kquants_avx512.c,
- * kquants_neon.c — they compute the same per-block 32-bit integer sums and combine them
- * with the scales exactly as the scalar kernels do.
+ * products (Q2_K/Q3_K × Q8_K, Q4_K/Q5_K × Q8_2, Q6_K × Q8_0). SIMD dot products:
+ * kquants_avx2.c, kquants_avx512.c, kquants_neon.c — they compute the same 32-bit
+ * integer sums per block and combine them with the scales as the scalar kernels do.
  */
 #include "kquants.h"
 
@@ -1098,9 +1098,11 @@ size_t qtk_q6_K_quantize(const float *src, void *dst, int64_t nrows, int64_t n, 
 void qtk_q6_K_from_float(const float *src, void *dst, int64_t n) { qtk_q6_K_quantize(src, dst, 1, n, NULL); }
 
 /* ============================================================================
- * Scalar dot products against Q8_K. Each block yields 32-bit integer sums that the
- * SIMD kernels reproduce exactly; all combine them with the scales in double (one
- * rounding at the end), which keeps the cancelling min terms of Q2_K/Q4_K/Q5_K accurate.
+ * Scalar dot products. Q2_K/Q3_K take Q8_K activations (one scale per 256 values);
+ * Q4_K/Q5_K take Q8_2 and Q6_K takes Q8_0 (one scale per 32 values, as the reference's
+ * CPU kernels: less activation rounding error). Each 32-value block yields 32-bit integer
+ * sums that the SIMD kernels reproduce exactly; the scalar kernels combine them with the
+ * scales in double, which keeps the cancelling min terms of Q2_K/Q4_K/Q5_K accurate.
  * ========================================================================== */
 
 void qtk_q2_K_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
@@ -1146,12 +1148,20 @@ void qtk_q3_K_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy
     *s = (float)sum;
 }
 
-/* Q4_K/Q5_K block: Σ sc·Σq·q8 and Σ m·bsums (mins act on whole 32-sub-blocks). */
-static void type1_dot_block(const uint8_t *scales12, const uint8_t *qs, const uint8_t *qh, const block_q8_K *y,
-                            int *isum, int *msum) {
+/* Reads the fp16 scale and the exact Σqs of a Q8_2 block. */
+static inline void q8_2_head(const block_q8_2 *b, float *d, int *sum) {
+    int16_t s;
+    *d = qtk_kq_fp16(&b->d);
+    memcpy(&s, &b->sum, 2);
+    *sum = s;
+}
+
+/* Q4_K/Q5_K block × its 8 Q8_2 blocks: Σ_sub dy·(d·sc·Σq·qs − dmin·m·Σqs), in double. */
+static double type1_dot_block(const uint8_t *scales12, double d, double dmin, const uint8_t *qs, const uint8_t *qh,
+                              const block_q8_2 *y) {
     uint8_t sc[8], m[8];
     qtk_kq_unpack_scales_min(scales12, sc, m);
-    int a = 0, b = 0;
+    double acc = 0.0;
     for (int sb = 0; sb < 8; sb++) {
         const uint8_t *q = qs + 32 * (sb / 2);
         const int shift = 4 * (sb % 2);
@@ -1159,57 +1169,60 @@ static void type1_dot_block(const uint8_t *scales12, const uint8_t *qs, const ui
         for (int l = 0; l < 32; l++) {
             int v = (q[l] >> shift) & 15;
             if (qh) v |= ((qh[l] >> sb) & 1) << 4;
-            t += v * y->qs[32 * sb + l];
+            t += v * y[sb].qs[l];
         }
-        a += sc[sb] * t;
-        b += m[sb] * (y->bsums[2 * sb] + y->bsums[2 * sb + 1]);
+        float dy;
+        int ysum;
+        q8_2_head(&y[sb], &dy, &ysum);
+        acc += (double)dy * (d * sc[sb] * t - dmin * m[sb] * ysum);
     }
-    *isum = a;
-    *msum = b;
+    return acc;
 }
 
 void qtk_q4_K_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q4_K *x = (const block_q4_K *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const block_q8_2 *y = (const block_q8_2 *)vy;
     double sum = 0.0;
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        int isum, msum;
-        type1_dot_block(x[i].scales, x[i].qs, NULL, &y[i], &isum, &msum);
-        sum += (double)y[i].d * ((double)qtk_kq_fp16(&x[i].d) * isum - (double)qtk_kq_fp16(&x[i].dmin) * msum);
-    }
+    for (int64_t i = 0; i < n / QK_K; i++)
+        sum += type1_dot_block(x[i].scales, qtk_kq_fp16(&x[i].d), qtk_kq_fp16(&x[i].dmin), x[i].qs, NULL, y + 8 * i);
     *s = (float)sum;
 }
 
 void qtk_q5_K_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q5_K *x = (const block_q5_K *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const block_q8_2 *y = (const block_q8_2 *)vy;
     double sum = 0.0;
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        int isum, msum;
-        type1_dot_block(x[i].scales, x[i].qs, x[i].qh, &y[i], &isum, &msum);
-        sum += (double)y[i].d * ((double)qtk_kq_fp16(&x[i].d) * isum - (double)qtk_kq_fp16(&x[i].dmin) * msum);
-    }
+    for (int64_t i = 0; i < n / QK_K; i++)
+        sum += type1_dot_block(x[i].scales, qtk_kq_fp16(&x[i].d), qtk_kq_fp16(&x[i].dmin), x[i].qs, x[i].qh,
+                               y + 8 * i);
     *s = (float)sum;
 }
 
+/* Q6_K × Q8_0: per 32-block Σ_{two 16-sub-blocks} sc·Σ(q − 32)·qs, scaled by the Q8_0 d. */
 void qtk_q6_K_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q6_K *x = (const block_q6_K *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const block_q8_0 *y = (const block_q8_0 *)vy;
     double sum = 0.0;
     for (int64_t i = 0; i < n / QK_K; i++) {
-        int isum = 0;
-        for (int sb = 0; sb < 16; sb++) {
-            int t = 0;
-            for (int l = 0; l < 16; l++) {
-                const int k = 16 * sb + l, h = k / 128, r = k % 128, tq = r / 32, ll = r % 32;
-                int lo = x[i].ql[64 * h + 32 * (tq % 2) + ll];
-                lo = tq >= 2 ? lo >> 4 : lo & 15;
-                const int hi = (x[i].qh[32 * h + ll] >> (2 * tq)) & 3;
-                t += ((lo | (hi << 4)) - 32) * y[i].qs[k];
+        double acc = 0.0;
+        for (int b = 0; b < 8; b++) {
+            const block_q8_0 *yb = &y[8 * i + b];
+            int isum = 0;
+            for (int half = 0; half < 2; half++) {
+                const int sb = 2 * b + half;
+                int t = 0;
+                for (int l = 0; l < 16; l++) {
+                    const int k = 16 * sb + l, h = k / 128, r = k % 128, tq = r / 32, ll = r % 32;
+                    int lo = x[i].ql[64 * h + 32 * (tq % 2) + ll];
+                    lo = tq >= 2 ? lo >> 4 : lo & 15;
+                    const int hi = (x[i].qh[32 * h + ll] >> (2 * tq)) & 3;
+                    t += ((lo | (hi << 4)) - 32) * yb->qs[16 * half + l];
+                }
+                isum += x[i].scales[sb] * t;
             }
-            isum += x[i].scales[sb] * t;
+            acc += (double)qtk_kq_fp16(&yb->d) * isum;
         }
-        sum += (double)y[i].d * (double)qtk_kq_fp16(&x[i].d) * isum;
+        sum += (double)qtk_kq_fp16(&x[i].d) * acc;
     }
     *s = (float)sum;
 }

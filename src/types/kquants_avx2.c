@@ -1,11 +1,13 @@
 /*
- * kquants_avx2.c — AVX2 dot products of Q2_K…Q6_K weights with Q8_K activations.
+ * kquants_avx2.c — AVX2 dot products of Q2_K/Q3_K weights with Q8_K activations,
+ * Q4_K/Q5_K with Q8_2 and Q6_K with Q8_0 (per-32 activation scales).
  *
  * Weight levels stay unsigned (0…2^bits−1) so maddubs (u8 × s8, pair sums ≤ 63·127·2,
- * never saturating) followed by madd with the 16-bit sub-block scales gives exact
- * 32-bit sums; the level offsets (−4 for Q3_K, −32 for Q6_K) and the mins are applied
- * through the Q8_K bsums. Each block's integer sums equal the scalar kernel's, and the
- * scales are combined in double as there, so results match kquants.c exactly.
+ * never saturating) followed by madd gives exact 32-bit sums. Q2_K/Q3_K: the level
+ * offset and mins go through the Q8_K bsums and the scales are combined in double, so
+ * results equal kquants.c exactly. Q4_K/Q5_K/Q6_K: the int32 sums of each 32-value
+ * activation block equal the scalar kernel's; their products with the scales are formed
+ * in float per block and summed in double (the scalar kernels use double throughout).
  */
 #include "kquants.h"
 
@@ -85,14 +87,40 @@ void qtk_q3_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) 
     *s = (float)sum;
 }
 
-/* Q4_K (qh == NULL) and Q5_K: Σ sc·Σ q·y and Σ m·bsums of one block. */
-static inline void type1_block_avx2(const uint8_t *scales12, const uint8_t *qs, const uint8_t *qh,
-                                    const block_q8_K *y, int *isum, int *msum) {
+/* Lane k of the result = Σ of the 8 int32 lanes of p[k] (k = 0…7). */
+static inline __m256i hsum8x8(const __m256i p[8]) {
+    const __m256i a = _mm256_hadd_epi32(p[0], p[1]), b = _mm256_hadd_epi32(p[2], p[3]);
+    const __m256i c = _mm256_hadd_epi32(p[4], p[5]), d = _mm256_hadd_epi32(p[6], p[7]);
+    const __m256i ab = _mm256_hadd_epi32(a, b), cd = _mm256_hadd_epi32(c, d);
+    return _mm256_add_epi32(_mm256_permute2x128_si256(ab, cd, 0x20), _mm256_permute2x128_si256(ab, cd, 0x31));
+}
+
+/* fp16 values in the low halves of the eight int32 lanes of v, as floats. */
+static inline __m256 fp16_lo_to_ps(__m256i v) {
+    const __m256i lo = _mm256_packus_epi32(_mm256_and_si256(v, _mm256_set1_epi32(0xFFFF)), _mm256_setzero_si256());
+    return _mm256_cvtph_ps(_mm256_castsi256_si128(_mm256_permute4x64_epi64(lo, 0x08)));
+}
+
+/* Σ over the 8 float lanes of v, added to the double accumulator. */
+static inline __m256d acc_pd(__m256d acc, __m256 v) {
+    acc = _mm256_add_pd(acc, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+    return _mm256_add_pd(acc, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+}
+
+static inline double hsum_pd(__m256d v) {
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+
+/* Q4_K (qh == NULL) and Q5_K block × its 8 Q8_2 blocks: lane k = the float value of
+ * sub-block k, dy·(d·sc·Σq·qs − dmin·m·Σqs) (each sum an exact int32, as the scalar kernel's). */
+static inline __m256 type1_block_avx2(const uint8_t *scales12, float d, float dmin, const uint8_t *qs,
+                                      const uint8_t *qh, const block_q8_2 *y) {
     uint8_t sc[8], m[8];
     qtk_kq_unpack_scales_min(scales12, sc, m);
-    const __m256i m4 = _mm256_set1_epi8(15), m1 = _mm256_set1_epi8(1);
+    const __m256i m4 = _mm256_set1_epi8(15), m1 = _mm256_set1_epi8(1), ones = _mm256_set1_epi16(1);
     const __m256i hv = qh ? loadu(qh) : _mm256_setzero_si256();
-    __m256i acc = _mm256_setzero_si256();
+    __m256i p[8];
     for (int c = 0; c < 4; c++) {
         const __m256i qv = loadu(qs + 32 * c);
         __m256i lo = _mm256_and_si256(qv, m4);
@@ -101,47 +129,64 @@ static inline void type1_block_avx2(const uint8_t *scales12, const uint8_t *qs, 
             lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(srl8(hv, 2 * c), m1), 4));
             hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(srl8(hv, 2 * c + 1), m1), 4));
         }
-        acc = _mm256_add_epi32(acc, dot32(lo, loadu(y->qs + 64 * c), _mm256_set1_epi16(sc[2 * c])));
-        acc = _mm256_add_epi32(acc, dot32(hi, loadu(y->qs + 64 * c + 32), _mm256_set1_epi16(sc[2 * c + 1])));
+        p[2 * c] = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, loadu(y[2 * c].qs)), ones);
+        p[2 * c + 1] = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, loadu(y[2 * c + 1].qs)), ones);
     }
-    int b = 0;
-    for (int sb = 0; sb < 8; sb++) b += m[sb] * (y->bsums[2 * sb] + y->bsums[2 * sb + 1]);
-    *isum = hsum_i32(acc);
-    *msum = b;
+    const __m256 isum = _mm256_cvtepi32_ps(hsum8x8(p));
+    /* d (low half) and Σqs (high half) of the 8 activation blocks, 36 bytes apart */
+    const __m256i head = _mm256_i32gather_epi32((const int *)(const void *)y,
+                                                _mm256_setr_epi32(0, 36, 72, 108, 144, 180, 216, 252), 1);
+    const __m256 dy = fp16_lo_to_ps(head), ysum = _mm256_cvtepi32_ps(_mm256_srai_epi32(head, 16));
+    int64_t sc8, m8;
+    memcpy(&sc8, sc, 8);
+    memcpy(&m8, m, 8);
+    const __m256 scf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(sc8)));
+    const __m256 mf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(m8)));
+    const __m256 a = _mm256_mul_ps(_mm256_set1_ps(d), scf), b = _mm256_mul_ps(_mm256_set1_ps(dmin), mf); /* exact */
+    /* a·isum − b·ysum rounded once (they often nearly cancel): a·isum is exact inside the
+     * FMA, b·ysum is split into its rounded value p and exact error e */
+    const __m256 pm = _mm256_mul_ps(b, ysum), e = _mm256_fmsub_ps(b, ysum, pm);
+    return _mm256_mul_ps(dy, _mm256_sub_ps(_mm256_fmsub_ps(a, isum, pm), e));
 }
 
 void qtk_q4_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q4_K *x = (const block_q4_K *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
-    double sum = 0.0;
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        int isum, msum;
-        type1_block_avx2(x[i].scales, x[i].qs, NULL, &y[i], &isum, &msum);
-        sum += (double)y[i].d * ((double)qtk_kq_fp16(&x[i].d) * isum - (double)qtk_kq_fp16(&x[i].dmin) * msum);
-    }
-    *s = (float)sum;
+    const block_q8_2 *y = (const block_q8_2 *)vy;
+    __m256d acc = _mm256_setzero_pd();
+    for (int64_t i = 0; i < n / QK_K; i++)
+        acc = acc_pd(acc, type1_block_avx2(x[i].scales, qtk_kq_fp16(&x[i].d), qtk_kq_fp16(&x[i].dmin), x[i].qs,
+                                           NULL, y + 8 * i));
+    *s = (float)hsum_pd(acc);
 }
 
 void qtk_q5_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q5_K *x = (const block_q5_K *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
-    double sum = 0.0;
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        int isum, msum;
-        type1_block_avx2(x[i].scales, x[i].qs, x[i].qh, &y[i], &isum, &msum);
-        sum += (double)y[i].d * ((double)qtk_kq_fp16(&x[i].d) * isum - (double)qtk_kq_fp16(&x[i].dmin) * msum);
-    }
-    *s = (float)sum;
+    const block_q8_2 *y = (const block_q8_2 *)vy;
+    __m256d acc = _mm256_setzero_pd();
+    for (int64_t i = 0; i < n / QK_K; i++)
+        acc = acc_pd(acc, type1_block_avx2(x[i].scales, qtk_kq_fp16(&x[i].d), qtk_kq_fp16(&x[i].dmin), x[i].qs,
+                                           x[i].qh, y + 8 * i));
+    *s = (float)hsum_pd(acc);
 }
 
+/* Q6_K × Q8_0: for each of the 8 Q8_0 blocks of a super-block, Σ sc·Σ(q − 32)·qs over its two
+ * 16-weight sub-blocks as an exact int32 (the −32 through maddubs(32, qs): int16 pair sums stay
+ * within ±(63 + 32)·127·2), then scaled by d·d_y in float. */
 void qtk_q6_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q6_K *x = (const block_q6_K *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
-    const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);
-    double sum = 0.0;
+    const block_q8_0 *y = (const block_q8_0 *)vy;
+    const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3), m32 = _mm256_set1_epi8(32);
+    /* 16 int8 scales → even ones in bytes 0…7, odd ones in 8…15 */
+    const __m128i even_odd = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    const __m256i offs = _mm256_setr_epi32(0, 34, 68, 102, 136, 170, 204, 238);
+    __m256d acc = _mm256_setzero_pd();
     for (int64_t i = 0; i < n / QK_K; i++) {
-        const int8_t *sc = x[i].scales;
-        __m256i acc = _mm256_setzero_si256();
+        const block_q8_0 *yb = y + 8 * i;
+        /* int16 scales: lane 0 = sc[0,2,…,14], lane 1 = sc[1,3,…,15], so Q8_0 block b takes
+         * element b of each lane (its first and second 16 weights) */
+        const __m128i sc8 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)x[i].scales), even_odd);
+        const __m256i scl = _mm256_cvtepi8_epi16(sc8);
+        __m256i p[8];
         for (int h = 0; h < 2; h++) {
             const __m256i ql0 = loadu(x[i].ql + 64 * h), ql1 = loadu(x[i].ql + 64 * h + 32);
             const __m256i qh = loadu(x[i].qh + 32 * h);
@@ -150,14 +195,16 @@ void qtk_q6_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) 
                 const __m256i lo = t >= 2 ? _mm256_and_si256(_mm256_srli_epi16(lsrc, 4), m4) : _mm256_and_si256(lsrc, m4);
                 const __m256i hi = _mm256_and_si256(srl8(qh, 2 * t), m3);
                 const __m256i u = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)); /* value + 32 */
-                const int sb = 8 * h + 2 * t;
-                acc = _mm256_add_epi32(acc, dot32(u, loadu(y[i].qs + 128 * h + 32 * t), scales2(sc[sb], sc[sb + 1])));
+                const int b = 4 * h + t;
+                const __m256i q8 = loadu(yb[b].qs);
+                const __m256i d16 = _mm256_sub_epi16(_mm256_maddubs_epi16(u, q8), _mm256_maddubs_epi16(m32, q8));
+                const __m256i scb = _mm256_shuffle_epi8(scl, _mm256_set1_epi16((short)(0x0100 + 0x0202 * b)));
+                p[b] = _mm256_madd_epi16(d16, scb);
             }
         }
-        int off = 0;
-        for (int sb = 0; sb < 16; sb++) off += sc[sb] * y[i].bsums[sb];
-        const int isum = hsum_i32(acc) - 32 * off;
-        sum += (double)y[i].d * (double)qtk_kq_fp16(&x[i].d) * isum;
+        const __m256 isum = _mm256_cvtepi32_ps(hsum8x8(p));
+        const __m256 dy = fp16_lo_to_ps(_mm256_i32gather_epi32((const int *)(const void *)yb, offs, 1));
+        acc = acc_pd(acc, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(qtk_kq_fp16(&x[i].d)), dy), isum));
     }
-    *s = (float)sum;
+    *s = (float)hsum_pd(acc);
 }

@@ -1,10 +1,13 @@
 /*
- * kquants_avx512.c — AVX-512 dot products of Q2_K…Q6_K weights with Q8_K activations,
- * 64 weights per 512-bit register. Uses VNNI (vpdpbusd) when the CPU has it, else
- * AVX512BW maddubs + madd (pair sums ≤ 63·127·2, never saturating); the int32 lane
- * sums are then multiplied by the sub-block scales (vpmulld) and accumulated in 32 bits.
- * Level offsets and mins go through the Q8_K bsums, as in kquants_avx2.c, so every
- * block's integer sums and the double-precision scale combination equal the scalar kernel's.
+ * kquants_avx512.c — AVX-512 dot products, 64 weights per 512-bit register: Q2_K/Q3_K
+ * with Q8_K activations, Q4_K/Q5_K with Q8_2, Q6_K with Q8_0.
+ * Q2_K/Q3_K use VNNI (vpdpbusd) when the CPU has it, else AVX512BW maddubs + madd (pair
+ * sums ≤ 63·127·2, never saturating); the int32 lane sums are multiplied by the sub-block
+ * scales (vpmulld) and accumulated in 32 bits; level offsets and mins go through the Q8_K
+ * bsums, so integer sums and the double-precision combination equal the scalar kernel's.
+ * Q4_K/Q5_K/Q6_K need VNNI (the AVX-512 dispatch level requires it): vpdpbusd gives exact
+ * int32 sums of 4 products per lane, which are scaled by the float d·sc·d_y of their
+ * 16/32-value sub-block, combined in float per super-block and summed in double.
  */
 #include "kquants.h"
 
@@ -95,15 +98,32 @@ void qtk_q3_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy
     *s = (float)sum;
 }
 
-/* Q4_K (qh == NULL) and Q5_K: Σ sc·Σ q·y and Σ m·bsums of one block. */
-static inline void type1_block_avx512(const uint8_t *scales12, const uint8_t *qs, const uint8_t *qh,
-                                      const block_q8_K *y, int vnni, int *isum, int *msum) {
-    uint8_t sc[16] = {0}, m[8];
+/* fp16 values in the low halves of the eight int32 lanes of v, as floats. */
+static inline __m256 fp16_lo_to_ps(__m256i v) {
+    return _mm256_cvtph_ps(_mm256_cvtepi32_epi16(_mm256_and_si256(v, _mm256_set1_epi32(0xFFFF))));
+}
+
+/* Σ over the 8 float lanes of v, added to the double accumulator. */
+static inline __m512d acc_pd(__m512d acc, __m256 v) { return _mm512_add_pd(acc, _mm512_cvtps_pd(v)); }
+
+/* d·sc·isum − dmin·m·ysum with one rounding of the (often cancelling) difference: the
+ * product b·ysum is split into its rounded value and exact error (FMA), a·isum is exact
+ * inside the FMA. a = d·sc and b = dmin·m are exact floats (11 × 6 bits). */
+static inline __m256 type1_combine(__m256 a, __m256 isum, __m256 b, __m256 ysum) {
+    const __m256 p = _mm256_mul_ps(b, ysum);
+    const __m256 e = _mm256_fmsub_ps(b, ysum, p);
+    return _mm256_sub_ps(_mm256_fmsub_ps(a, isum, p), e);
+}
+
+/* Q4_K (qh == NULL) and Q5_K block × its 8 Q8_2 blocks: lanes hold the sub-blocks in the
+ * order 0,2,4,6,1,3,5,7, each dy·(d·sc·Σq·qs − dmin·m·Σqs) with exact integer sums. */
+static inline __m256 type1_block_avx512(const uint8_t *scales12, float d, float dmin, const uint8_t *qs,
+                                        const uint8_t *qh, const block_q8_2 *y) {
+    uint8_t sc[8], m[8];
     qtk_kq_unpack_scales_min(scales12, sc, m);
-    const __m512i sc32 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)sc));
     const __m256i m4 = _mm256_set1_epi8(15), h5 = _mm256_set1_epi8(0x10);
     const __m256i hv = qh ? loadu256(qh) : _mm256_setzero_si256();
-    __m512i acc = _mm512_setzero_si512();
+    __m512i z[4];
     for (int c = 0; c < 4; c++) {
         const __m256i qv = loadu256(qs + 32 * c);
         __m256i lo = _mm256_and_si256(qv, m4);
@@ -112,51 +132,69 @@ static inline void type1_block_avx512(const uint8_t *scales12, const uint8_t *qs
             lo = _mm256_or_si256(lo, _mm256_maskz_mov_epi8(_mm256_test_epi8_mask(hv, _mm256_set1_epi8((char)(1 << (2 * c)))), h5));
             hi = _mm256_or_si256(hi, _mm256_maskz_mov_epi8(_mm256_test_epi8_mask(hv, _mm256_set1_epi8((char)(1 << (2 * c + 1)))), h5));
         }
-        const __m512i d = dot_u8(join(lo, hi), loadu512(y->qs + 64 * c), vnni);
-        acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(d, spread(sc32, 2 * c, 8)));
+        const __m512i q8 = join(loadu256(y[2 * c].qs), loadu256(y[2 * c + 1].qs));
+        z[c] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), join(lo, hi), q8); /* sub 2c | sub 2c+1 */
     }
-    int b = 0;
-    for (int sb = 0; sb < 8; sb++) b += m[sb] * (y->bsums[2 * sb] + y->bsums[2 * sb + 1]);
-    *isum = _mm512_reduce_add_epi32(acc);
-    *msum = b;
+    /* transpose-add: 128-bit chunk j of t = [Σ chunk j of z0, …, of z3] */
+    const __m512i t01 = _mm512_add_epi32(_mm512_unpacklo_epi32(z[0], z[1]), _mm512_unpackhi_epi32(z[0], z[1]));
+    const __m512i t23 = _mm512_add_epi32(_mm512_unpacklo_epi32(z[2], z[3]), _mm512_unpackhi_epi32(z[2], z[3]));
+    const __m512i t = _mm512_add_epi32(_mm512_unpacklo_epi64(t01, t23), _mm512_unpackhi_epi64(t01, t23));
+    /* chunks 0+1 are sub-blocks 0,2,4,6, chunks 2+3 are 1,3,5,7 */
+    const __m512i tp = _mm512_shuffle_i32x4(t, t, _MM_SHUFFLE(3, 1, 2, 0));
+    const __m256i is = _mm256_add_epi32(_mm512_castsi512_si256(tp), _mm512_extracti64x4_epi64(tp, 1));
+    /* d (low half) and Σqs (high half) of the activation blocks, in the same lane order */
+    const __m256i head = _mm256_i32gather_epi32((const int *)(const void *)y,
+                                                _mm256_setr_epi32(0, 72, 144, 216, 36, 108, 180, 252), 1);
+    const __m256 dy = fp16_lo_to_ps(head), ysum = _mm256_cvtepi32_ps(_mm256_srai_epi32(head, 16));
+    const __m128i order = _mm_setr_epi8(0, 2, 4, 6, 1, 3, 5, 7, -1, -1, -1, -1, -1, -1, -1, -1);
+    int64_t sc8, m8;
+    memcpy(&sc8, sc, 8);
+    memcpy(&m8, m, 8);
+    const __m256 scf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_shuffle_epi8(_mm_cvtsi64_si128(sc8), order)));
+    const __m256 mf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_shuffle_epi8(_mm_cvtsi64_si128(m8), order)));
+    const __m256 a = _mm256_mul_ps(_mm256_set1_ps(d), scf), b = _mm256_mul_ps(_mm256_set1_ps(dmin), mf);
+    return _mm256_mul_ps(dy, type1_combine(a, _mm256_cvtepi32_ps(is), b, ysum));
 }
 
 void qtk_q4_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q4_K *x = (const block_q4_K *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
-    const int vnni = qtk_cpu()->avx512vnni;
-    double sum = 0.0;
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        int isum, msum;
-        type1_block_avx512(x[i].scales, x[i].qs, NULL, &y[i], vnni, &isum, &msum);
-        sum += (double)y[i].d * ((double)qtk_kq_fp16(&x[i].d) * isum - (double)qtk_kq_fp16(&x[i].dmin) * msum);
-    }
-    *s = (float)sum;
+    const block_q8_2 *y = (const block_q8_2 *)vy;
+    __m512d acc = _mm512_setzero_pd();
+    for (int64_t i = 0; i < n / QK_K; i++)
+        acc = acc_pd(acc, type1_block_avx512(x[i].scales, qtk_kq_fp16(&x[i].d), qtk_kq_fp16(&x[i].dmin), x[i].qs,
+                                             NULL, y + 8 * i));
+    *s = (float)_mm512_reduce_add_pd(acc);
 }
 
 void qtk_q5_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q5_K *x = (const block_q5_K *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
-    const int vnni = qtk_cpu()->avx512vnni;
-    double sum = 0.0;
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        int isum, msum;
-        type1_block_avx512(x[i].scales, x[i].qs, x[i].qh, &y[i], vnni, &isum, &msum);
-        sum += (double)y[i].d * ((double)qtk_kq_fp16(&x[i].d) * isum - (double)qtk_kq_fp16(&x[i].dmin) * msum);
-    }
-    *s = (float)sum;
+    const block_q8_2 *y = (const block_q8_2 *)vy;
+    __m512d acc = _mm512_setzero_pd();
+    for (int64_t i = 0; i < n / QK_K; i++)
+        acc = acc_pd(acc, type1_block_avx512(x[i].scales, qtk_kq_fp16(&x[i].d), qtk_kq_fp16(&x[i].dmin), x[i].qs,
+                                             x[i].qh, y + 8 * i));
+    *s = (float)_mm512_reduce_add_pd(acc);
 }
 
+/* Q6_K × Q8_0: per 16-weight sub-block Σ(q − 32)·qs = dpbusd(q, qs) − dpbusd(32, qs) (exact
+ * int32, 4 lanes each), times the float d·sc·d_y of that lane's sub-block. */
 void qtk_q6_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q6_K *x = (const block_q6_K *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
-    const int vnni = qtk_cpu()->avx512vnni;
+    const block_q8_0 *y = (const block_q8_0 *)vy;
     const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);
-    double sum = 0.0;
+    const __m512i m32 = _mm512_set1_epi8(32);
+    const __m256i offs = _mm256_setr_epi32(0, 34, 68, 102, 136, 170, 204, 238);
+    /* lane k → sub-block k / 2 of 8 (the Q8_0 block of each 16-weight sub-block) */
+    const __m512i pair = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    __m512d acc = _mm512_setzero_pd();
     for (int64_t i = 0; i < n / QK_K; i++) {
-        const int8_t *sc = x[i].scales;
-        const __m512i sc32 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)sc));
-        __m512i acc = _mm512_setzero_si512();
+        const block_q8_0 *yb = y + 8 * i;
+        const __m256 dy = fp16_lo_to_ps(_mm256_i32gather_epi32((const int *)(const void *)yb, offs, 1));
+        const __m256 ddy = _mm256_mul_ps(_mm256_set1_ps(qtk_kq_fp16(&x[i].d)), dy);
+        /* scale of sub-block k = d·d_y·sc[k] (16 floats) */
+        const __m512 sck = _mm512_mul_ps(_mm512_permutexvar_ps(pair, _mm512_castps256_ps512(ddy)),
+                                         _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)x[i].scales))));
+        __m512 blk = _mm512_setzero_ps();
         for (int h = 0; h < 2; h++) {
             const __m256i ql0 = loadu256(x[i].ql + 64 * h), ql1 = loadu256(x[i].ql + 64 * h + 32);
             const __m256i qh = loadu256(x[i].qh + 32 * h);
@@ -168,14 +206,16 @@ void qtk_q6_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy
                 u[t] = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)); /* value + 32 */
             }
             for (int t = 0; t < 4; t += 2) {
-                const __m512i d = dot_u8(join(u[t], u[t + 1]), loadu512(y[i].qs + 128 * h + 32 * t), vnni);
-                acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(d, spread(sc32, 8 * h + 2 * t, 4)));
+                const int b = 4 * h + t;
+                const __m512i q8 = join(loadu256(yb[b].qs), loadu256(yb[b + 1].qs));
+                const __m512i dp = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), join(u[t], u[t + 1]), q8),
+                                                    _mm512_dpbusd_epi32(_mm512_setzero_si512(), m32, q8));
+                blk = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dp), _mm512_castsi512_ps(spread(_mm512_castps_si512(sck), 2 * b, 4)), blk);
             }
         }
-        int off = 0;
-        for (int sb = 0; sb < 16; sb++) off += sc[sb] * y[i].bsums[sb];
-        const int isum = _mm512_reduce_add_epi32(acc) - 32 * off;
-        sum += (double)y[i].d * (double)qtk_kq_fp16(&x[i].d) * isum;
+        const __m256 r = _mm256_add_ps(_mm512_castps512_ps256(blk),
+                                       _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(blk), 1)));
+        acc = acc_pd(acc, r);
     }
-    *s = (float)sum;
+    *s = (float)_mm512_reduce_add_pd(acc);
 }

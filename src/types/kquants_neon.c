@@ -1,10 +1,12 @@
 /*
- * kquants_neon.c — NEON (aarch64) dot products of Q2_K…Q6_K weights with Q8_K
- * activations. Unsigned levels (≤ 63) times int8 activations are widened exactly
- * (vmull_s8 → int16, pairwise-added into int32; or vdotq_s32 when the build targets
- * the dot-product extension), scaled per sub-block in 32-bit lanes. Offsets and mins
- * go through the Q8_K bsums, so every block's integer sums and the double-precision combination
- * equal the scalar kernel's.
+ * kquants_neon.c — NEON (aarch64) dot products: Q2_K/Q3_K weights with Q8_K activations,
+ * Q4_K/Q5_K with Q8_2, Q6_K with Q8_0. Int8 levels times int8 activations are widened
+ * exactly (vmull_s8 → int16, pairwise-added into int32; or vdotq_s32 when the build
+ * targets the dot-product extension), scaled per sub-block in 32-bit lanes.
+ * Q2_K/Q3_K: offsets and mins go through the Q8_K bsums, so every block's integer sums
+ * and the double-precision combination equal the scalar kernel's. Q4_K/Q5_K/Q6_K: the
+ * int32 sums of each 32-value activation block equal the scalar kernel's; they are
+ * scaled in float per block and summed in double.
  */
 #include "kquants.h"
 
@@ -14,9 +16,8 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
-/* int32 lanes of Σ u·y over 16 weights (u unsigned ≤ 63, so its int8 view is exact). */
-static inline int32x4_t dot16(uint8x16_t u, int8x16_t y) {
-    const int8x16_t s = vreinterpretq_s8_u8(u);
+/* int32 lanes of Σ v·y over 16 weights, both signed. */
+static inline int32x4_t dot16s(int8x16_t s, int8x16_t y) {
 #if defined(__ARM_FEATURE_DOTPROD)
     return vdotq_s32(vdupq_n_s32(0), s, y);
 #else
@@ -25,6 +26,9 @@ static inline int32x4_t dot16(uint8x16_t u, int8x16_t y) {
     return vpadalq_s16(vpaddlq_s16(p0), p1);
 #endif
 }
+
+/* int32 lanes of Σ u·y over 16 weights (u unsigned ≤ 63, so its int8 view is exact). */
+static inline int32x4_t dot16(uint8x16_t u, int8x16_t y) { return dot16s(vreinterpretq_s8_u8(u), y); }
 
 /* Per-byte logical right shift by a run-time count. */
 static inline uint8x16_t shr(uint8x16_t v, int k) { return vshlq_u8(v, vdupq_n_s8((int8_t)-k)); }
@@ -83,9 +87,28 @@ void qtk_q3_K_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) 
     *s = (float)sum;
 }
 
-/* Q4_K (qh == NULL) and Q5_K: Σ sc·Σ q·y and Σ m·bsums of one block. */
-static inline void type1_block_neon(const uint8_t *scales12, const uint8_t *qs, const uint8_t *qh,
-                                    const block_q8_K *y, int *isum, int *msum) {
+/* Lane k of the result = Σ of the 4 lanes of r[k] (k = 0…3). */
+static inline int32x4_t hsum4x4(const int32x4_t *r) {
+    return vpaddq_s32(vpaddq_s32(r[0], r[1]), vpaddq_s32(r[2], r[3]));
+}
+
+/* Adds the 4 float lanes of v to the double accumulator. */
+static inline float64x2_t acc_f64(float64x2_t acc, float32x4_t v) {
+    return vaddq_f64(vaddq_f64(acc, vcvt_f64_f32(vget_low_f32(v))), vcvt_high_f64_f32(v));
+}
+
+/* a·isum − b·ysum rounded once (the two often nearly cancel): a·isum is exact inside the
+ * FMA, b·ysum is split into its rounded value and exact error. */
+static inline float32x4_t type1_combine(float32x4_t a, float32x4_t isum, float32x4_t b, float32x4_t ysum) {
+    const float32x4_t p = vmulq_f32(b, ysum);
+    const float32x4_t e = vfmaq_f32(vnegq_f32(p), b, ysum);
+    return vsubq_f32(vfmaq_f32(vnegq_f32(p), a, isum), e);
+}
+
+/* Q4_K (qh == NULL) and Q5_K block × its 8 Q8_2 blocks, Σ_sub dy·(d·sc·Σq·qs − dmin·m·Σqs)
+ * (integer sums exact, as the scalar kernel's) added to acc. */
+static inline float64x2_t type1_block_neon(float64x2_t acc, const uint8_t *scales12, float d, float dmin,
+                                           const uint8_t *qs, const uint8_t *qh, const block_q8_2 *y) {
     uint8_t sc[8], m[8];
     qtk_kq_unpack_scales_min(scales12, sc, m);
     const uint8x16_t m4 = vdupq_n_u8(15), m1 = vdupq_n_u8(1);
@@ -94,8 +117,9 @@ static inline void type1_block_neon(const uint8_t *scales12, const uint8_t *qs, 
         hv[0] = vld1q_u8(qh);
         hv[1] = vld1q_u8(qh + 16);
     }
-    int32x4_t acc = vdupq_n_s32(0);
+    int32x4_t r[8];
     for (int c = 0; c < 4; c++) {
+        int32x4_t rl = vdupq_n_s32(0), rh = vdupq_n_s32(0);
         for (int half = 0; half < 2; half++) {
             const uint8x16_t qv = vld1q_u8(qs + 32 * c + 16 * half);
             uint8x16_t lo = vandq_u8(qv, m4), hi = vshrq_n_u8(qv, 4);
@@ -103,67 +127,83 @@ static inline void type1_block_neon(const uint8_t *scales12, const uint8_t *qs, 
                 lo = vorrq_u8(lo, vshlq_n_u8(vandq_u8(shr(hv[half], 2 * c), m1), 4));
                 hi = vorrq_u8(hi, vshlq_n_u8(vandq_u8(shr(hv[half], 2 * c + 1), m1), 4));
             }
-            acc = vmlaq_n_s32(acc, dot16(lo, vld1q_s8(y->qs + 64 * c + 16 * half)), sc[2 * c]);
-            acc = vmlaq_n_s32(acc, dot16(hi, vld1q_s8(y->qs + 64 * c + 32 + 16 * half)), sc[2 * c + 1]);
+            rl = vaddq_s32(rl, dot16(lo, vld1q_s8(y[2 * c].qs + 16 * half)));
+            rh = vaddq_s32(rh, dot16(hi, vld1q_s8(y[2 * c + 1].qs + 16 * half)));
         }
+        r[2 * c] = rl;
+        r[2 * c + 1] = rh;
     }
-    int b = 0;
-    for (int sb = 0; sb < 8; sb++) b += m[sb] * (y->bsums[2 * sb] + y->bsums[2 * sb + 1]);
-    *isum = vaddvq_s32(acc);
-    *msum = b;
+    float a[8], b[8], dy[8], ys[8];
+    for (int k = 0; k < 8; k++) {
+        int16_t sum;
+        memcpy(&sum, &y[k].sum, 2);
+        dy[k] = qtk_kq_fp16(&y[k].d);
+        ys[k] = (float)sum;
+        a[k] = d * (float)sc[k]; /* exact: 11 × 6 bits */
+        b[k] = dmin * (float)m[k];
+    }
+    for (int g = 0; g < 2; g++) {
+        const float32x4_t isum = vcvtq_f32_s32(hsum4x4(r + 4 * g));
+        const float32x4_t inner = type1_combine(vld1q_f32(a + 4 * g), isum, vld1q_f32(b + 4 * g), vld1q_f32(ys + 4 * g));
+        acc = acc_f64(acc, vmulq_f32(vld1q_f32(dy + 4 * g), inner));
+    }
+    return acc;
 }
 
 void qtk_q4_K_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q4_K *x = (const block_q4_K *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
-    double sum = 0.0;
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        int isum, msum;
-        type1_block_neon(x[i].scales, x[i].qs, NULL, &y[i], &isum, &msum);
-        sum += (double)y[i].d * ((double)qtk_kq_fp16(&x[i].d) * isum - (double)qtk_kq_fp16(&x[i].dmin) * msum);
-    }
-    *s = (float)sum;
+    const block_q8_2 *y = (const block_q8_2 *)vy;
+    float64x2_t acc = vdupq_n_f64(0.0);
+    for (int64_t i = 0; i < n / QK_K; i++)
+        acc = type1_block_neon(acc, x[i].scales, qtk_kq_fp16(&x[i].d), qtk_kq_fp16(&x[i].dmin), x[i].qs, NULL,
+                               y + 8 * i);
+    *s = (float)vaddvq_f64(acc);
 }
 
 void qtk_q5_K_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q5_K *x = (const block_q5_K *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
-    double sum = 0.0;
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        int isum, msum;
-        type1_block_neon(x[i].scales, x[i].qs, x[i].qh, &y[i], &isum, &msum);
-        sum += (double)y[i].d * ((double)qtk_kq_fp16(&x[i].d) * isum - (double)qtk_kq_fp16(&x[i].dmin) * msum);
-    }
-    *s = (float)sum;
+    const block_q8_2 *y = (const block_q8_2 *)vy;
+    float64x2_t acc = vdupq_n_f64(0.0);
+    for (int64_t i = 0; i < n / QK_K; i++)
+        acc = type1_block_neon(acc, x[i].scales, qtk_kq_fp16(&x[i].d), qtk_kq_fp16(&x[i].dmin), x[i].qs, x[i].qh,
+                               y + 8 * i);
+    *s = (float)vaddvq_f64(acc);
 }
 
+/* Q6_K × Q8_0: signed levels q − 32 (int8) times the activations, exact int32 per Q8_0
+ * block (Σ over its two 16-weight sub-blocks of sc·Σ), scaled by d·d_y in float. */
 void qtk_q6_K_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q6_K *x = (const block_q6_K *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const block_q8_0 *y = (const block_q8_0 *)vy;
     const uint8x16_t m4 = vdupq_n_u8(15), m3 = vdupq_n_u8(3);
-    double sum = 0.0;
+    const int8x16_t m32 = vdupq_n_s8(32);
+    float64x2_t acc = vdupq_n_f64(0.0);
     for (int64_t i = 0; i < n / QK_K; i++) {
+        const block_q8_0 *yb = y + 8 * i;
         const int8_t *sc = x[i].scales;
-        int32x4_t acc = vdupq_n_s32(0);
+        int32x4_t r[8];
         for (int h = 0; h < 2; h++) {
-            for (int half = 0; half < 2; half++) {
-                const uint8x16_t ql0 = vld1q_u8(x[i].ql + 64 * h + 16 * half);
-                const uint8x16_t ql1 = vld1q_u8(x[i].ql + 64 * h + 32 + 16 * half);
-                const uint8x16_t qh = vld1q_u8(x[i].qh + 32 * h + 16 * half);
-                for (int t = 0; t < 4; t++) {
-                    const uint8x16_t lsrc = (t % 2) ? ql1 : ql0;
+            const uint8x16_t ql[4] = {vld1q_u8(x[i].ql + 64 * h), vld1q_u8(x[i].ql + 64 * h + 16),
+                                      vld1q_u8(x[i].ql + 64 * h + 32), vld1q_u8(x[i].ql + 64 * h + 48)};
+            const uint8x16_t qh[2] = {vld1q_u8(x[i].qh + 32 * h), vld1q_u8(x[i].qh + 32 * h + 16)};
+            for (int t = 0; t < 4; t++) {
+                const int b = 4 * h + t;
+                int32x4_t rb = vdupq_n_s32(0);
+                for (int half = 0; half < 2; half++) {
+                    const uint8x16_t lsrc = ql[2 * (t % 2) + half];
                     const uint8x16_t lo = t >= 2 ? vshrq_n_u8(lsrc, 4) : vandq_u8(lsrc, m4);
-                    const uint8x16_t hi = vandq_u8(shr(qh, 2 * t), m3);
-                    const uint8x16_t u = vorrq_u8(lo, vshlq_n_u8(hi, 4)); /* value + 32 */
-                    const int sb = 8 * h + 2 * t + half;
-                    acc = vmlaq_n_s32(acc, dot16(u, vld1q_s8(y[i].qs + 128 * h + 32 * t + 16 * half)), sc[sb]);
+                    const uint8x16_t hi = vandq_u8(shr(qh[half], 2 * t), m3);
+                    const int8x16_t v = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(lo, vshlq_n_u8(hi, 4))), m32);
+                    rb = vmlaq_n_s32(rb, dot16s(v, vld1q_s8(yb[b].qs + 16 * half)), sc[2 * b + half]);
                 }
+                r[b] = rb;
             }
         }
-        int off = 0;
-        for (int sb = 0; sb < 16; sb++) off += sc[sb] * y[i].bsums[sb];
-        const int isum = vaddvq_s32(acc) - 32 * off;
-        sum += (double)y[i].d * (double)qtk_kq_fp16(&x[i].d) * isum;
+        const float dx = qtk_kq_fp16(&x[i].d);
+        float dd[8];
+        for (int b = 0; b < 8; b++) dd[b] = dx * qtk_kq_fp16(&yb[b].d);
+        for (int g = 0; g < 2; g++)
+            acc = acc_f64(acc, vmulq_f32(vld1q_f32(dd + 4 * g), vcvtq_f32_s32(hsum4x4(r + 4 * g))));
     }
-    *s = (float)sum;
+    *s = (float)vaddvq_f64(acc);
 }

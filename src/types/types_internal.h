@@ -27,6 +27,9 @@ typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[QK5_0 / 2]; } block_q5_0;
 typedef struct { uint16_t d; uint8_t qh[8]; uint8_t qs[QK6_0 / 2]; } block_q6_0; /* 26 bytes */
 /* Activation format of the K and iqk types (ik's 296-byte layout). */
 typedef struct { float d; float sum; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; } block_q8_K;
+/* Activation format of Q4_K/Q5_K (q8_2.c): fp16 scale, exact Σqs, 32 values. */
+#define QK8_2 32
+typedef struct { uint16_t d; int16_t sum; int8_t qs[QK8_2]; } block_q8_2;  /* 36 bytes */
 
 /* ---- float types (float_types.c) --------------------------------------- */
 void qtk_f32_to_float(const void *row, float *dst, int64_t n);
@@ -74,6 +77,10 @@ void qtk_q8_0_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 /* ---- Q8_K activation format (q8_k.c) ----------------------------------- */
 void qtk_q8_K_from_float(const float *src, void *dst, int64_t n);
 void qtk_q8_K_to_float(const void *row, float *dst, int64_t n);
+
+/* ---- Q8_2 activation format (q8_2.c) ----------------------------------- */
+void qtk_q8_2_from_float(const float *src, void *dst, int64_t n);
+void qtk_q8_2_to_float(const void *row, float *dst, int64_t n);
 
 /* Round-half-to-even of a float, as the reference encoders' magic-number trick. */
 static inline int qtk_nearest_int(float fval) {
