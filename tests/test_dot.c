@@ -22,7 +22,7 @@
  * Tiny×tiny pairs are left out: their products underflow float, where no
  * float kernel can be accurate.
  *
- * Also: the Q8_0 / Q8_K activation round trip, and qtk_vec_dot_best.
+ * Also: the Q8_0 / Q8_K / Q8_2 activation round trip, and qtk_vec_dot_best.
  */
 #include "testlib.h"
 #include "types/types_internal.h"
@@ -218,6 +218,57 @@ static void test_q8_K_roundtrip(void) {
     }
 }
 
+/* Q8_2: sum == Σqs exactly, |qs| ≤ 127, d = fp16(amax/127) (possibly one fp16 step up when
+ * it is subnormal) and every decoded value within d/2 of its input, since the quants are
+ * computed with the rounded scale. Pass 1 scales the data by 1e-4 so that d is an fp16
+ * subnormal (a few ulps), where the rounding of d is coarse. */
+static void test_q8_2_roundtrip(void) {
+    const int64_t n = 4096;
+    tl_rng rng;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int d = 0; d < D_COUNT; d++) {
+            tl_rng_seed(&rng, 8282u + (unsigned)d + 100u * (unsigned)pass);
+            fill(g_a, n, d, &rng, 1.0f);
+            if (pass == 1)
+                for (int64_t j = 0; j < n; j++) g_a[j] *= 1e-4f;
+            qtk_q8_2_from_float(g_a, g_aq, n);
+            qtk_q8_2_to_float(g_aq, g_ad, n);
+            const block_q8_2 *b = (const block_q8_2 *)g_aq;
+            for (int64_t ib = 0; ib < n / 32; ib++) {
+                float amax = 0.0f;
+                for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(g_a[ib * 32 + j]));
+                uint16_t dh;
+                int16_t sum;
+                memcpy(&dh, &b[ib].d, 2);
+                memcpy(&sum, &b[ib].sum, 2);
+                const double ds = (double)qtk_fp16_to_fp32(dh), dt = amax / 127.0;
+                /* fp16 rounding: 2^-11 relative (normal), 2^-25 absolute (subnormal), plus the
+                 * possible one-step bump of a subnormal scale (2^-24) */
+                CHECK(ds >= 0 && fabs(ds - dt) <= dt / 2048.0 + 1.5 / 16777216.0,
+                      "q8_2 pass %d %s block %lld: d = %g, amax/127 = %g", pass, dist_name[d], (long long)ib, ds, dt);
+                int total = 0, maxq = 0;
+                for (int j = 0; j < 32; j++) {
+                    const int q = b[ib].qs[j];
+                    total += q;
+                    maxq = abs(q) > maxq ? abs(q) : maxq;
+                    const double e = fabs((double)g_a[ib * 32 + j] - (double)g_ad[ib * 32 + j]);
+                    const double bound = ds > 0 ? 0.5 * ds * (1 + 1e-6) : amax;
+                    CHECK(e <= bound, "q8_2 pass %d %s block %lld j %d: |x-y| = %g > %g", pass, dist_name[d],
+                          (long long)ib, j, e, bound);
+                }
+                CHECK(maxq <= 127, "q8_2 %s block %lld: |q| = %d > 127", dist_name[d], (long long)ib, maxq);
+                CHECK(total == sum, "q8_2 pass %d %s block %lld: sum %d, Σqs %d", pass, dist_name[d], (long long)ib,
+                      sum, total);
+                if (ds > 0 && ds >= 1.0 / 16384.0) /* normal fp16 scale: the extreme maps to ±127 */
+                    CHECK(maxq == 127, "q8_2 %s block %lld: largest |q| is %d, not 127", dist_name[d], (long long)ib,
+                          maxq);
+                if (ds == 0) CHECK(dt <= 1.0 / 33554432.0, "q8_2 %s block %lld: d = 0 for amax %g", dist_name[d],
+                                   (long long)ib, (double)amax);
+            }
+        }
+    }
+}
+
 /* qtk_vec_dot_best picks the widest available kernel and honours the cap. */
 static void test_best(void) {
     static const qtk_isa order[] = {QTK_ISA_AVX512, QTK_ISA_AVX2, QTK_ISA_NEON, QTK_ISA_SCALAR};
@@ -268,6 +319,7 @@ int main(void) {
     }
     test_q8_0_roundtrip();
     test_q8_K_roundtrip();
+    test_q8_2_roundtrip();
     test_best();
     int tested = 0;
     for (int i = 0; i < qtk_type_count(); i++) {

@@ -7,6 +7,7 @@
  * their expected .out ids (no BOS, special tokens not parsed).
  */
 #include "testlib.h"
+#include "model/tokenizer_spm.h"
 
 /* Generated at test-writing time with python3-sentencepiece (Debian) from
  * fixtures/tokenizer.model: expected ids without BOS (SentencePiece encode with
@@ -231,6 +232,213 @@ done:
     qtk_gguf_close(g);
 }
 
+/* ---- segmented vs whole-text SentencePiece -------------------------------------- */
+
+/* Ids of text with the given fast paths (tokenizer_spm.h); NULL on failure. */
+static int32_t *tok_with(qtk_vocab *v, unsigned flags, const char *text, size_t len, bool bos, bool special,
+                         int64_t *n) {
+    qtk_vocab_spm_set_strategy(v, flags);
+    int32_t *ids = NULL;
+    qtk_error err;
+    qtk_status st = qtk_tokenize_ex(v, text, len, bos, special, &ids, n, &err);
+    qtk_vocab_spm_set_strategy(v, QTK_SPM_SEGMENT | QTK_SPM_CACHE);
+    CHECK(st == QTK_OK, "tokenize (strategy %u): %s", flags, err.msg);
+    return st == QTK_OK ? ids : NULL;
+}
+
+/* Whether text gives the same ids whole, segmented, and segmented with the
+ * segment cache; reports the first difference under `what`. */
+static int same_all_strategies(qtk_vocab *v, const char *what, const char *text, size_t len, bool bos,
+                               bool special) {
+    static const unsigned flags[3] = {0, QTK_SPM_SEGMENT, QTK_SPM_SEGMENT | QTK_SPM_CACHE};
+    int64_t n[3] = {0, 0, 0};
+    int32_t *ids[3];
+    for (int m = 0; m < 3; m++) ids[m] = tok_with(v, flags[m], text, len, bos, special, &n[m]);
+    int same = ids[0] && ids[1] && ids[2];
+    for (int m = 1; same && m < 3; m++) {
+        int64_t i = 0;
+        while (i < n[0] && i < n[m] && ids[0][i] == ids[m][i]) i++;
+        if (i < n[0] || i < n[m]) {
+            CHECK(0, "%s: strategy %u differs from whole text at token %lld (%lld vs %lld tokens)", what, flags[m],
+                  (long long)i, (long long)n[m], (long long)n[0]);
+            same = 0;
+        }
+    }
+    for (int m = 0; m < 3; m++) free(ids[m]);
+    return same;
+}
+
+/* eval.txt through the real SentencePiece vocabularies: cutting before runs
+ * of U+2581 (and caching segments) must not change a single id. */
+static void test_segmented_eval(void) {
+    static const char *const vocabs[] = {"fixtures/tiny-llama-f32.gguf", "vocab/ggml-vocab-llama-spm.gguf",
+                                         "vocab/ggml-vocab-phi-3.gguf"};
+    char *ev = tl_shared_path("fixtures/eval.txt");
+    size_t sz = 0;
+    unsigned char *txt = ev ? tl_read_file(ev, &sz) : NULL;
+    free(ev);
+    if (!txt) {
+        printf("  segmented vs whole text: eval.txt not available, skipped\n");
+        return;
+    }
+    for (size_t k = 0; k < sizeof vocabs / sizeof vocabs[0]; k++) {
+        qtk_gguf *g = NULL;
+        qtk_vocab *v = load_vocab(vocabs[k], &g);
+        if (v) {
+            CHECK(qtk_vocab_spm_can_segment(v), "%s: the vocabulary should allow cutting before U+2581", vocabs[k]);
+            int ok = same_all_strategies(v, vocabs[k], (const char *)txt, sz, true, false);
+            printf("  %s: eval.txt segmented/cached %s whole-text tokenization\n", vocabs[k],
+                   ok ? "identical to" : "DIFFERS from");
+        }
+        qtk_vocab_free(v);
+        qtk_gguf_close(g);
+    }
+    free(txt);
+}
+
+/* Random texts made to stress the cut: runs of spaces, U+2581 written in
+ * the text, stray and truncated UTF-8 (a lead byte can swallow an escaped
+ * space), characters ending in 0x81, special-token spellings. */
+static void test_segmented_random(void) {
+    static const char *const parts[] = {
+        " ",    "  ",   "\xE2\x96\x81", "\xE2", "\x96", "\x81",     "\xF0",         "\xC3",  "\xC3\x81",
+        "\xE3\x81\x81", "the", "ing", "a",  "hello", "\n",   "\t", "1", "\xC3\xA9", "x", "\xE2\x96",
+        "\x96\x81", "\xF0\x9F\x98\x80", "<s>", "world", " the", "\xF0\x9F\x98"};
+    const int n_parts = (int)(sizeof parts / sizeof parts[0]);
+    qtk_gguf *g = NULL;
+    qtk_vocab *v = load_vocab("vocab/ggml-vocab-llama-spm.gguf", &g);
+    if (!v) {
+        printf("  segmented vs whole text, random texts: vocabulary not available, skipped\n");
+        qtk_gguf_close(g);
+        return;
+    }
+    char *buf = (char *)malloc(4 * 2000);
+    tl_rng r;
+    tl_rng_seed(&r, 8);
+    int ok = 0, cases = 400;
+    for (int c = 0; buf && c < cases; c++) {
+        size_t n = 0;
+        const int k = 1 + (int)(tl_rng_u64(&r) % (c % 20 == 0 ? 2000 : 40));
+        for (int j = 0; j < k; j++) {
+            const char *p = parts[tl_rng_u64(&r) % (unsigned long long)n_parts];
+            memcpy(buf + n, p, strlen(p));
+            n += strlen(p);
+        }
+        char what[48];
+        snprintf(what, sizeof what, "random text %d", c);
+        ok += same_all_strategies(v, what, buf, n, (c & 1) != 0, (c & 2) != 0);
+    }
+    printf("  random texts: %d/%d identical segmented and whole\n", ok, cases);
+    free(buf);
+    qtk_vocab_free(v);
+    qtk_gguf_close(g);
+}
+
+/* ---- a vocabulary-only GGUF image in memory ------------------------------------- */
+
+typedef struct gbuf {
+    unsigned char *p;
+    size_t n, cap;
+} gbuf;
+
+static void gb_put(gbuf *b, const void *d, size_t n) {
+    if (b->n + n > b->cap) {
+        size_t cap = (b->n + n) * 2 + 256;
+        unsigned char *p = (unsigned char *)realloc(b->p, cap);
+        if (!p) return;
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, d, n);
+    b->n += n;
+}
+static void gb_u32(gbuf *b, uint32_t x) {
+    unsigned char c[4] = {(unsigned char)x, (unsigned char)(x >> 8), (unsigned char)(x >> 16),
+                          (unsigned char)(x >> 24)};
+    gb_put(b, c, 4);
+}
+static void gb_u64(gbuf *b, uint64_t x) {
+    gb_u32(b, (uint32_t)x);
+    gb_u32(b, (uint32_t)(x >> 32));
+}
+static void gb_str(gbuf *b, const char *s) {
+    gb_u64(b, strlen(s));
+    gb_put(b, s, strlen(s));
+}
+static void gb_arr(gbuf *b, const char *key, uint32_t type, int n) {
+    gb_str(b, key);
+    gb_u32(b, 9);
+    gb_u32(b, type);
+    gb_u64(b, (uint64_t)n);
+}
+
+/* A "llama" vocabulary of <unk>, <s>, </s> and pieces[i] with score[i]. */
+static qtk_vocab *mem_spm_vocab(const char *const *pieces, const float *scores, int n_pieces, gbuf *img,
+                                qtk_gguf **g) {
+    static const char *const head[3] = {"<unk>", "<s>", "</s>"};
+    const int n = 3 + n_pieces;
+    memset(img, 0, sizeof *img);
+    gb_put(img, "GGUF", 4);
+    gb_u32(img, 3);
+    gb_u64(img, 0);
+    gb_u64(img, 3);
+    gb_str(img, "tokenizer.ggml.model");
+    gb_u32(img, 8);
+    gb_str(img, "llama");
+    gb_arr(img, "tokenizer.ggml.tokens", 8, n);
+    for (int i = 0; i < n; i++) gb_str(img, i < 3 ? head[i] : pieces[i - 3]);
+    gb_arr(img, "tokenizer.ggml.scores", 6, n);
+    for (int i = 0; i < n; i++) {
+        float f = i < 3 ? 0.0f : scores[i - 3];
+        uint32_t u;
+        memcpy(&u, &f, 4);
+        gb_u32(img, u);
+    }
+    qtk_error err;
+    qtk_vocab *v = NULL;
+    *g = NULL;
+    if (qtk_gguf_open_memory(img->p, img->n, "mem-spm.gguf", g, &err) != QTK_OK ||
+        qtk_vocab_load(*g, &v, &err) != QTK_OK) {
+        CHECK(0, "memory SPM vocabulary: %s", err.msg);
+        return NULL;
+    }
+    return v;
+}
+
+/* A vocabulary with a token where U+2581 follows another character must
+ * not be cut: "x y" -> "▁x▁y" merges "x▁" first (highest score), which a
+ * cut before the second "▁" would prevent. Without that token, it is cut. */
+static void test_unsafe_vocab(void) {
+    static const char *const pieces[] = {"\xE2\x96\x81", "x", "y", "\xE2\x96\x81x", "\xE2\x96\x81y", "x\xE2\x96\x81"};
+    static const float scores[] = {-5.0f, -5.0f, -5.0f, -2.0f, -2.0f, -1.0f};
+    gbuf img;
+    qtk_gguf *g = NULL;
+    qtk_vocab *v = mem_spm_vocab(pieces, scores, 6, &img, &g);  /* ids 3.. = pieces */
+    if (v) {
+        CHECK(!qtk_vocab_spm_can_segment(v), "a vocabulary with token \"x_\" (_ = U+2581) must not be cut");
+        int64_t n = 0;
+        int32_t *ids = tok_with(v, QTK_SPM_SEGMENT | QTK_SPM_CACHE, "x y", 3, false, false, &n);
+        CHECK(ids && n == 3 && ids[0] == 3 && ids[1] == 8 && ids[2] == 5, "unsafe vocab: \"x y\" -> [_, x_, y]");
+        free(ids);
+        CHECK(same_all_strategies(v, "unsafe vocab", "x y x  y", 8, false, false), "unsafe vocab: strategies");
+    }
+    qtk_vocab_free(v);
+    qtk_gguf_close(g);
+    free(img.p);
+    /* the same without "x▁": cut, "▁x" and "▁y" */
+    v = mem_spm_vocab(pieces, scores, 5, &img, &g);
+    if (v) {
+        CHECK(qtk_vocab_spm_can_segment(v), "a vocabulary with only leading U+2581 can be cut");
+        int64_t n = 0;
+        int32_t *ids = tok_with(v, QTK_SPM_SEGMENT | QTK_SPM_CACHE, "x y", 3, false, false, &n);
+        CHECK(ids && n == 2 && ids[0] == 6 && ids[1] == 7, "safe vocab: \"x y\" -> [_x, _y]");
+        free(ids);
+    }
+    qtk_vocab_free(v);
+    qtk_gguf_close(g);
+    free(img.p);
+}
+
 static void test_unsupported(void) {
     qtk_gguf *g = NULL;
     char *path = tl_shared_path("vocab/ggml-vocab-gpt-2.gguf");
@@ -256,5 +464,8 @@ int main(void) {
     test_vocab_file("ggml-vocab-llama-spm.gguf");
     test_vocab_file("ggml-vocab-phi-3.gguf");
     test_unsupported();
+    test_segmented_eval();
+    test_segmented_random();
+    test_unsafe_vocab();
     return tl_finish("test_tokenizer");
 }

@@ -10,26 +10,41 @@
  *      token with the highest score is merged (ties: leftmost pair);
  *   4. each final symbol is its token, or — when it is not in the
  *      vocabulary — one <0xXX> byte token per byte (byte fallback).
+ * Step 3 is run per segment: the escaped text is cut before every run of
+ * "▁" when the vocabulary makes that exact (tokenize_spm_text), and the ids
+ * of repeated segments come from a per-call cache, which keeps the merge
+ * queue small instead of one queue over the whole text.
  * Byte-level BPE ("gpt2"), special-token partitioning and detokenizing
  * live in tokenizer_bpe.c (the vocabulary's `ext`).
  */
 #include "model_internal.h"
 #include "tokenizer_bpe.h"
+#include "tokenizer_spm.h"
 
 #include <stdlib.h>
+
+/* A slot of the token hash: id (-1 = empty), hash, length and pool offset
+ * of its text, so that a probe touches the slot and, on a match, the text. */
+typedef struct tok_slot {
+    int32_t id;
+    uint32_t hash, len, off;
+} tok_slot;
 
 struct qtk_vocab {
     qtk_vocab_kind kind;
     int32_t n;
-    char **text;           /* NUL-terminated copies                       */
+    char **text;           /* NUL-terminated copies, pointers into pool   */
+    char *pool;
     uint32_t *len;
     float *score;
     int32_t bos, eos, unk;
     bool add_bos, add_space_prefix;
     int32_t byte_tok[256]; /* <0xXX> tokens, -1 when absent               */
-    int32_t *slots;        /* open-addressing hash: text -> id (-1 empty) */
+    tok_slot *slots;       /* open-addressing hash: text -> id            */
     uint32_t n_slots;      /* power of two                                */
     qtk_vocab_ext *ext;    /* token types, special tokens, BPE merges     */
+    bool spm_segmentable;  /* SPM text may be cut before runs of U+2581   */
+    unsigned spm_strategy; /* QTK_SPM_* fast paths in use                 */
 };
 
 static uint32_t hash_bytes(const char *s, size_t n) {
@@ -40,21 +55,24 @@ static uint32_t hash_bytes(const char *s, size_t n) {
 
 /* Id of the token whose text is s[0..n), or -1. */
 static int32_t find_token(const qtk_vocab *v, const char *s, size_t n) {
-    uint32_t mask = v->n_slots - 1;
-    for (uint32_t i = hash_bytes(s, n) & mask;; i = (i + 1) & mask) {
-        int32_t id = v->slots[i];
-        if (id < 0) return -1;
-        if (v->len[id] == n && memcmp(v->text[id], s, n) == 0) return id;
+    const uint32_t mask = v->n_slots - 1, h = hash_bytes(s, n);
+    for (uint32_t i = h & mask;; i = (i + 1) & mask) {
+        const tok_slot sl = v->slots[i];
+        if (sl.id < 0) return -1;
+        if (sl.hash == h && sl.len == n && memcmp(v->pool + sl.off, s, n) == 0) return sl.id;
     }
 }
 
 /* Later duplicates replace earlier ones, as llama.cpp's token_to_id map. */
 static void insert_token(qtk_vocab *v, int32_t id) {
-    uint32_t mask = v->n_slots - 1;
-    for (uint32_t i = hash_bytes(v->text[id], v->len[id]) & mask;; i = (i + 1) & mask) {
-        int32_t cur = v->slots[i];
+    const uint32_t mask = v->n_slots - 1, h = hash_bytes(v->text[id], v->len[id]);
+    for (uint32_t i = h & mask;; i = (i + 1) & mask) {
+        int32_t cur = v->slots[i].id;
         if (cur < 0 || (v->len[cur] == v->len[id] && memcmp(v->text[cur], v->text[id], v->len[id]) == 0)) {
-            v->slots[i] = id;
+            v->slots[i].id = id;
+            v->slots[i].hash = h;
+            v->slots[i].len = v->len[id];
+            v->slots[i].off = (uint32_t)(v->text[id] - v->pool);
             return;
         }
     }
@@ -62,8 +80,7 @@ static void insert_token(qtk_vocab *v, int32_t id) {
 
 void qtk_vocab_free(qtk_vocab *v) {
     if (!v) return;
-    if (v->text)
-        for (int32_t i = 0; i < v->n; i++) free(v->text[i]);
+    free(v->pool);
     free(v->text);
     free(v->len);
     free(v->score);
@@ -80,6 +97,19 @@ static int32_t meta_id(const qtk_meta *meta, const char *key, int32_t def) {
 static bool meta_bool(const qtk_meta *meta, const char *key, bool def) {
     int64_t x;
     return qtk_meta_get_int(meta, key, &x) ? x != 0 : def;
+}
+
+/* Whether no token has the bytes of U+2581 at an offset k > 0 without
+ * U+2581 in the 3 bytes before: then no SPM merge can join a "▁" to
+ * something other than "▁" before it (see tokenize_spm_text). */
+static bool spm_cut_is_safe(const qtk_vocab *v) {
+    for (int32_t id = 0; id < v->n; id++) {
+        const char *t = v->text[id];
+        for (uint32_t k = 1; k + 3 <= v->len[id]; k++)
+            if (memcmp(t + k, "\xE2\x96\x81", 3) == 0 && (k < 3 || memcmp(t + k - 3, "\xE2\x96\x81", 3) != 0))
+                return false;
+    }
+    return true;
 }
 
 qtk_status qtk_vocab_load(const qtk_gguf *g, qtk_vocab **out, qtk_error *err) {
@@ -112,15 +142,26 @@ qtk_status qtk_vocab_load(const qtk_gguf *g, qtk_vocab **out, qtk_error *err) {
     v->score = (float *)calloc((size_t)v->n, sizeof(float));
     v->n_slots = 16;
     while (v->n_slots < 2u * (uint32_t)v->n) v->n_slots *= 2;
-    v->slots = (int32_t *)malloc(v->n_slots * sizeof(int32_t));
+    v->slots = (tok_slot *)malloc(v->n_slots * sizeof(tok_slot));
     if (!v->text || !v->len || !v->score || !v->slots) goto oom;
-    for (uint32_t i = 0; i < v->n_slots; i++) v->slots[i] = -1;
+    for (uint32_t i = 0; i < v->n_slots; i++) v->slots[i].id = -1;
+    /* all texts in one pool: compact for the lookups of the SPM merge loop */
+    uint64_t pool_size = 0;
+    for (int32_t i = 0; i < v->n; i++) pool_size += toks->v.arr.items[i].v.str.len + 1;
+    if (pool_size > UINT32_MAX) {
+        qtk_vocab_free(v);
+        return qtk_set_error(err, QTK_ERR_UNSUPPORTED, "%s: token texts exceed 4 GiB", qtk_gguf_path(g));
+    }
+    v->pool = (char *)malloc((size_t)pool_size);
+    if (!v->pool) goto oom;
+    size_t pool_off = 0;
     for (int32_t i = 0; i < v->n; i++) {
         const qtk_gguf_value *it = &toks->v.arr.items[i];
         v->len[i] = (uint32_t)it->v.str.len;
-        v->text[i] = (char *)malloc((size_t)it->v.str.len + 1);
-        if (!v->text[i]) goto oom;
-        memcpy(v->text[i], it->v.str.ptr, (size_t)it->v.str.len + 1);
+        v->text[i] = v->pool + pool_off;
+        if (it->v.str.len) memcpy(v->text[i], it->v.str.ptr, (size_t)it->v.str.len);
+        v->text[i][it->v.str.len] = 0;
+        pool_off += (size_t)it->v.str.len + 1;
         if (scores) {
             const qtk_gguf_value *sv = &scores->v.arr.items[i];
             v->score[i] = sv->type == QTK_GGUF_FLOAT32 || sv->type == QTK_GGUF_FLOAT64 ? (float)sv->v.f64 : 0.0f;
@@ -145,11 +186,19 @@ qtk_status qtk_vocab_load(const qtk_gguf *g, qtk_vocab **out, qtk_error *err) {
         snprintf(name, sizeof name, "<0x%02X>", b);
         v->byte_tok[b] = find_token(v, name, 6);
     }
+    v->spm_segmentable = !bpe && spm_cut_is_safe(v);
+    v->spm_strategy = QTK_SPM_SEGMENT | QTK_SPM_CACHE;
     *out = v;
     return QTK_OK;
 oom:
     qtk_vocab_free(v);
     return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory loading the vocabulary");
+}
+
+bool qtk_vocab_spm_can_segment(const qtk_vocab *v) { return v && v->kind == QTK_VOCAB_SPM && v->spm_segmentable; }
+
+void qtk_vocab_spm_set_strategy(qtk_vocab *v, unsigned flags) {
+    if (v) v->spm_strategy = flags;
 }
 
 qtk_vocab_kind qtk_vocab_get_kind(const qtk_vocab *v) { return v->kind; }
@@ -174,11 +223,13 @@ typedef qtk_tok_list tok_list;
 typedef struct sym {
     int64_t off, n;      /* bytes of the (escaped) text               */
     int64_t prev, next;  /* linked list of live symbols, -1 = none    */
+    int32_t id;          /* token of a merged symbol, -1 = look it up */
 } sym;
 
 typedef struct bigram {
     int64_t left, right;
     float score;
+    int32_t id;          /* token of the pair                         */
     int64_t size;        /* bytes of the pair when it was queued     */
 } bigram;
 
@@ -232,7 +283,7 @@ static bool try_bigram(const qtk_vocab *v, const char *s, const sym *sy, heap *h
     const int64_t size = sy[left].n + sy[right].n;
     int32_t id = find_token(v, s + sy[left].off, (size_t)size);
     if (id < 0) return true;
-    bigram b = {left, right, v->score[id], size};
+    bigram b = {left, right, v->score[id], id, size};
     return heap_push(h, b);
 }
 
@@ -242,11 +293,130 @@ static int64_t utf8_len(uint8_t c) {
     return lens[c >> 4];
 }
 
-/* Tokenizes escaped text s[0..n) (spaces already "▁") into out. */
-static qtk_status tokenize_spm(const qtk_vocab *v, const char *s, int64_t n, tok_list *out, qtk_error *err) {
-    sym *sy = (sym *)malloc((size_t)(n > 0 ? n : 1) * sizeof(sym));
-    heap h = {0};
-    if (!sy) return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory (tokenizer)");
+/* Ids of the segments already tokenized in this call: segment bytes -> ids.
+ * Keys and ids live in two pools; slots hold entry index + 1 (0 = empty). */
+typedef struct seg_entry {
+    uint32_t hash, key_len;
+    size_t key_off, id_off;
+    int64_t id_n;
+} seg_entry;
+
+typedef struct seg_cache {
+    uint32_t *slots;
+    uint32_t n_slots, n;
+    seg_entry *e;
+    char *keys;
+    size_t n_keys, cap_keys;
+    int32_t *ids;
+    size_t n_ids, cap_ids;
+    bool full;           /* an allocation failed or the cap was reached */
+} seg_cache;
+
+#define SEG_CACHE_MAX_KEY 64        /* longer segments rarely repeat         */
+#define SEG_CACHE_MAX_ENTRIES (1u << 18)
+
+/* Scratch of one tokenize call (reused by every segment and piece). */
+typedef struct spm_work {
+    sym *sy;
+    int64_t cap_sy;
+    heap h;
+    seg_cache c;
+} spm_work;
+
+static void spm_work_free(spm_work *w) {
+    free(w->sy);
+    free(w->h.a);
+    free(w->c.slots);
+    free(w->c.e);
+    free(w->c.keys);
+    free(w->c.ids);
+}
+
+/* Entry of segment s[0..n) with hash h, or NULL. */
+static const seg_entry *cache_find(const seg_cache *c, const char *s, size_t n, uint32_t h) {
+    if (!c->slots) return NULL;
+    uint32_t mask = c->n_slots - 1;
+    for (uint32_t i = h & mask;; i = (i + 1) & mask) {
+        uint32_t k = c->slots[i];
+        if (k == 0) return NULL;
+        const seg_entry *e = &c->e[k - 1];
+        if (e->hash == h && e->key_len == n && memcmp(c->keys + e->key_off, s, n) == 0) return e;
+    }
+}
+
+/* Grows a pool to hold `need` elements of `size` bytes; false when out of memory. */
+static bool pool_reserve(void **p, size_t *cap, size_t need, size_t size) {
+    if (need <= *cap) return true;
+    size_t nc = *cap ? *cap : 4096;
+    while (nc < need) nc *= 2;
+    void *q = realloc(*p, nc * size);
+    if (!q) return false;
+    *p = q;
+    *cap = nc;
+    return true;
+}
+
+/* Remembers ids[0..n_ids) for segment s[0..n); best effort: on allocation
+ * failure or past the cap the cache just stops growing. */
+static void cache_add(seg_cache *c, const char *s, size_t n, uint32_t h, const int32_t *ids, int64_t n_ids) {
+    if (c->full) return;
+    if (c->n >= SEG_CACHE_MAX_ENTRIES) {
+        c->full = true;
+        return;
+    }
+    if (2 * (c->n + 1) > c->n_slots) {  /* keep the load factor <= 1/2 */
+        uint32_t ns = c->n_slots ? 2 * c->n_slots : 1024;
+        uint32_t *slots = (uint32_t *)calloc(ns, sizeof(uint32_t));
+        seg_entry *e = (seg_entry *)realloc(c->e, (size_t)(ns / 2) * sizeof(seg_entry));
+        if (!slots || !e) {
+            free(slots);
+            if (e) c->e = e;
+            c->full = true;
+            return;
+        }
+        c->e = e;
+        for (uint32_t k = 0; k < c->n; k++) {
+            uint32_t i = c->e[k].hash & (ns - 1);
+            while (slots[i]) i = (i + 1) & (ns - 1);
+            slots[i] = k + 1;
+        }
+        free(c->slots);
+        c->slots = slots;
+        c->n_slots = ns;
+    }
+    if (!pool_reserve((void **)&c->keys, &c->cap_keys, c->n_keys + n, 1) ||
+        !pool_reserve((void **)&c->ids, &c->cap_ids, c->n_ids + (size_t)n_ids, sizeof(int32_t))) {
+        c->full = true;
+        return;
+    }
+    seg_entry *e = &c->e[c->n];
+    e->hash = h;
+    e->key_len = (uint32_t)n;
+    e->key_off = c->n_keys;
+    e->id_off = c->n_ids;
+    e->id_n = n_ids;
+    memcpy(c->keys + c->n_keys, s, n);
+    c->n_keys += n;
+    if (n_ids) memcpy(c->ids + c->n_ids, ids, (size_t)n_ids * sizeof(int32_t));
+    c->n_ids += (size_t)n_ids;
+    uint32_t i = h & (c->n_slots - 1);
+    while (c->slots[i]) i = (i + 1) & (c->n_slots - 1);
+    c->slots[i] = ++c->n;
+}
+
+/* Merges escaped text s[0..n) (spaces already "▁") as one unit, the
+ * whole of llama.cpp's algorithm, and appends the ids to out. */
+static bool tokenize_spm(const qtk_vocab *v, const char *s, int64_t n, spm_work *w, tok_list *out) {
+    if (n <= 0) return true;
+    if (n > w->cap_sy) {
+        sym *p = (sym *)realloc(w->sy, (size_t)n * sizeof(sym));
+        if (!p) return false;
+        w->sy = p;
+        w->cap_sy = n;
+    }
+    sym *sy = w->sy;
+    heap *h = &w->h;
+    h->n = 0;
     int64_t ns = 0;
     for (int64_t off = 0; off < n; ns++) {
         int64_t len = QTK_MIN(utf8_len((uint8_t)s[off]), n - off);
@@ -254,23 +424,25 @@ static qtk_status tokenize_spm(const qtk_vocab *v, const char *s, int64_t n, tok
         sy[ns].n = len;
         sy[ns].prev = ns - 1;
         sy[ns].next = off + len < n ? ns + 1 : -1;
+        sy[ns].id = -1;
         off += len;
     }
     bool ok = true;
-    for (int64_t i = 1; i < ns && ok; i++) ok = try_bigram(v, s, sy, &h, i - 1, i);
-    while (ok && h.n > 0) {
-        bigram b = heap_pop(&h);
+    for (int64_t i = 1; i < ns && ok; i++) ok = try_bigram(v, s, sy, h, i - 1, i);
+    while (ok && h->n > 0) {
+        bigram b = heap_pop(h);
         sym *l = &sy[b.left], *r = &sy[b.right];
         /* stale entry: one side was merged away or grew since it was queued */
         if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue;
         l->n += r->n;
+        l->id = b.id;
         r->n = 0;
         l->next = r->next;
         if (r->next >= 0) sy[r->next].prev = b.left;
-        ok = try_bigram(v, s, sy, &h, l->prev, b.left) && try_bigram(v, s, sy, &h, b.left, l->next);
+        ok = try_bigram(v, s, sy, h, l->prev, b.left) && try_bigram(v, s, sy, h, b.left, l->next);
     }
-    for (int64_t i = ns > 0 ? 0 : -1; ok && i >= 0; i = sy[i].next) {
-        int32_t id = find_token(v, s + sy[i].off, (size_t)sy[i].n);
+    for (int64_t i = 0; ok && i >= 0; i = sy[i].next) {
+        int32_t id = sy[i].id >= 0 ? sy[i].id : find_token(v, s + sy[i].off, (size_t)sy[i].n);
         if (id >= 0) {
             push_tok(out, id);
             continue;
@@ -280,37 +452,73 @@ static qtk_status tokenize_spm(const qtk_vocab *v, const char *s, int64_t n, tok
             push_tok(out, bt >= 0 ? bt : v->unk);
         }
     }
-    free(sy);
-    free(h.a);
-    if (!ok) return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory (tokenizer)");
-    return QTK_OK;
+    return ok;
+}
+
+/* One segment through the cache (when enabled and short enough). */
+static bool tokenize_segment(const qtk_vocab *v, const char *s, int64_t n, spm_work *w, tok_list *out) {
+    if (!(v->spm_strategy & QTK_SPM_CACHE) || n > SEG_CACHE_MAX_KEY) return tokenize_spm(v, s, n, w, out);
+    const uint32_t h = hash_bytes(s, (size_t)n);
+    const seg_entry *e = cache_find(&w->c, s, (size_t)n, h);
+    if (e) {
+        for (int64_t k = 0; k < e->id_n; k++) push_tok(out, w->c.ids[e->id_off + (size_t)k]);
+        return true;
+    }
+    const int64_t start = out->n;
+    if (!tokenize_spm(v, s, n, w, out)) return false;
+    if (!out->oom) cache_add(&w->c, s, (size_t)n, h, out->p + start, out->n - start);
+    return true;
+}
+
+static const char spm_space[3] = {'\xE2', '\x96', '\x81'};
+
+/* Tokenizes escaped text s[0..n). With segmenting, the text is cut at
+ * every initial symbol that is "▁" unless the 3 bytes before it are "▁"
+ * too: every symbol a merge creates is a token, and a merge across such a
+ * cut would create one with "▁" at byte offset k > 0 not preceded by "▁"
+ * (the bytes before the cut), which the vocabulary has been checked not to
+ * contain (spm_segmentable). Cuts lie on initial symbol boundaries, so each
+ * segment starts from the same symbols; merges on either side never
+ * interact, and the leftmost-first tie order is kept within a segment. */
+static bool tokenize_spm_text(const qtk_vocab *v, const char *s, int64_t n, spm_work *w, tok_list *out) {
+    if (!v->spm_segmentable || !(v->spm_strategy & QTK_SPM_SEGMENT)) return tokenize_spm(v, s, n, w, out);
+    int64_t start = 0;
+    for (int64_t off = 0; off < n;) {
+        const int64_t len = QTK_MIN(utf8_len((uint8_t)s[off]), n - off);
+        if (off > start && len == 3 && memcmp(s + off, spm_space, 3) == 0 &&
+            (off < 3 || memcmp(s + off - 3, spm_space, 3) != 0)) {
+            if (!tokenize_segment(v, s + start, off - start, w, out)) return false;
+            start = off;
+        }
+        off += len;
+    }
+    return tokenize_segment(v, s + start, n - start, w, out);
 }
 
 /* SentencePiece of one raw piece: optional leading space, then ' ' -> U+2581. */
 static qtk_status tokenize_spm_piece(const qtk_vocab *v, const char *text, size_t len, bool space_prefix,
-                                     tok_list *out, qtk_error *err) {
+                                     spm_work *w, tok_list *out, qtk_error *err) {
     size_t spaces = space_prefix ? 1 : 0;
     for (size_t i = 0; i < len; i++) spaces += text[i] == ' ';
     size_t n = len + 2 * spaces + (space_prefix ? 1 : 0);
     char *s = (char *)malloc(n + 1);
     if (!s) return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory (tokenizer)");
     size_t o = 0;
-    static const char sp[3] = {'\xE2', '\x96', '\x81'};
     if (space_prefix) {
-        memcpy(s, sp, 3);
+        memcpy(s, spm_space, 3);
         o = 3;
     }
     for (size_t i = 0; i < len; i++) {
         if (text[i] == ' ') {
-            memcpy(s + o, sp, 3);
+            memcpy(s + o, spm_space, 3);
             o += 3;
         } else {
             s[o++] = text[i];
         }
     }
-    qtk_status st = tokenize_spm(v, s, (int64_t)o, out, err);
+    bool ok = tokenize_spm_text(v, s, (int64_t)o, w, out);
     free(s);
-    return st;
+    return ok ? QTK_OK : qtk_set_error(err, QTK_ERR_NOMEM, "out of memory (tokenizer)");
 }
 
 qtk_status qtk_tokenize_ex(const qtk_vocab *v, const char *text, size_t len, bool add_special, bool parse_special,
@@ -320,6 +528,8 @@ qtk_status qtk_tokenize_ex(const qtk_vocab *v, const char *text, size_t len, boo
     *tokens = NULL;
     *n_tokens = 0;
     tok_list out = {0};
+    spm_work w;
+    memset(&w, 0, sizeof w);
     if (add_special && qtk_vocab_adds_bos(v)) push_tok(&out, v->bos);
     qtk_frag *frags = NULL;
     int64_t nf = 0;
@@ -333,11 +543,12 @@ qtk_status qtk_tokenize_ex(const qtk_vocab *v, const char *text, size_t len, boo
             st = qtk_bpe_tokenize(v->ext, text + frags[f].off, (size_t)frags[f].len, &out, err);
         } else {
             st = tokenize_spm_piece(v, text + frags[f].off, (size_t)frags[f].len,
-                                    v->add_space_prefix && prev_special, &out, err);
+                                    v->add_space_prefix && prev_special, &w, &out, err);
             prev_special = false;
         }
     }
     free(frags);
+    spm_work_free(&w);
     if (st == QTK_OK && out.oom) st = qtk_set_error(err, QTK_ERR_NOMEM, "out of memory (tokenizer)");
     if (st != QTK_OK) {
         free(out.p);

@@ -617,8 +617,8 @@ static int best_sub_window(const iqk_qparams *p, const fgrid *g, const sb_state 
  * yields the error Σw(x − d·S·T)² of every query: O(16·nv·log Q + Q) per
  * sub-block, grid and side instead of 16 lookups per query.
  */
-#define MAX_FACTORS 16
-#define QPAD 256 /* > queries per side: MAX_FACTORS · 16 codes */
+#define MAX_FACTORS 8
+#define QPAD 256 /* > queries per side (at most MAX_FACTORS · 16 codes), a power of two */
 
 typedef struct {
     int n, P;          /* queries; P = power of two > n */

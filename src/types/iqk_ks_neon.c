@@ -62,20 +62,18 @@ static inline int32x4_t kss_dot4(int8x16_t v0, int8x16_t v1, const int8_t *yq) {
 #endif
 }
 
-/* S_b · Σ T[q]·y of sub-block b (base grid) added to acc; u = its raw words. */
-#define KSS_SUB(acc, u, b, Sv, lane)                                                                   \
-    do {                                                                                               \
-        const uint16x8_t a_ = vandq_u16(u, mfe);                                                       \
-        const uint8x16_t v_ = vreinterpretq_u8_u16(veorq_u16(a_, vshrq_n_u16(a_, 1)));                \
-        const int32x4_t d_ = kss_dot4(vqtbl1q_s8(table, vandq_u8(v_, m4)), vqtbl1q_s8(table, vshrq_n_u8(v_, 4)), \
-                                      yq + 32 * (b));                                                  \
-        acc = vmlaq_laneq_s32(acc, d_, Sv, lane);                                                      \
-    } while (0)
+/* Σ T[q]·y (base grid) of one IQ4_KSS sub-block from its raw words, as 4
+ * partial sums: v = (u & ~1) ^ (u >> 1) are its IQ4_KS-layout bytes. */
+static inline int32x4_t kss_sub(uint16x8_t u, const int8_t *yq, int8x16_t table) {
+    const uint16x8_t a = vandq_u16(u, vdupq_n_u16(0xFFFE));
+    const uint8x16_t v = vreinterpretq_u8_u16(veorq_u16(a, vshrq_n_u16(a, 1)));
+    return kss_dot4(vqtbl1q_s8(table, vandq_u8(v, vdupq_n_u8(0x0F))), vqtbl1q_s8(table, vshrq_n_u8(v, 4)), yq);
+}
 
-/* IQ4_KSS: all 8 scale bytes of a super-block at once (low bytes of the words,
- * bit k weighted 2^k, pairwise sums), one multiply-accumulate by lane per
- * sub-block and one horizontal add per super-block; the shifted grid
- * (= base + 4) is added back as 4·S·Σy from the Q8_K block sums. */
+/* IQ4_KSS: all 8 scale bytes of a super-block at once (bit 0 of the words'
+ * low bytes, word k weighted 2^k, pairwise sums), one multiply-accumulate by
+ * lane per sub-block and one horizontal add per super-block; the shifted
+ * grid (= base + 4) is added back as 4·S·Σy from the Q8_K block sums. */
 void qtk_iq4_kss_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
     const block_q8_K *y = (const block_q8_K *)vy;
@@ -84,8 +82,7 @@ void qtk_iq4_kss_vec_dot_neon(int64_t n, float *s, const void *vx, const void *v
     p += 4;
     const int8x16_t table = vld1q_s8(qtk_iq4nl_values);
     static const uint8_t bitw[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
-    const uint8x16_t bw = vld1q_u8(bitw), m4 = vdupq_n_u8(0x0F);
-    const uint16x8_t mfe = vdupq_n_u16(0xFFFE);
+    const uint8x16_t bw = vld1q_u8(bitw), one8 = vdupq_n_u8(1);
     float sumf = 0.0f;
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 128) {
         /* byte loads: rows may be unaligned */
@@ -93,8 +90,10 @@ void qtk_iq4_kss_vec_dot_neon(int64_t n, float *s, const void *vx, const void *v
         for (int ib = 0; ib < 8; ib++) u[ib] = vreinterpretq_u16_u8(vld1q_u8(p + 16 * ib));
         /* bit 0 of word k of sub-block b is bit k of scale byte b */
         uint8x16_t m[4];
-        for (int i = 0; i < 4; i++)
-            m[i] = vandq_u8(vuzp1q_u8(vreinterpretq_u8_u16(u[2 * i]), vreinterpretq_u8_u16(u[2 * i + 1])), bw);
+        for (int i = 0; i < 4; i++) {
+            const uint8x16_t lo8 = vuzp1q_u8(vreinterpretq_u8_u16(u[2 * i]), vreinterpretq_u8_u16(u[2 * i + 1]));
+            m[i] = vandq_u8(vtstq_u8(lo8, one8), bw);
+        }
         const uint8x16_t q = vpaddq_u8(vpaddq_u8(m[0], m[1]), vpaddq_u8(m[2], m[3]));
         const uint8x8_t sb = vget_low_u8(vpaddq_u8(q, q)); /* disjoint bits: the sums are the bytes */
         const int16x8_t S16 = vsubq_s16(vreinterpretq_s16_u16(vmovl_u8(vand_u8(sb, vdup_n_u8(0xFE)))), vdupq_n_s16(127));
@@ -106,20 +105,18 @@ void qtk_iq4_kss_vec_dot_neon(int64_t n, float *s, const void *vx, const void *v
         int32x4_t corr = vmull_s16(vget_low_s16(Ssh), vget_low_s16(ys));
         corr = vmlal_high_s16(corr, Ssh, ys);
         int32x4_t acc = vshlq_n_s32(corr, 2);
-        KSS_SUB(acc, u[0], 0, S0, 0);
-        KSS_SUB(acc, u[1], 1, S0, 1);
-        KSS_SUB(acc, u[2], 2, S0, 2);
-        KSS_SUB(acc, u[3], 3, S0, 3);
-        KSS_SUB(acc, u[4], 4, S1, 0);
-        KSS_SUB(acc, u[5], 5, S1, 1);
-        KSS_SUB(acc, u[6], 6, S1, 2);
-        KSS_SUB(acc, u[7], 7, S1, 3);
+        acc = vmlaq_laneq_s32(acc, kss_sub(u[0], yq, table), S0, 0);
+        acc = vmlaq_laneq_s32(acc, kss_sub(u[1], yq + 32, table), S0, 1);
+        acc = vmlaq_laneq_s32(acc, kss_sub(u[2], yq + 64, table), S0, 2);
+        acc = vmlaq_laneq_s32(acc, kss_sub(u[3], yq + 96, table), S0, 3);
+        acc = vmlaq_laneq_s32(acc, kss_sub(u[4], yq + 128, table), S1, 0);
+        acc = vmlaq_laneq_s32(acc, kss_sub(u[5], yq + 160, table), S1, 1);
+        acc = vmlaq_laneq_s32(acc, kss_sub(u[6], yq + 192, table), S1, 2);
+        acc = vmlaq_laneq_s32(acc, kss_sub(u[7], yq + 224, table), S1, 3);
         sumf += y[ibl].d * (float)vaddvq_s32(acc);
     }
     *s = d * sumf;
 }
-
-#undef KSS_SUB
 
 /* ---- IQ5_KS, IQ3_KS, IQ2_KS, IQ2_KL --------------------------------------------- */
 

@@ -95,6 +95,14 @@ static inline __m256i hsum8x8(const __m256i p[8]) {
     return _mm256_add_epi32(_mm256_permute2x128_si256(ab, cd, 0x20), _mm256_permute2x128_si256(ab, cd, 0x31));
 }
 
+/* fp16 field of a (possibly unaligned) block as float, inline through F16C: a call to
+ * qtk_fp16_to_fp32 inside these loops forces vzeroupper and spills of all vector registers. */
+static inline float fp16_f16c(const void *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
+}
+
 /* fp16 values in the low halves of the eight int32 lanes of v, as floats. */
 static inline __m256 fp16_lo_to_ps(__m256i v) {
     const __m256i lo = _mm256_packus_epi32(_mm256_and_si256(v, _mm256_set1_epi32(0xFFFF)), _mm256_setzero_si256());
@@ -154,7 +162,7 @@ void qtk_q4_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) 
     const block_q8_2 *y = (const block_q8_2 *)vy;
     __m256d acc = _mm256_setzero_pd();
     for (int64_t i = 0; i < n / QK_K; i++)
-        acc = acc_pd(acc, type1_block_avx2(x[i].scales, qtk_kq_fp16(&x[i].d), qtk_kq_fp16(&x[i].dmin), x[i].qs,
+        acc = acc_pd(acc, type1_block_avx2(x[i].scales, fp16_f16c(&x[i].d), fp16_f16c(&x[i].dmin), x[i].qs,
                                            NULL, y + 8 * i));
     *s = (float)hsum_pd(acc);
 }
@@ -164,7 +172,7 @@ void qtk_q5_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) 
     const block_q8_2 *y = (const block_q8_2 *)vy;
     __m256d acc = _mm256_setzero_pd();
     for (int64_t i = 0; i < n / QK_K; i++)
-        acc = acc_pd(acc, type1_block_avx2(x[i].scales, qtk_kq_fp16(&x[i].d), qtk_kq_fp16(&x[i].dmin), x[i].qs,
+        acc = acc_pd(acc, type1_block_avx2(x[i].scales, fp16_f16c(&x[i].d), fp16_f16c(&x[i].dmin), x[i].qs,
                                            x[i].qh, y + 8 * i));
     *s = (float)hsum_pd(acc);
 }
@@ -204,7 +212,7 @@ void qtk_q6_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) 
         }
         const __m256 isum = _mm256_cvtepi32_ps(hsum8x8(p));
         const __m256 dy = fp16_lo_to_ps(_mm256_i32gather_epi32((const int *)(const void *)yb, offs, 1));
-        acc = acc_pd(acc, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(qtk_kq_fp16(&x[i].d)), dy), isum));
+        acc = acc_pd(acc, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(fp16_f16c(&x[i].d)), dy), isum));
     }
     *s = (float)hsum_pd(acc);
 }

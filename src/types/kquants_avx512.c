@@ -98,6 +98,14 @@ void qtk_q3_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy
     *s = (float)sum;
 }
 
+/* fp16 field of a (possibly unaligned) block as float, inline through F16C: a call to
+ * qtk_fp16_to_fp32 inside these loops forces vzeroupper and spills of all vector registers. */
+static inline float fp16_f16c(const void *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
+}
+
 /* fp16 values in the low halves of the eight int32 lanes of v, as floats. */
 static inline __m256 fp16_lo_to_ps(__m256i v) {
     return _mm256_cvtph_ps(_mm256_cvtepi32_epi16(_mm256_and_si256(v, _mm256_set1_epi32(0xFFFF))));
@@ -161,7 +169,7 @@ void qtk_q4_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy
     const block_q8_2 *y = (const block_q8_2 *)vy;
     __m512d acc = _mm512_setzero_pd();
     for (int64_t i = 0; i < n / QK_K; i++)
-        acc = acc_pd(acc, type1_block_avx512(x[i].scales, qtk_kq_fp16(&x[i].d), qtk_kq_fp16(&x[i].dmin), x[i].qs,
+        acc = acc_pd(acc, type1_block_avx512(x[i].scales, fp16_f16c(&x[i].d), fp16_f16c(&x[i].dmin), x[i].qs,
                                              NULL, y + 8 * i));
     *s = (float)_mm512_reduce_add_pd(acc);
 }
@@ -171,7 +179,7 @@ void qtk_q5_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy
     const block_q8_2 *y = (const block_q8_2 *)vy;
     __m512d acc = _mm512_setzero_pd();
     for (int64_t i = 0; i < n / QK_K; i++)
-        acc = acc_pd(acc, type1_block_avx512(x[i].scales, qtk_kq_fp16(&x[i].d), qtk_kq_fp16(&x[i].dmin), x[i].qs,
+        acc = acc_pd(acc, type1_block_avx512(x[i].scales, fp16_f16c(&x[i].d), fp16_f16c(&x[i].dmin), x[i].qs,
                                              x[i].qh, y + 8 * i));
     *s = (float)_mm512_reduce_add_pd(acc);
 }
@@ -190,7 +198,7 @@ void qtk_q6_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy
     for (int64_t i = 0; i < n / QK_K; i++) {
         const block_q8_0 *yb = y + 8 * i;
         const __m256 dy = fp16_lo_to_ps(_mm256_i32gather_epi32((const int *)(const void *)yb, offs, 1));
-        const __m256 ddy = _mm256_mul_ps(_mm256_set1_ps(qtk_kq_fp16(&x[i].d)), dy);
+        const __m256 ddy = _mm256_mul_ps(_mm256_set1_ps(fp16_f16c(&x[i].d)), dy);
         /* scale of sub-block k = d·d_y·sc[k] (16 floats) */
         const __m512 sck = _mm512_mul_ps(_mm512_permutexvar_ps(pair, _mm512_castps256_ps512(ddy)),
                                          _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)x[i].scales))));
