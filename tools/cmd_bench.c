@@ -43,7 +43,16 @@ typedef struct bench_ctx {
     const uint64_t *mem;
     uint64_t *partial;
     int64_t mem_words;
+    const float *src;
+    const float *imatrix;
 } bench_ctx;
+
+static void quantize_range(void *p, int64_t begin, int64_t end, int ti) {
+    bench_ctx *c = (bench_ctx *)p;
+    (void)ti;
+    c->tr->quantize(c->src + begin * c->cols, (uint8_t *)c->w + (size_t)begin * c->row_size, end - begin, c->cols,
+                    c->imatrix);
+}
 
 static void dot_range(void *p, int64_t begin, int64_t end, int ti) {
     bench_ctx *c = (bench_ctx *)p;
@@ -208,8 +217,10 @@ int cmd_bench(int argc, char **argv) {
             } while (t < min_seconds);
             deq_gbs = (double)rs * (double)qrows * iters / t / 1e9;
         }
-        /* full matrix for the dot product */
-        tr->quantize(x, qbuf, rows, cols, tr->requires_imatrix ? imatrix : NULL);
+        /* full matrix for the dot product (quantized on all threads) */
+        bench_ctx qc = {.tr = tr, .w = (const uint8_t *)qbuf, .row_size = rs, .cols = cols, .src = x,
+                        .imatrix = tr->requires_imatrix ? imatrix : NULL};
+        qtk_parallel_for(nthreads, rows, quantize_range, &qc);
         qtk_vec_dot_fn dot = qtk_vec_dot_best(types[k]);
         const qtk_type_traits *at = qtk_type_get(tr->vec_dot_type);
         double d1 = 0, dn = 0;

@@ -218,7 +218,7 @@ typedef struct {
     int smin, smax;        /* integer sub-block scale range */
     int odd_scales;        /* IQ3_K: only odd scales */
     const float *factors;  /* super-block scale candidates of the improvement pass, × the grid scale */
-    int nfactors;
+    int nfactors;          /* <= MAX_FACTORS */
 } iqk_qparams;
 
 /* Float copies of the grids ([0..nv) base, [nv..2nv) shifted), their

@@ -141,15 +141,14 @@ static inline __m256 type1_block_avx2(const uint8_t *scales12, float d, float dm
         p[2 * c + 1] = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, loadu(y[2 * c + 1].qs)), ones);
     }
     const __m256 isum = _mm256_cvtepi32_ps(hsum8x8(p));
-    /* d (low half) and Σqs (high half) of the 8 activation blocks, 36 bytes apart */
-    const __m256i head = _mm256_i32gather_epi32((const int *)(const void *)y,
-                                                _mm256_setr_epi32(0, 36, 72, 108, 144, 180, 216, 252), 1);
+    /* d (low half) and Σqs (high half) of the 8 activation blocks (scalar loads:
+     * vpgatherdd is slow on some CPUs, e.g. AMD Zen) */
+    int32_t hw[8];
+    for (int k = 0; k < 8; k++) memcpy(&hw[k], &y[k], 4);
+    const __m256i head = _mm256_setr_epi32(hw[0], hw[1], hw[2], hw[3], hw[4], hw[5], hw[6], hw[7]);
     const __m256 dy = fp16_lo_to_ps(head), ysum = _mm256_cvtepi32_ps(_mm256_srai_epi32(head, 16));
-    int64_t sc8, m8;
-    memcpy(&sc8, sc, 8);
-    memcpy(&m8, m, 8);
-    const __m256 scf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(sc8)));
-    const __m256 mf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(m8)));
+    const __m256 scf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)sc)));
+    const __m256 mf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)m)));
     const __m256 a = _mm256_mul_ps(_mm256_set1_ps(d), scf), b = _mm256_mul_ps(_mm256_set1_ps(dmin), mf); /* exact */
     /* a·isum − b·ysum rounded once (they often nearly cancel): a·isum is exact inside the
      * FMA, b·ysum is split into its rounded value p and exact error e */
@@ -186,7 +185,6 @@ void qtk_q6_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) 
     const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3), m32 = _mm256_set1_epi8(32);
     /* 16 int8 scales → even ones in bytes 0…7, odd ones in 8…15 */
     const __m128i even_odd = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
-    const __m256i offs = _mm256_setr_epi32(0, 34, 68, 102, 136, 170, 204, 238);
     __m256d acc = _mm256_setzero_pd();
     for (int64_t i = 0; i < n / QK_K; i++) {
         const block_q8_0 *yb = y + 8 * i;
@@ -211,7 +209,10 @@ void qtk_q6_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) 
             }
         }
         const __m256 isum = _mm256_cvtepi32_ps(hsum8x8(p));
-        const __m256 dy = fp16_lo_to_ps(_mm256_i32gather_epi32((const int *)(const void *)yb, offs, 1));
+        uint16_t h[8];
+        for (int k = 0; k < 8; k++) memcpy(&h[k], &yb[k].d, 2);
+        const __m256 dy = _mm256_cvtph_ps(_mm_setr_epi16((short)h[0], (short)h[1], (short)h[2], (short)h[3],
+                                                         (short)h[4], (short)h[5], (short)h[6], (short)h[7]));
         acc = acc_pd(acc, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(fp16_f16c(&x[i].d)), dy), isum));
     }
     *s = (float)hsum_pd(acc);

@@ -150,16 +150,15 @@ static inline __m256 type1_block_avx512(const uint8_t *scales12, float d, float 
     /* chunks 0+1 are sub-blocks 0,2,4,6, chunks 2+3 are 1,3,5,7 */
     const __m512i tp = _mm512_shuffle_i32x4(t, t, _MM_SHUFFLE(3, 1, 2, 0));
     const __m256i is = _mm256_add_epi32(_mm512_castsi512_si256(tp), _mm512_extracti64x4_epi64(tp, 1));
-    /* d (low half) and Σqs (high half) of the activation blocks, in the same lane order */
-    const __m256i head = _mm256_i32gather_epi32((const int *)(const void *)y,
-                                                _mm256_setr_epi32(0, 72, 144, 216, 36, 108, 180, 252), 1);
+    /* d (low half) and Σqs (high half) of the activation blocks, in the same lane order
+     * (scalar loads: vpgatherdd is slow on some CPUs, e.g. AMD Zen 4) */
+    int32_t hw[8];
+    for (int k = 0; k < 8; k++) memcpy(&hw[k], &y[(k % 4) * 2 + k / 4], 4);
+    const __m256i head = _mm256_setr_epi32(hw[0], hw[1], hw[2], hw[3], hw[4], hw[5], hw[6], hw[7]);
     const __m256 dy = fp16_lo_to_ps(head), ysum = _mm256_cvtepi32_ps(_mm256_srai_epi32(head, 16));
     const __m128i order = _mm_setr_epi8(0, 2, 4, 6, 1, 3, 5, 7, -1, -1, -1, -1, -1, -1, -1, -1);
-    int64_t sc8, m8;
-    memcpy(&sc8, sc, 8);
-    memcpy(&m8, m, 8);
-    const __m256 scf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_shuffle_epi8(_mm_cvtsi64_si128(sc8), order)));
-    const __m256 mf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_shuffle_epi8(_mm_cvtsi64_si128(m8), order)));
+    const __m256 scf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_shuffle_epi8(_mm_loadl_epi64((const __m128i *)sc), order)));
+    const __m256 mf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_shuffle_epi8(_mm_loadl_epi64((const __m128i *)m), order)));
     const __m256 a = _mm256_mul_ps(_mm256_set1_ps(d), scf), b = _mm256_mul_ps(_mm256_set1_ps(dmin), mf);
     return _mm256_mul_ps(dy, type1_combine(a, _mm256_cvtepi32_ps(is), b, ysum));
 }
@@ -184,6 +183,14 @@ void qtk_q5_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy
     *s = (float)_mm512_reduce_add_pd(acc);
 }
 
+/* The fp16 scales of 8 consecutive Q8_0 blocks. */
+static inline __m128i q8_0_scales8(const block_q8_0 *y) {
+    uint16_t h[8];
+    for (int k = 0; k < 8; k++) memcpy(&h[k], &y[k].d, 2);
+    return _mm_setr_epi16((short)h[0], (short)h[1], (short)h[2], (short)h[3], (short)h[4], (short)h[5], (short)h[6],
+                          (short)h[7]);
+}
+
 /* Q6_K × Q8_0: per 16-weight sub-block Σ(q − 32)·qs = dpbusd(q, qs) − dpbusd(32, qs) (exact
  * int32, 4 lanes each), times the float d·sc·d_y of that lane's sub-block. */
 void qtk_q6_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
@@ -191,13 +198,12 @@ void qtk_q6_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy
     const block_q8_0 *y = (const block_q8_0 *)vy;
     const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);
     const __m512i m32 = _mm512_set1_epi8(32);
-    const __m256i offs = _mm256_setr_epi32(0, 34, 68, 102, 136, 170, 204, 238);
     /* lane k → sub-block k / 2 of 8 (the Q8_0 block of each 16-weight sub-block) */
     const __m512i pair = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     __m512d acc = _mm512_setzero_pd();
     for (int64_t i = 0; i < n / QK_K; i++) {
         const block_q8_0 *yb = y + 8 * i;
-        const __m256 dy = fp16_lo_to_ps(_mm256_i32gather_epi32((const int *)(const void *)yb, offs, 1));
+        const __m256 dy = _mm256_cvtph_ps(q8_0_scales8(yb));
         const __m256 ddy = _mm256_mul_ps(_mm256_set1_ps(fp16_f16c(&x[i].d)), dy);
         /* scale of sub-block k = d·d_y·sc[k] (16 floats) */
         const __m512 sck = _mm512_mul_ps(_mm512_permutexvar_ps(pair, _mm512_castps256_ps512(ddy)),

@@ -18,6 +18,7 @@
 
 #define Q8_2_FP16_MAX 65504.0f
 
+/* Quantizes n floats (n a multiple of 32) to Q8_2 blocks by the rule above; never fails. */
 void qtk_q8_2_from_float(const float *src, void *dst, int64_t n) {
     block_q8_2 *y = (block_q8_2 *)dst;
     for (int64_t i = 0; i < n / QK8_2; i++) {
@@ -53,6 +54,7 @@ void qtk_q8_2_from_float(const float *src, void *dst, int64_t n) {
     }
 }
 
+/* Decodes value = d·qs (sum is redundant and ignored). */
 void qtk_q8_2_to_float(const void *row, float *dst, int64_t n) {
     const uint8_t *p = (const uint8_t *)row;
     for (int64_t i = 0; i < n / QK8_2; i++, p += sizeof(block_q8_2)) {
