@@ -62,17 +62,4 @@ void qtk_iq6_k_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq6_k_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq6_k_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 
-/* x86 helpers shared by iqk_avx2.c and iqk_avx512.c (defined in iqk_avx2.c):
- * the 256 base-grid values of one block, the 16 integer sub-block scales
- * (type = 2..6), and the shifted grids' contribution Σ S·offset·bsum. */
-void qtk_iq2_k_values_avx2(const uint8_t *b, int8_t *out);
-void qtk_iq3_k_values_avx2(const uint8_t *b, int8_t *out);
-void qtk_iq4_k_values_avx2(const uint8_t *b, int8_t *out);
-void qtk_iq5_k_values_avx2(const uint8_t *b, int8_t *out);
-void qtk_iq6_k_values_avx2(const uint8_t *b, int8_t *out);
-void qtk_iqk_scales(int type, const uint8_t *b, int *S);
-int32_t qtk_iqk_shift_correction(uint16_t extra, const int *S, int offset, const int16_t *bsums);
-/* Same scale decoding for iqk_neon.c (defined there). */
-void qtk_iqk_scales_neon(int type, const uint8_t *b, int *S);
-
 #endif

@@ -1,9 +1,15 @@
 /*
  * iqk_avx2.c — AVX2 dot products of IQ2_K … IQ6_K with Q8_K activations.
- * Each super-block is unpacked into its 256 base-grid values (int8) with byte
- * shuffles; the shifted grid of a sub-block is its base grid plus a constant,
- * added back through the activations' 16-sums (bsums). Products are summed in
- * 32-bit lanes, so the integer result equals the scalar kernel's exactly.
+ *
+ * Every 32-byte register holds two whole 16-weight sub-blocks a (low lane)
+ * and a+8 (high lane): the quant bytes are loaded lane by lane to make that
+ * so, which lets one in-lane byte shuffle of the 16 scales (low lane S0..7,
+ * high lane S8..15) give the scale vector of any register. Indices map to
+ * base-grid values with pshufb (two/four tables blended for IQ5_K/IQ6_K);
+ * products go through the sign trick (|v| × ±y, pair sums ≤ 2·127·127, no
+ * int16 saturation) and madd with the scales straight into 32-bit lanes. The
+ * shifted grid (= base + offset) is added back through the Q8_K 16-sums; each
+ * block's exact int32 sum is scaled in float once, as in the scalar kernel.
  */
 #include "iqk.h"
 #include "grids.h"
@@ -23,147 +29,206 @@ static __m256i table16(const int8_t *t, int n) {
     return _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)buf));
 }
 
-/* ---- base-grid values of one super-block, per type ----------------------- */
-
-void qtk_iq2_k_values_avx2(const uint8_t *b, int8_t *out) {
-    const __m256i T = table16(qtk_iq2nl_values, 4), m3 = _mm256_set1_epi8(3);
-    for (int h = 0; h < 2; h++) {
-        const __m256i q = _mm256_loadu_si256((const __m256i *)(b + 12 + 32 * h));
-        for (int s = 0; s < 4; s++) {
-            const __m256i idx = _mm256_and_si256(_mm256_srli_epi16(q, 2 * s), m3);
-            _mm256_storeu_si256((__m256i *)(out + 128 * h + 32 * s), _mm256_shuffle_epi8(T, idx));
-        }
-    }
+/* 16 unaligned bytes at lo into the low lane, 16 at hi into the high lane. */
+static inline __m256i load2(const void *lo, const void *hi) {
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)lo)),
+                                   _mm_loadu_si128((const __m128i *)hi), 1);
 }
 
-void qtk_iq3_k_values_avx2(const uint8_t *b, int8_t *out) {
-    const __m256i T = table16(qtk_iq3nl_values, 8), m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
-    const __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 78));
-    for (int h = 0; h < 2; h++) {
-        const __m256i q = _mm256_loadu_si256((const __m256i *)(b + 14 + 32 * h));
-        for (int s = 0; s < 4; s++) {
-            const int b32 = 4 * h + s;
-            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, b32), m1);
-            const __m256i idx = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 2 * s), m3),
-                                                _mm256_slli_epi16(hi, 2));
-            _mm256_storeu_si256((__m256i *)(out + 32 * b32), _mm256_shuffle_epi8(T, idx));
-        }
-    }
+/* Sub-blocks a (low lane) and a+8 (high lane) of the activations. */
+static inline __m256i load_y(const int8_t *yq, int a) { return load2(yq + 16 * a, yq + 16 * (a + 8)); }
+
+/* Scale vector of the register holding sub-blocks a, a+8: S_a / S_{a+8} per lane. */
+static inline __m256i scale_of(__m256i S16, int a) {
+    return _mm256_shuffle_epi8(S16, _mm256_set1_epi16((short)(((2 * a + 1) << 8) | (2 * a))));
 }
 
-void qtk_iq4_k_values_avx2(const uint8_t *b, int8_t *out) {
-    const __m256i T = table16(qtk_iq4nl_values, 16), m4 = _mm256_set1_epi8(0xF);
-    for (int b32 = 0; b32 < 8; b32++) {
-        const __m128i q = _mm_loadu_si128((const __m128i *)(b + 16 + 16 * b32));
-        const __m256i qq = _mm256_set_m128i(_mm_srli_epi16(q, 4), q);
-        const __m256i idx = _mm256_and_si256(qq, m4);
-        _mm256_storeu_si256((__m256i *)(out + 32 * b32), _mm256_shuffle_epi8(T, idx));
-    }
+/* Σ S·v·y over one register of signed grid values v (|v| ≤ 127), as 8 int32. */
+static inline __m256i dot_chunk(__m256i v, __m256i y, __m256i sc) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(v), _mm256_sign_epi8(y, v)), sc);
 }
 
-void qtk_iq5_k_values_avx2(const uint8_t *b, int8_t *out) {
-    const __m256i T0 = table16(qtk_iq5nl_values, 16), T1 = table16(qtk_iq5nl_values + 16, 16);
-    const __m256i m4 = _mm256_set1_epi8(0xF), m1 = _mm256_set1_epi8(1);
-    const __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 144));
-    for (int c = 0; c < 4; c++) {
-        const __m256i q = _mm256_loadu_si256((const __m256i *)(b + 16 + 32 * c));
-        for (int half = 0; half < 2; half++) {
-            const int b32 = 2 * c + half;
-            const __m256i lo = _mm256_and_si256(half ? _mm256_srli_epi16(q, 4) : q, m4);
-            const __m256i hi = _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_srli_epi16(qh, b32), m1), m1);
-            const __m256i v = _mm256_blendv_epi8(_mm256_shuffle_epi8(T0, lo), _mm256_shuffle_epi8(T1, lo), hi);
-            _mm256_storeu_si256((__m256i *)(out + 32 * b32), v);
-        }
-    }
+/* 8 packed scale bytes -> the 16 nibbles in order (even sub-block = low nibble), as int16. */
+static inline __m256i nibbles16(const uint8_t *p) {
+    const __m128i v = _mm_loadl_epi64((const __m128i *)p), m4 = _mm_set1_epi8(0xF);
+    return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(_mm_and_si128(v, m4), _mm_and_si128(_mm_srli_epi16(v, 4), m4)));
 }
 
-void qtk_iq6_k_values_avx2(const uint8_t *b, int8_t *out) {
-    const __m256i T0 = table16(qtk_iq6nl_values, 16), T1 = table16(qtk_iq6nl_values + 16, 16);
-    const __m256i T2 = table16(qtk_iq6nl_values + 32, 16), T3 = table16(qtk_iq6nl_values + 48, 16);
-    const __m256i m4 = _mm256_set1_epi8(0xF), m1 = _mm256_set1_epi8(1), m2 = _mm256_set1_epi8(2);
-    for (int c = 0; c < 4; c++) {
-        const __m256i q = _mm256_loadu_si256((const __m256i *)(b + 20 + 32 * c));
-        for (int half = 0; half < 2; half++) {
-            const int b32 = 2 * c + half;
-            const __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 148 + 32 * (b32 / 4)));
-            const __m256i hi = _mm256_srli_epi16(qh, 2 * (b32 % 4));
-            const __m256i lo = _mm256_and_si256(half ? _mm256_srli_epi16(q, 4) : q, m4);
-            const __m256i s1 = _mm256_cmpeq_epi8(_mm256_and_si256(hi, m1), m1);
-            const __m256i s2 = _mm256_cmpeq_epi8(_mm256_and_si256(hi, m2), m2);
-            const __m256i v01 = _mm256_blendv_epi8(_mm256_shuffle_epi8(T0, lo), _mm256_shuffle_epi8(T1, lo), s1);
-            const __m256i v23 = _mm256_blendv_epi8(_mm256_shuffle_epi8(T2, lo), _mm256_shuffle_epi8(T3, lo), s1);
-            _mm256_storeu_si256((__m256i *)(out + 32 * b32), _mm256_blendv_epi8(v01, v23, s2));
-        }
-    }
+/* All-ones in int16 lane j where bit j of w is set. */
+static inline __m256i bits16(uint16_t w) {
+    const __m256i bit = _mm256_setr_epi16(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384,
+                                          (short)0x8000);
+    return _mm256_cmpeq_epi16(_mm256_and_si256(_mm256_set1_epi16((short)w), bit), bit);
 }
 
-/* ---- sub-block scales, per type (scalar: 16 small integers) ------------- */
-
-void qtk_iqk_scales(int type, const uint8_t *b, int *S) {
-    for (int j = 0; j < 16; j++) {
-        switch (type) {
-        case 2: S[j] = ((b[4 + j / 2] >> (4 * (j % 2))) & 0xF) - 8; break;
-        case 3: {
-            const int m = (b[6 + j / 2] >> (4 * (j % 2))) & 0xF;
-            S[j] = (2 * m + 1) * (((rd16(b + 4) >> j) & 1) ? -1 : 1);
-            break;
-        }
-        case 4:
-        case 5: S[j] = (((b[8 + j / 2] >> (4 * (j % 2))) & 0xF) | (((b[4 + j / 4] >> (2 * (j % 4))) & 3) << 4)) - 32; break;
-        default: S[j] = (int8_t)b[4 + j]; break;
-        }
-    }
+/* 6-bit scales of IQ4_K/IQ5_K (low nibbles at b+8, 2-bit high parts at b+4) minus 32. */
+static inline __m256i scales_iq45(const uint8_t *b) {
+    int32_t h;
+    memcpy(&h, b + 4, 4);
+    /* byte j/4 of H into word j, moved left so its bits 2(j%4)+{0,1} reach bits 6,7 */
+    const __m128i hb = _mm_shuffle_epi8(_mm_cvtsi32_si128(h), _mm_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3));
+    const __m256i pw = _mm256_setr_epi16(64, 16, 4, 1, 64, 16, 4, 1, 64, 16, 4, 1, 64, 16, 4, 1);
+    const __m256i hi = _mm256_srli_epi16(_mm256_and_si256(_mm256_mullo_epi16(_mm256_cvtepu8_epi16(hb), pw),
+                                                          _mm256_set1_epi16(0xC0)), 2);
+    return _mm256_sub_epi16(_mm256_or_si256(nibbles16(b + 8), hi), _mm256_set1_epi16(32));
 }
 
-/* Σ_j S_j·offset·shift_j·bsums_j: what the shifted grids add to the base-grid sum. */
-int32_t qtk_iqk_shift_correction(uint16_t extra, const int *S, int offset, const int16_t *bsums) {
-    int32_t c = 0;
-    for (int j = 0; j < 16; j++)
-        if ((extra >> j) & 1) c += S[j] * bsums[j];
-    return c * offset;
+/* Adds block b's exact integer sum (the int32 lanes plus the shifted-grid
+ * correction Σ S·off·bsum over the sub-blocks flagged in `extra`), times d·d_y,
+ * to sum; reduced per block as the scalar kernel does, so no lane cancellation
+ * reaches the float result. */
+static inline float finish(float sum, __m256i acc, __m256i S16, int off, const uint8_t *b, const block_q8_K *y) {
+    const __m256i c16 = _mm256_mullo_epi16(_mm256_and_si256(S16, bits16(rd16(b + 2))), _mm256_set1_epi16((short)off));
+    const __m256i v = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), c16));
+    __m128i t = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    t = _mm_add_epi32(t, _mm_unpackhi_epi64(t, t));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 1));
+    const float d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(rd16(b))));
+    return sum + (d * y->d) * (float)_mm_cvtsi128_si32(t);
 }
 
-typedef void (*values_fn)(const uint8_t *b, int8_t *out);
-
-static void dot_avx2(int type, values_fn values, size_t bytes, int offset, int64_t n, float *s, const void *vx,
-                     const void *vy) {
+void qtk_iq2_k_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *b = (const uint8_t *)vx;
     const block_q8_K *y = (const block_q8_K *)vy;
-    int8_t vals[QK_K];
-    int S[16];
+    const __m256i T = table16(qtk_iq2nl_values, 4), m3 = _mm256_set1_epi8(3);
     float sum = 0.0f;
-    for (int64_t ib = 0; ib < n / QK_K; ib++, b += bytes) {
-        values(b, vals);
-        qtk_iqk_scales(type, b, S);
+    for (int64_t ib = 0; ib < n / QK_K; ib++, b += QTK_IQ2_K_SIZE) {
+        const __m256i S16 = _mm256_sub_epi16(nibbles16(b + 4), _mm256_set1_epi16(8));
+        const int8_t *yq = y[ib].qs;
+        /* half 0 of each 32-byte half -> sub-blocks 2s, 8+2s; half 1 -> 2s+1, 9+2s */
+        const __m256i q0 = load2(b + 12, b + 44), q1 = load2(b + 28, b + 60);
         __m256i acc = _mm256_setzero_si256();
-        for (int k = 0; k < 8; k++) {
-            const __m256i v = _mm256_loadu_si256((const __m256i *)(vals + 32 * k));
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(y[ib].qs + 32 * k));
-            const __m256i p16 = _mm256_maddubs_epi16(_mm256_abs_epi8(v), _mm256_sign_epi8(q, v));
-            const __m256i sc = _mm256_set_m128i(_mm_set1_epi16((short)S[2 * k + 1]), _mm_set1_epi16((short)S[2 * k]));
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p16, sc));
+        for (int sh = 0; sh < 4; sh++) {
+            const __m256i i0 = _mm256_and_si256(_mm256_srli_epi16(q0, 2 * sh), m3);
+            const __m256i i1 = _mm256_and_si256(_mm256_srli_epi16(q1, 2 * sh), m3);
+            acc = _mm256_add_epi32(acc, dot_chunk(_mm256_shuffle_epi8(T, i0), load_y(yq, 2 * sh), scale_of(S16, 2 * sh)));
+            acc = _mm256_add_epi32(acc, dot_chunk(_mm256_shuffle_epi8(T, i1), load_y(yq, 2 * sh + 1),
+                                                  scale_of(S16, 2 * sh + 1)));
         }
-        __m128i a = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-        a = _mm_add_epi32(a, _mm_shuffle_epi32(a, 0x4E));
-        a = _mm_add_epi32(a, _mm_shuffle_epi32(a, 0xB1));
-        const int32_t isum = _mm_cvtsi128_si32(a) + qtk_iqk_shift_correction(rd16(b + 2), S, offset, y[ib].bsums);
-        sum += (qtk_fp16_to_fp32(rd16(b)) * y[ib].d) * (float)isum;
+        sum = finish(sum, acc, S16, QTK_IQ2_K_SHIFT, b, &y[ib]);
     }
     *s = sum;
 }
 
-void qtk_iq2_k_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y) {
-    dot_avx2(2, qtk_iq2_k_values_avx2, QTK_IQ2_K_SIZE, QTK_IQ2_K_SHIFT, n, s, x, y);
+void qtk_iq3_k_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
+    const uint8_t *b = (const uint8_t *)vx;
+    const block_q8_K *y = (const block_q8_K *)vy;
+    const __m256i T = table16(qtk_iq3nl_values, 8), m3 = _mm256_set1_epi8(3), m4 = _mm256_set1_epi8(4);
+    const __m256i hshift = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
+    float sum = 0.0f;
+    for (int64_t ib = 0; ib < n / QK_K; ib++, b += QTK_IQ3_K_SIZE) {
+        const __m256i m = nibbles16(b + 6), neg = bits16(rd16(b + 4));
+        const __m256i odd = _mm256_add_epi16(_mm256_add_epi16(m, m), _mm256_set1_epi16(1));
+        const __m256i S16 = _mm256_sub_epi16(_mm256_xor_si256(odd, neg), neg);
+        const int8_t *yq = y[ib].qs;
+        const __m256i q0 = load2(b + 14, b + 46), q1 = load2(b + 30, b + 62);
+        /* high bits: low lane (sub-blocks < 8) uses bit b32 = s, high lane bit 4+s -> shift it down by 4 */
+        const __m256i h0 = _mm256_srlv_epi32(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(b + 78))), hshift);
+        const __m256i h1 = _mm256_srlv_epi32(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(b + 94))), hshift);
+        __m256i acc = _mm256_setzero_si256();
+        for (int sh = 0; sh < 4; sh++) {
+            /* bit sh of each byte to bit 2 (shifts of <= 2 keep it inside its byte) */
+            const __m256i g0 = sh < 2 ? _mm256_slli_epi16(h0, 2 - sh) : _mm256_srli_epi16(h0, sh - 2);
+            const __m256i g1 = sh < 2 ? _mm256_slli_epi16(h1, 2 - sh) : _mm256_srli_epi16(h1, sh - 2);
+            const __m256i i0 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q0, 2 * sh), m3), _mm256_and_si256(g0, m4));
+            const __m256i i1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q1, 2 * sh), m3), _mm256_and_si256(g1, m4));
+            acc = _mm256_add_epi32(acc, dot_chunk(_mm256_shuffle_epi8(T, i0), load_y(yq, 2 * sh), scale_of(S16, 2 * sh)));
+            acc = _mm256_add_epi32(acc, dot_chunk(_mm256_shuffle_epi8(T, i1), load_y(yq, 2 * sh + 1),
+                                                  scale_of(S16, 2 * sh + 1)));
+        }
+        sum = finish(sum, acc, S16, QTK_IQ3_K_SHIFT, b, &y[ib]);
+    }
+    *s = sum;
 }
-void qtk_iq3_k_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y) {
-    dot_avx2(3, qtk_iq3_k_values_avx2, QTK_IQ3_K_SIZE, QTK_IQ3_K_SHIFT, n, s, x, y);
+
+void qtk_iq4_k_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
+    const uint8_t *b = (const uint8_t *)vx;
+    const block_q8_K *y = (const block_q8_K *)vy;
+    const __m256i T = table16(qtk_iq4nl_values, 16), m4 = _mm256_set1_epi8(0xF);
+    float sum = 0.0f;
+    for (int64_t ib = 0; ib < n / QK_K; ib++, b += QTK_IQ4_K_SIZE) {
+        const __m256i S16 = scales_iq45(b);
+        const int8_t *yq = y[ib].qs;
+        __m256i acc = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++) {
+            /* 32-weight groups j, j+4: low nibbles = sub-blocks 2j, 2j+8; high = 2j+1, 2j+9 */
+            const __m256i q = load2(b + 16 + 16 * j, b + 80 + 16 * j);
+            const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            acc = _mm256_add_epi32(acc, dot_chunk(_mm256_shuffle_epi8(T, lo), load_y(yq, 2 * j), scale_of(S16, 2 * j)));
+            acc = _mm256_add_epi32(acc, dot_chunk(_mm256_shuffle_epi8(T, hi), load_y(yq, 2 * j + 1),
+                                                  scale_of(S16, 2 * j + 1)));
+        }
+        sum = finish(sum, acc, S16, QTK_IQ4_K_SHIFT, b, &y[ib]);
+    }
+    *s = sum;
 }
-void qtk_iq4_k_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y) {
-    dot_avx2(4, qtk_iq4_k_values_avx2, QTK_IQ4_K_SIZE, QTK_IQ4_K_SHIFT, n, s, x, y);
+
+void qtk_iq5_k_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
+    const uint8_t *b = (const uint8_t *)vx;
+    const block_q8_K *y = (const block_q8_K *)vy;
+    const __m256i T0 = table16(qtk_iq5nl_values, 16), T1 = table16(qtk_iq5nl_values + 16, 16);
+    const __m256i m4 = _mm256_set1_epi8(0xF), hshift = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
+    float sum = 0.0f;
+    for (int64_t ib = 0; ib < n / QK_K; ib++, b += QTK_IQ5_K_SIZE) {
+        const __m256i S16 = scales_iq45(b);
+        const int8_t *yq = y[ib].qs;
+        __m256i acc = _mm256_setzero_si256();
+        for (int half = 0; half < 2; half++) {
+            /* qh bytes of positions 16·half..+15; high lane (32-groups 4..7) shifted down by 4 */
+            const __m256i h = _mm256_srlv_epi32(
+                _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(b + 144 + 16 * half))), hshift);
+            for (int c = 0; c < 2; c++) {
+                /* chunks c, c+2: low nibbles = sub-blocks 4c+half, +8; high nibbles = 4c+2+half, +8 */
+                const __m256i q = load2(b + 16 + 32 * c + 16 * half, b + 80 + 32 * c + 16 * half);
+                const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                /* 5th bit of 32-group 2c (resp. 2c+1) moved to bit 7 for blendv */
+                const __m256i slo = _mm256_slli_epi16(h, 7 - 2 * c), shi = _mm256_slli_epi16(h, 6 - 2 * c);
+                const __m256i vlo = _mm256_blendv_epi8(_mm256_shuffle_epi8(T0, lo), _mm256_shuffle_epi8(T1, lo), slo);
+                const __m256i vhi = _mm256_blendv_epi8(_mm256_shuffle_epi8(T0, hi), _mm256_shuffle_epi8(T1, hi), shi);
+                const int a = 4 * c + half;
+                acc = _mm256_add_epi32(acc, dot_chunk(vlo, load_y(yq, a), scale_of(S16, a)));
+                acc = _mm256_add_epi32(acc, dot_chunk(vhi, load_y(yq, a + 2), scale_of(S16, a + 2)));
+            }
+        }
+        sum = finish(sum, acc, S16, QTK_IQ5_K_SHIFT, b, &y[ib]);
+    }
+    *s = sum;
 }
-void qtk_iq5_k_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y) {
-    dot_avx2(5, qtk_iq5_k_values_avx2, QTK_IQ5_K_SIZE, QTK_IQ5_K_SHIFT, n, s, x, y);
+
+/* 64-entry lookup: t0, t1 = bits 4, 5 of the index at bit 7 of each byte. */
+static inline __m256i lookup64(const __m256i *T, __m256i idx, __m256i t0, __m256i t1) {
+    const __m256i v01 = _mm256_blendv_epi8(_mm256_shuffle_epi8(T[0], idx), _mm256_shuffle_epi8(T[1], idx), t0);
+    const __m256i v23 = _mm256_blendv_epi8(_mm256_shuffle_epi8(T[2], idx), _mm256_shuffle_epi8(T[3], idx), t0);
+    return _mm256_blendv_epi8(v01, v23, t1);
 }
-void qtk_iq6_k_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y) {
-    dot_avx2(6, qtk_iq6_k_values_avx2, QTK_IQ6_K_SIZE, QTK_IQ6_K_SHIFT, n, s, x, y);
+
+void qtk_iq6_k_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
+    const uint8_t *b = (const uint8_t *)vx;
+    const block_q8_K *y = (const block_q8_K *)vy;
+    __m256i T[4];
+    for (int t = 0; t < 4; t++) T[t] = table16(qtk_iq6nl_values + 16 * t, 16);
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    float sum = 0.0f;
+    for (int64_t ib = 0; ib < n / QK_K; ib++, b += QTK_IQ6_K_SIZE) {
+        const __m256i S16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 4)));
+        const int8_t *yq = y[ib].qs;
+        __m256i acc = _mm256_setzero_si256();
+        for (int half = 0; half < 2; half++) {
+            /* qh of positions 16·half..+15: groups 0..3 from the first 32 bytes, 4..7 from the
+             * second, at the same bit pair 2·(b32 % 4) */
+            const __m256i h = load2(b + 148 + 16 * half, b + 180 + 16 * half);
+            for (int c = 0; c < 2; c++) {
+                const __m256i q = load2(b + 20 + 32 * c + 16 * half, b + 84 + 32 * c + 16 * half);
+                const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                const int k = 4 * c; /* bit pair of group 2c at bits k, k+1; of 2c+1 at k+2, k+3 */
+                const __m256i vlo = lookup64(T, lo, _mm256_slli_epi16(h, 7 - k), _mm256_slli_epi16(h, 6 - k));
+                const __m256i vhi = lookup64(T, hi, _mm256_slli_epi16(h, 5 - k), _mm256_slli_epi16(h, 4 - k));
+                const int a = 4 * c + half;
+                acc = _mm256_add_epi32(acc, dot_chunk(vlo, load_y(yq, a), scale_of(S16, a)));
+                acc = _mm256_add_epi32(acc, dot_chunk(vhi, load_y(yq, a + 2), scale_of(S16, a + 2)));
+            }
+        }
+        sum = finish(sum, acc, S16, QTK_IQ6_K_SHIFT, b, &y[ib]);
+    }
+    *s = sum;
 }
