@@ -758,7 +758,8 @@ static void test_overrides(void) {
 }
 
 int main(void) {
-    if (!tl_shared_path("fixtures/tiny-llama-f16.gguf")) return tl_skip("test_presets", "fixture tiny-llama-f16.gguf absent");
+    /* the fixture part reports itself skipped when ../shared is absent; the
+     * synthetic-model tables below always run */
     test_fixture();
     test_table_7_1();
     test_table_7_2();

@@ -458,7 +458,12 @@ static void test_unsupported(void) {
 
 int main(void) {
     char *probe = tl_shared_path("fixtures/tiny-llama-f32.gguf");
-    if (!probe) return tl_skip("test_tokenizer", "fixtures not found");
+    if (!probe) {
+        /* the in-memory vocabulary test needs no reference data */
+        test_unsafe_vocab();
+        if (tl_failures) return tl_finish("test_tokenizer");
+        return tl_skip("test_tokenizer", "fixtures not found (only the in-memory vocabulary test ran)");
+    }
     free(probe);
     test_fixture();
     test_vocab_file("ggml-vocab-llama-spm.gguf");
