@@ -15,23 +15,7 @@
 
 static const char *g_bin;
 
-/* Runs `qtk ARGS > out 2>&1` and returns the exit code (-1 if it did not run). */
-static int run(const char *args, const char *out) {
-    char cmd[4096];
-#ifdef _WIN32
-    /* cmd.exe /c strips the first and last quote of a line holding more than two */
-    snprintf(cmd, sizeof cmd, "\"\"%s\" %s > \"%s\" 2>&1\"", g_bin, args, out);
-#else
-    snprintf(cmd, sizeof cmd, "\"%s\" %s > \"%s\" 2>&1", g_bin, args, out);
-#endif
-    int st = system(cmd);
-#ifdef _WIN32
-    return st;
-#else
-    if (st == -1 || !WIFEXITED(st)) return -1;
-    return WEXITSTATUS(st);
-#endif
-}
+static int run(const char *args, const char *out) { return tl_run_qtk(args, out); }
 
 static int contains(const char *path, const char *needle) {
     size_t n = 0;
@@ -77,7 +61,7 @@ int main(void) {
     g_bin = getenv("QTK_BIN");
     if (!g_bin || !tl_file_exists(g_bin)) return tl_skip("test_cli", "QTK_BIN not set or missing");
     char *out = tl_tmp_path("cli_out.txt");
-    if (run("--version", out) != 0 || !contains(out, "qtk "))
+    if (!tl_qtk_available() || run("--version", out) != 0 || !contains(out, "qtk "))
         return tl_skip("test_cli", "cannot launch the qtk binary from here (cross build?)");
 
     CHECK(run("--help", out) == 0 && contains(out, "inspect") && contains(out, "dequantize"), "--help");

@@ -83,16 +83,8 @@ static const qtk_compare_class *find_class(const qtk_compare_result *r, const ch
 
 /* Runs `qtk ARGS > out 2>&1`; exit code or -1. */
 static int run_cli(const char *bin, const char *args, const char *out) {
-    char cmd[4096];
-#ifdef _WIN32
-    snprintf(cmd, sizeof cmd, "\"\"%s\" %s > \"%s\" 2>&1\"", bin, args, out);
-    return system(cmd);
-#else
-    snprintf(cmd, sizeof cmd, "\"%s\" %s > \"%s\" 2>&1", bin, args, out);
-    int st = system(cmd);
-    if (st == -1 || !WIFEXITED(st)) return -1;
-    return WEXITSTATUS(st);
-#endif
+    (void)bin;
+    return tl_run_qtk(args, out);
 }
 
 /* Value after "total relative RMSE: " in a CLI output file, or -1. */
@@ -282,7 +274,7 @@ int main(void) {
 
     /* the command line prints the same total */
     const char *bin = getenv("QTK_BIN");
-    if (bin && tl_file_exists(bin)) {
+    if (bin && tl_qtk_available()) {
         char *out = tl_tmp_path("compare_out.txt");
         char args[2048];
         snprintf(args, sizeof args, "compare \"%s\" \"%s\" -t 2", ref_path, quant_path);

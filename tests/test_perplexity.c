@@ -190,17 +190,16 @@ static void test_cli(void) {
     char *ev = tl_shared_path("fixtures/eval.txt");
     char *base = tl_tmp_path("test_perplexity_cli.kld"), *out1 = tl_tmp_path("test_perplexity_cli1.txt");
     char *out2 = tl_tmp_path("test_perplexity_cli2.txt");
-    if (!bin || !f32 || !f16 || !ev) {
-        printf("  CLI not tested (QTK_BIN unset)\n");
+    if (!bin || !f32 || !f16 || !ev || !tl_qtk_available()) {
+        printf("  CLI not tested (QTK_BIN unset or not runnable here)\n");
         goto done;
     }
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "\"%s\" perplexity -m \"%s\" -f \"%s\" -c 256 --chunks 2 -t 2 --kl-divergence-base \"%s\" > \"%s\" 2>&1",
-             bin, f32, ev, base, out1);
-    CHECK(system(cmd) == 0, "CLI base run failed: %s", cmd);
-    snprintf(cmd, sizeof cmd, "\"%s\" perplexity -m \"%s\" --kl-divergence-base \"%s\" --kl-divergence -t 2 > \"%s\" 2>&1",
-             bin, f16, base, out2);
-    CHECK(system(cmd) == 0, "CLI compare run failed: %s", cmd);
+    snprintf(cmd, sizeof cmd, "perplexity -m \"%s\" -f \"%s\" -c 256 --chunks 2 -t 2 --kl-divergence-base \"%s\"", f32,
+             ev, base);
+    CHECK(tl_run_qtk(cmd, out1) == 0, "CLI base run failed: %s", cmd);
+    snprintf(cmd, sizeof cmd, "perplexity -m \"%s\" --kl-divergence-base \"%s\" --kl-divergence -t 2", f16, base);
+    CHECK(tl_run_qtk(cmd, out2) == 0, "CLI compare run failed: %s", cmd);
     size_t n1 = 0, n2 = 0;
     char *o1 = (char *)tl_read_file(out1, &n1), *o2 = (char *)tl_read_file(out2, &n2);
     if (o1 && o2) {

@@ -119,17 +119,7 @@ static qtk_status quantize_lib(const char *in, const char *out, const char *pres
 
 static const char *g_bin;
 
-static int run(const char *args, const char *out) {
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "\"%s\" %s > \"%s\" 2>&1", g_bin, args, out);
-    int st = system(cmd);
-#ifdef _WIN32
-    return st;
-#else
-    if (st == -1 || !WIFEXITED(st)) return -1;
-    return WEXITSTATUS(st);
-#endif
-}
+static int run(const char *args, const char *out) { return tl_run_qtk(args, out); }
 
 static int contains(const char *path, const char *needle) {
     size_t n = 0;
@@ -261,7 +251,7 @@ int main(void) {
         g_bin = getenv("QTK_BIN");
         char *log = tl_tmp_path("tq_log.txt");
         char args[8192];
-        if (g_bin && tl_file_exists(g_bin) && run("--version", log) == 0) {
+        if (tl_qtk_available()) {
             remove(o1);
             snprintf(args, sizeof args, "quantize -q --imatrix \"%s\" \"%s\" \"%s\" iq4_ks 2", imp, model, o1);
             CHECK(run(args, log) == 0, "cli quantize with imatrix");

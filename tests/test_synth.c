@@ -443,21 +443,14 @@ static void check_cli(const char *lib_out) {
     char *log = tl_tmp_path("synth_cli.txt");
     remove(out);
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "\"%s\" synth -q --shape tiny --seed %d \"%s\" > \"%s\" 2>&1", bin, SEED, out, log);
-    int st = system(cmd);
-#ifndef _WIN32
-    st = (st == -1 || !WIFEXITED(st)) ? -1 : WEXITSTATUS(st);
-#endif
+    snprintf(cmd, sizeof cmd, "synth -q --shape tiny --seed %d \"%s\"", SEED, out);
+    int st = tl_qtk_available() ? tl_run_qtk(cmd, log) : -1;
     if (st == -1 || st == 126 || st == 127) {
         printf("note: cannot launch %s here (cross build?), CLI not checked\n", bin);
     } else {
         CHECK(st == 0, "qtk synth exit code %d", st);
         CHECK(same_file(out, lib_out), "qtk synth output differs from qtk_synth_write's");
-        snprintf(cmd, sizeof cmd, "\"%s\" synth --shape huge x.gguf > \"%s\" 2>&1", bin, log);
-        st = system(cmd);
-#ifndef _WIN32
-        st = (st == -1 || !WIFEXITED(st)) ? -1 : WEXITSTATUS(st);
-#endif
+        st = tl_run_qtk("synth --shape huge x.gguf", log);
         CHECK(st == 2, "unknown shape: usage error 2, got %d", st);
     }
     remove(out);

@@ -1,8 +1,14 @@
 /* testlib.c — see testlib.h. */
+#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L
+#endif
 #include "testlib.h"
 
 #include <ctype.h>
 #include <math.h>
+#ifndef _WIN32
+#include <sys/wait.h>
+#endif
 
 long tl_checks, tl_failures;
 
@@ -106,4 +112,53 @@ int tl_strcasecmp(const char *a, const char *b) {
         if (ca != cb) return ca - cb;
         if (ca == 0) return 0;
     }
+}
+
+int tl_run_qtk(const char *args, const char *out_path) {
+    const char *bin = getenv("QTK_BIN"), *emu = getenv("QTK_BIN_EMULATOR");
+    if (!bin || !*bin) return -1;
+    size_t n = strlen(bin) + strlen(args) + strlen(out_path) + (emu ? strlen(emu) : 0) + 64;
+    char *cmd = (char *)malloc(n);
+    if (!cmd) return -1;
+#ifdef _WIN32
+    /* cmd /c strips the first and last quote of the line: wrap it once more */
+    (void)emu;
+    snprintf(cmd, n, "\"\"%s\" %s > \"%s\" 2>&1\"", bin, args, out_path);
+    int st = system(cmd);
+#else
+    snprintf(cmd, n, "%s%s\"%s\" %s > \"%s\" 2>&1", emu && *emu ? emu : "", emu && *emu ? " " : "", bin, args,
+             out_path);
+    int st = system(cmd);
+    st = (st == -1 || !WIFEXITED(st)) ? -1 : WEXITSTATUS(st);
+#endif
+    free(cmd);
+    return st;
+}
+
+int tl_qtk_available(void) {
+    static int known = -1;
+    if (known < 0) {
+        const char *bin = getenv("QTK_BIN");
+        char *out = tl_tmp_path("tl_qtk_version.txt");
+        known = bin && tl_file_exists(bin) && out && tl_run_qtk("--version", out) == 0;
+        if (out) remove(out);
+        free(out);
+    }
+    return known;
+}
+
+char *tl_read_text(const char *path) {
+    size_t n = 0;
+    unsigned char *d = tl_read_file(path, &n);
+    if (!d) return NULL;
+    char *s = (char *)realloc(d, n + 1);
+    if (!s) {
+        free(d);
+        return NULL;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != '\r') s[k++] = s[i];
+    s[k] = '\0';
+    return s;
 }

@@ -52,6 +52,17 @@ unsigned long long tl_rng_u64(tl_rng *r);
 float tl_rng_uniform(tl_rng *r);          /* [0,1) */
 float tl_rng_normal(tl_rng *r);           /* N(0,1) */
 
+/* Runs the qtk command line: `$QTK_BIN ARGS > out 2>&1` (QTK_BIN_EMULATOR, e.g.
+ * qemu for a cross build, in front; cmd.exe's extra quoting on Windows).
+ * Returns the exit code, or -1 when the program could not be run. */
+int tl_run_qtk(const char *args, const char *out_path);
+
+/* Whether the qtk binary can be launched here (QTK_BIN set and `--version` runs). */
+int tl_qtk_available(void);
+
+/* A whole text file, NUL-terminated, with '\r' removed (malloc'ed; NULL on failure). */
+char *tl_read_text(const char *path);
+
 /* Case-insensitive ASCII compare, 0 when equal. */
 int tl_strcasecmp(const char *a, const char *b);
 
