@@ -291,6 +291,10 @@ int main(void) {
             CHECK(run(args, rec) == 0 && contains(rec, "iq4_kss"), "--print-recipe");
             snprintf(args, sizeof args, "quantize -q --recipe \"%s\" \"%s\" \"%s\" 1", rec, model, o3);
             CHECK(run(args, log) == 0, "quantize from a printed recipe");
+            snprintf(args, sizeof args, "quantize --dry-run --recipe \"%s\" --attn-v-type q8_0 \"%s\" \"%s\"", rec, model,
+                     o3);
+            CHECK(run(args, log) == 0 && contains(log, "blk.1.attn_v.weight") && contains(log, "q8_0"),
+                  "per-class options apply to recipe files");
             remove(o1);
             snprintf(args, sizeof args, "quantize -q \"%s\" \"%s\" IQ4_KSS 2", model, o1);
             CHECK(run(args, log) == 0 && files_equal(o1, o3), "a printed recipe reproduces its preset byte for byte");

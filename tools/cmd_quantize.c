@@ -358,6 +358,8 @@ int cmd_quantize(int argc, char **argv) {
         qtk_status s = qtk_recipe_parse(text, a.recipe_file, &recipe, &err);
         free(text);
         if (s != QTK_OK) goto fail;
+        /* per-class options and forced output/embedding types apply to recipe files too */
+        if (qtk_recipe_apply_overrides(recipe, &a.ov, &err) != QTK_OK) goto fail;
     } else if (qtk_recipe_from_preset(a.preset, &a.ov, &recipe, &err) != QTK_OK) {
         goto fail;
     }
