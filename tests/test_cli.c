@@ -15,22 +15,6 @@
 
 static const char *g_bin;
 
-static int run(const char *args, const char *out) { return tl_run_qtk(args, out); }
-
-static int contains(const char *path, const char *needle) {
-    size_t n = 0;
-    unsigned char *d = tl_read_file(path, &n);
-    if (!d) return 0;
-    char *s = (char *)realloc(d, n + 1);
-    if (!s) {
-        free(d);
-        return 0;
-    }
-    s[n] = '\0';
-    int found = strstr(s, needle) != NULL;
-    free(s);
-    return found;
-}
 
 /* Writes a small model: f32 norm, q8_0 and q4_0 matrices, plus metadata. */
 static int write_model(const char *path, float *w8, float *w4) {
@@ -61,18 +45,18 @@ int main(void) {
     g_bin = getenv("QTK_BIN");
     if (!g_bin || !tl_file_exists(g_bin)) return tl_skip("test_cli", "QTK_BIN not set or missing");
     char *out = tl_tmp_path("cli_out.txt");
-    if (!tl_qtk_available() || run("--version", out) != 0 || !contains(out, "qtk "))
+    if (!tl_qtk_available() || tl_run_qtk("--version", out) != 0 || !tl_file_contains(out, "qtk "))
         return tl_skip("test_cli", "cannot launch the qtk binary from here (cross build?)");
 
-    CHECK(run("--help", out) == 0 && contains(out, "inspect") && contains(out, "dequantize"), "--help");
-    CHECK(run("help inspect", out) == 0 && contains(out, "usage: qtk inspect"), "help inspect");
-    CHECK(run("help dequantize", out) == 0 && contains(out, "usage: qtk dequantize"), "help dequantize");
-    CHECK(run("inspect --help", out) == 0 && contains(out, "usage: qtk inspect"), "inspect --help");
-    CHECK(run("frobnicate", out) == 2 && contains(out, "unknown command"), "unknown command -> 2");
-    CHECK(run("inspect --bogus x.gguf", out) == 2 && contains(out, "unknown option"), "unknown option -> 2");
-    CHECK(run("dequantize --bogus a b", out) == 2, "unknown option -> 2");
-    CHECK(run("inspect", out) == 2, "missing file -> 2");
-    CHECK(run("", out) == 2, "no command -> 2");
+    CHECK(tl_run_qtk("--help", out) == 0 && tl_file_contains(out, "inspect") && tl_file_contains(out, "dequantize"), "--help");
+    CHECK(tl_run_qtk("help inspect", out) == 0 && tl_file_contains(out, "usage: qtk inspect"), "help inspect");
+    CHECK(tl_run_qtk("help dequantize", out) == 0 && tl_file_contains(out, "usage: qtk dequantize"), "help dequantize");
+    CHECK(tl_run_qtk("inspect --help", out) == 0 && tl_file_contains(out, "usage: qtk inspect"), "inspect --help");
+    CHECK(tl_run_qtk("frobnicate", out) == 2 && tl_file_contains(out, "unknown command"), "unknown command -> 2");
+    CHECK(tl_run_qtk("inspect --bogus x.gguf", out) == 2 && tl_file_contains(out, "unknown option"), "unknown option -> 2");
+    CHECK(tl_run_qtk("dequantize --bogus a b", out) == 2, "unknown option -> 2");
+    CHECK(tl_run_qtk("inspect", out) == 2, "missing file -> 2");
+    CHECK(tl_run_qtk("", out) == 2, "no command -> 2");
 
     /* a small model */
     float w8[256], w4[256];
@@ -87,19 +71,19 @@ int main(void) {
 
     char args[4096];
     snprintf(args, sizeof args, "inspect \"%s\"", model);
-    CHECK(run(args, out) == 0, "inspect exit code");
-    CHECK(contains(out, "blk.0.ffn_down.weight") && contains(out, "q4_0") && contains(out, "q8_0"), "inspect tensors");
-    CHECK(contains(out, "general.architecture") && contains(out, "\"llama\""), "inspect metadata");
-    CHECK(contains(out, "576 parameters"), "inspect parameter count");
+    CHECK(tl_run_qtk(args, out) == 0, "inspect exit code");
+    CHECK(tl_file_contains(out, "blk.0.ffn_down.weight") && tl_file_contains(out, "q4_0") && tl_file_contains(out, "q8_0"), "inspect tensors");
+    CHECK(tl_file_contains(out, "general.architecture") && tl_file_contains(out, "\"llama\""), "inspect metadata");
+    CHECK(tl_file_contains(out, "576 parameters"), "inspect parameter count");
     snprintf(args, sizeof args, "inspect --json \"%s\"", model);
-    CHECK(run(args, out) == 0 && contains(out, "\"n_params\": 576") && contains(out, "\"type\": \"q4_0\""),
+    CHECK(tl_run_qtk(args, out) == 0 && tl_file_contains(out, "\"n_params\": 576") && tl_file_contains(out, "\"type\": \"q4_0\""),
           "inspect --json");
 
     /* dequantize: values equal the library's to_float */
     char *deq = tl_tmp_path("cli_model_f32.gguf");
     remove(deq);
     snprintf(args, sizeof args, "dequantize -q \"%s\" \"%s\"", model, deq);
-    CHECK(run(args, out) == 0, "dequantize exit code");
+    CHECK(tl_run_qtk(args, out) == 0, "dequantize exit code");
     qtk_gguf *g = NULL;
     qtk_error err;
     CHECK(qtk_gguf_open(deq, &g, &err) == QTK_OK, "open dequantized: %s", err.msg);
@@ -130,14 +114,14 @@ int main(void) {
     char *keep = tl_tmp_path("cli_keep.gguf");
     tl_write_file(keep, "previous", 8);
     snprintf(args, sizeof args, "dequantize -q \"%s\" \"%s\"", missing_in, keep);
-    CHECK(run(args, out) == 1 && contains(out, "does_not_exist.gguf"), "missing input -> 1 with file name");
-    CHECK(contains(keep, "previous"), "existing OUT untouched");
+    CHECK(tl_run_qtk(args, out) == 1 && tl_file_contains(out, "does_not_exist.gguf"), "missing input -> 1 with file name");
+    CHECK(tl_file_contains(keep, "previous"), "existing OUT untouched");
     char *garbage = tl_tmp_path("cli_garbage.gguf");
     tl_write_file(garbage, "GGUF\x03\x00\x00\x00\xff\xff", 10);
     snprintf(args, sizeof args, "inspect \"%s\"", garbage);
-    CHECK(run(args, out) == 1 && contains(out, "cli_garbage.gguf"), "malformed input -> 1 naming the file");
+    CHECK(tl_run_qtk(args, out) == 1 && tl_file_contains(out, "cli_garbage.gguf"), "malformed input -> 1 naming the file");
     snprintf(args, sizeof args, "dequantize -q \"%s\" \"%s\"", garbage, keep);
-    CHECK(run(args, out) == 1 && contains(keep, "previous"), "malformed input keeps OUT");
+    CHECK(tl_run_qtk(args, out) == 1 && tl_file_contains(keep, "previous"), "malformed input keeps OUT");
     {
         char tmpname[4200];
         snprintf(tmpname, sizeof tmpname, "%s.tmp", keep);
@@ -158,7 +142,7 @@ int main(void) {
         char *o2 = tl_tmp_path("cli_q4_1_out.gguf");
         remove(o2);
         snprintf(args, sizeof args, "dequantize -q \"%s\" \"%s\"", unk, o2);
-        CHECK(run(args, out) == 1 && contains(out, "odd.weight") && contains(out, "q4_1"),
+        CHECK(tl_run_qtk(args, out) == 1 && tl_file_contains(out, "odd.weight") && tl_file_contains(out, "q4_1"),
               "undecodable type names tensor and type");
         CHECK(!tl_file_exists(o2), "no output for undecodable type");
         free(unk);

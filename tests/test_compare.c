@@ -81,11 +81,6 @@ static const qtk_compare_class *find_class(const qtk_compare_result *r, const ch
     return NULL;
 }
 
-/* Runs `qtk ARGS > out 2>&1`; exit code or -1. */
-static int run_cli(const char *bin, const char *args, const char *out) {
-    (void)bin;
-    return tl_run_qtk(args, out);
-}
 
 /* Value after "total relative RMSE: " in a CLI output file, or -1. */
 static double cli_total(const char *path) {
@@ -278,19 +273,19 @@ int main(void) {
         char *out = tl_tmp_path("compare_out.txt");
         char args[2048];
         snprintf(args, sizeof args, "compare \"%s\" \"%s\" -t 2", ref_path, quant_path);
-        int rc = run_cli(bin, args, out);
+        int rc = tl_run_qtk(args, out);
         if (rc != -1) {
             CHECK(rc == 0, "qtk compare exit %d", rc);
             double v = cli_total(out);
             double tot = sqrt((eq + ed) / (sq + sd));
             CHECK(fabs(v - tot) <= 1e-6, "cli total %g expected %g", v, tot);
             snprintf(args, sizeof args, "compare \"%s\" \"%s\" --imatrix \"%s\"", ref_path, quant_path, im_path);
-            CHECK(run_cli(bin, args, out) == 0, "qtk compare --imatrix");
+            CHECK(tl_run_qtk(args, out) == 0, "qtk compare --imatrix");
             CHECK(cli_total(out) > tot, "cli weighted total %g", cli_total(out));
             snprintf(args, sizeof args, "compare \"%s\"", ref_path);
-            CHECK(run_cli(bin, args, out) == 2, "missing argument must be a usage error");
+            CHECK(tl_run_qtk(args, out) == 2, "missing argument must be a usage error");
             snprintf(args, sizeof args, "compare \"%s\" \"%s.missing\"", ref_path, quant_path);
-            CHECK(run_cli(bin, args, out) == 1, "missing file must fail");
+            CHECK(tl_run_qtk(args, out) == 1, "missing file must fail");
         }
         free(out);
     }

@@ -86,14 +86,6 @@ static int write_model(const char *path, bool poison) {
     return qtk_gguf_writer_finish(w, &err) == QTK_OK ? 0 : -1;
 }
 
-static int files_equal(const char *a, const char *b) {
-    size_t na = 0, nb = 0;
-    unsigned char *da = tl_read_file(a, &na), *db = tl_read_file(b, &nb);
-    int eq = da && db && na == nb && memcmp(da, db, na) == 0;
-    free(da);
-    free(db);
-    return eq;
-}
 
 static qtk_status quantize_lib(const char *in, const char *out, const char *preset, int threads, const qtk_imatrix *im,
                                qtk_error *err) {
@@ -117,20 +109,6 @@ static qtk_status quantize_lib(const char *in, const char *out, const char *pres
     return s;
 }
 
-static const char *g_bin;
-
-static int run(const char *args, const char *out) { return tl_run_qtk(args, out); }
-
-static int contains(const char *path, const char *needle) {
-    size_t n = 0;
-    unsigned char *d = tl_read_file(path, &n);
-    if (!d) return 0;
-    char *s = (char *)realloc(d, n + 1);
-    s[n] = '\0';
-    int f = strstr(s, needle) != NULL;
-    free(s);
-    return f;
-}
 
 /* Checks an output file against the plan and the type kernels. */
 static void check_output(const char *src_path, const char *out_path, const char *preset) {
@@ -216,7 +194,7 @@ int main(void) {
     CHECK(quantize_lib(bad, o1, "Q4_0", 2, NULL, &err) == QTK_ERR_NUMERIC, "NaN rejected");
     CHECK(strstr(err.msg, "blk.1.ffn_up.weight") && strstr(err.msg, "column 232") && strstr(err.msg, "NaN"),
           "NaN message names tensor and position: %s", err.msg);
-    CHECK(contains(o1, "keep me"), "existing OUT untouched after NaN");
+    CHECK(tl_file_contains(o1, "keep me"), "existing OUT untouched after NaN");
     snprintf(tmpname, sizeof tmpname, "%s.tmp", o1);
     CHECK(!tl_file_exists(tmpname), "no temp file after NaN");
 
@@ -246,15 +224,14 @@ int main(void) {
         CHECK(quantize_lib(model, o1, "IQ4_KS", 2, im, &err) == QTK_OK, "IQ4_KS with imatrix: %s", err.msg);
         remove(o3);
         CHECK(quantize_lib(model, o3, "IQ4_KS", 2, NULL, &err) == QTK_OK, "IQ4_KS without imatrix: %s", err.msg);
-        CHECK(!files_equal(o1, o3), "imatrix changes the output");
+        CHECK(!tl_files_equal(o1, o3), "imatrix changes the output");
         /* CLI: metadata records the imatrix */
-        g_bin = getenv("QTK_BIN");
         char *log = tl_tmp_path("tq_log.txt");
         char args[8192];
         if (tl_qtk_available()) {
             remove(o1);
             snprintf(args, sizeof args, "quantize -q --imatrix \"%s\" \"%s\" \"%s\" iq4_ks 2", imp, model, o1);
-            CHECK(run(args, log) == 0, "cli quantize with imatrix");
+            CHECK(tl_run_qtk(args, log) == 0, "cli quantize with imatrix");
             qtk_gguf *og = NULL;
             if (qtk_gguf_open(o1, &og, &err) == QTK_OK) {
                 int64_t v = -1;
@@ -266,38 +243,38 @@ int main(void) {
             /* dry run: plan printed, nothing written */
             remove(o3);
             snprintf(args, sizeof args, "quantize --dry-run \"%s\" \"%s\" Q4_K_M", model, o3);
-            CHECK(run(args, log) == 0 && contains(log, "blk.1.ffn_down.weight") && contains(log, "q6_K") &&
-                      contains(log, "bpw"), "dry run prints the plan");
+            CHECK(tl_run_qtk(args, log) == 0 && tl_file_contains(log, "blk.1.ffn_down.weight") && tl_file_contains(log, "q6_K") &&
+                      tl_file_contains(log, "bpw"), "dry run prints the plan");
             CHECK(!tl_file_exists(o3), "dry run writes nothing");
             snprintf(args, sizeof args, "quantize --dry-run --json \"%s\" \"%s\" IQ4_KSS", model, o3);
-            CHECK(run(args, log) == 0 && contains(log, "\"type\": \"iq4_kss\"") && contains(log, "\"reason\""), "--json plan");
+            CHECK(tl_run_qtk(args, log) == 0 && tl_file_contains(log, "\"type\": \"iq4_kss\"") && tl_file_contains(log, "\"reason\""), "--json plan");
             /* custom rules win, fallback applies, case-insensitive names */
             snprintf(args, sizeof args,
                      "quantize --dry-run --custom-q \"ffn_down=q8_0,attn_q=Q5_K\" --tensor-type \"attn_k\\.weight=iq6_k\" "
                      "\"%s\" \"%s\" q4_k_m",
                      model, o3);
-            CHECK(run(args, log) == 0, "custom rules run");
-            CHECK(contains(log, "blk.0.ffn_down.weight") && contains(log, "q8_0") && contains(log, "iq6_k"), "custom rules");
+            CHECK(tl_run_qtk(args, log) == 0, "custom rules run");
+            CHECK(tl_file_contains(log, "blk.0.ffn_down.weight") && tl_file_contains(log, "q8_0") && tl_file_contains(log, "iq6_k"), "custom rules");
             /* errors: unknown type (usage, lists types), bad regex, missing input */
             snprintf(args, sizeof args, "quantize \"%s\" \"%s\" NOT_A_TYPE", model, o3);
-            CHECK(run(args, log) != 0 && contains(log, "NOT_A_TYPE") && !tl_file_exists(o3), "unknown preset");
+            CHECK(tl_run_qtk(args, log) != 0 && tl_file_contains(log, "NOT_A_TYPE") && !tl_file_exists(o3), "unknown preset");
             snprintf(args, sizeof args, "quantize --custom-q \"ffn_(down=q8_0\" \"%s\" \"%s\" Q4_0", model, o3);
-            CHECK(run(args, log) == 1 && !tl_file_exists(o3), "bad regex is an error");
+            CHECK(tl_run_qtk(args, log) == 1 && !tl_file_exists(o3), "bad regex is an error");
             snprintf(args, sizeof args, "quantize --attn-v-type q9_9 \"%s\" \"%s\" Q4_0", model, o3);
-            CHECK(run(args, log) == 2 && contains(log, "iq4_kss"), "unknown type lists valid types");
+            CHECK(tl_run_qtk(args, log) == 2 && tl_file_contains(log, "iq4_kss"), "unknown type lists valid types");
             /* recipe files: print a preset, edit, use */
             char *rec = tl_tmp_path("tq_recipe.txt");
             snprintf(args, sizeof args, "quantize --print-recipe IQ4_KSS");
-            CHECK(run(args, rec) == 0 && contains(rec, "iq4_kss"), "--print-recipe");
+            CHECK(tl_run_qtk(args, rec) == 0 && tl_file_contains(rec, "iq4_kss"), "--print-recipe");
             snprintf(args, sizeof args, "quantize -q --recipe \"%s\" \"%s\" \"%s\" 1", rec, model, o3);
-            CHECK(run(args, log) == 0, "quantize from a printed recipe");
+            CHECK(tl_run_qtk(args, log) == 0, "quantize from a printed recipe");
             snprintf(args, sizeof args, "quantize --dry-run --recipe \"%s\" --attn-v-type q8_0 \"%s\" \"%s\"", rec, model,
                      o3);
-            CHECK(run(args, log) == 0 && contains(log, "blk.1.attn_v.weight") && contains(log, "q8_0"),
+            CHECK(tl_run_qtk(args, log) == 0 && tl_file_contains(log, "blk.1.attn_v.weight") && tl_file_contains(log, "q8_0"),
                   "per-class options apply to recipe files");
             remove(o1);
             snprintf(args, sizeof args, "quantize -q \"%s\" \"%s\" IQ4_KSS 2", model, o1);
-            CHECK(run(args, log) == 0 && files_equal(o1, o3), "a printed recipe reproduces its preset byte for byte");
+            CHECK(tl_run_qtk(args, log) == 0 && tl_files_equal(o1, o3), "a printed recipe reproduces its preset byte for byte");
             free(rec);
         } else {
             printf("test_quantize: CLI part skipped (qtk binary not runnable here)\n");
@@ -322,7 +299,7 @@ int main(void) {
         qtk_status s = quantize_lib(model, o1, "Q8_0", 2, NULL, &err);
         setrlimit(RLIMIT_FSIZE, &old);
         CHECK(s == QTK_ERR_IO, "write past the size limit fails: %d %s", (int)s, err.msg);
-        CHECK(contains(o1, "keep me"), "existing OUT untouched on a full disk");
+        CHECK(tl_file_contains(o1, "keep me"), "existing OUT untouched on a full disk");
         snprintf(tmpname, sizeof tmpname, "%s.tmp", o1);
         CHECK(!tl_file_exists(tmpname), "no temp file on a full disk");
     }

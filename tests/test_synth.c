@@ -32,14 +32,6 @@ static uint64_t fnv1a(const unsigned char *p, size_t n) {
     return h;
 }
 
-static int same_file(const char *a, const char *b) {
-    size_t na = 0, nb = 0;
-    unsigned char *da = tl_read_file(a, &na), *db = tl_read_file(b, &nb);
-    int same = da && db && na == nb && memcmp(da, db, na) == 0;
-    free(da);
-    free(db);
-    return same;
-}
 
 /* Length of the UTF-8 sequence starting with byte c. */
 static size_t utf8_len(unsigned char c) { return c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4; }
@@ -449,7 +441,7 @@ static void check_cli(const char *lib_out) {
         printf("note: cannot launch %s here (cross build?), CLI not checked\n", bin);
     } else {
         CHECK(st == 0, "qtk synth exit code %d", st);
-        CHECK(same_file(out, lib_out), "qtk synth output differs from qtk_synth_write's");
+        CHECK(tl_files_equal(out, lib_out), "qtk synth output differs from qtk_synth_write's");
         st = tl_run_qtk("synth --shape huge x.gguf", log);
         CHECK(st == 2, "unknown shape: usage error 2, got %d", st);
     }
@@ -472,7 +464,7 @@ int main(void) {
     CHECK(qtk_synth_write(a, "tiny", SEED, 0, NULL, NULL, &err) == QTK_OK, "synth a: %s", err.msg);
     CHECK(qtk_synth_write(b, "tiny", SEED, 1, NULL, NULL, &err) == QTK_OK, "synth b: %s", err.msg);
     CHECK(qtk_synth_write(c, "tiny", SEED + 1, 3, NULL, NULL, &err) == QTK_OK, "synth c: %s", err.msg);
-    CHECK(same_file(a, b), "same seed (all CPUs vs 1 thread) must give byte-identical files");
+    CHECK(tl_files_equal(a, b), "same seed (all CPUs vs 1 thread) must give byte-identical files");
 
     qtk_gguf *g = NULL, *gc = NULL;
     CHECK(qtk_gguf_open(a, &g, &err) == QTK_OK, "open: %s", err.msg);

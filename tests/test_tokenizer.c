@@ -77,20 +77,6 @@ static const tok_case spm_cases[] = {
 #define EVAL_HASH 0xa93f6c0332fe0d20ull
 static const int eval_first_ids[32] = {333, 966, 4012, 908, 441, 306, 274, 271, 267, 288, 538, 1131, 353, 348, 278, 785, 3042, 1190, 342, 412, 307, 2299, 260, 2080, 4016, 13, 4058, 4000, 342, 843, 553, 369};
 
-static qtk_vocab *load_vocab(const char *rel, qtk_gguf **g) {
-    char *path = tl_shared_path(rel);
-    if (!path) return NULL;
-    qtk_error err;
-    qtk_vocab *v = NULL;
-    qtk_status st = qtk_gguf_open(path, g, &err);
-    CHECK(st == QTK_OK, "%s: %s", rel, err.msg);
-    if (st == QTK_OK) {
-        st = qtk_vocab_load(*g, &v, &err);
-        CHECK(st == QTK_OK, "%s: vocab: %s", rel, err.msg);
-    }
-    free(path);
-    return v;
-}
 
 static void print_ids(const char *what, const int32_t *ids, int64_t n) {
     fprintf(stderr, "    %s:", what);
@@ -100,7 +86,7 @@ static void print_ids(const char *what, const int32_t *ids, int64_t n) {
 
 static void test_fixture(void) {
     qtk_gguf *g = NULL;
-    qtk_vocab *v = load_vocab("fixtures/tiny-llama-f32.gguf", &g);
+    qtk_vocab *v = tl_load_vocab("fixtures/tiny-llama-f32.gguf", &g);
     if (!v) {
         qtk_gguf_close(g);
         return;
@@ -173,7 +159,7 @@ static void test_vocab_file(const char *name) {
     snprintf(relin, sizeof relin, "vocab/%s.inp", name);
     snprintf(relout, sizeof relout, "vocab/%s.out", name);
     qtk_gguf *g = NULL;
-    qtk_vocab *v = load_vocab(rel, &g);
+    qtk_vocab *v = tl_load_vocab(rel, &g);
     char *pin = tl_shared_path(relin), *pout = tl_shared_path(relout);
     size_t nin = 0, nout = 0;
     unsigned char *inp = pin ? tl_read_file(pin, &nin) : NULL;
@@ -283,7 +269,7 @@ static void test_segmented_eval(void) {
     }
     for (size_t k = 0; k < sizeof vocabs / sizeof vocabs[0]; k++) {
         qtk_gguf *g = NULL;
-        qtk_vocab *v = load_vocab(vocabs[k], &g);
+        qtk_vocab *v = tl_load_vocab(vocabs[k], &g);
         if (v) {
             CHECK(qtk_vocab_spm_can_segment(v), "%s: the vocabulary should allow cutting before U+2581", vocabs[k]);
             int ok = same_all_strategies(v, vocabs[k], (const char *)txt, sz, true, false);
@@ -306,7 +292,7 @@ static void test_segmented_random(void) {
         "\x96\x81", "\xF0\x9F\x98\x80", "<s>", "world", " the", "\xF0\x9F\x98"};
     const int n_parts = (int)(sizeof parts / sizeof parts[0]);
     qtk_gguf *g = NULL;
-    qtk_vocab *v = load_vocab("vocab/ggml-vocab-llama-spm.gguf", &g);
+    qtk_vocab *v = tl_load_vocab("vocab/ggml-vocab-llama-spm.gguf", &g);
     if (!v) {
         printf("  segmented vs whole text, random texts: vocabulary not available, skipped\n");
         qtk_gguf_close(g);

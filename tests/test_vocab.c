@@ -200,20 +200,6 @@ static void test_memory_vocab(void) {
 
 /* ---- real vocabularies -------------------------------------------------------------- */
 
-static qtk_vocab *load_vocab(const char *rel, qtk_gguf **g) {
-    char *path = tl_shared_path(rel);
-    if (!path) return NULL;
-    qtk_error err;
-    qtk_vocab *v = NULL;
-    qtk_status st = qtk_gguf_open(path, g, &err);
-    CHECK(st == QTK_OK, "%s: %s", rel, err.msg);
-    if (st == QTK_OK) {
-        st = qtk_vocab_load(*g, &v, &err);
-        CHECK(st == QTK_OK, "%s: vocab: %s", rel, err.msg);
-    }
-    free(path);
-    return v;
-}
 
 /* The .inp/.out pairs: strings separated by "\n__ggml_vocab_test__\n". */
 static void test_vocab_file(const char *name, bool bpe) {
@@ -222,7 +208,7 @@ static void test_vocab_file(const char *name, bool bpe) {
     snprintf(relin, sizeof relin, "vocab/%s.inp", name);
     snprintf(relout, sizeof relout, "vocab/%s.out", name);
     qtk_gguf *g = NULL;
-    qtk_vocab *v = load_vocab(rel, &g);
+    qtk_vocab *v = tl_load_vocab(rel, &g);
     char *pin = tl_shared_path(relin), *pout = tl_shared_path(relout);
     size_t nin = 0, nout = 0;
     char *inp = pin ? (char *)tl_read_file(pin, &nin) : NULL;
@@ -290,7 +276,7 @@ static void test_long_text(const char *name) {
     char *txt = ev ? (char *)tl_read_file(ev, &sz) : NULL;
     free(ev);
     qtk_gguf *g = NULL;
-    qtk_vocab *v = txt ? load_vocab(rel, &g) : NULL;
+    qtk_vocab *v = txt ? tl_load_vocab(rel, &g) : NULL;
     if (!v) {
         free(txt);
         qtk_gguf_close(g);
@@ -366,7 +352,7 @@ static void test_cli(void) {
 /* BOS, special tokens and invalid UTF-8 on real vocabularies. */
 static void test_real_details(void) {
     qtk_gguf *g = NULL;
-    qtk_vocab *v = load_vocab("vocab/ggml-vocab-gpt-2.gguf", &g);
+    qtk_vocab *v = tl_load_vocab("vocab/ggml-vocab-gpt-2.gguf", &g);
     if (v) {
         int32_t eot = 50256;
         CHECK(!qtk_vocab_adds_bos(v), "gpt-2 adds no BOS");
@@ -396,7 +382,7 @@ static void test_real_details(void) {
     }
     qtk_gguf_close(g);
     g = NULL;
-    v = load_vocab("vocab/ggml-vocab-deepseek-llm.gguf", &g);
+    v = tl_load_vocab("vocab/ggml-vocab-deepseek-llm.gguf", &g);
     if (v) {
         CHECK(qtk_vocab_adds_bos(v) && qtk_vocab_bos(v) == 100000, "deepseek adds BOS");
         /* user-defined tokens are matched even without parse_special */
@@ -411,7 +397,7 @@ static void test_real_details(void) {
     }
     qtk_gguf_close(g);
     g = NULL;
-    v = load_vocab("vocab/ggml-vocab-llama-spm.gguf", &g);
+    v = tl_load_vocab("vocab/ggml-vocab-llama-spm.gguf", &g);
     if (v) {
         int32_t want[3] = {1, 1, 0};
         /* "<s>" parsed, then text with its own space prefix */

@@ -162,3 +162,34 @@ char *tl_read_text(const char *path) {
     s[k] = '\0';
     return s;
 }
+
+int tl_file_contains(const char *path, const char *needle) {
+    char *s = tl_read_text(path);
+    int found = s && strstr(s, needle) != NULL;
+    free(s);
+    return found;
+}
+
+int tl_files_equal(const char *a, const char *b) {
+    size_t na = 0, nb = 0;
+    unsigned char *da = tl_read_file(a, &na), *db = tl_read_file(b, &nb);
+    int eq = da && db && na == nb && memcmp(da, db, na) == 0;
+    free(da);
+    free(db);
+    return eq;
+}
+
+qtk_vocab *tl_load_vocab(const char *rel, qtk_gguf **g) {
+    char *path = tl_shared_path(rel);
+    if (!path) return NULL;
+    qtk_error err;
+    qtk_vocab *v = NULL;
+    qtk_status st = qtk_gguf_open(path, g, &err);
+    CHECK(st == QTK_OK, "%s: %s", rel, err.msg);
+    if (st == QTK_OK) {
+        st = qtk_vocab_load(*g, &v, &err);
+        CHECK(st == QTK_OK, "%s: vocab: %s", rel, err.msg);
+    }
+    free(path);
+    return v;
+}

@@ -63,6 +63,16 @@ int tl_qtk_available(void);
 /* A whole text file, NUL-terminated, with '\r' removed (malloc'ed; NULL on failure). */
 char *tl_read_text(const char *path);
 
+/* Whether the text file at path contains needle. */
+int tl_file_contains(const char *path, const char *needle);
+
+/* Whether two files have identical bytes (both must be readable). */
+int tl_files_equal(const char *a, const char *b);
+
+/* Opens ../shared/<rel> and loads its vocabulary (CHECKs both steps); NULL
+ * when the file is absent. *g receives the open GGUF (close it). */
+qtk_vocab *tl_load_vocab(const char *rel, qtk_gguf **g);
+
 /* Case-insensitive ASCII compare, 0 when equal. */
 int tl_strcasecmp(const char *a, const char *b);
 

@@ -38,6 +38,9 @@ int cli_fail(const char *cmd, const qtk_error *err);
 /* Usage error: prints the message and the command's help to stderr, returns 2. */
 int cli_usage_error(const char *cmd, void (*help)(FILE *), const char *fmt, ...);
 
+/* Formats a tensor's dimensions as "256<sep>4096" into buf. */
+const char *cli_fmt_shape(const qtk_tensor_info *t, const char *sep, char *buf, size_t n);
+
 /* Formats a byte count as "12.3 MiB" into buf. */
 const char *cli_fmt_bytes(double bytes, char *buf, size_t n);
 

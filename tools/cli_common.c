@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,5 +96,13 @@ char *cli_read_text_file(const char *path, size_t *size, qtk_error *err) {
     }
     buf[n] = '\0';
     *size = n;
+    return buf;
+}
+
+const char *cli_fmt_shape(const qtk_tensor_info *t, const char *sep, char *buf, size_t n) {
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int d = 0; d < t->n_dims && used < n; d++)
+        used += (size_t)snprintf(buf + used, n - used, "%s%" PRId64, d ? sep : "", t->ne[d]);
     return buf;
 }

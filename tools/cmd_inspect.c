@@ -85,13 +85,6 @@ static void type_label(const qtk_gguf_value *v, char *buf, size_t n) {
         snprintf(buf, n, "%s", qtk_gguf_vtype_name(v->type));
 }
 
-static void shape_str(const qtk_tensor_info *t, char *buf, size_t n) {
-    size_t used = 0;
-    buf[0] = '\0';
-    for (int d = 0; d < t->n_dims && used < n; d++)
-        used += (size_t)snprintf(buf + used, n - used, d ? " x %" PRId64 : "%" PRId64, t->ne[d]);
-}
-
 typedef struct type_total {
     int64_t count, params;
     uint64_t bytes;
@@ -197,7 +190,7 @@ int cmd_inspect(int argc, char **argv) {
     for (int64_t i = 0; i < nt; i++) {
         const qtk_tensor_info *t = qtk_gguf_tensor(g, i);
         char shape[96];
-        shape_str(t, shape, sizeof shape);
+        cli_fmt_shape(t, " x ", shape, sizeof shape);
         int64_t ne = qtk_tensor_nelements(t);
         fprintf(out, "  %5" PRId64 "  %-36s %-8s %-22s %12s %8.4f\n", i, t->name, qtk_type_name(t->type), shape,
                 cli_fmt_bytes((double)t->nbytes, b1, sizeof b1), ne ? 8.0 * (double)t->nbytes / (double)ne : 0.0);

@@ -293,10 +293,7 @@ static void print_plan(const qtk_gguf *g, const qtk_plan *plan, bool json, const
         const qtk_tensor_info *t = qtk_gguf_tensor(g, i);
         const qtk_plan_item *it = &plan->items[i];
         char shape[64];
-        size_t u = 0;
-        shape[0] = '\0';
-        for (int d = 0; d < t->n_dims && u < sizeof shape; d++)
-            u += (size_t)snprintf(shape + u, sizeof shape - u, d ? "x%" PRId64 : "%" PRId64, t->ne[d]);
+        cli_fmt_shape(t, "x", shape, sizeof shape);
         printf("%-36s %-18s %-8s %-8s %12" PRIu64 "  %s\n", t->name, shape, qtk_type_name(t->type),
                qtk_type_name(it->type), it->bytes, it->reason);
     }
@@ -325,10 +322,7 @@ static void on_progress(void *ud, const qtk_quantize_progress *p) {
     if (ps->quiet) return;
     const qtk_tensor_info *t = p->tensor;
     char shape[64];
-    size_t u = 0;
-    shape[0] = '\0';
-    for (int d = 0; d < t->n_dims && u < sizeof shape; d++)
-        u += (size_t)snprintf(shape + u, sizeof shape - u, d ? "x%" PRId64 : "%" PRId64, t->ne[d]);
+    cli_fmt_shape(t, "x", shape, sizeof shape);
     double mbs = p->elapsed > 0 ? (double)p->bytes_in / 1e6 / p->elapsed : 0.0;
     double eta = p->bytes_in > 0 ? p->elapsed * (double)(ps->total_in - p->bytes_in) / (double)p->bytes_in : 0.0;
     fprintf(stderr, "[%4" PRId64 "/%4" PRId64 "] %-36s %-6s -> %-8s %-16s %8.1f ms %8.1f MB/s  ETA %d:%02d\n",
