@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE ?= cmake
 CMAKE_FLAGS ?=
 
-.PHONY: all build test clean asan fuzz ci demo
+.PHONY: all build test clean asan tsan fuzz ci demo mutate
 
 all: build
 
@@ -29,14 +29,26 @@ demo: $(BUILD)/CMakeCache.txt
 asan:
 	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DCMAKE_BUILD_TYPE=RelWithDebInfo -DQTK_SANITIZE=ON $(CMAKE_FLAGS)"
 
+# The thread pool and the engine under ThreadSanitizer (build-tsan/).
+TSAN_TESTS ?= test_threadpool|test_forward$$|test_dot
+tsan:
+	$(CMAKE) -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQTK_SANITIZE_THREAD=ON $(CMAKE_FLAGS)
+	$(CMAKE) --build build-tsan -j $(JOBS) --target qtk_cli test_threadpool test_forward test_dot
+	cd build-tsan && QTK_TEST_QUICK=1 TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) -R '$(TSAN_TESTS)'
+
 # libFuzzer targets (clang).
 fuzz:
 	$(CMAKE) -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DQTK_FUZZ=ON -DQTK_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	$(CMAKE) --build build-fuzz -j $(JOBS)
+
+# Mutation check: applies deliberate faults one at a time to a scratch copy of the tree and
+# fails if the tests meant to catch one still pass (scripts/mutate.sh).
+mutate:
+	JOBS=$(JOBS) sh scripts/mutate.sh
 
 # The whole CI pipeline (installs its packages with apt-get; see .ci/run).
 ci:
 	bash .ci/run
 
 clean:
-	rm -rf build build-asan build-fuzz build-mingw build-arm64 build-ci-logs
+	rm -rf build build-asan build-tsan build-fuzz build-mingw build-arm64 build-mutate build-ci-logs

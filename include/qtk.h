@@ -125,6 +125,16 @@ typedef void (*qtk_from_float_fn)(const float *src, void *dst, int64_t n);
 /* *s = dot(weight row x of n values, activation row y in vec_dot_type). */
 typedef void (*qtk_vec_dot_fn)(int64_t n, float *s, const void *x, const void *y);
 
+/* Multi-column product: for r < n_rows and c < n_cols,
+ *   out[c * out_stride + r] = dot(weight row r, activation column c)
+ * where weight row r starts at (const char *)w + r * w_stride and activation
+ * column c (in vec_dot_type) at (const char *)a + c * a_stride; n weights per
+ * row. A kernel unpacks each weight block once per tile of columns, so a
+ * batch costs far less than n_rows * n_cols vec_dot calls. Results equal
+ * vec_dot's up to float summation order (documented per kernel). */
+typedef void (*qtk_mul_mat_fn)(int64_t n, const void *w, size_t w_stride, const void *a, size_t a_stride,
+                               float *out, size_t out_stride, int64_t n_rows, int64_t n_cols);
+
 /* Instruction-set levels for which a type may provide a vec_dot kernel. */
 typedef enum qtk_isa {
     QTK_ISA_SCALAR = 0,
@@ -133,6 +143,12 @@ typedef enum qtk_isa {
     QTK_ISA_NEON = 3,     /* AArch64 Advanced SIMD (+dotprod if present) */
     QTK_ISA_COUNT = 4
 } qtk_isa;
+
+/* Programs that know a type id (qtk_type_traits.ecosystems): a file whose
+ * tensor types all have QTK_ECO_LLAMA_CPP loads in stock llama.cpp. */
+#define QTK_ECO_LLAMA_CPP 0x1u  /* mainline llama.cpp / ggml                         */
+#define QTK_ECO_IK_LLAMA 0x2u   /* ik_llama.cpp (all mainline ids up to bf16 + its own) */
+#define QTK_ECO_BOTH (QTK_ECO_LLAMA_CPP | QTK_ECO_IK_LLAMA)
 
 /* One row of the type-traits table. Function pointers are NULL where a
  * type is not (yet) implemented; `known_layout` is false for ids whose
@@ -147,6 +163,7 @@ typedef struct qtk_type_traits {
     bool file_type;            /* may appear in model files (Q8_K may not)   */
     bool interleaved;          /* row-interleaved _R4/_R8 variant: refused   */
     bool requires_imatrix;     /* quantize refuses to run without one        */
+    unsigned ecosystems;       /* QTK_ECO_* bits: which programs' loaders know this id */
     qtk_type vec_dot_type;     /* activation format vec_dot expects         */
     qtk_to_float_fn to_float;
     /* Decoder of the values vec_dot multiplies with, where the reference's
@@ -156,6 +173,8 @@ typedef struct qtk_type_traits {
     qtk_quantize_fn quantize;
     qtk_from_float_fn from_float;
     qtk_vec_dot_fn vec_dot[QTK_ISA_COUNT];  /* [QTK_ISA_SCALAR] is the reference */
+    /* Multi-column kernels per ISA; NULL where the engine tiles vec_dot calls. */
+    qtk_mul_mat_fn mul_mat[QTK_ISA_COUNT];
 } qtk_type_traits;
 
 /* Traits of type id `t`, or NULL when the id is not a known type. */
@@ -190,6 +209,10 @@ qtk_status qtk_quantize_rows(int t, const float *src, void *dst, int64_t nrows,
 /* The vec_dot kernel the dispatcher picks for type t on this CPU (the best
  * available ISA), or NULL if the type has no dot product. */
 qtk_vec_dot_fn qtk_vec_dot_best(int t);
+
+/* The multi-column kernel of the same ISA level qtk_vec_dot_best picks, or
+ * NULL when that level has none for type t. */
+qtk_mul_mat_fn qtk_mul_mat_best(int t);
 
 /* ------------------------------------------------------------------------ */
 /* CPU features                                                              */
@@ -317,10 +340,24 @@ typedef struct qtk_gguf qtk_gguf;
 
 /* Opens and validates a GGUF v2/v3 file; data stays mapped until close.
  * Refused: keys or tensor names containing a NUL byte, arrays nested more
- * than 8 deep, and any inconsistency (counts, types, shapes, placement). */
+ * than 8 deep, and any inconsistency (counts, types, shapes, placement).
+ * Split models (llama.cpp gguf-split, PREFIX-00001-of-0000N.gguf): opening
+ * the first part opens all N parts and presents ONE model — the tensors of
+ * part 1, then part 2, ... (each tensor's data points into its own part's
+ * mapping, its offset is relative to that part's data section), the
+ * metadata of part 1 (version, alignment, data offset are part 1's;
+ * qtk_gguf_file_size is the sum of all parts). The split.* keys describe the
+ * file layout, not the model, and are removed from the metadata (also from
+ * an unsplit file); qtk_gguf_n_parts / qtk_gguf_tensor_part give the layout.
+ * Refused: opening part 2..N (the message names the first part), a missing
+ * part (named), parts whose split.no / split.count / split.tensors.count
+ * disagree, a tensor in two parts. */
 qtk_status qtk_gguf_open(const char *path, qtk_gguf **out, qtk_error *err);
+/* Opens exactly one file as stored: no split handling, split.* keys kept. */
+qtk_status qtk_gguf_open_part(const char *path, qtk_gguf **out, qtk_error *err);
 /* Parses a GGUF image from memory (not copied; must outlive the handle).
- * `name` is used in messages. For fuzzing and tests. */
+ * `name` is used in messages. For fuzzing and tests. One file as stored,
+ * like qtk_gguf_open_part (no split handling, split.* keys kept). */
 qtk_status qtk_gguf_open_memory(const void *data, size_t size, const char *name,
                                 qtk_gguf **out, qtk_error *err);
 void qtk_gguf_close(qtk_gguf *g);
@@ -336,18 +373,45 @@ const qtk_tensor_info *qtk_gguf_tensor(const qtk_gguf *g, int64_t i);
 /* Index of the tensor called name, or -1. */
 int64_t qtk_gguf_find_tensor(const qtk_gguf *g, const char *name);
 
+/* Split models (llama.cpp gguf-split / llama-quantize --keep-split). Every
+ * part is a complete GGUF file with split.no (u16, 0-based), split.count
+ * (u16) and split.tensors.count (i32, tensors of all parts); part 1 also
+ * holds the model metadata. */
+#define QTK_KV_SPLIT_NO "split.no"
+#define QTK_KV_SPLIT_COUNT "split.count"
+#define QTK_KV_SPLIT_TENSORS_COUNT "split.tensors.count"
+#define QTK_SPLIT_MAX 65535
+/* Number of files of the model (1 unless opened from a split's first part). */
+int qtk_gguf_n_parts(const qtk_gguf *g);
+/* Path / byte size of part `part` (0-based); NULL / 0 when out of range. */
+const char *qtk_gguf_part_path(const qtk_gguf *g, int part);
+uint64_t qtk_gguf_part_size(const qtk_gguf *g, int part);
+/* 0-based part holding tensor i (0 for unsplit models), -1 when i is out of range. */
+int qtk_gguf_tensor_part(const qtk_gguf *g, int64_t i);
+/* llama_split_path: writes "PREFIX-%05d-of-%05d.gguf" (split_no + 1,
+ * split_count) into buf; returns its length, or -1 if it does not fit or
+ * the numbers are invalid. */
+int qtk_split_path(char *buf, size_t size, const char *prefix, int split_no, int split_count);
+/* llama_split_prefix: when path ends in "-%05d-of-%05d.gguf" of (split_no + 1,
+ * split_count), writes the part before it into buf and returns its length;
+ * else -1. */
+int qtk_split_prefix(char *buf, size_t size, const char *path, int split_no, int split_count);
+
 /* Number of elements of a tensor (product of ne). */
 int64_t qtk_tensor_nelements(const qtk_tensor_info *t);
 /* Number of rows (ne[1]*ne[2]*ne[3]). */
 int64_t qtk_tensor_nrows(const qtk_tensor_info *t);
 
 /* ------------------------------------------------------------------------ */
-/* GGUF writer (streamed, atomic: OUT.tmp then rename)                        */
+/* GGUF writer (streamed, atomic: OUT.tmp.XXXXXX then rename)                 */
 /* ------------------------------------------------------------------------ */
 
 typedef struct qtk_gguf_writer qtk_gguf_writer;
 
-/* Starts writing `path` (actually `path`.tmp until qtk_gguf_writer_finish). */
+/* Starts writing `path` (actually a new, unique `path`.tmp.XXXXXX until
+ * qtk_gguf_writer_finish renames it). Fails, naming both files, when `path`
+ * exists and is the same file (device + inode, any spelling) as a GGUF or
+ * imatrix file currently open through this library. */
 qtk_status qtk_gguf_writer_open(const char *path, qtk_gguf_writer **out, qtk_error *err);
 /* Metadata of the output; copied at header time (edit before first data). */
 qtk_meta *qtk_gguf_writer_meta(qtk_gguf_writer *w);
@@ -437,7 +501,7 @@ qtk_status qtk_imatrix_acc_add_dataset(qtk_imatrix_acc *acc, const char *name, q
 /* Number of tensors in the accumulator. */
 int64_t qtk_imatrix_acc_count(const qtk_imatrix_acc *acc);
 
-/* Writes the legacy .dat format atomically (PATH.tmp, then rename), entries
+/* Writes the legacy .dat format atomically (PATH.tmp.XXXXXX, then rename), entries
  * sorted by name; tensors that never got data are left out. Per entry
  * ncall = ceil(max count / chunk_size) (max count without a chunk size)
  * and stored values = sum / count * ncall, so load gives sum / count. */
@@ -462,6 +526,9 @@ typedef struct qtk_quant_overrides {
     bool leave_output_tensor;   /* --leave-output-tensor                          */
     bool pure;                  /* --pure: no built-in rules                      */
     bool ignore_imatrix_rules;  /* --ignore-imatrix-rules                         */
+    bool compat_mainline;       /* --compat mainline: stock llama-quantize's rules
+                                   for the mainline presets; ik_llama.cpp-only types
+                                   (presets, options, rules, fallbacks) refused    */
 } qtk_quant_overrides;
 
 /* Sets every type to -1 and every flag to false. */
@@ -496,6 +563,18 @@ void qtk_recipe_free(qtk_recipe *r);
 const char *const *qtk_preset_names(int *n);
 /* One-line description of a preset, or NULL. */
 const char *qtk_preset_description(const char *name);
+/* The preset's name as llama-quantize spells it in default output names
+ * (ggml-model-NAME.gguf): the table spelling of the name or alias given
+ * (case-insensitive), for an ftype number the first name llama-quantize lists
+ * for it (the alias Q4_K for 15); NULL when neither names a preset. */
+const char *qtk_preset_canonical_name(const char *name_or_ftype_number);
+/* llama_ftype of a preset name or number, or -1. */
+int qtk_preset_ftype(const char *name_or_ftype_number);
+/* Types the preset's rules can choose (default type and every rule result)
+ * that this build cannot quantize: the type table has no quantize function
+ * for them. Writes up to max ids to types, returns how many there are (-1 for
+ * an unknown preset); *base_missing tells whether the default type is one. */
+int qtk_preset_missing_types(const char *name_or_ftype_number, int *types, int max, bool *base_missing);
 
 /* The decision for one tensor of a model. */
 typedef struct qtk_plan_item {
@@ -526,6 +605,10 @@ typedef struct qtk_plan {
 qtk_status qtk_plan_make(const qtk_gguf *model, const qtk_recipe *r, const qtk_imatrix *im, bool allow_requantize,
                          qtk_plan **out, qtk_error *err);
 void qtk_plan_free(qtk_plan *p);
+/* Fails (QTK_ERR_UNSUPPORTED) when the plan quantizes a tensor to a type this
+ * build cannot quantize (no quantize function in the type table), naming the
+ * recipe's origin ("preset IQ2_S") and every such type with its tensor count. */
+qtk_status qtk_plan_check_types(const qtk_plan *plan, const qtk_recipe *r, qtk_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Model quantization (streams a model through a plan)                        */
@@ -552,9 +635,12 @@ typedef struct qtk_quantize_params {
     const char *const *exclude_weights;  /* no imatrix for names containing one   */
     int n_exclude;
     const qtk_recipe *recipe;            /* stored as quantize.recipe (may be NULL) */
+    const char *imatrix_path;            /* named in messages; stored as quantize.imatrix.file
+                                            when some tensor uses the imatrix (may be NULL) */
     const qtk_meta *extra_meta;          /* keys added/replaced in the output     */
     qtk_quantize_progress_fn progress;   /* may be NULL                           */
     void *progress_ud;
+    bool keep_split;                     /* one output part per input part (below) */
 } qtk_quantize_params;
 
 /* Defaults: 1 thread, no imatrix, no callbacks. */
@@ -563,15 +649,40 @@ void qtk_quantize_params_init(qtk_quantize_params *p);
 /* The importance weights quantize_model uses for matrix `mat` of tensor t (NULL if none). */
 const float *qtk_quantize_imatrix_for(const qtk_quantize_params *p, const qtk_tensor_info *t, int64_t mat);
 
+/* Everything qtk_quantize_model checks before writing a byte: decodable
+ * sources, target types this build can quantize (qtk_plan_check_types),
+ * block sizes, required imatrix entries, and imatrix entries whose size does
+ * not fit their tensor ("imatrix entry X has N values, tensor has M columns",
+ * naming p->imatrix_path; token_embd.weight is exempt as in llama-quantize:
+ * it is quantized without). Dry runs call it too. */
+qtk_status qtk_quantize_check(const qtk_gguf *in, const qtk_plan *plan, const qtk_quantize_params *p, qtk_error *err);
+
+/* Number of quantized tensors of the plan that get importance weights from
+ * p (entry present, of the right size, allowed by include/exclude). */
+int64_t qtk_quantize_imatrix_used(const qtk_gguf *in, const qtk_plan *plan, const qtk_quantize_params *p);
+
 /* Writes out_path (atomically) with in's metadata, general.file_type of the
- * plan, general.quantization_version 2, quantize.recipe and the imatrix's
- * entry/chunk counts (+ extra_meta last), and every tensor converted as the
- * plan says. Checks everything checkable (decodable sources,
- * implemented target types, block sizes, required imatrix entries) before
+ * plan, general.quantization_version 2, quantize.recipe, quantize.imatrix.file
+ * (p->imatrix_path) / entries_count (the entries actually used) / chunks_count
+ * when some tensor was quantized with the imatrix (+ extra_meta last), and
+ * every tensor converted as the
+ * plan says. Checks everything checkable (qtk_quantize_check) before
  * writing; NaN/Inf weights fail naming the tensor and the first bad index.
- * Output bytes are identical for any thread count. */
+ * Output bytes are identical for any thread count.
+ * keep_split (llama-quantize --keep-split): instead of out_path, writes one
+ * file per part of `in` — qtk_split_out_path(out_path, k, n_parts) — holding
+ * the tensors of input part k; part 0 gets the metadata, every part (when
+ * n_parts > 1) split.no / split.count / split.tensors.count as gguf-split
+ * sets them. All parts are written to temp files first and renamed at the
+ * end; if one cannot be renamed, the parts already renamed are removed.
+ * Without keep_split the output is one file without split.* keys. */
 qtk_status qtk_quantize_model(const qtk_gguf *in, const qtk_plan *plan, const char *out_path,
                               const qtk_quantize_params *p, qtk_error *err);
+/* Name of output part split_no of split_count for --keep-split: OUT without
+ * a trailing ".gguf", then "-%05d-of-%05d.gguf" (as llama-quantize names
+ * them; also for an unsplit input: OUT-00001-of-00001.gguf). Returns the
+ * length, or -1 if it does not fit. */
+int qtk_split_out_path(char *buf, size_t size, const char *out_path, int split_no, int split_count);
 
 /* ------------------------------------------------------------------------ */
 /* Utilities                                                                 */
@@ -664,6 +775,10 @@ typedef struct qtk_context qtk_context;
 qtk_status qtk_context_create(const qtk_model *m, int64_t n_ctx, int n_threads, qtk_context **out,
                               qtk_error *err);
 void qtk_context_free(qtk_context *c);
+/* Threads for single-token decoding (n_gen, llama.cpp's -t) and for batches
+ * of more than one token (n_batch, -tb); values < 1 mean "all CPUs". The
+ * context's worker threads are created once and reused by every decode. */
+qtk_status qtk_context_set_threads(qtk_context *c, int n_gen, int n_batch, qtk_error *err);
 /* Forgets every cached position (next decode starts at position 0). */
 void qtk_context_reset(qtk_context *c);
 int64_t qtk_context_n_past(const qtk_context *c);
@@ -737,7 +852,7 @@ int64_t qtk_synth_n_params(const qtk_synth_shape *s);
 typedef void (*qtk_synth_progress_fn)(void *ud, const char *tensor, int64_t done, int64_t total);
 
 /* Writes a synthetic F16 LLaMA model of the named shape to `path` (atomic:
- * path.tmp, then rename), streamed chunk by chunk. The file depends only on
+ * a unique path.tmp.XXXXXX, then rename), streamed chunk by chunk. The file depends only on
  * (shape, seed): same inputs give byte-identical files on every platform and
  * for any n_threads (<= 0: all CPUs). Weights mimic trained statistics (row
  * scale spread, Student-t-like tails, outlier input channels, larger scales

@@ -282,6 +282,29 @@ int main(void) {
             snprintf(args, sizeof args, "compare \"%s\" \"%s\" --imatrix \"%s\"", ref_path, quant_path, im_path);
             CHECK(tl_run_qtk(args, out) == 0, "qtk compare --imatrix");
             CHECK(cli_total(out) > tot, "cli weighted total %g", cli_total(out));
+            /* two unrelated models (every tensor a shape mismatch): nothing was measured, so no
+             * "total 0.000000" success but exit 1 and a message saying why */
+            const tdef other_t[] = {
+                {"blk.0.attn_norm.weight", QTK_TYPE_F32, 2, NQ / 2, 2, norm},
+                {"blk.0.attn_q.weight", QTK_TYPE_F32, 2, NQ / 2, RQ * 2, xq},
+                {"blk.0.ffn_down.weight", QTK_TYPE_F32, 2, ND / 2, RD * 2, xd},
+                {"shape.weight", QTK_TYPE_F32, 2, 32, 8, sa},
+                {"only_ref.weight", QTK_TYPE_F32, 2, 16, 2, only_r},
+            };
+            char *other_path = tl_tmp_path("compare_other.gguf");
+            CHECK(write_gguf(other_path, other_t, 5) == 0, "write %s", other_path);
+            snprintf(args, sizeof args, "compare \"%s\" \"%s\"", ref_path, other_path);
+            CHECK(tl_run_qtk(args, out) == 1, "compare of unrelated models must fail");
+            CHECK(tl_file_contains(out, "no tensor could be compared") && tl_file_contains(out, "5 shape mismatches"),
+                  "unrelated models: no clear message");
+            snprintf(args, sizeof args, "compare \"%s\" \"%s\" --json", ref_path, other_path);
+            CHECK(tl_run_qtk(args, out) == 1, "compare --json of unrelated models must fail");
+            /* one comparable tensor is enough to succeed */
+            snprintf(args, sizeof args, "compare \"%s\" \"%s\"", ref_path, quant_path);
+            CHECK(tl_run_qtk(args, out) == 0 && !tl_file_contains(out, "no tensor could be compared"),
+                  "partial overlap must succeed");
+            remove(other_path);
+            free(other_path);
             snprintf(args, sizeof args, "compare \"%s\"", ref_path);
             CHECK(tl_run_qtk(args, out) == 2, "missing argument must be a usage error");
             snprintf(args, sizeof args, "compare \"%s\" \"%s.missing\"", ref_path, quant_path);

@@ -68,6 +68,7 @@ static int close_enough(double a, double b, double scale, double tol) {
 
 static float *g_w, *g_a, *g_wd, *g_ad, *g_imat;
 static unsigned char *g_wq, *g_wq_odd, *g_aq;
+static int g_mul_mat_tested;
 
 static void test_type(const qtk_type_traits *tr) {
     const qtk_type_traits *vt = qtk_type_get((int)tr->vec_dot_type);
@@ -303,6 +304,77 @@ static void test_best(void) {
     printf("\n");
 }
 
+/* Multi-column kernels (qtk_mul_mat_fn): for every type and level that has
+ * one, a 37-row matrix (not a multiple of any tile) with row and column
+ * strides that are not multiples of the block or of 4 bytes, times 1..64
+ * columns (every remainder of the 4-column tiles), compared with vec_dot of
+ * the same level on every (row, column). The kernels repeat vec_dot's
+ * arithmetic per pair, so equality is exact (0 ulp). Rows include codes at
+ * both ends of the range (±1 spikes, constant rows) and columns at ±max
+ * (every activation quantized to ±127), the inputs that overflow a
+ * saturating int16 path; cells outside the tile stay untouched. */
+#define MM_ROWS 37
+#define MM_COLS 64
+static void test_mul_mat(const qtk_type_traits *tr) {
+    const qtk_type_traits *vt = qtk_type_get((int)tr->vec_dot_type);
+    /* 3 blocks: odd counts for the 2-block loops; 5 super-blocks: a group of 4 plus a tail */
+    const int64_t n = tr->block_size == 32 ? 96 : 5 * tr->block_size;
+    const size_t rs = qtk_row_size((int)tr->id, n), ws = rs + 6;
+    const size_t ar = qtk_row_size((int)vt->id, n), as = ar + 2;
+    const size_t os = MM_ROWS + 3;
+    unsigned char *w = (unsigned char *)calloc(MM_ROWS, ws), *a = (unsigned char *)calloc(MM_COLS, as);
+    float *x = (float *)malloc(sizeof(float) * (size_t)n), *ref = (float *)malloc(sizeof(float) * MM_ROWS * MM_COLS);
+    float *out = (float *)malloc(sizeof(float) * os * MM_COLS);
+    float *im = (float *)malloc(sizeof(float) * (size_t)n);
+    tl_rng rng;
+    tl_rng_seed(&rng, 77 + (unsigned long long)tr->id);
+    for (int64_t i = 0; i < n; i++) im[i] = 1.0f;
+    for (int r = 0; r < MM_ROWS; r++) {
+        const int kind = r % 4;
+        for (int64_t i = 0; i < n; i++)
+            x[i] = kind == 0 ? tl_rng_normal(&rng)
+                   : kind == 1 ? (i % 7 == 0 ? (i % 14 ? 1.0f : -1.0f) : 0.01f * tl_rng_normal(&rng))
+                   : kind == 2 ? -0.75f
+                               : 3.0f * tl_rng_normal(&rng) * tl_rng_normal(&rng);
+        qtk_error err;
+        CHECK(qtk_quantize_rows((int)tr->id, x, w + (size_t)r * ws, 1, n, tr->requires_imatrix ? im : NULL, &err) == QTK_OK,
+              "%s: quantize row %d: %s", tr->name, r, err.msg);
+    }
+    for (int c = 0; c < MM_COLS; c++) {
+        for (int64_t i = 0; i < n; i++)
+            x[i] = c % 3 == 0 ? ((i + c) % 2 ? 1e3f : -1e3f) : tl_rng_normal(&rng);
+        vt->from_float(x, a + (size_t)c * as, n);
+    }
+    for (int isa = 0; isa < QTK_ISA_COUNT; isa++) {
+        if (!tr->mul_mat[isa] || !qtk_isa_available((qtk_isa)isa)) continue;
+        CHECK(tr->vec_dot[isa] != NULL, "%s: mul_mat at level %s without vec_dot", tr->name, qtk_isa_name((qtk_isa)isa));
+        if (!tr->vec_dot[isa]) continue;
+        for (int c = 0; c < MM_COLS; c++)
+            for (int r = 0; r < MM_ROWS; r++)
+                tr->vec_dot[isa](n, &ref[c * MM_ROWS + r], w + (size_t)r * ws, a + (size_t)c * as);
+        long bad = 0, touched = 0;
+        for (int nc = 1; nc <= MM_COLS; nc++) {
+            for (size_t i = 0; i < os * MM_COLS; i++) out[i] = -12345.0f;
+            tr->mul_mat[isa](n, w, ws, a, as, out, os, MM_ROWS, nc);
+            for (int c = 0; c < MM_COLS; c++)
+                for (size_t r = 0; r < os; r++) {
+                    const float got = out[(size_t)c * os + r];
+                    if (c < nc && r < MM_ROWS) bad += memcmp(&got, &ref[c * MM_ROWS + r], sizeof got) != 0;
+                    else touched += got != -12345.0f;
+                }
+        }
+        CHECK(bad == 0, "%s/%s: %ld outputs differ from vec_dot", tr->name, qtk_isa_name((qtk_isa)isa), bad);
+        CHECK(touched == 0, "%s/%s: %ld cells outside the tile written", tr->name, qtk_isa_name((qtk_isa)isa), touched);
+        g_mul_mat_tested++;
+    }
+    free(w);
+    free(a);
+    free(x);
+    free(ref);
+    free(out);
+    free(im);
+}
+
 int main(void) {
     const size_t big = (size_t)MAX_N * 8 + 4096; /* enough bytes for any type's row */
     g_w = (float *)malloc(MAX_N * sizeof(float));
@@ -331,6 +403,12 @@ int main(void) {
         tested++;
     }
     printf("  %d types with a dot product tested\n", tested);
+    for (int i = 0; i < qtk_type_count(); i++) {
+        const qtk_type_traits *tr = qtk_type_at(i);
+        if (!tr->interleaved && tr->vec_dot[QTK_ISA_SCALAR]) test_mul_mat(tr);
+    }
+    printf("  %d multi-column kernels tested against vec_dot (n_cols 1..%d, %d rows)\n", g_mul_mat_tested, MM_COLS,
+           MM_ROWS);
     free(g_w);
     free(g_a);
     free(g_wd);

@@ -3,7 +3,7 @@
  * correct double-precision implementation written here (it reads the F32
  * fixture's weights itself through the GGUF reader). Tolerance: for every
  * position, max_i |logit_qtk[i] - logit_ref[i]| / max_i |logit_ref[i]|
- * <= 1e-4. qtk runs the prompt in two batches so the KV cache across
+ * <= 4e-6 (achieved 3.8e-7). qtk runs the prompt in two batches so the KV cache across
  * batches is exercised, and once more in one batch (same logits).
  * Also: load errors name the unsupported architecture / missing tensor.
  */
@@ -186,7 +186,9 @@ int main(void) {
         }
         double rel = md / mx;
         if (rel > worst) worst = rel;
-        CHECK(rel <= 1e-4, "position %d: max |diff| %.3g, max |logit| %.3g, relative %.3g", t, md, mx, rel);
+        /* achieved (x86-64, AVX2/AVX-512 kernels): worst 3.8e-7 over the 14 positions; tolerance
+         * 4e-6 = a factor 10 for other kernels' summation orders (it was 1e-4, 265x the error) */
+        CHECK(rel <= 4e-6, "position %d: max |diff| %.3g, max |logit| %.3g, relative %.3g", t, md, mx, rel);
     }
     printf("  F32 fixture vs double reference, %d positions: worst relative error %.3g\n", T, worst);
     /* one batch, logits only for the last 4 tokens: same values */
@@ -198,7 +200,38 @@ int main(void) {
         double d = fabs((double)lg1[i] - (double)lg[(T - 4) * V + i]);
         if (d > md) md = d;
     }
-    CHECK(md < 1e-4, "single batch vs two batches: max diff %.3g", md);
+    printf("  one batch vs two batches: max logit difference %.3g\n", md);
+    /* achieved: 0 (bit-identical); 1e-5 (logits are ~10) leaves room for batch-size dependent blocking */
+    CHECK(md <= 1e-5, "single batch vs two batches: max diff %.3g", md);
+    /* Thread counts change only which thread computes a row, never how: 1, 2
+     * and 3 threads (and separate generation / batch counts) give bit-identical
+     * logits, for a batch and for token-by-token decoding. */
+    {
+        float *lt = (float *)malloc(sizeof(float) * (size_t)(T * V));
+        float *lb = (float *)malloc(sizeof(float) * (size_t)(T * V));
+        const int counts[][2] = {{1, 1}, {2, 2}, {3, 3}, {1, 3}, {3, 1}};
+        for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
+            st = qtk_context_set_threads(c, counts[k][0], counts[k][1], &err);
+            CHECK(st == QTK_OK, "set_threads: %s", err.msg);
+            qtk_context_reset(c);
+            st = qtk_decode(c, toks, T, 0, lb, &err);
+            CHECK(st == QTK_OK, "batch decode: %s", err.msg);
+            qtk_context_reset(c);
+            for (int t = 0; t < T && st == QTK_OK; t++) st = qtk_decode(c, toks + t, 1, 0, lt + t * V, &err);
+            CHECK(st == QTK_OK, "token decode: %s", err.msg);
+            if (k == 0) {
+                memcpy(lg1, lb, sizeof(float) * (size_t)(T * V));
+                memcpy(lg, lt, sizeof(float) * (size_t)(T * V));
+                continue;
+            }
+            CHECK(memcmp(lb, lg1, sizeof(float) * (size_t)(T * V)) == 0, "batch logits with %d/%d threads differ from 1 thread",
+                  counts[k][0], counts[k][1]);
+            CHECK(memcmp(lt, lg, sizeof(float) * (size_t)(T * V)) == 0, "token logits with %d/%d threads differ from 1 thread",
+                  counts[k][0], counts[k][1]);
+        }
+        free(lt);
+        free(lb);
+    }
     /* errors */
     st = qtk_decode(c, toks, 60, 0, NULL, &err);
     CHECK(st == QTK_ERR_INVALID_ARG, "context overflow must fail");

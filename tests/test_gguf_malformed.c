@@ -265,6 +265,10 @@ static void reader_cases(void) {
     FROM_BASE();
     patch(&m, bounds[1], base.n, 8);
     expect_fail(&m, "keylen_past_end.gguf", "string length", NULL);
+    /* one byte more than the file has left: the exact bound (an off-by-one reads past the end) */
+    FROM_BASE();
+    patch(&m, bounds[1], base.n - (bounds[1] + 8) + 1, 8);
+    expect_fail(&m, "keylen_one_past_end.gguf", "string length", "exceeds the");
     FROM_BASE();
     patch(&m, bounds[1] + 8 + 20 + 4, UINT64_MAX - 1, 8); /* value "llama" */
     expect_fail(&m, "vallen_huge.gguf", "key 'general.architecture'", "string length");
@@ -418,7 +422,14 @@ static void reader_cases(void) {
     expect_fail(&m, "tensor_too_big.gguf", "tensor 'a'", "past the end");
     FROM_BASE();
     patch(&m, b_type, 202, 4); /* q4_0_r8: interleaved types are readable (18 bytes) */
+    m.n -= 2;                  /* b is 2 bytes shorter now: no trailing bytes past its padding */
     expect_ok(&m, "interleaved.gguf");
+    FROM_BASE();
+    /* base ends 30 bytes short of its last tensor's padding: 64 more bytes = 34 trailing */
+    for (int i = 0; i < 64; i++) u8(&m, 0);
+    expect_fail(&m, "trailing_bytes.gguf", "34 trailing bytes", "after the end of the tensor data");
+    m.n -= 34;
+    expect_ok(&m, "padding_only.gguf");
 
     /* tensor placement */
     FROM_BASE();
@@ -516,7 +527,7 @@ static void writer_cases(void) {
         qtk_status st = qtk_gguf_writer_open(bad, &w, &err);
         CHECK(st == QTK_ERR_IO && w == NULL, "open in missing dir");
         CHECK(strstr(err.msg, bad) && strlen(err.msg) > strlen(bad) + 10, "message: %s", err.msg);
-        CHECK(!tl_file_exists("/nonexistent-qtk-dir/out.gguf.tmp"), "tmp exists");
+        CHECK(tl_temp_files(bad) <= 0, "tmp exists");
     }
 
     /* not all tensor bytes: finish fails, tmp removed, existing OUT untouched */
@@ -524,10 +535,10 @@ static void writer_cases(void) {
     CHECK(qtk_gguf_writer_open(out, &w, &err) == QTK_OK, "%s", err.msg);
     CHECK(qtk_gguf_writer_add_tensor(w, "w0", QTK_TYPE_F32, 2, ne, &err) == QTK_OK, "%s", err.msg);
     CHECK(qtk_gguf_writer_write(w, chunk, 1000, &err) == QTK_OK, "%s", err.msg);
-    CHECK(tl_file_exists(tmp), "tmp exists while writing");
+    CHECK(tl_temp_files(out) > 0, "tmp exists while writing");
     CHECK(qtk_gguf_writer_finish(w, &err) != QTK_OK, "short output accepted");
     CHECK(strstr(err.msg, out) && strstr(err.msg, "'w0'"), "message: %s", err.msg);
-    CHECK(!tl_file_exists(tmp), "tmp left after incomplete finish");
+    CHECK(tl_temp_files(out) == 0, "tmp left after incomplete finish");
     CHECK(file_equals(out, old_bytes, sizeof old_bytes), "OUT changed by failed finish");
 
     /* a tensor never started */
@@ -536,14 +547,14 @@ static void writer_cases(void) {
     CHECK(qtk_gguf_writer_add_tensor(w, "w1", QTK_TYPE_F32, 1, ne, &err) == QTK_OK, "%s", err.msg);
     CHECK(qtk_gguf_writer_write(w, chunk, 1024, &err) == QTK_OK, "%s", err.msg);
     CHECK(qtk_gguf_writer_finish(w, &err) != QTK_OK && strstr(err.msg, "'w1'"), "missing w1: %s", err.msg);
-    CHECK(!tl_file_exists(tmp), "tmp left");
+    CHECK(tl_temp_files(out) == 0, "tmp left");
     CHECK(file_equals(out, old_bytes, sizeof old_bytes), "OUT changed");
 
     /* too many bytes */
     CHECK(qtk_gguf_writer_open(out, &w, &err) == QTK_OK, "%s", err.msg);
     CHECK(qtk_gguf_writer_add_tensor(w, "w0", QTK_TYPE_F32, 1, ne, &err) == QTK_OK, "%s", err.msg);
     CHECK(qtk_gguf_writer_write(w, chunk, 1025, &err) != QTK_OK && strstr(err.msg, out), "overflow: %s", err.msg);
-    CHECK(!tl_file_exists(tmp), "tmp left after overflow");
+    CHECK(tl_temp_files(out) == 0, "tmp left after overflow");
     CHECK(qtk_gguf_writer_write(w, chunk, 1, &err) != QTK_OK, "write after failure accepted");
     CHECK(qtk_gguf_writer_finish(w, &err) != QTK_OK && strstr(err.msg, out), "finish after failure");
     CHECK(file_equals(out, old_bytes, sizeof old_bytes), "OUT changed");
@@ -553,7 +564,7 @@ static void writer_cases(void) {
     CHECK(qtk_gguf_writer_add_tensor(w, "w0", QTK_TYPE_F32, 2, ne, &err) == QTK_OK, "%s", err.msg);
     CHECK(qtk_gguf_writer_write(w, chunk, 7, &err) == QTK_OK, "%s", err.msg);
     qtk_gguf_writer_abort(w);
-    CHECK(!tl_file_exists(tmp), "tmp left after abort");
+    CHECK(tl_temp_files(out) == 0, "tmp left after abort");
     CHECK(file_equals(out, old_bytes, sizeof old_bytes), "OUT changed by abort");
     qtk_gguf_writer_abort(NULL);
 
@@ -577,14 +588,14 @@ static void writer_cases(void) {
         CHECK(qtk_gguf_writer_add_tensor(w, "late", QTK_TYPE_F32, 1, ne, &err) != QTK_OK, "declared after data");
     }
     qtk_gguf_writer_abort(w);
-    CHECK(!tl_file_exists(tmp), "tmp left after abort");
+    CHECK(tl_temp_files(out) == 0, "tmp left after abort");
 
     /* an invalid general.alignment cannot be written */
     CHECK(qtk_gguf_writer_open(out, &w, &err) == QTK_OK, "%s", err.msg);
     CHECK(qtk_meta_set_u32(qtk_gguf_writer_meta(w), "general.alignment", 48, &err) == QTK_OK, "%s", err.msg);
     CHECK(qtk_gguf_writer_finish(w, &err) != QTK_OK && strstr(err.msg, "general.alignment"), "alignment 48: %s",
           err.msg);
-    CHECK(!tl_file_exists(tmp), "tmp left");
+    CHECK(tl_temp_files(out) == 0, "tmp left");
     CHECK(file_equals(out, old_bytes, sizeof old_bytes), "OUT changed");
 
 #ifndef _WIN32
@@ -610,7 +621,7 @@ static void writer_cases(void) {
         signal(SIGXFSZ, old_handler);
         CHECK(st == QTK_ERR_IO, "write past RLIMIT_FSIZE succeeded (%d)", (int)st);
         CHECK(strstr(err.msg, out) && strstr(err.msg, "File too large"), "EFBIG message: %s", err.msg);
-        CHECK(!tl_file_exists(tmp), "tmp left after EFBIG");
+        CHECK(tl_temp_files(out) == 0, "tmp left after EFBIG");
         CHECK(file_equals(out, old_bytes, sizeof old_bytes), "OUT changed by failed write");
     }
 #endif
@@ -618,7 +629,7 @@ static void writer_cases(void) {
     /* finally a successful write replaces OUT */
     CHECK(qtk_gguf_writer_open(out, &w, &err) == QTK_OK, "%s", err.msg);
     CHECK(qtk_gguf_writer_finish(w, &err) == QTK_OK, "%s", err.msg);
-    CHECK(!file_equals(out, old_bytes, sizeof old_bytes) && !tl_file_exists(tmp), "OUT not replaced");
+    CHECK(!file_equals(out, old_bytes, sizeof old_bytes) && tl_temp_files(out) == 0, "OUT not replaced");
     qtk_gguf *g = NULL;
     CHECK(qtk_gguf_open(out, &g, &err) == QTK_OK, "%s", err.msg);
     qtk_gguf_close(g);

@@ -235,13 +235,10 @@ static int write_file(const char *path, const qtk_meta *meta, const unsigned cha
         }
         pos += k;
     }
-    char *tmp = (char *)malloc(strlen(path) + 5);
-    sprintf(tmp, "%s.tmp", path);
-    CHECK(tl_file_exists(tmp), "%s should exist while writing", tmp);
+    CHECK(tl_temp_files(path) == 1, "%s.tmp.XXXXXX should exist while writing", path);
     qtk_status st = qtk_gguf_writer_finish(w, &err);
     CHECK(st == QTK_OK, "finish: %s", err.msg);
-    CHECK(!tl_file_exists(tmp), "%s left behind after finish", tmp);
-    free(tmp);
+    CHECK(tl_temp_files(path) == 0, "%s.tmp.* left behind after finish", path);
     return st == QTK_OK ? 0 : -1;
 }
 

@@ -389,12 +389,7 @@ static void test_roundtrip(void) {
         tl_write_file(path, "old", 3);
         qtk_status st = fmt ? qtk_imatrix_save_dat(path, acc, &err) : qtk_imatrix_save_gguf(path, acc, &err);
         CHECK(st == QTK_OK, "save %s: %s", fmt ? "dat" : "gguf", err.msg);
-        size_t pl = strlen(path);
-        char *tmp = (char *)malloc(pl + 5);
-        memcpy(tmp, path, pl);
-        memcpy(tmp + pl, ".tmp", 5);
-        CHECK(!tl_file_exists(tmp), "no %s left", tmp);
-        free(tmp);
+        CHECK(tl_temp_files(path) == 0, "no %s.tmp.* left", path);
 
         qtk_imatrix *im = NULL;
         st = qtk_imatrix_load(path, &im, &err);

@@ -2,7 +2,8 @@
  * test_perplexity.c — perplexity and KL-divergence on the tiny-llama fixture.
  *  1. Accuracy: F32 model, eval.txt, n_ctx 256, the first 160 chunks: PPL
  *     equals the reference figure of ../shared/fixtures/REFERENCE.md for
- *     the same 160 chunks (72.0903, llama-perplexity) within 0.1 %. (The
+ *     the same 160 chunks (72.0903, llama-perplexity) within 1e-4 (the
+ *     reference's rounding plus 5e-5; see the check for the figures). (The
  *     full 481-chunk run, 72.6696 in SOURCES.md, takes 3x longer; set
  *     QTK_TEST_FULL_PPL=1 to run it instead.)
  *  2. KLD self-test: a base file from the F32 model; the F32 model against
@@ -49,8 +50,11 @@ static void test_accuracy(qtk_model *f32, const qtk_vocab *v) {
         qtk_error qerr;
         CHECK(qtk_perplexity(f32, v, g_tokens, g_n, &q, NULL, NULL, &qs, &qerr) == QTK_OK, "perplexity: %s",
               qerr.msg);
-        CHECK(qs.n_chunks == 8 && qs.ppl > 40.0 && qs.ppl < 120.0, "quick mode: 8 chunks, PPL %.4f", qs.ppl);
-        printf("  quick mode (QTK_TEST_QUICK=1): 8 chunks, PPL = %.4f; the 0.1 %% accuracy check runs natively\n",
+        /* qtk's own figure (not a reference): 60.466576 on x86-64 (60.488844 without BOS at the
+         * chunk starts); margin 2e-4 for other kernels' summation orders */
+        CHECK(qs.n_chunks == 8 && fabs(qs.ppl - 60.466576) <= 2e-4, "quick mode: 8 chunks, PPL %.6f (expected 60.466576)",
+              qs.ppl);
+        printf("  quick mode (QTK_TEST_QUICK=1): 8 chunks, PPL = %.6f; the reference check runs natively\n",
                qs.ppl);
         return;
     }
@@ -64,10 +68,15 @@ static void test_accuracy(qtk_model *f32, const qtk_vocab *v) {
     const double want = all ? 72.6696 : 72.0903;
     CHECK(s.n_chunks == (all ? 481 : 160) && s.n_scored == s.n_chunks * 127, "chunks %lld, scored %lld",
           (long long)s.n_chunks, (long long)s.n_scored);
-    CHECK(fabs(s.ppl / want - 1.0) <= 1e-3, "PPL %.4f, reference %.4f (%.3f %% off)", s.ppl, want,
-          100.0 * fabs(s.ppl / want - 1.0));
-    CHECK(s.ppl_unc > 0.5 && s.ppl_unc < 2.0, "uncertainty %.5f", s.ppl_unc);
-    printf("  F32 fixture, %lld chunks of 256: PPL = %.4f +/- %.5f (reference %.4f), %.0f tokens/s, %.1f s\n",
+    /* The reference is printed with 4 decimals (rounding: +-5e-5). Achieved (x86-64, 160
+     * chunks): 72.090261, 3.9e-5 from it. Tolerance 1e-4 = the rounding plus 5e-5 for
+     * summation-order differences between kernels (1.4e-6 relative; the 1e-3 relative
+     * tolerance used before let a perplexity loop without BOS at the chunk starts pass). */
+    CHECK(fabs(s.ppl - want) <= 1e-4, "PPL %.6f, reference %.4f (%.6f off, tolerance 0.0001)", s.ppl, want,
+          fabs(s.ppl - want));
+    /* achieved 1.297170 (160 chunks; llama-perplexity's formula); margin 1e-4 */
+    if (!all) CHECK(fabs(s.ppl_unc - 1.29717) <= 1e-4, "uncertainty %.6f, expected 1.29717", s.ppl_unc);
+    printf("  F32 fixture, %lld chunks of 256: PPL = %.6f +/- %.6f (reference %.4f), %.0f tokens/s, %.1f s\n",
            (long long)s.n_chunks, s.ppl, s.ppl_unc, want, s.tokens_per_second, qtk_time_now() - t0);
 }
 
@@ -86,7 +95,9 @@ static void test_kld(qtk_model *f32, qtk_model *f16, const qtk_vocab *v) {
         pb.kld_base = NULL;
         qtk_ppl_stats sb;
         CHECK(qtk_perplexity(f32, v, g_tokens, g_n, &pb, NULL, NULL, &sb, &err) == QTK_OK, "b256: %s", err.msg);
-        CHECK(fabs(sb.ppl - s0.ppl) <= 1e-5 * s0.ppl, "PPL with -b 128 %.6f vs -b 256 %.6f", s0.ppl, sb.ppl);
+        /* achieved: bit-identical (the logits of a position do not depend on the batch split);
+         * margin 1e-9 relative for kernels that block rows differently */
+        CHECK(fabs(sb.ppl - s0.ppl) <= 1e-9 * s0.ppl, "PPL with -b 128 %.9f vs -b 256 %.9f", s0.ppl, sb.ppl);
     }
     p.kld = true;
     /* identical model: exactly zero */
@@ -104,11 +115,17 @@ static void test_kld(qtk_model *f32, qtk_model *f16, const qtk_vocab *v) {
     st = qtk_perplexity(f16, v, NULL, 0, &p, NULL, NULL, &s, &err);
     CHECK(st == QTK_OK, "f16 compare: %s", err.msg);
     if (st == QTK_OK) {
-        CHECK(s.kld > 0 && s.kld < 1e-5, "F16 vs F32 mean KLD %.3g", s.kld);
-        CHECK(s.kld_max > 0 && s.kld_max < 1e-3 && s.kld_median < 1e-5, "F16 vs F32 KLD max %.3g median %.3g", s.kld_max, s.kld_median);
-        CHECK(s.same_top >= 0.99, "F16 vs F32 same top %.4f", s.same_top);
-        CHECK(fabs(s.log_ppl_ratio) < 1e-3, "F16 vs F32 ln(PPL ratio) %.3g", s.log_ppl_ratio);
-        CHECK(fabs(s.ppl_base - s0.ppl) < 1e-3 * s0.ppl, "PPL(base) %.4f vs base run %.4f", s.ppl_base, s0.ppl);
+        /* achieved (6 chunks, x86-64): mean KLD 7.80e-8, median 1.08e-7, max 1.18e-5, same top
+         * 100 % (762 of 762), ln(PPL ratio) -1.0e-5; PPL(base) equals the base run's PPL
+         * exactly. Margins: a factor 3 on the KLD figures and the ratio (they are sums of
+         * rounding noise, which other kernels change), one token on same top. */
+        CHECK(s.kld > 2.6e-8 && s.kld < 2.4e-7, "F16 vs F32 mean KLD %.3g (achieved 7.80e-8)", s.kld);
+        CHECK(s.kld_max > 3.9e-6 && s.kld_max < 3.6e-5 && s.kld_median > 3.6e-8 && s.kld_median < 3.3e-7,
+              "F16 vs F32 KLD max %.3g (achieved 1.18e-5) median %.3g (1.08e-7)", s.kld_max, s.kld_median);
+        CHECK(s.same_top >= 761.0 / 762.0, "F16 vs F32 same top %.4f (achieved 1.0)", s.same_top);
+        CHECK(s.log_ppl_ratio < -3.3e-6 && s.log_ppl_ratio > -3e-5, "F16 vs F32 ln(PPL ratio) %.3g (achieved -1.0e-5)",
+              s.log_ppl_ratio);
+        CHECK(fabs(s.ppl_base - s0.ppl) <= 1e-12 * s0.ppl, "PPL(base) %.12f vs base run %.12f", s.ppl_base, s0.ppl);
         printf("  F16 vs F32 base, 6 chunks: KLD %.3g +/- %.3g, median %.3g, max %.3g, same top %.3f %%, "
                "ln(PPL ratio) %.6f\n",
                s.kld, s.kld_unc, s.kld_median, s.kld_max, 100 * s.same_top, s.log_ppl_ratio);
@@ -169,10 +186,15 @@ static void test_q8_0(qtk_model *f32, const qtk_vocab *v) {
     CHECK(qtk_perplexity(f32, v, g_tokens, g_n, &p, NULL, NULL, &s, &err) == QTK_OK, "base: %s", err.msg);
     p.kld = true;
     CHECK(qtk_perplexity(q8, v, NULL, 0, &p, NULL, NULL, &s, &err) == QTK_OK, "Q8_0 compare: %s", err.msg);
-    /* REFERENCE.md, 160 chunks: Q8_0 mean KLD 0.000088, same top 99.099 % */
-    CHECK(s.kld > 2e-5 && s.kld < 4e-4, "Q8_0 vs F32 mean KLD %.3g", s.kld);
-    CHECK(s.same_top > 0.97 && s.same_top < 1.0, "Q8_0 vs F32 same top %.4f", s.same_top);
-    CHECK(fabs(s.log_ppl_ratio) < 2e-3, "Q8_0 ln(PPL ratio) %.3g", s.log_ppl_ratio);
+    /* REFERENCE.md, 160 chunks: Q8_0 mean KLD 0.000088, same top 99.099 %. Achieved here
+     * (12 chunks, 1524 tokens): KLD 8.558e-5, same top 1514/1524 = 99.344 %, ln(PPL ratio)
+     * 6.95e-4. Margins: 10 % on the KLD and the ratio, 5 tokens on same top (Q8_0
+     * activations round differently where kernels sum in another order). */
+    CHECK(s.kld > 7.7e-5 && s.kld < 9.4e-5, "Q8_0 vs F32 mean KLD %.4g (achieved 8.558e-5)", s.kld);
+    CHECK(s.same_top >= 1509.0 / 1524.0 && s.same_top <= 1519.0 / 1524.0, "Q8_0 vs F32 same top %.4f (achieved 0.99344)",
+          s.same_top);
+    CHECK(s.log_ppl_ratio > 6.25e-4 && s.log_ppl_ratio < 7.65e-4, "Q8_0 ln(PPL ratio) %.4g (achieved 6.95e-4)",
+          s.log_ppl_ratio);
     printf("  Q8_0 vs F32, 12 chunks: KLD %.6f +/- %.6f, same top %.3f %%, PPL %.4f vs %.4f\n", s.kld, s.kld_unc,
            100 * s.same_top, s.ppl, s.ppl_base);
     qtk_model_free(q8);
@@ -218,7 +240,8 @@ static void test_cli(void) {
         double kld = -1;
         const char *k = strstr(o2, "Mean    KLD: ");
         if (k) kld = atof(k + 13);
-        CHECK(kld >= 0 && kld < 1e-3, "parsed Mean KLD %g", kld);
+        /* F16 vs F32 over 2 chunks: ~1e-7, printed with 6 decimals as 0.000000 */
+        CHECK(kld >= 0 && kld <= 1e-6, "parsed Mean KLD %g (achieved 0.000000)", kld);
     } else {
         CHECK(0, "CLI output files missing");
     }

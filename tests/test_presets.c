@@ -757,6 +757,97 @@ static void test_overrides(void) {
     qtk_gguf_close(g);
 }
 
+/* --compat mainline on synthetic models, where the fixture (6 layers, g = 2,
+ * dense) cannot tell: stock llama-quantize's llama_tensor_get_type_impl has
+ * no g >= 4 catch-all, bumps to k-quants (not iq*_k), turns q3_K/q4_K attn_v
+ * into q5_K on 70B models, tests experts == 8, and quantizes a tied
+ * embedding like output.weight (q6_K / q5_K). */
+static qtk_plan *plan_mainline(const qtk_gguf *g, const char *preset, const qtk_imatrix *im) {
+    qtk_error err;
+    qtk_recipe *r = NULL;
+    qtk_plan *p = NULL;
+    qtk_quant_overrides ov;
+    qtk_quant_overrides_init(&ov);
+    ov.compat_mainline = true;
+    qtk_status s = qtk_recipe_from_preset(preset, &ov, &r, &err);
+    if (s == QTK_OK) s = qtk_plan_make(g, r, im, false, &p, &err);
+    CHECK(s == QTK_OK, "mainline %s: %s", preset, err.msg);
+    qtk_recipe_free(r);
+    return s == QTK_OK ? p : NULL;
+}
+
+static void test_mainline_synthetic(void) {
+    static const struct {
+        const char *preset, *v[4]; /* attn_v for g = 1, 4, 70B (g = 8), 8 experts */
+    } rows[] = {
+        {"IQ4_XS", {"iq4_xs", "q5_K", "q5_K", "q8_0"}},
+        {"IQ4_NL", {"iq4_nl", "q5_K", "q5_K", "q8_0"}},
+        {"Q4_K_M", {"q6_K|q4_K", "q6_K|q4_K", "q6_K|q5_K", "q8_0"}},
+        {"Q4_K_S", {"q5_K<4|q4_K", "q5_K<4|q4_K", "q5_K", "q8_0"}},
+        {"Q3_K_M", {"q5_K<2|q4_K", "q5_K<2|q4_K", "q5_K", "q8_0"}},
+        {"Q2_K", {"q3_K", "q4_K", "q5_K", "q8_0"}},
+        {"IQ3_S", {"iq3_s", "q4_K", "q5_K", "q8_0"}},
+        {"IQ3_M", {"q4_K", "q4_K", "q5_K", "q8_0"}},
+        {"IQ2_XS", {"q2_K", "q4_K", "q4_K", "q4_K"}},
+        {"IQ2_M", {"iq3_s", "q4_K", "q4_K", "q4_K"}},
+        {"Q5_K_S", {"q5_K", "q5_K", "q5_K", "q8_0"}},
+    };
+    for (int c = 0; c < 4; c++) {
+        model_spec sp;
+        spec_init(&sp);
+        sp.n_head_kv = c == 0 ? sp.n_head : sp.n_head / 4;
+        if (c == 2) {
+            sp.n_layer = 80;
+            sp.n_head = 64;
+            sp.n_head_kv = 8;
+        }
+        if (c == 3) sp.n_expert = 8;
+        char file[64];
+        snprintf(file, sizeof file, "syn-mainline-%d.gguf", c);
+        qtk_imatrix *im = NULL;
+        qtk_gguf *g = make_model(&sp, file, &im);
+        if (!g) continue;
+        const char *what = c == 0 ? "mainline g=1" : c == 1 ? "mainline g=4" : c == 2 ? "mainline 70B" : "mainline E=8";
+        for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+            qtk_plan *p = plan_mainline(g, rows[r].preset, im);
+            if (!p) continue;
+            check_class(g, p, rows[r].preset, what, sp.n_layer, "attn_v", rows[r].v[c]);
+            if (c == 3 && strcmp(rows[r].preset, "IQ2_XS") != 0 && strcmp(rows[r].preset, "IQ2_M") != 0)
+                check_class(g, p, rows[r].preset, what, sp.n_layer, "attn_k", "q8_0");
+            for (int64_t i = 0; i < p->n; i++)
+                CHECK(qtk_type_get(p->items[i].type)->ecosystems & QTK_ECO_LLAMA_CPP, "%s %s: %s ik-only", what,
+                      rows[r].preset, qtk_type_name(p->items[i].type));
+            qtk_plan_free(p);
+        }
+        if (c == 3) { /* 8 experts: attn_output q5_K for Q4_K_M, IQ3_M ffn_down q4_K on use_more_bits layers */
+            qtk_plan *p = plan_mainline(g, "Q4_K_M", im);
+            if (p) check_class(g, p, "Q4_K_M", what, sp.n_layer, "attn_output", "q5_K");
+            qtk_plan_free(p);
+            p = plan_mainline(g, "IQ3_M", im);
+            if (p) check_class(g, p, "IQ3_M", what, sp.n_layer, "ffn_down_exps", "q4_K|iq3_s");
+            qtk_plan_free(p);
+        }
+        qtk_imatrix_free(im);
+        qtk_gguf_close(g);
+    }
+    /* tied embeddings: token_embd gets output.weight's type, never iq4_k/iq5_k */
+    model_spec sp;
+    spec_init(&sp);
+    sp.tied = true;
+    qtk_imatrix *im = NULL;
+    qtk_gguf *g = make_model(&sp, "syn-mainline-tied.gguf", &im);
+    const char *tied[][2] = {{"IQ4_XS", "q6_K"}, {"IQ3_M", "q6_K"}, {"IQ2_XS", "q5_K"}, {"Q4_K_M", "q6_K"}, {"Q8_0", "q8_0"}};
+    for (size_t k = 0; g && k < sizeof tied / sizeof tied[0]; k++) {
+        qtk_plan *p = plan_mainline(g, tied[k][0], im);
+        if (!p) continue;
+        CHECK(type_of(g, p, "token_embd.weight") == type_id(tied[k][1]), "mainline tied %s: token_embd %s, expected %s",
+              tied[k][0], qtk_type_name(type_of(g, p, "token_embd.weight")), tied[k][1]);
+        qtk_plan_free(p);
+    }
+    qtk_imatrix_free(im);
+    qtk_gguf_close(g);
+}
+
 int main(void) {
     /* the fixture part reports itself skipped when ../shared is absent; the
      * synthetic-model tables below always run */
@@ -767,5 +858,6 @@ int main(void) {
     test_table_7_4();
     test_fallback();
     test_overrides();
+    test_mainline_synthetic();
     return tl_finish("test_presets");
 }

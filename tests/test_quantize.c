@@ -169,10 +169,230 @@ done:
     qtk_gguf_close(out);
 }
 
+/* Tensor data, not whole files: every quantized tensor of with_im must be the
+ * kernel applied with its imatrix entry, and of without_im the kernel without
+ * one; and the imatrix must change each tensor it has an entry for (comparing
+ * whole files would pass on the quantize.imatrix.* metadata alone). */
+static void check_imatrix_data(const char *src_path, const char *with_im, const char *without_im, const qtk_imatrix *im) {
+    qtk_error err;
+    qtk_gguf *src = NULL, *a = NULL, *b = NULL;
+    CHECK(qtk_gguf_open(src_path, &src, &err) == QTK_OK, "open %s", err.msg);
+    CHECK(qtk_gguf_open(with_im, &a, &err) == QTK_OK, "open %s", err.msg);
+    CHECK(qtk_gguf_open(without_im, &b, &err) == QTK_OK, "open %s", err.msg);
+    int n_entry = 0, n_changed = 0;
+    for (int64_t i = 0; src && a && b && i < qtk_gguf_n_tensors(src); i++) {
+        const qtk_tensor_info *ts = qtk_gguf_tensor(src, i), *ta = qtk_gguf_tensor(a, i), *tb = qtk_gguf_tensor(b, i);
+        if (ta->type == ts->type) continue; /* copied */
+        int64_t n = ts->ne[0], rows = qtk_tensor_nrows(ts);
+        size_t bytes = qtk_row_size(ta->type, n) * (size_t)rows;
+        const float *w = qtk_imatrix_for(im, ts->name, n, 1, 0);
+        float *x = (float *)malloc((size_t)(n * rows) * sizeof(float));
+        unsigned char *q_im = (unsigned char *)malloc(bytes), *q_no = (unsigned char *)malloc(bytes);
+        qtk_dequantize_rows(ts->type, ts->data, x, rows, n, &err);
+        CHECK(qtk_quantize_rows(ta->type, x, q_im, rows, n, w, &err) == QTK_OK, "%s: %s", ts->name, err.msg);
+        CHECK(qtk_quantize_rows(tb->type, x, q_no, rows, n, NULL, &err) == QTK_OK, "%s: %s", ts->name, err.msg);
+        CHECK(ta->nbytes == bytes && !memcmp(ta->data, q_im, bytes), "%s: data = kernel with its imatrix entry", ts->name);
+        CHECK(tb->nbytes == bytes && !memcmp(tb->data, q_no, bytes), "%s: data = kernel without imatrix", ts->name);
+        if (w) {
+            n_entry++;
+            if (memcmp(ta->data, tb->data, bytes) != 0) n_changed++;
+        }
+        free(x);
+        free(q_im);
+        free(q_no);
+    }
+    CHECK(n_entry >= 10 && n_changed == n_entry, "the imatrix changed %d of the %d tensors with an entry", n_changed,
+          n_entry);
+    qtk_gguf_close(src);
+    qtk_gguf_close(a);
+    qtk_gguf_close(b);
+}
+
+/* Last non-empty line of a text file (static buffer; "" if none). */
+static const char *last_line(const char *path) {
+    static char line[1024];
+    char *t = tl_read_text(path);
+    line[0] = '\0';
+    if (!t) return line;
+    size_t l = strlen(t);
+    while (l && t[l - 1] == '\n') t[--l] = '\0';
+    char *nl = strrchr(t, '\n');
+    snprintf(line, sizeof line, "%s", nl ? nl + 1 : t);
+    free(t);
+    return line;
+}
+
+/* Writes a legacy imatrix with an entry for every 2-D tensor of the model at
+ * path; tensors whose name contains `wrong` get entries twice as long, as an
+ * imatrix of another model would (names match, sizes do not). */
+static void write_imatrix(const char *model, const char *out, const char *wrong) {
+    qtk_error err;
+    qtk_gguf *g = NULL;
+    qtk_imatrix_acc *acc = NULL;
+    CHECK(qtk_gguf_open(model, &g, &err) == QTK_OK && qtk_imatrix_acc_create(&acc, &err) == QTK_OK, "%s", err.msg);
+    float act[4 * N_FF * 2];
+    tl_rng r;
+    tl_rng_seed(&r, 9);
+    for (int64_t i = 0; g && acc && i < qtk_gguf_n_tensors(g); i++) {
+        const qtk_tensor_info *t = qtk_gguf_tensor(g, i);
+        if (t->n_dims < 2) continue;
+        int64_t n = wrong && strstr(t->name, wrong) ? 2 * t->ne[0] : t->ne[0], idx;
+        qtk_imatrix_acc_tensor(acc, t->name, n, 1, &idx, &err);
+        for (int64_t j = 0; j < n * 4; j++) act[j] = tl_rng_normal(&r);
+        qtk_imatrix_acc_add(acc, idx, 0, act, 4, &err);
+    }
+    if (acc) qtk_imatrix_acc_set_chunks(acc, 1, 4, &err);
+    CHECK(acc && qtk_imatrix_save_dat(out, acc, &err) == QTK_OK, "save imatrix: %s", err.msg);
+    qtk_imatrix_acc_free(acc);
+    qtk_gguf_close(g);
+}
+
+/* imatrix of another model, --ignore-imatrix-rules, metadata honesty, --override-kv,
+ * nthreads 0, optional OUT, usage errors and presets this build cannot quantize (CLI). */
+static void test_cli_imatrix_and_options(const char *model, const char *out, const char *log) {
+    char args[8192];
+    char *imq = tl_tmp_path("tq_im_other_q.dat"), *imt = tl_tmp_path("tq_im_other_tok.dat");
+    qtk_error err;
+    write_imatrix(model, imq, "attn_q.weight");
+    write_imatrix(model, imt, "token_embd");
+    /* entry names match, sizes do not: an error naming the file, entry, both sizes; nothing written */
+    remove(out);
+    snprintf(args, sizeof args, "quantize -q --imatrix \"%s\" \"%s\" \"%s\" IQ4_KS 2", imq, model, out);
+    CHECK(tl_run_qtk(args, log) == 1, "imatrix of another model: exit 1");
+    CHECK(tl_file_contains(log, "tq_im_other_q.dat") &&
+              tl_file_contains(log, "imatrix entry 'blk.0.attn_q.weight' has 512 values, tensor has 256 columns"),
+          "mismatch message names the file, the entry and both sizes: %s", last_line(log));
+    CHECK(!tl_file_exists(out) && tl_temp_files(out) == 0, "nothing written on an imatrix mismatch");
+    snprintf(args, sizeof args, "quantize --dry-run --imatrix \"%s\" \"%s\" \"%s\" IQ4_KS", imq, model, out);
+    CHECK(tl_run_qtk(args, log) == 1 && tl_file_contains(log, "has 512 values"), "dry run refuses the mismatch too");
+    /* excluding the mismatched tensors quantizes them without; metadata counts only entries used */
+    snprintf(args, sizeof args, "quantize -q --imatrix \"%s\" --exclude-weights attn_q \"%s\" \"%s\" IQ4_KS 2", imq,
+             model, out);
+    CHECK(tl_run_qtk(args, log) == 0, "--exclude-weights the mismatched tensors: %s", last_line(log));
+    qtk_gguf *g = NULL;
+    int64_t v = -1;
+    /* 2 layers x 7 matrices + token_embd + output + odd_proj = 17 quantized; 2 attn_q excluded */
+    if (qtk_gguf_open(out, &g, &err) == QTK_OK) {
+        CHECK(qtk_meta_get_int(qtk_gguf_meta(g), "quantize.imatrix.entries_count", &v) && v == 15,
+              "entries_count = entries used (15), got %lld", (long long)v);
+        qtk_gguf_close(g);
+    }
+    /* a token_embd entry that does not fit is not an error (llama-quantize quantizes it without) */
+    remove(out);
+    snprintf(args, sizeof args, "quantize -q --imatrix \"%s\" \"%s\" \"%s\" IQ4_KS 2", imt, model, out);
+    CHECK(tl_run_qtk(args, log) == 0, "token_embd mismatch tolerated: %s", last_line(log));
+    if (qtk_gguf_open(out, &g, &err) == QTK_OK) {
+        CHECK(qtk_meta_get_int(qtk_gguf_meta(g), "quantize.imatrix.entries_count", &v) && v == 16,
+              "token_embd got no imatrix and is not counted: %lld", (long long)v);
+        qtk_gguf_close(g);
+    }
+    /* every entry excluded: no claim that an imatrix was used */
+    remove(out);
+    snprintf(args, sizeof args, "quantize -q --imatrix \"%s\" --exclude-weights weight \"%s\" \"%s\" Q8_0 1", imt,
+             model, out);
+    CHECK(tl_run_qtk(args, log) == 0, "all entries excluded");
+    if (qtk_gguf_open(out, &g, &err) == QTK_OK) {
+        const qtk_meta *m = qtk_gguf_meta(g);
+        CHECK(!qtk_meta_get(m, "quantize.imatrix.file") && !qtk_meta_get(m, "quantize.imatrix.entries_count") &&
+                  !qtk_meta_get(m, "quantize.imatrix.chunks_count"),
+              "no quantize.imatrix.* keys when no tensor used the imatrix");
+        qtk_gguf_close(g);
+    }
+
+    /* --ignore-imatrix-rules: Q2_K_S needs imatrix entries for q2_K; the flag lifts the rule */
+    remove(out);
+    snprintf(args, sizeof args, "quantize -q \"%s\" \"%s\" Q2_K_S 1", model, out);
+    CHECK(tl_run_qtk(args, log) == 1 && tl_file_contains(log, "--ignore-imatrix-rules") && !tl_file_exists(out),
+          "Q2_K_S without an imatrix is refused, suggesting --ignore-imatrix-rules");
+    snprintf(args, sizeof args, "quantize -q --ignore-imatrix-rules \"%s\" \"%s\" Q2_K_S 1", model, out);
+    CHECK(tl_run_qtk(args, log) == 0 && tl_file_exists(out), "--ignore-imatrix-rules quantizes it: %s", last_line(log));
+    if (qtk_gguf_open(out, &g, &err) == QTK_OK) {
+        int64_t i = qtk_gguf_find_tensor(g, "blk.0.ffn_up.weight");
+        CHECK(i >= 0 && qtk_gguf_tensor(g, i)->type == QTK_TYPE_Q2_K, "Q2_K_S gave q2_K");
+        qtk_gguf_close(g);
+    }
+
+    /* --override-kv KEY=TYPE:VALUE as llama.cpp: int -> u32, float -> f32, bool, str */
+    remove(out);
+    snprintf(args, sizeof args,
+             "quantize -q --override-kv general.name=str:renamed --override-kv tk.int=int:7 --override-kv tk.f=float:0.5 "
+             "--override-kv tk.b=bool:true --override-kv tk.b2=bool:false \"%s\" \"%s\" Q8_0 1",
+             model, out);
+    CHECK(tl_run_qtk(args, log) == 0, "--override-kv: %s", last_line(log));
+    if (qtk_gguf_open(out, &g, &err) == QTK_OK) {
+        const qtk_meta *m = qtk_gguf_meta(g);
+        const qtk_gguf_value *vi = qtk_meta_get(m, "tk.int"), *vf = qtk_meta_get(m, "tk.f"),
+                             *vb = qtk_meta_get(m, "tk.b"), *vb2 = qtk_meta_get(m, "tk.b2");
+        CHECK(qtk_meta_get_str(m, "general.name") && !strcmp(qtk_meta_get_str(m, "general.name"), "renamed"), "str override");
+        CHECK(vi && vi->type == QTK_GGUF_UINT32 && vi->v.u64 == 7, "int override stored as u32 7");
+        CHECK(vf && vf->type == QTK_GGUF_FLOAT32 && vf->v.f64 == 0.5, "float override stored as f32 0.5");
+        CHECK(vb && vb->type == QTK_GGUF_BOOL && vb->v.u64 == 1 && vb2 && vb2->v.u64 == 0, "bool overrides");
+        qtk_gguf_close(g);
+    }
+    const char *bad_kv[] = {"tk.b=bool:yes", "noequals", "tk.i=int:-1", "tk.i=int:12x", "tk.x=blob:1", "=int:1"};
+    for (size_t k = 0; k < sizeof bad_kv / sizeof bad_kv[0]; k++) {
+        remove(out);
+        snprintf(args, sizeof args, "quantize -q --override-kv %s \"%s\" \"%s\" Q8_0 1", bad_kv[k], model, out);
+        CHECK(tl_run_qtk(args, log) == 2 && !tl_file_exists(out), "bad --override-kv %s -> usage error", bad_kv[k]);
+    }
+
+    /* nthreads 0 = all CPUs (positional and -t) */
+    remove(out);
+    snprintf(args, sizeof args, "quantize -q \"%s\" \"%s\" Q8_0 0", model, out);
+    CHECK(tl_run_qtk(args, log) == 0 && tl_file_exists(out), "nthreads 0");
+    snprintf(args, sizeof args, "quantize -q -t 0 \"%s\" \"%s\" Q8_0", model, out);
+    CHECK(tl_run_qtk(args, log) == 0, "-t 0");
+    snprintf(args, sizeof args, "quantize -q \"%s\" \"%s\" Q8_0 two", model, out);
+    CHECK(tl_run_qtk(args, log) == 2, "nthreads 'two' is a usage error");
+
+    /* OUT optional: ggml-model-<ftype name>.gguf beside IN, spelled as llama-quantize's table */
+    {
+        char *d1 = tl_tmp_path("ggml-model-Q8_0.gguf"), *d2 = tl_tmp_path("ggml-model-Q4_K.gguf");
+        remove(d1);
+        remove(d2);
+        snprintf(args, sizeof args, "quantize -q \"%s\" q8_0", model);
+        CHECK(tl_run_qtk(args, log) == 0 && tl_file_exists(d1), "IN TYPE writes ggml-model-Q8_0.gguf beside IN");
+        snprintf(args, sizeof args, "quantize -q \"%s\" 15 1", model);
+        CHECK(tl_run_qtk(args, log) == 0 && tl_file_exists(d2), "IN 15 nthreads writes ggml-model-Q4_K.gguf (the alias)");
+        remove(d1);
+        remove(d2);
+        free(d1);
+        free(d2);
+    }
+
+    /* usage errors: exit 2, the error (or a one-line hint) is the last line */
+    snprintf(args, sizeof args, "quantize \"%s\" \"%s\" NOT_A_PRESET", model, out);
+    CHECK(tl_run_qtk(args, log) == 2 && tl_file_contains(log, "NOT_A_PRESET") && !strcmp(last_line(log), "see 'qtk help quantize'"),
+          "unknown preset: exit 2, hint last (last line '%s')", last_line(log));
+    CHECK(!tl_file_contains(log, "--include-weights"), "the help text is not dumped after a usage error");
+    snprintf(args, sizeof args, "quantize --print-recipe NOT_A_PRESET");
+    CHECK(tl_run_qtk(args, log) == 2, "--print-recipe of an unknown preset: exit 2");
+
+    /* presets/types this build cannot quantize: refused up front, in --dry-run too, naming preset and types */
+    remove(out);
+    snprintf(args, sizeof args, "quantize --dry-run \"%s\" \"%s\" IQ2_XXS", model, out);
+    CHECK(tl_run_qtk(args, log) == 2 && tl_file_contains(log, "IQ2_XXS") && tl_file_contains(log, "iq2_xxs") &&
+              !tl_file_exists(out),
+          "unimplemented preset refused in a dry run: %s", last_line(log));
+    snprintf(args, sizeof args, "quantize -q \"%s\" \"%s\" IQ3_S", model, out);
+    CHECK(tl_run_qtk(args, log) == 2 && tl_file_contains(log, "IQ3_S") && tl_file_contains(log, "iq3_s") &&
+              !tl_file_exists(out) && tl_temp_files(out) == 0,
+          "unimplemented preset refused before writing");
+    snprintf(args, sizeof args, "quantize --dry-run --custom-q ffn_down=q4_1 \"%s\" \"%s\" Q4_0", model, out);
+    CHECK(tl_run_qtk(args, log) == 2 && tl_file_contains(log, "preset Q4_0 needs q4_1 (2 tensors)"),
+          "a rule choosing an unimplemented type: %s", last_line(log));
+    snprintf(args, sizeof args, "help quantize");
+    CHECK(tl_run_qtk(args, log) == 0 && tl_file_contains(log, "IQ2_XXS") && tl_file_contains(log, "[not available: iq2_xxs"),
+          "help marks unavailable presets");
+    remove(imq);
+    remove(imt);
+    free(imq);
+    free(imt);
+}
+
 int main(void) {
     char *model = tl_tmp_path("tq_model.gguf"), *bad = tl_tmp_path("tq_nan.gguf");
     char *o1 = tl_tmp_path("tq_out1.gguf"), *o3 = tl_tmp_path("tq_out3.gguf");
-    char tmpname[4200];
     CHECK(write_model(model, false) == 0 && write_model(bad, true) == 0, "write models");
     qtk_error err;
 
@@ -195,8 +415,23 @@ int main(void) {
     CHECK(strstr(err.msg, "blk.1.ffn_up.weight") && strstr(err.msg, "column 232") && strstr(err.msg, "NaN"),
           "NaN message names tensor and position: %s", err.msg);
     CHECK(tl_file_contains(o1, "keep me"), "existing OUT untouched after NaN");
-    snprintf(tmpname, sizeof tmpname, "%s.tmp", o1);
-    CHECK(!tl_file_exists(tmpname), "no temp file after NaN");
+    CHECK(tl_temp_files(o1) == 0, "no temp file after NaN");
+
+    /* library: an imatrix of another model (names match, sizes differ) is refused before writing */
+    {
+        char *imp = tl_tmp_path("tq_im_other_lib.dat");
+        qtk_imatrix *other = NULL;
+        write_imatrix(model, imp, "ffn_down");
+        CHECK(qtk_imatrix_load(imp, &other, &err) == QTK_OK, "load: %s", err.msg);
+        remove(o1);
+        CHECK(quantize_lib(model, o1, "Q8_0", 2, other, &err) == QTK_ERR_INVALID_ARG &&
+                  strstr(err.msg, "imatrix entry 'blk.0.ffn_down.weight' has 1024 values, tensor has 512 columns"),
+              "library refuses a mismatched imatrix entry: %s", err.msg);
+        CHECK(!tl_file_exists(o1) && tl_temp_files(o1) == 0, "nothing written");
+        qtk_imatrix_free(other);
+        remove(imp);
+        free(imp);
+    }
 
     /* an imatrix from the legacy and GGUF writers changes the result and is recorded */
     {
@@ -224,7 +459,7 @@ int main(void) {
         CHECK(quantize_lib(model, o1, "IQ4_KS", 2, im, &err) == QTK_OK, "IQ4_KS with imatrix: %s", err.msg);
         remove(o3);
         CHECK(quantize_lib(model, o3, "IQ4_KS", 2, NULL, &err) == QTK_OK, "IQ4_KS without imatrix: %s", err.msg);
-        CHECK(!tl_files_equal(o1, o3), "imatrix changes the output");
+        check_imatrix_data(model, o1, o3, im);
         /* CLI: metadata records the imatrix */
         char *log = tl_tmp_path("tq_log.txt");
         char args[8192];
@@ -236,6 +471,7 @@ int main(void) {
             if (qtk_gguf_open(o1, &og, &err) == QTK_OK) {
                 int64_t v = -1;
                 CHECK(qtk_meta_get_str(qtk_gguf_meta(og), "quantize.imatrix.file") != NULL, "imatrix file recorded");
+                /* every 2-D tensor has an entry and is quantized by IQ4_KS: all entries used */
                 CHECK(qtk_meta_get_int(qtk_gguf_meta(og), "quantize.imatrix.entries_count", &v) && v == qtk_imatrix_count(im),
                       "imatrix entries recorded");
                 qtk_gguf_close(og);
@@ -259,7 +495,7 @@ int main(void) {
             snprintf(args, sizeof args, "quantize \"%s\" \"%s\" NOT_A_TYPE", model, o3);
             CHECK(tl_run_qtk(args, log) != 0 && tl_file_contains(log, "NOT_A_TYPE") && !tl_file_exists(o3), "unknown preset");
             snprintf(args, sizeof args, "quantize --custom-q \"ffn_(down=q8_0\" \"%s\" \"%s\" Q4_0", model, o3);
-            CHECK(tl_run_qtk(args, log) == 1 && !tl_file_exists(o3), "bad regex is an error");
+            CHECK(tl_run_qtk(args, log) == 2 && !tl_file_exists(o3), "bad --custom-q regex is a usage error");
             snprintf(args, sizeof args, "quantize --attn-v-type q9_9 \"%s\" \"%s\" Q4_0", model, o3);
             CHECK(tl_run_qtk(args, log) == 2 && tl_file_contains(log, "iq4_kss"), "unknown type lists valid types");
             /* recipe files: print a preset, edit, use */
@@ -276,6 +512,7 @@ int main(void) {
             snprintf(args, sizeof args, "quantize -q \"%s\" \"%s\" IQ4_KSS 2", model, o1);
             CHECK(tl_run_qtk(args, log) == 0 && tl_files_equal(o1, o3), "a printed recipe reproduces its preset byte for byte");
             free(rec);
+            test_cli_imatrix_and_options(model, o3, log);
         } else {
             printf("test_quantize: CLI part skipped (qtk binary not runnable here)\n");
         }
@@ -300,8 +537,7 @@ int main(void) {
         setrlimit(RLIMIT_FSIZE, &old);
         CHECK(s == QTK_ERR_IO, "write past the size limit fails: %d %s", (int)s, err.msg);
         CHECK(tl_file_contains(o1, "keep me"), "existing OUT untouched on a full disk");
-        snprintf(tmpname, sizeof tmpname, "%s.tmp", o1);
-        CHECK(!tl_file_exists(tmpname), "no temp file on a full disk");
+        CHECK(tl_temp_files(o1) == 0, "no temp file on a full disk");
     }
 #endif
     free(model);

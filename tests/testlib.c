@@ -97,6 +97,11 @@ float tl_rng_normal(tl_rng *r) {
 }
 
 int tl_finish(const char *name) {
+    if (tl_checks == 0) {
+        /* nothing was verified: say so (ctest SKIP), never PASS */
+        printf("%s: SKIPPED: 0 checks ran\n", name);
+        return TL_SKIP;
+    }
     printf("%s: %ld checks, %ld failed\n", name, tl_checks, tl_failures);
     return tl_failures ? 1 : 0;
 }
@@ -192,4 +197,59 @@ qtk_vocab *tl_load_vocab(const char *rel, qtk_gguf **g) {
     }
     free(path);
     return v;
+}
+
+#ifdef _WIN32
+#include <windows.h>
+#else
+#include <dirent.h>
+#endif
+
+int tl_temp_files(const char *final_path) {
+    const char *slash = strrchr(final_path, '/');
+#ifdef _WIN32
+    const char *bs = strrchr(final_path, '\\');
+    if (bs && (!slash || bs > slash)) slash = bs;
+#endif
+    const char *base = slash ? slash + 1 : final_path;
+    size_t dl = slash ? (size_t)(slash - final_path) : 0;
+    char *dir = (char *)malloc(dl + 2);
+    if (!dir) return -1;
+    if (slash) {
+        memcpy(dir, final_path, dl);
+        dir[dl] = '\0';
+        if (dl == 0) strcpy(dir, "/");
+    } else {
+        strcpy(dir, ".");
+    }
+    size_t bl = strlen(base);
+    int n = 0;
+#ifdef _WIN32
+    char *pat = (char *)malloc(strlen(dir) + bl + 8);
+    if (!pat) {
+        free(dir);
+        return -1;
+    }
+    sprintf(pat, "%s/%s.tmp*", dir, base);
+    WIN32_FIND_DATAA fd;
+    HANDLE h = FindFirstFileA(pat, &fd);
+    if (h != INVALID_HANDLE_VALUE) {
+        do n++;
+        while (FindNextFileA(h, &fd));
+        FindClose(h);
+    }
+    free(pat);
+#else
+    DIR *d = opendir(dir);
+    if (!d) {
+        free(dir);
+        return -1;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, base, bl) == 0 && strncmp(e->d_name + bl, ".tmp", 4) == 0) n++;
+    closedir(d);
+#endif
+    free(dir);
+    return n;
 }

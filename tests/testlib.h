@@ -66,6 +66,10 @@ char *tl_read_text(const char *path);
 /* Whether the text file at path contains needle. */
 int tl_file_contains(const char *path, const char *needle);
 
+/* Number of temp files an atomic writer of final_path may leave: entries named
+ * BASENAME.tmp* (OUT.tmp.XXXXXX) in its directory; -1 when it cannot list. */
+int tl_temp_files(const char *final_path);
+
 /* Whether two files have identical bytes (both must be readable). */
 int tl_files_equal(const char *a, const char *b);
 
@@ -76,7 +80,9 @@ qtk_vocab *tl_load_vocab(const char *rel, qtk_gguf **g);
 /* Case-insensitive ASCII compare, 0 when equal. */
 int tl_strcasecmp(const char *a, const char *b);
 
-/* Prints "name: N checks, N failed" and returns 0 or 1. */
+/* Prints "name: N checks, N failed" and returns 0 or 1; when no CHECK ran at
+ * all, prints "SKIPPED" and returns TL_SKIP (a test that verified nothing
+ * must not pass). */
 int tl_finish(const char *name);
 
 /* Prints the skip reason and returns TL_SKIP. */

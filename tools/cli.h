@@ -25,6 +25,7 @@ int cmd_synth(int argc, char **argv); void help_synth(FILE *out);
 int cmd_perplexity(int argc, char **argv); void help_perplexity(FILE *out);
 int cmd_tokenize(int argc, char **argv); void help_tokenize(FILE *out);
 int cmd_compare(int argc, char **argv); void help_compare(FILE *out);
+int cmd_run(int argc, char **argv); void help_run(FILE *out);
 
 int cmd_quantize(int argc, char **argv);
 void help_quantize(FILE *out);
@@ -35,7 +36,14 @@ char *cli_read_text_file(const char *path, size_t *size, qtk_error *err);
 /* Prints "qtk CMD: message" for an error and returns 1. */
 int cli_fail(const char *cmd, const qtk_error *err);
 
-/* Usage error: prints the message and the command's help to stderr, returns 2. */
+/* Which programs load a file whose tensors have these types, one line:
+ * "loads in: llama.cpp, ik_llama.cpp" or "ik_llama.cpp only: iq5_k in 6 tensors". */
+void cli_print_compat(FILE *out, const int *types, int64_t n);
+/* The same as JSON members (no braces): "loads_in": [...], "not_in_llama.cpp": {type: tensors}. */
+void cli_print_compat_json(FILE *out, const int *types, int64_t n);
+
+/* Usage error: prints the message and a one-line hint ("see 'qtk help CMD'")
+ * to stderr (the error stays visible, not scrolled away by the help), returns 2. */
 int cli_usage_error(const char *cmd, void (*help)(FILE *), const char *fmt, ...);
 
 /* Formats a tensor's dimensions as "256<sep>4096" into buf. */
@@ -46,6 +54,11 @@ const char *cli_fmt_bytes(double bytes, char *buf, size_t n);
 
 /* Writes s[0..len) as a JSON string literal (escaped). */
 void cli_json_string(FILE *out, const char *s, size_t len);
+
+/* Output-vs-input check before any work: when out is in (same spelling, or the
+ * same file by device + inode: ./x, ../d/x, symlinks, hard links), prints an
+ * error naming both and returns 2 (usage error); 0 when they differ. */
+int cli_refuse_same_file(const char *cmd, const char *out, const char *in);
 
 /* Whether arg is -h or --help. */
 bool cli_is_help(const char *arg);

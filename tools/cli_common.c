@@ -1,5 +1,6 @@
 /* cli_common.c — error printing and formatting shared by the subcommands. */
 #include "cli.h"
+#include "core/qtk_internal.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -17,10 +18,67 @@ int cli_usage_error(const char *cmd, void (*help)(FILE *), const char *fmt, ...)
     va_start(ap, fmt);
     fprintf(stderr, "qtk %s: ", cmd);
     vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n\n");
+    fprintf(stderr, "\n");
     va_end(ap);
-    if (help) help(stderr);
+    /* one hint line, so the error stays the last thing on the screen */
+    if (help) fprintf(stderr, "see 'qtk help %s'\n", cmd);
     return 2;
+}
+
+/* Per type id: tensors of that type (types[] of n tensors); the AND of their ecosystems. */
+static unsigned compat_count(const int *types, int64_t n, int64_t *count) {
+    unsigned all = QTK_ECO_BOTH;
+    for (int64_t i = 0; i < n; i++) {
+        const qtk_type_traits *tr = qtk_type_get(types[i]);
+        unsigned e = tr ? tr->ecosystems : 0u;
+        all &= e;
+        if (types[i] >= 0 && types[i] < QTK_TYPE_ID_LIMIT) count[types[i]]++;
+    }
+    return all;
+}
+
+void cli_print_compat(FILE *out, const int *types, int64_t n) {
+    int64_t *count = (int64_t *)calloc(QTK_TYPE_ID_LIMIT, sizeof *count);
+    if (!count) return;
+    unsigned all = compat_count(types, n, count);
+    if (all == QTK_ECO_BOTH) {
+        fprintf(out, "loads in: llama.cpp, ik_llama.cpp\n");
+    } else {
+        /* name the types that keep the file out of the other program */
+        unsigned miss = all == QTK_ECO_IK_LLAMA ? QTK_ECO_LLAMA_CPP : all == QTK_ECO_LLAMA_CPP ? QTK_ECO_IK_LLAMA
+                                                                                               : QTK_ECO_BOTH;
+        fprintf(out, "%s", all == QTK_ECO_IK_LLAMA ? "ik_llama.cpp only: "
+                           : all == QTK_ECO_LLAMA_CPP ? "llama.cpp only: "
+                                                      : "loads in neither llama.cpp nor ik_llama.cpp: ");
+        int k = 0;
+        for (int t = 0; t < QTK_TYPE_ID_LIMIT; t++) {
+            const qtk_type_traits *tr = qtk_type_get(t);
+            if (!count[t] || (tr && (tr->ecosystems & miss) == miss)) continue;
+            fprintf(out, "%s%s in %lld tensor%s", k++ ? ", " : "", qtk_type_name(t), (long long)count[t],
+                    count[t] == 1 ? "" : "s");
+        }
+        fprintf(out, "\n");
+    }
+    free(count);
+}
+
+void cli_print_compat_json(FILE *out, const int *types, int64_t n) {
+    int64_t *count = (int64_t *)calloc(QTK_TYPE_ID_LIMIT, sizeof *count);
+    if (!count) return;
+    unsigned all = compat_count(types, n, count);
+    fprintf(out, "\"loads_in\": [");
+    int k = 0;
+    if (all & QTK_ECO_LLAMA_CPP) fprintf(out, "%s\"llama.cpp\"", k++ ? ", " : "");
+    if (all & QTK_ECO_IK_LLAMA) fprintf(out, "%s\"ik_llama.cpp\"", k++ ? ", " : "");
+    fprintf(out, "], \"not_in_llama.cpp\": {");
+    k = 0;
+    for (int t = 0; t < QTK_TYPE_ID_LIMIT; t++) {
+        const qtk_type_traits *tr = qtk_type_get(t);
+        if (!count[t] || (tr && (tr->ecosystems & QTK_ECO_LLAMA_CPP))) continue;
+        fprintf(out, "%s\"%s\": %lld", k++ ? ", " : "", qtk_type_name(t), (long long)count[t]);
+    }
+    fprintf(out, "}");
+    free(count);
 }
 
 const char *cli_fmt_bytes(double bytes, char *buf, size_t n) {
@@ -55,6 +113,13 @@ void cli_json_string(FILE *out, const char *s, size_t len) {
         }
     }
     fputc('"', out);
+}
+
+int cli_refuse_same_file(const char *cmd, const char *out, const char *in) {
+    if (!out || !in || (strcmp(out, in) != 0 && !qtk_same_file(out, in))) return 0;
+    fprintf(stderr, "qtk %s: error: output %s is the same file as the input %s; refusing to overwrite the input\n", cmd,
+            out, in);
+    return 2;
 }
 
 bool cli_is_help(const char *arg) { return !strcmp(arg, "-h") || !strcmp(arg, "--help"); }

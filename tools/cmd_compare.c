@@ -21,7 +21,8 @@ void help_compare(FILE *out) {
             "  --json            results as one JSON document on stdout\n"
             "  -t, --threads N   threads (default: all CPUs); results do not depend on it\n"
             "  -h, --help        show this help\n\n"
-            "Exit code 1 also when a tensor decodes to NaN/Inf.\n");
+            "Exit code 1 also when a tensor decodes to NaN/Inf, and when no tensor could be\n"
+            "compared (no tensor with the same name and shape in both files).\n");
 }
 
 /* Prints a double as JSON (null for NaN/Inf, which JSON cannot hold). */
@@ -146,7 +147,21 @@ int cmd_compare(int argc, char **argv) {
         print_json(res, pos[0], pos[1], imatrix_path);
     else
         print_text(res, im != NULL);
-    if (res->n_nonfinite) {
+    int64_t n_compared = 0, n_shape = 0, n_only_ref = 0, n_only_quant = 0;
+    for (int64_t i = 0; i < res->n; i++) {
+        n_compared += res->tensors[i].status == QTK_COMPARE_OK || res->tensors[i].status == QTK_COMPARE_NONFINITE;
+        n_shape += res->tensors[i].status == QTK_COMPARE_SHAPE_MISMATCH;
+        n_only_ref += res->tensors[i].status == QTK_COMPARE_ONLY_REF;
+        n_only_quant += res->tensors[i].status == QTK_COMPARE_ONLY_QUANT;
+    }
+    if (n_compared == 0) {
+        /* nothing measured: a total of 0 would read as "no error" */
+        fprintf(stderr,
+                "qtk compare: error: no tensor could be compared: %s and %s share no tensor with the same name "
+                "and shape (%lld shape mismatches, %lld only in %s, %lld only in %s); are they the same model?\n",
+                pos[0], pos[1], (long long)n_shape, (long long)n_only_ref, pos[0], (long long)n_only_quant, pos[1]);
+        rc = 1;
+    } else if (res->n_nonfinite) {
         fprintf(stderr, "qtk compare: error: %lld tensor(s) hold NaN/Inf after decoding (%s or its reference)\n", (long long)res->n_nonfinite,
                 pos[1]);
         rc = 1;

@@ -11,8 +11,9 @@ void help_dequantize(FILE *out) {
     fprintf(out,
             "usage: qtk dequantize [options] IN.gguf OUT.gguf\n\n"
             "Writes OUT with the metadata of IN and every tensor converted to F32\n"
-            "(general.file_type becomes 0 = all F32). OUT is written to OUT.tmp first and\n"
-            "renamed when complete; on any error nothing is left behind.\n\n"
+            "(general.file_type becomes 0 = all F32). OUT is written to OUT.tmp.XXXXXX first\n"
+            "and renamed when complete; on any error, Ctrl-C, SIGTERM or SIGHUP nothing is\n"
+            "left behind. OUT must not be IN (compared by device and inode).\n\n"
             "options:\n"
             "  -q, --quiet  no progress output\n"
             "  -h, --help   show this help\n");
@@ -54,6 +55,7 @@ int cmd_dequantize(int argc, char **argv) {
         }
     }
     if (!in || !out) return cli_usage_error("dequantize", help_dequantize, "need IN and OUT files");
+    if (cli_refuse_same_file("dequantize", out, in)) return 2;
 
     qtk_error err;
     qtk_gguf *g = NULL;

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define ARRAY_PREVIEW 6    /* array items shown in text mode */
@@ -13,7 +14,10 @@ void help_inspect(FILE *out) {
             "usage: qtk inspect FILE.gguf [--json]\n\n"
             "Shows the GGUF header, the metadata (long arrays summarized), the tensor table\n"
             "(name, type, shape, bytes, bits per weight), totals per type, the parameter count\n"
-            "and the overall bits per weight.\n\n"
+            "and the overall bits per weight, and which programs load the file by its tensor\n"
+            "types (\"loads in: llama.cpp, ik_llama.cpp\" or \"ik_llama.cpp only: iq5_k in 6 tensors\").\n"
+            "A split model (gguf-split: PREFIX-00001-of-0000N.gguf)\n"
+            "is read as one model from its first part; the parts are listed.\n\n"
             "options:\n"
             "  --json      print one JSON document instead of text\n"
             "  -h, --help  show this help\n");
@@ -129,6 +133,9 @@ int cmd_inspect(int argc, char **argv) {
         tensor_bytes += t->nbytes;
     }
     double bpw = params ? 8.0 * (double)tensor_bytes / (double)params : 0.0;
+    /* which programs load the file: from the type table's ecosystems of every tensor type */
+    int *types = (int *)malloc((size_t)(nt > 0 ? nt : 1) * sizeof *types);
+    for (int64_t i = 0; types && i < nt; i++) types[i] = (int)qtk_gguf_tensor(g, i)->type;
     FILE *out = stdout;
     char b1[64], b2[64];
 
@@ -155,8 +162,11 @@ int cmd_inspect(int argc, char **argv) {
             fprintf(out, ", \"type\": \"%s\", \"type_id\": %d, \"shape\": [", qtk_type_name(t->type), (int)t->type);
             for (int d = 0; d < t->n_dims; d++) fprintf(out, "%s%" PRId64, d ? ", " : "", t->ne[d]);
             int64_t ne = qtk_tensor_nelements(t);
-            fprintf(out, "], \"offset\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"bpw\": %.4f}", t->offset,
+            fprintf(out, "], \"offset\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"bpw\": %.4f", t->offset,
                     t->nbytes, ne ? 8.0 * (double)t->nbytes / (double)ne : 0.0);
+            /* split model: offset is relative to the data section of part "part" (1-based) */
+            if (qtk_gguf_n_parts(g) > 1) fprintf(out, ", \"part\": %d", qtk_gguf_tensor_part(g, i) + 1);
+            fputc('}', out);
         }
         fprintf(out, "\n  ],\n  \"types\": {");
         bool first = true;
@@ -166,8 +176,24 @@ int cmd_inspect(int argc, char **argv) {
                     first ? "" : ",", qtk_type_name(id), totals[id].count, totals[id].params, totals[id].bytes);
             first = false;
         }
-        fprintf(out, "\n  },\n  \"n_params\": %" PRId64 ",\n  \"tensor_bytes\": %" PRIu64 ",\n  \"bpw\": %.4f\n}\n",
+        fprintf(out, "\n  },");
+        if (qtk_gguf_n_parts(g) > 1) {
+            fprintf(out, "\n  \"parts\": [");
+            for (int k = 0; k < qtk_gguf_n_parts(g); k++) {
+                fprintf(out, "%s\n    {\"file\": ", k ? "," : "");
+                cli_json_string(out, qtk_gguf_part_path(g, k), strlen(qtk_gguf_part_path(g, k)));
+                fprintf(out, ", \"size\": %" PRIu64 "}", qtk_gguf_part_size(g, k));
+            }
+            fprintf(out, "\n  ],");
+        }
+        if (types) {
+            fprintf(out, "\n  ");
+            cli_print_compat_json(out, types, nt);
+            fputc(',', out);
+        }
+        fprintf(out, "\n  \"n_params\": %" PRId64 ",\n  \"tensor_bytes\": %" PRIu64 ",\n  \"bpw\": %.4f\n}\n",
                 params, tensor_bytes, bpw);
+        free(types);
         qtk_gguf_close(g);
         return 0;
     }
@@ -177,6 +203,12 @@ int cmd_inspect(int argc, char **argv) {
             qtk_gguf_file_size(g));
     fprintf(out, "gguf:      version %u, alignment %" PRIu64 ", data section at %" PRIu64 "\n", qtk_gguf_version(g),
             qtk_gguf_alignment(g), qtk_gguf_data_offset(g));
+    if (qtk_gguf_n_parts(g) > 1) { /* a split model read as one (sizes: whole files) */
+        fprintf(out, "split:     %d parts\n", qtk_gguf_n_parts(g));
+        for (int k = 0; k < qtk_gguf_n_parts(g); k++)
+            fprintf(out, "  %5d  %s (%s)\n", k + 1, qtk_gguf_part_path(g, k),
+                    cli_fmt_bytes((double)qtk_gguf_part_size(g, k), b1, sizeof b1));
+    }
     fprintf(out, "\nmetadata (%" PRId64 " keys):\n", m->n);
     for (int64_t i = 0; i < m->n; i++) {
         char tl[64];
@@ -204,6 +236,8 @@ int cmd_inspect(int argc, char **argv) {
     }
     fprintf(out, "\ntotal:     %" PRId64 " parameters, %s of tensor data, %.4f bpw\n", params,
             cli_fmt_bytes((double)tensor_bytes, b2, sizeof b2), bpw);
+    if (types) cli_print_compat(out, types, nt);
+    free(types);
     qtk_gguf_close(g);
     return 0;
 }

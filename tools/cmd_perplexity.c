@@ -22,7 +22,7 @@ void help_perplexity(FILE *out) {
             "  -c, --ctx-size N       tokens per chunk (default 512)\n"
             "  -b, --batch-size N     tokens per forward pass (default: the chunk size)\n"
             "  -t, --threads N        threads (default: all CPUs)\n"
-            "  --chunks N             evaluate at most N chunks\n"
+            "  --chunks N             evaluate at most N chunks (-1: all, the default)\n"
             "  --kl-divergence-base FILE\n"
             "                         without --kl-divergence: write the model's per-token\n"
             "                         log-probabilities to FILE (docs/kld-format.md)\n"
@@ -100,6 +100,40 @@ static void print_kld_report(const qtk_ppl_stats *s) {
     printf("Same top p: %6.3f %s %5.3f %%\n", 100.0 * s->same_top, pm, 100.0 * s->same_top_unc);
 }
 
+/* Offset of the first byte that is not part of well-formed UTF-8 (overlong
+ * forms, surrogates and code points above U+10FFFF included) or is NUL, or
+ * -1 when the whole text is valid: a binary file (a GGUF given as -f) would
+ * otherwise be scored as if it were text. */
+static long long first_invalid_utf8(const unsigned char *s, size_t n) {
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        size_t len;
+        unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+        if (c == 0) return (long long)i;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF) len = 2;
+        else if (c >= 0xE0 && c <= 0xEF) {
+            len = 3;
+            if (c == 0xE0) lo = 0xA0;
+            if (c == 0xED) hi = 0x9F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4;
+            if (c == 0xF0) lo = 0x90;
+            if (c == 0xF4) hi = 0x8F;
+        } else {
+            return (long long)i;
+        }
+        if (i + len > n || s[i + 1] < lo || s[i + 1] > hi) return (long long)i;
+        for (size_t k = 2; k < len; k++)
+            if ((s[i + k] & 0xC0) != 0x80) return (long long)i;
+        i += len;
+    }
+    return -1;
+}
+
 /* Parses a positive integer option value; -1 on error. */
 static int64_t parse_count(const char *s) {
     char *e;
@@ -128,8 +162,15 @@ int cmd_perplexity(int argc, char **argv) {
         } else if ((!strcmp(a, "-c") || !strcmp(a, "--ctx-size") || !strcmp(a, "-b") || !strcmp(a, "--batch-size") ||
                     !strcmp(a, "-t") || !strcmp(a, "--threads") || !strcmp(a, "--chunks")) &&
                    has_val) {
+            if (!strcmp(a, "--chunks") && !strcmp(argv[i + 1], "-1")) { /* llama-perplexity: -1 = all */
+                p.n_chunks = -1;
+                i++;
+                continue;
+            }
             int64_t v = parse_count(argv[++i]);
-            if (v < 0) return cli_usage_error("perplexity", help_perplexity, "%s needs a positive integer", a);
+            if (v < 0)
+                return cli_usage_error("perplexity", help_perplexity, "%s needs a positive integer%s", a,
+                                       strcmp(a, "--chunks") ? "" : " or -1 (all)");
             if (a[1] == 'c' || !strcmp(a, "--ctx-size")) p.n_ctx = v;
             else if (a[1] == 'b' || !strcmp(a, "--batch-size")) p.n_batch = v;
             else if (a[1] == 't' || !strcmp(a, "--threads")) p.n_threads = (int)QTK_MIN(v, 256);
@@ -143,6 +184,9 @@ int cmd_perplexity(int argc, char **argv) {
         return cli_usage_error("perplexity", help_perplexity, "--kl-divergence needs --kl-divergence-base FILE");
     if (!p.kld && !text_path) return cli_usage_error("perplexity", help_perplexity, "-f TEXT is required");
     if (p.n_ctx < 4) return cli_usage_error("perplexity", help_perplexity, "-c must be at least 4");
+    if (!p.kld && (cli_refuse_same_file("perplexity", p.kld_base, model_path) ||
+                   cli_refuse_same_file("perplexity", p.kld_base, text_path)))
+        return 2; /* the base file is written: never over the model or the text */
 
     qtk_error err;
     qtk_model *m = NULL;
@@ -160,6 +204,12 @@ int cmd_perplexity(int argc, char **argv) {
         size_t size = 0;
         char *text = cli_read_text_file(text_path, &size, &err);
         if (!text) goto fail;
+        long long bad = first_invalid_utf8((const unsigned char *)text, size);
+        if (bad >= 0)
+            fprintf(stderr,
+                    "perplexity: warning: %s is not valid UTF-8 text (byte 0x%02X at offset %lld): a binary "
+                    "file? The perplexity of such input means little\n",
+                    text_path, (unsigned)(unsigned char)text[bad], bad);
         fprintf(stderr, "perplexity: tokenizing the input ..\n");
         double t0 = qtk_time_now();
         qtk_status st = qtk_tokenize(v, text, size, true, &tokens, &n_tokens, &err);

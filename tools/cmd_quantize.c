@@ -11,15 +11,37 @@
 
 #define MAX_LIST 64
 
+/* The presets with their llama_ftype and description; presets this build
+ * cannot (fully) quantize are marked, from the type table (quantize fn). */
+static void print_preset_list(FILE *out) {
+    int n = 0;
+    const char *const *names = qtk_preset_names(&n);
+    fprintf(out, "\npresets (case-insensitive, or the llama_ftype number):\n");
+    for (int i = 0; i < n; i++) {
+        int missing[16];
+        bool base_missing = false;
+        int nm = qtk_preset_missing_types(names[i], missing, 16, &base_missing);
+        char note[160] = "";
+        if (nm > 0) {
+            size_t u = (size_t)snprintf(note, sizeof note, base_missing ? "  [not available: " : "  [partly: ");
+            for (int k = 0; k < nm && k < 16 && u < sizeof note; k++)
+                u += (size_t)snprintf(note + u, sizeof note - u, "%s%s", k ? ", " : "", qtk_type_name(missing[k]));
+            if (u < sizeof note) snprintf(note + u, sizeof note - u, " not implemented]");
+        }
+        fprintf(out, "  %-10s %4d  %s%s\n", names[i], qtk_preset_ftype(names[i]), qtk_preset_description(names[i]), note);
+    }
+}
+
 void help_quantize(FILE *out) {
     fprintf(out,
-            "usage: qtk quantize [options] IN.gguf OUT.gguf TYPE|PRESET [nthreads]\n"
+            "usage: qtk quantize [options] IN.gguf [OUT.gguf] TYPE|PRESET [nthreads]\n"
             "       qtk quantize [options] --recipe FILE IN.gguf OUT.gguf [nthreads]\n"
             "       qtk quantize --print-recipe PRESET\n\n"
             "Quantizes an F32/F16/BF16 GGUF model (or a quantized one with --allow-requantize),\n"
             "choosing a type per tensor by a preset (llama-quantize's ftypes, e.g. Q4_K_M,\n"
-            "IQ4_KSS), a plain type name, or a recipe file. OUT is written to OUT.tmp and\n"
-            "renamed when complete.\n\n"
+            "IQ4_KSS), a plain type name, or a recipe file. OUT is written to a temp file and\n"
+            "renamed when complete; without OUT it is ggml-model-PRESET.gguf beside IN (as\n"
+            "llama-quantize names it). nthreads 0 (the default) = all CPUs.\n\n"
             "options (llama-quantize spelling):\n"
             "  --imatrix FILE              importance matrix (.dat legacy or GGUF imatrix)\n"
             "  --include-weights S         use the imatrix only for tensors whose name contains S (repeatable)\n"
@@ -29,6 +51,12 @@ void help_quantize(FILE *out) {
             "  --leave-output-tensor       keep output.weight as it is\n"
             "  --pure                      no built-in mixing rules: every tensor gets the base type\n"
             "  --allow-requantize          accept already quantized input tensors\n"
+            "  --keep-split                write one output part per input part (split input, gguf-split's\n"
+            "                              PREFIX-00001-of-0000N.gguf): OUT-0000k-of-0000N.gguf, OUT without .gguf\n"
+            "  --ignore-imatrix-rules      allow the very-low-bit types (iq1_*, iq2_xxs/xs/s, q2_K of Q2_K_S)\n"
+            "                              without an imatrix entry\n"
+            "  --override-kv KEY=TYPE:VALUE  set a metadata key in the output; TYPE int, float, bool or str\n"
+            "                              (int is stored as u32, float as f32, as llama-quantize does; repeatable)\n"
             "  --attn-q-type T  --attn-k-type T  --attn-v-type T  --attn-qkv-type T\n"
             "  --attn-output-type T  --ffn-gate-type T  --ffn-down-type T  --ffn-up-type T\n"
             "                              per-class types, where the preset's rules consult them\n"
@@ -40,9 +68,12 @@ void help_quantize(FILE *out) {
             "  --print-recipe PRESET       print the recipe of a preset and exit\n"
             "  --dry-run                   print the plan (tensor, shape, type, why, bytes) and totals; write nothing\n"
             "  --json                      plan / summary as JSON on stdout\n"
-            "  -t, --threads N             threads (default: all CPUs; also the optional last argument)\n"
+            "  --compat mainline           the file must load in stock llama.cpp: presets follow stock\n"
+            "                              llama-quantize's rules, rules naming ik_llama.cpp-only types are refused\n"
+            "  -t, --threads N             threads (0 = all CPUs, the default; also the optional last argument)\n"
             "  -q, --quiet                 no progress output\n"
             "  -h, --help                  show this help\n");
+    print_preset_list(out);
 }
 
 typedef struct q_args {
@@ -54,7 +85,69 @@ typedef struct q_args {
     qtk_quant_overrides ov;
     bool allow_requantize, dry_run, json, quiet;
     int nthreads;
+    bool keep_split;          /* --keep-split: output parts as the input's */
+    char default_out[4096];   /* ggml-model-PRESET.gguf beside IN when OUT is omitted */
+    qtk_meta kv;              /* --override-kv keys */
 } q_args;
+
+/* Parses --override-kv KEY=TYPE:VALUE as llama.cpp's string_parse_kv_override:
+ * int (stored as u32, llama-quantize's choice), float (f32), bool (true|false),
+ * str (at most 127 bytes); keys shorter than 128 bytes. Returns 0 or exit code 2. */
+static int parse_kv_override(const char *spec, qtk_meta *m) {
+    const char *sep = strchr(spec, '=');
+    qtk_error err;
+    char key[128];
+    if (!sep || sep == spec || sep - spec >= 128)
+        return cli_usage_error("quantize", help_quantize, "malformed --override-kv '%s' (expected KEY=TYPE:VALUE)", spec);
+    memcpy(key, spec, (size_t)(sep - spec));
+    key[sep - spec] = '\0';
+    const char *v = sep + 1;
+    qtk_status st;
+    if (!strncmp(v, "int:", 4)) {
+        char *end = NULL;
+        long long x = strtoll(v + 4, &end, 10);
+        if (!v[4] || *end || x < 0 || x > 4294967295LL)
+            return cli_usage_error("quantize", help_quantize,
+                                   "--override-kv '%s': int value must be an integer 0..4294967295 (stored as u32)", spec);
+        st = qtk_meta_set_u32(m, key, (uint32_t)x, &err);
+    } else if (!strncmp(v, "float:", 6)) {
+        char *end = NULL;
+        double x = strtod(v + 6, &end);
+        if (!v[6] || *end) return cli_usage_error("quantize", help_quantize, "--override-kv '%s': bad float value", spec);
+        st = qtk_meta_set_f32(m, key, (float)x, &err);
+    } else if (!strncmp(v, "bool:", 5)) {
+        if (strcmp(v + 5, "true") != 0 && strcmp(v + 5, "false") != 0)
+            return cli_usage_error("quantize", help_quantize, "--override-kv '%s': bool value must be true or false", spec);
+        st = qtk_meta_set_bool(m, key, v[5] == 't', &err);
+    } else if (!strncmp(v, "str:", 4)) {
+        if (strlen(v + 4) > 127)
+            return cli_usage_error("quantize", help_quantize, "--override-kv '%s': str value cannot exceed 127 bytes", spec);
+        st = qtk_meta_set_str(m, key, v + 4, &err);
+    } else {
+        return cli_usage_error("quantize", help_quantize,
+                               "--override-kv '%s': invalid type (expected int:, float:, bool: or str: after '=')", spec);
+    }
+    if (st != QTK_OK) return cli_usage_error("quantize", help_quantize, "--override-kv '%s': %s", spec, err.msg);
+    return 0;
+}
+
+/* Case-insensitive ASCII comparison, 0 when equal. */
+static int qtk_strcasecmp_cli(const char *a, const char *b) {
+    for (;; a++, b++) {
+        int x = (unsigned char)*a, y = (unsigned char)*b;
+        if (x >= 'A' && x <= 'Z') x += 32;
+        if (y >= 'A' && y <= 'Z') y += 32;
+        if (x != y || !x) return x - y;
+    }
+}
+
+/* Thread count: a decimal 0..256, 0 = all CPUs; -1 when invalid. */
+static int parse_threads(const char *s) {
+    char *end = NULL;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < 0 || v > 256) return -1;
+    return v == 0 ? qtk_cpu_count() : (int)v;
+}
 
 /* Parses a type name (case-insensitive); prints the valid names on failure. */
 static int parse_type(const char *opt, const char *name, int *out) {
@@ -153,6 +246,9 @@ static int parse_args(int argc, char **argv, q_args *a) {
             if (!has_val) return cli_usage_error("quantize", help_quantize, "--print-recipe needs a preset");
             qtk_error err;
             qtk_recipe *r = NULL;
+            if (!qtk_preset_canonical_name(argv[i + 1]))
+                return cli_usage_error("quantize", help_quantize, "unknown preset '%s'",
+                                       argv[i + 1]);
             if (qtk_recipe_from_preset(argv[i + 1], &a->ov, &r, &err) != QTK_OK) return cli_fail("quantize", &err);
             char *text = qtk_recipe_text(r);
             if (text) fputs(text, stdout);
@@ -171,8 +267,23 @@ static int parse_args(int argc, char **argv, q_args *a) {
             a->ov.leave_output_tensor = true;
         } else if (!strcmp(o, "--pure")) {
             a->ov.pure = true;
+        } else if (!strcmp(o, "--keep-split")) {
+            a->keep_split = true;
         } else if (!strcmp(o, "--allow-requantize")) {
             a->allow_requantize = true;
+        } else if (!strcmp(o, "--ignore-imatrix-rules")) {
+            a->ov.ignore_imatrix_rules = true;
+        } else if (!strcmp(o, "--override-kv") && has_val) {
+            int rc = parse_kv_override(argv[++i], &a->kv);
+            if (rc) return rc;
+        } else if (!strcmp(o, "--compat") && has_val) {
+            const char *c = argv[++i];
+            if (!qtk_strcasecmp_cli(c, "mainline") || !qtk_strcasecmp_cli(c, "llama.cpp"))
+                a->ov.compat_mainline = true;
+            else if (!qtk_strcasecmp_cli(c, "ik") || !qtk_strcasecmp_cli(c, "ik_llama.cpp"))
+                a->ov.compat_mainline = false;
+            else
+                return cli_usage_error("quantize", help_quantize, "--compat '%s': expected mainline or ik_llama.cpp", c);
         } else if (!strcmp(o, "--custom-q") && has_val) {
             int rc = add_rules(a, argv[++i], true);
             if (rc) return rc;
@@ -188,30 +299,62 @@ static int parse_args(int argc, char **argv, q_args *a) {
         } else if (!strcmp(o, "-q") || !strcmp(o, "--quiet")) {
             a->quiet = true;
         } else if ((!strcmp(o, "-t") || !strcmp(o, "--threads")) && has_val) {
-            a->nthreads = atoi(argv[++i]);
-            if (a->nthreads < 1 || a->nthreads > 256)
-                return cli_usage_error("quantize", help_quantize, "thread count must be 1..256");
+            a->nthreads = parse_threads(argv[++i]);
+            if (a->nthreads < 0)
+                return cli_usage_error("quantize", help_quantize, "thread count '%s' must be 0..256 (0 = all CPUs)", argv[i]);
         } else {
             return cli_usage_error("quantize", help_quantize, "unknown or incomplete option '%s'", o);
         }
     }
     if (a->n_include && a->n_exclude)
         return cli_usage_error("quantize", help_quantize, "--include-weights and --exclude-weights exclude each other");
-    int need = a->recipe_file ? 2 : 3;
-    if (npos < need)
-        return cli_usage_error("quantize", help_quantize, a->recipe_file ? "need IN.gguf and OUT.gguf"
-                                                                         : "need IN.gguf, OUT.gguf and TYPE|PRESET");
+    /* positionals as llama-quantize: IN [OUT] PRESET [nthreads]; the second one is
+     * the preset when it names one (then OUT is ggml-model-PRESET.gguf beside IN) */
+    if (npos < 1) return cli_usage_error("quantize", help_quantize, "need IN.gguf");
     a->in = pos[0];
-    a->out = pos[1];
-    if (!a->recipe_file) a->preset = pos[2];
-    if (npos > need) {
-        if (npos > need + 1) return cli_usage_error("quantize", help_quantize, "too many arguments");
-        a->nthreads = atoi(pos[need]);
-        if (a->nthreads < 1 || a->nthreads > 256)
-            return cli_usage_error("quantize", help_quantize, "nthreads '%s' must be 1..256", pos[need]);
+    int next = 1;
+    if (a->recipe_file) {
+        if (npos < 2) return cli_usage_error("quantize", help_quantize, "need IN.gguf and OUT.gguf with --recipe");
+        a->out = pos[1];
+        next = 2;
+    } else if (npos >= 2 && qtk_preset_canonical_name(pos[1])) {
+        a->preset = pos[1];
+        const char *in = a->in, *slash = strrchr(in, '/'), *bslash = strrchr(in, '\\');
+        if (bslash && (!slash || bslash > slash)) slash = bslash;
+        int dl = slash ? (int)(slash - in + 1) : 0;
+        int w = snprintf(a->default_out, sizeof a->default_out, "%.*sggml-model-%s.gguf", dl, in,
+                         qtk_preset_canonical_name(pos[1]));
+        if (w < 0 || (size_t)w >= sizeof a->default_out)
+            return cli_usage_error("quantize", help_quantize, "input path too long to derive OUT from it");
+        a->out = a->default_out;
+        next = 2;
+    } else {
+        if (npos < 3) {
+            size_t l1 = strlen(pos[1]);
+            if (npos == 2 && l1 > 5 && !qtk_strcasecmp_cli(pos[1] + l1 - 5, ".gguf"))
+                return cli_usage_error("quantize", help_quantize, "need TYPE|PRESET after %s", pos[1]);
+            if (npos == 2)
+                return cli_usage_error("quantize", help_quantize, "unknown preset or type '%s'", pos[1]);
+            return cli_usage_error("quantize", help_quantize, "need IN.gguf, [OUT.gguf] and TYPE|PRESET");
+        }
+        a->out = pos[1];
+        a->preset = pos[2];
+        if (!qtk_preset_canonical_name(a->preset))
+            return cli_usage_error("quantize", help_quantize, "unknown preset or type '%s'",
+                                   a->preset);
+        next = 3;
+    }
+    if (npos > next) {
+        if (npos > next + 1) return cli_usage_error("quantize", help_quantize, "too many arguments");
+        a->nthreads = parse_threads(pos[next]);
+        if (a->nthreads < 0)
+            return cli_usage_error("quantize", help_quantize, "nthreads '%s' must be 0..256 (0 = all CPUs)", pos[next]);
     }
     if (a->nthreads == 0) a->nthreads = qtk_cpu_count();
-    if (!strcmp(a->in, a->out)) return cli_usage_error("quantize", help_quantize, "IN and OUT are the same file");
+    /* OUT must not be an input, however spelled (device + inode, not strings) */
+    if (cli_refuse_same_file("quantize", a->out, a->in)) return 2;
+    if (cli_refuse_same_file("quantize", a->out, a->imatrix_file)) return 2;
+    if (cli_refuse_same_file("quantize", a->out, a->recipe_file)) return 2;
     return -1;
 }
 
@@ -259,7 +402,16 @@ static int collect_classes(const qtk_gguf *g, const qtk_plan *plan, class_total 
 
 static void print_class_summary(const class_total *ct, int nc);
 
+/* Output type of every tensor of the plan (malloc'ed; NULL on OOM). */
+static int *plan_out_types(const qtk_gguf *g, const qtk_plan *plan) {
+    int *types = (int *)malloc((size_t)(plan->n > 0 ? plan->n : 1) * sizeof *types);
+    for (int64_t i = 0; types && i < plan->n; i++)
+        types[i] = plan->items[i].quantize ? plan->items[i].type : (int)qtk_gguf_tensor(g, i)->type;
+    return types;
+}
+
 static void print_plan(const qtk_gguf *g, const qtk_plan *plan, bool json, const char *recipe_text) {
+    int *types = plan_out_types(g, plan);
     class_total ct[64];
     int nc = collect_classes(g, plan, ct, 64);
     char b1[64];
@@ -285,7 +437,12 @@ static void print_plan(const qtk_gguf *g, const qtk_plan *plan, bool json, const
         printf("\n  },\n  \"total_bytes\": %" PRIu64 ",\n  \"total_params\": %" PRId64 ",\n  \"bpw\": %.4f,\n  \"recipe\": ",
                plan->total_bytes, plan->total_params, bpw);
         cli_json_string(stdout, recipe_text ? recipe_text : "", recipe_text ? strlen(recipe_text) : 0);
+        if (types) {
+            printf(",\n  ");
+            cli_print_compat_json(stdout, types, plan->n);
+        }
         printf("\n}\n");
+        free(types);
         return;
     }
     printf("%-36s %-18s %-8s %-8s %12s  %s\n", "tensor", "shape", "from", "type", "bytes", "why");
@@ -300,6 +457,8 @@ static void print_plan(const qtk_gguf *g, const qtk_plan *plan, bool json, const
     print_class_summary(ct, nc);
     printf("total: %s, %" PRId64 " parameters, %.4f bpw, general.file_type %d\n",
            cli_fmt_bytes((double)plan->total_bytes, b1, sizeof b1), plan->total_params, bpw, plan->file_type);
+    if (types) cli_print_compat(stdout, types, plan->n);
+    free(types);
 }
 
 static void print_class_summary(const class_total *ct, int nc) {
@@ -330,10 +489,26 @@ static void on_progress(void *ud, const qtk_quantize_progress *p) {
             shape, p->seconds * 1e3, mbs, (int)(eta / 60), (int)eta % 60);
 }
 
+/* Refuses a preset whose default type this build cannot quantize (from the
+ * type table), naming the preset and the missing types; false when usable. */
+static bool preset_unavailable(const char *preset) {
+    int missing[16];
+    bool base = false;
+    int nm = qtk_preset_missing_types(preset, missing, 16, &base);
+    if (nm <= 0 || !base) return false;
+    fprintf(stderr, "qtk quantize: preset %s is not available in this version of qtk: ", qtk_preset_canonical_name(preset));
+    for (int k = 0; k < nm && k < 16; k++) fprintf(stderr, "%s%s", k ? ", " : "", qtk_type_name(missing[k]));
+    fprintf(stderr, " cannot be quantized yet (see the preset list of 'qtk help quantize')\n");
+    return true;
+}
+
 int cmd_quantize(int argc, char **argv) {
     q_args a;
     int rc = parse_args(argc, argv, &a);
-    if (rc >= 0) return rc;
+    if (rc >= 0) {
+        qtk_meta_clear(&a.kv);
+        return rc;
+    }
 
     qtk_error err;
     qtk_gguf *g = NULL;
@@ -341,7 +516,7 @@ int cmd_quantize(int argc, char **argv) {
     qtk_imatrix *im = NULL;
     qtk_plan *plan = NULL;
     char *recipe_text = NULL;
-    qtk_meta extra = {0};
+    int *out_types = NULL;
     rc = 1;
 
     if (qtk_gguf_open(a.in, &g, &err) != QTK_OK) goto fail;
@@ -352,38 +527,39 @@ int cmd_quantize(int argc, char **argv) {
         qtk_status s = qtk_recipe_parse(text, a.recipe_file, &recipe, &err);
         free(text);
         if (s != QTK_OK) goto fail;
-        /* per-class options and forced output/embedding types apply to recipe files too */
+        /* per-class options, forced output/embedding types and --compat apply to recipe files too */
         if (qtk_recipe_apply_overrides(recipe, &a.ov, &err) != QTK_OK) goto fail;
+    } else if (preset_unavailable(a.preset)) {
+        rc = 2; /* the preset's base type has no quantizer in this build: nothing to plan */
+        goto done;
     } else if (qtk_recipe_from_preset(a.preset, &a.ov, &recipe, &err) != QTK_OK) {
-        goto fail;
+        /* the name is known (checked while parsing): an option does not fit the preset */
+        rc = err.code == QTK_ERR_NOMEM ? 1 : 2;
+        fprintf(stderr, "qtk quantize: %s\n", err.msg);
+        goto done;
     }
     for (int i = 0; i < a.n_rules; i++) {
         char *eq = strrchr(a.rules[i], '=');
         *eq = '\0';
         int t;
         if ((rc = parse_type("--custom-q", eq + 1, &t)) != 0) goto done;
-        rc = 1;
-        if (qtk_recipe_add_custom(recipe, a.rules[i], t, &err) != QTK_OK) goto fail;
-    }
-    if (a.imatrix_file) {
-        if (qtk_imatrix_load(a.imatrix_file, &im, &err) != QTK_OK) goto fail;
-        /* warn about quantized tensors without an imatrix entry */
-        for (int64_t i = 0; i < qtk_gguf_n_tensors(g); i++) {
-            const qtk_tensor_info *t = qtk_gguf_tensor(g, i);
-            if (t->n_dims >= 2 && !qtk_imatrix_find(im, t->name) && !a.quiet)
-                fprintf(stderr, "qtk quantize: warning: %s has no entry for '%s'\n", a.imatrix_file, t->name);
+        if (qtk_recipe_add_custom(recipe, a.rules[i], t, &err) != QTK_OK) {
+            /* a rule given on the command line that does not parse is a usage error */
+            rc = 2;
+            fprintf(stderr, "qtk quantize: --custom-q '%s=%s': %s\n", a.rules[i], eq + 1, err.msg);
+            goto done;
         }
+        rc = 1;
     }
+    if (a.imatrix_file && qtk_imatrix_load(a.imatrix_file, &im, &err) != QTK_OK) goto fail;
     if (qtk_plan_make(g, recipe, im, a.allow_requantize, &plan, &err) != QTK_OK) goto fail;
-    recipe_text = qtk_recipe_text(recipe);
-
-    if (a.dry_run) {
-        print_plan(g, plan, a.json, recipe_text);
-        rc = 0;
+    /* a preset or rule choosing a type this build cannot quantize: refused up front (dry runs too) */
+    if (qtk_plan_check_types(plan, recipe, &err) != QTK_OK) {
+        fprintf(stderr, "qtk quantize: %s\n", err.msg);
+        rc = 2;
         goto done;
     }
-
-    if (im && qtk_meta_set_str(&extra, "quantize.imatrix.file", a.imatrix_file, &err) != QTK_OK) goto fail;
+    recipe_text = qtk_recipe_text(recipe);
 
     progress_state ps = {0, a.quiet || a.json};
     for (int64_t i = 0; i < qtk_gguf_n_tensors(g); i++) ps.total_in += qtk_gguf_tensor(g, i)->nbytes;
@@ -391,14 +567,35 @@ int cmd_quantize(int argc, char **argv) {
     qtk_quantize_params_init(&qp);
     qp.nthreads = a.nthreads;
     qp.imatrix = im;
+    qp.imatrix_path = a.imatrix_file;
     qp.include_weights = a.include_w;
     qp.n_include = a.n_include;
     qp.exclude_weights = a.exclude_w;
     qp.n_exclude = a.n_exclude;
     qp.recipe = recipe;
-    qp.extra_meta = &extra;
+    qp.extra_meta = &a.kv;
     qp.progress = on_progress;
     qp.progress_ud = &ps;
+    qp.keep_split = a.keep_split;
+
+    /* imatrix entries of the wrong size, missing required entries, ...: before anything is written */
+    if (qtk_quantize_check(g, plan, &qp, &err) != QTK_OK) goto fail;
+    if (im && !a.quiet && !a.json) {
+        /* quantized tensors that get no importance weights (no entry, or excluded) */
+        for (int64_t i = 0; i < plan->n; i++) {
+            const qtk_tensor_info *t = qtk_gguf_tensor(g, i);
+            if (plan->items[i].quantize && !qtk_quantize_imatrix_for(&qp, t, 0))
+                fprintf(stderr, "qtk quantize: warning: %s: no importance weights for '%s' (%s)\n", a.imatrix_file,
+                        t->name, qtk_imatrix_find(im, t->name) ? "excluded" : "no entry");
+        }
+    }
+
+    if (a.dry_run) {
+        print_plan(g, plan, a.json, recipe_text);
+        rc = 0;
+        goto done;
+    }
+
     double t0 = qtk_time_now();
     if (qtk_quantize_model(g, plan, a.out, &qp, &err) != QTK_OK) goto fail;
     double wall = qtk_time_now() - t0;
@@ -410,10 +607,23 @@ int cmd_quantize(int argc, char **argv) {
         int nc = collect_classes(g, plan, ct, 64);
         print_class_summary(ct, nc);
         uint64_t in_bytes = ps.total_in;
+        char out_label[4200];
+        snprintf(out_label, sizeof out_label, "%s", a.out);
+        if (a.keep_split) { /* --keep-split: the parts, listed below */
+            int np = qtk_gguf_n_parts(g);
+            int l = qtk_split_out_path(out_label, sizeof out_label - 32, a.out, 0, np);
+            if (l > 0 && np > 1) snprintf(out_label + l, sizeof out_label - (size_t)l, " and %d more parts", np - 1);
+        }
         printf("input:  %s\noutput: %s (%s), %.4f bpw, general.file_type %d\nwall time: %.2f s with %d threads\n",
-               cli_fmt_bytes((double)in_bytes, b1, sizeof b1), a.out, cli_fmt_bytes((double)plan->total_bytes, b2, sizeof b2),
+               cli_fmt_bytes((double)in_bytes, b1, sizeof b1), out_label, cli_fmt_bytes((double)plan->total_bytes, b2, sizeof b2),
                plan->total_params ? 8.0 * (double)plan->total_bytes / (double)plan->total_params : 0.0,
                plan->file_type, wall, a.nthreads);
+        for (int k = 0; a.keep_split && k < qtk_gguf_n_parts(g); k++) {
+            char pp[4200];
+            qtk_split_out_path(pp, sizeof pp, a.out, k, qtk_gguf_n_parts(g));
+            printf("  part %d of %d: %s\n", k + 1, qtk_gguf_n_parts(g), pp);
+        }
+        if ((out_types = plan_out_types(g, plan)) != NULL) cli_print_compat(stdout, out_types, plan->n);
     }
     rc = 0;
     goto done;
@@ -422,7 +632,8 @@ fail:
     rc = cli_fail("quantize", &err);
 done:
     for (int i = 0; i < a.n_rules; i++) free(a.rules[i]);
-    qtk_meta_clear(&extra);
+    qtk_meta_clear(&a.kv);
+    free(out_types);
     free(recipe_text);
     qtk_plan_free(plan);
     qtk_imatrix_free(im);

@@ -15,7 +15,8 @@ void help_synth(FILE *out) {
             "trained ones (row scale spread, heavy tails, outlier input channels, larger\n"
             "scales in early layers; see docs/synth.md). The file depends only on the shape\n"
             "and the seed: the same pair gives a byte-identical file on every platform.\n"
-            "OUT is written to OUT.tmp first and renamed when complete.\n\n"
+            "OUT is written to OUT.tmp.XXXXXX first and renamed when complete (removed on\n"
+            "any error, Ctrl-C, SIGTERM or SIGHUP).\n\n"
             "options:\n"
             "  --shape NAME      model shape (default tiny):\n");
     for (int i = 0; i < qtk_synth_shape_count(); i++) {

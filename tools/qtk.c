@@ -1,5 +1,6 @@
 /* qtk.c — entry point of the `qtk` command: dispatches to subcommands. */
 #include "cli.h"
+#include "core/qtk_internal.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -8,7 +9,8 @@ static const cli_command commands[] = {
     {"quantize", "quantize a model: presets, rules, recipes, imatrix", cmd_quantize, help_quantize},
     {"inspect", "show header, metadata and tensors of a GGUF file", cmd_inspect, help_inspect},
     {"dequantize", "write a copy of a GGUF file with every tensor as F32", cmd_dequantize, help_dequantize},
-    {"bench", "speed benchmarks: qtk bench types", cmd_bench, help_bench},
+    {"bench", "speed benchmarks: models (llama-bench style) and qtk bench types", cmd_bench, help_bench},
+    {"run", "generate text with a model (llama-cli style), timings at the end", cmd_run, help_run},
     {"synth", "write a synthetic F16 LLaMA model (deterministic from a seed)", cmd_synth, help_synth},
     {"perplexity", "perplexity and KL-divergence of a model on a text (llama-perplexity style)", cmd_perplexity, help_perplexity},
     {"tokenize", "tokenize a text with a model's vocabulary (llama-tokenize style)", cmd_tokenize, help_tokenize},
@@ -33,6 +35,9 @@ static const cli_command *find_command(const char *name) {
 }
 
 int main(int argc, char **argv) {
+    /* SIGINT/SIGTERM/SIGHUP (Windows: Ctrl-C, console close) remove every
+     * OUT.tmp.XXXXXX being written, then end the process as the signal would */
+    qtk_install_signal_cleanup();
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -53,8 +58,7 @@ int main(int argc, char **argv) {
         }
         const cli_command *c = find_command(argv[2]);
         if (!c) {
-            fprintf(stderr, "qtk: unknown command '%s'\n\n", argv[2]);
-            usage(stderr);
+            fprintf(stderr, "qtk: unknown command '%s'\nsee 'qtk --help'\n", argv[2]);
             return 2;
         }
         c->help(stdout);
@@ -62,8 +66,8 @@ int main(int argc, char **argv) {
     }
     const cli_command *c = find_command(cmd);
     if (!c) {
-        fprintf(stderr, "qtk: unknown command '%s'\n\n", cmd);
-        usage(stderr);
+        /* the error stays the last thing on screen: a one-line hint, not the command list */
+        fprintf(stderr, "qtk: unknown command '%s'\nsee 'qtk --help'\n", cmd);
         return 2;
     }
     return c->run(argc - 1, argv + 1);

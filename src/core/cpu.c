@@ -4,6 +4,7 @@
  * support them). AArch64: NEON is architectural; dotprod from hwcaps.
  */
 #include "qtk_internal.h"
+#include "threadpool.h"
 
 #include <string.h>
 
@@ -46,8 +47,9 @@ static unsigned long long read_xcr0(void) {
 #endif
 
 static qtk_cpu_features g_cpu;
-static int g_cpu_done;
-static qtk_isa g_max_isa = QTK_ISA_COUNT;
+static qtk_once g_cpu_once = QTK_ONCE_INIT;
+/* QTK_ISA_COUNT = no cap; atomic because tests flip it while a pool may read it. */
+static qtk_atomic_int g_max_isa = QTK_ISA_COUNT;
 
 static void detect(qtk_cpu_features *f) {
     memset(f, 0, sizeof *f);
@@ -86,14 +88,12 @@ static void detect(qtk_cpu_features *f) {
 #endif
 }
 
+static void detect_once(void) { detect(&g_cpu); }
+
 const qtk_cpu_features *qtk_cpu(void) {
-    /* Racing first calls compute the same value; harmless. */
-    if (!g_cpu_done) {
-        qtk_cpu_features f;
-        detect(&f);
-        g_cpu = f;
-        g_cpu_done = 1;
-    }
+    /* Once, with synchronisation: an unsynchronised flag would be a data race
+     * (a reader on a weakly ordered CPU could see the flag before the data). */
+    qtk_call_once(&g_cpu_once, detect_once);
     return &g_cpu;
 }
 
@@ -133,17 +133,31 @@ const char *qtk_isa_name(qtk_isa isa) {
     return ((int)isa >= 0 && isa < QTK_ISA_COUNT) ? names[isa] : "?";
 }
 
-void qtk_set_max_isa(qtk_isa max_isa) { g_max_isa = max_isa; }
+void qtk_set_max_isa(qtk_isa max_isa) { qtk_atomic_store(&g_max_isa, (int)max_isa); }
+
+/* The ISA level whose vec_dot kernel the dispatcher picks for traits tr. */
+static int best_level(const qtk_type_traits *tr) {
+    /* Preference order: the widest available level not above the cap. */
+    static const qtk_isa order[] = {QTK_ISA_AVX512, QTK_ISA_AVX2, QTK_ISA_NEON, QTK_ISA_SCALAR};
+    const int cap = qtk_atomic_load(&g_max_isa);
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+        qtk_isa isa = order[i];
+        if (cap != QTK_ISA_COUNT && isa != QTK_ISA_SCALAR && (int)isa > cap) continue;
+        if (tr->vec_dot[isa] && qtk_isa_available(isa)) return (int)isa;
+    }
+    return -1;
+}
+
+qtk_mul_mat_fn qtk_mul_mat_best(int t) {
+    const qtk_type_traits *tr = qtk_type_get(t);
+    if (!tr) return NULL;
+    int isa = best_level(tr);
+    return isa >= 0 ? tr->mul_mat[isa] : NULL;
+}
 
 qtk_vec_dot_fn qtk_vec_dot_best(int t) {
     const qtk_type_traits *tr = qtk_type_get(t);
     if (!tr) return NULL;
-    /* Preference order: the widest available level not above the cap. */
-    static const qtk_isa order[] = {QTK_ISA_AVX512, QTK_ISA_AVX2, QTK_ISA_NEON, QTK_ISA_SCALAR};
-    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
-        qtk_isa isa = order[i];
-        if (g_max_isa != QTK_ISA_COUNT && isa != QTK_ISA_SCALAR && isa > g_max_isa) continue;
-        if (tr->vec_dot[isa] && qtk_isa_available(isa)) return tr->vec_dot[isa];
-    }
-    return NULL;
+    int isa = best_level(tr);
+    return isa >= 0 ? tr->vec_dot[isa] : NULL;
 }

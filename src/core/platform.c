@@ -1,6 +1,7 @@
 /*
  * platform.c — the one place that talks to the operating system: file
- * mapping, file replacement, threads, clocks, aligned memory.
+ * mapping, file replacement, CPU count, clocks, aligned memory (threads and
+ * atomics: threadpool.c).
  */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L
@@ -26,6 +27,14 @@
 #include <time.h>
 #include <unistd.h>
 #endif
+
+/* Identity of a file (device + inode; Windows: volume serial + file index),
+ * and the registry of files mapped as inputs (see "file safety" below). */
+typedef struct qtk_file_id {
+    unsigned long long vol, hi, lo;
+} qtk_file_id;
+static void input_register(const void *data, const qtk_file_id *id, const char *path);
+static void input_unregister(const void *data);
 
 /* ---- file mapping ------------------------------------------------------- */
 
@@ -75,6 +84,8 @@ qtk_status qtk_map_file(const char *path, qtk_mapping *out, qtk_error *err) {
         CloseHandle(fh);
         return QTK_OK;
     }
+    BY_HANDLE_FILE_INFORMATION bi;
+    bool have_id = GetFileInformationByHandle(fh, &bi) != 0;
     HANDLE mh = CreateFileMappingW(fh, NULL, PAGE_READONLY, 0, 0, NULL);
     CloseHandle(fh);
     if (!mh)
@@ -89,10 +100,15 @@ qtk_status qtk_map_file(const char *path, qtk_mapping *out, qtk_error *err) {
     out->data = p;
     out->size = (size_t)sz.QuadPart;
     out->os_handle = mh;
+    if (have_id) {
+        qtk_file_id id = {bi.dwVolumeSerialNumber, bi.nFileIndexHigh, bi.nFileIndexLow};
+        input_register(p, &id, path);
+    }
     return QTK_OK;
 }
 
 void qtk_unmap_file(qtk_mapping *m) {
+    if (m->data) input_unregister(m->data);
     if (m->data) UnmapViewOfFile(m->data);
     if (m->os_handle) CloseHandle((HANDLE)m->os_handle);
     memset(m, 0, sizeof *m);
@@ -159,10 +175,13 @@ qtk_status qtk_map_file(const char *path, qtk_mapping *out, qtk_error *err) {
     if (p == MAP_FAILED) return qtk_set_error(err, QTK_ERR_IO, "%s: cannot map: %s", path, strerror(e));
     out->data = p;
     out->size = (size_t)st.st_size;
+    qtk_file_id id = {(unsigned long long)st.st_dev, 0, (unsigned long long)st.st_ino};
+    input_register(p, &id, path);
     return QTK_OK;
 }
 
 void qtk_unmap_file(qtk_mapping *m) {
+    if (m->data) input_unregister(m->data);
     if (m->data) munmap((void *)m->data, m->size);
     memset(m, 0, sizeof *m);
 }
@@ -182,76 +201,7 @@ int qtk_fseek64(FILE *f, int64_t off) { return fseeko(f, (off_t)off, SEEK_SET); 
 
 #endif
 
-/* ---- threads ------------------------------------------------------------ */
-
-typedef struct range_job {
-    qtk_range_fn fn;
-    void *ctx;
-    int64_t begin, end;
-    int index;
-} range_job;
-
-#ifdef _WIN32
-static DWORD WINAPI range_thread_main(LPVOID p) {
-    range_job *j = (range_job *)p;
-    j->fn(j->ctx, j->begin, j->end, j->index);
-    return 0;
-}
-#else
-static void *range_thread_main(void *p) {
-    range_job *j = (range_job *)p;
-    j->fn(j->ctx, j->begin, j->end, j->index);
-    return NULL;
-}
-#endif
-
-void qtk_parallel_for(int nthreads, int64_t n, qtk_range_fn fn, void *ctx) {
-    if (n <= 0) return;
-    if (nthreads < 1) nthreads = 1;
-    if (nthreads > n) nthreads = (int)n;
-    if (nthreads > 256) nthreads = 256;
-    if (nthreads == 1) {
-        fn(ctx, 0, n, 0);
-        return;
-    }
-    range_job jobs[256];
-#ifdef _WIN32
-    HANDLE th[256];
-#else
-    pthread_t th[256];
-#endif
-    bool started[256];
-    for (int i = 0; i < nthreads; i++) {
-        jobs[i].fn = fn;
-        jobs[i].ctx = ctx;
-        jobs[i].begin = n * i / nthreads;
-        jobs[i].end = n * (i + 1) / nthreads;
-        jobs[i].index = i;
-        started[i] = false;
-    }
-    for (int i = 1; i < nthreads; i++) {
-#ifdef _WIN32
-        th[i] = CreateThread(NULL, 0, range_thread_main, &jobs[i], 0, NULL);
-        started[i] = th[i] != NULL;
-#else
-        started[i] = pthread_create(&th[i], NULL, range_thread_main, &jobs[i]) == 0;
-#endif
-    }
-    fn(ctx, jobs[0].begin, jobs[0].end, 0);
-    for (int i = 1; i < nthreads; i++) {
-        if (started[i]) {
-#ifdef _WIN32
-            WaitForSingleObject(th[i], INFINITE);
-            CloseHandle(th[i]);
-#else
-            pthread_join(th[i], NULL);
-#endif
-        } else {
-            /* could not start a thread: do its share here */
-            fn(ctx, jobs[i].begin, jobs[i].end, i);
-        }
-    }
-}
+/* ---- CPU count, clock (threads themselves: threadpool.c) ---------------- */
 
 int qtk_cpu_count(void) {
 #ifdef _WIN32
@@ -296,3 +246,367 @@ void qtk_free_aligned(void *p) {
     free(p);
 #endif
 }
+
+/* ---- file safety: same-file checks, unique temp files, signal cleanup ---- */
+/*
+ * Every atomic writer (GGUF writer, imatrix .dat, KLD base file) creates its
+ * output as FINAL.tmp.XXXXXX with an exclusive create (never shared with a
+ * concurrent writer, never following an existing file), registers the name
+ * in a fixed table, and renames it over FINAL when complete. The table is
+ * read by the SIGINT/SIGTERM/SIGHUP handler (Windows: console control
+ * handler) that qtk_install_signal_cleanup() installs: it removes every live
+ * temp file and then lets the signal terminate the process as it would have.
+ * Slot states: 0 free, 1 being filled or emptied, 2 live.
+ */
+#ifdef _WIN32
+#include <fcntl.h>
+#include <stdint.h>
+#define QTK_TMP_PATH_MAX 1024 /* wide characters */
+typedef wchar_t tmp_char;
+typedef volatile LONG slot_state;
+#define SLOT_CAS(p, from, to) (InterlockedCompareExchange((p), (to), (from)) == (from))
+#define SLOT_LOAD(p) InterlockedCompareExchange((p), 0, 0)
+#define SLOT_STORE(p, v) ((void)InterlockedExchange((p), (v)))
+#else
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#define QTK_TMP_PATH_MAX 4096
+typedef char tmp_char;
+typedef atomic_int slot_state;
+static bool slot_cas(slot_state *p, int from, int to) {
+    return atomic_compare_exchange_strong_explicit(p, &from, to, memory_order_acq_rel, memory_order_acquire);
+}
+#define SLOT_CAS(p, from, to) slot_cas((p), (from), (to))
+#define SLOT_LOAD(p) atomic_load_explicit((p), memory_order_acquire)
+#define SLOT_STORE(p, v) atomic_store_explicit((p), (v), memory_order_release)
+#endif
+/* Enough for --keep-split of the largest split releases (30-50 parts) with room to
+ * spare; untouched slots cost no memory (zero-initialised static storage). */
+#define QTK_TMP_SLOTS 128
+
+static slot_state tmp_state[QTK_TMP_SLOTS];
+static tmp_char tmp_name[QTK_TMP_SLOTS][QTK_TMP_PATH_MAX];
+
+/* Registers a temp file for removal on a signal; -1 when the table is full or
+ * the name too long (the file is then only removed by the normal paths). */
+static int tmp_register(const char *path) {
+#ifdef _WIN32
+    wchar_t *w = utf8_to_wide(path);
+    if (!w) return -1;
+    size_t n = wcslen(w);
+#else
+    const char *w = path;
+    size_t n = strlen(path);
+#endif
+    int slot = -1;
+    if (n < QTK_TMP_PATH_MAX) {
+        for (int i = 0; i < QTK_TMP_SLOTS && slot < 0; i++)
+            if (SLOT_CAS(&tmp_state[i], 0, 1)) slot = i;
+        if (slot >= 0) {
+            memcpy(tmp_name[slot], w, (n + 1) * sizeof(tmp_char));
+            SLOT_STORE(&tmp_state[slot], 2);
+        }
+    }
+#ifdef _WIN32
+    free(w);
+#endif
+    return slot;
+}
+
+static void tmp_unregister(int slot) {
+    if (slot >= 0 && slot < QTK_TMP_SLOTS) SLOT_STORE(&tmp_state[slot], 0);
+}
+
+/* Removes every live temp file: async-signal-safe on POSIX (unlink only). */
+static void tmp_remove_all(void) {
+    for (int i = 0; i < QTK_TMP_SLOTS; i++) {
+        if (!SLOT_CAS(&tmp_state[i], 2, 1)) continue; /* free, or being (un)registered */
+#ifdef _WIN32
+        DeleteFileW(tmp_name[i]); /* opened with FILE_SHARE_DELETE: gone when the handle closes */
+#else
+        unlink(tmp_name[i]);
+#endif
+        SLOT_STORE(&tmp_state[i], 0);
+    }
+}
+
+/* Slot of a registered temp path (the writers keep only the name). */
+static int tmp_find(const char *path) {
+#ifdef _WIN32
+    wchar_t *w = utf8_to_wide(path);
+    if (!w) return -1;
+#else
+    const char *w = path;
+#endif
+    int slot = -1;
+    for (int i = 0; i < QTK_TMP_SLOTS && slot < 0; i++) {
+#ifdef _WIN32
+        if (SLOT_LOAD(&tmp_state[i]) == 2 && wcscmp(tmp_name[i], w) == 0) slot = i;
+#else
+        if (SLOT_LOAD(&tmp_state[i]) == 2 && strcmp(tmp_name[i], w) == 0) slot = i;
+#endif
+    }
+#ifdef _WIN32
+    free(w);
+#endif
+    return slot;
+}
+
+/* Identity of the file at path; false when it cannot be opened/stat'ed. */
+static bool file_id_of(const char *path, qtk_file_id *id) {
+#ifdef _WIN32
+    wchar_t *w = utf8_to_wide(path);
+    if (!w) return false;
+    HANDLE h = CreateFileW(w, FILE_READ_ATTRIBUTES, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+                           OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, NULL);
+    free(w);
+    if (h == INVALID_HANDLE_VALUE) return false;
+    BY_HANDLE_FILE_INFORMATION bi;
+    BOOL ok = GetFileInformationByHandle(h, &bi);
+    CloseHandle(h);
+    if (!ok) return false;
+    id->vol = bi.dwVolumeSerialNumber;
+    id->hi = bi.nFileIndexHigh;
+    id->lo = bi.nFileIndexLow;
+    return true;
+#else
+    struct stat st;
+    if (stat(path, &st) != 0) return false;
+    id->vol = (unsigned long long)st.st_dev;
+    id->hi = 0;
+    id->lo = (unsigned long long)st.st_ino;
+    return true;
+#endif
+}
+
+static bool file_id_eq(const qtk_file_id *a, const qtk_file_id *b) {
+    return a->vol == b->vol && a->hi == b->hi && a->lo == b->lo;
+}
+
+int qtk_same_file(const char *a, const char *b) {
+    qtk_file_id ia, ib;
+    if (!a || !b || !file_id_of(a, &ia) || !file_id_of(b, &ib)) return 0;
+    return file_id_eq(&ia, &ib);
+}
+
+/* Files mapped by qtk_map_file, so that no writer replaces one of its own inputs. */
+typedef struct input_entry {
+    const void *data;
+    qtk_file_id id;
+    char *path;
+} input_entry;
+
+static input_entry *inputs;
+static size_t n_inputs, cap_inputs;
+#ifdef _WIN32
+static SRWLOCK inputs_lock = SRWLOCK_INIT;
+#define INPUTS_LOCK() AcquireSRWLockExclusive(&inputs_lock)
+#define INPUTS_UNLOCK() ReleaseSRWLockExclusive(&inputs_lock)
+#else
+static pthread_mutex_t inputs_lock = PTHREAD_MUTEX_INITIALIZER;
+#define INPUTS_LOCK() pthread_mutex_lock(&inputs_lock)
+#define INPUTS_UNLOCK() pthread_mutex_unlock(&inputs_lock)
+#endif
+
+static void input_register(const void *data, const qtk_file_id *id, const char *path) {
+    char *p = qtk_strdup(path);
+    if (!p) return; /* best effort: only the same-file check loses this input */
+    INPUTS_LOCK();
+    if (n_inputs == cap_inputs) {
+        size_t cap = cap_inputs ? 2 * cap_inputs : 8;
+        input_entry *ni = (input_entry *)realloc(inputs, cap * sizeof *ni);
+        if (ni) {
+            inputs = ni;
+            cap_inputs = cap;
+        }
+    }
+    if (n_inputs < cap_inputs) {
+        inputs[n_inputs].data = data;
+        inputs[n_inputs].id = *id;
+        inputs[n_inputs].path = p;
+        n_inputs++;
+        p = NULL;
+    }
+    INPUTS_UNLOCK();
+    free(p);
+}
+
+static void input_unregister(const void *data) {
+    INPUTS_LOCK();
+    for (size_t i = 0; i < n_inputs; i++) {
+        if (inputs[i].data == data) {
+            free(inputs[i].path);
+            inputs[i] = inputs[--n_inputs];
+            break;
+        }
+    }
+    INPUTS_UNLOCK();
+}
+
+qtk_status qtk_check_not_input(const char *out_path, qtk_error *err) {
+    qtk_file_id id;
+    if (!file_id_of(out_path, &id)) return QTK_OK; /* does not exist (yet): nothing to clobber */
+    qtk_status st = QTK_OK;
+    INPUTS_LOCK();
+    for (size_t i = 0; i < n_inputs; i++) {
+        if (file_id_eq(&inputs[i].id, &id)) {
+            st = qtk_set_error(err, QTK_ERR_INVALID_ARG,
+                               "%s: refusing to overwrite it: it is the same file as the input %s", out_path,
+                               inputs[i].path);
+            break;
+        }
+    }
+    INPUTS_UNLOCK();
+    return st;
+}
+
+/* A random-enough 64-bit value for temp names (uniqueness is guaranteed by
+ * the exclusive create; this only makes collisions rare). */
+static unsigned long long tmp_random(void) {
+    static unsigned long long counter;
+    unsigned long long x = ++counter * 0x9E3779B97F4A7C15ULL;
+    x ^= (unsigned long long)(uintptr_t)&x;
+#ifdef _WIN32
+    LARGE_INTEGER c;
+    QueryPerformanceCounter(&c);
+    x ^= (unsigned long long)c.QuadPart * 0xBF58476D1CE4E5B9ULL;
+    x ^= (unsigned long long)GetCurrentProcessId() << 32;
+    x ^= (unsigned long long)GetCurrentThreadId();
+#else
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    x ^= ((unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec) * 0xBF58476D1CE4E5B9ULL;
+    x ^= (unsigned long long)getpid() << 32;
+#endif
+    x ^= x >> 31;
+    x *= 0x94D049BB133111EBULL;
+    return x ^ (x >> 29);
+}
+
+qtk_status qtk_tmpfile_create(const char *final_path, FILE **f, char **tmp_path, qtk_error *err) {
+    static const char alnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    *f = NULL;
+    *tmp_path = NULL;
+    qtk_status st = qtk_check_not_input(final_path, err);
+    if (st != QTK_OK) return st;
+    size_t n = strlen(final_path);
+    char *tmp = (char *)malloc(n + 12);
+    if (!tmp) return qtk_set_error(err, QTK_ERR_NOMEM, "%s: out of memory", final_path);
+    memcpy(tmp, final_path, n);
+    memcpy(tmp + n, ".tmp.", 5);
+    for (int attempt = 0; attempt < 100; attempt++) {
+        unsigned long long r = tmp_random();
+        for (int i = 0; i < 6; i++, r /= 62) tmp[n + 5 + i] = alnum[r % 62];
+        tmp[n + 11] = '\0';
+#ifdef _WIN32
+        wchar_t *w = utf8_to_wide(tmp);
+        if (!w) break;
+        /* FILE_SHARE_DELETE: the console handler can delete it while open */
+        HANDLE h = CreateFileW(w, GENERIC_WRITE | DELETE, FILE_SHARE_READ | FILE_SHARE_DELETE, NULL, CREATE_NEW,
+                               FILE_ATTRIBUTE_NORMAL, NULL);
+        free(w);
+        if (h == INVALID_HANDLE_VALUE) {
+            DWORD e = GetLastError();
+            if (e == ERROR_FILE_EXISTS || e == ERROR_ALREADY_EXISTS) continue;
+            char eb[256];
+            st = qtk_set_error(err, QTK_ERR_IO, "%s: cannot create %s: %s", final_path, tmp,
+                               win_error_text(e, eb, sizeof eb));
+            free(tmp);
+            return st;
+        }
+        int fd = _open_osfhandle((intptr_t)h, _O_BINARY | _O_WRONLY);
+        FILE *fp = fd >= 0 ? _fdopen(fd, "wb") : NULL;
+        if (!fp) {
+            if (fd >= 0) _close(fd);
+            else CloseHandle(h);
+            qtk_remove_file(tmp);
+            st = qtk_set_error(err, QTK_ERR_IO, "%s: cannot open %s as a stream", final_path, tmp);
+            free(tmp);
+            return st;
+        }
+#else
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666); /* mode as fopen: umask applies */
+        if (fd < 0) {
+            int e = errno;
+            if (e == EEXIST) continue;
+            st = qtk_set_error(err, QTK_ERR_IO, "%s: cannot create %s: %s", final_path, tmp, strerror(e));
+            free(tmp);
+            return st;
+        }
+        FILE *fp = fdopen(fd, "wb");
+        if (!fp) {
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            st = qtk_set_error(err, QTK_ERR_IO, "%s: cannot open %s as a stream: %s", final_path, tmp, strerror(e));
+            free(tmp);
+            return st;
+        }
+#endif
+        tmp_register(tmp);
+        *f = fp;
+        *tmp_path = tmp;
+        return QTK_OK;
+    }
+    st = qtk_set_error(err, QTK_ERR_IO, "%s: cannot create a unique temp file %s.tmp.XXXXXX", final_path, final_path);
+    free(tmp);
+    return st;
+}
+
+void qtk_tmpfile_discard(FILE *f, const char *tmp_path) {
+    if (f) fclose(f);
+    if (!tmp_path) return;
+    int slot = tmp_find(tmp_path);
+    qtk_remove_file(tmp_path);
+    tmp_unregister(slot);
+}
+
+int qtk_tmpfile_commit(const char *tmp_path, const char *final_path) {
+    int slot = tmp_find(tmp_path);
+    int r = qtk_rename_replace(tmp_path, final_path);
+    if (r == 0) tmp_unregister(slot); /* on failure the caller discards it */
+    return r;
+}
+
+#ifdef _WIN32
+static BOOL WINAPI on_console_event(DWORD ev) {
+    tmp_remove_all();
+    /* the codes a POSIX shell reports: 130 Ctrl-C, 129 console closed (hangup), 143 otherwise.
+     * TerminateProcess, not ExitProcess: the main thread may hold a CRT lock (stdio) that
+     * exit-time cleanup would wait for; closing the handles deletes the temp files. */
+    TerminateProcess(GetCurrentProcess(),
+                     ev == CTRL_C_EVENT || ev == CTRL_BREAK_EVENT ? 130 : ev == CTRL_CLOSE_EVENT ? 129 : 143);
+    return TRUE;
+}
+
+void qtk_install_signal_cleanup(void) { SetConsoleCtrlHandler(on_console_event, TRUE); }
+#else
+static void on_signal(int sig) {
+    int saved = errno;
+    tmp_remove_all();
+    /* die of the same signal (the shell reports 128 + sig: 130, 143, 129) */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, NULL);
+    raise(sig); /* blocked inside this handler: delivered on return */
+    errno = saved;
+}
+
+void qtk_install_signal_cleanup(void) {
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction old;
+        if (sigaction(sigs[i], NULL, &old) != 0 || old.sa_handler == SIG_IGN) continue; /* keep nohup & co */
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        for (size_t k = 0; k < sizeof sigs / sizeof sigs[0]; k++) sigaddset(&sa.sa_mask, sigs[k]);
+        sigaction(sigs[i], &sa, NULL);
+    }
+}
+#endif

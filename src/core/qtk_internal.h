@@ -68,6 +68,31 @@ int qtk_fsync_file(FILE *f);
 /* Seeks a stdio stream to a 64-bit offset; 0 on success. */
 int qtk_fseek64(FILE *f, int64_t off);
 
+/* ---- file safety (platform.c) ------------------------------------------ */
+
+/* 1 when a and b both exist and are the same file (device + inode; Windows:
+ * volume serial + file index), whatever the spelling (./x, ../d/x, symlinks,
+ * hard links); 0 otherwise. */
+int qtk_same_file(const char *a, const char *b);
+/* Fails (QTK_ERR_INVALID_ARG, message naming both) when out_path exists and is
+ * the same file as one currently mapped by qtk_map_file (an open input). */
+qtk_status qtk_check_not_input(const char *out_path, qtk_error *err);
+/* Creates FINAL.tmp.XXXXXX beside final_path with an exclusive create (a
+ * concurrent writer never shares it), after qtk_check_not_input(final_path).
+ * The name is registered for removal by the signal cleanup. *tmp_path is
+ * malloc'ed (the caller frees it after commit or discard). */
+qtk_status qtk_tmpfile_create(const char *final_path, FILE **f, char **tmp_path, qtk_error *err);
+/* Closes f (if not NULL), removes tmp_path and unregisters it. */
+void qtk_tmpfile_discard(FILE *f, const char *tmp_path);
+/* Renames the (closed) temp file over final_path atomically and unregisters
+ * it; 0 on success (on failure the caller still owns and discards it). */
+int qtk_tmpfile_commit(const char *tmp_path, const char *final_path);
+/* Installs handlers for SIGINT, SIGTERM and SIGHUP (Windows: console Ctrl-C,
+ * Ctrl-Break, close) that remove every live temp file, then terminate the
+ * process as the signal would have (exit status 128 + signal). Signals that
+ * are ignored (nohup) stay ignored. For programs, not called by the library. */
+void qtk_install_signal_cleanup(void);
+
 /* ---- threads ------------------------------------------------------------ */
 
 /* qtk_parallel_for, qtk_cpu_count and qtk_time_now are public (qtk.h). */

@@ -20,6 +20,14 @@ struct qtk_gguf {
     qtk_meta meta;
     qtk_tensor_info *tensors;
     int64_t n_tensors;
+    /* split models (qtk_gguf_open of a first part): parts[1..n_parts-1]
+     * are the other parts (their tensors moved into this handle), parts[0]
+     * is unused; tensor_part[i] = part holding tensor i; total_size = bytes
+     * of all parts. n_parts = 0/1 and tensor_part = NULL otherwise. */
+    struct qtk_gguf **parts;
+    int n_parts;
+    int *tensor_part;
+    uint64_t total_size;
 };
 
 /* Parsing cursor; `name` prefixes every message. */
@@ -383,6 +391,26 @@ static qtk_status check_tensor_data(const char *name, qtk_gguf *g, qtk_error *er
     return st;
 }
 
+/* Nothing may follow the last tensor's data except its alignment padding
+ * (llama.cpp's and qtk's writers pad after every tensor; files without
+ * tensors may end right after the header). Extra bytes are what an
+ * interleaved or botched write leaves: the header and the size disagree. */
+static qtk_status check_trailing(const char *name, const qtk_gguf *g, qtk_error *err) {
+    uint64_t data_end = 0;
+    for (int64_t i = 0; i < g->n_tensors; i++) {
+        const qtk_tensor_info *t = &g->tensors[i];
+        if (t->offset + t->nbytes > data_end) data_end = t->offset + t->nbytes; /* both inside the file */
+    }
+    uint64_t a = g->alignment;
+    uint64_t end = g->data_offset + (data_end + a - 1) / a * a;
+    if (g->size <= end) return QTK_OK;
+    return qtk_set_error(err, QTK_ERR_FORMAT,
+                         "%s: %llu trailing bytes after the end of the tensor data (which ends at offset %llu with "
+                         "its padding; the file has %llu bytes): not a complete GGUF file as written",
+                         name, (unsigned long long)(g->size - end), (unsigned long long)end,
+                         (unsigned long long)g->size);
+}
+
 static qtk_status parse(qtk_gguf *g, const char *name, qtk_error *err) {
     cursor c = {g->base, g->size, 0, name};
     if (g->size < 4 || memcmp(g->base, QTK_GGUF_MAGIC, 4) != 0) {
@@ -410,7 +438,9 @@ static qtk_status parse(qtk_gguf *g, const char *name, qtk_error *err) {
     if (st != QTK_OK) return st;
     uint64_t end = c.pos;
     g->data_offset = (end + g->alignment - 1) / g->alignment * g->alignment;
-    return check_tensor_data(name, g, err);
+    st = check_tensor_data(name, g, err);
+    if (st != QTK_OK) return st;
+    return check_trailing(name, g, err);
 }
 
 /* Builds a handle over [data, data+size) and parses it; on failure frees it. */
@@ -443,8 +473,9 @@ qtk_status qtk_gguf_open_memory(const void *data, size_t size, const char *name,
     return open_image(g, name, out, err);
 }
 
-qtk_status qtk_gguf_open(const char *path, qtk_gguf **out, qtk_error *err) {
-    if (!out || !path) return qtk_set_error(err, QTK_ERR_INVALID_ARG, "qtk_gguf_open: NULL argument");
+/* One file exactly as stored (no split handling). */
+qtk_status qtk_gguf_open_part(const char *path, qtk_gguf **out, qtk_error *err) {
+    if (!out || !path) return qtk_set_error(err, QTK_ERR_INVALID_ARG, "qtk_gguf_open_part: NULL argument");
     *out = NULL;
     qtk_gguf *g = (qtk_gguf *)calloc(1, sizeof *g);
     if (!g) return qtk_set_error(err, QTK_ERR_NOMEM, "%s: out of memory", path);
@@ -461,6 +492,10 @@ qtk_status qtk_gguf_open(const char *path, qtk_gguf **out, qtk_error *err) {
 
 void qtk_gguf_close(qtk_gguf *g) {
     if (!g) return;
+    if (g->parts)
+        for (int k = 1; k < g->n_parts; k++) qtk_gguf_close(g->parts[k]);
+    free(g->parts);
+    free(g->tensor_part);
     for (int64_t i = 0; i < g->n_tensors; i++) free(g->tensors[i].name);
     free(g->tensors);
     qtk_meta_clear(&g->meta);
@@ -472,7 +507,7 @@ void qtk_gguf_close(qtk_gguf *g) {
 uint32_t qtk_gguf_version(const qtk_gguf *g) { return g->version; }
 uint64_t qtk_gguf_alignment(const qtk_gguf *g) { return g->alignment; }
 uint64_t qtk_gguf_data_offset(const qtk_gguf *g) { return g->data_offset; }
-uint64_t qtk_gguf_file_size(const qtk_gguf *g) { return g->size; }
+uint64_t qtk_gguf_file_size(const qtk_gguf *g) { return g->n_parts > 1 ? g->total_size : g->size; }
 const char *qtk_gguf_path(const qtk_gguf *g) { return g->path; }
 const qtk_meta *qtk_gguf_meta(const qtk_gguf *g) { return &g->meta; }
 int64_t qtk_gguf_n_tensors(const qtk_gguf *g) { return g->n_tensors; }
@@ -486,4 +521,250 @@ int64_t qtk_gguf_find_tensor(const qtk_gguf *g, const char *name) {
     for (int64_t i = 0; i < g->n_tensors; i++)
         if (strcmp(g->tensors[i].name, name) == 0) return i;
     return -1;
+}
+
+/* ---- split models (llama.cpp gguf-split) ----------------------------------- */
+
+int qtk_split_path(char *buf, size_t size, const char *prefix, int split_no, int split_count) {
+    if (!buf || !prefix || split_count < 1 || split_count > QTK_SPLIT_MAX || split_no < 0 || split_no >= split_count)
+        return -1;
+    int n = snprintf(buf, size, "%s-%05d-of-%05d.gguf", prefix, split_no + 1, split_count);
+    return n >= 0 && (size_t)n < size ? n : -1;
+}
+
+int qtk_split_prefix(char *buf, size_t size, const char *path, int split_no, int split_count) {
+    if (!buf || !path || split_count < 1 || split_count > QTK_SPLIT_MAX || split_no < 0 || split_no >= split_count)
+        return -1;
+    char suffix[48];
+    snprintf(suffix, sizeof suffix, "-%05d-of-%05d.gguf", split_no + 1, split_count);
+    size_t lp = strlen(path), ls = strlen(suffix);
+    if (lp < ls || strcmp(path + lp - ls, suffix) != 0) return -1;
+    size_t n = lp - ls;
+    if (n >= size || n > (size_t)INT32_MAX) return -1;
+    memcpy(buf, path, n);
+    buf[n] = '\0';
+    return (int)n;
+}
+
+/* Integer value of a split.* key: 1 = found (in [lo, hi]), 0 = absent,
+ * -1 = not an integer or out of range. */
+static int split_key(const qtk_meta *m, const char *key, int64_t lo, int64_t hi, int64_t *out) {
+    const qtk_gguf_value *v = qtk_meta_get(m, key);
+    if (!v) return 0;
+    int64_t x;
+    switch (v->type) {
+    case QTK_GGUF_UINT8: case QTK_GGUF_UINT16: case QTK_GGUF_UINT32: case QTK_GGUF_UINT64:
+        if (v->v.u64 > (uint64_t)INT64_MAX) return -1;
+        x = (int64_t)v->v.u64;
+        break;
+    case QTK_GGUF_INT8: case QTK_GGUF_INT16: case QTK_GGUF_INT32: case QTK_GGUF_INT64: x = v->v.i64; break;
+    default: return -1;
+    }
+    if (x < lo || x > hi) return -1;
+    *out = x;
+    return 1;
+}
+
+static void strip_split_keys(qtk_meta *m) {
+    qtk_meta_remove(m, QTK_KV_SPLIT_NO);
+    qtk_meta_remove(m, QTK_KV_SPLIT_COUNT);
+    qtk_meta_remove(m, QTK_KV_SPLIT_TENSORS_COUNT);
+}
+
+/* Checks the split.* keys of part k (1-based number k+1) against the first part's. */
+static qtk_status check_part_keys(const qtk_gguf *sub, const char *first, int k, int64_t count, int64_t ntot,
+                                  qtk_error *err) {
+    int64_t v = 0;
+    int r = split_key(&sub->meta, QTK_KV_SPLIT_NO, 0, QTK_SPLIT_MAX, &v);
+    if (r <= 0)
+        return qtk_set_error(err, QTK_ERR_FORMAT, "%s: key '%s' is %s (expected %d: part %d of %lld of %s)", sub->path,
+                             QTK_KV_SPLIT_NO, r == 0 ? "missing" : "not an integer 0..65535", k, k + 1,
+                             (long long)count, first);
+    if (v != k)
+        return qtk_set_error(err, QTK_ERR_FORMAT,
+                             "%s: split.no is %lld (part %lld), expected %d: the file is not part %d of %lld of %s",
+                             sub->path, (long long)v, (long long)v + 1, k, k + 1, (long long)count, first);
+    r = split_key(&sub->meta, QTK_KV_SPLIT_COUNT, 0, QTK_SPLIT_MAX, &v);
+    if (r <= 0 || v != count)
+        return qtk_set_error(err, QTK_ERR_FORMAT,
+                             "%s: split.count is %s%lld, but %s says the model has %lld parts: the parts come from "
+                             "different splits",
+                             sub->path, r <= 0 ? "missing/invalid " : "", r <= 0 ? 0LL : (long long)v, first,
+                             (long long)count);
+    r = split_key(&sub->meta, QTK_KV_SPLIT_TENSORS_COUNT, 0, INT32_MAX, &v);
+    if (r <= 0 || v != ntot)
+        return qtk_set_error(err, QTK_ERR_FORMAT,
+                             "%s: split.tensors.count is %s%lld, but %s says %lld: the parts come from different "
+                             "models",
+                             sub->path, r <= 0 ? "missing/invalid " : "", r <= 0 ? 0LL : (long long)v, first,
+                             (long long)ntot);
+    return QTK_OK;
+}
+
+/* Opens the other parts of the split model whose first part g is and moves
+ * their tensors into g. On failure g is unchanged apart from g->parts (freed
+ * by close). */
+static qtk_status open_split(qtk_gguf *g, int count, int64_t ntot, qtk_error *err) {
+    const char *first = g->path;
+    size_t cap = strlen(first) + 1;
+    char *prefix = (char *)malloc(cap), *pp = (char *)malloc(cap + 32);
+    if (!prefix || !pp) {
+        free(prefix);
+        free(pp);
+        return qtk_set_error(err, QTK_ERR_NOMEM, "%s: out of memory", first);
+    }
+    qtk_status st = QTK_OK;
+    if (qtk_split_prefix(prefix, cap, first, 0, count) < 0) {
+        st = qtk_set_error(err, QTK_ERR_FORMAT,
+                           "%s: first part of a %d-part split model (split.count = %d), but the name does not end in "
+                           "-00001-of-%05d.gguf, so the other parts cannot be found (gguf-split names them "
+                           "PREFIX-NNNNN-of-%05d.gguf)",
+                           first, count, count, count, count);
+        goto done;
+    }
+    g->parts = (qtk_gguf **)calloc((size_t)count, sizeof *g->parts);
+    if (!g->parts) {
+        st = qtk_set_error(err, QTK_ERR_NOMEM, "%s: out of memory", first);
+        goto done;
+    }
+    g->n_parts = count;
+    int64_t total = g->n_tensors;
+    uint64_t total_size = g->size;
+    for (int k = 1; k < count; k++) {
+        qtk_split_path(pp, cap + 32, prefix, k, count);
+        qtk_error e;
+        if ((st = qtk_gguf_open_part(pp, &g->parts[k], &e)) != QTK_OK) {
+            st = qtk_set_error(err, st, "%s: part %d of %d of this split model cannot be read: %s", first, k + 1, count,
+                               e.msg);
+            goto done;
+        }
+        if ((st = check_part_keys(g->parts[k], first, k, count, ntot, err)) != QTK_OK) goto done;
+        total += g->parts[k]->n_tensors;
+        total_size += g->parts[k]->size;
+    }
+    if (total != ntot) {
+        st = qtk_set_error(err, QTK_ERR_FORMAT,
+                           "%s: corrupted split model: split.tensors.count is %lld but the %d parts hold %lld tensors",
+                           first, (long long)ntot, count, (long long)total);
+        goto done;
+    }
+    /* merge: tensors of part 1, then part 2, ... (data stays in each part's mapping) */
+    qtk_tensor_info *all = total ? (qtk_tensor_info *)calloc((size_t)total, sizeof *all) : NULL;
+    int *tp = (int *)malloc((size_t)(total ? total : 1) * sizeof *tp);
+    const char **names = (const char **)malloc((size_t)(total ? total : 1) * sizeof *names);
+    if ((total && !all) || !tp || !names) {
+        free(all);
+        free(tp);
+        free(names);
+        st = qtk_set_error(err, QTK_ERR_NOMEM, "%s: out of memory", first);
+        goto done;
+    }
+    int64_t n = 0;
+    for (int k = 0; k < count; k++) {
+        const qtk_gguf *src = k ? g->parts[k] : g;
+        for (int64_t i = 0; i < src->n_tensors; i++, n++) {
+            all[n] = src->tensors[i];
+            tp[n] = k;
+            names[n] = all[n].name;
+        }
+    }
+    bool nomem;
+    const char *dup = find_duplicate(names, total, &nomem);
+    free(names);
+    if (nomem || dup) {
+        int pa = -1, pb = -1;
+        for (int64_t i = 0; dup && i < total; i++)
+            if (strcmp(all[i].name, dup) == 0) {
+                if (pa < 0) pa = tp[i];
+                else pb = tp[i];
+            }
+        if (nomem)
+            st = qtk_set_error(err, QTK_ERR_NOMEM, "%s: out of memory", first);
+        else
+            st = qtk_set_error(err, QTK_ERR_FORMAT, "%s: tensor '%.160s' is in part %d and in part %d of the split model",
+                               first, dup, pa + 1, pb + 1);
+        free(all);
+        free(tp);
+        goto done;
+    }
+    /* ownership of the names moves to g */
+    free(g->tensors);
+    g->tensors = all;
+    g->n_tensors = total;
+    for (int k = 1; k < count; k++) {
+        free(g->parts[k]->tensors);
+        g->parts[k]->tensors = NULL;
+        g->parts[k]->n_tensors = 0;
+    }
+    g->tensor_part = tp;
+    g->total_size = total_size;
+done:
+    free(prefix);
+    free(pp);
+    return st;
+}
+
+qtk_status qtk_gguf_open(const char *path, qtk_gguf **out, qtk_error *err) {
+    if (!out || !path) return qtk_set_error(err, QTK_ERR_INVALID_ARG, "qtk_gguf_open: NULL argument");
+    *out = NULL;
+    qtk_gguf *g = NULL;
+    qtk_status st = qtk_gguf_open_part(path, &g, err);
+    if (st != QTK_OK) return st;
+    int64_t count = 0, no = 0, ntot = 0;
+    int rc = split_key(&g->meta, QTK_KV_SPLIT_COUNT, 0, QTK_SPLIT_MAX, &count);
+    int rn = split_key(&g->meta, QTK_KV_SPLIT_NO, 0, QTK_SPLIT_MAX, &no);
+    if (rc < 0)
+        st = qtk_set_error(err, QTK_ERR_FORMAT, "%s: key '%s' is not an integer 0..65535", path, QTK_KV_SPLIT_COUNT);
+    else if (count > 1 && rn < 0)
+        st = qtk_set_error(err, QTK_ERR_FORMAT, "%s: key '%s' is not an integer 0..65535", path, QTK_KV_SPLIT_NO);
+    else if (count > 1 && no >= count)
+        st = qtk_set_error(err, QTK_ERR_FORMAT, "%s: split.no %lld is not below split.count %lld", path, (long long)no,
+                           (long long)count);
+    else if (count > 1 && no > 0) {
+        size_t cap = strlen(path) + 1;
+        char *prefix = (char *)malloc(cap), *fp = (char *)malloc(cap + 32);
+        if (prefix && fp && qtk_split_prefix(prefix, cap, path, (int)no, (int)count) >= 0 &&
+            qtk_split_path(fp, cap + 32, prefix, 0, (int)count) >= 0)
+            st = qtk_set_error(err, QTK_ERR_INVALID_ARG,
+                               "%s is part %lld of %lld of a split model; open %s (the first part) to read the whole "
+                               "model",
+                               path, (long long)no + 1, (long long)count, fp);
+        else
+            st = qtk_set_error(err, QTK_ERR_INVALID_ARG,
+                               "%s is part %lld of %lld of a split model; open its first part (...-00001-of-%05lld.gguf) "
+                               "to read the whole model",
+                               path, (long long)no + 1, (long long)count, (long long)count);
+        free(prefix);
+        free(fp);
+    } else if (count > 1 && split_key(&g->meta, QTK_KV_SPLIT_TENSORS_COUNT, 0, INT32_MAX, &ntot) <= 0)
+        st = qtk_set_error(err, QTK_ERR_FORMAT, "%s: split model (split.count = %lld) without a valid '%s' key", path,
+                           (long long)count, QTK_KV_SPLIT_TENSORS_COUNT);
+    else if (count > 1)
+        st = open_split(g, (int)count, ntot, err);
+    if (st != QTK_OK) {
+        qtk_gguf_close(g);
+        return st;
+    }
+    /* the split.* keys describe the file layout, not the model */
+    strip_split_keys(&g->meta);
+    *out = g;
+    qtk_clear_error(err);
+    return QTK_OK;
+}
+
+int qtk_gguf_n_parts(const qtk_gguf *g) { return g->n_parts > 1 ? g->n_parts : 1; }
+
+const char *qtk_gguf_part_path(const qtk_gguf *g, int part) {
+    if (part == 0) return g->path;
+    return part > 0 && part < g->n_parts ? g->parts[part]->path : NULL;
+}
+
+uint64_t qtk_gguf_part_size(const qtk_gguf *g, int part) {
+    if (part == 0) return g->size;
+    return part > 0 && part < g->n_parts ? g->parts[part]->size : 0;
+}
+
+int qtk_gguf_tensor_part(const qtk_gguf *g, int64_t i) {
+    if (i < 0 || i >= g->n_tensors) return -1;
+    return g->tensor_part ? g->tensor_part[i] : 0;
 }

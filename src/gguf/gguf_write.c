@@ -1,7 +1,10 @@
 /*
- * gguf_write.c — streaming, atomic GGUF v3 writer. Output goes to PATH.tmp
- * beside PATH and is renamed over PATH only after every declared byte was
- * written and synced; any failure removes PATH.tmp and leaves PATH as it was.
+ * gguf_write.c — streaming, atomic GGUF v3 writer. Output goes to a unique
+ * PATH.tmp.XXXXXX beside PATH (exclusive create, removed on SIGINT/SIGTERM/
+ * SIGHUP when the program installed qtk_install_signal_cleanup) and is renamed
+ * over PATH only after every declared byte was written and synced; any failure
+ * removes the temp file and leaves PATH as it was. PATH must not be one of the
+ * files currently open as inputs (qtk_check_not_input).
  * Tensor data is never buffered here beyond stdio's own buffer.
  */
 #if !defined(_WIN32) && !defined(_FILE_OFFSET_BITS)
@@ -48,9 +51,8 @@ static qtk_status writer_fail(qtk_gguf_writer *w, qtk_error *err, qtk_status cod
     w->first_err.code = code;
     vsnprintf(w->first_err.msg, sizeof w->first_err.msg, fmt, ap);
     va_end(ap);
-    if (w->f) fclose(w->f);
+    qtk_tmpfile_discard(w->f, w->tmp);
     w->f = NULL;
-    qtk_remove_file(w->tmp);
     w->failed = true;
     if (err) *err = w->first_err;
     return code;
@@ -129,27 +131,16 @@ qtk_status qtk_gguf_writer_open(const char *path, qtk_gguf_writer **out, qtk_err
     if (!path || !out) return qtk_set_error(err, QTK_ERR_INVALID_ARG, "qtk_gguf_writer_open: NULL argument");
     *out = NULL;
     qtk_gguf_writer *w = (qtk_gguf_writer *)calloc(1, sizeof *w);
-    size_t n = strlen(path);
-    char *tmp = (char *)malloc(n + 5);
     char *p = qtk_strdup(path);
-    if (!w || !tmp || !p) {
+    if (!w || !p) {
         free(w);
-        free(tmp);
         free(p);
         return qtk_set_error(err, QTK_ERR_NOMEM, "%s: out of memory", path);
     }
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".tmp", 5);
     w->path = p;
-    w->tmp = tmp;
-    errno = 0;
-    w->f = qtk_fopen(tmp, "wb");
-    if (!w->f) {
-        int e = errno;
-        qtk_status st = qtk_set_error(err, QTK_ERR_IO, "%s: cannot create %s: %s", path, tmp,
-                                      e ? strerror(e) : "unknown error");
+    qtk_status st = qtk_tmpfile_create(path, &w->f, &w->tmp, err);
+    if (st != QTK_OK) {
         free(w->path);
-        free(w->tmp);
         free(w);
         return st;
     }
@@ -317,7 +308,7 @@ qtk_status qtk_gguf_writer_finish(qtk_gguf_writer *w, qtk_error *err) {
     }
     if (st == QTK_OK) {
         errno = 0;
-        if (qtk_rename_replace(w->tmp, w->path) != 0) {
+        if (qtk_tmpfile_commit(w->tmp, w->path) != 0) {
             int e = errno;
             st = writer_fail(w, err, QTK_ERR_IO, "%s: cannot rename %s over it: %s", w->path, w->tmp,
                              e ? strerror(e) : "unknown error");
@@ -330,8 +321,8 @@ qtk_status qtk_gguf_writer_finish(qtk_gguf_writer *w, qtk_error *err) {
 
 void qtk_gguf_writer_abort(qtk_gguf_writer *w) {
     if (!w) return;
-    if (w->f) fclose(w->f);
+    if (!w->failed) qtk_tmpfile_discard(w->f, w->tmp);
+    else if (w->f) fclose(w->f);
     w->f = NULL;
-    if (!w->failed) qtk_remove_file(w->tmp);
     writer_free(w);
 }

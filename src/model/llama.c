@@ -18,13 +18,12 @@
 struct qtk_context {
     const qtk_model *m;
     int64_t n_ctx, n_past;
-    int n_threads;
+    qtk_exec ex;                 /* thread pool + converted activations  */
     float *k_cache, *v_cache;    /* [n_layer][n_ctx][n_head_kv*head_dim] */
     float *rope_cos, *rope_sin;  /* [n_ctx][n_rot/2]                     */
-    float *scores;               /* [n_threads][n_ctx] attention weights */
+    float *scores;               /* [pool threads][n_ctx] attention weights */
     int64_t cap;                 /* tokens the batch buffers below hold  */
     float *x, *xn, *q, *k, *v, *att, *tmp, *gate, *up;
-    qtk_mm_scratch mm;
 };
 
 static void free_batch_buffers(qtk_context *c) {
@@ -66,14 +65,18 @@ qtk_status qtk_context_create(const qtk_model *m, int64_t n_ctx, int n_threads, 
     if (!m || !out || n_ctx <= 0)
         return qtk_set_error(err, QTK_ERR_INVALID_ARG, "qtk_context_create: bad argument");
     *out = NULL;
-    if (n_threads < 1) n_threads = 1;
+    if (n_threads < 1) n_threads = qtk_cpu_count();
     if (n_threads > 256) n_threads = 256;
     const qtk_model_info *in = &m->info;
     qtk_context *c = (qtk_context *)calloc(1, sizeof *c);
     if (!c) return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory");
     c->m = m;
     c->n_ctx = n_ctx;
-    c->n_threads = n_threads;
+    c->ex.n_gen = c->ex.n_batch = n_threads;
+    if (qtk_pool_create(n_threads, &c->ex.pool, err) != QTK_OK) {
+        qtk_context_free(c);
+        return QTK_ERR_NOMEM;
+    }
     const size_t nkv = (size_t)(in->n_head_kv * in->head_dim);
     const size_t cache = (size_t)in->n_layer * (size_t)n_ctx * nkv * sizeof(float);
     const int64_t half = in->n_rot / 2;
@@ -81,7 +84,7 @@ qtk_status qtk_context_create(const qtk_model *m, int64_t n_ctx, int n_threads, 
     c->v_cache = (float *)qtk_malloc_aligned(cache);
     c->rope_cos = (float *)malloc((size_t)(n_ctx * half) * sizeof(float));
     c->rope_sin = (float *)malloc((size_t)(n_ctx * half) * sizeof(float));
-    c->scores = (float *)qtk_malloc_aligned((size_t)n_threads * (size_t)n_ctx * sizeof(float));
+    c->scores = (float *)qtk_malloc_aligned((size_t)qtk_pool_size(c->ex.pool) * (size_t)n_ctx * sizeof(float));
     if (!c->k_cache || !c->v_cache || !c->rope_cos || !c->rope_sin || !c->scores) {
         qtk_context_free(c);
         return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory (KV cache of %lld positions)", (long long)n_ctx);
@@ -106,10 +109,38 @@ void qtk_context_free(qtk_context *c) {
     qtk_free_aligned(c->k_cache);
     qtk_free_aligned(c->v_cache);
     qtk_free_aligned(c->scores);
-    qtk_free_aligned(c->mm.buf);
+    qtk_free_aligned(c->ex.act_buf);
+    qtk_pool_free(c->ex.pool);
     free(c->rope_cos);
     free(c->rope_sin);
     free(c);
+}
+
+qtk_status qtk_context_set_threads(qtk_context *c, int n_gen, int n_batch, qtk_error *err) {
+    if (!c) return qtk_set_error(err, QTK_ERR_INVALID_ARG, "qtk_context_set_threads: context is NULL");
+    if (n_gen < 1) n_gen = qtk_cpu_count();
+    if (n_batch < 1) n_batch = qtk_cpu_count();
+    n_gen = QTK_MIN(n_gen, 256);
+    n_batch = QTK_MIN(n_batch, 256);
+    const int need = QTK_MAX(n_gen, n_batch);
+    if (need != qtk_pool_size(c->ex.pool)) {
+        /* Workers are created here, never per operation. */
+        qtk_pool *p = NULL;
+        qtk_status st = qtk_pool_create(need, &p, err);
+        if (st != QTK_OK) return st;
+        float *sc = (float *)qtk_malloc_aligned((size_t)qtk_pool_size(p) * (size_t)c->n_ctx * sizeof(float));
+        if (!sc) {
+            qtk_pool_free(p);
+            return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory (attention scores)");
+        }
+        qtk_pool_free(c->ex.pool);
+        qtk_free_aligned(c->scores);
+        c->ex.pool = p;
+        c->scores = sc;
+    }
+    c->ex.n_gen = QTK_MIN(n_gen, qtk_pool_size(c->ex.pool));
+    c->ex.n_batch = QTK_MIN(n_batch, qtk_pool_size(c->ex.pool));
+    return QTK_OK;
 }
 
 void qtk_context_reset(qtk_context *c) {
@@ -199,13 +230,12 @@ static qtk_status layer_forward(qtk_context *c, int64_t l, int64_t n, qtk_error 
     const qtk_model_info *in = &m->info;
     const qtk_layer *L = &m->layers[l];
     const int64_t E = in->n_embd, nq = in->n_head * in->head_dim, nkv = in->n_head_kv * in->head_dim;
-    const int nt = c->n_threads;
     qtk_status st;
 
     for (int64_t t = 0; t < n; t++) rmsnorm(c->xn + t * E, c->x + t * E, L->attn_norm, E, in->norm_eps);
-    if ((st = qtk_matmul(&L->wq, c->xn, n, c->q, nt, &c->mm, err)) != QTK_OK) return st;
-    if ((st = qtk_matmul(&L->wk, c->xn, n, c->k, nt, &c->mm, err)) != QTK_OK) return st;
-    if ((st = qtk_matmul(&L->wv, c->xn, n, c->v, nt, &c->mm, err)) != QTK_OK) return st;
+    const qtk_weight *qkv[3] = {&L->wq, &L->wk, &L->wv};
+    float *qkv_out[3] = {c->q, c->k, c->v};
+    if ((st = qtk_matmul_many(&c->ex, 3, qkv, qkv_out, c->xn, n, err)) != QTK_OK) return st;
     add_bias(c->q, L->bq, n, nq);
     add_bias(c->k, L->bk, n, nkv);
     add_bias(c->v, L->bv, n, nkv);
@@ -218,18 +248,19 @@ static qtk_status layer_forward(qtk_context *c, int64_t l, int64_t n, qtk_error 
         memcpy(vc, c->v + t * nkv, (size_t)nkv * sizeof(float));
     }
     attn_job aj = {.c = c, .layer = l, .n_tok = n, .dot = qtk_vec_dot_best(QTK_TYPE_F32)};
-    qtk_parallel_for(n * in->n_head >= 4 ? nt : 1, n * in->n_head, attention_range, &aj);
-    if ((st = qtk_matmul(&L->wo, c->att, n, c->tmp, nt, &c->mm, err)) != QTK_OK) return st;
+    qtk_pool_for(c->ex.pool, n * in->n_head >= 4 ? qtk_exec_threads(&c->ex, n) : 1, n * in->n_head, 1, attention_range, &aj);
+    if ((st = qtk_matmul(&c->ex, &L->wo, c->att, n, c->tmp, err)) != QTK_OK) return st;
     for (int64_t i = 0; i < n * E; i++) c->x[i] += c->tmp[i];
 
     for (int64_t t = 0; t < n; t++) rmsnorm(c->xn + t * E, c->x + t * E, L->ffn_norm, E, in->norm_eps);
-    if ((st = qtk_matmul(&L->w_gate, c->xn, n, c->gate, nt, &c->mm, err)) != QTK_OK) return st;
-    if ((st = qtk_matmul(&L->w_up, c->xn, n, c->up, nt, &c->mm, err)) != QTK_OK) return st;
+    const qtk_weight *gate_up[2] = {&L->w_gate, &L->w_up};
+    float *gate_up_out[2] = {c->gate, c->up};
+    if ((st = qtk_matmul_many(&c->ex, 2, gate_up, gate_up_out, c->xn, n, err)) != QTK_OK) return st;
     for (int64_t i = 0; i < n * in->n_ff; i++) {
         const float g = c->gate[i];
         c->gate[i] = g / (1.0f + expf(-g)) * c->up[i];  /* SwiGLU: silu(gate) * up */
     }
-    if ((st = qtk_matmul(&L->w_down, c->gate, n, c->tmp, nt, &c->mm, err)) != QTK_OK) return st;
+    if ((st = qtk_matmul(&c->ex, &L->w_down, c->gate, n, c->tmp, err)) != QTK_OK) return st;
     for (int64_t i = 0; i < n * E; i++) c->x[i] += c->tmp[i];
     return QTK_OK;
 }
@@ -262,7 +293,7 @@ qtk_status qtk_decode(qtk_context *c, const int32_t *tokens, int64_t n, int64_t 
         const int64_t nout = n - first_logit;
         for (int64_t t = 0; t < nout; t++)
             rmsnorm(c->xn + t * E, c->x + (first_logit + t) * E, m->output_norm, E, in->norm_eps);
-        if ((st = qtk_matmul(&m->output, c->xn, nout, logits, c->n_threads, &c->mm, err)) != QTK_OK) return st;
+        if ((st = qtk_matmul(&c->ex, &m->output, c->xn, nout, logits, err)) != QTK_OK) return st;
     }
     return QTK_OK;
 }

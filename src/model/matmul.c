@@ -1,57 +1,30 @@
 /*
- * matmul.c — weight matrix × activation batch through the type table.
+ * matmul.c — weight matrices × an activation batch, on the context's pool.
  *
- * As llama.cpp does: the activations are converted ONCE per product to the
- * weight type's vec_dot_type with that type's from_float (Q8_0, Q8_K, F16,
- * ...; F32 weights use the F32 activations unchanged, so F32 models are
- * computed in exact F32 arithmetic), then every (row, token) pair is one
- * call of the best vec_dot kernel of the weight type. Rows are split in
- * contiguous ranges over the threads; each thread walks its range in panels
- * of 16 rows so a panel stays in L1/L2 while all tokens pass over it.
+ * As llama.cpp does, the activations are converted ONCE to the weight
+ * type's vec_dot_type (Q8_0, Q8_K, Q8_2, F16, ...; F32 weights use the F32
+ * activations unchanged, so F32 models are computed in exact F32
+ * arithmetic) — once per input, not per weight: q/k/v (and gate/up) read one
+ * converted copy. The products of all weights reading that input then run
+ * in ONE dispatch: the concatenated output rows are split in contiguous
+ * ranges (multiples of ROW_ALIGN rows) over the threads, so each thread
+ * streams one region of weight memory. A thread walks its range in panels
+ * of PANEL_ROWS rows and runs every column tile over a panel while it sits
+ * in cache, through the type's multi-column kernel (mul_mat) when it has one
+ * and through vec_dot calls otherwise.
  */
 #include "model_internal.h"
 
 #include <stdlib.h>
 
-#define PANEL_ROWS 16
+#define PANEL_ROWS 64
+#define ROW_ALIGN 16
+#define MAX_TILE_COLS 8
+#define MAX_WEIGHTS 8
 
-typedef struct mm_job {
-    const qtk_weight *w;
-    qtk_vec_dot_fn dot;
-    const qtk_type_traits *vt;
-    const float *x;          /* F32 input rows                      */
-    uint8_t *act;            /* converted rows (NULL: use x itself)  */
-    size_t act_row;          /* bytes per converted row              */
-    int64_t n_tok;
-    float *y;
-} mm_job;
+int qtk_exec_threads(const qtk_exec *e, int64_t n_tok) { return n_tok > 1 ? e->n_batch : e->n_gen; }
 
-/* Converts activation rows [begin, end) to the vec_dot_type. */
-static void convert_range(void *p, int64_t begin, int64_t end, int ti) {
-    mm_job *j = (mm_job *)p;
-    (void)ti;
-    for (int64_t t = begin; t < end; t++)
-        j->vt->from_float(j->x + t * j->w->n_in, j->act + (size_t)t * j->act_row, j->w->n_in);
-}
-
-/* Output rows [begin, end) for every token. */
-static void rows_range(void *p, int64_t begin, int64_t end, int ti) {
-    mm_job *j = (mm_job *)p;
-    (void)ti;
-    const qtk_weight *w = j->w;
-    const uint8_t *wd = (const uint8_t *)w->data;
-    for (int64_t r0 = begin; r0 < end; r0 += PANEL_ROWS) {
-        int64_t r1 = QTK_MIN(end, r0 + PANEL_ROWS);
-        for (int64_t t = 0; t < j->n_tok; t++) {
-            const void *a = j->act ? (const void *)(j->act + (size_t)t * j->act_row)
-                                   : (const void *)(j->x + t * w->n_in);
-            float *yt = j->y + t * w->n_out;
-            for (int64_t r = r0; r < r1; r++) j->dot(w->n_in, &yt[r], wd + (size_t)r * w->row_size, a);
-        }
-    }
-}
-
-qtk_status qtk_matmul_check(const qtk_weight *w, qtk_error *err) {
+qtk_status qtk_weight_bind(qtk_weight *w, qtk_error *err) {
     const qtk_type_traits *tr = qtk_type_get((int)w->type);
     if (!tr || tr->interleaved || !qtk_vec_dot_best((int)w->type))
         return qtk_set_error(err, QTK_ERR_UNSUPPORTED, "tensor %s: type %s has no dot product in qtk", w->name,
@@ -63,33 +36,143 @@ qtk_status qtk_matmul_check(const qtk_weight *w, qtk_error *err) {
     if (w->n_in % tr->block_size != 0 || w->n_in % vt->block_size != 0 || w->row_size == 0)
         return qtk_set_error(err, QTK_ERR_FORMAT, "tensor %s: row length %lld is not a multiple of the block size of %s",
                              w->name, (long long)w->n_in, tr->name);
+    w->traits = tr;
+    w->act = vt;
+    w->act_row_size = tr->vec_dot_type == QTK_TYPE_F32 ? (size_t)w->n_in * sizeof(float)
+                                                        : qtk_row_size((int)tr->vec_dot_type, w->n_in);
+    w->dot = qtk_vec_dot_best((int)w->type);
+    w->mul_mat = qtk_mul_mat_best((int)w->type);
     return QTK_OK;
 }
 
-qtk_status qtk_matmul(const qtk_weight *w, const float *x, int64_t n_tok, float *y, int n_threads,
-                      qtk_mm_scratch *scratch, qtk_error *err) {
-    qtk_status st = qtk_matmul_check(w, err);
-    if (st != QTK_OK) return st;
-    if (n_tok <= 0) return QTK_OK;
-    const qtk_type_traits *tr = qtk_type_get((int)w->type);
-    mm_job j = {.w = w, .dot = qtk_vec_dot_best((int)w->type), .vt = qtk_type_get((int)tr->vec_dot_type),
-                .x = x, .n_tok = n_tok, .y = y};
-    if (tr->vec_dot_type != QTK_TYPE_F32) {
-        j.act_row = qtk_row_size((int)tr->vec_dot_type, w->n_in);
-        size_t need = j.act_row * (size_t)n_tok;
-        if (need > scratch->cap) {
-            qtk_free_aligned(scratch->buf);
-            scratch->buf = qtk_malloc_aligned(need);
-            scratch->cap = scratch->buf ? need : 0;
-            if (!scratch->buf) return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory (matmul scratch)");
+/* One product of the dispatch: a weight, its converted input, its output. */
+typedef struct mm_part {
+    const qtk_weight *w;
+    const uint8_t *act;          /* n_tok rows of w->act_row_size bytes */
+    float *y;
+    int64_t row0;                /* first row of this weight in the concatenation */
+} mm_part;
+
+typedef struct mm_job {
+    mm_part parts[MAX_WEIGHTS];
+    int n_parts;
+    int64_t n_tok;
+    /* conversion step */
+    const float *x;
+    const qtk_type_traits *conv_vt[MAX_WEIGHTS];
+    uint8_t *conv_dst[MAX_WEIGHTS];
+    int64_t n_in;
+    int n_conv;
+} mm_job;
+
+/* Rows [r0, r1) of one weight for every token. */
+static void product_rows(const mm_part *p, int64_t n_tok, int64_t r0, int64_t r1) {
+    const qtk_weight *w = p->w;
+    const uint8_t *wd = (const uint8_t *)w->data;
+    const size_t ar = w->act_row_size;
+    /* Balanced column tiles: 9 columns run as 5 + 4, not 8 + 1. */
+    const int64_t n_tiles = (n_tok + MAX_TILE_COLS - 1) / MAX_TILE_COLS;
+    for (int64_t a = r0; a < r1; a += PANEL_ROWS) {
+        const int64_t b = QTK_MIN(r1, a + PANEL_ROWS);
+        for (int64_t tile = 0, c0 = 0; tile < n_tiles; tile++) {
+            const int64_t c1 = n_tok * (tile + 1) / n_tiles;
+            if (w->mul_mat) {
+                w->mul_mat(w->n_in, wd + (size_t)a * w->row_size, w->row_size, p->act + (size_t)c0 * ar, ar,
+                           p->y + c0 * w->n_out + a, (size_t)w->n_out, b - a, c1 - c0);
+            } else {
+                for (int64_t c = c0; c < c1; c++) {
+                    const uint8_t *act = p->act + (size_t)c * ar;
+                    float *yc = p->y + c * w->n_out;
+                    for (int64_t r = a; r < b; r++) w->dot(w->n_in, &yc[r], wd + (size_t)r * w->row_size, act);
+                }
+            }
+            c0 = c1;
         }
-        j.act = (uint8_t *)scratch->buf;
-        qtk_parallel_for(n_tok >= 8 ? n_threads : 1, n_tok, convert_range, &j);
     }
+}
+
+/* Rows [begin, end) of the concatenated outputs of all parts. */
+static void products_range(void *arg, int64_t begin, int64_t end, int ti) {
+    const mm_job *j = (const mm_job *)arg;
+    (void)ti;
+    for (int i = 0; i < j->n_parts; i++) {
+        const mm_part *p = &j->parts[i];
+        const int64_t lo = QTK_MAX(begin, p->row0), hi = QTK_MIN(end, p->row0 + p->w->n_out);
+        if (lo < hi) product_rows(p, j->n_tok, lo - p->row0, hi - p->row0);
+    }
+}
+
+/* Converts input rows [begin, end) to every activation format needed. */
+static void convert_range(void *arg, int64_t begin, int64_t end, int ti) {
+    const mm_job *j = (const mm_job *)arg;
+    (void)ti;
+    for (int k = 0; k < j->n_conv; k++) {
+        const size_t ar = qtk_row_size((int)j->conv_vt[k]->id, j->n_in);
+        for (int64_t t = begin; t < end; t++)
+            j->conv_vt[k]->from_float(j->x + t * j->n_in, j->conv_dst[k] + (size_t)t * ar, j->n_in);
+    }
+}
+
+qtk_status qtk_matmul_many(qtk_exec *e, int nw, const qtk_weight *const *w, float *const *y, const float *x,
+                           int64_t n_tok, qtk_error *err) {
+    if (nw < 1 || nw > MAX_WEIGHTS)
+        return qtk_set_error(err, QTK_ERR_INVALID_ARG, "qtk_matmul_many: %d weights (1..%d)", nw, MAX_WEIGHTS);
+    if (n_tok <= 0) return QTK_OK;
+    mm_job j;
+    memset(&j, 0, sizeof j);
+    j.n_tok = n_tok;
+    j.x = x;
+    j.n_in = w[0]->n_in;
+    /* One converted copy per distinct activation format, laid out back to back. */
+    size_t need = 0, offs[MAX_WEIGHTS] = {0};
+    for (int i = 0; i < nw; i++) {
+        if (!w[i]->traits)
+            return qtk_set_error(err, QTK_ERR_INVALID_ARG, "tensor %s: kernels not resolved", w[i]->name);
+        if (w[i]->n_in != j.n_in)
+            return qtk_set_error(err, QTK_ERR_INVALID_ARG, "qtk_matmul_many: %s reads %lld values, %s %lld", w[i]->name,
+                                 (long long)w[i]->n_in, w[0]->name, (long long)j.n_in);
+        if (w[i]->act->id == QTK_TYPE_F32) continue;
+        int k = 0;
+        while (k < j.n_conv && j.conv_vt[k] != w[i]->act) k++;
+        if (k == j.n_conv) {
+            j.conv_vt[j.n_conv++] = w[i]->act;
+            offs[k] = need;
+            need += (w[i]->act_row_size * (size_t)n_tok + 63) & ~(size_t)63;
+        }
+    }
+    if (need > e->act_cap) {
+        qtk_free_aligned(e->act_buf);
+        e->act_buf = qtk_malloc_aligned(need);
+        e->act_cap = e->act_buf ? need : 0;
+        if (!e->act_buf) return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory (converted activations, %zu bytes)", need);
+    }
+    for (int k = 0; k < j.n_conv; k++) j.conv_dst[k] = (uint8_t *)e->act_buf + offs[k];
+    int64_t rows = 0;
+    for (int i = 0; i < nw; i++) {
+        mm_part *p = &j.parts[i];
+        p->w = w[i];
+        p->y = y[i];
+        p->row0 = rows;
+        rows += w[i]->n_out;
+        if (w[i]->act->id == QTK_TYPE_F32) {
+            p->act = (const uint8_t *)x;
+        } else {
+            int k = 0;
+            while (j.conv_vt[k] != w[i]->act) k++;
+            p->act = j.conv_dst[k];
+        }
+    }
+    j.n_parts = nw;
+    const int nt = qtk_exec_threads(e, n_tok);
+    if (j.n_conv > 0) qtk_pool_for(e->pool, n_tok >= 8 ? nt : 1, n_tok, 1, convert_range, &j);
     /* Small products are not worth waking threads for. */
-    int nt = (w->n_out * w->n_in * n_tok < 65536) ? 1 : n_threads;
-    qtk_parallel_for(nt, w->n_out, rows_range, &j);
+    const int nt_mm = (rows * j.n_in * n_tok < 65536) ? 1 : nt;
+    qtk_pool_for(e->pool, nt_mm, rows, ROW_ALIGN, products_range, &j);
     return QTK_OK;
+}
+
+qtk_status qtk_matmul(qtk_exec *e, const qtk_weight *w, const float *x, int64_t n_tok, float *y, qtk_error *err) {
+    return qtk_matmul_many(e, 1, &w, &y, x, n_tok, err);
 }
 
 void qtk_weight_row_to_float(const qtk_weight *w, int64_t row, float *dst) {

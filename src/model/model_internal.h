@@ -7,15 +7,22 @@
 #define QTK_MODEL_INTERNAL_H
 
 #include "../core/qtk_internal.h"
+#include "../core/threadpool.h"
 
 /* A weight matrix in ggml layout: n_out rows of n_in weights, in the file
- * mapping (rows may be unaligned). */
+ * mapping (rows may be unaligned). The kernels are resolved once, when the
+ * model is loaded (qtk_weight_bind), not on every product. */
 typedef struct qtk_weight {
     const char *name;
     const void *data;
     qtk_type type;
     int64_t n_in, n_out;
     size_t row_size;
+    const qtk_type_traits *traits;     /* of type                           */
+    const qtk_type_traits *act;        /* of the activation format (vec_dot_type) */
+    size_t act_row_size;               /* bytes of one converted activation row  */
+    qtk_vec_dot_fn dot;                /* best vec_dot on this CPU               */
+    qtk_mul_mat_fn mul_mat;            /* its multi-column kernel, or NULL       */
 } qtk_weight;
 
 typedef struct qtk_layer {
@@ -34,22 +41,33 @@ struct qtk_model {
     qtk_layer *layers;
 };
 
-/* Scratch of one matrix product (grown on demand, reused between calls). */
-typedef struct qtk_mm_scratch {
-    void *buf;
-    size_t cap;
-} qtk_mm_scratch;
+/* Where products run: the context's persistent thread pool, its thread
+ * counts for one-token and batch steps, and the buffer converted
+ * activations live in (grown on demand, reused). */
+typedef struct qtk_exec {
+    struct qtk_pool *pool;
+    int n_gen, n_batch;                /* threads for n_tok == 1 / n_tok > 1 */
+    void *act_buf;
+    size_t act_cap;
+} qtk_exec;
 
-/* y[t][r] = W row r · x[t] for t < n_tok, r < n_out (x rows of n_in floats,
- * y rows of n_out floats). Activations are converted once to the weight
- * type's vec_dot_type (F32 weights: used as they are); rows are split over
- * n_threads. */
-qtk_status qtk_matmul(const qtk_weight *w, const float *x, int64_t n_tok, float *y, int n_threads,
-                      qtk_mm_scratch *scratch, qtk_error *err);
+/* Threads a step over n_tok tokens uses. */
+int qtk_exec_threads(const qtk_exec *e, int64_t n_tok);
 
-/* Whether the weight type can be multiplied (has a dot product and its
- * activation format a converter); fills err naming the tensor if not. */
-qtk_status qtk_matmul_check(const qtk_weight *w, qtk_error *err);
+/* Checks that the weight type can be multiplied (a dot product, an
+ * activation converter, whole blocks per row) and resolves its kernels;
+ * fills err naming the tensor if not. */
+qtk_status qtk_weight_bind(qtk_weight *w, qtk_error *err);
+
+/* y_i[t][r] = W_i row r · x[t] for the nw weights that read the same input
+ * x (n_tok rows of n_in floats; y_i rows of W_i->n_out floats). The input is
+ * converted once per activation format and all products run in one
+ * dispatch over the pool, rows split in contiguous ranges. F32 weights use x
+ * unchanged (exact F32 arithmetic). */
+qtk_status qtk_matmul_many(qtk_exec *e, int nw, const qtk_weight *const *w, float *const *y, const float *x,
+                           int64_t n_tok, qtk_error *err);
+/* The same for one weight. */
+qtk_status qtk_matmul(qtk_exec *e, const qtk_weight *w, const float *x, int64_t n_tok, float *y, qtk_error *err);
 
 /* Dequantizes row `row` of w into dst (n_in floats). */
 void qtk_weight_row_to_float(const qtk_weight *w, int64_t row, float *dst);

@@ -176,7 +176,7 @@ static qtk_status load_tensors(qtk_model *m, qtk_error *err) {
     } else {
         m->output = m->tok_embd;  /* tied embeddings */
     }
-    if ((st = qtk_matmul_check(&m->output, err)) != QTK_OK) return st;
+    if ((st = qtk_weight_bind(&m->output, err)) != QTK_OK) return st;
 
     int64_t irf = qtk_gguf_find_tensor(m->gguf, "rope_freqs.weight");
     if (irf >= 0) {
@@ -213,9 +213,9 @@ static qtk_status load_tensors(qtk_model *m, qtk_error *err) {
                 return st;
         }
 #undef NAME
-        const qtk_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        qtk_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
         for (size_t k = 0; k < sizeof ws / sizeof ws[0]; k++)
-            if ((st = qtk_matmul_check(ws[k], err)) != QTK_OK) return st;
+            if ((st = qtk_weight_bind(ws[k], err)) != QTK_OK) return st;
     }
     for (int64_t i = 0; i < qtk_gguf_n_tensors(m->gguf); i++) {
         const qtk_tensor_info *t = qtk_gguf_tensor(m->gguf, i);

@@ -8,7 +8,9 @@
  *   - only positions first = n_ctx/2 .. n_ctx-2 are scored, each predicting
  *     the next token: nll = -ln softmax(logits)[next];
  *   - PPL = exp(mean nll), uncertainty = PPL * sqrt(var(nll) / (count-1)).
- * KL-divergence: a base run stores, per scored token, the full log-softmax
+ * KL-divergence: a base run stores the tokens as evaluated (each chunk's
+ * first token already replaced by BOS, so a compare run needs no vocabulary)
+ * and, per scored token, the full log-softmax
  * as 24-bit fixed point (step 2^-16) plus the nll and argmax
  * (docs/kld-format.md); a compare run evaluates the same tokens and reports
  * llama-perplexity's statistics.
@@ -133,20 +135,26 @@ static void fill_stats(const ppl_acc *a, bool kld_mode, bool final, qtk_ppl_stat
     s->has_percentiles = true;
 }
 
-/* ln-sum-exp pieces of one logit row: max, index of the first max, ln sum exp(l - max). */
-static void softmax_norm(const float *l, int64_t n, float *mx, int32_t *imax, double *lse) {
+/* ln-sum-exp pieces of one logit row: max, index of the first max, ln sum exp(l - max).
+ * Returns false (and computes nothing) when a logit is NaN or +-Inf. */
+static bool softmax_norm(const float *l, int64_t n, float *mx, int32_t *imax, double *lse) {
     float m = l[0];
     int32_t im = 0;
-    for (int64_t i = 1; i < n; i++)
+    bool finite = isfinite(l[0]);
+    for (int64_t i = 1; i < n; i++) {
+        finite &= isfinite(l[i]) != 0;
         if (l[i] > m) {
             m = l[i];
             im = (int32_t)i;
         }
+    }
+    if (!finite) return false;
     double s = 0.0;
     for (int64_t i = 0; i < n; i++) s += expf(l[i] - m);
     *mx = m;
     *imax = im;
     *lse = log(s);
+    return true;
 }
 
 static void put_u32(uint8_t *p, uint32_t v) {
@@ -232,6 +240,7 @@ qtk_status qtk_perplexity(const qtk_model *m, const qtk_vocab *v, const int32_t 
     }
 
     FILE *f = NULL;
+    char *base_tmp = NULL; /* base file being written: a unique KLD_BASE.tmp.XXXXXX */
     int32_t *file_tokens = NULL;
     uint8_t *rec = NULL;
     ppl_acc acc = {0};
@@ -259,17 +268,48 @@ qtk_status qtk_perplexity(const qtk_model *m, const qtk_vocab *v, const int32_t 
                                  "%s: header does not fit this model (n_vocab %lld vs %lld, n_ctx %lld)", p->kld_base,
                                  (long long)fv, (long long)r.n_vocab, (long long)r.n_ctx);
         }
-        size_t nt = (size_t)(n_chunk * r.n_ctx);
-        file_tokens = (int32_t *)malloc(nt * sizeof(int32_t));
-        uint8_t *tb = (uint8_t *)malloc(nt * 4);
-        if (!file_tokens || !tb || fread(tb, 4, nt, f) != nt) {
-            free(tb);
+        /* read piecewise, growing the buffer as tokens arrive: a header claiming 2^32 chunks
+         * must meet the end of the file, not allocate what it claims */
+        const uint64_t nt64 = (uint64_t)n_chunk * (uint64_t)r.n_ctx;
+        size_t nt = 0, cap = 0;
+        bool tok_ok = nt64 <= SIZE_MAX / 8;
+        while (tok_ok && nt < nt64) {
+            uint8_t tb[4096];
+            size_t want = (size_t)QTK_MIN(nt64 - nt, (uint64_t)(sizeof tb / 4));
+            if (nt + want > cap) {
+                size_t nc = QTK_MAX(cap * 2, (size_t)4096);
+                if ((uint64_t)nc > nt64) nc = (size_t)nt64;
+                int32_t *nb = (int32_t *)realloc(file_tokens, nc * sizeof(int32_t));
+                if (!nb) {
+                    free(file_tokens);
+                    fclose(f);
+                    return qtk_set_error(err, QTK_ERR_NOMEM, "%s: out of memory for %llu tokens", p->kld_base,
+                                         (unsigned long long)nc);
+                }
+                file_tokens = nb;
+                cap = nc;
+            }
+            if (fread(tb, 4, want, f) != want) tok_ok = false;
+            for (size_t i = 0; tok_ok && i < want; i++) file_tokens[nt + i] = (int32_t)get_u32(tb + 4 * i);
+            for (size_t i = 0; tok_ok && i < want; i++)
+                if (file_tokens[nt + i] < 0 || file_tokens[nt + i] >= r.n_vocab) {
+                    const uint64_t at = nt + i;
+                    const long id = (long)file_tokens[at];
+                    free(file_tokens);
+                    fclose(f);
+                    return qtk_set_error(err, QTK_ERR_FORMAT,
+                                         "%s: token %llu (chunk %llu) has id %ld, outside the vocabulary (%lld)",
+                                         p->kld_base, (unsigned long long)at,
+                                         (unsigned long long)(at / (uint64_t)r.n_ctx) + 1, id, (long long)r.n_vocab);
+                }
+            if (tok_ok) nt += want;
+        }
+        if (nt != nt64) {
             free(file_tokens);
             fclose(f);
-            return qtk_set_error(err, QTK_ERR_FORMAT, "%s: truncated token list", p->kld_base);
+            return qtk_set_error(err, QTK_ERR_FORMAT, "%s: truncated token list (%llu of %llu tokens)", p->kld_base,
+                                 (unsigned long long)nt, (unsigned long long)nt64);
         }
-        for (size_t i = 0; i < nt; i++) file_tokens[i] = (int32_t)get_u32(tb + 4 * i);
-        free(tb);
         tokens = file_tokens;
         n_tokens = (int64_t)nt;
         if (p->n_chunks >= 0 && p->n_chunks < n_chunk) n_chunk = p->n_chunks;
@@ -304,10 +344,10 @@ qtk_status qtk_perplexity(const qtk_model *m, const qtk_vocab *v, const int32_t 
     if (st == QTK_OK && (!r.logits || !rec || (compare && (!acc.kld_values || !acc.dp_values))))
         st = qtk_set_error(err, QTK_ERR_NOMEM, "out of memory");
     if (st == QTK_OK && !compare && p->kld_base) {
-        f = qtk_fopen(p->kld_base, "wb");
-        if (!f) {
-            st = qtk_set_error(err, QTK_ERR_IO, "%s: cannot create: %s", p->kld_base, strerror(errno));
-        } else {
+        /* written beside it and renamed over it only when complete (removed on
+         * failure and on SIGINT/SIGTERM/SIGHUP); never over the model itself */
+        st = qtk_tmpfile_create(p->kld_base, &f, &base_tmp, err);
+        if (st == QTK_OK) {
             uint8_t h[KLD_HEADER];
             memcpy(h, KLD_MAGIC, 8);
             put_u32(h + 8, KLD_VERSION);
@@ -318,8 +358,10 @@ qtk_status qtk_perplexity(const qtk_model *m, const qtk_vocab *v, const int32_t 
             put_u32(h + 28, (uint32_t)r.n_scored);
             bool ok = fwrite(h, 1, KLD_HEADER, f) == KLD_HEADER;
             for (int64_t i = 0; ok && i < n_chunk * r.n_ctx; i++) {
+                /* the tokens as evaluated (BOS first in every chunk): a compare run evaluates
+                 * exactly these, even with a model that has no vocabulary to name its BOS */
                 uint8_t b[4];
-                put_u32(b, (uint32_t)tokens[i]);
+                put_u32(b, (uint32_t)(i % r.n_ctx == 0 && r.bos >= 0 ? r.bos : tokens[i]));
                 ok = fwrite(b, 1, 4, f) == 4;
             }
             if (!ok) st = qtk_set_error(err, QTK_ERR_IO, "%s: write failed", p->kld_base);
@@ -337,13 +379,21 @@ qtk_status qtk_perplexity(const qtk_model *m, const qtk_vocab *v, const int32_t 
         double t0 = qtk_time_now();
         if ((st = eval_chunk(&r, chunk, err)) != QTK_OK) break;
         if (c == 0) s.seconds_first_chunk = qtk_time_now() - t0;
-        for (int64_t j = 0; j < r.n_scored; j++) {
+        for (int64_t j = 0; j < r.n_scored && st == QTK_OK; j++) {
             const float *l = r.logits + j * r.n_vocab;
             const int32_t next = chunk[r.first + j + 1];
             float mx;
             int32_t imax;
             double lse;
-            softmax_norm(l, r.n_vocab, &mx, &imax, &lse);
+            if (!softmax_norm(l, r.n_vocab, &mx, &imax, &lse)) {
+                /* a NaN PPL (or a NaN base file) helps nobody: stop at the first bad row */
+                st = qtk_set_error(err, QTK_ERR_NUMERIC,
+                                   "%s: non-finite logits (NaN or Inf) at chunk %lld, token position %lld of %lld: "
+                                   "the model's weights or activations are not finite",
+                                   qtk_gguf_path(m->gguf), (long long)c + 1, (long long)(r.first + j),
+                                   (long long)r.n_ctx);
+                break;
+            }
             const float nll = (float)((double)mx + lse - (double)l[next]);
             acc.nll += nll;
             acc.nll2 += (double)nll * nll;
@@ -363,6 +413,19 @@ qtk_status qtk_perplexity(const qtk_model *m, const qtk_vocab *v, const int32_t 
             }
             const float nll_base = get_f32(rp);
             const int32_t top_base = (int32_t)get_u32(rp + 4);
+            /* the stored nll is -ln p(next) of the stored distribution: they agree to the
+             * fixed-point step (or the entry is clamped), else the record is corrupt */
+            const uint8_t *qn = rp + 8 + 3 * (size_t)next;
+            const uint32_t q_next = (uint32_t)qn[0] | (uint32_t)qn[1] << 8 | (uint32_t)qn[2] << 16;
+            const bool nll_fits = q_next >= LP_MAX ? nll_base >= (float)(-lp_decode(LP_MAX) - 1e-3)
+                                                   : fabs((double)nll_base + lp_decode(q_next)) <= 1e-4 + 1e-6 * nll_base;
+            if (!(nll_base >= 0.0f && nll_base < INFINITY) || !nll_fits || top_base < 0 || top_base >= r.n_vocab) {
+                st = qtk_set_error(err, QTK_ERR_FORMAT,
+                                   "%s: corrupt record at chunk %lld, position %lld (nll %g, top token %ld)",
+                                   p->kld_base, (long long)c + 1, (long long)(r.first + j), (double)nll_base,
+                                   (long)top_base);
+                break;
+            }
             acc.nll_base += nll_base;
             acc.nll_base2 += (double)nll_base * nll_base;
             acc.nll_nll_base += (double)nll * nll_base;
@@ -385,6 +448,7 @@ qtk_status qtk_perplexity(const qtk_model *m, const qtk_vocab *v, const int32_t 
             acc.kld_values[acc.count - 1] = (float)kl;
             acc.dp_values[acc.count - 1] = (float)dp;
         }
+        if (st != QTK_OK) break;
         if (!compare && f && fwrite(rec, rec_size, (size_t)r.n_scored, f) != (size_t)r.n_scored) {
             st = qtk_set_error(err, QTK_ERR_IO, "%s: write failed", p->kld_base);
             break;
@@ -398,8 +462,22 @@ qtk_status qtk_perplexity(const qtk_model *m, const qtk_vocab *v, const int32_t 
         fill_stats(&acc, compare, true, &s);
         *result = s;
     }
-    if (f && fclose(f) != 0 && st == QTK_OK && !compare)
-        st = qtk_set_error(err, QTK_ERR_IO, "%s: write failed", p->kld_base);
+    if (base_tmp) {
+        if (st == QTK_OK && qtk_fsync_file(f) != 0)
+            st = qtk_set_error(err, QTK_ERR_IO, "%s: writing %s failed: %s", p->kld_base, base_tmp, strerror(errno));
+        FILE *bf = f;
+        f = NULL;
+        if (st == QTK_OK && fclose(bf) != 0)
+            st = qtk_set_error(err, QTK_ERR_IO, "%s: closing %s failed: %s", p->kld_base, base_tmp, strerror(errno));
+        else if (st != QTK_OK)
+            fclose(bf);
+        if (st == QTK_OK && qtk_tmpfile_commit(base_tmp, p->kld_base) != 0)
+            st = qtk_set_error(err, QTK_ERR_IO, "%s: cannot rename %s over it: %s", p->kld_base, base_tmp,
+                               strerror(errno));
+        if (st != QTK_OK) qtk_tmpfile_discard(NULL, base_tmp);
+        free(base_tmp);
+    }
+    if (f) fclose(f);
     qtk_context_free(r.ctx);
     free(r.logits);
     free(rec);

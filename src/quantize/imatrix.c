@@ -333,6 +333,11 @@ static qtk_status gguf_entry(const char *path, const char *name, const qtk_tenso
                                      "%s: entry '%.200s': in_sum2 of matrix %lld, column %lld is %g (must be finite and >= 0)",
                                      path, name, (long long)m, (long long)j, (double)x);
             v[k] = count > 0.0f ? x / count : 1.0f;
+            if (!isfinite(v[k])) /* a tiny count (a denormal) overflows the quotient */
+                return qtk_set_error(err, QTK_ERR_NUMERIC,
+                                     "%s: entry '%.200s': in_sum2 / count of matrix %lld, column %lld is %g / %g: "
+                                     "not finite",
+                                     path, name, (long long)m, (long long)j, (double)x, (double)count);
         }
     }
     e->n_per_row = n_per_row;
@@ -658,8 +663,7 @@ static void wi32(wfile *w, int32_t v) {
 /* Cleanup of a failed legacy save: closes and removes the temp file (if
  * any) and frees the work buffers; the caller has set the error. */
 static void dat_fail(FILE *f, char *tmp, const acc_tensor **list, float *buf) {
-    if (f) fclose(f);
-    if (tmp) qtk_remove_file(tmp);
+    if (f || tmp) qtk_tmpfile_discard(f, tmp);
     free(tmp);
     free((void *)list);
     free(buf);
@@ -690,24 +694,19 @@ qtk_status qtk_imatrix_save_dat(const char *path, const qtk_imatrix_acc *acc, qt
         }
         max_nval = QTK_MAX(max_nval, nval);
     }
-    size_t pl = strlen(path);
-    char *tmp = (char *)malloc(pl + 5);
+    char *tmp = NULL;
     float *buf = (float *)malloc((size_t)max_nval * sizeof *buf);
     unsigned char *bytes = (unsigned char *)buf;
-    if (!tmp || !buf) {
-        free(tmp);
+    if (!buf) {
         dat_fail(NULL, NULL, idx, buf);
         return qtk_set_error(err, QTK_ERR_NOMEM, "%s: out of memory", path);
     }
-    memcpy(tmp, path, pl);
-    memcpy(tmp + pl, ".tmp", 5);
-    errno = 0;
-    wfile w = {qtk_fopen(tmp, "wb"), false};
-    if (!w.f) {
-        int e = errno;
-        free(tmp);
+    /* a unique PATH.tmp.XXXXXX, removed on failure and on SIGINT/SIGTERM/SIGHUP */
+    wfile w = {NULL, false};
+    qtk_status cst = qtk_tmpfile_create(path, &w.f, &tmp, err);
+    if (cst != QTK_OK) {
         dat_fail(NULL, NULL, idx, buf);
-        return qtk_set_error(err, QTK_ERR_IO, "%s: cannot create %s.tmp: %s", path, path, e ? strerror(e) : "unknown error");
+        return cst;
     }
 
     wi32(&w, (int32_t)n);
@@ -769,7 +768,7 @@ qtk_status qtk_imatrix_save_dat(const char *path, const qtk_imatrix_acc *acc, qt
         return QTK_ERR_IO;
     }
     errno = 0;
-    if (qtk_rename_replace(tmp, path) != 0) {
+    if (qtk_tmpfile_commit(tmp, path) != 0) {
         e = errno;
         qtk_set_error(err, QTK_ERR_IO, "%s: cannot rename %s over it: %s", path, tmp, e ? strerror(e) : "unknown error");
         dat_fail(NULL, tmp, idx, buf);

@@ -72,17 +72,120 @@ const float *qtk_quantize_imatrix_for(const qtk_quantize_params *p, const qtk_te
     return qtk_imatrix_for(p->imatrix, t->name, t->ne[0], t->ne[2] * t->ne[3], mat);
 }
 
-/* Writes one tensor per plan item; see qtk.h. */
-qtk_status qtk_quantize_model(const qtk_gguf *in, const qtk_plan *plan, const char *out_path,
-                              const qtk_quantize_params *p, qtk_error *err) {
+int qtk_split_out_path(char *buf, size_t size, const char *out_path, int split_no, int split_count) {
+    if (!buf || !out_path) return -1;
+    size_t n = strlen(out_path);
+    if (n >= 5 && !strcmp(out_path + n - 5, ".gguf")) n -= 5; /* llama-quantize strips the suffix */
+    char *prefix = (char *)malloc(n + 1);
+    if (!prefix) return -1;
+    memcpy(prefix, out_path, n);
+    prefix[n] = '\0';
+    int r = qtk_split_path(buf, size, prefix, split_no, split_count);
+    free(prefix);
+    return r;
+}
+
+/* The output files: one, or with keep_split one per input part (the same
+ * tensors in each), all written to temp files and renamed only at the end. */
+typedef struct out_set {
+    int n;
+    qtk_gguf_writer **w;
+    char **path;
+} out_set;
+
+static void outs_free(out_set *o) {
+    for (int k = 0; k < o->n; k++) {
+        if (o->w && o->w[k]) qtk_gguf_writer_abort(o->w[k]);
+        if (o->path) free(o->path[k]);
+    }
+    free(o->w);
+    free(o->path);
+    memset(o, 0, sizeof *o);
+}
+
+static qtk_status outs_open(out_set *o, const qtk_gguf *in, const char *out_path, bool keep_split, qtk_error *err) {
+    memset(o, 0, sizeof *o);
+    int n = keep_split ? qtk_gguf_n_parts(in) : 1;
+    size_t cap = strlen(out_path) + 32;
+    o->w = (qtk_gguf_writer **)calloc((size_t)n, sizeof *o->w);
+    o->path = (char **)calloc((size_t)n, sizeof *o->path);
+    if (!o->w || !o->path) {
+        free(o->w);
+        free(o->path);
+        o->w = NULL;
+        o->path = NULL;
+        return qtk_set_error(err, QTK_ERR_NOMEM, "%s: out of memory", out_path);
+    }
+    o->n = n;
+    for (int k = 0; k < n; k++) {
+        o->path[k] = (char *)malloc(cap);
+        if (!o->path[k]) {
+            outs_free(o);
+            return qtk_set_error(err, QTK_ERR_NOMEM, "%s: out of memory", out_path);
+        }
+        if (keep_split)
+            qtk_split_out_path(o->path[k], cap, out_path, k, n);
+        else
+            snprintf(o->path[k], cap, "%s", out_path);
+    }
+    for (int k = 0; k < n; k++) {
+        qtk_status s = qtk_gguf_writer_open(o->path[k], &o->w[k], err);
+        if (s != QTK_OK) {
+            outs_free(o);
+            return s;
+        }
+    }
+    return QTK_OK;
+}
+
+/* Finishes every part in order; when one fails, the parts this run already
+ * renamed into place are removed again (no partial split is left). */
+static qtk_status outs_finish(out_set *o, qtk_error *err) {
+    qtk_status s = QTK_OK;
+    int k;
+    for (k = 0; k < o->n && s == QTK_OK; k++) {
+        qtk_gguf_writer *w = o->w[k];
+        o->w[k] = NULL;
+        s = qtk_gguf_writer_finish(w, err);
+    }
+    if (s != QTK_OK)
+        for (int j = 0; j < k - 1; j++) qtk_remove_file(o->path[j]);
+    outs_free(o);
+    return s;
+}
+
+static qtk_status set_u16(qtk_meta *m, const char *key, int v, qtk_error *err) {
+    qtk_gguf_value val;
+    memset(&val, 0, sizeof val);
+    val.type = QTK_GGUF_UINT16;
+    val.v.u64 = (uint64_t)v;
+    return qtk_meta_set(m, key, &val, err);
+}
+
+/* Whether tensor t (quantized) is the token embedding, which llama-quantize
+ * quantizes without importance weights when its entry does not fit. */
+static bool is_token_embd(const char *name) {
+    return !strcmp(name, "token_embd.weight") || !strcmp(name, "per_layer_token_embd.weight");
+}
+
+int64_t qtk_quantize_imatrix_used(const qtk_gguf *in, const qtk_plan *plan, const qtk_quantize_params *p) {
+    int64_t used = 0;
+    if (!in || !plan || !p || !p->imatrix) return 0;
+    for (int64_t i = 0; i < plan->n && i < qtk_gguf_n_tensors(in); i++)
+        if (plan->items[i].quantize && qtk_quantize_imatrix_for(p, qtk_gguf_tensor(in, i), 0)) used++;
+    return used;
+}
+
+qtk_status qtk_quantize_check(const qtk_gguf *in, const qtk_plan *plan, const qtk_quantize_params *p, qtk_error *err) {
+    if (!in || !plan || !p) return qtk_set_error(err, QTK_ERR_INVALID_ARG, "quantize check: NULL argument");
     const char *in_path = qtk_gguf_path(in);
     int64_t nt = qtk_gguf_n_tensors(in);
-    if (!plan || plan->n != nt)
+    if (plan->n != nt)
         return qtk_set_error(err, QTK_ERR_INVALID_ARG, "%s: plan does not match the model (%lld items, %lld tensors)",
-                             in_path, (long long)(plan ? plan->n : 0), (long long)nt);
-    int nthreads = p->nthreads < 1 ? 1 : (p->nthreads > 256 ? 256 : p->nthreads);
-
-    /* everything that can be checked before writing a byte */
+                             in_path, (long long)plan->n, (long long)nt);
+    qtk_status s = qtk_plan_check_types(plan, p->recipe, err);
+    if (s != QTK_OK) return s;
+    const char *im_name = p->imatrix_path ? p->imatrix_path : "imatrix";
     for (int64_t i = 0; i < nt; i++) {
         const qtk_tensor_info *t = qtk_gguf_tensor(in, i);
         const qtk_plan_item *it = &plan->items[i];
@@ -101,8 +204,23 @@ qtk_status qtk_quantize_model(const qtk_gguf *in, const qtk_plan *plan, const ch
             return qtk_set_error(err, QTK_ERR_INVALID_ARG,
                                  "tensor '%s': row length %lld is not a multiple of %s's block size %lld", t->name,
                                  (long long)t->ne[0], dst->name, (long long)dst->block_size);
+        /* an entry of the wrong size is an imatrix of another model: refuse, as llama-quantize does */
+        const qtk_imatrix_entry *e = p->imatrix && imatrix_allowed(p, t->name) ? qtk_imatrix_find(p->imatrix, t->name) : NULL;
+        int64_t nmat = t->ne[2] * t->ne[3];
+        if (e && !qtk_quantize_imatrix_for(p, t, 0) && !is_token_embd(t->name)) {
+            if (nmat > 1)
+                return qtk_set_error(err, QTK_ERR_INVALID_ARG,
+                                     "%s: imatrix entry '%s' has %lld values (%lld x %lld), tensor has %lld columns x "
+                                     "%lld matrices: the imatrix was made for another model (--exclude-weights %s "
+                                     "quantizes this tensor without it)",
+                                     im_name, t->name, (long long)e->nval, (long long)e->n_per_row, (long long)e->n_mat,
+                                     (long long)t->ne[0], (long long)nmat, t->name);
+            return qtk_set_error(err, QTK_ERR_INVALID_ARG,
+                                 "%s: imatrix entry '%s' has %lld values, tensor has %lld columns: the imatrix was "
+                                 "made for another model (--exclude-weights %s quantizes this tensor without it)",
+                                 im_name, t->name, (long long)e->nval, (long long)t->ne[0], t->name);
+        }
         if (dst->requires_imatrix) {
-            int64_t nmat = t->ne[2] * t->ne[3];
             for (int64_t m = 0; m < nmat; m++)
                 if (!qtk_quantize_imatrix_for(p, t, m))
                     return qtk_set_error(err, QTK_ERR_INVALID_ARG,
@@ -111,14 +229,31 @@ qtk_status qtk_quantize_model(const qtk_gguf *in, const qtk_plan *plan, const ch
                                          t->name, dst->name);
         }
     }
+    return QTK_OK;
+}
 
+/* Writes one tensor per plan item; see qtk.h. */
+qtk_status qtk_quantize_model(const qtk_gguf *in, const qtk_plan *plan, const char *out_path,
+                              const qtk_quantize_params *p, qtk_error *err) {
+    const char *in_path = qtk_gguf_path(in);
+    int64_t nt = qtk_gguf_n_tensors(in);
+    if (!plan || plan->n != nt)
+        return qtk_set_error(err, QTK_ERR_INVALID_ARG, "%s: plan does not match the model (%lld items, %lld tensors)",
+                             in_path, (long long)(plan ? plan->n : 0), (long long)nt);
+    int nthreads = p->nthreads < 1 ? 1 : (p->nthreads > 256 ? 256 : p->nthreads);
+
+    /* everything that can be checked before writing a byte */
+    qtk_status cs = qtk_quantize_check(in, plan, p, err);
+    if (cs != QTK_OK) return cs;
+
+    out_set outs;
     qtk_gguf_writer *w = NULL;
     chunk_job *job = NULL;
     float *f32 = NULL;
     uint8_t *obuf = NULL;
-    qtk_status s = qtk_gguf_writer_open(out_path, &w, err);
+    qtk_status s = outs_open(&outs, in, out_path, p->keep_split, err);
     if (s != QTK_OK) return s;
-    qtk_meta *wm = qtk_gguf_writer_meta(w);
+    qtk_meta *wm = qtk_gguf_writer_meta(outs.w[0]);
     if ((s = qtk_meta_copy(wm, qtk_gguf_meta(in), err)) != QTK_OK) goto fail;
     if ((s = qtk_meta_set_u32(wm, "general.quantization_version", 2, err)) != QTK_OK) goto fail;
     if (plan->file_type >= 0 && (s = qtk_meta_set_u32(wm, "general.file_type", (uint32_t)plan->file_type, err)) != QTK_OK)
@@ -133,19 +268,33 @@ qtk_status qtk_quantize_model(const qtk_gguf *in, const qtk_plan *plan, const ch
         free(text);
         if (s != QTK_OK) goto fail;
     }
-    if (p->imatrix) {
+    /* the imatrix keys only when some tensor is quantized with it; entries_count
+     * counts the entries used (tensors excluded or copied got none) */
+    int64_t im_used = qtk_quantize_imatrix_used(in, plan, p);
+    if (im_used > 0) {
         int64_t chunks = qtk_imatrix_chunks(p->imatrix);
-        if ((s = qtk_meta_set_i32(wm, "quantize.imatrix.entries_count", (int32_t)qtk_imatrix_count(p->imatrix), err)) !=
-                QTK_OK ||
+        if ((p->imatrix_path && (s = qtk_meta_set_str(wm, "quantize.imatrix.file", p->imatrix_path, err)) != QTK_OK) ||
+            (s = qtk_meta_set_i32(wm, "quantize.imatrix.entries_count", (int32_t)im_used, err)) != QTK_OK ||
             (chunks >= 0 && (s = qtk_meta_set_i32(wm, "quantize.imatrix.chunks_count", (int32_t)chunks, err)) != QTK_OK))
             goto fail;
     }
     if (p->extra_meta)
         for (int64_t k = 0; k < p->extra_meta->n; k++)
             if ((s = qtk_meta_set(wm, p->extra_meta->kv[k].key, &p->extra_meta->kv[k].value, err)) != QTK_OK) goto fail;
+    /* split layout: none in a single output (as llama-quantize), else set per part as gguf-split does */
+    qtk_meta_remove(wm, QTK_KV_SPLIT_NO);
+    qtk_meta_remove(wm, QTK_KV_SPLIT_COUNT);
+    qtk_meta_remove(wm, QTK_KV_SPLIT_TENSORS_COUNT);
+    for (int k = 0; outs.n > 1 && k < outs.n; k++) {
+        qtk_meta *pm = qtk_gguf_writer_meta(outs.w[k]);
+        if ((s = set_u16(pm, QTK_KV_SPLIT_NO, k, err)) != QTK_OK || (s = set_u16(pm, QTK_KV_SPLIT_COUNT, outs.n, err)) != QTK_OK ||
+            (s = qtk_meta_set_i32(pm, QTK_KV_SPLIT_TENSORS_COUNT, (int32_t)nt, err)) != QTK_OK)
+            goto fail;
+    }
     for (int64_t i = 0; i < nt; i++) {
         const qtk_tensor_info *t = qtk_gguf_tensor(in, i);
         int type = plan->items[i].quantize ? plan->items[i].type : (int)t->type;
+        w = outs.w[outs.n > 1 ? qtk_gguf_tensor_part(in, i) : 0];
         if ((s = qtk_gguf_writer_add_tensor(w, t->name, (qtk_type)type, t->n_dims, t->ne, err)) != QTK_OK) goto fail;
     }
 
@@ -160,6 +309,7 @@ qtk_status qtk_quantize_model(const qtk_gguf *in, const qtk_plan *plan, const ch
         const qtk_tensor_info *t = qtk_gguf_tensor(in, i);
         const qtk_plan_item *it = &plan->items[i];
         double t0 = qtk_time_now();
+        w = outs.w[outs.n > 1 ? qtk_gguf_tensor_part(in, i) : 0];
         if (!it->quantize) {
             if ((s = qtk_gguf_writer_write(w, t->data, (size_t)t->nbytes, err)) != QTK_OK) goto fail;
             bytes_out += t->nbytes;
@@ -198,7 +348,9 @@ qtk_status qtk_quantize_model(const qtk_gguf *in, const qtk_plan *plan, const ch
                     qtk_parallel_for(used, nr, chunk_worker, job);
                     for (int k = 0; k < used; k++)
                         if (job->st[k] != QTK_OK) {
-                            s = qtk_set_error(err, job->st[k], "%s: tensor '%s' (%s -> %s): %s", in_path, t->name,
+                            /* the file holding the tensor (a split model's part) */
+                            s = qtk_set_error(err, job->st[k], "%s: tensor '%s' (%s -> %s): %s",
+                                              qtk_gguf_part_path(in, qtk_gguf_tensor_part(in, i)), t->name,
                                               qtk_type_name(t->type), qtk_type_name(it->type), job->err[k].msg);
                             goto fail;
                         }
@@ -225,12 +377,12 @@ qtk_status qtk_quantize_model(const qtk_gguf *in, const qtk_plan *plan, const ch
     free(f32);
     free(obuf);
     free(job);
-    return qtk_gguf_writer_finish(w, err);
+    return outs_finish(&outs, err);
 
 fail:
     free(f32);
     free(obuf);
     free(job);
-    qtk_gguf_writer_abort(w);
+    outs_free(&outs);
     return s;
 }

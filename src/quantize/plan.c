@@ -131,6 +131,21 @@ static int block_fallback(int t) {
     }
 }
 
+/* Stock llama-quantize's fallback (tensor_type_fallback) for --compat mainline:
+ * only mainline types, Q2_K/Q3_K to q4_0 and Q5_K to q5_1; -1 = none. */
+static int block_fallback_mainline(int t) {
+    switch (t) {
+    case QTK_TYPE_IQ1_S: case QTK_TYPE_IQ1_M: case QTK_TYPE_IQ2_XXS: case QTK_TYPE_IQ2_XS: case QTK_TYPE_IQ2_S:
+    case QTK_TYPE_IQ3_XXS: case QTK_TYPE_IQ3_S: case QTK_TYPE_IQ4_XS:
+        return QTK_TYPE_IQ4_NL;
+    case QTK_TYPE_Q2_K: case QTK_TYPE_Q3_K: return QTK_TYPE_Q4_0;
+    case QTK_TYPE_Q4_K: return QTK_TYPE_Q5_0;
+    case QTK_TYPE_Q5_K: return QTK_TYPE_Q5_1;
+    case QTK_TYPE_Q6_K: return QTK_TYPE_Q8_0;
+    default: return -1;
+    }
+}
+
 /* Rows interleaved by an _R4/_R8/_R16 type (1 for plain types). */
 static int interleave_factor(int t) {
     const qtk_type_traits *tr = qtk_type_get(t);
@@ -224,7 +239,8 @@ qtk_status qtk_plan_make(const qtk_gguf *model, const qtk_recipe *r, const qtk_i
         it->type = (int)t->type;
         it->layer = -1;
         it->bytes = t->nbytes;
-        it->has_imatrix = im && qtk_imatrix_find(im, t->name);
+        /* a usable entry: present and of the tensor's size */
+        it->has_imatrix = im && qtk_imatrix_for(im, t->name, t->ne[0], t->ne[2] * t->ne[3], 0);
         p->total_params += qtk_tensor_nelements(t);
 
         tensor_ctx c;
@@ -291,7 +307,7 @@ qtk_status qtk_plan_make(const qtk_gguf *model, const qtk_recipe *r, const qtk_i
         }
         if (nt_type != QTK_RESULT_COPY) {
             const qtk_type_traits *tr = qtk_type_get(nt_type);
-            int fb = block_fallback(nt_type);
+            int fb = r->mainline ? block_fallback_mainline(nt_type) : block_fallback(nt_type);
             if (tr && tr->block_size == 256 && t->ne[0] % 256 != 0 && fb >= 0) {
                 snprintf(rb, sizeof rb, "; row %lld not a multiple of 256: %s -> %s", (long long)t->ne[0],
                          qtk_type_name(nt_type), qtk_type_name(fb));
@@ -342,8 +358,21 @@ qtk_status qtk_plan_make(const qtk_gguf *model, const qtk_recipe *r, const qtk_i
             st = qtk_set_error(err, QTK_ERR_INVALID_ARG,
                                "tensor '%s': %s needs an importance matrix entry for this tensor (%s); give "
                                "--imatrix with an entry for it, choose another type, or --ignore-imatrix-rules",
-                               t->name, qtk_type_name(nt_type), im ? "the imatrix has none" : "no --imatrix given");
+                               t->name, qtk_type_name(nt_type),
+                               !im ? "no --imatrix given"
+                                   : qtk_imatrix_find(im, t->name) ? "the imatrix's entry does not fit the tensor"
+                                                                   : "the imatrix has none");
             break;
+        }
+        if (r->mainline) {
+            const qtk_type_traits *tr = qtk_type_get(nt_type);
+            if (!tr || !(tr->ecosystems & QTK_ECO_LLAMA_CPP)) {
+                st = qtk_set_error(err, QTK_ERR_INVALID_ARG,
+                                   "tensor '%s': --compat mainline: %s is an ik_llama.cpp-only type, which stock "
+                                   "llama.cpp cannot load (%s)",
+                                   t->name, qtk_type_name(nt_type), buf);
+                break;
+            }
         }
         it->type = nt_type;
         it->quantize = true;
@@ -364,4 +393,38 @@ qtk_status qtk_plan_make(const qtk_gguf *model, const qtk_recipe *r, const qtk_i
     }
     *out = p;
     return QTK_OK;
+}
+
+qtk_status qtk_plan_check_types(const qtk_plan *plan, const qtk_recipe *r, qtk_error *err) {
+    if (!plan) return qtk_set_error(err, QTK_ERR_INVALID_ARG, "plan: NULL");
+    /* per type id: tensors the plan quantizes to it although the table has no quantizer */
+    int64_t *count = (int64_t *)calloc(QTK_TYPE_ID_LIMIT, sizeof *count);
+    if (!count) return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory");
+    int n_missing = 0;
+    for (int64_t i = 0; i < plan->n; i++) {
+        const qtk_plan_item *it = &plan->items[i];
+        if (!it->quantize || it->type < 0 || it->type >= QTK_TYPE_ID_LIMIT) continue;
+        const qtk_type_traits *tr = qtk_type_get(it->type);
+        if (tr && tr->quantize && !tr->interleaved && tr->file_type) continue;
+        if (count[it->type]++ == 0) n_missing++;
+    }
+    if (!n_missing) {
+        free(count);
+        return QTK_OK;
+    }
+    char list[QTK_ERROR_MSG_MAX];
+    size_t u = 0;
+    list[0] = '\0';
+    for (int t = 0; t < QTK_TYPE_ID_LIMIT; t++) {
+        if (!count[t]) continue;
+        int w = snprintf(list + u, sizeof list - u, "%s%s (%lld tensor%s)", u ? ", " : "", qtk_type_name(t),
+                         (long long)count[t], count[t] == 1 ? "" : "s");
+        if (w < 0 || (size_t)w >= sizeof list - u) break;
+        u += (size_t)w;
+    }
+    free(count);
+    return qtk_set_error(err, QTK_ERR_UNSUPPORTED,
+                         "%s needs %s, which this version of qtk cannot quantize yet; choose another preset or "
+                         "type, or a rule that avoids %s",
+                         r && r->origin ? r->origin : "the plan", list, n_missing == 1 ? "it" : "them");
 }

@@ -126,6 +126,42 @@ int qtk_preset_ftype_from_name(const char *name) {
     return digits && strlen(name) < 6 ? atoi(name) : -1;
 }
 
+const char *qtk_preset_canonical_name(const char *name) {
+    const preset *p = find_preset(name);
+    if (!p) return NULL;
+    if (!qtk_strcasecmp(p->name, name)) return p->name;
+    /* an alias, or a number: llama-quantize lists the alias (Q4_K) before Q4_K_M */
+    return p->alias ? p->alias : p->name;
+}
+
+int qtk_preset_ftype(const char *name) {
+    const preset *p = find_preset(name);
+    return p ? p->ftype : -1;
+}
+
+int qtk_preset_missing_types(const char *name, int *types, int max, bool *base_missing) {
+    const preset *p = find_preset(name);
+    if (base_missing) *base_missing = false;
+    if (!p) return -1;
+    qtk_recipe *r = NULL;
+    qtk_error err;
+    if (qtk_recipe_from_preset(p->name, NULL, &r, &err) != QTK_OK) return -1;
+    int n = 0;
+    for (int64_t k = -1; k < r->n; k++) {
+        int t = k < 0 ? r->default_type : r->lines[k].kind == QTK_LINE_RULE ? r->lines[k].rule.result : -1;
+        const qtk_type_traits *tr = t >= 0 ? qtk_type_get(t) : NULL;
+        if (!tr || (tr->quantize && !tr->interleaved) || !tr->is_quantized) continue;
+        bool seen = false;
+        for (int j = 0; j < n && j < max; j++) seen = seen || types[j] == t;
+        if (seen) continue;
+        if (k < 0 && base_missing) *base_missing = true;
+        if (n < max) types[n] = t;
+        n++;
+    }
+    qtk_recipe_free(r);
+    return n;
+}
+
 int qtk_preset_ftype_for_type(int t) {
     for (int i = 0; i < N_PRESETS; i++)
         if (presets[i].type == t) return presets[i].ftype;
@@ -405,6 +441,138 @@ static void gen_mix(gen *g, const preset *p) {
     if (p->id == P_MIX41) out(g, "ffn_gate @ more_bits = iq4_xs\n");
 }
 
+/* ---- --compat mainline: stock llama-quantize's llama_tensor_get_type_impl ---- */
+
+/* Its categories: attn_qkv and attn_kv_b count as attn_v; attn_k / attn_q are
+ * the exact "attn_k.weight" / "attn_q.weight" (no MLA or fused variants). */
+#define M_ATTN_V "attn_(v|qkv|kv_b)\\.weight"
+#define M_ATTN_K "attn_k\\.weight"
+#define M_ATTN_Q "attn_q\\.weight"
+
+/* An attn_v row; stock llama-quantize turns a q3_K/q4_K result into q5_K on
+ * 70B models, so such a row gets a 70B twin in front of it. */
+static void mv_row(gen *g, const char *layers, const char *cond, int t) {
+    char c[160];
+    if (t == QTK_TYPE_Q3_K || t == QTK_TYPE_Q4_K) {
+        snprintf(c, sizeof c, "size==70B%s%s%s", cond ? " and (" : "", cond ? cond : "", cond ? ")" : "");
+        out(g, M_ATTN_V "%s%s if %s = q5_K\n", layers ? " @ " : "", layers ? layers : "", c);
+    }
+    out(g, M_ATTN_V "%s%s%s%s = %s\n", layers ? " @ " : "", layers ? layers : "", cond ? " if " : "", cond ? cond : "",
+        tn(t));
+}
+
+/* The rules of a mainline preset as stock llama.cpp applies them (no ik
+ * additions: no iq*_k results, no g >= 4 catch-all, experts == 8 tests). */
+static void gen_mainline(gen *g, const preset *p, const qtk_quant_overrides *ov) {
+    preset_id id = p->id;
+    int d = p->type;
+    const qtk_type_traits *dtr = qtk_type_get(d);
+    long long blk = dtr ? (long long)dtr->block_size : 256;
+    bool iq2 = IN(id, P_IQ2_XXS, P_IQ2_XS, P_IQ1_S, P_IQ2_S, P_IQ2_M, P_IQ1_M);
+    bool s2 = IN(id, P_IQ2_S, P_IQ2_M);
+
+    out(g, "\n# stock llama-quantize (--compat mainline): the file loads in llama.cpp and ik_llama.cpp\n");
+    /* per-class options (an ik_llama.cpp feature): explicit choices, consulted first */
+    const struct { const char *re; int t; } pc[] = {
+        {M_ATTN_V, ov->attn_v_type}, {"attn_qkv\\.weight", ov->attn_qkv_type}, {M_ATTN_K, ov->attn_k_type},
+        {M_ATTN_Q, ov->attn_q_type}, {"attn_output\\.weight", ov->attn_output_type}, {"ffn_down", ov->ffn_down_type},
+        {"ffn_gate", ov->ffn_gate_type}, {"ffn_up", ov->ffn_up_type}};
+    for (size_t k = 0; k < sizeof pc / sizeof pc[0]; k++)
+        if (pc[k].t >= 0) out(g, "%s = %s\n", pc[k].re, tn(pc[k].t));
+
+    out(g, "\n# output.weight; token_embd.weight instead when the model has no output.weight (tied)\n");
+    if (ov->output_tensor_type >= 0) out(g, TOK_W " if tied = %s\n", tn(ov->output_tensor_type));
+    bool low = IN(id, P_IQ2_XXS, P_IQ2_XS, P_IQ3_XXS, P_IQ1_S, P_IQ2_S, P_IQ2_M, P_IQ1_M);
+    const char *o = low ? "q5_K" : d != QTK_TYPE_Q8_0 ? "q6_K" : "keep";
+    out(g, OUT_W " if arch==falcon or cols%%%lld!=0 = q8_0\n" OUT_W " = %s\n", blk, o);
+    out(g, TOK_W " if tied and (arch==falcon or cols%%%lld!=0) = q8_0\n" TOK_W " if tied = %s\n", blk, o);
+    const char *tok = IN(id, P_IQ2_XXS, P_IQ2_XS, P_IQ1_S, P_IQ1_M) ? "q2_K"
+                      : IN(id, P_IQ2_S, P_IQ2_M, P_IQ3_XXS)       ? "iq3_s"
+                                                                  : "keep";
+    out(g, TOK_W " = %s\n", tok);
+
+    if (iq2) {
+        out(g, "\n# low-bit branch\n");
+        out(g, M_ATTN_V " if gqa>=4 or experts>=4 = q4_K\n" M_ATTN_V " = %s\n", s2 ? "iq3_s" : "q2_K");
+        out(g, M_ATTN_K " if experts==8 = q4_K\n");
+        out(g, "ffn_down @ seq first:1/8 = %s\n", s2 ? "iq3_s" : "q2_K");
+        out(g, "attn_output\\.weight if experts==8 = q5_K\n");
+        if (IN(id, P_IQ1_S, P_IQ1_M)) out(g, "attn_output\\.weight = iq2_xxs\n");
+        else if (s2) out(g, "attn_output\\.weight = iq3_s\n");
+        return;
+    }
+
+    out(g, "\n# attn_v (also attn_qkv, attn_kv_b): layer = attn_v counter; 8 experts: q8_0\n");
+    out(g, M_ATTN_V " if experts==8 = q8_0\n");
+    switch (id) {
+    case P_Q2_K: mv_row(g, NULL, "gqa>=4", QTK_TYPE_Q4_K); mv_row(g, NULL, NULL, QTK_TYPE_Q3_K); break;
+    case P_Q2_K_S: mv_row(g, NULL, "gqa>=4", QTK_TYPE_Q4_K); break;
+    case P_IQ3_XXS:
+        mv_row(g, NULL, "gqa>=4", QTK_TYPE_Q4_K);
+        mv_row(g, NULL, "!imatrix", QTK_TYPE_IQ3_S);
+        out(g, M_ATTN_V " = keep\n");
+        break;
+    case P_IQ3_XS: case P_IQ3_S: mv_row(g, NULL, "gqa>=4", QTK_TYPE_Q4_K); break;
+    case P_IQ3_M: mv_row(g, NULL, NULL, QTK_TYPE_Q4_K); break;
+    case P_Q3_K_M: mv_row(g, "first:2", NULL, QTK_TYPE_Q5_K); mv_row(g, NULL, NULL, QTK_TYPE_Q4_K); break;
+    case P_Q3_K_L: mv_row(g, NULL, NULL, QTK_TYPE_Q5_K); break;
+    case P_IQ4_NL: case P_IQ4_XS: mv_row(g, NULL, "gqa>=4", QTK_TYPE_Q5_K); break;
+    case P_Q4_K_M: case P_Q5_K_M: mv_row(g, "more_bits", NULL, QTK_TYPE_Q6_K); break;
+    case P_Q4_K_S: mv_row(g, "first:4", NULL, QTK_TYPE_Q5_K); break;
+    default: break;
+    }
+    if (d == QTK_TYPE_Q3_K || d == QTK_TYPE_Q4_K) out(g, M_ATTN_V " if size==70B = q5_K\n");
+
+    out(g, "\n# attn_k.weight / attn_q.weight\n");
+    out(g, M_ATTN_K " if experts==8 = q8_0\n");
+    if (id == P_IQ3_XS) out(g, M_ATTN_K " = iq3_xxs\n" M_ATTN_Q " = iq3_xxs\n");
+    else if (id == P_IQ3_XXS) out(g, M_ATTN_K " = iq2_s\n" M_ATTN_Q " = iq2_s\n");
+
+    out(g, "\n# ffn_down* (layer from blk.N for MoE models, else the ffn_down counter; n = layers)\n");
+    switch (id) {
+    case P_Q2_K: out(g, "ffn_down = q3_K\n"); break;
+    case P_Q2_K_S: out(g, "ffn_down @ first:1/8 = q4_K\n"); break;
+    case P_IQ3_XXS: out(g, "ffn_down @ first:1/8 if !imatrix = q4_K\nffn_down if !imatrix = q3_K\n"); break;
+    case P_Q3_K_M:
+        out(g, "ffn_down @ first:1/16 = q5_K\nffn_down @ more_bits if arch==falcon = q4_K\n"
+               "ffn_down if arch==falcon = keep\nffn_down = q4_K\n");
+        break;
+    case P_IQ3_M: out(g, "ffn_down @ first:1/8 = q4_K\nffn_down @ more_bits if experts==8 = q4_K\n"); break;
+    case P_Q3_K_L: out(g, "ffn_down if arch==falcon = q4_K\nffn_down = q5_K\n"); break;
+    case P_Q4_K_M:
+        out(g, "ffn_down @ first:1/16 if arch==falcon = q6_K\nffn_down @ more_bits if arch==falcon = q5_K\n"
+               "ffn_down if arch==falcon = keep\nffn_down @ more_bits = q6_K\n");
+        break;
+    case P_IQ4_NL: case P_IQ4_XS: out(g, "ffn_down @ first:1/8 if !imatrix = q5_K\n"); break;
+    case P_Q5_K_M: out(g, "ffn_down @ more_bits = q6_K\n"); break;
+    case P_Q4_K_S: out(g, "ffn_down @ first:1/8 if arch!=falcon = q5_K\n"); break;
+    case P_Q4_0: out(g, "ffn_down @ first:1/8 if imatrix = q4_1\n"); break;
+    case P_Q5_0: out(g, "ffn_down @ first:1/8 if imatrix = q5_1\n"); break;
+    default: break;
+    }
+
+    out(g, "\n# attn_output\n");
+    if (id == P_Q3_K_L) out(g, "attn_output\\.weight if arch==falcon = q4_K\n");
+    else out(g, "attn_output\\.weight if arch==falcon = keep\n");
+    if (IN(id, P_Q2_K, P_IQ3_XS, P_IQ3_XXS, P_Q3_K_S, P_Q3_K_M, P_IQ4_NL, P_Q4_K_S, P_Q4_K_M, P_IQ3_S, P_IQ3_M, P_IQ4_XS))
+        out(g, "attn_output\\.weight if experts==8 = q5_K\n");
+    else
+        out(g, "attn_output\\.weight if experts==8 = keep\n");
+    const char *ao = id == P_Q2_K ? "q3_K" : id == P_IQ3_XXS ? "iq3_s" : id == P_Q3_K_M ? "q4_K"
+                     : id == P_Q3_K_L ? "q5_K" : id == P_IQ3_M ? "q4_K" : NULL;
+    if (ao) out(g, "attn_output\\.weight = %s\n", ao);
+
+    if (id == P_IQ3_XS)
+        out(g, "\n# ffn_gate* / ffn_up*\nffn_up @ first:1/8,last:1/8 = keep\nffn_up = iq3_xxs\n"
+               "ffn_gate @ first:1/8,last:1/8 = keep\nffn_gate = iq3_xxs\n");
+}
+
+/* Whether a type id loads in stock llama.cpp (type table ecosystems). */
+static bool mainline_type(int t) {
+    const qtk_type_traits *tr = qtk_type_get(t);
+    return tr && (tr->ecosystems & QTK_ECO_LLAMA_CPP) != 0;
+}
+
 static bool quantized_type(int t) {
     const qtk_type_traits *tr = qtk_type_get(t);
     return tr && tr->is_quantized;
@@ -415,10 +583,15 @@ static void gen_preset(gen *g, const preset *p, const qtk_quant_overrides *ov) {
     out(g, "# qtk recipe: preset %s (llama_ftype %d) -- %s\n", p->name, p->ftype, p->desc);
     out(g, "# rules: PATTERN [@ LAYERS] [if CONDITION] = TYPE|keep|copy; the first match wins (docs/recipes.md)\n");
     out(g, "default %s\nfile_type %d\n", tn(p->type), p->ftype);
+    if (ov->compat_mainline) out(g, "compat mainline\n");
     if (ov->ignore_imatrix_rules) out(g, "requires_imatrix none\n");
+    else if (ov->compat_mainline) /* stock llama-quantize's tensor_requires_imatrix */
+        out(g, "requires_imatrix iq3_xxs iq2_xxs iq2_xs iq2_s iq1_m iq1_s%s\n", p->id == P_Q2_K_S ? " q2_K" : "");
     else if (p->id == P_Q2_K_S) out(g, "requires_imatrix iq2_xxs iq2_xs iq2_s iq1_s iq1_m iq1_kt iq2_kt q2_K\n");
     if (ov->pure) {
         out(g, "# --pure: no built-in rules\n");
+    } else if (ov->compat_mainline) {
+        if (quantized_type(p->type)) gen_mainline(g, p, ov);
     } else if (p->id == P_MIX40 || p->id == P_MIX41) {
         gen_mix(g, p);
     } else if (quantized_type(p->type)) {
@@ -472,7 +645,18 @@ qtk_status qtk_recipe_from_preset(const char *name_or_ftype_number, const qtk_qu
             const qtk_type_traits *tr = qtk_type_get(*types[k]);
             if (!tr || !tr->file_type)
                 return qtk_set_error(err, QTK_ERR_INVALID_ARG, "override type id %d is not a file type", *types[k]);
+            if (ov->compat_mainline && !mainline_type(*types[k]))
+                return qtk_set_error(err, QTK_ERR_INVALID_ARG,
+                                     "--compat mainline: %s (a per-tensor type option) is an ik_llama.cpp-only type; "
+                                     "stock llama.cpp cannot load it",
+                                     tr->name);
         }
+    if (ov->compat_mainline && (p->ftype >= 135 || !mainline_type(p->type) || p->id == P_MIX40 || p->id == P_MIX41))
+        return qtk_set_error(err, QTK_ERR_INVALID_ARG,
+                             "--compat mainline: preset %s is an ik_llama.cpp preset (%s is ik_llama.cpp-only); "
+                             "stock llama.cpp cannot load its files -- choose a mainline preset such as Q4_K_M or "
+                             "IQ4_XS",
+                             p->name, p->id == P_MIX40 || p->id == P_MIX41 ? "it uses iq3_k/iq4_k/iq5_k" : tn(p->type));
     gen g = {NULL, 0, 0, false};
     gen_preset(&g, p, ov);
     if (g.oom) {
@@ -497,6 +681,27 @@ qtk_status qtk_recipe_apply_overrides(qtk_recipe *r, const qtk_quant_overrides *
     if (ov->pure)
         return qtk_set_error(err, QTK_ERR_INVALID_ARG, "--pure applies to presets; a recipe file has exactly its own rules");
     qtk_status st;
+    if (ov->compat_mainline && !r->mainline) {
+        /* every type the recipe can choose must load in stock llama.cpp; the recipe
+         * (stored as quantize.recipe) says so with a "compat mainline" line */
+        if ((st = qtk_recipe_check_mainline(r, err)) != QTK_OK) return st;
+        if (r->n == r->cap) {
+            int64_t nc = r->cap ? r->cap * 2 : 32;
+            qtk_recipe_line *pl = (qtk_recipe_line *)realloc(r->lines, (size_t)nc * sizeof *pl);
+            if (!pl) return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory");
+            r->lines = pl;
+            r->cap = nc;
+        }
+        int64_t at = 0; /* after the default / file_type lines */
+        while (at < r->n && (r->lines[at].kind == QTK_LINE_TEXT || r->lines[at].kind == QTK_LINE_DEFAULT ||
+                             r->lines[at].kind == QTK_LINE_FILE_TYPE))
+            at++;
+        memmove(r->lines + at + 1, r->lines + at, (size_t)(r->n - at) * sizeof *r->lines);
+        memset(&r->lines[at], 0, sizeof r->lines[at]);
+        r->lines[at].kind = QTK_LINE_COMPAT;
+        r->n++;
+        r->mainline = true;
+    }
     for (int k = 0; k < 8; k++)
         if (vals[k] >= 0 && (st = qtk_recipe_add_custom(r, pats[k], vals[k], err)) != QTK_OK) return st;
     gen g = {NULL, 0, 0, false};

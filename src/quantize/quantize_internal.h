@@ -92,7 +92,8 @@ typedef enum qtk_recipe_line_kind {
     QTK_LINE_RULE = 1,
     QTK_LINE_DEFAULT = 2,
     QTK_LINE_FILE_TYPE = 3,
-    QTK_LINE_REQUIRES = 4
+    QTK_LINE_REQUIRES = 4,
+    QTK_LINE_COMPAT = 5       /* "compat mainline"                             */
 } qtk_recipe_line_kind;
 
 typedef struct qtk_recipe_line {
@@ -110,7 +111,13 @@ struct qtk_recipe {
     int64_t n, cap;
     qtk_recipe_line *lines;
     int64_t n_added;          /* rules added by qtk_recipe_add_custom          */
+    bool mainline;            /* --compat mainline: only types stock llama.cpp
+                                 loads; its block-size fallbacks              */
 };
+
+/* For a mainline recipe: fails naming the default type or the first rule
+ * (origin:line) whose type stock llama.cpp cannot load. */
+qtk_status qtk_recipe_check_mainline(const qtk_recipe *r, qtk_error *err);
 
 /* Canonical one-line text of a rule (malloc'ed; NULL on OOM). */
 char *qtk_recipe_rule_text(const qtk_recipe_rule *rule);

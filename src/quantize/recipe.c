@@ -209,6 +209,19 @@ static qtk_status parse_line(qtk_recipe *r, char *code, const char *full, int li
     bool is_default = wl == 7 && !strncmp(code, "default", 7);
     bool is_ftype = wl == 9 && !strncmp(code, "file_type", 9);
     bool is_req = wl == 16 && !strncmp(code, "requires_imatrix", 16);
+    bool is_compat = wl == 6 && !strncmp(code, "compat", 6);
+    if (is_compat) {
+        /* "compat mainline": the recipe must give a file stock llama.cpp loads */
+        char *val = trim(word_end);
+        if (*val == '=') val = trim(val + 1);
+        if (strcmp(val, "mainline") != 0)
+            return qtk_set_error(err, QTK_ERR_INVALID_ARG, "%s'compat' takes 'mainline', not '%s'", where, val);
+        if (r->mainline) return qtk_set_error(err, QTK_ERR_INVALID_ARG, "%sa second 'compat' line", where);
+        if (!(ln = insert_line(r, r->n))) return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory");
+        ln->kind = QTK_LINE_COMPAT;
+        r->mainline = true;
+        return QTK_OK;
+    }
     if (is_default || is_ftype || is_req) {
         char *val = trim(word_end);
         if (*val == '=') val = trim(val + 1);
@@ -280,6 +293,7 @@ qtk_status qtk_recipe_parse(const char *text, const char *origin, qtk_recipe **o
         line_no++;
         const char *e = strchr(p, '\n');
         size_t l = e ? (size_t)(e - p) : strlen(p);
+        const size_t advance = l; /* l loses a trailing '\r' below; the next line starts after it */
         char *full = (char *)malloc(l + 1), *code = (char *)malloc(l + 1);
         if (!full || !code) {
             free(full);
@@ -312,10 +326,11 @@ qtk_status qtk_recipe_parse(const char *text, const char *origin, qtk_recipe **o
         }
         free(full);
         free(code);
-        p = e ? e + 1 : p + l;
+        p = e ? e + 1 : p + advance;
     }
     if (st == QTK_OK && r->default_type == -1)
         st = qtk_set_error(err, QTK_ERR_INVALID_ARG, "%s: no 'default TYPE' line", r->origin);
+    if (st == QTK_OK && r->mainline) st = qtk_recipe_check_mainline(r, err);
     if (st != QTK_OK) {
         qtk_recipe_free(r);
         return st;
@@ -325,11 +340,51 @@ qtk_status qtk_recipe_parse(const char *text, const char *origin, qtk_recipe **o
     return QTK_OK;
 }
 
+static bool mainline_type(int t) {
+    const qtk_type_traits *tr = qtk_type_get(t);
+    return tr && (tr->ecosystems & QTK_ECO_LLAMA_CPP) != 0;
+}
+
+qtk_status qtk_recipe_check_mainline(const qtk_recipe *r, qtk_error *err) {
+    if (r->default_type >= 0 && !mainline_type(r->default_type))
+        return qtk_set_error(err, QTK_ERR_INVALID_ARG,
+                             "%s: --compat mainline: default type %s is ik_llama.cpp-only (stock llama.cpp cannot "
+                             "load it)",
+                             r->origin, qtk_type_name(r->default_type));
+    for (int64_t k = 0; k < r->n; k++) {
+        const qtk_recipe_rule *rule = &r->lines[k].rule;
+        if (r->lines[k].kind != QTK_LINE_RULE || rule->result < 0 || mainline_type(rule->result)) continue;
+        char *text = qtk_recipe_rule_text(rule);
+        qtk_status st;
+        if (rule->source)
+            st = qtk_set_error(err, QTK_ERR_INVALID_ARG,
+                               "%s: --compat mainline: rule '%s' names %s, an ik_llama.cpp-only type (stock llama.cpp "
+                               "cannot load it)",
+                               rule->source, text ? text : rule->pattern, qtk_type_name(rule->result));
+        else
+            st = qtk_set_error(err, QTK_ERR_INVALID_ARG,
+                               "%s:%d: --compat mainline: rule '%s' names %s, an ik_llama.cpp-only type (stock "
+                               "llama.cpp cannot load it)",
+                               r->origin, rule->line, text ? text : rule->pattern, qtk_type_name(rule->result));
+        free(text);
+        return st;
+    }
+    return QTK_OK;
+}
+
 qtk_status qtk_recipe_add_custom(qtk_recipe *r, const char *pattern, int type, qtk_error *err) {
     if (!r || !pattern) return qtk_set_error(err, QTK_ERR_INVALID_ARG, "custom rule: NULL argument");
     if (!usable_type(type) && type != QTK_RESULT_COPY)
         return qtk_set_error(err, QTK_ERR_INVALID_ARG, "custom rule '%s': type id %d is not a file type", pattern,
                              type);
+    if (r->mainline && type >= 0) {
+        const qtk_type_traits *tr = qtk_type_get(type);
+        if (!tr || !(tr->ecosystems & QTK_ECO_LLAMA_CPP))
+            return qtk_set_error(err, QTK_ERR_INVALID_ARG,
+                                 "custom rule '%s': --compat mainline: %s is an ik_llama.cpp-only type (stock "
+                                 "llama.cpp cannot load it)",
+                                 pattern, qtk_type_name(type));
+    }
     for (const char *c = pattern; *c; c++)
         if (isspace((unsigned char)*c) || *c == '#')
             return qtk_set_error(err, QTK_ERR_INVALID_ARG,
@@ -465,6 +520,7 @@ char *qtk_recipe_text(const qtk_recipe *r) {
             snprintf(tmp, sizeof tmp, "file_type %d", r->file_type);
             tb_puts(&b, tmp);
             break;
+        case QTK_LINE_COMPAT: tb_puts(&b, "compat mainline"); break;
         case QTK_LINE_REQUIRES: {
             tb_puts(&b, "requires_imatrix");
             int cnt = 0;

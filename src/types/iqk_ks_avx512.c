@@ -311,3 +311,99 @@ void qtk_iq2_kl_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *
     }
     *s = d * sumf;
 }
+
+/* ---- multi-column kernel of IQ4_KSS (the mul_mat contract of qtk.h) ----------
+ * kss_block split in two: the weight side (decoding, table look-ups, scales,
+ * the bias weights) once per super-block, the activation side per column.
+ * The integer sum per super-block is exact either way, and the float side
+ * repeats vec_dot's operations in its order (sumf += d_y·Σ per super-block,
+ * then d·sumf), so outputs are bit-identical to vec_dot. */
+typedef struct kss_unpacked {
+    __m512i tlo[2], thi[2];   /* table values + 128 of weights 0..15 / 16..31, per quad */
+    __m512i S[2];             /* sub-block scales replicated per lane */
+    __m256i cw;               /* bias/shift weights against bsums     */
+} kss_unpacked;
+
+static inline void kss_unpack(const uint8_t *p, const kss_consts *c, kss_unpacked *u) {
+    const __m512i u0 = _mm512_loadu_si512((const void *)p), u1 = _mm512_loadu_si512((const void *)(p + 64));
+    const __m512i one = _mm512_set1_epi16(1);
+    const uint64_t m = (uint64_t)_mm512_test_epi16_mask(u0, one) | ((uint64_t)_mm512_test_epi16_mask(u1, one) << 32);
+    const __m128i sb = _mm_cvtsi64_si128((long long)m);
+    const __m128i S = _mm_sub_epi8(_mm_and_si128(sb, _mm_set1_epi8((char)0xFE)), _mm_set1_epi8(127));
+    const __m128i rep = _mm_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    u->S[0] = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(S, rep));
+    u->S[1] = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(S, _mm_add_epi8(rep, _mm_set1_epi8(4))));
+    const __m512i uu[2] = {u0, u1};
+    for (int q = 0; q < 2; q++) {
+        const __m512i v = _mm512_ternarylogic_epi32(uu[q], _mm512_srli_epi16(uu[q], 1), c->mfe, 0x6C);
+        u->tlo[q] = _mm512_shuffle_epi8(c->table, _mm512_and_si512(v, c->m4));
+        u->thi[q] = _mm512_shuffle_epi8(c->table, _mm512_and_si512(_mm512_srli_epi16(v, 4), c->m4));
+    }
+    const __m128i sbw = _mm_cvtepu8_epi16(sb);
+    const __m128i S16 = _mm_sub_epi16(_mm_and_si128(sbw, _mm_set1_epi16(0xFE)), _mm_set1_epi16(127));
+    const __m128i c8 = _mm_mullo_epi16(S16, _mm_sub_epi16(_mm_slli_epi16(_mm_and_si128(sbw, _mm_set1_epi16(1)), 2),
+                                                          _mm_set1_epi16(128)));
+    u->cw = _mm256_mullo_epi32(_mm256_cvtepu16_epi32(c8), _mm256_set1_epi32(0x10001));
+}
+
+/* The exact integer Σ of one super-block against one Q8_K block. */
+static inline int32_t kss_mul(const kss_unpacked *u, const block_q8_K *yb) {
+    __m512i acc = _mm512_setzero_si512();
+    for (int q = 0; q < 2; q++) {
+        const int8_t *yq = yb->qs + 128 * q;
+        const __m512i y0 = _mm512_loadu_si512((const void *)yq), y1 = _mm512_loadu_si512((const void *)(yq + 64));
+        const __m512i ylo = _mm512_shuffle_i64x2(y0, y1, 0x88), yhi = _mm512_shuffle_i64x2(y0, y1, 0xDD);
+        __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u->tlo[q], ylo);
+        d = _mm512_dpbusd_epi32(d, u->thi[q], yhi);
+        acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(d, u->S[q]));
+    }
+    const __m256i corr = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)yb->bsums), u->cw);
+    const __m256i r = _mm256_add_epi32(_mm256_add_epi32(_mm512_castsi512_si256(acc), _mm512_extracti64x4_epi64(acc, 1)), corr);
+    __m128i r4 = _mm_add_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+    r4 = _mm_add_epi32(r4, _mm_shuffle_epi32(r4, 0x4E));
+    r4 = _mm_add_epi32(r4, _mm_shuffle_epi32(r4, 0xB1));
+    return _mm_cvtsi128_si32(r4);
+}
+
+#if defined(__GNUC__) || defined(__clang__)
+#define TILE_INLINE static inline __attribute__((always_inline))
+#else
+#define TILE_INLINE static __forceinline
+#endif
+
+TILE_INLINE void iq4_kss_tile(const int C, int64_t nb, const uint8_t *w, const uint8_t *a, size_t as, float *out,
+                              size_t os, const kss_consts *c) {
+    float d;
+    memcpy(&d, w, 4);
+    const uint8_t *p = w + 4;
+    float sumf[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int64_t ibl = 0; ibl < nb; ibl++, p += 128) {
+        kss_unpacked u;
+        kss_unpack(p, c, &u);
+        for (int k = 0; k < C; k++) {
+            const block_q8_K *y = (const block_q8_K *)(const void *)(a + (size_t)k * as);
+            sumf[k] += y[ibl].d * (float)kss_mul(&u, &y[ibl]);
+        }
+    }
+    for (int k = 0; k < C; k++) out[(size_t)k * os] = d * sumf[k];
+}
+
+void qtk_iq4_kss_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                                int64_t nr, int64_t nc) {
+    kss_consts c;
+    c.table = iq4_table_u8();
+    c.m4 = _mm512_set1_epi8(0x0F);
+    c.mfe = _mm512_set1_epi16((short)0xFFFE);
+    const int64_t nb = n / QK_K;
+    const uint8_t *wb = (const uint8_t *)w, *ab = (const uint8_t *)a;
+    for (int64_t k = 0; k < nc;) {
+        const int C = nc - k >= 4 ? 4 : 1;
+        for (int64_t r = 0; r < nr; r++) {
+            const uint8_t *wr = wb + (size_t)r * ws, *ak = ab + (size_t)k * as;
+            float *o = out + (size_t)k * os + (size_t)r;
+            if (C == 4) iq4_kss_tile(4, nb, wr, ak, as, o, os, &c);
+            else iq4_kss_tile(1, nb, wr, ak, as, o, os, &c);
+        }
+        k += C;
+    }
+}

@@ -123,15 +123,21 @@ static inline __m256 type1_combine(__m256 a, __m256 isum, __m256 b, __m256 ysum)
     return _mm256_sub_ps(_mm256_fmsub_ps(a, isum, p), e);
 }
 
-/* Q4_K (qh == NULL) and Q5_K block × its 8 Q8_2 blocks: lanes hold the sub-blocks in the
- * order 0,2,4,6,1,3,5,7, each dy·(d·sc·Σq·qs − dmin·m·Σqs) with exact integer sums. */
-static inline __m256 type1_block_avx512(const uint8_t *scales12, float d, float dmin, const uint8_t *qs,
-                                        const uint8_t *qh, const block_q8_2 *y) {
+/* A Q4_K (qh == NULL) or Q5_K block unpacked for type1_mul: the 256 unsigned
+ * levels as four registers (sub-blocks 2c | 2c+1 in register c) and the float
+ * sub-block scales a = d·sc and mins b = dmin·m in the lane order 0,2,4,6,1,3,5,7.
+ * Split from the product so a multi-column kernel unpacks once per block. */
+typedef struct type1_unpacked {
+    __m512i q[4];
+    __m256 a, b;
+} type1_unpacked;
+
+static inline void type1_unpack(const uint8_t *scales12, float d, float dmin, const uint8_t *qs, const uint8_t *qh,
+                                type1_unpacked *u) {
     uint8_t sc[8], m[8];
     qtk_kq_unpack_scales_min(scales12, sc, m);
     const __m256i m4 = _mm256_set1_epi8(15), h5 = _mm256_set1_epi8(0x10);
     const __m256i hv = qh ? loadu256(qh) : _mm256_setzero_si256();
-    __m512i z[4];
     for (int c = 0; c < 4; c++) {
         const __m256i qv = loadu256(qs + 32 * c);
         __m256i lo = _mm256_and_si256(qv, m4);
@@ -140,8 +146,22 @@ static inline __m256 type1_block_avx512(const uint8_t *scales12, float d, float 
             lo = _mm256_or_si256(lo, _mm256_maskz_mov_epi8(_mm256_test_epi8_mask(hv, _mm256_set1_epi8((char)(1 << (2 * c)))), h5));
             hi = _mm256_or_si256(hi, _mm256_maskz_mov_epi8(_mm256_test_epi8_mask(hv, _mm256_set1_epi8((char)(1 << (2 * c + 1)))), h5));
         }
+        u->q[c] = join(lo, hi);
+    }
+    const __m128i order = _mm_setr_epi8(0, 2, 4, 6, 1, 3, 5, 7, -1, -1, -1, -1, -1, -1, -1, -1);
+    const __m256 scf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_shuffle_epi8(_mm_loadl_epi64((const __m128i *)sc), order)));
+    const __m256 mf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_shuffle_epi8(_mm_loadl_epi64((const __m128i *)m), order)));
+    u->a = _mm256_mul_ps(_mm256_set1_ps(d), scf);
+    u->b = _mm256_mul_ps(_mm256_set1_ps(dmin), mf);
+}
+
+/* An unpacked block × its 8 Q8_2 blocks: lanes hold the sub-blocks in the order
+ * 0,2,4,6,1,3,5,7, each dy·(d·sc·Σq·qs − dmin·m·Σqs) with exact integer sums. */
+static inline __m256 type1_mul(const type1_unpacked *u, const block_q8_2 *y) {
+    __m512i z[4];
+    for (int c = 0; c < 4; c++) {
         const __m512i q8 = join(loadu256(y[2 * c].qs), loadu256(y[2 * c + 1].qs));
-        z[c] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), join(lo, hi), q8); /* sub 2c | sub 2c+1 */
+        z[c] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u->q[c], q8); /* sub 2c | sub 2c+1 */
     }
     /* transpose-add: 128-bit chunk j of t = [Σ chunk j of z0, …, of z3] */
     const __m512i t01 = _mm512_add_epi32(_mm512_unpacklo_epi32(z[0], z[1]), _mm512_unpackhi_epi32(z[0], z[1]));
@@ -156,11 +176,14 @@ static inline __m256 type1_block_avx512(const uint8_t *scales12, float d, float 
     for (int k = 0; k < 8; k++) memcpy(&hw[k], &y[(k % 4) * 2 + k / 4], 4);
     const __m256i head = _mm256_setr_epi32(hw[0], hw[1], hw[2], hw[3], hw[4], hw[5], hw[6], hw[7]);
     const __m256 dy = fp16_lo_to_ps(head), ysum = _mm256_cvtepi32_ps(_mm256_srai_epi32(head, 16));
-    const __m128i order = _mm_setr_epi8(0, 2, 4, 6, 1, 3, 5, 7, -1, -1, -1, -1, -1, -1, -1, -1);
-    const __m256 scf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_shuffle_epi8(_mm_loadl_epi64((const __m128i *)sc), order)));
-    const __m256 mf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_shuffle_epi8(_mm_loadl_epi64((const __m128i *)m), order)));
-    const __m256 a = _mm256_mul_ps(_mm256_set1_ps(d), scf), b = _mm256_mul_ps(_mm256_set1_ps(dmin), mf);
-    return _mm256_mul_ps(dy, type1_combine(a, _mm256_cvtepi32_ps(is), b, ysum));
+    return _mm256_mul_ps(dy, type1_combine(u->a, _mm256_cvtepi32_ps(is), u->b, ysum));
+}
+
+static inline __m256 type1_block_avx512(const uint8_t *scales12, float d, float dmin, const uint8_t *qs,
+                                        const uint8_t *qh, const block_q8_2 *y) {
+    type1_unpacked u;
+    type1_unpack(scales12, d, dmin, qs, qh, &u);
+    return type1_mul(&u, y);
 }
 
 void qtk_q4_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
@@ -193,43 +216,143 @@ static inline __m128i q8_0_scales8(const block_q8_0 *y) {
 
 /* Q6_K × Q8_0: per 16-weight sub-block Σ(q − 32)·qs = dpbusd(q, qs) − dpbusd(32, qs) (exact
  * int32, 4 lanes each), times the float d·sc·d_y of that lane's sub-block. */
-void qtk_q6_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q6_K *x = (const block_q6_K *)vx;
-    const block_q8_0 *y = (const block_q8_0 *)vy;
+/* A Q6_K block unpacked for q6k_mul: the 256 levels + 32 as four registers
+ * (register k = Q8_0 blocks 2k, 2k+1), the 16 sub-block scales as floats, d. */
+typedef struct q6k_unpacked {
+    __m512i q[4];
+    __m512 scf;
+    float d;
+} q6k_unpacked;
+
+static inline void q6k_unpack(const block_q6_K *x, q6k_unpacked *u) {
     const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);
+    for (int h = 0; h < 2; h++) {
+        const __m256i ql0 = loadu256(x->ql + 64 * h), ql1 = loadu256(x->ql + 64 * h + 32);
+        const __m256i qh = loadu256(x->qh + 32 * h);
+        __m256i v[4];
+        for (int t = 0; t < 4; t++) {
+            const __m256i lsrc = (t % 2) ? ql1 : ql0;
+            const __m256i lo = t >= 2 ? _mm256_and_si256(_mm256_srli_epi16(lsrc, 4), m4) : _mm256_and_si256(lsrc, m4);
+            const __m256i hi = _mm256_and_si256(srl8(qh, 2 * t), m3);
+            v[t] = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)); /* value + 32 */
+        }
+        u->q[2 * h] = join(v[0], v[1]);
+        u->q[2 * h + 1] = join(v[2], v[3]);
+    }
+    u->scf = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)x->scales)));
+    u->d = fp16_f16c(&x->d);
+}
+
+/* Q6_K × Q8_0: per 16-weight sub-block Σ(q − 32)·qs = dpbusd(q, qs) − dpbusd(32, qs) (exact
+ * int32, 4 lanes each), times the float d·sc·d_y of that lane's sub-block; returns the 8
+ * partial sums vec_dot accumulates in double. */
+static inline __m256 q6k_mul(const q6k_unpacked *u, const block_q8_0 *yb) {
     const __m512i m32 = _mm512_set1_epi8(32);
     /* lane k → sub-block k / 2 of 8 (the Q8_0 block of each 16-weight sub-block) */
     const __m512i pair = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    const __m256 dy = _mm256_cvtph_ps(q8_0_scales8(yb));
+    const __m256 ddy = _mm256_mul_ps(_mm256_set1_ps(u->d), dy);
+    /* scale of sub-block k = d·d_y·sc[k] (16 floats) */
+    const __m512 sck = _mm512_mul_ps(_mm512_permutexvar_ps(pair, _mm512_castps256_ps512(ddy)), u->scf);
+    __m512 blk = _mm512_setzero_ps();
+    for (int k = 0; k < 4; k++) {
+        const int b = 2 * k;
+        const __m512i q8 = join(loadu256(yb[b].qs), loadu256(yb[b + 1].qs));
+        const __m512i dp = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), u->q[k], q8),
+                                            _mm512_dpbusd_epi32(_mm512_setzero_si512(), m32, q8));
+        blk = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dp), _mm512_castsi512_ps(spread(_mm512_castps_si512(sck), 2 * b, 4)), blk);
+    }
+    return _mm256_add_ps(_mm512_castps512_ps256(blk), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(blk), 1)));
+}
+
+void qtk_q6_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q6_K *x = (const block_q6_K *)vx;
+    const block_q8_0 *y = (const block_q8_0 *)vy;
     __m512d acc = _mm512_setzero_pd();
     for (int64_t i = 0; i < n / QK_K; i++) {
-        const block_q8_0 *yb = y + 8 * i;
-        const __m256 dy = _mm256_cvtph_ps(q8_0_scales8(yb));
-        const __m256 ddy = _mm256_mul_ps(_mm256_set1_ps(fp16_f16c(&x[i].d)), dy);
-        /* scale of sub-block k = d·d_y·sc[k] (16 floats) */
-        const __m512 sck = _mm512_mul_ps(_mm512_permutexvar_ps(pair, _mm512_castps256_ps512(ddy)),
-                                         _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)x[i].scales))));
-        __m512 blk = _mm512_setzero_ps();
-        for (int h = 0; h < 2; h++) {
-            const __m256i ql0 = loadu256(x[i].ql + 64 * h), ql1 = loadu256(x[i].ql + 64 * h + 32);
-            const __m256i qh = loadu256(x[i].qh + 32 * h);
-            __m256i u[4];
-            for (int t = 0; t < 4; t++) {
-                const __m256i lsrc = (t % 2) ? ql1 : ql0;
-                const __m256i lo = t >= 2 ? _mm256_and_si256(_mm256_srli_epi16(lsrc, 4), m4) : _mm256_and_si256(lsrc, m4);
-                const __m256i hi = _mm256_and_si256(srl8(qh, 2 * t), m3);
-                u[t] = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)); /* value + 32 */
-            }
-            for (int t = 0; t < 4; t += 2) {
-                const int b = 4 * h + t;
-                const __m512i q8 = join(loadu256(yb[b].qs), loadu256(yb[b + 1].qs));
-                const __m512i dp = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), join(u[t], u[t + 1]), q8),
-                                                    _mm512_dpbusd_epi32(_mm512_setzero_si512(), m32, q8));
-                blk = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dp), _mm512_castsi512_ps(spread(_mm512_castps_si512(sck), 2 * b, 4)), blk);
-            }
-        }
-        const __m256 r = _mm256_add_ps(_mm512_castps512_ps256(blk),
-                                       _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(blk), 1)));
-        acc = acc_pd(acc, r);
+        q6k_unpacked u;
+        q6k_unpack(&x[i], &u);
+        acc = acc_pd(acc, q6k_mul(&u, y + 8 * i));
     }
     *s = (float)_mm512_reduce_add_pd(acc);
+}
+
+/* ---- multi-column kernels (the mul_mat contract of qtk.h) ------------------
+ * Q4_K/Q5_K: each weight block is unpacked once (type1_unpack) and multiplied
+ * with up to 4 activation columns. Per (row, column) the arithmetic and the
+ * order of the double accumulation are vec_dot's, so outputs are bit-identical
+ * to it. */
+#if defined(__GNUC__) || defined(__clang__)
+#define TILE_INLINE static inline __attribute__((always_inline))
+#else
+#define TILE_INLINE static __forceinline
+#endif
+
+#define TYPE1_MUL_MAT_AVX512(NAME, BLOCK, QH)                                                             \
+    TILE_INLINE void NAME##_tile(const int C, int64_t nb, const uint8_t *w, const uint8_t *a, size_t as,  \
+                                 float *out, size_t os) {                                                 \
+        const BLOCK *x = (const BLOCK *)(const void *)w;                                                 \
+        __m512d acc[4];                                                                                  \
+        for (int c = 0; c < C; c++) acc[c] = _mm512_setzero_pd();                                        \
+        for (int64_t i = 0; i < nb; i++) {                                                               \
+            type1_unpacked u;                                                                            \
+            type1_unpack(x[i].scales, fp16_f16c(&x[i].d), fp16_f16c(&x[i].dmin), x[i].qs, QH, &u);        \
+            for (int c = 0; c < C; c++) {                                                                \
+                const block_q8_2 *y = (const block_q8_2 *)(const void *)(a + (size_t)c * as);            \
+                acc[c] = acc_pd(acc[c], type1_mul(&u, y + 8 * i));                                       \
+            }                                                                                            \
+        }                                                                                                \
+        for (int c = 0; c < C; c++) out[(size_t)c * os] = (float)_mm512_reduce_add_pd(acc[c]);           \
+    }                                                                                                    \
+    void NAME(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,        \
+              int64_t nr, int64_t nc) {                                                                  \
+        const int64_t nb = n / QK_K;                                                                     \
+        const uint8_t *wb = (const uint8_t *)w, *ab = (const uint8_t *)a;                                \
+        for (int64_t c = 0; c < nc;) {                                                                   \
+            const int C = nc - c >= 4 ? 4 : 1;                                                           \
+            for (int64_t r = 0; r < nr; r++) {                                                           \
+                const uint8_t *wr = wb + (size_t)r * ws, *ac = ab + (size_t)c * as;                      \
+                float *o = out + (size_t)c * os + (size_t)r;                                             \
+                if (C == 4) NAME##_tile(4, nb, wr, ac, as, o, os);                                       \
+                else NAME##_tile(1, nb, wr, ac, as, o, os);                                              \
+            }                                                                                            \
+            c += C;                                                                                      \
+        }                                                                                                \
+    }
+
+TYPE1_MUL_MAT_AVX512(qtk_q4_K_mul_mat_avx512, block_q4_K, NULL)
+TYPE1_MUL_MAT_AVX512(qtk_q5_K_mul_mat_avx512, block_q5_K, x[i].qh)
+
+/* Q6_K: each weight block unpacked once (q6k_unpack) for up to 4 columns; per
+ * (row, column) exactly vec_dot's arithmetic, so bit-identical outputs. */
+TILE_INLINE void q6_K_tile(const int C, int64_t nb, const uint8_t *w, const uint8_t *a, size_t as, float *out,
+                           size_t os) {
+    const block_q6_K *x = (const block_q6_K *)(const void *)w;
+    __m512d acc[4];
+    for (int c = 0; c < C; c++) acc[c] = _mm512_setzero_pd();
+    for (int64_t i = 0; i < nb; i++) {
+        q6k_unpacked u;
+        q6k_unpack(&x[i], &u);
+        for (int c = 0; c < C; c++) {
+            const block_q8_0 *y = (const block_q8_0 *)(const void *)(a + (size_t)c * as);
+            acc[c] = acc_pd(acc[c], q6k_mul(&u, y + 8 * i));
+        }
+    }
+    for (int c = 0; c < C; c++) out[(size_t)c * os] = (float)_mm512_reduce_add_pd(acc[c]);
+}
+
+void qtk_q6_K_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                             int64_t nr, int64_t nc) {
+    const int64_t nb = n / QK_K;
+    const uint8_t *wb = (const uint8_t *)w, *ab = (const uint8_t *)a;
+    for (int64_t c = 0; c < nc;) {
+        const int C = nc - c >= 4 ? 4 : 1;
+        for (int64_t r = 0; r < nr; r++) {
+            const uint8_t *wr = wb + (size_t)r * ws, *ac = ab + (size_t)c * as;
+            float *o = out + (size_t)c * os + (size_t)r;
+            if (C == 4) q6_K_tile(4, nb, wr, ac, as, o, os);
+            else q6_K_tile(1, nb, wr, ac, as, o, os);
+        }
+        c += C;
+    }
 }

@@ -116,3 +116,101 @@ void qtk_q8_0_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) 
     }
     *s = hsum_ps(acc);
 }
+
+/* ---- multi-column kernels (the mul_mat contract of qtk.h) ------------------
+ *
+ * Tiles of up to 4 weight rows × 4 activation columns: each weight block is
+ * unpacked once per tile, each activation block loaded once per tile, and
+ * the 4–16 accumulators are independent. Per (row, column) the arithmetic is
+ * exactly vec_dot's above (same integer sums, scale products and FMA order,
+ * same horizontal sum), so the outputs are bit-identical to it. */
+#if defined(__GNUC__) || defined(__clang__)
+#define TILE_INLINE static inline __attribute__((always_inline))
+#else
+#define TILE_INLINE static __forceinline
+#endif
+
+static inline __m256i levels_q4_0(const block_q4_0 *b) { return unpack_nibbles(b->qs); }
+
+static inline __m256i levels_q5_0(const block_q5_0 *b) {
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303LL, 0x0202020202020202LL, 0x0101010101010101LL, 0);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    uint32_t qh;
+    memcpy(&qh, b->qh, 4);
+    __m256i h = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), shuf);
+    h = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h, bit), bit), _mm256_set1_epi8(0x10));
+    return _mm256_or_si256(unpack_nibbles(b->qs), h);
+}
+
+static inline __m256i levels_q6_0(const block_q6_0 *b) {
+    long long qh;
+    memcpy(&qh, b->qh, 8);
+    const __m256i h = _mm256_and_si256(_mm256_srlv_epi64(_mm256_set1_epi64x(qh), _mm256_set_epi64x(6, 2, 4, 0)),
+                                       _mm256_set1_epi8(3));
+    return _mm256_or_si256(unpack_nibbles(b->qs), _mm256_slli_epi16(h, 4));
+}
+
+/* Q8_0 keeps its signed bytes; the product sign-extends both sides (as vec_dot). */
+static inline __m256i levels_q8_0(const block_q8_0 *b) { return _mm256_loadu_si256((const __m256i *)(const void *)b->qs); }
+
+static inline __m256i pair_dot_unsigned(__m256i xu, __m256i y, __m256i nmax8) { return block_dot(xu, y, nmax8); }
+
+static inline __m256i pair_dot_signed(__m256i xs, __m256i y, __m256i unused) {
+    (void)unused;
+    const __m256i x0 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(xs)), x1 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(xs, 1));
+    const __m256i y0 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(y)), y1 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(y, 1));
+    return _mm256_add_epi32(_mm256_madd_epi16(x0, y0), _mm256_madd_epi16(x1, y1));
+}
+
+#define LEGACY_MUL_MAT_AVX2(NAME, BLOCK, LEVELS, PAIR_DOT, NMAX)                                          \
+    TILE_INLINE void NAME##_tile(const int R, const int C, int64_t nb, const uint8_t *w, size_t ws,       \
+                                 const uint8_t *a, size_t as, float *out, size_t os) {                    \
+        const __m256i nmax8 = _mm256_set1_epi8(NMAX);                                                    \
+        __m256 acc[4][4];                                                                                \
+        for (int r = 0; r < R; r++)                                                                      \
+            for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();                                 \
+        for (int64_t i = 0; i < nb; i++) {                                                               \
+            __m256i xu[4];                                                                               \
+            float dx[4];                                                                                 \
+            for (int r = 0; r < R; r++) {                                                                \
+                const BLOCK *x = (const BLOCK *)(const void *)(w + (size_t)r * ws);                      \
+                xu[r] = LEVELS(&x[i]);                                                                   \
+                dx[r] = fp16_load(&x[i].d);                                                              \
+            }                                                                                            \
+            for (int c = 0; c < C; c++) {                                                                \
+                const block_q8_0 *y = (const block_q8_0 *)(const void *)(a + (size_t)c * as);            \
+                const __m256i yy = load_y(&y[i]);                                                        \
+                const float dy = fp16_load(&y[i].d);                                                     \
+                for (int r = 0; r < R; r++) {                                                            \
+                    const __m256 d = _mm256_set1_ps(dx[r] * dy);                                         \
+                    acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(PAIR_DOT(xu[r], yy, nmax8)), d, acc[r][c]); \
+                }                                                                                        \
+            }                                                                                            \
+        }                                                                                                \
+        for (int r = 0; r < R; r++)                                                                      \
+            for (int c = 0; c < C; c++) out[(size_t)c * os + (size_t)r] = hsum_ps(acc[r][c]);            \
+    }                                                                                                    \
+    void NAME(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,        \
+              int64_t nr, int64_t nc) {                                                                  \
+        const int64_t nb = n / 32;                                                                       \
+        const uint8_t *wb = (const uint8_t *)w, *ab = (const uint8_t *)a;                                \
+        for (int64_t c = 0; c < nc;) {                                                                   \
+            const int C = nc - c >= 4 ? 4 : 1;                                                           \
+            for (int64_t r = 0; r < nr;) {                                                               \
+                const int R = nr - r >= 4 ? 4 : 1;                                                       \
+                const uint8_t *wr = wb + (size_t)r * ws, *ac = ab + (size_t)c * as;                      \
+                float *o = out + (size_t)c * os + (size_t)r;                                             \
+                if (R == 4 && C == 4) NAME##_tile(4, 4, nb, wr, ws, ac, as, o, os);                      \
+                else if (R == 4) NAME##_tile(4, 1, nb, wr, ws, ac, as, o, os);                           \
+                else if (C == 4) NAME##_tile(1, 4, nb, wr, ws, ac, as, o, os);                           \
+                else NAME##_tile(1, 1, nb, wr, ws, ac, as, o, os);                                       \
+                r += R;                                                                                  \
+            }                                                                                            \
+            c += C;                                                                                      \
+        }                                                                                                \
+    }
+
+LEGACY_MUL_MAT_AVX2(qtk_q4_0_mul_mat_avx2, block_q4_0, levels_q4_0, pair_dot_unsigned, 8)
+LEGACY_MUL_MAT_AVX2(qtk_q5_0_mul_mat_avx2, block_q5_0, levels_q5_0, pair_dot_unsigned, 16)
+LEGACY_MUL_MAT_AVX2(qtk_q6_0_mul_mat_avx2, block_q6_0, levels_q6_0, pair_dot_unsigned, 32)
+LEGACY_MUL_MAT_AVX2(qtk_q8_0_mul_mat_avx2, block_q8_0, levels_q8_0, pair_dot_signed, 0)

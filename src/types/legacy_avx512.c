@@ -132,3 +132,98 @@ void qtk_q8_0_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy
     }
     *s = _mm512_reduce_add_ps(acc);
 }
+
+/* ---- multi-column kernels (the mul_mat contract of qtk.h) ------------------
+ *
+ * Tiles of up to 4 weight rows × 4 activation columns: a weight block is
+ * unpacked once per tile and used against every column, an activation block
+ * once and used against every row, and 4–16 independent accumulators keep
+ * the FMA units and the memory streams busy (a 1-column call walks 4 rows
+ * at once). Per (row, column) the arithmetic is exactly vec_dot's above —
+ * same block pairs, same integer sums, same scale products, same FMA order,
+ * same final reduction — so every output is bit-identical to the vec_dot
+ * kernel of this level (test_dot checks it), and a batch gives the numbers
+ * token-by-token decoding gives. */
+#if defined(__GNUC__) || defined(__clang__)
+#define TILE_INLINE static inline __attribute__((always_inline))
+#else
+#define TILE_INLINE static __forceinline
+#endif
+
+/* Q8_0 weights as unsigned levels: biased by +128 (used with VNNI only). */
+static inline __m256i levels_q8_0(const block_q8_0 *b) {
+    return _mm256_xor_si256(load32(b->qs), _mm256_set1_epi8((char)0x80));
+}
+
+#define LEGACY_MUL_MAT_AVX512(NAME, BLOCK, LEVELS, BIAS)                                                  \
+    TILE_INLINE void NAME##_tile(const int R, const int C, int64_t nb, const uint8_t *w, size_t ws,       \
+                                 const uint8_t *a, size_t as, float *out, size_t os, int vnni) {          \
+        const __m512i bias8 = _mm512_set1_epi8((char)(BIAS));                                            \
+        __m512 acc[4][4];                                                                                \
+        for (int r = 0; r < R; r++)                                                                      \
+            for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();                                 \
+        int64_t i = 0;                                                                                   \
+        for (; i + 1 < nb; i += 2) {                                                                     \
+            __m512i xu[4];                                                                               \
+            float dx0[4], dx1[4];                                                                        \
+            for (int r = 0; r < R; r++) {                                                                \
+                const BLOCK *x = (const BLOCK *)(const void *)(w + (size_t)r * ws);                      \
+                xu[r] = join(LEVELS(&x[i]), LEVELS(&x[i + 1]));                                          \
+                dx0[r] = fp16_load(&x[i].d);                                                             \
+                dx1[r] = fp16_load(&x[i + 1].d);                                                         \
+            }                                                                                            \
+            for (int c = 0; c < C; c++) {                                                                \
+                const block_q8_0 *y = (const block_q8_0 *)(const void *)(a + (size_t)c * as);            \
+                const __m512i yy = join(load32(y[i].qs), load32(y[i + 1].qs));                           \
+                const float dy0 = fp16_load(&y[i].d), dy1 = fp16_load(&y[i + 1].d);                      \
+                for (int r = 0; r < R; r++) {                                                            \
+                    const __m512 d = scales2(dx0[r] * dy0, dx1[r] * dy1);                                \
+                    acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_u8(xu[r], yy, bias8, vnni)), d,   \
+                                                acc[r][c]);                                              \
+                }                                                                                        \
+            }                                                                                            \
+        }                                                                                                \
+        if (i < nb) { /* odd block count: upper half zero, as vec_dot */                                 \
+            for (int r = 0; r < R; r++) {                                                                \
+                const BLOCK *x = (const BLOCK *)(const void *)(w + (size_t)r * ws);                      \
+                const __m512i xu = _mm512_castsi256_si512(LEVELS(&x[i]));                                \
+                const float dx = fp16_load(&x[i].d);                                                     \
+                for (int c = 0; c < C; c++) {                                                            \
+                    const block_q8_0 *y = (const block_q8_0 *)(const void *)(a + (size_t)c * as);        \
+                    const __m512i yy = join(load32(y[i].qs), _mm256_setzero_si256());                    \
+                    const __m512 d = scales2(dx * fp16_load(&y[i].d), 0.0f);                             \
+                    acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_u8(xu, yy, bias8, vnni)), d,      \
+                                                acc[r][c]);                                              \
+                }                                                                                        \
+            }                                                                                            \
+        }                                                                                                \
+        for (int r = 0; r < R; r++)                                                                      \
+            for (int c = 0; c < C; c++) out[(size_t)c * os + (size_t)r] = _mm512_reduce_add_ps(acc[r][c]); \
+    }                                                                                                    \
+    void NAME(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,        \
+              int64_t nr, int64_t nc) {                                                                  \
+        const int64_t nb = n / 32;                                                                       \
+        const int vnni = qtk_cpu()->avx512vnni;                                                          \
+        const uint8_t *wb = (const uint8_t *)w, *ab = (const uint8_t *)a;                                \
+        for (int64_t c = 0; c < nc;) {                                                                   \
+            const int C = nc - c >= 4 ? 4 : 1;                                                           \
+            for (int64_t r = 0; r < nr;) {                                                               \
+                const int R = nr - r >= 4 ? 4 : 1;                                                       \
+                const uint8_t *wr = wb + (size_t)r * ws, *ac = ab + (size_t)c * as;                      \
+                float *o = out + (size_t)c * os + (size_t)r;                                             \
+                if (R == 4 && C == 4) NAME##_tile(4, 4, nb, wr, ws, ac, as, o, os, vnni);                \
+                else if (R == 4) NAME##_tile(4, 1, nb, wr, ws, ac, as, o, os, vnni);                     \
+                else if (C == 4) NAME##_tile(1, 4, nb, wr, ws, ac, as, o, os, vnni);                     \
+                else NAME##_tile(1, 1, nb, wr, ws, ac, as, o, os, vnni);                                 \
+                r += R;                                                                                  \
+            }                                                                                            \
+            c += C;                                                                                      \
+        }                                                                                                \
+    }
+
+LEGACY_MUL_MAT_AVX512(qtk_q4_0_mul_mat_avx512, block_q4_0, levels_q4_0, 8)
+LEGACY_MUL_MAT_AVX512(qtk_q5_0_mul_mat_avx512, block_q5_0, levels_q5_0, 16)
+LEGACY_MUL_MAT_AVX512(qtk_q6_0_mul_mat_avx512, block_q6_0, levels_q6_0, 32)
+/* The AVX-512 level requires VNNI (qtk_isa_available), the path vec_dot takes
+ * for Q8_0 there; the +128 bias is exact in vpdpbusd's 32-bit sums. */
+LEGACY_MUL_MAT_AVX512(qtk_q8_0_mul_mat_avx512, block_q8_0, levels_q8_0, 0x80)

@@ -4,6 +4,7 @@
  * else in qtk switches on a type id.
  */
 #include "types_internal.h"
+#include "../core/threadpool.h"
 #include "grids.h"
 #include "kquants.h"
 #include "iquants.h"
@@ -34,28 +35,33 @@
 #define DOTS_ALL(t) {qtk_##t##_vec_dot_scalar, AVX2(qtk_##t##_vec_dot_avx2), \
                      AVX512(qtk_##t##_vec_dot_avx512), NEON(qtk_##t##_vec_dot_neon)}
 #define NO_DOTS {NULL, NULL, NULL, NULL}
+/* Multi-column kernels where a level has one (the engine tiles vec_dot elsewhere). */
+#define MUL_MAT_AVX512(t) {NULL, NULL, AVX512(qtk_##t##_mul_mat_avx512), NULL}
+#define MUL_MAT_X86(t) {NULL, AVX2(qtk_##t##_mul_mat_avx2), AVX512(qtk_##t##_mul_mat_avx512), NULL}
 /* F32/F16/BF16 rows (float_dot*.c): scalar + AVX2; wider ISAs fall back to AVX2. */
 #define FLOAT_DOTS(t) {qtk_##t##_vec_dot_scalar, AVX2(qtk_##t##_vec_dot_avx2), NULL, NULL}
 
-/* Geometry-only rows: known ids whose data qtk can size and skip. */
+/* Geometry-only rows: known ids whose data qtk can size and skip (all mainline ids). */
 #define GEOM(ID, NAME, BLK, SIZE, META, Q)                                           \
     {.id = ID, .name = NAME, .block_size = BLK, .type_size = SIZE, .row_meta_size = META, \
-     .is_quantized = Q, .file_type = true, .vec_dot_type = ID, .vec_dot = NO_DOTS}
+     .is_quantized = Q, .file_type = true, .ecosystems = QTK_ECO_BOTH, .vec_dot_type = ID,   \
+     .vec_dot = NO_DOTS}
 /* Interleaved (repacked) variants: sized like their base type, refused on use. */
 #define INTERLEAVED(ID, NAME, BLK, SIZE, META)                                        \
     {.id = ID, .name = NAME, .block_size = BLK, .type_size = SIZE, .row_meta_size = META, \
-     .is_quantized = true, .file_type = true, .interleaved = true, .vec_dot_type = ID,    \
+     .is_quantized = true, .file_type = true, .interleaved = true,                        \
+     .ecosystems = QTK_ECO_IK_LLAMA, .vec_dot_type = ID,                                  \
      .vec_dot = NO_DOTS}
 
 static const qtk_type_traits type_table[] = {
     /* ---- float and integer types ---- */
-    {.id = QTK_TYPE_F32, .name = "f32", .block_size = 1, .type_size = 4, .file_type = true,
+    {.id = QTK_TYPE_F32, .name = "f32", .ecosystems = QTK_ECO_BOTH, .block_size = 1, .type_size = 4, .file_type = true,
      .vec_dot_type = QTK_TYPE_F32, .to_float = qtk_f32_to_float, .quantize = qtk_f32_quantize,
      .from_float = qtk_f32_from_float, .vec_dot = FLOAT_DOTS(f32)},
-    {.id = QTK_TYPE_F16, .name = "f16", .block_size = 1, .type_size = 2, .file_type = true,
+    {.id = QTK_TYPE_F16, .name = "f16", .ecosystems = QTK_ECO_BOTH, .block_size = 1, .type_size = 2, .file_type = true,
      .vec_dot_type = QTK_TYPE_F16, .to_float = qtk_f16_to_float, .quantize = qtk_f16_quantize,
      .from_float = qtk_f16_from_float, .vec_dot = FLOAT_DOTS(f16)},
-    {.id = QTK_TYPE_BF16, .name = "bf16", .block_size = 1, .type_size = 2, .file_type = true,
+    {.id = QTK_TYPE_BF16, .name = "bf16", .ecosystems = QTK_ECO_BOTH, .block_size = 1, .type_size = 2, .file_type = true,
      .vec_dot_type = QTK_TYPE_BF16, .to_float = qtk_bf16_to_float, .quantize = qtk_bf16_quantize,
      .from_float = qtk_bf16_from_float, .vec_dot = FLOAT_DOTS(bf16)},
     GEOM(QTK_TYPE_I8, "i8", 1, 1, 0, false),
@@ -65,55 +71,55 @@ static const qtk_type_traits type_table[] = {
     GEOM(QTK_TYPE_F64, "f64", 1, 8, 0, false),
 
     /* ---- legacy 32-weight blocks ---- */
-    {.id = QTK_TYPE_Q4_0, .name = "q4_0", .block_size = 32, .type_size = 18, .is_quantized = true,
+    {.id = QTK_TYPE_Q4_0, .name = "q4_0", .ecosystems = QTK_ECO_BOTH, .block_size = 32, .type_size = 18, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_q4_0_to_float,
      .quantize = qtk_q4_0_quantize, .from_float = qtk_q4_0_from_float,
-     .vec_dot = DOTS_ALL(q4_0)},
+     .vec_dot = DOTS_ALL(q4_0), .mul_mat = MUL_MAT_X86(q4_0)},
     GEOM(QTK_TYPE_Q4_1, "q4_1", 32, 20, 0, true),
-    {.id = QTK_TYPE_Q5_0, .name = "q5_0", .block_size = 32, .type_size = 22, .is_quantized = true,
+    {.id = QTK_TYPE_Q5_0, .name = "q5_0", .ecosystems = QTK_ECO_BOTH, .block_size = 32, .type_size = 22, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_q5_0_to_float,
      .quantize = qtk_q5_0_quantize, .from_float = qtk_q5_0_from_float,
-     .vec_dot = DOTS_ALL(q5_0)},
+     .vec_dot = DOTS_ALL(q5_0), .mul_mat = MUL_MAT_X86(q5_0)},
     GEOM(QTK_TYPE_Q5_1, "q5_1", 32, 24, 0, true),
-    {.id = QTK_TYPE_Q6_0, .name = "q6_0", .block_size = 32, .type_size = 26, .is_quantized = true,
+    {.id = QTK_TYPE_Q6_0, .name = "q6_0", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 32, .type_size = 26, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_q6_0_to_float,
      .quantize = qtk_q6_0_quantize, .from_float = qtk_q6_0_from_float,
-     .vec_dot = DOTS_ALL(q6_0)},
-    {.id = QTK_TYPE_Q8_0, .name = "q8_0", .block_size = 32, .type_size = 34, .is_quantized = true,
+     .vec_dot = DOTS_ALL(q6_0), .mul_mat = MUL_MAT_X86(q6_0)},
+    {.id = QTK_TYPE_Q8_0, .name = "q8_0", .ecosystems = QTK_ECO_BOTH, .block_size = 32, .type_size = 34, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_q8_0_to_float,
      .quantize = qtk_q8_0_quantize, .from_float = qtk_q8_0_from_float,
-     .vec_dot = DOTS_ALL(q8_0)},
+     .vec_dot = DOTS_ALL(q8_0), .mul_mat = MUL_MAT_X86(q8_0)},
     GEOM(QTK_TYPE_Q8_1, "q8_1", 32, 36, 0, true),
-    {.id = QTK_TYPE_IQ4_NL, .name = "iq4_nl", .block_size = 32, .type_size = 18, .is_quantized = true,
+    {.id = QTK_TYPE_IQ4_NL, .name = "iq4_nl", .ecosystems = QTK_ECO_BOTH, .block_size = 32, .type_size = 18, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_iq4_nl_to_float,
      .quantize = qtk_iq4_nl_quantize, .from_float = qtk_iq4_nl_from_float, .vec_dot = DOTS_ALL(iq4_nl)},
 
     /* ---- k-quants (256-weight super-blocks) ---- */
-    {.id = QTK_TYPE_Q2_K, .name = "q2_K", .block_size = 256, .type_size = 84, .is_quantized = true,
+    {.id = QTK_TYPE_Q2_K, .name = "q2_K", .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = 84, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_q2_K_to_float,
      .quantize = qtk_q2_K_quantize, .from_float = qtk_q2_K_from_float,
      .vec_dot = DOTS_ALL(q2_K)},
-    {.id = QTK_TYPE_Q3_K, .name = "q3_K", .block_size = 256, .type_size = 110, .is_quantized = true,
+    {.id = QTK_TYPE_Q3_K, .name = "q3_K", .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = 110, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_q3_K_to_float,
      .quantize = qtk_q3_K_quantize, .from_float = qtk_q3_K_from_float,
      .vec_dot = DOTS_ALL(q3_K)},
-    {.id = QTK_TYPE_Q4_K, .name = "q4_K", .block_size = 256, .type_size = 144, .is_quantized = true,
+    {.id = QTK_TYPE_Q4_K, .name = "q4_K", .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = 144, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_2, .to_float = qtk_q4_K_to_float,
      .quantize = qtk_q4_K_quantize, .from_float = qtk_q4_K_from_float,
-     .vec_dot = DOTS_ALL(q4_K)},
-    {.id = QTK_TYPE_Q5_K, .name = "q5_K", .block_size = 256, .type_size = 176, .is_quantized = true,
+     .vec_dot = DOTS_ALL(q4_K), .mul_mat = MUL_MAT_AVX512(q4_K)},
+    {.id = QTK_TYPE_Q5_K, .name = "q5_K", .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = 176, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_2, .to_float = qtk_q5_K_to_float,
      .quantize = qtk_q5_K_quantize, .from_float = qtk_q5_K_from_float,
-     .vec_dot = DOTS_ALL(q5_K)},
-    {.id = QTK_TYPE_Q6_K, .name = "q6_K", .block_size = 256, .type_size = 210, .is_quantized = true,
+     .vec_dot = DOTS_ALL(q5_K), .mul_mat = MUL_MAT_AVX512(q5_K)},
+    {.id = QTK_TYPE_Q6_K, .name = "q6_K", .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = 210, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_q6_K_to_float,
      .quantize = qtk_q6_K_quantize, .from_float = qtk_q6_K_from_float,
-     .vec_dot = DOTS_ALL(q6_K)},
-    {.id = QTK_TYPE_Q8_K, .name = "q8_K", .block_size = 256, .type_size = 296, .is_quantized = true,
+     .vec_dot = DOTS_ALL(q6_K), .mul_mat = MUL_MAT_AVX512(q6_K)},
+    {.id = QTK_TYPE_Q8_K, .name = "q8_K", .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = 296, .is_quantized = true,
      .file_type = false, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_q8_K_to_float,
      .from_float = qtk_q8_K_from_float, .vec_dot = NO_DOTS},
     /* qtk's per-32 activations of Q4_K/Q5_K (q8_2.c; ik's id of its Q8_2 family) */
-    {.id = QTK_TYPE_Q8_2, .name = "q8_2", .block_size = 32, .type_size = 36, .is_quantized = true,
+    {.id = QTK_TYPE_Q8_2, .name = "q8_2", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 32, .type_size = 36, .is_quantized = true,
      .file_type = false, .vec_dot_type = QTK_TYPE_Q8_2, .to_float = qtk_q8_2_to_float,
      .from_float = qtk_q8_2_from_float, .vec_dot = NO_DOTS},
 
@@ -125,67 +131,67 @@ static const qtk_type_traits type_table[] = {
     GEOM(QTK_TYPE_IQ3_S, "iq3_s", 256, 110, 0, true),
     GEOM(QTK_TYPE_IQ2_S, "iq2_s", 256, 82, 0, true),
     GEOM(QTK_TYPE_IQ1_M, "iq1_m", 256, 56, 0, true),
-    {.id = QTK_TYPE_IQ4_XS, .name = "iq4_xs", .block_size = 256, .type_size = 136, .is_quantized = true,
+    {.id = QTK_TYPE_IQ4_XS, .name = "iq4_xs", .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = 136, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq4_xs_to_float,
      .quantize = qtk_iq4_xs_quantize, .from_float = qtk_iq4_xs_from_float, .vec_dot = DOTS_ALL(iq4_xs)},
 
     /* ---- iqk: super-block scale, 16-weight sub-blocks ---- */
-    {.id = QTK_TYPE_IQ2_K, .name = "iq2_k", .block_size = 256, .type_size = 76, .is_quantized = true,
+    {.id = QTK_TYPE_IQ2_K, .name = "iq2_k", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 76, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq2_k_to_float,
      .quantize = qtk_iq2_k_quantize, .from_float = qtk_iq2_k_from_float,
      .vec_dot = DOTS_ALL(iq2_k)},
-    {.id = QTK_TYPE_IQ3_K, .name = "iq3_k", .block_size = 256, .type_size = 110, .is_quantized = true,
+    {.id = QTK_TYPE_IQ3_K, .name = "iq3_k", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 110, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq3_k_to_float,
      .quantize = qtk_iq3_k_quantize, .from_float = qtk_iq3_k_from_float,
      .vec_dot = DOTS_ALL(iq3_k)},
-    {.id = QTK_TYPE_IQ4_K, .name = "iq4_k", .block_size = 256, .type_size = 144, .is_quantized = true,
+    {.id = QTK_TYPE_IQ4_K, .name = "iq4_k", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 144, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq4_k_to_float,
      .quantize = qtk_iq4_k_quantize, .from_float = qtk_iq4_k_from_float,
      .vec_dot = DOTS_ALL(iq4_k)},
-    {.id = QTK_TYPE_IQ5_K, .name = "iq5_k", .block_size = 256, .type_size = 176, .is_quantized = true,
+    {.id = QTK_TYPE_IQ5_K, .name = "iq5_k", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 176, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq5_k_to_float,
      .quantize = qtk_iq5_k_quantize, .from_float = qtk_iq5_k_from_float,
      .vec_dot = DOTS_ALL(iq5_k)},
-    {.id = QTK_TYPE_IQ6_K, .name = "iq6_k", .block_size = 256, .type_size = 212, .is_quantized = true,
+    {.id = QTK_TYPE_IQ6_K, .name = "iq6_k", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 212, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq6_k_to_float,
      .to_float_dot = qtk_iq6_k_to_float_table,
      .quantize = qtk_iq6_k_quantize, .from_float = qtk_iq6_k_from_float,
      .vec_dot = DOTS_ALL(iq6_k)},
 
     /* ---- iqk: per-row scale (row header), 32-weight sub-blocks ---- */
-    {.id = QTK_TYPE_IQ2_KS, .name = "iq2_ks", .block_size = 256, .type_size = 70, .row_meta_size = 2,
+    {.id = QTK_TYPE_IQ2_KS, .name = "iq2_ks", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 70, .row_meta_size = 2,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq2_ks_to_float,
      .quantize = qtk_iq2_ks_quantize, .from_float = qtk_iq2_ks_from_float,
      .vec_dot = DOTS_ALL(iq2_ks)},
-    {.id = QTK_TYPE_IQ3_KS, .name = "iq3_ks", .block_size = 256, .type_size = 102, .row_meta_size = 2,
+    {.id = QTK_TYPE_IQ3_KS, .name = "iq3_ks", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 102, .row_meta_size = 2,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq3_ks_to_float,
      .quantize = qtk_iq3_ks_quantize, .from_float = qtk_iq3_ks_from_float,
      .vec_dot = DOTS_ALL(iq3_ks)},
-    {.id = QTK_TYPE_IQ2_KL, .name = "iq2_kl", .block_size = 256, .type_size = 86, .row_meta_size = 2,
+    {.id = QTK_TYPE_IQ2_KL, .name = "iq2_kl", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 86, .row_meta_size = 2,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq2_kl_to_float,
      .quantize = qtk_iq2_kl_quantize, .from_float = qtk_iq2_kl_from_float,
      .vec_dot = DOTS_ALL(iq2_kl)},
-    {.id = QTK_TYPE_IQ4_KS, .name = "iq4_ks", .block_size = 256, .type_size = 136, .row_meta_size = 4,
+    {.id = QTK_TYPE_IQ4_KS, .name = "iq4_ks", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 136, .row_meta_size = 4,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq4_ks_to_float,
      .quantize = qtk_iq4_ks_quantize, .from_float = qtk_iq4_ks_from_float,
      .vec_dot = DOTS_ALL(iq4_ks)},
-    {.id = QTK_TYPE_IQ4_KSS, .name = "iq4_kss", .block_size = 256, .type_size = 128, .row_meta_size = 4,
+    {.id = QTK_TYPE_IQ4_KSS, .name = "iq4_kss", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 128, .row_meta_size = 4,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq4_kss_to_float,
      .quantize = qtk_iq4_kss_quantize, .from_float = qtk_iq4_kss_from_float,
-     .vec_dot = DOTS_ALL(iq4_kss)},
-    {.id = QTK_TYPE_IQ5_KS, .name = "iq5_ks", .block_size = 256, .type_size = 168, .row_meta_size = 4,
+     .vec_dot = DOTS_ALL(iq4_kss), .mul_mat = MUL_MAT_AVX512(iq4_kss)},
+    {.id = QTK_TYPE_IQ5_KS, .name = "iq5_ks", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 168, .row_meta_size = 4,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq5_ks_to_float,
      .quantize = qtk_iq5_ks_quantize, .from_float = qtk_iq5_ks_from_float,
      .vec_dot = DOTS_ALL(iq5_ks)},
 
     /* ---- trellis (KT) types, f32 row header ---- */
-    {.id = QTK_TYPE_IQ1_KT, .name = "iq1_kt", .block_size = 256, .type_size = 56, .row_meta_size = 4,
+    {.id = QTK_TYPE_IQ1_KT, .name = "iq1_kt", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 56, .row_meta_size = 4,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .vec_dot = NO_DOTS},
-    {.id = QTK_TYPE_IQ2_KT, .name = "iq2_kt", .block_size = 256, .type_size = 68, .row_meta_size = 4,
+    {.id = QTK_TYPE_IQ2_KT, .name = "iq2_kt", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 68, .row_meta_size = 4,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .vec_dot = NO_DOTS},
-    {.id = QTK_TYPE_IQ3_KT, .name = "iq3_kt", .block_size = 256, .type_size = 100, .row_meta_size = 4,
+    {.id = QTK_TYPE_IQ3_KT, .name = "iq3_kt", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 100, .row_meta_size = 4,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .vec_dot = NO_DOTS},
-    {.id = QTK_TYPE_IQ4_KT, .name = "iq4_kt", .block_size = 256, .type_size = 128, .row_meta_size = 4,
+    {.id = QTK_TYPE_IQ4_KT, .name = "iq4_kt", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 128, .row_meta_size = 4,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .vec_dot = NO_DOTS},
 
     /* ---- row-interleaved variants (FORMATS §6): recognised, refused ---- */
@@ -217,17 +223,16 @@ static const qtk_type_traits type_table[] = {
 #define N_TYPES ((int)(sizeof type_table / sizeof type_table[0]))
 
 static const qtk_type_traits *by_id[QTK_TYPE_ID_LIMIT];
-static int by_id_ready;
+static qtk_once by_id_once = QTK_ONCE_INIT;
 
 static void build_index(void) {
-    /* Idempotent, so a benign race on first use writes identical values. */
     for (int i = 0; i < N_TYPES; i++) by_id[type_table[i].id] = &type_table[i];
-    by_id_ready = 1;
 }
 
 const qtk_type_traits *qtk_type_get(int t) {
     if (t < 0 || t >= QTK_TYPE_ID_LIMIT) return NULL;
-    if (!by_id_ready) build_index();
+    /* Synchronised one-time build: a plain "ready" flag would be a data race. */
+    qtk_call_once(&by_id_once, build_index);
     return by_id[t];
 }
 

@@ -1,0 +1,428 @@
+/*
+ * threadpool.c — persistent worker threads (POSIX threads or Win32), the
+ * atomics and one-time initialisation they rest on, and qtk_parallel_for on
+ * top of a process-wide pool. The only file that creates threads.
+ *
+ * Dispatch protocol (see threadpool.h): the caller publishes the job (fn,
+ * ctx, nt), sets `pending` to the number of workers and bumps `gen`; workers
+ * spin on `gen` with a CPU pause for SPIN_LIMIT iterations after their last
+ * job, then sleep on a condition variable. A worker registers itself in
+ * `n_sleeping` under the mutex *before* it re-checks `gen`, and the caller
+ * reads `n_sleeping` *after* bumping `gen` (both sequentially consistent),
+ * so either the caller sees the sleeper and broadcasts, or the sleeper sees
+ * the new generation: no wake-up is lost. Every worker decrements `pending`
+ * after each generation (whether or not it had work), so when the caller
+ * sees 0 no worker still reads the job fields and the next job may be
+ * written.
+ */
+#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L
+#endif
+#include "threadpool.h"
+
+#include <stdlib.h>
+
+#ifdef _WIN32
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <windows.h>
+#else
+#include <pthread.h>
+#include <sched.h>
+#endif
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__) || defined(_M_IX86)
+#include <immintrin.h>
+#define QTK_HAVE_MM_PAUSE 1
+#endif
+
+/* ~20-40 ns per pause: a worker stays hot for roughly 0.1-0.2 ms after a job
+ * (the gaps between the products of a forward pass are a few microseconds),
+ * then sleeps, so an idle pool costs nothing. The caller waiting for workers
+ * yields its time slice sooner: on an oversubscribed machine the worker it
+ * waits for may need this very core. */
+#define SPIN_LIMIT (1 << 12)
+#define WAIT_SPIN_LIMIT (1 << 10)
+#define MAX_POOL_THREADS 256
+
+/* ---- atomics ------------------------------------------------------------ */
+
+#if defined(_MSC_VER) && !defined(__clang__)
+int qtk_atomic_load(qtk_atomic_int *a) { return (int)InterlockedCompareExchange(a, 0, 0); }
+void qtk_atomic_store(qtk_atomic_int *a, int v) { InterlockedExchange(a, v); }
+int qtk_atomic_add(qtk_atomic_int *a, int v) { return (int)InterlockedExchangeAdd(a, v); }
+bool qtk_atomic_cas(qtk_atomic_int *a, int expected, int desired) {
+    return InterlockedCompareExchange(a, desired, expected) == expected;
+}
+#else
+int qtk_atomic_load(qtk_atomic_int *a) { return atomic_load(a); }
+void qtk_atomic_store(qtk_atomic_int *a, int v) { atomic_store(a, v); }
+int qtk_atomic_add(qtk_atomic_int *a, int v) { return atomic_fetch_add(a, v); }
+bool qtk_atomic_cas(qtk_atomic_int *a, int expected, int desired) {
+    return atomic_compare_exchange_strong(a, &expected, desired);
+}
+#endif
+
+void qtk_cpu_relax(void) {
+#if defined(QTK_HAVE_MM_PAUSE)
+    _mm_pause();
+#elif defined(_WIN32)
+    YieldProcessor();
+#elif (defined(__aarch64__) || defined(__arm__)) && (defined(__GNUC__) || defined(__clang__))
+    __asm__ __volatile__("yield");
+#endif
+}
+
+void qtk_thread_yield(void) {
+#ifdef _WIN32
+    SwitchToThread();
+#else
+    sched_yield();
+#endif
+}
+
+void qtk_call_once(qtk_once *flag, void (*fn)(void)) {
+    if (qtk_atomic_load(&flag->state) == 2) return;
+    if (qtk_atomic_cas(&flag->state, 0, 1)) {
+        fn();
+        qtk_atomic_store(&flag->state, 2);
+        return;
+    }
+    while (qtk_atomic_load(&flag->state) != 2) qtk_thread_yield();
+}
+
+/* ---- mutex, condition variable, thread ----------------------------------- */
+
+#ifdef _WIN32
+typedef CRITICAL_SECTION os_mutex;
+typedef CONDITION_VARIABLE os_cond;
+typedef HANDLE os_thread;
+static void mutex_init(os_mutex *m) { InitializeCriticalSection(m); }
+static void mutex_destroy(os_mutex *m) { DeleteCriticalSection(m); }
+static void mutex_lock(os_mutex *m) { EnterCriticalSection(m); }
+static void mutex_unlock(os_mutex *m) { LeaveCriticalSection(m); }
+static void cond_init(os_cond *c) { InitializeConditionVariable(c); }
+static void cond_destroy(os_cond *c) { (void)c; }
+static void cond_wait(os_cond *c, os_mutex *m) { SleepConditionVariableCS(c, m, INFINITE); }
+static void cond_broadcast(os_cond *c) { WakeAllConditionVariable(c); }
+#else
+typedef pthread_mutex_t os_mutex;
+typedef pthread_cond_t os_cond;
+typedef pthread_t os_thread;
+static void mutex_init(os_mutex *m) { pthread_mutex_init(m, NULL); }
+static void mutex_destroy(os_mutex *m) { pthread_mutex_destroy(m); }
+static void mutex_lock(os_mutex *m) { pthread_mutex_lock(m); }
+static void mutex_unlock(os_mutex *m) { pthread_mutex_unlock(m); }
+static void cond_init(os_cond *c) { pthread_cond_init(c, NULL); }
+static void cond_destroy(os_cond *c) { pthread_cond_destroy(c); }
+static void cond_wait(os_cond *c, os_mutex *m) { pthread_cond_wait(c, m); }
+static void cond_broadcast(os_cond *c) { pthread_cond_broadcast(c); }
+#endif
+
+typedef void (*thread_main_fn)(void *arg);
+typedef struct thread_start {
+    thread_main_fn fn;
+    void *arg;
+} thread_start;
+
+#ifdef _WIN32
+static DWORD WINAPI os_thread_entry(LPVOID p) {
+    thread_start *s = (thread_start *)p;
+    s->fn(s->arg);
+    return 0;
+}
+static bool thread_create(os_thread *t, thread_start *s) {
+    *t = CreateThread(NULL, 0, os_thread_entry, s, 0, NULL);
+    return *t != NULL;
+}
+static void thread_join(os_thread t) {
+    WaitForSingleObject(t, INFINITE);
+    CloseHandle(t);
+}
+#else
+static void *os_thread_entry(void *p) {
+    thread_start *s = (thread_start *)p;
+    s->fn(s->arg);
+    return NULL;
+}
+static bool thread_create(os_thread *t, thread_start *s) { return pthread_create(t, NULL, os_thread_entry, s) == 0; }
+static void thread_join(os_thread t) { pthread_join(t, NULL); }
+#endif
+
+/* ---- the pool --------------------------------------------------------------- */
+
+typedef struct worker {
+    struct qtk_pool *pool;
+    int index;
+    thread_start start;
+    os_thread thread;
+} worker;
+
+struct qtk_pool {
+    int n;                        /* threads, caller included              */
+    /* Counters each on their own cache line: workers hammer them. */
+    QTK_ALIGN(64) qtk_atomic_int gen;
+    QTK_ALIGN(64) qtk_atomic_int pending;
+    QTK_ALIGN(64) qtk_atomic_int n_sleeping;
+    QTK_ALIGN(64) qtk_atomic_int quit;
+    /* The job; written only while no worker reads it (pending == 0). */
+    qtk_task_fn fn;
+    void *ctx;
+    int nt;
+    os_mutex mutex;
+    os_cond cond;
+    worker *workers;              /* [n - 1]                                 */
+};
+
+static void worker_main(void *arg) {
+    worker *w = (worker *)arg;
+    qtk_pool *p = w->pool;
+    int seen = 0;
+    for (;;) {
+        int g, spins = 0;
+        while ((g = qtk_atomic_load(&p->gen)) == seen) {
+            if (++spins < SPIN_LIMIT) {
+                qtk_cpu_relax();
+                continue;
+            }
+            mutex_lock(&p->mutex);
+            qtk_atomic_add(&p->n_sleeping, 1);
+            while ((g = qtk_atomic_load(&p->gen)) == seen) cond_wait(&p->cond, &p->mutex);
+            qtk_atomic_add(&p->n_sleeping, -1);
+            mutex_unlock(&p->mutex);
+            break;
+        }
+        seen = g;
+        if (qtk_atomic_load(&p->quit)) return;
+        if (w->index < p->nt) p->fn(p->ctx, w->index, p->nt);
+        qtk_atomic_add(&p->pending, -1);
+    }
+}
+
+/* Publishes a job and wakes the workers. */
+static void dispatch(qtk_pool *p) {
+    qtk_atomic_store(&p->pending, p->n - 1);
+    qtk_atomic_add(&p->gen, 1);
+    if (qtk_atomic_load(&p->n_sleeping) > 0) {
+        mutex_lock(&p->mutex);
+        cond_broadcast(&p->cond);
+        mutex_unlock(&p->mutex);
+    }
+}
+
+static void wait_workers(qtk_pool *p) {
+    int spins = 0;
+    while (qtk_atomic_load(&p->pending) != 0) {
+        if (++spins < WAIT_SPIN_LIMIT) qtk_cpu_relax();
+        else qtk_thread_yield();
+    }
+}
+
+qtk_status qtk_pool_create(int n_threads, qtk_pool **out, qtk_error *err) {
+    if (!out) return qtk_set_error(err, QTK_ERR_INVALID_ARG, "qtk_pool_create: out is NULL");
+    *out = NULL;
+    if (n_threads < 1) n_threads = 1;
+    if (n_threads > MAX_POOL_THREADS) n_threads = MAX_POOL_THREADS;
+    qtk_pool *p = (qtk_pool *)qtk_malloc_aligned(sizeof *p);
+    if (!p) return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory (thread pool)");
+    memset(p, 0, sizeof *p);
+    p->n = 1;
+    mutex_init(&p->mutex);
+    cond_init(&p->cond);
+    if (n_threads > 1) {
+        p->workers = (worker *)calloc((size_t)(n_threads - 1), sizeof(worker));
+        if (!p->workers) {
+            qtk_pool_free(p);
+            return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory (thread pool of %d)", n_threads);
+        }
+    }
+    for (int i = 1; i < n_threads; i++) {
+        worker *w = &p->workers[i - 1];
+        w->pool = p;
+        w->index = i;
+        w->start.fn = worker_main;
+        w->start.arg = w;
+        if (!thread_create(&w->thread, &w->start)) break;   /* keep the ones that started */
+        p->n = i + 1;
+    }
+    *out = p;
+    return QTK_OK;
+}
+
+void qtk_pool_free(qtk_pool *p) {
+    if (!p) return;
+    if (p->n > 1) {
+        qtk_atomic_store(&p->quit, 1);
+        dispatch(p);
+        for (int i = 1; i < p->n; i++) thread_join(p->workers[i - 1].thread);
+    }
+    free(p->workers);
+    cond_destroy(&p->cond);
+    mutex_destroy(&p->mutex);
+    qtk_free_aligned(p);
+}
+
+int qtk_pool_size(const qtk_pool *p) { return p ? p->n : 1; }
+
+void qtk_pool_run(qtk_pool *p, int nt, qtk_task_fn fn, void *ctx) {
+    if (!p || nt <= 1 || p->n <= 1) {
+        fn(ctx, 0, 1);
+        return;
+    }
+    if (nt > p->n) nt = p->n;
+    p->fn = fn;
+    p->ctx = ctx;
+    p->nt = nt;
+    dispatch(p);
+    fn(ctx, 0, nt);
+    wait_workers(p);
+}
+
+typedef struct range_job {
+    qtk_range_fn fn;
+    void *ctx;
+    int64_t n, align, chunk;
+    QTK_ALIGN(64) qtk_atomic_int next;   /* dynamic: next chunk index */
+} range_job;
+
+static void static_task(void *arg, int ti, int nt) {
+    range_job *j = (range_job *)arg;
+    int64_t b = j->n * ti / nt, e = j->n * (ti + 1) / nt;
+    b -= b % j->align;
+    if (ti + 1 < nt) e -= e % j->align;
+    if (e > b) j->fn(j->ctx, b, e, ti);
+}
+
+void qtk_pool_for(qtk_pool *p, int nt, int64_t n, int64_t align, qtk_range_fn fn, void *ctx) {
+    if (n <= 0) return;
+    if (align < 1) align = 1;
+    int64_t units = (n + align - 1) / align;
+    if (nt > units) nt = (int)units;
+    if (nt <= 1 || !p || p->n <= 1) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    range_job j;
+    memset(&j, 0, sizeof j);
+    j.fn = fn;
+    j.ctx = ctx;
+    j.n = n;
+    j.align = align;
+    qtk_pool_run(p, nt, static_task, &j);
+}
+
+static void dynamic_task(void *arg, int ti, int nt) {
+    range_job *j = (range_job *)arg;
+    (void)nt;
+    for (;;) {
+        int64_t c = qtk_atomic_add(&j->next, 1);
+        int64_t b = c * j->chunk;
+        if (b >= j->n) break;
+        j->fn(j->ctx, b, QTK_MIN(j->n, b + j->chunk), ti);
+    }
+}
+
+void qtk_pool_for_dynamic(qtk_pool *p, int nt, int64_t n, int64_t chunk, qtk_range_fn fn, void *ctx) {
+    if (n <= 0) return;
+    if (chunk < 1) chunk = 1;
+    int64_t chunks = (n + chunk - 1) / chunk;
+    if (chunks > 0x7fffffff) chunk = (n + 0x7ffffffe) / 0x7fffffff, chunks = (n + chunk - 1) / chunk;
+    if (nt > chunks) nt = (int)chunks;
+    if (nt <= 1 || !p || p->n <= 1) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    range_job j;
+    memset(&j, 0, sizeof j);
+    j.fn = fn;
+    j.ctx = ctx;
+    j.n = n;
+    j.chunk = chunk;
+    qtk_pool_run(p, nt, dynamic_task, &j);
+}
+
+/* ---- the process-wide pool and qtk_parallel_for ------------------------------ */
+
+static qtk_pool *g_pool;                  /* guarded by g_pool_busy         */
+static qtk_atomic_int g_pool_busy;
+
+qtk_pool *qtk_pool_global_acquire(int want_threads) {
+    if (!qtk_atomic_cas(&g_pool_busy, 0, 1)) return NULL;
+    if (want_threads > MAX_POOL_THREADS) want_threads = MAX_POOL_THREADS;
+    if (!g_pool || g_pool->n < want_threads) {
+        int n = QTK_MAX(want_threads, qtk_cpu_count());
+        qtk_pool *np = NULL;
+        if (qtk_pool_create(n, &np, NULL) == QTK_OK) {
+            qtk_pool_free(g_pool);
+            g_pool = np;
+        }
+    }
+    if (!g_pool) {
+        qtk_atomic_store(&g_pool_busy, 0);
+        return NULL;
+    }
+    return g_pool;
+}
+
+void qtk_pool_global_release(qtk_pool *p) {
+    if (p && p == g_pool) qtk_atomic_store(&g_pool_busy, 0);
+}
+
+/* Fallback when the global pool is busy: a thread per range, as before. */
+typedef struct spawn_job {
+    qtk_range_fn fn;
+    void *ctx;
+    int64_t begin, end;
+    int index;
+    thread_start start;
+    os_thread thread;
+    bool started;
+} spawn_job;
+
+static void spawn_main(void *arg) {
+    spawn_job *j = (spawn_job *)arg;
+    j->fn(j->ctx, j->begin, j->end, j->index);
+}
+
+static void parallel_for_spawn(int nthreads, int64_t n, qtk_range_fn fn, void *ctx) {
+    spawn_job *jobs = (spawn_job *)calloc((size_t)nthreads, sizeof *jobs);
+    if (!jobs) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    for (int i = 0; i < nthreads; i++) {
+        jobs[i].fn = fn;
+        jobs[i].ctx = ctx;
+        jobs[i].begin = n * i / nthreads;
+        jobs[i].end = n * (i + 1) / nthreads;
+        jobs[i].index = i;
+        jobs[i].start.fn = spawn_main;
+        jobs[i].start.arg = &jobs[i];
+    }
+    for (int i = 1; i < nthreads; i++) jobs[i].started = thread_create(&jobs[i].thread, &jobs[i].start);
+    fn(ctx, jobs[0].begin, jobs[0].end, 0);
+    for (int i = 1; i < nthreads; i++) {
+        if (jobs[i].started) thread_join(jobs[i].thread);
+        else fn(ctx, jobs[i].begin, jobs[i].end, i);   /* could not start a thread: do its share here */
+    }
+    free(jobs);
+}
+
+void qtk_parallel_for(int nthreads, int64_t n, qtk_range_fn fn, void *ctx) {
+    if (n <= 0) return;
+    if (nthreads < 1) nthreads = 1;
+    if (nthreads > n) nthreads = (int)n;
+    if (nthreads > MAX_POOL_THREADS) nthreads = MAX_POOL_THREADS;
+    if (nthreads == 1) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    qtk_pool *p = qtk_pool_global_acquire(nthreads);
+    if (p && p->n >= nthreads) {
+        qtk_pool_for(p, nthreads, n, 1, fn, ctx);
+        qtk_pool_global_release(p);
+        return;
+    }
+    qtk_pool_global_release(p);
+    parallel_for_spawn(nthreads, n, fn, ctx);
+}
