@@ -392,8 +392,17 @@ static void test_bench_md(const char *model, const char *out) {
                 int t = !strcmp(cells[5], "pp8") ? 0 : !strcmp(cells[5], "pp16") ? 1 : !strcmp(cells[5], "tg4") ? 2 : -1;
                 CHECK((th == 1 || th == 2) && t >= 0, "row threads/test: %s", line);
                 if ((th == 1 || th == 2) && t >= 0) seen[th - 1][t]++;
+                /* "123.45 ± 1.23": parsed with strtod, not sscanf, whose handling of the
+                 * non-ASCII bytes of '±' in a format differs between C libraries (msvcrt) */
                 double a = -1, b = -1;
-                CHECK(sscanf(cells[6], "%lf \xc2\xb1 %lf", &a, &b) == 2 && a > 0 && b >= 0, "t/s cell '%s'", cells[6]);
+                {
+                    char *end = NULL;
+                    a = strtod(cells[6], &end);
+                    const char *pm = strstr(cells[6], "\xc2\xb1");
+                    if (end != cells[6] && pm && pm >= end) b = strtod(pm + 2, NULL);
+                    else a = -1;
+                }
+                CHECK(a > 0 && b >= 0, "t/s cell '%s'", cells[6]);
                 CHECK(!strcmp(cells[3], "CPU") && strstr(cells[1], "MiB") && strstr(cells[2], " M"), "size/params/backend: %s",
                       line);
                 if (t == 2)

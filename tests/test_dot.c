@@ -306,7 +306,8 @@ static void test_best(void) {
 
 /* Multi-column kernels (qtk_mul_mat_fn): for every type and level that has
  * one, a 37-row matrix (not a multiple of any tile) with row and column
- * strides that are not multiples of the block or of 4 bytes, times 1..64
+ * strides that are not multiples of the block (weight rows only 2-byte aligned,
+ * as in a mapped file; activation rows 4-byte aligned), times 1..64
  * columns (every remainder of the 4-column tiles), compared with vec_dot of
  * the same level on every (row, column). The kernels repeat vec_dot's
  * arithmetic per pair, so equality is exact (0 ulp). Rows include codes at
@@ -320,7 +321,8 @@ static void test_mul_mat(const qtk_type_traits *tr) {
     /* 3 blocks: odd counts for the 2-block loops; 5 super-blocks: a group of 4 plus a tail */
     const int64_t n = tr->block_size == 32 ? 96 : 5 * tr->block_size;
     const size_t rs = qtk_row_size((int)tr->id, n), ws = rs + 6;
-    const size_t ar = qtk_row_size((int)vt->id, n), as = ar + 2;
+    /* activation rows come from the engine 4-byte aligned at least (Q8_K holds floats): +4 */
+    const size_t ar = qtk_row_size((int)vt->id, n), as = ar + 4;
     const size_t os = MM_ROWS + 3;
     unsigned char *w = (unsigned char *)calloc(MM_ROWS, ws), *a = (unsigned char *)calloc(MM_COLS, as);
     float *x = (float *)malloc(sizeof(float) * (size_t)n), *ref = (float *)malloc(sizeof(float) * MM_ROWS * MM_COLS);
