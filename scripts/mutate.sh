@@ -65,7 +65,7 @@ split-keys-kept@src/gguf/gguf_read.c@    strip_split_keys(&g->meta);@    if (0) 
 split-no-rollback@src/quantize/model_quantize.c@for (int j = 0; j < k - 1; j++) qtk_remove_file(o->path[j]);@for (int j = 0; j < 0; j++) qtk_remove_file(o->path[j]);@test_split
 signal-cleanup-missing@tools/qtk.c@    qtk_install_signal_cleanup();@    (void)0;@test_safety
 trailing-bytes-accepted@src/gguf/gguf_read.c@    if (g->size <= end) return QTK_OK;@    if (g->size <= end || 1) return QTK_OK;@test_safety test_gguf_malformed
-pool-worker-skips-job@src/core/threadpool.c@        if (w->index < p->nt) p->fn(p->ctx, w->index, p->nt);@        if (w->index < p->nt - 1) p->fn(p->ctx, w->index, p->nt);@test_threadpool
+pool-task-lost@src/core/threadpool.c@        if (k >= p->nt) break;@        if (k >= p->nt - 1) break;@test_threadpool
 mul-mat-scale-off@src/types/legacy_avx2.c@acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(PAIR_DOT(xu[r], yy, nmax8)), d, acc[r][c]);@acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(PAIR_DOT(xu[r], yy, nmax8)), _mm256_mul_ps(d, _mm256_set1_ps(1.0001f)), acc[r][c]);@test_dot'
 
 # ---- helpers ------------------------------------------------------------------------------

@@ -92,6 +92,29 @@ static void test_run_counts(void) {
     qtk_pool_free(p);
 }
 
+/* Workers really run tasks: tasks that take a few milliseconds overlap in
+ * time (the caller alone would run them one after the other). */
+static qtk_atomic_int g_inside, g_max_inside;
+static void slow_task(void *ctx, int ti, int nt) {
+    (void)ctx;
+    (void)ti;
+    (void)nt;
+    const int now = qtk_atomic_add(&g_inside, 1) + 1;
+    int m = qtk_atomic_load(&g_max_inside);
+    while (now > m && !qtk_atomic_cas(&g_max_inside, m, now)) m = qtk_atomic_load(&g_max_inside);
+    sleep_ms(3);
+    qtk_atomic_add(&g_inside, -1);
+}
+
+static void test_workers_participate(void) {
+    qtk_pool *p = NULL;
+    CHECK(qtk_pool_create(2, &p, NULL) == QTK_OK, "create");
+    if (!p) return;
+    for (int k = 0; k < 50 && qtk_atomic_load(&g_max_inside) < 2; k++) qtk_pool_run(p, 2, slow_task, NULL);
+    CHECK(qtk_atomic_load(&g_max_inside) >= 2, "no worker ever ran a task next to the caller");
+    qtk_pool_free(p);
+}
+
 static void test_splits(void) {
     qtk_pool *p = NULL;
     CHECK(qtk_pool_create(3, &p, NULL) == QTK_OK, "create");
@@ -205,6 +228,7 @@ static void test_call_once(void) {
 
 int main(void) {
     test_run_counts();
+    test_workers_participate();
     test_splits();
     test_create_destroy();
     test_global_pool();

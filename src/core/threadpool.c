@@ -3,17 +3,25 @@
  * atomics and one-time initialisation they rest on, and qtk_parallel_for on
  * top of a process-wide pool. The only file that creates threads.
  *
- * Dispatch protocol (see threadpool.h): the caller publishes the job (fn,
- * ctx, nt), sets `pending` to the number of workers and bumps `gen`; workers
- * spin on `gen` with a CPU pause for SPIN_LIMIT iterations after their last
- * job, then sleep on a condition variable. A worker registers itself in
- * `n_sleeping` under the mutex *before* it re-checks `gen`, and the caller
- * reads `n_sleeping` *after* bumping `gen` (both sequentially consistent),
- * so either the caller sees the sleeper and broadcasts, or the sleeper sees
- * the new generation: no wake-up is lost. Every worker decrements `pending`
- * after each generation (whether or not it had work), so when the caller
- * sees 0 no worker still reads the job fields and the next job may be
- * written.
+ * Dispatch protocol (see threadpool.h). A job is nt tasks (task k = the k-th
+ * share of the work); threads claim tasks from a counter, so a task is run
+ * by exactly one thread and the caller runs whatever no worker claimed. The
+ * caller publishes the job (fn, ctx, nt), opens it (`job` = sequence·2 + 1)
+ * and bumps `gen`; workers spin on `gen` with a CPU pause for SPIN_LIMIT
+ * iterations after their last job, then sleep on a condition variable. A
+ * worker registers in `n_sleeping` under the mutex *before* it re-checks
+ * `gen`, and the caller reads `n_sleeping` *after* bumping `gen` (both
+ * sequentially consistent), so either the caller sees the sleeper and
+ * broadcasts, or the sleeper sees the new generation: no wake-up is lost.
+ *
+ * A worker joins an open job by incrementing `active` and then re-checking
+ * that the same job is still open; the caller, when no task is left, closes
+ * the job and waits for `active` to reach 0. So the caller waits only for
+ * workers that are running a task — never for one the OS has not scheduled
+ * yet (on a loaded or oversubscribed machine that wait would cost a whole
+ * time slice per dispatch) — and a worker that arrives late sees the job
+ * closed (or a newer one) and never reads job fields that are being
+ * rewritten. Which thread runs a task never changes what it computes.
  */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L
@@ -162,10 +170,13 @@ struct qtk_pool {
     int n;                        /* threads, caller included              */
     /* Counters each on their own cache line: workers hammer them. */
     QTK_ALIGN(64) qtk_atomic_int gen;
-    QTK_ALIGN(64) qtk_atomic_int pending;
+    QTK_ALIGN(64) qtk_atomic_int job;        /* sequence·2 + 1 while open      */
+    QTK_ALIGN(64) qtk_atomic_int active;     /* workers inside the open job     */
+    QTK_ALIGN(64) qtk_atomic_int next_task;  /* task claim counter              */
     QTK_ALIGN(64) qtk_atomic_int n_sleeping;
     QTK_ALIGN(64) qtk_atomic_int quit;
-    /* The job; written only while no worker reads it (pending == 0). */
+    int seq;                                 /* caller side only                */
+    /* The job; written only while it is closed and no worker is active. */
     qtk_task_fn fn;
     void *ctx;
     int nt;
@@ -173,6 +184,15 @@ struct qtk_pool {
     os_cond cond;
     worker *workers;              /* [n - 1]                                 */
 };
+
+/* Runs tasks of the open job until none is left. */
+static void run_tasks(qtk_pool *p) {
+    for (;;) {
+        const int k = qtk_atomic_add(&p->next_task, 1);
+        if (k >= p->nt) break;
+        p->fn(p->ctx, k, p->nt);
+    }
+}
 
 static void worker_main(void *arg) {
     worker *w = (worker *)arg;
@@ -194,14 +214,16 @@ static void worker_main(void *arg) {
         }
         seen = g;
         if (qtk_atomic_load(&p->quit)) return;
-        if (w->index < p->nt) p->fn(p->ctx, w->index, p->nt);
-        qtk_atomic_add(&p->pending, -1);
+        const int job = qtk_atomic_load(&p->job);
+        if (!(job & 1)) continue;                        /* already closed    */
+        qtk_atomic_add(&p->active, 1);
+        if (qtk_atomic_load(&p->job) == job) run_tasks(p);  /* still the same open job */
+        qtk_atomic_add(&p->active, -1);
     }
 }
 
-/* Publishes a job and wakes the workers. */
-static void dispatch(qtk_pool *p) {
-    qtk_atomic_store(&p->pending, p->n - 1);
+/* Wakes the workers (after a job was opened, or to quit). */
+static void wake_workers(qtk_pool *p) {
     qtk_atomic_add(&p->gen, 1);
     if (qtk_atomic_load(&p->n_sleeping) > 0) {
         mutex_lock(&p->mutex);
@@ -210,9 +232,11 @@ static void dispatch(qtk_pool *p) {
     }
 }
 
-static void wait_workers(qtk_pool *p) {
+/* Closes the open job and waits for the workers still running its tasks. */
+static void close_job(qtk_pool *p) {
+    qtk_atomic_store(&p->job, p->seq << 1);
     int spins = 0;
-    while (qtk_atomic_load(&p->pending) != 0) {
+    while (qtk_atomic_load(&p->active) != 0) {
         if (++spins < WAIT_SPIN_LIMIT) qtk_cpu_relax();
         else qtk_thread_yield();
     }
@@ -253,7 +277,7 @@ void qtk_pool_free(qtk_pool *p) {
     if (!p) return;
     if (p->n > 1) {
         qtk_atomic_store(&p->quit, 1);
-        dispatch(p);
+        wake_workers(p);
         for (int i = 1; i < p->n; i++) thread_join(p->workers[i - 1].thread);
     }
     free(p->workers);
@@ -273,9 +297,12 @@ void qtk_pool_run(qtk_pool *p, int nt, qtk_task_fn fn, void *ctx) {
     p->fn = fn;
     p->ctx = ctx;
     p->nt = nt;
-    dispatch(p);
-    fn(ctx, 0, nt);
-    wait_workers(p);
+    qtk_atomic_store(&p->next_task, 0);
+    p->seq = (p->seq + 1) & 0x3fffffff;
+    qtk_atomic_store(&p->job, (p->seq << 1) | 1);
+    wake_workers(p);
+    run_tasks(p);
+    close_job(p);
 }
 
 typedef struct range_job {

@@ -30,13 +30,17 @@ void qtk_pool_free(qtk_pool *p);
 /* Threads of the pool, caller included. */
 int qtk_pool_size(const qtk_pool *p);
 
-/* Runs fn(ctx, ti, nt) for ti = 0..nt-1 (nt capped at the pool size; thread 0
- * is the caller) and waits for all. p may be NULL: runs fn(ctx, 0, 1). */
+/* Runs the nt tasks fn(ctx, k, nt), k = 0..nt-1 (nt capped at the pool size),
+ * each exactly once, and returns when all are done. Tasks are claimed by
+ * whichever threads are ready, the caller included, so one thread may run
+ * several in turn: a task must not wait for another task. Per-task scratch
+ * indexed by k is never used by two threads at once. p may be NULL: runs
+ * fn(ctx, 0, 1). */
 void qtk_pool_run(qtk_pool *p, int nt, qtk_task_fn fn, void *ctx);
 
-/* Static contiguous split of [0, n) over nt threads: thread ti gets
- * [n*ti/nt, n*(ti+1)/nt), with both ends rounded down to a multiple of
- * `align` (>= 1) except n itself. */
+/* Static contiguous split of [0, n) into nt shares: share k is
+ * [n*k/nt, n*(k+1)/nt), both ends rounded down to a multiple of `align`
+ * (>= 1) except n itself; fn's thread_index is the share index k. */
 void qtk_pool_for(qtk_pool *p, int nt, int64_t n, int64_t align, qtk_range_fn fn, void *ctx);
 
 /* Dynamic split: chunks of `chunk` items handed out from a shared counter,

@@ -119,9 +119,10 @@ void qtk_q8_0_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) 
 
 /* ---- multi-column kernels (the mul_mat contract of qtk.h) ------------------
  *
- * Tiles of up to 4 weight rows × 4 activation columns: each weight block is
+ * Tiles of 4 weight rows × 4 activation columns: each weight block is
  * unpacked once per tile, each activation block loaded once per tile, and
- * the 4–16 accumulators are independent. Per (row, column) the arithmetic is
+ * the 16 accumulators are independent. Fewer than 4 columns run row by row
+ * (a 4 × 1 tile measured slower than single rows for generation). Per (row, column) the arithmetic is
  * exactly vec_dot's above (same integer sums, scale products and FMA order,
  * same horizontal sum), so the outputs are bit-identical to it. */
 #if defined(__GNUC__) || defined(__clang__)
@@ -197,7 +198,7 @@ static inline __m256i pair_dot_signed(__m256i xs, __m256i y, __m256i unused) {
         for (int64_t c = 0; c < nc;) {                                                                   \
             const int C = nc - c >= 4 ? 4 : 1;                                                           \
             for (int64_t r = 0; r < nr;) {                                                               \
-                const int R = nr - r >= 4 ? 4 : 1;                                                       \
+                const int R = (C == 4 && nr - r >= 4) ? 4 : 1;                                          \
                 const uint8_t *wr = wb + (size_t)r * ws, *ac = ab + (size_t)c * as;                      \
                 float *o = out + (size_t)c * os + (size_t)r;                                             \
                 if (R == 4 && C == 4) NAME##_tile(4, 4, nb, wr, ws, ac, as, o, os);                      \

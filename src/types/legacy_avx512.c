@@ -135,11 +135,12 @@ void qtk_q8_0_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy
 
 /* ---- multi-column kernels (the mul_mat contract of qtk.h) ------------------
  *
- * Tiles of up to 4 weight rows × 4 activation columns: a weight block is
- * unpacked once per tile and used against every column, an activation block
- * once and used against every row, and 4–16 independent accumulators keep
- * the FMA units and the memory streams busy (a 1-column call walks 4 rows
- * at once). Per (row, column) the arithmetic is exactly vec_dot's above —
+ * Tiles of 4 weight rows × 4 activation columns: a weight block is unpacked
+ * once per tile and used against every column, an activation block once and
+ * used against every row, and 16 independent accumulators keep the FMA units
+ * busy. Fewer than 4 columns run row by row: a 4-row × 1-column tile measured
+ * slower than single rows for generation (Q8_0 1B model, 1 thread: 12 vs
+ * 18 tokens/s). Per (row, column) the arithmetic is exactly vec_dot's above —
  * same block pairs, same integer sums, same scale products, same FMA order,
  * same final reduction — so every output is bit-identical to the vec_dot
  * kernel of this level (test_dot checks it), and a batch gives the numbers
@@ -208,7 +209,7 @@ static inline __m256i levels_q8_0(const block_q8_0 *b) {
         for (int64_t c = 0; c < nc;) {                                                                   \
             const int C = nc - c >= 4 ? 4 : 1;                                                           \
             for (int64_t r = 0; r < nr;) {                                                               \
-                const int R = nr - r >= 4 ? 4 : 1;                                                       \
+                const int R = (C == 4 && nr - r >= 4) ? 4 : 1;                                          \
                 const uint8_t *wr = wb + (size_t)r * ws, *ac = ab + (size_t)c * as;                      \
                 float *o = out + (size_t)c * os + (size_t)r;                                             \
                 if (R == 4 && C == 4) NAME##_tile(4, 4, nb, wr, ws, ac, as, o, os, vnni);                \
