@@ -320,22 +320,23 @@ static void static_task(void *arg, int ti, int nt) {
     if (e > b) j->fn(j->ctx, b, e, ti);
 }
 
+/* Runs [0, n) as `units` pieces on up to nt threads: inline when one thread
+ * suffices, else through the pool with task. */
+static void run_ranges(qtk_pool *p, int nt, int64_t units, qtk_task_fn task, range_job *j) {
+    if (nt > units) nt = (int)units;
+    if (nt <= 1 || !p || p->n <= 1) j->fn(j->ctx, 0, j->n, 0);
+    else qtk_pool_run(p, nt, task, j);
+}
+
 void qtk_pool_for(qtk_pool *p, int nt, int64_t n, int64_t align, qtk_range_fn fn, void *ctx) {
     if (n <= 0) return;
-    if (align < 1) align = 1;
-    int64_t units = (n + align - 1) / align;
-    if (nt > units) nt = (int)units;
-    if (nt <= 1 || !p || p->n <= 1) {
-        fn(ctx, 0, n, 0);
-        return;
-    }
     range_job j;
     memset(&j, 0, sizeof j);
     j.fn = fn;
     j.ctx = ctx;
     j.n = n;
-    j.align = align;
-    qtk_pool_run(p, nt, static_task, &j);
+    j.align = align < 1 ? 1 : align;
+    run_ranges(p, nt, (n + j.align - 1) / j.align, static_task, &j);
 }
 
 static void dynamic_task(void *arg, int ti, int nt) {
@@ -352,20 +353,15 @@ static void dynamic_task(void *arg, int ti, int nt) {
 void qtk_pool_for_dynamic(qtk_pool *p, int nt, int64_t n, int64_t chunk, qtk_range_fn fn, void *ctx) {
     if (n <= 0) return;
     if (chunk < 1) chunk = 1;
-    int64_t chunks = (n + chunk - 1) / chunk;
-    if (chunks > 0x7fffffff) chunk = (n + 0x7ffffffe) / 0x7fffffff, chunks = (n + chunk - 1) / chunk;
-    if (nt > chunks) nt = (int)chunks;
-    if (nt <= 1 || !p || p->n <= 1) {
-        fn(ctx, 0, n, 0);
-        return;
-    }
+    /* the chunk counter is an int: at most 2^31 - 1 chunks */
+    if ((n + chunk - 1) / chunk > 0x7fffffff) chunk = (n + 0x7ffffffe) / 0x7fffffff;
     range_job j;
     memset(&j, 0, sizeof j);
     j.fn = fn;
     j.ctx = ctx;
     j.n = n;
     j.chunk = chunk;
-    qtk_pool_run(p, nt, dynamic_task, &j);
+    run_ranges(p, nt, (n + chunk - 1) / chunk, dynamic_task, &j);
 }
 
 /* ---- the process-wide pool and qtk_parallel_for ------------------------------ */

@@ -179,33 +179,6 @@ static inline __m256 type1_mul(const type1_unpacked *u, const block_q8_2 *y) {
     return _mm256_mul_ps(dy, type1_combine(u->a, _mm256_cvtepi32_ps(is), u->b, ysum));
 }
 
-static inline __m256 type1_block_avx512(const uint8_t *scales12, float d, float dmin, const uint8_t *qs,
-                                        const uint8_t *qh, const block_q8_2 *y) {
-    type1_unpacked u;
-    type1_unpack(scales12, d, dmin, qs, qh, &u);
-    return type1_mul(&u, y);
-}
-
-void qtk_q4_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q4_K *x = (const block_q4_K *)vx;
-    const block_q8_2 *y = (const block_q8_2 *)vy;
-    __m512d acc = _mm512_setzero_pd();
-    for (int64_t i = 0; i < n / QK_K; i++)
-        acc = acc_pd(acc, type1_block_avx512(x[i].scales, fp16_f16c(&x[i].d), fp16_f16c(&x[i].dmin), x[i].qs,
-                                             NULL, y + 8 * i));
-    *s = (float)_mm512_reduce_add_pd(acc);
-}
-
-void qtk_q5_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q5_K *x = (const block_q5_K *)vx;
-    const block_q8_2 *y = (const block_q8_2 *)vy;
-    __m512d acc = _mm512_setzero_pd();
-    for (int64_t i = 0; i < n / QK_K; i++)
-        acc = acc_pd(acc, type1_block_avx512(x[i].scales, fp16_f16c(&x[i].d), fp16_f16c(&x[i].dmin), x[i].qs,
-                                             x[i].qh, y + 8 * i));
-    *s = (float)_mm512_reduce_add_pd(acc);
-}
-
 /* The fp16 scales of 8 consecutive Q8_0 blocks. */
 static inline __m128i q8_0_scales8(const block_q8_0 *y) {
     uint16_t h[8];
@@ -265,23 +238,10 @@ static inline __m256 q6k_mul(const q6k_unpacked *u, const block_q8_0 *yb) {
     return _mm256_add_ps(_mm512_castps512_ps256(blk), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(blk), 1)));
 }
 
-void qtk_q6_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q6_K *x = (const block_q6_K *)vx;
-    const block_q8_0 *y = (const block_q8_0 *)vy;
-    __m512d acc = _mm512_setzero_pd();
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        q6k_unpacked u;
-        q6k_unpack(&x[i], &u);
-        acc = acc_pd(acc, q6k_mul(&u, y + 8 * i));
-    }
-    *s = (float)_mm512_reduce_add_pd(acc);
-}
-
 /* ---- multi-column kernels (the mul_mat contract of qtk.h) ------------------
- * Q4_K/Q5_K: each weight block is unpacked once (type1_unpack) and multiplied
- * with up to 4 activation columns. Per (row, column) the arithmetic and the
- * order of the double accumulation are vec_dot's, so outputs are bit-identical
- * to it. */
+ * Q4_K/Q5_K/Q6_K: each weight block is unpacked once (type1_unpack,
+ * q6k_unpack) and multiplied with up to 4 activation columns. vec_dot is the
+ * 1-column tile, so vec_dot and mul_mat are bit-identical by construction. */
 #if defined(__GNUC__) || defined(__clang__)
 #define TILE_INLINE static inline __attribute__((always_inline))
 #else
@@ -323,8 +283,16 @@ void qtk_q6_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy
 TYPE1_MUL_MAT_AVX512(qtk_q4_K_mul_mat_avx512, block_q4_K, NULL)
 TYPE1_MUL_MAT_AVX512(qtk_q5_K_mul_mat_avx512, block_q5_K, x[i].qh)
 
-/* Q6_K: each weight block unpacked once (q6k_unpack) for up to 4 columns; per
- * (row, column) exactly vec_dot's arithmetic, so bit-identical outputs. */
+/* Q4_K (qh == NULL) and Q5_K block × its 8 Q8_2 blocks, accumulated in double. */
+void qtk_q4_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
+    qtk_q4_K_mul_mat_avx512_tile(1, n / QK_K, (const uint8_t *)vx, (const uint8_t *)vy, 0, s, 0);
+}
+
+void qtk_q5_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
+    qtk_q5_K_mul_mat_avx512_tile(1, n / QK_K, (const uint8_t *)vx, (const uint8_t *)vy, 0, s, 0);
+}
+
+/* Q6_K: each weight block unpacked once (q6k_unpack) for up to 4 columns. */
 TILE_INLINE void q6_K_tile(const int C, int64_t nb, const uint8_t *w, const uint8_t *a, size_t as, float *out,
                            size_t os) {
     const block_q6_K *x = (const block_q6_K *)(const void *)w;
@@ -355,4 +323,9 @@ void qtk_q6_K_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a,
         }
         c += C;
     }
+}
+
+/* Q6_K × Q8_0 (the 1-column tile). */
+void qtk_q6_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
+    q6_K_tile(1, n / QK_K, (const uint8_t *)vx, (const uint8_t *)vy, 0, s, 0);
 }

@@ -41,90 +41,16 @@ static inline __m256i block_dot(__m256i xu, __m256i y, __m256i nmax8) {
 
 static inline __m256i load_y(const block_q8_0 *y) { return _mm256_loadu_si256((const __m256i *)(const void *)y->qs); }
 
-/* One 32-block per 256-bit vector: nibbles → unsigned levels → exact int32 lanes. */
-void qtk_q4_0_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q4_0 *x = (const block_q4_0 *)vx;
-    const block_q8_0 *y = (const block_q8_0 *)vy;
-    const __m256i nmax8 = _mm256_set1_epi8(8);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / QK4_0; i++) {
-        const __m256i p = block_dot(unpack_nibbles(x[i].qs), load_y(&y[i]), nmax8);
-        const __m256 d = _mm256_set1_ps(fp16_load(&x[i].d) * fp16_load(&y[i].d));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc);
-    }
-    *s = hsum_ps(acc);
-}
-
-/* As Q4_0, with qh expanded to one 0x10 byte per weight by shuffle + bit test. */
-void qtk_q5_0_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q5_0 *x = (const block_q5_0 *)vx;
-    const block_q8_0 *y = (const block_q8_0 *)vy;
-    const __m256i nmax8 = _mm256_set1_epi8(16);
-    /* byte i of the expanded vector looks at byte i/8 of qh and tests bit i%8 */
-    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303LL, 0x0202020202020202LL, 0x0101010101010101LL, 0);
-    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
-    const __m256i b4 = _mm256_set1_epi8(0x10);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / QK5_0; i++) {
-        uint32_t qh;
-        memcpy(&qh, x[i].qh, 4);
-        __m256i h = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), shuf);
-        h = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h, bit), bit), b4);
-        const __m256i xu = _mm256_or_si256(unpack_nibbles(x[i].qs), h);
-        const __m256i p = block_dot(xu, load_y(&y[i]), nmax8);
-        const __m256 d = _mm256_set1_ps(fp16_load(&x[i].d) * fp16_load(&y[i].d));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc);
-    }
-    *s = hsum_ps(acc);
-}
-
-/* As Q4_0, with the two high bits per weight taken from qh by 64-bit variable shifts. */
-void qtk_q6_0_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q6_0 *x = (const block_q6_0 *)vx;
-    const block_q8_0 *y = (const block_q8_0 *)vy;
-    const __m256i nmax8 = _mm256_set1_epi8(32);
-    /* weights 0-7, 8-15, 16-23, 24-31 take bits 0-1, 4-5, 2-3, 6-7 of qh[j%8]:
-     * shift each 64-bit copy of qh so the wanted pair lands in bits 0-1 */
-    const __m256i shifts = _mm256_set_epi64x(6, 2, 4, 0);
-    const __m256i m3 = _mm256_set1_epi8(3);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / QK6_0; i++) {
-        long long qh;
-        memcpy(&qh, x[i].qh, 8);
-        __m256i h = _mm256_and_si256(_mm256_srlv_epi64(_mm256_set1_epi64x(qh), shifts), m3);
-        const __m256i xu = _mm256_or_si256(unpack_nibbles(x[i].qs), _mm256_slli_epi16(h, 4));
-        const __m256i p = block_dot(xu, load_y(&y[i]), nmax8);
-        const __m256 d = _mm256_set1_ps(fp16_load(&x[i].d) * fp16_load(&y[i].d));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc);
-    }
-    *s = hsum_ps(acc);
-}
-
-/* Signed weights: sign-extended 16-bit madd, exact for the full int8 range. */
-void qtk_q8_0_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q8_0 *x = (const block_q8_0 *)vx;
-    const block_q8_0 *y = (const block_q8_0 *)vy;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / QK8_0; i++) {
-        /* sign-extend to 16 bits: exact for the full int8 range, −128 included */
-        const __m128i *xq = (const __m128i *)(const void *)x[i].qs, *yq = (const __m128i *)(const void *)y[i].qs;
-        const __m256i x0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(xq)), x1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(xq + 1));
-        const __m256i y0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(yq)), y1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(yq + 1));
-        const __m256i p = _mm256_add_epi32(_mm256_madd_epi16(x0, y0), _mm256_madd_epi16(x1, y1));
-        const __m256 d = _mm256_set1_ps(fp16_load(&x[i].d) * fp16_load(&y[i].d));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc);
-    }
-    *s = hsum_ps(acc);
-}
-
-/* ---- multi-column kernels (the mul_mat contract of qtk.h) ------------------
+/* ---- one kernel body for vec_dot and mul_mat ----------------------------------
  *
- * Tiles of 4 weight rows × 4 activation columns: each weight block is
- * unpacked once per tile, each activation block loaded once per tile, and
- * the 16 accumulators are independent. Fewer than 4 columns run row by row
- * (a 4 × 1 tile measured slower than single rows for generation). Per (row, column) the arithmetic is
- * exactly vec_dot's above (same integer sums, scale products and FMA order,
- * same horizontal sum), so the outputs are bit-identical to it. */
+ * Per block: the weight levels (LEVELS), an exact int32 product with the
+ * activation block (PAIR_DOT), one FMA with d_w·d_y; a horizontal sum at the
+ * end. mul_mat (the multi-column contract of qtk.h) runs tiles of 4 weight
+ * rows × 4 activation columns: each weight block is unpacked once per tile,
+ * each activation block loaded once per tile, 16 independent accumulators.
+ * Fewer than 4 columns run row by row (a 4 × 1 tile measured slower than
+ * single rows for generation). vec_dot is the 1 × 1 tile, so the two are
+ * bit-identical by construction. */
 #if defined(__GNUC__) || defined(__clang__)
 #define TILE_INLINE static inline __attribute__((always_inline))
 #else
@@ -163,7 +89,7 @@ static inline __m256i pair_dot_signed(__m256i xs, __m256i y, __m256i unused) {
     return _mm256_add_epi32(_mm256_madd_epi16(x0, y0), _mm256_madd_epi16(x1, y1));
 }
 
-#define LEGACY_MUL_MAT_AVX2(NAME, BLOCK, LEVELS, PAIR_DOT, NMAX)                                          \
+#define LEGACY_KERNELS_AVX2(DOT, NAME, BLOCK, LEVELS, PAIR_DOT, NMAX)                                     \
     TILE_INLINE void NAME##_tile(const int R, const int C, int64_t nb, const uint8_t *w, size_t ws,       \
                                  const uint8_t *a, size_t as, float *out, size_t os) {                    \
         const __m256i nmax8 = _mm256_set1_epi8(NMAX);                                                    \
@@ -209,9 +135,14 @@ static inline __m256i pair_dot_signed(__m256i xs, __m256i y, __m256i unused) {
             }                                                                                            \
             c += C;                                                                                      \
         }                                                                                                \
+    }                                                                                                    \
+    void DOT(int64_t n, float *s, const void *vx, const void *vy) {                                      \
+        NAME##_tile(1, 1, n / 32, (const uint8_t *)vx, 0, (const uint8_t *)vy, 0, s, 0);                 \
     }
 
-LEGACY_MUL_MAT_AVX2(qtk_q4_0_mul_mat_avx2, block_q4_0, levels_q4_0, pair_dot_unsigned, 8)
-LEGACY_MUL_MAT_AVX2(qtk_q5_0_mul_mat_avx2, block_q5_0, levels_q5_0, pair_dot_unsigned, 16)
-LEGACY_MUL_MAT_AVX2(qtk_q6_0_mul_mat_avx2, block_q6_0, levels_q6_0, pair_dot_unsigned, 32)
-LEGACY_MUL_MAT_AVX2(qtk_q8_0_mul_mat_avx2, block_q8_0, levels_q8_0, pair_dot_signed, 0)
+/* Q4_0/Q5_0/Q6_0 keep their levels unsigned and subtract nmax·y (see the top);
+ * Q8_0 sign-extends both sides to 16 bits, exact for the full int8 range. */
+LEGACY_KERNELS_AVX2(qtk_q4_0_vec_dot_avx2, qtk_q4_0_mul_mat_avx2, block_q4_0, levels_q4_0, pair_dot_unsigned, 8)
+LEGACY_KERNELS_AVX2(qtk_q5_0_vec_dot_avx2, qtk_q5_0_mul_mat_avx2, block_q5_0, levels_q5_0, pair_dot_unsigned, 16)
+LEGACY_KERNELS_AVX2(qtk_q6_0_vec_dot_avx2, qtk_q6_0_mul_mat_avx2, block_q6_0, levels_q6_0, pair_dot_unsigned, 32)
+LEGACY_KERNELS_AVX2(qtk_q8_0_vec_dot_avx2, qtk_q8_0_mul_mat_avx2, block_q8_0, levels_q8_0, pair_dot_signed, 0)
