@@ -291,18 +291,6 @@ static void test_refusals(void) {
 
 /* ---- CLI: loads-in lines, --compat, usage errors ------------------------------------ */
 
-static const char *last_line(const char *path) {
-    static char line[1024];
-    char *t = tl_read_text(path);
-    line[0] = '\0';
-    if (!t) return line;
-    size_t l = strlen(t);
-    while (l && t[l - 1] == '\n') t[--l] = '\0';
-    char *nl = strrchr(t, '\n');
-    snprintf(line, sizeof line, "%s", nl ? nl + 1 : t);
-    free(t);
-    return line;
-}
 
 static void test_cli(void) {
     if (!tl_qtk_available()) {
@@ -321,11 +309,11 @@ static void test_cli(void) {
         char hint[64];
         snprintf(hint, sizeof hint, "see 'qtk help %s'", cmds[k]);
         CHECK(rc == 2, "qtk %s --no-such-option: exit %d, want 2", cmds[k], rc);
-        CHECK(!strcmp(last_line(log), hint), "qtk %s: last line '%s', want the hint", cmds[k], last_line(log));
+        CHECK(!strcmp(tl_last_line(log), hint), "qtk %s: last line '%s', want the hint", cmds[k], tl_last_line(log));
         CHECK(!tl_file_contains(log, "usage:"), "qtk %s: the help text is not printed after a usage error", cmds[k]);
     }
-    CHECK(tl_run_qtk("frobnicate", log) == 2 && !strcmp(last_line(log), "see 'qtk --help'"),
-          "unknown command: exit 2, hint last ('%s')", last_line(log));
+    CHECK(tl_run_qtk("frobnicate", log) == 2 && !strcmp(tl_last_line(log), "see 'qtk --help'"),
+          "unknown command: exit 2, hint last ('%s')", tl_last_line(log));
 
     char *model = tl_shared_path("fixtures/tiny-llama-f16.gguf");
     char *im = tl_shared_path("fixtures/imatrix.dat");
@@ -341,10 +329,10 @@ static void test_cli(void) {
     remove(out);
     snprintf(args, sizeof args, "quantize --imatrix \"%s\" \"%s\" \"%s\" IQ4_XS 2", im, model, out);
     CHECK(tl_run_qtk(args, log) == 0 && tl_file_contains(log, "ik_llama.cpp only: iq5_k in 6 tensors"),
-          "quantize IQ4_XS reports ik_llama.cpp only (%s)", last_line(log));
+          "quantize IQ4_XS reports ik_llama.cpp only (%s)", tl_last_line(log));
     snprintf(args, sizeof args, "inspect \"%s\"", out);
-    CHECK(tl_run_qtk(args, log) == 0 && !strcmp(last_line(log), "ik_llama.cpp only: iq5_k in 6 tensors"),
-          "inspect: '%s'", last_line(log));
+    CHECK(tl_run_qtk(args, log) == 0 && !strcmp(tl_last_line(log), "ik_llama.cpp only: iq5_k in 6 tensors"),
+          "inspect: '%s'", tl_last_line(log));
     snprintf(args, sizeof args, "inspect --json \"%s\"", out);
     CHECK(tl_run_qtk(args, log) == 0 && tl_file_contains(log, "\"loads_in\": [\"ik_llama.cpp\"]") &&
               tl_file_contains(log, "\"not_in_llama.cpp\": {\"iq5_k\": 6}"),
@@ -353,10 +341,10 @@ static void test_cli(void) {
     remove(out);
     snprintf(args, sizeof args, "quantize --compat mainline --imatrix \"%s\" \"%s\" \"%s\" IQ4_XS 2", im, model, out);
     CHECK(tl_run_qtk(args, log) == 0 && tl_file_contains(log, "loads in: llama.cpp, ik_llama.cpp"),
-          "--compat mainline IQ4_XS loads in both (%s)", last_line(log));
+          "--compat mainline IQ4_XS loads in both (%s)", tl_last_line(log));
     snprintf(args, sizeof args, "inspect \"%s\"", out);
-    CHECK(tl_run_qtk(args, log) == 0 && !strcmp(last_line(log), "loads in: llama.cpp, ik_llama.cpp"), "inspect: %s",
-          last_line(log));
+    CHECK(tl_run_qtk(args, log) == 0 && !strcmp(tl_last_line(log), "loads in: llama.cpp, ik_llama.cpp"), "inspect: %s",
+          tl_last_line(log));
     snprintf(args, sizeof args, "inspect --json \"%s\"", out);
     CHECK(tl_run_qtk(args, log) == 0 && tl_file_contains(log, "\"loads_in\": [\"llama.cpp\", \"ik_llama.cpp\"]") &&
               tl_file_contains(log, "\"not_in_llama.cpp\": {}"),
@@ -368,10 +356,10 @@ static void test_cli(void) {
     remove(out);
     snprintf(args, sizeof args, "quantize --compat mainline \"%s\" \"%s\" IQ4_KSS", model, out);
     CHECK(tl_run_qtk(args, log) == 2 && tl_file_contains(log, "IQ4_KSS") && !tl_file_exists(out),
-          "--compat mainline refuses an ik preset: %s", last_line(log));
+          "--compat mainline refuses an ik preset: %s", tl_last_line(log));
     snprintf(args, sizeof args, "quantize --compat mainline --custom-q attn_v=iq5_k \"%s\" \"%s\" IQ4_XS", model, out);
     CHECK(tl_run_qtk(args, log) == 2 && tl_file_contains(log, "iq5_k") && !tl_file_exists(out),
-          "--compat mainline refuses a rule with an ik-only type: %s", last_line(log));
+          "--compat mainline refuses a rule with an ik-only type: %s", tl_last_line(log));
     snprintf(args, sizeof args, "quantize --compat bogus \"%s\" \"%s\" IQ4_XS", model, out);
     CHECK(tl_run_qtk(args, log) == 2, "--compat bogus is a usage error");
     remove(out);

@@ -208,19 +208,6 @@ static void check_imatrix_data(const char *src_path, const char *with_im, const 
     qtk_gguf_close(b);
 }
 
-/* Last non-empty line of a text file (static buffer; "" if none). */
-static const char *last_line(const char *path) {
-    static char line[1024];
-    char *t = tl_read_text(path);
-    line[0] = '\0';
-    if (!t) return line;
-    size_t l = strlen(t);
-    while (l && t[l - 1] == '\n') t[--l] = '\0';
-    char *nl = strrchr(t, '\n');
-    snprintf(line, sizeof line, "%s", nl ? nl + 1 : t);
-    free(t);
-    return line;
-}
 
 /* Writes a legacy imatrix with an entry for every 2-D tensor of the model at
  * path; tensors whose name contains `wrong` get entries twice as long, as an
@@ -261,14 +248,14 @@ static void test_cli_imatrix_and_options(const char *model, const char *out, con
     CHECK(tl_run_qtk(args, log) == 1, "imatrix of another model: exit 1");
     CHECK(tl_file_contains(log, "tq_im_other_q.dat") &&
               tl_file_contains(log, "imatrix entry 'blk.0.attn_q.weight' has 512 values, tensor has 256 columns"),
-          "mismatch message names the file, the entry and both sizes: %s", last_line(log));
+          "mismatch message names the file, the entry and both sizes: %s", tl_last_line(log));
     CHECK(!tl_file_exists(out) && tl_temp_files(out) == 0, "nothing written on an imatrix mismatch");
     snprintf(args, sizeof args, "quantize --dry-run --imatrix \"%s\" \"%s\" \"%s\" IQ4_KS", imq, model, out);
     CHECK(tl_run_qtk(args, log) == 1 && tl_file_contains(log, "has 512 values"), "dry run refuses the mismatch too");
     /* excluding the mismatched tensors quantizes them without; metadata counts only entries used */
     snprintf(args, sizeof args, "quantize -q --imatrix \"%s\" --exclude-weights attn_q \"%s\" \"%s\" IQ4_KS 2", imq,
              model, out);
-    CHECK(tl_run_qtk(args, log) == 0, "--exclude-weights the mismatched tensors: %s", last_line(log));
+    CHECK(tl_run_qtk(args, log) == 0, "--exclude-weights the mismatched tensors: %s", tl_last_line(log));
     qtk_gguf *g = NULL;
     int64_t v = -1;
     /* 2 layers x 7 matrices + token_embd + output + odd_proj = 17 quantized; 2 attn_q excluded */
@@ -280,7 +267,7 @@ static void test_cli_imatrix_and_options(const char *model, const char *out, con
     /* a token_embd entry that does not fit is not an error (llama-quantize quantizes it without) */
     remove(out);
     snprintf(args, sizeof args, "quantize -q --imatrix \"%s\" \"%s\" \"%s\" IQ4_KS 2", imt, model, out);
-    CHECK(tl_run_qtk(args, log) == 0, "token_embd mismatch tolerated: %s", last_line(log));
+    CHECK(tl_run_qtk(args, log) == 0, "token_embd mismatch tolerated: %s", tl_last_line(log));
     if (qtk_gguf_open(out, &g, &err) == QTK_OK) {
         CHECK(qtk_meta_get_int(qtk_gguf_meta(g), "quantize.imatrix.entries_count", &v) && v == 16,
               "token_embd got no imatrix and is not counted: %lld", (long long)v);
@@ -305,7 +292,7 @@ static void test_cli_imatrix_and_options(const char *model, const char *out, con
     CHECK(tl_run_qtk(args, log) == 1 && tl_file_contains(log, "--ignore-imatrix-rules") && !tl_file_exists(out),
           "Q2_K_S without an imatrix is refused, suggesting --ignore-imatrix-rules");
     snprintf(args, sizeof args, "quantize -q --ignore-imatrix-rules \"%s\" \"%s\" Q2_K_S 1", model, out);
-    CHECK(tl_run_qtk(args, log) == 0 && tl_file_exists(out), "--ignore-imatrix-rules quantizes it: %s", last_line(log));
+    CHECK(tl_run_qtk(args, log) == 0 && tl_file_exists(out), "--ignore-imatrix-rules quantizes it: %s", tl_last_line(log));
     if (qtk_gguf_open(out, &g, &err) == QTK_OK) {
         int64_t i = qtk_gguf_find_tensor(g, "blk.0.ffn_up.weight");
         CHECK(i >= 0 && qtk_gguf_tensor(g, i)->type == QTK_TYPE_Q2_K, "Q2_K_S gave q2_K");
@@ -318,7 +305,7 @@ static void test_cli_imatrix_and_options(const char *model, const char *out, con
              "quantize -q --override-kv general.name=str:renamed --override-kv tk.int=int:7 --override-kv tk.f=float:0.5 "
              "--override-kv tk.b=bool:true --override-kv tk.b2=bool:false \"%s\" \"%s\" Q8_0 1",
              model, out);
-    CHECK(tl_run_qtk(args, log) == 0, "--override-kv: %s", last_line(log));
+    CHECK(tl_run_qtk(args, log) == 0, "--override-kv: %s", tl_last_line(log));
     if (qtk_gguf_open(out, &g, &err) == QTK_OK) {
         const qtk_meta *m = qtk_gguf_meta(g);
         const qtk_gguf_value *vi = qtk_meta_get(m, "tk.int"), *vf = qtk_meta_get(m, "tk.f"),
@@ -362,8 +349,8 @@ static void test_cli_imatrix_and_options(const char *model, const char *out, con
 
     /* usage errors: exit 2, the error (or a one-line hint) is the last line */
     snprintf(args, sizeof args, "quantize \"%s\" \"%s\" NOT_A_PRESET", model, out);
-    CHECK(tl_run_qtk(args, log) == 2 && tl_file_contains(log, "NOT_A_PRESET") && !strcmp(last_line(log), "see 'qtk help quantize'"),
-          "unknown preset: exit 2, hint last (last line '%s')", last_line(log));
+    CHECK(tl_run_qtk(args, log) == 2 && tl_file_contains(log, "NOT_A_PRESET") && !strcmp(tl_last_line(log), "see 'qtk help quantize'"),
+          "unknown preset: exit 2, hint last (last line '%s')", tl_last_line(log));
     CHECK(!tl_file_contains(log, "--include-weights"), "the help text is not dumped after a usage error");
     snprintf(args, sizeof args, "quantize --print-recipe NOT_A_PRESET");
     CHECK(tl_run_qtk(args, log) == 2, "--print-recipe of an unknown preset: exit 2");
@@ -373,14 +360,14 @@ static void test_cli_imatrix_and_options(const char *model, const char *out, con
     snprintf(args, sizeof args, "quantize --dry-run \"%s\" \"%s\" IQ2_XXS", model, out);
     CHECK(tl_run_qtk(args, log) == 2 && tl_file_contains(log, "IQ2_XXS") && tl_file_contains(log, "iq2_xxs") &&
               !tl_file_exists(out),
-          "unimplemented preset refused in a dry run: %s", last_line(log));
+          "unimplemented preset refused in a dry run: %s", tl_last_line(log));
     snprintf(args, sizeof args, "quantize -q \"%s\" \"%s\" IQ3_S", model, out);
     CHECK(tl_run_qtk(args, log) == 2 && tl_file_contains(log, "IQ3_S") && tl_file_contains(log, "iq3_s") &&
               !tl_file_exists(out) && tl_temp_files(out) == 0,
           "unimplemented preset refused before writing");
     snprintf(args, sizeof args, "quantize --dry-run --custom-q ffn_down=q4_1 \"%s\" \"%s\" Q4_0", model, out);
     CHECK(tl_run_qtk(args, log) == 2 && tl_file_contains(log, "preset Q4_0 needs q4_1 (2 tensors)"),
-          "a rule choosing an unimplemented type: %s", last_line(log));
+          "a rule choosing an unimplemented type: %s", tl_last_line(log));
     snprintf(args, sizeof args, "help quantize");
     CHECK(tl_run_qtk(args, log) == 0 && tl_file_contains(log, "IQ2_XXS") && tl_file_contains(log, "[not available: iq2_xxs"),
           "help marks unavailable presets");

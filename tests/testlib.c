@@ -253,3 +253,16 @@ int tl_temp_files(const char *final_path) {
     free(dir);
     return n;
 }
+
+const char *tl_last_line(const char *path) {
+    static char line[1024];
+    char *t = tl_read_text(path);
+    line[0] = '\0';
+    if (!t) return line;
+    size_t l = strlen(t);
+    while (l && t[l - 1] == '\n') t[--l] = '\0';
+    char *nl = strrchr(t, '\n');
+    snprintf(line, sizeof line, "%s", nl ? nl + 1 : t);
+    free(t);
+    return line;
+}

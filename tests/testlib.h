@@ -88,4 +88,7 @@ int tl_finish(const char *name);
 /* Prints the skip reason and returns TL_SKIP. */
 int tl_skip(const char *name, const char *why);
 
+/* Last non-empty line of a text file (static buffer; "" if none or unreadable). */
+const char *tl_last_line(const char *path);
+
 #endif
