@@ -7,10 +7,11 @@
  *   h = x + Wo · attention(rope(Wq·rms(x)), rope(Wk·rms(x)), Wv·rms(x))
  *   x = h + Wdown · (silu(Wgate·rms(h)) * (Wup·rms(h)))
  * then logits = Wout · rms(x). Keys and values of every position are kept
- * in an F32 cache so later batches attend to earlier ones (causal mask).
+ * in the KV cache so later batches attend to earlier ones (causal mask);
+ * attention.c holds the cache and the attention kernel.
  * ggml layout: a matrix has n_out rows of n_in weights; y[r] = row r · x.
  */
-#include "model_internal.h"
+#include "attention.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -19,9 +20,9 @@ struct qtk_context {
     const qtk_model *m;
     int64_t n_ctx, n_past;
     qtk_exec ex;                 /* thread pool + converted activations  */
-    float *k_cache, *v_cache;    /* [n_layer][n_ctx][n_head_kv*head_dim] */
+    qtk_kv_cache kv;
+    qtk_attn_ws attn_ws;         /* attention scratch                    */
     float *rope_cos, *rope_sin;  /* [n_ctx][n_rot/2]                     */
-    float *scores;               /* [pool threads][n_ctx] attention weights */
     int64_t cap;                 /* tokens the batch buffers below hold  */
     float *x, *xn, *q, *k, *v, *att, *tmp, *gate, *up;
 };
@@ -77,17 +78,16 @@ qtk_status qtk_context_create(const qtk_model *m, int64_t n_ctx, int n_threads, 
         qtk_context_free(c);
         return QTK_ERR_NOMEM;
     }
-    const size_t nkv = (size_t)(in->n_head_kv * in->head_dim);
-    const size_t cache = (size_t)in->n_layer * (size_t)n_ctx * nkv * sizeof(float);
+    if (qtk_kv_cache_init(&c->kv, in->n_layer, n_ctx, in->n_head_kv * in->head_dim, err) != QTK_OK) {
+        qtk_context_free(c);
+        return QTK_ERR_NOMEM;
+    }
     const int64_t half = in->n_rot / 2;
-    c->k_cache = (float *)qtk_malloc_aligned(cache);
-    c->v_cache = (float *)qtk_malloc_aligned(cache);
     c->rope_cos = (float *)malloc((size_t)(n_ctx * half) * sizeof(float));
     c->rope_sin = (float *)malloc((size_t)(n_ctx * half) * sizeof(float));
-    c->scores = (float *)qtk_malloc_aligned((size_t)qtk_pool_size(c->ex.pool) * (size_t)n_ctx * sizeof(float));
-    if (!c->k_cache || !c->v_cache || !c->rope_cos || !c->rope_sin || !c->scores) {
+    if (!c->rope_cos || !c->rope_sin) {
         qtk_context_free(c);
-        return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory (KV cache of %lld positions)", (long long)n_ctx);
+        return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory (rope tables of %lld positions)", (long long)n_ctx);
     }
     /* theta(p, i) = p * freq_scale * base^(-2i/n_rot) / freq_factor[i], in double */
     for (int64_t i = 0; i < half; i++) {
@@ -106,9 +106,8 @@ qtk_status qtk_context_create(const qtk_model *m, int64_t n_ctx, int n_threads, 
 void qtk_context_free(qtk_context *c) {
     if (!c) return;
     free_batch_buffers(c);
-    qtk_free_aligned(c->k_cache);
-    qtk_free_aligned(c->v_cache);
-    qtk_free_aligned(c->scores);
+    qtk_kv_cache_free(&c->kv);
+    qtk_attn_ws_free(&c->attn_ws);
     qtk_free_aligned(c->ex.act_buf);
     qtk_pool_free(c->ex.pool);
     free(c->rope_cos);
@@ -128,15 +127,8 @@ qtk_status qtk_context_set_threads(qtk_context *c, int n_gen, int n_batch, qtk_e
         qtk_pool *p = NULL;
         qtk_status st = qtk_pool_create(need, &p, err);
         if (st != QTK_OK) return st;
-        float *sc = (float *)qtk_malloc_aligned((size_t)qtk_pool_size(p) * (size_t)c->n_ctx * sizeof(float));
-        if (!sc) {
-            qtk_pool_free(p);
-            return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory (attention scores)");
-        }
         qtk_pool_free(c->ex.pool);
-        qtk_free_aligned(c->scores);
         c->ex.pool = p;
-        c->scores = sc;
     }
     c->ex.n_gen = QTK_MIN(n_gen, qtk_pool_size(c->ex.pool));
     c->ex.n_batch = QTK_MIN(n_batch, qtk_pool_size(c->ex.pool));
@@ -182,49 +174,6 @@ static void add_bias(float *y, const float *b, int64_t n_tok, int64_t n) {
         for (int64_t i = 0; i < n; i++) y[t * n + i] += b[i];
 }
 
-typedef struct attn_job {
-    qtk_context *c;
-    int64_t layer, n_tok;
-    qtk_vec_dot_fn dot;
-} attn_job;
-
-/* Causal softmax attention for items (token t, query head h), item = t*n_head + h. */
-static void attention_range(void *p, int64_t begin, int64_t end, int ti) {
-    attn_job *j = (attn_job *)p;
-    qtk_context *c = j->c;
-    const qtk_model_info *in = &c->m->info;
-    const int64_t hd = in->head_dim, nq = in->n_head * hd, nkv = in->n_head_kv * hd;
-    const int64_t group = in->n_head / in->n_head_kv;
-    const float *kc = c->k_cache + j->layer * c->n_ctx * nkv, *vc = c->v_cache + j->layer * c->n_ctx * nkv;
-    const float scale = 1.0f / sqrtf((float)hd);
-    float *sc = c->scores + (int64_t)ti * c->n_ctx;
-    for (int64_t item = begin; item < end; item++) {
-        const int64_t t = item / in->n_head, h = item % in->n_head, g = h / group;
-        const int64_t pos = c->n_past + t;
-        const float *q = c->q + t * nq + h * hd;
-        float mx = -INFINITY;
-        for (int64_t s = 0; s <= pos; s++) {
-            float d;
-            j->dot(hd, &d, q, kc + s * nkv + g * hd);
-            sc[s] = d * scale;
-            if (sc[s] > mx) mx = sc[s];
-        }
-        float sum = 0.0f;
-        for (int64_t s = 0; s <= pos; s++) {
-            sc[s] = expf(sc[s] - mx);
-            sum += sc[s];
-        }
-        const float inv = 1.0f / sum;
-        float *o = c->att + t * nq + h * hd;
-        for (int64_t d = 0; d < hd; d++) o[d] = 0.0f;
-        for (int64_t s = 0; s <= pos; s++) {
-            const float w = sc[s] * inv;
-            const float *v = vc + s * nkv + g * hd;
-            for (int64_t d = 0; d < hd; d++) o[d] += w * v[d];
-        }
-    }
-}
-
 static qtk_status layer_forward(qtk_context *c, int64_t l, int64_t n, qtk_error *err) {
     const qtk_model *m = c->m;
     const qtk_model_info *in = &m->info;
@@ -243,12 +192,12 @@ static qtk_status layer_forward(qtk_context *c, int64_t l, int64_t n, qtk_error 
         const int64_t pos = c->n_past + t;
         rope(c, c->q + t * nq, in->n_head, pos);
         rope(c, c->k + t * nkv, in->n_head_kv, pos);
-        float *kc = c->k_cache + (l * c->n_ctx + pos) * nkv, *vc = c->v_cache + (l * c->n_ctx + pos) * nkv;
-        memcpy(kc, c->k + t * nkv, (size_t)nkv * sizeof(float));
-        memcpy(vc, c->v + t * nkv, (size_t)nkv * sizeof(float));
     }
-    attn_job aj = {.c = c, .layer = l, .n_tok = n, .dot = qtk_vec_dot_best(QTK_TYPE_F32)};
-    qtk_pool_for(c->ex.pool, n * in->n_head >= 4 ? qtk_exec_threads(&c->ex, n) : 1, n * in->n_head, 1, attention_range, &aj);
+    qtk_kv_store(&c->kv, l, c->n_past, c->k, c->v, n);
+    const qtk_attn_params ap = {.n_head = in->n_head, .n_head_kv = in->n_head_kv, .head_dim = in->head_dim,
+                                .scale = 1.0f / sqrtf((float)in->head_dim)};
+    if ((st = qtk_attention(&c->ex, &c->attn_ws, &c->kv, l, &ap, c->q, n, c->n_past, c->att, err)) != QTK_OK)
+        return st;
     if ((st = qtk_matmul(&c->ex, &L->wo, c->att, n, c->tmp, err)) != QTK_OK) return st;
     for (int64_t i = 0; i < n * E; i++) c->x[i] += c->tmp[i];
 

@@ -118,6 +118,8 @@ qtk_status qtk_matmul_many(qtk_exec *e, int nw, const qtk_weight *const *w, floa
     if (nw < 1 || nw > MAX_WEIGHTS)
         return qtk_set_error(err, QTK_ERR_INVALID_ARG, "qtk_matmul_many: %d weights (1..%d)", nw, MAX_WEIGHTS);
     if (n_tok <= 0) return QTK_OK;
+    if (e->observe)
+        for (int i = 0; i < nw; i++) e->observe(e->observe_ud, w[i], x, n_tok);
     mm_job j;
     memset(&j, 0, sizeof j);
     j.n_tok = n_tok;

@@ -14,6 +14,8 @@
  * model is loaded (qtk_weight_bind), not on every product. */
 typedef struct qtk_weight {
     const char *name;
+    int expert, n_expert;              /* view of expert `expert` of a 3-D tensor of
+                                          n_expert experts; dense: -1, 0 */
     const void *data;
     qtk_type type;
     int64_t n_in, n_out;
@@ -49,6 +51,11 @@ typedef struct qtk_exec {
     int n_gen, n_batch;                /* threads for n_tok == 1 / n_tok > 1 */
     void *act_buf;
     size_t act_cap;
+    /* When set, called (on the calling thread) with the F32 input of every
+     * product before it runs: imatrix collection. x holds n_tok rows of
+     * w->n_in floats. */
+    void (*observe)(void *ud, const struct qtk_weight *w, const float *x, int64_t n_tok);
+    void *observe_ud;
 } qtk_exec;
 
 /* Threads a step over n_tok tokens uses. */

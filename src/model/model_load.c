@@ -48,6 +48,8 @@ static qtk_status find_matrix(qtk_model *m, const char *name, int64_t n_in, int6
                              qtk_gguf_path(m->gguf), name, (long long)t->ne[0], (long long)t->ne[1],
                              (long long)t->ne[2], (long long)t->ne[3], (long long)n_in, (long long)n_out);
     w->name = t->name;
+    w->expert = -1;
+    w->n_expert = 0;
     w->data = t->data;
     w->type = t->type;
     w->n_in = n_in;
