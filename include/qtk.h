@@ -125,6 +125,10 @@ typedef void (*qtk_from_float_fn)(const float *src, void *dst, int64_t n);
 /* *s = dot(weight row x of n values, activation row y in vec_dot_type). */
 typedef void (*qtk_vec_dot_fn)(int64_t n, float *s, const void *x, const void *y);
 
+/* Exact int8 form of a row: for every block b of 32 weights, w = d[b]·q[32b+k]
+ * with |q| ≤ 127 (only types whose values are such products have one). */
+typedef void (*qtk_to_int8_fn)(const void *row, int64_t n, float *d, int8_t *q);
+
 /* Multi-column product: for r < n_rows and c < n_cols,
  *   out[c * out_stride + r] = dot(weight row r, activation column c)
  * where weight row r starts at (const char *)w + r * w_stride and activation
@@ -170,6 +174,10 @@ typedef struct qtk_type_traits {
      * kernels differ from its to_float (IQ6_K's integer table, the KT types'
      * kernel scale factors); NULL means the same as to_float. */
     qtk_to_float_fn to_float_dot;
+    /* The type's unpack routine where its values are exactly d·int8 per 32
+     * weights (Q4_0, Q5_0, Q6_0, Q8_0, IQ4_NL): to_float and the batch
+     * panels (types/panel.h) are built on it. NULL otherwise. */
+    qtk_to_int8_fn to_int8;
     qtk_quantize_fn quantize;
     qtk_from_float_fn from_float;
     qtk_vec_dot_fn vec_dot[QTK_ISA_COUNT];  /* [QTK_ISA_SCALAR] is the reference */
@@ -500,6 +508,24 @@ qtk_status qtk_imatrix_acc_set_chunks(qtk_imatrix_acc *acc, int64_t chunk_count,
 qtk_status qtk_imatrix_acc_add_dataset(qtk_imatrix_acc *acc, const char *name, qtk_error *err);
 /* Number of tensors in the accumulator. */
 int64_t qtk_imatrix_acc_count(const qtk_imatrix_acc *acc);
+/* Float running sums (on) instead of double (off, the default) in
+ * qtk_imatrix_acc_add: the arithmetic of llama-imatrix (ik_llama.cpp and
+ * llama.cpp keep float sums), for files that match the reference's to
+ * ~3e-5 instead of ~1e-4 (its rounding error; docs/imatrix.md). */
+void qtk_imatrix_acc_set_f32_sums(qtk_imatrix_acc *acc, bool on);
+/* Chunk count / chunk size recorded so far (0 when not set). */
+int64_t qtk_imatrix_acc_chunks(const qtk_imatrix_acc *acc);
+int64_t qtk_imatrix_acc_chunk_size(const qtk_imatrix_acc *acc);
+/* Adds a loaded imatrix, weighted by its counts (llama-imatrix --in-file):
+ * per matrix sums += values * count, counts += count. A legacy entry counts
+ * ncall * legacy_chunk_size tokens (the format records calls, not tokens:
+ * llama.cpp's guess); with `model` given, a legacy entry of a 3-D tensor
+ * (nval = ne[0] * ne[2]) is split into its ne[2] experts, each with that
+ * count. Matrices with count 0 add nothing. The chunk count grows by the
+ * file's (or, when not recorded, max count / legacy_chunk_size) and its
+ * datasets are appended. Fails, adding nothing, on a shape conflict. */
+qtk_status qtk_imatrix_acc_merge(qtk_imatrix_acc *acc, const qtk_imatrix *im, int64_t legacy_chunk_size,
+                                 const qtk_gguf *model, qtk_error *err);
 
 /* Writes the legacy .dat format atomically (PATH.tmp.XXXXXX, then rename), entries
  * sorted by name; tensors that never got data are left out. Per entry
@@ -751,9 +777,11 @@ qtk_status qtk_detokenize(const qtk_vocab *v, const int32_t *ids, int64_t n, boo
 typedef struct qtk_model qtk_model;
 
 typedef struct qtk_model_info {
-    const char *arch;        /* "llama", "qwen2"                           */
+    const char *arch;        /* general.architecture: "llama", "qwen2", "qwen3", "gemma3", ... */
     int64_t n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_rot;
     int64_t n_ctx_train;
+    int64_t n_expert, n_expert_used, n_ff_exp;  /* mixture of experts: experts per layer, chosen per
+                                                   token, width of one expert; dense: 0, 0, 0 */
     double rope_freq_base, rope_freq_scale, norm_eps;
     bool rope_neox;          /* rotate (i, i + n_rot/2) pairs instead of adjacent ones */
     int64_t n_params;        /* weights of all tensors                     */
@@ -761,15 +789,22 @@ typedef struct qtk_model_info {
 } qtk_model_info;
 
 /* Loads architectures `llama` (LLaMA 1/2/3, Mistral: GQA, rope base, linear
- * and llama3 rope scaling) and `qwen2` (q/k/v biases). Every matrix type
- * needs a dot product in the type table. */
+ * and llama3 rope scaling), `qwen2` (q/k/v biases), `qwen3` (per-head q/k
+ * RMS norms), mixture-of-experts `llama` (Mixtral) and `qwen3moe` (router
+ * ffn_gate_inp, experts ffn_{gate,up,down}_exps) and `gemma3` (scaled
+ * embeddings, q/k norms, post-norms, GELU-tanh, sliding-window layers,
+ * optional soft-caps); README.md's
+ * architectures table. Another architecture fails with QTK_ERR_UNSUPPORTED
+ * naming it and the supported list. Every matrix type needs a dot product
+ * in the type table. */
 qtk_status qtk_model_load(const char *path, qtk_model **out, qtk_error *err);
 void qtk_model_free(qtk_model *m);
 const qtk_model_info *qtk_model_get_info(const qtk_model *m);
 /* The GGUF file the model was loaded from (valid while the model lives). */
 const qtk_gguf *qtk_model_gguf(const qtk_model *m);
 
-/* Evaluation state: KV cache (F32) of up to n_ctx positions + scratch. */
+/* Evaluation state: KV cache of up to n_ctx positions (F16 keys and values
+ * unless qtk_context_set_kv_type says otherwise) + scratch. */
 typedef struct qtk_context qtk_context;
 
 qtk_status qtk_context_create(const qtk_model *m, int64_t n_ctx, int n_threads, qtk_context **out,
@@ -779,6 +814,14 @@ void qtk_context_free(qtk_context *c);
  * of more than one token (n_batch, -tb); values < 1 mean "all CPUs". The
  * context's worker threads are created once and reused by every decode. */
 qtk_status qtk_context_set_threads(qtk_context *c, int n_gen, int n_batch, qtk_error *err);
+/* Element types of the cached keys and values (llama.cpp's -ctk / -ctv):
+ * QTK_TYPE_F16 (the default, as llama.cpp; values rounded to nearest even)
+ * or QTK_TYPE_F32. Attention always computes in F32: F16 only rounds what
+ * is stored, and halves the cache's memory and the bytes attention reads.
+ * Only while nothing is cached (before the first decode, or after
+ * qtk_context_reset): else QTK_ERR_INVALID_ARG. On failure the context
+ * keeps its cache. */
+qtk_status qtk_context_set_kv_type(qtk_context *c, qtk_type type_k, qtk_type type_v, qtk_error *err);
 /* Forgets every cached position (next decode starts at position 0). */
 void qtk_context_reset(qtk_context *c);
 int64_t qtk_context_n_past(const qtk_context *c);
@@ -787,6 +830,13 @@ int64_t qtk_context_n_past(const qtk_context *c);
  * n-1 (n_vocab floats each, token after token). */
 qtk_status qtk_decode(qtk_context *c, const int32_t *tokens, int64_t n, int64_t first_logit, float *logits,
                       qtk_error *err);
+
+/* Format of a KL-divergence base file (docs/kld-format.md). Reading detects
+ * it from the magic; this only chooses what is written. */
+typedef enum qtk_kld_format {
+    QTK_KLD_FORMAT_LLAMA = 0, /* llama.cpp's `_logits_` file (llama-perplexity --kl-divergence-base) */
+    QTK_KLD_FORMAT_QTK = 1    /* qtk's own `QTKLOGP1` file (24-bit fixed point, exact nll and top) */
+} qtk_kld_format;
 
 /* Perplexity as llama-perplexity computes it (see docs/kld-format.md for the
  * KL-divergence base file). */
@@ -797,6 +847,9 @@ typedef struct qtk_ppl_params {
     int64_t n_chunks;         /* -1: all                                       */
     const char *kld_base;     /* base log-prob file, or NULL                   */
     bool kld;                 /* true: compare with kld_base; false: write it   */
+    qtk_kld_format kld_format; /* format written (default llama.cpp's)           */
+    bool kv_f32_k, kv_f32_v;  /* F32 keys / values in the KV cache (-ctk f32,
+                                 -ctv f32); default F16, as llama-perplexity  */
 } qtk_ppl_params;
 
 /* Running or final statistics. PPL fields are always set; the rest only
@@ -819,6 +872,22 @@ typedef struct qtk_ppl_stats {
     double seconds_first_chunk, tokens_per_second;  /* prompt processing speed */
 } qtk_ppl_stats;
 
+/* What a KL-divergence base file (either format) holds. */
+typedef struct qtk_kld_base_info {
+    qtk_kld_format format;
+    int64_t n_ctx, n_vocab, n_chunk;    /* from the header                     */
+    int64_t n_scored;                   /* records per chunk: n_ctx - 1 - n_ctx/2 */
+    /* with scan (every record read and checked): */
+    int64_t n_records;
+    double ppl;                         /* exp(mean -ln p_base(next token)) as the format
+                                         * stores it (llama: min_log_prob + scale*q[next]) */
+} qtk_kld_base_info;
+
+/* Reads and checks a base file without a model: the header, its size, the
+ * token list (ids in [0, n_vocab)) and, with scan, every record. Fails with a
+ * message naming the file and the reason. */
+qtk_status qtk_kld_base_read_info(const char *path, bool scan, qtk_kld_base_info *info, qtk_error *err);
+
 /* Called after every chunk with the running statistics. */
 typedef void (*qtk_ppl_progress_fn)(void *user, const qtk_ppl_stats *s);
 
@@ -829,6 +898,50 @@ typedef void (*qtk_ppl_progress_fn)(void *user, const qtk_ppl_stats *s);
 qtk_status qtk_perplexity(const qtk_model *m, const qtk_vocab *v, const int32_t *tokens, int64_t n_tokens,
                           const qtk_ppl_params *p, qtk_ppl_progress_fn progress, void *user,
                           qtk_ppl_stats *result, qtk_error *err);
+
+/* Importance-matrix collection as llama-imatrix (ik_llama.cpp, llama.cpp)
+ * does it (docs/imatrix.md): the text is cut into chunks of n_ctx tokens,
+ * each evaluated from an empty cache with BOS as its first token, in
+ * forward calls of n_batch tokens; for every product with a weight named
+ * blk.* (and output.weight with process_output) the input rows are added to
+ * the accumulator: dense weights when a call has at least 16 tokens (the
+ * reference's rule), MoE expert tensors per expert for the rows routed to it. */
+typedef struct qtk_imatrix_params {
+    int64_t n_ctx;            /* tokens per chunk (-c), default 512                */
+    int64_t n_batch;          /* tokens per forward call; <= 0: min(n_ctx, 512)     */
+    int n_threads;            /* -t (one-token steps); < 1: all CPUs                */
+    int n_threads_batch;      /* -tb (batches); < 1: n_threads                      */
+    int64_t n_chunks;         /* at most this many chunks; -1: all                  */
+    int64_t first_chunk;      /* skip this many chunks first (--chunk)              */
+    bool process_output;      /* collect output.weight too                          */
+    bool compute_ppl;         /* running PPL over the second half of every chunk    */
+} qtk_imatrix_params;
+
+/* Defaults: n_ctx 512, all chunks, all CPUs, PPL on, output.weight off. */
+void qtk_imatrix_params_default(qtk_imatrix_params *p);
+
+/* State after each chunk (and the final result). */
+typedef struct qtk_imatrix_progress {
+    int64_t chunk, n_chunks;          /* chunks done / to do                      */
+    int64_t n_tokens;                 /* tokens evaluated so far                  */
+    double seconds, seconds_first_chunk;
+    bool has_ppl;
+    double ppl, ppl_unc;              /* running PPL (llama-imatrix's [i] values) */
+    int64_t n_scored;
+} qtk_imatrix_progress;
+
+/* Called after every chunk; a status other than QTK_OK (with err filled)
+ * stops the collection and is returned (e.g. a periodic save that failed). */
+typedef qtk_status (*qtk_imatrix_progress_fn)(void *user, const qtk_imatrix_progress *p, qtk_error *err);
+
+/* Runs the collection over `tokens` (the text tokenized with BOS first) into
+ * acc (which may already hold data, e.g. merged files): its chunk count grows
+ * by the chunks evaluated and its chunk size becomes n_ctx. Fails when the
+ * text has fewer than 2 * n_ctx tokens (after skipping first_chunk chunks),
+ * or when an activation is NaN/Inf (naming the tensor and chunk). */
+qtk_status qtk_imatrix_collect(const qtk_model *m, const qtk_vocab *v, const int32_t *tokens, int64_t n_tokens,
+                               const qtk_imatrix_params *p, qtk_imatrix_acc *acc, qtk_imatrix_progress_fn progress,
+                               void *user, qtk_imatrix_progress *result, qtk_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Synthetic models (qtk synth)                                               */

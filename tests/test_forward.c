@@ -4,7 +4,9 @@
  * fixture's weights itself through the GGUF reader). Tolerance: for every
  * position, max_i |logit_qtk[i] - logit_ref[i]| / max_i |logit_ref[i]|
  * <= 4e-6 (achieved 3.8e-7). qtk runs the prompt in two batches so the KV cache across
- * batches is exercised, and once more in one batch (same logits).
+ * batches is exercised, and once more in one batch (same logits). The
+ * default F16 KV cache is checked too (<= 5e-4, achieved 1.6e-4: the F16
+ * rounding of the cached keys and values); the 4e-6 figures are with F32.
  * Also: load errors name the unsupported architecture / missing tensor.
  */
 #include "testlib.h"
@@ -136,6 +138,8 @@ static void test_load_errors(void) {
     if (phi) {
         qtk_status st = qtk_model_load(phi, &m, &err);
         CHECK(st == QTK_ERR_UNSUPPORTED && strstr(err.msg, "phi3"), "phi3 arch: status %d, '%s'", (int)st, err.msg);
+        CHECK(strstr(err.msg, "(supported: llama, qwen2, qwen3") && strstr(err.msg, "gemma3"),
+              "the message lists the supported architectures: '%s'", err.msg);
         CHECK(m == NULL, "no model on failure");
     }
     if (spm) {
@@ -170,7 +174,33 @@ int main(void) {
     qtk_context *c = NULL;
     st = qtk_context_create(m, 64, 2, &c, &err);
     CHECK(st == QTK_OK, "context: %s", err.msg);
-    /* two batches: 5 tokens, then 9 attending to the cached 5 */
+    /* the F16 cache (default) first: F16 rounding of the cached keys and values;
+     * achieved worst relative error 1.6e-4, tolerance 5e-4 (a factor 3) */
+    double worst16 = 0;
+    st = qtk_decode(c, toks, 5, 0, lg, &err);
+    CHECK(st == QTK_OK, "decode 1 (f16): %s", err.msg);
+    st = qtk_decode(c, toks + 5, T - 5, 0, lg + 5 * V, &err);
+    CHECK(st == QTK_OK, "decode 2 (f16): %s", err.msg);
+    for (int t = 0; t < T; t++) {
+        double mx = 0, md = 0;
+        for (int64_t i = 0; i < V; i++) {
+            mx = fmax(mx, fabs(ref[t * V + i]));
+            md = fmax(md, fabs((double)lg[t * V + i] - ref[t * V + i]));
+        }
+        worst16 = fmax(worst16, md / mx);
+    }
+    printf("  F32 fixture, F16 KV cache vs double reference: worst relative error %.3g\n", worst16);
+    CHECK(worst16 <= 5e-4, "F16 KV cache: worst relative error %.3g (achieved 1.6e-4)", worst16);
+    /* the cache type can change only while nothing is cached */
+    CHECK(qtk_context_set_kv_type(c, QTK_TYPE_F32, QTK_TYPE_F32, &err) == QTK_ERR_INVALID_ARG,
+          "set_kv_type with cached positions must fail");
+    qtk_context_reset(c);
+    CHECK(qtk_context_set_kv_type(c, QTK_TYPE_Q8_0, QTK_TYPE_F16, &err) == QTK_ERR_INVALID_ARG &&
+              strstr(err.msg, "q8_0") != NULL,
+          "a q8_0 cache must be refused naming the type: %s", err.msg);
+    st = qtk_context_set_kv_type(c, QTK_TYPE_F32, QTK_TYPE_F32, &err);
+    CHECK(st == QTK_OK, "set_kv_type f32: %s", err.msg);
+    /* F32 cache: two batches, 5 tokens, then 9 attending to the cached 5 */
     st = qtk_decode(c, toks, 5, 0, lg, &err);
     CHECK(st == QTK_OK, "decode 1: %s", err.msg);
     st = qtk_decode(c, toks + 5, T - 5, 0, lg + 5 * V, &err);
@@ -205,11 +235,15 @@ int main(void) {
     CHECK(md <= 1e-5, "single batch vs two batches: max diff %.3g", md);
     /* Thread counts change only which thread computes a row, never how: 1, 2
      * and 3 threads (and separate generation / batch counts) give bit-identical
-     * logits, for a batch and for token-by-token decoding. */
-    {
+     * logits, for a batch and for token-by-token decoding, with either cache type. */
+    for (int kvt = 0; kvt < 2; kvt++) {
         float *lt = (float *)malloc(sizeof(float) * (size_t)(T * V));
         float *lb = (float *)malloc(sizeof(float) * (size_t)(T * V));
         const int counts[][2] = {{1, 1}, {2, 2}, {3, 3}, {1, 3}, {3, 1}};
+        const qtk_type kt = kvt ? QTK_TYPE_F16 : QTK_TYPE_F32;
+        qtk_context_reset(c);
+        st = qtk_context_set_kv_type(c, kt, kt, &err);
+        CHECK(st == QTK_OK, "set_kv_type %s: %s", qtk_type_name(kt), err.msg);
         for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
             st = qtk_context_set_threads(c, counts[k][0], counts[k][1], &err);
             CHECK(st == QTK_OK, "set_threads: %s", err.msg);
@@ -224,10 +258,12 @@ int main(void) {
                 memcpy(lg, lt, sizeof(float) * (size_t)(T * V));
                 continue;
             }
-            CHECK(memcmp(lb, lg1, sizeof(float) * (size_t)(T * V)) == 0, "batch logits with %d/%d threads differ from 1 thread",
-                  counts[k][0], counts[k][1]);
-            CHECK(memcmp(lt, lg, sizeof(float) * (size_t)(T * V)) == 0, "token logits with %d/%d threads differ from 1 thread",
-                  counts[k][0], counts[k][1]);
+            CHECK(memcmp(lb, lg1, sizeof(float) * (size_t)(T * V)) == 0,
+                  "%s cache: batch logits with %d/%d threads differ from 1 thread", qtk_type_name(kt), counts[k][0],
+                  counts[k][1]);
+            CHECK(memcmp(lt, lg, sizeof(float) * (size_t)(T * V)) == 0,
+                  "%s cache: token logits with %d/%d threads differ from 1 thread", qtk_type_name(kt), counts[k][0],
+                  counts[k][1]);
         }
         free(lt);
         free(lb);

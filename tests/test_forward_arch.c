@@ -2,7 +2,13 @@
  * test_forward_arch.c — the forward pass on the paths the fixture does not
  * reach: architecture qwen2 (q/k/v biases, NEOX rope), llama with linear
  * rope scaling, llama3 rope scaling from metadata, and a rope_freqs.weight
- * tensor; then the qwen2 model with quantized matrices (Q8_0, IQ4_KS).
+ * tensor; qwen3 (per-head q/k RMS norm before rope) and gemma3 (embeddings
+ * scaled by sqrt(n_embd), q/k norms, post-norms of both blocks, GELU-tanh,
+ * sliding-window layers with their own rope base, optional score and
+ * logit soft-caps); llama with experts (Mixtral) and qwen3moe (router,
+ * top-k experts by softmax, renormalized weights; expert width unlike the
+ * dense feed_forward_length); then the qwen2 model with quantized matrices
+ * (Q8_0, IQ4_KS).
  *
  * Each model is built in memory from the test RNG, written with
  * qtk_gguf_writer to the test temp dir, loaded with qtk_model_load and run
@@ -36,10 +42,16 @@ typedef struct cfg {
     double factor, low_freq, high_freq;  /* linear: factor; llama3: all + orig */
     int64_t orig_ctx;
     bool tied;                           /* no output.weight: logits use token_embd */
+    int64_t window;                      /* gemma3: attention.sliding_window */
+    double attn_softcap, final_softcap;  /* gemma3: soft-cap keys, 0: absent */
+    int64_t n_expert, n_expert_used, n_ff_exp;  /* mixture of experts; 0: dense */
 } cfg;
 
 typedef struct layer_w {
     float *attn_norm, *ffn_norm, *wq, *wk, *wv, *wo, *wg, *wu, *wd, *bq, *bk, *bv;
+    float *qn, *kn, *post_attn, *post_ffn;   /* qwen3/gemma3 q/k norms [hd]; gemma3 post-norms [E] */
+    float *router, *ge, *ue, *de;   /* MoE (instead of wg/wu/wd): router [n_expert][E], experts
+                                       gate/up [n_expert][n_ff_exp][E], down [n_expert][E][n_ff_exp] */
 } layer_w;
 
 /* A model's weights as F32 arrays in ggml layout (matrix: n_out rows of n_in). */
@@ -53,10 +65,15 @@ typedef struct model_w {
 typedef struct tensor_ref {
     char name[64];
     int64_t ne0, ne1;    /* ne1 == 0: 1-D */
+    int64_t ne2;         /* experts of a 3-D tensor, else 1 */
     float *data;
 } tensor_ref;
 
 static int64_t head_dim(const cfg *c) { return c->n_embd / c->n_head; }
+
+static bool is_arch(const cfg *c, const char *a) { return strcmp(c->arch, a) == 0; }
+static bool has_qk_norm(const cfg *c) { return is_arch(c, "qwen3") || is_arch(c, "qwen3moe") || is_arch(c, "gemma3"); }
+static bool uses_neox(const cfg *c) { return is_arch(c, "qwen2") || has_qk_norm(c); }
 
 static float *alloc_f(int64_t n) { return (float *)calloc((size_t)n, sizeof(float)); }
 
@@ -104,6 +121,27 @@ static void model_random(model_w *m, const cfg *c, uint64_t seed) {
             L->bk = rand_mat(&r, nkv, 0.5);
             L->bv = rand_mat(&r, nkv, 0.5);
         }
+        if (has_qk_norm(c)) {
+            /* about 2: sharper attention than unnormalized q/k (RMS ~1), so the norm shows */
+            L->qn = rand_norm(&r, hd);
+            L->kn = rand_norm(&r, hd);
+            for (int64_t i = 0; i < hd; i++) L->qn[i] *= 2.0f;
+        }
+        if (is_arch(c, "gemma3")) {
+            L->post_attn = rand_norm(&r, E);
+            L->post_ffn = rand_norm(&r, E);
+        }
+        if (c->n_expert > 0) {  /* experts replace the dense FFN */
+            const int64_t X = c->n_expert, FX = c->n_ff_exp;
+            free(L->wg);
+            free(L->wu);
+            free(L->wd);
+            L->wg = L->wu = L->wd = NULL;
+            L->router = rand_mat(&r, X * E, 2.0 / sqrt((double)E));  /* logits ~N(0, 4): clear choices */
+            L->ge = rand_mat(&r, X * FX * E, 1.0 / sqrt((double)E));
+            L->ue = rand_mat(&r, X * FX * E, 1.0 / sqrt((double)E));
+            L->de = rand_mat(&r, X * E * FX, 1.0 / sqrt((double)FX));
+        }
     }
 }
 
@@ -114,7 +152,8 @@ static void model_free(model_w *m) {
     free(m->rope_freqs);
     for (int64_t l = 0; m->L && l < m->c->n_layer; l++) {
         layer_w *L = &m->L[l];
-        float *ps[] = {L->attn_norm, L->ffn_norm, L->wq, L->wk, L->wv, L->wo, L->wg, L->wu, L->wd, L->bq, L->bk, L->bv};
+        float *ps[] = {L->attn_norm, L->ffn_norm, L->wq, L->wk, L->wv, L->wo, L->wg, L->wu, L->wd, L->bq, L->bk, L->bv,
+                       L->qn, L->kn, L->post_attn, L->post_ffn, L->router, L->ge, L->ue, L->de};
         for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) free(ps[i]);
     }
     free(m->L);
@@ -124,6 +163,7 @@ static void add_ref(tensor_ref *t, int *n, const char *name, int64_t ne0, int64_
     snprintf(t[*n].name, sizeof t[*n].name, "%s", name);
     t[*n].ne0 = ne0;
     t[*n].ne1 = ne1;
+    t[*n].ne2 = 1;
     t[*n].data = data;
     (*n)++;
 }
@@ -151,19 +191,35 @@ static int model_tensors(const model_w *m, tensor_ref *t) {
             ADD("attn_v.bias", nkv, 0, L->bv);
         }
         ADD("attn_output.weight", nq, E, L->wo);
+        if (L->qn) {
+            ADD("attn_q_norm.weight", hd, 0, L->qn);
+            ADD("attn_k_norm.weight", hd, 0, L->kn);
+        }
+        if (L->post_attn) ADD("post_attention_norm.weight", E, 0, L->post_attn);
         ADD("ffn_norm.weight", E, 0, L->ffn_norm);
-        ADD("ffn_gate.weight", E, c->n_ff, L->wg);
-        ADD("ffn_up.weight", E, c->n_ff, L->wu);
-        ADD("ffn_down.weight", c->n_ff, E, L->wd);
+        if (L->router) {  /* MoE: router and 3-D expert tensors [n_in, n_out, n_expert] */
+            ADD("ffn_gate_inp.weight", E, c->n_expert, L->router);
+            ADD("ffn_gate_exps.weight", E, c->n_ff_exp, L->ge);
+            t[n - 1].ne2 = c->n_expert;
+            ADD("ffn_up_exps.weight", E, c->n_ff_exp, L->ue);
+            t[n - 1].ne2 = c->n_expert;
+            ADD("ffn_down_exps.weight", c->n_ff_exp, E, L->de);
+            t[n - 1].ne2 = c->n_expert;
+        } else {
+            ADD("ffn_gate.weight", E, c->n_ff, L->wg);
+            ADD("ffn_up.weight", E, c->n_ff, L->wu);
+            ADD("ffn_down.weight", c->n_ff, E, L->wd);
+        }
+        if (L->post_ffn) ADD("post_ffw_norm.weight", E, 0, L->post_ffn);
 #undef ADD
     }
     return n;
 }
 
-#define MAX_TENSORS 64
+#define MAX_TENSORS 128
 
 /* Writes the model to path with every matrix stored as `mtype` (1-D tensors
- * stay F32). With mtype != F32 the matrices of the in-memory model are
+ * and the MoE router stay F32, as llama-quantize keeps them). With mtype != F32 the matrices of the in-memory model are
  * replaced by their dequantized values, so the reference sees exactly the
  * weights qtk multiplies with. Returns 0 on success. */
 static int write_model(const model_w *m, const char *path, qtk_type mtype) {
@@ -175,8 +231,8 @@ static int write_model(const model_w *m, const char *path, qtk_type mtype) {
     qtk_error err = {0};
     int rc = -1;
     for (int i = 0; i < nt; i++) {
-        const bool mat = t[i].ne1 > 0;
-        const int64_t rows = mat ? t[i].ne1 : 1;
+        const bool mat = t[i].ne1 > 0 && !strstr(t[i].name, "ffn_gate_inp");
+        const int64_t rows = t[i].ne1 > 0 ? t[i].ne1 * t[i].ne2 : 1;
         const qtk_type ty = mat ? mtype : QTK_TYPE_F32;
         nbytes[i] = qtk_row_size(ty, t[i].ne0) * (size_t)rows;
         bytes[i] = malloc(nbytes[i]);
@@ -219,11 +275,24 @@ static int write_model(const model_w *m, const char *path, qtk_type mtype) {
         if (st == QTK_OK)
             st = qtk_meta_set_f32(meta, KEY("rope.scaling.high_freq_factor"), (float)c->high_freq, &err);
     }
+    if (st == QTK_OK && c->window > 0)
+        st = qtk_meta_set_u32(meta, KEY("attention.sliding_window"), (uint32_t)c->window, &err);
+    if (st == QTK_OK && c->attn_softcap > 0)
+        st = qtk_meta_set_f32(meta, KEY("attn_logit_softcapping"), (float)c->attn_softcap, &err);
+    if (st == QTK_OK && c->final_softcap > 0)
+        st = qtk_meta_set_f32(meta, KEY("final_logit_softcapping"), (float)c->final_softcap, &err);
+    if (st == QTK_OK && c->n_expert > 0) {
+        st = qtk_meta_set_u32(meta, KEY("expert_count"), (uint32_t)c->n_expert, &err);
+        if (st == QTK_OK) st = qtk_meta_set_u32(meta, KEY("expert_used_count"), (uint32_t)c->n_expert_used, &err);
+        if (st == QTK_OK)
+            st = qtk_meta_set_u32(meta, KEY("expert_feed_forward_length"), (uint32_t)c->n_ff_exp, &err);
+    }
 #undef KEY
     for (int i = 0; i < nt && st == QTK_OK; i++) {
-        const bool mat = t[i].ne1 > 0;
-        int64_t ne[2] = {t[i].ne0, t[i].ne1};
-        st = qtk_gguf_writer_add_tensor(w, t[i].name, mat ? mtype : QTK_TYPE_F32, mat ? 2 : 1, ne, &err);
+        const bool mat = t[i].ne1 > 0 && !strstr(t[i].name, "ffn_gate_inp");
+        int64_t ne[3] = {t[i].ne0, t[i].ne1, t[i].ne2};
+        const int n_dims = t[i].ne2 > 1 ? 3 : t[i].ne1 > 0 ? 2 : 1;
+        st = qtk_gguf_writer_add_tensor(w, t[i].name, mat ? mtype : QTK_TYPE_F32, n_dims, ne, &err);
     }
     for (int i = 0; i < nt && st == QTK_OK; i++) st = qtk_gguf_writer_write(w, bytes[i], nbytes[i], &err);
     if (st == QTK_OK) {
@@ -255,7 +324,7 @@ static rope_ref make_rope(const model_w *m, bool plain, int branches[3]) {
     const cfg *c = m->c;
     rope_ref r;
     const int64_t hd = head_dim(c);
-    r.neox = strcmp(c->arch, "qwen2") == 0;
+    r.neox = uses_neox(c);
     if (branches) branches[0] = branches[1] = branches[2] = 0;
     for (int64_t i = 0; i < hd / 2; i++) {
         double f = pow(c->freq_base, -2.0 * (double)i / (double)hd);
@@ -311,14 +380,82 @@ static void ref_rope(double *vec, int64_t n_heads, int64_t hd, int64_t pos, cons
     }
 }
 
+/* Which features of the config the reference applies; each can be switched
+ * off to show that the comparison sees it. */
+typedef struct ref_opts {
+    bool bias, qk_norm, post_norm, gelu, embd_scale, softcap;
+    bool moe_renorm;           /* MoE: chosen weights renormalized to sum 1 (else plain softmax) */
+    bool moe_best;             /* MoE: the n_expert_used best experts (else the worst: a negated router) */
+    int64_t window;            /* window of the sliding layers (gemma3), 0: full attention */
+    const rope_ref *rope_swa;  /* rope of the sliding layers, NULL: the same as the others */
+} ref_opts;
+
+/* Every feature of the config (the sliding layers' rope is set by the caller). */
+static ref_opts all_opts(const cfg *c) {
+    const bool g = is_arch(c, "gemma3");
+    ref_opts o = {.bias = true, .qk_norm = true, .post_norm = true, .gelu = g, .embd_scale = g, .softcap = true,
+                  .moe_renorm = true, .moe_best = true, .window = c->window, .rope_swa = NULL};
+    return o;
+}
+
+/* g[i] = act(g[i]) * u[i]: silu, or gelu in its tanh form. */
+static void ref_glu(double *g, const double *u, int64_t n, bool gelu) {
+    for (int64_t i = 0; i < n; i++) {
+        const double a = g[i];
+        g[i] = gelu ? 0.5 * a * (1.0 + tanh(sqrt(2.0 / PI) * (a + 0.044715 * a * a * a))) * u[i]
+                    : a / (1.0 + exp(-a)) * u[i];
+    }
+}
+
+/* Mixture-of-experts FFN of one normalized row xn into out (E values):
+ * p = softmax(router · xn) over all experts; the n_expert_used largest
+ * (o->moe_best; else the smallest), weights p_e / sum of the chosen p
+ * (o->moe_renorm; else p_e); out = sum w_e · down_e(act(gate_e xn) * up_e xn).
+ * g, u: scratch of n_ff_exp. */
+static void ref_moe(const cfg *c, const layer_w *L, const ref_opts *o, const double *xn, double *g, double *u,
+                    double *out) {
+    const int64_t E = c->n_embd, X = c->n_expert, FX = c->n_ff_exp;
+    double lg[64], pr[64], y[512], mx = -1e300, sum = 0.0;
+    bool chosen[64] = {false};
+    ref_matvec(lg, L->router, NULL, xn, E, X);
+    for (int64_t e = 0; e < X; e++) mx = lg[e] > mx ? lg[e] : mx;
+    for (int64_t e = 0; e < X; e++) sum += (pr[e] = exp(lg[e] - mx));
+    for (int64_t e = 0; e < X; e++) pr[e] /= sum;
+    double sum_chosen = 0.0;
+    for (int64_t j = 0; j < c->n_expert_used; j++) {
+        int64_t best = -1;
+        for (int64_t e = 0; e < X; e++)
+            if (!chosen[e] && (best < 0 || (o->moe_best ? pr[e] > pr[best] : pr[e] < pr[best]))) best = e;
+        chosen[best] = true;
+        sum_chosen += pr[best];
+    }
+    for (int64_t i = 0; i < E; i++) out[i] = 0.0;
+    for (int64_t e = 0; e < X; e++) {
+        if (!chosen[e]) continue;
+        ref_matvec(g, L->ge + e * FX * E, NULL, xn, E, FX);
+        ref_matvec(u, L->ue + e * FX * E, NULL, xn, E, FX);
+        ref_glu(g, u, FX, o->gelu);
+        ref_matvec(y, L->de + e * E * FX, NULL, g, FX, E);
+        const double w = o->moe_renorm ? pr[e] / sum_chosen : pr[e];
+        for (int64_t i = 0; i < E; i++) out[i] += w * y[i];
+    }
+}
+
+/* c * tanh(x / c) when c > 0. */
+static double ref_cap(double x, double c) { return c > 0 ? c * tanh(x / c) : x; }
+
 /* Logits of every position of tok[0..n) (n * n_vocab doubles), computing
- * the whole prompt at once with causal attention. use_bias = false drops
- * the q/k/v biases (to show they matter). */
-static void ref_forward(const model_w *m, const rope_ref *rr, bool use_bias, const int32_t *tok, int64_t n,
+ * the whole prompt at once with causal attention. Per layer:
+ *   h = x + post(Wo · attn(rope(qnorm(Wq·rms(x) + bq)), rope(knorm(...)), Wv·rms(x) + bv))
+ *   x = h + post(Wdown · (act(Wgate·rms(h)) * Wup·rms(h)))
+ * with post() the gemma3 post-norm (else identity), act silu or gelu_tanh;
+ * gemma3 layer l slides when (l+1) % 6 != 0 (keys t-window+1 .. t, rope
+ * o->rope_swa) and the embeddings are scaled by sqrt(n_embd). */
+static void ref_forward(const model_w *m, const rope_ref *rr, const ref_opts *o, const int32_t *tok, int64_t n,
                         double *logits) {
     const cfg *c = m->c;
     const int64_t E = c->n_embd, F = c->n_ff, hd = head_dim(c), nq = c->n_head * hd, nkv = c->n_head_kv * hd;
-    const int64_t group = c->n_head / c->n_head_kv;
+    const int64_t group = c->n_head / c->n_head_kv, FW = F > c->n_ff_exp ? F : c->n_ff_exp;
     double *x = (double *)calloc((size_t)(n * E), sizeof(double));
     double *xn = (double *)calloc((size_t)E, sizeof(double));
     double *q = (double *)calloc((size_t)(n * nq), sizeof(double));
@@ -326,48 +463,65 @@ static void ref_forward(const model_w *m, const rope_ref *rr, bool use_bias, con
     double *v = (double *)calloc((size_t)(n * nkv), sizeof(double));
     double *att = (double *)calloc((size_t)nq, sizeof(double));
     double *tmp = (double *)calloc((size_t)E, sizeof(double));
-    double *g = (double *)calloc((size_t)F, sizeof(double));
-    double *u = (double *)calloc((size_t)F, sizeof(double));
+    double *g = (double *)calloc((size_t)FW, sizeof(double));
+    double *u = (double *)calloc((size_t)FW, sizeof(double));
     double *p = (double *)calloc((size_t)n, sizeof(double));
+    const double escale = o->embd_scale ? sqrt((double)E) : 1.0;
     for (int64_t t = 0; t < n; t++)
-        for (int64_t i = 0; i < E; i++) x[t * E + i] = (double)m->tok[(int64_t)tok[t] * E + i];
+        for (int64_t i = 0; i < E; i++) x[t * E + i] = (double)m->tok[(int64_t)tok[t] * E + i] * escale;
     for (int64_t l = 0; l < c->n_layer; l++) {
         const layer_w *L = &m->L[l];
+        const bool sliding = is_arch(c, "gemma3") && (l + 1) % 6 != 0;
+        const rope_ref *rl = sliding && o->rope_swa ? o->rope_swa : rr;
+        const int64_t win = sliding ? o->window : 0;
         for (int64_t t = 0; t < n; t++) {
             ref_rmsnorm(xn, x + t * E, L->attn_norm, E, c->eps);
-            ref_matvec(q + t * nq, L->wq, use_bias ? L->bq : NULL, xn, E, nq);
-            ref_matvec(k + t * nkv, L->wk, use_bias ? L->bk : NULL, xn, E, nkv);
-            ref_matvec(v + t * nkv, L->wv, use_bias ? L->bv : NULL, xn, E, nkv);
-            ref_rope(q + t * nq, c->n_head, hd, t, rr);
-            ref_rope(k + t * nkv, c->n_head_kv, hd, t, rr);
+            ref_matvec(q + t * nq, L->wq, o->bias ? L->bq : NULL, xn, E, nq);
+            ref_matvec(k + t * nkv, L->wk, o->bias ? L->bk : NULL, xn, E, nkv);
+            ref_matvec(v + t * nkv, L->wv, o->bias ? L->bv : NULL, xn, E, nkv);
+            if (o->qk_norm && L->qn) {
+                for (int64_t h = 0; h < c->n_head; h++)
+                    ref_rmsnorm(q + t * nq + h * hd, q + t * nq + h * hd, L->qn, hd, c->eps);
+                for (int64_t h = 0; h < c->n_head_kv; h++)
+                    ref_rmsnorm(k + t * nkv + h * hd, k + t * nkv + h * hd, L->kn, hd, c->eps);
+            }
+            ref_rope(q + t * nq, c->n_head, hd, t, rl);
+            ref_rope(k + t * nkv, c->n_head_kv, hd, t, rl);
         }
         /* attention reads k/v of all earlier positions: finish the projections first */
         double *xnew = (double *)calloc((size_t)(n * E), sizeof(double));
         for (int64_t t = 0; t < n; t++) {
             for (int64_t h = 0; h < c->n_head; h++) {
                 const int64_t kvh = h / group;
+                const int64_t s0 = win > 0 && t - win + 1 > 0 ? t - win + 1 : 0;
                 double mx = -1e300, sum = 0.0;
-                for (int64_t s = 0; s <= t; s++) {
+                for (int64_t s = s0; s <= t; s++) {
                     double d = 0.0;
                     for (int64_t i = 0; i < hd; i++) d += q[t * nq + h * hd + i] * k[s * nkv + kvh * hd + i];
-                    p[s] = d / sqrt((double)hd);
+                    p[s] = ref_cap(d / sqrt((double)hd), o->softcap ? c->attn_softcap : 0);
                     if (p[s] > mx) mx = p[s];
                 }
-                for (int64_t s = 0; s <= t; s++) sum += (p[s] = exp(p[s] - mx));
+                for (int64_t s = s0; s <= t; s++) sum += (p[s] = exp(p[s] - mx));
                 for (int64_t i = 0; i < hd; i++) {
-                    double o = 0.0;
-                    for (int64_t s = 0; s <= t; s++) o += p[s] / sum * v[s * nkv + kvh * hd + i];
-                    att[h * hd + i] = o;
+                    double acc = 0.0;
+                    for (int64_t s = s0; s <= t; s++) acc += p[s] / sum * v[s * nkv + kvh * hd + i];
+                    att[h * hd + i] = acc;
                 }
             }
             ref_matvec(tmp, L->wo, NULL, att, nq, E);
+            if (o->post_norm && L->post_attn) ref_rmsnorm(tmp, tmp, L->post_attn, E, c->eps);
             double *xt = xnew + t * E;
             for (int64_t i = 0; i < E; i++) xt[i] = x[t * E + i] + tmp[i];
             ref_rmsnorm(xn, xt, L->ffn_norm, E, c->eps);
-            ref_matvec(g, L->wg, NULL, xn, E, F);
-            ref_matvec(u, L->wu, NULL, xn, E, F);
-            for (int64_t i = 0; i < F; i++) g[i] = g[i] / (1.0 + exp(-g[i])) * u[i];
-            ref_matvec(tmp, L->wd, NULL, g, F, E);
+            if (L->router) {
+                ref_moe(c, L, o, xn, g, u, tmp);
+            } else {
+                ref_matvec(g, L->wg, NULL, xn, E, F);
+                ref_matvec(u, L->wu, NULL, xn, E, F);
+                ref_glu(g, u, F, o->gelu);
+                ref_matvec(tmp, L->wd, NULL, g, F, E);
+            }
+            if (o->post_norm && L->post_ffn) ref_rmsnorm(tmp, tmp, L->post_ffn, E, c->eps);
             for (int64_t i = 0; i < E; i++) xt[i] += tmp[i];
         }
         memcpy(x, xnew, (size_t)(n * E) * sizeof(double));
@@ -377,6 +531,9 @@ static void ref_forward(const model_w *m, const rope_ref *rr, bool use_bias, con
     for (int64_t t = 0; t < n; t++) {
         ref_rmsnorm(xn, x + t * E, m->out_norm, E, c->eps);
         ref_matvec(logits + t * c->n_vocab, wout, NULL, xn, E, c->n_vocab);
+        if (o->softcap)
+            for (int64_t i = 0; i < c->n_vocab; i++)
+                logits[t * c->n_vocab + i] = ref_cap(logits[t * c->n_vocab + i], c->final_softcap);
     }
     free(x);
     free(xn);
@@ -405,13 +562,16 @@ static int qtk_logits(const char *path, const cfg *c, const int32_t *tok, float 
     CHECK(strcmp(in->arch, c->arch) == 0, "%s: arch %s", c->name, in->arch);
     CHECK(in->n_vocab == c->n_vocab && in->n_embd == c->n_embd && in->n_layer == c->n_layer &&
               in->n_head == c->n_head && in->n_head_kv == c->n_head_kv && in->n_ff == c->n_ff &&
-              in->head_dim == head_dim(c) && in->n_rot == head_dim(c),
+              in->head_dim == head_dim(c) && in->n_rot == head_dim(c) && in->n_expert == c->n_expert &&
+              in->n_expert_used == c->n_expert_used && in->n_ff_exp == c->n_ff_exp,
           "%s: hyper-parameters read back wrong", c->name);
-    CHECK(in->rope_neox == (strcmp(c->arch, "qwen2") == 0), "%s: rope_neox %d", c->name, (int)in->rope_neox);
+    CHECK(in->rope_neox == uses_neox(c), "%s: rope_neox %d", c->name, (int)in->rope_neox);
     CHECK(fabs(in->norm_eps - c->eps) <= 1e-6 * c->eps, "%s: eps %g", c->name, in->norm_eps);
     CHECK(fabs(in->rope_freq_base - c->freq_base) <= 1e-6 * c->freq_base, "%s: freq base %g", c->name,
           in->rope_freq_base);
     if (qtk_context_create(m, 16, 2, &ctx, &err) != QTK_OK) goto done;
+    /* F32 keys and values: the reference is exact; the F16 cache's rounding is tested elsewhere */
+    if (qtk_context_set_kv_type(ctx, QTK_TYPE_F32, QTK_TYPE_F32, &err) != QTK_OK) goto done;
     if (qtk_decode(ctx, tok, N_FIRST, 0, logits, &err) != QTK_OK) goto done;
     CHECK(qtk_context_n_past(ctx) == N_FIRST, "%s: n_past %lld", c->name, (long long)qtk_context_n_past(ctx));
     if (qtk_decode(ctx, tok + N_FIRST, N_PROMPT - N_FIRST, 0, logits + N_FIRST * c->n_vocab, &err) != QTK_OK)
@@ -464,7 +624,16 @@ static void run_case(const cfg *c, uint64_t seed) {
     CHECK(write_model(&m, path, QTK_TYPE_F32) == 0, "%s: write", c->name);
     if (qtk_logits(path, c, tok, lq) == 0) {
         rope_ref rr = make_rope(&m, false, branches);
-        ref_forward(&m, &rr, true, tok, N_PROMPT, lr);
+        /* gemma3's sliding layers: rope base 10000, no scaling */
+        cfg cs = *c;
+        cs.freq_base = 10000.0;
+        cs.scaling = SCALE_NONE;
+        model_w ms = m;
+        ms.c = &cs;
+        rope_ref rr_swa = make_rope(&ms, true, NULL);
+        ref_opts o = all_opts(c);
+        if (is_arch(c, "gemma3")) o.rope_swa = &rr_swa;
+        ref_forward(&m, &rr, &o, tok, N_PROMPT, lr);
         const double e = rel_err(lq, lr, c->n_vocab);
         printf("%-14s qtk vs reference: %.3g (limit %.0e)\n", c->name, e, TOL);
         CHECK(e < TOL, "%s: relative error %g", c->name, e);
@@ -473,13 +642,16 @@ static void run_case(const cfg *c, uint64_t seed) {
                   "%s: config must reach all llama3 branches (%d %d %d)", c->name, branches[0], branches[1],
                   branches[2]);
         /* the same reference with the feature under test switched off */
-        rope_ref alt = make_rope(&m, c->scaling != SCALE_NONE, NULL);
+        rope_ref alt = make_rope(&m, c->scaling != SCALE_NONE, NULL), alt_swa = rr_swa;
         const char *what = "unscaled rope";
         if (c->scaling == SCALE_NONE) {
             alt.neox = !alt.neox;
+            alt_swa.neox = !alt_swa.neox;
             what = "normal-pair rope";
         }
-        ref_forward(&m, &alt, true, tok, N_PROMPT, lr);
+        ref_opts oa = o;
+        if (o.rope_swa) oa.rope_swa = &alt_swa;
+        ref_forward(&m, &alt, &oa, tok, N_PROMPT, lr);
         const double ea = rel_err(lq, lr, c->n_vocab);
         printf("%-14s qtk vs reference with %s: %.3g\n", c->name, what, ea);
         CHECK(ea > 100 * TOL, "%s: the test cannot tell %s apart (%g)", c->name, what, ea);
@@ -490,17 +662,45 @@ static void run_case(const cfg *c, uint64_t seed) {
             model_w ml = m;
             ml.c = &lin;
             alt = make_rope(&ml, false, NULL);
-            ref_forward(&m, &alt, true, tok, N_PROMPT, lr);
+            ref_forward(&m, &alt, &o, tok, N_PROMPT, lr);
             const double el = rel_err(lq, lr, c->n_vocab);
             printf("%-14s qtk vs reference with linear scaling: %.3g\n", c->name, el);
             CHECK(el > 100 * TOL, "%s: the test cannot tell llama3 from linear scaling (%g)", c->name, el);
         }
-        if (m.L[0].bq) {
-            rr = make_rope(&m, false, NULL);
-            ref_forward(&m, &rr, false, tok, N_PROMPT, lr);
+        rr = make_rope(&m, false, NULL);
+        /* each architecture feature switched off in turn */
+        struct {
+            bool applies;
+            const char *what;
+            ref_opts o;
+        } offs[10];
+        int n_off = 0;
+        const bool g = is_arch(c, "gemma3");
+#define OFF(cond, name, field, value)          \
+    do {                                       \
+        offs[n_off].applies = (cond);          \
+        offs[n_off].what = (name);             \
+        offs[n_off].o = o;                     \
+        offs[n_off].o.field = (value);         \
+        n_off++;                               \
+    } while (0)
+        OFF(m.L[0].bq != NULL, "biases", bias, false);
+        OFF(m.L[0].qn != NULL, "q/k norms", qk_norm, false);
+        OFF(g, "post-norms", post_norm, false);
+        OFF(g, "GELU (SiLU instead)", gelu, false);
+        OFF(g, "embedding scale", embd_scale, false);
+        OFF(g, "sliding window", window, 0);
+        OFF(g, "sliding layers' rope base", rope_swa, NULL);
+        OFF(c->attn_softcap > 0 || c->final_softcap > 0, "soft-caps", softcap, false);
+        OFF(c->n_expert > 0, "renormalized expert weights", moe_renorm, false);
+        OFF(c->n_expert > 0, "the best experts (the worst instead)", moe_best, false);
+#undef OFF
+        for (int i = 0; i < n_off; i++) {
+            if (!offs[i].applies) continue;
+            ref_forward(&m, &rr, &offs[i].o, tok, N_PROMPT, lr);
             const double eb = rel_err(lq, lr, c->n_vocab);
-            printf("%-14s qtk vs reference without biases: %.3g\n", c->name, eb);
-            CHECK(eb > 100 * TOL, "%s: the test cannot tell the biases apart (%g)", c->name, eb);
+            printf("%-14s qtk vs reference without %s: %.3g\n", c->name, offs[i].what, eb);
+            CHECK(eb > 100 * TOL, "%s: the test cannot tell the %s apart (%g)", c->name, offs[i].what, eb);
         }
     } else {
         CHECK(0, "%s: qtk failed", c->name);
@@ -547,7 +747,8 @@ static void run_quant(const cfg *c, uint64_t seed) {
     CHECK(ok, "quant: F32 run");
     if (ok) {
         rope_ref rr = make_rope(&m, false, NULL);
-        ref_forward(&m, &rr, true, tok, N_PROMPT, lr);
+        const ref_opts o = all_opts(c);
+        ref_forward(&m, &rr, &o, tok, N_PROMPT, lr);
         const double e = rel_err(l32, lr, c->n_vocab);
         printf("%-14s F32 qtk vs reference: %.3g (limit %.0e)\n", c->name, e, TOL);
         CHECK(e < TOL, "quant F32: relative error %g", e);
@@ -579,7 +780,8 @@ static void run_quant(const cfg *c, uint64_t seed) {
         CHECK(wr < qs[qi].wr_bound, "quant %s: weight rel-RMSE %g", tn, wr);
         CHECK(all_finite(lq, nl), "quant %s: non-finite logits", tn);
         rope_ref rr = make_rope(&mq, false, NULL);
-        ref_forward(&mq, &rr, true, tok, N_PROMPT, lr);
+        const ref_opts o = all_opts(c);
+        ref_forward(&mq, &rr, &o, tok, N_PROMPT, lr);
         const double ea = rel_err(lq, lr, c->n_vocab);
         double ef = 0.0;
         for (int64_t t = 0; t < N_PROMPT; t++) {
@@ -607,25 +809,81 @@ static void run_quant(const cfg *c, uint64_t seed) {
     model_free(&m);
 }
 
+/* Load errors of the new architectures name the file's missing piece. */
+static void run_load_errors(const cfg *qwen3, const cfg *gemma3) {
+    char *path = tl_tmp_path("forward_arch_bad.gguf");
+    qtk_model *mod = NULL;
+    qtk_error err = {0};
+    model_w m;
+    model_random(&m, qwen3, 1);
+    free(m.L[1].qn);
+    m.L[1].qn = NULL;  /* qwen3 without blk.1.attn_q_norm.weight */
+    if (write_model(&m, path, QTK_TYPE_F32) == 0) {
+        const qtk_status st = qtk_model_load(path, &mod, &err);
+        CHECK(st == QTK_ERR_NOT_FOUND && mod == NULL && strstr(err.msg, "blk.1.attn_q_norm.weight") &&
+                  strstr(err.msg, "qwen3"),
+              "qwen3 without a q norm: status %d, '%s'", (int)st, err.msg);
+    } else {
+        CHECK(0, "write qwen3 without q norm");
+    }
+    model_free(&m);
+    cfg nowin = *gemma3;
+    nowin.window = 0;  /* gemma3 without attention.sliding_window */
+    model_random(&m, &nowin, 2);
+    if (write_model(&m, path, QTK_TYPE_F32) == 0) {
+        const qtk_status st = qtk_model_load(path, &mod, &err);
+        CHECK(st == QTK_ERR_FORMAT && mod == NULL && strstr(err.msg, "gemma3.attention.sliding_window"),
+              "gemma3 without a window: status %d, '%s'", (int)st, err.msg);
+    } else {
+        CHECK(0, "write gemma3 without window");
+    }
+    model_free(&m);
+    remove(path);
+    free(path);
+}
+
 int main(void) {
-    /*                name           arch     E   L  H  KV  FF  vocab eps   base     scaling       factor lo  hi  orig tied */
-    static const cfg qwen2 = {"qwen2", "qwen2", 64, 2, 4, 2, 128, 97, 1e-6, 1000000.0, SCALE_NONE, 0, 0, 0, 0, false};
+    /*                name        arch     E   L  H  KV  FF  vocab eps   base     scaling     factor lo hi orig tied
+     *                                 window attn_softcap final_softcap n_expert n_expert_used n_ff_exp */
+    static const cfg qwen2 = {"qwen2", "qwen2", 64, 2, 4, 2, 128, 97, 1e-6, 1000000.0, SCALE_NONE, 0, 0, 0, 0, false,
+                              0, 0, 0, 0, 0, 0};
     static const cfg qwen2_lowbase = {"qwen2_base100", "qwen2", 64, 2, 4, 2, 128, 97, 1e-6, 100.0, SCALE_NONE,
-                                      0, 0, 0, 0, true};
+                                      0, 0, 0, 0, true, 0, 0, 0, 0, 0, 0};
     static const cfg linear = {"llama_linear", "llama", 64, 2, 4, 2, 128, 97, 1e-5, 10000.0, SCALE_LINEAR,
-                               4.0, 0, 0, 0, false};
+                               4.0, 0, 0, 0, false, 0, 0, 0, 0, 0, 0};
     static const cfg llama3 = {"llama_llama3", "llama", 64, 2, 4, 2, 128, 97, 1e-5, 10000.0, SCALE_LLAMA3,
-                               8.0, 1.5, 6.0, 96, true};
+                               8.0, 1.5, 6.0, 96, true, 0, 0, 0, 0, 0, 0};
     static const cfg freqs = {"llama_freqs", "llama", 64, 2, 4, 2, 128, 97, 1e-5, 10000.0, SCALE_FREQS_TENSOR,
-                              0, 0, 0, 0, false};
+                              0, 0, 0, 0, false, 0, 0, 0, 0, 0, 0};
     /* rows of 256 for IQ4_KS: E, n_head*head_dim and n_ff multiples of 256 */
     static const cfg qwen2_q = {"qwen2_256", "qwen2", 256, 2, 4, 2, 512, 97, 1e-6, 10000.0, SCALE_NONE,
-                                0, 0, 0, 0, false};
+                                0, 0, 0, 0, false, 0, 0, 0, 0, 0, 0};
     run_case(&qwen2, 101);
     run_case(&qwen2_lowbase, 202);
     run_case(&linear, 303);
     run_case(&llama3, 404);
     run_case(&freqs, 505);
+    /* qwen3: q/k norms. gemma3: 6 layers (5 sliding with window 4, then 1
+     * global), so the 5 + 7 prompt crosses the window in the cache; tied
+     * output (the unscaled token_embd); once with both soft-caps set. */
+    static const cfg qwen3 = {"qwen3", "qwen3", 64, 2, 4, 2, 128, 97, 1e-6, 1000000.0, SCALE_NONE, 0, 0, 0, 0, false,
+                              0, 0, 0, 0, 0, 0};
+    static const cfg gemma3 = {"gemma3", "gemma3", 64, 6, 4, 2, 128, 97, 1e-6, 1000000.0, SCALE_NONE,
+                               0, 0, 0, 0, true, 4, 0, 0, 0, 0, 0};
+    static const cfg gemma3_cap = {"gemma3_softcap", "gemma3", 64, 6, 4, 2, 128, 97, 1e-6, 1000000.0, SCALE_NONE,
+                                   0, 0, 0, 0, false, 4, 1.5, 2.0, 0, 0, 0};
+    run_case(&qwen3, 707);
+    run_case(&gemma3, 808);
+    run_case(&gemma3_cap, 909);
+    /* Mixtral-like (llama with 4 experts, 2 used) and qwen3moe (6 experts, 3 used); the expert
+     * width differs from the dense feed_forward_length, as in Qwen3-30B-A3B */
+    static const cfg mixtral = {"llama_moe", "llama", 64, 2, 4, 2, 128, 97, 1e-5, 10000.0, SCALE_NONE,
+                                0, 0, 0, 0, false, 0, 0, 0, 4, 2, 96};
+    static const cfg qwen3moe = {"qwen3moe", "qwen3moe", 64, 2, 4, 2, 256, 97, 1e-6, 1000000.0, SCALE_NONE,
+                                 0, 0, 0, 0, true, 0, 0, 0, 6, 3, 64};
+    run_case(&mixtral, 1010);
+    run_case(&qwen3moe, 1111);
+    run_load_errors(&qwen3, &gemma3);
     run_quant(&qwen2_q, 606);
     return tl_finish("test_forward_arch");
 }

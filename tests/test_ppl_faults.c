@@ -6,16 +6,17 @@
  *     QTK_ERR_NUMERIC naming chunk 1 and the first scored position, writes
  *     no KLD base file; the CLI exits 1 with that message;
  *  2. a model without a vocabulary (tokenizer.* keys stripped) against the
- *     base file of the same weights with a vocabulary: KLD exactly 0, 100 %
+ *     qtk-format base file of the same weights with a vocabulary: KLD exactly 0, 100 %
  *     same top token, same PPL (the base file holds the tokens as
  *     evaluated, BOS first in every chunk);
  *  3. `-f` with binary bytes: a warning naming the file and the byte offset;
  *     valid UTF-8 text: no warning;
  *  4. `--chunks -1` evaluates every chunk (llama-perplexity semantics),
  *     `--chunks 0` is a usage error (exit 2);
- *  5. corrupt base files (token ids outside the vocabulary, a header
+ *  5. corrupt qtk-format base files (token ids outside the vocabulary, a header
  *     claiming 2^32-1 chunks, a NaN nll, a bad top token) are refused with
- *     a message naming the file (cases found by fuzz/fuzz_kld.c).
+ *     a message naming the file (cases found by fuzz/fuzz_kld.c; the
+ *     llama.cpp format: test_kld_format.c).
  */
 #include "testlib.h"
 
@@ -149,7 +150,8 @@ static void test_novocab(void) {
         const int64_t n = 4 * NCTX;
         int32_t *tok = random_tokens(n, qtk_model_get_info(m)->n_vocab);
         tok[0] = 1; /* as tokenized: BOS first */
-        qtk_ppl_params p = {.n_ctx = NCTX, .n_threads = 2, .n_chunks = -1, .kld_base = base};
+        qtk_ppl_params p = {.n_ctx = NCTX, .n_threads = 2, .n_chunks = -1, .kld_base = base,
+                            .kld_format = QTK_KLD_FORMAT_QTK};
         qtk_ppl_stats s0, s;
         CHECK(qtk_perplexity(m, v, tok, n, &p, NULL, NULL, &s0, &err) == QTK_OK, "base: %s", err.msg);
         CHECK(s0.n_chunks == 4, "base chunks %lld", (long long)s0.n_chunks);
@@ -190,7 +192,8 @@ static void test_base_reader(void) {
     {
         const int64_t n = 2 * NCTX, nv = qtk_model_get_info(m)->n_vocab;
         int32_t *tok = random_tokens(n, nv);
-        qtk_ppl_params p = {.n_ctx = NCTX, .n_threads = 2, .n_chunks = -1, .kld_base = base};
+        qtk_ppl_params p = {.n_ctx = NCTX, .n_threads = 2, .n_chunks = -1, .kld_base = base,
+                            .kld_format = QTK_KLD_FORMAT_QTK};
         qtk_ppl_stats s;
         qtk_error err;
         CHECK(qtk_perplexity(m, NULL, tok, n, &p, NULL, NULL, &s, &err) == QTK_OK, "base: %s", err.msg);

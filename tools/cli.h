@@ -26,6 +26,7 @@ int cmd_perplexity(int argc, char **argv); void help_perplexity(FILE *out);
 int cmd_tokenize(int argc, char **argv); void help_tokenize(FILE *out);
 int cmd_compare(int argc, char **argv); void help_compare(FILE *out);
 int cmd_run(int argc, char **argv); void help_run(FILE *out);
+int cmd_imatrix(int argc, char **argv); void help_imatrix(FILE *out);
 
 int cmd_quantize(int argc, char **argv);
 void help_quantize(FILE *out);
@@ -62,6 +63,16 @@ int cli_refuse_same_file(const char *cmd, const char *out, const char *in);
 
 /* Whether arg is -h or --help. */
 bool cli_is_help(const char *arg);
+
+/* KV cache options shared by the commands that evaluate (llama.cpp's names):
+ * when argv[*i] is -ctk/--cache-type-k or -ctv/--cache-type-v, consumes its
+ * value into *type_k / *type_v and returns 1; returns 0 for any other option
+ * and -1 (message printed, usage error) for a missing or unsupported value. */
+int cli_parse_cache_type(const char *cmd, void (*help)(FILE *), int argc, char **argv, int *i, qtk_type *type_k,
+                         qtk_type *type_v);
+#define CLI_CACHE_TYPE_HELP                                                                  \
+    "  -ctk, --cache-type-k T  type of the cached keys: f16 (default) or f32\n"            \
+    "  -ctv, --cache-type-v T  type of the cached values: f16 (default) or f32\n"
 
 /* Fills err with a formatted message (for errors detected in the CLI itself). */
 void qtk_set_error_cli(qtk_error *err, const char *fmt, ...)

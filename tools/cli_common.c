@@ -124,6 +124,27 @@ int cli_refuse_same_file(const char *cmd, const char *out, const char *in) {
 
 bool cli_is_help(const char *arg) { return !strcmp(arg, "-h") || !strcmp(arg, "--help"); }
 
+int cli_parse_cache_type(const char *cmd, void (*help)(FILE *), int argc, char **argv, int *i, qtk_type *type_k,
+                         qtk_type *type_v) {
+    const char *a = argv[*i];
+    const bool k = !strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k");
+    if (!k && strcmp(a, "-ctv") && strcmp(a, "--cache-type-v")) return 0;
+    if (*i + 1 >= argc) {
+        cli_usage_error(cmd, help, "%s needs a type (f16 or f32)", a);
+        return -1;
+    }
+    const char *v = argv[++*i];
+    qtk_type t;
+    if (!strcmp(v, "f16")) t = QTK_TYPE_F16;
+    else if (!strcmp(v, "f32")) t = QTK_TYPE_F32;
+    else {
+        cli_usage_error(cmd, help, "%s: unsupported KV cache type '%s' (qtk supports f16 and f32)", a, v);
+        return -1;
+    }
+    *(k ? type_k : type_v) = t;
+    return 1;
+}
+
 void qtk_set_error_cli(qtk_error *err, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

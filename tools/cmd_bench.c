@@ -12,6 +12,8 @@
  */
 #include "cli.h"
 #include "core/qtk_internal.h"
+#include "model/model_internal.h"
+#include "types/panel.h"
 
 #include <errno.h>
 #include <math.h>
@@ -21,7 +23,7 @@
 
 void help_bench(FILE *out) {
     fprintf(out,
-            "usage: qtk bench -m MODEL [-m MODEL ...] [-p N,...] [-n N,...] [-t N,...] [-r N]\n"
+            "usage: qtk bench -m MODEL [-m MODEL ...] [-p N,...] [-n N,...] [-t N,...] [-r N] [-ctk T] [-ctv T]\n"
             "                 [-o md|json|jsonl|csv] [--progress] [--bw-size MIB]\n"
             "       qtk bench types [--type T ...] [-t N] [--rows R] [--cols C] [--seconds S]\n\n"
             "Model benchmark (llama-bench's options and output). For every model, thread\n"
@@ -41,6 +43,8 @@ void help_bench(FILE *out) {
             "  -n, --n-gen N        generated tokens (comma list; 0 = no tg test; default 128)\n"
             "  -t, --threads N      threads (comma list; default: all CPUs)\n"
             "  -r, --repetitions N  timed runs per test (default 5)\n"
+            "  -ctk, --cache-type-k T  type of the cached keys: f16 (default) or f32 (one value)\n"
+            "  -ctv, --cache-type-v T  type of the cached values: f16 (default) or f32 (one value)\n"
             "  -o, --output FMT     md (default), json, jsonl or csv, to stdout\n"
             "  --progress           print progress to stderr\n"
             "  --bw-size MIB        read-bandwidth buffer in MiB (default 1024)\n"
@@ -54,6 +58,12 @@ void help_bench(FILE *out) {
             "  dot1 GB/s    R x C matrix times one vector, GB/s of weight bytes, 1 thread\n"
             "  dotN GB/s    the same on N threads\n"
             "  /bw1 /bwN    dot throughput as a fraction of the measured memory read bandwidth\n"
+            "  gemm Gop/s   R x C matrix times G columns (--gemm-cols, default 512) through the\n"
+            "               engine's batch path on N threads, 10^9 int8 operations (2 per\n"
+            "               multiply-add) per second, activation conversion included\n"
+            "  /peak        gemm as a fraction of the int8 peak measured in the same run: a\n"
+            "               register-resident loop of the multiply-add instruction the batch\n"
+            "               kernel uses (vpdpbusd, maddubs, sdot) on N threads\n"
             "The read bandwidth is measured in the same run (sum over a 512 MiB buffer).\n\n"
             "options:\n"
             "  --type T      benchmark type T (repeatable; names as llama.cpp spells them)\n"
@@ -61,6 +71,7 @@ void help_bench(FILE *out) {
             "  --rows R      matrix rows (default 4096)\n"
             "  --cols C      matrix columns = row length (default 4096)\n"
             "  --seconds S   minimum time per measurement (default 0.5)\n"
+            "  --gemm-cols G activation columns of the gemm figure (default 512; 0 = skip)\n"
             "  -h, --help    show this help\n");
 }
 
@@ -146,6 +157,70 @@ static void fill_weights(float *x, int64_t rows, int64_t cols, float *imatrix) {
     }
 }
 
+typedef struct peak_ctx {
+    int64_t iters, macs[256];
+    int32_t sink[256];
+} peak_ctx;
+
+static void peak_range(void *p, int64_t begin, int64_t end, int ti) {
+    peak_ctx *c = (peak_ctx *)p;
+    for (int64_t i = begin; i < end; i++) c->macs[i] = qtk_panel_peak_loop(c->iters, (int)i + ti, &c->sink[i]);
+}
+
+/* int8 operations/s (2 per multiply-add) of the batch kernel's instruction on n threads. */
+static double int8_peak(int nthreads, double min_seconds) {
+    peak_ctx c;
+    memset(&c, 0, sizeof c);
+    c.iters = 1 << 16;
+    double best = 0;
+    for (int rep = 0; rep < 5; rep++) {
+        double t0 = qtk_time_now(), t;
+        int64_t macs = 0;
+        do {
+            qtk_parallel_for(nthreads, nthreads, peak_range, &c);
+            for (int i = 0; i < nthreads; i++) macs += c.macs[i];
+            t = qtk_time_now() - t0;
+        } while (t < min_seconds / 5);
+        best = fmax(best, 2.0 * (double)macs / t);
+    }
+    return best;
+}
+
+/* int8 operations/s of rows x cols weights (type t, quantized in q) times
+ * g columns through the engine's batch path on n threads; 0 if unsupported. */
+static double gemm_ops(int t, const void *q, int64_t rows, int64_t cols, int64_t g, const float *x, float *y,
+                       int nthreads, double min_seconds) {
+    qtk_weight w;
+    memset(&w, 0, sizeof w);
+    w.name = "bench";
+    w.expert = -1;
+    w.data = q;
+    w.type = (qtk_type)t;
+    w.n_in = cols;
+    w.n_out = rows;
+    w.row_size = qtk_row_size(t, cols);
+    qtk_error err;
+    qtk_exec e;
+    memset(&e, 0, sizeof e);
+    if (qtk_weight_bind(&w, &err) != QTK_OK || qtk_pool_create(nthreads, &e.pool, &err) != QTK_OK) return 0;
+    e.n_gen = e.n_batch = nthreads;
+    double best = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        double t0 = qtk_time_now(), el = 0;
+        int iters = 0;
+        do {
+            if (qtk_matmul(&e, &w, x, g, y, &err) != QTK_OK) break;
+            iters++;
+            el = qtk_time_now() - t0;
+        } while (el < min_seconds / 3);
+        best = fmax(best, 2.0 * (double)rows * (double)cols * (double)g * iters / el);
+    }
+    qtk_free_aligned(e.act_buf);
+    qtk_free_aligned(e.panel_buf);
+    qtk_pool_free(e.pool);
+    return best;
+}
+
 static double seconds_of_quantize(const qtk_type_traits *tr, const float *x, void *q, int64_t rows, int64_t cols,
                                   const float *imatrix, double min_seconds, int64_t *weights_done) {
     int iters = 0;
@@ -188,6 +263,7 @@ typedef struct mb_model {
 typedef struct mb_result {
     const mb_model *model;
     int n_threads;
+    qtk_type type_k, type_v;     /* KV cache */
     int64_t n_prompt, n_gen;
     int reps;
     double *samples_ns;          /* reps */
@@ -213,6 +289,24 @@ static bool mb_parse_list(const char *s, int64_t lo, int64_t hi, int64_t *list, 
 
 /* llama.cpp's size class of a model (llm_load_hparams), "?B" when unknown. */
 static const char *mb_size_class(const qtk_model_info *in) {
+    if (!strcmp(in->arch, "qwen3")) {
+        switch (in->n_layer) {
+        case 28: return in->n_embd == 1024 ? "0.6B" : "1.7B";
+        case 36: return in->n_embd == 2560 ? "4B" : "8B";
+        case 40: return "14B";
+        case 64: return "32B";
+        default: return "?B";
+        }
+    }
+    if (!strcmp(in->arch, "gemma3")) {
+        switch (in->n_layer) {
+        case 26: return "1B";
+        case 34: return "4B";
+        case 48: return "12B";
+        case 62: return "27B";
+        default: return "?B";
+        }
+    }
     const bool qwen = !strcmp(in->arch, "qwen2");
     switch (in->n_layer) {
     case 16: return qwen ? "?B" : "1B";
@@ -422,16 +516,21 @@ static const char *mb_fmt_params(int64_t p, char *buf, size_t n) {
     return buf;
 }
 
-static void mb_md_header(FILE *out) {
-    fprintf(out, "| %-30s | %10s | %10s | %-10s | %7s | %13s | %16s | %10s | %10s | %10s | %10s |\n", "model", "size",
-            "params", "backend", "threads", "test", "t/s", "w/token", "eff GB/s", "read GB/s", "eff/read");
-    fprintf(out, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", "------------------------------",
-            "---------:", "---------:", "----------", "------:", "------------:", "---------------:", "---------:",
-            "---------:", "---------:", "---------:");
+/* kv: the type_k and type_v columns (as llama-bench, only when not f16). */
+static void mb_md_header(FILE *out, bool kv) {
+    fprintf(out, "| %-30s | %10s | %10s | %-10s | %7s | ", "model", "size", "params", "backend", "threads");
+    if (kv) fprintf(out, "%6s | %6s | ", "type_k", "type_v");
+    fprintf(out, "%13s | %16s | %10s | %10s | %10s | %10s |\n", "test", "t/s", "w/token", "eff GB/s", "read GB/s",
+            "eff/read");
+    fprintf(out, "| %s | %s | %s | %s | %s | ", "------------------------------", "---------:", "---------:",
+            "----------", "------:");
+    if (kv) fprintf(out, "%s | %s | ", "-----:", "-----:");
+    fprintf(out, "%s | %s | %s | %s | %s | %s |\n", "------------:", "---------------:", "---------:", "---------:",
+            "---------:", "---------:");
     fflush(out);
 }
 
-static void mb_md_row(FILE *out, const mb_result *r) {
+static void mb_md_row(FILE *out, const mb_result *r, bool kv) {
     char size[32], params[32], test[48], ts[64], wt[32] = "-", eff[32] = "-", rd[32] = "-", ratio[32] = "-";
     mb_fmt_size(qtk_model_get_info(r->model->m)->n_bytes, size, sizeof size);
     mb_fmt_params(r->model->in->n_params, params, sizeof params);
@@ -452,8 +551,9 @@ static void mb_md_row(FILE *out, const mb_result *r) {
         }
     }
     /* the "±" is 2 bytes for 1 column: one more byte of width */
-    fprintf(out, "| %-30s | %10s | %10s | %-10s | %7d | %13s | %17s | %10s | %10s | %10s | %10s |\n",
-            r->model->type_label, size, params, "CPU", r->n_threads, test, ts, wt, eff, rd, ratio);
+    fprintf(out, "| %-30s | %10s | %10s | %-10s | %7d | ", r->model->type_label, size, params, "CPU", r->n_threads);
+    if (kv) fprintf(out, "%6s | %6s | ", qtk_type_name((int)r->type_k), qtk_type_name((int)r->type_v));
+    fprintf(out, "%13s | %17s | %10s | %10s | %10s | %10s |\n", test, ts, wt, eff, rd, ratio);
     fflush(out);
 }
 
@@ -496,6 +596,8 @@ static int mb_fields(const mb_result *r, const char *cpu_info, mb_field *f) {
     MB_NUM("n_batch", "%lld", (long long)(r->n_prompt > 0 ? r->n_prompt : 1));
     MB_NUM("n_ubatch", "%lld", (long long)(r->n_prompt > 0 ? r->n_prompt : 1));
     MB_NUM("n_threads", "%d", r->n_threads);
+    MB_STR("type_k", qtk_type_name((int)r->type_k));
+    MB_STR("type_v", qtk_type_name((int)r->type_v));
     MB_NUM("n_gpu_layers", "%d", 0);
     MB_NUM("use_mmap", "%s", "true"); /* a JSON boolean */
     MB_NUM("n_prompt", "%lld", (long long)r->n_prompt);
@@ -566,6 +668,7 @@ static int bench_models(int argc, char **argv) {
     int64_t reps = 5, bw_mib = 1024;
     bool progress = false, p_given = false, n_given = false;
     mb_format fmt = OUT_MD;
+    qtk_type type_k = QTK_TYPE_F16, type_v = QTK_TYPE_F16;
     char *model_args = NULL; /* copies of comma lists (split in place) */
     size_t model_args_len = 0;
     for (int i = 1; i < argc; i++) model_args_len += strlen(argv[i]) + 1;
@@ -577,6 +680,12 @@ static int bench_models(int argc, char **argv) {
         if (cli_is_help(a)) {
             help_bench(stdout);
             rc = 0;
+            goto done_args;
+        }
+        const int ct = cli_parse_cache_type("bench", help_bench, argc, argv, &i, &type_k, &type_v);
+        if (ct != 0) {
+            if (ct > 0) continue;
+            rc = 2;
             goto done_args;
         }
         const bool has_val = i + 1 < argc;
@@ -701,7 +810,8 @@ done_args:
     const int n_tests_per = n_p + n_n;
     const int total = n_models * n_t * n_tests_per;
     int done_tests = 0, printed = 0;
-    if (fmt == OUT_MD) mb_md_header(stdout);
+    const bool kv_cols = type_k != QTK_TYPE_F16 || type_v != QTK_TYPE_F16;
+    if (fmt == OUT_MD) mb_md_header(stdout, kv_cols);
     if (fmt == OUT_JSON) fputs("[\n", stdout);
     for (int mi = 0; mi < n_models; mi++) {
         for (int ti = 0; ti < n_t; ti++) {
@@ -713,6 +823,8 @@ done_args:
                 mb_result r = {0};
                 r.model = &mm[mi];
                 r.n_threads = nt;
+                r.type_k = type_k;
+                r.type_v = type_v;
                 r.n_prompt = np;
                 r.n_gen = ng;
                 r.reps = (int)reps;
@@ -732,7 +844,8 @@ done_args:
                 }
                 qtk_context *c = NULL;
                 if (qtk_context_create(mm[mi].m, np + ng, nt, &c, &err) != QTK_OK ||
-                    qtk_context_set_threads(c, nt, nt, &err) != QTK_OK) {
+                    qtk_context_set_threads(c, nt, nt, &err) != QTK_OK ||
+                    qtk_context_set_kv_type(c, type_k, type_v, &err) != QTK_OK) {
                     qtk_context_free(c);
                     cli_fail("bench", &err);
                     goto done_out;
@@ -775,7 +888,7 @@ done_args:
                 r.stddev_ns = r.reps > 1 ? sqrt(sn2 / (r.reps - 1)) : 0.0;
                 r.stddev_ts = r.reps > 1 ? sqrt(st2 / (r.reps - 1)) : 0.0;
                 switch (fmt) {
-                case OUT_MD: mb_md_row(stdout, &r); break;
+                case OUT_MD: mb_md_row(stdout, &r, kv_cols); break;
                 case OUT_JSON: mb_json_row(stdout, &r, cpu_info, false, printed == 0); break;
                 case OUT_JSONL: mb_json_row(stdout, &r, cpu_info, true, printed == 0); break;
                 case OUT_CSV: mb_csv_row(stdout, &r, cpu_info, printed == 0); break;
@@ -805,6 +918,7 @@ int cmd_bench(int argc, char **argv) {
     int types[128], ntypes = 0, nthreads = qtk_cpu_count();
     int64_t rows = 4096, cols = 4096;
     double min_seconds = 0.5;
+    int64_t gemm_cols = 512;
     if (argc < 2 || strcmp(argv[1], "types") != 0) return bench_models(argc, argv);
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -826,6 +940,9 @@ int cmd_bench(int argc, char **argv) {
             cols = atoll(argv[++i]);
         } else if (!strcmp(a, "--seconds") && i + 1 < argc) {
             min_seconds = atof(argv[++i]);
+        } else if (!strcmp(a, "--gemm-cols") && i + 1 < argc) {
+            gemm_cols = atoll(argv[++i]);
+            if (gemm_cols < 0 || gemm_cols > 4096) return cli_usage_error("bench", help_bench, "--gemm-cols: 0..4096");
         } else {
             return cli_usage_error("bench", help_bench, "unknown or incomplete option '%s'", a);
         }
@@ -859,9 +976,22 @@ int cmd_bench(int argc, char **argv) {
             f->avx512vnni ? " vnni" : "", f->neon ? " neon" : "", f->neon_dotprod ? " dotprod" : "");
     fflush(stdout);
     double bw1 = read_bandwidth(1, min_seconds), bwn = read_bandwidth(nthreads, min_seconds);
-    fprintf(stdout, "memory read bandwidth: %.2f GB/s (1 thread), %.2f GB/s (%d threads)\n\n", bw1, bwn, nthreads);
-    fprintf(stdout, "%-9s %7s %8s %8s %9s %9s %9s %6s %6s  %s\n", "type", "bpw", "q M/s", "qi M/s", "deq GB/s",
-            "dot1 GB/s", "dotN GB/s", "/bw1", "/bwN", "kernel");
+    fprintf(stdout, "memory read bandwidth: %.2f GB/s (1 thread), %.2f GB/s (%d threads)\n", bw1, bwn, nthreads);
+    const double peak = gemm_cols > 0 ? int8_peak(nthreads, min_seconds) : 0;
+    float *gx = NULL, *gy = NULL;
+    if (gemm_cols > 0) {
+        fprintf(stdout, "int8 peak (%s, %d threads): %.1f Gop/s; gemm: %lld columns\n",
+                qtk_isa_name(qtk_panel_best()->isa), nthreads, peak / 1e9, (long long)gemm_cols);
+        gx = (float *)malloc((size_t)(gemm_cols * cols) * sizeof(float));
+        gy = (float *)malloc((size_t)(gemm_cols * rows) * sizeof(float));
+        if (!gx || !gy) {
+            fprintf(stderr, "qtk bench: out of memory\n");
+            return 1;
+        }
+        for (int64_t i = 0; i < gemm_cols * cols; i++) gx[i] = x[i % (rows * cols)] * 2.0f;
+    }
+    fprintf(stdout, "\n%-9s %7s %8s %8s %9s %9s %9s %6s %6s %10s %6s  %s\n", "type", "bpw", "q M/s", "qi M/s",
+            "deq GB/s", "dot1 GB/s", "dotN GB/s", "/bw1", "/bwN", "gemm Gop/s", "/peak", "kernel");
     for (int k = 0; k < ntypes; k++) {
         const qtk_type_traits *tr = qtk_type_get(types[k]);
         size_t rs = qtk_row_size(types[k], cols);
@@ -911,8 +1041,12 @@ int cmd_bench(int argc, char **argv) {
             for (int isa = QTK_ISA_COUNT - 1; isa >= 0; isa--)
                 if (tr->vec_dot[isa] == dot) kernel = qtk_isa_name((qtk_isa)isa);
         }
-        fprintf(stdout, "%-9s %7.4f %8.2f %8.2f %9.2f %9.2f %9.2f %6.2f %6.2f  %s\n", tr->name, qtk_type_bpw(types[k]),
-                qs, qis, deq_gbs, d1, dn, bw1 > 0 ? d1 / bw1 : 0, bwn > 0 ? dn / bwn : 0, kernel);
+        const double gops = gemm_cols > 0 && dot ? gemm_ops(types[k], qbuf, rows, cols, gemm_cols, gx, gy, nthreads,
+                                                           min_seconds)
+                                                 : 0;
+        fprintf(stdout, "%-9s %7.4f %8.2f %8.2f %9.2f %9.2f %9.2f %6.2f %6.2f %10.1f %6.3f  %s\n", tr->name,
+                qtk_type_bpw(types[k]), qs, qis, deq_gbs, d1, dn, bw1 > 0 ? d1 / bw1 : 0, bwn > 0 ? dn / bwn : 0,
+                gops / 1e9, peak > 0 ? gops / peak : 0, kernel);
         fflush(stdout);
     }
     free(x);
@@ -922,5 +1056,7 @@ int cmd_bench(int argc, char **argv) {
     free(out);
     qtk_free_aligned(qbuf);
     qtk_free_aligned(abuf);
+    free(gx);
+    free(gy);
     return 0;
 }

@@ -11,21 +11,25 @@
 
 void help_perplexity(FILE *out) {
     fprintf(out,
-            "usage: qtk perplexity -m MODEL -f TEXT [-c 512] [-b N] [-t N] [--chunks N]\n"
-            "                      [--kl-divergence-base FILE [--kl-divergence]]\n\n"
+            "usage: qtk perplexity -m MODEL -f TEXT [-c 512] [-b N] [-t N] [--chunks N] [-ctk T] [-ctv T]\n"
+            "                      [--kl-divergence-base FILE [--kl-divergence] [--kld-format llama|qtk]]\n\n"
             "Perplexity of MODEL on TEXT with llama-perplexity's method: the text is tokenized\n"
             "(BOS first), cut into chunks of -c tokens whose first token becomes BOS, and only\n"
             "the second half of each chunk is scored.\n\n"
             "options:\n"
-            "  -m, --model FILE       GGUF model (architectures llama, qwen2)\n"
+            "  -m, --model FILE       GGUF model (architectures: see README.md)\n"
             "  -f, --file FILE        text to evaluate (not needed with --kl-divergence)\n"
             "  -c, --ctx-size N       tokens per chunk (default 512)\n"
             "  -b, --batch-size N     tokens per forward pass (default: the chunk size)\n"
             "  -t, --threads N        threads (default: all CPUs)\n"
+            CLI_CACHE_TYPE_HELP
             "  --chunks N             evaluate at most N chunks (-1: all, the default)\n"
             "  --kl-divergence-base FILE\n"
             "                         without --kl-divergence: write the model's per-token\n"
             "                         log-probabilities to FILE (docs/kld-format.md)\n"
+            "  --kld-format llama|qtk format of the base file written: llama (default) is\n"
+            "                         llama-perplexity's, 16 bits per entry; qtk is qtk's own,\n"
+            "                         24 bits per entry, exact nll. Reading detects the format\n"
             "  --kl-divergence        compare the model with the base FILE: PPL ratio, KLD\n"
             "                         statistics, token probability differences, same top token\n"
             "  -h, --help             show this help\n");
@@ -144,6 +148,7 @@ static int64_t parse_count(const char *s) {
 int cmd_perplexity(int argc, char **argv) {
     const char *model_path = NULL, *text_path = NULL;
     qtk_ppl_params p = {.n_ctx = 512, .n_batch = 0, .n_threads = qtk_cpu_count(), .n_chunks = -1};
+    qtk_type type_k = QTK_TYPE_F16, type_v = QTK_TYPE_F16;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is_help(a)) {
@@ -151,8 +156,18 @@ int cmd_perplexity(int argc, char **argv) {
             return 0;
         }
         bool has_val = i + 1 < argc;
+        const int ct = cli_parse_cache_type("perplexity", help_perplexity, argc, argv, &i, &type_k, &type_v);
+        if (ct < 0) return 2;
+        if (ct > 0) continue;
         if (!strcmp(a, "--kl-divergence")) {
             p.kld = true;
+        } else if (!strcmp(a, "--kld-format") && has_val) {
+            const char *fv = argv[++i];
+            if (!strcmp(fv, "llama")) p.kld_format = QTK_KLD_FORMAT_LLAMA;
+            else if (!strcmp(fv, "qtk")) p.kld_format = QTK_KLD_FORMAT_QTK;
+            else
+                return cli_usage_error("perplexity", help_perplexity, "--kld-format must be llama or qtk (not '%s')",
+                                       fv);
         } else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && has_val) {
             model_path = argv[++i];
         } else if ((!strcmp(a, "-f") || !strcmp(a, "--file")) && has_val) {
@@ -180,6 +195,8 @@ int cmd_perplexity(int argc, char **argv) {
         }
     }
     if (!model_path) return cli_usage_error("perplexity", help_perplexity, "-m MODEL is required");
+    p.kv_f32_k = type_k == QTK_TYPE_F32;
+    p.kv_f32_v = type_v == QTK_TYPE_F32;
     if (p.kld && !p.kld_base)
         return cli_usage_error("perplexity", help_perplexity, "--kl-divergence needs --kl-divergence-base FILE");
     if (!p.kld && !text_path) return cli_usage_error("perplexity", help_perplexity, "-f TEXT is required");
@@ -223,10 +240,17 @@ int cmd_perplexity(int argc, char **argv) {
                     (long long)in->n_ctx_train, (long long)p.n_ctx);
         fprintf(stderr, "perplexity: calculating perplexity over %lld chunks, n_ctx=%lld, batch_size=%lld, n_seq=1\n",
                 (long long)n_chunk, (long long)p.n_ctx, (long long)(p.n_batch > 0 ? QTK_MIN(p.n_batch, p.n_ctx) : p.n_ctx));
-        if (p.kld_base) fprintf(stderr, "perplexity: saving all log-probabilities to %s\n", p.kld_base);
+        if (p.kld_base)
+            fprintf(stderr, "perplexity: saving all log-probabilities to %s (%s format)\n", p.kld_base,
+                    p.kld_format == QTK_KLD_FORMAT_QTK ? "qtk" : "llama.cpp");
     } else {
         /* the tokens come from the base file; BOS handling from the model's metadata */
         if (text_path) fprintf(stderr, "perplexity: --kl-divergence evaluates the tokens stored in the base file; -f ignored\n");
+        qtk_kld_base_info bi;
+        if (qtk_kld_base_read_info(p.kld_base, false, &bi, &err) != QTK_OK) goto fail;
+        fprintf(stderr, "perplexity: base file %s: %s format, %lld chunks of %lld tokens, n_vocab %lld\n", p.kld_base,
+                bi.format == QTK_KLD_FORMAT_QTK ? "qtk" : "llama.cpp", (long long)bi.n_chunk, (long long)bi.n_ctx,
+                (long long)bi.n_vocab);
         qtk_vocab_load(qtk_model_gguf(m), &v, &err);  /* optional: NULL falls back to metadata */
     }
     ppl_cli c = {.kld = p.kld, .n_ctx = p.n_ctx};

@@ -17,7 +17,8 @@
 void help_run(FILE *out) {
     fprintf(out,
             "usage: qtk run -m MODEL.gguf (-p PROMPT | -f FILE) [-n N] [--temp T] [--top-k K]\n"
-            "               [--top-p P] [--seed S] [-t N] [-tb N] [-c CTX] [--no-display-prompt]\n\n"
+            "               [--top-p P] [--seed S] [-t N] [-tb N] [-c CTX] [-ctk T] [-ctv T]\n"
+            "               [--no-display-prompt]\n\n"
             "Generates text with MODEL (llama-cli style): the prompt is tokenized (BOS first\n"
             "when the vocabulary adds one; control tokens written in it are parsed), decoded\n"
             "as one batch, then tokens are sampled one at a time and printed as they come.\n"
@@ -36,6 +37,7 @@ void help_run(FILE *out) {
             "  -s, --seed S            seed of the sampler's RNG (default: from the clock)\n"
             "  -t, --threads N         threads for generation (default: all CPUs)\n"
             "  -tb, --threads-batch N  threads for the prompt batch (default: same as -t)\n"
+            CLI_CACHE_TYPE_HELP
             "  -c, --ctx-size N        context size in tokens (default: the model's training\n"
             "                          context, at most 4096)\n"
             "  --no-display-prompt     do not print the prompt before the generated text\n"
@@ -170,12 +172,16 @@ int cmd_run(int argc, char **argv) {
     long long n_predict = 128, top_k = 40, seed = -1, n_ctx = 0, n_threads = 0, n_threads_batch = 0;
     double temp = 0.8, top_p = 0.95;
     bool display_prompt = true;
+    qtk_type type_k = QTK_TYPE_F16, type_v = QTK_TYPE_F16;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is_help(a)) {
             help_run(stdout);
             return 0;
         }
+        const int ct = cli_parse_cache_type("run", help_run, argc, argv, &i, &type_k, &type_v);
+        if (ct < 0) return 2;
+        if (ct > 0) continue;
         const bool has_val = i + 1 < argc;
         const char *v = has_val ? argv[i + 1] : NULL;
         bool ok = true;
@@ -241,7 +247,8 @@ int cmd_run(int argc, char **argv) {
     if (n_ctx == 0) n_ctx = in->n_ctx_train > 0 && in->n_ctx_train < 4096 ? in->n_ctx_train : 4096;
     const int n_ctx_threads = (int)(n_threads > n_threads_batch ? n_threads : n_threads_batch);
     if (qtk_context_create(m, n_ctx, n_ctx_threads, &ctx, &err) != QTK_OK ||
-        qtk_context_set_threads(ctx, (int)n_threads, (int)n_threads_batch, &err) != QTK_OK) {
+        qtk_context_set_threads(ctx, (int)n_threads, (int)n_threads_batch, &err) != QTK_OK ||
+        qtk_context_set_kv_type(ctx, type_k, type_v, &err) != QTK_OK) {
         cli_fail("run", &err);
         goto done;
     }

@@ -13,6 +13,7 @@ static const cli_command commands[] = {
     {"run", "generate text with a model (llama-cli style), timings at the end", cmd_run, help_run},
     {"synth", "write a synthetic F16 LLaMA model (deterministic from a seed)", cmd_synth, help_synth},
     {"perplexity", "perplexity and KL-divergence of a model on a text (llama-perplexity style)", cmd_perplexity, help_perplexity},
+    {"imatrix", "compute an importance matrix on a text, or combine imatrix files (llama-imatrix style)", cmd_imatrix, help_imatrix},
     {"tokenize", "tokenize a text with a model's vocabulary (llama-tokenize style)", cmd_tokenize, help_tokenize},
     {"compare", "weight-space relative RMSE of a quantized model against its source", cmd_compare, help_compare},
 };

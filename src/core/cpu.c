@@ -135,17 +135,24 @@ const char *qtk_isa_name(qtk_isa isa) {
 
 void qtk_set_max_isa(qtk_isa max_isa) { qtk_atomic_store(&g_max_isa, (int)max_isa); }
 
-/* The ISA level whose vec_dot kernel the dispatcher picks for traits tr. */
-static int best_level(const qtk_type_traits *tr) {
+int qtk_isa_pick(unsigned have_mask) {
     /* Preference order: the widest available level not above the cap. */
     static const qtk_isa order[] = {QTK_ISA_AVX512, QTK_ISA_AVX2, QTK_ISA_NEON, QTK_ISA_SCALAR};
     const int cap = qtk_atomic_load(&g_max_isa);
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
         qtk_isa isa = order[i];
         if (cap != QTK_ISA_COUNT && isa != QTK_ISA_SCALAR && (int)isa > cap) continue;
-        if (tr->vec_dot[isa] && qtk_isa_available(isa)) return (int)isa;
+        if ((have_mask >> isa & 1u) && qtk_isa_available(isa)) return (int)isa;
     }
     return -1;
+}
+
+/* The ISA level whose vec_dot kernel the dispatcher picks for traits tr. */
+static int best_level(const qtk_type_traits *tr) {
+    unsigned mask = 0;
+    for (int isa = 0; isa < QTK_ISA_COUNT; isa++)
+        if (tr->vec_dot[isa]) mask |= 1u << isa;
+    return qtk_isa_pick(mask);
 }
 
 qtk_mul_mat_fn qtk_mul_mat_best(int t) {

@@ -93,6 +93,13 @@ int qtk_tmpfile_commit(const char *tmp_path, const char *final_path);
  * are ignored (nohup) stay ignored. For programs, not called by the library. */
 void qtk_install_signal_cleanup(void);
 
+/* ---- CPU dispatch ------------------------------------------------------- */
+
+/* The widest ISA level whose bit (1 << qtk_isa) is set in have_mask, that
+ * this CPU and build support and that is not above the qtk_set_max_isa cap;
+ * -1 when none. */
+int qtk_isa_pick(unsigned have_mask);
+
 /* ---- threads ------------------------------------------------------------ */
 
 /* qtk_parallel_for, qtk_cpu_count and qtk_time_now are public (qtk.h). */

@@ -58,6 +58,73 @@ static qtk_status find_matrix(qtk_model *m, const char *name, int64_t n_in, int6
     return QTK_OK;
 }
 
+/* Finds the 3-D expert tensor `name` [n_in, n_out, n_expert] and makes
+ * views[e] the matrix of expert e (its n_out rows, bound to the kernels):
+ * each view carries the tensor's name, `expert` = e and `n_expert`. */
+static qtk_status find_experts(qtk_model *m, const char *name, int64_t n_in, int64_t n_out, qtk_weight *views,
+                               qtk_error *err) {
+    const int64_t ne = m->info.n_expert;
+    int64_t i = qtk_gguf_find_tensor(m->gguf, name);
+    if (i < 0)
+        return qtk_set_error(err, QTK_ERR_NOT_FOUND, "%s: tensor %s is missing (architecture %s with %lld experts)",
+                             qtk_gguf_path(m->gguf), name, m->arch, (long long)ne);
+    const qtk_tensor_info *t = qtk_gguf_tensor(m->gguf, i);
+    if (t->ne[0] != n_in || t->ne[1] != n_out || t->ne[2] != ne || t->ne[3] != 1)
+        return qtk_set_error(err, QTK_ERR_FORMAT,
+                             "%s: tensor %s has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld, %lld]",
+                             qtk_gguf_path(m->gguf), name, (long long)t->ne[0], (long long)t->ne[1],
+                             (long long)t->ne[2], (long long)t->ne[3], (long long)n_in, (long long)n_out,
+                             (long long)ne);
+    const size_t row_size = qtk_row_size((int)t->type, n_in);
+    for (int64_t e = 0; e < ne; e++) {
+        qtk_weight *w = &views[e];
+        w->name = t->name;
+        w->expert = (int)e;
+        w->n_expert = (int)ne;
+        w->data = (const uint8_t *)t->data + (size_t)e * (size_t)n_out * row_size;
+        w->type = t->type;
+        w->n_in = n_in;
+        w->n_out = n_out;
+        w->row_size = row_size;
+        qtk_status st = qtk_weight_bind(w, err);
+        if (st != QTK_OK) return st;
+    }
+    return QTK_OK;
+}
+
+/* The FFN of layer l: dense ffn_{gate,up,down}, or (n_expert > 0) the
+ * router ffn_gate_inp and the expert tensors ffn_{gate,up,down}_exps. */
+static qtk_status load_ffn(qtk_model *m, int64_t l, qtk_layer *L, qtk_error *err) {
+    const qtk_model_info *in = &m->info;
+    char name[96];
+    qtk_status st;
+#define NAME(s) (snprintf(name, sizeof name, "blk.%lld." s, (long long)l), name)
+    if (in->n_expert == 0) {
+        if (qtk_gguf_find_tensor(m->gguf, NAME("ffn_gate_inp.weight")) >= 0)
+            return qtk_set_error(err, QTK_ERR_FORMAT,
+                                 "%s: tensor %s is a mixture-of-experts router, but %s.expert_count is missing",
+                                 qtk_gguf_path(m->gguf), name, m->arch);
+        if ((st = find_matrix(m, NAME("ffn_gate.weight"), in->n_embd, in->n_ff, &L->w_gate, err)) != QTK_OK ||
+            (st = find_matrix(m, NAME("ffn_up.weight"), in->n_embd, in->n_ff, &L->w_up, err)) != QTK_OK ||
+            (st = find_matrix(m, NAME("ffn_down.weight"), in->n_ff, in->n_embd, &L->w_down, err)) != QTK_OK)
+            return st;
+        return QTK_OK;
+    }
+    const int64_t F = in->n_ff_exp;
+    L->gate_exps = (qtk_weight *)calloc(3 * (size_t)in->n_expert, sizeof(qtk_weight));
+    if (!L->gate_exps) return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory");
+    L->up_exps = L->gate_exps + in->n_expert;
+    L->down_exps = L->up_exps + in->n_expert;
+    if ((st = find_matrix(m, NAME("ffn_gate_inp.weight"), in->n_embd, in->n_expert, &L->router, err)) != QTK_OK ||
+        (st = qtk_weight_bind(&L->router, err)) != QTK_OK ||
+        (st = find_experts(m, NAME("ffn_gate_exps.weight"), in->n_embd, F, L->gate_exps, err)) != QTK_OK ||
+        (st = find_experts(m, NAME("ffn_up_exps.weight"), in->n_embd, F, L->up_exps, err)) != QTK_OK ||
+        (st = find_experts(m, NAME("ffn_down_exps.weight"), F, in->n_embd, L->down_exps, err)) != QTK_OK)
+        return st;
+#undef NAME
+    return QTK_OK;
+}
+
 /* Copies a 1-D tensor of n values to an owned F32 array; a missing
  * optional tensor gives *out = NULL. */
 static qtk_status load_vector(qtk_model *m, const char *name, int64_t n, bool required, float **out,
@@ -114,12 +181,53 @@ static qtk_status llama3_factors(qtk_model *m, double factor, qtk_error *err) {
     return QTK_OK;
 }
 
+/* Mixture-of-experts hyper-parameters, as llama.cpp reads them:
+ * <arch>.expert_count (absent or 0: dense), expert_used_count, the expert
+ * width expert_feed_forward_length (else feed_forward_length, as for
+ * Mixtral); softmax gating only; the chosen experts' weights renormalised
+ * (llama and qwen3moe always; expert_weights_norm when the file says). */
+static qtk_status load_moe_hparams(qtk_model *m, qtk_error *err) {
+    qtk_model_info *in = &m->info;
+    const char *path = qtk_gguf_path(m->gguf);
+    qtk_status st;
+    if ((st = get_hp(m, "expert_count", false, 0, &in->n_expert, err)) != QTK_OK) return st;
+    if (in->n_expert == 0) return QTK_OK;
+    int64_t ff = 0, gating = 1, norm_w = 1, shared = 0;
+    if ((st = get_hp(m, "expert_used_count", true, 0, &in->n_expert_used, err)) != QTK_OK ||
+        (st = get_hp(m, "feed_forward_length", false, 0, &ff, err)) != QTK_OK ||
+        (st = get_hp(m, "expert_feed_forward_length", ff <= 0, ff, &in->n_ff_exp, err)) != QTK_OK ||
+        (st = get_hp(m, "expert_gating_func", false, 1, &gating, err)) != QTK_OK ||
+        (st = get_hp(m, "expert_weights_norm", false, 1, &norm_w, err)) != QTK_OK ||
+        (st = get_hp(m, "expert_shared_count", false, 0, &shared, err)) != QTK_OK)
+        return st;
+    if (in->n_expert < 0 || in->n_expert > 4096 || in->n_expert_used < 1 || in->n_expert_used > in->n_expert ||
+        in->n_ff_exp <= 0)
+        return qtk_set_error(err, QTK_ERR_FORMAT,
+                             "%s: inconsistent mixture-of-experts hyper-parameters (%s.expert_count %lld, "
+                             "expert_used_count %lld, expert width %lld)",
+                             path, m->arch, (long long)in->n_expert, (long long)in->n_expert_used,
+                             (long long)in->n_ff_exp);
+    if (gating != 1)
+        return qtk_set_error(err, QTK_ERR_UNSUPPORTED,
+                             "%s: %s.expert_gating_func %lld is not supported (only 1, softmax)", path, m->arch,
+                             (long long)gating);
+    if (shared != 0)
+        return qtk_set_error(err, QTK_ERR_UNSUPPORTED,
+                             "%s: shared experts (%s.expert_shared_count %lld) are not supported", path, m->arch,
+                             (long long)shared);
+    m->moe_norm_w = norm_w != 0;
+    return QTK_OK;
+}
+
 static qtk_status load_hparams(qtk_model *m, qtk_error *err) {
     qtk_model_info *in = &m->info;
     qtk_status st;
     if ((st = get_hp(m, "embedding_length", true, 0, &in->n_embd, err)) != QTK_OK) return st;
     if ((st = get_hp(m, "block_count", true, 0, &in->n_layer, err)) != QTK_OK) return st;
-    if ((st = get_hp(m, "feed_forward_length", true, 0, &in->n_ff, err)) != QTK_OK) return st;
+    if ((st = load_moe_hparams(m, err)) != QTK_OK) return st;
+    /* MoE files may omit the dense width: it is then the expert width */
+    if ((st = get_hp(m, "feed_forward_length", in->n_expert == 0, in->n_ff_exp, &in->n_ff, err)) != QTK_OK)
+        return st;
     if ((st = get_hp(m, "attention.head_count", true, 0, &in->n_head, err)) != QTK_OK) return st;
     if ((st = get_hp(m, "attention.head_count_kv", false, in->n_head, &in->n_head_kv, err)) != QTK_OK) return st;
     if ((st = get_hp(m, "context_length", false, 2048, &in->n_ctx_train, err)) != QTK_OK) return st;
@@ -139,7 +247,8 @@ static qtk_status load_hparams(qtk_model *m, qtk_error *err) {
     in->norm_eps = get_hp_float(m, "attention.layer_norm_rms_epsilon", 1e-5);
     in->rope_freq_base = get_hp_float(m, "rope.freq_base", 10000.0);
     in->rope_freq_scale = 1.0;
-    in->rope_neox = strcmp(m->arch, "qwen2") == 0;
+    in->rope_neox = strcmp(m->arch, "qwen2") == 0 || strcmp(m->arch, "qwen3") == 0 || strcmp(m->arch, "gemma3") == 0 ||
+                    strcmp(m->arch, "qwen3moe") == 0;
 
     const char *stype = get_hp_str(m, "rope.scaling.type");
     double factor = get_hp_float(m, "rope.scaling.factor", 0.0);
@@ -156,6 +265,33 @@ static qtk_status load_hparams(qtk_model *m, qtk_error *err) {
                                  qtk_gguf_path(m->gguf), stype);
         }
     }
+    return QTK_OK;
+}
+
+/* What sets an architecture apart beyond the tensors: embedding and
+ * attention scales, the FFN activation, sliding-window layers, soft-caps
+ * (as llama.cpp's loader sets them). */
+static qtk_status load_traits(qtk_model *m, qtk_error *err) {
+    const qtk_model_info *in = &m->info;
+    m->embd_scale = 1.0f;
+    m->attn_scale = (float)(1.0 / sqrt((double)in->head_dim));
+    if (strcmp(m->arch, "gemma3") != 0) return QTK_OK;
+    m->embd_scale = sqrtf((float)in->n_embd);
+    m->ffn_gelu = true;
+    /* Gemma 3 27B (62 layers) scales by query_pre_attn_scalar = n_embd/n_head, the others by head_dim */
+    if (in->n_layer == 62) m->attn_scale = (float)(1.0 / sqrt((double)(in->n_embd / in->n_head)));
+    qtk_status st = get_hp(m, "attention.sliding_window", true, 0, &m->swa_window, err);
+    if (st != QTK_OK) return st;
+    if (m->swa_window <= 0)
+        return qtk_set_error(err, QTK_ERR_FORMAT, "%s: gemma3.attention.sliding_window is %lld, expected > 0",
+                             qtk_gguf_path(m->gguf), (long long)m->swa_window);
+    m->swa_pattern = 6;              /* layer l is global when (l+1) % 6 == 0, else it slides */
+    m->rope_freq_base_swa = 10000.0; /* sliding layers: base 10000, scale 1 (not in the file) */
+    m->attn_softcap = (float)get_hp_float(m, "attn_logit_softcapping", 0.0);
+    m->final_softcap = (float)get_hp_float(m, "final_logit_softcapping", 0.0);
+    if (m->attn_softcap < 0 || m->final_softcap < 0)
+        return qtk_set_error(err, QTK_ERR_FORMAT, "%s: negative soft-capping (attention %g, final %g)",
+                             qtk_gguf_path(m->gguf), (double)m->attn_softcap, (double)m->final_softcap);
     return QTK_OK;
 }
 
@@ -195,18 +331,13 @@ static qtk_status load_tensors(qtk_model *m, qtk_error *err) {
         qtk_layer *L = &m->layers[l];
         char name[96];
 #define NAME(s) (snprintf(name, sizeof name, "blk.%lld." s, (long long)l), name)
-        if (qtk_gguf_find_tensor(m->gguf, NAME("ffn_gate_inp.weight")) >= 0)
-            return qtk_set_error(err, QTK_ERR_UNSUPPORTED, "%s: mixture-of-experts layers (%s) are not supported",
-                                 qtk_gguf_path(m->gguf), name);
         if ((st = load_vector(m, NAME("attn_norm.weight"), in->n_embd, true, &L->attn_norm, err)) != QTK_OK ||
             (st = load_vector(m, NAME("ffn_norm.weight"), in->n_embd, true, &L->ffn_norm, err)) != QTK_OK ||
             (st = find_matrix(m, NAME("attn_q.weight"), in->n_embd, nq, &L->wq, err)) != QTK_OK ||
             (st = find_matrix(m, NAME("attn_k.weight"), in->n_embd, nkv, &L->wk, err)) != QTK_OK ||
             (st = find_matrix(m, NAME("attn_v.weight"), in->n_embd, nkv, &L->wv, err)) != QTK_OK ||
             (st = find_matrix(m, NAME("attn_output.weight"), nq, in->n_embd, &L->wo, err)) != QTK_OK ||
-            (st = find_matrix(m, NAME("ffn_gate.weight"), in->n_embd, in->n_ff, &L->w_gate, err)) != QTK_OK ||
-            (st = find_matrix(m, NAME("ffn_up.weight"), in->n_embd, in->n_ff, &L->w_up, err)) != QTK_OK ||
-            (st = find_matrix(m, NAME("ffn_down.weight"), in->n_ff, in->n_embd, &L->w_down, err)) != QTK_OK)
+            (st = load_ffn(m, l, L, err)) != QTK_OK)
             return st;
         if (biases) {
             if ((st = load_vector(m, NAME("attn_q.bias"), nq, true, &L->bq, err)) != QTK_OK ||
@@ -214,10 +345,22 @@ static qtk_status load_tensors(qtk_model *m, qtk_error *err) {
                 (st = load_vector(m, NAME("attn_v.bias"), nkv, true, &L->bv, err)) != QTK_OK)
                 return st;
         }
+        if (strcmp(m->arch, "qwen3") == 0 || strcmp(m->arch, "qwen3moe") == 0 || strcmp(m->arch, "gemma3") == 0) {
+            if ((st = load_vector(m, NAME("attn_q_norm.weight"), in->head_dim, true, &L->q_norm, err)) != QTK_OK ||
+                (st = load_vector(m, NAME("attn_k_norm.weight"), in->head_dim, true, &L->k_norm, err)) != QTK_OK)
+                return st;
+        }
+        if (strcmp(m->arch, "gemma3") == 0) {
+            if ((st = load_vector(m, NAME("post_attention_norm.weight"), in->n_embd, true, &L->attn_post_norm,
+                                  err)) != QTK_OK ||
+                (st = load_vector(m, NAME("post_ffw_norm.weight"), in->n_embd, true, &L->ffn_post_norm, err)) !=
+                    QTK_OK)
+                return st;
+        }
 #undef NAME
         qtk_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
         for (size_t k = 0; k < sizeof ws / sizeof ws[0]; k++)
-            if ((st = qtk_weight_bind(ws[k], err)) != QTK_OK) return st;
+            if (ws[k]->name && (st = qtk_weight_bind(ws[k], err)) != QTK_OK) return st;  /* MoE: no dense FFN */
     }
     for (int64_t i = 0; i < qtk_gguf_n_tensors(m->gguf); i++) {
         const qtk_tensor_info *t = qtk_gguf_tensor(m->gguf, i);
@@ -225,6 +368,15 @@ static qtk_status load_tensors(qtk_model *m, qtk_error *err) {
         in->n_bytes += t->nbytes;
     }
     return QTK_OK;
+}
+
+/* Architectures the engine runs (general.architecture). */
+static const char *const k_archs[] = {"llama", "qwen2", "qwen3", "qwen3moe", "gemma3"};
+
+static bool arch_supported(const char *arch) {
+    for (size_t i = 0; i < sizeof k_archs / sizeof k_archs[0]; i++)
+        if (strcmp(arch, k_archs[i]) == 0) return true;
+    return false;
 }
 
 qtk_status qtk_model_load(const char *path, qtk_model **out, qtk_error *err) {
@@ -240,13 +392,17 @@ qtk_status qtk_model_load(const char *path, qtk_model **out, qtk_error *err) {
     const char *arch = qtk_meta_get_str(qtk_gguf_meta(m->gguf), "general.architecture");
     if (!arch) {
         st = qtk_set_error(err, QTK_ERR_FORMAT, "%s: general.architecture is missing", path);
-    } else if (strcmp(arch, "llama") != 0 && strcmp(arch, "qwen2") != 0) {
-        st = qtk_set_error(err, QTK_ERR_UNSUPPORTED,
-                           "%s: architecture '%s' is not supported (supported: llama, qwen2)", path, arch);
+    } else if (!arch_supported(arch)) {
+        char list[256] = "";
+        for (size_t i = 0; i < sizeof k_archs / sizeof k_archs[0]; i++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", k_archs[i]);
+        st = qtk_set_error(err, QTK_ERR_UNSUPPORTED, "%s: architecture '%s' is not supported (supported: %s)", path,
+                           arch, list);
     } else {
         snprintf(m->arch, sizeof m->arch, "%s", arch);
         m->info.arch = m->arch;
         st = load_hparams(m, err);
+        if (st == QTK_OK) st = load_traits(m, err);
         if (st == QTK_OK) st = load_tensors(m, err);
     }
     if (st != QTK_OK) {
@@ -267,6 +423,11 @@ void qtk_model_free(qtk_model *m) {
             free(L->bq);
             free(L->bk);
             free(L->bv);
+            free(L->gate_exps);  /* up_exps and down_exps live in the same array */
+            free(L->q_norm);
+            free(L->k_norm);
+            free(L->attn_post_norm);
+            free(L->ffn_post_norm);
         }
         free(m->layers);
     }

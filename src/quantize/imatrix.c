@@ -488,6 +488,7 @@ struct qtk_imatrix_acc {
     int64_t chunk_count, chunk_size;  /* 0 = not set */
     char **datasets;
     int64_t n_datasets;
+    bool f32_sums;                    /* float running sums, as llama-imatrix */
 };
 
 qtk_status qtk_imatrix_acc_create(qtk_imatrix_acc **out, qtk_error *err) {
@@ -570,9 +571,20 @@ qtk_status qtk_imatrix_acc_add(qtk_imatrix_acc *acc, int64_t index, int64_t mat,
                                      "imatrix accumulator: tensor '%.200s': activation row %lld, column %lld is %g",
                                      t->name, (long long)r, (long long)j, (double)x[r * n + j]);
     double *s = t->sum2 + mat * n;
-    for (int64_t r = 0; r < n_rows; r++) {
-        const float *row = x + r * n;
-        for (int64_t j = 0; j < n; j++) s[j] += (double)row[j] * (double)row[j];
+    if (acc->f32_sums) {
+        /* the reference's arithmetic: x*x in float added to a float running sum */
+        for (int64_t r = 0; r < n_rows; r++) {
+            const float *row = x + r * n;
+            for (int64_t j = 0; j < n; j++) {
+                const float sq = row[j] * row[j];
+                s[j] = (double)((float)s[j] + sq);
+            }
+        }
+    } else {
+        for (int64_t r = 0; r < n_rows; r++) {
+            const float *row = x + r * n;
+            for (int64_t j = 0; j < n; j++) s[j] += (double)row[j] * (double)row[j];
+        }
     }
     t->counts[mat] += n_rows;
     return QTK_OK;
@@ -599,6 +611,106 @@ qtk_status qtk_imatrix_acc_add_dataset(qtk_imatrix_acc *acc, const char *name, q
     d[acc->n_datasets] = qtk_strdup(name);
     if (!d[acc->n_datasets]) return qtk_set_error(err, QTK_ERR_NOMEM, "imatrix accumulator: out of memory");
     acc->n_datasets++;
+    return QTK_OK;
+}
+
+void qtk_imatrix_acc_set_f32_sums(qtk_imatrix_acc *acc, bool on) {
+    if (acc) acc->f32_sums = on;
+}
+
+int64_t qtk_imatrix_acc_chunks(const qtk_imatrix_acc *acc) { return acc ? acc->chunk_count : 0; }
+int64_t qtk_imatrix_acc_chunk_size(const qtk_imatrix_acc *acc) { return acc ? acc->chunk_size : 0; }
+
+/* Index of tensor `name` in acc, or -1. */
+static int64_t acc_find(const qtk_imatrix_acc *acc, const char *name) {
+    for (int64_t i = 0; i < acc->n; i++)
+        if (strcmp(acc->t[i].name, name) == 0) return i;
+    return -1;
+}
+
+/* Shape an entry is merged as: GGUF as recorded; legacy [nval, 1], or the
+ * experts of a 3-D model tensor whose size it fits. */
+static void merge_shape(const qtk_imatrix *im, const qtk_imatrix_entry *e, const qtk_gguf *model, int64_t *n_per_row,
+                        int64_t *n_mat) {
+    *n_per_row = e->n_per_row;
+    *n_mat = e->n_mat;
+    if (im->format != QTK_IMATRIX_LEGACY || !model) return;
+    int64_t ti = qtk_gguf_find_tensor(model, e->name);
+    if (ti < 0) return;
+    const qtk_tensor_info *t = qtk_gguf_tensor(model, ti);
+    if (t->ne[2] > 1 && t->ne[3] == 1 && t->ne[0] > 0 && t->ne[2] <= INT64_MAX / t->ne[0] &&
+        t->ne[0] * t->ne[2] == e->nval) {
+        *n_per_row = t->ne[0];
+        *n_mat = t->ne[2];
+    }
+}
+
+/* Tokens matrix m of entry e stands for (see qtk_imatrix_acc_merge). */
+static int64_t merge_count(const qtk_imatrix *im, const qtk_imatrix_entry *e, int64_t m, int64_t legacy_chunk_size) {
+    if (im->format == QTK_IMATRIX_LEGACY) return e->ncall * legacy_chunk_size;
+    double c = (double)e->counts[m];
+    return c < 9.0e18 ? (int64_t)llround(c) : INT64_MAX;
+}
+
+qtk_status qtk_imatrix_acc_merge(qtk_imatrix_acc *acc, const qtk_imatrix *im, int64_t legacy_chunk_size,
+                                 const qtk_gguf *model, qtk_error *err) {
+    if (!acc || !im) return qtk_set_error(err, QTK_ERR_INVALID_ARG, "qtk_imatrix_acc_merge: NULL argument");
+    if (legacy_chunk_size <= 0 || legacy_chunk_size > INT32_MAX)
+        return qtk_set_error(err, QTK_ERR_INVALID_ARG, "imatrix merge: chunk size %lld out of range",
+                             (long long)legacy_chunk_size);
+    /* pass 1: every shape fits what is there, and the totals stay in range, before anything changes */
+    int64_t max_c = 0;
+    for (int64_t i = 0; i < im->n; i++) {
+        const qtk_imatrix_entry *e = &im->e[i];
+        int64_t npr, nm;
+        merge_shape(im, e, model, &npr, &nm);
+        if (im->format == QTK_IMATRIX_LEGACY && e->ncall > INT64_MAX / legacy_chunk_size / 4)
+            return qtk_set_error(err, QTK_ERR_INVALID_ARG, "imatrix merge: entry '%.200s': ncall %lld too large", e->name,
+                                 (long long)e->ncall);
+        int64_t k = acc_find(acc, e->name);
+        if (k >= 0 && (acc->t[k].n_per_row != npr || acc->t[k].n_mat != nm))
+            return qtk_set_error(err, QTK_ERR_INVALID_ARG,
+                                 "imatrix merge: entry '%.200s' is [%lld, %lld] here but [%lld, %lld] in the data so far "
+                                 "(files of different models?)",
+                                 e->name, (long long)npr, (long long)nm, (long long)acc->t[k].n_per_row,
+                                 (long long)acc->t[k].n_mat);
+        for (int64_t m = 0; m < e->n_mat; m++) {
+            int64_t c = merge_count(im, e, m, legacy_chunk_size);
+            if (k >= 0 && c > INT64_MAX / 4 - acc->t[k].counts[m < nm ? m : 0])
+                return qtk_set_error(err, QTK_ERR_INVALID_ARG, "imatrix merge: entry '%.200s': counts overflow", e->name);
+            max_c = QTK_MAX(max_c, c);
+        }
+    }
+    int64_t cs = im->chunk_size > 0 ? im->chunk_size : legacy_chunk_size;
+    int64_t chunks = im->chunk_count >= 0 ? im->chunk_count : max_c / cs;
+    if (chunks > INT32_MAX - acc->chunk_count)
+        return qtk_set_error(err, QTK_ERR_INVALID_ARG, "imatrix merge: chunk count %lld + %lld out of range",
+                             (long long)acc->chunk_count, (long long)chunks);
+    /* pass 2: add */
+    for (int64_t i = 0; i < im->n; i++) {
+        const qtk_imatrix_entry *e = &im->e[i];
+        int64_t npr, nm, k;
+        merge_shape(im, e, model, &npr, &nm);
+        qtk_status st = qtk_imatrix_acc_tensor(acc, e->name, npr, nm, &k, err);
+        if (st != QTK_OK) return st;
+        acc_tensor *t = &acc->t[k];
+        /* a legacy entry split into experts: the one count applies to every expert */
+        int64_t c0 = merge_count(im, e, 0, legacy_chunk_size);
+        for (int64_t m = 0; m < nm; m++) {
+            int64_t c = nm == e->n_mat ? merge_count(im, e, m, legacy_chunk_size) : c0;
+            if (c <= 0) continue;
+            const float *v = e->values + m * npr;
+            double *s = t->sum2 + m * npr;
+            for (int64_t j = 0; j < npr; j++) s[j] += (double)v[j] * (double)c;
+            t->counts[m] += c;
+        }
+    }
+    for (int64_t i = 0; i < im->n_datasets; i++) {
+        qtk_status st = qtk_imatrix_acc_add_dataset(acc, im->datasets[i], err);
+        if (st != QTK_OK) return st;
+    }
+    acc->chunk_count += chunks;
+    if (acc->chunk_size == 0) acc->chunk_size = cs;
     return QTK_OK;
 }
 

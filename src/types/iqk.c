@@ -27,24 +27,45 @@ static void wr16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
 /* sub-block, shift bits); decoding and the scalar dots share this.         */
 /* ======================================================================== */
 
-/* Index of weight i in the 2-bit planes shared by IQ2_K and IQ3_K's low bits. */
-static int lo2(const uint8_t *qs, int i) {
-    const int b32 = i / 32, p = i % 32;
-    return (qs[32 * (b32 / 4) + p] >> (2 * (b32 % 4))) & 3;
+/* The unpackers below walk the bit planes in the order they are stored: an
+ * outer loop over planes/shifts and a straight inner loop of 16 or 32 bytes
+ * with one constant shift, so gcc vectorises them (a per-weight i/32, i%32
+ * index computation does not vectorise and dominated decoding). */
+
+/* 2-bit planes (IQ2_K, low bits of IQ3_K, high bits of IQ6_K): 32 bytes hold
+ * four consecutive 32-weight sub-blocks at shifts 0, 2, 4, 6. Writes
+ * idx[i] = bits << up for all 256 weights. */
+static void planes2(const uint8_t *q, uint8_t *idx, int up) {
+    for (int c = 0; c < 2; c++)
+        for (int s = 0; s < 4; s++) {
+            uint8_t *o = idx + 128 * c + 32 * s;
+            for (int p = 0; p < 32; p++) o[p] = (uint8_t)(((q[32 * c + p] >> (2 * s)) & 3) << up);
+        }
 }
 
-/* Low nibble of weight i in the 4-bit planes of IQ5_K/IQ6_K (two consecutive
- * 32-weight sub-blocks per 32 bytes). */
-static int lo4_pair(const uint8_t *qs, int i) {
-    const int b32 = i / 32, p = i % 32;
-    const uint8_t byte = qs[32 * (b32 / 2) + p];
-    return (b32 % 2 == 0) ? (byte & 0xF) : (byte >> 4);
+/* 4-bit planes of IQ5_K/IQ6_K: 32 bytes hold two consecutive 32-weight
+ * sub-blocks (low nibbles, then high nibbles). */
+static void nibbles_pair(const uint8_t *q, uint8_t *idx) {
+    for (int c = 0; c < 4; c++) {
+        uint8_t *o = idx + 64 * c;
+        for (int p = 0; p < 32; p++) o[p] = q[32 * c + p] & 0xF;
+        for (int p = 0; p < 32; p++) o[32 + p] = q[32 * c + p] >> 4;
+    }
+}
+
+/* One high bit per weight: bit b of qh[p] belongs to weight 32·b + p; ORed in
+ * at position `up`. */
+static void or_high_bit(const uint8_t *qh, uint8_t *idx, int up) {
+    for (int b = 0; b < 8; b++) {
+        uint8_t *o = idx + 32 * b;
+        for (int p = 0; p < 32; p++) o[p] |= (uint8_t)(((qh[p] >> b) & 1) << up);
+    }
 }
 
 static void unpack_iq2_k(const uint8_t *b, uint8_t *idx, int *S) {
     const uint8_t *scales = b + 4, *qs = b + 12;
     for (int j = 0; j < NSUB; j++) S[j] = ((scales[j / 2] >> (4 * (j % 2))) & 0xF) - 8;
-    for (int i = 0; i < QK_K; i++) idx[i] = (uint8_t)lo2(qs, i);
+    planes2(qs, idx, 0);
 }
 
 static void unpack_iq3_k(const uint8_t *b, uint8_t *idx, int *S) {
@@ -54,7 +75,8 @@ static void unpack_iq3_k(const uint8_t *b, uint8_t *idx, int *S) {
         const int m = (sl[j / 2] >> (4 * (j % 2))) & 0xF;
         S[j] = (2 * m + 1) * (((sh >> j) & 1) ? -1 : 1);
     }
-    for (int i = 0; i < QK_K; i++) idx[i] = (uint8_t)(lo2(qs, i) | (((qh[i % 32] >> (i / 32)) & 1) << 2));
+    planes2(qs, idx, 0);
+    or_high_bit(qh, idx, 2);
 }
 
 static void unpack_iq4_k(const uint8_t *b, uint8_t *idx, int *S) {
@@ -63,10 +85,12 @@ static void unpack_iq4_k(const uint8_t *b, uint8_t *idx, int *S) {
         const int ls = ((sl[j / 2] >> (4 * (j % 2))) & 0xF) | (((sh[j / 4] >> (2 * (j % 4))) & 3) << 4);
         S[j] = ls - 32;
     }
-    for (int i = 0; i < QK_K; i++) {
-        const int b32 = i / 32, p = i % 32;
-        const uint8_t byte = qs[16 * b32 + (p % 16)];
-        idx[i] = (uint8_t)(p < 16 ? (byte & 0xF) : (byte >> 4));
+    /* 16 bytes per 32-weight sub-block: low nibbles are weights 0..15, high 16..31 */
+    for (int b32 = 0; b32 < 8; b32++) {
+        uint8_t *o = idx + 32 * b32;
+        const uint8_t *q = qs + 16 * b32;
+        for (int p = 0; p < 16; p++) o[p] = q[p] & 0xF;
+        for (int p = 0; p < 16; p++) o[16 + p] = q[p] >> 4;
     }
 }
 
@@ -76,18 +100,17 @@ static void unpack_iq5_k(const uint8_t *b, uint8_t *idx, int *S) {
         const int ls = ((sl[j / 2] >> (4 * (j % 2))) & 0xF) | (((sh[j / 4] >> (2 * (j % 4))) & 3) << 4);
         S[j] = ls - 32;
     }
-    for (int i = 0; i < QK_K; i++)
-        idx[i] = (uint8_t)(lo4_pair(qs, i) | (((qh[i % 32] >> (i / 32)) & 1) << 4));
+    nibbles_pair(qs, idx);
+    or_high_bit(qh, idx, 4);
 }
 
 static void unpack_iq6_k(const uint8_t *b, uint8_t *idx, int *S) {
     const uint8_t *qs = b + 20, *qh = b + 148;
+    uint8_t hi[QK_K];
     for (int j = 0; j < NSUB; j++) S[j] = (int8_t)b[4 + j];
-    for (int i = 0; i < QK_K; i++) {
-        const int b32 = i / 32, p = i % 32;
-        const int hi = (qh[32 * (b32 / 4) + p] >> (2 * (b32 % 4))) & 3;
-        idx[i] = (uint8_t)(lo4_pair(qs, i) | (hi << 4));
-    }
+    nibbles_pair(qs, idx);
+    planes2(qh, hi, 4);
+    for (int i = 0; i < QK_K; i++) idx[i] |= hi[i];
 }
 
 typedef void (*unpack_fn)(const uint8_t *b, uint8_t *idx, int *S);
@@ -110,19 +133,25 @@ static const iqk_desc desc_iq6_k = {QTK_IQ6_K_SIZE, 64, qtk_iq6nl_values, unpack
 /* Decoding                                                                 */
 /* ======================================================================== */
 
-/* w = (d·S)·T[q], the sub-block float scale formed first as the reference does. */
+/* w = (d·S)·T[q], the sub-block float scale formed first as the reference does.
+ * The grid is converted to float once per call ((float)T[q] is exact), so the
+ * inner loop is a float table load and one multiply per weight. */
 static void to_float_generic(const iqk_desc *t, const void *row, float *dst, int64_t n) {
     const uint8_t *b = (const uint8_t *)row;
     uint8_t idx[QK_K];
     int S[NSUB];
+    float grid[128]; /* 2·nv ≤ 128 */
+    for (int q = 0; q < 2 * t->nv; q++) grid[q] = (float)t->grid[q];
     for (int64_t ib = 0; ib < n / QK_K; ib++, b += t->block_bytes, dst += QK_K) {
         const float d = qtk_fp16_to_fp32(rd16(b));
         const uint16_t extra = rd16(b + 2);
         t->unpack(b, idx, S);
         for (int j = 0; j < NSUB; j++) {
             const float dl = d * (float)S[j];
-            const int8_t *T = t->grid + (((extra >> j) & 1) ? t->nv : 0);
-            for (int k = 0; k < 16; k++) dst[16 * j + k] = dl * (float)T[idx[16 * j + k]];
+            const float *T = grid + (((extra >> j) & 1) ? t->nv : 0);
+            const uint8_t *q = idx + 16 * j;
+            float *o = dst + 16 * j;
+            for (int k = 0; k < 16; k++) o[k] = dl * T[q[k]];
         }
     }
 }
@@ -139,12 +168,13 @@ void qtk_iq6_k_to_float_table(const void *row, float *dst, int64_t n) {
  * with fused multiply-adds (Horner order); fmaf() is correctly rounded by
  * definition, so this is bit-exact whether or not the target has FMA hardware. */
 void qtk_iq6_k_to_float(const void *row, float *dst, int64_t n) {
-    float poly[64];
+    float poly[64], poly1[64];
     for (int q = 0; q < 64; q++) {
         const float fq = (float)q;
         float t = fmaf(fq, 0.0011972f, -0.11218f);
         t = fmaf(fq, t, 6.2568f);
         poly[q] = fmaf(fq, t, -127.0f);
+        poly1[q] = poly[q] + 1.0f; /* the shifted grid: the same (poly + m) per weight, m = 1 */
     }
     const uint8_t *b = (const uint8_t *)row;
     uint8_t idx[QK_K];
@@ -155,8 +185,10 @@ void qtk_iq6_k_to_float(const void *row, float *dst, int64_t n) {
         unpack_iq6_k(b, idx, S);
         for (int j = 0; j < NSUB; j++) {
             const float dl = d * (float)S[j];
-            const float m = ((extra >> j) & 1) ? 1.0f : 0.0f;
-            for (int k = 0; k < 16; k++) dst[16 * j + k] = dl * (poly[idx[16 * j + k]] + m);
+            const float *T = ((extra >> j) & 1) ? poly1 : poly;
+            const uint8_t *q = idx + 16 * j;
+            float *o = dst + 16 * j;
+            for (int k = 0; k < 16; k++) o[k] = dl * T[q[k]];
         }
     }
 }

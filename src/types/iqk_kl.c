@@ -309,16 +309,27 @@ void qtk_iq2_kl_to_float(const void *row, float *dst, int64_t n) {
     const uint8_t *p = (const uint8_t *)row;
     const float d = qtk_fp16_to_fp32(rd_u16(p));
     p += 2;
+    /* float copy of the pair grid ((float)v is exact) and the 5-bit pair
+     * indices of a sub-block unpacked first in a straight loop (vectorised):
+     * the lookup loop is then two float loads and multiplies per pair */
+    float gf[32][2];
+    uint8_t k[16];
+    for (int i = 0; i < 32; i++) {
+        gf[i][0] = (float)qtk_iq2kl_grid[i][0];
+        gf[i][1] = (float)qtk_iq2kl_grid[i][1];
+    }
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 86) {
         const uint16_t sh = rd_u16(p);
         for (int ib = 0; ib < 8; ib++) {
             const int ls = ((p[2 + ib % 4] >> (4 * (ib / 4))) & 0xF) | (((sh >> (2 * ib)) & 3) << 4);
             const float dl = d * (float)(ls - 32);
             float *y = dst + ibl * QK_K + 32 * ib;
+            const uint8_t *ql = p + 6 + 16 * (ib / 2), *qh = p + 70;
+            const int s4 = 4 * (ib % 2);
+            for (int j = 0; j < 16; j++) k[j] = (uint8_t)(((ql[j] >> s4) & 0xF) | (((qh[j] >> ib) & 1) << 4));
             for (int j = 0; j < 16; j++) {
-                const int k = ((p[6 + 16 * (ib / 2) + j] >> (4 * (ib % 2))) & 0xF) | (((p[70 + j] >> ib) & 1) << 4);
-                y[2 * j] = dl * (float)qtk_iq2kl_grid[k][0];
-                y[2 * j + 1] = dl * (float)qtk_iq2kl_grid[k][1];
+                y[2 * j] = dl * gf[k[j]][0];
+                y[2 * j + 1] = dl * gf[k[j]][1];
             }
         }
     }

@@ -536,6 +536,20 @@ static size_t ks_quantize(const ks_desc *D, ks_pack_fn pack, size_t type_size, c
     return row_size * (size_t)nrows;
 }
 
+/* ---- decoding helpers ----------------------------------------------------------
+ * Decoders unpack a sub-block's grid indices into a byte array first (a straight
+ * loop of shifts and masks, vectorised), then look each index up in a float copy
+ * of the grid ((float)g[q] is exact, so dl·gf[q] is the same product as
+ * dl·(float)g[q]). Mixing the int8 table load and its conversion into the
+ * unpacking loop kept gcc from vectorising any of it. */
+static void ks_grid_float(const int8_t *grid, int n, float *gf) {
+    for (int q = 0; q < n; q++) gf[q] = (float)grid[q];
+}
+
+static void ks_lookup32(float *y, float dl, const float *gf, const uint8_t *l) {
+    for (int j = 0; j < 32; j++) y[j] = dl * gf[l[j]];
+}
+
 /* ---- IQ4_KS ---------------------------------------------------------------- */
 
 static const ks_desc IQ4KS_DESC = {qtk_iq4nl_values, 16, 7, KS_ROW_ODD127, 0, 2.0f, QTK_KS_W_X2};
@@ -553,16 +567,16 @@ void qtk_iq4_ks_to_float(const void *row, float *dst, int64_t n) {
     const uint8_t *p = (const uint8_t *)row;
     const float d = rd_f32(p);
     p += 4;
+    float gf[32];
+    uint8_t l[32];
+    ks_grid_float(qtk_iq4nl_values, 32, gf);
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 136) {
         for (int ib = 0; ib < 8; ib++) {
             const float dl = d * (float)((p[ib] & 0xFE) - 127);
-            const int8_t *g = qtk_iq4nl_values + (p[ib] & 1) * 16;
             const uint8_t *qs = p + 8 + 16 * ib;
-            float *y = dst + ibl * QK_K + 32 * ib;
-            for (int j = 0; j < 16; j++) {
-                y[j] = dl * (float)g[qs[j] & 0xF];
-                y[j + 16] = dl * (float)g[qs[j] >> 4];
-            }
+            for (int j = 0; j < 16; j++) l[j] = qs[j] & 0xF;
+            for (int j = 0; j < 16; j++) l[j + 16] = qs[j] >> 4;
+            ks_lookup32(dst + ibl * QK_K + 32 * ib, dl, gf + (p[ib] & 1) * 16, l);
         }
     }
 }
@@ -617,16 +631,16 @@ void qtk_iq5_ks_to_float(const void *row, float *dst, int64_t n) {
     const uint8_t *p = (const uint8_t *)row;
     const float d = rd_f32(p);
     p += 4;
+    float gf[64];
+    uint8_t l[32];
+    ks_grid_float(qtk_iq5nl_values, 64, gf);
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 168) {
         for (int ib = 0; ib < 8; ib++) {
             const float dl = d * (float)((p[ib] & 0xFE) - 127);
-            const int8_t *g = qtk_iq5nl_values + (p[ib] & 1) * 32;
             const uint8_t *qs = p + 8 + 32 * (ib / 2), *qh = p + 136;
-            float *y = dst + ibl * QK_K + 32 * ib;
-            for (int j = 0; j < 32; j++) {
-                const int l = ((qs[j] >> (4 * (ib % 2))) & 0xF) | (((qh[j] >> ib) & 1) << 4);
-                y[j] = dl * (float)g[l];
-            }
+            const int s4 = 4 * (ib % 2);
+            for (int j = 0; j < 32; j++) l[j] = (uint8_t)(((qs[j] >> s4) & 0xF) | (((qh[j] >> ib) & 1) << 4));
+            ks_lookup32(dst + ibl * QK_K + 32 * ib, dl, gf + (p[ib] & 1) * 32, l);
         }
     }
 }
@@ -686,18 +700,18 @@ void qtk_iq3_ks_to_float(const void *row, float *dst, int64_t n) {
     const uint8_t *p = (const uint8_t *)row;
     const float d = qtk_fp16_to_fp32(rd_u16(p));
     p += 2;
+    float gf[16];
+    uint8_t l[32];
+    ks_grid_float(qtk_iq3nl_values, 16, gf);
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 102) {
         const uint16_t extra = rd_u16(p);
         for (int ib = 0; ib < 8; ib++) {
             const int ls = ((p[2 + ib % 4] >> (4 * (ib / 4))) & 0xF) | (((extra >> ib) & 1) << 4);
             const float dl = d * (float)(ls - 16);
-            const int8_t *g = qtk_iq3nl_values + ((extra >> (8 + ib)) & 1) * 8;
             const uint8_t *qs = p + 6 + 32 * (ib / 4), *qh = p + 70;
-            float *y = dst + ibl * QK_K + 32 * ib;
-            for (int j = 0; j < 32; j++) {
-                const int l = ((qs[j] >> (2 * (ib % 4))) & 3) | (((qh[j] >> ib) & 1) << 2);
-                y[j] = dl * (float)g[l];
-            }
+            const int s2 = 2 * (ib % 4);
+            for (int j = 0; j < 32; j++) l[j] = (uint8_t)(((qs[j] >> s2) & 3) | (((qh[j] >> ib) & 1) << 2));
+            ks_lookup32(dst + ibl * QK_K + 32 * ib, dl, gf + ((extra >> (8 + ib)) & 1) * 8, l);
         }
     }
 }
@@ -792,15 +806,18 @@ void qtk_iq2_ks_to_float(const void *row, float *dst, int64_t n) {
     const uint8_t *p = (const uint8_t *)row;
     const float d = qtk_fp16_to_fp32(rd_u16(p));
     p += 2;
+    float gf[8];
+    uint8_t l[32];
+    ks_grid_float(qtk_iq2nl_values, 8, gf);
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 70) {
         const uint16_t extra = rd_u16(p);
         for (int ib = 0; ib < 8; ib++) {
             const int ls = ((p[2 + ib / 2] >> (4 * (ib % 2))) & 0xF) | (((extra >> (8 + ib)) & 1) << 4);
             const float dl = d * (float)(ls - 16);
-            const int8_t *g = qtk_iq2nl_values + ((extra >> ib) & 1) * 4;
             const uint8_t *qs = p + 6 + 32 * (ib / 4);
-            float *y = dst + ibl * QK_K + 32 * ib;
-            for (int j = 0; j < 32; j++) y[j] = dl * (float)g[(qs[j] >> (2 * (ib % 4))) & 3];
+            const int s2 = 2 * (ib % 4);
+            for (int j = 0; j < 32; j++) l[j] = (uint8_t)((qs[j] >> s2) & 3);
+            ks_lookup32(dst + ibl * QK_K + 32 * ib, dl, gf + ((extra >> ib) & 1) * 4, l);
         }
     }
 }

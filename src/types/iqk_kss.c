@@ -361,18 +361,22 @@ void qtk_iq4_kss_to_float(const void *row, float *dst, int64_t n) {
     const uint8_t *p = (const uint8_t *)row;
     const float d = rd_f32(p);
     p += 4;
-    uint8_t qs[128], sb[8];
+    uint8_t qs[128], sb[8], l[32];
+    /* float copy of the grid ((float)g[q] is exact): the lookup loop below is
+     * then a byte index load, a float load and a multiply per weight, and the
+     * nibble split before it vectorises */
+    float gf[32];
+    for (int q = 0; q < 32; q++) gf[q] = (float)qtk_iq4nl_values[q];
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 128) {
         kss_unpack_block(p, qs, sb);
         for (int ib = 0; ib < 8; ib++) {
             const float dl = d * (float)((sb[ib] & 0xFE) - 127);
-            const int8_t *g = qtk_iq4nl_values + (sb[ib] & 1) * 16;
+            const float *g = gf + (sb[ib] & 1) * 16;
             const uint8_t *q = qs + 16 * ib;
             float *y = dst + ibl * QK_K + 32 * ib;
-            for (int j = 0; j < 16; j++) {
-                y[j] = dl * (float)g[q[j] & 0xF];
-                y[j + 16] = dl * (float)g[q[j] >> 4];
-            }
+            for (int j = 0; j < 16; j++) l[j] = q[j] & 0xF;
+            for (int j = 0; j < 16; j++) l[j + 16] = q[j] >> 4;
+            for (int j = 0; j < 32; j++) y[j] = dl * g[l[j]];
         }
     }
 }

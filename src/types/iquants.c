@@ -24,20 +24,37 @@ static void wr16(void *p, uint16_t v) { memcpy(p, &v, 2); }
 
 /* ---- decoding --------------------------------------------------------------- */
 
-void qtk_iq4_nl_to_float(const void *row, float *dst, int64_t n) {
+/* w = d·table[code]; the table values (−127..113) are the int8 form. */
+void qtk_iq4_nl_to_int8(const void *row, int64_t n, float *d, int8_t *q) {
     const uint8_t *b = (const uint8_t *)row;
-    for (int64_t i = 0; i < n / IQ4_BLOCK; i++, b += sizeof(block_iq4_nl), dst += IQ4_BLOCK) {
-        const float d = qtk_fp16_to_fp32(rd16(b));
+    for (int64_t i = 0; i < n / IQ4_BLOCK; i++, b += sizeof(block_iq4_nl), q += IQ4_BLOCK) {
+        d[i] = qtk_fp16_to_fp32(rd16(b));
         const uint8_t *qs = b + 2;
         for (int j = 0; j < 16; j++) {
-            dst[j] = d * (float)qtk_iq4nl_values[qs[j] & 0x0F];
-            dst[j + 16] = d * (float)qtk_iq4nl_values[qs[j] >> 4];
+            q[j] = qtk_iq4nl_values[qs[j] & 0x0F];
+            q[j + 16] = qtk_iq4nl_values[qs[j] >> 4];
         }
+    }
+}
+
+void qtk_iq4_nl_to_float(const void *row, float *dst, int64_t n) {
+    int8_t q[IQ4_BLOCK];
+    float d;
+    const uint8_t *b = (const uint8_t *)row;
+    for (int64_t i = 0; i < n / IQ4_BLOCK; i++, b += sizeof(block_iq4_nl), dst += IQ4_BLOCK) {
+        qtk_iq4_nl_to_int8(b, IQ4_BLOCK, &d, q);
+        for (int j = 0; j < IQ4_BLOCK; j++) dst[j] = d * (float)q[j];
     }
 }
 
 void qtk_iq4_xs_to_float(const void *row, float *dst, int64_t n) {
     const uint8_t *b = (const uint8_t *)row;
+    /* float copy of the grid ((float)v is exact) and the nibbles split into a
+     * byte array first (vectorised): the lookup is then one float load and
+     * multiply per weight */
+    float gf[16];
+    uint8_t l[32];
+    for (int k = 0; k < 16; k++) gf[k] = (float)qtk_iq4nl_values[k];
     for (int64_t i = 0; i < n / QK_K; i++, b += sizeof(block_iq4_xs)) {
         const float d = qtk_fp16_to_fp32(rd16(b));
         const unsigned sh = rd16(b + 2);
@@ -45,10 +62,9 @@ void qtk_iq4_xs_to_float(const void *row, float *dst, int64_t n) {
         for (int ib = 0; ib < QK_K / 32; ib++, qs += 16, dst += 32) {
             const int ls = ((sl[ib / 2] >> 4 * (ib % 2)) & 0x0F) | (((sh >> 2 * ib) & 3) << 4);
             const float dl = d * (float)(ls - 32);
-            for (int j = 0; j < 16; j++) {
-                dst[j] = dl * (float)qtk_iq4nl_values[qs[j] & 0x0F];
-                dst[j + 16] = dl * (float)qtk_iq4nl_values[qs[j] >> 4];
-            }
+            for (int j = 0; j < 16; j++) l[j] = qs[j] & 0x0F;
+            for (int j = 0; j < 16; j++) l[j + 16] = qs[j] >> 4;
+            for (int j = 0; j < 32; j++) dst[j] = dl * gf[l[j]];
         }
     }
 }

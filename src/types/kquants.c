@@ -46,17 +46,26 @@ void qtk_q2_K_to_float(const void *row, float *dst, int64_t n) {
     const block_q2_K *b = (const block_q2_K *)row;
     for (int64_t i = 0; i < n / QK_K; i++, dst += QK_K) {
         const float d = qtk_kq_fp16(&b[i].d), dmin = qtk_kq_fp16(&b[i].dmin);
-        for (int s = 0; s < 16; s++) {
-            const int h = s / 8, j = (s % 8) / 2, l0 = 16 * (s % 2);
-            const float dl = d * (float)(b[i].scales[s] & 15);
-            const float ml = dmin * (float)(b[i].scales[s] >> 4);
-            float *y = dst + 128 * h + 32 * j + l0;
-            for (int l = 0; l < 16; l++) {
-                const int q = (b[i].qs[32 * h + l0 + l] >> (2 * j)) & 3;
-                const float t = dl * (float)q;
-                y[l] = t - ml;
+        /* weight 128h + 32j + l: bits 2j of qs[32h + l], scale (128h + 32j + l)/16;
+         * the 2-bit values of 32 weights go to a local array first (stores to
+         * dst may alias the block's bytes, which kept gcc from vectorising),
+         * then each 16-weight half is one scale and a straight float loop */
+        for (int h = 0; h < 2; h++)
+            for (int j = 0; j < 4; j++) {
+                const uint8_t *qs = b[i].qs + 32 * h;
+                uint8_t q[32];
+                for (int l = 0; l < 32; l++) q[l] = (uint8_t)((qs[l] >> (2 * j)) & 3);
+                for (int half = 0; half < 2; half++) {
+                    const int s = 8 * h + 2 * j + half;
+                    const float dl = d * (float)(b[i].scales[s] & 15);
+                    const float ml = dmin * (float)(b[i].scales[s] >> 4);
+                    float *y = dst + 128 * h + 32 * j + 16 * half;
+                    for (int l = 0; l < 16; l++) {
+                        const float t = dl * (float)q[16 * half + l];
+                        y[l] = t - ml;
+                    }
+                }
             }
-        }
     }
 }
 
@@ -88,10 +97,14 @@ static void decode_type1(const uint8_t *scales, float d, float dmin, const uint8
         const float dl = d * (float)sc[s], ml = dmin * (float)m[s];
         const uint8_t *q = qs + 32 * (s / 2);
         const int shift = 4 * (s % 2);
+        /* unpack to a local array first (no qh test or aliasing with dst in
+         * the float loop, so both loops vectorise) */
+        uint8_t v[32];
+        for (int l = 0; l < 32; l++) v[l] = (uint8_t)((q[l] >> shift) & 15);
+        if (qh)
+            for (int l = 0; l < 32; l++) v[l] |= (uint8_t)(((qh[l] >> s) & 1) << 4);
         for (int l = 0; l < 32; l++) {
-            int v = (q[l] >> shift) & 15;
-            if (qh) v |= ((qh[l] >> s) & 1) << 4;
-            const float t = dl * (float)v;
+            const float t = dl * (float)v[l];
             dst[32 * s + l] = t - ml;
         }
     }
@@ -114,14 +127,21 @@ void qtk_q6_K_to_float(const void *row, float *dst, int64_t n) {
     const block_q6_K *b = (const block_q6_K *)row;
     for (int64_t i = 0; i < n / QK_K; i++, dst += QK_K) {
         const float d = qtk_kq_fp16(&b[i].d);
-        for (int k = 0; k < QK_K; k++) {
-            const int h = k / 128, r = k % 128, t = r / 32, l = r % 32;
-            int lo = b[i].ql[64 * h + 32 * (t % 2) + l];
-            lo = t >= 2 ? lo >> 4 : lo & 15;
-            const int hi = (b[i].qh[32 * h + l] >> (2 * t)) & 3;
-            const float dl = d * (float)b[i].scales[k / 16];
-            dst[k] = dl * (float)((lo | (hi << 4)) - 32);
-        }
+        /* weight k = 128h + 32t + l: low 4 bits from ql (nibble t/2), high 2
+         * bits from qh (pair t), scale k/16; loops in this order vectorise */
+        for (int h = 0; h < 2; h++)
+            for (int t = 0; t < 4; t++) {
+                const uint8_t *ql = b[i].ql + 64 * h + 32 * (t % 2), *qh = b[i].qh + 32 * h;
+                const int shift = t >= 2 ? 4 : 0;
+                for (int half = 0; half < 2; half++) {
+                    const int k0 = 128 * h + 32 * t + 16 * half;
+                    const float dl = d * (float)b[i].scales[k0 / 16];
+                    for (int l = 16 * half; l < 16 * half + 16; l++) {
+                        const int lo = (ql[l] >> shift) & 15, hi = (qh[l] >> (2 * t)) & 3;
+                        dst[128 * h + 32 * t + l] = dl * (float)((lo | (hi << 4)) - 32);
+                    }
+                }
+            }
     }
 }
 

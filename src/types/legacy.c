@@ -33,13 +33,28 @@ static void wr16(void *p, uint16_t v) { memcpy(p, &v, 2); }
 
 /* ---- Q8_0 ------------------------------------------------------------------ */
 
+/* Decodes a row through the type's int8 form: w = d·q, one block at a time
+ * (the float product is the reference's (float)q·d, bit for bit). */
+static void int8_to_float(qtk_to_int8_fn unpack, size_t block_bytes, const void *row, float *dst, int64_t n) {
+    int8_t q[32];
+    float d;
+    for (int64_t i = 0; i < n / 32; i++) {
+        unpack((const uint8_t *)row + (size_t)i * block_bytes, 32, &d, q);
+        for (int j = 0; j < 32; j++) dst[i * 32 + j] = (float)q[j] * d;
+    }
+}
+
 /* w = d·qs (FORMATS §2). */
-void qtk_q8_0_to_float(const void *row, float *dst, int64_t n) {
+void qtk_q8_0_to_int8(const void *row, int64_t n, float *d, int8_t *q) {
     const block_q8_0 *b = (const block_q8_0 *)row;
     for (int64_t i = 0; i < n / QK8_0; i++) {
-        const float d = qtk_fp16_to_fp32(rd16(&b[i].d));
-        for (int j = 0; j < QK8_0; j++) dst[i * QK8_0 + j] = (float)b[i].qs[j] * d;
+        d[i] = qtk_fp16_to_fp32(rd16(&b[i].d));
+        memcpy(q + i * QK8_0, b[i].qs, QK8_0);
     }
+}
+
+void qtk_q8_0_to_float(const void *row, float *dst, int64_t n) {
+    int8_to_float(qtk_q8_0_to_int8, sizeof(block_q8_0), row, dst, n);
 }
 
 /* Round-to-nearest with d = amax/127, as the reference (the imatrix is ignored).
@@ -235,15 +250,19 @@ static void quantize_qx_rows(const float *src, void *dst, int64_t nrows, int64_t
 /* ---- Q4_0 ------------------------------------------------------------------ */
 
 /* w = d·(q − 8); weight j is the low nibble of qs[j], j+16 the high one. */
-void qtk_q4_0_to_float(const void *row, float *dst, int64_t n) {
+void qtk_q4_0_to_int8(const void *row, int64_t n, float *d, int8_t *q) {
     const block_q4_0 *b = (const block_q4_0 *)row;
     for (int64_t i = 0; i < n / QK4_0; i++) {
-        const float d = qtk_fp16_to_fp32(rd16(&b[i].d));
+        d[i] = qtk_fp16_to_fp32(rd16(&b[i].d));
         for (int j = 0; j < QK4_0 / 2; j++) {
-            dst[i * QK4_0 + j] = (float)((b[i].qs[j] & 0x0F) - 8) * d;
-            dst[i * QK4_0 + j + QK4_0 / 2] = (float)((b[i].qs[j] >> 4) - 8) * d;
+            q[i * QK4_0 + j] = (int8_t)((b[i].qs[j] & 0x0F) - 8);
+            q[i * QK4_0 + j + QK4_0 / 2] = (int8_t)((b[i].qs[j] >> 4) - 8);
         }
     }
+}
+
+void qtk_q4_0_to_float(const void *row, float *dst, int64_t n) {
+    int8_to_float(qtk_q4_0_to_int8, sizeof(block_q4_0), row, dst, n);
 }
 
 /* Writes a Q4_0 block from scale d and levels L ∈ [0,16). */
@@ -291,14 +310,18 @@ static inline int q5_0_level(const block_q5_0 *b, uint32_t qh, int j) {
 }
 
 /* w = d·(q − 16) with the fifth bit of weight j in bit j of qh (FORMATS §2). */
-void qtk_q5_0_to_float(const void *row, float *dst, int64_t n) {
+void qtk_q5_0_to_int8(const void *row, int64_t n, float *d, int8_t *q) {
     const block_q5_0 *b = (const block_q5_0 *)row;
     for (int64_t i = 0; i < n / QK5_0; i++) {
-        const float d = qtk_fp16_to_fp32(rd16(&b[i].d));
+        d[i] = qtk_fp16_to_fp32(rd16(&b[i].d));
         uint32_t qh;
         memcpy(&qh, b[i].qh, 4);
-        for (int j = 0; j < QK5_0; j++) dst[i * QK5_0 + j] = (float)(q5_0_level(&b[i], qh, j) - 16) * d;
+        for (int j = 0; j < QK5_0; j++) q[i * QK5_0 + j] = (int8_t)(q5_0_level(&b[i], qh, j) - 16);
     }
+}
+
+void qtk_q5_0_to_float(const void *row, float *dst, int64_t n) {
+    int8_to_float(qtk_q5_0_to_int8, sizeof(block_q5_0), row, dst, n);
 }
 
 /* Writes a Q5_0 block from scale d and levels L ∈ [0,32). */
@@ -352,12 +375,16 @@ static inline int q6_0_level(const block_q6_0 *b, int j) {
 }
 
 /* w = d·(q − 32) (FORMATS §2). */
-void qtk_q6_0_to_float(const void *row, float *dst, int64_t n) {
+void qtk_q6_0_to_int8(const void *row, int64_t n, float *d, int8_t *q) {
     const block_q6_0 *b = (const block_q6_0 *)row;
     for (int64_t i = 0; i < n / QK6_0; i++) {
-        const float d = qtk_fp16_to_fp32(rd16(&b[i].d));
-        for (int j = 0; j < QK6_0; j++) dst[i * QK6_0 + j] = (float)(q6_0_level(&b[i], j) - 32) * d;
+        d[i] = qtk_fp16_to_fp32(rd16(&b[i].d));
+        for (int j = 0; j < QK6_0; j++) q[i * QK6_0 + j] = (int8_t)(q6_0_level(&b[i], j) - 32);
     }
+}
+
+void qtk_q6_0_to_float(const void *row, float *dst, int64_t n) {
+    int8_to_float(qtk_q6_0_to_int8, sizeof(block_q6_0), row, dst, n);
 }
 
 /* Writes a Q6_0 block from scale d and levels L ∈ [0,64). */

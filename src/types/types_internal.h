@@ -67,6 +67,10 @@ void qtk_q6_0_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_q6_0_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_q8_0_to_float(const void *row, float *dst, int64_t n);
+void qtk_q8_0_to_int8(const void *row, int64_t n, float *d, int8_t *q);
+void qtk_q4_0_to_int8(const void *row, int64_t n, float *d, int8_t *q);
+void qtk_q5_0_to_int8(const void *row, int64_t n, float *d, int8_t *q);
+void qtk_q6_0_to_int8(const void *row, int64_t n, float *d, int8_t *q);
 size_t qtk_q8_0_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
 void qtk_q8_0_from_float(const float *src, void *dst, int64_t n);
 void qtk_q8_0_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
@@ -110,6 +114,26 @@ void qtk_q8_2_from_float(const float *src, void *dst, int64_t n);
 void qtk_q8_2_to_float(const void *row, float *dst, int64_t n);
 
 /* Round-half-to-even of a float, as the reference encoders' magic-number trick. */
+/* Inlined whatever the compiler's heuristics say: kernels instantiated per
+ * column count rely on it to keep their accumulators in registers. */
+#if defined(__GNUC__) || defined(__clang__)
+#define QTK_FORCE_INLINE static inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define QTK_FORCE_INLINE static __forceinline
+#else
+#define QTK_FORCE_INLINE static inline
+#endif
+
+/* Fully unrolls the next loop (constant trip count ≤ 16) so arrays indexed
+ * by its variable become registers. */
+#if defined(__clang__)
+#define QTK_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define QTK_UNROLL _Pragma("GCC unroll 16")
+#else
+#define QTK_UNROLL
+#endif
+
 static inline int qtk_nearest_int(float fval) {
     float val = fval + 12582912.0f;
     int i;

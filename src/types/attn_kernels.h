@@ -1,0 +1,80 @@
+/*
+ * attn_kernels.h — the two inner loops of attention (src/model/attention.c
+ * drives them): a block of cached keys against up to QTK_ATTN_MAX_ROWS query
+ * rows (q·k), and the probability-weighted sum of the block's values (p·V).
+ * Keys and values are F16 or F32 rows of hd elements, back to back (one KV
+ * head's positions); queries, scores and outputs are F32.
+ *
+ * Precision: F16 keys/values are widened to F32 exactly (vcvtph2ps / fcvtl)
+ * and every product is accumulated in F32 with FMA; the query stays F32.
+ * (llama.cpp rounds q, and the softmax weights, to F16 before its F16
+ * products; we do not: it would save nothing here and adds error.)
+ *
+ * Row independence: the value computed for one row depends only on that
+ * row's inputs, never on nr, on the other rows or on which ISA row group it
+ * falls in (each row has its own accumulators with a fixed order), so the
+ * caller may tile rows any way without changing a bit of the result.
+ */
+#ifndef QTK_ATTN_KERNELS_H
+#define QTK_ATTN_KERNELS_H
+
+#include "../core/qtk_internal.h"
+
+#define QTK_ATTN_MAX_ROWS 8
+
+/* s[r*s_stride + j] = q[r] · k_j for r < nr (<= QTK_ATTN_MAX_ROWS), j < nk;
+ * k_j = the j-th row of hd elements at k. */
+typedef void (*qtk_attn_qk_fn)(int64_t hd, int nr, const float *const *q, int64_t nk, const void *k, float *s,
+                               int64_t s_stride);
+/* o[r][d] += sum over j < nk of p[r*p_stride + j] * v_j[d] (j in order). */
+typedef void (*qtk_attn_pv_fn)(int64_t hd, int nr, const float *p, int64_t p_stride, int64_t nk, const void *v,
+                               float *const *o);
+
+/* Softmax helpers on one row's visible scores: scale_max multiplies the n
+ * scores by scale and returns their maximum (exact on every level);
+ * exp_sum replaces each s by exp(s - m) (m >= every s) and returns their
+ * sum. The SIMD levels use a Cephes-style polynomial (max relative error
+ * about 2 ulp; exp(x) = 0 below x = -87.3) instead of libm's expf. */
+typedef float (*qtk_attn_scale_max_fn)(int64_t n, float *s, float scale);
+typedef float (*qtk_attn_exp_sum_fn)(int64_t n, float *s, float m);
+
+/* Kernels of one ISA level for keys of type kt and values of type vt
+ * (QTK_TYPE_F16 or QTK_TYPE_F32); NULL when that level has none, or it is
+ * not compiled in / not available on this CPU. */
+qtk_attn_qk_fn qtk_attn_qk_get(int kt, int isa);
+qtk_attn_pv_fn qtk_attn_pv_get(int vt, int isa);
+qtk_attn_scale_max_fn qtk_attn_scale_max_get(int isa);
+qtk_attn_exp_sum_fn qtk_attn_exp_sum_get(int isa);
+/* The widest available level (under the qtk_set_max_isa cap). */
+qtk_attn_qk_fn qtk_attn_qk_best(int kt);
+qtk_attn_pv_fn qtk_attn_pv_best(int vt);
+qtk_attn_scale_max_fn qtk_attn_scale_max_best(void);
+qtk_attn_exp_sum_fn qtk_attn_exp_sum_best(void);
+
+/* Per-ISA entry points (attn_kernels_<isa>.c). */
+void qtk_attn_qk_f16_scalar(int64_t hd, int nr, const float *const *q, int64_t nk, const void *k, float *s, int64_t ss);
+void qtk_attn_qk_f32_scalar(int64_t hd, int nr, const float *const *q, int64_t nk, const void *k, float *s, int64_t ss);
+void qtk_attn_pv_f16_scalar(int64_t hd, int nr, const float *p, int64_t ps, int64_t nk, const void *v, float *const *o);
+void qtk_attn_pv_f32_scalar(int64_t hd, int nr, const float *p, int64_t ps, int64_t nk, const void *v, float *const *o);
+void qtk_attn_qk_f16_avx2(int64_t hd, int nr, const float *const *q, int64_t nk, const void *k, float *s, int64_t ss);
+void qtk_attn_qk_f32_avx2(int64_t hd, int nr, const float *const *q, int64_t nk, const void *k, float *s, int64_t ss);
+void qtk_attn_pv_f16_avx2(int64_t hd, int nr, const float *p, int64_t ps, int64_t nk, const void *v, float *const *o);
+void qtk_attn_pv_f32_avx2(int64_t hd, int nr, const float *p, int64_t ps, int64_t nk, const void *v, float *const *o);
+void qtk_attn_qk_f16_avx512(int64_t hd, int nr, const float *const *q, int64_t nk, const void *k, float *s, int64_t ss);
+void qtk_attn_qk_f32_avx512(int64_t hd, int nr, const float *const *q, int64_t nk, const void *k, float *s, int64_t ss);
+void qtk_attn_pv_f16_avx512(int64_t hd, int nr, const float *p, int64_t ps, int64_t nk, const void *v, float *const *o);
+void qtk_attn_pv_f32_avx512(int64_t hd, int nr, const float *p, int64_t ps, int64_t nk, const void *v, float *const *o);
+void qtk_attn_qk_f16_neon(int64_t hd, int nr, const float *const *q, int64_t nk, const void *k, float *s, int64_t ss);
+void qtk_attn_qk_f32_neon(int64_t hd, int nr, const float *const *q, int64_t nk, const void *k, float *s, int64_t ss);
+void qtk_attn_pv_f16_neon(int64_t hd, int nr, const float *p, int64_t ps, int64_t nk, const void *v, float *const *o);
+void qtk_attn_pv_f32_neon(int64_t hd, int nr, const float *p, int64_t ps, int64_t nk, const void *v, float *const *o);
+float qtk_attn_scale_max_scalar(int64_t n, float *s, float scale);
+float qtk_attn_exp_sum_scalar(int64_t n, float *s, float m);
+float qtk_attn_scale_max_avx2(int64_t n, float *s, float scale);
+float qtk_attn_exp_sum_avx2(int64_t n, float *s, float m);
+float qtk_attn_scale_max_avx512(int64_t n, float *s, float scale);
+float qtk_attn_exp_sum_avx512(int64_t n, float *s, float m);
+float qtk_attn_scale_max_neon(int64_t n, float *s, float scale);
+float qtk_attn_exp_sum_neon(int64_t n, float *s, float m);
+
+#endif

@@ -1,0 +1,145 @@
+/*
+ * test_matmul.c — the engine's product (qtk_matmul_many, model/matmul.c)
+ * for every type with a dot product, batch sizes 1..64: whichever path it
+ * takes (vec_dot rows, the type's tiled mul_mat, the int8 panels), each
+ * output must equal the scalar vec_dot of that row and column within the
+ * conversion bound of test_panel.c (0 for the exact paths, plus float
+ * rounding 2^-20 · Σ|w||y|); 1 and 3 threads must give identical bytes.
+ * 37 rows (not a multiple of the 8-row panel group or the 16-row split),
+ * q/k/v-style products of two weights in one dispatch, and activations at
+ * ±max in every third column.
+ */
+#include "testlib.h"
+#include "model/model_internal.h"
+
+#include <math.h>
+
+#define N 512
+#define ROWS 37
+#define MAX_TOK 64
+
+static int g_types;
+
+static void test_type(const qtk_type_traits *tr, qtk_exec *e1, qtk_exec *e3) {
+    const size_t rs = qtk_row_size((int)tr->id, N);
+    uint8_t *wdata = (uint8_t *)malloc(rs * ROWS * 2);
+    float *x = (float *)malloc(sizeof(float) * N * MAX_TOK), *im = (float *)malloc(sizeof(float) * N);
+    float *wf = (float *)malloc(sizeof(float) * N * ROWS * 2);
+    float *y1[2], *y3[2];
+    for (int i = 0; i < 2; i++) {
+        y1[i] = (float *)malloc(sizeof(float) * ROWS * MAX_TOK);
+        y3[i] = (float *)malloc(sizeof(float) * ROWS * MAX_TOK);
+    }
+    tl_rng rng;
+    tl_rng_seed(&rng, 4242 + (unsigned long long)tr->id);
+    for (int i = 0; i < N; i++) im[i] = 0.5f + tl_rng_uniform(&rng);
+    for (int r = 0; r < 2 * ROWS; r++) {
+        for (int i = 0; i < N; i++)
+            x[i] = r % 4 == 1 ? (i == 5 ? 30.0f : 0.02f * tl_rng_normal(&rng)) : tl_rng_normal(&rng) * (1 + r % 3);
+        qtk_error err;
+        CHECK(qtk_quantize_rows((int)tr->id, x, wdata + (size_t)r * rs, 1, N, tr->requires_imatrix ? im : NULL, &err) ==
+                  QTK_OK, "%s: quantize: %s", tr->name, err.msg);
+        (tr->to_float_dot ? tr->to_float_dot : tr->to_float)(wdata + (size_t)r * rs, wf + (size_t)r * N, N);
+    }
+    qtk_weight w[2];
+    for (int i = 0; i < 2; i++) {
+        memset(&w[i], 0, sizeof w[i]);
+        w[i].name = i ? "b.weight" : "a.weight";
+        w[i].expert = -1;
+        w[i].data = wdata + (size_t)i * ROWS * rs;
+        w[i].type = tr->id;
+        w[i].n_in = N;
+        w[i].n_out = ROWS;
+        w[i].row_size = rs;
+        qtk_error err;
+        CHECK(qtk_weight_bind(&w[i], &err) == QTK_OK, "%s: bind: %s", tr->name, err.msg);
+    }
+    const qtk_type_traits *vt = w[0].act;
+    uint8_t *act = (uint8_t *)malloc(w[0].act_row_size);
+    float *yf = (float *)malloc(sizeof(float) * N);
+    for (int t = 0; t < MAX_TOK; t++)
+        for (int i = 0; i < N; i++)
+            x[t * N + i] = t % 3 == 0 ? ((i + t) % 2 ? 1e3f : -1e3f) : tl_rng_normal(&rng);
+    long over = 0, differ = 0;
+    double worst = 0;
+    const qtk_weight *ws[2] = {&w[0], &w[1]};
+    /* QTK_TEST_QUICK=1 (sanitizers, emulators): 1, 4, 7, 10, 37, 64 columns, every path taken */
+    const char *qe = getenv("QTK_TEST_QUICK");
+    const bool quick = qe && qe[0] == '1';
+    for (int n_tok = 1; n_tok <= MAX_TOK; n_tok += quick ? (n_tok < 8 ? 3 : 27) : n_tok < 12 ? 1 : 7) {
+        qtk_error err;
+        CHECK(qtk_matmul_many(e1, 2, ws, y1, x, n_tok, &err) == QTK_OK, "%s: matmul: %s", tr->name, err.msg);
+        CHECK(qtk_matmul_many(e3, 2, ws, y3, x, n_tok, &err) == QTK_OK, "%s: matmul: %s", tr->name, err.msg);
+        for (int i = 0; i < 2; i++) differ += memcmp(y1[i], y3[i], sizeof(float) * ROWS * (size_t)n_tok) != 0;
+        for (int t = 0; t < n_tok; t++) {
+            const float *xt = x + (size_t)t * N;
+            if (vt->id == QTK_TYPE_F32) memcpy(act, xt, sizeof(float) * N);
+            else vt->from_float(xt, act, N);
+            if (vt->id == QTK_TYPE_F32) memcpy(yf, xt, sizeof(float) * N);
+            else vt->to_float(act, yf, N);
+            for (int i = 0; i < 2; i++)
+                for (int r = 0; r < ROWS; r++) {
+                    float ref;
+                    tr->vec_dot[QTK_ISA_SCALAR](N, &ref, (const uint8_t *)w[i].data + (size_t)r * rs, act);
+                    const float *wr = wf + ((size_t)i * ROWS + (size_t)r) * N;
+                    double b = 0, mag = 0;
+                    for (int k = 0; k < N; k += 32) {
+                        double amax = 0, ysum = 0;
+                        for (int j = k; j < k + 32; j++) {
+                            amax = fmax(amax, fabs(wr[j]));
+                            ysum += fabs(yf[j]);
+                            mag += fabs(wr[j]) * fabs(yf[j]);
+                        }
+                        b += amax / 254.0 * ysum;
+                    }
+                    const bool panel = w[i].panel_min_cols > 0 && n_tok >= w[i].panel_min_cols;
+                    const double bound = (panel && !tr->to_int8 ? b : 0.0) + mag / (1 << 20);
+                    const double d = fabs((double)y1[i][(size_t)t * ROWS + r] - ref);
+                    if (d > bound) over++;
+                    if (bound > 0 && d / bound > worst) worst = d / bound;
+                }
+        }
+    }
+    CHECK(over == 0, "%s: %ld products outside the bound (worst %.3f of it)", tr->name, over, worst);
+    CHECK(differ == 0, "%s: 1 and 3 threads differ in %ld products", tr->name, differ);
+    g_types++;
+    free(wdata);
+    free(x);
+    free(im);
+    free(wf);
+    free(act);
+    free(yf);
+    for (int i = 0; i < 2; i++) {
+        free(y1[i]);
+        free(y3[i]);
+    }
+}
+
+int main(void) {
+    qtk_exec e1, e3;
+    memset(&e1, 0, sizeof e1);
+    memset(&e3, 0, sizeof e3);
+    qtk_error err;
+    if (qtk_pool_create(1, &e1.pool, &err) != QTK_OK || qtk_pool_create(3, &e3.pool, &err) != QTK_OK) {
+        fprintf(stderr, "pool: %s\n", err.msg);
+        return 1;
+    }
+    e1.n_gen = e1.n_batch = 1;
+    e3.n_gen = e3.n_batch = 3;
+    for (int i = 0; i < qtk_type_count(); i++) {
+        const qtk_type_traits *tr = qtk_type_at(i);
+        if (!tr->file_type || !tr->quantize || !tr->to_float || !tr->vec_dot[QTK_ISA_SCALAR] || tr->interleaved ||
+            N % tr->block_size)
+            continue;
+        test_type(tr, &e1, &e3);
+    }
+    CHECK(g_types >= 24, "only %d types tested", g_types);
+    printf("%d types, batches 1..%d\n", g_types, MAX_TOK);
+    qtk_free_aligned(e1.act_buf);
+    qtk_free_aligned(e3.act_buf);
+    qtk_free_aligned(e1.panel_buf);
+    qtk_free_aligned(e3.panel_buf);
+    qtk_pool_free(e1.pool);
+    qtk_pool_free(e3.pool);
+    return tl_finish("test_matmul");
+}

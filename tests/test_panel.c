@@ -1,0 +1,175 @@
+/*
+ * test_panel.c — the int8 panel path of batched products (types/panel.h).
+ *
+ * For every type whose activation format can feed a panel:
+ *  1. every compiled-in ISA level converts to the same values (its own
+ *     panel height: 8 rows, 16 for AVX-512) and its kernel gives exactly
+ *     the scalar kernel's floats (same integer sums, same float operations
+ *     in the same order), for 1..8 columns and full and partial row groups,
+ *     and writes nothing outside its tile;
+ *  2. the panel product differs from the type's scalar vec_dot by no more
+ *     than the rounding the conversion can add: per 32-block the weights
+ *     move by at most d/2 = max|w|/254, so |panel - vec_dot| <=
+ *     Σ_b max|w_b|/254 · Σ_k |y_bk| + float rounding (2^-20 · Σ|w||y|).
+ *     Types with an exact int8 form (to_int8) must stay within the float
+ *     term alone.
+ * Weights include the extreme codes (rows of one repeated value, a single
+ * outlier); activations at ±max (every value ±1000, so the int8 values are
+ * ±127), which would saturate an int16 stage of the AVX2 kernel without
+ * the sign trick.
+ */
+#include "testlib.h"
+#include "types/panel.h"
+
+#include <math.h>
+
+#define N 512
+#define ROWS 19  /* 8 + 8 + 3 rows, or 16 + 3 */
+#define OS (ROWS + 2)
+#define WANT_STRIDE (OS * COLS)
+#define COLS 8
+
+static int g_types, g_levels;
+
+static void fill_row(tl_rng *rng, int kind, float *x) {
+    for (int i = 0; i < N; i++)
+        x[i] = kind == 0 ? tl_rng_normal(rng)
+               : kind == 1 ? (i == 37 ? 40.0f : 0.01f * tl_rng_normal(rng))
+               : kind == 2 ? -0.75f
+               : kind == 3 ? (i % 2 ? 1.0f : -1.0f)
+                           : 3.0f * tl_rng_normal(rng) * tl_rng_normal(rng);
+}
+
+static void test_type(const qtk_type_traits *tr) {
+    const qtk_type_traits *vt = qtk_type_get((int)tr->vec_dot_type);
+    const size_t rs = qtk_row_size((int)tr->id, N), ws = rs + 3;
+    const size_t as = qtk_row_size((int)vt->id, N) + 4;
+    unsigned char *w = (unsigned char *)calloc(ROWS, ws), *a = (unsigned char *)calloc(COLS, as);
+    float *x = (float *)malloc(sizeof(float) * N), *im = (float *)malloc(sizeof(float) * N);
+    float *wf = (float *)malloc(sizeof(float) * N * ROWS), *yf = (float *)malloc(sizeof(float) * N * COLS);
+    const size_t pbytes = qtk_panel_bytes(N, QTK_PANEL_MAX_R);
+    uint8_t *panel = (uint8_t *)malloc(pbytes), *panel2 = (uint8_t *)malloc(pbytes);
+    float *tmp = (float *)malloc(qtk_panel_tmp_bytes(N));
+    long conv_bad = 0;
+    float td[COLS * (N / 32)];
+    int32_t ts[COLS * (N / 32)];
+    float ref[ROWS * COLS], bound[ROWS * COLS], got[OS * COLS];
+    float *want = (float *)malloc(sizeof(float) * WANT_STRIDE * (COLS + 1));
+    tl_rng rng;
+    tl_rng_seed(&rng, 991 + (unsigned long long)tr->id);
+    for (int i = 0; i < N; i++) im[i] = 0.5f + tl_rng_uniform(&rng);
+    for (int r = 0; r < ROWS; r++) {
+        fill_row(&rng, r % 5, x);
+        qtk_error err;
+        CHECK(qtk_quantize_rows((int)tr->id, x, w + (size_t)r * ws, 1, N, tr->requires_imatrix ? im : NULL, &err) == QTK_OK,
+              "%s: quantize row %d: %s", tr->name, r, err.msg);
+        (tr->to_float_dot ? tr->to_float_dot : tr->to_float)(w + (size_t)r * ws, wf + r * N, N);
+    }
+    for (int c = 0; c < COLS; c++) {
+        for (int i = 0; i < N; i++) x[i] = c % 3 == 0 ? ((i + c) % 2 ? 1e3f : -1e3f) : tl_rng_normal(&rng);
+        vt->from_float(x, a + (size_t)c * as, N);
+        vt->to_float(a + (size_t)c * as, yf + c * N, N);
+    }
+    /* vec_dot reference and the conversion bound */
+    for (int c = 0; c < COLS; c++)
+        for (int r = 0; r < ROWS; r++) {
+            tr->vec_dot[QTK_ISA_SCALAR](N, &ref[c * ROWS + r], w + (size_t)r * ws, a + (size_t)c * as);
+            double b = 0, mag = 0;
+            for (int k = 0; k < N; k += 32) {
+                double amax = 0, ysum = 0;
+                for (int i = k; i < k + 32; i++) {
+                    amax = fmax(amax, fabs(wf[r * N + i]));
+                    ysum += fabs(yf[c * N + i]);
+                    mag += fabs(wf[r * N + i]) * fabs(yf[c * N + i]);
+                }
+                b += amax / 254.0 * ysum;
+            }
+            bound[c * ROWS + r] = (float)((tr->to_int8 ? 0.0 : b) + mag / (1 << 20));
+        }
+    long over = 0, bad_isa = 0, touched = 0;
+    double worst = 0;
+    /* The scalar level (8-row panels) against vec_dot, for every tile width. */
+    const qtk_panel_kernels *ks = qtk_panel_level(QTK_ISA_SCALAR);
+    for (int nc = 1; nc <= COLS; nc++) {
+        qtk_panel_act act;
+        qtk_panel_act_prepare(vt->id, a, as, nc, N, td, ts, &act);
+        for (int g0 = 0; g0 < ROWS; g0 += ks->rows) {
+            const int nr = ROWS - g0 < ks->rows ? ROWS - g0 : ks->rows;
+            qtk_panel_convert(ks, tr, w + (size_t)g0 * ws, ws, nr, N, panel, tmp);
+            qtk_panel_gemm_scalar(N, panel, &act, want + (size_t)nc * WANT_STRIDE + g0, OS, nr);
+            for (int c = 0; c < nc; c++)
+                for (int r = 0; r < nr; r++) {
+                    const float d = fabsf(want[(size_t)nc * WANT_STRIDE + (size_t)c * OS + g0 + r] - ref[c * ROWS + g0 + r]);
+                    const float bd = bound[c * ROWS + g0 + r];
+                    if (d > bd) over++;
+                    if (bd > 0 && d / bd > worst) worst = d / bd;
+                }
+        }
+    }
+    /* Every level, with its own panel height (8 or 16 rows), converts to the
+     * same values and computes the same floats. */
+    for (int isa = 0; isa < QTK_ISA_COUNT; isa++) {
+        const qtk_panel_kernels *k = qtk_panel_level((qtk_isa)isa);
+        if (!k || !qtk_isa_available((qtk_isa)isa)) continue;
+        for (int g0 = 0; g0 < ROWS; g0 += k->rows) {
+            const int nr = ROWS - g0 < k->rows ? ROWS - g0 : k->rows;
+            qtk_panel_convert(k, tr, w + (size_t)g0 * ws, ws, nr, N, panel, tmp);
+            qtk_panel_convert(ks, tr, w + (size_t)g0 * ws, ws, nr < 8 ? nr : 8, N, panel2, tmp);
+            /* rows 0..min(nr,8)-1: the level's panel holds the scalar panel's values */
+            const size_t bb = qtk_panel_block_bytes(k->rows), bb8 = qtk_panel_block_bytes(8);
+            for (int blk = 0; blk < N / 32; blk++)
+                for (int r = 0; r < (nr < 8 ? nr : 8); r++) {
+                    conv_bad += memcmp(panel + blk * bb + 4 * r, panel2 + blk * bb8 + 4 * r, 4) != 0;
+                    for (int kk = 0; kk < 32; kk++) {
+                        const uint8_t v = panel[blk * bb + 4 * k->rows + (kk / 4) * 4 * k->rows + 4 * r + kk % 4];
+                        const uint8_t v8 = panel2[blk * bb8 + 32 + (kk / 4) * 32 + 4 * r + kk % 4];
+                        conv_bad += (uint8_t)(v ^ (k->unsigned_w ? 0x80 : 0)) != v8;
+                    }
+                }
+            for (int nc = 1; nc <= COLS; nc++) {
+                qtk_panel_act act;
+                qtk_panel_act_prepare(vt->id, a, as, nc, N, td, ts, &act);
+                for (size_t i = 0; i < OS * COLS; i++) got[i] = -12345.0f;
+                k->gemm(N, panel, &act, got, OS, nr);
+                for (int c = 0; c < COLS; c++)
+                    for (int r = 0; r < OS; r++) {
+                        if (c < nc && r < nr)
+                            bad_isa += memcmp(&got[c * OS + r], &want[(size_t)nc * WANT_STRIDE + (size_t)c * OS + g0 + r],
+                                              sizeof(float)) != 0;
+                        else
+                            touched += got[c * OS + r] != -12345.0f;
+                    }
+            }
+        }
+        g_levels++;
+    }
+    CHECK(over == 0, "%s: %ld panel products exceed the conversion bound (worst %.3f of it)", tr->name, over, worst);
+    CHECK(bad_isa == 0, "%s: %ld SIMD panel products differ from the scalar kernel", tr->name, bad_isa);
+    CHECK(touched == 0, "%s: %ld cells outside the tile written", tr->name, touched);
+    CHECK(conv_bad == 0, "%s: %ld panel bytes differ between the levels' conversions", tr->name, conv_bad);
+    printf("  %-8s worst |panel - vec_dot| = %.3f of the bound\n", tr->name, worst);
+    g_types++;
+    free(w);
+    free(a);
+    free(x);
+    free(im);
+    free(wf);
+    free(yf);
+    free(panel);
+    free(want);
+    free(panel2);
+    free(tmp);
+}
+
+int main(void) {
+    for (int i = 0; i < qtk_type_count(); i++) {
+        const qtk_type_traits *tr = qtk_type_at(i);
+        if (!tr->is_quantized || !tr->file_type || !tr->quantize || !tr->to_float || !tr->vec_dot[QTK_ISA_SCALAR])
+            continue;
+        if (!qtk_panel_act_supported(tr->vec_dot_type) || N % tr->block_size) continue;
+        test_type(tr);
+    }
+    CHECK(g_types >= 20, "only %d types went through the panel path", g_types);
+    printf("%d types, %d (type, ISA) kernel checks\n", g_types, g_levels);
+    return tl_finish("test_panel");
+}
