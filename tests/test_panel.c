@@ -42,7 +42,8 @@ static void fill_row(tl_rng *rng, int kind, float *x) {
 
 static void test_type(const qtk_type_traits *tr) {
     const qtk_type_traits *vt = qtk_type_get((int)tr->vec_dot_type);
-    const size_t rs = qtk_row_size((int)tr->id, N), ws = rs + 3;
+    /* rows 2-byte aligned but not 4 (model rows are whole blocks of even size at 32-aligned data) */
+    const size_t rs = qtk_row_size((int)tr->id, N), ws = rs + 6;
     const size_t as = qtk_row_size((int)vt->id, N) + 4;
     unsigned char *w = (unsigned char *)calloc(ROWS, ws), *a = (unsigned char *)calloc(COLS, as);
     float *x = (float *)malloc(sizeof(float) * N), *im = (float *)malloc(sizeof(float) * N);

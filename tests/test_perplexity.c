@@ -46,15 +46,22 @@ static void test_accuracy(qtk_model *f32, const qtk_vocab *v) {
     const char *full = getenv("QTK_TEST_FULL_PPL");
     const bool all = full && full[0] == '1';
     if (quick_mode() && !all) {
-        qtk_ppl_params q = {.n_ctx = 256, .n_batch = 256, .n_threads = 2, .n_chunks = 8};
+        qtk_ppl_params q = {.n_ctx = 256, .n_batch = 256, .n_threads = 2, .n_chunks = 8, .kv_f32_k = true,
+                            .kv_f32_v = true};
         qtk_ppl_stats qs;
         qtk_error qerr;
         CHECK(qtk_perplexity(f32, v, g_tokens, g_n, &q, NULL, NULL, &qs, &qerr) == QTK_OK, "perplexity: %s",
               qerr.msg);
-        /* qtk's own figure (not a reference): 60.466576 on x86-64 (60.488844 without BOS at the
-         * chunk starts); margin 2e-4 for other kernels' summation orders */
+        /* qtk's own figures (not a reference), F32 KV cache: 60.466576 on x86-64 (60.488844
+         * without BOS at the chunk starts); margin 2e-4 for other kernels' summation orders */
         CHECK(qs.n_chunks == 8 && fabs(qs.ppl - 60.466576) <= 2e-4, "quick mode: 8 chunks, PPL %.6f (expected 60.466576)",
               qs.ppl);
+        /* the default F16 cache: 60.466914 (keys and values rounded to F16) */
+        q.kv_f32_k = q.kv_f32_v = false;
+        CHECK(qtk_perplexity(f32, v, g_tokens, g_n, &q, NULL, NULL, &qs, &qerr) == QTK_OK, "perplexity: %s",
+              qerr.msg);
+        CHECK(qs.n_chunks == 8 && fabs(qs.ppl - 60.466914) <= 2e-4,
+              "quick mode, F16 cache: 8 chunks, PPL %.6f (expected 60.466914)", qs.ppl);
         printf("  quick mode (QTK_TEST_QUICK=1): 8 chunks, PPL = %.6f; the reference check runs natively\n",
                qs.ppl);
         return;
