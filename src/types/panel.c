@@ -139,7 +139,10 @@ void qtk_panel_gemm_scalar(int64_t n, const uint8_t *panel, const qtk_panel_act 
             for (int r = 0; r < R; r++) {
                 int32_t s = 0;
                 for (int k = 0; k < QTK_PANEL_B; k++) s += (int32_t)q[(k >> 2) * 32 + r * 4 + (k & 3)] * y[k];
-                acc[r] = fmaf((float)s, dw[r] * dy, acc[r]);
+                /* a fused multiply-add, as the SIMD kernels do: the product of two floats is
+                 * exact in double, so only the sum rounds (once to double, then to float;
+                 * the libm fmaf of some platforms, e.g. mingw's, is not fused) */
+                acc[r] = (float)((double)(float)s * (double)(dw[r] * dy) + (double)acc[r]);
             }
         }
         for (int r = 0; r < nr; r++) out[(size_t)c * out_stride + (size_t)r] = acc[r];
