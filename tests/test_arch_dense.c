@@ -44,16 +44,6 @@ typedef struct arch_case {
     double ppl8;             /* README: 8 chunks, -c 256 */
 } arch_case;
 
-static qtk_model *load(const char *rel) {
-    char *path = tl_shared_path(rel);
-    qtk_model *m = NULL;
-    qtk_error err;
-    if (!path) return NULL;
-    CHECK(qtk_model_load(path, &m, &err) == QTK_OK, "%s: %s", rel, err.msg);
-    free(path);
-    return m;
-}
-
 static void check_ppl(const arch_case *ac, qtk_model *m, const qtk_vocab *v, const char *text, size_t size) {
     int32_t *tok = NULL;
     int64_t n = 0;
@@ -204,7 +194,7 @@ int main(void) {
         const arch_case *ac = &cases[i];
         char rel[96];
         snprintf(rel, sizeof rel, "fixtures/arch/%s.gguf", ac->name);
-        qtk_model *m = load(rel);
+        qtk_model *m = tl_load_model(rel);
         if (!m) {
             printf("  %s: %s not found, skipped\n", ac->name, rel);
             continue;

@@ -55,16 +55,6 @@ static bool quick_mode(void) {
     return q && q[0] == '1';
 }
 
-static qtk_model *load(const char *rel) {
-    char *path = tl_shared_path(rel);
-    qtk_model *m = NULL;
-    qtk_error err;
-    if (!path) return NULL;
-    CHECK(qtk_model_load(path, &m, &err) == QTK_OK, "%s: %s", rel, err.msg);
-    free(path);
-    return m;
-}
-
 static double run_ppl(qtk_model *m, const qtk_vocab *v, const int32_t *tok, int64_t n, const char *what) {
     qtk_ppl_params p = {.n_ctx = 256, .n_batch = 256, .n_threads = 2, .n_chunks = 8};
     qtk_ppl_stats s;
@@ -184,7 +174,7 @@ static double kld_with_fault(qtk_model *m, const qtk_vocab *v, const moe_case *m
 static void run_case(const moe_case *mc, const char *text, size_t size, double *ppl_out) {
     char rel[96];
     snprintf(rel, sizeof rel, "fixtures/arch/%s.gguf", mc->name);
-    qtk_model *m = load(rel);
+    qtk_model *m = tl_load_model(rel);
     if (!m) return;
     const qtk_model_info *in = qtk_model_get_info(m);
     CHECK(strcmp(in->arch, mc->arch) == 0 && in->n_expert == 4 && in->n_expert_used == 2 && in->n_ff_exp == 768,

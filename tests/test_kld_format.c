@@ -74,38 +74,6 @@ static void test_reference_files(void) {
     }
 }
 
-/* Copy of the F32 model with every matrix in `type` (norms F32). */
-static int write_quantized(const qtk_model *f32, qtk_type type, const char *path) {
-    const qtk_gguf *g = qtk_model_gguf(f32);
-    qtk_gguf_writer *w = NULL;
-    qtk_error err;
-    if (qtk_gguf_writer_open(path, &w, &err) != QTK_OK) return 0;
-    int ok = qtk_meta_copy(qtk_gguf_writer_meta(w), qtk_gguf_meta(g), &err) == QTK_OK;
-    for (int64_t i = 0; ok && i < qtk_gguf_n_tensors(g); i++) {
-        const qtk_tensor_info *t = qtk_gguf_tensor(g, i);
-        ok = qtk_gguf_writer_add_tensor(w, t->name, t->n_dims == 2 ? type : QTK_TYPE_F32, t->n_dims, t->ne, &err) ==
-             QTK_OK;
-    }
-    for (int64_t i = 0; ok && i < qtk_gguf_n_tensors(g); i++) {
-        const qtk_tensor_info *t = qtk_gguf_tensor(g, i);
-        int64_t n = qtk_tensor_nelements(t), rows = qtk_tensor_nrows(t);
-        float *f = (float *)malloc((size_t)n * sizeof(float));
-        size_t qs = t->n_dims == 2 ? qtk_row_size(type, t->ne[0]) * (size_t)rows : (size_t)n * 4;
-        void *q = malloc(qs);
-        ok = f && q && qtk_dequantize_rows((int)t->type, t->data, f, rows, t->ne[0], &err) == QTK_OK;
-        if (ok && t->n_dims == 2) ok = qtk_quantize_rows(type, f, q, rows, t->ne[0], NULL, &err) == QTK_OK;
-        else if (ok) memcpy(q, f, qs);
-        ok = ok && qtk_gguf_writer_write(w, q, qs, &err) == QTK_OK;
-        free(f);
-        free(q);
-    }
-    if (!ok) {
-        qtk_gguf_writer_abort(w);
-        return 0;
-    }
-    return qtk_gguf_writer_finish(w, &err) == QTK_OK;
-}
-
 #define NCTX 128
 #define NCHUNK 6
 #define NSCORED (NCTX - 1 - NCTX / 2)
@@ -275,7 +243,7 @@ static void test_formats(qtk_model *f32, const qtk_vocab *v) {
     char *paths[2] = {q8, q4};
     for (int k = 0; k < 2; k++) {
         const char *tn = k == 0 ? "Q8_0" : "Q4_0";
-        CHECK(write_quantized(f32, types[k], paths[k]), "writing %s", tn);
+        CHECK(tl_write_quantized_copy(qtk_model_gguf(f32), types[k], -1, paths[k]), "writing %s", tn);
         if (qtk_model_load(paths[k], &mq[k], &err) != QTK_OK) {
             CHECK(0, "%s: %s", tn, err.msg);
             continue;

@@ -23,16 +23,6 @@
 static int32_t *g_tokens;
 static int64_t g_n;
 
-static qtk_model *load(const char *rel) {
-    char *path = tl_shared_path(rel);
-    qtk_model *m = NULL;
-    qtk_error err;
-    if (!path) return NULL;
-    CHECK(qtk_model_load(path, &m, &err) == QTK_OK, "%s: %s", rel, err.msg);
-    free(path);
-    return m;
-}
-
 /* Under sanitizers and emulators (QTK_TEST_QUICK=1, set by .ci/run) the
  * 160-chunk accuracy run would take ~10 minutes; there it runs 8 chunks for
  * memory-safety coverage only, and the accuracy check stays with the native
@@ -151,43 +141,10 @@ done:
     free(base);
 }
 
-/* Writes a copy of the F32 fixture with every matrix in Q8_0 (norms stay F32). */
-static int write_q8_0(const qtk_model *f32, const char *path) {
-    const qtk_gguf *g = qtk_model_gguf(f32);
-    qtk_gguf_writer *w = NULL;
-    qtk_error err;
-    if (qtk_gguf_writer_open(path, &w, &err) != QTK_OK) return 0;
-    int ok = qtk_meta_copy(qtk_gguf_writer_meta(w), qtk_gguf_meta(g), &err) == QTK_OK;
-    ok = ok && qtk_meta_set_u32(qtk_gguf_writer_meta(w), "general.file_type", 7, &err) == QTK_OK;
-    for (int64_t i = 0; ok && i < qtk_gguf_n_tensors(g); i++) {
-        const qtk_tensor_info *t = qtk_gguf_tensor(g, i);
-        ok = qtk_gguf_writer_add_tensor(w, t->name, t->n_dims == 2 ? QTK_TYPE_Q8_0 : QTK_TYPE_F32, t->n_dims, t->ne,
-                                        &err) == QTK_OK;
-    }
-    for (int64_t i = 0; ok && i < qtk_gguf_n_tensors(g); i++) {
-        const qtk_tensor_info *t = qtk_gguf_tensor(g, i);
-        int64_t n = qtk_tensor_nelements(t), rows = qtk_tensor_nrows(t);
-        float *f = (float *)malloc((size_t)n * sizeof(float));
-        size_t qs = t->n_dims == 2 ? qtk_row_size(QTK_TYPE_Q8_0, t->ne[0]) * (size_t)rows : (size_t)n * 4;
-        void *q = malloc(qs);
-        ok = f && q && qtk_dequantize_rows((int)t->type, t->data, f, rows, t->ne[0], &err) == QTK_OK;
-        if (ok && t->n_dims == 2) ok = qtk_quantize_rows(QTK_TYPE_Q8_0, f, q, rows, t->ne[0], NULL, &err) == QTK_OK;
-        else if (ok) memcpy(q, f, qs);
-        ok = ok && qtk_gguf_writer_write(w, q, qs, &err) == QTK_OK;
-        free(f);
-        free(q);
-    }
-    if (!ok) {
-        qtk_gguf_writer_abort(w);
-        return 0;
-    }
-    return qtk_gguf_writer_finish(w, &err) == QTK_OK;
-}
-
 /* A quantized model through the Q8_0 activation path: close to F32, not equal. */
 static void test_q8_0(qtk_model *f32, const qtk_vocab *v) {
     char *qpath = tl_tmp_path("test_perplexity_q8_0.gguf"), *base = tl_tmp_path("test_perplexity_q8base.kld");
-    CHECK(write_q8_0(f32, qpath), "could not write the Q8_0 model");
+    CHECK(tl_write_quantized_copy(qtk_model_gguf(f32), QTK_TYPE_Q8_0, 7, qpath), "could not write the Q8_0 model");
     qtk_model *q8 = NULL;
     qtk_error err;
     if (qtk_model_load(qpath, &q8, &err) != QTK_OK) {
@@ -281,7 +238,7 @@ done:
 
 int main(void) {
     char *ev = tl_shared_path("fixtures/eval.txt");
-    qtk_model *f32 = load("fixtures/tiny-llama-f32.gguf"), *f16 = load("fixtures/tiny-llama-f16.gguf");
+    qtk_model *f32 = tl_load_model("fixtures/tiny-llama-f32.gguf"), *f16 = tl_load_model("fixtures/tiny-llama-f16.gguf");
     if (!ev || !f32 || !f16) {
         qtk_model_free(f32);
         qtk_model_free(f16);

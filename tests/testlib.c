@@ -199,6 +199,48 @@ qtk_vocab *tl_load_vocab(const char *rel, qtk_gguf **g) {
     return v;
 }
 
+qtk_model *tl_load_model(const char *rel) {
+    char *path = tl_shared_path(rel);
+    qtk_model *m = NULL;
+    qtk_error err;
+    if (!path) return NULL;
+    CHECK(qtk_model_load(path, &m, &err) == QTK_OK, "%s: %s", rel, err.msg);
+    free(path);
+    return m;
+}
+
+int tl_write_quantized_copy(const qtk_gguf *g, qtk_type type, int64_t file_type, const char *path) {
+    qtk_gguf_writer *w = NULL;
+    qtk_error err;
+    if (qtk_gguf_writer_open(path, &w, &err) != QTK_OK) return 0;
+    int ok = qtk_meta_copy(qtk_gguf_writer_meta(w), qtk_gguf_meta(g), &err) == QTK_OK;
+    if (ok && file_type >= 0)
+        ok = qtk_meta_set_u32(qtk_gguf_writer_meta(w), "general.file_type", (uint32_t)file_type, &err) == QTK_OK;
+    for (int64_t i = 0; ok && i < qtk_gguf_n_tensors(g); i++) {
+        const qtk_tensor_info *t = qtk_gguf_tensor(g, i);
+        ok = qtk_gguf_writer_add_tensor(w, t->name, t->n_dims == 2 ? type : QTK_TYPE_F32, t->n_dims, t->ne, &err) ==
+             QTK_OK;
+    }
+    for (int64_t i = 0; ok && i < qtk_gguf_n_tensors(g); i++) {
+        const qtk_tensor_info *t = qtk_gguf_tensor(g, i);
+        int64_t n = qtk_tensor_nelements(t), rows = qtk_tensor_nrows(t);
+        float *f = (float *)malloc((size_t)n * sizeof(float));
+        size_t qs = t->n_dims == 2 ? qtk_row_size(type, t->ne[0]) * (size_t)rows : (size_t)n * 4;
+        void *q = malloc(qs);
+        ok = f && q && qtk_dequantize_rows((int)t->type, t->data, f, rows, t->ne[0], &err) == QTK_OK;
+        if (ok && t->n_dims == 2) ok = qtk_quantize_rows(type, f, q, rows, t->ne[0], NULL, &err) == QTK_OK;
+        else if (ok) memcpy(q, f, qs);
+        ok = ok && qtk_gguf_writer_write(w, q, qs, &err) == QTK_OK;
+        free(f);
+        free(q);
+    }
+    if (!ok) {
+        qtk_gguf_writer_abort(w);
+        return 0;
+    }
+    return qtk_gguf_writer_finish(w, &err) == QTK_OK;
+}
+
 #ifdef _WIN32
 #include <windows.h>
 #else

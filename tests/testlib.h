@@ -77,6 +77,16 @@ int tl_files_equal(const char *a, const char *b);
  * when the file is absent. *g receives the open GGUF (close it). */
 qtk_vocab *tl_load_vocab(const char *rel, qtk_gguf **g);
 
+/* Loads the model ../shared/REL; NULL when ../shared is absent (a load
+ * failure is a failed check). */
+qtk_model *tl_load_model(const char *rel);
+
+/* Writes a copy of model g with every 2-D tensor quantized to `type` (no
+ * imatrix) and every other tensor in F32; general.file_type set to
+ * file_type unless it is negative. 1 on success, 0 on any failure (the
+ * partial file is removed). */
+int tl_write_quantized_copy(const qtk_gguf *g, qtk_type type, int64_t file_type, const char *path);
+
 /* Case-insensitive ASCII compare, 0 when equal. */
 int tl_strcasecmp(const char *a, const char *b);
 

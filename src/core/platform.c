@@ -239,6 +239,14 @@ void *qtk_malloc_aligned(size_t size) {
 #endif
 }
 
+void *qtk_grow_aligned(void *buf, size_t *cap, size_t n, size_t elem_size) {
+    if (buf && n <= *cap) return buf;
+    qtk_free_aligned(buf);
+    buf = qtk_malloc_aligned(n * elem_size);
+    *cap = buf ? n : 0;
+    return buf;
+}
+
 void qtk_free_aligned(void *p) {
 #ifdef _WIN32
     _aligned_free(p);

@@ -109,5 +109,10 @@ int qtk_isa_pick(unsigned have_mask);
 /* Allocates size bytes aligned to 64 (NULL on failure); free with qtk_free_aligned. */
 void *qtk_malloc_aligned(size_t size);
 void qtk_free_aligned(void *p);
+/* A scratch buffer that only grows: returns buf when it already holds n
+ * elements of elem_size bytes (*cap counts elements), else frees it and
+ * returns a new 64-byte aligned one (contents not kept) and sets *cap;
+ * NULL and *cap = 0 when out of memory (buf is freed then too). */
+void *qtk_grow_aligned(void *buf, size_t *cap, size_t n, size_t elem_size);
 
 #endif /* QTK_INTERNAL_H */

@@ -211,12 +211,8 @@ qtk_status qtk_attention(qtk_exec *e, qtk_attn_ws *ws, const qtk_kv_cache *kv, i
                              (long long)kv->head_dim, (long long)kv->n_layer, (long long)kv->n_ctx);
     const int nt = qtk_pool_size(e->pool);
     const size_t need = (size_t)nt * ATTN_WS_PER_THREAD;
-    if (need > ws->cap) {
-        qtk_free_aligned(ws->buf);
-        ws->buf = (float *)qtk_malloc_aligned(need * sizeof(float));
-        ws->cap = ws->buf ? need : 0;
-        if (!ws->buf) return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory (attention scores)");
-    }
+    ws->buf = (float *)qtk_grow_aligned(ws->buf, &ws->cap, need, sizeof(float));
+    if (!ws->buf) return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory (attention scores)");
     attn_job j = {.kv = kv, .p = p, .l = l, .n_tok = n_tok, .n_past = n_past, .q = q, .out = out,
                   .scratch = ws->buf, .qk = qtk_attn_qk_best((int)kv->type_k), .pv = qtk_attn_pv_best((int)kv->type_v),
                   .scale_max = qtk_attn_scale_max_best(), .exp_sum = qtk_attn_exp_sum_best()};

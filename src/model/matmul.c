@@ -120,8 +120,6 @@ static bool use_panels(const qtk_weight *w, int64_t n_tok) {
 
 /* Scratch one thread needs for the panel path of weights reading n values. */
 static size_t panel_scratch_bytes(int64_t n) {
-    const size_t nb = (size_t)(n / QTK_PANEL_B);
-    (void)nb;
     return (PANEL_ROWS / 8) * qtk_panel_bytes(n, 8)         /* panels (any R) */
            + qtk_panel_tmp_bytes(n);                        /* decoded row */
 }
@@ -224,12 +222,8 @@ qtk_status qtk_matmul_many(qtk_exec *e, int nw, const qtk_weight *const *w, floa
             need = (need + 63) & ~(size_t)63;
         }
     }
-    if (need > e->act_cap) {
-        qtk_free_aligned(e->act_buf);
-        e->act_buf = qtk_malloc_aligned(need);
-        e->act_cap = e->act_buf ? need : 0;
-        if (!e->act_buf) return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory (converted activations, %zu bytes)", need);
-    }
+    e->act_buf = qtk_grow_aligned(e->act_buf, &e->act_cap, need, 1);
+    if (!e->act_buf) return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory (converted activations, %zu bytes)", need);
     for (int k = 0; k < j.n_conv; k++) {
         j.conv_dst[k] = (uint8_t *)e->act_buf + offs[k];
         if (scan_offs[k]) {
@@ -262,13 +256,8 @@ qtk_status qtk_matmul_many(qtk_exec *e, int nw, const qtk_weight *const *w, floa
         j.pk = qtk_panel_best();
         j.scratch_per_thread = (panel_scratch_bytes(j.n_in) + 63) & ~(size_t)63;
         const size_t total = j.scratch_per_thread * (size_t)qtk_pool_size(e->pool);
-        if (total > e->panel_cap) {
-            qtk_free_aligned(e->panel_buf);
-            e->panel_buf = qtk_malloc_aligned(total);
-            e->panel_cap = e->panel_buf ? total : 0;
-            if (!e->panel_buf)
-                return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory (weight panels, %zu bytes)", total);
-        }
+        e->panel_buf = qtk_grow_aligned(e->panel_buf, &e->panel_cap, total, 1);
+        if (!e->panel_buf) return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory (weight panels, %zu bytes)", total);
         j.scratch = (uint8_t *)e->panel_buf;
     }
     if (j.n_conv > 0) qtk_pool_for(e->pool, n_tok >= 8 ? nt : 1, n_tok, 1, convert_range, &j);

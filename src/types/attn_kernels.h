@@ -18,7 +18,7 @@
 #ifndef QTK_ATTN_KERNELS_H
 #define QTK_ATTN_KERNELS_H
 
-#include "../core/qtk_internal.h"
+#include "types_internal.h"
 
 #define QTK_ATTN_MAX_ROWS 8
 
@@ -76,5 +76,19 @@ float qtk_attn_scale_max_avx512(int64_t n, float *s, float scale);
 float qtk_attn_exp_sum_avx512(int64_t n, float *s, float m);
 float qtk_attn_scale_max_neon(int64_t n, float *s, float scale);
 float qtk_attn_exp_sum_neon(int64_t n, float *s, float m);
+
+/* Calls call(N) with the row count nr as a compile-time constant 1..8 (the
+ * SIMD kernels keep per-row accumulators in registers). */
+#define ATTN_BY_ROWS(call)                                                                                  \
+    switch (nr) {                                                                                           \
+    case 1: call(1); break;                                                                                 \
+    case 2: call(2); break;                                                                                 \
+    case 3: call(3); break;                                                                                 \
+    case 4: call(4); break;                                                                                 \
+    case 5: call(5); break;                                                                                 \
+    case 6: call(6); break;                                                                                 \
+    case 7: call(7); break;                                                                                 \
+    default: call(8); break;                                                                                \
+    }
 
 #endif

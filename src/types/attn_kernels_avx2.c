@@ -12,18 +12,12 @@
 #include <immintrin.h>
 #include <math.h>
 
-#if defined(__GNUC__) || defined(__clang__)
-#define ATTN_INLINE static inline __attribute__((always_inline))
-#else
-#define ATTN_INLINE static __forceinline
-#endif
-
-ATTN_INLINE __m256 load8(const void *rows, const int f16, int64_t i) {
+QTK_FORCE_INLINE __m256 load8(const void *rows, const int f16, int64_t i) {
     if (f16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)((const uint16_t *)rows + i)));
     return _mm256_loadu_ps((const float *)rows + i);
 }
 
-ATTN_INLINE float elem(const void *rows, const int f16, int64_t i) {
+QTK_FORCE_INLINE float elem(const void *rows, const int f16, int64_t i) {
     return f16 ? qtk_fp16_to_fp32(((const uint16_t *)rows)[i]) : ((const float *)rows)[i];
 }
 
@@ -34,7 +28,7 @@ static inline __m128 hsum4x(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
 }
 
 /* Scores of NR rows against KU consecutive keys starting at key j. */
-ATTN_INLINE void qk_tile(int64_t hd, const int NR, const int KU, const float *const *q, const void *k, const int f16,
+QTK_FORCE_INLINE void qk_tile(int64_t hd, const int NR, const int KU, const float *const *q, const void *k, const int f16,
                          int64_t j, float *s, int64_t ss) {
     __m256 acc[4][QTK_ATTN_MAX_ROWS];
     for (int u = 0; u < KU; u++)
@@ -64,7 +58,7 @@ ATTN_INLINE void qk_tile(int64_t hd, const int NR, const int KU, const float *co
     }
 }
 
-ATTN_INLINE void qk_rows(int64_t hd, const int NR, const float *const *q, int64_t nk, const void *k, const int f16,
+QTK_FORCE_INLINE void qk_rows(int64_t hd, const int NR, const float *const *q, int64_t nk, const void *k, const int f16,
                          float *s, int64_t ss) {
     const int KU = NR == 1 ? 4 : NR == 2 ? 4 : NR <= 4 ? 2 : 1;
     int64_t j = 0;
@@ -73,7 +67,7 @@ ATTN_INLINE void qk_rows(int64_t hd, const int NR, const float *const *q, int64_
 }
 
 /* o[r][d .. d+8*DU) += sum_j p[r][j] * v_j[d ..]. */
-ATTN_INLINE void pv_tile(int64_t hd, const int NR, const int DU, const float *p, int64_t ps, int64_t nk,
+QTK_FORCE_INLINE void pv_tile(int64_t hd, const int NR, const int DU, const float *p, int64_t ps, int64_t nk,
                          const void *v, const int f16, int64_t d, float *const *o) {
     __m256 acc[4][QTK_ATTN_MAX_ROWS];
     for (int r = 0; r < NR; r++)
@@ -90,7 +84,7 @@ ATTN_INLINE void pv_tile(int64_t hd, const int NR, const int DU, const float *p,
         for (int u = 0; u < DU; u++) _mm256_storeu_ps(o[r] + d + 8 * u, acc[u][r]);
 }
 
-ATTN_INLINE void pv_rows(int64_t hd, const int NR, const float *p, int64_t ps, int64_t nk, const void *v,
+QTK_FORCE_INLINE void pv_rows(int64_t hd, const int NR, const float *p, int64_t ps, int64_t nk, const void *v,
                          const int f16, float *const *o) {
     const int DU = NR <= 2 ? 4 : NR <= 4 ? 2 : 1;
     int64_t d = 0;
@@ -103,18 +97,6 @@ ATTN_INLINE void pv_rows(int64_t hd, const int NR, const float *p, int64_t ps, i
             o[r][d] = a;
         }
 }
-
-#define ATTN_BY_ROWS(call)                                                                                  \
-    switch (nr) {                                                                                           \
-    case 1: call(1); break;                                                                                 \
-    case 2: call(2); break;                                                                                 \
-    case 3: call(3); break;                                                                                 \
-    case 4: call(4); break;                                                                                 \
-    case 5: call(5); break;                                                                                 \
-    case 6: call(6); break;                                                                                 \
-    case 7: call(7); break;                                                                                 \
-    default: call(8); break;                                                                                \
-    }
 
 void qtk_attn_qk_f16_avx2(int64_t hd, int nr, const float *const *q, int64_t nk, const void *k, float *s,
                           int64_t ss) {

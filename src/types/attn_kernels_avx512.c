@@ -10,18 +10,12 @@
 #include <immintrin.h>
 #include <math.h>
 
-#if defined(__GNUC__) || defined(__clang__)
-#define ATTN_INLINE static inline __attribute__((always_inline))
-#else
-#define ATTN_INLINE static __forceinline
-#endif
-
-ATTN_INLINE __m512 load16(const void *rows, const int f16, int64_t i) {
+QTK_FORCE_INLINE __m512 load16(const void *rows, const int f16, int64_t i) {
     if (f16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)((const uint16_t *)rows + i)));
     return _mm512_loadu_ps((const float *)rows + i);
 }
 
-ATTN_INLINE __m512 load16_mask(const void *rows, const int f16, int64_t i, __mmask16 m) {
+QTK_FORCE_INLINE __m512 load16_mask(const void *rows, const int f16, int64_t i, __mmask16 m) {
     if (f16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)rows + i));
     return _mm512_maskz_loadu_ps(m, (const float *)rows + i);
 }
@@ -34,7 +28,7 @@ static inline __m128 hsum4x(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
     return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
 }
 
-ATTN_INLINE void qk_tile(int64_t hd, const int NR, const int KU, const float *const *q, const void *k, const int f16,
+QTK_FORCE_INLINE void qk_tile(int64_t hd, const int NR, const int KU, const float *const *q, const void *k, const int f16,
                          int64_t j, float *s, int64_t ss) {
     __m512 acc[8][QTK_ATTN_MAX_ROWS];
     for (int u = 0; u < KU; u++)
@@ -67,7 +61,7 @@ ATTN_INLINE void qk_tile(int64_t hd, const int NR, const int KU, const float *co
         }
 }
 
-ATTN_INLINE void qk_rows(int64_t hd, const int NR, const float *const *q, int64_t nk, const void *k, const int f16,
+QTK_FORCE_INLINE void qk_rows(int64_t hd, const int NR, const float *const *q, int64_t nk, const void *k, const int f16,
                          float *s, int64_t ss) {
     const int KU = NR == 1 ? 8 : NR == 2 ? 4 : 2;
     int64_t j = 0;
@@ -77,7 +71,7 @@ ATTN_INLINE void qk_rows(int64_t hd, const int NR, const float *const *q, int64_
 
 /* o[r][d .. d+16*DU) += sum_j p[r][j] * v_j[d ..]; masked: only the first
  * hd-d lanes of a single chunk (DU == 1). */
-ATTN_INLINE void pv_tile(int64_t hd, const int NR, const int DU, const int masked, const float *p, int64_t ps,
+QTK_FORCE_INLINE void pv_tile(int64_t hd, const int NR, const int DU, const int masked, const float *p, int64_t ps,
                          int64_t nk, const void *v, const int f16, int64_t d, float *const *o) {
     const __mmask16 m = masked ? (__mmask16)((1u << (hd - d)) - 1) : (__mmask16)0xFFFF;
     __m512 acc[4][QTK_ATTN_MAX_ROWS];
@@ -102,7 +96,7 @@ ATTN_INLINE void pv_tile(int64_t hd, const int NR, const int DU, const int maske
         }
 }
 
-ATTN_INLINE void pv_rows(int64_t hd, const int NR, const float *p, int64_t ps, int64_t nk, const void *v,
+QTK_FORCE_INLINE void pv_rows(int64_t hd, const int NR, const float *p, int64_t ps, int64_t nk, const void *v,
                          const int f16, float *const *o) {
     const int DU = NR <= 4 ? 4 : 2;
     int64_t d = 0;
@@ -110,18 +104,6 @@ ATTN_INLINE void pv_rows(int64_t hd, const int NR, const float *p, int64_t ps, i
     for (; d + 16 <= hd; d += 16) pv_tile(hd, NR, 1, 0, p, ps, nk, v, f16, d, o);
     if (d < hd) pv_tile(hd, NR, 1, 1, p, ps, nk, v, f16, d, o);
 }
-
-#define ATTN_BY_ROWS(call)                                                                                  \
-    switch (nr) {                                                                                           \
-    case 1: call(1); break;                                                                                 \
-    case 2: call(2); break;                                                                                 \
-    case 3: call(3); break;                                                                                 \
-    case 4: call(4); break;                                                                                 \
-    case 5: call(5); break;                                                                                 \
-    case 6: call(6); break;                                                                                 \
-    case 7: call(7); break;                                                                                 \
-    default: call(8); break;                                                                                \
-    }
 
 void qtk_attn_qk_f16_avx512(int64_t hd, int nr, const float *const *q, int64_t nk, const void *k, float *s,
                             int64_t ss) {

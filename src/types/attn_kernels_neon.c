@@ -9,22 +9,16 @@
 #include <arm_neon.h>
 #include <math.h>
 
-#if defined(__GNUC__) || defined(__clang__)
-#define ATTN_INLINE static inline __attribute__((always_inline))
-#else
-#define ATTN_INLINE static __forceinline
-#endif
-
-ATTN_INLINE float32x4_t load4(const void *rows, const int f16, int64_t i) {
+QTK_FORCE_INLINE float32x4_t load4(const void *rows, const int f16, int64_t i) {
     if (f16) return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)rows + i)));
     return vld1q_f32((const float *)rows + i);
 }
 
-ATTN_INLINE float elem(const void *rows, const int f16, int64_t i) {
+QTK_FORCE_INLINE float elem(const void *rows, const int f16, int64_t i) {
     return f16 ? qtk_fp16_to_fp32(((const uint16_t *)rows)[i]) : ((const float *)rows)[i];
 }
 
-ATTN_INLINE void qk_tile(int64_t hd, const int NR, const int KU, const float *const *q, const void *k, const int f16,
+QTK_FORCE_INLINE void qk_tile(int64_t hd, const int NR, const int KU, const float *const *q, const void *k, const int f16,
                          int64_t j, float *s, int64_t ss) {
     float32x4_t acc[8][QTK_ATTN_MAX_ROWS];
     for (int u = 0; u < KU; u++)
@@ -46,7 +40,7 @@ ATTN_INLINE void qk_tile(int64_t hd, const int NR, const int KU, const float *co
         }
 }
 
-ATTN_INLINE void qk_rows(int64_t hd, const int NR, const float *const *q, int64_t nk, const void *k, const int f16,
+QTK_FORCE_INLINE void qk_rows(int64_t hd, const int NR, const float *const *q, int64_t nk, const void *k, const int f16,
                          float *s, int64_t ss) {
     const int KU = NR == 1 ? 8 : NR == 2 ? 4 : 2;
     int64_t j = 0;
@@ -54,7 +48,7 @@ ATTN_INLINE void qk_rows(int64_t hd, const int NR, const float *const *q, int64_
     for (; j < nk; j++) qk_tile(hd, NR, 1, q, k, f16, j, s, ss);
 }
 
-ATTN_INLINE void pv_tile(int64_t hd, const int NR, const int DU, const float *p, int64_t ps, int64_t nk,
+QTK_FORCE_INLINE void pv_tile(int64_t hd, const int NR, const int DU, const float *p, int64_t ps, int64_t nk,
                          const void *v, const int f16, int64_t d, float *const *o) {
     float32x4_t acc[4][QTK_ATTN_MAX_ROWS];
     for (int r = 0; r < NR; r++)
@@ -71,7 +65,7 @@ ATTN_INLINE void pv_tile(int64_t hd, const int NR, const int DU, const float *p,
         for (int u = 0; u < DU; u++) vst1q_f32(o[r] + d + 4 * u, acc[u][r]);
 }
 
-ATTN_INLINE void pv_rows(int64_t hd, const int NR, const float *p, int64_t ps, int64_t nk, const void *v,
+QTK_FORCE_INLINE void pv_rows(int64_t hd, const int NR, const float *p, int64_t ps, int64_t nk, const void *v,
                          const int f16, float *const *o) {
     const int DU = NR <= 4 ? 4 : 2;
     int64_t d = 0;
@@ -84,18 +78,6 @@ ATTN_INLINE void pv_rows(int64_t hd, const int NR, const float *p, int64_t ps, i
             o[r][d] = a;
         }
 }
-
-#define ATTN_BY_ROWS(call)                                                                                  \
-    switch (nr) {                                                                                           \
-    case 1: call(1); break;                                                                                 \
-    case 2: call(2); break;                                                                                 \
-    case 3: call(3); break;                                                                                 \
-    case 4: call(4); break;                                                                                 \
-    case 5: call(5); break;                                                                                 \
-    case 6: call(6); break;                                                                                 \
-    case 7: call(7); break;                                                                                 \
-    default: call(8); break;                                                                                \
-    }
 
 void qtk_attn_qk_f16_neon(int64_t hd, int nr, const float *const *q, int64_t nk, const void *k, float *s,
                           int64_t ss) {

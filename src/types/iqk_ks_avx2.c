@@ -42,19 +42,12 @@ static const uint8_t corr_ctrl[2][32] = {
     {0, 1, 0, 1, 4, 5, 4, 5, 2, 3, 2, 3, 6, 7, 6, 7, 8, 9, 8, 9, 12, 13, 12, 13, 10, 11, 10, 11, 14, 15, 14, 15},
 };
 
-#if defined(__GNUC__) || defined(__clang__)
-#define KS_INLINE static inline __attribute__((always_inline))
-#elif defined(_MSC_VER)
-#define KS_INLINE static __forceinline
-#else
-#define KS_INLINE static inline
-#endif
 
 /* Super-block sum for 8 sub-blocks, still spread over 8 int32 lanes: bk =
  * IQ4_KS-layout bytes of sub-blocks 2k, 2k+1; sb = the 8 scale bytes as int16
  * in the given layout. |T|, |y| <= 127, so maddubs pairs (<= 32258) never
  * saturate. */
-KS_INLINE __m256i block_acc4(__m256i b0, __m256i b1, __m256i b2, __m256i b3, __m128i sb, int layout,
+QTK_FORCE_INLINE __m256i block_acc4(__m256i b0, __m256i b1, __m256i b2, __m256i b3, __m128i sb, int layout,
                              const block_q8_K *yb, __m256i table) {
     const __m256i bytes[4] = {b0, b1, b2, b3};
     const __m256i m4 = _mm256_set1_epi8(0x0F);
@@ -81,7 +74,7 @@ KS_INLINE __m256i block_acc4(__m256i b0, __m256i b1, __m256i b2, __m256i b3, __m
 }
 
 /* The same, reduced to the super-block's integer sum. */
-KS_INLINE int32_t block_sum4(__m256i b0, __m256i b1, __m256i b2, __m256i b3, __m128i sb, int layout,
+QTK_FORCE_INLINE int32_t block_sum4(__m256i b0, __m256i b1, __m256i b2, __m256i b3, __m128i sb, int layout,
                              const block_q8_K *yb, __m256i table) {
     return hsum_i32x8(block_acc4(b0, b1, b2, b3, sb, layout, yb, table));
 }
@@ -106,7 +99,7 @@ void qtk_iq4_ks_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
 
 /* IQ4_KSS super-block sum, spread over 8 lanes: decode the words into
  * IQ4_KS-layout bytes in registers and run IQ4_KS's inner loop on them. */
-KS_INLINE __m256i kss_block_acc(const uint8_t *p, const block_q8_K *yb, __m256i table) {
+QTK_FORCE_INLINE __m256i kss_block_acc(const uint8_t *p, const block_q8_K *yb, __m256i table) {
     const __m256i mfe = _mm256_set1_epi16((short)0xFFFE);
     const __m256i u0 = _mm256_loadu_si256((const __m256i *)p), u1 = _mm256_loadu_si256((const __m256i *)(p + 32));
     const __m256i u2 = _mm256_loadu_si256((const __m256i *)(p + 64)), u3 = _mm256_loadu_si256((const __m256i *)(p + 96));

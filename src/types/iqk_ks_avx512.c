@@ -365,13 +365,7 @@ static inline int32_t kss_mul(const kss_unpacked *u, const block_q8_K *yb) {
     return _mm_cvtsi128_si32(r4);
 }
 
-#if defined(__GNUC__) || defined(__clang__)
-#define TILE_INLINE static inline __attribute__((always_inline))
-#else
-#define TILE_INLINE static __forceinline
-#endif
-
-TILE_INLINE void iq4_kss_tile(const int C, int64_t nb, const uint8_t *w, const uint8_t *a, size_t as, float *out,
+QTK_FORCE_INLINE void iq4_kss_tile(const int C, int64_t nb, const uint8_t *w, const uint8_t *a, size_t as, float *out,
                               size_t os, const kss_consts *c) {
     float d;
     memcpy(&d, w, 4);

@@ -242,14 +242,8 @@ static inline __m256 q6k_mul(const q6k_unpacked *u, const block_q8_0 *yb) {
  * Q4_K/Q5_K/Q6_K: each weight block is unpacked once (type1_unpack,
  * q6k_unpack) and multiplied with up to 4 activation columns. vec_dot is the
  * 1-column tile, so vec_dot and mul_mat are bit-identical by construction. */
-#if defined(__GNUC__) || defined(__clang__)
-#define TILE_INLINE static inline __attribute__((always_inline))
-#else
-#define TILE_INLINE static __forceinline
-#endif
-
 #define TYPE1_MUL_MAT_AVX512(NAME, BLOCK, QH)                                                             \
-    TILE_INLINE void NAME##_tile(const int C, int64_t nb, const uint8_t *w, const uint8_t *a, size_t as,  \
+    QTK_FORCE_INLINE void NAME##_tile(const int C, int64_t nb, const uint8_t *w, const uint8_t *a, size_t as,  \
                                  float *out, size_t os) {                                                 \
         const BLOCK *x = (const BLOCK *)(const void *)w;                                                 \
         __m512d acc[4];                                                                                  \
@@ -293,7 +287,7 @@ void qtk_q5_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy
 }
 
 /* Q6_K: each weight block unpacked once (q6k_unpack) for up to 4 columns. */
-TILE_INLINE void q6_K_tile(const int C, int64_t nb, const uint8_t *w, const uint8_t *a, size_t as, float *out,
+QTK_FORCE_INLINE void q6_K_tile(const int C, int64_t nb, const uint8_t *w, const uint8_t *a, size_t as, float *out,
                            size_t os) {
     const block_q6_K *x = (const block_q6_K *)(const void *)w;
     __m512d acc[4];

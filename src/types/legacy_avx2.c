@@ -51,12 +51,6 @@ static inline __m256i load_y(const block_q8_0 *y) { return _mm256_loadu_si256((c
  * Fewer than 4 columns run row by row (a 4 × 1 tile measured slower than
  * single rows for generation). vec_dot is the 1 × 1 tile, so the two are
  * bit-identical by construction. */
-#if defined(__GNUC__) || defined(__clang__)
-#define TILE_INLINE static inline __attribute__((always_inline))
-#else
-#define TILE_INLINE static __forceinline
-#endif
-
 static inline __m256i levels_q4_0(const block_q4_0 *b) { return unpack_nibbles(b->qs); }
 
 static inline __m256i levels_q5_0(const block_q5_0 *b) {
@@ -90,7 +84,7 @@ static inline __m256i pair_dot_signed(__m256i xs, __m256i y, __m256i unused) {
 }
 
 #define LEGACY_KERNELS_AVX2(DOT, NAME, BLOCK, LEVELS, PAIR_DOT, NMAX)                                     \
-    TILE_INLINE void NAME##_tile(const int R, const int C, int64_t nb, const uint8_t *w, size_t ws,       \
+    QTK_FORCE_INLINE void NAME##_tile(const int R, const int C, int64_t nb, const uint8_t *w, size_t ws,       \
                                  const uint8_t *a, size_t as, float *out, size_t os) {                    \
         const __m256i nmax8 = _mm256_set1_epi8(NMAX);                                                    \
         __m256 acc[4][4];                                                                                \

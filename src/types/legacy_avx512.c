@@ -145,19 +145,13 @@ void qtk_q8_0_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy
  * same final reduction — so every output is bit-identical to the vec_dot
  * kernel of this level (test_dot checks it), and a batch gives the numbers
  * token-by-token decoding gives. */
-#if defined(__GNUC__) || defined(__clang__)
-#define TILE_INLINE static inline __attribute__((always_inline))
-#else
-#define TILE_INLINE static __forceinline
-#endif
-
 /* Q8_0 weights as unsigned levels: biased by +128 (used with VNNI only). */
 static inline __m256i levels_q8_0(const block_q8_0 *b) {
     return _mm256_xor_si256(load32(b->qs), _mm256_set1_epi8((char)0x80));
 }
 
 #define LEGACY_MUL_MAT_AVX512(NAME, BLOCK, LEVELS, BIAS)                                                  \
-    TILE_INLINE void NAME##_tile(const int R, const int C, int64_t nb, const uint8_t *w, size_t ws,       \
+    QTK_FORCE_INLINE void NAME##_tile(const int R, const int C, int64_t nb, const uint8_t *w, size_t ws,       \
                                  const uint8_t *a, size_t as, float *out, size_t os, int vnni) {          \
         const __m512i bias8 = _mm512_set1_epi8((char)(BIAS));                                            \
         __m512 acc[4][4];                                                                                \

@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 #define R 8  /* rows of the scalar (reference) panel */
-#define BLOCK_BYTES (R * (sizeof(float) + QTK_PANEL_B))
+#define BLOCK_BYTES qtk_panel_block_bytes(R)
 
 void qtk_panel_quant_scalar(const float *v, int64_t n, float *d, int8_t *q) {
     for (int64_t b = 0; b < n / QTK_PANEL_B; b++) {

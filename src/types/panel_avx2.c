@@ -10,7 +10,7 @@
 #include <immintrin.h>
 
 #define R 8  /* rows per panel */
-#define BLOCK_BYTES (R * (sizeof(float) + QTK_PANEL_B))
+#define BLOCK_BYTES qtk_panel_block_bytes(R)
 
 static inline __m256i bcast4(const int8_t *p) {
     int32_t v;

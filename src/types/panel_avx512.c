@@ -10,7 +10,7 @@
 #include <immintrin.h>
 
 #define R 16  /* rows per panel: one 512-bit register of int32 lanes */
-#define BLOCK_BYTES (R * (sizeof(float) + QTK_PANEL_B))
+#define BLOCK_BYTES qtk_panel_block_bytes(R)
 
 static inline __m512i bcast4(const int8_t *p) {
     int32_t v;

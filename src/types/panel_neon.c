@@ -10,7 +10,7 @@
 #include <arm_neon.h>
 
 #define R 8  /* rows per panel */
-#define BLOCK_BYTES (R * (sizeof(float) + QTK_PANEL_B))
+#define BLOCK_BYTES qtk_panel_block_bytes(R)
 
 /* Σ over 4 consecutive k of w (rows 4 at a time, 16 bytes) × y4 (4 bytes). */
 static inline int32x4_t dot4(int32x4_t acc, int8x16_t w, const int8_t *y4) {
