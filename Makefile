@@ -3,8 +3,9 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE ?= cmake
 CMAKE_FLAGS ?=
+PREFIX ?= /usr/local
 
-.PHONY: all build test clean asan tsan fuzz ci demo mutate
+.PHONY: all build test clean asan tsan fuzz ci demo mutate install install-test
 
 all: build
 
@@ -16,6 +17,15 @@ build: $(BUILD)/CMakeCache.txt
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# Installs libqtk.a, libqtk.so (.dll), qtk.h, qtk.pc, the CMake package (find_package(qtk))
+# and the qtk program under PREFIX (docs/api.md); DESTDIR is honoured.
+install: build
+	$(CMAKE) --install $(BUILD) --prefix $(PREFIX)
+
+# Installs into a scratch prefix and builds and runs programs against it (scripts/install_test.sh).
+install-test: build
+	bash scripts/install_test.sh $(BUILD)
 
 # Builds the tool, then quantizes a model with several presets and prints one
 # table (scripts/demo.sh). Model: MODEL=path (MODEL=synth: the synthetic one),
@@ -38,7 +48,7 @@ tsan:
 
 # libFuzzer targets (clang).
 fuzz:
-	$(CMAKE) -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DQTK_FUZZ=ON -DQTK_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	$(CMAKE) -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DQTK_FUZZ=ON -DQTK_BUILD_TESTS=OFF -DQTK_BUILD_SHARED=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	$(CMAKE) --build build-fuzz -j $(JOBS)
 
 # Mutation check: applies deliberate faults one at a time to a scratch copy of the tree and

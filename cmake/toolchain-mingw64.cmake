@@ -5,6 +5,7 @@ set(CMAKE_SYSTEM_PROCESSOR x86_64)
 
 set(QTK_MINGW_PREFIX x86_64-w64-mingw32 CACHE STRING "mingw-w64 target triplet")
 set(CMAKE_C_COMPILER ${QTK_MINGW_PREFIX}-gcc)
+set(CMAKE_CXX_COMPILER ${QTK_MINGW_PREFIX}-g++)  # for C++ programs using qtk (scripts/install_test.sh)
 set(CMAKE_RC_COMPILER ${QTK_MINGW_PREFIX}-windres)
 set(CMAKE_AR ${QTK_MINGW_PREFIX}-ar CACHE FILEPATH "archiver")
 set(CMAKE_RANLIB ${QTK_MINGW_PREFIX}-ranlib CACHE FILEPATH "ranlib")

@@ -13,6 +13,10 @@
 #ifndef QTK_H
 #define QTK_H
 
+#ifdef QTK_TYPES_ONLY
+#error "qtk.h is not part of the types module (QTK_TYPES_ONLY): include qtk_types.h"
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
@@ -21,236 +25,10 @@
 extern "C" {
 #endif
 
-#define QTK_VERSION_MAJOR 0
-#define QTK_VERSION_MINOR 1
-#define QTK_VERSION_PATCH 0
-#define QTK_VERSION_STRING "0.1.0"
-
-/* ------------------------------------------------------------------------ */
-/* Errors                                                                    */
-/* ------------------------------------------------------------------------ */
-
-typedef enum qtk_status {
-    QTK_OK = 0,
-    QTK_ERR_INVALID_ARG = 1,  /* caller passed something unusable            */
-    QTK_ERR_IO = 2,           /* open/read/write/rename failed (errno text)    */
-    QTK_ERR_FORMAT = 3,       /* malformed or inconsistent file contents       */
-    QTK_ERR_UNSUPPORTED = 4,  /* valid but not supported (type, endianness...) */
-    QTK_ERR_NOMEM = 5,        /* allocation failed                             */
-    QTK_ERR_NUMERIC = 6,      /* NaN/Inf or otherwise unusable numbers         */
-    QTK_ERR_NOT_FOUND = 7     /* requested key/tensor does not exist           */
-} qtk_status;
-
-#define QTK_ERROR_MSG_MAX 512
-
-typedef struct qtk_error {
-    qtk_status code;
-    char msg[QTK_ERROR_MSG_MAX];
-} qtk_error;
-
-/* Short name of a status code ("I/O error", "format error", ...). */
-const char *qtk_status_name(qtk_status s);
-
-/* Version string of the library, e.g. "0.1.0". */
-const char *qtk_version(void);
-
-/* ------------------------------------------------------------------------ */
-/* Tensor types (values are the ggml enum ids stored in GGUF files)           */
-/* ------------------------------------------------------------------------ */
-
-typedef enum qtk_type {
-    QTK_TYPE_F32 = 0,
-    QTK_TYPE_F16 = 1,
-    QTK_TYPE_Q4_0 = 2,
-    QTK_TYPE_Q4_1 = 3,
-    QTK_TYPE_Q5_0 = 6,
-    QTK_TYPE_Q5_1 = 7,
-    QTK_TYPE_Q8_0 = 8,
-    QTK_TYPE_Q8_1 = 9,
-    QTK_TYPE_Q2_K = 10,
-    QTK_TYPE_Q3_K = 11,
-    QTK_TYPE_Q4_K = 12,
-    QTK_TYPE_Q5_K = 13,
-    QTK_TYPE_Q6_K = 14,
-    QTK_TYPE_Q8_K = 15,
-    QTK_TYPE_IQ2_XXS = 16,
-    QTK_TYPE_IQ2_XS = 17,
-    QTK_TYPE_IQ3_XXS = 18,
-    QTK_TYPE_IQ1_S = 19,
-    QTK_TYPE_IQ4_NL = 20,
-    QTK_TYPE_IQ3_S = 21,
-    QTK_TYPE_IQ2_S = 22,
-    QTK_TYPE_IQ4_XS = 23,
-    QTK_TYPE_I8 = 24,
-    QTK_TYPE_I16 = 25,
-    QTK_TYPE_I32 = 26,
-    QTK_TYPE_I64 = 27,
-    QTK_TYPE_F64 = 28,
-    QTK_TYPE_IQ1_M = 29,
-    QTK_TYPE_BF16 = 30,
-    QTK_TYPE_Q8_2 = 99,      /* internal activation format of Q4_K/Q5_K, never in files */
-    QTK_TYPE_Q6_0 = 133,
-    QTK_TYPE_IQ2_K = 137,
-    QTK_TYPE_IQ3_K = 138,
-    QTK_TYPE_IQ4_K = 139,
-    QTK_TYPE_IQ5_K = 140,
-    QTK_TYPE_IQ6_K = 141,
-    QTK_TYPE_IQ4_KS = 144,
-    QTK_TYPE_IQ2_KS = 145,
-    QTK_TYPE_IQ4_KSS = 146,
-    QTK_TYPE_IQ5_KS = 152,
-    QTK_TYPE_IQ2_KT = 153,
-    QTK_TYPE_IQ3_KT = 154,
-    QTK_TYPE_IQ4_KT = 155,
-    QTK_TYPE_IQ3_KS = 156,
-    QTK_TYPE_IQ2_KL = 157,
-    QTK_TYPE_IQ1_KT = 158,
-    QTK_TYPE_ID_LIMIT = 400   /* every id is < this */
-} qtk_type;
-
-/* Converts a row of n weights to float (n a multiple of the block size). */
-typedef void (*qtk_to_float_fn)(const void *row, float *dst, int64_t n);
-
-/* Quantizes nrows rows of n_per_row floats into dst (rows back to back).
- * imatrix: n_per_row importance weights or NULL. Returns bytes written,
- * or 0 on failure (only when the type cannot quantize the input, e.g. a
- * type that requires an imatrix got NULL). Never produces NaN/Inf from
- * finite input. */
-typedef size_t (*qtk_quantize_fn)(const float *src, void *dst, int64_t nrows,
-                                  int64_t n_per_row, const float *imatrix);
-
-/* Quantizes one row of activations into the activation format (fast path). */
-typedef void (*qtk_from_float_fn)(const float *src, void *dst, int64_t n);
-
-/* *s = dot(weight row x of n values, activation row y in vec_dot_type). */
-typedef void (*qtk_vec_dot_fn)(int64_t n, float *s, const void *x, const void *y);
-
-/* Exact int8 form of a row: for every block b of 32 weights, w = d[b]·q[32b+k]
- * with |q| ≤ 127 (only types whose values are such products have one). */
-typedef void (*qtk_to_int8_fn)(const void *row, int64_t n, float *d, int8_t *q);
-
-/* Multi-column product: for r < n_rows and c < n_cols,
- *   out[c * out_stride + r] = dot(weight row r, activation column c)
- * where weight row r starts at (const char *)w + r * w_stride and activation
- * column c (in vec_dot_type) at (const char *)a + c * a_stride; n weights per
- * row. A kernel unpacks each weight block once per tile of columns, so a
- * batch costs far less than n_rows * n_cols vec_dot calls. Results equal
- * vec_dot's up to float summation order (documented per kernel). */
-typedef void (*qtk_mul_mat_fn)(int64_t n, const void *w, size_t w_stride, const void *a, size_t a_stride,
-                               float *out, size_t out_stride, int64_t n_rows, int64_t n_cols);
-
-/* Instruction-set levels for which a type may provide a vec_dot kernel. */
-typedef enum qtk_isa {
-    QTK_ISA_SCALAR = 0,
-    QTK_ISA_AVX2 = 1,     /* x86-64 AVX2 + FMA + F16C                   */
-    QTK_ISA_AVX512 = 2,   /* AVX-512 F/BW/VL + VNNI                       */
-    QTK_ISA_NEON = 3,     /* AArch64 Advanced SIMD (+dotprod if present) */
-    QTK_ISA_COUNT = 4
-} qtk_isa;
-
-/* Programs that know a type id (qtk_type_traits.ecosystems): a file whose
- * tensor types all have QTK_ECO_LLAMA_CPP loads in stock llama.cpp. */
-#define QTK_ECO_LLAMA_CPP 0x1u  /* mainline llama.cpp / ggml                         */
-#define QTK_ECO_IK_LLAMA 0x2u   /* ik_llama.cpp (all mainline ids up to bf16 + its own) */
-#define QTK_ECO_BOTH (QTK_ECO_LLAMA_CPP | QTK_ECO_IK_LLAMA)
-
-/* One row of the type-traits table. Function pointers are NULL where a
- * type is not (yet) implemented; `known_layout` is false for ids whose
- * block geometry is known only well enough to skip over the data. */
-typedef struct qtk_type_traits {
-    qtk_type id;
-    const char *name;          /* as llama.cpp spells it: "q4_0", "iq4_kss" */
-    int64_t block_size;        /* weights per block                          */
-    size_t type_size;          /* bytes per block                            */
-    size_t row_meta_size;      /* per-row header bytes (KS/KSS/KT types)     */
-    bool is_quantized;
-    bool file_type;            /* may appear in model files (Q8_K may not)   */
-    bool interleaved;          /* row-interleaved _R4/_R8 variant: refused   */
-    bool requires_imatrix;     /* quantize refuses to run without one        */
-    unsigned ecosystems;       /* QTK_ECO_* bits: which programs' loaders know this id */
-    qtk_type vec_dot_type;     /* activation format vec_dot expects         */
-    qtk_to_float_fn to_float;
-    /* Decoder of the values vec_dot multiplies with, where the reference's
-     * kernels differ from its to_float (IQ6_K's integer table, the KT types'
-     * kernel scale factors); NULL means the same as to_float. */
-    qtk_to_float_fn to_float_dot;
-    /* The type's unpack routine where its values are exactly d·int8 per 32
-     * weights (Q4_0, Q5_0, Q6_0, Q8_0, IQ4_NL): to_float and the batch
-     * panels (types/panel.h) are built on it. NULL otherwise. */
-    qtk_to_int8_fn to_int8;
-    qtk_quantize_fn quantize;
-    qtk_from_float_fn from_float;
-    qtk_vec_dot_fn vec_dot[QTK_ISA_COUNT];  /* [QTK_ISA_SCALAR] is the reference */
-    /* Multi-column kernels per ISA; NULL where the engine tiles vec_dot calls. */
-    qtk_mul_mat_fn mul_mat[QTK_ISA_COUNT];
-} qtk_type_traits;
-
-/* Traits of type id `t`, or NULL when the id is not a known type. */
-const qtk_type_traits *qtk_type_get(int t);
-
-/* Type by name, case-insensitive ("Q4_K", "iq4_kss"); -1 if unknown. */
-int qtk_type_from_name(const char *name);
-
-/* Name of type `t` ("?" for unknown ids). */
-const char *qtk_type_name(int t);
-
-/* Number of rows in the table and the i-th row (for listing types). */
-int qtk_type_count(void);
-const qtk_type_traits *qtk_type_at(int i);
-
-/* Bytes of one row of n_per_row weights: header + blocks. 0 when the type
- * is unknown or n_per_row is not a multiple of its block size. */
-size_t qtk_row_size(int t, int64_t n_per_row);
-
-/* Bits per weight of the blocks alone (header excluded). */
-double qtk_type_bpw(int t);
-
-/* Dequantizes nrows rows of n_per_row weights of type t into dst. */
-qtk_status qtk_dequantize_rows(int t, const void *src, float *dst, int64_t nrows,
-                               int64_t n_per_row, qtk_error *err);
-
-/* Quantizes nrows rows; imatrix may be NULL. Fails with QTK_ERR_NUMERIC
- * (naming the row and column) if the input holds NaN/Inf. */
-qtk_status qtk_quantize_rows(int t, const float *src, void *dst, int64_t nrows,
-                             int64_t n_per_row, const float *imatrix, qtk_error *err);
-
-/* The vec_dot kernel the dispatcher picks for type t on this CPU (the best
- * available ISA), or NULL if the type has no dot product. */
-qtk_vec_dot_fn qtk_vec_dot_best(int t);
-
-/* The multi-column kernel of the same ISA level qtk_vec_dot_best picks, or
- * NULL when that level has none for type t. */
-qtk_mul_mat_fn qtk_mul_mat_best(int t);
-
-/* ------------------------------------------------------------------------ */
-/* CPU features                                                              */
-/* ------------------------------------------------------------------------ */
-
-typedef struct qtk_cpu_features {
-    bool avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512vnni, avx512bf16;
-    bool neon, neon_dotprod;
-} qtk_cpu_features;
-
-/* Features of the running CPU (detected once, then cached). */
-const qtk_cpu_features *qtk_cpu(void);
-
-/* Whether kernels of level `isa` can run on this CPU and are compiled in. */
-bool qtk_isa_available(qtk_isa isa);
-
-/* Name of an ISA level ("scalar", "avx2", "avx512", "neon"). */
-const char *qtk_isa_name(qtk_isa isa);
-
-/* Caps dispatch at `max_isa` (for tests/benchmarks); QTK_ISA_COUNT = no cap. */
-void qtk_set_max_isa(qtk_isa max_isa);
-
-/* ------------------------------------------------------------------------ */
-/* Half-precision conversions (exactly as ggml rounds)                        */
-/* ------------------------------------------------------------------------ */
-
-float qtk_fp16_to_fp32(uint16_t h);
-uint16_t qtk_fp32_to_fp16(float f);          /* round to nearest even */
-float qtk_bf16_to_fp32(uint16_t h);
-uint16_t qtk_fp32_to_bf16(float f);          /* RNE; NaN stays quiet NaN */
+/* The types module: the version macros (QTK_VERSION_*), QTK_API (what the
+ * shared library exports), errors, type ids and traits, row (de)quantization,
+ * CPU features, half floats. */
+#include "qtk_types.h"
 
 /* ------------------------------------------------------------------------ */
 /* GGUF metadata                                                             */
@@ -299,33 +77,33 @@ typedef struct qtk_meta {
 } qtk_meta;
 
 /* Frees every key and value of m and resets it to empty. */
-void qtk_meta_clear(qtk_meta *m);
+QTK_API void qtk_meta_clear(qtk_meta *m);
 /* Index of key in m, or -1. */
-int64_t qtk_meta_find(const qtk_meta *m, const char *key);
+QTK_API int64_t qtk_meta_find(const qtk_meta *m, const char *key);
 /* Value of key, or NULL. */
-const qtk_gguf_value *qtk_meta_get(const qtk_meta *m, const char *key);
+QTK_API const qtk_gguf_value *qtk_meta_get(const qtk_meta *m, const char *key);
 /* Deep-copies `val` under `key`, replacing an existing value of that key. */
-qtk_status qtk_meta_set(qtk_meta *m, const char *key, const qtk_gguf_value *val, qtk_error *err);
+QTK_API qtk_status qtk_meta_set(qtk_meta *m, const char *key, const qtk_gguf_value *val, qtk_error *err);
 /* Convenience setters (replace existing keys). */
-qtk_status qtk_meta_set_u32(qtk_meta *m, const char *key, uint32_t v, qtk_error *err);
-qtk_status qtk_meta_set_i32(qtk_meta *m, const char *key, int32_t v, qtk_error *err);
-qtk_status qtk_meta_set_f32(qtk_meta *m, const char *key, float v, qtk_error *err);
-qtk_status qtk_meta_set_bool(qtk_meta *m, const char *key, bool v, qtk_error *err);
-qtk_status qtk_meta_set_str(qtk_meta *m, const char *key, const char *s, qtk_error *err);
+QTK_API qtk_status qtk_meta_set_u32(qtk_meta *m, const char *key, uint32_t v, qtk_error *err);
+QTK_API qtk_status qtk_meta_set_i32(qtk_meta *m, const char *key, int32_t v, qtk_error *err);
+QTK_API qtk_status qtk_meta_set_f32(qtk_meta *m, const char *key, float v, qtk_error *err);
+QTK_API qtk_status qtk_meta_set_bool(qtk_meta *m, const char *key, bool v, qtk_error *err);
+QTK_API qtk_status qtk_meta_set_str(qtk_meta *m, const char *key, const char *s, qtk_error *err);
 /* Removes key if present. */
-void qtk_meta_remove(qtk_meta *m, const char *key);
+QTK_API void qtk_meta_remove(qtk_meta *m, const char *key);
 /* Deep copy of a whole list into an empty dst. */
-qtk_status qtk_meta_copy(qtk_meta *dst, const qtk_meta *src, qtk_error *err);
+QTK_API qtk_status qtk_meta_copy(qtk_meta *dst, const qtk_meta *src, qtk_error *err);
 /* Integer value of a scalar integer/bool key; false if absent or not integral. */
-bool qtk_meta_get_int(const qtk_meta *m, const char *key, int64_t *out);
+QTK_API bool qtk_meta_get_int(const qtk_meta *m, const char *key, int64_t *out);
 /* Float value of a scalar float or integer key. */
-bool qtk_meta_get_float(const qtk_meta *m, const char *key, double *out);
+QTK_API bool qtk_meta_get_float(const qtk_meta *m, const char *key, double *out);
 /* String value of a string key, or NULL. */
-const char *qtk_meta_get_str(const qtk_meta *m, const char *key);
+QTK_API const char *qtk_meta_get_str(const qtk_meta *m, const char *key);
 /* Name of a value type ("u32", "str", "arr", ...). */
-const char *qtk_gguf_vtype_name(qtk_gguf_vtype t);
+QTK_API const char *qtk_gguf_vtype_name(qtk_gguf_vtype t);
 /* Frees the contents of a value (not the struct itself). */
-void qtk_gguf_value_free(qtk_gguf_value *v);
+QTK_API void qtk_gguf_value_free(qtk_gguf_value *v);
 
 /* ------------------------------------------------------------------------ */
 /* GGUF reader (read-only file mapping, strict validation)                    */
@@ -360,26 +138,28 @@ typedef struct qtk_gguf qtk_gguf;
  * Refused: opening part 2..N (the message names the first part), a missing
  * part (named), parts whose split.no / split.count / split.tensors.count
  * disagree, a tensor in two parts. */
-qtk_status qtk_gguf_open(const char *path, qtk_gguf **out, qtk_error *err);
+QTK_API qtk_status qtk_gguf_open(const char *path, qtk_gguf **out, qtk_error *err);
 /* Opens exactly one file as stored: no split handling, split.* keys kept. */
-qtk_status qtk_gguf_open_part(const char *path, qtk_gguf **out, qtk_error *err);
+QTK_API qtk_status qtk_gguf_open_part(const char *path, qtk_gguf **out, qtk_error *err);
+#ifdef QTK_EXPERIMENTAL_API /* docs/api.md: layouts that change with kernels/ISAs, program helpers */
 /* Parses a GGUF image from memory (not copied; must outlive the handle).
  * `name` is used in messages. For fuzzing and tests. One file as stored,
  * like qtk_gguf_open_part (no split handling, split.* keys kept). */
-qtk_status qtk_gguf_open_memory(const void *data, size_t size, const char *name,
+QTK_API qtk_status qtk_gguf_open_memory(const void *data, size_t size, const char *name,
                                 qtk_gguf **out, qtk_error *err);
-void qtk_gguf_close(qtk_gguf *g);
+#endif /* QTK_EXPERIMENTAL_API */
+QTK_API void qtk_gguf_close(qtk_gguf *g);
 
-uint32_t qtk_gguf_version(const qtk_gguf *g);
-uint64_t qtk_gguf_alignment(const qtk_gguf *g);
-uint64_t qtk_gguf_data_offset(const qtk_gguf *g);   /* file offset of data section */
-uint64_t qtk_gguf_file_size(const qtk_gguf *g);
-const char *qtk_gguf_path(const qtk_gguf *g);
-const qtk_meta *qtk_gguf_meta(const qtk_gguf *g);
-int64_t qtk_gguf_n_tensors(const qtk_gguf *g);
-const qtk_tensor_info *qtk_gguf_tensor(const qtk_gguf *g, int64_t i);
+QTK_API uint32_t qtk_gguf_version(const qtk_gguf *g);
+QTK_API uint64_t qtk_gguf_alignment(const qtk_gguf *g);
+QTK_API uint64_t qtk_gguf_data_offset(const qtk_gguf *g);   /* file offset of data section */
+QTK_API uint64_t qtk_gguf_file_size(const qtk_gguf *g);
+QTK_API const char *qtk_gguf_path(const qtk_gguf *g);
+QTK_API const qtk_meta *qtk_gguf_meta(const qtk_gguf *g);
+QTK_API int64_t qtk_gguf_n_tensors(const qtk_gguf *g);
+QTK_API const qtk_tensor_info *qtk_gguf_tensor(const qtk_gguf *g, int64_t i);
 /* Index of the tensor called name, or -1. */
-int64_t qtk_gguf_find_tensor(const qtk_gguf *g, const char *name);
+QTK_API int64_t qtk_gguf_find_tensor(const qtk_gguf *g, const char *name);
 
 /* Split models (llama.cpp gguf-split / llama-quantize --keep-split). Every
  * part is a complete GGUF file with split.no (u16, 0-based), split.count
@@ -390,25 +170,25 @@ int64_t qtk_gguf_find_tensor(const qtk_gguf *g, const char *name);
 #define QTK_KV_SPLIT_TENSORS_COUNT "split.tensors.count"
 #define QTK_SPLIT_MAX 65535
 /* Number of files of the model (1 unless opened from a split's first part). */
-int qtk_gguf_n_parts(const qtk_gguf *g);
+QTK_API int qtk_gguf_n_parts(const qtk_gguf *g);
 /* Path / byte size of part `part` (0-based); NULL / 0 when out of range. */
-const char *qtk_gguf_part_path(const qtk_gguf *g, int part);
-uint64_t qtk_gguf_part_size(const qtk_gguf *g, int part);
+QTK_API const char *qtk_gguf_part_path(const qtk_gguf *g, int part);
+QTK_API uint64_t qtk_gguf_part_size(const qtk_gguf *g, int part);
 /* 0-based part holding tensor i (0 for unsplit models), -1 when i is out of range. */
-int qtk_gguf_tensor_part(const qtk_gguf *g, int64_t i);
+QTK_API int qtk_gguf_tensor_part(const qtk_gguf *g, int64_t i);
 /* llama_split_path: writes "PREFIX-%05d-of-%05d.gguf" (split_no + 1,
  * split_count) into buf; returns its length, or -1 if it does not fit or
  * the numbers are invalid. */
-int qtk_split_path(char *buf, size_t size, const char *prefix, int split_no, int split_count);
+QTK_API int qtk_split_path(char *buf, size_t size, const char *prefix, int split_no, int split_count);
 /* llama_split_prefix: when path ends in "-%05d-of-%05d.gguf" of (split_no + 1,
  * split_count), writes the part before it into buf and returns its length;
  * else -1. */
-int qtk_split_prefix(char *buf, size_t size, const char *path, int split_no, int split_count);
+QTK_API int qtk_split_prefix(char *buf, size_t size, const char *path, int split_no, int split_count);
 
 /* Number of elements of a tensor (product of ne). */
-int64_t qtk_tensor_nelements(const qtk_tensor_info *t);
+QTK_API int64_t qtk_tensor_nelements(const qtk_tensor_info *t);
 /* Number of rows (ne[1]*ne[2]*ne[3]). */
-int64_t qtk_tensor_nrows(const qtk_tensor_info *t);
+QTK_API int64_t qtk_tensor_nrows(const qtk_tensor_info *t);
 
 /* ------------------------------------------------------------------------ */
 /* GGUF writer (streamed, atomic: OUT.tmp.XXXXXX then rename)                 */
@@ -420,22 +200,22 @@ typedef struct qtk_gguf_writer qtk_gguf_writer;
  * qtk_gguf_writer_finish renames it). Fails, naming both files, when `path`
  * exists and is the same file (device + inode, any spelling) as a GGUF or
  * imatrix file currently open through this library. */
-qtk_status qtk_gguf_writer_open(const char *path, qtk_gguf_writer **out, qtk_error *err);
+QTK_API qtk_status qtk_gguf_writer_open(const char *path, qtk_gguf_writer **out, qtk_error *err);
 /* Metadata of the output; copied at header time (edit before first data). */
-qtk_meta *qtk_gguf_writer_meta(qtk_gguf_writer *w);
+QTK_API qtk_meta *qtk_gguf_writer_meta(qtk_gguf_writer *w);
 /* Declares the next tensor (order = order in the file). */
-qtk_status qtk_gguf_writer_add_tensor(qtk_gguf_writer *w, const char *name, qtk_type type,
+QTK_API qtk_status qtk_gguf_writer_add_tensor(qtk_gguf_writer *w, const char *name, qtk_type type,
                                       int n_dims, const int64_t *ne, qtk_error *err);
 /* Streams `size` bytes of tensor data; tensors are filled in declaration
  * order, each exactly its nbytes, possibly over several calls. The header
  * is written on the first call. */
-qtk_status qtk_gguf_writer_write(qtk_gguf_writer *w, const void *data, size_t size,
+QTK_API qtk_status qtk_gguf_writer_write(qtk_gguf_writer *w, const void *data, size_t size,
                                  qtk_error *err);
 /* Checks every tensor got all its bytes, flushes, closes and renames the
  * temp file over `path`. Frees w in all cases. */
-qtk_status qtk_gguf_writer_finish(qtk_gguf_writer *w, qtk_error *err);
+QTK_API qtk_status qtk_gguf_writer_finish(qtk_gguf_writer *w, qtk_error *err);
 /* Abandons the output: closes and deletes the temp file; `path` untouched. */
-void qtk_gguf_writer_abort(qtk_gguf_writer *w);
+QTK_API void qtk_gguf_writer_abort(qtk_gguf_writer *w);
 
 /* ------------------------------------------------------------------------ */
 /* Importance matrices (llama.cpp legacy .dat and GGUF imatrix files)         */
@@ -463,59 +243,59 @@ typedef struct qtk_imatrix_entry {
 
 /* Loads an imatrix file of either format (chosen by the "GGUF" magic) and
  * validates it fully: sizes, names (unique), counts, values finite and >= 0. */
-qtk_status qtk_imatrix_load(const char *path, qtk_imatrix **out, qtk_error *err);
-void qtk_imatrix_free(qtk_imatrix *im);
+QTK_API qtk_status qtk_imatrix_load(const char *path, qtk_imatrix **out, qtk_error *err);
+QTK_API void qtk_imatrix_free(qtk_imatrix *im);
 /* Format the file was in. */
-qtk_imatrix_format qtk_imatrix_get_format(const qtk_imatrix *im);
+QTK_API qtk_imatrix_format qtk_imatrix_get_format(const qtk_imatrix *im);
 /* Number of entries and the i-th one in file order (NULL when out of range). */
-int64_t qtk_imatrix_count(const qtk_imatrix *im);
-const qtk_imatrix_entry *qtk_imatrix_at(const qtk_imatrix *im, int64_t i);
+QTK_API int64_t qtk_imatrix_count(const qtk_imatrix *im);
+QTK_API const qtk_imatrix_entry *qtk_imatrix_at(const qtk_imatrix *im, int64_t i);
 /* Entry of a tensor by exact name, or NULL. */
-const qtk_imatrix_entry *qtk_imatrix_find(const qtk_imatrix *im, const char *tensor_name);
+QTK_API const qtk_imatrix_entry *qtk_imatrix_find(const qtk_imatrix *im, const char *tensor_name);
 /* The n_per_row weights of matrix `mat` (0 <= mat < n_mat) of a tensor with
  * rows of n_per_row and n_mat matrices (ne[2] for expert tensors, else 1);
  * NULL when absent or when the entry's size is not n_per_row * n_mat (GGUF:
  * also when its ne[0] differs), like the reference's size check. */
-const float *qtk_imatrix_for(const qtk_imatrix *im, const char *tensor_name, int64_t n_per_row,
+QTK_API const float *qtk_imatrix_for(const qtk_imatrix *im, const char *tensor_name, int64_t n_per_row,
                              int64_t n_mat, int64_t mat);
 /* Chunk count / chunk size if recorded, else -1 (legacy never has a size). */
-int64_t qtk_imatrix_chunks(const qtk_imatrix *im);
-int64_t qtk_imatrix_chunk_size(const qtk_imatrix *im);
+QTK_API int64_t qtk_imatrix_chunks(const qtk_imatrix *im);
+QTK_API int64_t qtk_imatrix_chunk_size(const qtk_imatrix *im);
 /* Dataset file names recorded in the file (legacy: at most one). */
-int64_t qtk_imatrix_n_datasets(const qtk_imatrix *im);
-const char *qtk_imatrix_dataset(const qtk_imatrix *im, int64_t i);
+QTK_API int64_t qtk_imatrix_n_datasets(const qtk_imatrix *im);
+QTK_API const char *qtk_imatrix_dataset(const qtk_imatrix *im, int64_t i);
 
 /* Accumulator for computing an imatrix: per tensor the sum of squared
  * activations per column and matrix (double) and the number of activation
  * rows added per matrix. */
 typedef struct qtk_imatrix_acc qtk_imatrix_acc;
 
-qtk_status qtk_imatrix_acc_create(qtk_imatrix_acc **out, qtk_error *err);
-void qtk_imatrix_acc_free(qtk_imatrix_acc *acc);
+QTK_API qtk_status qtk_imatrix_acc_create(qtk_imatrix_acc **out, qtk_error *err);
+QTK_API void qtk_imatrix_acc_free(qtk_imatrix_acc *acc);
 /* Index of tensor `name`, adding it (zeroed) if new; fails when it exists
  * with another shape. Indices stay valid until the accumulator is freed. */
-qtk_status qtk_imatrix_acc_tensor(qtk_imatrix_acc *acc, const char *name, int64_t n_per_row,
+QTK_API qtk_status qtk_imatrix_acc_tensor(qtk_imatrix_acc *acc, const char *name, int64_t n_per_row,
                                   int64_t n_mat, int64_t *index, qtk_error *err);
 /* Adds n_rows activation rows (n_per_row floats each, contiguous) to matrix
  * `mat` of tensor `index`: sums += x^2, counts[mat] += n_rows. NaN/Inf in x
  * fails with QTK_ERR_NUMERIC and adds nothing. */
-qtk_status qtk_imatrix_acc_add(qtk_imatrix_acc *acc, int64_t index, int64_t mat, const float *x,
+QTK_API qtk_status qtk_imatrix_acc_add(qtk_imatrix_acc *acc, int64_t index, int64_t mat, const float *x,
                                int64_t n_rows, qtk_error *err);
 /* Records the chunks processed and tokens per chunk (stored in both formats). */
-qtk_status qtk_imatrix_acc_set_chunks(qtk_imatrix_acc *acc, int64_t chunk_count, int64_t chunk_size,
+QTK_API qtk_status qtk_imatrix_acc_set_chunks(qtk_imatrix_acc *acc, int64_t chunk_count, int64_t chunk_size,
                                       qtk_error *err);
 /* Appends a dataset file name (legacy files keep only the first). */
-qtk_status qtk_imatrix_acc_add_dataset(qtk_imatrix_acc *acc, const char *name, qtk_error *err);
+QTK_API qtk_status qtk_imatrix_acc_add_dataset(qtk_imatrix_acc *acc, const char *name, qtk_error *err);
 /* Number of tensors in the accumulator. */
-int64_t qtk_imatrix_acc_count(const qtk_imatrix_acc *acc);
+QTK_API int64_t qtk_imatrix_acc_count(const qtk_imatrix_acc *acc);
 /* Float running sums (on) instead of double (off, the default) in
  * qtk_imatrix_acc_add: the arithmetic of llama-imatrix (ik_llama.cpp and
  * llama.cpp keep float sums), for files that match the reference's to
  * ~3e-5 instead of ~1e-4 (its rounding error; docs/imatrix.md). */
-void qtk_imatrix_acc_set_f32_sums(qtk_imatrix_acc *acc, bool on);
+QTK_API void qtk_imatrix_acc_set_f32_sums(qtk_imatrix_acc *acc, bool on);
 /* Chunk count / chunk size recorded so far (0 when not set). */
-int64_t qtk_imatrix_acc_chunks(const qtk_imatrix_acc *acc);
-int64_t qtk_imatrix_acc_chunk_size(const qtk_imatrix_acc *acc);
+QTK_API int64_t qtk_imatrix_acc_chunks(const qtk_imatrix_acc *acc);
+QTK_API int64_t qtk_imatrix_acc_chunk_size(const qtk_imatrix_acc *acc);
 /* Adds a loaded imatrix, weighted by its counts (llama-imatrix --in-file):
  * per matrix sums += values * count, counts += count. A legacy entry counts
  * ncall * legacy_chunk_size tokens (the format records calls, not tokens:
@@ -524,19 +304,19 @@ int64_t qtk_imatrix_acc_chunk_size(const qtk_imatrix_acc *acc);
  * count. Matrices with count 0 add nothing. The chunk count grows by the
  * file's (or, when not recorded, max count / legacy_chunk_size) and its
  * datasets are appended. Fails, adding nothing, on a shape conflict. */
-qtk_status qtk_imatrix_acc_merge(qtk_imatrix_acc *acc, const qtk_imatrix *im, int64_t legacy_chunk_size,
+QTK_API qtk_status qtk_imatrix_acc_merge(qtk_imatrix_acc *acc, const qtk_imatrix *im, int64_t legacy_chunk_size,
                                  const qtk_gguf *model, qtk_error *err);
 
 /* Writes the legacy .dat format atomically (PATH.tmp.XXXXXX, then rename), entries
  * sorted by name; tensors that never got data are left out. Per entry
  * ncall = ceil(max count / chunk_size) (max count without a chunk size)
  * and stored values = sum / count * ncall, so load gives sum / count. */
-qtk_status qtk_imatrix_save_dat(const char *path, const qtk_imatrix_acc *acc, qtk_error *err);
+QTK_API qtk_status qtk_imatrix_save_dat(const char *path, const qtk_imatrix_acc *acc, qtk_error *err);
 /* Writes the GGUF imatrix format atomically through qtk_gguf_writer:
  * general.type "imatrix", imatrix.datasets/chunk_count/chunk_size, and per
  * tensor (sorted by name) F32 <name>.in_sum2 [n_per_row, n_mat] and
  * <name>.counts [1, n_mat]; tensors that never got data are left out. */
-qtk_status qtk_imatrix_save_gguf(const char *path, const qtk_imatrix_acc *acc, qtk_error *err);
+QTK_API qtk_status qtk_imatrix_save_gguf(const char *path, const qtk_imatrix_acc *acc, qtk_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Quantization recipes and plans                                            */
@@ -558,7 +338,7 @@ typedef struct qtk_quant_overrides {
 } qtk_quant_overrides;
 
 /* Sets every type to -1 and every flag to false. */
-void qtk_quant_overrides_init(qtk_quant_overrides *o);
+QTK_API void qtk_quant_overrides_init(qtk_quant_overrides *o);
 
 /* A parsed recipe: default type, file type and ordered rules (docs/recipes.md). */
 typedef struct qtk_recipe qtk_recipe;
@@ -566,41 +346,41 @@ typedef struct qtk_recipe qtk_recipe;
 /* Recipe of a built-in preset by name (case-insensitive: "Q4_K_M", "iq4_kss")
  * or llama_ftype number ("15"), with the overrides (NULL = none) written in as
  * rules; an unknown name fails listing the valid presets. */
-qtk_status qtk_recipe_from_preset(const char *name_or_ftype_number, const qtk_quant_overrides *ov,
+QTK_API qtk_status qtk_recipe_from_preset(const char *name_or_ftype_number, const qtk_quant_overrides *ov,
                                   qtk_recipe **out, qtk_error *err);
 /* Parses recipe text; `origin` (a file name) prefixes messages ("r.txt:12: ..."). */
-qtk_status qtk_recipe_parse(const char *text, const char *origin, qtk_recipe **out, qtk_error *err);
+QTK_API qtk_status qtk_recipe_parse(const char *text, const char *origin, qtk_recipe **out, qtk_error *err);
 /* Adds a --custom-q / --tensor-type rule: regex searched anywhere in the name;
  * custom rules are consulted before the recipe's rules, in the order added. */
-qtk_status qtk_recipe_add_custom(qtk_recipe *r, const char *pattern, int type, qtk_error *err);
+QTK_API qtk_status qtk_recipe_add_custom(qtk_recipe *r, const char *pattern, int type, qtk_error *err);
 /* For recipe files: per-class options become top-priority rules, the
  * output/token/router types and --leave-output-tensor become force rules;
  * --pure is refused (a recipe file has exactly its own rules). */
-qtk_status qtk_recipe_apply_overrides(qtk_recipe *r, const qtk_quant_overrides *ov, qtk_error *err);
+QTK_API qtk_status qtk_recipe_apply_overrides(qtk_recipe *r, const qtk_quant_overrides *ov, qtk_error *err);
 /* Canonical text that parses back into the same recipe (malloc'ed; NULL on OOM). */
-char *qtk_recipe_text(const qtk_recipe *r);
+QTK_API char *qtk_recipe_text(const qtk_recipe *r);
 /* llama_ftype to store as general.file_type (from `file_type`, else derived
  * from the default type; -1 if neither gives one). */
-int qtk_recipe_file_type(const qtk_recipe *r);
+QTK_API int qtk_recipe_file_type(const qtk_recipe *r);
 /* The recipe's default type id. */
-int qtk_recipe_default_type(const qtk_recipe *r);
-void qtk_recipe_free(qtk_recipe *r);
+QTK_API int qtk_recipe_default_type(const qtk_recipe *r);
+QTK_API void qtk_recipe_free(qtk_recipe *r);
 /* Names of the built-in presets (NULL-terminated static array; *n = count). */
-const char *const *qtk_preset_names(int *n);
+QTK_API const char *const *qtk_preset_names(int *n);
 /* One-line description of a preset, or NULL. */
-const char *qtk_preset_description(const char *name);
+QTK_API const char *qtk_preset_description(const char *name);
 /* The preset's name as llama-quantize spells it in default output names
  * (ggml-model-NAME.gguf): the table spelling of the name or alias given
  * (case-insensitive), for an ftype number the first name llama-quantize lists
  * for it (the alias Q4_K for 15); NULL when neither names a preset. */
-const char *qtk_preset_canonical_name(const char *name_or_ftype_number);
+QTK_API const char *qtk_preset_canonical_name(const char *name_or_ftype_number);
 /* llama_ftype of a preset name or number, or -1. */
-int qtk_preset_ftype(const char *name_or_ftype_number);
+QTK_API int qtk_preset_ftype(const char *name_or_ftype_number);
 /* Types the preset's rules can choose (default type and every rule result)
  * that this build cannot quantize: the type table has no quantize function
  * for them. Writes up to max ids to types, returns how many there are (-1 for
  * an unknown preset); *base_missing tells whether the default type is one. */
-int qtk_preset_missing_types(const char *name_or_ftype_number, int *types, int max, bool *base_missing);
+QTK_API int qtk_preset_missing_types(const char *name_or_ftype_number, int *types, int max, bool *base_missing);
 
 /* The decision for one tensor of a model. */
 typedef struct qtk_plan_item {
@@ -628,13 +408,13 @@ typedef struct qtk_plan {
  * tensor when an already quantized tensor would be requantized without
  * allow_requantize, a forced type does not fit the row length, or a type
  * of the recipe's requires_imatrix list has no imatrix entry. */
-qtk_status qtk_plan_make(const qtk_gguf *model, const qtk_recipe *r, const qtk_imatrix *im, bool allow_requantize,
+QTK_API qtk_status qtk_plan_make(const qtk_gguf *model, const qtk_recipe *r, const qtk_imatrix *im, bool allow_requantize,
                          qtk_plan **out, qtk_error *err);
-void qtk_plan_free(qtk_plan *p);
+QTK_API void qtk_plan_free(qtk_plan *p);
 /* Fails (QTK_ERR_UNSUPPORTED) when the plan quantizes a tensor to a type this
  * build cannot quantize (no quantize function in the type table), naming the
  * recipe's origin ("preset IQ2_S") and every such type with its tensor count. */
-qtk_status qtk_plan_check_types(const qtk_plan *plan, const qtk_recipe *r, qtk_error *err);
+QTK_API qtk_status qtk_plan_check_types(const qtk_plan *plan, const qtk_recipe *r, qtk_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Model quantization (streams a model through a plan)                        */
@@ -670,10 +450,10 @@ typedef struct qtk_quantize_params {
 } qtk_quantize_params;
 
 /* Defaults: 1 thread, no imatrix, no callbacks. */
-void qtk_quantize_params_init(qtk_quantize_params *p);
+QTK_API void qtk_quantize_params_init(qtk_quantize_params *p);
 
 /* The importance weights quantize_model uses for matrix `mat` of tensor t (NULL if none). */
-const float *qtk_quantize_imatrix_for(const qtk_quantize_params *p, const qtk_tensor_info *t, int64_t mat);
+QTK_API const float *qtk_quantize_imatrix_for(const qtk_quantize_params *p, const qtk_tensor_info *t, int64_t mat);
 
 /* Everything qtk_quantize_model checks before writing a byte: decodable
  * sources, target types this build can quantize (qtk_plan_check_types),
@@ -681,11 +461,11 @@ const float *qtk_quantize_imatrix_for(const qtk_quantize_params *p, const qtk_te
  * not fit their tensor ("imatrix entry X has N values, tensor has M columns",
  * naming p->imatrix_path; token_embd.weight is exempt as in llama-quantize:
  * it is quantized without). Dry runs call it too. */
-qtk_status qtk_quantize_check(const qtk_gguf *in, const qtk_plan *plan, const qtk_quantize_params *p, qtk_error *err);
+QTK_API qtk_status qtk_quantize_check(const qtk_gguf *in, const qtk_plan *plan, const qtk_quantize_params *p, qtk_error *err);
 
 /* Number of quantized tensors of the plan that get importance weights from
  * p (entry present, of the right size, allowed by include/exclude). */
-int64_t qtk_quantize_imatrix_used(const qtk_gguf *in, const qtk_plan *plan, const qtk_quantize_params *p);
+QTK_API int64_t qtk_quantize_imatrix_used(const qtk_gguf *in, const qtk_plan *plan, const qtk_quantize_params *p);
 
 /* Writes out_path (atomically) with in's metadata, general.file_type of the
  * plan, general.quantization_version 2, quantize.recipe, quantize.imatrix.file
@@ -702,30 +482,145 @@ int64_t qtk_quantize_imatrix_used(const qtk_gguf *in, const qtk_plan *plan, cons
  * sets them. All parts are written to temp files first and renamed at the
  * end; if one cannot be renamed, the parts already renamed are removed.
  * Without keep_split the output is one file without split.* keys. */
-qtk_status qtk_quantize_model(const qtk_gguf *in, const qtk_plan *plan, const char *out_path,
+QTK_API qtk_status qtk_quantize_model(const qtk_gguf *in, const qtk_plan *plan, const char *out_path,
                               const qtk_quantize_params *p, qtk_error *err);
 /* Name of output part split_no of split_count for --keep-split: OUT without
  * a trailing ".gguf", then "-%05d-of-%05d.gguf" (as llama-quantize names
  * them; also for an unsplit input: OUT-00001-of-00001.gguf). Returns the
  * length, or -1 if it does not fit. */
-int qtk_split_out_path(char *buf, size_t size, const char *out_path, int split_no, int split_count);
+QTK_API int qtk_split_out_path(char *buf, size_t size, const char *out_path, int split_no, int split_count);
+
+/* Size of the header qtk_quantize_model writes for (in, plan, p) as ONE
+ * file (keep_split ignored): magic, key/values and tensor infos, without
+ * the padding to the alignment; *alignment (may be NULL) gets the output's
+ * alignment. recipe_text, when not NULL, replaces the quantize.recipe value
+ * (p->recipe's text otherwise; "" = the key with an empty string). Built by
+ * the same code that writes the real header. */
+QTK_API qtk_status qtk_quantize_header_size(const qtk_gguf *in, const qtk_plan *plan, const qtk_quantize_params *p,
+                                    const char *recipe_text, uint64_t *header_bytes, uint64_t *alignment,
+                                    qtk_error *err);
 
 /* ------------------------------------------------------------------------ */
-/* Utilities                                                                 */
+/* Automatic mixes: measurement (qtk measure; docs/planner.md)                */
 /* ------------------------------------------------------------------------ */
 
-/* Work function for qtk_parallel_for: processes items [begin, end). */
-typedef void (*qtk_range_fn)(void *ctx, int64_t begin, int64_t end, int thread_index);
+/* A measurement table: per candidate tensor and candidate type the exact
+ * bytes and the measured error terms (the TSV format of docs/planner.md). */
+typedef struct qtk_measure_table qtk_measure_table;
 
-/* Splits [0, n) into nthreads contiguous ranges, runs fn on each in its own
- * thread (the caller takes the first) and waits for all. */
-void qtk_parallel_for(int nthreads, int64_t n, qtk_range_fn fn, void *ctx);
+/* Reads a table; every malformed line fails with "FILE:LINE: reason"; a
+ * newer format version, another error metric or an unknown type name is
+ * refused. */
+QTK_API qtk_status qtk_measure_table_load(const char *path, qtk_measure_table **out, qtk_error *err);
+/* Writes a table atomically (PATH.tmp.XXXXXX, then rename); deterministic. */
+QTK_API qtk_status qtk_measure_table_save(const qtk_measure_table *t, const char *path, qtk_error *err);
+QTK_API void qtk_measure_table_free(qtk_measure_table *t);
+/* Tensors the table holds / its shard (I/N) should hold. */
+QTK_API int64_t qtk_measure_table_n_tensors(const qtk_measure_table *t);
+QTK_API int64_t qtk_measure_table_n_expected(const qtk_measure_table *t);
+/* Fails (naming origin) unless the table is a whole model's: shard 1/1
+ * with every candidate tensor. */
+QTK_API qtk_status qtk_measure_table_check_complete(const qtk_measure_table *t, const char *origin, qtk_error *err);
+/* Joins shard tables (names[] are their file names, for messages) into one
+ * table of shard 1/1. Refused, naming files and tensors: differing model or
+ * imatrix hash, metric, types, sampling or header fields; a tensor in two
+ * tables; candidate tensors missing (incomplete or absent shards). */
+QTK_API qtk_status qtk_measure_table_merge(const qtk_measure_table *const *parts, const char *const *names, int n,
+                                   qtk_measure_table **out, qtk_error *err);
+/* SHA-256 (64 hex digits) over every tensor in file order: name, NUL,
+ * type (u32 LE), n_dims (u32 LE), ne[0..n_dims) (u64 LE), nbytes (u64 LE),
+ * data. Streams the tensors one at a time. */
+QTK_API qtk_status qtk_measure_model_hash(const qtk_gguf *g, char hex[65], qtk_error *err);
+/* SHA-256 of a file's bytes (the imatrix). */
+QTK_API qtk_status qtk_measure_file_hash(const char *path, char hex[65], qtk_error *err);
+/* Fails, naming origin, when the table was not made from this model
+ * (model_hash) or this imatrix (imatrix_hash; "-" or NULL = none). */
+QTK_API qtk_status qtk_measure_table_check_source(const qtk_measure_table *t, const char *origin, const char *model_hash,
+                                          const char *imatrix_hash, qtk_error *err);
 
-/* Number of logical CPUs (>= 1). */
-int qtk_cpu_count(void);
+/* Reported after the hash pass and after every measured tensor. */
+typedef struct qtk_measure_progress {
+    int64_t done, total;           /* tensors measured in this run / to measure */
+    int64_t skipped;               /* tensors taken from an existing table     */
+    const char *tensor;            /* the tensor just measured (NULL: hashing done) */
+    int n_cand;                    /* its candidate types                      */
+    int64_t rows, rows_total;      /* rows sampled / rows of the tensor        */
+    double seconds, elapsed;       /* this tensor; since the start            */
+    double work_done, work_total;  /* weights x candidates, for an ETA          */
+} qtk_measure_progress;
 
-/* Monotonic wall clock in seconds. */
-double qtk_time_now(void);
+typedef void (*qtk_measure_progress_fn)(void *user, const qtk_measure_progress *p);
+
+typedef struct qtk_measure_params {
+    int nthreads;                  /* < 1: 1                                   */
+    const char *imatrix_path;      /* NULL: no imatrix (unit weights)          */
+    const int *types;              /* candidate types; NULL: qtk_measure_default_types */
+    int n_types;
+    int shard_index, shard_count;  /* measure only shard I of N (1/1: all)    */
+    double checkpoint_seconds;     /* save the table so far at most this often
+                                      (< 0: only at the end); default 60       */
+    qtk_measure_progress_fn progress; /* may be NULL                           */
+    void *progress_ud;
+} qtk_measure_params;
+
+/* Defaults: 1 thread, no imatrix, default types, shard 1/1, checkpoints every 60 s. */
+QTK_API void qtk_measure_params_init(qtk_measure_params *p);
+/* The default candidate types: every quantized file type this build can
+ * quantize (type table), in id order. Writes up to max ids, returns the count. */
+QTK_API int qtk_measure_default_types(int *types, int max);
+/* The measure pass (PLANNER.md §4.2) of `model` into out_path. When
+ * out_path already holds a table of the same model, imatrix, types, shard
+ * and sampling, its tensors are kept and only the others measured
+ * (resume); a table of anything else there is refused, never overwritten.
+ * The table is saved atomically (also at checkpoints); the result is
+ * byte-identical for any thread count and for resumed runs. */
+QTK_API qtk_status qtk_measure_model(const qtk_gguf *model, const qtk_measure_params *p, const char *out_path,
+                             qtk_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Automatic mixes: planner (qtk plan; docs/planner.md, section "Planner")    */
+/* ------------------------------------------------------------------------ */
+
+/* Parses a size: a bare number is bytes; B, KiB/MiB/GiB/TiB (1024^k) and
+ * KB/MB/GB/TB (1000^k), case-insensitive, fractions with a unit ("13.5GiB",
+ * rounded down). Errors name the text. */
+QTK_API qtk_status qtk_parse_size(const char *text, uint64_t *out, qtk_error *err);
+
+typedef struct qtk_autoplan_target {
+    uint64_t target_size;  /* whole output file in bytes (never exceeded); 0 = not given */
+    double target_bpw;     /* bits per weight as llama.cpp prints; 0 = not given        */
+    bool compat_mainline;  /* only types stock llama.cpp loads                          */
+    const char *comment;   /* a comment line for the recipe (no newline); may be NULL   */
+} qtk_autoplan_target;
+
+/* The automatic mix of model g for a target, as recipe text (one rule per
+ * tensor; qtk_recipe_parse it and quantize with it): solved on the
+ * measurement table at table_path, which must be complete and made from g
+ * and from p->imatrix_path (SHA-256; refused with a message naming both
+ * otherwise). The header size is recomputed for this run's params p
+ * (imatrix path spelling, extra metadata), so the file qtk_quantize_model
+ * then writes with p is never larger than target_size. *recipe_text is
+ * malloc'ed; file_size, bpw, cost (each may be NULL) get the predictions. */
+QTK_API qtk_status qtk_autoplan_for_model(const qtk_gguf *g, const char *table_path, const qtk_quantize_params *p,
+                                          const qtk_autoplan_target *t, char **recipe_text, uint64_t *file_size,
+                                          double *bpw, double *cost, qtk_error *err);
+
+#ifdef QTK_EXPERIMENTAL_API /* docs/api.md: layouts that change with kernels/ISAs, program helpers */
+/* Engine hooks of `qtk bench types`. Operations per second (2 per multiply-add)
+ * of rows x cols weights of type t (rows of qtk_row_size(t, cols) bytes back to
+ * back in w) times n_cols activation columns x (cols floats each) into y
+ * (n_cols x rows floats) through the batch path of the model engine, on
+ * nthreads threads, the best of 3 runs of at least min_seconds / 3; 0 when the
+ * type has no batch kernel or on failure. */
+QTK_API double qtk_bench_gemm(int t, const void *w, int64_t rows, int64_t cols, int64_t n_cols, const float *x,
+                              float *y, int nthreads, double min_seconds);
+/* The instruction-set level of the batch kernels (qtk_bench_gemm) on this CPU. */
+QTK_API qtk_isa qtk_bench_gemm_isa(void);
+/* Runs the batch kernel's int8 multiply-add instruction in a dependency-free
+ * loop for `iters` iterations and returns the multiply-adds done; `seed` and
+ * `sink` keep the compiler from removing it (the int8 peak). */
+QTK_API int64_t qtk_bench_int8_peak_loop(int64_t iters, int seed, int32_t *sink);
+#endif /* QTK_EXPERIMENTAL_API */
 
 /* ------------------------------------------------------------------------ */
 /* Models, tokenizers, perplexity                                            */
@@ -741,36 +636,36 @@ typedef enum qtk_vocab_kind {
 
 /* Reads the vocabulary of a GGUF file. Unsupported tokenizer models fail
  * with QTK_ERR_UNSUPPORTED naming the model. */
-qtk_status qtk_vocab_load(const qtk_gguf *g, qtk_vocab **out, qtk_error *err);
-void qtk_vocab_free(qtk_vocab *v);
-qtk_vocab_kind qtk_vocab_get_kind(const qtk_vocab *v);
-int32_t qtk_vocab_n_tokens(const qtk_vocab *v);
-int32_t qtk_vocab_bos(const qtk_vocab *v);        /* -1 when the vocab has none */
-int32_t qtk_vocab_eos(const qtk_vocab *v);
+QTK_API qtk_status qtk_vocab_load(const qtk_gguf *g, qtk_vocab **out, qtk_error *err);
+QTK_API void qtk_vocab_free(qtk_vocab *v);
+QTK_API qtk_vocab_kind qtk_vocab_get_kind(const qtk_vocab *v);
+QTK_API int32_t qtk_vocab_n_tokens(const qtk_vocab *v);
+QTK_API int32_t qtk_vocab_bos(const qtk_vocab *v);        /* -1 when the vocab has none */
+QTK_API int32_t qtk_vocab_eos(const qtk_vocab *v);
 /* Whether tokenizing with add_special puts BOS first (tokenizer.ggml.add_bos_token). */
-bool qtk_vocab_adds_bos(const qtk_vocab *v);
+QTK_API bool qtk_vocab_adds_bos(const qtk_vocab *v);
 /* Text of a token (the raw piece, e.g. "▁the" or "<0x0A>"); NULL when out of range. */
-const char *qtk_vocab_token_text(const qtk_vocab *v, int32_t id);
+QTK_API const char *qtk_vocab_token_text(const qtk_vocab *v, int32_t id);
 /* Tokenizes text[0..len) exactly as llama.cpp's llama_tokenize with
  * parse_special = false: BOS first when add_special and the vocab adds one.
  * *tokens is malloc'ed (free with free()); *n_tokens its length. */
-qtk_status qtk_tokenize(const qtk_vocab *v, const char *text, size_t len, bool add_special,
+QTK_API qtk_status qtk_tokenize(const qtk_vocab *v, const char *text, size_t len, bool add_special,
                         int32_t **tokens, int64_t *n_tokens, qtk_error *err);
 /* As qtk_tokenize; parse_special: control tokens written in the text (e.g.
  * "<s>", "<|endoftext|>") become those tokens, as llama_tokenize's flag.
  * User-defined tokens are matched either way. */
-qtk_status qtk_tokenize_ex(const qtk_vocab *v, const char *text, size_t len, bool add_special, bool parse_special,
+QTK_API qtk_status qtk_tokenize_ex(const qtk_vocab *v, const char *text, size_t len, bool add_special, bool parse_special,
                            int32_t **tokens, int64_t *n_tokens, qtk_error *err);
 /* Bytes token id stands for in text (llama_token_to_piece): SPM "▁" -> ' '
  * and <0xXX> -> the byte, BPE byte-level characters -> bytes; control tokens
  * give nothing unless special. Writes min(length, cap) bytes (no NUL) and
  * returns the full length. */
-size_t qtk_token_to_piece(const qtk_vocab *v, int32_t id, bool special, char *buf, size_t cap);
+QTK_API size_t qtk_token_to_piece(const qtk_vocab *v, int32_t id, bool special, char *buf, size_t cap);
 /* The pieces of ids[0..n) concatenated (malloc'ed, NUL-terminated; *len
  * without the NUL). The first piece loses the space an SPM vocabulary's
  * tokenizer puts in front, so detokenize(tokenize(s)) == s for lossless
  * text; no clean-up of spaces around punctuation is done. */
-qtk_status qtk_detokenize(const qtk_vocab *v, const int32_t *ids, int64_t n, bool special, char **text,
+QTK_API qtk_status qtk_detokenize(const qtk_vocab *v, const int32_t *ids, int64_t n, bool special, char **text,
                           size_t *len, qtk_error *err);
 
 /* A model mapped from a GGUF file: weights stay in the mapping (no copy). */
@@ -797,23 +692,23 @@ typedef struct qtk_model_info {
  * architectures table. Another architecture fails with QTK_ERR_UNSUPPORTED
  * naming it and the supported list. Every matrix type needs a dot product
  * in the type table. */
-qtk_status qtk_model_load(const char *path, qtk_model **out, qtk_error *err);
-void qtk_model_free(qtk_model *m);
-const qtk_model_info *qtk_model_get_info(const qtk_model *m);
+QTK_API qtk_status qtk_model_load(const char *path, qtk_model **out, qtk_error *err);
+QTK_API void qtk_model_free(qtk_model *m);
+QTK_API const qtk_model_info *qtk_model_get_info(const qtk_model *m);
 /* The GGUF file the model was loaded from (valid while the model lives). */
-const qtk_gguf *qtk_model_gguf(const qtk_model *m);
+QTK_API const qtk_gguf *qtk_model_gguf(const qtk_model *m);
 
 /* Evaluation state: KV cache of up to n_ctx positions (F16 keys and values
  * unless qtk_context_set_kv_type says otherwise) + scratch. */
 typedef struct qtk_context qtk_context;
 
-qtk_status qtk_context_create(const qtk_model *m, int64_t n_ctx, int n_threads, qtk_context **out,
+QTK_API qtk_status qtk_context_create(const qtk_model *m, int64_t n_ctx, int n_threads, qtk_context **out,
                               qtk_error *err);
-void qtk_context_free(qtk_context *c);
+QTK_API void qtk_context_free(qtk_context *c);
 /* Threads for single-token decoding (n_gen, llama.cpp's -t) and for batches
  * of more than one token (n_batch, -tb); values < 1 mean "all CPUs". The
  * context's worker threads are created once and reused by every decode. */
-qtk_status qtk_context_set_threads(qtk_context *c, int n_gen, int n_batch, qtk_error *err);
+QTK_API qtk_status qtk_context_set_threads(qtk_context *c, int n_gen, int n_batch, qtk_error *err);
 /* Element types of the cached keys and values (llama.cpp's -ctk / -ctv):
  * QTK_TYPE_F16 (the default, as llama.cpp; values rounded to nearest even)
  * or QTK_TYPE_F32. Attention always computes in F32: F16 only rounds what
@@ -821,14 +716,14 @@ qtk_status qtk_context_set_threads(qtk_context *c, int n_gen, int n_batch, qtk_e
  * Only while nothing is cached (before the first decode, or after
  * qtk_context_reset): else QTK_ERR_INVALID_ARG. On failure the context
  * keeps its cache. */
-qtk_status qtk_context_set_kv_type(qtk_context *c, qtk_type type_k, qtk_type type_v, qtk_error *err);
+QTK_API qtk_status qtk_context_set_kv_type(qtk_context *c, qtk_type type_k, qtk_type type_v, qtk_error *err);
 /* Forgets every cached position (next decode starts at position 0). */
-void qtk_context_reset(qtk_context *c);
-int64_t qtk_context_n_past(const qtk_context *c);
+QTK_API void qtk_context_reset(qtk_context *c);
+QTK_API int64_t qtk_context_n_past(const qtk_context *c);
 /* Runs n tokens at positions n_past .. n_past+n-1 and appends them to the
  * cache. When logits is not NULL, writes the logits of tokens first_logit ..
  * n-1 (n_vocab floats each, token after token). */
-qtk_status qtk_decode(qtk_context *c, const int32_t *tokens, int64_t n, int64_t first_logit, float *logits,
+QTK_API qtk_status qtk_decode(qtk_context *c, const int32_t *tokens, int64_t n, int64_t first_logit, float *logits,
                       qtk_error *err);
 
 /* Format of a KL-divergence base file (docs/kld-format.md). Reading detects
@@ -886,7 +781,7 @@ typedef struct qtk_kld_base_info {
 /* Reads and checks a base file without a model: the header, its size, the
  * token list (ids in [0, n_vocab)) and, with scan, every record. Fails with a
  * message naming the file and the reason. */
-qtk_status qtk_kld_base_read_info(const char *path, bool scan, qtk_kld_base_info *info, qtk_error *err);
+QTK_API qtk_status qtk_kld_base_read_info(const char *path, bool scan, qtk_kld_base_info *info, qtk_error *err);
 
 /* Called after every chunk with the running statistics. */
 typedef void (*qtk_ppl_progress_fn)(void *user, const qtk_ppl_stats *s);
@@ -895,7 +790,7 @@ typedef void (*qtk_ppl_progress_fn)(void *user, const qtk_ppl_stats *s);
  * as llama.cpp does). With kld_base and !kld the base file is written; with
  * kld the tokens come from the base file (tokens may be NULL) and the model
  * is compared with it. Fails when the text has fewer than 2*n_ctx tokens. */
-qtk_status qtk_perplexity(const qtk_model *m, const qtk_vocab *v, const int32_t *tokens, int64_t n_tokens,
+QTK_API qtk_status qtk_perplexity(const qtk_model *m, const qtk_vocab *v, const int32_t *tokens, int64_t n_tokens,
                           const qtk_ppl_params *p, qtk_ppl_progress_fn progress, void *user,
                           qtk_ppl_stats *result, qtk_error *err);
 
@@ -918,7 +813,7 @@ typedef struct qtk_imatrix_params {
 } qtk_imatrix_params;
 
 /* Defaults: n_ctx 512, all chunks, all CPUs, PPL on, output.weight off. */
-void qtk_imatrix_params_default(qtk_imatrix_params *p);
+QTK_API void qtk_imatrix_params_default(qtk_imatrix_params *p);
 
 /* State after each chunk (and the final result). */
 typedef struct qtk_imatrix_progress {
@@ -939,7 +834,7 @@ typedef qtk_status (*qtk_imatrix_progress_fn)(void *user, const qtk_imatrix_prog
  * by the chunks evaluated and its chunk size becomes n_ctx. Fails when the
  * text has fewer than 2 * n_ctx tokens (after skipping first_chunk chunks),
  * or when an activation is NaN/Inf (naming the tensor and chunk). */
-qtk_status qtk_imatrix_collect(const qtk_model *m, const qtk_vocab *v, const int32_t *tokens, int64_t n_tokens,
+QTK_API qtk_status qtk_imatrix_collect(const qtk_model *m, const qtk_vocab *v, const int32_t *tokens, int64_t n_tokens,
                                const qtk_imatrix_params *p, qtk_imatrix_acc *acc, qtk_imatrix_progress_fn progress,
                                void *user, qtk_imatrix_progress *result, qtk_error *err);
 
@@ -954,12 +849,12 @@ typedef struct qtk_synth_shape {
 } qtk_synth_shape;
 
 /* Number of built-in shapes and the i-th one (NULL when out of range). */
-int qtk_synth_shape_count(void);
-const qtk_synth_shape *qtk_synth_shape_at(int i);
+QTK_API int qtk_synth_shape_count(void);
+QTK_API const qtk_synth_shape *qtk_synth_shape_at(int i);
 /* Shape by name (case-insensitive), or NULL. */
-const qtk_synth_shape *qtk_synth_shape_get(const char *name);
+QTK_API const qtk_synth_shape *qtk_synth_shape_get(const char *name);
 /* Parameters of a model of that shape (all tensors, norms included). */
-int64_t qtk_synth_n_params(const qtk_synth_shape *s);
+QTK_API int64_t qtk_synth_n_params(const qtk_synth_shape *s);
 
 /* Called after every written chunk: parameters done so far of `total`. */
 typedef void (*qtk_synth_progress_fn)(void *ud, const char *tensor, int64_t done, int64_t total);
@@ -970,7 +865,7 @@ typedef void (*qtk_synth_progress_fn)(void *ud, const char *tensor, int64_t done
  * for any n_threads (<= 0: all CPUs). Weights mimic trained statistics (row
  * scale spread, Student-t-like tails, outlier input channels, larger scales
  * in early layers); see docs/synth.md. progress may be NULL. */
-qtk_status qtk_synth_write(const char *path, const char *shape, uint64_t seed, int n_threads,
+QTK_API qtk_status qtk_synth_write(const char *path, const char *shape, uint64_t seed, int n_threads,
                            qtk_synth_progress_fn progress, void *ud, qtk_error *err);
 
 /* ------------------------------------------------------------------------ */
@@ -1023,11 +918,11 @@ typedef struct qtk_compare_result {
  * F32, nthreads threads, <= 0: all CPUs; results do not depend on it). `im`
  * may be NULL; tensors it has no entry for are unweighted. Mismatches are
  * reported per tensor, not as failures. */
-qtk_status qtk_compare_models(const qtk_gguf *ref, const qtk_gguf *quant, const qtk_imatrix *im, int nthreads,
+QTK_API qtk_status qtk_compare_models(const qtk_gguf *ref, const qtk_gguf *quant, const qtk_imatrix *im, int nthreads,
                               qtk_compare_result **out, qtk_error *err);
-void qtk_compare_result_free(qtk_compare_result *r);
+QTK_API void qtk_compare_result_free(qtk_compare_result *r);
 /* Short text of a status ("ok", "shape mismatch", ...). */
-const char *qtk_compare_status_name(qtk_compare_status s);
+QTK_API const char *qtk_compare_status_name(qtk_compare_status s);
 
 #ifdef __cplusplus
 }

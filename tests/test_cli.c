@@ -128,19 +128,19 @@ int main(void) {
 
     /* a tensor type without a decoder: clear error naming the tensor, no output */
     {
-        char *unk = tl_tmp_path("cli_q4_1.gguf");
+        char *unk = tl_tmp_path("cli_q8_1.gguf");
         qtk_gguf_writer *w;
         int64_t ne[2] = {32, 1};
-        unsigned char blk[20] = {0};
+        unsigned char blk[36] = {0};
         if (qtk_gguf_writer_open(unk, &w, &err) == QTK_OK) {
-            qtk_gguf_writer_add_tensor(w, "odd.weight", QTK_TYPE_Q4_1, 2, ne, &err);
+            qtk_gguf_writer_add_tensor(w, "odd.weight", QTK_TYPE_Q8_1, 2, ne, &err);
             qtk_gguf_writer_write(w, blk, sizeof blk, &err);
-            CHECK(qtk_gguf_writer_finish(w, &err) == QTK_OK, "write q4_1 file: %s", err.msg);
+            CHECK(qtk_gguf_writer_finish(w, &err) == QTK_OK, "write q8_1 file: %s", err.msg);
         }
-        char *o2 = tl_tmp_path("cli_q4_1_out.gguf");
+        char *o2 = tl_tmp_path("cli_q8_1_out.gguf");
         remove(o2);
         snprintf(args, sizeof args, "dequantize -q \"%s\" \"%s\"", unk, o2);
-        CHECK(tl_run_qtk(args, out) == 1 && tl_file_contains(out, "odd.weight") && tl_file_contains(out, "q4_1"),
+        CHECK(tl_run_qtk(args, out) == 1 && tl_file_contains(out, "odd.weight") && tl_file_contains(out, "q8_1"),
               "undecodable type names tensor and type");
         CHECK(!tl_file_exists(o2), "no output for undecodable type");
         free(unk);

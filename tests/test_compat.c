@@ -95,8 +95,8 @@ static void test_ecosystems(void) {
     for (int i = 0; i < qtk_type_count(); i++) {
         const qtk_type_traits *tr = qtk_type_at(i);
         CHECK(tr->ecosystems != 0, "%s: no ecosystem knows it", tr->name);
-        /* ids 0..30 are ggml's (ik_llama.cpp keeps them); 99+ are ik_llama.cpp's own */
-        if (tr->id <= QTK_TYPE_BF16)
+        /* ids 0..30 and MXFP4 (39) are ggml's (ik_llama.cpp keeps them); 99+ are ik_llama.cpp's own */
+        if (tr->id <= QTK_TYPE_BF16 || tr->id == QTK_TYPE_MXFP4)
             CHECK(tr->ecosystems == QTK_ECO_BOTH, "%s (id %d) is a mainline id", tr->name, (int)tr->id);
         else
             CHECK(tr->ecosystems == QTK_ECO_IK_LLAMA, "%s (id %d) is ik_llama.cpp-only", tr->name, (int)tr->id);
@@ -105,6 +105,7 @@ static void test_ecosystems(void) {
     CHECK(qtk_type_get(QTK_TYPE_Q6_0)->ecosystems == QTK_ECO_IK_LLAMA, "q6_0 ik-only");
     CHECK(qtk_type_get(QTK_TYPE_IQ4_XS)->ecosystems == QTK_ECO_BOTH, "iq4_xs in both");
     CHECK(qtk_type_get(QTK_TYPE_IQ2_XXS)->ecosystems == QTK_ECO_BOTH, "iq2_xxs in both");
+    CHECK(qtk_type_get(QTK_TYPE_MXFP4) && qtk_type_get(QTK_TYPE_MXFP4)->ecosystems == QTK_ECO_BOTH, "mxfp4 in both");
 }
 
 /* ---- presets-mainline.json ------------------------------------------------------ */

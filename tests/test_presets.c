@@ -31,6 +31,56 @@ static const char *const fix_names[FIX_N_TENSORS] = {
 };
 typedef struct ref_preset { const char *name; int file_type; long long bytes; const char *types; } ref_preset;
 static const ref_preset ref_presets[] = {
+    {"IQ1_M", 31, 2277280LL,
+     "q2_K f32 iq1_m iq1_m iq3_k iq2_k f32 iq1_m iq1_m iq1_m f32 iq1_m iq1_m iq3_k iq2_k f32 iq1_m iq1_m "
+     "iq1_m f32 iq1_m iq1_m iq3_k iq2_k f32 iq1_m iq1_m iq1_m f32 iq1_m iq1_m iq3_k iq2_k f32 iq1_m iq1_m "
+     "iq1_m f32 iq1_m iq1_m iq3_k iq2_k f32 iq1_m iq1_m iq1_m f32 iq1_m iq1_m iq3_k iq2_k f32 iq1_m iq1_m "
+     "iq1_m f32 q5_K"},
+    {"IQ1_S", 24, 2180512LL,
+     "q2_K f32 iq1_s iq1_s iq3_k iq2_k f32 iq1_s iq1_s iq1_s f32 iq1_s iq1_s iq3_k iq2_k f32 iq1_s iq1_s "
+     "iq1_s f32 iq1_s iq1_s iq3_k iq2_k f32 iq1_s iq1_s iq1_s f32 iq1_s iq1_s iq3_k iq2_k f32 iq1_s iq1_s "
+     "iq1_s f32 iq1_s iq1_s iq3_k iq2_k f32 iq1_s iq1_s iq1_s f32 iq1_s iq1_s iq3_k iq2_k f32 iq1_s iq1_s "
+     "iq1_s f32 q5_K"},
+    {"IQ2_M", 29, 2855328LL,
+     "iq3_s f32 iq2_s iq2_s iq3_k iq3_s f32 iq2_s iq2_s iq2_s f32 iq2_s iq2_s iq3_k iq3_s f32 iq2_s iq2_s "
+     "iq2_s f32 iq2_s iq2_s iq3_k iq3_s f32 iq2_s iq2_s iq2_s f32 iq2_s iq2_s iq3_k iq3_s f32 iq2_s iq2_s "
+     "iq2_s f32 iq2_s iq2_s iq3_k iq3_s f32 iq2_s iq2_s iq2_s f32 iq2_s iq2_s iq3_k iq3_s f32 iq2_s iq2_s "
+     "iq2_s f32 q5_K"},
+    {"IQ2_S", 28, 2726304LL,
+     "iq3_s f32 iq2_xs iq2_xs iq3_k iq3_s f32 iq2_xs iq2_xs iq2_xs f32 iq2_xs iq2_xs iq3_k iq3_s f32 "
+     "iq2_xs iq2_xs iq2_xs f32 iq2_xs iq2_xs iq3_k iq3_s f32 iq2_xs iq2_xs iq2_xs f32 iq2_xs iq2_xs iq3_k "
+     "iq3_s f32 iq2_xs iq2_xs iq2_xs f32 iq2_xs iq2_xs iq3_k iq3_s f32 iq2_xs iq2_xs iq2_xs f32 iq2_xs "
+     "iq2_xs iq3_k iq3_s f32 iq2_xs iq2_xs iq2_xs f32 q5_K"},
+    {"IQ2_XS", 20, 2564512LL,
+     "q2_K f32 iq2_xs iq2_xs iq3_k iq2_xs f32 iq2_xs iq2_xs iq2_xs f32 iq2_xs iq2_xs iq3_k iq2_xs f32 "
+     "iq2_xs iq2_xs iq2_xs f32 iq2_xs iq2_xs iq3_k iq2_xs f32 iq2_xs iq2_xs iq2_xs f32 iq2_xs iq2_xs "
+     "iq3_k iq2_xs f32 iq2_xs iq2_xs iq2_xs f32 iq2_xs iq2_xs iq3_k iq2_xs f32 iq2_xs iq2_xs iq2_xs f32 "
+     "iq2_xs iq2_xs iq3_k iq2_xs f32 iq2_xs iq2_xs iq2_xs f32 q5_K"},
+    {"IQ2_XXS", 19, 2423200LL,
+     "q2_K f32 iq2_xxs iq2_xxs iq3_k iq2_xxs f32 iq2_xxs iq2_xxs iq2_xxs f32 iq2_xxs iq2_xxs iq3_k "
+     "iq2_xxs f32 iq2_xxs iq2_xxs iq2_xxs f32 iq2_xxs iq2_xxs iq3_k iq2_xxs f32 iq2_xxs iq2_xxs iq2_xxs "
+     "f32 iq2_xxs iq2_xxs iq3_k iq2_xxs f32 iq2_xxs iq2_xxs iq2_xxs f32 iq2_xxs iq2_xxs iq3_k iq2_xxs f32 "
+     "iq2_xxs iq2_xxs iq2_xxs f32 iq2_xxs iq2_xxs iq3_k iq2_xxs f32 iq2_xxs iq2_xxs iq2_xxs f32 q5_K"},
+    {"IQ3_M", 27, 3549088LL,
+     "iq3_s f32 iq3_s iq3_s iq5_k iq4_k f32 iq3_s iq3_s iq3_s f32 iq3_s iq3_s iq5_k iq4_k f32 iq3_s iq3_s "
+     "iq3_s f32 iq3_s iq3_s iq5_k iq4_k f32 iq3_s iq3_s iq3_s f32 iq3_s iq3_s iq5_k iq4_k f32 iq3_s iq3_s "
+     "iq3_s f32 iq3_s iq3_s iq5_k iq4_k f32 iq3_s iq3_s iq3_s f32 iq3_s iq3_s iq5_k iq4_k f32 iq3_s iq3_s "
+     "iq3_s f32 q6_K"},
+    {"IQ3_S", 26, 3472288LL,
+     "iq3_s f32 iq3_s iq3_s iq4_k iq3_s f32 iq3_s iq3_s iq3_s f32 iq3_s iq3_s iq4_k iq3_s f32 iq3_s iq3_s "
+     "iq3_s f32 iq3_s iq3_s iq4_k iq3_s f32 iq3_s iq3_s iq3_s f32 iq3_s iq3_s iq4_k iq3_s f32 iq3_s iq3_s "
+     "iq3_s f32 iq3_s iq3_s iq4_k iq3_s f32 iq3_s iq3_s iq3_s f32 iq3_s iq3_s iq4_k iq3_s f32 iq3_s iq3_s "
+     "iq3_s f32 q6_K"},
+    {"IQ3_XS", 22, 3352480LL,
+     "iq3_s f32 iq3_xxs iq3_xxs iq4_k iq3_s f32 iq3_xxs iq3_xxs iq3_s f32 iq3_xxs iq3_xxs iq4_k iq3_s f32 "
+     "iq3_xxs iq3_xxs iq3_s f32 iq3_xxs iq3_xxs iq4_k iq3_s f32 iq3_xxs iq3_xxs iq3_s f32 iq3_xxs iq3_xxs "
+     "iq4_k iq3_s f32 iq3_xxs iq3_xxs iq3_s f32 iq3_xxs iq3_xxs iq4_k iq3_s f32 iq3_xxs iq3_xxs iq3_s f32 "
+     "iq3_xxs iq3_xxs iq4_k iq3_s f32 iq3_s iq3_s iq3_s f32 q6_K"},
+    {"IQ3_XXS", 23, 3076512LL,
+     "iq3_s f32 iq2_s iq2_s iq3_k iq3_s f32 iq3_xxs iq3_xxs iq3_xxs f32 iq2_s iq2_s iq3_k iq3_s f32 "
+     "iq3_xxs iq3_xxs iq3_xxs f32 iq2_s iq2_s iq3_k iq3_s f32 iq3_xxs iq3_xxs iq3_xxs f32 iq2_s iq2_s "
+     "iq3_k iq3_s f32 iq3_xxs iq3_xxs iq3_xxs f32 iq2_s iq2_s iq3_k iq3_s f32 iq3_xxs iq3_xxs iq3_xxs f32 "
+     "iq2_s iq2_s iq3_k iq3_s f32 iq3_xxs iq3_xxs iq3_xxs f32 q5_K"},
     {"IQ2_K", 138, 2645408LL,
      "iq2_k f32 iq2_k iq2_k iq4_k iq3_k f32 iq2_k iq2_k iq2_k f32 iq2_k iq2_k iq4_k iq3_k f32 iq2_k iq2_k "
      "iq2_k f32 iq2_k iq2_k iq4_k iq3_k f32 iq2_k iq2_k iq2_k f32 iq2_k iq2_k iq4_k iq3_k f32 iq2_k iq2_k "

@@ -16,6 +16,7 @@ static const struct { int id; const char *name; int blk; int size; int meta; } e
     {145, "iq2_ks", 256, 70, 2}, {146, "iq4_kss", 256, 128, 4}, {152, "iq5_ks", 256, 168, 4},
     {153, "iq2_kt", 256, 68, 4}, {154, "iq3_kt", 256, 100, 4}, {155, "iq4_kt", 256, 128, 4},
     {156, "iq3_ks", 256, 102, 2}, {157, "iq2_kl", 256, 86, 2}, {158, "iq1_kt", 256, 56, 4},
+    {3, "q4_1", 32, 20, 0},      {7, "q5_1", 32, 24, 0},      {39, "mxfp4", 32, 17, 0},
     {99, "q8_2", 32, 36, 0}, /* qtk's internal activation format (ik's Q8_2 id) */
 };
 

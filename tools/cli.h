@@ -2,8 +2,12 @@
 #ifndef QTK_CLI_H
 #define QTK_CLI_H
 
-#include "qtk.h"
+#include "qtk.h" /* built with QTK_EXPERIMENTAL_API (CMakeLists.txt); no src/ header */
 #include <stdio.h>
+
+#ifndef QTK_MIN
+#define QTK_MIN(a, b) ((a) < (b) ? (a) : (b))
+#endif
 
 /* A subcommand: run(argc, argv) with argv[0] = command name; returns the exit code
  * (0 ok, 1 failure, 2 usage error). */
@@ -27,6 +31,9 @@ int cmd_tokenize(int argc, char **argv); void help_tokenize(FILE *out);
 int cmd_compare(int argc, char **argv); void help_compare(FILE *out);
 int cmd_run(int argc, char **argv); void help_run(FILE *out);
 int cmd_imatrix(int argc, char **argv); void help_imatrix(FILE *out);
+int cmd_sweep(int argc, char **argv); void help_sweep(FILE *out);
+int cmd_plan(int argc, char **argv); void help_plan(FILE *out);
+int cmd_measure(int argc, char **argv); void help_measure(FILE *out);
 
 int cmd_quantize(int argc, char **argv);
 void help_quantize(FILE *out);

@@ -1,6 +1,5 @@
 /* cli_common.c — error printing and formatting shared by the subcommands. */
 #include "cli.h"
-#include "core/qtk_internal.h"
 
 #include <errno.h>
 #include <inttypes.h>

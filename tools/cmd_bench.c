@@ -11,9 +11,6 @@
  *    weight bytes on 1 and N threads, next to the measured read bandwidth.
  */
 #include "cli.h"
-#include "core/qtk_internal.h"
-#include "model/model_internal.h"
-#include "types/panel.h"
 
 #include <errno.h>
 #include <math.h>
@@ -164,7 +161,7 @@ typedef struct peak_ctx {
 
 static void peak_range(void *p, int64_t begin, int64_t end, int ti) {
     peak_ctx *c = (peak_ctx *)p;
-    for (int64_t i = begin; i < end; i++) c->macs[i] = qtk_panel_peak_loop(c->iters, (int)i + ti, &c->sink[i]);
+    for (int64_t i = begin; i < end; i++) c->macs[i] = qtk_bench_int8_peak_loop(c->iters, (int)i + ti, &c->sink[i]);
 }
 
 /* int8 operations/s (2 per multiply-add) of the batch kernel's instruction on n threads. */
@@ -190,35 +187,7 @@ static double int8_peak(int nthreads, double min_seconds) {
  * g columns through the engine's batch path on n threads; 0 if unsupported. */
 static double gemm_ops(int t, const void *q, int64_t rows, int64_t cols, int64_t g, const float *x, float *y,
                        int nthreads, double min_seconds) {
-    qtk_weight w;
-    memset(&w, 0, sizeof w);
-    w.name = "bench";
-    w.expert = -1;
-    w.data = q;
-    w.type = (qtk_type)t;
-    w.n_in = cols;
-    w.n_out = rows;
-    w.row_size = qtk_row_size(t, cols);
-    qtk_error err;
-    qtk_exec e;
-    memset(&e, 0, sizeof e);
-    if (qtk_weight_bind(&w, &err) != QTK_OK || qtk_pool_create(nthreads, &e.pool, &err) != QTK_OK) return 0;
-    e.n_gen = e.n_batch = nthreads;
-    double best = 0;
-    for (int rep = 0; rep < 3; rep++) {
-        double t0 = qtk_time_now(), el = 0;
-        int iters = 0;
-        do {
-            if (qtk_matmul(&e, &w, x, g, y, &err) != QTK_OK) break;
-            iters++;
-            el = qtk_time_now() - t0;
-        } while (el < min_seconds / 3);
-        best = fmax(best, 2.0 * (double)rows * (double)cols * (double)g * iters / el);
-    }
-    qtk_free_aligned(e.act_buf);
-    qtk_free_aligned(e.panel_buf);
-    qtk_pool_free(e.pool);
-    return best;
+    return qtk_bench_gemm(t, q, rows, cols, g, x, y, nthreads, min_seconds);
 }
 
 static double seconds_of_quantize(const qtk_type_traits *tr, const float *x, void *q, int64_t rows, int64_t cols,
@@ -981,7 +950,7 @@ int cmd_bench(int argc, char **argv) {
     float *gx = NULL, *gy = NULL;
     if (gemm_cols > 0) {
         fprintf(stdout, "int8 peak (%s, %d threads): %.1f Gop/s; gemm: %lld columns\n",
-                qtk_isa_name(qtk_panel_best()->isa), nthreads, peak / 1e9, (long long)gemm_cols);
+                qtk_isa_name(qtk_bench_gemm_isa()), nthreads, peak / 1e9, (long long)gemm_cols);
         gx = (float *)malloc((size_t)(gemm_cols * cols) * sizeof(float));
         gy = (float *)malloc((size_t)(gemm_cols * rows) * sizeof(float));
         if (!gx || !gy) {

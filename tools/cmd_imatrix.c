@@ -5,7 +5,6 @@
  * accumulator's writers, which write atomically).
  */
 #include "cli.h"
-#include "core/qtk_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

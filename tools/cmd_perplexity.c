@@ -4,7 +4,6 @@
  * the KL-divergence report with the same labels), thin over libqtk.
  */
 #include "cli.h"
-#include "core/qtk_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

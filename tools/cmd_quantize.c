@@ -36,6 +36,7 @@ void help_quantize(FILE *out) {
     fprintf(out,
             "usage: qtk quantize [options] IN.gguf [OUT.gguf] TYPE|PRESET [nthreads]\n"
             "       qtk quantize [options] --recipe FILE IN.gguf OUT.gguf [nthreads]\n"
+            "       qtk quantize [options] (--target-size S | --target-bpw X) [--measure TABLE] IN.gguf OUT.gguf\n"
             "       qtk quantize --print-recipe PRESET\n\n"
             "Quantizes an F32/F16/BF16 GGUF model (or a quantized one with --allow-requantize),\n"
             "choosing a type per tensor by a preset (llama-quantize's ftypes, e.g. Q4_K_M,\n"
@@ -65,6 +66,11 @@ void help_quantize(FILE *out) {
             "  --tensor-type RE=T          one regex rule (repeatable; same list as --custom-q)\n"
             "qtk additions:\n"
             "  --recipe FILE               per-tensor rules from a recipe file (docs/recipes.md)\n"
+            "  --target-size S, --target-bpw X\n"
+            "                              automatic mix for this file size (never exceeded; 13.5GiB,\n"
+            "                              4000MB, bytes) or bpw: qtk plan on the measurement table\n"
+            "  --measure TABLE             the table (qtk measure); without it the measure pass runs\n"
+            "                              first into OUT.measure.tsv (kept: a rerun resumes/reuses it)\n"
             "  --print-recipe PRESET       print the recipe of a preset and exit\n"
             "  --dry-run                   print the plan (tensor, shape, type, why, bytes) and totals; write nothing\n"
             "  --json                      plan / summary as JSON on stdout\n"
@@ -88,6 +94,9 @@ typedef struct q_args {
     bool keep_split;          /* --keep-split: output parts as the input's */
     char default_out[4096];   /* ggml-model-PRESET.gguf beside IN when OUT is omitted */
     qtk_meta kv;              /* --override-kv keys */
+    const char *measure_file; /* --measure TABLE (automatic mix)            */
+    uint64_t target_size;     /* --target-size (automatic mix), 0 = none     */
+    double target_bpw;        /* --target-bpw (automatic mix), 0 = none      */
 } q_args;
 
 /* Parses --override-kv KEY=TYPE:VALUE as llama.cpp's string_parse_kv_override:
@@ -292,6 +301,18 @@ static int parse_args(int argc, char **argv, q_args *a) {
             if (rc) return rc;
         } else if (!strcmp(o, "--recipe") && has_val) {
             a->recipe_file = argv[++i];
+        } else if (!strcmp(o, "--measure") && has_val) {
+            a->measure_file = argv[++i];
+        } else if (!strcmp(o, "--target-size") && has_val) {
+            qtk_error e;
+            if (qtk_parse_size(argv[++i], &a->target_size, &e) != QTK_OK)
+                return cli_usage_error("quantize", help_quantize, "--target-size: %s", e.msg);
+        } else if (!strcmp(o, "--target-bpw") && has_val) {
+            char *end;
+            a->target_bpw = strtod(argv[++i], &end);
+            if (*end || end == argv[i] || !(a->target_bpw > 0) || !(a->target_bpw < 64))
+                return cli_usage_error("quantize", help_quantize, "--target-bpw '%s': expected bits per weight (0 < X < 64)",
+                                       argv[i]);
         } else if (!strcmp(o, "--dry-run")) {
             a->dry_run = true;
         } else if (!strcmp(o, "--json")) {
@@ -313,8 +334,19 @@ static int parse_args(int argc, char **argv, q_args *a) {
     if (npos < 1) return cli_usage_error("quantize", help_quantize, "need IN.gguf");
     a->in = pos[0];
     int next = 1;
-    if (a->recipe_file) {
-        if (npos < 2) return cli_usage_error("quantize", help_quantize, "need IN.gguf and OUT.gguf with --recipe");
+    bool target = a->target_size || a->target_bpw > 0;
+    if (a->target_size && a->target_bpw > 0)
+        return cli_usage_error("quantize", help_quantize, "--target-size and --target-bpw exclude each other");
+    if (target && a->recipe_file)
+        return cli_usage_error("quantize", help_quantize, "--recipe and a --target-* option exclude each other");
+    if (a->measure_file && !target)
+        return cli_usage_error("quantize", help_quantize, "--measure needs --target-size or --target-bpw");
+    if (target && (a->n_rules || a->ov.pure))
+        return cli_usage_error("quantize", help_quantize, "--custom-q/--tensor-type/--pure do not combine with a target");
+    if (a->recipe_file || target) {
+        if (npos < 2)
+            return cli_usage_error("quantize", help_quantize, "need IN.gguf and OUT.gguf with %s",
+                                   target ? "a target" : "--recipe");
         a->out = pos[1];
         next = 2;
     } else if (npos >= 2 && qtk_preset_canonical_name(pos[1])) {
@@ -355,6 +387,7 @@ static int parse_args(int argc, char **argv, q_args *a) {
     if (cli_refuse_same_file("quantize", a->out, a->in)) return 2;
     if (cli_refuse_same_file("quantize", a->out, a->imatrix_file)) return 2;
     if (cli_refuse_same_file("quantize", a->out, a->recipe_file)) return 2;
+    if (cli_refuse_same_file("quantize", a->out, a->measure_file)) return 2;
     return -1;
 }
 
@@ -502,6 +535,59 @@ static bool preset_unavailable(const char *preset) {
     return true;
 }
 
+static void measure_progress(void *ud, const qtk_measure_progress *p) {
+    (void)ud;
+    if (p->tensor)
+        fprintf(stderr, "\rqtk quantize: measuring %lld/%lld %-40.40s %6.1f s", (long long)(p->done + p->skipped),
+                (long long)(p->total + p->skipped), p->tensor, p->elapsed);
+}
+
+/* The automatic mix for --target-size/--target-bpw (qtk plan, docs/planner.md):
+ * the table of --measure, or the measure pass into OUT.measure.tsv first;
+ * refused when the table is of another model or imatrix. The header size is
+ * recomputed for this run's metadata (imatrix path spelling, --override-kv). */
+static qtk_status plan_for_target(const q_args *a, const qtk_gguf *g, qtk_recipe **out, qtk_error *err) {
+    char table_buf[4200];
+    const char *table = a->measure_file;
+    qtk_status st;
+    if (!table) {
+        int w = snprintf(table_buf, sizeof table_buf, "%s.measure.tsv", a->out);
+        if (w < 0 || (size_t)w >= sizeof table_buf) return qtk_set_error(err, QTK_ERR_INVALID_ARG, "output path too long");
+        table = table_buf;
+        qtk_measure_params mp;
+        qtk_measure_params_init(&mp);
+        mp.nthreads = a->nthreads;
+        mp.imatrix_path = a->imatrix_file;
+        if (!a->quiet && !a->json) {
+            mp.progress = measure_progress;
+            fprintf(stderr, "qtk quantize: no --measure table: measuring %s into %s\n", a->in, table);
+        }
+        st = qtk_measure_model(g, &mp, table, err);
+        if (!a->quiet && !a->json) fprintf(stderr, "\n");
+        if (st != QTK_OK) return st;
+    }
+    qtk_quantize_params qp;
+    qtk_quantize_params_init(&qp);
+    qp.imatrix_path = a->imatrix_file;
+    qp.include_weights = a->include_w;
+    qp.n_include = a->n_include;
+    qp.exclude_weights = a->exclude_w;
+    qp.n_exclude = a->n_exclude;
+    qp.extra_meta = &a->kv;
+    qtk_autoplan_target tg = {a->target_size, a->target_bpw, a->ov.compat_mainline,
+                              "qtk quantize --target-* (automatic mix, docs/planner.md)"};
+    char *text = NULL;
+    uint64_t size = 0;
+    double bpw = 0, cost = 0;
+    if ((st = qtk_autoplan_for_model(g, table, &qp, &tg, &text, &size, &bpw, &cost, err)) != QTK_OK) return st;
+    st = qtk_recipe_parse(text, table, out, err);
+    free(text);
+    if (st == QTK_OK && !a->quiet && !a->json)
+        fprintf(stderr, "qtk quantize: automatic mix from %s: %llu bytes, %.4f bpw, predicted cost %.6g\n", table,
+                (unsigned long long)size, bpw, cost);
+    return st;
+}
+
 int cmd_quantize(int argc, char **argv) {
     q_args a;
     int rc = parse_args(argc, argv, &a);
@@ -520,7 +606,10 @@ int cmd_quantize(int argc, char **argv) {
     rc = 1;
 
     if (qtk_gguf_open(a.in, &g, &err) != QTK_OK) goto fail;
-    if (a.recipe_file) {
+    if (a.target_size || a.target_bpw > 0) {
+        if (plan_for_target(&a, g, &recipe, &err) != QTK_OK) goto fail;
+        if (qtk_recipe_apply_overrides(recipe, &a.ov, &err) != QTK_OK) goto fail;
+    } else if (a.recipe_file) {
         size_t n = 0;
         char *text = cli_read_text_file(a.recipe_file, &n, &err);
         if (!text) goto fail;

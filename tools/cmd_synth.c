@@ -1,6 +1,5 @@
 /* cmd_synth.c — `qtk synth OUT.gguf`: writes a synthetic F16 LLaMA model. */
 #include "cli.h"
-#include "core/qtk_internal.h"
 
 #include <errno.h>
 #include <inttypes.h>

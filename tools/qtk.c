@@ -1,6 +1,5 @@
 /* qtk.c — entry point of the `qtk` command: dispatches to subcommands. */
 #include "cli.h"
-#include "core/qtk_internal.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +15,9 @@ static const cli_command commands[] = {
     {"imatrix", "compute an importance matrix on a text, or combine imatrix files (llama-imatrix style)", cmd_imatrix, help_imatrix},
     {"tokenize", "tokenize a text with a model's vocabulary (llama-tokenize style)", cmd_tokenize, help_tokenize},
     {"compare", "weight-space relative RMSE of a quantized model against its source", cmd_compare, help_compare},
+    {"measure", "measure every tensor's error per candidate type: the table qtk plan reads", cmd_measure, help_measure},
+    {"plan", "choose a type per tensor for a size or bpw target from a measurement table", cmd_plan, help_plan},
+    {"sweep", "quantize with presets and plans, KLD of each vs the source: table + SVG plot", cmd_sweep, help_sweep},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

@@ -145,6 +145,20 @@ int qtk_fsync_file(FILE *f) {
 
 int qtk_fseek64(FILE *f, int64_t off) { return _fseeki64(f, off, SEEK_SET); }
 
+int qtk_mkdir(const char *path) {
+    wchar_t *wp = utf8_to_wide(path);
+    int r = -1;
+    if (wp) {
+        if (CreateDirectoryW(wp, NULL)) r = 0;
+        else if (GetLastError() == ERROR_ALREADY_EXISTS) {
+            DWORD at = GetFileAttributesW(wp);
+            r = (at != INVALID_FILE_ATTRIBUTES && (at & FILE_ATTRIBUTE_DIRECTORY)) ? 0 : -1;
+        }
+    }
+    free(wp);
+    return r;
+}
+
 #else /* POSIX */
 
 qtk_status qtk_map_file(const char *path, qtk_mapping *out, qtk_error *err) {
@@ -198,6 +212,12 @@ int qtk_fsync_file(FILE *f) {
 }
 
 int qtk_fseek64(FILE *f, int64_t off) { return fseeko(f, (off_t)off, SEEK_SET); }
+
+int qtk_mkdir(const char *path) {
+    if (mkdir(path, 0777) == 0) return 0;
+    struct stat st;
+    return (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) ? 0 : -1;
+}
 
 #endif
 

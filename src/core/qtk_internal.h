@@ -5,7 +5,14 @@
 #ifndef QTK_INTERNAL_H
 #define QTK_INTERNAL_H
 
+#ifndef QTK_EXPERIMENTAL_API
+#define QTK_EXPERIMENTAL_API /* the library implements the experimental API of qtk.h too */
+#endif
+#ifdef QTK_TYPES_ONLY
+#include "qtk_types.h" /* the types module alone (CMake QTK_TYPES_ONLY, src/types/README.md) */
+#else
 #include "qtk.h"
+#endif
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -30,8 +37,9 @@
 #define QTK_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define QTK_MAX(a, b) ((a) > (b) ? (a) : (b))
 
-/* Fills err (if not NULL) with code and a formatted message; returns code. */
-qtk_status qtk_set_error(qtk_error *err, qtk_status code, const char *fmt, ...) QTK_PRINTF(3, 4);
+/* qtk_set_error (fills a qtk_error), qtk_same_file, qtk_install_signal_cleanup,
+ * qtk_malloc_aligned and qtk_free_aligned are declared in qtk.h's experimental
+ * part (QTK_EXPERIMENTAL_API): the CLI uses them too. */
 
 /* Clears err to QTK_OK with an empty message. */
 void qtk_clear_error(qtk_error *err);
@@ -63,6 +71,9 @@ FILE *qtk_fopen(const char *path, const char *mode);
 int qtk_rename_replace(const char *from, const char *to);
 /* Removes a file; 0 on success. */
 int qtk_remove_file(const char *path);
+/* Creates a directory (parents must exist); 0 on success or when it already
+ * is a directory, -1 otherwise (errno / GetLastError tell why). */
+int qtk_mkdir(const char *path);
 /* Flushes a stdio stream to stable storage; 0 on success. */
 int qtk_fsync_file(FILE *f);
 /* Seeks a stdio stream to a 64-bit offset; 0 on success. */
@@ -70,10 +81,6 @@ int qtk_fseek64(FILE *f, int64_t off);
 
 /* ---- file safety (platform.c) ------------------------------------------ */
 
-/* 1 when a and b both exist and are the same file (device + inode; Windows:
- * volume serial + file index), whatever the spelling (./x, ../d/x, symlinks,
- * hard links); 0 otherwise. */
-int qtk_same_file(const char *a, const char *b);
 /* Fails (QTK_ERR_INVALID_ARG, message naming both) when out_path exists and is
  * the same file as one currently mapped by qtk_map_file (an open input). */
 qtk_status qtk_check_not_input(const char *out_path, qtk_error *err);
@@ -87,11 +94,6 @@ void qtk_tmpfile_discard(FILE *f, const char *tmp_path);
 /* Renames the (closed) temp file over final_path atomically and unregisters
  * it; 0 on success (on failure the caller still owns and discards it). */
 int qtk_tmpfile_commit(const char *tmp_path, const char *final_path);
-/* Installs handlers for SIGINT, SIGTERM and SIGHUP (Windows: console Ctrl-C,
- * Ctrl-Break, close) that remove every live temp file, then terminate the
- * process as the signal would have (exit status 128 + signal). Signals that
- * are ignored (nohup) stay ignored. For programs, not called by the library. */
-void qtk_install_signal_cleanup(void);
 
 /* ---- CPU dispatch ------------------------------------------------------- */
 
@@ -106,9 +108,6 @@ int qtk_isa_pick(unsigned have_mask);
 
 /* ---- aligned memory ----------------------------------------------------- */
 
-/* Allocates size bytes aligned to 64 (NULL on failure); free with qtk_free_aligned. */
-void *qtk_malloc_aligned(size_t size);
-void qtk_free_aligned(void *p);
 /* A scratch buffer that only grows: returns buf when it already holds n
  * elements of elem_size bytes (*cap counts elements), else frees it and
  * returns a new 64-byte aligned one (contents not kept) and sets *cap;

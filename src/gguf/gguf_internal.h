@@ -49,4 +49,13 @@ qtk_status qtk_meta_append_owned(qtk_meta *m, char *key, const qtk_gguf_value *v
 qtk_status qtk_gguf_tensor_size(int type, int n_dims, const int64_t *ne, const char *what,
                                 uint64_t *nbytes, qtk_error *err);
 
+/* A writer without a file, for sizes only: metadata and tensors are
+ * declared as on a real writer; qtk_gguf_writer_header_size then runs the
+ * header serializer counting bytes. Release with qtk_gguf_writer_abort. */
+qtk_status qtk_gguf_writer_open_sizer(qtk_gguf_writer **out, qtk_error *err);
+/* Bytes of the header (magic to the last tensor info, without the padding
+ * to the alignment) and the alignment; writes the header first if it was
+ * not yet written (a sizer only counts). */
+qtk_status qtk_gguf_writer_header_size(qtk_gguf_writer *w, uint64_t *bytes, uint64_t *alignment, qtk_error *err);
+
 #endif /* QTK_GGUF_INTERNAL_H */

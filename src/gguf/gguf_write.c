@@ -38,6 +38,8 @@ struct qtk_gguf_writer {
     int64_t cur;            /* tensor being filled */
     uint64_t cur_done;      /* bytes of it written */
     int io_errno;           /* errno of the first failed stdio call, or 0 */
+    bool sizing;            /* no file: the header is only counted (qtk_gguf_writer_open_sizer) */
+    uint64_t header_bytes;  /* header size before its padding, once written */
 };
 
 static const unsigned char zeros[4096];
@@ -68,6 +70,10 @@ static qtk_status writer_io_fail(qtk_gguf_writer *w, qtk_error *err, const char 
 /* Sticky raw write: after the first failure nothing more is written. */
 static void put(qtk_gguf_writer *w, const void *p, size_t n) {
     if (w->io_errno || n == 0) return;
+    if (w->sizing) {
+        w->pos += n;
+        return;
+    }
     errno = 0;
     if (fwrite(p, 1, n, w->f) != n) {
         w->io_errno = errno ? errno : EIO;
@@ -150,6 +156,37 @@ qtk_status qtk_gguf_writer_open(const char *path, qtk_gguf_writer **out, qtk_err
     return QTK_OK;
 }
 
+static qtk_status write_header(qtk_gguf_writer *w, qtk_error *err);
+
+qtk_status qtk_gguf_writer_open_sizer(qtk_gguf_writer **out, qtk_error *err) {
+    if (!out) return qtk_set_error(err, QTK_ERR_INVALID_ARG, "qtk_gguf_writer_open_sizer: NULL argument");
+    *out = NULL;
+    qtk_gguf_writer *w = (qtk_gguf_writer *)calloc(1, sizeof *w);
+    char *p = qtk_strdup("(header size)");
+    if (!w || !p) {
+        free(w);
+        free(p);
+        return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory");
+    }
+    w->path = p;
+    w->sizing = true;
+    w->alignment = QTK_GGUF_DEFAULT_ALIGNMENT;
+    *out = w;
+    return QTK_OK;
+}
+
+qtk_status qtk_gguf_writer_header_size(qtk_gguf_writer *w, uint64_t *bytes, uint64_t *alignment, qtk_error *err) {
+    if (!w || !bytes) return qtk_set_error(err, QTK_ERR_INVALID_ARG, "qtk_gguf_writer_header_size: NULL argument");
+    if (w->failed) return qtk_set_error(err, w->first_err.code, "%s", w->first_err.msg);
+    if (!w->header_done) {
+        qtk_status st = write_header(w, err);
+        if (st != QTK_OK) return st;
+    }
+    *bytes = w->header_bytes;
+    if (alignment) *alignment = w->alignment;
+    return QTK_OK;
+}
+
 qtk_meta *qtk_gguf_writer_meta(qtk_gguf_writer *w) { return w ? &w->meta : NULL; }
 
 qtk_status qtk_gguf_writer_add_tensor(qtk_gguf_writer *w, const char *name, qtk_type type, int n_dims,
@@ -229,6 +266,7 @@ static qtk_status write_header(qtk_gguf_writer *w, qtk_error *err) {
         put_le(w, (uint64_t)t->type, 4);
         put_le(w, t->offset, 8);
     }
+    w->header_bytes = w->pos;
     put_zeros(w, (a - w->pos % a) % a);
     w->header_done = true;
     if (w->io_errno) return writer_io_fail(w, err, "writing the header of");
@@ -277,8 +315,9 @@ static void writer_free(qtk_gguf_writer *w) {
 qtk_status qtk_gguf_writer_finish(qtk_gguf_writer *w, qtk_error *err) {
     if (!w) return qtk_set_error(err, QTK_ERR_INVALID_ARG, "qtk_gguf_writer_finish: NULL writer");
     qtk_status st = QTK_OK;
-    if (w->failed) {
-        st = qtk_set_error(err, w->first_err.code, "%s", w->first_err.msg);
+    if (w->failed || w->sizing) {
+        st = w->sizing ? qtk_set_error(err, QTK_ERR_INVALID_ARG, "a header-size writer has no file to finish")
+                       : qtk_set_error(err, w->first_err.code, "%s", w->first_err.msg);
         writer_free(w);
         return st;
     }

@@ -5,6 +5,7 @@
  * not depend on the thread count (rows are independent).
  */
 #include "core/qtk_internal.h"
+#include "gguf/gguf_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -232,6 +233,76 @@ qtk_status qtk_quantize_check(const qtk_gguf *in, const qtk_plan *plan, const qt
     return QTK_OK;
 }
 
+/* The output header on the writers w[0..n_out): metadata (part 0) and tensor
+ * declarations (each tensor in its part when n_out > 1). recipe_text: the
+ * quantize.recipe value, NULL = p->recipe's text (no key without a recipe).
+ * qtk_quantize_model and qtk_quantize_header_size both build it here. */
+static qtk_status declare_outputs(qtk_gguf_writer *const *w, int n_out, const qtk_gguf *in, const qtk_plan *plan,
+                                  const qtk_quantize_params *p, const char *recipe_text, qtk_error *err) {
+    qtk_status s;
+    int64_t nt = qtk_gguf_n_tensors(in);
+    qtk_meta *wm = qtk_gguf_writer_meta(w[0]);
+    if ((s = qtk_meta_copy(wm, qtk_gguf_meta(in), err)) != QTK_OK) return s;
+    if ((s = qtk_meta_set_u32(wm, "general.quantization_version", 2, err)) != QTK_OK) return s;
+    if (plan->file_type >= 0 && (s = qtk_meta_set_u32(wm, "general.file_type", (uint32_t)plan->file_type, err)) != QTK_OK)
+        return s;
+    if (recipe_text) {
+        if ((s = qtk_meta_set_str(wm, "quantize.recipe", recipe_text, err)) != QTK_OK) return s;
+    } else if (p->recipe) {
+        char *text = qtk_recipe_text(p->recipe);
+        if (!text) return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory");
+        s = qtk_meta_set_str(wm, "quantize.recipe", text, err);
+        free(text);
+        if (s != QTK_OK) return s;
+    }
+    /* the imatrix keys only when some tensor is quantized with it; entries_count
+     * counts the entries used (tensors excluded or copied got none) */
+    int64_t im_used = qtk_quantize_imatrix_used(in, plan, p);
+    if (im_used > 0) {
+        int64_t chunks = qtk_imatrix_chunks(p->imatrix);
+        if ((p->imatrix_path && (s = qtk_meta_set_str(wm, "quantize.imatrix.file", p->imatrix_path, err)) != QTK_OK) ||
+            (s = qtk_meta_set_i32(wm, "quantize.imatrix.entries_count", (int32_t)im_used, err)) != QTK_OK ||
+            (chunks >= 0 && (s = qtk_meta_set_i32(wm, "quantize.imatrix.chunks_count", (int32_t)chunks, err)) != QTK_OK))
+            return s;
+    }
+    if (p->extra_meta)
+        for (int64_t k = 0; k < p->extra_meta->n; k++)
+            if ((s = qtk_meta_set(wm, p->extra_meta->kv[k].key, &p->extra_meta->kv[k].value, err)) != QTK_OK) return s;
+    /* split layout: none in a single output (as llama-quantize), else set per part as gguf-split does */
+    qtk_meta_remove(wm, QTK_KV_SPLIT_NO);
+    qtk_meta_remove(wm, QTK_KV_SPLIT_COUNT);
+    qtk_meta_remove(wm, QTK_KV_SPLIT_TENSORS_COUNT);
+    for (int k = 0; n_out > 1 && k < n_out; k++) {
+        qtk_meta *pm = qtk_gguf_writer_meta(w[k]);
+        if ((s = set_u16(pm, QTK_KV_SPLIT_NO, k, err)) != QTK_OK || (s = set_u16(pm, QTK_KV_SPLIT_COUNT, n_out, err)) != QTK_OK ||
+            (s = qtk_meta_set_i32(pm, QTK_KV_SPLIT_TENSORS_COUNT, (int32_t)nt, err)) != QTK_OK)
+            return s;
+    }
+    for (int64_t i = 0; i < nt; i++) {
+        const qtk_tensor_info *t = qtk_gguf_tensor(in, i);
+        int type = plan->items[i].quantize ? plan->items[i].type : (int)t->type;
+        qtk_gguf_writer *wi = w[n_out > 1 ? qtk_gguf_tensor_part(in, i) : 0];
+        if ((s = qtk_gguf_writer_add_tensor(wi, t->name, (qtk_type)type, t->n_dims, t->ne, err)) != QTK_OK) return s;
+    }
+    return QTK_OK;
+}
+
+qtk_status qtk_quantize_header_size(const qtk_gguf *in, const qtk_plan *plan, const qtk_quantize_params *p,
+                                    const char *recipe_text, uint64_t *header_bytes, uint64_t *alignment,
+                                    qtk_error *err) {
+    if (!in || !plan || !p || !header_bytes)
+        return qtk_set_error(err, QTK_ERR_INVALID_ARG, "quantize header size: NULL argument");
+    if (plan->n != qtk_gguf_n_tensors(in))
+        return qtk_set_error(err, QTK_ERR_INVALID_ARG, "%s: plan does not match the model", qtk_gguf_path(in));
+    qtk_gguf_writer *w = NULL;
+    qtk_status s = qtk_gguf_writer_open_sizer(&w, err);
+    if (s != QTK_OK) return s;
+    s = declare_outputs(&w, 1, in, plan, p, recipe_text, err);
+    if (s == QTK_OK) s = qtk_gguf_writer_header_size(w, header_bytes, alignment, err);
+    qtk_gguf_writer_abort(w);
+    return s;
+}
+
 /* Writes one tensor per plan item; see qtk.h. */
 qtk_status qtk_quantize_model(const qtk_gguf *in, const qtk_plan *plan, const char *out_path,
                               const qtk_quantize_params *p, qtk_error *err) {
@@ -253,50 +324,7 @@ qtk_status qtk_quantize_model(const qtk_gguf *in, const qtk_plan *plan, const ch
     uint8_t *obuf = NULL;
     qtk_status s = outs_open(&outs, in, out_path, p->keep_split, err);
     if (s != QTK_OK) return s;
-    qtk_meta *wm = qtk_gguf_writer_meta(outs.w[0]);
-    if ((s = qtk_meta_copy(wm, qtk_gguf_meta(in), err)) != QTK_OK) goto fail;
-    if ((s = qtk_meta_set_u32(wm, "general.quantization_version", 2, err)) != QTK_OK) goto fail;
-    if (plan->file_type >= 0 && (s = qtk_meta_set_u32(wm, "general.file_type", (uint32_t)plan->file_type, err)) != QTK_OK)
-        goto fail;
-    if (p->recipe) {
-        char *text = qtk_recipe_text(p->recipe);
-        if (!text) {
-            s = qtk_set_error(err, QTK_ERR_NOMEM, "out of memory");
-            goto fail;
-        }
-        s = qtk_meta_set_str(wm, "quantize.recipe", text, err);
-        free(text);
-        if (s != QTK_OK) goto fail;
-    }
-    /* the imatrix keys only when some tensor is quantized with it; entries_count
-     * counts the entries used (tensors excluded or copied got none) */
-    int64_t im_used = qtk_quantize_imatrix_used(in, plan, p);
-    if (im_used > 0) {
-        int64_t chunks = qtk_imatrix_chunks(p->imatrix);
-        if ((p->imatrix_path && (s = qtk_meta_set_str(wm, "quantize.imatrix.file", p->imatrix_path, err)) != QTK_OK) ||
-            (s = qtk_meta_set_i32(wm, "quantize.imatrix.entries_count", (int32_t)im_used, err)) != QTK_OK ||
-            (chunks >= 0 && (s = qtk_meta_set_i32(wm, "quantize.imatrix.chunks_count", (int32_t)chunks, err)) != QTK_OK))
-            goto fail;
-    }
-    if (p->extra_meta)
-        for (int64_t k = 0; k < p->extra_meta->n; k++)
-            if ((s = qtk_meta_set(wm, p->extra_meta->kv[k].key, &p->extra_meta->kv[k].value, err)) != QTK_OK) goto fail;
-    /* split layout: none in a single output (as llama-quantize), else set per part as gguf-split does */
-    qtk_meta_remove(wm, QTK_KV_SPLIT_NO);
-    qtk_meta_remove(wm, QTK_KV_SPLIT_COUNT);
-    qtk_meta_remove(wm, QTK_KV_SPLIT_TENSORS_COUNT);
-    for (int k = 0; outs.n > 1 && k < outs.n; k++) {
-        qtk_meta *pm = qtk_gguf_writer_meta(outs.w[k]);
-        if ((s = set_u16(pm, QTK_KV_SPLIT_NO, k, err)) != QTK_OK || (s = set_u16(pm, QTK_KV_SPLIT_COUNT, outs.n, err)) != QTK_OK ||
-            (s = qtk_meta_set_i32(pm, QTK_KV_SPLIT_TENSORS_COUNT, (int32_t)nt, err)) != QTK_OK)
-            goto fail;
-    }
-    for (int64_t i = 0; i < nt; i++) {
-        const qtk_tensor_info *t = qtk_gguf_tensor(in, i);
-        int type = plan->items[i].quantize ? plan->items[i].type : (int)t->type;
-        w = outs.w[outs.n > 1 ? qtk_gguf_tensor_part(in, i) : 0];
-        if ((s = qtk_gguf_writer_add_tensor(w, t->name, (qtk_type)type, t->n_dims, t->ne, err)) != QTK_OK) goto fail;
-    }
+    if ((s = declare_outputs(outs.w, outs.n, in, plan, p, NULL, err)) != QTK_OK) goto fail;
 
     job = (chunk_job *)calloc(1, sizeof *job);
     if (!job) {

@@ -146,6 +146,19 @@ static int block_fallback_mainline(int t) {
     }
 }
 
+/* The type a rule's type t becomes on rows of ne0 weights (block-size
+ * fallback as in qtk_plan_make; f16 when not even that fits). */
+int qtk_fallback_type(int t, int64_t ne0, bool mainline) {
+    const qtk_type_traits *tr = qtk_type_get(t);
+    int fb = mainline ? block_fallback_mainline(t) : block_fallback(t);
+    if (tr && tr->block_size == 256 && ne0 % 256 != 0 && fb >= 0) {
+        t = fb;
+        tr = qtk_type_get(t);
+    }
+    if (tr && tr->block_size > 0 && ne0 % tr->block_size != 0) t = QTK_TYPE_F16;
+    return t;
+}
+
 /* Rows interleaved by an _R4/_R8/_R16 type (1 for plain types). */
 static int interleave_factor(int t) {
     const qtk_type_traits *tr = qtk_type_get(t);

@@ -127,6 +127,10 @@ int qtk_preset_ftype_for_type(int t);
 int qtk_preset_ftype_from_name(const char *name);
 /* Parses a type name for recipes/CLI; on failure sets err listing valid names. */
 qtk_status qtk_recipe_type_from_name(const char *name, const char *where, int *out, qtk_error *err);
+/* The type a rule's type t becomes on rows of ne0 weights: the block-size
+ * fallback of qtk_plan_make (ik's, or stock llama.cpp's when mainline), f16
+ * when even that does not fit. */
+int qtk_fallback_type(int t, int64_t ne0, bool mainline);
 /* The non-interleaved type of an _R4/_R8/_R16 type (t itself otherwise). */
 int qtk_base_type(int t);
 

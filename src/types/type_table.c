@@ -8,8 +8,11 @@
 #include "grids.h"
 #include "kquants.h"
 #include "iquants.h"
+#include "legacy1.h"
+#include "iq_mainline.h"
 #include "iqk.h"
 #include "iqk_ks.h"
+#include "trellis.h"
 #include "float_dot.h"
 
 #include <math.h>
@@ -53,6 +56,12 @@
      .ecosystems = QTK_ECO_IK_LLAMA, .vec_dot_type = ID,                                  \
      .vec_dot = NO_DOTS}
 
+/* Mainline lattice i-quants (iq_mainline*.c): Q8_K activations, to_int8 where exact per 32. */
+#define IQM_ROW(ID, t, SIZE, INT8, QUANT, REQ)                                                        \
+    {.id = ID, .name = #t, .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = SIZE,               \
+     .is_quantized = true, .file_type = true, .requires_imatrix = REQ, .vec_dot_type = QTK_TYPE_Q8_K,      \
+     .to_float = qtk_##t##_to_float, .to_int8 = INT8, .quantize = QUANT, .vec_dot = DOTS_ALL(t)}
+
 static const qtk_type_traits type_table[] = {
     /* ---- float and integer types ---- */
     {.id = QTK_TYPE_F32, .name = "f32", .ecosystems = QTK_ECO_BOTH, .block_size = 1, .type_size = 4, .file_type = true,
@@ -75,12 +84,16 @@ static const qtk_type_traits type_table[] = {
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_q4_0_to_float, .to_int8 = qtk_q4_0_to_int8,
      .quantize = qtk_q4_0_quantize, .from_float = qtk_q4_0_from_float,
      .vec_dot = DOTS_ALL(q4_0), .mul_mat = MUL_MAT_X86(q4_0)},
-    GEOM(QTK_TYPE_Q4_1, "q4_1", 32, 20, 0, true),
+    {.id = QTK_TYPE_Q4_1, .name = "q4_1", .ecosystems = QTK_ECO_BOTH, .block_size = 32, .type_size = 20, .is_quantized = true,
+     .file_type = true, .vec_dot_type = QTK_TYPE_Q8_2, .to_float = qtk_q4_1_to_float,
+     .quantize = qtk_q4_1_quantize, .from_float = qtk_q4_1_from_float, .vec_dot = DOTS_ALL(q4_1)},
     {.id = QTK_TYPE_Q5_0, .name = "q5_0", .ecosystems = QTK_ECO_BOTH, .block_size = 32, .type_size = 22, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_q5_0_to_float, .to_int8 = qtk_q5_0_to_int8,
      .quantize = qtk_q5_0_quantize, .from_float = qtk_q5_0_from_float,
      .vec_dot = DOTS_ALL(q5_0), .mul_mat = MUL_MAT_X86(q5_0)},
-    GEOM(QTK_TYPE_Q5_1, "q5_1", 32, 24, 0, true),
+    {.id = QTK_TYPE_Q5_1, .name = "q5_1", .ecosystems = QTK_ECO_BOTH, .block_size = 32, .type_size = 24, .is_quantized = true,
+     .file_type = true, .vec_dot_type = QTK_TYPE_Q8_2, .to_float = qtk_q5_1_to_float,
+     .quantize = qtk_q5_1_quantize, .from_float = qtk_q5_1_from_float, .vec_dot = DOTS_ALL(q5_1)},
     {.id = QTK_TYPE_Q6_0, .name = "q6_0", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 32, .type_size = 26, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_q6_0_to_float, .to_int8 = qtk_q6_0_to_int8,
      .quantize = qtk_q6_0_quantize, .from_float = qtk_q6_0_from_float,
@@ -93,6 +106,11 @@ static const qtk_type_traits type_table[] = {
     {.id = QTK_TYPE_IQ4_NL, .name = "iq4_nl", .ecosystems = QTK_ECO_BOTH, .block_size = 32, .type_size = 18, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_iq4_nl_to_float, .to_int8 = qtk_iq4_nl_to_int8,
      .quantize = qtk_iq4_nl_quantize, .from_float = qtk_iq4_nl_from_float, .vec_dot = DOTS_ALL(iq4_nl)},
+
+    /* ---- microscaling: E8M0 exponent + E2M1 codes per 32 (legacy1.c) ---- */
+    {.id = QTK_TYPE_MXFP4, .name = "mxfp4", .ecosystems = QTK_ECO_BOTH, .block_size = 32, .type_size = 17, .is_quantized = true,
+     .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_mxfp4_to_float, .to_int8 = qtk_mxfp4_to_int8,
+     .quantize = qtk_mxfp4_quantize, .from_float = qtk_mxfp4_from_float, .vec_dot = DOTS_ALL(mxfp4)},
 
     /* ---- k-quants (256-weight super-blocks) ---- */
     {.id = QTK_TYPE_Q2_K, .name = "q2_K", .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = 84, .is_quantized = true,
@@ -124,13 +142,13 @@ static const qtk_type_traits type_table[] = {
      .from_float = qtk_q8_2_from_float, .vec_dot = NO_DOTS},
 
     /* ---- mainline i-quants ---- */
-    GEOM(QTK_TYPE_IQ2_XXS, "iq2_xxs", 256, 66, 0, true),
-    GEOM(QTK_TYPE_IQ2_XS, "iq2_xs", 256, 74, 0, true),
-    GEOM(QTK_TYPE_IQ3_XXS, "iq3_xxs", 256, 98, 0, true),
-    GEOM(QTK_TYPE_IQ1_S, "iq1_s", 256, 50, 0, true),
-    GEOM(QTK_TYPE_IQ3_S, "iq3_s", 256, 110, 0, true),
-    GEOM(QTK_TYPE_IQ2_S, "iq2_s", 256, 82, 0, true),
-    GEOM(QTK_TYPE_IQ1_M, "iq1_m", 256, 56, 0, true),
+    IQM_ROW(QTK_TYPE_IQ2_XXS, iq2_xxs, 66, qtk_iq2_xxs_to_int8, qtk_iq2_xxs_quantize, true),
+    IQM_ROW(QTK_TYPE_IQ2_XS, iq2_xs, 74, NULL, qtk_iq2_xs_quantize, true),
+    IQM_ROW(QTK_TYPE_IQ3_XXS, iq3_xxs, 98, qtk_iq3_xxs_to_int8, qtk_iq3_xxs_quantize, false),
+    IQM_ROW(QTK_TYPE_IQ1_S, iq1_s, 50, qtk_iq1_s_to_int8, qtk_iq1_s_quantize, true),
+    IQM_ROW(QTK_TYPE_IQ3_S, iq3_s, 110, qtk_iq3_s_to_int8, qtk_iq3_s_quantize, false),
+    IQM_ROW(QTK_TYPE_IQ2_S, iq2_s, 82, NULL, qtk_iq2_s_quantize, false),
+    IQM_ROW(QTK_TYPE_IQ1_M, iq1_m, 56, NULL, qtk_iq1_m_quantize, false),
     {.id = QTK_TYPE_IQ4_XS, .name = "iq4_xs", .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = 136, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq4_xs_to_float,
      .quantize = qtk_iq4_xs_quantize, .from_float = qtk_iq4_xs_from_float, .vec_dot = DOTS_ALL(iq4_xs)},
@@ -186,13 +204,21 @@ static const qtk_type_traits type_table[] = {
 
     /* ---- trellis (KT) types, f32 row header ---- */
     {.id = QTK_TYPE_IQ1_KT, .name = "iq1_kt", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 56, .row_meta_size = 4,
-     .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .vec_dot = NO_DOTS},
+     .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_iq1_kt_to_float,
+     .to_float_dot = qtk_iq1_kt_to_float_dot, .to_int8 = qtk_iq1_kt_to_int8, .quantize = qtk_iq1_kt_quantize,
+     .from_float = qtk_iq1_kt_from_float, .vec_dot = DOTS_ALL(iq1_kt)},
     {.id = QTK_TYPE_IQ2_KT, .name = "iq2_kt", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 68, .row_meta_size = 4,
-     .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .vec_dot = NO_DOTS},
+     .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_iq2_kt_to_float,
+     .to_float_dot = qtk_iq2_kt_to_float_dot, .to_int8 = qtk_iq2_kt_to_int8, .quantize = qtk_iq2_kt_quantize,
+     .from_float = qtk_iq2_kt_from_float, .vec_dot = DOTS_ALL(iq2_kt)},
     {.id = QTK_TYPE_IQ3_KT, .name = "iq3_kt", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 100, .row_meta_size = 4,
-     .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .vec_dot = NO_DOTS},
+     .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_iq3_kt_to_float,
+     .to_float_dot = qtk_iq3_kt_to_float_dot, .to_int8 = qtk_iq3_kt_to_int8, .quantize = qtk_iq3_kt_quantize,
+     .from_float = qtk_iq3_kt_from_float, .vec_dot = DOTS_ALL(iq3_kt)},
     {.id = QTK_TYPE_IQ4_KT, .name = "iq4_kt", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 128, .row_meta_size = 4,
-     .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .vec_dot = NO_DOTS},
+     .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_iq4_kt_to_float,
+     .to_float_dot = qtk_iq4_kt_to_float_dot, .to_int8 = qtk_iq4_kt_to_int8, .quantize = qtk_iq4_kt_quantize,
+     .from_float = qtk_iq4_kt_from_float, .vec_dot = DOTS_ALL(iq4_kt)},
 
     /* ---- row-interleaved variants (FORMATS §6): recognised, refused ---- */
     INTERLEAVED(202, "q4_0_r8", 32, 18, 0),

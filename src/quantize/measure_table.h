@@ -1,0 +1,83 @@
+/*
+ * measure_table.h — the measurement table of the automatic planner (issue
+ * #15, PLANNER.md §4.1): per tensor and candidate type, exact bytes and the
+ * measured error terms. Written by the measure pass (measure.c), read by the
+ * planner (autoplan.c); measure_table.c is the only code that knows the TSV
+ * form (docs/planner.md).
+ */
+#ifndef QTK_MEASURE_TABLE_H
+#define QTK_MEASURE_TABLE_H
+
+#include "core/qtk_internal.h"
+
+#define QTK_MEASURE_FORMAT_VERSION 1
+#define QTK_MEASURE_METRIC "wmse-1"
+
+/* One candidate type of one tensor. */
+typedef struct qtk_measure_cand {
+    int type;             /* after block-size fallback                          */
+    uint64_t bytes;       /* data bytes of the whole tensor in this type         */
+    int64_t rows;         /* rows sampled                                        */
+    double eps_abs;       /* Σ v·e² over sampled rows × R/S                      */
+    double eps_abs_se;    /* its standard error (per-row spread)                 */
+    double e_out;         /* Σ v·w² over sampled rows × R/S                      */
+    double eps_rel;       /* mean over sampled rows of Σv·e² / Σv·w²             */
+} qtk_measure_cand;
+
+/* One candidate tensor. */
+typedef struct qtk_measure_tensor {
+    char *name;
+    int64_t idx;          /* index in the model, file order                     */
+    char cls[24];         /* class: "ffn_down", "attn_v", ... (planner-spec)   */
+    int64_t layer;        /* -1 when none                                       */
+    int64_t ne[3];        /* ne0 (row length), ne1 (rows), ne2 (experts, 1)     */
+    bool pinned;          /* a rule fixes the type: exactly one candidate       */
+    char *group;          /* harmonisation group id, NULL when none             */
+    double alpha;         /* error-to-cost scale (1 when not calibrated)        */
+    char alpha_src[8];    /* "prior", "probe", "user"                           */
+    int n_cand;
+    qtk_measure_cand *cand; /* increasing bytes                                  */
+} qtk_measure_tensor;
+
+typedef struct qtk_measure_table {
+    int version;
+    char metric[32];
+    char *model_name;
+    char model_hash[65];   /* SHA-256 hex                                        */
+    char imatrix_hash[65]; /* SHA-256 hex, or "-"                                */
+    int n_types;
+    int *types;            /* candidate types asked for                          */
+    uint64_t alignment;
+    int64_t n_elements_all;
+    uint64_t fixed_bytes;  /* non-candidate tensors' data, each padded           */
+    uint64_t header_bytes; /* output header with an empty quantize.recipe        */
+    int64_t n_tensors_model; /* candidate tensors of the whole model            */
+    int shard_index, shard_count; /* 1-based I of N; 1/1 when not sharded        */
+    char *sample;          /* sampling rule description                          */
+    int64_t n;             /* tensors in this table                              */
+    qtk_measure_tensor *t;
+} qtk_measure_table;
+
+/* Tensors of the model's n_tensors_model candidates that shard I/N holds:
+ * candidate k (0-based, file order) belongs to shard (k % N) + 1. */
+int64_t qtk_measure_shard_size(int64_t n_tensors_model, int shard_index, int shard_count);
+
+/* Parses a table held in memory (text[0..len)); `origin` (a file name)
+ * prefixes every message as "origin:line: reason". */
+qtk_status qtk_measure_table_parse(const char *text, size_t len, const char *origin, qtk_measure_table **out,
+                                   qtk_error *err);
+/* The TSV form of t (malloc'ed, NUL-terminated, *len without the NUL):
+ * deterministic, reals with %.9g. Fails naming the field that cannot be
+ * written (a TAB or newline in a name, a non-finite value, ...). */
+qtk_status qtk_measure_table_format(const qtk_measure_table *t, char **text, size_t *len, qtk_error *err);
+/* Checks that b was made from the same model, imatrix, metric, types,
+ * sampling and output layout as a (header fields except #model and #shard);
+ * messages name both origins and the differing field. */
+qtk_status qtk_measure_table_same_source(const qtk_measure_table *a, const char *origin_a,
+                                         const qtk_measure_table *b, const char *origin_b, qtk_error *err);
+/* An empty table (no header fields set, no tensors); NULL when out of memory. */
+qtk_measure_table *qtk_measure_table_new(void);
+/* Frees the contents of one tensor entry (not the entry itself). */
+void qtk_measure_tensor_clear(qtk_measure_tensor *t);
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * iq_mainline.c — decoding, exact int8 forms and the scalar reference dot
+ * products (× Q8_K) of IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ1_S, IQ1_M
+ * (see iq_mainline.h for the common form w = d·m·q·F).
+ * SIMD dot products: iq_mainline_avx2.c, _avx512.c, _neon.c.
+ */
+#include "iq_mainline.h"
+
+/*
+ * to_float: w = (d·m)·q·F, every step exact (FORMATS-MAINLINE-IQ §0.1), so
+ * this is the reference's value bit for bit, signed zeros included.
+ * vec_dot_scalar: S = Σ_B m_B · Σ q·y exactly in int (|S| < 2^27), then
+ * Σ_blocks (double)S · (d·d_y) · F in double.
+ */
+#define IQM_DEFINE(t, BYTES, DBITS, WORD, MUL16, F)                                         \
+    void qtk_##t##_to_float(const void *row, float *dst, int64_t n) {                       \
+        const uint8_t *b = (const uint8_t *)row;                                            \
+        for (int64_t ibl = 0; ibl < n / QK_K; ibl++, b += (BYTES)) {                        \
+            const float d = qtk_fp16_to_fp32(DBITS(b));                                     \
+            for (int B = 0; B < 16; B++, dst += 16) {                                        \
+                const float dl = d * (float)MUL16(b, B);                                    \
+                int8_t q[16];                                                                \
+                const uint64_t w0 = WORD(b, 2 * B), w1 = WORD(b, 2 * B + 1);                \
+                memcpy(q, &w0, 8);                                                           \
+                memcpy(q + 8, &w1, 8);                                                       \
+                for (int j = 0; j < 16; j++) dst[j] = dl * (float)q[j] * (F);               \
+            }                                                                                \
+        }                                                                                    \
+    }                                                                                        \
+    void qtk_##t##_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {    \
+        const uint8_t *b = (const uint8_t *)vx;                                             \
+        const block_q8_K *y = (const block_q8_K *)vy;                                       \
+        double sum = 0.0;                                                                    \
+        for (int64_t ibl = 0; ibl < n / QK_K; ibl++, b += (BYTES)) {                        \
+            const int8_t *q8 = y[ibl].qs;                                                    \
+            int S = 0;                                                                       \
+            for (int B = 0; B < 16; B++, q8 += 16) {                                         \
+                int8_t q[16];                                                                \
+                const uint64_t w0 = WORD(b, 2 * B), w1 = WORD(b, 2 * B + 1);                \
+                memcpy(q, &w0, 8);                                                           \
+                memcpy(q + 8, &w1, 8);                                                       \
+                int sb = 0;                                                                  \
+                for (int j = 0; j < 16; j++) sb += q[j] * q8[j];                             \
+                S += MUL16(b, B) * sb;                                                       \
+            }                                                                                \
+            float yd;                                                                        \
+            memcpy(&yd, &y[ibl].d, sizeof yd);                                               \
+            sum = iqm_acc(sum, S, DBITS(b), yd, (F));                                        \
+        }                                                                                    \
+        *s = (float)sum;                                                                     \
+    }
+
+IQM_DEFINE(iq2_xxs, IQ2XXS_BYTES, iqm_d_fp16, iq2xxs_word, iq2xxs_mul16, 0.125f)
+IQM_DEFINE(iq2_xs, IQ2XS_BYTES, iqm_d_fp16, iq2xs_word, iq2xs_mul16, 0.125f)
+IQM_DEFINE(iq2_s, IQ2S_BYTES, iqm_d_fp16, iq2s_word, iq2s_mul16, 0.125f)
+IQM_DEFINE(iq3_xxs, IQ3XXS_BYTES, iqm_d_fp16, iq3xxs_word, iq3xxs_mul16, 0.25f)
+IQM_DEFINE(iq3_s, IQ3S_BYTES, iqm_d_fp16, iq3s_word, iq3s_mul16, 1.0f)
+IQM_DEFINE(iq1_s, IQ1S_BYTES, iqm_d_fp16, iq1s_word, iq1s_mul16, 0.125f)
+IQM_DEFINE(iq1_m, IQ1M_BYTES, iq1m_d_bits, iq1m_word, iq1m_mul16, 0.125f)
+
+/* The per-32 types: d_b = d·m_b·F (exact), q as decoded; d_b·q is to_float's value. */
+#define IQM_TO_INT8(t, BYTES, WORD, MUL32, F)                                             \
+    void qtk_##t##_to_int8(const void *row, int64_t n, float *d, int8_t *q) {              \
+        const uint8_t *b = (const uint8_t *)row;                                           \
+        for (int64_t ibl = 0; ibl < n / QK_K; ibl++, b += (BYTES)) {                       \
+            const float ds = qtk_fp16_to_fp32(iqm_u16(b));                                 \
+            for (int ib = 0; ib < 8; ib++) *d++ = ds * (float)MUL32(b, ib) * (F);          \
+            for (int G = 0; G < 32; G++, q += 8) {                                          \
+                const uint64_t w = WORD(b, G);                                              \
+                memcpy(q, &w, 8);                                                           \
+            }                                                                               \
+        }                                                                                   \
+    }
+
+IQM_TO_INT8(iq2_xxs, IQ2XXS_BYTES, iq2xxs_word, iq2xxs_mul32, 0.125f)
+IQM_TO_INT8(iq3_xxs, IQ3XXS_BYTES, iq3xxs_word, iq3xxs_mul32, 0.25f)
+IQM_TO_INT8(iq3_s, IQ3S_BYTES, iq3s_word, iq3s_mul32, 1.0f)
+IQM_TO_INT8(iq1_s, IQ1S_BYTES, iq1s_word, iq1s_mul32, 0.125f)

@@ -1,0 +1,230 @@
+/*
+ * iq_mainline.h — the mainline lattice i-quants IQ2_XXS, IQ2_XS, IQ2_S,
+ * IQ3_XXS, IQ3_S, IQ1_S, IQ1_M (FORMATS-MAINLINE-IQ.md §2–§8): decoding
+ * and dot products in iq_mainline.c (+ _avx2/_avx512/_neon.c), quantizers in
+ * iq_mainline_quant.c, tables in the generated iq_grids.c.
+ *
+ * Every weight of these types is an exact product
+ *     w[i] = d · m[i/16] · q[i] · F
+ * of the fp16 super-block scale d, an odd integer sub-block multiplier
+ * m = 2·ls+1 (≤ 31, per 16 or per 32 weights), a signed int8 q and a
+ * power-of-two type factor F (FORMATS-MAINLINE-IQ §0.1):
+ *   IQ2_*   q = ±grid byte (8, 25, 43)          F = 1/8
+ *   IQ3_XXS q = ±grid byte (4 … 62)             F = 1/4
+ *   IQ3_S   q = ±grid byte (1 … 15)             F = 1
+ *   IQ1_*   q = 8·grid ± 1 (grid −1, 0, +1)     F = 1/8   (the ±1 is δ = ±0.125)
+ * The helpers below give the 8 values q of octet G (weights 8G … 8G+7) as
+ * one little-endian 64-bit word (byte k = weight 8G+k) and the multipliers;
+ * decoding, the scalar dot product and every SIMD kernel share them, so all
+ * form the same exact integer sums.
+ */
+#ifndef QTK_IQ_MAINLINE_H
+#define QTK_IQ_MAINLINE_H
+
+#include "types_internal.h"
+#include "iq_grids.h"
+
+#define IQ2XXS_BYTES 66
+#define IQ2XS_BYTES 74
+#define IQ2S_BYTES 82
+#define IQ3XXS_BYTES 98
+#define IQ3S_BYTES 110
+#define IQ1S_BYTES 50
+#define IQ1M_BYTES 56
+
+static inline uint16_t iqm_u16(const uint8_t *p) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+static inline uint32_t iqm_u32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* Negates the bytes of g (all in 1..127) selected by mask bytes 0xFF; no
+ * carries cross bytes since (g ^ 0xFF) + 1 ≤ 0xFF. */
+static inline uint64_t iqm_apply_signs(uint64_t g, uint64_t mask) {
+    return (g ^ mask) + (mask & 0x0101010101010101ull);
+}
+
+/* Bytewise a + b mod 256 without carries between bytes. */
+static inline uint64_t iqm_add8(uint64_t a, uint64_t b) {
+    const uint64_t L = 0x7F7F7F7F7F7F7F7Full, H = 0x8080808080808080ull;
+    return ((a & L) + (b & L)) ^ ((a ^ b) & H);
+}
+
+/* IQ1: bytes 8·g ± 1 from grid bytes g ∈ {−1, 0, +1}. */
+static inline uint64_t iqm_iq1_word(uint64_t g, int neg) {
+    const uint64_t g8 = (g << 3) & 0xF8F8F8F8F8F8F8F8ull;  /* bits spilled from the byte below masked off */
+    return iqm_add8(g8, neg ? 0xFFFFFFFFFFFFFFFFull : 0x0101010101010101ull);
+}
+
+/* ---- IQ2_XXS: 66 bytes, multiplier per 32 ---- */
+static inline uint64_t iq2xxs_word(const uint8_t *b, int G) {
+    const uint8_t *r = b + 2 + 8 * (G >> 2);
+    const uint32_t a = iqm_u32(r + 4);
+    return iqm_apply_signs(qtk_iq2xxs_grid[r[G & 3]], qtk_iq2_signs64[(a >> (7 * (G & 3))) & 127]);
+}
+static inline int iq2xxs_mul32(const uint8_t *b, int ib) { return 2 * (int)(iqm_u32(b + 2 + 8 * ib + 4) >> 28) + 1; }
+
+/* ---- IQ2_XS: 74 bytes, multiplier per 16 ---- */
+static inline uint64_t iq2xs_word(const uint8_t *b, int G) {
+    const unsigned q = iqm_u16(b + 2 + 2 * G);
+    return iqm_apply_signs(qtk_iq2xs_grid[q & 511], qtk_iq2_signs64[q >> 9]);
+}
+static inline int iq2xs_mul16(const uint8_t *b, int B) { return 2 * ((b[66 + B / 2] >> 4 * (B & 1)) & 15) + 1; }
+
+/* ---- IQ2_S: 82 bytes, multiplier per 16 ---- */
+static inline uint64_t iq2s_word(const uint8_t *b, int G) {
+    const unsigned n = b[2 + G] | (((unsigned)(b[66 + G / 4] >> 2 * (G & 3)) & 3) << 8);
+    return iqm_apply_signs(qtk_iq2s_grid[n], qtk_sign_bytes64[b[34 + G]]);
+}
+static inline int iq2s_mul16(const uint8_t *b, int B) { return 2 * ((b[74 + B / 2] >> 4 * (B & 1)) & 15) + 1; }
+
+/* ---- IQ3_XXS: 98 bytes, multiplier per 32 ---- */
+static inline uint64_t iq3xxs_word(const uint8_t *b, int G) {
+    const uint32_t a = iqm_u32(b + 66 + 4 * (G >> 2));
+    const uint64_t g = qtk_iq3xxs_grid[b[2 + 2 * G]] | ((uint64_t)qtk_iq3xxs_grid[b[3 + 2 * G]] << 32);
+    return iqm_apply_signs(g, qtk_iq2_signs64[(a >> (7 * (G & 3))) & 127]);
+}
+static inline int iq3xxs_mul32(const uint8_t *b, int ib) { return 2 * (int)(iqm_u32(b + 66 + 4 * ib) >> 28) + 1; }
+
+/* ---- IQ3_S: 110 bytes, multiplier per 32 ---- */
+static inline uint64_t iq3s_word(const uint8_t *b, int G) {
+    const unsigned qh = b[66 + G / 4] >> 2 * (G & 3);
+    const unsigned n0 = b[2 + 2 * G] | ((qh & 1) << 8), n1 = b[3 + 2 * G] | (((qh >> 1) & 1) << 8);
+    const uint64_t g = qtk_iq3s_grid[n0] | ((uint64_t)qtk_iq3s_grid[n1] << 32);
+    return iqm_apply_signs(g, qtk_sign_bytes64[b[74 + G]]);
+}
+static inline int iq3s_mul32(const uint8_t *b, int ib) { return 2 * ((b[106 + ib / 2] >> 4 * (ib & 1)) & 15) + 1; }
+
+/* ---- IQ1_S: 50 bytes, multiplier per 32 ---- */
+static inline uint64_t iq1s_word(const uint8_t *b, int G) {
+    const unsigned h = iqm_u16(b + 34 + 2 * (G >> 2));
+    const unsigned n = b[2 + G] | (((h >> 3 * (G & 3)) & 7) << 8);
+    return iqm_iq1_word(qtk_iq1s_grid[n], (h & 0x8000) != 0);
+}
+static inline int iq1s_mul32(const uint8_t *b, int ib) { return 2 * ((iqm_u16(b + 34 + 2 * ib) >> 12) & 7) + 1; }
+
+/* ---- IQ1_M: 56 bytes, multiplier per 16, d split over the scale words ---- */
+static inline uint64_t iq1m_word(const uint8_t *b, int G) {
+    const unsigned hb = b[32 + G / 2] >> 4 * (G & 1);
+    const unsigned n = b[G] | ((hb & 7) << 8);
+    return iqm_iq1_word(qtk_iq1s_grid[n], (hb & 8) != 0);
+}
+static inline int iq1m_mul16(const uint8_t *b, int B) { return 2 * ((iqm_u16(b + 48 + 2 * (B / 4)) >> 3 * (B & 3)) & 7) + 1; }
+static inline uint16_t iq1m_d_bits(const uint8_t *b) {
+    return (uint16_t)((iqm_u16(b + 48) >> 12) | ((iqm_u16(b + 50) >> 12) << 4) | ((iqm_u16(b + 52) >> 12) << 8) |
+                      ((iqm_u16(b + 54) >> 12) << 12));
+}
+
+/* d bits of the per-type blocks (IQ1_M keeps it in four scale nibbles). */
+static inline uint16_t iqm_d_fp16(const uint8_t *b) { return iqm_u16(b); }
+
+/* Multiplier of 16-group B for the per-32 types. */
+static inline int iq2xxs_mul16(const uint8_t *b, int B) { return iq2xxs_mul32(b, B >> 1); }
+static inline int iq3xxs_mul16(const uint8_t *b, int B) { return iq3xxs_mul32(b, B >> 1); }
+static inline int iq3s_mul16(const uint8_t *b, int B) { return iq3s_mul32(b, B >> 1); }
+static inline int iq1s_mul16(const uint8_t *b, int B) { return iq1s_mul32(b, B >> 1); }
+
+/* The four octet words of 32-block ib (= WORD(b, 4ib+k)), with the fields
+ * the four share read once; the SIMD kernels' hot path. */
+static inline void iq2xxs_words4(const uint8_t *b, int ib, uint64_t *w) {
+    const uint8_t *r = b + 2 + 8 * ib;
+    const uint32_t a = iqm_u32(r + 4);
+    for (int k = 0; k < 4; k++) w[k] = iqm_apply_signs(qtk_iq2xxs_grid[r[k]], qtk_iq2_signs64[(a >> 7 * k) & 127]);
+}
+static inline void iq2xs_words4(const uint8_t *b, int ib, uint64_t *w) {
+    for (int k = 0; k < 4; k++) w[k] = iq2xs_word(b, 4 * ib + k);
+}
+static inline void iq2s_words4(const uint8_t *b, int ib, uint64_t *w) {
+    const unsigned qh = b[66 + ib];
+    const uint8_t *q = b + 2 + 4 * ib, *sg = b + 34 + 4 * ib;
+    for (int k = 0; k < 4; k++)
+        w[k] = iqm_apply_signs(qtk_iq2s_grid[q[k] | (((qh >> 2 * k) & 3) << 8)], qtk_sign_bytes64[sg[k]]);
+}
+static inline void iq3xxs_words4(const uint8_t *b, int ib, uint64_t *w) {
+    const uint32_t a = iqm_u32(b + 66 + 4 * ib);
+    const uint8_t *q = b + 2 + 8 * ib;
+    for (int k = 0; k < 4; k++)
+        w[k] = iqm_apply_signs(qtk_iq3xxs_grid[q[2 * k]] | ((uint64_t)qtk_iq3xxs_grid[q[2 * k + 1]] << 32),
+                               qtk_iq2_signs64[(a >> 7 * k) & 127]);
+}
+static inline void iq3s_words4(const uint8_t *b, int ib, uint64_t *w) {
+    const unsigned qh = b[66 + ib];
+    const uint8_t *q = b + 2 + 8 * ib, *sg = b + 74 + 4 * ib;
+    for (int k = 0; k < 4; k++) {
+        const unsigned n0 = q[2 * k] | (((qh >> 2 * k) & 1) << 8), n1 = q[2 * k + 1] | (((qh >> (2 * k + 1)) & 1) << 8);
+        w[k] = iqm_apply_signs(qtk_iq3s_grid[n0] | ((uint64_t)qtk_iq3s_grid[n1] << 32), qtk_sign_bytes64[sg[k]]);
+    }
+}
+static inline void iq1s_words4(const uint8_t *b, int ib, uint64_t *w) {
+    const unsigned h = iqm_u16(b + 34 + 2 * ib);
+    const int neg = (h & 0x8000) != 0;
+    const uint8_t *q = b + 2 + 4 * ib;
+    for (int k = 0; k < 4; k++) w[k] = iqm_iq1_word(qtk_iq1s_grid[q[k] | (((h >> 3 * k) & 7) << 8)], neg);
+}
+static inline void iq1m_words4(const uint8_t *b, int ib, uint64_t *w) {
+    for (int k = 0; k < 4; k++) w[k] = iq1m_word(b, 4 * ib + k);
+}
+
+/* One super-block's term of the dot product, the same expression at every ISA level. */
+static inline double iqm_acc(double sum, int S, uint16_t dbits, float yd, float F) {
+    return sum + (double)S * ((double)qtk_fp16_to_fp32(dbits) * (double)yd) * (double)F;
+}
+
+/*
+ * Exact integer sum Σ_i m[i/16]·q[i]·y[i] of one super-block (256 weights)
+ * against Q8_K quants: the same number at every ISA level. The type's result
+ * is Σ_blocks (double)S · ((double)d · (double)d_y) · F, accumulated in
+ * double in block order, rounded to float once at the end.
+ */
+
+void qtk_iq2_xxs_to_float(const void *row, float *dst, int64_t n);
+void qtk_iq2_xs_to_float(const void *row, float *dst, int64_t n);
+void qtk_iq2_s_to_float(const void *row, float *dst, int64_t n);
+void qtk_iq3_xxs_to_float(const void *row, float *dst, int64_t n);
+void qtk_iq3_s_to_float(const void *row, float *dst, int64_t n);
+void qtk_iq1_s_to_float(const void *row, float *dst, int64_t n);
+void qtk_iq1_m_to_float(const void *row, float *dst, int64_t n);
+
+/* Exact int8 forms (one scale per 32 weights) of the per-32 types. */
+void qtk_iq2_xxs_to_int8(const void *row, int64_t n, float *d, int8_t *q);
+void qtk_iq3_xxs_to_int8(const void *row, int64_t n, float *d, int8_t *q);
+void qtk_iq3_s_to_int8(const void *row, int64_t n, float *d, int8_t *q);
+void qtk_iq1_s_to_int8(const void *row, int64_t n, float *d, int8_t *q);
+
+#define IQM_DECLARE_DOTS(t)                                                        \
+    void qtk_##t##_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y); \
+    void qtk_##t##_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);   \
+    void qtk_##t##_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y); \
+    void qtk_##t##_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+IQM_DECLARE_DOTS(iq2_xxs)
+IQM_DECLARE_DOTS(iq2_xs)
+IQM_DECLARE_DOTS(iq2_s)
+IQM_DECLARE_DOTS(iq3_xxs)
+IQM_DECLARE_DOTS(iq3_s)
+IQM_DECLARE_DOTS(iq1_s)
+IQM_DECLARE_DOTS(iq1_m)
+
+/*
+ * For tests: the grid-neighbour map (i32, *n_map codes) and lists (u16,
+ * *n_nb entries) of grid 0..5 = iq2xxs, iq2xs, iq2s, iq3xxs, iq3s, iq1s in
+ * ggml's own layout (FORMATS-MAINLINE-IQ §1.1: every code below kmap_size,
+ * lists as [count, idx...] in code order). The quantizers build the same
+ * lists for the codes they can form only. Caller frees both; 0 on success.
+ */
+int qtk_iqm_reference_tables(int grid, int32_t **map, size_t *n_map, uint16_t **nb, size_t *n_nb);
+
+/* Quantizers (iq_mainline_quant.c). */
+size_t qtk_iq2_xxs_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_iq2_xs_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_iq2_s_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_iq3_xxs_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_iq3_s_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_iq1_s_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_iq1_m_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+
+#endif

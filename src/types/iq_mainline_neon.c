@@ -1,0 +1,50 @@
+/*
+ * iq_mainline_neon.c — AArch64 NEON dot products (× Q8_K) of the mainline
+ * i-quants: per 16-group the two octet words of iq_mainline.h in one
+ * register, sdot when the compiler targets +dotprod, else widening 8x8->16
+ * multiplies (|p| ≤ 62·127) pairwise-added into 32 bits, then × the group
+ * multiplier. Same exact integer sum S as the scalar kernel, same double
+ * steps (iqm_acc).
+ */
+#include "iq_mainline.h"
+
+#include <arm_neon.h>
+
+static inline int32x4_t dot16(int8x16_t a, int8x16_t b) {
+#if defined(__ARM_FEATURE_DOTPROD)
+    return vdotq_s32(vdupq_n_s32(0), a, b);
+#else
+    return vpadalq_s16(vpaddlq_s16(vmull_s8(vget_low_s8(a), vget_low_s8(b))), vmull_high_s8(a, b));
+#endif
+}
+
+#define IQM_NEON(t, BYTES, DBITS, WORD, MUL16, F)                                                         \
+    void qtk_##t##_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {                   \
+        const uint8_t *b = (const uint8_t *)vx;                                                          \
+        const block_q8_K *y = (const block_q8_K *)vy;                                                    \
+        double sum = 0.0;                                                                                 \
+        for (int64_t ibl = 0; ibl < n / QK_K; ibl++, b += (BYTES)) {                                     \
+            const int8_t *q8 = y[ibl].qs;                                                                 \
+            int32x4_t acc = vdupq_n_s32(0);                                                               \
+            for (int ib = 0; ib < 8; ib++, q8 += 32) {                                                    \
+                uint64_t w4[4];                                                                           \
+                WORD##s4(b, ib, w4);                                                                      \
+                const int8x16_t q0 = vcombine_s8(vcreate_s8(w4[0]), vcreate_s8(w4[1]));                   \
+                const int8x16_t q1 = vcombine_s8(vcreate_s8(w4[2]), vcreate_s8(w4[3]));                   \
+                acc = vmlaq_n_s32(acc, dot16(q0, vld1q_s8(q8)), MUL16(b, 2 * ib));                       \
+                acc = vmlaq_n_s32(acc, dot16(q1, vld1q_s8(q8 + 16)), MUL16(b, 2 * ib + 1));              \
+            }                                                                                             \
+            float yd;                                                                                     \
+            memcpy(&yd, &y[ibl].d, sizeof yd);                                                            \
+            sum = iqm_acc(sum, vaddvq_s32(acc), DBITS(b), yd, (F));                                       \
+        }                                                                                                 \
+        *s = (float)sum;                                                                                  \
+    }
+
+IQM_NEON(iq2_xxs, IQ2XXS_BYTES, iqm_d_fp16, iq2xxs_word, iq2xxs_mul16, 0.125f)
+IQM_NEON(iq2_xs, IQ2XS_BYTES, iqm_d_fp16, iq2xs_word, iq2xs_mul16, 0.125f)
+IQM_NEON(iq2_s, IQ2S_BYTES, iqm_d_fp16, iq2s_word, iq2s_mul16, 0.125f)
+IQM_NEON(iq3_xxs, IQ3XXS_BYTES, iqm_d_fp16, iq3xxs_word, iq3xxs_mul16, 0.25f)
+IQM_NEON(iq3_s, IQ3S_BYTES, iqm_d_fp16, iq3s_word, iq3s_mul16, 1.0f)
+IQM_NEON(iq1_s, IQ1S_BYTES, iqm_d_fp16, iq1s_word, iq1s_mul16, 0.125f)
+IQM_NEON(iq1_m, IQ1M_BYTES, iq1m_d_bits, iq1m_word, iq1m_mul16, 0.125f)

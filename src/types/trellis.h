@@ -1,0 +1,118 @@
+/* trellis.h — the trellis ("KT") types IQ1_KT, IQ2_KT, IQ3_KT, IQ4_KT
+ * (FORMATS.md §5): decoders, dot products (trellis.c + trellis_<isa>.c) and
+ * the quantizers' codebook search (METHODS.md §5). */
+#ifndef QTK_TRELLIS_H
+#define QTK_TRELLIS_H
+
+#include "types_internal.h"
+
+/* The generator (FORMATS §5.1): x = seed; x *= KT_MUL (mod 2^32); value =
+ * sum of the low 6 bits of x's 4 bytes − 126. */
+#define QTK_KT_MUL 0xCBAC1FEDu
+#define QTK_KT_OFFSET 4096u
+
+/* Inference scale factors of the reference's dot-product kernels (x86 CPU
+ * path, FORMATS §5.6): the values vec_dot multiplies with are F·to_float. */
+#define QTK_KT_F_IQ1 1.0f
+#define QTK_KT_F_IQ2 1.05f
+#define QTK_KT_F_IQ3 1.01f
+#define QTK_KT_F_IQ4 1.0f
+
+/* Multipliers KT_MUL^k mod 2^32, k = 1..8: value k of a group seeded with s
+ * comes from s·mul[k-1] (the SIMD kernels compute all of a group at once). */
+extern const uint32_t qtk_kt_mul_pow[8];
+
+static inline int qtk_kt_value(uint32_t x) {
+    const uint32_t s = x & 0x3F3F3F3Fu;
+    return (int)((s & 0xFF) + ((s >> 8) & 0xFF) + ((s >> 16) & 0xFF) + (s >> 24)) - 126;
+}
+
+/* ---- kernels --------------------------------------------------------------- */
+#define QTK_KT_DECL(t)                                                                         \
+    void qtk_##t##_to_float(const void *row, float *dst, int64_t n);                          \
+    void qtk_##t##_to_float_dot(const void *row, float *dst, int64_t n);                      \
+    void qtk_##t##_to_int8(const void *row, int64_t n, float *d, int8_t *q);                 \
+    size_t qtk_##t##_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix); \
+    void qtk_##t##_from_float(const float *src, void *dst, int64_t n);                        \
+    void qtk_##t##_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);         \
+    void qtk_##t##_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);           \
+    void qtk_##t##_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);         \
+    void qtk_##t##_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+
+QTK_KT_DECL(iq1_kt)
+QTK_KT_DECL(iq2_kt)
+QTK_KT_DECL(iq3_kt)
+QTK_KT_DECL(iq4_kt)
+
+/* ---- per-32-block unpacking shared by the scalar and SIMD kernels ----------- */
+
+/* One 32-weight sub-block, decoded from the bits: the generator seeds of its
+ * groups (8 groups of 4 for IQ4_KT, else 4 groups of 8), its integer scale,
+ * and (IQ3_KT) the 32 sign bits (bit p = weight p negative). */
+typedef struct {
+    uint32_t seed[8];
+    int scale;
+    uint32_t signs;
+} qtk_kt_sub;
+
+/* Fills sub[0..7] for the super-block at `blk` of the given type id. */
+void qtk_kt_unpack(int type, const uint8_t *blk, qtk_kt_sub *sub);
+
+/* ---- quantizer codebook search --------------------------------------------- */
+
+/* A codebook with its cell index (METHODS §5.2). Candidates of cell c are
+ * positions cell_start[c] .. cell_start[c+1]-1 (a multiple of 16 apart);
+ * their values are stored per 16 candidates dimension-major:
+ * vals[(p/16)*16*ndim + k*16 + p%16] is coordinate k of candidate p, and
+ * idx[p] its index in the codebook. */
+typedef struct {
+    int ndim;          /* 8, or 4 (IQ4_KT) */
+    int is_abs;        /* IQ3_KT: coordinates are |v| */
+    int cell_mode;     /* 0: bit k = (t_k > mid_k); 1: 5 bins per coordinate (IQ4_KT) */
+    float mid[8];
+    int ncell;
+    int32_t *cell_start;
+    int32_t *idx;
+    float *vals;
+    int8_t *book;      /* all codewords, book[i*ndim + k] */
+    int nbook;
+} qtk_kt_book;
+
+/* Cell of target t (ndim values). */
+static inline int qtk_kt_cell(const qtk_kt_book *b, const float *t) {
+    int u = 0;
+    if (b->cell_mode == 0) {
+        for (int k = 0; k < b->ndim; k++)
+            if (t[k] > b->mid[k]) u |= 1 << k;
+    } else {
+        int s = 1;
+        for (int k = 0; k < b->ndim; k++) {
+            const float x = t[k];
+            const int bin = x < -48.f ? 0 : x < -16.f ? 1 : x < 16.f ? 2 : x < 48.f ? 3 : 4;
+            u += s * bin;
+            s *= 5;
+        }
+    }
+    return u;
+}
+
+/* Best candidate (minimum of Σ_k w_k·(c_k − t_k)², evaluated in this order,
+ * lowest position on ties) among positions [p0, p1) of a book, for ng
+ * groups: t and w hold ng·ndim values, cells[g] the cell of group g; the
+ * codebook index of each winner goes to out[g]. Every ISA level returns the
+ * same indices as the scalar one. */
+typedef void (*qtk_kt_search_fn)(const qtk_kt_book *b, int ng, const float *t, const float *w, const int *cells,
+                                 int *out);
+void qtk_kt_search_scalar(const qtk_kt_book *b, int ng, const float *t, const float *w, const int *cells, int *out);
+void qtk_kt_search_avx2(const qtk_kt_book *b, int ng, const float *t, const float *w, const int *cells, int *out);
+void qtk_kt_search_avx512(const qtk_kt_book *b, int ng, const float *t, const float *w, const int *cells, int *out);
+void qtk_kt_search_neon(const qtk_kt_book *b, int ng, const float *t, const float *w, const int *cells, int *out);
+
+/* The scan of one ISA level, or NULL when it is not compiled in or the CPU lacks it. */
+qtk_kt_search_fn qtk_kt_search_level(qtk_isa isa);
+
+/* The quantizer's book of a KT type (IQ4_KT: second = 1 for offset 4096 +
+ * 32768), built on first use; NULL when out of memory or not a KT type. */
+const qtk_kt_book *qtk_kt_get_book(int type, int second);
+
+#endif

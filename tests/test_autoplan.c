@@ -1,0 +1,844 @@
+/*
+ * test_autoplan.c — the automatic planner (quantize/autoplan.c, `qtk plan`)
+ * on synthetic measurement tables built in memory: determinism, budget and
+ * leftover bounds, optimality of the walk against brute force, nesting
+ * without the fill, rules and floors, unreachable targets, size parsing,
+ * MoE tables with harmonised experts; the emitted recipe and --custom-q
+ * list reproduce the planned types through qtk_plan_make on a synthetic
+ * model (qtk synth) and `qtk quantize --recipe` writes a file of the exact
+ * predicted data size; a table of another model is refused. With
+ * ../shared and the measure pass: measure -> plan -> quantize end to end.
+ * QTK_TEST_QUICK=1 (sanitizers, emulators): fewer budgets, no quantize runs.
+ */
+#include "testlib.h"
+#include "quantize/autoplan.h"
+#include "quantize/quantize_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool g_quick;
+
+typedef struct tspec {
+    const char *name, *cls;
+    int64_t layer, ne0, ne1, ne2;
+} tspec;
+
+/* A table for the given tensors and candidate types: bytes exact for each
+ * type after its block-size fallback, eps_rel = s_t · 2^(-2·bpw) · (1 + 0.4 u)
+ * (u uniform per candidate: not convex, so the hull matters). */
+static qtk_measure_table *make_table(const tspec *ts, int n, const int *types, int n_types, uint64_t seed) {
+    qtk_measure_table *tab = qtk_measure_table_new();
+    if (!tab) return NULL;
+    tl_rng rng;
+    tl_rng_seed(&rng, seed);
+    tab->model_name = qtk_strdup("synthetic.gguf");
+    memset(tab->model_hash, 'a', 64);
+    memset(tab->imatrix_hash, 'b', 64);
+    tab->n_types = n_types;
+    tab->types = (int *)malloc((size_t)n_types * sizeof(int));
+    memcpy(tab->types, types, (size_t)n_types * sizeof(int));
+    tab->alignment = 32;
+    tab->fixed_bytes = 4096;
+    tab->header_bytes = 5000;
+    tab->sample = qtk_strdup("synthetic");
+    tab->n = n;
+    tab->n_tensors_model = n;
+    tab->t = (qtk_measure_tensor *)calloc((size_t)n, sizeof *tab->t);
+    int64_t elems = 1024; /* the fixed tensors' elements */
+    for (int i = 0; i < n; i++) {
+        qtk_measure_tensor *t = &tab->t[i];
+        t->name = qtk_strdup(ts[i].name);
+        t->idx = i;
+        snprintf(t->cls, sizeof t->cls, "%s", ts[i].cls);
+        t->layer = ts[i].layer;
+        t->ne[0] = ts[i].ne0;
+        t->ne[1] = ts[i].ne1;
+        t->ne[2] = ts[i].ne2 ? ts[i].ne2 : 1;
+        t->alpha = 1.0;
+        snprintf(t->alpha_src, sizeof t->alpha_src, "prior");
+        elems += t->ne[0] * t->ne[1] * t->ne[2];
+        double scale = 0.5 + 1.5 * tl_rng_uniform(&rng);
+        t->cand = (qtk_measure_cand *)calloc((size_t)n_types, sizeof *t->cand);
+        for (int k = 0; k < n_types; k++) {
+            int ft = qtk_fallback_type(types[k], t->ne[0], false);
+            bool dup = false;
+            for (int q = 0; q < t->n_cand; q++) dup |= t->cand[q].type == ft;
+            if (dup) continue;
+            qtk_measure_cand *c = &t->cand[t->n_cand++];
+            c->type = ft;
+            c->bytes = (uint64_t)qtk_row_size(ft, t->ne[0]) * (uint64_t)(t->ne[1] * t->ne[2]);
+            c->rows = t->ne[1];
+            double bpw = (double)c->bytes * 8.0 / (double)(t->ne[0] * t->ne[1] * t->ne[2]);
+            c->eps_rel = scale * exp2(-2.0 * bpw) * (1.0 + 0.4 * tl_rng_uniform(&rng));
+            c->eps_abs = c->eps_rel * 100;
+            c->e_out = 100;
+        }
+        /* increasing bytes, equal bytes in type id order (the TSV's order) */
+        for (int a = 1; a < t->n_cand; a++)
+            for (int b = a; b > 0 && (t->cand[b].bytes < t->cand[b - 1].bytes ||
+                                    (t->cand[b].bytes == t->cand[b - 1].bytes && t->cand[b].type < t->cand[b - 1].type));
+                 b--) {
+                qtk_measure_cand x = t->cand[b];
+                t->cand[b] = t->cand[b - 1];
+                t->cand[b - 1] = x;
+            }
+    }
+    tab->n_elements_all = elems;
+    return tab;
+}
+
+/* A small dense model: token_embd, output, 4 layers of attention + FFN. */
+static int dense_specs(tspec *ts, char names[][48]) {
+    int n = 0;
+    snprintf(names[n], 48, "token_embd.weight");
+    ts[n] = (tspec){names[n], "token_embd", -1, 512, 2000, 1};
+    n++;
+    static const char *cls[] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+    for (int l = 0; l < 4; l++)
+        for (int c = 0; c < 7; c++) {
+            snprintf(names[n], 48, "blk.%d.%s.weight", l, cls[c]);
+            int64_t ne0 = c == 6 ? 1536 : 512, ne1 = c >= 4 && c < 6 ? 1536 : (c == 1 || c == 2 ? 128 : 512);
+            if (c == 6) ne1 = 512;
+            ts[n] = (tspec){names[n], cls[c], l, ne0, ne1, 1};
+            n++;
+        }
+    snprintf(names[n], 48, "output.weight");
+    ts[n] = (tspec){names[n], "output", -1, 512, 2000, 1};
+    n++;
+    return n;
+}
+
+static const int k_types[] = {QTK_TYPE_IQ2_K, QTK_TYPE_IQ3_K, QTK_TYPE_Q3_K, QTK_TYPE_IQ4_XS, QTK_TYPE_Q4_K,
+                              QTK_TYPE_IQ4_K, QTK_TYPE_Q5_K, QTK_TYPE_IQ5_K, QTK_TYPE_Q6_K, QTK_TYPE_Q8_0};
+#define N_TYPES ((int)(sizeof k_types / sizeof k_types[0]))
+
+static qtk_autoplan_result *solve(const qtk_measure_table *tab, const qtk_autoplan_opts *o, qtk_error *err) {
+    qtk_autoplan_result *r = NULL;
+    if (qtk_autoplan_solve(tab, o, &r, err) != QTK_OK) return NULL;
+    return r;
+}
+
+static uint64_t cand_bytes(const qtk_measure_table *tab, const qtk_autoplan_result *r, int64_t i) {
+    return tab->t[i].cand[r->cand[i]].bytes;
+}
+
+/* ---- size parsing ----------------------------------------------------------- */
+
+static void test_parse_size(void) {
+    static const struct {
+        const char *s;
+        uint64_t v;
+    } ok[] = {
+        {"1000", 1000},
+        {"1B", 1},
+        {"1KiB", 1024},
+        {"1 kib", 1024},
+        {"1.5MiB", 1572864},
+        {"2GB", 2000000000ull},
+        {"13.5GiB", 14495514624ull},
+        {"3KB", 3000},
+        {"1TiB", 1099511627776ull},
+        {"18446744073709551615", 18446744073709551615ull},
+        {"0.5KiB", 512},
+    };
+    for (size_t k = 0; k < sizeof ok / sizeof ok[0]; k++) {
+        uint64_t v = 0;
+        qtk_error err;
+        qtk_status st = qtk_parse_size(ok[k].s, &v, &err);
+        CHECK(st == QTK_OK && v == ok[k].v, "'%s' -> %llu (status %d: %s), want %llu", ok[k].s, (unsigned long long)v,
+              st, st ? err.msg : "", (unsigned long long)ok[k].v);
+    }
+    static const struct {
+        const char *s, *msg;
+    } bad[] = {
+        {"", "empty"},
+        {"abc", "expected a number"},
+        {"1.5", "whole number"},
+        {"12XB", "unknown unit 'XB'"},
+        {"-5", "expected a number"},
+        {"18446744073709551616", "too large"},
+        {"20000000000GiB", "too large"},
+        {"0", "positive"},
+        {"1.", "digits expected"},
+        {"5 MiBs", "unknown unit"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        uint64_t v = 0;
+        qtk_error err;
+        err.msg[0] = 0;
+        qtk_status st = qtk_parse_size(bad[k].s, &v, &err);
+        CHECK(st == QTK_ERR_INVALID_ARG && strstr(err.msg, bad[k].msg) && (!bad[k].s[0] || strstr(err.msg, bad[k].s)),
+              "'%s': status %d, message '%s' (want '%s')", bad[k].s, st, err.msg, bad[k].msg);
+    }
+}
+
+/* ---- budget, determinism, optimality, nesting -------------------------------- */
+
+static void test_budget_and_nesting(void) {
+    tspec ts[64];
+    char names[64][48];
+    int n = dense_specs(ts, names);
+    qtk_measure_table *tab = make_table(ts, n, k_types, N_TYPES, 7);
+    CHECK(tab != NULL, "table");
+    if (!tab) return;
+    qtk_error err;
+    qtk_autoplan_opts o;
+    qtk_autoplan_opts_init(&o);
+    o.target_size = 4000000;
+    qtk_autoplan_result *lo = NULL, *hi = NULL;
+    /* reachable range */
+    o.target_size = UINT64_MAX / 2;
+    hi = solve(tab, &o, &err);
+    CHECK(hi != NULL, "huge target: %s", err.msg);
+    if (!hi) goto out;
+    uint64_t min_size = hi->min_size, max_size = hi->max_size;
+    CHECK(min_size < max_size, "range %llu..%llu", (unsigned long long)min_size, (unsigned long long)max_size);
+    CHECK(hi->file_size <= max_size && hi->first_misfit == 0 && hi->min_next_step == 0 && hi->lambda == 0,
+          "everything at the top: %llu vs %llu, misfit %llu", (unsigned long long)hi->file_size,
+          (unsigned long long)max_size, (unsigned long long)hi->first_misfit);
+    qtk_autoplan_result_free(hi);
+    hi = NULL;
+
+    /* determinism */
+    o.target_size = min_size + (max_size - min_size) / 3;
+    lo = solve(tab, &o, &err);
+    hi = solve(tab, &o, &err);
+    CHECK(lo && hi, "solve: %s", err.msg);
+    if (!lo || !hi) goto out;
+    CHECK(!strcmp(lo->recipe, hi->recipe) && !strcmp(lo->custom_q, hi->custom_q) &&
+              !memcmp(lo->type, hi->type, (size_t)n * sizeof(int)),
+          "two solves differ");
+    qtk_autoplan_result_free(lo);
+    qtk_autoplan_result_free(hi);
+    lo = hi = NULL;
+
+    /* many budgets: size <= target, leftover bounds, nesting without fill */
+    int n_budgets = g_quick ? 12 : 60;
+    int *prev = (int *)calloc((size_t)n, sizeof(int));
+    uint64_t *prev_b = (uint64_t *)calloc((size_t)n, sizeof(uint64_t));
+    int nest_fail = 0, bound_fail = 0, size_fail = 0, fill_fail = 0, fill_changed = 0;
+    for (int fill = 0; fill < 2; fill++) {
+        memset(prev_b, 0, (size_t)n * sizeof(uint64_t));
+        for (int b = 0; b <= n_budgets; b++) {
+            o.target_size = min_size + (max_size - min_size) * (uint64_t)b / (uint64_t)n_budgets;
+            o.no_fill = !fill;
+            o.class_spread = -1; /* the safety re-solve is not nested */
+            qtk_autoplan_result *r = solve(tab, &o, &err);
+            CHECK(r != NULL, "target %llu: %s", (unsigned long long)o.target_size, err.msg);
+            if (!r) continue;
+            if (r->file_size > o.target_size || r->used > r->budget) size_fail++;
+            if (!fill && r->first_misfit && r->budget - r->used >= r->first_misfit) bound_fail++;
+            if (fill && r->min_next_step && r->budget - r->used >= r->min_next_step) fill_fail++;
+            if (!fill) {
+                for (int i = 0; i < n; i++) {
+                    if (cand_bytes(tab, r, i) < prev_b[i]) nest_fail++;
+                    prev_b[i] = cand_bytes(tab, r, i);
+                }
+            } else {
+                /* the fill only adds: compare with the no-fill plan of the same target */
+                qtk_autoplan_opts o2 = o;
+                o2.no_fill = true;
+                qtk_autoplan_result *r0 = solve(tab, &o2, &err);
+                if (r0) {
+                    for (int i = 0; i < n; i++)
+                        if (cand_bytes(tab, r, i) < cand_bytes(tab, r0, i)) fill_fail++;
+                    if (r->used > r0->used) fill_changed++;
+                    CHECK(r->total_cost <= r0->total_cost, "fill raised the cost %g -> %g", r0->total_cost,
+                          r->total_cost);
+                }
+                qtk_autoplan_result_free(r0);
+            }
+            qtk_autoplan_result_free(r);
+        }
+    }
+    CHECK(size_fail == 0, "%d plans over the target or budget", size_fail);
+    CHECK(bound_fail == 0, "%d no-fill plans left >= the first misfit step unused", bound_fail);
+    CHECK(fill_fail == 0, "%d fill plans left a fitting next step or lowered a tensor", fill_fail);
+    CHECK(nest_fail == 0, "%d tensors lowered by a larger budget (no fill)", nest_fail);
+    CHECK(fill_changed > 0, "the fill never used leftover bytes (test not exercising it)");
+    free(prev);
+    free(prev_b);
+out:
+    qtk_autoplan_result_free(lo);
+    qtk_autoplan_result_free(hi);
+    qtk_measure_table_free(tab);
+}
+
+/* Brute force on 4 tensors x 5 types: the no-fill plan is the cheapest of all
+ * mixes of at most its own size (Lagrangian sufficiency of the walk). */
+static void test_optimal(void) {
+    tspec ts[4] = {{"a.weight", "attn_q", 0, 256, 64, 1},
+                   {"b.weight", "ffn_up", 0, 256, 128, 1},
+                   {"c.weight", "ffn_down", 0, 512, 64, 1},
+                   {"d.weight", "attn_output", 0, 256, 96, 1}};
+    static const int types[] = {QTK_TYPE_IQ2_K, QTK_TYPE_IQ3_K, QTK_TYPE_IQ4_XS, QTK_TYPE_Q5_K, QTK_TYPE_Q8_0};
+    int worse = 0, runs = 0;
+    for (uint64_t seed = 1; seed <= (g_quick ? 3u : 12u); seed++) {
+        qtk_measure_table *tab = make_table(ts, 4, types, 5, seed);
+        qtk_autoplan_opts o;
+        qtk_autoplan_opts_init(&o);
+        o.no_fill = true;
+        o.class_spread = -1;
+        o.target_bpw = 2.0 + 0.5 * (double)(seed % 10);
+        qtk_error err;
+        qtk_autoplan_result *r = solve(tab, &o, &err);
+        if (!r) {
+            CHECK(strstr(err.msg, "out of reach") != NULL, "seed %llu: %s", (unsigned long long)seed, err.msg);
+            qtk_measure_table_free(tab);
+            continue;
+        }
+        runs++;
+        int idx[4];
+        for (idx[0] = 0; idx[0] < tab->t[0].n_cand; idx[0]++)
+            for (idx[1] = 0; idx[1] < tab->t[1].n_cand; idx[1]++)
+                for (idx[2] = 0; idx[2] < tab->t[2].n_cand; idx[2]++)
+                    for (idx[3] = 0; idx[3] < tab->t[3].n_cand; idx[3]++) {
+                        uint64_t w = 0;
+                        double d = 0;
+                        for (int i = 0; i < 4; i++) {
+                            w += tab->t[i].cand[idx[i]].bytes;
+                            d += qtk_autoplan_cost(&tab->t[i], &tab->t[i].cand[idx[i]], true);
+                        }
+                        if (w <= r->data_bytes && d < r->total_cost * (1 - 1e-12)) worse++;
+                    }
+        qtk_autoplan_result_free(r);
+        qtk_measure_table_free(tab);
+    }
+    CHECK(runs >= 2, "only %d brute-force runs", runs);
+    CHECK(worse == 0, "%d mixes no larger than the plan have a lower cost", worse);
+}
+
+/* ---- rules, floors, unreachable --------------------------------------------- */
+
+static void test_rules(void) {
+    tspec ts[64];
+    char names[64][48];
+    int n = dense_specs(ts, names);
+    qtk_measure_table *tab = make_table(ts, n, k_types, N_TYPES, 11);
+    qtk_error err;
+    qtk_autoplan_opts o;
+    qtk_autoplan_opts_init(&o);
+    o.target_bpw = 3.8;
+    /* --compat mainline: no ik_llama.cpp-only type */
+    o.compat = QTK_AUTOPLAN_COMPAT_MAINLINE;
+    qtk_autoplan_result *r = solve(tab, &o, &err);
+    CHECK(r != NULL, "mainline: %s", err.msg);
+    if (r) {
+        int bad = 0;
+        for (int i = 0; i < n; i++) bad += !(qtk_type_get(r->type[i])->ecosystems & QTK_ECO_LLAMA_CPP);
+        CHECK(bad == 0, "%d ik-only types with --compat mainline", bad);
+        CHECK(strstr(r->recipe, "\ncompat mainline\n") != NULL, "recipe lacks 'compat mainline'");
+        /* without the compat rule the plan uses ik types at this size */
+        qtk_autoplan_opts o2 = o;
+        o2.compat = 0;
+        qtk_autoplan_result *r2 = solve(tab, &o2, &err);
+        int ik = 0;
+        for (int i = 0; r2 && i < n; i++) ik += !(qtk_type_get(r2->type[i])->ecosystems & QTK_ECO_LLAMA_CPP);
+        CHECK(ik > 0, "test not exercising compat: no ik type chosen without it");
+        qtk_autoplan_result_free(r2);
+    }
+    qtk_autoplan_result_free(r);
+    o.compat = 0;
+    /* --allow */
+    int allow[] = {QTK_TYPE_Q4_K, QTK_TYPE_Q6_K, QTK_TYPE_Q3_K};
+    o.allow = allow;
+    o.n_allow = 3;
+    r = solve(tab, &o, &err);
+    CHECK(r != NULL, "allow: %s", err.msg);
+    for (int i = 0; r && i < n; i++)
+        CHECK(r->type[i] == QTK_TYPE_Q4_K || r->type[i] == QTK_TYPE_Q6_K || r->type[i] == QTK_TYPE_Q3_K,
+              "%s: %s not allowed", tab->t[i].name, qtk_type_name(r->type[i]));
+    qtk_autoplan_result_free(r);
+    o.allow = NULL;
+    o.n_allow = 0;
+    /* --min / --max, and the default floors */
+    qtk_autoplan_bound b[2] = {{"ffn_down", QTK_TYPE_Q5_K, false}, {"attn_q", QTK_TYPE_IQ3_K, true}};
+    o.bounds = b;
+    o.n_bounds = 2;
+    o.target_bpw = 4.0;
+    r = solve(tab, &o, &err);
+    CHECK(r != NULL, "bounds: %s", err.msg);
+    for (int i = 0; r && i < n; i++) {
+        const qtk_measure_tensor *t = &tab->t[i];
+        uint64_t rows = (uint64_t)t->ne[1];
+        uint64_t bq5 = qtk_row_size(QTK_TYPE_Q5_K, t->ne[0]) * rows, biq3 = qtk_row_size(QTK_TYPE_IQ3_K, t->ne[0]) * rows;
+        uint64_t bq4 = qtk_row_size(QTK_TYPE_Q4_K, t->ne[0]) * rows, bq2 = qtk_row_size(QTK_TYPE_Q2_K, t->ne[0]) * rows;
+        uint64_t by = cand_bytes(tab, r, i);
+        if (!strcmp(t->cls, "ffn_down")) CHECK(by >= bq5, "%s below q5_K: %s", t->name, qtk_type_name(r->type[i]));
+        if (!strcmp(t->cls, "attn_q")) CHECK(by <= biq3, "%s above iq3_k: %s", t->name, qtk_type_name(r->type[i]));
+        if (!strcmp(t->cls, "output")) CHECK(by >= bq4, "%s below the q4_K floor", t->name);
+        if (!strcmp(t->cls, "token_embd")) CHECK(by >= bq2, "%s below the q2_K floor", t->name);
+    }
+    qtk_autoplan_result_free(r);
+    /* the floors bite: without them the output tensor goes lower at a small target */
+    o.n_bounds = 0;
+    o.target_bpw = 2.9;
+    o.no_default_floors = true;
+    r = solve(tab, &o, &err);
+    bool below = false;
+    for (int i = 0; r && i < n; i++)
+        if (!strcmp(tab->t[i].cls, "output"))
+            below = cand_bytes(tab, r, i) < qtk_row_size(QTK_TYPE_Q4_K, 512) * 2000ull;
+    CHECK(r && below, "test not exercising the output floor (%s)", r ? "output stays >= q4_K anyway" : err.msg);
+    qtk_autoplan_result_free(r);
+    o.no_default_floors = false;
+    /* a --max that leaves nothing: clear error naming the tensor */
+    qtk_autoplan_bound bx = {"ffn_up", QTK_TYPE_IQ1_S, true};
+    o.bounds = &bx;
+    o.n_bounds = 1;
+    r = solve(tab, &o, &err);
+    CHECK(!r && strstr(err.msg, "blk.0.ffn_up.weight") && strstr(err.msg, "no admissible candidate"), "empty rule: %s",
+          r ? "solved" : err.msg);
+    qtk_autoplan_result_free(r);
+    o.n_bounds = 0;
+    /* unreachable targets state the reachable range */
+    o.target_bpw = 0;
+    o.target_size = 1000;
+    r = solve(tab, &o, &err);
+    CHECK(!r && err.code == QTK_ERR_INVALID_ARG && strstr(err.msg, "out of reach") &&
+              strstr(err.msg, "smallest reachable size is") && strstr(err.msg, "largest"),
+          "unreachable size: %s", r ? "solved" : err.msg);
+    o.target_size = 0;
+    o.target_bpw = 1.0;
+    r = solve(tab, &o, &err);
+    CHECK(!r && strstr(err.msg, "target 1.0000 bpw is out of reach: the smallest reachable is"), "unreachable bpw: %s",
+          r ? "solved" : err.msg);
+    /* no target / two targets */
+    o.target_size = 1;
+    r = solve(tab, &o, &err);
+    CHECK(!r && strstr(err.msg, "exactly one target"), "two targets: %s", err.msg);
+    qtk_autoplan_result_free(r);
+    qtk_measure_table_free(tab);
+}
+
+/* ---- MoE with harmonised experts ------------------------------------------- */
+
+static void test_moe(void) {
+    tspec ts[64];
+    char names[64][48];
+    int n = 0;
+    snprintf(names[n], 48, "token_embd.weight");
+    ts[n] = (tspec){names[n], "token_embd", -1, 256, 1000, 1};
+    n++;
+    static const char *cls[] = {"attn_q",        "attn_k",      "attn_v",         "attn_output",
+                                "ffn_gate_exps", "ffn_up_exps", "ffn_down_exps",  "ffn_gate_shexp",
+                                "ffn_up_shexp",  "ffn_down_shexp"};
+    for (int l = 0; l < 4; l++)
+        for (int c = 0; c < 10; c++) {
+            snprintf(names[n], 48, "blk.%d.%s.weight", l, cls[c]);
+            bool down = c == 6 || c == 9;
+            int64_t ne2 = c >= 4 && c <= 6 ? 8 : 1;
+            ts[n] = (tspec){names[n], cls[c], l, down ? 512 : 256, down ? 256 : (c >= 4 ? 512 : 256), ne2};
+            n++;
+        }
+    snprintf(names[n], 48, "output.weight");
+    ts[n] = (tspec){names[n], "output", -1, 256, 1000, 1};
+    n++;
+    qtk_measure_table *tab = make_table(ts, n, k_types, N_TYPES, 23);
+    qtk_error err;
+    int differ = 0, harm_bad = 0, solved = 0;
+    for (int b = 0; b < 8; b++) {
+        qtk_autoplan_opts o;
+        qtk_autoplan_opts_init(&o);
+        o.target_bpw = 2.8 + 0.4 * b;
+        for (int h = 0; h < 2; h++) {
+            o.harmonize_experts = h;
+            qtk_autoplan_result *r = solve(tab, &o, &err);
+            CHECK(r != NULL, "moe %.1f bpw: %s", o.target_bpw, err.msg);
+            if (!r) continue;
+            solved++;
+            CHECK(r->bpw <= o.target_bpw + 1e-9, "bpw %.6f over %.6f", r->bpw, o.target_bpw);
+            for (int l = 0; l < 4; l++) {
+                int g = 1 + l * 10 + 4, u = g + 1;
+                if (h) harm_bad += r->type[g] != r->type[u];
+                else differ += r->type[g] != r->type[u];
+            }
+            if (h) CHECK(r->n_items == n - 4, "%lld items for %d tensors and 4 groups", (long long)r->n_items, n);
+            qtk_autoplan_result_free(r);
+        }
+    }
+    CHECK(solved == 16, "%d of 16 solves", solved);
+    CHECK(harm_bad == 0, "%d layers with different up/gate expert types despite --harmonize-experts", harm_bad);
+    CHECK(differ > 0, "test not exercising harmonisation: up/gate always equal without it");
+    qtk_measure_table_free(tab);
+}
+
+/* ---- on a synthetic model: recipe, --custom-q, qtk_plan_make, quantize ------- */
+
+static bool candidate(const qtk_tensor_info *t) {
+    size_t l = strlen(t->name);
+    int dims = 0;
+    for (int d = 0; d < QTK_MAX_DIMS; d++)
+        if (t->ne[d] > 1) dims = d + 1;
+    return dims >= 2 && l >= 6 && !strcmp(t->name + l - 6, "weight") && !strstr(t->name, "_norm.weight");
+}
+
+static const char *class_of(const char *name) {
+    static const char *cls[] = {"attn_output", "attn_q", "attn_k", "attn_v", "ffn_gate", "ffn_up", "ffn_down"};
+    if (!strcmp(name, "token_embd.weight")) return "token_embd";
+    if (!strcmp(name, "output.weight")) return "output";
+    for (size_t k = 0; k < sizeof cls / sizeof cls[0]; k++) {
+        char pat[40];
+        snprintf(pat, sizeof pat, ".%s.", cls[k]);
+        if (strstr(name, pat)) return cls[k];
+    }
+    return "other";
+}
+
+static void test_model(void) {
+    char *path = tl_tmp_path("autoplan-synth.gguf");
+    qtk_error err;
+    qtk_gguf *g = NULL;
+    qtk_measure_table *tab = NULL;
+    qtk_autoplan_result *r = NULL;
+    qtk_recipe *rec = NULL, *cq = NULL;
+    qtk_plan *plan = NULL, *plan2 = NULL;
+    tspec *ts = NULL;
+    if (!tl_file_exists(path)) CHECK(qtk_synth_write(path, "tiny", 1, 2, NULL, NULL, &err) == QTK_OK, "synth: %s", err.msg);
+    if (qtk_gguf_open(path, &g, &err) != QTK_OK) {
+        CHECK(0, "open %s: %s", path, err.msg);
+        goto out;
+    }
+    int64_t nt = qtk_gguf_n_tensors(g);
+    ts = (tspec *)calloc((size_t)nt, sizeof *ts);
+    int n = 0;
+    uint64_t fixed = 0;
+    int64_t *map = (int64_t *)calloc((size_t)nt, sizeof *map);
+    for (int64_t i = 0; i < nt; i++) {
+        const qtk_tensor_info *t = qtk_gguf_tensor(g, i);
+        map[i] = -1;
+        if (!candidate(t)) {
+            fixed += (t->nbytes + 31) / 32 * 32;
+            continue;
+        }
+        map[i] = n;
+        ts[n++] = (tspec){t->name, class_of(t->name), -1, t->ne[0], t->ne[1], t->ne[2]};
+    }
+    static const int types[] = {QTK_TYPE_Q4_0, QTK_TYPE_IQ3_K, QTK_TYPE_IQ4_XS, QTK_TYPE_Q4_K, QTK_TYPE_Q5_K,
+                                QTK_TYPE_Q6_K, QTK_TYPE_Q8_0};
+    tab = make_table(ts, n, types, 7, 5);
+    for (int i = 0; i < n; i++)
+        for (int64_t j = 0; j < nt; j++)
+            if (map[j] == i) tab->t[i].idx = j;
+    free(map);
+    tab->fixed_bytes = fixed;
+    int64_t all = 0;
+    for (int64_t i = 0; i < nt; i++) {
+        const qtk_tensor_info *t = qtk_gguf_tensor(g, i);
+        all += t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
+    }
+    tab->n_elements_all = all;
+    tab->header_bytes = 0; /* set from a real output below */
+
+    /* the table matches this model; a changed one is refused */
+    CHECK(qtk_autoplan_check_model(tab, "t.tsv", g, path, &err) == QTK_OK, "check_model: %s", err.msg);
+    tab->t[3].ne[1]++;
+    CHECK(qtk_autoplan_check_model(tab, "t.tsv", g, path, &err) != QTK_OK &&
+              strstr(err.msg, "t.tsv was measured on another model") && strstr(err.msg, tab->t[3].name),
+          "shape mismatch: %s", err.msg);
+    tab->t[3].ne[1]--;
+    free(tab->t[5].name);
+    tab->t[5].name = qtk_strdup("blk.9.other.weight");
+    CHECK(qtk_autoplan_check_model(tab, "t.tsv", g, path, &err) != QTK_OK && strstr(err.msg, "blk.9.other.weight"),
+          "name mismatch: %s", err.msg);
+    free(tab->t[5].name);
+    tab->t[5].name = qtk_strdup(qtk_gguf_tensor(g, tab->t[5].idx)->name);
+    {
+        /* the measure pass's source check refuses another model's hash */
+        char other[65];
+        memset(other, 'c', 64);
+        other[64] = 0;
+        qtk_status st = qtk_measure_table_check_source(tab, "t.tsv", other, NULL, &err);
+        CHECK(st != QTK_OK && strstr(err.msg, "measured on another model"), "hash mismatch: %s", err.msg);
+    }
+
+    qtk_autoplan_opts o;
+    qtk_autoplan_opts_init(&o);
+    o.target_bpw = 5.0;
+    o.comment = "qtk plan test";
+    r = solve(tab, &o, &err);
+    CHECK(r != NULL, "solve: %s", err.msg);
+    if (!r) goto out;
+    /* the recipe parses, prints back identically, and plans exactly these types */
+    CHECK(qtk_recipe_parse(r->recipe, "plan.recipe", &rec, &err) == QTK_OK, "parse: %s", err.msg);
+    if (!rec) goto out;
+    char *text = qtk_recipe_text(rec);
+    CHECK(text && !strcmp(text, r->recipe), "recipe not canonical:\n%s\n---\n%s", r->recipe, text ? text : "");
+    free(text);
+    CHECK(qtk_plan_make(g, rec, NULL, false, &plan, &err) == QTK_OK, "plan: %s", err.msg);
+    int wrong = 0, distinct = 0;
+    for (int64_t j = 0; plan && j < nt; j++) {
+        int64_t i = -1;
+        for (int q = 0; q < n; q++)
+            if (tab->t[q].idx == j) i = q;
+        if (i < 0) wrong += plan->items[j].quantize;
+        else wrong += !plan->items[j].quantize || plan->items[j].type != r->type[i] ||
+                      plan->items[j].bytes != cand_bytes(tab, r, i);
+    }
+    for (int i = 1; i < n; i++) distinct += r->type[i] != r->type[0];
+    CHECK(wrong == 0, "%d tensors planned differently from the recipe", wrong);
+    CHECK(distinct > 0, "test not exercising a mix: one type everywhere");
+    /* the --custom-q list on a preset reproduces the same types */
+    CHECK(qtk_recipe_from_preset("Q8_0", NULL, &cq, &err) == QTK_OK, "preset: %s", err.msg);
+    {
+        char *list = qtk_strdup(r->custom_q);
+        int items = 0;
+        for (char *tok = list; cq && tok && *tok;) {
+            char *comma = strchr(tok, ',');
+            if (comma) *comma = 0;
+            char *eq = strrchr(tok, '=');
+            CHECK(eq != NULL, "custom-q item '%s'", tok);
+            if (!eq) break;
+            *eq = 0;
+            CHECK(qtk_recipe_add_custom(cq, tok, qtk_type_from_name(eq + 1), &err) == QTK_OK, "add %s: %s", tok, err.msg);
+            items++;
+            tok = comma ? comma + 1 : NULL;
+        }
+        free(list);
+        CHECK(items == n, "%d custom-q items for %d tensors", items, n);
+    }
+    CHECK(cq && qtk_plan_make(g, cq, NULL, false, &plan2, &err) == QTK_OK, "custom-q plan: %s", err.msg);
+    wrong = 0;
+    for (int64_t j = 0; plan && plan2 && j < nt; j++)
+        wrong += plan->items[j].quantize != plan2->items[j].quantize || plan->items[j].type != plan2->items[j].type;
+    CHECK(wrong == 0, "%d tensors differ between the recipe and the --custom-q list", wrong);
+
+    /* quantize with the recipe: the data section is exactly the predicted one,
+     * quantize.recipe holds the recipe, and with header_bytes taken from that
+     * file a size target is met */
+    if (!g_quick && plan) {
+        char *outp = tl_tmp_path("autoplan-synth-out.gguf");
+        qtk_quantize_params qp;
+        qtk_quantize_params_init(&qp);
+        qp.nthreads = 2;
+        qp.recipe = rec;
+        CHECK(qtk_quantize_model(g, plan, outp, &qp, &err) == QTK_OK, "quantize: %s", err.msg);
+        qtk_gguf *q = NULL;
+        size_t fsz = 0;
+        unsigned char *bytes = tl_read_file(outp, &fsz);
+        free(bytes);
+        if (qtk_gguf_open(outp, &q, &err) == QTK_OK) {
+            uint64_t data_off = qtk_gguf_data_offset(q);
+            CHECK(fsz - data_off == tab->fixed_bytes + r->data_bytes_padded, "data section %llu, predicted %llu",
+                  (unsigned long long)(fsz - data_off), (unsigned long long)(tab->fixed_bytes + r->data_bytes_padded));
+            const qtk_gguf_value *v = qtk_meta_get(qtk_gguf_meta(q), "quantize.recipe");
+            CHECK(v && v->type == QTK_GGUF_STRING && !strcmp(v->v.str.ptr, r->recipe), "quantize.recipe not the plan");
+            int bad = 0;
+            for (int i = 0; i < n; i++) bad += qtk_gguf_tensor(q, tab->t[i].idx)->type != (qtk_type)r->type[i];
+            CHECK(bad == 0, "%d tensors of the output differ from the plan", bad);
+            /* an upper bound of the header: data offset - recipe length */
+            tab->header_bytes = data_off - strlen(r->recipe);
+            qtk_gguf_close(q);
+            qtk_autoplan_opts os;
+            qtk_autoplan_opts_init(&os);
+            os.comment = "qtk plan test";
+            os.target_size = fsz - fsz / 10;
+            qtk_autoplan_result *rs = solve(tab, &os, &err);
+            CHECK(rs && rs->file_size <= os.target_size, "size target: %s", rs ? "over" : err.msg);
+            qtk_autoplan_result_free(rs);
+        } else {
+            CHECK(0, "open output: %s", err.msg);
+        }
+        qtk_remove_file(outp);
+        free(outp);
+    }
+out:
+    qtk_plan_free(plan);
+    qtk_plan_free(plan2);
+    qtk_recipe_free(rec);
+    qtk_recipe_free(cq);
+    qtk_autoplan_result_free(r);
+    qtk_measure_table_free(tab);
+    free(ts);
+    qtk_gguf_close(g);
+    free(path);
+}
+
+/* ---- the command line ---------------------------------------------------------- */
+
+static void test_cli(void) {
+    if (!tl_qtk_available()) {
+        fprintf(stderr, "test_autoplan: qtk binary not available, CLI part skipped\n");
+        return;
+    }
+    tspec ts[64];
+    char names[64][48];
+    int n = dense_specs(ts, names);
+    qtk_measure_table *tab = make_table(ts, n, k_types, N_TYPES, 7);
+    char *text = NULL;
+    size_t len = 0;
+    qtk_error err;
+    CHECK(qtk_measure_table_format(tab, &text, &len, &err) == QTK_OK, "format: %s", err.msg);
+    char *tsv = tl_tmp_path("autoplan.tsv"), *out1 = tl_tmp_path("autoplan-1.txt"), *out2 = tl_tmp_path("autoplan-2.txt");
+    char *rec = tl_tmp_path("autoplan.recipe"), *cq = tl_tmp_path("autoplan.cq");
+    CHECK(text && tl_write_file(tsv, text, len) == 0, "write %s", tsv);
+    free(text);
+    char args[2048];
+    /* deterministic output for a stored table (the solve time line aside) */
+    snprintf(args, sizeof args, "plan %s --target-size 6MiB -o %s --custom-q-out %s --json", tsv, rec, cq);
+    int rc1 = tl_run_qtk(args, out1);
+    int rc2 = tl_run_qtk(args, out2);
+    CHECK(rc1 == 0 && rc2 == 0, "qtk plan exit %d %d: %s", rc1, rc2, tl_last_line(out1));
+    CHECK(tl_files_equal(out1, out2), "two runs print different JSON");
+    CHECK(tl_file_contains(out1, "\"file_size\": ") && tl_file_contains(out1, "\"target_size\": 6291456"),
+          "JSON lacks file_size/target_size");
+    qtk_autoplan_opts o;
+    qtk_autoplan_opts_init(&o);
+    o.target_size = 6291456;
+    qtk_autoplan_result *r = solve(tab, &o, &err);
+    char *rt = tl_read_text(rec), *ct = tl_read_text(cq);
+    CHECK(r && rt && strstr(rt, "default copy\n") && strstr(rt, "^blk\\.3\\.ffn_down\\.weight$ = "),
+          "recipe file: %s", rt ? rt : "(missing)");
+    CHECK(r && ct && !strncmp(ct, r->custom_q, strlen(r->custom_q)), "custom-q file differs from the library's list");
+    /* the recipe of the CLI = the library's except its command-line comment */
+    if (r && rt) {
+        const char *a = strstr(rt, "default copy"), *b = strstr(r->recipe, "default copy");
+        CHECK(a && b && !strcmp(a, b), "CLI recipe rules differ from the library's");
+    }
+    free(rt);
+    free(ct);
+    qtk_autoplan_result_free(r);
+    snprintf(args, sizeof args, "plan %s --target-bpw 4.5 --compat mainline --min ffn_down=q6_K --harmonize-experts", tsv);
+    CHECK(tl_run_qtk(args, out1) == 0, "summary run: %s", tl_last_line(out1));
+    CHECK(tl_file_contains(out1, "predicted cost: ") && tl_file_contains(out1, "ffn_down") &&
+              tl_file_contains(out1, "lambda: ") && tl_file_contains(out1, "q6_K:4"),
+          "summary lacks lines (ffn_down all q6_K)");
+    /* errors: usage 2, unreachable 1 with the range */
+    snprintf(args, sizeof args, "plan %s --target-size 1KiB", tsv);
+    CHECK(tl_run_qtk(args, out1) == 1 && tl_file_contains(out1, "smallest reachable size is"), "unreachable: %s",
+          tl_last_line(out1));
+    snprintf(args, sizeof args, "plan %s --target-size 12XB", tsv);
+    CHECK(tl_run_qtk(args, out1) == 2 && tl_file_contains(out1, "unknown unit 'XB'"), "bad size: %s", tl_last_line(out1));
+    snprintf(args, sizeof args, "plan %s", tsv);
+    CHECK(tl_run_qtk(args, out1) == 2 && tl_file_contains(out1, "exactly one of"), "no target: %s", tl_last_line(out1));
+    snprintf(args, sizeof args, "plan %s --target-bpw 4 --min attn_z=q4_K", tsv);
+    CHECK(tl_run_qtk(args, out1) == 2 && tl_file_contains(out1, "attn_z=q4_K"), "bad class: %s", tl_last_line(out1));
+    snprintf(args, sizeof args, "plan %s.missing --target-bpw 4", tsv);
+    CHECK(tl_run_qtk(args, out1) == 1 && tl_file_contains(out1, "autoplan.tsv.missing"), "missing table: %s",
+          tl_last_line(out1));
+    qtk_remove_file(tsv);
+    qtk_remove_file(out1);
+    qtk_remove_file(out2);
+    qtk_remove_file(rec);
+    qtk_remove_file(cq);
+    free(tsv);
+    free(out1);
+    free(out2);
+    free(rec);
+    free(cq);
+    qtk_measure_table_free(tab);
+}
+
+/* ---- end to end on the fixture: measure -> plan -> quantize --recipe ------------- */
+
+static void test_e2e(void) {
+    char *model = tl_shared_path("fixtures/tiny-llama-f16.gguf"), *imx = tl_shared_path("fixtures/imatrix.dat");
+    char *other = tl_shared_path("fixtures/tiny-llama-f32.gguf");
+    if (!model || !imx || !other || g_quick || !tl_qtk_available()) {
+        fprintf(stderr, "test_autoplan: end-to-end part skipped (%s)\n",
+                g_quick ? "QTK_TEST_QUICK" : "no ../shared fixture or qtk binary");
+        free(model);
+        free(imx);
+        free(other);
+        return;
+    }
+    char *tsv = tl_tmp_path("autoplan-e2e.tsv"), *rec = tl_tmp_path("autoplan-e2e.recipe");
+    char *out = tl_tmp_path("autoplan-e2e.gguf"), *log = tl_tmp_path("autoplan-e2e.log");
+    char args[4096];
+    const uint64_t target = 4700000;
+    /* a fresh table: header_bytes depends on the imatrix path's spelling */
+    qtk_remove_file(tsv);
+    snprintf(args, sizeof args, "measure -m %s --imatrix %s -o %s --types q4_K,q6_K,q8_0 -t 2", model, imx, tsv);
+    CHECK(tl_run_qtk(args, log) == 0, "measure: %s", tl_last_line(log));
+    snprintf(args, sizeof args, "plan %s --target-size %llu -o %s -m %s --imatrix %s", tsv, (unsigned long long)target,
+             rec, model, imx);
+    CHECK(tl_run_qtk(args, log) == 0, "plan: %s", tl_last_line(log));
+    snprintf(args, sizeof args, "quantize -q --imatrix %s --recipe %s %s %s 2", imx, rec, model, out);
+    CHECK(tl_run_qtk(args, log) == 0, "quantize: %s", tl_last_line(log));
+    size_t fsz = 0;
+    unsigned char *bytes = tl_read_file(out, &fsz);
+    free(bytes);
+    CHECK(fsz > 0 && fsz <= target && fsz > target - target / 50, "file %zu bytes, target %llu", fsz,
+          (unsigned long long)target);
+    /* per-tensor types as planned: the recipe's plan on the source = the output's types */
+    qtk_error err;
+    qtk_gguf *src = NULL, *q = NULL;
+    qtk_recipe *r = NULL;
+    qtk_plan *plan = NULL;
+    err.msg[0] = 0;
+    char *text = tl_read_text(rec);
+    if (text && qtk_gguf_open(model, &src, &err) == QTK_OK && qtk_gguf_open(out, &q, &err) == QTK_OK &&
+        qtk_recipe_parse(text, rec, &r, &err) == QTK_OK && qtk_plan_make(src, r, NULL, false, &plan, &err) == QTK_OK) {
+        int bad = 0, mixed = 0;
+        for (int64_t i = 0; i < plan->n; i++) {
+            const qtk_tensor_info *t = qtk_gguf_tensor(q, i);
+            bad += strcmp(t->name, qtk_gguf_tensor(src, i)->name) != 0 ||
+                   (plan->items[i].quantize && (int)t->type != plan->items[i].type);
+            mixed += plan->items[i].quantize && plan->items[i].type != plan->items[0].type;
+        }
+        CHECK(bad == 0, "%d tensors differ from the plan", bad);
+        CHECK(mixed > 0, "a single type: not a mix");
+        const qtk_gguf_value *v = qtk_meta_get(qtk_gguf_meta(q), "quantize.recipe");
+        CHECK(v && v->type == QTK_GGUF_STRING && !strcmp(v->v.str.ptr, text), "quantize.recipe is not the plan");
+    } else {
+        CHECK(0, "reading the recipe / output: %s", err.msg);
+    }
+    qtk_plan_free(plan);
+    qtk_recipe_free(r);
+    qtk_gguf_close(src);
+    qtk_gguf_close(q);
+    free(text);
+    /* the shortcut: quantize --target-bpw with the table */
+    snprintf(args, sizeof args, "quantize -q --imatrix %s --target-bpw 5.2 --measure %s %s %s 2", imx, tsv, model, out);
+    CHECK(tl_run_qtk(args, log) == 0, "quantize --target-bpw: %s", tl_last_line(log));
+    q = NULL;
+    if (qtk_gguf_open(out, &q, &err) == QTK_OK) {
+        double bytes_all = 0, elems = 0;
+        for (int64_t i = 0; i < qtk_gguf_n_tensors(q); i++) {
+            const qtk_tensor_info *t = qtk_gguf_tensor(q, i);
+            bytes_all += (double)t->nbytes;
+            elems += (double)t->ne[0] * (double)t->ne[1] * (double)t->ne[2] * (double)t->ne[3];
+        }
+        double bpw = bytes_all * 8 / elems;
+        CHECK(bpw <= 5.2 && bpw > 5.0, "--target-bpw 5.2 gave %.4f bpw", bpw);
+        qtk_gguf_close(q);
+    }
+    /* a table of another model / imatrix is refused, nothing written */
+    qtk_remove_file(out);
+    snprintf(args, sizeof args, "quantize -q --imatrix %s --target-size 4MiB --measure %s %s %s", imx, tsv, other, out);
+    CHECK(tl_run_qtk(args, log) == 1 && tl_file_contains(log, "was measured on another model") && !tl_file_exists(out),
+          "other model: %s", tl_last_line(log));
+    snprintf(args, sizeof args, "quantize -q --target-size 4MiB --measure %s %s %s", tsv, model, out);
+    CHECK(tl_run_qtk(args, log) == 1 && tl_file_contains(log, "another imatrix") && !tl_file_exists(out),
+          "no imatrix: %s", tl_last_line(log));
+    snprintf(args, sizeof args, "plan %s --target-bpw 4.5 -m %s", tsv, other);
+    CHECK(tl_run_qtk(args, log) == 1 && tl_file_contains(log, "was measured on another model"), "plan -m: %s",
+          tl_last_line(log));
+    qtk_remove_file(rec);
+    qtk_remove_file(out);
+    qtk_remove_file(log);
+    qtk_remove_file(tsv);
+    free(tsv);
+    free(rec);
+    free(out);
+    free(log);
+    free(model);
+    free(imx);
+    free(other);
+}
+
+int main(void) {
+    const char *q = getenv("QTK_TEST_QUICK");
+    g_quick = q && *q && strcmp(q, "0");
+    test_parse_size();
+    test_budget_and_nesting();
+    test_optimal();
+    test_rules();
+    test_moe();
+    test_model();
+    test_cli();
+    test_e2e();
+    return tl_finish("test_autoplan");
+}

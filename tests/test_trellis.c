@@ -1,0 +1,213 @@
+/*
+ * test_trellis.c — KT-type specifics not covered by the table-driven tests
+ * (test_vectors: bit-exact decoding and error ratios; test_dot / test_panel /
+ * test_matmul: kernels):
+ *  1. the generator's check values (FORMATS §5.1) and the worked examples of
+ *     §7.3 (IQ2_KT), §7.4 (IQ3_KT), §7.5 (IQ4_KT) as hand-made bytes;
+ *  2. to_float_dot = F·to_float with the kernel factors of §5.6;
+ *  3. every ISA level's codebook scan returns the scalar scan's indices on
+ *     random targets and weights (including ties from repeated candidates);
+ *  4. the quantizers write identical bytes at every ISA level and for 1 and
+ *     3 threads (rows split with qtk_parallel_for), with and without imatrix;
+ *     the quantize speed per type is printed.
+ * QTK_TEST_QUICK=1 (sanitizers, qemu) shrinks 3 and 4 to IQ1_KT (the other
+ * codebooks take tens of seconds to build under emulation).
+ */
+#include "testlib.h"
+#include "types/trellis.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <time.h>
+
+static const int kt_types[4] = {QTK_TYPE_IQ1_KT, QTK_TYPE_IQ2_KT, QTK_TYPE_IQ3_KT, QTK_TYPE_IQ4_KT};
+
+/* 1. generator check values (seed = idx + 4096) */
+static void test_generator(void) {
+    static const uint32_t seeds[2] = {0x0000, 0x1234};
+    static const uint32_t xs[2][8] = {
+        {0xC1FED000u, 0x34169000u, 0xB4535000u, 0xC7D11000u, 0x0D7BD000u, 0x39CF9000u, 0x67985000u, 0x19B21000u},
+        {0x3B33F624u, 0x06193B54u, 0x2BFB18C4u, 0x2F25A974u, 0x0B52EC64u, 0xA594F494u, 0x03F45904u, 0x3AADE4B4u}};
+    static const int vs[2][8] = {{-47, -36, -39, -86, -38, -38, -47, -35}, {74, -16, 4, 51, -17, 3, -42, 65}};
+    for (int s = 0; s < 2; s++) {
+        uint32_t x = seeds[s] + QTK_KT_OFFSET;
+        for (int k = 0; k < 8; k++) {
+            x *= QTK_KT_MUL;
+            CHECK(x == xs[s][k], "generator seed %#x step %d: x = %08x, want %08x", seeds[s], k, x, xs[s][k]);
+            CHECK(qtk_kt_value(x) == vs[s][k], "generator seed %#x step %d: v = %d, want %d", seeds[s], k,
+                  qtk_kt_value(x), vs[s][k]);
+            CHECK((uint32_t)((seeds[s] + QTK_KT_OFFSET) * qtk_kt_mul_pow[k]) == x, "mul_pow[%d] wrong", k);
+        }
+    }
+}
+
+static int near_eq(float a, double b) { return fabs((double)a - b) <= 1e-6 * fabs(b) + 1e-7; }
+
+static void test_examples(void) {
+    qtk_error err;
+    float y[256], yd[256];
+    { /* §7.3 IQ2_KT, row at an odd address */
+        unsigned char buf[1 + 72];
+        unsigned char *row = buf + 1;
+        memset(buf, 0, sizeof buf);
+        const unsigned char head[] = {0x6F, 0x12, 0x83, 0x3A, 0xF7, 0x00, 0x00, 0x00, 0x34, 0x12};
+        memcpy(row, head, sizeof head);
+        CHECK(qtk_dequantize_rows(QTK_TYPE_IQ2_KT, row, y, 1, 256, &err) == QTK_OK, "iq2_kt: %s", err.msg);
+        static const double g0[8] = {-0.74, 0.16, -0.04, -0.51, 0.17, -0.03, 0.42, -0.65};
+        static const double g1[8] = {0.47, 0.36, 0.39, 0.86, 0.38, 0.38, 0.47, 0.35};
+        static const double g16[8] = {-5.311, -4.068, -4.407, -9.718, -4.294, -4.294, -5.311, -3.955};
+        for (int k = 0; k < 8; k++) {
+            CHECK(near_eq(y[k], g0[k]), "iq2_kt w%d = %.9g, want %g", k, y[k], g0[k]);
+            CHECK(near_eq(y[8 + k], g1[k]), "iq2_kt w%d = %.9g, want %g", 8 + k, y[8 + k], g1[k]);
+            CHECK(near_eq(y[128 + k], g16[k]), "iq2_kt w%d = %.9g, want %g", 128 + k, y[128 + k], g16[k]);
+        }
+        qtk_iq2_kt_to_float_dot(row, yd, 256);
+        for (int i = 0; i < 256; i++)
+            CHECK(near_eq(yd[i], 1.05 * y[i]), "iq2_kt to_float_dot[%d] = %g, want 1.05·%g", i, yd[i], y[i]);
+    }
+    { /* §7.4 IQ3_KT */
+        unsigned char row[104];
+        memset(row, 0, sizeof row);
+        const float d = 0.002f;
+        memcpy(row, &d, 4);
+        row[4] = 0x09;
+        row[8] = 0x00, row[9] = 0x01; /* ql16[0] = 0x0100 */
+        row[72 + 1] = 0x01, row[72 + 3] = 0x01;
+        CHECK(qtk_dequantize_rows(QTK_TYPE_IQ3_KT, row, y, 1, 256, &err) == QTK_OK, "iq3_kt: %s", err.msg);
+        static const double want[8] = {0.198, -0.126, 1.188, -1.062, 0.864, 0.216, 1.332, 0.954};
+        for (int k = 0; k < 8; k++) CHECK(near_eq(y[k], want[k]), "iq3_kt w%d = %.9g, want %g", k, y[k], want[k]);
+        qtk_iq3_kt_to_float_dot(row, yd, 256);
+        for (int i = 0; i < 256; i++)
+            CHECK(near_eq(yd[i], 1.01 * y[i]), "iq3_kt to_float_dot[%d] = %g, want 1.01·%g", i, yd[i], y[i]);
+    }
+    { /* §7.5 IQ4_KT */
+        unsigned char row[132];
+        memset(row, 0, sizeof row);
+        const unsigned char head[] = {0xA6, 0x9B, 0x44, 0x3B, 0x8C, 0x05, 0x00, 0x00};
+        memcpy(row, head, sizeof head);
+        row[36] = 0x34;
+        row[100] = 0x02;
+        CHECK(qtk_dequantize_rows(QTK_TYPE_IQ4_KT, row, y, 1, 256, &err) == QTK_OK, "iq4_kt: %s", err.msg);
+        static const double want[8] = {0.252, 0.468, -0.522, 0.396, -0.846, -0.648, -0.702, -1.548};
+        for (int k = 0; k < 8; k++) CHECK(near_eq(y[k], want[k]), "iq4_kt w%d = %.9g, want %g", k, y[k], want[k]);
+        qtk_iq4_kt_to_float_dot(row, yd, 256);
+        CHECK(memcmp(y, yd, sizeof y) == 0, "iq4_kt: to_float_dot differs from to_float (F = 1)");
+    }
+}
+
+/* 3. scans of every level against the scalar scan */
+static void test_search(int quick) {
+    long tested = 0, bad = 0;
+    tl_rng rng;
+    tl_rng_seed(&rng, 31337);
+    const int ntarget = quick ? 200 : 3000;
+    /* quick (emulators): IQ1_KT only, whose codebook is the cheapest to build */
+    for (int ti = 0; ti < (quick ? 1 : 4); ti++)
+        for (int second = 0; second < (kt_types[ti] == QTK_TYPE_IQ4_KT ? 2 : 1); second++) {
+            const qtk_kt_book *b = qtk_kt_get_book(kt_types[ti], second);
+            CHECK(b != NULL, "%s: no book", qtk_type_name(kt_types[ti]));
+            if (!b) continue;
+            const int nd = b->ndim, ng = 32 / nd;
+            for (int it = 0; it < ntarget; it++) {
+                float t[32], w[32];
+                int cells[8], want[8], got[8];
+                const float sc = it % 3 == 0 ? 20.0f : it % 3 == 1 ? 50.0f : 120.0f;
+                for (int j = 0; j < 32; j++) {
+                    t[j] = sc * tl_rng_normal(&rng);
+                    if (b->is_abs) t[j] = fabsf(t[j]);
+                    /* a few integer targets and equal weights: exact ties between codewords */
+                    if (it % 7 == 0) t[j] = (float)(int)t[j];
+                    w[j] = it % 7 == 0 ? 1.0f : tl_rng_uniform(&rng) + (it % 5 == 0 ? 0.0f : 0.01f);
+                }
+                for (int g = 0; g < ng; g++) cells[g] = qtk_kt_cell(b, t + g * nd);
+                qtk_kt_search_scalar(b, ng, t, w, cells, want);
+                for (int g = 0; g < ng; g++)
+                    CHECK(want[g] >= 0 && want[g] < b->nbook, "scalar scan index %d out of range", want[g]);
+                for (int isa = 1; isa < QTK_ISA_COUNT; isa++) {
+                    if (!qtk_isa_available((qtk_isa)isa)) continue;
+                    qtk_kt_search_fn fn = qtk_kt_search_level((qtk_isa)isa);
+                    if (!fn) continue;
+                    fn(b, ng, t, w, cells, got);
+                    tested++;
+                    bad += memcmp(got, want, sizeof(int) * (size_t)ng) != 0;
+                }
+            }
+        }
+    CHECK(bad == 0, "%ld of %ld SIMD scans differ from the scalar scan", bad, tested);
+    printf("  codebook scans: %ld SIMD scans equal the scalar scan\n", tested);
+}
+
+/* 4. identical bytes across ISA levels and thread counts */
+typedef struct {
+    int type;
+    const float *x, *im;
+    unsigned char *q;
+    int64_t n;
+    size_t rs;
+} qjob;
+
+static void qrange(void *ctx, int64_t b, int64_t e, int ti) {
+    (void)ti;
+    qjob *j = (qjob *)ctx;
+    qtk_error err;
+    qtk_quantize_rows(j->type, j->x + b * j->n, j->q + (size_t)b * j->rs, e - b, j->n, j->im, &err);
+}
+
+static double now_s(void) { return (double)clock() / CLOCKS_PER_SEC; }
+
+static void test_determinism(int quick) {
+    const int64_t n = 512, rows = quick ? 3 : 8;
+    float *x = (float *)malloc(sizeof(float) * (size_t)(n * rows)), *im = (float *)malloc(sizeof(float) * (size_t)n);
+    tl_rng rng;
+    tl_rng_seed(&rng, 4711);
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < n; j++) {
+            float v = tl_rng_normal(&rng);
+            if (r % 4 == 1) v *= v * v;                           /* heavy tails */
+            if (r % 4 == 2) v *= (j / 32) % 3 == 0 ? 0.01f : 1.0f; /* mixed block scales */
+            x[r * n + j] = 0.02f * v;
+        }
+    for (int64_t j = 0; j < n; j++) im[j] = 0.1f + 2.0f * tl_rng_uniform(&rng) * tl_rng_uniform(&rng);
+    for (int ti = 0; ti < (quick ? 1 : 4); ti++) {
+        const int type = kt_types[ti];
+        const size_t rs = qtk_row_size(type, n);
+        unsigned char *ref = (unsigned char *)malloc(rs * (size_t)rows), *q = (unsigned char *)malloc(rs * (size_t)rows);
+        for (int mode = 0; mode < 2; mode++) {
+            const float *imx = mode ? im : NULL;
+            qtk_error err;
+            qtk_set_max_isa(QTK_ISA_SCALAR);
+            CHECK(qtk_quantize_rows(type, x, ref, rows, n, imx, &err) == QTK_OK, "%s: %s", qtk_type_name(type), err.msg);
+            for (int isa = 1; isa <= QTK_ISA_COUNT; isa++) {
+                if (isa < QTK_ISA_COUNT && !qtk_isa_available((qtk_isa)isa)) continue;
+                qtk_set_max_isa((qtk_isa)isa);
+                memset(q, 0xAB, rs * (size_t)rows);
+                qjob j = {type, x, imx, q, n, rs};
+                const int nt = isa == QTK_ISA_COUNT ? 3 : 1;
+                const double t0 = now_s();
+                qtk_parallel_for(nt, rows, qrange, &j);
+                const double dt = now_s() - t0;
+                CHECK(memcmp(q, ref, rs * (size_t)rows) == 0, "%s (%s): bytes at level %s / %d threads differ from scalar",
+                      qtk_type_name(type), mode ? "imatrix" : "none",
+                      isa == QTK_ISA_COUNT ? "best" : qtk_isa_name((qtk_isa)isa), nt);
+                if (isa == QTK_ISA_COUNT && mode == 0 && dt > 0)
+                    printf("  %-7s identical bytes on every level and thread count; %.3f M weights/s (CPU time)\n",
+                           qtk_type_name(type), (double)(n * rows) / dt / 1e6);
+            }
+            qtk_set_max_isa(QTK_ISA_COUNT);
+        }
+        free(ref);
+        free(q);
+    }
+    free(x);
+    free(im);
+}
+
+int main(void) {
+    const char *qe = getenv("QTK_TEST_QUICK");
+    const int quick = qe && *qe && strcmp(qe, "0") != 0;
+    test_generator();
+    test_examples();
+    test_search(quick);
+    test_determinism(quick);
+    return tl_finish("test_trellis");
+}
