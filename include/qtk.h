@@ -447,9 +447,12 @@ typedef struct qtk_quantize_params {
     qtk_quantize_progress_fn progress;   /* may be NULL                           */
     void *progress_ud;
     bool keep_split;                     /* one output part per input part (below) */
+    int effort;                          /* qtk_effort: QTK_EFFORT_DEFAULT (0), _FAST, _MAX.
+                                            (last member: it changes sizeof, so callers
+                                            built against an older qtk.h are rebuilt, docs/api.md) */
 } qtk_quantize_params;
 
-/* Defaults: 1 thread, no imatrix, no callbacks. */
+/* Defaults: 1 thread, no imatrix, no callbacks, QTK_EFFORT_DEFAULT. */
 QTK_API void qtk_quantize_params_init(qtk_quantize_params *p);
 
 /* The importance weights quantize_model uses for matrix `mat` of tensor t (NULL if none). */

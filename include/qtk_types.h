@@ -142,6 +142,10 @@ typedef void (*qtk_to_float_fn)(const void *row, float *dst, int64_t n);
 typedef size_t (*qtk_quantize_fn)(const float *src, void *dst, int64_t nrows,
                                   int64_t n_per_row, const float *imatrix);
 
+/* The same with an effort level (qtk_effort, a QTK_EFFORT_* value). */
+typedef size_t (*qtk_quantize_effort_fn)(const float *src, void *dst, int64_t nrows,
+                                         int64_t n_per_row, const float *imatrix, int effort);
+
 /* Quantizes one row of activations into the activation format (fast path). */
 typedef void (*qtk_from_float_fn)(const float *src, void *dst, int64_t n);
 
@@ -191,6 +195,14 @@ typedef struct qtk_type_traits {
     bool interleaved;          /* row-interleaved _R4/_R8 variant: refused   */
     bool requires_imatrix;     /* quantize refuses to run without one        */
     unsigned ecosystems;       /* QTK_ECO_* bits: which programs' loaders know this id */
+    /* Planner facts (docs/recipes.md). Fields left 0 by the table mean "none". */
+    bool is_integer;           /* i8..i64 and f64: data tensors, never a recipe result */
+    bool plan_requires_imatrix; /* a recipe's default requires_imatrix list (MIXES §3 step 7) */
+    qtk_type interleave_base;  /* interleaved rows: the plain type they repack (0 otherwise) */
+    int interleave_rows;       /* interleaved rows: rows per group, 4/8/16 (0 otherwise) */
+    /* Block-32 type the reference uses for rows that are not a multiple of
+     * this type's block (MIXES §3 step 4); 0 when none (f32 is never one). */
+    qtk_type block_fallback;
     qtk_type vec_dot_type;     /* activation format vec_dot expects         */
     qtk_to_float_fn to_float;
     /* Decoder of the values vec_dot multiplies with, where the reference's
@@ -201,7 +213,10 @@ typedef struct qtk_type_traits {
      * weights (Q4_0, Q5_0, Q6_0, Q8_0, IQ4_NL): to_float and the batch
      * panels (types/panel.h) are built on it. NULL otherwise. */
     qtk_to_int8_fn to_int8;
-    qtk_quantize_fn quantize;
+    qtk_quantize_fn quantize;  /* QTK_EFFORT_MAX: the type's full search       */
+    /* Quantizer honouring an effort level, for types whose levels differ
+     * (docs/types.md "Effort levels"); NULL: every level is `quantize`. */
+    qtk_quantize_effort_fn quantize_effort;
     qtk_from_float_fn from_float;
     qtk_vec_dot_fn vec_dot[QTK_ISA_COUNT];  /* [QTK_ISA_SCALAR] is the reference */
     /* Multi-column kernels per ISA; NULL where the engine tiles vec_dot calls. */
@@ -210,6 +225,14 @@ typedef struct qtk_type_traits {
 
 /* Traits of type id `t`, or NULL when the id is not a known type. */
 QTK_API const qtk_type_traits *qtk_type_get(int t);
+/* Planner facts of the table, with the "none" defaults filled in: the plain
+ * type an interleaved id repacks (t itself otherwise), its interleave factor
+ * (1 for plain types), its block fallback (-1: none), whether stock llama.cpp
+ * loads it. Unknown ids: t, 1, -1, false. */
+QTK_API int qtk_type_base(int t);
+QTK_API int qtk_type_interleave(int t);
+QTK_API int qtk_type_block_fallback(int t);
+QTK_API bool qtk_type_is_mainline(int t);
 #endif /* QTK_EXPERIMENTAL_API */
 
 /* Type by name, case-insensitive ("Q4_K", "iq4_kss"); -1 if unknown. */
@@ -235,10 +258,29 @@ QTK_API double qtk_type_bpw(int t);
 QTK_API qtk_status qtk_dequantize_rows(int t, const void *src, float *dst, int64_t nrows,
                                int64_t n_per_row, qtk_error *err);
 
+/* Quantizer effort (qtk quantize --effort; docs/types.md "Effort levels"):
+ * FAST = the reference's own search (its error, at least its speed);
+ * DEFAULT = the best error at no less than the reference's speed (for now
+ * the same bytes as MAX); MAX = every candidate and polishing step,
+ * whatever it costs. Types without levels ignore it. For a given
+ * level the bytes written do not depend on the ISA or the thread count. */
+typedef enum qtk_effort {
+    QTK_EFFORT_DEFAULT = 0,
+    QTK_EFFORT_FAST = 1,
+    QTK_EFFORT_MAX = 2,
+} qtk_effort;
+
+/* "fast", "default", "max" (NULL for other values) and back (-1 if unknown). */
+QTK_API const char *qtk_effort_name(int effort);
+QTK_API int qtk_effort_from_name(const char *name);
+
 /* Quantizes nrows rows; imatrix may be NULL. Fails with QTK_ERR_NUMERIC
- * (naming the row and column) if the input holds NaN/Inf. */
+ * (naming the row and column) if the input holds NaN/Inf. Effort
+ * QTK_EFFORT_DEFAULT (qtk_quantize_rows_effort for another level). */
 QTK_API qtk_status qtk_quantize_rows(int t, const float *src, void *dst, int64_t nrows,
                              int64_t n_per_row, const float *imatrix, qtk_error *err);
+QTK_API qtk_status qtk_quantize_rows_effort(int t, const float *src, void *dst, int64_t nrows,
+                                    int64_t n_per_row, const float *imatrix, int effort, qtk_error *err);
 
 #ifdef QTK_EXPERIMENTAL_API /* docs/api.md: layouts that change with kernels/ISAs, program helpers */
 /* The vec_dot kernel the dispatcher picks for type t on this CPU (the best
@@ -297,6 +339,10 @@ QTK_API int qtk_cpu_count(void);
 
 /* Monotonic wall clock in seconds. */
 QTK_API double qtk_time_now(void);
+
+/* Peak resident memory of this process so far in bytes (getrusage ru_maxrss
+ * on POSIX, PeakWorkingSetSize on Windows); 0 where unknown. */
+QTK_API uint64_t qtk_peak_rss_bytes(void);
 
 /* For qtk's own programs (the CLI): */
 

@@ -12,7 +12,11 @@ usage: scripts/quality.py [--qtk build/bin/qtk] [--shared ../shared] [--out docs
 import argparse, json, os, re, subprocess, sys, time
 
 PRESETS = ["Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "IQ4_K", "IQ4_KS", "IQ4_XS", "IQ4_KSS",
-           "IQ3_KL", "IQ3_K", "IQ2_K", "IQ2_KS", "IQ4_MIX40", "IQ4_MIX41"]
+           "IQ3_KL", "IQ3_K", "IQ2_K", "IQ2_KS",
+           # issue #16: every other preset REFERENCE.md has a figure for
+           "Q5_1", "Q4_1", "MXFP4", "IQ4_KT", "IQ3_M", "IQ3_S", "IQ3_XS", "IQ3_KT", "IQ3_XXS",
+           "IQ2_M", "IQ2_S", "IQ2_XS", "IQ2_KT", "IQ2_XXS", "IQ1_M", "IQ1_S", "IQ1_KT",
+           "IQ4_MIX40", "IQ4_MIX41"]
 REF_NAMES = {"IQ4_MIX40": "seed mix ~4.0", "IQ4_MIX41": "seed mix ~4.09"}
 
 

@@ -7,8 +7,13 @@
  * list reproduce the planned types through qtk_plan_make on a synthetic
  * model (qtk synth) and `qtk quantize --recipe` writes a file of the exact
  * predicted data size; a table of another model is refused. With
- * ../shared and the measure pass: measure -> plan -> quantize end to end.
- * QTK_TEST_QUICK=1 (sanitizers, emulators): fewer budgets, no quantize runs.
+ * ../shared and the measure pass: measure -> plan -> quantize end to end,
+ * `qtk quantize --target-size` without a table, the --custom-q list through
+ * `qtk quantize --custom-q`, a real MoE model (qwen3moe) with harmonised
+ * experts. Also: the polish (against brute force), the below-2.2-bpw
+ * variants, the starvation check, `qtk plan --json` fields and --help.
+ * QTK_TEST_QUICK=1 (sanitizers, emulators): fewer budgets and seeds, no
+ * e2e with 3 types (the 2-type CLI parts stay; skipped under an emulator).
  */
 #include "testlib.h"
 #include "quantize/autoplan.h"
@@ -224,7 +229,8 @@ static void test_budget_and_nesting(void) {
         for (int b = 0; b <= n_budgets; b++) {
             o.target_size = min_size + (max_size - min_size) * (uint64_t)b / (uint64_t)n_budgets;
             o.no_fill = !fill;
-            o.class_spread = -1; /* the safety re-solve is not nested */
+            o.no_polish = true;     /* the polish may lower a tensor: tested in test_polish */
+            o.class_spread = -1;
             qtk_autoplan_result *r = solve(tab, &o, &err);
             CHECK(r != NULL, "target %llu: %s", (unsigned long long)o.target_size, err.msg);
             if (!r) continue;
@@ -299,7 +305,7 @@ static void test_optimal(void) {
                         double d = 0;
                         for (int i = 0; i < 4; i++) {
                             w += tab->t[i].cand[idx[i]].bytes;
-                            d += qtk_autoplan_cost(&tab->t[i], &tab->t[i].cand[idx[i]], true);
+                            d += qtk_autoplan_cost_at(&tab->t[i], &tab->t[i].cand[idx[i]], true, r->low_bpw);
                         }
                         if (w <= r->data_bytes && d < r->total_cost * (1 - 1e-12)) worse++;
                     }
@@ -308,6 +314,247 @@ static void test_optimal(void) {
     }
     CHECK(runs >= 2, "only %d brute-force runs", runs);
     CHECK(worse == 0, "%d mixes no larger than the plan have a lower cost", worse);
+}
+
+/* The polish on 5 tensors x 6 types against brute force: the polished plan
+ * fits the budget, costs no more than the fill-only plan, and no mix that
+ * differs from it in one or two tensors and fits the budget is cheaper (the
+ * moves the polish tries); the polish must improve some plan (exercised). */
+static void test_polish(void) {
+    tspec ts[5] = {{"a.weight", "attn_q", 0, 256, 64, 1},
+                   {"b.weight", "ffn_up", 0, 256, 128, 1},
+                   {"c.weight", "ffn_down", 0, 512, 64, 1},
+                   {"d.weight", "attn_output", 0, 256, 96, 1},
+                   {"e.weight", "ffn_gate", 0, 256, 160, 1}};
+    static const int types[] = {QTK_TYPE_IQ2_K, QTK_TYPE_IQ3_K, QTK_TYPE_Q3_K, QTK_TYPE_IQ4_XS, QTK_TYPE_Q5_K,
+                                QTK_TYPE_Q8_0};
+    int over = 0, worse_than_fill = 0, local = 0, improved = 0, runs = 0, bad_min_next = 0;
+    for (uint64_t seed = 1; seed <= (g_quick ? 8u : 40u); seed++) {
+        qtk_measure_table *tab = make_table(ts, 5, types, 6, 100 + seed);
+        qtk_autoplan_opts o;
+        qtk_autoplan_opts_init(&o);
+        o.class_spread = -1;
+        o.target_bpw = 3.0 + 0.11 * (double)seed;
+        qtk_error err;
+        qtk_autoplan_result *r = solve(tab, &o, &err);
+        o.no_polish = true;
+        qtk_autoplan_result *f = solve(tab, &o, &err);
+        if (!r || !f) {
+            CHECK(0, "seed %llu: %s", (unsigned long long)seed, err.msg);
+            qtk_autoplan_result_free(r);
+            qtk_autoplan_result_free(f);
+            qtk_measure_table_free(tab);
+            continue;
+        }
+        runs++;
+        if (r->data_bytes > r->budget) over++;
+        if (r->total_cost > f->total_cost) worse_than_fill++;
+        if (r->total_cost < f->total_cost * (1 - 1e-12)) improved++;
+        CHECK(r->n_polish == 0 || r->polish_gain > 0, "polish moves without gain");
+        if (r->min_next_step && r->budget - r->data_bytes >= r->min_next_step) bad_min_next++;
+        int idx[5];
+        for (idx[0] = 0; idx[0] < tab->t[0].n_cand; idx[0]++)
+            for (idx[1] = 0; idx[1] < tab->t[1].n_cand; idx[1]++)
+                for (idx[2] = 0; idx[2] < tab->t[2].n_cand; idx[2]++)
+                    for (idx[3] = 0; idx[3] < tab->t[3].n_cand; idx[3]++)
+                        for (idx[4] = 0; idx[4] < tab->t[4].n_cand; idx[4]++) {
+                            int ndiff = 0;
+                            uint64_t w = 0;
+                            double d = 0;
+                            for (int i = 0; i < 5; i++) {
+                                ndiff += idx[i] != r->cand[i];
+                                w += tab->t[i].cand[idx[i]].bytes;
+                                d += qtk_autoplan_cost_at(&tab->t[i], &tab->t[i].cand[idx[i]], true, r->low_bpw);
+                            }
+                            if (ndiff <= 2 && w <= r->budget && d < r->total_cost * (1 - 1e-9)) local++;
+                        }
+        qtk_autoplan_result_free(r);
+        qtk_autoplan_result_free(f);
+        qtk_measure_table_free(tab);
+    }
+    CHECK(runs >= 8, "only %d polish runs", runs);
+    CHECK(over == 0, "%d polished plans over the budget", over);
+    CHECK(worse_than_fill == 0, "%d polished plans cost more than the fill-only plan", worse_than_fill);
+    CHECK(local == 0, "%d cheaper fitting mixes one or two tensors away from a polished plan", local);
+    CHECK(bad_min_next == 0, "%d polished plans leave a fitting upgrade", bad_min_next);
+    CHECK(improved > 0, "the polish never improved a plan (test not exercising it)");
+}
+
+/* Below 2.2 bpw: ffn_down costs use the factor 1 + 2^(3-b) instead of 6, and
+ * (MoE) expert ffn_down is capped at its layer's gate/up expert bpw. */
+static void test_low_bpw(void) {
+    tspec ts[64];
+    char names[64][48];
+    int n = 0;
+    static const char *cls[] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate_exps", "ffn_up_exps",
+                                "ffn_down_exps"};
+    for (int l = 0; l < 4; l++)
+        for (int c = 0; c < 7; c++) {
+            snprintf(names[n], 48, "blk.%d.%s.weight", l, cls[c]);
+            bool down = c == 6;
+            ts[n] = (tspec){names[n], cls[c], l, down ? 512 : 256, down ? 256 : (c >= 4 ? 512 : 256), c >= 4 ? 4 : 1};
+            n++;
+        }
+    static const int types[] = {QTK_TYPE_IQ1_S, QTK_TYPE_IQ2_XXS, QTK_TYPE_IQ2_K, QTK_TYPE_IQ3_K, QTK_TYPE_Q4_K,
+                                QTK_TYPE_Q8_0};
+    qtk_measure_table *tab = make_table(ts, n, types, 6, 77);
+    /* make expert ffn_down expensive to keep low, so the cap has work to do */
+    for (int i = 0; i < n; i++)
+        if (!strcmp(tab->t[i].cls, "ffn_down_exps"))
+            for (int k = 0; k < tab->t[i].n_cand; k++) tab->t[i].cand[k].eps_rel *= 50;
+    qtk_error err;
+    qtk_autoplan_opts o;
+    qtk_autoplan_opts_init(&o);
+    o.target_bpw = 2.0;
+    o.class_spread = -1;
+    qtk_autoplan_result *r = solve(tab, &o, &err);
+    CHECK(r != NULL, "2.0 bpw: %s", err.msg);
+    if (r) {
+        CHECK(r->low_bpw, "2.0 bpw not flagged low");
+        int bad_cost = 0, over_cap = 0;
+        for (int i = 0; i < n; i++) {
+            const qtk_measure_tensor *t = &tab->t[i];
+            const qtk_measure_cand *c = &t->cand[r->cand[i]];
+            double rows = (double)t->ne[1] * (double)t->ne[2];
+            double want = strcmp(t->cls, "ffn_down_exps") ? r->cost[i]
+                                                         : (1 + exp2(3 - qtk_type_bpw(c->type))) * rows * c->eps_rel;
+            if (fabs(r->cost[i] - want) > 1e-12 * want) bad_cost++;
+            if (!strcmp(t->cls, "ffn_down_exps")) {
+                double bd = (double)c->bytes * 8 / (double)(t->ne[0] * t->ne[1] * t->ne[2]), cap = 0;
+                for (int j = 0; j < n; j++)
+                    if (tab->t[j].layer == t->layer && strstr(tab->t[j].cls, "_exps") && j != i) {
+                        const qtk_measure_tensor *u = &tab->t[j];
+                        double b = (double)u->cand[r->cand[j]].bytes * 8 / (double)(u->ne[0] * u->ne[1] * u->ne[2]);
+                        if (b > cap) cap = b;
+                    }
+                if (bd > cap + 1e-9) over_cap++;
+            }
+        }
+        CHECK(bad_cost == 0, "%d ffn_down_exps costs not (1 + 2^(3-b)) rows eps_rel", bad_cost);
+        CHECK(over_cap == 0, "%d expert ffn_down above their gate/up experts below 2.2 bpw", over_cap);
+        CHECK(strstr(r->notes, "capped at") != NULL, "the cap never acted (test not exercising it): '%s'", r->notes);
+        CHECK(r->data_bytes <= r->budget, "over budget");
+    }
+    qtk_autoplan_result_free(r);
+    /* at 3 bpw: multiplier 6 and no cap */
+    o.target_bpw = 3.0;
+    r = solve(tab, &o, &err);
+    CHECK(r && !r->low_bpw && !strstr(r->notes, "capped"), "3.0 bpw: %s", r ? r->notes : err.msg);
+    if (r)
+        for (int i = 0; i < n; i++)
+            if (!strcmp(tab->t[i].cls, "ffn_down_exps")) {
+                const qtk_measure_tensor *t = &tab->t[i];
+                double want = 6.0 * (double)t->ne[1] * (double)t->ne[2] * t->cand[r->cand[i]].eps_rel;
+                CHECK(fabs(r->cost[i] - want) <= 1e-12 * want, "%s cost %g, want %g", t->name, r->cost[i], want);
+            }
+    qtk_autoplan_result_free(r);
+    qtk_measure_table_free(tab);
+}
+
+/* Safety check (c): one tensor with a negligible error sits at the smallest
+ * type while the rest share a narrow band: its floor is raised to within 1.5
+ * bpw of the band's median; without the (optional) check it stays starved. */
+static void test_starvation(void) {
+    tspec ts[64];
+    char names[64][48];
+    int n = dense_specs(ts, names);
+    qtk_measure_table *tab = make_table(ts, n, k_types, N_TYPES, 5);
+    int victim = 3; /* blk.0.attn_v */
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < tab->t[i].n_cand; k++) {
+            qtk_measure_cand *c = &tab->t[i].cand[k];
+            double bpw = (double)c->bytes * 8 / (double)(tab->t[i].ne[0] * tab->t[i].ne[1]);
+            /* same error curve for all: a narrow band */
+            c->eps_rel = exp2(-2.0 * bpw) * (i == victim ? 1e-9 : 1.0);
+        }
+    qtk_error err;
+    qtk_autoplan_opts o;
+    qtk_autoplan_opts_init(&o);
+    o.target_bpw = 5.0;
+    o.class_spread = -1;
+    qtk_autoplan_result *a = solve(tab, &o, &err); /* the check is off by default */
+    o.starvation = true;
+    qtk_autoplan_result *b = solve(tab, &o, &err);
+    CHECK(a && b, "solve: %s", err.msg);
+    if (a && b) {
+        const qtk_measure_tensor *t = &tab->t[victim];
+        double ne = (double)(t->ne[0] * t->ne[1]);
+        double ba = (double)t->cand[a->cand[victim]].bytes * 8 / ne, bb = (double)t->cand[b->cand[victim]].bytes * 8 / ne;
+        if (getenv("AP_DEBUG"))
+            for (int i = 0; i < n; i++)
+                fprintf(stderr, "%s %s %.3f\n", tab->t[i].name, qtk_type_name(b->type[i]),
+                        (double)tab->t[i].cand[b->cand[i]].bytes * 8 / (double)(tab->t[i].ne[0] * tab->t[i].ne[1]));
+        CHECK(a->cand[victim] == 0, "test not exercising starvation: %s at %.2f bpw", t->name, ba);
+        /* the band's median is 5.5 bpw (q5_K) in this table: floor 4.0 bpw */
+        CHECK(bb >= 4.0 && bb > ba, "%s at %.2f bpw with the check (plan %.2f bpw)", t->name, bb, b->bpw);
+        CHECK(strstr(b->notes, "safety (c)") != NULL, "no note: '%s'", b->notes);
+        CHECK(b->data_bytes <= b->budget, "over budget");
+    }
+    qtk_autoplan_result_free(a);
+    qtk_autoplan_result_free(b);
+    qtk_measure_table_free(tab);
+}
+
+/* The cost models: rel = m·α·R·eps_rel, abs = m·α·eps_abs (stages B/C); the
+ * table's α scales a tensor's cost, and a larger α never gives it fewer bytes. */
+static void test_cost_model(void) {
+    tspec ts[64];
+    char names[64][48];
+    int n = dense_specs(ts, names);
+    qtk_measure_table *tab = make_table(ts, n, k_types, N_TYPES, 31);
+    /* eps_abs not proportional to eps_rel, so the two models choose differently */
+    tl_rng rng;
+    tl_rng_seed(&rng, 99);
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < tab->t[i].n_cand; k++)
+            tab->t[i].cand[k].eps_abs = tab->t[i].cand[k].eps_rel * 1000 * (0.2 + tl_rng_uniform(&rng) * (i % 5 + 1));
+    qtk_error err;
+    qtk_autoplan_opts o;
+    qtk_autoplan_opts_init(&o);
+    o.target_bpw = 4.5;
+    o.class_spread = -1;
+    qtk_autoplan_result *ra = NULL, *rr = solve(tab, &o, &err);
+    o.cost_model = QTK_AUTOPLAN_COST_ABS;
+    ra = solve(tab, &o, &err);
+    CHECK(rr && ra, "solve: %s", err.msg);
+    int bad = 0, differ = 0;
+    for (int i = 0; rr && ra && i < n; i++) {
+        const qtk_measure_tensor *t = &tab->t[i];
+        const qtk_measure_cand *c = &t->cand[ra->cand[i]];
+        double m = qtk_autoplan_class_multiplier(t->cls, false);
+        if (!strcmp(t->cls, "ffn_gate") || !strcmp(t->cls, "ffn_up") || !strcmp(t->cls, "ffn_down"))
+            bad += fabs(ra->cost[i] - m * c->eps_abs) > 1e-12 * m * c->eps_abs;
+        differ += ra->type[i] != rr->type[i];
+    }
+    CHECK(bad == 0, "%d abs costs not m * alpha * eps_abs", bad);
+    CHECK(differ > 0, "test not exercising the cost model: both plans equal");
+    /* α: scaling one tensor's alpha scales its cost; a larger alpha never lowers its bytes */
+    int lowered = 0, raised = 0;
+    for (int i = 1; ra && i < n - 1; i += 3) {
+        uint64_t b0 = cand_bytes(tab, ra, i);
+        tab->t[i].alpha = 8.0;
+        qtk_autoplan_result *r8 = solve(tab, &o, &err);
+        tab->t[i].alpha = 1.0;
+        if (!r8) {
+            CHECK(0, "alpha 8: %s", err.msg);
+            continue;
+        }
+        lowered += cand_bytes(tab, r8, i) < b0;
+        raised += cand_bytes(tab, r8, i) > b0;
+        const qtk_measure_cand *c = &tab->t[i].cand[r8->cand[i]];
+        double want = 8.0 * qtk_autoplan_cost_ex(&tab->t[i], c, false, false, QTK_AUTOPLAN_COST_ABS);
+        CHECK(fabs(r8->cost[i] - want) <= 1e-12 * want, "alpha 8 cost %g, want %g", r8->cost[i], want);
+        qtk_autoplan_result_free(r8);
+    }
+    CHECK(lowered == 0, "%d tensors got fewer bytes with a larger alpha", lowered);
+    CHECK(raised > 0, "alpha never moved a tensor (test not exercising it)");
+    o.cost_model = 7;
+    qtk_autoplan_result *rx = solve(tab, &o, &err);
+    CHECK(!rx && strstr(err.msg, "unknown cost model"), "bad cost model accepted");
+    qtk_autoplan_result_free(rx);
+    qtk_autoplan_result_free(ra);
+    qtk_autoplan_result_free(rr);
+    qtk_measure_table_free(tab);
 }
 
 /* ---- rules, floors, unreachable --------------------------------------------- */
@@ -393,18 +640,30 @@ static void test_rules(void) {
           r ? "solved" : err.msg);
     qtk_autoplan_result_free(r);
     o.n_bounds = 0;
-    /* unreachable targets state the reachable range */
+    /* unreachable targets state the reachable range: the exact sizes / bpw of the cheapest and largest mixes */
     o.target_bpw = 0;
+    o.target_size = UINT64_MAX / 4;
+    r = solve(tab, &o, &err);
+    CHECK(r != NULL, "huge target: %s", err.msg);
+    char want_lo[64] = "?", want_hi[64] = "?", want_blo[64] = "?", want_bhi[64] = "?";
+    if (r) {
+        snprintf(want_lo, sizeof want_lo, "smallest reachable size is %llu bytes", (unsigned long long)r->min_size);
+        snprintf(want_hi, sizeof want_hi, "the largest %llu bytes", (unsigned long long)r->max_size);
+        snprintf(want_blo, sizeof want_blo, "the smallest reachable is %.4f bpw", r->min_bpw);
+        snprintf(want_bhi, sizeof want_bhi, "the largest %.4f bpw", r->max_bpw);
+    }
+    qtk_autoplan_result_free(r);
     o.target_size = 1000;
     r = solve(tab, &o, &err);
-    CHECK(!r && err.code == QTK_ERR_INVALID_ARG && strstr(err.msg, "out of reach") &&
-              strstr(err.msg, "smallest reachable size is") && strstr(err.msg, "largest"),
-          "unreachable size: %s", r ? "solved" : err.msg);
+    CHECK(!r && err.code == QTK_ERR_INVALID_ARG && strstr(err.msg, "out of reach") && strstr(err.msg, want_lo) &&
+              strstr(err.msg, want_hi),
+          "unreachable size: %s (want '%s', '%s')", r ? "solved" : err.msg, want_lo, want_hi);
     o.target_size = 0;
     o.target_bpw = 1.0;
     r = solve(tab, &o, &err);
-    CHECK(!r && strstr(err.msg, "target 1.0000 bpw is out of reach: the smallest reachable is"), "unreachable bpw: %s",
-          r ? "solved" : err.msg);
+    CHECK(!r && strstr(err.msg, "target 1.0000 bpw is out of reach") && strstr(err.msg, want_blo) &&
+              strstr(err.msg, want_bhi),
+          "unreachable bpw: %s (want '%s', '%s')", r ? "solved" : err.msg, want_blo, want_bhi);
     /* no target / two targets */
     o.target_size = 1;
     r = solve(tab, &o, &err);
@@ -684,6 +943,37 @@ static void test_cli(void) {
     CHECK(tl_files_equal(out1, out2), "two runs print different JSON");
     CHECK(tl_file_contains(out1, "\"file_size\": ") && tl_file_contains(out1, "\"target_size\": 6291456"),
           "JSON lacks file_size/target_size");
+    {
+        /* every documented field (docs/planner.md, "qtk plan --json") */
+        static const char *keys[] = {"table", "model", "metric", "model_hash", "imatrix_hash", "options", "compat", "cost",
+                                     "harmonize_experts", "polish", "file_size", "header_bytes", "recipe_bytes",
+                                     "recipe_reserve", "fixed_bytes", "data_bytes", "data_bytes_padded", "alignment",
+                                     "n_elements_all", "bpw", "predicted_cost", "lambda", "budget", "used",
+                                     "first_misfit", "min_next_step", "min_size", "max_size", "min_bpw", "max_bpw",
+                                     "items", "steps", "steps_taken", "steps_fill", "polish_moves", "polish_gain",
+                                     "low_bpw", "safety_raised", "notes", "classes", "tensors", "custom_q", "recipe",
+                                     "idx", "layer", "ne", "eps_rel", "cost"};
+        char *js = tl_read_text(out1);
+        int missing = 0;
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+            char key[64];
+            snprintf(key, sizeof key, "\"%s\": ", keys[k]);
+            if (!js || !strstr(js, key)) {
+                fprintf(stderr, "JSON lacks %s\n", key);
+                missing++;
+            }
+        }
+        CHECK(missing == 0, "%d JSON fields missing", missing);
+        free(js);
+        /* --help names every option the parser takes */
+        static const char *opts[] = {"--target-size", "--target-bpw", "--compat", "--allow", "--min", "--max",
+                                     "--no-default-floors", "--harmonize-experts", "--no-fill", "--no-polish",
+                                     "--class-spread", "--starvation-check", "--cost rel|abs", "-o, --output", "--custom-q-out",
+                                     "--print-custom-q", "--json", "-m, --model", "--imatrix", "-h, --help"};
+        CHECK(tl_run_qtk("plan --help", out2) == 0, "plan --help");
+        for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++)
+            CHECK(tl_file_contains(out2, opts[k]), "plan --help lacks %s", opts[k]);
+    }
     qtk_autoplan_opts o;
     qtk_autoplan_opts_init(&o);
     o.target_size = 6291456;
@@ -829,16 +1119,263 @@ static void test_e2e(void) {
     free(other);
 }
 
+/* Types of the output per tensor equal the plan of `recipe_text` on src for
+ * every quantized tensor; returns the number of differences (-1: I/O error). */
+static int types_vs_recipe(const char *src_path, const char *out_path, const char *recipe_text, int *n_mixed) {
+    qtk_error err;
+    qtk_gguf *src = NULL, *q = NULL;
+    qtk_recipe *r = NULL;
+    qtk_plan *plan = NULL;
+    int bad = -1;
+    if (qtk_gguf_open(src_path, &src, &err) == QTK_OK && qtk_gguf_open(out_path, &q, &err) == QTK_OK &&
+        qtk_recipe_parse(recipe_text, "plan", &r, &err) == QTK_OK &&
+        qtk_plan_make(src, r, NULL, false, &plan, &err) == QTK_OK && qtk_gguf_n_tensors(q) == plan->n) {
+        bad = 0;
+        *n_mixed = 0;
+        for (int64_t i = 0; i < plan->n; i++) {
+            const qtk_tensor_info *t = qtk_gguf_tensor(q, i);
+            bad += strcmp(t->name, qtk_gguf_tensor(src, i)->name) != 0 ||
+                   (plan->items[i].quantize && (int)t->type != plan->items[i].type);
+            *n_mixed += plan->items[i].quantize && plan->items[i].type != plan->items[0].type;
+        }
+    }
+    qtk_plan_free(plan);
+    qtk_recipe_free(r);
+    qtk_gguf_close(src);
+    qtk_gguf_close(q);
+    return bad;
+}
+
+/* `qtk quantize --target-size` without --measure (the measure pass runs first
+ * into OUT.measure.tsv, then the plan, then quantize): the file is no larger
+ * than the target and exactly the size printed, holds the plan's types and
+ * records it in quantize.recipe; a rerun reuses the table and writes the same
+ * bytes. Then the plan's --custom-q list given to `qtk quantize --custom-q`
+ * reproduces exactly the planned types. Two fast candidate types. */
+static void test_target_no_measure(void) {
+    char *model = tl_shared_path("fixtures/tiny-llama-f16.gguf"), *imx = tl_shared_path("fixtures/imatrix.dat");
+    const char *emu = getenv("QTK_BIN_EMULATOR");
+    if (!model || !imx || !tl_qtk_available() || (emu && *emu)) {
+        fprintf(stderr, "test_autoplan: quantize --target-size without --measure skipped (%s)\n",
+                emu && *emu ? "emulator" : "no ../shared fixture or qtk binary");
+        free(model);
+        free(imx);
+        return;
+    }
+    char *out = tl_tmp_path("autoplan-auto.gguf"), *out2 = tl_tmp_path("autoplan-auto2.gguf");
+    char *log = tl_tmp_path("autoplan-auto.log"), *cq = tl_tmp_path("autoplan-auto.cq");
+    char table[4200];
+    snprintf(table, sizeof table, "%s.measure.tsv", out);
+    qtk_remove_file(table);
+    qtk_remove_file(out);
+    const char *types = "q4_0,q8_0"; /* fast types: the path, not the mix quality, is tested */
+    const uint64_t target = 4u << 20;
+    char args[8192];
+    snprintf(args, sizeof args, "quantize --imatrix %s --target-size 4MiB --measure-types %s %s %s 2", imx, types,
+             model, out);
+    CHECK(tl_run_qtk(args, log) == 0, "quantize --target-size (no table): %s", tl_last_line(log));
+    CHECK(tl_file_contains(log, "no --measure table: measuring") && tl_file_exists(table), "no measure pass / table");
+    size_t fsz = 0;
+    unsigned char *bytes = tl_read_file(out, &fsz);
+    free(bytes);
+    char *lt = tl_read_text(log);
+    const char *pm = lt ? strstr(lt, "automatic mix from ") : NULL;
+    unsigned long long predicted = 0;
+    if (pm) pm = strstr(pm, ": ");
+    if (pm) predicted = strtoull(pm + 2, NULL, 10);
+    free(lt);
+    CHECK(fsz > 0 && fsz <= target && fsz > target - target / 20, "file %zu bytes, target %llu", fsz,
+          (unsigned long long)target);
+    CHECK(predicted == fsz, "file %zu bytes, the plan predicted %llu", fsz, predicted);
+    /* the recorded recipe is the plan, and the types follow it */
+    qtk_error err;
+    qtk_gguf *q = NULL;
+    char *rtext = NULL;
+    if (qtk_gguf_open(out, &q, &err) == QTK_OK) {
+        const qtk_gguf_value *v = qtk_meta_get(qtk_gguf_meta(q), "quantize.recipe");
+        CHECK(v && v->type == QTK_GGUF_STRING && strstr(v->v.str.ptr, "qtk quantize --target-*"),
+              "no plan in quantize.recipe");
+        if (v && v->type == QTK_GGUF_STRING) rtext = qtk_strdup(v->v.str.ptr);
+        qtk_gguf_close(q);
+    } else {
+        CHECK(0, "open %s: %s", out, err.msg);
+    }
+    int mixed = 0;
+    CHECK(rtext && types_vs_recipe(model, out, rtext, &mixed) == 0, "output types differ from quantize.recipe");
+    CHECK(mixed > 0, "a single type: not a mix");
+    free(rtext);
+    /* a rerun (no --measure) resumes from OUT.measure.tsv: same table, same bytes */
+    {
+        size_t n1 = 0, n2 = 0, t1 = 0, t2 = 0;
+        unsigned char *b1 = tl_read_file(out, &n1), *tb1 = tl_read_file(table, &t1);
+        CHECK(tl_run_qtk(args, log) == 0, "rerun: %s", tl_last_line(log));
+        unsigned char *b2 = tl_read_file(out, &n2), *tb2 = tl_read_file(table, &t2);
+        CHECK(b1 && b2 && n1 == n2 && !memcmp(b1, b2, n1), "a rerun wrote other bytes");
+        CHECK(tb1 && tb2 && t1 == t2 && !memcmp(tb1, tb2, t1), "a rerun changed the table");
+        free(b1);
+        free(b2);
+        free(tb1);
+        free(tb2);
+    }
+    /* the same with --measure TABLE */
+    snprintf(args, sizeof args, "quantize -q --imatrix %s --target-size 4MiB --measure %s %s %s 2", imx, table, model,
+             out2);
+    CHECK(tl_run_qtk(args, log) == 0 && tl_files_equal(out, out2), "with --measure: %s", tl_last_line(log));
+    /* --measure-types: in --help; an unknown type or with --measure is a usage error (exit 2) */
+    CHECK(tl_run_qtk("quantize --help", log) == 0 && tl_file_contains(log, "--measure-types LIST"), "quantize --help");
+    snprintf(args, sizeof args, "quantize --target-size 4MiB --measure-types q4_0,nosuch %s %s", model, out2);
+    CHECK(tl_run_qtk(args, log) == 2 && tl_file_contains(log, "unknown type 'nosuch'"), "bad type: %s",
+          tl_last_line(log));
+    snprintf(args, sizeof args, "quantize --target-size 4MiB --measure %s --measure-types q4_0 %s %s", table, model,
+             out2);
+    CHECK(tl_run_qtk(args, log) == 2 && tl_file_contains(log, "without --measure"), "with --measure: %s",
+          tl_last_line(log));
+    /* a table of another imatrix (none given) or another model is refused; nothing written */
+    qtk_remove_file(out2);
+    snprintf(args, sizeof args, "quantize -q --target-size 4MiB --measure %s %s %s 2", table, model, out2);
+    CHECK(tl_run_qtk(args, log) == 1 && tl_file_contains(log, "another imatrix") && !tl_file_exists(out2),
+          "imatrix mismatch: %s", tl_last_line(log));
+    {
+        char *other = tl_shared_path("fixtures/tiny-llama-f32.gguf");
+        if (other) {
+            snprintf(args, sizeof args, "quantize -q --imatrix %s --target-size 4MiB --measure %s %s %s 2", imx, table,
+                     other, out2);
+            CHECK(tl_run_qtk(args, log) == 1 && tl_file_contains(log, "was measured on another model") &&
+                      !tl_file_exists(out2),
+                  "model mismatch: %s", tl_last_line(log));
+        }
+        free(other);
+    }
+    /* --custom-q list from qtk plan -> qtk quantize --custom-q: the planned types exactly */
+    snprintf(args, sizeof args, "plan %s --target-size 4.5MiB --custom-q-out %s -o %s.recipe -m %s --imatrix %s", table,
+             cq, cq, model, imx);
+    CHECK(tl_run_qtk(args, log) == 0, "plan: %s", tl_last_line(log));
+    char *list = tl_read_text(cq), rpath[4300];
+    snprintf(rpath, sizeof rpath, "%s.recipe", cq);
+    char *plan_text = tl_read_text(rpath);
+    if (list) {
+        size_t l = strlen(list);
+        while (l && (list[l - 1] == '\n' || list[l - 1] == ' ')) list[--l] = 0;
+    }
+    CHECK(list && plan_text && strlen(list) < 6000, "custom-q list / recipe missing");
+    if (list && plan_text && strlen(list) < 6000) {
+#ifdef _WIN32
+        snprintf(args, sizeof args, "quantize -q --imatrix %s --custom-q \"%s\" %s %s Q8_0 2", imx, list, model, out2);
+#else
+        snprintf(args, sizeof args, "quantize -q --imatrix %s --custom-q '%s' %s %s Q8_0 2", imx, list, model, out2);
+#endif
+        CHECK(tl_run_qtk(args, log) == 0, "quantize --custom-q: %s", tl_last_line(log));
+        int bad = types_vs_recipe(model, out2, plan_text, &mixed);
+        CHECK(bad == 0, "%d tensors of the --custom-q output differ from the plan", bad);
+        CHECK(mixed > 0, "the 4.5 MiB plan is a single type");
+    }
+    free(list);
+    free(plan_text);
+    qtk_remove_file(rpath);
+    qtk_remove_file(cq);
+    qtk_remove_file(table);
+    qtk_remove_file(out);
+    qtk_remove_file(out2);
+    qtk_remove_file(log);
+    free(out);
+    free(out2);
+    free(log);
+    free(cq);
+    free(model);
+    free(imx);
+}
+
+/* A real MoE model (../shared/fixtures/arch/qwen3moe.gguf: 3-D ffn_*_exps
+ * tensors of 4 experts): measure (2 fast types) -> plan; without
+ * --harmonize-experts some layer's up/gate experts differ at 7 bpw, with it
+ * none; `qtk quantize --recipe` of the harmonised plan writes those types. */
+static void test_moe_model(void) {
+    char *model = tl_shared_path("fixtures/arch/qwen3moe.gguf");
+    const char *emu = getenv("QTK_BIN_EMULATOR");
+    if (!model || !tl_qtk_available() || (emu && *emu)) {
+        fprintf(stderr, "test_autoplan: MoE model part skipped (%s)\n",
+                emu && *emu ? "emulator" : "no ../shared fixture or qtk binary");
+        free(model);
+        return;
+    }
+    char *tsv = tl_tmp_path("autoplan-moe.tsv"), *rec = tl_tmp_path("autoplan-moe.recipe");
+    char *out = tl_tmp_path("autoplan-moe.gguf"), *log = tl_tmp_path("autoplan-moe.log");
+    char args[4096];
+    qtk_remove_file(tsv);
+    snprintf(args, sizeof args, "measure -m %s -o %s --types q4_0,q8_0 -t 2", model, tsv);
+    CHECK(tl_run_qtk(args, log) == 0, "measure: %s", tl_last_line(log));
+    qtk_error err;
+    qtk_measure_table *tab = NULL;
+    if (qtk_measure_table_load(tsv, &tab, &err) != QTK_OK) {
+        CHECK(0, "load %s: %s", tsv, err.msg);
+        goto out;
+    }
+    int n3d = 0, ng = 0, nu = 0;
+    for (int64_t i = 0; i < tab->n; i++) {
+        const qtk_measure_tensor *t = &tab->t[i];
+        if (strstr(t->cls, "_exps")) n3d += t->ne[2] == 4;
+        if (!strcmp(t->cls, "ffn_gate_exps")) ng++;
+        if (!strcmp(t->cls, "ffn_up_exps")) nu++;
+    }
+    CHECK(n3d == 18 && ng == 6 && nu == 6, "table: %d 3-D expert tensors, %d gate, %d up (want 18, 6, 6)", n3d, ng, nu);
+    int differ = 0, harm_bad = 0;
+    for (int h = 0; h < 2; h++) {
+        qtk_autoplan_opts o;
+        qtk_autoplan_opts_init(&o);
+        o.target_bpw = 7.0;
+        o.harmonize_experts = h;
+        qtk_autoplan_result *r = solve(tab, &o, &err);
+        CHECK(r != NULL, "plan (harmonize %d): %s", h, err.msg);
+        if (!r) continue;
+        CHECK(r->bpw <= 7.0, "bpw %.4f", r->bpw);
+        for (int64_t i = 0; i < tab->n; i++) {
+            if (strcmp(tab->t[i].cls, "ffn_gate_exps")) continue;
+            for (int64_t j = 0; j < tab->n; j++)
+                if (!strcmp(tab->t[j].cls, "ffn_up_exps") && tab->t[j].layer == tab->t[i].layer) {
+                    if (h) harm_bad += r->type[i] != r->type[j];
+                    else differ += r->type[i] != r->type[j];
+                }
+        }
+        if (h && tl_write_file(rec, r->recipe, strlen(r->recipe)) == 0) {
+            snprintf(args, sizeof args, "quantize -q --recipe %s %s %s 2", rec, model, out);
+            CHECK(tl_run_qtk(args, log) == 0, "quantize: %s", tl_last_line(log));
+            int mixed = 0;
+            CHECK(types_vs_recipe(model, out, r->recipe, &mixed) == 0, "MoE output types differ from the plan");
+            CHECK(mixed > 0, "MoE plan is a single type");
+        }
+        qtk_autoplan_result_free(r);
+    }
+    CHECK(differ > 0, "test not exercising harmonisation: up/gate experts equal without it");
+    CHECK(harm_bad == 0, "%d layers with different up/gate expert types despite --harmonize-experts", harm_bad);
+out:
+    qtk_measure_table_free(tab);
+    qtk_remove_file(tsv);
+    qtk_remove_file(rec);
+    qtk_remove_file(out);
+    qtk_remove_file(log);
+    free(tsv);
+    free(rec);
+    free(out);
+    free(log);
+    free(model);
+}
+
 int main(void) {
     const char *q = getenv("QTK_TEST_QUICK");
     g_quick = q && *q && strcmp(q, "0");
     test_parse_size();
     test_budget_and_nesting();
     test_optimal();
+    test_polish();
+    test_low_bpw();
+    test_starvation();
+    test_cost_model();
     test_rules();
     test_moe();
     test_model();
     test_cli();
     test_e2e();
+    test_target_no_measure();
+    test_moe_model();
     return tl_finish("test_autoplan");
 }

@@ -139,9 +139,8 @@ static void test_mainline_fixture(void) {
             qtk_quant_overrides_init(&ov);
             ov.compat_mainline = true;
             if (!qtk_preset_canonical_name(mp->name)) {
-                /* MXFP4_MOE: the mxfp4 type is not in qtk's type table, so there is no such preset */
-                printf("%s: not a qtk preset (its type is not in the type table): not compared\n", mp->name);
-                CHECK(!strcmp(mp->name, "MXFP4_MOE"), "only MXFP4_MOE may be absent, not %s", mp->name);
+                /* every stock preset is a qtk preset (MXFP4_MOE too, since issue #16) */
+                CHECK(0, "%s: not a qtk preset", mp->name);
                 n_absent++;
                 continue;
             }
@@ -184,7 +183,7 @@ static void test_mainline_fixture(void) {
         }
     }
     CHECK(!j.bad && n_file >= 28, "parsed %d presets of %s", n_file, json);
-    CHECK(n_cmp == n_file - n_absent && n_absent <= 1, "%d of %d presets compared", n_cmp, n_file);
+    CHECK(n_cmp == n_file && n_absent == 0, "%d of %d presets compared", n_cmp, n_file);
     printf("presets-mainline.json: %d of %d presets compared per tensor\n", n_cmp, n_file);
 
     /* the same model without --compat: IQ4_XS gives attn_v iq5_k (ik), stock keeps iq4_xs */

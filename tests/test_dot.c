@@ -165,7 +165,7 @@ static void test_q8_0_roundtrip(void) {
         fill(g_a, n, d, &rng, 1.0f);
         qtk_q8_0_from_float(g_a, g_aq, n);
         qtk_q8_0_to_float(g_aq, g_ad, n);
-        const block_q8_0 *b = (const block_q8_0 *)g_aq;
+        const qtk_block_q8_0 *b = (const qtk_block_q8_0 *)g_aq;
         for (int64_t ib = 0; ib < n / 32; ib++) {
             float amax = 0.0f;
             for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(g_a[ib * 32 + j]));
@@ -197,7 +197,7 @@ static void test_q8_K_roundtrip(void) {
         fill(g_a, n, d, &rng, 1.0f);
         qtk_q8_K_from_float(g_a, g_aq, n);
         qtk_q8_K_to_float(g_aq, g_ad, n);
-        const block_q8_K *b = (const block_q8_K *)g_aq;
+        const qtk_block_q8_K *b = (const qtk_block_q8_K *)g_aq;
         for (int64_t ib = 0; ib < n / QK_K; ib++) {
             float amax = 0.0f;
             for (int j = 0; j < QK_K; j++) amax = fmaxf(amax, fabsf(g_a[ib * QK_K + j]));
@@ -239,7 +239,7 @@ static void test_q8_2_roundtrip(void) {
                 for (int64_t j = 0; j < n; j++) g_a[j] *= 1e-4f;
             qtk_q8_2_from_float(g_a, g_aq, n);
             qtk_q8_2_to_float(g_aq, g_ad, n);
-            const block_q8_2 *b = (const block_q8_2 *)g_aq;
+            const qtk_block_q8_2 *b = (const qtk_block_q8_2 *)g_aq;
             for (int64_t ib = 0; ib < n / 32; ib++) {
                 float amax = 0.0f;
                 for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(g_a[ib * 32 + j]));

@@ -39,7 +39,7 @@ static void check_dots(int type, void (*decode)(const void *, float *, int64_t),
     if (!tr || !tr->vec_dot[QTK_ISA_SCALAR]) return;
     const size_t rs = qtk_row_size(type, NPR);
     unsigned char *q = malloc(rs);
-    block_q8_K *act = malloc(sizeof(block_q8_K) * (NPR / QK_K));
+    qtk_block_q8_K *act = malloc(sizeof(qtk_block_q8_K) * (NPR / QK_K));
     float *x = malloc(sizeof(float) * NPR), *w = malloc(sizeof(float) * NPR), *a = malloc(sizeof(float) * NPR);
     tl_rng r;
     tl_rng_seed(&r, 1234u + (unsigned)type);

@@ -418,12 +418,26 @@ static void test_values(const char *model, const char *imx, const char *table_pa
         CHECK(c->eps_abs > 0 && c->eps_abs < 0.05 * c->e_out, "q6_K error is small but not zero: %g of %g", c->eps_abs,
               c->e_out);
     }
-    /* candidates sorted by bytes, error falls with bytes */
-    if (q && q->n_cand >= 2) {
-        bool sorted = true;
-        for (int k = 1; k < q->n_cand; k++) sorted &= q->cand[k].bytes >= q->cand[k - 1].bytes;
-        CHECK(sorted, "attn_q candidates in increasing bytes");
-        CHECK(q->cand[q->n_cand - 1].eps_abs < q->cand[0].eps_abs, "largest type has the smallest error");
+    /* every tensor's candidates in strictly increasing (bytes, type id) order (docs/planner.md: by
+     * increasing bytes, equal bytes by type id), each type once; tensors in file order */
+    for (int64_t i = 0; i < t->n; i++) {
+        const qtk_measure_tensor *x = &t->t[i];
+        bool ordered = x->n_cand >= 1;
+        for (int k = 1; k < x->n_cand; k++) {
+            const qtk_measure_cand *p0 = &x->cand[k - 1], *p1 = &x->cand[k];
+            ordered &= p1->bytes > p0->bytes || (p1->bytes == p0->bytes && p1->type > p0->type);
+            for (int j = 0; j < k; j++) ordered &= x->cand[j].type != p1->type;
+        }
+        CHECK(ordered, "%s: candidates strictly ordered by (bytes, type), no type twice", x->name);
+        CHECK(i == 0 || x->idx > t->t[i - 1].idx, "%s: tensors in file order", x->name);
+    }
+    /* q8_0 has the smallest error of the candidates of attn_q, q4_0 more than q6_K */
+    if (q) {
+        const qtk_measure_cand *c8 = find_cand(q, QTK_TYPE_Q8_0), *c4 = find_cand(q, QTK_TYPE_Q4_0);
+        bool min8 = c8 != NULL;
+        for (int k = 0; c8 && k < q->n_cand; k++) min8 &= q->cand[k].type == QTK_TYPE_Q8_0 || q->cand[k].eps_abs > c8->eps_abs;
+        CHECK(min8, "attn_q: q8_0 has the smallest error");
+        CHECK(!c4 || !c || c4->eps_abs > c->eps_abs, "attn_q: q4_0 error above q6_K");
     }
     /* fallback: ne0 96 -> q6_K becomes q8_0, merged with the q8_0 candidate; no imatrix entry -> unit weights */
     const qtk_measure_tensor *k2 = find_tensor(t, "blk.0.attn_k.weight");

@@ -199,6 +199,40 @@ static const ref_preset ref_presets[] = {
      "q8_0 f32 q8_0 q8_0 q8_0 q8_0 f32 q8_0 q8_0 q8_0 f32 q8_0 q8_0 q8_0 q8_0 f32 q8_0 q8_0 q8_0 f32 q8_0 "
      "q8_0 q8_0 q8_0 f32 q8_0 q8_0 q8_0 f32 q8_0 q8_0 q8_0 q8_0 f32 q8_0 q8_0 q8_0 f32 q8_0 q8_0 q8_0 "
      "q8_0 f32 q8_0 q8_0 q8_0 f32 q8_0 q8_0 q8_0 q8_0 f32 q8_0 q8_0 q8_0 f32 q8_0"},
+    /* issue #16: the trellis, Q4_1/Q5_1 and MXFP4 presets */
+    {"IQ1_KT", 156, 2168224LL,
+     "iq1_kt f32 iq1_kt iq1_kt iq1_kt iq1_kt f32 iq1_kt iq1_kt iq1_kt f32 iq1_kt iq1_kt iq1_kt iq1_kt "
+     "f32 iq1_kt iq1_kt iq1_kt f32 iq1_kt iq1_kt iq1_kt iq1_kt f32 iq1_kt iq1_kt iq1_kt f32 iq1_kt "
+     "iq1_kt iq1_kt iq1_kt f32 iq1_kt iq1_kt iq1_kt f32 iq1_kt iq1_kt iq1_kt iq1_kt f32 iq1_kt iq1_kt "
+     "iq1_kt f32 iq1_kt iq1_kt iq1_kt iq1_kt f32 iq1_kt iq1_kt iq1_kt f32 q5_K"},
+    {"IQ2_KT", 151, 2526112LL,
+     "iq2_kt f32 iq2_kt iq2_kt iq3_k iq3_k f32 iq2_kt iq2_kt iq2_kt f32 iq2_kt iq2_kt iq3_k iq3_k f32 "
+     "iq2_kt iq2_kt iq2_kt f32 iq2_kt iq2_kt iq3_k iq3_k f32 iq2_kt iq2_kt iq2_kt f32 iq2_kt iq2_kt "
+     "iq3_k iq3_k f32 iq2_kt iq2_kt iq2_kt f32 iq2_kt iq2_kt iq3_k iq3_k f32 iq2_kt iq2_kt iq2_kt f32 "
+     "iq2_kt iq2_kt iq3_k iq3_k f32 iq2_kt iq2_kt iq2_kt f32 q5_K"},
+    {"IQ3_KT", 152, 3188640LL,
+     "iq3_s f32 iq3_kt iq3_kt iq3_k iq3_kt f32 iq3_kt iq3_kt iq3_kt f32 iq3_kt iq3_kt iq3_k iq3_kt "
+     "f32 iq3_kt iq3_kt iq3_kt f32 iq3_kt iq3_kt iq3_k iq3_kt f32 iq3_kt iq3_kt iq3_kt f32 iq3_kt "
+     "iq3_kt iq3_k iq3_kt f32 iq3_kt iq3_kt iq3_kt f32 iq3_kt iq3_kt iq3_k iq3_kt f32 iq3_kt iq3_kt "
+     "iq3_kt f32 iq3_kt iq3_kt iq3_k iq3_kt f32 iq3_kt iq3_kt iq3_kt f32 q5_K"},
+    {"IQ4_KT", 153, 3938720LL,
+     "iq4_kt f32 iq4_kt iq4_kt iq4_k iq4_kt f32 iq4_kt iq4_kt iq4_kt f32 iq4_kt iq4_kt iq4_k iq4_kt "
+     "f32 iq4_kt iq4_kt iq4_kt f32 iq4_kt iq4_kt iq4_k iq4_kt f32 iq4_kt iq4_kt iq4_kt f32 iq4_kt "
+     "iq4_kt iq4_k iq4_kt f32 iq4_kt iq4_kt iq4_kt f32 iq4_kt iq4_kt iq4_k iq4_kt f32 iq4_kt iq4_kt "
+     "iq4_kt f32 iq4_kt iq4_kt iq4_k iq4_kt f32 iq4_kt iq4_kt iq4_kt f32 q6_K"},
+    {"MXFP4", 38, 4031904LL,
+     "mxfp4 f32 mxfp4 mxfp4 mxfp4 mxfp4 f32 mxfp4 mxfp4 mxfp4 f32 mxfp4 mxfp4 mxfp4 mxfp4 f32 mxfp4 "
+     "mxfp4 mxfp4 f32 mxfp4 mxfp4 mxfp4 mxfp4 f32 mxfp4 mxfp4 mxfp4 f32 mxfp4 mxfp4 mxfp4 mxfp4 f32 "
+     "mxfp4 mxfp4 mxfp4 f32 mxfp4 mxfp4 mxfp4 mxfp4 f32 mxfp4 mxfp4 mxfp4 f32 mxfp4 mxfp4 mxfp4 mxfp4 "
+     "f32 mxfp4 mxfp4 mxfp4 f32 q6_K"},
+    {"Q4_1", 3, 4572576LL,
+     "q4_1 f32 q4_1 q4_1 q4_1 q4_1 f32 q4_1 q4_1 q4_1 f32 q4_1 q4_1 q4_1 q4_1 f32 q4_1 q4_1 q4_1 f32 "
+     "q4_1 q4_1 q4_1 q4_1 f32 q4_1 q4_1 q4_1 f32 q4_1 q4_1 q4_1 q4_1 f32 q4_1 q4_1 q4_1 f32 q4_1 q4_1 "
+     "q4_1 q4_1 f32 q4_1 q4_1 q4_1 f32 q4_1 q4_1 q4_1 q4_1 f32 q4_1 q4_1 q4_1 f32 q6_K"},
+    {"Q5_1", 9, 5293472LL,
+     "q5_1 f32 q5_1 q5_1 q5_1 q5_1 f32 q5_1 q5_1 q5_1 f32 q5_1 q5_1 q5_1 q5_1 f32 q5_1 q5_1 q5_1 f32 "
+     "q5_1 q5_1 q5_1 q5_1 f32 q5_1 q5_1 q5_1 f32 q5_1 q5_1 q5_1 q5_1 f32 q5_1 q5_1 q5_1 f32 q5_1 q5_1 "
+     "q5_1 q5_1 f32 q5_1 q5_1 q5_1 f32 q5_1 q5_1 q5_1 q5_1 f32 q5_1 q5_1 q5_1 f32 q6_K"},
 };
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -626,6 +660,8 @@ static void test_table_7_3(void) {
 }
 
 /* MIXES §7.4: 8-expert MoE model (layer from the name for ffn_*_exps). */
+static qtk_plan *plan_mainline(const qtk_gguf *g, const char *preset, const qtk_imatrix *im);
+
 static void test_table_7_4(void) {
     model_spec sp;
     spec_init(&sp);
@@ -677,6 +713,28 @@ static void test_table_7_4(void) {
         CHECK(type_of(g, p, "blk.1.ffn_gate_exps.weight") == QTK_TYPE_IQ2_KT, "IQ2_KT blk.1 ffn iq2_kt");
     }
     qtk_plan_free(p);
+    /* MXFP4_MOE (llama.cpp's rule, with or without --compat mainline): 3-D expert
+     * matrices mxfp4, every other matrix q8_0; ik_llama.cpp's MXFP4 (its plain
+     * chain): attention q8_0 for >= 4 experts, experts mxfp4, output q6_K */
+    for (int c = 0; c < 3; c++) {
+        const char *name = c == 1 ? "MXFP4" : "MXFP4_MOE";
+        p = c == 2 ? plan_mainline(g, "MXFP4", im) : plan_of(g, name, im);
+        if (!p) continue;
+        const char *what = c == 2 ? "MXFP4 --compat mainline" : name;
+        check_class(g, p, what, "MXFP4", 32, "ffn_down_exps", "mxfp4");
+        check_class(g, p, what, "MXFP4", 32, "ffn_up_exps", "mxfp4");
+        check_class(g, p, what, "MXFP4", 32, "ffn_gate_shexp", c == 1 ? "mxfp4" : "q8_0");
+        check_class(g, p, what, "MXFP4", 32, "attn_q", c == 1 ? "mxfp4" : "q8_0");
+        check_class(g, p, what, "MXFP4", 32, "attn_v", "q8_0");
+        CHECK(type_of(g, p, "output.weight") == (c == 1 ? QTK_TYPE_Q6_K : QTK_TYPE_Q8_0), "%s: output %s", what,
+              qtk_type_name(type_of(g, p, "output.weight")));
+        CHECK(type_of(g, p, "token_embd.weight") == (c == 1 ? QTK_TYPE_MXFP4 : QTK_TYPE_Q8_0), "%s: token_embd %s",
+              what, qtk_type_name(type_of(g, p, "token_embd.weight")));
+        CHECK(!p->items[qtk_gguf_find_tensor(g, "blk.3.ffn_gate_inp.weight")].quantize, "%s: router not quantized",
+              what);
+        CHECK(p->file_type == 38, "%s: file_type %d", what, p->file_type);
+        qtk_plan_free(p);
+    }
     /* --ffn-gate-inp-type quantizes the router */
     qtk_quant_overrides ov;
     qtk_quant_overrides_init(&ov);
@@ -898,7 +956,22 @@ static void test_mainline_synthetic(void) {
     qtk_gguf_close(g);
 }
 
+/* Every listed preset is producible: each type its recipe can choose has a quantizer. */
+static void test_all_producible(void) {
+    int n = 0;
+    const char *const *names = qtk_preset_names(&n);
+    CHECK(n >= 50, "%d presets listed", n);
+    for (int k = 0; k < n; k++) {
+        int types[16];
+        bool base_missing = true;
+        int m = qtk_preset_missing_types(names[k], types, 16, &base_missing);
+        CHECK(m == 0 && !base_missing, "preset %s: %d types without a quantizer (first: %s)", names[k], m,
+              m > 0 ? qtk_type_name(types[0]) : "-");
+    }
+}
+
 int main(void) {
+    test_all_producible();
     /* the fixture part reports itself skipped when ../shared is absent; the
      * synthetic-model tables below always run */
     test_fixture();

@@ -10,6 +10,8 @@
  *  4. the quantizers write identical bytes at every ISA level and for 1 and
  *     3 threads (rows split with qtk_parallel_for), with and without imatrix;
  *     the quantize speed per type is printed.
+ *  5. IQ1_KT stores 1.07 × its fitted row scale (the reference's quantizer
+ *     does), IQ2_KT no factor.
  * QTK_TEST_QUICK=1 (sanitizers, qemu) shrinks 3 and 4 to IQ1_KT (the other
  * codebooks take tens of seconds to build under emulation).
  */
@@ -202,6 +204,41 @@ static void test_determinism(int quick) {
     free(im);
 }
 
+/* 5. IQ1_KT stores 1.07 × its fitted row scale, as the reference's quantizer
+ * does (quantize_row_iq1_kt_impl), no other KT type scales it: the plain
+ * least-squares multiplier c = Σxy/Σy² of a decoded Gaussian row is ≈ 0.93
+ * without the factor (IQ2_KT ≈ 0.955) and ≈ 0.93/1.07 = 0.87 with it. The
+ * bounds below sit ≥ 0.02 from the values measured. */
+static void test_store_factor(int quick) {
+    const int64_t n = 512, rows = 4;
+    float *x = (float *)malloc(sizeof(float) * (size_t)(n * rows)), *y = (float *)malloc(sizeof(float) * (size_t)(n * rows));
+    unsigned char *q = (unsigned char *)malloc(qtk_row_size(QTK_TYPE_IQ2_KT, n) * (size_t)rows);
+    tl_rng rng;
+    tl_rng_seed(&rng, 97);
+    for (int64_t i = 0; i < n * rows; i++) x[i] = 0.02f * tl_rng_normal(&rng);
+    for (int ti = 0; ti < (quick ? 1 : 2); ti++) {
+        const int type = kt_types[ti];
+        qtk_error err;
+        CHECK(qtk_quantize_rows(type, x, q, rows, n, NULL, &err) == QTK_OK, "%s: %s", qtk_type_name(type), err.msg);
+        CHECK(qtk_dequantize_rows(type, q, y, rows, n, &err) == QTK_OK, "%s: %s", qtk_type_name(type), err.msg);
+        for (int64_t r = 0; r < rows; r++) {
+            double sxy = 0, syy = 0;
+            for (int64_t j = 0; j < n; j++) sxy += (double)x[r * n + j] * y[r * n + j], syy += (double)y[r * n + j] * y[r * n + j];
+            const double c = syy > 0 ? sxy / syy : 0;
+            if (type == QTK_TYPE_IQ1_KT)
+                CHECK(c > 0.82 && c < 0.90, "iq1_kt row %lld: LS multiplier %.4f, want 0.82..0.90 (stored scale x1.07)",
+                      (long long)r, c);
+            else
+                CHECK(c > 0.93 && c < 0.99, "%s row %lld: LS multiplier %.4f, want 0.93..0.99 (no stored factor)",
+                      qtk_type_name(type), (long long)r, c);
+            if (r == 0) printf("  %s: least-squares multiplier of the decoded row %.4f\n", qtk_type_name(type), c);
+        }
+    }
+    free(x);
+    free(y);
+    free(q);
+}
+
 int main(void) {
     const char *qe = getenv("QTK_TEST_QUICK");
     const int quick = qe && *qe && strcmp(qe, "0") != 0;
@@ -209,5 +246,6 @@ int main(void) {
     test_examples();
     test_search(quick);
     test_determinism(quick);
+    test_store_factor(quick);
     return tl_finish("test_trellis");
 }

@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Geometry from FORMATS.md §0.2: id, block, bytes/block, row header. */
 static const struct { int id; const char *name; int blk; int size; int meta; } expected[] = {
@@ -83,6 +84,78 @@ int main(void) {
             CHECK(tl_strcasecmp(qtk_type_at(i)->name, qtk_type_at(j)->name) != 0,
                   "duplicate name %s", qtk_type_at(i)->name);
         }
+
+    /* planner facts (issue #18 item 4): the table is indexed by id and its
+     * per-type fields agree with each other */
+    int n_interleaved = 0, n_fallback = 0, n_integer = 0, n_plan_req = 0;
+    for (int t = 0; t < QTK_TYPE_ID_LIMIT; t++) {
+        const qtk_type_traits *tr = qtk_type_get(t);
+        if (!tr) continue;
+        CHECK((int)tr->id == t, "row %d has id %d", t, (int)tr->id);
+        CHECK(qtk_type_is_mainline(t) == ((tr->ecosystems & QTK_ECO_LLAMA_CPP) != 0), "%s: mainline", tr->name);
+        if (tr->interleaved) {
+            n_interleaved++;
+            const qtk_type_traits *b = qtk_type_get(tr->interleave_base);
+            CHECK(b && !b->interleaved, "%s: base type %d unknown or interleaved", tr->name, (int)tr->interleave_base);
+            if (!b) continue;
+            CHECK(b->block_size == tr->block_size && b->type_size == tr->type_size &&
+                      b->row_meta_size == tr->row_meta_size,
+                  "%s: geometry differs from its base %s", tr->name, b->name);
+            CHECK(tr->interleave_rows == 4 || tr->interleave_rows == 8 || tr->interleave_rows == 16,
+                  "%s: interleave %d", tr->name, tr->interleave_rows);
+            char want[48];
+            snprintf(want, sizeof want, "%s_r%d", b->name, tr->interleave_rows);
+            CHECK(tl_strcasecmp(want, tr->name) == 0, "%s: name does not match base %s", tr->name, want);
+            CHECK(qtk_type_base(t) == (int)b->id && qtk_type_interleave(t) == tr->interleave_rows, "%s: accessors",
+                  tr->name);
+            CHECK(!qtk_type_is_mainline(t) && !tr->plan_requires_imatrix && tr->block_fallback == 0,
+                  "%s: interleaved rows carry no planner facts of their own", tr->name);
+        } else {
+            CHECK(tr->interleave_base == 0 && tr->interleave_rows == 0, "%s: interleave fields on a plain type",
+                  tr->name);
+            CHECK(qtk_type_base(t) == t && qtk_type_interleave(t) == 1, "%s: plain accessors", tr->name);
+        }
+        if (tr->block_fallback != 0) {
+            n_fallback++;
+            const qtk_type_traits *f = qtk_type_get(tr->block_fallback);
+            CHECK(f && f->block_fallback == 0 && !f->interleaved && f->quantize && f->file_type,
+                  "%s: fallback %d is not a plain quantizable type", tr->name, (int)tr->block_fallback);
+            if (!f) continue;
+            CHECK(f->block_size == 32 && tr->block_size % f->block_size == 0, "%s: fallback %s block %lld",
+                  tr->name, f->name, (long long)f->block_size);
+            CHECK(qtk_type_bpw(f->id) >= qtk_type_bpw(t), "%s: fallback %s has fewer bits", tr->name, f->name);
+            CHECK(qtk_type_block_fallback(t) == (int)f->id, "%s: fallback accessor", tr->name);
+        } else {
+            CHECK(qtk_type_block_fallback(t) == (tr->interleaved ? qtk_type_block_fallback(qtk_type_base(t)) : -1),
+                  "%s: no-fallback accessor", tr->name);
+        }
+        if (tr->is_quantized && !tr->interleaved && tr->file_type && tr->quantize && tr->block_size == 256)
+            CHECK(tr->block_fallback != 0, "%s: a 256-block file type without a block fallback", tr->name);
+        if (tr->is_integer) {
+            n_integer++;
+            CHECK(!tr->is_quantized && !tr->quantize && tr->block_size == 1, "%s: integer row", tr->name);
+        }
+        if (tr->plan_requires_imatrix) {
+            n_plan_req++;
+            CHECK(tr->quantize && qtk_type_bpw(t) < 2.6, "%s: recipe requires an imatrix above 2.6 bpw", tr->name);
+        }
+        CHECK(!tr->requires_imatrix || tr->plan_requires_imatrix,
+              "%s: the quantizer refuses to run without an imatrix but recipes do not require one", tr->name);
+    }
+    CHECK(n_interleaved == 23 && n_integer == 5 && n_plan_req == 7 && n_fallback == 28,
+          "counts: %d interleaved, %d integer, %d recipe-imatrix, %d fallback", n_interleaved, n_integer, n_plan_req,
+          n_fallback);
+    CHECK(qtk_type_block_fallback(QTK_TYPE_Q4_K) == QTK_TYPE_Q5_0 && qtk_type_block_fallback(212) == QTK_TYPE_Q5_0 &&
+              qtk_type_block_fallback(QTK_TYPE_IQ2_KT) == QTK_TYPE_IQ4_NL &&
+              qtk_type_block_fallback(QTK_TYPE_Q6_K) == QTK_TYPE_Q8_0 && qtk_type_block_fallback(QTK_TYPE_Q4_0) == -1,
+          "fallbacks of q4_K, q4_k_r4, iq2_kt, q6_K, q4_0");
+    CHECK(qtk_type_base(223) == QTK_TYPE_IQ4_XS && qtk_type_interleave(223) == 8 && qtk_type_interleave(230) == 16 &&
+              qtk_type_base(-5) == -5 && qtk_type_interleave(-5) == 1 && qtk_type_block_fallback(-5) == -1,
+          "interleave of iq4_xs_r8, bf16_r16, unknown id");
+    CHECK(qtk_type_is_mainline(QTK_TYPE_IQ4_NL) && !qtk_type_is_mainline(QTK_TYPE_IQ4_KSS) && !qtk_type_is_mainline(-1),
+          "mainline flags");
+    const qtk_type_traits *i32 = qtk_type_get(QTK_TYPE_I32), *f64 = qtk_type_get(QTK_TYPE_F64);
+    CHECK(i32 && i32->is_integer && f64 && f64->is_integer && !qtk_type_get(QTK_TYPE_F16)->is_integer, "integer flags");
 
     /* fp16: every half round-trips through float exactly (NaNs stay NaN) */
     long bad = 0;

@@ -24,7 +24,7 @@ void help_plan(FILE *out) {
             "usage: qtk plan TABLE.tsv (--target-size SIZE | --target-bpw X) [options]\n\n"
             "Chooses a type per tensor from a measurement table (qtk measure) so that the\n"
             "predicted error is smallest for the target (PLANNER.md 4.4: per-tensor convex\n"
-            "hull, equal-slope walk, fill, safety checks). Runs in milliseconds.\n\n"
+            "hull, equal-slope walk, fill, polish, safety checks). Runs in milliseconds.\n\n"
             "target (exactly one):\n"
             "  --target-size SIZE     size of the whole output file of 'qtk quantize --recipe'\n"
             "                         (never exceeded): a bare number is bytes; B, KiB, MiB,\n"
@@ -43,15 +43,27 @@ void help_plan(FILE *out) {
             "                         >= q4_K size, token_embd >= q2_K size)\n"
             "  --harmonize-experts    one type for ffn_up_exps and ffn_gate_exps of a layer\n"
             "                         (ik_llama.cpp's fused MoE path)\n"
-            "  --no-fill              stop at the first step that does not fit (nested plans)\n"
-            "  --class-spread X       safety: raise tensors more than X bpw below their class\n"
-            "                         median (default 2; 0 disables)\n\n"
+            "  --no-fill              stop at the first step that does not fit (nested plans;\n"
+            "                         implies --no-polish)\n"
+            "  --no-polish            no polish after the fill (single swaps to any Pareto\n"
+            "                         point, one step moved between two tensors)\n"
+            "  --class-spread X       safety (a): raise tensors more than X bpw below their\n"
+            "                         class median (default 2; 0 disables)\n"
+            "  --starvation-check     safety (c): when the other tensors share a narrow band\n"
+            "                         (quartiles within 1 bpw), raise tensors left at their\n"
+            "                         smallest type more than 1.5 bpw below its median\n"
+            "  --cost rel|abs         error term: rel = m x alpha x rows x eps_rel (stage A,\n"
+            "                         default); abs = m x alpha x eps_abs (stages B/C: for\n"
+            "                         tables whose alpha a calibration filled)\n"
+            "  below 2.2 bpw (PR 15550): ffn_down cost factor 1 + 2^(3-b) instead of 6 and\n"
+            "  expert ffn_down capped at its layer's gate/up expert bpw\n\n"
             "output:\n"
             "  -o, --output FILE      write the recipe (for qtk quantize --recipe FILE)\n"
             "  --custom-q-out FILE    write the comma-separated regex=type list (ik_llama.cpp\n"
             "                         --custom-q; each item is also a llama-quantize --tensor-type)\n"
             "  --print-custom-q       print that list after the summary\n"
-            "  --json                 print the result as JSON instead of the summary\n"
+            "  --json                 print the result as JSON instead of the summary (fields:\n"
+            "                         docs/planner.md, \"qtk plan --json\")\n"
             "  -m, --model FILE       check that TABLE was measured on this model (SHA-256)\n"
             "  --imatrix FILE         ... and with this imatrix\n"
             "  -h, --help             show this help\n");
@@ -107,12 +119,12 @@ static void hist_text(const int64_t *hist, char *buf, size_t n) {
         }
 }
 
-static void print_summary(FILE *out, const qtk_measure_table *tab, const qtk_autoplan_result *r, const char *table_path,
-                          const qtk_autoplan_opts *o) {
-    class_sum cs[N_CLASSES + 1];
-    memset(cs, 0, sizeof cs);
+/* Per-class sums (cs[N_CLASSES] = all measured tensors); returns the
+ * histogram storage to free, NULL when out of memory. */
+static int64_t *class_sums(const qtk_measure_table *tab, const qtk_autoplan_result *r, class_sum *cs) {
+    memset(cs, 0, (N_CLASSES + 1) * sizeof *cs);
     int64_t *hist = (int64_t *)calloc((size_t)(N_CLASSES + 1) * QTK_TYPE_ID_LIMIT, sizeof *hist);
-    if (!hist) return;
+    if (!hist) return NULL;
     for (int k = 0; k <= N_CLASSES; k++) cs[k].hist = hist + (size_t)k * QTK_TYPE_ID_LIMIT;
     for (int64_t i = 0; i < tab->n; i++) {
         const qtk_measure_tensor *t = &tab->t[i];
@@ -132,6 +144,14 @@ static void print_summary(FILE *out, const qtk_measure_table *tab, const qtk_aut
         tot->cost += r->cost[i];
         tot->hist[r->type[i]]++;
     }
+    return hist;
+}
+
+static void print_summary(FILE *out, const qtk_measure_table *tab, const qtk_autoplan_result *r, const char *table_path,
+                          const qtk_autoplan_opts *o) {
+    class_sum cs[N_CLASSES + 1];
+    int64_t *hist = class_sums(tab, r, cs);
+    if (!hist) return;
     char hb[1024], sz[64], sz2[64];
     fprintf(out, "qtk plan: %s (model %s, %lld tensors, metric %s)\n", table_path,
             tab->model_name ? tab->model_name : "?", (long long)tab->n, tab->metric);
@@ -159,41 +179,117 @@ static void print_summary(FILE *out, const qtk_measure_table *tab, const qtk_aut
         fprintf(out, "\n");
     fprintf(out, "bpw: %.4f (tensor data %llu bytes of %lld elements)\n", r->bpw,
             (unsigned long long)(tab->fixed_bytes + r->data_bytes), (long long)tab->n_elements_all);
-    fprintf(out, "lambda: %.9g (items %lld, steps %lld: %lld taken, %lld by the fill)\n", r->lambda,
-            (long long)r->n_items, (long long)r->n_steps, (long long)r->n_taken, (long long)r->n_fill);
+    fprintf(out, "lambda: %.9g (items %lld, steps %lld: %lld taken, %lld by the fill; polish: %lld moves, cost -%.6g)\n",
+            r->lambda, (long long)r->n_items, (long long)r->n_steps, (long long)r->n_taken, (long long)r->n_fill,
+            (long long)r->n_polish, r->polish_gain);
+    if (r->low_bpw) fprintf(out, "below %.1f bpw: ffn_down cost factor 1 + 2^(3-b), expert ffn_down capped\n",
+                            QTK_AUTOPLAN_LOW_BPW);
     fprintf(out, "reachable: %s .. %s (%.4f .. %.4f bpw)\n", cli_fmt_bytes((double)r->min_size, sz, sizeof sz),
             cli_fmt_bytes((double)r->max_size, sz2, sizeof sz2), r->min_bpw, r->max_bpw);
     if (r->notes[0]) fprintf(out, "%s\n", r->notes);
     free(hist);
 }
 
+static const char *compat_name(int c) {
+    return c == QTK_AUTOPLAN_COMPAT_MAINLINE ? "mainline" : c == QTK_AUTOPLAN_COMPAT_IK ? "ik" : "any";
+}
+
+/* The result as one JSON object (docs/planner.md, "qtk plan --json"): the
+ * same for the same table and options (no timings). */
 static void print_json(FILE *out, const qtk_measure_table *tab, const qtk_autoplan_result *r, const char *table_path,
                        const qtk_autoplan_opts *o) {
     fprintf(out, "{\n  \"table\": ");
     cli_json_string(out, table_path, strlen(table_path));
+    fprintf(out, ",\n  \"model\": ");
+    const char *mn = tab->model_name ? tab->model_name : "";
+    cli_json_string(out, mn, strlen(mn));
+    fprintf(out, ",\n  \"metric\": ");
+    cli_json_string(out, tab->metric, strlen(tab->metric));
     fprintf(out, ",\n  \"model_hash\": \"%s\",\n  \"imatrix_hash\": \"%s\",\n", tab->model_hash, tab->imatrix_hash);
     if (r->size_mode) fprintf(out, "  \"target_size\": %llu,\n", (unsigned long long)o->target_size);
     else fprintf(out, "  \"target_bpw\": %.9g,\n", o->target_bpw);
+    /* options as solved */
+    fprintf(out, "  \"options\": {\"compat\": \"%s\", \"cost\": \"%s\", \"allow\": ", compat_name(o->compat),
+            o->cost_model == QTK_AUTOPLAN_COST_ABS ? "abs" : "rel");
+    if (o->allow) {
+        fprintf(out, "[");
+        for (int k = 0; k < o->n_allow; k++) fprintf(out, "%s\"%s\"", k ? ", " : "", qtk_type_name(o->allow[k]));
+        fprintf(out, "]");
+    } else {
+        fprintf(out, "null");
+    }
+    fprintf(out, ", \"bounds\": [");
+    for (int k = 0; k < o->n_bounds; k++)
+        fprintf(out, "%s{\"class\": \"%s\", \"%s\": \"%s\"}", k ? ", " : "", o->bounds[k].cls,
+                o->bounds[k].is_max ? "max" : "min", qtk_type_name(o->bounds[k].type));
     fprintf(out,
-            "  \"file_size\": %llu,\n  \"data_bytes\": %llu,\n  \"bpw\": %.9g,\n  \"predicted_cost\": %.9g,\n"
-            "  \"lambda\": %.9g,\n  \"budget\": %llu,\n  \"used\": %llu,\n  \"min_size\": %llu,\n  \"max_size\": %llu,\n"
-            "  \"min_bpw\": %.9g,\n  \"max_bpw\": %.9g,\n  \"items\": %lld,\n  \"steps_taken\": %lld,\n"
-            "  \"steps_fill\": %lld,\n  \"safety_raised\": %d,\n  \"notes\": ",
-            (unsigned long long)r->file_size, (unsigned long long)r->data_bytes, r->bpw, r->total_cost, r->lambda,
-            (unsigned long long)r->budget, (unsigned long long)r->used, (unsigned long long)r->min_size,
-            (unsigned long long)r->max_size, r->min_bpw, r->max_bpw, (long long)r->n_items, (long long)r->n_taken,
-            (long long)r->n_fill, r->n_safety);
+            "], \"harmonize_experts\": %s, \"fill\": %s, \"polish\": %s, \"starvation_check\": %s, "
+            "\"default_floors\": %s, \"class_spread\": %.9g},\n",
+            o->harmonize_experts ? "true" : "false", o->no_fill ? "false" : "true",
+            o->no_fill || o->no_polish ? "false" : "true", o->starvation ? "true" : "false",
+            o->no_default_floors ? "false" : "true", o->class_spread == 0 ? 2.0 : o->class_spread < 0 ? 0 : o->class_spread);
+    fprintf(out,
+            "  \"file_size\": %llu,\n  \"header_bytes\": %llu,\n  \"recipe_bytes\": %llu,\n  \"recipe_reserve\": %llu,\n"
+            "  \"fixed_bytes\": %llu,\n  \"data_bytes\": %llu,\n  \"data_bytes_padded\": %llu,\n  \"alignment\": %llu,\n"
+            "  \"n_elements_all\": %lld,\n",
+            (unsigned long long)r->file_size, (unsigned long long)tab->header_bytes, (unsigned long long)strlen(r->recipe),
+            (unsigned long long)r->recipe_reserve, (unsigned long long)tab->fixed_bytes,
+            (unsigned long long)r->data_bytes, (unsigned long long)r->data_bytes_padded,
+            (unsigned long long)tab->alignment, (long long)tab->n_elements_all);
+    fprintf(out,
+            "  \"bpw\": %.9g,\n  \"predicted_cost\": %.9g,\n"
+            "  \"lambda\": %.9g,\n  \"budget\": %llu,\n  \"used\": %llu,\n  \"first_misfit\": %llu,\n"
+            "  \"min_next_step\": %llu,\n  \"min_size\": %llu,\n  \"max_size\": %llu,\n"
+            "  \"min_bpw\": %.9g,\n  \"max_bpw\": %.9g,\n  \"items\": %lld,\n  \"steps\": %lld,\n  \"steps_taken\": %lld,\n"
+            "  \"steps_fill\": %lld,\n  \"polish_moves\": %lld,\n  \"polish_gain\": %.9g,\n  \"low_bpw\": %s,\n"
+            "  \"safety_raised\": %d,\n  \"notes\": ",
+            r->bpw, r->total_cost, r->lambda, (unsigned long long)r->budget, (unsigned long long)r->used,
+            (unsigned long long)r->first_misfit, (unsigned long long)r->min_next_step, (unsigned long long)r->min_size,
+            (unsigned long long)r->max_size, r->min_bpw, r->max_bpw, (long long)r->n_items, (long long)r->n_steps,
+            (long long)r->n_taken, (long long)r->n_fill, (long long)r->n_polish, r->polish_gain,
+            r->low_bpw ? "true" : "false", r->n_safety);
     cli_json_string(out, r->notes, strlen(r->notes));
-    fprintf(out, ",\n  \"tensors\": [\n");
+    /* per class */
+    class_sum cs[N_CLASSES + 1];
+    int64_t *hist = class_sums(tab, r, cs);
+    fprintf(out, ",\n  \"classes\": [");
+    bool first = true;
+    for (int k = 0; hist && k < N_CLASSES; k++) {
+        const class_sum *c = &cs[k];
+        if (!c->tensors) continue;
+        fprintf(out, "%s\n    {\"class\": \"%s\", \"tensors\": %lld, \"bytes\": %llu, \"bpw\": %.9g, \"cost\": %.9g, "
+                     "\"types\": {",
+                first ? "" : ",", k_classes[k], (long long)c->tensors, (unsigned long long)c->bytes,
+                c->elements > 0 ? c->bytes * 8.0 / c->elements : 0, c->cost);
+        bool f2 = true;
+        for (int t = 0; t < QTK_TYPE_ID_LIMIT; t++)
+            if (c->hist[t]) {
+                fprintf(out, "%s\"%s\": %lld", f2 ? "" : ", ", qtk_type_name(t), (long long)c->hist[t]);
+                f2 = false;
+            }
+        fprintf(out, "}}");
+        first = false;
+    }
+    free(hist);
+    fprintf(out, "\n  ],\n  \"tensors\": [\n");
     for (int64_t i = 0; i < tab->n; i++) {
         const qtk_measure_tensor *t = &tab->t[i];
+        const qtk_measure_cand *c = &t->cand[r->cand[i]];
+        double ne = (double)t->ne[0] * (double)t->ne[1] * (double)(t->ne[2] > 0 ? t->ne[2] : 1);
         fprintf(out, "    {\"name\": ");
         cli_json_string(out, t->name, strlen(t->name));
-        fprintf(out, ", \"class\": \"%s\", \"type\": \"%s\", \"bytes\": %llu, \"cost\": %.9g}%s\n", t->cls,
-                qtk_type_name(r->type[i]), (unsigned long long)t->cand[r->cand[i]].bytes, r->cost[i],
-                i + 1 < tab->n ? "," : "");
+        fprintf(out,
+                ", \"idx\": %lld, \"class\": \"%s\", \"layer\": %lld, \"ne\": [%lld, %lld, %lld], \"type\": \"%s\", "
+                "\"bytes\": %llu, \"bpw\": %.9g, \"eps_rel\": %.9g, \"cost\": %.9g}%s\n",
+                (long long)t->idx, t->cls, (long long)t->layer, (long long)t->ne[0], (long long)t->ne[1],
+                (long long)(t->ne[2] > 0 ? t->ne[2] : 1), qtk_type_name(r->type[i]), (unsigned long long)c->bytes,
+                ne > 0 ? (double)c->bytes * 8.0 / ne : 0, c->eps_rel, r->cost[i], i + 1 < tab->n ? "," : "");
     }
-    fprintf(out, "  ]\n}\n");
+    fprintf(out, "  ],\n  \"custom_q\": ");
+    cli_json_string(out, r->custom_q, strlen(r->custom_q));
+    fprintf(out, ",\n  \"recipe\": ");
+    cli_json_string(out, r->recipe, strlen(r->recipe));
+    fprintf(out, "\n}\n");
 }
 
 #define MAX_BOUNDS 64
@@ -276,6 +372,16 @@ int cmd_plan(int argc, char **argv) {
             o.harmonize_experts = true;
         } else if (!strcmp(a, "--no-fill")) {
             o.no_fill = true;
+        } else if (!strcmp(a, "--no-polish")) {
+            o.no_polish = true;
+        } else if (!strcmp(a, "--starvation-check")) {
+            o.starvation = true;
+        } else if (!strcmp(a, "--cost")) {
+            NEED_VAL();
+            const char *v = argv[++i];
+            if (!strcmp(v, "rel")) o.cost_model = QTK_AUTOPLAN_COST_REL;
+            else if (!strcmp(v, "abs")) o.cost_model = QTK_AUTOPLAN_COST_ABS;
+            else return cli_usage_error("plan", help_plan, "--cost '%s': expected rel or abs", v);
         } else if (!strcmp(a, "--no-default-floors")) {
             o.no_default_floors = true;
         } else if (!strcmp(a, "--class-spread")) {

@@ -71,11 +71,16 @@ void help_quantize(FILE *out) {
             "                              4000MB, bytes) or bpw: qtk plan on the measurement table\n"
             "  --measure TABLE             the table (qtk measure); without it the measure pass runs\n"
             "                              first into OUT.measure.tsv (kept: a rerun resumes/reuses it)\n"
+            "  --measure-types LIST        candidate types of that measure pass, comma-separated\n"
+            "                              (default: every type qtk can quantize; as qtk measure --types)\n"
             "  --print-recipe PRESET       print the recipe of a preset and exit\n"
             "  --dry-run                   print the plan (tensor, shape, type, why, bytes) and totals; write nothing\n"
             "  --json                      plan / summary as JSON on stdout\n"
             "  --compat mainline           the file must load in stock llama.cpp: presets follow stock\n"
             "                              llama-quantize's rules, rules naming ik_llama.cpp-only types are refused\n"
+            "  --effort fast|default|max   quantizer search: fast = the reference's own search (its error,\n"
+            "                              faster), max = every candidate; default = max for now (docs/types.md\n"
+            "                              \"Effort levels\"); the bytes never depend on the ISA or threads\n"
             "  -t, --threads N             threads (0 = all CPUs, the default; also the optional last argument)\n"
             "  -q, --quiet                 no progress output\n"
             "  -h, --help                  show this help\n");
@@ -91,13 +96,39 @@ typedef struct q_args {
     qtk_quant_overrides ov;
     bool allow_requantize, dry_run, json, quiet;
     int nthreads;
+    int effort;               /* --effort: QTK_EFFORT_* */
     bool keep_split;          /* --keep-split: output parts as the input's */
     char default_out[4096];   /* ggml-model-PRESET.gguf beside IN when OUT is omitted */
     qtk_meta kv;              /* --override-kv keys */
     const char *measure_file; /* --measure TABLE (automatic mix)            */
+    const char *measure_types;/* --measure-types LIST (measure pass types)  */
     uint64_t target_size;     /* --target-size (automatic mix), 0 = none     */
     double target_bpw;        /* --target-bpw (automatic mix), 0 = none      */
 } q_args;
+
+/* A comma-separated list of type names into types[QTK_TYPE_ID_LIMIT];
+ * the count, or -1 with the reason in bad. */
+static int type_list(const char *list, int *types, char *bad, size_t bad_n) {
+    int n = 0;
+    for (const char *p = list; *p;) {
+        const char *c = strchr(p, ',');
+        size_t l = c ? (size_t)(c - p) : strlen(p);
+        char name[64];
+        if (l == 0 || l >= sizeof name || n >= QTK_TYPE_ID_LIMIT) {
+            snprintf(bad, bad_n, "empty or too long name in '%.40s'", list);
+            return -1;
+        }
+        memcpy(name, p, l);
+        name[l] = '\0';
+        if ((types[n++] = qtk_type_from_name(name)) < 0) {
+            snprintf(bad, bad_n, "unknown type '%.40s'", name);
+            return -1;
+        }
+        p += l + (c ? 1 : 0);
+    }
+    if (!n) snprintf(bad, bad_n, "no type given");
+    return n ? n : -1;
+}
 
 /* Parses --override-kv KEY=TYPE:VALUE as llama.cpp's string_parse_kv_override:
  * int (stored as u32, llama-quantize's choice), float (f32), bool (true|false),
@@ -303,6 +334,12 @@ static int parse_args(int argc, char **argv, q_args *a) {
             a->recipe_file = argv[++i];
         } else if (!strcmp(o, "--measure") && has_val) {
             a->measure_file = argv[++i];
+        } else if (!strcmp(o, "--measure-types") && has_val) {
+            a->measure_types = argv[++i];
+            int types[QTK_TYPE_ID_LIMIT];
+            char bad[80];
+            if (type_list(a->measure_types, types, bad, sizeof bad) < 0)
+                return cli_usage_error("quantize", help_quantize, "--measure-types: %s", bad);
         } else if (!strcmp(o, "--target-size") && has_val) {
             qtk_error e;
             if (qtk_parse_size(argv[++i], &a->target_size, &e) != QTK_OK)
@@ -319,6 +356,10 @@ static int parse_args(int argc, char **argv, q_args *a) {
             a->json = true;
         } else if (!strcmp(o, "-q") || !strcmp(o, "--quiet")) {
             a->quiet = true;
+        } else if (!strcmp(o, "--effort") && has_val) {
+            a->effort = qtk_effort_from_name(argv[++i]);
+            if (a->effort < 0)
+                return cli_usage_error("quantize", help_quantize, "--effort '%s': expected fast, default or max", argv[i]);
         } else if ((!strcmp(o, "-t") || !strcmp(o, "--threads")) && has_val) {
             a->nthreads = parse_threads(argv[++i]);
             if (a->nthreads < 0)
@@ -341,6 +382,9 @@ static int parse_args(int argc, char **argv, q_args *a) {
         return cli_usage_error("quantize", help_quantize, "--recipe and a --target-* option exclude each other");
     if (a->measure_file && !target)
         return cli_usage_error("quantize", help_quantize, "--measure needs --target-size or --target-bpw");
+    if (a->measure_types && (!target || a->measure_file))
+        return cli_usage_error("quantize", help_quantize,
+                               "--measure-types applies to the measure pass of a --target-* run without --measure");
     if (target && (a->n_rules || a->ov.pure))
         return cli_usage_error("quantize", help_quantize, "--custom-q/--tensor-type/--pure do not combine with a target");
     if (a->recipe_file || target) {
@@ -558,6 +602,12 @@ static qtk_status plan_for_target(const q_args *a, const qtk_gguf *g, qtk_recipe
         qtk_measure_params_init(&mp);
         mp.nthreads = a->nthreads;
         mp.imatrix_path = a->imatrix_file;
+        int types[QTK_TYPE_ID_LIMIT];
+        char bad[80];
+        if (a->measure_types) { /* checked while parsing */
+            mp.n_types = type_list(a->measure_types, types, bad, sizeof bad);
+            mp.types = types;
+        }
         if (!a->quiet && !a->json) {
             mp.progress = measure_progress;
             fprintf(stderr, "qtk quantize: no --measure table: measuring %s into %s\n", a->in, table);
@@ -666,6 +716,7 @@ int cmd_quantize(int argc, char **argv) {
     qp.progress = on_progress;
     qp.progress_ud = &ps;
     qp.keep_split = a.keep_split;
+    qp.effort = a.effort;
 
     /* imatrix entries of the wrong size, missing required entries, ...: before anything is written */
     if (qtk_quantize_check(g, plan, &qp, &err) != QTK_OK) goto fail;
@@ -713,6 +764,13 @@ int cmd_quantize(int argc, char **argv) {
             printf("  part %d of %d: %s\n", k + 1, qtk_gguf_n_parts(g), pp);
         }
         if ((out_types = plan_out_types(g, plan)) != NULL) cli_print_compat(stdout, out_types, plan->n);
+        /* last line: the run's cost (llama-quantize prints its times last too) */
+        char b3[64];
+        const uint64_t rss = qtk_peak_rss_bytes();
+        printf("quantize: %.2f s wall, %.2f M weights/s, peak memory %s, effort %s, %d thread%s\n", wall,
+               wall > 0 ? (double)plan->total_params / wall / 1e6 : 0.0,
+               rss ? cli_fmt_bytes((double)rss, b3, sizeof b3) : "unknown", qtk_effort_name(a.effort), a.nthreads,
+               a.nthreads == 1 ? "" : "s");
     }
     rc = 0;
     goto done;

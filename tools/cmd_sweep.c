@@ -43,6 +43,8 @@ void help_sweep(FILE *out) {
             "options:\n"
             "  -m, --model FILE       source GGUF model (F32/F16/BF16): the quantizer's input and the\n"
             "                         KLD reference\n"
+            "  --ref-model FILE       the KLD reference instead of MODEL (e.g. the F32 model a F16 MODEL\n"
+            "                         was converted from); same vocabulary\n"
             "  --imatrix FILE         importance matrix (qtk imatrix / llama-imatrix) for every quantization\n"
             "  -f, --file FILE        evaluation text (keep it apart from the imatrix text)\n"
             "  --presets LIST         comma-separated presets (default: " SWEEP_DEFAULT_PRESETS ");\n"
@@ -52,6 +54,8 @@ void help_sweep(FILE *out) {
             "                         it, plans are left out\n"
             "  --no-plans             presets only (no plans at the presets' sizes, no bpw points)\n"
             "  --compat mainline      presets and plans that stock llama.cpp loads\n"
+            "  --cost rel|abs         the planner's cost model (qtk plan --cost; default rel); the proxy\n"
+            "                         check reports the rank correlation of both\n"
             "  -o, --output DIR       output directory (created if missing; default: sweep)\n"
             "  -c, --ctx-size N       tokens per chunk (default 512)\n"
             "  --chunks N             evaluate at most N chunks (-1: all, the default)\n"
@@ -80,6 +84,7 @@ typedef struct sweep_row {
     double target_bpw;     /* plan at a bpw point; 0 otherwise                            */
     char *recipe_text;     /* plans and random mixes                                      */
     double pred_cost;      /* planner's predicted cost (plans, random mixes); NAN         */
+    double pred_cost_alt;  /* random mixes: the cost under the other cost model; NAN      */
     bool done;
     uint64_t bytes;        /* file size                                                   */
     double bpw;            /* data bytes · 8 / parameters (llama.cpp's count)             */
@@ -92,7 +97,7 @@ typedef struct sweep_row {
 } sweep_row;
 
 typedef struct sweep_args {
-    const char *model, *imatrix, *text, *measure, *out_dir, *random_at;
+    const char *model, *ref_model, *imatrix, *text, *measure, *out_dir, *random_at;
     char *presets[SWEEP_MAX_ITEMS];
     int n_presets;
     double bpw[SWEEP_MAX_ITEMS];
@@ -100,6 +105,7 @@ typedef struct sweep_args {
     int64_t n_ctx, n_chunks;
     int threads;
     bool mainline, keep, json, no_plans;
+    int cost_model;        /* qtk_autoplan_cost_model (--cost rel|abs)                  */
     int random_mixes;
     uint64_t seed;
 } sweep_args;
@@ -306,6 +312,7 @@ static int parse_args(int argc, char **argv, sweep_args *a) {
         }
         if ((!strcmp(o, "-m") || !strcmp(o, "--model")) && hv) a->model = argv[++i];
         else if (!strcmp(o, "--imatrix") && hv) a->imatrix = argv[++i];
+        else if (!strcmp(o, "--ref-model") && hv) a->ref_model = argv[++i];
         else if ((!strcmp(o, "-f") || !strcmp(o, "--file")) && hv) a->text = argv[++i];
         else if (!strcmp(o, "--presets") && hv) presets = argv[++i];
         else if (!strcmp(o, "--bpw") && hv) bpw = argv[++i];
@@ -314,6 +321,12 @@ static int parse_args(int argc, char **argv, sweep_args *a) {
         else if (!strcmp(o, "--random-at") && hv) a->random_at = argv[++i];
         else if (!strcmp(o, "--no-plans")) a->no_plans = true;
         else if (!strcmp(o, "--keep")) a->keep = true;
+        else if (!strcmp(o, "--cost") && hv) {
+            const char *v = argv[++i];
+            if (!strcmp(v, "rel")) a->cost_model = QTK_AUTOPLAN_COST_REL;
+            else if (!strcmp(v, "abs")) a->cost_model = QTK_AUTOPLAN_COST_ABS;
+            else return cli_usage_error("sweep", help_sweep, "--cost '%s': expected rel or abs", v);
+        }
         else if (!strcmp(o, "--json")) a->json = true;
         else if (!strcmp(o, "--compat") && hv) {
             const char *v = argv[++i];
@@ -393,9 +406,9 @@ typedef struct sweep_out {
     const sweep_ctx *c;
     const sweep_row *rows;
     int n;
-    const char *model_name;
-    bool has_rho;
-    double rho;
+    const char *model_name, *ref_name, *imatrix_name, *text_name; /* basenames */
+    bool has_rho, has_rho_alt;
+    double rho, rho_alt;
     int n_rho;
     const char *raw;       /* text written by write_raw */
 } sweep_out;
@@ -410,11 +423,15 @@ static void fmt_delta(char *buf, size_t n, const sweep_row *r, const sweep_row *
              ref && ref->kld > 0 ? r->kld / ref->kld : NAN);
 }
 
+static const char *cost_name(int m) { return m == QTK_AUTOPLAN_COST_ABS ? "abs" : "rel"; }
+
 static void write_tsv(FILE *f, const sweep_out *o) {
-    fprintf(f, "#qtk-sweep\t1\n#model\t%s\n#text\t%s\n#imatrix\t%s\n#chunks\t%lld\n#ctx\t%lld\n#base_ppl\t%.6f\n",
-            o->model_name, o->a->text, o->a->imatrix ? o->a->imatrix : "-", (long long)o->c->n_chunks,
+    fprintf(f, "#qtk-sweep\t1\n#model\t%s\n#reference\t%s\n#text\t%s\n#imatrix\t%s\n#chunks\t%lld\n#ctx\t%lld\n"
+               "#base_ppl\t%.6f\n",
+            o->model_name, o->ref_name, o->a->text, o->a->imatrix ? o->a->imatrix : "-", (long long)o->c->n_chunks,
             (long long)o->a->n_ctx, o->c->base_ppl);
     if (o->has_rho) fprintf(f, "#spearman_rho\t%.6f\t%d\n", o->rho, o->n_rho);
+    if (o->has_rho_alt) fprintf(f, "#spearman_rho_%s\t%.6f\t%d\n", cost_name(!o->a->cost_model), o->rho_alt, o->n_rho);
     fprintf(f, "name\tkind\tref\ttarget_bpw\tbytes\tbpw\tppl\tppl_se\tkld\tkld_se\tkld_99\tsame_top_pct\tsame_top_se"
                "\tdkld_vs_ref\tdkld_se\tpred_cost\tquant_s\teval_s\n");
     for (int i = 0; i < o->n; i++) {
@@ -432,8 +449,8 @@ static void write_tsv(FILE *f, const sweep_out *o) {
 }
 
 static void write_md(FILE *f, const sweep_out *o) {
-    fprintf(f, "model: %s, imatrix %s; KLD against the model on %s, %lld chunks of %lld tokens; base PPL %.4f\n\n",
-            o->model_name, o->a->imatrix ? o->a->imatrix : "none", o->a->text, (long long)o->c->n_chunks,
+    fprintf(f, "model: %s, imatrix %s; KLD against %s on %s, %lld chunks of %lld tokens; reference PPL %.4f\n\n",
+            o->model_name, o->imatrix_name, o->ref_name, o->text_name, (long long)o->c->n_chunks,
             (long long)o->a->n_ctx, o->c->base_ppl);
     fprintf(f, "| name | kind | size | bpw | PPL | mean KLD \xc2\xb1 se | 99%% KLD | same top %% | vs preset: \xce\x94KLD \xc2\xb1 2se |\n");
     fprintf(f, "|---|---|---:|---:|---:|---:|---:|---:|---|\n");
@@ -447,18 +464,24 @@ static void write_md(FILE *f, const sweep_out *o) {
                 r->kld_99, r->same_top, d);
     }
     if (o->has_rho)
-        fprintf(f, "\nproxy check: Spearman \xcf\x81 between predicted cost and measured KLD over %d random mixes: %.3f\n",
-                o->n_rho, o->rho);
+        fprintf(f, "\nproxy check: Spearman \xcf\x81 between predicted cost (--cost %s) and measured KLD over %d random "
+                   "mixes: %.3f%s",
+                cost_name(o->a->cost_model), o->n_rho, o->rho, o->has_rho_alt ? "" : "\n");
+    if (o->has_rho && o->has_rho_alt) fprintf(f, " (--cost %s: %.3f)\n", cost_name(!o->a->cost_model), o->rho_alt);
 }
 
 static void write_json(FILE *f, const sweep_out *o) {
     fprintf(f, "{\"model\": ");
     cli_json_string(f, o->model_name, strlen(o->model_name));
+    fprintf(f, ", \"reference\": ");
+    cli_json_string(f, o->ref_name, strlen(o->ref_name));
     fprintf(f, ", \"text\": ");
     cli_json_string(f, o->a->text, strlen(o->a->text));
     fprintf(f, ", \"chunks\": %lld, \"ctx\": %lld, \"base_ppl\": %.6f", (long long)o->c->n_chunks, (long long)o->a->n_ctx,
             o->c->base_ppl);
+    fprintf(f, ", \"cost\": \"%s\"", cost_name(o->a->cost_model));
     if (o->has_rho) fprintf(f, ", \"spearman_rho\": %.6f, \"random_mixes\": %d", o->rho, o->n_rho);
+    if (o->has_rho_alt) fprintf(f, ", \"spearman_rho_%s\": %.6f", cost_name(!o->a->cost_model), o->rho_alt);
     fprintf(f, ", \"rows\": [");
     int k = 0;
     for (int i = 0; i < o->n; i++) {
@@ -556,11 +579,11 @@ static qtk_status write_plot(const sweep_out *o, qtk_error *err) {
         se[ns++] = (qtk_svg_series){"random mixes (proxy check)", QTK_SVG_POINTS, "#9a9a9a", cnt[2], xs[2], ys[2], NULL,
                                     NULL};
     char sub[512];
-    snprintf(sub, sizeof sub, "%s, imatrix %s; %s, %lld chunks of %lld tokens; bars: \xc2\xb1 1 standard error",
-             o->model_name, o->a->imatrix ? o->a->imatrix : "none", o->a->text, (long long)o->c->n_chunks,
+    snprintf(sub, sizeof sub, "%s, imatrix %s; KLD vs %s on %s, %lld chunks of %lld tokens; bars: \xc2\xb1 1 standard error",
+             o->model_name, o->imatrix_name, o->ref_name, o->text_name, (long long)o->c->n_chunks,
              (long long)o->a->n_ctx);
     qtk_svg_plot p = {"Mean KL-divergence vs bits per weight", sub, "bits per weight (all tensors)",
-                      "mean KLD vs the source model (log scale)", true, 0, 0, ns, se};
+                      "mean KLD vs the reference model (log scale)", true, 0, 0, ns, se};
     char *svg = NULL;
     qtk_status st = qtk_svg_render(&p, &svg, NULL, err);
     if (st == QTK_OK) {
@@ -577,12 +600,60 @@ static qtk_status write_plot(const sweep_out *o, qtk_error *err) {
 
 /* ---- plans and random mixes ----------------------------------------------------------------- */
 
-/* The measurement table reader (measure_table.c, written by the measure pass's owner). */
-static qtk_status table_load(const char *path, qtk_measure_table **out, qtk_error *err) {
+/* Loads the measurement table for the sweep: it must be a whole model's
+ * (shard 1/1, every candidate tensor) and made from this model (names, shapes
+ * and the SHA-256 of the tensor data) and this imatrix (SHA-256 of the file;
+ * a table measured without an imatrix is refused when --imatrix is given, and
+ * the other way round). */
+static qtk_status table_load(const char *path, const qtk_gguf *g, const char *model_path, const qtk_imatrix *im,
+                             const char *imatrix_path, qtk_measure_table **out, qtk_error *err) {
     *out = NULL;
-    return qtk_set_error(err, QTK_ERR_UNSUPPORTED, "%s: this build cannot read measurement tables yet", path);
+    qtk_measure_table *t = NULL;
+    qtk_status st = qtk_measure_table_load(path, &t, err);
+    if (st == QTK_OK) st = qtk_measure_table_check_complete(t, path, err);
+    if (st == QTK_OK) st = qtk_autoplan_check_model(t, path, g, model_path, err);
+    char mh[65], ih[65] = "-";
+    if (st == QTK_OK) st = qtk_measure_model_hash(g, mh, err);
+    if (st == QTK_OK && imatrix_path) st = qtk_measure_file_hash(imatrix_path, ih, err);
+    if (st == QTK_OK) st = qtk_measure_table_check_source(t, path, mh, ih, err);
+    /* the header of this run's files with an empty quantize.recipe, as the measure
+     * pass counts it (every table tensor quantized, a general.file_type, the imatrix
+     * keys with this run's spelling of the imatrix path): the table's header_bytes
+     * assumes the spelling given to qtk measure */
+    qtk_recipe *rec = NULL;
+    qtk_plan *hp = NULL;
+    if (st == QTK_OK) st = qtk_recipe_parse("default copy\n", "(header)", &rec, err);
+    if (st == QTK_OK) st = qtk_plan_make(g, rec, im, true, &hp, err);
+    if (st == QTK_OK) {
+        for (int64_t i = 0; i < t->n; i++) {
+            qtk_plan_item *it = &hp->items[t->t[i].idx];
+            it->quantize = true;
+            it->type = t->t[i].cand[0].type;
+            it->bytes = t->t[i].cand[0].bytes;
+        }
+        if (hp->file_type < 0) hp->file_type = 0;
+        qtk_quantize_params qp;
+        qtk_quantize_params_init(&qp);
+        qp.imatrix = im;
+        qp.imatrix_path = imatrix_path;
+        qp.recipe = rec;
+        uint64_t hb = 0, al = 0;
+        st = qtk_quantize_header_size(g, hp, &qp, "", &hb, &al, err);
+        if (st == QTK_OK && al != t->alignment)
+            st = qtk_set_error(err, QTK_ERR_INVALID_ARG, "%s: alignment %llu, but this output is aligned to %llu", path,
+                               (unsigned long long)t->alignment, (unsigned long long)al);
+        if (st == QTK_OK) t->header_bytes = hb;
+    }
+    qtk_plan_free(hp);
+    qtk_recipe_free(rec);
+    if (st != QTK_OK) {
+        qtk_measure_table_free(t);
+        return st;
+    }
+    *out = t;
+    return QTK_OK;
 }
-static void table_free(qtk_measure_table *t) { (void)t; }
+static void table_free(qtk_measure_table *t) { qtk_measure_table_free(t); }
 
 static uint64_t rng_next(uint64_t *s) { /* splitmix64 */
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
@@ -630,7 +701,7 @@ static void put_anchored(char **p, size_t *len, size_t *cap, const char *s, bool
  * `data_target`: uniform random candidates, then random one-step moves down or up until
  * inside. Returns the recipe text (malloc'ed) and its predicted cost, NULL on failure. */
 static char *random_mix(const qtk_measure_table *tab, uint64_t data_target, bool mainline, bool tied, int file_type,
-                        uint64_t *rng, double *cost) {
+                        int cost_model, uint64_t *rng, double *cost, double *cost_alt) {
     int64_t n = tab->n;
     int *ci = (int *)calloc((size_t)(n ? n : 1), sizeof(int));
     if (!ci) return NULL;
@@ -663,10 +734,11 @@ static char *random_mix(const qtk_measure_table *tab, uint64_t data_target, bool
     snprintf(line, sizeof line, "# qtk sweep: random mix\ndefault copy\nfile_type %d\n", file_type);
     str_add(&p, &len, &cap, line, &oom);
     if (mainline) str_add(&p, &len, &cap, "compat mainline\n", &oom);
-    double c = 0;
+    double c = 0, c2 = 0;
     for (int64_t i = 0; i < n; i++) {
         const qtk_measure_tensor *t = &tab->t[i];
-        c += qtk_autoplan_cost(t, &t->cand[ci[i]], tied);
+        c += qtk_autoplan_cost_ex(t, &t->cand[ci[i]], tied, false, cost_model);
+        c2 += qtk_autoplan_cost_ex(t, &t->cand[ci[i]], tied, false, !cost_model);
         put_anchored(&p, &len, &cap, t->name, &oom);
         str_add(&p, &len, &cap, " = ", &oom);
         str_add(&p, &len, &cap, qtk_type_name(t->cand[ci[i]].type), &oom);
@@ -678,6 +750,7 @@ static char *random_mix(const qtk_measure_table *tab, uint64_t data_target, bool
         return NULL;
     }
     *cost = c;
+    *cost_alt = c2;
     return p;
 }
 
@@ -699,6 +772,7 @@ static qtk_status make_plan(sweep_ctx *c, const qtk_measure_table *tab, uint64_t
     o.target_size = target_size;
     o.target_bpw = target_bpw;
     o.compat = c->a->mainline ? QTK_AUTOPLAN_COMPAT_MAINLINE : QTK_AUTOPLAN_COMPAT_ANY;
+    o.cost_model = c->a->cost_model;
     o.comment = "qtk sweep";
     qtk_autoplan_result *res = NULL;
     qtk_error e2;
@@ -720,12 +794,19 @@ static qtk_status make_plan(sweep_ctx *c, const qtk_measure_table *tab, uint64_t
 
 /* ---- the command ------------------------------------------------------------------------------ */
 
+static const char *base_name(const char *p) {
+    const char *sl;
+    while ((sl = strpbrk(p, "/\\")) != NULL) p = sl + 1;
+    return p;
+}
+
 static void row_init(sweep_row *r, const char *name, row_kind kind) {
     memset(r, 0, sizeof *r);
     snprintf(r->name, sizeof r->name, "%s", name);
     r->kind = kind;
     r->ref_row = -1;
     r->pred_cost = NAN;
+    r->pred_cost_alt = NAN;
 }
 
 int cmd_sweep(int argc, char **argv) {
@@ -756,12 +837,11 @@ int cmd_sweep(int argc, char **argv) {
     if (qtk_gguf_open(a.model, &c.g, &err) != QTK_OK) goto fail;
     if (a.imatrix && qtk_imatrix_load(a.imatrix, &c.im, &err) != QTK_OK) goto fail;
     if (a.measure) {
-        if (table_load(a.measure, &tab, &err) != QTK_OK) goto fail;
-        if (qtk_autoplan_check_model(tab, a.measure, c.g, a.model, &err) != QTK_OK) goto fail;
+        if (table_load(a.measure, c.g, a.model, c.im, a.imatrix, &tab, &err) != QTK_OK) goto fail;
     }
 
-    /* the source model: tokens and base log-probabilities, once */
-    if (qtk_model_load(a.model, &src, &err) != QTK_OK) goto fail;
+    /* the reference model (MODEL, or --ref-model): tokens and base log-probabilities, once */
+    if (qtk_model_load(a.ref_model ? a.ref_model : a.model, &src, &err) != QTK_OK) goto fail;
     if (qtk_vocab_load(qtk_model_gguf(src), &c.vocab, &err) != QTK_OK) goto fail;
     {
         size_t size = 0;
@@ -827,9 +907,9 @@ int cmd_sweep(int argc, char **argv) {
         int pi = n_rows - 1;
         sweep_row *q = &rows[n_rows++];
         char nm[64], why[QTK_ERROR_MSG_MAX];
-        snprintf(nm, sizeof nm, "plan@%s", r->name);
+        snprintf(nm, sizeof nm, "plan@%.40s", r->name);
         row_init(q, nm, ROW_PLAN);
-        snprintf(q->ref, sizeof q->ref, "%s", r->name);
+        snprintf(q->ref, sizeof q->ref, "%.31s", r->name);
         q->ref_row = pi;
         if (make_plan(&c, tab, rows[pi].bytes, 0, q, why, sizeof why, &err) != QTK_OK) goto fail;
         if (!q->recipe_text) {
@@ -873,7 +953,12 @@ int cmd_sweep(int argc, char **argv) {
         report_row(&c, q);
     }
     /* the proxy check: random valid mixes near one size */
-    sweep_out out = {&a, &c, rows, 0, NULL, false, NAN, 0, NULL};
+    sweep_out out;
+    memset(&out, 0, sizeof out);
+    out.a = &a;
+    out.c = &c;
+    out.rows = rows;
+    out.rho = out.rho_alt = NAN;
     if (tab && a.random_mixes) {
         int at = -1;
         for (int i = 0; i < n_rows; i++) {
@@ -891,10 +976,13 @@ int cmd_sweep(int argc, char **argv) {
         bool tied = qtk_gguf_find_tensor(c.g, "output.weight") < 0;
         int ft = qtk_preset_ftype(rows[at].name);
         uint64_t rng = a.seed * 0x2545F4914F6CDD1Dull + 12345;
-        double *pc = (double *)calloc((size_t)a.random_mixes, sizeof(double)), *mk = (double *)calloc((size_t)a.random_mixes, sizeof(double));
+        double *pc = (double *)calloc((size_t)a.random_mixes, sizeof(double)),
+               *pa = (double *)calloc((size_t)a.random_mixes, sizeof(double)),
+               *mk = (double *)calloc((size_t)a.random_mixes, sizeof(double));
         int nr = 0;
-        if (!pc || !mk) {
+        if (!pc || !pa || !mk) {
             free(pc);
+            free(pa);
             free(mk);
             qtk_set_error(&err, QTK_ERR_NOMEM, "out of memory");
             goto fail;
@@ -903,11 +991,12 @@ int cmd_sweep(int argc, char **argv) {
         for (int i = 0; i < a.random_mixes; i++) {
             sweep_row *q = &rows[n_rows++];
             char nm[64];
-            snprintf(nm, sizeof nm, "random%02d@%s", i + 1, rows[at].name);
+            snprintf(nm, sizeof nm, "random%02d@%.40s", i + 1, rows[at].name);
             row_init(q, nm, ROW_RANDOM);
-            snprintf(q->ref, sizeof q->ref, "%s", rows[at].name);
+            snprintf(q->ref, sizeof q->ref, "%.31s", rows[at].name);
             q->ref_row = at;
-            q->recipe_text = random_mix(tab, target, a.mainline, tied, ft > 0 ? ft : 1, &rng, &q->pred_cost);
+            q->recipe_text = random_mix(tab, target, a.mainline, tied, ft > 0 ? ft : 1, a.cost_model, &rng, &q->pred_cost,
+                                        &q->pred_cost_alt);
             if (!q->recipe_text || run_recipe_text(&c, q->recipe_text, q, &err) != QTK_OK) {
                 fprintf(stderr, "sweep: %s failed: %s\n", q->name, q->recipe_text ? err.msg : "no mix found near the size");
                 n_failed++;
@@ -917,24 +1006,30 @@ int cmd_sweep(int argc, char **argv) {
                 q->has_delta = true;
             report_row(&c, q);
             pc[nr] = q->pred_cost;
+            pa[nr] = q->pred_cost_alt;
             mk[nr++] = q->kld;
         }
         if (nr >= 3 && qtk_spearman(pc, mk, nr, &out.rho, &err) == QTK_OK) {
             out.has_rho = true;
             out.n_rho = nr;
-            fprintf(stderr, "sweep: proxy check: Spearman rho(predicted cost, KLD) = %.3f over %d mixes\n", out.rho, nr);
+            fprintf(stderr, "sweep: proxy check: Spearman rho(predicted cost, KLD) = %.3f over %d mixes (--cost %s)\n",
+                    out.rho, nr, cost_name(a.cost_model));
+            if (qtk_spearman(pa, mk, nr, &out.rho_alt, &err) == QTK_OK) {
+                out.has_rho_alt = true;
+                fprintf(stderr, "sweep: proxy check: with --cost %s: rho = %.3f\n", cost_name(!a.cost_model), out.rho_alt);
+            }
         }
         free(pc);
+        free(pa);
         free(mk);
     }
 
     /* outputs */
     out.n = n_rows;
-    {
-        const char *mn = a.model, *sl;
-        while ((sl = strpbrk(mn, "/\\")) != NULL) mn = sl + 1;
-        out.model_name = mn;
-    }
+    out.model_name = base_name(a.model);
+    out.ref_name = base_name(a.ref_model ? a.ref_model : a.model);
+    out.imatrix_name = a.imatrix ? base_name(a.imatrix) : "none";
+    out.text_name = base_name(a.text);
     if (write_output(a.out_dir, "sweep.tsv", write_tsv, &out, &err) != QTK_OK ||
         write_output(a.out_dir, "sweep.md", write_md, &out, &err) != QTK_OK)
         goto fail;

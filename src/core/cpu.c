@@ -146,25 +146,3 @@ int qtk_isa_pick(unsigned have_mask) {
     }
     return -1;
 }
-
-/* The ISA level whose vec_dot kernel the dispatcher picks for traits tr. */
-static int best_level(const qtk_type_traits *tr) {
-    unsigned mask = 0;
-    for (int isa = 0; isa < QTK_ISA_COUNT; isa++)
-        if (tr->vec_dot[isa]) mask |= 1u << isa;
-    return qtk_isa_pick(mask);
-}
-
-qtk_mul_mat_fn qtk_mul_mat_best(int t) {
-    const qtk_type_traits *tr = qtk_type_get(t);
-    if (!tr) return NULL;
-    int isa = best_level(tr);
-    return isa >= 0 ? tr->mul_mat[isa] : NULL;
-}
-
-qtk_vec_dot_fn qtk_vec_dot_best(int t) {
-    const qtk_type_traits *tr = qtk_type_get(t);
-    if (!tr) return NULL;
-    int isa = best_level(tr);
-    return isa >= 0 ? tr->vec_dot[isa] : NULL;
-}

@@ -7,8 +7,12 @@
  * by efficiency g = -ΔD/Δbytes (ties: smaller Δbytes, then item order, then
  * step order); the walk takes steps until the first one that does not fit
  * (λ* = its g); the fill step then takes any later step that fits and whose
- * predecessor was taken; safety check (a) raises the floor of tensors far
- * below their class median and solves again. The result is written as a
+ * predecessor was taken; the polish then applies single swaps to any
+ * Pareto point and pair moves (one item up, another down) while they lower
+ * the predicted cost within the budget; safety check (a) raises the floor of
+ * tensors far below their class median, the optional check (c) of starved
+ * tensors, and below 2.2 bpw expert ffn_down is capped at its gate/up
+ * experts; each solves again. The result is written as a
  * recipe (one exact-name rule per tensor, `default copy`) and a --custom-q
  * list. docs/planner.md, section "Planner".
  */
@@ -49,8 +53,26 @@ static bool is_attention(const char *cls) {
 /* D = m_class · α · R · ε_rel, attention tensors additionally × (1 + 0.5·2^(3−b))
  * with b the candidate's nominal bpw (PR 15550's low-bpw attention factor). */
 double qtk_autoplan_cost(const qtk_measure_tensor *t, const qtk_measure_cand *c, bool tied) {
+    return qtk_autoplan_cost_at(t, c, tied, false);
+}
+
+static bool is_ffn_down(const char *cls) {
+    return !strcmp(cls, "ffn_down") || !strcmp(cls, "ffn_down_exps") || !strcmp(cls, "ffn_down_shexp");
+}
+
+/* Below an average of 2.2 bpw PR 15550 replaces the ffn_down multiplier by the
+ * error factor 1 + 2^(3 - b): large for the low types, ~1 at 8 bpw. */
+double qtk_autoplan_cost_at(const qtk_measure_tensor *t, const qtk_measure_cand *c, bool tied, bool low_bpw) {
+    return qtk_autoplan_cost_ex(t, c, tied, low_bpw, QTK_AUTOPLAN_COST_REL);
+}
+
+double qtk_autoplan_cost_ex(const qtk_measure_tensor *t, const qtk_measure_cand *c, bool tied, bool low_bpw,
+                            int cost_model) {
     double rows = (double)t->ne[1] * (double)(t->ne[2] > 0 ? t->ne[2] : 1);
-    double d = qtk_autoplan_class_multiplier(t->cls, tied) * t->alpha * rows * c->eps_rel;
+    double m = low_bpw && is_ffn_down(t->cls) ? 1.0 + pow(2.0, 3.0 - qtk_type_bpw(c->type))
+                                              : qtk_autoplan_class_multiplier(t->cls, tied);
+    double e = cost_model == QTK_AUTOPLAN_COST_ABS ? c->eps_abs : rows * c->eps_rel;
+    double d = m * t->alpha * e;
     if (is_attention(t->cls)) d *= 1.0 + 0.5 * pow(2.0, 3.0 - qtk_type_bpw(c->type));
     return d;
 }
@@ -267,7 +289,10 @@ typedef struct ap_item {
     int n_members;
     int n_hull;
     ap_point *hull; /* lower convex hull, increasing w, decreasing d */
-    int level;      /* chosen hull point */
+    int level;      /* chosen hull point (walk and fill) */
+    int n_par;
+    ap_point *par;  /* Pareto front (hull points included), increasing w, decreasing d */
+    int cur;        /* chosen Pareto point (after the polish: maybe off the hull) */
 } ap_item;
 
 typedef struct ap_step {
@@ -287,6 +312,7 @@ typedef struct solver {
     int64_t n_items;
     ap_item *items;
     int64_t *item_of; /* item index per tensor */
+    int64_t *member_buf; /* [tab->n]: the items' members, item after item (a partition) */
     ap_step *steps;
     int64_t n_steps;
 } solver;
@@ -405,8 +431,8 @@ static qtk_status apply_rules(solver *s, qtk_error *err) {
 
 static void free_items(solver *s) {
     for (int64_t j = 0; j < s->n_items; j++) {
-        free(s->items[j].members);
         free(s->items[j].hull);
+        free(s->items[j].par);
     }
     free(s->items);
     s->items = NULL;
@@ -436,26 +462,23 @@ static qtk_status build_items(solver *s, qtk_error *err) {
     s->items = (ap_item *)calloc((size_t)(tab->n ? tab->n : 1), sizeof *s->items);
     if (!s->items) return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory (planner items)");
     char gi[128], gj[128];
+    int64_t n_placed = 0;
     for (int64_t i = 0; i < tab->n; i++) s->item_of[i] = -1;
     for (int64_t i = 0; i < tab->n; i++) {
         if (s->item_of[i] >= 0) continue;
         ap_item *it = &s->items[s->n_items];
         group_of(s, i, gi, sizeof gi);
-        int cnt = 1;
-        if (gi[0])
-            for (int64_t j = i + 1; j < tab->n; j++) {
-                group_of(s, j, gj, sizeof gj);
-                if (!strcmp(gi, gj)) cnt++;
-            }
-        it->members = (int64_t *)malloc((size_t)cnt * sizeof *it->members);
-        if (!it->members) return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory (planner items)");
+        /* every tensor is in exactly one item: the members fit in member_buf */
+        it->members = s->member_buf + n_placed;
         it->members[it->n_members++] = i;
+        n_placed++;
         s->item_of[i] = s->n_items;
         if (gi[0])
             for (int64_t j = i + 1; j < tab->n; j++) {
                 group_of(s, j, gj, sizeof gj);
-                if (!strcmp(gi, gj)) {
+                if (!strcmp(gi, gj) && n_placed < tab->n) {
                     it->members[it->n_members++] = j;
+                    n_placed++;
                     s->item_of[j] = s->n_items;
                 }
             }
@@ -493,10 +516,21 @@ static qtk_status build_items(solver *s, qtk_error *err) {
                                  gi, t0->name, it->n_members);
         }
         qsort(pts, (size_t)np, sizeof *pts, cmp_point);
-        /* Pareto (strictly decreasing cost), then the lower convex hull */
+        /* Pareto (strictly decreasing cost), kept for the polish; then the lower convex hull */
+        int npar = 0;
+        for (int k = 0; k < np; k++)
+            if (!npar || pts[k].d < pts[npar - 1].d) pts[npar++] = pts[k];
+        np = npar;
+        it->par = (ap_point *)malloc((size_t)np * sizeof *it->par);
+        if (!it->par) {
+            free(pts);
+            return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory (planner candidates)");
+        }
+        memcpy(it->par, pts, (size_t)np * sizeof *pts);
+        it->n_par = np;
+        it->cur = 0;
         int nh = 0;
         for (int k = 0; k < np; k++) {
-            if (nh && pts[k].d >= pts[nh - 1].d) continue;
             while (nh >= 2) {
                 const ap_point *a = &pts[nh - 2], *b = &pts[nh - 1], *c = &pts[k];
                 double s1 = (b->d - a->d) / ((double)(b->w - a->w));
@@ -532,7 +566,8 @@ static qtk_status build_items(solver *s, qtk_error *err) {
 typedef struct walk_out {
     uint64_t base, top, used, first_misfit, min_next;
     double lambda;
-    int64_t taken, fill;
+    int64_t taken, fill, polish;
+    double polish_gain;
 } walk_out;
 
 static void sums(const solver *s, uint64_t *base, uint64_t *top) {
@@ -541,6 +576,114 @@ static void sums(const solver *s, uint64_t *base, uint64_t *top) {
         *base += s->items[j].hull[0].w;
         *top += s->items[j].hull[s->items[j].n_hull - 1].w;
     }
+}
+
+/* A downgrade the polish may pair with an upgrade: item `item` down to its
+ * Pareto point `p`. */
+typedef struct pmove {
+    int64_t item;
+    int p;
+    uint64_t freed; /* bytes a downgrade frees */
+    double dd;      /* cost a downgrade adds (> 0) */
+} pmove;
+
+static int cmp_pmove(const void *a, const void *b) {
+    const pmove *x = (const pmove *)a, *y = (const pmove *)b;
+    if (x->freed != y->freed) return x->freed < y->freed ? -1 : 1;
+    if (x->item != y->item) return x->item < y->item ? -1 : 1;
+    return x->p - y->p;
+}
+
+/* The polish (PLANNER §4.4 step 7): after the walk and the fill, repeatedly
+ * apply the move with the largest strict decrease of the predicted cost that
+ * stays within the budget: one item to any Pareto point (hull or not), or one
+ * item up and another down (a step moved between two items). Deterministic:
+ * ties keep the first move found (items in order, points in order). */
+static void polish(solver *s, uint64_t budget, uint64_t *used, walk_out *w) {
+    int64_t n_dn_max = 0;
+    for (int64_t j = 0; j < s->n_items; j++) n_dn_max += s->items[j].n_par;
+    pmove *dn = (pmove *)malloc((size_t)(n_dn_max ? n_dn_max : 1) * sizeof *dn);
+    /* suffix best and second best (different items) of dd over dn sorted by freed */
+    int64_t *best1 = (int64_t *)malloc((size_t)(n_dn_max + 1) * sizeof *best1);
+    int64_t *best2 = (int64_t *)malloc((size_t)(n_dn_max + 1) * sizeof *best2);
+    if (!dn || !best1 || !best2) goto out; /* no polish without memory: the plan stays valid */
+    for (int64_t iter = 0; iter < 4 * s->n_items + 16; iter++) {
+        uint64_t left = budget - *used;
+        double best_gain = 0;
+        int64_t bu = -1, bd = -1;
+        int bup = 0, bdp = 0;
+        /* downgrades, sorted by bytes freed */
+        int64_t nd = 0;
+        for (int64_t j = 0; j < s->n_items; j++) {
+            const ap_item *it = &s->items[j];
+            for (int k = 0; k < it->cur; k++)
+                dn[nd++] = (pmove){j, k, it->par[it->cur].w - it->par[k].w, it->par[k].d - it->par[it->cur].d};
+        }
+        qsort(dn, (size_t)nd, sizeof *dn, cmp_pmove);
+        best1[nd] = best2[nd] = -1;
+        for (int64_t q = nd - 1; q >= 0; q--) {
+            int64_t b1 = best1[q + 1], b2 = best2[q + 1];
+            if (b1 < 0 || dn[q].dd <= dn[b1].dd) {
+                /* q is the new best; the old best, of another item, the second */
+                if (b1 >= 0 && dn[b1].item != dn[q].item) b2 = b1;
+                b1 = q;
+            } else if (dn[q].item != dn[b1].item && (b2 < 0 || dn[q].dd <= dn[b2].dd)) {
+                b2 = q;
+            }
+            best1[q] = b1;
+            best2[q] = b2;
+        }
+        for (int64_t j = 0; j < s->n_items; j++) {
+            const ap_item *it = &s->items[j];
+            for (int k = it->cur + 1; k < it->n_par; k++) {
+                uint64_t dw = it->par[k].w - it->par[it->cur].w;
+                double gain = it->par[it->cur].d - it->par[k].d;
+                if (dw <= left) {
+                    if (gain > best_gain) {
+                        best_gain = gain;
+                        bu = j;
+                        bup = k;
+                        bd = -1;
+                    }
+                    continue;
+                }
+                /* the cheapest downgrade of another item freeing at least dw - left */
+                uint64_t need = dw - left;
+                int64_t lo = 0, hi = nd;
+                while (lo < hi) {
+                    int64_t mid = lo + (hi - lo) / 2;
+                    if (dn[mid].freed >= need) hi = mid;
+                    else lo = mid + 1;
+                }
+                int64_t c = best1[lo];
+                if (c >= 0 && dn[c].item == j) c = best2[lo];
+                if (c < 0) continue;
+                double net = gain - dn[c].dd;
+                if (net > best_gain) {
+                    best_gain = net;
+                    bu = j;
+                    bup = k;
+                    bd = c;
+                }
+            }
+        }
+        if (bu < 0) break;
+        ap_item *u = &s->items[bu];
+        *used += u->par[bup].w - u->par[u->cur].w;
+        if (bd >= 0) {
+            ap_item *d = &s->items[dn[bd].item];
+            bdp = dn[bd].p;
+            *used -= d->par[d->cur].w - d->par[bdp].w;
+            d->cur = bdp;
+        }
+        u->cur = bup;
+        w->polish++;
+        w->polish_gain += best_gain;
+    }
+out:
+    free(dn);
+    free(best1);
+    free(best2);
 }
 
 /* The equal-slope walk and the fill; assumes base <= budget. */
@@ -570,21 +713,32 @@ static void walk(solver *s, uint64_t budget, walk_out *w) {
             w->fill++;
         }
     }
+    /* the chosen hull point on the Pareto front */
+    for (int64_t j = 0; j < s->n_items; j++) {
+        ap_item *it = &s->items[j];
+        it->cur = 0;
+        for (int k = 0; k < it->n_par; k++)
+            if (it->par[k].type == it->hull[it->level].type) it->cur = k;
+    }
+    if (!s->o->no_fill && !s->o->no_polish) polish(s, budget, &used, w);
     w->used = used;
+    /* the smallest upgrade not taken: the next hull step (walk), the next
+     * Pareto point (after the polish, which takes every single upgrade that fits) */
     w->min_next = 0;
+    bool polished = !s->o->no_fill && !s->o->no_polish;
     for (int64_t j = 0; j < s->n_items; j++) {
         const ap_item *it = &s->items[j];
-        if (it->level + 1 < it->n_hull) {
-            uint64_t dw = it->hull[it->level + 1].w - it->hull[it->level].w;
-            if (!w->min_next || dw < w->min_next) w->min_next = dw;
-        }
+        uint64_t dw = 0;
+        if (polished && it->cur + 1 < it->n_par) dw = it->par[it->cur + 1].w - it->par[it->cur].w;
+        else if (!polished && it->level + 1 < it->n_hull) dw = it->hull[it->level + 1].w - it->hull[it->level].w;
+        if (dw && (!w->min_next || dw < w->min_next)) w->min_next = dw;
     }
 }
 
 /* Candidate index of tensor i for the item's chosen type. */
 static int chosen_cand(const solver *s, int64_t i) {
     const ap_item *it = &s->items[s->item_of[i]];
-    int type = it->hull[it->level].type;
+    int type = it->par[it->cur].type;
     const qtk_measure_tensor *tt = &s->tab->t[i];
     for (int k = 0; k < tt->n_cand; k++)
         if (tt->cand[k].type == type && s->adm[s->off[i] + k]) return k;
@@ -599,6 +753,19 @@ static double tensor_bpw(const qtk_measure_tensor *tt, uint64_t bytes) {
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
+}
+
+/* Appends "; text" to the notes (once per distinct text; truncated when full). */
+static void add_note(char *note, size_t n, const char *fmt, ...) QTK_PRINTF(3, 4);
+static void add_note(char *note, size_t n, const char *fmt, ...) {
+    char tmp[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (strstr(note, tmp)) return;
+    size_t l = strlen(note);
+    if (l + 2 < n) snprintf(note + l, n - l, "%s%s", l ? "; " : "", tmp);
 }
 
 /* Safety check (a): tensors more than `spread` bpw below their class median
@@ -638,8 +805,8 @@ static int64_t safety_spread(solver *s, const int *cand, double spread, char *no
         if (!any_above) continue;
         for (int q = 0; q < ti->n_cand; q++)
             if (s->adm[s->off[i] + q] && tensor_bpw(ti, ti->cand[q].bytes) < lo) s->adm[s->off[i] + q] = false;
-        if (!raised && note && !note[0])
-            snprintf(note, note_n, "safety: %s at %.2f bpw was more than %.1f bpw below the %s median %.2f; floor raised",
+        if (!raised)
+            add_note(note, note_n, "safety (a): %s at %.2f bpw was more than %.1f bpw below the %s median %.2f; floor raised",
                      ti->name, b, spread, ti->cls, med[i]);
         raised++;
     }
@@ -648,6 +815,101 @@ out:
     free(med);
     free(cls_n);
     return raised;
+}
+
+/* Safety check (c), starvation [ours, after Thireus' veto]: when the tensors
+ * above their smallest admissible candidate sit in a narrow band (25th to
+ * 75th percentile of their bpw within QTK_AP_STARVE_BAND) while some
+ * tensors are starved at their smallest candidate more than
+ * QTK_AP_STARVE_GAP bpw below the median of that band, the starved tensors
+ * get a floor of median - gap. Returns how many floors were raised. */
+#define QTK_AP_STARVE_BAND 1.0
+#define QTK_AP_STARVE_GAP 1.5
+static int64_t safety_starvation(solver *s, const int *cand, char *note, size_t note_n) {
+    const qtk_measure_table *tab = s->tab;
+    double *v = (double *)malloc((size_t)tab->n * sizeof *v);
+    bool *floored = (bool *)calloc((size_t)tab->n, sizeof *floored);
+    int64_t raised = 0, nv = 0;
+    if (!v || !floored) goto out;
+    for (int64_t i = 0; i < tab->n; i++) {
+        const qtk_measure_tensor *ti = &tab->t[i];
+        int first = -1, n_adm = 0;
+        for (int q = 0; q < ti->n_cand; q++)
+            if (s->adm[s->off[i] + q]) {
+                if (first < 0) first = q; /* candidates are sorted by bytes */
+                n_adm++;
+            }
+        if (ti->pinned || n_adm < 2) continue;
+        if (cand[i] == first) floored[i] = true;
+        else v[nv++] = tensor_bpw(ti, ti->cand[cand[i]].bytes);
+    }
+    if (nv < 5) goto out;
+    qsort(v, (size_t)nv, sizeof *v, cmp_double);
+    double q1 = v[(nv - 1) / 4], q3 = v[(nv - 1) - (nv - 1) / 4]; /* quartiles */
+    double med = nv % 2 ? v[nv / 2] : 0.5 * (v[nv / 2 - 1] + v[nv / 2]);
+    if (q3 - q1 > QTK_AP_STARVE_BAND) goto out;
+    double lo = med - QTK_AP_STARVE_GAP;
+    for (int64_t i = 0; i < tab->n; i++) {
+        if (!floored[i]) continue;
+        const qtk_measure_tensor *ti = &tab->t[i];
+        double b = tensor_bpw(ti, ti->cand[cand[i]].bytes);
+        if (b >= lo) continue;
+        bool any_above = false;
+        for (int q = 0; q < ti->n_cand; q++)
+            if (s->adm[s->off[i] + q] && tensor_bpw(ti, ti->cand[q].bytes) >= lo) any_above = true;
+        if (!any_above) continue;
+        for (int q = 0; q < ti->n_cand; q++)
+            if (s->adm[s->off[i] + q] && tensor_bpw(ti, ti->cand[q].bytes) < lo) s->adm[s->off[i] + q] = false;
+        if (!raised)
+            add_note(note, note_n, "safety (c): %s starved at %.2f bpw while the others sit in %.2f..%.2f bpw; floor raised",
+                     ti->name, b, q1, q3);
+        raised++;
+    }
+out:
+    free(v);
+    free(floored);
+    return raised;
+}
+
+/* Below 2.2 bpw (PR 15550's repair (b)): an expert ffn_down is capped at the
+ * larger bpw of the same layer's ffn_gate_exps / ffn_up_exps. Returns how
+ * many ceilings were lowered. */
+static int64_t safety_expert_down(solver *s, const int *cand, char *note, size_t note_n) {
+    const qtk_measure_table *tab = s->tab;
+    int64_t lowered = 0;
+    for (int64_t i = 0; i < tab->n; i++) {
+        const qtk_measure_tensor *td = &tab->t[i];
+        if (td->pinned || strcmp(td->cls, "ffn_down_exps") || td->layer < 0) continue;
+        double cap = -1;
+        for (int64_t j = 0; j < tab->n; j++) {
+            const qtk_measure_tensor *tj = &tab->t[j];
+            if (tj->layer == td->layer && (!strcmp(tj->cls, "ffn_gate_exps") || !strcmp(tj->cls, "ffn_up_exps"))) {
+                double b = tensor_bpw(tj, tj->cand[cand[j]].bytes);
+                if (b > cap) cap = b;
+            }
+        }
+        double b = tensor_bpw(td, td->cand[cand[i]].bytes);
+        if (cap < 0 || b <= cap + 1e-9) continue;
+        int first = -1;
+        bool any_below = false;
+        for (int q = 0; q < td->n_cand; q++)
+            if (s->adm[s->off[i] + q]) {
+                if (first < 0) first = q;
+                if (tensor_bpw(td, td->cand[q].bytes) <= cap + 1e-9) any_below = true;
+            }
+        bool changed = false;
+        for (int q = 0; q < td->n_cand; q++)
+            if (s->adm[s->off[i] + q] && tensor_bpw(td, td->cand[q].bytes) > cap + 1e-9 && (any_below || q != first)) {
+                s->adm[s->off[i] + q] = false;
+                changed = true;
+            }
+        if (!changed) continue;
+        if (!lowered)
+            add_note(note, note_n, "below %.1f bpw: %s capped at the %.2f bpw of its gate/up experts", QTK_AUTOPLAN_LOW_BPW,
+                     td->name, cap);
+        lowered++;
+    }
+    return lowered;
 }
 
 void qtk_autoplan_result_free(qtk_autoplan_result *r) {
@@ -678,6 +940,7 @@ static void solver_free(solver *s) {
     free(s->adm);
     free(s->cost);
     free(s->item_of);
+    free(s->member_buf);
 }
 
 qtk_status qtk_autoplan_solve(const qtk_measure_table *tab, const qtk_autoplan_opts *o, qtk_autoplan_result **out,
@@ -689,6 +952,8 @@ qtk_status qtk_autoplan_solve(const qtk_measure_table *tab, const qtk_autoplan_o
         return qtk_set_error(err, QTK_ERR_INVALID_ARG, "give exactly one target: --target-size or --target-bpw");
     if (has_bpw && !(o->target_bpw < 64))
         return qtk_set_error(err, QTK_ERR_INVALID_ARG, "--target-bpw %g: not a usable bits-per-weight value", o->target_bpw);
+    if (o->cost_model != QTK_AUTOPLAN_COST_REL && o->cost_model != QTK_AUTOPLAN_COST_ABS)
+        return qtk_set_error(err, QTK_ERR_INVALID_ARG, "unknown cost model %d", o->cost_model);
     if (tab->n <= 0) return qtk_set_error(err, QTK_ERR_INVALID_ARG, "the measurement table has no tensors");
     if (tab->n_elements_all <= 0)
         return qtk_set_error(err, QTK_ERR_FORMAT, "the measurement table has no n_elements_all");
@@ -710,6 +975,9 @@ qtk_status qtk_autoplan_solve(const qtk_measure_table *tab, const qtk_autoplan_o
     s.size_mode = has_size;
     s.mainline = o->compat == QTK_AUTOPLAN_COMPAT_MAINLINE;
     s.tied = true;
+    /* the average bpw of the target decides the low-bpw variants */
+    double avg_bpw = has_bpw ? o->target_bpw : (double)o->target_size * 8.0 / (double)tab->n_elements_all;
+    bool low_bpw = avg_bpw < QTK_AUTOPLAN_LOW_BPW;
     int64_t n_c = 0;
     for (int64_t i = 0; i < tab->n; i++) {
         const qtk_measure_tensor *tt = &tab->t[i];
@@ -728,16 +996,18 @@ qtk_status qtk_autoplan_solve(const qtk_measure_table *tab, const qtk_autoplan_o
     s.adm = (bool *)calloc((size_t)n_c, sizeof *s.adm);
     s.cost = (double *)malloc((size_t)n_c * sizeof *s.cost);
     s.item_of = (int64_t *)malloc((size_t)tab->n * sizeof *s.item_of);
+    s.member_buf = (int64_t *)malloc((size_t)tab->n * sizeof *s.member_buf);
     qtk_autoplan_result *r = (qtk_autoplan_result *)calloc(1, sizeof *r);
     qtk_status st = QTK_OK;
     char *bound_text = NULL;
     int *longest = NULL;
     uint64_t *chosen_bytes = NULL;
-    if (!s.off || !s.adm || !s.cost || !s.item_of || !r) {
+    if (!s.off || !s.adm || !s.cost || !s.item_of || !s.member_buf || !r) {
         st = qtk_set_error(err, QTK_ERR_NOMEM, "out of memory (planner)");
         goto done;
     }
     r->n = tab->n;
+    r->low_bpw = low_bpw;
     r->type = (int *)malloc((size_t)tab->n * sizeof *r->type);
     r->cand = (int *)malloc((size_t)tab->n * sizeof *r->cand);
     r->cost = (double *)malloc((size_t)tab->n * sizeof *r->cost);
@@ -758,10 +1028,11 @@ qtk_status qtk_autoplan_solve(const qtk_measure_table *tab, const qtk_autoplan_o
                 st = qtk_set_error(err, QTK_ERR_FORMAT, "tensor '%s': unknown type id %d in the table", tt->name, c->type);
                 goto done;
             }
-            double d = qtk_autoplan_cost(tt, c, s.tied);
+            double d = qtk_autoplan_cost_ex(tt, c, s.tied, low_bpw, o->cost_model);
             if (!isfinite(d) || d < 0) {
                 st = qtk_set_error(err, QTK_ERR_FORMAT, "tensor '%s', type %s: error value %g is not a finite "
-                                   "non-negative number", tt->name, qtk_type_name(c->type), c->eps_rel);
+                                   "non-negative number", tt->name, qtk_type_name(c->type),
+                                   o->cost_model == QTK_AUTOPLAN_COST_ABS ? c->eps_abs : c->eps_rel);
                 goto done;
             }
             s.cost[n_c + k] = d;
@@ -826,7 +1097,7 @@ qtk_status qtk_autoplan_solve(const qtk_measure_table *tab, const qtk_autoplan_o
         } else if (base > budget) {
             /* the raised floors do not fit: keep the previous solution */
             size_t l = strlen(r->notes);
-            snprintf(r->notes + l, sizeof r->notes - l, "%sthe raised floors do not fit the budget: check (a) relaxed",
+            snprintf(r->notes + l, sizeof r->notes - l, "%sthe raised floors do not fit the budget: the plan before them is kept",
                      l ? "; " : "");
             break;
         }
@@ -841,10 +1112,14 @@ qtk_status qtk_autoplan_solve(const qtk_measure_table *tab, const qtk_autoplan_o
         r->min_next_step = w.min_next;
         r->n_taken = w.taken;
         r->n_fill = w.fill;
+        r->n_polish = w.polish;
+        r->polish_gain = w.polish_gain;
         r->n_items = s.n_items;
         r->n_steps = s.n_steps;
-        if (spread < 0 || round >= 16) break;
-        int64_t raised = safety_spread(&s, r->cand, spread, round == 0 ? r->notes : NULL, sizeof r->notes);
+        if (round >= 16) break;
+        int64_t raised = spread < 0 ? 0 : safety_spread(&s, r->cand, spread, r->notes, sizeof r->notes);
+        if (o->starvation) raised += safety_starvation(&s, r->cand, r->notes, sizeof r->notes);
+        if (low_bpw) raised += safety_expert_down(&s, r->cand, r->notes, sizeof r->notes);
         if (!raised) break;
         r->n_safety += (int)raised;
     }
@@ -945,6 +1220,16 @@ qtk_status qtk_autoplan_for_model(const qtk_gguf *g, const char *table_path, con
         im = im_own;
     }
     if ((st = qtk_plan_make(g, tmp, im, true, &hplan, err)) != QTK_OK) goto done;
+    /* as the measure pass counts it: every table tensor quantized (the imatrix
+     * keys are written only when some tensor uses the imatrix) and a
+     * general.file_type (the plan's recipe always sets one) */
+    for (int64_t i = 0; i < tab->n; i++) {
+        qtk_plan_item *it = &hplan->items[tab->t[i].idx];
+        it->quantize = true;
+        it->type = tab->t[i].cand[0].type;
+        it->bytes = tab->t[i].cand[0].bytes;
+    }
+    if (hplan->file_type < 0) hplan->file_type = 0;
     {
         qtk_quantize_params qp = *p;
         qp.imatrix = im;

@@ -2,7 +2,7 @@
  * autoplan.h — the automatic planner of issue #15 (PLANNER.md §4.4): from a
  * measurement table (measure_table.h) and a size or bpw target, one type per
  * tensor minimising the predicted cost, with rules, floors, harmonised expert
- * groups, the equal-slope walk, the fill step and safety checks; emits the
+ * groups, the equal-slope walk, the fill step, the polish and safety checks; emits the
  * result as a qtk recipe and as a --custom-q list. Library code: returns
  * qtk_status + qtk_error, never prints. docs/planner.md, section "Planner".
  */
@@ -10,6 +10,15 @@
 #define QTK_AUTOPLAN_H
 
 #include "quantize/measure_table.h"
+
+/* The error term of the cost (PLANNER §4.3): stage A, m·α·R·eps_rel (PR
+ * 15550's working point, the default); or the absolute form of stages B/C,
+ * m·α·eps_abs, for tables whose α a calibration filled (with α = 1 it is the
+ * imatrix-weighted squared output error itself). */
+typedef enum qtk_autoplan_cost_model {
+    QTK_AUTOPLAN_COST_REL = 0,
+    QTK_AUTOPLAN_COST_ABS = 1
+} qtk_autoplan_cost_model;
 
 typedef enum qtk_autoplan_compat {
     QTK_AUTOPLAN_COMPAT_ANY = 0,      /* every type of the table                    */
@@ -35,6 +44,9 @@ typedef struct qtk_autoplan_opts {
     int n_bounds;
     bool harmonize_experts;     /* one item per layer for ffn_up_exps + ffn_gate_exps */
     bool no_fill;               /* stop at the first step that does not fit          */
+    bool no_polish;             /* skip the polish (single swaps, pair moves) after the fill */
+    bool starvation;            /* safety check (c), starvation (optional, PLANNER §4.4 8c) */
+    int cost_model;             /* qtk_autoplan_cost_model; 0 = stage A (eps_rel)   */
     bool no_default_floors;     /* drop the default token_embd/output floors         */
     double class_spread;        /* safety (a): max bpw below the class median;
                                    0 = default 2.0, < 0 = check disabled            */
@@ -66,6 +78,9 @@ typedef struct qtk_autoplan_result {
     uint64_t min_size, max_size;/* reachable file sizes (--target-size semantics)    */
     double min_bpw, max_bpw;    /* reachable bpw                                     */
     int64_t n_items, n_steps, n_taken, n_fill;
+    int64_t n_polish;           /* moves the polish made                             */
+    double polish_gain;         /* predicted cost the polish removed                 */
+    bool low_bpw;               /* target below 2.2 bpw: ffn_down variants of PR 15550 */
     int n_safety;               /* tensors whose floor the safety checks raised      */
     char *recipe;               /* recipe text (canonical: qtk_recipe_text of itself) */
     char *custom_q;             /* "^re$=type,..." for ik --custom-q / llama-quantize */
@@ -84,6 +99,15 @@ void qtk_autoplan_result_free(qtk_autoplan_result *r);
  * c of tensor t; `tied` = the model has no output.weight (token_embd is the
  * output matrix). The one place to change for stage B/C. */
 double qtk_autoplan_cost(const qtk_measure_tensor *t, const qtk_measure_cand *c, bool tied);
+/* The same for a plan whose average target is below 2.2 bpw when low_bpw:
+ * ffn_down classes then get the error factor 1 + 2^(3 - b) (b = the
+ * candidate's nominal bpw) instead of the multiplier 6 (PR 15550). */
+double qtk_autoplan_cost_at(const qtk_measure_tensor *t, const qtk_measure_cand *c, bool tied, bool low_bpw);
+/* The same with the error term of cost_model (qtk_autoplan_cost_model). */
+double qtk_autoplan_cost_ex(const qtk_measure_tensor *t, const qtk_measure_cand *c, bool tied, bool low_bpw,
+                            int cost_model);
+/* Average bpw below which the low-bpw variants apply. */
+#define QTK_AUTOPLAN_LOW_BPW 2.2
 /* The class multiplier of the cost model (1 for unknown classes). */
 double qtk_autoplan_class_multiplier(const char *cls, bool tied);
 

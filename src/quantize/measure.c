@@ -440,7 +440,7 @@ static qtk_status find_candidates(const qtk_gguf *g, const qtk_quantize_params *
             const qtk_tensor_info *t = qtk_gguf_tensor(g, i);
             const qtk_type_traits *tr = qtk_type_get(it->type);
             bool exempt = !strcmp(t->name, "token_embd.weight") || !strcmp(t->name, "output.weight");
-            bool need = (tr && tr->requires_imatrix) || (req[qtk_base_type(it->type)] && !exempt);
+            bool need = (tr && tr->requires_imatrix) || (req[qtk_type_base(it->type)] && !exempt);
             if (need && !has_all_imatrix(qp, t)) continue;
             bool dup = false;
             for (int c = 0; c < ct[i].n_cand; c++) dup |= ct[i].cand[c].type == it->type;

@@ -714,10 +714,12 @@ qtk_status qtk_measure_table_merge(const qtk_measure_table *const *parts, const 
     qtk_status st = QTK_OK;
     for (int64_t i = 1; i < m && st == QTK_OK; i++)
         if (all[i]->idx == all[i - 1]->idx) {
+            /* qsort is not stable: name the tables in argument order, whatever the libc */
+            int k0 = from[i - 1] < from[i] ? from[i - 1] : from[i], k1 = from[i - 1] < from[i] ? from[i] : from[i - 1];
             char na[256];
-            snprintf(na, sizeof na, "%s", NAME(from[i - 1]));
+            snprintf(na, sizeof na, "%s", NAME(k0));
             st = qtk_set_error(err, QTK_ERR_INVALID_ARG, "merge: tensor '%s' (idx %lld) is in both %s and %s", all[i]->name,
-                               (long long)all[i]->idx, na, NAME(from[i]));
+                               (long long)all[i]->idx, na, NAME(k1));
         }
     if (st == QTK_OK && m != a->n_tensors_model) {
         /* name the shards that are incomplete, then the ones absent */

@@ -21,6 +21,7 @@ typedef struct chunk_job {
     size_t in_rs, out_rs;
     int64_t n_per_row, row0; /* row0: tensor row index of the chunk's first row */
     const float *imatrix;
+    int effort;              /* QTK_EFFORT_* */
     /* per-thread results */
     qtk_status st[256];
     qtk_error err[256];
@@ -47,7 +48,8 @@ static void chunk_worker(void *p, int64_t begin, int64_t end, int ti) {
                 }
     }
     if (s == QTK_OK)
-        s = qtk_quantize_rows(j->out_type, x, j->dst + (size_t)begin * j->out_rs, nr, n, j->imatrix, &j->err[ti]);
+        s = qtk_quantize_rows_effort(j->out_type, x, j->dst + (size_t)begin * j->out_rs, nr, n, j->imatrix, j->effort,
+                                     &j->err[ti]);
     j->st[ti] = s;
 }
 
@@ -179,6 +181,8 @@ int64_t qtk_quantize_imatrix_used(const qtk_gguf *in, const qtk_plan *plan, cons
 
 qtk_status qtk_quantize_check(const qtk_gguf *in, const qtk_plan *plan, const qtk_quantize_params *p, qtk_error *err) {
     if (!in || !plan || !p) return qtk_set_error(err, QTK_ERR_INVALID_ARG, "quantize check: NULL argument");
+    if (!qtk_effort_name(p->effort))
+        return qtk_set_error(err, QTK_ERR_INVALID_ARG, "unknown effort level %d (fast, default or max)", p->effort);
     const char *in_path = qtk_gguf_path(in);
     int64_t nt = qtk_gguf_n_tensors(in);
     if (plan->n != nt)
@@ -372,6 +376,7 @@ qtk_status qtk_quantize_model(const qtk_gguf *in, const qtk_plan *plan, const ch
                     job->n_per_row = n;
                     job->row0 = row0;
                     job->imatrix = im;
+                    job->effort = p->effort;
                     int used = nthreads < nr ? nthreads : (int)nr;
                     qtk_parallel_for(used, nr, chunk_worker, job);
                     for (int k = 0; k < used; k++)

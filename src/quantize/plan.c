@@ -98,9 +98,8 @@ static void read_facts(const qtk_gguf *g, model_facts *f) {
 static const char *not_quantizable(const qtk_tensor_info *t) {
     const char *n = t->name;
     size_t l = strlen(n);
-    if (t->type == QTK_TYPE_I8 || t->type == QTK_TYPE_I16 || t->type == QTK_TYPE_I32 || t->type == QTK_TYPE_I64 ||
-        t->type == QTK_TYPE_F64)
-        return "integer/f64 tensor";
+    const qtk_type_traits *ttr = qtk_type_get(t->type);
+    if (ttr && ttr->is_integer) return "integer/f64 tensor";
     if (l < 6 || strcmp(n + l - 6, "weight") != 0) return "name does not end in 'weight'";
     int dims = 0;
     for (int d = 0; d < QTK_MAX_DIMS; d++)
@@ -114,26 +113,12 @@ static const char *not_quantizable(const qtk_tensor_info *t) {
     return NULL;
 }
 
-/* The block-32 type the reference falls back to when a row is not a
- * multiple of 256 (MIXES §3 step 4), or -1 for types without a fallback. */
-static int block_fallback(int t) {
-    switch (qtk_base_type(t)) {
-    case QTK_TYPE_IQ2_XXS: case QTK_TYPE_IQ2_XS: case QTK_TYPE_IQ2_S: case QTK_TYPE_IQ2_KS: case QTK_TYPE_IQ2_KL:
-    case QTK_TYPE_IQ2_K: case QTK_TYPE_IQ3_XXS: case QTK_TYPE_IQ3_S: case QTK_TYPE_IQ3_KS: case QTK_TYPE_IQ3_K:
-    case QTK_TYPE_IQ1_S: case QTK_TYPE_IQ1_M: case QTK_TYPE_Q2_K: case QTK_TYPE_Q3_K: case QTK_TYPE_IQ4_XS:
-    case QTK_TYPE_IQ4_KS: case QTK_TYPE_IQ4_KSS: case QTK_TYPE_IQ1_KT: case QTK_TYPE_IQ2_KT: case QTK_TYPE_IQ3_KT:
-    case QTK_TYPE_IQ4_KT:
-        return QTK_TYPE_IQ4_NL;
-    case QTK_TYPE_Q4_K: case QTK_TYPE_IQ4_K: case QTK_TYPE_IQ5_KS: return QTK_TYPE_Q5_0;
-    case QTK_TYPE_Q5_K: case QTK_TYPE_IQ5_K: return QTK_TYPE_Q6_0;
-    case QTK_TYPE_Q6_K: case QTK_TYPE_IQ6_K: return QTK_TYPE_Q8_0;
-    default: return -1;
-    }
-}
-
-/* Stock llama-quantize's fallback (tensor_type_fallback) for --compat mainline:
- * only mainline types, Q2_K/Q3_K to q4_0 and Q5_K to q5_1; -1 = none. */
-static int block_fallback_mainline(int t) {
+/* Policy rule, not a type fact: stock llama-quantize's tensor_type_fallback
+ * for --compat mainline (only mainline types, Q2_K/Q3_K to q4_0 and Q5_K to
+ * q5_1); -1 = none. One of the two switches on type ids outside the traits
+ * table (the other is presets.c's attn_v_bump); qtk's own fallback is the
+ * table's block_fallback field. */
+static int policy_llama_quantize_fallback(int t) {
     switch (t) {
     case QTK_TYPE_IQ1_S: case QTK_TYPE_IQ1_M: case QTK_TYPE_IQ2_XXS: case QTK_TYPE_IQ2_XS: case QTK_TYPE_IQ2_S:
     case QTK_TYPE_IQ3_XXS: case QTK_TYPE_IQ3_S: case QTK_TYPE_IQ4_XS:
@@ -150,21 +135,13 @@ static int block_fallback_mainline(int t) {
  * fallback as in qtk_plan_make; f16 when not even that fits). */
 int qtk_fallback_type(int t, int64_t ne0, bool mainline) {
     const qtk_type_traits *tr = qtk_type_get(t);
-    int fb = mainline ? block_fallback_mainline(t) : block_fallback(t);
+    int fb = mainline ? policy_llama_quantize_fallback(t) : qtk_type_block_fallback(t);
     if (tr && tr->block_size == 256 && ne0 % 256 != 0 && fb >= 0) {
         t = fb;
         tr = qtk_type_get(t);
     }
     if (tr && tr->block_size > 0 && ne0 % tr->block_size != 0) t = QTK_TYPE_F16;
     return t;
-}
-
-/* Rows interleaved by an _R4/_R8/_R16 type (1 for plain types). */
-static int interleave_factor(int t) {
-    const qtk_type_traits *tr = qtk_type_get(t);
-    if (!tr || !tr->interleaved) return 1;
-    const char *u = strrchr(tr->name, '_');
-    return u && (u[1] == 'r' || u[1] == 'R') ? atoi(u + 2) : 1;
 }
 
 /* Per-tensor state a rule is matched against. */
@@ -320,7 +297,7 @@ qtk_status qtk_plan_make(const qtk_gguf *model, const qtk_recipe *r, const qtk_i
         }
         if (nt_type != QTK_RESULT_COPY) {
             const qtk_type_traits *tr = qtk_type_get(nt_type);
-            int fb = r->mainline ? block_fallback_mainline(nt_type) : block_fallback(nt_type);
+            int fb = r->mainline ? policy_llama_quantize_fallback(nt_type) : qtk_type_block_fallback(nt_type);
             if (tr && tr->block_size == 256 && t->ne[0] % 256 != 0 && fb >= 0) {
                 snprintf(rb, sizeof rb, "; row %lld not a multiple of 256: %s -> %s", (long long)t->ne[0],
                          qtk_type_name(nt_type), qtk_type_name(fb));
@@ -335,7 +312,7 @@ qtk_status qtk_plan_make(const qtk_gguf *model, const qtk_recipe *r, const qtk_i
                 nt_type = QTK_TYPE_F16;
             }
             if (!strcmp(t->name, "token_embd.weight") || !strcmp(t->name, "per_layer_token_embd.weight"))
-                nt_type = qtk_base_type(nt_type);
+                nt_type = qtk_type_base(nt_type);
         }
         int64_t fm = first_match(r, true, &c);
         if (fm >= 0) {
@@ -351,7 +328,7 @@ qtk_status qtk_plan_make(const qtk_gguf *model, const qtk_recipe *r, const qtk_i
                 break;
             }
         }
-        if (nt_type >= 0 && t->ne[1] % interleave_factor(nt_type) != 0) nt_type = qtk_base_type(nt_type);
+        if (nt_type >= 0 && t->ne[1] % qtk_type_interleave(nt_type) != 0) nt_type = qtk_type_base(nt_type);
 
         if (nt_type == QTK_RESULT_COPY || nt_type == (int)t->type) {
             snprintf(rb, sizeof rb, "copied (%s): %s", nt_type == QTK_RESULT_COPY ? "copy" : "same type", buf);
@@ -366,7 +343,7 @@ qtk_status qtk_plan_make(const qtk_gguf *model, const qtk_recipe *r, const qtk_i
                                t->name, src->name, qtk_type_name(nt_type));
             break;
         }
-        if (r->requires[qtk_base_type(nt_type)] && !it->has_imatrix && strcmp(t->name, "token_embd.weight") != 0 &&
+        if (r->requires[qtk_type_base(nt_type)] && !it->has_imatrix && strcmp(t->name, "token_embd.weight") != 0 &&
             strcmp(t->name, "output.weight") != 0) {
             st = qtk_set_error(err, QTK_ERR_INVALID_ARG,
                                "tensor '%s': %s needs an importance matrix entry for this tensor (%s); give "

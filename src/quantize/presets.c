@@ -20,7 +20,7 @@ typedef enum preset_id {
     P_IQ4_NL, P_IQ4_XS,
     P_IQ2_K, P_IQ3_K, P_IQ4_K, P_IQ5_K, P_IQ6_K, P_IQ4_KS, P_IQ3_KL, P_IQ2_KS, P_IQ4_KSS, P_IQ5_KS,
     P_IQ2_KT, P_IQ3_KT, P_IQ4_KT, P_IQ3_KS, P_IQ2_KL, P_IQ1_KT,
-    P_MIX40, P_MIX41
+    P_MXFP4, P_MXFP4_MOE, P_MIX40, P_MIX41
 } preset_id;
 
 typedef struct preset {
@@ -82,6 +82,9 @@ static const preset presets[] = {
     {"IQ3_KS", 154, QTK_TYPE_IQ3_KS, P_IQ3_KS, NULL, "3.19 bpw"},
     {"IQ2_KL", 155, QTK_TYPE_IQ2_KL, P_IQ2_KL, NULL, "2.69 bpw"},
     {"IQ1_KT", 156, QTK_TYPE_IQ1_KT, P_IQ1_KT, NULL, "1.75 bpw trellis"},
+    {"MXFP4", 38, QTK_TYPE_MXFP4, P_MXFP4, NULL, "4.25 bpw microscaling FP4 (ik_llama.cpp: every matrix)"},
+    {"MXFP4_MOE", 38, QTK_TYPE_MXFP4, P_MXFP4_MOE, NULL,
+     "llama.cpp's MXFP4 mix: expert tensors mxfp4, all other matrices q8_0"},
     {"IQ4_MIX40", 139, QTK_TYPE_IQ3_K, P_MIX40, NULL, "discussion #82 mix A, ~4.0 bpw (iq3_k/iq4_k/iq5_k)"},
     {"IQ4_MIX41", 139, QTK_TYPE_IQ3_K, P_MIX41, NULL, "discussion #82 mix B, ~4.09 bpw (mix A + iq4_xs ffn_gate)"},
 };
@@ -220,8 +223,11 @@ static bool in_set(preset_id id, const preset_id *set, int n) {
 }
 #define IN(id, ...) in_set(id, (const preset_id[]){__VA_ARGS__}, (int)(sizeof((const preset_id[]){__VA_ARGS__}) / sizeof(preset_id)))
 
-/* The g >= 4 "one level up" table of the attn_v chain (MIXES §6.2 step 5), or -1. */
-static int attn_v_bump(int t) {
+/* Policy rule, not a type fact: llama-quantize's g >= 4 "one level up" table
+ * of the attn_v chain (MIXES §6.2 step 5), or -1. One of the two switches on
+ * type ids outside the traits table (the other is plan.c's
+ * policy_llama_quantize_fallback). */
+static int policy_attn_v_bump(int t) {
     switch (t) {
     case QTK_TYPE_Q2_K: case QTK_TYPE_IQ3_XXS: return QTK_TYPE_IQ3_S;
     case QTK_TYPE_Q3_K: case QTK_TYPE_IQ3_S: return QTK_TYPE_Q4_K;
@@ -332,7 +338,7 @@ static void gen_attn_v(gen *g, const preset *p, const qtk_quant_overrides *ov) {
         break;
     default: break;
     }
-    int bump = attn_v_bump(d);
+    int bump = policy_attn_v_bump(d);
     if (!final && bump >= 0) out(&rows, ATTN_V " if gqa>=4 = %s\n", tn(bump));
     out(g, "\n# attn_v (MIXES 6.2): layer = attn_v counter, n = number of attn_v/attn_qkv tensors\n");
     if (ov->attn_v_type >= 0) out(g, ATTN_V " = %s\n", tn(ov->attn_v_type));
@@ -461,6 +467,14 @@ static void mv_row(gen *g, const char *layers, const char *cond, int t) {
         tn(t));
 }
 
+/* llama.cpp's MXFP4_MOE (llama_tensor_get_type_impl): expert tensors (3-D,
+ * ne[2] > 1: the *_exps matrices) mxfp4, every other matrix q8_0 -- the
+ * output and token embedding too (presets-mainline.json). */
+static void gen_mxfp4_moe(gen *g) {
+    out(g, "\n# MXFP4_MOE: expert matrices mxfp4, every other matrix q8_0\n");
+    out(g, "_exps\\.weight$ = mxfp4\n. = q8_0\n");
+}
+
 /* The rules of a mainline preset as stock llama.cpp applies them (no ik
  * additions: no iq*_k results, no g >= 4 catch-all, experts == 8 tests). */
 static void gen_mainline(gen *g, const preset *p, const qtk_quant_overrides *ov) {
@@ -479,6 +493,10 @@ static void gen_mainline(gen *g, const preset *p, const qtk_quant_overrides *ov)
         {"ffn_gate", ov->ffn_gate_type}, {"ffn_up", ov->ffn_up_type}};
     for (size_t k = 0; k < sizeof pc / sizeof pc[0]; k++)
         if (pc[k].t >= 0) out(g, "%s = %s\n", pc[k].re, tn(pc[k].t));
+    if (IN(id, P_MXFP4, P_MXFP4_MOE)) { /* stock llama.cpp knows ftype 38 as MXFP4_MOE only */
+        gen_mxfp4_moe(g);
+        return;
+    }
 
     out(g, "\n# output.weight; token_embd.weight instead when the model has no output.weight (tied)\n");
     if (ov->output_tensor_type >= 0) out(g, TOK_W " if tied = %s\n", tn(ov->output_tensor_type));
@@ -567,12 +585,6 @@ static void gen_mainline(gen *g, const preset *p, const qtk_quant_overrides *ov)
                "ffn_gate @ first:1/8,last:1/8 = keep\nffn_gate = iq3_xxs\n");
 }
 
-/* Whether a type id loads in stock llama.cpp (type table ecosystems). */
-static bool mainline_type(int t) {
-    const qtk_type_traits *tr = qtk_type_get(t);
-    return tr && (tr->ecosystems & QTK_ECO_LLAMA_CPP) != 0;
-}
-
 static bool quantized_type(int t) {
     const qtk_type_traits *tr = qtk_type_get(t);
     return tr && tr->is_quantized;
@@ -594,6 +606,8 @@ static void gen_preset(gen *g, const preset *p, const qtk_quant_overrides *ov) {
         if (quantized_type(p->type)) gen_mainline(g, p, ov);
     } else if (p->id == P_MIX40 || p->id == P_MIX41) {
         gen_mix(g, p);
+    } else if (p->id == P_MXFP4_MOE) {
+        gen_mxfp4_moe(g);
     } else if (quantized_type(p->type)) {
         /* the reference runs its rules only for quantized default types */
         gen_embeddings(g, p, ov);
@@ -645,13 +659,13 @@ qtk_status qtk_recipe_from_preset(const char *name_or_ftype_number, const qtk_qu
             const qtk_type_traits *tr = qtk_type_get(*types[k]);
             if (!tr || !tr->file_type)
                 return qtk_set_error(err, QTK_ERR_INVALID_ARG, "override type id %d is not a file type", *types[k]);
-            if (ov->compat_mainline && !mainline_type(*types[k]))
+            if (ov->compat_mainline && !qtk_type_is_mainline(*types[k]))
                 return qtk_set_error(err, QTK_ERR_INVALID_ARG,
                                      "--compat mainline: %s (a per-tensor type option) is an ik_llama.cpp-only type; "
                                      "stock llama.cpp cannot load it",
                                      tr->name);
         }
-    if (ov->compat_mainline && (p->ftype >= 135 || !mainline_type(p->type) || p->id == P_MIX40 || p->id == P_MIX41))
+    if (ov->compat_mainline && (p->ftype >= 135 || !qtk_type_is_mainline(p->type) || p->id == P_MIX40 || p->id == P_MIX41))
         return qtk_set_error(err, QTK_ERR_INVALID_ARG,
                              "--compat mainline: preset %s is an ik_llama.cpp preset (%s is ik_llama.cpp-only); "
                              "stock llama.cpp cannot load its files -- choose a mainline preset such as Q4_K_M or "

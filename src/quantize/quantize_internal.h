@@ -131,7 +131,5 @@ qtk_status qtk_recipe_type_from_name(const char *name, const char *where, int *o
  * fallback of qtk_plan_make (ik's, or stock llama.cpp's when mainline), f16
  * when even that does not fit. */
 int qtk_fallback_type(int t, int64_t ne0, bool mainline);
-/* The non-interleaved type of an _R4/_R8/_R16 type (t itself otherwise). */
-int qtk_base_type(int t);
 
 #endif /* QTK_QUANTIZE_INTERNAL_H */

@@ -9,26 +9,10 @@
 #include <ctype.h>
 #include <stdlib.h>
 
-/* Types that need an imatrix entry unless the recipe says otherwise (MIXES §3 step 7). */
-static const int default_requires[] = {QTK_TYPE_IQ2_XXS, QTK_TYPE_IQ2_XS, QTK_TYPE_IQ2_S, QTK_TYPE_IQ1_S,
-                                       QTK_TYPE_IQ1_M,   QTK_TYPE_IQ1_KT, QTK_TYPE_IQ2_KT};
-
-int qtk_base_type(int t) {
-    const qtk_type_traits *tr = qtk_type_get(t);
-    if (!tr || !tr->interleaved) return t;
-    char base[32];
-    snprintf(base, sizeof base, "%s", tr->name);
-    char *u = strrchr(base, '_');
-    if (u && (u[1] == 'r' || u[1] == 'R')) *u = '\0';
-    int b = qtk_type_from_name(base);
-    return b >= 0 ? b : t;
-}
-
 /* Whether t may be a recipe result: a type that can be stored in a model file. */
 static bool usable_type(int t) {
     const qtk_type_traits *tr = qtk_type_get(t);
-    return tr && tr->file_type && t != QTK_TYPE_I8 && t != QTK_TYPE_I16 && t != QTK_TYPE_I32 && t != QTK_TYPE_I64 &&
-           t != QTK_TYPE_F64;
+    return tr && tr->file_type && !tr->is_integer;
 }
 
 qtk_status qtk_recipe_type_from_name(const char *name, const char *where, int *out, qtk_error *err) {
@@ -84,8 +68,11 @@ static qtk_recipe *recipe_new(const char *origin) {
     }
     r->default_type = -1;
     r->file_type = -1;
-    for (size_t k = 0; k < sizeof default_requires / sizeof default_requires[0]; k++)
-        r->requires[default_requires[k]] = true;
+    /* types that need an imatrix entry unless the recipe says otherwise (MIXES §3 step 7) */
+    for (int t = 0; t < QTK_TYPE_ID_LIMIT; t++) {
+        const qtk_type_traits *tr = qtk_type_get(t);
+        if (tr && tr->plan_requires_imatrix) r->requires[t] = true;
+    }
     return r;
 }
 
@@ -340,20 +327,15 @@ qtk_status qtk_recipe_parse(const char *text, const char *origin, qtk_recipe **o
     return QTK_OK;
 }
 
-static bool mainline_type(int t) {
-    const qtk_type_traits *tr = qtk_type_get(t);
-    return tr && (tr->ecosystems & QTK_ECO_LLAMA_CPP) != 0;
-}
-
 qtk_status qtk_recipe_check_mainline(const qtk_recipe *r, qtk_error *err) {
-    if (r->default_type >= 0 && !mainline_type(r->default_type))
+    if (r->default_type >= 0 && !qtk_type_is_mainline(r->default_type))
         return qtk_set_error(err, QTK_ERR_INVALID_ARG,
                              "%s: --compat mainline: default type %s is ik_llama.cpp-only (stock llama.cpp cannot "
                              "load it)",
                              r->origin, qtk_type_name(r->default_type));
     for (int64_t k = 0; k < r->n; k++) {
         const qtk_recipe_rule *rule = &r->lines[k].rule;
-        if (r->lines[k].kind != QTK_LINE_RULE || rule->result < 0 || mainline_type(rule->result)) continue;
+        if (r->lines[k].kind != QTK_LINE_RULE || rule->result < 0 || qtk_type_is_mainline(rule->result)) continue;
         char *text = qtk_recipe_rule_text(rule);
         qtk_status st;
         if (rule->source)

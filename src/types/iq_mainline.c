@@ -29,7 +29,7 @@
     }                                                                                        \
     void qtk_##t##_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {    \
         const uint8_t *b = (const uint8_t *)vx;                                             \
-        const block_q8_K *y = (const block_q8_K *)vy;                                       \
+        const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;                                       \
         double sum = 0.0;                                                                    \
         for (int64_t ibl = 0; ibl < n / QK_K; ibl++, b += (BYTES)) {                        \
             const int8_t *q8 = y[ibl].qs;                                                    \

@@ -20,7 +20,7 @@ static inline int hsum_i32(__m256i v) {
 #define IQM_AVX512(t, BYTES, DBITS, WORD, MUL16, F)                                                       \
     void qtk_##t##_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {                 \
         const uint8_t *b = (const uint8_t *)vx;                                                          \
-        const block_q8_K *y = (const block_q8_K *)vy;                                                    \
+        const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;                                                    \
         const int vnni = qtk_cpu()->avx512vnni;                                                          \
         double sum = 0.0;                                                                                 \
         for (int64_t ibl = 0; ibl < n / QK_K; ibl++, b += (BYTES)) {                                     \

@@ -199,7 +199,7 @@ void qtk_iq6_k_to_float(const void *row, float *dst, int64_t n) {
 
 static void vec_dot_generic(const iqk_desc *t, int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *b = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     uint8_t idx[QK_K];
     int S[NSUB];
     float sum = 0.0f;

@@ -77,7 +77,7 @@ static inline __m256i scales_iq45(const uint8_t *b) {
  * correction Σ S·off·bsum over the sub-blocks flagged in `extra`), times d·d_y,
  * to sum; reduced per block as the scalar kernel does, so no lane cancellation
  * reaches the float result. */
-static inline float finish(float sum, __m256i acc, __m256i S16, int off, const uint8_t *b, const block_q8_K *y) {
+static inline float finish(float sum, __m256i acc, __m256i S16, int off, const uint8_t *b, const qtk_block_q8_K *y) {
     const __m256i c16 = _mm256_mullo_epi16(_mm256_and_si256(S16, bits16(rd16(b + 2))), _mm256_set1_epi16((short)off));
     const __m256i v = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), c16));
     __m128i t = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
@@ -89,7 +89,7 @@ static inline float finish(float sum, __m256i acc, __m256i S16, int off, const u
 
 void qtk_iq2_k_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *b = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     const __m256i T = table16(qtk_iq2nl_values, 4), m3 = _mm256_set1_epi8(3);
     float sum = 0.0f;
     for (int64_t ib = 0; ib < n / QK_K; ib++, b += QTK_IQ2_K_SIZE) {
@@ -112,7 +112,7 @@ void qtk_iq2_k_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy)
 
 void qtk_iq3_k_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *b = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     const __m256i T = table16(qtk_iq3nl_values, 8), m3 = _mm256_set1_epi8(3), m4 = _mm256_set1_epi8(4);
     const __m256i hshift = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
     float sum = 0.0f;
@@ -143,7 +143,7 @@ void qtk_iq3_k_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy)
 
 void qtk_iq4_k_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *b = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     const __m256i T = table16(qtk_iq4nl_values, 16), m4 = _mm256_set1_epi8(0xF);
     float sum = 0.0f;
     for (int64_t ib = 0; ib < n / QK_K; ib++, b += QTK_IQ4_K_SIZE) {
@@ -165,7 +165,7 @@ void qtk_iq4_k_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy)
 
 void qtk_iq5_k_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *b = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     const __m256i T0 = table16(qtk_iq5nl_values, 16), T1 = table16(qtk_iq5nl_values + 16, 16);
     const __m256i m4 = _mm256_set1_epi8(0xF), hshift = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
     float sum = 0.0f;
@@ -204,7 +204,7 @@ static inline __m256i lookup64(const __m256i *T, __m256i idx, __m256i t0, __m256
 
 void qtk_iq6_k_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *b = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     __m256i T[4];
     for (int t = 0; t < 4; t++) T[t] = table16(qtk_iq6nl_values + 16 * t, 16);
     const __m256i m4 = _mm256_set1_epi8(0xF);

@@ -67,7 +67,7 @@ static inline __m256i scales_iq45(const uint8_t *b) {
  * lane ends as S_j times the exact unbiased sum of sub-block j, so converting the
  * lanes separately loses nothing to cancellation between lanes. */
 static inline __m512 finish(__m512 accf, __m512i D, __m512i perm, __m256i S16, int off, const uint8_t *b,
-                            const block_q8_K *y) {
+                            const qtk_block_q8_K *y) {
     /* |S·(off·shift − 128)| ≤ 128·128: fits int16 */
     const __m256i f = _mm256_sub_epi16(_mm256_maskz_mov_epi16((__mmask16)rd16(b + 2), _mm256_set1_epi16((short)off)),
                                        _mm256_set1_epi16(128));
@@ -87,7 +87,7 @@ static inline __m512i perm_iq23(void) {
 
 void qtk_iq2_k_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *b = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     const __m512i T = table_u8(qtk_iq2nl_values, 4), m3 = _mm512_set1_epi8(3), perm = perm_iq23();
     __m512 accf = _mm512_setzero_ps();
     for (int64_t ib = 0; ib < n / QK_K; ib++, b += QTK_IQ2_K_SIZE) {
@@ -107,7 +107,7 @@ void qtk_iq2_k_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *v
 
 void qtk_iq3_k_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *b = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     const __m512i T = table_u8(qtk_iq3nl_values, 8), m3 = _mm512_set1_epi8(3), m4 = _mm512_set1_epi8(4);
     const __m512i perm = perm_iq23();
     __m512 accf = _mm512_setzero_ps();
@@ -135,7 +135,7 @@ void qtk_iq3_k_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *v
 
 void qtk_iq4_k_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *b = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     const __m512i T = table_u8(qtk_iq4nl_values, 16), m4 = _mm512_set1_epi8(0xF);
     const __m512i ilo = _mm512_setr_epi64(0, 1, 4, 5, 8, 9, 12, 13), ihi = _mm512_setr_epi64(2, 3, 6, 7, 10, 11, 14, 15);
     /* register 2c+h, lane L = sub-block 8c + 2L + h -> position 4L + 2c + h */
@@ -174,7 +174,7 @@ static inline __m512i halves8(int lo, int hi) {
 
 void qtk_iq5_k_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *b = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     const __m512i T0 = table_u8(qtk_iq5nl_values, 16), T1 = table_u8(qtk_iq5nl_values + 16, 16);
     const __m512i m4 = _mm512_set1_epi8(0xF), perm = perm_iq56();
     __m512 accf = _mm512_setzero_ps();
@@ -210,7 +210,7 @@ static inline __m512i lookup64(const __m512i *T, __m512i idx, __mmask64 k0, __mm
 
 void qtk_iq6_k_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *b = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     __m512i T[4];
     for (int t = 0; t < 4; t++) T[t] = table_u8(qtk_iq6nl_values + 16 * t, 16);
     const __m512i m4 = _mm512_set1_epi8(0xF), perm = perm_iq56();

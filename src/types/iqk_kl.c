@@ -337,7 +337,7 @@ void qtk_iq2_kl_to_float(const void *row, float *dst, int64_t n) {
 
 void qtk_iq2_kl_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     const float d = qtk_fp16_to_fp32(rd_u16(p));
     p += 2;
     float sumf = 0.0f;

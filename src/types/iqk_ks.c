@@ -591,7 +591,7 @@ void qtk_iq4_ks_from_float(const float *src, void *dst, int64_t n) {
 
 void qtk_iq4_ks_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     const float d = rd_f32(p);
     p += 4;
     float sumf = 0.0f;
@@ -655,7 +655,7 @@ void qtk_iq5_ks_from_float(const float *src, void *dst, int64_t n) {
 
 void qtk_iq5_ks_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     const float d = rd_f32(p);
     p += 4;
     float sumf = 0.0f;
@@ -726,7 +726,7 @@ void qtk_iq3_ks_from_float(const float *src, void *dst, int64_t n) {
 
 void qtk_iq3_ks_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     const float d = qtk_fp16_to_fp32(rd_u16(p));
     p += 2;
     float sumf = 0.0f;
@@ -781,7 +781,7 @@ void qtk_iq2_ks_from_float(const float *src, void *dst, int64_t n) {
 
 void qtk_iq2_ks_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     const float d = qtk_fp16_to_fp32(rd_u16(p));
     p += 2;
     float sumf = 0.0f;

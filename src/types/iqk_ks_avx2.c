@@ -48,7 +48,7 @@ static const uint8_t corr_ctrl[2][32] = {
  * in the given layout. |T|, |y| <= 127, so maddubs pairs (<= 32258) never
  * saturate. */
 QTK_FORCE_INLINE __m256i block_acc4(__m256i b0, __m256i b1, __m256i b2, __m256i b3, __m128i sb, int layout,
-                             const block_q8_K *yb, __m256i table) {
+                             const qtk_block_q8_K *yb, __m256i table) {
     const __m256i bytes[4] = {b0, b1, b2, b3};
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const __m128i S8 = _mm_sub_epi16(_mm_and_si128(sb, _mm_set1_epi16(0xFE)), _mm_set1_epi16(127));
@@ -75,13 +75,13 @@ QTK_FORCE_INLINE __m256i block_acc4(__m256i b0, __m256i b1, __m256i b2, __m256i 
 
 /* The same, reduced to the super-block's integer sum. */
 QTK_FORCE_INLINE int32_t block_sum4(__m256i b0, __m256i b1, __m256i b2, __m256i b3, __m128i sb, int layout,
-                             const block_q8_K *yb, __m256i table) {
+                             const qtk_block_q8_K *yb, __m256i table) {
     return hsum_i32x8(block_acc4(b0, b1, b2, b3, sb, layout, yb, table));
 }
 
 void qtk_iq4_ks_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     float d;
     memcpy(&d, p, 4);
     p += 4;
@@ -99,7 +99,7 @@ void qtk_iq4_ks_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
 
 /* IQ4_KSS super-block sum, spread over 8 lanes: decode the words into
  * IQ4_KS-layout bytes in registers and run IQ4_KS's inner loop on them. */
-QTK_FORCE_INLINE __m256i kss_block_acc(const uint8_t *p, const block_q8_K *yb, __m256i table) {
+QTK_FORCE_INLINE __m256i kss_block_acc(const uint8_t *p, const qtk_block_q8_K *yb, __m256i table) {
     const __m256i mfe = _mm256_set1_epi16((short)0xFFFE);
     const __m256i u0 = _mm256_loadu_si256((const __m256i *)p), u1 = _mm256_loadu_si256((const __m256i *)(p + 32));
     const __m256i u2 = _mm256_loadu_si256((const __m256i *)(p + 64)), u3 = _mm256_loadu_si256((const __m256i *)(p + 96));
@@ -118,7 +118,7 @@ QTK_FORCE_INLINE __m256i kss_block_acc(const uint8_t *p, const block_q8_K *yb, _
 
 void qtk_iq4_kss_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     float d;
     memcpy(&d, p, 4);
     p += 4;
@@ -164,7 +164,7 @@ static inline __m256i bit_mask(__m256i v, int b) {
 
 void qtk_iq5_ks_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     float d;
     memcpy(&d, p, 4);
     p += 4;
@@ -195,7 +195,7 @@ void qtk_iq5_ks_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
 
 void qtk_iq3_ks_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     uint16_t dh;
     memcpy(&dh, p, 2);
     const float d = qtk_fp16_to_fp32(dh);
@@ -224,7 +224,7 @@ void qtk_iq3_ks_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
 
 void qtk_iq2_ks_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     uint16_t dh;
     memcpy(&dh, p, 2);
     const float d = qtk_fp16_to_fp32(dh);
@@ -254,7 +254,7 @@ void qtk_iq2_ks_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
 
 void qtk_iq2_kl_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     uint16_t dh;
     memcpy(&dh, p, 2);
     const float d = qtk_fp16_to_fp32(dh);

@@ -38,7 +38,7 @@ static inline __m512i quad_dot(__m512i bytes, __m512i table, const int8_t *yq, _
 }
 
 /* Super-block integer sum: the two quad sums plus the bias/shift correction. */
-static inline int32_t block_sum(__m512i acc, __m128i S8, __m128i sh8, const block_q8_K *yb) {
+static inline int32_t block_sum(__m512i acc, __m128i S8, __m128i sh8, const qtk_block_q8_K *yb) {
     const __m128i c8 = _mm_mullo_epi16(S8, _mm_sub_epi16(_mm_slli_epi16(sh8, 2), _mm_set1_epi16(128)));
     const __m256i cw = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi16(c8, c8)),
                                                _mm_unpackhi_epi16(c8, c8), 1);
@@ -54,7 +54,7 @@ static inline void decode_scales(__m128i sb, __m128i *S8, __m128i *sh8) {
 
 void qtk_iq4_ks_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     float d;
     memcpy(&d, p, 4);
     p += 4;
@@ -95,7 +95,7 @@ static inline __m512i kss_quad(__m512i u, const int8_t *yq, __m512i S, const kss
 }
 
 /* The super-block's integer sum, still spread over 8 lanes (all exact). */
-static inline __m256i kss_block(const uint8_t *p, const block_q8_K *yb, const kss_consts *c) {
+static inline __m256i kss_block(const uint8_t *p, const qtk_block_q8_K *yb, const kss_consts *c) {
     const __m512i u0 = _mm512_loadu_si512((const void *)p), u1 = _mm512_loadu_si512((const void *)(p + 64));
     /* bit 0 of word k of a sub-block is bit k of its scale byte: a 16-bit
      * test-to-mask yields the 8 scale bytes in order */
@@ -120,7 +120,7 @@ static inline __m256i kss_block(const uint8_t *p, const block_q8_K *yb, const ks
 
 void qtk_iq4_kss_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     float d;
     memcpy(&d, p, 4);
     p += 4;
@@ -170,7 +170,7 @@ static inline __m512i dot64(__m256i va, __m256i vb, const int8_t *yq, int Sa, in
 
 void qtk_iq5_ks_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     float d;
     memcpy(&d, p, 4);
     p += 4;
@@ -212,7 +212,7 @@ static inline __m256i iq3_vals(const uint8_t *b, __m256i qh, int ib, uint16_t ex
 
 void qtk_iq3_ks_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     uint16_t dh;
     memcpy(&dh, p, 2);
     const float d = qtk_fp16_to_fp32(dh);
@@ -245,7 +245,7 @@ static inline __m256i iq2_vals(const uint8_t *b, int ib, uint16_t extra, __m256i
 
 void qtk_iq2_ks_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     uint16_t dh;
     memcpy(&dh, p, 2);
     const float d = qtk_fp16_to_fp32(dh);
@@ -273,7 +273,7 @@ void qtk_iq2_ks_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *
 
 void qtk_iq2_kl_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     uint16_t dh;
     memcpy(&dh, p, 2);
     const float d = qtk_fp16_to_fp32(dh);
@@ -347,7 +347,7 @@ static inline void kss_unpack(const uint8_t *p, const kss_consts *c, kss_unpacke
 }
 
 /* The exact integer Σ of one super-block against one Q8_K block. */
-static inline int32_t kss_mul(const kss_unpacked *u, const block_q8_K *yb) {
+static inline int32_t kss_mul(const kss_unpacked *u, const qtk_block_q8_K *yb) {
     __m512i acc = _mm512_setzero_si512();
     for (int q = 0; q < 2; q++) {
         const int8_t *yq = yb->qs + 128 * q;
@@ -375,7 +375,7 @@ QTK_FORCE_INLINE void iq4_kss_tile(const int C, int64_t nb, const uint8_t *w, co
         kss_unpacked u;
         kss_unpack(p, c, &u);
         for (int k = 0; k < C; k++) {
-            const block_q8_K *y = (const block_q8_K *)(const void *)(a + (size_t)k * as);
+            const qtk_block_q8_K *y = (const qtk_block_q8_K *)(const void *)(a + (size_t)k * as);
             sumf[k] += y[ibl].d * (float)kss_mul(&u, &y[ibl]);
         }
     }

@@ -33,7 +33,7 @@ static inline int32_t sub_dot4(uint8x16_t bytes, int8x16_t table, const int8_t *
 
 void qtk_iq4_ks_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     float d;
     memcpy(&d, p, 4);
     p += 4;
@@ -76,7 +76,7 @@ static inline int32x4_t kss_sub(uint16x8_t u, const int8_t *yq, int8x16_t table)
  * grid (= base + 4) is added back as 4·S·Σy from the Q8_K block sums. */
 void qtk_iq4_kss_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     float d;
     memcpy(&d, p, 4);
     p += 4;
@@ -122,7 +122,7 @@ void qtk_iq4_kss_vec_dot_neon(int64_t n, float *s, const void *vx, const void *v
 
 void qtk_iq5_ks_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     float d;
     memcpy(&d, p, 4);
     p += 4;
@@ -154,7 +154,7 @@ void qtk_iq5_ks_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy
 
 void qtk_iq3_ks_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     uint16_t dh;
     memcpy(&dh, p, 2);
     const float d = qtk_fp16_to_fp32(dh);
@@ -185,7 +185,7 @@ void qtk_iq3_ks_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy
 
 void qtk_iq2_ks_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     uint16_t dh;
     memcpy(&dh, p, 2);
     const float d = qtk_fp16_to_fp32(dh);
@@ -215,7 +215,7 @@ void qtk_iq2_ks_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy
 
 void qtk_iq2_kl_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     uint16_t dh;
     memcpy(&dh, p, 2);
     const float d = qtk_fp16_to_fp32(dh);

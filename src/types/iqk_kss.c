@@ -383,7 +383,7 @@ void qtk_iq4_kss_to_float(const void *row, float *dst, int64_t n) {
 
 void qtk_iq4_kss_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     const float d = rd_f32(p);
     p += 4;
     float sumf = 0.0f;

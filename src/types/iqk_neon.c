@@ -61,7 +61,7 @@ static inline int8x16_t scales_iq45(const uint8_t *b) {
 }
 
 /* Block b's exact integer sum (acc + off·Σ S·bsum over the shifted sub-blocks) times d·d_y. */
-static inline float finish(float sum, int32x4_t acc, int8x16_t S8, int off, const uint8_t *b, const block_q8_K *y) {
+static inline float finish(float sum, int32x4_t acc, int8x16_t S8, int off, const uint8_t *b, const qtk_block_q8_K *y) {
     const int8x16_t c = vandq_s8(S8, vreinterpretq_s8_u8(bits8(rd16(b + 2))));
     int32x4_t corr = vmull_s16(vget_low_s16(vmovl_s8(vget_low_s8(c))), vld1_s16(y->bsums));
     corr = vmlal_s16(corr, vget_high_s16(vmovl_s8(vget_low_s8(c))), vld1_s16(y->bsums + 4));
@@ -89,7 +89,7 @@ static inline int32x4_t scale4(int8x16_t S8, int g) {
 
 void qtk_iq2_k_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *b = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     int8_t tb[16] = {0};
     memcpy(tb, qtk_iq2nl_values, 4);
     const int8x16_t T = vld1q_s8(tb);
@@ -114,7 +114,7 @@ void qtk_iq2_k_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy)
 
 void qtk_iq3_k_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *b = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     int8_t tb[16] = {0};
     memcpy(tb, qtk_iq3nl_values, 8);
     const int8x16_t T = vld1q_s8(tb);
@@ -146,7 +146,7 @@ void qtk_iq3_k_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy)
 
 void qtk_iq4_k_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *b = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     const int8x16_t T = vld1q_s8(qtk_iq4nl_values);
     const uint8x16_t m4 = vdupq_n_u8(0xF);
     float sum = 0.0f;
@@ -168,7 +168,7 @@ void qtk_iq4_k_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy)
 
 void qtk_iq5_k_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *b = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     int8x16x2_t T;
     T.val[0] = vld1q_s8(qtk_iq5nl_values);
     T.val[1] = vld1q_s8(qtk_iq5nl_values + 16);
@@ -197,7 +197,7 @@ void qtk_iq5_k_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy)
 
 void qtk_iq6_k_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *b = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     int8x16x4_t T;
     for (int t = 0; t < 4; t++) T.val[t] = vld1q_s8(qtk_iq6nl_values + 16 * t);
     const uint8x16_t m4 = vdupq_n_u8(0xF), m48 = vdupq_n_u8(0x30);

@@ -27,7 +27,7 @@ static void wr16(void *p, uint16_t v) { memcpy(p, &v, 2); }
 /* w = d·table[code]; the table values (−127..113) are the int8 form. */
 void qtk_iq4_nl_to_int8(const void *row, int64_t n, float *d, int8_t *q) {
     const uint8_t *b = (const uint8_t *)row;
-    for (int64_t i = 0; i < n / IQ4_BLOCK; i++, b += sizeof(block_iq4_nl), q += IQ4_BLOCK) {
+    for (int64_t i = 0; i < n / IQ4_BLOCK; i++, b += sizeof(qtk_block_iq4_nl), q += IQ4_BLOCK) {
         d[i] = qtk_fp16_to_fp32(rd16(b));
         const uint8_t *qs = b + 2;
         for (int j = 0; j < 16; j++) {
@@ -41,7 +41,7 @@ void qtk_iq4_nl_to_float(const void *row, float *dst, int64_t n) {
     int8_t q[IQ4_BLOCK];
     float d;
     const uint8_t *b = (const uint8_t *)row;
-    for (int64_t i = 0; i < n / IQ4_BLOCK; i++, b += sizeof(block_iq4_nl), dst += IQ4_BLOCK) {
+    for (int64_t i = 0; i < n / IQ4_BLOCK; i++, b += sizeof(qtk_block_iq4_nl), dst += IQ4_BLOCK) {
         qtk_iq4_nl_to_int8(b, IQ4_BLOCK, &d, q);
         for (int j = 0; j < IQ4_BLOCK; j++) dst[j] = d * (float)q[j];
     }
@@ -55,7 +55,7 @@ void qtk_iq4_xs_to_float(const void *row, float *dst, int64_t n) {
     float gf[16];
     uint8_t l[32];
     for (int k = 0; k < 16; k++) gf[k] = (float)qtk_iq4nl_values[k];
-    for (int64_t i = 0; i < n / QK_K; i++, b += sizeof(block_iq4_xs)) {
+    for (int64_t i = 0; i < n / QK_K; i++, b += sizeof(qtk_block_iq4_xs)) {
         const float d = qtk_fp16_to_fp32(rd16(b));
         const unsigned sh = rd16(b + 2);
         const uint8_t *sl = b + 4, *qs = b + 8;
@@ -226,7 +226,7 @@ static void iq4_nl_quantize_row(const qtk_grid_lut *lut, const float *x, uint8_t
                                 const float *qw) {
     float w[IQ4_BLOCK], xs[IQ4_BLOCK];
     uint8_t L[IQ4_BLOCK];
-    for (int64_t ib = 0; ib < n / IQ4_BLOCK; ib++, x += IQ4_BLOCK, dst += sizeof(block_iq4_nl)) {
+    for (int64_t ib = 0; ib < n / IQ4_BLOCK; ib++, x += IQ4_BLOCK, dst += sizeof(qtk_block_iq4_nl)) {
         /* search on x scaled to max|x| in [0.5,1): same decisions, no overflow */
         const float amax = iq4_amax(x, IQ4_BLOCK);
         const float s = amax >= IQ4_EPS ? iq4_norm(amax) : 1.0f;
@@ -299,7 +299,7 @@ static void iq4_xs_quantize_row(const qtk_grid_lut *lut, const float *x, uint8_t
     float W[QK_K], xs[QK_K], scales[QK_K / 32];
     uint8_t L[IQ4_BLOCK];
     int ls[QK_K / 32];
-    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, x += QK_K, dst += sizeof(block_iq4_xs)) {
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, x += QK_K, dst += sizeof(qtk_block_iq4_xs)) {
         const float *qwb = qw ? qw + ibl * QK_K : NULL;
         const float amax = iq4_amax(x, QK_K);
         const float s = amax >= IQ4_EPS ? iq4_norm(amax) : 1.0f;
@@ -383,7 +383,7 @@ static void iq4_xs_quantize_row(const qtk_grid_lut *lut, const float *x, uint8_t
 
 size_t qtk_iq4_nl_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
     uint8_t *out = (uint8_t *)dst;
-    const size_t row_bytes = (size_t)(n / IQ4_BLOCK) * sizeof(block_iq4_nl);
+    const size_t row_bytes = (size_t)(n / IQ4_BLOCK) * sizeof(qtk_block_iq4_nl);
     qtk_grid_lut lut;
     qtk_grid_lut_init(&lut, qtk_iq4nl_values, 16);
     for (int64_t r = 0; r < nrows; r++)
@@ -393,7 +393,7 @@ size_t qtk_iq4_nl_quantize(const float *src, void *dst, int64_t nrows, int64_t n
 
 size_t qtk_iq4_xs_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
     uint8_t *out = (uint8_t *)dst;
-    const size_t row_bytes = (size_t)(n / QK_K) * sizeof(block_iq4_xs);
+    const size_t row_bytes = (size_t)(n / QK_K) * sizeof(qtk_block_iq4_xs);
     qtk_grid_lut lut;
     qtk_grid_lut_init(&lut, qtk_iq4nl_values, 16);
     for (int64_t r = 0; r < nrows; r++)
@@ -414,9 +414,9 @@ void qtk_iq4_xs_from_float(const float *src, void *dst, int64_t n) {
 
 void qtk_iq4_nl_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *x = (const uint8_t *)vx;
-    const block_q8_0 *y = (const block_q8_0 *)vy;
+    const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
     double acc[8] = {0};
-    for (int64_t ib = 0; ib < n / IQ4_BLOCK; ib++, x += sizeof(block_iq4_nl)) {
+    for (int64_t ib = 0; ib < n / IQ4_BLOCK; ib++, x += sizeof(qtk_block_iq4_nl)) {
         const uint8_t *qs = x + 2;
         int sumi = 0;
         for (int j = 0; j < 16; j++) {
@@ -431,9 +431,9 @@ void qtk_iq4_nl_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *
 
 void qtk_iq4_xs_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *x = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     double sum = 0.0;
-    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, x += sizeof(block_iq4_xs)) {
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, x += sizeof(qtk_block_iq4_xs)) {
         const unsigned sh = rd16(x + 2);
         const uint8_t *sl = x + 4, *qs = x + 8;
         const int8_t *q8 = y[ibl].qs;

@@ -5,14 +5,14 @@
 #include "types_internal.h"
 
 /* IQ4_NL: fp16 scale + 32 4-bit grid indices (FORMATS §2). */
-typedef struct { uint16_t d; uint8_t qs[16]; } block_iq4_nl;                       /* 18 bytes */
+typedef struct { uint16_t d; uint8_t qs[16]; } qtk_block_iq4_nl;                       /* 18 bytes */
 /* IQ4_XS: fp16 super-scale, 8 six-bit sub-block scales, 256 4-bit indices. */
 typedef struct {
     uint16_t d;
     uint16_t scales_h;
     uint8_t scales_l[4];
     uint8_t qs[128];
-} block_iq4_xs; /* 136 bytes */
+} qtk_block_iq4_xs; /* 136 bytes */
 
 /*
  * Index of the entry of the ascending grid g[0..n) nearest to x; a tie goes

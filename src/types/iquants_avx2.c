@@ -37,16 +37,16 @@ static inline int hsum_i32(__m256i v) {
 
 void qtk_iq4_nl_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *x = (const uint8_t *)vx;
-    const block_q8_0 *y = (const block_q8_0 *)vy;
+    const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
     const int64_t nb = n / 32;
     const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qtk_iq4nl_values));
     __m256d acc_lo = _mm256_setzero_pd(), acc_hi = _mm256_setzero_pd();
     int64_t ib = 0;
     for (; ib + 8 <= nb; ib += 8) {
-        const uint8_t *xb = x + ib * sizeof(block_iq4_nl);
-        const block_q8_0 *yb = y + ib;
+        const uint8_t *xb = x + ib * sizeof(qtk_block_iq4_nl);
+        const qtk_block_q8_0 *yb = y + ib;
         __m256i p[8];
-        for (int k = 0; k < 8; k++) p[k] = nl_block_dot(xb + k * sizeof(block_iq4_nl) + 2, yb[k].qs, table);
+        for (int k = 0; k < 8; k++) p[k] = nl_block_dot(xb + k * sizeof(qtk_block_iq4_nl) + 2, yb[k].qs, table);
         /* transpose-reduce: lane k of `sums` = total of block ib+k */
         const __m256i h0123 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
         const __m256i h4567 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
@@ -72,7 +72,7 @@ void qtk_iq4_nl_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
     if (ib < nb) {
         double tail[8] = {0};
         for (int64_t k = ib; k < nb; k++) {
-            const uint8_t *xb = x + k * sizeof(block_iq4_nl);
+            const uint8_t *xb = x + k * sizeof(qtk_block_iq4_nl);
             const int sumi = hsum_i32(nl_block_dot(xb + 2, y[k].qs, table));
             const double dd = (double)qtk_fp16_to_fp32(ld16(xb)) * (double)qtk_fp16_to_fp32(ld16(&y[k].d));
             tail[k - ib] = (double)sumi * dd;
@@ -88,11 +88,11 @@ void qtk_iq4_nl_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
 
 void qtk_iq4_xs_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *x = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qtk_iq4nl_values));
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     double sum = 0.0;
-    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, x += sizeof(block_iq4_xs)) {
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, x += sizeof(qtk_block_iq4_xs)) {
         const unsigned sh = ld16(x + 2);
         const uint8_t *sl = x + 4, *qs = x + 8;
         const int8_t *q8 = y[ibl].qs;

@@ -32,18 +32,18 @@ static inline __m256i nl_block_dot(const uint8_t *qs, const int8_t *q8, __m256i 
 
 void qtk_iq4_nl_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *x = (const uint8_t *)vx;
-    const block_q8_0 *y = (const block_q8_0 *)vy;
+    const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
     const int64_t nb = n / 32;
     const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qtk_iq4nl_values));
     const int vnni = qtk_cpu()->avx512vnni; /* the AVX512 level does not imply VNNI */
     __m256d acc_lo = _mm256_setzero_pd(), acc_hi = _mm256_setzero_pd();
     int64_t ib = 0;
     for (; ib + 8 <= nb; ib += 8) {
-        const uint8_t *xb = x + ib * sizeof(block_iq4_nl);
-        const block_q8_0 *yb = y + ib;
+        const uint8_t *xb = x + ib * sizeof(qtk_block_iq4_nl);
+        const qtk_block_q8_0 *yb = y + ib;
         __m256i p[8];
         for (int k = 0; k < 8; k++)
-            p[k] = nl_block_dot(xb + k * sizeof(block_iq4_nl) + 2, yb[k].qs, table, vnni);
+            p[k] = nl_block_dot(xb + k * sizeof(qtk_block_iq4_nl) + 2, yb[k].qs, table, vnni);
         /* transpose-reduce: lane k of `sums` = total of block ib+k */
         const __m256i h0123 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
         const __m256i h4567 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
@@ -69,7 +69,7 @@ void qtk_iq4_nl_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *
     if (ib < nb) {
         double tail[8] = {0};
         for (int64_t k = ib; k < nb; k++) {
-            const uint8_t *xb = x + k * sizeof(block_iq4_nl);
+            const uint8_t *xb = x + k * sizeof(qtk_block_iq4_nl);
             const __m256i p = nl_block_dot(xb + 2, y[k].qs, table, vnni);
             __m128i t = _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
             t = _mm_add_epi32(t, _mm_shuffle_epi32(t, _MM_SHUFFLE(1, 0, 3, 2)));
@@ -88,11 +88,11 @@ void qtk_iq4_nl_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *
 
 void qtk_iq4_xs_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *x = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     const __m512i table = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)qtk_iq4nl_values));
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     double sum = 0.0;
-    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, x += sizeof(block_iq4_xs)) {
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, x += sizeof(qtk_block_iq4_xs)) {
         const unsigned sh = ld16(x + 2);
         const uint8_t *sl = x + 4, *qs = x + 8;
         const int8_t *q8 = y[ibl].qs;

@@ -37,10 +37,10 @@ static inline int32x4_t block_dot(const uint8_t *qs, const int8_t *q8, int8x16_t
 
 void qtk_iq4_nl_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *x = (const uint8_t *)vx;
-    const block_q8_0 *y = (const block_q8_0 *)vy;
+    const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
     const int8x16_t table = vld1q_s8(qtk_iq4nl_values);
     double acc[8] = {0};
-    for (int64_t ib = 0; ib < n / 32; ib++, x += sizeof(block_iq4_nl)) {
+    for (int64_t ib = 0; ib < n / 32; ib++, x += sizeof(qtk_block_iq4_nl)) {
         const int sumi = vaddvq_s32(block_dot(x + 2, y[ib].qs, table));
         const double dd = (double)qtk_fp16_to_fp32(ld16(x)) * (double)qtk_fp16_to_fp32(ld16(&y[ib].d));
         acc[ib % 8] += (double)sumi * dd;
@@ -50,10 +50,10 @@ void qtk_iq4_nl_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy
 
 void qtk_iq4_xs_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *x = (const uint8_t *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     const int8x16_t table = vld1q_s8(qtk_iq4nl_values);
     double sum = 0.0;
-    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, x += sizeof(block_iq4_xs)) {
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, x += sizeof(qtk_block_iq4_xs)) {
         const unsigned sh = ld16(x + 2);
         const uint8_t *sl = x + 4, *qs = x + 8;
         const int8_t *q8 = y[ibl].qs;

@@ -43,7 +43,7 @@ static int round_clamped(float v, int lo, int hi) {
  * ========================================================================== */
 
 void qtk_q2_K_to_float(const void *row, float *dst, int64_t n) {
-    const block_q2_K *b = (const block_q2_K *)row;
+    const qtk_block_q2_K *b = (const qtk_block_q2_K *)row;
     for (int64_t i = 0; i < n / QK_K; i++, dst += QK_K) {
         const float d = qtk_kq_fp16(&b[i].d), dmin = qtk_kq_fp16(&b[i].dmin);
         /* weight 128h + 32j + l: bits 2j of qs[32h + l], scale (128h + 32j + l)/16;
@@ -70,7 +70,7 @@ void qtk_q2_K_to_float(const void *row, float *dst, int64_t n) {
 }
 
 void qtk_q3_K_to_float(const void *row, float *dst, int64_t n) {
-    const block_q3_K *b = (const block_q3_K *)row;
+    const qtk_block_q3_K *b = (const qtk_block_q3_K *)row;
     for (int64_t i = 0; i < n / QK_K; i++, dst += QK_K) {
         const float d = qtk_kq_fp16(&b[i].d);
         int8_t sc[16];
@@ -111,20 +111,20 @@ static void decode_type1(const uint8_t *scales, float d, float dmin, const uint8
 }
 
 void qtk_q4_K_to_float(const void *row, float *dst, int64_t n) {
-    const block_q4_K *b = (const block_q4_K *)row;
+    const qtk_block_q4_K *b = (const qtk_block_q4_K *)row;
     for (int64_t i = 0; i < n / QK_K; i++)
         decode_type1(b[i].scales, qtk_kq_fp16(&b[i].d), qtk_kq_fp16(&b[i].dmin), b[i].qs, NULL, dst + i * QK_K);
 }
 
 void qtk_q5_K_to_float(const void *row, float *dst, int64_t n) {
-    const block_q5_K *b = (const block_q5_K *)row;
+    const qtk_block_q5_K *b = (const qtk_block_q5_K *)row;
     for (int64_t i = 0; i < n / QK_K; i++)
         decode_type1(b[i].scales, qtk_kq_fp16(&b[i].d), qtk_kq_fp16(&b[i].dmin), b[i].qs, b[i].qh,
                      dst + i * QK_K);
 }
 
 void qtk_q6_K_to_float(const void *row, float *dst, int64_t n) {
-    const block_q6_K *b = (const block_q6_K *)row;
+    const qtk_block_q6_K *b = (const qtk_block_q6_K *)row;
     for (int64_t i = 0; i < n / QK_K; i++, dst += QK_K) {
         const float d = qtk_kq_fp16(&b[i].d);
         /* weight k = 128h + 32t + l: low 4 bits from ql (nibble t/2), high 2
@@ -556,6 +556,27 @@ static void kq_consider(const kq_ops *ops, const float *x, const float *wm, void
     }
 }
 
+/* Effort levels (docs/types.md "Effort levels"): QTK_EFFORT_FAST encodes only the
+ * reference's candidate (modes[0] below), unpolished; QTK_EFFORT_MAX tries every
+ * candidate, each polished. QTK_EFFORT_DEFAULT is MAX for now: the cheaper searches
+ * measured so far (one candidate, polished) lose to the error docs/types.md states
+ * (Q4_K 0.9945 / 1.0024 worst vs 0.974 / 0.992), so default waits for faster searches.
+ * Candidates of a level are always tried in the same order, so its bytes do not depend
+ * on the ISA or the thread count. */
+static int kq_level(int effort) { return effort == QTK_EFFORT_FAST ? QTK_EFFORT_FAST : QTK_EFFORT_MAX; }
+static int kq_candidates(int effort, int n_max) { return effort == QTK_EFFORT_MAX ? n_max : 1; }
+
+/* Keeps candidate `cand` as the result: polished unless the effort is FAST. */
+static void kq_take(const kq_ops *ops, const float *x, const float *wm, int effort, void *cand, void *best,
+                    double *best_err) {
+    if (effort == QTK_EFFORT_FAST) {
+        memcpy(best, cand, ops->size);
+        *best_err = 0.0;
+        return;
+    }
+    kq_consider(ops, x, wm, cand, best, best_err);
+}
+
 /* Candidate weighting modes of the sub-block searches. */
 enum { KQ_REF_PLAIN = 0, KQ_IMAT_SIGMA = 1, KQ_IMAT_DIRECT = 2, KQ_PLAIN_QP = 3 };
 
@@ -590,7 +611,7 @@ static int q2_level(const uint8_t *qs, int s, int l) {
 static void q2_K_decode_blk(const void *b, float *y, int64_t n) { qtk_q2_K_to_float(b, y, n); }
 
 static void q2_K_parts(const void *vb, float *A, float *B) {
-    const block_q2_K *b = (const block_q2_K *)vb;
+    const qtk_block_q2_K *b = (const qtk_block_q2_K *)vb;
     for (int s = 0; s < 16; s++)
         for (int l = 0; l < 16; l++) {
             A[16 * s + l] = (float)((b->scales[s] & 15) * q2_level(b->qs, s, l));
@@ -599,14 +620,14 @@ static void q2_K_parts(const void *vb, float *A, float *B) {
 }
 
 static void q2_K_set_scales(void *vb, float d, float dmin) {
-    block_q2_K *b = (block_q2_K *)vb;
+    qtk_block_q2_K *b = (qtk_block_q2_K *)vb;
     put_fp16(&b->d, d);
     put_fp16(&b->dmin, dmin);
 }
 
 /* Nearest 2-bit level of every weight for the block's quantized scales and mins. */
 static void q2_K_reround(const float *x, void *vb) {
-    block_q2_K *b = (block_q2_K *)vb;
+    qtk_block_q2_K *b = (qtk_block_q2_K *)vb;
     uint8_t L[QK_K];
     const float d = qtk_kq_fp16(&b->d), dmin = qtk_kq_fp16(&b->dmin);
     for (int j = 0; j < 16; j++) {
@@ -618,12 +639,12 @@ static void q2_K_reround(const float *x, void *vb) {
     pack_2bit(L, b->qs);
 }
 
-static const kq_ops q2_K_ops = {sizeof(block_q2_K), q2_K_decode_blk, q2_K_parts, q2_K_set_scales, q2_K_reround, 1};
+static const kq_ops q2_K_ops = {sizeof(qtk_block_q2_K), q2_K_decode_blk, q2_K_parts, q2_K_set_scales, q2_K_reround, 1};
 
 /* One Q2_K candidate. KQ_REF_PLAIN: |x|-weighted MAD fit per 16, 4-bit scale/min codes
  * against their maxima; otherwise weighted LS fit + weighted 4-bit code search
  * (METHODS §2 "Q2_K and Q3_K"). */
-static void q2_K_encode(const float *x, const float *qw, int mode, float shrink, block_q2_K *y) {
+static void q2_K_encode(const float *x, const float *qw, int mode, float shrink, qtk_block_q2_K *y) {
     uint8_t L[QK_K];
     float w[QK_K], scales[16], mins[16], sw[16];
     memset(y, 0, sizeof *y);
@@ -679,8 +700,8 @@ static void q2_K_encode(const float *x, const float *qw, int mode, float shrink,
     q2_K_reround(x, y);
 }
 
-static void q2_K_block(const float *x, const float *imat, block_q2_K *y) {
-    block_q2_K cand;
+static void q2_K_block(const float *x, const float *imat, qtk_block_q2_K *y) {
+    qtk_block_q2_K cand;
     double best = INFINITY;
     static const int modes_plain[] = {KQ_REF_PLAIN, KQ_IMAT_SIGMA, KQ_IMAT_DIRECT, KQ_PLAIN_QP, KQ_REF_PLAIN,
                                       KQ_REF_PLAIN};
@@ -696,11 +717,11 @@ static void q2_K_block(const float *x, const float *imat, block_q2_K *y) {
 }
 
 size_t qtk_q2_K_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    block_q2_K *y = (block_q2_K *)dst;
+    qtk_block_q2_K *y = (qtk_block_q2_K *)dst;
     for (int64_t r = 0; r < nrows; r++)
         for (int64_t i = 0; i < n / QK_K; i++)
             q2_K_block(src + r * n + i * QK_K, imatrix ? imatrix + i * QK_K : NULL, y++);
-    return (size_t)(nrows * (n / QK_K)) * sizeof(block_q2_K);
+    return (size_t)(nrows * (n / QK_K)) * sizeof(qtk_block_q2_K);
 }
 
 void qtk_q2_K_from_float(const float *src, void *dst, int64_t n) { qtk_q2_K_quantize(src, dst, 1, n, NULL); }
@@ -722,7 +743,7 @@ static void pack_q3_scales(const int *l, uint8_t *b) {
 }
 
 /* Signed 3-bit value (−4…3) of weight 16·s + l. */
-static int q3_value(const block_q3_K *b, int s, int l) {
+static int q3_value(const qtk_block_q3_K *b, int s, int l) {
     const int h = s / 8, j = (s % 8) / 2, l0 = 16 * (s % 2);
     const int q2 = (b->qs[32 * h + l0 + l] >> (2 * j)) & 3;
     const int hb = (b->hmask[l0 + l] >> (4 * h + j)) & 1;
@@ -732,7 +753,7 @@ static int q3_value(const block_q3_K *b, int s, int l) {
 static void q3_K_decode_blk(const void *b, float *y, int64_t n) { qtk_q3_K_to_float(b, y, n); }
 
 static void q3_K_parts(const void *vb, float *A, float *B) {
-    const block_q3_K *b = (const block_q3_K *)vb;
+    const qtk_block_q3_K *b = (const qtk_block_q3_K *)vb;
     int8_t sc[16];
     qtk_kq_unpack_q3_scales(b->scales, sc);
     for (int s = 0; s < 16; s++)
@@ -744,12 +765,12 @@ static void q3_K_parts(const void *vb, float *A, float *B) {
 
 static void q3_K_set_scales(void *vb, float d, float dmin) {
     (void)dmin;
-    put_fp16(&((block_q3_K *)vb)->d, d);
+    put_fp16(&((qtk_block_q3_K *)vb)->d, d);
 }
 
 /* Nearest 3-bit level of every weight for the block's quantized scales. */
 static void q3_K_reround(const float *x, void *vb) {
-    block_q3_K *b = (block_q3_K *)vb;
+    qtk_block_q3_K *b = (qtk_block_q3_K *)vb;
     uint8_t L[QK_K];
     int8_t sc[16];
     qtk_kq_unpack_q3_scales(b->scales, sc);
@@ -769,12 +790,12 @@ static void q3_K_reround(const float *x, void *vb) {
     pack_2bit(L, b->qs);
 }
 
-static const kq_ops q3_K_ops = {sizeof(block_q3_K), q3_K_decode_blk, q3_K_parts, q3_K_set_scales, q3_K_reround, 0};
+static const kq_ops q3_K_ops = {sizeof(qtk_block_q3_K), q3_K_decode_blk, q3_K_parts, q3_K_set_scales, q3_K_reround, 0};
 
 /* One Q3_K candidate. KQ_REF_PLAIN: x²-weighted refinement per 16 and scale codes
  * against the largest; otherwise weighted symmetric search and weighted 6-bit code
  * search (METHODS §2 "Q2_K and Q3_K"). */
-static void q3_K_encode(const float *x, const float *qw, int mode, block_q3_K *y) {
+static void q3_K_encode(const float *x, const float *qw, int mode, qtk_block_q3_K *y) {
     uint8_t L[QK_K];
     float scales[16];
     int ls[16];
@@ -812,25 +833,31 @@ static void q3_K_encode(const float *x, const float *qw, int mode, block_q3_K *y
     q3_K_reround(x, y);
 }
 
-static void q3_K_block(const float *x, const float *imat, block_q3_K *y) {
-    block_q3_K cand;
+static void q3_K_block(const float *x, const float *imat, int effort, qtk_block_q3_K *y) {
+    qtk_block_q3_K cand;
     double best = INFINITY;
     static const int modes_plain[] = {KQ_REF_PLAIN, KQ_IMAT_SIGMA, KQ_IMAT_DIRECT};
     static const int modes_imat[] = {KQ_IMAT_SIGMA, KQ_IMAT_DIRECT, KQ_REF_PLAIN};
     const int *modes = imat ? modes_imat : modes_plain;
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < kq_candidates(effort, 3); k++) {
         q3_K_encode(x, imat, modes[k], &cand);
-        kq_consider(&q3_K_ops, x, imat, &cand, y, &best);
+        kq_take(&q3_K_ops, x, imat, effort, &cand, y, &best);
     }
     if (!(best < INFINITY)) q3_K_encode(x, imat, modes[0], y);
 }
 
-size_t qtk_q3_K_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    block_q3_K *y = (block_q3_K *)dst;
+size_t qtk_q3_K_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                int effort) {
+    effort = kq_level(effort);
+    qtk_block_q3_K *y = (qtk_block_q3_K *)dst;
     for (int64_t r = 0; r < nrows; r++)
         for (int64_t i = 0; i < n / QK_K; i++)
-            q3_K_block(src + r * n + i * QK_K, imatrix ? imatrix + i * QK_K : NULL, y++);
-    return (size_t)(nrows * (n / QK_K)) * sizeof(block_q3_K);
+            q3_K_block(src + r * n + i * QK_K, imatrix ? imatrix + i * QK_K : NULL, effort, y++);
+    return (size_t)(nrows * (n / QK_K)) * sizeof(qtk_block_q3_K);
+}
+
+size_t qtk_q3_K_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
+    return qtk_q3_K_quantize_effort(src, dst, nrows, n, imatrix, QTK_EFFORT_MAX);
 }
 
 void qtk_q3_K_from_float(const float *src, void *dst, int64_t n) { qtk_q3_K_quantize(src, dst, 1, n, NULL); }
@@ -913,37 +940,37 @@ static void type1_parts(const uint8_t *scales12, const uint8_t *L, float *A, flo
 
 static void q4_K_decode_blk(const void *b, float *y, int64_t n) { qtk_q4_K_to_float(b, y, n); }
 
-static void q4_K_levels_of(const block_q4_K *b, uint8_t *L) {
+static void q4_K_levels_of(const qtk_block_q4_K *b, uint8_t *L) {
     for (int i = 0; i < QK_K; i++) L[i] = (b->qs[32 * (i / 64) + i % 32] >> (4 * ((i / 32) % 2))) & 15;
 }
 
 static void q4_K_parts(const void *vb, float *A, float *B) {
-    const block_q4_K *b = (const block_q4_K *)vb;
+    const qtk_block_q4_K *b = (const qtk_block_q4_K *)vb;
     uint8_t L[QK_K];
     q4_K_levels_of(b, L);
     type1_parts(b->scales, L, A, B);
 }
 
 static void q4_K_set_scales(void *vb, float d, float dmin) {
-    block_q4_K *b = (block_q4_K *)vb;
+    qtk_block_q4_K *b = (qtk_block_q4_K *)vb;
     put_fp16(&b->d, d);
     put_fp16(&b->dmin, dmin);
 }
 
 static void q4_K_reround(const float *x, void *vb) {
-    block_q4_K *b = (block_q4_K *)vb;
+    qtk_block_q4_K *b = (qtk_block_q4_K *)vb;
     uint8_t L[QK_K];
     type1_levels(x, b->scales, qtk_kq_fp16(&b->d), qtk_kq_fp16(&b->dmin), 15, L);
     for (int j = 0; j < QK_K; j += 64)
         for (int l = 0; l < 32; l++) b->qs[j / 2 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
 }
 
-static const kq_ops q4_K_ops = {sizeof(block_q4_K), q4_K_decode_blk, q4_K_parts, q4_K_set_scales, q4_K_reround, 1};
+static const kq_ops q4_K_ops = {sizeof(qtk_block_q4_K), q4_K_decode_blk, q4_K_parts, q4_K_set_scales, q4_K_reround, 1};
 
 static void q5_K_decode_blk(const void *b, float *y, int64_t n) { qtk_q5_K_to_float(b, y, n); }
 
 static void q5_K_parts(const void *vb, float *A, float *B) {
-    const block_q5_K *b = (const block_q5_K *)vb;
+    const qtk_block_q5_K *b = (const qtk_block_q5_K *)vb;
     uint8_t L[QK_K];
     for (int i = 0; i < QK_K; i++) {
         const int s = i / 32, l = i % 32;
@@ -953,13 +980,13 @@ static void q5_K_parts(const void *vb, float *A, float *B) {
 }
 
 static void q5_K_set_scales(void *vb, float d, float dmin) {
-    block_q5_K *b = (block_q5_K *)vb;
+    qtk_block_q5_K *b = (qtk_block_q5_K *)vb;
     put_fp16(&b->d, d);
     put_fp16(&b->dmin, dmin);
 }
 
 static void q5_K_reround(const float *x, void *vb) {
-    block_q5_K *b = (block_q5_K *)vb;
+    qtk_block_q5_K *b = (qtk_block_q5_K *)vb;
     uint8_t L[QK_K];
     type1_levels(x, b->scales, qtk_kq_fp16(&b->d), qtk_kq_fp16(&b->dmin), 31, L);
     memset(b->qh, 0, sizeof b->qh);
@@ -973,52 +1000,64 @@ static void q5_K_reround(const float *x, void *vb) {
     }
 }
 
-static const kq_ops q5_K_ops = {sizeof(block_q5_K), q5_K_decode_blk, q5_K_parts, q5_K_set_scales, q5_K_reround, 1};
+static const kq_ops q5_K_ops = {sizeof(qtk_block_q5_K), q5_K_decode_blk, q5_K_parts, q5_K_set_scales, q5_K_reround, 1};
 
 size_t qtk_q4_K_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    block_q4_K *y = (block_q4_K *)dst;
+    return qtk_q4_K_quantize_effort(src, dst, nrows, n, imatrix, QTK_EFFORT_MAX);
+}
+
+size_t qtk_q4_K_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                int effort) {
+    effort = kq_level(effort);
+    qtk_block_q4_K *y = (qtk_block_q4_K *)dst;
     for (int64_t r = 0; r < nrows; r++) {
         for (int64_t i = 0; i < n / QK_K; i++, y++) {
             const float *x = src + r * n + i * QK_K, *imat = imatrix ? imatrix + i * QK_K : NULL;
             static const int modes_plain[] = {KQ_REF_PLAIN, KQ_IMAT_SIGMA, KQ_IMAT_DIRECT};
             static const int modes_imat[] = {KQ_IMAT_SIGMA, KQ_IMAT_DIRECT, KQ_REF_PLAIN};
             const int *modes = imat ? modes_imat : modes_plain;
-            block_q4_K cand;
+            qtk_block_q4_K cand;
             double best = INFINITY;
-            for (int k = 0; k < 3; k++) {
+            for (int k = 0; k < kq_candidates(effort, 3); k++) {
                 memset(&cand, 0, sizeof cand);
                 type1_codes(x, imat, modes[k], 15, cand.scales, &cand.d, &cand.dmin);
                 q4_K_reround(x, &cand);
-                kq_consider(&q4_K_ops, x, imat, &cand, y, &best);
+                kq_take(&q4_K_ops, x, imat, effort, &cand, y, &best);
             }
             if (!(best < INFINITY)) *y = cand;
         }
     }
-    return (size_t)(nrows * (n / QK_K)) * sizeof(block_q4_K);
+    return (size_t)(nrows * (n / QK_K)) * sizeof(qtk_block_q4_K);
 }
 
 void qtk_q4_K_from_float(const float *src, void *dst, int64_t n) { qtk_q4_K_quantize(src, dst, 1, n, NULL); }
 
 size_t qtk_q5_K_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    block_q5_K *y = (block_q5_K *)dst;
+    return qtk_q5_K_quantize_effort(src, dst, nrows, n, imatrix, QTK_EFFORT_MAX);
+}
+
+size_t qtk_q5_K_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                int effort) {
+    effort = kq_level(effort);
+    qtk_block_q5_K *y = (qtk_block_q5_K *)dst;
     for (int64_t r = 0; r < nrows; r++) {
         for (int64_t i = 0; i < n / QK_K; i++, y++) {
             const float *x = src + r * n + i * QK_K, *imat = imatrix ? imatrix + i * QK_K : NULL;
             static const int modes_plain[] = {KQ_REF_PLAIN, KQ_IMAT_SIGMA, KQ_IMAT_DIRECT};
             static const int modes_imat[] = {KQ_IMAT_SIGMA, KQ_IMAT_DIRECT, KQ_REF_PLAIN};
             const int *modes = imat ? modes_imat : modes_plain;
-            block_q5_K cand;
+            qtk_block_q5_K cand;
             double best = INFINITY;
-            for (int k = 0; k < 3; k++) {
+            for (int k = 0; k < kq_candidates(effort, 3); k++) {
                 memset(&cand, 0, sizeof cand);
                 type1_codes(x, imat, modes[k], 31, cand.scales, &cand.d, &cand.dmin);
                 q5_K_reround(x, &cand);
-                kq_consider(&q5_K_ops, x, imat, &cand, y, &best);
+                kq_take(&q5_K_ops, x, imat, effort, &cand, y, &best);
             }
             if (!(best < INFINITY)) *y = cand;
         }
     }
-    return (size_t)(nrows * (n / QK_K)) * sizeof(block_q5_K);
+    return (size_t)(nrows * (n / QK_K)) * sizeof(qtk_block_q5_K);
 }
 
 void qtk_q5_K_from_float(const float *src, void *dst, int64_t n) { qtk_q5_K_quantize(src, dst, 1, n, NULL); }
@@ -1030,7 +1069,7 @@ void qtk_q5_K_from_float(const float *src, void *dst, int64_t n) { qtk_q5_K_quan
 static void q6_K_decode_blk(const void *b, float *y, int64_t n) { qtk_q6_K_to_float(b, y, n); }
 
 /* Signed 6-bit value (−32…31) of weight k. */
-static int q6_value(const block_q6_K *b, int k) {
+static int q6_value(const qtk_block_q6_K *b, int k) {
     const int h = k / 128, r = k % 128, t = r / 32, l = r % 32;
     int lo = b->ql[64 * h + 32 * (t % 2) + l];
     lo = t >= 2 ? lo >> 4 : lo & 15;
@@ -1039,7 +1078,7 @@ static int q6_value(const block_q6_K *b, int k) {
 }
 
 static void q6_K_parts(const void *vb, float *A, float *B) {
-    const block_q6_K *b = (const block_q6_K *)vb;
+    const qtk_block_q6_K *b = (const qtk_block_q6_K *)vb;
     for (int k = 0; k < QK_K; k++) {
         A[k] = (float)(b->scales[k / 16] * q6_value(b, k));
         B[k] = 0.0f;
@@ -1048,12 +1087,12 @@ static void q6_K_parts(const void *vb, float *A, float *B) {
 
 static void q6_K_set_scales(void *vb, float d, float dmin) {
     (void)dmin;
-    put_fp16(&((block_q6_K *)vb)->d, d);
+    put_fp16(&((qtk_block_q6_K *)vb)->d, d);
 }
 
 /* Nearest 6-bit level of every weight for the block's quantized scales. */
 static void q6_K_reround(const float *x, void *vb) {
-    block_q6_K *y = (block_q6_K *)vb;
+    qtk_block_q6_K *y = (qtk_block_q6_K *)vb;
     uint8_t L[QK_K];
     const float d = qtk_kq_fp16(&y->d);
     for (int j = 0; j < 16; j++) {
@@ -1072,11 +1111,11 @@ static void q6_K_reround(const float *x, void *vb) {
     }
 }
 
-static const kq_ops q6_K_ops = {sizeof(block_q6_K), q6_K_decode_blk, q6_K_parts, q6_K_set_scales, q6_K_reround, 0};
+static const kq_ops q6_K_ops = {sizeof(qtk_block_q6_K), q6_K_decode_blk, q6_K_parts, q6_K_set_scales, q6_K_reround, 0};
 
 /* One Q6_K candidate: symmetric 6-bit fit per 16 with weights w (NULL → x², the
  * reference without imatrix), int8 scales against d = s_max/−128, re-rounding. */
-static void q6_K_encode(const float *x, const float *w, block_q6_K *y) {
+static void q6_K_encode(const float *x, const float *w, qtk_block_q6_K *y) {
     uint8_t L[QK_K];
     float scales[16];
     float max_scale = 0.0f, amax = 0.0f;
@@ -1095,24 +1134,32 @@ static void q6_K_encode(const float *x, const float *w, block_q6_K *y) {
     q6_K_reround(x, y);
 }
 
-static void q6_K_block(const float *x, const float *imat, block_q6_K *y) {
-    block_q6_K cand;
+static void q6_K_block(const float *x, const float *imat, int effort, qtk_block_q6_K *y) {
+    qtk_block_q6_K cand;
     float w[QK_K];
     double best = INFINITY;
     q6_K_encode(x, imat, &cand); /* the reference: imatrix as weights, or x² */
-    kq_consider(&q6_K_ops, x, imat, &cand, y, &best);
-    search_weights(x, imat, 2.0f, imat ? KQ_IMAT_DIRECT : KQ_IMAT_SIGMA, w);
-    q6_K_encode(x, w, &cand);
-    kq_consider(&q6_K_ops, x, imat, &cand, y, &best);
+    kq_take(&q6_K_ops, x, imat, effort, &cand, y, &best);
+    if (effort == QTK_EFFORT_MAX) {
+        search_weights(x, imat, 2.0f, imat ? KQ_IMAT_DIRECT : KQ_IMAT_SIGMA, w);
+        q6_K_encode(x, w, &cand);
+        kq_consider(&q6_K_ops, x, imat, &cand, y, &best);
+    }
     if (!(best < INFINITY)) q6_K_encode(x, imat, y);
 }
 
-size_t qtk_q6_K_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    block_q6_K *y = (block_q6_K *)dst;
+size_t qtk_q6_K_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                int effort) {
+    effort = kq_level(effort);
+    qtk_block_q6_K *y = (qtk_block_q6_K *)dst;
     for (int64_t r = 0; r < nrows; r++)
         for (int64_t i = 0; i < n / QK_K; i++)
-            q6_K_block(src + r * n + i * QK_K, imatrix ? imatrix + i * QK_K : NULL, y++);
-    return (size_t)(nrows * (n / QK_K)) * sizeof(block_q6_K);
+            q6_K_block(src + r * n + i * QK_K, imatrix ? imatrix + i * QK_K : NULL, effort, y++);
+    return (size_t)(nrows * (n / QK_K)) * sizeof(qtk_block_q6_K);
+}
+
+size_t qtk_q6_K_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
+    return qtk_q6_K_quantize_effort(src, dst, nrows, n, imatrix, QTK_EFFORT_MAX);
 }
 
 void qtk_q6_K_from_float(const float *src, void *dst, int64_t n) { qtk_q6_K_quantize(src, dst, 1, n, NULL); }
@@ -1126,8 +1173,8 @@ void qtk_q6_K_from_float(const float *src, void *dst, int64_t n) { qtk_q6_K_quan
  * ========================================================================== */
 
 void qtk_q2_K_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q2_K *x = (const block_q2_K *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q2_K *x = (const qtk_block_q2_K *)vx;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     double sum = 0.0;
     for (int64_t i = 0; i < n / QK_K; i++) {
         int isum = 0, msum = 0;
@@ -1145,8 +1192,8 @@ void qtk_q2_K_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy
 }
 
 void qtk_q3_K_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q3_K *x = (const block_q3_K *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q3_K *x = (const qtk_block_q3_K *)vx;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     double sum = 0.0;
     for (int64_t i = 0; i < n / QK_K; i++) {
         int8_t sc[16];
@@ -1169,7 +1216,7 @@ void qtk_q3_K_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy
 }
 
 /* Reads the fp16 scale and the exact Σqs of a Q8_2 block. */
-static inline void q8_2_head(const block_q8_2 *b, float *d, int *sum) {
+static inline void q8_2_head(const qtk_block_q8_2 *b, float *d, int *sum) {
     int16_t s;
     *d = qtk_kq_fp16(&b->d);
     memcpy(&s, &b->sum, 2);
@@ -1178,7 +1225,7 @@ static inline void q8_2_head(const block_q8_2 *b, float *d, int *sum) {
 
 /* Q4_K/Q5_K block × its 8 Q8_2 blocks: Σ_sub dy·(d·sc·Σq·qs − dmin·m·Σqs), in double. */
 static double type1_dot_block(const uint8_t *scales12, double d, double dmin, const uint8_t *qs, const uint8_t *qh,
-                              const block_q8_2 *y) {
+                              const qtk_block_q8_2 *y) {
     uint8_t sc[8], m[8];
     qtk_kq_unpack_scales_min(scales12, sc, m);
     double acc = 0.0;
@@ -1200,8 +1247,8 @@ static double type1_dot_block(const uint8_t *scales12, double d, double dmin, co
 }
 
 void qtk_q4_K_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q4_K *x = (const block_q4_K *)vx;
-    const block_q8_2 *y = (const block_q8_2 *)vy;
+    const qtk_block_q4_K *x = (const qtk_block_q4_K *)vx;
+    const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)vy;
     double sum = 0.0;
     for (int64_t i = 0; i < n / QK_K; i++)
         sum += type1_dot_block(x[i].scales, qtk_kq_fp16(&x[i].d), qtk_kq_fp16(&x[i].dmin), x[i].qs, NULL, y + 8 * i);
@@ -1209,8 +1256,8 @@ void qtk_q4_K_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy
 }
 
 void qtk_q5_K_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q5_K *x = (const block_q5_K *)vx;
-    const block_q8_2 *y = (const block_q8_2 *)vy;
+    const qtk_block_q5_K *x = (const qtk_block_q5_K *)vx;
+    const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)vy;
     double sum = 0.0;
     for (int64_t i = 0; i < n / QK_K; i++)
         sum += type1_dot_block(x[i].scales, qtk_kq_fp16(&x[i].d), qtk_kq_fp16(&x[i].dmin), x[i].qs, x[i].qh,
@@ -1220,13 +1267,13 @@ void qtk_q5_K_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy
 
 /* Q6_K × Q8_0: per 32-block Σ_{two 16-sub-blocks} sc·Σ(q − 32)·qs, scaled by the Q8_0 d. */
 void qtk_q6_K_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q6_K *x = (const block_q6_K *)vx;
-    const block_q8_0 *y = (const block_q8_0 *)vy;
+    const qtk_block_q6_K *x = (const qtk_block_q6_K *)vx;
+    const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
     double sum = 0.0;
     for (int64_t i = 0; i < n / QK_K; i++) {
         double acc = 0.0;
         for (int b = 0; b < 8; b++) {
-            const block_q8_0 *yb = &y[8 * i + b];
+            const qtk_block_q8_0 *yb = &y[8 * i + b];
             int isum = 0;
             for (int half = 0; half < 2; half++) {
                 const int sb = 2 * b + half;

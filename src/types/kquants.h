@@ -6,11 +6,11 @@
 
 /* Block layouts of FORMATS.md §2 (every multi-byte field sits at an even offset, so these
  * structs have no padding; fp16 fields are still read with memcpy, rows may be unaligned). */
-typedef struct { uint8_t scales[16]; uint8_t qs[64]; uint16_t d, dmin; } block_q2_K;      /* 84 */
-typedef struct { uint8_t hmask[32]; uint8_t qs[64]; uint8_t scales[12]; uint16_t d; } block_q3_K; /* 110 */
-typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[128]; } block_q4_K;     /* 144 */
-typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qh[32]; uint8_t qs[128]; } block_q5_K; /* 176 */
-typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; } block_q6_K; /* 210 */
+typedef struct { uint8_t scales[16]; uint8_t qs[64]; uint16_t d, dmin; } qtk_block_q2_K;      /* 84 */
+typedef struct { uint8_t hmask[32]; uint8_t qs[64]; uint8_t scales[12]; uint16_t d; } qtk_block_q3_K; /* 110 */
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[128]; } qtk_block_q4_K;     /* 144 */
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qh[32]; uint8_t qs[128]; } qtk_block_q5_K; /* 176 */
+typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; } qtk_block_q6_K; /* 210 */
 
 /* Reads a little-endian fp16 field of a possibly unaligned block as float. */
 static inline float qtk_kq_fp16(const void *p) {
@@ -48,6 +48,8 @@ void qtk_q2_K_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_q3_K_to_float(const void *row, float *dst, int64_t n);
 size_t qtk_q3_K_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_q3_K_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                              int effort);
 void qtk_q3_K_from_float(const float *src, void *dst, int64_t n);
 void qtk_q3_K_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_q3_K_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
@@ -56,6 +58,8 @@ void qtk_q3_K_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_q4_K_to_float(const void *row, float *dst, int64_t n);
 size_t qtk_q4_K_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_q4_K_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                              int effort);
 void qtk_q4_K_from_float(const float *src, void *dst, int64_t n);
 void qtk_q4_K_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_q4_K_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
@@ -64,6 +68,8 @@ void qtk_q4_K_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_q5_K_to_float(const void *row, float *dst, int64_t n);
 size_t qtk_q5_K_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_q5_K_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                              int effort);
 void qtk_q5_K_from_float(const float *src, void *dst, int64_t n);
 void qtk_q5_K_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_q5_K_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
@@ -72,6 +78,8 @@ void qtk_q5_K_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_q6_K_to_float(const void *row, float *dst, int64_t n);
 size_t qtk_q6_K_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_q6_K_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                              int effort);
 void qtk_q6_K_from_float(const float *src, void *dst, int64_t n);
 void qtk_q6_K_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_q6_K_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);

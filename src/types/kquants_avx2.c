@@ -36,8 +36,8 @@ static inline __m256i scales2(int a, int b) { return _mm256_set_m128i(_mm_set1_e
 static inline __m256i dot32(__m256i u, __m256i y, __m256i sc) { return _mm256_madd_epi16(_mm256_maddubs_epi16(u, y), sc); }
 
 void qtk_q2_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q2_K *x = (const block_q2_K *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q2_K *x = (const qtk_block_q2_K *)vx;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     const __m256i m3 = _mm256_set1_epi8(3);
     double sum = 0.0;
     for (int64_t i = 0; i < n / QK_K; i++) {
@@ -60,8 +60,8 @@ void qtk_q2_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) 
 }
 
 void qtk_q3_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q3_K *x = (const block_q3_K *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q3_K *x = (const qtk_block_q3_K *)vx;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
     double sum = 0.0;
     for (int64_t i = 0; i < n / QK_K; i++) {
@@ -123,7 +123,7 @@ static inline double hsum_pd(__m256d v) {
 /* Q4_K (qh == NULL) and Q5_K block × its 8 Q8_2 blocks: lane k = the float value of
  * sub-block k, dy·(d·sc·Σq·qs − dmin·m·Σqs) (each sum an exact int32, as the scalar kernel's). */
 static inline __m256 type1_block_avx2(const uint8_t *scales12, float d, float dmin, const uint8_t *qs,
-                                      const uint8_t *qh, const block_q8_2 *y) {
+                                      const uint8_t *qh, const qtk_block_q8_2 *y) {
     uint8_t sc[8], m[8];
     qtk_kq_unpack_scales_min(scales12, sc, m);
     const __m256i m4 = _mm256_set1_epi8(15), m1 = _mm256_set1_epi8(1), ones = _mm256_set1_epi16(1);
@@ -157,8 +157,8 @@ static inline __m256 type1_block_avx2(const uint8_t *scales12, float d, float dm
 }
 
 void qtk_q4_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q4_K *x = (const block_q4_K *)vx;
-    const block_q8_2 *y = (const block_q8_2 *)vy;
+    const qtk_block_q4_K *x = (const qtk_block_q4_K *)vx;
+    const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)vy;
     __m256d acc = _mm256_setzero_pd();
     for (int64_t i = 0; i < n / QK_K; i++)
         acc = acc_pd(acc, type1_block_avx2(x[i].scales, fp16_f16c(&x[i].d), fp16_f16c(&x[i].dmin), x[i].qs,
@@ -167,8 +167,8 @@ void qtk_q4_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) 
 }
 
 void qtk_q5_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q5_K *x = (const block_q5_K *)vx;
-    const block_q8_2 *y = (const block_q8_2 *)vy;
+    const qtk_block_q5_K *x = (const qtk_block_q5_K *)vx;
+    const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)vy;
     __m256d acc = _mm256_setzero_pd();
     for (int64_t i = 0; i < n / QK_K; i++)
         acc = acc_pd(acc, type1_block_avx2(x[i].scales, fp16_f16c(&x[i].d), fp16_f16c(&x[i].dmin), x[i].qs,
@@ -180,14 +180,14 @@ void qtk_q5_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) 
  * 16-weight sub-blocks as an exact int32 (the −32 through maddubs(32, qs): int16 pair sums stay
  * within ±(63 + 32)·127·2), then scaled by d·d_y in float. */
 void qtk_q6_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q6_K *x = (const block_q6_K *)vx;
-    const block_q8_0 *y = (const block_q8_0 *)vy;
+    const qtk_block_q6_K *x = (const qtk_block_q6_K *)vx;
+    const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
     const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3), m32 = _mm256_set1_epi8(32);
     /* 16 int8 scales → even ones in bytes 0…7, odd ones in 8…15 */
     const __m128i even_odd = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
     __m256d acc = _mm256_setzero_pd();
     for (int64_t i = 0; i < n / QK_K; i++) {
-        const block_q8_0 *yb = y + 8 * i;
+        const qtk_block_q8_0 *yb = y + 8 * i;
         /* int16 scales: lane 0 = sc[0,2,…,14], lane 1 = sc[1,3,…,15], so Q8_0 block b takes
          * element b of each lane (its first and second 16 weights) */
         const __m128i sc8 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)x[i].scales), even_odd);

@@ -40,8 +40,8 @@ static inline __m512i spread(__m512i sc32, int first, int per) {
 }
 
 void qtk_q2_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q2_K *x = (const block_q2_K *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q2_K *x = (const qtk_block_q2_K *)vx;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     const int vnni = qtk_cpu()->avx512vnni;
     const __m256i m3 = _mm256_set1_epi8(3);
     double sum = 0.0;
@@ -66,8 +66,8 @@ void qtk_q2_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy
 }
 
 void qtk_q3_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q3_K *x = (const block_q3_K *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q3_K *x = (const qtk_block_q3_K *)vx;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     const int vnni = qtk_cpu()->avx512vnni;
     const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
     double sum = 0.0;
@@ -157,7 +157,7 @@ static inline void type1_unpack(const uint8_t *scales12, float d, float dmin, co
 
 /* An unpacked block × its 8 Q8_2 blocks: lanes hold the sub-blocks in the order
  * 0,2,4,6,1,3,5,7, each dy·(d·sc·Σq·qs − dmin·m·Σqs) with exact integer sums. */
-static inline __m256 type1_mul(const type1_unpacked *u, const block_q8_2 *y) {
+static inline __m256 type1_mul(const type1_unpacked *u, const qtk_block_q8_2 *y) {
     __m512i z[4];
     for (int c = 0; c < 4; c++) {
         const __m512i q8 = join(loadu256(y[2 * c].qs), loadu256(y[2 * c + 1].qs));
@@ -180,7 +180,7 @@ static inline __m256 type1_mul(const type1_unpacked *u, const block_q8_2 *y) {
 }
 
 /* The fp16 scales of 8 consecutive Q8_0 blocks. */
-static inline __m128i q8_0_scales8(const block_q8_0 *y) {
+static inline __m128i q8_0_scales8(const qtk_block_q8_0 *y) {
     uint16_t h[8];
     for (int k = 0; k < 8; k++) memcpy(&h[k], &y[k].d, 2);
     return _mm_setr_epi16((short)h[0], (short)h[1], (short)h[2], (short)h[3], (short)h[4], (short)h[5], (short)h[6],
@@ -197,7 +197,7 @@ typedef struct q6k_unpacked {
     float d;
 } q6k_unpacked;
 
-static inline void q6k_unpack(const block_q6_K *x, q6k_unpacked *u) {
+static inline void q6k_unpack(const qtk_block_q6_K *x, q6k_unpacked *u) {
     const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);
     for (int h = 0; h < 2; h++) {
         const __m256i ql0 = loadu256(x->ql + 64 * h), ql1 = loadu256(x->ql + 64 * h + 32);
@@ -219,7 +219,7 @@ static inline void q6k_unpack(const block_q6_K *x, q6k_unpacked *u) {
 /* Q6_K × Q8_0: per 16-weight sub-block Σ(q − 32)·qs = dpbusd(q, qs) − dpbusd(32, qs) (exact
  * int32, 4 lanes each), times the float d·sc·d_y of that lane's sub-block; returns the 8
  * partial sums vec_dot accumulates in double. */
-static inline __m256 q6k_mul(const q6k_unpacked *u, const block_q8_0 *yb) {
+static inline __m256 q6k_mul(const q6k_unpacked *u, const qtk_block_q8_0 *yb) {
     const __m512i m32 = _mm512_set1_epi8(32);
     /* lane k → sub-block k / 2 of 8 (the Q8_0 block of each 16-weight sub-block) */
     const __m512i pair = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
@@ -252,7 +252,7 @@ static inline __m256 q6k_mul(const q6k_unpacked *u, const block_q8_0 *yb) {
             type1_unpacked u;                                                                            \
             type1_unpack(x[i].scales, fp16_f16c(&x[i].d), fp16_f16c(&x[i].dmin), x[i].qs, QH, &u);        \
             for (int c = 0; c < C; c++) {                                                                \
-                const block_q8_2 *y = (const block_q8_2 *)(const void *)(a + (size_t)c * as);            \
+                const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)(const void *)(a + (size_t)c * as);            \
                 acc[c] = acc_pd(acc[c], type1_mul(&u, y + 8 * i));                                       \
             }                                                                                            \
         }                                                                                                \
@@ -274,8 +274,8 @@ static inline __m256 q6k_mul(const q6k_unpacked *u, const block_q8_0 *yb) {
         }                                                                                                \
     }
 
-TYPE1_MUL_MAT_AVX512(qtk_q4_K_mul_mat_avx512, block_q4_K, NULL)
-TYPE1_MUL_MAT_AVX512(qtk_q5_K_mul_mat_avx512, block_q5_K, x[i].qh)
+TYPE1_MUL_MAT_AVX512(qtk_q4_K_mul_mat_avx512, qtk_block_q4_K, NULL)
+TYPE1_MUL_MAT_AVX512(qtk_q5_K_mul_mat_avx512, qtk_block_q5_K, x[i].qh)
 
 /* Q4_K (qh == NULL) and Q5_K block × its 8 Q8_2 blocks, accumulated in double. */
 void qtk_q4_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
@@ -289,14 +289,14 @@ void qtk_q5_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy
 /* Q6_K: each weight block unpacked once (q6k_unpack) for up to 4 columns. */
 QTK_FORCE_INLINE void q6_K_tile(const int C, int64_t nb, const uint8_t *w, const uint8_t *a, size_t as, float *out,
                            size_t os) {
-    const block_q6_K *x = (const block_q6_K *)(const void *)w;
+    const qtk_block_q6_K *x = (const qtk_block_q6_K *)(const void *)w;
     __m512d acc[4];
     for (int c = 0; c < C; c++) acc[c] = _mm512_setzero_pd();
     for (int64_t i = 0; i < nb; i++) {
         q6k_unpacked u;
         q6k_unpack(&x[i], &u);
         for (int c = 0; c < C; c++) {
-            const block_q8_0 *y = (const block_q8_0 *)(const void *)(a + (size_t)c * as);
+            const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)(const void *)(a + (size_t)c * as);
             acc[c] = acc_pd(acc[c], q6k_mul(&u, y + 8 * i));
         }
     }

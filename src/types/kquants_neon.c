@@ -34,8 +34,8 @@ static inline int32x4_t dot16(uint8x16_t u, int8x16_t y) { return dot16s(vreinte
 static inline uint8x16_t shr(uint8x16_t v, int k) { return vshlq_u8(v, vdupq_n_s8((int8_t)-k)); }
 
 void qtk_q2_K_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q2_K *x = (const block_q2_K *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q2_K *x = (const qtk_block_q2_K *)vx;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     const uint8x16_t m3 = vdupq_n_u8(3);
     double sum = 0.0;
     for (int64_t i = 0; i < n / QK_K; i++) {
@@ -58,8 +58,8 @@ void qtk_q2_K_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) 
 }
 
 void qtk_q3_K_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q3_K *x = (const block_q3_K *)vx;
-    const block_q8_K *y = (const block_q8_K *)vy;
+    const qtk_block_q3_K *x = (const qtk_block_q3_K *)vx;
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     const uint8x16_t m3 = vdupq_n_u8(3), m1 = vdupq_n_u8(1);
     double sum = 0.0;
     for (int64_t i = 0; i < n / QK_K; i++) {
@@ -108,7 +108,7 @@ static inline float32x4_t type1_combine(float32x4_t a, float32x4_t isum, float32
 /* Q4_K (qh == NULL) and Q5_K block × its 8 Q8_2 blocks, Σ_sub dy·(d·sc·Σq·qs − dmin·m·Σqs)
  * (integer sums exact, as the scalar kernel's) added to acc. */
 static inline float64x2_t type1_block_neon(float64x2_t acc, const uint8_t *scales12, float d, float dmin,
-                                           const uint8_t *qs, const uint8_t *qh, const block_q8_2 *y) {
+                                           const uint8_t *qs, const uint8_t *qh, const qtk_block_q8_2 *y) {
     uint8_t sc[8], m[8];
     qtk_kq_unpack_scales_min(scales12, sc, m);
     const uint8x16_t m4 = vdupq_n_u8(15), m1 = vdupq_n_u8(1);
@@ -151,8 +151,8 @@ static inline float64x2_t type1_block_neon(float64x2_t acc, const uint8_t *scale
 }
 
 void qtk_q4_K_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q4_K *x = (const block_q4_K *)vx;
-    const block_q8_2 *y = (const block_q8_2 *)vy;
+    const qtk_block_q4_K *x = (const qtk_block_q4_K *)vx;
+    const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)vy;
     float64x2_t acc = vdupq_n_f64(0.0);
     for (int64_t i = 0; i < n / QK_K; i++)
         acc = type1_block_neon(acc, x[i].scales, qtk_kq_fp16(&x[i].d), qtk_kq_fp16(&x[i].dmin), x[i].qs, NULL,
@@ -161,8 +161,8 @@ void qtk_q4_K_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) 
 }
 
 void qtk_q5_K_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q5_K *x = (const block_q5_K *)vx;
-    const block_q8_2 *y = (const block_q8_2 *)vy;
+    const qtk_block_q5_K *x = (const qtk_block_q5_K *)vx;
+    const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)vy;
     float64x2_t acc = vdupq_n_f64(0.0);
     for (int64_t i = 0; i < n / QK_K; i++)
         acc = type1_block_neon(acc, x[i].scales, qtk_kq_fp16(&x[i].d), qtk_kq_fp16(&x[i].dmin), x[i].qs, x[i].qh,
@@ -173,13 +173,13 @@ void qtk_q5_K_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) 
 /* Q6_K × Q8_0: signed levels q − 32 (int8) times the activations, exact int32 per Q8_0
  * block (Σ over its two 16-weight sub-blocks of sc·Σ), scaled by d·d_y in float. */
 void qtk_q6_K_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q6_K *x = (const block_q6_K *)vx;
-    const block_q8_0 *y = (const block_q8_0 *)vy;
+    const qtk_block_q6_K *x = (const qtk_block_q6_K *)vx;
+    const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
     const uint8x16_t m4 = vdupq_n_u8(15), m3 = vdupq_n_u8(3);
     const int8x16_t m32 = vdupq_n_s8(32);
     float64x2_t acc = vdupq_n_f64(0.0);
     for (int64_t i = 0; i < n / QK_K; i++) {
-        const block_q8_0 *yb = y + 8 * i;
+        const qtk_block_q8_0 *yb = y + 8 * i;
         const int8_t *sc = x[i].scales;
         int32x4_t r[8];
         for (int h = 0; h < 2; h++) {

@@ -46,7 +46,7 @@ static void int8_to_float(qtk_to_int8_fn unpack, size_t block_bytes, const void 
 
 /* w = d·qs (FORMATS §2). */
 void qtk_q8_0_to_int8(const void *row, int64_t n, float *d, int8_t *q) {
-    const block_q8_0 *b = (const block_q8_0 *)row;
+    const qtk_block_q8_0 *b = (const qtk_block_q8_0 *)row;
     for (int64_t i = 0; i < n / QK8_0; i++) {
         d[i] = qtk_fp16_to_fp32(rd16(&b[i].d));
         memcpy(q + i * QK8_0, b[i].qs, QK8_0);
@@ -54,14 +54,14 @@ void qtk_q8_0_to_int8(const void *row, int64_t n, float *d, int8_t *q) {
 }
 
 void qtk_q8_0_to_float(const void *row, float *dst, int64_t n) {
-    int8_to_float(qtk_q8_0_to_int8, sizeof(block_q8_0), row, dst, n);
+    int8_to_float(qtk_q8_0_to_int8, sizeof(qtk_block_q8_0), row, dst, n);
 }
 
 /* Round-to-nearest with d = amax/127, as the reference (the imatrix is ignored).
  * A denormal amax would make 1/d overflow, so such blocks become all-zero
  * (their fp16 scale is 0 anyway). */
 void qtk_q8_0_from_float(const float *src, void *dst, int64_t n) {
-    block_q8_0 *b = (block_q8_0 *)dst;
+    qtk_block_q8_0 *b = (qtk_block_q8_0 *)dst;
     for (int64_t i = 0; i < n / QK8_0; i++) {
         const float *x = src + i * QK8_0;
         float amax = 0.0f;
@@ -78,12 +78,12 @@ void qtk_q8_0_from_float(const float *src, void *dst, int64_t n) {
 size_t qtk_q8_0_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
     (void)imatrix;
     qtk_q8_0_from_float(src, dst, nrows * n);
-    return (size_t)(nrows * n / QK8_0) * sizeof(block_q8_0);
+    return (size_t)(nrows * n / QK8_0) * sizeof(qtk_block_q8_0);
 }
 
 /* Reference dot: exact int32 sum per block, then Σ isum·(dx·dy) in float. */
 void qtk_q8_0_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q8_0 *x = (const block_q8_0 *)vx, *y = (const block_q8_0 *)vy;
+    const qtk_block_q8_0 *x = (const qtk_block_q8_0 *)vx, *y = (const qtk_block_q8_0 *)vy;
     float sum = 0.0f;
     for (int64_t i = 0; i < n / QK8_0; i++) {
         int isum = 0;
@@ -251,7 +251,7 @@ static void quantize_qx_rows(const float *src, void *dst, int64_t nrows, int64_t
 
 /* w = d·(q − 8); weight j is the low nibble of qs[j], j+16 the high one. */
 void qtk_q4_0_to_int8(const void *row, int64_t n, float *d, int8_t *q) {
-    const block_q4_0 *b = (const block_q4_0 *)row;
+    const qtk_block_q4_0 *b = (const qtk_block_q4_0 *)row;
     for (int64_t i = 0; i < n / QK4_0; i++) {
         d[i] = qtk_fp16_to_fp32(rd16(&b[i].d));
         for (int j = 0; j < QK4_0 / 2; j++) {
@@ -262,12 +262,12 @@ void qtk_q4_0_to_int8(const void *row, int64_t n, float *d, int8_t *q) {
 }
 
 void qtk_q4_0_to_float(const void *row, float *dst, int64_t n) {
-    int8_to_float(qtk_q4_0_to_int8, sizeof(block_q4_0), row, dst, n);
+    int8_to_float(qtk_q4_0_to_int8, sizeof(qtk_block_q4_0), row, dst, n);
 }
 
 /* Writes a Q4_0 block from scale d and levels L ∈ [0,16). */
 static void pack_q4_0(void *blk, float d, const uint8_t *L) {
-    block_q4_0 *b = (block_q4_0 *)blk;
+    qtk_block_q4_0 *b = (qtk_block_q4_0 *)blk;
     wr16(&b->d, scale_to_fp16(d));
     for (int j = 0; j < 16; j++) b->qs[j] = (uint8_t)(L[j] | (L[j + 16] << 4));
 }
@@ -275,20 +275,20 @@ static void pack_q4_0(void *blk, float d, const uint8_t *L) {
 /* Reference RTN: d = max/-8 with max the signed largest-magnitude value. */
 void qtk_q4_0_from_float(const float *src, void *dst, int64_t n) {
     uint8_t L[32];
-    block_q4_0 *b = (block_q4_0 *)dst;
+    qtk_block_q4_0 *b = (qtk_block_q4_0 *)dst;
     for (int64_t i = 0; i < n / QK4_0; i++) pack_q4_0(&b[i], rtn_block(src + i * QK4_0, 8, L), L);
 }
 
 /* RTN without imatrix, the weighted search with one (quantize_qx_rows). */
 size_t qtk_q4_0_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    quantize_qx_rows(src, dst, nrows, n, imatrix, 8, sizeof(block_q4_0), pack_q4_0, 0);
-    return (size_t)(nrows * n / QK4_0) * sizeof(block_q4_0);
+    quantize_qx_rows(src, dst, nrows, n, imatrix, 8, sizeof(qtk_block_q4_0), pack_q4_0, 0);
+    return (size_t)(nrows * n / QK4_0) * sizeof(qtk_block_q4_0);
 }
 
 /* Reference dot against Q8_0 activations (same accumulation as Q8_0). */
 void qtk_q4_0_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q4_0 *x = (const block_q4_0 *)vx;
-    const block_q8_0 *y = (const block_q8_0 *)vy;
+    const qtk_block_q4_0 *x = (const qtk_block_q4_0 *)vx;
+    const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
     float sum = 0.0f;
     for (int64_t i = 0; i < n / QK4_0; i++) {
         int isum = 0;
@@ -304,14 +304,14 @@ void qtk_q4_0_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy
 /* ---- Q5_0 ------------------------------------------------------------------ */
 
 /* Level q ∈ [0,32) of weight j of a Q5_0 block. */
-static inline int q5_0_level(const block_q5_0 *b, uint32_t qh, int j) {
+static inline int q5_0_level(const qtk_block_q5_0 *b, uint32_t qh, int j) {
     const int lo = j < 16 ? (b->qs[j] & 0x0F) : (b->qs[j - 16] >> 4);
     return lo | (int)(((qh >> j) & 1u) << 4);
 }
 
 /* w = d·(q − 16) with the fifth bit of weight j in bit j of qh (FORMATS §2). */
 void qtk_q5_0_to_int8(const void *row, int64_t n, float *d, int8_t *q) {
-    const block_q5_0 *b = (const block_q5_0 *)row;
+    const qtk_block_q5_0 *b = (const qtk_block_q5_0 *)row;
     for (int64_t i = 0; i < n / QK5_0; i++) {
         d[i] = qtk_fp16_to_fp32(rd16(&b[i].d));
         uint32_t qh;
@@ -321,12 +321,12 @@ void qtk_q5_0_to_int8(const void *row, int64_t n, float *d, int8_t *q) {
 }
 
 void qtk_q5_0_to_float(const void *row, float *dst, int64_t n) {
-    int8_to_float(qtk_q5_0_to_int8, sizeof(block_q5_0), row, dst, n);
+    int8_to_float(qtk_q5_0_to_int8, sizeof(qtk_block_q5_0), row, dst, n);
 }
 
 /* Writes a Q5_0 block from scale d and levels L ∈ [0,32). */
 static void pack_q5_0(void *blk, float d, const uint8_t *L) {
-    block_q5_0 *b = (block_q5_0 *)blk;
+    qtk_block_q5_0 *b = (qtk_block_q5_0 *)blk;
     wr16(&b->d, scale_to_fp16(d));
     uint32_t qh = 0;
     for (int j = 0; j < 16; j++) {
@@ -340,20 +340,20 @@ static void pack_q5_0(void *blk, float d, const uint8_t *L) {
 /* Reference RTN: d = max/−16, q = min(31, trunc(x/d + 16.5)). */
 void qtk_q5_0_from_float(const float *src, void *dst, int64_t n) {
     uint8_t L[32];
-    block_q5_0 *b = (block_q5_0 *)dst;
+    qtk_block_q5_0 *b = (qtk_block_q5_0 *)dst;
     for (int64_t i = 0; i < n / QK5_0; i++) pack_q5_0(&b[i], rtn_block(src + i * QK5_0, 16, L), L);
 }
 
 /* RTN without imatrix, the weighted search with one (quantize_qx_rows). */
 size_t qtk_q5_0_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    quantize_qx_rows(src, dst, nrows, n, imatrix, 16, sizeof(block_q5_0), pack_q5_0, 0);
-    return (size_t)(nrows * n / QK5_0) * sizeof(block_q5_0);
+    quantize_qx_rows(src, dst, nrows, n, imatrix, 16, sizeof(qtk_block_q5_0), pack_q5_0, 0);
+    return (size_t)(nrows * n / QK5_0) * sizeof(qtk_block_q5_0);
 }
 
 /* Reference dot against Q8_0 activations (same accumulation as Q8_0). */
 void qtk_q5_0_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q5_0 *x = (const block_q5_0 *)vx;
-    const block_q8_0 *y = (const block_q8_0 *)vy;
+    const qtk_block_q5_0 *x = (const qtk_block_q5_0 *)vx;
+    const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
     float sum = 0.0f;
     for (int64_t i = 0; i < n / QK5_0; i++) {
         uint32_t qh;
@@ -368,7 +368,7 @@ void qtk_q5_0_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy
 /* ---- Q6_0 ------------------------------------------------------------------ */
 
 /* Level q ∈ [0,64) of weight j of a Q6_0 block (FORMATS §2). */
-static inline int q6_0_level(const block_q6_0 *b, int j) {
+static inline int q6_0_level(const qtk_block_q6_0 *b, int j) {
     const int k = j & 15;
     const int h = b->qh[k & 7] >> (4 * (k >> 3));
     return j < 16 ? ((b->qs[k] & 0x0F) | ((h & 3) << 4)) : ((b->qs[k] >> 4) | (((h >> 2) & 3) << 4));
@@ -376,7 +376,7 @@ static inline int q6_0_level(const block_q6_0 *b, int j) {
 
 /* w = d·(q − 32) (FORMATS §2). */
 void qtk_q6_0_to_int8(const void *row, int64_t n, float *d, int8_t *q) {
-    const block_q6_0 *b = (const block_q6_0 *)row;
+    const qtk_block_q6_0 *b = (const qtk_block_q6_0 *)row;
     for (int64_t i = 0; i < n / QK6_0; i++) {
         d[i] = qtk_fp16_to_fp32(rd16(&b[i].d));
         for (int j = 0; j < QK6_0; j++) q[i * QK6_0 + j] = (int8_t)(q6_0_level(&b[i], j) - 32);
@@ -384,12 +384,12 @@ void qtk_q6_0_to_int8(const void *row, int64_t n, float *d, int8_t *q) {
 }
 
 void qtk_q6_0_to_float(const void *row, float *dst, int64_t n) {
-    int8_to_float(qtk_q6_0_to_int8, sizeof(block_q6_0), row, dst, n);
+    int8_to_float(qtk_q6_0_to_int8, sizeof(qtk_block_q6_0), row, dst, n);
 }
 
 /* Writes a Q6_0 block from scale d and levels L ∈ [0,64). */
 static void pack_q6_0(void *blk, float d, const uint8_t *L) {
-    block_q6_0 *b = (block_q6_0 *)blk;
+    qtk_block_q6_0 *b = (qtk_block_q6_0 *)blk;
     wr16(&b->d, scale_to_fp16(d));
     memset(b->qh, 0, sizeof b->qh);
     for (int j = 0; j < 16; j++) {
@@ -402,20 +402,20 @@ static void pack_q6_0(void *blk, float d, const uint8_t *L) {
 /* Fast RTN (activations / from_float): d = max/−32, q = min(63, trunc(x/d + 32.5)). */
 void qtk_q6_0_from_float(const float *src, void *dst, int64_t n) {
     uint8_t L[32];
-    block_q6_0 *b = (block_q6_0 *)dst;
+    qtk_block_q6_0 *b = (qtk_block_q6_0 *)dst;
     for (int64_t i = 0; i < n / QK6_0; i++) pack_q6_0(&b[i], rtn_block(src + i * QK6_0, 32, L), L);
 }
 
 /* x²-weighted search without imatrix, imatrix-weighted with one (quantize_qx_rows). */
 size_t qtk_q6_0_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    quantize_qx_rows(src, dst, nrows, n, imatrix, 32, sizeof(block_q6_0), pack_q6_0, 1);
-    return (size_t)(nrows * n / QK6_0) * sizeof(block_q6_0);
+    quantize_qx_rows(src, dst, nrows, n, imatrix, 32, sizeof(qtk_block_q6_0), pack_q6_0, 1);
+    return (size_t)(nrows * n / QK6_0) * sizeof(qtk_block_q6_0);
 }
 
 /* Reference dot against Q8_0 activations (same accumulation as Q8_0). */
 void qtk_q6_0_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q6_0 *x = (const block_q6_0 *)vx;
-    const block_q8_0 *y = (const block_q8_0 *)vy;
+    const qtk_block_q6_0 *x = (const qtk_block_q6_0 *)vx;
+    const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
     float sum = 0.0f;
     for (int64_t i = 0; i < n / QK6_0; i++) {
         int isum = 0;

@@ -51,14 +51,14 @@ static uint16_t to_fp16(float v) {
 /* ---- Q4_1 / Q5_1 decoding ------------------------------------------------------ */
 
 /* Level q ∈ [0,32) of weight j of a Q5_1 block (qh bit j = fifth bit). */
-static inline int q5_1_level(const block_q5_1 *b, uint32_t qh, int j) {
+static inline int q5_1_level(const qtk_block_q5_1 *b, uint32_t qh, int j) {
     const int lo = j < 16 ? (b->qs[j] & 0x0F) : (b->qs[j - 16] >> 4);
     return lo | (int)(((qh >> j) & 1u) << 4);
 }
 
 /* w = q·d + m: the product is exact, the addition rounds once (§0.1). */
 void qtk_q4_1_to_float(const void *row, float *dst, int64_t n) {
-    const block_q4_1 *b = (const block_q4_1 *)row;
+    const qtk_block_q4_1 *b = (const qtk_block_q4_1 *)row;
     for (int64_t i = 0; i < n / 32; i++, dst += 32) {
         const float d = qtk_fp16_to_fp32(rd16(&b[i].d)), m = qtk_fp16_to_fp32(rd16(&b[i].m));
         for (int j = 0; j < 16; j++) {
@@ -69,7 +69,7 @@ void qtk_q4_1_to_float(const void *row, float *dst, int64_t n) {
 }
 
 void qtk_q5_1_to_float(const void *row, float *dst, int64_t n) {
-    const block_q5_1 *b = (const block_q5_1 *)row;
+    const qtk_block_q5_1 *b = (const qtk_block_q5_1 *)row;
     for (int64_t i = 0; i < n / 32; i++, dst += 32) {
         const float d = qtk_fp16_to_fp32(rd16(&b[i].d)), m = qtk_fp16_to_fp32(rd16(&b[i].m));
         uint32_t qh;
@@ -205,14 +205,14 @@ static void t1_block(const float *x, const double *w, int nmax, t1_enc *best) {
 typedef void (*t1_pack_fn)(void *blk, const t1_enc *c);
 
 static void pack_q4_1(void *blk, const t1_enc *c) {
-    block_q4_1 *b = (block_q4_1 *)blk;
+    qtk_block_q4_1 *b = (qtk_block_q4_1 *)blk;
     wr16(&b->d, c->d);
     wr16(&b->m, c->m);
     for (int j = 0; j < 16; j++) b->qs[j] = (uint8_t)(c->L[j] | (c->L[j + 16] << 4));
 }
 
 static void pack_q5_1(void *blk, const t1_enc *c) {
-    block_q5_1 *b = (block_q5_1 *)blk;
+    qtk_block_q5_1 *b = (qtk_block_q5_1 *)blk;
     wr16(&b->d, c->d);
     wr16(&b->m, c->m);
     uint32_t qh = 0;
@@ -255,13 +255,13 @@ static void t1_quantize_rows(const float *src, void *dst, int64_t nrows, int64_t
 }
 
 size_t qtk_q4_1_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    t1_quantize_rows(src, dst, nrows, n, imatrix, 15, sizeof(block_q4_1), pack_q4_1);
-    return (size_t)(nrows * n / 32) * sizeof(block_q4_1);
+    t1_quantize_rows(src, dst, nrows, n, imatrix, 15, sizeof(qtk_block_q4_1), pack_q4_1);
+    return (size_t)(nrows * n / 32) * sizeof(qtk_block_q4_1);
 }
 
 size_t qtk_q5_1_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    t1_quantize_rows(src, dst, nrows, n, imatrix, 31, sizeof(block_q5_1), pack_q5_1);
-    return (size_t)(nrows * n / 32) * sizeof(block_q5_1);
+    t1_quantize_rows(src, dst, nrows, n, imatrix, 31, sizeof(qtk_block_q5_1), pack_q5_1);
+    return (size_t)(nrows * n / 32) * sizeof(qtk_block_q5_1);
 }
 
 /* The reference RTN, row by row (fast path). */
@@ -269,7 +269,7 @@ void qtk_q4_1_from_float(const float *src, void *dst, int64_t n) {
     t1_enc c;
     for (int64_t i = 0; i < n / 32; i++) {
         t1_rtn(src + i * 32, 15, &c);
-        pack_q4_1((block_q4_1 *)dst + i, &c);
+        pack_q4_1((qtk_block_q4_1 *)dst + i, &c);
     }
 }
 
@@ -277,7 +277,7 @@ void qtk_q5_1_from_float(const float *src, void *dst, int64_t n) {
     t1_enc c;
     for (int64_t i = 0; i < n / 32; i++) {
         t1_rtn(src + i * 32, 31, &c);
-        pack_q5_1((block_q5_1 *)dst + i, &c);
+        pack_q5_1((qtk_block_q5_1 *)dst + i, &c);
     }
 }
 
@@ -290,8 +290,8 @@ void qtk_q5_1_from_float(const float *src, void *dst, int64_t n) {
  * (fp16 × fp16), their products with the integer sums exact in double, and
  * only the accumulation rounds (at 2^−53), once more at the end to float. */
 void qtk_q4_1_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q4_1 *x = (const block_q4_1 *)vx;
-    const block_q8_2 *y = (const block_q8_2 *)vy;
+    const qtk_block_q4_1 *x = (const qtk_block_q4_1 *)vx;
+    const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)vy;
     double sum = 0.0;
     for (int64_t i = 0; i < n / 32; i++) {
         int isum = 0;
@@ -309,8 +309,8 @@ void qtk_q4_1_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy
 }
 
 void qtk_q5_1_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q5_1 *x = (const block_q5_1 *)vx;
-    const block_q8_2 *y = (const block_q8_2 *)vy;
+    const qtk_block_q5_1 *x = (const qtk_block_q5_1 *)vx;
+    const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)vy;
     double sum = 0.0;
     for (int64_t i = 0; i < n / 32; i++) {
         uint32_t qh;
@@ -332,7 +332,7 @@ void qtk_q5_1_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy
  * exact int8 form (d = D(e), q = KMX[code]). */
 void qtk_mxfp4_to_int8(const void *row, int64_t n, float *d, int8_t *q) {
     const uint8_t *b = (const uint8_t *)row;
-    for (int64_t i = 0; i < n / 32; i++, b += sizeof(block_mxfp4), q += 32) {
+    for (int64_t i = 0; i < n / 32; i++, b += sizeof(qtk_block_mxfp4), q += 32) {
         d[i] = qtk_mxfp4_scale(b[0]);
         for (int j = 0; j < 16; j++) {
             q[j] = qtk_kvalues_mxfp4[b[1 + j] & 0x0F];
@@ -344,7 +344,7 @@ void qtk_mxfp4_to_int8(const void *row, int64_t n, float *d, int8_t *q) {
 /* Exact products (±inf for e ≥ 253 and large codes, as the reference). */
 void qtk_mxfp4_to_float(const void *row, float *dst, int64_t n) {
     const uint8_t *b = (const uint8_t *)row;
-    for (int64_t i = 0; i < n / 32; i++, b += sizeof(block_mxfp4), dst += 32) {
+    for (int64_t i = 0; i < n / 32; i++, b += sizeof(qtk_block_mxfp4), dst += 32) {
         const float d = qtk_mxfp4_scale(b[0]);
         for (int j = 0; j < 16; j++) {
             dst[j] = d * (float)qtk_kvalues_mxfp4[b[1 + j] & 0x0F];
@@ -387,7 +387,7 @@ static int mx_ref_exponent(float amax) {
     return e < 0 ? 0 : e > 252 ? 252 : e;
 }
 
-static void mx_block(const float *x, const float *w, int try_neighbours, block_mxfp4 *b) {
+static void mx_block(const float *x, const float *w, int try_neighbours, qtk_block_mxfp4 *b) {
     float amax = 0.0f;
     for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
     uint8_t L[32], best_L[32];
@@ -414,25 +414,25 @@ static void mx_block(const float *x, const float *w, int try_neighbours, block_m
 }
 
 size_t qtk_mxfp4_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    block_mxfp4 *b = (block_mxfp4 *)dst;
+    qtk_block_mxfp4 *b = (qtk_block_mxfp4 *)dst;
     for (int64_t r = 0; r < nrows; r++)
         for (int64_t ib = 0; ib < n / 32; ib++, b++)
             mx_block(src + r * n + ib * 32, imatrix ? imatrix + ib * 32 : NULL, 1, b);
-    return (size_t)(nrows * n / 32) * sizeof(block_mxfp4);
+    return (size_t)(nrows * n / 32) * sizeof(qtk_block_mxfp4);
 }
 
 /* The reference quantizer (quantize_row_mxfp4_ref), fast path. */
 void qtk_mxfp4_from_float(const float *src, void *dst, int64_t n) {
-    block_mxfp4 *b = (block_mxfp4 *)dst;
+    qtk_block_mxfp4 *b = (qtk_block_mxfp4 *)dst;
     for (int64_t i = 0; i < n / 32; i++) mx_block(src + i * 32, NULL, 0, &b[i]);
 }
 
 /* Reference dot against Q8_0: exact Σ KMX·q_y per block, then isum·(D(e)·d_y). */
 void qtk_mxfp4_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *x = (const uint8_t *)vx;
-    const block_q8_0 *y = (const block_q8_0 *)vy;
+    const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
     float sum = 0.0f;
-    for (int64_t i = 0; i < n / 32; i++, x += sizeof(block_mxfp4)) {
+    for (int64_t i = 0; i < n / 32; i++, x += sizeof(qtk_block_mxfp4)) {
         int isum = 0;
         for (int j = 0; j < 16; j++) {
             isum += qtk_kvalues_mxfp4[x[1 + j] & 0x0F] * y[i].qs[j];

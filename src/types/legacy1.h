@@ -13,9 +13,9 @@
 
 #include "types_internal.h"
 
-typedef struct { uint16_t d, m; uint8_t qs[16]; } block_q4_1;             /* 20 bytes */
-typedef struct { uint16_t d, m; uint8_t qh[4]; uint8_t qs[16]; } block_q5_1; /* 24 bytes */
-typedef struct { uint8_t e; uint8_t qs[16]; } block_mxfp4;                /* 17 bytes */
+typedef struct { uint16_t d, m; uint8_t qs[16]; } qtk_block_q4_1;             /* 20 bytes */
+typedef struct { uint16_t d, m; uint8_t qh[4]; uint8_t qs[16]; } qtk_block_q5_1; /* 24 bytes */
+typedef struct { uint8_t e; uint8_t qs[16]; } qtk_block_mxfp4;                /* 17 bytes */
 
 /* kvalues_mxfp4 (grids/kvalues_mxfp4.txt): twice the E2M1 values. */
 extern const int8_t qtk_kvalues_mxfp4[16];

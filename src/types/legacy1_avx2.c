@@ -40,9 +40,9 @@ static inline __m256i udot(__m256i xu, __m256i y) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(xu, y), _mm256_set1_epi16(1));
 }
 
-static inline __m256i levels_q4_1(const block_q4_1 *b) { return unpack_nibbles(b->qs); }
+static inline __m256i levels_q4_1(const qtk_block_q4_1 *b) { return unpack_nibbles(b->qs); }
 
-static inline __m256i levels_q5_1(const block_q5_1 *b) {
+static inline __m256i levels_q5_1(const qtk_block_q5_1 *b) {
     const __m256i shuf = _mm256_set_epi64x(0x0303030303030303LL, 0x0202020202020202LL, 0x0101010101010101LL, 0);
     const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
     uint32_t qh;
@@ -58,7 +58,7 @@ static inline __m256i levels_q5_1(const block_q5_1 *b) {
 #define TYPE1_DOT_AVX2(NAME, BLOCK, LEVELS)                                                              \
     void NAME(int64_t n, float *s, const void *vx, const void *vy) {                                    \
         const BLOCK *x = (const BLOCK *)vx;                                                              \
-        const block_q8_2 *y = (const block_q8_2 *)vy;                                                    \
+        const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)vy;                                                    \
         __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd();                                  \
         double accm = 0.0;                                                                               \
         for (int64_t i = 0; i < n / 32; i++) {                                                           \
@@ -75,18 +75,18 @@ static inline __m256i levels_q5_1(const block_q5_1 *b) {
         *s = (float)(hsum_pd(_mm256_add_pd(acc0, acc1)) + accm);                                         \
     }
 
-TYPE1_DOT_AVX2(qtk_q4_1_vec_dot_avx2, block_q4_1, levels_q4_1)
-TYPE1_DOT_AVX2(qtk_q5_1_vec_dot_avx2, block_q5_1, levels_q5_1)
+TYPE1_DOT_AVX2(qtk_q4_1_vec_dot_avx2, qtk_block_q4_1, levels_q4_1)
+TYPE1_DOT_AVX2(qtk_q5_1_vec_dot_avx2, qtk_block_q5_1, levels_q5_1)
 
 /* MXFP4: codes → KMX + 12 by one byte shuffle, Σ (KMX + 12)·y − 12·Σy. */
 void qtk_mxfp4_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *x = (const uint8_t *)vx;
-    const block_q8_0 *y = (const block_q8_0 *)vy;
+    const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
     const __m256i tab = _mm256_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0, 12, 13, 14, 15,
                                          16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0);
     const __m256i k12 = _mm256_set1_epi8(12);
     __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / 32; i++, x += sizeof(block_mxfp4)) {
+    for (int64_t i = 0; i < n / 32; i++, x += sizeof(qtk_block_mxfp4)) {
         const __m256i xu = _mm256_shuffle_epi8(tab, unpack_nibbles(x + 1));
         const __m256i yy = _mm256_loadu_si256((const __m256i *)(const void *)y[i].qs);
         const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(xu, yy), _mm256_maddubs_epi16(k12, yy));

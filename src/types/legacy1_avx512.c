@@ -36,15 +36,15 @@ static inline __m512 scales2(float a, float b) {
     return _mm512_mask_mov_ps(_mm512_set1_ps(a), (__mmask16)0xFF00, _mm512_set1_ps(b));
 }
 
-static inline __m256i levels_q4_1(const block_q4_1 *b) { return unpack_nibbles(b->qs); }
+static inline __m256i levels_q4_1(const qtk_block_q4_1 *b) { return unpack_nibbles(b->qs); }
 
-static inline __m256i levels_q5_1(const block_q5_1 *b) {
+static inline __m256i levels_q5_1(const qtk_block_q5_1 *b) {
     uint32_t qh;
     memcpy(&qh, b->qh, 4);
     return _mm256_or_si256(unpack_nibbles(b->qs), _mm256_maskz_mov_epi8((__mmask32)qh, _mm256_set1_epi8(0x10)));
 }
 
-static inline double sum_term(const block_q8_2 *y, float m, float dy) {
+static inline double sum_term(const qtk_block_q8_2 *y, float m, float dy) {
     int16_t sy;
     memcpy(&sy, &y->sum, 2);
     return (double)sy * (double)(m * dy);
@@ -60,7 +60,7 @@ static inline __m512d fma_blocks(__m512i p, double d0, double d1, __m512d acc) {
 #define TYPE1_DOT_AVX512(NAME, BLOCK, LEVELS)                                                            \
     void NAME(int64_t n, float *s, const void *vx, const void *vy) {                                    \
         const BLOCK *x = (const BLOCK *)vx;                                                              \
-        const block_q8_2 *y = (const block_q8_2 *)vy;                                                    \
+        const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)vy;                                                    \
         const int vnni = qtk_cpu()->avx512vnni;                                                          \
         const int64_t nb = n / 32;                                                                       \
         __m512d acc = _mm512_setzero_pd();                                                               \
@@ -85,8 +85,8 @@ static inline __m512d fma_blocks(__m512i p, double d0, double d1, __m512d acc) {
         *s = (float)(_mm512_reduce_add_pd(acc) + accm);                                                  \
     }
 
-TYPE1_DOT_AVX512(qtk_q4_1_vec_dot_avx512, block_q4_1, levels_q4_1)
-TYPE1_DOT_AVX512(qtk_q5_1_vec_dot_avx512, block_q5_1, levels_q5_1)
+TYPE1_DOT_AVX512(qtk_q4_1_vec_dot_avx512, qtk_block_q4_1, levels_q4_1)
+TYPE1_DOT_AVX512(qtk_q5_1_vec_dot_avx512, qtk_block_q5_1, levels_q5_1)
 
 /* MXFP4 codes of one block as KMX + 12 (0…24). */
 static inline __m256i levels_mxfp4(const uint8_t *b) {
@@ -97,11 +97,11 @@ static inline __m256i levels_mxfp4(const uint8_t *b) {
 
 void qtk_mxfp4_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *x = (const uint8_t *)vx;
-    const block_q8_0 *y = (const block_q8_0 *)vy;
+    const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
     const int vnni = qtk_cpu()->avx512vnni;
     const __m512i k12 = _mm512_set1_epi8(12);
     const int64_t nb = n / 32;
-    const size_t bs = sizeof(block_mxfp4);
+    const size_t bs = sizeof(qtk_block_mxfp4);
     __m512 acc = _mm512_setzero_ps();
     for (int64_t i = 0; i < nb; i += 2) {
         const int two = i + 1 < nb;

@@ -31,7 +31,7 @@ static inline float fp16(const void *p) {
 }
 
 /* The scalar kernel's block term: isum·(d_x·d_y) + sum_y·(m_x·d_y), in double. */
-static inline double type1_term(int32_t isum, const void *dx, const void *mx, const block_q8_2 *y) {
+static inline double type1_term(int32_t isum, const void *dx, const void *mx, const qtk_block_q8_2 *y) {
     const float dy = fp16(&y->d);
     int16_t sy;
     memcpy(&sy, &y->sum, 2);
@@ -39,8 +39,8 @@ static inline double type1_term(int32_t isum, const void *dx, const void *mx, co
 }
 
 void qtk_q4_1_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q4_1 *x = (const block_q4_1 *)vx;
-    const block_q8_2 *y = (const block_q8_2 *)vy;
+    const qtk_block_q4_1 *x = (const qtk_block_q4_1 *)vx;
+    const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)vy;
     double sum = 0.0;
     for (int64_t i = 0; i < n / 32; i++) {
         const uint8x16_t q = vld1q_u8(x[i].qs);
@@ -53,8 +53,8 @@ void qtk_q4_1_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) 
 }
 
 void qtk_q5_1_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q5_1 *x = (const block_q5_1 *)vx;
-    const block_q8_2 *y = (const block_q8_2 *)vy;
+    const qtk_block_q5_1 *x = (const qtk_block_q5_1 *)vx;
+    const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)vy;
     static const uint8_t bits[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
     const uint8x16_t bm = vld1q_u8(bits), b4 = vdupq_n_u8(0x10);
     double sum = 0.0;
@@ -75,10 +75,10 @@ void qtk_q5_1_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) 
 
 void qtk_mxfp4_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *x = (const uint8_t *)vx;
-    const block_q8_0 *y = (const block_q8_0 *)vy;
+    const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
     const int8x16_t tab = vld1q_s8(qtk_kvalues_mxfp4);
     float sum = 0.0f;
-    for (int64_t i = 0; i < n / 32; i++, x += sizeof(block_mxfp4)) {
+    for (int64_t i = 0; i < n / 32; i++, x += sizeof(qtk_block_mxfp4)) {
         const uint8x16_t q = vld1q_u8(x + 1);
         const int8x16_t lo = vqtbl1q_s8(tab, vandq_u8(q, vdupq_n_u8(0x0F)));
         const int8x16_t hi = vqtbl1q_s8(tab, vshrq_n_u8(q, 4));

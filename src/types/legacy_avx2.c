@@ -39,7 +39,7 @@ static inline __m256i block_dot(__m256i xu, __m256i y, __m256i nmax8) {
     return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
 }
 
-static inline __m256i load_y(const block_q8_0 *y) { return _mm256_loadu_si256((const __m256i *)(const void *)y->qs); }
+static inline __m256i load_y(const qtk_block_q8_0 *y) { return _mm256_loadu_si256((const __m256i *)(const void *)y->qs); }
 
 /* ---- one kernel body for vec_dot and mul_mat ----------------------------------
  *
@@ -51,9 +51,9 @@ static inline __m256i load_y(const block_q8_0 *y) { return _mm256_loadu_si256((c
  * Fewer than 4 columns run row by row (a 4 × 1 tile measured slower than
  * single rows for generation). vec_dot is the 1 × 1 tile, so the two are
  * bit-identical by construction. */
-static inline __m256i levels_q4_0(const block_q4_0 *b) { return unpack_nibbles(b->qs); }
+static inline __m256i levels_q4_0(const qtk_block_q4_0 *b) { return unpack_nibbles(b->qs); }
 
-static inline __m256i levels_q5_0(const block_q5_0 *b) {
+static inline __m256i levels_q5_0(const qtk_block_q5_0 *b) {
     const __m256i shuf = _mm256_set_epi64x(0x0303030303030303LL, 0x0202020202020202LL, 0x0101010101010101LL, 0);
     const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
     uint32_t qh;
@@ -63,7 +63,7 @@ static inline __m256i levels_q5_0(const block_q5_0 *b) {
     return _mm256_or_si256(unpack_nibbles(b->qs), h);
 }
 
-static inline __m256i levels_q6_0(const block_q6_0 *b) {
+static inline __m256i levels_q6_0(const qtk_block_q6_0 *b) {
     long long qh;
     memcpy(&qh, b->qh, 8);
     const __m256i h = _mm256_and_si256(_mm256_srlv_epi64(_mm256_set1_epi64x(qh), _mm256_set_epi64x(6, 2, 4, 0)),
@@ -72,7 +72,7 @@ static inline __m256i levels_q6_0(const block_q6_0 *b) {
 }
 
 /* Q8_0 keeps its signed bytes; the product sign-extends both sides (as vec_dot). */
-static inline __m256i levels_q8_0(const block_q8_0 *b) { return _mm256_loadu_si256((const __m256i *)(const void *)b->qs); }
+static inline __m256i levels_q8_0(const qtk_block_q8_0 *b) { return _mm256_loadu_si256((const __m256i *)(const void *)b->qs); }
 
 static inline __m256i pair_dot_unsigned(__m256i xu, __m256i y, __m256i nmax8) { return block_dot(xu, y, nmax8); }
 
@@ -99,7 +99,7 @@ static inline __m256i pair_dot_signed(__m256i xs, __m256i y, __m256i unused) {
                 dx[r] = fp16_load(&x[i].d);                                                              \
             }                                                                                            \
             for (int c = 0; c < C; c++) {                                                                \
-                const block_q8_0 *y = (const block_q8_0 *)(const void *)(a + (size_t)c * as);            \
+                const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)(const void *)(a + (size_t)c * as);            \
                 const __m256i yy = load_y(&y[i]);                                                        \
                 const float dy = fp16_load(&y[i].d);                                                     \
                 for (int r = 0; r < R; r++) {                                                            \
@@ -136,7 +136,7 @@ static inline __m256i pair_dot_signed(__m256i xs, __m256i y, __m256i unused) {
 
 /* Q4_0/Q5_0/Q6_0 keep their levels unsigned and subtract nmax·y (see the top);
  * Q8_0 sign-extends both sides to 16 bits, exact for the full int8 range. */
-LEGACY_KERNELS_AVX2(qtk_q4_0_vec_dot_avx2, qtk_q4_0_mul_mat_avx2, block_q4_0, levels_q4_0, pair_dot_unsigned, 8)
-LEGACY_KERNELS_AVX2(qtk_q5_0_vec_dot_avx2, qtk_q5_0_mul_mat_avx2, block_q5_0, levels_q5_0, pair_dot_unsigned, 16)
-LEGACY_KERNELS_AVX2(qtk_q6_0_vec_dot_avx2, qtk_q6_0_mul_mat_avx2, block_q6_0, levels_q6_0, pair_dot_unsigned, 32)
-LEGACY_KERNELS_AVX2(qtk_q8_0_vec_dot_avx2, qtk_q8_0_mul_mat_avx2, block_q8_0, levels_q8_0, pair_dot_signed, 0)
+LEGACY_KERNELS_AVX2(qtk_q4_0_vec_dot_avx2, qtk_q4_0_mul_mat_avx2, qtk_block_q4_0, levels_q4_0, pair_dot_unsigned, 8)
+LEGACY_KERNELS_AVX2(qtk_q5_0_vec_dot_avx2, qtk_q5_0_mul_mat_avx2, qtk_block_q5_0, levels_q5_0, pair_dot_unsigned, 16)
+LEGACY_KERNELS_AVX2(qtk_q6_0_vec_dot_avx2, qtk_q6_0_mul_mat_avx2, qtk_block_q6_0, levels_q6_0, pair_dot_unsigned, 32)
+LEGACY_KERNELS_AVX2(qtk_q8_0_vec_dot_avx2, qtk_q8_0_mul_mat_avx2, qtk_block_q8_0, levels_q8_0, pair_dot_signed, 0)

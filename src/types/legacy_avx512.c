@@ -48,16 +48,16 @@ static inline __m512 scales2(float a, float b) {
 }
 
 /* Levels (unsigned, 32 bytes) of one block of each weight type. */
-static inline __m256i levels_q4_0(const block_q4_0 *b) { return unpack_nibbles(b->qs); }
+static inline __m256i levels_q4_0(const qtk_block_q4_0 *b) { return unpack_nibbles(b->qs); }
 
-static inline __m256i levels_q5_0(const block_q5_0 *b) {
+static inline __m256i levels_q5_0(const qtk_block_q5_0 *b) {
     uint32_t qh;
     memcpy(&qh, b->qh, 4);
     const __m256i h = _mm256_maskz_mov_epi8((__mmask32)qh, _mm256_set1_epi8(0x10));
     return _mm256_or_si256(unpack_nibbles(b->qs), h);
 }
 
-static inline __m256i levels_q6_0(const block_q6_0 *b) {
+static inline __m256i levels_q6_0(const qtk_block_q6_0 *b) {
     /* weights 0-7, 8-15, 16-23, 24-31 take bits 0-1, 4-5, 2-3, 6-7 of qh[j%8] */
     long long qh;
     memcpy(&qh, b->qh, 8);
@@ -70,7 +70,7 @@ static inline __m256i levels_q6_0(const block_q6_0 *b) {
 #define LEGACY_DOT_AVX512(NAME, BLOCK, LEVELS, BIAS)                                                   \
     void NAME(int64_t n, float *s, const void *vx, const void *vy) {                                \
         const BLOCK *x = (const BLOCK *)vx;                                                          \
-        const block_q8_0 *y = (const block_q8_0 *)vy;                                                \
+        const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;                                                \
         const int vnni = qtk_cpu()->avx512vnni;                                                      \
         const __m512i bias8 = _mm512_set1_epi8(BIAS);                                                \
         const int64_t nb = n / 32;                                                                   \
@@ -92,16 +92,16 @@ static inline __m256i levels_q6_0(const block_q6_0 *b) {
         *s = _mm512_reduce_add_ps(acc);                                                              \
     }
 
-LEGACY_DOT_AVX512(qtk_q4_0_vec_dot_avx512, block_q4_0, levels_q4_0, 8)
-LEGACY_DOT_AVX512(qtk_q5_0_vec_dot_avx512, block_q5_0, levels_q5_0, 16)
-LEGACY_DOT_AVX512(qtk_q6_0_vec_dot_avx512, block_q6_0, levels_q6_0, 32)
+LEGACY_DOT_AVX512(qtk_q4_0_vec_dot_avx512, qtk_block_q4_0, levels_q4_0, 8)
+LEGACY_DOT_AVX512(qtk_q5_0_vec_dot_avx512, qtk_block_q5_0, levels_q5_0, 16)
+LEGACY_DOT_AVX512(qtk_q6_0_vec_dot_avx512, qtk_block_q6_0, levels_q6_0, 32)
 
 /* Q8_0 weights are signed: with VNNI bias them by +128 (exact in dpbusd's
  * 32-bit sums); without it sign-extend to 16 bits, since maddubs of biased
  * bytes up to 255 could saturate. */
 void qtk_q8_0_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q8_0 *x = (const block_q8_0 *)vx;
-    const block_q8_0 *y = (const block_q8_0 *)vy;
+    const qtk_block_q8_0 *x = (const qtk_block_q8_0 *)vx;
+    const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
     const int vnni = qtk_cpu()->avx512vnni;
     const __m512i b128 = _mm512_set1_epi8((char)0x80);
     const int64_t nb = n / 32;
@@ -146,7 +146,7 @@ void qtk_q8_0_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy
  * kernel of this level (test_dot checks it), and a batch gives the numbers
  * token-by-token decoding gives. */
 /* Q8_0 weights as unsigned levels: biased by +128 (used with VNNI only). */
-static inline __m256i levels_q8_0(const block_q8_0 *b) {
+static inline __m256i levels_q8_0(const qtk_block_q8_0 *b) {
     return _mm256_xor_si256(load32(b->qs), _mm256_set1_epi8((char)0x80));
 }
 
@@ -168,7 +168,7 @@ static inline __m256i levels_q8_0(const block_q8_0 *b) {
                 dx1[r] = fp16_load(&x[i + 1].d);                                                         \
             }                                                                                            \
             for (int c = 0; c < C; c++) {                                                                \
-                const block_q8_0 *y = (const block_q8_0 *)(const void *)(a + (size_t)c * as);            \
+                const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)(const void *)(a + (size_t)c * as);            \
                 const __m512i yy = join(load32(y[i].qs), load32(y[i + 1].qs));                           \
                 const float dy0 = fp16_load(&y[i].d), dy1 = fp16_load(&y[i + 1].d);                      \
                 for (int r = 0; r < R; r++) {                                                            \
@@ -184,7 +184,7 @@ static inline __m256i levels_q8_0(const block_q8_0 *b) {
                 const __m512i xu = _mm512_castsi256_si512(LEVELS(&x[i]));                                \
                 const float dx = fp16_load(&x[i].d);                                                     \
                 for (int c = 0; c < C; c++) {                                                            \
-                    const block_q8_0 *y = (const block_q8_0 *)(const void *)(a + (size_t)c * as);        \
+                    const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)(const void *)(a + (size_t)c * as);        \
                     const __m512i yy = join(load32(y[i].qs), _mm256_setzero_si256());                    \
                     const __m512 d = scales2(dx * fp16_load(&y[i].d), 0.0f);                             \
                     acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot_u8(xu, yy, bias8, vnni)), d,      \
@@ -216,9 +216,9 @@ static inline __m256i levels_q8_0(const block_q8_0 *b) {
         }                                                                                                \
     }
 
-LEGACY_MUL_MAT_AVX512(qtk_q4_0_mul_mat_avx512, block_q4_0, levels_q4_0, 8)
-LEGACY_MUL_MAT_AVX512(qtk_q5_0_mul_mat_avx512, block_q5_0, levels_q5_0, 16)
-LEGACY_MUL_MAT_AVX512(qtk_q6_0_mul_mat_avx512, block_q6_0, levels_q6_0, 32)
+LEGACY_MUL_MAT_AVX512(qtk_q4_0_mul_mat_avx512, qtk_block_q4_0, levels_q4_0, 8)
+LEGACY_MUL_MAT_AVX512(qtk_q5_0_mul_mat_avx512, qtk_block_q5_0, levels_q5_0, 16)
+LEGACY_MUL_MAT_AVX512(qtk_q6_0_mul_mat_avx512, qtk_block_q6_0, levels_q6_0, 32)
 /* The AVX-512 level requires VNNI (qtk_isa_available), the path vec_dot takes
  * for Q8_0 there; the +128 bias is exact in vpdpbusd's 32-bit sums. */
-LEGACY_MUL_MAT_AVX512(qtk_q8_0_mul_mat_avx512, block_q8_0, levels_q8_0, 0x80)
+LEGACY_MUL_MAT_AVX512(qtk_q8_0_mul_mat_avx512, qtk_block_q8_0, levels_q8_0, 0x80)

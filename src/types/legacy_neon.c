@@ -43,8 +43,8 @@ static inline void signed_levels(const uint8_t *qs, uint8x16_t h0, uint8x16_t h1
 
 /* Levels minus 8 as signed bytes, exact block sum, scalar-order accumulation. */
 void qtk_q4_0_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q4_0 *x = (const block_q4_0 *)vx;
-    const block_q8_0 *y = (const block_q8_0 *)vy;
+    const qtk_block_q4_0 *x = (const qtk_block_q4_0 *)vx;
+    const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
     const uint8x16_t z = vdupq_n_u8(0);
     float sum = 0.0f;
     for (int64_t i = 0; i < n / QK4_0; i++) {
@@ -58,8 +58,8 @@ void qtk_q4_0_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) 
 
 /* As Q4_0, fifth bits from qh by per-byte bit tests. */
 void qtk_q5_0_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q5_0 *x = (const block_q5_0 *)vx;
-    const block_q8_0 *y = (const block_q8_0 *)vy;
+    const qtk_block_q5_0 *x = (const qtk_block_q5_0 *)vx;
+    const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
     static const uint8_t bits[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
     const uint8x16_t bm = vld1q_u8(bits), b4 = vdupq_n_u8(0x10);
     float sum = 0.0f;
@@ -80,8 +80,8 @@ void qtk_q5_0_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) 
 
 /* As Q4_0, high bit pairs from qh by shifts of its 8 bytes. */
 void qtk_q6_0_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q6_0 *x = (const block_q6_0 *)vx;
-    const block_q8_0 *y = (const block_q8_0 *)vy;
+    const qtk_block_q6_0 *x = (const qtk_block_q6_0 *)vx;
+    const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
     const uint8x8_t m3 = vdup_n_u8(3);
     float sum = 0.0f;
     for (int64_t i = 0; i < n / QK6_0; i++) {
@@ -99,8 +99,8 @@ void qtk_q6_0_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) 
 
 /* Exact block sums of int8 products, scalar-order accumulation. */
 void qtk_q8_0_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q8_0 *x = (const block_q8_0 *)vx;
-    const block_q8_0 *y = (const block_q8_0 *)vy;
+    const qtk_block_q8_0 *x = (const qtk_block_q8_0 *)vx;
+    const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
     float sum = 0.0f;
     for (int64_t i = 0; i < n / QK8_0; i++) {
         const int32_t isum = dot32(vld1q_s8(x[i].qs), vld1q_s8(x[i].qs + 16), vld1q_s8(y[i].qs),

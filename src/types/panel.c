@@ -73,20 +73,20 @@ void qtk_panel_act_scan(qtk_type t, const uint8_t *a, size_t a_stride, int64_t n
         float *dc = d + (size_t)c * (size_t)nb;
         int32_t *sc = sum + (size_t)c * (size_t)nb;
         if (t == QTK_TYPE_Q8_K) {
-            const block_q8_K *y = (const block_q8_K *)col;
+            const qtk_block_q8_K *y = (const qtk_block_q8_K *)col;
             for (int64_t b = 0; b < nb; b++) {
-                const block_q8_K *s = &y[b >> 3];
+                const qtk_block_q8_K *s = &y[b >> 3];
                 dc[b] = s->d;
                 sc[b] = (int32_t)s->bsums[2 * (b & 7)] + (int32_t)s->bsums[2 * (b & 7) + 1];
             }
         } else if (t == QTK_TYPE_Q8_2) {
-            const block_q8_2 *y = (const block_q8_2 *)col;
+            const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)col;
             for (int64_t b = 0; b < nb; b++) {
                 dc[b] = qtk_fp16_to_fp32(y[b].d);
                 sc[b] = y[b].sum;
             }
         } else {  /* Q8_0 */
-            const block_q8_0 *y = (const block_q8_0 *)col;
+            const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)col;
             for (int64_t b = 0; b < nb; b++) {
                 int s = 0;
                 for (int k = 0; k < QK8_0; k++) s += y[b].qs[k];
@@ -105,13 +105,13 @@ void qtk_panel_act_describe(qtk_type t, const uint8_t *a, size_t a_stride, int n
     act->sum = sum;
     if (t == QTK_TYPE_Q8_K) {
         act->block_stride = QTK_PANEL_B;
-        act->super_stride = sizeof(block_q8_K);
+        act->super_stride = sizeof(qtk_block_q8_K);
     } else {
-        act->block_stride = t == QTK_TYPE_Q8_2 ? sizeof(block_q8_2) : sizeof(block_q8_0);
+        act->block_stride = t == QTK_TYPE_Q8_2 ? sizeof(qtk_block_q8_2) : sizeof(qtk_block_q8_0);
         act->super_stride = 8 * act->block_stride;
     }
-    const size_t qs_off = t == QTK_TYPE_Q8_K ? offsetof(block_q8_K, qs)
-                          : t == QTK_TYPE_Q8_2 ? offsetof(block_q8_2, qs) : offsetof(block_q8_0, qs);
+    const size_t qs_off = t == QTK_TYPE_Q8_K ? offsetof(qtk_block_q8_K, qs)
+                          : t == QTK_TYPE_Q8_2 ? offsetof(qtk_block_q8_2, qs) : offsetof(qtk_block_q8_0, qs);
     for (int c = 0; c < n_cols; c++) act->qs[c] = (const int8_t *)(a + (size_t)c * a_stride + qs_off);
 }
 

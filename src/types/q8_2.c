@@ -20,7 +20,7 @@
 
 /* Quantizes n floats (n a multiple of 32) to Q8_2 blocks by the rule above; never fails. */
 void qtk_q8_2_from_float(const float *src, void *dst, int64_t n) {
-    block_q8_2 *y = (block_q8_2 *)dst;
+    qtk_block_q8_2 *y = (qtk_block_q8_2 *)dst;
     for (int64_t i = 0; i < n / QK8_2; i++) {
         const float *x = src + i * QK8_2;
         float amax = 0.0f;
@@ -33,7 +33,7 @@ void qtk_q8_2_from_float(const float *src, void *dst, int64_t n) {
         uint16_t h = qtk_fp32_to_fp16(d);
         float df = qtk_fp16_to_fp32(h);
         if (df > 0.0f && df < Q8_2_FP16_MAX && amax / df >= 127.5f) df = qtk_fp16_to_fp32(++h);
-        block_q8_2 b;
+        qtk_block_q8_2 b;
         memset(&b, 0, sizeof b);
         if (df > 0.0f) {
             const float id = 1.0f / df;
@@ -57,7 +57,7 @@ void qtk_q8_2_from_float(const float *src, void *dst, int64_t n) {
 /* Decodes value = d·qs (sum is redundant and ignored). */
 void qtk_q8_2_to_float(const void *row, float *dst, int64_t n) {
     const uint8_t *p = (const uint8_t *)row;
-    for (int64_t i = 0; i < n / QK8_2; i++, p += sizeof(block_q8_2)) {
+    for (int64_t i = 0; i < n / QK8_2; i++, p += sizeof(qtk_block_q8_2)) {
         uint16_t h;
         memcpy(&h, p, 2);
         const float d = qtk_fp16_to_fp32(h);

@@ -9,7 +9,7 @@
 
 /* Reference quantization: the signed largest-magnitude value maps to -127. */
 void qtk_q8_K_from_float(const float *src, void *dst, int64_t n) {
-    block_q8_K *y = (block_q8_K *)dst;
+    qtk_block_q8_K *y = (qtk_block_q8_K *)dst;
     for (int64_t i = 0; i < n / QK_K; i++) {
         const float *x = src + i * QK_K;
         float max = 0.0f, amax = 0.0f;
@@ -41,7 +41,7 @@ void qtk_q8_K_from_float(const float *src, void *dst, int64_t n) {
 }
 
 void qtk_q8_K_to_float(const void *row, float *dst, int64_t n) {
-    const block_q8_K *b = (const block_q8_K *)row;
+    const qtk_block_q8_K *b = (const qtk_block_q8_K *)row;
     for (int64_t i = 0; i < n / QK_K; i++)
         for (int j = 0; j < QK_K; j++) dst[i * QK_K + j] = b[i].d * (float)b[i].qs[j];
 }

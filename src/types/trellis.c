@@ -160,7 +160,7 @@ static void kt_to_int8(int type, const void *row, int64_t n, float *d, int8_t *q
 /* Σ_b d_y[b]·(S_b·Σ v·y) over the row's 32-blocks, times F·d_row. */
 static void kt_vec_dot(int type, float factor, int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
-    const block_q8_0 *y = (const block_q8_0 *)vy;
+    const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
     const float d = rd_f32(p) * factor;
     p += 4;
     const size_t bb = kt_block_bytes(type);
@@ -171,7 +171,7 @@ static void kt_vec_dot(int type, float factor, int64_t n, float *s, const void *
         qtk_kt_unpack(type, p, sub);
         for (int b = 0; b < 8; b++) {
             kt_sub_values(type, &sub[b], v);
-            const block_q8_0 *yb = &y[ibl * 8 + b];
+            const qtk_block_q8_0 *yb = &y[ibl * 8 + b];
             int32_t isum = 0;
             for (int j = 0; j < 32; j++) isum += v[j] * yb->qs[j];
             sumf += qtk_fp16_to_fp32(yb->d) * (float)(sub[b].scale * isum);

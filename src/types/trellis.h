@@ -18,6 +18,11 @@
 #define QTK_KT_F_IQ3 1.01f
 #define QTK_KT_F_IQ4 1.0f
 
+/* Factor the reference's IQ1_KT quantizer applies to the row scale it stores
+ * (quantize_row_iq1_kt_impl: d_row = 1.07 × the least-squares scale; no
+ * other KT type has one). Decoders and kernels read the stored scale as is. */
+#define QTK_KT_STORE_IQ1 1.07f
+
 /* Multipliers KT_MUL^k mod 2^32, k = 1..8: value k of a group seeded with s
  * comes from s·mul[k-1] (the SIMD kernels compute all of a group at once). */
 extern const uint32_t qtk_kt_mul_pow[8];

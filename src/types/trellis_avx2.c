@@ -42,7 +42,7 @@ static float rd_f32(const void *p) {
 QTK_FORCE_INLINE void kt_vec_dot_avx2(int type, float factor, size_t bb, int64_t n, float *s, const void *vx,
                                       const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
-    const block_q8_0 *y = (const block_q8_0 *)vy;
+    const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
     const float d = rd_f32(p) * factor;
     p += 4;
     const __m256i pw8 = _mm256_loadu_si256((const __m256i *)qtk_kt_mul_pow);
@@ -55,7 +55,7 @@ QTK_FORCE_INLINE void kt_vec_dot_avx2(int type, float factor, size_t bb, int64_t
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += bb) {
         qtk_kt_unpack(type, p, sub);
         for (int b = 0; b < 8; b++) {
-            const block_q8_0 *yb = &y[ibl * 8 + b];
+            const qtk_block_q8_0 *yb = &y[ibl * 8 + b];
             __m256i acc = _mm256_setzero_si256();
             if (type == QTK_TYPE_IQ4_KT) {
                 for (int g = 0; g < 8; g += 2) {

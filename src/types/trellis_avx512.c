@@ -33,7 +33,7 @@ QTK_FORCE_INLINE __m512i kt_dot16(__m512i acc, __m512i v, const int8_t *a) {
 QTK_FORCE_INLINE void kt_vec_dot_avx512(int type, float factor, size_t bb, int64_t n, float *s, const void *vx,
                                         const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
-    const block_q8_0 *y = (const block_q8_0 *)vy;
+    const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
     const float d = rd_f32(p) * factor;
     p += 4;
     const uint32_t *P = qtk_kt_mul_pow;
@@ -48,7 +48,7 @@ QTK_FORCE_INLINE void kt_vec_dot_avx512(int type, float factor, size_t bb, int64
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += bb) {
         qtk_kt_unpack(type, p, sub);
         for (int b = 0; b < 8; b++) {
-            const block_q8_0 *yb = &y[ibl * 8 + b];
+            const qtk_block_q8_0 *yb = &y[ibl * 8 + b];
             const uint32_t *sd = sub[b].seed;
             __m512i acc = _mm512_setzero_si512();
             if (type == QTK_TYPE_IQ4_KT) {

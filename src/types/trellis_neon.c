@@ -30,7 +30,7 @@ static inline int32x4_t kt_vals4(uint32x4_t x) {
 static inline void kt_vec_dot_neon(int type, float factor, size_t bb, int64_t n, float *s, const void *vx,
                                    const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
-    const block_q8_0 *y = (const block_q8_0 *)vy;
+    const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
     const float d = rd_f32(p) * factor;
     p += 4;
     const uint32x4_t pw_lo = vld1q_u32(qtk_kt_mul_pow), pw_hi = vld1q_u32(qtk_kt_mul_pow + 4);
@@ -41,7 +41,7 @@ static inline void kt_vec_dot_neon(int type, float factor, size_t bb, int64_t n,
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += bb) {
         qtk_kt_unpack(type, p, sub);
         for (int b = 0; b < 8; b++) {
-            const block_q8_0 *yb = &y[ibl * 8 + b];
+            const qtk_block_q8_0 *yb = &y[ibl * 8 + b];
             int32x4_t acc = vdupq_n_s32(0);
             for (int q = 0; q < 4; q++) {
                 /* 8 activation values, weights 8q .. 8q+7 */

@@ -23,6 +23,7 @@
 #include "grids.h"
 #include "../core/threadpool.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -657,6 +658,16 @@ static void pack_block(int type, uint8_t *blk, const int *code, const int *bk, c
 
 /* ---- the quantizers -------------------------------------------------------- */
 
+/* The decoder the dot products use (F·to_float) of a KT type. */
+static void kt_decode_dot(int type, const void *row, float *dst, int64_t n) {
+    switch (type) {
+    case QTK_TYPE_IQ1_KT: qtk_iq1_kt_to_float_dot(row, dst, n); break;
+    case QTK_TYPE_IQ2_KT: qtk_iq2_kt_to_float_dot(row, dst, n); break;
+    case QTK_TYPE_IQ3_KT: qtk_iq3_kt_to_float_dot(row, dst, n); break;
+    default: qtk_iq4_kt_to_float_dot(row, dst, n); break;
+    }
+}
+
 static size_t kt_row_bytes(int type, int64_t n) {
     const size_t bb = type == QTK_TYPE_IQ1_KT ? 56 : type == QTK_TYPE_IQ2_KT ? 68 : type == QTK_TYPE_IQ3_KT ? 100 : 128;
     return 4 + (size_t)(n / QK_K) * bb;
@@ -753,11 +764,25 @@ static size_t kt_quantize(int type, const float *src, void *dst, int64_t nrows, 
             memset(row, 0, rs);
             continue;
         }
-        const float df = d * amax;
-        memcpy(row, &df, 4);
         for (int64_t ibl = 0; ibl < n / QK_K; ibl++)
             pack_block(type, row + 4 + (size_t)ibl * (rs - 4) / (size_t)(n / QK_K), R.code + 8 * ibl, R.bk + 8 * ibl,
                        R.idx + (size_t)ibl * 8 * (size_t)C.ng, xn + ibl * QK_K);
+        /* IQ1_KT: the reference stores its least-squares scale × 1.07 (a fixed
+         * inflation that lowers the model's KLD at the cost of weight error) */
+        double df = (double)d * amax * (type == QTK_TYPE_IQ1_KT ? QTK_KT_STORE_IQ1 : 1.0f);
+        /* Rows near FLT_MAX: every decoded value (to_float_dot, which includes
+         * the kernels' factor F >= 1) must stay finite, so the stored scale is
+         * capped at FLT_MAX over the row's largest code product. */
+        const float one = 1.0f;
+        memcpy(row, &one, 4);
+        kt_decode_dot(type, row, xa, n);
+        float mf = 0.0f; /* (a plain compare: aarch64 gcc 12 ICEs vectorising an fmax reduction here) */
+        for (int64_t j = 0; j < n; j++)
+            if (fabsf(xa[j]) > mf) mf = fabsf(xa[j]);
+        const double m = mf;
+        if (m > 0 && fabs(df) * m > 0.999 * FLT_MAX) df = copysign(0.999 * FLT_MAX / m, df);
+        const float dfs = (float)df;
+        memcpy(row, &dfs, 4);
     }
     free(buf);
     free(ibuf);

@@ -21,15 +21,15 @@
 
 /* ---- block layouts (little-endian, packed by construction) -------------- */
 
-typedef struct { uint16_t d; uint8_t qs[QK4_0 / 2]; } block_q4_0;   /* 18 bytes */
-typedef struct { uint16_t d; int8_t qs[QK8_0]; } block_q8_0;         /* 34 bytes */
-typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[QK5_0 / 2]; } block_q5_0; /* 22 bytes */
-typedef struct { uint16_t d; uint8_t qh[8]; uint8_t qs[QK6_0 / 2]; } block_q6_0; /* 26 bytes */
+typedef struct { uint16_t d; uint8_t qs[QK4_0 / 2]; } qtk_block_q4_0;   /* 18 bytes */
+typedef struct { uint16_t d; int8_t qs[QK8_0]; } qtk_block_q8_0;         /* 34 bytes */
+typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[QK5_0 / 2]; } qtk_block_q5_0; /* 22 bytes */
+typedef struct { uint16_t d; uint8_t qh[8]; uint8_t qs[QK6_0 / 2]; } qtk_block_q6_0; /* 26 bytes */
 /* Activation format of the K and iqk types (ik's 296-byte layout). */
-typedef struct { float d; float sum; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; } block_q8_K;
+typedef struct { float d; float sum; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; } qtk_block_q8_K;
 /* Activation format of Q4_K/Q5_K (q8_2.c): fp16 scale, exact Σqs, 32 values. */
 #define QK8_2 32
-typedef struct { uint16_t d; int16_t sum; int8_t qs[QK8_2]; } block_q8_2;  /* 36 bytes */
+typedef struct { uint16_t d; int16_t sum; int8_t qs[QK8_2]; } qtk_block_q8_2;  /* 36 bytes */
 
 /* ---- float types (float_types.c) --------------------------------------- */
 void qtk_f32_to_float(const void *row, float *dst, int64_t n);

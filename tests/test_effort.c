@@ -1,0 +1,263 @@
+/*
+ * test_effort.c — quantizer effort levels (qtk_quantize_rows_effort, issue #17;
+ * docs/types.md "Effort levels") for the K-quants, whose levels differ:
+ *  (a) QTK_EFFORT_MAX writes the bytes qtk wrote before effort levels existed:
+ *      SHA-256 of Q2_K…Q6_K of a fixed input (integer LCG, no libm), without
+ *      and with an imatrix, against hashes recorded from the previous build;
+ *  (b) for every level the bytes do not depend on the ISA (scalar cap via
+ *      qtk_set_max_isa vs the best ISA) or the thread count (one call vs rows
+ *      split over 3 threads as qtk_quantize_model splits them);
+ *  (c) on the fixed input: default writes max's bytes (for now, docs/types.md:
+ *      no cheaper search reaches the documented error yet), fast differs and
+ *      E(max) < E(fast) (max polishes fast's candidate among others);
+ *  (d) with ../shared/vectors: E/E_ref summed over each file's distributions,
+ *      per level and mode, within the bounds below (docs/types.md) — table
+ *      printed to stdout;
+ *  (e) an unknown effort level is refused with QTK_ERR_INVALID_ARG.
+ */
+#include "testlib.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include "core/sha256.h"
+
+/* ---- deterministic input: integer LCG and + - * / only (no libm), identical on every platform ---- */
+#define EF_ROWS 24
+#define EF_COLS 1024
+static uint64_t ef_state;
+static double ef_uniform(void) { /* (0,1) */
+    ef_state = ef_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return ((double)(ef_state >> 11) + 0.5) / 9007199254740992.0;
+}
+/* Rows with a spread of scales, heavy tails (every 7th weight from a wider
+ * Gaussian), two outlier columns; imatrix values spanning 4 decades (0.01 + 100 u^4). */
+static void ef_make(float *x, float *im) {
+    ef_state = 20261203u;
+    for (int r = 0; r < EF_ROWS; r++) {
+        const double rs = 0.02 * (1.0 + 3.0 * ef_uniform());
+        for (int j = 0; j < EF_COLS; j++) {
+            const double g = ef_uniform() + ef_uniform() + ef_uniform() + ef_uniform() - 2.0; /* ~Gaussian */
+            double v = rs * g * (j % 7 == 3 ? 4.0 : 1.0);
+            if (j == 77 || j == 600) v *= 12.0;
+            x[(size_t)r * EF_COLS + j] = (float)v;
+        }
+    }
+    for (int j = 0; j < EF_COLS; j++) {
+        const double u = ef_uniform();
+        im[j] = (float)(0.01 + 100.0 * u * u * u * u);
+    }
+}
+
+/* SHA-256 of QTK_EFFORT_MAX output, recorded with the build before effort levels. */
+static const struct {
+    int type;
+    const char *plain, *imat;
+} max_hashes[] = {
+    {QTK_TYPE_Q2_K, "8d8f9ed7379f9c3f3ff1d8ecb4f3998d4402b7441ee970673968309c0d5489a4",
+     "69b407e4b90962e03a258f1126a53fdff9dd852fd6f366e57580d6d5701552bf"},
+    {QTK_TYPE_Q3_K, "127b4416a01bcc79f39574b09289433b7e78e879cd9607f2685a92f9c3518ec1",
+     "a3ce568196a469e1c3592ec4a630ac0b965a033e001c32b12c81be3fedb54fc9"},
+    {QTK_TYPE_Q4_K, "aa55563935f04da255d19ab5f0c13bfcd2eae7fdb825166a38d6cfe490f5d009",
+     "f8d312adda588a75a175209de6eb371fe559afc2c0578b8115f1fae1ae505a4b"},
+    {QTK_TYPE_Q5_K, "9cf24321135493642cc2949072b528879daa16d88195da4999cfadace0898094",
+     "74ab794c51b5130d03843edd26f63f8968dad23f8235f252e3900bd4a5e1c896"},
+    {QTK_TYPE_Q6_K, "b01fcd1d2bdf6c443ed244e843da5be297c5675712c17960db1e40cb44b0f993",
+     "4bd8b24a20ab270453e454e73c52c62d795d99a3e99fd11886bf9558e12939b1"},
+};
+
+static const int effort_types[] = {QTK_TYPE_Q3_K, QTK_TYPE_Q4_K, QTK_TYPE_Q5_K, QTK_TYPE_Q6_K};
+#define N_EFFORT_TYPES 4
+
+static void hash_hex(const void *p, size_t n, char hex[65]) {
+    qtk_sha256 s;
+    qtk_sha256_init(&s);
+    qtk_sha256_update(&s, p, n);
+    qtk_sha256_final_hex(&s, hex);
+}
+
+typedef struct {
+    int type, effort;
+    const float *x, *im;
+    uint8_t *dst;
+    size_t rs;
+    int64_t n;
+    qtk_status st[8];
+} split_job;
+
+static void split_worker(void *ctx, int64_t begin, int64_t end, int ti) {
+    split_job *j = (split_job *)ctx;
+    qtk_error e;
+    qtk_status s = qtk_quantize_rows_effort(j->type, j->x + begin * j->n, j->dst + (size_t)begin * j->rs, end - begin,
+                                            j->n, j->im, j->effort, &e);
+    if (s != QTK_OK) j->st[ti & 7] = s;
+}
+
+/* E = Σ w (x − y)² of a quantization (w = imatrix or 1). */
+static double error_of(int type, const void *q, const float *x, const float *im, int64_t rows, int64_t n, float *y) {
+    qtk_error e;
+    if (qtk_dequantize_rows(type, q, y, rows, n, &e) != QTK_OK) return -1.0;
+    double s = 0.0;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < n; j++) {
+            const double d = (double)x[r * n + j] - (double)y[r * n + j];
+            s += (im ? (double)im[j] : 1.0) * d * d;
+        }
+    return s;
+}
+
+static void test_fixed_input(void) {
+    static float x[EF_ROWS * EF_COLS], im[EF_COLS], y[EF_ROWS * EF_COLS];
+    static uint8_t a[EF_ROWS * EF_COLS], b[EF_ROWS * EF_COLS];
+    ef_make(x, im);
+    qtk_error e;
+    /* (a) max = the bytes before effort levels */
+    for (size_t k = 0; k < sizeof max_hashes / sizeof max_hashes[0]; k++)
+        for (int m = 0; m < 2; m++) {
+            const int t = max_hashes[k].type;
+            const size_t sz = qtk_row_size(t, EF_COLS) * EF_ROWS;
+            char hex[65];
+            CHECK(qtk_quantize_rows_effort(t, x, a, EF_ROWS, EF_COLS, m ? im : NULL, QTK_EFFORT_MAX, &e) == QTK_OK,
+                  "%s: %s", qtk_type_name(t), e.msg);
+            hash_hex(a, sz, hex);
+            CHECK(!strcmp(hex, m ? max_hashes[k].imat : max_hashes[k].plain),
+                  "%s (%s): effort max changed the output: sha256 %s", qtk_type_name(t), m ? "imatrix" : "plain", hex);
+        }
+    /* (b), (c) */
+    for (int k = 0; k < N_EFFORT_TYPES; k++)
+        for (int m = 0; m < 2; m++) {
+            const int t = effort_types[k];
+            const float *imat = m ? im : NULL;
+            const size_t sz = qtk_row_size(t, EF_COLS) * EF_ROWS;
+            const char *mode = m ? "imatrix" : "plain";
+            double err[3];
+            char hex[3][65];
+            for (int ef = 0; ef < 3; ef++) {
+                qtk_set_max_isa(QTK_ISA_COUNT);
+                CHECK(qtk_quantize_rows_effort(t, x, a, EF_ROWS, EF_COLS, imat, ef, &e) == QTK_OK, "%s", e.msg);
+                hash_hex(a, sz, hex[ef]);
+                err[ef] = error_of(t, a, x, imat, EF_ROWS, EF_COLS, y);
+                /* scalar only */
+                qtk_set_max_isa(QTK_ISA_SCALAR);
+                memset(b, 0, sz);
+                CHECK(qtk_quantize_rows_effort(t, x, b, EF_ROWS, EF_COLS, imat, ef, &e) == QTK_OK, "%s", e.msg);
+                CHECK(memcmp(a, b, sz) == 0, "%s (%s) effort %s: scalar and best-ISA bytes differ",
+                      qtk_type_name(t), mode, qtk_effort_name(ef));
+                qtk_set_max_isa(QTK_ISA_COUNT);
+                /* rows over 3 threads */
+                split_job j = {t, ef, x, imat, b, qtk_row_size(t, EF_COLS), EF_COLS, {QTK_OK}};
+                memset(b, 0, sz);
+                qtk_parallel_for(3, EF_ROWS, split_worker, &j);
+                for (int i = 0; i < 8; i++) CHECK(j.st[i] == QTK_OK, "threaded quantize failed");
+                CHECK(memcmp(a, b, sz) == 0, "%s (%s) effort %s: 1 and 3 threads give different bytes",
+                      qtk_type_name(t), mode, qtk_effort_name(ef));
+            }
+            const double ef_ = err[QTK_EFFORT_FAST], de = err[QTK_EFFORT_DEFAULT], mx = err[QTK_EFFORT_MAX];
+            printf("fixed input %-5s %-7s: E fast %.6g, default %.6g (%.4f of fast), max %.6g (%.4f of fast)\n",
+                   qtk_type_name(t), mode, ef_, de, de / ef_, mx, mx / ef_);
+            CHECK(!strcmp(hex[QTK_EFFORT_DEFAULT], hex[QTK_EFFORT_MAX]), "%s (%s): default differs from max",
+                  qtk_type_name(t), mode);
+            CHECK(strcmp(hex[QTK_EFFORT_FAST], hex[QTK_EFFORT_MAX]) != 0 && mx < ef_,
+                  "%s (%s): fast is not the cheaper search: E max %.9g, fast %.9g", qtk_type_name(t), mode, mx, ef_);
+        }
+    /* (e) */
+    e.code = QTK_OK;
+    CHECK(qtk_quantize_rows_effort(QTK_TYPE_Q4_K, x, a, 1, EF_COLS, NULL, 3, &e) == QTK_ERR_INVALID_ARG &&
+              strstr(e.msg, "effort"),
+          "effort 3 accepted or unclear error: %s", e.msg);
+    CHECK(qtk_quantize_rows_effort(QTK_TYPE_Q4_K, x, a, 1, EF_COLS, NULL, -1, &e) == QTK_ERR_INVALID_ARG,
+          "effort -1 accepted");
+    CHECK(qtk_effort_from_name("fast") == QTK_EFFORT_FAST && qtk_effort_from_name("max") == QTK_EFFORT_MAX &&
+              qtk_effort_from_name("default") == QTK_EFFORT_DEFAULT && qtk_effort_from_name("slow") == -1 &&
+              qtk_effort_from_name(NULL) == -1,
+          "effort names");
+}
+
+/* (d) Bounds on E_qtk / E_ref over a vectors file, per level (docs/types.md). */
+/* Measured (docs/types.md) + margin: fast ≤ 1.0043 plain, 1.0128 imatrix (Q5_K);
+ * default = max ≤ 0.9520 plain (Q5_K), 1.0033 imatrix (Q5_K). */
+static const double bound[3][2] = {
+    [QTK_EFFORT_FAST] = {1.005, 1.015},
+    [QTK_EFFORT_DEFAULT] = {0.955, 1.005},
+    [QTK_EFFORT_MAX] = {0.955, 1.005},
+};
+
+static void test_vectors_file(int t) {
+    char rel[128];
+    snprintf(rel, sizeof rel, "vectors/%s.gguf", qtk_type_name(t));
+    char *path = tl_shared_path(rel);
+    if (!path) return;
+    qtk_gguf *g = NULL;
+    qtk_error e;
+    if (qtk_gguf_open(path, &g, &e) != QTK_OK) {
+        CHECK(0, "cannot open %s: %s", path, e.msg);
+        free(path);
+        return;
+    }
+    int64_t ii = qtk_gguf_find_tensor(g, "imatrix");
+    const qtk_tensor_info *imt = ii >= 0 ? qtk_gguf_tensor(g, ii) : NULL;
+    float *imatrix = NULL;
+    if (imt && imt->type == QTK_TYPE_F32) {
+        imatrix = (float *)malloc((size_t)imt->ne[0] * sizeof(float));
+        if (imatrix) memcpy(imatrix, imt->data, (size_t)imt->ne[0] * sizeof(float));
+    }
+    for (int m = 0; m < 2; m++) {
+        double eq[3] = {0, 0, 0}, eref = 0.0;
+        int n_dists = 0;
+        for (int64_t ti = 0; ti < qtk_gguf_n_tensors(g); ti++) {
+            const qtk_tensor_info *xt = qtk_gguf_tensor(g, ti);
+            if (strncmp(xt->name, "x.", 2) != 0 || xt->type != QTK_TYPE_F32) continue;
+            char yname[160];
+            snprintf(yname, sizeof yname, "%s.%s", m ? "yw" : "y", xt->name + 2);
+            int64_t yi = qtk_gguf_find_tensor(g, yname);
+            if (yi < 0 || (m && !imatrix)) continue;
+            const qtk_tensor_info *yt = qtk_gguf_tensor(g, yi);
+            const int64_t n = xt->ne[0], rows = qtk_tensor_nrows(xt);
+            if (yt->ne[0] != n || qtk_tensor_nrows(yt) != rows) continue; /* K-quant files hold every row */
+            const size_t nel = (size_t)(n * rows);
+            float *x = (float *)malloc(nel * sizeof(float)), *yr = (float *)malloc(nel * sizeof(float));
+            float *y = (float *)malloc(nel * sizeof(float));
+            void *q = malloc(qtk_row_size(t, n) * (size_t)rows);
+            if (x && yr && y && q) {
+                memcpy(x, xt->data, nel * sizeof(float));
+                memcpy(yr, yt->data, nel * sizeof(float));
+                double er = 0.0;
+                for (size_t i = 0; i < nel; i++) {
+                    const double d = (double)x[i] - (double)yr[i];
+                    er += (m ? (double)imatrix[i % (size_t)n] : 1.0) * d * d;
+                }
+                eref += er;
+                for (int ef = 0; ef < 3; ef++) {
+                    CHECK(qtk_quantize_rows_effort(t, x, q, rows, n, m ? imatrix : NULL, ef, &e) == QTK_OK, "%s",
+                          e.msg);
+                    const double eqd = error_of(t, q, x, m ? imatrix : NULL, rows, n, y);
+                    CHECK(eqd >= 0.0, "decode failed");
+                    eq[ef] += eqd;
+                }
+                n_dists++;
+            } else {
+                CHECK(0, "out of memory");
+            }
+            free(x);
+            free(yr);
+            free(y);
+            free(q);
+        }
+        if (!n_dists) continue;
+        printf("| %-5s | %-7s | %2d dists | fast %.4f | default %.4f | max %.4f |\n", qtk_type_name(t),
+               m ? "imatrix" : "none", n_dists, eq[0 + QTK_EFFORT_FAST] / eref, eq[QTK_EFFORT_DEFAULT] / eref,
+               eq[QTK_EFFORT_MAX] / eref);
+        for (int ef = 0; ef < 3; ef++)
+            CHECK(eq[ef] <= bound[ef][m] * eref, "%s (%s) effort %s: E/E_ref %.5f > %.3f", qtk_type_name(t),
+                  m ? "imatrix" : "none", qtk_effort_name(ef), eq[ef] / eref, bound[ef][m]);
+    }
+    free(imatrix);
+    qtk_gguf_close(g);
+    free(path);
+}
+
+int main(void) {
+    test_fixed_input();
+    for (int k = 0; k < N_EFFORT_TYPES; k++) test_vectors_file(effort_types[k]);
+    return tl_finish("test_effort");
+}
