@@ -20,6 +20,7 @@
 #include "iqk_ks.h"
 #include "grids.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -310,7 +311,18 @@ size_t qtk_iq4_kss_quantize(const float *src, void *dst, int64_t nrows, int64_t 
     for (int64_t r = 0; r < nrows; r++) {
         uint8_t *row = (uint8_t *)dst + (size_t)r * row_size;
         const float amax = qtk_ks_prepare_row(src + r * n, imatrix, n, 2.0f, QTK_KS_W_SIGMA_X2, xn, w);
-        const float d = amax > 0 ? kss_quantize_row(nt, xn, w, mw, (int)n, sb, S, sh, q) * amax : 0.0f;
+        float d = amax > 0 ? kss_quantize_row(nt, xn, w, mw, (int)n, sb, S, sh, q) * amax : 0.0f;
+        /* Rows near FLT_MAX: the 1.01 factor of the reference can push d * scale * code past
+         * FLT_MAX, so cap d where the largest decoded magnitude would overflow (never for
+         * ordinary rows: the bytes of those are unchanged). */
+        if (d != 0.0f && isfinite(d)) {
+            double m = 0;
+            for (int ib = 0; ib < nsb; ib++) {
+                const double sc = fabs((double)((((S[ib] + 127) | sh[ib]) & 0xFE) - 127)) * 127.0;
+                if (sc > m) m = sc;
+            }
+            if (m > 0 && fabs((double)d) * m > 0.999 * FLT_MAX) d = (float)copysign(0.999 * FLT_MAX / m, (double)d);
+        }
         memset(row, 0, row_size);
         if (d == 0.0f || !isfinite(d)) continue; /* all-zero words are legal and decode to 0 with d = 0 */
         memcpy(row, &d, 4);
