@@ -580,6 +580,48 @@ QTK_API int qtk_measure_default_types(int *types, int max);
 QTK_API qtk_status qtk_measure_model(const qtk_gguf *model, const qtk_measure_params *p, const char *out_path,
                              qtk_error *err);
 
+/* KLD probes (PLANNER.md §4.3 stage C; docs/planner.md "KLD probes"). */
+typedef struct qtk_probe_progress {
+    int64_t done, total;           /* probes done / selected (including skipped) */
+    int64_t skipped;               /* probes already in the table               */
+    const char *tensor;            /* the tensor just probed (NULL: start)      */
+    int type;                      /* its probe type                            */
+    double dkld, dkld_se;          /* mean KLD vs the unmodified model, its se  */
+    double ratio;                  /* dkld / eps_abs (the α this probe gives)   */
+    double elapsed, seconds;       /* since the start; this probe               */
+} qtk_probe_progress;
+
+typedef void (*qtk_probe_progress_fn)(void *user, const qtk_probe_progress *p);
+
+typedef struct qtk_probe_params {
+    const char *model_path;        /* the model the table was measured on (SHA-256 checked) */
+    const char *imatrix_path;      /* the imatrix it was measured with, or NULL  */
+    const char *text_path;         /* text the probes evaluate (held out from the validation text) */
+    int64_t n_ctx;                 /* tokens per chunk (default 512)            */
+    int64_t n_chunks;              /* chunks (default 32; < 0: all)             */
+    int n_threads;                 /* default 1                                 */
+    int probe_type;                /* α probe type (default IQ2_KS; a tensor without it as a
+                                      candidate uses its smallest candidate)    */
+    const int *extra_types;        /* also probed on the selected tensors (linear-response check) */
+    int n_extra;
+    bool all_types;                /* every candidate of the selected tensors (additive KLD cost) */
+    int n_layers;                  /* per class: tensors probed, spread over depth (first and last
+                                      included; default 5); <= 0: every tensor */
+    qtk_probe_progress_fn progress; /* may be NULL                              */
+    void *progress_ud;
+} qtk_probe_params;
+
+QTK_API void qtk_probe_params_init(qtk_probe_params *p);
+/* Runs the probes the table at table_path lacks and rewrites it (atomically,
+ * after every probed tensor, so a rerun continues): for each selected
+ * (tensor, type), the tensor alone is quantized (production quantizer,
+ * imatrix) and the model evaluated on the text through qtk's engine; the
+ * mean KL divergence against the unmodified model is the pair's ΔKLD. Then
+ * sets every tensor's α = ΔKLD / eps_abs at the probe type, interpolated
+ * over depth within a class for the tensors not probed. Probes made with
+ * other settings (text, context, chunks, probe type) are discarded. */
+QTK_API qtk_status qtk_measure_probe(const char *table_path, const qtk_probe_params *p, qtk_error *err);
+
 /* ------------------------------------------------------------------------ */
 /* Automatic mixes: planner (qtk plan; docs/planner.md, section "Planner")    */
 /* ------------------------------------------------------------------------ */
@@ -623,6 +665,222 @@ QTK_API qtk_isa qtk_bench_gemm_isa(void);
  * loop for `iters` iterations and returns the multiply-adds done; `seed` and
  * `sink` keep the compiler from removing it (the int8 peak). */
 QTK_API int64_t qtk_bench_int8_peak_loop(int64_t iters, int seed, int32_t *sink);
+#endif /* QTK_EXPERIMENTAL_API */
+
+#ifdef QTK_EXPERIMENTAL_API /* docs/api.md: the planner, measurement tables and sweep helpers of qtk's CLI */
+/* ---- measurement tables, read access (qtk plan, qtk sweep) ---- */
+
+/* A table's header (strings owned by the table). */
+typedef struct qtk_measure_table_info {
+    const char *model_name;    /* "" when the table names none                     */
+    const char *metric;        /* error metric, e.g. "wmse-1"                      */
+    const char *model_hash;    /* SHA-256 hex of the model's tensors               */
+    const char *imatrix_hash;  /* SHA-256 hex of the imatrix, or "-"               */
+    uint64_t alignment;        /* data alignment of the output file                */
+    uint64_t fixed_bytes;      /* non-candidate tensors' data, each padded         */
+    uint64_t header_bytes;     /* output header with an empty quantize.recipe      */
+    int64_t n_elements_all;    /* elements of all tensors of the model             */
+    int64_t n;                 /* tensors in the table                             */
+} qtk_measure_table_info;
+
+/* One candidate tensor (strings owned by the table). */
+typedef struct qtk_measure_tensor_info {
+    const char *name;
+    const char *cls;           /* class: "ffn_down", "attn_v", ... (docs/planner.md) */
+    int64_t idx;               /* index in the model, file order                   */
+    int64_t layer;             /* -1 when none                                     */
+    int64_t ne[3];             /* row length, rows, experts (1 when not an expert tensor) */
+    int n_cand;                /* candidate types, in increasing bytes             */
+} qtk_measure_tensor_info;
+
+/* Candidate c of a tensor. */
+typedef struct qtk_measure_cand_info {
+    int type;                  /* after the block-size fallback                    */
+    uint64_t bytes;            /* data bytes of the whole tensor in this type      */
+    double eps_rel;            /* mean relative weighted squared error of the sampled rows */
+    double eps_abs;            /* absolute weighted squared error, scaled to all rows */
+} qtk_measure_cand_info;
+
+QTK_API void qtk_measure_table_get_info(const qtk_measure_table *t, qtk_measure_table_info *info);
+/* Tensor i (0 <= i < info.n); false (info untouched) when out of range. */
+QTK_API bool qtk_measure_table_tensor(const qtk_measure_table *t, int64_t i, qtk_measure_tensor_info *info);
+/* Candidate c of tensor i; false (info untouched) when out of range. */
+QTK_API bool qtk_measure_table_cand(const qtk_measure_table *t, int64_t i, int c, qtk_measure_cand_info *info);
+/* Replaces the table's header size (a run whose header differs from the one
+ * the measure pass counted, e.g. another spelling of the imatrix path). */
+QTK_API void qtk_measure_table_set_header_bytes(qtk_measure_table *t, uint64_t header_bytes);
+
+/* ---- the planner (qtk plan; docs/planner.md, section "Planner") ---- */
+
+/* The error term of the cost (PLANNER §4.3): stage A, m·α·R·eps_rel (PR
+ * 15550's working point, the default); or the absolute form of stages B/C,
+ * m·α·eps_abs, for tables whose α a calibration filled (with α = 1 it is the
+ * imatrix-weighted squared output error itself). */
+typedef enum qtk_autoplan_cost_model {
+    QTK_AUTOPLAN_COST_REL = 0,
+    QTK_AUTOPLAN_COST_ABS = 1,
+    /* stage C (KLD probes, qtk measure --probe-text): α·eps_abs with the
+     * probe-calibrated α of every tensor, no class multipliers or factors */
+    QTK_AUTOPLAN_COST_CALIB = 2,
+    /* additive KLD: the probed ΔKLD of each (tensor, type) where the table
+     * has one, α·eps_abs (as CALIB) for the candidates not probed */
+    QTK_AUTOPLAN_COST_KLD = 3,
+    QTK_AUTOPLAN_COST_AUTO = -1  /* opts only: qtk_autoplan_default_cost(table) */
+} qtk_autoplan_cost_model;
+
+typedef enum qtk_autoplan_compat {
+    QTK_AUTOPLAN_COMPAT_ANY = 0,      /* every type of the table                    */
+    QTK_AUTOPLAN_COMPAT_MAINLINE = 1, /* only types stock llama.cpp loads           */
+    QTK_AUTOPLAN_COMPAT_IK = 2        /* only types ik_llama.cpp loads              */
+} qtk_autoplan_compat;
+
+/* --min CLASS=TYPE / --max CLASS=TYPE: no tensor of the class below / above
+ * the size TYPE (after its block-size fallback) has for that tensor. */
+typedef struct qtk_autoplan_bound {
+    char cls[24];
+    int type;
+    bool is_max;
+} qtk_autoplan_bound;
+
+typedef struct qtk_autoplan_opts {
+    uint64_t target_size;       /* whole output file in bytes; 0 = not given        */
+    double target_bpw;          /* bits per weight as llama.cpp prints; 0 = not given */
+    int compat;                 /* qtk_autoplan_compat                              */
+    const int *allow;           /* --allow: allowed type ids (NULL = all)            */
+    int n_allow;
+    const qtk_autoplan_bound *bounds;
+    int n_bounds;
+    bool harmonize_experts;     /* one item per layer for ffn_up_exps + ffn_gate_exps */
+    bool no_fill;               /* stop at the first step that does not fit          */
+    bool no_polish;             /* skip the polish (single swaps, pair moves) after the fill */
+    bool starvation;            /* safety check (c), starvation (optional, PLANNER §4.4 8c) */
+    int cost_model;             /* qtk_autoplan_cost_model; 0 = stage A (eps_rel)   */
+    bool no_default_floors;     /* drop the default token_embd/output floors         */
+    double class_spread;        /* safety (a): max bpw below the class median;
+                                   0 = default 2.0, < 0 = check disabled            */
+    const char *comment;        /* one line written as a comment into the recipe (the
+                                   command line); NULL = none. Must not hold '\n'.   */
+} qtk_autoplan_opts;
+
+/* "rel", "abs", "calib", "kld" ("auto" for AUTO); NULL for other values. */
+QTK_API const char *qtk_autoplan_cost_name(int cost_model);
+/* The id of a name above, or -2 when unknown. */
+QTK_API int qtk_autoplan_cost_from_name(const char *name);
+/* The cost a table supports best: KLD when every candidate of every
+ * non-pinned tensor was probed, CALIB when every non-pinned tensor has a
+ * calibrated α (alpha_src probe, interp or user), else REL (stage A). */
+QTK_API int qtk_autoplan_default_cost(const qtk_measure_table *tab);
+
+/* Zeroes opts (no target, all types, fill on, defaults for the rest). */
+QTK_API void qtk_autoplan_opts_init(qtk_autoplan_opts *o);
+
+typedef struct qtk_autoplan_result {
+    int64_t n;                  /* = the table's tensor count                        */
+    int cost_model;             /* the cost model used (AUTO resolved)               */
+    int *type;                  /* chosen type per table tensor                      */
+    int *cand;                  /* index of the chosen candidate of each tensor      */
+    double *cost;               /* predicted cost per tensor (cost model)            */
+    double total_cost;          /* Σ cost                                            */
+    uint64_t data_bytes;        /* Σ chosen bytes (unpadded)                         */
+    uint64_t data_bytes_padded; /* Σ chosen bytes, each padded to the alignment      */
+    uint64_t file_size;         /* exact size of the file `qtk quantize --recipe` writes */
+    double bpw;                 /* (fixed_bytes + data_bytes)·8 / n_elements_all     */
+    double lambda;              /* λ*: efficiency of the first step that did not fit
+                                   (0 when every item reached its last candidate)   */
+    bool size_mode;             /* budget counts padded bytes (--target-size)        */
+    uint64_t budget;            /* bytes available to the items                     */
+    uint64_t used;              /* bytes the items use (same counting as budget)    */
+    uint64_t first_misfit;      /* Δbytes of the first step that did not fit (0: none) */
+    uint64_t min_next_step;     /* smallest Δbytes of a step not taken (0: none)     */
+    uint64_t recipe_reserve;    /* recipe bytes reserved in the budget (upper bound) */
+    uint64_t min_size, max_size;/* reachable file sizes (--target-size semantics)    */
+    double min_bpw, max_bpw;    /* reachable bpw                                     */
+    int64_t n_items, n_steps, n_taken, n_fill;
+    int64_t n_polish;           /* moves the polish made                             */
+    double polish_gain;         /* predicted cost the polish removed                 */
+    bool low_bpw;               /* target below 2.2 bpw: ffn_down variants of PR 15550 */
+    int n_safety;               /* tensors whose floor the safety checks raised      */
+    char *recipe;               /* recipe text (canonical: qtk_recipe_text of itself) */
+    char *custom_q;             /* "^re$=type,..." for ik --custom-q / llama-quantize */
+    char notes[512];            /* safety messages, "" when none                     */
+} qtk_autoplan_result;
+
+/* Average bpw below which the low-bpw variants apply. */
+#define QTK_AUTOPLAN_LOW_BPW 2.2
+
+/* Solves. Fails with QTK_ERR_INVALID_ARG when no target or both are given,
+ * when a rule leaves a tensor no candidate, or when the target is out of
+ * reach (the message states the smallest and largest reachable sizes);
+ * QTK_ERR_FORMAT for unusable table values (naming the tensor). */
+QTK_API qtk_status qtk_autoplan_solve(const qtk_measure_table *tab, const qtk_autoplan_opts *o,
+                                      qtk_autoplan_result **out, qtk_error *err);
+QTK_API void qtk_autoplan_result_free(qtk_autoplan_result *r);
+/* The predicted cost (cost_model: qtk_autoplan_cost_model, AUTO not allowed)
+ * of candidate c of table tensor i; tied: the model has no output.weight;
+ * low_bpw: the variants below QTK_AUTOPLAN_LOW_BPW. NAN when i or c is out
+ * of range. */
+QTK_API double qtk_autoplan_cand_cost(const qtk_measure_table *tab, int64_t i, int c, bool tied, bool low_bpw,
+                                      int cost_model);
+/* Checks that a table belongs to a model: same tensor count, and every
+ * table tensor's index, name and shape match the model's (the SHA-256
+ * hashes are compared by the caller when it has them). Errors name the
+ * table origin, the model and the first difference. */
+QTK_API qtk_status qtk_autoplan_check_model(const qtk_measure_table *tab, const char *table_path,
+                                            const qtk_gguf *model, const char *model_path, qtk_error *err);
+
+/* ---- sweep statistics (qtk sweep; docs/planner.md "Sweep and validation") ---- */
+
+/* Paired difference d_i = a_i - b_i over n >= 2 chunks: *mean = mean(d),
+ * *se = sd(d) / sqrt(n) with the n-1 (sample) standard deviation. Fails
+ * (QTK_ERR_INVALID_ARG) for n < 2 and (QTK_ERR_NUMERIC) for a non-finite
+ * value, naming the chunk. */
+QTK_API qtk_status qtk_paired_diff(const double *a, const double *b, int64_t n, double *mean, double *se,
+                                   qtk_error *err);
+/* Spearman's rank correlation of x and y (n >= 3): the Pearson correlation
+ * of their ranks, ties given their average rank. Fails for n < 3, for
+ * non-finite values and when either variable is constant (ρ undefined). */
+QTK_API qtk_status qtk_spearman(const double *x, const double *y, int64_t n, double *rho, qtk_error *err);
+/* Per-chunk means from running means: the progress of a perplexity run
+ * reports after chunk k the mean over all tokens so far (mean_k over
+ * count_k tokens); chunk k's own mean is (mean_k·count_k −
+ * mean_{k−1}·count_{k−1}) / (count_k − count_{k−1}). Returns that. */
+QTK_API double qtk_chunk_mean_from_running(double prev_mean, int64_t prev_count, double mean, int64_t count);
+
+/* ---- SVG plots (the KLD-vs-bpw plot of qtk sweep) ---- */
+
+typedef enum qtk_svg_style {
+    QTK_SVG_POINTS = 0, /* markers, each with its label (if any)          */
+    QTK_SVG_LINE = 1    /* markers joined in order of x, labels optional  */
+} qtk_svg_style;
+
+typedef struct qtk_svg_series {
+    const char *name;            /* legend text                                   */
+    qtk_svg_style style;
+    const char *color;           /* e.g. "#1f77b4"; NULL: from a built-in palette  */
+    int64_t n;
+    const double *x, *y;         /* n values each; non-finite (or y <= 0 on a log
+                                    axis) points are left out                      */
+    const double *y_err;         /* NULL, or n half-widths drawn as error bars     */
+    const char *const *labels;   /* NULL, or n labels (NULL entries: no label)     */
+} qtk_svg_series;
+
+typedef struct qtk_svg_plot {
+    const char *title, *subtitle; /* either may be NULL                             */
+    const char *x_label, *y_label;
+    bool log_y;                  /* log10 y axis                                   */
+    int width, height;           /* pixels; 0: 960 x 600                           */
+    int n_series;
+    const qtk_svg_series *series;
+} qtk_svg_plot;
+
+/* Renders the plot as a self-contained SVG 1.1 document (axes, ticks, grid,
+ * labels, legend; text XML-escaped; the same input gives the same bytes)
+ * into a malloc'ed NUL-terminated string (*len without the NUL; len may be
+ * NULL). Fails with QTK_ERR_INVALID_ARG when there is no plottable point and
+ * QTK_ERR_NOMEM on allocation failure. */
+QTK_API qtk_status qtk_svg_render(const qtk_svg_plot *p, char **out, size_t *len, qtk_error *err);
+
+/* qtk_tmpfile_create / _discard / _commit and qtk_mkdir: qtk_types.h (core utilities). */
 #endif /* QTK_EXPERIMENTAL_API */
 
 /* ------------------------------------------------------------------------ */

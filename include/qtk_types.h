@@ -14,6 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#ifdef QTK_EXPERIMENTAL_API
+#include <stdio.h> /* FILE: qtk_tmpfile_create */
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -210,14 +213,18 @@ typedef struct qtk_type_traits {
      * kernel scale factors); NULL means the same as to_float. */
     qtk_to_float_fn to_float_dot;
     /* The type's unpack routine where its values are exactly d·int8 per 32
-     * weights (Q4_0, Q5_0, Q6_0, Q8_0, IQ4_NL): to_float and the batch
-     * panels (types/panel.h) are built on it. NULL otherwise. */
+     * weights (Q4_0, Q5_0, Q6_0, Q8_0, IQ4_NL, MXFP4, IQ4_XS, IQ2_KS, IQ3_KS,
+     * IQ4_KS, IQ4_KSS, IQ5_KS, some mainline i-quants, the KT types): the batch panels
+     * (types/panel.h) copy it exactly. NULL otherwise. */
     qtk_to_int8_fn to_int8;
     qtk_quantize_fn quantize;  /* QTK_EFFORT_MAX: the type's full search       */
     /* Quantizer honouring an effort level, for types whose levels differ
      * (docs/types.md "Effort levels"); NULL: every level is `quantize`. */
     qtk_quantize_effort_fn quantize_effort;
     qtk_from_float_fn from_float;
+    /* from_float on wider ISA levels, the same bytes (the activation formats
+     * Q8_0, Q8_2, Q8_K, which every batch converts); NULL: from_float. */
+    qtk_from_float_fn from_float_isa[QTK_ISA_COUNT];
     qtk_vec_dot_fn vec_dot[QTK_ISA_COUNT];  /* [QTK_ISA_SCALAR] is the reference */
     /* Multi-column kernels per ISA; NULL where the engine tiles vec_dot calls. */
     qtk_mul_mat_fn mul_mat[QTK_ISA_COUNT];
@@ -290,6 +297,9 @@ QTK_API qtk_vec_dot_fn qtk_vec_dot_best(int t);
 /* The multi-column kernel of the same ISA level qtk_vec_dot_best picks, or
  * NULL when that level has none for type t. */
 QTK_API qtk_mul_mat_fn qtk_mul_mat_best(int t);
+/* The fastest from_float of type t on this CPU (from_float_isa, else
+ * from_float; NULL for unknown types or types without one). */
+QTK_API qtk_from_float_fn qtk_from_float_best(int t);
 
 /* ------------------------------------------------------------------------ */
 /* CPU features                                                              */
@@ -369,6 +379,20 @@ QTK_API void qtk_install_signal_cleanup(void);
 /* Allocates size bytes aligned to 64 (NULL on failure); free with qtk_free_aligned. */
 QTK_API void *qtk_malloc_aligned(size_t size);
 QTK_API void qtk_free_aligned(void *p);
+/* Files, for programs (the library's atomic writers use the same): */
+/* Creates FINAL.tmp.XXXXXX beside final_path with an exclusive create, after
+ * checking that final_path is not an input the library has mapped. The name
+ * is registered for removal by qtk_install_signal_cleanup's handlers.
+ * *tmp_path is malloc'ed (the caller frees it after commit or discard). */
+QTK_API qtk_status qtk_tmpfile_create(const char *final_path, FILE **f, char **tmp_path, qtk_error *err);
+/* Closes f (if not NULL), removes tmp_path and unregisters it. */
+QTK_API void qtk_tmpfile_discard(FILE *f, const char *tmp_path);
+/* Renames the (closed) temp file over final_path atomically and unregisters
+ * it; 0 on success (on failure the caller still owns and discards it). */
+QTK_API int qtk_tmpfile_commit(const char *tmp_path, const char *final_path);
+/* Creates a directory (parents must exist; UTF-8 path on Windows too); 0 on
+ * success or when it already is a directory, -1 otherwise (errno tells why). */
+QTK_API int qtk_mkdir(const char *path);
 #endif /* QTK_EXPERIMENTAL_API */
 
 #ifdef __cplusplus

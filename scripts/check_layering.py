@@ -2,9 +2,13 @@
 """Source-layout rules of issue #18 (run by ctest as check_layering; exit 1 on a violation).
 
 1. Per-type facts live in the traits table (src/types/type_table.c): outside src/types/ no
-   `case QTK_TYPE_...` label, except inside the named llama-quantize policy functions below.
+   `case QTK_TYPE_...` label and no `==` / `!=` comparison with a quantized type id (the
+   float storage types F32, F16, BF16, F64 may be compared), except inside the named
+   llama-quantize policy functions below.
 2. Core never calls into types: src/core/ includes no src/types header and does not use
    the traits table (qtk_type_get, qtk_type_traits, ...); src/types/ asks core (qtk_isa_pick).
+4. The CLI is built against the public header alone: a file under tools/ includes only
+   headers of tools/ and include/ (CMake gives tools/ no src/ include path).
 3. Every public prototype in include/qtk.h and include/qtk_types.h carries QTK_API
    (scripts/mark_api.py --check).
 Usage: check_layering.py [SOURCE_DIR]"""
@@ -12,8 +16,9 @@ import os, re, subprocess, sys
 
 root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), '..')
 # The only switches on type ids allowed outside the table: rules of llama-quantize, not type facts.
-POLICY = {'src/quantize/plan.c': 'policy_llama_quantize_fallback',
-          'src/quantize/presets.c': 'policy_attn_v_bump'}
+POLICY = {'src/quantize/plan.c': {'policy_llama_quantize_fallback'},
+          'src/quantize/presets.c': {'policy_attn_v_bump', 'policy_output_q6_k', 'policy_attn_v_70b'}}
+FLOAT_TYPES = {'QTK_TYPE_F32', 'QTK_TYPE_F16', 'QTK_TYPE_BF16', 'QTK_TYPE_F64'}
 errors = []
 
 
@@ -41,10 +46,18 @@ for sub in ('src', 'tools'):
         for m in re.finditer(r'\bcase\s+QTK_TYPE_\w+', text):
             fn = function_of(text, m.start())
             line = text.count('\n', 0, m.start()) + 1
-            if POLICY.get(rel) != fn and line not in seen:
+            if fn not in POLICY.get(rel, ()) and line not in seen:
                 seen.add(line)
                 errors.append(f'{rel}:{line}: switch on a type id in {fn or "file scope"}() '
                               '(make it a field of src/types/type_table.c)')
+        for m in re.finditer(r'[!=]=\s*(QTK_TYPE_\w+)|\b(QTK_TYPE_\w+)\s*[!=]=', text):
+            name = m.group(1) or m.group(2)
+            fn = function_of(text, m.start())
+            line = text.count('\n', 0, m.start()) + 1
+            if name not in FLOAT_TYPES and fn not in POLICY.get(rel, ()) and line not in seen:
+                seen.add(line)
+                errors.append(f'{rel}:{line}: comparison with the type id {name} in {fn or "file scope"}() '
+                              '(a per-type fact: a field of src/types/type_table.c, or a named policy function)')
 
 for rel, text in sources('src/core'):
     for m in re.finditer(r'#\s*include\s*"([^"]+)"', text):
@@ -53,6 +66,15 @@ for rel, text in sources('src/core'):
     for m in re.finditer(r'\b(qtk_type_get|qtk_type_at|qtk_type_traits|qtk_type_from_name|qtk_row_size)\b', text):
         line = text.count('\n', 0, m.start()) + 1
         errors.append(f'{rel}:{line}: core uses the type table ({m.group(1)})')
+
+for rel, text in sources('tools'):
+    here = os.path.dirname(os.path.join(root, rel))
+    for m in re.finditer(r'^\s*#\s*include\s*"([^"]+)"', text, re.M):
+        inc = m.group(1)
+        line = text.count('\n', 0, m.start()) + 1
+        if not (os.path.exists(os.path.join(here, inc)) or os.path.exists(os.path.join(root, 'include', inc))):
+            errors.append(f'{rel}:{line}: includes "{inc}", not a header of tools/ or include/ '
+                          '(the CLI uses the public API only: move what it needs into qtk.h)')
 
 for h in ('include/qtk.h', 'include/qtk_types.h'):
     r = subprocess.run([sys.executable, os.path.join(root, 'scripts/mark_api.py'), os.path.join(root, h), '--check'],

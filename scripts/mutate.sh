@@ -60,7 +60,7 @@ imatrix-not-applied@src/quantize/model_quantize.c@                const float *i
 imatrix-mismatch-accepted@src/quantize/model_quantize.c@        if (e && !qtk_quantize_imatrix_for(p, t, 0) && !is_token_embd(t->name)) {@        if (0 && e) {@test_quantize
 unimplemented-type-planned@src/quantize/plan.c@        if (tr && tr->quantize && !tr->interleaved && tr->file_type) continue;@        if (tr) continue;@test_quantize
 mainline-rule-changed@src/quantize/presets.c@: id == P_IQ3_M ? "q4_K" : NULL;@: id == P_IQ3_M ? "q5_K" : NULL;@test_compat
-mainline-70b-bump@src/quantize/presets.c@    if (t == QTK_TYPE_Q3_K || t == QTK_TYPE_Q4_K) {@    if (t == QTK_TYPE_Q3_K) {@test_presets
+mainline-70b-bump@src/quantize/presets.c@    case QTK_TYPE_Q3_K: case QTK_TYPE_Q4_K: return QTK_TYPE_Q5_K;@    case QTK_TYPE_Q3_K: return QTK_TYPE_Q5_K;@test_presets
 split-keys-kept@src/gguf/gguf_read.c@    strip_split_keys(&g->meta);@    if (0) strip_split_keys(&g->meta);@test_split
 split-no-rollback@src/quantize/model_quantize.c@for (int j = 0; j < k - 1; j++) qtk_remove_file(o->path[j]);@for (int j = 0; j < 0; j++) qtk_remove_file(o->path[j]);@test_split
 signal-cleanup-missing@tools/qtk.c@    qtk_install_signal_cleanup();@    (void)0;@test_safety
@@ -68,7 +68,10 @@ trailing-bytes-accepted@src/gguf/gguf_read.c@    if (g->size <= end) return QTK_
 pool-task-lost@src/core/threadpool.c@        if (k >= p->nt) break;@        if (k >= p->nt - 1) break;@test_threadpool
 mul-mat-scale-off@src/types/legacy_avx2.c@acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(PAIR_DOT(xu[r], yy, nmax8)), d, acc[r][c]);@acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(PAIR_DOT(xu[r], yy, nmax8)), _mm256_mul_ps(d, _mm256_set1_ps(1.0001f)), acc[r][c]);@test_dot
 panel-offset@src/types/panel_avx512.c@__m512i s = _mm512_set1_epi32(-128 * ys[c][b]);@__m512i s = _mm512_set1_epi32(-127 * ys[c][b]);@test_panel test_matmul
-panel-requant-clip@src/types/panel.c@            iq = iq > 127 ? 127 : iq;@            iq = iq > 100 ? 100 : iq;@test_panel'
+panel-requant-clip@src/types/panel.c@            iq = iq > 127 ? 127 : iq;@            iq = iq > 100 ? 100 : iq;@test_panel
+iq1kt-store-factor@src/types/trellis_quant.c@(type == QTK_TYPE_IQ1_KT ? QTK_KT_STORE_IQ1 : 1.0f)@(1.0f)@test_trellis
+iq4kss-flt-max-cap@src/types/iqk_kss.c@if (m > 0 && fabs((double)d) * m > 0.999 * FLT_MAX)@if (0 && m > 0 && fabs((double)d) * m > 0.999 * FLT_MAX)@test_quant_edge
+mxfp4-moe-mainline@src/quantize/presets.c@if (IN(id, P_MXFP4, P_MXFP4_MOE)) {@if (IN(id, P_MXFP4, P_MXFP4)) {@test_presets test_compat'
 
 # ---- helpers ------------------------------------------------------------------------------
 # replace FILE OLD NEW: replaces the single occurrence of the literal text OLD (within one

@@ -557,6 +557,98 @@ static void test_cost_model(void) {
     qtk_measure_table_free(tab);
 }
 
+/* Stage C (KLD probes): the planner uses the probe-calibrated cost when the
+ * table has it (auto), the old cost when it does not; --cost kld uses the
+ * probed ΔKLD where present. */
+static void test_calibrated_cost(void) {
+    tspec ts[64];
+    char names[64][48];
+    int n = dense_specs(ts, names);
+    qtk_measure_table *tab = make_table(ts, n, k_types, N_TYPES, 41);
+    qtk_error err;
+    qtk_autoplan_opts o;
+    qtk_autoplan_opts_init(&o);
+    o.target_bpw = 4.5;
+    o.class_spread = -1;
+    o.cost_model = QTK_AUTOPLAN_COST_AUTO;
+    CHECK(qtk_autoplan_default_cost(tab) == QTK_AUTOPLAN_COST_REL, "no probes: default rel");
+    qtk_autoplan_result *r0 = solve(tab, &o, &err);
+    CHECK(r0 && r0->cost_model == QTK_AUTOPLAN_COST_REL, "auto without probes solves with rel: %s", err.msg);
+    o.cost_model = QTK_AUTOPLAN_COST_REL;
+    qtk_autoplan_result *rrel = solve(tab, &o, &err);
+    int same = 0;
+    for (int i = 0; r0 && rrel && i < n; i++) same += r0->type[i] == rrel->type[i];
+    CHECK(r0 && rrel && same == n && r0->total_cost == rrel->total_cost, "auto == rel on a table without probes");
+    o.cost_model = QTK_AUTOPLAN_COST_CALIB;
+    qtk_autoplan_result *rx = solve(tab, &o, &err);
+    CHECK(!rx && strstr(err.msg, "needs KLD probes") && strstr(err.msg, "token_embd.weight"),
+          "calib on an uncalibrated table refused: %s", rx ? "solved" : err.msg);
+    qtk_autoplan_result_free(rx);
+    /* calibrate: α per tensor, very different from the class multipliers (attention dominant) */
+    for (int i = 0; i < n; i++) {
+        qtk_measure_tensor *t = &tab->t[i];
+        t->alpha = (strncmp(t->cls, "attn", 4) == 0 ? 50.0 : 0.2) * (1 + i % 3);
+        snprintf(t->alpha_src, sizeof t->alpha_src, "%s", i % 2 ? "probe" : "interp");
+    }
+    CHECK(qtk_autoplan_default_cost(tab) == QTK_AUTOPLAN_COST_CALIB, "every alpha calibrated: default calib");
+    o.cost_model = QTK_AUTOPLAN_COST_AUTO;
+    qtk_autoplan_result *rc = solve(tab, &o, &err);
+    CHECK(rc && rc->cost_model == QTK_AUTOPLAN_COST_CALIB, "auto with probes solves with calib: %s", err.msg);
+    int bad = 0, differ = 0;
+    for (int i = 0; rc && i < n; i++) {
+        const qtk_measure_tensor *t = &tab->t[i];
+        double want = t->alpha * t->cand[rc->cand[i]].eps_abs; /* no class multiplier, no attention factor */
+        bad += fabs(rc->cost[i] - want) > 1e-12 * want;
+        differ += rrel && rc->type[i] != rrel->type[i];
+    }
+    CHECK(rc && bad == 0, "%d calibrated costs not alpha * eps_abs", bad);
+    CHECK(differ > 0, "calibrated plan equals the rel plan (test not exercising the cost)");
+    /* attention got more bytes than under rel (its alpha is 250x the FFN's) */
+    uint64_t attn_c = 0, attn_r = 0;
+    for (int i = 0; rc && rrel && i < n; i++)
+        if (!strncmp(tab->t[i].cls, "attn", 4)) attn_c += cand_bytes(tab, rc, i), attn_r += cand_bytes(tab, rrel, i);
+    CHECK(attn_c > attn_r, "large attention alpha raised attention bytes (%llu vs %llu)", (unsigned long long)attn_c,
+          (unsigned long long)attn_r);
+    /* one tensor back to prior: auto falls back to rel */
+    snprintf(tab->t[3].alpha_src, sizeof tab->t[3].alpha_src, "prior");
+    CHECK(qtk_autoplan_default_cost(tab) == QTK_AUTOPLAN_COST_REL, "one uncalibrated tensor: default rel");
+    snprintf(tab->t[3].alpha_src, sizeof tab->t[3].alpha_src, "probe");
+    /* direct ΔKLD: used where probed, alpha * eps_abs elsewhere; all probed -> default kld */
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < tab->t[i].n_cand; k++) {
+            qtk_measure_cand *c = &tab->t[i].cand[k];
+            c->has_dkld = (i + k) % 2 == 0;
+            c->dkld = c->eps_rel * (i == 5 ? 1e4 : 1.0);
+            c->dkld_se = 0;
+        }
+    tab->t[7].cand[0].dkld = -1e-9; /* noise below zero counts as 0 */
+    tab->t[7].cand[0].has_dkld = true;
+    o.cost_model = QTK_AUTOPLAN_COST_KLD;
+    qtk_autoplan_result *rk = solve(tab, &o, &err);
+    bad = 0;
+    for (int i = 0; rk && i < n; i++) {
+        const qtk_measure_cand *c = &tab->t[i].cand[rk->cand[i]];
+        double want = c->has_dkld ? (c->dkld > 0 ? c->dkld : 0) : tab->t[i].alpha * c->eps_abs;
+        bad += fabs(rk->cost[i] - want) > 1e-12 * fabs(want);
+    }
+    CHECK(rk && bad == 0 && rk->cost_model == QTK_AUTOPLAN_COST_KLD, "%d kld costs wrong: %s", bad, rk ? "" : err.msg);
+    CHECK(qtk_autoplan_cost_ex(&tab->t[7], &tab->t[7].cand[0], false, false, QTK_AUTOPLAN_COST_KLD) == 0,
+          "negative dkld costs 0");
+    CHECK(qtk_autoplan_default_cost(tab) == QTK_AUTOPLAN_COST_CALIB, "some candidates unprobed: default calib");
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < tab->t[i].n_cand; k++) tab->t[i].cand[k].has_dkld = true;
+    CHECK(qtk_autoplan_default_cost(tab) == QTK_AUTOPLAN_COST_KLD, "every candidate probed: default kld");
+    CHECK(qtk_autoplan_cost_from_name("calib") == QTK_AUTOPLAN_COST_CALIB &&
+              qtk_autoplan_cost_from_name("auto") == QTK_AUTOPLAN_COST_AUTO && qtk_autoplan_cost_from_name("x") == -2 &&
+              !strcmp(qtk_autoplan_cost_name(QTK_AUTOPLAN_COST_KLD), "kld"),
+          "cost names");
+    qtk_autoplan_result_free(rk);
+    qtk_autoplan_result_free(rc);
+    qtk_autoplan_result_free(rrel);
+    qtk_autoplan_result_free(r0);
+    qtk_measure_table_free(tab);
+}
+
 /* ---- rules, floors, unreachable --------------------------------------------- */
 
 static void test_rules(void) {
@@ -968,7 +1060,7 @@ static void test_cli(void) {
         /* --help names every option the parser takes */
         static const char *opts[] = {"--target-size", "--target-bpw", "--compat", "--allow", "--min", "--max",
                                      "--no-default-floors", "--harmonize-experts", "--no-fill", "--no-polish",
-                                     "--class-spread", "--starvation-check", "--cost rel|abs", "-o, --output", "--custom-q-out",
+                                     "--class-spread", "--starvation-check", "--cost auto|rel|abs|calib|kld", "-o, --output", "--custom-q-out",
                                      "--print-custom-q", "--json", "-m, --model", "--imatrix", "-h, --help"};
         CHECK(tl_run_qtk("plan --help", out2) == 0, "plan --help");
         for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++)
@@ -1370,6 +1462,7 @@ int main(void) {
     test_low_bpw();
     test_starvation();
     test_cost_model();
+    test_calibrated_cost();
     test_rules();
     test_moe();
     test_model();

@@ -12,6 +12,8 @@
  */
 #include "testlib.h"
 #include "quantize/measure_table.h"
+#include "quantize/probe.h"
+#include "model/weight_swap.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -199,7 +201,7 @@ static void test_format(const char *table_path) {
         memcpy(first, l15, n < sizeof first - 1 ? n : sizeof first - 1);
     }
     char *x;
-    expect_refused(x = subst(text, "#qtk-measure\t1", "#qtk-measure\t2"), "t.tsv:1: format version 2", "newer version");
+    expect_refused(x = subst(text, "#qtk-measure\t1", "#qtk-measure\t3"), "t.tsv:1: format version 3", "newer version");
     free(x);
     expect_refused(x = subst(text, "wmse-1", "wmse-2"), "t.tsv:2: error metric 'wmse-2'", "other metric");
     free(x);
@@ -543,6 +545,321 @@ static void test_header_bytes(const char *model, const char *imx, const char *ta
     free(out);
 }
 
+/* ---- KLD probes (stage C): table version 2, selection, calibration ---------------- */
+
+/* Version 1 tables still load and are written as version 1; probe results
+ * make a version 2 table (dkld, dkld_se columns, #probe) that round-trips. */
+static void test_probe_format(const char *table_path) {
+    char *text = read_all(table_path);
+    CHECK(text && !strncmp(text, "#qtk-measure\t1\n", 15) && !strstr(text, "dkld"), "a table without probes is version 1");
+    qtk_error err;
+    qtk_measure_table *t = NULL;
+    CHECK(text && qtk_measure_table_parse(text, strlen(text), "v1.tsv", &t, &err) == QTK_OK, "v1 parses: %s", err.msg);
+    if (!t || t->n < 2 || t->t[0].n_cand < 2) {
+        free(text);
+        qtk_measure_table_free(t);
+        return;
+    }
+    CHECK(!t->probe && !t->t[0].cand[0].has_dkld, "v1: no probe fields");
+    t->probe = qtk_strdup("ref=source ctx=64 chunks=2 text=0123456789abcdef alpha_type=q6_K");
+    t->t[0].cand[1].has_dkld = true;
+    t->t[0].cand[1].dkld = 1.23456789e-4;
+    t->t[0].cand[1].dkld_se = 5.5e-6;
+    t->t[1].cand[0].has_dkld = true;
+    t->t[1].cand[0].dkld = -2.5e-7; /* noise can make a mean difference negative: kept as measured */
+    t->t[1].cand[0].dkld_se = 1e-6;
+    t->t[0].alpha = 0.0123;
+    snprintf(t->t[0].alpha_src, sizeof t->t[0].alpha_src, "probe");
+    t->t[1].alpha = 0.0456;
+    snprintf(t->t[1].alpha_src, sizeof t->t[1].alpha_src, "interp");
+    char *v2 = NULL;
+    size_t len = 0;
+    CHECK(qtk_measure_table_format(t, &v2, &len, &err) == QTK_OK, "format v2: %s", err.msg);
+    CHECK(v2 && !strncmp(v2, "#qtk-measure\t2\n", 15) && strstr(v2, "\n#probe\tref=source ctx=64") &&
+              strstr(v2, "\talpha\talpha_src\tdkld\tdkld_se\n") && strstr(v2, "\tprobe\t0.000123456789\t5.5e-06\n") &&
+              strstr(v2, "\tinterp\t-2.5e-07\t1e-06\n") && strstr(v2, "\t-\t-\n"),
+          "version 2 text: header, columns, values, '-' for unprobed");
+    qtk_measure_table *t2 = NULL;
+    CHECK(v2 && qtk_measure_table_parse(v2, len, "v2.tsv", &t2, &err) == QTK_OK, "v2 parses: %s", err.msg);
+    if (t2) {
+        CHECK(t2->version == 2 && t2->probe && !strcmp(t2->probe, t->probe), "#probe round trip");
+        CHECK(t2->t[0].cand[1].has_dkld && t2->t[0].cand[1].dkld == 1.23456789e-4 && t2->t[0].cand[1].dkld_se == 5.5e-6 &&
+                  !t2->t[0].cand[0].has_dkld && t2->t[1].cand[0].has_dkld && t2->t[1].cand[0].dkld == -2.5e-7,
+              "dkld columns round trip");
+        CHECK(t2->t[0].alpha == 0.0123 && !strcmp(t2->t[0].alpha_src, "probe") && !strcmp(t2->t[1].alpha_src, "interp"),
+              "alpha and alpha_src round trip");
+        char *again = NULL;
+        size_t l2 = 0;
+        CHECK(qtk_measure_table_format(t2, &again, &l2, &err) == QTK_OK && l2 == len && !memcmp(again, v2, len),
+              "format(parse(v2)) == v2");
+        free(again);
+        /* merge keeps the probes (shard tables of a probed table are not made, but a merge of one is a copy) */
+        const qtk_measure_table *parts[1] = {t2};
+        const char *names[1] = {"v2.tsv"};
+        qtk_measure_table *m = NULL;
+        CHECK(qtk_measure_table_merge(parts, names, 1, &m, &err) == QTK_OK, "merge v2: %s", err.msg);
+        char *mt = NULL;
+        size_t ml = 0;
+        CHECK(m && qtk_measure_table_format(m, &mt, &ml, &err) == QTK_OK && ml == len && !memcmp(mt, v2, len),
+              "merge of a probed table == the table");
+        free(mt);
+        qtk_measure_table_free(m);
+    }
+    qtk_measure_table_free(t2);
+    char *x;
+    expect_refused(x = subst(v2, "#qtk-measure\t2", "#qtk-measure\t3"), "t.tsv:1: format version 3", "newer version");
+    free(x);
+    expect_refused(x = subst(v2, "\t0.000123456789\t5.5e-06\n", "\tabc\t5.5e-06\n"), "dkld 'abc'", "bad dkld");
+    free(x);
+    expect_refused(x = subst(v2, "\t0.000123456789\t5.5e-06\n", "\t0.000123456789\t-\n"), "are not both '-'", "half dkld");
+    free(x);
+    expect_refused(x = subst(v2, "\t0.000123456789\t5.5e-06\n", "\t0.000123456789\t-1\n"), "dkld_se >= 0", "negative se");
+    free(x);
+    expect_refused(x = subst(v2, "\t-\t-\n", "\t-\n"), "fields, expected 20", "v2 row without the dkld columns");
+    free(x);
+    /* a version 1 table with interp or a #probe line (only version 2 has them) */
+    {
+        char *v1 = subst(text, "\tprior\n", "\tinterp\n");
+        expect_refused(v1, "alpha_src 'interp' is not prior, probe or user", "interp in v1");
+        free(v1);
+        v1 = subst(text, "#sample\t", "#probe\tx\n#sample\t");
+        expect_refused(v1, "#probe in a version 1 table", "#probe in v1");
+        free(v1);
+    }
+    free(v2);
+    free(text);
+    qtk_measure_table_free(t);
+}
+
+/* A table of one class (cls) with layers 0..n-1 plus an output tensor. */
+static qtk_measure_table *probe_table(const char *cls, int n) {
+    qtk_measure_table *t = qtk_measure_table_new();
+    t->n = n + 1;
+    t->n_tensors_model = n + 1;
+    t->t = (qtk_measure_tensor *)calloc((size_t)(n + 1), sizeof *t->t);
+    for (int i = 0; i <= n; i++) {
+        qtk_measure_tensor *x = &t->t[i];
+        char name[64];
+        if (i < n) snprintf(name, sizeof name, "blk.%d.%s.weight", n - 1 - i, cls); /* not in layer order */
+        else snprintf(name, sizeof name, "output.weight");
+        x->name = qtk_strdup(name);
+        x->idx = i;
+        snprintf(x->cls, sizeof x->cls, "%s", i < n ? cls : "output");
+        x->layer = i < n ? n - 1 - i : -1;
+        x->ne[0] = 256, x->ne[1] = 64, x->ne[2] = 1;
+        x->alpha = 1;
+        snprintf(x->alpha_src, sizeof x->alpha_src, "prior");
+        x->n_cand = 2;
+        x->cand = (qtk_measure_cand *)calloc(2, sizeof *x->cand);
+        x->cand[0].type = QTK_TYPE_Q4_0;
+        x->cand[1].type = QTK_TYPE_Q8_0;
+        x->cand[0].eps_abs = 2.0 * (i + 1);
+        x->cand[1].eps_abs = 0.1 * (i + 1);
+    }
+    return t;
+}
+
+static qtk_measure_tensor *by_layer(qtk_measure_table *t, int64_t layer) {
+    for (int64_t i = 0; i < t->n; i++)
+        if (t->t[i].layer == layer) return &t->t[i];
+    return NULL;
+}
+
+static void set_probe(qtk_measure_table *t, int64_t layer, double alpha) {
+    qtk_measure_tensor *x = by_layer(t, layer);
+    x->cand[0].has_dkld = true;
+    x->cand[0].dkld = alpha * x->cand[0].eps_abs;
+}
+
+static void probe_count(void *ud, const qtk_probe_progress *p) {
+    int64_t *c = (int64_t *)ud;
+    if (p->tensor) c[0]++;
+    else c[1] = p->skipped;
+}
+
+static void test_probe_calibrate(void) {
+    qtk_error err;
+    /* selection: 6 tensors, 3 per class -> layers 0, 3 (round(2.5)), 5; the output alone; pinned never */
+    qtk_measure_table *t = probe_table("ffn_down", 6);
+    bool sel[8];
+    qtk_probe_select(t, 3, sel);
+    int n_sel = 0;
+    for (int i = 0; i < 7; i++) n_sel += sel[i];
+    CHECK(n_sel == 4 && sel[5] && sel[2] && sel[0] && sel[6], "3 of 6 layers (0, 3, 5) + output: %d selected", n_sel);
+    qtk_probe_select(t, 0, sel);
+    n_sel = 0;
+    for (int i = 0; i < 7; i++) n_sel += sel[i];
+    CHECK(n_sel == 7, "n_layers 0: every tensor");
+    t->t[0].pinned = true; /* layer 5 */
+    qtk_probe_select(t, 3, sel);
+    CHECK(!sel[0] && sel[1], "a pinned tensor is never probed; the class's last layer is then layer 4");
+    t->t[0].pinned = false;
+    CHECK(qtk_probe_cand_for(&t->t[0], QTK_TYPE_Q8_0) == 1 && qtk_probe_cand_for(&t->t[0], QTK_TYPE_IQ2_KS) == 0,
+          "probe candidate: the probe type, else the smallest");
+
+    /* calibration: probes at layers 0, 2, 5 with alpha 1e-4, 4e-4, 5e-5; log-linear between, constant outside */
+    CHECK(qtk_probe_calibrate(t, QTK_TYPE_Q4_0, &err) != QTK_OK && strstr(err.msg, "class ffn_down has no probed tensor"),
+          "a class without probes is refused: %s", err.msg);
+    set_probe(t, 0, 1e-4);
+    set_probe(t, 2, 4e-4);
+    set_probe(t, 5, 5e-5);
+    set_probe(t, -1, 3e-3);
+    CHECK(qtk_probe_calibrate(t, QTK_TYPE_Q4_0, &err) == QTK_OK, "calibrate: %s", err.msg);
+    double want[6] = {1e-4, 2e-4, 4e-4, 4e-4 * pow(5e-5 / 4e-4, 1.0 / 3), 4e-4 * pow(5e-5 / 4e-4, 2.0 / 3), 5e-5};
+    int bad = 0;
+    for (int l = 0; l < 6; l++) {
+        qtk_measure_tensor *x = by_layer(t, l);
+        bool probed = l == 0 || l == 2 || l == 5;
+        bad += fabs(x->alpha - want[l]) > 1e-12 * want[l] || strcmp(x->alpha_src, probed ? "probe" : "interp") != 0;
+        if (fabs(x->alpha - want[l]) > 1e-12 * want[l]) printf("  layer %d: alpha %.9g, want %.9g\n", l, x->alpha, want[l]);
+    }
+    CHECK(bad == 0, "alpha over depth: probed exact, others log-linear (%d wrong)", bad);
+    CHECK(fabs(by_layer(t, -1)->alpha - 3e-3) < 1e-15 && !strcmp(by_layer(t, -1)->alpha_src, "probe"), "output alpha");
+    /* a probe at the other type does not count for alpha; a ΔKLD <= 0 is 0.1 x the class's smallest alpha */
+    by_layer(t, 2)->cand[0].dkld = -1e-9;
+    CHECK(qtk_probe_calibrate(t, QTK_TYPE_Q4_0, &err) == QTK_OK, "calibrate: %s", err.msg);
+    CHECK(fabs(by_layer(t, 2)->alpha - 0.1 * 5e-5) < 1e-18 && fabs(by_layer(t, 1)->alpha - sqrt(1e-4 * 5e-6)) < 1e-15,
+          "non-positive dKLD floored at 0.1 x the smallest alpha (%g)", by_layer(t, 2)->alpha);
+    qtk_measure_tensor *l2 = by_layer(t, 2);
+    l2->cand[0].has_dkld = false;
+    l2->cand[1].has_dkld = true;
+    l2->cand[1].dkld = 1;
+    CHECK(qtk_probe_calibrate(t, QTK_TYPE_Q4_0, &err) == QTK_OK && l2->alpha_src[0] == 'i' &&
+              fabs(l2->alpha - 1e-4 * pow(0.5, 2.0 / 5)) < 1e-15,
+          "only the probe type's dKLD sets alpha (%g, %s)", l2->alpha, l2->alpha_src);
+    qtk_measure_table_free(t);
+}
+
+/* The probe pass on the fixture: qtk_model_swap_tensor changes the logits and
+ * restores them bit for bit; qtk_measure_probe fills ΔKLD and α, reruns
+ * nothing, and refuses a table of another model. */
+static void test_probe_fixture(const char *other_table, bool quick) {
+    char *mp = tl_shared_path("fixtures/tiny-llama-f16.gguf"), *ip = tl_shared_path("fixtures/imatrix.dat");
+    char *tp = tl_shared_path("fixtures/calib.txt");
+    char *tab_path = tl_tmp_path("measure-probe.tsv");
+    qtk_error err;
+    qtk_model *m = NULL;
+    if (!mp || !ip || !tp || qtk_model_load(mp, &m, &err) != QTK_OK) {
+        printf("  (fixtures absent: probe pass not tested)\n");
+        goto out;
+    }
+    {
+        const qtk_model_info *in = qtk_model_get_info(m);
+        int32_t tok[16];
+        for (int i = 0; i < 16; i++) tok[i] = 3 + 17 * i;
+        float *a = (float *)malloc((size_t)in->n_vocab * sizeof(float)), *b = (float *)malloc((size_t)in->n_vocab * sizeof(float));
+        float *c = (float *)malloc((size_t)in->n_vocab * sizeof(float));
+        qtk_context *ctx = NULL;
+        CHECK(qtk_context_create(m, 32, 1, &ctx, &err) == QTK_OK, "context: %s", err.msg);
+        CHECK(ctx && qtk_decode(ctx, tok, 16, 15, a, &err) == QTK_OK, "decode: %s", err.msg);
+        const qtk_gguf *g = qtk_model_gguf(m);
+        const qtk_tensor_info *t = qtk_gguf_tensor(g, qtk_gguf_find_tensor(g, "blk.0.ffn_down.weight"));
+        int64_t rows = qtk_tensor_nrows(t), n = t->ne[0];
+        float *x = (float *)malloc((size_t)(rows * n) * sizeof(float));
+        void *q = malloc((size_t)rows * qtk_row_size(QTK_TYPE_Q4_0, n));
+        CHECK(qtk_dequantize_rows(t->type, t->data, x, rows, n, &err) == QTK_OK &&
+                  qtk_quantize_rows(QTK_TYPE_Q4_0, x, q, rows, n, NULL, &err) == QTK_OK,
+              "quantize ffn_down: %s", err.msg);
+        CHECK(qtk_model_swap_tensor(m, "blk.0.ffn_down.weight", QTK_TYPE_Q4_0, q, &err) == QTK_OK, "swap: %s", err.msg);
+        qtk_context_reset(ctx);
+        CHECK(qtk_decode(ctx, tok, 16, 15, b, &err) == QTK_OK, "decode swapped: %s", err.msg);
+        double d = 0;
+        for (int64_t i = 0; i < in->n_vocab; i++) d += fabs((double)a[i] - (double)b[i]);
+        CHECK(d > 0 && d < 0.5 * (double)in->n_vocab, "the swapped tensor changes the logits a little (sum |d| %g)", d);
+        CHECK(qtk_model_swap_tensor(m, "blk.0.ffn_down.weight", 0, NULL, &err) == QTK_OK, "restore: %s", err.msg);
+        qtk_context_reset(ctx);
+        CHECK(qtk_decode(ctx, tok, 16, 15, c, &err) == QTK_OK && !memcmp(a, c, (size_t)in->n_vocab * sizeof(float)),
+              "restored: the same logits bit for bit");
+        CHECK(qtk_model_swap_tensor(m, "blk.0.attn_norm.weight", QTK_TYPE_Q4_0, q, &err) == QTK_ERR_NOT_FOUND &&
+                  strstr(err.msg, "not a matrix"),
+              "a norm cannot be swapped: %s", err.msg);
+        CHECK(qtk_model_swap_tensor(m, "nope", QTK_TYPE_Q4_0, q, &err) == QTK_ERR_NOT_FOUND, "unknown name refused");
+        qtk_context_free(ctx);
+        free(a), free(b), free(c), free(x), free(q);
+    }
+    qtk_model_free(m);
+    m = NULL;
+    /* the pass: a one-type table, one (quick) or two layers per class, 2 chunks of 64 tokens */
+    {
+        qtk_gguf *g = NULL;
+        CHECK(qtk_gguf_open(mp, &g, &err) == QTK_OK, "open: %s", err.msg);
+        int types[1] = {QTK_TYPE_Q4_0};
+        qtk_measure_params mp_;
+        qtk_measure_params_init(&mp_);
+        mp_.nthreads = 2;
+        mp_.imatrix_path = ip;
+        mp_.types = types;
+        mp_.n_types = 1;
+        mp_.checkpoint_seconds = -1;
+        remove(tab_path);
+        CHECK(g && qtk_measure_model(g, &mp_, tab_path, &err) == QTK_OK, "measure the fixture: %s", err.msg);
+        qtk_gguf_close(g);
+        qtk_probe_params pp;
+        qtk_probe_params_init(&pp);
+        pp.model_path = mp;
+        pp.imatrix_path = ip;
+        pp.text_path = tp;
+        pp.n_ctx = 64;
+        pp.n_chunks = 2;
+        pp.n_threads = 2;
+        pp.probe_type = QTK_TYPE_Q4_0;
+        pp.n_layers = quick ? 1 : 2;
+        int64_t cnt[2] = {0, 0};
+        pp.progress = probe_count;
+        pp.progress_ud = cnt;
+        CHECK(qtk_measure_probe(tab_path, &pp, &err) == QTK_OK, "probe: %s", err.msg);
+        qtk_measure_table *t = NULL;
+        CHECK(qtk_measure_table_load(tab_path, &t, &err) == QTK_OK, "load probed: %s", err.msg);
+        int n_probe = 0, n_interp = 0, bad = 0;
+        for (int64_t i = 0; t && i < t->n; i++) {
+            const qtk_measure_tensor *x = &t->t[i];
+            const qtk_measure_cand *c = &x->cand[qtk_probe_cand_for(x, QTK_TYPE_Q4_0)];
+            if (!strcmp(x->alpha_src, "probe")) {
+                n_probe++;
+                bad += !(c->has_dkld && c->dkld > 0 && fabs(x->alpha - c->dkld / c->eps_abs) <= 1e-8 * x->alpha);
+            } else if (!strcmp(x->alpha_src, "interp")) {
+                n_interp++;
+                bad += c->has_dkld || !(x->alpha > 0);
+            } else {
+                bad++;
+            }
+        }
+        /* 9 classes; token_embd and output alone; 7 classes of 6 layers */
+        int want = quick ? 9 : 2 + 7 * 2;
+        CHECK(t && n_probe == want && n_interp == 44 - want && bad == 0 && cnt[0] == want,
+              "%d probed (want %d), %d interpolated, %d bad, %lld progress lines", n_probe, want, n_interp, bad,
+              (long long)cnt[0]);
+        CHECK(t && t->probe && strstr(t->probe, "ctx=64 chunks=2") && strstr(t->probe, "alpha_type=q4_0"), "#probe recorded");
+        qtk_measure_table_free(t);
+        /* a rerun probes nothing and leaves the same bytes */
+        char *before = read_all(tab_path);
+        cnt[0] = cnt[1] = 0;
+        CHECK(qtk_measure_probe(tab_path, &pp, &err) == QTK_OK && cnt[0] == 0 && cnt[1] == want, "rerun: %s", err.msg);
+        char *after = read_all(tab_path);
+        CHECK(before && after && !strcmp(before, after), "rerun: same table");
+        free(before), free(after);
+        /* the measure pass resuming on a probed table keeps the probes (qtk measure ... --probe-text reruns) */
+        before = read_all(tab_path);
+        CHECK(qtk_gguf_open(mp, &g, &err) == QTK_OK && qtk_measure_model(g, &mp_, tab_path, &err) == QTK_OK,
+              "measure again: %s", err.msg);
+        qtk_gguf_close(g);
+        after = read_all(tab_path);
+        CHECK(before && after && !strcmp(before, after), "measure resume keeps the probes and #probe");
+        free(before), free(after);
+        /* a table of another model is refused, untouched */
+        before = read_all(other_table);
+        CHECK(qtk_measure_probe(other_table, &pp, &err) != QTK_OK && strstr(err.msg, "another model"),
+              "table of another model refused: %s", err.msg);
+        after = read_all(other_table);
+        CHECK(before && after && !strcmp(before, after), "refused table untouched");
+        free(before), free(after);
+    }
+out:
+    qtk_model_free(m);
+    remove(tab_path);
+    free(mp), free(ip), free(tp), free(tab_path);
+}
+
 int main(void) {
     const char *quick = getenv("QTK_TEST_QUICK");
     g_ntypes = 0;
@@ -568,6 +885,8 @@ int main(void) {
     CHECK(tl_files_equal(one, three), "1 and 3 threads give the same bytes");
 
     test_format(one);
+    test_probe_format(one);
+    test_probe_calibrate();
     test_values(model, imx, one);
     test_header_bytes(model, imx, one);
 
@@ -664,6 +983,8 @@ int main(void) {
               "non-table output refused: %s", err.msg);
         CHECK(tl_file_contains(other, "hello"), "non-table output untouched");
     }
+
+    test_probe_fixture(one, quick && *quick == '1');
 
     /* the CLI */
     if (tl_qtk_available()) {

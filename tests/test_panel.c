@@ -87,6 +87,18 @@ static void test_type(const qtk_type_traits *tr) {
             }
             bound[c * ROWS + r] = (float)((tr->to_int8 ? 0.0 : b) + mag / (1 << 20));
         }
+    /* The exact int8 form (to_int8) decodes to to_float_dot's values (a zero may differ in sign). */
+    if (tr->to_int8) {
+        int8_t *q8 = (int8_t *)malloc(N);
+        float d8[N / 32];
+        long bad8 = 0;
+        for (int r = 0; r < ROWS; r++) {
+            tr->to_int8(w + (size_t)r * ws, N, d8, q8);
+            for (int i = 0; i < N; i++) bad8 += !((float)q8[i] * d8[i / 32] == wf[r * N + i]) || q8[i] == -128;
+        }
+        CHECK(bad8 == 0, "%s: %ld to_int8 values d*q differ from to_float_dot (or q = -128)", tr->name, bad8);
+        free(q8);
+    }
     long over = 0, bad_isa = 0, touched = 0;
     double worst = 0;
     /* The scalar level (8-row panels) against vec_dot, for every tile width. */
@@ -162,7 +174,86 @@ static void test_type(const qtk_type_traits *tr) {
     free(tmp);
 }
 
+/* The activation quantizers' rounding rules at exact ties (the panels' and
+ * vec_dot's inputs; Q8_0 is also the Q8_0 weight quantizer): Q8_0 rounds
+ * halves away from zero (the reference's roundf), Q8_2 to even (q8_2.c),
+ * and Q8_K maps the FIRST element of largest magnitude to -127. A block
+ * with max |x| = 127 has the scale 1, so x·(1/d) is exact and its halves
+ * are true ties. */
+static void test_act_rounding(void) {
+    float x[256];
+    for (int i = 0; i < 256; i++) x[i] = (float)(i % 7) - 3.0f;
+    static const float ties[8] = {127.0f, 0.5f, 1.5f, -0.5f, -2.5f, 2.5f, -1.5f, -127.0f};
+    static const int8_t away[8] = {127, 1, 2, -1, -3, 3, -2, -127}, even[8] = {127, 0, 2, 0, -2, 2, -2, -127};
+    memcpy(x, ties, sizeof ties);
+    qtk_block_q8_0 b0;
+    qtk_type_get(QTK_TYPE_Q8_0)->from_float(x, &b0, 32);
+    CHECK(qtk_fp16_to_fp32(b0.d) == 1.0f && memcmp(b0.qs, away, 8) == 0,
+          "Q8_0: ties not rounded away from zero (got %d %d %d %d %d %d)", b0.qs[1], b0.qs[2], b0.qs[3], b0.qs[4],
+          b0.qs[5], b0.qs[6]);
+    qtk_block_q8_2 b2;
+    qtk_type_get(QTK_TYPE_Q8_2)->from_float(x, &b2, 32);
+    CHECK(qtk_fp16_to_fp32(b2.d) == 1.0f && memcmp(b2.qs, even, 8) == 0,
+          "Q8_2: ties not rounded to even (got %d %d %d %d %d %d)", b2.qs[1], b2.qs[2], b2.qs[3], b2.qs[4], b2.qs[5],
+          b2.qs[6]);
+    for (int i = 0; i < 256; i++) x[i] = 0.01f * (float)(i % 5);
+    x[5] = 2.0f;
+    x[9] = -2.0f;
+    x[200] = -2.0f;
+    qtk_block_q8_K bk;
+    qtk_type_get(QTK_TYPE_Q8_K)->from_float(x, &bk, 256);
+    CHECK(bk.qs[5] == -127 && bk.qs[9] == 127 && bk.qs[200] == 127 && bk.d < 0.0f,
+          "Q8_K: the first largest magnitude is not the one mapped to -127 (%d %d %d)", bk.qs[5], bk.qs[9], bk.qs[200]);
+}
+
+/* Every from_float_isa entry writes from_float's bytes: random rows, a wide
+ * exponent range, exact ties (max |x| = 127, halves), zeros and denormals,
+ * equal magnitudes of both signs, NaN/Inf blocks (the scalar fallback). */
+static void test_act_levels(void) {
+    enum { NV = 256 * 24 };
+    float *x = (float *)malloc(sizeof(float) * NV);
+    uint8_t *a = (uint8_t *)malloc(400 * (NV / 32)), *b = (uint8_t *)malloc(400 * (NV / 32));
+    tl_rng rng;
+    tl_rng_seed(&rng, 777);
+    int tested = 0;
+    for (int i = 0; i < qtk_type_count(); i++) {
+        const qtk_type_traits *tr = qtk_type_at(i);
+        for (int isa = 0; isa < QTK_ISA_COUNT; isa++) {
+            if (!tr->from_float_isa[isa] || !qtk_isa_available((qtk_isa)isa)) continue;
+            long bad = 0;
+            for (int kind = 0; kind < 6; kind++) {
+                for (int k = 0; k < NV; k++) {
+                    const float g = tl_rng_normal(&rng);
+                    x[k] = kind == 0 ? g
+                           : kind == 1 ? ldexpf(g, (int)(tl_rng_uniform(&rng) * 80) - 40)
+                           : kind == 2 ? (k % 32 == 3 ? 127.0f : (float)((int)(g * 40)) + 0.5f)
+                           : kind == 3 ? (k % 3 ? 0.0f : 1e-41f * g)
+                           : kind == 4 ? (k % 5 == 0 ? 2.0f : k % 5 == 1 ? -2.0f : 0.5f * g)
+                                       : (k % 97 == 5 ? (k % 2 ? NAN : -INFINITY) : g);
+                }
+                const size_t bytes = qtk_row_size((int)tr->id, NV);
+                memset(a, 0x5A, bytes);
+                memset(b, 0x5A, bytes);
+                tr->from_float(x, a, NV);
+                tr->from_float_isa[isa](x, b, NV);
+                bad += memcmp(a, b, bytes) != 0;
+            }
+            CHECK(bad == 0, "%s: from_float at %s differs from the scalar bytes in %ld of 6 row kinds", tr->name,
+                  qtk_isa_name((qtk_isa)isa), bad);
+            tested++;
+        }
+    }
+    CHECK(tested >= 3 || !qtk_isa_available(QTK_ISA_AVX2), "only %d (activation format, level) quantizers tested",
+          tested);
+    printf("%d (activation format, ISA) quantizers equal the scalar bytes\n", tested);
+    free(x);
+    free(a);
+    free(b);
+}
+
 int main(void) {
+    test_act_rounding();
+    test_act_levels();
     for (int i = 0; i < qtk_type_count(); i++) {
         const qtk_type_traits *tr = qtk_type_at(i);
         if (!tr->is_quantized || !tr->file_type || !tr->quantize || !tr->to_float || !tr->vec_dot[QTK_ISA_SCALAR])

@@ -52,7 +52,11 @@ void cli_print_compat_json(FILE *out, const int *types, int64_t n);
 
 /* Usage error: prints the message and a one-line hint ("see 'qtk help CMD'")
  * to stderr (the error stays visible, not scrolled away by the help), returns 2. */
-int cli_usage_error(const char *cmd, void (*help)(FILE *), const char *fmt, ...);
+int cli_usage_error(const char *cmd, void (*help)(FILE *), const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
 
 /* Formats a tensor's dimensions as "256<sep>4096" into buf. */
 const char *cli_fmt_shape(const qtk_tensor_info *t, const char *sep, char *buf, size_t n);
@@ -67,6 +71,12 @@ void cli_json_string(FILE *out, const char *s, size_t len);
  * same file by device + inode: ./x, ../d/x, symlinks, hard links), prints an
  * error naming both and returns 2 (usage error); 0 when they differ. */
 int cli_refuse_same_file(const char *cmd, const char *out, const char *in);
+
+/* strdup (C11 has none); NULL when out of memory. */
+char *cli_strdup(const char *s);
+
+/* Case-insensitive ASCII comparison, 0 when equal. */
+int cli_strcasecmp(const char *a, const char *b);
 
 /* Whether arg is -h or --help. */
 bool cli_is_help(const char *arg);

@@ -191,3 +191,19 @@ const char *cli_fmt_shape(const qtk_tensor_info *t, const char *sep, char *buf, 
         used += (size_t)snprintf(buf + used, n - used, "%s%" PRId64, d ? sep : "", t->ne[d]);
     return buf;
 }
+
+char *cli_strdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = (char *)malloc(n);
+    if (p) memcpy(p, s, n);
+    return p;
+}
+
+int cli_strcasecmp(const char *a, const char *b) {
+    for (;; a++, b++) {
+        int x = (unsigned char)*a, y = (unsigned char)*b;
+        if (x >= 'A' && x <= 'Z') x += 32;
+        if (y >= 'A' && y <= 'Z') y += 32;
+        if (x != y || !x) return x - y;
+    }
+}

@@ -12,6 +12,8 @@ void help_measure(FILE *out) {
     fprintf(out,
             "usage: qtk measure -m MODEL.gguf [--imatrix F] -o OUT.tsv [--types LIST] [-t N]\n"
             "                   [--shard I/N] [--checkpoint SECONDS]\n"
+            "                   [--probe-text TEXT [--probe-chunks N] [--probe-ctx N] [--probe-type T]\n"
+            "                    [--probe-layers N] [--probe-extra LIST] [--probe-all-types]]\n"
             "       qtk measure --merge A.tsv B.tsv ... -o ALL.tsv\n\n"
             "For every tensor `qtk quantize` would quantize and every candidate type, quantizes\n"
             "a deterministic sample of whole rows (about 1M weights: 256-4096 rows, all rows of\n"
@@ -36,9 +38,36 @@ void help_measure(FILE *out) {
             "                        the work over machines; join the tables with --merge\n"
             "  --checkpoint SECONDS  save the table so far at most this often (default 60; -1: only\n"
             "                        at the end)\n"
+            "KLD probes (stage C, docs/planner.md): with --probe-text, after the table is complete,\n"
+            "per class N tensors spread over depth (first, last, evenly between) are quantized\n"
+            "one at a time to the probe type, everything else unquantized, and the model is\n"
+            "evaluated through qtk's engine against the unmodified model: alpha = dKLD / eps_abs,\n"
+            "interpolated over depth (log-linear); `qtk plan` then uses the calibrated cost.\n"
+            "  --probe-text FILE     text for the probes (use another text than your validation)\n"
+            "  --probe-chunks N      chunks evaluated per probe (default 32; -1: all)\n"
+            "  --probe-ctx N         tokens per chunk (default 512)\n"
+            "  --probe-type T        alpha probe type (default iq2_ks; a tensor without it as a\n"
+            "                        candidate uses its smallest candidate)\n"
+            "  --probe-layers N      tensors per class probed (default 5; 0: every tensor)\n"
+            "  --probe-extra LIST    types also probed on those tensors (linear-response check)\n"
+            "  --probe-all-types     probe every candidate of those tensors: the additive KLD cost\n"
+            "                        (`qtk plan --cost kld`); #tensors x #types evaluations\n"
             "  --merge A B ...       join shard tables into -o (refused: different model, imatrix,\n"
             "                        types or settings; a tensor twice; tensors missing)\n"
             "  -h, --help            show this help\n");
+}
+
+static void probe_progress(void *user, const qtk_probe_progress *p) {
+    (void)user;
+    if (!p->tensor) {
+        fprintf(stderr, "probe: %lld probes, %lld already in the table (%.1f s)\n", (long long)p->total,
+                (long long)p->skipped, p->elapsed);
+        return;
+    }
+    double rest = p->done > p->skipped ? p->elapsed * (double)(p->total - p->done) / (double)(p->done - p->skipped) : 0;
+    fprintf(stderr, "[%4lld/%4lld] %-28s %-8s dKLD %.6f +/- %.6f  dKLD/eps %.4g  %5.1f s  ETA %.0f s\n",
+            (long long)p->done, (long long)p->total, p->tensor, qtk_type_name(p->type), p->dkld, p->dkld_se, p->ratio,
+            p->seconds, rest);
 }
 
 static void fmt_hms(double s, char *buf, size_t n) {
@@ -122,7 +151,10 @@ static int run_merge(char **files, int n, const char *out) {
 }
 
 int cmd_measure(int argc, char **argv) {
-    const char *model = NULL, *imatrix = NULL, *out = NULL, *types_arg = NULL;
+    const char *model = NULL, *imatrix = NULL, *out = NULL, *types_arg = NULL, *probe_extra = NULL;
+    qtk_probe_params pp;
+    qtk_probe_params_init(&pp);
+    pp.n_threads = qtk_cpu_count();
     int nthreads = qtk_cpu_count(), shard_i = 1, shard_n = 1;
     double checkpoint = 60;
     bool merge = false;
@@ -144,6 +176,24 @@ int cmd_measure(int argc, char **argv) {
             imatrix = argv[++i];
         } else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && has_val) {
             out = argv[++i];
+        } else if (!strcmp(a, "--probe-text") && has_val) {
+            pp.text_path = argv[++i];
+        } else if ((!strcmp(a, "--probe-chunks") || !strcmp(a, "--probe-ctx") || !strcmp(a, "--probe-layers")) && has_val) {
+            char *e;
+            long v = strtol(argv[++i], &e, 10);
+            bool chunks = !strcmp(a, "--probe-chunks"), layers = !strcmp(a, "--probe-layers");
+            if (!*argv[i] || *e || (chunks ? (v == 0 || v < -1) : layers ? v < 0 : v < 8) || v > 1000000)
+                rc = cli_usage_error("measure", help_measure, "%s: bad value '%s'", a, argv[i]);
+            if (chunks) pp.n_chunks = v;
+            else if (layers) pp.n_layers = (int)v;
+            else pp.n_ctx = v;
+        } else if (!strcmp(a, "--probe-type") && has_val) {
+            pp.probe_type = qtk_type_from_name(argv[++i]);
+            if (pp.probe_type < 0) rc = cli_usage_error("measure", help_measure, "--probe-type: unknown type '%s'", argv[i]);
+        } else if (!strcmp(a, "--probe-extra") && has_val) {
+            probe_extra = argv[++i];
+        } else if (!strcmp(a, "--probe-all-types")) {
+            pp.all_types = true;
         } else if (!strcmp(a, "--types") && has_val) {
             types_arg = argv[++i];
         } else if ((!strcmp(a, "-t") || !strcmp(a, "--threads")) && has_val) {
@@ -188,9 +238,18 @@ int cmd_measure(int argc, char **argv) {
     if (!model) return cli_usage_error("measure", help_measure, "need -m MODEL.gguf");
     if (!out) return cli_usage_error("measure", help_measure, "need -o OUT.tsv");
     if (cli_refuse_same_file("measure", out, model) || (imatrix && cli_refuse_same_file("measure", out, imatrix))) return 2;
-    int *types = NULL, n_types = 0;
+    int *types = NULL, n_types = 0, *extra = NULL, n_extra = 0;
+    if (!pp.text_path && (probe_extra || pp.all_types))
+        return cli_usage_error("measure", help_measure, "--probe-extra / --probe-all-types need --probe-text");
+    if (pp.text_path && shard_n != 1)
+        return cli_usage_error("measure", help_measure, "--probe-text needs the whole table: merge the shards first");
     if (types_arg && (rc = parse_types(types_arg, &types, &n_types)) != 0) {
         free(types);
+        return rc;
+    }
+    if (probe_extra && (rc = parse_types(probe_extra, &extra, &n_extra)) != 0) {
+        free(types);
+        free(extra);
         return rc;
     }
     qtk_error err;
@@ -224,6 +283,19 @@ int cmd_measure(int argc, char **argv) {
         }
     }
     qtk_gguf_close(g);
+    if (rc == 0 && pp.text_path) {
+        pp.model_path = model;
+        pp.imatrix_path = imatrix;
+        pp.extra_types = extra;
+        pp.n_extra = n_extra;
+        pp.progress = probe_progress;
+        pp.n_threads = nthreads;
+        double t1 = qtk_time_now();
+        if (qtk_measure_probe(out, &pp, &err) != QTK_OK) rc = cli_fail("measure", &err);
+        else printf("probed %s on %s in %.1f s -> %s (alpha calibrated; qtk plan uses it)\n", model, pp.text_path,
+                    qtk_time_now() - t1, out);
+    }
     free(types);
+    free(extra);
     return rc;
 }

@@ -1,13 +1,11 @@
 /*
  * cmd_plan.c — `qtk plan`: the automatic planner of issue #15 (thin over
- * quantize/autoplan.c): reads a measurement table, solves for a file size or
+ * qtk_autoplan_solve, qtk.h's experimental part): reads a measurement table, solves for a file size or
  * bpw target, prints the per-class summary, writes a recipe for
  * `qtk quantize --recipe` and a --custom-q list for llama-quantize /
  * ik_llama.cpp. docs/planner.md, section "Planner".
  */
 #include "cli.h"
-#include "core/qtk_internal.h"
-#include "quantize/autoplan.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -52,9 +50,12 @@ void help_plan(FILE *out) {
             "  --starvation-check     safety (c): when the other tensors share a narrow band\n"
             "                         (quartiles within 1 bpw), raise tensors left at their\n"
             "                         smallest type more than 1.5 bpw below its median\n"
-            "  --cost rel|abs         error term: rel = m x alpha x rows x eps_rel (stage A,\n"
-            "                         default); abs = m x alpha x eps_abs (stages B/C: for\n"
-            "                         tables whose alpha a calibration filled)\n"
+            "  --cost auto|rel|abs|calib|kld  error term: rel = m x alpha x rows x eps_rel\n"
+            "                         (stage A); abs = m x alpha x eps_abs; calib = alpha x eps_abs\n"
+            "                         with the KLD-probe alpha (stage C, qtk measure --probe-text);\n"
+            "                         kld = the probed dKLD of each (tensor, type), calib where not\n"
+            "                         probed. auto (default): kld when every candidate was probed,\n"
+            "                         calib when every tensor has a probe alpha, else rel\n"
             "  below 2.2 bpw (PR 15550): ffn_down cost factor 1 + 2^(3-b) instead of 6 and\n"
             "  expert ffn_down capped at its layer's gate/up expert bpw\n\n"
             "output:\n"
@@ -126,13 +127,15 @@ static int64_t *class_sums(const qtk_measure_table *tab, const qtk_autoplan_resu
     int64_t *hist = (int64_t *)calloc((size_t)(N_CLASSES + 1) * QTK_TYPE_ID_LIMIT, sizeof *hist);
     if (!hist) return NULL;
     for (int k = 0; k <= N_CLASSES; k++) cs[k].hist = hist + (size_t)k * QTK_TYPE_ID_LIMIT;
-    for (int64_t i = 0; i < tab->n; i++) {
-        const qtk_measure_tensor *t = &tab->t[i];
-        int k = find_class(t->cls, strlen(t->cls));
+    for (int64_t i = 0; i < r->n; i++) {
+        qtk_measure_tensor_info t;
+        qtk_measure_cand_info cd;
+        if (!qtk_measure_table_tensor(tab, i, &t) || !qtk_measure_table_cand(tab, i, r->cand[i], &cd)) continue;
+        int k = find_class(t.cls, strlen(t.cls));
         if (k < 0) k = N_CLASSES - 1; /* other */
         class_sum *c = &cs[k], *tot = &cs[N_CLASSES];
-        double ne = (double)t->ne[0] * (double)t->ne[1] * (double)(t->ne[2] > 0 ? t->ne[2] : 1);
-        uint64_t b = t->cand[r->cand[i]].bytes;
+        double ne = (double)t.ne[0] * (double)t.ne[1] * (double)t.ne[2];
+        uint64_t b = cd.bytes;
         c->tensors++;
         c->bytes += b;
         c->elements += ne;
@@ -153,8 +156,10 @@ static void print_summary(FILE *out, const qtk_measure_table *tab, const qtk_aut
     int64_t *hist = class_sums(tab, r, cs);
     if (!hist) return;
     char hb[1024], sz[64], sz2[64];
+    qtk_measure_table_info ti;
+    qtk_measure_table_get_info(tab, &ti);
     fprintf(out, "qtk plan: %s (model %s, %lld tensors, metric %s)\n", table_path,
-            tab->model_name ? tab->model_name : "?", (long long)tab->n, tab->metric);
+            ti.model_name[0] ? ti.model_name : "?", (long long)ti.n, ti.metric);
     if (r->size_mode)
         fprintf(out, "target: file size %llu bytes (%s)\n", (unsigned long long)o->target_size,
                 cli_fmt_bytes((double)o->target_size, sz, sizeof sz));
@@ -170,7 +175,7 @@ static void print_summary(FILE *out, const qtk_measure_table *tab, const qtk_aut
                 (long long)c->tensors, (unsigned long long)c->bytes, c->elements > 0 ? c->bytes * 8.0 / c->elements : 0,
                 c->cost, hb);
     }
-    fprintf(out, "\npredicted cost: %.9g\n", r->total_cost);
+    fprintf(out, "\npredicted cost: %.9g (cost model %s)\n", r->total_cost, qtk_autoplan_cost_name(r->cost_model));
     fprintf(out, "file size: %llu bytes (%s)", (unsigned long long)r->file_size,
             cli_fmt_bytes((double)r->file_size, sz, sizeof sz));
     if (r->size_mode)
@@ -178,7 +183,7 @@ static void print_summary(FILE *out, const qtk_measure_table *tab, const qtk_aut
     else
         fprintf(out, "\n");
     fprintf(out, "bpw: %.4f (tensor data %llu bytes of %lld elements)\n", r->bpw,
-            (unsigned long long)(tab->fixed_bytes + r->data_bytes), (long long)tab->n_elements_all);
+            (unsigned long long)(ti.fixed_bytes + r->data_bytes), (long long)ti.n_elements_all);
     fprintf(out, "lambda: %.9g (items %lld, steps %lld: %lld taken, %lld by the fill; polish: %lld moves, cost -%.6g)\n",
             r->lambda, (long long)r->n_items, (long long)r->n_steps, (long long)r->n_taken, (long long)r->n_fill,
             (long long)r->n_polish, r->polish_gain);
@@ -198,19 +203,20 @@ static const char *compat_name(int c) {
  * same for the same table and options (no timings). */
 static void print_json(FILE *out, const qtk_measure_table *tab, const qtk_autoplan_result *r, const char *table_path,
                        const qtk_autoplan_opts *o) {
+    qtk_measure_table_info ti;
+    qtk_measure_table_get_info(tab, &ti);
     fprintf(out, "{\n  \"table\": ");
     cli_json_string(out, table_path, strlen(table_path));
     fprintf(out, ",\n  \"model\": ");
-    const char *mn = tab->model_name ? tab->model_name : "";
-    cli_json_string(out, mn, strlen(mn));
+    cli_json_string(out, ti.model_name, strlen(ti.model_name));
     fprintf(out, ",\n  \"metric\": ");
-    cli_json_string(out, tab->metric, strlen(tab->metric));
-    fprintf(out, ",\n  \"model_hash\": \"%s\",\n  \"imatrix_hash\": \"%s\",\n", tab->model_hash, tab->imatrix_hash);
+    cli_json_string(out, ti.metric, strlen(ti.metric));
+    fprintf(out, ",\n  \"model_hash\": \"%s\",\n  \"imatrix_hash\": \"%s\",\n", ti.model_hash, ti.imatrix_hash);
     if (r->size_mode) fprintf(out, "  \"target_size\": %llu,\n", (unsigned long long)o->target_size);
     else fprintf(out, "  \"target_bpw\": %.9g,\n", o->target_bpw);
     /* options as solved */
     fprintf(out, "  \"options\": {\"compat\": \"%s\", \"cost\": \"%s\", \"allow\": ", compat_name(o->compat),
-            o->cost_model == QTK_AUTOPLAN_COST_ABS ? "abs" : "rel");
+            qtk_autoplan_cost_name(r->cost_model));
     if (o->allow) {
         fprintf(out, "[");
         for (int k = 0; k < o->n_allow; k++) fprintf(out, "%s\"%s\"", k ? ", " : "", qtk_type_name(o->allow[k]));
@@ -232,10 +238,10 @@ static void print_json(FILE *out, const qtk_measure_table *tab, const qtk_autopl
             "  \"file_size\": %llu,\n  \"header_bytes\": %llu,\n  \"recipe_bytes\": %llu,\n  \"recipe_reserve\": %llu,\n"
             "  \"fixed_bytes\": %llu,\n  \"data_bytes\": %llu,\n  \"data_bytes_padded\": %llu,\n  \"alignment\": %llu,\n"
             "  \"n_elements_all\": %lld,\n",
-            (unsigned long long)r->file_size, (unsigned long long)tab->header_bytes, (unsigned long long)strlen(r->recipe),
-            (unsigned long long)r->recipe_reserve, (unsigned long long)tab->fixed_bytes,
+            (unsigned long long)r->file_size, (unsigned long long)ti.header_bytes, (unsigned long long)strlen(r->recipe),
+            (unsigned long long)r->recipe_reserve, (unsigned long long)ti.fixed_bytes,
             (unsigned long long)r->data_bytes, (unsigned long long)r->data_bytes_padded,
-            (unsigned long long)tab->alignment, (long long)tab->n_elements_all);
+            (unsigned long long)ti.alignment, (long long)ti.n_elements_all);
     fprintf(out,
             "  \"bpw\": %.9g,\n  \"predicted_cost\": %.9g,\n"
             "  \"lambda\": %.9g,\n  \"budget\": %llu,\n  \"used\": %llu,\n  \"first_misfit\": %llu,\n"
@@ -272,18 +278,21 @@ static void print_json(FILE *out, const qtk_measure_table *tab, const qtk_autopl
     }
     free(hist);
     fprintf(out, "\n  ],\n  \"tensors\": [\n");
-    for (int64_t i = 0; i < tab->n; i++) {
-        const qtk_measure_tensor *t = &tab->t[i];
-        const qtk_measure_cand *c = &t->cand[r->cand[i]];
-        double ne = (double)t->ne[0] * (double)t->ne[1] * (double)(t->ne[2] > 0 ? t->ne[2] : 1);
+    for (int64_t i = 0; i < r->n; i++) {
+        qtk_measure_tensor_info tt;
+        qtk_measure_cand_info cd;
+        if (!qtk_measure_table_tensor(tab, i, &tt) || !qtk_measure_table_cand(tab, i, r->cand[i], &cd)) continue;
+        const qtk_measure_tensor_info *t = &tt;
+        const qtk_measure_cand_info *c = &cd;
+        double ne = (double)t->ne[0] * (double)t->ne[1] * (double)t->ne[2];
         fprintf(out, "    {\"name\": ");
         cli_json_string(out, t->name, strlen(t->name));
         fprintf(out,
                 ", \"idx\": %lld, \"class\": \"%s\", \"layer\": %lld, \"ne\": [%lld, %lld, %lld], \"type\": \"%s\", "
                 "\"bytes\": %llu, \"bpw\": %.9g, \"eps_rel\": %.9g, \"cost\": %.9g}%s\n",
                 (long long)t->idx, t->cls, (long long)t->layer, (long long)t->ne[0], (long long)t->ne[1],
-                (long long)(t->ne[2] > 0 ? t->ne[2] : 1), qtk_type_name(r->type[i]), (unsigned long long)c->bytes,
-                ne > 0 ? (double)c->bytes * 8.0 / ne : 0, c->eps_rel, r->cost[i], i + 1 < tab->n ? "," : "");
+                (long long)t->ne[2], qtk_type_name(r->type[i]), (unsigned long long)c->bytes,
+                ne > 0 ? (double)c->bytes * 8.0 / ne : 0, c->eps_rel, r->cost[i], i + 1 < r->n ? "," : "");
     }
     fprintf(out, "  ],\n  \"custom_q\": ");
     cli_json_string(out, r->custom_q, strlen(r->custom_q));
@@ -300,6 +309,7 @@ int cmd_plan(int argc, char **argv) {
     bool json = false, print_cq = false;
     qtk_autoplan_opts o;
     qtk_autoplan_opts_init(&o);
+    o.cost_model = QTK_AUTOPLAN_COST_AUTO; /* the probe-calibrated cost when the table has it */
     qtk_autoplan_bound bounds[MAX_BOUNDS];
     int n_bounds = 0;
     int allow[QTK_TYPE_ID_LIMIT];
@@ -337,7 +347,7 @@ int cmd_plan(int argc, char **argv) {
             else return cli_usage_error("plan", help_plan, "--compat '%s': expected mainline or ik", v);
         } else if (!strcmp(a, "--allow")) {
             NEED_VAL();
-            char *list = qtk_strdup(argv[++i]);
+            char *list = cli_strdup(argv[++i]);
             if (!list) return 1;
             allow_given = true;
             for (char *tok = list; tok && *tok;) {
@@ -379,9 +389,9 @@ int cmd_plan(int argc, char **argv) {
         } else if (!strcmp(a, "--cost")) {
             NEED_VAL();
             const char *v = argv[++i];
-            if (!strcmp(v, "rel")) o.cost_model = QTK_AUTOPLAN_COST_REL;
-            else if (!strcmp(v, "abs")) o.cost_model = QTK_AUTOPLAN_COST_ABS;
-            else return cli_usage_error("plan", help_plan, "--cost '%s': expected rel or abs", v);
+            o.cost_model = qtk_autoplan_cost_from_name(v);
+            if (o.cost_model < QTK_AUTOPLAN_COST_AUTO)
+                return cli_usage_error("plan", help_plan, "--cost '%s': expected auto, rel, abs, calib or kld", v);
         } else if (!strcmp(a, "--no-default-floors")) {
             o.no_default_floors = true;
         } else if (!strcmp(a, "--class-spread")) {

@@ -8,10 +8,6 @@
  * plot of mean KLD (log scale) vs bpw.
  */
 #include "cli.h"
-#include "core/qtk_internal.h"
-#include "quantize/autoplan.h"
-#include "quantize/svg_plot.h"
-#include "quantize/sweep_stats.h"
 
 #include <errno.h>
 #include <math.h>
@@ -54,8 +50,8 @@ void help_sweep(FILE *out) {
             "                         it, plans are left out\n"
             "  --no-plans             presets only (no plans at the presets' sizes, no bpw points)\n"
             "  --compat mainline      presets and plans that stock llama.cpp loads\n"
-            "  --cost rel|abs         the planner's cost model (qtk plan --cost; default rel); the proxy\n"
-            "                         check reports the rank correlation of both\n"
+            "  --cost auto|rel|abs|calib|kld  the planner's cost model (qtk plan --cost; default auto);\n"
+            "                         the proxy check reports the rank correlation of each the table supports\n"
             "  -o, --output DIR       output directory (created if missing; default: sweep)\n"
             "  -c, --ctx-size N       tokens per chunk (default 512)\n"
             "  --chunks N             evaluate at most N chunks (-1: all, the default)\n"
@@ -85,6 +81,7 @@ typedef struct sweep_row {
     char *recipe_text;     /* plans and random mixes                                      */
     double pred_cost;      /* planner's predicted cost (plans, random mixes); NAN         */
     double pred_cost_alt;  /* random mixes: the cost under the other cost model; NAN      */
+    double pred_all[4];    /* random mixes: the cost under each cost model (NAN: unsupported) */
     bool done;
     uint64_t bytes;        /* file size                                                   */
     double bpw;            /* data bytes · 8 / parameters (llama.cpp's count)             */
@@ -302,6 +299,7 @@ static int parse_args(int argc, char **argv, sweep_args *a) {
     a->n_chunks = -1;
     a->threads = qtk_cpu_count();
     a->seed = 1;
+    a->cost_model = QTK_AUTOPLAN_COST_AUTO;
     const char *presets = SWEEP_DEFAULT_PRESETS, *bpw = SWEEP_DEFAULT_BPW;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
@@ -323,9 +321,9 @@ static int parse_args(int argc, char **argv, sweep_args *a) {
         else if (!strcmp(o, "--keep")) a->keep = true;
         else if (!strcmp(o, "--cost") && hv) {
             const char *v = argv[++i];
-            if (!strcmp(v, "rel")) a->cost_model = QTK_AUTOPLAN_COST_REL;
-            else if (!strcmp(v, "abs")) a->cost_model = QTK_AUTOPLAN_COST_ABS;
-            else return cli_usage_error("sweep", help_sweep, "--cost '%s': expected rel or abs", v);
+            a->cost_model = qtk_autoplan_cost_from_name(v);
+            if (a->cost_model < QTK_AUTOPLAN_COST_AUTO)
+                return cli_usage_error("sweep", help_sweep, "--cost '%s': expected auto, rel, abs, calib or kld", v);
         }
         else if (!strcmp(o, "--json")) a->json = true;
         else if (!strcmp(o, "--compat") && hv) {
@@ -371,7 +369,7 @@ static int parse_args(int argc, char **argv, sweep_args *a) {
             return cli_usage_error("sweep", help_sweep, "--presets: %s needs %s, which this build cannot quantize",
                                    a->presets[i], qtk_type_name(missing[0]));
         for (int j = 0; j < i; j++)
-            if (!qtk_strcasecmp(qtk_preset_canonical_name(a->presets[i]), qtk_preset_canonical_name(a->presets[j])))
+            if (!cli_strcasecmp(qtk_preset_canonical_name(a->presets[i]), qtk_preset_canonical_name(a->presets[j])))
                 return cli_usage_error("sweep", help_sweep, "--presets: %s listed twice", a->presets[i]);
     }
     if (strcmp(bpw_buf, "none") != 0 && !a->no_plans) {
@@ -409,6 +407,8 @@ typedef struct sweep_out {
     const char *model_name, *ref_name, *imatrix_name, *text_name; /* basenames */
     bool has_rho, has_rho_alt;
     double rho, rho_alt;
+    bool has_rho_all[4];
+    double rho_all[4];     /* per cost model (qtk_autoplan_cost_model)                     */
     int n_rho;
     const char *raw;       /* text written by write_raw */
 } sweep_out;
@@ -423,7 +423,9 @@ static void fmt_delta(char *buf, size_t n, const sweep_row *r, const sweep_row *
              ref && ref->kld > 0 ? r->kld / ref->kld : NAN);
 }
 
-static const char *cost_name(int m) { return m == QTK_AUTOPLAN_COST_ABS ? "abs" : "rel"; }
+static const char *cost_name(int m) { return qtk_autoplan_cost_name(m); }
+/* The cost model the proxy check reports next to the chosen one. */
+static int alt_cost(int m) { return m == QTK_AUTOPLAN_COST_REL ? QTK_AUTOPLAN_COST_ABS : QTK_AUTOPLAN_COST_REL; }
 
 static void write_tsv(FILE *f, const sweep_out *o) {
     fprintf(f, "#qtk-sweep\t1\n#model\t%s\n#reference\t%s\n#text\t%s\n#imatrix\t%s\n#chunks\t%lld\n#ctx\t%lld\n"
@@ -431,7 +433,9 @@ static void write_tsv(FILE *f, const sweep_out *o) {
             o->model_name, o->ref_name, o->a->text, o->a->imatrix ? o->a->imatrix : "-", (long long)o->c->n_chunks,
             (long long)o->a->n_ctx, o->c->base_ppl);
     if (o->has_rho) fprintf(f, "#spearman_rho\t%.6f\t%d\n", o->rho, o->n_rho);
-    if (o->has_rho_alt) fprintf(f, "#spearman_rho_%s\t%.6f\t%d\n", cost_name(!o->a->cost_model), o->rho_alt, o->n_rho);
+    if (o->has_rho_alt) fprintf(f, "#spearman_rho_%s\t%.6f\t%d\n", cost_name(alt_cost(o->a->cost_model)), o->rho_alt, o->n_rho);
+    for (int m = 0; m < 4; m++)
+        if (o->has_rho_all[m]) fprintf(f, "#spearman_rho_all_%s\t%.6f\t%d\n", cost_name(m), o->rho_all[m], o->n_rho);
     fprintf(f, "name\tkind\tref\ttarget_bpw\tbytes\tbpw\tppl\tppl_se\tkld\tkld_se\tkld_99\tsame_top_pct\tsame_top_se"
                "\tdkld_vs_ref\tdkld_se\tpred_cost\tquant_s\teval_s\n");
     for (int i = 0; i < o->n; i++) {
@@ -467,7 +471,7 @@ static void write_md(FILE *f, const sweep_out *o) {
         fprintf(f, "\nproxy check: Spearman \xcf\x81 between predicted cost (--cost %s) and measured KLD over %d random "
                    "mixes: %.3f%s",
                 cost_name(o->a->cost_model), o->n_rho, o->rho, o->has_rho_alt ? "" : "\n");
-    if (o->has_rho && o->has_rho_alt) fprintf(f, " (--cost %s: %.3f)\n", cost_name(!o->a->cost_model), o->rho_alt);
+    if (o->has_rho && o->has_rho_alt) fprintf(f, " (--cost %s: %.3f)\n", cost_name(alt_cost(o->a->cost_model)), o->rho_alt);
 }
 
 static void write_json(FILE *f, const sweep_out *o) {
@@ -481,7 +485,7 @@ static void write_json(FILE *f, const sweep_out *o) {
             o->c->base_ppl);
     fprintf(f, ", \"cost\": \"%s\"", cost_name(o->a->cost_model));
     if (o->has_rho) fprintf(f, ", \"spearman_rho\": %.6f, \"random_mixes\": %d", o->rho, o->n_rho);
-    if (o->has_rho_alt) fprintf(f, ", \"spearman_rho_%s\": %.6f", cost_name(!o->a->cost_model), o->rho_alt);
+    if (o->has_rho_alt) fprintf(f, ", \"spearman_rho_%s\": %.6f", cost_name(alt_cost(o->a->cost_model)), o->rho_alt);
     fprintf(f, ", \"rows\": [");
     int k = 0;
     for (int i = 0; i < o->n; i++) {
@@ -625,11 +629,13 @@ static qtk_status table_load(const char *path, const qtk_gguf *g, const char *mo
     if (st == QTK_OK) st = qtk_recipe_parse("default copy\n", "(header)", &rec, err);
     if (st == QTK_OK) st = qtk_plan_make(g, rec, im, true, &hp, err);
     if (st == QTK_OK) {
-        for (int64_t i = 0; i < t->n; i++) {
-            qtk_plan_item *it = &hp->items[t->t[i].idx];
+        qtk_measure_tensor_info ti;
+        qtk_measure_cand_info c0;
+        for (int64_t i = 0; qtk_measure_table_tensor(t, i, &ti) && qtk_measure_table_cand(t, i, 0, &c0); i++) {
+            qtk_plan_item *it = &hp->items[ti.idx];
             it->quantize = true;
-            it->type = t->t[i].cand[0].type;
-            it->bytes = t->t[i].cand[0].bytes;
+            it->type = c0.type;
+            it->bytes = c0.bytes;
         }
         if (hp->file_type < 0) hp->file_type = 0;
         qtk_quantize_params qp;
@@ -639,10 +645,12 @@ static qtk_status table_load(const char *path, const qtk_gguf *g, const char *mo
         qp.recipe = rec;
         uint64_t hb = 0, al = 0;
         st = qtk_quantize_header_size(g, hp, &qp, "", &hb, &al, err);
-        if (st == QTK_OK && al != t->alignment)
+        qtk_measure_table_info info;
+        qtk_measure_table_get_info(t, &info);
+        if (st == QTK_OK && al != info.alignment)
             st = qtk_set_error(err, QTK_ERR_INVALID_ARG, "%s: alignment %llu, but this output is aligned to %llu", path,
-                               (unsigned long long)t->alignment, (unsigned long long)al);
-        if (st == QTK_OK) t->header_bytes = hb;
+                               (unsigned long long)info.alignment, (unsigned long long)al);
+        if (st == QTK_OK) qtk_measure_table_set_header_bytes(t, hb);
     }
     qtk_plan_free(hp);
     qtk_recipe_free(rec);
@@ -662,8 +670,20 @@ static uint64_t rng_next(uint64_t *s) { /* splitmix64 */
     return z ^ (z >> 31);
 }
 
-static bool cand_ok(const qtk_measure_cand *c, bool mainline) {
-    const qtk_type_traits *tr = qtk_type_get(c->type);
+/* Bytes / type of candidate c of table tensor i (0 / -1 when out of range). */
+static uint64_t cand_bytes(const qtk_measure_table *tab, int64_t i, int c) {
+    qtk_measure_cand_info ci;
+    return qtk_measure_table_cand(tab, i, c, &ci) ? ci.bytes : 0;
+}
+
+static int cand_type(const qtk_measure_table *tab, int64_t i, int c) {
+    qtk_measure_cand_info ci;
+    return qtk_measure_table_cand(tab, i, c, &ci) ? ci.type : -1;
+}
+
+/* Whether the candidate is usable: a known type, one llama.cpp loads with mainline. */
+static bool cand_ok(const qtk_measure_table *tab, int64_t i, int c, bool mainline) {
+    const qtk_type_traits *tr = qtk_type_get(cand_type(tab, i, c));
     return tr && (!mainline || (tr->ecosystems & QTK_ECO_LLAMA_CPP));
 }
 
@@ -701,29 +721,40 @@ static void put_anchored(char **p, size_t *len, size_t *cap, const char *s, bool
  * `data_target`: uniform random candidates, then random one-step moves down or up until
  * inside. Returns the recipe text (malloc'ed) and its predicted cost, NULL on failure. */
 static char *random_mix(const qtk_measure_table *tab, uint64_t data_target, bool mainline, bool tied, int file_type,
-                        int cost_model, uint64_t *rng, double *cost, double *cost_alt) {
-    int64_t n = tab->n;
+                        int cost_model, uint64_t *rng, double *cost, double *cost_alt, double *cost_all) {
+    int64_t n = qtk_measure_table_n_tensors(tab);
     int *ci = (int *)calloc((size_t)(n ? n : 1), sizeof(int));
-    if (!ci) return NULL;
+    int *nc = (int *)calloc((size_t)(n ? n : 1), sizeof(int));
+    if (!ci || !nc) {
+        free(ci);
+        free(nc);
+        return NULL;
+    }
     double total = 0;
     /* candidates usable per tensor: those cand_ok, in increasing bytes */
     for (int64_t i = 0; i < n; i++) {
-        const qtk_measure_tensor *t = &tab->t[i];
-        int k = (int)(rng_next(rng) % (uint64_t)t->n_cand), tries = 0;
-        while (!cand_ok(&t->cand[k], mainline) && tries++ < t->n_cand) k = (k + 1) % t->n_cand;
+        qtk_measure_tensor_info t;
+        nc[i] = qtk_measure_table_tensor(tab, i, &t) ? t.n_cand : 0;
+        if (nc[i] < 1) {
+            free(ci);
+            free(nc);
+            return NULL;
+        }
+        int k = (int)(rng_next(rng) % (uint64_t)nc[i]), tries = 0;
+        while (!cand_ok(tab, i, k, mainline) && tries++ < nc[i]) k = (k + 1) % nc[i];
         ci[i] = k;
-        total += (double)t->cand[k].bytes;
+        total += (double)cand_bytes(tab, i, k);
     }
     const double lo = 0.99 * (double)data_target, hi = 1.01 * (double)data_target;
     for (int64_t it = 0; it < 100000 && (total < lo || total > hi); it++) {
         int64_t i = (int64_t)(rng_next(rng) % (uint64_t)n);
-        const qtk_measure_tensor *t = &tab->t[i];
         int dir = total > hi ? -1 : 1, k = ci[i] + dir;
-        while (k >= 0 && k < t->n_cand && !cand_ok(&t->cand[k], mainline)) k += dir;
-        if (k < 0 || k >= t->n_cand) continue;
-        total += (double)t->cand[k].bytes - (double)t->cand[ci[i]].bytes;
+        while (k >= 0 && k < nc[i] && !cand_ok(tab, i, k, mainline)) k += dir;
+        if (k < 0 || k >= nc[i]) continue;
+        total += (double)cand_bytes(tab, i, k) - (double)cand_bytes(tab, i, ci[i]);
         ci[i] = k;
     }
+    free(nc);
     if (total < lo || total > hi) {
         free(ci);
         return NULL;
@@ -735,13 +766,18 @@ static char *random_mix(const qtk_measure_table *tab, uint64_t data_target, bool
     str_add(&p, &len, &cap, line, &oom);
     if (mainline) str_add(&p, &len, &cap, "compat mainline\n", &oom);
     double c = 0, c2 = 0;
+    const int calib = qtk_autoplan_default_cost(tab);
+    for (int m = 0; m < 4; m++) cost_all[m] = m <= QTK_AUTOPLAN_COST_ABS || calib != QTK_AUTOPLAN_COST_REL ? 0 : NAN;
     for (int64_t i = 0; i < n; i++) {
-        const qtk_measure_tensor *t = &tab->t[i];
-        c += qtk_autoplan_cost_ex(t, &t->cand[ci[i]], tied, false, cost_model);
-        c2 += qtk_autoplan_cost_ex(t, &t->cand[ci[i]], tied, false, !cost_model);
+        qtk_measure_tensor_info tt;
+        if (!qtk_measure_table_tensor(tab, i, &tt)) continue;
+        const qtk_measure_tensor_info *t = &tt;
+        c += qtk_autoplan_cand_cost(tab, i, ci[i], tied, false, cost_model);
+        c2 += qtk_autoplan_cand_cost(tab, i, ci[i], tied, false, alt_cost(cost_model));
+        for (int m = 0; m < 4; m++) cost_all[m] += qtk_autoplan_cand_cost(tab, i, ci[i], tied, false, m);
         put_anchored(&p, &len, &cap, t->name, &oom);
         str_add(&p, &len, &cap, " = ", &oom);
-        str_add(&p, &len, &cap, qtk_type_name(t->cand[ci[i]].type), &oom);
+        str_add(&p, &len, &cap, qtk_type_name(cand_type(tab, i, ci[i])), &oom);
         str_add(&p, &len, &cap, "\n", &oom);
     }
     free(ci);
@@ -786,7 +822,7 @@ static qtk_status make_plan(sweep_ctx *c, const qtk_measure_table *tab, uint64_t
         return QTK_OK;
     }
     r->pred_cost = res->total_cost;
-    r->recipe_text = qtk_strdup(res->recipe);
+    r->recipe_text = cli_strdup(res->recipe);
     qtk_autoplan_result_free(res);
     if (!r->recipe_text) return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory");
     return QTK_OK;
@@ -807,6 +843,7 @@ static void row_init(sweep_row *r, const char *name, row_kind kind) {
     r->ref_row = -1;
     r->pred_cost = NAN;
     r->pred_cost_alt = NAN;
+    for (int m = 0; m < 4; m++) r->pred_all[m] = NAN;
 }
 
 int cmd_sweep(int argc, char **argv) {
@@ -839,6 +876,9 @@ int cmd_sweep(int argc, char **argv) {
     if (a.measure) {
         if (table_load(a.measure, c.g, a.model, c.im, a.imatrix, &tab, &err) != QTK_OK) goto fail;
     }
+    if (a.cost_model == QTK_AUTOPLAN_COST_AUTO) /* the table's best (probe-calibrated when it has KLD probes) */
+        a.cost_model = tab ? qtk_autoplan_default_cost(tab) : QTK_AUTOPLAN_COST_REL;
+    if (tab) fprintf(stderr, "sweep: planner cost model: %s\n", cost_name(a.cost_model));
 
     /* the reference model (MODEL, or --ref-model): tokens and base log-probabilities, once */
     if (qtk_model_load(a.ref_model ? a.ref_model : a.model, &src, &err) != QTK_OK) goto fail;
@@ -963,7 +1003,7 @@ int cmd_sweep(int argc, char **argv) {
         int at = -1;
         for (int i = 0; i < n_rows; i++) {
             if (rows[i].kind != ROW_PRESET || !rows[i].done) continue;
-            if (a.random_at ? !qtk_strcasecmp(rows[i].name, qtk_preset_canonical_name(a.random_at) ? qtk_preset_canonical_name(a.random_at) : a.random_at)
+            if (a.random_at ? !cli_strcasecmp(rows[i].name, qtk_preset_canonical_name(a.random_at) ? qtk_preset_canonical_name(a.random_at) : a.random_at)
                             : (at < 0 || fabs(rows[i].bpw - 4.5) < fabs(rows[at].bpw - 4.5)))
                 at = i;
         }
@@ -971,7 +1011,9 @@ int cmd_sweep(int argc, char **argv) {
             qtk_set_error(&err, QTK_ERR_INVALID_ARG, "--random-mixes: %s", a.random_at ? "--random-at names no preset of the sweep" : "no preset done to take the size from");
             goto fail;
         }
-        const uint64_t fixed = tab->fixed_bytes + tab->header_bytes;
+        qtk_measure_table_info ti;
+        qtk_measure_table_get_info(tab, &ti);
+        const uint64_t fixed = ti.fixed_bytes + ti.header_bytes;
         uint64_t target = rows[at].bytes > fixed ? rows[at].bytes - fixed : 0;
         bool tied = qtk_gguf_find_tensor(c.g, "output.weight") < 0;
         int ft = qtk_preset_ftype(rows[at].name);
@@ -996,7 +1038,7 @@ int cmd_sweep(int argc, char **argv) {
             snprintf(q->ref, sizeof q->ref, "%.31s", rows[at].name);
             q->ref_row = at;
             q->recipe_text = random_mix(tab, target, a.mainline, tied, ft > 0 ? ft : 1, a.cost_model, &rng, &q->pred_cost,
-                                        &q->pred_cost_alt);
+                                        &q->pred_cost_alt, q->pred_all);
             if (!q->recipe_text || run_recipe_text(&c, q->recipe_text, q, &err) != QTK_OK) {
                 fprintf(stderr, "sweep: %s failed: %s\n", q->name, q->recipe_text ? err.msg : "no mix found near the size");
                 n_failed++;
@@ -1016,7 +1058,16 @@ int cmd_sweep(int argc, char **argv) {
                     out.rho, nr, cost_name(a.cost_model));
             if (qtk_spearman(pa, mk, nr, &out.rho_alt, &err) == QTK_OK) {
                 out.has_rho_alt = true;
-                fprintf(stderr, "sweep: proxy check: with --cost %s: rho = %.3f\n", cost_name(!a.cost_model), out.rho_alt);
+                fprintf(stderr, "sweep: proxy check: with --cost %s: rho = %.3f\n", cost_name(alt_cost(a.cost_model)), out.rho_alt);
+            }
+            for (int m = 0; m < 4; m++) {
+                int k = 0;
+                for (int i = 0; i < n_rows; i++)
+                    if (rows[i].kind == ROW_RANDOM && rows[i].done && isfinite(rows[i].pred_all[m])) pa[k++] = rows[i].pred_all[m];
+                if (k == nr && qtk_spearman(pa, mk, nr, &out.rho_all[m], &err) == QTK_OK) {
+                    out.has_rho_all[m] = true;
+                    fprintf(stderr, "sweep: proxy check: --cost %-5s rho = %.3f\n", cost_name(m), out.rho_all[m]);
+                }
             }
         }
         free(pc);

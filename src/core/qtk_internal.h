@@ -71,9 +71,7 @@ FILE *qtk_fopen(const char *path, const char *mode);
 int qtk_rename_replace(const char *from, const char *to);
 /* Removes a file; 0 on success. */
 int qtk_remove_file(const char *path);
-/* Creates a directory (parents must exist); 0 on success or when it already
- * is a directory, -1 otherwise (errno / GetLastError tell why). */
-int qtk_mkdir(const char *path);
+/* qtk_mkdir: qtk_types.h, experimental part (the CLI uses it). */
 /* Flushes a stdio stream to stable storage; 0 on success. */
 int qtk_fsync_file(FILE *f);
 /* Seeks a stdio stream to a 64-bit offset; 0 on success. */
@@ -84,16 +82,8 @@ int qtk_fseek64(FILE *f, int64_t off);
 /* Fails (QTK_ERR_INVALID_ARG, message naming both) when out_path exists and is
  * the same file as one currently mapped by qtk_map_file (an open input). */
 qtk_status qtk_check_not_input(const char *out_path, qtk_error *err);
-/* Creates FINAL.tmp.XXXXXX beside final_path with an exclusive create (a
- * concurrent writer never shares it), after qtk_check_not_input(final_path).
- * The name is registered for removal by the signal cleanup. *tmp_path is
- * malloc'ed (the caller frees it after commit or discard). */
-qtk_status qtk_tmpfile_create(const char *final_path, FILE **f, char **tmp_path, qtk_error *err);
-/* Closes f (if not NULL), removes tmp_path and unregisters it. */
-void qtk_tmpfile_discard(FILE *f, const char *tmp_path);
-/* Renames the (closed) temp file over final_path atomically and unregisters
- * it; 0 on success (on failure the caller still owns and discards it). */
-int qtk_tmpfile_commit(const char *tmp_path, const char *final_path);
+/* qtk_tmpfile_create, qtk_tmpfile_discard, qtk_tmpfile_commit: qtk_types.h, experimental part
+ * (programs use them for their own atomic writes). */
 
 /* ---- CPU dispatch ------------------------------------------------------- */
 

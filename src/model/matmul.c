@@ -8,7 +8,10 @@
  * converted copy. The products of all weights reading that input then run
  * in ONE dispatch: the concatenated output rows are split in contiguous
  * ranges (multiples of ROW_ALIGN rows) over the threads, so each thread
- * streams one region of weight memory. A thread walks its range in panels
+ * streams one region of weight memory (a batch through panels is instead
+ * handed out in chunks of PANEL_ROWS rows from a shared counter, so a
+ * thread that falls behind takes fewer chunks; every row's result is the
+ * same whichever thread computes it). A thread walks its range in panels
  * of PANEL_ROWS rows and runs every column tile over a panel while it sits
  * in cache, through the type's multi-column kernel (mul_mat) when it has one
  * and through vec_dot calls otherwise. From PANEL_MIN_COLS columns on (a
@@ -81,6 +84,7 @@ typedef struct mm_job {
     /* conversion step */
     const float *x;
     const qtk_type_traits *conv_vt[MAX_WEIGHTS];
+    qtk_from_float_fn conv_fn[MAX_WEIGHTS];   /* conv_vt's fastest from_float */
     uint8_t *conv_dst[MAX_WEIGHTS];
     float *conv_d[MAX_WEIGHTS];          /* scans for the panel path, or NULL */
     int32_t *conv_sum[MAX_WEIGHTS];
@@ -179,7 +183,7 @@ static void convert_range(void *arg, int64_t begin, int64_t end, int ti) {
     for (int k = 0; k < j->n_conv; k++) {
         const size_t ar = qtk_row_size((int)j->conv_vt[k]->id, j->n_in);
         for (int64_t t = begin; t < end; t++)
-            j->conv_vt[k]->from_float(j->x + t * j->n_in, j->conv_dst[k] + (size_t)t * ar, j->n_in);
+            j->conv_fn[k](j->x + t * j->n_in, j->conv_dst[k] + (size_t)t * ar, j->n_in);
         if (j->conv_d[k]) {
             const int64_t nb = j->n_in / QTK_PANEL_B;
             qtk_panel_act_scan(j->conv_vt[k]->id, j->conv_dst[k] + (size_t)begin * ar, ar, end - begin, j->n_in,
@@ -212,6 +216,7 @@ qtk_status qtk_matmul_many(qtk_exec *e, int nw, const qtk_weight *const *w, floa
         int k = 0;
         while (k < j.n_conv && j.conv_vt[k] != w[i]->act) k++;
         if (k == j.n_conv) {
+            j.conv_fn[j.n_conv] = qtk_from_float_best((int)w[i]->act->id);
             j.conv_vt[j.n_conv++] = w[i]->act;
             offs[k] = need;
             need += (w[i]->act_row_size * (size_t)n_tok + 63) & ~(size_t)63;
@@ -263,7 +268,10 @@ qtk_status qtk_matmul_many(qtk_exec *e, int nw, const qtk_weight *const *w, floa
     if (j.n_conv > 0) qtk_pool_for(e->pool, n_tok >= 8 ? nt : 1, n_tok, 1, convert_range, &j);
     /* Small products are not worth waking threads for. */
     const int nt_mm = (rows * j.n_in * n_tok < 65536) ? 1 : nt;
-    qtk_pool_for(e->pool, nt_mm, rows, ROW_ALIGN, products_range, &j);
+    if (panels)  /* a batch: chunks of PANEL_ROWS rows claimed from a counter, so uneven loads balance */
+        qtk_pool_for_dynamic(e->pool, nt_mm, rows, PANEL_ROWS, products_range, &j);
+    else
+        qtk_pool_for(e->pool, nt_mm, rows, ROW_ALIGN, products_range, &j);
     return QTK_OK;
 }
 

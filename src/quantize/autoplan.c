@@ -66,8 +66,44 @@ double qtk_autoplan_cost_at(const qtk_measure_tensor *t, const qtk_measure_cand 
     return qtk_autoplan_cost_ex(t, c, tied, low_bpw, QTK_AUTOPLAN_COST_REL);
 }
 
+const char *qtk_autoplan_cost_name(int m) {
+    switch (m) {
+    case QTK_AUTOPLAN_COST_REL: return "rel";
+    case QTK_AUTOPLAN_COST_ABS: return "abs";
+    case QTK_AUTOPLAN_COST_CALIB: return "calib";
+    case QTK_AUTOPLAN_COST_KLD: return "kld";
+    case QTK_AUTOPLAN_COST_AUTO: return "auto";
+    default: return NULL;
+    }
+}
+
+int qtk_autoplan_cost_from_name(const char *name) {
+    for (int m = QTK_AUTOPLAN_COST_AUTO; m <= QTK_AUTOPLAN_COST_KLD; m++)
+        if (name && qtk_autoplan_cost_name(m) && !strcmp(name, qtk_autoplan_cost_name(m))) return m;
+    return -2;
+}
+
+static bool alpha_calibrated(const qtk_measure_tensor *t) {
+    return !strcmp(t->alpha_src, "probe") || !strcmp(t->alpha_src, "interp") || !strcmp(t->alpha_src, "user");
+}
+
+int qtk_autoplan_default_cost(const qtk_measure_table *tab) {
+    bool calib = tab && tab->n > 0, all_kld = calib;
+    for (int64_t i = 0; tab && i < tab->n; i++) {
+        const qtk_measure_tensor *t = &tab->t[i];
+        if (t->pinned) continue;
+        if (!alpha_calibrated(t)) calib = false;
+        for (int c = 0; c < t->n_cand; c++)
+            if (!t->cand[c].has_dkld) all_kld = false;
+    }
+    return calib && all_kld ? QTK_AUTOPLAN_COST_KLD : calib ? QTK_AUTOPLAN_COST_CALIB : QTK_AUTOPLAN_COST_REL;
+}
+
 double qtk_autoplan_cost_ex(const qtk_measure_tensor *t, const qtk_measure_cand *c, bool tied, bool low_bpw,
                             int cost_model) {
+    /* stage C: the probes' α already holds the class and depth scale */
+    if (cost_model == QTK_AUTOPLAN_COST_KLD && c->has_dkld) return c->dkld > 0 ? c->dkld : 0.0;
+    if (cost_model == QTK_AUTOPLAN_COST_CALIB || cost_model == QTK_AUTOPLAN_COST_KLD) return t->alpha * c->eps_abs;
     double rows = (double)t->ne[1] * (double)(t->ne[2] > 0 ? t->ne[2] : 1);
     double m = low_bpw && is_ffn_down(t->cls) ? 1.0 + pow(2.0, 3.0 - qtk_type_bpw(c->type))
                                               : qtk_autoplan_class_multiplier(t->cls, tied);
@@ -952,7 +988,8 @@ qtk_status qtk_autoplan_solve(const qtk_measure_table *tab, const qtk_autoplan_o
         return qtk_set_error(err, QTK_ERR_INVALID_ARG, "give exactly one target: --target-size or --target-bpw");
     if (has_bpw && !(o->target_bpw < 64))
         return qtk_set_error(err, QTK_ERR_INVALID_ARG, "--target-bpw %g: not a usable bits-per-weight value", o->target_bpw);
-    if (o->cost_model != QTK_AUTOPLAN_COST_REL && o->cost_model != QTK_AUTOPLAN_COST_ABS)
+    const int cost_model = o->cost_model == QTK_AUTOPLAN_COST_AUTO ? qtk_autoplan_default_cost(tab) : o->cost_model;
+    if (!qtk_autoplan_cost_name(cost_model))
         return qtk_set_error(err, QTK_ERR_INVALID_ARG, "unknown cost model %d", o->cost_model);
     if (tab->n <= 0) return qtk_set_error(err, QTK_ERR_INVALID_ARG, "the measurement table has no tensors");
     if (tab->n_elements_all <= 0)
@@ -988,6 +1025,11 @@ qtk_status qtk_autoplan_solve(const qtk_measure_table *tab, const qtk_autoplan_o
                                  "tensor name '%s' cannot be written as a recipe rule (space, ',', '=' or '#')", tt->name);
         if (!(tt->alpha > 0) || !isfinite(tt->alpha))
             return qtk_set_error(err, QTK_ERR_FORMAT, "tensor '%s': alpha %g is not a positive number", tt->name, tt->alpha);
+        if ((cost_model == QTK_AUTOPLAN_COST_CALIB || cost_model == QTK_AUTOPLAN_COST_KLD) && !tt->pinned &&
+            !alpha_calibrated(tt))
+            return qtk_set_error(err, QTK_ERR_INVALID_ARG, "cost model '%s' needs KLD probes, but tensor '%s' has no "
+                                 "calibrated alpha (alpha_src %s): run 'qtk measure ... --probe-text TEXT' on the table",
+                                 qtk_autoplan_cost_name(cost_model), tt->name, tt->alpha_src);
         if (tt->ne[0] <= 0 || tt->ne[1] <= 0)
             return qtk_set_error(err, QTK_ERR_FORMAT, "tensor '%s': bad shape", tt->name);
         n_c += tt->n_cand;
@@ -1007,6 +1049,7 @@ qtk_status qtk_autoplan_solve(const qtk_measure_table *tab, const qtk_autoplan_o
         goto done;
     }
     r->n = tab->n;
+    r->cost_model = cost_model;
     r->low_bpw = low_bpw;
     r->type = (int *)malloc((size_t)tab->n * sizeof *r->type);
     r->cand = (int *)malloc((size_t)tab->n * sizeof *r->cand);
@@ -1028,11 +1071,11 @@ qtk_status qtk_autoplan_solve(const qtk_measure_table *tab, const qtk_autoplan_o
                 st = qtk_set_error(err, QTK_ERR_FORMAT, "tensor '%s': unknown type id %d in the table", tt->name, c->type);
                 goto done;
             }
-            double d = qtk_autoplan_cost_ex(tt, c, s.tied, low_bpw, o->cost_model);
+            double d = qtk_autoplan_cost_ex(tt, c, s.tied, low_bpw, cost_model);
             if (!isfinite(d) || d < 0) {
                 st = qtk_set_error(err, QTK_ERR_FORMAT, "tensor '%s', type %s: error value %g is not a finite "
                                    "non-negative number", tt->name, qtk_type_name(c->type),
-                                   o->cost_model == QTK_AUTOPLAN_COST_ABS ? c->eps_abs : c->eps_rel);
+                                   cost_model == QTK_AUTOPLAN_COST_REL ? c->eps_rel : c->eps_abs);
                 goto done;
             }
             s.cost[n_c + k] = d;
@@ -1250,6 +1293,7 @@ qtk_status qtk_autoplan_for_model(const qtk_gguf *g, const char *table_path, con
     o.target_bpw = tg->target_bpw;
     o.compat = tg->compat_mainline ? QTK_AUTOPLAN_COMPAT_MAINLINE : QTK_AUTOPLAN_COMPAT_ANY;
     o.comment = tg->comment;
+    o.cost_model = QTK_AUTOPLAN_COST_AUTO; /* probe-calibrated when the table has KLD probes */
     if ((st = qtk_autoplan_solve(tab, &o, &r, err)) != QTK_OK) goto done;
     if (file_size) *file_size = r->file_size;
     if (bpw) *bpw = r->bpw;

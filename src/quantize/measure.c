@@ -637,6 +637,11 @@ qtk_status qtk_measure_model(const qtk_gguf *g, const qtk_measure_params *p, con
                                old->shard_index, old->shard_count, hdr->shard_index, hdr->shard_count);
             goto done;
         }
+        /* KLD probes of the table (stage C) stay: the tensors below keep their columns */
+        if (old->probe && !hdr->probe) {
+            hdr->probe = old->probe;
+            old->probe = NULL;
+        }
         int64_t k = 0;
         for (int64_t i = 0; i < old->n; i++) {
             qtk_measure_tensor *o = &old->t[i];

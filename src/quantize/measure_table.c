@@ -15,6 +15,24 @@ static const char *const COLUMNS =
     "name\tidx\tclass\tlayer\tne0\tne1\tne2\ttype\tbytes\trows\teps_abs\teps_abs_se\te_out\teps_rel\tpinned\tgroup\t"
     "alpha\talpha_src";
 #define N_COLUMNS 18
+/* version 2 (tables with KLD probes): two more columns */
+static const char *const COLUMNS_V2_EXTRA = "\tdkld\tdkld_se";
+#define N_COLUMNS_V2 20
+
+/* The version a table is written in: 2 when it holds probe results. */
+static int table_version(const qtk_measure_table *t) {
+    if (t->probe) return 2;
+    for (int64_t i = 0; i < t->n; i++) {
+        if (!strcmp(t->t[i].alpha_src, "interp")) return 2;
+        for (int c = 0; c < t->t[i].n_cand; c++)
+            if (t->t[i].cand[c].has_dkld) return 2;
+    }
+    return 1;
+}
+
+static bool alpha_src_ok(const char *s) {
+    return !strcmp(s, "prior") || !strcmp(s, "probe") || !strcmp(s, "interp") || !strcmp(s, "user");
+}
 
 static const char *const CLASSES[] = {"token_embd",     "output",         "attn_q",        "attn_k",
                                       "attn_v",         "attn_qkv",       "attn_output",   "ffn_gate",
@@ -50,6 +68,7 @@ void qtk_measure_table_free(qtk_measure_table *t) {
     free(t->types);
     free(t->model_name);
     free(t->sample);
+    free(t->probe);
     free(t);
 }
 
@@ -148,16 +167,21 @@ qtk_status qtk_measure_table_format(const qtk_measure_table *t, char **text, siz
     if (!field_ok(t->sample))
         return qtk_set_error(err, QTK_ERR_INVALID_ARG, "measure table: sample description missing or has a TAB");
     if (t->n_types < 1) return qtk_set_error(err, QTK_ERR_INVALID_ARG, "measure table: no candidate types");
+    if (t->probe && !field_ok(t->probe))
+        return qtk_set_error(err, QTK_ERR_INVALID_ARG, "measure table: probe description is empty or has a TAB");
+    const int version = table_version(t);
     sbuf b = {NULL, 0, 0, false};
-    sb_printf(&b, "#qtk-measure\t%d\n#metric\t%s\n#model\t%s\n#model_hash\t%s\n#imatrix_hash\t%s\n#types\t", t->version,
+    sb_printf(&b, "#qtk-measure\t%d\n#metric\t%s\n#model\t%s\n#model_hash\t%s\n#imatrix_hash\t%s\n#types\t", version,
               t->metric, model, t->model_hash, t->imatrix_hash);
     for (int k = 0; k < t->n_types; k++) sb_printf(&b, "%s%s", k ? "," : "", qtk_type_name(t->types[k]));
     sb_printf(&b,
               "\n#alignment\t%llu\n#n_elements_all\t%lld\n#fixed_bytes\t%llu\n#header_bytes\t%llu\n#n_tensors\t%lld\n"
-              "#shard\t%d/%d\n#sample\t%s\n%s\n",
+              "#shard\t%d/%d\n#sample\t%s\n",
               (unsigned long long)t->alignment, (long long)t->n_elements_all, (unsigned long long)t->fixed_bytes,
               (unsigned long long)t->header_bytes, (long long)t->n_tensors_model, t->shard_index, t->shard_count,
-              t->sample, COLUMNS);
+              t->sample);
+    if (version >= 2 && t->probe) sb_printf(&b, "#probe\t%s\n", t->probe);
+    sb_printf(&b, "%s%s\n", COLUMNS, version >= 2 ? COLUMNS_V2_EXTRA : "");
     for (int64_t i = 0; i < t->n && !b.oom; i++) {
         const qtk_measure_tensor *x = &t->t[i];
         if (!field_ok(x->name) || (x->group && !field_ok(x->group))) {
@@ -165,22 +189,27 @@ qtk_status qtk_measure_table_format(const qtk_measure_table *t, char **text, siz
             return qtk_set_error(err, QTK_ERR_INVALID_ARG, "measure table: tensor %lld: name or group '%s' has a TAB, "
                                  "a line break or is empty", (long long)x->idx, x->name ? x->name : "");
         }
-        if (!isfinite(x->alpha)) {
+        if (!isfinite(x->alpha) || !alpha_src_ok(x->alpha_src)) {
             free(b.p);
-            return qtk_set_error(err, QTK_ERR_NUMERIC, "measure table: tensor '%s': alpha is not finite", x->name);
+            return qtk_set_error(err, QTK_ERR_NUMERIC, "measure table: tensor '%s': alpha is not finite or alpha_src "
+                                 "'%s' unknown", x->name, x->alpha_src);
         }
         for (int c = 0; c < x->n_cand; c++) {
             const qtk_measure_cand *q = &x->cand[c];
-            if (!isfinite(q->eps_abs) || !isfinite(q->eps_abs_se) || !isfinite(q->e_out) || !isfinite(q->eps_rel)) {
+            if (!isfinite(q->eps_abs) || !isfinite(q->eps_abs_se) || !isfinite(q->e_out) || !isfinite(q->eps_rel) ||
+                (q->has_dkld && (!isfinite(q->dkld) || !isfinite(q->dkld_se)))) {
                 free(b.p);
                 return qtk_set_error(err, QTK_ERR_NUMERIC, "measure table: tensor '%s', type %s: non-finite error term",
                                      x->name, qtk_type_name(q->type));
             }
-            sb_printf(&b, "%s\t%lld\t%s\t%lld\t%lld\t%lld\t%lld\t%s\t%llu\t%lld\t%.9g\t%.9g\t%.9g\t%.9g\t%s\t%s\t%.9g\t%s\n",
+            sb_printf(&b, "%s\t%lld\t%s\t%lld\t%lld\t%lld\t%lld\t%s\t%llu\t%lld\t%.9g\t%.9g\t%.9g\t%.9g\t%s\t%s\t%.9g\t%s",
                       x->name, (long long)x->idx, x->cls, (long long)x->layer, (long long)x->ne[0], (long long)x->ne[1],
                       (long long)x->ne[2], qtk_type_name(q->type), (unsigned long long)q->bytes, (long long)q->rows,
                       q->eps_abs, q->eps_abs_se, q->e_out, q->eps_rel, x->pinned ? "1" : "-",
                       x->group ? x->group : "-", x->alpha, x->alpha_src);
+            if (version < 2) sb_printf(&b, "\n");
+            else if (q->has_dkld) sb_printf(&b, "\t%.9g\t%.9g\n", q->dkld, q->dkld_se);
+            else sb_printf(&b, "\t-\t-\n");
         }
     }
     if (b.oom) {
@@ -290,20 +319,21 @@ static bool is_hex64(const char *s) {
 
 enum {
     H_VERSION, H_METRIC, H_MODEL, H_MODEL_HASH, H_IMATRIX_HASH, H_TYPES, H_ALIGNMENT, H_N_ELEMENTS_ALL,
-    H_FIXED_BYTES, H_HEADER_BYTES, H_N_TENSORS, H_SHARD, H_SAMPLE, H_COUNT
+    H_FIXED_BYTES, H_HEADER_BYTES, H_N_TENSORS, H_SHARD, H_SAMPLE, H_PROBE, H_COUNT
 };
+#define H_N_REQUIRED H_PROBE /* keys before it are required; #probe is optional (version 2) */
 static const char *const HEADER_KEYS[H_COUNT] = {"qtk-measure", "metric",      "model",          "model_hash",
                                                  "imatrix_hash", "types",      "alignment",      "n_elements_all",
                                                  "fixed_bytes", "header_bytes", "n_tensors",     "shard",
-                                                 "sample"};
+                                                 "sample",      "probe"};
 
 static qtk_status parse_header(parser *ps, qtk_measure_table *t, int key, char *val) {
     switch (key) {
     case H_VERSION: {
         int64_t v;
         if (!parse_i64(val, &v) || v < 1) return perr(ps, QTK_ERR_FORMAT, "format version '%s' is not a positive integer", val);
-        if (v != QTK_MEASURE_FORMAT_VERSION)
-            return perr(ps, QTK_ERR_UNSUPPORTED, "format version %lld; this qtk reads version %d", (long long)v,
+        if (v > QTK_MEASURE_FORMAT_VERSION)
+            return perr(ps, QTK_ERR_UNSUPPORTED, "format version %lld; this qtk reads versions 1 to %d", (long long)v,
                         QTK_MEASURE_FORMAT_VERSION);
         t->version = (int)v;
         return QTK_OK;
@@ -382,6 +412,11 @@ static qtk_status parse_header(parser *ps, qtk_measure_table *t, int key, char *
         if (!*val) return perr(ps, QTK_ERR_FORMAT, "empty sample description");
         if (!(t->sample = qtk_strdup(val))) return perr(ps, QTK_ERR_NOMEM, "out of memory");
         return QTK_OK;
+    case H_PROBE:
+        if (t->version < 2) return perr(ps, QTK_ERR_FORMAT, "#probe in a version %d table (probes need version 2)", t->version);
+        if (!*val) return perr(ps, QTK_ERR_FORMAT, "empty probe description");
+        if (!(t->probe = qtk_strdup(val))) return perr(ps, QTK_ERR_NOMEM, "out of memory");
+        return QTK_OK;
     default: return QTK_OK;
     }
 }
@@ -432,8 +467,19 @@ static qtk_status parse_row(parser *ps, qtk_measure_table *t, char **f, int64_t 
     double alpha;
     if (!parse_real(f[16], &alpha) || alpha < 0)
         return perr(ps, QTK_ERR_FORMAT, "tensor '%s': alpha '%.40s' is not a finite number >= 0", f[0], f[16]);
-    if (strcmp(f[17], "prior") && strcmp(f[17], "probe") && strcmp(f[17], "user"))
-        return perr(ps, QTK_ERR_FORMAT, "tensor '%s': alpha_src '%.40s' is not prior, probe or user", f[0], f[17]);
+    if (!alpha_src_ok(f[17]) || (t->version < 2 && !strcmp(f[17], "interp")))
+        return perr(ps, QTK_ERR_FORMAT, "tensor '%s': alpha_src '%.40s' is not prior, probe%s or user", f[0], f[17],
+                    t->version < 2 ? "" : ", interp");
+    if (t->version >= 2) {
+        if (!strcmp(f[18], "-") && !strcmp(f[19], "-")) {
+            q.has_dkld = false;
+        } else if (parse_real(f[18], &q.dkld) && parse_real(f[19], &q.dkld_se) && q.dkld_se >= 0) {
+            q.has_dkld = true;
+        } else {
+            return perr(ps, QTK_ERR_FORMAT, "tensor '%s', type %s: dkld '%.40s' / dkld_se '%.40s' are not both '-' or "
+                        "finite numbers (dkld_se >= 0)", f[0], f[7], f[18], f[19]);
+        }
+    }
 
     qtk_measure_tensor *last = t->n > 0 ? &t->t[t->n - 1] : NULL;
     if (last && last->idx == idx) {
@@ -552,6 +598,10 @@ qtk_status qtk_measure_table_parse(const char *text, size_t len, const char *ori
             for (int k = 0; k < H_COUNT; k++)
                 if (!strcmp(line + 1, HEADER_KEYS[k])) key = k;
             if (key < 0) continue; /* unknown keys are ignored (added by later versions) */
+            if (key != H_VERSION && !seen[H_VERSION]) {
+                s = perr(&ps, QTK_ERR_FORMAT, "header key '%s' before #qtk-measure", line + 1);
+                break;
+            }
             if (seen[key]) {
                 s = perr(&ps, QTK_ERR_FORMAT, "header key '%s' given twice", line + 1);
                 break;
@@ -561,28 +611,31 @@ qtk_status qtk_measure_table_parse(const char *text, size_t len, const char *ori
             continue;
         }
         if (!columns) {
-            if (strcmp(line, COLUMNS) != 0) {
-                s = perr(&ps, QTK_ERR_FORMAT, "expected the column line '%.60s...'", COLUMNS);
+            size_t lc = strlen(COLUMNS);
+            bool v2 = t->version >= 2;
+            if (strncmp(line, COLUMNS, lc) != 0 || strcmp(line + lc, v2 ? COLUMNS_V2_EXTRA : "") != 0) {
+                s = perr(&ps, QTK_ERR_FORMAT, "expected the column line of version %d '%.60s...'", t->version, COLUMNS);
                 break;
             }
-            for (int k = 0; k < H_COUNT && s == QTK_OK; k++)
+            for (int k = 0; k < H_N_REQUIRED && s == QTK_OK; k++)
                 if (!seen[k]) s = perr(&ps, QTK_ERR_FORMAT, "header key '#%s' missing", HEADER_KEYS[k]);
             columns = true;
             continue;
         }
-        char *f[N_COLUMNS];
+        char *f[N_COLUMNS_V2];
+        const int want = t->version >= 2 ? N_COLUMNS_V2 : N_COLUMNS;
         int nf = 0;
         char *p = line;
         for (;;) {
             char *tab = strchr(p, '\t');
-            if (nf < N_COLUMNS) f[nf] = p;
+            if (nf < want) f[nf] = p;
             nf++;
             if (!tab) break;
             *tab = '\0';
             p = tab + 1;
         }
-        if (nf != N_COLUMNS) {
-            s = perr(&ps, QTK_ERR_FORMAT, "%d fields, expected %d", nf, N_COLUMNS);
+        if (nf != want) {
+            s = perr(&ps, QTK_ERR_FORMAT, "%d fields, expected %d", nf, want);
             break;
         }
         s = parse_row(&ps, t, f, &cap);
@@ -757,6 +810,8 @@ qtk_status qtk_measure_table_merge(const qtk_measure_table *const *parts, const 
             memcpy(t->imatrix_hash, a->imatrix_hash, sizeof t->imatrix_hash);
             t->model_name = qtk_strdup(a->model_name ? a->model_name : "-");
             t->sample = qtk_strdup(a->sample ? a->sample : "-");
+            for (int k = 0; k < n && !t->probe; k++)
+                if (parts[k]->probe) t->probe = qtk_strdup(parts[k]->probe);
             t->types = (int *)malloc((size_t)a->n_types * sizeof(int));
             t->n_types = a->n_types;
             t->alignment = a->alignment;

@@ -10,7 +10,10 @@
 
 #include "core/qtk_internal.h"
 
-#define QTK_MEASURE_FORMAT_VERSION 1
+/* Version 1: no probe columns. Version 2 (written only when a table holds
+ * KLD probes, stage C of PLANNER §4.3): + columns dkld, dkld_se and the
+ * header key #probe. Both are read. */
+#define QTK_MEASURE_FORMAT_VERSION 2
 #define QTK_MEASURE_METRIC "wmse-1"
 
 /* One candidate type of one tensor. */
@@ -22,6 +25,8 @@ typedef struct qtk_measure_cand {
     double eps_abs_se;    /* its standard error (per-row spread)                 */
     double e_out;         /* Σ v·w² over sampled rows × R/S                      */
     double eps_rel;       /* mean over sampled rows of Σv·e² / Σv·w²             */
+    bool has_dkld;        /* a KLD probe measured this (tensor, type)            */
+    double dkld, dkld_se; /* its ΔKLD vs the unquantized model and standard error */
 } qtk_measure_cand;
 
 /* One candidate tensor. */
@@ -34,7 +39,7 @@ typedef struct qtk_measure_tensor {
     bool pinned;          /* a rule fixes the type: exactly one candidate       */
     char *group;          /* harmonisation group id, NULL when none             */
     double alpha;         /* error-to-cost scale (1 when not calibrated)        */
-    char alpha_src[8];    /* "prior", "probe", "user"                           */
+    char alpha_src[8];    /* "prior", "probe", "interp" (over depth), "user"    */
     int n_cand;
     qtk_measure_cand *cand; /* increasing bytes                                  */
 } qtk_measure_tensor;
@@ -54,6 +59,7 @@ typedef struct qtk_measure_table {
     int64_t n_tensors_model; /* candidate tensors of the whole model            */
     int shard_index, shard_count; /* 1-based I of N; 1/1 when not sharded        */
     char *sample;          /* sampling rule description                          */
+    char *probe;           /* KLD probe settings (#probe), NULL when none         */
     int64_t n;             /* tensors in this table                              */
     qtk_measure_tensor *t;
 } qtk_measure_table;

@@ -241,6 +241,27 @@ static int policy_attn_v_bump(int t) {
     }
 }
 
+/* llama-quantize: output.weight (and a tied token_embd) becomes q6_K unless the
+ * preset's type already is q8_0 (ik_llama.cpp: or iq6_k). */
+static bool policy_output_q6_k(int t, bool mainline) {
+    switch (t) {
+    case QTK_TYPE_Q8_0: return false;
+    case QTK_TYPE_IQ6_K: return mainline;
+    default: return true;
+    }
+}
+
+/* llama-quantize: on 70B models (8 query heads per KV head) an attn_v of type
+ * q3_K or q4_K becomes q5_K (ik_llama.cpp, not stock: iq3_k becomes iq5_k);
+ * -1 when the type has no such rule. */
+static int policy_attn_v_70b(int t, bool mainline) {
+    switch (t) {
+    case QTK_TYPE_Q3_K: case QTK_TYPE_Q4_K: return QTK_TYPE_Q5_K;
+    case QTK_TYPE_IQ3_K: return mainline ? -1 : QTK_TYPE_IQ5_K;
+    default: return -1;
+    }
+}
+
 #define OUT_W "^output\\.weight$"
 #define TOK_W "^token_embd\\.weight$"
 #define ATTN_V "attn_v\\.weight"
@@ -255,7 +276,7 @@ static void gen_embeddings(gen *g, const preset *p, const qtk_quant_overrides *o
     bool lowbit = IN(id, P_IQ2_XXS, P_IQ2_XS, P_IQ3_XXS, P_IQ1_S, P_IQ2_S, P_IQ2_M, P_IQ1_M, P_IQ2_K, P_IQ3_K,
                      P_IQ2_KS, P_IQ3_KS, P_IQ2_KL, P_IQ2_KT, P_IQ3_KT, P_IQ1_KT);
     bool tied5 = IN(id, P_IQ3_S, P_IQ3_M, P_IQ3_KL, P_IQ4_XS, P_IQ4_KS, P_IQ4_KSS);
-    bool not8 = d != QTK_TYPE_Q8_0 && d != QTK_TYPE_IQ6_K;
+    bool not8 = policy_output_q6_k(d, false);
     out(g, "\n# output.weight; token_embd.weight instead when the model has no output.weight (tied)\n");
     if (ov->output_tensor_type >= 0) out(g, TOK_W " if tied = %s\n", tn(ov->output_tensor_type));
     out(g, OUT_W " if arch==falcon or cols%%256!=0 = q8_0\n");
@@ -343,7 +364,7 @@ static void gen_attn_v(gen *g, const preset *p, const qtk_quant_overrides *ov) {
     out(g, "\n# attn_v (MIXES 6.2): layer = attn_v counter, n = number of attn_v/attn_qkv tensors\n");
     if (ov->attn_v_type >= 0) out(g, ATTN_V " = %s\n", tn(ov->attn_v_type));
     out(g, ATTN_V " if experts>=4 = q8_0\n");
-    int r70 = (d == QTK_TYPE_Q3_K || d == QTK_TYPE_Q4_K) ? QTK_TYPE_Q5_K : d == QTK_TYPE_IQ3_K ? QTK_TYPE_IQ5_K : -1;
+    int r70 = policy_attn_v_70b(d, false);
     if (r70 >= 0 || rows.n) out(g, ATTN_V " if size==70B = %s\n", r70 >= 0 ? tn(r70) : "keep");
     if (rows.p) out(g, "%s", rows.p);
     if (rows.oom) g->oom = true;
@@ -459,9 +480,10 @@ static void gen_mix(gen *g, const preset *p) {
  * 70B models, so such a row gets a 70B twin in front of it. */
 static void mv_row(gen *g, const char *layers, const char *cond, int t) {
     char c[160];
-    if (t == QTK_TYPE_Q3_K || t == QTK_TYPE_Q4_K) {
+    int r70 = policy_attn_v_70b(t, true);
+    if (r70 >= 0) {
         snprintf(c, sizeof c, "size==70B%s%s%s", cond ? " and (" : "", cond ? cond : "", cond ? ")" : "");
-        out(g, M_ATTN_V "%s%s if %s = q5_K\n", layers ? " @ " : "", layers ? layers : "", c);
+        out(g, M_ATTN_V "%s%s if %s = %s\n", layers ? " @ " : "", layers ? layers : "", c, tn(r70));
     }
     out(g, M_ATTN_V "%s%s%s%s = %s\n", layers ? " @ " : "", layers ? layers : "", cond ? " if " : "", cond ? cond : "",
         tn(t));
@@ -501,7 +523,7 @@ static void gen_mainline(gen *g, const preset *p, const qtk_quant_overrides *ov)
     out(g, "\n# output.weight; token_embd.weight instead when the model has no output.weight (tied)\n");
     if (ov->output_tensor_type >= 0) out(g, TOK_W " if tied = %s\n", tn(ov->output_tensor_type));
     bool low = IN(id, P_IQ2_XXS, P_IQ2_XS, P_IQ3_XXS, P_IQ1_S, P_IQ2_S, P_IQ2_M, P_IQ1_M);
-    const char *o = low ? "q5_K" : d != QTK_TYPE_Q8_0 ? "q6_K" : "keep";
+    const char *o = low ? "q5_K" : policy_output_q6_k(d, true) ? "q6_K" : "keep";
     out(g, OUT_W " if arch==falcon or cols%%%lld!=0 = q8_0\n" OUT_W " = %s\n", blk, o);
     out(g, TOK_W " if tied and (arch==falcon or cols%%%lld!=0) = q8_0\n" TOK_W " if tied = %s\n", blk, o);
     const char *tok = IN(id, P_IQ2_XXS, P_IQ2_XS, P_IQ1_S, P_IQ1_M) ? "q2_K"
@@ -539,7 +561,8 @@ static void gen_mainline(gen *g, const preset *p, const qtk_quant_overrides *ov)
     case P_Q4_K_S: mv_row(g, "first:4", NULL, QTK_TYPE_Q5_K); break;
     default: break;
     }
-    if (d == QTK_TYPE_Q3_K || d == QTK_TYPE_Q4_K) out(g, M_ATTN_V " if size==70B = q5_K\n");
+    int r70 = policy_attn_v_70b(d, true);
+    if (r70 >= 0) out(g, M_ATTN_V " if size==70B = %s\n", tn(r70));
 
     out(g, "\n# attn_k.weight / attn_q.weight\n");
     out(g, M_ATTN_K " if experts==8 = q8_0\n");

@@ -10,37 +10,10 @@
 #ifndef QTK_SVG_PLOT_H
 #define QTK_SVG_PLOT_H
 
-#include "qtk.h"
+#include "core/qtk_internal.h" /* qtk.h with its experimental part */
 
-typedef enum qtk_svg_style {
-    QTK_SVG_POINTS = 0, /* markers, each with its label (if any)          */
-    QTK_SVG_LINE = 1    /* markers joined in order of x, labels optional  */
-} qtk_svg_style;
-
-typedef struct qtk_svg_series {
-    const char *name;            /* legend text                                   */
-    qtk_svg_style style;
-    const char *color;           /* e.g. "#1f77b4"; NULL: from a built-in palette  */
-    int64_t n;
-    const double *x, *y;         /* n values each; non-finite (or y <= 0 on a log
-                                    axis) points are left out                      */
-    const double *y_err;         /* NULL, or n half-widths drawn as error bars     */
-    const char *const *labels;   /* NULL, or n labels (NULL entries: no label)     */
-} qtk_svg_series;
-
-typedef struct qtk_svg_plot {
-    const char *title, *subtitle; /* either may be NULL                             */
-    const char *x_label, *y_label;
-    bool log_y;                  /* log10 y axis                                   */
-    int width, height;           /* pixels; 0: 960 x 600                           */
-    int n_series;
-    const qtk_svg_series *series;
-} qtk_svg_plot;
-
-/* Renders the plot into a malloc'ed NUL-terminated string (*len without the
- * NUL). Fails with QTK_ERR_INVALID_ARG when there is no plottable point and
- * QTK_ERR_NOMEM on allocation failure. */
-qtk_status qtk_svg_render(const qtk_svg_plot *p, char **out, size_t *len, qtk_error *err);
+/* qtk_svg_style, qtk_svg_series, qtk_svg_plot and qtk_svg_render are in qtk.h's
+ * experimental part (qtk sweep uses them); the helpers below are internal. */
 
 /* Linear axis: a "nice" step (1, 2 or 5 × 10^k) giving at most max_ticks
  * ticks over [lo, hi]; *first = the smallest multiple of the step >= lo.

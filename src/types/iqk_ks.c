@@ -581,6 +581,23 @@ void qtk_iq4_ks_to_float(const void *row, float *dst, int64_t n) {
     }
 }
 
+/* The same values as qtk_iq4_ks_to_float: fl(dl · g) with dl its float. */
+void qtk_iq4_ks_to_int8(const void *row, int64_t n, float *d, int8_t *q) {
+    const uint8_t *p = (const uint8_t *)row;
+    const float dr = rd_f32(p);
+    p += 4;
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 136) {
+        for (int ib = 0; ib < 8; ib++) {
+            d[ibl * 8 + ib] = dr * (float)((p[ib] & 0xFE) - 127);
+            const int8_t *g = qtk_iq4nl_values + (p[ib] & 1) * 16;
+            const uint8_t *qs = p + 8 + 16 * ib;
+            int8_t *o = q + ibl * QK_K + 32 * ib;
+            for (int j = 0; j < 16; j++) o[j] = g[qs[j] & 0xF];
+            for (int j = 0; j < 16; j++) o[j + 16] = g[qs[j] >> 4];
+        }
+    }
+}
+
 size_t qtk_iq4_ks_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
     return ks_quantize(&IQ4KS_DESC, pack_iq4_ks, 136, src, dst, nrows, n, imatrix);
 }
@@ -641,6 +658,25 @@ void qtk_iq5_ks_to_float(const void *row, float *dst, int64_t n) {
             const int s4 = 4 * (ib % 2);
             for (int j = 0; j < 32; j++) l[j] = (uint8_t)(((qs[j] >> s4) & 0xF) | (((qh[j] >> ib) & 1) << 4));
             ks_lookup32(dst + ibl * QK_K + 32 * ib, dl, gf + (p[ib] & 1) * 32, l);
+        }
+    }
+}
+
+/* The same values as qtk_iq5_ks_to_float: fl(dl · g) with dl its float. */
+void qtk_iq5_ks_to_int8(const void *row, int64_t n, float *d, int8_t *q) {
+    const uint8_t *p = (const uint8_t *)row;
+    const float dr = rd_f32(p);
+    p += 4;
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 168) {
+        for (int ib = 0; ib < 8; ib++) {
+            d[ibl * 8 + ib] = dr * (float)((p[ib] & 0xFE) - 127);
+            const int8_t *g = qtk_iq5nl_values + (p[ib] & 1) * 32;
+            const uint8_t *qs = p + 8 + 32 * (ib / 2), *qh = p + 136;
+            const int s4 = 4 * (ib % 2);
+            int8_t *o = q + ibl * QK_K + 32 * ib;
+            uint8_t l[32];  /* indices first (vectorises), then the look-ups */
+            for (int j = 0; j < 32; j++) l[j] = (uint8_t)(((qs[j] >> s4) & 0xF) | (((qh[j] >> ib) & 1) << 4));
+            for (int j = 0; j < 32; j++) o[j] = g[l[j]];
         }
     }
 }
@@ -712,6 +748,27 @@ void qtk_iq3_ks_to_float(const void *row, float *dst, int64_t n) {
             const int s2 = 2 * (ib % 4);
             for (int j = 0; j < 32; j++) l[j] = (uint8_t)(((qs[j] >> s2) & 3) | (((qh[j] >> ib) & 1) << 2));
             ks_lookup32(dst + ibl * QK_K + 32 * ib, dl, gf + ((extra >> (8 + ib)) & 1) * 8, l);
+        }
+    }
+}
+
+/* The same values as qtk_iq3_ks_to_float: fl(dl · g) with dl its float. */
+void qtk_iq3_ks_to_int8(const void *row, int64_t n, float *d, int8_t *q) {
+    const uint8_t *p = (const uint8_t *)row;
+    const float dr = qtk_fp16_to_fp32(rd_u16(p));
+    p += 2;
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 102) {
+        const uint16_t extra = rd_u16(p);
+        for (int ib = 0; ib < 8; ib++) {
+            const int ls = ((p[2 + ib % 4] >> (4 * (ib / 4))) & 0xF) | (((extra >> ib) & 1) << 4);
+            d[ibl * 8 + ib] = dr * (float)(ls - 16);
+            const int8_t *g = qtk_iq3nl_values + ((extra >> (8 + ib)) & 1) * 8;
+            const uint8_t *qs = p + 6 + 32 * (ib / 4), *qh = p + 70;
+            const int s2 = 2 * (ib % 4);
+            int8_t *o = q + ibl * QK_K + 32 * ib;
+            uint8_t l[32];
+            for (int j = 0; j < 32; j++) l[j] = (uint8_t)(((qs[j] >> s2) & 3) | (((qh[j] >> ib) & 1) << 2));
+            for (int j = 0; j < 32; j++) o[j] = g[l[j]];
         }
     }
 }
@@ -818,6 +875,27 @@ void qtk_iq2_ks_to_float(const void *row, float *dst, int64_t n) {
             const int s2 = 2 * (ib % 4);
             for (int j = 0; j < 32; j++) l[j] = (uint8_t)((qs[j] >> s2) & 3);
             ks_lookup32(dst + ibl * QK_K + 32 * ib, dl, gf + ((extra >> ib) & 1) * 4, l);
+        }
+    }
+}
+
+/* The same values as qtk_iq2_ks_to_float: fl(dl · g) with dl its float. */
+void qtk_iq2_ks_to_int8(const void *row, int64_t n, float *d, int8_t *q) {
+    const uint8_t *p = (const uint8_t *)row;
+    const float dr = qtk_fp16_to_fp32(rd_u16(p));
+    p += 2;
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 70) {
+        const uint16_t extra = rd_u16(p);
+        for (int ib = 0; ib < 8; ib++) {
+            const int ls = ((p[2 + ib / 2] >> (4 * (ib % 2))) & 0xF) | (((extra >> (8 + ib)) & 1) << 4);
+            d[ibl * 8 + ib] = dr * (float)(ls - 16);
+            const int8_t *g = qtk_iq2nl_values + ((extra >> ib) & 1) * 4;
+            const uint8_t *qs = p + 6 + 32 * (ib / 4);
+            const int s2 = 2 * (ib % 4);
+            int8_t *o = q + ibl * QK_K + 32 * ib;
+            uint8_t l[32];
+            for (int j = 0; j < 32; j++) l[j] = (uint8_t)((qs[j] >> s2) & 3);
+            for (int j = 0; j < 32; j++) o[j] = g[l[j]];
         }
     }
 }

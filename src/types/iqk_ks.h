@@ -8,6 +8,9 @@
 
 /* ---- kernels ------------------------------------------------------------- */
 void qtk_iq4_ks_to_float(const void *row, float *dst, int64_t n);
+/* Exact int8 form (qtk_to_int8_fn): d[b] = row scale × sub-block scale (the
+ * float to_float multiplies with), q = grid value. */
+void qtk_iq4_ks_to_int8(const void *row, int64_t n, float *d, int8_t *q);
 size_t qtk_iq4_ks_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
 void qtk_iq4_ks_from_float(const float *src, void *dst, int64_t n);
 void qtk_iq4_ks_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
@@ -16,6 +19,7 @@ void qtk_iq4_ks_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y
 void qtk_iq4_ks_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_iq4_kss_to_float(const void *row, float *dst, int64_t n);
+void qtk_iq4_kss_to_int8(const void *row, int64_t n, float *d, int8_t *q);
 size_t qtk_iq4_kss_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
 void qtk_iq4_kss_from_float(const float *src, void *dst, int64_t n);
 void qtk_iq4_kss_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
@@ -24,6 +28,7 @@ void qtk_iq4_kss_vec_dot_avx512(int64_t n, float *s, const void *x, const void *
 void qtk_iq4_kss_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_iq5_ks_to_float(const void *row, float *dst, int64_t n);
+void qtk_iq5_ks_to_int8(const void *row, int64_t n, float *d, int8_t *q);
 size_t qtk_iq5_ks_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
 void qtk_iq5_ks_from_float(const float *src, void *dst, int64_t n);
 void qtk_iq5_ks_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
@@ -32,6 +37,7 @@ void qtk_iq5_ks_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y
 void qtk_iq5_ks_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_iq3_ks_to_float(const void *row, float *dst, int64_t n);
+void qtk_iq3_ks_to_int8(const void *row, int64_t n, float *d, int8_t *q);
 size_t qtk_iq3_ks_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
 void qtk_iq3_ks_from_float(const float *src, void *dst, int64_t n);
 void qtk_iq3_ks_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
@@ -40,6 +46,7 @@ void qtk_iq3_ks_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y
 void qtk_iq3_ks_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_iq2_ks_to_float(const void *row, float *dst, int64_t n);
+void qtk_iq2_ks_to_int8(const void *row, int64_t n, float *d, int8_t *q);
 size_t qtk_iq2_ks_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
 void qtk_iq2_ks_from_float(const float *src, void *dst, int64_t n);
 void qtk_iq2_ks_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);

@@ -393,6 +393,25 @@ void qtk_iq4_kss_to_float(const void *row, float *dst, int64_t n) {
     }
 }
 
+/* The same values as qtk_iq4_kss_to_float: fl(dl · g) with dl its float. */
+void qtk_iq4_kss_to_int8(const void *row, int64_t n, float *d, int8_t *q) {
+    const uint8_t *p = (const uint8_t *)row;
+    const float dr = rd_f32(p);
+    p += 4;
+    uint8_t qs[128], sb[8];
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 128) {
+        kss_unpack_block(p, qs, sb);
+        for (int ib = 0; ib < 8; ib++) {
+            d[ibl * 8 + ib] = dr * (float)((sb[ib] & 0xFE) - 127);
+            const int8_t *g = qtk_iq4nl_values + (sb[ib] & 1) * 16;
+            const uint8_t *qq = qs + 16 * ib;
+            int8_t *o = q + ibl * QK_K + 32 * ib;
+            for (int j = 0; j < 16; j++) o[j] = g[qq[j] & 0xF];
+            for (int j = 0; j < 16; j++) o[j + 16] = g[qq[j] >> 4];
+        }
+    }
+}
+
 void qtk_iq4_kss_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
     const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;

@@ -69,6 +69,24 @@ void qtk_iq4_xs_to_float(const void *row, float *dst, int64_t n) {
     }
 }
 
+/* Exact int8 form: d[b] = d·(ls − 32) (exact in float: fp16 d, 6-bit ls),
+ * q = grid value — the values qtk_iq4_xs_to_float computes. */
+void qtk_iq4_xs_to_int8(const void *row, int64_t n, float *d, int8_t *q) {
+    const uint8_t *b = (const uint8_t *)row;
+    for (int64_t i = 0; i < n / QK_K; i++, b += sizeof(qtk_block_iq4_xs)) {
+        const float dd = qtk_fp16_to_fp32(rd16(b));
+        const unsigned sh = rd16(b + 2);
+        const uint8_t *sl = b + 4, *qs = b + 8;
+        for (int ib = 0; ib < QK_K / 32; ib++, qs += 16) {
+            const int ls = ((sl[ib / 2] >> 4 * (ib % 2)) & 0x0F) | (((sh >> 2 * ib) & 3) << 4);
+            d[i * 8 + ib] = dd * (float)(ls - 32);
+            int8_t *o = q + i * QK_K + 32 * ib;
+            for (int j = 0; j < 16; j++) o[j] = qtk_iq4nl_values[qs[j] & 0x0F];
+            for (int j = 0; j < 16; j++) o[j + 16] = qtk_iq4nl_values[qs[j] >> 4];
+        }
+    }
+}
+
 /* ---- quantization ------------------------------------------------------------- */
 
 /* Grid indices of x·id (nearest IQ4NL value) and their Σwxq, Σwq². */

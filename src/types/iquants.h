@@ -74,6 +74,7 @@ void qtk_iq4_nl_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y
 void qtk_iq4_nl_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_iq4_xs_to_float(const void *row, float *dst, int64_t n);
+void qtk_iq4_xs_to_int8(const void *row, int64_t n, float *d, int8_t *q);
 size_t qtk_iq4_xs_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
 void qtk_iq4_xs_from_float(const float *src, void *dst, int64_t n);
 void qtk_iq4_xs_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);

@@ -60,17 +60,28 @@ void qtk_q8_0_to_float(const void *row, float *dst, int64_t n) {
 /* Round-to-nearest with d = amax/127, as the reference (the imatrix is ignored).
  * A denormal amax would make 1/d overflow, so such blocks become all-zero
  * (their fp16 scale is 0 anyway). */
+/* roundf(v) (halves away from zero) for |v| < 2^23 without a libm call, so
+ * the loop below vectorises (it converts every batch's activations of the
+ * 32-block types): t = trunc(v), v - t is exact. NaN gives 0. */
+static inline int8_t round_half_away_i8(float v) {
+    v = v == v ? v : 0.0f;
+    const int t = (int)v;
+    const float f = v - (float)t;
+    return (int8_t)(t + (f >= 0.5f) - (f <= -0.5f));
+}
+
 void qtk_q8_0_from_float(const float *src, void *dst, int64_t n) {
     qtk_block_q8_0 *b = (qtk_block_q8_0 *)dst;
     for (int64_t i = 0; i < n / QK8_0; i++) {
         const float *x = src + i * QK8_0;
-        float amax = 0.0f;
-        for (int j = 0; j < QK8_0; j++) amax = fmaxf(amax, fabsf(x[j]));
+        const float amax = qtk_amax8(x, QK8_0);
         const float d = amax / 127.0f;
         float id = d ? 1.0f / d : 0.0f;
         if (!isfinite(id)) id = 0.0f;
         wr16(&b[i].d, scale_to_fp16(d));
-        for (int j = 0; j < QK8_0; j++) b[i].qs[j] = (int8_t)roundf(x[j] * id);
+        int8_t q[QK8_0];
+        for (int j = 0; j < QK8_0; j++) q[j] = round_half_away_i8(x[j] * id);
+        memcpy(b[i].qs, q, QK8_0);
     }
 }
 

@@ -13,7 +13,8 @@
  * per weight per batch instead of once per weight per column tile.
  *
  * Conversion: a type with an exact int8 form per 32 weights (value =
- * d · q, |q| ≤ 127: Q4_0, Q5_0, Q6_0, Q8_0, IQ4_NL) is copied exactly
+ * d · q, |q| ≤ 127: Q4_0, Q5_0, Q6_0, Q8_0, IQ4_NL, IQ4_XS, IQ2_KS, IQ3_KS,
+ * IQ4_KS, IQ4_KSS, IQ5_KS, ...) is copied exactly
  * through its to_int8 routine; any other type is decoded with its to_float
  * (to_float_dot) and re-quantized per 32 weights to d = max|v|/127,
  * q = round(v/d): an added rounding error of at most d/2 per weight

@@ -23,11 +23,7 @@ void qtk_q8_2_from_float(const float *src, void *dst, int64_t n) {
     qtk_block_q8_2 *y = (qtk_block_q8_2 *)dst;
     for (int64_t i = 0; i < n / QK8_2; i++) {
         const float *x = src + i * QK8_2;
-        float amax = 0.0f;
-        for (int j = 0; j < QK8_2; j++) {
-            const float a = fabsf(x[j]);
-            if (a > amax) amax = a;
-        }
+        const float amax = qtk_amax8(x, QK8_2);
         float d = amax / 127.0f;
         if (d > Q8_2_FP16_MAX) d = Q8_2_FP16_MAX;
         uint16_t h = qtk_fp32_to_fp16(d);

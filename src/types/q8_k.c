@@ -12,13 +12,15 @@ void qtk_q8_K_from_float(const float *src, void *dst, int64_t n) {
     qtk_block_q8_K *y = (qtk_block_q8_K *)dst;
     for (int64_t i = 0; i < n / QK_K; i++) {
         const float *x = src + i * QK_K;
-        float max = 0.0f, amax = 0.0f;
-        for (int j = 0; j < QK_K; j++) {
-            if (fabsf(x[j]) > amax) {
-                amax = fabsf(x[j]);
+        /* the signed value of the first element of largest magnitude (the max
+         * first, then its first occurrence: no serial chain) */
+        const float amax = qtk_amax8(x, QK_K);
+        float max = 0.0f;
+        for (int j = 0; j < QK_K; j++)
+            if (fabsf(x[j]) == amax) {
                 max = x[j];
+                break;
             }
-        }
         if (amax == 0.0f) {
             memset(&y[i], 0, sizeof y[i]);
             continue;

@@ -35,6 +35,8 @@
 #define NEON(fn) NULL
 #endif
 
+/* Activation quantizers with an AVX2 version (used on AVX-512 CPUs too). */
+#define ACT_AVX2(t) {NULL, AVX2(qtk_##t##_from_float_avx2), AVX2(qtk_##t##_from_float_avx2), NULL}
 /* Dot kernels of a type `t` implemented for every ISA level. */
 #define DOTS_ALL(t) {qtk_##t##_vec_dot_scalar, AVX2(qtk_##t##_vec_dot_avx2), \
                      AVX512(qtk_##t##_vec_dot_avx512), NEON(qtk_##t##_vec_dot_neon)}
@@ -108,7 +110,7 @@ static const qtk_type_traits type_table[QTK_TYPE_ID_LIMIT] = {
      .vec_dot = DOTS_ALL(q6_0), .mul_mat = MUL_MAT_X86(q6_0)},
     [QTK_TYPE_Q8_0] = {.id = QTK_TYPE_Q8_0, .name = "q8_0", .ecosystems = QTK_ECO_BOTH, .block_size = 32, .type_size = 34, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_q8_0_to_float, .to_int8 = qtk_q8_0_to_int8,
-     .quantize = qtk_q8_0_quantize, .from_float = qtk_q8_0_from_float,
+     .quantize = qtk_q8_0_quantize, .from_float = qtk_q8_0_from_float, .from_float_isa = ACT_AVX2(q8_0),
      .vec_dot = DOTS_ALL(q8_0), .mul_mat = MUL_MAT_X86(q8_0)},
     GEOM(QTK_TYPE_Q8_1, "q8_1", 32, 36, 0, true),
     [QTK_TYPE_IQ4_NL] = {.id = QTK_TYPE_IQ4_NL, .name = "iq4_nl", .ecosystems = QTK_ECO_BOTH, .block_size = 32, .type_size = 18, .is_quantized = true,
@@ -143,11 +145,11 @@ static const qtk_type_traits type_table[QTK_TYPE_ID_LIMIT] = {
      .vec_dot = DOTS_ALL(q6_K), .mul_mat = MUL_MAT_AVX512(q6_K)},
     [QTK_TYPE_Q8_K] = {.id = QTK_TYPE_Q8_K, .name = "q8_K", .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = 296, .is_quantized = true,
      .file_type = false, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_q8_K_to_float,
-     .from_float = qtk_q8_K_from_float, .vec_dot = NO_DOTS},
+     .from_float = qtk_q8_K_from_float, .from_float_isa = ACT_AVX2(q8_K), .vec_dot = NO_DOTS},
     /* qtk's per-32 activations of Q4_K/Q5_K (q8_2.c; ik's id of its Q8_2 family) */
     [QTK_TYPE_Q8_2] = {.id = QTK_TYPE_Q8_2, .name = "q8_2", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 32, .type_size = 36, .is_quantized = true,
      .file_type = false, .vec_dot_type = QTK_TYPE_Q8_2, .to_float = qtk_q8_2_to_float,
-     .from_float = qtk_q8_2_from_float, .vec_dot = NO_DOTS},
+     .from_float = qtk_q8_2_from_float, .from_float_isa = ACT_AVX2(q8_2), .vec_dot = NO_DOTS},
 
     /* ---- mainline i-quants ---- */
     IQM_ROW(QTK_TYPE_IQ2_XXS, iq2_xxs, 66, qtk_iq2_xxs_to_int8, qtk_iq2_xxs_quantize, true, true),
@@ -158,7 +160,7 @@ static const qtk_type_traits type_table[QTK_TYPE_ID_LIMIT] = {
     IQM_ROW(QTK_TYPE_IQ2_S, iq2_s, 82, NULL, qtk_iq2_s_quantize, false, true),
     IQM_ROW(QTK_TYPE_IQ1_M, iq1_m, 56, NULL, qtk_iq1_m_quantize, false, true),
     [QTK_TYPE_IQ4_XS] = {.id = QTK_TYPE_IQ4_XS, .block_fallback = QTK_TYPE_IQ4_NL, .name = "iq4_xs", .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = 136, .is_quantized = true,
-     .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq4_xs_to_float,
+     .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq4_xs_to_float, .to_int8 = qtk_iq4_xs_to_int8,
      .quantize = qtk_iq4_xs_quantize, .from_float = qtk_iq4_xs_from_float, .vec_dot = DOTS_ALL(iq4_xs)},
 
     /* ---- iqk: super-block scale, 16-weight sub-blocks ---- */
@@ -186,11 +188,11 @@ static const qtk_type_traits type_table[QTK_TYPE_ID_LIMIT] = {
 
     /* ---- iqk: per-row scale (row header), 32-weight sub-blocks ---- */
     [QTK_TYPE_IQ2_KS] = {.id = QTK_TYPE_IQ2_KS, .block_fallback = QTK_TYPE_IQ4_NL, .name = "iq2_ks", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 70, .row_meta_size = 2,
-     .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq2_ks_to_float,
+     .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq2_ks_to_float, .to_int8 = qtk_iq2_ks_to_int8,
      .quantize = qtk_iq2_ks_quantize, .from_float = qtk_iq2_ks_from_float,
      .vec_dot = DOTS_ALL(iq2_ks)},
     [QTK_TYPE_IQ3_KS] = {.id = QTK_TYPE_IQ3_KS, .block_fallback = QTK_TYPE_IQ4_NL, .name = "iq3_ks", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 102, .row_meta_size = 2,
-     .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq3_ks_to_float,
+     .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq3_ks_to_float, .to_int8 = qtk_iq3_ks_to_int8,
      .quantize = qtk_iq3_ks_quantize, .from_float = qtk_iq3_ks_from_float,
      .vec_dot = DOTS_ALL(iq3_ks)},
     [QTK_TYPE_IQ2_KL] = {.id = QTK_TYPE_IQ2_KL, .block_fallback = QTK_TYPE_IQ4_NL, .name = "iq2_kl", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 86, .row_meta_size = 2,
@@ -198,15 +200,15 @@ static const qtk_type_traits type_table[QTK_TYPE_ID_LIMIT] = {
      .quantize = qtk_iq2_kl_quantize, .from_float = qtk_iq2_kl_from_float,
      .vec_dot = DOTS_ALL(iq2_kl)},
     [QTK_TYPE_IQ4_KS] = {.id = QTK_TYPE_IQ4_KS, .block_fallback = QTK_TYPE_IQ4_NL, .name = "iq4_ks", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 136, .row_meta_size = 4,
-     .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq4_ks_to_float,
+     .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq4_ks_to_float, .to_int8 = qtk_iq4_ks_to_int8,
      .quantize = qtk_iq4_ks_quantize, .from_float = qtk_iq4_ks_from_float,
      .vec_dot = DOTS_ALL(iq4_ks)},
     [QTK_TYPE_IQ4_KSS] = {.id = QTK_TYPE_IQ4_KSS, .block_fallback = QTK_TYPE_IQ4_NL, .name = "iq4_kss", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 128, .row_meta_size = 4,
-     .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq4_kss_to_float,
+     .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq4_kss_to_float, .to_int8 = qtk_iq4_kss_to_int8,
      .quantize = qtk_iq4_kss_quantize, .from_float = qtk_iq4_kss_from_float,
      .vec_dot = DOTS_ALL(iq4_kss), .mul_mat = MUL_MAT_AVX512(iq4_kss)},
     [QTK_TYPE_IQ5_KS] = {.id = QTK_TYPE_IQ5_KS, .block_fallback = QTK_TYPE_Q5_0, .name = "iq5_ks", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 168, .row_meta_size = 4,
-     .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq5_ks_to_float,
+     .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq5_ks_to_float, .to_int8 = qtk_iq5_ks_to_int8,
      .quantize = qtk_iq5_ks_quantize, .from_float = qtk_iq5_ks_from_float,
      .vec_dot = DOTS_ALL(iq5_ks)},
 
@@ -408,6 +410,16 @@ qtk_mul_mat_fn qtk_mul_mat_best(int t) {
     if (!tr) return NULL;
     int isa = best_level(tr);
     return isa >= 0 ? tr->mul_mat[isa] : NULL;
+}
+
+qtk_from_float_fn qtk_from_float_best(int t) {
+    const qtk_type_traits *tr = qtk_type_get(t);
+    if (!tr) return NULL;
+    unsigned mask = 1u << QTK_ISA_SCALAR;
+    for (int isa = 0; isa < QTK_ISA_COUNT; isa++)
+        if (tr->from_float_isa[isa]) mask |= 1u << isa;
+    const int isa = qtk_isa_pick(mask);
+    return isa >= 0 && tr->from_float_isa[isa] ? tr->from_float_isa[isa] : tr->from_float;
 }
 
 qtk_vec_dot_fn qtk_vec_dot_best(int t) {

@@ -13,6 +13,8 @@
 
 #include "../core/qtk_internal.h"
 
+#include <math.h>
+
 #define QK_K 256
 #define QK4_0 32
 #define QK8_0 32
@@ -111,6 +113,10 @@ void qtk_q8_K_to_float(const void *row, float *dst, int64_t n);
 
 /* ---- Q8_2 activation format (q8_2.c) ----------------------------------- */
 void qtk_q8_2_from_float(const float *src, void *dst, int64_t n);
+/* The activation quantizers on AVX2 (act_quant_avx2.c): the same bytes. */
+void qtk_q8_0_from_float_avx2(const float *src, void *dst, int64_t n);
+void qtk_q8_2_from_float_avx2(const float *src, void *dst, int64_t n);
+void qtk_q8_K_from_float_avx2(const float *src, void *dst, int64_t n);
 void qtk_q8_2_to_float(const void *row, float *dst, int64_t n);
 
 /* Round-half-to-even of a float, as the reference encoders' magic-number trick. */
@@ -139,6 +145,23 @@ static inline int qtk_nearest_int(float fval) {
     int i;
     memcpy(&i, &val, sizeof(int));
     return (i & 0x007fffff) - 0x00400000;
+}
+
+/* max |x[i]| over n values (n a multiple of 8), as a serial fmaxf(amax,
+ * fabsf(x)) loop gives it (a NaN never wins; max is order-free otherwise),
+ * but in 8 independent chains: the activation quantizers (Q8_0, Q8_2, Q8_K
+ * from_float) run on every batch, and one serial max chain was their
+ * bottleneck. */
+static inline float qtk_amax8(const float *x, int64_t n) {
+    float m[8] = {0};
+    for (int64_t i = 0; i < n; i += 8)
+        for (int k = 0; k < 8; k++) {
+            const float a = fabsf(x[i + k]);
+            m[k] = a > m[k] ? a : m[k];
+        }
+    float r = m[0];
+    for (int k = 1; k < 8; k++) r = m[k] > r ? m[k] : r;
+    return r;
 }
 
 #endif /* QTK_TYPES_INTERNAL_H */
