@@ -7,14 +7,16 @@
  * rounding 2^-20 · Σ|w||y|); 1 and 3 threads must give identical bytes.
  * 37 rows (not a multiple of the 8-row panel group or the 16-row split),
  * q/k/v-style products of two weights in one dispatch, and activations at
- * ±max in every third column.
+ * ±max in every third column. Rows of 1280 weights = 5 super-blocks: the
+ * kernels that work on groups of 4 super-blocks (IQ4_KSS) run a group and
+ * a tail.
  */
 #include "testlib.h"
 #include "model/model_internal.h"
 
 #include <math.h>
 
-#define N 512
+#define N 1280
 #define ROWS 37
 #define MAX_TOK 64
 

@@ -52,7 +52,9 @@ void help_bench(FILE *out) {
             "  q M/s        quantize throughput, million weights/s, 1 thread, no imatrix\n"
             "  qi M/s       the same with an importance matrix\n"
             "  deq GB/s     dequantize throughput, GB/s of quantized bytes, 1 thread\n"
-            "  dot1 GB/s    R x C matrix times one vector, GB/s of weight bytes, 1 thread\n"
+            "  dot1 GB/s    R x C matrix times one vector, GB/s of weight bytes, 1 thread, through\n"
+            "               the engine's kernel (mul_mat in 64-row calls when the type has one,\n"
+            "               else vec_dot per row)\n"
             "  dotN GB/s    the same on N threads\n"
             "  /bw1 /bwN    dot throughput as a fraction of the measured memory read bandwidth\n"
             "  gemm Gop/s   R x C matrix times G columns (--gemm-cols, default 512) through the\n"
@@ -75,6 +77,7 @@ void help_bench(FILE *out) {
 typedef struct bench_ctx {
     const qtk_type_traits *tr;
     qtk_vec_dot_fn dot;
+    qtk_mul_mat_fn mul_mat; /* the type's multi-column kernel, or NULL */
     const uint8_t *w;
     const void *act;
     size_t row_size;
@@ -97,6 +100,14 @@ static void quantize_range(void *p, int64_t begin, int64_t end, int ti) {
 static void dot_range(void *p, int64_t begin, int64_t end, int ti) {
     bench_ctx *c = (bench_ctx *)p;
     (void)ti;
+    if (c->mul_mat) {
+        /* as the engine's matrix x vector (model/matmul.c): 64-row calls of mul_mat */
+        for (int64_t r = begin; r < end; r += 64) {
+            const int64_t nr = end - r < 64 ? end - r : 64;
+            c->mul_mat(c->cols, c->w + (size_t)r * c->row_size, c->row_size, c->act, 0, &c->out[r], 0, nr, 1);
+        }
+        return;
+    }
     for (int64_t r = begin; r < end; r++) c->dot(c->cols, &c->out[r], c->w + (size_t)r * c->row_size, c->act);
 }
 
@@ -994,8 +1005,8 @@ int cmd_bench(int argc, char **argv) {
         const char *kernel = "-";
         if (dot && at && at->from_float) {
             at->from_float(act, abuf, cols);
-            bench_ctx c = {.tr = tr, .dot = dot, .w = (const uint8_t *)qbuf, .act = abuf, .row_size = rs,
-                           .cols = cols, .out = out};
+            bench_ctx c = {.tr = tr, .dot = dot, .mul_mat = qtk_mul_mat_best(types[k]), .w = (const uint8_t *)qbuf,
+                           .act = abuf, .row_size = rs, .cols = cols, .out = out};
             for (int pass = 0; pass < 2; pass++) {
                 int nt = pass == 0 ? 1 : nthreads, iters = 0;
                 double t0 = qtk_time_now();
@@ -1008,7 +1019,8 @@ int cmd_bench(int argc, char **argv) {
                 if (pass == 0) d1 = gbs; else dn = gbs;
             }
             for (int isa = QTK_ISA_COUNT - 1; isa >= 0; isa--)
-                if (tr->vec_dot[isa] == dot) kernel = qtk_isa_name((qtk_isa)isa);
+                if (c.mul_mat ? tr->mul_mat[isa] == c.mul_mat : tr->vec_dot[isa] == dot)
+                    kernel = qtk_isa_name((qtk_isa)isa);
         }
         const double gops = gemm_cols > 0 && dot ? gemm_ops(types[k], qbuf, rows, cols, gemm_cols, gx, gy, nthreads,
                                                            min_seconds)

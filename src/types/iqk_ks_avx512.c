@@ -346,37 +346,92 @@ static inline void kss_unpack(const uint8_t *p, const kss_consts *c, kss_unpacke
     u->cw = _mm256_mullo_epi32(_mm256_cvtepu16_epi32(c8), _mm256_set1_epi32(0x10001));
 }
 
-/* The exact integer Σ of one super-block against one Q8_K block. */
-static inline int32_t kss_mul(const kss_unpacked *u, const qtk_block_q8_K *yb) {
-    __m512i acc = _mm512_setzero_si512();
+/* The activation registers of one Q8_K block in kss_quad's order: lane b of ya[2q] =
+ * weights 0..15 of sub-block b of quad q, of ya[2q + 1] = weights 16..31. */
+QTK_FORCE_INLINE void kss_act(const qtk_block_q8_K *yb, __m512i ya[4]) {
     for (int q = 0; q < 2; q++) {
         const int8_t *yq = yb->qs + 128 * q;
         const __m512i y0 = _mm512_loadu_si512((const void *)yq), y1 = _mm512_loadu_si512((const void *)(yq + 64));
-        const __m512i ylo = _mm512_shuffle_i64x2(y0, y1, 0x88), yhi = _mm512_shuffle_i64x2(y0, y1, 0xDD);
-        __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u->tlo[q], ylo);
-        d = _mm512_dpbusd_epi32(d, u->thi[q], yhi);
+        ya[2 * q] = _mm512_shuffle_i64x2(y0, y1, 0x88);
+        ya[2 * q + 1] = _mm512_shuffle_i64x2(y0, y1, 0xDD);
+    }
+}
+
+/* The exact integer Σ of one super-block against one Q8_K block, spread over 8 lanes
+ * (as kss_block). */
+QTK_FORCE_INLINE __m256i kss_mul(const kss_unpacked *u, const __m512i ya[4], const qtk_block_q8_K *yb) {
+    __m512i acc = _mm512_setzero_si512();
+    for (int q = 0; q < 2; q++) {
+        __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u->tlo[q], ya[2 * q]);
+        d = _mm512_dpbusd_epi32(d, u->thi[q], ya[2 * q + 1]);
         acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(d, u->S[q]));
     }
     const __m256i corr = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)yb->bsums), u->cw);
-    const __m256i r = _mm256_add_epi32(_mm256_add_epi32(_mm512_castsi512_si256(acc), _mm512_extracti64x4_epi64(acc, 1)), corr);
+    return _mm256_add_epi32(_mm256_add_epi32(_mm512_castsi512_si256(acc), _mm512_extracti64x4_epi64(acc, 1)), corr);
+}
+
+/* Σ of the 8 lanes of r. */
+static inline int32_t kss_hsum(__m256i r) {
     __m128i r4 = _mm_add_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
     r4 = _mm_add_epi32(r4, _mm_shuffle_epi32(r4, 0x4E));
     r4 = _mm_add_epi32(r4, _mm_shuffle_epi32(r4, 0xB1));
     return _mm_cvtsi128_si32(r4);
 }
 
+/* A tile of one row × C columns. Four super-blocks at a time share one horizontal
+ * reduction per column, as in vec_dot; the float side repeats vec_dot's operations in
+ * its order. With several rows per call, the permuted activation registers of
+ * each column (kss_act) come from a stack table made once per call (KSS_MAX_SB
+ * super-blocks at most) instead of once per row. */
+#define KSS_MAX_SB 32
 QTK_FORCE_INLINE void iq4_kss_tile(const int C, int64_t nb, const uint8_t *w, const uint8_t *a, size_t as, float *out,
-                              size_t os, const kss_consts *c) {
+                                   size_t os, const kss_consts *c, const __m512i *tab) {
     float d;
     memcpy(&d, w, 4);
     const uint8_t *p = w + 4;
     float sumf[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    for (int64_t ibl = 0; ibl < nb; ibl++, p += 128) {
+    int64_t ibl = 0;
+    for (; ibl + 3 < nb; ibl += 4, p += 512) {
+        __m256i r[4][4];
+        for (int j = 0; j < 4; j++) {
+            kss_unpacked u;
+            kss_unpack(p + 128 * j, c, &u);
+            for (int k = 0; k < C; k++) {
+                const qtk_block_q8_K *y = (const qtk_block_q8_K *)(const void *)(a + (size_t)k * as) + ibl + j;
+                __m512i ya[4];
+                if (tab) {
+                    for (int q = 0; q < 4; q++) ya[q] = tab[((size_t)k * KSS_MAX_SB + (size_t)(ibl + j)) * 4 + q];
+                } else {
+                    kss_act(y, ya);
+                }
+                r[k][j] = kss_mul(&u, ya, y);
+            }
+        }
+        for (int k = 0; k < C; k++) {
+            const qtk_block_q8_K *y = (const qtk_block_q8_K *)(const void *)(a + (size_t)k * as) + ibl;
+            const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(r[k][0], r[k][1]), _mm256_hadd_epi32(r[k][2], r[k][3]));
+            const __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+            const __m128 pr = _mm_mul_ps(_mm_cvtepi32_ps(s4), _mm_setr_ps(y[0].d, y[1].d, y[2].d, y[3].d));
+            float f[4];
+            _mm_storeu_ps(f, pr);
+            sumf[k] += f[0];
+            sumf[k] += f[1];
+            sumf[k] += f[2];
+            sumf[k] += f[3];
+        }
+    }
+    for (; ibl < nb; ibl++, p += 128) {
         kss_unpacked u;
         kss_unpack(p, c, &u);
         for (int k = 0; k < C; k++) {
-            const qtk_block_q8_K *y = (const qtk_block_q8_K *)(const void *)(a + (size_t)k * as);
-            sumf[k] += y[ibl].d * (float)kss_mul(&u, &y[ibl]);
+            const qtk_block_q8_K *y = (const qtk_block_q8_K *)(const void *)(a + (size_t)k * as) + ibl;
+            __m512i ya[4];
+            if (tab) {
+                for (int q = 0; q < 4; q++) ya[q] = tab[((size_t)k * KSS_MAX_SB + (size_t)ibl) * 4 + q];
+            } else {
+                kss_act(y, ya);
+            }
+            sumf[k] += y->d * (float)kss_hsum(kss_mul(&u, ya, y));
         }
     }
     for (int k = 0; k < C; k++) out[(size_t)k * os] = d * sumf[k];
@@ -390,13 +445,24 @@ void qtk_iq4_kss_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void 
     c.mfe = _mm512_set1_epi16((short)0xFFFE);
     const int64_t nb = n / QK_K;
     const uint8_t *wb = (const uint8_t *)w, *ab = (const uint8_t *)a;
+    __m512i tab[4 * KSS_MAX_SB * 4];
     for (int64_t k = 0; k < nc;) {
-        const int C = nc - k >= 4 ? 4 : 1;
+        const int C = nc - k >= 4 ? 4 : nc - k >= 2 ? 2 : 1;
+        const uint8_t *ak = ab + (size_t)k * as;
+        const __m512i *tp = NULL;
+        if (nr > 1 && nb <= KSS_MAX_SB) {
+            for (int kk = 0; kk < C; kk++)
+                for (int64_t i = 0; i < nb; i++)
+                    kss_act((const qtk_block_q8_K *)(const void *)(ak + (size_t)kk * as) + i,
+                            &tab[((size_t)kk * KSS_MAX_SB + (size_t)i) * 4]);
+            tp = tab;
+        }
         for (int64_t r = 0; r < nr; r++) {
-            const uint8_t *wr = wb + (size_t)r * ws, *ak = ab + (size_t)k * as;
+            const uint8_t *wr = wb + (size_t)r * ws;
             float *o = out + (size_t)k * os + (size_t)r;
-            if (C == 4) iq4_kss_tile(4, nb, wr, ak, as, o, os, &c);
-            else iq4_kss_tile(1, nb, wr, ak, as, o, os, &c);
+            if (C == 4) iq4_kss_tile(4, nb, wr, ak, as, o, os, &c, tp);
+            else if (C == 2) iq4_kss_tile(2, nb, wr, ak, as, o, os, &c, tp);
+            else iq4_kss_tile(1, nb, wr, ak, as, o, os, &c, tp);
         }
         k += C;
     }

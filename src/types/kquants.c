@@ -176,17 +176,37 @@ static float fit_symmetric(int n, int nmax, const float *x, const float *w, uint
     }
     float scale = suml2 > 0.0f ? sumlx / suml2 : 0.0f;
     float best = scale * sumlx;
+    /* The 36 candidates' sums do not depend on which candidate won before, so they are
+     * computed first, 4 candidates side by side (issue #17: 8 independent add chains
+     * instead of 2 hide the add latency); each sum still adds the same terms in the same
+     * order, so the floats — and the choice made in order below — are unchanged. */
+    float cis[36], csx[36], cs2[36];
+    int nc = 0;
     for (int it = 0; it < 38; it++) {
         const int is = it % 19 - 9;
         if (is == 0) continue;
-        iscale = it < 19 ? -((float)nmax + 0.1f * (float)is) / max : ((float)nmax - 1.0f + 0.1f * (float)is) / max;
-        sumlx = suml2 = 0.0f;
+        cis[nc++] = it < 19 ? -((float)nmax + 0.1f * (float)is) / max : ((float)nmax - 1.0f + 0.1f * (float)is) / max;
+    }
+    for (int c = 0; c < nc; c += 4) {
+        float sx[4] = {0.0f, 0.0f, 0.0f, 0.0f}, s2[4] = {0.0f, 0.0f, 0.0f, 0.0f};
         for (int i = 0; i < n; i++) {
-            const int l = clampi(qtk_nearest_int(iscale * x[i]), -nmax, nmax - 1);
             const float wi = w ? w[i] : x[i] * x[i];
-            sumlx += wi * x[i] * (float)l;
-            suml2 += wi * (float)(l * l);
+            const float wx = wi * x[i];
+            for (int k = 0; k < 4; k++) {
+                const int l = clampi(qtk_nearest_int(cis[c + k] * x[i]), -nmax, nmax - 1);
+                sx[k] += wx * (float)l;
+                s2[k] += wi * (float)(l * l);
+            }
         }
+        for (int k = 0; k < 4; k++) {
+            csx[c + k] = sx[k];
+            cs2[c + k] = s2[k];
+        }
+    }
+    for (int c = 0; c < nc; c++) {
+        iscale = cis[c];
+        sumlx = csx[c];
+        suml2 = cs2[c];
         if (suml2 > 0.0f && sumlx * sumlx > best * suml2) {
             for (int i = 0; i < n; i++)
                 L[i] = (uint8_t)(nmax + clampi(qtk_nearest_int(iscale * x[i]), -nmax, nmax - 1));
@@ -351,16 +371,30 @@ static void refine_affine(int n, int nmax, const float *x, const float *w, uint8
 /* Affine (scale, min ≤ 0) fit for levels 0…nmax: start from the min/max map, then try
  * inverse scales (rmin + rdelta·k + nmax)/(max − min), k = 0…nstep, each with a
  * closed-form weighted least-squares (scale, min); keep the lowest weighted error
- * (|diff| when use_mad, else diff²). *neg_min receives −min ≥ 0. */
+ * (|diff| when use_mad, else diff²). *neg_min receives −min ≥ 0.
+ *
+ * Speed (issue #17) without changing a result bit: every float is computed by the same
+ * operations in the same order as the plain loops did; what changed is only
+ *  - the per-weight work (rounding, products, error terms) runs in straight loops over
+ *    arrays that compilers vectorise (element-wise IEEE operations are exact, so the
+ *    lanes give the scalar values), and only the sums stay serial;
+ *  - a candidate whose levels equal the previous candidate's is skipped: its sums, fit
+ *    and error would be the previous one's, which already lost or is the best;
+ *  - the error sum stops once it reaches the best so far: with weights ≥ 0 every term
+ *    is ≥ 0 and a rounded sum of non-negative terms never decreases, so `err < best`
+ *    could not become true (checked per 8 terms; off when a weight is negative/NaN). */
 static float fit_affine(int n, int nmax, const float *x, const float *w, uint8_t *L, float *neg_min, float rmin,
                         float rdelta, int nstep, int use_mad, int refine) {
-    uint8_t Laux[32];
+    uint8_t Laux[32], Lprev[32];
+    float xm[32], pl[32], pl2[32], pxl[32], t[32];
     float min = x[0], max = x[0], sum_w = w[0], sum_x = w[0] * x[0];
+    int prune = w[0] >= 0.0f;
     for (int i = 1; i < n; i++) {
         if (x[i] < min) min = x[i];
         if (x[i] > max) max = x[i];
         sum_w += w[i];
         sum_x += w[i] * x[i];
+        if (!(w[i] >= 0.0f)) prune = 0;
     }
     if (min > 0.0f) min = 0.0f;
     if (max <= min) {
@@ -377,15 +411,37 @@ static float fit_affine(int n, int nmax, const float *x, const float *w, uint8_t
         const float diff = scale * (float)l + min - x[i];
         best += w[i] * (use_mad ? fabsf(diff) : diff * diff);
     }
+    /* round_clamped(v, 0, nmax) without branches: v + 1.5·2^23 lands where the float
+     * spacing is 1, so for |v| < 2^22 it rounds to the nearest integer, ties to even, as
+     * qtk_nearest_int does, and subtracting the constant back is exact; larger |v|, ±inf
+     * and NaN (0·inf) stay beyond the range or are NaN, and the two clamps then give 0 or
+     * nmax as round_clamped does (NaN > 0 is false → 0) */
+    const float nmax_f = (float)nmax;
+    for (int i = 0; i < n; i++) xm[i] = x[i] - min;
+    int have_prev = 0;
     for (int is = 0; is <= nstep; is++) {
         iscale = (rmin + rdelta * (float)is + (float)nmax) / (max - min);
+        for (int i = 0; i < n; i++) {
+            float v = iscale * xm[i];
+            v = (v + 12582912.0f) - 12582912.0f;
+            v = v > 0.0f ? v : 0.0f;
+            v = v < nmax_f ? v : nmax_f;
+            Laux[i] = (uint8_t)(int)v;
+        }
+        if (have_prev && memcmp(Laux, Lprev, (size_t)n) == 0) continue;
+        memcpy(Lprev, Laux, (size_t)n);
+        have_prev = 1;
+        for (int i = 0; i < n; i++) {
+            const float fl = (float)Laux[i];
+            pl[i] = w[i] * fl;
+            pl2[i] = w[i] * (float)(Laux[i] * Laux[i]);
+            pxl[i] = pl[i] * x[i];
+        }
         float sum_l = 0.0f, sum_l2 = 0.0f, sum_xl = 0.0f;
         for (int i = 0; i < n; i++) {
-            const int l = round_clamped(iscale * (x[i] - min), 0, nmax);
-            Laux[i] = (uint8_t)l;
-            sum_l += w[i] * (float)l;
-            sum_l2 += w[i] * (float)(l * l);
-            sum_xl += w[i] * (float)l * x[i];
+            sum_l += pl[i];
+            sum_l2 += pl2[i];
+            sum_xl += pxl[i];
         }
         const float D = sum_w * sum_l2 - sum_l * sum_l;
         if (D > 0.0f) {
@@ -395,16 +451,40 @@ static float fit_affine(int n, int nmax, const float *x, const float *w, uint8_t
                 this_min = 0.0f;
                 this_scale = sum_xl / sum_l2;
             }
-            float err = 0.0f;
-            for (int i = 0; i < n; i++) {
-                const float diff = this_scale * (float)Laux[i] + this_min - x[i];
-                err += w[i] * (use_mad ? fabsf(diff) : diff * diff);
+            if (use_mad)
+                for (int i = 0; i < n; i++) {
+                    const float diff = this_scale * (float)Laux[i] + this_min - x[i];
+                    t[i] = w[i] * fabsf(diff);
+                }
+            else
+                for (int i = 0; i < n; i++) {
+                    const float diff = this_scale * (float)Laux[i] + this_min - x[i];
+                    t[i] = w[i] * (diff * diff);
+                }
+            if (prune) {
+                /* the same non-negative terms summed in 8 interleaved chains: any order
+                 * of n ≤ 32 rounded additions is within 31 ulps (relative 2e-6) of the exact
+                 * sum, so an order-8 sum ≥ best·(1 + 1e-4) means the serial sum is > best */
+                float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+                for (int k = 0; k + 8 <= n; k += 8)
+                    for (int u = 0; u < 8; u++) acc[u] += t[k + u];
+                const float lb = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+                if (lb >= best * 1.0001f) continue;
             }
+            float err = 0.0f;
+            int i = 0;
+            for (; i < n; i += 8) {
+                const int e = i + 8 < n ? i + 8 : n;
+                for (int k = i; k < e; k++) err += t[k];
+                if (prune && err >= best) break;
+            }
+            if (i < n) continue; /* stopped early: err ≥ best */
             if (err < best) {
                 memcpy(L, Laux, (size_t)n);
                 best = err;
                 scale = this_scale;
-                min = this_min;
+                min = this_min; /* later candidates map from the new min (as the reference) */
+                for (int k = 0; k < n; k++) xm[k] = x[k] - min;
             }
         }
     }

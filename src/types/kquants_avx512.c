@@ -123,59 +123,89 @@ static inline __m256 type1_combine(__m256 a, __m256 isum, __m256 b, __m256 ysum)
     return _mm256_sub_ps(_mm256_fmsub_ps(a, isum, p), e);
 }
 
-/* A Q4_K (qh == NULL) or Q5_K block unpacked for type1_mul: the 256 unsigned
- * levels as four registers (sub-blocks 2c | 2c+1 in register c) and the float
- * sub-block scales a = d·sc and mins b = dmin·m in the lane order 0,2,4,6,1,3,5,7.
- * Split from the product so a multi-column kernel unpacks once per block. */
+/* Lane k of the Q4_K/Q5_K kernels' 8-lane vectors holds sub-block T1_ORD(k) = 0,1,4,5,2,3,6,7:
+ * the order in which type1_mul's transpose-add leaves the sums of the register pairs below. */
+#define T1_ORD(k) ((k) < 2 ? (k) : (k) < 4 ? (k) + 2 : (k) < 6 ? (k) - 2 : (k))
+
+/* A Q4_K (qh == NULL) or Q5_K block unpacked for type1_mul: the 256 unsigned levels as four
+ * registers, the low and high nibbles of two 64-byte loads (q[0] = sub-blocks 0 | 2, q[1] =
+ * 1 | 3, q[2] = 4 | 6, q[3] = 5 | 7), and the float sub-block scales a = d·sc and mins
+ * b = dmin·m in lane order T1_ORD. Split from the product so a multi-column kernel unpacks
+ * once per block. */
 typedef struct type1_unpacked {
     __m512i q[4];
     __m256 a, b;
 } type1_unpacked;
 
-static inline void type1_unpack(const uint8_t *scales12, float d, float dmin, const uint8_t *qs, const uint8_t *qh,
-                                type1_unpacked *u) {
-    uint8_t sc[8], m[8];
-    qtk_kq_unpack_scales_min(scales12, sc, m);
-    const __m256i m4 = _mm256_set1_epi8(15), h5 = _mm256_set1_epi8(0x10);
-    const __m256i hv = qh ? loadu256(qh) : _mm256_setzero_si256();
-    for (int c = 0; c < 4; c++) {
-        const __m256i qv = loadu256(qs + 32 * c);
-        __m256i lo = _mm256_and_si256(qv, m4);
-        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4);
-        if (qh) {
-            lo = _mm256_or_si256(lo, _mm256_maskz_mov_epi8(_mm256_test_epi8_mask(hv, _mm256_set1_epi8((char)(1 << (2 * c)))), h5));
-            hi = _mm256_or_si256(hi, _mm256_maskz_mov_epi8(_mm256_test_epi8_mask(hv, _mm256_set1_epi8((char)(1 << (2 * c + 1)))), h5));
-        }
-        u->q[c] = join(lo, hi);
+QTK_FORCE_INLINE void type1_unpack(const uint8_t *scales12, float d, float dmin, const uint8_t *qs, const uint8_t *qh,
+                                   type1_unpacked *u) {
+    const __m512i m4 = _mm512_set1_epi8(15);
+    for (int h = 0; h < 2; h++) {
+        const __m512i qv = loadu512(qs + 64 * h);
+        u->q[2 * h] = _mm512_and_si512(qv, m4);
+        u->q[2 * h + 1] = _mm512_and_si512(_mm512_srli_epi16(qv, 4), m4);
     }
-    const __m128i order = _mm_setr_epi8(0, 2, 4, 6, 1, 3, 5, 7, -1, -1, -1, -1, -1, -1, -1, -1);
-    const __m256 scf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_shuffle_epi8(_mm_loadl_epi64((const __m128i *)sc), order)));
-    const __m256 mf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_shuffle_epi8(_mm_loadl_epi64((const __m128i *)m), order)));
-    u->a = _mm256_mul_ps(_mm256_set1_ps(d), scf);
-    u->b = _mm256_mul_ps(_mm256_set1_ps(dmin), mf);
+    if (qh) {
+        /* the 5th bit of sub-block s is bit s of qh[l]; register k holds sub-blocks s0 | s1 */
+        const __m512i hv = _mm512_broadcast_i64x4(loadu256(qh)), h5 = _mm512_set1_epi8(0x10);
+        for (int k = 0; k < 4; k++) {
+            const int s0 = (k & 1) + 4 * (k >> 1), s1 = s0 + 2;
+            const __m512i bit = join(_mm256_set1_epi8((char)(1 << s0)), _mm256_set1_epi8((char)(1 << s1)));
+            u->q[k] = _mm512_or_si512(u->q[k], _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(hv, bit), h5));
+        }
+    }
+    /* the 12 scale bytes as words: sc[0..7] to bytes 0..7, m[0..7] to bytes 8..15 (the same
+     * bits as qtk_kq_unpack_scales_min, without a byte loop) */
+    uint32_t sw[4];
+    memcpy(sw, scales12, 12);
+    const uint32_t k1 = 0x3f3f3f3fu, k2 = 0x0f0f0f0fu, k3 = 0x03030303u;
+    sw[3] = ((sw[2] >> 4) & k2) | (((sw[1] >> 6) & k3) << 4);
+    const uint32_t m_lo = sw[1] & k1;
+    sw[1] = (sw[2] & k2) | (((sw[0] >> 6) & k3) << 4);
+    sw[2] = m_lo;
+    sw[0] &= k1;
+    const __m128i order = _mm_setr_epi8(0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15);
+    const __m128i sm = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)sw), order);
+    const __m512 f = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sm));
+    const __m512 dd = _mm512_castsi512_ps(
+        join(_mm256_castps_si256(_mm256_set1_ps(d)), _mm256_castps_si256(_mm256_set1_ps(dmin))));
+    const __m512 ab = _mm512_mul_ps(f, dd);
+    u->a = _mm512_castps512_ps256(ab);
+    u->b = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(ab), 1));
 }
 
-/* An unpacked block × its 8 Q8_2 blocks: lanes hold the sub-blocks in the order
- * 0,2,4,6,1,3,5,7, each dy·(d·sc·Σq·qs − dmin·m·Σqs) with exact integer sums. */
-static inline __m256 type1_mul(const type1_unpacked *u, const qtk_block_q8_2 *y) {
-    __m512i z[4];
-    for (int c = 0; c < 4; c++) {
-        const __m512i q8 = join(loadu256(y[2 * c].qs), loadu256(y[2 * c + 1].qs));
-        z[c] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u->q[c], q8); /* sub 2c | sub 2c+1 */
+/* The four activation registers of a super-block's 8 Q8_2 blocks, paired as the weight
+ * registers: y0 | y2, y1 | y3, y4 | y6, y5 | y7. Loaded once per column, shared by rows. */
+QTK_FORCE_INLINE void type1_act(const qtk_block_q8_2 *y, __m512i yq[4]) {
+    for (int k = 0; k < 4; k++) {
+        const int s0 = (k & 1) + 4 * (k >> 1);
+        yq[k] = join(loadu256(y[s0].qs), loadu256(y[s0 + 2].qs));
     }
+}
+
+/* d (as float) and Σqs of the 8 Q8_2 blocks of a super-block in lane order T1_ORD
+ * (scalar loads: vpgatherdd is slow on some CPUs, e.g. AMD Zen 4). */
+QTK_FORCE_INLINE void type1_heads(const qtk_block_q8_2 *y, __m256 *dy, __m256 *ysum) {
+    int32_t hw[8];
+    for (int k = 0; k < 8; k++) memcpy(&hw[k], &y[T1_ORD(k)], 4);
+    const __m256i head = _mm256_setr_epi32(hw[0], hw[1], hw[2], hw[3], hw[4], hw[5], hw[6], hw[7]);
+    *dy = fp16_lo_to_ps(head);
+    *ysum = _mm256_cvtepi32_ps(_mm256_srai_epi32(head, 16));
+}
+
+/* An unpacked block × one column's activation registers: lanes (order T1_ORD) hold
+ * dy·(d·sc·Σq·qs − dmin·m·Σqs) with exact integer sums. */
+QTK_FORCE_INLINE __m256 type1_mul(const type1_unpacked *u, const __m512i yq[4], __m256 dy, __m256 ysum) {
+    __m512i z[4];
+    for (int k = 0; k < 4; k++) z[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u->q[k], yq[k]);
     /* transpose-add: 128-bit chunk j of t = [Σ chunk j of z0, …, of z3] */
     const __m512i t01 = _mm512_add_epi32(_mm512_unpacklo_epi32(z[0], z[1]), _mm512_unpackhi_epi32(z[0], z[1]));
     const __m512i t23 = _mm512_add_epi32(_mm512_unpacklo_epi32(z[2], z[3]), _mm512_unpackhi_epi32(z[2], z[3]));
     const __m512i t = _mm512_add_epi32(_mm512_unpacklo_epi64(t01, t23), _mm512_unpackhi_epi64(t01, t23));
-    /* chunks 0+1 are sub-blocks 0,2,4,6, chunks 2+3 are 1,3,5,7 */
+    /* chunks 0+1 are the low halves of z0..z3 (sub-blocks 0,1,4,5), chunks 2+3 the high
+     * halves (2,3,6,7) */
     const __m512i tp = _mm512_shuffle_i32x4(t, t, _MM_SHUFFLE(3, 1, 2, 0));
     const __m256i is = _mm256_add_epi32(_mm512_castsi512_si256(tp), _mm512_extracti64x4_epi64(tp, 1));
-    /* d (low half) and Σqs (high half) of the activation blocks, in the same lane order
-     * (scalar loads: vpgatherdd is slow on some CPUs, e.g. AMD Zen 4) */
-    int32_t hw[8];
-    for (int k = 0; k < 8; k++) memcpy(&hw[k], &y[(k % 4) * 2 + k / 4], 4);
-    const __m256i head = _mm256_setr_epi32(hw[0], hw[1], hw[2], hw[3], hw[4], hw[5], hw[6], hw[7]);
-    const __m256 dy = fp16_lo_to_ps(head), ysum = _mm256_cvtepi32_ps(_mm256_srai_epi32(head, 16));
     return _mm256_mul_ps(dy, type1_combine(u->a, _mm256_cvtepi32_ps(is), u->b, ysum));
 }
 
@@ -187,17 +217,22 @@ static inline __m128i q8_0_scales8(const qtk_block_q8_0 *y) {
                           (short)h[7]);
 }
 
-/* Q6_K × Q8_0: per 16-weight sub-block Σ(q − 32)·qs = dpbusd(q, qs) − dpbusd(32, qs) (exact
- * int32, 4 lanes each), times the float d·sc·d_y of that lane's sub-block. */
+/* Q6_K × Q8_0: the 4 weight registers hold 64 weights each (4 sub-blocks of 16); after
+ * vpdpbusd, the transpose-add q6k_sums gives the 16 exact sub-block sums in lane order
+ * Q6K_P: lane L = sub-block 4·(L % 4) + L / 4. Per sub-block Σ(q − 32)·qs = Σq·qs − 32·Σqs
+ * (exact int32), times the float d·sc·d_y of the sub-block. */
+#define Q6K_P_BYTES 0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15
+
 /* A Q6_K block unpacked for q6k_mul: the 256 levels + 32 as four registers
- * (register k = Q8_0 blocks 2k, 2k+1), the 16 sub-block scales as floats, d. */
+ * (register k = Q8_0 blocks 2k, 2k+1), the 16 sub-block scales as floats in lane order
+ * Q6K_P, d. */
 typedef struct q6k_unpacked {
     __m512i q[4];
     __m512 scf;
     float d;
 } q6k_unpacked;
 
-static inline void q6k_unpack(const qtk_block_q6_K *x, q6k_unpacked *u) {
+QTK_FORCE_INLINE void q6k_unpack(const qtk_block_q6_K *x, q6k_unpacked *u) {
     const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);
     for (int h = 0; h < 2; h++) {
         const __m256i ql0 = loadu256(x->ql + 64 * h), ql1 = loadu256(x->ql + 64 * h + 32);
@@ -212,39 +247,59 @@ static inline void q6k_unpack(const qtk_block_q6_K *x, q6k_unpacked *u) {
         u->q[2 * h] = join(v[0], v[1]);
         u->q[2 * h + 1] = join(v[2], v[3]);
     }
-    u->scf = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)x->scales)));
+    const __m128i order = _mm_setr_epi8(Q6K_P_BYTES);
+    u->scf = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)x->scales), order)));
     u->d = fp16_f16c(&x->d);
 }
 
-/* Q6_K × Q8_0: per 16-weight sub-block Σ(q − 32)·qs = dpbusd(q, qs) − dpbusd(32, qs) (exact
- * int32, 4 lanes each), times the float d·sc·d_y of that lane's sub-block; returns the 8
- * partial sums vec_dot accumulates in double. */
-static inline __m256 q6k_mul(const q6k_unpacked *u, const qtk_block_q8_0 *yb) {
-    const __m512i m32 = _mm512_set1_epi8(32);
-    /* lane k → sub-block k / 2 of 8 (the Q8_0 block of each 16-weight sub-block) */
-    const __m512i pair = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-    const __m256 dy = _mm256_cvtph_ps(q8_0_scales8(yb));
+/* Lane 4j + k of the result = Σ of the 4 lanes of 128-bit chunk j of z[k]. */
+QTK_FORCE_INLINE __m512i q6k_sums(const __m512i z[4]) {
+    const __m512i t01 = _mm512_add_epi32(_mm512_unpacklo_epi32(z[0], z[1]), _mm512_unpackhi_epi32(z[0], z[1]));
+    const __m512i t23 = _mm512_add_epi32(_mm512_unpacklo_epi32(z[2], z[3]), _mm512_unpackhi_epi32(z[2], z[3]));
+    return _mm512_add_epi32(_mm512_unpacklo_epi64(t01, t23), _mm512_unpackhi_epi64(t01, t23));
+}
+
+/* The activation registers of a super-block (Q8_0 blocks 2k | 2k+1 in register k). */
+QTK_FORCE_INLINE void q6k_act(const qtk_block_q8_0 *yb, __m512i yq[4]) {
+    for (int k = 0; k < 4; k++) yq[k] = join(loadu256(yb[2 * k].qs), loadu256(yb[2 * k + 1].qs));
+}
+
+/* d_y of the 8 Q8_0 blocks and Σqs of each 16-value half, in lane order Q6K_P. */
+QTK_FORCE_INLINE void q6k_heads(const qtk_block_q8_0 *yb, const __m512i yq[4], __m256 *dy, __m512i *ys) {
+    __m512i z[4];
+    for (int k = 0; k < 4; k++) z[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), yq[k]);
+    *ys = q6k_sums(z);
+    *dy = _mm256_cvtph_ps(q8_0_scales8(yb));
+}
+
+/* An unpacked block × one column's activation registers: the 8 partial sums vec_dot
+ * accumulates in double. */
+QTK_FORCE_INLINE __m256 q6k_mul(const q6k_unpacked *u, const __m512i yq[4], __m256 dy, __m512i ys) {
+    /* lane L → Q8_0 block of sub-block Q6K_P(L) */
+    const __m512i pair = _mm512_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6, 1, 3, 5, 7, 1, 3, 5, 7);
+    __m512i z[4];
+    for (int k = 0; k < 4; k++) z[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u->q[k], yq[k]);
+    const __m512i is = _mm512_sub_epi32(q6k_sums(z), _mm512_slli_epi32(ys, 5));
     const __m256 ddy = _mm256_mul_ps(_mm256_set1_ps(u->d), dy);
-    /* scale of sub-block k = d·d_y·sc[k] (16 floats) */
     const __m512 sck = _mm512_mul_ps(_mm512_permutexvar_ps(pair, _mm512_castps256_ps512(ddy)), u->scf);
-    __m512 blk = _mm512_setzero_ps();
-    for (int k = 0; k < 4; k++) {
-        const int b = 2 * k;
-        const __m512i q8 = join(loadu256(yb[b].qs), loadu256(yb[b + 1].qs));
-        const __m512i dp = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), u->q[k], q8),
-                                            _mm512_dpbusd_epi32(_mm512_setzero_si512(), m32, q8));
-        blk = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dp), _mm512_castsi512_ps(spread(_mm512_castps_si512(sck), 2 * b, 4)), blk);
-    }
+    const __m512 blk = _mm512_mul_ps(_mm512_cvtepi32_ps(is), sck);
     return _mm256_add_ps(_mm512_castps512_ps256(blk), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(blk), 1)));
 }
 
 /* ---- multi-column kernels (the mul_mat contract of qtk.h) ------------------
- * Q4_K/Q5_K/Q6_K: each weight block is unpacked once (type1_unpack,
- * q6k_unpack) and multiplied with up to 4 activation columns. vec_dot is the
- * 1-column tile, so vec_dot and mul_mat are bit-identical by construction. */
+ * Q4_K/Q5_K: a tile of one row × C ≤ 4 columns unpacks each weight block once
+ * (type1_unpack). When a call has several rows and a row has at most T1_MAX_SB
+ * super-blocks, the d and Σqs of the activation blocks (type1_heads) are
+ * converted once per call into a stack table instead of once per row. Every
+ * (row, column) pair runs the same arithmetic in the same order whatever the
+ * tile, so vec_dot (the 1 × 1 tile) and mul_mat are bit-identical by
+ * construction. (Tiles of 2 rows sharing the activation loads were tried:
+ * as fast with the matrix in cache, half as fast streaming it from memory on
+ * Zen 4, and software prefetch made no measurable difference.) */
+#define T1_MAX_SB 64
 #define TYPE1_MUL_MAT_AVX512(NAME, BLOCK, QH)                                                             \
     QTK_FORCE_INLINE void NAME##_tile(const int C, int64_t nb, const uint8_t *w, const uint8_t *a, size_t as,  \
-                                 float *out, size_t os) {                                                 \
+                                      const float *heads, float *out, size_t os) {                         \
         const BLOCK *x = (const BLOCK *)(const void *)w;                                                 \
         __m512d acc[4];                                                                                  \
         for (int c = 0; c < C; c++) acc[c] = _mm512_setzero_pd();                                        \
@@ -252,8 +307,17 @@ static inline __m256 q6k_mul(const q6k_unpacked *u, const qtk_block_q8_0 *yb) {
             type1_unpacked u;                                                                            \
             type1_unpack(x[i].scales, fp16_f16c(&x[i].d), fp16_f16c(&x[i].dmin), x[i].qs, QH, &u);        \
             for (int c = 0; c < C; c++) {                                                                \
-                const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)(const void *)(a + (size_t)c * as);            \
-                acc[c] = acc_pd(acc[c], type1_mul(&u, y + 8 * i));                                       \
+                const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)(const void *)(a + (size_t)c * as) + 8 * i; \
+                __m512i yq[4];                                                                           \
+                __m256 dy, ys;                                                                           \
+                type1_act(y, yq);                                                                        \
+                if (heads) {                                                                             \
+                    dy = _mm256_loadu_ps(heads + ((size_t)c * T1_MAX_SB + (size_t)i) * 16);              \
+                    ys = _mm256_loadu_ps(heads + ((size_t)c * T1_MAX_SB + (size_t)i) * 16 + 8);          \
+                } else {                                                                                 \
+                    type1_heads(y, &dy, &ys);                                                            \
+                }                                                                                        \
+                acc[c] = acc_pd(acc[c], type1_mul(&u, yq, dy, ys));                                      \
             }                                                                                            \
         }                                                                                                \
         for (int c = 0; c < C; c++) out[(size_t)c * os] = (float)_mm512_reduce_add_pd(acc[c]);           \
@@ -262,13 +326,27 @@ static inline __m256 q6k_mul(const q6k_unpacked *u, const qtk_block_q8_0 *yb) {
               int64_t nr, int64_t nc) {                                                                  \
         const int64_t nb = n / QK_K;                                                                     \
         const uint8_t *wb = (const uint8_t *)w, *ab = (const uint8_t *)a;                                \
+        float heads[4 * T1_MAX_SB * 16];                                                                 \
         for (int64_t c = 0; c < nc;) {                                                                   \
-            const int C = nc - c >= 4 ? 4 : 1;                                                           \
+            const int C = nc - c >= 4 ? 4 : nc - c >= 2 ? 2 : 1;                                         \
+            const uint8_t *ac = ab + (size_t)c * as;                                                     \
+            const float *hp = NULL;                                                                      \
+            if (nr > 1 && nb <= T1_MAX_SB) {                                                             \
+                for (int cc = 0; cc < C; cc++)                                                           \
+                    for (int64_t i = 0; i < nb; i++) {                                                   \
+                        __m256 dy, ys;                                                                   \
+                        type1_heads((const qtk_block_q8_2 *)(const void *)(ac + (size_t)cc * as) + 8 * i, &dy, &ys); \
+                        _mm256_storeu_ps(heads + ((size_t)cc * T1_MAX_SB + (size_t)i) * 16, dy);         \
+                        _mm256_storeu_ps(heads + ((size_t)cc * T1_MAX_SB + (size_t)i) * 16 + 8, ys);     \
+                    }                                                                                    \
+                hp = heads;                                                                              \
+            }                                                                                            \
             for (int64_t r = 0; r < nr; r++) {                                                           \
-                const uint8_t *wr = wb + (size_t)r * ws, *ac = ab + (size_t)c * as;                      \
+                const uint8_t *wr = wb + (size_t)r * ws;                                                 \
                 float *o = out + (size_t)c * os + (size_t)r;                                             \
-                if (C == 4) NAME##_tile(4, nb, wr, ac, as, o, os);                                       \
-                else NAME##_tile(1, nb, wr, ac, as, o, os);                                              \
+                if (C == 4) NAME##_tile(4, nb, wr, ac, as, hp, o, os);                                   \
+                else if (C == 2) NAME##_tile(2, nb, wr, ac, as, hp, o, os);                              \
+                else NAME##_tile(1, nb, wr, ac, as, hp, o, os);                                          \
             }                                                                                            \
             c += C;                                                                                      \
         }                                                                                                \
@@ -279,16 +357,20 @@ TYPE1_MUL_MAT_AVX512(qtk_q5_K_mul_mat_avx512, qtk_block_q5_K, x[i].qh)
 
 /* Q4_K (qh == NULL) and Q5_K block × its 8 Q8_2 blocks, accumulated in double. */
 void qtk_q4_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
-    qtk_q4_K_mul_mat_avx512_tile(1, n / QK_K, (const uint8_t *)vx, (const uint8_t *)vy, 0, s, 0);
+    qtk_q4_K_mul_mat_avx512_tile(1, n / QK_K, (const uint8_t *)vx, (const uint8_t *)vy, 0, NULL, s, 0);
 }
 
 void qtk_q5_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
-    qtk_q5_K_mul_mat_avx512_tile(1, n / QK_K, (const uint8_t *)vx, (const uint8_t *)vy, 0, s, 0);
+    qtk_q5_K_mul_mat_avx512_tile(1, n / QK_K, (const uint8_t *)vx, (const uint8_t *)vy, 0, NULL, s, 0);
 }
 
-/* Q6_K: each weight block unpacked once (q6k_unpack) for up to 4 columns. */
-QTK_FORCE_INLINE void q6_K_tile(const int C, int64_t nb, const uint8_t *w, const uint8_t *a, size_t as, float *out,
-                           size_t os) {
+/* Q6_K: each weight block unpacked once (q6k_unpack) for up to 4 columns; with several
+ * rows, each column's d_y and half-block sums (q6k_heads) come from a stack table made
+ * once per call (Q6K_MAX_SB super-blocks at most), the same values vec_dot computes
+ * inline, so results are bit-identical to vec_dot. */
+#define Q6K_MAX_SB 64
+QTK_FORCE_INLINE void q6_K_tile(const int C, int64_t nb, const uint8_t *w, const uint8_t *a, size_t as,
+                                const int32_t *heads, float *out, size_t os) {
     const qtk_block_q6_K *x = (const qtk_block_q6_K *)(const void *)w;
     __m512d acc[4];
     for (int c = 0; c < C; c++) acc[c] = _mm512_setzero_pd();
@@ -296,8 +378,18 @@ QTK_FORCE_INLINE void q6_K_tile(const int C, int64_t nb, const uint8_t *w, const
         q6k_unpacked u;
         q6k_unpack(&x[i], &u);
         for (int c = 0; c < C; c++) {
-            const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)(const void *)(a + (size_t)c * as);
-            acc[c] = acc_pd(acc[c], q6k_mul(&u, y + 8 * i));
+            const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)(const void *)(a + (size_t)c * as) + 8 * i;
+            __m512i yq[4], ys;
+            __m256 dy;
+            q6k_act(y, yq);
+            if (heads) {
+                const int32_t *h = heads + ((size_t)c * Q6K_MAX_SB + (size_t)i) * 24;
+                dy = _mm256_loadu_ps((const float *)(const void *)h);
+                ys = _mm512_loadu_si512(h + 8);
+            } else {
+                q6k_heads(y, yq, &dy, &ys);
+            }
+            acc[c] = acc_pd(acc[c], q6k_mul(&u, yq, dy, ys));
         }
     }
     for (int c = 0; c < C; c++) out[(size_t)c * os] = (float)_mm512_reduce_add_pd(acc[c]);
@@ -307,13 +399,31 @@ void qtk_q6_K_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a,
                              int64_t nr, int64_t nc) {
     const int64_t nb = n / QK_K;
     const uint8_t *wb = (const uint8_t *)w, *ab = (const uint8_t *)a;
+    int32_t heads[4 * Q6K_MAX_SB * 24]; /* per column and super-block: 8 float d_y, 16 int32 sums */
     for (int64_t c = 0; c < nc;) {
-        const int C = nc - c >= 4 ? 4 : 1;
+        const int C = nc - c >= 4 ? 4 : nc - c >= 2 ? 2 : 1;
+        const uint8_t *ac = ab + (size_t)c * as;
+        const int32_t *hp = NULL;
+        if (nr > 1 && nb <= Q6K_MAX_SB) {
+            for (int cc = 0; cc < C; cc++)
+                for (int64_t i = 0; i < nb; i++) {
+                    const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)(const void *)(ac + (size_t)cc * as) + 8 * i;
+                    __m512i yq[4], ys;
+                    __m256 dy;
+                    q6k_act(y, yq);
+                    q6k_heads(y, yq, &dy, &ys);
+                    int32_t *h = heads + ((size_t)cc * Q6K_MAX_SB + (size_t)i) * 24;
+                    _mm256_storeu_ps((float *)(void *)h, dy);
+                    _mm512_storeu_si512(h + 8, ys);
+                }
+            hp = heads;
+        }
         for (int64_t r = 0; r < nr; r++) {
-            const uint8_t *wr = wb + (size_t)r * ws, *ac = ab + (size_t)c * as;
+            const uint8_t *wr = wb + (size_t)r * ws;
             float *o = out + (size_t)c * os + (size_t)r;
-            if (C == 4) q6_K_tile(4, nb, wr, ac, as, o, os);
-            else q6_K_tile(1, nb, wr, ac, as, o, os);
+            if (C == 4) q6_K_tile(4, nb, wr, ac, as, hp, o, os);
+            else if (C == 2) q6_K_tile(2, nb, wr, ac, as, hp, o, os);
+            else q6_K_tile(1, nb, wr, ac, as, hp, o, os);
         }
         c += C;
     }
@@ -321,5 +431,5 @@ void qtk_q6_K_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a,
 
 /* Q6_K × Q8_0 (the 1-column tile). */
 void qtk_q6_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
-    q6_K_tile(1, n / QK_K, (const uint8_t *)vx, (const uint8_t *)vy, 0, s, 0);
+    q6_K_tile(1, n / QK_K, (const uint8_t *)vx, (const uint8_t *)vy, 0, NULL, s, 0);
 }
