@@ -217,6 +217,11 @@ typedef struct qtk_type_traits {
      * IQ4_KS, IQ4_KSS, IQ5_KS, some mainline i-quants, the KT types): the batch panels
      * (types/panel.h) copy it exactly. NULL otherwise. */
     qtk_to_int8_fn to_int8;
+    /* The per-row step of the batch panels' conversion on wider ISA levels,
+     * writing the scalar step's bytes and scales exactly: to_int8's where the
+     * type has one, otherwise to_float (to_float_dot) followed by the panels'
+     * re-quantization per 32 weights (types/panel.h). NULL: the scalar step. */
+    qtk_to_int8_fn to_int8_isa[QTK_ISA_COUNT];
     qtk_quantize_fn quantize;  /* QTK_EFFORT_MAX: the type's full search       */
     /* Quantizer honouring an effort level, for types whose levels differ
      * (docs/types.md "Effort levels"); NULL: every level is `quantize`. */

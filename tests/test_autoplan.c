@@ -628,7 +628,9 @@ static void test_calibrated_cost(void) {
     bad = 0;
     for (int i = 0; rk && i < n; i++) {
         const qtk_measure_cand *c = &tab->t[i].cand[rk->cand[i]];
-        double want = c->has_dkld ? (c->dkld > 0 ? c->dkld : 0) : tab->t[i].alpha * c->eps_abs;
+        /* unprobed: the calib cost (α interpolated between the tensor's probes, test_calib_alpha) */
+        double want = c->has_dkld ? (c->dkld > 0 ? c->dkld : 0)
+                                  : qtk_autoplan_cost_ex(&tab->t[i], c, false, false, QTK_AUTOPLAN_COST_CALIB);
         bad += fabs(rk->cost[i] - want) > 1e-12 * fabs(want);
     }
     CHECK(rk && bad == 0 && rk->cost_model == QTK_AUTOPLAN_COST_KLD, "%d kld costs wrong: %s", bad, rk ? "" : err.msg);
@@ -647,6 +649,39 @@ static void test_calibrated_cost(void) {
     qtk_autoplan_result_free(rrel);
     qtk_autoplan_result_free(r0);
     qtk_measure_table_free(tab);
+}
+
+/* calib with several probe types on a tensor: ln α interpolated linearly in
+ * ln eps_abs between the significant probes (ΔKLD > 2 se), constant beyond;
+ * one significant probe, or an α not from this tensor's probes: t->alpha. */
+static void test_calib_alpha(void) {
+    qtk_measure_cand c[4];
+    memset(c, 0, sizeof c);
+    const double eps[4] = {1e-2, 1e-3, 1e-4, 1e-5};
+    for (int k = 0; k < 4; k++) c[k].type = QTK_TYPE_Q8_0, c[k].bytes = 100u * (k + 1), c[k].eps_abs = eps[k];
+    c[0].has_dkld = true, c[0].dkld = 4e-2, c[0].dkld_se = 1e-4;  /* α 4 */
+    c[2].has_dkld = true, c[2].dkld = 1e-4, c[2].dkld_se = 1e-6;  /* α 1 */
+    c[3].has_dkld = true, c[3].dkld = 1e-4, c[3].dkld_se = 1e-4;  /* not significant: ignored */
+    qtk_measure_tensor t;
+    memset(&t, 0, sizeof t);
+    snprintf(t.cls, sizeof t.cls, "ffn_up");
+    t.ne[0] = 256, t.ne[1] = 16, t.ne[2] = 1;
+    t.alpha = 4.0;
+    snprintf(t.alpha_src, sizeof t.alpha_src, "probe");
+    t.n_cand = 4;
+    t.cand = c;
+    const double want[4] = {4e-2, 2e-3, 1e-4, 1e-5}; /* α 4, 2 (midway in ln eps), 1, 1 */
+    for (int k = 0; k < 4; k++) {
+        double got = qtk_autoplan_cost_ex(&t, &c[k], false, false, QTK_AUTOPLAN_COST_CALIB);
+        CHECK(fabs(got - want[k]) <= 1e-12 * want[k], "calib alpha cand %d: %.9g, want %.9g", k, got, want[k]);
+    }
+    c[2].dkld_se = 1e-4; /* one significant probe left: the tensor's alpha */
+    CHECK(fabs(qtk_autoplan_cost_ex(&t, &c[1], false, false, QTK_AUTOPLAN_COST_CALIB) - 4e-3) <= 1e-15,
+          "one significant probe: t->alpha");
+    c[2].dkld_se = 1e-6;
+    snprintf(t.alpha_src, sizeof t.alpha_src, "user");
+    CHECK(fabs(qtk_autoplan_cost_ex(&t, &c[1], false, false, QTK_AUTOPLAN_COST_CALIB) - 4e-3) <= 1e-15,
+          "user alpha: t->alpha");
 }
 
 /* ---- rules, floors, unreachable --------------------------------------------- */
@@ -1463,6 +1498,7 @@ int main(void) {
     test_starvation();
     test_cost_model();
     test_calibrated_cost();
+    test_calib_alpha();
     test_rules();
     test_moe();
     test_model();

@@ -127,18 +127,22 @@ static void test_type(const qtk_type_traits *tr) {
         for (int g0 = 0; g0 < ROWS; g0 += k->rows) {
             const int nr = ROWS - g0 < k->rows ? ROWS - g0 : k->rows;
             qtk_panel_convert(k, tr, w + (size_t)g0 * ws, ws, nr, N, panel, tmp);
-            qtk_panel_convert(ks, tr, w + (size_t)g0 * ws, ws, nr < 8 ? nr : 8, N, panel2, tmp);
-            /* rows 0..min(nr,8)-1: the level's panel holds the scalar panel's values */
+            /* every row of the level's panel (padding rows included) holds the scalar panel's values */
             const size_t bb = qtk_panel_block_bytes(k->rows), bb8 = qtk_panel_block_bytes(8);
-            for (int blk = 0; blk < N / 32; blk++)
-                for (int r = 0; r < (nr < 8 ? nr : 8); r++) {
-                    conv_bad += memcmp(panel + blk * bb + 4 * r, panel2 + blk * bb8 + 4 * r, 4) != 0;
-                    for (int kk = 0; kk < 32; kk++) {
-                        const uint8_t v = panel[blk * bb + 4 * k->rows + (kk / 4) * 4 * k->rows + 4 * r + kk % 4];
-                        const uint8_t v8 = panel2[blk * bb8 + 32 + (kk / 4) * 32 + 4 * r + kk % 4];
-                        conv_bad += (uint8_t)(v ^ (k->unsigned_w ? 0x80 : 0)) != v8;
+            for (int r8 = 0; r8 < k->rows; r8 += 8) {
+                const int nr8 = nr - r8 < 0 ? 0 : nr - r8 < 8 ? nr - r8 : 8;
+                qtk_panel_convert(ks, tr, w + (size_t)(g0 + r8) * ws, ws, nr8, N, panel2, tmp);
+                for (int blk = 0; blk < N / 32; blk++)
+                    for (int r = 0; r < 8; r++) {
+                        conv_bad += memcmp(panel + blk * bb + 4 * (r8 + r), panel2 + blk * bb8 + 4 * r, 4) != 0;
+                        for (int kk = 0; kk < 32; kk++) {
+                            const uint8_t v =
+                                panel[blk * bb + 4 * k->rows + (kk / 4) * 4 * k->rows + 4 * (r8 + r) + kk % 4];
+                            const uint8_t v8 = panel2[blk * bb8 + 32 + (kk / 4) * 32 + 4 * r + kk % 4];
+                            conv_bad += (uint8_t)(v ^ (k->unsigned_w ? 0x80 : 0)) != v8;
+                        }
                     }
-                }
+            }
             for (int nc = 1; nc <= COLS; nc++) {
                 qtk_panel_act act;
                 qtk_panel_act_prepare(vt->id, a, as, nc, N, td, ts, &act);
@@ -251,9 +255,81 @@ static void test_act_levels(void) {
     free(b);
 }
 
+/* Every to_int8_isa entry (the panel conversion's per-row step on a wider
+ * level) writes the scalar step's scales and bytes: to_int8 where the type
+ * has one, else to_float(_dot) then qtk_panel_quant_scalar. Rows are raw
+ * bytes, not quantizer output: uniform random, and blocks made mostly of
+ * 0x00 / 0xFF / 0x80 / 0x7F bytes (zero and all-ones scales and codes,
+ * maximal levels, sign bits), so every code and scale combination occurs;
+ * rows whose scalar values are not all finite (a random NaN/Inf header)
+ * are drawn again. Two row lengths (one and three super-blocks). */
+static void test_to_int8_levels(void) {
+    enum { NMAX = 768, TRIES = 400 };
+    tl_rng rng;
+    tl_rng_seed(&rng, 4242);
+    uint8_t *row = (uint8_t *)malloc(4096);
+    float *v = (float *)malloc(sizeof(float) * NMAX), *d0 = (float *)malloc(sizeof(float) * NMAX / 32),
+          *d1 = (float *)malloc(sizeof(float) * NMAX / 32);
+    int8_t *q0 = (int8_t *)malloc(NMAX), *q1 = (int8_t *)malloc(NMAX);
+    int tested = 0;
+    static const uint8_t special[4] = {0x00, 0xFF, 0x80, 0x7F};
+    for (int i = 0; i < qtk_type_count(); i++) {
+        const qtk_type_traits *tr = qtk_type_at(i);
+        if (!tr->to_float) continue;
+        const qtk_to_float_fn dec = tr->to_float_dot ? tr->to_float_dot : tr->to_float;
+        for (int isa = 0; isa < QTK_ISA_COUNT; isa++) {
+            if (!tr->to_int8_isa[isa] || !qtk_isa_available((qtk_isa)isa)) continue;
+            long bad = 0, rows = 0, drawn = 0;
+            for (int kind = 0; kind < 6; kind++)
+                for (int rep = 0; rep < 40; rep++) {
+                    const int64_t n = rep % 2 ? NMAX : tr->block_size;
+                    const size_t bytes = qtk_row_size((int)tr->id, n);
+                    CHECK(bytes <= 4096 && n % tr->block_size == 0, "%s: test row too long", tr->name);
+                    bool ok = false;
+                    for (int t = 0; t < TRIES && !ok; t++) {
+                        drawn++;
+                        for (size_t k = 0; k < bytes; k++) {
+                            const unsigned long long u = tl_rng_u64(&rng);
+                            /* kind 0: uniform; 1..4: mostly one special byte; 5: any special byte */
+                            row[k] = kind == 0 || (u >> 40) % 4 == 0 ? (uint8_t)u
+                                     : kind == 5 ? special[(u >> 8) % 4] : special[kind - 1];
+                        }
+                        dec(row, v, n);
+                        ok = true;
+                        for (int64_t k = 0; k < n; k++) ok = ok && isfinite(v[k]);
+                    }
+                    if (!ok) continue;
+                    rows++;
+                    memset(q0, 0x55, NMAX);
+                    memset(q1, 0x55, NMAX);
+                    if (tr->to_int8) {
+                        tr->to_int8(row, n, d0, q0);
+                    } else {
+                        qtk_panel_quant_scalar(v, n, d0, q0);
+                    }
+                    tr->to_int8_isa[isa](row, n, d1, q1);
+                    bad += memcmp(d0, d1, sizeof(float) * (size_t)(n / 32)) != 0 || memcmp(q0, q1, NMAX) != 0;
+                }
+            CHECK(rows >= 120, "%s: only %ld of 240 test rows had finite values", tr->name, rows);
+            CHECK(bad == 0, "%s: to_int8_isa at %s differs from the scalar step in %ld of %ld rows", tr->name,
+                  qtk_isa_name((qtk_isa)isa), bad, rows);
+            tested++;
+        }
+    }
+    CHECK(tested >= 4 || !qtk_isa_available(QTK_ISA_AVX512), "only %d (type, level) conversion steps tested", tested);
+    printf("%d (type, ISA) panel conversion steps equal the scalar bytes\n", tested);
+    free(row);
+    free(v);
+    free(d0);
+    free(d1);
+    free(q0);
+    free(q1);
+}
+
 int main(void) {
     test_act_rounding();
     test_act_levels();
+    test_to_int8_levels();
     for (int i = 0; i < qtk_type_count(); i++) {
         const qtk_type_traits *tr = qtk_type_at(i);
         if (!tr->is_quantized || !tr->file_type || !tr->quantize || !tr->to_float || !tr->vec_dot[QTK_ISA_SCALAR])

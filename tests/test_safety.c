@@ -407,6 +407,25 @@ static void test_signals(const char *small) {
         const char *pa[] = {"perplexity", "-m", model, "-f", text, "-c", "256", "-t", "1", "--kl-divergence-base",
                             out, NULL};
         kill_mid_write("perplexity --kl-divergence-base", pa, out, 1, SIGTERM);
+        /* measure --probe-text: a signal while the probes run removes the probe base
+         * (TABLE.probe-base.tmp.XXXXXX, registered with the cleanup) and any table temp */
+        char *imat = tl_shared_path("fixtures/imatrix.dat");
+        char *table = tl_tmp_path("safety_sig.measure.tsv");
+        if (imat && table) {
+            char base[4200];
+            snprintf(base, sizeof base, "%s.probe-base", table);
+            remove(table);
+            const char *ma[] = {"measure", "-m", model, "--imatrix", imat, "-o", table, "--types", "q8_0", "-t", "1",
+                                "--probe-text", text, "--probe-ctx", "128", "--probe-chunks", "8", "--probe-layers",
+                                "0", NULL};
+            kill_mid_write("measure --probe-text", ma, base, 0, SIGINT);
+            CHECK(tl_temp_files(table) == 0, "measure --probe-text: SIGINT left %d table temp file(s)",
+                  tl_temp_files(table));
+            remove(base);
+            remove(table);
+        }
+        free(imat);
+        free(table);
     } else {
         printf("test_safety: no tiny-llama fixture: perplexity signal case skipped\n");
     }

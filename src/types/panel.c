@@ -30,33 +30,49 @@ void qtk_panel_quant_scalar(const float *v, int64_t n, float *d, int8_t *q) {
     }
 }
 
+/* The per-row step: n weights of row src to per-32 scales d and int8 values q
+ * (zeros for a padding row, src == NULL); tmp holds n floats. */
+static void row_step(const qtk_panel_kernels *kern, const qtk_type_traits *tr, const uint8_t *src, int64_t n,
+                     float *d, int8_t *q, float *tmp) {
+    if (!src) {
+        memset(d, 0, (size_t)(n / QTK_PANEL_B) * sizeof(float));
+        memset(q, 0, (size_t)n);
+    } else if (tr->to_int8_isa[kern->isa]) {
+        tr->to_int8_isa[kern->isa](src, n, d, q);  /* the scalar step's bytes, SIMD */
+    } else if (tr->to_int8) {
+        tr->to_int8(src, n, d, q);  /* exact: no re-quantization */
+    } else {
+        (tr->to_float_dot ? tr->to_float_dot : tr->to_float)(src, tmp, n);
+        kern->quant(tmp, n, d, q);
+    }
+}
+
 void qtk_panel_convert(const qtk_panel_kernels *kern, const qtk_type_traits *tr, const uint8_t *w, size_t stride,
                        int nr, int64_t n, uint8_t *panel, float *tmp) {
     const int64_t nb = n / QTK_PANEL_B;
-    const qtk_to_float_fn dec = tr->to_float_dot ? tr->to_float_dot : tr->to_float;
     const uint8_t off = kern->unsigned_w ? 0x80 : 0;
     const int rows = kern->rows;
     const size_t bb = qtk_panel_block_bytes(rows);
     float *d = tmp + n;
+    if (kern->pack) {  /* every row first, then one interleaving pass */
+        int8_t *q = (int8_t *)(d + (size_t)rows * (size_t)nb);
+        for (int r = 0; r < rows; r++)
+            row_step(kern, tr, r < nr ? w + (size_t)r * stride : NULL, n, d + (size_t)r * (size_t)nb,
+                     q + (size_t)r * (size_t)n, tmp);
+        kern->pack(n, d, q, panel);
+        return;
+    }
     int8_t *lin = (int8_t *)(d + nb);
     for (int r = 0; r < rows; r++) {
-        if (r < nr && tr->to_int8) {
-            tr->to_int8(w + (size_t)r * stride, n, d, lin);  /* exact: no re-quantization */
-        } else if (r < nr) {
-            dec(w + (size_t)r * stride, tmp, n);
-            kern->quant(tmp, n, d, lin);
-        } else {
-            memset(d, 0, (size_t)nb * sizeof(float));
-            memset(lin, 0, (size_t)n);
-        }
+        row_step(kern, tr, r < nr ? w + (size_t)r * stride : NULL, n, d, lin, tmp);
         if (off)
             for (int64_t k = 0; k < n; k++) lin[k] = (int8_t)((uint8_t)lin[k] ^ off);
         for (int64_t b = 0; b < nb; b++) {
             uint8_t *blk = panel + (size_t)b * bb;
             memcpy(blk + (size_t)r * sizeof(float), &d[b], sizeof(float));
-            uint8_t *q = blk + (size_t)rows * sizeof(float) + 4 * r;
+            uint8_t *qq = blk + (size_t)rows * sizeof(float) + 4 * r;
             const int8_t *l = lin + b * QTK_PANEL_B;
-            for (int g = 0; g < QTK_PANEL_B / 4; g++) memcpy(q + 4 * rows * g, l + 4 * g, 4);
+            for (int g = 0; g < QTK_PANEL_B / 4; g++) memcpy(qq + 4 * rows * g, l + 4 * g, 4);
         }
     }
 }
@@ -163,16 +179,16 @@ static int64_t peak_scalar(int64_t iters, int seed, int32_t *sink) {
 }
 
 static const qtk_panel_kernels levels[QTK_ISA_COUNT] = {
-    [QTK_ISA_SCALAR] = {qtk_panel_gemm_scalar, qtk_panel_quant_scalar, false, 8, peak_scalar, QTK_ISA_SCALAR},
+    [QTK_ISA_SCALAR] = {qtk_panel_gemm_scalar, qtk_panel_quant_scalar, false, 8, peak_scalar, QTK_ISA_SCALAR, NULL},
 #ifdef QTK_HAVE_AVX2
-    [QTK_ISA_AVX2] = {qtk_panel_gemm_avx2, qtk_panel_quant_avx2, false, 8, qtk_panel_peak_avx2, QTK_ISA_AVX2},
+    [QTK_ISA_AVX2] = {qtk_panel_gemm_avx2, qtk_panel_quant_avx2, false, 8, qtk_panel_peak_avx2, QTK_ISA_AVX2, NULL},
 #endif
 #ifdef QTK_HAVE_AVX512
     [QTK_ISA_AVX512] = {qtk_panel_gemm_avx512, qtk_panel_quant_avx512, true, 16, qtk_panel_peak_avx512,
-                        QTK_ISA_AVX512},
+                        QTK_ISA_AVX512, qtk_panel_pack_avx512},
 #endif
 #ifdef QTK_HAVE_NEON
-    [QTK_ISA_NEON] = {qtk_panel_gemm_neon, qtk_panel_quant_scalar, false, 8, qtk_panel_peak_neon, QTK_ISA_NEON},
+    [QTK_ISA_NEON] = {qtk_panel_gemm_neon, qtk_panel_quant_scalar, false, 8, qtk_panel_peak_neon, QTK_ISA_NEON, NULL},
 #endif
 };
 

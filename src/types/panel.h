@@ -65,6 +65,11 @@ typedef void (*qtk_panel_gemm_fn)(int64_t n, const uint8_t *panel, const qtk_pan
  * re-quantization, identical at every level. */
 typedef void (*qtk_panel_quant_fn)(const float *v, int64_t n, float *d, int8_t *q);
 
+/* Interleaves the scales d[r * n/32 + b] and int8 values q[r * n + k] of a
+ * level's R rows (row-major, as the per-row step wrote them) into the panel
+ * layout, adding 128 for unsigned_w levels; NULL: a row at a time in C. */
+typedef void (*qtk_panel_pack_fn)(int64_t n, const float *d, const int8_t *q, uint8_t *panel);
+
 typedef struct qtk_panel_kernels {
     qtk_panel_gemm_fn gemm;
     qtk_panel_quant_fn quant;
@@ -72,6 +77,7 @@ typedef struct qtk_panel_kernels {
     int rows;                  /* R: rows per panel (8 or 16)     */
     int64_t (*peak)(int64_t iters, int seed, int32_t *sink);
     qtk_isa isa;
+    qtk_panel_pack_fn pack;
 } qtk_panel_kernels;
 
 /* The kernels the dispatcher picks on this CPU (never NULL: scalar exists). */
@@ -83,7 +89,8 @@ const qtk_panel_kernels *qtk_panel_level(qtk_isa isa);
  * the rows from nr on are zero) to a panel for kernels k. tmp: qtk_panel_tmp_bytes(n)
  * bytes of scratch. */
 static inline size_t qtk_panel_tmp_bytes(int64_t n) {
-    return (size_t)n * (sizeof(float) + 1) + (size_t)(n / QTK_PANEL_B) * sizeof(float);
+    /* one decoded row, then the scales and int8 values of every row of a panel */
+    return (size_t)n * sizeof(float) + QTK_PANEL_MAX_R * ((size_t)n + (size_t)(n / QTK_PANEL_B) * sizeof(float));
 }
 void qtk_panel_convert(const qtk_panel_kernels *k, const qtk_type_traits *tr, const uint8_t *w, size_t stride, int nr,
                        int64_t n, uint8_t *panel, float *tmp);
@@ -121,6 +128,13 @@ void qtk_panel_gemm_avx512(int64_t n, const uint8_t *panel, const qtk_panel_act 
                            int nr);
 void qtk_panel_gemm_neon(int64_t n, const uint8_t *panel, const qtk_panel_act *act, float *out, size_t out_stride,
                          int nr);
+/* AVX-512 forms of the per-row conversion step (panel_conv_avx512.c; the
+ * table's to_int8_isa entries): the same bytes as the scalar step. */
+void qtk_q4_K_to_int8_avx512(const void *row, int64_t n, float *d, int8_t *q);
+void qtk_q5_K_to_int8_avx512(const void *row, int64_t n, float *d, int8_t *q);
+void qtk_q6_K_to_int8_avx512(const void *row, int64_t n, float *d, int8_t *q);
+void qtk_iq4_kss_to_int8_avx512(const void *row, int64_t n, float *d, int8_t *q);
+void qtk_panel_pack_avx512(int64_t n, const float *d, const int8_t *q, uint8_t *panel);
 void qtk_panel_quant_scalar(const float *v, int64_t n, float *d, int8_t *q);
 void qtk_panel_quant_avx2(const float *v, int64_t n, float *d, int8_t *q);
 void qtk_panel_quant_avx512(const float *v, int64_t n, float *d, int8_t *q);

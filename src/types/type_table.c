@@ -14,6 +14,7 @@
 #include "iqk_ks.h"
 #include "trellis.h"
 #include "float_dot.h"
+#include "panel.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -41,6 +42,8 @@
 #define DOTS_ALL(t) {qtk_##t##_vec_dot_scalar, AVX2(qtk_##t##_vec_dot_avx2), \
                      AVX512(qtk_##t##_vec_dot_avx512), NEON(qtk_##t##_vec_dot_neon)}
 #define NO_DOTS {NULL, NULL, NULL, NULL}
+/* Panel conversion steps with an AVX-512 form (panel_conv_avx512.c). */
+#define TO_INT8_AVX512(t) {NULL, NULL, AVX512(qtk_##t##_to_int8_avx512), NULL}
 /* Multi-column kernels where a level has one (the engine tiles vec_dot elsewhere). */
 #define MUL_MAT_AVX512(t) {NULL, NULL, AVX512(qtk_##t##_mul_mat_avx512), NULL}
 #define MUL_MAT_X86(t) {NULL, AVX2(qtk_##t##_mul_mat_avx2), AVX512(qtk_##t##_mul_mat_avx512), NULL}
@@ -134,15 +137,15 @@ static const qtk_type_traits type_table[QTK_TYPE_ID_LIMIT] = {
     [QTK_TYPE_Q4_K] = {.id = QTK_TYPE_Q4_K, .block_fallback = QTK_TYPE_Q5_0, .name = "q4_K", .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = 144, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_2, .to_float = qtk_q4_K_to_float,
      .quantize = qtk_q4_K_quantize, .quantize_effort = qtk_q4_K_quantize_effort, .from_float = qtk_q4_K_from_float,
-     .vec_dot = DOTS_ALL(q4_K), .mul_mat = MUL_MAT_AVX512(q4_K)},
+     .vec_dot = DOTS_ALL(q4_K), .mul_mat = MUL_MAT_AVX512(q4_K), .to_int8_isa = TO_INT8_AVX512(q4_K)},
     [QTK_TYPE_Q5_K] = {.id = QTK_TYPE_Q5_K, .block_fallback = QTK_TYPE_Q6_0, .name = "q5_K", .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = 176, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_2, .to_float = qtk_q5_K_to_float,
      .quantize = qtk_q5_K_quantize, .quantize_effort = qtk_q5_K_quantize_effort, .from_float = qtk_q5_K_from_float,
-     .vec_dot = DOTS_ALL(q5_K), .mul_mat = MUL_MAT_AVX512(q5_K)},
+     .vec_dot = DOTS_ALL(q5_K), .mul_mat = MUL_MAT_AVX512(q5_K), .to_int8_isa = TO_INT8_AVX512(q5_K)},
     [QTK_TYPE_Q6_K] = {.id = QTK_TYPE_Q6_K, .block_fallback = QTK_TYPE_Q8_0, .name = "q6_K", .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = 210, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_q6_K_to_float,
      .quantize = qtk_q6_K_quantize, .quantize_effort = qtk_q6_K_quantize_effort, .from_float = qtk_q6_K_from_float,
-     .vec_dot = DOTS_ALL(q6_K), .mul_mat = MUL_MAT_AVX512(q6_K)},
+     .vec_dot = DOTS_ALL(q6_K), .mul_mat = MUL_MAT_AVX512(q6_K), .to_int8_isa = TO_INT8_AVX512(q6_K)},
     [QTK_TYPE_Q8_K] = {.id = QTK_TYPE_Q8_K, .name = "q8_K", .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = 296, .is_quantized = true,
      .file_type = false, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_q8_K_to_float,
      .from_float = qtk_q8_K_from_float, .from_float_isa = ACT_AVX2(q8_K), .vec_dot = NO_DOTS},
@@ -206,7 +209,8 @@ static const qtk_type_traits type_table[QTK_TYPE_ID_LIMIT] = {
     [QTK_TYPE_IQ4_KSS] = {.id = QTK_TYPE_IQ4_KSS, .block_fallback = QTK_TYPE_IQ4_NL, .name = "iq4_kss", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 128, .row_meta_size = 4,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq4_kss_to_float, .to_int8 = qtk_iq4_kss_to_int8,
      .quantize = qtk_iq4_kss_quantize, .from_float = qtk_iq4_kss_from_float,
-     .vec_dot = DOTS_ALL(iq4_kss), .mul_mat = MUL_MAT_AVX512(iq4_kss)},
+     .vec_dot = DOTS_ALL(iq4_kss), .mul_mat = MUL_MAT_AVX512(iq4_kss),
+     .to_int8_isa = TO_INT8_AVX512(iq4_kss)},
     [QTK_TYPE_IQ5_KS] = {.id = QTK_TYPE_IQ5_KS, .block_fallback = QTK_TYPE_Q5_0, .name = "iq5_ks", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 168, .row_meta_size = 4,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq5_ks_to_float, .to_int8 = qtk_iq5_ks_to_int8,
      .quantize = qtk_iq5_ks_quantize, .from_float = qtk_iq5_ks_from_float,
