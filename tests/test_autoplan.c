@@ -684,6 +684,93 @@ static void test_calib_alpha(void) {
           "user alpha: t->alpha");
 }
 
+/* An interpolated α takes the per-type factor of the probed tensors of its
+ * class around it (ln-interpolated over the layer index), so a tensor without
+ * its own extra probes is costed like its probed neighbours. */
+static void test_calib_alpha_interp(void) {
+    const int types[2] = {QTK_TYPE_IQ2_KS, QTK_TYPE_Q4_K};
+    qtk_measure_cand c[3][2];
+    memset(c, 0, sizeof c);
+    qtk_measure_tensor t[3];
+    memset(t, 0, sizeof t);
+    const int64_t layer[3] = {0, 1, 3};
+    const char *src[3] = {"probe", "interp", "probe"};
+    for (int i = 0; i < 3; i++) {
+        for (int k = 0; k < 2; k++) c[i][k].type = types[k], c[i][k].bytes = 100u * (k + 1), c[i][k].eps_abs = k ? 1e-4 : 1e-2;
+        snprintf(t[i].cls, sizeof t[i].cls, "ffn_up");
+        t[i].layer = layer[i];
+        t[i].ne[0] = 256, t[i].ne[1] = 16, t[i].ne[2] = 1;
+        snprintf(t[i].alpha_src, sizeof t[i].alpha_src, "%s", src[i]);
+        t[i].n_cand = 2;
+        t[i].cand = c[i];
+    }
+    /* layer 0: α 4 at iq2_ks, 1 at q4_K (factor 1/4); layer 3: α 2 at both (factor 1) */
+    c[0][0].has_dkld = true, c[0][0].dkld = 4e-2, c[0][0].dkld_se = 1e-5;
+    c[0][1].has_dkld = true, c[0][1].dkld = 1e-4, c[0][1].dkld_se = 1e-7;
+    c[2][0].has_dkld = true, c[2][0].dkld = 2e-2, c[2][0].dkld_se = 1e-5;
+    c[2][1].has_dkld = true, c[2][1].dkld = 2e-4, c[2][1].dkld_se = 1e-7;
+    t[0].alpha = 4.0, t[1].alpha = 3.0, t[2].alpha = 2.0;
+    qtk_measure_table tab;
+    memset(&tab, 0, sizeof tab);
+    tab.n = 3;
+    tab.t = t;
+    qtk_measure_table_link_interp(&tab);
+    /* layer 1 is 2/3 of the way from layer 3 to layer 0: factor 4^(-2/3) at q4_K, 1 at iq2_ks */
+    double want_hi = 3.0 * pow(4.0, -2.0 / 3.0) * 1e-4, want_lo = 3.0 * 1e-2;
+    double got_hi = qtk_autoplan_cost_ex(&t[1], &c[1][1], false, false, QTK_AUTOPLAN_COST_CALIB);
+    double got_lo = qtk_autoplan_cost_ex(&t[1], &c[1][0], false, false, QTK_AUTOPLAN_COST_CALIB);
+    CHECK(fabs(got_hi - want_hi) <= 1e-12 * want_hi, "interp q4_K: %.9g, want %.9g", got_hi, want_hi);
+    CHECK(fabs(got_lo - want_lo) <= 1e-12 * want_lo, "interp iq2_ks: %.9g, want %.9g", got_lo, want_lo);
+    CHECK(c[0][1].interp_ratio == 0 && c[2][1].interp_ratio == 0, "probed tensors carry no interp ratio");
+    /* one side only (the layer-3 tensor becomes user-set): that side's factor */
+    snprintf(t[2].alpha_src, sizeof t[2].alpha_src, "user");
+    qtk_measure_table_link_interp(&tab);
+    got_hi = qtk_autoplan_cost_ex(&t[1], &c[1][1], false, false, QTK_AUTOPLAN_COST_CALIB);
+    CHECK(fabs(got_hi - 0.75e-4) <= 1e-12 * 0.75e-4, "interp, one probed side: %.9g, want 7.5e-05", got_hi);
+    /* no probed neighbour: the tensor's own α */
+    snprintf(t[0].alpha_src, sizeof t[0].alpha_src, "user");
+    qtk_measure_table_link_interp(&tab);
+    got_hi = qtk_autoplan_cost_ex(&t[1], &c[1][1], false, false, QTK_AUTOPLAN_COST_CALIB);
+    CHECK(fabs(got_hi - 3e-4) <= 1e-12 * 3e-4, "interp, no probed neighbour: %.9g, want 3e-04", got_hi);
+
+    /* a table read from its file carries the factors (parse links them) */
+    tspec ts[64];
+    char names[64][48];
+    int n = dense_specs(ts, names);
+    qtk_measure_table *full = make_table(ts, n, k_types, N_TYPES, 5);
+    qtk_error err;
+    full->probe = qtk_strdup("ref=source ctx=64 chunks=2 text=0123456789abcdef alpha_type=iq2_ks");
+    for (int i = 0; i < n; i++) {
+        qtk_measure_tensor *x = &full->t[i];
+        bool probed = x->layer % 2 == 0;
+        x->alpha = 1.0 + 0.1 * i;
+        snprintf(x->alpha_src, sizeof x->alpha_src, "%s", probed ? "probe" : "interp");
+        for (int k = 0; probed && k < x->n_cand; k += 2) {
+            x->cand[k].has_dkld = true;
+            x->cand[k].dkld = x->cand[k].eps_abs * (1.0 + 0.5 * k + 0.01 * i); /* α rising with the type */
+            x->cand[k].dkld_se = 0;
+        }
+    }
+    qtk_measure_table_link_interp(full);
+    char *text = NULL;
+    size_t len = 0;
+    qtk_measure_table *back = NULL;
+    CHECK(qtk_measure_table_format(full, &text, &len, &err) == QTK_OK &&
+              qtk_measure_table_parse(text, len, "interp.tsv", &back, &err) == QTK_OK, "round trip: %s", err.msg);
+    int linked = 0, differ = 0;
+    for (int i = 0; back && i < n; i++)
+        for (int k = 0; k < back->t[i].n_cand; k++) {
+            linked += back->t[i].cand[k].interp_ratio > 0 && back->t[i].cand[k].interp_ratio != 1.0;
+            differ += fabs(back->t[i].cand[k].interp_ratio - full->t[i].cand[k].interp_ratio) >
+                      1e-6 * full->t[i].cand[k].interp_ratio;
+        }
+    CHECK(back && linked > n && differ == 0, "parsed table: %d factors linked, %d differ from the in-memory ones", linked,
+          differ);
+    free(text);
+    qtk_measure_table_free(back);
+    qtk_measure_table_free(full);
+}
+
 /* ---- rules, floors, unreachable --------------------------------------------- */
 
 static void test_rules(void) {
@@ -1499,6 +1586,7 @@ int main(void) {
     test_cost_model();
     test_calibrated_cost();
     test_calib_alpha();
+    test_calib_alpha_interp();
     test_rules();
     test_moe();
     test_model();

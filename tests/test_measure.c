@@ -697,29 +697,42 @@ static void test_probe_calibrate(void) {
     CHECK(qtk_probe_cand_for(&t->t[0], QTK_TYPE_Q8_0) == 1 && qtk_probe_cand_for(&t->t[0], QTK_TYPE_IQ2_KS) == 0,
           "probe candidate: the probe type, else the smallest");
 
-    /* calibration: probes at layers 0, 2, 5 with alpha 1e-4, 4e-4, 5e-5; log-linear between, constant outside */
+    /* calibration: probes at layers 0, 2, 5 with alpha 1e-4, 4e-4, 5e-5. The class's ends (0, 5)
+     * are left out of the interpolation when an interior tensor was probed: every other layer
+     * takes layer 2's alpha (constant beyond the interior probes) */
     CHECK(qtk_probe_calibrate(t, QTK_TYPE_Q4_0, &err) != QTK_OK && strstr(err.msg, "class ffn_down has no probed tensor"),
           "a class without probes is refused: %s", err.msg);
     set_probe(t, 0, 1e-4);
     set_probe(t, 2, 4e-4);
     set_probe(t, 5, 5e-5);
     set_probe(t, -1, 3e-3);
-    CHECK(qtk_probe_calibrate(t, QTK_TYPE_Q4_0, &err) == QTK_OK, "calibrate: %s", err.msg);
-    double want[6] = {1e-4, 2e-4, 4e-4, 4e-4 * pow(5e-5 / 4e-4, 1.0 / 3), 4e-4 * pow(5e-5 / 4e-4, 2.0 / 3), 5e-5};
-    int bad = 0;
-    for (int l = 0; l < 6; l++) {
-        qtk_measure_tensor *x = by_layer(t, l);
-        bool probed = l == 0 || l == 2 || l == 5;
-        bad += fabs(x->alpha - want[l]) > 1e-12 * want[l] || strcmp(x->alpha_src, probed ? "probe" : "interp") != 0;
-        if (fabs(x->alpha - want[l]) > 1e-12 * want[l]) printf("  layer %d: alpha %.9g, want %.9g\n", l, x->alpha, want[l]);
+    for (int round = 0; round < 3; round++) {
+        /* round 1: + a probe at layer 4 (1.6e-3): layer 3 log-linear between 2 and 4;
+         * round 2: only the ends probed: log-linear between them */
+        if (round == 1) set_probe(t, 4, 1.6e-3);
+        if (round == 2) by_layer(t, 2)->cand[0].has_dkld = by_layer(t, 4)->cand[0].has_dkld = false;
+        CHECK(qtk_probe_calibrate(t, QTK_TYPE_Q4_0, &err) == QTK_OK, "calibrate: %s", err.msg);
+        double want[3][6] = {{1e-4, 4e-4, 4e-4, 4e-4, 4e-4, 5e-5},
+                             {1e-4, 4e-4, 4e-4, 8e-4, 1.6e-3, 5e-5},
+                             {1e-4, 1e-4 * pow(0.5, 0.2), 1e-4 * pow(0.5, 0.4), 1e-4 * pow(0.5, 0.6), 1e-4 * pow(0.5, 0.8), 5e-5}};
+        int bad = 0;
+        for (int l = 0; l < 6; l++) {
+            qtk_measure_tensor *x = by_layer(t, l);
+            bool probed = l == 0 || l == 5 || (round < 2 && l == 2) || (round == 1 && l == 4);
+            bad += fabs(x->alpha - want[round][l]) > 1e-12 * want[round][l] ||
+                   strcmp(x->alpha_src, probed ? "probe" : "interp") != 0;
+            if (fabs(x->alpha - want[round][l]) > 1e-12 * want[round][l])
+                printf("  round %d layer %d: alpha %.9g, want %.9g\n", round, l, x->alpha, want[round][l]);
+        }
+        CHECK(bad == 0, "alpha over depth, round %d: probed exact, others log-linear (%d wrong)", round, bad);
     }
-    CHECK(bad == 0, "alpha over depth: probed exact, others log-linear (%d wrong)", bad);
+    by_layer(t, 2)->cand[0].has_dkld = true;
     CHECK(fabs(by_layer(t, -1)->alpha - 3e-3) < 1e-15 && !strcmp(by_layer(t, -1)->alpha_src, "probe"), "output alpha");
     /* a probe at the other type does not count for alpha; a ΔKLD <= 0 is 0.1 x the class's smallest alpha */
     by_layer(t, 2)->cand[0].dkld = -1e-9;
     CHECK(qtk_probe_calibrate(t, QTK_TYPE_Q4_0, &err) == QTK_OK, "calibrate: %s", err.msg);
-    CHECK(fabs(by_layer(t, 2)->alpha - 0.1 * 5e-5) < 1e-18 && fabs(by_layer(t, 1)->alpha - sqrt(1e-4 * 5e-6)) < 1e-15,
-          "non-positive dKLD floored at 0.1 x the smallest alpha (%g)", by_layer(t, 2)->alpha);
+    CHECK(fabs(by_layer(t, 2)->alpha - 0.1 * 5e-5) < 1e-18 && fabs(by_layer(t, 1)->alpha - 0.1 * 5e-5) < 1e-18,
+          "non-positive dKLD floored at 0.1 x the smallest alpha (%g), layer 1 takes it", by_layer(t, 2)->alpha);
     qtk_measure_tensor *l2 = by_layer(t, 2);
     l2->cand[0].has_dkld = false;
     l2->cand[1].has_dkld = true;
@@ -860,6 +873,52 @@ out:
     free(mp), free(ip), free(tp), free(tab_path);
 }
 
+/* The CLI probes iq3_s, q4_K and q6_K besides the probe type unless told
+ * otherwise (per-candidate α, docs/planner.md); --probe-extra none: only the
+ * probe type. */
+static void test_probe_cli(void) {
+    char *mp = tl_shared_path("fixtures/tiny-llama-f16.gguf"), *ip = tl_shared_path("fixtures/imatrix.dat");
+    char *tp = tl_shared_path("fixtures/calib.txt");
+    char *tab_path = tl_tmp_path("measure-probe-cli.tsv"), *log = tl_tmp_path("measure-probe-cli.log");
+    if (!mp || !ip || !tp || !tl_qtk_available()) {
+        printf("  (fixtures or qtk absent: CLI probe defaults not tested)\n");
+        goto out;
+    }
+    for (int none = 0; none < 2; none++) {
+        char args[4096];
+        snprintf(args, sizeof args, "measure -m %s --imatrix %s -o %s --types %s -t 2 --probe-text %s "
+                 "--probe-ctx 64 --probe-chunks 2 --probe-layers 1%s", mp, ip, tab_path,
+                 none ? "iq2_ks,q4_K" : "iq2_ks,iq3_s,q4_K,q6_K", tp, none ? " --probe-extra none" : "");
+        remove(tab_path);
+        CHECK(tl_run_qtk(args, log) == 0, "measure --probe-text%s: exit 0", none ? " --probe-extra none" : "");
+        qtk_measure_table *t = NULL;
+        qtk_error err;
+        CHECK(qtk_measure_table_load(tab_path, &t, &err) == QTK_OK, "load: %s", err.msg);
+        int n_probe = 0, full = 0, extra = 0;
+        for (int64_t i = 0; t && i < t->n; i++) {
+            const qtk_measure_tensor *x = &t->t[i];
+            if (strcmp(x->alpha_src, "probe") != 0) continue;
+            n_probe++;
+            int k_probed = 0;
+            for (int k = 0; k < x->n_cand; k++) {
+                k_probed += x->cand[k].has_dkld;
+                extra += x->cand[k].has_dkld && x->cand[k].type != QTK_TYPE_IQ2_KS;
+            }
+            full += k_probed == 4;
+        }
+        if (none)
+            CHECK(t && n_probe >= 9 && extra == 0, "--probe-extra none: %d probed tensors, %d extra probes", n_probe, extra);
+        else
+            CHECK(t && n_probe >= 9 && full == n_probe, "default extras: %d of %d probed tensors at all 4 types", full,
+                  n_probe);
+        qtk_measure_table_free(t);
+    }
+out:
+    remove(tab_path);
+    remove(log);
+    free(mp), free(ip), free(tp), free(tab_path), free(log);
+}
+
 int main(void) {
     const char *quick = getenv("QTK_TEST_QUICK");
     g_ntypes = 0;
@@ -985,6 +1044,7 @@ int main(void) {
     }
 
     test_probe_fixture(one, quick && *quick == '1');
+    if (!(quick && *quick == '1')) test_probe_cli();
 
     /* the CLI */
     if (tl_qtk_available()) {

@@ -49,7 +49,9 @@ void help_measure(FILE *out) {
             "  --probe-type T        alpha probe type (default iq2_ks; a tensor without it as a\n"
             "                        candidate uses its smallest candidate)\n"
             "  --probe-layers N      tensors per class probed (default 5; 0: every tensor)\n"
-            "  --probe-extra LIST    types also probed on those tensors (linear-response check)\n"
+            "  --probe-extra LIST    types also probed on those tensors, giving each tensor an alpha\n"
+            "                        per candidate type (default iq3_s,q4_K,q6_K; 'none': only\n"
+            "                        the probe type)\n"
             "  --probe-all-types     probe every candidate of those tensors: the additive KLD cost\n"
             "                        (`qtk plan --cost kld`); #tensors x #types evaluations\n"
             "  --merge A B ...       join shard tables into -o (refused: different model, imatrix,\n"
@@ -150,6 +152,11 @@ static int run_merge(char **files, int n, const char *out) {
     return rc;
 }
 
+/* Probed besides the probe type: spread over 3.4-6.6 bpw and all loadable by
+ * stock llama.cpp, so --compat mainline plans get per-type α too (docs/planner.md:
+ * without iq3_s the IQ4_XS-size mainline plan was 0.86x the preset, with it 0.77x). */
+static const char k_default_probe_extra[] = "iq3_s,q4_K,q6_K";
+
 int cmd_measure(int argc, char **argv) {
     const char *model = NULL, *imatrix = NULL, *out = NULL, *types_arg = NULL, *probe_extra = NULL;
     qtk_probe_params pp;
@@ -239,6 +246,8 @@ int cmd_measure(int argc, char **argv) {
     if (!out) return cli_usage_error("measure", help_measure, "need -o OUT.tsv");
     if (cli_refuse_same_file("measure", out, model) || (imatrix && cli_refuse_same_file("measure", out, imatrix))) return 2;
     int *types = NULL, n_types = 0, *extra = NULL, n_extra = 0;
+    if (pp.text_path && !probe_extra) probe_extra = k_default_probe_extra;
+    if (probe_extra && !strcmp(probe_extra, "none")) probe_extra = NULL;
     if (!pp.text_path && (probe_extra || pp.all_types))
         return cli_usage_error("measure", help_measure, "--probe-extra / --probe-all-types need --probe-text");
     if (pp.text_path && shard_n != 1)

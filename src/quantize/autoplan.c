@@ -100,31 +100,17 @@ int qtk_autoplan_default_cost(const qtk_measure_table *tab) {
 }
 
 /* α of candidate c under the calib cost. A tensor probed at several types
- * (--probe-extra) has α_k = ΔKLD_k / eps_abs_k at each probe whose ΔKLD is
- * significant (> 2 se); with two or more such points, ln α is interpolated
- * linearly in ln eps_abs between them (constant beyond the outermost), since
- * α measured at a low probe type overstates the cost of the higher types by a
- * factor that differs between tensors (docs/planner.md, linear response).
- * Otherwise (one probe, interpolated over depth, user-set) the tensor's α. */
+ * (--probe-extra) has a per-candidate α from its own probes
+ * (qtk_measure_cand_probe_alpha), since α measured at a low probe type
+ * overstates the cost of the higher types by a factor that differs between
+ * tensors (docs/planner.md, linear response); a tensor whose α is
+ * interpolated over depth takes the same per-type factor from the probed
+ * tensors of its class around it (interp_ratio), so probed and unprobed
+ * tensors are costed alike. Otherwise (one probe, user-set) the tensor's α. */
 static double calib_alpha(const qtk_measure_tensor *t, const qtk_measure_cand *c) {
-    if (strcmp(t->alpha_src, "probe") != 0 || !(c->eps_abs > 0)) return t->alpha;
-    /* candidates are sorted by bytes, so eps_abs mostly decreases with k; find the
-     * significant probes bracketing c->eps_abs in ln eps */
-    double le = log(c->eps_abs);
-    double lo_x = 0, lo_y = 0, hi_x = 0, hi_y = 0; /* lo: largest x <= le, hi: smallest x >= le */
-    bool has_lo = false, has_hi = false;
-    int n = 0;
-    for (int k = 0; k < t->n_cand; k++) {
-        const qtk_measure_cand *p = &t->cand[k];
-        if (!p->has_dkld || !(p->dkld > 2.0 * p->dkld_se) || !(p->dkld > 0) || !(p->eps_abs > 0)) continue;
-        double x = log(p->eps_abs), y = log(p->dkld / p->eps_abs);
-        n++;
-        if (x <= le && (!has_lo || x > lo_x)) lo_x = x, lo_y = y, has_lo = true;
-        if (x >= le && (!has_hi || x < hi_x)) hi_x = x, hi_y = y, has_hi = true;
-    }
-    if (n < 2) return t->alpha;
-    if (has_lo && has_hi) return exp(hi_x > lo_x ? lo_y + (hi_y - lo_y) * (le - lo_x) / (hi_x - lo_x) : lo_y);
-    return exp(has_lo ? lo_y : hi_y);
+    if (!strcmp(t->alpha_src, "interp")) return c->interp_ratio > 0 ? t->alpha * c->interp_ratio : t->alpha;
+    if (strcmp(t->alpha_src, "probe") != 0) return t->alpha;
+    return qtk_measure_cand_probe_alpha(t, c);
 }
 
 double qtk_autoplan_cost_ex(const qtk_measure_tensor *t, const qtk_measure_cand *c, bool tied, bool low_bpw,

@@ -653,6 +653,7 @@ qtk_status qtk_measure_table_parse(const char *text, size_t len, const char *ori
         qtk_measure_table_free(t);
         return s;
     }
+    qtk_measure_table_link_interp(t);
     *out = t;
     return QTK_OK;
 }
@@ -687,6 +688,92 @@ qtk_status qtk_measure_table_load(const char *path, qtk_measure_table **out, qtk
     qtk_status s = qtk_measure_table_parse(buf, n, path, out, err);
     free(buf);
     return s;
+}
+
+/* ---- derived α per candidate ------------------------------------------------ */
+
+double qtk_measure_cand_probe_alpha(const qtk_measure_tensor *t, const qtk_measure_cand *c) {
+    if (!(c->eps_abs > 0)) return t->alpha;
+    /* candidates are sorted by bytes, so eps_abs mostly decreases with k; find the
+     * significant probes bracketing c->eps_abs in ln eps */
+    double le = log(c->eps_abs);
+    double lo_x = 0, lo_y = 0, hi_x = 0, hi_y = 0; /* lo: largest x <= le, hi: smallest x >= le */
+    bool has_lo = false, has_hi = false;
+    int n = 0;
+    for (int k = 0; k < t->n_cand; k++) {
+        const qtk_measure_cand *p = &t->cand[k];
+        if (!p->has_dkld || !(p->dkld > 2.0 * p->dkld_se) || !(p->dkld > 0) || !(p->eps_abs > 0)) continue;
+        double x = log(p->eps_abs), y = log(p->dkld / p->eps_abs);
+        n++;
+        if (x <= le && (!has_lo || x > lo_x)) lo_x = x, lo_y = y, has_lo = true;
+        if (x >= le && (!has_hi || x < hi_x)) hi_x = x, hi_y = y, has_hi = true;
+    }
+    if (n < 2) return t->alpha;
+    if (has_lo && has_hi) return exp(hi_x > lo_x ? lo_y + (hi_y - lo_y) * (le - lo_x) / (hi_x - lo_x) : lo_y);
+    return exp(has_lo ? lo_y : hi_y);
+}
+
+/* ln(α_type / α) of probed tensor p at `type`; false when p has no such
+ * candidate or no usable α. */
+static bool probe_log_ratio(const qtk_measure_tensor *p, int type, double *out) {
+    if (!(p->alpha > 0)) return false;
+    for (int k = 0; k < p->n_cand; k++)
+        if (p->cand[k].type == type) {
+            double a = qtk_measure_cand_probe_alpha(p, &p->cand[k]);
+            if (!(a > 0)) return false;
+            *out = log(a / p->alpha);
+            return true;
+        }
+    return false;
+}
+
+void qtk_measure_interp_neighbors(const qtk_measure_table *tab, int64_t i, const qtk_measure_tensor **lo,
+                                  const qtk_measure_tensor **hi, double *w_lo) {
+    const qtk_measure_tensor *t = &tab->t[i];
+    *lo = *hi = NULL;
+    *w_lo = 0;
+    /* the class's first and last layers, and whether a probe lies between them */
+    int64_t first = INT64_MAX, last = INT64_MIN;
+    for (int64_t j = 0; j < tab->n; j++) {
+        const qtk_measure_tensor *p = &tab->t[j];
+        if (p->pinned || strcmp(p->cls, t->cls) != 0) continue;
+        if (p->layer < first) first = p->layer;
+        if (p->layer > last) last = p->layer;
+    }
+    bool interior = false;
+    for (int64_t j = 0; j < tab->n && !interior; j++) {
+        const qtk_measure_tensor *p = &tab->t[j];
+        interior = !p->pinned && !strcmp(p->alpha_src, "probe") && !strcmp(p->cls, t->cls) && p->layer > first &&
+                   p->layer < last;
+    }
+    for (int64_t j = 0; j < tab->n; j++) {
+        const qtk_measure_tensor *p = &tab->t[j];
+        if (j == i || p->pinned || strcmp(p->alpha_src, "probe") != 0 || strcmp(p->cls, t->cls) != 0) continue;
+        if (interior && (p->layer == first || p->layer == last)) continue;
+        if (p->layer <= t->layer && (!*lo || p->layer > (*lo)->layer)) *lo = p;
+        if (p->layer >= t->layer && (!*hi || p->layer < (*hi)->layer)) *hi = p;
+    }
+    *w_lo = !*hi ? 1.0 : !*lo ? 0.0
+          : (*hi)->layer > (*lo)->layer ? (double)((*hi)->layer - t->layer) / (double)((*hi)->layer - (*lo)->layer) : 0.5;
+}
+
+void qtk_measure_table_link_interp(qtk_measure_table *tab) {
+    if (!tab) return;
+    for (int64_t i = 0; i < tab->n; i++) {
+        qtk_measure_tensor *t = &tab->t[i];
+        for (int k = 0; k < t->n_cand; k++) t->cand[k].interp_ratio = 0;
+        if (strcmp(t->alpha_src, "interp") != 0) continue;
+        const qtk_measure_tensor *lo, *hi;
+        double w_lo;
+        qtk_measure_interp_neighbors(tab, i, &lo, &hi, &w_lo);
+        for (int k = 0; k < t->n_cand; k++) {
+            double r_lo = 0, r_hi = 0;
+            bool ok_lo = lo && w_lo > 0 && probe_log_ratio(lo, t->cand[k].type, &r_lo);
+            bool ok_hi = hi && w_lo < 1 && probe_log_ratio(hi, t->cand[k].type, &r_hi);
+            if (ok_lo && ok_hi) t->cand[k].interp_ratio = exp(w_lo * r_lo + (1.0 - w_lo) * r_hi);
+            else if (ok_lo || ok_hi) t->cand[k].interp_ratio = exp(ok_lo ? r_lo : r_hi);
+        }
+    }
 }
 
 /* ---- comparing and merging ------------------------------------------------- */
@@ -838,6 +925,7 @@ qtk_status qtk_measure_table_merge(const qtk_measure_table *const *parts, const 
         qtk_measure_table_free(t);
         return st;
     }
+    qtk_measure_table_link_interp(t);
     *out = t;
     return QTK_OK;
 }

@@ -27,6 +27,11 @@ typedef struct qtk_measure_cand {
     double eps_rel;       /* mean over sampled rows of Σv·e² / Σv·w²             */
     bool has_dkld;        /* a KLD probe measured this (tensor, type)            */
     double dkld, dkld_se; /* its ΔKLD vs the unquantized model and standard error */
+    /* Derived, not in the file (qtk_measure_table_link_interp): for a tensor
+     * whose α is interpolated over depth, the α of this type relative to the
+     * tensor's α, taken from the probed tensors of its class around it; 0 when
+     * there is none (the tensor's α then holds for every candidate). */
+    double interp_ratio;
 } qtk_measure_cand;
 
 /* One candidate tensor. */
@@ -81,6 +86,28 @@ qtk_status qtk_measure_table_format(const qtk_measure_table *t, char **text, siz
  * messages name both origins and the differing field. */
 qtk_status qtk_measure_table_same_source(const qtk_measure_table *a, const char *origin_a,
                                          const qtk_measure_table *b, const char *origin_b, qtk_error *err);
+/* α of candidate c from its own tensor's probes at several types
+ * (--probe-extra): α_k = ΔKLD_k / eps_abs_k at each probe whose ΔKLD is
+ * significant (> 2 se); with two or more such points, ln α interpolated
+ * linearly in ln eps_abs between them (constant beyond the outermost).
+ * Returns t->alpha when the tensor has fewer than two significant probes. */
+double qtk_measure_cand_probe_alpha(const qtk_measure_tensor *t, const qtk_measure_cand *c);
+/* The probed tensors (alpha_src "probe") an interpolated α of tensor i comes
+ * from: the nearest ones of its class (pinned tensors aside) before and after
+ * it in depth, NULL where there is none, and lo's weight in the log-linear
+ * interpolation over the layer index (1 - w_lo for hi; one side only: that
+ * side's weight is 1). The class's first and last layers are left out when a
+ * tensor between them was probed: the ends are the outliers of a model's
+ * sensitivity (on the fixture, layer 0's attn_output α is 1,600x the other
+ * layers'), and a ramp from them misprices every layer in between. */
+void qtk_measure_interp_neighbors(const qtk_measure_table *tab, int64_t i, const qtk_measure_tensor **lo,
+                                  const qtk_measure_tensor **hi, double *w_lo);
+/* Sets every candidate's interp_ratio: for a tensor with alpha_src "interp",
+ * the per-type α ratio (qtk_measure_cand_probe_alpha / α) of the probed
+ * tensors qtk_measure_interp_neighbors picks, ln-interpolated over the layer
+ * index like α itself; 0 elsewhere. Run by parse, merge and the probe calibration, so a
+ * loaded table always carries it. */
+void qtk_measure_table_link_interp(qtk_measure_table *tab);
 /* An empty table (no header fields set, no tensors); NULL when out of memory. */
 qtk_measure_table *qtk_measure_table_new(void);
 /* Frees the contents of one tensor entry (not the entry itself). */

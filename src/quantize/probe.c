@@ -104,34 +104,27 @@ qtk_status qtk_probe_calibrate(qtk_measure_table *tab, int probe_type, qtk_error
             break;
         }
         if (!isfinite(min_pos)) min_pos = 1e-30; /* every probe of the class was lost in noise */
-        for (int64_t k = 0; k < n; k++)
-            if (ok[k]) la[k] = log(la[k] > 0 ? la[k] : floor_frac * min_pos);
         for (int64_t k = 0; k < n; k++) {
             qtk_measure_tensor *t = &tab->t[mem[k]];
-            if (ok[k]) {
-                t->alpha = exp(la[k]);
-                snprintf(t->alpha_src, sizeof t->alpha_src, "probe");
-                continue;
-            }
-            int64_t lo = -1, hi = -1;
-            for (int64_t j = k - 1; j >= 0 && lo < 0; j--)
-                if (ok[j]) lo = j;
-            for (int64_t j = k + 1; j < n && hi < 0; j++)
-                if (ok[j]) hi = j;
-            double v;
-            if (lo < 0) v = la[hi];
-            else if (hi < 0) v = la[lo];
-            else {
-                double l0 = (double)tab->t[mem[lo]].layer, l1 = (double)tab->t[mem[hi]].layer, l = (double)t->layer;
-                v = l1 > l0 ? la[lo] + (la[hi] - la[lo]) * (l - l0) / (l1 - l0) : 0.5 * (la[lo] + la[hi]);
-            }
-            t->alpha = exp(v);
-            snprintf(t->alpha_src, sizeof t->alpha_src, "interp");
+            t->alpha = ok[k] ? exp(log(la[k] > 0 ? la[k] : floor_frac * min_pos)) : 1.0;
+            snprintf(t->alpha_src, sizeof t->alpha_src, ok[k] ? "probe" : "interp");
+        }
+        /* the others: ln α interpolated over depth between the probed tensors
+         * qtk_measure_interp_neighbors picks (the class's ends left out when an
+         * interior one was probed) */
+        for (int64_t k = 0; k < n; k++) {
+            if (ok[k]) continue;
+            qtk_measure_tensor *t = &tab->t[mem[k]];
+            const qtk_measure_tensor *lo = NULL, *hi = NULL;
+            double w_lo = 0;
+            qtk_measure_interp_neighbors(tab, mem[k], &lo, &hi, &w_lo);
+            t->alpha = exp(w_lo * (lo ? log(lo->alpha) : 0) + (1.0 - w_lo) * (hi ? log(hi->alpha) : 0));
         }
     }
     free(mem);
     free(la);
     free(ok);
+    if (st == QTK_OK) qtk_measure_table_link_interp(tab);
     return st;
 }
 
