@@ -357,6 +357,51 @@ static void test_bench_json(const char *model, const char *out) {
     jfree(&doc);
 }
 
+/* A MoE model's tg reads only the routed experts' slices of the expert
+ * tensors: w/token = dense matrices + expert tensors x n_expert_used / n_expert. */
+static void test_bench_moe_bytes(const char *out) {
+    char *model = tl_shared_path("fixtures/arch/qwen3moe.gguf");
+    qtk_gguf *g = NULL;
+    qtk_error err;
+    if (!model || qtk_gguf_open(model, &g, &err) != QTK_OK) {
+        printf("  (fixtures/arch/qwen3moe.gguf absent: MoE w/token not tested)\n");
+        free(model);
+        return;
+    }
+    int64_t n_exp = 0, n_used = 0;
+    CHECK(qtk_meta_get_int(qtk_gguf_meta(g), "qwen3moe.expert_count", &n_exp) &&
+              qtk_meta_get_int(qtk_gguf_meta(g), "qwen3moe.expert_used_count", &n_used) && n_exp > n_used && n_used > 0,
+          "qwen3moe expert counts %lld / %lld", (long long)n_used, (long long)n_exp);
+    const bool has_output = qtk_gguf_find_tensor(g, "output.weight") >= 0;
+    uint64_t want = 0, all = 0;
+    int n_expert_tensors = 0;
+    for (int64_t i = 0; i < qtk_gguf_n_tensors(g); i++) {
+        const qtk_tensor_info *t = qtk_gguf_tensor(g, i);
+        if (t->n_dims < 2 || t->ne[1] < 2 || (has_output && !strcmp(t->name, "token_embd.weight"))) continue;
+        all += t->nbytes;
+        if (strstr(t->name, "_exps.")) {
+            want += t->nbytes / (uint64_t)n_exp * (uint64_t)n_used;
+            n_expert_tensors++;
+        } else {
+            want += t->nbytes;
+        }
+    }
+    qtk_gguf_close(g);
+    CHECK(n_expert_tensors > 0 && want < all, "the model has expert tensors (%d)", n_expert_tensors);
+    snprintf(g_args, sizeof g_args, "bench -m \"%s\" -p 0 -n 2 -t 1 -r 1 -o json --bw-size 32", model);
+    CHECK(tl_run_qtk(g_args, out) == 0, "bench MoE exit code");
+    jval doc;
+    if (!jparse_file(out, &doc)) {
+        CHECK(0, "bench MoE: output is not one JSON document");
+    } else {
+        const jval *wb = doc.t == J_ARR && doc.n == 1 ? jget(&doc.items[0], "weight_bytes_per_token") : NULL;
+        CHECK(wb && wb->num == (double)want, "MoE weight bytes/token %.0f, expected %llu (all experts: %llu)",
+              wb ? wb->num : -1.0, (unsigned long long)want, (unsigned long long)all);
+        jfree(&doc);
+    }
+    free(model);
+}
+
 static void test_bench_md(const char *model, const char *out) {
     snprintf(g_args, sizeof g_args, "bench -m \"%s\",\"%s\" -p 8,16 -n 4 -t 1,2 -r 2 --bw-size 32", model, model);
     CHECK(tl_run_qtk(g_args, out) == 0, "bench md exit code");
@@ -570,6 +615,7 @@ int main(void) {
     CHECK(tl_run_qtk(g_args, out) == 0 && tl_file_exists(tiny), "qtk synth --shape tiny");
 
     test_bench_json(tiny, out);
+    test_bench_moe_bytes(out);
     test_bench_md(tiny, out);
     test_bench_progress(tiny, out);
     test_bench_errors(tiny, out);

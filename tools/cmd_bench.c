@@ -31,7 +31,7 @@ void help_bench(FILE *out) {
             "t/s is the mean over the runs of tokens/second, \xc2\xb1 the sample standard deviation.\n"
             "For tg rows also: w/token = bytes of weights read per token (every 2-D weight\n"
             "but token_embd; the output head included, token_embd counted when it is the\n"
-            "head), eff GB/s = w/token x t/s, read GB/s = memory read bandwidth at that\n"
+            "head; of expert tensors the n_expert_used experts a token uses), eff GB/s = w/token x t/s, read GB/s = memory read bandwidth at that\n"
             "thread count measured in the same run (each thread sums a contiguous slice of a\n"
             "buffer, best of 5), eff/read = their ratio.\n\n"
             "options:\n"
@@ -369,13 +369,18 @@ static qtk_status mb_model_open(mb_model *mm, const char *path, qtk_error *err) 
     }
     snprintf(mm->type_label, sizeof mm->type_label, "%s %s %s", mm->in->arch, mb_size_class(mm->in), ftname);
     /* weights read per token: every matrix but the token embedding (a row of
-     * it is read per token), unless the output head is the embedding itself */
+     * it is read per token), unless the output head is the embedding itself;
+     * of an expert tensor (3-D, one slice per expert) only the slices of the
+     * experts a token is routed to */
     bool has_output = qtk_gguf_find_tensor(g, "output.weight") >= 0;
     for (int64_t i = 0; i < qtk_gguf_n_tensors(g); i++) {
         const qtk_tensor_info *t = qtk_gguf_tensor(g, i);
         if (t->n_dims < 2 || t->ne[1] < 2) continue;
         if (!strcmp(t->name, "token_embd.weight") && has_output) continue;
-        mm->weight_bytes_tok += t->nbytes;
+        if (t->n_dims >= 3 && mm->in->n_expert > 1 && t->ne[2] == mm->in->n_expert && mm->in->n_expert_used > 0)
+            mm->weight_bytes_tok += t->nbytes / (uint64_t)t->ne[2] * (uint64_t)mm->in->n_expert_used;
+        else
+            mm->weight_bytes_tok += t->nbytes;
     }
     qtk_vocab *v = NULL;
     qtk_error verr;
