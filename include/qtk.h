@@ -602,7 +602,8 @@ typedef struct qtk_probe_params {
     int n_threads;                 /* default 1                                 */
     int probe_type;                /* α probe type (default IQ2_KS; a tensor without it as a
                                       candidate uses its smallest candidate)    */
-    const int *extra_types;        /* also probed on the selected tensors (linear-response check) */
+    const int *extra_types;        /* also probed on the selected tensors, giving them an α per
+                                      candidate type (default IQ3_S, Q4_K, Q6_K; n_extra 0: none) */
     int n_extra;
     bool all_types;                /* every candidate of the selected tensors (additive KLD cost) */
     int n_layers;                  /* per class: tensors probed, spread over depth (first and last

@@ -1444,6 +1444,36 @@ static void test_target_no_measure(void) {
              out2);
     CHECK(tl_run_qtk(args, log) == 2 && tl_file_contains(log, "without --measure"), "with --measure: %s",
           tl_last_line(log));
+    /* --probe-text: the measure pass's table gets KLD probes (every α calibrated), the plan uses them */
+    {
+        char *calib = tl_shared_path("fixtures/calib.txt"), *out3 = tl_tmp_path("autoplan-probe.gguf");
+        char table3[4200];
+        snprintf(table3, sizeof table3, "%s.measure.tsv", out3);
+        qtk_remove_file(table3);
+        snprintf(args, sizeof args, "quantize --imatrix %s --target-size 4MiB --measure-types %s --probe-text %s "
+                 "--probe-chunks 2 --probe-ctx 64 %s %s 2", imx, types, calib ? calib : "x", model, out3);
+        CHECK(calib && tl_run_qtk(args, log) == 0 && tl_file_exists(out3) && tl_file_contains(log, "KLD probes of"),
+              "quantize --probe-text: %s", tl_last_line(log));
+        qtk_measure_table *pt = NULL;
+        int n_probe = 0, n_uncal = 0;
+        if (qtk_measure_table_load(table3, &pt, &err) == QTK_OK) {
+            for (int64_t i = 0; i < pt->n; i++) {
+                n_probe += !strcmp(pt->t[i].alpha_src, "probe");
+                n_uncal += !pt->t[i].pinned && !strcmp(pt->t[i].alpha_src, "prior");
+            }
+        }
+        CHECK(pt && n_probe > 0 && n_uncal == 0, "probed table: %d probed, %d uncalibrated", n_probe, n_uncal);
+        CHECK(qtk_autoplan_default_cost(pt) == QTK_AUTOPLAN_COST_CALIB, "the plan's cost is calib");
+        qtk_measure_table_free(pt);
+        snprintf(args, sizeof args, "quantize --target-size 4MiB --measure %s --probe-text %s %s %s", table3,
+                 calib ? calib : "x", model, out2);
+        CHECK(tl_run_qtk(args, log) == 2 && tl_file_contains(log, "without --measure"), "--probe-text with --measure: %s",
+              tl_last_line(log));
+        qtk_remove_file(out3);
+        qtk_remove_file(table3);
+        free(calib);
+        free(out3);
+    }
     /* a table of another imatrix (none given) or another model is refused; nothing written */
     qtk_remove_file(out2);
     snprintf(args, sizeof args, "quantize -q --target-size 4MiB --measure %s %s %s 2", table, model, out2);

@@ -809,6 +809,9 @@ static void test_probe_fixture(const char *other_table, bool quick) {
         qtk_gguf_close(g);
         qtk_probe_params pp;
         qtk_probe_params_init(&pp);
+        CHECK(pp.n_extra == 3 && pp.extra_types[0] == QTK_TYPE_IQ3_S && pp.extra_types[1] == QTK_TYPE_Q4_K &&
+                  pp.extra_types[2] == QTK_TYPE_Q6_K && pp.probe_type == QTK_TYPE_IQ2_KS && pp.n_layers == 5,
+              "probe defaults: iq2_ks + iq3_s, q4_K, q6_K at 5 layers per class");
         pp.model_path = mp;
         pp.imatrix_path = ip;
         pp.text_path = tp;

@@ -152,11 +152,6 @@ static int run_merge(char **files, int n, const char *out) {
     return rc;
 }
 
-/* Probed besides the probe type: spread over 3.4-6.6 bpw and all loadable by
- * stock llama.cpp, so --compat mainline plans get per-type α too (docs/planner.md:
- * without iq3_s the IQ4_XS-size mainline plan was 0.86x the preset, with it 0.77x). */
-static const char k_default_probe_extra[] = "iq3_s,q4_K,q6_K";
-
 int cmd_measure(int argc, char **argv) {
     const char *model = NULL, *imatrix = NULL, *out = NULL, *types_arg = NULL, *probe_extra = NULL;
     qtk_probe_params pp;
@@ -246,8 +241,7 @@ int cmd_measure(int argc, char **argv) {
     if (!out) return cli_usage_error("measure", help_measure, "need -o OUT.tsv");
     if (cli_refuse_same_file("measure", out, model) || (imatrix && cli_refuse_same_file("measure", out, imatrix))) return 2;
     int *types = NULL, n_types = 0, *extra = NULL, n_extra = 0;
-    if (pp.text_path && !probe_extra) probe_extra = k_default_probe_extra;
-    if (probe_extra && !strcmp(probe_extra, "none")) probe_extra = NULL;
+    bool extra_none = probe_extra && !strcmp(probe_extra, "none");
     if (!pp.text_path && (probe_extra || pp.all_types))
         return cli_usage_error("measure", help_measure, "--probe-extra / --probe-all-types need --probe-text");
     if (pp.text_path && shard_n != 1)
@@ -256,7 +250,7 @@ int cmd_measure(int argc, char **argv) {
         free(types);
         return rc;
     }
-    if (probe_extra && (rc = parse_types(probe_extra, &extra, &n_extra)) != 0) {
+    if (probe_extra && !extra_none && (rc = parse_types(probe_extra, &extra, &n_extra)) != 0) {
         free(types);
         free(extra);
         return rc;
@@ -295,8 +289,10 @@ int cmd_measure(int argc, char **argv) {
     if (rc == 0 && pp.text_path) {
         pp.model_path = model;
         pp.imatrix_path = imatrix;
-        pp.extra_types = extra;
-        pp.n_extra = n_extra;
+        if (probe_extra) { /* else the library's default extra types */
+            pp.extra_types = extra;
+            pp.n_extra = n_extra;
+        }
         pp.progress = probe_progress;
         pp.n_threads = nthreads;
         double t1 = qtk_time_now();

@@ -73,6 +73,11 @@ void help_quantize(FILE *out) {
             "                              first into OUT.measure.tsv (kept: a rerun resumes/reuses it)\n"
             "  --measure-types LIST        candidate types of that measure pass, comma-separated\n"
             "                              (default: every type qtk can quantize; as qtk measure --types)\n"
+            "  --probe-text FILE           calibrate that table with KLD probes on FILE (as qtk measure\n"
+            "                              --probe-text; a text other than your validation text): the\n"
+            "                              plan then costs each tensor by its measured KLD response\n"
+            "  --probe-chunks N, --probe-ctx N\n"
+            "                              chunks and tokens per chunk of those probes (default 32 x 512)\n"
             "  --print-recipe PRESET       print the recipe of a preset and exit\n"
             "  --dry-run                   print the plan (tensor, shape, type, why, bytes) and totals; write nothing\n"
             "  --json                      plan / summary as JSON on stdout\n"
@@ -102,6 +107,8 @@ typedef struct q_args {
     qtk_meta kv;              /* --override-kv keys */
     const char *measure_file; /* --measure TABLE (automatic mix)            */
     const char *measure_types;/* --measure-types LIST (measure pass types)  */
+    const char *probe_text;   /* --probe-text FILE: KLD probes of that pass */
+    int64_t probe_chunks, probe_ctx; /* --probe-chunks/--probe-ctx, 0 = default */
     uint64_t target_size;     /* --target-size (automatic mix), 0 = none     */
     double target_bpw;        /* --target-bpw (automatic mix), 0 = none      */
 } q_args;
@@ -340,6 +347,16 @@ static int parse_args(int argc, char **argv, q_args *a) {
             char bad[80];
             if (type_list(a->measure_types, types, bad, sizeof bad) < 0)
                 return cli_usage_error("quantize", help_quantize, "--measure-types: %s", bad);
+        } else if (!strcmp(o, "--probe-text") && has_val) {
+            a->probe_text = argv[++i];
+        } else if ((!strcmp(o, "--probe-chunks") || !strcmp(o, "--probe-ctx")) && has_val) {
+            char *e;
+            long long v = strtoll(argv[++i], &e, 10);
+            bool chunks = !strcmp(o, "--probe-chunks");
+            if (!*argv[i] || *e || (chunks ? (v == 0 || v < -1) : v < 8) || v > 1000000)
+                return cli_usage_error("quantize", help_quantize, "%s: bad value '%s'", o, argv[i]);
+            if (chunks) a->probe_chunks = v;
+            else a->probe_ctx = v;
         } else if (!strcmp(o, "--target-size") && has_val) {
             qtk_error e;
             if (qtk_parse_size(argv[++i], &a->target_size, &e) != QTK_OK)
@@ -385,6 +402,12 @@ static int parse_args(int argc, char **argv, q_args *a) {
     if (a->measure_types && (!target || a->measure_file))
         return cli_usage_error("quantize", help_quantize,
                                "--measure-types applies to the measure pass of a --target-* run without --measure");
+    if ((a->probe_text || a->probe_chunks || a->probe_ctx) && (!target || a->measure_file))
+        return cli_usage_error("quantize", help_quantize,
+                               "--probe-* apply to the measure pass of a --target-* run without --measure "
+                               "(probe a table with qtk measure --probe-text)");
+    if ((a->probe_chunks || a->probe_ctx) && !a->probe_text)
+        return cli_usage_error("quantize", help_quantize, "--probe-chunks/--probe-ctx need --probe-text");
     if (target && (a->n_rules || a->ov.pure))
         return cli_usage_error("quantize", help_quantize, "--custom-q/--tensor-type/--pure do not combine with a target");
     if (a->recipe_file || target) {
@@ -586,6 +609,13 @@ static void measure_progress(void *ud, const qtk_measure_progress *p) {
                 (long long)(p->total + p->skipped), p->tensor, p->elapsed);
 }
 
+static void probe_progress(void *ud, const qtk_probe_progress *p) {
+    (void)ud;
+    if (p->tensor)
+        fprintf(stderr, "\rqtk quantize: probing %lld/%lld %-40.40s %6.1f s", (long long)p->done, (long long)p->total,
+                p->tensor, p->elapsed);
+}
+
 /* The automatic mix for --target-size/--target-bpw (qtk plan, docs/planner.md):
  * the table of --measure, or the measure pass into OUT.measure.tsv first;
  * refused when the table is of another model or imatrix. The header size is
@@ -615,6 +645,26 @@ static qtk_status plan_for_target(const q_args *a, const qtk_gguf *g, qtk_recipe
         st = qtk_measure_model(g, &mp, table, err);
         if (!a->quiet && !a->json) fprintf(stderr, "\n");
         if (st != QTK_OK) return st;
+        if (a->probe_text) {
+            qtk_probe_params pp;
+            qtk_probe_params_init(&pp);
+            pp.model_path = a->in;
+            pp.imatrix_path = a->imatrix_file;
+            pp.text_path = a->probe_text;
+            pp.n_threads = a->nthreads > 0 ? a->nthreads : qtk_cpu_count();
+            if (a->probe_chunks) pp.n_chunks = a->probe_chunks;
+            if (a->probe_ctx) pp.n_ctx = a->probe_ctx;
+            if (!a->quiet && !a->json) {
+                pp.progress = probe_progress;
+                fprintf(stderr, "qtk quantize: KLD probes of %s on %s\n", table, a->probe_text);
+            }
+            st = qtk_measure_probe(table, &pp, err);
+            if (!a->quiet && !a->json) fprintf(stderr, "\n");
+            if (st != QTK_OK) return st;
+        } else if (!a->quiet && !a->json) {
+            fprintf(stderr, "qtk quantize: note: no --probe-text: the plan uses the uncalibrated error cost; KLD "
+                            "probes on a text make it better (docs/planner.md)\n");
+        }
     }
     qtk_quantize_params qp;
     qtk_quantize_params_init(&qp);

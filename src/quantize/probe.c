@@ -137,8 +137,16 @@ static double round9(double x) {
     return strtod(b, NULL);
 }
 
+/* Probed besides the probe type by default: spread over 3.4-6.6 bpw and all
+ * loadable by stock llama.cpp, so --compat mainline plans get per-type α too
+ * (docs/planner.md: without iq3_s the IQ4_XS-size mainline plan was 0.86x
+ * the preset, with it 0.77x). */
+static const int k_default_extra[] = {QTK_TYPE_IQ3_S, QTK_TYPE_Q4_K, QTK_TYPE_Q6_K};
+
 void qtk_probe_params_init(qtk_probe_params *p) {
     memset(p, 0, sizeof *p);
+    p->extra_types = k_default_extra;
+    p->n_extra = (int)(sizeof k_default_extra / sizeof k_default_extra[0]);
     p->n_ctx = 512;
     p->n_chunks = 32;
     p->n_threads = 1;
