@@ -368,129 +368,128 @@ static void refine_affine(int n, int nmax, const float *x, const float *w, uint8
     *min = b;
 }
 
-/* Affine (scale, min ≤ 0) fit for levels 0…nmax: start from the min/max map, then try
- * inverse scales (rmin + rdelta·k + nmax)/(max − min), k = 0…nstep, each with a
- * closed-form weighted least-squares (scale, min); keep the lowest weighted error
- * (|diff| when use_mad, else diff²). *neg_min receives −min ≥ 0.
+/* Affine (scale, min ≤ 0) fits for levels 0…nmax of nsb sub-blocks of n ≤ 32 weights
+ * (sub-block j at x + n·j, w + n·j, L + n·j; its scale in scales[j], −min in
+ * neg_mins[j]). Per sub-block: start from the min/max map, then try inverse scales
+ * (rmin + rdelta·k + nmax)/(max − min), k = 0…nstep, each with a closed-form weighted
+ * least-squares (scale, min); keep the lowest weighted error (|diff| when use_mad, else
+ * diff²); later steps map from the kept min (as the reference does).
  *
- * Speed (issue #17) without changing a result bit: every float is computed by the same
- * operations in the same order as the plain loops did; what changed is only
- *  - the per-weight work (rounding, products, error terms) runs in straight loops over
- *    arrays that compilers vectorise (element-wise IEEE operations are exact, so the
- *    lanes give the scalar values), and only the sums stay serial;
- *  - a candidate whose levels equal the previous candidate's is skipped: its sums, fit
- *    and error would be the previous one's, which already lost or is the best;
- *  - the error sum stops once it reaches the best so far: with weights ≥ 0 every term
- *    is ≥ 0 and a rounded sum of non-negative terms never decreases, so `err < best`
- *    could not become true (checked per 8 terms; off when a weight is negative/NaN). */
-static float fit_affine(int n, int nmax, const float *x, const float *w, uint8_t *L, float *neg_min, float rmin,
-                        float rdelta, int nstep, int use_mad, int refine) {
-    uint8_t Laux[32], Lprev[32];
-    float xm[32], pl[32], pl2[32], pxl[32], t[32];
-    float min = x[0], max = x[0], sum_w = w[0], sum_x = w[0] * x[0];
-    int prune = w[0] >= 0.0f;
-    for (int i = 1; i < n; i++) {
-        if (x[i] < min) min = x[i];
-        if (x[i] > max) max = x[i];
-        sum_w += w[i];
-        sum_x += w[i] * x[i];
-        if (!(w[i] >= 0.0f)) prune = 0;
-    }
-    if (min > 0.0f) min = 0.0f;
-    if (max <= min) {
-        memset(L, 0, (size_t)n);
-        *neg_min = -min;
-        return 0.0f;
-    }
-    float iscale = (float)nmax / (max - min);
-    float scale = 1.0f / iscale;
-    float best = 0.0f;
-    for (int i = 0; i < n; i++) {
-        const int l = round_clamped(iscale * (x[i] - min), 0, nmax);
-        L[i] = (uint8_t)l;
-        const float diff = scale * (float)l + min - x[i];
-        best += w[i] * (use_mad ? fabsf(diff) : diff * diff);
-    }
-    /* round_clamped(v, 0, nmax) without branches: v + 1.5·2^23 lands where the float
-     * spacing is 1, so for |v| < 2^22 it rounds to the nearest integer, ties to even, as
-     * qtk_nearest_int does, and subtracting the constant back is exact; larger |v|, ±inf
-     * and NaN (0·inf) stay beyond the range or are NaN, and the two clamps then give 0 or
-     * nmax as round_clamped does (NaN > 0 is false → 0) */
+ * Speed (issue #17) without changing a result bit from the one-sub-block-at-a-time
+ * search this replaced (same bytes, tested by test_effort's SHA-256s and the reference
+ * vectors): the time of that search was its serial float sums, chains of dependent
+ * additions. Here the sub-blocks are the lanes of the inner loops ([i][lane] arrays),
+ * so each lane keeps the serial order of its sums while 8 sub-blocks advance together
+ * and the element-wise work vectorises (IEEE element-wise operations are exact per
+ * lane). Every step is evaluated in every lane: a step repeating the previous levels
+ * gives the same error as before and loses `err < best`, so nothing is skipped that
+ * could have won. Levels are rounded with v + 1.5·2^23 − 1.5·2^23, which for
+ * |v| < 2^22 is round-to-nearest-even like qtk_nearest_int; larger |v|, ±inf and NaN
+ * fall to 0 or nmax through the clamps, as round_clamped does. */
+#define FA_LANES 8
+static void fit_affine_batch(int nsb, int n, int nmax, const float *x, const float *w, uint8_t *L, float *scales,
+                             float *neg_mins, float rmin, float rdelta, int nstep, int use_mad, int refine) {
     const float nmax_f = (float)nmax;
-    for (int i = 0; i < n; i++) xm[i] = x[i] - min;
-    int have_prev = 0;
-    for (int is = 0; is <= nstep; is++) {
-        iscale = (rmin + rdelta * (float)is + (float)nmax) / (max - min);
-        for (int i = 0; i < n; i++) {
-            float v = iscale * xm[i];
-            v = (v + 12582912.0f) - 12582912.0f;
-            v = v > 0.0f ? v : 0.0f;
-            v = v < nmax_f ? v : nmax_f;
-            Laux[i] = (uint8_t)(int)v;
-        }
-        if (have_prev && memcmp(Laux, Lprev, (size_t)n) == 0) continue;
-        memcpy(Lprev, Laux, (size_t)n);
-        have_prev = 1;
-        for (int i = 0; i < n; i++) {
-            const float fl = (float)Laux[i];
-            pl[i] = w[i] * fl;
-            pl2[i] = w[i] * (float)(Laux[i] * Laux[i]);
-            pxl[i] = pl[i] * x[i];
-        }
-        float sum_l = 0.0f, sum_l2 = 0.0f, sum_xl = 0.0f;
-        for (int i = 0; i < n; i++) {
-            sum_l += pl[i];
-            sum_l2 += pl2[i];
-            sum_xl += pxl[i];
-        }
-        const float D = sum_w * sum_l2 - sum_l * sum_l;
-        if (D > 0.0f) {
-            float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
-            float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
-            if (this_min > 0.0f) {
-                this_min = 0.0f;
-                this_scale = sum_xl / sum_l2;
+    for (int j0 = 0; j0 < nsb; j0 += FA_LANES) {
+        const int nl = nsb - j0 < FA_LANES ? nsb - j0 : FA_LANES;
+        float xs[32][FA_LANES], ws[32][FA_LANES], xm[32][FA_LANES], Lf[32][FA_LANES];
+        uint8_t Lb[32][FA_LANES];
+        float mn[FA_LANES], mx[FA_LANES], sum_w[FA_LANES], sum_x[FA_LANES], best[FA_LANES], scale[FA_LANES];
+        float isc[FA_LANES], sl[FA_LANES], sl2[FA_LANES], sxl[FA_LANES], ts[FA_LANES], tm[FA_LANES], err[FA_LANES];
+        int live[FA_LANES], ok[FA_LANES];
+        /* lanes past nl repeat the first sub-block of the group; their results are dropped */
+        for (int j = 0; j < FA_LANES; j++) {
+            const int jj = j0 + (j < nl ? j : 0);
+            const float *xj = x + (size_t)n * (size_t)jj, *wj = w + (size_t)n * (size_t)jj;
+            float min = xj[0], max = xj[0], sw = wj[0], sx = wj[0] * xj[0];
+            for (int i = 1; i < n; i++) {
+                if (xj[i] < min) min = xj[i];
+                if (xj[i] > max) max = xj[i];
+                sw += wj[i];
+                sx += wj[i] * xj[i];
             }
+            if (min > 0.0f) min = 0.0f;
+            for (int i = 0; i < n; i++) xs[i][j] = xj[i], ws[i][j] = wj[i], Lb[i][j] = 0;
+            mn[j] = min, mx[j] = max, sum_w[j] = sw, sum_x[j] = sx;
+            live[j] = max > min;
+            scale[j] = 0.0f;
+            best[j] = 0.0f;
+            if (!live[j]) continue;
+            const float iscale = nmax_f / (max - min);
+            scale[j] = 1.0f / iscale;
+            for (int i = 0; i < n; i++) {
+                const int l = round_clamped(iscale * (xj[i] - min), 0, nmax);
+                Lb[i][j] = (uint8_t)l;
+                const float diff = scale[j] * (float)l + min - xj[i];
+                best[j] += wj[i] * (use_mad ? fabsf(diff) : diff * diff);
+            }
+            for (int i = 0; i < n; i++) xm[i][j] = xj[i] - min;
+        }
+        for (int i = n; i < 32; i++)
+            for (int j = 0; j < FA_LANES; j++) xm[i][j] = 0.0f; /* never read; keeps the arrays defined */
+        for (int is = 0; is <= nstep; is++) {
+            for (int j = 0; j < FA_LANES; j++)
+                isc[j] = (rmin + rdelta * (float)is + nmax_f) / (live[j] ? mx[j] - mn[j] : 1.0f);
+            /* nearest level, lane-wise (the 1.5·2^23 rounding above) */
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < FA_LANES; j++) {
+                    float v = isc[j] * xm[i][j];
+                    v = (v + 12582912.0f) - 12582912.0f;
+                    v = v > 0.0f ? v : 0.0f;
+                    v = v < nmax_f ? v : nmax_f;
+                    Lf[i][j] = v; /* an integer 0…nmax: the level, and its square, exact */
+                }
+            for (int j = 0; j < FA_LANES; j++) sl[j] = sl2[j] = sxl[j] = 0.0f;
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < FA_LANES; j++) {
+                    const float pl = ws[i][j] * Lf[i][j];
+                    sl[j] += pl;
+                    sl2[j] += ws[i][j] * (Lf[i][j] * Lf[i][j]);
+                    sxl[j] += pl * xs[i][j];
+                }
+            for (int j = 0; j < FA_LANES; j++) {
+                const float D = sum_w[j] * sl2[j] - sl[j] * sl[j];
+                ok[j] = live[j] && D > 0.0f;
+                ts[j] = tm[j] = 0.0f;
+                if (!ok[j]) continue;
+                ts[j] = (sum_w[j] * sxl[j] - sum_x[j] * sl[j]) / D;
+                tm[j] = (sl2[j] * sum_x[j] - sl[j] * sxl[j]) / D;
+                if (tm[j] > 0.0f) {
+                    tm[j] = 0.0f;
+                    ts[j] = sxl[j] / sl2[j];
+                }
+            }
+            for (int j = 0; j < FA_LANES; j++) err[j] = 0.0f;
             if (use_mad)
-                for (int i = 0; i < n; i++) {
-                    const float diff = this_scale * (float)Laux[i] + this_min - x[i];
-                    t[i] = w[i] * fabsf(diff);
-                }
+                for (int i = 0; i < n; i++)
+                    for (int j = 0; j < FA_LANES; j++) {
+                        const float diff = ts[j] * Lf[i][j] + tm[j] - xs[i][j];
+                        err[j] += ws[i][j] * fabsf(diff);
+                    }
             else
-                for (int i = 0; i < n; i++) {
-                    const float diff = this_scale * (float)Laux[i] + this_min - x[i];
-                    t[i] = w[i] * (diff * diff);
-                }
-            if (prune) {
-                /* the same non-negative terms summed in 8 interleaved chains: any order
-                 * of n ≤ 32 rounded additions is within 31 ulps (relative 2e-6) of the exact
-                 * sum, so an order-8 sum ≥ best·(1 + 1e-4) means the serial sum is > best */
-                float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-                for (int k = 0; k + 8 <= n; k += 8)
-                    for (int u = 0; u < 8; u++) acc[u] += t[k + u];
-                const float lb = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-                if (lb >= best * 1.0001f) continue;
+                for (int i = 0; i < n; i++)
+                    for (int j = 0; j < FA_LANES; j++) {
+                        const float diff = ts[j] * Lf[i][j] + tm[j] - xs[i][j];
+                        err[j] += ws[i][j] * (diff * diff);
+                    }
+            for (int j = 0; j < FA_LANES; j++) {
+                if (!ok[j] || !(err[j] < best[j])) continue;
+                best[j] = err[j];
+                scale[j] = ts[j];
+                mn[j] = tm[j]; /* later candidates map from the new min (as the reference) */
+                for (int i = 0; i < n; i++) Lb[i][j] = (uint8_t)(int)Lf[i][j], xm[i][j] = xs[i][j] - mn[j];
             }
-            float err = 0.0f;
-            int i = 0;
-            for (; i < n; i += 8) {
-                const int e = i + 8 < n ? i + 8 : n;
-                for (int k = i; k < e; k++) err += t[k];
-                if (prune && err >= best) break;
-            }
-            if (i < n) continue; /* stopped early: err ≥ best */
-            if (err < best) {
-                memcpy(L, Laux, (size_t)n);
-                best = err;
-                scale = this_scale;
-                min = this_min; /* later candidates map from the new min (as the reference) */
-                for (int k = 0; k < n; k++) xm[k] = x[k] - min;
-            }
+        }
+        for (int j = 0; j < nl; j++) {
+            uint8_t *Lj = L + (size_t)n * (size_t)(j0 + j);
+            for (int i = 0; i < n; i++) Lj[i] = Lb[i][j];
+            float sc = scale[j], min = mn[j];
+            if (live[j] && refine)
+                refine_affine(n, nmax, x + (size_t)n * (size_t)(j0 + j), w + (size_t)n * (size_t)(j0 + j), Lj, &sc, &min);
+            scales[j0 + j] = sc;
+            neg_mins[j0 + j] = -min;
         }
     }
-    if (refine) refine_affine(n, nmax, x, w, L, &scale, &min);
-    *neg_min = -min;
-    return scale;
 }
 
 /* Quantizes n non-negative sub-block scales (or mins) to 0…nmax against one float:
@@ -731,8 +730,8 @@ static void q2_K_encode(const float *x, const float *qw, int mode, float shrink,
     if (mode == KQ_REF_PLAIN || mode == KQ_PLAIN_QP) {
         float max_scale = 0.0f, max_min = 0.0f;
         for (int j = 0; j < QK_K; j++) w[j] = fabsf(x[j]);
+        fit_affine_batch(16, 16, 3, x, w, L, scales, mins, -0.5f, 0.1f, 15, 1, 0);
         for (int j = 0; j < 16; j++) {
-            scales[j] = fit_affine(16, 3, x + 16 * j, w + 16 * j, L + 16 * j, &mins[j], -0.5f, 0.1f, 15, 1, 0);
             max_scale = QTK_MAX(max_scale, scales[j]);
             max_min = QTK_MAX(max_min, mins[j]);
         }
@@ -769,8 +768,8 @@ static void q2_K_encode(const float *x, const float *qw, int mode, float shrink,
             float s = 0.0f;
             for (int l = 0; l < 16; l++) s += w[16 * j + l];
             sw[j] = s;
-            scales[j] = fit_affine(16, 3, x + 16 * j, w + 16 * j, L + 16 * j, &mins[j], -0.9f, 0.05f, 36, 0, 1);
         }
+        fit_affine_batch(16, 16, 3, x, w, L, scales, mins, -0.9f, 0.05f, 36, 0, 1);
         const float dm = fit_positive(16, 15, scales, Ls, sw);
         const float mm = fit_positive(16, 15, mins, Lm, sw);
         for (int j = 0; j < 16; j++) y->scales[j] = (uint8_t)(Ls[j] | (Lm[j] << 4));
@@ -969,9 +968,11 @@ static void type1_codes(const float *x, const float *qw, int mode, int nmax, uin
             float s2 = 0.0f;
             for (int l = 0; l < 32; l++) s2 += x[32 * j + l] * x[32 * j + l];
             const float av_x = sqrtf(s2 / 32);
-            for (int l = 0; l < 32; l++) w[l] = av_x + fabsf(x[32 * j + l]);
-            scales[j] = nmax == 15 ? fit_affine(32, 15, x + 32 * j, w, L + 32 * j, &mins[j], -1.0f, 0.1f, 20, 0, 0)
-                                   : fit_affine(32, 31, x + 32 * j, w, L + 32 * j, &mins[j], -0.5f, 0.1f, 15, 0, 0);
+            for (int l = 0; l < 32; l++) w[32 * j + l] = av_x + fabsf(x[32 * j + l]);
+        }
+        if (nmax == 15) fit_affine_batch(8, 32, 15, x, w, L, scales, mins, -1.0f, 0.1f, 20, 0, 0);
+        else fit_affine_batch(8, 32, 31, x, w, L, scales, mins, -0.5f, 0.1f, 15, 0, 0);
+        for (int j = 0; j < 8; j++) {
             max_scale = QTK_MAX(max_scale, scales[j]);
             max_min = QTK_MAX(max_min, mins[j]);
         }
@@ -989,8 +990,8 @@ static void type1_codes(const float *x, const float *qw, int mode, int nmax, uin
             float s = 0.0f;
             for (int l = 0; l < 32; l++) s += w[32 * j + l];
             sw[j] = s;
-            scales[j] = fit_affine(32, nmax, x + 32 * j, w + 32 * j, L + 32 * j, &mins[j], -0.9f, 0.05f, 36, 0, 1);
         }
+        fit_affine_batch(8, 32, nmax, x, w, L, scales, mins, -0.9f, 0.05f, 36, 0, 1);
         put_fp16(dh, fit_positive(8, 63, scales, ls, sw));
         put_fp16(dmh, fit_positive(8, 63, mins, lm, sw));
     }
