@@ -7,8 +7,9 @@
  *  (b) for every level the bytes do not depend on the ISA (scalar cap via
  *      qtk_set_max_isa vs the best ISA) or the thread count (one call vs rows
  *      split over 3 threads as qtk_quantize_model splits them);
- *  (c) on the fixed input: default writes max's bytes (for now, docs/types.md:
- *      no cheaper search reaches the documented error yet), fast differs and
+ *  (c) on the fixed input: Q3_K/Q4_K/Q5_K's default is a search of its own
+ *      (two candidates, docs/types.md) with E(default) < E(fast) and within 2 %
+ *      of E(max); Q6_K's default writes max's bytes; fast differs from max and
  *      E(max) < E(fast) (max polishes fast's candidate among others);
  *  (d) with ../shared/vectors: E/E_ref summed over each file's distributions,
  *      per level and mode, within the bounds below (docs/types.md) — table
@@ -155,8 +156,14 @@ static void test_fixed_input(void) {
             const double ef_ = err[QTK_EFFORT_FAST], de = err[QTK_EFFORT_DEFAULT], mx = err[QTK_EFFORT_MAX];
             printf("fixed input %-5s %-7s: E fast %.6g, default %.6g (%.4f of fast), max %.6g (%.4f of fast)\n",
                    qtk_type_name(t), mode, ef_, de, de / ef_, mx, mx / ef_);
-            CHECK(!strcmp(hex[QTK_EFFORT_DEFAULT], hex[QTK_EFFORT_MAX]), "%s (%s): default differs from max",
-                  qtk_type_name(t), mode);
+            if (t == QTK_TYPE_Q6_K) {
+                CHECK(!strcmp(hex[QTK_EFFORT_DEFAULT], hex[QTK_EFFORT_MAX]), "%s (%s): default differs from max",
+                      qtk_type_name(t), mode);
+            } else {
+                CHECK(strcmp(hex[QTK_EFFORT_DEFAULT], hex[QTK_EFFORT_MAX]) != 0 && de < ef_ && de <= 1.02 * mx,
+                      "%s (%s): default is not its own search between fast and max: E fast %.9g, default %.9g, "
+                      "max %.9g", qtk_type_name(t), mode, ef_, de, mx);
+            }
             CHECK(strcmp(hex[QTK_EFFORT_FAST], hex[QTK_EFFORT_MAX]) != 0 && mx < ef_,
                   "%s (%s): fast is not the cheaper search: E max %.9g, fast %.9g", qtk_type_name(t), mode, mx, ef_);
         }
@@ -178,7 +185,7 @@ static void test_fixed_input(void) {
  * default = max ≤ 0.9520 plain (Q5_K), 1.0033 imatrix (Q5_K). */
 static const double bound[3][2] = {
     [QTK_EFFORT_FAST] = {1.005, 1.015},
-    [QTK_EFFORT_DEFAULT] = {0.955, 1.005},
+    [QTK_EFFORT_DEFAULT] = {0.965, 1.0}, /* worst: Q4_K 0.9609 (none), Q6_K 0.9965 (imatrix, = max) */
     [QTK_EFFORT_MAX] = {0.955, 1.005},
 };
 

@@ -447,17 +447,19 @@ static void fit_affine_batch(int nsb, int n, int nmax, const float *x, const flo
                     sl2[j] += ws[i][j] * (Lf[i][j] * Lf[i][j]);
                     sxl[j] += pl * xs[i][j];
                 }
+            /* branch-free so the divisions vectorise; a lane whose D ≤ 0 is not
+             * evaluated (ok = 0), its divisor replaced by 1 only to stay finite */
             for (int j = 0; j < FA_LANES; j++) {
                 const float D = sum_w[j] * sl2[j] - sl[j] * sl[j];
-                ok[j] = live[j] && D > 0.0f;
-                ts[j] = tm[j] = 0.0f;
-                if (!ok[j]) continue;
-                ts[j] = (sum_w[j] * sxl[j] - sum_x[j] * sl[j]) / D;
-                tm[j] = (sl2[j] * sum_x[j] - sl[j] * sxl[j]) / D;
-                if (tm[j] > 0.0f) {
-                    tm[j] = 0.0f;
-                    ts[j] = sxl[j] / sl2[j];
-                }
+                const int pos = D > 0.0f;
+                ok[j] = live[j] & pos;
+                const float Ds = pos ? D : 1.0f, l2s = sl2[j] > 0.0f ? sl2[j] : 1.0f;
+                const float a = (sum_w[j] * sxl[j] - sum_x[j] * sl[j]) / Ds;
+                const float b = (sl2[j] * sum_x[j] - sl[j] * sxl[j]) / Ds;
+                const float a0 = sxl[j] / l2s;
+                const int clip = b > 0.0f;
+                ts[j] = clip ? a0 : a;
+                tm[j] = clip ? 0.0f : b;
             }
             for (int j = 0; j < FA_LANES; j++) err[j] = 0.0f;
             if (use_mad)
@@ -637,15 +639,23 @@ static void kq_consider(const kq_ops *ops, const float *x, const float *wm, void
 
 /* Effort levels (docs/types.md "Effort levels"): QTK_EFFORT_FAST encodes only the
  * reference's candidate (modes[0] below), unpolished; QTK_EFFORT_MAX tries every
- * candidate, each polished. QTK_EFFORT_DEFAULT is MAX for now: the cheaper searches
- * measured so far (one candidate, polished) lose to the error docs/types.md states
- * (Q4_K 0.9945 / 1.0024 worst vs 0.974 / 0.992), so default waits for faster searches.
+ * candidate, each with the finest sub-block search and polished. QTK_EFFORT_DEFAULT
+ * (Q3_K, Q4_K, Q5_K) tries the first two candidates, Q4_K/Q5_K's with the
+ * reference's coarser scale steps, and polishes only the better one: within 0.99 of
+ * the reference's error on the shared vectors at about max's time / 2 (docs/types.md).
+ * Q6_K's default is its max (one candidate is 0.9997 of the reference's error).
  * Candidates of a level are always tried in the same order, so its bytes do not depend
  * on the ISA or the thread count. */
-static int kq_level(int effort) { return effort == QTK_EFFORT_FAST ? QTK_EFFORT_FAST : QTK_EFFORT_MAX; }
-static int kq_candidates(int effort, int n_max) { return effort == QTK_EFFORT_MAX ? n_max : 1; }
+static int kq_level(int effort) {
+    return effort == QTK_EFFORT_FAST || effort == QTK_EFFORT_DEFAULT ? effort : QTK_EFFORT_MAX;
+}
+static int kq_candidates(int effort, int n_max) {
+    return effort == QTK_EFFORT_MAX ? n_max : effort == QTK_EFFORT_DEFAULT ? 2 : 1;
+}
 
-/* Keeps candidate `cand` as the result: polished unless the effort is FAST. */
+/* Keeps candidate `cand` as the result when it is the best so far: FAST takes it as
+ * is, MAX polishes it first, DEFAULT compares it unpolished (kq_finish polishes the
+ * one kept). */
 static void kq_take(const kq_ops *ops, const float *x, const float *wm, int effort, void *cand, void *best,
                     double *best_err) {
     if (effort == QTK_EFFORT_FAST) {
@@ -653,7 +663,22 @@ static void kq_take(const kq_ops *ops, const float *x, const float *wm, int effo
         *best_err = 0.0;
         return;
     }
+    if (effort == QTK_EFFORT_DEFAULT) {
+        float y[QK_K];
+        ops->decode(cand, y, QK_K);
+        const double e = block_error(x, wm, y);
+        if (e < *best_err) {
+            *best_err = e;
+            memcpy(best, cand, ops->size);
+        }
+        return;
+    }
     kq_consider(ops, x, wm, cand, best, best_err);
+}
+
+/* After the candidates: DEFAULT polishes the one it kept. */
+static void kq_finish(const kq_ops *ops, const float *x, const float *wm, int effort, void *best, double best_err) {
+    if (effort == QTK_EFFORT_DEFAULT && best_err < INFINITY) kq_polish(ops, x, wm, best);
 }
 
 /* Candidate weighting modes of the sub-block searches. */
@@ -923,6 +948,7 @@ static void q3_K_block(const float *x, const float *imat, int effort, qtk_block_
         kq_take(&q3_K_ops, x, imat, effort, &cand, y, &best);
     }
     if (!(best < INFINITY)) q3_K_encode(x, imat, modes[0], y);
+    else kq_finish(&q3_K_ops, x, imat, effort, y, best);
 }
 
 size_t qtk_q3_K_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
@@ -957,8 +983,8 @@ static void pack_scales_min(const uint8_t *ls, const uint8_t *lm, uint8_t *b) {
 /* Type-1 codes for one super-block (Q4_K: nmax 15, Q5_K: nmax 31): per-32 affine fit,
  * 6-bit codes of scales and mins, fp16 d/dmin. KQ_REF_PLAIN is the reference's
  * no-imatrix algorithm (weights rms + |x|, codes against the maxima). */
-static void type1_codes(const float *x, const float *qw, int mode, int nmax, uint8_t *scales12, uint16_t *dh,
-                        uint16_t *dmh) {
+static void type1_codes(const float *x, const float *qw, int mode, int nmax, int effort, uint8_t *scales12,
+                        uint16_t *dh, uint16_t *dmh) {
     uint8_t L[QK_K];
     float w[QK_K], scales[8], mins[8], sw[8];
     uint8_t ls[8], lm[8];
@@ -991,7 +1017,10 @@ static void type1_codes(const float *x, const float *qw, int mode, int nmax, uin
             for (int l = 0; l < 32; l++) s += w[32 * j + l];
             sw[j] = s;
         }
-        fit_affine_batch(8, 32, nmax, x, w, L, scales, mins, -0.9f, 0.05f, 36, 0, 1);
+        if (effort == QTK_EFFORT_DEFAULT) /* the reference's 21 coarser steps (docs/types.md) */
+            fit_affine_batch(8, 32, nmax, x, w, L, scales, mins, -1.0f, 0.1f, 20, 0, 1);
+        else
+            fit_affine_batch(8, 32, nmax, x, w, L, scales, mins, -0.9f, 0.05f, 36, 0, 1);
         put_fp16(dh, fit_positive(8, 63, scales, ls, sw));
         put_fp16(dmh, fit_positive(8, 63, mins, lm, sw));
     }
@@ -1101,11 +1130,12 @@ size_t qtk_q4_K_quantize_effort(const float *src, void *dst, int64_t nrows, int6
             double best = INFINITY;
             for (int k = 0; k < kq_candidates(effort, 3); k++) {
                 memset(&cand, 0, sizeof cand);
-                type1_codes(x, imat, modes[k], 15, cand.scales, &cand.d, &cand.dmin);
+                type1_codes(x, imat, modes[k], 15, effort, cand.scales, &cand.d, &cand.dmin);
                 q4_K_reround(x, &cand);
                 kq_take(&q4_K_ops, x, imat, effort, &cand, y, &best);
             }
             if (!(best < INFINITY)) *y = cand;
+            else kq_finish(&q4_K_ops, x, imat, effort, y, best);
         }
     }
     return (size_t)(nrows * (n / QK_K)) * sizeof(qtk_block_q4_K);
@@ -1131,11 +1161,12 @@ size_t qtk_q5_K_quantize_effort(const float *src, void *dst, int64_t nrows, int6
             double best = INFINITY;
             for (int k = 0; k < kq_candidates(effort, 3); k++) {
                 memset(&cand, 0, sizeof cand);
-                type1_codes(x, imat, modes[k], 31, cand.scales, &cand.d, &cand.dmin);
+                type1_codes(x, imat, modes[k], 31, effort, cand.scales, &cand.d, &cand.dmin);
                 q5_K_reround(x, &cand);
                 kq_take(&q5_K_ops, x, imat, effort, &cand, y, &best);
             }
             if (!(best < INFINITY)) *y = cand;
+            else kq_finish(&q5_K_ops, x, imat, effort, y, best);
         }
     }
     return (size_t)(nrows * (n / QK_K)) * sizeof(qtk_block_q5_K);
@@ -1231,7 +1262,7 @@ static void q6_K_block(const float *x, const float *imat, int effort, qtk_block_
 
 size_t qtk_q6_K_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
                                 int effort) {
-    effort = kq_level(effort);
+    effort = effort == QTK_EFFORT_DEFAULT ? QTK_EFFORT_MAX : kq_level(effort); /* see kq_level */
     qtk_block_q6_K *y = (qtk_block_q6_K *)dst;
     for (int64_t r = 0; r < nrows; r++)
         for (int64_t i = 0; i < n / QK_K; i++)
