@@ -321,10 +321,8 @@ static void test_best(void) {
  * saturating int16 path; cells outside the tile stay untouched. */
 #define MM_ROWS 37
 #define MM_COLS 64
-static void test_mul_mat(const qtk_type_traits *tr) {
+static void test_mul_mat(const qtk_type_traits *tr, int64_t n) {
     const qtk_type_traits *vt = qtk_type_get((int)tr->vec_dot_type);
-    /* 3 blocks: odd counts for the 2-block loops; 5 super-blocks: a group of 4 plus a tail */
-    const int64_t n = tr->block_size == 32 ? 96 : 5 * tr->block_size;
     const size_t rs = qtk_row_size((int)tr->id, n), ws = rs + 6;
     /* activation rows come from the engine 4-byte aligned at least (Q8_K holds floats): +4 */
     const size_t ar = qtk_row_size((int)vt->id, n), as = ar + 4;
@@ -414,9 +412,23 @@ int main(void) {
     printf("  %d types with a dot product tested\n", tested);
     for (int i = 0; i < qtk_type_count(); i++) {
         const qtk_type_traits *tr = qtk_type_at(i);
-        if (!tr->interleaved && tr->vec_dot[QTK_ISA_SCALAR]) test_mul_mat(tr);
+        if (tr->interleaved || !tr->vec_dot[QTK_ISA_SCALAR]) continue;
+        /* 32-weight blocks: 3 (odd counts for 2-block loops) and 25 (three groups of 8
+         * plus a tail); super-blocks: 5 (a group of 4 plus a tail) */
+        if (tr->block_size == 32) {
+            test_mul_mat(tr, 96);
+            test_mul_mat(tr, 800);
+        } else {
+            test_mul_mat(tr, 5 * tr->block_size);
+        }
+        /* rows past the kernels' per-call activation tables (4096 weights for the
+         * 32-blocks' GEMV table, 64 super-blocks of stack table): the chunked and
+         * table-less paths */
+        bool tiled = false;
+        for (int isa = 0; isa < QTK_ISA_COUNT; isa++) tiled |= tr->mul_mat[isa] != NULL;
+        if (tiled && 16896 % tr->block_size == 0) test_mul_mat(tr, 16896);
     }
-    printf("  %d multi-column kernels tested against vec_dot (n_cols 1..%d, %d rows)\n", g_mul_mat_tested, MM_COLS,
+    printf("  %d multi-column kernel runs tested against vec_dot (n_cols 1..%d, %d rows)\n", g_mul_mat_tested, MM_COLS,
            MM_ROWS);
     free(g_w);
     free(g_a);

@@ -62,6 +62,15 @@ void qtk_iq2_kl_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq2_kl_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq2_kl_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 
+/* Multi-column kernels (qtk_mul_mat_fn) of IQ2_KS, IQ3_KS, IQ2_KL, AVX-512 level:
+ * bit-identical to the vec_dot of that level (iqk_ks_avx512.c). */
+void qtk_iq2_ks_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                               int64_t nr, int64_t nc);
+void qtk_iq3_ks_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                               int64_t nr, int64_t nc);
+void qtk_iq2_kl_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                               int64_t nr, int64_t nc);
+
 /* ---- shared quantizer machinery (iqk_ks.c) ------------------------------- */
 
 /* Nearest-value lookup for a sorted int8 grid of at most 32 values:

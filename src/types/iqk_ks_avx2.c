@@ -147,7 +147,7 @@ void qtk_iq4_kss_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *v
     *s = d * sumf;
 }
 
-/* ---- IQ5_KS, IQ3_KS, IQ2_KS: one sub-block (32 weights) per 256-bit vector -- */
+/* ---- IQ5_KS: one sub-block (32 weights) per 256-bit vector ------------------ */
 
 /* S · Σ v·y over 32 int8 grid values v (|v| <= 127) and activations y. */
 static inline __m256i dot32(__m256i v, const int8_t *yq, int S) {
@@ -193,6 +193,63 @@ void qtk_iq5_ks_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
     *s = d * sumf;
 }
 
+/* ---- IQ3_KS, IQ2_KS, IQ2_KL: branch-free whole super-blocks -----------------
+ * Every sub-block's values come from one look-up of the base grid + bias B
+ * (unsigned, so maddubs pairs stay below 2·110·128) whatever its shift bit;
+ * madd with the sub-block scale widens to 32 bits, and the bias and the
+ * shifted grid (IQ2_KS: base + 5, IQ3_KS: base + 4) come back from the Q8_K
+ * block sums: the accumulator starts at Σ_j S_j·(c·shift_j − B)·Σy_j. No
+ * branch depends on the data. The super-block sums are exact and the float
+ * side is the scalar kernel's, so results equal the scalar ones bit for bit. */
+
+/* 0xFFFF in word j where bit j of bits is set. */
+static inline __m128i ks2_bits(unsigned bits) {
+    const __m128i b = _mm_setr_epi16(1, 2, 4, 8, 16, 32, 64, 128);
+    return _mm_cmpeq_epi16(_mm_and_si128(_mm_set1_epi16((short)bits), b), b);
+}
+
+/* vpshufb control selecting int16 word a in the low and b in the high 128 bits. */
+static inline __m256i ks2_sel(int a, int b) {
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)(0x0100 * (2 * a + 1) + 2 * a))),
+                                   _mm_set1_epi16((short)(0x0100 * (2 * b + 1) + 2 * b)), 1);
+}
+
+/* 16 int8 values + bias in both 128-bit lanes. */
+static inline __m256i ks2_table(const int8_t *v, int bias) {
+    return _mm256_broadcastsi128_si256(
+        _mm_add_epi8(_mm_loadu_si128((const __m128i *)(const void *)v), _mm_set1_epi8((char)bias)));
+}
+
+/* Σ_j S_j·(c·shift_j − B)·Σy_j over the 8 sub-blocks (v: c·shift − B per word). */
+static inline __m256i ks2_corr(__m128i S, __m128i v, const qtk_block_q8_K *yb) {
+    const __m128i c8 = _mm_mullo_epi16(S, v);
+    const __m256i cw = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi16(c8, c8)),
+                                               _mm_unpackhi_epi16(c8, c8), 1);
+    return _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(const void *)yb->bsums), cw);
+}
+
+/* S·Σ w·y per pair of int32 lanes (w unsigned, sv: the scale in every word). */
+static inline __m256i ks2_dot(__m256i w, __m256i y, __m256i sv) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(w, y), sv);
+}
+
+static inline __m256i ks2_load(const int8_t *q) { return _mm256_loadu_si256((const __m256i *)(const void *)q); }
+
+/* 4-bit scale codes, nibble j%4 of 4 bytes: low nibbles (sub-blocks 0-3) then high. */
+static inline __m128i ks2_nibbles_lh(const uint8_t *b) {
+    uint32_t sc;
+    memcpy(&sc, b, 4);
+    const __m128i w = _mm_cvtepu8_epi16(_mm_cvtsi32_si128((int)sc));
+    return _mm_unpacklo_epi64(_mm_and_si128(w, _mm_set1_epi16(0xF)), _mm_srli_epi16(w, 4));
+}
+
+/* qh shifted so that bit j of every byte lands in bit 2 (16-bit shifts by at most 5
+ * keep it inside its byte), masked to bit 2. */
+static inline __m256i ks2_hbit(__m256i qh, int j) {
+    const __m256i v = j < 2 ? _mm256_sll_epi16(qh, _mm_cvtsi32_si128(2 - j)) : _mm256_srl_epi16(qh, _mm_cvtsi32_si128(j - 2));
+    return _mm256_and_si256(v, _mm256_set1_epi8(4));
+}
+
 void qtk_iq3_ks_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
     const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
@@ -200,22 +257,30 @@ void qtk_iq3_ks_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
     memcpy(&dh, p, 2);
     const float d = qtk_fp16_to_fp32(dh);
     p += 2;
-    const __m256i tab = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qtk_iq3nl_values));
-    const __m256i m3 = _mm256_set1_epi8(3), b2 = _mm256_set1_epi8(4), b3 = _mm256_set1_epi8(8);
+    int8_t t[16];
+    for (int i = 0; i < 16; i++) t[i] = qtk_iq3nl_values[i & 7];
+    const __m256i tab = ks2_table(t, 63), m33 = _mm256_set1_epi8(0x33), mcc = _mm256_set1_epi8((char)0xCC);
     float sumf = 0.0f;
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 102) {
         uint16_t extra;
         memcpy(&extra, p, 2);
-        const __m256i qh = _mm256_loadu_si256((const __m256i *)(p + 70));
-        __m256i acc = _mm256_setzero_si256();
-        for (int ib = 0; ib < 8; ib++) {
-            const __m256i chunk = _mm256_loadu_si256((const __m256i *)(p + 6 + 32 * (ib / 4)));
-            const __m256i lo = _mm256_and_si256(_mm256_srl_epi16(chunk, _mm_cvtsi32_si128(2 * (ib % 4))), m3);
-            /* index = 2 low bits | high bit << 2 | shift << 3 into the 16-entry base+shifted table */
-            __m256i idx = _mm256_or_si256(lo, _mm256_and_si256(bit_mask(qh, ib), b2));
-            if ((extra >> (8 + ib)) & 1) idx = _mm256_or_si256(idx, b3);
-            const int ls = ((p[2 + ib % 4] >> (4 * (ib / 4))) & 0xF) | (((extra >> ib) & 1) << 4);
-            acc = _mm256_add_epi32(acc, dot32(_mm256_shuffle_epi8(tab, idx), y[ibl].qs + 32 * ib, ls - 16));
+        __m128i S = _mm_sub_epi16(ks2_nibbles_lh(p + 2), _mm_set1_epi16(16));
+        S = _mm_add_epi16(S, _mm_and_si128(ks2_bits(extra & 0xFFu), _mm_set1_epi16(16)));
+        const __m128i v = _mm_add_epi16(_mm_set1_epi16(-63), _mm_and_si128(ks2_bits(extra >> 8), _mm_set1_epi16(4)));
+        __m256i acc = ks2_corr(S, v, &y[ibl]);
+        const __m256i Sb = _mm256_broadcastsi128_si256(S);
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)(const void *)(p + 70));
+        for (int h = 0; h < 2; h++) {
+            /* 2-bit indices of sub-blocks 4h..4h+3, masked so that a 16-bit shift
+             * leaves each in bits 0-1 (and 4-5, ignored) with bit 7 clear */
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)(p + 6 + 32 * h));
+            const __m256i q33 = _mm256_and_si256(q, m33), qcc = _mm256_and_si256(q, mcc);
+            const __m256i a[4] = {q33, _mm256_srli_epi16(qcc, 2), _mm256_srli_epi16(q33, 4), _mm256_srli_epi16(qcc, 6)};
+            for (int k = 0; k < 4; k++) {
+                const int j = 4 * h + k;
+                const __m256i w = _mm256_shuffle_epi8(tab, _mm256_or_si256(a[k], ks2_hbit(qh, j)));
+                acc = _mm256_add_epi32(acc, ks2_dot(w, ks2_load(y[ibl].qs + 32 * j), _mm256_shuffle_epi8(Sb, ks2_sel(j, j))));
+            }
         }
         sumf += y[ibl].d * (float)hsum_i32x8(acc);
     }
@@ -229,21 +294,31 @@ void qtk_iq2_ks_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
     memcpy(&dh, p, 2);
     const float d = qtk_fp16_to_fp32(dh);
     p += 2;
-    int8_t t16[16] = {0};
-    memcpy(t16, qtk_iq2nl_values, 8);
-    const __m256i tab = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)t16));
-    const __m256i m3 = _mm256_set1_epi8(3), b2 = _mm256_set1_epi8(4);
+    /* a nibble holds the indices of two sub-blocks: t0 looks up bits 0-1, t1 bits 2-3 */
+    int8_t t[2][16];
+    for (int i = 0; i < 16; i++) t[0][i] = qtk_iq2nl_values[i & 3], t[1][i] = qtk_iq2nl_values[i >> 2];
+    const __m256i t0 = ks2_table(t[0], 31), t1 = ks2_table(t[1], 31), m4 = _mm256_set1_epi8(0x0F);
     float sumf = 0.0f;
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 70) {
         uint16_t extra;
         memcpy(&extra, p, 2);
-        __m256i acc = _mm256_setzero_si256();
-        for (int ib = 0; ib < 8; ib++) {
-            const __m256i chunk = _mm256_loadu_si256((const __m256i *)(p + 6 + 32 * (ib / 4)));
-            __m256i idx = _mm256_and_si256(_mm256_srl_epi16(chunk, _mm_cvtsi32_si128(2 * (ib % 4))), m3);
-            if ((extra >> ib) & 1) idx = _mm256_or_si256(idx, b2);
-            const int ls = ((p[2 + ib / 2] >> (4 * (ib % 2))) & 0xF) | (((extra >> (8 + ib)) & 1) << 4);
-            acc = _mm256_add_epi32(acc, dot32(_mm256_shuffle_epi8(tab, idx), y[ibl].qs + 32 * ib, ls - 16));
+        uint32_t sc;
+        memcpy(&sc, p + 2, 4);
+        const __m128i wb = _mm_cvtepu8_epi16(_mm_cvtsi32_si128((int)sc));
+        __m128i S = _mm_unpacklo_epi16(_mm_and_si128(wb, _mm_set1_epi16(0xF)), _mm_srli_epi16(wb, 4));
+        S = _mm_add_epi16(_mm_sub_epi16(S, _mm_set1_epi16(16)), _mm_and_si128(ks2_bits(extra >> 8), _mm_set1_epi16(16)));
+        const __m128i v = _mm_add_epi16(_mm_set1_epi16(-31), _mm_and_si128(ks2_bits(extra & 0xFFu), _mm_set1_epi16(5)));
+        __m256i acc = ks2_corr(S, v, &y[ibl]);
+        const __m256i Sb = _mm256_broadcastsi128_si256(S);
+        for (int h = 0; h < 2; h++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)(p + 6 + 32 * h));
+            const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            const __m256i w[4] = {_mm256_shuffle_epi8(t0, lo), _mm256_shuffle_epi8(t1, lo), _mm256_shuffle_epi8(t0, hi),
+                                  _mm256_shuffle_epi8(t1, hi)};
+            for (int k = 0; k < 4; k++) {
+                const int j = 4 * h + k;
+                acc = _mm256_add_epi32(acc, ks2_dot(w[k], ks2_load(y[ibl].qs + 32 * j), _mm256_shuffle_epi8(Sb, ks2_sel(j, j))));
+            }
         }
         sumf += y[ibl].d * (float)hsum_i32x8(acc);
     }
@@ -259,35 +334,45 @@ void qtk_iq2_kl_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
     memcpy(&dh, p, 2);
     const float d = qtk_fp16_to_fp32(dh);
     p += 2;
-    /* first / second coordinates of grid points 0..15 and 16..31 */
+    /* first / second coordinates of grid points 0..15 and 16..31, + 63 */
     int8_t c[2][32];
     for (int k = 0; k < 32; k++) c[0][k] = qtk_iq2kl_grid[k][0], c[1][k] = qtk_iq2kl_grid[k][1];
-    const __m256i t0l = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)c[0]));
-    const __m256i t0h = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(c[0] + 16)));
-    const __m256i t1l = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)c[1]));
-    const __m256i t1h = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(c[1] + 16)));
+    const __m256i t0l = ks2_table(c[0], 63), t0h = ks2_table(c[0] + 16, 63);
+    const __m256i t1l = ks2_table(c[1], 63), t1h = ks2_table(c[1] + 16, 63);
     const __m256i m4 = _mm256_set1_epi8(0x0F);
+    /* bit 0/1 of sh: (sh << (14 - 2j)) keeps bits 2j, 2j+1 on top */
+    const __m128i shm = _mm_setr_epi16(1 << 14, 1 << 12, 1 << 10, 1 << 8, 1 << 6, 1 << 4, 1 << 2, 1);
     float sumf = 0.0f;
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 86) {
         uint16_t sh;
         memcpy(&sh, p, 2);
-        const __m256i qh = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(p + 70)));
-        __m256i acc = _mm256_setzero_si256();
-        for (int ib = 0; ib < 8; ib += 2) {
-            /* 16 bytes hold the pair indices of sub-blocks ib (low nibbles) and ib+1 (high) */
-            const __m128i q = _mm_loadu_si128((const __m128i *)(p + 6 + 8 * ib));
-            const __m256i idx = _mm256_and_si256(
-                _mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1), m4);
-            const __m256i hb = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi8((char)(1 << ib))),
-                                                       _mm_set1_epi8((char)(2 << ib)), 1);
-            const __m256i hi = _mm256_cmpeq_epi8(_mm256_and_si256(qh, hb), hb);
-            const __m256i g0 = _mm256_blendv_epi8(_mm256_shuffle_epi8(t0l, idx), _mm256_shuffle_epi8(t0h, idx), hi);
-            const __m256i g1 = _mm256_blendv_epi8(_mm256_shuffle_epi8(t1l, idx), _mm256_shuffle_epi8(t1h, idx), hi);
-            const __m256i lo8 = _mm256_unpacklo_epi8(g0, g1), hi8 = _mm256_unpackhi_epi8(g0, g1);
-            const int l0 = ((p[2 + ib % 4] >> (4 * (ib / 4))) & 0xF) | (((sh >> (2 * ib)) & 3) << 4);
-            const int l1 = ((p[2 + (ib + 1) % 4] >> (4 * ((ib + 1) / 4))) & 0xF) | (((sh >> (2 * ib + 2)) & 3) << 4);
-            acc = _mm256_add_epi32(acc, dot32(_mm256_permute2x128_si256(lo8, hi8, 0x20), y[ibl].qs + 32 * ib, l0 - 32));
-            acc = _mm256_add_epi32(acc, dot32(_mm256_permute2x128_si256(lo8, hi8, 0x31), y[ibl].qs + 32 * ib + 32, l1 - 32));
+        const __m128i hb = _mm_srli_epi16(_mm_mullo_epi16(_mm_set1_epi16((short)sh), shm), 14);
+        const __m128i S = _mm_sub_epi16(_mm_or_si128(ks2_nibbles_lh(p + 2), _mm_slli_epi16(hb, 4)), _mm_set1_epi16(32));
+        __m256i acc = ks2_corr(S, _mm_set1_epi16(-63), &y[ibl]);
+        const __m256i Sb = _mm256_broadcastsi128_si256(S);
+        const __m256i qh = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(p + 70)));
+        for (int h = 0; h < 2; h++) {
+            /* 128-bit lane l: pair indices of sub-blocks 2m (low nibbles) and 2m+1 (high),
+             * m = 2h + l; their 5th bits are bits 2m and 2m+1 of qh */
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)(p + 6 + 32 * h));
+            const __m256i idx[2] = {_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4)};
+            const int8_t *yq = y[ibl].qs + 128 * h;
+            for (int o = 0; o < 2; o++) {
+                const __m256i pat = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi8((char)(1 << (4 * h + o)))),
+                                                            _mm_set1_epi8((char)(1 << (4 * h + 2 + o))), 1);
+                const __m256i hi = _mm256_cmpeq_epi8(_mm256_and_si256(qh, pat), pat);
+                const __m256i g0 = _mm256_blendv_epi8(_mm256_shuffle_epi8(t0l, idx[o]), _mm256_shuffle_epi8(t0h, idx[o]), hi);
+                const __m256i g1 = _mm256_blendv_epi8(_mm256_shuffle_epi8(t1l, idx[o]), _mm256_shuffle_epi8(t1h, idx[o]), hi);
+                /* lane l: weights 0-15 / 16-31 of sub-block 2m+o, activations to match */
+                const __m256i sv = _mm256_shuffle_epi8(Sb, ks2_sel(4 * h + o, 4 * h + 2 + o));
+                const int8_t *ys = yq + 32 * o;
+                const __m256i y0 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)ys)),
+                                                           _mm_loadu_si128((const __m128i *)(const void *)(ys + 64)), 1);
+                const __m256i y1 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(ys + 16))),
+                                                           _mm_loadu_si128((const __m128i *)(const void *)(ys + 80)), 1);
+                acc = _mm256_add_epi32(acc, ks2_dot(_mm256_unpacklo_epi8(g0, g1), y0, sv));
+                acc = _mm256_add_epi32(acc, ks2_dot(_mm256_unpackhi_epi8(g0, g1), y1, sv));
+            }
         }
         sumf += y[ibl].d * (float)hsum_i32x8(acc);
     }

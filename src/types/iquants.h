@@ -82,6 +82,12 @@ void qtk_iq4_xs_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq4_xs_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq4_xs_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 
+/* Multi-column kernels (qtk_mul_mat_fn), AVX-512 level (iquants_avx512.c). */
+void qtk_iq4_xs_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                               int64_t nr, int64_t nc);
+void qtk_iq4_nl_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                               int64_t nr, int64_t nc);
+
 /*
  * The dot products form each block's product exactly in double (int sum ×
  * fp16 × fp16, or × the f32 Q8_K scale) and add in double, so the result is

@@ -1,13 +1,16 @@
 /*
- * iquants_avx512.c — AVX-512 (F/BW/VL, VNNI when present) dot products of
- * IQ4_NL (× Q8_0) and IQ4_XS (× Q8_K). The signed grid is fed to the
- * unsigned×signed byte multipliers as |T| with T's sign moved onto the
- * activation; VNNI dpbusd adds into 32-bit lanes without saturation, the
- * maddubs fallback stays exact since |pair| <= 2·127·127. Double steps mirror
- * iquants.c.
+ * iquants_avx512.c — AVX-512 (F/BW/VL + VNNI, which the AVX-512 dispatch level
+ * requires) dot products and multi-column kernels of IQ4_NL and MXFP4 (× Q8_0)
+ * and IQ4_XS (× Q8_K). The 16-value table is looked up with vpshufb as value
+ * + 128, the unsigned operand of vpdpbusd, and the bias is taken back per block
+ * from −128·Σy; block sums are exact integers and the double steps mirror
+ * iquants.c, so the IQ4_NL/IQ4_XS kernels return the scalar kernels' bits.
+ * MXFP4 sums its exact block products the IQ4_NL way (double, 8 lanes), not in
+ * the float block order of legacy1.c's scalar kernel: equal within rounding.
  */
 #include "iquants.h"
 #include "grids.h"
+#include "legacy1.h"
 
 #include <immintrin.h>
 
@@ -17,108 +20,379 @@ static inline uint16_t ld16(const void *p) {
     return v;
 }
 
-/* 32-bit partial sums (8 lanes) of Σ T[q]·y over one 32-weight block; dpbusd
- * when the CPU has VNNI, else maddubs (|pair| <= 32512, exact) + madd. */
-static inline __m256i nl_block_dot(const uint8_t *qs, const int8_t *q8, __m256i table, int vnni) {
+/* 32-bit partial sums (8 lanes) of Σ T[q]·y over one 32-weight block (|T| as the
+ * unsigned operand, T's sign moved onto y). */
+static inline __m256i nl_block_dot(const uint8_t *qs, const int8_t *q8, __m256i table) {
     const __m128i q = _mm_loadu_si128((const __m128i *)qs);
     const __m256i idx = _mm256_and_si256(
         _mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1), _mm256_set1_epi8(0x0F));
     const __m256i v = _mm256_shuffle_epi8(table, idx);
     const __m256i y = _mm256_loadu_si256((const __m256i *)q8);
-    if (vnni) return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(v), _mm256_sign_epi8(y, v));
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(v), _mm256_sign_epi8(y, v)),
-                             _mm256_set1_epi16(1));
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(v), _mm256_sign_epi8(y, v));
 }
 
-void qtk_iq4_nl_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
-    const uint8_t *x = (const uint8_t *)vx;
-    const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
-    const int64_t nb = n / 32;
-    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qtk_iq4nl_values));
-    const int vnni = qtk_cpu()->avx512vnni; /* the AVX512 level does not imply VNNI */
-    __m256d acc_lo = _mm256_setzero_pd(), acc_hi = _mm256_setzero_pd();
-    int64_t ib = 0;
-    for (; ib + 8 <= nb; ib += 8) {
-        const uint8_t *xb = x + ib * sizeof(qtk_block_iq4_nl);
-        const qtk_block_q8_0 *yb = y + ib;
-        __m256i p[8];
-        for (int k = 0; k < 8; k++)
-            p[k] = nl_block_dot(xb + k * sizeof(qtk_block_iq4_nl) + 2, yb[k].qs, table, vnni);
-        /* transpose-reduce: lane k of `sums` = total of block ib+k */
-        const __m256i h0123 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
-        const __m256i h4567 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
-        const __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20),
-                                              _mm256_permute2x128_si256(h0123, h4567, 0x31));
-        const __m128i hx = _mm_setr_epi16(
-            (short)ld16(xb), (short)ld16(xb + 18), (short)ld16(xb + 36), (short)ld16(xb + 54),
-            (short)ld16(xb + 72), (short)ld16(xb + 90), (short)ld16(xb + 108), (short)ld16(xb + 126));
-        const __m128i hy = _mm_setr_epi16((short)ld16(&yb[0].d), (short)ld16(&yb[1].d), (short)ld16(&yb[2].d),
-                                          (short)ld16(&yb[3].d), (short)ld16(&yb[4].d), (short)ld16(&yb[5].d),
-                                          (short)ld16(&yb[6].d), (short)ld16(&yb[7].d));
-        const __m256 fx = _mm256_cvtph_ps(hx), fy = _mm256_cvtph_ps(hy);
-        /* block products are exact in double: int sum × fp16 × fp16 */
-        const __m256d dd_lo = _mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(fx)),
-                                            _mm256_cvtps_pd(_mm256_castps256_ps128(fy)));
-        const __m256d dd_hi = _mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(fx, 1)),
-                                            _mm256_cvtps_pd(_mm256_extractf128_ps(fy, 1)));
-        const __m256d s_lo = _mm256_cvtepi32_pd(_mm256_castsi256_si128(sums));
-        const __m256d s_hi = _mm256_cvtepi32_pd(_mm256_extracti128_si256(sums, 1));
-        acc_lo = _mm256_add_pd(acc_lo, _mm256_mul_pd(s_lo, dd_lo));
-        acc_hi = _mm256_add_pd(acc_hi, _mm256_mul_pd(s_hi, dd_hi));
+/* Σ of the 8 int32 lanes of v. */
+static inline int nl_hsum8(__m256i v) {
+    __m128i r = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 0x4E));
+    r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 0xB1));
+    return _mm_cvtsi128_si32(r);
+}
+
+/* ---- multi-column kernels (the mul_mat contract of qtk.h) ------------------
+ * The weight side of a block (table look-ups of the grid + 128, which makes it
+ * the unsigned operand of vpdpbusd, and the sub-block scales) is unpacked once
+ * per tile of up to 4 columns; the activation side (Q8_K/Q8_0 values permuted
+ * into the order of the nibble registers, and the −128·Σy bias corrections
+ * that start the vpdpbusd chains) is made once per call into a stack table
+ * when the call has several rows. Integer sums per block are exact, and the
+ * double-precision steps are those of the scalar kernels in their order, so
+ * mul_mat, vec_dot and the scalar vec_dot give the same bits. */
+
+
+static inline float fp16_f16c(const void *p) {
+    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(ld16(p))));
+}
+
+/* The 16 values + 128 of IQ4_NL (mx = 0) or MXFP4 (mx = 1) in every 128-bit lane. */
+static inline __m512i nl_table(int mx) {
+    const __m128i t = _mm_loadu_si128((const __m128i *)(const void *)(mx ? qtk_kvalues_mxfp4 : qtk_iq4nl_values));
+    return _mm512_broadcast_i32x4(_mm_add_epi8(t, _mm_set1_epi8((char)0x80)));
+}
+
+/* Lane 4j + k of the result = Σ of the 4 lanes of 128-bit chunk j of z[k]. */
+QTK_FORCE_INLINE __m512i sums4x4(const __m512i z[4]) {
+    const __m512i t01 = _mm512_add_epi32(_mm512_unpacklo_epi32(z[0], z[1]), _mm512_unpackhi_epi32(z[0], z[1]));
+    const __m512i t23 = _mm512_add_epi32(_mm512_unpacklo_epi32(z[2], z[3]), _mm512_unpackhi_epi32(z[2], z[3]));
+    return _mm512_add_epi32(_mm512_unpacklo_epi64(t01, t23), _mm512_unpackhi_epi64(t01, t23));
+}
+
+/* Lane k of the result = Σ of the 16 lanes of z[k]. */
+QTK_FORCE_INLINE __m128i hsum4(const __m512i z[4]) {
+    const __m512i t = sums4x4(z);
+    const __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(t), _mm512_extracti64x4_epi64(t, 1));
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+/* ---- IQ4_XS ---- */
+
+/* A super-block unpacked: t[q] (q = 0, 1: sub-blocks 4q..4q+3, one per 128-bit lane)
+ * the grid + 128 of weights 0..15 (t[q]) and 16..31 (t[2 + q]), S[q] the scale
+ * ls − 32 of each lane's sub-block. */
+typedef struct xs_unpacked {
+    __m512i t[4], S[2];
+} xs_unpacked;
+
+QTK_FORCE_INLINE void xs_unpack(const uint8_t *x, __m512i table, xs_unpacked *u) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    for (int q = 0; q < 2; q++) {
+        const __m512i v = _mm512_loadu_si512((const void *)(x + 8 + 64 * q));
+        u->t[q] = _mm512_shuffle_epi8(table, _mm512_and_si512(v, m4));
+        u->t[2 + q] = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
     }
-    if (ib < nb) {
-        double tail[8] = {0};
-        for (int64_t k = ib; k < nb; k++) {
-            const uint8_t *xb = x + k * sizeof(qtk_block_iq4_nl);
-            const __m256i p = nl_block_dot(xb + 2, y[k].qs, table, vnni);
-            __m128i t = _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
-            t = _mm_add_epi32(t, _mm_shuffle_epi32(t, _MM_SHUFFLE(1, 0, 3, 2)));
-            t = _mm_add_epi32(t, _mm_shuffle_epi32(t, _MM_SHUFFLE(2, 3, 0, 1)));
-            const double dd = (double)qtk_fp16_to_fp32(ld16(xb)) * (double)qtk_fp16_to_fp32(ld16(&y[k].d));
-            tail[k - ib] = (double)_mm_cvtsi128_si32(t) * dd;
+    /* byte ib of ls = 4 low bits (nibble ib of scales_l) | 2 high bits (field ib of scales_h) << 4 */
+    uint32_t sl;
+    memcpy(&sl, x + 4, 4);
+    uint64_t lo = sl, hi = ld16(x + 2);
+    lo = (lo | (lo << 16)) & 0x0000FFFF0000FFFFull;
+    lo = (lo | (lo << 8)) & 0x00FF00FF00FF00FFull;
+    lo = (lo | (lo << 4)) & 0x0F0F0F0F0F0F0F0Full;
+    hi = (hi | (hi << 24)) & 0x000000FF000000FFull;
+    hi = (hi | (hi << 12)) & 0x000F000F000F000Full;
+    hi = (hi | (hi << 6)) & 0x0303030303030303ull;
+    const __m128i ls = _mm_sub_epi8(_mm_cvtsi64_si128((long long)(lo | (hi << 4))), _mm_set1_epi8(32));
+    const __m512i s32 = _mm512_cvtepi8_epi32(ls);
+    const __m512i i0 = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    u->S[0] = _mm512_permutexvar_epi32(i0, s32);
+    u->S[1] = _mm512_permutexvar_epi32(_mm512_add_epi32(i0, _mm512_set1_epi32(4)), s32);
+}
+
+/* The activation side of a Q8_K block: ya[0..1] weights 0..15 of sub-blocks 4q..4q+3,
+ * ya[2..3] weights 16..31, in xs_unpacked's order; ya[4] the bias corrections
+ * −128·Σy of sub-block b (lane 4b) and 4 + b (lane 4b + 1). */
+#define XS_ACT 5
+QTK_FORCE_INLINE void xs_act(const qtk_block_q8_K *yb, __m512i ya[XS_ACT]) {
+    for (int q = 0; q < 2; q++) {
+        const __m512i y0 = _mm512_loadu_si512((const void *)(yb->qs + 128 * q));
+        const __m512i y1 = _mm512_loadu_si512((const void *)(yb->qs + 128 * q + 64));
+        ya[q] = _mm512_shuffle_i64x2(y0, y1, 0x88);
+        ya[2 + q] = _mm512_shuffle_i64x2(y0, y1, 0xDD);
+    }
+    const __m256i s8 = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(const void *)yb->bsums),
+                                         _mm256_set1_epi16(-128));
+    const __m512i idx = _mm512_setr_epi32(0, 4, 0, 0, 1, 5, 0, 0, 2, 6, 0, 0, 3, 7, 0, 0);
+    ya[4] = _mm512_maskz_permutexvar_epi32(0x3333, idx, _mm512_castsi256_si512(s8));
+}
+
+/* 16 int32 lanes whose total is the exact Σ (ls − 32)·Σ T·y of the super-block. */
+QTK_FORCE_INLINE __m512i xs_mul(const xs_unpacked *u, const __m512i ya[XS_ACT]) {
+    __m512i d0 = _mm512_maskz_mov_epi32(0x1111, ya[4]), d1 = _mm512_maskz_mov_epi32(0x2222, ya[4]);
+    d0 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(d0, u->t[0], ya[0]), u->t[2], ya[2]);
+    d1 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(d1, u->t[1], ya[1]), u->t[3], ya[3]);
+    return _mm512_add_epi32(_mm512_mullo_epi32(d0, u->S[0]), _mm512_mullo_epi32(d1, u->S[1]));
+}
+
+/* A tile of one row × C columns, four super-blocks per horizontal reduction;
+ * tab/tyd: the activation side per (column, super-block) when made once per
+ * call (index c·nb + i), else NULL. */
+QTK_FORCE_INLINE void iq4_xs_tile(const int C, int64_t nb, const uint8_t *w, const uint8_t *a, size_t as,
+                                  const __m512i *tab, const double *tyd, float *out, size_t os) {
+    const __m512i table = nl_table(0);
+    const size_t bs = sizeof(qtk_block_iq4_xs);
+    double sum[4] = {0.0, 0.0, 0.0, 0.0};
+    int64_t i = 0;
+    for (; i + 3 < nb; i += 4) {
+        __m512i r[4][4];
+        for (int j = 0; j < 4; j++) {
+            xs_unpacked u;
+            xs_unpack(w + (size_t)(i + j) * bs, table, &u);
+            for (int c = 0; c < C; c++) {
+                __m512i ya[XS_ACT];
+                if (tab) {
+                    for (int k = 0; k < XS_ACT; k++) ya[k] = tab[((size_t)c * (size_t)nb + (size_t)(i + j)) * XS_ACT + k];
+                } else {
+                    xs_act((const qtk_block_q8_K *)(const void *)(a + (size_t)c * as) + i + j, ya);
+                }
+                r[c][j] = xs_mul(&u, ya);
+            }
         }
-        acc_lo = _mm256_add_pd(acc_lo, _mm256_loadu_pd(tail));
-        acc_hi = _mm256_add_pd(acc_hi, _mm256_loadu_pd(tail + 4));
+        const uint8_t *xb = w + (size_t)i * bs;
+        const __m256d dw = _mm256_cvtps_pd(_mm_cvtph_ps(
+            _mm_setr_epi16((short)ld16(xb), (short)ld16(xb + bs), (short)ld16(xb + 2 * bs), (short)ld16(xb + 3 * bs), 0, 0, 0, 0)));
+        for (int c = 0; c < C; c++) {
+            __m256d dy;
+            if (tyd) {
+                dy = _mm256_loadu_pd(tyd + (size_t)c * (size_t)nb + (size_t)i);
+            } else {
+                const qtk_block_q8_K *y = (const qtk_block_q8_K *)(const void *)(a + (size_t)c * as) + i;
+                dy = _mm256_setr_pd((double)y[0].d, (double)y[1].d, (double)y[2].d, (double)y[3].d);
+            }
+            double t[4];
+            _mm256_storeu_pd(t, _mm256_mul_pd(_mm256_cvtepi32_pd(hsum4(r[c])), _mm256_mul_pd(dw, dy)));
+            sum[c] += t[0];
+            sum[c] += t[1];
+            sum[c] += t[2];
+            sum[c] += t[3];
+        }
     }
-    double a[8];
-    _mm256_storeu_pd(a, acc_lo);
-    _mm256_storeu_pd(a + 4, acc_hi);
-    *s = (float)qtk_iq4_nl_reduce8(a);
+    for (; i < nb; i++) {
+        xs_unpacked u;
+        xs_unpack(w + (size_t)i * bs, table, &u);
+        const double dw = (double)fp16_f16c(w + (size_t)i * bs);
+        for (int c = 0; c < C; c++) {
+            const qtk_block_q8_K *y = (const qtk_block_q8_K *)(const void *)(a + (size_t)c * as) + i;
+            __m512i ya[XS_ACT];
+            if (tab) {
+                for (int k = 0; k < XS_ACT; k++) ya[k] = tab[((size_t)c * (size_t)nb + (size_t)i) * XS_ACT + k];
+            } else {
+                xs_act(y, ya);
+            }
+            sum[c] += (double)_mm512_reduce_add_epi32(xs_mul(&u, ya)) * (dw * (double)y->d);
+        }
+    }
+    for (int c = 0; c < C; c++) out[(size_t)c * os] = (float)sum[c];
 }
 
+/* (column, super-block) pairs the stack table of a call holds: 40 KiB. */
+#define XS_TAB_SB 128
+void qtk_iq4_xs_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                               int64_t nr, int64_t nc) {
+    const int64_t nb = n / QK_K;
+    const uint8_t *wb = (const uint8_t *)w, *ab = (const uint8_t *)a;
+    __m512i tab[XS_TAB_SB * XS_ACT];
+    double tyd[XS_TAB_SB];
+    for (int64_t c = 0; c < nc;) {
+        const int C = nc - c >= 4 ? 4 : nc - c >= 2 ? 2 : 1;
+        const uint8_t *ac = ab + (size_t)c * as;
+        const __m512i *tp = NULL;
+        const double *tdp = NULL;
+        if (nr > 1 && C * nb <= XS_TAB_SB) {
+            for (int cc = 0; cc < C; cc++)
+                for (int64_t i = 0; i < nb; i++) {
+                    const qtk_block_q8_K *y = (const qtk_block_q8_K *)(const void *)(ac + (size_t)cc * as) + i;
+                    xs_act(y, &tab[((size_t)cc * (size_t)nb + (size_t)i) * XS_ACT]);
+                    tyd[(size_t)cc * (size_t)nb + (size_t)i] = (double)y->d;
+                }
+            tp = tab;
+            tdp = tyd;
+        }
+        for (int64_t r = 0; r < nr; r++) {
+            const uint8_t *wr = wb + (size_t)r * ws;
+            float *o = out + (size_t)c * os + (size_t)r;
+            if (C == 4) iq4_xs_tile(4, nb, wr, ac, as, tp, tdp, o, os);
+            else if (C == 2) iq4_xs_tile(2, nb, wr, ac, as, tp, tdp, o, os);
+            else iq4_xs_tile(1, nb, wr, ac, as, tp, tdp, o, os);
+        }
+        c += C;
+    }
+}
+
+/* IQ4_XS × Q8_K: the 1 × 1 tile. */
 void qtk_iq4_xs_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
-    const uint8_t *x = (const uint8_t *)vx;
-    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
-    const __m512i table = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)qtk_iq4nl_values));
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    double sum = 0.0;
-    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, x += sizeof(qtk_block_iq4_xs)) {
-        const unsigned sh = ld16(x + 2);
-        const uint8_t *sl = x + 4, *qs = x + 8;
-        const int8_t *q8 = y[ibl].qs;
-        __m512i acc = _mm512_setzero_si512();
-        for (int ib = 0; ib < 8; ib += 2, qs += 32, q8 += 64) {
-            const int ls0 = ((sl[ib / 2] & 0x0F) | (((sh >> 2 * ib) & 3) << 4)) - 32;
-            const int ls1 = ((sl[ib / 2] >> 4) | (((sh >> (2 * ib + 2)) & 3) << 4)) - 32;
-            const __m256i q = _mm256_loadu_si256((const __m256i *)qs);
-            const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-            /* [lo b0 | lo b1 | hi b0 | hi b1] -> [lo b0 | hi b0 | lo b1 | hi b1] */
-            const __m512i idx = _mm512_shuffle_i64x2(
-                _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1),
-                _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), _MM_SHUFFLE(3, 1, 2, 0));
-            const __m512i v = _mm512_shuffle_epi8(table, idx);
-            const __m512i yv = _mm512_loadu_si512((const void *)q8);
-            const __m512i ys = _mm512_mask_sub_epi8(yv, _mm512_movepi8_mask(v), _mm512_setzero_si512(), yv);
-            /* maddubs: |pair| <= 2·127·127 (exact); madd by the sub-block scale (|ls| <= 32)
-             * widens to 32 bits. Needs no VNNI and is as short as dpbusd + mullo. */
-            const __m512i p16 = _mm512_maddubs_epi16(_mm512_abs_epi8(v), ys);
-            const __m512i sc = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16((short)ls0)),
-                                                  _mm256_set1_epi16((short)ls1), 1);
-            acc = _mm512_add_epi32(acc, _mm512_madd_epi16(p16, sc));
-        }
-        float yd;
-        memcpy(&yd, &y[ibl].d, sizeof yd);
-        sum += (double)_mm512_reduce_add_epi32(acc) * ((double)qtk_fp16_to_fp32(ld16(x)) * (double)yd);
+    iq4_xs_tile(1, n / QK_K, (const uint8_t *)vx, (const uint8_t *)vy, 0, NULL, NULL, s, 0);
+}
+
+/* ---- IQ4_NL and MXFP4: groups of 8 blocks (one per double lane of the accumulator,
+ * as IQ4_NL's scalar acc[ib % 8]); register A holds the 16 code bytes of blocks 0..3
+ * of a group, one per 128-bit lane, B those of blocks 4..7. `mx` selects MXFP4
+ * (17-byte blocks: E8M0 exponent, codes) over IQ4_NL (18 bytes: fp16 d, codes). */
+typedef struct nl_unpacked {
+    __m512i t[4]; /* value + 128: low nibbles (weights 0..15) of A, B; high nibbles of A, B */
+    __m512d dx;   /* the 8 block scales */
+} nl_unpacked;
+
+QTK_FORCE_INLINE void nl_unpack(const int mx, const uint8_t *x, __m512i table, nl_unpacked *u) {
+    const size_t bs = mx ? sizeof(qtk_block_mxfp4) : sizeof(qtk_block_iq4_nl);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *xb = x + 4 * h * bs + (mx ? 1 : 2);
+        __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)xb));
+        v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(const void *)(xb + bs)), 1);
+        v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(const void *)(xb + 2 * bs)), 2);
+        v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(const void *)(xb + 3 * bs)), 3);
+        u->t[h] = _mm512_shuffle_epi8(table, _mm512_and_si512(v, m4));
+        u->t[2 + h] = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
     }
-    *s = (float)sum;
+    if (mx) {
+        /* D(e) = 2^(e − 128) (qtk_mxfp4_scale): exponent field e − 1, subnormal for e < 2 */
+        const __m256i e = _mm256_setr_epi32(x[0], x[bs], x[2 * bs], x[3 * bs], x[4 * bs], x[5 * bs], x[6 * bs], x[7 * bs]);
+        const __m256i norm = _mm256_slli_epi32(_mm256_sub_epi32(e, _mm256_set1_epi32(1)), 23);
+        const __m256i sub = _mm256_sllv_epi32(_mm256_set1_epi32(0x00200000), e);
+        const __m256i bits = _mm256_mask_blend_epi32(_mm256_cmplt_epu32_mask(e, _mm256_set1_epi32(2)), norm, sub);
+        u->dx = _mm512_cvtps_pd(_mm256_castsi256_ps(bits));
+    } else {
+        const __m128i hx = _mm_setr_epi16((short)ld16(x), (short)ld16(x + bs), (short)ld16(x + 2 * bs),
+                                          (short)ld16(x + 3 * bs), (short)ld16(x + 4 * bs), (short)ld16(x + 5 * bs),
+                                          (short)ld16(x + 6 * bs), (short)ld16(x + 7 * bs));
+        u->dx = _mm512_cvtps_pd(_mm256_cvtph_ps(hx));
+    }
+}
+
+/* The activation side of 8 Q8_0 blocks: ya[0..1] values 0..15 of blocks 0..3 | 4..7,
+ * ya[2..3] values 16..31, ya[4] −128·Σy of block b (lane 4b) and 4 + b (lane 4b + 1),
+ * ya[5] the 8 d_y as doubles. */
+#define NL_ACT 6
+QTK_FORCE_INLINE void nl_act(const qtk_block_q8_0 *y, __m512i ya[NL_ACT]) {
+    for (int h = 0; h < 2; h++) {
+        const qtk_block_q8_0 *yb = y + 4 * h;
+        __m128i lo[4], hi[4];
+        for (int k = 0; k < 4; k++) {
+            lo[k] = _mm_loadu_si128((const __m128i *)(const void *)yb[k].qs);
+            hi[k] = _mm_loadu_si128((const __m128i *)(const void *)(yb[k].qs + 16));
+        }
+        ya[h] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(lo[1], lo[0])), _mm256_set_m128i(lo[3], lo[2]), 1);
+        ya[2 + h] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(hi[1], hi[0])), _mm256_set_m128i(hi[3], hi[2]), 1);
+    }
+    /* Σy per block: dpbusd(1, y) over both halves, then the 4 lanes of each chunk */
+    const __m512i one = _mm512_set1_epi8(1);
+    const __m512i sA = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), one, ya[0]), one, ya[2]);
+    const __m512i sB = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), one, ya[1]), one, ya[3]);
+    const __m512i t = _mm512_add_epi32(_mm512_unpacklo_epi32(sA, sB), _mm512_unpackhi_epi32(sA, sB));
+    const __m512i s = _mm512_add_epi32(t, _mm512_shuffle_epi32(t, (_MM_PERM_ENUM)0x4E)); /* chunk b: ΣA_b, ΣB_b, ... */
+    ya[4] = _mm512_maskz_mov_epi32(0x3333, _mm512_mullo_epi32(s, _mm512_set1_epi32(-128)));
+    uint16_t h[8];
+    for (int k = 0; k < 8; k++) memcpy(&h[k], &y[k].d, 2);
+    const __m128i hy = _mm_setr_epi16((short)h[0], (short)h[1], (short)h[2], (short)h[3], (short)h[4], (short)h[5],
+                                      (short)h[6], (short)h[7]);
+    ya[5] = _mm512_castpd_si512(_mm512_cvtps_pd(_mm256_cvtph_ps(hy)));
+}
+
+/* One group × one column: the 8 exact block sums times d_x·d_y (exact in double) added
+ * to lane k of acc. */
+QTK_FORCE_INLINE __m512d nl_mul(const nl_unpacked *u, const __m512i ya[NL_ACT], __m512d acc) {
+    __m512i dA = _mm512_maskz_mov_epi32(0x1111, ya[4]), dB = _mm512_maskz_mov_epi32(0x2222, ya[4]);
+    dA = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(dA, u->t[0], ya[0]), u->t[2], ya[2]);
+    dB = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(dB, u->t[1], ya[1]), u->t[3], ya[3]);
+    const __m512i t = _mm512_add_epi32(_mm512_unpacklo_epi32(dA, dB), _mm512_unpackhi_epi32(dA, dB));
+    const __m512i s = _mm512_add_epi32(t, _mm512_shuffle_epi32(t, (_MM_PERM_ENUM)0x4E));
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m256i sums = _mm512_castsi512_si256(_mm512_permutexvar_epi32(order, s));
+    const __m512d dd = _mm512_mul_pd(u->dx, _mm512_castsi512_pd(ya[5]));
+    return _mm512_add_pd(acc, _mm512_mul_pd(_mm512_cvtepi32_pd(sums), dd));
+}
+
+QTK_FORCE_INLINE void nl_tile(const int mx, const int C, int64_t nb, const uint8_t *w, const uint8_t *a, size_t as,
+                              const __m512i *tab, float *out, size_t os) {
+    const __m512i table = nl_table(mx);
+    const size_t bs = mx ? sizeof(qtk_block_mxfp4) : sizeof(qtk_block_iq4_nl);
+    const int64_t ng = nb / 8;
+    __m512d acc[4];
+    for (int c = 0; c < C; c++) acc[c] = _mm512_setzero_pd();
+    for (int64_t g = 0; g < ng; g++) {
+        nl_unpacked u;
+        nl_unpack(mx, w + (size_t)g * 8 * bs, table, &u);
+        for (int c = 0; c < C; c++) {
+            __m512i ya[NL_ACT];
+            if (tab) {
+                for (int k = 0; k < NL_ACT; k++) ya[k] = tab[((size_t)c * (size_t)ng + (size_t)g) * NL_ACT + k];
+            } else {
+                nl_act((const qtk_block_q8_0 *)(const void *)(a + (size_t)c * as) + 8 * g, ya);
+            }
+            acc[c] = nl_mul(&u, ya, acc[c]);
+        }
+    }
+    const __m256i tab16 = _mm256_broadcastsi128_si256(
+        _mm_loadu_si128((const __m128i *)(const void *)(mx ? qtk_kvalues_mxfp4 : qtk_iq4nl_values)));
+    for (int c = 0; c < C; c++) {
+        double r[8];
+        _mm512_storeu_pd(r, acc[c]);
+        const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)(const void *)(a + (size_t)c * as);
+        for (int64_t k = 8 * ng; k < nb; k++) {
+            const uint8_t *xb = w + (size_t)k * bs;
+            const __m256i p = nl_block_dot(xb + (mx ? 1 : 2), y[k].qs, tab16);
+            const double dx = mx ? (double)qtk_mxfp4_scale(xb[0]) : (double)fp16_f16c(xb);
+            r[k % 8] += (double)nl_hsum8(p) * (dx * (double)fp16_f16c(&y[k].d));
+        }
+        out[(size_t)c * os] = (float)qtk_iq4_nl_reduce8(r);
+    }
+}
+
+/* (column, 8-block group) pairs the stack table of a call holds: 36 KiB. */
+#define NL_TAB_G 96
+QTK_FORCE_INLINE void nl_mul_mat(const int mx, int64_t n, const void *w, size_t ws, const void *a, size_t as,
+                                 float *out, size_t os, int64_t nr, int64_t nc) {
+    const int64_t nb = n / 32, ng = nb / 8;
+    const uint8_t *wb = (const uint8_t *)w, *ab = (const uint8_t *)a;
+    __m512i tab[NL_TAB_G * NL_ACT];
+    for (int64_t c = 0; c < nc;) {
+        const int C = nc - c >= 4 ? 4 : nc - c >= 2 ? 2 : 1;
+        const uint8_t *ac = ab + (size_t)c * as;
+        const __m512i *tp = NULL;
+        if (nr > 1 && ng > 0 && C * ng <= NL_TAB_G) {
+            for (int cc = 0; cc < C; cc++)
+                for (int64_t g = 0; g < ng; g++)
+                    nl_act((const qtk_block_q8_0 *)(const void *)(ac + (size_t)cc * as) + 8 * g,
+                           &tab[((size_t)cc * (size_t)ng + (size_t)g) * NL_ACT]);
+            tp = tab;
+        }
+        for (int64_t r = 0; r < nr; r++) {
+            const uint8_t *wr = wb + (size_t)r * ws;
+            float *o = out + (size_t)c * os + (size_t)r;
+            if (C == 4) nl_tile(mx, 4, nb, wr, ac, as, tp, o, os);
+            else if (C == 2) nl_tile(mx, 2, nb, wr, ac, as, tp, o, os);
+            else nl_tile(mx, 1, nb, wr, ac, as, tp, o, os);
+        }
+        c += C;
+    }
+}
+
+void qtk_iq4_nl_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                               int64_t nr, int64_t nc) {
+    nl_mul_mat(0, n, w, ws, a, as, out, os, nr, nc);
+}
+
+void qtk_mxfp4_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                              int64_t nr, int64_t nc) {
+    nl_mul_mat(1, n, w, ws, a, as, out, os, nr, nc);
+}
+
+/* MXFP4 × Q8_0: the 1 × 1 tile. Unlike the scalar kernel (float sums in block order)
+ * the exact block products are summed in double, 8 lanes, within the test tolerance. */
+void qtk_mxfp4_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
+    nl_tile(1, 1, n / 32, (const uint8_t *)vx, (const uint8_t *)vy, 0, NULL, s, 0);
+}
+
+/* IQ4_NL × Q8_0: the 1 × 1 tile. */
+void qtk_iq4_nl_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
+    nl_tile(0, 1, n / 32, (const uint8_t *)vx, (const uint8_t *)vy, 0, NULL, s, 0);
 }

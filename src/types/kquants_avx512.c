@@ -1,13 +1,14 @@
 /*
- * kquants_avx512.c — AVX-512 dot products, 64 weights per 512-bit register: Q2_K/Q3_K
- * with Q8_K activations, Q4_K/Q5_K with Q8_2, Q6_K with Q8_0.
- * Q2_K/Q3_K use VNNI (vpdpbusd) when the CPU has it, else AVX512BW maddubs + madd (pair
- * sums ≤ 63·127·2, never saturating); the int32 lane sums are multiplied by the sub-block
- * scales (vpmulld) and accumulated in 32 bits; level offsets and mins go through the Q8_K
- * bsums, so integer sums and the double-precision combination equal the scalar kernel's.
- * Q4_K/Q5_K/Q6_K need VNNI (the AVX-512 dispatch level requires it): vpdpbusd gives exact
- * int32 sums of 4 products per lane, which are scaled by the float d·sc·d_y of their
- * 16/32-value sub-block, combined in float per super-block and summed in double.
+ * kquants_avx512.c — AVX-512 (F/BW/VL + VNNI, which the AVX-512 dispatch level requires)
+ * dot products and multi-column kernels, 64 weights per 512-bit register: Q2_K/Q3_K with
+ * Q8_K activations, Q4_K/Q5_K with Q8_2, Q6_K with Q8_0.
+ * Q2_K/Q3_K: vpdpbusd of the unsigned levels (Q2_K: already times the sub-block scale,
+ * Q3_K: + 4, then vpdpwssd by the signed scales) gives exact int32 super-block sums;
+ * mins and level offsets go through the Q8_K bsums, and the double-precision
+ * combination is the scalar kernel's, so results equal the scalar kernels' bits.
+ * Q4_K/Q5_K/Q6_K: vpdpbusd gives exact int32 sums of 4 products per lane, which are
+ * scaled by the float d·sc·d_y of their 16/32-value sub-block, combined in float per
+ * super-block and summed in double.
  */
 #include "kquants.h"
 
@@ -24,79 +25,6 @@ static inline __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_
 
 /* Per-byte logical right shift by a run-time count (caller masks the result). */
 static inline __m256i srl8(__m256i v, int k) { return _mm256_srl_epi16(v, _mm_cvtsi32_si128(k)); }
-
-/* int32 lanes (4 consecutive weights each) of Σ u·y; u unsigned ≤ 63, y signed. */
-static inline __m512i dot_u8(__m512i u, __m512i y, int vnni) {
-    if (vnni) return _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, y);
-    return _mm512_madd_epi16(_mm512_maddubs_epi16(u, y), _mm512_set1_epi16(1));
-}
-
-/* Lane k of the result = scales[first + k / per] (per = 4: 16-weight sub-blocks, 8: 32-weight). */
-static inline __m512i spread(__m512i sc32, int first, int per) {
-    const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-    const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(first),
-                                         per == 4 ? _mm512_srli_epi32(lane, 2) : _mm512_srli_epi32(lane, 3));
-    return _mm512_permutexvar_epi32(idx, sc32);
-}
-
-void qtk_q2_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
-    const qtk_block_q2_K *x = (const qtk_block_q2_K *)vx;
-    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
-    const int vnni = qtk_cpu()->avx512vnni;
-    const __m256i m3 = _mm256_set1_epi8(3);
-    double sum = 0.0;
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        const __m128i sraw = _mm_loadu_si128((const __m128i *)x[i].scales);
-        const __m512i sc32 = _mm512_cvtepu8_epi32(_mm_and_si128(sraw, _mm_set1_epi8(15)));
-        __m512i acc = _mm512_setzero_si512();
-        for (int h = 0; h < 2; h++) {
-            const __m256i qv = loadu256(x[i].qs + 32 * h);
-            for (int j = 0; j < 4; j += 2) {
-                const __m512i u = join(_mm256_and_si256(srl8(qv, 2 * j), m3), _mm256_and_si256(srl8(qv, 2 * j + 2), m3));
-                const __m512i d = dot_u8(u, loadu512(y[i].qs + 128 * h + 32 * j), vnni);
-                acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(d, spread(sc32, 8 * h + 2 * j, 4)));
-            }
-        }
-        int msum = 0;
-        for (int sb = 0; sb < 16; sb++) msum += (x[i].scales[sb] >> 4) * y[i].bsums[sb];
-        const int isum = _mm512_reduce_add_epi32(acc);
-        sum += (double)y[i].d * ((double)qtk_kq_fp16(&x[i].d) * isum - (double)qtk_kq_fp16(&x[i].dmin) * msum);
-    }
-    *s = (float)sum;
-}
-
-void qtk_q3_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
-    const qtk_block_q3_K *x = (const qtk_block_q3_K *)vx;
-    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
-    const int vnni = qtk_cpu()->avx512vnni;
-    const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
-    double sum = 0.0;
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        int8_t sc[16];
-        qtk_kq_unpack_q3_scales(x[i].scales, sc);
-        const __m512i sc32 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)sc));
-        const __m256i hm = loadu256(x[i].hmask);
-        __m512i acc = _mm512_setzero_si512();
-        for (int h = 0; h < 2; h++) {
-            const __m256i qv = loadu256(x[i].qs + 32 * h);
-            __m256i u[4];
-            for (int j = 0; j < 4; j++) {
-                const __m256i q2 = _mm256_and_si256(srl8(qv, 2 * j), m3);
-                const __m256i hb = _mm256_and_si256(srl8(hm, 4 * h + j), m1);
-                u[j] = _mm256_or_si256(q2, _mm256_slli_epi16(hb, 2)); /* value + 4 */
-            }
-            for (int j = 0; j < 4; j += 2) {
-                const __m512i d = dot_u8(join(u[j], u[j + 1]), loadu512(y[i].qs + 128 * h + 32 * j), vnni);
-                acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(d, spread(sc32, 8 * h + 2 * j, 4)));
-            }
-        }
-        int off = 0;
-        for (int sb = 0; sb < 16; sb++) off += sc[sb] * y[i].bsums[sb];
-        const int isum = _mm512_reduce_add_epi32(acc) - 4 * off;
-        sum += (double)y[i].d * (double)qtk_kq_fp16(&x[i].d) * isum;
-    }
-    *s = (float)sum;
-}
 
 /* fp16 field of a (possibly unaligned) block as float, inline through F16C: a call to
  * qtk_fp16_to_fp32 inside these loops forces vzeroupper and spills of all vector registers. */
@@ -432,4 +360,304 @@ void qtk_q6_K_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a,
 /* Q6_K × Q8_0 (the 1-column tile). */
 void qtk_q6_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
     q6_K_tile(1, n / QK_K, (const uint8_t *)vx, (const uint8_t *)vy, 0, NULL, s, 0);
+}
+
+/* ---- Q2_K / Q3_K multi-column kernels (the mul_mat contract of qtk.h) -------
+ * The weight side of a super-block (2-bit levels, Q3_K's high bits, scales) is
+ * unpacked once per tile of up to 4 columns; the activation side (the Q8_K
+ * values paired as the level registers: register j = weights 32j..32j+31 |
+ * 128+32j..128+32j+31, so 128-bit chunk b holds sub-block 2j + (b & 1) +
+ * 8·(b >> 1)) comes from a stack table made once per call when the call has
+ * several rows. Integer sums per super-block are exact and the double steps are
+ * the scalar kernels' in their order, so mul_mat, vec_dot and the scalar
+ * vec_dot give the same bits. */
+
+/* Sub-block of 128-bit chunk b of level register j. */
+#define KQ_SB(j, b) (2 * (j) + ((b) & 1) + 8 * ((b) >> 1))
+
+/* Lane k of the result = Σ of the 16 lanes of z[k]. */
+QTK_FORCE_INLINE __m128i kq_hsum4(const __m512i z[4]) {
+    const __m512i t = q6k_sums(z);
+    const __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(t), _mm512_extracti64x4_epi64(t, 1));
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+/* vpshufb indices of the scale words. Q2_K, register j: word w of chunk b takes byte
+ * KQ_SB(j, b) into its low byte (high byte zero). Q3_K, register pair j, j + 1: words
+ * 0..3 of chunk b take byte KQ_SB(j, b), words 4..7 byte KQ_SB(j + 1, b), into their
+ * high byte (low byte zero; an arithmetic shift then sign-extends). */
+#define Q2W(sb) (0x8000800080008000ull | (0x0001000100010001ull * (uint64_t)(sb)))
+#define Q2W_ROW(j) {Q2W(KQ_SB(j, 0)), Q2W(KQ_SB(j, 0)), Q2W(KQ_SB(j, 1)), Q2W(KQ_SB(j, 1)), \
+                    Q2W(KQ_SB(j, 2)), Q2W(KQ_SB(j, 2)), Q2W(KQ_SB(j, 3)), Q2W(KQ_SB(j, 3))}
+static const uint64_t q2k_word_idx[4][8] = {Q2W_ROW(0), Q2W_ROW(1), Q2W_ROW(2), Q2W_ROW(3)};
+#define Q3W(sb) (0x0080008000800080ull | (0x0100010001000100ull * (uint64_t)(sb)))
+#define Q3W_ROW(j) {Q3W(KQ_SB(j, 0)), Q3W(KQ_SB(j + 1, 0)), Q3W(KQ_SB(j, 1)), Q3W(KQ_SB(j + 1, 1)), \
+                    Q3W(KQ_SB(j, 2)), Q3W(KQ_SB(j + 1, 2)), Q3W(KQ_SB(j, 3)), Q3W(KQ_SB(j + 1, 3))}
+static const uint64_t q3k_word_idx[2][8] = {Q3W_ROW(0), Q3W_ROW(2)};
+
+/* Σ of the 8 int32 lanes of v. */
+static inline int kq_hsum8(__m256i v) {
+    __m128i r = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 0x4E));
+    r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 0xB1));
+    return _mm_cvtsi128_si32(r);
+}
+
+/* The activation registers of a Q8_K block in level-register order. */
+#define KQ_ACT 4
+QTK_FORCE_INLINE void kq_act(const qtk_block_q8_K *yb, __m512i ya[KQ_ACT]) {
+    for (int j = 0; j < 4; j++) ya[j] = join(loadu256(yb->qs + 32 * j), loadu256(yb->qs + 128 + 32 * j));
+}
+
+/* The fp16 at byte offset `off` of 4 consecutive blocks of `bs` bytes, as doubles. */
+static inline __m256d kq_fp16x4(const uint8_t *x, size_t bs, size_t off) {
+    uint16_t h[4];
+    for (int k = 0; k < 4; k++) memcpy(&h[k], x + (size_t)k * bs + off, 2);
+    return _mm256_cvtps_pd(_mm_cvtph_ps(_mm_setr_epi16((short)h[0], (short)h[1], (short)h[2], (short)h[3], 0, 0, 0, 0)));
+}
+
+/* d_y of 4 consecutive Q8_K blocks as doubles (from the table when there is one). */
+static inline __m256d kq_dy4(const qtk_block_q8_K *y, const double *tyd) {
+    if (tyd) return _mm256_loadu_pd(tyd);
+    return _mm256_setr_pd((double)y[0].d, (double)y[1].d, (double)y[2].d, (double)y[3].d);
+}
+
+/* ---- Q2_K: levels × scale (≤ 45) made on the weight side with one 16-bit multiply per
+ * register (byte products never carry), so a column costs 4 chained vpdpbusd; the mins
+ * term Σ m·bsums is a separate exact integer (it is scaled by dmin). */
+typedef struct q2k_unpacked {
+    __m512i u[4];  /* level·sc of register j */
+    __m256i m16;   /* the 16 mins as int16   */
+} q2k_unpacked;
+
+QTK_FORCE_INLINE void q2k_unpack(const qtk_block_q2_K *x, q2k_unpacked *u) {
+    const __m512i m3 = _mm512_set1_epi8(3);
+    const __m128i sraw = _mm_loadu_si128((const __m128i *)(const void *)x->scales);
+    const __m512i sc = _mm512_broadcast_i32x4(_mm_and_si128(sraw, _mm_set1_epi8(15)));
+    const __m512i qv = loadu512(x->qs);
+    for (int j = 0; j < 4; j++) {
+        /* word w of chunk b = sc[KQ_SB(j, b)] (high byte zero) */
+        const __m512i idx = _mm512_loadu_si512((const void *)q2k_word_idx[j]);
+        const __m512i lv = _mm512_and_si512(j ? _mm512_srli_epi16(qv, 2 * j) : qv, m3);
+        u->u[j] = _mm512_mullo_epi16(lv, _mm512_shuffle_epi8(sc, idx));
+    }
+    u->m16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sraw, 4), _mm_set1_epi8(15)));
+}
+
+/* One column: chunks 0..1 hold Σ sc·q·y in 8 lanes, chunks 2..3 Σ m·bsums. */
+QTK_FORCE_INLINE __m512i q2k_mul(const q2k_unpacked *u, const __m512i ya[KQ_ACT], const qtk_block_q8_K *y) {
+    __m512i acc = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u->u[0], ya[0]);
+    for (int j = 1; j < 4; j++) acc = _mm512_dpbusd_epi32(acc, u->u[j], ya[j]);
+    const __m256i is = _mm256_add_epi32(_mm512_castsi512_si256(acc), _mm512_extracti64x4_epi64(acc, 1));
+    const __m256i ms = _mm256_madd_epi16(u->m16, _mm256_loadu_si256((const __m256i *)(const void *)y->bsums));
+    return join(is, ms);
+}
+
+QTK_FORCE_INLINE void q2_K_tile(const int C, int64_t nb, const uint8_t *w, const uint8_t *a, size_t as,
+                                const __m512i *tab, const double *tyd, float *out, size_t os) {
+    const qtk_block_q2_K *x = (const qtk_block_q2_K *)(const void *)w;
+    double sum[4] = {0.0, 0.0, 0.0, 0.0};
+    int64_t i = 0;
+    for (; i + 3 < nb; i += 4) {
+        __m512i r[4][4];
+        for (int j = 0; j < 4; j++) {
+            q2k_unpacked u;
+            q2k_unpack(&x[i + j], &u);
+            for (int c = 0; c < C; c++) {
+                const qtk_block_q8_K *y = (const qtk_block_q8_K *)(const void *)(a + (size_t)c * as) + i + j;
+                __m512i ya[KQ_ACT];
+                if (tab) {
+                    for (int k = 0; k < KQ_ACT; k++) ya[k] = tab[((size_t)c * (size_t)nb + (size_t)(i + j)) * KQ_ACT + k];
+                } else {
+                    kq_act(y, ya);
+                }
+                r[c][j] = q2k_mul(&u, ya, y);
+            }
+        }
+        const __m256d d4 = kq_fp16x4(w + (size_t)i * sizeof(qtk_block_q2_K), sizeof(qtk_block_q2_K), 80);
+        const __m256d m4 = kq_fp16x4(w + (size_t)i * sizeof(qtk_block_q2_K), sizeof(qtk_block_q2_K), 82);
+        for (int c = 0; c < C; c++) {
+            const qtk_block_q8_K *y = (const qtk_block_q8_K *)(const void *)(a + (size_t)c * as) + i;
+            /* [isum 0..3 | msum 0..3] */
+            const __m512i t = q6k_sums(r[c]);
+            const __m512i tp = _mm512_shuffle_i32x4(t, t, _MM_SHUFFLE(3, 1, 2, 0));
+            const __m256i s = _mm256_add_epi32(_mm512_castsi512_si256(tp), _mm512_extracti64x4_epi64(tp, 1));
+            const __m256d is = _mm256_cvtepi32_pd(_mm256_castsi256_si128(s));
+            const __m256d ms = _mm256_cvtepi32_pd(_mm256_extracti128_si256(s, 1));
+            const __m256d dy = kq_dy4(y, tyd ? tyd + (size_t)c * (size_t)nb + (size_t)i : NULL);
+            double v[4];
+            _mm256_storeu_pd(v, _mm256_mul_pd(dy, _mm256_sub_pd(_mm256_mul_pd(d4, is), _mm256_mul_pd(m4, ms))));
+            sum[c] += v[0];
+            sum[c] += v[1];
+            sum[c] += v[2];
+            sum[c] += v[3];
+        }
+    }
+    for (; i < nb; i++) {
+        q2k_unpacked u;
+        q2k_unpack(&x[i], &u);
+        const double d = (double)fp16_f16c(&x[i].d), dmin = (double)fp16_f16c(&x[i].dmin);
+        for (int c = 0; c < C; c++) {
+            const qtk_block_q8_K *y = (const qtk_block_q8_K *)(const void *)(a + (size_t)c * as) + i;
+            __m512i ya[KQ_ACT];
+            if (tab) {
+                for (int k = 0; k < KQ_ACT; k++) ya[k] = tab[((size_t)c * (size_t)nb + (size_t)i) * KQ_ACT + k];
+            } else {
+                kq_act(y, ya);
+            }
+            const __m512i z = q2k_mul(&u, ya, y);
+            const int isum = kq_hsum8(_mm512_castsi512_si256(z));
+            const int msum = kq_hsum8(_mm512_extracti64x4_epi64(z, 1));
+            sum[c] += (double)y->d * (d * isum - dmin * msum);
+        }
+    }
+    for (int c = 0; c < C; c++) out[(size_t)c * os] = (float)sum[c];
+}
+
+/* ---- Q3_K: levels + 4 (0..7) against the activations, the −4·Σy offset taken back
+ * per sub-block from the Q8_K bsums; the 4-product int32 lanes (|·| ≤ 4·7·128) pack
+ * to int16 without saturating, and vpdpwssd multiplies them by the signed scales. */
+typedef struct q3k_unpacked {
+    __m512i u[4];   /* levels + 4 of register j                        */
+    __m512i sw[2];  /* scale words of the register pairs 0, 1 and 2, 3 */
+    __m256i sc16;   /* the 16 scales as int16                          */
+} q3k_unpacked;
+
+QTK_FORCE_INLINE void q3k_unpack(const qtk_block_q3_K *x, q3k_unpacked *u) {
+    const __m512i m3 = _mm512_set1_epi8(3), four = _mm512_set1_epi8(4);
+    const __m512i qv = loadu512(x->qs);
+    const __m512i hm = _mm512_broadcast_i64x4(loadu256(x->hmask));
+    for (int j = 0; j < 4; j++) {
+        const __m512i lv = _mm512_and_si512(j ? _mm512_srli_epi16(qv, 2 * j) : qv, m3);
+        /* the high bit of weight 32j + l is bit j of hmask[l], of 128 + 32j + l bit 4 + j */
+        const __m512i bit = join(_mm256_set1_epi8((char)(1 << j)), _mm256_set1_epi8((char)(1 << (4 + j))));
+        u->u[j] = _mm512_mask_add_epi8(lv, _mm512_test_epi8_mask(hm, bit), lv, four);
+    }
+    /* the 16 six-bit scales − 32 (qtk_kq_unpack_q3_scales) */
+    uint64_t lo8;
+    uint32_t hi4;
+    memcpy(&lo8, x->scales, 8);
+    memcpy(&hi4, x->scales + 8, 4);
+    const __m128i b = _mm_cvtsi64_si128((long long)lo8);
+    const __m128i lo = _mm_and_si128(_mm_unpacklo_epi64(b, _mm_srli_epi16(b, 4)), _mm_set1_epi8(15));
+    const __m128i hi = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32((int)hi4), _mm_setr_epi32(0, 2, 4, 6)), _mm_set1_epi8(3));
+    const __m128i sc = _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), _mm_set1_epi8(32));
+    const __m512i scb = _mm512_broadcast_i32x4(sc);
+    for (int p = 0; p < 2; p++)
+        u->sw[p] = _mm512_srai_epi16(_mm512_shuffle_epi8(scb, _mm512_loadu_si512((const void *)q3k_word_idx[p])), 8);
+    u->sc16 = _mm256_cvtepi8_epi16(sc);
+}
+
+/* Activation side of Q3_K: kq_act's registers + −4·bsums (int16, in the low half). */
+#define Q3K_ACT 5
+QTK_FORCE_INLINE void q3k_act(const qtk_block_q8_K *yb, __m512i ya[Q3K_ACT]) {
+    kq_act(yb, ya);
+    const __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)yb->bsums);
+    ya[4] = _mm512_zextsi256_si512(_mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(bs, 2)));
+}
+
+/* 16 int32 lanes whose total is the exact Σ sc·Σ (level − 4)·y of the super-block. */
+QTK_FORCE_INLINE __m512i q3k_mul(const q3k_unpacked *u, const __m512i ya[Q3K_ACT]) {
+    __m512i d[4];
+    for (int j = 0; j < 4; j++) d[j] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u->u[j], ya[j]);
+    const __m256i corr = _mm256_madd_epi16(u->sc16, _mm512_castsi512_si256(ya[4]));
+    const __m512i acc = _mm512_dpwssd_epi32(_mm512_zextsi256_si512(corr), _mm512_packs_epi32(d[0], d[1]), u->sw[0]);
+    return _mm512_dpwssd_epi32(acc, _mm512_packs_epi32(d[2], d[3]), u->sw[1]);
+}
+
+QTK_FORCE_INLINE void q3_K_tile(const int C, int64_t nb, const uint8_t *w, const uint8_t *a, size_t as,
+                                const __m512i *tab, const double *tyd, float *out, size_t os) {
+    const qtk_block_q3_K *x = (const qtk_block_q3_K *)(const void *)w;
+    double sum[4] = {0.0, 0.0, 0.0, 0.0};
+    int64_t i = 0;
+    for (; i + 3 < nb; i += 4) {
+        __m512i r[4][4];
+        for (int j = 0; j < 4; j++) {
+            q3k_unpacked u;
+            q3k_unpack(&x[i + j], &u);
+            for (int c = 0; c < C; c++) {
+                __m512i ya[Q3K_ACT];
+                if (tab) {
+                    for (int k = 0; k < Q3K_ACT; k++) ya[k] = tab[((size_t)c * (size_t)nb + (size_t)(i + j)) * Q3K_ACT + k];
+                } else {
+                    q3k_act((const qtk_block_q8_K *)(const void *)(a + (size_t)c * as) + i + j, ya);
+                }
+                r[c][j] = q3k_mul(&u, ya);
+            }
+        }
+        const __m256d d4 = kq_fp16x4(w + (size_t)i * sizeof(qtk_block_q3_K), sizeof(qtk_block_q3_K), 108);
+        for (int c = 0; c < C; c++) {
+            const qtk_block_q8_K *y = (const qtk_block_q8_K *)(const void *)(a + (size_t)c * as) + i;
+            const __m256d dy = kq_dy4(y, tyd ? tyd + (size_t)c * (size_t)nb + (size_t)i : NULL);
+            double v[4];
+            _mm256_storeu_pd(v, _mm256_mul_pd(_mm256_mul_pd(dy, d4), _mm256_cvtepi32_pd(kq_hsum4(r[c]))));
+            sum[c] += v[0];
+            sum[c] += v[1];
+            sum[c] += v[2];
+            sum[c] += v[3];
+        }
+    }
+    for (; i < nb; i++) {
+        q3k_unpacked u;
+        q3k_unpack(&x[i], &u);
+        const double d = (double)fp16_f16c(&x[i].d);
+        for (int c = 0; c < C; c++) {
+            const qtk_block_q8_K *y = (const qtk_block_q8_K *)(const void *)(a + (size_t)c * as) + i;
+            __m512i ya[Q3K_ACT];
+            if (tab) {
+                for (int k = 0; k < Q3K_ACT; k++) ya[k] = tab[((size_t)c * (size_t)nb + (size_t)i) * Q3K_ACT + k];
+            } else {
+                q3k_act(y, ya);
+            }
+            sum[c] += (double)y->d * d * _mm512_reduce_add_epi32(q3k_mul(&u, ya));
+        }
+    }
+    for (int c = 0; c < C; c++) out[(size_t)c * os] = (float)sum[c];
+}
+
+/* (column, super-block) pairs the stack table of a call holds (32-40 KiB). */
+#define KQ_TAB_SB 128
+#define KQ_MUL_MAT_AVX512(NAME, TILE, ACT, NACT)                                                                  \
+    void NAME(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os, int64_t nr,    \
+              int64_t nc) {                                                                                       \
+        const int64_t nb = n / QK_K;                                                                              \
+        const uint8_t *wb = (const uint8_t *)w, *ab = (const uint8_t *)a;                                         \
+        __m512i tab[KQ_TAB_SB * NACT];                                                                            \
+        double tyd[KQ_TAB_SB];                                                                                    \
+        for (int64_t c = 0; c < nc;) {                                                                            \
+            const int C = nc - c >= 4 ? 4 : nc - c >= 2 ? 2 : 1;                                                  \
+            const uint8_t *ac = ab + (size_t)c * as;                                                              \
+            const __m512i *tp = NULL;                                                                             \
+            const double *tdp = NULL;                                                                             \
+            if (nr > 1 && C * nb <= KQ_TAB_SB) {                                                                  \
+                for (int cc = 0; cc < C; cc++)                                                                    \
+                    for (int64_t i = 0; i < nb; i++) {                                                            \
+                        const qtk_block_q8_K *y = (const qtk_block_q8_K *)(const void *)(ac + (size_t)cc * as) + i; \
+                        ACT(y, &tab[((size_t)cc * (size_t)nb + (size_t)i) * NACT]);                               \
+                        tyd[(size_t)cc * (size_t)nb + (size_t)i] = (double)y->d;                                  \
+                    }                                                                                             \
+                tp = tab;                                                                                         \
+                tdp = tyd;                                                                                        \
+            }                                                                                                     \
+            for (int64_t r = 0; r < nr; r++) {                                                                    \
+                const uint8_t *wr = wb + (size_t)r * ws;                                                          \
+                float *o = out + (size_t)c * os + (size_t)r;                                                      \
+                if (C == 4) TILE(4, nb, wr, ac, as, tp, tdp, o, os);                                              \
+                else if (C == 2) TILE(2, nb, wr, ac, as, tp, tdp, o, os);                                         \
+                else TILE(1, nb, wr, ac, as, tp, tdp, o, os);                                                     \
+            }                                                                                                     \
+            c += C;                                                                                               \
+        }                                                                                                         \
+    }
+
+KQ_MUL_MAT_AVX512(qtk_q2_K_mul_mat_avx512, q2_K_tile, kq_act, KQ_ACT)
+KQ_MUL_MAT_AVX512(qtk_q3_K_mul_mat_avx512, q3_K_tile, q3k_act, Q3K_ACT)
+
+/* Q2_K / Q3_K × Q8_K: the 1 × 1 tiles. */
+void qtk_q2_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
+    q2_K_tile(1, n / QK_K, (const uint8_t *)vx, (const uint8_t *)vy, 0, NULL, NULL, s, 0);
+}
+
+void qtk_q3_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
+    q3_K_tile(1, n / QK_K, (const uint8_t *)vx, (const uint8_t *)vy, 0, NULL, NULL, s, 0);
 }

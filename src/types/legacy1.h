@@ -52,5 +52,8 @@ void qtk_mxfp4_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y)
 void qtk_mxfp4_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_mxfp4_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_mxfp4_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+/* Multi-column kernel (qtk_mul_mat_fn), AVX-512 level (with IQ4_NL's, iquants_avx512.c). */
+void qtk_mxfp4_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                              int64_t nr, int64_t nc);
 
 #endif

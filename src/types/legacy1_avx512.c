@@ -1,9 +1,9 @@
 /*
- * legacy1_avx512.c — AVX-512 dot products of Q4_1/Q5_1 (with Q8_2) and MXFP4
- * (with Q8_0), two 32-blocks per 512-bit register. VNNI (vpdpbusd) when the
- * CPU has it, else AVX512BW maddubs/madd; both give exact integer sums (levels
- * unsigned ≤ 31, MXFP4 table offset by +12 and 12·Σy subtracted), so results
- * equal legacy1.c's scalar kernels up to float rounding of the per-block terms.
+ * legacy1_avx512.c — AVX-512 dot products of Q4_1/Q5_1 (with Q8_2), two
+ * 32-blocks per 512-bit register. VNNI (vpdpbusd) when the CPU has it, else
+ * AVX512BW maddubs/madd; both give exact integer sums (levels unsigned ≤ 31),
+ * so results equal legacy1.c's scalar kernels up to float rounding of the
+ * per-block terms. MXFP4's kernels share IQ4_NL's (iquants_avx512.c).
  */
 #include "legacy1.h"
 
@@ -29,11 +29,6 @@ static inline __m256i load32(const int8_t *p) { return _mm256_loadu_si256((const
 static inline __m512i udot(__m512i xu, __m512i y, int vnni) {
     if (vnni) return _mm512_dpbusd_epi32(_mm512_setzero_si512(), xu, y);
     return _mm512_madd_epi16(_mm512_maddubs_epi16(xu, y), _mm512_set1_epi16(1));
-}
-
-/* lanes 0..7 get a, lanes 8..15 get b. */
-static inline __m512 scales2(float a, float b) {
-    return _mm512_mask_mov_ps(_mm512_set1_ps(a), (__mmask16)0xFF00, _mm512_set1_ps(b));
 }
 
 static inline __m256i levels_q4_1(const qtk_block_q4_1 *b) { return unpack_nibbles(b->qs); }
@@ -88,37 +83,5 @@ static inline __m512d fma_blocks(__m512i p, double d0, double d1, __m512d acc) {
 TYPE1_DOT_AVX512(qtk_q4_1_vec_dot_avx512, qtk_block_q4_1, levels_q4_1)
 TYPE1_DOT_AVX512(qtk_q5_1_vec_dot_avx512, qtk_block_q5_1, levels_q5_1)
 
-/* MXFP4 codes of one block as KMX + 12 (0…24). */
-static inline __m256i levels_mxfp4(const uint8_t *b) {
-    const __m256i tab = _mm256_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0, 12, 13, 14, 15,
-                                         16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0);
-    return _mm256_shuffle_epi8(tab, unpack_nibbles(b + 1));
-}
-
-void qtk_mxfp4_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
-    const uint8_t *x = (const uint8_t *)vx;
-    const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
-    const int vnni = qtk_cpu()->avx512vnni;
-    const __m512i k12 = _mm512_set1_epi8(12);
-    const int64_t nb = n / 32;
-    const size_t bs = sizeof(qtk_block_mxfp4);
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t i = 0; i < nb; i += 2) {
-        const int two = i + 1 < nb;
-        const uint8_t *x0 = x + (size_t)i * bs, *x1 = x0 + bs;
-        const __m512i xu = join(levels_mxfp4(x0), two ? levels_mxfp4(x1) : _mm256_setzero_si256());
-        const __m512i yy = join(load32(y[i].qs), two ? load32(y[i + 1].qs) : _mm256_setzero_si256());
-        __m512i p;
-        if (vnni) {
-            p = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), xu, yy),
-                                 _mm512_dpbusd_epi32(_mm512_setzero_si512(), k12, yy));
-        } else {
-            const __m512i t = _mm512_sub_epi16(_mm512_maddubs_epi16(xu, yy), _mm512_maddubs_epi16(k12, yy));
-            p = _mm512_madd_epi16(t, _mm512_set1_epi16(1));
-        }
-        const float d1 = two ? qtk_mxfp4_scale(x1[0]) * fp16_load(&y[i + 1].d) : 0.0f;
-        const __m512 d = scales2(qtk_mxfp4_scale(x0[0]) * fp16_load(&y[i].d), d1);
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, acc);
-    }
-    *s = _mm512_reduce_add_ps(acc);
-}
+/* MXFP4 (qtk_mxfp4_vec_dot_avx512, the multi-column kernel) shares IQ4_NL's kernels in
+ * iquants_avx512.c. */
