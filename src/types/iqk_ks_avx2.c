@@ -11,15 +11,9 @@
  */
 #include "iqk_ks.h"
 #include "grids.h"
+#include "simd_x86.h"
 
 #include <immintrin.h>
-
-static inline int32_t hsum_i32x8(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-    return _mm_cvtsi128_si32(s);
-}
 
 /* The 8 scale words of a super-block arrive in order sb0..sb7 for IQ4_KS and
  * sb0 sb2 sb1 sb3 sb4 sb6 sb5 sb7 for IQ4_KSS (what packs+movemask yields);
@@ -41,7 +35,6 @@ static const uint8_t corr_ctrl[2][32] = {
     {0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7, 8, 9, 8, 9, 10, 11, 10, 11, 12, 13, 12, 13, 14, 15, 14, 15},
     {0, 1, 0, 1, 4, 5, 4, 5, 2, 3, 2, 3, 6, 7, 6, 7, 8, 9, 8, 9, 12, 13, 12, 13, 10, 11, 10, 11, 14, 15, 14, 15},
 };
-
 
 /* Super-block sum for 8 sub-blocks, still spread over 8 int32 lanes: bk =
  * IQ4_KS-layout bytes of sub-blocks 2k, 2k+1; sb = the 8 scale bytes as int16
@@ -76,7 +69,7 @@ QTK_FORCE_INLINE __m256i block_acc4(__m256i b0, __m256i b1, __m256i b2, __m256i 
 /* The same, reduced to the super-block's integer sum. */
 QTK_FORCE_INLINE int32_t block_sum4(__m256i b0, __m256i b1, __m256i b2, __m256i b3, __m128i sb, int layout,
                              const qtk_block_q8_K *yb, __m256i table) {
-    return hsum_i32x8(block_acc4(b0, b1, b2, b3, sb, layout, yb, table));
+    return qtk_hsum_i32x8(block_acc4(b0, b1, b2, b3, sb, layout, yb, table));
 }
 
 void qtk_iq4_ks_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
@@ -143,7 +136,7 @@ void qtk_iq4_kss_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *v
         sumf += f[2];
         sumf += f[3];
     }
-    for (; ibl < nb; ibl++, p += 128) sumf += y[ibl].d * (float)hsum_i32x8(kss_block_acc(p, &y[ibl], table));
+    for (; ibl < nb; ibl++, p += 128) sumf += y[ibl].d * (float)qtk_hsum_i32x8(kss_block_acc(p, &y[ibl], table));
     *s = d * sumf;
 }
 
@@ -188,7 +181,7 @@ void qtk_iq5_ks_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
                 acc = _mm256_add_epi32(acc, dot32(v, y[ibl].qs + 32 * (ib + k), (sb & 0xFE) - 127));
             }
         }
-        sumf += y[ibl].d * (float)hsum_i32x8(acc);
+        sumf += y[ibl].d * (float)qtk_hsum_i32x8(acc);
     }
     *s = d * sumf;
 }
@@ -282,7 +275,7 @@ void qtk_iq3_ks_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
                 acc = _mm256_add_epi32(acc, ks2_dot(w, ks2_load(y[ibl].qs + 32 * j), _mm256_shuffle_epi8(Sb, ks2_sel(j, j))));
             }
         }
-        sumf += y[ibl].d * (float)hsum_i32x8(acc);
+        sumf += y[ibl].d * (float)qtk_hsum_i32x8(acc);
     }
     *s = d * sumf;
 }
@@ -320,7 +313,7 @@ void qtk_iq2_ks_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
                 acc = _mm256_add_epi32(acc, ks2_dot(w[k], ks2_load(y[ibl].qs + 32 * j), _mm256_shuffle_epi8(Sb, ks2_sel(j, j))));
             }
         }
-        sumf += y[ibl].d * (float)hsum_i32x8(acc);
+        sumf += y[ibl].d * (float)qtk_hsum_i32x8(acc);
     }
     *s = d * sumf;
 }
@@ -374,7 +367,7 @@ void qtk_iq2_kl_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
                 acc = _mm256_add_epi32(acc, ks2_dot(_mm256_unpackhi_epi8(g0, g1), y1, sv));
             }
         }
-        sumf += y[ibl].d * (float)hsum_i32x8(acc);
+        sumf += y[ibl].d * (float)qtk_hsum_i32x8(acc);
     }
     *s = d * sumf;
 }

@@ -9,6 +9,7 @@
  */
 #include "iqk_ks.h"
 #include "grids.h"
+#include "simd_x86.h"
 
 #include <immintrin.h>
 
@@ -146,13 +147,8 @@ void qtk_iq4_kss_vec_dot_avx512(int64_t n, float *s, const void *vx, const void 
         sumf += f[2];
         sumf += f[3];
     }
-    for (; ibl < nb; ibl++, p += 128) {
-        const __m256i r = kss_block(p, &y[ibl], &c);
-        __m128i r4 = _mm_add_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
-        r4 = _mm_add_epi32(r4, _mm_shuffle_epi32(r4, 0x4E));
-        r4 = _mm_add_epi32(r4, _mm_shuffle_epi32(r4, 0xB1));
-        sumf += y[ibl].d * (float)_mm_cvtsi128_si32(r4);
-    }
+    for (; ibl < nb; ibl++, p += 128)
+        sumf += y[ibl].d * (float)qtk_hsum_i32x8(kss_block(p, &y[ibl], &c));
     *s = d * sumf;
 }
 
@@ -258,14 +254,6 @@ QTK_FORCE_INLINE __m256i kss_mul(const kss_unpacked *u, const __m512i ya[4], con
     return _mm256_add_epi32(_mm256_add_epi32(_mm512_castsi512_si256(acc), _mm512_extracti64x4_epi64(acc, 1)), corr);
 }
 
-/* Σ of the 8 lanes of r. */
-static inline int32_t kss_hsum(__m256i r) {
-    __m128i r4 = _mm_add_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
-    r4 = _mm_add_epi32(r4, _mm_shuffle_epi32(r4, 0x4E));
-    r4 = _mm_add_epi32(r4, _mm_shuffle_epi32(r4, 0xB1));
-    return _mm_cvtsi128_si32(r4);
-}
-
 /* A tile of one row × C columns. Four super-blocks at a time share one horizontal
  * reduction per column, as in vec_dot; the float side repeats vec_dot's operations in
  * its order. With several rows per call, the permuted activation registers of
@@ -319,7 +307,7 @@ QTK_FORCE_INLINE void iq4_kss_tile(const int C, int64_t nb, const uint8_t *w, co
             } else {
                 kss_act(y, ya);
             }
-            sumf[k] += y->d * (float)kss_hsum(kss_mul(&u, ya, y));
+            sumf[k] += y->d * (float)qtk_hsum_i32x8(kss_mul(&u, ya, y));
         }
     }
     for (int k = 0; k < C; k++) out[(size_t)k * os] = d * sumf[k];
@@ -660,7 +648,7 @@ QTK_FORCE_INLINE __m256i iq2ks_mul(const ksx_unpacked *u, const __m512i y[4], co
                 } else {                                                                                     \
                     ACT(y, ya);                                                                              \
                 }                                                                                            \
-                sumf[k] += y->d * (float)kss_hsum(MUL(&u, ya, y));                                           \
+                sumf[k] += y->d * (float)qtk_hsum_i32x8(MUL(&u, ya, y));                                           \
             }                                                                                                \
         }                                                                                                    \
         for (int k = 0; k < C; k++) acc[k] = sumf[k];                                                        \

@@ -11,6 +11,7 @@
 #include "iquants.h"
 #include "grids.h"
 #include "legacy1.h"
+#include "simd_x86.h"
 
 #include <immintrin.h>
 
@@ -31,14 +32,6 @@ static inline __m256i nl_block_dot(const uint8_t *qs, const int8_t *q8, __m256i 
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(v), _mm256_sign_epi8(y, v));
 }
 
-/* Σ of the 8 int32 lanes of v. */
-static inline int nl_hsum8(__m256i v) {
-    __m128i r = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 0x4E));
-    r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 0xB1));
-    return _mm_cvtsi128_si32(r);
-}
-
 /* ---- multi-column kernels (the mul_mat contract of qtk.h) ------------------
  * The weight side of a block (table look-ups of the grid + 128, which makes it
  * the unsigned operand of vpdpbusd, and the sub-block scales) is unpacked once
@@ -49,7 +42,6 @@ static inline int nl_hsum8(__m256i v) {
  * double-precision steps are those of the scalar kernels in their order, so
  * mul_mat, vec_dot and the scalar vec_dot give the same bits. */
 
-
 static inline float fp16_f16c(const void *p) {
     return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(ld16(p))));
 }
@@ -58,20 +50,6 @@ static inline float fp16_f16c(const void *p) {
 static inline __m512i nl_table(int mx) {
     const __m128i t = _mm_loadu_si128((const __m128i *)(const void *)(mx ? qtk_kvalues_mxfp4 : qtk_iq4nl_values));
     return _mm512_broadcast_i32x4(_mm_add_epi8(t, _mm_set1_epi8((char)0x80)));
-}
-
-/* Lane 4j + k of the result = Σ of the 4 lanes of 128-bit chunk j of z[k]. */
-QTK_FORCE_INLINE __m512i sums4x4(const __m512i z[4]) {
-    const __m512i t01 = _mm512_add_epi32(_mm512_unpacklo_epi32(z[0], z[1]), _mm512_unpackhi_epi32(z[0], z[1]));
-    const __m512i t23 = _mm512_add_epi32(_mm512_unpacklo_epi32(z[2], z[3]), _mm512_unpackhi_epi32(z[2], z[3]));
-    return _mm512_add_epi32(_mm512_unpacklo_epi64(t01, t23), _mm512_unpackhi_epi64(t01, t23));
-}
-
-/* Lane k of the result = Σ of the 16 lanes of z[k]. */
-QTK_FORCE_INLINE __m128i hsum4(const __m512i z[4]) {
-    const __m512i t = sums4x4(z);
-    const __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(t), _mm512_extracti64x4_epi64(t, 1));
-    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
 }
 
 /* ---- IQ4_XS ---- */
@@ -168,7 +146,7 @@ QTK_FORCE_INLINE void iq4_xs_tile(const int C, int64_t nb, const uint8_t *w, con
                 dy = _mm256_setr_pd((double)y[0].d, (double)y[1].d, (double)y[2].d, (double)y[3].d);
             }
             double t[4];
-            _mm256_storeu_pd(t, _mm256_mul_pd(_mm256_cvtepi32_pd(hsum4(r[c])), _mm256_mul_pd(dw, dy)));
+            _mm256_storeu_pd(t, _mm256_mul_pd(_mm256_cvtepi32_pd(qtk_hsum4x16_i32(r[c])), _mm256_mul_pd(dw, dy)));
             sum[c] += t[0];
             sum[c] += t[1];
             sum[c] += t[2];
@@ -341,7 +319,7 @@ QTK_FORCE_INLINE void nl_tile(const int mx, const int C, int64_t nb, const uint8
             const uint8_t *xb = w + (size_t)k * bs;
             const __m256i p = nl_block_dot(xb + (mx ? 1 : 2), y[k].qs, tab16);
             const double dx = mx ? (double)qtk_mxfp4_scale(xb[0]) : (double)fp16_f16c(xb);
-            r[k % 8] += (double)nl_hsum8(p) * (dx * (double)fp16_f16c(&y[k].d));
+            r[k % 8] += (double)qtk_hsum_i32x8(p) * (dx * (double)fp16_f16c(&y[k].d));
         }
         out[(size_t)c * os] = (float)qtk_iq4_nl_reduce8(r);
     }

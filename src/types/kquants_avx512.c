@@ -11,6 +11,7 @@
  * super-block and summed in double.
  */
 #include "kquants.h"
+#include "simd_x86.h"
 
 #include <immintrin.h>
 
@@ -20,8 +21,6 @@
 
 static inline __m256i loadu256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
 static inline __m512i loadu512(const void *p) { return _mm512_loadu_si512(p); }
-
-static inline __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
 
 /* Per-byte logical right shift by a run-time count (caller masks the result). */
 static inline __m256i srl8(__m256i v, int k) { return _mm256_srl_epi16(v, _mm_cvtsi32_si128(k)); }
@@ -78,7 +77,7 @@ QTK_FORCE_INLINE void type1_unpack(const uint8_t *scales12, float d, float dmin,
         const __m512i hv = _mm512_broadcast_i64x4(loadu256(qh)), h5 = _mm512_set1_epi8(0x10);
         for (int k = 0; k < 4; k++) {
             const int s0 = (k & 1) + 4 * (k >> 1), s1 = s0 + 2;
-            const __m512i bit = join(_mm256_set1_epi8((char)(1 << s0)), _mm256_set1_epi8((char)(1 << s1)));
+            const __m512i bit = qtk_join256(_mm256_set1_epi8((char)(1 << s0)), _mm256_set1_epi8((char)(1 << s1)));
             u->q[k] = _mm512_or_si512(u->q[k], _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(hv, bit), h5));
         }
     }
@@ -96,7 +95,7 @@ QTK_FORCE_INLINE void type1_unpack(const uint8_t *scales12, float d, float dmin,
     const __m128i sm = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)sw), order);
     const __m512 f = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sm));
     const __m512 dd = _mm512_castsi512_ps(
-        join(_mm256_castps_si256(_mm256_set1_ps(d)), _mm256_castps_si256(_mm256_set1_ps(dmin))));
+        qtk_join256(_mm256_castps_si256(_mm256_set1_ps(d)), _mm256_castps_si256(_mm256_set1_ps(dmin))));
     const __m512 ab = _mm512_mul_ps(f, dd);
     u->a = _mm512_castps512_ps256(ab);
     u->b = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(ab), 1));
@@ -107,7 +106,7 @@ QTK_FORCE_INLINE void type1_unpack(const uint8_t *scales12, float d, float dmin,
 QTK_FORCE_INLINE void type1_act(const qtk_block_q8_2 *y, __m512i yq[4]) {
     for (int k = 0; k < 4; k++) {
         const int s0 = (k & 1) + 4 * (k >> 1);
-        yq[k] = join(loadu256(y[s0].qs), loadu256(y[s0 + 2].qs));
+        yq[k] = qtk_join256(loadu256(y[s0].qs), loadu256(y[s0 + 2].qs));
     }
 }
 
@@ -146,7 +145,7 @@ static inline __m128i q8_0_scales8(const qtk_block_q8_0 *y) {
 }
 
 /* Q6_K × Q8_0: the 4 weight registers hold 64 weights each (4 sub-blocks of 16); after
- * vpdpbusd, the transpose-add q6k_sums gives the 16 exact sub-block sums in lane order
+ * vpdpbusd, the transpose-add qtk_sums4x4_i32 gives the 16 exact sub-block sums in lane order
  * Q6K_P: lane L = sub-block 4·(L % 4) + L / 4. Per sub-block Σ(q − 32)·qs = Σq·qs − 32·Σqs
  * (exact int32), times the float d·sc·d_y of the sub-block. */
 #define Q6K_P_BYTES 0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15
@@ -172,8 +171,8 @@ QTK_FORCE_INLINE void q6k_unpack(const qtk_block_q6_K *x, q6k_unpacked *u) {
             const __m256i hi = _mm256_and_si256(srl8(qh, 2 * t), m3);
             v[t] = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)); /* value + 32 */
         }
-        u->q[2 * h] = join(v[0], v[1]);
-        u->q[2 * h + 1] = join(v[2], v[3]);
+        u->q[2 * h] = qtk_join256(v[0], v[1]);
+        u->q[2 * h + 1] = qtk_join256(v[2], v[3]);
     }
     const __m128i order = _mm_setr_epi8(Q6K_P_BYTES);
     u->scf = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)x->scales), order)));
@@ -181,22 +180,16 @@ QTK_FORCE_INLINE void q6k_unpack(const qtk_block_q6_K *x, q6k_unpacked *u) {
 }
 
 /* Lane 4j + k of the result = Σ of the 4 lanes of 128-bit chunk j of z[k]. */
-QTK_FORCE_INLINE __m512i q6k_sums(const __m512i z[4]) {
-    const __m512i t01 = _mm512_add_epi32(_mm512_unpacklo_epi32(z[0], z[1]), _mm512_unpackhi_epi32(z[0], z[1]));
-    const __m512i t23 = _mm512_add_epi32(_mm512_unpacklo_epi32(z[2], z[3]), _mm512_unpackhi_epi32(z[2], z[3]));
-    return _mm512_add_epi32(_mm512_unpacklo_epi64(t01, t23), _mm512_unpackhi_epi64(t01, t23));
-}
-
 /* The activation registers of a super-block (Q8_0 blocks 2k | 2k+1 in register k). */
 QTK_FORCE_INLINE void q6k_act(const qtk_block_q8_0 *yb, __m512i yq[4]) {
-    for (int k = 0; k < 4; k++) yq[k] = join(loadu256(yb[2 * k].qs), loadu256(yb[2 * k + 1].qs));
+    for (int k = 0; k < 4; k++) yq[k] = qtk_join256(loadu256(yb[2 * k].qs), loadu256(yb[2 * k + 1].qs));
 }
 
 /* d_y of the 8 Q8_0 blocks and Σqs of each 16-value half, in lane order Q6K_P. */
 QTK_FORCE_INLINE void q6k_heads(const qtk_block_q8_0 *yb, const __m512i yq[4], __m256 *dy, __m512i *ys) {
     __m512i z[4];
     for (int k = 0; k < 4; k++) z[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), yq[k]);
-    *ys = q6k_sums(z);
+    *ys = qtk_sums4x4_i32(z);
     *dy = _mm256_cvtph_ps(q8_0_scales8(yb));
 }
 
@@ -207,7 +200,7 @@ QTK_FORCE_INLINE __m256 q6k_mul(const q6k_unpacked *u, const __m512i yq[4], __m2
     const __m512i pair = _mm512_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6, 1, 3, 5, 7, 1, 3, 5, 7);
     __m512i z[4];
     for (int k = 0; k < 4; k++) z[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u->q[k], yq[k]);
-    const __m512i is = _mm512_sub_epi32(q6k_sums(z), _mm512_slli_epi32(ys, 5));
+    const __m512i is = _mm512_sub_epi32(qtk_sums4x4_i32(z), _mm512_slli_epi32(ys, 5));
     const __m256 ddy = _mm256_mul_ps(_mm256_set1_ps(u->d), dy);
     const __m512 sck = _mm512_mul_ps(_mm512_permutexvar_ps(pair, _mm512_castps256_ps512(ddy)), u->scf);
     const __m512 blk = _mm512_mul_ps(_mm512_cvtepi32_ps(is), sck);
@@ -375,13 +368,6 @@ void qtk_q6_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy
 /* Sub-block of 128-bit chunk b of level register j. */
 #define KQ_SB(j, b) (2 * (j) + ((b) & 1) + 8 * ((b) >> 1))
 
-/* Lane k of the result = Σ of the 16 lanes of z[k]. */
-QTK_FORCE_INLINE __m128i kq_hsum4(const __m512i z[4]) {
-    const __m512i t = q6k_sums(z);
-    const __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(t), _mm512_extracti64x4_epi64(t, 1));
-    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-}
-
 /* vpshufb indices of the scale words. Q2_K, register j: word w of chunk b takes byte
  * KQ_SB(j, b) into its low byte (high byte zero). Q3_K, register pair j, j + 1: words
  * 0..3 of chunk b take byte KQ_SB(j, b), words 4..7 byte KQ_SB(j + 1, b), into their
@@ -395,18 +381,10 @@ static const uint64_t q2k_word_idx[4][8] = {Q2W_ROW(0), Q2W_ROW(1), Q2W_ROW(2), 
                     Q3W(KQ_SB(j, 2)), Q3W(KQ_SB(j + 1, 2)), Q3W(KQ_SB(j, 3)), Q3W(KQ_SB(j + 1, 3))}
 static const uint64_t q3k_word_idx[2][8] = {Q3W_ROW(0), Q3W_ROW(2)};
 
-/* Σ of the 8 int32 lanes of v. */
-static inline int kq_hsum8(__m256i v) {
-    __m128i r = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 0x4E));
-    r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 0xB1));
-    return _mm_cvtsi128_si32(r);
-}
-
 /* The activation registers of a Q8_K block in level-register order. */
 #define KQ_ACT 4
 QTK_FORCE_INLINE void kq_act(const qtk_block_q8_K *yb, __m512i ya[KQ_ACT]) {
-    for (int j = 0; j < 4; j++) ya[j] = join(loadu256(yb->qs + 32 * j), loadu256(yb->qs + 128 + 32 * j));
+    for (int j = 0; j < 4; j++) ya[j] = qtk_join256(loadu256(yb->qs + 32 * j), loadu256(yb->qs + 128 + 32 * j));
 }
 
 /* The fp16 at byte offset `off` of 4 consecutive blocks of `bs` bytes, as doubles. */
@@ -450,7 +428,7 @@ QTK_FORCE_INLINE __m512i q2k_mul(const q2k_unpacked *u, const __m512i ya[KQ_ACT]
     for (int j = 1; j < 4; j++) acc = _mm512_dpbusd_epi32(acc, u->u[j], ya[j]);
     const __m256i is = _mm256_add_epi32(_mm512_castsi512_si256(acc), _mm512_extracti64x4_epi64(acc, 1));
     const __m256i ms = _mm256_madd_epi16(u->m16, _mm256_loadu_si256((const __m256i *)(const void *)y->bsums));
-    return join(is, ms);
+    return qtk_join256(is, ms);
 }
 
 QTK_FORCE_INLINE void q2_K_tile(const int C, int64_t nb, const uint8_t *w, const uint8_t *a, size_t as,
@@ -479,7 +457,7 @@ QTK_FORCE_INLINE void q2_K_tile(const int C, int64_t nb, const uint8_t *w, const
         for (int c = 0; c < C; c++) {
             const qtk_block_q8_K *y = (const qtk_block_q8_K *)(const void *)(a + (size_t)c * as) + i;
             /* [isum 0..3 | msum 0..3] */
-            const __m512i t = q6k_sums(r[c]);
+            const __m512i t = qtk_sums4x4_i32(r[c]);
             const __m512i tp = _mm512_shuffle_i32x4(t, t, _MM_SHUFFLE(3, 1, 2, 0));
             const __m256i s = _mm256_add_epi32(_mm512_castsi512_si256(tp), _mm512_extracti64x4_epi64(tp, 1));
             const __m256d is = _mm256_cvtepi32_pd(_mm256_castsi256_si128(s));
@@ -506,8 +484,8 @@ QTK_FORCE_INLINE void q2_K_tile(const int C, int64_t nb, const uint8_t *w, const
                 kq_act(y, ya);
             }
             const __m512i z = q2k_mul(&u, ya, y);
-            const int isum = kq_hsum8(_mm512_castsi512_si256(z));
-            const int msum = kq_hsum8(_mm512_extracti64x4_epi64(z, 1));
+            const int isum = qtk_hsum_i32x8(_mm512_castsi512_si256(z));
+            const int msum = qtk_hsum_i32x8(_mm512_extracti64x4_epi64(z, 1));
             sum[c] += (double)y->d * (d * isum - dmin * msum);
         }
     }
@@ -530,7 +508,7 @@ QTK_FORCE_INLINE void q3k_unpack(const qtk_block_q3_K *x, q3k_unpacked *u) {
     for (int j = 0; j < 4; j++) {
         const __m512i lv = _mm512_and_si512(j ? _mm512_srli_epi16(qv, 2 * j) : qv, m3);
         /* the high bit of weight 32j + l is bit j of hmask[l], of 128 + 32j + l bit 4 + j */
-        const __m512i bit = join(_mm256_set1_epi8((char)(1 << j)), _mm256_set1_epi8((char)(1 << (4 + j))));
+        const __m512i bit = qtk_join256(_mm256_set1_epi8((char)(1 << j)), _mm256_set1_epi8((char)(1 << (4 + j))));
         u->u[j] = _mm512_mask_add_epi8(lv, _mm512_test_epi8_mask(hm, bit), lv, four);
     }
     /* the 16 six-bit scales − 32 (qtk_kq_unpack_q3_scales) */
@@ -590,7 +568,7 @@ QTK_FORCE_INLINE void q3_K_tile(const int C, int64_t nb, const uint8_t *w, const
             const qtk_block_q8_K *y = (const qtk_block_q8_K *)(const void *)(a + (size_t)c * as) + i;
             const __m256d dy = kq_dy4(y, tyd ? tyd + (size_t)c * (size_t)nb + (size_t)i : NULL);
             double v[4];
-            _mm256_storeu_pd(v, _mm256_mul_pd(_mm256_mul_pd(dy, d4), _mm256_cvtepi32_pd(kq_hsum4(r[c]))));
+            _mm256_storeu_pd(v, _mm256_mul_pd(_mm256_mul_pd(dy, d4), _mm256_cvtepi32_pd(qtk_hsum4x16_i32(r[c]))));
             sum[c] += v[0];
             sum[c] += v[1];
             sum[c] += v[2];

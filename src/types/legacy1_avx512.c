@@ -6,6 +6,7 @@
  * per-block terms. MXFP4's kernels share IQ4_NL's (iquants_avx512.c).
  */
 #include "legacy1.h"
+#include "simd_x86.h"
 
 #include <immintrin.h>
 
@@ -20,8 +21,6 @@ static inline __m256i unpack_nibbles(const uint8_t *qs) {
     const __m128i m = _mm_set1_epi8(0x0F);
     return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
 }
-
-static inline __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
 
 static inline __m256i load32(const int8_t *p) { return _mm256_loadu_si256((const __m256i *)(const void *)p); }
 
@@ -62,8 +61,8 @@ static inline __m512d fma_blocks(__m512i p, double d0, double d1, __m512d acc) {
         double accm = 0.0;                                                                               \
         int64_t i = 0;                                                                                   \
         for (; i + 1 < nb; i += 2) {                                                                     \
-            const __m512i xu = join(LEVELS(&x[i]), LEVELS(&x[i + 1]));                                   \
-            const __m512i yy = join(load32(y[i].qs), load32(y[i + 1].qs));                               \
+            const __m512i xu = qtk_join256(LEVELS(&x[i]), LEVELS(&x[i + 1]));                                   \
+            const __m512i yy = qtk_join256(load32(y[i].qs), load32(y[i + 1].qs));                               \
             const float dy0 = fp16_load(&y[i].d), dy1 = fp16_load(&y[i + 1].d);                          \
             acc = fma_blocks(udot(xu, yy, vnni), (double)(fp16_load(&x[i].d) * dy0),                     \
                              (double)(fp16_load(&x[i + 1].d) * dy1), acc);                               \
@@ -72,7 +71,7 @@ static inline __m512d fma_blocks(__m512i p, double d0, double d1, __m512d acc) {
         }                                                                                                \
         if (i < nb) { /* odd block count: upper half zero */                                            \
             const __m512i xu = _mm512_castsi256_si512(LEVELS(&x[i]));                                    \
-            const __m512i yy = join(load32(y[i].qs), _mm256_setzero_si256());                            \
+            const __m512i yy = qtk_join256(load32(y[i].qs), _mm256_setzero_si256());                            \
             const float dy0 = fp16_load(&y[i].d);                                                        \
             acc = fma_blocks(udot(xu, yy, vnni), (double)(fp16_load(&x[i].d) * dy0), 0.0, acc);          \
             accm += sum_term(&y[i], fp16_load(&x[i].m), dy0);                                            \

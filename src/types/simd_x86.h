@@ -1,0 +1,42 @@
+/*
+ * simd_x86.h — small integer reductions shared by the x86 kernel files
+ * (*_avx2.c, *_avx512.c; included only by files compiled for those levels).
+ * Integer adds are exact, so every order of these sums gives the same value.
+ */
+#ifndef QTK_SIMD_X86_H
+#define QTK_SIMD_X86_H
+
+#include "types_internal.h"
+
+#include <immintrin.h>
+
+/* Σ of the 8 int32 lanes of v. */
+QTK_FORCE_INLINE int32_t qtk_hsum_i32x8(__m256i v) {
+    __m128i r = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 0x4E));
+    r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 0xB1));
+    return _mm_cvtsi128_si32(r);
+}
+
+#ifdef __AVX512F__
+/* lo in the low 256 bits, hi in the high ones. */
+QTK_FORCE_INLINE __m512i qtk_join256(__m256i lo, __m256i hi) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+/* Lane 4j + k of the result = Σ of the 4 lanes of 128-bit chunk j of z[k]. */
+QTK_FORCE_INLINE __m512i qtk_sums4x4_i32(const __m512i z[4]) {
+    const __m512i t01 = _mm512_add_epi32(_mm512_unpacklo_epi32(z[0], z[1]), _mm512_unpackhi_epi32(z[0], z[1]));
+    const __m512i t23 = _mm512_add_epi32(_mm512_unpacklo_epi32(z[2], z[3]), _mm512_unpackhi_epi32(z[2], z[3]));
+    return _mm512_add_epi32(_mm512_unpacklo_epi64(t01, t23), _mm512_unpackhi_epi64(t01, t23));
+}
+
+/* Lane k of the result = Σ of the 16 lanes of z[k]. */
+QTK_FORCE_INLINE __m128i qtk_hsum4x16_i32(const __m512i z[4]) {
+    const __m512i t = qtk_sums4x4_i32(z);
+    const __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(t), _mm512_extracti64x4_epi64(t, 1));
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+#endif
+
+#endif
