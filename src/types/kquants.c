@@ -38,6 +38,22 @@ static int round_clamped(float v, int lo, int hi) {
     return clampi(qtk_nearest_int(v), lo, hi);
 }
 
+/* L[i] = off + round_clamped((x[i] + ml) / dl, lo, hi) for n weights, dl != 0, as one
+ * vectorisable loop (issue #17): v + 1.5·2^23 − 1.5·2^23 is round-to-nearest-even for
+ * |v| < 2^22 and lands beyond the clamps for every larger |v| or ±inf, and NaN fails
+ * the first comparison, so each level is round_clamped's. x + 0 only turns −0 into +0,
+ * which rounds to the same level, so ml = 0 serves the symmetric types. */
+static void round_levels(int n, const float *x, float ml, float dl, int lo, int hi, int off, uint8_t *L) {
+    const float flo = (float)lo, fhi = (float)hi;
+    for (int i = 0; i < n; i++) {
+        float v = (x[i] + ml) / dl;
+        v = (v + 12582912.0f) - 12582912.0f;
+        v = v > flo ? v : flo;
+        v = v < fhi ? v : fhi;
+        L[i] = (uint8_t)((int)v + off);
+    }
+}
+
 /* ============================================================================
  * Decoding
  * ========================================================================== */
@@ -149,11 +165,35 @@ void qtk_q6_K_to_float(const void *row, float *dst, int64_t n) {
  * Quantizer building blocks (METHODS.md §1, §2)
  * ========================================================================== */
 
+/* Σw·x·l and Σw·l² of the 36 candidate inverse scales cis[] of fit_symmetric, the
+ * candidates as the lanes of one vectorisable loop (issue #17): each candidate adds
+ * the same terms in the same order as a one-candidate loop, and its level is rounded
+ * with v + 1.5·2^23 − 1.5·2^23 (= qtk_nearest_int for |v| < 2^22; here |v| <= nmax + 1)
+ * and clamped to [lo, hi] in float, so every float is the one the integer path gave. */
+static void fit_symmetric_sums(int n, float lo, float hi, const float *x, const float *wv, const float *wxv,
+                               const float *cis, float *restrict csx, float *restrict cs2) {
+    float sx[36], s2[36];
+    for (int c = 0; c < 36; c++) sx[c] = s2[c] = 0.0f;
+    for (int i = 0; i < n; i++) {
+        const float wi = wv[i], wx = wxv[i], xi = x[i];
+        for (int c = 0; c < 36; c++) {
+            float l = cis[c] * xi;
+            l = (l + 12582912.0f) - 12582912.0f;
+            l = l > lo ? l : lo;
+            l = l < hi ? l : hi;
+            sx[c] += wx * l;
+            s2[c] += wi * (l * l);
+        }
+    }
+    for (int c = 0; c < 36; c++) csx[c] = sx[c], cs2[c] = s2[c];
+}
+
 /* Symmetric scale search for levels −nmax…nmax−1 (stored as L + nmax): start from
- * the signed extreme mapped to −nmax, try the 18 neighbouring inverse scales
- * −(nmax + 0.1k)/max, keep the best F = (Σwxl)²/Σwl². w == NULL → w = x².
+ * the signed extreme mapped to −nmax, try the 36 inverse scales −(nmax + 0.1k)/max and
+ * (nmax − 1 + 0.1k)/max, k = −9…9, k ≠ 0, keep the best F = (Σwxl)²/Σwl², then the
+ * greedy refinement below. w == NULL → w = x².
  * Returns the least-squares scale of the winner. */
-static float fit_symmetric(int n, int nmax, const float *x, const float *w, uint8_t *L) {
+static float fit_symmetric(int n, int nmax, const float *x, const float *w, uint8_t *L) { /* n <= 32 */
     float max = 0.0f, amax = 0.0f;
     for (int i = 0; i < n; i++) {
         if (fabsf(x[i]) > amax) {
@@ -176,10 +216,8 @@ static float fit_symmetric(int n, int nmax, const float *x, const float *w, uint
     }
     float scale = suml2 > 0.0f ? sumlx / suml2 : 0.0f;
     float best = scale * sumlx;
-    /* The 36 candidates' sums do not depend on which candidate won before, so they are
-     * computed first, 4 candidates side by side (issue #17: 8 independent add chains
-     * instead of 2 hide the add latency); each sum still adds the same terms in the same
-     * order, so the floats — and the choice made in order below — are unchanged. */
+    /* The 36 candidates' sums do not depend on which candidate won before: computed
+     * first, all at once (fit_symmetric_sums); the choice below is made in order. */
     float cis[36], csx[36], cs2[36];
     int nc = 0;
     for (int it = 0; it < 38; it++) {
@@ -187,22 +225,13 @@ static float fit_symmetric(int n, int nmax, const float *x, const float *w, uint
         if (is == 0) continue;
         cis[nc++] = it < 19 ? -((float)nmax + 0.1f * (float)is) / max : ((float)nmax - 1.0f + 0.1f * (float)is) / max;
     }
-    for (int c = 0; c < nc; c += 4) {
-        float sx[4] = {0.0f, 0.0f, 0.0f, 0.0f}, s2[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-        for (int i = 0; i < n; i++) {
-            const float wi = w ? w[i] : x[i] * x[i];
-            const float wx = wi * x[i];
-            for (int k = 0; k < 4; k++) {
-                const int l = clampi(qtk_nearest_int(cis[c + k] * x[i]), -nmax, nmax - 1);
-                sx[k] += wx * (float)l;
-                s2[k] += wi * (float)(l * l);
-            }
-        }
-        for (int k = 0; k < 4; k++) {
-            csx[c + k] = sx[k];
-            cs2[c + k] = s2[k];
-        }
+    float wv[32], wxv[32];
+    for (int i = 0; i < n; i++) {
+        wv[i] = w ? w[i] : x[i] * x[i];
+        wxv[i] = wv[i] * x[i];
     }
+    const float lo = -(float)nmax, hi = (float)nmax - 1.0f;
+    fit_symmetric_sums(n, lo, hi, x, wv, wxv, cis, csx, cs2);
     for (int c = 0; c < nc; c++) {
         iscale = cis[c];
         sumlx = csx[c];
@@ -215,36 +244,37 @@ static float fit_symmetric(int n, int nmax, const float *x, const float *w, uint
         }
     }
     /* Greedy refinement: move the quant with the largest error gradient one level
-     * towards its value while that raises F = sumlx²/suml2. */
+     * towards its value while that raises F = sumlx²/suml2. The gradients of a step
+     * are computed in one vectorisable pass (levels kept as floats), the move is the
+     * first weight reaching their maximum: the one the serial `>` scan picked. */
+    float lf[32];
     sumlx = suml2 = 0.0f;
     for (int i = 0; i < n; i++) {
         const int l = L[i] - nmax;
-        const float wi = w ? w[i] : x[i] * x[i];
-        sumlx += wi * x[i] * (float)l;
-        suml2 += wi * (float)(l * l);
+        lf[i] = (float)l;
+        sumlx += wxv[i] * lf[i];
+        suml2 += wv[i] * (float)(l * l);
     }
     for (int iter = 0; iter < 2 * n && suml2 > 0.0f; iter++) {
         const float d = sumlx / suml2;
-        float gmax = 0.0f;
-        int best_i = -1, best_step = 0;
+        float ga[32], st[32];
         for (int i = 0; i < n; i++) {
-            const int l = L[i] - nmax;
-            const float wi = w ? w[i] : x[i] * x[i];
-            const float g = d * wi * (x[i] - d * (float)l);
-            const int step = g > 0.0f ? 1 : -1;
-            if (fabsf(g) > gmax && l + step >= -nmax && l + step <= nmax - 1) {
-                gmax = fabsf(g);
-                best_i = i;
-                best_step = step;
-            }
+            const float g = d * wv[i] * (x[i] - d * lf[i]);
+            const float step = g > 0.0f ? 1.0f : -1.0f, nl = lf[i] + step;
+            st[i] = step;
+            ga[i] = nl >= lo && nl <= hi ? fabsf(g) : 0.0f; /* 0 never wins */
         }
-        if (best_i < 0) break;
-        const int l = L[best_i] - nmax;
-        const float wi = w ? w[best_i] : x[best_i] * x[best_i];
-        const float nlx = sumlx + wi * x[best_i] * (float)best_step;
-        const float nl2 = suml2 + wi * (float)(2 * l * best_step + 1);
+        float gmax = 0.0f;
+        for (int i = 0; i < n; i++) gmax = ga[i] > gmax ? ga[i] : gmax;
+        if (!(gmax > 0.0f)) break;
+        int best_i = 0;
+        while (ga[best_i] != gmax) best_i++;
+        const int l = L[best_i] - nmax, best_step = (int)st[best_i];
+        const float nlx = sumlx + wxv[best_i] * (float)best_step;
+        const float nl2 = suml2 + wv[best_i] * (float)(2 * l * best_step + 1);
         if (!(nl2 > 0.0f) || nlx * nlx * suml2 <= sumlx * sumlx * nl2) break;
         L[best_i] = (uint8_t)(L[best_i] + best_step);
+        lf[best_i] += (float)best_step;
         sumlx = nlx;
         suml2 = nl2;
     }
@@ -737,8 +767,8 @@ static void q2_K_reround(const float *x, void *vb) {
     for (int j = 0; j < 16; j++) {
         const float dl = d * (float)(b->scales[j] & 15);
         const float ml = dmin * (float)(b->scales[j] >> 4);
-        for (int l = 0; l < 16; l++)
-            L[16 * j + l] = dl == 0.0f ? 0 : (uint8_t)round_clamped((x[16 * j + l] + ml) / dl, 0, 3);
+        if (dl == 0.0f) memset(L + 16 * j, 0, 16);
+        else round_levels(16, x + 16 * j, ml, dl, 0, 3, 0, L + 16 * j);
     }
     pack_2bit(L, b->qs);
 }
@@ -881,8 +911,8 @@ static void q3_K_reround(const float *x, void *vb) {
     const float d = qtk_kq_fp16(&b->d);
     for (int j = 0; j < 16; j++) {
         const float dl = d * (float)sc[j];
-        for (int l = 0; l < 16; l++)
-            L[16 * j + l] = dl == 0.0f ? 4 : (uint8_t)(round_clamped(x[16 * j + l] / dl, -4, 3) + 4);
+        if (dl == 0.0f) memset(L + 16 * j, 4, 16);
+        else round_levels(16, x + 16 * j, 0.0f, dl, -4, 3, 4, L + 16 * j);
     }
     memset(b->hmask, 0, sizeof b->hmask);
     for (int j = 0; j < QK_K; j++) {
@@ -1033,8 +1063,8 @@ static void type1_levels(const float *x, const uint8_t *scales12, float d, float
     qtk_kq_unpack_scales_min(scales12, sc, m);
     for (int j = 0; j < 8; j++) {
         const float dl = d * (float)sc[j], ml = dmin * (float)m[j];
-        for (int l = 0; l < 32; l++)
-            L[32 * j + l] = dl == 0.0f ? 0 : (uint8_t)round_clamped((x[32 * j + l] + ml) / dl, 0, nmax);
+        if (dl == 0.0f) memset(L + 32 * j, 0, 32);
+        else round_levels(32, x + 32 * j, ml, dl, 0, nmax, 0, L + 32 * j);
     }
 }
 
@@ -1209,8 +1239,8 @@ static void q6_K_reround(const float *x, void *vb) {
     const float d = qtk_kq_fp16(&y->d);
     for (int j = 0; j < 16; j++) {
         const float dl = d * (float)y->scales[j];
-        for (int l = 0; l < 16; l++)
-            L[16 * j + l] = dl == 0.0f ? 32 : (uint8_t)(round_clamped(x[16 * j + l] / dl, -32, 31) + 32);
+        if (dl == 0.0f) memset(L + 16 * j, 32, 16);
+        else round_levels(16, x + 16 * j, 0.0f, dl, -32, 31, 32, L + 16 * j);
     }
     for (int h = 0; h < 2; h++) {
         const uint8_t *Lh = L + 128 * h;
