@@ -370,19 +370,23 @@ static void refine_affine(int n, int nmax, const float *x, const float *w, uint8
     float a, b;
     float err = affine_lsq(n, x, w, L, &a, &b);
     if (!(a > 0.0f)) return;
+    const float fmax_l = (float)nmax;
     for (int iter = 0; iter < 2 * n; iter++) {
-        float gmax = 0.0f;
-        int bi = -1, bstep = 0;
+        /* the gradients in one vectorisable pass; the move is the first weight reaching
+         * their maximum, the one a serial `>` scan picks */
+        float ga[32], st[32], gmax = 0.0f;
         for (int i = 0; i < n; i++) {
-            const float g = w[i] * (x[i] - a * (float)L[i] - b);
-            const int step = g > 0.0f ? 1 : -1;
-            if (fabsf(g) > gmax && (int)L[i] + step >= 0 && (int)L[i] + step <= nmax) {
-                gmax = fabsf(g);
-                bi = i;
-                bstep = step;
-            }
+            const float li = (float)L[i];
+            const float g = w[i] * (x[i] - a * li - b);
+            const float step = g > 0.0f ? 1.0f : -1.0f, nl = li + step;
+            st[i] = step;
+            ga[i] = nl >= 0.0f && nl <= fmax_l ? fabsf(g) : 0.0f; /* 0 never wins */
         }
-        if (bi < 0) break;
+        for (int i = 0; i < n; i++) gmax = ga[i] > gmax ? ga[i] : gmax;
+        if (!(gmax > 0.0f)) break;
+        int bi = 0;
+        while (ga[bi] != gmax) bi++;
+        const int bstep = (int)st[bi];
         L[bi] = (uint8_t)(L[bi] + bstep);
         float na, nb;
         const float nerr = affine_lsq(n, x, w, L, &na, &nb);
@@ -423,9 +427,10 @@ static void fit_affine_batch(int nsb, int n, int nmax, const float *x, const flo
     for (int j0 = 0; j0 < nsb; j0 += FA_LANES) {
         const int nl = nsb - j0 < FA_LANES ? nsb - j0 : FA_LANES;
         float xs[32][FA_LANES], ws[32][FA_LANES], xm[32][FA_LANES], Lf[32][FA_LANES];
-        uint8_t Lb[32][FA_LANES];
+        float Lb[32][FA_LANES]; /* the kept levels (integers 0…nmax) */
         float mn[FA_LANES], mx[FA_LANES], sum_w[FA_LANES], sum_x[FA_LANES], best[FA_LANES], scale[FA_LANES];
         float isc[FA_LANES], sl[FA_LANES], sl2[FA_LANES], sxl[FA_LANES], ts[FA_LANES], tm[FA_LANES], err[FA_LANES];
+        float take[FA_LANES];
         int live[FA_LANES], ok[FA_LANES];
         /* lanes past nl repeat the first sub-block of the group; their results are dropped */
         for (int j = 0; j < FA_LANES; j++) {
@@ -439,7 +444,7 @@ static void fit_affine_batch(int nsb, int n, int nmax, const float *x, const flo
                 sx += wj[i] * xj[i];
             }
             if (min > 0.0f) min = 0.0f;
-            for (int i = 0; i < n; i++) xs[i][j] = xj[i], ws[i][j] = wj[i], Lb[i][j] = 0;
+            for (int i = 0; i < n; i++) xs[i][j] = xj[i], ws[i][j] = wj[i], xm[i][j] = xj[i] - min, Lb[i][j] = 0.0f;
             mn[j] = min, mx[j] = max, sum_w[j] = sw, sum_x[j] = sx;
             live[j] = max > min;
             scale[j] = 0.0f;
@@ -449,11 +454,10 @@ static void fit_affine_batch(int nsb, int n, int nmax, const float *x, const flo
             scale[j] = 1.0f / iscale;
             for (int i = 0; i < n; i++) {
                 const int l = round_clamped(iscale * (xj[i] - min), 0, nmax);
-                Lb[i][j] = (uint8_t)l;
+                Lb[i][j] = (float)l;
                 const float diff = scale[j] * (float)l + min - xj[i];
                 best[j] += wj[i] * (use_mad ? fabsf(diff) : diff * diff);
             }
-            for (int i = 0; i < n; i++) xm[i][j] = xj[i] - min;
         }
         for (int i = n; i < 32; i++)
             for (int j = 0; j < FA_LANES; j++) xm[i][j] = 0.0f; /* never read; keeps the arrays defined */
@@ -504,17 +508,27 @@ static void fit_affine_batch(int nsb, int n, int nmax, const float *x, const flo
                         const float diff = ts[j] * Lf[i][j] + tm[j] - xs[i][j];
                         err[j] += ws[i][j] * (diff * diff);
                     }
+            /* lanes whose error dropped keep this step, branch-free (the lanes' outcomes
+             * are unpredictable branches) */
+            int any = 0;
             for (int j = 0; j < FA_LANES; j++) {
-                if (!ok[j] || !(err[j] < best[j])) continue;
-                best[j] = err[j];
-                scale[j] = ts[j];
-                mn[j] = tm[j]; /* later candidates map from the new min (as the reference) */
-                for (int i = 0; i < n; i++) Lb[i][j] = (uint8_t)(int)Lf[i][j], xm[i][j] = xs[i][j] - mn[j];
+                const int tk = ok[j] & (err[j] < best[j]);
+                any |= tk;
+                take[j] = tk ? 1.0f : 0.0f;
+                best[j] = tk ? err[j] : best[j];
+                scale[j] = tk ? ts[j] : scale[j];
+                mn[j] = tk ? tm[j] : mn[j]; /* later candidates map from the new min (as the reference) */
+            }
+            if (any) {
+                for (int i = 0; i < n; i++)
+                    for (int j = 0; j < FA_LANES; j++) Lb[i][j] = take[j] != 0.0f ? Lf[i][j] : Lb[i][j];
+                for (int i = 0; i < n; i++) /* lanes that kept their min get the same values */
+                    for (int j = 0; j < FA_LANES; j++) xm[i][j] = xs[i][j] - mn[j];
             }
         }
         for (int j = 0; j < nl; j++) {
             uint8_t *Lj = L + (size_t)n * (size_t)(j0 + j);
-            for (int i = 0; i < n; i++) Lj[i] = Lb[i][j];
+            for (int i = 0; i < n; i++) Lj[i] = (uint8_t)(int)Lb[i][j];
             float sc = scale[j], min = mn[j];
             if (live[j] && refine)
                 refine_affine(n, nmax, x + (size_t)n * (size_t)(j0 + j), w + (size_t)n * (size_t)(j0 + j), Lj, &sc, &min);
