@@ -164,6 +164,30 @@ int qtk_mkdir(const char *path) {
     return r;
 }
 
+/* PrefetchVirtualMemory exists from Windows 8 on: looked up at run time, so
+ * the binary still starts on Windows 7 (where the hint is simply skipped). */
+typedef struct {
+    void *addr;
+    SIZE_T bytes;
+} qtk_win_range; /* WIN32_MEMORY_RANGE_ENTRY */
+typedef BOOL(WINAPI *qtk_prefetch_fn)(HANDLE, ULONG_PTR, qtk_win_range *, ULONG);
+
+void qtk_prefetch_mapped(const void *p, size_t n) {
+    static qtk_prefetch_fn fn;
+    static int looked_up;
+    if (!p || n == 0) return;
+    if (!looked_up) { /* a benign race: every thread stores the same pointer */
+        HMODULE k32 = GetModuleHandleA("kernel32.dll");
+        if (k32) fn = (qtk_prefetch_fn)(void (*)(void))GetProcAddress(k32, "PrefetchVirtualMemory");
+        looked_up = 1;
+    }
+    if (!fn) return;
+    qtk_win_range r;
+    r.addr = (void *)p;
+    r.bytes = n;
+    fn(GetCurrentProcess(), 1, &r, 0);
+}
+
 #else /* POSIX */
 
 qtk_status qtk_map_file(const char *path, qtk_mapping *out, qtk_error *err) {
@@ -197,6 +221,14 @@ qtk_status qtk_map_file(const char *path, qtk_mapping *out, qtk_error *err) {
     qtk_file_id id = {(unsigned long long)st.st_dev, 0, (unsigned long long)st.st_ino};
     input_register(p, &id, path);
     return QTK_OK;
+}
+
+void qtk_prefetch_mapped(const void *p, size_t n) {
+    if (!p || n == 0) return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    if (page == 0 || (page & (page - 1)) != 0) return;
+    const uintptr_t a = (uintptr_t)p & ~(page - 1);
+    (void)posix_madvise((void *)a, n + ((uintptr_t)p - a), POSIX_MADV_WILLNEED);
 }
 
 void qtk_unmap_file(qtk_mapping *m) {

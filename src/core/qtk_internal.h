@@ -62,6 +62,10 @@ typedef struct qtk_mapping {
 qtk_status qtk_map_file(const char *path, qtk_mapping *out, qtk_error *err);
 /* Releases a mapping made by qtk_map_file (safe on a zeroed struct). */
 void qtk_unmap_file(qtk_mapping *m);
+/* Asks the OS to start reading [p, p + n) of a mapping in the background
+ * (POSIX madvise WILLNEED, Windows PrefetchVirtualMemory where it exists); a
+ * hint only: never fails, returns at once. */
+void qtk_prefetch_mapped(const void *p, size_t n);
 
 /* ---- files ------------------------------------------------------------ */
 
@@ -95,6 +99,11 @@ int qtk_isa_pick(unsigned have_mask);
 /* ---- threads ------------------------------------------------------------ */
 
 /* qtk_parallel_for, qtk_cpu_count and qtk_time_now are public (qtk.h). */
+/* qtk_parallel_for with a dynamic split: chunks of `chunk` items claimed from a
+ * shared counter, so rows of uneven cost (or a thread the OS delays) balance.
+ * fn's thread index is the claiming task's, < nthreads: per-thread scratch
+ * indexed by it is never used by two threads at once. */
+void qtk_parallel_for_dynamic(int nthreads, int64_t n, int64_t chunk, qtk_range_fn fn, void *ctx);
 
 /* ---- aligned memory ----------------------------------------------------- */
 

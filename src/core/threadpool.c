@@ -431,6 +431,26 @@ static void parallel_for_spawn(int nthreads, int64_t n, qtk_range_fn fn, void *c
     free(jobs);
 }
 
+void qtk_parallel_for_dynamic(int nthreads, int64_t n, int64_t chunk, qtk_range_fn fn, void *ctx) {
+    if (n <= 0) return;
+    if (chunk < 1) chunk = 1;
+    if (nthreads < 1) nthreads = 1;
+    if (nthreads > MAX_POOL_THREADS) nthreads = MAX_POOL_THREADS;
+    if ((n + chunk - 1) / chunk < nthreads) nthreads = (int)((n + chunk - 1) / chunk);
+    if (nthreads == 1) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    qtk_pool *p = qtk_pool_global_acquire(nthreads);
+    if (p && p->n >= nthreads) {
+        qtk_pool_for_dynamic(p, nthreads, n, chunk, fn, ctx);
+        qtk_pool_global_release(p);
+        return;
+    }
+    qtk_pool_global_release(p);
+    parallel_for_spawn(nthreads, n, fn, ctx);
+}
+
 void qtk_parallel_for(int nthreads, int64_t n, qtk_range_fn fn, void *ctx) {
     if (n <= 0) return;
     if (nthreads < 1) nthreads = 1;

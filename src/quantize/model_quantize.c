@@ -1,7 +1,9 @@
 /*
  * model_quantize.c — streams a GGUF model through a quantization plan:
- * tensor by tensor, rows split across threads, each chunk decoded to F32,
- * checked, quantized and written before the next is read. Output bytes do
+ * tensor by tensor, in chunks of rows; each chunk is decoded to F32, checked,
+ * quantized by all threads (small row tasks claimed dynamically, so uneven
+ * rows and a delayed thread balance) and written before the next, while the OS
+ * reads the next chunk's input ahead (qtk_prefetch_mapped). Output bytes do
  * not depend on the thread count (rows are independent).
  */
 #include "core/qtk_internal.h"
@@ -26,15 +28,17 @@ typedef struct chunk_job {
     qtk_status st[256];
     qtk_error err[256];
     int64_t bad_row[256];
+    int64_t err_begin[256];  /* first row of the task that failed */
 } chunk_job;
 
-/* Decodes, validates and quantizes rows [begin, end) of the chunk. */
+/* Decodes, validates and quantizes rows [begin, end) of the chunk. Called for
+ * several row ranges per thread index ti (dynamic split): the first error of a
+ * ti is kept (st[ti], preset to QTK_OK by the caller) and that ti stops. */
 static void chunk_worker(void *p, int64_t begin, int64_t end, int ti) {
     chunk_job *j = (chunk_job *)p;
+    if (j->st[ti] != QTK_OK) return;
     int64_t n = j->n_per_row, nr = end - begin;
     float *x = j->f32 + begin * n;
-    j->st[ti] = QTK_OK;
-    j->bad_row[ti] = -1;
     qtk_status s = qtk_dequantize_rows(j->in_type, j->src + (size_t)begin * j->in_rs, x, nr, n, &j->err[ti]);
     if (s == QTK_OK) {
         for (int64_t r = 0; r < nr && j->bad_row[ti] < 0; r++)
@@ -51,6 +55,7 @@ static void chunk_worker(void *p, int64_t begin, int64_t end, int ti) {
         s = qtk_quantize_rows_effort(j->out_type, x, j->dst + (size_t)begin * j->out_rs, nr, n, j->imatrix, j->effort,
                                      &j->err[ti]);
     j->st[ti] = s;
+    j->err_begin[ti] = begin;
 }
 
 /* Name filter for imatrix entries (--include-weights / --exclude-weights). */
@@ -308,6 +313,20 @@ qtk_status qtk_quantize_header_size(const qtk_gguf *in, const qtk_plan *plan, co
 }
 
 /* Writes one tensor per plan item; see qtk.h. */
+/* Starts the OS reading the input the next chunk will decode while this one is
+ * quantized: `bytes` from offset `next` of tensor i, or, past its end, the start
+ * of tensor i + 1 (a hint: the mapping pages it in on first touch regardless). */
+static void prefetch_next(const qtk_gguf *in, int64_t i, size_t next, size_t bytes) {
+    const qtk_tensor_info *t = qtk_gguf_tensor(in, i);
+    if (next < (size_t)t->nbytes) {
+        const size_t left = (size_t)t->nbytes - next;
+        qtk_prefetch_mapped((const uint8_t *)t->data + next, bytes < left ? bytes : left);
+    } else if (i + 1 < qtk_gguf_n_tensors(in)) {
+        const qtk_tensor_info *u = qtk_gguf_tensor(in, i + 1);
+        qtk_prefetch_mapped(u->data, bytes < (size_t)u->nbytes ? bytes : (size_t)u->nbytes);
+    }
+}
+
 qtk_status qtk_quantize_model(const qtk_gguf *in, const qtk_plan *plan, const char *out_path,
                               const qtk_quantize_params *p, qtk_error *err) {
     const char *in_path = qtk_gguf_path(in);
@@ -377,16 +396,32 @@ qtk_status qtk_quantize_model(const qtk_gguf *in, const qtk_plan *plan, const ch
                     job->row0 = row0;
                     job->imatrix = im;
                     job->effort = p->effort;
-                    int used = nthreads < nr ? nthreads : (int)nr;
-                    qtk_parallel_for(used, nr, chunk_worker, job);
+                    /* tasks of ~64 K weights handed out dynamically (rows of uneven cost,
+                     * a thread the OS delays), at least 4 per thread */
+                    int64_t task_rows = ((int64_t)64 * 1024 + n - 1) / n;
+                    const int64_t per4 = (nr + 4 * (int64_t)nthreads - 1) / (4 * (int64_t)nthreads);
+                    if (task_rows > per4) task_rows = per4;
+                    if (task_rows < 1) task_rows = 1;
+                    const int used = nthreads < nr ? nthreads : (int)nr;
+                    for (int k = 0; k < used; k++) {
+                        job->st[k] = QTK_OK;
+                        job->bad_row[k] = -1;
+                    }
+                    prefetch_next(in, i, (size_t)(row0 + nr) * in_rs, (size_t)nr * in_rs);
+                    qtk_parallel_for_dynamic(used, nr, task_rows, chunk_worker, job);
+                    /* the failure of the lowest rows, whichever thread met it: tasks are
+                     * claimed in row order and a thread skips tasks only after its own
+                     * failure, so the first failing task is always run and reported */
+                    int bad = -1;
                     for (int k = 0; k < used; k++)
-                        if (job->st[k] != QTK_OK) {
-                            /* the file holding the tensor (a split model's part) */
-                            s = qtk_set_error(err, job->st[k], "%s: tensor '%s' (%s -> %s): %s",
-                                              qtk_gguf_part_path(in, qtk_gguf_tensor_part(in, i)), t->name,
-                                              qtk_type_name(t->type), qtk_type_name(it->type), job->err[k].msg);
-                            goto fail;
-                        }
+                        if (job->st[k] != QTK_OK && (bad < 0 || job->err_begin[k] < job->err_begin[bad])) bad = k;
+                    if (bad >= 0) {
+                        /* the file holding the tensor (a split model's part) */
+                        s = qtk_set_error(err, job->st[bad], "%s: tensor '%s' (%s -> %s): %s",
+                                          qtk_gguf_part_path(in, qtk_gguf_tensor_part(in, i)), t->name,
+                                          qtk_type_name(t->type), qtk_type_name(it->type), job->err[bad].msg);
+                        goto fail;
+                    }
                     if ((s = qtk_gguf_writer_write(w, obuf, (size_t)nr * out_rs, err)) != QTK_OK) goto fail;
                     bytes_out += (uint64_t)nr * out_rs;
                 }
