@@ -250,7 +250,10 @@ typedef struct {
     int smin, smax;        /* integer sub-block scale range */
     int odd_scales;        /* IQ3_K: only odd scales */
     const float *factors;  /* super-block scale candidates of the improvement pass, × the grid scale */
-    int nfactors;          /* <= MAX_FACTORS */
+    int nfactors;          /* <= MAX_FACTORS; 0: no improvement pass (effort fast) */
+    const float *dfactors; /* the candidates of effort default (docs/types.md "Effort levels") */
+    int ndfactors;
+    int flat_pass;         /* IQ2_K without imatrix: also try flatter weights (not at effort fast) */
 } iqk_qparams;
 
 /* Float copies of the grids ([0..nv) base, [nv..2nv) shifted), their
@@ -785,7 +788,7 @@ static void choose_small(const iqk_qparams *p, const fgrid *g, const sb_state *s
  * under the plain weights (imatrix or 1) either, and the reference's result is
  * the starting point, so neither error ever gets worse. */
 static void refine_superblock(const iqk_qparams *p, const fgrid *g, sb_state *st, float d_grid) {
-    if (d_grid == 0.0f || st->d == 0.0f) return;
+    if (d_grid == 0.0f || st->d == 0.0f || p->nfactors == 0) return;
     double best_p;
     double best_e = sb_error2(p, g, st, qtk_fp16_to_fp32(store_scale(p->fudge * st->d)), &best_p);
     int bS[NSUB], bsh[NSUB];
@@ -877,7 +880,7 @@ static void encode_superblock(const iqk_qparams *p, const fgrid *g, sb_state *st
     for (int i = 0; i < QK_K; i++) st->wp[i] = qw ? qw[i] : 1.0f;
     make_weights(p, st->x, qw, 0, st->w);
     encode_pass(p, g, st);
-    if (p->desc != &desc_iq2_k || st->d == 0.0f || qw) return;
+    if (!p->flat_pass || st->d == 0.0f || qw) return;
     double ep_a, ep_b;
     const double e_a = sb_error2(p, g, st, qtk_fp16_to_fp32(store_scale(p->fudge * st->d)), &ep_a);
     sb_state alt;
@@ -947,8 +950,24 @@ static void pack_block(const iqk_qparams *p, const sb_state *st, float d, uint8_
     }
 }
 
-static size_t quantize_generic(const iqk_qparams *p, const float *src, void *dst, int64_t nrows, int64_t n,
-                               const float *imatrix) {
+static size_t quantize_generic(const iqk_qparams *pmax, const float *src, void *dst, int64_t nrows, int64_t n,
+                               const float *imatrix, int effort) {
+    /* Effort levels (docs/types.md): max = every improvement candidate (the bytes
+     * before levels existed), default = the few that win almost always, fast =
+     * none (the reference's two-level search alone). */
+    iqk_qparams q = *pmax;
+    const iqk_qparams *p = &q;
+    if (effort == QTK_EFFORT_DEFAULT) {
+        q.factors = pmax->dfactors;
+        q.nfactors = pmax->ndfactors;
+        /* IQ2_K without an imatrix: the flatter-weights pass brings nearly all of
+         * max's gain (small model: total relative RMSE 0.2968 vs 0.2956 at 0.3x
+         * the time; fast 0.3229), so default skips the improvement pass there */
+        if (!imatrix && pmax->flat_pass) q.nfactors = 0;
+    } else if (effort == QTK_EFFORT_FAST) {
+        q.nfactors = 0;
+        q.flat_pass = 0;
+    }
     fgrid g;
     make_fgrid(p->desc, &g);
     sb_state state, *st = &state;
@@ -969,29 +988,37 @@ static size_t quantize_generic(const iqk_qparams *p, const float *src, void *dst
  * Gaussian, heavy-tailed, outlier and real-weight data. */
 static const float factors_small[] = {1.0f, 0.8f, 0.6f, 0.45f, -1.0f, -0.75f, -0.5f};
 static const float factors_large[] = {1.0f, 1.1f, -1.0f};
+/* Effort default: the candidates that win almost always (small model IQ3_K: the
+ * other four change the total relative RMSE by 0.02 %, docs/types.md). */
+static const float dfactors_small[] = {1.0f, 0.8f, -1.0f};
+static const float dfactors_large[] = {1.0f, 1.1f};
 #define NF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-static const iqk_qparams qp_iq2_k = {&desc_iq2_k, 1.5f, 1, 0, 1.0f, 0, 1.03f, -8, 7, 0, factors_small, NF(factors_small)};
-static const iqk_qparams qp_iq3_k = {&desc_iq3_k, 1.5f, 1, 3, 2.0f, 0, 1.01f, -31, 31, 1, factors_small, NF(factors_small)};
-static const iqk_qparams qp_iq4_k = {&desc_iq4_k, 2.0f, 0, 7, 1.0f, 0, 1.0f, -32, 31, 0, factors_large, NF(factors_large)};
-static const iqk_qparams qp_iq5_k = {&desc_iq5_k, 2.0f, 1, 5, 1.0f, 1, 1.0f, -32, 31, 0, factors_large, NF(factors_large)};
-static const iqk_qparams qp_iq6_k = {&desc_iq6_k, 2.0f, 1, 5, 1.0f, 1, 1.0f, -127, 127, 0, factors_large, NF(factors_large)};
+static const iqk_qparams qp_iq2_k = {&desc_iq2_k, 1.5f, 1, 0, 1.0f, 0, 1.03f, -8, 7, 0,
+                                     factors_small, NF(factors_small), dfactors_small, NF(dfactors_small), 1};
+static const iqk_qparams qp_iq3_k = {&desc_iq3_k, 1.5f, 1, 3, 2.0f, 0, 1.01f, -31, 31, 1,
+                                     factors_small, NF(factors_small), dfactors_small, NF(dfactors_small), 0};
+static const iqk_qparams qp_iq4_k = {&desc_iq4_k, 2.0f, 0, 7, 1.0f, 0, 1.0f, -32, 31, 0,
+                                     factors_large, NF(factors_large), dfactors_large, NF(dfactors_large), 0};
+static const iqk_qparams qp_iq5_k = {&desc_iq5_k, 2.0f, 1, 5, 1.0f, 1, 1.0f, -32, 31, 0,
+                                     factors_large, NF(factors_large), dfactors_large, NF(dfactors_large), 0};
+static const iqk_qparams qp_iq6_k = {&desc_iq6_k, 2.0f, 1, 5, 1.0f, 1, 1.0f, -127, 127, 0,
+                                     factors_large, NF(factors_large), dfactors_large, NF(dfactors_large), 0};
 
-size_t qtk_iq2_k_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    return quantize_generic(&qp_iq2_k, src, dst, nrows, n, imatrix);
-}
-size_t qtk_iq3_k_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    return quantize_generic(&qp_iq3_k, src, dst, nrows, n, imatrix);
-}
-size_t qtk_iq4_k_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    return quantize_generic(&qp_iq4_k, src, dst, nrows, n, imatrix);
-}
-size_t qtk_iq5_k_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    return quantize_generic(&qp_iq5_k, src, dst, nrows, n, imatrix);
-}
-size_t qtk_iq6_k_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    return quantize_generic(&qp_iq6_k, src, dst, nrows, n, imatrix);
-}
+/* Without an effort level: max (the bytes qtk wrote before levels existed). */
+#define IQK_QUANTIZE(t)                                                                                          \
+    size_t qtk_##t##_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {      \
+        return quantize_generic(&qp_##t, src, dst, nrows, n, imatrix, QTK_EFFORT_MAX);                            \
+    }                                                                                                             \
+    size_t qtk_##t##_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix, \
+                                     int effort) {                                                                \
+        return quantize_generic(&qp_##t, src, dst, nrows, n, imatrix, effort);                                    \
+    }
+IQK_QUANTIZE(iq2_k)
+IQK_QUANTIZE(iq3_k)
+IQK_QUANTIZE(iq4_k)
+IQK_QUANTIZE(iq5_k)
+IQK_QUANTIZE(iq6_k)
 
 void qtk_iq2_k_from_float(const float *src, void *dst, int64_t n) { qtk_iq2_k_quantize(src, dst, 1, n, NULL); }
 void qtk_iq3_k_from_float(const float *src, void *dst, int64_t n) { qtk_iq3_k_quantize(src, dst, 1, n, NULL); }

@@ -20,6 +20,8 @@
 
 void qtk_iq2_k_to_float(const void *row, float *dst, int64_t n);
 size_t qtk_iq2_k_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_iq2_k_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                              int effort);
 void qtk_iq2_k_from_float(const float *src, void *dst, int64_t n);
 void qtk_iq2_k_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq2_k_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
@@ -28,6 +30,8 @@ void qtk_iq2_k_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_iq3_k_to_float(const void *row, float *dst, int64_t n);
 size_t qtk_iq3_k_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_iq3_k_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                              int effort);
 void qtk_iq3_k_from_float(const float *src, void *dst, int64_t n);
 void qtk_iq3_k_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq3_k_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
@@ -36,6 +40,8 @@ void qtk_iq3_k_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_iq4_k_to_float(const void *row, float *dst, int64_t n);
 size_t qtk_iq4_k_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_iq4_k_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                              int effort);
 void qtk_iq4_k_from_float(const float *src, void *dst, int64_t n);
 void qtk_iq4_k_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq4_k_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
@@ -44,6 +50,8 @@ void qtk_iq4_k_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_iq5_k_to_float(const void *row, float *dst, int64_t n);
 size_t qtk_iq5_k_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_iq5_k_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                              int effort);
 void qtk_iq5_k_from_float(const float *src, void *dst, int64_t n);
 void qtk_iq5_k_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq5_k_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
@@ -56,6 +64,8 @@ void qtk_iq5_k_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq6_k_to_float(const void *row, float *dst, int64_t n);
 void qtk_iq6_k_to_float_table(const void *row, float *dst, int64_t n);
 size_t qtk_iq6_k_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_iq6_k_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                              int effort);
 void qtk_iq6_k_from_float(const float *src, void *dst, int64_t n);
 void qtk_iq6_k_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq6_k_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
