@@ -21,6 +21,11 @@ static uint16_t rd16(const uint8_t *p) {
 }
 
 static void wr16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
+static inline uint32_t f32_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
 
 /* ======================================================================== */
 /* Unpacking: every type becomes (index per weight, integer scale per       */
@@ -654,6 +659,7 @@ static int best_sub_window(const iqk_qparams *p, const fgrid *g, const sb_state 
  */
 #define MAX_FACTORS 8
 #define QPAD 256 /* > queries per side (at most MAX_FACTORS · 16 codes), a power of two */
+#define QTAB 512 /* buckets of the rank guess: ~1 % of t each over the ~6 octaves a side spans */
 
 typedef struct {
     int n, P;          /* queries; P = power of two > n */
@@ -661,6 +667,10 @@ typedef struct {
     double dp[QPAD];   /* |d·S| */
     uint8_t c[QPAD];   /* candidate */
     int8_t S[QPAD];    /* signed integer scale */
+    /* rank guesses: tab[k] = number of t whose float bits are below b0 + (k << shift) */
+    uint32_t b0;
+    int shift;
+    uint8_t tab[QTAB];
 } query_side;
 
 /* The query lists of both sides for candidates d_grid·factors[c]. */
@@ -696,18 +706,46 @@ static void build_queries(const iqk_qparams *p, float d_grid, query_side *qs) {
         q->P = 1;
         while (q->P <= q->n) q->P *= 2;
         for (int i = q->n; i < q->P; i++) q->t[i] = INFINITY;
+        q->b0 = 0;
+        q->shift = 31;
+        memset(q->tab, 0, sizeof q->tab);
+        if (q->n == 0) continue;
+        const uint32_t b0 = f32_bits(q->t[0]), span = f32_bits(q->t[q->n - 1]) - b0;
+        int shift = 0;
+        while ((span >> shift) >= QTAB - 1) shift++;
+        q->b0 = b0;
+        q->shift = shift;
+        for (int k = 0, i = 0; k < QTAB; k++) {
+            const uint64_t lim = (uint64_t)b0 + ((uint64_t)k << shift);
+            while (i < q->n && f32_bits(q->t[i]) < lim) i++;
+            q->tab[k] = (uint8_t)i;
+        }
     }
 }
 
-/* Number of leading queries with t·x < m (x > 0), resp. t·x >= m (x < 0). */
+/* Number of leading queries with t·x < m (x > 0, m > 0), resp. t·x >= m (x < 0,
+ * m < 0): both hold for the t below about m/x. The guess from the bucket of m/x
+ * (its float bits; positive floats order as their bits) is moved by the exact
+ * test, t·x < m — the same float product nearest() compares — until it is the
+ * rank: the test is monotone in t, so the walk ends exactly there, and the
+ * ~1 % buckets make it a step or none. */
+static inline int rank_guess(const query_side *q, float m, float x) {
+    const float r = m / x; /* > 0, may be +inf */
+    const uint32_t b = f32_bits(r);
+    if (b < q->b0) return 0;
+    const uint32_t k = (b - q->b0) >> q->shift;
+    return k < QTAB ? q->tab[k] : q->n;
+}
 static inline int rank_lt(const query_side *q, float x, float m) {
-    int r = 0;
-    for (int s = q->P >> 1; s; s >>= 1) r += (q->t[r + s - 1] * x < m) ? s : 0;
+    int r = rank_guess(q, m, x);
+    while (r < q->n && q->t[r] * x < m) r++;
+    while (r > 0 && !(q->t[r - 1] * x < m)) r--;
     return r;
 }
 static inline int rank_ge(const query_side *q, float x, float m) {
-    int r = 0;
-    for (int s = q->P >> 1; s; s >>= 1) r += (q->t[r + s - 1] * x >= m) ? s : 0;
+    int r = rank_guess(q, m, x);
+    while (r < q->n && q->t[r] * x >= m) r++;
+    while (r > 0 && !(q->t[r - 1] * x >= m)) r--;
     return r;
 }
 
