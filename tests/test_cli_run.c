@@ -604,6 +604,46 @@ static void test_run_errors(const char *model, const char *out) {
     free(missing);
 }
 
+/* Issue #17: `qtk quantize` streams its input: the mapped input's pages are released
+ * chunk by chunk, so the peak resident memory it reports stays far below the input's
+ * size (small shape, 54 MiB of F16: 18 MiB measured; 68 MiB when every page stayed). */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+#define QTK_TEST_SANITIZED 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define QTK_TEST_SANITIZED 1
+#endif
+static void test_quantize_memory(const char *out) {
+#if defined(_WIN32) || defined(QTK_TEST_SANITIZED)
+    (void)out;
+    printf("test_cli_run: quantize peak-memory check skipped (Windows trims mapped views itself; "
+           "sanitizers add shadow memory)\n");
+#else
+    char *in = tl_tmp_path("h5_small.gguf"), *q = tl_tmp_path("h5_small_q8.gguf");
+    snprintf(g_args, sizeof g_args, "synth \"%s\" --shape small", in);
+    CHECK(tl_run_qtk(g_args, out) == 0, "qtk synth --shape small");
+    size_t in_size = 0;
+    unsigned char *bytes = tl_read_file(in, &in_size);
+    free(bytes);
+    snprintf(g_args, sizeof g_args, "quantize \"%s\" \"%s\" Q8_0 1", in, q);
+    CHECK(tl_run_qtk(g_args, out) == 0, "quantize small Q8_0");
+    const char *last = tl_last_line(out);
+    const char *pm = last ? strstr(last, "peak memory ") : NULL;
+    double peak = -1.0;
+    char unit[8] = "";
+    if (pm && sscanf(pm + 12, "%lf %7s", &peak, unit) == 2 && !strncmp(unit, "GiB", 3)) peak *= 1024.0;
+    const double in_mib = (double)in_size / (1024.0 * 1024.0);
+    CHECK(pm && peak > 0.0 && peak < 0.5 * in_mib, "peak memory %.2f MiB not below half the input's %.2f MiB: %s",
+          peak, in_mib, last ? last : "(no output)");
+    remove(in);
+    remove(q);
+    free(in);
+    free(q);
+#endif
+}
+
 int main(void) {
     const char *bin = getenv("QTK_BIN");
     if (!bin || !tl_file_exists(bin)) return tl_skip("test_cli_run", "QTK_BIN not set or missing");
@@ -623,6 +663,7 @@ int main(void) {
     test_run_greedy(tiny, "hello world", 12, out);
     test_run_sampling(tiny, out);
     test_run_errors(tiny, out);
+    test_quantize_memory(out);
 
     char *fixture = tl_shared_path("fixtures/tiny-llama-f16.gguf");
     if (fixture) {

@@ -9,7 +9,9 @@
  *      split over 3 threads as qtk_quantize_model splits them);
  *  (c) on the fixed input: Q3_K/Q4_K/Q5_K's default is a search of its own
  *      (two candidates, docs/types.md) with E(default) < E(fast) and within 2 %
- *      of E(max); Q6_K's default writes max's bytes; fast differs from max and
+ *      of E(max); Q6_K's default is one of max's two candidates, polished (within
+ *      0.01 % of E(max)); IQ2_K…IQ6_K's default runs fewer improvement candidates
+ *      (E between fast's and 1.04·max's); fast differs from max and
  *      E(max) < E(fast) (max polishes fast's candidate among others);
  *  (d) with ../shared/vectors: E/E_ref summed over each file's distributions,
  *      per level and mode, within the bounds below (docs/types.md) — table
@@ -174,9 +176,9 @@ static void test_fixed_input(void) {
             const double ef_ = err[QTK_EFFORT_FAST], de = err[QTK_EFFORT_DEFAULT], mx = err[QTK_EFFORT_MAX];
             printf("fixed input %-5s %-7s: E fast %.6g, default %.6g (%.4f of fast), max %.6g (%.4f of fast)\n",
                    qtk_type_name(t), mode, ef_, de, de / ef_, mx, mx / ef_);
-            if (t == QTK_TYPE_Q6_K) {
-                CHECK(!strcmp(hex[QTK_EFFORT_DEFAULT], hex[QTK_EFFORT_MAX]), "%s (%s): default differs from max",
-                      qtk_type_name(t), mode);
+            if (t == QTK_TYPE_Q6_K) { /* one of max's two candidates: within 0.01 % of max here */
+                CHECK(de <= ef_ && de <= 1.0001 * mx, "%s (%s): default not max's better candidate: E fast %.9g, "
+                      "default %.9g, max %.9g", qtk_type_name(t), mode, ef_, de, mx);
             } else if (is_iqk(t)) { /* fewer improvement candidates: may equal max's bytes (those dropped rarely
                                        win); IQ2_K without imatrix skips the pass: 1.036 of max here */
                 CHECK(de < ef_ && de <= 1.04 * mx, "%s (%s): default not between fast and max: E fast %.9g, default %.9g, "

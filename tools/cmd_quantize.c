@@ -83,9 +83,10 @@ void help_quantize(FILE *out) {
             "  --json                      plan / summary as JSON on stdout\n"
             "  --compat mainline           the file must load in stock llama.cpp: presets follow stock\n"
             "                              llama-quantize's rules, rules naming ik_llama.cpp-only types are refused\n"
-            "  --effort fast|default|max   quantizer search: fast = the reference's own search (its error,\n"
-            "                              faster), max = every candidate; default = max for now (docs/types.md\n"
-            "                              \"Effort levels\"); the bytes never depend on the ISA or threads\n"
+            "  --effort fast|default|max   quantizer search (K-quants, IQ2_K...IQ6_K): fast = the reference's own\n"
+            "                              search (its error, faster), max = every candidate, default = the\n"
+            "                              candidates that matter (docs/types.md \"Effort levels\"); the bytes\n"
+            "                              never depend on the ISA or the thread count\n"
             "  -t, --threads N             threads (0 = all CPUs, the default; also the optional last argument)\n"
             "  -q, --quiet                 no progress output\n"
             "  -h, --help                  show this help\n");

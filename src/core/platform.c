@@ -6,6 +6,12 @@
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L
 #endif
+#if !defined(_WIN32) && !defined(_DEFAULT_SOURCE)
+#define _DEFAULT_SOURCE /* glibc: madvise (MADV_DONTNEED) next to the POSIX API */
+#endif
+#if defined(__APPLE__) && !defined(_DARWIN_C_SOURCE)
+#define _DARWIN_C_SOURCE
+#endif
 #include "qtk_internal.h"
 
 #include <errno.h>
@@ -188,6 +194,12 @@ void qtk_prefetch_mapped(const void *p, size_t n) {
     fn(GetCurrentProcess(), 1, &r, 0);
 }
 
+/* Windows: the working-set manager trims mapped views on its own. */
+void qtk_release_mapped(const void *p, size_t n) {
+    (void)p;
+    (void)n;
+}
+
 #else /* POSIX */
 
 qtk_status qtk_map_file(const char *path, qtk_mapping *out, qtk_error *err) {
@@ -229,6 +241,23 @@ void qtk_prefetch_mapped(const void *p, size_t n) {
     if (page == 0 || (page & (page - 1)) != 0) return;
     const uintptr_t a = (uintptr_t)p & ~(page - 1);
     (void)posix_madvise((void *)a, n + ((uintptr_t)p - a), POSIX_MADV_WILLNEED);
+}
+
+void qtk_release_mapped(const void *p, size_t n) {
+    if (!p || n == 0) return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    if (page == 0 || (page & (page - 1)) != 0) return;
+    /* whole pages inside the range only: a neighbour's partial page stays */
+    const uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1), e = ((uintptr_t)p + n) & ~(page - 1);
+#ifdef MADV_DONTNEED
+    /* read-only shared file mapping: the pages leave this process (they stay in the
+     * page cache; a later read faults them back in). posix_madvise's DONTNEED is a
+     * no-op on glibc, hence madvise. */
+    if (e > a) (void)madvise((void *)a, e - a, MADV_DONTNEED);
+#else
+    (void)a;
+    (void)e;
+#endif
 }
 
 void qtk_unmap_file(qtk_mapping *m) {

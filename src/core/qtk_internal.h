@@ -66,6 +66,10 @@ void qtk_unmap_file(qtk_mapping *m);
  * (POSIX madvise WILLNEED, Windows PrefetchVirtualMemory where it exists); a
  * hint only: never fails, returns at once. */
 void qtk_prefetch_mapped(const void *p, size_t n);
+/* Drops the whole pages of [p, p + n) of a read-only file mapping from the
+ * process (its resident memory then stays bounded while a model streams
+ * through); later reads fault them back in from the page cache. A hint. */
+void qtk_release_mapped(const void *p, size_t n);
 
 /* ---- files ------------------------------------------------------------ */
 

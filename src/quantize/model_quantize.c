@@ -363,6 +363,7 @@ qtk_status qtk_quantize_model(const qtk_gguf *in, const qtk_plan *plan, const ch
         w = outs.w[outs.n > 1 ? qtk_gguf_tensor_part(in, i) : 0];
         if (!it->quantize) {
             if ((s = qtk_gguf_writer_write(w, t->data, (size_t)t->nbytes, err)) != QTK_OK) goto fail;
+            qtk_release_mapped(t->data, (size_t)t->nbytes);
             bytes_out += t->nbytes;
         } else {
             int64_t n = t->ne[0], rows_per_mat = t->ne[1], nmat = t->ne[2] * t->ne[3];
@@ -423,6 +424,7 @@ qtk_status qtk_quantize_model(const qtk_gguf *in, const qtk_plan *plan, const ch
                         goto fail;
                     }
                     if ((s = qtk_gguf_writer_write(w, obuf, (size_t)nr * out_rs, err)) != QTK_OK) goto fail;
+                    qtk_release_mapped(job->src, (size_t)nr * in_rs); /* bounded RSS on big models */
                     bytes_out += (uint64_t)nr * out_rs;
                 }
             }

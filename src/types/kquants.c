@@ -687,7 +687,7 @@ static void kq_consider(const kq_ops *ops, const float *x, const float *wm, void
  * (Q3_K, Q4_K, Q5_K) tries the first two candidates, Q4_K/Q5_K's with the
  * reference's coarser scale steps, and polishes only the better one: within 0.99 of
  * the reference's error on the shared vectors at about max's time / 2 (docs/types.md).
- * Q6_K's default is its max (one candidate is 0.9997 of the reference's error).
+ * Q6_K's default polishes one of max's two candidates (q6_K_block).
  * Candidates of a level are always tried in the same order, so its bytes do not depend
  * on the ISA or the thread count. */
 static int kq_level(int effort) {
@@ -1294,19 +1294,26 @@ static void q6_K_block(const float *x, const float *imat, int effort, qtk_block_
     qtk_block_q6_K cand;
     float w[QK_K];
     double best = INFINITY;
-    q6_K_encode(x, imat, &cand); /* the reference: imatrix as weights, or x² */
-    kq_take(&q6_K_ops, x, imat, effort, &cand, y, &best);
-    if (effort == QTK_EFFORT_MAX) {
+    /* default: one candidate, polished — without an imatrix the σ-weighted one (it
+     * gives nearly all of max's gain there), with one the reference's (the other
+     * never won on the vectors) */
+    if (effort != QTK_EFFORT_DEFAULT || imat) {
+        q6_K_encode(x, imat, &cand); /* the reference: imatrix as weights, or x² */
+        kq_take(&q6_K_ops, x, imat, effort, &cand, y, &best);
+    }
+    if (effort == QTK_EFFORT_MAX || (effort == QTK_EFFORT_DEFAULT && !imat)) {
         search_weights(x, imat, 2.0f, imat ? KQ_IMAT_DIRECT : KQ_IMAT_SIGMA, w);
         q6_K_encode(x, w, &cand);
-        kq_consider(&q6_K_ops, x, imat, &cand, y, &best);
+        if (effort == QTK_EFFORT_MAX) kq_consider(&q6_K_ops, x, imat, &cand, y, &best);
+        else kq_take(&q6_K_ops, x, imat, effort, &cand, y, &best);
     }
     if (!(best < INFINITY)) q6_K_encode(x, imat, y);
+    else kq_finish(&q6_K_ops, x, imat, effort, y, best);
 }
 
 size_t qtk_q6_K_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
                                 int effort) {
-    effort = effort == QTK_EFFORT_DEFAULT ? QTK_EFFORT_MAX : kq_level(effort); /* see kq_level */
+    effort = kq_level(effort);
     qtk_block_q6_K *y = (qtk_block_q6_K *)dst;
     for (int64_t r = 0; r < nrows; r++)
         for (int64_t i = 0; i < n / QK_K; i++)
