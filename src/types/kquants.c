@@ -306,25 +306,42 @@ static float fit_q3_rmse(int n, int nmax, const float *x, uint8_t *L) {
         sumlx += w * x[i] * (float)l;
         suml2 += w * (float)(l * l);
     }
+    /* Passes over the weights, each moved to its best level given all others. Speed
+     * (issue #17): the sums change only when a move is accepted, so the proposals of
+     * all remaining weights are computed in one vectorisable pass for the current sums
+     * (the same float expressions the serial loop evaluates), the first real proposal
+     * is tested serially, and after an accepted move the rest is proposed again. */
+    float wv[32], wxv[32], lf[32], slxv[32], sl2v[32], nlv[32];
+    for (int i = 0; i < n; i++) {
+        wv[i] = x[i] * x[i];
+        wxv[i] = wv[i] * x[i];
+    }
+    const float lo = -(float)nmax, hi = (float)nmax - 1.0f;
     for (int itry = 0; itry < 5; itry++) {
         int changed = 0;
-        for (int i = 0; i < n; i++) {
-            const float w = x[i] * x[i];
-            float slx = sumlx - w * x[i] * (float)l8[i];
-            if (slx > 0.0f) {
-                float sl2 = suml2 - w * (float)(l8[i] * l8[i]);
-                const int nl = round_clamped(x[i] * sl2 / slx, -nmax, nmax - 1);
-                if (nl != l8[i]) {
-                    slx += w * x[i] * (float)nl;
-                    sl2 += w * (float)(nl * nl);
-                    if (sl2 > 0.0f && slx * slx * suml2 > sumlx * sumlx * sl2) {
-                        l8[i] = nl;
-                        sumlx = slx;
-                        suml2 = sl2;
-                        changed++;
-                    }
-                }
+        for (int i0 = 0; i0 < n;) {
+            for (int i = i0; i < n; i++) {
+                lf[i] = (float)l8[i];
+                slxv[i] = sumlx - wxv[i] * lf[i];
+                sl2v[i] = suml2 - wv[i] * (lf[i] * lf[i]);
+                float v = x[i] * sl2v[i] / slxv[i]; /* used only where slx > 0 */
+                v = (v + 12582912.0f) - 12582912.0f;
+                v = v > lo ? v : lo;
+                v = v < hi ? v : hi;
+                nlv[i] = slxv[i] > 0.0f ? v : lf[i];
             }
+            int i = i0;
+            while (i < n && nlv[i] == lf[i]) i++;
+            if (i == n) break;
+            const int nl = (int)nlv[i];
+            const float slx = slxv[i] + wxv[i] * (float)nl, sl2 = sl2v[i] + wv[i] * (float)(nl * nl);
+            if (sl2 > 0.0f && slx * slx * suml2 > sumlx * sumlx * sl2) {
+                l8[i] = nl;
+                sumlx = slx;
+                suml2 = sl2;
+                changed++;
+            }
+            i0 = i + 1;
         }
         if (!changed) break;
     }
@@ -929,12 +946,11 @@ static void q3_K_reround(const float *x, void *vb) {
         else round_levels(16, x + 16 * j, 0.0f, dl, -4, 3, 4, L + 16 * j);
     }
     memset(b->hmask, 0, sizeof b->hmask);
-    for (int j = 0; j < QK_K; j++) {
-        if (L[j] > 3) {
-            b->hmask[j % 32] |= (uint8_t)(1u << (j / 32));
-            L[j] -= 4;
+    for (int g = 0; g < QK_K / 32; g++) /* branch-free: L ∈ 0…7, bit 2 goes to hmask */
+        for (int l = 0; l < 32; l++) {
+            b->hmask[l] |= (uint8_t)((L[32 * g + l] >> 2) << g);
+            L[32 * g + l] &= 3;
         }
-    }
     pack_2bit(L, b->qs);
 }
 
