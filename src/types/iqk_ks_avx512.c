@@ -1,11 +1,13 @@
 /*
- * iqk_ks_avx512.c — AVX-512 (BW/VL/VNNI) dot products of the KS types with
- * Q8_K activations. Four sub-blocks per 512-bit load; indices map through
- * the fixed base grid biased by +128 (so it is unsigned), vpdpbusd sums
- * u8×s8 products straight into 32-bit lanes, and both the +128 bias and
- * the shifted grid (= base + 4) are taken back per sub-block from the Q8_K
- * block sums: Σ T_sh·y = Σ (T+128)·y + (4·shift − 128)·Σy. Super-block sums
- * are exact integers, accumulated in float in the scalar kernels' order.
+ * iqk_ks_avx512.c — AVX-512 (BW/VL/VNNI) dot products and multi-column kernels
+ * of the KS types with Q8_K activations. Indices map through the fixed grid
+ * biased by +128 (so it is unsigned), vpdpbusd sums u8×s8 products straight
+ * into 32-bit lanes, and the +128 bias (and, where the kernel looks up the base
+ * grid only, the shifted grid's offset) is taken back per sub-block from the
+ * Q8_K block sums: Σ T_sh·y = Σ (T+128)·y + (c·shift − 128)·Σy. Super-block sums
+ * are exact integers, accumulated in float in the scalar kernels' order, so
+ * every kernel here returns the scalar kernel's bits. The vec_dot of the types
+ * with a mul_mat is its 1 × 1 tile (IQ4_KSS keeps a vec_dot of its own).
  */
 #include "iqk_ks.h"
 #include "grids.h"
@@ -17,59 +19,6 @@
 static inline __m512i iq4_table_u8(void) {
     const __m128i t = _mm_add_epi8(_mm_loadu_si128((const __m128i *)qtk_iq4nl_values), _mm_set1_epi8((char)0x80));
     return _mm512_broadcast_i32x4(t);
-}
-
-/* Σ over 4 sub-blocks of S_b · Σ (T+128)[q]·y, for 64 bytes in IQ4_KS layout
- * (16 bytes per sub-block) and the matching 128 activations; s32 holds the
- * 8 scales of the super-block as int32, `first` the index of the first. */
-static inline __m512i quad_dot(__m512i bytes, __m512i table, const int8_t *yq, __m512i s32, int first) {
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m512i lo = _mm512_and_si512(bytes, m4), hi = _mm512_and_si512(_mm512_srli_epi16(bytes, 4), m4);
-    const __m512i ia = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11), ib = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
-    const __m512i l0 = _mm512_permutex2var_epi64(lo, ia, hi); /* sub-blocks first, first+1 in weight order */
-    const __m512i l1 = _mm512_permutex2var_epi64(lo, ib, hi); /* first+2, first+3 */
-    const __m512i d0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_shuffle_epi8(table, l0),
-                                           _mm512_loadu_si512((const void *)yq));
-    const __m512i d1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_shuffle_epi8(table, l1),
-                                           _mm512_loadu_si512((const void *)(yq + 64)));
-    const __m512i i0 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(first)), _mm256_set1_epi32(first + 1), 1);
-    const __m512i i1 = _mm512_add_epi32(i0, _mm512_set1_epi32(2));
-    return _mm512_add_epi32(_mm512_mullo_epi32(d0, _mm512_permutexvar_epi32(i0, s32)),
-                            _mm512_mullo_epi32(d1, _mm512_permutexvar_epi32(i1, s32)));
-}
-
-/* Super-block integer sum: the two quad sums plus the bias/shift correction. */
-static inline int32_t block_sum(__m512i acc, __m128i S8, __m128i sh8, const qtk_block_q8_K *yb) {
-    const __m128i c8 = _mm_mullo_epi16(S8, _mm_sub_epi16(_mm_slli_epi16(sh8, 2), _mm_set1_epi16(128)));
-    const __m256i cw = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi16(c8, c8)),
-                                               _mm_unpackhi_epi16(c8, c8), 1);
-    const __m256i corr = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)yb->bsums), cw);
-    return _mm512_reduce_add_epi32(_mm512_add_epi32(acc, _mm512_zextsi256_si512(corr)));
-}
-
-/* Scale bytes (bit 0 shift, bits 1-7 code) of 8 sub-blocks -> S (int16) and shift (int16). */
-static inline void decode_scales(__m128i sb, __m128i *S8, __m128i *sh8) {
-    *S8 = _mm_sub_epi16(_mm_and_si128(sb, _mm_set1_epi16(0xFE)), _mm_set1_epi16(127));
-    *sh8 = _mm_and_si128(sb, _mm_set1_epi16(1));
-}
-
-void qtk_iq4_ks_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
-    const uint8_t *p = (const uint8_t *)vx;
-    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
-    float d;
-    memcpy(&d, p, 4);
-    p += 4;
-    const __m512i table = iq4_table_u8();
-    float sumf = 0.0f;
-    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 136) {
-        __m128i S8, sh8;
-        decode_scales(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)p)), &S8, &sh8);
-        const __m512i s32 = _mm512_castsi256_si512(_mm256_cvtepi16_epi32(S8));
-        __m512i acc = quad_dot(_mm512_loadu_si512((const void *)(p + 8)), table, y[ibl].qs, s32, 0);
-        acc = _mm512_add_epi32(acc, quad_dot(_mm512_loadu_si512((const void *)(p + 72)), table, y[ibl].qs + 128, s32, 4));
-        sumf += y[ibl].d * (float)block_sum(acc, S8, sh8, &y[ibl]);
-    }
-    *s = d * sumf;
 }
 
 /* IQ4_KSS: its own layout of the work, cheaper than IQ4_KS's so that the
@@ -149,50 +98,6 @@ void qtk_iq4_kss_vec_dot_avx512(int64_t n, float *s, const void *vx, const void 
     }
     for (; ibl < nb; ibl++, p += 128)
         sumf += y[ibl].d * (float)qtk_hsum_i32x8(kss_block(p, &y[ibl], &c));
-    *s = d * sumf;
-}
-
-/* ---- IQ5_KS: two sub-blocks per 512-bit vector -------------------------------- */
-
-/* Sa·Σ va·y + Sb·Σ vb·y for two consecutive sub-blocks (64 activations). */
-static inline __m512i dot64(__m256i va, __m256i vb, const int8_t *yq, int Sa, int Sb) {
-    const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(va), vb, 1);
-    const __m512i yv = _mm512_loadu_si512((const void *)yq);
-    const __m512i ys = _mm512_mask_sub_epi8(yv, _mm512_movepi8_mask(v), _mm512_setzero_si512(), yv);
-    const __m512i sc = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16((short)Sa)),
-                                          _mm256_set1_epi16((short)Sb), 1);
-    return _mm512_madd_epi16(_mm512_maddubs_epi16(_mm512_abs_epi8(v), ys), sc);
-}
-
-void qtk_iq5_ks_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
-    const uint8_t *p = (const uint8_t *)vx;
-    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
-    float d;
-    memcpy(&d, p, 4);
-    p += 4;
-    __m256i tab[2][2];
-    for (int g = 0; g < 2; g++)
-        for (int h = 0; h < 2; h++)
-            tab[g][h] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(qtk_iq5nl_values + 32 * g + 16 * h)));
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    float sumf = 0.0f;
-    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 168) {
-        const __m256i qh = _mm256_loadu_si256((const __m256i *)(p + 136));
-        __m512i acc = _mm512_setzero_si512();
-        for (int ib = 0; ib < 8; ib += 2) {
-            /* one 32-byte chunk: low nibbles = sub-block ib, high = ib+1; the 5th
-             * bit selects the upper 16 grid values (mask from qh bit ib / ib+1) */
-            const __m256i chunk = _mm256_loadu_si256((const __m256i *)(p + 8 + 16 * ib));
-            const __m256i i0 = _mm256_and_si256(chunk, m4), i1 = _mm256_and_si256(_mm256_srli_epi16(chunk, 4), m4);
-            const int s0 = p[ib], s1 = p[ib + 1];
-            const __mmask32 h0 = _mm256_test_epi8_mask(qh, _mm256_set1_epi8((char)(1 << ib)));
-            const __mmask32 h1 = _mm256_test_epi8_mask(qh, _mm256_set1_epi8((char)(1 << (ib + 1))));
-            const __m256i v0 = _mm256_mask_shuffle_epi8(_mm256_shuffle_epi8(tab[s0 & 1][0], i0), h0, tab[s0 & 1][1], i0);
-            const __m256i v1 = _mm256_mask_shuffle_epi8(_mm256_shuffle_epi8(tab[s1 & 1][0], i1), h1, tab[s1 & 1][1], i1);
-            acc = _mm512_add_epi32(acc, dot64(v0, v1, y[ibl].qs + 32 * ib, (s0 & 0xFE) - 127, (s1 & 0xFE) - 127));
-        }
-        sumf += y[ibl].d * (float)_mm512_reduce_add_epi32(acc);
-    }
     *s = d * sumf;
 }
 
@@ -705,3 +610,305 @@ QTK_FORCE_INLINE __m256i iq2ks_mul(const ksx_unpacked *u, const __m512i y[4], co
 KSX_KERNELS(iq2_ks, 70, iq2ks_unpack, ks_act, iq2ks_mul, iq2ks_init)
 KSX_KERNELS(iq3_ks, 102, iq3ks_unpack, ks_act, ksx_mul, iq3ks_init)
 KSX_KERNELS(iq2_kl, 86, iq2kl_unpack, kl_act, ksx_mul, iq2kl_init)
+
+/* ---- IQ4_KS, IQ5_KS: whole super-blocks, one or more columns ------------------
+ * The weight side decodes a super-block once into four 512-bit registers of
+ * grid values + 128 (the unsigned operand of vpdpbusd), each 128-bit lane 16
+ * weights of one sub-block; the activation side (in mul_mat once per chunk into
+ * a stack table shared by all rows) is the Q8_K quants permuted to match plus
+ * −128·Σy per sub-block or half, which starts the vpdpbusd chains and takes the
+ * +128 back.
+ * IQ4_KS (IQ4_XS's order): lane b of t[q] holds weights 0..15 of sub-block
+ * 4q + b, of t[2 + q] weights 16..31, so the two vpdpbusd of a quad accumulate
+ * into one register whose lane b needs the one scale of sub-block 4q + b (S[q]);
+ * the base or the shifted table is picked per lane (a dword blend by the shift
+ * bits) before the look-ups.
+ * IQ5_KS: the low / high nibbles of chunks 2q, 2q + 1 give registers 2q / 2q + 1,
+ * lane L = weights 16(L%2).. of sub-block 4q + 2(L/2) (+ 1), looked up in the 32
+ * values of the base grid (masked vpshufb by the 5th bit). Their dwords are then
+ * transposed in every 128-bit lane (D order: dword 4L + k of each register holds
+ * 4 weights of lane L of register k), so that four chained vpdpbusd leave the
+ * exact sum of one 16-weight half per dword, multiplied by its scale (S[0], D
+ * order) at once. Its shifted grid is the base + 2: the offset is added to the
+ * bytes of the shifted sub-blocks, one masked dword add per register (no byte
+ * reaches 256, so no carry crosses a byte). (IQ4_KS the same way costs ~5 %
+ * more with one column on Zen 4 — the transposes load the shuffle ports — and
+ * gains ~5 % with four.)
+ * Super-block sums are exact integers and the float side repeats the scalar
+ * kernel's operations in its order (sumf += d_y·Σ per super-block, then
+ * d·sumf), so vec_dot (the 1 × 1 tile), mul_mat and the scalar vec_dot agree
+ * bit for bit. */
+#define K45_ACT 5 /* activation registers per (column, super-block) */
+typedef struct k45_unpacked {
+    __m512i t[4]; /* grid values + 128 (IQ5_KS: D order) */
+    __m512i S[2]; /* IQ4_KS: scale of lane b's sub-block per dword of t[q], t[2 + q]; IQ5_KS: S[0], D order */
+} k45_unpacked;
+
+typedef struct k45_consts {
+    __m512i t0, t1;       /* IQ4_KS: base / shifted table; IQ5_KS: values 0..15 / 16..31 of the base grid (+128) */
+    __m512i m4, one, c128, sh, sidx[2];
+    __m512i hl[2], hh[2]; /* IQ5_KS: qh bit of the low / high nibbles of chunk pair q */
+    __m512i jS, jB;       /* IQ5_KS: D position -> sub-block, -> 16-weight half (bsums index) */
+} k45_consts;
+
+static inline __m512i k45_table(const int8_t *v) {
+    const __m128i t = _mm_loadu_si128((const __m128i *)(const void *)v);
+    return _mm512_broadcast_i32x4(_mm_add_epi8(t, _mm_set1_epi8((char)0x80)));
+}
+
+/* Per-half byte constant: lower 32 bytes lo, upper 32 bytes hi. */
+static inline __m512i k45_halves8(int lo, int hi) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi8((char)lo)), _mm256_set1_epi8((char)hi), 1);
+}
+
+static void k45_init(k45_consts *c, int iq5) {
+    memset(c, 0, sizeof *c);
+    c->m4 = _mm512_set1_epi8(0x0F);
+    c->one = _mm512_set1_epi32(1);
+    c->c128 = _mm512_set1_epi32(128);
+    const int8_t *g = iq5 ? qtk_iq5nl_values : qtk_iq4nl_values;
+    c->t0 = k45_table(g);
+    c->t1 = k45_table(g + 16);
+    if (iq5) c->sh = _mm512_set1_epi8((char)(g[32] - g[0])); /* the shifted grid's offset */
+    c->sidx[0] = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    c->sidx[1] = _mm512_add_epi32(c->sidx[0], _mm512_set1_epi32(4));
+    for (int q = 0; q < 2; q++) {
+        c->hl[q] = k45_halves8(1 << (4 * q), 1 << (4 * q + 2));
+        c->hh[q] = k45_halves8(1 << (4 * q + 1), 1 << (4 * q + 3));
+    }
+    int32_t js[16], jb[16];
+    for (int k = 0; k < 4; k++)
+        for (int L = 0; L < 4; L++) {
+            js[4 * L + k] = 4 * (k / 2) + 2 * (L / 2) + k % 2;
+            jb[4 * L + k] = 2 * js[4 * L + k] + L % 2;
+        }
+    c->jS = _mm512_loadu_si512((const void *)js);
+    c->jB = _mm512_loadu_si512((const void *)jb);
+}
+
+static void iq4ks_init(k45_consts *c) { k45_init(c, 0); }
+static void iq5ks_init(k45_consts *c) { k45_init(c, 1); }
+
+/* 4 × 4 transpose of the dwords in every 128-bit lane: dword k of lane L of x[r]
+ * becomes dword r of lane L of x[k]. */
+QTK_FORCE_INLINE void k45_transpose(__m512i x[4]) {
+    const __m512i t0 = _mm512_unpacklo_epi32(x[0], x[1]), t1 = _mm512_unpackhi_epi32(x[0], x[1]);
+    const __m512i t2 = _mm512_unpacklo_epi32(x[2], x[3]), t3 = _mm512_unpackhi_epi32(x[2], x[3]);
+    x[0] = _mm512_unpacklo_epi64(t0, t2);
+    x[1] = _mm512_unpackhi_epi64(t0, t2);
+    x[2] = _mm512_unpacklo_epi64(t1, t3);
+    x[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+/* Scale bytes (bit 0 shift, bits 1-7 code) as int32: S = (byte | 1) − 128 = (byte & 0xFE) − 127. */
+QTK_FORCE_INLINE __m512i k45_S(__m512i raw, const k45_consts *c) {
+    return _mm512_sub_epi32(_mm512_or_si512(raw, c->one), c->c128);
+}
+
+/* IQ4_KS super-block (136 bytes): 8 scale bytes, then 16 bytes per sub-block (low
+ * nibbles weights 0..15, high nibbles 16..31), IQ4_XS's layout. */
+QTK_FORCE_INLINE void iq4ks_unpack(const uint8_t *b, const k45_consts *c, k45_unpacked *u) {
+    const __m512i raw = _mm512_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)b));
+    for (int q = 0; q < 2; q++) {
+        const __m512i r = _mm512_permutexvar_epi32(c->sidx[q], raw);
+        const __m512i t = _mm512_mask_blend_epi32(_mm512_test_epi32_mask(r, c->one), c->t0, c->t1);
+        const __m512i v = _mm512_loadu_si512((const void *)(b + 8 + 64 * q));
+        u->t[q] = _mm512_shuffle_epi8(t, _mm512_and_si512(v, c->m4));
+        u->t[2 + q] = _mm512_shuffle_epi8(t, _mm512_and_si512(_mm512_srli_epi16(v, 4), c->m4));
+        u->S[q] = k45_S(r, c);
+    }
+}
+
+/* IQ5_KS super-block (168 bytes): 8 scale bytes; 32-byte chunk k at 8 + 32k holds
+ * sub-block 2k (low nibbles) and 2k + 1 (high), position j = weight j; bit i of qh
+ * byte j (136 + j) is bit 4 of weight j of sub-block i. Chunks 2q, 2q + 1 as one
+ * vector: lane L of the low nibbles = weights 16(L%2).. of sub-block 4q + 2(L/2),
+ * of the high nibbles the next sub-block. */
+QTK_FORCE_INLINE void iq5ks_unpack(const uint8_t *b, const k45_consts *c, k45_unpacked *u) {
+    const __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(b + 136)));
+    for (int q = 0; q < 2; q++) {
+        const __m512i v = _mm512_loadu_si512((const void *)(b + 8 + 64 * q));
+        const __m512i lo = _mm512_and_si512(v, c->m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), c->m4);
+        const __mmask64 kl = _mm512_test_epi8_mask(h, c->hl[q]), kh = _mm512_test_epi8_mask(h, c->hh[q]);
+        u->t[2 * q] = _mm512_mask_shuffle_epi8(_mm512_shuffle_epi8(c->t0, lo), kl, c->t1, lo);
+        u->t[2 * q + 1] = _mm512_mask_shuffle_epi8(_mm512_shuffle_epi8(c->t0, hi), kh, c->t1, hi);
+    }
+    k45_transpose(u->t);
+    const __m128i sb = _mm_loadl_epi64((const __m128i *)(const void *)b);
+    const __m512i raw = _mm512_permutexvar_epi32(c->jS, _mm512_cvtepu8_epi32(sb));
+    const __mmask16 m = _mm512_test_epi32_mask(raw, c->one);
+    for (int k = 0; k < 4; k++) u->t[k] = _mm512_mask_add_epi32(u->t[k], m, u->t[k], c->sh);
+    u->S[0] = k45_S(raw, c);
+}
+
+/* IQ4_KS's activation side: y[q] weights 0..15 of sub-blocks 4q..4q+3 (one per
+ * 128-bit lane), y[2 + q] weights 16..31; y[4] −128·Σy of sub-block b in lane 4b,
+ * of sub-block 4 + b in lane 4b + 1. */
+QTK_FORCE_INLINE void iq4ks_act(const qtk_block_q8_K *yb, const k45_consts *c, __m512i y[K45_ACT]) {
+    (void)c;
+    for (int q = 0; q < 2; q++) {
+        const __m512i y0 = _mm512_loadu_si512((const void *)(yb->qs + 128 * q));
+        const __m512i y1 = _mm512_loadu_si512((const void *)(yb->qs + 128 * q + 64));
+        y[q] = _mm512_shuffle_i64x2(y0, y1, 0x88);
+        y[2 + q] = _mm512_shuffle_i64x2(y0, y1, 0xDD);
+    }
+    const __m256i s8 = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(const void *)yb->bsums),
+                                         _mm256_set1_epi16(-128));
+    const __m512i idx = _mm512_setr_epi32(0, 4, 0, 0, 1, 5, 0, 0, 2, 6, 0, 0, 3, 7, 0, 0);
+    y[4] = _mm512_maskz_permutexvar_epi32(0x3333, idx, _mm512_castsi256_si512(s8));
+}
+
+/* The exact integer Σ of one IQ4_KS super-block against one Q8_K block, over 8 lanes. */
+QTK_FORCE_INLINE __m256i iq4ks_mul(const k45_unpacked *u, const __m512i y[K45_ACT]) {
+    __m512i d0 = _mm512_maskz_mov_epi32(0x1111, y[4]), d1 = _mm512_maskz_mov_epi32(0x2222, y[4]);
+    d0 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(d0, u->t[0], y[0]), u->t[2], y[2]);
+    d1 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(d1, u->t[1], y[1]), u->t[3], y[3]);
+    const __m512i a = _mm512_add_epi32(_mm512_mullo_epi32(d0, u->S[0]), _mm512_mullo_epi32(d1, u->S[1]));
+    return _mm256_add_epi32(_mm512_castsi512_si256(a), _mm512_extracti64x4_epi64(a, 1));
+}
+
+/* IQ5_KS's activation side: the quants of the registers (lanes 0, 1 / 2, 3 of each
+ * 64-byte piece), transposed as the weights; y[4] −128·Σy of every 16-weight half
+ * in D order. */
+QTK_FORCE_INLINE void iq5ks_act(const qtk_block_q8_K *yb, const k45_consts *c, __m512i y[K45_ACT]) {
+    for (int q = 0; q < 2; q++) {
+        const __m512i y0 = _mm512_loadu_si512((const void *)(yb->qs + 128 * q));
+        const __m512i y1 = _mm512_loadu_si512((const void *)(yb->qs + 128 * q + 64));
+        y[2 * q] = _mm512_shuffle_i64x2(y0, y1, 0x44);
+        y[2 * q + 1] = _mm512_shuffle_i64x2(y0, y1, 0xEE);
+    }
+    k45_transpose(y);
+    const __m512i bs = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)yb->bsums));
+    y[4] = _mm512_permutexvar_epi32(c->jB, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(bs, 7)));
+}
+
+/* The exact integer Σ of one IQ5_KS super-block against one Q8_K block, over 8 lanes. */
+QTK_FORCE_INLINE __m256i iq5ks_mul(const k45_unpacked *u, const __m512i y[K45_ACT]) {
+    __m512i d = y[4];
+    for (int k = 0; k < 4; k++) d = _mm512_dpbusd_epi32(d, u->t[k], y[k]);
+    const __m512i a = _mm512_mullo_epi32(d, u->S[0]);
+    return _mm256_add_epi32(_mm512_castsi512_si256(a), _mm512_extracti64x4_epi64(a, 1));
+}
+
+static inline float k45_rowd(const uint8_t *w) {
+    float d;
+    memcpy(&d, w, 4);
+    return d;
+}
+
+/* A tile of one row × C columns over super-blocks i0 <= i < i1, adding d_y·Σ to
+ * acc[k] in the scalar kernel's order; tab: the activations of the C columns for
+ * super-blocks i0.. (K45_MAX_SB per column), or NULL (made here). */
+#define K45_MAX_SB 64
+#define K45_ROWS 64
+#define K45_KERNELS(T, BS, UNPACK, ACT, MUL, INIT)                                                               \
+    QTK_FORCE_INLINE void qtk_##T##_run(const int C, int64_t i0, int64_t i1, const uint8_t *w, const uint8_t *a, \
+                                         size_t as, float *acc, const k45_consts *c, const __m512i *tab) {   \
+        const uint8_t *p = w + 4 + (size_t)i0 * (BS);                                                        \
+        float sumf[4];                                                                                       \
+        for (int k = 0; k < C; k++) sumf[k] = acc[k];                                                        \
+        int64_t i = i0;                                                                                      \
+        for (; i + 3 < i1; i += 4, p += 4 * (BS)) {                                                          \
+            __m256i r[4][4];                                                                                 \
+            for (int j = 0; j < 4; j++) {                                                                    \
+                k45_unpacked u;                                                                              \
+                UNPACK(p + j * (BS), c, &u);                                                                 \
+                for (int k = 0; k < C; k++) {                                                                \
+                    __m512i ya[K45_ACT];                                                                     \
+                    if (tab) {                                                                               \
+                        for (int q = 0; q < K45_ACT; q++)                                                    \
+                            ya[q] = tab[((size_t)k * K45_MAX_SB + (size_t)(i + j - i0)) * K45_ACT + q];      \
+                    } else {                                                                                 \
+                        ACT((const qtk_block_q8_K *)(const void *)(a + (size_t)k * as) + i + j, c, ya);      \
+                    }                                                                                        \
+                    r[k][j] = MUL(&u, ya);                                                                   \
+                }                                                                                            \
+            }                                                                                                \
+            for (int k = 0; k < C; k++) {                                                                    \
+                const qtk_block_q8_K *y = (const qtk_block_q8_K *)(const void *)(a + (size_t)k * as) + i;     \
+                const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(r[k][0], r[k][1]),                     \
+                                                    _mm256_hadd_epi32(r[k][2], r[k][3]));                    \
+                const __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)); \
+                const __m128 pr = _mm_mul_ps(_mm_cvtepi32_ps(s4), _mm_setr_ps(y[0].d, y[1].d, y[2].d, y[3].d)); \
+                float f[4];                                                                                  \
+                _mm_storeu_ps(f, pr);                                                                        \
+                sumf[k] += f[0];                                                                             \
+                sumf[k] += f[1];                                                                             \
+                sumf[k] += f[2];                                                                             \
+                sumf[k] += f[3];                                                                             \
+            }                                                                                                \
+        }                                                                                                    \
+        for (; i < i1; i++, p += (BS)) {                                                                     \
+            k45_unpacked u;                                                                                  \
+            UNPACK(p, c, &u);                                                                                \
+            for (int k = 0; k < C; k++) {                                                                    \
+                const qtk_block_q8_K *y = (const qtk_block_q8_K *)(const void *)(a + (size_t)k * as) + i;     \
+                __m512i ya[K45_ACT];                                                                         \
+                if (tab) {                                                                                   \
+                    for (int q = 0; q < K45_ACT; q++)                                                        \
+                        ya[q] = tab[((size_t)k * K45_MAX_SB + (size_t)(i - i0)) * K45_ACT + q];              \
+                } else {                                                                                     \
+                    ACT(y, c, ya);                                                                           \
+                }                                                                                            \
+                sumf[k] += y->d * (float)qtk_hsum_i32x8(MUL(&u, ya));                                        \
+            }                                                                                                \
+        }                                                                                                    \
+        for (int k = 0; k < C; k++) acc[k] = sumf[k];                                                        \
+    }                                                                                                        \
+    /* One row × C columns (one loop with the table, one without). */                                       \
+    QTK_FORCE_INLINE void qtk_##T##_tile(const int C, int64_t i0, int64_t i1, const uint8_t *w, const uint8_t *a, \
+                                         size_t as, float *acc, const k45_consts *c, const __m512i *tab) {   \
+        if (tab) qtk_##T##_run(C, i0, i1, w, a, as, acc, c, tab);                                            \
+        else qtk_##T##_run(C, i0, i1, w, a, as, acc, c, NULL);                                               \
+    }                                                                                                        \
+    void qtk_##T##_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {                     \
+        k45_consts c;                                                                                        \
+        INIT(&c);                                                                                            \
+        float sumf = 0.0f;                                                                                   \
+        qtk_##T##_tile(1, 0, n / QK_K, (const uint8_t *)vx, (const uint8_t *)vy, 0, &sumf, &c, NULL);        \
+        *s = k45_rowd((const uint8_t *)vx) * sumf;                                                           \
+    }                                                                                                        \
+    /* Rows in groups of K45_ROWS; per group the super-blocks in chunks of K45_MAX_SB whose   \
+     * activation table is made once per chunk (one chunk if the row is short enough). */    \
+    void qtk_##T##_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out,  \
+                                  size_t os, int64_t nr, int64_t nc) {                                       \
+        k45_consts c;                                                                                        \
+        INIT(&c);                                                                                            \
+        const int64_t nb = n / QK_K;                                                                         \
+        const uint8_t *wb = (const uint8_t *)w, *ab = (const uint8_t *)a;                                    \
+        __m512i tab[4 * K45_MAX_SB * K45_ACT];                                                               \
+        float sumf[K45_ROWS][4];                                                                             \
+        for (int64_t k = 0; k < nc;) {                                                                       \
+            const int C = nc - k >= 4 ? 4 : nc - k >= 2 ? 2 : 1;                                             \
+            const uint8_t *ak = ab + (size_t)k * as;                                                         \
+            for (int64_t r0 = 0; r0 < nr; r0 += K45_ROWS) {                                                  \
+                const int64_t R = nr - r0 < K45_ROWS ? nr - r0 : K45_ROWS;                                   \
+                memset(sumf, 0, sizeof sumf);                                                                \
+                for (int64_t i0 = 0; i0 < nb; i0 += K45_MAX_SB) {                                            \
+                    const int64_t i1 = nb - i0 < K45_MAX_SB ? nb : i0 + K45_MAX_SB;                          \
+                    const __m512i *tp = NULL;                                                                \
+                    if (R > 1) {                                                                             \
+                        for (int kk = 0; kk < C; kk++)                                                       \
+                            for (int64_t i = i0; i < i1; i++)                                                \
+                                ACT((const qtk_block_q8_K *)(const void *)(ak + (size_t)kk * as) + i, &c,    \
+                                    &tab[((size_t)kk * K45_MAX_SB + (size_t)(i - i0)) * K45_ACT]);           \
+                        tp = tab;                                                                            \
+                    }                                                                                        \
+                    for (int64_t r = 0; r < R; r++) {                                                        \
+                        const uint8_t *wr = wb + (size_t)(r0 + r) * ws;                                      \
+                        if (C == 4) qtk_##T##_tile(4, i0, i1, wr, ak, as, sumf[r], &c, tp);                  \
+                        else if (C == 2) qtk_##T##_tile(2, i0, i1, wr, ak, as, sumf[r], &c, tp);             \
+                        else qtk_##T##_tile(1, i0, i1, wr, ak, as, sumf[r], &c, tp);                         \
+                    }                                                                                        \
+                }                                                                                            \
+                for (int64_t r = 0; r < R; r++) {                                                            \
+                    const float d = k45_rowd(wb + (size_t)(r0 + r) * ws);                                    \
+                    for (int kk = 0; kk < C; kk++) out[(size_t)(k + kk) * os + (size_t)(r0 + r)] = d * sumf[r][kk]; \
+                }                                                                                            \
+            }                                                                                                \
+            k += C;                                                                                          \
+        }                                                                                                    \
+    }
+
+K45_KERNELS(iq4_ks, 136, iq4ks_unpack, iq4ks_act, iq4ks_mul, iq4ks_init)
+K45_KERNELS(iq5_ks, 168, iq5ks_unpack, iq5ks_act, iq5ks_mul, iq5ks_init)

@@ -87,6 +87,22 @@ void qtk_q6_K_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a,
                              int64_t nr, int64_t nc);
 void qtk_iq4_kss_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
                                 int64_t nr, int64_t nc);
+/* Multi-column kernels (qtk_mul_mat_fn) of IQ4_KS/IQ5_KS, AVX-512 level (iqk_ks_avx512.c). */
+void qtk_iq4_ks_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                               int64_t nr, int64_t nc);
+void qtk_iq5_ks_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                               int64_t nr, int64_t nc);
+/* Multi-column kernels (qtk_mul_mat_fn) of the IQk types, AVX-512 level (iqk_avx512.c). */
+void qtk_iq4_k_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                              int64_t nr, int64_t nc);
+void qtk_iq5_k_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                              int64_t nr, int64_t nc);
+void qtk_iq6_k_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                              int64_t nr, int64_t nc);
+void qtk_iq3_k_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                              int64_t nr, int64_t nc);
+void qtk_iq2_k_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                              int64_t nr, int64_t nc);
 /* Multi-column kernels (qtk_mul_mat_fn) of the legacy 32-blocks, AVX2 level. */
 void qtk_q4_0_mul_mat_avx2(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
                            int64_t nr, int64_t nc);
