@@ -13,6 +13,7 @@
 #define _DARWIN_C_SOURCE
 #endif
 #include "qtk_internal.h"
+#include "threadpool.h" /* qtk_call_once */
 
 #include <errno.h>
 #include <stdlib.h>
@@ -178,20 +179,21 @@ typedef struct {
 } qtk_win_range; /* WIN32_MEMORY_RANGE_ENTRY */
 typedef BOOL(WINAPI *qtk_prefetch_fn)(HANDLE, ULONG_PTR, qtk_win_range *, ULONG);
 
+static qtk_prefetch_fn g_prefetch;
+static qtk_once g_prefetch_once = QTK_ONCE_INIT;
+static void prefetch_lookup(void) {
+    HMODULE k32 = GetModuleHandleA("kernel32.dll");
+    if (k32) g_prefetch = (qtk_prefetch_fn)(void (*)(void))GetProcAddress(k32, "PrefetchVirtualMemory");
+}
+
 void qtk_prefetch_mapped(const void *p, size_t n) {
-    static qtk_prefetch_fn fn;
-    static int looked_up;
     if (!p || n == 0) return;
-    if (!looked_up) { /* a benign race: every thread stores the same pointer */
-        HMODULE k32 = GetModuleHandleA("kernel32.dll");
-        if (k32) fn = (qtk_prefetch_fn)(void (*)(void))GetProcAddress(k32, "PrefetchVirtualMemory");
-        looked_up = 1;
-    }
-    if (!fn) return;
+    qtk_call_once(&g_prefetch_once, prefetch_lookup);
+    if (!g_prefetch) return;
     qtk_win_range r;
     r.addr = (void *)p;
     r.bytes = n;
-    fn(GetCurrentProcess(), 1, &r, 0);
+    g_prefetch(GetCurrentProcess(), 1, &r, 0);
 }
 
 /* Windows: the working-set manager trims mapped views on its own. */
