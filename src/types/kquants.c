@@ -649,11 +649,14 @@ static double block_error(const float *x, const float *w, const float *y) {
 
 /* Refits d (and dmin) by weighted least squares for the block's integers, re-rounds,
  * and keeps the result while E decreases. Returns the block's final E. */
-static double kq_polish(const kq_ops *ops, const float *x, const float *wm, void *blk) {
+static double kq_polish(const kq_ops *ops, const float *x, const float *wm, void *blk, double known_err) {
     float y[QK_K], A[QK_K], B[QK_K];
     uint8_t tmp[256];
-    ops->decode(blk, y, QK_K);
-    double best = block_error(x, wm, y);
+    double best = known_err; /* E of blk when the caller computed it (kq_take), else < 0 */
+    if (best < 0.0) {
+        ops->decode(blk, y, QK_K);
+        best = block_error(x, wm, y);
+    }
     for (int it = 0; it < 4 && best > 0.0; it++) {
         ops->parts(blk, A, B);
         double saa = 0, sab = 0, sbb = 0, sxa = 0, sxb = 0;
@@ -691,7 +694,7 @@ static double kq_polish(const kq_ops *ops, const float *x, const float *wm, void
 /* Polishes candidate `cand` and copies it into `best` if its E is the lowest so far. */
 static void kq_consider(const kq_ops *ops, const float *x, const float *wm, void *cand, void *best,
                         double *best_err) {
-    const double e = kq_polish(ops, x, wm, cand);
+    const double e = kq_polish(ops, x, wm, cand, -1.0);
     if (e < *best_err) {
         *best_err = e;
         memcpy(best, cand, ops->size);
@@ -739,7 +742,7 @@ static void kq_take(const kq_ops *ops, const float *x, const float *wm, int effo
 
 /* After the candidates: DEFAULT polishes the one it kept. */
 static void kq_finish(const kq_ops *ops, const float *x, const float *wm, int effort, void *best, double best_err) {
-    if (effort == QTK_EFFORT_DEFAULT && best_err < INFINITY) kq_polish(ops, x, wm, best);
+    if (effort == QTK_EFFORT_DEFAULT && best_err < INFINITY) kq_polish(ops, x, wm, best, best_err);
 }
 
 /* Candidate weighting modes of the sub-block searches. */
