@@ -427,6 +427,8 @@ int main(void) {
         bool tiled = false;
         for (int isa = 0; isa < QTK_ISA_COUNT; isa++) tiled |= tr->mul_mat[isa] != NULL;
         if (tiled && 16896 % tr->block_size == 0) test_mul_mat(tr, 16896);
+        /* 67 blocks: past the 32-pair chunks of Q4_1/Q5_1's 4-row GEMV, odd tail */
+        if (tiled && tr->block_size == 32) test_mul_mat(tr, 67 * 32);
     }
     printf("  %d multi-column kernel runs tested against vec_dot (n_cols 1..%d, %d rows)\n", g_mul_mat_tested, MM_COLS,
            MM_ROWS);

@@ -43,6 +43,11 @@ void qtk_q5_1_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_q5_1_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_q5_1_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_q5_1_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+/* Multi-column kernels (qtk_mul_mat_fn) of Q4_1/Q5_1, AVX-512 level (legacy1_avx512.c). */
+void qtk_q4_1_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                             int64_t nr, int64_t nc);
+void qtk_q5_1_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                             int64_t nr, int64_t nc);
 
 void qtk_mxfp4_to_float(const void *row, float *dst, int64_t n);
 void qtk_mxfp4_to_int8(const void *row, int64_t n, float *d, int8_t *q);
