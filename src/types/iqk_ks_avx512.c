@@ -21,6 +21,20 @@ static inline __m512i iq4_table_u8(void) {
     return _mm512_broadcast_i32x4(t);
 }
 
+/* Adds the four super-blocks' integer sums r[0..3] of one column, each times its
+ * activation scale y[q].d, to *sum in block order (the scalar kernel's float order). */
+static inline void add4_scaled(const __m256i r[4], const qtk_block_q8_K *y, float *sum) {
+    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(r[0], r[1]), _mm256_hadd_epi32(r[2], r[3]));
+    const __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    const __m128 pr = _mm_mul_ps(_mm_cvtepi32_ps(s4), _mm_setr_ps(y[0].d, y[1].d, y[2].d, y[3].d));
+    float f[4];
+    _mm_storeu_ps(f, pr);
+    *sum += f[0];
+    *sum += f[1];
+    *sum += f[2];
+    *sum += f[3];
+}
+
 /* IQ4_KSS: its own layout of the work, cheaper than IQ4_KS's so that the
  * decoding is paid for. A quad is 64 bytes = 4 sub-blocks, 128-bit lane b =
  * sub-block b: the decoded low nibbles (weights 0..15) and high nibbles
@@ -189,16 +203,7 @@ QTK_FORCE_INLINE void iq4_kss_tile(const int C, int64_t nb, const uint8_t *w, co
             }
         }
         for (int k = 0; k < C; k++) {
-            const qtk_block_q8_K *y = (const qtk_block_q8_K *)(const void *)(a + (size_t)k * as) + ibl;
-            const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(r[k][0], r[k][1]), _mm256_hadd_epi32(r[k][2], r[k][3]));
-            const __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-            const __m128 pr = _mm_mul_ps(_mm_cvtepi32_ps(s4), _mm_setr_ps(y[0].d, y[1].d, y[2].d, y[3].d));
-            float f[4];
-            _mm_storeu_ps(f, pr);
-            sumf[k] += f[0];
-            sumf[k] += f[1];
-            sumf[k] += f[2];
-            sumf[k] += f[3];
+            add4_scaled(r[k], (const qtk_block_q8_K *)(const void *)(a + (size_t)k * as) + ibl, &sumf[k]);
         }
     }
     for (; ibl < nb; ibl++, p += 128) {
@@ -529,17 +534,7 @@ QTK_FORCE_INLINE __m256i iq2ks_mul(const ksx_unpacked *u, const __m512i y[4], co
                 }                                                                                            \
             }                                                                                                \
             for (int k = 0; k < C; k++) {                                                                    \
-                const qtk_block_q8_K *y = (const qtk_block_q8_K *)(const void *)(a + (size_t)k * as) + i;     \
-                const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(r[k][0], r[k][1]),                     \
-                                                    _mm256_hadd_epi32(r[k][2], r[k][3]));                    \
-                const __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)); \
-                const __m128 pr = _mm_mul_ps(_mm_cvtepi32_ps(s4), _mm_setr_ps(y[0].d, y[1].d, y[2].d, y[3].d)); \
-                float f[4];                                                                                  \
-                _mm_storeu_ps(f, pr);                                                                        \
-                sumf[k] += f[0];                                                                             \
-                sumf[k] += f[1];                                                                             \
-                sumf[k] += f[2];                                                                             \
-                sumf[k] += f[3];                                                                             \
+                add4_scaled(r[k], (const qtk_block_q8_K *)(const void *)(a + (size_t)k * as) + i, &sumf[k]); \
             }                                                                                                \
         }                                                                                                    \
         for (; i < i1; i++, p += (BS)) {                                                                     \
@@ -825,17 +820,7 @@ static inline float k45_rowd(const uint8_t *w) {
                 }                                                                                            \
             }                                                                                                \
             for (int k = 0; k < C; k++) {                                                                    \
-                const qtk_block_q8_K *y = (const qtk_block_q8_K *)(const void *)(a + (size_t)k * as) + i;     \
-                const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(r[k][0], r[k][1]),                     \
-                                                    _mm256_hadd_epi32(r[k][2], r[k][3]));                    \
-                const __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)); \
-                const __m128 pr = _mm_mul_ps(_mm_cvtepi32_ps(s4), _mm_setr_ps(y[0].d, y[1].d, y[2].d, y[3].d)); \
-                float f[4];                                                                                  \
-                _mm_storeu_ps(f, pr);                                                                        \
-                sumf[k] += f[0];                                                                             \
-                sumf[k] += f[1];                                                                             \
-                sumf[k] += f[2];                                                                             \
-                sumf[k] += f[3];                                                                             \
+                add4_scaled(r[k], (const qtk_block_q8_K *)(const void *)(a + (size_t)k * as) + i, &sumf[k]); \
             }                                                                                                \
         }                                                                                                    \
         for (; i < i1; i++, p += (BS)) {                                                                     \
