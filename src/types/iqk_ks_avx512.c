@@ -188,6 +188,7 @@ QTK_FORCE_INLINE void iq4_kss_tile(const int C, int64_t nb, const uint8_t *w, co
     int64_t ibl = 0;
     for (; ibl + 3 < nb; ibl += 4, p += 512) {
         __m256i r[4][4];
+        qtk_prefetch_ahead(p, 512);
         for (int j = 0; j < 4; j++) {
             kss_unpacked u;
             kss_unpack(p + 128 * j, c, &u);
@@ -518,6 +519,7 @@ QTK_FORCE_INLINE __m256i iq2ks_mul(const ksx_unpacked *u, const __m512i y[4], co
         int64_t i = i0;                                                                                      \
         for (; i + 3 < i1; i += 4, p += 4 * (BS)) {                                                          \
             __m256i r[4][4];                                                                                 \
+            qtk_prefetch_ahead(p, 4 * (BS));                                                                 \
             for (int j = 0; j < 4; j++) {                                                                    \
                 ksx_unpacked u;                                                                              \
                 UNPACK(p + j * (BS), c, &u);                                                                 \
@@ -805,6 +807,7 @@ static inline float k45_rowd(const uint8_t *w) {
         int64_t i = i0;                                                                                      \
         for (; i + 3 < i1; i += 4, p += 4 * (BS)) {                                                          \
             __m256i r[4][4];                                                                                 \
+            qtk_prefetch_ahead(p, 4 * (BS));                                                                 \
             for (int j = 0; j < 4; j++) {                                                                    \
                 k45_unpacked u;                                                                              \
                 UNPACK(p + j * (BS), c, &u);                                                                 \

@@ -64,8 +64,9 @@ typedef struct type1_unpacked {
     __m256 a, b;
 } type1_unpacked;
 
-QTK_FORCE_INLINE void type1_unpack(const uint8_t *scales12, float d, float dmin, const uint8_t *qs, const uint8_t *qh,
-                                   type1_unpacked *u) {
+/* The block's d and dmin (the first 4 bytes) and its 12 scale bytes, read as 16 bytes
+ * (the 4 after them are weights: always inside the block). */
+QTK_FORCE_INLINE void type1_unpack(const uint8_t *block, const uint8_t *qs, const uint8_t *qh, type1_unpacked *u) {
     const __m512i m4 = _mm512_set1_epi8(15);
     for (int h = 0; h < 2; h++) {
         const __m512i qv = loadu512(qs + 64 * h);
@@ -81,21 +82,29 @@ QTK_FORCE_INLINE void type1_unpack(const uint8_t *scales12, float d, float dmin,
             u->q[k] = _mm512_or_si512(u->q[k], _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(hv, bit), h5));
         }
     }
-    /* the 12 scale bytes as words: sc[0..7] to bytes 0..7, m[0..7] to bytes 8..15 (the same
-     * bits as qtk_kq_unpack_scales_min, without a byte loop) */
-    uint32_t sw[4];
-    memcpy(sw, scales12, 12);
-    const uint32_t k1 = 0x3f3f3f3fu, k2 = 0x0f0f0f0fu, k3 = 0x03030303u;
-    sw[3] = ((sw[2] >> 4) & k2) | (((sw[1] >> 6) & k3) << 4);
-    const uint32_t m_lo = sw[1] & k1;
-    sw[1] = (sw[2] & k2) | (((sw[0] >> 6) & k3) << 4);
-    sw[2] = m_lo;
-    sw[0] &= k1;
-    const __m128i order = _mm_setr_epi8(0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15);
-    const __m128i sm = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)sw), order);
+    /* The 6-bit sc[0..7] to bytes 0..7 and m[0..7] to bytes 8..15, each in lane order
+     * T1_ORD (the bits of qtk_kq_unpack_scales_min), from the 12 bytes s[] in vector
+     * registers: sc[j] = s[j] & 63 and m[j] = s[j + 4] & 63 for j < 4; for j >= 4 the low
+     * 4 bits come from s[j + 4] (sc: its low nibble, m: its high nibble) and bits 4-5 from
+     * the top 2 bits of s[j - 4] (sc) or s[j] (m). lo_src/hi_src gather those bytes per
+     * output byte (0x80: none), the masks keep each one's bits. */
+    const __m128i sv = _mm_loadu_si128((const __m128i *)(const void *)(block + 4));
+    const __m128i lo_src = _mm_setr_epi8(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 8, 9, 6, 7, 10, 11);
+    const __m128i hi_src = _mm_setr_epi8(-128, -128, 0, 1, -128, -128, 2, 3, -128, -128, 4, 5, -128, -128, 6, 7);
+    const __m128i keep_lo = _mm_setr_epi8(63, 63, 15, 15, 63, 63, 15, 15, 63, 63, 0, 0, 63, 63, 0, 0);
+    const __m128i keep_nib = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 0, 0, 15, 15);
+    const __m128i keep_hi = _mm_setr_epi8(0, 0, 48, 48, 0, 0, 48, 48, 0, 0, 48, 48, 0, 0, 48, 48);
+    const __m128i a = _mm_shuffle_epi8(sv, lo_src), b = _mm_shuffle_epi8(sv, hi_src);
+    /* 16-bit shifts: the bits a shift brings in from the neighbour byte are masked off */
+    const __m128i sm = _mm_or_si128(_mm_or_si128(_mm_and_si128(a, keep_lo), _mm_and_si128(_mm_srli_epi16(a, 4), keep_nib)),
+                                    _mm_and_si128(_mm_srli_epi16(b, 2), keep_hi));
     const __m512 f = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sm));
-    const __m512 dd = _mm512_castsi512_ps(
-        qtk_join256(_mm256_castps_si256(_mm256_set1_ps(d)), _mm256_castps_si256(_mm256_set1_ps(dmin))));
+    /* d in lanes 0..7, dmin in 8..15 (exact fp16 widening, as fp16_f16c) */
+    uint32_t ddw;
+    memcpy(&ddw, block, 4);
+    const __m128 dd2 = _mm_cvtph_ps(_mm_cvtsi32_si128((int)ddw));
+    const __m512 dd = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
+                                            _mm512_castps128_ps512(dd2));
     const __m512 ab = _mm512_mul_ps(f, dd);
     u->a = _mm512_castps512_ps256(ab);
     u->b = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(ab), 1));
@@ -226,7 +235,7 @@ QTK_FORCE_INLINE __m256 q6k_mul(const q6k_unpacked *u, const __m512i yq[4], __m2
         for (int c = 0; c < C; c++) acc[c] = _mm512_setzero_pd();                                        \
         for (int64_t i = 0; i < nb; i++) {                                                               \
             type1_unpacked u;                                                                            \
-            type1_unpack(x[i].scales, fp16_f16c(&x[i].d), fp16_f16c(&x[i].dmin), x[i].qs, QH, &u);        \
+            type1_unpack((const uint8_t *)&x[i], x[i].qs, QH, &u);                                  \
             for (int c = 0; c < C; c++) {                                                                \
                 const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)(const void *)(a + (size_t)c * as) + 8 * i; \
                 __m512i yq[4];                                                                           \

@@ -9,6 +9,7 @@
  * the bias·Σy term is subtracted, which is exact for the whole int8 range of y.
  */
 #include "types_internal.h"
+#include "simd_x86.h"
 
 #include <immintrin.h>
 
@@ -226,6 +227,7 @@ typedef struct gemv1_act {
             const BLOCK *x = (const BLOCK *)(const void *)(w + (size_t)r * ws);                          \
             __m512 acc = _mm512_setzero_ps();                                                            \
             for (int64_t p = 0; p < np; p++) {                                                           \
+                qtk_prefetch_ahead(&x[2 * p], 2 * (int)sizeof(BLOCK));                                   \
                 const __m512i xu = join(LEVELS(&x[2 * p]), LEVELS(&x[2 * p + 1]));                       \
                 const __m512 d = scales2(fp16_load(&x[2 * p].d) * t->dy[2 * p],                          \
                                          fp16_load(&x[2 * p + 1].d) * t->dy[2 * p + 1]);                 \
