@@ -121,7 +121,7 @@ QTK_FORCE_INLINE void iq4_xs_tile(const int C, int64_t nb, const uint8_t *w, con
     int64_t i = 0;
     for (; i + 3 < nb; i += 4) {
         __m512i r[4][4];
-        qtk_prefetch_ahead(w + (size_t)i * bs, 4 * (int)sizeof(qtk_block_iq4_xs));
+        qtk_prefetch_ahead(w + (size_t)i * bs, 4 * (int)bs);
         for (int j = 0; j < 4; j++) {
             xs_unpacked u;
             xs_unpack(w + (size_t)(i + j) * bs, table, &u);
@@ -299,7 +299,7 @@ QTK_FORCE_INLINE void nl_tile(const int mx, const int C, int64_t nb, const uint8
     for (int c = 0; c < C; c++) acc[c] = _mm512_setzero_pd();
     for (int64_t g = 0; g < ng; g++) {
         nl_unpacked u;
-        qtk_prefetch_ahead(w + (size_t)g * 8 * bs, 8 * (int)sizeof(qtk_block_iq4_nl));
+        qtk_prefetch_ahead(w + (size_t)g * 8 * bs, 8 * (int)bs);
         nl_unpack(mx, w + (size_t)g * 8 * bs, table, &u);
         for (int c = 0; c < C; c++) {
             __m512i ya[NL_ACT];
