@@ -119,6 +119,11 @@ int tl_strcasecmp(const char *a, const char *b) {
     }
 }
 
+int tl_emulated(void) {
+    const char *emu = getenv("QTK_BIN_EMULATOR");
+    return emu && *emu;
+}
+
 int tl_run_qtk(const char *args, const char *out_path) {
     const char *bin = getenv("QTK_BIN"), *emu = getenv("QTK_BIN_EMULATOR");
     if (!bin || !*bin) return -1;

@@ -60,6 +60,11 @@ int tl_run_qtk(const char *args, const char *out_path);
 /* Whether the qtk binary can be launched here (QTK_BIN set and `--version` runs). */
 int tl_qtk_available(void);
 
+/* Whether this test runs under an emulator (QTK_BIN_EMULATOR set: a cross build under qemu),
+ * where float-heavy whole-model work is ~50x slower than native; such work with no
+ * architecture-specific code runs in the native, sanitizer and windows stages instead. */
+int tl_emulated(void);
+
 /* A whole text file, NUL-terminated, with '\r' removed (malloc'ed; NULL on failure). */
 char *tl_read_text(const char *path);
 
