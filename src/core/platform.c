@@ -381,6 +381,7 @@ typedef volatile LONG slot_state;
 #define SLOT_CAS(p, from, to) (InterlockedCompareExchange((p), (to), (from)) == (from))
 #define SLOT_LOAD(p) InterlockedCompareExchange((p), 0, 0)
 #define SLOT_STORE(p, v) ((void)InterlockedExchange((p), (v)))
+#define SLOT_ADD(p, d) ((void)InterlockedExchangeAdd((p), (d)))
 #else
 #include <pthread.h>
 #include <signal.h>
@@ -395,6 +396,7 @@ static bool slot_cas(slot_state *p, int from, int to) {
 #define SLOT_CAS(p, from, to) slot_cas((p), (from), (to))
 #define SLOT_LOAD(p) atomic_load_explicit((p), memory_order_acquire)
 #define SLOT_STORE(p, v) atomic_store_explicit((p), (v), memory_order_release)
+#define SLOT_ADD(p, d) ((void)atomic_fetch_add_explicit((p), (d), memory_order_acq_rel))
 #endif
 /* Enough for --keep-split of the largest split releases (30-50 parts) with room to
  * spare; untouched slots cost no memory (zero-initialised static storage). */
@@ -402,6 +404,10 @@ static bool slot_cas(slot_state *p, int from, int to) {
 
 static slot_state tmp_state[QTK_TMP_SLOTS];
 static tmp_char tmp_name[QTK_TMP_SLOTS][QTK_TMP_PATH_MAX];
+/* Temp files between their creation and their registration: the name exists on disk but is not
+ * in the table yet. The cleanup waits for this to reach 0 (the creating thread blocks the cleanup
+ * signals meanwhile, so the handler never runs on it; on Windows the handler has its own thread). */
+static slot_state tmp_creating;
 
 /* Registers a temp file for removal on a signal; -1 when the table is full or
  * the name too long (the file is then only removed by the normal paths). */
@@ -435,6 +441,10 @@ static void tmp_unregister(int slot) {
 
 /* Removes every live temp file: async-signal-safe on POSIX (unlink only). */
 static void tmp_remove_all(void) {
+    /* a file another thread has just created is registered within microseconds (a slow open()
+     * on a busy disk included: the name appears when the create is done); bounded, never stuck */
+    for (long spin = 0; SLOT_LOAD(&tmp_creating) > 0 && spin < 200000000L; spin++) {
+    }
     for (int i = 0; i < QTK_TMP_SLOTS; i++) {
         if (!SLOT_CAS(&tmp_state[i], 2, 1)) continue; /* free, or being (un)registered */
 #ifdef _WIN32
@@ -618,11 +628,13 @@ qtk_status qtk_tmpfile_create(const char *final_path, FILE **f, char **tmp_path,
         wchar_t *w = utf8_to_wide(tmp);
         if (!w) break;
         /* FILE_SHARE_DELETE: the console handler can delete it while open */
+        SLOT_ADD(&tmp_creating, 1);
         HANDLE h = CreateFileW(w, GENERIC_WRITE | DELETE, FILE_SHARE_READ | FILE_SHARE_DELETE, NULL, CREATE_NEW,
                                FILE_ATTRIBUTE_NORMAL, NULL);
         free(w);
         if (h == INVALID_HANDLE_VALUE) {
             DWORD e = GetLastError();
+            SLOT_ADD(&tmp_creating, -1);
             if (e == ERROR_FILE_EXISTS || e == ERROR_ALREADY_EXISTS) continue;
             char eb[256];
             st = qtk_set_error(err, QTK_ERR_IO, "%s: cannot create %s: %s", final_path, tmp,
@@ -636,14 +648,28 @@ qtk_status qtk_tmpfile_create(const char *final_path, FILE **f, char **tmp_path,
             if (fd >= 0) _close(fd);
             else CloseHandle(h);
             qtk_remove_file(tmp);
+            SLOT_ADD(&tmp_creating, -1);
             st = qtk_set_error(err, QTK_ERR_IO, "%s: cannot open %s as a stream", final_path, tmp);
             free(tmp);
             return st;
         }
 #else
+        /* From open() creating the name to its registration a Ctrl-C must not clean up without
+         * it: this thread defers the cleanup signals, and a handler on another thread waits for
+         * tmp_creating to drop (test_safety's measure --probe-text case left the probe base file
+         * behind under load before this). */
+        sigset_t cleanup_sigs, old_mask;
+        sigemptyset(&cleanup_sigs);
+        sigaddset(&cleanup_sigs, SIGINT);
+        sigaddset(&cleanup_sigs, SIGTERM);
+        sigaddset(&cleanup_sigs, SIGHUP);
+        pthread_sigmask(SIG_BLOCK, &cleanup_sigs, &old_mask);
+        SLOT_ADD(&tmp_creating, 1);
         int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666); /* mode as fopen: umask applies */
         if (fd < 0) {
             int e = errno;
+            SLOT_ADD(&tmp_creating, -1);
+            pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
             if (e == EEXIST) continue;
             st = qtk_set_error(err, QTK_ERR_IO, "%s: cannot create %s: %s", final_path, tmp, strerror(e));
             free(tmp);
@@ -654,12 +680,18 @@ qtk_status qtk_tmpfile_create(const char *final_path, FILE **f, char **tmp_path,
             int e = errno;
             close(fd);
             unlink(tmp);
+            SLOT_ADD(&tmp_creating, -1);
+            pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
             st = qtk_set_error(err, QTK_ERR_IO, "%s: cannot open %s as a stream: %s", final_path, tmp, strerror(e));
             free(tmp);
             return st;
         }
 #endif
         tmp_register(tmp);
+        SLOT_ADD(&tmp_creating, -1);
+#ifndef _WIN32
+        pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+#endif
         *f = fp;
         *tmp_path = tmp;
         return QTK_OK;
