@@ -660,6 +660,16 @@ QTK_API qtk_status qtk_autoplan_for_model(const qtk_gguf *g, const char *table_p
  * type has no batch kernel or on failure. */
 QTK_API double qtk_bench_gemm(int t, const void *w, int64_t rows, int64_t cols, int64_t n_cols, const float *x,
                               float *y, int nthreads, double min_seconds);
+/* The same through one path of the engine: QTK_BENCH_PATH_ENGINE (the path
+ * the engine picks for n_cols, as qtk_bench_gemm), QTK_BENCH_PATH_OWN (the
+ * type's own vec_dot/mul_mat kernels at every width) or QTK_BENCH_PATH_PANEL
+ * (the int8 panels at every width; 0 when the type has none): `qtk bench types
+ * --crossover` times both to find the width at which the panels win. */
+#define QTK_BENCH_PATH_ENGINE 0
+#define QTK_BENCH_PATH_OWN 1
+#define QTK_BENCH_PATH_PANEL 2
+QTK_API double qtk_bench_gemm_path(int t, const void *w, int64_t rows, int64_t cols, int64_t n_cols, const float *x,
+                                   float *y, int nthreads, double min_seconds, int path);
 /* The instruction-set level of the batch kernels (qtk_bench_gemm) on this CPU. */
 QTK_API qtk_isa qtk_bench_gemm_isa(void);
 /* Runs the batch kernel's int8 multiply-add instruction in a dependency-free

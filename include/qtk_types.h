@@ -169,6 +169,9 @@ typedef void (*qtk_to_int8_fn)(const void *row, int64_t n, float *d, int8_t *q);
 typedef void (*qtk_mul_mat_fn)(int64_t n, const void *w, size_t w_stride, const void *a, size_t a_stride,
                                float *out, size_t out_stride, int64_t n_rows, int64_t n_cols);
 
+/* qtk_type_traits.panel_min_cols: the batch panels never beat the type's own kernels. */
+#define QTK_PANEL_NEVER 0xFFFF
+
 /* Instruction-set levels for which a type may provide a vec_dot kernel. */
 typedef enum qtk_isa {
     QTK_ISA_SCALAR = 0,
@@ -233,6 +236,12 @@ typedef struct qtk_type_traits {
     qtk_vec_dot_fn vec_dot[QTK_ISA_COUNT];  /* [QTK_ISA_SCALAR] is the reference */
     /* Multi-column kernels per ISA; NULL where the engine tiles vec_dot calls. */
     qtk_mul_mat_fn mul_mat[QTK_ISA_COUNT];
+    /* Per ISA level of the type's own kernels: the batch width (activation
+     * columns, 2..512) from which the int8 panel path is faster than those
+     * kernels, measured with `qtk bench types --crossover` (BENCHMARKS.md);
+     * QTK_PANEL_NEVER when the own kernels win at every width; 0 = not
+     * measured: the engine's default (32 columns over vec_dot, 64 over mul_mat). */
+    uint16_t panel_min_cols[QTK_ISA_COUNT];
 } qtk_type_traits;
 
 /* Traits of type id `t`, or NULL when the id is not a known type. */
@@ -302,6 +311,9 @@ QTK_API qtk_vec_dot_fn qtk_vec_dot_best(int t);
 /* The multi-column kernel of the same ISA level qtk_vec_dot_best picks, or
  * NULL when that level has none for type t. */
 QTK_API qtk_mul_mat_fn qtk_mul_mat_best(int t);
+/* The ISA level of the kernels qtk_vec_dot_best and qtk_mul_mat_best pick for
+ * type t on this CPU (under the qtk_set_max_isa cap); -1 when it has none. */
+QTK_API int qtk_kernel_isa(int t);
 /* The fastest from_float of type t on this CPU (from_float_isa, else
  * from_float; NULL for unknown types or types without one). */
 QTK_API qtk_from_float_fn qtk_from_float_best(int t);

@@ -490,6 +490,16 @@ static void test_bench_errors(const char *model, const char *out) {
     CHECK(tl_run_qtk("bench types --type q8_0 --rows 16 --cols 256 --seconds 0.001", out) == 0 &&
               tl_file_contains(out, "q8_0") && tl_file_contains(out, "memory read bandwidth"),
           "bench types still works");
+    /* --crossover: one row per type with a ratio per width and the width the panels win from */
+    CHECK(tl_run_qtk("bench types --crossover --type q8_0 --type q4_K --rows 64 --cols 256 --seconds 0.001 -t 1", out) ==
+                  0 &&
+              tl_file_contains(out, "panel from") && tl_file_contains(out, "\nq8_0 ") && tl_file_contains(out, "\nq4_K "),
+          "bench types --crossover");
+    CHECK(tl_run_qtk("bench types --isa mips", out) == 2 && tl_file_contains(out, "mips"), "bench types --isa mips -> 2");
+    CHECK(tl_run_qtk("bench types --isa scalar --crossover --type q8_0 --rows 16 --cols 256 --seconds 0.001 -t 1", out) ==
+                  0 &&
+              tl_file_contains(out, "q8_0      scalar"),
+          "bench types --isa scalar: the scalar kernels");
     free(missing);
     free(garbage);
 }

@@ -76,6 +76,18 @@ int main(void) {
     CHECK(fabs(qtk_type_bpw(QTK_TYPE_IQ4_KSS) - 4.0) < 1e-12, "iq4_kss bpw");
     CHECK(fabs(qtk_type_bpw(QTK_TYPE_IQ6_K) - 6.625) < 1e-12, "iq6_k bpw");
 
+    /* measured panel crossovers: only for ISA levels the type has kernels on, within the widths
+     * `qtk bench types --crossover` measures (2..512, or never), and only where a batch can use panels */
+    for (int i = 0; i < qtk_type_count(); i++) {
+        const qtk_type_traits *t = qtk_type_at(i);
+        for (int isa = 0; isa < QTK_ISA_COUNT; isa++) {
+            const int c = t->panel_min_cols[isa];
+            CHECK(c == 0 || ((c == QTK_PANEL_NEVER || (c >= 2 && c <= 512)) && t->vec_dot[isa] && t->to_float),
+                  "%s: panel_min_cols[%s] = %d (needs a kernel at that level, 2..512 or never)", t->name,
+                  qtk_isa_name((qtk_isa)isa), c);
+        }
+    }
+
     /* names unique, ids unique */
     int n = qtk_type_count();
     for (int i = 0; i < n; i++)

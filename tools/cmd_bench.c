@@ -71,6 +71,12 @@ void help_bench(FILE *out) {
             "  --cols C      matrix columns = row length (default 4096)\n"
             "  --seconds S   minimum time per measurement (default 0.5)\n"
             "  --gemm-cols G activation columns of the gemm figure (default 512; 0 = skip)\n"
+            "  --isa L       cap the kernels at level L: scalar, avx2, avx512 or neon\n"
+            "  --crossover   instead of the table above: for batch widths 2..512 columns, the\n"
+            "                speed of the int8 panel path over the type's own kernels (both on\n"
+            "                N threads, best of 3 alternated runs each) and the width from which\n"
+            "                the panels are faster at every measured width (the type table's\n"
+            "                panel_min_cols for that ISA level)\n"
             "  -h, --help    show this help\n");
 }
 
@@ -899,11 +905,73 @@ done:
     return rc;
 }
 
+/* qtk bench types --crossover: for each type, the panel path's speed over the
+ * type's own kernels at batch widths 2..512, and the width from which the
+ * panels win at every larger measured width ("never" when they do not win at
+ * 512, where the conversion is already spread over many columns). */
+static int bench_crossover(const int *types, int ntypes, int64_t rows, int64_t cols, int nthreads, double min_seconds) {
+    static const int64_t widths[] = {2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 512};
+    enum { NW = (int)(sizeof widths / sizeof widths[0]) };
+    const int64_t max_w = widths[NW - 1];
+    float *x = (float *)malloc((size_t)(rows * cols) * sizeof(float));
+    float *imatrix = (float *)malloc((size_t)cols * sizeof(float));
+    float *gx = (float *)malloc((size_t)(max_w * cols) * sizeof(float));
+    float *gy = (float *)malloc((size_t)(max_w * rows) * sizeof(float));
+    void *qbuf = qtk_malloc_aligned(qtk_row_size(QTK_TYPE_F32, cols) * (size_t)rows);
+    if (!x || !imatrix || !gx || !gy || !qbuf) {
+        fprintf(stderr, "qtk bench: out of memory\n");
+        free(x), free(imatrix), free(gx), free(gy), qtk_free_aligned(qbuf);
+        return 1;
+    }
+    fill_weights(x, rows, cols, imatrix);
+    for (int64_t i = 0; i < max_w * cols; i++) gx[i] = x[i % (rows * cols)] * 2.0f;
+    fprintf(stdout, "qtk bench types --crossover: %lld x %lld matrix, %d threads, panel GEMM %s\n", (long long)rows,
+            (long long)cols, nthreads, qtk_isa_name(qtk_bench_gemm_isa()));
+    fprintf(stdout, "panel speed / own-kernel speed at each batch width (columns):\n\n%-9s %-7s", "type", "kernel");
+    for (int i = 0; i < NW; i++) fprintf(stdout, " %5lld", (long long)widths[i]);
+    fprintf(stdout, "  %10s %8s\n", "panel from", "table");
+    for (int k = 0; k < ntypes; k++) {
+        const qtk_type_traits *tr = qtk_type_get(types[k]);
+        const size_t rs = qtk_row_size(types[k], cols);
+        const int isa = qtk_kernel_isa(types[k]);
+        if (isa < 0) continue;
+        bench_ctx qc = {.tr = tr, .w = (const uint8_t *)qbuf, .row_size = rs, .cols = cols, .src = x,
+                        .imatrix = tr->requires_imatrix ? imatrix : NULL};
+        qtk_parallel_for(nthreads, rows, quantize_range, &qc);
+        fprintf(stdout, "%-9s %-7s", tr->name, qtk_isa_name((qtk_isa)isa));
+        fflush(stdout);
+        double ratio[NW];
+        for (int i = 0; i < NW; i++) {
+            double own = 0, pan = 0;
+            for (int rep = 0; rep < 3; rep++) { /* alternated, so a noisy moment hits both */
+                own = fmax(own, qtk_bench_gemm_path(types[k], qbuf, rows, cols, widths[i], gx, gy, nthreads,
+                                                    min_seconds / 3, QTK_BENCH_PATH_OWN));
+                pan = fmax(pan, qtk_bench_gemm_path(types[k], qbuf, rows, cols, widths[i], gx, gy, nthreads,
+                                                    min_seconds / 3, QTK_BENCH_PATH_PANEL));
+            }
+            ratio[i] = own > 0 ? pan / own : 0;
+            fprintf(stdout, " %5.2f", ratio[i]);
+            fflush(stdout);
+        }
+        int from = NW;
+        while (from > 0 && ratio[from - 1] >= 1.0) from--;
+        char buf[32];
+        if (from < NW) snprintf(buf, sizeof buf, "%lld", (long long)widths[from]);
+        else snprintf(buf, sizeof buf, "never"); /* table: QTK_PANEL_NEVER */
+        fprintf(stdout, "  %10s %8d\n", buf, (int)tr->panel_min_cols[isa]);
+        fflush(stdout);
+    }
+    free(x), free(imatrix), free(gx), free(gy);
+    qtk_free_aligned(qbuf);
+    return 0;
+}
+
 int cmd_bench(int argc, char **argv) {
     int types[128], ntypes = 0, nthreads = qtk_cpu_count();
     int64_t rows = 4096, cols = 4096;
     double min_seconds = 0.5;
     int64_t gemm_cols = 512;
+    bool crossover = false;
     if (argc < 2 || strcmp(argv[1], "types") != 0) return bench_models(argc, argv);
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -928,6 +996,17 @@ int cmd_bench(int argc, char **argv) {
         } else if (!strcmp(a, "--gemm-cols") && i + 1 < argc) {
             gemm_cols = atoll(argv[++i]);
             if (gemm_cols < 0 || gemm_cols > 4096) return cli_usage_error("bench", help_bench, "--gemm-cols: 0..4096");
+        } else if (!strcmp(a, "--crossover")) {
+            crossover = true;
+        } else if (!strcmp(a, "--isa") && i + 1 < argc) {
+            const char *name = argv[++i];
+            int isa = -1;
+            for (int l = 0; l < QTK_ISA_COUNT; l++)
+                if (!strcmp(name, qtk_isa_name((qtk_isa)l))) isa = l;
+            if (isa < 0) return cli_usage_error("bench", help_bench, "--isa: scalar, avx2, avx512 or neon, not '%s'", name);
+            if (!qtk_isa_available((qtk_isa)isa))
+                return cli_usage_error("bench", help_bench, "--isa %s: not available on this CPU or build", name);
+            qtk_set_max_isa((qtk_isa)isa);
         } else {
             return cli_usage_error("bench", help_bench, "unknown or incomplete option '%s'", a);
         }
@@ -939,6 +1018,8 @@ int cmd_bench(int argc, char **argv) {
             const qtk_type_traits *tr = qtk_type_at(i);
             if (tr->quantize && tr->is_quantized && tr->file_type && !tr->interleaved) types[ntypes++] = (int)tr->id;
         }
+
+    if (crossover) return bench_crossover(types, ntypes, rows, cols, nthreads, min_seconds);
 
     const int64_t qrows = rows < 64 ? rows : 64; /* rows used for quantize timing */
     float *x = (float *)malloc((size_t)(rows * cols) * sizeof(float));

@@ -14,6 +14,11 @@
 
 double qtk_bench_gemm(int t, const void *w, int64_t rows, int64_t cols, int64_t n_cols, const float *x, float *y,
                       int nthreads, double min_seconds) {
+    return qtk_bench_gemm_path(t, w, rows, cols, n_cols, x, y, nthreads, min_seconds, QTK_BENCH_PATH_ENGINE);
+}
+
+double qtk_bench_gemm_path(int t, const void *w, int64_t rows, int64_t cols, int64_t n_cols, const float *x, float *y,
+                           int nthreads, double min_seconds, int path) {
     qtk_weight wt;
     memset(&wt, 0, sizeof wt);
     wt.name = "bench";
@@ -28,6 +33,11 @@ double qtk_bench_gemm(int t, const void *w, int64_t rows, int64_t cols, int64_t 
     memset(&e, 0, sizeof e);
     if (wt.row_size == 0 || qtk_weight_bind(&wt, &err) != QTK_OK || qtk_pool_create(nthreads, &e.pool, &err) != QTK_OK)
         return 0;
+    if (path == QTK_BENCH_PATH_PANEL && wt.panel_min_cols == 0) {
+        qtk_pool_free(e.pool);
+        return 0; /* no panel path for this type */
+    }
+    if (path != QTK_BENCH_PATH_ENGINE) wt.panel_min_cols = path == QTK_BENCH_PATH_PANEL ? 1 : 0;
     e.n_gen = e.n_batch = nthreads;
     double best = 0;
     for (int rep = 0; rep < 3; rep++) {

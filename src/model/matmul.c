@@ -28,7 +28,8 @@
 #define ROW_ALIGN 16
 #define MAX_TILE_COLS 8
 #define MAX_WEIGHTS 8
-/* Columns from which the panel path runs. The conversion (the type's
+/* Columns from which the panel path runs when the type table has no measured
+ * crossover for the type's ISA (qtk_type_traits.panel_min_cols). The conversion (the type's
  * to_float, then re-quantization) costs about as much as 25-40 columns of
  * the type's own kernel, so the crossover (measured on Zen 4, AVX-512, one
  * thread, 1024 x 4096 weights; BENCHMARKS.md) lies at 24-48 columns for the
@@ -58,8 +59,15 @@ qtk_status qtk_weight_bind(qtk_weight *w, qtk_error *err) {
     w->dot = qtk_vec_dot_best((int)w->type);
     w->mul_mat = qtk_mul_mat_best((int)w->type);
     w->panel_min_cols = 0;
-    if (qtk_panel_act_supported(tr->vec_dot_type) && tr->to_float && w->n_in % QTK_PANEL_B == 0)
-        w->panel_min_cols = w->mul_mat ? PANEL_MIN_COLS_TILED : PANEL_MIN_COLS;
+    if (qtk_panel_act_supported(tr->vec_dot_type) && tr->to_float && w->n_in % QTK_PANEL_B == 0) {
+        /* the type's measured crossover for the ISA its kernels run on, else the defaults */
+        const int isa = qtk_kernel_isa((int)w->type);
+        const int measured = isa >= 0 ? tr->panel_min_cols[isa] : 0;
+        w->panel_min_cols = measured == QTK_PANEL_NEVER ? INT64_MAX
+                            : measured                  ? measured
+                            : w->mul_mat                ? PANEL_MIN_COLS_TILED
+                                                        : PANEL_MIN_COLS;
+    }
     return QTK_OK;
 }
 

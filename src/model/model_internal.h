@@ -26,7 +26,8 @@ typedef struct qtk_weight {
     qtk_vec_dot_fn dot;                /* best vec_dot on this CPU               */
     qtk_mul_mat_fn mul_mat;            /* its multi-column kernel, or NULL       */
     int64_t panel_min_cols;            /* batches of this many columns run through
-                                          int8 panels (matmul.c); 0 = never     */
+                                          int8 panels (matmul.c); 0 = the type has
+                                          none, INT64_MAX = never faster here   */
 } qtk_weight;
 
 typedef struct qtk_layer {

@@ -48,6 +48,9 @@
 #define MUL_MAT_AVX512(t) {NULL, NULL, AVX512(qtk_##t##_mul_mat_avx512), NULL}
 #define MUL_MAT_X86(t) {NULL, AVX2(qtk_##t##_mul_mat_avx2), AVX512(qtk_##t##_mul_mat_avx512), NULL}
 /* F32/F16/BF16 rows (float_dot*.c): scalar + AVX2; wider ISAs fall back to AVX2. */
+/* Measured panel crossovers (qtk_type_traits.panel_min_cols) for the x86 levels; NEON's are
+   not measured (the project's aarch64 stage runs under qemu), so it keeps the engine default. */
+#define PANEL_X86(avx2, avx512) {0, avx2, avx512, 0}
 #define FLOAT_DOTS(t) {qtk_##t##_vec_dot_scalar, AVX2(qtk_##t##_vec_dot_avx2), NULL, NULL}
 
 /* Geometry-only rows: known ids whose data qtk can size and skip (all mainline ids). */
@@ -68,11 +71,11 @@
      .vec_dot = NO_DOTS}
 
 /* Mainline lattice i-quants (iq_mainline*.c): Q8_K activations, to_int8 where exact per 32. */
-#define IQM_ROW(ID, t, SIZE, INT8, QUANT, REQ, PLAN_REQ)                                                        \
+#define IQM_ROW(ID, t, SIZE, INT8, QUANT, REQ, PLAN_REQ, PANEL)                                                        \
     [ID] = {.id = ID, .name = #t, .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = SIZE,               \
      .is_quantized = true, .file_type = true, .requires_imatrix = REQ, .vec_dot_type = QTK_TYPE_Q8_K,      \
      .to_float = qtk_##t##_to_float, .to_int8 = INT8, .quantize = QUANT, .vec_dot = DOTS_ALL(t),     \
-     .plan_requires_imatrix = PLAN_REQ, .block_fallback = QTK_TYPE_IQ4_NL}
+     .plan_requires_imatrix = PLAN_REQ, .block_fallback = QTK_TYPE_IQ4_NL, .panel_min_cols = PANEL}
 
 /* Indexed by type id (designated initializers); rows without a name are unknown ids. */
 static const qtk_type_traits type_table[QTK_TYPE_ID_LIMIT] = {
@@ -96,60 +99,60 @@ static const qtk_type_traits type_table[QTK_TYPE_ID_LIMIT] = {
     [QTK_TYPE_Q4_0] = {.id = QTK_TYPE_Q4_0, .name = "q4_0", .ecosystems = QTK_ECO_BOTH, .block_size = 32, .type_size = 18, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_q4_0_to_float, .to_int8 = qtk_q4_0_to_int8,
      .quantize = qtk_q4_0_quantize, .from_float = qtk_q4_0_from_float,
-     .vec_dot = DOTS_ALL(q4_0), .mul_mat = MUL_MAT_X86(q4_0)},
+     .vec_dot = DOTS_ALL(q4_0), .panel_min_cols = PANEL_X86(24, 24), .mul_mat = MUL_MAT_X86(q4_0)},
     [QTK_TYPE_Q4_1] = {.id = QTK_TYPE_Q4_1, .name = "q4_1", .ecosystems = QTK_ECO_BOTH, .block_size = 32, .type_size = 20, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_2, .to_float = qtk_q4_1_to_float,
-     .quantize = qtk_q4_1_quantize, .from_float = qtk_q4_1_from_float, .vec_dot = DOTS_ALL(q4_1),
+     .quantize = qtk_q4_1_quantize, .from_float = qtk_q4_1_from_float, .vec_dot = DOTS_ALL(q4_1), .panel_min_cols = PANEL_X86(16, 24),
      .mul_mat = MUL_MAT_AVX512(q4_1)},
     [QTK_TYPE_Q5_0] = {.id = QTK_TYPE_Q5_0, .name = "q5_0", .ecosystems = QTK_ECO_BOTH, .block_size = 32, .type_size = 22, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_q5_0_to_float, .to_int8 = qtk_q5_0_to_int8,
      .quantize = qtk_q5_0_quantize, .from_float = qtk_q5_0_from_float,
-     .vec_dot = DOTS_ALL(q5_0), .mul_mat = MUL_MAT_X86(q5_0)},
+     .vec_dot = DOTS_ALL(q5_0), .panel_min_cols = PANEL_X86(48, 48), .mul_mat = MUL_MAT_X86(q5_0)},
     [QTK_TYPE_Q5_1] = {.id = QTK_TYPE_Q5_1, .name = "q5_1", .ecosystems = QTK_ECO_BOTH, .block_size = 32, .type_size = 24, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_2, .to_float = qtk_q5_1_to_float,
-     .quantize = qtk_q5_1_quantize, .from_float = qtk_q5_1_from_float, .vec_dot = DOTS_ALL(q5_1),
+     .quantize = qtk_q5_1_quantize, .from_float = qtk_q5_1_from_float, .vec_dot = DOTS_ALL(q5_1), .panel_min_cols = PANEL_X86(16, 32),
      .mul_mat = MUL_MAT_AVX512(q5_1)},
     [QTK_TYPE_Q6_0] = {.id = QTK_TYPE_Q6_0, .name = "q6_0", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 32, .type_size = 26, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_q6_0_to_float, .to_int8 = qtk_q6_0_to_int8,
      .quantize = qtk_q6_0_quantize, .from_float = qtk_q6_0_from_float,
-     .vec_dot = DOTS_ALL(q6_0), .mul_mat = MUL_MAT_X86(q6_0)},
+     .vec_dot = DOTS_ALL(q6_0), .panel_min_cols = PANEL_X86(96, 64), .mul_mat = MUL_MAT_X86(q6_0)},
     [QTK_TYPE_Q8_0] = {.id = QTK_TYPE_Q8_0, .name = "q8_0", .ecosystems = QTK_ECO_BOTH, .block_size = 32, .type_size = 34, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_q8_0_to_float, .to_int8 = qtk_q8_0_to_int8,
      .quantize = qtk_q8_0_quantize, .from_float = qtk_q8_0_from_float, .from_float_isa = ACT_AVX2(q8_0),
-     .vec_dot = DOTS_ALL(q8_0), .mul_mat = MUL_MAT_X86(q8_0)},
+     .vec_dot = DOTS_ALL(q8_0), .panel_min_cols = PANEL_X86(12, 12), .mul_mat = MUL_MAT_X86(q8_0)},
     GEOM(QTK_TYPE_Q8_1, "q8_1", 32, 36, 0, true),
     [QTK_TYPE_IQ4_NL] = {.id = QTK_TYPE_IQ4_NL, .name = "iq4_nl", .ecosystems = QTK_ECO_BOTH, .block_size = 32, .type_size = 18, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_iq4_nl_to_float, .to_int8 = qtk_iq4_nl_to_int8,
-     .quantize = qtk_iq4_nl_quantize, .from_float = qtk_iq4_nl_from_float, .vec_dot = DOTS_ALL(iq4_nl),
+     .quantize = qtk_iq4_nl_quantize, .from_float = qtk_iq4_nl_from_float, .vec_dot = DOTS_ALL(iq4_nl), .panel_min_cols = PANEL_X86(12, 48),
      .mul_mat = MUL_MAT_AVX512(iq4_nl)},
 
     /* ---- microscaling: E8M0 exponent + E2M1 codes per 32 (legacy1.c) ---- */
     [QTK_TYPE_MXFP4] = {.id = QTK_TYPE_MXFP4, .name = "mxfp4", .ecosystems = QTK_ECO_BOTH, .block_size = 32, .type_size = 17, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_mxfp4_to_float, .to_int8 = qtk_mxfp4_to_int8,
-     .quantize = qtk_mxfp4_quantize, .from_float = qtk_mxfp4_from_float, .vec_dot = DOTS_ALL(mxfp4),
+     .quantize = qtk_mxfp4_quantize, .from_float = qtk_mxfp4_from_float, .vec_dot = DOTS_ALL(mxfp4), .panel_min_cols = PANEL_X86(12, 48),
      .mul_mat = MUL_MAT_AVX512(mxfp4)},
 
     /* ---- k-quants (256-weight super-blocks) ---- */
     [QTK_TYPE_Q2_K] = {.id = QTK_TYPE_Q2_K, .block_fallback = QTK_TYPE_IQ4_NL, .name = "q2_K", .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = 84, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_q2_K_to_float,
      .quantize = qtk_q2_K_quantize, .from_float = qtk_q2_K_from_float,
-     .vec_dot = DOTS_ALL(q2_K), .mul_mat = MUL_MAT_AVX512(q2_K)},
+     .vec_dot = DOTS_ALL(q2_K), .panel_min_cols = PANEL_X86(8, 64), .mul_mat = MUL_MAT_AVX512(q2_K)},
     [QTK_TYPE_Q3_K] = {.id = QTK_TYPE_Q3_K, .block_fallback = QTK_TYPE_IQ4_NL, .name = "q3_K", .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = 110, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_q3_K_to_float,
      .quantize = qtk_q3_K_quantize, .quantize_effort = qtk_q3_K_quantize_effort, .from_float = qtk_q3_K_from_float,
-     .vec_dot = DOTS_ALL(q3_K), .mul_mat = MUL_MAT_AVX512(q3_K)},
+     .vec_dot = DOTS_ALL(q3_K), .panel_min_cols = PANEL_X86(12, 96), .mul_mat = MUL_MAT_AVX512(q3_K)},
     [QTK_TYPE_Q4_K] = {.id = QTK_TYPE_Q4_K, .block_fallback = QTK_TYPE_Q5_0, .name = "q4_K", .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = 144, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_2, .to_float = qtk_q4_K_to_float,
      .quantize = qtk_q4_K_quantize, .quantize_effort = qtk_q4_K_quantize_effort, .from_float = qtk_q4_K_from_float,
-     .vec_dot = DOTS_ALL(q4_K), .mul_mat = MUL_MAT_AVX512(q4_K), .to_int8_isa = TO_INT8_AVX512(q4_K)},
+     .vec_dot = DOTS_ALL(q4_K), .panel_min_cols = PANEL_X86(8, 24), .mul_mat = MUL_MAT_AVX512(q4_K), .to_int8_isa = TO_INT8_AVX512(q4_K)},
     [QTK_TYPE_Q5_K] = {.id = QTK_TYPE_Q5_K, .block_fallback = QTK_TYPE_Q6_0, .name = "q5_K", .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = 176, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_2, .to_float = qtk_q5_K_to_float,
      .quantize = qtk_q5_K_quantize, .quantize_effort = qtk_q5_K_quantize_effort, .from_float = qtk_q5_K_from_float,
-     .vec_dot = DOTS_ALL(q5_K), .mul_mat = MUL_MAT_AVX512(q5_K), .to_int8_isa = TO_INT8_AVX512(q5_K)},
+     .vec_dot = DOTS_ALL(q5_K), .panel_min_cols = PANEL_X86(8, 16), .mul_mat = MUL_MAT_AVX512(q5_K), .to_int8_isa = TO_INT8_AVX512(q5_K)},
     [QTK_TYPE_Q6_K] = {.id = QTK_TYPE_Q6_K, .block_fallback = QTK_TYPE_Q8_0, .name = "q6_K", .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = 210, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_q6_K_to_float,
      .quantize = qtk_q6_K_quantize, .quantize_effort = qtk_q6_K_quantize_effort, .from_float = qtk_q6_K_from_float,
-     .vec_dot = DOTS_ALL(q6_K), .mul_mat = MUL_MAT_AVX512(q6_K), .to_int8_isa = TO_INT8_AVX512(q6_K)},
+     .vec_dot = DOTS_ALL(q6_K), .panel_min_cols = PANEL_X86(24, 24), .mul_mat = MUL_MAT_AVX512(q6_K), .to_int8_isa = TO_INT8_AVX512(q6_K)},
     [QTK_TYPE_Q8_K] = {.id = QTK_TYPE_Q8_K, .name = "q8_K", .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = 296, .is_quantized = true,
      .file_type = false, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_q8_K_to_float,
      .from_float = qtk_q8_K_from_float, .from_float_isa = ACT_AVX2(q8_K), .vec_dot = NO_DOTS},
@@ -159,85 +162,85 @@ static const qtk_type_traits type_table[QTK_TYPE_ID_LIMIT] = {
      .from_float = qtk_q8_2_from_float, .from_float_isa = ACT_AVX2(q8_2), .vec_dot = NO_DOTS},
 
     /* ---- mainline i-quants ---- */
-    IQM_ROW(QTK_TYPE_IQ2_XXS, iq2_xxs, 66, qtk_iq2_xxs_to_int8, qtk_iq2_xxs_quantize, true, true),
-    IQM_ROW(QTK_TYPE_IQ2_XS, iq2_xs, 74, NULL, qtk_iq2_xs_quantize, true, true),
-    IQM_ROW(QTK_TYPE_IQ3_XXS, iq3_xxs, 98, qtk_iq3_xxs_to_int8, qtk_iq3_xxs_quantize, false, false),
-    IQM_ROW(QTK_TYPE_IQ1_S, iq1_s, 50, qtk_iq1_s_to_int8, qtk_iq1_s_quantize, true, true),
-    IQM_ROW(QTK_TYPE_IQ3_S, iq3_s, 110, qtk_iq3_s_to_int8, qtk_iq3_s_quantize, false, false),
-    IQM_ROW(QTK_TYPE_IQ2_S, iq2_s, 82, NULL, qtk_iq2_s_quantize, false, true),
-    IQM_ROW(QTK_TYPE_IQ1_M, iq1_m, 56, NULL, qtk_iq1_m_quantize, false, true),
+    IQM_ROW(QTK_TYPE_IQ2_XXS, iq2_xxs, 66, qtk_iq2_xxs_to_int8, qtk_iq2_xxs_quantize, true, true, PANEL_X86(2, 2)),
+    IQM_ROW(QTK_TYPE_IQ2_XS, iq2_xs, 74, NULL, qtk_iq2_xs_quantize, true, true, PANEL_X86(12, 8)),
+    IQM_ROW(QTK_TYPE_IQ3_XXS, iq3_xxs, 98, qtk_iq3_xxs_to_int8, qtk_iq3_xxs_quantize, false, false, PANEL_X86(2, 2)),
+    IQM_ROW(QTK_TYPE_IQ1_S, iq1_s, 50, qtk_iq1_s_to_int8, qtk_iq1_s_quantize, true, true, PANEL_X86(4, 4)),
+    IQM_ROW(QTK_TYPE_IQ3_S, iq3_s, 110, qtk_iq3_s_to_int8, qtk_iq3_s_quantize, false, false, PANEL_X86(2, 2)),
+    IQM_ROW(QTK_TYPE_IQ2_S, iq2_s, 82, NULL, qtk_iq2_s_quantize, false, true, PANEL_X86(8, 8)),
+    IQM_ROW(QTK_TYPE_IQ1_M, iq1_m, 56, NULL, qtk_iq1_m_quantize, false, true, PANEL_X86(4, 8)),
     [QTK_TYPE_IQ4_XS] = {.id = QTK_TYPE_IQ4_XS, .block_fallback = QTK_TYPE_IQ4_NL, .name = "iq4_xs", .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = 136, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq4_xs_to_float, .to_int8 = qtk_iq4_xs_to_int8,
-     .quantize = qtk_iq4_xs_quantize, .from_float = qtk_iq4_xs_from_float, .vec_dot = DOTS_ALL(iq4_xs),
+     .quantize = qtk_iq4_xs_quantize, .from_float = qtk_iq4_xs_from_float, .vec_dot = DOTS_ALL(iq4_xs), .panel_min_cols = PANEL_X86(12, 48),
      .mul_mat = MUL_MAT_AVX512(iq4_xs)},
 
     /* ---- iqk: super-block scale, 16-weight sub-blocks ---- */
     [QTK_TYPE_IQ2_K] = {.id = QTK_TYPE_IQ2_K, .block_fallback = QTK_TYPE_IQ4_NL, .name = "iq2_k", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 76, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq2_k_to_float,
      .quantize = qtk_iq2_k_quantize, .quantize_effort = qtk_iq2_k_quantize_effort, .from_float = qtk_iq2_k_from_float,
-     .vec_dot = DOTS_ALL(iq2_k), .mul_mat = MUL_MAT_AVX512(iq2_k)},
+     .vec_dot = DOTS_ALL(iq2_k), .panel_min_cols = PANEL_X86(32, 128), .mul_mat = MUL_MAT_AVX512(iq2_k)},
     [QTK_TYPE_IQ3_K] = {.id = QTK_TYPE_IQ3_K, .block_fallback = QTK_TYPE_IQ4_NL, .name = "iq3_k", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 110, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq3_k_to_float,
      .quantize = qtk_iq3_k_quantize, .quantize_effort = qtk_iq3_k_quantize_effort, .from_float = qtk_iq3_k_from_float,
-     .vec_dot = DOTS_ALL(iq3_k), .mul_mat = MUL_MAT_AVX512(iq3_k)},
+     .vec_dot = DOTS_ALL(iq3_k), .panel_min_cols = PANEL_X86(24, 128), .mul_mat = MUL_MAT_AVX512(iq3_k)},
     [QTK_TYPE_IQ4_K] = {.id = QTK_TYPE_IQ4_K, .block_fallback = QTK_TYPE_Q5_0, .name = "iq4_k", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 144, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq4_k_to_float,
      .quantize = qtk_iq4_k_quantize, .quantize_effort = qtk_iq4_k_quantize_effort, .from_float = qtk_iq4_k_from_float,
-     .vec_dot = DOTS_ALL(iq4_k), .mul_mat = MUL_MAT_AVX512(iq4_k)},
+     .vec_dot = DOTS_ALL(iq4_k), .panel_min_cols = PANEL_X86(32, 128), .mul_mat = MUL_MAT_AVX512(iq4_k)},
     [QTK_TYPE_IQ5_K] = {.id = QTK_TYPE_IQ5_K, .block_fallback = QTK_TYPE_Q6_0, .name = "iq5_k", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 176, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq5_k_to_float,
      .quantize = qtk_iq5_k_quantize, .quantize_effort = qtk_iq5_k_quantize_effort, .from_float = qtk_iq5_k_from_float,
-     .vec_dot = DOTS_ALL(iq5_k), .mul_mat = MUL_MAT_AVX512(iq5_k)},
+     .vec_dot = DOTS_ALL(iq5_k), .panel_min_cols = PANEL_X86(24, 128), .mul_mat = MUL_MAT_AVX512(iq5_k)},
     [QTK_TYPE_IQ6_K] = {.id = QTK_TYPE_IQ6_K, .block_fallback = QTK_TYPE_Q8_0, .name = "iq6_k", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 212, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq6_k_to_float,
      .to_float_dot = qtk_iq6_k_to_float_table,
      .quantize = qtk_iq6_k_quantize, .quantize_effort = qtk_iq6_k_quantize_effort, .from_float = qtk_iq6_k_from_float,
-     .vec_dot = DOTS_ALL(iq6_k), .mul_mat = MUL_MAT_AVX512(iq6_k)},
+     .vec_dot = DOTS_ALL(iq6_k), .panel_min_cols = PANEL_X86(16, 96), .mul_mat = MUL_MAT_AVX512(iq6_k)},
 
     /* ---- iqk: per-row scale (row header), 32-weight sub-blocks ---- */
     [QTK_TYPE_IQ2_KS] = {.id = QTK_TYPE_IQ2_KS, .block_fallback = QTK_TYPE_IQ4_NL, .name = "iq2_ks", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 70, .row_meta_size = 2,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq2_ks_to_float, .to_int8 = qtk_iq2_ks_to_int8,
      .quantize = qtk_iq2_ks_quantize, .from_float = qtk_iq2_ks_from_float,
-     .vec_dot = DOTS_ALL(iq2_ks), .mul_mat = MUL_MAT_AVX512(iq2_ks)},
+     .vec_dot = DOTS_ALL(iq2_ks), .panel_min_cols = PANEL_X86(32, 96), .mul_mat = MUL_MAT_AVX512(iq2_ks)},
     [QTK_TYPE_IQ3_KS] = {.id = QTK_TYPE_IQ3_KS, .block_fallback = QTK_TYPE_IQ4_NL, .name = "iq3_ks", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 102, .row_meta_size = 2,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq3_ks_to_float, .to_int8 = qtk_iq3_ks_to_int8,
      .quantize = qtk_iq3_ks_quantize, .from_float = qtk_iq3_ks_from_float,
-     .vec_dot = DOTS_ALL(iq3_ks), .mul_mat = MUL_MAT_AVX512(iq3_ks)},
+     .vec_dot = DOTS_ALL(iq3_ks), .panel_min_cols = PANEL_X86(24, 96), .mul_mat = MUL_MAT_AVX512(iq3_ks)},
     [QTK_TYPE_IQ2_KL] = {.id = QTK_TYPE_IQ2_KL, .block_fallback = QTK_TYPE_IQ4_NL, .name = "iq2_kl", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 86, .row_meta_size = 2,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq2_kl_to_float,
      .quantize = qtk_iq2_kl_quantize, .from_float = qtk_iq2_kl_from_float,
-     .vec_dot = DOTS_ALL(iq2_kl), .mul_mat = MUL_MAT_AVX512(iq2_kl)},
+     .vec_dot = DOTS_ALL(iq2_kl), .panel_min_cols = PANEL_X86(48, 96), .mul_mat = MUL_MAT_AVX512(iq2_kl)},
     [QTK_TYPE_IQ4_KS] = {.id = QTK_TYPE_IQ4_KS, .block_fallback = QTK_TYPE_IQ4_NL, .name = "iq4_ks", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 136, .row_meta_size = 4,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq4_ks_to_float, .to_int8 = qtk_iq4_ks_to_int8,
      .quantize = qtk_iq4_ks_quantize, .from_float = qtk_iq4_ks_from_float,
-     .vec_dot = DOTS_ALL(iq4_ks), .mul_mat = MUL_MAT_AVX512(iq4_ks)},
+     .vec_dot = DOTS_ALL(iq4_ks), .panel_min_cols = PANEL_X86(16, 48), .mul_mat = MUL_MAT_AVX512(iq4_ks)},
     [QTK_TYPE_IQ4_KSS] = {.id = QTK_TYPE_IQ4_KSS, .block_fallback = QTK_TYPE_IQ4_NL, .name = "iq4_kss", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 128, .row_meta_size = 4,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq4_kss_to_float, .to_int8 = qtk_iq4_kss_to_int8,
      .quantize = qtk_iq4_kss_quantize, .from_float = qtk_iq4_kss_from_float,
-     .vec_dot = DOTS_ALL(iq4_kss), .mul_mat = MUL_MAT_AVX512(iq4_kss),
+     .vec_dot = DOTS_ALL(iq4_kss), .panel_min_cols = PANEL_X86(16, 12), .mul_mat = MUL_MAT_AVX512(iq4_kss),
      .to_int8_isa = TO_INT8_AVX512(iq4_kss)},
     [QTK_TYPE_IQ5_KS] = {.id = QTK_TYPE_IQ5_KS, .block_fallback = QTK_TYPE_Q5_0, .name = "iq5_ks", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 168, .row_meta_size = 4,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq5_ks_to_float, .to_int8 = qtk_iq5_ks_to_int8,
      .quantize = qtk_iq5_ks_quantize, .from_float = qtk_iq5_ks_from_float,
-     .vec_dot = DOTS_ALL(iq5_ks), .mul_mat = MUL_MAT_AVX512(iq5_ks)},
+     .vec_dot = DOTS_ALL(iq5_ks), .panel_min_cols = PANEL_X86(24, 96), .mul_mat = MUL_MAT_AVX512(iq5_ks)},
 
     /* ---- trellis (KT) types, f32 row header ---- */
     [QTK_TYPE_IQ1_KT] = {.id = QTK_TYPE_IQ1_KT, .block_fallback = QTK_TYPE_IQ4_NL, .plan_requires_imatrix = true, .name = "iq1_kt", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 56, .row_meta_size = 4,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_iq1_kt_to_float,
      .to_float_dot = qtk_iq1_kt_to_float_dot, .to_int8 = qtk_iq1_kt_to_int8, .quantize = qtk_iq1_kt_quantize,
-     .from_float = qtk_iq1_kt_from_float, .vec_dot = DOTS_ALL(iq1_kt)},
+     .from_float = qtk_iq1_kt_from_float, .vec_dot = DOTS_ALL(iq1_kt), .panel_min_cols = PANEL_X86(4, 4)},
     [QTK_TYPE_IQ2_KT] = {.id = QTK_TYPE_IQ2_KT, .block_fallback = QTK_TYPE_IQ4_NL, .plan_requires_imatrix = true, .name = "iq2_kt", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 68, .row_meta_size = 4,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_iq2_kt_to_float,
      .to_float_dot = qtk_iq2_kt_to_float_dot, .to_int8 = qtk_iq2_kt_to_int8, .quantize = qtk_iq2_kt_quantize,
-     .from_float = qtk_iq2_kt_from_float, .vec_dot = DOTS_ALL(iq2_kt)},
+     .from_float = qtk_iq2_kt_from_float, .vec_dot = DOTS_ALL(iq2_kt), .panel_min_cols = PANEL_X86(8, 8)},
     [QTK_TYPE_IQ3_KT] = {.id = QTK_TYPE_IQ3_KT, .block_fallback = QTK_TYPE_IQ4_NL, .name = "iq3_kt", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 100, .row_meta_size = 4,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_iq3_kt_to_float,
      .to_float_dot = qtk_iq3_kt_to_float_dot, .to_int8 = qtk_iq3_kt_to_int8, .quantize = qtk_iq3_kt_quantize,
-     .from_float = qtk_iq3_kt_from_float, .vec_dot = DOTS_ALL(iq3_kt)},
+     .from_float = qtk_iq3_kt_from_float, .vec_dot = DOTS_ALL(iq3_kt), .panel_min_cols = PANEL_X86(4, 4)},
     [QTK_TYPE_IQ4_KT] = {.id = QTK_TYPE_IQ4_KT, .block_fallback = QTK_TYPE_IQ4_NL, .name = "iq4_kt", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 128, .row_meta_size = 4,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_iq4_kt_to_float,
      .to_float_dot = qtk_iq4_kt_to_float_dot, .to_int8 = qtk_iq4_kt_to_int8, .quantize = qtk_iq4_kt_quantize,
-     .from_float = qtk_iq4_kt_from_float, .vec_dot = DOTS_ALL(iq4_kt)},
+     .from_float = qtk_iq4_kt_from_float, .vec_dot = DOTS_ALL(iq4_kt), .panel_min_cols = PANEL_X86(4, 4)},
 
     /* ---- row-interleaved variants (FORMATS §6): recognised, refused ---- */
     INTERLEAVED(202, "q4_0_r8", QTK_TYPE_Q4_0, 8, 32, 18, 0),
@@ -419,6 +422,11 @@ qtk_mul_mat_fn qtk_mul_mat_best(int t) {
     if (!tr) return NULL;
     int isa = best_level(tr);
     return isa >= 0 ? tr->mul_mat[isa] : NULL;
+}
+
+int qtk_kernel_isa(int t) {
+    const qtk_type_traits *tr = qtk_type_get(t);
+    return tr ? best_level(tr) : -1;
 }
 
 qtk_from_float_fn qtk_from_float_best(int t) {
