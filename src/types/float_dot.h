@@ -17,5 +17,12 @@ void qtk_f16_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_f16_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_bf16_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_bf16_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
+/* AVX-512: one FMA chain per product, so vec_dot and the 4 x 4-tiled mul_mat agree bit for bit. */
+void qtk_f16_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
+void qtk_bf16_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
+void qtk_f16_mul_mat_avx512(int64_t n, const void *w, size_t w_stride, const void *a, size_t a_stride, float *out,
+                            size_t out_stride, int64_t n_rows, int64_t n_cols);
+void qtk_bf16_mul_mat_avx512(int64_t n, const void *w, size_t w_stride, const void *a, size_t a_stride, float *out,
+                             size_t out_stride, int64_t n_rows, int64_t n_cols);
 
 #endif

@@ -52,6 +52,8 @@
    not measured (the project's aarch64 stage runs under qemu), so it keeps the engine default. */
 #define PANEL_X86(avx2, avx512) {0, avx2, avx512, 0}
 #define FLOAT_DOTS(t) {qtk_##t##_vec_dot_scalar, AVX2(qtk_##t##_vec_dot_avx2), NULL, NULL}
+/* F16/BF16: also AVX-512 (float_dot_avx512.c), with a tiled mul_mat for batches. */
+#define FLOAT16_DOTS(t) {qtk_##t##_vec_dot_scalar, AVX2(qtk_##t##_vec_dot_avx2), AVX512(qtk_##t##_vec_dot_avx512), NULL}
 
 /* Geometry-only rows: known ids whose data qtk can size and skip (all mainline ids). */
 #define GEOM(ID, NAME, BLK, SIZE, META, Q)                                           \
@@ -85,10 +87,10 @@ static const qtk_type_traits type_table[QTK_TYPE_ID_LIMIT] = {
      .from_float = qtk_f32_from_float, .vec_dot = FLOAT_DOTS(f32)},
     [QTK_TYPE_F16] = {.id = QTK_TYPE_F16, .name = "f16", .ecosystems = QTK_ECO_BOTH, .block_size = 1, .type_size = 2, .file_type = true,
      .vec_dot_type = QTK_TYPE_F16, .to_float = qtk_f16_to_float, .quantize = qtk_f16_quantize,
-     .from_float = qtk_f16_from_float, .vec_dot = FLOAT_DOTS(f16)},
+     .from_float = qtk_f16_from_float, .vec_dot = FLOAT16_DOTS(f16), .mul_mat = MUL_MAT_AVX512(f16)},
     [QTK_TYPE_BF16] = {.id = QTK_TYPE_BF16, .name = "bf16", .ecosystems = QTK_ECO_BOTH, .block_size = 1, .type_size = 2, .file_type = true,
      .vec_dot_type = QTK_TYPE_BF16, .to_float = qtk_bf16_to_float, .quantize = qtk_bf16_quantize,
-     .from_float = qtk_bf16_from_float, .vec_dot = FLOAT_DOTS(bf16)},
+     .from_float = qtk_bf16_from_float, .vec_dot = FLOAT16_DOTS(bf16), .mul_mat = MUL_MAT_AVX512(bf16)},
     INT_ROW(QTK_TYPE_I8, "i8", 1),
     INT_ROW(QTK_TYPE_I16, "i16", 2),
     INT_ROW(QTK_TYPE_I32, "i32", 4),
