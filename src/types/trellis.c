@@ -41,6 +41,24 @@ static uint32_t rd_u32(const void *p) {
     return v;
 }
 
+static uint64_t rd_u64(const void *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* The 8 x 8 bit matrix x (bit j of byte i) transposed (to bit i of byte j) by three
+ * delta swaps (Hacker's Delight, transpose8): IQ3_KT's sign bits, 8 values at a time
+ * instead of one shift-and-mask per value and sub-block. */
+static uint64_t bit_transpose8(uint64_t x) {
+    uint64_t t = (x ^ (x >> 7)) & 0x00AA00AA00AA00AAull;
+    x = x ^ t ^ (t << 7);
+    t = (x ^ (x >> 14)) & 0x0000CCCC0000CCCCull;
+    x = x ^ t ^ (t << 14);
+    t = (x ^ (x >> 28)) & 0x00000000F0F0F0F0ull;
+    return x ^ t ^ (t << 28);
+}
+
 /* Block geometry per type: bytes per 256 weights, weights per group. */
 static size_t kt_block_bytes(int type) {
     switch (type) {
@@ -74,11 +92,13 @@ void qtk_kt_unpack(int type, const uint8_t *blk, qtk_kt_sub *sub) {
             const int nib = (sc[b % 4] >> (4 * (b / 4))) & 0xF;
             sub[b].scale = type == QTK_TYPE_IQ2_KT ? qtk_iq4nl_values[nib] : nib;
             for (int t = 0; t < 4; t++) sub[b].seed[t] = (uint32_t)rd_u16(ql + 2 * (4 * b + t)) + QTK_KT_OFFSET;
-            uint32_t s = 0;
-            if (type == QTK_TYPE_IQ3_KT)
-                for (int p = 0; p < 32; p++) s |= (uint32_t)((qh[p] >> b) & 1) << p;
-            sub[b].signs = s;
+            sub[b].signs = 0;
         }
+        if (type == QTK_TYPE_IQ3_KT) /* bit b of qh[p] is the sign of value p of sub-block b */
+            for (int c = 0; c < 4; c++) {
+                const uint64_t t = bit_transpose8(rd_u64(qh + 8 * c));
+                for (int b = 0; b < 8; b++) sub[b].signs |= (uint32_t)((t >> (8 * b)) & 0xFF) << (8 * c);
+            }
         break;
     }
     default: { /* IQ4_KT */

@@ -42,6 +42,7 @@ static inline int qtk_kt_value(uint32_t x) {
     void qtk_##t##_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);         \
     void qtk_##t##_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);           \
     void qtk_##t##_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);         \
+    void qtk_##t##_to_int8_avx512(const void *row, int64_t n, float *d, int8_t *q);            \
     void qtk_##t##_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 
 QTK_KT_DECL(iq1_kt)

@@ -92,6 +92,69 @@ void qtk_iq4_kt_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y
     kt_vec_dot_avx512(QTK_TYPE_IQ4_KT, QTK_KT_F_IQ4, 128, n, s, x, y);
 }
 
+/* ---- batch panels: the exact int8 values --------------------------------- */
+
+/* to_int8 of the KT types (the batch panels' per-row step): the values of
+ * kt_to_int8 (trellis.c), 16 generator lanes at once as in the dot product
+ * above, narrowed to bytes; the same bytes and scales. */
+QTK_FORCE_INLINE void kt_to_int8_avx512(int type, float factor, size_t bb, const void *row, int64_t n, float *d,
+                                        int8_t *q) {
+    const uint8_t *p = (const uint8_t *)row;
+    const float dr = rd_f32(p) * factor;
+    p += 4;
+    const uint32_t *P = qtk_kt_mul_pow;
+    const __m512i pw8 = _mm512_setr_epi32((int)P[0], (int)P[1], (int)P[2], (int)P[3], (int)P[4], (int)P[5], (int)P[6],
+                                          (int)P[7], (int)P[0], (int)P[1], (int)P[2], (int)P[3], (int)P[4], (int)P[5],
+                                          (int)P[6], (int)P[7]);
+    const __m512i pw4 = _mm512_setr_epi32((int)P[0], (int)P[1], (int)P[2], (int)P[3], (int)P[0], (int)P[1], (int)P[2],
+                                          (int)P[3], (int)P[0], (int)P[1], (int)P[2], (int)P[3], (int)P[0], (int)P[1],
+                                          (int)P[2], (int)P[3]);
+    qtk_kt_sub sub[8];
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += bb) {
+        qtk_kt_unpack(type, p, sub);
+        for (int b = 0; b < 8; b++) {
+            d[ibl * 8 + b] = dr * (float)sub[b].scale;
+            const uint32_t *sd = sub[b].seed;
+            int8_t *qb = q + ibl * QK_K + 32 * b;
+            for (int h = 0; h < 2; h++) { /* values 16h .. 16h + 15 */
+                __m512i v;
+                if (type == QTK_TYPE_IQ4_KT) {
+                    const int g = 4 * h;
+                    const __m512i seed = _mm512_setr_epi32(
+                        (int)sd[g], (int)sd[g], (int)sd[g], (int)sd[g], (int)sd[g + 1], (int)sd[g + 1], (int)sd[g + 1],
+                        (int)sd[g + 1], (int)sd[g + 2], (int)sd[g + 2], (int)sd[g + 2], (int)sd[g + 2], (int)sd[g + 3],
+                        (int)sd[g + 3], (int)sd[g + 3], (int)sd[g + 3]);
+                    v = kt_vals16(_mm512_mullo_epi32(seed, pw4));
+                } else {
+                    const int g = 2 * h;
+                    const __m512i seed = _mm512_inserti64x4(_mm512_set1_epi32((int)sd[g]),
+                                                            _mm256_set1_epi32((int)sd[g + 1]), 1);
+                    v = kt_vals16(_mm512_mullo_epi32(seed, pw8));
+                    if (type == QTK_TYPE_IQ3_KT) {
+                        const __mmask16 neg = (__mmask16)(sub[b].signs >> (16 * h));
+                        v = _mm512_abs_epi32(v);
+                        v = _mm512_mask_sub_epi32(v, neg, _mm512_setzero_si512(), v);
+                    }
+                }
+                _mm_storeu_si128((__m128i *)(qb + 16 * h), _mm512_cvtepi32_epi8(v)); /* |v| <= 126 */
+            }
+        }
+    }
+}
+
+void qtk_iq1_kt_to_int8_avx512(const void *row, int64_t n, float *d, int8_t *q) {
+    kt_to_int8_avx512(QTK_TYPE_IQ1_KT, QTK_KT_F_IQ1, 56, row, n, d, q);
+}
+void qtk_iq2_kt_to_int8_avx512(const void *row, int64_t n, float *d, int8_t *q) {
+    kt_to_int8_avx512(QTK_TYPE_IQ2_KT, QTK_KT_F_IQ2, 68, row, n, d, q);
+}
+void qtk_iq3_kt_to_int8_avx512(const void *row, int64_t n, float *d, int8_t *q) {
+    kt_to_int8_avx512(QTK_TYPE_IQ3_KT, QTK_KT_F_IQ3, 100, row, n, d, q);
+}
+void qtk_iq4_kt_to_int8_avx512(const void *row, int64_t n, float *d, int8_t *q) {
+    kt_to_int8_avx512(QTK_TYPE_IQ4_KT, QTK_KT_F_IQ4, 128, row, n, d, q);
+}
+
 /* ---- codebook scan -------------------------------------------------------- */
 
 void qtk_kt_search_avx512(const qtk_kt_book *b, int ng, const float *t, const float *w, const int *cells, int *out) {
