@@ -495,6 +495,9 @@ static void test_bench_errors(const char *model, const char *out) {
                   0 &&
               tl_file_contains(out, "panel from") && tl_file_contains(out, "\nq8_0 ") && tl_file_contains(out, "\nq4_K "),
           "bench types --crossover");
+    CHECK(tl_run_qtk("bench types --crossover --type f16 --rows 16 --cols 256 --seconds 0.001 -t 1", out) == 0 &&
+              tl_file_contains(out, "no int8 panels"),
+          "bench types --crossover: F16 has no panels");
     CHECK(tl_run_qtk("bench types --isa mips", out) == 2 && tl_file_contains(out, "mips"), "bench types --isa mips -> 2");
     CHECK(tl_run_qtk("bench types --isa scalar --crossover --type q8_0 --rows 16 --cols 256 --seconds 0.001 -t 1", out) ==
                   0 &&

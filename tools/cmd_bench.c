@@ -940,6 +940,10 @@ static int bench_crossover(const int *types, int ntypes, int64_t rows, int64_t c
         qtk_parallel_for(nthreads, rows, quantize_range, &qc);
         fprintf(stdout, "%-9s %-7s", tr->name, qtk_isa_name((qtk_isa)isa));
         fflush(stdout);
+        if (qtk_bench_gemm_path(types[k], qbuf, rows < 16 ? rows : 16, cols, 2, gx, gy, 1, 0, QTK_BENCH_PATH_PANEL) == 0) {
+            fprintf(stdout, "  no int8 panels for this type (F16/BF16/F32 stay in float)\n");
+            continue;
+        }
         double ratio[NW];
         for (int i = 0; i < NW; i++) {
             double own = 0, pan = 0;
