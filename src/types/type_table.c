@@ -48,9 +48,20 @@
 #define MUL_MAT_AVX512(t) {NULL, NULL, AVX512(qtk_##t##_mul_mat_avx512), NULL}
 #define MUL_MAT_X86(t) {NULL, AVX2(qtk_##t##_mul_mat_avx2), AVX512(qtk_##t##_mul_mat_avx512), NULL}
 /* F32/F16/BF16 rows (float_dot*.c): scalar + AVX2; wider ISAs fall back to AVX2. */
-/* Measured panel crossovers (qtk_type_traits.panel_min_cols) for the x86 levels; NEON's are
-   not measured (the project's aarch64 stage runs under qemu), so it keeps the engine default. */
-#define PANEL_X86(avx2, avx512) {0, avx2, avx512, 0}
+/* Measured panel crossovers (qtk_type_traits.panel_min_cols) for the x86 levels (0 where that
+   level is not compiled in, like its kernels); NEON's are not measured (the project's aarch64
+   stage runs under qemu), so it keeps the engine default. */
+#ifdef QTK_HAVE_AVX2
+#define PANEL_AVX2(n) n
+#else
+#define PANEL_AVX2(n) 0
+#endif
+#ifdef QTK_HAVE_AVX512
+#define PANEL_AVX512(n) n
+#else
+#define PANEL_AVX512(n) 0
+#endif
+#define PANEL_X86(avx2, avx512) {0, PANEL_AVX2(avx2), PANEL_AVX512(avx512), 0}
 #define FLOAT_DOTS(t) {qtk_##t##_vec_dot_scalar, AVX2(qtk_##t##_vec_dot_avx2), NULL, NULL}
 /* F16/BF16: also AVX-512 (float_dot_avx512.c), with a tiled mul_mat for batches. */
 #define FLOAT16_DOTS(t) {qtk_##t##_vec_dot_scalar, AVX2(qtk_##t##_vec_dot_avx2), AVX512(qtk_##t##_vec_dot_avx512), NULL}
