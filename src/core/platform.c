@@ -408,6 +408,11 @@ static tmp_char tmp_name[QTK_TMP_SLOTS][QTK_TMP_PATH_MAX];
  * in the table yet. The cleanup waits for this to reach 0 (the creating thread blocks the cleanup
  * signals meanwhile, so the handler never runs on it; on Windows the handler has its own thread). */
 static slot_state tmp_creating;
+#ifndef _WIN32
+/* The signals whose handler removes the temp files (qtk_install_signal_cleanup). */
+static const int k_cleanup_signals[] = {SIGINT, SIGTERM, SIGHUP};
+#define N_CLEANUP_SIGNALS (sizeof k_cleanup_signals / sizeof k_cleanup_signals[0])
+#endif
 
 /* Registers a temp file for removal on a signal; -1 when the table is full or
  * the name too long (the file is then only removed by the normal paths). */
@@ -660,9 +665,7 @@ qtk_status qtk_tmpfile_create(const char *final_path, FILE **f, char **tmp_path,
          * behind under load before this). */
         sigset_t cleanup_sigs, old_mask;
         sigemptyset(&cleanup_sigs);
-        sigaddset(&cleanup_sigs, SIGINT);
-        sigaddset(&cleanup_sigs, SIGTERM);
-        sigaddset(&cleanup_sigs, SIGHUP);
+        for (size_t i = 0; i < N_CLEANUP_SIGNALS; i++) sigaddset(&cleanup_sigs, k_cleanup_signals[i]);
         pthread_sigmask(SIG_BLOCK, &cleanup_sigs, &old_mask);
         SLOT_ADD(&tmp_creating, 1);
         int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666); /* mode as fopen: umask applies */
@@ -743,15 +746,15 @@ static void on_signal(int sig) {
 }
 
 void qtk_install_signal_cleanup(void) {
-    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+    const int *sigs = k_cleanup_signals;
+    for (size_t i = 0; i < N_CLEANUP_SIGNALS; i++) {
         struct sigaction old;
         if (sigaction(sigs[i], NULL, &old) != 0 || old.sa_handler == SIG_IGN) continue; /* keep nohup & co */
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = on_signal;
         sigemptyset(&sa.sa_mask);
-        for (size_t k = 0; k < sizeof sigs / sizeof sigs[0]; k++) sigaddset(&sa.sa_mask, sigs[k]);
+        for (size_t k = 0; k < N_CLEANUP_SIGNALS; k++) sigaddset(&sa.sa_mask, sigs[k]);
         sigaction(sigs[i], &sa, NULL);
     }
 }

@@ -30,48 +30,59 @@ QTK_FORCE_INLINE __m512i kt_dot16(__m512i acc, __m512i v, const int8_t *a) {
     return _mm512_add_epi32(acc, _mm512_madd_epi16(v, a32));
 }
 
+/* Generator powers MUL^1.. per lane: 2 groups of 8 (IQ1/IQ2/IQ3_KT) or 4 groups of 4 (IQ4_KT). */
+typedef struct {
+    __m512i pw8, pw4;
+} kt_powers;
+
+static kt_powers kt_powers_init(void) {
+    const uint32_t *P = qtk_kt_mul_pow;
+    kt_powers k;
+    k.pw8 = _mm512_setr_epi32((int)P[0], (int)P[1], (int)P[2], (int)P[3], (int)P[4], (int)P[5], (int)P[6], (int)P[7],
+                              (int)P[0], (int)P[1], (int)P[2], (int)P[3], (int)P[4], (int)P[5], (int)P[6], (int)P[7]);
+    k.pw4 = _mm512_setr_epi32((int)P[0], (int)P[1], (int)P[2], (int)P[3], (int)P[0], (int)P[1], (int)P[2], (int)P[3],
+                              (int)P[0], (int)P[1], (int)P[2], (int)P[3], (int)P[0], (int)P[1], (int)P[2], (int)P[3]);
+    return k;
+}
+
+/* Values 16h .. 16h + 15 of sub-block s (signs applied): what kt_sub_values
+ * (trellis.c) computes, 16 lanes at once. */
+QTK_FORCE_INLINE __m512i kt_half16(int type, const qtk_kt_sub *s, int h, const kt_powers *k) {
+    const uint32_t *sd = s->seed;
+    if (type == QTK_TYPE_IQ4_KT) {
+        const int g = 4 * h;
+        const __m512i seed = _mm512_setr_epi32((int)sd[g], (int)sd[g], (int)sd[g], (int)sd[g], (int)sd[g + 1],
+                                               (int)sd[g + 1], (int)sd[g + 1], (int)sd[g + 1], (int)sd[g + 2],
+                                               (int)sd[g + 2], (int)sd[g + 2], (int)sd[g + 2], (int)sd[g + 3],
+                                               (int)sd[g + 3], (int)sd[g + 3], (int)sd[g + 3]);
+        return kt_vals16(_mm512_mullo_epi32(seed, k->pw4));
+    }
+    const int g = 2 * h;
+    const __m512i seed = _mm512_inserti64x4(_mm512_set1_epi32((int)sd[g]), _mm256_set1_epi32((int)sd[g + 1]), 1);
+    __m512i v = kt_vals16(_mm512_mullo_epi32(seed, k->pw8));
+    if (type == QTK_TYPE_IQ3_KT) {
+        const __mmask16 neg = (__mmask16)(s->signs >> (16 * h));
+        v = _mm512_abs_epi32(v);
+        v = _mm512_mask_sub_epi32(v, neg, _mm512_setzero_si512(), v);
+    }
+    return v;
+}
+
 QTK_FORCE_INLINE void kt_vec_dot_avx512(int type, float factor, size_t bb, int64_t n, float *s, const void *vx,
                                         const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
     const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
     const float d = rd_f32(p) * factor;
     p += 4;
-    const uint32_t *P = qtk_kt_mul_pow;
-    const __m512i pw8 = _mm512_setr_epi32((int)P[0], (int)P[1], (int)P[2], (int)P[3], (int)P[4], (int)P[5], (int)P[6],
-                                          (int)P[7], (int)P[0], (int)P[1], (int)P[2], (int)P[3], (int)P[4], (int)P[5],
-                                          (int)P[6], (int)P[7]);
-    const __m512i pw4 = _mm512_setr_epi32((int)P[0], (int)P[1], (int)P[2], (int)P[3], (int)P[0], (int)P[1], (int)P[2],
-                                          (int)P[3], (int)P[0], (int)P[1], (int)P[2], (int)P[3], (int)P[0], (int)P[1],
-                                          (int)P[2], (int)P[3]);
+    const kt_powers k = kt_powers_init();
     qtk_kt_sub sub[8];
     float sumf = 0.0f;
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += bb) {
         qtk_kt_unpack(type, p, sub);
         for (int b = 0; b < 8; b++) {
             const qtk_block_q8_0 *yb = &y[ibl * 8 + b];
-            const uint32_t *sd = sub[b].seed;
             __m512i acc = _mm512_setzero_si512();
-            if (type == QTK_TYPE_IQ4_KT) {
-                for (int g = 0; g < 8; g += 4) {
-                    const __m512i seed = _mm512_setr_epi32(
-                        (int)sd[g], (int)sd[g], (int)sd[g], (int)sd[g], (int)sd[g + 1], (int)sd[g + 1], (int)sd[g + 1],
-                        (int)sd[g + 1], (int)sd[g + 2], (int)sd[g + 2], (int)sd[g + 2], (int)sd[g + 2], (int)sd[g + 3],
-                        (int)sd[g + 3], (int)sd[g + 3], (int)sd[g + 3]);
-                    acc = kt_dot16(acc, kt_vals16(_mm512_mullo_epi32(seed, pw4)), yb->qs + 4 * g);
-                }
-            } else {
-                for (int g = 0; g < 4; g += 2) {
-                    const __m512i seed = _mm512_inserti64x4(_mm512_set1_epi32((int)sd[g]),
-                                                            _mm256_set1_epi32((int)sd[g + 1]), 1);
-                    __m512i v = kt_vals16(_mm512_mullo_epi32(seed, pw8));
-                    if (type == QTK_TYPE_IQ3_KT) {
-                        const __mmask16 neg = (__mmask16)(sub[b].signs >> (8 * g));
-                        v = _mm512_abs_epi32(v);
-                        v = _mm512_mask_sub_epi32(v, neg, _mm512_setzero_si512(), v);
-                    }
-                    acc = kt_dot16(acc, v, yb->qs + 8 * g);
-                }
-            }
+            for (int h = 0; h < 2; h++) acc = kt_dot16(acc, kt_half16(type, &sub[b], h, &k), yb->qs + 16 * h);
             const int32_t isum = _mm512_reduce_add_epi32(acc);
             sumf += qtk_fp16_to_fp32(yb->d) * (float)(sub[b].scale * isum);
         }
@@ -95,49 +106,21 @@ void qtk_iq4_kt_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y
 /* ---- batch panels: the exact int8 values --------------------------------- */
 
 /* to_int8 of the KT types (the batch panels' per-row step): the values of
- * kt_to_int8 (trellis.c), 16 generator lanes at once as in the dot product
- * above, narrowed to bytes; the same bytes and scales. */
+ * kt_to_int8 (trellis.c) by kt_half16, narrowed to bytes; the same bytes and scales. */
 QTK_FORCE_INLINE void kt_to_int8_avx512(int type, float factor, size_t bb, const void *row, int64_t n, float *d,
                                         int8_t *q) {
     const uint8_t *p = (const uint8_t *)row;
     const float dr = rd_f32(p) * factor;
     p += 4;
-    const uint32_t *P = qtk_kt_mul_pow;
-    const __m512i pw8 = _mm512_setr_epi32((int)P[0], (int)P[1], (int)P[2], (int)P[3], (int)P[4], (int)P[5], (int)P[6],
-                                          (int)P[7], (int)P[0], (int)P[1], (int)P[2], (int)P[3], (int)P[4], (int)P[5],
-                                          (int)P[6], (int)P[7]);
-    const __m512i pw4 = _mm512_setr_epi32((int)P[0], (int)P[1], (int)P[2], (int)P[3], (int)P[0], (int)P[1], (int)P[2],
-                                          (int)P[3], (int)P[0], (int)P[1], (int)P[2], (int)P[3], (int)P[0], (int)P[1],
-                                          (int)P[2], (int)P[3]);
+    const kt_powers k = kt_powers_init();
     qtk_kt_sub sub[8];
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += bb) {
         qtk_kt_unpack(type, p, sub);
         for (int b = 0; b < 8; b++) {
             d[ibl * 8 + b] = dr * (float)sub[b].scale;
-            const uint32_t *sd = sub[b].seed;
             int8_t *qb = q + ibl * QK_K + 32 * b;
-            for (int h = 0; h < 2; h++) { /* values 16h .. 16h + 15 */
-                __m512i v;
-                if (type == QTK_TYPE_IQ4_KT) {
-                    const int g = 4 * h;
-                    const __m512i seed = _mm512_setr_epi32(
-                        (int)sd[g], (int)sd[g], (int)sd[g], (int)sd[g], (int)sd[g + 1], (int)sd[g + 1], (int)sd[g + 1],
-                        (int)sd[g + 1], (int)sd[g + 2], (int)sd[g + 2], (int)sd[g + 2], (int)sd[g + 2], (int)sd[g + 3],
-                        (int)sd[g + 3], (int)sd[g + 3], (int)sd[g + 3]);
-                    v = kt_vals16(_mm512_mullo_epi32(seed, pw4));
-                } else {
-                    const int g = 2 * h;
-                    const __m512i seed = _mm512_inserti64x4(_mm512_set1_epi32((int)sd[g]),
-                                                            _mm256_set1_epi32((int)sd[g + 1]), 1);
-                    v = kt_vals16(_mm512_mullo_epi32(seed, pw8));
-                    if (type == QTK_TYPE_IQ3_KT) {
-                        const __mmask16 neg = (__mmask16)(sub[b].signs >> (16 * h));
-                        v = _mm512_abs_epi32(v);
-                        v = _mm512_mask_sub_epi32(v, neg, _mm512_setzero_si512(), v);
-                    }
-                }
-                _mm_storeu_si128((__m128i *)(qb + 16 * h), _mm512_cvtepi32_epi8(v)); /* |v| <= 126 */
-            }
+            for (int h = 0; h < 2; h++) /* |v| <= 126 */
+                _mm_storeu_si128((__m128i *)(qb + 16 * h), _mm512_cvtepi32_epi8(kt_half16(type, &sub[b], h, &k)));
         }
     }
 }
