@@ -22,7 +22,7 @@ void help_bench(FILE *out) {
     fprintf(out,
             "usage: qtk bench -m MODEL [-m MODEL ...] [-p N,...] [-n N,...] [-t N,...] [-r N] [-ctk T] [-ctv T]\n"
             "                 [-o md|json|jsonl|csv] [--progress] [--bw-size MIB]\n"
-            "       qtk bench types [--type T ...] [-t N] [--rows R] [--cols C] [--seconds S]\n\n"
+            "       qtk bench types [--type T ...] [-t N] [--rows R] [--cols C] [--seconds S] [--effort L]\n\n"
             "Model benchmark (llama-bench's options and output). For every model, thread\n"
             "count and test, after one warmup run, r timed runs:\n"
             "  ppP   P pseudo-random tokens (BOS first if the vocabulary adds one) decoded as\n"
@@ -49,7 +49,8 @@ void help_bench(FILE *out) {
             "qtk bench types:\n"
             "For every type with a quantizer (or the --type list), prints:\n"
             "  bpw          bits per weight of the blocks\n"
-            "  q M/s        quantize throughput, million weights/s, 1 thread, no imatrix\n"
+            "  q M/s        quantize throughput, million weights/s, 1 thread, no imatrix, at\n"
+            "               the --effort level (as qtk quantize: default unless given)\n"
             "  qi M/s       the same with an importance matrix\n"
             "  deq GB/s     dequantize throughput, GB/s of quantized bytes, 1 thread\n"
             "  dot1 GB/s    R x C matrix times one vector, GB/s of weight bytes, 1 thread, through\n"
@@ -72,6 +73,7 @@ void help_bench(FILE *out) {
             "  --seconds S   minimum time per measurement (default 0.5)\n"
             "  --gemm-cols G activation columns of the gemm figure (default 512; 0 = skip)\n"
             "  --isa L       cap the kernels at level L: scalar, avx2, avx512 or neon\n"
+            "  --effort L    quantizer effort of the q/qi figures: fast, default or max\n"
             "  --crossover   instead of the table above: for batch widths 2..512 columns, the\n"
             "                speed of the int8 panel path over the type's own kernels (both on\n"
             "                N threads, best of 3 alternated runs each) and the width from which\n"
@@ -99,8 +101,9 @@ typedef struct bench_ctx {
 static void quantize_range(void *p, int64_t begin, int64_t end, int ti) {
     bench_ctx *c = (bench_ctx *)p;
     (void)ti;
-    c->tr->quantize(c->src + begin * c->cols, (uint8_t *)c->w + (size_t)begin * c->row_size, end - begin, c->cols,
-                    c->imatrix);
+    /* these bytes only feed the dot/gemm timings: the cheapest search writes them */
+    qtk_quantize_rows_effort((int)c->tr->id, c->src + begin * c->cols, (uint8_t *)c->w + (size_t)begin * c->row_size,
+                             end - begin, c->cols, c->imatrix, QTK_EFFORT_FAST, NULL);
 }
 
 static void dot_range(void *p, int64_t begin, int64_t end, int ti) {
@@ -208,11 +211,11 @@ static double gemm_ops(int t, const void *q, int64_t rows, int64_t cols, int64_t
 }
 
 static double seconds_of_quantize(const qtk_type_traits *tr, const float *x, void *q, int64_t rows, int64_t cols,
-                                  const float *imatrix, double min_seconds, int64_t *weights_done) {
+                                  const float *imatrix, int effort, double min_seconds, int64_t *weights_done) {
     int iters = 0;
     double t0 = qtk_time_now(), t;
     do {
-        tr->quantize(x, q, rows, cols, imatrix);
+        qtk_quantize_rows_effort((int)tr->id, x, q, rows, cols, imatrix, effort, NULL);
         iters++;
         t = qtk_time_now() - t0;
     } while (t < min_seconds);
@@ -976,6 +979,7 @@ int cmd_bench(int argc, char **argv) {
     double min_seconds = 0.5;
     int64_t gemm_cols = 512;
     bool crossover = false;
+    int effort = QTK_EFFORT_DEFAULT;
     if (argc < 2 || strcmp(argv[1], "types") != 0) return bench_models(argc, argv);
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -1002,6 +1006,10 @@ int cmd_bench(int argc, char **argv) {
             if (gemm_cols < 0 || gemm_cols > 4096) return cli_usage_error("bench", help_bench, "--gemm-cols: 0..4096");
         } else if (!strcmp(a, "--crossover")) {
             crossover = true;
+        } else if (!strcmp(a, "--effort") && i + 1 < argc) {
+            effort = qtk_effort_from_name(argv[++i]);
+            if (effort < 0)
+                return cli_usage_error("bench", help_bench, "--effort: fast, default or max, not '%s'", argv[i]);
         } else if (!strcmp(a, "--isa") && i + 1 < argc) {
             const char *name = argv[++i];
             int isa = -1;
@@ -1068,10 +1076,10 @@ int cmd_bench(int argc, char **argv) {
         int64_t done = 0;
         double qs = 0, qis = 0;
         if (!tr->requires_imatrix) {
-            double t = seconds_of_quantize(tr, x, qbuf, qrows, cols, NULL, min_seconds, &done);
+            double t = seconds_of_quantize(tr, x, qbuf, qrows, cols, NULL, effort, min_seconds, &done);
             qs = (double)done / t / 1e6;
         }
-        double t = seconds_of_quantize(tr, x, qbuf, qrows, cols, imatrix, min_seconds, &done);
+        double t = seconds_of_quantize(tr, x, qbuf, qrows, cols, imatrix, effort, min_seconds, &done);
         qis = (double)done / t / 1e6;
         /* dequantize timing on the quantized rows */
         double deq_gbs = 0;
