@@ -7,9 +7,9 @@
  *  (b) for every level the bytes do not depend on the ISA (scalar cap via
  *      qtk_set_max_isa vs the best ISA) or the thread count (one call vs rows
  *      split over 3 threads as qtk_quantize_model splits them);
- *  (c) on the fixed input: Q3_K/Q4_K/Q5_K's default is a search of its own
- *      (two candidates, docs/types.md) with E(default) < E(fast) and within 2 %
- *      of E(max); Q6_K's default is one of max's two candidates, polished (within
+ *  (c) on the fixed input: Q2_K…Q5_K's default is a search of its own
+ *      (fast's candidate polished; Q3_K with an imatrix two candidates; Q2_K its own,
+ *      docs/types.md) with E(default) < E(fast) and within 5 % of E(max); Q6_K's default is one of max's two candidates, polished (within
  *      0.01 % of E(max)); IQ2_K…IQ6_K's default runs fewer improvement candidates
  *      (E between fast's and 1.04·max's); fast differs from max and
  *      E(max) < E(fast) (max polishes fast's candidate among others);
@@ -80,9 +80,9 @@ static const struct {
      "9f7b56a2c5969f99da94e9e1d94f5e2f1fe62efc6889735a16b82717ec52a5a4"},
 };
 
-static const int effort_types[] = {QTK_TYPE_Q3_K,  QTK_TYPE_Q4_K,  QTK_TYPE_Q5_K,  QTK_TYPE_Q6_K, QTK_TYPE_IQ2_K,
+static const int effort_types[] = {QTK_TYPE_Q2_K, QTK_TYPE_Q3_K,  QTK_TYPE_Q4_K,  QTK_TYPE_Q5_K,  QTK_TYPE_Q6_K, QTK_TYPE_IQ2_K,
                                    QTK_TYPE_IQ3_K, QTK_TYPE_IQ4_K, QTK_TYPE_IQ5_K, QTK_TYPE_IQ6_K};
-#define N_EFFORT_TYPES 9
+#define N_EFFORT_TYPES 10
 
 /* The IQk family (IQ2_K…IQ6_K): levels = how many improvement candidates run. */
 static int is_iqk(int t) {
@@ -183,9 +183,10 @@ static void test_fixed_input(void) {
                                        win); IQ2_K without imatrix skips the pass: 1.036 of max here */
                 CHECK(de < ef_ && de <= 1.04 * mx, "%s (%s): default not between fast and max: E fast %.9g, default %.9g, "
                       "max %.9g", qtk_type_name(t), mode, ef_, de, mx);
-            } else {
-                CHECK(strcmp(hex[QTK_EFFORT_DEFAULT], hex[QTK_EFFORT_MAX]) != 0 && de < ef_ && de <= 1.02 * mx,
-                      "%s (%s): default is not its own search between fast and max: E fast %.9g, default %.9g, "
+            } else { /* fast's candidate polished (Q3_K with an imatrix: two candidates; Q2_K its own):
+                        worst here Q3_K plain at 1.042 of max */
+                CHECK(strcmp(hex[QTK_EFFORT_DEFAULT], hex[QTK_EFFORT_FAST]) != 0 && de < ef_ && de <= 1.05 * mx,
+                      "%s (%s): default is not a search between fast and max: E fast %.9g, default %.9g, "
                       "max %.9g", qtk_type_name(t), mode, ef_, de, mx);
             }
             CHECK(strcmp(hex[QTK_EFFORT_FAST], hex[QTK_EFFORT_MAX]) != 0 && mx < ef_,
@@ -205,11 +206,12 @@ static void test_fixed_input(void) {
 }
 
 /* (d) Bounds on E_qtk / E_ref over a vectors file, per level (docs/types.md). */
-/* Measured (docs/types.md) + margin: fast ≤ 1.0043 plain, 1.0128 imatrix (Q5_K);
- * default = max ≤ 0.9520 plain (Q5_K), 1.0033 imatrix (Q5_K). */
+/* Measured (docs/types.md) + margin: fast ≤ 1.0081 plain (Q2_K), 1.0128 imatrix (Q5_K);
+ * default ≤ 0.9894 plain (Q4_K; issue #17 asks ≤ 0.99), 0.9965 imatrix (Q6_K, = max);
+ * max ≤ 0.9520 plain (Q5_K), 1.0033 imatrix (Q5_K). */
 static const double bound[3][2] = {
-    [QTK_EFFORT_FAST] = {1.005, 1.015},
-    [QTK_EFFORT_DEFAULT] = {0.965, 1.0}, /* worst: Q4_K 0.9609 (none), Q6_K 0.9965 (imatrix, = max) */
+    [QTK_EFFORT_FAST] = {1.01, 1.015},
+    [QTK_EFFORT_DEFAULT] = {0.99, 1.0},
     [QTK_EFFORT_MAX] = {0.955, 1.005},
 };
 

@@ -38,20 +38,37 @@ static int round_clamped(float v, int lo, int hi) {
     return clampi(qtk_nearest_int(v), lo, hi);
 }
 
-/* L[i] = off + round_clamped((x[i] + ml) / dl, lo, hi) for n weights, dl != 0, as one
- * vectorisable loop (issue #17): v + 1.5·2^23 − 1.5·2^23 is round-to-nearest-even for
- * |v| < 2^22 and lands beyond the clamps for every larger |v| or ±inf, and NaN fails
- * the first comparison, so each level is round_clamped's. x + 0 only turns −0 into +0,
- * which rounds to the same level, so ml = 0 serves the symmetric types. */
-static void round_levels(int n, const float *x, float ml, float dl, int lo, int hi, int off, uint8_t *L) {
+/* L[i] = off + round_clamped((x[i] + ml[j]) / dl[j], lo, hi) for the nsb sub-blocks of n
+ * weights (j = i / n; ml == NULL: 0), and L = off for a sub-block whose dl[j] is 0 (a
+ * zero scale decodes to 0 whatever the level). One vectorisable loop over the whole
+ * super-block with the sub-block's ml, dl spread per weight (issue #17: one call per
+ * sub-block was unrolled by the compiler into scalar code with branches, a third of a
+ * Q3_K polish): v + 1.5·2^23 − 1.5·2^23 is round-to-nearest-even for |v| < 2^22 and
+ * lands beyond the clamps for every larger |v| or ±inf, and NaN fails the first
+ * comparison, so each level is round_clamped's. x + 0 only turns −0 into +0, which
+ * rounds to the same level, so ml = 0 serves the symmetric types. */
+static void round_levels(int nsb, int n, const float *x, const float *ml, const float *dl, int lo, int hi, int off,
+                         uint8_t *L) {
     const float flo = (float)lo, fhi = (float)hi;
-    for (int i = 0; i < n; i++) {
-        float v = (x[i] + ml) / dl;
+    float mv[QK_K], dv[QK_K], mj[16], dj[16]; /* nsb <= 16 */
+    for (int j = 0; j < nsb; j++) {
+        mj[j] = ml ? ml[j] : 0.0f;
+        dj[j] = dl[j] != 0.0f ? dl[j] : 1.0f;
+    }
+    for (int j = 0; j < nsb; j++)
+        for (int l = 0; l < n; l++) {
+            mv[n * j + l] = mj[j];
+            dv[n * j + l] = dj[j];
+        }
+    for (int i = 0; i < nsb * n; i++) {
+        float v = (x[i] + mv[i]) / dv[i];
         v = (v + 12582912.0f) - 12582912.0f;
         v = v > flo ? v : flo;
         v = v < fhi ? v : fhi;
         L[i] = (uint8_t)((int)v + off);
     }
+    for (int j = 0; j < nsb; j++)
+        if (dl[j] == 0.0f) memset(L + n * j, off, (size_t)n);
 }
 
 /* ============================================================================
@@ -85,21 +102,29 @@ void qtk_q2_K_to_float(const void *row, float *dst, int64_t n) {
     }
 }
 
+/* The signed 3-bit levels (−4…3) of a Q3_K block in weight order: weight 128h + 32j + l
+ * has bits 2j of qs[32h + l] and bit 4h + j of hmask[l] (0: level − 4). Shared by
+ * to_float and the quantizer's polish (q3_K_parts); loops of 32 bytes that vectorise. */
+static void q3_K_levels(const qtk_block_q3_K *b, int8_t *q) {
+    for (int h = 0; h < 2; h++)
+        for (int j = 0; j < 4; j++)
+            for (int l = 0; l < 32; l++) {
+                const int q2 = (b->qs[32 * h + l] >> (2 * j)) & 3;
+                const int hb = (b->hmask[l] >> (4 * h + j)) & 1;
+                q[128 * h + 32 * j + l] = (int8_t)(q2 - 4 + 4 * hb);
+            }
+}
+
 void qtk_q3_K_to_float(const void *row, float *dst, int64_t n) {
     const qtk_block_q3_K *b = (const qtk_block_q3_K *)row;
     for (int64_t i = 0; i < n / QK_K; i++, dst += QK_K) {
         const float d = qtk_kq_fp16(&b[i].d);
-        int8_t sc[16];
+        int8_t sc[16], q[QK_K];
         qtk_kq_unpack_q3_scales(b[i].scales, sc);
+        q3_K_levels(&b[i], q);
         for (int s = 0; s < 16; s++) {
-            const int h = s / 8, j = (s % 8) / 2, l0 = 16 * (s % 2);
             const float dl = d * (float)sc[s];
-            float *y = dst + 128 * h + 32 * j + l0;
-            for (int l = 0; l < 16; l++) {
-                const int q2 = (b[i].qs[32 * h + l0 + l] >> (2 * j)) & 3;
-                const int hb = (b[i].hmask[l0 + l] >> (4 * h + j)) & 1;
-                y[l] = dl * (float)(q2 - (hb ? 0 : 4));
-            }
+            for (int l = 0; l < 16; l++) dst[16 * s + l] = dl * (float)q[16 * s + l];
         }
     }
 }
@@ -637,28 +662,56 @@ typedef struct {
     int has_min;
 } kq_ops;
 
-/* E of a decoded block (w == NULL: unit weights). */
-static double block_error(const float *x, const float *w, const float *y) {
-    double e = 0.0;
-    for (int i = 0; i < QK_K; i++) {
-        const double d = (double)x[i] - (double)y[i];
-        e += (w ? (double)w[i] : 1.0) * d * d;
+/* E of a decoded block (w == NULL: unit weights). exact = 1: one serial double sum (max's
+ * order, its recorded bytes); 0: default's, eight float partial sums the compiler
+ * vectorises, added in double (as kq_polish_sums; only compared with each other). */
+static double block_error(const float *x, const float *w, const float *y, int exact) {
+    if (exact) {
+        double e = 0.0;
+        for (int i = 0; i < QK_K; i++) {
+            const double d = (double)x[i] - (double)y[i];
+            e += (w ? (double)w[i] : 1.0) * d * d;
+        }
+        return e;
     }
+    float p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    if (w)
+        for (int i = 0; i < QK_K; i += 8)
+            for (int l = 0; l < 8; l++) {
+                const float d = x[i + l] - y[i + l];
+                p[l] += w[i + l] * (d * d);
+            }
+    else
+        for (int i = 0; i < QK_K; i += 8)
+            for (int l = 0; l < 8; l++) {
+                const float d = x[i + l] - y[i + l];
+                p[l] += d * d;
+            }
+    double e = 0.0;
+    for (int l = 0; l < 8; l++) e += (double)p[l];
     return e;
 }
 
-/* Refits d (and dmin) by weighted least squares for the block's integers, re-rounds,
- * and keeps the result while E decreases. Returns the block's final E. */
-static double kq_polish(const kq_ops *ops, const float *x, const float *wm, void *blk, double known_err) {
-    float y[QK_K], A[QK_K], B[QK_K];
-    uint8_t tmp[256];
-    double best = known_err; /* E of blk when the caller computed it (kq_take), else < 0 */
-    if (best < 0.0) {
-        ops->decode(blk, y, QK_K);
-        best = block_error(x, wm, y);
-    }
-    for (int it = 0; it < 4 && best > 0.0; it++) {
-        ops->parts(blk, A, B);
+/* The five least-squares sums of kq_polish, s = {Σw·A², Σw·A·B, Σw·B², Σw·x·A, Σw·x·B}.
+ * exact = 1: one serial double chain each, the order max's bytes were recorded with
+ * (test_effort's SHA-256s). exact = 0 (default's polish, issue #17: the serial chains
+ * were a quarter of a Q3_K polish): eight interleaved float partial sums per quantity,
+ * added up in double at the end, vectorised by the compiler, and the B sums skipped
+ * when the type has no mins (B = 0). Float is plenty here: the sums only propose
+ * d and dmin, and the polish keeps a proposal only if the block's error drops. Both
+ * are plain C in a fixed order, so neither depends on the ISA. */
+#define KQ_SUM_LANES 8
+static double kq_dot8(const float *a, const float *b) { /* Σ a·b over a super-block, 8 float partial sums */
+    float p[KQ_SUM_LANES] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int i = 0; i < QK_K; i += KQ_SUM_LANES)
+        for (int l = 0; l < KQ_SUM_LANES; l++) p[l] += a[i + l] * b[i + l];
+    double t = 0.0;
+    for (int l = 0; l < KQ_SUM_LANES; l++) t += (double)p[l];
+    return t;
+}
+static void kq_polish_sums(const float *x, const float *wm, const float *A, const float *B, int has_min, int exact,
+                           double s[5]) {
+    if (exact) {
         double saa = 0, sab = 0, sbb = 0, sxa = 0, sxb = 0;
         for (int i = 0; i < QK_K; i++) {
             const double w = wm ? (double)wm[i] : 1.0;
@@ -668,6 +721,45 @@ static double kq_polish(const kq_ops *ops, const float *x, const float *wm, void
             sxa += w * x[i] * A[i];
             sxb += w * x[i] * B[i];
         }
+        s[0] = saa, s[1] = sab, s[2] = sbb, s[3] = sxa, s[4] = sxb;
+        return;
+    }
+    float wa[QK_K], wb[QK_K];
+    const float *pa = A, *pb = B;
+    if (wm) {
+        for (int i = 0; i < QK_K; i++) wa[i] = wm[i] * A[i];
+        pa = wa;
+    }
+    s[0] = kq_dot8(pa, A);
+    s[3] = kq_dot8(pa, x);
+    s[1] = s[2] = s[4] = 0.0;
+    if (has_min) {
+        if (wm) {
+            for (int i = 0; i < QK_K; i++) wb[i] = wm[i] * B[i];
+            pb = wb;
+        }
+        s[1] = kq_dot8(pa, B);
+        s[2] = kq_dot8(pb, B);
+        s[4] = kq_dot8(pb, x);
+    }
+}
+
+/* Refits d (and dmin) by weighted least squares for the block's integers, re-rounds,
+ * and keeps the result while E decreases. Returns the block's final E. exact: how the
+ * sums are taken (kq_polish_sums). */
+static double kq_polish(const kq_ops *ops, const float *x, const float *wm, void *blk, double known_err, int exact) {
+    float y[QK_K], A[QK_K], B[QK_K];
+    uint8_t tmp[256];
+    double best = known_err; /* E of blk when the caller computed it (kq_take), else < 0 */
+    if (best < 0.0) {
+        ops->decode(blk, y, QK_K);
+        best = block_error(x, wm, y, exact);
+    }
+    for (int it = 0; it < 4 && best > 0.0; it++) {
+        ops->parts(blk, A, B);
+        double sums[5];
+        kq_polish_sums(x, wm, A, B, ops->has_min, exact, sums);
+        const double saa = sums[0], sab = sums[1], sbb = sums[2], sxa = sums[3], sxb = sums[4];
         if (!(saa > 0.0)) break;
         double d, dmin = 0.0;
         const double det = saa * sbb - sab * sab;
@@ -683,7 +775,7 @@ static double kq_polish(const kq_ops *ops, const float *x, const float *wm, void
         ops->set_scales(tmp, (float)d, (float)dmin);
         ops->reround(x, tmp);
         ops->decode(tmp, y, QK_K);
-        const double e = block_error(x, wm, y);
+        const double e = block_error(x, wm, y, exact);
         if (!(e < best)) break;
         best = e;
         memcpy(blk, tmp, ops->size);
@@ -694,7 +786,7 @@ static double kq_polish(const kq_ops *ops, const float *x, const float *wm, void
 /* Polishes candidate `cand` and copies it into `best` if its E is the lowest so far. */
 static void kq_consider(const kq_ops *ops, const float *x, const float *wm, void *cand, void *best,
                         double *best_err) {
-    const double e = kq_polish(ops, x, wm, cand, -1.0);
+    const double e = kq_polish(ops, x, wm, cand, -1.0, 1);
     if (e < *best_err) {
         *best_err = e;
         memcpy(best, cand, ops->size);
@@ -704,17 +796,20 @@ static void kq_consider(const kq_ops *ops, const float *x, const float *wm, void
 /* Effort levels (docs/types.md "Effort levels"): QTK_EFFORT_FAST encodes only the
  * reference's candidate (modes[0] below), unpolished; QTK_EFFORT_MAX tries every
  * candidate, each with the finest sub-block search and polished. QTK_EFFORT_DEFAULT
- * (Q3_K, Q4_K, Q5_K) tries the first two candidates, Q4_K/Q5_K's with the
- * reference's coarser scale steps, and polishes only the better one: within 0.99 of
- * the reference's error on the shared vectors at about max's time / 2 (docs/types.md).
- * Q6_K's default polishes one of max's two candidates (q6_K_block).
+ * (Q3_K, Q4_K, Q5_K) polishes fast's candidate without an imatrix; with one it tries
+ * the first two candidates (Q4_K/Q5_K's with the reference's coarser scale steps) and
+ * polishes the better one (the second wins often there: 0.96–0.99 instead of up to
+ * 1.003 of the reference's error per distribution). Within 0.99 of the reference's
+ * error summed over the shared vectors, at about the reference's speed without an
+ * imatrix (docs/types.md, issue #17). Q2_K's default (q2_K_block) and Q6_K's
+ * (q6_K_block) pick their own candidates.
  * Candidates of a level are always tried in the same order, so its bytes do not depend
  * on the ISA or the thread count. */
 static int kq_level(int effort) {
     return effort == QTK_EFFORT_FAST || effort == QTK_EFFORT_DEFAULT ? effort : QTK_EFFORT_MAX;
 }
-static int kq_candidates(int effort, int n_max) {
-    return effort == QTK_EFFORT_MAX ? n_max : effort == QTK_EFFORT_DEFAULT ? 2 : 1;
+static int kq_candidates(int effort, int n_max, const float *imat) {
+    return effort == QTK_EFFORT_MAX ? n_max : effort == QTK_EFFORT_DEFAULT && imat ? 2 : 1;
 }
 
 /* Keeps candidate `cand` as the result when it is the best so far: FAST takes it as
@@ -730,7 +825,7 @@ static void kq_take(const kq_ops *ops, const float *x, const float *wm, int effo
     if (effort == QTK_EFFORT_DEFAULT) {
         float y[QK_K];
         ops->decode(cand, y, QK_K);
-        const double e = block_error(x, wm, y);
+        const double e = block_error(x, wm, y, 0);
         if (e < *best_err) {
             *best_err = e;
             memcpy(best, cand, ops->size);
@@ -742,7 +837,7 @@ static void kq_take(const kq_ops *ops, const float *x, const float *wm, int effo
 
 /* After the candidates: DEFAULT polishes the one it kept. */
 static void kq_finish(const kq_ops *ops, const float *x, const float *wm, int effort, void *best, double best_err) {
-    if (effort == QTK_EFFORT_DEFAULT && best_err < INFINITY) kq_polish(ops, x, wm, best, best_err);
+    if (effort == QTK_EFFORT_DEFAULT && best_err < INFINITY) kq_polish(ops, x, wm, best, best_err, 0);
 }
 
 /* Candidate weighting modes of the sub-block searches. */
@@ -798,12 +893,12 @@ static void q2_K_reround(const float *x, void *vb) {
     qtk_block_q2_K *b = (qtk_block_q2_K *)vb;
     uint8_t L[QK_K];
     const float d = qtk_kq_fp16(&b->d), dmin = qtk_kq_fp16(&b->dmin);
+    float dl[16], ml[16];
     for (int j = 0; j < 16; j++) {
-        const float dl = d * (float)(b->scales[j] & 15);
-        const float ml = dmin * (float)(b->scales[j] >> 4);
-        if (dl == 0.0f) memset(L + 16 * j, 0, 16);
-        else round_levels(16, x + 16 * j, ml, dl, 0, 3, 0, L + 16 * j);
+        dl[j] = d * (float)(b->scales[j] & 15);
+        ml[j] = dmin * (float)(b->scales[j] >> 4);
     }
+    round_levels(16, 16, x, ml, dl, 0, 3, 0, L);
     pack_2bit(L, b->qs);
 }
 
@@ -812,7 +907,7 @@ static const kq_ops q2_K_ops = {sizeof(qtk_block_q2_K), q2_K_decode_blk, q2_K_pa
 /* One Q2_K candidate. KQ_REF_PLAIN: |x|-weighted MAD fit per 16, 4-bit scale/min codes
  * against their maxima; otherwise weighted LS fit + weighted 4-bit code search
  * (METHODS §2 "Q2_K and Q3_K"). */
-static void q2_K_encode(const float *x, const float *qw, int mode, float shrink, qtk_block_q2_K *y) {
+static void q2_K_encode(const float *x, const float *qw, int mode, float shrink, int effort, qtk_block_q2_K *y) {
     uint8_t L[QK_K];
     float w[QK_K], scales[16], mins[16], sw[16];
     memset(y, 0, sizeof *y);
@@ -858,7 +953,10 @@ static void q2_K_encode(const float *x, const float *qw, int mode, float shrink,
             for (int l = 0; l < 16; l++) s += w[16 * j + l];
             sw[j] = s;
         }
-        fit_affine_batch(16, 16, 3, x, w, L, scales, mins, -0.9f, 0.05f, 36, 0, 1);
+        if (effort == QTK_EFFORT_DEFAULT) /* the reference's plain 16 coarser steps, refinement kept */
+            fit_affine_batch(16, 16, 3, x, w, L, scales, mins, -0.5f, 0.1f, 15, 0, 1);
+        else
+            fit_affine_batch(16, 16, 3, x, w, L, scales, mins, -0.9f, 0.05f, 36, 0, 1);
         const float dm = fit_positive(16, 15, scales, Ls, sw);
         const float mm = fit_positive(16, 15, mins, Lm, sw);
         for (int j = 0; j < 16; j++) y->scales[j] = (uint8_t)(Ls[j] | (Lm[j] << 4));
@@ -868,7 +966,7 @@ static void q2_K_encode(const float *x, const float *qw, int mode, float shrink,
     q2_K_reround(x, y);
 }
 
-static void q2_K_block(const float *x, const float *imat, qtk_block_q2_K *y) {
+static void q2_K_block(const float *x, const float *imat, int effort, qtk_block_q2_K *y) {
     qtk_block_q2_K cand;
     double best = INFINITY;
     static const int modes_plain[] = {KQ_REF_PLAIN, KQ_IMAT_SIGMA, KQ_IMAT_DIRECT, KQ_PLAIN_QP, KQ_REF_PLAIN,
@@ -877,19 +975,30 @@ static void q2_K_block(const float *x, const float *imat, qtk_block_q2_K *y) {
                                      KQ_REF_PLAIN};
     static const float shrink[] = {1.0f, 1.0f, 1.0f, 1.0f, 0.75f, 2.0f / 3.0f};
     const int *modes = imat ? modes_imat : modes_plain;
+    /* the candidates of a level (bit k = modes[k]): fast the reference's alone; default
+     * the pair that won on the vectors (docs/types.md "Effort levels") */
+    const int use = effort == QTK_EFFORT_MAX ? 63 : effort == QTK_EFFORT_FAST ? 1 : imat ? 3 : 5;
     for (int k = 0; k < 6; k++) {
-        q2_K_encode(x, imat, modes[k], shrink[k], &cand);
-        kq_consider(&q2_K_ops, x, imat, &cand, y, &best);
+        if (!(use >> k & 1)) continue;
+        q2_K_encode(x, imat, modes[k], shrink[k], effort, &cand);
+        kq_take(&q2_K_ops, x, imat, effort, &cand, y, &best);
     }
-    if (!(best < INFINITY)) q2_K_encode(x, imat, modes[0], 1.0f, y);
+    if (!(best < INFINITY)) q2_K_encode(x, imat, modes[0], 1.0f, effort, y);
+    else kq_finish(&q2_K_ops, x, imat, effort, y, best);
 }
 
-size_t qtk_q2_K_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
+size_t qtk_q2_K_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                int effort) {
+    effort = kq_level(effort);
     qtk_block_q2_K *y = (qtk_block_q2_K *)dst;
     for (int64_t r = 0; r < nrows; r++)
         for (int64_t i = 0; i < n / QK_K; i++)
-            q2_K_block(src + r * n + i * QK_K, imatrix ? imatrix + i * QK_K : NULL, y++);
+            q2_K_block(src + r * n + i * QK_K, imatrix ? imatrix + i * QK_K : NULL, effort, y++);
     return (size_t)(nrows * (n / QK_K)) * sizeof(qtk_block_q2_K);
+}
+
+size_t qtk_q2_K_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
+    return qtk_q2_K_quantize_effort(src, dst, nrows, n, imatrix, QTK_EFFORT_MAX);
 }
 
 void qtk_q2_K_from_float(const float *src, void *dst, int64_t n) { qtk_q2_K_quantize(src, dst, 1, n, NULL); }
@@ -910,23 +1019,16 @@ static void pack_q3_scales(const int *l, uint8_t *b) {
     }
 }
 
-/* Signed 3-bit value (−4…3) of weight 16·s + l. */
-static int q3_value(const qtk_block_q3_K *b, int s, int l) {
-    const int h = s / 8, j = (s % 8) / 2, l0 = 16 * (s % 2);
-    const int q2 = (b->qs[32 * h + l0 + l] >> (2 * j)) & 3;
-    const int hb = (b->hmask[l0 + l] >> (4 * h + j)) & 1;
-    return q2 - (hb ? 0 : 4);
-}
-
 static void q3_K_decode_blk(const void *b, float *y, int64_t n) { qtk_q3_K_to_float(b, y, n); }
 
 static void q3_K_parts(const void *vb, float *A, float *B) {
     const qtk_block_q3_K *b = (const qtk_block_q3_K *)vb;
-    int8_t sc[16];
+    int8_t sc[16], q[QK_K];
     qtk_kq_unpack_q3_scales(b->scales, sc);
+    q3_K_levels(b, q);
     for (int s = 0; s < 16; s++)
         for (int l = 0; l < 16; l++) {
-            A[16 * s + l] = (float)(sc[s] * q3_value(b, s, l));
+            A[16 * s + l] = (float)(sc[s] * q[16 * s + l]);
             B[16 * s + l] = 0.0f;
         }
 }
@@ -943,11 +1045,9 @@ static void q3_K_reround(const float *x, void *vb) {
     int8_t sc[16];
     qtk_kq_unpack_q3_scales(b->scales, sc);
     const float d = qtk_kq_fp16(&b->d);
-    for (int j = 0; j < 16; j++) {
-        const float dl = d * (float)sc[j];
-        if (dl == 0.0f) memset(L + 16 * j, 4, 16);
-        else round_levels(16, x + 16 * j, 0.0f, dl, -4, 3, 4, L + 16 * j);
-    }
+    float dl[16];
+    for (int j = 0; j < 16; j++) dl[j] = d * (float)sc[j];
+    round_levels(16, 16, x, NULL, dl, -4, 3, 4, L);
     memset(b->hmask, 0, sizeof b->hmask);
     for (int g = 0; g < QK_K / 32; g++) /* branch-free: L ∈ 0…7, bit 2 goes to hmask */
         for (int l = 0; l < 32; l++) {
@@ -1006,7 +1106,7 @@ static void q3_K_block(const float *x, const float *imat, int effort, qtk_block_
     static const int modes_plain[] = {KQ_REF_PLAIN, KQ_IMAT_SIGMA, KQ_IMAT_DIRECT};
     static const int modes_imat[] = {KQ_IMAT_SIGMA, KQ_IMAT_DIRECT, KQ_REF_PLAIN};
     const int *modes = imat ? modes_imat : modes_plain;
-    for (int k = 0; k < kq_candidates(effort, 3); k++) {
+    for (int k = 0; k < kq_candidates(effort, 3, imat); k++) {
         q3_K_encode(x, imat, modes[k], &cand);
         kq_take(&q3_K_ops, x, imat, effort, &cand, y, &best);
     }
@@ -1094,11 +1194,12 @@ static void type1_codes(const float *x, const float *qw, int mode, int nmax, int
 static void type1_levels(const float *x, const uint8_t *scales12, float d, float dmin, int nmax, uint8_t *L) {
     uint8_t sc[8], m[8];
     qtk_kq_unpack_scales_min(scales12, sc, m);
+    float dl[8], ml[8];
     for (int j = 0; j < 8; j++) {
-        const float dl = d * (float)sc[j], ml = dmin * (float)m[j];
-        if (dl == 0.0f) memset(L + 32 * j, 0, 32);
-        else round_levels(32, x + 32 * j, ml, dl, 0, nmax, 0, L + 32 * j);
+        dl[j] = d * (float)sc[j];
+        ml[j] = dmin * (float)m[j];
     }
+    round_levels(8, 32, x, ml, dl, 0, nmax, 0, L);
 }
 
 /* A = sc·q, B = m per weight for a type-1 block whose levels are given. */
@@ -1191,7 +1292,7 @@ size_t qtk_q4_K_quantize_effort(const float *src, void *dst, int64_t nrows, int6
             const int *modes = imat ? modes_imat : modes_plain;
             qtk_block_q4_K cand;
             double best = INFINITY;
-            for (int k = 0; k < kq_candidates(effort, 3); k++) {
+            for (int k = 0; k < kq_candidates(effort, 3, imat); k++) {
                 memset(&cand, 0, sizeof cand);
                 type1_codes(x, imat, modes[k], 15, effort, cand.scales, &cand.d, &cand.dmin);
                 q4_K_reround(x, &cand);
@@ -1222,7 +1323,7 @@ size_t qtk_q5_K_quantize_effort(const float *src, void *dst, int64_t nrows, int6
             const int *modes = imat ? modes_imat : modes_plain;
             qtk_block_q5_K cand;
             double best = INFINITY;
-            for (int k = 0; k < kq_candidates(effort, 3); k++) {
+            for (int k = 0; k < kq_candidates(effort, 3, imat); k++) {
                 memset(&cand, 0, sizeof cand);
                 type1_codes(x, imat, modes[k], 31, effort, cand.scales, &cand.d, &cand.dmin);
                 q5_K_reround(x, &cand);
@@ -1270,11 +1371,9 @@ static void q6_K_reround(const float *x, void *vb) {
     qtk_block_q6_K *y = (qtk_block_q6_K *)vb;
     uint8_t L[QK_K];
     const float d = qtk_kq_fp16(&y->d);
-    for (int j = 0; j < 16; j++) {
-        const float dl = d * (float)y->scales[j];
-        if (dl == 0.0f) memset(L + 16 * j, 32, 16);
-        else round_levels(16, x + 16 * j, 0.0f, dl, -32, 31, 32, L + 16 * j);
-    }
+    float dl[16];
+    for (int j = 0; j < 16; j++) dl[j] = d * (float)y->scales[j];
+    round_levels(16, 16, x, NULL, dl, -32, 31, 32, L);
     for (int h = 0; h < 2; h++) {
         const uint8_t *Lh = L + 128 * h;
         for (int l = 0; l < 32; l++) {

@@ -40,6 +40,8 @@ static inline void qtk_kq_unpack_q3_scales(const uint8_t *b, int8_t sc[16]) {
 
 void qtk_q2_K_to_float(const void *row, float *dst, int64_t n);
 size_t qtk_q2_K_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_q2_K_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                int effort);
 void qtk_q2_K_from_float(const float *src, void *dst, int64_t n);
 void qtk_q2_K_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_q2_K_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);

@@ -148,7 +148,7 @@ static const qtk_type_traits type_table[QTK_TYPE_ID_LIMIT] = {
     /* ---- k-quants (256-weight super-blocks) ---- */
     [QTK_TYPE_Q2_K] = {.id = QTK_TYPE_Q2_K, .block_fallback = QTK_TYPE_IQ4_NL, .name = "q2_K", .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = 84, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_q2_K_to_float,
-     .quantize = qtk_q2_K_quantize, .from_float = qtk_q2_K_from_float,
+     .quantize = qtk_q2_K_quantize, .quantize_effort = qtk_q2_K_quantize_effort, .from_float = qtk_q2_K_from_float,
      .vec_dot = DOTS_ALL(q2_K), .panel_min_cols = PANEL_X86(8, 64), .mul_mat = MUL_MAT_AVX512(q2_K)},
     [QTK_TYPE_Q3_K] = {.id = QTK_TYPE_Q3_K, .block_fallback = QTK_TYPE_IQ4_NL, .name = "q3_K", .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = 110, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_q3_K_to_float,
