@@ -12,8 +12,22 @@
 #include <math.h>
 
 #if defined(__clang__)
-/* Decoding must not fuse d·sc·q − m into an FMA: the reference rounds twice. */
+/* Decoding must not fuse d·sc·q − m into an FMA: the reference rounds twice; nor may
+ * the quantizers' searches, whose AVX2 copy (kquants_quant_avx2.c) must compute every
+ * float as the baseline does. */
 #pragma STDC FP_CONTRACT OFF
+#endif
+
+/* The quantizers run kquants_quant_avx2.c's copy of this file where AVX2 is there and
+ * allowed (qtk_set_max_isa): same bytes, wider vectors. */
+#if defined(QTK_HAVE_AVX2) && !defined(KQ_AVX2_COPY)
+#define KQ_DISPATCH_AVX2(t, src, dst, nrows, n, imatrix, effort)                                      \
+    do {                                                                                           \
+        if (qtk_isa_pick((1u << QTK_ISA_SCALAR) | (1u << QTK_ISA_AVX2)) == QTK_ISA_AVX2)          \
+            return qtk_##t##_quantize_effort_qavx2(src, dst, nrows, n, imatrix, effort);          \
+    } while (0)
+#else
+#define KQ_DISPATCH_AVX2(t, src, dst, nrows, n, imatrix, effort) ((void)0)
 #endif
 
 /* Sub-block scales below this are treated as "all zero" (as the reference does). */
@@ -989,6 +1003,7 @@ static void q2_K_block(const float *x, const float *imat, int effort, qtk_block_
 
 size_t qtk_q2_K_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
                                 int effort) {
+    KQ_DISPATCH_AVX2(q2_K, src, dst, nrows, n, imatrix, effort);
     effort = kq_level(effort);
     qtk_block_q2_K *y = (qtk_block_q2_K *)dst;
     for (int64_t r = 0; r < nrows; r++)
@@ -1116,6 +1131,7 @@ static void q3_K_block(const float *x, const float *imat, int effort, qtk_block_
 
 size_t qtk_q3_K_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
                                 int effort) {
+    KQ_DISPATCH_AVX2(q3_K, src, dst, nrows, n, imatrix, effort);
     effort = kq_level(effort);
     qtk_block_q3_K *y = (qtk_block_q3_K *)dst;
     for (int64_t r = 0; r < nrows; r++)
@@ -1282,6 +1298,7 @@ size_t qtk_q4_K_quantize(const float *src, void *dst, int64_t nrows, int64_t n, 
 
 size_t qtk_q4_K_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
                                 int effort) {
+    KQ_DISPATCH_AVX2(q4_K, src, dst, nrows, n, imatrix, effort);
     effort = kq_level(effort);
     qtk_block_q4_K *y = (qtk_block_q4_K *)dst;
     for (int64_t r = 0; r < nrows; r++) {
@@ -1313,6 +1330,7 @@ size_t qtk_q5_K_quantize(const float *src, void *dst, int64_t nrows, int64_t n, 
 
 size_t qtk_q5_K_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
                                 int effort) {
+    KQ_DISPATCH_AVX2(q5_K, src, dst, nrows, n, imatrix, effort);
     effort = kq_level(effort);
     qtk_block_q5_K *y = (qtk_block_q5_K *)dst;
     for (int64_t r = 0; r < nrows; r++) {
@@ -1431,6 +1449,7 @@ static void q6_K_block(const float *x, const float *imat, int effort, qtk_block_
 
 size_t qtk_q6_K_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
                                 int effort) {
+    KQ_DISPATCH_AVX2(q6_K, src, dst, nrows, n, imatrix, effort);
     effort = kq_level(effort);
     qtk_block_q6_K *y = (qtk_block_q6_K *)dst;
     for (int64_t r = 0; r < nrows; r++)
