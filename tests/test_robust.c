@@ -87,19 +87,25 @@ static void make_block(tl_rng *r, int kind, float *x) {
     }
 }
 
+static const char *kinds[3] = {"outliers", "heavy tails", "outliers+scales"};
+
+/* nb blocks of one input kind and an importance value per weight (columns of a row). */
+static void make_input(unsigned seed, int kind, int nb, float *x, float *im) {
+    tl_rng r;
+    tl_rng_seed(&r, seed);
+    for (int b = 0; b < nb; b++) make_block(&r, kind, x + 32 * b);
+    for (int j = 0; j < 32 * nb; j++) im[j] = 0.05f + 4.0f * tl_rng_uniform(&r) * tl_rng_uniform(&r);
+}
+
 static void test_type(int t, int nmax, int x2_plain) {
     static float x[NB * 32], y[NB * 32], im[32 * NB];
     static uint8_t qb[NB * 64];
-    static const char *kinds[3] = {"outliers", "heavy tails", "outliers+scales"};
     qtk_error e;
     for (int use_im = 0; use_im < 2; use_im++) {
         if (!use_im && !x2_plain) continue; /* plain RTN there: the reference's own encoder */
         for (int kind = 0; kind < 3; kind++) {
-            tl_rng r;
-            tl_rng_seed(&r, 1000u + 10u * (unsigned)kind + (unsigned)use_im);
-            for (int b = 0; b < NB; b++) make_block(&r, kind, x + 32 * b);
             /* one row of NB blocks: the imatrix has one value per column */
-            for (int j = 0; j < 32 * NB; j++) im[j] = 0.05f + 4.0f * tl_rng_uniform(&r) * tl_rng_uniform(&r);
+            make_input(1000u + 10u * (unsigned)kind + (unsigned)use_im, kind, NB, x, im);
             const float *imat = use_im ? im : NULL;
             CHECK(qtk_quantize_rows(t, x, qb, 1, 32 * NB, imat, &e) == QTK_OK, "%s", e.msg);
             CHECK(qtk_dequantize_rows(t, qb, y, 1, 32 * NB, &e) == QTK_OK, "%s", e.msg);
@@ -135,14 +141,10 @@ static void test_type(int t, int nmax, int x2_plain) {
 static void test_levels(int t) {
     static float x[NB * 32], y[NB * 32], im[NB * 32];
     static uint8_t qb[NB * 64];
-    static const char *kinds[3] = {"outliers", "heavy tails", "outliers+scales"};
     qtk_error e;
     for (int use_im = 0; use_im < 2; use_im++)
         for (int kind = 0; kind < 3; kind++) {
-            tl_rng r;
-            tl_rng_seed(&r, 2000u + 10u * (unsigned)kind + (unsigned)use_im);
-            for (int b = 0; b < NL; b++) make_block(&r, kind, x + 32 * b);
-            for (int j = 0; j < 32 * NL; j++) im[j] = 0.05f + 4.0f * tl_rng_uniform(&r) * tl_rng_uniform(&r);
+            make_input(2000u + 10u * (unsigned)kind + (unsigned)use_im, kind, NL, x, im);
             const float *imat = use_im ? im : NULL;
             double E[3];
             for (int ef = 0; ef < 3; ef++) {
