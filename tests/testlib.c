@@ -135,6 +135,11 @@ int tl_run_qtk(const char *args, const char *out_path) {
     (void)emu;
     snprintf(cmd, n, "\"\"%s\" %s > \"%s\" 2>&1\"", bin, args, out_path);
     int st = system(cmd);
+    /* 9009 is cmd.exe failing to start the program, not the program's status: under wine
+     * (the CI's Windows stage) it happened once, transiently, for a binary that ran before
+     * and after (session-12 pre-check). The binary exists, so launch it again (twice at
+     * most); a missing binary or a real failure of qtk still shows. */
+    for (int retry = 0; st == 9009 && retry < 2 && tl_file_exists(bin); retry++) st = system(cmd);
 #else
     snprintf(cmd, n, "%s%s\"%s\" %s > \"%s\" 2>&1", emu && *emu ? emu : "", emu && *emu ? " " : "", bin, args,
              out_path);
