@@ -179,6 +179,10 @@ static void test_fixed_input(void) {
             if (t == QTK_TYPE_Q6_K) { /* one of max's two candidates: within 0.01 % of max here */
                 CHECK(de <= ef_ && de <= 1.0001 * mx, "%s (%s): default not max's better candidate: E fast %.9g, "
                       "default %.9g, max %.9g", qtk_type_name(t), mode, ef_, de, mx);
+            } else if (t == QTK_TYPE_IQ3_K) { /* the window search: 1.0003 (plain) and 1.0042 (imatrix) of max's
+                                                 error here, where the previous default was 1.0003 with an imatrix */
+                CHECK(de < ef_ && de <= 1.01 * mx, "%s (%s): window search not near max: E fast %.9g, default %.9g, "
+                      "max %.9g", qtk_type_name(t), mode, ef_, de, mx);
             } else if (is_iqk(t)) { /* fewer improvement candidates: may equal max's bytes (those dropped rarely
                                        win); IQ2_K without imatrix skips the pass: 1.036 of max here */
                 CHECK(de < ef_ && de <= 1.04 * mx, "%s (%s): default not between fast and max: E fast %.9g, default %.9g, "

@@ -11,6 +11,8 @@
  */
 #include "testlib.h"
 #include "types/iqk.h"
+#include "types/grids.h"
+#include "types/iquants.h"
 
 #include <math.h>
 
@@ -102,7 +104,120 @@ static void check_iq6_decoders(void) {
     free(yt);
 }
 
+/* The quantizer's window-search error (IQ2_K/IQ3_K effort default): the picked
+ * SIMD twin returns the scalar function's float bit for bit and the same indices,
+ * the indices are nearest()'s (ties up), the float is the weighted error. Ties are
+ * made exact with a power-of-two scale: t = x / dl lands on the midpoint itself. */
+static void check_window_error(void) {
+    static const struct {
+        const int8_t *grid;
+        int nv;
+    } grids[] = {{qtk_iq2nl_values, 4}, {qtk_iq3nl_values, 8}};
+    const qtk_iqk_sub_error_fn best = qtk_iqk_sub_error_pick();
+    tl_rng r;
+    tl_rng_seed(&r, 1205);
+    int n_cases = 0, n_ties = 0;
+    for (size_t gi = 0; gi < sizeof grids / sizeof grids[0]; gi++) {
+        for (int sh = 0; sh < 2; sh++) {
+            const int nv = grids[gi].nv;
+            const int8_t *g = grids[gi].grid + sh * nv;
+            qtk_grid_lut lut;
+            qtk_grid_lut_init(&lut, g, nv);
+            float T[8];
+            for (int i = 0; i < nv; i++) T[i] = (float)g[i];
+            for (int it = 0; it < 4000; it++) {
+                float x[16], w[16];
+                const int kind = it % 4;
+                float dl = (kind == 3 ? 0.25f : 0.001f + 0.05f * tl_rng_uniform(&r)) * (it % 8 < 4 ? 1.0f : -1.0f);
+                for (int k = 0; k < 16; k++) {
+                    x[k] = 0.02f * tl_rng_normal(&r) * (kind == 1 && k == 5 ? 40.0f : 1.0f);
+                    if (kind == 2 && k % 4 == 0) x[k] = 0.0f;
+                    if (kind == 3) { /* every fourth weight exactly on a midpoint */
+                        const int m = (int)(tl_rng_uniform(&r) * (float)(nv - 1)) % (nv - 1);
+                        x[k] = k % 4 == 1 ? lut.mid[m] * dl : (float)g[k % nv] * dl * 0.9f;
+                    }
+                    w[k] = it % 5 == 0 ? 1.0f : 0.01f + tl_rng_uniform(&r) * tl_rng_uniform(&r) * 50.0f;
+                }
+                uint8_t i_s[16], i_b[16];
+                const float e_s = qtk_iqk_sub_error_scalar(lut.mid, T, nv, x, w, dl, i_s);
+                const float e_b = best(lut.mid, T, nv, x, w, dl, i_b);
+                CHECK(memcmp(&e_s, &e_b, sizeof e_s) == 0 && memcmp(i_s, i_b, 16) == 0,
+                      "window error: SIMD twin differs (nv %d, case %d): %.9g vs %.9g", nv, it, e_s, e_b);
+                double ed = 0.0;
+                const float idl = 1.0f / dl;
+                for (int k = 0; k < 16; k++) {
+                    const float t = idl * x[k];
+                    const int l = qtk_grid_lut_nearest(&lut, t);
+                    n_ties += t == lut.mid[l > 0 ? l - 1 : 0];
+                    CHECK(i_s[k] == l, "window error: index %d of case %d is %d, nearest() says %d", k, it, i_s[k], l);
+                    const double d = (double)x[k] - (double)dl * T[l];
+                    ed += (double)w[k] * d * d;
+                }
+                CHECK(fabs(e_s - ed) <= 1e-5 * ed + 1e-30, "window error: %.9g, double sum %.9g", e_s, ed);
+                n_cases++;
+            }
+        }
+    }
+    CHECK(n_ties > 1000, "window error: only %d exact midpoint ties exercised", n_ties);
+    printf("window error: %d cases, %d ties on a midpoint, SIMD twin %s\n", n_cases, n_ties,
+           best == qtk_iqk_sub_error_scalar ? "none (scalar only)" : "compared");
+}
+
+/* The scale search's sums (all IQk quantizers with grids of <= 16 values): the
+ * picked SIMD twin, 8 tries per vector, returns the scalar loop's floats bit for
+ * bit for every try count (remainder lanes), both grids of a type mixed, ties on
+ * a midpoint, zero and outlier weights. */
+static void check_scale_sums(void) {
+    static const struct {
+        const int8_t *grid;
+        int nv;
+    } grids[] = {{qtk_iq2nl_values, 4}, {qtk_iq3nl_values, 8}, {qtk_iq4nl_values, 16}};
+    tl_rng r;
+    tl_rng_seed(&r, 1206);
+    int n_cases = 0, n_ties = 0, twin = 0;
+    for (size_t gi = 0; gi < sizeof grids / sizeof grids[0]; gi++) {
+        const int nv = grids[gi].nv;
+        const qtk_iqk_scale_sums_fn best = qtk_iqk_scale_sums_pick(nv);
+        twin |= best != qtk_iqk_scale_sums_scalar;
+        qtk_grid_lut lut[2];
+        float T[32];
+        for (int sh = 0; sh < 2; sh++) {
+            qtk_grid_lut_init(&lut[sh], grids[gi].grid + sh * nv, nv);
+            for (int i = 0; i < nv; i++) T[sh * nv + i] = (float)grids[gi].grid[sh * nv + i];
+        }
+        for (int it = 0; it < 600; it++) {
+            float x[16], w[16], id[40], s_s[160], s_b[160];
+            int shift[40];
+            const int n = 1 + it % 40, kind = it % 3;
+            for (int k = 0; k < 16; k++) {
+                x[k] = 0.02f * tl_rng_normal(&r) * (kind == 1 && k == 3 ? 30.0f : 1.0f);
+                if (kind == 2 && k % 5 == 0) x[k] = 0.0f;
+                w[k] = 0.01f + 10.0f * tl_rng_uniform(&r) * tl_rng_uniform(&r);
+            }
+            for (int i = 0; i < n; i++) {
+                shift[i] = (int)(tl_rng_uniform(&r) * 2.0f) & 1;
+                id[i] = (tl_rng_uniform(&r) - 0.5f) * 4000.0f;
+                if (kind == 2 && i % 2 == 0) { /* id·x exactly on a midpoint for x[1] */
+                    x[1] = 0.015625f;
+                    id[i] = lut[shift[i]].mid[i % (nv - 1)] * 64.0f;
+                    n_ties++;
+                }
+            }
+            qtk_iqk_scale_sums_scalar(lut, T, nv, x, w, n, id, shift, s_s);
+            best(lut, T, nv, x, w, n, id, shift, s_b);
+            CHECK(memcmp(s_s, s_b, (size_t)(4 * n) * sizeof(float)) == 0,
+                  "scale sums: SIMD twin differs from the scalar loop (nv %d, %d tries, case %d)", nv, n, it);
+            n_cases++;
+        }
+    }
+    CHECK(n_ties > 500, "scale sums: only %d midpoint ties", n_ties);
+    printf("scale sums: %d cases, %d ties on a midpoint, SIMD twin %s\n", n_cases, n_ties,
+           twin ? "compared" : "none (scalar only)");
+}
+
 int main(void) {
+    check_scale_sums();
+    check_window_error();
     check_iq6_decoders();
     check_dots(QTK_TYPE_IQ6_K, qtk_iq6_k_to_float_table, "iq6_k");
     check_dots(QTK_TYPE_IQ2_K, qtk_iq2_k_to_float, "iq2_k");

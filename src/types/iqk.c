@@ -12,6 +12,12 @@
 #include <math.h>
 #include <stdlib.h>
 
+#if defined(__clang__)
+/* The window search's error (qtk_iqk_sub_error_scalar) must not fuse x − d·q into an
+ * FMA: its AVX2 twin computes every float with separate roundings. */
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #define NSUB 16 /* sub-blocks per super-block */
 
 static uint16_t rd16(const uint8_t *p) {
@@ -259,6 +265,9 @@ typedef struct {
     const float *dfactors; /* the candidates of effort default (docs/types.md "Effort levels") */
     int ndfactors;
     int flat_pass;         /* IQ2_K without imatrix: also try flatter weights (not at effort fast) */
+    const float *wfactors; /* effort default on IQ3_K: the window search with these candidates */
+    int nwfactors;
+    int window;            /* set per call: the window search instead of choose_small */
 } iqk_qparams;
 
 /* Float copies of the grids ([0..nv) base, [nv..2nv) shifted), their
@@ -269,10 +278,12 @@ typedef struct {
     int nv;
     int z[2];                     /* index of the value nearest 0 = number of midpoints <= 0 */
     double dT[2][64], dT2[2][64]; /* T[k+1] − T[k] and T[k+1]² − T[k]² */
+    qtk_iqk_scale_sums_fn scale_sums;
 } fgrid;
 
 static void make_fgrid(const iqk_desc *t, fgrid *g) {
     g->nv = t->nv;
+    g->scale_sums = qtk_iqk_scale_sums_pick(t->nv);
     for (int i = 0; i < 2 * t->nv; i++) g->v[i] = (float)t->grid[i];
     for (int sh = 0; sh < 2; sh++) {
         const float *T = g->v + sh * t->nv;
@@ -315,20 +326,49 @@ static void make_weights(const iqk_qparams *p, const float *x, const float *qw, 
     }
 }
 
-/* Tries inverse scale `id` on grid `shift` for both signs; keeps the best F = sumqx²/sumq2. */
-static void try_scale(const float *xb, const float *wb, const fgrid *g, float id, int shift, float *best,
-                      float *dbest, int *sbest) {
-    const float *T = g->v + (shift ? g->nv : 0);
-    float sqx_p = 0, sq2_p = 0, sqx_m = 0, sq2_m = 0;
-    for (int k = 0; k < 16; k++) {
-        const float al = id * xb[k];
-        float q = T[nearest(g, shift, al)];
-        sqx_p += wb[k] * q * xb[k];
-        sq2_p += wb[k] * q * q;
-        q = T[nearest(g, shift, -al)];
-        sqx_m += wb[k] * q * xb[k];
-        sq2_m += wb[k] * q * q;
+/* The reference search's sums for n inverse scales: for try i, sums[4i..4i+1] =
+ * Σw·q·x, Σw·q² with q the value of grid shift[i] nearest id[i]·x, sums[4i+2..3]
+ * the same for −id[i]·x, each accumulated in index order.
+ * qtk_iqk_scale_sums_avx2 runs 8 tries side by side, one per lane, each lane
+ * accumulating in that same order, and finds the nearest values as midpoint
+ * counts: the same floats (test_iqk). */
+void qtk_iqk_scale_sums_scalar(const qtk_grid_lut lut[2], const float *T, int nv, const float *xb, const float *wb,
+                               int n, const float *id, const int *shift, float *sums) {
+    for (int i = 0; i < n; i++) {
+        const qtk_grid_lut *l = &lut[shift[i]];
+        const float *Ts = T + shift[i] * nv;
+        float sqx_p = 0, sq2_p = 0, sqx_m = 0, sq2_m = 0;
+        for (int k = 0; k < 16; k++) {
+            const float al = id[i] * xb[k];
+            float q = Ts[qtk_grid_lut_nearest(l, al)];
+            sqx_p += wb[k] * q * xb[k];
+            sq2_p += wb[k] * q * q;
+            q = Ts[qtk_grid_lut_nearest(l, -al)];
+            sqx_m += wb[k] * q * xb[k];
+            sq2_m += wb[k] * q * q;
+        }
+        sums[4 * i + 0] = sqx_p;
+        sums[4 * i + 1] = sq2_p;
+        sums[4 * i + 2] = sqx_m;
+        sums[4 * i + 3] = sq2_m;
     }
+}
+
+qtk_iqk_scale_sums_fn qtk_iqk_scale_sums_pick(int nv) {
+#ifdef QTK_HAVE_AVX2
+    /* a midpoint count per value: worth it up to IQ4_K's 15 midpoints */
+    if (nv <= 16 && qtk_isa_pick((1u << QTK_ISA_SCALAR) | (1u << QTK_ISA_AVX2)) == QTK_ISA_AVX2)
+        return qtk_iqk_scale_sums_avx2;
+#endif
+    (void)nv;
+    return qtk_iqk_scale_sums_scalar;
+}
+
+/* Keeps the best F = sumqx²/sumq2 of one try's two signs (sums from scale_sums):
+ * *best, the scale *dbest and grid *sbest; bsign, if given, the best F and scale
+ * of each sign of the scale ([0..1] for d > 0, [2..3] for d < 0). */
+static void take_try(const float *sums, int shift, float *best, float *dbest, int *sbest, float *bsign) {
+    const float sqx_p = sums[0], sq2_p = sums[1], sqx_m = sums[2], sq2_m = sums[3];
     if (sq2_p > 0 && sqx_p * sqx_p > *best * sq2_p) {
         *dbest = sqx_p / sq2_p;
         *best = *dbest * sqx_p;
@@ -339,12 +379,26 @@ static void try_scale(const float *xb, const float *wb, const fgrid *g, float id
         *best = *dbest * sqx_m;
         *sbest = shift;
     }
+    if (bsign) {
+        const float sqx[2] = {sqx_p, sqx_m}, sq2[2] = {sq2_p, sq2_m};
+        for (int i = 0; i < 2; i++) {
+            if (!(sq2[i] > 0) || sqx[i] == 0.0f) continue;
+            float *b = bsign + (sqx[i] < 0.0f ? 2 : 0);
+            if (sqx[i] * sqx[i] > b[0] * sq2[i]) {
+                b[1] = sqx[i] / sq2[i];
+                b[0] = b[1] * sqx[i];
+            }
+        }
+    }
 }
+
+#define MAX_TRIES 48 /* 1 + 2·(2·ntry + 1) band tries (ntry <= 7) + 8 far ones */
 
 /* Best float scale and grid of one 16-weight sub-block (METHODS §3.1/§3.2):
  * a band of inverse scales around the one mapping the largest value onto the
  * grid's end, both grids, both signs. */
-static float search_nl(const iqk_qparams *p, const fgrid *g, const float *xb, const float *wb, int *shift) {
+static float search_nl(const iqk_qparams *p, const fgrid *g, const float *xb, const float *wb, int *shift,
+                       float *alt, float *far) {
     const int nv = p->desc->nv;
     const float *T0 = g->v, *T1 = g->v + nv;
     float amax = 0.0f, max = 0.0f;
@@ -354,20 +408,50 @@ static float search_nl(const iqk_qparams *p, const fgrid *g, const float *xb, co
             max = xb[k];
         }
     *shift = 0;
+    if (alt) *alt = 0.0f;
+    if (far) far[0] = far[1] = 0.0f;
     if (amax < 1e-16f) return 0.0f;
+    /* the reference's band: the scale mapping the largest weight onto the grid's
+     * end, then ±ntry steps on both grids; with `far` also a few scales well
+     * inside and outside it (the window search's extra centres) */
+    static const float far_mul[] = {0.5f, 0.7f, 1.4f, 2.0f};
+    float id[MAX_TRIES];
+    int tsh[MAX_TRIES], n = 0;
+    id[n] = -T0[0] / max;
+    tsh[n++] = 0;
+    for (int itry = -p->ntry; itry <= p->ntry; itry++) {
+        id[n] = (p->step * (float)itry + T0[0]) / max;
+        tsh[n++] = 0;
+        id[n] = (p->step * (float)itry + T1[0]) / max;
+        tsh[n++] = 1;
+    }
+    const int nband = n;
+    for (int i = 0; far && i < (int)(sizeof far_mul / sizeof far_mul[0]); i++) {
+        id[n] = far_mul[i] * T0[0] / max;
+        tsh[n++] = 0;
+        id[n] = far_mul[i] * T1[0] / max;
+        tsh[n++] = 1;
+    }
+    float sums[4 * MAX_TRIES];
+    g->scale_sums(g->lut, g->v, nv, xb, wb, n, id, tsh, sums);
     float best = 0.0f, d = 0.0f;
     int sh = 0;
-    try_scale(xb, wb, g, -T0[0] / max, 0, &best, &d, &sh);
-    for (int itry = -p->ntry; itry <= p->ntry; itry++) {
-        try_scale(xb, wb, g, (p->step * (float)itry + T0[0]) / max, 0, &best, &d, &sh);
-        try_scale(xb, wb, g, (p->step * (float)itry + T1[0]) / max, 1, &best, &d, &sh);
+    float bsign[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int i = 0; i < nband; i++) take_try(sums + 4 * i, tsh[i], &best, &d, &sh, alt ? bsign : NULL);
+    if (alt) *alt = d < 0.0f ? bsign[1] : bsign[3]; /* the best scale of the other sign */
+    if (far) {
+        float bfar[4] = {0.0f, 0.0f, 0.0f, 0.0f}, fb = 0.0f, fd = 0.0f;
+        int fs = 0;
+        for (int i = nband; i < n; i++) take_try(sums + 4 * i, tsh[i], &fb, &fd, &fs, bfar);
+        far[0] = bfar[1];
+        far[1] = bfar[3];
     }
     if (p->refit && d != 0.0f) {
         const float *T = sh ? T1 : T0;
-        const float id = 1.0f / d;
+        const float inv = 1.0f / d;
         float sqx = 0, sq2 = 0;
         for (int k = 0; k < 16; k++) {
-            const float q = T[nearest(g, sh, id * xb[k])];
+            const float q = T[nearest(g, sh, inv * xb[k])];
             sqx += wb[k] * q * xb[k];
             sq2 += wb[k] * q * q;
         }
@@ -522,6 +606,9 @@ typedef struct {
     float x[QK_K], w[QK_K];
     float wp[QK_K];  /* plain weights: the imatrix entries, or 1 */
     float s[NSUB];   /* float sub-block scales from the search */
+    /* window search's extra centres (0: none): the search's best scale of the other
+     * sign, and the best of each sign among the far tries */
+    float salt[NSUB], sfar[NSUB][2];
     int shift[NSUB]; /* grid choice per sub-block */
     int S[NSUB];     /* integer sub-block scales */
     uint8_t idx[QK_K];
@@ -819,13 +906,101 @@ static void choose_small(const iqk_qparams *p, const fgrid *g, const sb_state *s
     }
 }
 
+/*
+ * Effort default without an imatrix on the small grids: instead of every scale
+ * code (choose_small), the code nearest the sub-block's own float scale s_j / d_c
+ * and one step either side, on both grids — at least max's quality there on the
+ * vectors and the small model, at a fraction of the cost (docs/types.md). With an
+ * imatrix the best code is often far from s_j / d_c (a few heavy weights) and
+ * choose_small stays.
+ *
+ * The error of one (scale, grid): the nearest grid value of t = x / (d·S) is the
+ * number of midpoints at or below t (what nearest() returns: ties up, NaN → 0),
+ * a few compares per weight instead of a table walk, and the sixteen error terms
+ * are summed in a fixed order, so qtk_iqk_sub_error_avx2 (iqk_avx2.c) computes
+ * the same float in the same operations and the bytes do not depend on the ISA.
+ */
+float qtk_iqk_sub_error_scalar(const float *mid, const float *T, int nv, const float *xb, const float *wb, float dl,
+                               uint8_t *idx) {
+    const float idl = 1.0f / dl;
+    float t[16], q[16], e[16];
+    int32_t c[16];
+    for (int k = 0; k < 16; k++) {
+        t[k] = idl * xb[k];
+        q[k] = T[0];
+        c[k] = 0;
+    }
+    for (int m = 0; m < nv - 1; m++) {
+        const float mm = mid[m], dq = T[m + 1] - T[m]; /* small integers: q stays exact */
+        for (int k = 0; k < 16; k++) {
+            const int ge = t[k] >= mm;
+            c[k] += ge;
+            q[k] += ge ? dq : 0.0f;
+        }
+    }
+    for (int k = 0; k < 16; k++) {
+        const float r = xb[k] - dl * q[k];
+        e[k] = wb[k] * r * r;
+    }
+    float s8[8];
+    for (int k = 0; k < 8; k++) s8[k] = e[k] + e[k + 8];
+    for (int k = 0; k < 16; k++) idx[k] = (uint8_t)c[k];
+    return ((s8[0] + s8[4]) + (s8[1] + s8[5])) + ((s8[2] + s8[6]) + (s8[3] + s8[7]));
+}
+
+typedef qtk_iqk_sub_error_fn sub_error_fn;
+
+qtk_iqk_sub_error_fn qtk_iqk_sub_error_pick(void) {
+#ifdef QTK_HAVE_AVX2
+    if (qtk_isa_pick((1u << QTK_ISA_SCALAR) | (1u << QTK_ISA_AVX2)) == QTK_ISA_AVX2) return qtk_iqk_sub_error_avx2;
+#endif
+    return qtk_iqk_sub_error_scalar;
+}
+
+/* Scale code, grid and indices of sub-block j for super-block scale dc (window
+ * search): the code nearest each centre's scale / dc and one step either side,
+ * both grids; centres: the search's result, its best of the other sign and the
+ * far tries' best of each sign (duplicates and absent ones skipped). */
+static void choose_window_small(const iqk_qparams *p, const fgrid *g, sub_error_fn err, const sb_state *st, int j,
+                                float dc, int *S_out, int *sh_out, uint8_t *idx_out) {
+    const int step = p->odd_scales ? 2 : 1;
+    const float cs[4] = {st->s[j], st->salt[j], st->sfar[j][0], st->sfar[j][1]};
+    int center[4], nc = 0;
+    for (int a = 0; a < 4; a++) {
+        if (cs[a] == 0.0f) continue;
+        float r = cs[a] / dc;
+        r = r >= (float)p->smin ? (r <= (float)p->smax ? r : (float)p->smax) : (float)p->smin; /* NaN → smin */
+        const int c = p->odd_scales ? 2 * qtk_nearest_int(0.5f * (r - 1.0f)) + 1 : qtk_nearest_int(r);
+        int dup = 0;
+        for (int b = 0; b < nc; b++) dup |= center[b] == c;
+        if (!dup) center[nc++] = c;
+    }
+    float best = INFINITY;
+    *S_out = 0;
+    for (int i = 0; i < 3 * nc; i++) {
+        const int S = center[i / 3] + step * (i % 3 - 1);
+        if (S < p->smin || S > p->smax || S == 0) continue;
+        for (int sh = 0; sh < 2; sh++) {
+            uint8_t idx[16];
+            const float e = err(g->lut[sh].mid, g->v + sh * g->nv, g->nv, st->x + 16 * j, st->w + 16 * j,
+                                dc * (float)S, idx);
+            if (e < best) {
+                best = e;
+                *S_out = S;
+                *sh_out = sh;
+                memcpy(idx_out, idx, 16);
+            }
+        }
+    }
+}
+
 /* Joint improvement over the reference's two-level scheme: for a few
  * super-block scales (both signs) re-choose every sub-block's integer scale and
  * grid, refit, and keep the encoding with the lowest weighted error of the
  * stored (fudged, fp16) scale. A candidate is taken only when it is no worse
  * under the plain weights (imatrix or 1) either, and the reference's result is
  * the starting point, so neither error ever gets worse. */
-static void refine_superblock(const iqk_qparams *p, const fgrid *g, sb_state *st, float d_grid) {
+static void refine_superblock(const iqk_qparams *p, const fgrid *g, sub_error_fn err, sb_state *st, float d_grid) {
     if (d_grid == 0.0f || st->d == 0.0f || p->nfactors == 0) return;
     double best_p;
     double best_e = sb_error2(p, g, st, qtk_fp16_to_fp32(store_scale(p->fudge * st->d)), &best_p);
@@ -837,7 +1012,7 @@ static void refine_superblock(const iqk_qparams *p, const fgrid *g, sb_state *st
     memcpy(bidx, st->idx, sizeof bidx);
     const int small = g->nv <= 8;
     int selS[MAX_FACTORS][NSUB], selsh[MAX_FACTORS][NSUB];
-    if (small) choose_small(p, g, st, d_grid, selS, selsh);
+    if (small && !p->window) choose_small(p, g, st, d_grid, selS, selsh);
     for (int c = 0; c < p->nfactors; c++) {
         const float dc = d_grid * p->factors[c];
         for (int j = 0; j < NSUB; j++) {
@@ -847,6 +1022,10 @@ static void refine_superblock(const iqk_qparams *p, const fgrid *g, sb_state *st
             }
             if (!small) {
                 if (!best_sub_window(p, g, st, j, dc, 1, &st->S[j], &st->shift[j], st->idx + 16 * j)) st->S[j] = 0;
+                continue;
+            }
+            if (p->window) {
+                choose_window_small(p, g, err, st, j, dc, &st->S[j], &st->shift[j], st->idx + 16 * j);
                 continue;
             }
             st->S[j] = selS[c][j];
@@ -891,10 +1070,13 @@ static void refine_superblock(const iqk_qparams *p, const fgrid *g, sb_state *st
 }
 
 /* One complete encoding of st->x with the importance weights st->w. */
-static void encode_pass(const iqk_qparams *p, const fgrid *g, sb_state *st) {
+static void encode_pass(const iqk_qparams *p, const fgrid *g, sub_error_fn err, sb_state *st) {
     for (int j = 0; j < NSUB; j++) {
+        st->salt[j] = 0.0f; /* search_iq2 has none */
+        st->sfar[j][0] = st->sfar[j][1] = 0.0f;
         st->s[j] = p->desc == &desc_iq2_k ? search_iq2(g, st->x + 16 * j, st->w + 16 * j, &st->shift[j])
-                                          : search_nl(p, g, st->x + 16 * j, st->w + 16 * j, &st->shift[j]);
+                                          : search_nl(p, g, st->x + 16 * j, st->w + 16 * j, &st->shift[j],
+                                                      p->window ? &st->salt[j] : NULL, p->window ? st->sfar[j] : NULL);
     }
     const float d = quantize_subscales(p, st);
     if (d == 0.0f) {
@@ -904,7 +1086,7 @@ static void encode_pass(const iqk_qparams *p, const fgrid *g, sb_state *st) {
         return;
     }
     st->d = requant_all(p, g, st, d);
-    refine_superblock(p, g, st, d);
+    refine_superblock(p, g, err, st, d);
 }
 
 /* Encodes one super-block into st (indices, scales, shifts, d). IQ2_K's coarse
@@ -914,10 +1096,11 @@ static void encode_pass(const iqk_qparams *p, const fgrid *g, sb_state *st) {
  * plain error. Not with an imatrix: there the second pass lowered the weight
  * error but raised the model's KL-divergence (tiny-llama IQ2_K, 40 chunks:
  * 0.0307 with it, 0.0301 without). */
-static void encode_superblock(const iqk_qparams *p, const fgrid *g, sb_state *st, const float *qw) {
+static void encode_superblock(const iqk_qparams *p, const fgrid *g, sub_error_fn err, sb_state *st,
+                              const float *qw) {
     for (int i = 0; i < QK_K; i++) st->wp[i] = qw ? qw[i] : 1.0f;
     make_weights(p, st->x, qw, 0, st->w);
-    encode_pass(p, g, st);
+    encode_pass(p, g, err, st);
     if (!p->flat_pass || st->d == 0.0f || qw) return;
     double ep_a, ep_b;
     const double e_a = sb_error2(p, g, st, qtk_fp16_to_fp32(store_scale(p->fudge * st->d)), &ep_a);
@@ -925,7 +1108,7 @@ static void encode_superblock(const iqk_qparams *p, const fgrid *g, sb_state *st
     memcpy(alt.x, st->x, sizeof alt.x);
     memcpy(alt.wp, st->wp, sizeof alt.wp);
     make_weights(p, alt.x, qw, 1, alt.w);
-    encode_pass(p, g, &alt);
+    encode_pass(p, g, err, &alt);
     memcpy(alt.w, st->w, sizeof alt.w); /* judge both with the method's weights */
     const double e_b = sb_error2(p, g, &alt, qtk_fp16_to_fp32(store_scale(p->fudge * alt.d)), &ep_b);
     if (alt.d != 0.0f && e_b * ep_b < e_a * ep_a) *st = alt;
@@ -998,6 +1181,11 @@ static size_t quantize_generic(const iqk_qparams *pmax, const float *src, void *
     if (effort == QTK_EFFORT_DEFAULT) {
         q.factors = pmax->dfactors;
         q.nfactors = pmax->ndfactors;
+        if (pmax->nwfactors) { /* IQ3_K: the window search */
+            q.window = 1;
+            q.factors = pmax->wfactors;
+            q.nfactors = pmax->nwfactors;
+        }
         /* IQ2_K without an imatrix: the flatter-weights pass brings nearly all of
          * max's gain (small model: total relative RMSE 0.2968 vs 0.2956 at 0.3x
          * the time; fast 0.3229), so default skips the improvement pass there */
@@ -1008,13 +1196,14 @@ static size_t quantize_generic(const iqk_qparams *pmax, const float *src, void *
     }
     fgrid g;
     make_fgrid(p->desc, &g);
+    const sub_error_fn err = qtk_iqk_sub_error_pick();
     sb_state state, *st = &state;
     uint8_t *out = (uint8_t *)dst;
     const int64_t nb = n / QK_K;
     for (int64_t r = 0; r < nrows; r++) {
         for (int64_t ib = 0; ib < nb; ib++, out += p->desc->block_bytes) {
             memcpy(st->x, src + r * n + ib * QK_K, sizeof st->x);
-            encode_superblock(p, &g, st, imatrix ? imatrix + ib * QK_K : NULL);
+            encode_superblock(p, &g, err, st, imatrix ? imatrix + ib * QK_K : NULL);
             pack_block(p, st, p->fudge * st->d, out);
         }
     }
@@ -1029,19 +1218,28 @@ static const float factors_large[] = {1.0f, 1.1f, -1.0f};
 /* Effort default: the candidates that win almost always (small model IQ3_K: the
  * other four change the total relative RMSE by 0.02 %, docs/types.md). */
 static const float dfactors_small[] = {1.0f, 0.8f, -1.0f};
+/* IQ3_K's window search: its scale codes are symmetric (±1…±31), so a candidate −f
+ * chooses the mirror image of candidate f (S → −S, d → −d: the same error) and
+ * −1.0 is dropped; on the vectors these two reach max's error in every
+ * distribution within 0.4 % (docs/types.md). */
+static const float wfactors_iq3[] = {1.0f, 0.8f};
 static const float dfactors_large[] = {1.0f, 1.1f};
 #define NF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static const iqk_qparams qp_iq2_k = {&desc_iq2_k, 1.5f, 1, 0, 1.0f, 0, 1.03f, -8, 7, 0,
-                                     factors_small, NF(factors_small), dfactors_small, NF(dfactors_small), 1};
-static const iqk_qparams qp_iq3_k = {&desc_iq3_k, 1.5f, 1, 3, 2.0f, 0, 1.01f, -31, 31, 1,
-                                     factors_small, NF(factors_small), dfactors_small, NF(dfactors_small), 0};
+                                     factors_small, NF(factors_small), dfactors_small, NF(dfactors_small), 1, NULL, 0, 0};
+static const iqk_qparams qp_iq3_k = {&desc_iq3_k, 1.5f,          1,
+                                     3,           2.0f,          0,
+                                     1.01f,       -31,           31,
+                                     1,           factors_small, NF(factors_small),
+                                     dfactors_small, NF(dfactors_small), 0,
+                                     wfactors_iq3, NF(wfactors_iq3), 0};
 static const iqk_qparams qp_iq4_k = {&desc_iq4_k, 2.0f, 0, 7, 1.0f, 0, 1.0f, -32, 31, 0,
-                                     factors_large, NF(factors_large), dfactors_large, NF(dfactors_large), 0};
+                                     factors_large, NF(factors_large), dfactors_large, NF(dfactors_large), 0, NULL, 0, 0};
 static const iqk_qparams qp_iq5_k = {&desc_iq5_k, 2.0f, 1, 5, 1.0f, 1, 1.0f, -32, 31, 0,
-                                     factors_large, NF(factors_large), dfactors_large, NF(dfactors_large), 0};
+                                     factors_large, NF(factors_large), dfactors_large, NF(dfactors_large), 0, NULL, 0, 0};
 static const iqk_qparams qp_iq6_k = {&desc_iq6_k, 2.0f, 1, 5, 1.0f, 1, 1.0f, -127, 127, 0,
-                                     factors_large, NF(factors_large), dfactors_large, NF(dfactors_large), 0};
+                                     factors_large, NF(factors_large), dfactors_large, NF(dfactors_large), 0, NULL, 0, 0};
 
 /* Without an effort level: max (the bytes qtk wrote before levels existed). */
 #define IQK_QUANTIZE(t)                                                                                          \

@@ -3,6 +3,7 @@
 #define QTK_IQK_H
 
 #include "types_internal.h"
+#include "iquants.h"
 
 /* Block sizes in bytes (FORMATS §3); every block starts with fp16 d, uint16 extra. */
 #define QTK_IQ2_K_SIZE 76
@@ -17,6 +18,29 @@
 #define QTK_IQ4_K_SHIFT 4
 #define QTK_IQ5_K_SHIFT 2
 #define QTK_IQ6_K_SHIFT 1
+
+/* The quantizer's scale-search sums for 16 weights and n tries (iqk.c, search_nl):
+ * try i = inverse scale id[i] on grid shift[i] (lut[2], T[2·nv] base then shifted);
+ * sums[4i..4i+3] = Σw·q·x, Σw·q² for +id and for −id. The AVX2 twin returns the same
+ * floats. pick: the one to use for a grid of nv values. */
+typedef void (*qtk_iqk_scale_sums_fn)(const qtk_grid_lut lut[2], const float *T, int nv, const float *xb,
+                                      const float *wb, int n, const float *id, const int *shift, float *sums);
+void qtk_iqk_scale_sums_scalar(const qtk_grid_lut lut[2], const float *T, int nv, const float *xb, const float *wb,
+                               int n, const float *id, const int *shift, float *sums);
+void qtk_iqk_scale_sums_avx2(const qtk_grid_lut lut[2], const float *T, int nv, const float *xb, const float *wb,
+                             int n, const float *id, const int *shift, float *sums);
+qtk_iqk_scale_sums_fn qtk_iqk_scale_sums_pick(int nv);
+
+/* Weighted error of 16 weights on a small grid (nv <= 8 values T, midpoints mid)
+ * at scale dl, and their indices: the quantizer's window search (iqk.c). */
+float qtk_iqk_sub_error_scalar(const float *mid, const float *T, int nv, const float *xb, const float *wb, float dl,
+                               uint8_t *idx);
+float qtk_iqk_sub_error_avx2(const float *mid, const float *T, int nv, const float *xb, const float *wb, float dl,
+                             uint8_t *idx);
+typedef float (*qtk_iqk_sub_error_fn)(const float *mid, const float *T, int nv, const float *xb, const float *wb,
+                                      float dl, uint8_t *idx);
+/* The widest twin allowed (qtk_set_max_isa) and available. */
+qtk_iqk_sub_error_fn qtk_iqk_sub_error_pick(void);
 
 void qtk_iq2_k_to_float(const void *row, float *dst, int64_t n);
 size_t qtk_iq2_k_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);

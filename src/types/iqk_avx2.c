@@ -16,6 +16,10 @@
 
 #include <immintrin.h>
 
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF /* qtk_iqk_sub_error_avx2 rounds as its scalar twin */
+#endif
+
 static uint16_t rd16(const uint8_t *p) {
     uint16_t v;
     memcpy(&v, p, 2);
@@ -231,4 +235,84 @@ void qtk_iq6_k_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy)
         sum = finish(sum, acc, S16, QTK_IQ6_K_SHIFT, b, &y[ib]);
     }
     *s = sum;
+}
+
+/* The quantizer's window-search error (iqk.c, qtk_iqk_sub_error_scalar) on 8
+ * lanes: the same float operations in the same order (compare, add the grid step,
+ * x − d·q, w·r·r, then (e_k + e_k+8) summed as ((0+4)+(1+5))+((2+6)+(3+7))), so
+ * the result is bit-identical; test_effort compares the bytes with the scalar ISA. */
+float qtk_iqk_sub_error_avx2(const float *mid, const float *T, int nv, const float *xb, const float *wb, float dl,
+                             uint8_t *idx) {
+    const __m256 vidl = _mm256_set1_ps(1.0f / dl), vdl = _mm256_set1_ps(dl);
+    const __m256 x0 = _mm256_loadu_ps(xb), x1 = _mm256_loadu_ps(xb + 8);
+    const __m256 t0 = _mm256_mul_ps(vidl, x0), t1 = _mm256_mul_ps(vidl, x1);
+    __m256 q0 = _mm256_set1_ps(T[0]), q1 = q0;
+    __m256i c0 = _mm256_setzero_si256(), c1 = c0;
+    for (int m = 0; m < nv - 1; m++) {
+        const __m256 mm = _mm256_set1_ps(mid[m]), dq = _mm256_set1_ps(T[m + 1] - T[m]);
+        const __m256 ge0 = _mm256_cmp_ps(t0, mm, _CMP_GE_OQ), ge1 = _mm256_cmp_ps(t1, mm, _CMP_GE_OQ);
+        c0 = _mm256_sub_epi32(c0, _mm256_castps_si256(ge0));
+        c1 = _mm256_sub_epi32(c1, _mm256_castps_si256(ge1));
+        q0 = _mm256_add_ps(q0, _mm256_and_ps(ge0, dq));
+        q1 = _mm256_add_ps(q1, _mm256_and_ps(ge1, dq));
+    }
+    const __m256 r0 = _mm256_sub_ps(x0, _mm256_mul_ps(vdl, q0)), r1 = _mm256_sub_ps(x1, _mm256_mul_ps(vdl, q1));
+    const __m256 e0 = _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(wb), r0), r0);
+    const __m256 e1 = _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(wb + 8), r1), r1);
+    const __m256 s8 = _mm256_add_ps(e0, e1);
+    const __m128 u = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1)); /* s8[k] + s8[k+4] */
+    const __m128 v = _mm_add_ps(u, _mm_shuffle_ps(u, u, 0xB1));                          /* (u0+u1), (u2+u3) */
+    const __m128i c = _mm_packs_epi32(_mm256_castsi256_si128(c0), _mm256_extracti128_si256(c0, 1));
+    const __m128i d = _mm_packs_epi32(_mm256_castsi256_si128(c1), _mm256_extracti128_si256(c1, 1));
+    _mm_storeu_si128((__m128i *)idx, _mm_packus_epi16(c, d));
+    return _mm_cvtss_f32(_mm_add_ss(v, _mm_movehl_ps(v, v)));
+}
+
+/* The scale search's sums (iqk.c, qtk_iqk_scale_sums_scalar) for 8 tries at a
+ * time, one per lane: each lane accumulates its four sums over the 16 weights in
+ * index order, as the scalar loop does, with the same products ((w·q)·x, (w·q)·q);
+ * the nearest grid value of ±id·x is the count of midpoints at or below it (ties
+ * up, NaN → the first value, as qtk_grid_lut_nearest), built up as T[0] plus the
+ * grid steps passed, which are small integers (exact). Grids of <= 16 values. */
+void qtk_iqk_scale_sums_avx2(const qtk_grid_lut lut[2], const float *T, int nv, const float *xb, const float *wb,
+                             int n, const float *id, const int *shift, float *sums) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int i0 = 0; i0 < n; i0 += 8) {
+        const int cnt = n - i0 < 8 ? n - i0 : 8;
+        float lid[8] = {0}, lmid[15][8], ldq[15][8], lt0[8];
+        for (int l = 0; l < 8; l++) {
+            const int sh = l < cnt ? shift[i0 + l] : 0;
+            const float *Ts = T + sh * nv;
+            lid[l] = l < cnt ? id[i0 + l] : 0.0f;
+            lt0[l] = Ts[0];
+            for (int m = 0; m < nv - 1; m++) {
+                lmid[m][l] = lut[sh].mid[m];
+                ldq[m][l] = Ts[m + 1] - Ts[m];
+            }
+        }
+        const __m256 vid = _mm256_loadu_ps(lid), t0 = _mm256_loadu_ps(lt0);
+        __m256 sx_p = _mm256_setzero_ps(), s2_p = sx_p, sx_m = sx_p, s2_m = sx_p;
+        for (int k = 0; k < 16; k++) {
+            const __m256 xk = _mm256_set1_ps(xb[k]), wk = _mm256_set1_ps(wb[k]);
+            const __m256 tp = _mm256_mul_ps(vid, xk), tm = _mm256_xor_ps(tp, sign);
+            __m256 qp = t0, qm = t0;
+            for (int m = 0; m < nv - 1; m++) {
+                const __m256 mm = _mm256_loadu_ps(lmid[m]), dq = _mm256_loadu_ps(ldq[m]);
+                qp = _mm256_add_ps(qp, _mm256_and_ps(_mm256_cmp_ps(tp, mm, _CMP_GE_OQ), dq));
+                qm = _mm256_add_ps(qm, _mm256_and_ps(_mm256_cmp_ps(tm, mm, _CMP_GE_OQ), dq));
+            }
+            const __m256 wp = _mm256_mul_ps(wk, qp), wm = _mm256_mul_ps(wk, qm);
+            sx_p = _mm256_add_ps(sx_p, _mm256_mul_ps(wp, xk));
+            s2_p = _mm256_add_ps(s2_p, _mm256_mul_ps(wp, qp));
+            sx_m = _mm256_add_ps(sx_m, _mm256_mul_ps(wm, xk));
+            s2_m = _mm256_add_ps(s2_m, _mm256_mul_ps(wm, qm));
+        }
+        float o[4][8];
+        _mm256_storeu_ps(o[0], sx_p);
+        _mm256_storeu_ps(o[1], s2_p);
+        _mm256_storeu_ps(o[2], sx_m);
+        _mm256_storeu_ps(o[3], s2_m);
+        for (int l = 0; l < cnt; l++)
+            for (int c = 0; c < 4; c++) sums[4 * (i0 + l) + c] = o[c][l];
+    }
 }
