@@ -1,17 +1,18 @@
 /*
  * test_effort.c — quantizer effort levels (qtk_quantize_rows_effort, issue #17;
  * docs/types.md "Effort levels") for the K-quants and IQ2_K…IQ6_K, whose levels differ:
- *  (a) QTK_EFFORT_MAX writes the bytes qtk wrote before effort levels existed:
- *      SHA-256 of Q2_K…Q6_K of a fixed input (integer LCG, no libm), without
- *      and with an imatrix, against hashes recorded from the previous build;
+ *  (a) QTK_EFFORT_MAX writes the bytes qtk wrote before effort levels existed
+ *      (Q6_K: since its scale scan): SHA-256 of a fixed input (integer LCG, no
+ *      libm), without and with an imatrix, against recorded hashes;
  *  (b) for every level the bytes do not depend on the ISA (scalar cap via
  *      qtk_set_max_isa vs the best ISA) or the thread count (one call vs rows
  *      split over 3 threads as qtk_quantize_model splits them);
  *  (c) on the fixed input: Q2_K…Q5_K's default is a search of its own
  *      (fast's candidate polished; Q3_K with an imatrix two candidates; Q2_K its own,
- *      docs/types.md) with E(default) < E(fast) and within 5 % of E(max); Q6_K's default is one of max's two candidates, polished (within
- *      0.01 % of E(max)); IQ2_K…IQ6_K's default runs fewer improvement candidates
- *      (E between fast's and 1.04·max's); fast differs from max and
+ *      docs/types.md) with E(default) < E(fast) and within 5 % of E(max); Q6_K's
+ *      default (one candidate and a narrower scale scan) within 10 % of E(max);
+ *      IQ2_K…IQ6_K's default runs fewer improvement candidates (E between fast's
+ *      and 1.04·max's, IQ3_K's window search 1.01·max's); fast differs from max and
  *      E(max) < E(fast) (max polishes fast's candidate among others);
  *  (d) with ../shared/vectors: E/E_ref summed over each file's distributions,
  *      per level and mode, within the bounds below (docs/types.md) — table
@@ -53,7 +54,8 @@ static void ef_make(float *x, float *im) {
 }
 
 /* SHA-256 of QTK_EFFORT_MAX output, recorded with the build before effort levels
- * (K-quants) and before the IQk family had them (commit b2b30ed). */
+ * (K-quants) and before the IQk family had them (commit b2b30ed); Q6_K's again when
+ * max gained the scan of every sub-block scale code (2026-12-05, lower error). */
 static const struct {
     int type;
     const char *plain, *imat;
@@ -66,8 +68,8 @@ static const struct {
      "f8d312adda588a75a175209de6eb371fe559afc2c0578b8115f1fae1ae505a4b"},
     {QTK_TYPE_Q5_K, "9cf24321135493642cc2949072b528879daa16d88195da4999cfadace0898094",
      "74ab794c51b5130d03843edd26f63f8968dad23f8235f252e3900bd4a5e1c896"},
-    {QTK_TYPE_Q6_K, "b01fcd1d2bdf6c443ed244e843da5be297c5675712c17960db1e40cb44b0f993",
-     "4bd8b24a20ab270453e454e73c52c62d795d99a3e99fd11886bf9558e12939b1"},
+    {QTK_TYPE_Q6_K, "a8e11cd7a8028f6dc06e17a2f39af6061eec0baddbdd0dd0ea466c894e8e8303",
+     "9839144ea6c4089a288592b0240c5667fcba3a5ef424c3601a42f1733aeaa4e7"},
     {QTK_TYPE_IQ2_K, "7256292120d1442ec291bb67024f949641336887f2cd0bfbebd7799e74300df0",
      "aa25ab9b38c03300e007bec0585243f4198eb46dde14230e402929d0e0d8c9c1"},
     {QTK_TYPE_IQ3_K, "07e2ed8fc54a76b0d57a128db6ea3b679d2002dfda1b411c12070f3fa0572f55",
@@ -176,8 +178,9 @@ static void test_fixed_input(void) {
             const double ef_ = err[QTK_EFFORT_FAST], de = err[QTK_EFFORT_DEFAULT], mx = err[QTK_EFFORT_MAX];
             printf("fixed input %-5s %-7s: E fast %.6g, default %.6g (%.4f of fast), max %.6g (%.4f of fast)\n",
                    qtk_type_name(t), mode, ef_, de, de / ef_, mx, mx / ef_);
-            if (t == QTK_TYPE_Q6_K) { /* one of max's two candidates: within 0.01 % of max here */
-                CHECK(de <= ef_ && de <= 1.0001 * mx, "%s (%s): default not max's better candidate: E fast %.9g, "
+            if (t == QTK_TYPE_Q6_K) { /* one of max's two candidates, polished, then a scan of the scale codes within
+                                         20 % (max: all codes): 1.006 (plain) and 1.078 (imatrix) of max here */
+                CHECK(de < ef_ && de <= 1.10 * mx, "%s (%s): default not between fast and max: E fast %.9g, "
                       "default %.9g, max %.9g", qtk_type_name(t), mode, ef_, de, mx);
             } else if (t == QTK_TYPE_IQ3_K) { /* the window search: 1.0003 (plain) and 1.0042 (imatrix) of max's
                                                  error here, where the previous default was 1.0003 with an imatrix */
@@ -211,11 +214,11 @@ static void test_fixed_input(void) {
 
 /* (d) Bounds on E_qtk / E_ref over a vectors file, per level (docs/types.md). */
 /* Measured (docs/types.md) + margin: fast ≤ 1.0081 plain (Q2_K), 1.0128 imatrix (Q5_K);
- * default ≤ 0.9894 plain (Q4_K; issue #17 asks ≤ 0.99), 0.9965 imatrix (Q6_K, = max);
+ * default ≤ 0.9894 plain (Q4_K), 0.9877 imatrix (Q3_K) — issue #17 asks ≤ 0.99;
  * max ≤ 0.9520 plain (Q5_K), 1.0033 imatrix (Q5_K). */
 static const double bound[3][2] = {
     [QTK_EFFORT_FAST] = {1.01, 1.015},
-    [QTK_EFFORT_DEFAULT] = {0.99, 1.0},
+    [QTK_EFFORT_DEFAULT] = {0.99, 0.99},
     [QTK_EFFORT_MAX] = {0.955, 1.005},
 };
 
