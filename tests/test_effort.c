@@ -2,14 +2,14 @@
  * test_effort.c — quantizer effort levels (qtk_quantize_rows_effort, issue #17;
  * docs/types.md "Effort levels") for the K-quants and IQ2_K…IQ6_K, whose levels differ:
  *  (a) QTK_EFFORT_MAX writes the bytes qtk wrote before effort levels existed
- *      (Q6_K: since its scale scan): SHA-256 of a fixed input (integer LCG, no
+ *      (Q4_K…Q6_K: since their code scan): SHA-256 of a fixed input (integer LCG, no
  *      libm), without and with an imatrix, against recorded hashes;
  *  (b) for every level the bytes do not depend on the ISA (scalar cap via
  *      qtk_set_max_isa vs the best ISA) or the thread count (one call vs rows
  *      split over 3 threads as qtk_quantize_model splits them);
  *  (c) on the fixed input: Q2_K…Q5_K's default is a search of its own
  *      (fast's candidate polished; Q3_K with an imatrix two candidates; Q2_K its own,
- *      docs/types.md) with E(default) < E(fast) and within 5 % of E(max); Q6_K's
+ *      docs/types.md) with E(default) < E(fast) and within 6 % of E(max); Q6_K's
  *      default (one candidate and a narrower scale scan) within 10 % of E(max);
  *      IQ2_K…IQ6_K's default runs fewer improvement candidates (E between fast's
  *      and 1.04·max's, IQ3_K's window search 1.01·max's); fast differs from max and
@@ -54,8 +54,9 @@ static void ef_make(float *x, float *im) {
 }
 
 /* SHA-256 of QTK_EFFORT_MAX output, recorded with the build before effort levels
- * (K-quants) and before the IQk family had them (commit b2b30ed); Q6_K's again when
- * max gained the scan of every sub-block scale code (2026-12-05, lower error). */
+ * (K-quants) and before the IQk family had them (commit b2b30ed); Q4_K, Q5_K and
+ * Q6_K's again when max gained the scan of the sub-block scale codes (2026-12-05,
+ * lower error). */
 static const struct {
     int type;
     const char *plain, *imat;
@@ -64,10 +65,10 @@ static const struct {
      "69b407e4b90962e03a258f1126a53fdff9dd852fd6f366e57580d6d5701552bf"},
     {QTK_TYPE_Q3_K, "127b4416a01bcc79f39574b09289433b7e78e879cd9607f2685a92f9c3518ec1",
      "a3ce568196a469e1c3592ec4a630ac0b965a033e001c32b12c81be3fedb54fc9"},
-    {QTK_TYPE_Q4_K, "aa55563935f04da255d19ab5f0c13bfcd2eae7fdb825166a38d6cfe490f5d009",
-     "f8d312adda588a75a175209de6eb371fe559afc2c0578b8115f1fae1ae505a4b"},
-    {QTK_TYPE_Q5_K, "9cf24321135493642cc2949072b528879daa16d88195da4999cfadace0898094",
-     "74ab794c51b5130d03843edd26f63f8968dad23f8235f252e3900bd4a5e1c896"},
+    {QTK_TYPE_Q4_K, "6bc67c24a74d438376755749b3b8dd67b91195f9f139e4b7d4c6daaaaf2962f2",
+     "82f69dd7557f2ae1d92ca0652d05a5a6d35c3866b049bec92b86ed4b84511220"},
+    {QTK_TYPE_Q5_K, "0f422d094559cb6195687bdc28a6059ecfc4c615b9caa5dfe3e5c320e4021590",
+     "98e248e49b5329ac250c4beea67db3416bfce90ea74da5433cd33e0a550a450a"},
     {QTK_TYPE_Q6_K, "a8e11cd7a8028f6dc06e17a2f39af6061eec0baddbdd0dd0ea466c894e8e8303",
      "9839144ea6c4089a288592b0240c5667fcba3a5ef424c3601a42f1733aeaa4e7"},
     {QTK_TYPE_IQ2_K, "7256292120d1442ec291bb67024f949641336887f2cd0bfbebd7799e74300df0",
@@ -190,9 +191,10 @@ static void test_fixed_input(void) {
                                        win); IQ2_K without imatrix skips the pass: 1.036 of max here */
                 CHECK(de < ef_ && de <= 1.04 * mx, "%s (%s): default not between fast and max: E fast %.9g, default %.9g, "
                       "max %.9g", qtk_type_name(t), mode, ef_, de, mx);
-            } else { /* fast's candidate polished (Q3_K with an imatrix: two candidates; Q2_K its own):
-                        worst here Q3_K plain at 1.042 of max */
-                CHECK(strcmp(hex[QTK_EFFORT_DEFAULT], hex[QTK_EFFORT_FAST]) != 0 && de < ef_ && de <= 1.05 * mx,
+            } else { /* fast's candidate polished (Q3_K with an imatrix: two candidates; Q2_K its own;
+                        Q4_K/Q5_K then a code scan, max's wider): worst here Q5_K imatrix at 1.053
+                        of max, Q3_K plain 1.042 */
+                CHECK(strcmp(hex[QTK_EFFORT_DEFAULT], hex[QTK_EFFORT_FAST]) != 0 && de < ef_ && de <= 1.06 * mx,
                       "%s (%s): default is not a search between fast and max: E fast %.9g, default %.9g, "
                       "max %.9g", qtk_type_name(t), mode, ef_, de, mx);
             }
@@ -214,12 +216,12 @@ static void test_fixed_input(void) {
 
 /* (d) Bounds on E_qtk / E_ref over a vectors file, per level (docs/types.md). */
 /* Measured (docs/types.md) + margin: fast ≤ 1.0081 plain (Q2_K), 1.0128 imatrix (Q5_K);
- * default ≤ 0.9894 plain (Q4_K), 0.9877 imatrix (Q3_K) — issue #17 asks ≤ 0.99;
- * max ≤ 0.9520 plain (Q5_K), 1.0033 imatrix (Q5_K). */
+ * default ≤ 0.9680 plain (Q3_K), 0.9877 imatrix (Q3_K) — issue #17 asks ≤ 0.99;
+ * max ≤ 0.9248 plain (Q5_K), 0.9877 imatrix (Q3_K). */
 static const double bound[3][2] = {
     [QTK_EFFORT_FAST] = {1.01, 1.015},
-    [QTK_EFFORT_DEFAULT] = {0.99, 0.99},
-    [QTK_EFFORT_MAX] = {0.955, 1.005},
+    [QTK_EFFORT_DEFAULT] = {0.975, 0.99},
+    [QTK_EFFORT_MAX] = {0.93, 0.99},
 };
 
 /* The IQk family, measured: fast ≤ 1.0009 plain (IQ2_K), 1.0089 imatrix (IQ3_K);

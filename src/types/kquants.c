@@ -1176,8 +1176,11 @@ static void type1_codes(const float *x, const float *qw, int mode, int nmax, int
             const float av_x = sqrtf(s2 / 32);
             for (int l = 0; l < 32; l++) w[32 * j + l] = av_x + fabsf(x[32 * j + l]);
         }
-        if (nmax == 15) fit_affine_batch(8, 32, 15, x, w, L, scales, mins, -1.0f, 0.1f, 20, 0, 0);
-        else fit_affine_batch(8, 32, 31, x, w, L, scales, mins, -0.5f, 0.1f, 15, 0, 0);
+        /* default: the reference's range in 11 steps instead of 21 / 16 — the code scan
+         * that follows (type1_refine_codes) more than makes up for them */
+        const int coarse = effort == QTK_EFFORT_DEFAULT;
+        if (nmax == 15) fit_affine_batch(8, 32, 15, x, w, L, scales, mins, -1.0f, coarse ? 0.2f : 0.1f, coarse ? 10 : 20, 0, 0);
+        else fit_affine_batch(8, 32, 31, x, w, L, scales, mins, -0.5f, coarse ? 0.15f : 0.1f, coarse ? 10 : 15, 0, 0);
         for (int j = 0; j < 8; j++) {
             max_scale = QTK_MAX(max_scale, scales[j]);
             max_min = QTK_MAX(max_min, mins[j]);
@@ -1223,16 +1226,24 @@ static void type1_levels(const float *x, const uint8_t *scales12, float d, float
 static void type1_parts(const uint8_t *scales12, const uint8_t *L, float *A, float *B) {
     uint8_t sc[8], m[8];
     qtk_kq_unpack_scales_min(scales12, sc, m);
-    for (int i = 0; i < QK_K; i++) {
-        A[i] = (float)(sc[i / 32] * L[i]);
-        B[i] = (float)m[i / 32];
+    for (int j = 0; j < 8; j++) {
+        const int s = sc[j];
+        const float mj = (float)m[j];
+        for (int l = 0; l < 32; l++) {
+            A[32 * j + l] = (float)(s * L[32 * j + l]);
+            B[32 * j + l] = mj;
+        }
     }
 }
 
 static void q4_K_decode_blk(const void *b, float *y, int64_t n) { qtk_q4_K_to_float(b, y, n); }
 
 static void q4_K_levels_of(const qtk_block_q4_K *b, uint8_t *L) {
-    for (int i = 0; i < QK_K; i++) L[i] = (b->qs[32 * (i / 64) + i % 32] >> (4 * ((i / 32) % 2))) & 15;
+    for (int h = 0; h < 4; h++) /* 64 weights per 32 bytes: low nibbles then high nibbles */
+        for (int l = 0; l < 32; l++) {
+            L[64 * h + l] = b->qs[32 * h + l] & 15;
+            L[64 * h + 32 + l] = b->qs[32 * h + l] >> 4;
+        }
 }
 
 static void q4_K_parts(const void *vb, float *A, float *B) {
@@ -1254,6 +1265,63 @@ static void q4_K_reround(const float *x, void *vb) {
     type1_levels(x, b->scales, qtk_kq_fp16(&b->d), qtk_kq_fp16(&b->dmin), 15, L);
     for (int j = 0; j < QK_K; j += 64)
         for (int l = 0; l < 32; l++) b->qs[j / 2 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
+}
+
+/* Weighted error of a 32-weight sub-block at dl, ml with nearest levels 0…nmax
+ * (round_levels' rounding; a zero dl puts every weight on level 0), 32 terms summed
+ * in a fixed order. */
+static float type1_sub_error(const float *x, const float *w, float dl, float ml, int nmax) {
+    float e[32];
+    const float fhi = (float)nmax, idl = dl != 0.0f ? 1.0f / dl : 0.0f;
+    for (int l = 0; l < 32; l++) {
+        float v = (x[l] + ml) * idl;
+        v = (v + 12582912.0f) - 12582912.0f;
+        v = v > 0.0f ? v : 0.0f;
+        v = v < fhi ? v : fhi;
+        v = dl != 0.0f ? v : 0.0f;
+        const float r = x[l] - (dl * v - ml);
+        e[l] = w[l] * r * r;
+    }
+    for (int l = 0; l < 16; l++) e[l] += e[l + 16];
+    for (int l = 0; l < 8; l++) e[l] += e[l + 8];
+    return ((e[0] + e[4]) + (e[1] + e[5])) + ((e[2] + e[6]) + (e[3] + e[7]));
+}
+
+/* Re-chooses every sub-block's 6-bit scale and min codes for the block's d, dmin
+ * among the codes within `win` of its own (both at once, (2·win + 1)² pairs), the
+ * levels re-rounded at each, and keeps the lowest weighted error (Q4_K, Q5_K; issue
+ * #17). The reference rounds each sub-block's float scale and min to 6 bits on their
+ * own and re-rounds the levels after; searching the codes jointly lowers the error of
+ * the shared vectors by 4–13 % (docs/types.md). The levels here come from a multiply
+ * by 1/dl where round_levels divides: the two can differ on an exact tie, which only
+ * makes the estimate of one pair's error differ from the block's final rounding. */
+#define KQ_CODE_WINDOW(effort) ((effort) == QTK_EFFORT_MAX ? 4 : 2)
+static void type1_refine_codes(const float *x, const float *wm, float d, float dmin, int nmax, int win,
+                               uint8_t *scales12) {
+    static const float ones[32] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                                   1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    uint8_t sc[8], m[8];
+    qtk_kq_unpack_scales_min(scales12, sc, m);
+    for (int j = 0; j < 8; j++) {
+        const float *xj = x + 32 * j, *wj = wm ? wm + 32 * j : ones;
+        int bs = sc[j], bm = m[j];
+        float be = type1_sub_error(xj, wj, d * (float)sc[j], dmin * (float)m[j], nmax);
+        for (int a = sc[j] - win; a <= sc[j] + win; a++) {
+            if (a < 0 || a > 63) continue;
+            for (int b = m[j] - win; b <= m[j] + win; b++) {
+                if (b < 0 || b > 63 || (a == sc[j] && b == m[j])) continue;
+                const float e = type1_sub_error(xj, wj, d * (float)a, dmin * (float)b, nmax);
+                if (e < be) {
+                    be = e;
+                    bs = a;
+                    bm = b;
+                }
+            }
+        }
+        sc[j] = (uint8_t)bs;
+        m[j] = (uint8_t)bm;
+    }
+    pack_scales_min(sc, m, scales12);
 }
 
 static const kq_ops q4_K_ops = {sizeof(qtk_block_q4_K), q4_K_decode_blk, q4_K_parts, q4_K_set_scales, q4_K_reround, 1};
@@ -1318,6 +1386,12 @@ size_t qtk_q4_K_quantize_effort(const float *src, void *dst, int64_t nrows, int6
             }
             if (!(best < INFINITY)) *y = cand;
             else kq_finish(&q4_K_ops, x, imat, effort, y, best);
+            if (effort != QTK_EFFORT_FAST && best < INFINITY) { /* the code scan, then d, dmin refitted */
+                type1_refine_codes(x, imat, qtk_kq_fp16(&y->d), qtk_kq_fp16(&y->dmin), 15, KQ_CODE_WINDOW(effort),
+                                   y->scales);
+                q4_K_reround(x, y);
+                kq_polish(&q4_K_ops, x, imat, y, -1.0, effort == QTK_EFFORT_MAX);
+            }
         }
     }
     return (size_t)(nrows * (n / QK_K)) * sizeof(qtk_block_q4_K);
@@ -1350,6 +1424,12 @@ size_t qtk_q5_K_quantize_effort(const float *src, void *dst, int64_t nrows, int6
             }
             if (!(best < INFINITY)) *y = cand;
             else kq_finish(&q5_K_ops, x, imat, effort, y, best);
+            if (effort != QTK_EFFORT_FAST && best < INFINITY) { /* the code scan, then d, dmin refitted */
+                type1_refine_codes(x, imat, qtk_kq_fp16(&y->d), qtk_kq_fp16(&y->dmin), 31, KQ_CODE_WINDOW(effort),
+                                   y->scales);
+                q5_K_reround(x, y);
+                kq_polish(&q5_K_ops, x, imat, y, -1.0, effort == QTK_EFFORT_MAX);
+            }
         }
     }
     return (size_t)(nrows * (n / QK_K)) * sizeof(qtk_block_q5_K);
