@@ -2,14 +2,14 @@
  * test_effort.c — quantizer effort levels (qtk_quantize_rows_effort, issue #17;
  * docs/types.md "Effort levels") for the K-quants and IQ2_K…IQ6_K, whose levels differ:
  *  (a) QTK_EFFORT_MAX writes the bytes qtk wrote before effort levels existed
- *      (Q4_K…Q6_K: since their code scan): SHA-256 of a fixed input (integer LCG, no
+ *      (Q3_K…Q6_K: since their code scan): SHA-256 of a fixed input (integer LCG, no
  *      libm), without and with an imatrix, against recorded hashes;
  *  (b) for every level the bytes do not depend on the ISA (scalar cap via
  *      qtk_set_max_isa vs the best ISA) or the thread count (one call vs rows
  *      split over 3 threads as qtk_quantize_model splits them);
  *  (c) on the fixed input: Q2_K…Q5_K's default is a search of its own
  *      (fast's candidate polished; Q3_K with an imatrix two candidates; Q2_K its own,
- *      docs/types.md) with E(default) < E(fast) and within 6 % of E(max); Q6_K's
+ *      docs/types.md) with E(default) < E(fast) and within 10 % of E(max); Q6_K's
  *      default (one candidate and a narrower scale scan) within 10 % of E(max);
  *      IQ2_K…IQ6_K's default runs fewer improvement candidates (E between fast's
  *      and 1.04·max's, IQ3_K's window search 1.01·max's); fast differs from max and
@@ -54,17 +54,17 @@ static void ef_make(float *x, float *im) {
 }
 
 /* SHA-256 of QTK_EFFORT_MAX output, recorded with the build before effort levels
- * (K-quants) and before the IQk family had them (commit b2b30ed); Q4_K, Q5_K and
- * Q6_K's again when max gained the scan of the sub-block scale codes (2026-12-05,
- * lower error). */
+ * (K-quants) and before the IQk family had them (commit b2b30ed); Q3_K…Q6_K's
+ * again when max gained the scan of the sub-block scale codes (2026-12-05, lower
+ * error). */
 static const struct {
     int type;
     const char *plain, *imat;
 } max_hashes[] = {
     {QTK_TYPE_Q2_K, "8d8f9ed7379f9c3f3ff1d8ecb4f3998d4402b7441ee970673968309c0d5489a4",
      "69b407e4b90962e03a258f1126a53fdff9dd852fd6f366e57580d6d5701552bf"},
-    {QTK_TYPE_Q3_K, "127b4416a01bcc79f39574b09289433b7e78e879cd9607f2685a92f9c3518ec1",
-     "a3ce568196a469e1c3592ec4a630ac0b965a033e001c32b12c81be3fedb54fc9"},
+    {QTK_TYPE_Q3_K, "949ef751036a9c12e119ae93871d7977232fc7a4fe7306fa0233f20963ef6cfe",
+     "6f335d445bed82b177326f405d7c8b2e26bcaeb038d1a4307d827d5080757fde"},
     {QTK_TYPE_Q4_K, "6bc67c24a74d438376755749b3b8dd67b91195f9f139e4b7d4c6daaaaf2962f2",
      "82f69dd7557f2ae1d92ca0652d05a5a6d35c3866b049bec92b86ed4b84511220"},
     {QTK_TYPE_Q5_K, "0f422d094559cb6195687bdc28a6059ecfc4c615b9caa5dfe3e5c320e4021590",
@@ -180,7 +180,7 @@ static void test_fixed_input(void) {
             printf("fixed input %-5s %-7s: E fast %.6g, default %.6g (%.4f of fast), max %.6g (%.4f of fast)\n",
                    qtk_type_name(t), mode, ef_, de, de / ef_, mx, mx / ef_);
             if (t == QTK_TYPE_Q6_K) { /* one of max's two candidates, polished, then a scan of the scale codes within
-                                         20 % (max: all codes): 1.006 (plain) and 1.078 (imatrix) of max here */
+                                         20 % (max: all codes): 1.006 (plain) and 1.081 (imatrix) of max here */
                 CHECK(de < ef_ && de <= 1.10 * mx, "%s (%s): default not between fast and max: E fast %.9g, "
                       "default %.9g, max %.9g", qtk_type_name(t), mode, ef_, de, mx);
             } else if (t == QTK_TYPE_IQ3_K) { /* the window search: 1.0003 (plain) and 1.0042 (imatrix) of max's
@@ -192,9 +192,9 @@ static void test_fixed_input(void) {
                 CHECK(de < ef_ && de <= 1.04 * mx, "%s (%s): default not between fast and max: E fast %.9g, default %.9g, "
                       "max %.9g", qtk_type_name(t), mode, ef_, de, mx);
             } else { /* fast's candidate polished (Q3_K with an imatrix: two candidates; Q2_K its own;
-                        Q4_K/Q5_K then a code scan, max's wider): worst here Q5_K imatrix at 1.053
-                        of max, Q3_K plain 1.042 */
-                CHECK(strcmp(hex[QTK_EFFORT_DEFAULT], hex[QTK_EFFORT_FAST]) != 0 && de < ef_ && de <= 1.06 * mx,
+                        Q3_K…Q5_K then a code scan, max's wider): worst here Q3_K imatrix at 1.094
+                        of max (max scans all 64 codes), Q5_K imatrix 1.054 */
+                CHECK(strcmp(hex[QTK_EFFORT_DEFAULT], hex[QTK_EFFORT_FAST]) != 0 && de < ef_ && de <= 1.10 * mx,
                       "%s (%s): default is not a search between fast and max: E fast %.9g, default %.9g, "
                       "max %.9g", qtk_type_name(t), mode, ef_, de, mx);
             }
@@ -216,11 +216,11 @@ static void test_fixed_input(void) {
 
 /* (d) Bounds on E_qtk / E_ref over a vectors file, per level (docs/types.md). */
 /* Measured (docs/types.md) + margin: fast ≤ 1.0081 plain (Q2_K), 1.0128 imatrix (Q5_K);
- * default ≤ 0.9680 plain (Q3_K), 0.9877 imatrix (Q3_K) — issue #17 asks ≤ 0.99;
- * max ≤ 0.9248 plain (Q5_K), 0.9877 imatrix (Q3_K). */
+ * default ≤ 0.9322 plain (Q4_K), 0.9852 imatrix (Q3_K) — issue #17 asks ≤ 0.99;
+ * max ≤ 0.9248 plain (Q5_K), 0.9835 imatrix (Q3_K). */
 static const double bound[3][2] = {
     [QTK_EFFORT_FAST] = {1.01, 1.015},
-    [QTK_EFFORT_DEFAULT] = {0.975, 0.99},
+    [QTK_EFFORT_DEFAULT] = {0.94, 0.99},
     [QTK_EFFORT_MAX] = {0.93, 0.99},
 };
 

@@ -1035,6 +1035,55 @@ static void pack_q3_scales(const int *l, uint8_t *b) {
     }
 }
 
+/* Weighted error of a 16-weight sub-block at effective scale dl with the nearest
+ * levels lo…hi (round_levels' rounding), the 16 terms summed in a fixed order. */
+static float sym_sub_error(const float *x, const float *w, float dl, float lo, float hi) {
+    float e[16], s8[8];
+    for (int l = 0; l < 16; l++) {
+        float v = x[l] / dl;
+        v = (v + 12582912.0f) - 12582912.0f;
+        v = v > lo ? v : lo;
+        v = v < hi ? v : hi;
+        const float r = x[l] - dl * v;
+        e[l] = w[l] * r * r;
+    }
+    for (int l = 0; l < 8; l++) s8[l] = e[l] + e[l + 8];
+    return ((s8[0] + s8[4]) + (s8[1] + s8[5])) + ((s8[2] + s8[6]) + (s8[3] + s8[7]));
+}
+
+/* The code scan of the symmetric K-quants (Q3_K, Q6_K; issue #17): every
+ * sub-block's signed scale code is re-chosen for the block's d among the codes
+ * cmin…cmax within wfix + rel·|code| of its own (rel >= 1: all of them), the levels
+ * lo…hi re-rounded at each, the lowest weighted error kept (wm NULL: unit weights).
+ * The rounding error of 16 weights is far from smooth in the scale (local minima
+ * about one level step apart in relative terms), which the per-sub-block fits only
+ * sample and the reference's rounding of each float scale to a code ignores:
+ * docs/types.md gives the gains. */
+static void sym_refine_codes(const float *x, const float *wm, float d, int lo, int hi, int cmin, int cmax, float rel,
+                             int wfix, int *codes) {
+    static const float ones[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    if (!(d != 0.0f)) return;
+    const float flo = (float)lo, fhi = (float)hi;
+    for (int j = 0; j < 16; j++) {
+        const int S0 = codes[j];
+        if (S0 == 0) continue;
+        const float *xj = x + 16 * j, *wj = wm ? wm + 16 * j : ones;
+        const int win = rel >= 1.0f ? cmax - cmin : wfix + (int)(rel * (float)abs(S0));
+        const int a = S0 - win < cmin ? cmin : S0 - win, b = S0 + win > cmax ? cmax : S0 + win;
+        int bS = S0;
+        float be = sym_sub_error(xj, wj, d * (float)S0, flo, fhi);
+        for (int S = a; S <= b; S++) {
+            if (S == S0 || S == 0) continue;
+            const float e = sym_sub_error(xj, wj, d * (float)S, flo, fhi);
+            if (e < be) {
+                be = e;
+                bS = S;
+            }
+        }
+        codes[j] = bS;
+    }
+}
+
 static void q3_K_decode_blk(const void *b, float *y, int64_t n) { qtk_q3_K_to_float(b, y, n); }
 
 static void q3_K_parts(const void *vb, float *A, float *B) {
@@ -1126,8 +1175,22 @@ static void q3_K_block(const float *x, const float *imat, int effort, qtk_block_
         q3_K_encode(x, imat, modes[k], &cand);
         kq_take(&q3_K_ops, x, imat, effort, &cand, y, &best);
     }
-    if (!(best < INFINITY)) q3_K_encode(x, imat, modes[0], y);
-    else kq_finish(&q3_K_ops, x, imat, effort, y, best);
+    if (!(best < INFINITY)) {
+        q3_K_encode(x, imat, modes[0], y);
+        return;
+    }
+    if (effort == QTK_EFFORT_FAST) return;
+    /* the code scan (default: two codes either side; max: all), then d refitted: the
+     * polish default's kept candidate would get (kq_finish) comes after the scan */
+    int8_t sc[16];
+    int codes[16];
+    qtk_kq_unpack_q3_scales(y->scales, sc);
+    for (int j = 0; j < 16; j++) codes[j] = sc[j];
+    sym_refine_codes(x, imat, qtk_kq_fp16(&y->d), -4, 3, -32, 31, effort == QTK_EFFORT_MAX ? 1.0f : 0.0f, 2, codes);
+    for (int j = 0; j < 16; j++) codes[j] += 32;
+    pack_q3_scales(codes, y->scales);
+    q3_K_reround(x, y);
+    kq_polish(&q3_K_ops, x, imat, y, -1.0, effort == QTK_EFFORT_MAX);
 }
 
 size_t qtk_q3_K_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
@@ -1385,8 +1448,9 @@ size_t qtk_q4_K_quantize_effort(const float *src, void *dst, int64_t nrows, int6
                 kq_take(&q4_K_ops, x, imat, effort, &cand, y, &best);
             }
             if (!(best < INFINITY)) *y = cand;
-            else kq_finish(&q4_K_ops, x, imat, effort, y, best);
-            if (effort != QTK_EFFORT_FAST && best < INFINITY) { /* the code scan, then d, dmin refitted */
+            /* the code scan, then d, dmin refitted (default's polish of its kept candidate,
+             * kq_finish, comes after the scan) */
+            if (effort != QTK_EFFORT_FAST && best < INFINITY) {
                 type1_refine_codes(x, imat, qtk_kq_fp16(&y->d), qtk_kq_fp16(&y->dmin), 15, KQ_CODE_WINDOW(effort),
                                    y->scales);
                 q4_K_reround(x, y);
@@ -1423,8 +1487,9 @@ size_t qtk_q5_K_quantize_effort(const float *src, void *dst, int64_t nrows, int6
                 kq_take(&q5_K_ops, x, imat, effort, &cand, y, &best);
             }
             if (!(best < INFINITY)) *y = cand;
-            else kq_finish(&q5_K_ops, x, imat, effort, y, best);
-            if (effort != QTK_EFFORT_FAST && best < INFINITY) { /* the code scan, then d, dmin refitted */
+            /* the code scan, then d, dmin refitted (default's polish of its kept candidate,
+             * kq_finish, comes after the scan) */
+            if (effort != QTK_EFFORT_FAST && best < INFINITY) {
                 type1_refine_codes(x, imat, qtk_kq_fp16(&y->d), qtk_kq_fp16(&y->dmin), 31, KQ_CODE_WINDOW(effort),
                                    y->scales);
                 q5_K_reround(x, y);
@@ -1507,50 +1572,12 @@ static void q6_K_encode(const float *x, const float *w, qtk_block_q6_K *y) {
     q6_K_reround(x, y);
 }
 
-/* Weighted error of sub-block x[0..16) at effective scale dl with nearest 6-bit
- * levels (round_levels' rounding); the 16 terms summed in a fixed order. */
-static float q6_K_sub_error(const float *x, const float *w, float dl) {
-    float e[16], s8[8];
-    for (int l = 0; l < 16; l++) {
-        float v = x[l] / dl;
-        v = (v + 12582912.0f) - 12582912.0f;
-        v = v > -32.0f ? v : -32.0f;
-        v = v < 31.0f ? v : 31.0f;
-        const float r = x[l] - dl * v;
-        e[l] = w[l] * r * r;
-    }
-    for (int l = 0; l < 8; l++) s8[l] = e[l] + e[l + 8];
-    return ((s8[0] + s8[4]) + (s8[1] + s8[5])) + ((s8[2] + s8[6]) + (s8[3] + s8[7]));
-}
-
-/* Re-chooses every sub-block's int8 scale for the block's d among the codes within
- * `rel` of its own (at least one either side; rel >= 1: every code of -128…127), the
- * levels re-rounded at each, and keeps the lowest error. The 6-bit rounding error of
- * 16 weights is far from smooth in the scale, with local minima ~1/32 apart, which
- * the per-sub-block fits (fit_symmetric's 36 trial scales) only sample: scanning
- * the codes around them lowers the error of the shared vectors by 5–11 % (docs/types.md). */
+/* Q6_K's code scan (sym_refine_codes, shared with Q3_K). */
 static void q6_K_refine_scales(const float *x, const float *wm, float rel, qtk_block_q6_K *y) {
-    static const float ones[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
-    const float d = qtk_kq_fp16(&y->d);
-    if (!(d != 0.0f)) return;
-    for (int j = 0; j < 16; j++) {
-        const int S0 = y->scales[j];
-        if (S0 == 0) continue;
-        const float *xj = x + 16 * j, *wj = wm ? wm + 16 * j : ones;
-        const int win = rel >= 1.0f ? 255 : 1 + (int)(rel * (float)abs(S0));
-        const int lo = S0 - win < -128 ? -128 : S0 - win, hi = S0 + win > 127 ? 127 : S0 + win;
-        int bS = S0;
-        float be = q6_K_sub_error(xj, wj, d * (float)S0);
-        for (int S = lo; S <= hi; S++) {
-            if (S == S0 || S == 0) continue;
-            const float e = q6_K_sub_error(xj, wj, d * (float)S);
-            if (e < be) {
-                be = e;
-                bS = S;
-            }
-        }
-        y->scales[j] = (int8_t)bS;
-    }
+    int codes[16];
+    for (int j = 0; j < 16; j++) codes[j] = y->scales[j];
+    sym_refine_codes(x, wm, qtk_kq_fp16(&y->d), -32, 31, -128, 127, rel, 1, codes);
+    for (int j = 0; j < 16; j++) y->scales[j] = (int8_t)codes[j];
     q6_K_reround(x, y);
 }
 
@@ -1575,10 +1602,9 @@ static void q6_K_block(const float *x, const float *imat, int effort, qtk_block_
         q6_K_encode(x, imat, y);
         return;
     }
-    kq_finish(&q6_K_ops, x, imat, effort, y, best);
     if (effort == QTK_EFFORT_FAST) return;
-    /* the scale scan (default: codes within 20 % of each; max: all of them), then
-     * d refitted once more: 0.94 / 0.90 of the error before on the vectors (imatrix) */
+    /* the scale scan (default: codes within 20 % of each; max: all of them), then d
+     * refitted (default's polish of its kept candidate, kq_finish, comes after the scan) */
     q6_K_refine_scales(x, imat, effort == QTK_EFFORT_MAX ? 1.0f : 0.2f, y);
     kq_polish(&q6_K_ops, x, imat, y, -1.0, effort == QTK_EFFORT_MAX);
 }
