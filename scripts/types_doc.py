@@ -49,9 +49,7 @@ ACT = {"q4_0": "Q8_0", "q5_0": "Q8_0", "q6_0": "Q8_0", "q8_0": "Q8_0", "iq4_nl":
        "iq1_kt": "Q8_0", "iq2_kt": "Q8_0", "iq3_kt": "Q8_0", "iq4_kt": "Q8_0"}
 
 
-NOTES = """‡ IQ1_KT … IQ4_KT (`src/types/trellis*.c`): measured in a separate run (`qtk bench types -t 2
---rows 512 --type …`) while the 2-core machine was shared with other jobs (load ≈ 10), so their
-speeds are low by an unknown factor. Each group of 8 (IQ4_KT: 4) weights is one index into the
+NOTES = """IQ1_KT … IQ4_KT (`src/types/trellis*.c`): each group of 8 (IQ4_KT: 4) weights is one index into the
 integer generator of FORMATS §5.1; the kernels run the generator in SIMD lanes (8/16/4 lanes on
 AVX2/AVX-512/NEON), which costs more per weight than a table lookup: the KT dot products are
 compute-bound, not memory-bound, on 1–2 threads. vec_dot and the batch panels (exact int8 per 32
@@ -74,18 +72,14 @@ published figure (PR #113, the older trellis: LLaMA-3.1-8B in 2.5–4.5 min on a
 Ryzen-5975WX, METHODS §5.6) is ≈ 0.9–1.7 M weights/s per core on another CPU; no reference build
 was available to measure side by side, so this is an order-of-magnitude comparison only.
 
-§ Q4_1, Q5_1, MXFP4 (`src/types/legacy1*.c`): measured in a separate run (`qtk bench types -t 2
---type …`) on the shared 2-core machine (load ≈ 1 at the time), not in the run of the other rows.
-Q4_1/Q5_1 (activations Q8_2: int8 with the block sum, for the min term) keep per block the
+Q4_1, Q5_1, MXFP4 (`src/types/legacy1*.c`): Q4_1/Q5_1 (activations Q8_2: int8 with the block sum, for the min term) keep per block the
 better of the reference's min/max encoding and a weighted search over trial scales with
 least-squares refits of (d, m) at the stored fp16 precision, so their error never exceeds the
 reference's. MXFP4 tries the exponents e − 1, e, e + 1 around the reference's choice and keeps
 the lowest weighted error (the imatrix is used; the reference ignores it). Its dot products are
 exact int8 sums (the table values KMX = 2 × E2M1 as int8, one power-of-two scale per block).
 
-† IQ2_XXS … IQ1_M: measured in a separate run (`qtk bench types -t 2 --type …`) while the 2-core
-machine was shared with other jobs (load ≈ 9), so their speeds are low by an unknown factor;
-regenerate the whole table with the script for comparable numbers. IQ2_XXS, IQ2_XS and IQ1_S
+IQ2_XXS … IQ1_M: IQ2_XXS, IQ2_XS and IQ1_S
 require an imatrix (as in ggml: `–` without one); their dot products run ≈ 0.2 ns per weight on
 AVX2/AVX-512 (CPU time), about 3.5× IQ4_XS per weight.
 
@@ -161,8 +155,7 @@ def main():
             print(f"| {t} | {float(r[1]):.4f} | {desc} | {act} | {f(n)} / {f(i)} | {r[5]} | {r[6]} | {r[2]} / {r[3]} |")
         else:
             print(f"| {t} | – | {desc} | {act} | {f(n)} / {f(i)} | – | – | – |")
-    # per-family notes (the ‡ † § marks name rows measured in separate runs; a full
-    # regeneration measures every row in one run, so the marks are not printed)
+    # per-family notes
     print("\n" + NOTES)
     print("\nbpw excludes the per-row header of the row-scale types (2 or 4 bytes per row: +0.0039 /")
     print("+0.0078 bpw at 4096 columns). F32, F16 and BF16 are decoded and converted exactly.")
