@@ -2,7 +2,7 @@
  * test_effort.c — quantizer effort levels (qtk_quantize_rows_effort, issue #17;
  * docs/types.md "Effort levels") for the K-quants and IQ2_K…IQ6_K, whose levels differ:
  *  (a) QTK_EFFORT_MAX writes the bytes qtk wrote before effort levels existed
- *      (Q3_K…Q6_K: since their code scan): SHA-256 of a fixed input (integer LCG, no
+ *      (K-quants: since their code scan): SHA-256 of a fixed input (integer LCG, no
  *      libm), without and with an imatrix, against recorded hashes;
  *  (b) for every level the bytes do not depend on the ISA (scalar cap via
  *      qtk_set_max_isa vs the best ISA) or the thread count (one call vs rows
@@ -54,15 +54,15 @@ static void ef_make(float *x, float *im) {
 }
 
 /* SHA-256 of QTK_EFFORT_MAX output, recorded with the build before effort levels
- * (K-quants) and before the IQk family had them (commit b2b30ed); Q3_K…Q6_K's
+ * (K-quants) and before the IQk family had them (commit b2b30ed); Q2_K…Q6_K's
  * again when max gained the scan of the sub-block scale codes (2026-12-05, lower
  * error). */
 static const struct {
     int type;
     const char *plain, *imat;
 } max_hashes[] = {
-    {QTK_TYPE_Q2_K, "8d8f9ed7379f9c3f3ff1d8ecb4f3998d4402b7441ee970673968309c0d5489a4",
-     "69b407e4b90962e03a258f1126a53fdff9dd852fd6f366e57580d6d5701552bf"},
+    {QTK_TYPE_Q2_K, "04c03cd01e5277cc19b8bec46504236d806bfce295c2261d60b4ee406c1a36f0",
+     "6fe8eb3d8e80d7b3b9e475ab8cb5d1b6d716e7226f94099cce001b5a7d41b15c"},
     {QTK_TYPE_Q3_K, "949ef751036a9c12e119ae93871d7977232fc7a4fe7306fa0233f20963ef6cfe",
      "6f335d445bed82b177326f405d7c8b2e26bcaeb038d1a4307d827d5080757fde"},
     {QTK_TYPE_Q4_K, "6bc67c24a74d438376755749b3b8dd67b91195f9f139e4b7d4c6daaaaf2962f2",

@@ -811,13 +811,14 @@ static void kq_consider(const kq_ops *ops, const float *x, const float *wm, void
 /* Effort levels (docs/types.md "Effort levels"): QTK_EFFORT_FAST encodes only the
  * reference's candidate (modes[0] below), unpolished; QTK_EFFORT_MAX tries every
  * candidate, each with the finest sub-block search and polished. QTK_EFFORT_DEFAULT
- * (Q3_K, Q4_K, Q5_K) polishes fast's candidate without an imatrix; with one it tries
- * the first two candidates (Q4_K/Q5_K's with the reference's coarser scale steps) and
- * polishes the better one (the second wins often there: 0.96–0.99 instead of up to
- * 1.003 of the reference's error per distribution). Within 0.99 of the reference's
- * error summed over the shared vectors, at about the reference's speed without an
- * imatrix (docs/types.md, issue #17). Q2_K's default (q2_K_block) and Q6_K's
- * (q6_K_block) pick their own candidates.
+ * (Q3_K, Q4_K, Q5_K) takes fast's candidate without an imatrix; with one it tries the
+ * first two candidates (Q4_K/Q5_K's with the reference's coarser scale steps) and keeps
+ * the better one (the second wins often there: 0.96–0.99 instead of up to 1.003 of the
+ * reference's error per distribution). Q2_K's default (q2_K_block) and Q6_K's
+ * (q6_K_block) pick their own candidates. Default and max then scan the sub-block
+ * codes (affine_refine_codes, sym_refine_codes) and polish: within 0.99 of the
+ * reference's error summed over the shared vectors, at about the reference's speed
+ * (docs/types.md, issue #17).
  * Candidates of a level are always tried in the same order, so its bytes do not depend
  * on the ISA or the thread count. */
 static int kq_level(int effort) {
@@ -828,8 +829,8 @@ static int kq_candidates(int effort, int n_max, const float *imat) {
 }
 
 /* Keeps candidate `cand` as the result when it is the best so far: FAST takes it as
- * is, MAX polishes it first, DEFAULT compares it unpolished (kq_finish polishes the
- * one kept). */
+ * is, MAX polishes it first, DEFAULT compares it unpolished (the one kept is polished
+ * after the code scan). */
 static void kq_take(const kq_ops *ops, const float *x, const float *wm, int effort, void *cand, void *best,
                     double *best_err) {
     if (effort == QTK_EFFORT_FAST) {
@@ -850,10 +851,6 @@ static void kq_take(const kq_ops *ops, const float *x, const float *wm, int effo
     kq_consider(ops, x, wm, cand, best, best_err);
 }
 
-/* After the candidates: DEFAULT polishes the one it kept. */
-static void kq_finish(const kq_ops *ops, const float *x, const float *wm, int effort, void *best, double best_err) {
-    if (effort == QTK_EFFORT_DEFAULT && best_err < INFINITY) kq_polish(ops, x, wm, best, best_err, 0);
-}
 
 /* Candidate weighting modes of the sub-block searches. */
 enum { KQ_REF_PLAIN = 0, KQ_IMAT_SIGMA = 1, KQ_IMAT_DIRECT = 2, KQ_PLAIN_QP = 3 };
@@ -885,6 +882,63 @@ static int q2_level(const uint8_t *qs, int s, int l) {
     const int h = s / 8, j = (s % 8) / 2, l0 = 16 * (s % 2);
     return (qs[32 * h + l0 + l] >> (2 * j)) & 3;
 }
+
+/* Weighted error of an n-weight sub-block (n = 16 or 32) at dl, ml with nearest
+ * levels 0…nmax (round_levels' rounding; a zero dl puts every weight on level 0),
+ * the terms summed in a fixed order. */
+static float affine_sub_error(const float *x, const float *w, float dl, float ml, int nmax, int n) {
+    float e[32];
+    const float fhi = (float)nmax, idl = dl != 0.0f ? 1.0f / dl : 0.0f;
+    for (int l = 0; l < n; l++) {
+        float v = (x[l] + ml) * idl;
+        v = (v + 12582912.0f) - 12582912.0f;
+        v = v > 0.0f ? v : 0.0f;
+        v = v < fhi ? v : fhi;
+        v = dl != 0.0f ? v : 0.0f;
+        const float r = x[l] - (dl * v - ml);
+        e[l] = w[l] * r * r;
+    }
+    if (n == 32)
+        for (int l = 0; l < 16; l++) e[l] += e[l + 16];
+    for (int l = 0; l < 8; l++) e[l] += e[l + 8];
+    return ((e[0] + e[4]) + (e[1] + e[5])) + ((e[2] + e[6]) + (e[3] + e[7]));
+}
+
+/* The code scan of the K-quants with mins (Q2_K, Q4_K, Q5_K; issue #17): every
+ * sub-block's scale and min codes (0…cmax) are re-chosen jointly for the block's d,
+ * dmin among the codes within `win` of its own ((2·win + 1)² pairs), the levels
+ * re-rounded at each, and the lowest weighted error kept. The reference rounds each
+ * sub-block's float scale and min to a code on their own and re-rounds the levels
+ * after; docs/types.md gives the gains. The levels here come from a multiply by
+ * 1/dl where round_levels divides: the two can differ on an exact tie, which only
+ * makes the estimate of one pair's error differ from the block's final rounding. */
+static void affine_refine_codes(const float *x, const float *wm, float d, float dmin, int nmax, int nsb, int n,
+                                int cmax, int win, uint8_t *sc, uint8_t *m) {
+    static const float ones[32] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                                   1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    for (int j = 0; j < nsb; j++) {
+        const float *xj = x + n * j, *wj = wm ? wm + n * j : ones;
+        int bs = sc[j], bm = m[j];
+        float be = affine_sub_error(xj, wj, d * (float)sc[j], dmin * (float)m[j], nmax, n);
+        for (int a = sc[j] - win; a <= sc[j] + win; a++) {
+            if (a < 0 || a > cmax) continue;
+            for (int b = m[j] - win; b <= m[j] + win; b++) {
+                if (b < 0 || b > cmax || (a == sc[j] && b == m[j])) continue;
+                const float e = affine_sub_error(xj, wj, d * (float)a, dmin * (float)b, nmax, n);
+                if (e < be) {
+                    be = e;
+                    bs = a;
+                    bm = b;
+                }
+            }
+        }
+        sc[j] = (uint8_t)bs;
+        m[j] = (uint8_t)bm;
+    }
+}
+
+/* The scan's window (codes either side) of the K-quants with mins, per effort. */
+#define KQ_CODE_WINDOW(effort) ((effort) == QTK_EFFORT_MAX ? 4 : 2)
 
 static void q2_K_decode_blk(const void *b, float *y, int64_t n) { qtk_q2_K_to_float(b, y, n); }
 
@@ -998,8 +1052,23 @@ static void q2_K_block(const float *x, const float *imat, int effort, qtk_block_
         q2_K_encode(x, imat, modes[k], shrink[k], effort, &cand);
         kq_take(&q2_K_ops, x, imat, effort, &cand, y, &best);
     }
-    if (!(best < INFINITY)) q2_K_encode(x, imat, modes[0], 1.0f, effort, y);
-    else kq_finish(&q2_K_ops, x, imat, effort, y, best);
+    if (!(best < INFINITY)) {
+        q2_K_encode(x, imat, modes[0], 1.0f, effort, y);
+        return;
+    }
+    if (effort == QTK_EFFORT_FAST) return;
+    /* the code scan (4-bit scale and min codes: 5 × 5 pairs, max 9 × 9), then d, dmin
+     * refitted: default polishes its kept candidate only here, after the scan */
+    uint8_t sc[16], m[16];
+    for (int j = 0; j < 16; j++) {
+        sc[j] = y->scales[j] & 15;
+        m[j] = y->scales[j] >> 4;
+    }
+    affine_refine_codes(x, imat, qtk_kq_fp16(&y->d), qtk_kq_fp16(&y->dmin), 3, 16, 16, 15, KQ_CODE_WINDOW(effort),
+                        sc, m);
+    for (int j = 0; j < 16; j++) y->scales[j] = (uint8_t)(sc[j] | (m[j] << 4));
+    q2_K_reround(x, y);
+    kq_polish(&q2_K_ops, x, imat, y, -1.0, effort == QTK_EFFORT_MAX);
 }
 
 size_t qtk_q2_K_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
@@ -1181,7 +1250,7 @@ static void q3_K_block(const float *x, const float *imat, int effort, qtk_block_
     }
     if (effort == QTK_EFFORT_FAST) return;
     /* the code scan (default: two codes either side; max: all), then d refitted: the
-     * polish default's kept candidate would get (kq_finish) comes after the scan */
+     * polish of default's kept candidate comes after the scan */
     int8_t sc[16];
     int codes[16];
     qtk_kq_unpack_q3_scales(y->scales, sc);
@@ -1330,60 +1399,12 @@ static void q4_K_reround(const float *x, void *vb) {
         for (int l = 0; l < 32; l++) b->qs[j / 2 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
 }
 
-/* Weighted error of a 32-weight sub-block at dl, ml with nearest levels 0…nmax
- * (round_levels' rounding; a zero dl puts every weight on level 0), 32 terms summed
- * in a fixed order. */
-static float type1_sub_error(const float *x, const float *w, float dl, float ml, int nmax) {
-    float e[32];
-    const float fhi = (float)nmax, idl = dl != 0.0f ? 1.0f / dl : 0.0f;
-    for (int l = 0; l < 32; l++) {
-        float v = (x[l] + ml) * idl;
-        v = (v + 12582912.0f) - 12582912.0f;
-        v = v > 0.0f ? v : 0.0f;
-        v = v < fhi ? v : fhi;
-        v = dl != 0.0f ? v : 0.0f;
-        const float r = x[l] - (dl * v - ml);
-        e[l] = w[l] * r * r;
-    }
-    for (int l = 0; l < 16; l++) e[l] += e[l + 16];
-    for (int l = 0; l < 8; l++) e[l] += e[l + 8];
-    return ((e[0] + e[4]) + (e[1] + e[5])) + ((e[2] + e[6]) + (e[3] + e[7]));
-}
-
-/* Re-chooses every sub-block's 6-bit scale and min codes for the block's d, dmin
- * among the codes within `win` of its own (both at once, (2·win + 1)² pairs), the
- * levels re-rounded at each, and keeps the lowest weighted error (Q4_K, Q5_K; issue
- * #17). The reference rounds each sub-block's float scale and min to 6 bits on their
- * own and re-rounds the levels after; searching the codes jointly lowers the error of
- * the shared vectors by 4–13 % (docs/types.md). The levels here come from a multiply
- * by 1/dl where round_levels divides: the two can differ on an exact tie, which only
- * makes the estimate of one pair's error differ from the block's final rounding. */
-#define KQ_CODE_WINDOW(effort) ((effort) == QTK_EFFORT_MAX ? 4 : 2)
+/* Q4_K/Q5_K: the scan on their packed 6-bit codes (8 sub-blocks of 32). */
 static void type1_refine_codes(const float *x, const float *wm, float d, float dmin, int nmax, int win,
                                uint8_t *scales12) {
-    static const float ones[32] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-                                   1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
     uint8_t sc[8], m[8];
     qtk_kq_unpack_scales_min(scales12, sc, m);
-    for (int j = 0; j < 8; j++) {
-        const float *xj = x + 32 * j, *wj = wm ? wm + 32 * j : ones;
-        int bs = sc[j], bm = m[j];
-        float be = type1_sub_error(xj, wj, d * (float)sc[j], dmin * (float)m[j], nmax);
-        for (int a = sc[j] - win; a <= sc[j] + win; a++) {
-            if (a < 0 || a > 63) continue;
-            for (int b = m[j] - win; b <= m[j] + win; b++) {
-                if (b < 0 || b > 63 || (a == sc[j] && b == m[j])) continue;
-                const float e = type1_sub_error(xj, wj, d * (float)a, dmin * (float)b, nmax);
-                if (e < be) {
-                    be = e;
-                    bs = a;
-                    bm = b;
-                }
-            }
-        }
-        sc[j] = (uint8_t)bs;
-        m[j] = (uint8_t)bm;
-    }
+    affine_refine_codes(x, wm, d, dmin, nmax, 8, 32, 63, win, sc, m);
     pack_scales_min(sc, m, scales12);
 }
 
@@ -1448,8 +1469,8 @@ size_t qtk_q4_K_quantize_effort(const float *src, void *dst, int64_t nrows, int6
                 kq_take(&q4_K_ops, x, imat, effort, &cand, y, &best);
             }
             if (!(best < INFINITY)) *y = cand;
-            /* the code scan, then d, dmin refitted (default's polish of its kept candidate,
-             * kq_finish, comes after the scan) */
+            /* the code scan, then d, dmin refitted: default polishes its kept candidate
+             * only here, after the scan */
             if (effort != QTK_EFFORT_FAST && best < INFINITY) {
                 type1_refine_codes(x, imat, qtk_kq_fp16(&y->d), qtk_kq_fp16(&y->dmin), 15, KQ_CODE_WINDOW(effort),
                                    y->scales);
@@ -1487,8 +1508,8 @@ size_t qtk_q5_K_quantize_effort(const float *src, void *dst, int64_t nrows, int6
                 kq_take(&q5_K_ops, x, imat, effort, &cand, y, &best);
             }
             if (!(best < INFINITY)) *y = cand;
-            /* the code scan, then d, dmin refitted (default's polish of its kept candidate,
-             * kq_finish, comes after the scan) */
+            /* the code scan, then d, dmin refitted: default polishes its kept candidate
+             * only here, after the scan */
             if (effort != QTK_EFFORT_FAST && best < INFINITY) {
                 type1_refine_codes(x, imat, qtk_kq_fp16(&y->d), qtk_kq_fp16(&y->dmin), 31, KQ_CODE_WINDOW(effort),
                                    y->scales);
@@ -1604,7 +1625,7 @@ static void q6_K_block(const float *x, const float *imat, int effort, qtk_block_
     }
     if (effort == QTK_EFFORT_FAST) return;
     /* the scale scan (default: codes within 20 % of each; max: all of them), then d
-     * refitted (default's polish of its kept candidate, kq_finish, comes after the scan) */
+     * refitted: default polishes its kept candidate only here, after the scan */
     q6_K_refine_scales(x, imat, effort == QTK_EFFORT_MAX ? 1.0f : 0.2f, y);
     kq_polish(&q6_K_ops, x, imat, y, -1.0, effort == QTK_EFFORT_MAX);
 }
