@@ -1,6 +1,7 @@
 /*
  * test_effort.c — quantizer effort levels (qtk_quantize_rows_effort, issue #17;
- * docs/types.md "Effort levels") for the K-quants and IQ2_K…IQ6_K, whose levels differ:
+ * docs/types.md "Effort levels") for the types whose levels differ: the K-quants,
+ * IQ2_K…IQ6_K, Q4_1/Q5_1 and MXFP4:
  *  (a) QTK_EFFORT_MAX writes the bytes qtk wrote before effort levels existed
  *      (K-quants: since their code scan): SHA-256 of a fixed input (integer LCG, no
  *      libm), without and with an imatrix, against recorded hashes;
@@ -12,12 +13,15 @@
  *      docs/types.md) with E(default) < E(fast) and within 10 % of E(max); Q6_K's
  *      default (one candidate and a narrower scale scan) within 10 % of E(max);
  *      IQ2_K…IQ6_K's default runs fewer improvement candidates (E between fast's
- *      and 1.04·max's, IQ3_K's window search 1.01·max's); fast differs from max and
+ *      and 1.04·max's, IQ3_K's window search 1.01·max's); Q4_1/Q5_1's default is
+ *      between fast and 1.2·max; MXFP4's default writes max's bytes; fast differs from max and
  *      E(max) < E(fast) (max polishes fast's candidate among others);
  *  (d) with ../shared/vectors: E/E_ref summed over each file's distributions,
  *      per level and mode, within the bounds below (docs/types.md) — table
  *      printed to stdout;
- *  (e) an unknown effort level is refused with QTK_ERR_INVALID_ARG.
+ *  (e) an unknown effort level is refused with QTK_ERR_INVALID_ARG;
+ *  (f) Q4_1/Q5_1/MXFP4's fast writes the reference's bytes: the vectors' q tensors, and
+ *      Q4_1 blocks whose min or max is a signed zero against the reference RTN.
  */
 #include "testlib.h"
 
@@ -81,17 +85,27 @@ static const struct {
      "c9858729b3ddc9261cd1d34bb7436c7449744da5f14d7c67ad1164e4b592ba0f"},
     {QTK_TYPE_IQ6_K, "ab4af9cbe5f468b86ba4c6ae7edea3de61ff7f3f08528fe79bfbbfe7ede6e6a8",
      "9f7b56a2c5969f99da94e9e1d94f5e2f1fe62efc6889735a16b82717ec52a5a4"},
+    /* before Q4_1, Q5_1 and MXFP4 had levels (5ecf8d2; the same legacy1.c as b2b30ed) */
+    {QTK_TYPE_Q4_1, "ffad096752facd111883e579f17ea90722df013757b21968c4806c990fadfe77",
+     "b8fe8d8cd1ccd97268c6c95ee8975ef5d561916f0da4fe83970c68e844d12438"},
+    {QTK_TYPE_Q5_1, "5391edb154a916fe36e2f98ae73ab1da5f10b5b25cfae3a6ab7f8adc47712b82",
+     "ac9ac61420fc10d18ee6c1c7831036df6f5a3156421579353c4237f49c30a405"},
+    {QTK_TYPE_MXFP4, "8b5be6436b440d1260d9b16177b9a069616f187dc36b8bcfab664dd34388b95f",
+     "a23b2740b060f7410c41d8b0997a813aaa2a66670f91dc4feb120ea24a63e683"},
 };
 
 static const int effort_types[] = {QTK_TYPE_Q2_K, QTK_TYPE_Q3_K,  QTK_TYPE_Q4_K,  QTK_TYPE_Q5_K,  QTK_TYPE_Q6_K, QTK_TYPE_IQ2_K,
-                                   QTK_TYPE_IQ3_K, QTK_TYPE_IQ4_K, QTK_TYPE_IQ5_K, QTK_TYPE_IQ6_K};
-#define N_EFFORT_TYPES 10
+                                   QTK_TYPE_IQ3_K, QTK_TYPE_IQ4_K, QTK_TYPE_IQ5_K, QTK_TYPE_IQ6_K, QTK_TYPE_Q4_1, QTK_TYPE_Q5_1, QTK_TYPE_MXFP4};
+#define N_EFFORT_TYPES 13
 
 /* The IQk family (IQ2_K…IQ6_K): levels = how many improvement candidates run. */
 static int is_iqk(int t) {
     return t == QTK_TYPE_IQ2_K || t == QTK_TYPE_IQ3_K || t == QTK_TYPE_IQ4_K || t == QTK_TYPE_IQ5_K ||
            t == QTK_TYPE_IQ6_K;
 }
+
+/* Types whose fast level without an imatrix is the reference's encoder, byte for byte. */
+static int exact_fast(int t) { return t == QTK_TYPE_Q4_1 || t == QTK_TYPE_Q5_1 || t == QTK_TYPE_MXFP4; }
 
 static void hash_hex(const void *p, size_t n, char hex[65]) {
     qtk_sha256 s;
@@ -191,6 +205,13 @@ static void test_fixed_input(void) {
                                        win); IQ2_K without imatrix skips the pass: 1.036 of max here */
                 CHECK(de < ef_ && de <= 1.04 * mx, "%s (%s): default not between fast and max: E fast %.9g, default %.9g, "
                       "max %.9g", qtk_type_name(t), mode, ef_, de, mx);
+            } else if (t == QTK_TYPE_MXFP4) { /* default = max: three exponents (fast: the reference's one) */
+                CHECK(!strcmp(hex[QTK_EFFORT_DEFAULT], hex[QTK_EFFORT_MAX]), "%s (%s): default differs from max",
+                      qtk_type_name(t), mode);
+            } else if (t == QTK_TYPE_Q4_1 || t == QTK_TYPE_Q5_1) { /* Lloyd rounds from RTN or from a few trial
+                                         scales vs max's 55 candidates: 1.108 / 1.164 (plain), 1.030 / 1.056 of max */
+                CHECK(de < ef_ && de <= 1.20 * mx, "%s (%s): default not between fast and max: E fast %.9g, "
+                      "default %.9g, max %.9g", qtk_type_name(t), mode, ef_, de, mx);
             } else { /* fast's candidate polished (Q3_K with an imatrix: two candidates; Q2_K its own;
                         Q3_K…Q5_K then a code scan, max's wider): worst here Q3_K imatrix at 1.094
                         of max (max scans all 64 codes), Q5_K imatrix 1.054 */
@@ -214,6 +235,48 @@ static void test_fixed_input(void) {
           "effort names");
 }
 
+/* (f) Q4_1's fast level = the reference RTN (quantize_row_q4_1_ref, written out here from
+ * FORMATS-MAINLINE-IQ §9.2) byte for byte, on blocks whose min or max is a signed zero: the
+ * serial min/max keeps the first of equal zeros, and that sign is stored in m. qtk takes the
+ * min/max in 8 lanes and must fall back to the serial order there. */
+static void ref_q4_1_rtn(const float *x, uint8_t out[20]) {
+    float min = x[0], max = x[0];
+    for (int j = 1; j < 32; j++) {
+        if (x[j] < min) min = x[j];
+        if (x[j] > max) max = x[j];
+    }
+    const float d = (max - min) / 15.0f, id = d ? 1.0f / d : 0.0f;
+    const uint16_t dh = qtk_fp32_to_fp16(d), mh = qtk_fp32_to_fp16(min);
+    memcpy(out, &dh, 2);
+    memcpy(out + 2, &mh, 2);
+    for (int j = 0; j < 16; j++) {
+        int q0 = (int)((x[j] - min) * id + 0.5f), q1 = (int)((x[j + 16] - min) * id + 0.5f);
+        q0 = q0 > 15 ? 15 : q0;
+        q1 = q1 > 15 ? 15 : q1;
+        out[4 + j] = (uint8_t)(q0 | (q1 << 4));
+    }
+}
+
+static void test_rtn_signed_zeros(void) {
+    float x[32];
+    uint8_t got[20], want[20];
+    qtk_error e;
+    int n_neg_zero_m = 0;
+    ef_state = 7;
+    for (int trial = 0; trial < 400; trial++) {
+        const double sign = trial & 1 ? -1.0 : 1.0; /* odd trials: all ≤ 0, so max is a zero */
+        for (int j = 0; j < 32; j++) x[j] = (float)(sign * (0.01 + ef_uniform()));
+        const int nz = 1 + (int)(ef_uniform() * 4.0);
+        for (int z = 0; z < nz; z++) x[(int)(ef_uniform() * 32.0) & 31] = ef_uniform() < 0.5 ? -0.0f : 0.0f;
+        ref_q4_1_rtn(x, want);
+        CHECK(qtk_quantize_rows_effort(QTK_TYPE_Q4_1, x, got, 1, 32, NULL, QTK_EFFORT_FAST, &e) == QTK_OK, "%s", e.msg);
+        CHECK(!memcmp(got, want, 20), "trial %d: Q4_1 fast differs from the reference RTN (m %02x%02x, reference %02x%02x)",
+              trial, got[3], got[2], want[3], want[2]);
+        n_neg_zero_m += want[3] == 0x80 && want[2] == 0;
+    }
+    CHECK(n_neg_zero_m > 20, "only %d blocks stored m = -0: the test does not reach the case", n_neg_zero_m);
+}
+
 /* (d) Bounds on E_qtk / E_ref over a vectors file, per level (docs/types.md). */
 /* Measured (docs/types.md) + margin: fast ≤ 1.0081 plain (Q2_K), 1.0128 imatrix (Q5_K);
  * default ≤ 0.9322 plain (Q4_K), 0.9852 imatrix (Q3_K) — issue #17 asks ≤ 0.99;
@@ -231,6 +294,29 @@ static const double bound_iqk[3][2] = {
     [QTK_EFFORT_DEFAULT] = {1.005, 1.0},
     [QTK_EFFORT_MAX] = {1.005, 1.0},
 };
+
+/* Q4_1/Q5_1, measured: fast 1.0000 plain (= the reference's RTN), 1.0069 imatrix (Q4_1); default
+ * ≤ 0.9050 plain (Q4_1), 0.9788 imatrix (Q4_1); max ≤ 0.7733 plain (Q4_1), 0.9538 imatrix (Q4_1). */
+static const double bound_t1[3][2] = {
+    [QTK_EFFORT_FAST] = {1.0001, 1.01},
+    [QTK_EFFORT_DEFAULT] = {0.91, 0.985},
+    [QTK_EFFORT_MAX] = {0.78, 0.96},
+};
+
+/* MXFP4, measured: fast = the reference (1.0000; it ignores the imatrix, as the reference does);
+ * default = max 0.9613 plain, 0.9812 imatrix. */
+static const double bound_mx[3][2] = {
+    [QTK_EFFORT_FAST] = {1.0001, 1.0001},
+    [QTK_EFFORT_DEFAULT] = {0.965, 0.985},
+    [QTK_EFFORT_MAX] = {0.965, 0.985},
+};
+
+static const double (*bounds_of(int t))[2] {
+    if (is_iqk(t)) return bound_iqk;
+    if (t == QTK_TYPE_Q4_1 || t == QTK_TYPE_Q5_1) return bound_t1;
+    if (t == QTK_TYPE_MXFP4) return bound_mx;
+    return bound;
+}
 
 static void test_vectors_file(int t) {
     char rel[128];
@@ -283,6 +369,14 @@ static void test_vectors_file(int t) {
                     const double eqd = error_of(t, q, x, m ? imatrix : NULL, rows, n, y);
                     CHECK(eqd >= 0.0, "decode failed");
                     eq[ef] += eqd;
+                    /* fast without an imatrix is the reference's own encoder: its bytes */
+                                    if (ef == QTK_EFFORT_FAST && !m && exact_fast(t)) {
+                        char qname[160];
+                        snprintf(qname, sizeof qname, "q.%s", xt->name + 2);
+                        const int64_t qr = qtk_gguf_find_tensor(g, qname);
+                        CHECK(qr >= 0 && !memcmp(qtk_gguf_tensor(g, qr)->data, q, qtk_row_size(t, n) * (size_t)rows),
+                              "%s %s: effort fast does not write the reference's bytes", qtk_type_name(t), qname);
+                    }
                 }
                 n_dists++;
             } else {
@@ -297,7 +391,7 @@ static void test_vectors_file(int t) {
         printf("| %-5s | %-7s | %2d dists | fast %.4f | default %.4f | max %.4f |\n", qtk_type_name(t),
                m ? "imatrix" : "none", n_dists, eq[0 + QTK_EFFORT_FAST] / eref, eq[QTK_EFFORT_DEFAULT] / eref,
                eq[QTK_EFFORT_MAX] / eref);
-        const double(*bd)[2] = is_iqk(t) ? bound_iqk : bound;
+        const double(*bd)[2] = bounds_of(t);
         for (int ef = 0; ef < 3; ef++)
             CHECK(eq[ef] <= bd[ef][m] * eref, "%s (%s) effort %s: E/E_ref %.5f > %.3f", qtk_type_name(t),
                   m ? "imatrix" : "none", qtk_effort_name(ef), eq[ef] / eref, bd[ef][m]);
@@ -309,6 +403,7 @@ static void test_vectors_file(int t) {
 
 int main(void) {
     test_fixed_input();
+    test_rtn_signed_zeros();
     for (int k = 0; k < N_EFFORT_TYPES; k++) test_vectors_file(effort_types[k]);
     return tl_finish("test_effort");
 }

@@ -30,6 +30,8 @@ static inline float qtk_mxfp4_scale(uint8_t e) {
 
 void qtk_q4_1_to_float(const void *row, float *dst, int64_t n);
 size_t qtk_q4_1_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_q4_1_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                int effort);
 void qtk_q4_1_from_float(const float *src, void *dst, int64_t n);
 void qtk_q4_1_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_q4_1_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
@@ -38,6 +40,8 @@ void qtk_q4_1_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_q5_1_to_float(const void *row, float *dst, int64_t n);
 size_t qtk_q5_1_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_q5_1_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                int effort);
 void qtk_q5_1_from_float(const float *src, void *dst, int64_t n);
 void qtk_q5_1_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_q5_1_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
@@ -52,6 +56,8 @@ void qtk_q5_1_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a,
 void qtk_mxfp4_to_float(const void *row, float *dst, int64_t n);
 void qtk_mxfp4_to_int8(const void *row, int64_t n, float *d, int8_t *q);
 size_t qtk_mxfp4_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_mxfp4_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                 int effort);
 void qtk_mxfp4_from_float(const float *src, void *dst, int64_t n);
 void qtk_mxfp4_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_mxfp4_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
@@ -60,5 +66,14 @@ void qtk_mxfp4_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 /* Multi-column kernel (qtk_mul_mat_fn), AVX-512 level (with IQ4_NL's, iquants_avx512.c). */
 void qtk_mxfp4_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
                               int64_t nr, int64_t nc);
+
+/* The quantizers compiled for AVX2 (legacy1_quant_avx2.c; x86 builds only): the same
+ * bytes as the entries above, which call them when AVX2 is allowed. */
+size_t qtk_q4_1_quantize_effort_qavx2(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                      int effort);
+size_t qtk_q5_1_quantize_effort_qavx2(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                      int effort);
+size_t qtk_mxfp4_quantize_effort_qavx2(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                       int effort);
 
 #endif

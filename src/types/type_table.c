@@ -115,7 +115,7 @@ static const qtk_type_traits type_table[QTK_TYPE_ID_LIMIT] = {
      .vec_dot = DOTS_ALL(q4_0), .panel_min_cols = PANEL_X86(24, 24), .mul_mat = MUL_MAT_X86(q4_0)},
     [QTK_TYPE_Q4_1] = {.id = QTK_TYPE_Q4_1, .name = "q4_1", .ecosystems = QTK_ECO_BOTH, .block_size = 32, .type_size = 20, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_2, .to_float = qtk_q4_1_to_float,
-     .quantize = qtk_q4_1_quantize, .from_float = qtk_q4_1_from_float, .vec_dot = DOTS_ALL(q4_1), .panel_min_cols = PANEL_X86(16, 24),
+     .quantize = qtk_q4_1_quantize, .quantize_effort = qtk_q4_1_quantize_effort, .from_float = qtk_q4_1_from_float, .vec_dot = DOTS_ALL(q4_1), .panel_min_cols = PANEL_X86(16, 24),
      .mul_mat = MUL_MAT_AVX512(q4_1)},
     [QTK_TYPE_Q5_0] = {.id = QTK_TYPE_Q5_0, .name = "q5_0", .ecosystems = QTK_ECO_BOTH, .block_size = 32, .type_size = 22, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_q5_0_to_float, .to_int8 = qtk_q5_0_to_int8,
@@ -123,7 +123,7 @@ static const qtk_type_traits type_table[QTK_TYPE_ID_LIMIT] = {
      .vec_dot = DOTS_ALL(q5_0), .panel_min_cols = PANEL_X86(48, 48), .mul_mat = MUL_MAT_X86(q5_0)},
     [QTK_TYPE_Q5_1] = {.id = QTK_TYPE_Q5_1, .name = "q5_1", .ecosystems = QTK_ECO_BOTH, .block_size = 32, .type_size = 24, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_2, .to_float = qtk_q5_1_to_float,
-     .quantize = qtk_q5_1_quantize, .from_float = qtk_q5_1_from_float, .vec_dot = DOTS_ALL(q5_1), .panel_min_cols = PANEL_X86(16, 32),
+     .quantize = qtk_q5_1_quantize, .quantize_effort = qtk_q5_1_quantize_effort, .from_float = qtk_q5_1_from_float, .vec_dot = DOTS_ALL(q5_1), .panel_min_cols = PANEL_X86(16, 32),
      .mul_mat = MUL_MAT_AVX512(q5_1)},
     [QTK_TYPE_Q6_0] = {.id = QTK_TYPE_Q6_0, .name = "q6_0", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 32, .type_size = 26, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_q6_0_to_float, .to_int8 = qtk_q6_0_to_int8,
@@ -142,7 +142,7 @@ static const qtk_type_traits type_table[QTK_TYPE_ID_LIMIT] = {
     /* ---- microscaling: E8M0 exponent + E2M1 codes per 32 (legacy1.c) ---- */
     [QTK_TYPE_MXFP4] = {.id = QTK_TYPE_MXFP4, .name = "mxfp4", .ecosystems = QTK_ECO_BOTH, .block_size = 32, .type_size = 17, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_mxfp4_to_float, .to_int8 = qtk_mxfp4_to_int8,
-     .quantize = qtk_mxfp4_quantize, .from_float = qtk_mxfp4_from_float, .vec_dot = DOTS_ALL(mxfp4), .panel_min_cols = PANEL_X86(12, 48),
+     .quantize = qtk_mxfp4_quantize, .quantize_effort = qtk_mxfp4_quantize_effort, .from_float = qtk_mxfp4_from_float, .vec_dot = DOTS_ALL(mxfp4), .panel_min_cols = PANEL_X86(12, 48),
      .mul_mat = MUL_MAT_AVX512(mxfp4)},
 
     /* ---- k-quants (256-weight super-blocks) ---- */
