@@ -4,7 +4,8 @@
  * build (src/types + src/core alone) as in the full one. For every type the
  * table can quantize and decode: quantize rows of Gaussian-like weights (with an
  * importance matrix, and without where the type allows), decode them, and
- * check the relative RMSE against a bound from the type's bits per weight.
+ * check the relative RMSE against a bound from the type's bits per weight, and
+ * that the scalar code (qtk_set_max_isa) writes the same bytes as the best ISA.
  */
 #ifndef QTK_EXPERIMENTAL_API
 #define QTK_EXPERIMENTAL_API /* the traits table (qtk_type_count / qtk_type_at) */
@@ -47,6 +48,21 @@ static double rel_rmse(const qtk_type_traits *tr, const float *x, int64_t nrows,
     if (qtk_quantize_rows((int)tr->id, x, q, nrows, n, imatrix, &err) != QTK_OK) {
         CHECK(0, "%s: quantize (%s imatrix): %s", tr->name, imatrix ? "with" : "without", err.msg);
         goto fail;
+    }
+    {
+        /* the bytes must not depend on the ISA: the quantizers' SIMD searches
+         * (AVX2 copies, lane-batched trials) compute the scalar code's floats */
+        void *qs = malloc(rs * (size_t)nrows);
+        CHECK(qs != NULL, "out of memory");
+        if (qs) {
+            qtk_set_max_isa(QTK_ISA_SCALAR);
+            const qtk_status st = qtk_quantize_rows((int)tr->id, x, qs, nrows, n, imatrix, &err);
+            qtk_set_max_isa(QTK_ISA_COUNT);
+            CHECK(st == QTK_OK && memcmp(q, qs, rs * (size_t)nrows) == 0,
+                  "%s (%s imatrix): the scalar build of the quantizer writes other bytes", tr->name,
+                  imatrix ? "with" : "without");
+            free(qs);
+        }
     }
     if (qtk_dequantize_rows((int)tr->id, q, y, nrows, n, &err) != QTK_OK) {
         CHECK(0, "%s: dequantize: %s", tr->name, err.msg);

@@ -145,6 +145,47 @@ static void iq4_greedy(const float *x, const float *w, uint8_t *L, float *sumqx,
  * Best float scale and indices L of one 32-weight block under weights w.
  * Returns 0 (indices of the zero grid value) for an all-(near-)zero block.
  */
+/*
+ * Σwxq and Σwq² of every trial inverse scale id[t] (t < IQ4_LANES) at once: the
+ * trials are the lanes of the inner loop, each adding its products in j order
+ * exactly as iq4_round does (same expressions, same order, so the same floats),
+ * which the compiler vectorises. The grid value of v = id·x is T[0] plus the steps
+ * of the midpoints at or below v: the LUT's nearest index with ties going up.
+ */
+/* IQ4_LANES (iquants.h) >= 1 + 2·(2·IQ4_NTRY + 1) trials, a multiple of 8 */
+static void iq4_round_lanes_scalar(const float *x, const float *w, const float *id, float *sumqx, float *sumq2) {
+    const int8_t *T = qtk_iq4nl_values;
+    float mid[15], step[15];
+    for (int i = 0; i < 15; i++) {
+        mid[i] = 0.5f * (float)(T[i] + T[i + 1]);
+        step[i] = (float)(T[i + 1] - T[i]);
+    }
+    float sx[IQ4_LANES], s2[IQ4_LANES];
+    for (int t = 0; t < IQ4_LANES; t++) sx[t] = s2[t] = 0.0f;
+    for (int j = 0; j < IQ4_BLOCK; j++) {
+        const float xj = x[j], wj = w[j];
+        for (int t = 0; t < IQ4_LANES; t++) {
+            const float v = id[t] * xj;
+            float q = (float)T[0];
+            for (int i = 0; i < 15; i++) q += v >= mid[i] ? step[i] : 0.0f;
+            sx[t] += wj * q * xj;
+            s2[t] += wj * q * q;
+        }
+    }
+    memcpy(sumqx, sx, sizeof sx);
+    memcpy(sumq2, s2, sizeof s2);
+}
+
+static void iq4_round_lanes(const float *x, const float *w, const float *id, float *sumqx, float *sumq2) {
+#if defined(QTK_HAVE_AVX2)
+    if (qtk_isa_pick((1u << QTK_ISA_SCALAR) | (1u << QTK_ISA_AVX2)) == QTK_ISA_AVX2) {
+        qtk_iq4_round_lanes_avx2(x, w, id, sumqx, sumq2);
+        return;
+    }
+#endif
+    iq4_round_lanes_scalar(x, w, id, sumqx, sumq2);
+}
+
 static float iq4_block_scale(const qtk_grid_lut *lut, const float *x, const float *w, uint8_t *L, float eps) {
     float amax = 0.0f, max = 0.0f;
     for (int j = 0; j < IQ4_BLOCK; j++) {
@@ -159,24 +200,24 @@ static float iq4_block_scale(const qtk_grid_lut *lut, const float *x, const floa
         return 0.0f;
     }
     const int8_t *T = qtk_iq4nl_values;
-    uint8_t Lt[IQ4_BLOCK];
-    float sumqx, sumq2;
-    /* initial guess d = -max/T[0] maps the largest |x| to the grid end */
-    iq4_round(lut, x, w, 1.0f / (-max / (float)T[0]), L, &sumqx, &sumq2);
-    float bx = sumqx, b2 = sumq2;
-    float best = sumq2 > 0.0f ? sumqx / sumq2 * sumqx : 0.0f;
-    for (int k = -IQ4_NTRY; k <= IQ4_NTRY; k++) {
-        for (int fam = 0; fam < 2; fam++) {
-            const float id = ((float)k + (float)(fam ? T[15] : T[0])) / max;
-            iq4_round(lut, x, w, id, Lt, &sumqx, &sumq2);
-            if (sumq2 > 0.0f && sumqx * sumqx > best * sumq2) {
-                bx = sumqx;
-                b2 = sumq2;
-                best = sumqx / sumq2 * sumqx;
-                memcpy(L, Lt, IQ4_BLOCK);
-            }
+    /* trial 0: the initial guess d = -max/T[0] (the largest |x| to the grid end);
+     * then k = -IQ4_NTRY … IQ4_NTRY, each from both ends of the grid */
+    float id[IQ4_LANES], sx[IQ4_LANES], s2[IQ4_LANES];
+    int nt = 0;
+    id[nt++] = 1.0f / (-max / (float)T[0]);
+    for (int k = -IQ4_NTRY; k <= IQ4_NTRY; k++)
+        for (int fam = 0; fam < 2; fam++) id[nt++] = ((float)k + (float)(fam ? T[15] : T[0])) / max;
+    for (int t = nt; t < IQ4_LANES; t++) id[t] = 0.0f;
+    iq4_round_lanes(x, w, id, sx, s2);
+    int bt = 0;
+    float best = s2[0] > 0.0f ? sx[0] / s2[0] * sx[0] : 0.0f;
+    for (int t = 1; t < nt; t++)
+        if (s2[t] > 0.0f && sx[t] * sx[t] > best * s2[t]) {
+            best = sx[t] / s2[t] * sx[t];
+            bt = t;
         }
-    }
+    float bx, b2;
+    iq4_round(lut, x, w, id[bt], L, &bx, &b2); /* the winner's indices (and the same sums) */
     if (!(b2 > 0.0f)) return 0.0f;
     iq4_greedy(x, w, L, &bx, &b2);
     return bx / b2;

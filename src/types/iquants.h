@@ -73,6 +73,11 @@ void qtk_iq4_nl_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq4_nl_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq4_nl_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 
+/* The IQ4_NL/IQ4_XS scale search's trial sums, IQ4_LANES trials at once (iquants.c
+ * iq4_round_lanes): the AVX2 twin computes every lane's floats as the scalar loop does. */
+#define IQ4_LANES 32
+void qtk_iq4_round_lanes_avx2(const float *x, const float *w, const float *id, float *sumqx, float *sumq2);
+
 void qtk_iq4_xs_to_float(const void *row, float *dst, int64_t n);
 void qtk_iq4_xs_to_int8(const void *row, int64_t n, float *d, int8_t *q);
 size_t qtk_iq4_xs_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);

@@ -118,3 +118,32 @@ void qtk_iq4_xs_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
     }
     *s = (float)sum;
 }
+
+/* iquants.c's iq4_round_lanes_scalar, 8 trials per vector: v = id·x, the grid value
+ * T[0] + the steps of the midpoints ≤ v (small integers: exact in any order), then
+ * sx += (w·q)·x and s2 += (w·q)·q as separate multiplies and adds (no FMA), in j
+ * order — every lane's floats are the scalar loop's (test_iq4_lanes in test_dot). */
+void qtk_iq4_round_lanes_avx2(const float *x, const float *w, const float *id, float *sumqx, float *sumq2) {
+    const int8_t *T = qtk_iq4nl_values;
+    __m256 mid[15], step[15];
+    for (int i = 0; i < 15; i++) {
+        mid[i] = _mm256_set1_ps(0.5f * (float)(T[i] + T[i + 1]));
+        step[i] = _mm256_set1_ps((float)(T[i + 1] - T[i]));
+    }
+    const __m256 t0 = _mm256_set1_ps((float)T[0]);
+    for (int g = 0; g < IQ4_LANES; g += 8) {
+        const __m256 idv = _mm256_loadu_ps(id + g);
+        __m256 sx = _mm256_setzero_ps(), s2 = _mm256_setzero_ps();
+        for (int j = 0; j < 32; j++) {
+            const __m256 xj = _mm256_set1_ps(x[j]), wj = _mm256_set1_ps(w[j]);
+            const __m256 v = _mm256_mul_ps(idv, xj);
+            __m256 q = t0;
+            for (int i = 0; i < 15; i++) q = _mm256_add_ps(q, _mm256_and_ps(_mm256_cmp_ps(v, mid[i], _CMP_GE_OQ), step[i]));
+            const __m256 wq = _mm256_mul_ps(wj, q);
+            sx = _mm256_add_ps(sx, _mm256_mul_ps(wq, xj));
+            s2 = _mm256_add_ps(s2, _mm256_mul_ps(wq, q));
+        }
+        _mm256_storeu_ps(sumqx + g, sx);
+        _mm256_storeu_ps(sumq2 + g, s2);
+    }
+}
