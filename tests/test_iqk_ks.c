@@ -3,12 +3,20 @@
  * table-driven tests: the worked examples of FORMATS.md §7.1 (IQ2_KS) and
  * §7.2 (IQ4_KSS) as hand-made bytes, and the IQ4_KSS 15-bit group encoding
  * (all 32768 even-parity nibble groups, encoded here independently by
- * prefix XOR, must decode through the library to the same indices).
+ * prefix XOR, must decode through the library to the same indices); and the
+ * quantizers' lane-batched trial searches (qtk_ks_trials, qtk_ks_eval_lanes, and
+ * IQ4_NL/IQ4_XS's qtk_iq4_round_lanes): the scalar loop against a trial-by-trial
+ * reference written with the LUT nearest (bit for bit), and the SIMD twin against the
+ * scalar loop (bit for bit), with inputs on the grids' midpoints (ties go up).
  */
 #include "testlib.h"
 
 #include <math.h>
 #include <stdint.h>
+
+#include "types/iqk_ks.h"
+#include "types/iquants.h"
+#include "types/grids.h"
 
 static const int8_t iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
@@ -126,10 +134,141 @@ static void test_iq4_kss_quantize_roundtrip(void) {
     }
 }
 
+/* ---- lane-batched trial searches ---------------------------------------------- */
+
+/* 32 weights with exact midpoint hits for id = ±64 (x = mid/64) and near misses. */
+static void lanes_input(tl_rng *r, const int8_t *G, int ng, int kind, float *x, float *w, float *mw) {
+    for (int j = 0; j < 32; j++) {
+        x[j] = 0.02f * tl_rng_normal(r) * (kind == 1 && j == 7 ? 30.0f : 1.0f);
+        if (kind == 2 && j % 3 == 0) { /* x·64 on a midpoint (either sign), or one ulp off */
+            const int i = (int)(tl_rng_uniform(r) * (float)(ng - 1)) % (ng - 1);
+            const float m = 0.5f * ((float)G[i] + (float)G[i + 1]) / 64.0f;
+            x[j] = j % 2 ? -m : m;
+            if (j % 9 == 0) x[j] = nextafterf(x[j], 0.0f);
+        }
+        if (kind == 3 && j % 4 == 0) x[j] = 0.0f;
+        w[j] = 0.01f + 10.0f * tl_rng_uniform(r) * tl_rng_uniform(r);
+        mw[j] = tl_rng_uniform(r);
+    }
+}
+
+static void test_ks_trials(void) {
+    static const struct {
+        const int8_t *grid;
+        int ng;
+    } grids[] = {{qtk_iq2nl_values, 4}, {qtk_iq3nl_values, 8}, {qtk_iq4nl_values, 16}, {qtk_iq5nl_values, 32}};
+    tl_rng r;
+    tl_rng_seed(&r, 1205);
+    int n_cases = 0, n_ties = 0;
+    for (size_t gi = 0; gi < sizeof grids / sizeof grids[0]; gi++) {
+        const int8_t *grid = grids[gi].grid;
+        const int ng = grids[gi].ng;
+        qtk_ks_nearest nt[2];
+        qtk_ks_nearest_init(&nt[0], grid, ng);
+        qtk_ks_nearest_init(&nt[1], grid + ng, ng);
+        for (int it = 0; it < 400; it++) {
+            const int kind = it % 4, ntr = 1 + it % QTK_KS_LANES;
+            float x[32], w[32], mw[32], id[QTK_KS_LANES], dl[8];
+            int gsel[QTK_KS_LANES];
+            lanes_input(&r, grid, ng, kind, x, w, mw);
+            for (int t = 0; t < ntr; t++) {
+                gsel[t] = (int)(tl_rng_uniform(&r) * 2.0f) & 1;
+                id[t] = kind == 2 && t % 2 ? (t % 4 == 1 ? 64.0f : -64.0f) : (tl_rng_uniform(&r) - 0.5f) * 4000.0f;
+            }
+            /* trial by trial with the LUT, as the searches did before they were batched */
+            float ref[4 * QTK_KS_LANES], sc[4 * QTK_KS_LANES], best[4 * QTK_KS_LANES];
+            for (int t = 0; t < ntr; t++) {
+                const int8_t *G = grid + ng * gsel[t];
+                float a = 0, b = 0, c = 0, e = 0;
+                for (int j = 0; j < 32; j++) {
+                    const float v = id[t] * x[j];
+                    const float qp = (float)G[qtk_ks_nearest_idx(&nt[gsel[t]], v)];
+                    const float qm = (float)G[qtk_ks_nearest_idx(&nt[gsel[t]], -v)];
+                    const float wx = w[j] * x[j];
+                    a += wx * qp;
+                    b += w[j] * qp * qp;
+                    c += wx * qm;
+                    e += w[j] * qm * qm;
+                    for (int i = 0; kind == 2 && i + 1 < ng; i++)
+                        n_ties += v == nt[gsel[t]].mid[i] || -v == nt[gsel[t]].mid[i];
+                }
+                ref[t] = a, ref[QTK_KS_LANES + t] = b, ref[2 * QTK_KS_LANES + t] = c, ref[3 * QTK_KS_LANES + t] = e;
+            }
+            qtk_ks_trials_scalar(x, w, 32, grid, ng, ntr, id, gsel, sc);
+            qtk_ks_trials(x, w, 32, grid, ng, ntr, id, gsel, best);
+            int same_s = 1, same_b = 1;
+            for (int k = 0; k < 4; k++)
+                for (int t = 0; t < ntr; t++) {
+                    const int i = k * QTK_KS_LANES + t;
+                    same_s &= !memcmp(&ref[i], &sc[i], sizeof(float));
+                    same_b &= !memcmp(&sc[i], &best[i], sizeof(float));
+                }
+            CHECK(same_s, "ks trials (grid of %d, case %d): the scalar lanes differ from the LUT loop", ng, it);
+            CHECK(same_b, "ks trials (grid of %d, case %d): the SIMD twin differs from the scalar lanes", ng, it);
+            /* qtk_ks_eval_lanes: up to 8 (scale, grid) candidates */
+            const int nc = 1 + it % 8;
+            float er[8], mr[8], es[8], ms[8], eb[8], mb[8];
+            for (int c = 0; c < nc; c++) {
+                dl[c] = kind == 2 && c % 2 ? (c % 4 == 1 ? 1.0f / 64.0f : -1.0f / 64.0f) : (tl_rng_uniform(&r) - 0.5f) * 0.002f;
+                if (kind == 3 && c == 2) dl[c] = 0.0f;
+                const int8_t *G = grid + ng * gsel[c];
+                const float idl = dl[c] != 0.0f ? 1.0f / dl[c] : 0.0f;
+                float e = 0.0f, m = 0.0f;
+                for (int j = 0; j < 32; j++) {
+                    const float diff = x[j] - dl[c] * (float)G[qtk_ks_nearest_idx(&nt[gsel[c]], idl * x[j])];
+                    e += w[j] * diff * diff;
+                    m += mw[j] * diff * diff;
+                }
+                er[c] = e, mr[c] = m;
+            }
+            qtk_ks_eval_lanes_scalar(x, w, mw, grid, ng, nc, dl, gsel, es, ms);
+            qtk_ks_eval_lanes(x, w, mw, grid, ng, nc, dl, gsel, eb, mb);
+            CHECK(!memcmp(er, es, (size_t)nc * sizeof(float)) && !memcmp(mr, ms, (size_t)nc * sizeof(float)),
+                  "ks eval (grid of %d, case %d): the scalar lanes differ from the LUT loop", ng, it);
+            CHECK(!memcmp(es, eb, (size_t)nc * sizeof(float)) && !memcmp(ms, mb, (size_t)nc * sizeof(float)),
+                  "ks eval (grid of %d, case %d): the SIMD twin differs from the scalar lanes", ng, it);
+            n_cases++;
+        }
+    }
+    CHECK(n_ties > 100, "only %d midpoint hits: the tie cases are not reached", n_ties);
+    printf("ks lanes: %d cases, %d midpoint hits\n", n_cases, n_ties);
+}
+
+static void test_iq4_round_lanes(void) {
+    qtk_grid_lut lut;
+    qtk_grid_lut_init(&lut, qtk_iq4nl_values, 16);
+    tl_rng r;
+    tl_rng_seed(&r, 1206);
+    for (int it = 0; it < 400; it++) {
+        float x[32], w[32], mw[32], id[IQ4_LANES], ref[2 * IQ4_LANES], sx[IQ4_LANES], s2[IQ4_LANES], bx[IQ4_LANES],
+            b2[IQ4_LANES];
+        lanes_input(&r, qtk_iq4nl_values, 16, it % 4, x, w, mw);
+        for (int t = 0; t < IQ4_LANES; t++)
+            id[t] = it % 4 == 2 && t % 2 ? (t % 4 == 1 ? 64.0f : -64.0f) : (tl_rng_uniform(&r) - 0.5f) * 4000.0f;
+        for (int t = 0; t < IQ4_LANES; t++) {
+            float a = 0.0f, b = 0.0f;
+            for (int j = 0; j < 32; j++) {
+                const float q = (float)qtk_iq4nl_values[qtk_grid_lut_nearest(&lut, id[t] * x[j])];
+                a += w[j] * q * x[j];
+                b += w[j] * q * q;
+            }
+            ref[t] = a, ref[IQ4_LANES + t] = b;
+        }
+        qtk_iq4_round_lanes_scalar(x, w, id, sx, s2);
+        CHECK(!memcmp(ref, sx, sizeof sx) && !memcmp(ref + IQ4_LANES, s2, sizeof s2),
+              "iq4 round lanes (case %d): the scalar lanes differ from the LUT loop", it);
+        qtk_iq4_round_lanes(x, w, id, bx, b2); /* the SIMD twin where there is one */
+        CHECK(!memcmp(sx, bx, sizeof sx) && !memcmp(s2, b2, sizeof s2),
+              "iq4 round lanes (case %d): the SIMD twin differs from the scalar lanes", it);
+    }
+}
+
 int main(void) {
     test_iq2_ks_example();
     test_iq4_kss_example();
     test_iq4_kss_groups();
     test_iq4_kss_quantize_roundtrip();
+    test_ks_trials();
+    test_iq4_round_lanes();
     return tl_finish("test_iqk_ks");
 }

@@ -16,6 +16,13 @@
 #include <math.h>
 #include <stdlib.h>
 
+#if defined(__clang__)
+/* The searches' sums must be the plain multiplies and adds their SIMD twins compute
+ * (no FMA contraction; gcc in ISO C mode does not contract): the bytes must not
+ * depend on the ISA or the platform. */
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 /* ---- shared machinery ------------------------------------------------------ */
 
 void qtk_ks_nearest_init(qtk_ks_nearest *t, const int8_t *grid, int n) {
@@ -95,27 +102,83 @@ float qtk_ks_prepare_row(const float *x, const float *imatrix, int64_t n, float 
 }
 
 /* Accumulates sumqx/sumq2 of nearest indices of +t and of -t (t = id·x). */
-static void ks_trial(const float *x, const float *w, int n, const int8_t *g, const qtk_ks_nearest *nt, float id,
-                     float *sp, float *s2p, float *sm, float *s2m) {
-    float a = 0, b = 0, c = 0, e = 0;
-    for (int j = 0; j < n; j++) {
-        const float t = id * x[j];
-        const float qp = (float)g[qtk_ks_nearest_idx(nt, t)];
-        const float qm = (float)g[qtk_ks_nearest_idx(nt, -t)];
-        const float wx = w[j] * x[j];
-        a += wx * qp;
-        b += w[j] * qp * qp;
-        c += wx * qm;
-        e += w[j] * qm * qm;
+void qtk_ks_trials_scalar(const float *x, const float *w, int n, const int8_t *grid, int ng, int nt, const float *id,
+                          const int *gsel, float *out) {
+    enum { L = QTK_KS_LANES };
+    const int nl = (nt + 7) & ~7; /* lanes past nt rate scale 0 on the base grid: ignored */
+    float mid[31][L], g0[L], step[31], v[L], mv[L], qp[L], qm[L];
+    for (int i = 0; i + 1 < ng; i++) step[i] = (float)(grid[i + 1] - grid[i]);
+    for (int t = 0; t < nl; t++) {
+        const int8_t *G = grid + (t < nt ? ng * gsel[t] : 0);
+        g0[t] = (float)G[0];
+        for (int i = 0; i + 1 < ng; i++) mid[i][t] = 0.5f * ((float)G[i] + (float)G[i + 1]);
     }
-    *sp = a;
-    *s2p = b;
-    *sm = c;
-    *s2m = e;
+    float a[L], b[L], c[L], e[L];
+    for (int t = 0; t < nl; t++) a[t] = b[t] = c[t] = e[t] = 0.0f;
+    for (int j = 0; j < n; j++) {
+        const float xj = x[j], wj = w[j], wx = wj * xj;
+        for (int t = 0; t < nl; t++) {
+            v[t] = (t < nt ? id[t] : 0.0f) * xj;
+            mv[t] = -v[t];
+            qp[t] = g0[t];
+            qm[t] = g0[t];
+        }
+        for (int i = 0; i + 1 < ng; i++) /* loads, selects, stores: the form gcc vectorises */
+            for (int t = 0; t < nl; t++) {
+                const float m = mid[i][t], p0 = qp[t], m0 = qm[t];
+                const float np = v[t] >= m ? p0 + step[i] : p0, nm = mv[t] >= m ? m0 + step[i] : m0;
+                qp[t] = np;
+                qm[t] = nm;
+            }
+        for (int t = 0; t < nl; t++) {
+            a[t] += wx * qp[t];
+            b[t] += wj * qp[t] * qp[t];
+            c[t] += wx * qm[t];
+            e[t] += wj * qm[t] * qm[t];
+        }
+    }
+    for (int t = 0; t < nl; t++) {
+        out[t] = a[t];
+        out[L + t] = b[t];
+        out[2 * L + t] = c[t];
+        out[3 * L + t] = e[t];
+    }
 }
 
-float qtk_ks_search_scale(const float *x, const float *w, int n, const int8_t *base, const int8_t *shifted,
-                          const qtk_ks_nearest *nb, const qtk_ks_nearest *ns, int ntry, float step,
+void qtk_ks_trials(const float *x, const float *w, int n, const int8_t *grid, int ng, int nt, const float *id,
+                   const int *gsel, float *out) {
+#if defined(QTK_HAVE_AVX2)
+    if (qtk_isa_pick((1u << QTK_ISA_SCALAR) | (1u << QTK_ISA_AVX2)) == QTK_ISA_AVX2) {
+        qtk_ks_trials_avx2(x, w, n, grid, ng, nt, id, gsel, out);
+        return;
+    }
+#endif
+    qtk_ks_trials_scalar(x, w, n, grid, ng, nt, id, gsel, out);
+}
+
+/* The best of rated trials (qtk_ks_trials' out) by sumqx²/sumq2, +id then −id per
+ * trial in trial order, strict > (earlier wins ties): its signed scale; *is_shifted
+ * = its grid. */
+static float ks_pick(const float *out, int nt, const int *gsel, int *is_shifted) {
+    float d = 0.0f, best = 0.0f;
+    for (int t = 0; t < nt; t++) {
+        const float sp = out[t], s2p = out[QTK_KS_LANES + t], sm = out[2 * QTK_KS_LANES + t],
+                    s2m = out[3 * QTK_KS_LANES + t];
+        if (s2p > 0 && sp * sp > best * s2p) {
+            d = sp / s2p;
+            best = d * sp;
+            *is_shifted = gsel[t];
+        }
+        if (s2m > 0 && sm * sm > best * s2m) {
+            d = sm / s2m;
+            best = d * sm;
+            *is_shifted = gsel[t];
+        }
+    }
+    return d;
+}
+
+float qtk_ks_search_scale(const float *x, const float *w, int n, const int8_t *base, int ng, int ntry, float step,
                           int *is_shifted) {
     float amax = 0.0f, max = 0.0f;
     for (int j = 0; j < n; j++) {
@@ -126,34 +189,20 @@ float qtk_ks_search_scale(const float *x, const float *w, int n, const int8_t *b
     }
     *is_shifted = 0;
     if (amax < 1e-30f) return 0.0f;
-    float sp, s2p, sm, s2m;
-    float d = 0.0f, best = 0.0f;
-    ks_trial(x, w, n, base, nb, (float)base[0] / -max, &sp, &s2p, &sm, &s2m);
-    if (s2p > 0) {
-        d = sp / s2p;
-        best = d * sp;
-    }
-    if (s2m > 0 && sm * sm > best * s2m) {
-        d = sm / s2m;
-        best = d * sm;
-    }
-    for (int k = -ntry; k <= ntry; k++) {
-        for (int g = 0; g < (shifted ? 2 : 1); g++) {
-            const int8_t *grid = g ? shifted : base;
-            ks_trial(x, w, n, grid, g ? ns : nb, ((float)k * step + (float)grid[0]) / max, &sp, &s2p, &sm, &s2m);
-            if (s2p > 0 && sp * sp > best * s2p) {
-                d = sp / s2p;
-                best = d * sp;
-                *is_shifted = g;
-            }
-            if (s2m > 0 && sm * sm > best * s2m) {
-                d = sm / s2m;
-                best = d * sm;
-                *is_shifted = g;
-            }
+    /* trial 0: the largest |x| at the base grid's low end; then k = −ntry … ntry on
+     * each grid; rated at once, chosen in that order (strict >: earlier wins ties) */
+    const int8_t *shifted = base + ng;
+    float id[QTK_KS_LANES], out[4 * QTK_KS_LANES];
+    int gsel[QTK_KS_LANES], nt = 0;
+    id[nt] = (float)base[0] / -max;
+    gsel[nt++] = 0;
+    for (int k = -ntry; k <= ntry; k++)
+        for (int g = 0; g < 2; g++) {
+            id[nt] = ((float)k * step + (float)(g ? shifted : base)[0]) / max;
+            gsel[nt++] = g;
         }
-    }
-    return d;
+    qtk_ks_trials(x, w, n, base, ng, nt, id, gsel, out);
+    return ks_pick(out, nt, gsel, is_shifted);
 }
 
 /* ---- generic per-row quantizer of IQ4_KS / IQ5_KS / IQ3_KS / IQ2_KS --------- */
@@ -176,7 +225,7 @@ typedef struct {
  * grid, max/(-31 + 0.5k) on the base and max/(-26 + 0.5k) on the shifted
  * grid for k = -13..13, each with both signs; best sumqx^2/sumq2 wins (the
  * shifted grid only when strictly better). */
-static float iq2ks_search(const float *x, const float *w, const qtk_ks_nearest nt[2], int *is_shifted) {
+static float iq2ks_search(const float *x, const float *w, int *is_shifted) {
     float amax = 0.0f, max = 0.0f;
     for (int j = 0; j < 32; j++) {
         if (fabsf(x[j]) > amax) {
@@ -186,24 +235,15 @@ static float iq2ks_search(const float *x, const float *w, const qtk_ks_nearest n
     }
     *is_shifted = 0;
     if (amax < 1e-30f) return 0.0f;
-    float d = 0.0f, best = 0.0f;
+    float id[QTK_KS_LANES], out[4 * QTK_KS_LANES];
+    int gsel[QTK_KS_LANES];
     for (int c = -1; c < 54; c++) {
         const int g = c >= 27;
-        const float id = c < 0 ? 22.0f / max : ((g ? -26.0f : -31.0f) + 0.5f * (float)(c % 27 - 13)) / max;
-        float sp, s2p, sm, s2m;
-        ks_trial(x, w, 32, qtk_iq2nl_values + 4 * g, &nt[g], id, &sp, &s2p, &sm, &s2m);
-        if (s2p > 0 && sp * sp > best * s2p) {
-            d = sp / s2p;
-            best = d * sp;
-            *is_shifted = g;
-        }
-        if (s2m > 0 && sm * sm > best * s2m) {
-            d = sm / s2m;
-            best = d * sm;
-            *is_shifted = g;
-        }
+        id[c + 1] = c < 0 ? 22.0f / max : ((g ? -26.0f : -31.0f) + 0.5f * (float)(c % 27 - 13)) / max;
+        gsel[c + 1] = g;
     }
-    return d;
+    qtk_ks_trials(x, w, 32, qtk_iq2nl_values, 4, 55, id, gsel, out);
+    return ks_pick(out, 55, gsel, is_shifted);
 }
 
 /* make_qx_quants (METHODS §2) over the sub-block scales s[0..n) with weights
@@ -258,6 +298,50 @@ static float ks_eval(const float *x, const float *w, const float *mw, const int8
     return e;
 }
 
+void qtk_ks_eval_lanes_scalar(const float *x, const float *w, const float *mw, const int8_t *grid, int ng, int nc,
+                              const float *dl, const int *gsel, float *e, float *m) {
+    float mid[31][8], g0[8], step[31], idl[8], dv[8], ea[8], ma[8], q[8];
+    for (int i = 0; i + 1 < ng; i++) step[i] = (float)(grid[i + 1] - grid[i]);
+    for (int t = 0; t < 8; t++) {
+        const int8_t *G = grid + (t < nc ? ng * gsel[t] : 0);
+        dv[t] = t < nc ? dl[t] : 0.0f;
+        idl[t] = dv[t] != 0.0f ? 1.0f / dv[t] : 0.0f;
+        g0[t] = (float)G[0];
+        for (int i = 0; i + 1 < ng; i++) mid[i][t] = 0.5f * ((float)G[i] + (float)G[i + 1]);
+        ea[t] = ma[t] = 0.0f;
+    }
+    for (int j = 0; j < 32; j++) {
+        const float xj = x[j], wj = w[j], mj = mw[j];
+        float v[8];
+        for (int t = 0; t < 8; t++) {
+            v[t] = idl[t] * xj;
+            q[t] = g0[t];
+        }
+        for (int i = 0; i + 1 < ng; i++)
+            for (int t = 0; t < 8; t++) {
+                const float q0 = q[t], nq = v[t] >= mid[i][t] ? q0 + step[i] : q0;
+                q[t] = nq;
+            }
+        for (int t = 0; t < 8; t++) {
+            const float diff = xj - dv[t] * q[t];
+            ea[t] += wj * diff * diff;
+            ma[t] += mj * diff * diff;
+        }
+    }
+    for (int t = 0; t < nc; t++) e[t] = ea[t], m[t] = ma[t];
+}
+
+void qtk_ks_eval_lanes(const float *x, const float *w, const float *mw, const int8_t *grid, int ng, int nc,
+                       const float *dl, const int *gsel, float *e, float *m) {
+#if defined(QTK_HAVE_AVX2)
+    if (qtk_isa_pick((1u << QTK_ISA_SCALAR) | (1u << QTK_ISA_AVX2)) == QTK_ISA_AVX2) {
+        qtk_ks_eval_lanes_avx2(x, w, mw, grid, ng, nc, dl, gsel, e, m);
+        return;
+    }
+#endif
+    qtk_ks_eval_lanes_scalar(x, w, mw, grid, ng, nc, dl, gsel, e, m);
+}
+
 /* Least-squares row scale (quantizer weights) for the chosen codes and
  * indices, accepted only if it does not raise the metric error either. */
 static float ks_refit(const ks_desc *D, const float *x, const float *w, const float *mw, int nsb, const int *S,
@@ -292,28 +376,33 @@ static double ks_repick(const ks_desc *D, const qtk_ks_nearest nt[2], const floa
     const int st = odd ? 2 : 1;
     const int smin = odd ? -127 : -16, smax = odd ? 127 : 15;
     double total = 0, mtot = 0;
-    uint8_t qt[32];
     for (int ib = 0; ib < nsb; ib++) {
         const float *xb = x + 32 * ib, *wb = w + 32 * ib, *mb = mw + 32 * ib;
-        int bestS = S[ib], bestsh = sh[ib];
-        float m0, m;
-        float beste = ks_eval(xb, wb, mb, D->grid + (sh[ib] ? D->ng : 0), &nt[sh[ib]], d * (float)S[ib],
-                              q + 32 * ib, &m0);
-        float bestm = m0;
+        /* the current choice (lane 0) and its neighbours, rated at once, chosen in
+         * this order as one by one */
+        float dl[8], ev[8], mv[8];
+        int sv[8], gv[8], nc = 0;
+        dl[nc] = d * (float)S[ib], sv[nc] = S[ib], gv[nc++] = sh[ib];
         for (int s = S[ib] - st; s <= S[ib] + st; s += st) {
             if (s < smin || s > smax) continue;
             for (int g = 0; g < 2; g++) {
                 if (s == S[ib] && g == sh[ib]) continue;
-                const float e = ks_eval(xb, wb, mb, D->grid + (g ? D->ng : 0), &nt[g], d * (float)s, qt, &m);
-                if (e < beste && m <= m0) {
-                    beste = e;
-                    bestm = m;
-                    bestS = s;
-                    bestsh = g;
-                    memcpy(q + 32 * ib, qt, 32);
-                }
+                dl[nc] = d * (float)s, sv[nc] = s, gv[nc++] = g;
             }
         }
+        qtk_ks_eval_lanes(xb, wb, mb, D->grid, D->ng, nc, dl, gv, ev, mv);
+        const float m0 = mv[0];
+        float beste = ev[0], bestm = m0;
+        int best = 0;
+        for (int c = 1; c < nc; c++)
+            if (ev[c] < beste && mv[c] <= m0) {
+                beste = ev[c];
+                bestm = mv[c];
+                best = c;
+            }
+        const int bestS = sv[best], bestsh = gv[best];
+        float mq;
+        ks_eval(xb, wb, mb, D->grid + (bestsh ? D->ng : 0), &nt[bestsh], dl[best], q + 32 * ib, &mq);
         S[ib] = bestS;
         sh[ib] = (uint8_t)bestsh;
         total += beste;
@@ -375,10 +464,9 @@ static float ks_quantize_row(const ks_desc *D, const qtk_ks_nearest nt[2], const
     for (int ib = 0; ib < nsb; ib++) {
         int shf;
         if (D->ntry < 0)
-            sb[ib] = iq2ks_search(x + 32 * ib, w + 32 * ib, nt, &shf);
+            sb[ib] = iq2ks_search(x + 32 * ib, w + 32 * ib, &shf);
         else
-            sb[ib] = qtk_ks_search_scale(x + 32 * ib, w + 32 * ib, 32, D->grid, D->grid + D->ng, &nt[0], &nt[1],
-                                         D->ntry, 1.0f, &shf);
+            sb[ib] = qtk_ks_search_scale(x + 32 * ib, w + 32 * ib, 32, D->grid, D->ng, D->ntry, 1.0f, &shf);
         sh[ib] = (uint8_t)shf;
         if (fabsf(sb[ib]) > amax_s) {
             amax_s = fabsf(sb[ib]);

@@ -24,6 +24,7 @@ size_t qtk_iq4_kss_quantize(const float *src, void *dst, int64_t nrows, int64_t 
 void qtk_iq4_kss_from_float(const float *src, void *dst, int64_t n);
 void qtk_iq4_kss_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq4_kss_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
+
 void qtk_iq4_kss_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq4_kss_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 
@@ -107,13 +108,43 @@ typedef enum {
 float qtk_ks_prepare_row(const float *x, const float *imatrix, int64_t n, float c, qtk_ks_wkind kind,
                          float *xn, float *w);
 
+/*
+ * Rates nt <= QTK_KS_LANES trial scales of one sub-block at once, the trials being
+ * the lanes of vector loops: lane t has inverse scale id[t] on the grid
+ * grid + ng·gsel[t] (gsel 0: the base grid, 1: the shifted one that follows it) and
+ * adds in j order, as a trial-by-trial loop would (the same floats), Σwxq and Σwq²
+ * of the nearest grid values of +id·x (out[0·L + t], out[1·L + t]) and of −id·x
+ * (out[2·L + t], out[3·L + t]), L = QTK_KS_LANES. The nearest value of v is the
+ * grid's first value plus the steps of the midpoints at or below v:
+ * qtk_ks_nearest_idx's answer. ng <= 32.
+ */
+#define QTK_KS_LANES 64
+void qtk_ks_trials(const float *x, const float *w, int n, const int8_t *grid, int ng, int nt, const float *id,
+                   const int *gsel, float *out);
+void qtk_ks_trials_scalar(const float *x, const float *w, int n, const int8_t *grid, int ng, int nt, const float *id,
+                          const int *gsel, float *out);
+void qtk_ks_trials_avx2(const float *x, const float *w, int n, const int8_t *grid, int ng, int nt, const float *id,
+                        const int *gsel, float *out);
+
+/*
+ * Errors of up to 8 candidate (scale, grid) choices of one 32-weight sub-block:
+ * lane t rounds x/dl[t] to the nearest value of grid + ng·gsel[t] (as
+ * qtk_ks_nearest_idx, ties up) and adds, in j order, e[t] += w·diff² and
+ * m[t] += mw·diff² with diff = x − dl·value — the floats of a one-by-one loop.
+ */
+void qtk_ks_eval_lanes(const float *x, const float *w, const float *mw, const int8_t *grid, int ng, int nc,
+                       const float *dl, const int *gsel, float *e, float *m);
+void qtk_ks_eval_lanes_scalar(const float *x, const float *w, const float *mw, const int8_t *grid, int ng, int nc,
+                              const float *dl, const int *gsel, float *e, float *m);
+void qtk_ks_eval_lanes_avx2(const float *x, const float *w, const float *mw, const int8_t *grid, int ng, int nc,
+                            const float *dl, const int *gsel, float *e, float *m);
+
 /* Signed float scale of one sub-block of n weights by the IQ4_K-style search:
  * start at -max/T[0] (both signs), then inverse scales (step·k + T[0])/max for
- * k = -ntry..ntry on the base and (if shifted != NULL) shifted grid, both
- * signs; keep the best sumqx^2/sumq2. *is_shifted tells which grid won.
- * Returns 0 for an all-zero (or zero-weight) sub-block. */
-float qtk_ks_search_scale(const float *x, const float *w, int n, const int8_t *base, const int8_t *shifted,
-                          const qtk_ks_nearest *nb, const qtk_ks_nearest *ns, int ntry, float step,
+ * k = -ntry..ntry on the base grid (ng values) and the shifted one that follows
+ * it, both signs; keep the best sumqx^2/sumq2. *is_shifted tells which grid won.
+ * Returns 0 for an all-zero (or zero-weight) sub-block. 1 + 2·(2·ntry + 1) <= QTK_KS_LANES. */
+float qtk_ks_search_scale(const float *x, const float *w, int n, const int8_t *base, int ng, int ntry, float step,
                           int *is_shifted);
 
 /* Weights of the error measure the quantizers must not worsen: imatrix/max

@@ -371,3 +371,81 @@ void qtk_iq2_kl_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
     }
     *s = d * sumf;
 }
+
+/* qtk_ks_trials_scalar (iqk_ks.c), 8 trials per vector: every lane's floats as the
+ * scalar loop computes them — the grid values are small integers (exact in any
+ * order), the products and sums separate multiplies and adds (no FMA) in j order.
+ * test_types_only compares the bytes of every type with the scalar build's. */
+void qtk_ks_trials_avx2(const float *x, const float *w, int n, const int8_t *grid, int ng, int nt, const float *id,
+                        const int *gsel, float *out) {
+    enum { L = QTK_KS_LANES };
+    __m256 step[31];
+    for (int i = 0; i + 1 < ng; i++) step[i] = _mm256_set1_ps((float)(grid[i + 1] - grid[i]));
+    const __m256 neg = _mm256_set1_ps(-0.0f);
+    for (int t0 = 0; t0 < nt; t0 += 8) {
+        float m[31][8], base[8], idl[8];
+        for (int k = 0; k < 8; k++) {
+            const int t = t0 + k;
+            const int8_t *G = grid + (t < nt ? ng * gsel[t] : 0);
+            base[k] = (float)G[0];
+            idl[k] = t < nt ? id[t] : 0.0f;
+            for (int i = 0; i + 1 < ng; i++) m[i][k] = 0.5f * ((float)G[i] + (float)G[i + 1]);
+        }
+        __m256 mid[31];
+        for (int i = 0; i + 1 < ng; i++) mid[i] = _mm256_loadu_ps(m[i]);
+        const __m256 g0 = _mm256_loadu_ps(base), idv = _mm256_loadu_ps(idl);
+        __m256 a = _mm256_setzero_ps(), b = a, c = a, e = a;
+        for (int j = 0; j < n; j++) {
+            const __m256 xj = _mm256_set1_ps(x[j]), wj = _mm256_set1_ps(w[j]);
+            const __m256 wx = _mm256_mul_ps(wj, xj);
+            const __m256 v = _mm256_mul_ps(idv, xj), mv = _mm256_xor_ps(v, neg);
+            __m256 qp = g0, qm = g0;
+            for (int i = 0; i + 1 < ng; i++) {
+                qp = _mm256_add_ps(qp, _mm256_and_ps(_mm256_cmp_ps(v, mid[i], _CMP_GE_OQ), step[i]));
+                qm = _mm256_add_ps(qm, _mm256_and_ps(_mm256_cmp_ps(mv, mid[i], _CMP_GE_OQ), step[i]));
+            }
+            a = _mm256_add_ps(a, _mm256_mul_ps(wx, qp));
+            b = _mm256_add_ps(b, _mm256_mul_ps(_mm256_mul_ps(wj, qp), qp));
+            c = _mm256_add_ps(c, _mm256_mul_ps(wx, qm));
+            e = _mm256_add_ps(e, _mm256_mul_ps(_mm256_mul_ps(wj, qm), qm));
+        }
+        _mm256_storeu_ps(out + t0, a);
+        _mm256_storeu_ps(out + L + t0, b);
+        _mm256_storeu_ps(out + 2 * L + t0, c);
+        _mm256_storeu_ps(out + 3 * L + t0, e);
+    }
+}
+
+/* qtk_ks_eval_lanes_scalar (iqk_ks.c), the 8 candidates in one vector: the same floats
+ * per lane (grid values exact, separate multiplies and adds, j order). */
+void qtk_ks_eval_lanes_avx2(const float *x, const float *w, const float *mw, const int8_t *grid, int ng, int nc,
+                            const float *dl, const int *gsel, float *e, float *m) {
+    float mt[31][8], base[8], dv[8], idl[8];
+    for (int t = 0; t < 8; t++) {
+        const int8_t *G = grid + (t < nc ? ng * gsel[t] : 0);
+        dv[t] = t < nc ? dl[t] : 0.0f;
+        idl[t] = dv[t] != 0.0f ? 1.0f / dv[t] : 0.0f;
+        base[t] = (float)G[0];
+        for (int i = 0; i + 1 < ng; i++) mt[i][t] = 0.5f * ((float)G[i] + (float)G[i + 1]);
+    }
+    __m256 mid[31], step[31];
+    for (int i = 0; i + 1 < ng; i++) {
+        mid[i] = _mm256_loadu_ps(mt[i]);
+        step[i] = _mm256_set1_ps((float)(grid[i + 1] - grid[i]));
+    }
+    const __m256 g0 = _mm256_loadu_ps(base), idv = _mm256_loadu_ps(idl), dvv = _mm256_loadu_ps(dv);
+    __m256 ea = _mm256_setzero_ps(), ma = ea;
+    for (int j = 0; j < 32; j++) {
+        const __m256 xj = _mm256_set1_ps(x[j]), wj = _mm256_set1_ps(w[j]), mj = _mm256_set1_ps(mw[j]);
+        const __m256 v = _mm256_mul_ps(idv, xj);
+        __m256 q = g0;
+        for (int i = 0; i + 1 < ng; i++) q = _mm256_add_ps(q, _mm256_and_ps(_mm256_cmp_ps(v, mid[i], _CMP_GE_OQ), step[i]));
+        const __m256 diff = _mm256_sub_ps(xj, _mm256_mul_ps(dvv, q));
+        ea = _mm256_add_ps(ea, _mm256_mul_ps(_mm256_mul_ps(wj, diff), diff));
+        ma = _mm256_add_ps(ma, _mm256_mul_ps(_mm256_mul_ps(mj, diff), diff));
+    }
+    float eo[8], mo[8];
+    _mm256_storeu_ps(eo, ea);
+    _mm256_storeu_ps(mo, ma);
+    for (int t = 0; t < nc; t++) e[t] = eo[t], m[t] = mo[t];
+}

@@ -24,6 +24,13 @@
 #include <math.h>
 #include <stdlib.h>
 
+#if defined(__clang__)
+/* The searches' sums must be the plain multiplies and adds their SIMD twins compute
+ * (no FMA contraction; gcc in ISO C mode does not contract): the bytes must not
+ * depend on the ISA or the platform. */
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #define KSS_TOPK 8 /* unconstrained-best trial scales re-rated with the constraint */
 #define KSS_ITERS 1 /* rounds of code/grid re-picking after the reference's pass (more: <0.5% gain, +25% time) */
 
@@ -76,25 +83,6 @@ static void kss_constrained(const float *t, const float *w, const int8_t *g, con
 }
 
 /* Unconstrained sums of nearest indices of +id·x and -id·x (as IQ4_KS). */
-static void kss_trial(const float *x, const float *w, const int8_t *g, const qtk_ks_nearest *nt, float id,
-                      float *sp, float *s2p, float *sm, float *s2m) {
-    float a = 0, b = 0, c = 0, e = 0;
-    for (int j = 0; j < 32; j++) {
-        const float t = id * x[j];
-        const float qp = (float)g[qtk_ks_nearest_idx(nt, t)];
-        const float qm = (float)g[qtk_ks_nearest_idx(nt, -t)];
-        const float wx = w[j] * x[j];
-        a += wx * qp;
-        b += w[j] * qp * qp;
-        c += wx * qm;
-        e += w[j] * qm * qm;
-    }
-    *sp = a;
-    *s2p = b;
-    *sm = c;
-    *s2m = e;
-}
-
 typedef struct {
     float f;  /* sumqx²/sumq2 */
     float id; /* signed inverse scale: indices are nearest(id·x) */
@@ -127,19 +115,20 @@ static float kss_search(const float *x, const float *w, const qtk_ks_nearest nt[
     if (amax < 1e-30f) return 0.0f;
     kss_cand top[KSS_TOPK];
     for (int i = 0; i < KSS_TOPK; i++) top[i].f = 0.0f, top[i].id = 0.0f, top[i].g = 0;
-    float sp, s2p, sm, s2m;
-    float id = -(float)qtk_iq4nl_values[0] / max;
-    kss_trial(x, w, qtk_iq4nl_values, &nt[0], id, &sp, &s2p, &sm, &s2m);
-    kss_keep(top, sp, s2p, id, 0);
-    kss_keep(top, sm, s2m, -id, 0);
-    for (int k = -7; k <= 7; k++) {
+    /* trial 0: the largest |x| at the base grid's low end; then k = −7 … 7 on each grid */
+    float id[QTK_KS_LANES], out[4 * QTK_KS_LANES];
+    int gl[QTK_KS_LANES], nt_ = 0;
+    id[nt_] = -(float)qtk_iq4nl_values[0] / max;
+    gl[nt_++] = 0;
+    for (int k = -7; k <= 7; k++)
         for (int g = 0; g < 2; g++) {
-            const int8_t *grid = qtk_iq4nl_values + 16 * g;
-            id = ((float)k + (float)grid[0]) / max;
-            kss_trial(x, w, grid, &nt[g], id, &sp, &s2p, &sm, &s2m);
-            kss_keep(top, sp, s2p, id, g);
-            kss_keep(top, sm, s2m, -id, g);
+            id[nt_] = ((float)k + (float)qtk_iq4nl_values[16 * g]) / max;
+            gl[nt_++] = g;
         }
+    qtk_ks_trials(x, w, 32, qtk_iq4nl_values, 16, nt_, id, gl, out);
+    for (int t = 0; t < nt_; t++) { /* in the order the trials were rated one by one */
+        kss_keep(top, out[t], out[QTK_KS_LANES + t], id[t], gl[t]);
+        kss_keep(top, out[2 * QTK_KS_LANES + t], out[3 * QTK_KS_LANES + t], -id[t], gl[t]);
     }
     float d = 0.0f, best = 0.0f, t[32];
     uint8_t q[32];

@@ -9,6 +9,13 @@
 
 #include <math.h>
 
+#if defined(__clang__)
+/* The searches' sums must be the plain multiplies and adds their SIMD twins compute
+ * (no FMA contraction; gcc in ISO C mode does not contract): the bytes must not
+ * depend on the ISA or the platform. */
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #define IQ4_BLOCK 32
 #define IQ4_NTRY 7
 #define IQ4_MAX_GREEDY 64  /* cap on greedy index moves per block */
@@ -153,7 +160,7 @@ static void iq4_greedy(const float *x, const float *w, uint8_t *L, float *sumqx,
  * of the midpoints at or below v: the LUT's nearest index with ties going up.
  */
 /* IQ4_LANES (iquants.h) >= 1 + 2·(2·IQ4_NTRY + 1) trials, a multiple of 8 */
-static void iq4_round_lanes_scalar(const float *x, const float *w, const float *id, float *sumqx, float *sumq2) {
+void qtk_iq4_round_lanes_scalar(const float *x, const float *w, const float *id, float *sumqx, float *sumq2) {
     const int8_t *T = qtk_iq4nl_values;
     float mid[15], step[15];
     for (int i = 0; i < 15; i++) {
@@ -176,14 +183,14 @@ static void iq4_round_lanes_scalar(const float *x, const float *w, const float *
     memcpy(sumq2, s2, sizeof s2);
 }
 
-static void iq4_round_lanes(const float *x, const float *w, const float *id, float *sumqx, float *sumq2) {
+void qtk_iq4_round_lanes(const float *x, const float *w, const float *id, float *sumqx, float *sumq2) {
 #if defined(QTK_HAVE_AVX2)
     if (qtk_isa_pick((1u << QTK_ISA_SCALAR) | (1u << QTK_ISA_AVX2)) == QTK_ISA_AVX2) {
         qtk_iq4_round_lanes_avx2(x, w, id, sumqx, sumq2);
         return;
     }
 #endif
-    iq4_round_lanes_scalar(x, w, id, sumqx, sumq2);
+    qtk_iq4_round_lanes_scalar(x, w, id, sumqx, sumq2);
 }
 
 static float iq4_block_scale(const qtk_grid_lut *lut, const float *x, const float *w, uint8_t *L, float eps) {
@@ -208,7 +215,7 @@ static float iq4_block_scale(const qtk_grid_lut *lut, const float *x, const floa
     for (int k = -IQ4_NTRY; k <= IQ4_NTRY; k++)
         for (int fam = 0; fam < 2; fam++) id[nt++] = ((float)k + (float)(fam ? T[15] : T[0])) / max;
     for (int t = nt; t < IQ4_LANES; t++) id[t] = 0.0f;
-    iq4_round_lanes(x, w, id, sx, s2);
+    qtk_iq4_round_lanes(x, w, id, sx, s2);
     int bt = 0;
     float best = s2[0] > 0.0f ? sx[0] / s2[0] * sx[0] : 0.0f;
     for (int t = 1; t < nt; t++)

@@ -76,6 +76,8 @@ void qtk_iq4_nl_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 /* The IQ4_NL/IQ4_XS scale search's trial sums, IQ4_LANES trials at once (iquants.c
  * iq4_round_lanes): the AVX2 twin computes every lane's floats as the scalar loop does. */
 #define IQ4_LANES 32
+void qtk_iq4_round_lanes(const float *x, const float *w, const float *id, float *sumqx, float *sumq2);
+void qtk_iq4_round_lanes_scalar(const float *x, const float *w, const float *id, float *sumqx, float *sumq2);
 void qtk_iq4_round_lanes_avx2(const float *x, const float *w, const float *id, float *sumqx, float *sumq2);
 
 void qtk_iq4_xs_to_float(const void *row, float *dst, int64_t n);
