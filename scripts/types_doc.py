@@ -72,12 +72,14 @@ published figure (PR #113, the older trellis: LLaMA-3.1-8B in 2.5–4.5 min on a
 Ryzen-5975WX, METHODS §5.6) is ≈ 0.9–1.7 M weights/s per core on another CPU; no reference build
 was available to measure side by side, so this is an order-of-magnitude comparison only.
 
-Q4_1, Q5_1, MXFP4 (`src/types/legacy1*.c`): Q4_1/Q5_1 (activations Q8_2: int8 with the block sum, for the min term) keep per block the
-better of the reference's min/max encoding and a weighted search over trial scales with
-least-squares refits of (d, m) at the stored fp16 precision, so their error never exceeds the
-reference's. MXFP4 tries the exponents e − 1, e, e + 1 around the reference's choice and keeps
-the lowest weighted error (the imatrix is used; the reference ignores it). Its dot products are
-exact int8 sums (the table values KMX = 2 × E2M1 as int8, one power-of-two scale per block).
+Q4_1, Q5_1, MXFP4 (`src/types/legacy1*.c`): Q4_1/Q5_1 (activations Q8_2: int8 with the block sum, for the min term)
+search per block: at the default effort Lloyd rounds (least-squares d and m at the stored fp16
+precision, codes re-rounded) from the reference's min/max encoding, with an imatrix also from a
+few trial scales; `--effort max` keeps the better of the reference's encoding and a wide search
+over trial scales, so its error never exceeds the reference's (effort levels below). MXFP4 tries
+the exponents e − 1, e, e + 1 around the reference's choice and keeps the lowest weighted error
+(the imatrix is used; the reference ignores it). Its dot products are exact int8 sums (the table
+values KMX = 2 × E2M1 as int8, one power-of-two scale per block).
 
 IQ2_XXS … IQ1_M: IQ2_XXS, IQ2_XS and IQ1_S
 require an imatrix (as in ggml: `–` without one); their dot products run ≈ 0.2 ns per weight on
