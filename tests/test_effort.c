@@ -3,8 +3,9 @@
  * docs/types.md "Effort levels") for the types whose levels differ: the K-quants,
  * IQ2_K…IQ6_K, Q4_1/Q5_1 and MXFP4:
  *  (a) QTK_EFFORT_MAX writes the bytes qtk wrote before effort levels existed
- *      (K-quants: since their code scan): SHA-256 of a fixed input (integer LCG, no
- *      libm), without and with an imatrix, against recorded hashes;
+ *      (K-quants: since their code scan), and the single-level types whose searches
+ *      were rewritten as vector lanes still write their old bytes: SHA-256 of a fixed
+ *      input (integer LCG, no libm), without and with an imatrix, against recorded hashes;
  *  (b) for every level the bytes do not depend on the ISA (scalar cap via
  *      qtk_set_max_isa vs the best ISA) or the thread count (one call vs rows
  *      split over 3 threads as qtk_quantize_model splits them);
@@ -92,6 +93,28 @@ static const struct {
      "ac9ac61420fc10d18ee6c1c7831036df6f5a3156421579353c4237f49c30a405"},
     {QTK_TYPE_MXFP4, "8b5be6436b440d1260d9b16177b9a069616f187dc36b8bcfab664dd34388b95f",
      "a23b2740b060f7410c41d8b0997a813aaa2a66670f91dc4feb120ea24a63e683"},
+    /* types with one search at every level, whose searches were batched into vector lanes with
+     * the same floats (session 14): their bytes at 5ecf8d2 */
+    {QTK_TYPE_Q4_0, "8b3167ab0811f9c1be2eae918284f8508e01385f6affc14eee461094d385df20",
+     "01177a8044be859e09d57212ee300495f3e7f3b069f36076d85d4b50b56093d2"},
+    {QTK_TYPE_Q5_0, "3c18d60076724019cee19b99338f1ff8007e516ae19537ec48ce25d567413b08",
+     "4636c82493ab38084f27b84c3518b532c43ef2577f8989ca16c59bdb1fd985b6"},
+    {QTK_TYPE_Q6_0, "49b64ed414ea436ded8ce00510c39a7508c44d6e9846b0f17cb7aca571aa6d1d",
+     "20901b6750155f093abc143096c2d87d7329788cbeffbebbab0f602882d8fd62"},
+    {QTK_TYPE_IQ4_NL, "fb497aef8469623adfd899dfc297e44b02dec9f262f4ad4ce27b5b81a946faed",
+     "fc64819f6ffe5d8535a5fe44cda4c9367e0b7f3394d04c81e957c1026cba28cc"},
+    {QTK_TYPE_IQ4_XS, "8b6c811645badac1470ca07a53f502d95a759d7896bbb3ff1bcc33470742b799",
+     "b4655f6ef0e138c31eadffade7648e0a8e8ba78d5a4455d80e2c31cdb6362f3d"},
+    {QTK_TYPE_IQ2_KS, "943f3fa0736bbfadd837dfcb031ca2b1e96b7b77df87a7b3627fd3b37f26278d",
+     "f736396ba2a15058f2213d9afeba81dd5ca592eef48c86057d8f18c999a25477"},
+    {QTK_TYPE_IQ3_KS, "139d8e52c6c4caf14f9b60bfdccebbaa0e438d2394d065a7c9fec46fdbe3c275",
+     "25730069f8675d3b7344233d81a700b03cfd0c844ecfd1113faa737a1e07c54d"},
+    {QTK_TYPE_IQ4_KS, "8505199bb49038f2bfebe91c4600413188c5ce4e06820c4b7367a7881ffe6162",
+     "f0201963e5744a02603f8a42206140e9b247293dd66375487ec9b6e7db100c38"},
+    {QTK_TYPE_IQ5_KS, "da0917c64e1ba1b7bcadad6f130e2086b306aed253b6eed092aa649a7891b0a1",
+     "821374c0eb0e90e718bf47f9429fdce466fe70ecb9cb4e0d5ada665e8b9ae854"},
+    {QTK_TYPE_IQ4_KSS, "52ffa9dc71a186d0c60c3cd58a989d305609a3a8c6ebbb68263748241d347f82",
+     "45cf31f50f634b29149d640d98c021b9057b93ca441dde33c1007e87efbd6aa9"},
 };
 
 static const int effort_types[] = {QTK_TYPE_Q2_K, QTK_TYPE_Q3_K,  QTK_TYPE_Q4_K,  QTK_TYPE_Q5_K,  QTK_TYPE_Q6_K, QTK_TYPE_IQ2_K,

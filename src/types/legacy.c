@@ -134,6 +134,33 @@ static int level_of(float v, int nmax) {
     return l + nmax;
 }
 
+/* Σw·x·q and Σw·q² of every candidate inverse scale at once (q = level − nmax of
+ * is[c]·x): the candidates are the lanes of loops the compiler vectorises, each
+ * adding in j order with the expressions of a one-by-one loop — the same doubles.
+ * The level is level_of's: round half to even (the 1.5·2^23 trick, in float), clamp. */
+#define QX_CANDS 38
+#define QX_LANES 40
+static void qx_candidate_sums(const float *x, const double *w, int nmax, const float *is, double *num, double *den) {
+    const float lo = (float)-nmax, hi = (float)(nmax - 1);
+    for (int c = 0; c < QX_LANES; c++) num[c] = den[c] = 0.0;
+    for (int j = 0; j < 32; j++) {
+        const float xj = x[j];
+        const double wj = w[j], wx = wj * (double)xj;
+        float qf[QX_LANES];
+        for (int c = 0; c < QX_LANES; c++) {
+            float v = is[c] * xj;
+            v = (v + 12582912.0f) - 12582912.0f;
+            v = v > lo ? v : lo;
+            qf[c] = v < hi ? v : hi;
+        }
+        for (int c = 0; c < QX_LANES; c++) {
+            const double q = (double)qf[c];
+            num[c] += wx * q;
+            den[c] += wj * q * q;
+        }
+    }
+}
+
 /* Weighted least-squares encoder of one 32-block (METHODS §2, make_qx_quants
  * style): pick the inverse scale with the largest F = (Σwxq)²/Σwq² among the
  * 38 inverse scales around the RTN one on both signs, then polish with single-quant
@@ -153,28 +180,26 @@ static float wls_block(const float *x, const double *w, int nmax, uint8_t *L) {
         for (int j = 0; j < 32; j++) L[j] = (uint8_t)nmax;
         return 0.0f;
     }
-    uint8_t Lt[32];
-    double best_num = 0.0, best_den = 0.0; /* best F = num²/den */
-    int have = 0;
     /* candidate c: 0..18 → −(nmax + 0.1k)/max, 19..37 → (nmax − 1 + 0.1k)/max, k = c mod 19 − 9 */
-    for (int c = 0; c < 38; c++) {
+    float is[QX_LANES];
+    for (int c = 0; c < QX_LANES; c++) {
         const float k = 0.1f * (float)(c % 19 - 9);
-        const float iscale = c < 19 ? -((float)nmax + k) / max : ((float)(nmax - 1) + k) / max;
-        double num = 0.0, den = 0.0;
-        for (int j = 0; j < 32; j++) {
-            int l = level_of(iscale * x[j], nmax);
-            Lt[j] = (uint8_t)l;
-            double q = (double)(l - nmax);
-            num += w[j] * (double)x[j] * q;
-            den += w[j] * q * q;
-        }
+        is[c] = c >= QX_CANDS ? 0.0f : c < 19 ? -((float)nmax + k) / max : ((float)(nmax - 1) + k) / max;
+    }
+    double cnum[QX_LANES], cden[QX_LANES];
+    qx_candidate_sums(x, w, nmax, is, cnum, cden);
+    double best_num = 0.0, best_den = 0.0; /* best F = num²/den */
+    int have = 0, bc = 0;
+    for (int c = 0; c < QX_CANDS; c++) {
+        const double num = cnum[c], den = cden[c];
         if (den > 0.0 && (!have || num * num * best_den > best_num * best_num * den)) {
             best_num = num;
             best_den = den;
-            memcpy(L, Lt, 32);
+            bc = c;
             have = 1;
         }
     }
+    for (int j = 0; have && j < 32; j++) L[j] = (uint8_t)level_of(is[bc] * x[j], nmax);
     if (!have) return 0.0f; /* all weights zero: caller falls back to RTN */
 
     double num = best_num, den = best_den;
@@ -252,11 +277,7 @@ static void quantize_qx_rows(const float *src, void *dst, int64_t nrows, int64_t
     uint8_t *out = (uint8_t *)dst;
     for (int64_t r = 0; r < nrows; r++) {
         const float *x = src + r * n;
-        double sigma2 = 0.0;
-        if (imatrix) {
-            for (int64_t j = 0; j < n; j++) sigma2 += (double)x[j] * (double)x[j];
-            sigma2 /= (double)n;
-        }
+        const double sigma2 = imatrix ? qtk_row_mean_sq(x, n) : 0.0;
         for (int64_t ib = 0; ib < n / 32; ib++) {
             const float *xb = x + ib * 32;
             float d;

@@ -453,11 +453,7 @@ static void t1_quantize_rows(const float *src, void *dst, int64_t nrows, int64_t
     t1_enc c;
     for (int64_t r = 0; r < nrows; r++) {
         const float *x = src + r * n;
-        double sigma2 = 0.0;
-        if (imatrix) {
-            for (int64_t j = 0; j < n; j++) sigma2 += (double)x[j] * (double)x[j];
-            sigma2 /= (double)n;
-        }
+        const double sigma2 = imatrix ? qtk_row_mean_sq(x, n) : 0.0;
         for (int64_t ib = 0; ib < n / 32; ib++, out += bsize) {
             const float *xb = x + ib * 32;
             if (effort != QTK_EFFORT_MAX && !imatrix) {

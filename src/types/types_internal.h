@@ -163,6 +163,14 @@ static inline int qtk_nearest_int(float fval) {
     return (i & 0x007fffff) - 0x00400000;
 }
 
+/* Σx²/n over a row in double, in index order: σ² of the imatrix weights
+ * imatrix_j·sqrt(σ² + x_j²) (METHODS §1.2) of the 32-block types. */
+static inline double qtk_row_mean_sq(const float *x, int64_t n) {
+    double s = 0.0;
+    for (int64_t j = 0; j < n; j++) s += (double)x[j] * (double)x[j];
+    return s / (double)n;
+}
+
 /* max |x[i]| over n values (n a multiple of 8), as a serial fmaxf(amax,
  * fabsf(x)) loop gives it (a NaN never wins; max is order-free otherwise),
  * but in 8 independent chains: the activation quantizers (Q8_0, Q8_2, Q8_K
