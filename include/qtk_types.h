@@ -281,10 +281,11 @@ QTK_API qtk_status qtk_dequantize_rows(int t, const void *src, float *dst, int64
 
 /* Quantizer effort (qtk quantize --effort; docs/types.md "Effort levels"):
  * FAST = the reference's own search (its error, at least its speed);
- * DEFAULT = the best error at no less than the reference's speed (for now
- * the same bytes as MAX); MAX = every candidate and polishing step,
- * whatever it costs. Types without levels ignore it. For a given
- * level the bytes written do not depend on the ISA or the thread count. */
+ * DEFAULT = the best error at about the reference's speed; MAX = every
+ * candidate and polishing step, whatever it costs. Levels differ for
+ * Q2_K…Q6_K, IQ2_K…IQ6_K, Q4_1, Q5_1 and MXFP4; other types ignore it.
+ * For a given level the bytes written do not depend on the ISA or the
+ * thread count. */
 typedef enum qtk_effort {
     QTK_EFFORT_DEFAULT = 0,
     QTK_EFFORT_FAST = 1,
