@@ -290,6 +290,33 @@ static int count_in_file(const char *path, const char *needle) {
 
 /* ---- bench -------------------------------------------------------------------- */
 
+/* -mmp 0|1 choose where the weights live and use_mmap reports it; AUTO
+ * (no option) reports what it chose, a boolean either way. */
+static void test_bench_mmap(const char *model, const char *out) {
+    static const char *const opt[3] = {"-mmp 0", "--mmap 1", ""};
+    for (int k = 0; k < 3; k++) {
+        snprintf(g_args, sizeof g_args, "bench -m \"%s\" -p 0 -n 2 -t 1 -r 1 -o json --bw-size 8 %s", model, opt[k]);
+        CHECK(tl_run_qtk(g_args, out) == 0, "bench %s exit code", opt[k]);
+        jval doc;
+        if (!jparse_file(out, &doc)) {
+            CHECK(0, "bench %s: output is not one JSON document", opt[k]);
+            continue;
+        }
+        const jval *v = doc.t == J_ARR && doc.n == 1 ? jget(&doc.items[0], "use_mmap") : NULL;
+        CHECK(v && v->t == J_BOOL && (k == 2 || v->num == (double)k), "bench %s: use_mmap %g", opt[k],
+              v ? v->num : -1.0);
+        jfree(&doc);
+    }
+    snprintf(g_args, sizeof g_args, "bench -m \"%s\" -p 0 -n 2 -mmp 2", model);
+    CHECK(tl_run_qtk(g_args, out) == 2 && count_in_file(out, "bad value '2' for -mmp") == 1, "bench -mmp 2 refused");
+    /* run and perplexity take --no-mmap / --mmap as llama.cpp's tools do */
+    snprintf(g_args, sizeof g_args, "run -m \"%s\" -p hello -n 2 --temp 0 --no-mmap", model);
+    CHECK(tl_run_qtk(g_args, out) == 0, "run --no-mmap");
+    snprintf(g_args, sizeof g_args, "run -m \"%s\" -p hello -n 2 --temp 0 --mmap", model);
+    CHECK(tl_run_qtk(g_args, out) == 0, "run --mmap");
+}
+
+
 static void test_bench_json(const char *model, const char *out) {
     snprintf(g_args, sizeof g_args, "bench -m \"%s\" -p 16 -n 8 -t 1,2 -r 3 -o json --bw-size 32", model);
     CHECK(tl_run_qtk(g_args, out) == 0, "bench -o json exit code");
@@ -668,6 +695,7 @@ int main(void) {
     CHECK(tl_run_qtk(g_args, out) == 0 && tl_file_exists(tiny), "qtk synth --shape tiny");
 
     test_bench_json(tiny, out);
+    test_bench_mmap(tiny, out);
     test_bench_moe_bytes(out);
     test_bench_md(tiny, out);
     test_bench_progress(tiny, out);

@@ -422,14 +422,22 @@ static void test_empty_first_part(const char *whole) {
     free(oprefix);
 }
 
-/* The model loader and a forward pass see the same model. */
-static void test_forward(const char *whole, const char *prefix) {
+/* The model loader and a forward pass see the same model, whether the
+ * weights are mapped or read into memory (mode_a for the whole file,
+ * mode_b for the split one). */
+static void test_forward(const char *whole, const char *prefix, qtk_load_mode mode_a, qtk_load_mode mode_b) {
     qtk_error err;
     qtk_model *ma = NULL, *mb = NULL;
     qtk_context *ca = NULL, *cb = NULL;
     char *p1 = part_path(prefix, 0, NPARTS);
-    CHECK(qtk_model_load(whole, &ma, &err) == QTK_OK, "load whole: %s", err.msg);
-    CHECK(qtk_model_load(p1, &mb, &err) == QTK_OK, "load split: %s", err.msg);
+    CHECK(qtk_model_load_ex(whole, mode_a, &ma, &err) == QTK_OK, "load whole (mode %d): %s", (int)mode_a, err.msg);
+    CHECK(qtk_model_load_ex(p1, mode_b, &mb, &err) == QTK_OK, "load split (mode %d): %s", (int)mode_b, err.msg);
+    if (ma && mode_a != QTK_LOAD_AUTO)
+        CHECK(qtk_model_get_info(ma)->mapped == (mode_a == QTK_LOAD_MMAP), "whole: mapped = %d in mode %d",
+              (int)qtk_model_get_info(ma)->mapped, (int)mode_a);
+    if (mb && mode_b != QTK_LOAD_AUTO)
+        CHECK(qtk_model_get_info(mb)->mapped == (mode_b == QTK_LOAD_MMAP), "split: mapped = %d in mode %d",
+              (int)qtk_model_get_info(mb)->mapped, (int)mode_b);
     if (ma && mb) {
         int32_t nv = qtk_model_get_info(ma)->n_vocab;
         CHECK(qtk_context_create(ma, 64, 1, &ca, &err) == QTK_OK, "%s", err.msg);
@@ -453,6 +461,44 @@ static void test_forward(const char *whole, const char *prefix) {
     qtk_model_free(ma);
     qtk_model_free(mb);
     free(p1);
+}
+
+/* Bad load modes and unreadable files fail with the file named. */
+static void test_load_mode_errors(const char *whole) {
+    qtk_error err;
+    qtk_model *m = (qtk_model *)&err; /* must be reset to NULL on failure */
+    qtk_status st = qtk_model_load_ex(whole, (qtk_load_mode)7, &m, &err);
+    CHECK(st == QTK_ERR_INVALID_ARG && m == NULL && strstr(err.msg, "load mode 7"), "mode 7: %d '%s'", (int)st,
+          err.msg);
+    char *missing = tl_tmp_path("test_split_no_such_file.gguf");
+    remove(missing);
+    st = qtk_model_load_ex(missing, QTK_LOAD_READ, &m, &err);
+    CHECK(st == QTK_ERR_IO && m == NULL && strstr(err.msg, "test_split_no_such_file.gguf") &&
+              strstr(err.msg, "cannot open"),
+          "missing file, READ: %d '%s'", (int)st, err.msg);
+    /* a copy cut inside its tensor data: the reader refuses it in both modes */
+    char *cut = tl_tmp_path("test_split_cut.gguf");
+    FILE *in = fopen(whole, "rb"), *out = fopen(cut, "wb");
+    long n = 0;
+    if (in && out && fseek(in, 0, SEEK_END) == 0 && (n = ftell(in)) > 4096 && fseek(in, 0, SEEK_SET) == 0) {
+        char buf[4096];
+        long left = n - 1000;
+        while (left > 0) {
+            size_t k = fread(buf, 1, (size_t)(left < 4096 ? left : 4096), in);
+            if (k == 0 || fwrite(buf, 1, k, out) != k) break;
+            left -= (long)k;
+        }
+    }
+    if (in) fclose(in);
+    if (out) fclose(out);
+    for (int mode = QTK_LOAD_MMAP; mode <= QTK_LOAD_READ; mode++) {
+        st = qtk_model_load_ex(cut, (qtk_load_mode)mode, &m, &err);
+        CHECK(st != QTK_OK && m == NULL && strstr(err.msg, "test_split_cut.gguf"), "cut file, mode %d: %d '%s'", mode,
+              (int)st, err.msg);
+    }
+    remove(cut);
+    free(cut);
+    free(missing);
 }
 
 /* quantize of the split model = quantize of the whole model; --keep-split
@@ -758,7 +804,9 @@ int main(void) {
         test_read(whole, prefix);
         test_errors(whole, prefix);
         test_empty_first_part(whole);
-        test_forward(whole, prefix);
+        test_forward(whole, prefix, QTK_LOAD_MMAP, QTK_LOAD_READ);
+        test_forward(whole, prefix, QTK_LOAD_READ, QTK_LOAD_AUTO);
+        test_load_mode_errors(whole);
         test_quantize(whole, prefix);
         test_keep_split_nan(prefix);
         test_cli(whole, prefix);

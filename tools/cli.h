@@ -91,6 +91,15 @@ int cli_parse_cache_type(const char *cmd, void (*help)(FILE *), int argc, char *
     "  -ctk, --cache-type-k T  type of the cached keys: f16 (default) or f32\n"            \
     "  -ctv, --cache-type-v T  type of the cached values: f16 (default) or f32\n"
 
+/* Weight placement options (llama.cpp's names): when `arg` is --mmap or
+ * --no-mmap, sets *mode and returns true. */
+bool cli_parse_mmap(const char *arg, qtk_load_mode *mode);
+#define CLI_MMAP_HELP                                                                        \
+    "  --mmap / --no-mmap      keep the weights in a mapping of the file / read them\n"    \
+    "                          into memory (default: read on huge pages when they\n"      \
+    "                          exist and the model fits in free memory: faster\n"         \
+    "                          generation; else mapped)\n"
+
 /* Fills err with a formatted message (for errors detected in the CLI itself). */
 void qtk_set_error_cli(qtk_error *err, const char *fmt, ...)
 #if defined(__GNUC__) || defined(__clang__)

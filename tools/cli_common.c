@@ -144,6 +144,13 @@ int cli_parse_cache_type(const char *cmd, void (*help)(FILE *), int argc, char *
     return 1;
 }
 
+bool cli_parse_mmap(const char *arg, qtk_load_mode *mode) {
+    if (!strcmp(arg, "--mmap")) *mode = QTK_LOAD_MMAP;
+    else if (!strcmp(arg, "--no-mmap")) *mode = QTK_LOAD_READ;
+    else return false;
+    return true;
+}
+
 void qtk_set_error_cli(qtk_error *err, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

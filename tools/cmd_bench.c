@@ -21,7 +21,7 @@
 void help_bench(FILE *out) {
     fprintf(out,
             "usage: qtk bench -m MODEL [-m MODEL ...] [-p N,...] [-n N,...] [-t N,...] [-r N] [-ctk T] [-ctv T]\n"
-            "                 [-o md|json|jsonl|csv] [--progress] [--bw-size MIB]\n"
+            "                 [-mmp 0|1] [-o md|json|jsonl|csv] [--progress] [--bw-size MIB]\n"
             "       qtk bench types [--type T ...] [-t N] [--rows R] [--cols C] [--seconds S] [--effort L]\n\n"
             "Model benchmark (llama-bench's options and output). For every model, thread\n"
             "count and test, after one warmup run, r timed runs:\n"
@@ -42,6 +42,9 @@ void help_bench(FILE *out) {
             "  -r, --repetitions N  timed runs per test (default 5)\n"
             "  -ctk, --cache-type-k T  type of the cached keys: f16 (default) or f32 (one value)\n"
             "  -ctv, --cache-type-v T  type of the cached values: f16 (default) or f32 (one value)\n"
+            "  -mmp, --mmap 0|1     1 = weights in a mapping of the file, 0 = read into memory\n"
+            "                       (default: read on huge pages when they exist and the model\n"
+            "                       fits in free memory, else mapped; use_mmap in json/csv)\n"
             "  -o, --output FMT     md (default), json, jsonl or csv, to stdout\n"
             "  --progress           print progress to stderr\n"
             "  --bw-size MIB        read-bandwidth buffer in MiB (default 1024)\n"
@@ -354,11 +357,11 @@ static const char *mb_preset_of_ftype(int64_t ft) {
 }
 
 /* Loads a model and fills in its labels; on failure err names the file. */
-static qtk_status mb_model_open(mb_model *mm, const char *path, qtk_error *err) {
+static qtk_status mb_model_open(mb_model *mm, const char *path, qtk_load_mode mode, qtk_error *err) {
     memset(mm, 0, sizeof *mm);
     mm->path = path;
     mm->bos = -1;
-    qtk_status st = qtk_model_load(path, &mm->m, err);
+    qtk_status st = qtk_model_load_ex(path, mode, &mm->m, err);
     if (st != QTK_OK) {
         if (!strstr(err->msg, path)) {
             char msg[2 * QTK_ERROR_MSG_MAX];
@@ -593,7 +596,7 @@ static int mb_fields(const mb_result *r, const char *cpu_info, mb_field *f) {
     MB_STR("type_k", qtk_type_name((int)r->type_k));
     MB_STR("type_v", qtk_type_name((int)r->type_v));
     MB_NUM("n_gpu_layers", "%d", 0);
-    MB_NUM("use_mmap", "%s", "true"); /* a JSON boolean */
+    MB_NUM("use_mmap", "%s", in->mapped ? "true" : "false"); /* a JSON boolean */
     MB_NUM("n_prompt", "%lld", (long long)r->n_prompt);
     MB_NUM("n_gen", "%lld", (long long)r->n_gen);
     MB_NUM("n_depth", "%d", 0);
@@ -660,6 +663,7 @@ static int bench_models(int argc, char **argv) {
     int n_models = 0, n_p = 0, n_n = 0, n_t = 0;
     int64_t plist[MB_MAX_LIST], nlist[MB_MAX_LIST], tlist[MB_MAX_LIST];
     int64_t reps = 5, bw_mib = 1024;
+    qtk_load_mode load_mode = QTK_LOAD_AUTO;
     bool progress = false, p_given = false, n_given = false;
     mb_format fmt = OUT_MD;
     qtk_type type_k = QTK_TYPE_F16, type_v = QTK_TYPE_F16;
@@ -725,6 +729,10 @@ static int bench_models(int argc, char **argv) {
             else if (!strcmp(v, "jsonl")) fmt = OUT_JSONL;
             else if (!strcmp(v, "csv")) fmt = OUT_CSV;
             else ok = false;
+        } else if ((!strcmp(a, "-mmp") || !strcmp(a, "--mmap")) && has_val) {
+            if (!strcmp(v, "0")) load_mode = QTK_LOAD_READ;
+            else if (!strcmp(v, "1")) load_mode = QTK_LOAD_MMAP;
+            else ok = false;
         } else if (!strcmp(a, "--bw-size") && has_val) {
             int k = 0;
             int64_t one[1];
@@ -781,7 +789,7 @@ done_args:
         any_tg = any_tg || nlist[i] > 0;
     }
     for (int i = 0; i < n_models; i++) {
-        if (mb_model_open(&mm[i], models[i], &err) != QTK_OK) {
+        if (mb_model_open(&mm[i], models[i], load_mode, &err) != QTK_OK) {
             cli_fail("bench", &err);
             goto done;
         }

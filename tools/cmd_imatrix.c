@@ -34,6 +34,9 @@ void help_imatrix(FILE *out) {
             "  -t, --threads N          threads (default: all CPUs)\n"
             "  -tb, --threads-batch N   threads for batches (default: -t)\n"
             "  --process-output         collect output.weight too (left out by default)\n"
+            "  --mmap / --no-mmap       keep the weights in a mapping of the file / read them into\n"
+            "                           memory (default: read on huge pages when they exist and the\n"
+            "                           model fits in free memory; else mapped)\n"
             "  --no-ppl                 do not compute the running perplexity\n"
             "  --double-sums            accumulate in double instead of float as llama-imatrix does\n"
             "                           (more exact; the files then differ from llama-imatrix's by its\n"
@@ -114,6 +117,7 @@ int cmd_imatrix(int argc, char **argv) {
     const char *in_files[MAX_IN_FILES];
     int n_in = 0;
     bool ctx_given = false, double_sums = false;
+    qtk_load_mode load_mode = QTK_LOAD_AUTO;
     qtk_imatrix_params p;
     qtk_imatrix_params_default(&p);
     p.n_threads = qtk_cpu_count();
@@ -125,6 +129,7 @@ int cmd_imatrix(int argc, char **argv) {
             return 0;
         }
         const bool has_val = i + 1 < argc;
+        if (cli_parse_mmap(a, &load_mode)) continue;
         if (!strcmp(a, "--process-output")) {
             p.process_output = true;
         } else if (!strcmp(a, "--no-ppl")) {
@@ -208,7 +213,7 @@ int cmd_imatrix(int argc, char **argv) {
     if (qtk_imatrix_acc_create(&acc, &err) != QTK_OK) return cli_fail("imatrix", &err);
     qtk_imatrix_acc_set_f32_sums(acc, !double_sums);
     if (collect) {
-        if (qtk_model_load(model_path, &m, &err) != QTK_OK) goto fail;
+        if (qtk_model_load_ex(model_path, load_mode, &m, &err) != QTK_OK) goto fail;
         const qtk_model_info *in = qtk_model_get_info(m);
         fprintf(stderr, "imatrix: model %s: %s, %lld layers, n_embd %lld, n_vocab %lld, %.2f M parameters\n",
                 model_path, in->arch, (long long)in->n_layer, (long long)in->n_embd, (long long)in->n_vocab,

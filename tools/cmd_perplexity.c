@@ -22,6 +22,7 @@ void help_perplexity(FILE *out) {
             "  -b, --batch-size N     tokens per forward pass (default: the chunk size)\n"
             "  -t, --threads N        threads (default: all CPUs)\n"
             CLI_CACHE_TYPE_HELP
+            CLI_MMAP_HELP
             "  --chunks N             evaluate at most N chunks (-1: all, the default)\n"
             "  --kl-divergence-base FILE\n"
             "                         without --kl-divergence: write the model's per-token\n"
@@ -148,6 +149,7 @@ int cmd_perplexity(int argc, char **argv) {
     const char *model_path = NULL, *text_path = NULL;
     qtk_ppl_params p = {.n_ctx = 512, .n_batch = 0, .n_threads = qtk_cpu_count(), .n_chunks = -1};
     qtk_type type_k = QTK_TYPE_F16, type_v = QTK_TYPE_F16;
+    qtk_load_mode load_mode = QTK_LOAD_AUTO;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is_help(a)) {
@@ -157,7 +159,7 @@ int cmd_perplexity(int argc, char **argv) {
         bool has_val = i + 1 < argc;
         const int ct = cli_parse_cache_type("perplexity", help_perplexity, argc, argv, &i, &type_k, &type_v);
         if (ct < 0) return 2;
-        if (ct > 0) continue;
+        if (ct > 0 || cli_parse_mmap(a, &load_mode)) continue;
         if (!strcmp(a, "--kl-divergence")) {
             p.kld = true;
         } else if (!strcmp(a, "--kld-format") && has_val) {
@@ -210,7 +212,7 @@ int cmd_perplexity(int argc, char **argv) {
     int32_t *tokens = NULL;
     int64_t n_tokens = 0;
     int rc = 1;
-    if (qtk_model_load(model_path, &m, &err) != QTK_OK) return cli_fail("perplexity", &err);
+    if (qtk_model_load_ex(model_path, load_mode, &m, &err) != QTK_OK) return cli_fail("perplexity", &err);
     const qtk_model_info *in = qtk_model_get_info(m);
     fprintf(stderr, "perplexity: model %s: %s, %lld layers, n_embd %lld, n_vocab %lld, %.2f M parameters\n",
             model_path, in->arch, (long long)in->n_layer, (long long)in->n_embd, (long long)in->n_vocab,

@@ -38,6 +38,7 @@ void help_run(FILE *out) {
             "  -t, --threads N         threads for generation (default: all CPUs)\n"
             "  -tb, --threads-batch N  threads for the prompt batch (default: same as -t)\n"
             CLI_CACHE_TYPE_HELP
+            CLI_MMAP_HELP
             "  -c, --ctx-size N        context size in tokens (default: the model's training\n"
             "                          context, at most 4096)\n"
             "  --no-display-prompt     do not print the prompt before the generated text\n"
@@ -173,6 +174,7 @@ int cmd_run(int argc, char **argv) {
     double temp = 0.8, top_p = 0.95;
     bool display_prompt = true;
     qtk_type type_k = QTK_TYPE_F16, type_v = QTK_TYPE_F16;
+    qtk_load_mode load_mode = QTK_LOAD_AUTO;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is_help(a)) {
@@ -181,7 +183,7 @@ int cmd_run(int argc, char **argv) {
         }
         const int ct = cli_parse_cache_type("run", help_run, argc, argv, &i, &type_k, &type_v);
         if (ct < 0) return 2;
-        if (ct > 0) continue;
+        if (ct > 0 || cli_parse_mmap(a, &load_mode)) continue;
         const bool has_val = i + 1 < argc;
         const char *v = has_val ? argv[i + 1] : NULL;
         bool ok = true;
@@ -229,7 +231,7 @@ int cmd_run(int argc, char **argv) {
     float *logits = NULL;
     sampler smp = {0};
     const double t_start = qtk_time_now();
-    if (qtk_model_load(model_path, &m, &err) != QTK_OK) {
+    if (qtk_model_load_ex(model_path, load_mode, &m, &err) != QTK_OK) {
         cli_fail("run", &err);
         goto done;
     }

@@ -119,9 +119,80 @@ qtk_status qtk_map_file(const char *path, qtk_mapping *out, qtk_error *err) {
     return QTK_OK;
 }
 
+/* Windows gives large pages only to accounts holding SeLockMemoryPrivilege:
+ * the copy has 4 KiB pages (what llama.cpp's --no-mmap does there). */
+qtk_status qtk_read_file(const char *path, qtk_mapping *out, qtk_error *err) {
+    char eb[256];
+    memset(out, 0, sizeof *out);
+    wchar_t *wpath = utf8_to_wide(path);
+    if (!wpath) return qtk_set_error(err, QTK_ERR_IO, "%s: invalid file name", path);
+    HANDLE fh = CreateFileW(wpath, GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING,
+                            FILE_ATTRIBUTE_NORMAL | FILE_FLAG_SEQUENTIAL_SCAN, NULL);
+    free(wpath);
+    if (fh == INVALID_HANDLE_VALUE)
+        return qtk_set_error(err, QTK_ERR_IO, "%s: cannot open: %s", path,
+                             win_error_text(GetLastError(), eb, sizeof eb));
+    LARGE_INTEGER sz;
+    BY_HANDLE_FILE_INFORMATION bi;
+    if (!GetFileSizeEx(fh, &sz)) {
+        CloseHandle(fh);
+        return qtk_set_error(err, QTK_ERR_IO, "%s: cannot get size", path);
+    }
+    if ((unsigned long long)sz.QuadPart > (unsigned long long)SIZE_MAX / 2) {
+        CloseHandle(fh);
+        return qtk_set_error(err, QTK_ERR_IO, "%s: file too large to read into memory", path);
+    }
+    if (sz.QuadPart == 0) {
+        CloseHandle(fh);
+        return QTK_OK;
+    }
+    const bool have_id = GetFileInformationByHandle(fh, &bi) != 0;
+    const size_t size = (size_t)sz.QuadPart;
+    uint8_t *p = (uint8_t *)VirtualAlloc(NULL, size, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE);
+    if (!p) {
+        DWORD e = GetLastError();
+        CloseHandle(fh);
+        return qtk_set_error(err, QTK_ERR_NOMEM, "%s: cannot allocate %zu MiB to read it into memory: %s", path,
+                             size >> 20, win_error_text(e, eb, sizeof eb));
+    }
+    size_t done = 0;
+    while (done < size) {
+        DWORD want = (DWORD)(size - done < ((size_t)1 << 30) ? size - done : ((size_t)1 << 30)), got = 0;
+        if (!ReadFile(fh, p + done, want, &got, NULL) || got == 0) {
+            DWORD e = GetLastError();
+            CloseHandle(fh);
+            VirtualFree(p, 0, MEM_RELEASE);
+            if (got == 0 && e == ERROR_SUCCESS)
+                return qtk_set_error(err, QTK_ERR_IO, "%s: the file ended after %zu of %zu bytes while being read",
+                                     path, done, size);
+            return qtk_set_error(err, QTK_ERR_IO, "%s: read error at byte %zu: %s", path, done,
+                                 win_error_text(e, eb, sizeof eb));
+        }
+        done += got;
+    }
+    CloseHandle(fh);
+    DWORD old_protect;
+    (void)VirtualProtect(p, size, PAGE_READONLY, &old_protect); /* weights are read-only */
+    out->data = p;
+    out->size = size;
+    out->alloc = p;
+    out->alloc_size = size;
+    if (have_id) {
+        qtk_file_id id = {bi.dwVolumeSerialNumber, bi.nFileIndexHigh, bi.nFileIndexLow};
+        input_register(p, &id, path);
+    }
+    return QTK_OK;
+}
+
+bool qtk_read_file_pays(uint64_t size) {
+    (void)size;
+    return false;
+}
+
 void qtk_unmap_file(qtk_mapping *m) {
     if (m->data) input_unregister(m->data);
-    if (m->data) UnmapViewOfFile(m->data);
+    if (m->alloc) VirtualFree(m->alloc, 0, MEM_RELEASE);
+    else if (m->data) UnmapViewOfFile(m->data);
     if (m->os_handle) CloseHandle((HANDLE)m->os_handle);
     memset(m, 0, sizeof *m);
 }
@@ -204,28 +275,38 @@ void qtk_release_mapped(const void *p, size_t n) {
 
 #else /* POSIX */
 
-qtk_status qtk_map_file(const char *path, qtk_mapping *out, qtk_error *err) {
-    memset(out, 0, sizeof *out);
+/* Opens a regular file for reading; *fd = -1 and QTK_OK for an empty one. */
+static qtk_status open_regular(const char *path, int *fd_out, struct stat *st, qtk_error *err) {
+    *fd_out = -1;
     int fd = open(path, O_RDONLY);
     if (fd < 0) return qtk_set_error(err, QTK_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
+    if (fstat(fd, st) != 0) {
         int e = errno;
         close(fd);
         return qtk_set_error(err, QTK_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
     }
-    if (!S_ISREG(st.st_mode)) {
+    if (!S_ISREG(st->st_mode)) {
         close(fd);
         return qtk_set_error(err, QTK_ERR_IO, "%s: not a regular file", path);
     }
-    if ((unsigned long long)st.st_size > (unsigned long long)SIZE_MAX) {
+    if ((unsigned long long)st->st_size > (unsigned long long)SIZE_MAX / 2) {
         close(fd);
         return qtk_set_error(err, QTK_ERR_IO, "%s: file too large to map", path);
     }
-    if (st.st_size == 0) {
+    if (st->st_size == 0) {
         close(fd);
         return QTK_OK;
     }
+    *fd_out = fd;
+    return QTK_OK;
+}
+
+qtk_status qtk_map_file(const char *path, qtk_mapping *out, qtk_error *err) {
+    memset(out, 0, sizeof *out);
+    int fd;
+    struct stat st;
+    qtk_status s = open_regular(path, &fd, &st, err);
+    if (s != QTK_OK || fd < 0) return s;
     void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
     int e = errno;
     close(fd);
@@ -235,6 +316,87 @@ qtk_status qtk_map_file(const char *path, qtk_mapping *out, qtk_error *err) {
     qtk_file_id id = {(unsigned long long)st.st_dev, 0, (unsigned long long)st.st_ino};
     input_register(p, &id, path);
     return QTK_OK;
+}
+
+#ifndef MAP_ANONYMOUS
+#define MAP_ANONYMOUS MAP_ANON /* macOS, older BSDs */
+#endif
+#define HUGE_PAGE_BYTES ((size_t)2 << 20)
+
+qtk_status qtk_read_file(const char *path, qtk_mapping *out, qtk_error *err) {
+    memset(out, 0, sizeof *out);
+    int fd;
+    struct stat st;
+    qtk_status s = open_regular(path, &fd, &st, err);
+    if (s != QTK_OK || fd < 0) return s;
+    const size_t size = (size_t)st.st_size;
+    /* rounded up to whole huge pages, + one for the alignment */
+    const size_t span = (size + HUGE_PAGE_BYTES - 1) / HUGE_PAGE_BYTES * HUGE_PAGE_BYTES;
+    const size_t n = span + HUGE_PAGE_BYTES;
+    void *a = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (a == MAP_FAILED) {
+        int e = errno;
+        close(fd);
+        return qtk_set_error(err, QTK_ERR_NOMEM, "%s: cannot allocate %zu MiB to read it into memory: %s", path,
+                             size >> 20, strerror(e));
+    }
+    uint8_t *p = (uint8_t *)(((uintptr_t)a + HUGE_PAGE_BYTES - 1) & ~(uintptr_t)(HUGE_PAGE_BYTES - 1));
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, span, MADV_HUGEPAGE); /* a request: 4 KiB pages if refused */
+#endif
+    size_t done = 0;
+    while (done < size) {
+        size_t want = size - done < ((size_t)1 << 30) ? size - done : ((size_t)1 << 30);
+        ssize_t r = pread(fd, p + done, want, (off_t)done);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            int e = r < 0 ? errno : 0;
+            close(fd);
+            munmap(a, n);
+            if (r == 0)
+                return qtk_set_error(err, QTK_ERR_IO, "%s: the file ended after %zu of %zu bytes while being read",
+                                     path, done, size);
+            return qtk_set_error(err, QTK_ERR_IO, "%s: read error at byte %zu: %s", path, done, strerror(e));
+        }
+        done += (size_t)r;
+    }
+    close(fd);
+    (void)mprotect(p, span, PROT_READ); /* weights are read-only: a stray write faults */
+    out->data = p;
+    out->size = size;
+    out->alloc = a;
+    out->alloc_size = n;
+    qtk_file_id id = {(unsigned long long)st.st_dev, 0, (unsigned long long)st.st_ino};
+    input_register(p, &id, path);
+    return QTK_OK;
+}
+
+bool qtk_read_file_pays(uint64_t size) {
+#ifdef __linux__
+    char buf[256];
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (!f) return false;
+    size_t k = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[k] = '\0';
+    if (!strstr(buf, "[always]") && !strstr(buf, "[madvise]")) return false;
+    f = fopen("/proc/meminfo", "r");
+    if (!f) return false;
+    unsigned long long avail_kib = 0;
+    bool found = false;
+    while (fgets(buf, sizeof buf, f))
+        if (sscanf(buf, "MemAvailable: %llu kB", &avail_kib) == 1) {
+            found = true;
+            break;
+        }
+    fclose(f);
+    if (!found) return false;
+    const unsigned long long avail = avail_kib * 1024ULL, margin = avail / 8 + (512ULL << 20);
+    return avail > margin && size <= avail - margin;
+#else
+    (void)size;
+    return false;
+#endif
 }
 
 void qtk_prefetch_mapped(const void *p, size_t n) {
@@ -264,7 +426,8 @@ void qtk_release_mapped(const void *p, size_t n) {
 
 void qtk_unmap_file(qtk_mapping *m) {
     if (m->data) input_unregister(m->data);
-    if (m->data) munmap((void *)m->data, m->size);
+    if (m->alloc) munmap(m->alloc, m->alloc_size);
+    else if (m->data) munmap((void *)m->data, m->size);
     memset(m, 0, sizeof *m);
 }
 

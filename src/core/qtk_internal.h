@@ -56,20 +56,41 @@ typedef struct qtk_mapping {
     const void *data;
     size_t size;
     void *os_handle;   /* Windows mapping handle, unused on POSIX */
+    void *alloc;       /* qtk_read_file: the allocation holding data (NULL: a file mapping) */
+    size_t alloc_size;
 } qtk_mapping;
 
 /* Maps a whole file read-only. Empty files map to data=NULL, size=0. */
 qtk_status qtk_map_file(const char *path, qtk_mapping *out, qtk_error *err);
-/* Releases a mapping made by qtk_map_file (safe on a zeroed struct). */
+/* Reads a whole file into private read-only memory instead (llama.cpp's
+ * --no-mmap). On Linux the memory is aligned to 2 MiB and asked for as
+ * transparent huge pages: kernels streaming weights then miss the TLB 512×
+ * less often than on the 4 KiB pages of a file mapping (generation 10–30 %
+ * faster, BENCHMARKS.md session 15). Empty files give data=NULL, size=0. */
+qtk_status qtk_read_file(const char *path, qtk_mapping *out, qtk_error *err);
+/* Whether reading a file of `size` bytes into memory pays here: the OS
+ * gives huge pages (Linux with transparent huge pages not "never") and the
+ * file fits in the available memory with a margin (an eighth of it + 512
+ * MiB). Elsewhere false: mapping costs nothing there. */
+bool qtk_read_file_pays(uint64_t size);
+/* Releases a qtk_map_file mapping or a qtk_read_file copy (safe on a zeroed
+ * struct). */
 void qtk_unmap_file(qtk_mapping *m);
 /* Asks the OS to start reading [p, p + n) of a mapping in the background
  * (POSIX madvise WILLNEED, Windows PrefetchVirtualMemory where it exists); a
  * hint only: never fails, returns at once. */
 void qtk_prefetch_mapped(const void *p, size_t n);
-/* Drops the whole pages of [p, p + n) of a read-only file mapping from the
+/* Drops the whole pages of [p, p + n) of a read-only file mapping (never a
+ * qtk_read_file copy: those pages would read back as zeros) from the
  * process (its resident memory then stays bounded while a model streams
  * through); later reads fault them back in from the page cache. A hint. */
 void qtk_release_mapped(const void *p, size_t n);
+
+/* qtk_gguf_open with the file(s) read into memory (qtk_read_file) instead
+ * of mapped when in_memory (split parts too). Never use qtk_release_mapped
+ * on such a handle's tensors. */
+struct qtk_gguf;
+qtk_status qtk_gguf_open_mode(const char *path, bool in_memory, struct qtk_gguf **out, qtk_error *err);
 
 /* ---- files ------------------------------------------------------------ */
 

@@ -473,13 +473,13 @@ qtk_status qtk_gguf_open_memory(const void *data, size_t size, const char *name,
     return open_image(g, name, out, err);
 }
 
-/* One file exactly as stored (no split handling). */
-qtk_status qtk_gguf_open_part(const char *path, qtk_gguf **out, qtk_error *err) {
+/* One file exactly as stored (no split handling), mapped or read. */
+static qtk_status open_part(const char *path, bool in_memory, qtk_gguf **out, qtk_error *err) {
     if (!out || !path) return qtk_set_error(err, QTK_ERR_INVALID_ARG, "qtk_gguf_open_part: NULL argument");
     *out = NULL;
     qtk_gguf *g = (qtk_gguf *)calloc(1, sizeof *g);
     if (!g) return qtk_set_error(err, QTK_ERR_NOMEM, "%s: out of memory", path);
-    qtk_status st = qtk_map_file(path, &g->map, err);
+    qtk_status st = in_memory ? qtk_read_file(path, &g->map, err) : qtk_map_file(path, &g->map, err);
     if (st != QTK_OK) {
         free(g);
         return st;
@@ -488,6 +488,10 @@ qtk_status qtk_gguf_open_part(const char *path, qtk_gguf **out, qtk_error *err) 
     g->base = g->map.data ? (const uint8_t *)g->map.data : empty;
     g->size = g->map.size;
     return open_image(g, path, out, err);
+}
+
+qtk_status qtk_gguf_open_part(const char *path, qtk_gguf **out, qtk_error *err) {
+    return open_part(path, false, out, err);
 }
 
 void qtk_gguf_close(qtk_gguf *g) {
@@ -604,7 +608,7 @@ static qtk_status check_part_keys(const qtk_gguf *sub, const char *first, int k,
 /* Opens the other parts of the split model whose first part g is and moves
  * their tensors into g. On failure g is unchanged apart from g->parts (freed
  * by close). */
-static qtk_status open_split(qtk_gguf *g, int count, int64_t ntot, qtk_error *err) {
+static qtk_status open_split(qtk_gguf *g, int count, int64_t ntot, bool in_memory, qtk_error *err) {
     const char *first = g->path;
     size_t cap = strlen(first) + 1;
     char *prefix = (char *)malloc(cap), *pp = (char *)malloc(cap + 32);
@@ -633,7 +637,7 @@ static qtk_status open_split(qtk_gguf *g, int count, int64_t ntot, qtk_error *er
     for (int k = 1; k < count; k++) {
         qtk_split_path(pp, cap + 32, prefix, k, count);
         qtk_error e;
-        if ((st = qtk_gguf_open_part(pp, &g->parts[k], &e)) != QTK_OK) {
+        if ((st = open_part(pp, in_memory, &g->parts[k], &e)) != QTK_OK) {
             st = qtk_set_error(err, st, "%s: part %d of %d of this split model cannot be read: %s", first, k + 1, count,
                                e.msg);
             goto done;
@@ -705,10 +709,14 @@ done:
 }
 
 qtk_status qtk_gguf_open(const char *path, qtk_gguf **out, qtk_error *err) {
+    return qtk_gguf_open_mode(path, false, out, err);
+}
+
+qtk_status qtk_gguf_open_mode(const char *path, bool in_memory, qtk_gguf **out, qtk_error *err) {
     if (!out || !path) return qtk_set_error(err, QTK_ERR_INVALID_ARG, "qtk_gguf_open: NULL argument");
     *out = NULL;
     qtk_gguf *g = NULL;
-    qtk_status st = qtk_gguf_open_part(path, &g, err);
+    qtk_status st = open_part(path, in_memory, &g, err);
     if (st != QTK_OK) return st;
     int64_t count = 0, no = 0, ntot = 0;
     int rc = split_key(&g->meta, QTK_KV_SPLIT_COUNT, 0, QTK_SPLIT_MAX, &count);
@@ -740,7 +748,7 @@ qtk_status qtk_gguf_open(const char *path, qtk_gguf **out, qtk_error *err) {
         st = qtk_set_error(err, QTK_ERR_FORMAT, "%s: split model (split.count = %lld) without a valid '%s' key", path,
                            (long long)count, QTK_KV_SPLIT_TENSORS_COUNT);
     else if (count > 1)
-        st = open_split(g, (int)count, ntot, err);
+        st = open_split(g, (int)count, ntot, in_memory, err);
     if (st != QTK_OK) {
         qtk_gguf_close(g);
         return st;

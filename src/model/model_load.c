@@ -1,6 +1,7 @@
 /*
- * model_load.c — GGUF file -> qtk_model. Matrices stay in the read-only
- * mapping of the file (no copy); only the small norm/bias vectors are
+ * model_load.c — GGUF file -> qtk_model. Matrices stay where the GGUF
+ * reader put the file (a read-only mapping, or a private copy on huge pages
+ * when that pays: qtk_load_mode); only the small norm/bias vectors are
  * converted to owned F32 arrays (they may be unaligned or F16 in the file).
  */
 #include "model_internal.h"
@@ -379,12 +380,35 @@ static bool arch_supported(const char *arch) {
     return false;
 }
 
+/* Opens the GGUF file(s) of `path` as `mode` says; *mapped tells the result. */
+static qtk_status open_weights(const char *path, qtk_load_mode mode, qtk_gguf **g, bool *mapped, qtk_error *err) {
+    *mapped = mode != QTK_LOAD_READ;
+    qtk_status st = qtk_gguf_open_mode(path, !*mapped, g, err);
+    if (st != QTK_OK || mode != QTK_LOAD_AUTO || !qtk_read_file_pays(qtk_gguf_file_size(*g))) return st;
+    /* the mapped header gave the size of the whole model (all split parts):
+     * read it in; should that fail (memory taken meanwhile), keep the mapping */
+    qtk_gguf *copy = NULL;
+    qtk_error e;
+    if (qtk_gguf_open_mode(path, true, &copy, &e) != QTK_OK) return QTK_OK;
+    qtk_gguf_close(*g);
+    *g = copy;
+    *mapped = false;
+    return QTK_OK;
+}
+
 qtk_status qtk_model_load(const char *path, qtk_model **out, qtk_error *err) {
+    return qtk_model_load_ex(path, QTK_LOAD_AUTO, out, err);
+}
+
+qtk_status qtk_model_load_ex(const char *path, qtk_load_mode mode, qtk_model **out, qtk_error *err) {
     if (!out || !path) return qtk_set_error(err, QTK_ERR_INVALID_ARG, "qtk_model_load: NULL argument");
     *out = NULL;
+    if (mode != QTK_LOAD_AUTO && mode != QTK_LOAD_MMAP && mode != QTK_LOAD_READ)
+        return qtk_set_error(err, QTK_ERR_INVALID_ARG, "%s: invalid load mode %d", path, (int)mode);
     qtk_model *m = (qtk_model *)calloc(1, sizeof *m);
     if (!m) return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory");
-    qtk_status st = qtk_gguf_open(path, &m->gguf, err);
+    bool mapped;
+    qtk_status st = open_weights(path, mode, &m->gguf, &mapped, err);
     if (st != QTK_OK) {
         free(m);
         return st;
@@ -402,6 +426,7 @@ qtk_status qtk_model_load(const char *path, qtk_model **out, qtk_error *err) {
         snprintf(m->arch, sizeof m->arch, "%s", arch);
         m->info.arch = m->arch;
         st = load_hparams(m, err);
+        m->info.mapped = mapped;
         if (st == QTK_OK) st = load_traits(m, err);
         if (st == QTK_OK) st = load_tensors(m, err);
     }
