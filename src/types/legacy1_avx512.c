@@ -1,9 +1,9 @@
 /*
  * legacy1_avx512.c — AVX-512 dot products of Q4_1/Q5_1 (with Q8_2), two
  * 32-blocks per 512-bit register. VNNI (vpdpbusd) when the CPU has it, else
- * AVX512BW maddubs/madd; both give exact integer sums (levels unsigned ≤ 31),
- * so results equal legacy1.c's scalar kernels up to float rounding of the
- * per-block terms. MXFP4's kernels share IQ4_NL's (iquants_avx512.c).
+ * AVX512BW maddubs/madd; both give exact integer sums (levels unsigned ≤ 31).
+ * The scale side is in double as in legacy1.c's scalar kernels (t1_step), so
+ * results equal them up to double rounding. MXFP4's kernels share IQ4_NL's (iquants_avx512.c).
  */
 #include "legacy1.h"
 #include "simd_x86.h"
@@ -38,45 +38,95 @@ static inline __m256i levels_q5_1(const qtk_block_q5_1 *b) {
     return _mm256_or_si256(unpack_nibbles(b->qs), _mm256_maskz_mov_epi8((__mmask32)qh, _mm256_set1_epi8(0x10)));
 }
 
-static inline double sum_term(const qtk_block_q8_2 *y, float m, float dy) {
+/* ---- the per-block-pair step shared by vec_dot and the multi-column kernels ----
+ *
+ * Σ_j (d_x·q_j + m_x)·d_y·y_j = d_x·d_y·Σ q_j·y_j + m_x·d_y·Σ y_j per block. d_x·d_y
+ * and m_x·d_y are exact in float (fp16 × fp16), and so are their products with the
+ * integer sums in double: the block pair's 16 int32 lanes (8 per block) times d_x·d_y
+ * into two 8-lane double accumulators (one per block of the pair: independent FMA
+ * chains), Σy·(m_x·d_y) into a 4-lane one. Double matters: m_x·Σy and d_x·Σq·y often
+ * nearly cancel (weights near zero against an outlier activation), and float sums
+ * then lost up to 6e-5 of the result (test_dot's spike activations). The result is
+ * the lane sums of the three. vec_dot and every tile of mul_mat run exactly these
+ * operations in this order for each (row, column): bit-identical. (Until 2026-12-05
+ * the scale side came from a separate pass over 4 rows with one FMA chain: Q4_1
+ * generation ran at 0.3-0.4 of the read bandwidth.) */
+typedef struct t1_colpair {
+    __m512i yy;  /* quants of blocks 2p, 2p + 1 */
+    __m256d sy;  /* 0, Σy of block 2p, 0, Σy of block 2p + 1 */
+    __m128 dy4;  /* d_y of block 2p twice, then of block 2p + 1 twice */
+} t1_colpair;
+
+typedef struct t1_acc {
+    __m512d lo, hi;  /* the integer-sum terms of the first / second block of each pair */
+    __m256d m;       /* the min terms */
+} t1_acc;
+
+static inline double sum_y(const qtk_block_q8_2 *y) {
     int16_t sy;
     memcpy(&sy, &y->sum, 2);
-    return (double)sy * (double)(m * dy);
+    return (double)sy;
 }
 
-/* As legacy1.c, in double: the int32 lanes of two blocks' exact sums times their
- * d_x·d_y (exact products in double), sum_y·(m_x·d_y) into a scalar double. */
-static inline __m512d fma_blocks(__m512i p, double d0, double d1, __m512d acc) {
-    acc = _mm512_fmadd_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(p)), _mm512_set1_pd(d0), acc);
-    return _mm512_fmadd_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(p, 1)), _mm512_set1_pd(d1), acc);
+static inline uint32_t rd32(const void *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* The column side of blocks i, i + 1 (one = 1: block i only, the upper half zero). */
+static inline void t1_colpair_make(const qtk_block_q8_2 *y, int one, t1_colpair *c) {
+    const float dy0 = fp16_load(&y[0].d), dy1 = one ? 0.0f : fp16_load(&y[1].d);
+    c->yy = qtk_join256(load32(y[0].qs), one ? _mm256_setzero_si256() : load32(y[1].qs));
+    c->sy = _mm256_setr_pd(0.0, sum_y(&y[0]), 0.0, one ? 0.0 : sum_y(&y[1]));
+    c->dy4 = _mm_setr_ps(dy0, dy0, dy1, dy1);
+}
+
+/* (d, m) of blocks i, i + 1 (the first 4 bytes of each) as 4 floats; one: block i only. */
+static inline __m128 t1_dm(const uint8_t *b, size_t bs, int one) {
+    const __m128i h = _mm_insert_epi32(_mm_cvtsi32_si128((int)rd32(b)), one ? 0 : (int)rd32(b + bs), 1);
+    return _mm_cvtph_ps(h);
+}
+
+static inline void t1_zero(t1_acc *a) {
+    a->lo = a->hi = _mm512_setzero_pd();
+    a->m = _mm256_setzero_pd();
+}
+
+/* One block pair of one (row, column): xu the pair's levels, dm its (d, m). */
+QTK_FORCE_INLINE void t1_step(__m512i xu, __m128 dm, const t1_colpair *c, int vnni, t1_acc *a) {
+    const __m256d f = _mm256_cvtps_pd(_mm_mul_ps(dm, c->dy4)); /* d0·dy0, m0·dy0, d1·dy1, m1·dy1 */
+    const __m512i p = udot(xu, c->yy, vnni);
+    const __m512d f8 = _mm512_castpd256_pd512(f);
+    a->lo = _mm512_fmadd_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(p)), _mm512_broadcastsd_pd(_mm256_castpd256_pd128(f)), a->lo);
+    a->hi = _mm512_fmadd_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(p, 1)),
+                            _mm512_permutexvar_pd(_mm512_set1_epi64(2), f8), a->hi);
+    a->m = _mm256_fmadd_pd(f, c->sy, a->m); /* the d lanes meet Σy's zeros */
+}
+
+static inline float t1_finish(const t1_acc *a) {
+    const __m256d m2 = _mm256_add_pd(a->m, _mm256_permute2f128_pd(a->m, a->m, 1));
+    return (float)(_mm512_reduce_add_pd(_mm512_add_pd(a->lo, a->hi)) + (_mm256_cvtsd_f64(m2) +
+                                                                        _mm256_cvtsd_f64(_mm256_permute_pd(m2, 1))));
 }
 
 #define TYPE1_DOT_AVX512(NAME, BLOCK, LEVELS)                                                            \
     void NAME(int64_t n, float *s, const void *vx, const void *vy) {                                    \
         const BLOCK *x = (const BLOCK *)vx;                                                              \
-        const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)vy;                                                    \
+        const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)vy;                                            \
         const int vnni = qtk_cpu()->avx512vnni;                                                          \
         const int64_t nb = n / 32;                                                                       \
-        __m512d acc = _mm512_setzero_pd();                                                               \
-        double accm = 0.0;                                                                               \
-        int64_t i = 0;                                                                                   \
-        for (; i + 1 < nb; i += 2) {                                                                     \
-            const __m512i xu = qtk_join256(LEVELS(&x[i]), LEVELS(&x[i + 1]));                                   \
-            const __m512i yy = qtk_join256(load32(y[i].qs), load32(y[i + 1].qs));                               \
-            const float dy0 = fp16_load(&y[i].d), dy1 = fp16_load(&y[i + 1].d);                          \
-            acc = fma_blocks(udot(xu, yy, vnni), (double)(fp16_load(&x[i].d) * dy0),                     \
-                             (double)(fp16_load(&x[i + 1].d) * dy1), acc);                               \
-            accm += sum_term(&y[i], fp16_load(&x[i].m), dy0);                                            \
-            accm += sum_term(&y[i + 1], fp16_load(&x[i + 1].m), dy1);                                    \
+        t1_acc acc;                                                                                      \
+        t1_zero(&acc);                                                                                   \
+        for (int64_t i = 0; i < nb; i += 2) {                                                            \
+            const int one = i + 1 >= nb;                                                                 \
+            t1_colpair c;                                                                                \
+            t1_colpair_make(&y[i], one, &c);                                                             \
+            const __m512i xu = one ? _mm512_castsi256_si512(LEVELS(&x[i]))                               \
+                                   : qtk_join256(LEVELS(&x[i]), LEVELS(&x[i + 1]));                      \
+            t1_step(xu, t1_dm((const uint8_t *)&x[i], sizeof(BLOCK), one), &c, vnni, &acc);              \
         }                                                                                                \
-        if (i < nb) { /* odd block count: upper half zero */                                            \
-            const __m512i xu = _mm512_castsi256_si512(LEVELS(&x[i]));                                    \
-            const __m512i yy = qtk_join256(load32(y[i].qs), _mm256_setzero_si256());                            \
-            const float dy0 = fp16_load(&y[i].d);                                                        \
-            acc = fma_blocks(udot(xu, yy, vnni), (double)(fp16_load(&x[i].d) * dy0), 0.0, acc);          \
-            accm += sum_term(&y[i], fp16_load(&x[i].m), dy0);                                            \
-        }                                                                                                \
-        *s = (float)(_mm512_reduce_add_pd(acc) + accm);                                                  \
+        *s = t1_finish(&acc);                                                                    \
     }
 
 TYPE1_DOT_AVX512(qtk_q4_1_vec_dot_avx512, qtk_block_q4_1, levels_q4_1)
@@ -87,43 +137,15 @@ TYPE1_DOT_AVX512(qtk_q5_1_vec_dot_avx512, qtk_block_q5_1, levels_q5_1)
 
 /* ---- multi-column kernels (the mul_mat contract of qtk.h) ------------------
  *
- * Per (row, column) exactly vec_dot's arithmetic above — same block pairs, same
- * exact integer sums, same float products d_x·d_y and m_x·d_y, the same double
- * FMAs into the 8-lane accumulator, the same serial double sum of the min
- * terms in block order, the same final reduction — so every output is
- * bit-identical to qtk_q4_1/q5_1_vec_dot_avx512 (test_dot checks it). Tiles of
- * up to 4 rows × 4 columns unpack a weight block pair once per tile. One column
- * (generation) with rows up to 16384 weights: the column's activation side
- * (block pairs as 512-bit registers, d_y, Σy as double) is made once per call
- * into a 34 KiB stack table, and rows go 4 at a time through _gemv4. 1 thread,
- * 4096 x 4096: dot1 Q4_1 7.1 -> 11.3 GB/s, Q5_1 7.7 -> 12.2 GB/s over vec_dot. */
+ * Per (row, column) exactly vec_dot's t1_step sequence, so every output is
+ * bit-identical to qtk_q4_1/q5_1_vec_dot_avx512 (test_dot checks it). The column
+ * side (t1_colpair) of a single column (generation) is made once per call for
+ * rows up to 16384 weights (a stack table) and the rows go one after the other:
+ * one weight stream from memory. (Four rows at a time, four streams, ran the 1B
+ * model's generation at 0.6-0.7x the speed: Q4_1 1 thread 20-22 -> 30-31 t/s,
+ * Q5_1 14-15 -> 24-25 in one A/B run.) Four columns take tiles of 4 rows x 4
+ * columns: a weight block pair unpacked once per tile, used against every column. */
 #define T1_MAX_PAIRS 256
-typedef struct t1_act {
-    __m512i yy[T1_MAX_PAIRS];
-    __m256d sy4[T1_MAX_PAIRS]; /* 1, Σy of block 2p, 1, Σy of block 2p + 1 */
-    __m128 dy4[T1_MAX_PAIRS];  /* d_y of block 2p twice, then of block 2p + 1 twice */
-    float dy[2 * T1_MAX_PAIRS];
-    double sy[2 * T1_MAX_PAIRS];
-} t1_act;
-
-static inline double sum_y(const qtk_block_q8_2 *y) {
-    int16_t sy;
-    memcpy(&sy, &y->sum, 2);
-    return (double)sy;
-}
-
-static void t1_act_make(int64_t nb, const uint8_t *a, t1_act *t) {
-    const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)(const void *)a;
-    for (int64_t i = 0; i < nb; i++) {
-        t->dy[i] = fp16_load(&y[i].d);
-        t->sy[i] = sum_y(&y[i]);
-    }
-    for (int64_t p = 0; p < nb / 2; p++) {
-        t->yy[p] = qtk_join256(load32(y[2 * p].qs), load32(y[2 * p + 1].qs));
-        t->sy4[p] = _mm256_setr_pd(1.0, t->sy[2 * p], 1.0, t->sy[2 * p + 1]);
-        t->dy4[p] = _mm_setr_ps(t->dy[2 * p], t->dy[2 * p], t->dy[2 * p + 1], t->dy[2 * p + 1]);
-    }
-}
 
 /* The levels of blocks i, i + 1 as vec_dot's join of the two (lanes: low nibbles of
  * block i, high nibbles, low of i + 1, high), from one broadcast per block. */
@@ -145,167 +167,65 @@ static inline __m512i pair_q5_1(const qtk_block_q5_1 *x) {
     return _mm512_or_si512(lv, _mm512_maskz_mov_epi8((__mmask64)h0 | ((__mmask64)h1 << 32), _mm512_set1_epi8(0x10)));
 }
 
-/* One column, 4 rows, the column's table, in chunks of T1_CHUNK block pairs. Pass 1:
- * the scale side of a block pair of the four rows in one step ((d, m) of the 8 blocks
- * converted together, times d_y, the min terms times Σy in double: exactly vec_dot's
- * products) into a stack buffer, and the min sums of the 4 rows in the lanes of one
- * register (each lane vec_dot's serial sum). Pass 2: the integer sums and vec_dot's
- * FMAs, the scales broadcast from the buffer (no shuffles; a single pass measured
- * ~25 % slower, shuffle-bound). */
-#define T1_CHUNK 32 /* block pairs per pass */
-#define TYPE1_GEMV4(NAME, BLOCK, LEVELS, PAIR)                                                                      \
-    static void NAME##_gemv4(int64_t nb, const uint8_t *w, size_t ws, const uint8_t *a, const t1_act *t,     \
-                             float *out) {                                                                  \
-        const int K = (int)(sizeof(BLOCK) / 4); /* dword of block 2p + 1's (d, m) */                        \
-        const __m512i idm = _mm512_setr_epi32(0, K, 8, 8 + K, 16, 16 + K, 24, 24 + K, 0, 0, 0, 0, 0, 0, 0, 0);    \
-        const __m512i im1 = _mm512_setr_epi64(1, 5, 9, 13, 3, 7, 11, 15);                                   \
-        __m512d acc0 = _mm512_setzero_pd(), acc1 = acc0, acc2 = acc0, acc3 = acc0;                          \
-        __m256d accm = _mm256_setzero_pd();                                                                 \
-        const int64_t np = nb / 2;                                                                          \
-        double sbuf[T1_CHUNK * 16];                                                                         \
-        for (int64_t p0 = 0; p0 < np; p0 += T1_CHUNK) {                                                    \
-            const int64_t p1 = np - p0 < T1_CHUNK ? np : p0 + T1_CHUNK;                                     \
-            /* pass 1: (d, m) of blocks 2p, 2p + 1 of rows 0..3 (in the first 32 bytes of the pair) →      \
-             * d·d_y, Σy·(m·d_y) (d·d_y · 1.0 is exact); the min sums, in block order per row */            \
-            for (int64_t p = p0; p < p1; p++) {                                                             \
-                const uint8_t *b = w + (size_t)(2 * p) * sizeof(BLOCK);                                     \
-                const __m512i r01 = qtk_join256(_mm256_loadu_si256((const __m256i *)(const void *)b),       \
-                                                _mm256_loadu_si256((const __m256i *)(const void *)(b + ws))); \
-                const __m512i r23 =                                                                         \
-                    qtk_join256(_mm256_loadu_si256((const __m256i *)(const void *)(b + 2 * ws)),            \
-                                _mm256_loadu_si256((const __m256i *)(const void *)(b + 3 * ws)));           \
-                const __m256i dm = _mm512_castsi512_si256(_mm512_permutex2var_epi32(r01, idm, r23));        \
-                const __m512 f = _mm512_mul_ps(_mm512_cvtph_ps(dm), _mm512_broadcast_f32x4(t->dy4[p]));    \
-                const __m512d sy = _mm512_broadcast_f64x4(t->sy4[p]);                                       \
-                const __m512d lo = _mm512_mul_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(f)), sy);           \
-                const __m512d hi = _mm512_mul_pd(                                                           \
-                    _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1))), sy); \
-                _mm512_storeu_pd(sbuf + (p - p0) * 16, lo);                                                 \
-                _mm512_storeu_pd(sbuf + (p - p0) * 16 + 8, hi);                                             \
-                const __m512d mt = _mm512_permutex2var_pd(lo, im1, hi);                                     \
-                accm = _mm256_add_pd(accm, _mm512_castpd512_pd256(mt));                                     \
-                accm = _mm256_add_pd(accm, _mm512_extractf64x4_pd(mt, 1));                                  \
-            }                                                                                               \
-            /* pass 2: the integer sums, scaled by pass 1's d·d_y as vec_dot's fma_blocks */                \
-            for (int64_t p = p0; p < p1; p++) {                                                             \
-                const uint8_t *b = w + (size_t)(2 * p) * sizeof(BLOCK);                                     \
-                const double *s = sbuf + (p - p0) * 16;                                                     \
-                const __m512i yy = t->yy[p];                                                                \
-                const BLOCK *x0 = (const BLOCK *)(const void *)b;                                           \
-                acc0 = fma_blocks(_mm512_dpbusd_epi32(_mm512_setzero_si512(), PAIR(x0), yy), s[0], s[2], acc0); \
-                const BLOCK *x1 = (const BLOCK *)(const void *)(b + ws);                                    \
-                acc1 = fma_blocks(_mm512_dpbusd_epi32(_mm512_setzero_si512(), PAIR(x1), yy), s[4], s[6], acc1); \
-                const BLOCK *x2 = (const BLOCK *)(const void *)(b + 2 * ws);                                \
-                acc2 = fma_blocks(_mm512_dpbusd_epi32(_mm512_setzero_si512(), PAIR(x2), yy), s[8], s[10], acc2); \
-                const BLOCK *x3 = (const BLOCK *)(const void *)(b + 3 * ws);                                \
-                acc3 = fma_blocks(_mm512_dpbusd_epi32(_mm512_setzero_si512(), PAIR(x3), yy), s[12], s[14], acc3); \
-            }                                                                                               \
-        }                                                                                                   \
-        double m[4];                                                                                        \
-        _mm256_storeu_pd(m, accm);                                                                          \
-        __m512d acc[4] = {acc0, acc1, acc2, acc3};                                                          \
-        for (int r = 0; r < 4; r++) {                                                                       \
-            if (nb & 1) { /* odd block count: upper half zero, as vec_dot */                                \
-                const BLOCK *x = (const BLOCK *)(const void *)(w + (size_t)r * ws) + (nb - 1);              \
-                const __m512i xu = _mm512_castsi256_si512(LEVELS(x));                                       \
-                const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)(const void *)a + (nb - 1);             \
-                const __m512i yy = qtk_join256(load32(y->qs), _mm256_setzero_si256());                     \
-                const float dy0 = t->dy[nb - 1];                                                            \
-                acc[r] = fma_blocks(udot(xu, yy, 1), (double)(fp16_load(&x->d) * dy0), 0.0, acc[r]);        \
-                m[r] += t->sy[nb - 1] * (double)(fp16_load(&x->m) * dy0);                                   \
-            }                                                                                               \
-            out[r] = (float)(_mm512_reduce_add_pd(acc[r]) + m[r]);                                          \
-        }                                                                                                   \
-    }
-
-
 #define TYPE1_MUL_MAT_AVX512(NAME, BLOCK, LEVELS, PAIR)                                                         \
-    /* R rows × C columns; tab: C activation tables (one per column) or NULL. */                           \
+    /* R rows × C columns over all block pairs; tab: the C columns' sides, np pairs each (or NULL). */      \
     QTK_FORCE_INLINE void NAME##_tile(const int R, const int C, int64_t nb, const uint8_t *w, size_t ws,   \
-                                      const uint8_t *a, size_t as, const t1_act *tab, float *out, size_t os, \
-                                      int vnni) {                                                          \
-        __m512d acc[4][4];                                                                                 \
-        double accm[4][4];                                                                                 \
-        for (int r = 0; r < R; r++)                                                                        \
-            for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_pd(), accm[r][c] = 0.0;                 \
-        int64_t i = 0;                                                                                     \
-        for (; i + 1 < nb; i += 2) {                                                                       \
-            __m512i xu[4];                                                                                 \
-            float dx0[4], dx1[4], mx0[4], mx1[4];                                                          \
-            for (int r = 0; r < R; r++) {                                                                  \
-                const BLOCK *x = (const BLOCK *)(const void *)(w + (size_t)r * ws);                        \
-                xu[r] = PAIR(&x[i]);                                                                         \
-                dx0[r] = fp16_load(&x[i].d), dx1[r] = fp16_load(&x[i + 1].d);                              \
-                mx0[r] = fp16_load(&x[i].m), mx1[r] = fp16_load(&x[i + 1].m);                              \
-            }                                                                                              \
-            for (int c = 0; c < C; c++) {                                                                  \
-                __m512i yy;                                                                                \
-                float dy0, dy1;                                                                            \
-                double sy0, sy1;                                                                           \
-                if (tab) {                                                                                 \
-                    const t1_act *t = tab + c;                                                             \
-                    yy = t->yy[i / 2], dy0 = t->dy[i], dy1 = t->dy[i + 1], sy0 = t->sy[i], sy1 = t->sy[i + 1]; \
-                } else {                                                                                   \
-                    const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)(const void *)(a + (size_t)c * as);  \
-                    yy = qtk_join256(load32(y[i].qs), load32(y[i + 1].qs));                                \
-                    dy0 = fp16_load(&y[i].d), dy1 = fp16_load(&y[i + 1].d);                                \
-                    sy0 = sum_y(&y[i]), sy1 = sum_y(&y[i + 1]);                                            \
-                }                                                                                          \
-                for (int r = 0; r < R; r++) {                                                              \
-                    acc[r][c] = fma_blocks(udot(xu[r], yy, vnni), (double)(dx0[r] * dy0), (double)(dx1[r] * dy1), acc[r][c]);     \
-                    accm[r][c] += sy0 * (double)(mx0[r] * dy0);                                            \
-                    accm[r][c] += sy1 * (double)(mx1[r] * dy1);                                            \
-                }                                                                                          \
-            }                                                                                              \
-        }                                                                                                  \
-        if (i < nb) { /* odd block count: upper half zero, as vec_dot */                                   \
-            for (int r = 0; r < R; r++) {                                                                  \
-                const BLOCK *x = (const BLOCK *)(const void *)(w + (size_t)r * ws);                        \
-                const __m512i xu = _mm512_castsi256_si512(LEVELS(&x[i]));                                  \
-                const float dx = fp16_load(&x[i].d), mx = fp16_load(&x[i].m);                              \
-                for (int c = 0; c < C; c++) {                                                              \
-                    const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)(const void *)(a + (size_t)c * as);  \
-                    const __m512i yy = qtk_join256(load32(y[i].qs), _mm256_setzero_si256());               \
-                    const float dy0 = fp16_load(&y[i].d);                                                  \
-                    acc[r][c] = fma_blocks(udot(xu, yy, vnni), (double)(dx * dy0), 0.0, acc[r][c]);        \
-                    accm[r][c] += sum_term(&y[i], mx, dy0);                                                \
-                }                                                                                          \
-            }                                                                                              \
-        }                                                                                                  \
-        for (int r = 0; r < R; r++)                                                                        \
-            for (int c = 0; c < C; c++)                                                                    \
-                out[(size_t)c * os + (size_t)r] = (float)(_mm512_reduce_add_pd(acc[r][c]) + accm[r][c]);   \
-    }                                                                                                      \
+                                      const uint8_t *a, size_t as, const t1_colpair *tab, float *out,       \
+                                      size_t os, int vnni) {                                                \
+        t1_acc acc[4][4];                                                                                   \
+        for (int r = 0; r < R; r++)                                                                         \
+            for (int c = 0; c < C; c++) t1_zero(&acc[r][c]);                                                \
+        const int64_t np = (nb + 1) / 2;                                                                    \
+        for (int64_t p = 0; p < np; p++) {                                                                  \
+            const int64_t i = 2 * p;                                                                        \
+            const int one = i + 1 >= nb;                                                                    \
+            __m512i xu[4];                                                                                  \
+            __m128 dm[4];                                                                                   \
+            for (int r = 0; r < R; r++) {                                                                   \
+                const uint8_t *b = w + (size_t)r * ws + (size_t)i * sizeof(BLOCK);                          \
+                qtk_prefetch_ahead(b, 2 * (int)sizeof(BLOCK));                                              \
+                const BLOCK *x = (const BLOCK *)(const void *)b;                                            \
+                xu[r] = one ? _mm512_castsi256_si512(LEVELS(x)) : PAIR(x);                                  \
+                dm[r] = t1_dm(b, sizeof(BLOCK), one);                                                       \
+            }                                                                                               \
+            for (int c = 0; c < C; c++) {                                                                   \
+                t1_colpair cp;                                                                              \
+                const t1_colpair *cc = &cp;                                                                 \
+                if (tab) cc = &tab[(size_t)c * T1_MAX_PAIRS + (size_t)p];                                   \
+                else t1_colpair_make((const qtk_block_q8_2 *)(const void *)(a + (size_t)c * as) + i, one, &cp); \
+                for (int r = 0; r < R; r++) t1_step(xu[r], dm[r], cc, vnni, &acc[r][c]);                    \
+            }                                                                                               \
+        }                                                                                                   \
+        for (int r = 0; r < R; r++)                                                                         \
+            for (int c = 0; c < C; c++) out[(size_t)c * os + (size_t)r] = t1_finish(&acc[r][c]);          \
+    }                                                                                                       \
     void NAME(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,          \
-              int64_t nr, int64_t nc) {                                                                    \
-        const int64_t nb = n / 32;                                                                         \
-        const int vnni = qtk_cpu()->avx512vnni;                                                            \
-        const uint8_t *wb = (const uint8_t *)w, *ab = (const uint8_t *)a;                                  \
-        t1_act tab[1];                                                                                     \
-        for (int64_t c = 0; c < nc;) {                                                                     \
-            const int C = nc - c >= 4 ? 4 : 1;                                                             \
-            const uint8_t *ac = ab + (size_t)c * as;                                                       \
-            const t1_act *tp = NULL;                                                                       \
-            if (C == 1 && nr > 1 && vnni && nb <= 2 * T1_MAX_PAIRS) {                                         \
-                t1_act_make(nb, ac, tab);                                                                  \
-                tp = tab;                                                                                  \
-            }                                                                                              \
-            for (int64_t r = 0; r < nr;) {                                                                 \
-                const int R = nr - r >= 4 ? 4 : 1;                                                         \
-                const uint8_t *wr = wb + (size_t)r * ws;                                                   \
-                float *o = out + (size_t)c * os + (size_t)r;                                               \
-                if (R == 4 && tp) NAME##_gemv4(nb, wr, ws, ac, tp, o);                                     \
-                else if (R == 4 && C == 4) NAME##_tile(4, 4, nb, wr, ws, ac, as, NULL, o, os, vnni);            \
-                else if (R == 4) NAME##_tile(4, 1, nb, wr, ws, ac, as, tp, o, os, vnni);                   \
-                else if (C == 4) NAME##_tile(1, 4, nb, wr, ws, ac, as, NULL, o, os, vnni);                 \
-                else NAME##_tile(1, 1, nb, wr, ws, ac, as, tp, o, os, vnni);                               \
-                r += R;                                                                                    \
-            }                                                                                              \
-            c += C;                                                                                        \
-        }                                                                                                  \
+              int64_t nr, int64_t nc) {                                                                     \
+        const int64_t nb = n / 32, np = (nb + 1) / 2;                                                       \
+        const int vnni = qtk_cpu()->avx512vnni;                                                             \
+        const uint8_t *wb = (const uint8_t *)w, *ab = (const uint8_t *)a;                                   \
+        t1_colpair tab[T1_MAX_PAIRS]; /* 48 KiB: one column's sides (4 columns make theirs per tile) */  \
+        for (int64_t c = 0; c < nc;) {                                                                      \
+            const int C = nc - c >= 4 ? 4 : 1;                                                              \
+            const uint8_t *ac = ab + (size_t)c * as;                                                        \
+            const t1_colpair *tp = NULL;                                                                    \
+            if (C == 1 && nr > 1 && np <= T1_MAX_PAIRS) {                                                   \
+                for (int64_t p = 0; p < np; p++)                                                            \
+                    t1_colpair_make((const qtk_block_q8_2 *)(const void *)ac + 2 * p, 2 * p + 1 >= nb, &tab[p]); \
+                tp = tab;                                                                                   \
+            }                                                                                               \
+            for (int64_t r = 0; r < nr;) {                                                                  \
+                const int R = (C == 4 && nr - r >= 4) ? 4 : 1;                                            \
+                const uint8_t *wr = wb + (size_t)r * ws;                                                    \
+                float *o = out + (size_t)c * os + (size_t)r;                                                \
+                if (R == 4) NAME##_tile(4, 4, nb, wr, ws, ac, as, tp, o, os, vnni);                         \
+                else if (C == 4) NAME##_tile(1, 4, nb, wr, ws, ac, as, tp, o, os, vnni);                    \
+                else NAME##_tile(1, 1, nb, wr, ws, ac, as, tp, o, os, vnni);                                \
+                r += R;                                                                                     \
+            }                                                                                               \
+            c += C;                                                                                         \
+        }                                                                                                   \
     }
 
-TYPE1_GEMV4(qtk_q4_1_mul_mat_avx512, qtk_block_q4_1, levels_q4_1, pair_q4_1)
-TYPE1_GEMV4(qtk_q5_1_mul_mat_avx512, qtk_block_q5_1, levels_q5_1, pair_q5_1)
 TYPE1_MUL_MAT_AVX512(qtk_q4_1_mul_mat_avx512, qtk_block_q4_1, levels_q4_1, pair_q4_1)
 TYPE1_MUL_MAT_AVX512(qtk_q5_1_mul_mat_avx512, qtk_block_q5_1, levels_q5_1, pair_q5_1)
