@@ -326,6 +326,7 @@ QTK_API qtk_from_float_fn qtk_from_float_best(int t);
 typedef struct qtk_cpu_features {
     bool avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512vnni, avx512bf16;
     bool neon, neon_dotprod;
+    bool avx512vbmi; /* appended: the fields before it keep their offsets */
 } qtk_cpu_features;
 
 /* Features of the running CPU (detected once, then cached). */

@@ -7,7 +7,11 @@
  *     lists, built by the same code for the reachable codes, are ggml's);
  *  2. the worked examples of FORMATS-MAINLINE-IQ §12 (hand-made bytes);
  *  3. quantizing is deterministic and never leaves the decoded range on
- *     degenerate rows (all zero, one spike, first half zero, ±huge).
+ *     degenerate rows (all zero, one spike, first half zero, ±huge);
+ *  4. the two kernels behind the AVX-512 level (octet words; VBMI permutes)
+ *     give the scalar kernel's bits on random block bytes (every grid entry,
+ *     sign field and multiplier, which quantized rows do not reach) and on
+ *     the extremes (all multipliers 31, largest codes, activations ±127).
  * Needs no ../shared data. QTK_TEST_QUICK=1 skips the three largest maps.
  */
 #include "testlib.h"
@@ -154,10 +158,64 @@ static void test_degenerate(void) {
     }
 }
 
+/* Random bytes are valid blocks of the IQ2/IQ3 types (every field pattern
+ * decodes) once the fp16 d is a normal number; the Q8_K activations stay in
+ * [−127, 127] as from_float writes them. */
+static void test_avx512_kernels(void) {
+    static const int types[5] = {QTK_TYPE_IQ2_XXS, QTK_TYPE_IQ2_XS, QTK_TYPE_IQ2_S, QTK_TYPE_IQ3_XXS, QTK_TYPE_IQ3_S};
+    static const int nblocks[4] = {1, 2, 7, 64};
+    enum { MAXB = 64 };
+    const int have = qtk_isa_available(QTK_ISA_AVX512), vbmi = have && qtk_cpu()->avx512vbmi;
+    uint8_t *w = (uint8_t *)malloc((size_t)MAXB * 110);
+    qtk_block_q8_K *y = (qtk_block_q8_K *)malloc(MAXB * sizeof *y);
+    tl_rng rng;
+    int ran_words = 0, ran_vbmi = 0;
+    for (int t = 0; t < 5; t++) {
+        qtk_vec_dot_fn words, vb;
+        CHECK(qtk_iqm_avx512_kernels(types[t], &words, &vb) == 0 || !have, "%s: no AVX-512 kernels listed",
+              qtk_type_name(types[t]));
+        if (!have || !words) continue;
+        const qtk_type_traits *tr = qtk_type_get(types[t]);
+        const size_t bs = tr->type_size;
+        for (int ni = 0; ni < 4; ni++)
+            for (int pass = 0; pass < 3; pass++) {
+                const int nb = nblocks[ni];
+                tl_rng_seed(&rng, 1000u * (unsigned)t + 10u * (unsigned)ni + (unsigned)pass);
+                for (size_t i = 0; i < (size_t)nb * bs; i++)
+                    w[i] = pass == 2 ? 0xFF : (uint8_t)tl_rng_u64(&rng); /* pass 2: largest codes, m = 31 */
+                for (int b = 0; b < nb; b++) {
+                    const uint16_t d = (uint16_t)(0x3000 | (tl_rng_u64(&rng) & 0x8FFF)); /* ±0.125 … 2 */
+                    memcpy(w + (size_t)b * bs, &d, 2);
+                    y[b].d = 0.001f + tl_rng_uniform(&rng);
+                    for (int j = 0; j < QK_K; j++)
+                        y[b].qs[j] = (int8_t)(pass == 2 ? ((tl_rng_u64(&rng) & 1) ? 127 : -127)
+                                                        : (int)(tl_rng_u64(&rng) % 255) - 127);
+                }
+                const int64_t n = (int64_t)nb * QK_K;
+                float s0 = NAN, s1 = NAN, s2 = NAN;
+                tr->vec_dot[QTK_ISA_SCALAR](n, &s0, w, y);
+                words(n, &s1, w, y);
+                ran_words = 1;
+                CHECK(memcmp(&s0, &s1, sizeof s0) == 0, "%s n=%lld pass %d: words kernel %.9g, scalar %.9g",
+                      tr->name, (long long)n, pass, (double)s1, (double)s0);
+                if (!vbmi) continue;
+                vb(n, &s2, w, y);
+                ran_vbmi = 1;
+                CHECK(memcmp(&s0, &s2, sizeof s0) == 0, "%s n=%lld pass %d: vbmi kernel %.9g, scalar %.9g",
+                      tr->name, (long long)n, pass, (double)s2, (double)s0);
+            }
+    }
+    printf("  avx512 kernels on random blocks: words %s, vbmi %s\n", ran_words ? "checked" : "not on this CPU",
+           ran_vbmi ? "checked" : "not on this CPU");
+    free(w);
+    free(y);
+}
+
 int main(void) {
     const char *qe = getenv("QTK_TEST_QUICK");
     test_examples();
     test_degenerate();
+    test_avx512_kernels();
     test_maps(qe && qe[0] == '1');
     return tl_finish("test_iq_mainline");
 }

@@ -1057,9 +1057,9 @@ int cmd_bench(int argc, char **argv) {
     for (int64_t j = 0; j < cols; j++) act[j] = x[j] * 3.0f + 0.001f * (float)(j % 13);
 
     const qtk_cpu_features *f = qtk_cpu();
-    fprintf(stdout, "qtk bench types: %lld x %lld matrix, %d threads, CPU:%s%s%s%s%s\n", (long long)rows,
+    fprintf(stdout, "qtk bench types: %lld x %lld matrix, %d threads, CPU:%s%s%s%s%s%s\n", (long long)rows,
             (long long)cols, nthreads, f->avx2 ? " avx2" : "", f->avx512f ? " avx512" : "",
-            f->avx512vnni ? " vnni" : "", f->neon ? " neon" : "", f->neon_dotprod ? " dotprod" : "");
+            f->avx512vnni ? " vnni" : "", f->avx512vbmi ? " vbmi" : "", f->neon ? " neon" : "", f->neon_dotprod ? " dotprod" : "");
     fflush(stdout);
     double bw1 = read_bandwidth(1, min_seconds), bwn = read_bandwidth(nthreads, min_seconds);
     fprintf(stdout, "memory read bandwidth: %.2f GB/s (1 thread), %.2f GB/s (%d threads)\n", bw1, bwn, nthreads);

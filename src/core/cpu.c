@@ -72,6 +72,7 @@ static void detect(qtk_cpu_features *f) {
         f->avx512bw = zmm_ok && ((r[1] >> 30) & 1);
         f->avx512vl = zmm_ok && ((r[1] >> 31) & 1);
         f->avx512vnni = zmm_ok && ((r[2] >> 11) & 1);
+        f->avx512vbmi = zmm_ok && ((r[2] >> 1) & 1);
         cpuid_ex(7, 1, r);
         f->avx512bf16 = zmm_ok && ((r[0] >> 5) & 1);
     }

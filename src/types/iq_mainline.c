@@ -76,3 +76,28 @@ IQM_TO_INT8(iq2_xxs, IQ2XXS_BYTES, iq2xxs_word, iq2xxs_mul32, 0.125f)
 IQM_TO_INT8(iq3_xxs, IQ3XXS_BYTES, iq3xxs_word, iq3xxs_mul32, 0.25f)
 IQM_TO_INT8(iq3_s, IQ3S_BYTES, iq3s_word, iq3s_mul32, 1.0f)
 IQM_TO_INT8(iq1_s, IQ1S_BYTES, iq1s_word, iq1s_mul32, 0.125f)
+
+/* For tests (iq_mainline.h): the two kernels behind the AVX-512 level. */
+int qtk_iqm_avx512_kernels(int type, qtk_vec_dot_fn *words, qtk_vec_dot_fn *vbmi) {
+    *words = *vbmi = NULL;
+#ifdef QTK_HAVE_AVX512
+    static const struct {
+        int type;
+        qtk_vec_dot_fn words, vbmi;
+    } k[] = {
+        {QTK_TYPE_IQ2_XXS, qtk_iq2_xxs_vec_dot_avx512_words, qtk_iq2_xxs_vec_dot_avx512vbmi},
+        {QTK_TYPE_IQ2_XS, qtk_iq2_xs_vec_dot_avx512_words, qtk_iq2_xs_vec_dot_avx512vbmi},
+        {QTK_TYPE_IQ2_S, qtk_iq2_s_vec_dot_avx512_words, qtk_iq2_s_vec_dot_avx512vbmi},
+        {QTK_TYPE_IQ3_XXS, qtk_iq3_xxs_vec_dot_avx512_words, qtk_iq3_xxs_vec_dot_avx512vbmi},
+        {QTK_TYPE_IQ3_S, qtk_iq3_s_vec_dot_avx512_words, qtk_iq3_s_vec_dot_avx512vbmi},
+    };
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
+        if (k[i].type == type) {
+            *words = k[i].words, *vbmi = k[i].vbmi;
+            return 0;
+        }
+#else
+    (void)type;
+#endif
+    return -1;
+}

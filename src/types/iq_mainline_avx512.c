@@ -5,6 +5,11 @@
  * lanes of 4 weights (lanes 0–3 = the first 16-group), scaled by the group
  * multipliers with one 32-bit multiply; without VNNI maddubs + madd. Same
  * exact integer sum S as the scalar kernel, same double steps (iqm_acc).
+ *
+ * On CPUs with VBMI the IQ2/IQ3 types go to iq_mainline_avx512vbmi.c (grid
+ * lookups as register permutes, 3-4x faster); this file's octet-word kernel
+ * (_words) serves the AVX-512 CPUs without it (Skylake-X, Cascade Lake) and
+ * the IQ1 types everywhere.
  */
 #include "iq_mainline.h"
 
@@ -18,7 +23,7 @@ static inline int hsum_i32(__m256i v) {
 }
 
 #define IQM_AVX512(t, BYTES, DBITS, WORD, MUL16, F)                                                       \
-    void qtk_##t##_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {                 \
+    void qtk_##t##_vec_dot_avx512_words(int64_t n, float *s, const void *vx, const void *vy) {           \
         const uint8_t *b = (const uint8_t *)vx;                                                          \
         const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;                                                    \
         const int vnni = qtk_cpu()->avx512vnni;                                                          \
@@ -51,6 +56,18 @@ static inline int hsum_i32(__m256i v) {
         *s = (float)sum;                                                                                  \
     }
 
+#define IQM_VBMI_DISPATCH(t)                                                                        \
+    void qtk_##t##_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {           \
+        if (qtk_cpu()->avx512vbmi)                                                                 \
+            qtk_##t##_vec_dot_avx512vbmi(n, s, vx, vy);                                            \
+        else                                                                                       \
+            qtk_##t##_vec_dot_avx512_words(n, s, vx, vy);                                          \
+    }
+#define IQM_WORDS_ONLY(t)                                                                           \
+    void qtk_##t##_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {           \
+        qtk_##t##_vec_dot_avx512_words(n, s, vx, vy);                                              \
+    }
+
 IQM_AVX512(iq2_xxs, IQ2XXS_BYTES, iqm_d_fp16, iq2xxs_word, iq2xxs_mul16, 0.125f)
 IQM_AVX512(iq2_xs, IQ2XS_BYTES, iqm_d_fp16, iq2xs_word, iq2xs_mul16, 0.125f)
 IQM_AVX512(iq2_s, IQ2S_BYTES, iqm_d_fp16, iq2s_word, iq2s_mul16, 0.125f)
@@ -58,3 +75,11 @@ IQM_AVX512(iq3_xxs, IQ3XXS_BYTES, iqm_d_fp16, iq3xxs_word, iq3xxs_mul16, 0.25f)
 IQM_AVX512(iq3_s, IQ3S_BYTES, iqm_d_fp16, iq3s_word, iq3s_mul16, 1.0f)
 IQM_AVX512(iq1_s, IQ1S_BYTES, iqm_d_fp16, iq1s_word, iq1s_mul16, 0.125f)
 IQM_AVX512(iq1_m, IQ1M_BYTES, iq1m_d_bits, iq1m_word, iq1m_mul16, 0.125f)
+
+IQM_VBMI_DISPATCH(iq2_xxs)
+IQM_VBMI_DISPATCH(iq2_xs)
+IQM_VBMI_DISPATCH(iq2_s)
+IQM_VBMI_DISPATCH(iq3_xxs)
+IQM_VBMI_DISPATCH(iq3_s)
+IQM_WORDS_ONLY(iq1_s)
+IQM_WORDS_ONLY(iq1_m)

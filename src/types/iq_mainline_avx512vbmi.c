@@ -1,0 +1,293 @@
+/*
+ * iq_mainline_avx512vbmi.c — dot products (× Q8_K) of IQ2_XXS, IQ2_XS, IQ2_S,
+ * IQ3_XXS and IQ3_S on CPUs with AVX-512 VBMI (Ice Lake, Zen 4 and later),
+ * one super-block (256 weights) at a time in four 64-byte vectors.
+ *
+ * The octet-word kernel (iq_mainline_avx512.c) looks every grid entry up in
+ * scalar code, one load, sign fix-up and insert per 8 weights: ~40
+ * instructions per 32 weights, 0.07–0.18 of the read bandwidth in
+ * generation. Here the grid becomes register permutes:
+ *  - each grid entry is stored as a 16-bit code of its values' positions in
+ *    the type's magnitude list (IQ2: 8 × 2 bits of {8, 25, 43}; IQ3: 4 × 3
+ *    bits of the 8 magnitudes), split into a low-byte and a high-byte table;
+ *  - all indices of the super-block are looked up at once with vpermi2b
+ *    (128 table bytes per permute), the chunks picked by the index's bit 7
+ *    and the extra high bits (k-masks);
+ *  - the code words are spread to one per weight octet/quad (vpermt2w), cut
+ *    into 2- or 3-bit fields (vpmultishiftqb) and mapped to magnitudes
+ *    (vpermb);
+ *  - the sign bits of 64 weights are one 64-bit k-mask (the stored sign bytes,
+ *    or the ksigns table by vpermi2b for the 7-bit fields), applied to the
+ *    activations with a masked subtract (wrapping at −128 as vpsignb does);
+ *  - vpdpbusd takes |q| × sign·y, vpmulld the sub-block multipliers.
+ * The integer sum S per super-block is exact, so the result is the scalar
+ * kernel's bit for bit (same iqm_acc double steps).
+ */
+#include "iq_mainline.h"
+#include "../core/threadpool.h"
+
+#include <immintrin.h>
+
+/* ---- tables, built once from the grids ---- */
+
+typedef struct {
+    /* code bytes of every grid entry: lo = bits 0–7, hi = bits 8–15 */
+    uint8_t iq2xxs_lo[256], iq2xxs_hi[256];
+    uint8_t iq2xs_lo[512], iq2xs_hi[512];
+    uint8_t iq2s_lo[1024], iq2s_hi[1024];
+    uint8_t iq3xxs_lo[256], iq3xxs_hi[256];
+    uint8_t iq3s_lo[512], iq3s_hi[512];
+    /* magnitude of a field (vpermb: index bits 0–5, the field in the low bits) */
+    uint8_t mag_iq2[64], mag_iq3xxs[64], mag_iq3s[64];
+    uint8_t mul_of_nibble[64]; /* 2·(k & 15) + 1 */
+    /* vpermt2w selectors: code word of entry e into word 4e (IQ2 octets) or 2e (IQ3 quads) of vector t */
+    uint16_t sel_iq2[4][32], sel_iq3[4][32];
+    /* vpmultishiftqb controls */
+    uint8_t cut_iq2[64];   /* 2-bit fields: bytes 0, 2, …, 14 of each qword */
+    uint8_t cut_iq3[64];   /* 3-bit fields: bytes 0, 3, 6, 9, 32, 35, 38, 41 */
+    uint8_t fields_xxs_hi[64]; /* 7-bit sign fields and scale of the dword in bits 32–63 (IQ2_XXS) */
+    uint8_t fields_xxs_lo[64]; /* … of the dword in bits 0–31 (IQ3_XXS) */
+    uint8_t nibbles[64];       /* byte j = nibble j of the qword */
+    uint8_t pairs[64];         /* byte j = bits 2j, 2j+1 of the qword */
+    uint8_t xxs_index[64];     /* IQ2_XXS: index byte 4g + l <- byte 8g + l */
+    /* multiplier bytes to dword lanes of vector t (vpermb with zero mask 0x1111…) */
+    uint8_t mul16[4][64];      /* per-16 types: lane i <- multiplier 4t + i/4 (at byte 4t + i/4) */
+    uint8_t mul32[4][64];      /* IQ3_S: lane i <- multiplier 2t + i/8 (at byte 2t + i/8) */
+    uint8_t mul32_xxs[4][64];  /* XXS types: lane i <- multiplier of group 2t + i/8 (at byte 8g + 4) */
+} iqv_tables;
+
+static iqv_tables g_t;
+static qtk_once g_t_once = QTK_ONCE_INIT;
+
+/* Position of byte value v in the sorted list of g's values (n_mag of them). */
+static int mag_pos(const uint8_t *mags, int n_mag, uint8_t v) {
+    for (int i = 0; i < n_mag; i++)
+        if (mags[i] == v) return i;
+    return 0; /* not reached for the shipped grids (test_iq_mainline compares every entry) */
+}
+
+/* Distinct byte values of a grid (sorted), n_bytes per entry. */
+static int collect_mags(const uint8_t *grid, int entries, int n_bytes, uint8_t *mags, int cap) {
+    int n = 0;
+    for (int e = 0; e < entries; e++)
+        for (int j = 0; j < n_bytes; j++) {
+            const uint8_t v = grid[e * n_bytes + j];
+            int k = 0;
+            while (k < n && mags[k] < v) k++;
+            if (k < n && mags[k] == v) continue;
+            if (n == cap) return n;
+            memmove(mags + k + 1, mags + k, (size_t)(n - k));
+            mags[k] = v;
+            n++;
+        }
+    return n;
+}
+
+static void code_table(const void *grid, int entries, int n_bytes, int bits, uint8_t *lo, uint8_t *hi, uint8_t *mag64) {
+    uint8_t bytes[1024 * 8], mags[8] = {0};
+    /* the grids are little-endian words: byte j of entry e = bits 8j… of the word */
+    for (int e = 0; e < entries; e++)
+        for (int j = 0; j < n_bytes; j++) {
+            const uint64_t w = n_bytes == 8 ? ((const uint64_t *)grid)[e] : ((const uint32_t *)grid)[e];
+            bytes[e * n_bytes + j] = (uint8_t)(w >> 8 * j);
+        }
+    const int n_mag = collect_mags(bytes, entries, n_bytes, mags, 1 << bits);
+    for (int e = 0; e < entries; e++) {
+        unsigned code = 0;
+        for (int j = 0; j < n_bytes; j++) code |= (unsigned)mag_pos(mags, n_mag, bytes[e * n_bytes + j]) << (bits * j);
+        lo[e] = (uint8_t)code;
+        hi[e] = (uint8_t)(code >> 8);
+    }
+    for (int k = 0; k < 64; k++) mag64[k] = mags[k & ((1 << bits) - 1)];
+}
+
+/* Word of W0:W1 (unpacklo/hi of the lo and hi code bytes) holding entry n. */
+static uint16_t word_of_entry(int n) {
+    const int lane = n / 16, p = n % 16;
+    return (uint16_t)(p < 8 ? 8 * lane + p : 32 + 8 * lane + (p - 8));
+}
+
+static void build_tables(void) {
+    iqv_tables *t = &g_t;
+    code_table(qtk_iq2xxs_grid, 256, 8, 2, t->iq2xxs_lo, t->iq2xxs_hi, t->mag_iq2);
+    code_table(qtk_iq2xs_grid, 512, 8, 2, t->iq2xs_lo, t->iq2xs_hi, t->mag_iq2);
+    code_table(qtk_iq2s_grid, 1024, 8, 2, t->iq2s_lo, t->iq2s_hi, t->mag_iq2);
+    code_table(qtk_iq3xxs_grid, 256, 4, 3, t->iq3xxs_lo, t->iq3xxs_hi, t->mag_iq3xxs);
+    code_table(qtk_iq3s_grid, 512, 4, 3, t->iq3s_lo, t->iq3s_hi, t->mag_iq3s);
+    for (int k = 0; k < 64; k++) {
+        const int j = k % 8; /* byte j of its qword */
+        t->mul_of_nibble[k] = (uint8_t)(2 * (k & 15) + 1);
+        t->cut_iq2[k] = (uint8_t)(2 * j);
+        t->cut_iq3[k] = (uint8_t)((j < 4 ? 0 : 32) + 3 * (j & 3));
+        t->fields_xxs_hi[k] = (uint8_t)(j < 5 ? 32 + 7 * j : 0); /* byte 4: bits 60–63 (+ wrapped bits 0–3) */
+        t->fields_xxs_lo[k] = (uint8_t)(j < 5 ? 7 * j : 0);      /* byte 4: bits 28–35 (32–35 are zero) */
+        t->nibbles[k] = (uint8_t)(4 * (k & 15));
+        t->pairs[k] = (uint8_t)(2 * (k & 31));
+        t->xxs_index[k] = (uint8_t)(k < 32 ? 8 * (k / 4) + (k % 4) : 0);
+    }
+    for (int v = 0; v < 4; v++) {
+        for (int w = 0; w < 32; w++) {
+            t->sel_iq2[v][w] = word_of_entry(8 * v + w / 4);
+            t->sel_iq3[v][w] = word_of_entry(16 * v + w / 2);
+        }
+        for (int k = 0; k < 64; k++) {
+            const int i = k / 4; /* dword lane */
+            t->mul16[v][k] = (uint8_t)(4 * v + i / 4);
+            t->mul32[v][k] = (uint8_t)(2 * v + i / 8);
+            t->mul32_xxs[v][k] = (uint8_t)(8 * (2 * v + i / 8) + 4);
+        }
+    }
+}
+
+/* ---- the pieces of one super-block ---- */
+
+#define LD(p) _mm512_loadu_si512((const void *)(p))
+
+static inline uint64_t u64_at(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* Code bytes of the indices' low 7 bits in 128-entry chunk T. */
+static inline __m512i lut128(const uint8_t *T, __m512i idx) { return _mm512_permutex2var_epi8(LD(T), idx, LD(T + 64)); }
+/* … of 256 entries (chunk by the index byte's bit 7, k7), 512 (+ bit 8, k8), 1024 (+ bit 9, k9). */
+static inline __m512i lut256(const uint8_t *T, __m512i idx, __mmask64 k7) {
+    return _mm512_mask_blend_epi8(k7, lut128(T, idx), lut128(T + 128, idx));
+}
+static inline __m512i lut512(const uint8_t *T, __m512i idx, __mmask64 k7, __mmask64 k8) {
+    return _mm512_mask_blend_epi8(k8, lut256(T, idx, k7), lut256(T + 256, idx, k7));
+}
+
+/* Magnitudes of the 64 weights of vector v from the code words W0:W1. */
+static inline __m512i expand(__m512i W0, __m512i W1, const uint16_t *sel, const uint8_t *cut, const uint8_t *mag) {
+    const __m512i c = _mm512_permutex2var_epi16(W0, LD(sel), W1);
+    return _mm512_permutexvar_epi8(_mm512_multishift_epi64_epi8(LD(cut), c), LD(mag));
+}
+
+/* Σ over the 4 vectors of multiplier · (|q| · sign·y), as 16 int32 lanes. */
+static inline __m512i products(__m512i W0, __m512i W1, const uint16_t (*sel)[32], const uint8_t *cut,
+                               const uint8_t *mag, const uint64_t *signs, const int8_t *q8, __m512i M,
+                               const uint8_t (*mul_sel)[64]) {
+    const __m512i zero = _mm512_setzero_si512();
+    __m512i acc = zero;
+    for (int v = 0; v < 4; v++) {
+        const __m512i qu = expand(W0, W1, sel[v], cut, mag);
+        const __m512i y = LD(q8 + 64 * v);
+        const __m512i ys = _mm512_mask_sub_epi8(y, _cvtu64_mask64(signs[v]), zero, y);
+        const __m512i p = _mm512_dpbusd_epi32(zero, qu, ys);
+        const __m512i m = _mm512_maskz_permutexvar_epi8((__mmask64)0x1111111111111111ull, LD(mul_sel[v]), M);
+        acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(p, m));
+    }
+    return acc;
+}
+
+static inline int hsum512(__m512i v) {
+    __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* Sign bytes (ksigns of 7-bit fields in bytes 0–3 of each qword of f) as
+ * four 64-bit masks. */
+static inline void ksigns_masks(__m512i f, uint64_t *signs) {
+    const __m512i s = _mm512_permutex2var_epi8(LD(qtk_ksigns_iq2xs), f, LD(qtk_ksigns_iq2xs + 64));
+    _mm256_storeu_si256((__m256i *)(void *)signs, _mm512_cvtepi64_epi32(s));
+}
+
+/* ---- per type: S of one super-block ---- */
+
+static inline int iq2_xxs_sum(const uint8_t *b, const int8_t *q8) {
+    const iqv_tables *t = &g_t;
+    const __m512i q = LD(b + 2); /* qword g: 4 index bytes, then sign fields and scale */
+    const __m512i idx = _mm512_permutexvar_epi8(LD(t->xxs_index), q);
+    const __mmask64 k7 = _mm512_movepi8_mask(idx);
+    const __m512i lo = lut256(t->iq2xxs_lo, idx, k7), hi = lut256(t->iq2xxs_hi, idx, k7);
+    const __m512i f = _mm512_multishift_epi64_epi8(LD(t->fields_xxs_hi), q);
+    uint64_t signs[4];
+    ksigns_masks(f, signs);
+    const __m512i M = _mm512_permutexvar_epi8(f, LD(t->mul_of_nibble));
+    return hsum512(products(_mm512_unpacklo_epi8(lo, hi), _mm512_unpackhi_epi8(lo, hi), t->sel_iq2, t->cut_iq2,
+                            t->mag_iq2, signs, q8, M, t->mul32_xxs));
+}
+
+static inline int iq2_xs_sum(const uint8_t *b, const int8_t *q8) {
+    const iqv_tables *t = &g_t;
+    const __m512i w = LD(b + 2); /* 32 words: grid index (9 bits), sign field (7 bits) */
+    const __m512i idx = _mm512_inserti64x4(_mm512_setzero_si512(), _mm512_cvtepi16_epi8(w), 0);
+    const __mmask64 k7 = _mm512_movepi8_mask(idx);
+    const __mmask64 k8 = (__mmask64)_mm512_test_epi16_mask(w, _mm512_set1_epi16(0x100));
+    const __m512i lo = lut512(t->iq2xs_lo, idx, k7, k8), hi = lut512(t->iq2xs_hi, idx, k7, k8);
+    const __m512i s = _mm512_permutex2var_epi8(LD(qtk_ksigns_iq2xs), _mm512_srli_epi16(w, 9), LD(qtk_ksigns_iq2xs + 64));
+    uint64_t signs[4];
+    _mm256_storeu_si256((__m256i *)(void *)signs, _mm512_cvtepi16_epi8(s));
+    const __m512i M = _mm512_permutexvar_epi8(
+        _mm512_multishift_epi64_epi8(LD(t->nibbles), _mm512_set1_epi64((long long)u64_at(b + 66))), LD(t->mul_of_nibble));
+    return hsum512(products(_mm512_unpacklo_epi8(lo, hi), _mm512_unpackhi_epi8(lo, hi), t->sel_iq2, t->cut_iq2,
+                            t->mag_iq2, signs, q8, M, t->mul16));
+}
+
+static inline int iq2_s_sum(const uint8_t *b, const int8_t *q8) {
+    const iqv_tables *t = &g_t;
+    const __m512i idx = LD(b + 2); /* bytes 0–31: low index bytes (32–63: the signs, unused here) */
+    const __mmask64 k7 = _mm512_movepi8_mask(idx);
+    const __m512i hb = _mm512_multishift_epi64_epi8(LD(t->pairs), _mm512_set1_epi64((long long)u64_at(b + 66)));
+    const __mmask64 k8 = _mm512_test_epi8_mask(hb, _mm512_set1_epi8(1)), k9 = _mm512_test_epi8_mask(hb, _mm512_set1_epi8(2));
+    const __m512i lo = _mm512_mask_blend_epi8(k9, lut512(t->iq2s_lo, idx, k7, k8), lut512(t->iq2s_lo + 512, idx, k7, k8));
+    const __m512i hi = _mm512_mask_blend_epi8(k9, lut512(t->iq2s_hi, idx, k7, k8), lut512(t->iq2s_hi + 512, idx, k7, k8));
+    const uint64_t signs[4] = {u64_at(b + 34), u64_at(b + 42), u64_at(b + 50), u64_at(b + 58)};
+    const __m512i M = _mm512_permutexvar_epi8(
+        _mm512_multishift_epi64_epi8(LD(t->nibbles), _mm512_set1_epi64((long long)u64_at(b + 74))), LD(t->mul_of_nibble));
+    return hsum512(products(_mm512_unpacklo_epi8(lo, hi), _mm512_unpackhi_epi8(lo, hi), t->sel_iq2, t->cut_iq2,
+                            t->mag_iq2, signs, q8, M, t->mul16));
+}
+
+static inline int iq3_xxs_sum(const uint8_t *b, const int8_t *q8) {
+    const iqv_tables *t = &g_t;
+    const __m512i idx = LD(b + 2); /* 64 index bytes */
+    const __mmask64 k7 = _mm512_movepi8_mask(idx);
+    const __m512i lo = lut256(t->iq3xxs_lo, idx, k7), hi = lut256(t->iq3xxs_hi, idx, k7);
+    const __m512i a = _mm512_cvtepu32_epi64(_mm256_loadu_si256((const __m256i *)(const void *)(b + 66)));
+    const __m512i f = _mm512_multishift_epi64_epi8(LD(t->fields_xxs_lo), a);
+    uint64_t signs[4];
+    ksigns_masks(f, signs);
+    const __m512i M = _mm512_permutexvar_epi8(f, LD(t->mul_of_nibble));
+    return hsum512(products(_mm512_unpacklo_epi8(lo, hi), _mm512_unpackhi_epi8(lo, hi), t->sel_iq3, t->cut_iq3,
+                            t->mag_iq3xxs, signs, q8, M, t->mul32_xxs));
+}
+
+static inline int iq3_s_sum(const uint8_t *b, const int8_t *q8) {
+    const iqv_tables *t = &g_t;
+    const __m512i idx = LD(b + 2); /* 64 low index bytes; bit 8 of index i = bit i of the qword at 66 */
+    const __mmask64 k7 = _mm512_movepi8_mask(idx), k8 = _cvtu64_mask64(u64_at(b + 66));
+    const __m512i lo = lut512(t->iq3s_lo, idx, k7, k8), hi = lut512(t->iq3s_hi, idx, k7, k8);
+    const uint64_t signs[4] = {u64_at(b + 74), u64_at(b + 82), u64_at(b + 90), u64_at(b + 98)};
+    uint32_t sc;
+    memcpy(&sc, b + 106, 4);
+    const __m512i M = _mm512_permutexvar_epi8(_mm512_multishift_epi64_epi8(LD(t->nibbles), _mm512_set1_epi64((long long)sc)),
+                                              LD(t->mul_of_nibble));
+    return hsum512(products(_mm512_unpacklo_epi8(lo, hi), _mm512_unpackhi_epi8(lo, hi), t->sel_iq3, t->cut_iq3,
+                            t->mag_iq3s, signs, q8, M, t->mul32));
+}
+
+#define IQV_DOT(t, BYTES, F)                                                                               \
+    void qtk_##t##_vec_dot_avx512vbmi(int64_t n, float *s, const void *vx, const void *vy) {              \
+        qtk_call_once(&g_t_once, build_tables);                                                           \
+        const uint8_t *b = (const uint8_t *)vx;                                                           \
+        const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;                                             \
+        double sum = 0.0;                                                                                  \
+        for (int64_t ibl = 0; ibl < n / QK_K; ibl++, b += (BYTES)) {                                      \
+            float yd;                                                                                      \
+            memcpy(&yd, &y[ibl].d, sizeof yd);                                                             \
+            sum = iqm_acc(sum, t##_sum(b, y[ibl].qs), iqm_d_fp16(b), yd, (F));                            \
+        }                                                                                                  \
+        *s = (float)sum;                                                                                   \
+    }
+
+IQV_DOT(iq2_xxs, IQ2XXS_BYTES, 0.125f)
+IQV_DOT(iq2_xs, IQ2XS_BYTES, 0.125f)
+IQV_DOT(iq2_s, IQ2S_BYTES, 0.125f)
+IQV_DOT(iq3_xxs, IQ3XXS_BYTES, 0.25f)
+IQV_DOT(iq3_s, IQ3S_BYTES, 1.0f)
