@@ -158,11 +158,12 @@ static void test_degenerate(void) {
     }
 }
 
-/* Random bytes are valid blocks of the IQ2/IQ3 types (every field pattern
- * decodes) once the fp16 d is a normal number; the Q8_K activations stay in
+/* Random bytes are valid blocks of these types (every field pattern decodes)
+ * once the fp16 d (IQ1_M: the top nibbles of its scale words) is a normal number; the Q8_K activations stay in
  * [−127, 127] as from_float writes them. */
 static void test_avx512_kernels(void) {
-    static const int types[5] = {QTK_TYPE_IQ2_XXS, QTK_TYPE_IQ2_XS, QTK_TYPE_IQ2_S, QTK_TYPE_IQ3_XXS, QTK_TYPE_IQ3_S};
+    static const int types[7] = {QTK_TYPE_IQ2_XXS, QTK_TYPE_IQ2_XS, QTK_TYPE_IQ2_S, QTK_TYPE_IQ3_XXS,
+                                 QTK_TYPE_IQ3_S,   QTK_TYPE_IQ1_S,  QTK_TYPE_IQ1_M};
     static const int nblocks[4] = {1, 2, 7, 64};
     enum { MAXB = 64 };
     const int have = qtk_isa_available(QTK_ISA_AVX512), vbmi = have && qtk_cpu()->avx512vbmi;
@@ -170,7 +171,7 @@ static void test_avx512_kernels(void) {
     qtk_block_q8_K *y = (qtk_block_q8_K *)malloc(MAXB * sizeof *y);
     tl_rng rng;
     int ran_words = 0, ran_vbmi = 0;
-    for (int t = 0; t < 5; t++) {
+    for (int t = 0; t < 7; t++) {
         qtk_vec_dot_fn words, vb;
         CHECK(qtk_iqm_avx512_kernels(types[t], &words, &vb) == 0 || !have, "%s: no AVX-512 kernels listed",
               qtk_type_name(types[t]));
@@ -185,7 +186,12 @@ static void test_avx512_kernels(void) {
                     w[i] = pass == 2 ? 0xFF : (uint8_t)tl_rng_u64(&rng); /* pass 2: largest codes, m = 31 */
                 for (int b = 0; b < nb; b++) {
                     const uint16_t d = (uint16_t)(0x3000 | (tl_rng_u64(&rng) & 0x8FFF)); /* ±0.125 … 2 */
-                    memcpy(w + (size_t)b * bs, &d, 2);
+                    uint8_t *blk = w + (size_t)b * bs;
+                    if (types[t] == QTK_TYPE_IQ1_M)
+                        for (int k = 0; k < 4; k++)
+                            blk[49 + 2 * k] = (uint8_t)((blk[49 + 2 * k] & 0x0F) | (((d >> 4 * k) & 15) << 4));
+                    else
+                        memcpy(blk, &d, 2);
                     y[b].d = 0.001f + tl_rng_uniform(&rng);
                     for (int j = 0; j < QK_K; j++)
                         y[b].qs[j] = (int8_t)(pass == 2 ? ((tl_rng_u64(&rng) & 1) ? 127 : -127)

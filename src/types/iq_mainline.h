@@ -196,7 +196,7 @@ void qtk_iq3_xxs_to_int8(const void *row, int64_t n, float *d, int8_t *q);
 void qtk_iq3_s_to_int8(const void *row, int64_t n, float *d, int8_t *q);
 void qtk_iq1_s_to_int8(const void *row, int64_t n, float *d, int8_t *q);
 
-/* _avx512 dispatches to _avx512vbmi (IQ2/IQ3 types, CPUs with VBMI) or to
+/* _avx512 dispatches to _avx512vbmi (CPUs with VBMI) or to
  * _avx512_words (the octet-word kernel); the tests call both directly. */
 #define IQM_DECLARE_DOTS(t)                                                        \
     void qtk_##t##_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y); \
@@ -214,7 +214,7 @@ IQM_DECLARE_DOTS(iq1_s)
 IQM_DECLARE_DOTS(iq1_m)
 
 /* For tests: the octet-word and the VBMI kernel behind type's AVX-512 level
- * (IQ2_XXS … IQ3_S); -1 and NULLs for other types or builds without AVX-512.
+ * (IQ2_XXS … IQ1_M); -1 and NULLs for other types or builds without AVX-512.
  * Run them only when qtk_isa_available(QTK_ISA_AVX512) (+ qtk_cpu()->avx512vbmi). */
 int qtk_iqm_avx512_kernels(int type, qtk_vec_dot_fn *words, qtk_vec_dot_fn *vbmi);
 

@@ -6,10 +6,9 @@
  * multipliers with one 32-bit multiply; without VNNI maddubs + madd. Same
  * exact integer sum S as the scalar kernel, same double steps (iqm_acc).
  *
- * On CPUs with VBMI the IQ2/IQ3 types go to iq_mainline_avx512vbmi.c (grid
- * lookups as register permutes, 3-4x faster); this file's octet-word kernel
- * (_words) serves the AVX-512 CPUs without it (Skylake-X, Cascade Lake) and
- * the IQ1 types everywhere.
+ * On CPUs with VBMI every type goes to iq_mainline_avx512vbmi.c (grid lookups
+ * as register permutes, 2.5-5x faster); this file's octet-word kernel
+ * (_words) serves the AVX-512 CPUs without it (Skylake-X, Cascade Lake).
  */
 #include "iq_mainline.h"
 
@@ -63,10 +62,6 @@ static inline int hsum_i32(__m256i v) {
         else                                                                                       \
             qtk_##t##_vec_dot_avx512_words(n, s, vx, vy);                                          \
     }
-#define IQM_WORDS_ONLY(t)                                                                           \
-    void qtk_##t##_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {           \
-        qtk_##t##_vec_dot_avx512_words(n, s, vx, vy);                                              \
-    }
 
 IQM_AVX512(iq2_xxs, IQ2XXS_BYTES, iqm_d_fp16, iq2xxs_word, iq2xxs_mul16, 0.125f)
 IQM_AVX512(iq2_xs, IQ2XS_BYTES, iqm_d_fp16, iq2xs_word, iq2xs_mul16, 0.125f)
@@ -81,5 +76,5 @@ IQM_VBMI_DISPATCH(iq2_xs)
 IQM_VBMI_DISPATCH(iq2_s)
 IQM_VBMI_DISPATCH(iq3_xxs)
 IQM_VBMI_DISPATCH(iq3_s)
-IQM_WORDS_ONLY(iq1_s)
-IQM_WORDS_ONLY(iq1_m)
+IQM_VBMI_DISPATCH(iq1_s)
+IQM_VBMI_DISPATCH(iq1_m)

@@ -1,7 +1,8 @@
 /*
- * iq_mainline_avx512vbmi.c — dot products (× Q8_K) of IQ2_XXS, IQ2_XS, IQ2_S,
- * IQ3_XXS and IQ3_S on CPUs with AVX-512 VBMI (Ice Lake, Zen 4 and later),
- * one super-block (256 weights) at a time in four 64-byte vectors.
+ * iq_mainline_avx512vbmi.c — dot products (× Q8_K) of the mainline lattice
+ * i-quants (IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ1_S, IQ1_M) on CPUs
+ * with AVX-512 VBMI (Ice Lake, Zen 4 and later), one super-block (256
+ * weights) at a time in four 64-byte vectors.
  *
  * The octet-word kernel (iq_mainline_avx512.c) looks every grid entry up in
  * scalar code, one load, sign fix-up and insert per 8 weights: ~40
@@ -19,7 +20,10 @@
  *  - the sign bits of 64 weights are one 64-bit k-mask (the stored sign bytes,
  *    or the ksigns table by vpermi2b for the 7-bit fields), applied to the
  *    activations with a masked subtract (wrapping at −128 as vpsignb does);
- *  - vpdpbusd takes |q| × sign·y, vpmulld the sub-block multipliers.
+ *  - vpdpbusd takes |q| × sign·y, vpmulld the sub-block multipliers;
+ *  - IQ1: q = 8g + δ with g ∈ {−1, 0, 1} (code g + 1) and δ = ±1 per 32 (IQ1_S)
+ *    or per 8 (IQ1_M) weights, so Σ q·y = 8·(Σ (g+1)·y − Σ y) + δ·Σ y, the
+ *    two sums by vpdpbusd (the second against ones).
  * The integer sum S per super-block is exact, so the result is the scalar
  * kernel's bit for bit (same iqm_acc double steps).
  */
@@ -37,9 +41,11 @@ typedef struct {
     uint8_t iq2s_lo[1024], iq2s_hi[1024];
     uint8_t iq3xxs_lo[256], iq3xxs_hi[256];
     uint8_t iq3s_lo[512], iq3s_hi[512];
+    uint8_t iq1s_lo[2048], iq1s_hi[2048]; /* IQ1_S and IQ1_M: code g + 1 per value */
     /* magnitude of a field (vpermb: index bits 0–5, the field in the low bits) */
-    uint8_t mag_iq2[64], mag_iq3xxs[64], mag_iq3s[64];
+    uint8_t mag_iq2[64], mag_iq3xxs[64], mag_iq3s[64], mag_iq1[64];
     uint8_t mul_of_nibble[64]; /* 2·(k & 15) + 1 */
+    uint8_t mul_of_octal[64];  /* 2·(k & 7) + 1 */
     /* vpermt2w selectors: code word of entry e into word 4e (IQ2 octets) or 2e (IQ3 quads) of vector t */
     uint16_t sel_iq2[4][32], sel_iq3[4][32];
     /* vpmultishiftqb controls */
@@ -54,6 +60,16 @@ typedef struct {
     uint8_t mul16[4][64];      /* per-16 types: lane i <- multiplier 4t + i/4 (at byte 4t + i/4) */
     uint8_t mul32[4][64];      /* IQ3_S: lane i <- multiplier 2t + i/8 (at byte 2t + i/8) */
     uint8_t mul32_xxs[4][64];  /* XXS types: lane i <- multiplier of group 2t + i/8 (at byte 8g + 4) */
+    /* IQ1_S: qh = 8 u16 (per 32-group g: 3 high index bits per octet, 3-bit scale, δ sign in bit 15)
+     * as qwords 0, 0, 1, 1 */
+    uint8_t iq1s_high[64];     /* byte G (octet) = bits 16·(G/4 % 4) + 3·(G % 4) of qword G/16 */
+    uint8_t iq1s_scale[64];    /* qwords 0 and 2: bytes 0–3 scale bits, 4–7 δ bit of groups 4j … 4j+3 */
+    uint8_t iq1s_mul[4][64];   /* lane i <- scale byte of group 2t + i/8 */
+    uint8_t iq1s_neg[4][64];   /* lane i <- δ byte of group 2t + i/8 */
+    /* IQ1_M: qh = 16 bytes (a nibble per octet: 3 high index bits, δ sign) as qwords 0, 0, 1, 1 */
+    uint8_t iq1m_high[64];     /* byte G = bits 4·(G % 16) … of qword G/16 */
+    uint8_t iq1m_scale[64];    /* byte B (16-group) = bits 16·(B/4) + 3·(B % 4) of the scale qword */
+    uint8_t octet_of_lane[4][64]; /* lane i <- byte 8t + i/2 (the lane's octet) */
 } iqv_tables;
 
 static iqv_tables g_t;
@@ -101,6 +117,16 @@ static void code_table(const void *grid, int entries, int n_bytes, int bits, uin
     for (int k = 0; k < 64; k++) mag64[k] = mags[k & ((1 << bits) - 1)];
 }
 
+/* IQ1: code g + 1 of the signed grid values g ∈ {−1, 0, 1}, 2 bits each. */
+static void code_table_iq1(uint8_t *lo, uint8_t *hi) {
+    for (int e = 0; e < 2048; e++) {
+        unsigned code = 0;
+        for (int j = 0; j < 8; j++) code |= (unsigned)((int8_t)(qtk_iq1s_grid[e] >> 8 * j) + 1) << (2 * j);
+        lo[e] = (uint8_t)code;
+        hi[e] = (uint8_t)(code >> 8);
+    }
+}
+
 /* Word of W0:W1 (unpacklo/hi of the lo and hi code bytes) holding entry n. */
 static uint16_t word_of_entry(int n) {
     const int lane = n / 16, p = n % 16;
@@ -114,9 +140,17 @@ static void build_tables(void) {
     code_table(qtk_iq2s_grid, 1024, 8, 2, t->iq2s_lo, t->iq2s_hi, t->mag_iq2);
     code_table(qtk_iq3xxs_grid, 256, 4, 3, t->iq3xxs_lo, t->iq3xxs_hi, t->mag_iq3xxs);
     code_table(qtk_iq3s_grid, 512, 4, 3, t->iq3s_lo, t->iq3s_hi, t->mag_iq3s);
+    code_table_iq1(t->iq1s_lo, t->iq1s_hi);
     for (int k = 0; k < 64; k++) {
         const int j = k % 8; /* byte j of its qword */
         t->mul_of_nibble[k] = (uint8_t)(2 * (k & 15) + 1);
+        t->mul_of_octal[k] = (uint8_t)(2 * (k & 7) + 1);
+        t->mag_iq1[k] = (uint8_t)(k & 3);
+        const int G = k & 31, B = k & 15;
+        t->iq1s_high[k] = (uint8_t)(16 * ((G / 4) % 4) + 3 * (G % 4));
+        t->iq1s_scale[k] = (uint8_t)(j < 4 ? 16 * j + 12 : 16 * (j - 4) + 15);
+        t->iq1m_high[k] = (uint8_t)(4 * (k % 16));
+        t->iq1m_scale[k] = (uint8_t)(16 * (B / 4) + 3 * (B % 4));
         t->cut_iq2[k] = (uint8_t)(2 * j);
         t->cut_iq3[k] = (uint8_t)((j < 4 ? 0 : 32) + 3 * (j & 3));
         t->fields_xxs_hi[k] = (uint8_t)(j < 5 ? 32 + 7 * j : 0); /* byte 4: bits 60–63 (+ wrapped bits 0–3) */
@@ -135,6 +169,10 @@ static void build_tables(void) {
             t->mul16[v][k] = (uint8_t)(4 * v + i / 4);
             t->mul32[v][k] = (uint8_t)(2 * v + i / 8);
             t->mul32_xxs[v][k] = (uint8_t)(8 * (2 * v + i / 8) + 4);
+            const int g = 2 * v + i / 8; /* IQ1_S group: scale byte at 16·(g/4) + g%4, δ 4 bytes on */
+            t->iq1s_mul[v][k] = (uint8_t)(16 * (g / 4) + g % 4);
+            t->iq1s_neg[v][k] = (uint8_t)(16 * (g / 4) + 4 + g % 4);
+            t->octet_of_lane[v][k] = (uint8_t)(8 * v + i / 2);
         }
     }
 }
@@ -157,6 +195,12 @@ static inline __m512i lut256(const uint8_t *T, __m512i idx, __mmask64 k7) {
 }
 static inline __m512i lut512(const uint8_t *T, __m512i idx, __mmask64 k7, __mmask64 k8) {
     return _mm512_mask_blend_epi8(k8, lut256(T, idx, k7), lut256(T + 256, idx, k7));
+}
+
+static inline __m512i lut2048(const uint8_t *T, __m512i idx, __mmask64 k7, __mmask64 k8, __mmask64 k9, __mmask64 k10) {
+    const __m512i a = _mm512_mask_blend_epi8(k9, lut512(T, idx, k7, k8), lut512(T + 512, idx, k7, k8));
+    const __m512i b = _mm512_mask_blend_epi8(k9, lut512(T + 1024, idx, k7, k8), lut512(T + 1536, idx, k7, k8));
+    return _mm512_mask_blend_epi8(k10, a, b);
 }
 
 /* Magnitudes of the 64 weights of vector v from the code words W0:W1. */
@@ -272,7 +316,62 @@ static inline int iq3_s_sum(const uint8_t *b, const int8_t *q8) {
                             t->mag_iq3s, signs, q8, M, t->mul32));
 }
 
-#define IQV_DOT(t, BYTES, F)                                                                               \
+/* IQ1: Σ over the 4 vectors of m · (8·(Σ (g+1)·y − Σ y) + δ·Σ y) per lane; neg_sel
+ * brings a byte with bit `neg_bit` set where δ = −1 into each lane. */
+static inline __m512i products_iq1(__m512i W0, __m512i W1, const int8_t *q8, __m512i M, const uint8_t (*mul_sel)[64],
+                                   __m512i NB, const uint8_t (*neg_sel)[64], int neg_bit) {
+    const iqv_tables *t = &g_t;
+    const __m512i zero = _mm512_setzero_si512(), ones = _mm512_set1_epi8(1);
+    const __mmask64 lanes = (__mmask64)0x1111111111111111ull;
+    __m512i acc = zero;
+    for (int v = 0; v < 4; v++) {
+        const __m512i u = expand(W0, W1, t->sel_iq2[v], t->cut_iq2, t->mag_iq1);
+        const __m512i y = LD(q8 + 64 * v);
+        const __m512i py = _mm512_dpbusd_epi32(zero, u, y), sy = _mm512_dpbusd_epi32(zero, ones, y);
+        const __mmask16 neg = _mm512_test_epi32_mask(_mm512_maskz_permutexvar_epi8(lanes, LD(neg_sel[v]), NB),
+                                                     _mm512_set1_epi32(1 << neg_bit));
+        const __m512i s = _mm512_add_epi32(_mm512_slli_epi32(_mm512_sub_epi32(py, sy), 3),
+                                           _mm512_mask_sub_epi32(sy, neg, zero, sy));
+        const __m512i m = _mm512_maskz_permutexvar_epi8(lanes, LD(mul_sel[v]), M);
+        acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(s, m));
+    }
+    return acc;
+}
+
+/* The 16 qh bytes at p as qwords 0, 0, 1, 1 (a vpmultishiftqb output qword j reads qword j). */
+static inline __m512i qh_pairs(const uint8_t *p) {
+    const __m512i q = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)p));
+    return _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 0, 1, 1, 0, 0, 1, 1), q);
+}
+
+static inline int iq1_s_sum(const uint8_t *b, const int8_t *q8) {
+    const iqv_tables *t = &g_t;
+    const __m512i idx = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(b + 2)));
+    const __m512i qh = qh_pairs(b + 34);
+    const __m512i hb = _mm512_multishift_epi64_epi8(LD(t->iq1s_high), qh);
+    const __mmask64 k7 = _mm512_movepi8_mask(idx), k8 = _mm512_test_epi8_mask(hb, _mm512_set1_epi8(1)),
+                    k9 = _mm512_test_epi8_mask(hb, _mm512_set1_epi8(2)), k10 = _mm512_test_epi8_mask(hb, _mm512_set1_epi8(4));
+    const __m512i lo = lut2048(t->iq1s_lo, idx, k7, k8, k9, k10), hi = lut2048(t->iq1s_hi, idx, k7, k8, k9, k10);
+    const __m512i sc = _mm512_multishift_epi64_epi8(LD(t->iq1s_scale), qh);
+    const __m512i M = _mm512_permutexvar_epi8(sc, LD(t->mul_of_octal));
+    return hsum512(products_iq1(_mm512_unpacklo_epi8(lo, hi), _mm512_unpackhi_epi8(lo, hi), q8, M, t->iq1s_mul, sc,
+                                t->iq1s_neg, 0));
+}
+
+static inline int iq1_m_sum(const uint8_t *b, const int8_t *q8) {
+    const iqv_tables *t = &g_t;
+    const __m512i idx = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)b));
+    const __m512i hb = _mm512_multishift_epi64_epi8(LD(t->iq1m_high), qh_pairs(b + 32)); /* bit 3: δ < 0 */
+    const __mmask64 k7 = _mm512_movepi8_mask(idx), k8 = _mm512_test_epi8_mask(hb, _mm512_set1_epi8(1)),
+                    k9 = _mm512_test_epi8_mask(hb, _mm512_set1_epi8(2)), k10 = _mm512_test_epi8_mask(hb, _mm512_set1_epi8(4));
+    const __m512i lo = lut2048(t->iq1s_lo, idx, k7, k8, k9, k10), hi = lut2048(t->iq1s_hi, idx, k7, k8, k9, k10);
+    const __m512i M = _mm512_permutexvar_epi8(
+        _mm512_multishift_epi64_epi8(LD(t->iq1m_scale), _mm512_set1_epi64((long long)u64_at(b + 48))), LD(t->mul_of_octal));
+    return hsum512(products_iq1(_mm512_unpacklo_epi8(lo, hi), _mm512_unpackhi_epi8(lo, hi), q8, M, t->mul16, hb,
+                                t->octet_of_lane, 3));
+}
+
+#define IQV_DOT(t, BYTES, DBITS, F)                                                                               \
     void qtk_##t##_vec_dot_avx512vbmi(int64_t n, float *s, const void *vx, const void *vy) {              \
         qtk_call_once(&g_t_once, build_tables);                                                           \
         const uint8_t *b = (const uint8_t *)vx;                                                           \
@@ -281,13 +380,15 @@ static inline int iq3_s_sum(const uint8_t *b, const int8_t *q8) {
         for (int64_t ibl = 0; ibl < n / QK_K; ibl++, b += (BYTES)) {                                      \
             float yd;                                                                                      \
             memcpy(&yd, &y[ibl].d, sizeof yd);                                                             \
-            sum = iqm_acc(sum, t##_sum(b, y[ibl].qs), iqm_d_fp16(b), yd, (F));                            \
+            sum = iqm_acc(sum, t##_sum(b, y[ibl].qs), DBITS(b), yd, (F));                                 \
         }                                                                                                  \
         *s = (float)sum;                                                                                   \
     }
 
-IQV_DOT(iq2_xxs, IQ2XXS_BYTES, 0.125f)
-IQV_DOT(iq2_xs, IQ2XS_BYTES, 0.125f)
-IQV_DOT(iq2_s, IQ2S_BYTES, 0.125f)
-IQV_DOT(iq3_xxs, IQ3XXS_BYTES, 0.25f)
-IQV_DOT(iq3_s, IQ3S_BYTES, 1.0f)
+IQV_DOT(iq2_xxs, IQ2XXS_BYTES, iqm_d_fp16, 0.125f)
+IQV_DOT(iq2_xs, IQ2XS_BYTES, iqm_d_fp16, 0.125f)
+IQV_DOT(iq2_s, IQ2S_BYTES, iqm_d_fp16, 0.125f)
+IQV_DOT(iq3_xxs, IQ3XXS_BYTES, iqm_d_fp16, 0.25f)
+IQV_DOT(iq3_s, IQ3S_BYTES, iqm_d_fp16, 1.0f)
+IQV_DOT(iq1_s, IQ1S_BYTES, iqm_d_fp16, 0.125f)
+IQV_DOT(iq1_m, IQ1M_BYTES, iq1m_d_bits, 0.125f)
