@@ -170,9 +170,13 @@ static inline void iq1m_words4(const uint8_t *b, int ib, uint64_t *w) {
     for (int k = 0; k < 4; k++) w[k] = iq1m_word(b, 4 * ib + k);
 }
 
-/* One super-block's term of the dot product, the same expression at every ISA level. */
+/* One super-block's term of the dot product, the same expression at every ISA level
+ * (the SIMD kernels convert d inline, qtk_f16c_to_f32: the same float). */
+static inline double iqm_acc_f(double sum, int S, float d, float yd, float F) {
+    return sum + (double)S * ((double)d * (double)yd) * (double)F;
+}
 static inline double iqm_acc(double sum, int S, uint16_t dbits, float yd, float F) {
-    return sum + (double)S * ((double)qtk_fp16_to_fp32(dbits) * (double)yd) * (double)F;
+    return iqm_acc_f(sum, S, qtk_fp16_to_fp32(dbits), yd, F);
 }
 
 /*

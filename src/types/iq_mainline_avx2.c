@@ -7,6 +7,7 @@
  * scalar kernel, scaled in double by the same expression (iqm_acc).
  */
 #include "iq_mainline.h"
+#include "simd_x86.h"
 
 #include <immintrin.h>
 
@@ -38,7 +39,7 @@ static inline int hsum_i32(__m256i v) {
             }                                                                                             \
             float yd;                                                                                     \
             memcpy(&yd, &y[ibl].d, sizeof yd);                                                            \
-            sum = iqm_acc(sum, hsum_i32(acc), DBITS(b), yd, (F));                                         \
+            sum = iqm_acc_f(sum, hsum_i32(acc), qtk_f16c_to_f32(DBITS(b)), yd, (F));                                         \
         }                                                                                                 \
         *s = (float)sum;                                                                                  \
     }

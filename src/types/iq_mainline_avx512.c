@@ -11,6 +11,7 @@
  * (_words) serves the AVX-512 CPUs without it (Skylake-X, Cascade Lake).
  */
 #include "iq_mainline.h"
+#include "simd_x86.h"
 
 #include <immintrin.h>
 
@@ -50,7 +51,7 @@ static inline int hsum_i32(__m256i v) {
             }                                                                                             \
             float yd;                                                                                     \
             memcpy(&yd, &y[ibl].d, sizeof yd);                                                            \
-            sum = iqm_acc(sum, hsum_i32(acc), DBITS(b), yd, (F));                                         \
+            sum = iqm_acc_f(sum, hsum_i32(acc), qtk_f16c_to_f32(DBITS(b)), yd, (F));                                         \
         }                                                                                                 \
         *s = (float)sum;                                                                                  \
     }

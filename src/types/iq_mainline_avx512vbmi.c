@@ -28,6 +28,7 @@
  * kernel's bit for bit (same iqm_acc double steps).
  */
 #include "iq_mainline.h"
+#include "simd_x86.h"
 #include "../core/threadpool.h"
 
 #include <immintrin.h>
@@ -380,7 +381,7 @@ static inline int iq1_m_sum(const uint8_t *b, const int8_t *q8) {
         for (int64_t ibl = 0; ibl < n / QK_K; ibl++, b += (BYTES)) {                                      \
             float yd;                                                                                      \
             memcpy(&yd, &y[ibl].d, sizeof yd);                                                             \
-            sum = iqm_acc(sum, t##_sum(b, y[ibl].qs), DBITS(b), yd, (F));                                 \
+            sum = iqm_acc_f(sum, t##_sum(b, y[ibl].qs), qtk_f16c_to_f32(DBITS(b)), yd, (F));              \
         }                                                                                                  \
         *s = (float)sum;                                                                                   \
     }

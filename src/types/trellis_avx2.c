@@ -8,6 +8,7 @@
  * scalar kernel's order, so results equal the scalar kernel's bit for bit.
  */
 #include "trellis.h"
+#include "simd_x86.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -77,7 +78,7 @@ QTK_FORCE_INLINE void kt_vec_dot_avx2(int type, float factor, size_t bb, int64_t
                 }
             }
             const int32_t isum = hsum_i32x8(acc);
-            sumf += qtk_fp16_to_fp32(yb->d) * (float)(sub[b].scale * isum);
+            sumf += qtk_f16c_to_f32(yb->d) * (float)(sub[b].scale * isum);
         }
     }
     *s = d * sumf;

@@ -7,6 +7,7 @@
  * kernel's order: bit-identical results.
  */
 #include "trellis.h"
+#include "simd_x86.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -84,7 +85,7 @@ QTK_FORCE_INLINE void kt_vec_dot_avx512(int type, float factor, size_t bb, int64
             __m512i acc = _mm512_setzero_si512();
             for (int h = 0; h < 2; h++) acc = kt_dot16(acc, kt_half16(type, &sub[b], h, &k), yb->qs + 16 * h);
             const int32_t isum = _mm512_reduce_add_epi32(acc);
-            sumf += qtk_fp16_to_fp32(yb->d) * (float)(sub[b].scale * isum);
+            sumf += qtk_f16c_to_f32(yb->d) * (float)(sub[b].scale * isum);
         }
     }
     *s = d * sumf;
