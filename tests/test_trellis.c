@@ -11,7 +11,10 @@
  *     3 threads (rows split with qtk_parallel_for), with and without imatrix;
  *     the quantize speed per type is printed.
  *  5. IQ1_KT stores 1.07 × its fitted row scale (the reference's quantizer
- *     does), IQ2_KT no factor.
+ *     does), IQ2_KT no factor;
+ *  6. every ISA level's vec_dot gives the scalar kernel's bits on random block
+ *     bytes (every seed, scale, offset and sign bit pattern, which quantized
+ *     rows do not all reach; the SIMD kernels decode them in vector lanes).
  * QTK_TEST_QUICK=1 (sanitizers, qemu) shrinks 3 and 4 to IQ1_KT (the other
  * codebooks take tens of seconds to build under emulation).
  */
@@ -239,6 +242,43 @@ static void test_store_factor(int quick) {
     free(q);
 }
 
+/* 6. random block bytes: any bit pattern after the float row scale is a valid row. */
+static void test_random_blocks(void) {
+    enum { MAXSB = 8 };
+    static const int nsb[3] = {1, 3, MAXSB};
+    uint8_t *w = (uint8_t *)malloc(4 + MAXSB * 128);
+    float *x = (float *)malloc(MAXSB * 256 * sizeof(float));
+    qtk_block_q8_0 *a = (qtk_block_q8_0 *)malloc(MAXSB * 8 * sizeof *a);
+    tl_rng rng;
+    for (int t = 0; t < 4; t++) {
+        const qtk_type_traits *tr = qtk_type_get(kt_types[t]);
+        for (int ni = 0; ni < 3; ni++)
+            for (int rep = 0; rep < 4; rep++) {
+                const int64_t n = 256 * (int64_t)nsb[ni];
+                tl_rng_seed(&rng, 77u + 100u * (unsigned)t + 10u * (unsigned)ni + (unsigned)rep);
+                const size_t rs = qtk_row_size(kt_types[t], n);
+                for (size_t i = 0; i < rs; i++) w[i] = (uint8_t)tl_rng_u64(&rng);
+                const float rscale = 0.01f + tl_rng_uniform(&rng);
+                memcpy(w, &rscale, 4);
+                for (int64_t i = 0; i < n; i++) x[i] = tl_rng_normal(&rng) * (i % 97 == 0 ? 30.0f : 1.0f);
+                qtk_type_get(QTK_TYPE_Q8_0)->from_float(x, a, n);
+                float s0 = NAN;
+                tr->vec_dot[QTK_ISA_SCALAR](n, &s0, w, a);
+                CHECK(isfinite(s0), "%s n=%lld: scalar %g", tr->name, (long long)n, (double)s0);
+                for (int isa = 1; isa < QTK_ISA_COUNT; isa++) {
+                    if (!tr->vec_dot[isa] || !qtk_isa_available((qtk_isa)isa)) continue;
+                    float s1 = NAN;
+                    tr->vec_dot[isa](n, &s1, w, a);
+                    CHECK(memcmp(&s0, &s1, sizeof s0) == 0, "%s %s n=%lld rep %d: %.9g, scalar %.9g", tr->name,
+                          qtk_isa_name((qtk_isa)isa), (long long)n, rep, (double)s1, (double)s0);
+                }
+            }
+    }
+    free(w);
+    free(x);
+    free(a);
+}
+
 int main(void) {
     const char *qe = getenv("QTK_TEST_QUICK");
     const int quick = qe && *qe && strcmp(qe, "0") != 0;
@@ -247,5 +287,6 @@ int main(void) {
     test_search(quick);
     test_determinism(quick);
     test_store_factor(quick);
+    test_random_blocks();
     return tl_finish("test_trellis");
 }

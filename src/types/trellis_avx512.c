@@ -7,6 +7,7 @@
  * kernel's order: bit-identical results.
  */
 #include "trellis.h"
+#include "grids.h"
 #include "simd_x86.h"
 
 #include <immintrin.h>
@@ -69,6 +70,114 @@ QTK_FORCE_INLINE __m512i kt_half16(int type, const qtk_kt_sub *s, int h, const k
     return v;
 }
 
+/* ---- dot product with Q8_0 activations ------------------------------------ */
+
+/* One super-block's generator seeds as int32 vectors (seeds[k] = groups 16k ..
+ * 16k + 15; 32 groups of 8 values, IQ4_KT 64 groups of 4), its 8 block scales,
+ * and (IQ3_KT) the 8 blocks' 32-bit sign masks: qtk_kt_unpack's numbers,
+ * decoded in vector lanes. */
+typedef struct {
+    __m512i seeds[4];
+    __m256i scale;
+    uint32_t signs[8];
+} kt_super;
+
+QTK_FORCE_INLINE __m512i kt_u8x16(const uint8_t *p) { return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)p)); }
+
+QTK_FORCE_INLINE void kt_unpack_avx512(int type, const uint8_t *blk, kt_super *u) {
+    const __m512i offset = _mm512_set1_epi32((int)QTK_KT_OFFSET);
+    const __m512i iq4nl = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)qtk_iq4nl_values));
+    if (type == QTK_TYPE_IQ2_KT || type == QTK_TYPE_IQ3_KT) {
+        /* 4 scale bytes (nibble b = sub-block b, low nibbles first), 32 u16 seeds, IQ3: 32 sign bytes */
+        for (int k = 0; k < 2; k++)
+            u->seeds[k] = _mm512_add_epi32(
+                _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(blk + 4 + 32 * k))), offset);
+        uint32_t sc;
+        memcpy(&sc, blk, 4);
+        const __m256i nib = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)sc), _mm256_setr_epi32(0, 8, 16, 24, 4, 12, 20, 28)),
+                                             _mm256_set1_epi32(15));
+        u->scale = type == QTK_TYPE_IQ2_KT ? _mm512_castsi512_si256(_mm512_permutexvar_epi32(_mm512_castsi256_si512(nib), iq4nl)) : nib;
+        if (type == QTK_TYPE_IQ3_KT) { /* bit b of qh[p] is the sign of value p of sub-block b */
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 68));
+            for (int b = 0; b < 8; b++) u->signs[b] = (uint32_t)_mm256_test_epi8_mask(qh, _mm256_set1_epi8((char)(1 << b)));
+        }
+    } else if (type == QTK_TYPE_IQ1_KT) {
+        /* sh[8]: low nibble the scale index, bits 4..7 bit 12 of the block's 4 seeds; ql[32]; qh[16] nibbles */
+        const __m512i sh = _mm512_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)blk));
+        const __m512i qh = kt_u8x16(blk + 40);
+        const __m512i g4 = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+        const __m512i bitpos = _mm512_setr_epi32(4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7);
+        for (int k = 0; k < 2; k++) {
+            const __m512i nib = k == 0 ? _mm512_and_si512(qh, _mm512_set1_epi32(15)) : _mm512_srli_epi32(qh, 4);
+            const __m512i shg = _mm512_permutexvar_epi32(_mm512_add_epi32(g4, _mm512_set1_epi32(4 * k)), sh);
+            const __m512i b12 = _mm512_and_si512(_mm512_srlv_epi32(shg, bitpos), _mm512_set1_epi32(1));
+            const __m512i idx = _mm512_or_si512(_mm512_or_si512(kt_u8x16(blk + 8 + 16 * k), _mm512_slli_epi32(nib, 8)),
+                                                _mm512_slli_epi32(b12, 12));
+            u->seeds[k] = _mm512_add_epi32(idx, offset);
+        }
+        u->scale = _mm512_castsi512_si256(_mm512_permutexvar_epi32(_mm512_and_si512(sh, _mm512_set1_epi32(15)), iq4nl));
+    } else { /* IQ4_KT: 8 u32 shb (bit 0 offset, bits 1..7 scale + 64, bits 8.. 3 bits per group), ql[64], qh[32] */
+        const __m256i shb = _mm256_loadu_si256((const __m256i *)(const void *)blk);
+        const __m512i shz = _mm512_castsi256_si512(shb);
+        const __m512i pair = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+        const __m512i sh3 = _mm512_setr_epi32(8, 11, 14, 17, 20, 23, 26, 29, 8, 11, 14, 17, 20, 23, 26, 29);
+        for (int k = 0; k < 4; k++) {
+            const __m512i q = kt_u8x16(blk + 96 + 16 * (k & 1));
+            const __m512i nib = k < 2 ? _mm512_and_si512(q, _mm512_set1_epi32(15)) : _mm512_srli_epi32(q, 4);
+            const __m512i s = _mm512_permutexvar_epi32(_mm512_add_epi32(pair, _mm512_set1_epi32(2 * k)), shz);
+            const __m512i hi3 = _mm512_and_si512(_mm512_srlv_epi32(s, sh3), _mm512_set1_epi32(7));
+            const __m512i off = _mm512_add_epi32(offset, _mm512_slli_epi32(_mm512_and_si512(s, _mm512_set1_epi32(1)), 15));
+            u->seeds[k] = _mm512_add_epi32(
+                _mm512_or_si512(_mm512_or_si512(kt_u8x16(blk + 32 + 16 * k), _mm512_slli_epi32(nib, 8)), _mm512_slli_epi32(hi3, 12)),
+                off);
+        }
+        u->scale = _mm256_sub_epi32(_mm256_srli_epi32(_mm256_and_si256(shb, _mm256_set1_epi32(0xFF)), 1), _mm256_set1_epi32(64));
+    }
+}
+
+/* Values 16h .. 16h + 15 of sub-block b (signs applied), from the seed vectors:
+ * kt_half16's numbers (vals = Σ bytes − 126 in one vpdpbusd from −126). */
+QTK_FORCE_INLINE __m512i kt_half_values(int type, const kt_super *u, int b, int h, const kt_powers *k) {
+    __m512i seed;
+    if (type == QTK_TYPE_IQ4_KT) { /* groups 8b + 4h .. + 3, 4 lanes each */
+        const int g = (8 * b + 4 * h) % 16;
+        const __m512i sel = _mm512_add_epi32(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), _mm512_set1_epi32(g));
+        seed = _mm512_permutexvar_epi32(sel, u->seeds[b / 2]);
+    } else { /* groups 4b + 2h, + 1, 8 lanes each */
+        const int g = (4 * b + 2 * h) % 16;
+        const __m512i sel = _mm512_add_epi32(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), _mm512_set1_epi32(g));
+        seed = _mm512_permutexvar_epi32(sel, u->seeds[b / 4]);
+    }
+    const __m512i x = _mm512_mullo_epi32(seed, type == QTK_TYPE_IQ4_KT ? k->pw4 : k->pw8);
+    __m512i v = _mm512_dpbusd_epi32(_mm512_set1_epi32(-126), _mm512_and_si512(x, _mm512_set1_epi32(0x3F3F3F3F)),
+                                    _mm512_set1_epi8(1));
+    if (type == QTK_TYPE_IQ3_KT) {
+        const __mmask16 neg = (__mmask16)(u->signs[b] >> (16 * h));
+        v = _mm512_abs_epi32(v);
+        v = _mm512_mask_sub_epi32(v, neg, _mm512_setzero_si512(), v);
+    }
+    return v;
+}
+
+/* The 16-lane integer sums of 8 sub-blocks as one vector of their 8 totals (block
+ * order): a transposed add tree, 24 operations instead of 8 horizontal sums. */
+QTK_FORCE_INLINE __m256i kt_totals8(const __m512i a[8]) {
+    __m512i s[4], t[2];
+    for (int i = 0; i < 4; i++) /* 256-bit halves of a[2i] and a[2i+1]: 8 partials of each */
+        s[i] = _mm512_add_epi32(_mm512_shuffle_i64x2(a[2 * i], a[2 * i + 1], 0x44),
+                                _mm512_shuffle_i64x2(a[2 * i], a[2 * i + 1], 0xEE));
+    for (int i = 0; i < 2; i++) /* 128-bit lane k = block 4i + k, 4 partials */
+        t[i] = _mm512_add_epi32(_mm512_shuffle_i64x2(s[2 * i], s[2 * i + 1], 0x88),
+                                _mm512_shuffle_i64x2(s[2 * i], s[2 * i + 1], 0xDD));
+    __m512i v = _mm512_add_epi32(_mm512_unpacklo_epi32(t[0], t[1]), _mm512_unpackhi_epi32(t[0], t[1]));
+    v = _mm512_add_epi32(v, _mm512_shuffle_epi32(v, _MM_PERM_BADC)); /* lane k: [tot k, tot 4+k, …] */
+    return _mm512_castsi512_si256(
+        _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0), v));
+}
+
+/* Σ_b d_y[b]·(S_b·Σ v·y): the scalar kernel's float steps in its order (the
+ * products for 8 blocks at once, lane-wise the same operations, then added one
+ * by one), so the bits are the scalar kernel's. */
 QTK_FORCE_INLINE void kt_vec_dot_avx512(int type, float factor, size_t bb, int64_t n, float *s, const void *vx,
                                         const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
@@ -76,17 +185,23 @@ QTK_FORCE_INLINE void kt_vec_dot_avx512(int type, float factor, size_t bb, int64
     const float d = rd_f32(p) * factor;
     p += 4;
     const kt_powers k = kt_powers_init();
-    qtk_kt_sub sub[8];
     float sumf = 0.0f;
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += bb) {
-        qtk_kt_unpack(type, p, sub);
+        kt_super u;
+        kt_unpack_avx512(type, p, &u);
+        __m512i acc[8];
+        uint16_t ydh[8];
         for (int b = 0; b < 8; b++) {
             const qtk_block_q8_0 *yb = &y[ibl * 8 + b];
-            __m512i acc = _mm512_setzero_si512();
-            for (int h = 0; h < 2; h++) acc = kt_dot16(acc, kt_half16(type, &sub[b], h, &k), yb->qs + 16 * h);
-            const int32_t isum = _mm512_reduce_add_epi32(acc);
-            sumf += qtk_f16c_to_f32(yb->d) * (float)(sub[b].scale * isum);
+            acc[b] = _mm512_setzero_si512();
+            for (int h = 0; h < 2; h++) acc[b] = kt_dot16(acc[b], kt_half_values(type, &u, b, h, &k), yb->qs + 16 * h);
+            ydh[b] = yb->d;
         }
+        const __m256i isum = kt_totals8(acc);
+        const __m256 yd = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)ydh));
+        float prod[8];
+        _mm256_storeu_ps(prod, _mm256_mul_ps(yd, _mm256_cvtepi32_ps(_mm256_mullo_epi32(u.scale, isum))));
+        for (int b = 0; b < 8; b++) sumf += prod[b];
     }
     *s = d * sumf;
 }
