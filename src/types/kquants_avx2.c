@@ -10,6 +10,7 @@
  * in float per block and summed in double (the scalar kernels use double throughout).
  */
 #include "kquants.h"
+#include "simd_x86.h"
 
 #include <immintrin.h>
 
@@ -120,12 +121,28 @@ static inline double hsum_pd(__m256d v) {
     return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
 }
 
+/* The first dword (d, Σqs) of 8 consecutive Q8_2 blocks as lanes 0..7, inserted
+ * straight from memory (built from scalars, the compiler assembled the vector through
+ * stack stores and a 32-byte reload that waits for them). */
+static inline __m256i q8_2_heads8(const qtk_block_q8_2 *y) {
+    __m128i h[2];
+    for (int g = 0; g < 2; g++) {
+        int32_t w[4];
+        for (int k = 0; k < 4; k++) memcpy(&w[k], &y[4 * g + k], 4);
+        __m128i v = _mm_cvtsi32_si128(w[0]);
+        v = _mm_insert_epi32(v, w[1], 1);
+        v = _mm_insert_epi32(v, w[2], 2);
+        h[g] = _mm_insert_epi32(v, w[3], 3);
+    }
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(h[0]), h[1], 1);
+}
+
 /* Q4_K (qh == NULL) and Q5_K block × its 8 Q8_2 blocks: lane k = the float value of
  * sub-block k, dy·(d·sc·Σq·qs − dmin·m·Σqs) (each sum an exact int32, as the scalar kernel's). */
-static inline __m256 type1_block_avx2(const uint8_t *scales12, float d, float dmin, const uint8_t *qs,
+QTK_FORCE_INLINE __m256 type1_block_avx2(const uint8_t *scales12, float d, float dmin, const uint8_t *qs,
                                       const uint8_t *qh, const qtk_block_q8_2 *y) {
-    uint8_t sc[8], m[8];
-    qtk_kq_unpack_scales_min(scales12, sc, m);
+    /* sc[0..7] in bytes 0..7, m[0..7] in 8..15 (the 16 bytes read are inside the block) */
+    const __m128i sm = qtk_kq_scales_min_x86(_mm_loadu_si128((const __m128i *)(const void *)scales12), 0);
     const __m256i m4 = _mm256_set1_epi8(15), m1 = _mm256_set1_epi8(1), ones = _mm256_set1_epi16(1);
     const __m256i hv = qh ? loadu(qh) : _mm256_setzero_si256();
     __m256i p[8];
@@ -143,12 +160,10 @@ static inline __m256 type1_block_avx2(const uint8_t *scales12, float d, float dm
     const __m256 isum = _mm256_cvtepi32_ps(hsum8x8(p));
     /* d (low half) and Σqs (high half) of the 8 activation blocks (scalar loads:
      * vpgatherdd is slow on some CPUs, e.g. AMD Zen) */
-    int32_t hw[8];
-    for (int k = 0; k < 8; k++) memcpy(&hw[k], &y[k], 4);
-    const __m256i head = _mm256_setr_epi32(hw[0], hw[1], hw[2], hw[3], hw[4], hw[5], hw[6], hw[7]);
+    const __m256i head = q8_2_heads8(y);
     const __m256 dy = fp16_lo_to_ps(head), ysum = _mm256_cvtepi32_ps(_mm256_srai_epi32(head, 16));
-    const __m256 scf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)sc)));
-    const __m256 mf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)m)));
+    const __m256 scf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sm));
+    const __m256 mf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(sm, sm)));
     const __m256 a = _mm256_mul_ps(_mm256_set1_ps(d), scf), b = _mm256_mul_ps(_mm256_set1_ps(dmin), mf); /* exact */
     /* a·isum − b·ysum rounded once (they often nearly cancel): a·isum is exact inside the
      * FMA, b·ysum is split into its rounded value p and exact error e */

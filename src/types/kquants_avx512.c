@@ -82,22 +82,8 @@ QTK_FORCE_INLINE void type1_unpack(const uint8_t *block, const uint8_t *qs, cons
             u->q[k] = _mm512_or_si512(u->q[k], _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(hv, bit), h5));
         }
     }
-    /* The 6-bit sc[0..7] to bytes 0..7 and m[0..7] to bytes 8..15, each in lane order
-     * T1_ORD (the bits of qtk_kq_unpack_scales_min), from the 12 bytes s[] in vector
-     * registers: sc[j] = s[j] & 63 and m[j] = s[j + 4] & 63 for j < 4; for j >= 4 the low
-     * 4 bits come from s[j + 4] (sc: its low nibble, m: its high nibble) and bits 4-5 from
-     * the top 2 bits of s[j - 4] (sc) or s[j] (m). lo_src/hi_src gather those bytes per
-     * output byte (0x80: none), the masks keep each one's bits. */
-    const __m128i sv = _mm_loadu_si128((const __m128i *)(const void *)(block + 4));
-    const __m128i lo_src = _mm_setr_epi8(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 8, 9, 6, 7, 10, 11);
-    const __m128i hi_src = _mm_setr_epi8(-128, -128, 0, 1, -128, -128, 2, 3, -128, -128, 4, 5, -128, -128, 6, 7);
-    const __m128i keep_lo = _mm_setr_epi8(63, 63, 15, 15, 63, 63, 15, 15, 63, 63, 0, 0, 63, 63, 0, 0);
-    const __m128i keep_nib = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 0, 0, 15, 15);
-    const __m128i keep_hi = _mm_setr_epi8(0, 0, 48, 48, 0, 0, 48, 48, 0, 0, 48, 48, 0, 0, 48, 48);
-    const __m128i a = _mm_shuffle_epi8(sv, lo_src), b = _mm_shuffle_epi8(sv, hi_src);
-    /* 16-bit shifts: the bits a shift brings in from the neighbour byte are masked off */
-    const __m128i sm = _mm_or_si128(_mm_or_si128(_mm_and_si128(a, keep_lo), _mm_and_si128(_mm_srli_epi16(a, 4), keep_nib)),
-                                    _mm_and_si128(_mm_srli_epi16(b, 2), keep_hi));
+    /* sc[0..7] to bytes 0..7, m[0..7] to bytes 8..15, each in lane order T1_ORD */
+    const __m128i sm = qtk_kq_scales_min_x86(_mm_loadu_si128((const __m128i *)(const void *)(block + 4)), 1);
     const __m512 f = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sm));
     /* d in lanes 0..7, dmin in 8..15 (exact fp16 widening, as fp16_f16c) */
     uint32_t ddw;

@@ -16,6 +16,31 @@
  * i-quant GEMVs spent a quarter of their time around such calls. */
 QTK_FORCE_INLINE float qtk_f16c_to_f32(uint16_t h) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h))); }
 
+/* The 6-bit scales sc[0..7] (bytes 0..7) and mins m[0..7] (bytes 8..15) of a Q4_K/Q5_K
+ * block, from sv = the 16 bytes at its 12 scale bytes (the last 4 unused), in sub-block
+ * order, or, with t1_order, in the lane order 0,1,4,5,2,3,6,7 of the AVX-512 kernels'
+ * transpose-add. The bits of qtk_kq_unpack_scales_min: sc[j] = s[j] & 63 and m[j] =
+ * s[j + 4] & 63 for j < 4; for j >= 4 the low 4 bits come from s[j + 4] (sc: its low
+ * nibble, m: its high nibble) and bits 4-5 from the top 2 bits of s[j - 4] (sc) or s[j]
+ * (m). Two byte shuffles gather those bytes per output byte (-128: none), the masks keep
+ * each one's bits; the 16-bit shifts' bits from the neighbour byte are masked off. In
+ * vector registers: the scalar version's byte stores and reloads stalled the kernels. */
+QTK_FORCE_INLINE __m128i qtk_kq_scales_min_x86(__m128i sv, const int t1_order) {
+    const __m128i lo_src = t1_order ? _mm_setr_epi8(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 8, 9, 6, 7, 10, 11)
+                                    : _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11);
+    const __m128i hi_src = t1_order ? _mm_setr_epi8(-128, -128, 0, 1, -128, -128, 2, 3, -128, -128, 4, 5, -128, -128, 6, 7)
+                                    : _mm_setr_epi8(-128, -128, -128, -128, 0, 1, 2, 3, -128, -128, -128, -128, 4, 5, 6, 7);
+    const __m128i keep_lo = t1_order ? _mm_setr_epi8(63, 63, 15, 15, 63, 63, 15, 15, 63, 63, 0, 0, 63, 63, 0, 0)
+                                     : _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0);
+    const __m128i keep_nib = t1_order ? _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 0, 0, 15, 15)
+                                      : _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15);
+    const __m128i keep_hi = t1_order ? _mm_setr_epi8(0, 0, 48, 48, 0, 0, 48, 48, 0, 0, 48, 48, 0, 0, 48, 48)
+                                     : _mm_setr_epi8(0, 0, 0, 0, 48, 48, 48, 48, 0, 0, 0, 0, 48, 48, 48, 48);
+    const __m128i a = _mm_shuffle_epi8(sv, lo_src), b = _mm_shuffle_epi8(sv, hi_src);
+    return _mm_or_si128(_mm_or_si128(_mm_and_si128(a, keep_lo), _mm_and_si128(_mm_srli_epi16(a, 4), keep_nib)),
+                        _mm_and_si128(_mm_srli_epi16(b, 2), keep_hi));
+}
+
 /* Σ of the 8 int32 lanes of v. */
 QTK_FORCE_INLINE int32_t qtk_hsum_i32x8(__m256i v) {
     __m128i r = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
