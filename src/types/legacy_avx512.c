@@ -151,23 +151,6 @@ static inline __m256i levels_q8_0(const qtk_block_q8_0 *b) {
     return _mm256_xor_si256(load32(b->qs), _mm256_set1_epi8((char)0x80));
 }
 
-/* The fp16 scales of 8 blocks `stride` bytes apart, from the first at p: four
- * 16-bit loads per 64-bit word on the integer side, one conversion. */
-static inline __m256 fp16x8_load(const void *p, size_t stride) {
-    const uint8_t *b = (const uint8_t *)p;
-    uint64_t w[2];
-    for (int h = 0; h < 2; h++) {
-        uint64_t v = 0;
-        for (int k = 0; k < 4; k++) {
-            uint16_t d;
-            memcpy(&d, b + (size_t)(4 * h + k) * stride, 2);
-            v |= (uint64_t)d << (16 * k);
-        }
-        w[h] = v;
-    }
-    return _mm256_cvtph_ps(_mm_set_epi64x((long long)w[1], (long long)w[0]));
-}
-
 /* Lanes 0..7 = float 2k, lanes 8..15 = float 2k + 1 (the scales of pair k). */
 static inline __m512i pair_idx(int k) {
     return _mm512_mask_mov_epi32(_mm512_set1_epi32(2 * k), (__mmask16)0xFF00, _mm512_set1_epi32(2 * k + 1));
@@ -178,7 +161,7 @@ static inline __m512i pair_idx(int k) {
  * int32 as dot_u8's difference) and the block scales as floats. Rows up to 4096 weights
  * (longer rows take the tiles: a larger table measured no faster). Q4_0/Q5_0/Q6_0 1B
  * models, generation: +10-40 % tokens/s over the 1 × 1 tile. The weight scales of 8
- * blocks are converted and multiplied at once (fp16x8_load), then spread per pair by
+ * blocks are converted and multiplied at once (qtk_fp16x8_load), then spread per pair by
  * one permute: the same products in the same order as two scalar conversions per pair,
  * which had held Q4_0 at ~18 GB/s in cache (now ~25). */
 #define GEMV1_MAX_PAIRS 64
@@ -254,7 +237,7 @@ typedef struct gemv1_act {
             int64_t p = 0;                                                                               \
             for (; p + 3 < np; p += 4) { /* 8 blocks: their scales in one register */                    \
                 const __m512 dd = _mm512_castps256_ps512(                                                \
-                    _mm256_mul_ps(fp16x8_load(&x[2 * p].d, sizeof(BLOCK)), _mm256_loadu_ps(&t->dy[2 * p]))); \
+                    _mm256_mul_ps(qtk_fp16x8_load(&x[2 * p].d, sizeof(BLOCK)), _mm256_loadu_ps(&t->dy[2 * p]))); \
                 for (int k = 0; k < 4; k++) {                                                            \
                     qtk_prefetch_ahead(&x[2 * (p + k)], 2 * (int)sizeof(BLOCK));                         \
                     const __m512i xu = join(LEVELS(&x[2 * (p + k)]), LEVELS(&x[2 * (p + k) + 1]));       \

@@ -41,6 +41,24 @@ QTK_FORCE_INLINE __m128i qtk_kq_scales_min_x86(__m128i sv, const int t1_order) {
                         _mm_and_si128(_mm_srli_epi16(b, 2), keep_hi));
 }
 
+/* The fp16 scales of 8 blocks `stride` bytes apart, from the first at p, as floats:
+ * four 16-bit loads per 64-bit word on the integer side, one conversion (per-block
+ * scalar conversions held the one-column legacy kernels 20-40 % below this). */
+QTK_FORCE_INLINE __m256 qtk_fp16x8_load(const void *p, size_t stride) {
+    const uint8_t *b = (const uint8_t *)p;
+    uint64_t w[2];
+    for (int h = 0; h < 2; h++) {
+        uint64_t v = 0;
+        for (int k = 0; k < 4; k++) {
+            uint16_t d;
+            memcpy(&d, b + (size_t)(4 * h + k) * stride, 2);
+            v |= (uint64_t)d << (16 * k);
+        }
+        w[h] = v;
+    }
+    return _mm256_cvtph_ps(_mm_set_epi64x((long long)w[1], (long long)w[0]));
+}
+
 /* Σ of the 8 int32 lanes of v. */
 QTK_FORCE_INLINE int32_t qtk_hsum_i32x8(__m256i v) {
     __m128i r = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
