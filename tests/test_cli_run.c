@@ -309,6 +309,11 @@ static void test_bench_mmap(const char *model, const char *out) {
     }
     snprintf(g_args, sizeof g_args, "bench -m \"%s\" -p 0 -n 2 -mmp 2", model);
     CHECK(tl_run_qtk(g_args, out) == 2 && count_in_file(out, "bad value '2' for -mmp") == 1, "bench -mmp 2 refused");
+    /* --isa caps the kernels (the scalar ones run anywhere); an unknown level is refused */
+    snprintf(g_args, sizeof g_args, "bench -m \"%s\" -p 0 -n 2 -t 1 -r 1 --bw-size 8 --isa scalar", model);
+    CHECK(tl_run_qtk(g_args, out) == 0 && count_in_file(out, "tg2") == 1, "bench --isa scalar runs");
+    snprintf(g_args, sizeof g_args, "bench -m \"%s\" -p 0 -n 2 --isa mips", model);
+    CHECK(tl_run_qtk(g_args, out) == 2 && tl_file_contains(out, "--isa mips"), "bench --isa mips refused");
     /* run and perplexity take --no-mmap / --mmap as llama.cpp's tools do */
     snprintf(g_args, sizeof g_args, "run -m \"%s\" -p hello -n 2 --temp 0 --no-mmap", model);
     CHECK(tl_run_qtk(g_args, out) == 0, "run --no-mmap");

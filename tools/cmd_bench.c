@@ -21,7 +21,7 @@
 void help_bench(FILE *out) {
     fprintf(out,
             "usage: qtk bench -m MODEL [-m MODEL ...] [-p N,...] [-n N,...] [-t N,...] [-r N] [-ctk T] [-ctv T]\n"
-            "                 [-mmp 0|1] [-o md|json|jsonl|csv] [--progress] [--bw-size MIB]\n"
+            "                 [-mmp 0|1] [-o md|json|jsonl|csv] [--progress] [--bw-size MIB] [--isa L]\n"
             "       qtk bench types [--type T ...] [-t N] [--rows R] [--cols C] [--seconds S] [--effort L]\n\n"
             "Model benchmark (llama-bench's options and output). For every model, thread\n"
             "count and test, after one warmup run, r timed runs:\n"
@@ -48,6 +48,8 @@ void help_bench(FILE *out) {
             "  -o, --output FMT     md (default), json, jsonl or csv, to stdout\n"
             "  --progress           print progress to stderr\n"
             "  --bw-size MIB        read-bandwidth buffer in MiB (default 1024)\n"
+            "  --isa L              cap the kernels at level L (scalar, avx2, avx512, neon): what a\n"
+            "                       CPU without the higher levels would run\n"
             "  -h, --help           show this help\n\n"
             "qtk bench types:\n"
             "For every type with a quantizer (or the --type list), prints:\n"
@@ -738,6 +740,15 @@ static int bench_models(int argc, char **argv) {
             int64_t one[1];
             ok = mb_parse_list(v, 1, 1 << 20, one, &k) && k == 1;
             if (ok) bw_mib = one[0];
+        } else if (!strcmp(a, "--isa") && has_val) {
+            int isa = -1;
+            for (int l = 0; l < QTK_ISA_COUNT; l++)
+                if (!strcmp(v, qtk_isa_name((qtk_isa)l))) isa = l;
+            if (isa < 0 || !qtk_isa_available((qtk_isa)isa)) {
+                rc = cli_usage_error("bench", help_bench, "--isa %s: not one of scalar, avx2, avx512, neon available on this CPU and build", v);
+                goto done_args;
+            }
+            qtk_set_max_isa((qtk_isa)isa);
         } else if (!strcmp(a, "--progress")) {
             progress = true;
             continue;
