@@ -660,6 +660,18 @@ static void mb_csv_row(FILE *out, const mb_result *r, const char *cpu_info, bool
 
 /* ---- the command --------------------------------------------------------------- */
 
+/* --isa NAME of both benchmarks: caps the kernels at that level; 0, or the usage error. */
+static int cap_isa(const char *name) {
+    for (int l = 0; l < QTK_ISA_COUNT; l++) {
+        if (strcmp(name, qtk_isa_name((qtk_isa)l)) != 0) continue;
+        if (!qtk_isa_available((qtk_isa)l))
+            return cli_usage_error("bench", help_bench, "--isa %s: not available on this CPU or build", name);
+        qtk_set_max_isa((qtk_isa)l);
+        return 0;
+    }
+    return cli_usage_error("bench", help_bench, "--isa %s: not one of scalar, avx2, avx512, neon", name);
+}
+
 static int bench_models(int argc, char **argv) {
     const char *models[MB_MAX_LIST];
     int n_models = 0, n_p = 0, n_n = 0, n_t = 0;
@@ -741,14 +753,7 @@ static int bench_models(int argc, char **argv) {
             ok = mb_parse_list(v, 1, 1 << 20, one, &k) && k == 1;
             if (ok) bw_mib = one[0];
         } else if (!strcmp(a, "--isa") && has_val) {
-            int isa = -1;
-            for (int l = 0; l < QTK_ISA_COUNT; l++)
-                if (!strcmp(v, qtk_isa_name((qtk_isa)l))) isa = l;
-            if (isa < 0 || !qtk_isa_available((qtk_isa)isa)) {
-                rc = cli_usage_error("bench", help_bench, "--isa %s: not one of scalar, avx2, avx512, neon available on this CPU and build", v);
-                goto done_args;
-            }
-            qtk_set_max_isa((qtk_isa)isa);
+            if ((rc = cap_isa(v)) != 0) goto done_args;
         } else if (!strcmp(a, "--progress")) {
             progress = true;
             continue;
@@ -1030,14 +1035,8 @@ int cmd_bench(int argc, char **argv) {
             if (effort < 0)
                 return cli_usage_error("bench", help_bench, "--effort: fast, default or max, not '%s'", argv[i]);
         } else if (!strcmp(a, "--isa") && i + 1 < argc) {
-            const char *name = argv[++i];
-            int isa = -1;
-            for (int l = 0; l < QTK_ISA_COUNT; l++)
-                if (!strcmp(name, qtk_isa_name((qtk_isa)l))) isa = l;
-            if (isa < 0) return cli_usage_error("bench", help_bench, "--isa: scalar, avx2, avx512 or neon, not '%s'", name);
-            if (!qtk_isa_available((qtk_isa)isa))
-                return cli_usage_error("bench", help_bench, "--isa %s: not available on this CPU or build", name);
-            qtk_set_max_isa((qtk_isa)isa);
+            const int rc = cap_isa(argv[++i]);
+            if (rc != 0) return rc;
         } else {
             return cli_usage_error("bench", help_bench, "unknown or incomplete option '%s'", a);
         }
