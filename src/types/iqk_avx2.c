@@ -13,6 +13,7 @@
  */
 #include "iqk.h"
 #include "grids.h"
+#include "simd_x86.h"
 
 #include <immintrin.h>
 
@@ -97,6 +98,7 @@ void qtk_iq2_k_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy)
     const __m256i T = table16(qtk_iq2nl_values, 4), m3 = _mm256_set1_epi8(3);
     float sum = 0.0f;
     for (int64_t ib = 0; ib < n / QK_K; ib++, b += QTK_IQ2_K_SIZE) {
+        qtk_prefetch_ahead(b, QTK_IQ2_K_SIZE);
         const __m256i S16 = _mm256_sub_epi16(nibbles16(b + 4), _mm256_set1_epi16(8));
         const int8_t *yq = y[ib].qs;
         /* half 0 of each 32-byte half -> sub-blocks 2s, 8+2s; half 1 -> 2s+1, 9+2s */
@@ -121,6 +123,7 @@ void qtk_iq3_k_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy)
     const __m256i hshift = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
     float sum = 0.0f;
     for (int64_t ib = 0; ib < n / QK_K; ib++, b += QTK_IQ3_K_SIZE) {
+        qtk_prefetch_ahead(b, QTK_IQ3_K_SIZE);
         const __m256i m = nibbles16(b + 6), neg = bits16(rd16(b + 4));
         const __m256i odd = _mm256_add_epi16(_mm256_add_epi16(m, m), _mm256_set1_epi16(1));
         const __m256i S16 = _mm256_sub_epi16(_mm256_xor_si256(odd, neg), neg);
@@ -151,6 +154,7 @@ void qtk_iq4_k_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy)
     const __m256i T = table16(qtk_iq4nl_values, 16), m4 = _mm256_set1_epi8(0xF);
     float sum = 0.0f;
     for (int64_t ib = 0; ib < n / QK_K; ib++, b += QTK_IQ4_K_SIZE) {
+        qtk_prefetch_ahead(b, QTK_IQ4_K_SIZE);
         const __m256i S16 = scales_iq45(b);
         const int8_t *yq = y[ib].qs;
         __m256i acc = _mm256_setzero_si256();
@@ -174,6 +178,7 @@ void qtk_iq5_k_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy)
     const __m256i m4 = _mm256_set1_epi8(0xF), hshift = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
     float sum = 0.0f;
     for (int64_t ib = 0; ib < n / QK_K; ib++, b += QTK_IQ5_K_SIZE) {
+        qtk_prefetch_ahead(b, QTK_IQ5_K_SIZE);
         const __m256i S16 = scales_iq45(b);
         const int8_t *yq = y[ib].qs;
         __m256i acc = _mm256_setzero_si256();
@@ -214,6 +219,7 @@ void qtk_iq6_k_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy)
     const __m256i m4 = _mm256_set1_epi8(0xF);
     float sum = 0.0f;
     for (int64_t ib = 0; ib < n / QK_K; ib++, b += QTK_IQ6_K_SIZE) {
+        qtk_prefetch_ahead(b, QTK_IQ6_K_SIZE);
         const __m256i S16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 4)));
         const int8_t *yq = y[ib].qs;
         __m256i acc = _mm256_setzero_si256();

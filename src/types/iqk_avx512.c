@@ -15,6 +15,7 @@
  */
 #include "iqk.h"
 #include "grids.h"
+#include "simd_x86.h"
 
 #include <immintrin.h>
 
@@ -494,6 +495,7 @@ QTK_FORCE_INLINE __m512 iqk_mul(const iqk_unpacked *u, const __m512i y[IQK_ACT],
         __m512 s0 = acc[0], s1 = acc[1], s2 = acc[2], s3 = acc[3];                                           \
         for (int64_t i = i0; i < i1; i++, b += (BS)) {                                                       \
             iqk_unpacked u;                                                                                  \
+            qtk_prefetch_ahead(b, (BS));                                                                     \
             UNPACK(b, c, &u);                                                                                \
             s0 = qtk_##T##_col(0, i, i0, &u, a, as, c, tab, s0);                                             \
             if (C > 1) s1 = qtk_##T##_col(1, i, i0, &u, a, as, c, tab, s1);                                  \

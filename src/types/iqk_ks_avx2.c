@@ -81,6 +81,7 @@ void qtk_iq4_ks_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
     const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qtk_iq4nl_values));
     float sumf = 0.0f;
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 136) {
+        qtk_prefetch_ahead(p, 136);
         const __m128i sb = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)p));
         sumf += y[ibl].d * (float)block_sum4(_mm256_loadu_si256((const __m256i *)(p + 8)),
                                              _mm256_loadu_si256((const __m256i *)(p + 40)),
@@ -123,6 +124,7 @@ void qtk_iq4_kss_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *v
      * per-block one is what made the extra decoding work show); the float
      * products and sums stay in the scalar kernel's order. */
     for (; ibl + 3 < nb; ibl += 4, p += 512) {
+        qtk_prefetch_ahead(p, 512);
         const __m256i h01 = _mm256_hadd_epi32(kss_block_acc(p, &y[ibl], table), kss_block_acc(p + 128, &y[ibl + 1], table));
         const __m256i h23 =
             _mm256_hadd_epi32(kss_block_acc(p + 256, &y[ibl + 2], table), kss_block_acc(p + 384, &y[ibl + 3], table));
@@ -169,6 +171,7 @@ void qtk_iq5_ks_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     float sumf = 0.0f;
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 168) {
+        qtk_prefetch_ahead(p, 168);
         const __m256i qh = _mm256_loadu_si256((const __m256i *)(p + 136));
         __m256i acc = _mm256_setzero_si256();
         for (int ib = 0; ib < 8; ib += 2) {
@@ -255,6 +258,7 @@ void qtk_iq3_ks_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
     const __m256i tab = ks2_table(t, 63), m33 = _mm256_set1_epi8(0x33), mcc = _mm256_set1_epi8((char)0xCC);
     float sumf = 0.0f;
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 102) {
+        qtk_prefetch_ahead(p, 102);
         uint16_t extra;
         memcpy(&extra, p, 2);
         __m128i S = _mm_sub_epi16(ks2_nibbles_lh(p + 2), _mm_set1_epi16(16));
@@ -293,6 +297,7 @@ void qtk_iq2_ks_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
     const __m256i t0 = ks2_table(t[0], 31), t1 = ks2_table(t[1], 31), m4 = _mm256_set1_epi8(0x0F);
     float sumf = 0.0f;
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 70) {
+        qtk_prefetch_ahead(p, 70);
         uint16_t extra;
         memcpy(&extra, p, 2);
         uint32_t sc;
@@ -337,6 +342,7 @@ void qtk_iq2_kl_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
     const __m128i shm = _mm_setr_epi16(1 << 14, 1 << 12, 1 << 10, 1 << 8, 1 << 6, 1 << 4, 1 << 2, 1);
     float sumf = 0.0f;
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 86) {
+        qtk_prefetch_ahead(p, 86);
         uint16_t sh;
         memcpy(&sh, p, 2);
         const __m128i hb = _mm_srli_epi16(_mm_mullo_epi16(_mm_set1_epi16((short)sh), shm), 14);

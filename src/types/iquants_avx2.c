@@ -7,6 +7,7 @@
 #include "iquants.h"
 #include "grids.h"
 
+#include "simd_x86.h"
 #include <immintrin.h>
 
 /* 32-bit partial sums (8 lanes) of Σ T[q]·y over one 32-weight block. */
@@ -45,6 +46,7 @@ void qtk_iq4_nl_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
     for (; ib + 8 <= nb; ib += 8) {
         const uint8_t *xb = x + ib * sizeof(qtk_block_iq4_nl);
         const qtk_block_q8_0 *yb = y + ib;
+        qtk_prefetch_ahead(xb, 8 * (int)sizeof(qtk_block_iq4_nl));
         __m256i p[8];
         for (int k = 0; k < 8; k++) p[k] = nl_block_dot(xb + k * sizeof(qtk_block_iq4_nl) + 2, yb[k].qs, table);
         /* transpose-reduce: lane k of `sums` = total of block ib+k */
@@ -93,6 +95,7 @@ void qtk_iq4_xs_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     double sum = 0.0;
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, x += sizeof(qtk_block_iq4_xs)) {
+        qtk_prefetch_ahead(x, (int)sizeof(qtk_block_iq4_xs));
         const unsigned sh = ld16(x + 2);
         const uint8_t *sl = x + 4, *qs = x + 8;
         const int8_t *q8 = y[ibl].qs;

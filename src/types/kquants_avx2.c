@@ -42,6 +42,7 @@ void qtk_q2_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) 
     const __m256i m3 = _mm256_set1_epi8(3);
     double sum = 0.0;
     for (int64_t i = 0; i < n / QK_K; i++) {
+        qtk_prefetch_ahead(&x[i], (int)sizeof(x[i]));
         __m256i acc = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             const __m256i qv = loadu(x[i].qs + 32 * h);
@@ -66,6 +67,7 @@ void qtk_q3_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) 
     const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
     double sum = 0.0;
     for (int64_t i = 0; i < n / QK_K; i++) {
+        qtk_prefetch_ahead(&x[i], (int)sizeof(x[i]));
         int8_t sc[16];
         qtk_kq_unpack_q3_scales(x[i].scales, sc);
         const __m256i hm = loadu(x[i].hmask);
@@ -175,9 +177,11 @@ void qtk_q4_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) 
     const qtk_block_q4_K *x = (const qtk_block_q4_K *)vx;
     const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)vy;
     __m256d acc = _mm256_setzero_pd();
-    for (int64_t i = 0; i < n / QK_K; i++)
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        qtk_prefetch_ahead(&x[i], (int)sizeof(x[i]));
         acc = acc_pd(acc, type1_block_avx2(x[i].scales, fp16_f16c(&x[i].d), fp16_f16c(&x[i].dmin), x[i].qs,
                                            NULL, y + 8 * i));
+    }
     *s = (float)hsum_pd(acc);
 }
 
@@ -185,9 +189,11 @@ void qtk_q5_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) 
     const qtk_block_q5_K *x = (const qtk_block_q5_K *)vx;
     const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)vy;
     __m256d acc = _mm256_setzero_pd();
-    for (int64_t i = 0; i < n / QK_K; i++)
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        qtk_prefetch_ahead(&x[i], (int)sizeof(x[i]));
         acc = acc_pd(acc, type1_block_avx2(x[i].scales, fp16_f16c(&x[i].d), fp16_f16c(&x[i].dmin), x[i].qs,
                                            x[i].qh, y + 8 * i));
+    }
     *s = (float)hsum_pd(acc);
 }
 
@@ -202,6 +208,7 @@ void qtk_q6_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) 
     const __m128i even_odd = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
     __m256d acc = _mm256_setzero_pd();
     for (int64_t i = 0; i < n / QK_K; i++) {
+        qtk_prefetch_ahead(&x[i], (int)sizeof(x[i]));
         const qtk_block_q8_0 *yb = y + 8 * i;
         /* int16 scales: lane 0 = sc[0,2,…,14], lane 1 = sc[1,3,…,15], so Q8_0 block b takes
          * element b of each lane (its first and second 16 weights) */

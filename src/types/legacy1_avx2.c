@@ -7,6 +7,7 @@
  * the accumulation order.
  */
 #include "legacy1.h"
+#include "simd_x86.h"
 
 #include <immintrin.h>
 
@@ -62,6 +63,7 @@ static inline __m256i levels_q5_1(const qtk_block_q5_1 *b) {
         __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd();                                  \
         double accm = 0.0;                                                                               \
         for (int64_t i = 0; i < n / 32; i++) {                                                           \
+            qtk_prefetch_ahead(&x[i], (int)sizeof(BLOCK));                                               \
             const __m256i yy = _mm256_loadu_si256((const __m256i *)(const void *)y[i].qs);              \
             const float dy = fp16_load(&y[i].d);                                                         \
             int16_t sy;                                                                                  \
@@ -87,6 +89,7 @@ void qtk_mxfp4_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy)
     const __m256i k12 = _mm256_set1_epi8(12);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / 32; i++, x += sizeof(qtk_block_mxfp4)) {
+        qtk_prefetch_ahead(x, (int)sizeof(qtk_block_mxfp4));
         const __m256i xu = _mm256_shuffle_epi8(tab, unpack_nibbles(x + 1));
         const __m256i yy = _mm256_loadu_si256((const __m256i *)(const void *)y[i].qs);
         const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(xu, yy), _mm256_maddubs_epi16(k12, yy));

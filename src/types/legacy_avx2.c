@@ -109,6 +109,7 @@ typedef struct gemv1_act {
             float dx[4];                                                                                 \
             for (int r = 0; r < R; r++) {                                                                \
                 const BLOCK *x = (const BLOCK *)(const void *)(w + (size_t)r * ws);                      \
+                qtk_prefetch_ahead(&x[i], (int)sizeof(BLOCK));                                          \
                 xu[r] = LEVELS(&x[i]);                                                                   \
                 dx[r] = fp16_load(&x[i].d);                                                              \
             }                                                                                            \
@@ -140,6 +141,7 @@ typedef struct gemv1_act {
             for (; i + 7 < nb; i += 8) {                                                                 \
                 const __m256 dd = _mm256_mul_ps(qtk_fp16x8_load(&x[i].d, sizeof(BLOCK)), _mm256_loadu_ps(&t->dy[i])); \
                 for (int k = 0; k < 8; k++) {                                                            \
+                    qtk_prefetch_ahead(&x[i + k], (int)sizeof(BLOCK));                                   \
                     const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(LEVELS(&x[i + k]), load_y(&y[i + k])), \
                                                        t->nb16[i + k]);                                  \
                     const __m256 d = _mm256_permutevar8x32_ps(dd, _mm256_set1_epi32(k));                 \
