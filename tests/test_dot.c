@@ -380,6 +380,66 @@ static void test_mul_mat(const qtk_type_traits *tr, int64_t n) {
     free(im);
 }
 
+/* Q8_0 × Q8_0 with −128 in the bytes, which the activation quantizers never write but
+ * a caller of vec_dot may pass: the AVX2 kernel's sign trick is wrong exactly there
+ * (−(−128) wraps) and must give way to the exact product. Every level's vec_dot and
+ * mul_mat (one column and two, 37 rows) against the exact sum Σ d_x·d_y·Σ x·y in double,
+ * within the float rounding of the kernels' accumulation (a rounding of at most 2^-24 of
+ * M = Σ |d_x d_y| Σ|x||y| per product and per addition: (2·25 + 8)·2^-24·M; the sign trick
+ * misses by 2·128·|y|·d_x·d_y per −128 pair, ~10^4 times more);
+ * mul_mat equal to vec_dot bit for bit. Columns: 0 with −128 bytes, 1 without. */
+static void test_q8_0_min_bytes(void) {
+    enum { NB = 25, N = 32 * NB, ROWS = 37 };
+    const qtk_type_traits *tr = qtk_type_get(QTK_TYPE_Q8_0);
+    qtk_block_q8_0 *w = (qtk_block_q8_0 *)calloc(ROWS * NB, sizeof *w), *a = (qtk_block_q8_0 *)calloc(2 * NB, sizeof *a);
+    tl_rng rng;
+    tl_rng_seed(&rng, 1280);
+    for (int b = 0; b < ROWS * NB; b++) {
+        w[b].d = qtk_fp32_to_fp16(0.01f + 0.02f * (float)tl_rng_uniform(&rng));
+        for (int j = 0; j < 32; j++) w[b].qs[j] = (int8_t)(j % 5 == 0 ? -128 : j % 5 == 1 ? 127 : (int)(tl_rng_uniform(&rng) * 255.0) - 127);
+    }
+    for (int c = 0; c < 2; c++)
+        for (int b = 0; b < NB; b++) {
+            a[c * NB + b].d = qtk_fp32_to_fp16(0.5f + (float)tl_rng_uniform(&rng));
+            for (int j = 0; j < 32; j++)
+                a[c * NB + b].qs[j] = (int8_t)(c == 0 && (j + b) % 3 == 0 ? -128 : (int)(tl_rng_uniform(&rng) * 254.0) - 127);
+        }
+    int levels = 0;
+    for (int isa = 0; isa < QTK_ISA_COUNT; isa++) {
+        if (!tr->vec_dot[isa] || !qtk_isa_available((qtk_isa)isa)) continue;
+        levels++;
+        float vd[2][ROWS], mm1[ROWS], mm2[2][ROWS + 1];
+        for (int c = 0; c < 2; c++)
+            for (int r = 0; r < ROWS; r++) {
+                double ref = 0, mag = 0;
+                for (int b = 0; b < NB; b++) {
+                    const qtk_block_q8_0 *x = &w[r * NB + b], *y = &a[c * NB + b];
+                    long isum = 0, iabs = 0;
+                    for (int j = 0; j < 32; j++) isum += (long)x->qs[j] * y->qs[j], iabs += labs((long)x->qs[j] * y->qs[j]);
+                    const double dd = (double)qtk_fp16_to_fp32(x->d) * (double)qtk_fp16_to_fp32(y->d);
+                    ref += dd * (double)isum;
+                    mag += fabs(dd) * (double)iabs;
+                }
+                tr->vec_dot[isa](N, &vd[c][r], &w[r * NB], &a[c * NB]);
+                CHECK(fabs((double)vd[c][r] - ref) <= mag * (2 * NB + 8) / 16777216.0,
+                      "q8_0/%s with -128 bytes, column %d row %d: vec_dot %.9g, exact %.9g", qtk_isa_name((qtk_isa)isa), c,
+                      r, (double)vd[c][r], ref);
+            }
+        if (!tr->mul_mat[isa]) continue;
+        tr->mul_mat[isa](N, w, sizeof *w * NB, a, sizeof *a * NB, mm1, ROWS, ROWS, 1);
+        tr->mul_mat[isa](N, w, sizeof *w * NB, a, sizeof *a * NB, &mm2[0][0], ROWS + 1, ROWS, 2);
+        long bad = 0;
+        for (int r = 0; r < ROWS; r++) {
+            bad += memcmp(&mm1[r], &vd[0][r], sizeof(float)) != 0;
+            for (int c = 0; c < 2; c++) bad += memcmp(&mm2[c][r], &vd[c][r], sizeof(float)) != 0;
+        }
+        CHECK(bad == 0, "q8_0/%s with -128 bytes: %ld mul_mat outputs differ from vec_dot", qtk_isa_name((qtk_isa)isa), bad);
+    }
+    CHECK(levels >= 1, "q8_0: no level tested");
+    free(w);
+    free(a);
+}
+
 int main(void) {
     const char *quick = getenv("QTK_TEST_QUICK");
     if (quick && *quick && strcmp(quick, "0") != 0) g_max_len = 1024;
@@ -399,6 +459,7 @@ int main(void) {
     test_q8_0_roundtrip();
     test_q8_K_roundtrip();
     test_q8_2_roundtrip();
+    test_q8_0_min_bytes();
     test_best();
     int tested = 0;
     for (int i = 0; i < qtk_type_count(); i++) {
