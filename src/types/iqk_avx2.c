@@ -34,14 +34,8 @@ static __m256i table16(const int8_t *t, int n) {
     return _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)buf));
 }
 
-/* 16 unaligned bytes at lo into the low lane, 16 at hi into the high lane. */
-static inline __m256i load2(const void *lo, const void *hi) {
-    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)lo)),
-                                   _mm_loadu_si128((const __m128i *)hi), 1);
-}
-
 /* Sub-blocks a (low lane) and a+8 (high lane) of the activations. */
-static inline __m256i load_y(const int8_t *yq, int a) { return load2(yq + 16 * a, yq + 16 * (a + 8)); }
+static inline __m256i load_y(const int8_t *yq, int a) { return qtk_load2x128(yq + 16 * a, yq + 16 * (a + 8)); }
 
 /* Scale vector of the register holding sub-blocks a, a+8: S_a / S_{a+8} per lane. */
 static inline __m256i scale_of(__m256i S16, int a) {
@@ -102,7 +96,7 @@ void qtk_iq2_k_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy)
         const __m256i S16 = _mm256_sub_epi16(nibbles16(b + 4), _mm256_set1_epi16(8));
         const int8_t *yq = y[ib].qs;
         /* half 0 of each 32-byte half -> sub-blocks 2s, 8+2s; half 1 -> 2s+1, 9+2s */
-        const __m256i q0 = load2(b + 12, b + 44), q1 = load2(b + 28, b + 60);
+        const __m256i q0 = qtk_load2x128(b + 12, b + 44), q1 = qtk_load2x128(b + 28, b + 60);
         __m256i acc = _mm256_setzero_si256();
         for (int sh = 0; sh < 4; sh++) {
             const __m256i i0 = _mm256_and_si256(_mm256_srli_epi16(q0, 2 * sh), m3);
@@ -128,7 +122,7 @@ void qtk_iq3_k_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy)
         const __m256i odd = _mm256_add_epi16(_mm256_add_epi16(m, m), _mm256_set1_epi16(1));
         const __m256i S16 = _mm256_sub_epi16(_mm256_xor_si256(odd, neg), neg);
         const int8_t *yq = y[ib].qs;
-        const __m256i q0 = load2(b + 14, b + 46), q1 = load2(b + 30, b + 62);
+        const __m256i q0 = qtk_load2x128(b + 14, b + 46), q1 = qtk_load2x128(b + 30, b + 62);
         /* high bits: low lane (sub-blocks < 8) uses bit b32 = s, high lane bit 4+s -> shift it down by 4 */
         const __m256i h0 = _mm256_srlv_epi32(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(b + 78))), hshift);
         const __m256i h1 = _mm256_srlv_epi32(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(b + 94))), hshift);
@@ -160,7 +154,7 @@ void qtk_iq4_k_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy)
         __m256i acc = _mm256_setzero_si256();
         for (int j = 0; j < 4; j++) {
             /* 32-weight groups j, j+4: low nibbles = sub-blocks 2j, 2j+8; high = 2j+1, 2j+9 */
-            const __m256i q = load2(b + 16 + 16 * j, b + 80 + 16 * j);
+            const __m256i q = qtk_load2x128(b + 16 + 16 * j, b + 80 + 16 * j);
             const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
             acc = _mm256_add_epi32(acc, dot_chunk(_mm256_shuffle_epi8(T, lo), load_y(yq, 2 * j), scale_of(S16, 2 * j)));
             acc = _mm256_add_epi32(acc, dot_chunk(_mm256_shuffle_epi8(T, hi), load_y(yq, 2 * j + 1),
@@ -188,7 +182,7 @@ void qtk_iq5_k_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy)
                 _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(b + 144 + 16 * half))), hshift);
             for (int c = 0; c < 2; c++) {
                 /* chunks c, c+2: low nibbles = sub-blocks 4c+half, +8; high nibbles = 4c+2+half, +8 */
-                const __m256i q = load2(b + 16 + 32 * c + 16 * half, b + 80 + 32 * c + 16 * half);
+                const __m256i q = qtk_load2x128(b + 16 + 32 * c + 16 * half, b + 80 + 32 * c + 16 * half);
                 const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
                 /* 5th bit of 32-group 2c (resp. 2c+1) moved to bit 7 for blendv */
                 const __m256i slo = _mm256_slli_epi16(h, 7 - 2 * c), shi = _mm256_slli_epi16(h, 6 - 2 * c);
@@ -226,9 +220,9 @@ void qtk_iq6_k_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy)
         for (int half = 0; half < 2; half++) {
             /* qh of positions 16·half..+15: groups 0..3 from the first 32 bytes, 4..7 from the
              * second, at the same bit pair 2·(b32 % 4) */
-            const __m256i h = load2(b + 148 + 16 * half, b + 180 + 16 * half);
+            const __m256i h = qtk_load2x128(b + 148 + 16 * half, b + 180 + 16 * half);
             for (int c = 0; c < 2; c++) {
-                const __m256i q = load2(b + 20 + 32 * c + 16 * half, b + 84 + 32 * c + 16 * half);
+                const __m256i q = qtk_load2x128(b + 20 + 32 * c + 16 * half, b + 84 + 32 * c + 16 * half);
                 const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
                 const int k = 4 * c; /* bit pair of group 2c at bits k, k+1; of 2c+1 at k+2, k+3 */
                 const __m256i vlo = lookup64(T, lo, _mm256_slli_epi16(h, 7 - k), _mm256_slli_epi16(h, 6 - k));

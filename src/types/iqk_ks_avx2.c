@@ -54,10 +54,8 @@ QTK_FORCE_INLINE __m256i block_acc4(__m256i b0, __m256i b1, __m256i b2, __m256i 
     for (int k = 0; k < 4; k++) {
         const __m256i lo = _mm256_shuffle_epi8(table, _mm256_and_si256(bytes[k], m4));
         const __m256i hi = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(bytes[k], 4), m4));
-        const __m256i ylo = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(yq + 64 * k))),
-                                                    _mm_loadu_si128((const __m128i *)(yq + 64 * k + 32)), 1);
-        const __m256i yhi = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(yq + 64 * k + 16))),
-                                                    _mm_loadu_si128((const __m128i *)(yq + 64 * k + 48)), 1);
+        const __m256i ylo = qtk_load2x128(yq + 64 * k, yq + 64 * k + 32);
+        const __m256i yhi = qtk_load2x128(yq + 64 * k + 16, yq + 64 * k + 48);
         const __m256i sc = _mm256_shuffle_epi8(Sb, _mm256_loadu_si256((const __m256i *)pair_ctrl[layout][k]));
         const __m256i plo = _mm256_maddubs_epi16(_mm256_sign_epi8(lo, lo), _mm256_sign_epi8(ylo, lo));
         const __m256i phi = _mm256_maddubs_epi16(_mm256_sign_epi8(hi, hi), _mm256_sign_epi8(yhi, hi));
@@ -338,14 +336,12 @@ void qtk_iq2_kl_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
     const __m256i t0l = ks2_table(c[0], 63), t0h = ks2_table(c[0] + 16, 63);
     const __m256i t1l = ks2_table(c[1], 63), t1h = ks2_table(c[1] + 16, 63);
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    /* bit 0/1 of sh: (sh << (14 - 2j)) keeps bits 2j, 2j+1 on top */
-    const __m128i shm = _mm_setr_epi16(1 << 14, 1 << 12, 1 << 10, 1 << 8, 1 << 6, 1 << 4, 1 << 2, 1);
     float sumf = 0.0f;
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 86) {
         qtk_prefetch_ahead(p, 86);
         uint16_t sh;
         memcpy(&sh, p, 2);
-        const __m128i hb = _mm_srli_epi16(_mm_mullo_epi16(_mm_set1_epi16((short)sh), shm), 14);
+        const __m128i hb = qtk_bits2x8(sh);
         const __m128i S = _mm_sub_epi16(_mm_or_si128(ks2_nibbles_lh(p + 2), _mm_slli_epi16(hb, 4)), _mm_set1_epi16(32));
         __m256i acc = ks2_corr(S, _mm_set1_epi16(-63), &y[ibl]);
         const __m256i Sb = _mm256_broadcastsi128_si256(S);
@@ -365,10 +361,8 @@ void qtk_iq2_kl_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
                 /* lane l: weights 0-15 / 16-31 of sub-block 2m+o, activations to match */
                 const __m256i sv = _mm256_shuffle_epi8(Sb, ks2_sel(4 * h + o, 4 * h + 2 + o));
                 const int8_t *ys = yq + 32 * o;
-                const __m256i y0 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)ys)),
-                                                           _mm_loadu_si128((const __m128i *)(const void *)(ys + 64)), 1);
-                const __m256i y1 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(ys + 16))),
-                                                           _mm_loadu_si128((const __m128i *)(const void *)(ys + 80)), 1);
+                const __m256i y0 = qtk_load2x128(ys, ys + 64);
+                const __m256i y1 = qtk_load2x128(ys + 16, ys + 80);
                 acc = _mm256_add_epi32(acc, ks2_dot(_mm256_unpacklo_epi8(g0, g1), y0, sv));
                 acc = _mm256_add_epi32(acc, ks2_dot(_mm256_unpackhi_epi8(g0, g1), y1, sv));
             }

@@ -93,7 +93,6 @@ void qtk_iq4_xs_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
     const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qtk_iq4nl_values));
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const __m128i shm = _mm_setr_epi16(1 << 14, 1 << 12, 1 << 10, 1 << 8, 1 << 6, 1 << 4, 1 << 2, 1);
     /* vpshufb control: int16 word 2k of Sb in the low 128 bits, 2k + 1 in the high (k = 0
      * here; + 4k bytes for pair k) */
     const __m256i sel0 = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3,
@@ -101,13 +100,12 @@ void qtk_iq4_xs_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
     double sum = 0.0;
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, x += sizeof(qtk_block_iq4_xs)) {
         qtk_prefetch_ahead(x, (int)sizeof(qtk_block_iq4_xs));
-        /* the 8 sub-block scales as int16: (low/high nibble of sl | 2 bits of sh) − 32;
-         * (sh << (14 − 2j)) >> 14 keeps bits 2j, 2j + 1 */
+        /* the 8 sub-block scales as int16: (low/high nibble of sl | 2 bits of sh) − 32 */
         uint32_t slw;
         memcpy(&slw, x + 4, 4);
         const __m128i w8 = _mm_cvtepu8_epi16(_mm_cvtsi32_si128((int)slw));
         const __m128i lo4 = _mm_unpacklo_epi16(_mm_and_si128(w8, _mm_set1_epi16(0xF)), _mm_srli_epi16(w8, 4));
-        const __m128i hb = _mm_srli_epi16(_mm_mullo_epi16(_mm_set1_epi16((short)ld16(x + 2)), shm), 14);
+        const __m128i hb = qtk_bits2x8(ld16(x + 2));
         const __m256i Sb = _mm256_broadcastsi128_si256(
             _mm_sub_epi16(_mm_or_si128(lo4, _mm_slli_epi16(hb, 4)), _mm_set1_epi16(32)));
         const uint8_t *qs = x + 8;
@@ -120,10 +118,7 @@ void qtk_iq4_xs_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
             const __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)qs);
             const __m256i v0 = _mm256_shuffle_epi8(table, _mm256_and_si256(q, m4));
             const __m256i v1 = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
-            const __m256i y0 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)q8)),
-                                                       _mm_loadu_si128((const __m128i *)(const void *)(q8 + 32)), 1);
-            const __m256i y1 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(q8 + 16))),
-                                                       _mm_loadu_si128((const __m128i *)(const void *)(q8 + 48)), 1);
+            const __m256i y0 = qtk_load2x128(q8, q8 + 32), y1 = qtk_load2x128(q8 + 16, q8 + 48);
             const __m256i sc = _mm256_shuffle_epi8(Sb, _mm256_add_epi8(sel0, _mm256_set1_epi8((char)(4 * k))));
             const __m256i p0 = _mm256_maddubs_epi16(_mm256_sign_epi8(v0, v0), _mm256_sign_epi8(y0, v0));
             const __m256i p1 = _mm256_maddubs_epi16(_mm256_sign_epi8(v1, v1), _mm256_sign_epi8(y1, v1));

@@ -59,6 +59,20 @@ QTK_FORCE_INLINE __m256 qtk_fp16x8_load(const void *p, size_t stride) {
     return _mm256_cvtph_ps(_mm_set_epi64x((long long)w[1], (long long)w[0]));
 }
 
+/* 16 unaligned bytes at lo into the low 128 bits, 16 at hi into the high ones: the
+ * activations arranged to match a weight load whose lanes hold two sub-blocks. */
+QTK_FORCE_INLINE __m256i qtk_load2x128(const void *lo, const void *hi) {
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)lo)),
+                                   _mm_loadu_si128((const __m128i *)hi), 1);
+}
+
+/* Word j = bits 2j, 2j + 1 of v (j = 0..7): (v << (14 − 2j)) >> 14 in 16 bits, one
+ * multiply instead of eight shifts (the 2-bit high parts of IQ4_XS / IQ2_KL scales). */
+QTK_FORCE_INLINE __m128i qtk_bits2x8(uint16_t v) {
+    const __m128i m = _mm_setr_epi16(1 << 14, 1 << 12, 1 << 10, 1 << 8, 1 << 6, 1 << 4, 1 << 2, 1);
+    return _mm_srli_epi16(_mm_mullo_epi16(_mm_set1_epi16((short)v), m), 14);
+}
+
 /* Σ of the 8 int32 lanes of v. */
 QTK_FORCE_INLINE int32_t qtk_hsum_i32x8(__m256i v) {
     __m128i r = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
