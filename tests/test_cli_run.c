@@ -522,6 +522,13 @@ static void test_bench_errors(const char *model, const char *out) {
     CHECK(tl_run_qtk("bench types --type q8_0 --rows 16 --cols 256 --seconds 0.001", out) == 0 &&
               tl_file_contains(out, "q8_0") && tl_file_contains(out, "memory read bandwidth"),
           "bench types still works");
+    /* --reuse-rows: 40 rows from 16 distinct ones (the last copy partial: ASan checks its bounds) */
+    CHECK(tl_run_qtk("bench types --type iq4_kss --rows 40 --reuse-rows 16 --cols 256 --seconds 0.001 --gemm-cols 0 -t 2",
+                     out) == 0 &&
+              tl_file_contains(out, "40 x 256 matrix (16 distinct rows)") && tl_file_contains(out, "iq4_kss"),
+          "bench types --reuse-rows");
+    CHECK(tl_run_qtk("bench types --reuse-rows -3", out) == 2 && tl_file_contains(out, "--reuse-rows"),
+          "bench types --reuse-rows -3 -> 2");
     /* --crossover: one row per type with a ratio per width and the width the panels win from */
     CHECK(tl_run_qtk("bench types --crossover --type q8_0 --type q4_K --rows 64 --cols 256 --seconds 0.001 -t 1", out) ==
                   0 &&

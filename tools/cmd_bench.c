@@ -22,7 +22,8 @@ void help_bench(FILE *out) {
     fprintf(out,
             "usage: qtk bench -m MODEL [-m MODEL ...] [-p N,...] [-n N,...] [-t N,...] [-r N] [-ctk T] [-ctv T]\n"
             "                 [-mmp 0|1] [-o md|json|jsonl|csv] [--progress] [--bw-size MIB] [--isa L]\n"
-            "       qtk bench types [--type T ...] [-t N] [--rows R] [--cols C] [--seconds S] [--effort L]\n\n"
+            "       qtk bench types [--type T ...] [-t N] [--rows R] [--cols C] [--reuse-rows K] [--seconds S]\n"
+            "                       [--effort L]\n\n"
             "Model benchmark (llama-bench's options and output). For every model, thread\n"
             "count and test, after one warmup run, r timed runs:\n"
             "  ppP   P pseudo-random tokens (BOS first if the vocabulary adds one) decoded as\n"
@@ -75,6 +76,10 @@ void help_bench(FILE *out) {
             "  -t, --threads N  threads for the N-thread figures (default: all CPUs)\n"
             "  --rows R      matrix rows (default 4096)\n"
             "  --cols C      matrix columns = row length (default 4096)\n"
+            "  --reuse-rows K  quantize only K distinct rows and repeat them to fill the R\n"
+            "                rows of the dot and gemm figures (0 = all distinct, the default):\n"
+            "                a matrix far larger than the caches (R = 65536) is then quick to\n"
+            "                build for the slow quantizers; the kernels read every byte anyway\n"
             "  --seconds S   minimum time per measurement (default 0.5)\n"
             "  --gemm-cols G activation columns of the gemm figure (default 512; 0 = skip)\n"
             "  --isa L       cap the kernels at level L: scalar, avx2, avx512 or neon\n"
@@ -999,7 +1004,7 @@ static int bench_crossover(const int *types, int ntypes, int64_t rows, int64_t c
 
 int cmd_bench(int argc, char **argv) {
     int types[128], ntypes = 0, nthreads = qtk_cpu_count();
-    int64_t rows = 4096, cols = 4096;
+    int64_t rows = 4096, cols = 4096, reuse_rows = 0;
     double min_seconds = 0.5;
     int64_t gemm_cols = 512;
     bool crossover = false;
@@ -1023,6 +1028,9 @@ int cmd_bench(int argc, char **argv) {
             rows = atoll(argv[++i]);
         } else if (!strcmp(a, "--cols") && i + 1 < argc) {
             cols = atoll(argv[++i]);
+        } else if (!strcmp(a, "--reuse-rows") && i + 1 < argc) {
+            reuse_rows = atoll(argv[++i]);
+            if (reuse_rows < 0) return cli_usage_error("bench", help_bench, "--reuse-rows: 0 or a positive count");
         } else if (!strcmp(a, "--seconds") && i + 1 < argc) {
             min_seconds = atof(argv[++i]);
         } else if (!strcmp(a, "--gemm-cols") && i + 1 < argc) {
@@ -1051,8 +1059,10 @@ int cmd_bench(int argc, char **argv) {
 
     if (crossover) return bench_crossover(types, ntypes, rows, cols, nthreads, min_seconds);
 
-    const int64_t qrows = rows < 64 ? rows : 64; /* rows used for quantize timing */
-    float *x = (float *)malloc((size_t)(rows * cols) * sizeof(float));
+    /* distinct rows: the source matrix and what is quantized; the rest repeats them */
+    const int64_t src_rows = reuse_rows > 0 && reuse_rows < rows ? reuse_rows : rows;
+    const int64_t qrows = src_rows < 64 ? src_rows : 64; /* rows used for quantize timing */
+    float *x = (float *)malloc((size_t)(src_rows * cols) * sizeof(float));
     float *imatrix = (float *)malloc((size_t)cols * sizeof(float));
     float *act = (float *)malloc((size_t)cols * sizeof(float));
     float *deq = (float *)malloc((size_t)(qrows * cols) * sizeof(float));
@@ -1063,12 +1073,14 @@ int cmd_bench(int argc, char **argv) {
         fprintf(stderr, "qtk bench: out of memory\n");
         return 1;
     }
-    fill_weights(x, rows, cols, imatrix);
+    fill_weights(x, src_rows, cols, imatrix);
     for (int64_t j = 0; j < cols; j++) act[j] = x[j] * 3.0f + 0.001f * (float)(j % 13);
 
     const qtk_cpu_features *f = qtk_cpu();
-    fprintf(stdout, "qtk bench types: %lld x %lld matrix, %d threads, CPU:%s%s%s%s%s%s\n", (long long)rows,
-            (long long)cols, nthreads, f->avx2 ? " avx2" : "", f->avx512f ? " avx512" : "",
+    char reuse_note[64] = "";
+    if (src_rows < rows) snprintf(reuse_note, sizeof reuse_note, " (%lld distinct rows)", (long long)src_rows);
+    fprintf(stdout, "qtk bench types: %lld x %lld matrix%s, %d threads, CPU:%s%s%s%s%s%s\n", (long long)rows,
+            (long long)cols, reuse_note, nthreads, f->avx2 ? " avx2" : "", f->avx512f ? " avx512" : "",
             f->avx512vnni ? " vnni" : "", f->avx512vbmi ? " vbmi" : "", f->neon ? " neon" : "", f->neon_dotprod ? " dotprod" : "");
     fflush(stdout);
     double bw1 = read_bandwidth(1, min_seconds), bwn = read_bandwidth(nthreads, min_seconds);
@@ -1084,7 +1096,7 @@ int cmd_bench(int argc, char **argv) {
             fprintf(stderr, "qtk bench: out of memory\n");
             return 1;
         }
-        for (int64_t i = 0; i < gemm_cols * cols; i++) gx[i] = x[i % (rows * cols)] * 2.0f;
+        for (int64_t i = 0; i < gemm_cols * cols; i++) gx[i] = x[i % (src_rows * cols)] * 2.0f;
     }
     fprintf(stdout, "\n%-9s %7s %8s %8s %9s %9s %9s %6s %6s %10s %6s  %s\n", "type", "bpw", "q M/s", "qi M/s",
             "deq GB/s", "dot1 GB/s", "dotN GB/s", "/bw1", "/bwN", "gemm Gop/s", "/peak", "kernel");
@@ -1114,7 +1126,9 @@ int cmd_bench(int argc, char **argv) {
         /* full matrix for the dot product (quantized on all threads) */
         bench_ctx qc = {.tr = tr, .w = (const uint8_t *)qbuf, .row_size = rs, .cols = cols, .src = x,
                         .imatrix = tr->requires_imatrix ? imatrix : NULL};
-        qtk_parallel_for(nthreads, rows, quantize_range, &qc);
+        qtk_parallel_for(nthreads, src_rows, quantize_range, &qc);
+        for (int64_t r = src_rows; r < rows; r += src_rows)
+            memcpy((uint8_t *)qbuf + (size_t)r * rs, qbuf, (size_t)(rows - r < src_rows ? rows - r : src_rows) * rs);
         qtk_vec_dot_fn dot = qtk_vec_dot_best(types[k]);
         const qtk_type_traits *at = qtk_type_get(tr->vec_dot_type);
         double d1 = 0, dn = 0;
