@@ -30,6 +30,7 @@ static inline int hsum_i32(__m256i v) {
         double sum = 0.0;                                                                                 \
         for (int64_t ibl = 0; ibl < n / QK_K; ibl++, b += (BYTES)) {                                     \
             const int8_t *q8 = y[ibl].qs;                                                                 \
+            qtk_prefetch_ahead(b, (BYTES));                                                               \
             __m256i acc = _mm256_setzero_si256();                                                         \
             for (int ib = 0; ib < 8; ib++, q8 += 32) {                                                    \
                 uint64_t w4[4];                                                                           \

@@ -380,6 +380,7 @@ static inline int iq1_m_sum(const uint8_t *b, const int8_t *q8) {
         double sum = 0.0;                                                                                  \
         for (int64_t ibl = 0; ibl < n / QK_K; ibl++, b += (BYTES)) {                                      \
             float yd;                                                                                      \
+            qtk_prefetch_ahead(b, (BYTES));                                                                \
             memcpy(&yd, &y[ibl].d, sizeof yd);                                                             \
             sum = iqm_acc_f(sum, t##_sum(b, y[ibl].qs), qtk_f16c_to_f32(DBITS(b)), yd, (F));              \
         }                                                                                                  \

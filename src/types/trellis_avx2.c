@@ -54,6 +54,7 @@ QTK_FORCE_INLINE void kt_vec_dot_avx2(int type, float factor, size_t bb, int64_t
     qtk_kt_sub sub[8];
     float sumf = 0.0f;
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += bb) {
+        qtk_prefetch_ahead(p, (int)bb);
         qtk_kt_unpack(type, p, sub);
         for (int b = 0; b < 8; b++) {
             const qtk_block_q8_0 *yb = &y[ibl * 8 + b];

@@ -188,6 +188,7 @@ QTK_FORCE_INLINE void kt_vec_dot_avx512(int type, float factor, size_t bb, int64
     float sumf = 0.0f;
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += bb) {
         kt_super u;
+        qtk_prefetch_ahead(p, (int)bb);
         kt_unpack_avx512(type, p, &u);
         __m512i acc[8];
         uint16_t ydh[8];
