@@ -205,11 +205,21 @@ static void test_avx512_kernels(void) {
                 CHECK(memcmp(&s0, &s1, sizeof s0) == 0, "%s n=%lld pass %d: words kernel %.9g, scalar %.9g",
                       tr->name, (long long)n, pass, (double)s1, (double)s0);
                 if (!vbmi) continue;
-                vb(n, &s2, w, y);
-                ran_vbmi = 1;
-                CHECK(memcmp(&s0, &s2, sizeof s0) == 0, "%s n=%lld pass %d: vbmi kernel %.9g, scalar %.9g",
-                      tr->name, (long long)n, pass, (double)s2, (double)s0);
+                /* both code lookups of the large grids: vpermi2b (0) and gathers (1) */
+                for (int mode = 0; mode < 2; mode++) {
+                    CHECK(qtk_iqm_vbmi_lookups(mode) == 7 * mode, "lookups forced to %d", mode);
+                    s2 = NAN;
+                    vb(n, &s2, w, y);
+                    ran_vbmi = 1;
+                    CHECK(memcmp(&s0, &s2, sizeof s0) == 0, "%s n=%lld pass %d: vbmi kernel (lookup %d) %.9g, scalar %.9g",
+                          tr->name, (long long)n, pass, mode, (double)s2, (double)s0);
+                }
             }
+    }
+    if (vbmi) {
+        const int g = qtk_iqm_vbmi_lookups(-1);
+        printf("  vbmi code lookups timed at first use: IQ2_XS %s, IQ2_S %s, IQ1 %s\n", (g & 1) ? "gather" : "vpermi2b",
+               (g & 2) ? "gather" : "vpermi2b", (g & 4) ? "gather" : "vpermi2b");
     }
     printf("  avx512 kernels on random blocks: words %s, vbmi %s\n", ran_words ? "checked" : "not on this CPU",
            ran_vbmi ? "checked" : "not on this CPU");

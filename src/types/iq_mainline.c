@@ -77,6 +77,16 @@ IQM_TO_INT8(iq3_xxs, IQ3XXS_BYTES, iq3xxs_word, iq3xxs_mul32, 0.25f)
 IQM_TO_INT8(iq3_s, IQ3S_BYTES, iq3s_word, iq3s_mul32, 1.0f)
 IQM_TO_INT8(iq1_s, IQ1S_BYTES, iq1s_word, iq1s_mul32, 0.125f)
 
+/* For tests (iq_mainline.h): the VBMI kernels' lookup choice. */
+int qtk_iqm_vbmi_lookups(int mode) {
+#ifdef QTK_HAVE_AVX512
+    return qtk_iqv_lookups(mode);
+#else
+    (void)mode;
+    return -1;
+#endif
+}
+
 /* For tests (iq_mainline.h): the two kernels behind the AVX-512 level. */
 int qtk_iqm_avx512_kernels(int type, qtk_vec_dot_fn *words, qtk_vec_dot_fn *vbmi) {
     *words = *vbmi = NULL;

@@ -222,6 +222,13 @@ IQM_DECLARE_DOTS(iq1_m)
  * Run them only when qtk_isa_available(QTK_ISA_AVX512) (+ qtk_cpu()->avx512vbmi). */
 int qtk_iqm_avx512_kernels(int type, qtk_vec_dot_fn *words, qtk_vec_dot_fn *vbmi);
 
+/* For tests, on CPUs with VBMI only: the VBMI kernels' code lookups of IQ2_XS, IQ2_S and
+ * IQ1_S/IQ1_M forced to vpermi2b (mode 0) or gathers (1), back to the choice timed at first use
+ * (-1), or left as they are (-2). Returns bits 0/1/2 set where IQ2_XS/IQ2_S/IQ1 gather now;
+ * qtk_iqm_vbmi_lookups returns -1 in builds without the AVX-512 kernels. */
+int qtk_iqm_vbmi_lookups(int mode);
+int qtk_iqv_lookups(int mode);
+
 /*
  * For tests: the grid-neighbour map (i32, *n_map codes) and lists (u16,
  * *n_nb entries) of grid 0..5 = iq2xxs, iq2xs, iq2s, iq3xxs, iq3s, iq1s in

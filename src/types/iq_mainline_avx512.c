@@ -42,7 +42,7 @@ static inline int hsum_i32(__m256i v) {
                     const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(q), yv); \
                     const __m256i m = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi32(m0)), \
                                                               _mm_set1_epi32(m1), 1);                    \
-                    acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(p, m));                                \
+                    acc = _mm256_dpwssd_epi32(acc, p, m); /* = acc + p·m: |p| ≤ 4·62·128, m ≤ 31 */  \
                 } else {                                                                                  \
                     const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(q), yv);                       \
                     const __m256i m = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)m0)), \

@@ -13,14 +13,18 @@
  *    bits of the 8 magnitudes), split into a low-byte and a high-byte table;
  *  - all indices of the super-block are looked up at once with vpermi2b
  *    (128 table bytes per permute), the chunks picked by the index's bit 7
- *    and the extra high bits (k-masks);
+ *    and the extra high bits (k-masks); or, for the 512- to 2048-entry grids
+ *    (IQ2_XS, IQ2_S, IQ1_S/IQ1_M) where that takes 4 to 16 permutes per byte
+ *    table, by two vpgatherdd of dword codes, whichever a timing at first use
+ *    finds faster on this CPU (calibrate_lookups: Zen 4's gathers are slow, an
+ *    Intel core's permute of two tables takes 2 cycles on port 5);
  *  - the code words are spread to one per weight octet/quad (vpermt2w), cut
  *    into 2- or 3-bit fields (vpmultishiftqb) and mapped to magnitudes
  *    (vpermb);
  *  - the sign bits of 64 weights are one 64-bit k-mask (the stored sign bytes,
  *    or the ksigns table by vpermi2b for the 7-bit fields), applied to the
  *    activations with a masked subtract (wrapping at −128 as vpsignb does);
- *  - vpdpbusd takes |q| × sign·y, vpmulld the sub-block multipliers;
+ *  - vpdpbusd takes |q| × sign·y, vpdpwssd the sub-block multipliers;
  *  - IQ1: q = 8g + δ with g ∈ {−1, 0, 1} (code g + 1) and δ = ±1 per 32 (IQ1_S)
  *    or per 8 (IQ1_M) weights, so Σ q·y = 8·(Σ (g+1)·y − Σ y) + δ·Σ y, the
  *    two sums by vpdpbusd (the second against ones).
@@ -43,6 +47,8 @@ typedef struct {
     uint8_t iq3xxs_lo[256], iq3xxs_hi[256];
     uint8_t iq3s_lo[512], iq3s_hi[512];
     uint8_t iq1s_lo[2048], iq1s_hi[2048]; /* IQ1_S and IQ1_M: code g + 1 per value */
+    /* the same codes as dwords, for vpgatherdd */
+    uint32_t iq2xs_code[512], iq2s_code[1024], iq1s_code[2048];
     /* magnitude of a field (vpermb: index bits 0–5, the field in the low bits) */
     uint8_t mag_iq2[64], mag_iq3xxs[64], mag_iq3s[64], mag_iq1[64];
     uint8_t mul_of_nibble[64]; /* 2·(k & 15) + 1 */
@@ -74,6 +80,11 @@ typedef struct {
 } iqv_tables;
 
 static iqv_tables g_t;
+
+/* Per grid class, 1 = gather the codes, 0 = vpermi2b lookups; the same codes either way.
+ * g_gather is what the kernels read: the calibrated choice unless a test forces one. */
+enum { LK_IQ2XS, LK_IQ2S, LK_IQ1, LK_COUNT };
+static int g_calibrated[LK_COUNT], g_gather[LK_COUNT];
 static qtk_once g_t_once = QTK_ONCE_INIT;
 
 /* Position of byte value v in the sorted list of g's values (n_mag of them). */
@@ -134,6 +145,8 @@ static uint16_t word_of_entry(int n) {
     return (uint16_t)(p < 8 ? 8 * lane + p : 32 + 8 * lane + (p - 8));
 }
 
+static void calibrate_lookups(void);
+
 static void build_tables(void) {
     iqv_tables *t = &g_t;
     code_table(qtk_iq2xxs_grid, 256, 8, 2, t->iq2xxs_lo, t->iq2xxs_hi, t->mag_iq2);
@@ -142,6 +155,11 @@ static void build_tables(void) {
     code_table(qtk_iq3xxs_grid, 256, 4, 3, t->iq3xxs_lo, t->iq3xxs_hi, t->mag_iq3xxs);
     code_table(qtk_iq3s_grid, 512, 4, 3, t->iq3s_lo, t->iq3s_hi, t->mag_iq3s);
     code_table_iq1(t->iq1s_lo, t->iq1s_hi);
+    for (int e = 0; e < 2048; e++) {
+        if (e < 512) t->iq2xs_code[e] = t->iq2xs_lo[e] | (uint32_t)t->iq2xs_hi[e] << 8;
+        if (e < 1024) t->iq2s_code[e] = t->iq2s_lo[e] | (uint32_t)t->iq2s_hi[e] << 8;
+        t->iq1s_code[e] = t->iq1s_lo[e] | (uint32_t)t->iq1s_hi[e] << 8;
+    }
     for (int k = 0; k < 64; k++) {
         const int j = k % 8; /* byte j of its qword */
         t->mul_of_nibble[k] = (uint8_t)(2 * (k & 15) + 1);
@@ -176,6 +194,7 @@ static void build_tables(void) {
             t->octet_of_lane[v][k] = (uint8_t)(8 * v + i / 2);
         }
     }
+    calibrate_lookups();
 }
 
 /* ---- the pieces of one super-block ---- */
@@ -204,11 +223,29 @@ static inline __m512i lut2048(const uint8_t *T, __m512i idx, __mmask64 k7, __mma
     return _mm512_mask_blend_epi8(k10, a, b);
 }
 
+/* The code words W0:W1 (as unpacklo/hi of lut's lo and hi bytes) of the 32 entries whose
+ * index bits 0–7 are bytes 0–31 of idx and bits 8–10 bytes 0–31 of h3, by two gathers of
+ * dword codes: on Intel cores a 16-lane vpgatherdd costs ~6 cycles mostly on the load
+ * ports, where the 1024- and 2048-entry byte lookups take 8 and 16 vpermi2b per table,
+ * 2 cycles each on port 5. unpacklo/hi of (idx, h3) put the indices in W0's and W1's word
+ * order already. */
+static inline void gather_codes32(const uint32_t *tab, __m512i idx, __m512i h3, __m512i *W0, __m512i *W1) {
+    const __m512i i0 = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(_mm512_unpacklo_epi8(idx, h3)));
+    const __m512i i1 = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(_mm512_unpackhi_epi8(idx, h3)));
+    *W0 = _mm512_castsi256_si512(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(i0, (const void *)tab, 4)));
+    *W1 = _mm512_castsi256_si512(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(i1, (const void *)tab, 4)));
+}
+
 /* Magnitudes of the 64 weights of vector v from the code words W0:W1. */
 static inline __m512i expand(__m512i W0, __m512i W1, const uint16_t *sel, const uint8_t *cut, const uint8_t *mag) {
     const __m512i c = _mm512_permutex2var_epi16(W0, LD(sel), W1);
     return _mm512_permutexvar_epi8(_mm512_multishift_epi64_epi8(LD(cut), c), LD(mag));
 }
+
+/* acc + p·m per int32 lane, for |p| < 2^15 and 0 ≤ m < 2^15: vpdpwssd of the low int16
+ * halves (the high halves of m are 0), exactly vpmulld + vpaddd but one uop instead of three
+ * on Intel cores. Every p below is a sum of 4 products |q|·y with |q| ≤ 62 and |y| ≤ 128. */
+static inline __m512i mul_acc(__m512i acc, __m512i p, __m512i m) { return _mm512_dpwssd_epi32(acc, p, m); }
 
 /* Σ over the 4 vectors of multiplier · (|q| · sign·y), as 16 int32 lanes. */
 static inline __m512i products(__m512i W0, __m512i W1, const uint16_t (*sel)[32], const uint8_t *cut,
@@ -222,7 +259,7 @@ static inline __m512i products(__m512i W0, __m512i W1, const uint16_t (*sel)[32]
         const __m512i ys = _mm512_mask_sub_epi8(y, _cvtu64_mask64(signs[v]), zero, y);
         const __m512i p = _mm512_dpbusd_epi32(zero, qu, ys);
         const __m512i m = _mm512_maskz_permutexvar_epi8((__mmask64)0x1111111111111111ull, LD(mul_sel[v]), M);
-        acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(p, m));
+        acc = mul_acc(acc, p, m);
     }
     return acc;
 }
@@ -261,32 +298,45 @@ static inline int iq2_xxs_sum(const uint8_t *b, const int8_t *q8) {
 static inline int iq2_xs_sum(const uint8_t *b, const int8_t *q8) {
     const iqv_tables *t = &g_t;
     const __m512i w = LD(b + 2); /* 32 words: grid index (9 bits), sign field (7 bits) */
-    const __m512i idx = _mm512_inserti64x4(_mm512_setzero_si512(), _mm512_cvtepi16_epi8(w), 0);
-    const __mmask64 k7 = _mm512_movepi8_mask(idx);
-    const __mmask64 k8 = (__mmask64)_mm512_test_epi16_mask(w, _mm512_set1_epi16(0x100));
-    const __m512i lo = lut512(t->iq2xs_lo, idx, k7, k8), hi = lut512(t->iq2xs_hi, idx, k7, k8);
+    const __m512i idx = _mm512_castsi256_si512(_mm512_cvtepi16_epi8(w));
+    __m512i W0, W1;
+    if (g_gather[LK_IQ2XS]) {
+        const __m512i h = _mm512_srli_epi16(_mm512_and_si512(w, _mm512_set1_epi16(0x100)), 8);
+        gather_codes32(t->iq2xs_code, idx, _mm512_castsi256_si512(_mm512_cvtepi16_epi8(h)), &W0, &W1);
+    } else {
+        const __mmask64 k7 = _mm512_movepi8_mask(idx);
+        const __mmask64 k8 = (__mmask64)_mm512_test_epi16_mask(w, _mm512_set1_epi16(0x100));
+        const __m512i lo = lut512(t->iq2xs_lo, idx, k7, k8), hi = lut512(t->iq2xs_hi, idx, k7, k8);
+        W0 = _mm512_unpacklo_epi8(lo, hi);
+        W1 = _mm512_unpackhi_epi8(lo, hi);
+    }
     const __m512i s = _mm512_permutex2var_epi8(LD(qtk_ksigns_iq2xs), _mm512_srli_epi16(w, 9), LD(qtk_ksigns_iq2xs + 64));
     uint64_t signs[4];
     _mm256_storeu_si256((__m256i *)(void *)signs, _mm512_cvtepi16_epi8(s));
     const __m512i M = _mm512_permutexvar_epi8(
         _mm512_multishift_epi64_epi8(LD(t->nibbles), _mm512_set1_epi64((long long)u64_at(b + 66))), LD(t->mul_of_nibble));
-    return hsum512(products(_mm512_unpacklo_epi8(lo, hi), _mm512_unpackhi_epi8(lo, hi), t->sel_iq2, t->cut_iq2,
-                            t->mag_iq2, signs, q8, M, t->mul16));
+    return hsum512(products(W0, W1, t->sel_iq2, t->cut_iq2, t->mag_iq2, signs, q8, M, t->mul16));
 }
 
 static inline int iq2_s_sum(const uint8_t *b, const int8_t *q8) {
     const iqv_tables *t = &g_t;
     const __m512i idx = LD(b + 2); /* bytes 0–31: low index bytes (32–63: the signs, unused here) */
-    const __mmask64 k7 = _mm512_movepi8_mask(idx);
     const __m512i hb = _mm512_multishift_epi64_epi8(LD(t->pairs), _mm512_set1_epi64((long long)u64_at(b + 66)));
-    const __mmask64 k8 = _mm512_test_epi8_mask(hb, _mm512_set1_epi8(1)), k9 = _mm512_test_epi8_mask(hb, _mm512_set1_epi8(2));
-    const __m512i lo = _mm512_mask_blend_epi8(k9, lut512(t->iq2s_lo, idx, k7, k8), lut512(t->iq2s_lo + 512, idx, k7, k8));
-    const __m512i hi = _mm512_mask_blend_epi8(k9, lut512(t->iq2s_hi, idx, k7, k8), lut512(t->iq2s_hi + 512, idx, k7, k8));
+    __m512i W0, W1;
+    if (g_gather[LK_IQ2S]) {
+        gather_codes32(t->iq2s_code, idx, _mm512_and_si512(hb, _mm512_set1_epi8(3)), &W0, &W1);
+    } else {
+        const __mmask64 k7 = _mm512_movepi8_mask(idx), k8 = _mm512_test_epi8_mask(hb, _mm512_set1_epi8(1)),
+                        k9 = _mm512_test_epi8_mask(hb, _mm512_set1_epi8(2));
+        const __m512i lo = _mm512_mask_blend_epi8(k9, lut512(t->iq2s_lo, idx, k7, k8), lut512(t->iq2s_lo + 512, idx, k7, k8));
+        const __m512i hi = _mm512_mask_blend_epi8(k9, lut512(t->iq2s_hi, idx, k7, k8), lut512(t->iq2s_hi + 512, idx, k7, k8));
+        W0 = _mm512_unpacklo_epi8(lo, hi);
+        W1 = _mm512_unpackhi_epi8(lo, hi);
+    }
     const uint64_t signs[4] = {u64_at(b + 34), u64_at(b + 42), u64_at(b + 50), u64_at(b + 58)};
     const __m512i M = _mm512_permutexvar_epi8(
         _mm512_multishift_epi64_epi8(LD(t->nibbles), _mm512_set1_epi64((long long)u64_at(b + 74))), LD(t->mul_of_nibble));
-    return hsum512(products(_mm512_unpacklo_epi8(lo, hi), _mm512_unpackhi_epi8(lo, hi), t->sel_iq2, t->cut_iq2,
-                            t->mag_iq2, signs, q8, M, t->mul16));
+    return hsum512(products(W0, W1, t->sel_iq2, t->cut_iq2, t->mag_iq2, signs, q8, M, t->mul16));
 }
 
 static inline int iq3_xxs_sum(const uint8_t *b, const int8_t *q8) {
@@ -317,6 +367,21 @@ static inline int iq3_s_sum(const uint8_t *b, const int8_t *q8) {
                             t->mag_iq3s, signs, q8, M, t->mul32));
 }
 
+/* The code words of IQ1_S/IQ1_M's 32 entries: index bits 0–7 in bytes 0–31 of idx, bits 8–10 in
+ * bits 0–2 of hb's. */
+static inline void iq1_codes(__m512i idx, __m512i hb, __m512i *W0, __m512i *W1) {
+    const iqv_tables *t = &g_t;
+    if (g_gather[LK_IQ1]) {
+        gather_codes32(t->iq1s_code, idx, _mm512_and_si512(hb, _mm512_set1_epi8(7)), W0, W1);
+        return;
+    }
+    const __mmask64 k7 = _mm512_movepi8_mask(idx), k8 = _mm512_test_epi8_mask(hb, _mm512_set1_epi8(1)),
+                    k9 = _mm512_test_epi8_mask(hb, _mm512_set1_epi8(2)), k10 = _mm512_test_epi8_mask(hb, _mm512_set1_epi8(4));
+    const __m512i lo = lut2048(t->iq1s_lo, idx, k7, k8, k9, k10), hi = lut2048(t->iq1s_hi, idx, k7, k8, k9, k10);
+    *W0 = _mm512_unpacklo_epi8(lo, hi);
+    *W1 = _mm512_unpackhi_epi8(lo, hi);
+}
+
 /* IQ1: Σ over the 4 vectors of m · (8·(Σ (g+1)·y − Σ y) + δ·Σ y) per lane; neg_sel
  * brings a byte with bit `neg_bit` set where δ = −1 into each lane. */
 static inline __m512i products_iq1(__m512i W0, __m512i W1, const int8_t *q8, __m512i M, const uint8_t (*mul_sel)[64],
@@ -334,7 +399,7 @@ static inline __m512i products_iq1(__m512i W0, __m512i W1, const int8_t *q8, __m
         const __m512i s = _mm512_add_epi32(_mm512_slli_epi32(_mm512_sub_epi32(py, sy), 3),
                                            _mm512_mask_sub_epi32(sy, neg, zero, sy));
         const __m512i m = _mm512_maskz_permutexvar_epi8(lanes, LD(mul_sel[v]), M);
-        acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(s, m));
+        acc = mul_acc(acc, s, m); /* |s| ≤ 9·4·127 */
     }
     return acc;
 }
@@ -350,26 +415,72 @@ static inline int iq1_s_sum(const uint8_t *b, const int8_t *q8) {
     const __m512i idx = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(b + 2)));
     const __m512i qh = qh_pairs(b + 34);
     const __m512i hb = _mm512_multishift_epi64_epi8(LD(t->iq1s_high), qh);
-    const __mmask64 k7 = _mm512_movepi8_mask(idx), k8 = _mm512_test_epi8_mask(hb, _mm512_set1_epi8(1)),
-                    k9 = _mm512_test_epi8_mask(hb, _mm512_set1_epi8(2)), k10 = _mm512_test_epi8_mask(hb, _mm512_set1_epi8(4));
-    const __m512i lo = lut2048(t->iq1s_lo, idx, k7, k8, k9, k10), hi = lut2048(t->iq1s_hi, idx, k7, k8, k9, k10);
+    __m512i W0, W1;
+    iq1_codes(idx, hb, &W0, &W1);
     const __m512i sc = _mm512_multishift_epi64_epi8(LD(t->iq1s_scale), qh);
     const __m512i M = _mm512_permutexvar_epi8(sc, LD(t->mul_of_octal));
-    return hsum512(products_iq1(_mm512_unpacklo_epi8(lo, hi), _mm512_unpackhi_epi8(lo, hi), q8, M, t->iq1s_mul, sc,
-                                t->iq1s_neg, 0));
+    return hsum512(products_iq1(W0, W1, q8, M, t->iq1s_mul, sc, t->iq1s_neg, 0));
 }
 
 static inline int iq1_m_sum(const uint8_t *b, const int8_t *q8) {
     const iqv_tables *t = &g_t;
     const __m512i idx = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)b));
     const __m512i hb = _mm512_multishift_epi64_epi8(LD(t->iq1m_high), qh_pairs(b + 32)); /* bit 3: δ < 0 */
-    const __mmask64 k7 = _mm512_movepi8_mask(idx), k8 = _mm512_test_epi8_mask(hb, _mm512_set1_epi8(1)),
-                    k9 = _mm512_test_epi8_mask(hb, _mm512_set1_epi8(2)), k10 = _mm512_test_epi8_mask(hb, _mm512_set1_epi8(4));
-    const __m512i lo = lut2048(t->iq1s_lo, idx, k7, k8, k9, k10), hi = lut2048(t->iq1s_hi, idx, k7, k8, k9, k10);
+    __m512i W0, W1;
+    iq1_codes(idx, hb, &W0, &W1);
     const __m512i M = _mm512_permutexvar_epi8(
         _mm512_multishift_epi64_epi8(LD(t->iq1m_scale), _mm512_set1_epi64((long long)u64_at(b + 48))), LD(t->mul_of_octal));
-    return hsum512(products_iq1(_mm512_unpacklo_epi8(lo, hi), _mm512_unpackhi_epi8(lo, hi), q8, M, t->mul16, hb,
-                                t->octet_of_lane, 3));
+    return hsum512(products_iq1(W0, W1, q8, M, t->mul16, hb, t->octet_of_lane, 3));
+}
+
+/* ---- lookup calibration ---- */
+
+static volatile int g_sink;
+
+/* Best of 3 of 512 super-block sums over 32 pseudo-random blocks (every byte pattern is a
+ * valid block for the sums; the fp16 scales are not read). */
+static double time_sums(int (*sum)(const uint8_t *, const int8_t *), const uint8_t *w, size_t bs, const int8_t *q8) {
+    double best = 1e30;
+    for (int rep = 0; rep < 3; rep++) {
+        int acc = 0;
+        const double t0 = qtk_time_now();
+        for (int it = 0; it < 16; it++)
+            for (int b = 0; b < 32; b++) acc += sum(w + (size_t)b * bs, q8);
+        const double t = qtk_time_now() - t0;
+        if (t < best) best = t;
+        g_sink = acc;
+    }
+    return best;
+}
+
+/* Runs once, after the tables: each class takes the gathers only when they are at least
+ * 5 % faster than the permutes in all of 3 alternated trials (about 1 ms in total). */
+static void calibrate_lookups(void) {
+    static int (*const sums[LK_COUNT])(const uint8_t *, const int8_t *) = {iq2_xs_sum, iq2_s_sum, iq1_s_sum};
+    static const size_t sizes[LK_COUNT] = {IQ2XS_BYTES, IQ2S_BYTES, IQ1S_BYTES};
+    uint8_t w[32 * IQ2S_BYTES];
+    int8_t q8[QK_K];
+    uint32_t x = 12345u;
+    for (size_t i = 0; i < sizeof w; i++) w[i] = (uint8_t)((x = x * 1103515245u + 12345u) >> 24);
+    for (int i = 0; i < QK_K; i++) q8[i] = (int8_t)((int)((x = x * 1103515245u + 12345u) >> 24) % 255 - 127);
+    for (int c = 0; c < LK_COUNT; c++) {
+        int wins = 0;
+        for (int trial = 0; trial < 3; trial++) {
+            g_gather[c] = 0;
+            const double tp = time_sums(sums[c], w, sizes[c], q8);
+            g_gather[c] = 1;
+            const double tg = time_sums(sums[c], w, sizes[c], q8);
+            wins += tg < 0.95 * tp;
+        }
+        g_calibrated[c] = g_gather[c] = wins == 3;
+    }
+}
+
+int qtk_iqv_lookups(int mode) {
+    qtk_call_once(&g_t_once, build_tables);
+    if (mode != -2)
+        for (int c = 0; c < LK_COUNT; c++) g_gather[c] = mode < 0 ? g_calibrated[c] : mode;
+    return g_gather[LK_IQ2XS] | g_gather[LK_IQ2S] << 1 | g_gather[LK_IQ1] << 2;
 }
 
 #define IQV_DOT(t, BYTES, DBITS, F)                                                                               \
