@@ -216,7 +216,7 @@ QTK_FORCE_INLINE __m256 q6k_mul(const q6k_unpacked *u, const __m512i yq[4], __m2
 #define T1_MAX_SB 64
 #define TYPE1_MUL_MAT_AVX512(NAME, BLOCK, QH)                                                             \
     QTK_FORCE_INLINE void NAME##_tile(const int C, int64_t nb, const uint8_t *w, const uint8_t *a, size_t as,  \
-                                      const float *heads, float *out, size_t os) {                         \
+                                      const float *heads, const __m512i *acts, float *out, size_t os) {    \
         const BLOCK *x = (const BLOCK *)(const void *)w;                                                 \
         __m512d acc[4];                                                                                  \
         for (int c = 0; c < C; c++) acc[c] = _mm512_setzero_pd();                                        \
@@ -228,7 +228,11 @@ QTK_FORCE_INLINE __m256 q6k_mul(const q6k_unpacked *u, const __m512i yq[4], __m2
                 const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)(const void *)(a + (size_t)c * as) + 8 * i; \
                 __m512i yq[4];                                                                           \
                 __m256 dy, ys;                                                                           \
-                type1_act(y, yq);                                                                        \
+                if (acts) {                                                                              \
+                    for (int k = 0; k < 4; k++) yq[k] = acts[4 * i + k];                                 \
+                } else {                                                                                 \
+                    type1_act(y, yq);                                                                    \
+                }                                                                                        \
                 if (heads) {                                                                             \
                     dy = _mm256_loadu_ps(heads + ((size_t)c * T1_MAX_SB + (size_t)i) * 16);              \
                     ys = _mm256_loadu_ps(heads + ((size_t)c * T1_MAX_SB + (size_t)i) * 16 + 8);          \
@@ -245,10 +249,16 @@ QTK_FORCE_INLINE __m256 q6k_mul(const q6k_unpacked *u, const __m512i yq[4], __m2
         const int64_t nb = n / QK_K;                                                                     \
         const uint8_t *wb = (const uint8_t *)w, *ab = (const uint8_t *)a;                                \
         float heads[4 * T1_MAX_SB * 16];                                                                 \
+        __m512i acts[4 * T1_MAX_SB]; /* one column's activation registers, made once per call */       \
         for (int64_t c = 0; c < nc;) {                                                                   \
             const int C = nc - c >= 4 ? 4 : nc - c >= 2 ? 2 : 1;                                         \
             const uint8_t *ac = ab + (size_t)c * as;                                                     \
             const float *hp = NULL;                                                                      \
+            const __m512i *ap = NULL;                                                                    \
+            if (C == 1 && nr > 1 && nb <= T1_MAX_SB) {                                                   \
+                for (int64_t i = 0; i < nb; i++) type1_act((const qtk_block_q8_2 *)(const void *)ac + 8 * i, &acts[4 * i]); \
+                ap = acts;                                                                               \
+            }                                                                                            \
             if (nr > 1 && nb <= T1_MAX_SB) {                                                             \
                 for (int cc = 0; cc < C; cc++)                                                           \
                     for (int64_t i = 0; i < nb; i++) {                                                   \
@@ -262,9 +272,9 @@ QTK_FORCE_INLINE __m256 q6k_mul(const q6k_unpacked *u, const __m512i yq[4], __m2
             for (int64_t r = 0; r < nr; r++) {                                                           \
                 const uint8_t *wr = wb + (size_t)r * ws;                                                 \
                 float *o = out + (size_t)c * os + (size_t)r;                                             \
-                if (C == 4) NAME##_tile(4, nb, wr, ac, as, hp, o, os);                                   \
-                else if (C == 2) NAME##_tile(2, nb, wr, ac, as, hp, o, os);                              \
-                else NAME##_tile(1, nb, wr, ac, as, hp, o, os);                                          \
+                if (C == 4) NAME##_tile(4, nb, wr, ac, as, hp, NULL, o, os);                             \
+                else if (C == 2) NAME##_tile(2, nb, wr, ac, as, hp, NULL, o, os);                        \
+                else NAME##_tile(1, nb, wr, ac, as, hp, ap, o, os);                                      \
             }                                                                                            \
             c += C;                                                                                      \
         }                                                                                                \
@@ -275,11 +285,11 @@ TYPE1_MUL_MAT_AVX512(qtk_q5_K_mul_mat_avx512, qtk_block_q5_K, x[i].qh)
 
 /* Q4_K (qh == NULL) and Q5_K block × its 8 Q8_2 blocks, accumulated in double. */
 void qtk_q4_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
-    qtk_q4_K_mul_mat_avx512_tile(1, n / QK_K, (const uint8_t *)vx, (const uint8_t *)vy, 0, NULL, s, 0);
+    qtk_q4_K_mul_mat_avx512_tile(1, n / QK_K, (const uint8_t *)vx, (const uint8_t *)vy, 0, NULL, NULL, s, 0);
 }
 
 void qtk_q5_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
-    qtk_q5_K_mul_mat_avx512_tile(1, n / QK_K, (const uint8_t *)vx, (const uint8_t *)vy, 0, NULL, s, 0);
+    qtk_q5_K_mul_mat_avx512_tile(1, n / QK_K, (const uint8_t *)vx, (const uint8_t *)vy, 0, NULL, NULL, s, 0);
 }
 
 /* Q6_K: each weight block unpacked once (q6k_unpack) for up to 4 columns; with several
@@ -288,7 +298,7 @@ void qtk_q5_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy
  * inline, so results are bit-identical to vec_dot. */
 #define Q6K_MAX_SB 64
 QTK_FORCE_INLINE void q6_K_tile(const int C, int64_t nb, const uint8_t *w, const uint8_t *a, size_t as,
-                                const int32_t *heads, float *out, size_t os) {
+                                const int32_t *heads, const __m512i *acts, float *out, size_t os) {
     const qtk_block_q6_K *x = (const qtk_block_q6_K *)(const void *)w;
     __m512d acc[4];
     for (int c = 0; c < C; c++) acc[c] = _mm512_setzero_pd();
@@ -300,7 +310,11 @@ QTK_FORCE_INLINE void q6_K_tile(const int C, int64_t nb, const uint8_t *w, const
             const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)(const void *)(a + (size_t)c * as) + 8 * i;
             __m512i yq[4], ys;
             __m256 dy;
-            q6k_act(y, yq);
+            if (acts) {
+                for (int k = 0; k < 4; k++) yq[k] = acts[4 * i + k];
+            } else {
+                q6k_act(y, yq);
+            }
             if (heads) {
                 const int32_t *h = heads + ((size_t)c * Q6K_MAX_SB + (size_t)i) * 24;
                 dy = _mm256_loadu_ps((const float *)(const void *)h);
@@ -319,6 +333,7 @@ void qtk_q6_K_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a,
     const int64_t nb = n / QK_K;
     const uint8_t *wb = (const uint8_t *)w, *ab = (const uint8_t *)a;
     int32_t heads[4 * Q6K_MAX_SB * 24]; /* per column and super-block: 8 float d_y, 16 int32 sums */
+    __m512i acts[4 * Q6K_MAX_SB];       /* one column's activation registers (q6k_act), once per call */
     for (int64_t c = 0; c < nc;) {
         const int C = nc - c >= 4 ? 4 : nc - c >= 2 ? 2 : 1;
         const uint8_t *ac = ab + (size_t)c * as;
@@ -334,15 +349,17 @@ void qtk_q6_K_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a,
                     int32_t *h = heads + ((size_t)cc * Q6K_MAX_SB + (size_t)i) * 24;
                     _mm256_storeu_ps((float *)(void *)h, dy);
                     _mm512_storeu_si512(h + 8, ys);
+                    if (C == 1)
+                        for (int k = 0; k < 4; k++) acts[4 * i + k] = yq[k];
                 }
             hp = heads;
         }
         for (int64_t r = 0; r < nr; r++) {
             const uint8_t *wr = wb + (size_t)r * ws;
             float *o = out + (size_t)c * os + (size_t)r;
-            if (C == 4) q6_K_tile(4, nb, wr, ac, as, hp, o, os);
-            else if (C == 2) q6_K_tile(2, nb, wr, ac, as, hp, o, os);
-            else q6_K_tile(1, nb, wr, ac, as, hp, o, os);
+            if (C == 4) q6_K_tile(4, nb, wr, ac, as, hp, NULL, o, os);
+            else if (C == 2) q6_K_tile(2, nb, wr, ac, as, hp, NULL, o, os);
+            else q6_K_tile(1, nb, wr, ac, as, hp, hp ? acts : NULL, o, os);
         }
         c += C;
     }
@@ -350,7 +367,7 @@ void qtk_q6_K_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a,
 
 /* Q6_K × Q8_0 (the 1-column tile). */
 void qtk_q6_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {
-    q6_K_tile(1, n / QK_K, (const uint8_t *)vx, (const uint8_t *)vy, 0, NULL, s, 0);
+    q6_K_tile(1, n / QK_K, (const uint8_t *)vx, (const uint8_t *)vy, 0, NULL, NULL, s, 0);
 }
 
 /* ---- Q2_K / Q3_K multi-column kernels (the mul_mat contract of qtk.h) -------
