@@ -227,11 +227,62 @@ static void test_avx512_kernels(void) {
     free(y);
 }
 
+/* The AVX2 kernels, IQ2_XXS/IQ2_XS/IQ3_XXS through both of their ways (octet words and
+ * gathers), against the scalar kernel bit for bit on random blocks (as above). */
+static void test_avx2_kernels(void) {
+    static const int types[7] = {QTK_TYPE_IQ2_XXS, QTK_TYPE_IQ2_XS, QTK_TYPE_IQ2_S, QTK_TYPE_IQ3_XXS,
+                                 QTK_TYPE_IQ3_S,   QTK_TYPE_IQ1_S,  QTK_TYPE_IQ1_M};
+    enum { NB = 9 };
+    if (!qtk_isa_available(QTK_ISA_AVX2)) {
+        printf("  avx2 kernels: not on this CPU\n");
+        return;
+    }
+    uint8_t *w = (uint8_t *)malloc((size_t)NB * 110);
+    qtk_block_q8_K *y = (qtk_block_q8_K *)malloc(NB * sizeof *y);
+    tl_rng rng;
+    for (int t = 0; t < 7; t++) {
+        const qtk_type_traits *tr = qtk_type_get(types[t]);
+        const size_t bs = tr->type_size;
+        for (int pass = 0; pass < 3; pass++) {
+            tl_rng_seed(&rng, 500u + 10u * (unsigned)t + (unsigned)pass);
+            for (size_t i = 0; i < (size_t)NB * bs; i++) w[i] = pass == 2 ? 0xFF : (uint8_t)tl_rng_u64(&rng);
+            for (int b = 0; b < NB; b++) {
+                const uint16_t d = (uint16_t)(0x3000 | (tl_rng_u64(&rng) & 0x8FFF));
+                uint8_t *blk = w + (size_t)b * bs;
+                if (types[t] == QTK_TYPE_IQ1_M)
+                    for (int k = 0; k < 4; k++)
+                        blk[49 + 2 * k] = (uint8_t)((blk[49 + 2 * k] & 0x0F) | (((d >> 4 * k) & 15) << 4));
+                else
+                    memcpy(blk, &d, 2);
+                y[b].d = 0.001f + tl_rng_uniform(&rng);
+                for (int j = 0; j < QK_K; j++)
+                    y[b].qs[j] = (int8_t)(pass == 2 ? ((tl_rng_u64(&rng) & 1) ? 127 : -127)
+                                                    : (int)(tl_rng_u64(&rng) % 255) - 127);
+            }
+            float s0 = NAN;
+            tr->vec_dot[QTK_ISA_SCALAR](NB * QK_K, &s0, w, y);
+            for (int mode = 0; mode < 2; mode++) {
+                CHECK(qtk_iqm_avx2_gathers(mode) == 7 * mode, "avx2 lookups forced to %d", mode);
+                float s1 = NAN;
+                tr->vec_dot[QTK_ISA_AVX2](NB * QK_K, &s1, w, y);
+                CHECK(memcmp(&s0, &s1, sizeof s0) == 0, "%s pass %d: avx2 kernel (way %d) %.9g, scalar %.9g", tr->name,
+                      pass, mode, (double)s1, (double)s0);
+            }
+        }
+    }
+    const int g = qtk_iqm_avx2_gathers(-1);
+    printf("  avx2 kernels checked; gathers timed at first use: IQ2_XXS %s, IQ2_XS %s, IQ3_XXS %s\n",
+           (g & 1) ? "yes" : "no", (g & 2) ? "yes" : "no", (g & 4) ? "yes" : "no");
+    free(w);
+    free(y);
+}
+
 int main(void) {
     const char *qe = getenv("QTK_TEST_QUICK");
     test_examples();
     test_degenerate();
     test_avx512_kernels();
+    test_avx2_kernels();
     test_maps(qe && qe[0] == '1');
     return tl_finish("test_iq_mainline");
 }

@@ -87,6 +87,15 @@ int qtk_iqm_vbmi_lookups(int mode) {
 #endif
 }
 
+int qtk_iqm_avx2_gathers(int mode) {
+#ifdef QTK_HAVE_AVX2
+    return qtk_iqm_avx2_lookups(mode);
+#else
+    (void)mode;
+    return -1;
+#endif
+}
+
 /* For tests (iq_mainline.h): the two kernels behind the AVX-512 level. */
 int qtk_iqm_avx512_kernels(int type, qtk_vec_dot_fn *words, qtk_vec_dot_fn *vbmi) {
     *words = *vbmi = NULL;
