@@ -227,8 +227,9 @@ int qtk_iqm_avx512_kernels(int type, qtk_vec_dot_fn *words, qtk_vec_dot_fn *vbmi
  * (-1), or left as they are (-2). Returns bits 0/1/2 set where IQ2_XS/IQ2_S/IQ1 gather now;
  * qtk_iqm_vbmi_lookups returns -1 in builds without the AVX-512 kernels. */
 int qtk_iqm_vbmi_lookups(int mode);
-/* The same for the AVX2 kernels of IQ2_XXS (bit 0), IQ2_XS (bit 1) and IQ3_XXS (bit 2): 0 =
- * scalar octet words, 1 = gathers; on CPUs with AVX2 only (-1 in builds without them). */
+/* The same for the AVX2 kernels, bit t of the result for IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S,
+ * IQ1_S, IQ1_M (t = 0..6): 0 = scalar octet words, 1 = gathers; on CPUs with AVX2 only (-1 in
+ * builds without them). */
 int qtk_iqm_avx2_gathers(int mode);
 int qtk_iqm_avx2_lookups(int mode);
 int qtk_iqv_lookups(int mode);

@@ -6,11 +6,12 @@
  * madd with the two 16-group multipliers: the exact integer sum S of the
  * scalar kernel, scaled in double by the same expression (iqm_acc).
  *
- * IQ2_XXS, IQ2_XS and IQ3_XXS also have a gather kernel: per 32 weights one
- * vpgatherdq (or vpgatherdd) of the grid entries and one of the sign masks
- * (ksigns table, indices by a variable shift), the signs applied to y by
- * vpsignb, instead of four scalar words and their insertion into a register
- * (~40 instructions). Same integer sums, same bits. Gathers are fast on
+ * Every type also has a gather kernel: per 32 weights one vpgatherdq (or
+ * vpgatherdd) of the grid entries, the indices' high bits by variable shifts;
+ * the signs (ksigns masks by a second gather, or sign bits spread by a byte
+ * shuffle) applied to y by vpsignb (IQ1: q = 8·g + δ formed in the register),
+ * instead of four scalar words and their insertion into a register (~40
+ * instructions). Same integer sums, same bits. Gathers are fast on
  * recent Intel cores (here 1.1 ns for 4 qwords from L1) and slow on others
  * (AMD Zen 4, session 16), so each type times both kernels at first use
  * (calibrate) and keeps the gathers only when they win by 5 % in 3 of 3
@@ -123,7 +124,92 @@ static inline int iq2_xs_sum_gather(const uint8_t *b, const int8_t *q8) {
     return hsum_i32(acc);
 }
 
-#define IQM_GATHER_DOT(t, BYTES, F)                                                                       \
+/* Mask bytes 0xFF / 0x00 of the 32 sign bits in the 4 bytes at p (bit j of byte k: weight 8k + j). */
+static inline __m256i sign_bits32(const uint8_t *p) {
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3,
+                                            3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)iqm_u32(p)), spread);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+}
+
+/* The two 16-group multipliers of 32-group ib as int16 lanes (low / high 128 bits). */
+#define MUL_PAIR(MUL16, b, ib) \
+    _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)MUL16(b, 2 * (ib)))), \
+                            _mm_set1_epi16((short)MUL16(b, 2 * (ib) + 1)), 1)
+
+static inline int iq2_s_sum_gather(const uint8_t *b, const int8_t *q8) {
+    __m256i acc = _mm256_setzero_si256();
+    for (int ib = 0; ib < 8; ib++) {
+        const __m128i lo = _mm_cvtepu8_epi32(_mm_cvtsi32_si128((int)iqm_u32(b + 2 + 4 * ib)));
+        const __m128i hi = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32(b[66 + ib]), _mm_setr_epi32(0, 2, 4, 6)),
+                                         _mm_set1_epi32(3));
+        const __m256i g = _mm256_i32gather_epi64((const long long *)(const void *)qtk_iq2s_grid,
+                                                 _mm_or_si128(lo, _mm_slli_epi32(hi, 8)), 8);
+        acc = mul_add(acc, g, signed_y(q8 + 32 * ib, sign_bits32(b + 34 + 4 * ib)), MUL_PAIR(iq2s_mul16, b, ib));
+    }
+    return hsum_i32(acc);
+}
+
+static inline int iq3_s_sum_gather(const uint8_t *b, const int8_t *q8) {
+    __m256i acc = _mm256_setzero_si256();
+    for (int ib = 0; ib < 8; ib++) {
+        const __m256i lo = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(b + 2 + 8 * ib)));
+        const __m256i hi = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(b[66 + ib]),
+                                                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)),
+                                            _mm256_set1_epi32(1));
+        const __m256i g = _mm256_i32gather_epi32((const int *)(const void *)qtk_iq3s_grid,
+                                                 _mm256_or_si256(lo, _mm256_slli_epi32(hi, 8)), 4);
+        acc = mul_add(acc, g, signed_y(q8 + 32 * ib, sign_bits32(b + 74 + 4 * ib)),
+                      _mm256_set1_epi16((short)iq3s_mul32(b, ib)));
+    }
+    return hsum_i32(acc);
+}
+
+/* IQ1: q = 8·g + δ from grid bytes g ∈ {−1, 0, 1} and δ = ±1 bytes, then |q| × sign(q)·y. */
+static inline __m256i iq1_q(__m256i g, __m256i delta) {
+    return _mm256_add_epi8(_mm256_and_si256(_mm256_slli_epi16(g, 3), _mm256_set1_epi8((char)0xF8)), delta);
+}
+static inline __m256i mul_add_signed(__m256i acc, __m256i q, const int8_t *q8, __m256i m) {
+    const __m256i y = _mm256_loadu_si256((const __m256i *)(const void *)q8);
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(q), _mm256_sign_epi8(y, q)), m));
+}
+
+static inline int iq1_s_sum_gather(const uint8_t *b, const int8_t *q8) {
+    __m256i acc = _mm256_setzero_si256();
+    for (int ib = 0; ib < 8; ib++) {
+        const unsigned h = iqm_u16(b + 34 + 2 * ib);
+        const __m128i lo = _mm_cvtepu8_epi32(_mm_cvtsi32_si128((int)iqm_u32(b + 2 + 4 * ib)));
+        const __m128i hi = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32((int)h), _mm_setr_epi32(0, 3, 6, 9)),
+                                         _mm_set1_epi32(7));
+        const __m256i g = _mm256_i32gather_epi64((const long long *)(const void *)qtk_iq1s_grid,
+                                                 _mm_or_si128(lo, _mm_slli_epi32(hi, 8)), 8);
+        const __m256i q = iq1_q(g, _mm256_set1_epi8((h & 0x8000) ? -1 : 1));
+        acc = mul_add_signed(acc, q, q8 + 32 * ib, _mm256_set1_epi16((short)iq1s_mul32(b, ib)));
+    }
+    return hsum_i32(acc);
+}
+
+static inline int iq1_m_sum_gather(const uint8_t *b, const int8_t *q8) {
+    __m256i acc = _mm256_setzero_si256();
+    for (int ib = 0; ib < 8; ib++) {
+        /* octet k's nibble: 3 high index bits and the δ sign (bit 3) */
+        const __m128i nib = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32((int)iqm_u16(b + 32 + 2 * ib)),
+                                                         _mm_setr_epi32(0, 4, 8, 12)),
+                                          _mm_set1_epi32(15));
+        const __m128i lo = _mm_cvtepu8_epi32(_mm_cvtsi32_si128((int)iqm_u32(b + 4 * ib)));
+        const __m256i g = _mm256_i32gather_epi64((const long long *)(const void *)qtk_iq1s_grid,
+                                                 _mm_or_si128(lo, _mm_slli_epi32(_mm_and_si128(nib, _mm_set1_epi32(7)), 8)), 8);
+        /* δ per octet: −1 where bit 3 is set, +1 elsewhere, spread to its 8 bytes */
+        const __m256i neg = _mm256_cmpgt_epi64(_mm256_cvtepu32_epi64(_mm_and_si128(nib, _mm_set1_epi32(8))),
+                                               _mm256_setzero_si256());
+        const __m256i q = iq1_q(g, _mm256_or_si256(neg, _mm256_set1_epi8(1)));
+        acc = mul_add_signed(acc, q, q8 + 32 * ib, MUL_PAIR(iq1m_mul16, b, ib));
+    }
+    return hsum_i32(acc);
+}
+
+#define IQM_GATHER_DOT(t, BYTES, DBITS, F)                                                                       \
     static void t##_gather_avx2(int64_t n, float *s, const void *vx, const void *vy) {                   \
         const uint8_t *b = (const uint8_t *)vx;                                                          \
         const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;                                            \
@@ -132,25 +218,30 @@ static inline int iq2_xs_sum_gather(const uint8_t *b, const int8_t *q8) {
             float yd;                                                                                     \
             qtk_prefetch_ahead(b, (BYTES));                                                               \
             memcpy(&yd, &y[ibl].d, sizeof yd);                                                            \
-            sum = iqm_acc_f(sum, t##_sum_gather(b, y[ibl].qs), qtk_f16c_to_f32(iqm_d_fp16(b)), yd, (F));  \
+            sum = iqm_acc_f(sum, t##_sum_gather(b, y[ibl].qs), qtk_f16c_to_f32(DBITS(b)), yd, (F));       \
         }                                                                                                 \
         *s = (float)sum;                                                                                  \
     }
 
-IQM_GATHER_DOT(iq2_xxs, IQ2XXS_BYTES, 0.125f)
-IQM_GATHER_DOT(iq2_xs, IQ2XS_BYTES, 0.125f)
-IQM_GATHER_DOT(iq3_xxs, IQ3XXS_BYTES, 0.25f)
+IQM_GATHER_DOT(iq2_xxs, IQ2XXS_BYTES, iqm_d_fp16, 0.125f)
+IQM_GATHER_DOT(iq2_xs, IQ2XS_BYTES, iqm_d_fp16, 0.125f)
+IQM_GATHER_DOT(iq2_s, IQ2S_BYTES, iqm_d_fp16, 0.125f)
+IQM_GATHER_DOT(iq3_xxs, IQ3XXS_BYTES, iqm_d_fp16, 0.25f)
+IQM_GATHER_DOT(iq3_s, IQ3S_BYTES, iqm_d_fp16, 1.0f)
+IQM_GATHER_DOT(iq1_s, IQ1S_BYTES, iqm_d_fp16, 0.125f)
+IQM_GATHER_DOT(iq1_m, IQ1M_BYTES, iq1m_d_bits, 0.125f)
 
 /* ---- the choice per type, timed once ---- */
 
-enum { GA_IQ2_XXS, GA_IQ2_XS, GA_IQ3_XXS, GA_COUNT };
+enum { GA_IQ2_XXS, GA_IQ2_XS, GA_IQ2_S, GA_IQ3_XXS, GA_IQ3_S, GA_IQ1_S, GA_IQ1_M, GA_COUNT };
 static const struct {
     qtk_vec_dot_fn words, gather;
     size_t bytes;
 } g_kernels[GA_COUNT] = {
-    {iq2_xxs_words_avx2, iq2_xxs_gather_avx2, IQ2XXS_BYTES},
-    {iq2_xs_words_avx2, iq2_xs_gather_avx2, IQ2XS_BYTES},
-    {iq3_xxs_words_avx2, iq3_xxs_gather_avx2, IQ3XXS_BYTES},
+    {iq2_xxs_words_avx2, iq2_xxs_gather_avx2, IQ2XXS_BYTES}, {iq2_xs_words_avx2, iq2_xs_gather_avx2, IQ2XS_BYTES},
+    {iq2_s_words_avx2, iq2_s_gather_avx2, IQ2S_BYTES},       {iq3_xxs_words_avx2, iq3_xxs_gather_avx2, IQ3XXS_BYTES},
+    {iq3_s_words_avx2, iq3_s_gather_avx2, IQ3S_BYTES},       {iq1_s_words_avx2, iq1_s_gather_avx2, IQ1S_BYTES},
+    {iq1_m_words_avx2, iq1_m_gather_avx2, IQ1M_BYTES},
 };
 static int g_calibrated[GA_COUNT], g_gather[GA_COUNT];
 static qtk_once g_once = QTK_ONCE_INIT;
@@ -170,7 +261,7 @@ static double time_kernel(qtk_vec_dot_fn f, const uint8_t *w, const void *y) {
 }
 
 static void calibrate(void) {
-    static uint8_t w[32 * IQ3XXS_BYTES];
+    static uint8_t w[32 * IQ3S_BYTES];
     static qtk_block_q8_K y[32];
     uint32_t x = 2024u;
     for (size_t i = 0; i < sizeof w; i++) w[i] = (uint8_t)((x = x * 1103515245u + 12345u) >> 24);
@@ -180,8 +271,11 @@ static void calibrate(void) {
     }
     for (int c = 0; c < GA_COUNT; c++) {
         for (int k = 0; k < 32; k++) {
-            const uint16_t d = 0x3C00; /* 1.0 */
-            memcpy(w + (size_t)k * g_kernels[c].bytes, &d, 2);
+            uint8_t *blk = w + (size_t)k * g_kernels[c].bytes;
+            if (c == GA_IQ1_M) /* d = 1.0 in the top nibbles of the scale words */
+                for (int j = 0; j < 4; j++) blk[49 + 2 * j] = (uint8_t)((blk[49 + 2 * j] & 0x0F) | (((0x3C00 >> 4 * j) & 15) << 4));
+            else
+                memcpy(blk, &(uint16_t){0x3C00}, 2); /* 1.0 */
         }
         int wins = 0;
         for (int trial = 0; trial < 3; trial++) {
@@ -196,7 +290,9 @@ int qtk_iqm_avx2_lookups(int mode) {
     qtk_call_once(&g_once, calibrate);
     if (mode != -2)
         for (int c = 0; c < GA_COUNT; c++) g_gather[c] = mode < 0 ? g_calibrated[c] : mode;
-    return g_gather[GA_IQ2_XXS] | g_gather[GA_IQ2_XS] << 1 | g_gather[GA_IQ3_XXS] << 2;
+    int bits = 0;
+    for (int c = 0; c < GA_COUNT; c++) bits |= g_gather[c] << c;
+    return bits;
 }
 
 #define IQM_AVX2_CHOICE(t, C)                                                                             \
@@ -206,11 +302,8 @@ int qtk_iqm_avx2_lookups(int mode) {
     }
 IQM_AVX2_CHOICE(iq2_xxs, GA_IQ2_XXS)
 IQM_AVX2_CHOICE(iq2_xs, GA_IQ2_XS)
+IQM_AVX2_CHOICE(iq2_s, GA_IQ2_S)
 IQM_AVX2_CHOICE(iq3_xxs, GA_IQ3_XXS)
-
-#define IQM_AVX2_WORDS(t)                                                                                 \
-    void qtk_##t##_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) { t##_words_avx2(n, s, vx, vy); }
-IQM_AVX2_WORDS(iq2_s)
-IQM_AVX2_WORDS(iq3_s)
-IQM_AVX2_WORDS(iq1_s)
-IQM_AVX2_WORDS(iq1_m)
+IQM_AVX2_CHOICE(iq3_s, GA_IQ3_S)
+IQM_AVX2_CHOICE(iq1_s, GA_IQ1_S)
+IQM_AVX2_CHOICE(iq1_m, GA_IQ1_M)
