@@ -245,6 +245,7 @@ static const struct {
 };
 static int g_calibrated[GA_COUNT], g_gather[GA_COUNT];
 static qtk_once g_once = QTK_ONCE_INIT;
+static volatile float g_sink;
 
 /* Best of 3 of 16 calls over 32 pseudo-random super-blocks (every byte pattern is a valid
  * block; the fp16 scales are made normal numbers). */
@@ -255,7 +256,8 @@ static double time_kernel(qtk_vec_dot_fn f, const uint8_t *w, const void *y) {
         const double t0 = qtk_time_now();
         for (int it = 0; it < 16; it++) f(32 * QK_K, &s, w, y);
         const double t = qtk_time_now() - t0;
-        if (t < best && s == s) best = t;
+        if (t < best) best = t;
+        g_sink = s;
     }
     return best;
 }
@@ -270,12 +272,14 @@ static void calibrate(void) {
         for (int i = 0; i < QK_K; i++) y[k].qs[i] = (int8_t)((int)((x = x * 1103515245u + 12345u) >> 24) % 255 - 127);
     }
     for (int c = 0; c < GA_COUNT; c++) {
+        const uint16_t one = 0x3C00; /* d = 1.0 */
         for (int k = 0; k < 32; k++) {
             uint8_t *blk = w + (size_t)k * g_kernels[c].bytes;
-            if (c == GA_IQ1_M) /* d = 1.0 in the top nibbles of the scale words */
-                for (int j = 0; j < 4; j++) blk[49 + 2 * j] = (uint8_t)((blk[49 + 2 * j] & 0x0F) | (((0x3C00 >> 4 * j) & 15) << 4));
+            if (c == GA_IQ1_M) /* IQ1_M keeps d in the top nibbles of its scale words */
+                for (int j = 0; j < 4; j++)
+                    blk[49 + 2 * j] = (uint8_t)((blk[49 + 2 * j] & 0x0F) | (((one >> 4 * j) & 15) << 4));
             else
-                memcpy(blk, &(uint16_t){0x3C00}, 2); /* 1.0 */
+                memcpy(blk, &one, 2);
         }
         int wins = 0;
         for (int trial = 0; trial < 3; trial++) {
