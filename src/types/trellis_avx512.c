@@ -220,6 +220,111 @@ void qtk_iq4_kt_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y
     kt_vec_dot_avx512(QTK_TYPE_IQ4_KT, QTK_KT_F_IQ4, 128, n, s, x, y);
 }
 
+/* ---- matrix × vector (mul_mat) of IQ1_KT, IQ2_KT, IQ4_KT -------------------
+ * A value is v = Σ of the 4 masked state bytes − 126, so Σ v·y over a sub-block is
+ * Σ_lanes vpdpbusd(masked state, y repeated in the 4 bytes of its lane) − 126·Σy:
+ * one vpdpbusd per 16 values instead of the vals-then-multiply pair of vec_dot
+ * (vpdpbusd against ones, sign extension of y, vpmaddwd, add), with the repeated
+ * activations and the 126·Σy of every block made once per call and column. The
+ * integer totals are vec_dot's, the float steps the same in the same order, so
+ * the results are vec_dot's bits (test_dot compares every column count). IQ3_KT,
+ * whose values are |v| with signs, keeps vec_dot. */
+#define KT_CHUNK_SB 32 /* super-blocks per activation table (32 KiB of repeated quants) */
+
+typedef struct {
+    __m512i rep[KT_CHUNK_SB * 16]; /* [super-block][sub-block][half] */
+    __m256i s126[KT_CHUNK_SB];     /* 126·Σy of the 8 blocks */
+    __m256 yd[KT_CHUNK_SB];        /* d_y of the 8 blocks */
+} kt_col_table;
+
+static void kt_col_table_make(const qtk_block_q8_0 *y, int64_t nsb, kt_col_table *t) {
+    int8_t rep_idx[64]; /* 128-bit lane L, byte j: source byte 4L + j/4 of the broadcast 16 bytes */
+    for (int j = 0; j < 64; j++) rep_idx[j] = (int8_t)(4 * (j / 16) + (j % 16) / 4);
+    const __m512i ri = _mm512_loadu_si512((const void *)rep_idx);
+    for (int64_t i = 0; i < nsb; i++) {
+        uint16_t ydh[8];
+        int32_t sy[8];
+        for (int b = 0; b < 8; b++) {
+            const qtk_block_q8_0 *yb = &y[8 * i + b];
+            int32_t sum = 0;
+            for (int j = 0; j < 32; j++) sum += yb->qs[j];
+            sy[b] = 126 * sum;
+            ydh[b] = yb->d;
+            for (int h = 0; h < 2; h++)
+                t->rep[16 * i + 2 * b + h] = _mm512_shuffle_epi8(
+                    _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)(yb->qs + 16 * h))), ri);
+        }
+        t->s126[i] = _mm256_loadu_si256((const __m256i *)(const void *)sy);
+        t->yd[i] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)ydh));
+    }
+}
+
+/* The masked states (bytes 0x3F3F3F3F of x = seed · MUL^k) of values 16h .. 16h + 15 of sub-block b. */
+QTK_FORCE_INLINE __m512i kt_half_states(int type, const kt_super *u, int b, int h, const kt_powers *k) {
+    __m512i seed;
+    if (type == QTK_TYPE_IQ4_KT) {
+        const int g = (8 * b + 4 * h) % 16;
+        const __m512i sel = _mm512_add_epi32(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), _mm512_set1_epi32(g));
+        seed = _mm512_permutexvar_epi32(sel, u->seeds[b / 2]);
+    } else {
+        const int g = (4 * b + 2 * h) % 16;
+        const __m512i sel = _mm512_add_epi32(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), _mm512_set1_epi32(g));
+        seed = _mm512_permutexvar_epi32(sel, u->seeds[b / 4]);
+    }
+    const __m512i x = _mm512_mullo_epi32(seed, type == QTK_TYPE_IQ4_KT ? k->pw4 : k->pw8);
+    return _mm512_and_si512(x, _mm512_set1_epi32(0x3F3F3F3F));
+}
+
+QTK_FORCE_INLINE void kt_mul_mat_avx512(int type, float factor, size_t bb, int64_t n, const void *w, size_t ws,
+                                        const void *a, size_t as, float *out, size_t os, int64_t nr, int64_t nc) {
+    const int64_t nsb = n / QK_K;
+    const kt_powers k = kt_powers_init();
+    kt_col_table t;
+    for (int64_t c = 0; c < nc; c++) {
+        const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)(const void *)((const uint8_t *)a + (size_t)c * as);
+        float *o = out + (size_t)c * os;
+        for (int64_t r = 0; r < nr; r++) o[r] = 0.0f; /* the running sumf of each row */
+        for (int64_t i0 = 0; i0 < nsb; i0 += KT_CHUNK_SB) {
+            const int64_t i1 = nsb - i0 < KT_CHUNK_SB ? nsb : i0 + KT_CHUNK_SB;
+            kt_col_table_make(y + 8 * i0, i1 - i0, &t);
+            for (int64_t r = 0; r < nr; r++) {
+                const uint8_t *p = (const uint8_t *)w + (size_t)r * ws + 4 + (size_t)i0 * bb;
+                float sumf = o[r];
+                for (int64_t i = i0; i < i1; i++, p += bb) {
+                    kt_super u;
+                    qtk_prefetch_ahead(p, (int)bb);
+                    kt_unpack_avx512(type, p, &u);
+                    const __m512i *rep = &t.rep[16 * (i - i0)];
+                    __m512i acc[8];
+                    for (int b = 0; b < 8; b++)
+                        acc[b] = _mm512_dpbusd_epi32(
+                            _mm512_dpbusd_epi32(_mm512_setzero_si512(), kt_half_states(type, &u, b, 0, &k), rep[2 * b]),
+                            kt_half_states(type, &u, b, 1, &k), rep[2 * b + 1]);
+                    const __m256i isum = _mm256_sub_epi32(kt_totals8(acc), t.s126[i - i0]);
+                    float prod[8];
+                    _mm256_storeu_ps(prod, _mm256_mul_ps(t.yd[i - i0], _mm256_cvtepi32_ps(_mm256_mullo_epi32(u.scale, isum))));
+                    for (int b = 0; b < 8; b++) sumf += prod[b];
+                }
+                o[r] = sumf;
+            }
+        }
+        for (int64_t r = 0; r < nr; r++) o[r] *= rd_f32((const uint8_t *)w + (size_t)r * ws) * factor;
+    }
+}
+
+void qtk_iq1_kt_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                               int64_t nr, int64_t nc) {
+    kt_mul_mat_avx512(QTK_TYPE_IQ1_KT, QTK_KT_F_IQ1, 56, n, w, ws, a, as, out, os, nr, nc);
+}
+void qtk_iq2_kt_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                               int64_t nr, int64_t nc) {
+    kt_mul_mat_avx512(QTK_TYPE_IQ2_KT, QTK_KT_F_IQ2, 68, n, w, ws, a, as, out, os, nr, nc);
+}
+void qtk_iq4_kt_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                               int64_t nr, int64_t nc) {
+    kt_mul_mat_avx512(QTK_TYPE_IQ4_KT, QTK_KT_F_IQ4, 128, n, w, ws, a, as, out, os, nr, nc);
+}
+
 /* ---- batch panels: the exact int8 values --------------------------------- */
 
 /* to_int8 of the KT types (the batch panels' per-row step): the values of
