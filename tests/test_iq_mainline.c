@@ -113,10 +113,12 @@ static void test_examples(void) {
     for (int i = 16; i < 32; i++) expect("IQ1_M §12.3", w, i, -0.7109375f);
 }
 
+static const int mainline_types[7] = {QTK_TYPE_IQ2_XXS, QTK_TYPE_IQ2_XS, QTK_TYPE_IQ2_S, QTK_TYPE_IQ3_XXS,
+                                      QTK_TYPE_IQ3_S,   QTK_TYPE_IQ1_S,  QTK_TYPE_IQ1_M};
+
 /* Degenerate rows: quantize twice (same bytes), decode finite, zero rows decode to ±0. */
 static void test_degenerate(void) {
-    static const int types[7] = {QTK_TYPE_IQ2_XXS, QTK_TYPE_IQ2_XS, QTK_TYPE_IQ2_S, QTK_TYPE_IQ3_XXS,
-                                 QTK_TYPE_IQ3_S, QTK_TYPE_IQ1_S, QTK_TYPE_IQ1_M};
+    const int *types = mainline_types;
     const int64_t n = 512;
     float x[512], y[512], im[512];
     uint8_t q1[512], q2[512];
@@ -160,10 +162,24 @@ static void test_degenerate(void) {
 
 /* Random bytes are valid blocks of these types (every field pattern decodes)
  * once the fp16 d (IQ1_M: the top nibbles of its scale words) is a normal number; the Q8_K activations stay in
- * [−127, 127] as from_float writes them. */
+ * [−127, 127] as from_float writes them. Pass 2: all bytes 0xFF (largest codes, m = 31) and
+ * activations ±127. */
+static void random_blocks(tl_rng *rng, int type, size_t bs, int nb, int pass, uint8_t *w, qtk_block_q8_K *y) {
+    for (size_t i = 0; i < (size_t)nb * bs; i++) w[i] = pass == 2 ? 0xFF : (uint8_t)tl_rng_u64(rng);
+    for (int b = 0; b < nb; b++) {
+        const uint16_t d = (uint16_t)(0x3000 | (tl_rng_u64(rng) & 0x8FFF)); /* ±0.125 … 2 */
+        uint8_t *blk = w + (size_t)b * bs;
+        if (type == QTK_TYPE_IQ1_M)
+            for (int k = 0; k < 4; k++) blk[49 + 2 * k] = (uint8_t)((blk[49 + 2 * k] & 0x0F) | (((d >> 4 * k) & 15) << 4));
+        else
+            memcpy(blk, &d, 2);
+        y[b].d = 0.001f + tl_rng_uniform(rng);
+        for (int j = 0; j < QK_K; j++)
+            y[b].qs[j] = (int8_t)(pass == 2 ? ((tl_rng_u64(rng) & 1) ? 127 : -127) : (int)(tl_rng_u64(rng) % 255) - 127);
+    }
+}
+
 static void test_avx512_kernels(void) {
-    static const int types[7] = {QTK_TYPE_IQ2_XXS, QTK_TYPE_IQ2_XS, QTK_TYPE_IQ2_S, QTK_TYPE_IQ3_XXS,
-                                 QTK_TYPE_IQ3_S,   QTK_TYPE_IQ1_S,  QTK_TYPE_IQ1_M};
     static const int nblocks[4] = {1, 2, 7, 64};
     enum { MAXB = 64 };
     const int have = qtk_isa_available(QTK_ISA_AVX512), vbmi = have && qtk_cpu()->avx512vbmi;
@@ -173,30 +189,16 @@ static void test_avx512_kernels(void) {
     int ran_words = 0, ran_vbmi = 0;
     for (int t = 0; t < 7; t++) {
         qtk_vec_dot_fn words, vb;
-        CHECK(qtk_iqm_avx512_kernels(types[t], &words, &vb) == 0 || !have, "%s: no AVX-512 kernels listed",
-              qtk_type_name(types[t]));
+        CHECK(qtk_iqm_avx512_kernels(mainline_types[t], &words, &vb) == 0 || !have, "%s: no AVX-512 kernels listed",
+              qtk_type_name(mainline_types[t]));
         if (!have || !words) continue;
-        const qtk_type_traits *tr = qtk_type_get(types[t]);
+        const qtk_type_traits *tr = qtk_type_get(mainline_types[t]);
         const size_t bs = tr->type_size;
         for (int ni = 0; ni < 4; ni++)
             for (int pass = 0; pass < 3; pass++) {
                 const int nb = nblocks[ni];
                 tl_rng_seed(&rng, 1000u * (unsigned)t + 10u * (unsigned)ni + (unsigned)pass);
-                for (size_t i = 0; i < (size_t)nb * bs; i++)
-                    w[i] = pass == 2 ? 0xFF : (uint8_t)tl_rng_u64(&rng); /* pass 2: largest codes, m = 31 */
-                for (int b = 0; b < nb; b++) {
-                    const uint16_t d = (uint16_t)(0x3000 | (tl_rng_u64(&rng) & 0x8FFF)); /* ±0.125 … 2 */
-                    uint8_t *blk = w + (size_t)b * bs;
-                    if (types[t] == QTK_TYPE_IQ1_M)
-                        for (int k = 0; k < 4; k++)
-                            blk[49 + 2 * k] = (uint8_t)((blk[49 + 2 * k] & 0x0F) | (((d >> 4 * k) & 15) << 4));
-                    else
-                        memcpy(blk, &d, 2);
-                    y[b].d = 0.001f + tl_rng_uniform(&rng);
-                    for (int j = 0; j < QK_K; j++)
-                        y[b].qs[j] = (int8_t)(pass == 2 ? ((tl_rng_u64(&rng) & 1) ? 127 : -127)
-                                                        : (int)(tl_rng_u64(&rng) % 255) - 127);
-                }
+                random_blocks(&rng, mainline_types[t], bs, nb, pass, w, y);
                 const int64_t n = (int64_t)nb * QK_K;
                 float s0 = NAN, s1 = NAN, s2 = NAN;
                 tr->vec_dot[QTK_ISA_SCALAR](n, &s0, w, y);
@@ -230,8 +232,6 @@ static void test_avx512_kernels(void) {
 /* The AVX2 kernels through both of their ways (octet words and gathers), against the scalar
  * kernel bit for bit on random blocks (as above). */
 static void test_avx2_kernels(void) {
-    static const int types[7] = {QTK_TYPE_IQ2_XXS, QTK_TYPE_IQ2_XS, QTK_TYPE_IQ2_S, QTK_TYPE_IQ3_XXS,
-                                 QTK_TYPE_IQ3_S,   QTK_TYPE_IQ1_S,  QTK_TYPE_IQ1_M};
     enum { NB = 9 };
     if (!qtk_isa_available(QTK_ISA_AVX2)) {
         printf("  avx2 kernels: not on this CPU\n");
@@ -241,24 +241,11 @@ static void test_avx2_kernels(void) {
     qtk_block_q8_K *y = (qtk_block_q8_K *)malloc(NB * sizeof *y);
     tl_rng rng;
     for (int t = 0; t < 7; t++) {
-        const qtk_type_traits *tr = qtk_type_get(types[t]);
+        const qtk_type_traits *tr = qtk_type_get(mainline_types[t]);
         const size_t bs = tr->type_size;
         for (int pass = 0; pass < 3; pass++) {
             tl_rng_seed(&rng, 500u + 10u * (unsigned)t + (unsigned)pass);
-            for (size_t i = 0; i < (size_t)NB * bs; i++) w[i] = pass == 2 ? 0xFF : (uint8_t)tl_rng_u64(&rng);
-            for (int b = 0; b < NB; b++) {
-                const uint16_t d = (uint16_t)(0x3000 | (tl_rng_u64(&rng) & 0x8FFF));
-                uint8_t *blk = w + (size_t)b * bs;
-                if (types[t] == QTK_TYPE_IQ1_M)
-                    for (int k = 0; k < 4; k++)
-                        blk[49 + 2 * k] = (uint8_t)((blk[49 + 2 * k] & 0x0F) | (((d >> 4 * k) & 15) << 4));
-                else
-                    memcpy(blk, &d, 2);
-                y[b].d = 0.001f + tl_rng_uniform(&rng);
-                for (int j = 0; j < QK_K; j++)
-                    y[b].qs[j] = (int8_t)(pass == 2 ? ((tl_rng_u64(&rng) & 1) ? 127 : -127)
-                                                    : (int)(tl_rng_u64(&rng) % 255) - 127);
-            }
+            random_blocks(&rng, mainline_types[t], bs, NB, pass, w, y);
             float s0 = NAN;
             tr->vec_dot[QTK_ISA_SCALAR](NB * QK_K, &s0, w, y);
             for (int mode = 0; mode < 2; mode++) {

@@ -77,6 +77,43 @@ IQM_TO_INT8(iq3_xxs, IQ3XXS_BYTES, iq3xxs_word, iq3xxs_mul32, 0.25f)
 IQM_TO_INT8(iq3_s, IQ3S_BYTES, iq3s_word, iq3s_mul32, 1.0f)
 IQM_TO_INT8(iq1_s, IQ1S_BYTES, iq1s_word, iq1s_mul32, 0.125f)
 
+/* ---- two ways to the same codes, timed once (iq_mainline.h) ---- */
+
+static double best_of_3(void (*run)(void *ctx, int way), void *ctx, int way) {
+    double best = 1e30;
+    for (int rep = 0; rep < 3; rep++) {
+        const double t0 = qtk_time_now();
+        run(ctx, way);
+        const double t = qtk_time_now() - t0;
+        if (t < best) best = t;
+    }
+    return best;
+}
+
+int qtk_iqm_gathers_win(void (*run)(void *ctx, int way), void *ctx) {
+    int wins = 0;
+    for (int trial = 0; trial < 3; trial++) {
+        const double t0 = best_of_3(run, ctx, 0), t1 = best_of_3(run, ctx, 1);
+        wins += t1 < 0.95 * t0;
+    }
+    return wins == 3;
+}
+
+int qtk_iqm_ways_set(iqm_ways *w, int mode) {
+    int bits = 0;
+    for (int c = 0; c < w->n; c++) {
+        if (mode != -2) w->now[c] = mode < 0 ? w->timed[c] : mode;
+        bits |= w->now[c] << c;
+    }
+    return bits;
+}
+
+uint32_t qtk_iqm_fill_random(uint32_t state, uint8_t *w, size_t nw, int8_t *q, size_t nq) {
+    for (size_t i = 0; i < nw; i++) w[i] = (uint8_t)((state = state * 1103515245u + 12345u) >> 24);
+    for (size_t i = 0; i < nq; i++) q[i] = (int8_t)((int)((state = state * 1103515245u + 12345u) >> 24) % 255 - 127);
+    return state;
+}
+
 /* For tests (iq_mainline.h): the VBMI kernels' lookup choice. */
 int qtk_iqm_vbmi_lookups(int mode) {
 #ifdef QTK_HAVE_AVX512

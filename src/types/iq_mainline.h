@@ -179,6 +179,38 @@ static inline double iqm_acc(double sum, int S, uint16_t dbits, float yd, float 
     return iqm_acc_f(sum, S, qtk_fp16_to_fp32(dbits), yd, F);
 }
 
+/* The body of an x86 SIMD vec_dot (n, s, vx, vy) over super-blocks of BYTES bytes:
+ * SUM(b, qs) the block's exact integer sum, DBITS(b) its fp16 d; the weights prefetched,
+ * d converted inline (simd_x86.h). */
+#define IQM_X86_DOT_BODY(SUM, BYTES, DBITS, F)                                                      \
+    const uint8_t *b = (const uint8_t *)vx;                                                         \
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;                                           \
+    double sum = 0.0;                                                                                \
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, b += (BYTES)) {                                    \
+        float yd;                                                                                    \
+        qtk_prefetch_ahead(b, (BYTES));                                                              \
+        memcpy(&yd, &y[ibl].d, sizeof yd);                                                           \
+        sum = iqm_acc_f(sum, SUM(b, y[ibl].qs), qtk_f16c_to_f32(DBITS(b)), yd, (F));                 \
+    }                                                                                                \
+    *s = (float)sum;
+
+/* Kernels with two ways to the same codes (0: permutes or scalar words, 1: gathers), which
+ * way is faster depending on the CPU (iq_mainline.c). Per kernel class: the way timed at
+ * first use and the way in force (a test may force one). */
+#define IQM_WAYS_MAX 8
+typedef struct {
+    int n, timed[IQM_WAYS_MAX], now[IQM_WAYS_MAX];
+} iqm_ways;
+/* 1 when way 1 beats way 0 by 5 % in each of 3 alternated trials, each the best of 3
+ * calls of run(ctx, way) (about 1 ms per class for the mainline kernels). */
+int qtk_iqm_gathers_win(void (*run)(void *ctx, int way), void *ctx);
+/* mode 0/1 forces every class to that way, -1 restores the timed ways, -2 leaves them;
+ * returns bit c set where class c gathers now. */
+int qtk_iqm_ways_set(iqm_ways *w, int mode);
+/* Pseudo-random timing inputs: nw weight bytes (any pattern is a valid block for the
+ * sums) and nq activations in [−127, 127]; returns the generator state to go on with. */
+uint32_t qtk_iqm_fill_random(uint32_t state, uint8_t *w, size_t nw, int8_t *q, size_t nq);
+
 /*
  * Exact integer sum Σ_i m[i/16]·q[i]·y[i] of one super-block (256 weights)
  * against Q8_K quants: the same number at every ISA level. The type's result
@@ -231,6 +263,7 @@ int qtk_iqm_vbmi_lookups(int mode);
  * IQ1_S, IQ1_M (t = 0..6): 0 = scalar octet words, 1 = gathers; on CPUs with AVX2 only (-1 in
  * builds without them). */
 int qtk_iqm_avx2_gathers(int mode);
+/* behind the two above, in the kernel files */
 int qtk_iqm_avx2_lookups(int mode);
 int qtk_iqv_lookups(int mode);
 

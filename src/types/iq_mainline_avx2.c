@@ -30,40 +30,38 @@ static inline int hsum_i32(__m256i v) {
     return _mm_cvtsi128_si32(s);
 }
 
-#define IQM_AVX2(t, BYTES, DBITS, WORD, MUL16, F)                                                         \
-    static void t##_words_avx2(int64_t n, float *s, const void *vx, const void *vy) {                    \
-        const uint8_t *b = (const uint8_t *)vx;                                                          \
-        const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;                                                    \
-        double sum = 0.0;                                                                                 \
-        for (int64_t ibl = 0; ibl < n / QK_K; ibl++, b += (BYTES)) {                                     \
-            const int8_t *q8 = y[ibl].qs;                                                                 \
-            qtk_prefetch_ahead(b, (BYTES));                                                               \
-            __m256i acc = _mm256_setzero_si256();                                                         \
-            for (int ib = 0; ib < 8; ib++, q8 += 32) {                                                    \
-                uint64_t w4[4];                                                                           \
-                WORD##s4(b, ib, w4);                                                                      \
-                const __m256i q = _mm256_set_epi64x((long long)w4[3], (long long)w4[2], (long long)w4[1], (long long)w4[0]); \
-                const __m256i yv = _mm256_loadu_si256((const __m256i *)q8);                               \
-                const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(q), _mm256_sign_epi8(yv, q));     \
-                const __m256i m = _mm256_inserti128_si256(                                                \
-                    _mm256_castsi128_si256(_mm_set1_epi16((short)MUL16(b, 2 * ib))),                       \
-                    _mm_set1_epi16((short)MUL16(b, 2 * ib + 1)), 1);                                      \
-                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, m));                                     \
-            }                                                                                             \
-            float yd;                                                                                     \
-            memcpy(&yd, &y[ibl].d, sizeof yd);                                                            \
-            sum = iqm_acc_f(sum, hsum_i32(acc), qtk_f16c_to_f32(DBITS(b)), yd, (F));                                         \
+/* acc + the 32 products q·y (q signed, |q| ≤ 62: maddubs pairs below 2^15) times the
+ * multiplier(s) m (int16 lanes). */
+static inline __m256i mul_add_signed(__m256i acc, __m256i q, const int8_t *q8, __m256i m) {
+    const __m256i y = _mm256_loadu_si256((const __m256i *)(const void *)q8);
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(q), _mm256_sign_epi8(y, q)), m));
+}
+
+/* The two 16-group multipliers of 32-group ib as int16 lanes (low / high 128 bits). */
+#define MUL_PAIR(MUL16, b, ib) \
+    _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)MUL16(b, 2 * (ib)))), \
+                            _mm_set1_epi16((short)MUL16(b, 2 * (ib) + 1)), 1)
+
+/* The exact integer sum of one super-block from the four octet words per 32 weights. */
+#define IQM_AVX2_WORDS(t, WORD, MUL16)                                                                    \
+    static inline int t##_sum_words(const uint8_t *b, const int8_t *q8) {                                \
+        __m256i acc = _mm256_setzero_si256();                                                             \
+        for (int ib = 0; ib < 8; ib++) {                                                                  \
+            uint64_t w4[4];                                                                               \
+            WORD##s4(b, ib, w4);                                                                          \
+            const __m256i q = _mm256_set_epi64x((long long)w4[3], (long long)w4[2], (long long)w4[1], (long long)w4[0]); \
+            acc = mul_add_signed(acc, q, q8 + 32 * ib, MUL_PAIR(MUL16, b, ib));                           \
         }                                                                                                 \
-        *s = (float)sum;                                                                                  \
+        return hsum_i32(acc);                                                                             \
     }
 
-IQM_AVX2(iq2_xxs, IQ2XXS_BYTES, iqm_d_fp16, iq2xxs_word, iq2xxs_mul16, 0.125f)
-IQM_AVX2(iq2_xs, IQ2XS_BYTES, iqm_d_fp16, iq2xs_word, iq2xs_mul16, 0.125f)
-IQM_AVX2(iq2_s, IQ2S_BYTES, iqm_d_fp16, iq2s_word, iq2s_mul16, 0.125f)
-IQM_AVX2(iq3_xxs, IQ3XXS_BYTES, iqm_d_fp16, iq3xxs_word, iq3xxs_mul16, 0.25f)
-IQM_AVX2(iq3_s, IQ3S_BYTES, iqm_d_fp16, iq3s_word, iq3s_mul16, 1.0f)
-IQM_AVX2(iq1_s, IQ1S_BYTES, iqm_d_fp16, iq1s_word, iq1s_mul16, 0.125f)
-IQM_AVX2(iq1_m, IQ1M_BYTES, iq1m_d_bits, iq1m_word, iq1m_mul16, 0.125f)
+IQM_AVX2_WORDS(iq2_xxs, iq2xxs_word, iq2xxs_mul16)
+IQM_AVX2_WORDS(iq2_xs, iq2xs_word, iq2xs_mul16)
+IQM_AVX2_WORDS(iq2_s, iq2s_word, iq2s_mul16)
+IQM_AVX2_WORDS(iq3_xxs, iq3xxs_word, iq3xxs_mul16)
+IQM_AVX2_WORDS(iq3_s, iq3s_word, iq3s_mul16)
+IQM_AVX2_WORDS(iq1_s, iq1s_word, iq1s_mul16)
+IQM_AVX2_WORDS(iq1_m, iq1m_word, iq1m_mul16)
 
 /* ---- gather kernels ---- */
 
@@ -133,10 +131,6 @@ static inline __m256i sign_bits32(const uint8_t *p) {
     return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
 }
 
-/* The two 16-group multipliers of 32-group ib as int16 lanes (low / high 128 bits). */
-#define MUL_PAIR(MUL16, b, ib) \
-    _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)MUL16(b, 2 * (ib)))), \
-                            _mm_set1_epi16((short)MUL16(b, 2 * (ib) + 1)), 1)
 
 static inline int iq2_s_sum_gather(const uint8_t *b, const int8_t *q8) {
     __m256i acc = _mm256_setzero_si256();
@@ -169,10 +163,6 @@ static inline int iq3_s_sum_gather(const uint8_t *b, const int8_t *q8) {
 /* IQ1: q = 8·g + δ from grid bytes g ∈ {−1, 0, 1} and δ = ±1 bytes, then |q| × sign(q)·y. */
 static inline __m256i iq1_q(__m256i g, __m256i delta) {
     return _mm256_add_epi8(_mm256_and_si256(_mm256_slli_epi16(g, 3), _mm256_set1_epi8((char)0xF8)), delta);
-}
-static inline __m256i mul_add_signed(__m256i acc, __m256i q, const int8_t *q8, __m256i m) {
-    const __m256i y = _mm256_loadu_si256((const __m256i *)(const void *)q8);
-    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(q), _mm256_sign_epi8(y, q)), m));
 }
 
 static inline int iq1_s_sum_gather(const uint8_t *b, const int8_t *q8) {
@@ -209,27 +199,22 @@ static inline int iq1_m_sum_gather(const uint8_t *b, const int8_t *q8) {
     return hsum_i32(acc);
 }
 
-#define IQM_GATHER_DOT(t, BYTES, DBITS, F)                                                                       \
+/* Both kernels of a type: the same super-block loop around either sum. */
+#define IQM_AVX2_DOTS(t, BYTES, DBITS, F)                                                                 \
+    static void t##_words_avx2(int64_t n, float *s, const void *vx, const void *vy) {                    \
+        IQM_X86_DOT_BODY(t##_sum_words, BYTES, DBITS, F)                                                 \
+    }                                                                                                     \
     static void t##_gather_avx2(int64_t n, float *s, const void *vx, const void *vy) {                   \
-        const uint8_t *b = (const uint8_t *)vx;                                                          \
-        const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;                                            \
-        double sum = 0.0;                                                                                 \
-        for (int64_t ibl = 0; ibl < n / QK_K; ibl++, b += (BYTES)) {                                     \
-            float yd;                                                                                     \
-            qtk_prefetch_ahead(b, (BYTES));                                                               \
-            memcpy(&yd, &y[ibl].d, sizeof yd);                                                            \
-            sum = iqm_acc_f(sum, t##_sum_gather(b, y[ibl].qs), qtk_f16c_to_f32(DBITS(b)), yd, (F));       \
-        }                                                                                                 \
-        *s = (float)sum;                                                                                  \
+        IQM_X86_DOT_BODY(t##_sum_gather, BYTES, DBITS, F)                                                \
     }
 
-IQM_GATHER_DOT(iq2_xxs, IQ2XXS_BYTES, iqm_d_fp16, 0.125f)
-IQM_GATHER_DOT(iq2_xs, IQ2XS_BYTES, iqm_d_fp16, 0.125f)
-IQM_GATHER_DOT(iq2_s, IQ2S_BYTES, iqm_d_fp16, 0.125f)
-IQM_GATHER_DOT(iq3_xxs, IQ3XXS_BYTES, iqm_d_fp16, 0.25f)
-IQM_GATHER_DOT(iq3_s, IQ3S_BYTES, iqm_d_fp16, 1.0f)
-IQM_GATHER_DOT(iq1_s, IQ1S_BYTES, iqm_d_fp16, 0.125f)
-IQM_GATHER_DOT(iq1_m, IQ1M_BYTES, iq1m_d_bits, 0.125f)
+IQM_AVX2_DOTS(iq2_xxs, IQ2XXS_BYTES, iqm_d_fp16, 0.125f)
+IQM_AVX2_DOTS(iq2_xs, IQ2XS_BYTES, iqm_d_fp16, 0.125f)
+IQM_AVX2_DOTS(iq2_s, IQ2S_BYTES, iqm_d_fp16, 0.125f)
+IQM_AVX2_DOTS(iq3_xxs, IQ3XXS_BYTES, iqm_d_fp16, 0.25f)
+IQM_AVX2_DOTS(iq3_s, IQ3S_BYTES, iqm_d_fp16, 1.0f)
+IQM_AVX2_DOTS(iq1_s, IQ1S_BYTES, iqm_d_fp16, 0.125f)
+IQM_AVX2_DOTS(iq1_m, IQ1M_BYTES, iq1m_d_bits, 0.125f)
 
 /* ---- the choice per type, timed once ---- */
 
@@ -243,36 +228,35 @@ static const struct {
     {iq3_s_words_avx2, iq3_s_gather_avx2, IQ3S_BYTES},       {iq1_s_words_avx2, iq1_s_gather_avx2, IQ1S_BYTES},
     {iq1_m_words_avx2, iq1_m_gather_avx2, IQ1M_BYTES},
 };
-static int g_calibrated[GA_COUNT], g_gather[GA_COUNT];
+static iqm_ways g_ways = {GA_COUNT, {0}, {0}};
 static qtk_once g_once = QTK_ONCE_INIT;
 static volatile float g_sink;
 
-/* Best of 3 of 16 calls over 32 pseudo-random super-blocks (every byte pattern is a valid
- * block; the fp16 scales are made normal numbers). */
-static double time_kernel(qtk_vec_dot_fn f, const uint8_t *w, const void *y) {
-    double best = 1e30;
-    for (int rep = 0; rep < 3; rep++) {
-        float s = 0.0f;
-        const double t0 = qtk_time_now();
-        for (int it = 0; it < 16; it++) f(32 * QK_K, &s, w, y);
-        const double t = qtk_time_now() - t0;
-        if (t < best) best = t;
-        g_sink = s;
-    }
-    return best;
+typedef struct {
+    int cls;
+    const uint8_t *w;
+    const qtk_block_q8_K *y;
+} kernel_timing;
+
+/* 16 calls over 32 pseudo-random super-blocks, the given way. */
+static void run_kernel(void *ctx, int way) {
+    const kernel_timing *t = (const kernel_timing *)ctx;
+    const qtk_vec_dot_fn f = way ? g_kernels[t->cls].gather : g_kernels[t->cls].words;
+    float s = 0.0f;
+    for (int it = 0; it < 16; it++) f(32 * QK_K, &s, t->w, t->y);
+    g_sink = s;
 }
 
 static void calibrate(void) {
     static uint8_t w[32 * IQ3S_BYTES];
     static qtk_block_q8_K y[32];
-    uint32_t x = 2024u;
-    for (size_t i = 0; i < sizeof w; i++) w[i] = (uint8_t)((x = x * 1103515245u + 12345u) >> 24);
+    uint32_t x = qtk_iqm_fill_random(2024u, w, sizeof w, NULL, 0);
     for (int k = 0; k < 32; k++) {
         y[k].d = 0.01f;
-        for (int i = 0; i < QK_K; i++) y[k].qs[i] = (int8_t)((int)((x = x * 1103515245u + 12345u) >> 24) % 255 - 127);
+        x = qtk_iqm_fill_random(x, NULL, 0, y[k].qs, QK_K);
     }
     for (int c = 0; c < GA_COUNT; c++) {
-        const uint16_t one = 0x3C00; /* d = 1.0 */
+        const uint16_t one = 0x3C00; /* d = 1.0, a normal number in every block */
         for (int k = 0; k < 32; k++) {
             uint8_t *blk = w + (size_t)k * g_kernels[c].bytes;
             if (c == GA_IQ1_M) /* IQ1_M keeps d in the top nibbles of its scale words */
@@ -281,28 +265,21 @@ static void calibrate(void) {
             else
                 memcpy(blk, &one, 2);
         }
-        int wins = 0;
-        for (int trial = 0; trial < 3; trial++) {
-            const double tw = time_kernel(g_kernels[c].words, w, y), tg = time_kernel(g_kernels[c].gather, w, y);
-            wins += tg < 0.95 * tw;
-        }
-        g_calibrated[c] = g_gather[c] = wins == 3;
+        kernel_timing t = {c, w, y};
+        g_ways.timed[c] = qtk_iqm_gathers_win(run_kernel, &t);
     }
+    qtk_iqm_ways_set(&g_ways, -1);
 }
 
 int qtk_iqm_avx2_lookups(int mode) {
     qtk_call_once(&g_once, calibrate);
-    if (mode != -2)
-        for (int c = 0; c < GA_COUNT; c++) g_gather[c] = mode < 0 ? g_calibrated[c] : mode;
-    int bits = 0;
-    for (int c = 0; c < GA_COUNT; c++) bits |= g_gather[c] << c;
-    return bits;
+    return qtk_iqm_ways_set(&g_ways, mode);
 }
 
 #define IQM_AVX2_CHOICE(t, C)                                                                             \
     void qtk_##t##_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {                   \
         qtk_call_once(&g_once, calibrate);                                                                \
-        (g_gather[C] ? g_kernels[C].gather : g_kernels[C].words)(n, s, vx, vy);                           \
+        (g_ways.now[C] ? g_kernels[C].gather : g_kernels[C].words)(n, s, vx, vy);                         \
     }
 IQM_AVX2_CHOICE(iq2_xxs, GA_IQ2_XXS)
 IQM_AVX2_CHOICE(iq2_xs, GA_IQ2_XS)

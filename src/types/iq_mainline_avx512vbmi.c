@@ -82,9 +82,9 @@ typedef struct {
 static iqv_tables g_t;
 
 /* Per grid class, 1 = gather the codes, 0 = vpermi2b lookups; the same codes either way.
- * g_gather is what the kernels read: the calibrated choice unless a test forces one. */
+ * g_ways.now is what the kernels read: the timed choice unless a test forces one. */
 enum { LK_IQ2XS, LK_IQ2S, LK_IQ1, LK_COUNT };
-static int g_calibrated[LK_COUNT], g_gather[LK_COUNT];
+static iqm_ways g_ways = {LK_COUNT, {0}, {0}};
 static qtk_once g_t_once = QTK_ONCE_INIT;
 
 /* Position of byte value v in the sorted list of g's values (n_mag of them). */
@@ -300,7 +300,7 @@ static inline int iq2_xs_sum(const uint8_t *b, const int8_t *q8) {
     const __m512i w = LD(b + 2); /* 32 words: grid index (9 bits), sign field (7 bits) */
     const __m512i idx = _mm512_castsi256_si512(_mm512_cvtepi16_epi8(w));
     __m512i W0, W1;
-    if (g_gather[LK_IQ2XS]) {
+    if (g_ways.now[LK_IQ2XS]) {
         const __m512i h = _mm512_srli_epi16(_mm512_and_si512(w, _mm512_set1_epi16(0x100)), 8);
         gather_codes32(t->iq2xs_code, idx, _mm512_castsi256_si512(_mm512_cvtepi16_epi8(h)), &W0, &W1);
     } else {
@@ -323,7 +323,7 @@ static inline int iq2_s_sum(const uint8_t *b, const int8_t *q8) {
     const __m512i idx = LD(b + 2); /* bytes 0–31: low index bytes (32–63: the signs, unused here) */
     const __m512i hb = _mm512_multishift_epi64_epi8(LD(t->pairs), _mm512_set1_epi64((long long)u64_at(b + 66)));
     __m512i W0, W1;
-    if (g_gather[LK_IQ2S]) {
+    if (g_ways.now[LK_IQ2S]) {
         gather_codes32(t->iq2s_code, idx, _mm512_and_si512(hb, _mm512_set1_epi8(3)), &W0, &W1);
     } else {
         const __mmask64 k7 = _mm512_movepi8_mask(idx), k8 = _mm512_test_epi8_mask(hb, _mm512_set1_epi8(1)),
@@ -371,7 +371,7 @@ static inline int iq3_s_sum(const uint8_t *b, const int8_t *q8) {
  * bits 0–2 of hb's. */
 static inline void iq1_codes(__m512i idx, __m512i hb, __m512i *W0, __m512i *W1) {
     const iqv_tables *t = &g_t;
-    if (g_gather[LK_IQ1]) {
+    if (g_ways.now[LK_IQ1]) {
         gather_codes32(t->iq1s_code, idx, _mm512_and_si512(hb, _mm512_set1_epi8(7)), W0, W1);
         return;
     }
@@ -435,67 +435,49 @@ static inline int iq1_m_sum(const uint8_t *b, const int8_t *q8) {
 
 /* ---- lookup calibration ---- */
 
+typedef struct {
+    int (*sum)(const uint8_t *, const int8_t *);
+    size_t bytes;
+    int cls;
+    const uint8_t *w;
+    const int8_t *q8;
+} lookup_timing;
+
 static volatile int g_sink;
 
-/* Best of 3 of 512 super-block sums over 32 pseudo-random blocks (every byte pattern is a
- * valid block for the sums; the fp16 scales are not read). */
-static double time_sums(int (*sum)(const uint8_t *, const int8_t *), const uint8_t *w, size_t bs, const int8_t *q8) {
-    double best = 1e30;
-    for (int rep = 0; rep < 3; rep++) {
-        int acc = 0;
-        const double t0 = qtk_time_now();
-        for (int it = 0; it < 16; it++)
-            for (int b = 0; b < 32; b++) acc += sum(w + (size_t)b * bs, q8);
-        const double t = qtk_time_now() - t0;
-        if (t < best) best = t;
-        g_sink = acc;
-    }
-    return best;
+/* 512 super-block sums over 32 pseudo-random blocks (the fp16 scales are not read) the given way. */
+static void run_sums(void *ctx, int way) {
+    const lookup_timing *t = (const lookup_timing *)ctx;
+    int acc = 0;
+    g_ways.now[t->cls] = way;
+    for (int it = 0; it < 16; it++)
+        for (int k = 0; k < 32; k++) acc += t->sum(t->w + (size_t)k * t->bytes, t->q8);
+    g_sink = acc;
 }
 
-/* Runs once, after the tables: each class takes the gathers only when they are at least
- * 5 % faster than the permutes in all of 3 alternated trials (about 1 ms in total). */
+/* Runs once, after the tables: which way each class of lookups takes on this CPU. */
 static void calibrate_lookups(void) {
     static int (*const sums[LK_COUNT])(const uint8_t *, const int8_t *) = {iq2_xs_sum, iq2_s_sum, iq1_s_sum};
     static const size_t sizes[LK_COUNT] = {IQ2XS_BYTES, IQ2S_BYTES, IQ1S_BYTES};
     uint8_t w[32 * IQ2S_BYTES];
     int8_t q8[QK_K];
-    uint32_t x = 12345u;
-    for (size_t i = 0; i < sizeof w; i++) w[i] = (uint8_t)((x = x * 1103515245u + 12345u) >> 24);
-    for (int i = 0; i < QK_K; i++) q8[i] = (int8_t)((int)((x = x * 1103515245u + 12345u) >> 24) % 255 - 127);
+    qtk_iqm_fill_random(12345u, w, sizeof w, q8, QK_K);
     for (int c = 0; c < LK_COUNT; c++) {
-        int wins = 0;
-        for (int trial = 0; trial < 3; trial++) {
-            g_gather[c] = 0;
-            const double tp = time_sums(sums[c], w, sizes[c], q8);
-            g_gather[c] = 1;
-            const double tg = time_sums(sums[c], w, sizes[c], q8);
-            wins += tg < 0.95 * tp;
-        }
-        g_calibrated[c] = g_gather[c] = wins == 3;
+        lookup_timing t = {sums[c], sizes[c], c, w, q8};
+        g_ways.timed[c] = qtk_iqm_gathers_win(run_sums, &t);
     }
+    qtk_iqm_ways_set(&g_ways, -1);
 }
 
 int qtk_iqv_lookups(int mode) {
     qtk_call_once(&g_t_once, build_tables);
-    if (mode != -2)
-        for (int c = 0; c < LK_COUNT; c++) g_gather[c] = mode < 0 ? g_calibrated[c] : mode;
-    return g_gather[LK_IQ2XS] | g_gather[LK_IQ2S] << 1 | g_gather[LK_IQ1] << 2;
+    return qtk_iqm_ways_set(&g_ways, mode);
 }
 
 #define IQV_DOT(t, BYTES, DBITS, F)                                                                               \
     void qtk_##t##_vec_dot_avx512vbmi(int64_t n, float *s, const void *vx, const void *vy) {              \
         qtk_call_once(&g_t_once, build_tables);                                                           \
-        const uint8_t *b = (const uint8_t *)vx;                                                           \
-        const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;                                             \
-        double sum = 0.0;                                                                                  \
-        for (int64_t ibl = 0; ibl < n / QK_K; ibl++, b += (BYTES)) {                                      \
-            float yd;                                                                                      \
-            qtk_prefetch_ahead(b, (BYTES));                                                                \
-            memcpy(&yd, &y[ibl].d, sizeof yd);                                                             \
-            sum = iqm_acc_f(sum, t##_sum(b, y[ibl].qs), qtk_f16c_to_f32(DBITS(b)), yd, (F));              \
-        }                                                                                                  \
-        *s = (float)sum;                                                                                   \
+        IQM_X86_DOT_BODY(t##_sum, BYTES, DBITS, F)                                                        \
     }
 
 IQV_DOT(iq2_xxs, IQ2XXS_BYTES, iqm_d_fp16, 0.125f)

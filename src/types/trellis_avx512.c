@@ -135,22 +135,26 @@ QTK_FORCE_INLINE void kt_unpack_avx512(int type, const uint8_t *blk, kt_super *u
     }
 }
 
-/* Values 16h .. 16h + 15 of sub-block b (signs applied), from the seed vectors:
- * kt_half16's numbers (vals = Σ bytes − 126 in one vpdpbusd from −126). */
-QTK_FORCE_INLINE __m512i kt_half_values(int type, const kt_super *u, int b, int h, const kt_powers *k) {
+/* The masked states (bytes 0x3F3F3F3F of x = seed · MUL^k) of values 16h .. 16h + 15 of sub-block b. */
+QTK_FORCE_INLINE __m512i kt_half_states(int type, const kt_super *u, int b, int h, const kt_powers *k) {
     __m512i seed;
-    if (type == QTK_TYPE_IQ4_KT) { /* groups 8b + 4h .. + 3, 4 lanes each */
+    if (type == QTK_TYPE_IQ4_KT) {
         const int g = (8 * b + 4 * h) % 16;
         const __m512i sel = _mm512_add_epi32(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), _mm512_set1_epi32(g));
         seed = _mm512_permutexvar_epi32(sel, u->seeds[b / 2]);
-    } else { /* groups 4b + 2h, + 1, 8 lanes each */
+    } else {
         const int g = (4 * b + 2 * h) % 16;
         const __m512i sel = _mm512_add_epi32(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), _mm512_set1_epi32(g));
         seed = _mm512_permutexvar_epi32(sel, u->seeds[b / 4]);
     }
     const __m512i x = _mm512_mullo_epi32(seed, type == QTK_TYPE_IQ4_KT ? k->pw4 : k->pw8);
-    __m512i v = _mm512_dpbusd_epi32(_mm512_set1_epi32(-126), _mm512_and_si512(x, _mm512_set1_epi32(0x3F3F3F3F)),
-                                    _mm512_set1_epi8(1));
+    return _mm512_and_si512(x, _mm512_set1_epi32(0x3F3F3F3F));
+}
+
+/* Values 16h .. 16h + 15 of sub-block b (signs applied), from the seed vectors:
+ * kt_half16's numbers (vals = Σ bytes − 126 in one vpdpbusd from −126). */
+QTK_FORCE_INLINE __m512i kt_half_values(int type, const kt_super *u, int b, int h, const kt_powers *k) {
+    __m512i v = _mm512_dpbusd_epi32(_mm512_set1_epi32(-126), kt_half_states(type, u, b, h, k), _mm512_set1_epi8(1));
     if (type == QTK_TYPE_IQ3_KT) {
         const __mmask16 neg = (__mmask16)(u->signs[b] >> (16 * h));
         v = _mm512_abs_epi32(v);
@@ -257,22 +261,6 @@ static void kt_col_table_make(const qtk_block_q8_0 *y, int64_t nsb, kt_col_table
         t->s126[i] = _mm256_loadu_si256((const __m256i *)(const void *)sy);
         t->yd[i] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)ydh));
     }
-}
-
-/* The masked states (bytes 0x3F3F3F3F of x = seed · MUL^k) of values 16h .. 16h + 15 of sub-block b. */
-QTK_FORCE_INLINE __m512i kt_half_states(int type, const kt_super *u, int b, int h, const kt_powers *k) {
-    __m512i seed;
-    if (type == QTK_TYPE_IQ4_KT) {
-        const int g = (8 * b + 4 * h) % 16;
-        const __m512i sel = _mm512_add_epi32(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), _mm512_set1_epi32(g));
-        seed = _mm512_permutexvar_epi32(sel, u->seeds[b / 2]);
-    } else {
-        const int g = (4 * b + 2 * h) % 16;
-        const __m512i sel = _mm512_add_epi32(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), _mm512_set1_epi32(g));
-        seed = _mm512_permutexvar_epi32(sel, u->seeds[b / 4]);
-    }
-    const __m512i x = _mm512_mullo_epi32(seed, type == QTK_TYPE_IQ4_KT ? k->pw4 : k->pw8);
-    return _mm512_and_si512(x, _mm512_set1_epi32(0x3F3F3F3F));
 }
 
 QTK_FORCE_INLINE void kt_mul_mat_avx512(int type, float factor, size_t bb, int64_t n, const void *w, size_t ws,
