@@ -1,7 +1,7 @@
 /*
  * test_effort.c — quantizer effort levels (qtk_quantize_rows_effort, issue #17;
  * docs/types.md "Effort levels") for the types whose levels differ: the K-quants,
- * IQ2_K…IQ6_K, Q4_1/Q5_1 and MXFP4:
+ * IQ2_K…IQ6_K, Q4_1/Q5_1, MXFP4 and the KT types:
  *  (a) QTK_EFFORT_MAX writes the bytes qtk wrote before effort levels existed
  *      (K-quants: since their code scan), and the single-level types whose searches
  *      were rewritten as vector lanes still write their old bytes: SHA-256 of a fixed
@@ -15,7 +15,7 @@
  *      default (one candidate and a narrower scale scan) within 10 % of E(max);
  *      IQ2_K…IQ6_K's default runs fewer improvement candidates (E between fast's
  *      and 1.04·max's, IQ3_K's window search 1.01·max's); Q4_1/Q5_1's default is
- *      between fast and 1.2·max; MXFP4's default writes max's bytes; fast differs from max and
+ *      between fast and 1.2·max; the KT types' between fast and 1.05·max; MXFP4's default writes max's bytes; fast differs from max and
  *      E(max) < E(fast) (max polishes fast's candidate among others);
  *  (d) with ../shared/vectors: E/E_ref summed over each file's distributions,
  *      per level and mode, within the bounds below (docs/types.md) — table
@@ -27,6 +27,7 @@
 #include "testlib.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/sha256.h"
@@ -115,11 +116,34 @@ static const struct {
      "821374c0eb0e90e718bf47f9429fdce466fe70ecb9cb4e0d5ada665e8b9ae854"},
     {QTK_TYPE_IQ4_KSS, "52ffa9dc71a186d0c60c3cd58a989d305609a3a8c6ebbb68263748241d347f82",
      "45cf31f50f634b29149d640d98c021b9057b93ca441dde33c1007e87efbd6aa9"},
+    /* the KT types before their levels and the shortlist scans (86e8d26) */
+    {QTK_TYPE_IQ1_KT, "c30e83cf3067cfd660624edcd311dc51273ffcca3d61af84bb6bfdeb32a3a4ba",
+     "98976f2b568e39d3afc269a2ffd3f4ea51c3c0e2637f1a30a2da9d79361cb1eb"},
+    {QTK_TYPE_IQ2_KT, "dd90b84bf5ac02685226eb5164f2dc441bfeef322142fe81ff35bfc246eb8cdf",
+     "e038d9a3114ea723d0da6b16b5da06026e29ef7718b1d10da570b49ea1ba5b8c"},
+    {QTK_TYPE_IQ3_KT, "b03bd50789fcac0c8cb3a2abab5bcb256580bce4662717cbd4c33e30864455d6",
+     "e7b552b06faa7bfdfc62654a37e0f6811210a5007010ff84fe3e9c7aed0b82db"},
+    {QTK_TYPE_IQ4_KT, "085d8bf22a9f397667169c0e9d8ffdc8f88f17bab3083b0afd025279acd6d142",
+     "ec814d8ca23725c2c30f01083716f2cafbdda03cf1beb991060d7e1c95cfa26d"},
 };
 
-static const int effort_types[] = {QTK_TYPE_Q2_K, QTK_TYPE_Q3_K,  QTK_TYPE_Q4_K,  QTK_TYPE_Q5_K,  QTK_TYPE_Q6_K, QTK_TYPE_IQ2_K,
-                                   QTK_TYPE_IQ3_K, QTK_TYPE_IQ4_K, QTK_TYPE_IQ5_K, QTK_TYPE_IQ6_K, QTK_TYPE_Q4_1, QTK_TYPE_Q5_1, QTK_TYPE_MXFP4};
-#define N_EFFORT_TYPES 13
+static const int effort_types[] = {QTK_TYPE_Q2_K,  QTK_TYPE_Q3_K,  QTK_TYPE_Q4_K,  QTK_TYPE_Q5_K,  QTK_TYPE_Q6_K,
+                                   QTK_TYPE_IQ2_K, QTK_TYPE_IQ3_K, QTK_TYPE_IQ4_K, QTK_TYPE_IQ5_K, QTK_TYPE_IQ6_K,
+                                   QTK_TYPE_Q4_1,  QTK_TYPE_Q5_1,  QTK_TYPE_MXFP4, QTK_TYPE_IQ1_KT, QTK_TYPE_IQ2_KT,
+                                   QTK_TYPE_IQ3_KT, QTK_TYPE_IQ4_KT};
+#define N_EFFORT_TYPES 17
+
+/* The trellis types: levels = trial scales, refinements and polish rounds (trellis_quant.c). */
+static int is_kt(int t) {
+    return t == QTK_TYPE_IQ1_KT || t == QTK_TYPE_IQ2_KT || t == QTK_TYPE_IQ3_KT || t == QTK_TYPE_IQ4_KT;
+}
+
+/* QTK_TEST_QUICK=1 (sanitizers, qemu): of the KT types only IQ1_KT, whose codebook is the
+ * cheapest to build and scan (the others take minutes there; the native run checks them). */
+static int skipped(int t) {
+    const char *q = getenv("QTK_TEST_QUICK");
+    return q && *q && strcmp(q, "0") != 0 && is_kt(t) && t != QTK_TYPE_IQ1_KT;
+}
 
 /* The IQk family (IQ2_K…IQ6_K): levels = how many improvement candidates run. */
 static int is_iqk(int t) {
@@ -176,6 +200,7 @@ static void test_fixed_input(void) {
     for (size_t k = 0; k < sizeof max_hashes / sizeof max_hashes[0]; k++)
         for (int m = 0; m < 2; m++) {
             const int t = max_hashes[k].type;
+            if (skipped(t)) continue;
             const size_t sz = qtk_row_size(t, EF_COLS) * EF_ROWS;
             char hex[65];
             CHECK(qtk_quantize_rows_effort(t, x, a, EF_ROWS, EF_COLS, m ? im : NULL, QTK_EFFORT_MAX, &e) == QTK_OK,
@@ -188,6 +213,7 @@ static void test_fixed_input(void) {
     for (int k = 0; k < N_EFFORT_TYPES; k++)
         for (int m = 0; m < 2; m++) {
             const int t = effort_types[k];
+            if (skipped(t)) continue;
             const float *imat = m ? im : NULL;
             const size_t sz = qtk_row_size(t, EF_COLS) * EF_ROWS;
             const char *mode = m ? "imatrix" : "plain";
@@ -228,6 +254,10 @@ static void test_fixed_input(void) {
                                        win); IQ2_K without imatrix skips the pass: 1.036 of max here */
                 CHECK(de < ef_ && de <= 1.04 * mx, "%s (%s): default not between fast and max: E fast %.9g, default %.9g, "
                       "max %.9g", qtk_type_name(t), mode, ef_, de, mx);
+            } else if (is_kt(t)) { /* no extra trial scales and one polish round vs max's two:
+                                      1.0006 (IQ4_KT plain) … 1.037 (IQ2_KT imatrix) of max here */
+                CHECK(de < ef_ && de <= 1.05 * mx, "%s (%s): default not between fast and max: E fast %.9g, "
+                      "default %.9g, max %.9g", qtk_type_name(t), mode, ef_, de, mx);
             } else if (t == QTK_TYPE_MXFP4) { /* default = max: three exponents (fast: the reference's one) */
                 CHECK(!strcmp(hex[QTK_EFFORT_DEFAULT], hex[QTK_EFFORT_MAX]), "%s (%s): default differs from max",
                       qtk_type_name(t), mode);
@@ -334,7 +364,17 @@ static const double bound_mx[3][2] = {
     [QTK_EFFORT_MAX] = {0.965, 0.985},
 };
 
+/* The KT types, measured: fast (the reference's trial scales, no polish) ≤ 1.0020 plain
+ * (IQ1_KT), 1.0093 imatrix (IQ4_KT); default ≤ 0.9957 plain, 0.9942 imatrix (IQ4_KT); max
+ * ≤ 0.9959 plain, 0.9942 imatrix (IQ4_KT). */
+static const double bound_kt[3][2] = {
+    [QTK_EFFORT_FAST] = {1.005, 1.012},
+    [QTK_EFFORT_DEFAULT] = {0.998, 0.997},
+    [QTK_EFFORT_MAX] = {0.998, 0.997},
+};
+
 static const double (*bounds_of(int t))[2] {
+    if (is_kt(t)) return bound_kt;
     if (is_iqk(t)) return bound_iqk;
     if (t == QTK_TYPE_Q4_1 || t == QTK_TYPE_Q5_1) return bound_t1;
     if (t == QTK_TYPE_MXFP4) return bound_mx;
@@ -427,6 +467,7 @@ static void test_vectors_file(int t) {
 int main(void) {
     test_fixed_input();
     test_rtn_signed_zeros();
-    for (int k = 0; k < N_EFFORT_TYPES; k++) test_vectors_file(effort_types[k]);
+    for (int k = 0; k < N_EFFORT_TYPES; k++)
+        if (!skipped(effort_types[k])) test_vectors_file(effort_types[k]);
     return tl_finish("test_effort");
 }

@@ -123,6 +123,13 @@ static void test_search(int quick) {
                     /* a few integer targets and equal weights: exact ties between codewords */
                     if (it % 7 == 0) t[j] = (float)(int)t[j];
                     w[j] = it % 7 == 0 ? 1.0f : tl_rng_uniform(&rng) + (it % 5 == 0 ? 0.0f : 0.01f);
+                    /* edges of the SIMD scans' shortlist bound: weights over 40 decades (and
+                     * subnormal), all-zero weights, targets far outside the codebook */
+                    if (it % 11 == 0) w[j] = powf(10.0f, -38.0f + 40.0f * tl_rng_uniform(&rng));
+                    if (it % 11 == 1 && j % 3 == 0) w[j] = 1e-42f;
+                    if (it % 17 == 0) w[j] = 0.0f;
+                    if (it % 19 == 0) t[j] *= 1e3f;
+                    if (it % 23 == 0) t[j] *= 1e30f;
                 }
                 for (int g = 0; g < ng; g++) cells[g] = qtk_kt_cell(b, t + g * nd);
                 qtk_kt_search_scalar(b, ng, t, w, cells, want);

@@ -6,6 +6,8 @@
 
 #include "types_internal.h"
 
+#include <math.h>
+
 /* The generator (FORMATS §5.1): x = seed; x *= KT_MUL (mod 2^32); value =
  * sum of the low 6 bits of x's 4 bytes − 126. */
 #define QTK_KT_MUL 0xCBAC1FEDu
@@ -38,6 +40,8 @@ static inline int qtk_kt_value(uint32_t x) {
     void qtk_##t##_to_float_dot(const void *row, float *dst, int64_t n);                      \
     void qtk_##t##_to_int8(const void *row, int64_t n, float *d, int8_t *q);                 \
     size_t qtk_##t##_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix); \
+    size_t qtk_##t##_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix, \
+                                     int effort);                                              \
     void qtk_##t##_from_float(const float *src, void *dst, int64_t n);                        \
     void qtk_##t##_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);         \
     void qtk_##t##_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);           \
@@ -76,18 +80,21 @@ void qtk_kt_unpack(int type, const uint8_t *blk, qtk_kt_sub *sub);
 
 /* A codebook with its cell index (METHODS §5.2). Candidates of cell c are
  * positions cell_start[c] .. cell_start[c+1]-1 (a multiple of 16 apart);
- * their values are stored per 16 candidates dimension-major:
+ * their values are stored as int8 per 16 candidates dimension-major:
  * vals[(p/16)*16*ndim + k*16 + p%16] is coordinate k of candidate p, and
- * idx[p] its index in the codebook. */
+ * idx[p] its index in the codebook. (int8, not float: the scans stream
+ * these lists — 2^16 codewords × 8 cells × 8 dims — and at 4 bytes a value
+ * they did not fit the caches.) */
 typedef struct {
     int ndim;          /* 8, or 4 (IQ4_KT) */
     int is_abs;        /* IQ3_KT: coordinates are |v| */
     int cell_mode;     /* 0: bit k = (t_k > mid_k); 1: 5 bins per coordinate (IQ4_KT) */
     float mid[8];
     int ncell;
+    int vmax;          /* largest |coordinate| */
     int32_t *cell_start;
     int32_t *idx;
-    float *vals;
+    int8_t *vals;
     int8_t *book;      /* all codewords, book[i*ndim + k] */
     int nbook;
 } qtk_kt_book;
@@ -121,6 +128,53 @@ void qtk_kt_search_scalar(const qtk_kt_book *b, int ng, const float *t, const fl
 void qtk_kt_search_avx2(const qtk_kt_book *b, int ng, const float *t, const float *w, const int *cells, int *out);
 void qtk_kt_search_avx512(const qtk_kt_book *b, int ng, const float *t, const float *w, const int *cells, int *out);
 void qtk_kt_search_neon(const qtk_kt_book *b, int ng, const float *t, const float *w, const int *cells, int *out);
+
+/* The SIMD scans rank candidates by the expanded score
+ *     A = Σ_k c_k·(w_k·c_k + b_k),  b_k = −2·w_k·t_k
+ * (= the score minus Σ w_k·t_k², two FMAs per coordinate instead of four
+ * operations), whose rounding differs from the scalar score's. Every
+ * candidate within `slack` of the smallest A is then scored exactly as the
+ * scalar scan does (qtk_kt_score), in position order: the scalar winner is
+ * among them (qtk_kt_shortlist_search in trellis_quant.c bounds both
+ * roundings), so the indices are the scalar scan's.
+ *
+ * An ISA level's chunk scan takes nblk·16 candidates at v (the vals of a
+ * position that is a multiple of 16), lowers *amin to the smallest A among
+ * them, and writes to sel the offsets (ascending) of those with
+ * A ≤ qtk_kt_threshold(*amin, slack); it returns their count. */
+typedef int (*qtk_kt_chunk_fn)(const int8_t *v, int nd, int nblk, const float *w, const float *bk, double slack,
+                               float *amin, float *a, int *sel);
+int qtk_kt_chunk_avx2(const int8_t *v, int nd, int nblk, const float *w, const float *bk, double slack, float *amin,
+                      float *a, int *sel);
+int qtk_kt_chunk_avx512(const int8_t *v, int nd, int nblk, const float *w, const float *bk, double slack, float *amin,
+                        float *a, int *sel);
+int qtk_kt_chunk_neon(const int8_t *v, int nd, int nblk, const float *w, const float *bk, double slack, float *amin,
+                      float *a, int *sel);
+void qtk_kt_shortlist_search(const qtk_kt_book *b, int ng, const float *t, const float *w, const int *cells, int *out,
+                             qtk_kt_chunk_fn chunk);
+
+/* amin + slack rounded up to a float (every A at most that far above the
+ * smallest passes). */
+static inline float qtk_kt_threshold(float amin, double slack) {
+    const double t = (double)amin + slack;
+    float f = (float)t;
+    if ((double)f < t) f = nextafterf(f, INFINITY);
+    return f;
+}
+
+/* The scalar scan's score of candidate p: its float operations in its order. */
+static inline float qtk_kt_score(const qtk_kt_book *b, int p, const float *t, const float *w) {
+    const int nd = b->ndim;
+    const int8_t *v = b->vals + (size_t)(p / 16) * 16 * (size_t)nd + p % 16;
+    float s = 0.0f;
+    for (int k = 0; k < nd; k++) {
+        const float df = (float)v[k * 16] - t[k];
+        const float e = df * df;
+        const float we = w[k] * e;
+        s = s + we;
+    }
+    return s;
+}
 
 /* The scan of one ISA level, or NULL when it is not compiled in or the CPU lacks it. */
 qtk_kt_search_fn qtk_kt_search_level(qtk_isa isa);

@@ -100,46 +100,48 @@ void qtk_iq4_kt_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y) 
 
 /* ---- codebook scan -------------------------------------------------------- */
 
-QTK_FORCE_INLINE void scan8(const float *v, int nd, const __m256 *tk, const __m256 *wk, __m256i pos, __m256 *best,
-                            __m256i *bpos) {
-    __m256 s = _mm256_setzero_ps();
+/* A of 8 candidates per register (two FMAs per coordinate, int8 values
+ * widened in the register) into a[], their minimum per lane returned. */
+QTK_FORCE_INLINE __m256 kt_approx8(const int8_t *v, const int nd, int nblk, const float *w, const float *bk, float *a) {
+    __m256 wk[8], bv[8];
     for (int k = 0; k < nd; k++) {
-        const __m256 df = _mm256_sub_ps(_mm256_loadu_ps(v + k * 16), tk[k]);
-        s = _mm256_add_ps(s, _mm256_mul_ps(wk[k], _mm256_mul_ps(df, df)));
+        wk[k] = _mm256_set1_ps(w[k]);
+        bv[k] = _mm256_set1_ps(bk[k]);
     }
-    const __m256 lt = _mm256_cmp_ps(s, *best, _CMP_LT_OQ);
-    *best = _mm256_blendv_ps(*best, s, lt);
-    *bpos = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(*bpos), _mm256_castsi256_ps(pos), lt));
+    __m256 vmin = _mm256_set1_ps(INFINITY);
+    for (int i = 0; i < 2 * nblk; i++) {
+        const int8_t *vb = v + (size_t)(i / 2) * 16 * (size_t)nd + 8 * (i % 2);
+        __m256 acc = _mm256_setzero_ps();
+        for (int k = 0; k < nd; k++) {
+            const __m256 c = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(vb + 16 * k))));
+            acc = _mm256_fmadd_ps(_mm256_fmadd_ps(wk[k], c, bv[k]), c, acc);
+        }
+        _mm256_storeu_ps(a + 8 * i, acc);
+        vmin = _mm256_min_ps(vmin, acc);
+    }
+    return vmin;
+}
+
+/* The chunk scan (trellis.h): A for every candidate, then the shortlist by
+ * a compare mask. */
+int qtk_kt_chunk_avx2(const int8_t *v, int nd, int nblk, const float *w, const float *bk, double slack, float *amin,
+                      float *a, int *sel) {
+    const __m256 vmin = nd == 8 ? kt_approx8(v, 8, nblk, w, bk, a) : kt_approx8(v, 4, nblk, w, bk, a);
+    __m128 m4 = _mm_min_ps(_mm256_castps256_ps128(vmin), _mm256_extractf128_ps(vmin, 1));
+    m4 = _mm_min_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_min_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+    const float m = _mm_cvtss_f32(m4);
+    if (m < *amin) *amin = m;
+    const __m256 thr = _mm256_set1_ps(qtk_kt_threshold(*amin, slack));
+    int n = 0;
+    for (int i = 0; i < 2 * nblk; i++) {
+        int le = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(a + 8 * i), thr, _CMP_LE_OQ));
+        for (int j = 0; le; j++, le >>= 1)
+            if (le & 1) sel[n++] = 8 * i + j;
+    }
+    return n;
 }
 
 void qtk_kt_search_avx2(const qtk_kt_book *b, int ng, const float *t, const float *w, const int *cells, int *out) {
-    const int nd = b->ndim;
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    for (int g = 0; g < ng; g++) {
-        __m256 tk[8], wk[8];
-        for (int k = 0; k < nd; k++) {
-            tk[k] = _mm256_set1_ps(t[g * nd + k]);
-            wk[k] = _mm256_set1_ps(w[g * nd + k]);
-        }
-        const int p0 = b->cell_start[cells[g]], p1 = b->cell_start[cells[g] + 1];
-        __m256 best0 = _mm256_set1_ps(INFINITY), best1 = best0;
-        __m256i pos0 = _mm256_set1_epi32(p0), pos1 = pos0;
-        for (int p = p0; p < p1; p += 16) {
-            const float *v = b->vals + (size_t)(p / 16) * 16 * (size_t)nd;
-            const __m256i pp = _mm256_add_epi32(_mm256_set1_epi32(p), lane);
-            scan8(v, nd, tk, wk, pp, &best0, &pos0);
-            scan8(v + 8, nd, tk, wk, _mm256_add_epi32(pp, _mm256_set1_epi32(8)), &best1, &pos1);
-        }
-        float bs[16];
-        int32_t bp[16];
-        _mm256_storeu_ps(bs, best0);
-        _mm256_storeu_ps(bs + 8, best1);
-        _mm256_storeu_si256((__m256i *)bp, pos0);
-        _mm256_storeu_si256((__m256i *)(bp + 8), pos1);
-        float m = bs[0];
-        int mp = bp[0];
-        for (int i = 1; i < 16; i++)
-            if (bs[i] < m || (bs[i] == m && bp[i] < mp)) m = bs[i], mp = bp[i];
-        out[g] = b->idx[mp];
-    }
+    qtk_kt_shortlist_search(b, ng, t, w, cells, out, qtk_kt_chunk_avx2);
 }

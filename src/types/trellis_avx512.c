@@ -350,37 +350,49 @@ void qtk_iq4_kt_to_int8_avx512(const void *row, int64_t n, float *d, int8_t *q) 
 
 /* ---- codebook scan -------------------------------------------------------- */
 
-void qtk_kt_search_avx512(const qtk_kt_book *b, int ng, const float *t, const float *w, const int *cells, int *out) {
-    const int nd = b->ndim;
-    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    for (int g = 0; g < ng; g++) {
-        __m512 tk[8], wk[8];
-        for (int k = 0; k < nd; k++) {
-            tk[k] = _mm512_set1_ps(t[g * nd + k]);
-            wk[k] = _mm512_set1_ps(w[g * nd + k]);
-        }
-        const int p0 = b->cell_start[cells[g]], p1 = b->cell_start[cells[g] + 1];
-        __m512 best = _mm512_set1_ps(INFINITY);
-        __m512i bpos = _mm512_set1_epi32(p0);
-        for (int p = p0; p < p1; p += 16) {
-            const float *v = b->vals + (size_t)(p / 16) * 16 * (size_t)nd;
-            __m512 s = _mm512_setzero_ps();
-            for (int k = 0; k < nd; k++) {
-                const __m512 df = _mm512_sub_ps(_mm512_loadu_ps(v + k * 16), tk[k]);
-                s = _mm512_add_ps(s, _mm512_mul_ps(wk[k], _mm512_mul_ps(df, df)));
-            }
-            const __mmask16 lt = _mm512_cmp_ps_mask(s, best, _CMP_LT_OQ);
-            best = _mm512_mask_mov_ps(best, lt, s);
-            bpos = _mm512_mask_mov_epi32(bpos, lt, _mm512_add_epi32(_mm512_set1_epi32(p), lane));
-        }
-        float bs[16];
-        int32_t bp[16];
-        _mm512_storeu_ps(bs, best);
-        _mm512_storeu_si512((void *)bp, bpos);
-        float m = bs[0];
-        int mp = bp[0];
-        for (int i = 1; i < 16; i++)
-            if (bs[i] < m || (bs[i] == m && bp[i] < mp)) m = bs[i], mp = bp[i];
-        out[g] = b->idx[mp];
+/* A of 16 candidates per register (two FMAs per coordinate, int8 values
+ * widened in the register) into a[], their minimum returned. */
+QTK_FORCE_INLINE float kt_approx16(const int8_t *v, const int nd, int nblk, const float *w, const float *bk, float *a) {
+    __m512 wk[8], bv[8];
+    for (int k = 0; k < nd; k++) {
+        wk[k] = _mm512_set1_ps(w[k]);
+        bv[k] = _mm512_set1_ps(bk[k]);
     }
+    __m512 vmin = _mm512_set1_ps(INFINITY);
+    for (int i = 0; i < nblk; i++) {
+        const int8_t *vb = v + (size_t)i * 16 * (size_t)nd;
+        __m512 acc = _mm512_setzero_ps();
+        for (int k = 0; k < nd; k++) {
+            const __m512 c = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(vb + 16 * k))));
+            acc = _mm512_fmadd_ps(_mm512_fmadd_ps(wk[k], c, bv[k]), c, acc);
+        }
+        _mm512_storeu_ps(a + 16 * i, acc);
+        vmin = _mm512_min_ps(vmin, acc);
+    }
+    return _mm512_reduce_min_ps(vmin);
+}
+
+/* The chunk scan (trellis.h): A for every candidate, then the shortlist by
+ * a compare mask. */
+int qtk_kt_chunk_avx512(const int8_t *v, int nd, int nblk, const float *w, const float *bk, double slack, float *amin,
+                        float *a, int *sel) {
+    const float m = nd == 8 ? kt_approx16(v, 8, nblk, w, bk, a) : kt_approx16(v, 4, nblk, w, bk, a);
+    if (m < *amin) *amin = m;
+    const __m512 thr = _mm512_set1_ps(qtk_kt_threshold(*amin, slack));
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    int n = 0;
+    for (int i = 0; i < nblk; i++) {
+        const __mmask16 le = _mm512_cmp_ps_mask(_mm512_loadu_ps(a + 16 * i), thr, _CMP_LE_OQ);
+        if (!le) continue;
+        _mm512_mask_compressstoreu_epi32(sel + n, le, _mm512_add_epi32(_mm512_set1_epi32(16 * i), lane));
+        unsigned c = (unsigned)le - (((unsigned)le >> 1) & 0x5555u); /* popcount of 16 bits */
+        c = (c & 0x3333u) + ((c >> 2) & 0x3333u);
+        c = (c + (c >> 4)) & 0x0F0Fu;
+        n += (int)((c + (c >> 8)) & 0x1Fu);
+    }
+    return n;
+}
+
+void qtk_kt_search_avx512(const qtk_kt_book *b, int ng, const float *t, const float *w, const int *cells, int *out) {
+    qtk_kt_shortlist_search(b, ng, t, w, cells, out, qtk_kt_chunk_avx512);
 }

@@ -88,46 +88,45 @@ void qtk_iq4_kt_vec_dot_neon(int64_t n, float *s, const void *x, const void *y) 
 
 /* ---- codebook scan -------------------------------------------------------- */
 
-void qtk_kt_search_neon(const qtk_kt_book *b, int ng, const float *t, const float *w, const int *cells, int *out) {
-    const int nd = b->ndim;
-    static const int32_t lane_init[4] = {0, 1, 2, 3};
-    const int32x4_t lane = vld1q_s32(lane_init);
-    for (int g = 0; g < ng; g++) {
-        float32x4_t tk[8], wk[8];
-        for (int k = 0; k < nd; k++) {
-            tk[k] = vdupq_n_f32(t[g * nd + k]);
-            wk[k] = vdupq_n_f32(w[g * nd + k]);
-        }
-        const int p0 = b->cell_start[cells[g]], p1 = b->cell_start[cells[g] + 1];
-        float32x4_t best[4];
-        int32x4_t bpos[4];
-        for (int h = 0; h < 4; h++) {
-            best[h] = vdupq_n_f32(INFINITY);
-            bpos[h] = vdupq_n_s32(p0);
-        }
-        for (int p = p0; p < p1; p += 16) {
-            const float *v = b->vals + (size_t)(p / 16) * 16 * (size_t)nd;
-            for (int h = 0; h < 4; h++) {
-                float32x4_t s = vdupq_n_f32(0.0f);
-                for (int k = 0; k < nd; k++) {
-                    const float32x4_t df = vsubq_f32(vld1q_f32(v + k * 16 + 4 * h), tk[k]);
-                    s = vaddq_f32(s, vmulq_f32(wk[k], vmulq_f32(df, df)));
-                }
-                const uint32x4_t lt = vcltq_f32(s, best[h]);
-                best[h] = vbslq_f32(lt, s, best[h]);
-                bpos[h] = vbslq_s32(lt, vaddq_s32(vdupq_n_s32(p + 4 * h), lane), bpos[h]);
-            }
-        }
-        float bs[16];
-        int32_t bp[16];
-        for (int h = 0; h < 4; h++) {
-            vst1q_f32(bs + 4 * h, best[h]);
-            vst1q_s32(bp + 4 * h, bpos[h]);
-        }
-        float m = bs[0];
-        int mp = bp[0];
-        for (int i = 1; i < 16; i++)
-            if (bs[i] < m || (bs[i] == m && bp[i] < mp)) m = bs[i], mp = bp[i];
-        out[g] = b->idx[mp];
+/* A of 4 candidates per register (two fused multiply-adds per coordinate,
+ * int8 values widened in the register), the shortlist by compares. */
+int qtk_kt_chunk_neon(const int8_t *v, int nd, int nblk, const float *w, const float *bk, double slack, float *amin,
+                      float *a, int *sel) {
+    float32x4_t wk[8], bv[8];
+    for (int k = 0; k < nd; k++) {
+        wk[k] = vdupq_n_f32(w[k]);
+        bv[k] = vdupq_n_f32(bk[k]);
     }
+    float32x4_t vmin = vdupq_n_f32(INFINITY);
+    for (int i = 0; i < nblk; i++) {
+        const int8_t *vb = v + (size_t)i * 16 * (size_t)nd;
+        float32x4_t acc[4];
+        for (int h = 0; h < 4; h++) acc[h] = vdupq_n_f32(0.0f);
+        for (int k = 0; k < nd; k++) {
+            const int8x16_t c8 = vld1q_s8(vb + 16 * k);
+            const int16x8_t lo = vmovl_s8(vget_low_s8(c8)), hi = vmovl_s8(vget_high_s8(c8));
+            const float32x4_t c[4] = {vcvtq_f32_s32(vmovl_s16(vget_low_s16(lo))), vcvtq_f32_s32(vmovl_s16(vget_high_s16(lo))),
+                                      vcvtq_f32_s32(vmovl_s16(vget_low_s16(hi))), vcvtq_f32_s32(vmovl_s16(vget_high_s16(hi)))};
+            for (int h = 0; h < 4; h++) acc[h] = vfmaq_f32(acc[h], vfmaq_f32(bv[k], wk[k], c[h]), c[h]);
+        }
+        for (int h = 0; h < 4; h++) {
+            vst1q_f32(a + 16 * i + 4 * h, acc[h]);
+            vmin = vminq_f32(vmin, acc[h]);
+        }
+    }
+    const float m = vminvq_f32(vmin);
+    if (m < *amin) *amin = m;
+    const float thr = qtk_kt_threshold(*amin, slack);
+    const float32x4_t tv = vdupq_n_f32(thr);
+    int n = 0;
+    for (int i = 0; i < 4 * nblk; i++) {
+        if (vmaxvq_u32(vcleq_f32(vld1q_f32(a + 4 * i), tv)) == 0) continue;
+        for (int j = 0; j < 4; j++)
+            if (a[4 * i + j] <= thr) sel[n++] = 4 * i + j;
+    }
+    return n;
+}
+
+void qtk_kt_search_neon(const qtk_kt_book *b, int ng, const float *t, const float *w, const int *cells, int *out) {
+    qtk_kt_shortlist_search(b, ng, t, w, cells, out, qtk_kt_chunk_neon);
 }

@@ -165,7 +165,7 @@ static int book_build(int i) {
         }
         b->cell_start[nc] = (int32_t)total;
         b->idx = (int32_t *)malloc(sizeof(int32_t) * (size_t)total);
-        b->vals = (float *)malloc(sizeof(float) * (size_t)total * (size_t)nd);
+        b->vals = (int8_t *)malloc((size_t)total * (size_t)nd);
         ok = b->idx && b->vals;
         if (ok) {
             memset(cnt, 0, sizeof(int32_t) * ((size_t)nc + 1));
@@ -193,7 +193,8 @@ static int book_build(int i) {
             }
             for (int64_t p = 0; p < total; p++)
                 for (int k = 0; k < nd; k++)
-                    b->vals[(p / 16) * 16 * nd + k * 16 + p % 16] = (float)b->book[b->idx[p] * nd + k];
+                    b->vals[(p / 16) * 16 * nd + k * 16 + p % 16] = b->book[b->idx[p] * nd + k];
+            for (int c = 0; c < nb * nd; c++) b->vmax = QTK_MAX(b->vmax, abs(b->book[c]));
         }
     }
     free(cent);
@@ -236,17 +237,75 @@ void qtk_kt_search_scalar(const qtk_kt_book *b, int ng, const float *t, const fl
         float best = INFINITY;
         int bp = p0;
         for (int p = p0; p < p1; p++) {
-            const float *v = b->vals + (size_t)(p / 16) * 16 * (size_t)nd + p % 16;
-            float s = 0.0f;
-            for (int k = 0; k < nd; k++) {
-                const float df = v[k * 16] - tg[k];
-                const float e = df * df;
-                const float we = wg[k] * e;
-                s = s + we;
-            }
+            const float s = qtk_kt_score(b, p, tg, wg);
             if (s < best) {
                 best = s;
                 bp = p;
+            }
+        }
+        out[g] = b->idx[bp];
+    }
+}
+
+/* Coefficients b_k = −2·w_k·t_k of the expanded score and the slack that
+ * covers its rounding and the scalar score's; 0 when the sums could leave
+ * float range (the caller then runs the scalar scan).
+ *
+ * With A the SIMD score, F the scalar score and F* the exact real one,
+ * |A − (F* − Σ w t²)| ≤ eA and |F − F*| ≤ eF for every candidate. If c* is
+ * the scalar winner and c any candidate: A(c*) ≤ F*(c*) − Σwt² + eA ≤
+ * F(c*) + eF − Σwt² + eA ≤ F(c) + eF − Σwt² + eA ≤ A(c) + 2(eA + eF); the
+ * same holds for every candidate tied with c*. So slack = 2(eA + eF) keeps
+ * them all. The error bounds are the usual γ_n ones with room to spare
+ * (u = 2^-24): A: b_k 1 rounding, w·c + b 1, the product-add 1 per
+ * coordinate, 8 additions: ≤ 12u·Σ|w|·|c|·(|c| + 2|t|) + 4u·Σ|w||c||t|;
+ * F: 4 roundings per term, 8 additions: ≤ 12u·Σ|w|·(|c| + |t|)². Both
+ * taken with 16u and |c| ≤ vmax, plus an absolute term for subnormals. */
+static int kt_query(const qtk_kt_book *b, const float *t, const float *w, float *bk, double *slack) {
+    const double vm = b->vmax, u16 = 16.0 / 16777216.0;
+    double ea = 0, ef = 0;
+    for (int k = 0; k < b->ndim; k++) {
+        if (!isfinite(t[k]) || !isfinite(w[k])) return 0;
+        bk[k] = -2.0f * w[k] * t[k];
+        const double aw = fabs((double)w[k]), at = fabs((double)t[k]);
+        ea += aw * vm * (vm + 4.0 * at);
+        ef += aw * (vm + at) * (vm + at);
+    }
+    if (!(ef < 1e30) || !(ea < 1e30)) return 0;
+    *slack = 2.0 * (u16 * ea + u16 * ef) + 1e-35;
+    return 1;
+}
+
+/* The SIMD levels' scan (see trellis.h): per chunk of the cell's list, the
+ * chunk function ranks by A and returns the shortlist, scored here exactly
+ * in position order with the scalar scan's comparison. */
+enum { KT_CHUNK = 1024 };
+
+void qtk_kt_shortlist_search(const qtk_kt_book *b, int ng, const float *t, const float *w, const int *cells, int *out,
+                             qtk_kt_chunk_fn chunk) {
+    const int nd = b->ndim;
+    float a[KT_CHUNK];
+    int sel[KT_CHUNK];
+    for (int g = 0; g < ng; g++) {
+        const float *tg = t + g * nd, *wg = w + g * nd;
+        float bk[8];
+        double slack;
+        if (!kt_query(b, tg, wg, bk, &slack)) {
+            qtk_kt_search_scalar(b, 1, tg, wg, cells + g, out + g);
+            continue;
+        }
+        const int p0 = b->cell_start[cells[g]], p1 = b->cell_start[cells[g] + 1];
+        float amin = INFINITY, best = INFINITY;
+        int bp = p0;
+        for (int c0 = p0; c0 < p1; c0 += KT_CHUNK) {
+            const int nc = QTK_MIN(KT_CHUNK, p1 - c0);
+            const int ns = chunk(b->vals + (size_t)c0 * (size_t)nd, nd, nc / 16, wg, bk, slack, &amin, a, sel);
+            for (int i = 0; i < ns; i++) {
+                const float s = qtk_kt_score(b, c0 + sel[i], tg, wg);
+                if (s < best) {
+                    best = s;
+                    bp = c0 + sel[i];
+                }
             }
         }
         out[g] = b->idx[bp];
@@ -503,9 +562,9 @@ static float row_polish(const kt_ctx *C, kt_row *R, float d, int rounds) {
 }
 
 /* Sub-block scale search: trial inverse scales s0 + step·k (k = -nt..nt),
- * both signs unless `pos`, in books 0..nb-1; the best score wins. Then one
- * more trial at the winner's least-squares scale. */
-static void sub_search(const kt_ctx *C, kt_row *R, int ib, float s0, float step, int nt, int pos) {
+ * both signs unless `pos`, in books 0..nb-1; the best score wins. Then (if
+ * `refine`) one more trial at the winner's least-squares scale. */
+static void sub_search(const kt_ctx *C, kt_row *R, int ib, float s0, float step, int nt, int pos, int refine) {
     const float *xb = R->x + 32 * ib, *wb = R->w + 32 * ib;
     float amax = 0.0f;
     for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(xb[j]));
@@ -532,7 +591,7 @@ static void sub_search(const kt_ctx *C, kt_row *R, int ib, float s0, float step,
             }
         }
     }
-    for (int bi = 0; bi < R->nbooks && R->s[ib] != 0.0f; bi++) {
+    for (int bi = 0; bi < R->nbooks && refine && R->s[ib] != 0.0f; bi++) {
         float dls;
         const double sc = kt_trial(C, C->book[bi], R->s[ib], xb, wb, cand, &dls);
         if (sc > best) {
@@ -673,7 +732,27 @@ static size_t kt_row_bytes(int type, int64_t n) {
     return 4 + (size_t)(n / QK_K) * bb;
 }
 
-static size_t kt_quantize(int type, const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
+/* What an effort level runs (docs/types.md "Effort levels"): the reference's
+ * search is fast's — its trial scales per sub-block (IQ1_KT/IQ2_KT one per
+ * sign, IQ3_KT seven, IQ4_KT five per sign and book), the row scale from
+ * the float scales, the final search and a least-squares row scale. */
+typedef struct {
+    int wide;    /* more trial scales per sub-block (IQ1_KT/IQ2_KT) */
+    int refine;  /* a trial at each sub-block's least-squares scale */
+    int polish;  /* rounds of re-picking the sub-block scale codes */
+    int blend;   /* final row scale under the blended weights */
+} kt_level;
+
+static kt_level kt_level_of(int effort) {
+    kt_level L = {1, 1, 2, 1}; /* max */
+    if (effort == QTK_EFFORT_FAST) L.wide = 0, L.refine = 0, L.polish = 0, L.blend = 0;
+    else if (effort == QTK_EFFORT_DEFAULT) L.wide = 0, L.polish = 1;
+    return L;
+}
+
+static size_t kt_quantize(int type, const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                          int effort) {
+    const kt_level L = kt_level_of(effort);
     kt_ctx C;
     memset(&C, 0, sizeof C);
     int nbooks = 1;
@@ -730,16 +809,19 @@ static size_t kt_quantize(int type, const float *src, void *dst, int64_t nrows, 
             float am = 0.0f;
             for (int j = 0; j < 32; j++) am = fmaxf(am, fabsf(xn[32 * ib + j]));
             switch (type) {
-            case QTK_TYPE_IQ1_KT: sub_search(&C, &R, ib, fmaxf(90.f, 124.f * am) - 4.0f, 4.0f, 2, 0); break;
-            case QTK_TYPE_IQ2_KT: sub_search(&C, &R, ib, fmaxf(90.f, 124.f * am), 6.0f, 1, 0); break;
-            case QTK_TYPE_IQ3_KT: sub_search(&C, &R, ib, fmaxf(84.f, 123.f * am), 8.0f, 3, 1); break;
-            default: sub_search(&C, &R, ib, fmaxf(90.f, 124.f * am), 8.0f, 2, 0); break;
+            case QTK_TYPE_IQ1_KT:
+                if (L.wide) sub_search(&C, &R, ib, fmaxf(90.f, 124.f * am) - 4.0f, 4.0f, 2, 0, L.refine);
+                else sub_search(&C, &R, ib, fmaxf(90.f, 124.f * am) - 4.0f, 4.0f, 1, 0, L.refine);
+                break;
+            case QTK_TYPE_IQ2_KT: sub_search(&C, &R, ib, fmaxf(90.f, 124.f * am), 6.0f, L.wide, 0, L.refine); break;
+            case QTK_TYPE_IQ3_KT: sub_search(&C, &R, ib, fmaxf(84.f, 123.f * am), 8.0f, 3, 1, L.refine); break;
+            default: sub_search(&C, &R, ib, fmaxf(90.f, 124.f * am), 8.0f, 2, 0, L.refine); break;
             }
         }
         float d = row_scale(&C, &R);
         if (d != 0.0f) d = row_final(&C, &R, d);
-        if (d != 0.0f) d = row_polish(&C, &R, d, 2);
-        if (d != 0.0f) {
+        if (d != 0.0f && L.polish) d = row_polish(&C, &R, d, L.polish);
+        if (d != 0.0f && L.blend) {
             /* Final row scale: least squares under a blend of the quantizer's
              * weights and the plain error measure (imatrix, or 1), each
              * normalised to mean 1 (beyond the reference, which uses its
@@ -790,14 +872,30 @@ static size_t kt_quantize(int type, const float *src, void *dst, int64_t nrows, 
 }
 
 size_t qtk_iq1_kt_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    return kt_quantize(QTK_TYPE_IQ1_KT, src, dst, nrows, n, imatrix);
+    return kt_quantize(QTK_TYPE_IQ1_KT, src, dst, nrows, n, imatrix, QTK_EFFORT_MAX);
 }
 size_t qtk_iq2_kt_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    return kt_quantize(QTK_TYPE_IQ2_KT, src, dst, nrows, n, imatrix);
+    return kt_quantize(QTK_TYPE_IQ2_KT, src, dst, nrows, n, imatrix, QTK_EFFORT_MAX);
 }
 size_t qtk_iq3_kt_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    return kt_quantize(QTK_TYPE_IQ3_KT, src, dst, nrows, n, imatrix);
+    return kt_quantize(QTK_TYPE_IQ3_KT, src, dst, nrows, n, imatrix, QTK_EFFORT_MAX);
 }
 size_t qtk_iq4_kt_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    return kt_quantize(QTK_TYPE_IQ4_KT, src, dst, nrows, n, imatrix);
+    return kt_quantize(QTK_TYPE_IQ4_KT, src, dst, nrows, n, imatrix, QTK_EFFORT_MAX);
+}
+size_t qtk_iq1_kt_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                  int effort) {
+    return kt_quantize(QTK_TYPE_IQ1_KT, src, dst, nrows, n, imatrix, effort);
+}
+size_t qtk_iq2_kt_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                  int effort) {
+    return kt_quantize(QTK_TYPE_IQ2_KT, src, dst, nrows, n, imatrix, effort);
+}
+size_t qtk_iq3_kt_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                  int effort) {
+    return kt_quantize(QTK_TYPE_IQ3_KT, src, dst, nrows, n, imatrix, effort);
+}
+size_t qtk_iq4_kt_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                  int effort) {
+    return kt_quantize(QTK_TYPE_IQ4_KT, src, dst, nrows, n, imatrix, effort);
 }
