@@ -98,6 +98,122 @@ void qtk_iq4_kt_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y) 
     kt_vec_dot_avx2(QTK_TYPE_IQ4_KT, QTK_KT_F_IQ4, 128, n, s, x, y);
 }
 
+/* ---- matrix × vector (mul_mat) of IQ1_KT, IQ2_KT, IQ4_KT -------------------
+ * As on AVX-512 (trellis_avx512.c): a value is Σ of its 4 masked state bytes − 126,
+ * so Σ v·y over 8 values is vpmaddubsw of the masked states against y repeated in
+ * the 4 bytes of each lane (pairs ≤ 2·63·128: two such results still fit int16, so
+ * two groups share one vpaddw and one vpmaddwd) − 126·Σy, with the repeated
+ * activations and 126·Σy made once per call and column. Per sub-block the integer
+ * total equals vec_dot's, and the float steps are the scalar kernel's in its order:
+ * vec_dot's bits (test_dot). IQ3_KT (|v| with signs) keeps vec_dot. */
+#define KT_CHUNK_SB 32 /* super-blocks per activation table (32 KiB of repeated quants) */
+
+typedef struct {
+    int8_t rep[KT_CHUNK_SB * 8 * 128]; /* [super-block][sub-block][32 values × 4] (byte arrays: no
+                                           32-byte stack alignment needed, which mingw lacks) */
+    int32_t s126[KT_CHUNK_SB * 8]; /* 126·Σy of each block */
+    float yd[KT_CHUNK_SB * 8];     /* d_y of each block */
+} kt_col_table;
+
+static void kt_col_table_make(const qtk_block_q8_0 *y, int64_t nsb, kt_col_table *t) {
+    /* byte j of 128-bit lane L: source byte 4L + j/4 of the broadcast 8 */
+    const __m256i ri = _mm256_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6,
+                                        6, 7, 7, 7, 7);
+    for (int64_t i = 0; i < 8 * nsb; i++) {
+        const qtk_block_q8_0 *yb = &y[i];
+        int32_t sum = 0;
+        for (int j = 0; j < 32; j++) sum += yb->qs[j];
+        t->s126[i] = 126 * sum;
+        t->yd[i] = qtk_f16c_to_f32(yb->d);
+        for (int g = 0; g < 4; g++)
+            _mm256_storeu_si256((__m256i *)(void *)(t->rep + 128 * i + 32 * g),
+                                _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(
+                                                        _mm_loadl_epi64((const __m128i *)(const void *)(yb->qs + 8 * g))),
+                                                    ri));
+    }
+}
+
+/* The 8 lanes of 8 sub-block accumulators as one vector of their 8 totals (block order). */
+QTK_FORCE_INLINE __m256i kt_totals8_avx2(const __m256i a[8]) {
+    const __m256i h01 = _mm256_hadd_epi32(a[0], a[1]), h23 = _mm256_hadd_epi32(a[2], a[3]);
+    const __m256i h45 = _mm256_hadd_epi32(a[4], a[5]), h67 = _mm256_hadd_epi32(a[6], a[7]);
+    const __m256i q0 = _mm256_hadd_epi32(h01, h23), q1 = _mm256_hadd_epi32(h45, h67);
+    /* q0: [b0 b1 b2 b3 | b0 b1 b2 b3] halves of each, q1 the same for b4..b7 */
+    return _mm256_add_epi32(_mm256_permute2x128_si256(q0, q1, 0x20), _mm256_permute2x128_si256(q0, q1, 0x31));
+}
+
+QTK_FORCE_INLINE void kt_mul_mat_avx2(int type, float factor, size_t bb, int64_t n, const void *w, size_t ws,
+                                      const void *a, size_t as, float *out, size_t os, int64_t nr, int64_t nc) {
+    const int64_t nsb = n / QK_K;
+    const __m256i pw8 = _mm256_loadu_si256((const __m256i *)qtk_kt_mul_pow);
+    const __m256i pw4 = _mm256_setr_epi32((int)qtk_kt_mul_pow[0], (int)qtk_kt_mul_pow[1], (int)qtk_kt_mul_pow[2],
+                                          (int)qtk_kt_mul_pow[3], (int)qtk_kt_mul_pow[0], (int)qtk_kt_mul_pow[1],
+                                          (int)qtk_kt_mul_pow[2], (int)qtk_kt_mul_pow[3]);
+    const __m256i mask = _mm256_set1_epi32(0x3F3F3F3F), ones = _mm256_set1_epi16(1);
+    kt_col_table tab, *t = &tab;
+    qtk_kt_sub sub[8];
+    for (int64_t c = 0; c < nc; c++) {
+        const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)(const void *)((const uint8_t *)a + (size_t)c * as);
+        float *o = out + (size_t)c * os;
+        for (int64_t r = 0; r < nr; r++) o[r] = 0.0f; /* the running sumf of each row */
+        for (int64_t i0 = 0; i0 < nsb; i0 += KT_CHUNK_SB) {
+            const int64_t i1 = nsb - i0 < KT_CHUNK_SB ? nsb : i0 + KT_CHUNK_SB;
+            kt_col_table_make(y + 8 * i0, i1 - i0, t);
+            for (int64_t r = 0; r < nr; r++) {
+                const uint8_t *p = (const uint8_t *)w + (size_t)r * ws + 4 + (size_t)i0 * bb;
+                float sumf = o[r];
+                for (int64_t i = i0; i < i1; i++, p += bb) {
+                    qtk_prefetch_ahead(p, (int)bb);
+                    qtk_kt_unpack(type, p, sub);
+                    const int8_t *rep = t->rep + 1024 * (i - i0);
+                    __m256i acc[8];
+                    for (int b = 0; b < 8; b++) {
+                        __m256i st[4];
+                        if (type == QTK_TYPE_IQ4_KT) {
+                            for (int g = 0; g < 4; g++) {
+                                const int s0 = (int)sub[b].seed[2 * g], s1 = (int)sub[b].seed[2 * g + 1];
+                                st[g] = _mm256_and_si256(
+                                    _mm256_mullo_epi32(_mm256_setr_epi32(s0, s0, s0, s0, s1, s1, s1, s1), pw4), mask);
+                            }
+                        } else {
+                            for (int g = 0; g < 4; g++)
+                                st[g] = _mm256_and_si256(
+                                    _mm256_mullo_epi32(_mm256_set1_epi32((int)sub[b].seed[g]), pw8), mask);
+                        }
+                        const __m256i *rb = (const __m256i *)(const void *)(rep + 128 * b);
+                        const __m256i p01 = _mm256_add_epi16(_mm256_maddubs_epi16(st[0], _mm256_loadu_si256(rb)),
+                                                             _mm256_maddubs_epi16(st[1], _mm256_loadu_si256(rb + 1)));
+                        const __m256i p23 = _mm256_add_epi16(_mm256_maddubs_epi16(st[2], _mm256_loadu_si256(rb + 2)),
+                                                             _mm256_maddubs_epi16(st[3], _mm256_loadu_si256(rb + 3)));
+                        acc[b] = _mm256_add_epi32(_mm256_madd_epi16(p01, ones), _mm256_madd_epi16(p23, ones));
+                    }
+                    const int64_t k8 = 8 * (i - i0);
+                    const __m256i isum = _mm256_sub_epi32(kt_totals8_avx2(acc),
+                                                          _mm256_loadu_si256((const __m256i *)(const void *)(t->s126 + k8)));
+                    int32_t is[8];
+                    _mm256_storeu_si256((__m256i *)(void *)is, isum);
+                    for (int b = 0; b < 8; b++) sumf += t->yd[k8 + b] * (float)(sub[b].scale * is[b]);
+                }
+                o[r] = sumf;
+            }
+        }
+        for (int64_t r = 0; r < nr; r++) o[r] *= rd_f32((const uint8_t *)w + (size_t)r * ws) * factor;
+    }
+}
+
+void qtk_iq1_kt_mul_mat_avx2(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                             int64_t nr, int64_t nc) {
+    kt_mul_mat_avx2(QTK_TYPE_IQ1_KT, QTK_KT_F_IQ1, 56, n, w, ws, a, as, out, os, nr, nc);
+}
+void qtk_iq2_kt_mul_mat_avx2(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                             int64_t nr, int64_t nc) {
+    kt_mul_mat_avx2(QTK_TYPE_IQ2_KT, QTK_KT_F_IQ2, 68, n, w, ws, a, as, out, os, nr, nc);
+}
+void qtk_iq4_kt_mul_mat_avx2(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                             int64_t nr, int64_t nc) {
+    kt_mul_mat_avx2(QTK_TYPE_IQ4_KT, QTK_KT_F_IQ4, 128, n, w, ws, a, as, out, os, nr, nc);
+}
+
 /* ---- codebook scan -------------------------------------------------------- */
 
 /* A of 8 candidates per register (two FMAs per coordinate, int8 values

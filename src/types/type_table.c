@@ -241,11 +241,11 @@ static const qtk_type_traits type_table[QTK_TYPE_ID_LIMIT] = {
     [QTK_TYPE_IQ1_KT] = {.id = QTK_TYPE_IQ1_KT, .block_fallback = QTK_TYPE_IQ4_NL, .plan_requires_imatrix = true, .name = "iq1_kt", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 56, .row_meta_size = 4,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_iq1_kt_to_float,
      .to_float_dot = qtk_iq1_kt_to_float_dot, .to_int8 = qtk_iq1_kt_to_int8, .to_int8_isa = TO_INT8_AVX512(iq1_kt), .quantize = qtk_iq1_kt_quantize, .quantize_effort = qtk_iq1_kt_quantize_effort,
-     .from_float = qtk_iq1_kt_from_float, .vec_dot = DOTS_ALL(iq1_kt), .mul_mat = MUL_MAT_AVX512(iq1_kt), .panel_min_cols = PANEL_X86(4, 4)},
+     .from_float = qtk_iq1_kt_from_float, .vec_dot = DOTS_ALL(iq1_kt), .mul_mat = MUL_MAT_X86(iq1_kt), .panel_min_cols = PANEL_X86(4, 4)},
     [QTK_TYPE_IQ2_KT] = {.id = QTK_TYPE_IQ2_KT, .block_fallback = QTK_TYPE_IQ4_NL, .plan_requires_imatrix = true, .name = "iq2_kt", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 68, .row_meta_size = 4,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_iq2_kt_to_float,
      .to_float_dot = qtk_iq2_kt_to_float_dot, .to_int8 = qtk_iq2_kt_to_int8, .to_int8_isa = TO_INT8_AVX512(iq2_kt), .quantize = qtk_iq2_kt_quantize, .quantize_effort = qtk_iq2_kt_quantize_effort,
-     .from_float = qtk_iq2_kt_from_float, .vec_dot = DOTS_ALL(iq2_kt), .mul_mat = MUL_MAT_AVX512(iq2_kt), .panel_min_cols = PANEL_X86(8, 8)},
+     .from_float = qtk_iq2_kt_from_float, .vec_dot = DOTS_ALL(iq2_kt), .mul_mat = MUL_MAT_X86(iq2_kt), .panel_min_cols = PANEL_X86(8, 8)},
     [QTK_TYPE_IQ3_KT] = {.id = QTK_TYPE_IQ3_KT, .block_fallback = QTK_TYPE_IQ4_NL, .name = "iq3_kt", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 100, .row_meta_size = 4,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_iq3_kt_to_float,
      .to_float_dot = qtk_iq3_kt_to_float_dot, .to_int8 = qtk_iq3_kt_to_int8, .to_int8_isa = TO_INT8_AVX512(iq3_kt), .quantize = qtk_iq3_kt_quantize, .quantize_effort = qtk_iq3_kt_quantize_effort,
@@ -253,7 +253,7 @@ static const qtk_type_traits type_table[QTK_TYPE_ID_LIMIT] = {
     [QTK_TYPE_IQ4_KT] = {.id = QTK_TYPE_IQ4_KT, .block_fallback = QTK_TYPE_IQ4_NL, .name = "iq4_kt", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 128, .row_meta_size = 4,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_iq4_kt_to_float,
      .to_float_dot = qtk_iq4_kt_to_float_dot, .to_int8 = qtk_iq4_kt_to_int8, .to_int8_isa = TO_INT8_AVX512(iq4_kt), .quantize = qtk_iq4_kt_quantize, .quantize_effort = qtk_iq4_kt_quantize_effort,
-     .from_float = qtk_iq4_kt_from_float, .vec_dot = DOTS_ALL(iq4_kt), .mul_mat = MUL_MAT_AVX512(iq4_kt), .panel_min_cols = PANEL_X86(4, 4)},
+     .from_float = qtk_iq4_kt_from_float, .vec_dot = DOTS_ALL(iq4_kt), .mul_mat = MUL_MAT_X86(iq4_kt), .panel_min_cols = PANEL_X86(4, 4)},
 
     /* ---- row-interleaved variants (FORMATS §6): recognised, refused ---- */
     INTERLEAVED(202, "q4_0_r8", QTK_TYPE_Q4_0, 8, 32, 18, 0),
