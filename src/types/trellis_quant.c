@@ -285,13 +285,14 @@ void qtk_kt_shortlist_search(const qtk_kt_book *b, int ng, const float *t, const
                              qtk_kt_chunk_fn chunk) {
     const int nd = b->ndim;
     float a[KT_CHUNK];
-    int sel[KT_CHUNK];
+    int sel[KT_CHUNK], pos[8];
     for (int g = 0; g < ng; g++) {
         const float *tg = t + g * nd, *wg = w + g * nd;
         float bk[8];
         double slack;
         if (!kt_query(b, tg, wg, bk, &slack)) {
             qtk_kt_search_scalar(b, 1, tg, wg, cells + g, out + g);
+            pos[g] = -1;
             continue;
         }
         const int p0 = b->cell_start[cells[g]], p1 = b->cell_start[cells[g] + 1];
@@ -308,8 +309,11 @@ void qtk_kt_shortlist_search(const qtk_kt_book *b, int ng, const float *t, const
                 }
             }
         }
-        out[g] = b->idx[bp];
+        pos[g] = bp;
     }
+    /* the codebook indices last: loads far apart in idx, overlapped instead of one miss per group */
+    for (int g = 0; g < ng; g++)
+        if (pos[g] >= 0) out[g] = b->idx[pos[g]];
 }
 
 qtk_kt_search_fn qtk_kt_search_level(qtk_isa isa) {
