@@ -52,25 +52,40 @@ ACT = {"q4_0": "Q8_0", "q5_0": "Q8_0", "q6_0": "Q8_0", "q8_0": "Q8_0", "iq4_nl":
 NOTES = """IQ1_KT … IQ4_KT (`src/types/trellis*.c`): each group of 8 (IQ4_KT: 4) weights is one index into the
 integer generator of FORMATS §5.1; the kernels run the generator in SIMD lanes (8/16/4 lanes on
 AVX2/AVX-512/NEON), which costs more per weight than a table lookup: the KT dot products are
-compute-bound, not memory-bound, on 1–2 threads. vec_dot and the batch panels (exact int8 per 32
+compute-bound, not memory-bound, on 1–2 threads. For IQ1_KT, IQ2_KT and IQ4_KT the matrix ×
+vector kernels (`mul_mat`, AVX2 and AVX-512) use that a value is Σ of its 4 masked state bytes −
+126: a sub-block's Σ v·y is one vpmaddubsw (AVX2) or vpdpbusd (AVX-512) of the masked states
+against the activations repeated in the 4 bytes of their lane, minus 126·Σy, with the repeated
+activations made once per call (vec_dot's bits). vec_dot and the batch panels (exact int8 per 32
 weights, `to_int8`) multiply with F·to_float (F = 1.05 IQ2_KT, 1.01 IQ3_KT, 1.0 otherwise:
 the reference's x86 kernel factors, `to_float_dot`); to_float is the reference's dequantizer, bit
-for bit. The quantizers follow METHODS §5 (nearest-codeword search in cell lists of the codebook,
-vectorised across candidates with the scalar scan's float operations, so files are identical on
-every ISA and thread count — `tests/test_trellis.c`) plus a polish that re-picks sub-block scale
-codes (and IQ4_KT's codebook and sign) with fresh searches, and a final row scale fit to a blend of
+for bit. The quantizers follow METHODS §5 (nearest-codeword search in cell lists of the codebook)
+plus, at the default and max effort levels, a polish that re-picks sub-block scale codes (and
+IQ4_KT's codebook and sign) with fresh searches, and a final row scale fit to a blend of
 the reference's weights and the plain error. IQ1_KT stores 1.07 × that fitted scale, as the
 reference's quantizer does (`quantize_row_iq1_kt_impl`): the decoded magnitudes grow at a cost
 in weight error (worst ratio 0.90 → 1.001 of the reference's, which carries the same factor) and
 the fixture's KLD falls from 0.1086 to 0.0885 (reference 0.0894, docs/quality.md). A row whose
 scale would make a decoded value (or its ×F kernel value) overflow is capped at FLT_MAX
-(`tests/test_quant_edge.c`, −FLT_MAX spike row). Quantize speed against the reference: rows are
-split over the threads (`qtk quantize -t N`, identical bytes for any N) and the codebook scans are
-vectorised (AVX2/AVX-512/NEON); one thread does 0.85 (IQ1_KT), 0.54 (IQ2_KT), 0.43 (IQ3_KT) and
-0.24 (IQ4_KT) M weights/s (`tests/test_trellis.c`, CPU time, this machine). The reference's only
-published figure (PR #113, the older trellis: LLaMA-3.1-8B in 2.5–4.5 min on a 32-core
-Ryzen-5975WX, METHODS §5.6) is ≈ 0.9–1.7 M weights/s per core on another CPU; no reference build
-was available to measure side by side, so this is an order-of-magnitude comparison only.
+(`tests/test_quant_edge.c`, −FLT_MAX spike row).
+
+The codebook scan is the quantizers' hot loop (≈ 90 % of their time: 500–2000 candidates of 8
+values per group and trial scale). The cell lists hold the values as int8 (4 MiB for IQ2_KT's
+2^16 × 8 lists instead of 16 MiB of floats, which streamed from L3), and the SIMD levels
+(AVX2/AVX-512/NEON, `qtk_kt_shortlist_search` in trellis_quant.c) rank the candidates by the
+expanded score Σ c·(w·c − 2wt) — two FMAs per value instead of subtract, square, multiply, add —
+then score exactly, with the scalar scan's float operations in its order, every candidate whose
+expanded score is within a bound of the smallest (the bound covers both roundings: ≤ 16 u of
+Σ|w|(|c| + |t|)² and Σ|w||c|(|c| + 4|t|); 0.6–0.9 candidates per 1024 on the test model). So
+every ISA level returns the scalar scan's indices, and files are identical bytes on every CPU
+and thread count (`tests/test_trellis.c` compares the scans on 15000 targets per level, including
+weights over 40 decades, subnormal and all-zero weights and targets far outside the codebook;
+with a zero bound 108 of 30000 scans differ). Targets or weights whose sums could leave float
+range take the scalar scan. Same bytes as before at every level that existed (test_effort's
+SHA-256s of max); speed per level below ("Effort levels"). The reference's only published
+figure (PR #113, the older trellis: LLaMA-3.1-8B in 2.5–4.5 min on a 32-core Ryzen-5975WX,
+METHODS §5.6) is ≈ 0.9–1.7 M weights/s per core on another CPU; no reference build was
+available to measure side by side, so this is an order-of-magnitude comparison only.
 
 Q4_1, Q5_1, MXFP4 (`src/types/legacy1*.c`): Q4_1/Q5_1 (activations Q8_2: int8 with the block sum, for the min term)
 search per block: at the default effort Lloyd rounds (least-squares d and m at the stored fp16
