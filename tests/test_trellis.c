@@ -102,7 +102,7 @@ static void test_examples(void) {
 
 /* 3. scans of every level against the scalar scan */
 static void test_search(int quick) {
-    long tested = 0, bad = 0;
+    long tested = 0, bad = 0, tested_multi = 0, bad_multi = 0;
     tl_rng rng;
     tl_rng_seed(&rng, 31337);
     const int ntarget = quick ? 200 : 3000;
@@ -143,10 +143,34 @@ static void test_search(int quick) {
                     tested++;
                     bad += memcmp(got, want, sizeof(int) * (size_t)ng) != 0;
                 }
+                /* the multi-query scan: nq scales of these targets (a sub-block's trials: targets on
+                 * one ray, both signs, many in the same cell), each against the scalar scan */
+                if (it % 3 == 0) {
+                    enum { MQ = 10 };
+                    static float tq[MQ * 32];
+                    int cq[MQ * 8], wq[MQ * 8], gq[MQ * 8];
+                    const int nq = 1 + it / 3 % MQ;
+                    for (int q = 0; q < nq; q++) {
+                        const float f = (q % 2 && !b->is_abs ? -1.0f : 1.0f) * (1.0f + 0.06f * (float)(q / 2 - 2));
+                        for (int j = 0; j < 32; j++) tq[32 * q + j] = f * t[j];
+                        for (int g = 0; g < ng; g++) cq[q * ng + g] = qtk_kt_cell(b, tq + 32 * q + g * nd);
+                        qtk_kt_search_scalar(b, ng, tq + 32 * q, w, cq + q * ng, wq + q * ng);
+                    }
+                    for (int isa = 1; isa < QTK_ISA_COUNT; isa++) {
+                        qtk_kt_search_multi_fn fm = qtk_kt_search_multi_level((qtk_isa)isa);
+                        if (!fm) continue;
+                        fm(b, nq, ng, tq, w, cq, gq);
+                        tested_multi++;
+                        bad_multi += memcmp(gq, wq, sizeof(int) * (size_t)(nq * ng)) != 0;
+                    }
+                }
             }
         }
     CHECK(bad == 0, "%ld of %ld SIMD scans differ from the scalar scan", bad, tested);
-    printf("  codebook scans: %ld SIMD scans equal the scalar scan\n", tested);
+    CHECK(bad_multi == 0, "%ld of %ld multi-query SIMD scans differ from the scalar scan", bad_multi, tested_multi);
+    CHECK(tested_multi > 0 || !qtk_kt_search_multi_level(QTK_ISA_AVX2), "no multi-query scan tested");
+    printf("  codebook scans: %ld SIMD scans and %ld multi-query scans (1..10 scales) equal the scalar scan\n",
+           tested, tested_multi);
 }
 
 /* 4. identical bytes across ISA levels and thread counts */

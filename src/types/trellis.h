@@ -145,19 +145,42 @@ void qtk_kt_search_neon(const qtk_kt_book *b, int ng, const float *t, const floa
  * roundings), so the indices are the scalar scan's.
  *
  * An ISA level's chunk scan takes nblk·16 candidates at v (the vals of a
- * position that is a multiple of 16), lowers *amin to the smallest A among
- * them, and writes to sel the offsets (ascending) of those with
- * A ≤ qtk_kt_threshold(*amin, slack); it returns their count. */
-typedef int (*qtk_kt_chunk_fn)(const int8_t *v, int nd, int nblk, const float *w, const float *bk, double slack,
-                               float *amin, float *a, int *sel);
-int qtk_kt_chunk_avx2(const int8_t *v, int nd, int nblk, const float *w, const float *bk, double slack, float *amin,
-                      float *a, int *sel);
-int qtk_kt_chunk_avx512(const int8_t *v, int nd, int nblk, const float *w, const float *bk, double slack, float *amin,
-                        float *a, int *sel);
-int qtk_kt_chunk_neon(const int8_t *v, int nd, int nblk, const float *w, const float *bk, double slack, float *amin,
-                      float *a, int *sel);
-void qtk_kt_shortlist_search(const qtk_kt_book *b, int ng, const float *t, const float *w, const int *cells, int *out,
-                             qtk_kt_chunk_fn chunk);
+ * position that is a multiple of 16, nblk·16 ≤ QTK_KT_CHUNK) and nq ≤
+ * QTK_KT_MQ queries of the same weights w in this cell (coefficients bk[8q+k]):
+ * per query q it lowers amin[q] to the smallest A among them and writes to
+ * sel + q·QTK_KT_CHUNK the offsets (ascending) of those with
+ * A ≤ qtk_kt_threshold(amin[q], slack[q]), their count to nsel[q]. The
+ * queries share the loads and widening of the candidates: a sub-block's
+ * trial scales put its targets on one ray, and 2.7–3 of them fall in the
+ * same cell on average. a holds nq·QTK_KT_CHUNK floats of scratch. */
+#define QTK_KT_CHUNK 1024
+#define QTK_KT_MQ 4
+#define QTK_KT_MAXQ 16 /* queries per multi-search call */
+typedef void (*qtk_kt_chunk_fn)(const int8_t *v, int nd, int nblk, int nq, const float *w, const float *bk,
+                                const double *slack, float *amin, float *a, int *sel, int *nsel);
+void qtk_kt_chunk_avx2(const int8_t *v, int nd, int nblk, int nq, const float *w, const float *bk, const double *slack,
+                       float *amin, float *a, int *sel, int *nsel);
+void qtk_kt_chunk_avx512(const int8_t *v, int nd, int nblk, int nq, const float *w, const float *bk,
+                         const double *slack, float *amin, float *a, int *sel, int *nsel);
+void qtk_kt_chunk_neon(const int8_t *v, int nd, int nblk, int nq, const float *w, const float *bk, const double *slack,
+                       float *amin, float *a, int *sel, int *nsel);
+
+/* nq queries of ng groups each against one book, the same weights w (ng·ndim) for
+ * all: t holds nq·ng·ndim targets (query-major), cells nq·ng cells; out[q·ng + g]
+ * gets what qtk_kt_search_scalar returns for query q's group g (nq ≤ QTK_KT_MAXQ). */
+typedef void (*qtk_kt_search_multi_fn)(const qtk_kt_book *b, int nq, int ng, const float *t, const float *w,
+                                       const int *cells, int *out);
+void qtk_kt_search_multi_scalar(const qtk_kt_book *b, int nq, int ng, const float *t, const float *w, const int *cells,
+                                int *out);
+void qtk_kt_search_multi_avx2(const qtk_kt_book *b, int nq, int ng, const float *t, const float *w, const int *cells,
+                              int *out);
+void qtk_kt_search_multi_avx512(const qtk_kt_book *b, int nq, int ng, const float *t, const float *w,
+                                const int *cells, int *out);
+void qtk_kt_search_multi_neon(const qtk_kt_book *b, int nq, int ng, const float *t, const float *w, const int *cells,
+                              int *out);
+qtk_kt_search_multi_fn qtk_kt_search_multi_level(qtk_isa isa);
+void qtk_kt_shortlist_search(const qtk_kt_book *b, int nq, int ng, const float *t, const float *w, const int *cells,
+                             int *out, qtk_kt_chunk_fn chunk);
 
 /* amin + slack rounded up to a float (every A at most that far above the
  * smallest passes). */

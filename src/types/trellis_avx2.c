@@ -216,48 +216,68 @@ void qtk_iq4_kt_mul_mat_avx2(int64_t n, const void *w, size_t ws, const void *a,
 
 /* ---- codebook scan -------------------------------------------------------- */
 
-/* A of 8 candidates per register (two FMAs per coordinate, int8 values
- * widened in the register) into a[], their minimum per lane returned. */
-QTK_FORCE_INLINE __m256 kt_approx8(const int8_t *v, const int nd, int nblk, const float *w, const float *bk, float *a) {
-    __m256 wk[8], bv[8];
-    for (int k = 0; k < nd; k++) {
-        wk[k] = _mm256_set1_ps(w[k]);
-        bv[k] = _mm256_set1_ps(bk[k]);
-    }
-    __m256 vmin = _mm256_set1_ps(INFINITY);
+/* A of 8 candidates per register for nq queries (two FMAs per coordinate and
+ * query; the int8 values widened once for all) into a + q·QTK_KT_CHUNK, each
+ * query's minimum into mins[q]. */
+QTK_FORCE_INLINE void kt_approx8(const int8_t *v, const int nd, const int nq, int nblk, const float *w, const float *bk,
+                                 float *a, float *mins) {
+    __m256 wk[8], vmin[QTK_KT_MQ];
+    for (int k = 0; k < nd; k++) wk[k] = _mm256_set1_ps(w[k]);
+    for (int q = 0; q < nq; q++) vmin[q] = _mm256_set1_ps(INFINITY);
     for (int i = 0; i < 2 * nblk; i++) {
         const int8_t *vb = v + (size_t)(i / 2) * 16 * (size_t)nd + 8 * (i % 2);
-        __m256 acc = _mm256_setzero_ps();
+        __m256 acc[QTK_KT_MQ];
+        for (int q = 0; q < nq; q++) acc[q] = _mm256_setzero_ps();
         for (int k = 0; k < nd; k++) {
             const __m256 c = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(vb + 16 * k))));
-            acc = _mm256_fmadd_ps(_mm256_fmadd_ps(wk[k], c, bv[k]), c, acc);
+            for (int q = 0; q < nq; q++)
+                acc[q] = _mm256_fmadd_ps(_mm256_fmadd_ps(wk[k], c, _mm256_set1_ps(bk[8 * q + k])), c, acc[q]);
         }
-        _mm256_storeu_ps(a + 8 * i, acc);
-        vmin = _mm256_min_ps(vmin, acc);
+        for (int q = 0; q < nq; q++) {
+            _mm256_storeu_ps(a + q * QTK_KT_CHUNK + 8 * i, acc[q]);
+            vmin[q] = _mm256_min_ps(vmin[q], acc[q]);
+        }
     }
-    return vmin;
+    for (int q = 0; q < nq; q++) {
+        __m128 m4 = _mm_min_ps(_mm256_castps256_ps128(vmin[q]), _mm256_extractf128_ps(vmin[q], 1));
+        m4 = _mm_min_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_min_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+        mins[q] = _mm_cvtss_f32(m4);
+    }
 }
 
-/* The chunk scan (trellis.h): A for every candidate, then the shortlist by
- * a compare mask. */
-int qtk_kt_chunk_avx2(const int8_t *v, int nd, int nblk, const float *w, const float *bk, double slack, float *amin,
-                      float *a, int *sel) {
-    const __m256 vmin = nd == 8 ? kt_approx8(v, 8, nblk, w, bk, a) : kt_approx8(v, 4, nblk, w, bk, a);
-    __m128 m4 = _mm_min_ps(_mm256_castps256_ps128(vmin), _mm256_extractf128_ps(vmin, 1));
-    m4 = _mm_min_ps(m4, _mm_movehl_ps(m4, m4));
-    m4 = _mm_min_ss(m4, _mm_shuffle_ps(m4, m4, 1));
-    const float m = _mm_cvtss_f32(m4);
-    if (m < *amin) *amin = m;
-    const __m256 thr = _mm256_set1_ps(qtk_kt_threshold(*amin, slack));
-    int n = 0;
-    for (int i = 0; i < 2 * nblk; i++) {
-        int le = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(a + 8 * i), thr, _CMP_LE_OQ));
-        for (int j = 0; le; j++, le >>= 1)
-            if (le & 1) sel[n++] = 8 * i + j;
+#define KT_APPROX8_CASE(ND, NQ)                                                                   \
+    case 10 * (ND) + (NQ): kt_approx8(v, ND, NQ, nblk, w, bk, a, mins); break;
+
+/* The chunk scan (trellis.h): A for every candidate and query, then each
+ * query's shortlist by a compare mask. */
+void qtk_kt_chunk_avx2(const int8_t *v, int nd, int nblk, int nq, const float *w, const float *bk, const double *slack,
+                       float *amin, float *a, int *sel, int *nsel) {
+    float mins[QTK_KT_MQ];
+    switch (10 * nd + nq) {
+        KT_APPROX8_CASE(8, 1) KT_APPROX8_CASE(8, 2) KT_APPROX8_CASE(8, 3) KT_APPROX8_CASE(8, 4)
+        KT_APPROX8_CASE(4, 1) KT_APPROX8_CASE(4, 2) KT_APPROX8_CASE(4, 3) KT_APPROX8_CASE(4, 4)
+    default: return; /* not reached: nd is 4 or 8, nq 1..QTK_KT_MQ */
     }
-    return n;
+    for (int q = 0; q < nq; q++) {
+        if (mins[q] < amin[q]) amin[q] = mins[q];
+        const __m256 thr = _mm256_set1_ps(qtk_kt_threshold(amin[q], slack[q]));
+        const float *aq = a + q * QTK_KT_CHUNK;
+        int *sq = sel + q * QTK_KT_CHUNK;
+        int n = 0;
+        for (int i = 0; i < 2 * nblk; i++) {
+            int le = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(aq + 8 * i), thr, _CMP_LE_OQ));
+            for (int j = 0; le; j++, le >>= 1)
+                if (le & 1) sq[n++] = 8 * i + j;
+        }
+        nsel[q] = n;
+    }
 }
 
 void qtk_kt_search_avx2(const qtk_kt_book *b, int ng, const float *t, const float *w, const int *cells, int *out) {
-    qtk_kt_shortlist_search(b, ng, t, w, cells, out, qtk_kt_chunk_avx2);
+    qtk_kt_shortlist_search(b, 1, ng, t, w, cells, out, qtk_kt_chunk_avx2);
+}
+void qtk_kt_search_multi_avx2(const qtk_kt_book *b, int nq, int ng, const float *t, const float *w, const int *cells,
+                              int *out) {
+    qtk_kt_shortlist_search(b, nq, ng, t, w, cells, out, qtk_kt_chunk_avx2);
 }

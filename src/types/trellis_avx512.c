@@ -350,49 +350,68 @@ void qtk_iq4_kt_to_int8_avx512(const void *row, int64_t n, float *d, int8_t *q) 
 
 /* ---- codebook scan -------------------------------------------------------- */
 
-/* A of 16 candidates per register (two FMAs per coordinate, int8 values
- * widened in the register) into a[], their minimum returned. */
-QTK_FORCE_INLINE float kt_approx16(const int8_t *v, const int nd, int nblk, const float *w, const float *bk, float *a) {
-    __m512 wk[8], bv[8];
-    for (int k = 0; k < nd; k++) {
-        wk[k] = _mm512_set1_ps(w[k]);
-        bv[k] = _mm512_set1_ps(bk[k]);
-    }
-    __m512 vmin = _mm512_set1_ps(INFINITY);
+/* A of 16 candidates per register for nq queries (two FMAs per coordinate and
+ * query; the int8 values widened once for all) into a + q·QTK_KT_CHUNK, each
+ * query's minimum into mins[q]. */
+QTK_FORCE_INLINE void kt_approx16(const int8_t *v, const int nd, const int nq, int nblk, const float *w,
+                                  const float *bk, float *a, float *mins) {
+    __m512 wk[8], vmin[QTK_KT_MQ];
+    for (int k = 0; k < nd; k++) wk[k] = _mm512_set1_ps(w[k]);
+    for (int q = 0; q < nq; q++) vmin[q] = _mm512_set1_ps(INFINITY);
     for (int i = 0; i < nblk; i++) {
         const int8_t *vb = v + (size_t)i * 16 * (size_t)nd;
-        __m512 acc = _mm512_setzero_ps();
+        __m512 acc[QTK_KT_MQ];
+        for (int q = 0; q < nq; q++) acc[q] = _mm512_setzero_ps();
         for (int k = 0; k < nd; k++) {
             const __m512 c = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(vb + 16 * k))));
-            acc = _mm512_fmadd_ps(_mm512_fmadd_ps(wk[k], c, bv[k]), c, acc);
+            for (int q = 0; q < nq; q++)
+                acc[q] = _mm512_fmadd_ps(_mm512_fmadd_ps(wk[k], c, _mm512_set1_ps(bk[8 * q + k])), c, acc[q]);
         }
-        _mm512_storeu_ps(a + 16 * i, acc);
-        vmin = _mm512_min_ps(vmin, acc);
+        for (int q = 0; q < nq; q++) {
+            _mm512_storeu_ps(a + q * QTK_KT_CHUNK + 16 * i, acc[q]);
+            vmin[q] = _mm512_min_ps(vmin[q], acc[q]);
+        }
     }
-    return _mm512_reduce_min_ps(vmin);
+    for (int q = 0; q < nq; q++) mins[q] = _mm512_reduce_min_ps(vmin[q]);
 }
 
-/* The chunk scan (trellis.h): A for every candidate, then the shortlist by
- * a compare mask. */
-int qtk_kt_chunk_avx512(const int8_t *v, int nd, int nblk, const float *w, const float *bk, double slack, float *amin,
-                        float *a, int *sel) {
-    const float m = nd == 8 ? kt_approx16(v, 8, nblk, w, bk, a) : kt_approx16(v, 4, nblk, w, bk, a);
-    if (m < *amin) *amin = m;
-    const __m512 thr = _mm512_set1_ps(qtk_kt_threshold(*amin, slack));
-    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    int n = 0;
-    for (int i = 0; i < nblk; i++) {
-        const __mmask16 le = _mm512_cmp_ps_mask(_mm512_loadu_ps(a + 16 * i), thr, _CMP_LE_OQ);
-        if (!le) continue;
-        _mm512_mask_compressstoreu_epi32(sel + n, le, _mm512_add_epi32(_mm512_set1_epi32(16 * i), lane));
-        unsigned c = (unsigned)le - (((unsigned)le >> 1) & 0x5555u); /* popcount of 16 bits */
-        c = (c & 0x3333u) + ((c >> 2) & 0x3333u);
-        c = (c + (c >> 4)) & 0x0F0Fu;
-        n += (int)((c + (c >> 8)) & 0x1Fu);
+#define KT_APPROX16_CASE(ND, NQ)                                                                  \
+    case 10 * (ND) + (NQ): kt_approx16(v, ND, NQ, nblk, w, bk, a, mins); break;
+
+/* The chunk scan (trellis.h): A for every candidate and query, then each
+ * query's shortlist by a compare mask. */
+void qtk_kt_chunk_avx512(const int8_t *v, int nd, int nblk, int nq, const float *w, const float *bk,
+                         const double *slack, float *amin, float *a, int *sel, int *nsel) {
+    float mins[QTK_KT_MQ];
+    switch (10 * nd + nq) {
+        KT_APPROX16_CASE(8, 1) KT_APPROX16_CASE(8, 2) KT_APPROX16_CASE(8, 3) KT_APPROX16_CASE(8, 4)
+        KT_APPROX16_CASE(4, 1) KT_APPROX16_CASE(4, 2) KT_APPROX16_CASE(4, 3) KT_APPROX16_CASE(4, 4)
+    default: return; /* not reached: nd is 4 or 8, nq 1..QTK_KT_MQ */
     }
-    return n;
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (int q = 0; q < nq; q++) {
+        if (mins[q] < amin[q]) amin[q] = mins[q];
+        const __m512 thr = _mm512_set1_ps(qtk_kt_threshold(amin[q], slack[q]));
+        const float *aq = a + q * QTK_KT_CHUNK;
+        int *sq = sel + q * QTK_KT_CHUNK;
+        int n = 0;
+        for (int i = 0; i < nblk; i++) {
+            const __mmask16 le = _mm512_cmp_ps_mask(_mm512_loadu_ps(aq + 16 * i), thr, _CMP_LE_OQ);
+            if (!le) continue;
+            _mm512_mask_compressstoreu_epi32(sq + n, le, _mm512_add_epi32(_mm512_set1_epi32(16 * i), lane));
+            unsigned c = (unsigned)le - (((unsigned)le >> 1) & 0x5555u); /* popcount of 16 bits */
+            c = (c & 0x3333u) + ((c >> 2) & 0x3333u);
+            c = (c + (c >> 4)) & 0x0F0Fu;
+            n += (int)((c + (c >> 8)) & 0x1Fu);
+        }
+        nsel[q] = n;
+    }
 }
 
 void qtk_kt_search_avx512(const qtk_kt_book *b, int ng, const float *t, const float *w, const int *cells, int *out) {
-    qtk_kt_shortlist_search(b, ng, t, w, cells, out, qtk_kt_chunk_avx512);
+    qtk_kt_shortlist_search(b, 1, ng, t, w, cells, out, qtk_kt_chunk_avx512);
+}
+void qtk_kt_search_multi_avx512(const qtk_kt_book *b, int nq, int ng, const float *t, const float *w,
+                                const int *cells, int *out) {
+    qtk_kt_shortlist_search(b, nq, ng, t, w, cells, out, qtk_kt_chunk_avx512);
 }

@@ -89,9 +89,10 @@ void qtk_iq4_kt_vec_dot_neon(int64_t n, float *s, const void *x, const void *y) 
 /* ---- codebook scan -------------------------------------------------------- */
 
 /* A of 4 candidates per register (two fused multiply-adds per coordinate,
- * int8 values widened in the register), the shortlist by compares. */
-int qtk_kt_chunk_neon(const int8_t *v, int nd, int nblk, const float *w, const float *bk, double slack, float *amin,
-                      float *a, int *sel) {
+ * int8 values widened in the register) for one query, its shortlist by
+ * compares; returns the shortlist's length. */
+static int kt_chunk1_neon(const int8_t *v, int nd, int nblk, const float *w, const float *bk, double slack,
+                          float *amin, float *a, int *sel) {
     float32x4_t wk[8], bv[8];
     for (int k = 0; k < nd; k++) {
         wk[k] = vdupq_n_f32(w[k]);
@@ -127,6 +128,18 @@ int qtk_kt_chunk_neon(const int8_t *v, int nd, int nblk, const float *w, const f
     return n;
 }
 
+/* The chunk scan (trellis.h), one query after the other. */
+void qtk_kt_chunk_neon(const int8_t *v, int nd, int nblk, int nq, const float *w, const float *bk, const double *slack,
+                       float *amin, float *a, int *sel, int *nsel) {
+    for (int q = 0; q < nq; q++)
+        nsel[q] = kt_chunk1_neon(v, nd, nblk, w, bk + 8 * q, slack[q], amin + q, a + q * QTK_KT_CHUNK,
+                                 sel + q * QTK_KT_CHUNK);
+}
+
 void qtk_kt_search_neon(const qtk_kt_book *b, int ng, const float *t, const float *w, const int *cells, int *out) {
-    qtk_kt_shortlist_search(b, ng, t, w, cells, out, qtk_kt_chunk_neon);
+    qtk_kt_shortlist_search(b, 1, ng, t, w, cells, out, qtk_kt_chunk_neon);
+}
+void qtk_kt_search_multi_neon(const qtk_kt_book *b, int nq, int ng, const float *t, const float *w, const int *cells,
+                              int *out) {
+    qtk_kt_shortlist_search(b, nq, ng, t, w, cells, out, qtk_kt_chunk_neon);
 }

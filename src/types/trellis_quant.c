@@ -276,44 +276,85 @@ static int kt_query(const qtk_kt_book *b, const float *t, const float *w, float 
     return 1;
 }
 
-/* The SIMD levels' scan (see trellis.h): per chunk of the cell's list, the
- * chunk function ranks by A and returns the shortlist, scored here exactly
- * in position order with the scalar scan's comparison. */
-enum { KT_CHUNK = 1024 };
-
-void qtk_kt_shortlist_search(const qtk_kt_book *b, int ng, const float *t, const float *w, const int *cells, int *out,
-                             qtk_kt_chunk_fn chunk) {
+/* The SIMD levels' scan (see trellis.h): per group, the queries that fall in
+ * the same cell go through the chunk function together (up to QTK_KT_MQ), which
+ * ranks by A and returns each one's shortlist, scored here exactly in position
+ * order with the scalar scan's comparison. */
+void qtk_kt_shortlist_search(const qtk_kt_book *b, int nq, int ng, const float *t, const float *w, const int *cells,
+                             int *out, qtk_kt_chunk_fn chunk) {
     const int nd = b->ndim;
-    float a[KT_CHUNK];
-    int sel[KT_CHUNK], pos[8];
+    float a[QTK_KT_MQ * QTK_KT_CHUNK];
+    int sel[QTK_KT_MQ * QTK_KT_CHUNK], pos[QTK_KT_MAXQ * 8];
     for (int g = 0; g < ng; g++) {
-        const float *tg = t + g * nd, *wg = w + g * nd;
-        float bk[8];
-        double slack;
-        if (!kt_query(b, tg, wg, bk, &slack)) {
-            qtk_kt_search_scalar(b, 1, tg, wg, cells + g, out + g);
-            pos[g] = -1;
-            continue;
-        }
-        const int p0 = b->cell_start[cells[g]], p1 = b->cell_start[cells[g] + 1];
-        float amin = INFINITY, best = INFINITY;
-        int bp = p0;
-        for (int c0 = p0; c0 < p1; c0 += KT_CHUNK) {
-            const int nc = QTK_MIN(KT_CHUNK, p1 - c0);
-            const int ns = chunk(b->vals + (size_t)c0 * (size_t)nd, nd, nc / 16, wg, bk, slack, &amin, a, sel);
-            for (int i = 0; i < ns; i++) {
-                const float s = qtk_kt_score(b, c0 + sel[i], tg, wg);
-                if (s < best) {
-                    best = s;
-                    bp = c0 + sel[i];
+        const float *wg = w + g * nd;
+        unsigned char done[QTK_KT_MAXQ] = {0};
+        for (int q0 = 0; q0 < nq; q0++) {
+            if (done[q0]) continue;
+            const int cell = cells[q0 * ng + g];
+            int qs[QTK_KT_MQ], n = 0;
+            float bk[QTK_KT_MQ * 8];
+            double slack[QTK_KT_MQ];
+            for (int q = q0; q < nq && n < QTK_KT_MQ; q++) {
+                if (done[q] || cells[q * ng + g] != cell) continue;
+                done[q] = 1;
+                const float *tq = t + ((size_t)q * ng + g) * nd;
+                if (!kt_query(b, tq, wg, bk + 8 * n, &slack[n])) {
+                    qtk_kt_search_scalar(b, 1, tq, wg, &cell, &out[q * ng + g]);
+                    pos[q * ng + g] = -1;
+                    continue;
+                }
+                qs[n++] = q;
+            }
+            if (!n) continue;
+            const int p0 = b->cell_start[cell], p1 = b->cell_start[cell + 1];
+            float amin[QTK_KT_MQ], best[QTK_KT_MQ];
+            int bp[QTK_KT_MQ];
+            for (int j = 0; j < n; j++) amin[j] = INFINITY, best[j] = INFINITY, bp[j] = p0;
+            for (int c0 = p0; c0 < p1; c0 += QTK_KT_CHUNK) {
+                const int nc = QTK_MIN(QTK_KT_CHUNK, p1 - c0);
+                int nsel[QTK_KT_MQ];
+                chunk(b->vals + (size_t)c0 * (size_t)nd, nd, nc / 16, n, wg, bk, slack, amin, a, sel, nsel);
+                for (int j = 0; j < n; j++) {
+                    const float *tq = t + ((size_t)qs[j] * ng + g) * nd;
+                    const int *sj = sel + j * QTK_KT_CHUNK;
+                    for (int i = 0; i < nsel[j]; i++) {
+                        const float sc = qtk_kt_score(b, c0 + sj[i], tq, wg);
+                        if (sc < best[j]) {
+                            best[j] = sc;
+                            bp[j] = c0 + sj[i];
+                        }
+                    }
                 }
             }
+            for (int j = 0; j < n; j++) pos[qs[j] * ng + g] = bp[j];
         }
-        pos[g] = bp;
     }
     /* the codebook indices last: loads far apart in idx, overlapped instead of one miss per group */
-    for (int g = 0; g < ng; g++)
-        if (pos[g] >= 0) out[g] = b->idx[pos[g]];
+    for (int i = 0; i < nq * ng; i++)
+        if (pos[i] >= 0) out[i] = b->idx[pos[i]];
+}
+
+void qtk_kt_search_multi_scalar(const qtk_kt_book *b, int nq, int ng, const float *t, const float *w, const int *cells,
+                                int *out) {
+    for (int q = 0; q < nq; q++)
+        qtk_kt_search_scalar(b, ng, t + (size_t)q * ng * b->ndim, w, cells + q * ng, out + q * ng);
+}
+
+qtk_kt_search_multi_fn qtk_kt_search_multi_level(qtk_isa isa) {
+    if (!qtk_isa_available(isa)) return NULL;
+    switch (isa) {
+    case QTK_ISA_SCALAR: return qtk_kt_search_multi_scalar;
+#ifdef QTK_HAVE_AVX2
+    case QTK_ISA_AVX2: return qtk_kt_search_multi_avx2;
+#endif
+#ifdef QTK_HAVE_AVX512
+    case QTK_ISA_AVX512: return qtk_kt_search_multi_avx512;
+#endif
+#ifdef QTK_HAVE_NEON
+    case QTK_ISA_NEON: return qtk_kt_search_multi_neon;
+#endif
+    default: return NULL;
+    }
 }
 
 qtk_kt_search_fn qtk_kt_search_level(qtk_isa isa) {
@@ -333,7 +374,7 @@ qtk_kt_search_fn qtk_kt_search_level(qtk_isa isa) {
     }
 }
 
-static qtk_kt_search_fn pick_search(void) {
+static qtk_kt_search_multi_fn pick_search(void) {
     unsigned mask = 1u << QTK_ISA_SCALAR;
 #ifdef QTK_HAVE_AVX2
     mask |= 1u << QTK_ISA_AVX2;
@@ -344,40 +385,48 @@ static qtk_kt_search_fn pick_search(void) {
 #ifdef QTK_HAVE_NEON
     mask |= 1u << QTK_ISA_NEON;
 #endif
-    switch (qtk_isa_pick(mask)) {
-#ifdef QTK_HAVE_AVX2
-    case QTK_ISA_AVX2: return qtk_kt_search_avx2;
-#endif
-#ifdef QTK_HAVE_AVX512
-    case QTK_ISA_AVX512: return qtk_kt_search_avx512;
-#endif
-#ifdef QTK_HAVE_NEON
-    case QTK_ISA_NEON: return qtk_kt_search_neon;
-#endif
-    default: return qtk_kt_search_scalar;
-    }
+    qtk_kt_search_multi_fn f = qtk_kt_search_multi_level(qtk_isa_pick(mask));
+    return f ? f : qtk_kt_search_multi_scalar;
 }
 
 /* ---- per-row machinery ----------------------------------------------------- */
 
 typedef struct {
     const qtk_kt_book *book[2];
-    qtk_kt_search_fn search;
+    qtk_kt_search_multi_fn search;
     int nd, ng;       /* group size, groups per 32-block */
 } kt_ctx;
 
+/* Indices of the 32 weights x (weights w) at the nq scales d[] in book b:
+ * out[q·ng + g] for scale q, group g (d = 0: all 0). One multi-search call, so
+ * the scales whose targets share a cell share its scan. */
+static void kt_match_multi(const kt_ctx *C, const qtk_kt_book *b, int nq, const float *d, const float *x,
+                           const float *w, int *out) {
+    float t[QTK_KT_MAXQ * 32];
+    int cells[QTK_KT_MAXQ * 8], res[QTK_KT_MAXQ * 8], map[QTK_KT_MAXQ];
+    for (int q0 = 0; q0 < nq; q0 += QTK_KT_MAXQ) {
+        const int q1 = QTK_MIN(nq, q0 + QTK_KT_MAXQ);
+        int m = 0;
+        for (int q = q0; q < q1; q++) {
+            if (d[q] == 0.0f) {
+                for (int g = 0; g < C->ng; g++) out[q * C->ng + g] = 0;
+                continue;
+            }
+            const float id = 1.0f / d[q];
+            float *tm = t + 32 * m;
+            for (int j = 0; j < 32; j++) tm[j] = id * x[j];
+            for (int g = 0; g < C->ng; g++) cells[m * C->ng + g] = qtk_kt_cell(b, tm + g * C->nd);
+            map[m++] = q;
+        }
+        if (!m) continue;
+        C->search(b, m, C->ng, t, w, cells, res);
+        for (int i = 0; i < m; i++) memcpy(out + map[i] * C->ng, res + i * C->ng, sizeof(int) * (size_t)C->ng);
+    }
+}
+
 /* Indices of the 32 weights x (weights w) at scale d in book b. */
 static void kt_match(const kt_ctx *C, const qtk_kt_book *b, float d, const float *x, const float *w, int *out) {
-    if (d == 0.0f) {
-        for (int g = 0; g < C->ng; g++) out[g] = 0;
-        return;
-    }
-    const float id = 1.0f / d;
-    float t[32];
-    int cells[8];
-    for (int j = 0; j < 32; j++) t[j] = id * x[j];
-    for (int g = 0; g < C->ng; g++) cells[g] = qtk_kt_cell(b, t + g * C->nd);
-    C->search(b, C->ng, t, w, cells, out);
+    kt_match_multi(C, b, 1, &d, x, w, out);
 }
 
 /* Σ w·q·x and Σ w·q² of one 32-block with indices idx (codeword values q). */
@@ -410,11 +459,10 @@ static double kt_err(const kt_ctx *C, const qtk_kt_book *b, const float *x, cons
     return e;
 }
 
-/* Trial of scale d: indices into idx, returns the score (Σwqx)²/Σwq² and the
- * least-squares scale in *dls (score 0 when Σwq² = 0). */
-static double kt_trial(const kt_ctx *C, const qtk_kt_book *b, float d, const float *x, const float *w, int *idx,
-                       float *dls) {
-    kt_match(C, b, d, x, w, idx);
+/* Score of a trial's indices idx: (Σwqx)²/Σwq², the least-squares scale in
+ * *dls (score 0 when Σwq² = 0). */
+static double kt_trial_score(const kt_ctx *C, const qtk_kt_book *b, const float *x, const float *w, const int *idx,
+                             float *dls) {
     double sqx, sq2;
     kt_sums(C, b, x, w, idx, &sqx, &sq2);
     if (!(sq2 > 0)) {
@@ -423,6 +471,13 @@ static double kt_trial(const kt_ctx *C, const qtk_kt_book *b, float d, const flo
     }
     *dls = (float)(sqx / sq2);
     return sqx * sqx / sq2;
+}
+
+/* Trial of scale d: indices into idx, its score (kt_trial_score). */
+static double kt_trial(const kt_ctx *C, const qtk_kt_book *b, float d, const float *x, const float *w, int *idx,
+                       float *dls) {
+    kt_match(C, b, d, x, w, idx);
+    return kt_trial_score(C, b, x, w, idx, dls);
 }
 
 /* Importance weights of a normalised row (|x| ≤ 1), METHODS §1.2 with c = 2. */
@@ -539,17 +594,22 @@ static float row_polish(const kt_ctx *C, kt_row *R, float d, int rounds) {
             const int nc = R->kind == KS_LIN7 ? 4 : 3;
             for (int bi = 0; bi < R->nbooks; bi++) {
                 const qtk_kt_book *b = C->book[bi];
+                int cs[4], n = 0;
+                float dl[4];
                 for (int ci = 0; ci < nc; ci++) {
                     const int c = ci < 3 ? c0 - 1 + ci : 128 - c0;
                     if (c < 0 || c > code_max(R->kind) || (ci == 3 && (c >= c0 - 1 && c <= c0 + 1))) continue;
-                    const float dl = d * (float)code_scale(R->kind, c);
-                    kt_match(C, b, dl, xb, wb, cand);
-                    const double e = kt_err(C, b, xb, wb, cand, dl);
+                    cs[n] = c;
+                    dl[n++] = d * (float)code_scale(R->kind, c);
+                }
+                kt_match_multi(C, b, n, dl, xb, wb, cand); /* the codes' searches in one call */
+                for (int i = 0; i < n; i++) {
+                    const double e = kt_err(C, b, xb, wb, cand + i * C->ng, dl[i]);
                     if (e < be) {
                         be = e;
-                        R->code[ib] = c;
+                        R->code[ib] = cs[i];
                         R->bk[ib] = bi;
-                        memcpy(ix, cand, sizeof(int) * (size_t)C->ng);
+                        memcpy(ix, cand + i * C->ng, sizeof(int) * (size_t)C->ng);
                     }
                 }
             }
@@ -577,21 +637,24 @@ static void sub_search(const kt_ctx *C, kt_row *R, int ib, float s0, float step,
     R->bk[ib] = 0;
     for (int g = 0; g < C->ng; g++) ix[g] = 0;
     if (amax < 1e-16f) return;
+    nt = QTK_MIN(nt, (QTK_KT_MAXQ / (pos ? 1 : 2) - 1) / 2); /* the trials fit one multi-search (they do: nt ≤ 3) */
     double best = 0;
-    int cand[8];
+    int cand[QTK_KT_MAXQ * 8];
     for (int bi = 0; bi < R->nbooks; bi++) {
         const qtk_kt_book *b = C->book[bi];
-        for (int k = -nt; k <= nt; k++) {
-            for (int sg = 0; sg < (pos ? 1 : 2); sg++) {
-                const float d = (sg ? -amax : amax) / (s0 + step * (float)k);
-                float dls;
-                const double sc = kt_trial(C, b, d, xb, wb, cand, &dls);
-                if (sc > best) {
-                    best = sc;
-                    R->s[ib] = dls;
-                    R->bk[ib] = bi;
-                    memcpy(ix, cand, sizeof(int) * (size_t)C->ng);
-                }
+        float d[QTK_KT_MAXQ];
+        int n = 0;
+        for (int k = -nt; k <= nt; k++)
+            for (int sg = 0; sg < (pos ? 1 : 2); sg++) d[n++] = (sg ? -amax : amax) / (s0 + step * (float)k);
+        kt_match_multi(C, b, n, d, xb, wb, cand); /* the trials' searches in one call */
+        for (int i = 0; i < n; i++) {
+            float dls;
+            const double sc = kt_trial_score(C, b, xb, wb, cand + i * C->ng, &dls);
+            if (sc > best) {
+                best = sc;
+                R->s[ib] = dls;
+                R->bk[ib] = bi;
+                memcpy(ix, cand + i * C->ng, sizeof(int) * (size_t)C->ng);
             }
         }
     }
