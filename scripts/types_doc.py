@@ -81,7 +81,9 @@ every ISA level returns the scalar scan's indices, and files are identical bytes
 and thread count (`tests/test_trellis.c` compares the scans on 15000 targets per level, including
 weights over 40 decades, subnormal and all-zero weights and targets far outside the codebook;
 with a zero bound 108 of 30000 scans differ). Targets or weights whose sums could leave float
-range take the scalar scan. Same bytes as before at every level that existed (test_effort's
+range take the scalar scan. A sub-block's trial scales (and the polish's candidate codes) put
+its targets on one ray: they go through one multi-query scan, the 2.7–3 queries per group that
+fall in the same cell on average sharing the candidates' loads and widening. Same bytes as before at every level that existed (test_effort's
 SHA-256s of max); speed per level below ("Effort levels"). The reference's only published
 figure (PR #113, the older trellis: LLaMA-3.1-8B in 2.5–4.5 min on a 32-core Ryzen-5975WX,
 METHODS §5.6) is ≈ 0.9–1.7 M weights/s per core on another CPU; no reference build was
