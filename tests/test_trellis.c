@@ -136,10 +136,9 @@ static void test_search(int quick) {
                 for (int g = 0; g < ng; g++)
                     CHECK(want[g] >= 0 && want[g] < b->nbook, "scalar scan index %d out of range", want[g]);
                 for (int isa = 1; isa < QTK_ISA_COUNT; isa++) {
-                    if (!qtk_isa_available((qtk_isa)isa)) continue;
-                    qtk_kt_search_fn fn = qtk_kt_search_level((qtk_isa)isa);
+                    qtk_kt_search_multi_fn fn = qtk_kt_search_multi_level((qtk_isa)isa);
                     if (!fn) continue;
-                    fn(b, ng, t, w, cells, got);
+                    fn(b, 1, ng, t, w, cells, got);
                     tested++;
                     bad += memcmp(got, want, sizeof(int) * (size_t)ng) != 0;
                 }

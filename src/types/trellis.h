@@ -124,16 +124,11 @@ static inline int qtk_kt_cell(const qtk_kt_book *b, const float *t) {
 }
 
 /* Best candidate (minimum of Σ_k w_k·(c_k − t_k)², evaluated in this order,
- * lowest position on ties) among positions [p0, p1) of a book, for ng
+ * lowest position on ties) among the positions of a cell's list, for ng
  * groups: t and w hold ng·ndim values, cells[g] the cell of group g; the
- * codebook index of each winner goes to out[g]. Every ISA level returns the
- * same indices as the scalar one. */
-typedef void (*qtk_kt_search_fn)(const qtk_kt_book *b, int ng, const float *t, const float *w, const int *cells,
-                                 int *out);
+ * codebook index of each winner goes to out[g]. The reference every ISA
+ * level's scan (qtk_kt_search_multi_*, below) must equal. */
 void qtk_kt_search_scalar(const qtk_kt_book *b, int ng, const float *t, const float *w, const int *cells, int *out);
-void qtk_kt_search_avx2(const qtk_kt_book *b, int ng, const float *t, const float *w, const int *cells, int *out);
-void qtk_kt_search_avx512(const qtk_kt_book *b, int ng, const float *t, const float *w, const int *cells, int *out);
-void qtk_kt_search_neon(const qtk_kt_book *b, int ng, const float *t, const float *w, const int *cells, int *out);
 
 /* The SIMD scans rank candidates by the expanded score
  *     A = Σ_k c_k·(w_k·c_k + b_k),  b_k = −2·w_k·t_k
@@ -178,6 +173,7 @@ void qtk_kt_search_multi_avx512(const qtk_kt_book *b, int nq, int ng, const floa
                                 const int *cells, int *out);
 void qtk_kt_search_multi_neon(const qtk_kt_book *b, int nq, int ng, const float *t, const float *w, const int *cells,
                               int *out);
+/* The scan of one ISA level, or NULL when it is not compiled in or the CPU lacks it. */
 qtk_kt_search_multi_fn qtk_kt_search_multi_level(qtk_isa isa);
 void qtk_kt_shortlist_search(const qtk_kt_book *b, int nq, int ng, const float *t, const float *w, const int *cells,
                              int *out, qtk_kt_chunk_fn chunk);
@@ -205,8 +201,6 @@ static inline float qtk_kt_score(const qtk_kt_book *b, int p, const float *t, co
     return s;
 }
 
-/* The scan of one ISA level, or NULL when it is not compiled in or the CPU lacks it. */
-qtk_kt_search_fn qtk_kt_search_level(qtk_isa isa);
 
 /* The quantizer's book of a KT type (IQ4_KT: second = 1 for offset 4096 +
  * 32768), built on first use; NULL when out of memory or not a KT type. */

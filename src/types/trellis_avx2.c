@@ -1,9 +1,9 @@
 /*
  * trellis_avx2.c — AVX2 kernels of the KT types: the dot product with Q8_0
  * activations (the generator runs 8 lanes at once: lane k of a group seeded
- * with s computes s·KT_MUL^(k+1), then the byte sum of x & 0x3F3F3F3F), and
- * the quantizers' codebook scan (8 candidates per register, the scalar
- * scan's float operations in its order: identical indices).
+ * with s computes s·KT_MUL^(k+1), then the byte sum of x & 0x3F3F3F3F), the
+ * matrix × vector form of IQ1_KT/IQ2_KT/IQ4_KT, and the quantizers' chunk
+ * scan (8 candidates per register, trellis.h).
  * Per 32-block the integer sum is exact and is accumulated in float in the
  * scalar kernel's order, so results equal the scalar kernel's bit for bit.
  */
@@ -274,9 +274,6 @@ void qtk_kt_chunk_avx2(const int8_t *v, int nd, int nblk, int nq, const float *w
     }
 }
 
-void qtk_kt_search_avx2(const qtk_kt_book *b, int ng, const float *t, const float *w, const int *cells, int *out) {
-    qtk_kt_shortlist_search(b, 1, ng, t, w, cells, out, qtk_kt_chunk_avx2);
-}
 void qtk_kt_search_multi_avx2(const qtk_kt_book *b, int nq, int ng, const float *t, const float *w, const int *cells,
                               int *out) {
     qtk_kt_shortlist_search(b, nq, ng, t, w, cells, out, qtk_kt_chunk_avx2);

@@ -1,10 +1,10 @@
 /*
  * trellis_avx512.c — AVX-512 (VNNI) kernels of the KT types: the dot
  * product with Q8_0 activations, 16 generator lanes at once (two groups of
- * 8, or four of 4; the byte sums by vpdpbusd), and the codebook scan
- * (16 candidates per register, the scalar scan's float operations in its
- * order). Per 32-block integer sums accumulated in float in the scalar
- * kernel's order: bit-identical results.
+ * 8, or four of 4; the byte sums by vpdpbusd), the matrix × vector form of
+ * IQ1_KT/IQ2_KT/IQ4_KT, and the quantizers' chunk scan (16 candidates per
+ * register, trellis.h). Per 32-block integer sums accumulated in float in the
+ * scalar kernel's order: bit-identical results.
  */
 #include "trellis.h"
 #include "grids.h"
@@ -408,9 +408,6 @@ void qtk_kt_chunk_avx512(const int8_t *v, int nd, int nblk, int nq, const float 
     }
 }
 
-void qtk_kt_search_avx512(const qtk_kt_book *b, int ng, const float *t, const float *w, const int *cells, int *out) {
-    qtk_kt_shortlist_search(b, 1, ng, t, w, cells, out, qtk_kt_chunk_avx512);
-}
 void qtk_kt_search_multi_avx512(const qtk_kt_book *b, int nq, int ng, const float *t, const float *w,
                                 const int *cells, int *out) {
     qtk_kt_shortlist_search(b, nq, ng, t, w, cells, out, qtk_kt_chunk_avx512);

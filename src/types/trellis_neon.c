@@ -2,9 +2,9 @@
  * trellis_neon.c — AArch64 NEON kernels of the KT types: the dot product
  * with Q8_0 activations (4 generator lanes per register; byte sums by
  * vdotq_u32 where the target has the dot-product extension, pairwise adds
- * otherwise) and the codebook scan (4 candidates per register, the scalar
- * scan's float operations in its order, no fused multiply-add). Per 32-block
- * integer sums accumulated in float in the scalar kernel's order.
+ * otherwise) and the quantizers' chunk scan (4 candidates per register,
+ * trellis.h). Per 32-block integer sums accumulated in float in the scalar
+ * kernel's order.
  */
 #include "trellis.h"
 
@@ -136,9 +136,6 @@ void qtk_kt_chunk_neon(const int8_t *v, int nd, int nblk, int nq, const float *w
                                  sel + q * QTK_KT_CHUNK);
 }
 
-void qtk_kt_search_neon(const qtk_kt_book *b, int ng, const float *t, const float *w, const int *cells, int *out) {
-    qtk_kt_shortlist_search(b, 1, ng, t, w, cells, out, qtk_kt_chunk_neon);
-}
 void qtk_kt_search_multi_neon(const qtk_kt_book *b, int nq, int ng, const float *t, const float *w, const int *cells,
                               int *out) {
     qtk_kt_shortlist_search(b, nq, ng, t, w, cells, out, qtk_kt_chunk_neon);

@@ -6,10 +6,11 @@
  * quantizing a group is finding the codeword nearest (weighted) to x/d. As
  * in the reference, code-space is cut into cells and every codeword is
  * attached to its nearest cell centroids, so a search scans one cell's list
- * (qtk_kt_book). The scan is the hot loop: trellis_<isa>.c vectorise it
- * across candidates with the scalar loop's float operations in its order,
- * so every level returns the same indices and files are identical bytes on
- * every CPU and thread count.
+ * (qtk_kt_book). The scan is the hot loop: trellis_<isa>.c rank the
+ * candidates by a cheaper expanded score, several trial scales at once, and
+ * qtk_kt_shortlist_search scores the near-best exactly as the scalar scan
+ * does (trellis.h), so every level returns the same indices and files are
+ * identical bytes on every CPU and thread count.
  *
  * Per row (METHODS §5.3–5.5): sub-block float scales by a small scale
  * search, integer sub-block scales against one row scale, a final search
@@ -352,23 +353,6 @@ qtk_kt_search_multi_fn qtk_kt_search_multi_level(qtk_isa isa) {
 #endif
 #ifdef QTK_HAVE_NEON
     case QTK_ISA_NEON: return qtk_kt_search_multi_neon;
-#endif
-    default: return NULL;
-    }
-}
-
-qtk_kt_search_fn qtk_kt_search_level(qtk_isa isa) {
-    if (!qtk_isa_available(isa)) return NULL;
-    switch (isa) {
-    case QTK_ISA_SCALAR: return qtk_kt_search_scalar;
-#ifdef QTK_HAVE_AVX2
-    case QTK_ISA_AVX2: return qtk_kt_search_avx2;
-#endif
-#ifdef QTK_HAVE_AVX512
-    case QTK_ISA_AVX512: return qtk_kt_search_avx512;
-#endif
-#ifdef QTK_HAVE_NEON
-    case QTK_ISA_NEON: return qtk_kt_search_neon;
 #endif
     default: return NULL;
     }
