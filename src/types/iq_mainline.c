@@ -50,13 +50,7 @@
         *s = (float)sum;                                                                     \
     }
 
-IQM_DEFINE(iq2_xxs, IQ2XXS_BYTES, iqm_d_fp16, iq2xxs_word, iq2xxs_mul16, 0.125f)
-IQM_DEFINE(iq2_xs, IQ2XS_BYTES, iqm_d_fp16, iq2xs_word, iq2xs_mul16, 0.125f)
-IQM_DEFINE(iq2_s, IQ2S_BYTES, iqm_d_fp16, iq2s_word, iq2s_mul16, 0.125f)
-IQM_DEFINE(iq3_xxs, IQ3XXS_BYTES, iqm_d_fp16, iq3xxs_word, iq3xxs_mul16, 0.25f)
-IQM_DEFINE(iq3_s, IQ3S_BYTES, iqm_d_fp16, iq3s_word, iq3s_mul16, 1.0f)
-IQM_DEFINE(iq1_s, IQ1S_BYTES, iqm_d_fp16, iq1s_word, iq1s_mul16, 0.125f)
-IQM_DEFINE(iq1_m, IQ1M_BYTES, iq1m_d_bits, iq1m_word, iq1m_mul16, 0.125f)
+IQM_TYPES(IQM_DEFINE)
 
 /* The per-32 types: d_b = d·m_b·F (exact), q as decoded; d_b·q is to_float's value. */
 #define IQM_TO_INT8(t, BYTES, WORD, MUL32, F)                                             \

@@ -179,6 +179,18 @@ static inline double iqm_acc(double sum, int S, uint16_t dbits, float yd, float 
     return iqm_acc_f(sum, S, qtk_fp16_to_fp32(dbits), yd, F);
 }
 
+/* The seven types' facts, one row each: name, block bytes, the scale's bits, the octet
+ * word and sub-block multiplier decoders, the factor F. Every kernel file instantiates its
+ * macro over this list (IQM_TYPES(IQM_DEFINE) …) instead of writing the rows again. */
+#define IQM_TYPES(X)                                                                    \
+    X(iq2_xxs, IQ2XXS_BYTES, iqm_d_fp16, iq2xxs_word, iq2xxs_mul16, 0.125f)            \
+    X(iq2_xs, IQ2XS_BYTES, iqm_d_fp16, iq2xs_word, iq2xs_mul16, 0.125f)                \
+    X(iq2_s, IQ2S_BYTES, iqm_d_fp16, iq2s_word, iq2s_mul16, 0.125f)                    \
+    X(iq3_xxs, IQ3XXS_BYTES, iqm_d_fp16, iq3xxs_word, iq3xxs_mul16, 0.25f)             \
+    X(iq3_s, IQ3S_BYTES, iqm_d_fp16, iq3s_word, iq3s_mul16, 1.0f)                      \
+    X(iq1_s, IQ1S_BYTES, iqm_d_fp16, iq1s_word, iq1s_mul16, 0.125f)                    \
+    X(iq1_m, IQ1M_BYTES, iq1m_d_bits, iq1m_word, iq1m_mul16, 0.125f)
+
 /* The body of an x86 SIMD vec_dot (n, s, vx, vy) over super-blocks of BYTES bytes:
  * SUM(b, qs) the block's exact integer sum, DBITS(b) its fp16 d; the weights prefetched,
  * d converted inline (simd_x86.h). */

@@ -200,7 +200,7 @@ static inline int iq1_m_sum_gather(const uint8_t *b, const int8_t *q8) {
 }
 
 /* Both kernels of a type: the same super-block loop around either sum. */
-#define IQM_AVX2_DOTS(t, BYTES, DBITS, F)                                                                 \
+#define IQM_AVX2_DOTS(t, BYTES, DBITS, WORD, MUL16, F)                                                               \
     static void t##_words_avx2(int64_t n, float *s, const void *vx, const void *vy) {                    \
         IQM_X86_DOT_BODY(t##_sum_words, BYTES, DBITS, F)                                                 \
     }                                                                                                     \
@@ -208,13 +208,7 @@ static inline int iq1_m_sum_gather(const uint8_t *b, const int8_t *q8) {
         IQM_X86_DOT_BODY(t##_sum_gather, BYTES, DBITS, F)                                                \
     }
 
-IQM_AVX2_DOTS(iq2_xxs, IQ2XXS_BYTES, iqm_d_fp16, 0.125f)
-IQM_AVX2_DOTS(iq2_xs, IQ2XS_BYTES, iqm_d_fp16, 0.125f)
-IQM_AVX2_DOTS(iq2_s, IQ2S_BYTES, iqm_d_fp16, 0.125f)
-IQM_AVX2_DOTS(iq3_xxs, IQ3XXS_BYTES, iqm_d_fp16, 0.25f)
-IQM_AVX2_DOTS(iq3_s, IQ3S_BYTES, iqm_d_fp16, 1.0f)
-IQM_AVX2_DOTS(iq1_s, IQ1S_BYTES, iqm_d_fp16, 0.125f)
-IQM_AVX2_DOTS(iq1_m, IQ1M_BYTES, iq1m_d_bits, 0.125f)
+IQM_TYPES(IQM_AVX2_DOTS)
 
 /* ---- the choice per type, timed once ---- */
 

@@ -57,7 +57,7 @@ static inline int hsum_i32(__m256i v) {
         *s = (float)sum;                                                                                  \
     }
 
-#define IQM_VBMI_DISPATCH(t)                                                                        \
+#define IQM_VBMI_DISPATCH(t, BYTES, DBITS, WORD, MUL16, F)                                                                      \
     void qtk_##t##_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy) {           \
         if (qtk_cpu()->avx512vbmi)                                                                 \
             qtk_##t##_vec_dot_avx512vbmi(n, s, vx, vy);                                            \
@@ -65,18 +65,6 @@ static inline int hsum_i32(__m256i v) {
             qtk_##t##_vec_dot_avx512_words(n, s, vx, vy);                                          \
     }
 
-IQM_AVX512(iq2_xxs, IQ2XXS_BYTES, iqm_d_fp16, iq2xxs_word, iq2xxs_mul16, 0.125f)
-IQM_AVX512(iq2_xs, IQ2XS_BYTES, iqm_d_fp16, iq2xs_word, iq2xs_mul16, 0.125f)
-IQM_AVX512(iq2_s, IQ2S_BYTES, iqm_d_fp16, iq2s_word, iq2s_mul16, 0.125f)
-IQM_AVX512(iq3_xxs, IQ3XXS_BYTES, iqm_d_fp16, iq3xxs_word, iq3xxs_mul16, 0.25f)
-IQM_AVX512(iq3_s, IQ3S_BYTES, iqm_d_fp16, iq3s_word, iq3s_mul16, 1.0f)
-IQM_AVX512(iq1_s, IQ1S_BYTES, iqm_d_fp16, iq1s_word, iq1s_mul16, 0.125f)
-IQM_AVX512(iq1_m, IQ1M_BYTES, iq1m_d_bits, iq1m_word, iq1m_mul16, 0.125f)
+IQM_TYPES(IQM_AVX512)
 
-IQM_VBMI_DISPATCH(iq2_xxs)
-IQM_VBMI_DISPATCH(iq2_xs)
-IQM_VBMI_DISPATCH(iq2_s)
-IQM_VBMI_DISPATCH(iq3_xxs)
-IQM_VBMI_DISPATCH(iq3_s)
-IQM_VBMI_DISPATCH(iq1_s)
-IQM_VBMI_DISPATCH(iq1_m)
+IQM_TYPES(IQM_VBMI_DISPATCH)

@@ -474,16 +474,10 @@ int qtk_iqv_lookups(int mode) {
     return qtk_iqm_ways_set(&g_ways, mode);
 }
 
-#define IQV_DOT(t, BYTES, DBITS, F)                                                                               \
+#define IQV_DOT(t, BYTES, DBITS, WORD, MUL16, F)                                                                             \
     void qtk_##t##_vec_dot_avx512vbmi(int64_t n, float *s, const void *vx, const void *vy) {              \
         qtk_call_once(&g_t_once, build_tables);                                                           \
         IQM_X86_DOT_BODY(t##_sum, BYTES, DBITS, F)                                                        \
     }
 
-IQV_DOT(iq2_xxs, IQ2XXS_BYTES, iqm_d_fp16, 0.125f)
-IQV_DOT(iq2_xs, IQ2XS_BYTES, iqm_d_fp16, 0.125f)
-IQV_DOT(iq2_s, IQ2S_BYTES, iqm_d_fp16, 0.125f)
-IQV_DOT(iq3_xxs, IQ3XXS_BYTES, iqm_d_fp16, 0.25f)
-IQV_DOT(iq3_s, IQ3S_BYTES, iqm_d_fp16, 1.0f)
-IQV_DOT(iq1_s, IQ1S_BYTES, iqm_d_fp16, 0.125f)
-IQV_DOT(iq1_m, IQ1M_BYTES, iq1m_d_bits, 0.125f)
+IQM_TYPES(IQV_DOT)

@@ -358,19 +358,12 @@ qtk_kt_search_multi_fn qtk_kt_search_multi_level(qtk_isa isa) {
     }
 }
 
+/* The widest scan this build and CPU have (and the ISA cap allows). */
 static qtk_kt_search_multi_fn pick_search(void) {
-    unsigned mask = 1u << QTK_ISA_SCALAR;
-#ifdef QTK_HAVE_AVX2
-    mask |= 1u << QTK_ISA_AVX2;
-#endif
-#ifdef QTK_HAVE_AVX512
-    mask |= 1u << QTK_ISA_AVX512;
-#endif
-#ifdef QTK_HAVE_NEON
-    mask |= 1u << QTK_ISA_NEON;
-#endif
-    qtk_kt_search_multi_fn f = qtk_kt_search_multi_level(qtk_isa_pick(mask));
-    return f ? f : qtk_kt_search_multi_scalar;
+    unsigned mask = 0;
+    for (int isa = 0; isa < QTK_ISA_COUNT; isa++)
+        if (qtk_kt_search_multi_level((qtk_isa)isa)) mask |= 1u << isa;
+    return qtk_kt_search_multi_level((qtk_isa)qtk_isa_pick(mask));
 }
 
 /* ---- per-row machinery ----------------------------------------------------- */
@@ -926,31 +919,17 @@ static size_t kt_quantize(int type, const float *src, void *dst, int64_t nrows, 
     return rs * (size_t)nrows;
 }
 
-size_t qtk_iq1_kt_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    return kt_quantize(QTK_TYPE_IQ1_KT, src, dst, nrows, n, imatrix, QTK_EFFORT_MAX);
-}
-size_t qtk_iq2_kt_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    return kt_quantize(QTK_TYPE_IQ2_KT, src, dst, nrows, n, imatrix, QTK_EFFORT_MAX);
-}
-size_t qtk_iq3_kt_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    return kt_quantize(QTK_TYPE_IQ3_KT, src, dst, nrows, n, imatrix, QTK_EFFORT_MAX);
-}
-size_t qtk_iq4_kt_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    return kt_quantize(QTK_TYPE_IQ4_KT, src, dst, nrows, n, imatrix, QTK_EFFORT_MAX);
-}
-size_t qtk_iq1_kt_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
-                                  int effort) {
-    return kt_quantize(QTK_TYPE_IQ1_KT, src, dst, nrows, n, imatrix, effort);
-}
-size_t qtk_iq2_kt_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
-                                  int effort) {
-    return kt_quantize(QTK_TYPE_IQ2_KT, src, dst, nrows, n, imatrix, effort);
-}
-size_t qtk_iq3_kt_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
-                                  int effort) {
-    return kt_quantize(QTK_TYPE_IQ3_KT, src, dst, nrows, n, imatrix, effort);
-}
-size_t qtk_iq4_kt_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
-                                  int effort) {
-    return kt_quantize(QTK_TYPE_IQ4_KT, src, dst, nrows, n, imatrix, effort);
-}
+/* quantize (the full search, QTK_EFFORT_MAX) and quantize_effort of type t (id T) */
+#define KT_QUANTIZERS(t, T)                                                                                    \
+    size_t qtk_##t##_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {    \
+        return kt_quantize(T, src, dst, nrows, n, imatrix, QTK_EFFORT_MAX);                                     \
+    }                                                                                                          \
+    size_t qtk_##t##_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix, \
+                                     int effort) {                                                             \
+        return kt_quantize(T, src, dst, nrows, n, imatrix, effort);                                             \
+    }
+
+KT_QUANTIZERS(iq1_kt, QTK_TYPE_IQ1_KT)
+KT_QUANTIZERS(iq2_kt, QTK_TYPE_IQ2_KT)
+KT_QUANTIZERS(iq3_kt, QTK_TYPE_IQ3_KT)
+KT_QUANTIZERS(iq4_kt, QTK_TYPE_IQ4_KT)
