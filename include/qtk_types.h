@@ -282,8 +282,9 @@ QTK_API qtk_status qtk_dequantize_rows(int t, const void *src, float *dst, int64
 /* Quantizer effort (qtk quantize --effort; docs/types.md "Effort levels"):
  * FAST = the reference's own search (its error, at least its speed);
  * DEFAULT = the best error at about the reference's speed; MAX = every
- * candidate and polishing step, whatever it costs. Levels differ for
- * Q2_K…Q6_K, IQ2_K…IQ6_K, Q4_1, Q5_1 and MXFP4; other types ignore it.
+ * candidate and polishing step, whatever it costs. Every quantizer has
+ * levels except Q8_0's, the mainline i-quants' (IQ1_S…IQ3_S) and the float
+ * types', which ignore it (one search each).
  * For a given level the bytes written do not depend on the ISA or the
  * thread count. */
 typedef enum qtk_effort {

@@ -26,6 +26,7 @@
  */
 #include "testlib.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +117,9 @@ static const struct {
      "821374c0eb0e90e718bf47f9429fdce466fe70ecb9cb4e0d5ada665e8b9ae854"},
     {QTK_TYPE_IQ4_KSS, "52ffa9dc71a186d0c60c3cd58a989d305609a3a8c6ebbb68263748241d347f82",
      "45cf31f50f634b29149d640d98c021b9057b93ca441dde33c1007e87efbd6aa9"},
+    /* IQ2_KL before its levels (df53826) */
+    {QTK_TYPE_IQ2_KL, "967ddf5c29d2da426bcef2fd9e2548639455afe0c10a6f040ed216780de7c9f0",
+     "3e00291c89d24916fd4b970b2ca1dda64e82efbcb3d43e57f85a8bb5eed50ece"},
     /* the KT types before their levels and the shortlist scans (86e8d26) */
     {QTK_TYPE_IQ1_KT, "c30e83cf3067cfd660624edcd311dc51273ffcca3d61af84bb6bfdeb32a3a4ba",
      "98976f2b568e39d3afc269a2ffd3f4ea51c3c0e2637f1a30a2da9d79361cb1eb"},
@@ -130,8 +134,10 @@ static const struct {
 static const int effort_types[] = {QTK_TYPE_Q2_K,  QTK_TYPE_Q3_K,  QTK_TYPE_Q4_K,  QTK_TYPE_Q5_K,  QTK_TYPE_Q6_K,
                                    QTK_TYPE_IQ2_K, QTK_TYPE_IQ3_K, QTK_TYPE_IQ4_K, QTK_TYPE_IQ5_K, QTK_TYPE_IQ6_K,
                                    QTK_TYPE_Q4_1,  QTK_TYPE_Q5_1,  QTK_TYPE_MXFP4, QTK_TYPE_IQ1_KT, QTK_TYPE_IQ2_KT,
-                                   QTK_TYPE_IQ3_KT, QTK_TYPE_IQ4_KT};
-#define N_EFFORT_TYPES 17
+                                   QTK_TYPE_IQ3_KT, QTK_TYPE_IQ4_KT, QTK_TYPE_IQ2_KS, QTK_TYPE_IQ3_KS, QTK_TYPE_IQ4_KS,
+                                   QTK_TYPE_IQ5_KS, QTK_TYPE_IQ4_KSS, QTK_TYPE_IQ2_KL, QTK_TYPE_IQ4_NL, QTK_TYPE_IQ4_XS,
+                                   QTK_TYPE_Q4_0,  QTK_TYPE_Q5_0,  QTK_TYPE_Q6_0};
+#define N_EFFORT_TYPES ((int)(sizeof effort_types / sizeof effort_types[0]))
 
 /* The trellis types: levels = trial scales, refinements and polish rounds (trellis_quant.c). */
 static int is_kt(int t) {
@@ -146,6 +152,18 @@ static int skipped(int t) {
     return q && *q && strcmp(q, "0") != 0 && is_kt(t);
 }
 
+/* The KS family, IQ2_KL, IQ4_NL, IQ4_XS: fast = the reference's passes without qtk's
+ * improvement pass; IQ2_KS/IQ3_KS/IQ2_KL's default drops max's other row scales, the
+ * others' default = max. */
+static int is_single_pass(int t) {
+    return t == QTK_TYPE_IQ2_KS || t == QTK_TYPE_IQ3_KS || t == QTK_TYPE_IQ4_KS || t == QTK_TYPE_IQ5_KS ||
+           t == QTK_TYPE_IQ4_KSS || t == QTK_TYPE_IQ2_KL || t == QTK_TYPE_IQ4_NL || t == QTK_TYPE_IQ4_XS;
+}
+/* Q4_0/Q5_0/Q6_0: fast = the reference's make_qx_quants (its greedy refinement, no RTN
+ * competitor); default = max. Q4_0/Q5_0 without an imatrix: the reference's RTN at every level. */
+static int is_q0(int t) { return t == QTK_TYPE_Q4_0 || t == QTK_TYPE_Q5_0 || t == QTK_TYPE_Q6_0; }
+static int row_scale_trials(int t) { return t == QTK_TYPE_IQ2_KS || t == QTK_TYPE_IQ3_KS || t == QTK_TYPE_IQ2_KL; }
+
 /* The IQk family (IQ2_K…IQ6_K): levels = how many improvement candidates run. */
 static int is_iqk(int t) {
     return t == QTK_TYPE_IQ2_K || t == QTK_TYPE_IQ3_K || t == QTK_TYPE_IQ4_K || t == QTK_TYPE_IQ5_K ||
@@ -153,7 +171,9 @@ static int is_iqk(int t) {
 }
 
 /* Types whose fast level without an imatrix is the reference's encoder, byte for byte. */
-static int exact_fast(int t) { return t == QTK_TYPE_Q4_1 || t == QTK_TYPE_Q5_1 || t == QTK_TYPE_MXFP4; }
+static int exact_fast(int t) {
+    return t == QTK_TYPE_Q4_1 || t == QTK_TYPE_Q5_1 || t == QTK_TYPE_MXFP4 || t == QTK_TYPE_Q4_0 || t == QTK_TYPE_Q5_0;
+}
 
 static void hash_hex(const void *p, size_t n, char hex[65]) {
     qtk_sha256 s;
@@ -263,6 +283,30 @@ static void test_fixed_input(void) {
                 else
                     CHECK(de < ef_ && de <= 1.02 * mx, "%s (%s): default not between fast and max: E fast %.9g, "
                           "default %.9g, max %.9g", qtk_type_name(t), mode, ef_, de, mx);
+            } else if (is_q0(t)) {
+                if (!m && t != QTK_TYPE_Q6_0) {
+                    CHECK(!strcmp(hex[QTK_EFFORT_FAST], hex[QTK_EFFORT_MAX]) &&
+                              !strcmp(hex[QTK_EFFORT_DEFAULT], hex[QTK_EFFORT_MAX]),
+                          "%s (plain): RTN differs between levels", qtk_type_name(t));
+                    continue;
+                }
+                CHECK(!strcmp(hex[QTK_EFFORT_DEFAULT], hex[QTK_EFFORT_MAX]), "%s (%s): default differs from max",
+                      qtk_type_name(t), mode);
+            } else if (is_single_pass(t)) {
+                if (row_scale_trials(t)) /* without the 6 other row scales: 1.0083 (IQ2_KS plain) … 1.0013
+                                            (IQ3_KS imatrix) of max here */
+                    CHECK(de <= ef_ && de >= mx && de <= 1.01 * mx, "%s (%s): default not between fast and max: "
+                          "E fast %.9g, default %.9g, max %.9g", qtk_type_name(t), mode, ef_, de, mx);
+                else
+                    CHECK(!strcmp(hex[QTK_EFFORT_DEFAULT], hex[QTK_EFFORT_MAX]), "%s (%s): default differs from max",
+                          qtk_type_name(t), mode);
+                /* IQ4_NL/IQ4_XS's refit lowers the weighted error it measures (weights ~ x²), which
+                   without an imatrix is not the plain one judged here: max 1.0011 of fast (IQ4_XS) */
+                if (!m && (t == QTK_TYPE_IQ4_NL || t == QTK_TYPE_IQ4_XS)) {
+                    CHECK(strcmp(hex[QTK_EFFORT_FAST], hex[QTK_EFFORT_MAX]) != 0 && mx <= 1.002 * ef_,
+                          "%s (plain): fast = max, or max far above: E max %.9g, fast %.9g", qtk_type_name(t), mx, ef_);
+                    continue;
+                }
             } else if (t == QTK_TYPE_MXFP4) { /* default = max: three exponents (fast: the reference's one) */
                 CHECK(!strcmp(hex[QTK_EFFORT_DEFAULT], hex[QTK_EFFORT_MAX]), "%s (%s): default differs from max",
                       qtk_type_name(t), mode);
@@ -291,6 +335,57 @@ static void test_fixed_input(void) {
               qtk_effort_from_name("default") == QTK_EFFORT_DEFAULT && qtk_effort_from_name("slow") == -1 &&
               qtk_effort_from_name(NULL) == -1,
           "effort names");
+}
+
+/* (g) Q4_0's fast level with an imatrix ends where the reference's greedy refinement stops
+ * (METHODS §2): for every block, with the weights w = imatrix·sqrt(σ² + x²) (σ² the row's
+ * mean square) and d = Σwxq/Σwq² of the written levels, moving the level with the largest
+ * gradient |d·w·(x − d·q)| one step along it (if in range) must not raise F = (Σwxq)²/Σwq². */
+static void test_q4_0_fast_greedy(void) {
+    static float x[EF_ROWS * EF_COLS], im[EF_COLS];
+    static uint8_t a[EF_ROWS * EF_COLS];
+    ef_make(x, im);
+    qtk_error e;
+    CHECK(qtk_quantize_rows_effort(QTK_TYPE_Q4_0, x, a, EF_ROWS, EF_COLS, im, QTK_EFFORT_FAST, &e) == QTK_OK, "%s",
+          e.msg);
+    int bad = 0, moved = 0;
+    for (int r = 0; r < EF_ROWS; r++) {
+        const float *xr = x + r * EF_COLS;
+        double s2 = 0.0;
+        for (int j = 0; j < EF_COLS; j++) s2 += (double)xr[j] * xr[j];
+        s2 /= EF_COLS;
+        for (int b = 0; b < EF_COLS / 32; b++) {
+            const uint8_t *blk = a + ((size_t)r * (EF_COLS / 32) + (size_t)b) * 18;
+            int q[32];
+            double w[32], num = 0.0, den = 0.0;
+            for (int j = 0; j < 16; j++) {
+                q[j] = (blk[2 + j] & 15) - 8;
+                q[j + 16] = (blk[2 + j] >> 4) - 8;
+            }
+            for (int j = 0; j < 32; j++) {
+                const double xj = xr[32 * b + j];
+                w[j] = (double)im[32 * b + j] * sqrt(s2 + xj * xj);
+                num += w[j] * xj * q[j];
+                den += w[j] * q[j] * q[j];
+            }
+            if (!(den > 0.0)) continue;
+            const double d = num / den;
+            double bg = 0.0;
+            int bj = -1, bs = 0;
+            for (int j = 0; j < 32; j++) {
+                const double g = d * w[j] * ((double)xr[32 * b + j] - d * q[j]);
+                const int st = g > 0.0 ? 1 : -1;
+                if (q[j] + st < -8 || q[j] + st > 7) continue;
+                if (fabs(g) > bg) bg = fabs(g), bj = j, bs = st;
+            }
+            if (bj < 0) continue;
+            const double n2 = num + w[bj] * xr[32 * b + bj] * bs, d2 = den + w[bj] * (2.0 * q[bj] * bs + 1.0);
+            moved++;
+            if (d2 > 0.0 && n2 * n2 / d2 > num * num / den * (1.0 + 1e-9)) bad++;
+        }
+    }
+    CHECK(moved > 600 && bad == 0, "q4_0 fast (imatrix): %d of %d blocks stop before the reference's greedy would",
+          bad, moved);
 }
 
 /* (f) Q4_1's fast level = the reference RTN (quantize_row_q4_1_ref, written out here from
@@ -379,8 +474,28 @@ static const double bound_kt[3][2] = {
     [QTK_EFFORT_MAX] = {0.998, 0.997},
 };
 
+/* The KS family, IQ2_KL, IQ4_NL, IQ4_XS, measured: fast ≤ 1.000002 plain (IQ4_KS; IQ2_KS 0.9379 and
+ * IQ4_KSS 0.8243 keep qtk's flatter weights), 1.0140 imatrix (IQ2_KS); default = max to six
+ * digits, ≤ 1.000000 plain (IQ4_NL), 0.997843 imatrix (IQ5_KS). */
+static const double bound_sp[3][2] = {
+    [QTK_EFFORT_FAST] = {1.0001, 1.016},
+    [QTK_EFFORT_DEFAULT] = {1.0001, 0.9985},
+    [QTK_EFFORT_MAX] = {1.0001, 0.9985},
+};
+
+/* Q4_0/Q5_0/Q6_0, measured: fast 1.000000 plain (Q4_0/Q5_0: RTN, the reference's bytes; Q6_0
+ * 0.999791), ≤ 1.002234 imatrix (Q6_0); default = max ≤ 1.000000 plain (RTN), 0.999328 imatrix
+ * (Q4_0). */
+static const double bound_q0[3][2] = {
+    [QTK_EFFORT_FAST] = {1.0001, 1.003},
+    [QTK_EFFORT_DEFAULT] = {1.0001, 0.9995},
+    [QTK_EFFORT_MAX] = {1.0001, 0.9995},
+};
+
 static const double (*bounds_of(int t))[2] {
     if (is_kt(t)) return bound_kt;
+    if (is_single_pass(t)) return bound_sp;
+    if (is_q0(t)) return bound_q0;
     if (is_iqk(t)) return bound_iqk;
     if (t == QTK_TYPE_Q4_1 || t == QTK_TYPE_Q5_1) return bound_t1;
     if (t == QTK_TYPE_MXFP4) return bound_mx;
@@ -457,7 +572,7 @@ static void test_vectors_file(int t) {
             free(q);
         }
         if (!n_dists) continue;
-        printf("| %-5s | %-7s | %2d dists | fast %.4f | default %.4f | max %.4f |\n", qtk_type_name(t),
+        printf("| %-5s | %-7s | %2d dists | fast %.6f | default %.6f | max %.6f |\n", qtk_type_name(t),
                m ? "imatrix" : "none", n_dists, eq[0 + QTK_EFFORT_FAST] / eref, eq[QTK_EFFORT_DEFAULT] / eref,
                eq[QTK_EFFORT_MAX] / eref);
         const double(*bd)[2] = bounds_of(t);
@@ -473,6 +588,7 @@ static void test_vectors_file(int t) {
 int main(void) {
     test_fixed_input();
     test_rtn_signed_zeros();
+    test_q4_0_fast_greedy();
     for (int k = 0; k < N_EFFORT_TYPES; k++)
         if (!skipped(effort_types[k])) test_vectors_file(effort_types[k]);
     return tl_finish("test_effort");

@@ -210,9 +210,10 @@ static float kl_polish(const kl_tables *T, const float *x, const float *w, const
 }
 
 /* Quantizes one normalized row: S (codes -32..31), q (16 pair indices per
- * sub-block); returns the normalized row scale including the 1.025 factor. */
+ * sub-block); returns the normalized row scale including the 1.025 factor.
+ * fast: the reference's passes alone; all_trials: max's other row scales. */
 static float kl_quantize_row(const kl_tables *T, const float *x, const float *w, const float *mw, int n, float *sb,
-                             int *S, uint8_t *q, int *Sc, uint8_t *qc) {
+                             int *S, uint8_t *q, int *Sc, uint8_t *qc, int fast, int all_trials) {
     const int nsb = n / 32;
     float amax_s = 0.0f, smax = 0.0f;
     for (int ib = 0; ib < nsb; ib++) {
@@ -229,11 +230,14 @@ static float kl_quantize_row(const kl_tables *T, const float *x, const float *w,
     /* the reference: best of l-1, l, l+1 per sub-block (plain), then refit */
     kl_repick(T, x, w, mw, nsb, d, S, q, 0, NULL);
     d = kl_refit(T, x, w, mw, nsb, S, q, d, 0);
+    if (fast) return 1.025f * d;
+    /* beyond the reference: polish, and other row scales */
     double ebest, mbest;
     d = kl_polish(T, x, w, mw, nsb, d, S, q, &ebest, &mbest);
     static const float fac[] = {0.3f, 0.45f, 0.6f, 0.75f, 0.9f, 1.15f};
     const float d0 = d;
-    for (size_t t = 0; t < sizeof fac / sizeof fac[0]; t++) {
+    /* effort default: without them (< 0.01 % of the vectors' error, 2/3 of the time) */
+    for (size_t t = 0; all_trials && t < sizeof fac / sizeof fac[0]; t++) {
         const float dc = d0 * fac[t];
         for (int ib = 0; ib < nsb; ib++) Sc[ib] = QTK_MAX(-32, QTK_MIN(31, qtk_nearest_int(sb[ib] / dc)));
         double e, m;
@@ -265,7 +269,8 @@ static void kl_pack(uint8_t *blocks, int nsb, const int *S, const uint8_t *q) {
     }
 }
 
-size_t qtk_iq2_kl_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
+size_t qtk_iq2_kl_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                  int effort) {
     const int nsb = (int)(n / 32);
     const size_t row_size = 2 + (size_t)(n / QK_K) * 86;
     float *xn = (float *)malloc(sizeof(float) * ((size_t)n * 3 + (size_t)nsb));
@@ -286,7 +291,8 @@ size_t qtk_iq2_kl_quantize(const float *src, void *dst, int64_t nrows, int64_t n
         uint8_t *row = (uint8_t *)dst + (size_t)r * row_size;
         memset(row, 0, row_size);
         const float amax = qtk_ks_prepare_row(src + r * n, imatrix, n, 2.25f, QTK_KS_W_ABS, xn, w);
-        const float d = amax > 0 ? kl_quantize_row(T, xn, w, mw, (int)n, sb, S, q, S + nsb, q + n / 2) : 0.0f;
+        const float d = amax > 0 ? kl_quantize_row(T, xn, w, mw, (int)n, sb, S, q, S + nsb, q + n / 2,
+                                                     effort == QTK_EFFORT_FAST, effort == QTK_EFFORT_MAX) : 0.0f;
         float dr = d * amax;
         if (!(dr != 0.0f) || !isfinite(dr)) continue;
         dr = fminf(fmaxf(dr, -65504.0f), 65504.0f);
@@ -299,6 +305,10 @@ size_t qtk_iq2_kl_quantize(const float *src, void *dst, int64_t nrows, int64_t n
     free(q);
     free(T);
     return row_size * (size_t)nrows;
+}
+
+size_t qtk_iq2_kl_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
+    return qtk_iq2_kl_quantize_effort(src, dst, nrows, n, imatrix, QTK_EFFORT_MAX);
 }
 
 void qtk_iq2_kl_from_float(const float *src, void *dst, int64_t n) {

@@ -455,9 +455,12 @@ static float ks_polish(const ks_desc *D, const qtk_ks_nearest nt[2], const float
     return d;
 }
 
-/* Quantizes one normalized row: fills S, sh, q; returns the normalized row scale. */
+/* Quantizes one normalized row: fills S, sh, q; returns the normalized row scale.
+ * fast: the reference's search alone; all_trials: max's other row scales (effort
+ * levels, docs/types.md). */
 static float ks_quantize_row(const ks_desc *D, const qtk_ks_nearest nt[2], const float *x, const float *w,
-                             const float *mw, int n, float *sb, int *S, uint8_t *sh, uint8_t *q, ks_cand *cw) {
+                             const float *mw, int n, float *sb, int *S, uint8_t *sh, uint8_t *q, ks_cand *cw,
+                             int fast, int all_trials) {
     const int nsb = n / 32;
     const int odd = D->row_mode == KS_ROW_ODD127;
     float amax_s = 0.0f, smax = 0.0f;
@@ -519,6 +522,7 @@ static float ks_quantize_row(const ks_desc *D, const qtk_ks_nearest nt[2], const
         }
     }
     if (sq2 > 0) d = (float)(sqx / sq2); /* the reference's final refit */
+    if (fast) return d;
     /* Beyond the reference: alternate code/grid re-picking and refits ... */
     double ebest, mbest;
     d = ks_polish(D, nt, x, w, mw, nsb, d, S, sh, q, &ebest, &mbest);
@@ -528,7 +532,10 @@ static float ks_quantize_row(const ks_desc *D, const qtk_ks_nearest nt[2], const
      * only if it lowers the quantizer error without raising the metric one. */
     static const float fac[] = {0.3f, 0.45f, 0.6f, 0.75f, 0.9f, 1.15f};
     const float d0 = d;
-    const size_t ntrial = odd ? 0 : sizeof fac / sizeof fac[0]; /* 7-bit codes: not worth the time */
+    /* 7-bit codes: not worth the time; effort default skips them too: the vectors'
+     * error stays max's to six digits, the fixture's RMSE rises 0.02–0.15 %, and they
+     * cost 2/3 of the time (docs/types.md) */
+    const size_t ntrial = odd || !all_trials ? 0 : sizeof fac / sizeof fac[0];
     for (size_t t = 0; t < ntrial; t++) {
         const float dc = d0 * fac[t];
         for (int ib = 0; ib < nsb; ib++) {
@@ -572,7 +579,8 @@ typedef void (*ks_pack_fn)(uint8_t *blocks, int nsb, const int *S, const uint8_t
 
 /* Runs the generic quantizer over nrows rows and packs them. Returns bytes written (0: out of memory). */
 static size_t ks_quantize(const ks_desc *D, ks_pack_fn pack, size_t type_size, const float *src, void *dst,
-                          int64_t nrows, int64_t n, const float *imatrix) {
+                          int64_t nrows, int64_t n, const float *imatrix, int effort) {
+    const int fast = effort == QTK_EFFORT_FAST;
     const int nsb = (int)(n / 32);
     const size_t meta = D->fp16_header ? 2 : 4;
     const size_t row_size = meta + (size_t)(n / QK_K) * type_size;
@@ -595,13 +603,15 @@ static size_t ks_quantize(const ks_desc *D, ks_pack_fn pack, size_t type_size, c
     for (int64_t r = 0; r < nrows; r++) {
         uint8_t *row = (uint8_t *)dst + (size_t)r * row_size;
         const float amax = qtk_ks_prepare_row(src + r * n, imatrix, n, D->c, D->wkind, xn, w);
-        float d = amax > 0 ? ks_quantize_row(D, nt, xn, w, mw, (int)n, sb, S, sh, q, &cw) : 0.0f;
+        float d = amax > 0 ? ks_quantize_row(D, nt, xn, w, mw, (int)n, sb, S, sh, q, &cw, fast,
+                                                   effort == QTK_EFFORT_MAX) : 0.0f;
         if (D->fp16_header && d != 0.0f) {
-            /* Store what fp16 can hold, then re-pick indices for the stored scale. */
+            /* Store what fp16 can hold, then (beyond the reference, which keeps the
+             * indices found with the float scale) re-pick indices for the stored scale. */
             float dr = d * amax;
             dr = fminf(fmaxf(dr, -65504.0f), 65504.0f);
             const float dn = qtk_fp16_to_fp32(qtk_fp32_to_fp16(dr)) / amax;
-            if (dn != 0.0f && isfinite(dn)) ks_repick(D, nt, xn, w, mw, nsb, dn, S, sh, q, NULL);
+            if (!fast && dn != 0.0f && isfinite(dn)) ks_repick(D, nt, xn, w, mw, nsb, dn, S, sh, q, NULL);
             d = dn;
         }
         if (d == 0.0f || !isfinite(d)) {
@@ -686,8 +696,13 @@ void qtk_iq4_ks_to_int8(const void *row, int64_t n, float *d, int8_t *q) {
     }
 }
 
+size_t qtk_iq4_ks_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                int effort) {
+    return ks_quantize(&IQ4KS_DESC, pack_iq4_ks, 136, src, dst, nrows, n, imatrix, effort);
+}
+
 size_t qtk_iq4_ks_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    return ks_quantize(&IQ4KS_DESC, pack_iq4_ks, 136, src, dst, nrows, n, imatrix);
+    return qtk_iq4_ks_quantize_effort(src, dst, nrows, n, imatrix, QTK_EFFORT_MAX);
 }
 
 void qtk_iq4_ks_from_float(const float *src, void *dst, int64_t n) {
@@ -769,8 +784,13 @@ void qtk_iq5_ks_to_int8(const void *row, int64_t n, float *d, int8_t *q) {
     }
 }
 
+size_t qtk_iq5_ks_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                int effort) {
+    return ks_quantize(&IQ5KS_DESC, pack_iq5_ks, 168, src, dst, nrows, n, imatrix, effort);
+}
+
 size_t qtk_iq5_ks_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    return ks_quantize(&IQ5KS_DESC, pack_iq5_ks, 168, src, dst, nrows, n, imatrix);
+    return qtk_iq5_ks_quantize_effort(src, dst, nrows, n, imatrix, QTK_EFFORT_MAX);
 }
 
 void qtk_iq5_ks_from_float(const float *src, void *dst, int64_t n) {
@@ -861,8 +881,13 @@ void qtk_iq3_ks_to_int8(const void *row, int64_t n, float *d, int8_t *q) {
     }
 }
 
+size_t qtk_iq3_ks_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                int effort) {
+    return ks_quantize(&IQ3KS_DESC, pack_iq3_ks, 102, src, dst, nrows, n, imatrix, effort);
+}
+
 size_t qtk_iq3_ks_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    return ks_quantize(&IQ3KS_DESC, pack_iq3_ks, 102, src, dst, nrows, n, imatrix);
+    return qtk_iq3_ks_quantize_effort(src, dst, nrows, n, imatrix, QTK_EFFORT_MAX);
 }
 
 void qtk_iq3_ks_from_float(const float *src, void *dst, int64_t n) {
@@ -916,8 +941,13 @@ static void pack_iq2_ks(uint8_t *blocks, int nsb, const int *S, const uint8_t *s
     }
 }
 
+size_t qtk_iq2_ks_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                int effort) {
+    return ks_quantize(&IQ2KS_DESC, pack_iq2_ks, 70, src, dst, nrows, n, imatrix, effort);
+}
+
 size_t qtk_iq2_ks_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    return ks_quantize(&IQ2KS_DESC, pack_iq2_ks, 70, src, dst, nrows, n, imatrix);
+    return qtk_iq2_ks_quantize_effort(src, dst, nrows, n, imatrix, QTK_EFFORT_MAX);
 }
 
 void qtk_iq2_ks_from_float(const float *src, void *dst, int64_t n) {

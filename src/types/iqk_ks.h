@@ -12,6 +12,8 @@ void qtk_iq4_ks_to_float(const void *row, float *dst, int64_t n);
  * float to_float multiplies with), q = grid value. */
 void qtk_iq4_ks_to_int8(const void *row, int64_t n, float *d, int8_t *q);
 size_t qtk_iq4_ks_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_iq4_ks_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                  int effort);
 void qtk_iq4_ks_from_float(const float *src, void *dst, int64_t n);
 void qtk_iq4_ks_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq4_ks_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
@@ -21,6 +23,8 @@ void qtk_iq4_ks_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq4_kss_to_float(const void *row, float *dst, int64_t n);
 void qtk_iq4_kss_to_int8(const void *row, int64_t n, float *d, int8_t *q);
 size_t qtk_iq4_kss_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_iq4_kss_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                   int effort);
 void qtk_iq4_kss_from_float(const float *src, void *dst, int64_t n);
 void qtk_iq4_kss_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq4_kss_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
@@ -31,6 +35,8 @@ void qtk_iq4_kss_vec_dot_neon(int64_t n, float *s, const void *x, const void *y)
 void qtk_iq5_ks_to_float(const void *row, float *dst, int64_t n);
 void qtk_iq5_ks_to_int8(const void *row, int64_t n, float *d, int8_t *q);
 size_t qtk_iq5_ks_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_iq5_ks_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                  int effort);
 void qtk_iq5_ks_from_float(const float *src, void *dst, int64_t n);
 void qtk_iq5_ks_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq5_ks_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
@@ -40,6 +46,8 @@ void qtk_iq5_ks_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq3_ks_to_float(const void *row, float *dst, int64_t n);
 void qtk_iq3_ks_to_int8(const void *row, int64_t n, float *d, int8_t *q);
 size_t qtk_iq3_ks_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_iq3_ks_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                  int effort);
 void qtk_iq3_ks_from_float(const float *src, void *dst, int64_t n);
 void qtk_iq3_ks_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq3_ks_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
@@ -49,6 +57,8 @@ void qtk_iq3_ks_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq2_ks_to_float(const void *row, float *dst, int64_t n);
 void qtk_iq2_ks_to_int8(const void *row, int64_t n, float *d, int8_t *q);
 size_t qtk_iq2_ks_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_iq2_ks_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                  int effort);
 void qtk_iq2_ks_from_float(const float *src, void *dst, int64_t n);
 void qtk_iq2_ks_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq2_ks_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
@@ -57,6 +67,8 @@ void qtk_iq2_ks_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_iq2_kl_to_float(const void *row, float *dst, int64_t n);
 size_t qtk_iq2_kl_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_iq2_kl_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                  int effort);
 void qtk_iq2_kl_from_float(const float *src, void *dst, int64_t n);
 void qtk_iq2_kl_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq2_kl_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);

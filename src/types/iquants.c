@@ -288,8 +288,9 @@ static float iq4_sub_err(const qtk_grid_lut *lut, const float *x, const float *w
     return e;
 }
 
+/* fast (effort fast): without the refit (the reference's search and scale). */
 static void iq4_nl_quantize_row(const qtk_grid_lut *lut, const float *x, uint8_t *dst, int64_t n,
-                                const float *qw) {
+                                const float *qw, int fast) {
     float w[IQ4_BLOCK], xs[IQ4_BLOCK];
     uint8_t L[IQ4_BLOCK];
     for (int64_t ib = 0; ib < n / IQ4_BLOCK; ib++, x += IQ4_BLOCK, dst += sizeof(qtk_block_iq4_nl)) {
@@ -311,7 +312,7 @@ static void iq4_nl_quantize_row(const qtk_grid_lut *lut, const float *x, uint8_t
          * them optimal for what is decoded, under any per-weight measure. */
         uint16_t dh = iq4_fp16_sat(d);
         float dn = qtk_fp16_to_fp32(dh) * s;
-        if (dn != 0.0f) {
+        if (!fast && dn != 0.0f) {
             float err = iq4_sub_err(lut, xs, w, dn);
             for (int it = 0; it < 2; it++) {
                 const float idn = 1.0f / dn;
@@ -360,8 +361,9 @@ static int iq4_xs_pick_l(const qtk_grid_lut *lut, const float *x, const float *w
     return best;
 }
 
+/* fast (effort fast): the reference's codes, without l±1 and the refit. */
 static void iq4_xs_quantize_row(const qtk_grid_lut *lut, const float *x, uint8_t *dst, int64_t n,
-                                const float *qw) {
+                                const float *qw, int fast) {
     float W[QK_K], xs[QK_K], scales[QK_K / 32];
     uint8_t L[IQ4_BLOCK];
     int ls[QK_K / 32];
@@ -392,7 +394,7 @@ static void iq4_xs_quantize_row(const qtk_grid_lut *lut, const float *x, uint8_t
         uint16_t dh = iq4_fp16_sat(d / s);
         for (int ib = 0; ib < QK_K / 32; ib++)
             ls[ib] = QTK_MAX(-32, QTK_MIN(31, qtk_nearest_int(id * scales[ib])));
-        if (d != 0.0f) {
+        if (!fast && d != 0.0f) {
             float dn = qtk_fp16_to_fp32(dh) * s, err = 0.0f, e;
             for (int ib = 0; ib < QK_K / 32; ib++) {
                 ls[ib] = iq4_xs_pick_l(lut, xs + 32 * ib, W + 32 * ib, dn, ls[ib], &e);
@@ -447,24 +449,34 @@ static void iq4_xs_quantize_row(const qtk_grid_lut *lut, const float *x, uint8_t
     }
 }
 
-size_t qtk_iq4_nl_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
+size_t qtk_iq4_nl_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                 int effort) {
     uint8_t *out = (uint8_t *)dst;
     const size_t row_bytes = (size_t)(n / IQ4_BLOCK) * sizeof(qtk_block_iq4_nl);
     qtk_grid_lut lut;
     qtk_grid_lut_init(&lut, qtk_iq4nl_values, 16);
     for (int64_t r = 0; r < nrows; r++)
-        iq4_nl_quantize_row(&lut, src + r * n, out + (size_t)r * row_bytes, n, imatrix);
+        iq4_nl_quantize_row(&lut, src + r * n, out + (size_t)r * row_bytes, n, imatrix, effort == QTK_EFFORT_FAST);
     return row_bytes * (size_t)nrows;
 }
 
-size_t qtk_iq4_xs_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
+size_t qtk_iq4_nl_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
+    return qtk_iq4_nl_quantize_effort(src, dst, nrows, n, imatrix, QTK_EFFORT_MAX);
+}
+
+size_t qtk_iq4_xs_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                 int effort) {
     uint8_t *out = (uint8_t *)dst;
     const size_t row_bytes = (size_t)(n / QK_K) * sizeof(qtk_block_iq4_xs);
     qtk_grid_lut lut;
     qtk_grid_lut_init(&lut, qtk_iq4nl_values, 16);
     for (int64_t r = 0; r < nrows; r++)
-        iq4_xs_quantize_row(&lut, src + r * n, out + (size_t)r * row_bytes, n, imatrix);
+        iq4_xs_quantize_row(&lut, src + r * n, out + (size_t)r * row_bytes, n, imatrix, effort == QTK_EFFORT_FAST);
     return row_bytes * (size_t)nrows;
+}
+
+size_t qtk_iq4_xs_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
+    return qtk_iq4_xs_quantize_effort(src, dst, nrows, n, imatrix, QTK_EFFORT_MAX);
 }
 
 /* Weight types are never activations; from_float is the quantizer without imatrix. */

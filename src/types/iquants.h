@@ -67,6 +67,8 @@ static inline int qtk_grid_lut_nearest(const qtk_grid_lut *t, float x) {
 void qtk_iq4_nl_to_float(const void *row, float *dst, int64_t n);
 void qtk_iq4_nl_to_int8(const void *row, int64_t n, float *d, int8_t *q);
 size_t qtk_iq4_nl_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_iq4_nl_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                 int effort);
 void qtk_iq4_nl_from_float(const float *src, void *dst, int64_t n);
 void qtk_iq4_nl_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq4_nl_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
@@ -83,6 +85,8 @@ void qtk_iq4_round_lanes_avx2(const float *x, const float *w, const float *id, f
 void qtk_iq4_xs_to_float(const void *row, float *dst, int64_t n);
 void qtk_iq4_xs_to_int8(const void *row, int64_t n, float *d, int8_t *q);
 size_t qtk_iq4_xs_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_iq4_xs_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                 int effort);
 void qtk_iq4_xs_from_float(const float *src, void *dst, int64_t n);
 void qtk_iq4_xs_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq4_xs_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);

@@ -161,6 +161,37 @@ static void qx_candidate_sums(const float *x, const double *w, int nmax, const f
     }
 }
 
+/* The reference's refinement (METHODS §2, effort fast): move the quant whose error
+ * gradient d·w_j·(x_j − d·q_j) is largest in magnitude one step along it (among the moves
+ * that stay in range), while F = num²/den rises; stop at the first move that does not
+ * raise it. Returns d = num/den. */
+static float ref_greedy(const float *x, const double *w, int nmax, uint8_t *L, double num, double den) {
+    for (int iter = 0; iter < 4 * 32; iter++) {
+        const double d = num / den;
+        double bg = 0.0;
+        int bj = -1, bstep = 0;
+        for (int j = 0; j < 32; j++) {
+            const int q = L[j] - nmax;
+            const double g = d * w[j] * ((double)x[j] - d * q);
+            const int step = g > 0.0 ? 1 : -1;
+            if (q + step < -nmax || q + step > nmax - 1) continue;
+            if (fabs(g) > bg) {
+                bg = fabs(g);
+                bj = j;
+                bstep = step;
+            }
+        }
+        if (bj < 0) break;
+        const int q = L[bj] - nmax;
+        const double n2 = num + w[bj] * (double)x[bj] * bstep, d2 = den + w[bj] * (double)(2 * q * bstep + 1);
+        if (!(d2 > 0.0) || !(n2 * n2 * den > num * num * d2)) break;
+        L[bj] = (uint8_t)(L[bj] + bstep);
+        num = n2;
+        den = d2;
+    }
+    return (float)(num / den);
+}
+
 /* Weighted least-squares encoder of one 32-block (METHODS §2, make_qx_quants
  * style): pick the inverse scale with the largest F = (Σwxq)²/Σwq² among the
  * 38 inverse scales around the RTN one on both signs, then polish with single-quant
@@ -168,7 +199,7 @@ static void qx_candidate_sums(const float *x, const double *w, int nmax, const f
  * which never ends below the reference's largest-gradient greedy step), until
  * no move helps. Sums are in double so huge x or weights cannot overflow.
  * Returns d = Σwxq/Σwq² (0 when the block or its weights vanish). */
-static float wls_block(const float *x, const double *w, int nmax, uint8_t *L) {
+static float wls_block(const float *x, const double *w, int nmax, uint8_t *L, int fast) {
     float amax = 0.0f, max = 0.0f;
     for (int j = 0; j < 32; j++) {
         if (amax < fabsf(x[j])) {
@@ -203,6 +234,7 @@ static float wls_block(const float *x, const double *w, int nmax, uint8_t *L) {
     if (!have) return 0.0f; /* all weights zero: caller falls back to RTN */
 
     double num = best_num, den = best_den;
+    if (fast) return ref_greedy(x, w, nmax, L, num, den);
     for (int iter = 0; iter < 4 * 32; iter++) {
         double bf = num * num / den;
         int bj = -1, bstep = 0;
@@ -271,7 +303,8 @@ static float pick_candidate(const float *x, const float *m, int nmax, float d, u
 typedef void (*pack_fn)(void *blk, float d, const uint8_t *L);
 
 static void quantize_qx_rows(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
-                             int nmax, size_t bsize, pack_fn pack, int x2_without_imatrix) {
+                             int nmax, size_t bsize, pack_fn pack, int x2_without_imatrix, int effort) {
+    const int fast = effort == QTK_EFFORT_FAST;
     uint8_t L[32];
     double w[32];
     uint8_t *out = (uint8_t *)dst;
@@ -291,9 +324,9 @@ static void quantize_qx_rows(const float *src, void *dst, int64_t nrows, int64_t
                 }
                 if (wmax > 0.0 && isfinite(wmax)) {
                     for (int j = 0; j < 32; j++) w[j] /= wmax;
-                    d = wls_block(xb, w, nmax, L);
+                    d = wls_block(xb, w, nmax, L, fast);
                     done = d != 0.0f;
-                    if (done) d = pick_candidate(xb, imatrix ? imatrix + ib * 32 : NULL, nmax, d, L);
+                    if (done && !fast) d = pick_candidate(xb, imatrix ? imatrix + ib * 32 : NULL, nmax, d, L);
                     if (!done) {
                         /* a vanishing block is exact with d = 0 */
                         float amax = 0.0f;
@@ -342,9 +375,14 @@ void qtk_q4_0_from_float(const float *src, void *dst, int64_t n) {
 }
 
 /* RTN without imatrix, the weighted search with one (quantize_qx_rows). */
-size_t qtk_q4_0_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    quantize_qx_rows(src, dst, nrows, n, imatrix, 8, sizeof(qtk_block_q4_0), pack_q4_0, 0);
+size_t qtk_q4_0_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                               int effort) {
+    quantize_qx_rows(src, dst, nrows, n, imatrix, 8, sizeof(qtk_block_q4_0), pack_q4_0, 0, effort);
     return (size_t)(nrows * n / QK4_0) * sizeof(qtk_block_q4_0);
+}
+
+size_t qtk_q4_0_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
+    return qtk_q4_0_quantize_effort(src, dst, nrows, n, imatrix, QTK_EFFORT_MAX);
 }
 
 /* Reference dot against Q8_0 activations (same accumulation as Q8_0). */
@@ -407,9 +445,14 @@ void qtk_q5_0_from_float(const float *src, void *dst, int64_t n) {
 }
 
 /* RTN without imatrix, the weighted search with one (quantize_qx_rows). */
-size_t qtk_q5_0_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    quantize_qx_rows(src, dst, nrows, n, imatrix, 16, sizeof(qtk_block_q5_0), pack_q5_0, 0);
+size_t qtk_q5_0_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                               int effort) {
+    quantize_qx_rows(src, dst, nrows, n, imatrix, 16, sizeof(qtk_block_q5_0), pack_q5_0, 0, effort);
     return (size_t)(nrows * n / QK5_0) * sizeof(qtk_block_q5_0);
+}
+
+size_t qtk_q5_0_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
+    return qtk_q5_0_quantize_effort(src, dst, nrows, n, imatrix, QTK_EFFORT_MAX);
 }
 
 /* Reference dot against Q8_0 activations (same accumulation as Q8_0). */
@@ -469,9 +512,14 @@ void qtk_q6_0_from_float(const float *src, void *dst, int64_t n) {
 }
 
 /* x²-weighted search without imatrix, imatrix-weighted with one (quantize_qx_rows). */
-size_t qtk_q6_0_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    quantize_qx_rows(src, dst, nrows, n, imatrix, 32, sizeof(qtk_block_q6_0), pack_q6_0, 1);
+size_t qtk_q6_0_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                               int effort) {
+    quantize_qx_rows(src, dst, nrows, n, imatrix, 32, sizeof(qtk_block_q6_0), pack_q6_0, 1, effort);
     return (size_t)(nrows * n / QK6_0) * sizeof(qtk_block_q6_0);
+}
+
+size_t qtk_q6_0_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
+    return qtk_q6_0_quantize_effort(src, dst, nrows, n, imatrix, QTK_EFFORT_MAX);
 }
 
 /* Reference dot against Q8_0 activations (same accumulation as Q8_0). */

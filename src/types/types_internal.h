@@ -46,6 +46,8 @@ void qtk_bf16_from_float(const float *src, void *dst, int64_t n);
 /* ---- legacy 32-blocks (legacy.c + legacy_<isa>.c) --------------------- */
 void qtk_q4_0_to_float(const void *row, float *dst, int64_t n);
 size_t qtk_q4_0_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_q4_0_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                               int effort);
 void qtk_q4_0_from_float(const float *src, void *dst, int64_t n);
 void qtk_q4_0_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_q4_0_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
@@ -54,6 +56,8 @@ void qtk_q4_0_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_q5_0_to_float(const void *row, float *dst, int64_t n);
 size_t qtk_q5_0_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_q5_0_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                               int effort);
 void qtk_q5_0_from_float(const float *src, void *dst, int64_t n);
 void qtk_q5_0_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_q5_0_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
@@ -62,6 +66,8 @@ void qtk_q5_0_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_q6_0_to_float(const void *row, float *dst, int64_t n);
 size_t qtk_q6_0_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_q6_0_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                               int effort);
 void qtk_q6_0_from_float(const float *src, void *dst, int64_t n);
 void qtk_q6_0_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_q6_0_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
