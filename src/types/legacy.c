@@ -197,7 +197,8 @@ static float ref_greedy(const float *x, const double *w, int nmax, uint8_t *L, d
  * 38 inverse scales around the RTN one on both signs, then polish with single-quant
  * moves, each time taking the move that raises F most (best improvement,
  * which never ends below the reference's largest-gradient greedy step), until
- * no move helps. Sums are in double so huge x or weights cannot overflow.
+ * no move helps (fast: the reference's greedy instead, ref_greedy). Sums are in
+ * double so huge x or weights cannot overflow.
  * Returns d = Σwxq/Σwq² (0 when the block or its weights vanish). */
 static float wls_block(const float *x, const double *w, int nmax, uint8_t *L, int fast) {
     float amax = 0.0f, max = 0.0f;
