@@ -283,8 +283,8 @@ QTK_API qtk_status qtk_dequantize_rows(int t, const void *src, float *dst, int64
  * FAST = the reference's own search (its error, at least its speed);
  * DEFAULT = the best error at about the reference's speed; MAX = every
  * candidate and polishing step, whatever it costs. Every quantizer has
- * levels except Q8_0's, the mainline i-quants' (IQ1_S…IQ3_S) and the float
- * types', which ignore it (one search each).
+ * levels except Q8_0's and the float types', which ignore it (one search
+ * each).
  * For a given level the bytes written do not depend on the ISA or the
  * thread count. */
 typedef enum qtk_effort {

@@ -120,6 +120,21 @@ static const struct {
     /* IQ2_KL before its levels (df53826) */
     {QTK_TYPE_IQ2_KL, "967ddf5c29d2da426bcef2fd9e2548639455afe0c10a6f040ed216780de7c9f0",
      "3e00291c89d24916fd4b970b2ca1dda64e82efbcb3d43e57f85a8bb5eed50ece"},
+    /* the mainline i-quants before their levels (1bfbd80); no plain hash where the type needs an imatrix */
+    {QTK_TYPE_IQ2_XXS, NULL,
+     "336db060460df43d8d8b7d6be0b91ff86ca84f72bbbbd4f1015bf3a37ba2e9ec"},
+    {QTK_TYPE_IQ2_XS, NULL,
+     "7fcda11662db47cf27a7894917a1b99d84022ef22d3063fcf745ba22e97acb8f"},
+    {QTK_TYPE_IQ2_S, "c9d28e75f2936dd22cf72efbcd85231feab5a6d582ddb10095eb786904c92091",
+     "24ad0ce6155a6e346704c59628e66034d5f3f405c3f01c032dc1f92f5e8dc3e1"},
+    {QTK_TYPE_IQ3_XXS, "35fd8bd2cb55c8b50ab62f7767193b82bd3c602aa91965281cfb3fd0e50abbb7",
+     "639b7a43771fbae40aa20a3041635ff1c8927ed8c3a331dd9223ed3b9f8ff5e5"},
+    {QTK_TYPE_IQ3_S, "ecc6defb960c39fd1f9214d7c1bc41f4d30c19f03de423b060973322c6c56470",
+     "c6a57321a2efef831a57b029a5d8a7d312d9c74b92a4f42caffafdba0ecef435"},
+    {QTK_TYPE_IQ1_S, NULL,
+     "275867a21bfc8b9f5eac7a5ab1e2d6d588db5f4201aacf6edc28cf47ddb9d642"},
+    {QTK_TYPE_IQ1_M, "80430207f6d6649feb5127f7907feabf1e6e1de2727069d66b304701f71d2792",
+     "15cd4ee0c036d68fad21b5a1a5e3a5f95033806303683010dc8a71e9b51ed512"},
     /* the KT types before their levels and the shortlist scans (86e8d26) */
     {QTK_TYPE_IQ1_KT, "c30e83cf3067cfd660624edcd311dc51273ffcca3d61af84bb6bfdeb32a3a4ba",
      "98976f2b568e39d3afc269a2ffd3f4ea51c3c0e2637f1a30a2da9d79361cb1eb"},
@@ -136,7 +151,8 @@ static const int effort_types[] = {QTK_TYPE_Q2_K,  QTK_TYPE_Q3_K,  QTK_TYPE_Q4_K
                                    QTK_TYPE_Q4_1,  QTK_TYPE_Q5_1,  QTK_TYPE_MXFP4, QTK_TYPE_IQ1_KT, QTK_TYPE_IQ2_KT,
                                    QTK_TYPE_IQ3_KT, QTK_TYPE_IQ4_KT, QTK_TYPE_IQ2_KS, QTK_TYPE_IQ3_KS, QTK_TYPE_IQ4_KS,
                                    QTK_TYPE_IQ5_KS, QTK_TYPE_IQ4_KSS, QTK_TYPE_IQ2_KL, QTK_TYPE_IQ4_NL, QTK_TYPE_IQ4_XS,
-                                   QTK_TYPE_Q4_0,  QTK_TYPE_Q5_0,  QTK_TYPE_Q6_0};
+                                   QTK_TYPE_Q4_0,  QTK_TYPE_Q5_0,  QTK_TYPE_Q6_0,  QTK_TYPE_IQ2_XXS, QTK_TYPE_IQ2_XS,
+                                   QTK_TYPE_IQ2_S, QTK_TYPE_IQ3_XXS, QTK_TYPE_IQ3_S, QTK_TYPE_IQ1_S, QTK_TYPE_IQ1_M};
 #define N_EFFORT_TYPES ((int)(sizeof effort_types / sizeof effort_types[0]))
 
 /* The trellis types: levels = trial scales, refinements and polish rounds (trellis_quant.c). */
@@ -162,6 +178,15 @@ static int is_single_pass(int t) {
 /* Q4_0/Q5_0/Q6_0: fast = the reference's make_qx_quants (its greedy refinement, no RTN
  * competitor); default = max. Q4_0/Q5_0 without an imatrix: the reference's RTN at every level. */
 static int is_q0(int t) { return t == QTK_TYPE_Q4_0 || t == QTK_TYPE_Q5_0 || t == QTK_TYPE_Q6_0; }
+static int needs_imatrix(int t) { return qtk_type_get(t)->requires_imatrix; }
+
+/* The mainline i-quants (IQ1_S…IQ3_S): fast = the reference's choice without qtk's
+ * refinement for the stored scale; default = max. */
+static int is_iqm(int t) {
+    return t == QTK_TYPE_IQ2_XXS || t == QTK_TYPE_IQ2_XS || t == QTK_TYPE_IQ2_S || t == QTK_TYPE_IQ3_XXS ||
+           t == QTK_TYPE_IQ3_S || t == QTK_TYPE_IQ1_S || t == QTK_TYPE_IQ1_M;
+}
+
 static int row_scale_trials(int t) { return t == QTK_TYPE_IQ2_KS || t == QTK_TYPE_IQ3_KS || t == QTK_TYPE_IQ2_KL; }
 
 /* The IQk family (IQ2_K…IQ6_K): levels = how many improvement candidates run. */
@@ -221,7 +246,7 @@ static void test_fixed_input(void) {
     for (size_t k = 0; k < sizeof max_hashes / sizeof max_hashes[0]; k++)
         for (int m = 0; m < 2; m++) {
             const int t = max_hashes[k].type;
-            if (skipped(t)) continue;
+            if (skipped(t) || (!m && needs_imatrix(t))) continue;
             const size_t sz = qtk_row_size(t, EF_COLS) * EF_ROWS;
             char hex[65];
             CHECK(qtk_quantize_rows_effort(t, x, a, EF_ROWS, EF_COLS, m ? im : NULL, QTK_EFFORT_MAX, &e) == QTK_OK,
@@ -234,7 +259,7 @@ static void test_fixed_input(void) {
     for (int k = 0; k < N_EFFORT_TYPES; k++)
         for (int m = 0; m < 2; m++) {
             const int t = effort_types[k];
-            if (skipped(t)) continue;
+            if (skipped(t) || (!m && needs_imatrix(t))) continue;
             const float *imat = m ? im : NULL;
             const size_t sz = qtk_row_size(t, EF_COLS) * EF_ROWS;
             const char *mode = m ? "imatrix" : "plain";
@@ -283,6 +308,9 @@ static void test_fixed_input(void) {
                 else
                     CHECK(de < ef_ && de <= 1.02 * mx, "%s (%s): default not between fast and max: E fast %.9g, "
                           "default %.9g, max %.9g", qtk_type_name(t), mode, ef_, de, mx);
+            } else if (is_iqm(t)) {
+                CHECK(!strcmp(hex[QTK_EFFORT_DEFAULT], hex[QTK_EFFORT_MAX]), "%s (%s): default differs from max",
+                      qtk_type_name(t), mode);
             } else if (is_q0(t)) {
                 if (!m && t != QTK_TYPE_Q6_0) {
                     CHECK(!strcmp(hex[QTK_EFFORT_FAST], hex[QTK_EFFORT_MAX]) &&
@@ -492,10 +520,19 @@ static const double bound_q0[3][2] = {
     [QTK_EFFORT_MAX] = {1.0001, 0.9995},
 };
 
+/* The mainline i-quants, measured: fast 1.000000 (IQ2_XXS with an imatrix 1.006408; IQ1_S, IQ2_XXS
+ * and IQ2_XS need one); default = max ≤ 0.896797 plain (IQ2_S), 0.997055 imatrix (IQ1_S). */
+static const double bound_iqm[3][2] = {
+    [QTK_EFFORT_FAST] = {1.0001, 1.007},
+    [QTK_EFFORT_DEFAULT] = {0.8975, 0.9975},
+    [QTK_EFFORT_MAX] = {0.8975, 0.9975},
+};
+
 static const double (*bounds_of(int t))[2] {
     if (is_kt(t)) return bound_kt;
     if (is_single_pass(t)) return bound_sp;
     if (is_q0(t)) return bound_q0;
+    if (is_iqm(t)) return bound_iqm;
     if (is_iqk(t)) return bound_iqk;
     if (t == QTK_TYPE_Q4_1 || t == QTK_TYPE_Q5_1) return bound_t1;
     if (t == QTK_TYPE_MXFP4) return bound_mx;
@@ -530,7 +567,7 @@ static void test_vectors_file(int t) {
             char yname[160];
             snprintf(yname, sizeof yname, "%s.%s", m ? "yw" : "y", xt->name + 2);
             int64_t yi = qtk_gguf_find_tensor(g, yname);
-            if (yi < 0 || (m && !imatrix)) continue;
+            if (yi < 0 || (m && !imatrix) || (!m && needs_imatrix(t))) continue;
             const qtk_tensor_info *yt = qtk_gguf_tensor(g, yi);
             const int64_t n = xt->ne[0], rows = qtk_tensor_nrows(xt);
             if (yt->ne[0] != n || qtk_tensor_nrows(yt) != rows) continue; /* K-quant files hold every row */

@@ -290,11 +290,25 @@ int qtk_iqm_reference_tables(int grid, int32_t **map, size_t *n_map, uint16_t **
 
 /* Quantizers (iq_mainline_quant.c). */
 size_t qtk_iq2_xxs_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_iq2_xxs_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                   int effort);
 size_t qtk_iq2_xs_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_iq2_xs_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                  int effort);
 size_t qtk_iq2_s_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_iq2_s_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                 int effort);
 size_t qtk_iq3_xxs_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_iq3_xxs_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                   int effort);
 size_t qtk_iq3_s_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_iq3_s_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                 int effort);
 size_t qtk_iq1_s_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_iq1_s_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                 int effort);
 size_t qtk_iq1_m_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
+size_t qtk_iq1_m_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                 int effort);
 
 #endif

@@ -551,8 +551,9 @@ static float refine(const iqm_spec *t, const iqm_lattice *lt, const float *xv, c
 }
 
 /* One super-block of 256 weights. */
+/* fast (effort fast): the reference's choice alone, without the refinement below. */
 static void quant_superblock_n(const iqm_spec *t, const iqm_lattice *lt, const float *x, const float *qw, uint8_t *y,
-                               float sc) {
+                               float sc, int fast) {
     const int bs = t->bs, nsb = QK_K / bs, W = lt->W, ngs = bs / W;
     float xv[QK_K], wt[QK_K], waux[QK_K], scales[16];
     int8_t Lv[32];
@@ -663,8 +664,8 @@ static void quant_superblock_n(const iqm_spec *t, const iqm_lattice *lt, const f
                                    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
     const float *we = qw ? wt : NULL;
     uint16_t dbest = dh;
-    float ebest = refine(t, lt, xv, we, ones, scales, d16 / t->fudge, codes, gidx);
-    for (int it = 0; it < IQM_REFIT_ITERS; it++) {
+    float ebest = fast ? 0.0f : refine(t, lt, xv, we, ones, scales, d16 / t->fudge, codes, gidx);
+    for (int it = 0; !fast && it < IQM_REFIT_ITERS; it++) {
         double sxq = 0.0, sqq = 0.0;
         for (int ib = 0; ib < nsb; ib++) {
             const float m = (float)(2 * codes[ib] + 1);
@@ -729,21 +730,23 @@ static void normalize_block(const float *x, const float *qw, float *xs, float *q
     }
 }
 
-static void quant_superblock(const iqm_spec *t, const iqm_lattice *lt, const float *x, const float *qw, uint8_t *y) {
+static void quant_superblock(const iqm_spec *t, const iqm_lattice *lt, const float *x, const float *qw, uint8_t *y,
+                             int fast) {
     float xs[QK_K], qs[QK_K], sc;
     normalize_block(x, qw, xs, qs, &sc);
-    quant_superblock_n(t, lt, xs, qw ? qs : NULL, y, sc);
+    quant_superblock_n(t, lt, xs, qw ? qs : NULL, y, sc, fast);
 }
 
 static size_t quantize_rows(const iqm_spec *t, const float *src, void *dst, int64_t nrows, int64_t n,
-                            const float *imatrix) {
+                            const float *imatrix, int effort) {
     const iqm_lattice *lt = lattice_get(t->lat);
     if (!lt) return 0;
     const size_t bb = block_bytes(t);
     uint8_t *out = (uint8_t *)dst;
     for (int64_t r = 0; r < nrows; r++)
         for (int64_t ibl = 0; ibl < n / QK_K; ibl++, out += bb)
-            quant_superblock(t, lt, src + r * n + ibl * QK_K, imatrix ? imatrix + ibl * QK_K : NULL, out);
+            quant_superblock(t, lt, src + r * n + ibl * QK_K, imatrix ? imatrix + ibl * QK_K : NULL, out,
+                             effort == QTK_EFFORT_FAST);
     return (size_t)nrows * (size_t)(n / QK_K) * bb;
 }
 
@@ -753,20 +756,40 @@ static const iqm_spec spec_iq2_s = {T_IQ2S, LAT_IQ2S, 16, 0, 1e-8f, 0.9875f, 8.0
 static const iqm_spec spec_iq2_xs = {T_IQ2XS, LAT_IQ2XS, 16, 1, 1e-15f, 1.0f, 8.0f, 1, 1, {16, 7, 2, 0.1f}, 2};
 static const iqm_spec spec_iq2_xxs = {T_IQ2XXS, LAT_IQ2XXS, 32, 1, 1e-15f, 1.0f, 8.0f, 1, 1, {32, 6, 0, 0.1f}, 1};
 
+size_t qtk_iq3_s_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                              int effort) {
+    return quantize_rows(&spec_iq3_s, src, dst, nrows, n, imatrix, effort);
+}
 size_t qtk_iq3_s_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    return quantize_rows(&spec_iq3_s, src, dst, nrows, n, imatrix);
+    return qtk_iq3_s_quantize_effort(src, dst, nrows, n, imatrix, QTK_EFFORT_MAX);
+}
+size_t qtk_iq3_xxs_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                              int effort) {
+    return quantize_rows(&spec_iq3_xxs, src, dst, nrows, n, imatrix, effort);
 }
 size_t qtk_iq3_xxs_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    return quantize_rows(&spec_iq3_xxs, src, dst, nrows, n, imatrix);
+    return qtk_iq3_xxs_quantize_effort(src, dst, nrows, n, imatrix, QTK_EFFORT_MAX);
+}
+size_t qtk_iq2_s_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                              int effort) {
+    return quantize_rows(&spec_iq2_s, src, dst, nrows, n, imatrix, effort);
 }
 size_t qtk_iq2_s_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    return quantize_rows(&spec_iq2_s, src, dst, nrows, n, imatrix);
+    return qtk_iq2_s_quantize_effort(src, dst, nrows, n, imatrix, QTK_EFFORT_MAX);
+}
+size_t qtk_iq2_xxs_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                              int effort) {
+    return quantize_rows(&spec_iq2_xxs, src, dst, nrows, n, imatrix, effort);
 }
 size_t qtk_iq2_xxs_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    return quantize_rows(&spec_iq2_xxs, src, dst, nrows, n, imatrix);
+    return qtk_iq2_xxs_quantize_effort(src, dst, nrows, n, imatrix, QTK_EFFORT_MAX);
+}
+size_t qtk_iq2_xs_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                              int effort) {
+    return quantize_rows(&spec_iq2_xs, src, dst, nrows, n, imatrix, effort);
 }
 size_t qtk_iq2_xs_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    return quantize_rows(&spec_iq2_xs, src, dst, nrows, n, imatrix);
+    return qtk_iq2_xs_quantize_effort(src, dst, nrows, n, imatrix, QTK_EFFORT_MAX);
 }
 
 /* ---- IQ1_S / IQ1_M ------------------------------------------------------------- */
@@ -1017,7 +1040,9 @@ static float iq1_fit_d(const iqm_lattice *lt, int bs, const float *x, const floa
 }
 
 /* One IQ1_S (m = 0) or IQ1_M (m = 1) super-block. */
-static void iq1_superblock_n(const iqm_lattice *lt, int m, const float *x, const float *qw, uint8_t *y, float sc) {
+/* fast (effort fast): the reference's choice alone, without the refinement below. */
+static void iq1_superblock_n(const iqm_lattice *lt, int m, const float *x, const float *qw, uint8_t *y, float sc,
+                             int fast) {
     const int bs = m ? 16 : 32, nsb = QK_K / bs, noct = bs / 8;
     float w[QK_K], scales[16];
     int gidx[32], codes[16], shifts[16];
@@ -1084,14 +1109,14 @@ static void iq1_superblock_n(const iqm_lattice *lt, int m, const float *x, const
     memcpy(g0, gidx, sizeof g0);
     memcpy(s0, shifts, sizeof s0);
     const float dst = qtk_fp16_to_fp32(dh) * sc;
-    const float e_ref = iq1_true_err(lt, bs, x, we, dst, codes, gidx, shifts);
-    float ebest = iq1_refine(lt, bs, m, x, we, scales, dst / (m ? 1.085f : 1.125f), codes, gidx, shifts);
-    if (iq1_true_err(lt, bs, x, we, dst, codes, gidx, shifts) > e_ref) {
+    const float e_ref = fast ? 0.0f : iq1_true_err(lt, bs, x, we, dst, codes, gidx, shifts);
+    float ebest = fast ? 0.0f : iq1_refine(lt, bs, m, x, we, scales, dst / (m ? 1.085f : 1.125f), codes, gidx, shifts);
+    if (!fast && iq1_true_err(lt, bs, x, we, dst, codes, gidx, shifts) > e_ref) {
         memcpy(codes, c0, sizeof c0);
         memcpy(gidx, g0, sizeof g0);
         memcpy(shifts, s0, sizeof s0);
     }
-    for (int it = 0; it < IQM_REFIT_ITERS; it++) {
+    for (int it = 0; !fast && it < IQM_REFIT_ITERS; it++) {
         const uint16_t dh2 = fp16_sat(iq1_fit_d(lt, bs, x, we, codes, gidx, shifts) / sc);
         if (dh2 == dh || !(qtk_fp16_to_fp32(dh2) > 0.0f)) break;
         int c2[16], g2[32], s2[16];
@@ -1132,26 +1157,36 @@ static void iq1_superblock_n(const iqm_lattice *lt, int m, const float *x, const
     }
 }
 
-static void iq1_superblock(const iqm_lattice *lt, int m, const float *x, const float *qw, uint8_t *y) {
+static void iq1_superblock(const iqm_lattice *lt, int m, const float *x, const float *qw, uint8_t *y, int fast) {
     float xs[QK_K], qs[QK_K], sc;
     normalize_block(x, qw, xs, qs, &sc);
-    iq1_superblock_n(lt, m, xs, qw ? qs : NULL, y, sc);
+    iq1_superblock_n(lt, m, xs, qw ? qs : NULL, y, sc, fast);
 }
 
-static size_t iq1_rows(int m, const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
+static size_t iq1_rows(int m, const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                       int effort) {
     const iqm_lattice *lt = lattice_get(LAT_IQ1S);
     if (!lt) return 0;
     const size_t bb = m ? IQ1M_BYTES : IQ1S_BYTES;
     uint8_t *out = (uint8_t *)dst;
     for (int64_t r = 0; r < nrows; r++)
         for (int64_t ibl = 0; ibl < n / QK_K; ibl++, out += bb)
-            iq1_superblock(lt, m, src + r * n + ibl * QK_K, imatrix ? imatrix + ibl * QK_K : NULL, out);
+            iq1_superblock(lt, m, src + r * n + ibl * QK_K, imatrix ? imatrix + ibl * QK_K : NULL, out,
+                           effort == QTK_EFFORT_FAST);
     return (size_t)nrows * (size_t)(n / QK_K) * bb;
 }
 
+size_t qtk_iq1_s_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                 int effort) {
+    return iq1_rows(0, src, dst, nrows, n, imatrix, effort);
+}
+size_t qtk_iq1_m_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
+                                 int effort) {
+    return iq1_rows(1, src, dst, nrows, n, imatrix, effort);
+}
 size_t qtk_iq1_s_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    return iq1_rows(0, src, dst, nrows, n, imatrix);
+    return qtk_iq1_s_quantize_effort(src, dst, nrows, n, imatrix, QTK_EFFORT_MAX);
 }
 size_t qtk_iq1_m_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix) {
-    return iq1_rows(1, src, dst, nrows, n, imatrix);
+    return qtk_iq1_m_quantize_effort(src, dst, nrows, n, imatrix, QTK_EFFORT_MAX);
 }

@@ -84,10 +84,11 @@
      .vec_dot = NO_DOTS}
 
 /* Mainline lattice i-quants (iq_mainline*.c): Q8_K activations, to_int8 where exact per 32. */
-#define IQM_ROW(ID, t, SIZE, INT8, QUANT, REQ, PLAN_REQ, PANEL)                                                        \
+#define IQM_ROW(ID, t, SIZE, INT8, REQ, PLAN_REQ, PANEL)                                                               \
     [ID] = {.id = ID, .name = #t, .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = SIZE,               \
      .is_quantized = true, .file_type = true, .requires_imatrix = REQ, .vec_dot_type = QTK_TYPE_Q8_K,      \
-     .to_float = qtk_##t##_to_float, .to_int8 = INT8, .quantize = QUANT, .vec_dot = DOTS_ALL(t),     \
+     .to_float = qtk_##t##_to_float, .to_int8 = INT8, .quantize = qtk_##t##_quantize,                      \
+     .quantize_effort = qtk_##t##_quantize_effort, .vec_dot = DOTS_ALL(t),                                 \
      .plan_requires_imatrix = PLAN_REQ, .block_fallback = QTK_TYPE_IQ4_NL, .panel_min_cols = PANEL}
 
 /* Indexed by type id (designated initializers); rows without a name are unknown ids. */
@@ -175,13 +176,13 @@ static const qtk_type_traits type_table[QTK_TYPE_ID_LIMIT] = {
      .from_float = qtk_q8_2_from_float, .from_float_isa = ACT_AVX2(q8_2), .vec_dot = NO_DOTS},
 
     /* ---- mainline i-quants ---- */
-    IQM_ROW(QTK_TYPE_IQ2_XXS, iq2_xxs, 66, qtk_iq2_xxs_to_int8, qtk_iq2_xxs_quantize, true, true, PANEL_X86(2, 2)),
-    IQM_ROW(QTK_TYPE_IQ2_XS, iq2_xs, 74, NULL, qtk_iq2_xs_quantize, true, true, PANEL_X86(12, 8)),
-    IQM_ROW(QTK_TYPE_IQ3_XXS, iq3_xxs, 98, qtk_iq3_xxs_to_int8, qtk_iq3_xxs_quantize, false, false, PANEL_X86(2, 2)),
-    IQM_ROW(QTK_TYPE_IQ1_S, iq1_s, 50, qtk_iq1_s_to_int8, qtk_iq1_s_quantize, true, true, PANEL_X86(4, 4)),
-    IQM_ROW(QTK_TYPE_IQ3_S, iq3_s, 110, qtk_iq3_s_to_int8, qtk_iq3_s_quantize, false, false, PANEL_X86(2, 2)),
-    IQM_ROW(QTK_TYPE_IQ2_S, iq2_s, 82, NULL, qtk_iq2_s_quantize, false, true, PANEL_X86(8, 8)),
-    IQM_ROW(QTK_TYPE_IQ1_M, iq1_m, 56, NULL, qtk_iq1_m_quantize, false, true, PANEL_X86(4, 8)),
+    IQM_ROW(QTK_TYPE_IQ2_XXS, iq2_xxs, 66, qtk_iq2_xxs_to_int8, true, true, PANEL_X86(2, 2)),
+    IQM_ROW(QTK_TYPE_IQ2_XS, iq2_xs, 74, NULL, true, true, PANEL_X86(12, 8)),
+    IQM_ROW(QTK_TYPE_IQ3_XXS, iq3_xxs, 98, qtk_iq3_xxs_to_int8, false, false, PANEL_X86(2, 2)),
+    IQM_ROW(QTK_TYPE_IQ1_S, iq1_s, 50, qtk_iq1_s_to_int8, true, true, PANEL_X86(4, 4)),
+    IQM_ROW(QTK_TYPE_IQ3_S, iq3_s, 110, qtk_iq3_s_to_int8, false, false, PANEL_X86(2, 2)),
+    IQM_ROW(QTK_TYPE_IQ2_S, iq2_s, 82, NULL, false, true, PANEL_X86(8, 8)),
+    IQM_ROW(QTK_TYPE_IQ1_M, iq1_m, 56, NULL, false, true, PANEL_X86(4, 8)),
     [QTK_TYPE_IQ4_XS] = {.id = QTK_TYPE_IQ4_XS, .block_fallback = QTK_TYPE_IQ4_NL, .name = "iq4_xs", .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = 136, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq4_xs_to_float, .to_int8 = qtk_iq4_xs_to_int8,
      .quantize = qtk_iq4_xs_quantize, .quantize_effort = qtk_iq4_xs_quantize_effort, .from_float = qtk_iq4_xs_from_float, .vec_dot = DOTS_ALL(iq4_xs), .panel_min_cols = PANEL_X86(12, 48),
