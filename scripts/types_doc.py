@@ -56,8 +56,10 @@ compute-bound, not memory-bound, on 1–2 threads. For IQ1_KT, IQ2_KT and IQ4_KT
 vector kernels (`mul_mat`, AVX2 and AVX-512) use that a value is Σ of its 4 masked state bytes −
 126: a sub-block's Σ v·y is one vpmaddubsw (AVX2) or vpdpbusd (AVX-512) of the masked states
 against the activations repeated in the 4 bytes of their lane, minus 126·Σy, with the repeated
-activations made once per call (vec_dot's bits). vec_dot and the batch panels (exact int8 per 32
-weights, `to_int8`) multiply with F·to_float (F = 1.05 IQ2_KT, 1.01 IQ3_KT, 1.0 otherwise:
+activations made once per call (vec_dot's bits). Both ISAs decode a super-block's bit-packed
+seeds (IQ1_KT's 13-bit, IQ4_KT's 15-bit indices), scales and IQ3_KT's signs in vector lanes (AVX2:
+IQ2_KT's plain u16 seeds keep the scalar unpack, which measured faster). vec_dot and the batch
+panels (exact int8 per 32 weights, `to_int8`) multiply with F·to_float (F = 1.05 IQ2_KT, 1.01 IQ3_KT, 1.0 otherwise:
 the reference's x86 kernel factors, `to_float_dot`); to_float is the reference's dequantizer, bit
 for bit. The quantizers follow METHODS §5 (nearest-codeword search in cell lists of the codebook)
 plus, at the default and max effort levels, a polish that re-picks sub-block scale codes (and
