@@ -101,8 +101,11 @@ the exponents e − 1, e, e + 1 around the reference's choice and keeps the lowe
 values KMX = 2 × E2M1 as int8, one power-of-two scale per block).
 
 IQ2_XXS … IQ1_M: IQ2_XXS, IQ2_XS and IQ1_S
-require an imatrix (as in ggml: `–` without one); their dot products run ≈ 0.2 ns per weight on
-AVX2/AVX-512 (CPU time), about 3.5× IQ4_XS per weight.
+require an imatrix (as in ggml: `–` without one). Their dot products are compute-bound: the grid
+lookups by register permutes (AVX-512 VBMI) or gathers (AVX2, and VBMI's 1024- and 2048-entry
+grids), whichever of the two a timing at first use finds faster on the CPU, since the results
+are the same bits; on the session-19 Xeon 2–6 GB/s of weights per thread (IQ1_S/IQ1_M lowest,
+IQ3_S highest), a third to a fifth of IQ4_XS (BENCHMARKS.md, session 19).
 
 The mainline lattice i-quants (IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ1_S, IQ1_M;
 `src/types/iq_mainline*.c`) decode through one form, w = d · m · q · F (fp16 d, odd sub-block
