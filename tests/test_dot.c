@@ -43,6 +43,9 @@ static const int64_t lengths[] = {32, 96, 256, 512, 768, 800, 1024, 4096, 16384}
  * tails, and quantizing the 4096/16384 rows is most of this test's time
  * under qemu (the native and windows stages keep every length). */
 static int64_t g_max_len = MAX_N;
+/* ... and the weights are quantized at the fast level (the dot products are under
+ * test, not the searches, which run 40x slower under qemu). */
+static int g_effort = QTK_EFFORT_DEFAULT;
 
 /* Fills x[0..n) with distribution `d`; `sign` flips constants so weights and
  * activations differ. */
@@ -101,8 +104,8 @@ static void test_type(const qtk_type_traits *tr) {
             tl_rng_seed(&rng, 1000u * (unsigned)li + (unsigned)wd + 7u * (unsigned)tr->id);
             fill(g_w, n, wd, &rng, 1.0f);
             qtk_error err;
-            qtk_status st = qtk_quantize_rows((int)tr->id, g_w, g_wq, 1, n,
-                                              tr->requires_imatrix ? g_imat : NULL, &err);
+            qtk_status st = qtk_quantize_rows_effort((int)tr->id, g_w, g_wq, 1, n,
+                                                     tr->requires_imatrix ? g_imat : NULL, g_effort, &err);
             CHECK(st == QTK_OK, "%s n=%lld w=%s: quantize failed: %s", tr->name, (long long)n, dist_name[wd],
                   err.msg);
             if (st != QTK_OK) continue;
@@ -342,7 +345,8 @@ static void test_mul_mat(const qtk_type_traits *tr, int64_t n) {
                    : kind == 2 ? -0.75f
                                : 3.0f * tl_rng_normal(&rng) * tl_rng_normal(&rng);
         qtk_error err;
-        CHECK(qtk_quantize_rows((int)tr->id, x, w + (size_t)r * ws, 1, n, tr->requires_imatrix ? im : NULL, &err) == QTK_OK,
+        CHECK(qtk_quantize_rows_effort((int)tr->id, x, w + (size_t)r * ws, 1, n, tr->requires_imatrix ? im : NULL,
+                                       g_effort, &err) == QTK_OK,
               "%s: quantize row %d: %s", tr->name, r, err.msg);
     }
     for (int c = 0; c < MM_COLS; c++) {
@@ -442,7 +446,10 @@ static void test_q8_0_min_bytes(void) {
 
 int main(void) {
     const char *quick = getenv("QTK_TEST_QUICK");
-    if (quick && *quick && strcmp(quick, "0") != 0) g_max_len = 1024;
+    if (quick && *quick && strcmp(quick, "0") != 0) {
+        g_max_len = 1024;
+        g_effort = QTK_EFFORT_FAST;
+    }
     const size_t big = (size_t)MAX_N * 8 + 4096; /* enough bytes for any type's row */
     g_w = (float *)malloc(MAX_N * sizeof(float));
     g_a = (float *)malloc(MAX_N * sizeof(float));
