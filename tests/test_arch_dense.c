@@ -206,8 +206,7 @@ int main(void) {
         qtk_error err;
         CHECK(qtk_vocab_load(qtk_model_gguf(m), &v, &err) == QTK_OK, "%s: vocab: %s", ac->name, err.msg);
         if (v) {
-            const char *quick = getenv("QTK_TEST_QUICK");
-            if (!quick || quick[0] != '1') {
+            if (!tl_quick()) {
                 check_ppl(ac, m, v, text, size);
                 check_kld(ac, m, v);
             }

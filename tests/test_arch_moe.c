@@ -50,10 +50,7 @@ typedef struct moe_case {
 
 /* Under sanitizers and emulators (QTK_TEST_QUICK=1, set by .ci/run) only
  * Mixtral runs, without the fault runs and the quantized copy. */
-static bool quick_mode(void) {
-    const char *q = getenv("QTK_TEST_QUICK");
-    return q && q[0] == '1';
-}
+static bool quick_mode(void) { return tl_quick(); }
 
 static double run_ppl(qtk_model *m, const qtk_vocab *v, const int32_t *tok, int64_t n, const char *what) {
     qtk_ppl_params p = {.n_ctx = 256, .n_batch = 256, .n_threads = 2, .n_chunks = 8};

@@ -208,8 +208,7 @@ static void test_reference(qtk_pool *pool) {
     const int64_t ctxs[] = {1, B - 1, B, B + 1, 3 * B + 5};
     static const qtk_isa isas[] = {QTK_ISA_SCALAR, QTK_ISA_AVX2, QTK_ISA_AVX512, QTK_ISA_NEON};
     /* QTK_TEST_QUICK=1 (sanitizers, qemu): only the widest level; the others run natively. */
-    const char *quick = getenv("QTK_TEST_QUICK");
-    const int quick_mode = quick && *quick && strcmp(quick, "0") != 0;
+    const int quick_mode = tl_quick();
     int k = 0;
     for (size_t ii = 0; ii < sizeof isas / sizeof isas[0]; ii++) {
         if (!qtk_isa_available(isas[ii])) continue;

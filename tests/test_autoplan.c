@@ -1605,8 +1605,7 @@ out:
 }
 
 int main(void) {
-    const char *q = getenv("QTK_TEST_QUICK");
-    g_quick = q && *q && strcmp(q, "0");
+    g_quick = tl_quick();
     test_parse_size();
     test_budget_and_nesting();
     test_optimal();

@@ -24,10 +24,7 @@
 #define N_CHUNKS 4
 
 /* Under sanitizers and emulators (QTK_TEST_QUICK=1): one chunk, two types. */
-static bool quick(void) {
-    const char *q = getenv("QTK_TEST_QUICK");
-    return q && q[0] == '1';
-}
+static bool quick(void) { return tl_quick(); }
 
 static double chunk_nll(qtk_context *c, const int32_t *toks, int64_t n_vocab, bool batch, float *logits) {
     qtk_error err;

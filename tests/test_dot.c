@@ -445,8 +445,7 @@ static void test_q8_0_min_bytes(void) {
 }
 
 int main(void) {
-    const char *quick = getenv("QTK_TEST_QUICK");
-    if (quick && *quick && strcmp(quick, "0") != 0) {
+    if (tl_quick()) {
         g_max_len = 1024;
         g_effort = QTK_EFFORT_FAST;
     }

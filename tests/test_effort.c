@@ -156,17 +156,12 @@ static const int effort_types[] = {QTK_TYPE_Q2_K,  QTK_TYPE_Q3_K,  QTK_TYPE_Q4_K
 #define N_EFFORT_TYPES ((int)(sizeof effort_types / sizeof effort_types[0]))
 
 /* The trellis types: levels = trial scales, refinements and polish rounds (trellis_quant.c). */
-static int is_kt(int t) {
-    return t == QTK_TYPE_IQ1_KT || t == QTK_TYPE_IQ2_KT || t == QTK_TYPE_IQ3_KT || t == QTK_TYPE_IQ4_KT;
-}
+static int is_kt(int t) { return tl_is_trellis((qtk_type)t); }
 
 /* QTK_TEST_QUICK=1 (sanitizers, qemu): not the KT types, whose codebook scans take minutes
  * there (IQ1_KT alone 150 s under qemu); the native run checks them, and test_trellis runs the
  * IQ1_KT scans of every level in quick mode too. */
-static int quick_mode(void) {
-    const char *q = getenv("QTK_TEST_QUICK");
-    return q && *q && strcmp(q, "0") != 0;
-}
+static int quick_mode(void) { return tl_quick(); }
 static int skipped(int t) { return quick_mode() && is_kt(t); }
 
 /* The KS family, IQ2_KL, IQ4_NL, IQ4_XS: fast = the reference's passes without qtk's

@@ -33,10 +33,7 @@
 
 static char *g_f32, *g_calib, *g_ref;
 
-static bool quick_mode(void) {
-    const char *q = getenv("QTK_TEST_QUICK");
-    return q && q[0] == '1';
-}
+static bool quick_mode(void) { return tl_quick(); }
 
 static qtk_imatrix *load(const char *path) {
     qtk_imatrix *im = NULL;

@@ -266,11 +266,10 @@ static void test_avx2_kernels(void) {
 }
 
 int main(void) {
-    const char *qe = getenv("QTK_TEST_QUICK");
     test_examples();
     test_degenerate();
     test_avx512_kernels();
     test_avx2_kernels();
-    test_maps(qe && qe[0] == '1');
+    test_maps(tl_quick());
     return tl_finish("test_iq_mainline");
 }

@@ -304,8 +304,7 @@ static void test_format(const char *table_path) {
     /* random byte mutations and truncations: parsed or refused with a located message, never a crash
      * (run under ASan in CI) */
     {
-        const char *quick = getenv("QTK_TEST_QUICK");
-        int n_mut = quick && *quick == '1' ? 300 : 3000, bad = 0;
+        int n_mut = tl_quick() ? 300 : 3000, bad = 0;
         size_t n = strlen(text);
         char *m = (char *)malloc(n + 1);
         tl_rng r;
@@ -923,11 +922,10 @@ out:
 }
 
 int main(void) {
-    const char *quick = getenv("QTK_TEST_QUICK");
     g_ntypes = 0;
     g_types[g_ntypes++] = QTK_TYPE_Q6_K;
     g_types[g_ntypes++] = QTK_TYPE_Q8_0;
-    if (!(quick && *quick == '1')) g_types[g_ntypes++] = QTK_TYPE_Q4_0;
+    if (!tl_quick()) g_types[g_ntypes++] = QTK_TYPE_Q4_0;
     char *model = tl_tmp_path("measure-model.gguf"), *model2 = tl_tmp_path("measure-model2.gguf");
     char *imx = tl_tmp_path("measure-imatrix.dat");
     char *one = tl_tmp_path("measure-1.tsv"), *three = tl_tmp_path("measure-3.tsv");
@@ -1049,8 +1047,8 @@ int main(void) {
     /* the probe pass runs ~40 forward passes of the fixture: 4+ minutes under qemu, and plan
      * logic with no architecture-specific code (test_forward covers the forward pass there) */
     if (tl_emulated()) printf("  (emulated: probe pass on the fixture left to the native stages)\n");
-    else test_probe_fixture(one, quick && *quick == '1');
-    if (!(quick && *quick == '1')) test_probe_cli();
+    else test_probe_fixture(one, tl_quick());
+    if (!tl_quick()) test_probe_cli();
 
     /* the CLI */
     if (tl_qtk_available()) {
@@ -1061,7 +1059,7 @@ int main(void) {
         CHECK(tl_run_qtk("measure -m x.gguf -o y.tsv --types q4_K,zz", log) == 2 && tl_file_contains(log, "zz"),
               "bad --types: exit 2");
         snprintf(args, sizeof args, "measure -m %s --imatrix %s -o %s --types %s -t 2", model, imx, cli_out,
-                 quick && *quick == '1' ? "q6_K,q8_0" : "q6_K,q8_0,q4_0");
+                 tl_quick() ? "q6_K,q8_0" : "q6_K,q8_0,q4_0");
         CHECK(tl_run_qtk(args, log) == 0 && tl_file_contains(log, "ETA") && tl_files_equal(cli_out, one),
               "CLI run == library run");
         snprintf(args, sizeof args, "measure --merge %s -o %s", s1, merged);

@@ -27,10 +27,7 @@ static int64_t g_n;
  * 160-chunk accuracy run would take ~10 minutes; there it runs 8 chunks for
  * memory-safety coverage only, and the accuracy check stays with the native
  * stage. */
-static bool quick_mode(void) {
-    const char *q = getenv("QTK_TEST_QUICK");
-    return q && q[0] == '1';
-}
+static bool quick_mode(void) { return tl_quick(); }
 
 static void test_accuracy(qtk_model *f32, const qtk_vocab *v) {
     const char *full = getenv("QTK_TEST_FULL_PPL");

@@ -389,8 +389,7 @@ int main(void) {
      * kernels applied serially to whole tensors, so 3 threads = 1 thread */
     const char *presets[] = {"Q4_0", "IQ4_KSS", "Q8_0", "Q4_K_M", "IQ4_XS", "IQ4_K", "IQ3_K"};
     /* QTK_TEST_QUICK=1 (sanitizer and emulator stages of .ci/run): two presets */
-    const char *quick = getenv("QTK_TEST_QUICK");
-    size_t n_presets = quick && quick[0] == '1' ? 2 : sizeof presets / sizeof presets[0];
+    size_t n_presets = tl_quick() ? 2 : sizeof presets / sizeof presets[0];
     for (size_t k = 0; k < n_presets; k++) {
         remove(o3);
         qtk_status s3 = quantize_lib(model, o3, presets[k], 3, NULL, &err);

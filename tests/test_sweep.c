@@ -107,7 +107,7 @@ static unsigned long long table_overhead(const char *path) {
 }
 
 int main(void) {
-    const bool quick = getenv("QTK_TEST_QUICK") && getenv("QTK_TEST_QUICK")[0] == '1';
+    const bool quick = tl_quick();
     char *model = tl_shared_path("fixtures/tiny-llama-f16.gguf");
     char *imx = tl_shared_path("fixtures/imatrix.dat");
     char *text = tl_shared_path("fixtures/eval.txt");

@@ -310,8 +310,7 @@ static void test_random_blocks(void) {
 }
 
 int main(void) {
-    const char *qe = getenv("QTK_TEST_QUICK");
-    const int quick = qe && *qe && strcmp(qe, "0") != 0;
+    const int quick = tl_quick();
     test_generator();
     test_examples();
     test_search(quick);

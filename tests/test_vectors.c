@@ -193,11 +193,6 @@ done:
     free(q);
 }
 
-static int quick_mode(void) {
-    const char *q = getenv("QTK_TEST_QUICK");
-    return q && *q && strcmp(q, "0") != 0;
-}
-
 /* file_no: the file's position in the run (quick mode's rotation). */
 static void test_type(const qtk_type_traits *tr, const char *fname, int file_no) {
     qtk_gguf *g = NULL;
@@ -214,13 +209,13 @@ static void test_type(const qtk_type_traits *tr, const char *fname, int file_no)
     float *imatrix = imt && imt->type == QTK_TYPE_F32 ? load_f32(imt) : NULL;
 
     type_summary sum = {0, 0, 0, 0};
-    const int quick = quick_mode();
+    const int quick = tl_quick();
     int dist_no = 0;
     for (int64_t t = 0; t < qtk_gguf_n_tensors(g); t++) {
         const qtk_tensor_info *xt = qtk_gguf_tensor(g, t);
         if (strncmp(xt->name, "x.", 2) != 0) continue;
         const char *dist = xt->name + 2;
-        const int quality = !quick || ((file_no + dist_no) % 3 == 0 && !strstr(tr->name, "_kt"));
+        const int quality = !quick || ((file_no + dist_no) % 3 == 0 && !tl_is_trellis(tr->id));
         dist_no++;
         for (int mode = 0; mode < 2; mode++) {
             const qtk_tensor_info *qt = find(g, mode ? "qw" : "q", dist), *yt = find(g, mode ? "yw" : "y", dist);

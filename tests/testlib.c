@@ -124,6 +124,15 @@ int tl_emulated(void) {
     return emu && *emu;
 }
 
+int tl_quick(void) {
+    const char *q = getenv("QTK_TEST_QUICK");
+    return q && *q && strcmp(q, "0") != 0;
+}
+
+int tl_is_trellis(qtk_type t) {
+    return t == QTK_TYPE_IQ1_KT || t == QTK_TYPE_IQ2_KT || t == QTK_TYPE_IQ3_KT || t == QTK_TYPE_IQ4_KT;
+}
+
 int tl_run_qtk(const char *args, const char *out_path) {
     const char *bin = getenv("QTK_BIN"), *emu = getenv("QTK_BIN_EMULATOR");
     if (!bin || !*bin) return -1;

@@ -65,6 +65,13 @@ int tl_qtk_available(void);
  * architecture-specific code runs in the native, sanitizer and windows stages instead. */
 int tl_emulated(void);
 
+/* Whether QTK_TEST_QUICK is set and not "0" (.ci/run sets it to 1 for the sanitizer and
+ * emulator stages): tests then run fewer cases; the native stage runs them all. */
+int tl_quick(void);
+
+/* Whether `t` is one of the trellis (KT) types, whose codebook scans dominate slow runs. */
+int tl_is_trellis(qtk_type t);
+
 /* A whole text file, NUL-terminated, with '\r' removed (malloc'ed; NULL on failure). */
 char *tl_read_text(const char *path);
 
