@@ -157,9 +157,11 @@ static void test_ks_trials(void) {
         const int8_t *grid;
         int ng;
     } grids[] = {{qtk_iq2nl_values, 4}, {qtk_iq3nl_values, 8}, {qtk_iq4nl_values, 16}, {qtk_iq5nl_values, 32}};
+    /* every SIMD level this CPU has (an AVX-512 machine checks its AVX2 twin too) */
+    static const qtk_isa simd[] = {QTK_ISA_AVX2, QTK_ISA_AVX512, QTK_ISA_NEON};
     tl_rng r;
     tl_rng_seed(&r, 1205);
-    int n_cases = 0, n_ties = 0;
+    int n_cases = 0, n_ties = 0, n_simd = 0;
     for (size_t gi = 0; gi < sizeof grids / sizeof grids[0]; gi++) {
         const int8_t *grid = grids[gi].grid;
         const int ng = grids[gi].ng;
@@ -195,16 +197,23 @@ static void test_ks_trials(void) {
                 ref[t] = a, ref[QTK_KS_LANES + t] = b, ref[2 * QTK_KS_LANES + t] = c, ref[3 * QTK_KS_LANES + t] = e;
             }
             qtk_ks_trials_scalar(x, w, 32, grid, ng, ntr, id, gsel, sc);
-            qtk_ks_trials(x, w, 32, grid, ng, ntr, id, gsel, best);
-            int same_s = 1, same_b = 1;
+            int same_s = 1;
             for (int k = 0; k < 4; k++)
-                for (int t = 0; t < ntr; t++) {
-                    const int i = k * QTK_KS_LANES + t;
-                    same_s &= !memcmp(&ref[i], &sc[i], sizeof(float));
-                    same_b &= !memcmp(&sc[i], &best[i], sizeof(float));
-                }
+                for (int t = 0; t < ntr; t++) same_s &= !memcmp(&ref[k * QTK_KS_LANES + t], &sc[k * QTK_KS_LANES + t], sizeof(float));
             CHECK(same_s, "ks trials (grid of %d, case %d): the scalar lanes differ from the LUT loop", ng, it);
-            CHECK(same_b, "ks trials (grid of %d, case %d): the SIMD twin differs from the scalar lanes", ng, it);
+            for (size_t li = 0; li < sizeof simd / sizeof simd[0]; li++) {
+                if (!qtk_isa_available(simd[li])) continue;
+                qtk_set_max_isa(simd[li]);
+                qtk_ks_trials(x, w, 32, grid, ng, ntr, id, gsel, best);
+                qtk_set_max_isa(QTK_ISA_COUNT);
+                int same_b = 1;
+                for (int k = 0; k < 4; k++)
+                    for (int t = 0; t < ntr; t++)
+                        same_b &= !memcmp(&sc[k * QTK_KS_LANES + t], &best[k * QTK_KS_LANES + t], sizeof(float));
+                CHECK(same_b, "ks trials (grid of %d, case %d): the %s twin differs from the scalar lanes", ng, it,
+                      qtk_isa_name(simd[li]));
+                n_simd++;
+            }
             /* qtk_ks_eval_lanes: up to 8 (scale, grid) candidates */
             const int nc = 1 + it % 8;
             float er[8], mr[8], es[8], ms[8], eb[8], mb[8];
@@ -222,16 +231,22 @@ static void test_ks_trials(void) {
                 er[c] = e, mr[c] = m;
             }
             qtk_ks_eval_lanes_scalar(x, w, mw, grid, ng, nc, dl, gsel, es, ms);
-            qtk_ks_eval_lanes(x, w, mw, grid, ng, nc, dl, gsel, eb, mb);
             CHECK(!memcmp(er, es, (size_t)nc * sizeof(float)) && !memcmp(mr, ms, (size_t)nc * sizeof(float)),
                   "ks eval (grid of %d, case %d): the scalar lanes differ from the LUT loop", ng, it);
-            CHECK(!memcmp(es, eb, (size_t)nc * sizeof(float)) && !memcmp(ms, mb, (size_t)nc * sizeof(float)),
-                  "ks eval (grid of %d, case %d): the SIMD twin differs from the scalar lanes", ng, it);
+            for (size_t li = 0; li < sizeof simd / sizeof simd[0]; li++) {
+                if (!qtk_isa_available(simd[li])) continue;
+                qtk_set_max_isa(simd[li]);
+                qtk_ks_eval_lanes(x, w, mw, grid, ng, nc, dl, gsel, eb, mb);
+                qtk_set_max_isa(QTK_ISA_COUNT);
+                CHECK(!memcmp(es, eb, (size_t)nc * sizeof(float)) && !memcmp(ms, mb, (size_t)nc * sizeof(float)),
+                      "ks eval (grid of %d, case %d): the %s twin differs from the scalar lanes", ng, it,
+                      qtk_isa_name(simd[li]));
+            }
             n_cases++;
         }
     }
     CHECK(n_ties > 100, "only %d midpoint hits: the tie cases are not reached", n_ties);
-    printf("ks lanes: %d cases, %d midpoint hits\n", n_cases, n_ties);
+    printf("ks lanes: %d cases, %d midpoint hits, %d SIMD-level runs\n", n_cases, n_ties, n_simd);
 }
 
 static void test_iq4_round_lanes(void) {

@@ -137,6 +137,8 @@ void qtk_ks_trials_scalar(const float *x, const float *w, int n, const int8_t *g
                           const int *gsel, float *out);
 void qtk_ks_trials_avx2(const float *x, const float *w, int n, const int8_t *grid, int ng, int nt, const float *id,
                         const int *gsel, float *out);
+void qtk_ks_trials_avx512(const float *x, const float *w, int n, const int8_t *grid, int ng, int nt, const float *id,
+                          const int *gsel, float *out);
 
 /*
  * Errors of up to 8 candidate (scale, grid) choices of one 32-weight sub-block:
@@ -150,6 +152,8 @@ void qtk_ks_eval_lanes_scalar(const float *x, const float *w, const float *mw, c
                               const float *dl, const int *gsel, float *e, float *m);
 void qtk_ks_eval_lanes_avx2(const float *x, const float *w, const float *mw, const int8_t *grid, int ng, int nc,
                             const float *dl, const int *gsel, float *e, float *m);
+void qtk_ks_eval_lanes_avx512(const float *x, const float *w, const float *mw, const int8_t *grid, int ng, int nc,
+                              const float *dl, const int *gsel, float *e, float *m);
 
 /* Signed float scale of one sub-block of n weights by the IQ4_K-style search:
  * start at -max/T[0] (both signs), then inverse scales (step·k + T[0])/max for

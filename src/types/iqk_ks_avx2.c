@@ -399,11 +399,22 @@ void qtk_ks_trials_avx2(const float *x, const float *w, int n, const int8_t *gri
             const __m256 xj = _mm256_set1_ps(x[j]), wj = _mm256_set1_ps(w[j]);
             const __m256 wx = _mm256_mul_ps(wj, xj);
             const __m256 v = _mm256_mul_ps(idv, xj), mv = _mm256_xor_ps(v, neg);
-            __m256 qp = g0, qm = g0;
-            for (int i = 0; i + 1 < ng; i++) {
+            /* two chains of adds per sign, summed at the end: every partial sum is an
+             * exact small integer, so the order does not change the value */
+            __m256 qp = g0, qm = g0, qp1 = _mm256_setzero_ps(), qm1 = qp1;
+            int i = 0;
+            for (; i + 2 < ng; i += 2) {
+                qp = _mm256_add_ps(qp, _mm256_and_ps(_mm256_cmp_ps(v, mid[i], _CMP_GE_OQ), step[i]));
+                qm = _mm256_add_ps(qm, _mm256_and_ps(_mm256_cmp_ps(mv, mid[i], _CMP_GE_OQ), step[i]));
+                qp1 = _mm256_add_ps(qp1, _mm256_and_ps(_mm256_cmp_ps(v, mid[i + 1], _CMP_GE_OQ), step[i + 1]));
+                qm1 = _mm256_add_ps(qm1, _mm256_and_ps(_mm256_cmp_ps(mv, mid[i + 1], _CMP_GE_OQ), step[i + 1]));
+            }
+            if (i + 1 < ng) {
                 qp = _mm256_add_ps(qp, _mm256_and_ps(_mm256_cmp_ps(v, mid[i], _CMP_GE_OQ), step[i]));
                 qm = _mm256_add_ps(qm, _mm256_and_ps(_mm256_cmp_ps(mv, mid[i], _CMP_GE_OQ), step[i]));
             }
+            qp = _mm256_add_ps(qp, qp1);
+            qm = _mm256_add_ps(qm, qm1);
             a = _mm256_add_ps(a, _mm256_mul_ps(wx, qp));
             b = _mm256_add_ps(b, _mm256_mul_ps(_mm256_mul_ps(wj, qp), qp));
             c = _mm256_add_ps(c, _mm256_mul_ps(wx, qm));
@@ -438,8 +449,14 @@ void qtk_ks_eval_lanes_avx2(const float *x, const float *w, const float *mw, con
     for (int j = 0; j < 32; j++) {
         const __m256 xj = _mm256_set1_ps(x[j]), wj = _mm256_set1_ps(w[j]), mj = _mm256_set1_ps(mw[j]);
         const __m256 v = _mm256_mul_ps(idv, xj);
-        __m256 q = g0;
-        for (int i = 0; i + 1 < ng; i++) q = _mm256_add_ps(q, _mm256_and_ps(_mm256_cmp_ps(v, mid[i], _CMP_GE_OQ), step[i]));
+        __m256 q = g0, q1 = _mm256_setzero_ps(); /* two chains, exact integers as above */
+        int i = 0;
+        for (; i + 2 < ng; i += 2) {
+            q = _mm256_add_ps(q, _mm256_and_ps(_mm256_cmp_ps(v, mid[i], _CMP_GE_OQ), step[i]));
+            q1 = _mm256_add_ps(q1, _mm256_and_ps(_mm256_cmp_ps(v, mid[i + 1], _CMP_GE_OQ), step[i + 1]));
+        }
+        if (i + 1 < ng) q = _mm256_add_ps(q, _mm256_and_ps(_mm256_cmp_ps(v, mid[i], _CMP_GE_OQ), step[i]));
+        q = _mm256_add_ps(q, q1);
         const __m256 diff = _mm256_sub_ps(xj, _mm256_mul_ps(dvv, q));
         ea = _mm256_add_ps(ea, _mm256_mul_ps(_mm256_mul_ps(wj, diff), diff));
         ma = _mm256_add_ps(ma, _mm256_mul_ps(_mm256_mul_ps(mj, diff), diff));
