@@ -104,7 +104,12 @@ static void check_iq6_decoders(void) {
     free(yt);
 }
 
-/* The quantizer's window-search error (IQ2_K/IQ3_K effort default): the picked
+/* SIMD levels to compare with the scalar loops: every one this CPU has (an AVX-512
+ * machine checks its AVX2 twins too, under qtk_set_max_isa). */
+static const qtk_isa g_levels[] = {QTK_ISA_AVX2, QTK_ISA_AVX512, QTK_ISA_NEON};
+#define N_LEVELS (sizeof g_levels / sizeof g_levels[0])
+
+/* The quantizer's window-search error (IQ2_K/IQ3_K effort default): each
  * SIMD twin returns the scalar function's float bit for bit and the same indices,
  * the indices are nearest()'s (ties up), the float is the weighted error. Ties are
  * made exact with a power-of-two scale: t = x / dl lands on the midpoint itself. */
@@ -113,7 +118,15 @@ static void check_window_error(void) {
         const int8_t *grid;
         int nv;
     } grids[] = {{qtk_iq2nl_values, 4}, {qtk_iq3nl_values, 8}};
-    const qtk_iqk_sub_error_fn best = qtk_iqk_sub_error_pick();
+    qtk_iqk_sub_error_fn twins[N_LEVELS];
+    int n_twins = 0;
+    for (size_t li = 0; li < N_LEVELS; li++) {
+        if (!qtk_isa_available(g_levels[li])) continue;
+        qtk_set_max_isa(g_levels[li]);
+        const qtk_iqk_sub_error_fn f = qtk_iqk_sub_error_pick();
+        if (f != qtk_iqk_sub_error_scalar) twins[n_twins++] = f;
+    }
+    qtk_set_max_isa(QTK_ISA_COUNT);
     tl_rng r;
     tl_rng_seed(&r, 1205);
     int n_cases = 0, n_ties = 0;
@@ -140,9 +153,11 @@ static void check_window_error(void) {
                 }
                 uint8_t i_s[16], i_b[16];
                 const float e_s = qtk_iqk_sub_error_scalar(lut.mid, T, nv, x, w, dl, i_s);
-                const float e_b = best(lut.mid, T, nv, x, w, dl, i_b);
-                CHECK(memcmp(&e_s, &e_b, sizeof e_s) == 0 && memcmp(i_s, i_b, 16) == 0,
-                      "window error: SIMD twin differs (nv %d, case %d): %.9g vs %.9g", nv, it, e_s, e_b);
+                for (int tw = 0; tw < n_twins; tw++) {
+                    const float e_b = twins[tw](lut.mid, T, nv, x, w, dl, i_b);
+                    CHECK(memcmp(&e_s, &e_b, sizeof e_s) == 0 && memcmp(i_s, i_b, 16) == 0,
+                          "window error: SIMD twin %d differs (nv %d, case %d): %.9g vs %.9g", tw, nv, it, e_s, e_b);
+                }
                 double ed = 0.0;
                 const float idl = 1.0f / dl;
                 for (int k = 0; k < 16; k++) {
@@ -159,28 +174,35 @@ static void check_window_error(void) {
         }
     }
     CHECK(n_ties > 1000, "window error: only %d exact midpoint ties exercised", n_ties);
-    printf("window error: %d cases, %d ties on a midpoint, SIMD twin %s\n", n_cases, n_ties,
-           best == qtk_iqk_sub_error_scalar ? "none (scalar only)" : "compared");
+    printf("window error: %d cases, %d ties on a midpoint, %d SIMD twins compared\n", n_cases, n_ties, n_twins);
 }
 
-/* The scale search's sums (all IQk quantizers with grids of <= 16 values): the
- * picked SIMD twin, 8 tries per vector, returns the scalar loop's floats bit for
+/* The scale search's sums (all IQk quantizers with grids of <= 32 values): each
+ * SIMD twin (8 or 16 tries per vector) returns the scalar loop's floats bit for
  * bit for every try count (remainder lanes), both grids of a type mixed, ties on
  * a midpoint, zero and outlier weights. */
 static void check_scale_sums(void) {
     static const struct {
         const int8_t *grid;
         int nv;
-    } grids[] = {{qtk_iq2nl_values, 4}, {qtk_iq3nl_values, 8}, {qtk_iq4nl_values, 16}};
+    } grids[] = {{qtk_iq2nl_values, 4}, {qtk_iq3nl_values, 8}, {qtk_iq4nl_values, 16}, {qtk_iq5nl_values, 32}};
     tl_rng r;
     tl_rng_seed(&r, 1206);
     int n_cases = 0, n_ties = 0, twin = 0;
     for (size_t gi = 0; gi < sizeof grids / sizeof grids[0]; gi++) {
         const int nv = grids[gi].nv;
-        const qtk_iqk_scale_sums_fn best = qtk_iqk_scale_sums_pick(nv);
-        twin |= best != qtk_iqk_scale_sums_scalar;
+        qtk_iqk_scale_sums_fn twins[N_LEVELS];
+        int n_twins = 0;
+        for (size_t li = 0; li < N_LEVELS; li++) {
+            if (!qtk_isa_available(g_levels[li])) continue;
+            qtk_set_max_isa(g_levels[li]);
+            const qtk_iqk_scale_sums_fn f = qtk_iqk_scale_sums_pick(nv);
+            if (f != qtk_iqk_scale_sums_scalar) twins[n_twins++] = f;
+        }
+        qtk_set_max_isa(QTK_ISA_COUNT);
+        twin += n_twins;
         qtk_grid_lut lut[2];
-        float T[32];
+        float T[64];
         for (int sh = 0; sh < 2; sh++) {
             qtk_grid_lut_init(&lut[sh], grids[gi].grid + sh * nv, nv);
             for (int i = 0; i < nv; i++) T[sh * nv + i] = (float)grids[gi].grid[sh * nv + i];
@@ -204,15 +226,17 @@ static void check_scale_sums(void) {
                 }
             }
             qtk_iqk_scale_sums_scalar(lut, T, nv, x, w, n, id, shift, s_s);
-            best(lut, T, nv, x, w, n, id, shift, s_b);
-            CHECK(memcmp(s_s, s_b, (size_t)(4 * n) * sizeof(float)) == 0,
-                  "scale sums: SIMD twin differs from the scalar loop (nv %d, %d tries, case %d)", nv, n, it);
+            for (int tw = 0; tw < n_twins; tw++) {
+                twins[tw](lut, T, nv, x, w, n, id, shift, s_b);
+                CHECK(memcmp(s_s, s_b, (size_t)(4 * n) * sizeof(float)) == 0,
+                      "scale sums: SIMD twin %d differs from the scalar loop (nv %d, %d tries, case %d)", tw, nv, n,
+                      it);
+            }
             n_cases++;
         }
     }
     CHECK(n_ties > 500, "scale sums: only %d midpoint ties", n_ties);
-    printf("scale sums: %d cases, %d ties on a midpoint, SIMD twin %s\n", n_cases, n_ties,
-           twin ? "compared" : "none (scalar only)");
+    printf("scale sums: %d cases, %d ties on a midpoint, %d (grid, SIMD twin) pairs compared\n", n_cases, n_ties, twin);
 }
 
 int main(void) {

@@ -272,9 +272,15 @@ static void test_iq4_round_lanes(void) {
         qtk_iq4_round_lanes_scalar(x, w, id, sx, s2);
         CHECK(!memcmp(ref, sx, sizeof sx) && !memcmp(ref + IQ4_LANES, s2, sizeof s2),
               "iq4 round lanes (case %d): the scalar lanes differ from the LUT loop", it);
-        qtk_iq4_round_lanes(x, w, id, bx, b2); /* the SIMD twin where there is one */
-        CHECK(!memcmp(sx, bx, sizeof sx) && !memcmp(s2, b2, sizeof s2),
-              "iq4 round lanes (case %d): the SIMD twin differs from the scalar lanes", it);
+        static const qtk_isa simd[] = {QTK_ISA_AVX2, QTK_ISA_AVX512, QTK_ISA_NEON};
+        for (size_t li = 0; li < sizeof simd / sizeof simd[0]; li++) {
+            if (!qtk_isa_available(simd[li])) continue;
+            qtk_set_max_isa(simd[li]);
+            qtk_iq4_round_lanes(x, w, id, bx, b2); /* that level's twin, where there is one */
+            qtk_set_max_isa(QTK_ISA_COUNT);
+            CHECK(!memcmp(sx, bx, sizeof sx) && !memcmp(s2, b2, sizeof s2),
+                  "iq4 round lanes (case %d): the %s twin differs from the scalar lanes", it, qtk_isa_name(simd[li]));
+        }
     }
 }
 

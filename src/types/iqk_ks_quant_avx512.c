@@ -12,24 +12,13 @@
  * every ISA level, test_effort and test_types_only whole quantizations).
  */
 #include "iqk_ks.h"
-#include "simd_x86.h"
+#include "search_avx512.h"
 
-#include <immintrin.h>
 #include <math.h>
 
 #if defined(__clang__) /* gcc in ISO C mode does not contract (-ffp-contract=off) */
 #pragma STDC FP_CONTRACT OFF
 #endif
-
-/* Value of table entry idx[lane] (a table of nt2 = 2·ng floats: the base grid's
- * entries, then the shifted grid's; nt2 <= 64). */
-static inline __m512 lut(const __m512 *T, int nt2, __m512i idx) {
-    if (nt2 <= 16) return _mm512_permutexvar_ps(idx, T[0]);
-    const __m512 lo = _mm512_permutex2var_ps(T[0], idx, T[1]);
-    if (nt2 <= 32) return lo;
-    const __m512 hi = _mm512_permutex2var_ps(T[2], idx, T[3]);
-    return _mm512_mask_blend_ps(_mm512_test_epi32_mask(idx, _mm512_set1_epi32(32)), lo, hi);
-}
 
 /* Tables of one grid pair for the look-ups: the midpoints (the shifted grid's at
  * + ng; the last of each never probed) and the values the scalar loop reaches,
@@ -47,15 +36,6 @@ static void ks_tables(const int8_t *grid, int ng, __m512 M[4], __m512 V[4]) {
         M[i] = i * 16 < 2 * ng ? _mm512_loadu_ps(mt + 16 * i) : _mm512_setzero_ps();
         V[i] = i * 16 < 2 * ng ? _mm512_loadu_ps(vt + 16 * i) : _mm512_setzero_ps();
     }
-}
-
-/* Table position of the nearest value of v: k + the lane's grid offset (in pos). */
-QTK_FORCE_INLINE __m512i ks_nearest_pos(const __m512 *M, int ng, __m512 v, __m512i pos) {
-    for (int st = ng / 2; st >= 1; st /= 2) {
-        const __m512 m = lut(M, 2 * ng, _mm512_add_epi32(pos, _mm512_set1_epi32(st - 1)));
-        pos = _mm512_mask_add_epi32(pos, _mm512_cmp_ps_mask(v, m, _CMP_GE_OQ), pos, _mm512_set1_epi32(st));
-    }
-    return pos;
 }
 
 /* Grids of 4, 8, 16 or 32 values: the midpoints are increasing, so "v >= mid[i]"
@@ -85,8 +65,8 @@ QTK_FORCE_INLINE void trials_search(const float *x, const float *w, int n, const
             const __m512 xj = _mm512_set1_ps(x[j]), wj = _mm512_set1_ps(w[j]);
             const __m512 wx = _mm512_mul_ps(wj, xj);
             const __m512 v = _mm512_mul_ps(idv, xj), mv = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(v), sign));
-            const __m512 qp = lut(V, 2 * NG, ks_nearest_pos(M, NG, v, off));
-            const __m512 qm = lut(V, 2 * NG, ks_nearest_pos(M, NG, mv, off));
+            const __m512 qp = qtk_lut512(V, 2 * NG, qtk_nearest_pos512(M, 2 * NG, NG, v, off));
+            const __m512 qm = qtk_lut512(V, 2 * NG, qtk_nearest_pos512(M, 2 * NG, NG, mv, off));
             a = _mm512_add_ps(a, _mm512_mul_ps(wx, qp));
             b = _mm512_add_ps(b, _mm512_mul_ps(_mm512_mul_ps(wj, qp), qp));
             c = _mm512_add_ps(c, _mm512_mul_ps(wx, qm));
@@ -129,7 +109,7 @@ QTK_FORCE_INLINE void eval_search(const float *x, const float *w, const float *m
     __m512 ea = _mm512_setzero_ps(), ma = ea;
     for (int j = 0; j < 32; j++) {
         const __m512 xj = _mm512_set1_ps(x[j]), wj = _mm512_set1_ps(w[j]), mj = _mm512_set1_ps(mw[j]);
-        const __m512 q = lut(V, 2 * NG, ks_nearest_pos(M, NG, _mm512_mul_ps(idv, xj), off));
+        const __m512 q = qtk_lut512(V, 2 * NG, qtk_nearest_pos512(M, 2 * NG, NG, _mm512_mul_ps(idv, xj), off));
         const __m512 diff = _mm512_sub_ps(xj, _mm512_mul_ps(dvv, q));
         ea = _mm512_add_ps(ea, _mm512_mul_ps(_mm512_mul_ps(wj, diff), diff));
         ma = _mm512_add_ps(ma, _mm512_mul_ps(_mm512_mul_ps(mj, diff), diff));

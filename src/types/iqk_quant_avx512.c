@@ -1,0 +1,100 @@
+/*
+ * iqk_quant_avx512.c — AVX-512 forms of the IQ2_K…IQ6_K quantizer's search
+ * loops (iqk.c; issue #17): the scale search's sums for 16 tries per vector and
+ * the window search's error of 16 weights in one vector. The nearest grid value
+ * comes from the binary search of search_avx512.h instead of a compare and add
+ * per midpoint; every other float is the scalar loop's, in its order, without
+ * FMA, so the bytes do not depend on the ISA (test_iqk compares the kernels at
+ * every SIMD level, test_effort whole quantizations).
+ */
+#include "iqk.h"
+#include "search_avx512.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__clang__) /* gcc in ISO C mode does not contract (-ffp-contract=off) */
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+/* Grids of NV = 4, 8, 16 or 32 values (a constant in each copy); the midpoints
+ * are the LUT's (its last, +huge, is never probed). */
+QTK_FORCE_INLINE void scale_sums(const qtk_grid_lut lut[2], const float *T, const int NV, const float *xb,
+                                 const float *wb, int n, const float *id, const int *shift, float *sums) {
+    float mt[64], vt[64];
+    for (int g = 0; g < 2; g++)
+        for (int m = 0; m < NV; m++) {
+            mt[NV * g + m] = lut[g].mid[m];
+            vt[NV * g + m] = T[NV * g + m];
+        }
+    __m512 M[4], V[4];
+    for (int i = 0; i < 4; i++) {
+        M[i] = 16 * i < 2 * NV ? _mm512_loadu_ps(mt + 16 * i) : _mm512_setzero_ps();
+        V[i] = 16 * i < 2 * NV ? _mm512_loadu_ps(vt + 16 * i) : _mm512_setzero_ps();
+    }
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+    for (int i0 = 0; i0 < n; i0 += 16) {
+        const int cnt = n - i0 < 16 ? n - i0 : 16;
+        float lid[16];
+        int off[16];
+        for (int l = 0; l < 16; l++) {
+            lid[l] = l < cnt ? id[i0 + l] : 0.0f;
+            off[l] = l < cnt ? NV * shift[i0 + l] : 0;
+        }
+        const __m512 vid = _mm512_loadu_ps(lid);
+        const __m512i vo = _mm512_loadu_si512((const void *)off);
+        __m512 sx_p = _mm512_setzero_ps(), s2_p = sx_p, sx_m = sx_p, s2_m = sx_p;
+        for (int k = 0; k < 16; k++) {
+            const __m512 xk = _mm512_set1_ps(xb[k]), wk = _mm512_set1_ps(wb[k]);
+            const __m512 tp = _mm512_mul_ps(vid, xk);
+            const __m512 tm = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(tp), sign));
+            const __m512 qp = qtk_lut512(V, 2 * NV, qtk_nearest_pos512(M, 2 * NV, NV, tp, vo));
+            const __m512 qm = qtk_lut512(V, 2 * NV, qtk_nearest_pos512(M, 2 * NV, NV, tm, vo));
+            const __m512 wp = _mm512_mul_ps(wk, qp), wm = _mm512_mul_ps(wk, qm);
+            sx_p = _mm512_add_ps(sx_p, _mm512_mul_ps(wp, xk));
+            s2_p = _mm512_add_ps(s2_p, _mm512_mul_ps(wp, qp));
+            sx_m = _mm512_add_ps(sx_m, _mm512_mul_ps(wm, xk));
+            s2_m = _mm512_add_ps(s2_m, _mm512_mul_ps(wm, qm));
+        }
+        float o[4][16];
+        _mm512_storeu_ps(o[0], sx_p);
+        _mm512_storeu_ps(o[1], s2_p);
+        _mm512_storeu_ps(o[2], sx_m);
+        _mm512_storeu_ps(o[3], s2_m);
+        for (int l = 0; l < cnt; l++)
+            for (int c = 0; c < 4; c++) sums[4 * (i0 + l) + c] = o[c][l];
+    }
+}
+
+void qtk_iqk_scale_sums_avx512(const qtk_grid_lut lut[2], const float *T, int nv, const float *xb, const float *wb,
+                               int n, const float *id, const int *shift, float *sums) {
+    switch (nv) {
+    case 4: scale_sums(lut, T, 4, xb, wb, n, id, shift, sums); break;
+    case 8: scale_sums(lut, T, 8, xb, wb, n, id, shift, sums); break;
+    case 16: scale_sums(lut, T, 16, xb, wb, n, id, shift, sums); break;
+    case 32: scale_sums(lut, T, 32, xb, wb, n, id, shift, sums); break;
+    default: qtk_iqk_scale_sums_scalar(lut, T, nv, xb, wb, n, id, shift, sums); break; /* IQ6_K's 64 */
+    }
+}
+
+/* nv <= 8 values: the midpoints in positions 0..nv-2 of an 8-entry span, NaN after
+ * them (never >=), so the count is the scalar loop's for every nv. The terms are
+ * summed as the scalar does: s8[k] = e[k] + e[k+8], then
+ * ((s8[0]+s8[4]) + (s8[1]+s8[5])) + ((s8[2]+s8[6]) + (s8[3]+s8[7])). */
+float qtk_iqk_sub_error_avx512(const float *mid, const float *T, int nv, const float *xb, const float *wb, float dl,
+                               uint8_t *idx) {
+    const __m512 nan = _mm512_set1_ps(NAN);
+    const __m512 M = _mm512_mask_loadu_ps(nan, (__mmask16)((1u << (nv - 1)) - 1u), mid);
+    const __m512 V = _mm512_maskz_loadu_ps((__mmask16)((1u << nv) - 1u), T);
+    const __m512 x = _mm512_loadu_ps(xb);
+    const __m512 t = _mm512_mul_ps(_mm512_set1_ps(1.0f / dl), x);
+    const __m512i k = qtk_nearest_pos512(&M, 16, 8, t, _mm512_setzero_si512());
+    const __m512 q = _mm512_permutexvar_ps(k, V);
+    const __m512 r = _mm512_sub_ps(x, _mm512_mul_ps(_mm512_set1_ps(dl), q));
+    const __m512 e = _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(wb), r), r);
+    const __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(e), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1)));
+    const __m128 u = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1)); /* s8[k] + s8[k+4] */
+    const __m128 v = _mm_add_ps(u, _mm_shuffle_ps(u, u, 0xB1));                          /* (u0+u1), (u2+u3) */
+    _mm_storeu_si128((__m128i *)(void *)idx, _mm512_cvtepi32_epi8(k));
+    return _mm_cvtss_f32(_mm_add_ss(v, _mm_movehl_ps(v, v)));
+}
