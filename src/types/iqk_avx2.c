@@ -295,12 +295,24 @@ void qtk_iqk_scale_sums_avx2(const qtk_grid_lut lut[2], const float *T, int nv, 
         for (int k = 0; k < 16; k++) {
             const __m256 xk = _mm256_set1_ps(xb[k]), wk = _mm256_set1_ps(wb[k]);
             const __m256 tp = _mm256_mul_ps(vid, xk), tm = _mm256_xor_ps(tp, sign);
-            __m256 qp = t0, qm = t0;
-            for (int m = 0; m < nv - 1; m++) {
+            /* two chains per sign, summed at the end: exact small integers in any order */
+            __m256 qp = t0, qm = t0, qp1 = _mm256_setzero_ps(), qm1 = qp1;
+            int m = 0;
+            for (; m + 2 < nv; m += 2) {
+                const __m256 mm = _mm256_loadu_ps(lmid[m]), dq = _mm256_loadu_ps(ldq[m]);
+                const __m256 mm1 = _mm256_loadu_ps(lmid[m + 1]), dq1 = _mm256_loadu_ps(ldq[m + 1]);
+                qp = _mm256_add_ps(qp, _mm256_and_ps(_mm256_cmp_ps(tp, mm, _CMP_GE_OQ), dq));
+                qm = _mm256_add_ps(qm, _mm256_and_ps(_mm256_cmp_ps(tm, mm, _CMP_GE_OQ), dq));
+                qp1 = _mm256_add_ps(qp1, _mm256_and_ps(_mm256_cmp_ps(tp, mm1, _CMP_GE_OQ), dq1));
+                qm1 = _mm256_add_ps(qm1, _mm256_and_ps(_mm256_cmp_ps(tm, mm1, _CMP_GE_OQ), dq1));
+            }
+            if (m + 1 < nv) {
                 const __m256 mm = _mm256_loadu_ps(lmid[m]), dq = _mm256_loadu_ps(ldq[m]);
                 qp = _mm256_add_ps(qp, _mm256_and_ps(_mm256_cmp_ps(tp, mm, _CMP_GE_OQ), dq));
                 qm = _mm256_add_ps(qm, _mm256_and_ps(_mm256_cmp_ps(tm, mm, _CMP_GE_OQ), dq));
             }
+            qp = _mm256_add_ps(qp, qp1);
+            qm = _mm256_add_ps(qm, qm1);
             const __m256 wp = _mm256_mul_ps(wk, qp), wm = _mm256_mul_ps(wk, qm);
             sx_p = _mm256_add_ps(sx_p, _mm256_mul_ps(wp, xk));
             s2_p = _mm256_add_ps(s2_p, _mm256_mul_ps(wp, qp));

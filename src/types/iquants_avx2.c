@@ -150,8 +150,13 @@ void qtk_iq4_round_lanes_avx2(const float *x, const float *w, const float *id, f
         for (int j = 0; j < 32; j++) {
             const __m256 xj = _mm256_set1_ps(x[j]), wj = _mm256_set1_ps(w[j]);
             const __m256 v = _mm256_mul_ps(idv, xj);
-            __m256 q = t0;
-            for (int i = 0; i < 15; i++) q = _mm256_add_ps(q, _mm256_and_ps(_mm256_cmp_ps(v, mid[i], _CMP_GE_OQ), step[i]));
+            /* two chains of adds summed at the end: exact small integers in any order */
+            __m256 q = t0, q1 = _mm256_setzero_ps();
+            for (int i = 0; i < 14; i += 2) {
+                q = _mm256_add_ps(q, _mm256_and_ps(_mm256_cmp_ps(v, mid[i], _CMP_GE_OQ), step[i]));
+                q1 = _mm256_add_ps(q1, _mm256_and_ps(_mm256_cmp_ps(v, mid[i + 1], _CMP_GE_OQ), step[i + 1]));
+            }
+            q = _mm256_add_ps(_mm256_add_ps(q, _mm256_and_ps(_mm256_cmp_ps(v, mid[14], _CMP_GE_OQ), step[14])), q1);
             const __m256 wq = _mm256_mul_ps(wj, q);
             sx = _mm256_add_ps(sx, _mm256_mul_ps(wq, xj));
             s2 = _mm256_add_ps(s2, _mm256_mul_ps(wq, q));
