@@ -152,6 +152,10 @@ void qtk_ks_eval_lanes_scalar(const float *x, const float *w, const float *mw, c
                               const float *dl, const int *gsel, float *e, float *m);
 void qtk_ks_eval_lanes_avx2(const float *x, const float *w, const float *mw, const int8_t *grid, int ng, int nc,
                             const float *dl, const int *gsel, float *e, float *m);
+/* IQ4_KSS (iqk_kss.c): the constrained rounding's per-weight work for 32 weights on
+ * the 16-value grid g, with kss_constrained's floats (iqk_ks_quant_avx512.c). */
+void qtk_kss_round_avx512(const float *t, const float *w, const int8_t *g, const int8_t *opp_dn, const int8_t *opp_up,
+                          uint8_t *q, unsigned *par, uint8_t *alt, float *dx, float *dwx);
 void qtk_ks_eval_lanes_avx512(const float *x, const float *w, const float *mw, const int8_t *grid, int ng, int nc,
                               const float *dl, const int *gsel, float *e, float *m);
 

@@ -130,3 +130,47 @@ void qtk_ks_eval_lanes_avx512(const float *x, const float *w, const float *mw, c
     default: qtk_ks_eval_lanes_avx2(x, w, mw, grid, ng, nc, dl, gsel, e, m); break; /* no such grid today */
     }
 }
+
+/* IQ4_KSS's constrained rounding (iqk_kss.c, kss_constrained) for the 32 weights of a
+ * sub-block on the 16-value grid g: q[j] the nearest index (ties up, NaN → 0, as
+ * qtk_ks_nearest_idx), *par the mask of the indices' popcount parities, and per
+ * weight the cheapest move to an index of the other parity — alt[j] the index, dx[j]
+ * the rise of (t − g)², dwx[j] = w·dx[j] — with kss_constrained's floats: e0 = (t −
+ * g[l])², each neighbour's (t − g[l'])² − e0 (+inf past the grid's ends), the upper
+ * one when strictly cheaper. opp_dn / opp_up: kss_constrained's neighbour tables. */
+void qtk_kss_round_avx512(const float *t, const float *w, const int8_t *g, const int8_t *opp_dn, const int8_t *opp_up,
+                          uint8_t *q, unsigned *par, uint8_t *alt, float *dx, float *dwx) {
+    float mt[16], gt[16];
+    int32_t dn[16], up[16];
+    for (int i = 0; i < 16; i++) {
+        mt[i] = i < 15 ? 0.5f * ((float)g[i] + (float)g[i + 1]) : INFINITY;
+        gt[i] = (float)g[i];
+        dn[i] = opp_dn[i];
+        up[i] = opp_up[i];
+    }
+    const __m512 M = _mm512_loadu_ps(mt), G = _mm512_loadu_ps(gt), inf = _mm512_set1_ps(INFINITY);
+    const __m512i DN = _mm512_loadu_si512((const void *)dn), UP = _mm512_loadu_si512((const void *)up);
+    const __m512i one = _mm512_set1_epi32(1), zero = _mm512_setzero_si512(), fifteen = _mm512_set1_epi32(15);
+    unsigned bits = 0;
+    for (int h = 0; h < 2; h++) {
+        const __m512 tv = _mm512_loadu_ps(t + 16 * h);
+        const __m512i l = qtk_nearest_pos512(&M, 16, 16, tv, zero);
+        __m512i p = _mm512_xor_si512(l, _mm512_srli_epi32(l, 1));
+        p = _mm512_xor_si512(p, _mm512_srli_epi32(p, 2));
+        bits |= (unsigned)_mm512_test_epi32_mask(p, one) << (16 * h);
+        const __m512 e = _mm512_sub_ps(tv, _mm512_permutexvar_ps(l, G));
+        const __m512 e0 = _mm512_mul_ps(e, e);
+        const __m512i ld = _mm512_permutexvar_epi32(l, DN), lu = _mm512_permutexvar_epi32(l, UP);
+        const __m512 edn = _mm512_sub_ps(tv, _mm512_permutexvar_ps(ld, G));
+        const __m512 eup = _mm512_sub_ps(tv, _mm512_permutexvar_ps(lu, G));
+        const __m512 dd = _mm512_mask_blend_ps(_mm512_cmpeq_epi32_mask(l, zero), _mm512_sub_ps(_mm512_mul_ps(edn, edn), e0), inf);
+        const __m512 du = _mm512_mask_blend_ps(_mm512_cmpeq_epi32_mask(l, fifteen), _mm512_sub_ps(_mm512_mul_ps(eup, eup), e0), inf);
+        const __mmask16 u = _mm512_cmp_ps_mask(du, dd, _CMP_LT_OQ);
+        const __m512 d = _mm512_mask_blend_ps(u, dd, du);
+        _mm_storeu_si128((__m128i *)(void *)(q + 16 * h), _mm512_cvtepi32_epi8(l));
+        _mm_storeu_si128((__m128i *)(void *)(alt + 16 * h), _mm512_cvtepi32_epi8(_mm512_mask_blend_epi32(u, ld, lu)));
+        _mm512_storeu_ps(dx + 16 * h, d);
+        _mm512_storeu_ps(dwx + 16 * h, _mm512_mul_ps(_mm512_loadu_ps(w + 16 * h), d));
+    }
+    *par = bits;
+}

@@ -53,10 +53,22 @@ static void kss_constrained(const float *t, const float *w, const int8_t *g, con
     float gf[16];
     for (int i = 0; i < 16; i++) gf[i] = (float)g[i];
     unsigned par = 0;
-    for (int j = 0; j < 32; j++) {
-        q[j] = (uint8_t)qtk_ks_nearest_idx(nt, t[j]);
-        par |= (unsigned)par4[q[j]] << j;
+    /* every weight's cheapest move to the other parity, precomputed (AVX-512: the same
+     * floats, test_iqk_ks) or computed below for the weights of odd groups only */
+    float dxs[32], dws[32];
+    uint8_t alt[32];
+    int pre = 0;
+#if defined(QTK_HAVE_AVX512)
+    if (qtk_isa_pick((1u << QTK_ISA_SCALAR) | (1u << QTK_ISA_AVX512)) == QTK_ISA_AVX512) {
+        qtk_kss_round_avx512(t, w, g, opp_dn, opp_up, q, &par, alt, dxs, dws);
+        pre = 1;
     }
+#endif
+    if (!pre)
+        for (int j = 0; j < 32; j++) {
+            q[j] = (uint8_t)qtk_ks_nearest_idx(nt, t[j]);
+            par |= (unsigned)par4[q[j]] << j;
+        }
     /* group k = weights 2k, 2k+1, 2k+16, 2k+17: fold the parities */
     const unsigned odd = (par ^ (par >> 1) ^ (par >> 16) ^ (par >> 17)) & 0x5555u;
     for (int k = 0; k < 8; k++) {
@@ -64,18 +76,25 @@ static void kss_constrained(const float *t, const float *w, const int8_t *g, con
         float bestw = INFINITY, bestu = INFINITY;
         int bj = 2 * k, bl = q[2 * k] ^ 1;
         for (int i = 0; i < 4; i++) {
-            const int j = 2 * k + (i & 1) + 16 * (i >> 1), l = q[j];
-            const float e0 = (t[j] - gf[l]) * (t[j] - gf[l]);
-            const int ld = opp_dn[l], lu = opp_up[l];
-            const float dd = l == 0 ? INFINITY : (t[j] - gf[ld]) * (t[j] - gf[ld]) - e0;
-            const float du = l == 15 ? INFINITY : (t[j] - gf[lu]) * (t[j] - gf[lu]) - e0;
-            const int up = du < dd;
-            const float dx = up ? du : dd, dwx = w[j] * dx;
+            const int j = 2 * k + (i & 1) + 16 * (i >> 1);
+            float dx, dwx;
+            int nl;
+            if (pre) {
+                dx = dxs[j], dwx = dws[j], nl = alt[j];
+            } else {
+                const int l = q[j];
+                const float e0 = (t[j] - gf[l]) * (t[j] - gf[l]);
+                const int ld = opp_dn[l], lu = opp_up[l];
+                const float dd = l == 0 ? INFINITY : (t[j] - gf[ld]) * (t[j] - gf[ld]) - e0;
+                const float du = l == 15 ? INFINITY : (t[j] - gf[lu]) * (t[j] - gf[lu]) - e0;
+                const int up = du < dd;
+                dx = up ? du : dd, dwx = w[j] * dx, nl = up ? lu : ld;
+            }
             if (dwx < bestw || (dwx == bestw && dx < bestu)) {
                 bestw = dwx;
                 bestu = dx;
                 bj = j;
-                bl = up ? lu : ld;
+                bl = nl;
             }
         }
         q[bj] = (uint8_t)bl;
