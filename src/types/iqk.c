@@ -354,20 +354,8 @@ void qtk_iqk_scale_sums_scalar(const qtk_grid_lut lut[2], const float *T, int nv
     }
 }
 
-/* Levels of the search twins built into this library, as a qtk_isa_pick mask. */
-static unsigned search_levels(void) {
-    unsigned have = 1u << QTK_ISA_SCALAR;
-#ifdef QTK_HAVE_AVX2
-    have |= 1u << QTK_ISA_AVX2;
-#endif
-#ifdef QTK_HAVE_AVX512
-    have |= 1u << QTK_ISA_AVX512;
-#endif
-    return have;
-}
-
 qtk_iqk_scale_sums_fn qtk_iqk_scale_sums_pick(int nv) {
-    const int isa = qtk_isa_pick(search_levels());
+    const int isa = qtk_isa_pick(QTK_SEARCH_LEVELS);
     (void)isa;
 #ifdef QTK_HAVE_AVX512
     /* a binary search over the midpoints: grids of 4..32 values (IQ6_K's 64: scalar) */
@@ -375,7 +363,7 @@ qtk_iqk_scale_sums_fn qtk_iqk_scale_sums_pick(int nv) {
 #endif
 #ifdef QTK_HAVE_AVX2
     /* a midpoint count per value: worth it up to IQ4_K's 15 midpoints */
-    if (nv <= 16 && isa >= QTK_ISA_AVX2 && isa <= QTK_ISA_AVX512) return qtk_iqk_scale_sums_avx2;
+    if (nv <= 16 && isa == QTK_ISA_AVX2) return qtk_iqk_scale_sums_avx2;
 #endif
     (void)nv;
     return qtk_iqk_scale_sums_scalar;
@@ -969,7 +957,7 @@ float qtk_iqk_sub_error_scalar(const float *mid, const float *T, int nv, const f
 typedef qtk_iqk_sub_error_fn sub_error_fn;
 
 qtk_iqk_sub_error_fn qtk_iqk_sub_error_pick(void) {
-    const int isa = qtk_isa_pick(search_levels());
+    const int isa = qtk_isa_pick(QTK_SEARCH_LEVELS);
     (void)isa;
 #ifdef QTK_HAVE_AVX512
     if (isa == QTK_ISA_AVX512) return qtk_iqk_sub_error_avx512;

@@ -145,22 +145,9 @@ void qtk_ks_trials_scalar(const float *x, const float *w, int n, const int8_t *g
     }
 }
 
-/* The level of the search loops below: AVX-512, AVX2 or the scalar loops (which
- * the compiler vectorises for NEON). Same floats at every level. */
-static int ks_search_isa(void) {
-    unsigned have = 1u << QTK_ISA_SCALAR;
-#if defined(QTK_HAVE_AVX2)
-    have |= 1u << QTK_ISA_AVX2;
-#endif
-#if defined(QTK_HAVE_AVX512)
-    have |= 1u << QTK_ISA_AVX512;
-#endif
-    return qtk_isa_pick(have);
-}
-
 void qtk_ks_trials(const float *x, const float *w, int n, const int8_t *grid, int ng, int nt, const float *id,
                    const int *gsel, float *out) {
-    const int isa = ks_search_isa();
+    const int isa = qtk_isa_pick(QTK_SEARCH_LEVELS); /* NEON: the scalar loops, compiler-vectorised */
 #if defined(QTK_HAVE_AVX512)
     if (isa == QTK_ISA_AVX512) {
         qtk_ks_trials_avx512(x, w, n, grid, ng, nt, id, gsel, out);
@@ -354,7 +341,7 @@ void qtk_ks_eval_lanes_scalar(const float *x, const float *w, const float *mw, c
 
 void qtk_ks_eval_lanes(const float *x, const float *w, const float *mw, const int8_t *grid, int ng, int nc,
                        const float *dl, const int *gsel, float *e, float *m) {
-    const int isa = ks_search_isa();
+    const int isa = qtk_isa_pick(QTK_SEARCH_LEVELS); /* NEON: the scalar loops, compiler-vectorised */
 #if defined(QTK_HAVE_AVX512)
     if (isa == QTK_ISA_AVX512) {
         qtk_ks_eval_lanes_avx512(x, w, mw, grid, ng, nc, dl, gsel, e, m);

@@ -20,24 +20,6 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
-/* Tables of one grid pair for the look-ups: the midpoints (the shifted grid's at
- * + ng; the last of each never probed) and the values the scalar loop reaches,
- * first + (base[k] − base[0]), every sum an exact small integer. */
-static void ks_tables(const int8_t *grid, int ng, __m512 M[4], __m512 V[4]) {
-    float mt[64], vt[64];
-    for (int g = 0; g < 2; g++) {
-        const int8_t *G = grid + ng * g;
-        for (int i = 0; i < ng; i++) {
-            mt[ng * g + i] = i + 1 < ng ? 0.5f * ((float)G[i] + (float)G[i + 1]) : INFINITY;
-            vt[ng * g + i] = (float)G[0] + (float)(grid[i] - grid[0]);
-        }
-    }
-    for (int i = 0; i < 4; i++) {
-        M[i] = i * 16 < 2 * ng ? _mm512_loadu_ps(mt + 16 * i) : _mm512_setzero_ps();
-        V[i] = i * 16 < 2 * ng ? _mm512_loadu_ps(vt + 16 * i) : _mm512_setzero_ps();
-    }
-}
-
 /* Grids of 4, 8, 16 or 32 values: the midpoints are increasing, so "v >= mid[i]"
  * holds for i below some k and fails above it, and the scalar loop's value is
  * first + (base[k] − base[0]). A branch-free binary search finds k with log2(ng)
@@ -48,7 +30,7 @@ QTK_FORCE_INLINE void trials_search(const float *x, const float *w, int n, const
                                     const float *id, const int *gsel, float *out) {
     enum { L = QTK_KS_LANES };
     __m512 M[4], V[4];
-    ks_tables(grid, NG, M, V);
+    qtk_grid_tables512(grid, NG, 2, M, V);
     const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
     for (int t0 = 0; t0 < nt; t0 += 16) {
         int offl[16];
@@ -96,7 +78,7 @@ void qtk_ks_trials_avx512(const float *x, const float *w, int n, const int8_t *g
 QTK_FORCE_INLINE void eval_search(const float *x, const float *w, const float *mw, const int8_t *grid, const int NG,
                                   int nc, const float *dl, const int *gsel, float *e, float *m) {
     __m512 M[4], V[4];
-    ks_tables(grid, NG, M, V);
+    qtk_grid_tables512(grid, NG, 2, M, V);
     float dv[16], idl[16];
     int offl[16];
     for (int t = 0; t < 16; t++) {
@@ -140,15 +122,14 @@ void qtk_ks_eval_lanes_avx512(const float *x, const float *w, const float *mw, c
  * one when strictly cheaper. opp_dn / opp_up: kss_constrained's neighbour tables. */
 void qtk_kss_round_avx512(const float *t, const float *w, const int8_t *g, const int8_t *opp_dn, const int8_t *opp_up,
                           uint8_t *q, unsigned *par, uint8_t *alt, float *dx, float *dwx) {
-    float mt[16], gt[16];
+    __m512 Mt[4], Gt[4];
+    qtk_grid_tables512(g, 16, 1, Mt, Gt);
     int32_t dn[16], up[16];
     for (int i = 0; i < 16; i++) {
-        mt[i] = i < 15 ? 0.5f * ((float)g[i] + (float)g[i + 1]) : INFINITY;
-        gt[i] = (float)g[i];
         dn[i] = opp_dn[i];
         up[i] = opp_up[i];
     }
-    const __m512 M = _mm512_loadu_ps(mt), G = _mm512_loadu_ps(gt), inf = _mm512_set1_ps(INFINITY);
+    const __m512 M = Mt[0], G = Gt[0], inf = _mm512_set1_ps(INFINITY);
     const __m512i DN = _mm512_loadu_si512((const void *)dn), UP = _mm512_loadu_si512((const void *)up);
     const __m512i one = _mm512_set1_epi32(1), zero = _mm512_setzero_si512(), fifteen = _mm512_set1_epi32(15);
     unsigned bits = 0;

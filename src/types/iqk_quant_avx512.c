@@ -11,7 +11,6 @@
 #include "search_avx512.h"
 
 #include <math.h>
-#include <string.h>
 
 #if defined(__clang__) /* gcc in ISO C mode does not contract (-ffp-contract=off) */
 #pragma STDC FP_CONTRACT OFF

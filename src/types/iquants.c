@@ -184,14 +184,7 @@ void qtk_iq4_round_lanes_scalar(const float *x, const float *w, const float *id,
 }
 
 void qtk_iq4_round_lanes(const float *x, const float *w, const float *id, float *sumqx, float *sumq2) {
-    unsigned have = 1u << QTK_ISA_SCALAR;
-#if defined(QTK_HAVE_AVX2)
-    have |= 1u << QTK_ISA_AVX2;
-#endif
-#if defined(QTK_HAVE_AVX512)
-    have |= 1u << QTK_ISA_AVX512;
-#endif
-    const int isa = qtk_isa_pick(have);
+    const int isa = qtk_isa_pick(QTK_SEARCH_LEVELS);
 #if defined(QTK_HAVE_AVX512)
     if (isa == QTK_ISA_AVX512) {
         qtk_iq4_round_lanes_avx512(x, w, id, sumqx, sumq2);

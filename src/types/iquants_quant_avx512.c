@@ -17,13 +17,9 @@
 #endif
 
 void qtk_iq4_round_lanes_avx512(const float *x, const float *w, const float *id, float *sumqx, float *sumq2) {
-    const int8_t *T = qtk_iq4nl_values;
-    float mt[16], vt[16];
-    for (int i = 0; i < 16; i++) {
-        mt[i] = i < 15 ? 0.5f * (float)(T[i] + T[i + 1]) : INFINITY; /* the last: never probed */
-        vt[i] = (float)T[i];
-    }
-    const __m512 M = _mm512_loadu_ps(mt), V = _mm512_loadu_ps(vt);
+    __m512 Mt[4], Vt[4];
+    qtk_grid_tables512(qtk_iq4nl_values, 16, 1, Mt, Vt);
+    const __m512 M = Mt[0], V = Vt[0];
     for (int g = 0; g < IQ4_LANES; g += 16) {
         const __m512 idv = _mm512_loadu_ps(id + g);
         __m512 sx = _mm512_setzero_ps(), s2 = _mm512_setzero_ps();

@@ -17,6 +17,7 @@
 #include "types_internal.h"
 
 #include <immintrin.h>
+#include <math.h>
 
 /* Entry idx[lane] of a table of n <= 64 floats held in T[0..⌈n/16⌉). */
 QTK_FORCE_INLINE __m512 qtk_lut512(const __m512 *T, int n, __m512i idx) {
@@ -25,6 +26,25 @@ QTK_FORCE_INLINE __m512 qtk_lut512(const __m512 *T, int n, __m512i idx) {
     if (n <= 32) return lo;
     const __m512 hi = _mm512_permutex2var_ps(T[2], idx, T[3]);
     return _mm512_mask_blend_ps(_mm512_test_epi32_mask(idx, _mm512_set1_epi32(32)), lo, hi);
+}
+
+/* Look-up tables of ngrid grids of ng int8 values (grid g at grid + ng·g; ngrid·ng <= 64):
+ * M the midpoints, the last of each grid +inf (never probed), and V the values the
+ * scalar loops reach, the grid's first value + (grid[k] − grid[0]) — its own values
+ * when the grids differ by a constant, as every shifted grid does. */
+static inline void qtk_grid_tables512(const int8_t *grid, int ng, int ngrid, __m512 M[4], __m512 V[4]) {
+    float mt[64], vt[64];
+    for (int g = 0; g < ngrid; g++) {
+        const int8_t *G = grid + ng * g;
+        for (int i = 0; i < ng; i++) {
+            mt[ng * g + i] = i + 1 < ng ? 0.5f * ((float)G[i] + (float)G[i + 1]) : INFINITY;
+            vt[ng * g + i] = (float)G[0] + (float)(grid[i] - grid[0]);
+        }
+    }
+    for (int i = 0; i < 4; i++) {
+        M[i] = i * 16 < ngrid * ng ? _mm512_loadu_ps(mt + 16 * i) : _mm512_setzero_ps();
+        V[i] = i * 16 < ngrid * ng ? _mm512_loadu_ps(vt + 16 * i) : _mm512_setzero_ps();
+    }
 }
 
 /* pos + the count of midpoints <= v among the `span` (a power of two) entries of M
