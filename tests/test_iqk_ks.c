@@ -284,6 +284,77 @@ static void test_iq4_round_lanes(void) {
     }
 }
 
+/* IQ4_KSS's constrained rounding per weight (qtk_kss_round_*): the scalar function
+ * against a brute force over every index of the other parity (the cheapest rise of
+ * (t − g)², ties of the two neighbours going down), and each SIMD twin against it
+ * bit for bit — inputs on midpoints (nearest ties), halfway between the two
+ * opposite-parity neighbours (move ties: du == dd), beyond the grid's ends (one
+ * neighbour missing: +inf) and zero weights. */
+static int parity4(int v) { return (v ^ (v >> 1) ^ (v >> 2) ^ (v >> 3)) & 1; }
+
+static void test_kss_round(void) {
+    static const qtk_isa simd[] = {QTK_ISA_AVX512, QTK_ISA_NEON};
+    tl_rng r;
+    tl_rng_seed(&r, 1207);
+    int n_move_ties = 0, n_ends = 0, n_twin = 0;
+    for (int it = 0; it < 2000; it++) {
+        const int8_t *g = qtk_iq4nl_values + 16 * (it & 1);
+        qtk_ks_nearest nt;
+        qtk_ks_nearest_init(&nt, g, 16);
+        float t[32], w[32];
+        for (int j = 0; j < 32; j++) {
+            const int kind = (int)(tl_rng_uniform(&r) * 5.0f);
+            const int i = (int)(tl_rng_uniform(&r) * 15.0f) % 15;
+            if (kind == 0) t[j] = 0.5f * ((float)g[i] + (float)g[i + 1]); /* a midpoint */
+            else if (kind == 1) { /* halfway between index l's two opposite-parity neighbours */
+                const int l = 1 + i % 14;
+                t[j] = 0.5f * ((float)g[qtk_kss_opp_dn[l]] + (float)g[qtk_kss_opp_up[l]]);
+            } else if (kind == 2) t[j] = (tl_rng_uniform(&r) - 0.5f) * 600.0f; /* past the ends too */
+            else t[j] = (tl_rng_uniform(&r) - 0.5f) * 260.0f;
+            w[j] = j % 7 == 0 ? 0.0f : tl_rng_uniform(&r) * 3.0f;
+        }
+        uint8_t q[32], alt[32], qb[32], altb[32];
+        float dx[32], dwx[32], dxb[32], dwxb[32];
+        unsigned par, parb;
+        qtk_kss_round_scalar(t, w, g, &nt, q, &par, alt, dx, dwx);
+        for (int j = 0; j < 32; j++) {
+            const int l = q[j], pl = parity4(l);
+            CHECK(l == qtk_ks_nearest_idx(&nt, t[j]), "kss round (case %d, %d): index %d, nearest %d", it, j, l,
+                  qtk_ks_nearest_idx(&nt, t[j]));
+            CHECK((int)((par >> j) & 1) == pl, "kss round (case %d, %d): parity bit", it, j);
+            const float e0 = (t[j] - (float)g[l]) * (t[j] - (float)g[l]);
+            float best = INFINITY;
+            int nbest = 0;
+            for (int k = 0; k < 16; k++) {
+                if (parity4(k) == pl) continue;
+                const float d = (t[j] - (float)g[k]) * (t[j] - (float)g[k]) - e0;
+                nbest = d < best ? 1 : nbest + (d == best);
+                best = d < best ? d : best;
+            }
+            CHECK(dx[j] == best, "kss round (case %d, %d): move %.9g, brute force %.9g", it, j, dx[j], best);
+            CHECK(parity4(alt[j]) != pl && (t[j] - (float)g[alt[j]]) * (t[j] - (float)g[alt[j]]) - e0 == best,
+                  "kss round (case %d, %d): index %d is not a cheapest move", it, j, alt[j]);
+            CHECK(nbest == 1 || alt[j] < l, "kss round (case %d, %d): a tie of the moves went up", it, j);
+            CHECK(dwx[j] == w[j] * dx[j], "kss round (case %d, %d): w·dx", it, j);
+            n_move_ties += nbest > 1;
+            n_ends += l == 0 || l == 15;
+        }
+        for (size_t li = 0; li < sizeof simd / sizeof simd[0]; li++) {
+            if (!qtk_isa_available(simd[li])) continue;
+            qtk_set_max_isa(simd[li]);
+            const int ran = qtk_kss_round_simd(t, w, g, qb, &parb, altb, dxb, dwxb);
+            qtk_set_max_isa(QTK_ISA_COUNT);
+            if (!ran) continue;
+            CHECK(!memcmp(q, qb, 32) && par == parb && !memcmp(alt, altb, 32) && !memcmp(dx, dxb, sizeof dx) &&
+                      !memcmp(dwx, dwxb, sizeof dwx),
+                  "kss round (case %d): the %s twin differs from the scalar function", it, qtk_isa_name(simd[li]));
+            n_twin++;
+        }
+    }
+    CHECK(n_move_ties > 1000 && n_ends > 1000, "kss round: only %d move ties and %d grid ends", n_move_ties, n_ends);
+    printf("kss round: %d move ties, %d grid ends, %d SIMD twin runs\n", n_move_ties, n_ends, n_twin);
+}
+
 int main(void) {
     test_iq2_ks_example();
     test_iq4_kss_example();
@@ -291,5 +362,6 @@ int main(void) {
     test_iq4_kss_quantize_roundtrip();
     test_ks_trials();
     test_iq4_round_lanes();
+    test_kss_round();
     return tl_finish("test_iqk_ks");
 }

@@ -365,6 +365,10 @@ qtk_iqk_scale_sums_fn qtk_iqk_scale_sums_pick(int nv) {
     /* a midpoint count per value: worth it up to IQ4_K's 15 midpoints */
     if (nv <= 16 && isa == QTK_ISA_AVX2) return qtk_iqk_scale_sums_avx2;
 #endif
+#ifdef QTK_HAVE_NEON
+    /* the binary search of search_neon.h: grids of 4..32 values (64: its scalar call) */
+    if (isa == QTK_ISA_NEON && nv <= 32) return qtk_iqk_scale_sums_neon;
+#endif
     (void)nv;
     return qtk_iqk_scale_sums_scalar;
 }
@@ -964,6 +968,9 @@ qtk_iqk_sub_error_fn qtk_iqk_sub_error_pick(void) {
 #endif
 #ifdef QTK_HAVE_AVX2
     if (isa == QTK_ISA_AVX2) return qtk_iqk_sub_error_avx2;
+#endif
+#ifdef QTK_HAVE_NEON
+    if (isa == QTK_ISA_NEON) return qtk_iqk_sub_error_neon;
 #endif
     return qtk_iqk_sub_error_scalar;
 }

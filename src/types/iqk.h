@@ -31,6 +31,8 @@ void qtk_iqk_scale_sums_avx2(const qtk_grid_lut lut[2], const float *T, int nv, 
                              int n, const float *id, const int *shift, float *sums);
 void qtk_iqk_scale_sums_avx512(const qtk_grid_lut lut[2], const float *T, int nv, const float *xb, const float *wb,
                                int n, const float *id, const int *shift, float *sums);
+void qtk_iqk_scale_sums_neon(const qtk_grid_lut lut[2], const float *T, int nv, const float *xb, const float *wb,
+                             int n, const float *id, const int *shift, float *sums);
 qtk_iqk_scale_sums_fn qtk_iqk_scale_sums_pick(int nv);
 
 /* Weighted error of 16 weights on a small grid (nv <= 8 values T, midpoints mid)
@@ -41,6 +43,8 @@ float qtk_iqk_sub_error_avx2(const float *mid, const float *T, int nv, const flo
                              uint8_t *idx);
 float qtk_iqk_sub_error_avx512(const float *mid, const float *T, int nv, const float *xb, const float *wb, float dl,
                                uint8_t *idx);
+float qtk_iqk_sub_error_neon(const float *mid, const float *T, int nv, const float *xb, const float *wb, float dl,
+                             uint8_t *idx);
 typedef float (*qtk_iqk_sub_error_fn)(const float *mid, const float *T, int nv, const float *xb, const float *wb,
                                       float dl, uint8_t *idx);
 /* The widest twin allowed (qtk_set_max_isa) and available. */

@@ -147,7 +147,7 @@ void qtk_ks_trials_scalar(const float *x, const float *w, int n, const int8_t *g
 
 void qtk_ks_trials(const float *x, const float *w, int n, const int8_t *grid, int ng, int nt, const float *id,
                    const int *gsel, float *out) {
-    const int isa = qtk_isa_pick(QTK_SEARCH_LEVELS); /* NEON: the scalar loops, compiler-vectorised */
+    const int isa = qtk_isa_pick(QTK_SEARCH_LEVELS);
 #if defined(QTK_HAVE_AVX512)
     if (isa == QTK_ISA_AVX512) {
         qtk_ks_trials_avx512(x, w, n, grid, ng, nt, id, gsel, out);
@@ -159,6 +159,9 @@ void qtk_ks_trials(const float *x, const float *w, int n, const int8_t *grid, in
         qtk_ks_trials_avx2(x, w, n, grid, ng, nt, id, gsel, out);
         return;
     }
+#endif
+#if defined(QTK_HAVE_NEON)
+    if (isa == QTK_ISA_NEON && qtk_ks_trials_neon(x, w, n, grid, ng, nt, id, gsel, out)) return;
 #endif
     (void)isa;
     qtk_ks_trials_scalar(x, w, n, grid, ng, nt, id, gsel, out);
@@ -341,7 +344,7 @@ void qtk_ks_eval_lanes_scalar(const float *x, const float *w, const float *mw, c
 
 void qtk_ks_eval_lanes(const float *x, const float *w, const float *mw, const int8_t *grid, int ng, int nc,
                        const float *dl, const int *gsel, float *e, float *m) {
-    const int isa = qtk_isa_pick(QTK_SEARCH_LEVELS); /* NEON: the scalar loops, compiler-vectorised */
+    const int isa = qtk_isa_pick(QTK_SEARCH_LEVELS);
 #if defined(QTK_HAVE_AVX512)
     if (isa == QTK_ISA_AVX512) {
         qtk_ks_eval_lanes_avx512(x, w, mw, grid, ng, nc, dl, gsel, e, m);
@@ -353,6 +356,9 @@ void qtk_ks_eval_lanes(const float *x, const float *w, const float *mw, const in
         qtk_ks_eval_lanes_avx2(x, w, mw, grid, ng, nc, dl, gsel, e, m);
         return;
     }
+#endif
+#if defined(QTK_HAVE_NEON)
+    if (isa == QTK_ISA_NEON && qtk_ks_eval_lanes_neon(x, w, mw, grid, ng, nc, dl, gsel, e, m)) return;
 #endif
     (void)isa;
     qtk_ks_eval_lanes_scalar(x, w, mw, grid, ng, nc, dl, gsel, e, m);

@@ -139,6 +139,11 @@ void qtk_ks_trials_avx2(const float *x, const float *w, int n, const int8_t *gri
                         const int *gsel, float *out);
 void qtk_ks_trials_avx512(const float *x, const float *w, int n, const int8_t *grid, int ng, int nt, const float *id,
                           const int *gsel, float *out);
+/* NEON twin (iqk_ks_quant_neon.c): 0 when it cannot take the grids (a shifted grid that
+ * is not the base one plus a constant, or ng not 4/8/16/32) — the caller runs the
+ * scalar loops then. */
+int qtk_ks_trials_neon(const float *x, const float *w, int n, const int8_t *grid, int ng, int nt, const float *id,
+                       const int *gsel, float *out);
 
 /*
  * Errors of up to 8 candidate (scale, grid) choices of one 32-weight sub-block:
@@ -152,12 +157,27 @@ void qtk_ks_eval_lanes_scalar(const float *x, const float *w, const float *mw, c
                               const float *dl, const int *gsel, float *e, float *m);
 void qtk_ks_eval_lanes_avx2(const float *x, const float *w, const float *mw, const int8_t *grid, int ng, int nc,
                             const float *dl, const int *gsel, float *e, float *m);
-/* IQ4_KSS (iqk_kss.c): the constrained rounding's per-weight work for 32 weights on
- * the 16-value grid g, with kss_constrained's floats (iqk_ks_quant_avx512.c). */
+/* IQ4_KSS (iqk_kss.c): the constrained rounding's per-weight work for 32 weights t
+ * (grid units) on the 16-value grid g (nt: its nearest-index table): q[j] the nearest
+ * index (ties up, NaN → 0), *par bit j its popcount parity, and the cheapest move to
+ * an index of the other parity — alt[j] the index (opp_dn/opp_up: the nearest ones
+ * below/above), dx[j] the rise of (t − g)² (+inf past the grid's ends; the upper one
+ * when strictly cheaper), dwx[j] = w·dx[j]. The SIMD twins compute the same floats. */
+extern const int8_t qtk_kss_opp_dn[16], qtk_kss_opp_up[16];
+void qtk_kss_round_scalar(const float *t, const float *w, const int8_t *g, const qtk_ks_nearest *nt, uint8_t *q,
+                          unsigned *par, uint8_t *alt, float *dx, float *dwx);
+/* The twin of the widest level allowed and available; 0 when there is none (the
+ * scalar quantizer then computes the moves of odd groups only). */
+int qtk_kss_round_simd(const float *t, const float *w, const int8_t *g, uint8_t *q, unsigned *par, uint8_t *alt,
+                       float *dx, float *dwx);
 void qtk_kss_round_avx512(const float *t, const float *w, const int8_t *g, const int8_t *opp_dn, const int8_t *opp_up,
                           uint8_t *q, unsigned *par, uint8_t *alt, float *dx, float *dwx);
+void qtk_kss_round_neon(const float *t, const float *w, const int8_t *g, const int8_t *opp_dn, const int8_t *opp_up,
+                        uint8_t *q, unsigned *par, uint8_t *alt, float *dx, float *dwx); /* iqk_ks_quant_neon.c */
 void qtk_ks_eval_lanes_avx512(const float *x, const float *w, const float *mw, const int8_t *grid, int ng, int nc,
                               const float *dl, const int *gsel, float *e, float *m);
+int qtk_ks_eval_lanes_neon(const float *x, const float *w, const float *mw, const int8_t *grid, int ng, int nc,
+                           const float *dl, const int *gsel, float *e, float *m); /* 0: not taken, as above */
 
 /* Signed float scale of one sub-block of n weights by the IQ4_K-style search:
  * start at -max/T[0] (both signs), then inverse scales (step·k + T[0])/max for

@@ -42,28 +42,71 @@ static float rd_f32(const void *p) {
     return f;
 }
 
+/* Nearest index below / above l whose popcount parity differs from l's (an
+ * out-of-range neighbour is given an infinite cost in kss_move). */
+const int8_t qtk_kss_opp_dn[16] = {0, 0, 0, 2, 3, 4, 4, 6, 6, 8, 8, 10, 11, 12, 12, 14};
+const int8_t qtk_kss_opp_up[16] = {1, 3, 3, 4, 5, 7, 7, 9, 9, 11, 11, 12, 13, 15, 15, 15};
+
+/* The cheapest move of a weight at t (grid units, nearest index l of grid values gf)
+ * to an index of the other parity: *nl, its rise of (t − g)² *dx (the upper one when
+ * strictly cheaper) and w·dx *dwx. The SIMD twins compute these floats. */
+static inline void kss_move(float t, float w, const float *gf, int l, int *nl, float *dx, float *dwx) {
+    const float e0 = (t - gf[l]) * (t - gf[l]);
+    const int ld = qtk_kss_opp_dn[l], lu = qtk_kss_opp_up[l];
+    const float dd = l == 0 ? INFINITY : (t - gf[ld]) * (t - gf[ld]) - e0;
+    const float du = l == 15 ? INFINITY : (t - gf[lu]) * (t - gf[lu]) - e0;
+    const int up = du < dd;
+    *dx = up ? du : dd, *dwx = w * *dx, *nl = up ? lu : ld;
+}
+
+void qtk_kss_round_scalar(const float *t, const float *w, const int8_t *g, const qtk_ks_nearest *nt, uint8_t *q,
+                          unsigned *par, uint8_t *alt, float *dx, float *dwx) {
+    float gf[16];
+    for (int i = 0; i < 16; i++) gf[i] = (float)g[i];
+    unsigned bits = 0;
+    for (int j = 0; j < 32; j++) {
+        int nl;
+        q[j] = (uint8_t)qtk_ks_nearest_idx(nt, t[j]);
+        bits |= (unsigned)par4[q[j]] << j;
+        kss_move(t[j], w[j], gf, q[j], &nl, &dx[j], &dwx[j]);
+        alt[j] = (uint8_t)nl;
+    }
+    *par = bits;
+}
+
+int qtk_kss_round_simd(const float *t, const float *w, const int8_t *g, uint8_t *q, unsigned *par, uint8_t *alt,
+                       float *dx, float *dwx) {
+    const int isa = qtk_isa_pick((1u << QTK_ISA_SCALAR) | (1u << QTK_ISA_AVX512) | (1u << QTK_ISA_NEON));
+    (void)isa;
+#if defined(QTK_HAVE_AVX512)
+    if (isa == QTK_ISA_AVX512) {
+        qtk_kss_round_avx512(t, w, g, qtk_kss_opp_dn, qtk_kss_opp_up, q, par, alt, dx, dwx);
+        return 1;
+    }
+#endif
+#if defined(QTK_HAVE_NEON)
+    if (isa == QTK_ISA_NEON) {
+        qtk_kss_round_neon(t, w, g, qtk_kss_opp_dn, qtk_kss_opp_up, q, par, alt, dx, dwx);
+        return 1;
+    }
+#endif
+    (void)t, (void)w, (void)g, (void)q, (void)par, (void)alt, (void)dx, (void)dwx;
+    return 0;
+}
+
 /* Nearest indices of t[0..31] (values in grid units) under the even-parity
  * constraint, minimising Σ w (t - g[q])²; ties between flips go to the
  * smaller unweighted increase (matters for zero-weight entries). */
 static void kss_constrained(const float *t, const float *w, const int8_t *g, const qtk_ks_nearest *nt, uint8_t *q) {
-    /* Nearest index below / above l whose popcount parity differs from l's
-     * (an out-of-range neighbour is given an infinite cost below). */
-    static const int8_t opp_dn[16] = {0, 0, 0, 2, 3, 4, 4, 6, 6, 8, 8, 10, 11, 12, 12, 14};
-    static const int8_t opp_up[16] = {1, 3, 3, 4, 5, 7, 7, 9, 9, 11, 11, 12, 13, 15, 15, 15};
     float gf[16];
     for (int i = 0; i < 16; i++) gf[i] = (float)g[i];
     unsigned par = 0;
-    /* every weight's cheapest move to the other parity, precomputed (AVX-512: the same
-     * floats, test_iqk_ks) or computed below for the weights of odd groups only */
+    /* every weight's cheapest move to the other parity, precomputed by a SIMD twin
+     * (the same floats: test_iqk_ks) or computed below for the weights of odd groups
+     * only (the scalar path: half the work of qtk_kss_round_scalar) */
     float dxs[32], dws[32];
     uint8_t alt[32];
-    int pre = 0;
-#if defined(QTK_HAVE_AVX512)
-    if (qtk_isa_pick((1u << QTK_ISA_SCALAR) | (1u << QTK_ISA_AVX512)) == QTK_ISA_AVX512) {
-        qtk_kss_round_avx512(t, w, g, opp_dn, opp_up, q, &par, alt, dxs, dws);
-        pre = 1;
-    }
-#endif
+    const int pre = qtk_kss_round_simd(t, w, g, q, &par, alt, dxs, dws);
     if (!pre)
         for (int j = 0; j < 32; j++) {
             q[j] = (uint8_t)qtk_ks_nearest_idx(nt, t[j]);
@@ -79,17 +122,10 @@ static void kss_constrained(const float *t, const float *w, const int8_t *g, con
             const int j = 2 * k + (i & 1) + 16 * (i >> 1);
             float dx, dwx;
             int nl;
-            if (pre) {
+            if (pre)
                 dx = dxs[j], dwx = dws[j], nl = alt[j];
-            } else {
-                const int l = q[j];
-                const float e0 = (t[j] - gf[l]) * (t[j] - gf[l]);
-                const int ld = opp_dn[l], lu = opp_up[l];
-                const float dd = l == 0 ? INFINITY : (t[j] - gf[ld]) * (t[j] - gf[ld]) - e0;
-                const float du = l == 15 ? INFINITY : (t[j] - gf[lu]) * (t[j] - gf[lu]) - e0;
-                const int up = du < dd;
-                dx = up ? du : dd, dwx = w[j] * dx, nl = up ? lu : ld;
-            }
+            else
+                kss_move(t[j], w[j], gf, q[j], &nl, &dx, &dwx);
             if (dwx < bestw || (dwx == bestw && dx < bestu)) {
                 bestw = dwx;
                 bestu = dx;

@@ -197,6 +197,12 @@ void qtk_iq4_round_lanes(const float *x, const float *w, const float *id, float 
         return;
     }
 #endif
+#if defined(QTK_HAVE_NEON)
+    if (isa == QTK_ISA_NEON) {
+        qtk_iq4_round_lanes_neon(x, w, id, sumqx, sumq2);
+        return;
+    }
+#endif
     (void)isa;
     qtk_iq4_round_lanes_scalar(x, w, id, sumqx, sumq2);
 }

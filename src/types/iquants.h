@@ -82,6 +82,7 @@ void qtk_iq4_round_lanes(const float *x, const float *w, const float *id, float 
 void qtk_iq4_round_lanes_scalar(const float *x, const float *w, const float *id, float *sumqx, float *sumq2);
 void qtk_iq4_round_lanes_avx2(const float *x, const float *w, const float *id, float *sumqx, float *sumq2);
 void qtk_iq4_round_lanes_avx512(const float *x, const float *w, const float *id, float *sumqx, float *sumq2);
+void qtk_iq4_round_lanes_neon(const float *x, const float *w, const float *id, float *sumqx, float *sumq2);
 
 void qtk_iq4_xs_to_float(const void *row, float *dst, int64_t n);
 void qtk_iq4_xs_to_int8(const void *row, int64_t n, float *d, int8_t *q);

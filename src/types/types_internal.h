@@ -18,7 +18,7 @@
 /* Levels with hand-written quantizer-search twins, as a qtk_isa_pick mask: the pick
  * skips the levels this build lacks or the CPU cannot run, so no #ifdef is needed
  * around the mask (only around the calls). */
-#define QTK_SEARCH_LEVELS ((1u << QTK_ISA_SCALAR) | (1u << QTK_ISA_AVX2) | (1u << QTK_ISA_AVX512))
+#define QTK_SEARCH_LEVELS ((1u << QTK_ISA_SCALAR) | (1u << QTK_ISA_AVX2) | (1u << QTK_ISA_AVX512) | (1u << QTK_ISA_NEON))
 
 #define QK_K 256
 #define QK4_0 32
