@@ -71,7 +71,8 @@ panel-offset@src/types/panel_avx512.c@__m512i s = _mm512_set1_epi32(-128 * ys[c]
 panel-requant-clip@src/types/panel.c@            iq = iq > 127 ? 127 : iq;@            iq = iq > 100 ? 100 : iq;@test_panel
 iq1kt-store-factor@src/types/trellis_quant.c@(type == QTK_TYPE_IQ1_KT ? QTK_KT_STORE_IQ1 : 1.0f)@(1.0f)@test_trellis
 iq4kss-flt-max-cap@src/types/iqk_kss.c@if (m > 0 && fabs((double)d) * m > 0.999 * FLT_MAX)@if (0 && m > 0 && fabs((double)d) * m > 0.999 * FLT_MAX)@test_quant_edge
-mxfp4-moe-mainline@src/quantize/presets.c@if (IN(id, P_MXFP4, P_MXFP4_MOE)) {@if (IN(id, P_MXFP4, P_MXFP4)) {@test_presets test_compat'
+mxfp4-moe-mainline@src/quantize/presets.c@if (IN(id, P_MXFP4, P_MXFP4_MOE)) {@if (IN(id, P_MXFP4, P_MXFP4)) {@test_presets test_compat
+kss-move-tie-up@src/types/iqk_kss.c@    const int up = du < dd;@    const int up = du <= dd;@test_iqk_ks'
 
 # ---- helpers ------------------------------------------------------------------------------
 # replace FILE OLD NEW: replaces the single occurrence of the literal text OLD (within one
