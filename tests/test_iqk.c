@@ -177,7 +177,7 @@ static void check_window_error(void) {
     printf("window error: %d cases, %d ties on a midpoint, %d SIMD twins compared\n", n_cases, n_ties, n_twins);
 }
 
-/* The scale search's sums (all IQk quantizers with grids of <= 32 values): each
+/* The scale search's sums (all IQk quantizers, IQ6_K's 64-value grids too): each
  * SIMD twin (8 or 16 tries per vector) returns the scalar loop's floats bit for
  * bit for every try count (remainder lanes), both grids of a type mixed, ties on
  * a midpoint, zero and outlier weights. */
@@ -185,7 +185,11 @@ static void check_scale_sums(void) {
     static const struct {
         const int8_t *grid;
         int nv;
-    } grids[] = {{qtk_iq2nl_values, 4}, {qtk_iq3nl_values, 8}, {qtk_iq4nl_values, 16}, {qtk_iq5nl_values, 32}};
+    } grids[] = {{qtk_iq2nl_values, 4},
+                 {qtk_iq3nl_values, 8},
+                 {qtk_iq4nl_values, 16},
+                 {qtk_iq5nl_values, 32},
+                 {qtk_iq6nl_values, 64}};
     tl_rng r;
     tl_rng_seed(&r, 1206);
     int n_cases = 0, n_ties = 0, twin = 0;
@@ -202,7 +206,7 @@ static void check_scale_sums(void) {
         qtk_set_max_isa(QTK_ISA_COUNT);
         twin += n_twins;
         qtk_grid_lut lut[2];
-        float T[64];
+        float T[128];
         for (int sh = 0; sh < 2; sh++) {
             qtk_grid_lut_init(&lut[sh], grids[gi].grid + sh * nv, nv);
             for (int i = 0; i < nv; i++) T[sh * nv + i] = (float)grids[gi].grid[sh * nv + i];

@@ -358,15 +358,17 @@ qtk_iqk_scale_sums_fn qtk_iqk_scale_sums_pick(int nv) {
     const int isa = qtk_isa_pick(QTK_SEARCH_LEVELS);
     (void)isa;
 #ifdef QTK_HAVE_AVX512
-    /* a binary search over the midpoints: grids of 4..32 values (IQ6_K's 64: scalar) */
-    if (isa == QTK_ISA_AVX512 && nv <= 32) return qtk_iqk_scale_sums_avx512;
+    /* a binary search over the midpoints: grids of 4..64 values */
+    if (isa == QTK_ISA_AVX512 && nv <= 64) return qtk_iqk_scale_sums_avx512;
 #endif
 #ifdef QTK_HAVE_AVX2
     /* a midpoint count per value: worth it up to IQ4_K's 15 midpoints */
     if (nv <= 16 && isa == QTK_ISA_AVX2) return qtk_iqk_scale_sums_avx2;
 #endif
 #ifdef QTK_HAVE_NEON
-    /* the binary search of search_neon.h: grids of 4..32 values (64: its scalar call) */
+    /* the binary search of search_neon.h: grids of 4..32 values. IQ6_K's 64 stay with
+     * the scalar LUT: six probes of four TBLs each cost more guest instructions than
+     * its look-up and one compare (1.5x more, BENCHMARKS session 24) */
     if (isa == QTK_ISA_NEON && nv <= 32) return qtk_iqk_scale_sums_neon;
 #endif
     (void)nv;

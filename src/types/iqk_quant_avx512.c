@@ -1,6 +1,7 @@
 /*
  * iqk_quant_avx512.c — AVX-512 forms of the IQ2_K…IQ6_K quantizer's search
- * loops (iqk.c; issue #17): the scale search's sums for 16 tries per vector and
+ * loops (iqk.c; issue #17): the scale search's sums for 16 tries per vector (grids of
+ * 4 to 64 values) and
  * the window search's error of 16 weights in one vector. The nearest grid value
  * comes from the binary search of search_avx512.h instead of a compare and add
  * per midpoint; every other float is the scalar loop's, in its order, without
@@ -65,14 +66,83 @@ QTK_FORCE_INLINE void scale_sums(const qtk_grid_lut lut[2], const float *T, cons
     }
 }
 
+/* IQ6_K's 64 values: both grids do not fit the 64-entry tables, but its shifted grid
+ * is the base grid + c (c = 1), so a lane of the shifted grid compares with the base
+ * midpoint + c and reads the base value + c (exact: half-integers and integers far
+ * inside 2^24). shifted_by_constant checks the grids are so. */
+static int shifted_by_constant(const qtk_grid_lut lut[2], const float *T, int nv, float *c) {
+    *c = T[nv] - T[0];
+    for (int m = 0; m < nv; m++) {
+        if (T[nv + m] != T[m] + *c) return 0;
+        if (m + 1 < nv && lut[1].mid[m] != lut[0].mid[m] + *c) return 0;
+    }
+    return 1;
+}
+
+static void scale_sums64(const qtk_grid_lut lut[2], const float *T, float c, const float *xb, const float *wb, int n,
+                         const float *id, const int *shift, float *sums) {
+    float mt[64];
+    for (int m = 0; m < 64; m++) mt[m] = m < 63 ? lut[0].mid[m] : INFINITY; /* the last: never probed */
+    __m512 M[4], V[4];
+    for (int i = 0; i < 4; i++) {
+        M[i] = _mm512_loadu_ps(mt + 16 * i);
+        V[i] = _mm512_loadu_ps(T + 16 * i);
+    }
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u), zero = _mm512_setzero_si512();
+    for (int i0 = 0; i0 < n; i0 += 16) {
+        const int cnt = n - i0 < 16 ? n - i0 : 16;
+        float lid[16], lcs[16];
+        for (int l = 0; l < 16; l++) {
+            lid[l] = l < cnt ? id[i0 + l] : 0.0f;
+            lcs[l] = l < cnt && shift[i0 + l] ? c : 0.0f;
+        }
+        const __m512 vid = _mm512_loadu_ps(lid), cs = _mm512_loadu_ps(lcs);
+        __m512 sx_p = _mm512_setzero_ps(), s2_p = sx_p, sx_m = sx_p, s2_m = sx_p;
+        for (int k = 0; k < 16; k++) {
+            const __m512 xk = _mm512_set1_ps(xb[k]), wk = _mm512_set1_ps(wb[k]);
+            const __m512 tp = _mm512_mul_ps(vid, xk);
+            const __m512 tm = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(tp), sign));
+            /* v >= mid + c: the search on v with every midpoint moved by the lane's c */
+            __m512i kp = zero, km = zero;
+            for (int st = 32; st >= 1; st /= 2) {
+                const __m512i sv = _mm512_set1_epi32(st - 1), sa = _mm512_set1_epi32(st);
+                const __m512 mp = _mm512_add_ps(qtk_lut512(M, 64, _mm512_add_epi32(kp, sv)), cs);
+                const __m512 mm = _mm512_add_ps(qtk_lut512(M, 64, _mm512_add_epi32(km, sv)), cs);
+                kp = _mm512_mask_add_epi32(kp, _mm512_cmp_ps_mask(tp, mp, _CMP_GE_OQ), kp, sa);
+                km = _mm512_mask_add_epi32(km, _mm512_cmp_ps_mask(tm, mm, _CMP_GE_OQ), km, sa);
+            }
+            const __m512 qp = _mm512_add_ps(qtk_lut512(V, 64, kp), cs), qm = _mm512_add_ps(qtk_lut512(V, 64, km), cs);
+            const __m512 wp = _mm512_mul_ps(wk, qp), wm = _mm512_mul_ps(wk, qm);
+            sx_p = _mm512_add_ps(sx_p, _mm512_mul_ps(wp, xk));
+            s2_p = _mm512_add_ps(s2_p, _mm512_mul_ps(wp, qp));
+            sx_m = _mm512_add_ps(sx_m, _mm512_mul_ps(wm, xk));
+            s2_m = _mm512_add_ps(s2_m, _mm512_mul_ps(wm, qm));
+        }
+        float o[4][16];
+        _mm512_storeu_ps(o[0], sx_p);
+        _mm512_storeu_ps(o[1], s2_p);
+        _mm512_storeu_ps(o[2], sx_m);
+        _mm512_storeu_ps(o[3], s2_m);
+        for (int l = 0; l < cnt; l++)
+            for (int q = 0; q < 4; q++) sums[4 * (i0 + l) + q] = o[q][l];
+    }
+}
+
 void qtk_iqk_scale_sums_avx512(const qtk_grid_lut lut[2], const float *T, int nv, const float *xb, const float *wb,
                                int n, const float *id, const int *shift, float *sums) {
+    float c;
     switch (nv) {
     case 4: scale_sums(lut, T, 4, xb, wb, n, id, shift, sums); break;
     case 8: scale_sums(lut, T, 8, xb, wb, n, id, shift, sums); break;
     case 16: scale_sums(lut, T, 16, xb, wb, n, id, shift, sums); break;
     case 32: scale_sums(lut, T, 32, xb, wb, n, id, shift, sums); break;
-    default: qtk_iqk_scale_sums_scalar(lut, T, nv, xb, wb, n, id, shift, sums); break; /* IQ6_K's 64 */
+    case 64: /* IQ6_K */
+        if (shifted_by_constant(lut, T, 64, &c)) {
+            scale_sums64(lut, T, c, xb, wb, n, id, shift, sums);
+            break;
+        }
+        /* fall through */
+    default: qtk_iqk_scale_sums_scalar(lut, T, nv, xb, wb, n, id, shift, sums); break;
     }
 }
 
