@@ -293,7 +293,7 @@ static void test_iq4_round_lanes(void) {
 static int parity4(int v) { return (v ^ (v >> 1) ^ (v >> 2) ^ (v >> 3)) & 1; }
 
 static void test_kss_round(void) {
-    static const qtk_isa simd[] = {QTK_ISA_AVX512, QTK_ISA_NEON};
+    static const qtk_isa simd[] = {QTK_ISA_AVX2, QTK_ISA_AVX512, QTK_ISA_NEON};
     tl_rng r;
     tl_rng_seed(&r, 1207);
     int n_move_ties = 0, n_ends = 0, n_twin = 0;

@@ -170,6 +170,8 @@ void qtk_kss_round_scalar(const float *t, const float *w, const int8_t *g, const
  * scalar quantizer then computes the moves of odd groups only). */
 int qtk_kss_round_simd(const float *t, const float *w, const int8_t *g, uint8_t *q, unsigned *par, uint8_t *alt,
                        float *dx, float *dwx);
+void qtk_kss_round_avx2(const float *t, const float *w, const int8_t *g, const int8_t *opp_dn, const int8_t *opp_up,
+                        uint8_t *q, unsigned *par, uint8_t *alt, float *dx, float *dwx); /* iqk_ks_avx2.c */
 void qtk_kss_round_avx512(const float *t, const float *w, const int8_t *g, const int8_t *opp_dn, const int8_t *opp_up,
                           uint8_t *q, unsigned *par, uint8_t *alt, float *dx, float *dwx);
 void qtk_kss_round_neon(const float *t, const float *w, const int8_t *g, const int8_t *opp_dn, const int8_t *opp_up,

@@ -466,3 +466,78 @@ void qtk_ks_eval_lanes_avx2(const float *x, const float *w, const float *mw, con
     _mm256_storeu_ps(mo, ma);
     for (int t = 0; t < nc; t++) e[t] = eo[t], m[t] = mo[t];
 }
+
+/* Entry idx (0..15 per lane) of a 16-entry table held as lo (0..7) and hi (8..15). */
+static inline __m256 lut16_ps(__m256 lo, __m256 hi, __m256i idx) {
+    const __m256 pick_hi = _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)); /* bit 3 → sign */
+    return _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo, idx), _mm256_permutevar8x32_ps(hi, idx), pick_hi);
+}
+
+static inline __m256i lut16_epi32(__m256i lo, __m256i hi, __m256i idx) {
+    return _mm256_castps_si256(lut16_ps(_mm256_castsi256_ps(lo), _mm256_castsi256_ps(hi), idx));
+}
+
+/* 32 indices 0..15 in four vectors of 8 int32 → 32 bytes in order. */
+static inline void store_idx32(uint8_t *dst, const __m256i v[4]) {
+    /* per 128-bit half: packs gives v0[0..3] v1[0..3] / v0[4..7] v1[4..7] (16-bit), packus
+     * then four 4-byte groups per half; the permute puts the groups back in order */
+    const __m256i b = _mm256_packus_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
+    _mm256_storeu_si256((__m256i *)(void *)dst, _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+}
+
+/* IQ4_KSS's constrained rounding (iqk_kss.c, qtk_kss_round_scalar), 8 weights per
+ * vector: the nearest index as the count of midpoints at or below t (two chains of
+ * integer adds), then the same floats as the scalar function — e0 = (t − g[l])², each
+ * opposite-parity neighbour's (t − g)² − e0 (+inf past the grid's ends), the upper one
+ * when strictly cheaper, w·dx. */
+void qtk_kss_round_avx2(const float *t, const float *w, const int8_t *g, const int8_t *opp_dn, const int8_t *opp_up,
+                        uint8_t *q, unsigned *par, uint8_t *alt, float *dx, float *dwx) {
+    float gf[16];
+    int32_t dn[16], up[16];
+    __m256 mid[15];
+    for (int i = 0; i < 16; i++) {
+        gf[i] = (float)g[i];
+        dn[i] = opp_dn[i];
+        up[i] = opp_up[i];
+    }
+    for (int i = 0; i < 15; i++) mid[i] = _mm256_set1_ps(0.5f * ((float)g[i] + (float)g[i + 1]));
+    const __m256 Glo = _mm256_loadu_ps(gf), Ghi = _mm256_loadu_ps(gf + 8), inf = _mm256_set1_ps(INFINITY);
+    const __m256i DNlo = _mm256_loadu_si256((const __m256i *)(const void *)dn);
+    const __m256i DNhi = _mm256_loadu_si256((const __m256i *)(const void *)(dn + 8));
+    const __m256i UPlo = _mm256_loadu_si256((const __m256i *)(const void *)up);
+    const __m256i UPhi = _mm256_loadu_si256((const __m256i *)(const void *)(up + 8));
+    const __m256i zero = _mm256_setzero_si256(), fifteen = _mm256_set1_epi32(15);
+    unsigned bits = 0;
+    __m256i lv[4], av[4];
+    for (int h = 0; h < 4; h++) {
+        const __m256 tv = _mm256_loadu_ps(t + 8 * h);
+        __m256i c0 = zero, c1 = zero; /* compare masks are −1: subtracting counts */
+        for (int i = 0; i + 1 < 15; i += 2) {
+            c0 = _mm256_sub_epi32(c0, _mm256_castps_si256(_mm256_cmp_ps(tv, mid[i], _CMP_GE_OQ)));
+            c1 = _mm256_sub_epi32(c1, _mm256_castps_si256(_mm256_cmp_ps(tv, mid[i + 1], _CMP_GE_OQ)));
+        }
+        c0 = _mm256_sub_epi32(c0, _mm256_castps_si256(_mm256_cmp_ps(tv, mid[14], _CMP_GE_OQ)));
+        const __m256i l = _mm256_add_epi32(c0, c1);
+        __m256i p = _mm256_xor_si256(l, _mm256_srli_epi32(l, 1));
+        p = _mm256_xor_si256(p, _mm256_srli_epi32(p, 2));
+        bits |= (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_slli_epi32(p, 31))) << (8 * h);
+        const __m256 e = _mm256_sub_ps(tv, lut16_ps(Glo, Ghi, l));
+        const __m256 e0 = _mm256_mul_ps(e, e);
+        const __m256i ld = lut16_epi32(DNlo, DNhi, l), lu = lut16_epi32(UPlo, UPhi, l);
+        const __m256 edn = _mm256_sub_ps(tv, lut16_ps(Glo, Ghi, ld));
+        const __m256 eup = _mm256_sub_ps(tv, lut16_ps(Glo, Ghi, lu));
+        const __m256 dd = _mm256_blendv_ps(_mm256_sub_ps(_mm256_mul_ps(edn, edn), e0), inf,
+                                           _mm256_castsi256_ps(_mm256_cmpeq_epi32(l, zero)));
+        const __m256 du = _mm256_blendv_ps(_mm256_sub_ps(_mm256_mul_ps(eup, eup), e0), inf,
+                                           _mm256_castsi256_ps(_mm256_cmpeq_epi32(l, fifteen)));
+        const __m256 u = _mm256_cmp_ps(du, dd, _CMP_LT_OQ);
+        const __m256 d = _mm256_blendv_ps(dd, du, u);
+        lv[h] = l;
+        av[h] = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(ld), _mm256_castsi256_ps(lu), u));
+        _mm256_storeu_ps(dx + 8 * h, d);
+        _mm256_storeu_ps(dwx + 8 * h, _mm256_mul_ps(_mm256_loadu_ps(w + 8 * h), d));
+    }
+    store_idx32(q, lv);
+    store_idx32(alt, av);
+    *par = bits;
+}

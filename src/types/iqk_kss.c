@@ -76,11 +76,17 @@ void qtk_kss_round_scalar(const float *t, const float *w, const int8_t *g, const
 
 int qtk_kss_round_simd(const float *t, const float *w, const int8_t *g, uint8_t *q, unsigned *par, uint8_t *alt,
                        float *dx, float *dwx) {
-    const int isa = qtk_isa_pick((1u << QTK_ISA_SCALAR) | (1u << QTK_ISA_AVX512) | (1u << QTK_ISA_NEON));
+    const int isa = qtk_isa_pick(QTK_SEARCH_LEVELS);
     (void)isa;
 #if defined(QTK_HAVE_AVX512)
     if (isa == QTK_ISA_AVX512) {
         qtk_kss_round_avx512(t, w, g, qtk_kss_opp_dn, qtk_kss_opp_up, q, par, alt, dx, dwx);
+        return 1;
+    }
+#endif
+#if defined(QTK_HAVE_AVX2)
+    if (isa == QTK_ISA_AVX2) {
+        qtk_kss_round_avx2(t, w, g, qtk_kss_opp_dn, qtk_kss_opp_up, q, par, alt, dx, dwx);
         return 1;
     }
 #endif
