@@ -177,6 +177,69 @@ static void check_window_error(void) {
     printf("window error: %d cases, %d ties on a midpoint, %d SIMD twins compared\n", n_cases, n_ties, n_twins);
 }
 
+/* The large grids' window error (IQ4_K/IQ5_K improvement pass): each SIMD twin returns
+ * the scalar function's double bit for bit and the same indices, for both grids of
+ * 16 and 32 values, with t = x/dl exactly on midpoints (power-of-two scales), beyond
+ * the grids' ends, t = ±inf and NaN (dl so small that 1/dl overflows), zero weights. */
+static void check_window_error_large(void) {
+    static const struct {
+        const int8_t *grid;
+        int nv;
+    } grids[] = {{qtk_iq4nl_values, 16}, {qtk_iq5nl_values, 32}};
+    tl_rng r;
+    tl_rng_seed(&r, 1208);
+    int n_cases = 0, n_ties = 0, n_twins = 0, n_special = 0;
+    for (size_t gi = 0; gi < sizeof grids / sizeof grids[0]; gi++) {
+        const int nv = grids[gi].nv;
+        qtk_iqk_window_error_fn twins[N_LEVELS];
+        int nt = 0;
+        for (size_t li = 0; li < N_LEVELS; li++) {
+            if (!qtk_isa_available(g_levels[li])) continue;
+            qtk_set_max_isa(g_levels[li]);
+            const qtk_iqk_window_error_fn f = qtk_iqk_window_error_pick(nv);
+            if (f != qtk_iqk_window_error_scalar) twins[nt++] = f;
+        }
+        qtk_set_max_isa(QTK_ISA_COUNT);
+        n_twins += nt;
+        for (int sh = 0; sh < 2; sh++) {
+            const int8_t *g = grids[gi].grid + sh * nv;
+            qtk_grid_lut lut;
+            qtk_grid_lut_init(&lut, g, nv);
+            float T[32];
+            for (int i = 0; i < nv; i++) T[i] = (float)g[i];
+            for (int it = 0; it < 3000; it++) {
+                const int kind = it % 5;
+                float x[16], w[16];
+                float dl = (kind == 3 ? 0.25f : 0.0005f + 0.02f * tl_rng_uniform(&r)) * (it % 10 < 5 ? 1.0f : -1.0f);
+                if (kind == 4) dl = it % 2 ? 1e-45f : -1e-45f; /* 1/dl = ±inf: t = ±inf, 0·inf = NaN */
+                for (int k = 0; k < 16; k++) {
+                    x[k] = 0.02f * tl_rng_normal(&r) * (kind == 1 && k == 5 ? 40.0f : 1.0f);
+                    if ((kind == 2 || kind == 4) && k % 4 == 0) x[k] = 0.0f;
+                    if (kind == 3) { /* every third weight exactly on a midpoint, others past the ends */
+                        const int m = (int)(tl_rng_uniform(&r) * (float)(nv - 1)) % (nv - 1);
+                        x[k] = k % 3 == 1 ? lut.mid[m] * dl : (float)g[k % nv] * dl * (k % 3 ? 0.9f : 1.3f);
+                        n_ties += k % 3 == 1;
+                    }
+                    w[k] = k % 7 == 3 ? 0.0f : 0.01f + tl_rng_uniform(&r) * tl_rng_uniform(&r) * 50.0f;
+                }
+                n_special += kind == 4;
+                uint8_t i_s[16], i_b[16];
+                const double e_s = qtk_iqk_window_error_scalar(&lut, T, nv, x, w, dl, i_s);
+                for (int tw = 0; tw < nt; tw++) {
+                    const double e_b = twins[tw](&lut, T, nv, x, w, dl, i_b);
+                    CHECK(memcmp(&e_s, &e_b, sizeof e_s) == 0 && memcmp(i_s, i_b, 16) == 0,
+                          "window error (large): SIMD twin %d differs (nv %d, grid %d, case %d): %.17g vs %.17g", tw,
+                          nv, sh, it, e_s, e_b);
+                }
+                n_cases++;
+            }
+        }
+    }
+    CHECK(n_ties > 1000 && n_special > 1000, "window error (large): %d ties, %d inf/NaN cases", n_ties, n_special);
+    printf("window error (large grids): %d cases, %d midpoint ties, %d inf/NaN cases, %d (grid, twin) pairs\n",
+           n_cases, n_ties, n_special, n_twins);
+}
+
 /* The scale search's sums (all IQk quantizers, IQ6_K's 64-value grids too): each
  * SIMD twin (8 or 16 tries per vector) returns the scalar loop's floats bit for
  * bit for every try count (remainder lanes), both grids of a type mixed, ties on
@@ -246,6 +309,7 @@ static void check_scale_sums(void) {
 int main(void) {
     check_scale_sums();
     check_window_error();
+    check_window_error_large();
     check_iq6_decoders();
     check_dots(QTK_TYPE_IQ6_K, qtk_iq6_k_to_float_table, "iq6_k");
     check_dots(QTK_TYPE_IQ2_K, qtk_iq2_k_to_float, "iq2_k");

@@ -279,11 +279,13 @@ typedef struct {
     int z[2];                     /* index of the value nearest 0 = number of midpoints <= 0 */
     double dT[2][64], dT2[2][64]; /* T[k+1] − T[k] and T[k+1]² − T[k]² */
     qtk_iqk_scale_sums_fn scale_sums;
+    qtk_iqk_window_error_fn window_error;
 } fgrid;
 
 static void make_fgrid(const iqk_desc *t, fgrid *g) {
     g->nv = t->nv;
     g->scale_sums = qtk_iqk_scale_sums_pick(t->nv);
+    g->window_error = qtk_iqk_window_error_pick(t->nv);
     for (int i = 0; i < 2 * t->nv; i++) g->v[i] = (float)t->grid[i];
     for (int sh = 0; sh < 2; sh++) {
         const float *T = g->v + sh * t->nv;
@@ -721,17 +723,10 @@ static int best_sub_window(const iqk_qparams *p, const fgrid *g, const sb_state 
     double best = -1.0;
     for (int S = center - win; S <= center + win; S++) {
         if (S < p->smin || S > p->smax || S == 0) continue;
-        const float dl = d * (float)S, idl = 1.0f / dl;
+        const float dl = d * (float)S;
         for (int sh = 0; sh < 2; sh++) {
-            const float *T = g->v + (sh ? nv : 0);
             uint8_t idx[16];
-            double e = 0;
-            for (int k = 0; k < 16; k++) {
-                const int l = nearest(g, sh, idl * xb[k]);
-                idx[k] = (uint8_t)l;
-                const double r = xb[k] - dl * T[l];
-                e += wb[k] * r * r;
-            }
+            const double e = g->window_error(&g->lut[sh], g->v + (sh ? nv : 0), nv, xb, wb, dl, idx);
             if (best < 0 || e < best) {
                 best = e;
                 *S_out = S;
@@ -961,6 +956,35 @@ float qtk_iqk_sub_error_scalar(const float *mid, const float *T, int nv, const f
 }
 
 typedef qtk_iqk_sub_error_fn sub_error_fn;
+
+/* The window search's error of one (scale, grid) candidate: the LUT nearest, r = x −
+ * dl·T[l] as a float, Σ w·r·r in double in k order. */
+double qtk_iqk_window_error_scalar(const qtk_grid_lut *lut, const float *T, int nv, const float *xb, const float *wb,
+                                   float dl, uint8_t *idx) {
+    (void)nv;
+    const float idl = 1.0f / dl;
+    double e = 0;
+    for (int k = 0; k < 16; k++) {
+        const int l = qtk_grid_lut_nearest(lut, idl * xb[k]);
+        idx[k] = (uint8_t)l;
+        const double r = xb[k] - dl * T[l];
+        e += wb[k] * r * r;
+    }
+    return e;
+}
+
+qtk_iqk_window_error_fn qtk_iqk_window_error_pick(int nv) {
+    const int isa = qtk_isa_pick(QTK_SEARCH_LEVELS);
+    (void)isa;
+#ifdef QTK_HAVE_AVX512
+    if (isa == QTK_ISA_AVX512 && nv <= 32) return qtk_iqk_window_error_avx512;
+#endif
+#ifdef QTK_HAVE_AVX2
+    if (isa == QTK_ISA_AVX2 && nv <= 32) return qtk_iqk_window_error_avx2;
+#endif
+    (void)nv;
+    return qtk_iqk_window_error_scalar;
+}
 
 qtk_iqk_sub_error_fn qtk_iqk_sub_error_pick(void) {
     const int isa = qtk_isa_pick(QTK_SEARCH_LEVELS);

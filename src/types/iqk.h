@@ -50,6 +50,22 @@ typedef float (*qtk_iqk_sub_error_fn)(const float *mid, const float *T, int nv, 
 /* The widest twin allowed (qtk_set_max_isa) and available. */
 qtk_iqk_sub_error_fn qtk_iqk_sub_error_pick(void);
 
+/* The large grids' window search (iqk.c, best_sub_window): the error Σ w·r² of 16 weights
+ * at scale dl on a grid of nv values T (lut: its nearest-value table; the index is the
+ * count of midpoints at or below x/dl, ties up), r = x − dl·T[index] in float and the
+ * sum in double in weight order, and the indices. The twins (nv <= 32) return the same
+ * double. */
+typedef double (*qtk_iqk_window_error_fn)(const qtk_grid_lut *lut, const float *T, int nv, const float *xb,
+                                          const float *wb, float dl, uint8_t *idx);
+double qtk_iqk_window_error_scalar(const qtk_grid_lut *lut, const float *T, int nv, const float *xb, const float *wb,
+                                   float dl, uint8_t *idx);
+double qtk_iqk_window_error_avx2(const qtk_grid_lut *lut, const float *T, int nv, const float *xb, const float *wb,
+                                 float dl, uint8_t *idx);
+double qtk_iqk_window_error_avx512(const qtk_grid_lut *lut, const float *T, int nv, const float *xb, const float *wb,
+                                   float dl, uint8_t *idx);
+/* The widest twin allowed and available for grids of nv values (the scalar beyond 32). */
+qtk_iqk_window_error_fn qtk_iqk_window_error_pick(int nv);
+
 void qtk_iq2_k_to_float(const void *row, float *dst, int64_t n);
 size_t qtk_iq2_k_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
 size_t qtk_iq2_k_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,

@@ -328,3 +328,61 @@ void qtk_iqk_scale_sums_avx2(const qtk_grid_lut lut[2], const float *T, int nv, 
             for (int c = 0; c < 4; c++) sums[4 * (i0 + l) + c] = o[c][l];
     }
 }
+
+/* Entry idx (0..15 per lane) of a 16-entry table lo (0..7), hi (8..15). */
+static inline __m256 win_lut16(__m256 lo, __m256 hi, __m256i idx) {
+    const __m256 pick_hi = _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)); /* bit 3 → sign */
+    return _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo, idx), _mm256_permutevar8x32_ps(hi, idx), pick_hi);
+}
+
+/* qtk_iqk_window_error_scalar for grids of NV = 16 or 32 values, the 16 weights as two
+ * vectors: the index as the count of midpoints at or below t (the LUT's answer, also for
+ * NaN → 0 and +inf → NV − 1: only the NV − 1 real midpoints are compared), the value by
+ * look-up, r in float, then each w·r·r in double, summed in k order as the scalar does. */
+static inline double window_error_avx2(const qtk_grid_lut *lut, const float *T, const int NV, const float *xb,
+                                       const float *wb, float dl, uint8_t *idx) {
+    const __m256 idl = _mm256_set1_ps(1.0f / dl), d = _mm256_set1_ps(dl);
+    double terms[16];
+    int32_t li[16];
+    for (int h = 0; h < 2; h++) {
+        const __m256 x = _mm256_loadu_ps(xb + 8 * h);
+        const __m256 t = _mm256_mul_ps(idl, x);
+        __m256i c0 = _mm256_setzero_si256(), c1 = c0; /* masks are −1: subtracting counts */
+        int m = 0;
+        for (; m + 2 < NV; m += 2) {
+            c0 = _mm256_sub_epi32(c0, _mm256_castps_si256(_mm256_cmp_ps(t, _mm256_set1_ps(lut->mid[m]), _CMP_GE_OQ)));
+            c1 = _mm256_sub_epi32(c1, _mm256_castps_si256(_mm256_cmp_ps(t, _mm256_set1_ps(lut->mid[m + 1]), _CMP_GE_OQ)));
+        }
+        c0 = _mm256_sub_epi32(c0, _mm256_castps_si256(_mm256_cmp_ps(t, _mm256_set1_ps(lut->mid[m]), _CMP_GE_OQ)));
+        const __m256i l = _mm256_add_epi32(c0, c1);
+        __m256 q;
+        if (NV == 16) {
+            q = win_lut16(_mm256_loadu_ps(T), _mm256_loadu_ps(T + 8), l);
+        } else { /* 32: bit 4 picks the upper 16 */
+            const __m256 lo = win_lut16(_mm256_loadu_ps(T), _mm256_loadu_ps(T + 8), l);
+            const __m256 hi = win_lut16(_mm256_loadu_ps(T + 16), _mm256_loadu_ps(T + 24), l);
+            q = _mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_slli_epi32(l, 27)));
+        }
+        const __m256 r = _mm256_sub_ps(x, _mm256_mul_ps(d, q));
+        const __m256 w = _mm256_loadu_ps(wb + 8 * h);
+        for (int half = 0; half < 2; half++) {
+            const __m256d rd = _mm256_cvtps_pd(half ? _mm256_extractf128_ps(r, 1) : _mm256_castps256_ps128(r));
+            const __m256d wd = _mm256_cvtps_pd(half ? _mm256_extractf128_ps(w, 1) : _mm256_castps256_ps128(w));
+            _mm256_storeu_pd(terms + 8 * h + 4 * half, _mm256_mul_pd(_mm256_mul_pd(wd, rd), rd));
+        }
+        _mm256_storeu_si256((__m256i *)(void *)(li + 8 * h), l);
+    }
+    double e = 0;
+    for (int k = 0; k < 16; k++) {
+        e += terms[k];
+        idx[k] = (uint8_t)li[k];
+    }
+    return e;
+}
+
+double qtk_iqk_window_error_avx2(const qtk_grid_lut *lut, const float *T, int nv, const float *xb, const float *wb,
+                                 float dl, uint8_t *idx) {
+    if (nv == 16) return window_error_avx2(lut, T, 16, xb, wb, dl, idx);
+    if (nv == 32) return window_error_avx2(lut, T, 32, xb, wb, dl, idx);
+    return qtk_iqk_window_error_scalar(lut, T, nv, xb, wb, dl, idx);
+}

@@ -167,3 +167,34 @@ float qtk_iqk_sub_error_avx512(const float *mid, const float *T, int nv, const f
     _mm_storeu_si128((__m128i *)(void *)idx, _mm512_cvtepi32_epi8(k));
     return _mm_cvtss_f32(_mm_add_ss(v, _mm_movehl_ps(v, v)));
 }
+
+/* qtk_iqk_window_error_scalar for grids of 4..32 values, the 16 weights in one vector:
+ * the binary search (the last, +huge midpoint never probed: +inf → nv − 1, NaN → 0, the
+ * LUT's answers), the value by look-up, r in float, each w·r·r in double, summed in k
+ * order as the scalar does. */
+double qtk_iqk_window_error_avx512(const qtk_grid_lut *lut, const float *T, int nv, const float *xb, const float *wb,
+                                   float dl, uint8_t *idx) {
+    if (nv < 4 || nv > 32 || (nv & (nv - 1))) return qtk_iqk_window_error_scalar(lut, T, nv, xb, wb, dl, idx);
+    __m512 M[2], V[2];
+    for (int i = 0; i < 2; i++) {
+        const __mmask16 live = 16 * i < nv ? (__mmask16)(nv - 16 * i >= 16 ? 0xFFFFu : (1u << (nv - 16 * i)) - 1u) : 0;
+        M[i] = _mm512_maskz_loadu_ps(live, lut->mid + 16 * i);
+        V[i] = _mm512_maskz_loadu_ps(live, T + 16 * i);
+    }
+    const __m512 x = _mm512_loadu_ps(xb);
+    const __m512 t = _mm512_mul_ps(_mm512_set1_ps(1.0f / dl), x);
+    const __m512i l = qtk_nearest_pos512(M, nv, nv, t, _mm512_setzero_si512());
+    const __m512 r = _mm512_sub_ps(x, _mm512_mul_ps(_mm512_set1_ps(dl), qtk_lut512(V, nv, l)));
+    const __m512 w = _mm512_loadu_ps(wb);
+    double terms[16];
+    for (int half = 0; half < 2; half++) {
+        const __m256 rh = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(r), half));
+        const __m256 wh = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(w), half));
+        const __m512d rd = _mm512_cvtps_pd(rh), wd = _mm512_cvtps_pd(wh);
+        _mm512_storeu_pd(terms + 8 * half, _mm512_mul_pd(_mm512_mul_pd(wd, rd), rd));
+    }
+    _mm_storeu_si128((__m128i *)(void *)idx, _mm512_cvtepi32_epi8(l));
+    double e = 0;
+    for (int k = 0; k < 16; k++) e += terms[k];
+    return e;
+}
