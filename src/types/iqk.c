@@ -982,6 +982,9 @@ qtk_iqk_window_error_fn qtk_iqk_window_error_pick(int nv) {
 #ifdef QTK_HAVE_AVX2
     if (isa == QTK_ISA_AVX2 && nv <= 32) return qtk_iqk_window_error_avx2;
 #endif
+#ifdef QTK_HAVE_NEON
+    if (isa == QTK_ISA_NEON && nv <= 32) return qtk_iqk_window_error_neon;
+#endif
     (void)nv;
     return qtk_iqk_window_error_scalar;
 }

@@ -63,6 +63,8 @@ double qtk_iqk_window_error_avx2(const qtk_grid_lut *lut, const float *T, int nv
                                  float dl, uint8_t *idx);
 double qtk_iqk_window_error_avx512(const qtk_grid_lut *lut, const float *T, int nv, const float *xb, const float *wb,
                                    float dl, uint8_t *idx);
+double qtk_iqk_window_error_neon(const qtk_grid_lut *lut, const float *T, int nv, const float *xb, const float *wb,
+                                 float dl, uint8_t *idx);
 /* The widest twin allowed and available for grids of nv values (the scalar beyond 32). */
 qtk_iqk_window_error_fn qtk_iqk_window_error_pick(int nv);
 

@@ -117,3 +117,40 @@ float qtk_iqk_sub_error_neon(const float *mid, const float *T, int nv, const flo
     const float32x4_t v = vpaddq_f32(u, u);                                        /* (u0+u1), (u2+u3) */
     return vgetq_lane_f32(v, 0) + vgetq_lane_f32(v, 1);
 }
+
+/* qtk_iqk_window_error_scalar for grids of NV = 16 or 32 values, 4 weights per vector:
+ * the binary search (the last, +huge midpoint never probed: +inf → NV − 1, NaN → 0, the
+ * LUT's answers), the value by look-up, r in float, each w·r·r in double, summed in k
+ * order as the scalar does. */
+QTK_FORCE_INLINE double window_error(const qtk_grid_lut *lut, const float *T, const int NV, const float *xb,
+                                     const float *wb, float dl, uint8_t *idx) {
+    qtk_lut_neon M, V;
+    qtk_lut_neon_init(&M, lut->mid, NV);
+    qtk_lut_neon_init(&V, T, NV);
+    const float32x4_t idl = vdupq_n_f32(1.0f / dl), d = vdupq_n_f32(dl), zero = vdupq_n_f32(0.0f);
+    double terms[16];
+    uint32x4_t k[4];
+    for (int h = 0; h < 4; h++) {
+        const float32x4_t x = vld1q_f32(xb + 4 * h), w = vld1q_f32(wb + 4 * h);
+        const uint32x4_t pos = qtk_nearest_pos_neon(&M, NV, NV, vmulq_f32(idl, x), 0, zero, qtk_pos_neon(vdupq_n_u32(0)));
+        const float32x4_t r = vsubq_f32(x, vmulq_f32(d, qtk_lut_neon_get(&V, NV, pos)));
+        const float64x2_t rlo = vcvt_f64_f32(vget_low_f32(r)), rhi = vcvt_high_f64_f32(r);
+        const float64x2_t wlo = vcvt_f64_f32(vget_low_f32(w)), whi = vcvt_high_f64_f32(w);
+        vst1q_f64(terms + 4 * h, vmulq_f64(vmulq_f64(wlo, rlo), rlo));
+        vst1q_f64(terms + 4 * h + 2, vmulq_f64(vmulq_f64(whi, rhi), rhi));
+        k[h] = qtk_pos_index_neon(pos);
+    }
+    const uint16x8_t k01 = vcombine_u16(vmovn_u32(k[0]), vmovn_u32(k[1]));
+    const uint16x8_t k23 = vcombine_u16(vmovn_u32(k[2]), vmovn_u32(k[3]));
+    vst1q_u8(idx, vcombine_u8(vmovn_u16(k01), vmovn_u16(k23)));
+    double e = 0;
+    for (int j = 0; j < 16; j++) e += terms[j];
+    return e;
+}
+
+double qtk_iqk_window_error_neon(const qtk_grid_lut *lut, const float *T, int nv, const float *xb, const float *wb,
+                                 float dl, uint8_t *idx) {
+    if (nv == 16) return window_error(lut, T, 16, xb, wb, dl, idx);
+    if (nv == 32) return window_error(lut, T, 32, xb, wb, dl, idx);
+    return qtk_iqk_window_error_scalar(lut, T, nv, xb, wb, dl, idx);
+}
