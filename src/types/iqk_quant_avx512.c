@@ -187,12 +187,11 @@ double qtk_iqk_window_error_avx512(const qtk_grid_lut *lut, const float *T, int 
     const __m512 r = _mm512_sub_ps(x, _mm512_mul_ps(_mm512_set1_ps(dl), qtk_lut512(V, nv, l)));
     const __m512 w = _mm512_loadu_ps(wb);
     double terms[16];
-    for (int half = 0; half < 2; half++) {
-        const __m256 rh = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(r), half));
-        const __m256 wh = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(w), half));
-        const __m512d rd = _mm512_cvtps_pd(rh), wd = _mm512_cvtps_pd(wh);
-        _mm512_storeu_pd(terms + 8 * half, _mm512_mul_pd(_mm512_mul_pd(wd, rd), rd));
-    }
+    const __m512d r0 = _mm512_cvtps_pd(_mm512_castps512_ps256(r)), w0 = _mm512_cvtps_pd(_mm512_castps512_ps256(w));
+    const __m512d r1 = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(r), 1)));
+    const __m512d w1 = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(w), 1)));
+    _mm512_storeu_pd(terms, _mm512_mul_pd(_mm512_mul_pd(w0, r0), r0));
+    _mm512_storeu_pd(terms + 8, _mm512_mul_pd(_mm512_mul_pd(w1, r1), r1));
     _mm_storeu_si128((__m128i *)(void *)idx, _mm512_cvtepi32_epi8(l));
     double e = 0;
     for (int k = 0; k < 16; k++) e += terms[k];
