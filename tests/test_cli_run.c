@@ -384,6 +384,23 @@ static void test_bench_json(const char *model, const char *out) {
             CHECK(rd->num > 0.05 && rd->num < 10000, "item %d read bandwidth %g GB/s", i, rd->num);
             CHECK(fabs(eff->num - (double)wbytes * avg->num / 1e9) <= 1e-4 * eff->num + 1e-6,
                   "item %d eff GB/s = bytes x t/s", i);
+            /* each run is compared with the bandwidth probed beside it: read_gbs is the mean of
+             * those, eff/read the mean of the runs' own ratios (6 printed digits: 1e-4 margin) */
+            const jval *sbw = jget(o, "samples_read_gbs"), *ratio = jget(o, "eff_read_ratio");
+            CHECK(sbw && sbw->t == J_ARR && sbw->n == 3 && ratio, "item %d has 3 samples_read_gbs", i);
+            if (sbw && sbw->t == J_ARR && sbw->n == 3 && ratio) {
+                double m_bw = 0, m_ratio = 0;
+                for (int k = 0; k < 3; k++) {
+                    CHECK(sbw->items[k].num > 0.05, "item %d run %d bandwidth %g", i, k, sbw->items[k].num);
+                    m_bw += sbw->items[k].num / 3;
+                    m_ratio += (double)wbytes * sts->items[k].num / 1e9 / sbw->items[k].num / 3;
+                }
+                CHECK(fabs(rd->num - m_bw) <= 1e-4 * m_bw, "item %d read_gbs %g = mean %g", i, rd->num, m_bw);
+                CHECK(fabs(ratio->num - m_ratio) <= 1e-4 * m_ratio + 1e-6, "item %d eff_read_ratio %g = mean %g", i,
+                      ratio->num, m_ratio);
+            }
+        } else if (exp_n[i] == 0) {
+            CHECK(!jget(o, "samples_read_gbs"), "item %d (pp) has no samples_read_gbs", i);
         }
     }
     jfree(&doc);

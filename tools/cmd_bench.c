@@ -33,8 +33,10 @@ void help_bench(FILE *out) {
             "For tg rows also: w/token = bytes of weights read per token (every 2-D weight\n"
             "but token_embd; the output head included, token_embd counted when it is the\n"
             "head; of expert tensors the n_expert_used experts a token uses), eff GB/s = w/token x t/s, read GB/s = memory read bandwidth at that\n"
-            "thread count measured in the same run (each thread sums a contiguous slice of a\n"
-            "buffer, best of 5), eff/read = their ratio.\n\n"
+            "thread count, probed before the first run and after each (each thread sums a\n"
+            "contiguous slice of a buffer, best of 3 passes), the mean over the runs of the two\n"
+            "probes beside each run; eff/read = the mean over the runs of each run's eff GB/s\n"
+            "divided by the bandwidth beside it (a shared machine's load moves within minutes).\n\n"
             "options:\n"
             "  -m, --model FILE     model (repeatable; also a comma list)\n"
             "  -p, --n-prompt N     prompt tokens (comma list; 0 = no pp test; default 512)\n"
@@ -266,8 +268,10 @@ typedef struct mb_result {
     int64_t n_prompt, n_gen;
     int reps;
     double *samples_ns;          /* reps */
+    double *samples_read_gbs;    /* tg only: reps, the bandwidth beside each run (else NULL) */
     double avg_ns, stddev_ns, avg_ts, stddev_ts;
-    double read_gbs;             /* tg only: measured read bandwidth at n_threads */
+    double read_gbs;             /* tg only: mean read bandwidth at n_threads beside the runs */
+    double eff_read;             /* tg only: mean over the runs of eff GB/s / the bandwidth beside it */
     char test_time[32];
 } mb_result;
 
@@ -413,6 +417,7 @@ static qtk_status mb_model_open(mb_model *mm, const char *path, qtk_load_mode mo
 /* ---- memory read bandwidth ---------------------------------------------- */
 
 #define MB_BW_BLOCK 512 /* uint64 words per work item (4 KiB) */
+#define MB_BW_PASSES 3  /* read passes per probe; its best counts */
 
 typedef struct mb_bw {
     const uint64_t *mem;
@@ -438,14 +443,14 @@ static void mb_bw_range(void *p, int64_t begin, int64_t end, int ti) {
     b->partial[ti & 255][0] += s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
 }
 
-/* Best of 5 read passes over the buffer with n threads, in GB/s; 0 when the
- * sum comes out wrong (it is checked, so the reads cannot be optimized away). */
-static double mb_read_bandwidth(mb_bw *b, int nthreads) {
+/* Best of `passes` read passes over the buffer with n threads, in GB/s; 0 when
+ * the sum comes out wrong (it is checked, so the reads cannot be optimized away). */
+static double mb_read_bandwidth(mb_bw *b, int nthreads, int passes) {
     const uint64_t n = (uint64_t)b->words;
     /* sum of i * 2654435761 for i < n, mod 2^64 */
     const uint64_t expect = (n % 2 == 0 ? (n / 2) * (n - 1) : n * ((n - 1) / 2)) * 2654435761u;
     double best = 0.0;
-    for (int run = 0; run < 5; run++) {
+    for (int run = 0; run < passes; run++) {
         memset(b->partial, 0, sizeof b->partial);
         double t0 = qtk_time_now();
         qtk_parallel_for(nthreads, b->words / MB_BW_BLOCK, mb_bw_range, b);
@@ -551,7 +556,7 @@ static void mb_md_row(FILE *out, const mb_result *r, bool kv) {
         snprintf(eff, sizeof eff, "%.2f", gbs);
         if (r->read_gbs > 0) {
             snprintf(rd, sizeof rd, "%.2f", r->read_gbs);
-            snprintf(ratio, sizeof ratio, "%.3f", gbs / r->read_gbs);
+            snprintf(ratio, sizeof ratio, "%.3f", r->eff_read);
         }
     }
     /* the "±" is 2 bytes for 1 column: one more byte of width */
@@ -615,7 +620,7 @@ static int mb_fields(const mb_result *r, const char *cpu_info, mb_field *f) {
     MB_NUM("weight_bytes_per_token", "%llu", (unsigned long long)(tg ? r->model->weight_bytes_tok : 0));
     MB_NUM("eff_gbs", "%f", tg ? gbs : 0.0);
     MB_NUM("read_gbs", "%f", tg ? r->read_gbs : 0.0);
-    MB_NUM("eff_read_ratio", "%f", tg && r->read_gbs > 0 ? gbs / r->read_gbs : 0.0);
+    MB_NUM("eff_read_ratio", "%f", tg ? r->eff_read : 0.0);
 #undef MB_STR
 #undef MB_NUM
     return n;
@@ -640,6 +645,10 @@ static void mb_json_row(FILE *out, const mb_result *r, const char *cpu_info, boo
     fprintf(out, " ]%s%s\"samples_ts\": [", sep, ind);
     const int64_t ntok = r->n_prompt + r->n_gen;
     for (int i = 0; i < r->reps; i++) fprintf(out, "%s%g", i ? ", " : " ", 1e9 * (double)ntok / r->samples_ns[i]);
+    if (r->samples_read_gbs) {
+        fprintf(out, " ]%s%s\"samples_read_gbs\": [", sep, ind);
+        for (int i = 0; i < r->reps; i++) fprintf(out, "%s%g", i ? ", " : " ", r->samples_read_gbs[i]);
+    }
     fprintf(out, " ]%s", lines ? "}\n" : "\n  }");
     fflush(out);
 }
@@ -792,13 +801,13 @@ done_args:
     mb_model *mm = (mb_model *)calloc((size_t)n_models, sizeof *mm);
     mb_bw bw = {0};
     uint64_t *bw_mem = NULL;
-    double bw_cache[257] = {0};
     int32_t *toks = NULL;
     float *logits = NULL;
     double *samples = (double *)malloc((size_t)reps * sizeof(double));
+    double *samples_bw = (double *)malloc((size_t)reps * sizeof(double));
     char cpu_info[256];
     mb_cpu_info(cpu_info, sizeof cpu_info);
-    if (!mm || !samples) {
+    if (!mm || !samples || !samples_bw) {
         fprintf(stderr, "qtk bench: out of memory\n");
         goto done;
     }
@@ -857,14 +866,6 @@ done_args:
                 if (tmv) strftime(r.test_time, sizeof r.test_time, "%Y-%m-%dT%H:%M:%SZ", tmv);
                 if (progress)
                     fprintf(stderr, "qtk bench: benchmark %d/%d: starting\n", done_tests, total);
-                if (ng > 0) {
-                    if (bw_cache[nt] <= 0) {
-                        if (progress) fprintf(stderr, "qtk bench: benchmark %d/%d: read bandwidth, %d threads\n",
-                                              done_tests, total, nt);
-                        bw_cache[nt] = mb_read_bandwidth(&bw, nt);
-                    }
-                    r.read_gbs = bw_cache[nt];
-                }
                 qtk_context *c = NULL;
                 if (qtk_context_create(mm[mi].m, np + ng, nt, &c, &err) != QTK_OK ||
                     qtk_context_set_threads(c, nt, nt, &err) != QTK_OK ||
@@ -882,12 +883,38 @@ done_args:
                     fprintf(stderr, "qtk bench: benchmark %d/%d: warmup %s run\n", done_tests, total,
                             np > 0 ? "prompt" : "generation");
                 st = mb_run_once(c, toks, np, np > 0 ? 0 : 1, logits, &sec, &err);
+                /* tg: the read bandwidth is probed before the first run and after each, and
+                 * each run is compared with the mean of the two probes beside it. The other
+                 * tenants of a shared machine move the bandwidth within minutes; a probe
+                 * taken once per thread count compared runs with another moment's load. */
+                const bool tg_only = np == 0 && ng > 0;
+                double bw_before = 0.0, bw_sum = 0.0, ratio_sum = 0.0;
+                if (tg_only && st == QTK_OK) {
+                    if (progress)
+                        fprintf(stderr, "qtk bench: benchmark %d/%d: read bandwidth, %d threads\n", done_tests,
+                                total, nt);
+                    bw_before = mb_read_bandwidth(&bw, nt, MB_BW_PASSES);
+                }
                 for (int rep = 0; st == QTK_OK && rep < r.reps; rep++) {
                     if (progress)
                         fprintf(stderr, "qtk bench: benchmark %d/%d: %s run %d/%d\n", done_tests, total,
                                 np > 0 ? "prompt" : "generation", rep + 1, r.reps);
                     st = mb_run_once(c, toks, np, ng, logits, &sec, &err);
                     samples[rep] = sec * 1e9;
+                    if (tg_only && st == QTK_OK) {
+                        const double bw_after = mb_read_bandwidth(&bw, nt, MB_BW_PASSES);
+                        const double bw_run = 0.5 * (bw_before + bw_after);
+                        const double eff = (double)mm[mi].weight_bytes_tok * (double)ng / sec / 1e9;
+                        samples_bw[rep] = bw_run;
+                        bw_sum += bw_run;
+                        ratio_sum += bw_run > 0 ? eff / bw_run : 0.0;
+                        bw_before = bw_after;
+                    }
+                }
+                if (tg_only && st == QTK_OK && bw_sum > 0) {
+                    r.read_gbs = bw_sum / r.reps;
+                    r.eff_read = ratio_sum / r.reps;
+                    r.samples_read_gbs = samples_bw;
                 }
                 qtk_context_free(c);
                 if (st != QTK_OK) {
@@ -933,6 +960,7 @@ done:
     free(toks);
     free(logits);
     free(samples);
+    free(samples_bw);
     free(model_args);
     return rc;
 }
