@@ -89,9 +89,14 @@ QTK_FORCE_INLINE int32_t qtk_hsum_i32x8(__m256i v) {
  * the read bandwidth for nearly every kernel, AVX2 ones included (Q8_0 AVX-512
  * 0.45 -> 0.95-1.0, Q4_K 0.6 -> 0.8, IQ4_XS AVX2 0.35 -> 0.63; 4096 ahead measured
  * the same as 1024): so every GEMV and vec_dot block loop of the x86 levels calls it,
- * where on Zen 4 the compute-bound K-quant and IQk kernels had not needed it. */
+ * where on Zen 4 the compute-bound K-quant and IQk kernels had not needed it.
+ * 4096 rather than 1024 (session 25, Zen 4 again, 1024 / 4096 / 8192 alternated):
+ * one thread streaming 32768 x 4096 rows, Q8_0 21-25 -> 26-33 GB/s, Q4_K 18-26 ->
+ * 24-29, Q5_K/Q6_K/IQ4_XS likewise +15-25 %; 1B tg with 2 threads Q4_K_M +11 %,
+ * IQ4_KSS +8 % (means of 8 runs); 8192 no better than 4096. A plain read loop gains
+ * nothing from any prefetch: the kernels that compute between their loads do. */
 #ifndef QTK_PREFETCH_AHEAD
-#define QTK_PREFETCH_AHEAD 1024
+#define QTK_PREFETCH_AHEAD 4096
 #endif
 
 /* Prefetches the cache lines of [p + QTK_PREFETCH_AHEAD, + bytes): called once per
