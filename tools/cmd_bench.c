@@ -239,6 +239,9 @@ static double seconds_of_quantize(const qtk_type_traits *tr, const float *x, voi
 /* qtk bench -m MODEL: llama-bench                                           */
 /* ======================================================================== */
 
+#ifdef QTK_HAVE_BUILD_INFO
+#include "qtk_build_info.h" /* generated at every build: scripts/build_info.cmake */
+#endif
 #ifndef QTK_BUILD_COMMIT
 #define QTK_BUILD_COMMIT "unknown"
 #endif
