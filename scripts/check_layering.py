@@ -8,7 +8,8 @@
 2. Core never calls into types: src/core/ includes no src/types header and does not use
    the traits table (qtk_type_get, qtk_type_traits, ...); src/types/ asks core (qtk_isa_pick).
 4. The CLI is built against the public header alone: a file under tools/ includes only
-   headers of tools/ and include/ (CMake gives tools/ no src/ include path).
+   headers of tools/ and include/ (CMake gives tools/ no src/ include path), and the headers
+   the build generates for it (GENERATED: the build's commit, scripts/build_info.cmake).
 3. Every public prototype in include/qtk.h and include/qtk_types.h carries QTK_API
    (scripts/mark_api.py --check).
 Usage: check_layering.py [SOURCE_DIR]"""
@@ -18,6 +19,8 @@ root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file
 # The only switches on type ids allowed outside the table: rules of llama-quantize, not type facts.
 POLICY = {'src/quantize/plan.c': {'policy_llama_quantize_fallback'},
           'src/quantize/presets.c': {'policy_attn_v_bump', 'policy_output_q6_k', 'policy_attn_v_70b'}}
+# Headers the build writes into build/generated/ for the CLI: data, not library internals.
+GENERATED = {'qtk_build_info.h'}
 FLOAT_TYPES = {'QTK_TYPE_F32', 'QTK_TYPE_F16', 'QTK_TYPE_BF16', 'QTK_TYPE_F64'}
 errors = []
 
@@ -72,6 +75,8 @@ for rel, text in sources('tools'):
     for m in re.finditer(r'^\s*#\s*include\s*"([^"]+)"', text, re.M):
         inc = m.group(1)
         line = text.count('\n', 0, m.start()) + 1
+        if inc in GENERATED:
+            continue
         if not (os.path.exists(os.path.join(here, inc)) or os.path.exists(os.path.join(root, 'include', inc))):
             errors.append(f'{rel}:{line}: includes "{inc}", not a header of tools/ or include/ '
                           '(the CLI uses the public API only: move what it needs into qtk.h)')
