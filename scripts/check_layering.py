@@ -9,7 +9,7 @@
    the traits table (qtk_type_get, qtk_type_traits, ...); src/types/ asks core (qtk_isa_pick).
 4. The CLI is built against the public header alone: a file under tools/ includes only
    headers of tools/ and include/ (CMake gives tools/ no src/ include path), and the headers
-   the build generates for it (GENERATED: the build's commit, scripts/build_info.cmake).
+   the build generates for it (GENERATED: the build's commit, cmake/build_info.cmake).
 3. Every public prototype in include/qtk.h and include/qtk_types.h carries QTK_API
    (scripts/mark_api.py --check).
 Usage: check_layering.py [SOURCE_DIR]"""

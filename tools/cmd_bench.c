@@ -240,7 +240,7 @@ static double seconds_of_quantize(const qtk_type_traits *tr, const float *x, voi
 /* ======================================================================== */
 
 #ifdef QTK_HAVE_BUILD_INFO
-#include "qtk_build_info.h" /* generated at every build: scripts/build_info.cmake */
+#include "qtk_build_info.h" /* generated at every build: cmake/build_info.cmake */
 #endif
 #ifndef QTK_BUILD_COMMIT
 #define QTK_BUILD_COMMIT "unknown"
