@@ -356,6 +356,15 @@ void qtk_iqk_scale_sums_scalar(const qtk_grid_lut lut[2], const float *T, int nv
     }
 }
 
+int qtk_iqk_grid_shift(const qtk_grid_lut lut[2], const float *T, int nv, float *c) {
+    *c = T[nv] - T[0];
+    for (int m = 0; m < nv; m++) {
+        if (T[nv + m] != T[m] + *c) return 0;
+        if (m + 1 < nv && lut[1].mid[m] != lut[0].mid[m] + *c) return 0;
+    }
+    return 1;
+}
+
 qtk_iqk_scale_sums_fn qtk_iqk_scale_sums_pick(int nv) {
     const int isa = qtk_isa_pick(QTK_SEARCH_LEVELS);
     (void)isa;

@@ -34,6 +34,10 @@ void qtk_iqk_scale_sums_avx512(const qtk_grid_lut lut[2], const float *T, int nv
 void qtk_iqk_scale_sums_neon(const qtk_grid_lut lut[2], const float *T, int nv, const float *xb, const float *wb,
                              int n, const float *id, const int *shift, float *sums);
 qtk_iqk_scale_sums_fn qtk_iqk_scale_sums_pick(int nv);
+/* Whether the shifted grid's values and midpoints (T[nv..], lut[1]) are the base grid's
+ * (T[0..], lut[0]) + one constant *c, so one table pair serves both grids with a per-lane
+ * add (the SIMD scale sums of IQ6_K on AVX-512 and of every grid on NEON). */
+int qtk_iqk_grid_shift(const qtk_grid_lut lut[2], const float *T, int nv, float *c);
 
 /* Weighted error of 16 weights on a small grid (nv <= 8 values T, midpoints mid)
  * at scale dl, and their indices: the quantizer's window search (iqk.c). */

@@ -17,6 +17,24 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
+/* One weight k of 16 tries: acc += (w·q·x, w·q·q) for +id (qp) and −id (qm), the scalar
+ * loop's products in its order. */
+QTK_FORCE_INLINE void accum_sums(__m512 acc[4], __m512 wk, __m512 xk, __m512 qp, __m512 qm) {
+    const __m512 wp = _mm512_mul_ps(wk, qp), wm = _mm512_mul_ps(wk, qm);
+    acc[0] = _mm512_add_ps(acc[0], _mm512_mul_ps(wp, xk));
+    acc[1] = _mm512_add_ps(acc[1], _mm512_mul_ps(wp, qp));
+    acc[2] = _mm512_add_ps(acc[2], _mm512_mul_ps(wm, xk));
+    acc[3] = _mm512_add_ps(acc[3], _mm512_mul_ps(wm, qm));
+}
+
+/* The cnt tries' four sums from lanes to sums[4i..4i+3], i = i0 + lane. */
+QTK_FORCE_INLINE void scatter_sums(const __m512 acc[4], int cnt, int i0, float *sums) {
+    float o[4][16];
+    for (int q = 0; q < 4; q++) _mm512_storeu_ps(o[q], acc[q]);
+    for (int l = 0; l < cnt; l++)
+        for (int q = 0; q < 4; q++) sums[4 * (i0 + l) + q] = o[q][l];
+}
+
 /* Grids of NV = 4, 8, 16 or 32 values (a constant in each copy); the midpoints
  * are the LUT's (its last, +huge, is never probed). */
 QTK_FORCE_INLINE void scale_sums(const qtk_grid_lut lut[2], const float *T, const int NV, const float *xb,
@@ -43,41 +61,23 @@ QTK_FORCE_INLINE void scale_sums(const qtk_grid_lut lut[2], const float *T, cons
         }
         const __m512 vid = _mm512_loadu_ps(lid);
         const __m512i vo = _mm512_loadu_si512((const void *)off);
-        __m512 sx_p = _mm512_setzero_ps(), s2_p = sx_p, sx_m = sx_p, s2_m = sx_p;
+        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
         for (int k = 0; k < 16; k++) {
             const __m512 xk = _mm512_set1_ps(xb[k]), wk = _mm512_set1_ps(wb[k]);
             const __m512 tp = _mm512_mul_ps(vid, xk);
             const __m512 tm = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(tp), sign));
             const __m512 qp = qtk_lut512(V, 2 * NV, qtk_nearest_pos512(M, 2 * NV, NV, tp, vo));
             const __m512 qm = qtk_lut512(V, 2 * NV, qtk_nearest_pos512(M, 2 * NV, NV, tm, vo));
-            const __m512 wp = _mm512_mul_ps(wk, qp), wm = _mm512_mul_ps(wk, qm);
-            sx_p = _mm512_add_ps(sx_p, _mm512_mul_ps(wp, xk));
-            s2_p = _mm512_add_ps(s2_p, _mm512_mul_ps(wp, qp));
-            sx_m = _mm512_add_ps(sx_m, _mm512_mul_ps(wm, xk));
-            s2_m = _mm512_add_ps(s2_m, _mm512_mul_ps(wm, qm));
+            accum_sums(acc, wk, xk, qp, qm);
         }
-        float o[4][16];
-        _mm512_storeu_ps(o[0], sx_p);
-        _mm512_storeu_ps(o[1], s2_p);
-        _mm512_storeu_ps(o[2], sx_m);
-        _mm512_storeu_ps(o[3], s2_m);
-        for (int l = 0; l < cnt; l++)
-            for (int c = 0; c < 4; c++) sums[4 * (i0 + l) + c] = o[c][l];
+        scatter_sums(acc, cnt, i0, sums);
     }
 }
 
 /* IQ6_K's 64 values: both grids do not fit the 64-entry tables, but its shifted grid
  * is the base grid + c (c = 1), so a lane of the shifted grid compares with the base
  * midpoint + c and reads the base value + c (exact: half-integers and integers far
- * inside 2^24). shifted_by_constant checks the grids are so. */
-static int shifted_by_constant(const qtk_grid_lut lut[2], const float *T, int nv, float *c) {
-    *c = T[nv] - T[0];
-    for (int m = 0; m < nv; m++) {
-        if (T[nv + m] != T[m] + *c) return 0;
-        if (m + 1 < nv && lut[1].mid[m] != lut[0].mid[m] + *c) return 0;
-    }
-    return 1;
-}
+ * inside 2^24). qtk_iqk_grid_shift checks the grids are so. */
 
 static void scale_sums64(const qtk_grid_lut lut[2], const float *T, float c, const float *xb, const float *wb, int n,
                          const float *id, const int *shift, float *sums) {
@@ -97,7 +97,7 @@ static void scale_sums64(const qtk_grid_lut lut[2], const float *T, float c, con
             lcs[l] = l < cnt && shift[i0 + l] ? c : 0.0f;
         }
         const __m512 vid = _mm512_loadu_ps(lid), cs = _mm512_loadu_ps(lcs);
-        __m512 sx_p = _mm512_setzero_ps(), s2_p = sx_p, sx_m = sx_p, s2_m = sx_p;
+        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
         for (int k = 0; k < 16; k++) {
             const __m512 xk = _mm512_set1_ps(xb[k]), wk = _mm512_set1_ps(wb[k]);
             const __m512 tp = _mm512_mul_ps(vid, xk);
@@ -112,19 +112,9 @@ static void scale_sums64(const qtk_grid_lut lut[2], const float *T, float c, con
                 km = _mm512_mask_add_epi32(km, _mm512_cmp_ps_mask(tm, mm, _CMP_GE_OQ), km, sa);
             }
             const __m512 qp = _mm512_add_ps(qtk_lut512(V, 64, kp), cs), qm = _mm512_add_ps(qtk_lut512(V, 64, km), cs);
-            const __m512 wp = _mm512_mul_ps(wk, qp), wm = _mm512_mul_ps(wk, qm);
-            sx_p = _mm512_add_ps(sx_p, _mm512_mul_ps(wp, xk));
-            s2_p = _mm512_add_ps(s2_p, _mm512_mul_ps(wp, qp));
-            sx_m = _mm512_add_ps(sx_m, _mm512_mul_ps(wm, xk));
-            s2_m = _mm512_add_ps(s2_m, _mm512_mul_ps(wm, qm));
+            accum_sums(acc, wk, xk, qp, qm);
         }
-        float o[4][16];
-        _mm512_storeu_ps(o[0], sx_p);
-        _mm512_storeu_ps(o[1], s2_p);
-        _mm512_storeu_ps(o[2], sx_m);
-        _mm512_storeu_ps(o[3], s2_m);
-        for (int l = 0; l < cnt; l++)
-            for (int q = 0; q < 4; q++) sums[4 * (i0 + l) + q] = o[q][l];
+        scatter_sums(acc, cnt, i0, sums);
     }
 }
 
@@ -137,7 +127,7 @@ void qtk_iqk_scale_sums_avx512(const qtk_grid_lut lut[2], const float *T, int nv
     case 16: scale_sums(lut, T, 16, xb, wb, n, id, shift, sums); break;
     case 32: scale_sums(lut, T, 32, xb, wb, n, id, shift, sums); break;
     case 64: /* IQ6_K */
-        if (shifted_by_constant(lut, T, 64, &c)) {
+        if (qtk_iqk_grid_shift(lut, T, 64, &c)) {
             scale_sums64(lut, T, c, xb, wb, n, id, shift, sums);
             break;
         }

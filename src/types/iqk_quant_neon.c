@@ -14,15 +14,12 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
-/* The shifted grid's values and midpoints are the base grid's + c (so both grids
- * share one table pair and a lane of the shifted grid adds c); 0 if they are not. */
-static int shifted_by_constant(const qtk_grid_lut lut[2], const float *T, int nv, float *c) {
-    *c = T[nv] - T[0];
-    for (int m = 0; m < nv; m++) {
-        if (T[nv + m] != T[m] + *c) return 0;
-        if (m + 1 < nv && lut[1].mid[m] != lut[0].mid[m] + *c) return 0;
-    }
-    return 1;
+
+/* The 16 grid indices of four vectors as bytes. */
+QTK_FORCE_INLINE void store_idx16(uint8_t *idx, const uint32x4_t k[4]) {
+    const uint16x8_t k01 = vcombine_u16(vmovn_u32(k[0]), vmovn_u32(k[1]));
+    const uint16x8_t k23 = vcombine_u16(vmovn_u32(k[2]), vmovn_u32(k[3]));
+    vst1q_u8(idx, vcombine_u8(vmovn_u16(k01), vmovn_u16(k23)));
 }
 
 QTK_FORCE_INLINE float32x4_t grid_value(const qtk_lut_neon *M, const qtk_lut_neon *V, const int NV, float32x4_t v,
@@ -74,7 +71,7 @@ QTK_FORCE_INLINE void scale_sums(const qtk_grid_lut lut[2], const float *T, cons
 void qtk_iqk_scale_sums_neon(const qtk_grid_lut lut[2], const float *T, int nv, const float *xb, const float *wb,
                              int n, const float *id, const int *shift, float *sums) {
     float c;
-    if (shifted_by_constant(lut, T, nv, &c)) {
+    if (qtk_iqk_grid_shift(lut, T, nv, &c)) {
         switch (nv) {
         case 4: scale_sums(lut, T, 4, c, xb, wb, n, id, shift, sums); return;
         case 8: scale_sums(lut, T, 8, c, xb, wb, n, id, shift, sums); return;
@@ -110,9 +107,7 @@ float qtk_iqk_sub_error_neon(const float *mid, const float *T, int nv, const flo
         e[h] = vmulq_f32(vmulq_f32(vld1q_f32(wb + 4 * h), r), r);
         k[h] = qtk_pos_index_neon(pos);
     }
-    const uint16x8_t k01 = vcombine_u16(vmovn_u32(k[0]), vmovn_u32(k[1]));
-    const uint16x8_t k23 = vcombine_u16(vmovn_u32(k[2]), vmovn_u32(k[3]));
-    vst1q_u8(idx, vcombine_u8(vmovn_u16(k01), vmovn_u16(k23)));
+    store_idx16(idx, k);
     const float32x4_t u = vaddq_f32(vaddq_f32(e[0], e[2]), vaddq_f32(e[1], e[3])); /* s8[k] + s8[k+4] */
     const float32x4_t v = vpaddq_f32(u, u);                                        /* (u0+u1), (u2+u3) */
     return vgetq_lane_f32(v, 0) + vgetq_lane_f32(v, 1);
@@ -140,9 +135,7 @@ QTK_FORCE_INLINE double window_error(const qtk_grid_lut *lut, const float *T, co
         vst1q_f64(terms + 4 * h + 2, vmulq_f64(vmulq_f64(whi, rhi), rhi));
         k[h] = qtk_pos_index_neon(pos);
     }
-    const uint16x8_t k01 = vcombine_u16(vmovn_u32(k[0]), vmovn_u32(k[1]));
-    const uint16x8_t k23 = vcombine_u16(vmovn_u32(k[2]), vmovn_u32(k[3]));
-    vst1q_u8(idx, vcombine_u8(vmovn_u16(k01), vmovn_u16(k23)));
+    store_idx16(idx, k);
     double e = 0;
     for (int j = 0; j < 16; j++) e += terms[j];
     return e;
