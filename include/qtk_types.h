@@ -217,7 +217,7 @@ typedef struct qtk_type_traits {
     qtk_to_float_fn to_float_dot;
     /* The type's unpack routine where its values are exactly d·int8 per 32
      * weights (Q4_0, Q5_0, Q6_0, Q8_0, IQ4_NL, MXFP4, IQ4_XS, IQ2_KS, IQ3_KS,
-     * IQ4_KS, IQ4_KSS, IQ5_KS, some mainline i-quants, the KT types): the batch panels
+     * IQ4_KS, IQ4_KSS, IQ5_KS, IQ2_KL, some mainline i-quants, the KT types): the batch panels
      * (types/panel.h) copy it exactly. NULL otherwise. */
     qtk_to_int8_fn to_int8;
     /* The per-row step of the batch panels' conversion on wider ISA levels,

@@ -315,13 +315,25 @@ void qtk_iq2_kl_from_float(const float *src, void *dst, int64_t n) {
     qtk_iq2_kl_quantize(src, dst, 1, n, NULL);
 }
 
+/* Sub-block ib of the 86-byte super-block p (after the row scale): its 16 five-bit pair
+ * indices into k and its signed scale (ls − 32) as the result. The one decoder of the
+ * format's bits that to_float, to_int8 and the scalar vec_dot share. */
+static inline int kl_sub_block(const uint8_t *p, int ib, uint8_t k[16]) {
+    const uint16_t sh = rd_u16(p);
+    const int ls = ((p[2 + ib % 4] >> (4 * (ib / 4))) & 0xF) | (((sh >> (2 * ib)) & 3) << 4);
+    const uint8_t *ql = p + 6 + 16 * (ib / 2), *qh = p + 70;
+    const int s4 = 4 * (ib % 2);
+    for (int j = 0; j < 16; j++) k[j] = (uint8_t)(((ql[j] >> s4) & 0xF) | (((qh[j] >> ib) & 1) << 4));
+    return ls - 32;
+}
+
 void qtk_iq2_kl_to_float(const void *row, float *dst, int64_t n) {
     const uint8_t *p = (const uint8_t *)row;
     const float d = qtk_fp16_to_fp32(rd_u16(p));
     p += 2;
-    /* float copy of the pair grid ((float)v is exact) and the 5-bit pair
-     * indices of a sub-block unpacked first in a straight loop (vectorised):
-     * the lookup loop is then two float loads and multiplies per pair */
+    /* float copy of the pair grid ((float)v is exact) and the 5-bit pair indices of a
+     * sub-block unpacked first in a straight loop (vectorised): the lookup loop is then
+     * two float loads and multiplies per pair */
     float gf[32][2];
     uint8_t k[16];
     for (int i = 0; i < 32; i++) {
@@ -329,17 +341,32 @@ void qtk_iq2_kl_to_float(const void *row, float *dst, int64_t n) {
         gf[i][1] = (float)qtk_iq2kl_grid[i][1];
     }
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 86) {
-        const uint16_t sh = rd_u16(p);
         for (int ib = 0; ib < 8; ib++) {
-            const int ls = ((p[2 + ib % 4] >> (4 * (ib / 4))) & 0xF) | (((sh >> (2 * ib)) & 3) << 4);
-            const float dl = d * (float)(ls - 32);
+            const float dl = d * (float)kl_sub_block(p, ib, k);
             float *y = dst + ibl * QK_K + 32 * ib;
-            const uint8_t *ql = p + 6 + 16 * (ib / 2), *qh = p + 70;
-            const int s4 = 4 * (ib % 2);
-            for (int j = 0; j < 16; j++) k[j] = (uint8_t)(((ql[j] >> s4) & 0xF) | (((qh[j] >> ib) & 1) << 4));
             for (int j = 0; j < 16; j++) {
                 y[2 * j] = dl * gf[k[j]][0];
                 y[2 * j + 1] = dl * gf[k[j]][1];
+            }
+        }
+    }
+}
+
+/* Exact int8 form: d[b] = row scale × (ls − 32), the same float product to_float
+ * multiplies by, and q = the pair grid's values (|q| ≤ 63), so d[b]·q is to_float's
+ * value exactly and the batch panels copy the weights without re-quantizing them. */
+void qtk_iq2_kl_to_int8(const void *row, int64_t n, float *d, int8_t *q) {
+    const uint8_t *p = (const uint8_t *)row;
+    const float dr = qtk_fp16_to_fp32(rd_u16(p));
+    p += 2;
+    uint8_t k[16];
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 86) {
+        for (int ib = 0; ib < 8; ib++) {
+            d[ibl * 8 + ib] = dr * (float)kl_sub_block(p, ib, k);
+            int8_t *o = q + ibl * QK_K + 32 * ib;
+            for (int j = 0; j < 16; j++) {
+                o[2 * j] = qtk_iq2kl_grid[k[j]][0];
+                o[2 * j + 1] = qtk_iq2kl_grid[k[j]][1];
             }
         }
     }
@@ -352,17 +379,15 @@ void qtk_iq2_kl_vec_dot_scalar(int64_t n, float *s, const void *vx, const void *
     p += 2;
     float sumf = 0.0f;
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += 86) {
-        const uint16_t sh = rd_u16(p);
         int32_t isum = 0;
         for (int ib = 0; ib < 8; ib++) {
-            const int ls = ((p[2 + ib % 4] >> (4 * (ib / 4))) & 0xF) | (((sh >> (2 * ib)) & 3) << 4);
+            uint8_t k[16];
+            const int sc = kl_sub_block(p, ib, k);
             const int8_t *a = y[ibl].qs + 32 * ib;
             int32_t sub = 0;
-            for (int j = 0; j < 16; j++) {
-                const int k = ((p[6 + 16 * (ib / 2) + j] >> (4 * (ib % 2))) & 0xF) | (((p[70 + j] >> ib) & 1) << 4);
-                sub += qtk_iq2kl_grid[k][0] * a[2 * j] + qtk_iq2kl_grid[k][1] * a[2 * j + 1];
-            }
-            isum += (ls - 32) * sub;
+            for (int j = 0; j < 16; j++)
+                sub += qtk_iq2kl_grid[k[j]][0] * a[2 * j] + qtk_iq2kl_grid[k[j]][1] * a[2 * j + 1];
+            isum += sc * sub;
         }
         sumf += y[ibl].d * (float)isum;
     }

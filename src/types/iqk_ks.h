@@ -66,6 +66,8 @@ void qtk_iq2_ks_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y
 void qtk_iq2_ks_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_iq2_kl_to_float(const void *row, float *dst, int64_t n);
+/* Exact int8 form (qtk_to_int8_fn): d[b] = row scale × (sub-block scale − 32), q = the pair grid's values. */
+void qtk_iq2_kl_to_int8(const void *row, int64_t n, float *d, int8_t *q);
 size_t qtk_iq2_kl_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
 size_t qtk_iq2_kl_quantize_effort(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,
                                   int effort);
