@@ -24,6 +24,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "workload.h"
+
 static void mark(long tag) { syscall(SYS_getppid, tag); }
 
 int main(int argc, char **argv) {
@@ -46,19 +48,7 @@ int main(int argc, char **argv) {
     float *act = malloc(sizeof(float) * (size_t)(maxw * cols)), *y = malloc(sizeof(float) * (size_t)(maxw * rows));
     unsigned char *w = malloc(rs * (size_t)rows);
     if (!x || !imx || !act || !y || !w) return 1;
-    unsigned s = 12345;
-    for (long i = 0; i < QROWS * cols; i++) {
-        float u = 0.0f;
-        for (int k = 0; k < 4; k++) {
-            s = s * 1664525u + 1013904223u;
-            u += (float)(s >> 8) / 16777216.0f - 0.5f;
-        }
-        x[i] = u * (i % 97 == 0 ? 8.0f : 1.0f);
-    }
-    for (long j = 0; j < cols; j++) {
-        s = s * 1664525u + 1013904223u;
-        imx[j] = 0.1f + (float)(s >> 8) / 16777216.0f;
-    }
+    workload_fill(x, QROWS * cols, imx, cols);
     for (long i = 0; i < maxw * cols; i++) act[i] = 2.0f * x[i % (QROWS * cols)];
     qtk_error err;
     if (qtk_quantize_rows_effort(t, x, w, QROWS, cols, imx, 0, &err) != QTK_OK) {

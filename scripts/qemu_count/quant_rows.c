@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "workload.h"
+
 int main(int argc, char **argv) {
     if (argc < 6) {
         fprintf(stderr, "usage: quant_rows TYPE ISA ROWS COLS IMATRIX [EFFORT]\n");
@@ -29,19 +31,7 @@ int main(int argc, char **argv) {
     float *x = malloc(sizeof(float) * (size_t)(rows * cols)), *imx = malloc(sizeof(float) * (size_t)cols);
     unsigned char *out = malloc(rs * (size_t)rows);
     if (!x || !imx || !out) return 1;
-    unsigned s = 12345;
-    for (long i = 0; i < rows * cols; i++) {
-        float u = 0.0f;
-        for (int k = 0; k < 4; k++) {
-            s = s * 1664525u + 1013904223u;
-            u += (float)(s >> 8) / 16777216.0f - 0.5f;
-        }
-        x[i] = u * (i % 97 == 0 ? 8.0f : 1.0f);
-    }
-    for (long j = 0; j < cols; j++) {
-        s = s * 1664525u + 1013904223u;
-        imx[j] = 0.1f + (float)(s >> 8) / 16777216.0f;
-    }
+    workload_fill(x, rows * cols, imx, cols);
     if (isa < 4) qtk_set_max_isa((qtk_isa)isa);
     qtk_error err;
     if (qtk_quantize_rows_effort(t, x, out, rows, cols, im ? imx : NULL, effort, &err) != QTK_OK) {
