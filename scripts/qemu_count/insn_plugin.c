@@ -82,14 +82,13 @@ static void on_guest_exit(qemu_plugin_id_t id, void *userdata) {
     (void)id, (void)userdata;
     const char *path = getenv("QPROF_OUT");
     FILE *f = path ? fopen(path, "w") : NULL;
-    uint64_t total = 0;
-    for (chunk *c = chunks; c; c = c->next)
-        for (size_t i = 0; i < c->used; i++) {
-            total += c->b[i].n;
-            if (f && c->b[i].n) fprintf(f, "%llx %llu\n", (unsigned long long)c->b[i].vaddr, (unsigned long long)c->b[i].n);
-        }
-    if (f) fclose(f);
-    fprintf(stderr, "insns %llu\n", (unsigned long long)total);
+    if (f) {
+        for (chunk *c = chunks; c; c = c->next)
+            for (size_t i = 0; i < c->used; i++)
+                if (c->b[i].n) fprintf(f, "%llx %llu\n", (unsigned long long)c->b[i].vaddr, (unsigned long long)c->b[i].n);
+        fclose(f);
+    }
+    fprintf(stderr, "insns %llu\n", (unsigned long long)count_all());
 }
 
 __attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t id, const void *info, int argc,
