@@ -177,8 +177,9 @@ typedef enum qtk_isa {
     QTK_ISA_SCALAR = 0,
     QTK_ISA_AVX2 = 1,     /* x86-64 AVX2 + FMA + F16C                   */
     QTK_ISA_AVX512 = 2,   /* AVX-512 F/BW/VL + VNNI                       */
-    QTK_ISA_NEON = 3,     /* AArch64 Advanced SIMD (+dotprod if present) */
-    QTK_ISA_COUNT = 4
+    QTK_ISA_NEON = 3,     /* AArch64 Advanced SIMD (Armv8.0)              */
+    QTK_ISA_NEON_DOT = 4, /* AArch64 Advanced SIMD + dot product (sdot)   */
+    QTK_ISA_COUNT = 5
 } qtk_isa;
 
 /* Programs that know a type id (qtk_type_traits.ecosystems): a file whose

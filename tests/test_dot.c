@@ -280,8 +280,8 @@ static void test_q8_2_roundtrip(void) {
 
 /* qtk_vec_dot_best picks the widest available kernel and honours the cap. */
 static void test_best(void) {
-    static const qtk_isa order[] = {QTK_ISA_AVX512, QTK_ISA_AVX2, QTK_ISA_NEON, QTK_ISA_SCALAR};
-    static const qtk_isa caps[] = {QTK_ISA_COUNT, QTK_ISA_AVX512, QTK_ISA_AVX2, QTK_ISA_SCALAR};
+    static const qtk_isa order[] = {QTK_ISA_AVX512, QTK_ISA_AVX2, QTK_ISA_NEON_DOT, QTK_ISA_NEON, QTK_ISA_SCALAR};
+    static const qtk_isa caps[] = {QTK_ISA_COUNT, QTK_ISA_NEON, QTK_ISA_AVX512, QTK_ISA_AVX2, QTK_ISA_SCALAR};
     for (int i = 0; i < qtk_type_count(); i++) {
         const qtk_type_traits *tr = qtk_type_at(i);
         for (size_t c = 0; c < sizeof caps / sizeof caps[0]; c++) {
@@ -301,8 +301,14 @@ static void test_best(void) {
                 CHECK(got == tr->vec_dot[QTK_ISA_AVX2], "%s: cap avx2 did not give the avx2 kernel", tr->name);
             if (caps[c] == QTK_ISA_COUNT && tr->vec_dot[QTK_ISA_AVX512] && qtk_isa_available(QTK_ISA_AVX512))
                 CHECK(got == tr->vec_dot[QTK_ISA_AVX512], "%s: uncapped did not give the avx512 kernel", tr->name);
-            if (caps[c] == QTK_ISA_COUNT && tr->vec_dot[QTK_ISA_NEON] && qtk_isa_available(QTK_ISA_NEON))
-                CHECK(got == tr->vec_dot[QTK_ISA_NEON], "%s: uncapped did not give the neon kernel", tr->name);
+            /* AArch64: the sdot build wherever the CPU has the dot product, else the base one */
+            const bool dot = tr->vec_dot[QTK_ISA_NEON_DOT] && qtk_isa_available(QTK_ISA_NEON_DOT);
+            if (caps[c] == QTK_ISA_COUNT && dot)
+                CHECK(got == tr->vec_dot[QTK_ISA_NEON_DOT], "%s: uncapped did not give the neondot kernel", tr->name);
+            if ((caps[c] == QTK_ISA_COUNT && !dot) || caps[c] == QTK_ISA_NEON)
+                if (tr->vec_dot[QTK_ISA_NEON] && qtk_isa_available(QTK_ISA_NEON))
+                    CHECK(got == tr->vec_dot[QTK_ISA_NEON], "%s: cap %s did not give the neon kernel", tr->name,
+                          caps[c] == QTK_ISA_COUNT ? "none" : "neon");
         }
     }
     qtk_set_max_isa(QTK_ISA_COUNT);

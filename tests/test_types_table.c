@@ -88,6 +88,20 @@ int main(void) {
         }
     }
 
+    /* The sdot level runs only where the CPU has the dot product. CI names what its emulated
+     * CPU has (QTK_TEST_EXPECT_DOTPROD=0 under qemu -cpu cortex-a72, 1 under -cpu max), so a
+     * detection that is always on or always off fails there. */
+    const qtk_type_traits *q8_0 = qtk_type_get(QTK_TYPE_Q8_0);
+    CHECK(!qtk_isa_available(QTK_ISA_NEON_DOT) || qtk_cpu()->neon_dotprod, "neondot available without dotprod");
+    const char *expect = getenv("QTK_TEST_EXPECT_DOTPROD");
+    if (expect && *expect) {
+        const bool want = strcmp(expect, "0") != 0;
+        CHECK(qtk_cpu()->neon_dotprod == want, "dotprod detected %d, expected %d", qtk_cpu()->neon_dotprod, want);
+        if (q8_0->vec_dot[QTK_ISA_NEON_DOT])
+            CHECK(qtk_isa_available(QTK_ISA_NEON_DOT) == want, "neondot level available %d, expected %d",
+                  qtk_isa_available(QTK_ISA_NEON_DOT), want);
+    }
+
     /* names unique, ids unique */
     int n = qtk_type_count();
     for (int i = 0; i < n; i++)

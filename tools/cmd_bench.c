@@ -51,7 +51,7 @@ void help_bench(FILE *out) {
             "  -o, --output FMT     md (default), json, jsonl or csv, to stdout\n"
             "  --progress           print progress to stderr\n"
             "  --bw-size MIB        read-bandwidth buffer in MiB (default 1024)\n"
-            "  --isa L              cap the kernels at level L (scalar, avx2, avx512, neon): what a\n"
+            "  --isa L              cap the kernels at level L (scalar, avx2, avx512, neon, neondot): what a\n"
             "                       CPU without the higher levels would run\n"
             "  -h, --help           show this help\n\n"
             "qtk bench types:\n"
@@ -84,7 +84,7 @@ void help_bench(FILE *out) {
             "                build for the slow quantizers; the kernels read every byte anyway\n"
             "  --seconds S   minimum time per measurement (default 0.5)\n"
             "  --gemm-cols G activation columns of the gemm figure (default 512; 0 = skip)\n"
-            "  --isa L       cap the kernels at level L: scalar, avx2, avx512 or neon\n"
+            "  --isa L       cap the kernels at level L: scalar, avx2, avx512, neon or neondot\n"
             "  --effort L    quantizer effort of the q/qi figures: fast, default or max\n"
             "  --crossover   instead of the table above: for batch widths 2..512 columns, the\n"
             "                speed of the int8 panel path over the type's own kernels (both on\n"
@@ -686,7 +686,7 @@ static int cap_isa(const char *name) {
         qtk_set_max_isa((qtk_isa)l);
         return 0;
     }
-    return cli_usage_error("bench", help_bench, "--isa %s: not one of scalar, avx2, avx512, neon", name);
+    return cli_usage_error("bench", help_bench, "--isa %s: not one of scalar, avx2, avx512, neon, neondot", name);
 }
 
 static int bench_models(int argc, char **argv) {

@@ -10,7 +10,7 @@
  * this gives the NEON crossovers as instruction counts (not time).
  *
  *   crossover TYPE [ROWS] [COLS] [ISA]
- * ISA caps the kernels' level (0 scalar, 1 avx2, 2 avx512, 3 neon; default none): under
+ * ISA caps the kernels' level (0 scalar, 1 avx2, 2 avx512, 3 neon, 4 neondot; default none): under
  * qemu-x86_64 with ISA 1 it gives the same counts for AVX2, whose crossovers are also
  * timed on the project's machine — a check of how well counts predict time.
  */

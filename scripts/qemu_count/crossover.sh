@@ -5,9 +5,10 @@
 # the width from which the panels need fewer instructions at every larger width ("never"
 # when they do not at 512). Needs build-arm64/ (the aarch64 cross build),
 # aarch64-linux-gnu-gcc, gcc and qemu-user. Instructions are not time: on AArch64
-# hardware, `qtk bench types --crossover` measures the real crossovers. XO_ISA=avx2 counts
-# the AVX2 kernels of build/ under qemu-x86_64 instead, whose crossovers are also timed on
-# the project's machine: how well the counts predict time.
+# hardware, `qtk bench types --crossover` measures the real crossovers. XO_ISA=neon (the
+# default) counts the base NEON level (vmull_s8), XO_ISA=neondot the dot-product build (sdot,
+# qemu -cpu max). XO_ISA=avx2 counts the AVX2 kernels of build/ under qemu-x86_64 instead,
+# whose crossovers are also timed on the project's machine: how well the counts predict time.
 #   scripts/qemu_count/crossover.sh [ROWS] [COLS] TYPE...
 set -eu
 R=256; C=4096
@@ -23,8 +24,9 @@ if [ "${XO_ISA:-neon}" = avx2 ]; then
 else
     aarch64-linux-gnu-gcc -O2 -std=c11 -I"$ROOT/include" "$D/crossover.c" "$ROOT/build-arm64/lib/libqtk.a" \
         -lm -lpthread -o "$W/crossover"
-    run() { qemu-aarch64 -L /usr/aarch64-linux-gnu -plugin "$W/insn_plugin.so" "$W/crossover" "$1" "$R" "$C"; }
-    NAME="NEON (qemu-aarch64 guest instructions)"
+    if [ "${XO_ISA:-neon}" = neondot ]; then LEVEL=4; NAME="NEON dotprod"; else LEVEL=3; NAME="NEON"; fi
+    run() { qemu-aarch64 -cpu max -L /usr/aarch64-linux-gnu -plugin "$W/insn_plugin.so" "$W/crossover" "$1" "$R" "$C" $LEVEL; }
+    NAME="$NAME (qemu-aarch64 guest instructions)"
 fi
 echo "$NAME, ${R} x ${C}: own-kernel instructions / panel instructions"
 for T in "$@"; do

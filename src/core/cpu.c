@@ -1,7 +1,8 @@
 /*
  * cpu.c — run-time CPU feature detection and the ISA cap used by dispatch.
  * x86: cpuid + xgetbv (the OS must save the wide registers, not just the CPU
- * support them). AArch64: NEON is architectural; dotprod from hwcaps.
+ * support them). AArch64: NEON is architectural; dotprod from hwcaps (Linux),
+ * IsProcessorFeaturePresent (Windows) or the compiler's target (elsewhere).
  */
 #include "qtk_internal.h"
 #include "threadpool.h"
@@ -21,6 +22,8 @@
 #define QTK_ARM64 1
 #if defined(__linux__)
 #include <sys/auxv.h>
+#elif defined(_WIN32)
+#include <windows.h>
 #endif
 #endif
 
@@ -83,7 +86,9 @@ static void detect(qtk_cpu_features *f) {
 #if defined(__linux__) && defined(AT_HWCAP)
     unsigned long hw = getauxval(AT_HWCAP);
     f->neon_dotprod = (hw >> 20) & 1; /* HWCAP_ASIMDDP */
-#elif defined(__ARM_FEATURE_DOTPROD)
+#elif defined(_WIN32)
+    f->neon_dotprod = IsProcessorFeaturePresent(43) != 0; /* PF_ARM_V82_DP_INSTRUCTIONS_AVAILABLE */
+#elif defined(__ARM_FEATURE_DOTPROD) /* e.g. Apple silicon: every target CPU has it */
     f->neon_dotprod = true;
 #endif
 #endif
@@ -111,6 +116,9 @@ static bool isa_compiled(qtk_isa isa) {
 #ifdef QTK_HAVE_NEON
     case QTK_ISA_NEON: return true;
 #endif
+#ifdef QTK_HAVE_NEON_DOT
+    case QTK_ISA_NEON_DOT: return true;
+#endif
     default: return false;
     }
 }
@@ -125,12 +133,13 @@ bool qtk_isa_available(qtk_isa isa) {
     case QTK_ISA_AVX512:
         return f->avx2 && f->fma && f->f16c && f->avx512f && f->avx512bw && f->avx512vl && f->avx512vnni;
     case QTK_ISA_NEON: return f->neon;
+    case QTK_ISA_NEON_DOT: return f->neon && f->neon_dotprod;
     default: return false;
     }
 }
 
 const char *qtk_isa_name(qtk_isa isa) {
-    static const char *names[] = {"scalar", "avx2", "avx512", "neon"};
+    static const char *names[] = {"scalar", "avx2", "avx512", "neon", "neondot"};
     return ((int)isa >= 0 && isa < QTK_ISA_COUNT) ? names[isa] : "?";
 }
 
@@ -138,7 +147,8 @@ void qtk_set_max_isa(qtk_isa max_isa) { qtk_atomic_store(&g_max_isa, (int)max_is
 
 int qtk_isa_pick(unsigned have_mask) {
     /* Preference order: the widest available level not above the cap. */
-    static const qtk_isa order[] = {QTK_ISA_AVX512, QTK_ISA_AVX2, QTK_ISA_NEON, QTK_ISA_SCALAR};
+    static const qtk_isa order[] = {QTK_ISA_AVX512, QTK_ISA_AVX2, QTK_ISA_NEON_DOT, QTK_ISA_NEON,
+                                     QTK_ISA_SCALAR};
     const int cap = qtk_atomic_load(&g_max_isa);
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
         qtk_isa isa = order[i];

@@ -252,7 +252,8 @@ void qtk_iq1_s_to_int8(const void *row, int64_t n, float *d, int8_t *q);
     void qtk_##t##_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y); \
     void qtk_##t##_vec_dot_avx512_words(int64_t n, float *s, const void *x, const void *y); \
     void qtk_##t##_vec_dot_avx512vbmi(int64_t n, float *s, const void *x, const void *y); \
-    void qtk_##t##_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+    void qtk_##t##_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);   \
+    void qtk_##t##_vec_dot_neondot(int64_t n, float *s, const void *x, const void *y);
 IQM_DECLARE_DOTS(iq2_xxs)
 IQM_DECLARE_DOTS(iq2_xs)
 IQM_DECLARE_DOTS(iq2_s)

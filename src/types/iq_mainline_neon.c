@@ -1,12 +1,14 @@
 /*
  * iq_mainline_neon.c — AArch64 NEON dot products (× Q8_K) of the mainline
  * i-quants: per 16-group the two octet words of iq_mainline.h in one
- * register, sdot when the compiler targets +dotprod, else widening 8x8->16
+ * register, sdot in the dot-product build (neon_level.h), else widening 8x8->16
  * multiplies (|p| ≤ 62·127) pairwise-added into 32 bits, then × the group
  * multiplier. Same exact integer sum S as the scalar kernel, same double
  * steps (iqm_acc).
  */
 #include "iq_mainline.h"
+
+#include "neon_level.h"
 
 #include <arm_neon.h>
 
@@ -19,7 +21,7 @@ static inline int32x4_t dot16(int8x16_t a, int8x16_t b) {
 }
 
 #define IQM_NEON(t, BYTES, DBITS, WORD, MUL16, F)                                                         \
-    void qtk_##t##_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {                   \
+    void NEON_FN(qtk_##t##_vec_dot)(int64_t n, float *s, const void *vx, const void *vy) {                   \
         const uint8_t *b = (const uint8_t *)vx;                                                          \
         const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;                                                    \
         double sum = 0.0;                                                                                 \

@@ -81,6 +81,7 @@ void qtk_iq2_k_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y)
 void qtk_iq2_k_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq2_k_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq2_k_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq2_k_vec_dot_neondot(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_iq3_k_to_float(const void *row, float *dst, int64_t n);
 size_t qtk_iq3_k_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
@@ -91,6 +92,7 @@ void qtk_iq3_k_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y)
 void qtk_iq3_k_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq3_k_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq3_k_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq3_k_vec_dot_neondot(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_iq4_k_to_float(const void *row, float *dst, int64_t n);
 size_t qtk_iq4_k_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
@@ -101,6 +103,7 @@ void qtk_iq4_k_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y)
 void qtk_iq4_k_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq4_k_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq4_k_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq4_k_vec_dot_neondot(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_iq5_k_to_float(const void *row, float *dst, int64_t n);
 size_t qtk_iq5_k_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
@@ -111,6 +114,7 @@ void qtk_iq5_k_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y)
 void qtk_iq5_k_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq5_k_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq5_k_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq5_k_vec_dot_neondot(int64_t n, float *s, const void *x, const void *y);
 
 /* IQ6_K: to_float reproduces the reference's cubic-polynomial decoder bit for bit;
  * qtk_iq6_k_to_float_table decodes with the 64-entry integer grid that every dot
@@ -125,5 +129,6 @@ void qtk_iq6_k_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y)
 void qtk_iq6_k_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq6_k_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq6_k_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq6_k_vec_dot_neondot(int64_t n, float *s, const void *x, const void *y);
 
 #endif

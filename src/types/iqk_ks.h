@@ -19,6 +19,7 @@ void qtk_iq4_ks_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y
 void qtk_iq4_ks_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq4_ks_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq4_ks_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq4_ks_vec_dot_neondot(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_iq4_kss_to_float(const void *row, float *dst, int64_t n);
 void qtk_iq4_kss_to_int8(const void *row, int64_t n, float *d, int8_t *q);
@@ -31,6 +32,7 @@ void qtk_iq4_kss_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y)
 
 void qtk_iq4_kss_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq4_kss_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq4_kss_vec_dot_neondot(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_iq5_ks_to_float(const void *row, float *dst, int64_t n);
 void qtk_iq5_ks_to_int8(const void *row, int64_t n, float *d, int8_t *q);
@@ -42,6 +44,7 @@ void qtk_iq5_ks_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y
 void qtk_iq5_ks_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq5_ks_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq5_ks_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq5_ks_vec_dot_neondot(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_iq3_ks_to_float(const void *row, float *dst, int64_t n);
 void qtk_iq3_ks_to_int8(const void *row, int64_t n, float *d, int8_t *q);
@@ -53,6 +56,7 @@ void qtk_iq3_ks_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y
 void qtk_iq3_ks_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq3_ks_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq3_ks_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq3_ks_vec_dot_neondot(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_iq2_ks_to_float(const void *row, float *dst, int64_t n);
 void qtk_iq2_ks_to_int8(const void *row, int64_t n, float *d, int8_t *q);
@@ -64,6 +68,7 @@ void qtk_iq2_ks_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y
 void qtk_iq2_ks_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq2_ks_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq2_ks_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq2_ks_vec_dot_neondot(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_iq2_kl_to_float(const void *row, float *dst, int64_t n);
 /* Exact int8 form (qtk_to_int8_fn): d[b] = row scale × (sub-block scale − 32), q = the pair grid's values. */
@@ -76,6 +81,7 @@ void qtk_iq2_kl_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y
 void qtk_iq2_kl_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq2_kl_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq2_kl_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq2_kl_vec_dot_neondot(int64_t n, float *s, const void *x, const void *y);
 
 /* Multi-column kernels (qtk_mul_mat_fn) of IQ2_KS, IQ3_KS, IQ2_KL, AVX-512 level:
  * bit-identical to the vec_dot of that level (iqk_ks_avx512.c). */

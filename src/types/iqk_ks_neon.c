@@ -1,11 +1,13 @@
 /*
  * iqk_ks_neon.c — AArch64 NEON dot products of the KS types with Q8_K
- * activations (vdotq_s32 when the target has the dot-product extension,
+ * activations (vdotq_s32 in the dot-product build, neon_level.h;
  * widening multiplies otherwise). Super-block sums are exact 32-bit
  * integers, accumulated in float in the scalar kernels' order.
  */
 #include "iqk_ks.h"
 #include "grids.h"
+
+#include "neon_level.h"
 
 #include <arm_neon.h>
 
@@ -31,7 +33,7 @@ static inline int32_t sub_dot4(uint8x16_t bytes, int8x16_t table, const int8_t *
     return dot_vals(vqtbl1q_s8(table, vandq_u8(bytes, m4)), vqtbl1q_s8(table, vshrq_n_u8(bytes, 4)), yq);
 }
 
-void qtk_iq4_ks_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
+void NEON_FN(qtk_iq4_ks_vec_dot)(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
     const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     float d;
@@ -74,7 +76,7 @@ static inline int32x4_t kss_sub(uint16x8_t u, const int8_t *yq, int8x16_t table)
  * low bytes, word k weighted 2^k, pairwise sums), one multiply-accumulate by
  * lane per sub-block and one horizontal add per super-block; the shifted
  * grid (= base + 4) is added back as 4·S·Σy from the Q8_K block sums. */
-void qtk_iq4_kss_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
+void NEON_FN(qtk_iq4_kss_vec_dot)(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
     const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     float d;
@@ -120,7 +122,7 @@ void qtk_iq4_kss_vec_dot_neon(int64_t n, float *s, const void *vx, const void *v
 
 /* ---- IQ5_KS, IQ3_KS, IQ2_KS, IQ2_KL --------------------------------------------- */
 
-void qtk_iq5_ks_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
+void NEON_FN(qtk_iq5_ks_vec_dot)(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
     const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     float d;
@@ -152,7 +154,7 @@ void qtk_iq5_ks_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy
     *s = d * sumf;
 }
 
-void qtk_iq3_ks_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
+void NEON_FN(qtk_iq3_ks_vec_dot)(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
     const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     uint16_t dh;
@@ -183,7 +185,7 @@ void qtk_iq3_ks_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy
     *s = d * sumf;
 }
 
-void qtk_iq2_ks_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
+void NEON_FN(qtk_iq2_ks_vec_dot)(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
     const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     uint16_t dh;
@@ -213,7 +215,7 @@ void qtk_iq2_ks_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy
     *s = d * sumf;
 }
 
-void qtk_iq2_kl_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
+void NEON_FN(qtk_iq2_kl_vec_dot)(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
     const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     uint16_t dh;

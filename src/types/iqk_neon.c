@@ -3,8 +3,8 @@
  *
  * One 16-byte register = one 16-weight sub-block: indices are unpacked with
  * per-byte shifts and mapped to base-grid values with tbl (1, 2 or 4 table
- * registers). Products go to 32 bits exactly (sdot when the target has the
- * dot-product extension, else vmull_s8 with |p| ≤ 127·128 pairwise-added);
+ * registers). Products go to 32 bits exactly (sdot in the dot-product
+ * build, neon_level.h; else vmull_s8 with |p| ≤ 127·128 pairwise-added);
  * four sub-block sums are pairwise-reduced into one vector and multiplied by
  * their four scales at once. The shifted grid (= base + offset) is added back
  * through the Q8_K 16-sums with vector ops, and each block's exact int32 sum is
@@ -12,6 +12,8 @@
  */
 #include "iqk.h"
 #include "grids.h"
+
+#include "neon_level.h"
 
 #include <arm_neon.h>
 
@@ -87,7 +89,7 @@ static inline int32x4_t scale4(int8x16_t S8, int g) {
         acc = quad(acc, v, y[ib].qs + 64 * g, scale4(S8, g));                                 \
     }
 
-void qtk_iq2_k_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
+void NEON_FN(qtk_iq2_k_vec_dot)(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *b = (const uint8_t *)vx;
     const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     int8_t tb[16] = {0};
@@ -112,7 +114,7 @@ void qtk_iq2_k_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy)
     *s = sum;
 }
 
-void qtk_iq3_k_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
+void NEON_FN(qtk_iq3_k_vec_dot)(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *b = (const uint8_t *)vx;
     const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     int8_t tb[16] = {0};
@@ -144,7 +146,7 @@ void qtk_iq3_k_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy)
     *s = sum;
 }
 
-void qtk_iq4_k_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
+void NEON_FN(qtk_iq4_k_vec_dot)(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *b = (const uint8_t *)vx;
     const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     const int8x16_t T = vld1q_s8(qtk_iq4nl_values);
@@ -166,7 +168,7 @@ void qtk_iq4_k_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy)
     *s = sum;
 }
 
-void qtk_iq5_k_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
+void NEON_FN(qtk_iq5_k_vec_dot)(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *b = (const uint8_t *)vx;
     const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     int8x16x2_t T;
@@ -195,7 +197,7 @@ void qtk_iq5_k_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy)
     *s = sum;
 }
 
-void qtk_iq6_k_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
+void NEON_FN(qtk_iq6_k_vec_dot)(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *b = (const uint8_t *)vx;
     const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     int8x16x4_t T;

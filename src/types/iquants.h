@@ -74,6 +74,7 @@ void qtk_iq4_nl_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y
 void qtk_iq4_nl_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq4_nl_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq4_nl_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq4_nl_vec_dot_neondot(int64_t n, float *s, const void *x, const void *y);
 
 /* The IQ4_NL/IQ4_XS scale search's trial sums, IQ4_LANES trials at once (iquants.c
  * iq4_round_lanes): the AVX2 twin computes every lane's floats as the scalar loop does. */
@@ -94,6 +95,7 @@ void qtk_iq4_xs_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y
 void qtk_iq4_xs_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq4_xs_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq4_xs_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+void qtk_iq4_xs_vec_dot_neondot(int64_t n, float *s, const void *x, const void *y);
 
 /* Multi-column kernels (qtk_mul_mat_fn), AVX-512 level (iquants_avx512.c). */
 void qtk_iq4_xs_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,

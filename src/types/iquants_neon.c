@@ -1,11 +1,13 @@
 /*
  * iquants_neon.c — AArch64 NEON dot products of IQ4_NL (× Q8_0) and IQ4_XS
- * (× Q8_K). The grid lookup is vqtbl1q; products go through sdot when the
- * compiler targets +dotprod, else widening 8x8->16 multiplies (exact, |p| <=
+ * (× Q8_K). The grid lookup is vqtbl1q; products go through sdot in the
+ * dot-product build (neon_level.h), else widening 8x8->16 multiplies (exact, |p| <=
  * 16129) pairwise-added into 32 bits. Double steps mirror iquants.c.
  */
 #include "iquants.h"
 #include "grids.h"
+
+#include "neon_level.h"
 
 #include <arm_neon.h>
 
@@ -35,7 +37,7 @@ static inline int32x4_t block_dot(const uint8_t *qs, const int8_t *q8, int8x16_t
     return dot32(v0, vld1q_s8(q8), v1, vld1q_s8(q8 + 16));
 }
 
-void qtk_iq4_nl_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
+void NEON_FN(qtk_iq4_nl_vec_dot)(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *x = (const uint8_t *)vx;
     const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
     const int8x16_t table = vld1q_s8(qtk_iq4nl_values);
@@ -48,7 +50,7 @@ void qtk_iq4_nl_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy
     *s = (float)qtk_iq4_nl_reduce8(acc);
 }
 
-void qtk_iq4_xs_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
+void NEON_FN(qtk_iq4_xs_vec_dot)(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *x = (const uint8_t *)vx;
     const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     const int8x16_t table = vld1q_s8(qtk_iq4nl_values);

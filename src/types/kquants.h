@@ -47,6 +47,7 @@ void qtk_q2_K_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_q2_K_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_q2_K_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_q2_K_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+void qtk_q2_K_vec_dot_neondot(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_q3_K_to_float(const void *row, float *dst, int64_t n);
 size_t qtk_q3_K_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
@@ -57,6 +58,7 @@ void qtk_q3_K_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_q3_K_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_q3_K_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_q3_K_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+void qtk_q3_K_vec_dot_neondot(int64_t n, float *s, const void *x, const void *y);
 /* Multi-column kernels (qtk_mul_mat_fn) of Q2_K/Q3_K, AVX-512 level (kquants_avx512.c). */
 void qtk_q2_K_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
                              int64_t nr, int64_t nc);
@@ -72,6 +74,7 @@ void qtk_q4_K_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_q4_K_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_q4_K_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_q4_K_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+void qtk_q4_K_vec_dot_neondot(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_q5_K_to_float(const void *row, float *dst, int64_t n);
 size_t qtk_q5_K_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
@@ -82,6 +85,7 @@ void qtk_q5_K_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_q5_K_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_q5_K_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_q5_K_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+void qtk_q5_K_vec_dot_neondot(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_q6_K_to_float(const void *row, float *dst, int64_t n);
 size_t qtk_q6_K_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
@@ -92,6 +96,7 @@ void qtk_q6_K_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_q6_K_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_q6_K_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_q6_K_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+void qtk_q6_K_vec_dot_neondot(int64_t n, float *s, const void *x, const void *y);
 
 
 /* The quantizers compiled for AVX2 (kquants_quant_avx2.c; x86 builds only): what

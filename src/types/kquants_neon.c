@@ -1,14 +1,16 @@
 /*
  * kquants_neon.c — NEON (aarch64) dot products: Q2_K/Q3_K weights with Q8_K activations,
  * Q4_K/Q5_K with Q8_2, Q6_K with Q8_0. Int8 levels times int8 activations are widened
- * exactly (vmull_s8 → int16, pairwise-added into int32; or vdotq_s32 when the build
- * targets the dot-product extension), scaled per sub-block in 32-bit lanes.
+ * exactly (vmull_s8 → int16, pairwise-added into int32; or vdotq_s32 in the
+ * dot-product build, neon_level.h), scaled per sub-block in 32-bit lanes.
  * Q2_K/Q3_K: offsets and mins go through the Q8_K bsums, so every block's integer sums
  * and the double-precision combination equal the scalar kernel's. Q4_K/Q5_K/Q6_K: the
  * int32 sums of each 32-value activation block equal the scalar kernel's; they are
  * scaled in float per block and summed in double.
  */
 #include "kquants.h"
+
+#include "neon_level.h"
 
 #include <arm_neon.h>
 
@@ -33,7 +35,7 @@ static inline int32x4_t dot16(uint8x16_t u, int8x16_t y) { return dot16s(vreinte
 /* Per-byte logical right shift by a run-time count. */
 static inline uint8x16_t shr(uint8x16_t v, int k) { return vshlq_u8(v, vdupq_n_s8((int8_t)-k)); }
 
-void qtk_q2_K_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
+void NEON_FN(qtk_q2_K_vec_dot)(int64_t n, float *s, const void *vx, const void *vy) {
     const qtk_block_q2_K *x = (const qtk_block_q2_K *)vx;
     const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     const uint8x16_t m3 = vdupq_n_u8(3);
@@ -57,7 +59,7 @@ void qtk_q2_K_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) 
     *s = (float)sum;
 }
 
-void qtk_q3_K_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
+void NEON_FN(qtk_q3_K_vec_dot)(int64_t n, float *s, const void *vx, const void *vy) {
     const qtk_block_q3_K *x = (const qtk_block_q3_K *)vx;
     const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     const uint8x16_t m3 = vdupq_n_u8(3), m1 = vdupq_n_u8(1);
@@ -150,7 +152,7 @@ static inline float64x2_t type1_block_neon(float64x2_t acc, const uint8_t *scale
     return acc;
 }
 
-void qtk_q4_K_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
+void NEON_FN(qtk_q4_K_vec_dot)(int64_t n, float *s, const void *vx, const void *vy) {
     const qtk_block_q4_K *x = (const qtk_block_q4_K *)vx;
     const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)vy;
     float64x2_t acc = vdupq_n_f64(0.0);
@@ -160,7 +162,7 @@ void qtk_q4_K_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) 
     *s = (float)vaddvq_f64(acc);
 }
 
-void qtk_q5_K_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
+void NEON_FN(qtk_q5_K_vec_dot)(int64_t n, float *s, const void *vx, const void *vy) {
     const qtk_block_q5_K *x = (const qtk_block_q5_K *)vx;
     const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)vy;
     float64x2_t acc = vdupq_n_f64(0.0);
@@ -172,7 +174,7 @@ void qtk_q5_K_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) 
 
 /* Q6_K × Q8_0: signed levels q − 32 (int8) times the activations, exact int32 per Q8_0
  * block (Σ over its two 16-weight sub-blocks of sc·Σ), scaled by d·d_y in float. */
-void qtk_q6_K_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
+void NEON_FN(qtk_q6_K_vec_dot)(int64_t n, float *s, const void *vx, const void *vy) {
     const qtk_block_q6_K *x = (const qtk_block_q6_K *)vx;
     const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
     const uint8x16_t m4 = vdupq_n_u8(15), m3 = vdupq_n_u8(3);

@@ -37,6 +37,7 @@ void qtk_q4_1_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_q4_1_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_q4_1_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_q4_1_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+void qtk_q4_1_vec_dot_neondot(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_q5_1_to_float(const void *row, float *dst, int64_t n);
 size_t qtk_q5_1_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
@@ -47,6 +48,7 @@ void qtk_q5_1_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_q5_1_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_q5_1_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_q5_1_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+void qtk_q5_1_vec_dot_neondot(int64_t n, float *s, const void *x, const void *y);
 /* Multi-column kernels (qtk_mul_mat_fn) of Q4_1/Q5_1, AVX-512 level (legacy1_avx512.c). */
 void qtk_q4_1_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
                              int64_t nr, int64_t nc);
@@ -63,6 +65,7 @@ void qtk_mxfp4_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y)
 void qtk_mxfp4_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_mxfp4_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_mxfp4_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+void qtk_mxfp4_vec_dot_neondot(int64_t n, float *s, const void *x, const void *y);
 /* Multi-column kernel (qtk_mul_mat_fn), AVX-512 level (with IQ4_NL's, iquants_avx512.c). */
 void qtk_mxfp4_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
                               int64_t nr, int64_t nc);

@@ -1,11 +1,13 @@
 /*
  * legacy1_neon.c — AArch64 NEON dot products of Q4_1/Q5_1 (with Q8_2) and
- * MXFP4 (with Q8_0). Each block's integer sum is exact (SDOT with the dotprod
- * extension, else 8×8→16-bit products pairwise-widened into 32 bits) and the
+ * MXFP4 (with Q8_0). Each block's integer sum is exact (SDOT in the dot-product
+ * build, neon_level.h; else 8×8→16-bit products pairwise-widened into 32 bits) and the
  * blocks are combined in the scalar kernels' order with the same float
  * operations, so results match legacy1.c bit for bit.
  */
 #include "legacy1.h"
+
+#include "neon_level.h"
 
 #include <arm_neon.h>
 
@@ -38,7 +40,7 @@ static inline double type1_term(int32_t isum, const void *dx, const void *mx, co
     return (double)isum * (double)(fp16(dx) * dy) + (double)sy * (double)(fp16(mx) * dy);
 }
 
-void qtk_q4_1_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
+void NEON_FN(qtk_q4_1_vec_dot)(int64_t n, float *s, const void *vx, const void *vy) {
     const qtk_block_q4_1 *x = (const qtk_block_q4_1 *)vx;
     const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)vy;
     double sum = 0.0;
@@ -52,7 +54,7 @@ void qtk_q4_1_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) 
     *s = (float)sum;
 }
 
-void qtk_q5_1_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
+void NEON_FN(qtk_q5_1_vec_dot)(int64_t n, float *s, const void *vx, const void *vy) {
     const qtk_block_q5_1 *x = (const qtk_block_q5_1 *)vx;
     const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)vy;
     static const uint8_t bits[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
@@ -73,7 +75,7 @@ void qtk_q5_1_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) 
     *s = (float)sum;
 }
 
-void qtk_mxfp4_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
+void NEON_FN(qtk_mxfp4_vec_dot)(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *x = (const uint8_t *)vx;
     const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
     const int8x16_t tab = vld1q_s8(qtk_kvalues_mxfp4);

@@ -1,11 +1,13 @@
 /*
  * legacy_neon.c — AArch64 NEON dot products of Q4_0/Q5_0/Q6_0/Q8_0 weights
  * with Q8_0 activations. Each block's integer sum is exact (8×8→16-bit
- * products, pairwise-widened into 32 bits; or SDOT when the compiler targets
- * the dotprod extension) and blocks are combined in the scalar kernels'
+ * products, pairwise-widened into 32 bits; or SDOT in the dot-product build,
+ * neon_level.h) and blocks are combined in the scalar kernels'
  * order, so results match legacy.c bit for bit.
  */
 #include "types_internal.h"
+
+#include "neon_level.h"
 
 #include <arm_neon.h>
 
@@ -42,7 +44,7 @@ static inline void signed_levels(const uint8_t *qs, uint8x16_t h0, uint8x16_t h1
 }
 
 /* Levels minus 8 as signed bytes, exact block sum, scalar-order accumulation. */
-void qtk_q4_0_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
+void NEON_FN(qtk_q4_0_vec_dot)(int64_t n, float *s, const void *vx, const void *vy) {
     const qtk_block_q4_0 *x = (const qtk_block_q4_0 *)vx;
     const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
     const uint8x16_t z = vdupq_n_u8(0);
@@ -57,7 +59,7 @@ void qtk_q4_0_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) 
 }
 
 /* As Q4_0, fifth bits from qh by per-byte bit tests. */
-void qtk_q5_0_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
+void NEON_FN(qtk_q5_0_vec_dot)(int64_t n, float *s, const void *vx, const void *vy) {
     const qtk_block_q5_0 *x = (const qtk_block_q5_0 *)vx;
     const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
     static const uint8_t bits[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
@@ -79,7 +81,7 @@ void qtk_q5_0_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) 
 }
 
 /* As Q4_0, high bit pairs from qh by shifts of its 8 bytes. */
-void qtk_q6_0_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
+void NEON_FN(qtk_q6_0_vec_dot)(int64_t n, float *s, const void *vx, const void *vy) {
     const qtk_block_q6_0 *x = (const qtk_block_q6_0 *)vx;
     const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
     const uint8x8_t m3 = vdup_n_u8(3);
@@ -98,7 +100,7 @@ void qtk_q6_0_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) 
 }
 
 /* Exact block sums of int8 products, scalar-order accumulation. */
-void qtk_q8_0_vec_dot_neon(int64_t n, float *s, const void *vx, const void *vy) {
+void NEON_FN(qtk_q8_0_vec_dot)(int64_t n, float *s, const void *vx, const void *vy) {
     const qtk_block_q8_0 *x = (const qtk_block_q8_0 *)vx;
     const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
     float sum = 0.0f;

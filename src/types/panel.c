@@ -190,6 +190,10 @@ static const qtk_panel_kernels levels[QTK_ISA_COUNT] = {
 #ifdef QTK_HAVE_NEON
     [QTK_ISA_NEON] = {qtk_panel_gemm_neon, qtk_panel_quant_scalar, false, 8, qtk_panel_peak_neon, QTK_ISA_NEON, NULL},
 #endif
+#ifdef QTK_HAVE_NEON_DOT
+    [QTK_ISA_NEON_DOT] = {qtk_panel_gemm_neondot, qtk_panel_quant_scalar, false, 8, qtk_panel_peak_neondot,
+                          QTK_ISA_NEON_DOT, NULL},
+#endif
 };
 
 int64_t qtk_panel_peak_loop(int64_t iters, int seed, int32_t *sink) {

@@ -128,6 +128,8 @@ void qtk_panel_gemm_avx512(int64_t n, const uint8_t *panel, const qtk_panel_act 
                            int nr);
 void qtk_panel_gemm_neon(int64_t n, const uint8_t *panel, const qtk_panel_act *act, float *out, size_t out_stride,
                          int nr);
+void qtk_panel_gemm_neondot(int64_t n, const uint8_t *panel, const qtk_panel_act *act, float *out, size_t out_stride,
+                            int nr);
 /* AVX-512 forms of the per-row conversion step (panel_conv_avx512.c; the
  * table's to_int8_isa entries): the same bytes as the scalar step. */
 void qtk_q4_K_to_int8_avx512(const void *row, int64_t n, float *d, int8_t *q);
@@ -141,5 +143,6 @@ void qtk_panel_quant_avx512(const float *v, int64_t n, float *d, int8_t *q);
 int64_t qtk_panel_peak_avx2(int64_t iters, int seed, int32_t *sink);
 int64_t qtk_panel_peak_avx512(int64_t iters, int seed, int32_t *sink);
 int64_t qtk_panel_peak_neon(int64_t iters, int seed, int32_t *sink);
+int64_t qtk_panel_peak_neondot(int64_t iters, int seed, int32_t *sink);
 
 #endif

@@ -1,11 +1,13 @@
 /*
- * panel_neon.c — the panel kernel on AArch64: with the dot-product
- * extension, sdot by lane (vdotq_laneq_s32) multiplies 4 rows' 4 weights by
+ * panel_neon.c — the panel kernel on AArch64: in the dot-product build
+ * (panel_neondot.c, neon_level.h), sdot by lane (vdotq_laneq_s32) multiplies 4 rows' 4 weights by
  * one 4-byte group of the activations; without it, vmull_s8 + pairwise
  * adds give the same integer sums. Signed operands, no offsets. Results
  * equal the scalar reference exactly.
  */
 #include "panel.h"
+
+#include "neon_level.h"
 
 #include <arm_neon.h>
 
@@ -27,7 +29,7 @@ static inline int32x4_t dot4(int32x4_t acc, int8x16_t w, const int8_t *y4) {
 #endif
 }
 
-void qtk_panel_gemm_neon(int64_t n, const uint8_t *panel, const qtk_panel_act *act, float *out, size_t out_stride,
+void NEON_FN(qtk_panel_gemm)(int64_t n, const uint8_t *panel, const qtk_panel_act *act, float *out, size_t out_stride,
                          int nr) {
     const int64_t nb = n / QTK_PANEL_B;
     for (int c = 0; c < act->n_cols; c++) {
@@ -55,7 +57,7 @@ void qtk_panel_gemm_neon(int64_t n, const uint8_t *panel, const qtk_panel_act *a
 }
 
 /* 8 independent sdot chains (vmull-based without the dot-product extension). */
-int64_t qtk_panel_peak_neon(int64_t iters, int seed, int32_t *sink) {
+int64_t NEON_FN(qtk_panel_peak)(int64_t iters, int seed, int32_t *sink) {
     int32x4_t a[8];
     const int8x16_t w = vdupq_n_s8((int8_t)seed);
     int8_t y4[4] = {(int8_t)(seed + 1), (int8_t)(seed + 2), (int8_t)(seed + 3), (int8_t)(seed + 4)};

@@ -58,6 +58,7 @@ void qtk_q4_0_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_q4_0_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_q4_0_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_q4_0_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+void qtk_q4_0_vec_dot_neondot(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_q5_0_to_float(const void *row, float *dst, int64_t n);
 size_t qtk_q5_0_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
@@ -68,6 +69,7 @@ void qtk_q5_0_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_q5_0_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_q5_0_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_q5_0_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+void qtk_q5_0_vec_dot_neondot(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_q6_0_to_float(const void *row, float *dst, int64_t n);
 size_t qtk_q6_0_quantize(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix);
@@ -78,6 +80,7 @@ void qtk_q6_0_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_q6_0_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_q6_0_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_q6_0_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+void qtk_q6_0_vec_dot_neondot(int64_t n, float *s, const void *x, const void *y);
 
 void qtk_q8_0_to_float(const void *row, float *dst, int64_t n);
 void qtk_q8_0_to_int8(const void *row, int64_t n, float *d, int8_t *q);
@@ -133,6 +136,7 @@ void qtk_q6_0_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a,
 void qtk_q8_0_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
                              int64_t nr, int64_t nc);
 void qtk_q8_0_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+void qtk_q8_0_vec_dot_neondot(int64_t n, float *s, const void *x, const void *y);
 
 /* ---- Q8_K activation format (q8_k.c) ----------------------------------- */
 void qtk_q8_K_from_float(const float *src, void *dst, int64_t n);

@@ -1,0 +1,3 @@
+/* iq_mainline_neon.c compiled with the dot-product extension: QTK_ISA_NEON_DOT (neon_level.h). */
+#define QTK_NEON_DOT_BUILD
+#include "iq_mainline_neon.c"

@@ -1,0 +1,3 @@
+/* panel_neon.c compiled with the dot-product extension: QTK_ISA_NEON_DOT (neon_level.h). */
+#define QTK_NEON_DOT_BUILD
+#include "panel_neon.c"
