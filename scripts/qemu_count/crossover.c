@@ -57,7 +57,11 @@ int main(int argc, char **argv) {
     }
     for (long r = QROWS; r < rows; r++) memcpy(w + rs * (size_t)r, w + rs * (size_t)(r % QROWS), rs);
     if (qtk_bench_gemm_path(t, w, QROWS, cols, 2, act, y, 1, 0, QTK_BENCH_PATH_PANEL) == 0) {
-        printf("%s no-panels\n", argv[1]);
+        /* no panel path (F32/F16/BF16): the own kernels at the narrowest width only */
+        mark(1000);
+        qtk_bench_gemm_path(t, w, rows, cols, widths[0], act, y, 1, 0, QTK_BENCH_PATH_OWN);
+        mark(2000);
+        printf("%s no-panels %ld\n", argv[1], widths[0]);
         return 0;
     }
     for (int i = 0; i < NW; i++) {

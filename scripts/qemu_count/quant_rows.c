@@ -5,7 +5,8 @@
  * counts instructions of, and a cross-ISA / cross-platform identity check.
  *
  *   quant_rows TYPE ISA ROWS COLS IMATRIX [EFFORT]
- *   ISA: 0 scalar, 1 avx2, 2 avx512, 3 neon, 4 no cap; IMATRIX 0/1; EFFORT 0 default, 1 fast, 2 max
+ *   ISA: 0 scalar, 1 avx2, 2 avx512, 3 neon, 4 neondot, 5 (QTK_ISA_COUNT) no cap; IMATRIX 0/1;
+ *   EFFORT 0 default, 1 fast, 2 max
  */
 #define QTK_EXPERIMENTAL_API
 #include "qtk_types.h"
@@ -32,7 +33,7 @@ int main(int argc, char **argv) {
     unsigned char *out = malloc(rs * (size_t)rows);
     if (!x || !imx || !out) return 1;
     workload_fill(x, rows * cols, imx, cols);
-    if (isa < 4) qtk_set_max_isa((qtk_isa)isa);
+    if (isa < QTK_ISA_COUNT) qtk_set_max_isa((qtk_isa)isa);
     qtk_error err;
     if (qtk_quantize_rows_effort(t, x, out, rows, cols, im ? imx : NULL, effort, &err) != QTK_OK) {
         fprintf(stderr, "quant_rows: %s\n", err.msg);

@@ -17,6 +17,10 @@ void qtk_f16_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_f16_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_bf16_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_bf16_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
+/* NEON (float_dot_neon.c): the AVX2 kernels' structure with 4-lane vectors. */
+void qtk_f32_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+void qtk_f16_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
+void qtk_bf16_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 /* AVX-512: one FMA chain per product, so vec_dot and the 4 x 4-tiled mul_mat agree bit for bit. */
 void qtk_f16_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_bf16_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);

@@ -9,6 +9,7 @@
 #include "iq_mainline.h"
 
 #include "neon_level.h"
+#include "simd_neon.h"
 
 #include <arm_neon.h>
 
@@ -38,7 +39,7 @@ static inline int32x4_t dot16(int8x16_t a, int8x16_t b) {
             }                                                                                             \
             float yd;                                                                                     \
             memcpy(&yd, &y[ibl].d, sizeof yd);                                                            \
-            sum = iqm_acc(sum, vaddvq_s32(acc), DBITS(b), yd, (F));                                       \
+            sum = iqm_acc_f(sum, vaddvq_s32(acc), qtk_neon_f16_to_f32(DBITS(b)), yd, (F));                \
         }                                                                                                 \
         *s = (float)sum;                                                                                  \
     }

@@ -8,6 +8,7 @@
 #include "grids.h"
 
 #include "neon_level.h"
+#include "simd_neon.h"
 
 #include <arm_neon.h>
 
@@ -159,7 +160,7 @@ void NEON_FN(qtk_iq3_ks_vec_dot)(int64_t n, float *s, const void *vx, const void
     const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     uint16_t dh;
     memcpy(&dh, p, 2);
-    const float d = qtk_fp16_to_fp32(dh);
+    const float d = qtk_neon_f16_to_f32(dh);
     p += 2;
     const int8x16_t tab = vld1q_s8(qtk_iq3nl_values); /* base 0..7, shifted 8..15 */
     const uint8x16_t m3 = vdupq_n_u8(3), one = vdupq_n_u8(1);
@@ -190,7 +191,7 @@ void NEON_FN(qtk_iq2_ks_vec_dot)(int64_t n, float *s, const void *vx, const void
     const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     uint16_t dh;
     memcpy(&dh, p, 2);
-    const float d = qtk_fp16_to_fp32(dh);
+    const float d = qtk_neon_f16_to_f32(dh);
     p += 2;
     int8_t t16[16] = {0};
     memcpy(t16, qtk_iq2nl_values, 8);
@@ -220,7 +221,7 @@ void NEON_FN(qtk_iq2_kl_vec_dot)(int64_t n, float *s, const void *vx, const void
     const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
     uint16_t dh;
     memcpy(&dh, p, 2);
-    const float d = qtk_fp16_to_fp32(dh);
+    const float d = qtk_neon_f16_to_f32(dh);
     p += 2;
     int8_t c[2][32];
     for (int k = 0; k < 32; k++) c[0][k] = qtk_iq2kl_grid[k][0], c[1][k] = qtk_iq2kl_grid[k][1];

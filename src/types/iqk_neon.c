@@ -14,6 +14,7 @@
 #include "grids.h"
 
 #include "neon_level.h"
+#include "simd_neon.h"
 
 #include <arm_neon.h>
 
@@ -70,7 +71,7 @@ static inline float finish(float sum, int32x4_t acc, int8x16_t S8, int off, cons
     corr = vmlal_s16(corr, vget_low_s16(vmovl_high_s8(c)), vld1_s16(y->bsums + 8));
     corr = vmlal_s16(corr, vget_high_s16(vmovl_high_s8(c)), vld1_s16(y->bsums + 12));
     const int32_t isum = vaddvq_s32(vmlaq_n_s32(acc, corr, off));
-    return sum + (qtk_fp16_to_fp32(rd16(b)) * y->d) * (float)isum;
+    return sum + (qtk_neon_f16_to_f32(rd16(b)) * y->d) * (float)isum;
 }
 
 /* Scales of sub-blocks 4g..4g+3 as int32. */

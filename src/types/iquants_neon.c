@@ -8,6 +8,7 @@
 #include "grids.h"
 
 #include "neon_level.h"
+#include "simd_neon.h"
 
 #include <arm_neon.h>
 
@@ -44,7 +45,7 @@ void NEON_FN(qtk_iq4_nl_vec_dot)(int64_t n, float *s, const void *vx, const void
     double acc[8] = {0};
     for (int64_t ib = 0; ib < n / 32; ib++, x += sizeof(qtk_block_iq4_nl)) {
         const int sumi = vaddvq_s32(block_dot(x + 2, y[ib].qs, table));
-        const double dd = (double)qtk_fp16_to_fp32(ld16(x)) * (double)qtk_fp16_to_fp32(ld16(&y[ib].d));
+        const double dd = (double)qtk_neon_f16_to_f32(ld16(x)) * (double)qtk_neon_f16_to_f32(ld16(&y[ib].d));
         acc[ib % 8] += (double)sumi * dd;
     }
     *s = (float)qtk_iq4_nl_reduce8(acc);
@@ -66,7 +67,7 @@ void NEON_FN(qtk_iq4_xs_vec_dot)(int64_t n, float *s, const void *vx, const void
         }
         float yd;
         memcpy(&yd, &y[ibl].d, sizeof yd);
-        sum += (double)vaddvq_s32(acc) * ((double)qtk_fp16_to_fp32(ld16(x)) * (double)yd);
+        sum += (double)vaddvq_s32(acc) * ((double)qtk_neon_f16_to_f32(ld16(x)) * (double)yd);
     }
     *s = (float)sum;
 }

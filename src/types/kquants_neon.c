@@ -11,6 +11,7 @@
 #include "kquants.h"
 
 #include "neon_level.h"
+#include "simd_neon.h"
 
 #include <arm_neon.h>
 
@@ -54,7 +55,7 @@ void NEON_FN(qtk_q2_K_vec_dot)(int64_t n, float *s, const void *vx, const void *
         int msum = 0;
         for (int sb = 0; sb < 16; sb++) msum += (x[i].scales[sb] >> 4) * y[i].bsums[sb];
         const int isum = vaddvq_s32(acc);
-        sum += (double)y[i].d * ((double)qtk_kq_fp16(&x[i].d) * isum - (double)qtk_kq_fp16(&x[i].dmin) * msum);
+        sum += (double)y[i].d * ((double)qtk_neon_load_f16(&x[i].d) * isum - (double)qtk_neon_load_f16(&x[i].dmin) * msum);
     }
     *s = (float)sum;
 }
@@ -84,7 +85,7 @@ void NEON_FN(qtk_q3_K_vec_dot)(int64_t n, float *s, const void *vx, const void *
         int off = 0;
         for (int sb = 0; sb < 16; sb++) off += sc[sb] * y[i].bsums[sb];
         const int isum = vaddvq_s32(acc) - 4 * off;
-        sum += (double)y[i].d * (double)qtk_kq_fp16(&x[i].d) * isum;
+        sum += (double)y[i].d * (double)qtk_neon_load_f16(&x[i].d) * isum;
     }
     *s = (float)sum;
 }
@@ -139,7 +140,7 @@ static inline float64x2_t type1_block_neon(float64x2_t acc, const uint8_t *scale
     for (int k = 0; k < 8; k++) {
         int16_t sum;
         memcpy(&sum, &y[k].sum, 2);
-        dy[k] = qtk_kq_fp16(&y[k].d);
+        dy[k] = qtk_neon_load_f16(&y[k].d);
         ys[k] = (float)sum;
         a[k] = d * (float)sc[k]; /* exact: 11 × 6 bits */
         b[k] = dmin * (float)m[k];
@@ -157,7 +158,7 @@ void NEON_FN(qtk_q4_K_vec_dot)(int64_t n, float *s, const void *vx, const void *
     const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)vy;
     float64x2_t acc = vdupq_n_f64(0.0);
     for (int64_t i = 0; i < n / QK_K; i++)
-        acc = type1_block_neon(acc, x[i].scales, qtk_kq_fp16(&x[i].d), qtk_kq_fp16(&x[i].dmin), x[i].qs, NULL,
+        acc = type1_block_neon(acc, x[i].scales, qtk_neon_load_f16(&x[i].d), qtk_neon_load_f16(&x[i].dmin), x[i].qs, NULL,
                                y + 8 * i);
     *s = (float)vaddvq_f64(acc);
 }
@@ -167,7 +168,7 @@ void NEON_FN(qtk_q5_K_vec_dot)(int64_t n, float *s, const void *vx, const void *
     const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)vy;
     float64x2_t acc = vdupq_n_f64(0.0);
     for (int64_t i = 0; i < n / QK_K; i++)
-        acc = type1_block_neon(acc, x[i].scales, qtk_kq_fp16(&x[i].d), qtk_kq_fp16(&x[i].dmin), x[i].qs, x[i].qh,
+        acc = type1_block_neon(acc, x[i].scales, qtk_neon_load_f16(&x[i].d), qtk_neon_load_f16(&x[i].dmin), x[i].qs, x[i].qh,
                                y + 8 * i);
     *s = (float)vaddvq_f64(acc);
 }
@@ -201,9 +202,9 @@ void NEON_FN(qtk_q6_K_vec_dot)(int64_t n, float *s, const void *vx, const void *
                 r[b] = rb;
             }
         }
-        const float dx = qtk_kq_fp16(&x[i].d);
+        const float dx = qtk_neon_load_f16(&x[i].d);
         float dd[8];
-        for (int b = 0; b < 8; b++) dd[b] = dx * qtk_kq_fp16(&yb[b].d);
+        for (int b = 0; b < 8; b++) dd[b] = dx * qtk_neon_load_f16(&yb[b].d);
         for (int g = 0; g < 2; g++)
             acc = acc_f64(acc, vmulq_f32(vld1q_f32(dd + 4 * g), vcvtq_f32_s32(hsum4x4(r + 4 * g))));
     }

@@ -8,6 +8,7 @@
 #include "legacy1.h"
 
 #include "neon_level.h"
+#include "simd_neon.h"
 
 #include <arm_neon.h>
 
@@ -26,18 +27,12 @@ static inline int32_t dot32(int8x16_t x0, int8x16_t x1, int8x16_t y0, int8x16_t 
     return vaddvq_s32(acc);
 }
 
-static inline float fp16(const void *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return qtk_fp16_to_fp32(h);
-}
-
 /* The scalar kernel's block term: isum·(d_x·d_y) + sum_y·(m_x·d_y), in double. */
 static inline double type1_term(int32_t isum, const void *dx, const void *mx, const qtk_block_q8_2 *y) {
-    const float dy = fp16(&y->d);
+    const float dy = qtk_neon_load_f16(&y->d);
     int16_t sy;
     memcpy(&sy, &y->sum, 2);
-    return (double)isum * (double)(fp16(dx) * dy) + (double)sy * (double)(fp16(mx) * dy);
+    return (double)isum * (double)(qtk_neon_load_f16(dx) * dy) + (double)sy * (double)(qtk_neon_load_f16(mx) * dy);
 }
 
 void NEON_FN(qtk_q4_1_vec_dot)(int64_t n, float *s, const void *vx, const void *vy) {
@@ -87,7 +82,7 @@ void NEON_FN(qtk_mxfp4_vec_dot)(int64_t n, float *s, const void *vx, const void 
         const int32_t isum = dot32(lo, hi, vld1q_s8(y[i].qs), vld1q_s8(y[i].qs + 16));
         uint16_t h;
         memcpy(&h, &y[i].d, 2);
-        sum += (float)isum * (qtk_mxfp4_scale(x[0]) * qtk_fp16_to_fp32(h));
+        sum += (float)isum * (qtk_mxfp4_scale(x[0]) * qtk_neon_f16_to_f32(h));
     }
     *s = sum;
 }

@@ -8,6 +8,7 @@
 #include "types_internal.h"
 
 #include "neon_level.h"
+#include "simd_neon.h"
 
 #include <arm_neon.h>
 
@@ -30,7 +31,7 @@ static inline float block_scale(const void *dx, const void *dy) {
     uint16_t a, b;
     memcpy(&a, dx, 2);
     memcpy(&b, dy, 2);
-    return qtk_fp16_to_fp32(a) * qtk_fp16_to_fp32(b);
+    return qtk_neon_f16_to_f32(a) * qtk_neon_f16_to_f32(b);
 }
 
 /* Levels minus nmax as signed bytes: weights 0..15 in *lo, 16..31 in *hi. */

@@ -188,10 +188,10 @@ static const qtk_panel_kernels levels[QTK_ISA_COUNT] = {
                         QTK_ISA_AVX512, qtk_panel_pack_avx512},
 #endif
 #ifdef QTK_HAVE_NEON
-    [QTK_ISA_NEON] = {qtk_panel_gemm_neon, qtk_panel_quant_scalar, false, 8, qtk_panel_peak_neon, QTK_ISA_NEON, NULL},
+    [QTK_ISA_NEON] = {qtk_panel_gemm_neon, qtk_panel_quant_neon, false, 8, qtk_panel_peak_neon, QTK_ISA_NEON, NULL},
 #endif
 #ifdef QTK_HAVE_NEON_DOT
-    [QTK_ISA_NEON_DOT] = {qtk_panel_gemm_neondot, qtk_panel_quant_scalar, false, 8, qtk_panel_peak_neondot,
+    [QTK_ISA_NEON_DOT] = {qtk_panel_gemm_neondot, qtk_panel_quant_neon, false, 8, qtk_panel_peak_neondot,
                           QTK_ISA_NEON_DOT, NULL},
 #endif
 };

@@ -140,6 +140,7 @@ void qtk_panel_pack_avx512(int64_t n, const float *d, const int8_t *q, uint8_t *
 void qtk_panel_quant_scalar(const float *v, int64_t n, float *d, int8_t *q);
 void qtk_panel_quant_avx2(const float *v, int64_t n, float *d, int8_t *q);
 void qtk_panel_quant_avx512(const float *v, int64_t n, float *d, int8_t *q);
+void qtk_panel_quant_neon(const float *v, int64_t n, float *d, int8_t *q); /* both AArch64 levels */
 int64_t qtk_panel_peak_avx2(int64_t iters, int seed, int32_t *sink);
 int64_t qtk_panel_peak_avx512(int64_t iters, int seed, int32_t *sink);
 int64_t qtk_panel_peak_neon(int64_t iters, int seed, int32_t *sink);

@@ -3,7 +3,9 @@
  * (panel_neondot.c, neon_level.h), sdot by lane (vdotq_laneq_s32) multiplies 4 rows' 4 weights by
  * one 4-byte group of the activations; without it, vmull_s8 + pairwise
  * adds give the same integer sums. Signed operands, no offsets. Results
- * equal the scalar reference exactly.
+ * equal the scalar reference exactly. The re-quantization step of the
+ * types without an exact int8 form (qtk_panel_quant_neon) is built once and
+ * serves both levels.
  */
 #include "panel.h"
 
@@ -69,3 +71,32 @@ int64_t NEON_FN(qtk_panel_peak)(int64_t iters, int seed, int32_t *sink) {
     *sink = vgetq_lane_s32(t, 0);
     return iters * 8 * 16;
 }
+
+#ifndef QTK_NEON_DOT_BUILD
+/* qtk_panel_quant_scalar's bytes, 32 weights per step: the same amax, the same
+ * scale and reciprocal (scalar float operations), and vcvtnq's round-to-nearest-
+ * even equals qtk_nearest_int's for |x·id| <= 127 + rounding (finite inputs). */
+void qtk_panel_quant_neon(const float *v, int64_t n, float *d, int8_t *q) {
+    for (int64_t b = 0; b < n / QTK_PANEL_B; b++) {
+        const float *x = v + b * QTK_PANEL_B;
+        float32x4_t xv[8];
+        for (int i = 0; i < 8; i++) xv[i] = vld1q_f32(x + 4 * i);
+        float32x4_t m = vabsq_f32(xv[0]);
+        for (int i = 1; i < 8; i++) m = vmaxq_f32(m, vabsq_f32(xv[i]));
+        const float amax = vmaxvq_f32(m);
+        const float dd = amax / 127.0f, id = dd > 0.0f ? 1.0f / dd : 0.0f;
+        d[b] = dd;
+        int16x8_t h[4];
+        for (int i = 0; i < 4; i++) {
+            const int32x4_t lo = vcvtnq_s32_f32(vmulq_n_f32(xv[2 * i], id));
+            const int32x4_t hi = vcvtnq_s32_f32(vmulq_n_f32(xv[2 * i + 1], id));
+            h[i] = vcombine_s16(vqmovn_s32(lo), vqmovn_s32(hi));
+        }
+        const int8x16_t lim = vdupq_n_s8(127), nlim = vdupq_n_s8(-127);
+        const int8x16_t q0 = vcombine_s8(vqmovn_s16(h[0]), vqmovn_s16(h[1]));
+        const int8x16_t q1 = vcombine_s8(vqmovn_s16(h[2]), vqmovn_s16(h[3]));
+        vst1q_s8(q + b * QTK_PANEL_B, vmaxq_s8(vminq_s8(q0, lim), nlim));
+        vst1q_s8(q + b * QTK_PANEL_B + 16, vmaxq_s8(vminq_s8(q1, lim), nlim));
+    }
+}
+#endif

@@ -8,6 +8,7 @@
 #include "trellis.h"
 
 #include "neon_level.h"
+#include "simd_neon.h"
 
 #include <arm_neon.h>
 
@@ -67,7 +68,7 @@ static inline void kt_vec_dot_neon(int type, float factor, size_t bb, int64_t n,
                 acc = vmlaq_s32(acc, v1, a1);
             }
             const int32_t isum = vaddvq_s32(acc);
-            sumf += qtk_fp16_to_fp32(yb->d) * (float)(sub[b].scale * isum);
+            sumf += qtk_neon_f16_to_f32(yb->d) * (float)(sub[b].scale * isum);
         }
     }
     *s = d * sumf;

@@ -53,13 +53,13 @@
 /* Multi-column kernels where a level has one (the engine tiles vec_dot elsewhere). */
 #define MUL_MAT_AVX512(t) {NULL, NULL, AVX512(qtk_##t##_mul_mat_avx512), NULL}
 #define MUL_MAT_X86(t) {NULL, AVX2(qtk_##t##_mul_mat_avx2), AVX512(qtk_##t##_mul_mat_avx512), NULL}
-/* F32/F16/BF16 rows (float_dot*.c): scalar + AVX2; wider ISAs fall back to AVX2. */
 /* Measured panel crossovers (qtk_type_traits.panel_min_cols) per level (0 where that level is
    not compiled in, like its kernels). x86: timed with `qtk bench types --crossover` on Zen 4
    (BENCHMARKS.md session 11). NEON and NEON dotprod: no AArch64 hardware here, so counted
    instead of timed — the widths from which the panels execute fewer guest instructions than
-   the type's own kernels under qemu-aarch64 (scripts/qemu_count/crossover.sh; the vmull_s8
-   level in BENCHMARKS.md session 26, the sdot level, XO_ISA=neondot, in session 27).
+   the type's own kernels under qemu-aarch64 (scripts/qemu_count/crossover.sh, XO_ISA=neon and
+   neondot; BENCHMARKS.md session 27, after the NEON kernels' inline fp16 scales and SIMD
+   re-quantization).
    The same count on the AVX2 kernels gave 0.7-2x the timed AVX2 crossovers (6x for Q4_K),
    mostly above them, so these are conservative; re-time them on AArch64 hardware. */
 #ifdef QTK_HAVE_AVX2
@@ -84,9 +84,12 @@
 #endif
 #define PANEL(avx2, avx512, neon, neondot) \
     {0, PANEL_AVX2(avx2), PANEL_AVX512(avx512), PANEL_NEON(neon), PANEL_NEON_DOT(neondot)}
-#define FLOAT_DOTS(t) {qtk_##t##_vec_dot_scalar, AVX2(qtk_##t##_vec_dot_avx2), NULL, NULL}
+/* F32/F16/BF16 rows (float_dot*.c): scalar, AVX2, NEON; AVX-512 falls back to AVX2, NEON dotprod
+   to NEON. */
+#define FLOAT_DOTS(t) {qtk_##t##_vec_dot_scalar, AVX2(qtk_##t##_vec_dot_avx2), NULL, NEON(qtk_##t##_vec_dot_neon)}
 /* F16/BF16: also AVX-512 (float_dot_avx512.c), with a tiled mul_mat for batches. */
-#define FLOAT16_DOTS(t) {qtk_##t##_vec_dot_scalar, AVX2(qtk_##t##_vec_dot_avx2), AVX512(qtk_##t##_vec_dot_avx512), NULL}
+#define FLOAT16_DOTS(t) {qtk_##t##_vec_dot_scalar, AVX2(qtk_##t##_vec_dot_avx2), AVX512(qtk_##t##_vec_dot_avx512), \
+                         NEON(qtk_##t##_vec_dot_neon)}
 
 /* Geometry-only rows: known ids whose data qtk can size and skip (all mainline ids). */
 #define GEOM(ID, NAME, BLK, SIZE, META, Q)                                           \
@@ -135,48 +138,48 @@ static const qtk_type_traits type_table[QTK_TYPE_ID_LIMIT] = {
     [QTK_TYPE_Q4_0] = {.id = QTK_TYPE_Q4_0, .name = "q4_0", .ecosystems = QTK_ECO_BOTH, .block_size = 32, .type_size = 18, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_q4_0_to_float, .to_int8 = qtk_q4_0_to_int8,
      .quantize = qtk_q4_0_quantize, .quantize_effort = qtk_q4_0_quantize_effort, .from_float = qtk_q4_0_from_float,
-     .vec_dot = DOTS_ALL(q4_0), .panel_min_cols = PANEL(24, 24, 8, 4), .mul_mat = MUL_MAT_X86(q4_0)},
+     .vec_dot = DOTS_ALL(q4_0), .panel_min_cols = PANEL(24, 24, 16, 12), .mul_mat = MUL_MAT_X86(q4_0)},
     [QTK_TYPE_Q4_1] = {.id = QTK_TYPE_Q4_1, .name = "q4_1", .ecosystems = QTK_ECO_BOTH, .block_size = 32, .type_size = 20, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_2, .to_float = qtk_q4_1_to_float,
-     .quantize = qtk_q4_1_quantize, .quantize_effort = qtk_q4_1_quantize_effort, .from_float = qtk_q4_1_from_float, .vec_dot = DOTS_ALL(q4_1), .panel_min_cols = PANEL(16, 24, 12, 12),
+     .quantize = qtk_q4_1_quantize, .quantize_effort = qtk_q4_1_quantize_effort, .from_float = qtk_q4_1_from_float, .vec_dot = DOTS_ALL(q4_1), .panel_min_cols = PANEL(16, 24, 16, 16),
      .mul_mat = MUL_MAT_AVX512(q4_1)},
     [QTK_TYPE_Q5_0] = {.id = QTK_TYPE_Q5_0, .name = "q5_0", .ecosystems = QTK_ECO_BOTH, .block_size = 32, .type_size = 22, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_q5_0_to_float, .to_int8 = qtk_q5_0_to_int8,
      .quantize = qtk_q5_0_quantize, .quantize_effort = qtk_q5_0_quantize_effort, .from_float = qtk_q5_0_from_float,
-     .vec_dot = DOTS_ALL(q5_0), .panel_min_cols = PANEL(48, 48, 8, 8), .mul_mat = MUL_MAT_X86(q5_0)},
+     .vec_dot = DOTS_ALL(q5_0), .panel_min_cols = PANEL(48, 48, 16, 12), .mul_mat = MUL_MAT_X86(q5_0)},
     [QTK_TYPE_Q5_1] = {.id = QTK_TYPE_Q5_1, .name = "q5_1", .ecosystems = QTK_ECO_BOTH, .block_size = 32, .type_size = 24, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_2, .to_float = qtk_q5_1_to_float,
-     .quantize = qtk_q5_1_quantize, .quantize_effort = qtk_q5_1_quantize_effort, .from_float = qtk_q5_1_from_float, .vec_dot = DOTS_ALL(q5_1), .panel_min_cols = PANEL(16, 32, 12, 12),
+     .quantize = qtk_q5_1_quantize, .quantize_effort = qtk_q5_1_quantize_effort, .from_float = qtk_q5_1_from_float, .vec_dot = DOTS_ALL(q5_1), .panel_min_cols = PANEL(16, 32, 16, 16),
      .mul_mat = MUL_MAT_AVX512(q5_1)},
     [QTK_TYPE_Q6_0] = {.id = QTK_TYPE_Q6_0, .name = "q6_0", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 32, .type_size = 26, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_q6_0_to_float, .to_int8 = qtk_q6_0_to_int8,
      .quantize = qtk_q6_0_quantize, .quantize_effort = qtk_q6_0_quantize_effort, .from_float = qtk_q6_0_from_float,
-     .vec_dot = DOTS_ALL(q6_0), .panel_min_cols = PANEL(96, 64, 16, 16), .mul_mat = MUL_MAT_X86(q6_0)},
+     .vec_dot = DOTS_ALL(q6_0), .panel_min_cols = PANEL(96, 64, 32, 32), .mul_mat = MUL_MAT_X86(q6_0)},
     [QTK_TYPE_Q8_0] = {.id = QTK_TYPE_Q8_0, .name = "q8_0", .ecosystems = QTK_ECO_BOTH, .block_size = 32, .type_size = 34, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_q8_0_to_float, .to_int8 = qtk_q8_0_to_int8,
      .quantize = qtk_q8_0_quantize, .from_float = qtk_q8_0_from_float, .from_float_isa = ACT_AVX2(q8_0),
-     .vec_dot = DOTS_ALL(q8_0), .panel_min_cols = PANEL(12, 12, 2, 2), .mul_mat = MUL_MAT_X86(q8_0)},
+     .vec_dot = DOTS_ALL(q8_0), .panel_min_cols = PANEL(12, 12, 8, 4), .mul_mat = MUL_MAT_X86(q8_0)},
     GEOM(QTK_TYPE_Q8_1, "q8_1", 32, 36, 0, true),
     [QTK_TYPE_IQ4_NL] = {.id = QTK_TYPE_IQ4_NL, .name = "iq4_nl", .ecosystems = QTK_ECO_BOTH, .block_size = 32, .type_size = 18, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_iq4_nl_to_float, .to_int8 = qtk_iq4_nl_to_int8,
-     .quantize = qtk_iq4_nl_quantize, .quantize_effort = qtk_iq4_nl_quantize_effort, .from_float = qtk_iq4_nl_from_float, .vec_dot = DOTS_ALL(iq4_nl), .panel_min_cols = PANEL(12, 48, 4, 4),
+     .quantize = qtk_iq4_nl_quantize, .quantize_effort = qtk_iq4_nl_quantize_effort, .from_float = qtk_iq4_nl_from_float, .vec_dot = DOTS_ALL(iq4_nl), .panel_min_cols = PANEL(12, 48, 12, 8),
      .mul_mat = MUL_MAT_AVX512(iq4_nl)},
 
     /* ---- microscaling: E8M0 exponent + E2M1 codes per 32 (legacy1.c) ---- */
     [QTK_TYPE_MXFP4] = {.id = QTK_TYPE_MXFP4, .name = "mxfp4", .ecosystems = QTK_ECO_BOTH, .block_size = 32, .type_size = 17, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_mxfp4_to_float, .to_int8 = qtk_mxfp4_to_int8,
-     .quantize = qtk_mxfp4_quantize, .quantize_effort = qtk_mxfp4_quantize_effort, .from_float = qtk_mxfp4_from_float, .vec_dot = DOTS_ALL(mxfp4), .panel_min_cols = PANEL(12, 48, 8, 8),
+     .quantize = qtk_mxfp4_quantize, .quantize_effort = qtk_mxfp4_quantize_effort, .from_float = qtk_mxfp4_from_float, .vec_dot = DOTS_ALL(mxfp4), .panel_min_cols = PANEL(12, 48, 16, 12),
      .mul_mat = MUL_MAT_AVX512(mxfp4)},
 
     /* ---- k-quants (256-weight super-blocks) ---- */
     [QTK_TYPE_Q2_K] = {.id = QTK_TYPE_Q2_K, .block_fallback = QTK_TYPE_IQ4_NL, .name = "q2_K", .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = 84, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_q2_K_to_float,
      .quantize = qtk_q2_K_quantize, .quantize_effort = qtk_q2_K_quantize_effort, .from_float = qtk_q2_K_from_float,
-     .vec_dot = DOTS_ALL(q2_K), .panel_min_cols = PANEL(8, 64, 24, 24), .mul_mat = MUL_MAT_AVX512(q2_K)},
+     .vec_dot = DOTS_ALL(q2_K), .panel_min_cols = PANEL(8, 64, 12, 12), .mul_mat = MUL_MAT_AVX512(q2_K)},
     [QTK_TYPE_Q3_K] = {.id = QTK_TYPE_Q3_K, .block_fallback = QTK_TYPE_IQ4_NL, .name = "q3_K", .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = 110, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_q3_K_to_float,
      .quantize = qtk_q3_K_quantize, .quantize_effort = qtk_q3_K_quantize_effort, .from_float = qtk_q3_K_from_float,
-     .vec_dot = DOTS_ALL(q3_K), .panel_min_cols = PANEL(12, 96, 16, 16), .mul_mat = MUL_MAT_AVX512(q3_K)},
+     .vec_dot = DOTS_ALL(q3_K), .panel_min_cols = PANEL(12, 96, 8, 8), .mul_mat = MUL_MAT_AVX512(q3_K)},
     [QTK_TYPE_Q4_K] = {.id = QTK_TYPE_Q4_K, .block_fallback = QTK_TYPE_Q5_0, .name = "q4_K", .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = 144, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_2, .to_float = qtk_q4_K_to_float,
      .quantize = qtk_q4_K_quantize, .quantize_effort = qtk_q4_K_quantize_effort, .from_float = qtk_q4_K_from_float,
@@ -199,12 +202,12 @@ static const qtk_type_traits type_table[QTK_TYPE_ID_LIMIT] = {
 
     /* ---- mainline i-quants ---- */
     IQM_ROW(QTK_TYPE_IQ2_XXS, iq2_xxs, 66, qtk_iq2_xxs_to_int8, true, true, PANEL(2, 2, 4, 2)),
-    IQM_ROW(QTK_TYPE_IQ2_XS, iq2_xs, 74, NULL, true, true, PANEL(12, 8, 12, 12)),
+    IQM_ROW(QTK_TYPE_IQ2_XS, iq2_xs, 74, NULL, true, true, PANEL(12, 8, 8, 8)),
     IQM_ROW(QTK_TYPE_IQ3_XXS, iq3_xxs, 98, qtk_iq3_xxs_to_int8, false, false, PANEL(2, 2, 2, 2)),
     IQM_ROW(QTK_TYPE_IQ1_S, iq1_s, 50, qtk_iq1_s_to_int8, true, true, PANEL(4, 4, 2, 2)),
     IQM_ROW(QTK_TYPE_IQ3_S, iq3_s, 110, qtk_iq3_s_to_int8, false, false, PANEL(2, 2, 2, 2)),
-    IQM_ROW(QTK_TYPE_IQ2_S, iq2_s, 82, NULL, false, true, PANEL(8, 8, 12, 12)),
-    IQM_ROW(QTK_TYPE_IQ1_M, iq1_m, 56, NULL, false, true, PANEL(4, 8, 8, 8)),
+    IQM_ROW(QTK_TYPE_IQ2_S, iq2_s, 82, NULL, false, true, PANEL(8, 8, 8, 8)),
+    IQM_ROW(QTK_TYPE_IQ1_M, iq1_m, 56, NULL, false, true, PANEL(4, 8, 4, 4)),
     [QTK_TYPE_IQ4_XS] = {.id = QTK_TYPE_IQ4_XS, .block_fallback = QTK_TYPE_IQ4_NL, .name = "iq4_xs", .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = 136, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq4_xs_to_float, .to_int8 = qtk_iq4_xs_to_int8,
      .quantize = qtk_iq4_xs_quantize, .quantize_effort = qtk_iq4_xs_quantize_effort, .from_float = qtk_iq4_xs_from_float, .vec_dot = DOTS_ALL(iq4_xs), .panel_min_cols = PANEL(12, 48, 24, 16),
@@ -214,24 +217,24 @@ static const qtk_type_traits type_table[QTK_TYPE_ID_LIMIT] = {
     [QTK_TYPE_IQ2_K] = {.id = QTK_TYPE_IQ2_K, .block_fallback = QTK_TYPE_IQ4_NL, .name = "iq2_k", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 76, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq2_k_to_float,
      .quantize = qtk_iq2_k_quantize, .quantize_effort = qtk_iq2_k_quantize_effort, .from_float = qtk_iq2_k_from_float,
-     .vec_dot = DOTS_ALL(iq2_k), .panel_min_cols = PANEL(32, 128, 64, 48), .mul_mat = MUL_MAT_AVX512(iq2_k)},
+     .vec_dot = DOTS_ALL(iq2_k), .panel_min_cols = PANEL(32, 128, 32, 24), .mul_mat = MUL_MAT_AVX512(iq2_k)},
     [QTK_TYPE_IQ3_K] = {.id = QTK_TYPE_IQ3_K, .block_fallback = QTK_TYPE_IQ4_NL, .name = "iq3_k", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 110, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq3_k_to_float,
      .quantize = qtk_iq3_k_quantize, .quantize_effort = qtk_iq3_k_quantize_effort, .from_float = qtk_iq3_k_from_float,
-     .vec_dot = DOTS_ALL(iq3_k), .panel_min_cols = PANEL(24, 128, 32, 32), .mul_mat = MUL_MAT_AVX512(iq3_k)},
+     .vec_dot = DOTS_ALL(iq3_k), .panel_min_cols = PANEL(24, 128, 24, 16), .mul_mat = MUL_MAT_AVX512(iq3_k)},
     [QTK_TYPE_IQ4_K] = {.id = QTK_TYPE_IQ4_K, .block_fallback = QTK_TYPE_Q5_0, .name = "iq4_k", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 144, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq4_k_to_float,
      .quantize = qtk_iq4_k_quantize, .quantize_effort = qtk_iq4_k_quantize_effort, .from_float = qtk_iq4_k_from_float,
-     .vec_dot = DOTS_ALL(iq4_k), .panel_min_cols = PANEL(32, 128, 64, 48), .mul_mat = MUL_MAT_AVX512(iq4_k)},
+     .vec_dot = DOTS_ALL(iq4_k), .panel_min_cols = PANEL(32, 128, 32, 24), .mul_mat = MUL_MAT_AVX512(iq4_k)},
     [QTK_TYPE_IQ5_K] = {.id = QTK_TYPE_IQ5_K, .block_fallback = QTK_TYPE_Q6_0, .name = "iq5_k", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 176, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq5_k_to_float,
      .quantize = qtk_iq5_k_quantize, .quantize_effort = qtk_iq5_k_quantize_effort, .from_float = qtk_iq5_k_from_float,
-     .vec_dot = DOTS_ALL(iq5_k), .panel_min_cols = PANEL(24, 128, 48, 32), .mul_mat = MUL_MAT_AVX512(iq5_k)},
+     .vec_dot = DOTS_ALL(iq5_k), .panel_min_cols = PANEL(24, 128, 24, 24), .mul_mat = MUL_MAT_AVX512(iq5_k)},
     [QTK_TYPE_IQ6_K] = {.id = QTK_TYPE_IQ6_K, .block_fallback = QTK_TYPE_Q8_0, .name = "iq6_k", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 212, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq6_k_to_float,
      .to_float_dot = qtk_iq6_k_to_float_table,
      .quantize = qtk_iq6_k_quantize, .quantize_effort = qtk_iq6_k_quantize_effort, .from_float = qtk_iq6_k_from_float,
-     .vec_dot = DOTS_ALL(iq6_k), .panel_min_cols = PANEL(16, 96, 32, 32), .mul_mat = MUL_MAT_AVX512(iq6_k)},
+     .vec_dot = DOTS_ALL(iq6_k), .panel_min_cols = PANEL(16, 96, 16, 24), .mul_mat = MUL_MAT_AVX512(iq6_k)},
 
     /* ---- iqk: per-row scale (row header), 32-weight sub-blocks ---- */
     [QTK_TYPE_IQ2_KS] = {.id = QTK_TYPE_IQ2_KS, .block_fallback = QTK_TYPE_IQ4_NL, .name = "iq2_ks", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 70, .row_meta_size = 2,
@@ -268,11 +271,11 @@ static const qtk_type_traits type_table[QTK_TYPE_ID_LIMIT] = {
     [QTK_TYPE_IQ2_KT] = {.id = QTK_TYPE_IQ2_KT, .block_fallback = QTK_TYPE_IQ4_NL, .plan_requires_imatrix = true, .name = "iq2_kt", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 68, .row_meta_size = 4,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_iq2_kt_to_float,
      .to_float_dot = qtk_iq2_kt_to_float_dot, .to_int8 = qtk_iq2_kt_to_int8, .to_int8_isa = TO_INT8_AVX512(iq2_kt), .quantize = qtk_iq2_kt_quantize, .quantize_effort = qtk_iq2_kt_quantize_effort,
-     .from_float = qtk_iq2_kt_from_float, .vec_dot = DOTS_ALL(iq2_kt), .mul_mat = MUL_MAT_X86(iq2_kt), .panel_min_cols = PANEL(8, 8, 2, 2)},
+     .from_float = qtk_iq2_kt_from_float, .vec_dot = DOTS_ALL(iq2_kt), .mul_mat = MUL_MAT_X86(iq2_kt), .panel_min_cols = PANEL(8, 8, 4, 2)},
     [QTK_TYPE_IQ3_KT] = {.id = QTK_TYPE_IQ3_KT, .block_fallback = QTK_TYPE_IQ4_NL, .name = "iq3_kt", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 100, .row_meta_size = 4,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_iq3_kt_to_float,
      .to_float_dot = qtk_iq3_kt_to_float_dot, .to_int8 = qtk_iq3_kt_to_int8, .to_int8_isa = TO_INT8_AVX512(iq3_kt), .quantize = qtk_iq3_kt_quantize, .quantize_effort = qtk_iq3_kt_quantize_effort,
-     .from_float = qtk_iq3_kt_from_float, .vec_dot = DOTS_ALL(iq3_kt), .panel_min_cols = PANEL(4, 4, 2, 2)},
+     .from_float = qtk_iq3_kt_from_float, .vec_dot = DOTS_ALL(iq3_kt), .panel_min_cols = PANEL(4, 4, 4, 4)},
     [QTK_TYPE_IQ4_KT] = {.id = QTK_TYPE_IQ4_KT, .block_fallback = QTK_TYPE_IQ4_NL, .name = "iq4_kt", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 128, .row_meta_size = 4,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_iq4_kt_to_float,
      .to_float_dot = qtk_iq4_kt_to_float_dot, .to_int8 = qtk_iq4_kt_to_int8, .to_int8_isa = TO_INT8_AVX512(iq4_kt), .quantize = qtk_iq4_kt_quantize, .quantize_effort = qtk_iq4_kt_quantize_effort,
