@@ -143,12 +143,16 @@ int tl_run_qtk(const char *args, const char *out_path) {
     /* cmd /c strips the first and last quote of the line: wrap it once more */
     (void)emu;
     snprintf(cmd, n, "\"\"%s\" %s > \"%s\" 2>&1\"", bin, args, out_path);
+    remove(out_path);
     int st = system(cmd);
     /* 9009 is cmd.exe failing to start the program, not the program's status: under wine
      * (the CI's Windows stage) it happened once, transiently, for a binary that ran before
-     * and after (session-12 pre-check). The binary exists, so launch it again (twice at
-     * most); a missing binary or a real failure of qtk still shows. */
-    for (int retry = 0; st == 9009 && retry < 2 && tl_file_exists(bin); retry++) st = system(cmd);
+     * and after (session-12 pre-check). A missing output file means cmd.exe never ran the
+     * line (it makes the file before starting the program): seen once under wine in session
+     * 27, the previous command's output then read as this one's. The binary exists, so
+     * launch it again (twice at most); a missing binary or a real failure of qtk still shows. */
+    for (int retry = 0; (st == 9009 || !tl_file_exists(out_path)) && retry < 2 && tl_file_exists(bin); retry++)
+        st = system(cmd);
 #else
     snprintf(cmd, n, "%s%s\"%s\" %s > \"%s\" 2>&1", emu && *emu ? emu : "", emu && *emu ? " " : "", bin, args,
              out_path);
