@@ -131,7 +131,6 @@ static inline __m256i sign_bits32(const uint8_t *p) {
     return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
 }
 
-
 static inline int iq2_s_sum_gather(const uint8_t *b, const int8_t *q8) {
     __m256i acc = _mm256_setzero_si256();
     for (int ib = 0; ib < 8; ib++) {

@@ -8,18 +8,9 @@
  */
 #include "iq_mainline.h"
 
-#include "neon_level.h"
 #include "simd_neon.h"
 
 #include <arm_neon.h>
-
-static inline int32x4_t dot16(int8x16_t a, int8x16_t b) {
-#if defined(__ARM_FEATURE_DOTPROD)
-    return vdotq_s32(vdupq_n_s32(0), a, b);
-#else
-    return vpadalq_s16(vpaddlq_s16(vmull_s8(vget_low_s8(a), vget_low_s8(b))), vmull_high_s8(a, b));
-#endif
-}
 
 #define IQM_NEON(t, BYTES, DBITS, WORD, MUL16, F)                                                         \
     void NEON_FN(qtk_##t##_vec_dot)(int64_t n, float *s, const void *vx, const void *vy) {                   \
@@ -34,8 +25,8 @@ static inline int32x4_t dot16(int8x16_t a, int8x16_t b) {
                 WORD##s4(b, ib, w4);                                                                      \
                 const int8x16_t q0 = vcombine_s8(vcreate_s8(w4[0]), vcreate_s8(w4[1]));                   \
                 const int8x16_t q1 = vcombine_s8(vcreate_s8(w4[2]), vcreate_s8(w4[3]));                   \
-                acc = vmlaq_n_s32(acc, dot16(q0, vld1q_s8(q8)), MUL16(b, 2 * ib));                       \
-                acc = vmlaq_n_s32(acc, dot16(q1, vld1q_s8(q8 + 16)), MUL16(b, 2 * ib + 1));              \
+                acc = vmlaq_n_s32(acc, qtk_neon_dot16(q0, vld1q_s8(q8)), MUL16(b, 2 * ib));                       \
+                acc = vmlaq_n_s32(acc, qtk_neon_dot16(q1, vld1q_s8(q8 + 16)), MUL16(b, 2 * ib + 1));              \
             }                                                                                             \
             float yd;                                                                                     \
             memcpy(&yd, &y[ibl].d, sizeof yd);                                                            \

@@ -7,7 +7,6 @@
 #include "iqk_ks.h"
 #include "grids.h"
 
-#include "neon_level.h"
 #include "simd_neon.h"
 
 #include <arm_neon.h>

@@ -13,7 +13,6 @@
 #include "iqk.h"
 #include "grids.h"
 
-#include "neon_level.h"
 #include "simd_neon.h"
 
 #include <arm_neon.h>
@@ -24,19 +23,10 @@ static uint16_t rd16(const uint8_t *p) {
     return v;
 }
 
-/* The four int32 sums of products of one sub-block (v, y: 16 int8 each). */
-static inline int32x4_t dot16(int8x16_t v, int8x16_t y) {
-#if defined(__ARM_FEATURE_DOTPROD)
-    return vdotq_s32(vdupq_n_s32(0), v, y);
-#else
-    return vpadalq_s16(vpaddlq_s16(vmull_s8(vget_low_s8(v), vget_low_s8(y))), vmull_high_s8(v, y));
-#endif
-}
-
 /* Σ over 4 sub-blocks of S_j · Σ v·y, added to acc: v[0..3], y at yq (64 bytes). */
 static inline int32x4_t quad(int32x4_t acc, const int8x16_t *v, const int8_t *yq, int32x4_t S4) {
-    const int32x4_t p0 = dot16(v[0], vld1q_s8(yq)), p1 = dot16(v[1], vld1q_s8(yq + 16));
-    const int32x4_t p2 = dot16(v[2], vld1q_s8(yq + 32)), p3 = dot16(v[3], vld1q_s8(yq + 48));
+    const int32x4_t p0 = qtk_neon_dot16(v[0], vld1q_s8(yq)), p1 = qtk_neon_dot16(v[1], vld1q_s8(yq + 16));
+    const int32x4_t p2 = qtk_neon_dot16(v[2], vld1q_s8(yq + 32)), p3 = qtk_neon_dot16(v[3], vld1q_s8(yq + 48));
     return vmlaq_s32(acc, vpaddq_s32(vpaddq_s32(p0, p1), vpaddq_s32(p2, p3)), S4);
 }
 

@@ -14,7 +14,6 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
-
 /* The 16 grid indices of four vectors as bytes. */
 QTK_FORCE_INLINE void store_idx16(uint8_t *idx, const uint32x4_t k[4]) {
     const uint16x8_t k01 = vcombine_u16(vmovn_u32(k[0]), vmovn_u32(k[1]));

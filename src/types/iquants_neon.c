@@ -7,7 +7,6 @@
 #include "iquants.h"
 #include "grids.h"
 
-#include "neon_level.h"
 #include "simd_neon.h"
 
 #include <arm_neon.h>
@@ -18,24 +17,12 @@ static inline uint16_t ld16(const void *p) {
     return v;
 }
 
-/* 4 int32 partial sums of a·b0 + c·b1 over 32 byte pairs. */
-static inline int32x4_t dot32(int8x16_t a, int8x16_t b0, int8x16_t c, int8x16_t b1) {
-#if defined(__ARM_FEATURE_DOTPROD)
-    return vdotq_s32(vdotq_s32(vdupq_n_s32(0), a, b0), c, b1);
-#else
-    int32x4_t s = vpaddlq_s16(vmull_s8(vget_low_s8(a), vget_low_s8(b0)));
-    s = vpadalq_s16(s, vmull_high_s8(a, b0));
-    s = vpadalq_s16(s, vmull_s8(vget_low_s8(c), vget_low_s8(b1)));
-    return vpadalq_s16(s, vmull_high_s8(c, b1));
-#endif
-}
-
 /* Σ T[q]·y over one 32-weight block stored as 16 nibble-pair bytes. */
 static inline int32x4_t block_dot(const uint8_t *qs, const int8_t *q8, int8x16_t table) {
     const uint8x16_t q = vld1q_u8(qs);
     const int8x16_t v0 = vqtbl1q_s8(table, vandq_u8(q, vdupq_n_u8(0x0F)));
     const int8x16_t v1 = vqtbl1q_s8(table, vshrq_n_u8(q, 4));
-    return dot32(v0, vld1q_s8(q8), v1, vld1q_s8(q8 + 16));
+    return qtk_neon_dot32(v0, vld1q_s8(q8), v1, vld1q_s8(q8 + 16));
 }
 
 void NEON_FN(qtk_iq4_nl_vec_dot)(int64_t n, float *s, const void *vx, const void *vy) {
@@ -45,7 +32,7 @@ void NEON_FN(qtk_iq4_nl_vec_dot)(int64_t n, float *s, const void *vx, const void
     double acc[8] = {0};
     for (int64_t ib = 0; ib < n / 32; ib++, x += sizeof(qtk_block_iq4_nl)) {
         const int sumi = vaddvq_s32(block_dot(x + 2, y[ib].qs, table));
-        const double dd = (double)qtk_neon_f16_to_f32(ld16(x)) * (double)qtk_neon_f16_to_f32(ld16(&y[ib].d));
+        const double dd = (double)qtk_neon_load_f16(x) * (double)qtk_neon_load_f16(&y[ib].d);
         acc[ib % 8] += (double)sumi * dd;
     }
     *s = (float)qtk_iq4_nl_reduce8(acc);
@@ -67,7 +54,7 @@ void NEON_FN(qtk_iq4_xs_vec_dot)(int64_t n, float *s, const void *vx, const void
         }
         float yd;
         memcpy(&yd, &y[ibl].d, sizeof yd);
-        sum += (double)vaddvq_s32(acc) * ((double)qtk_neon_f16_to_f32(ld16(x)) * (double)yd);
+        sum += (double)vaddvq_s32(acc) * ((double)qtk_neon_load_f16(x) * (double)yd);
     }
     *s = (float)sum;
 }

@@ -851,7 +851,6 @@ static void kq_take(const kq_ops *ops, const float *x, const float *wm, int effo
     kq_consider(ops, x, wm, cand, best, best_err);
 }
 
-
 /* Candidate weighting modes of the sub-block searches. */
 enum { KQ_REF_PLAIN = 0, KQ_IMAT_SIGMA = 1, KQ_IMAT_DIRECT = 2, KQ_PLAIN_QP = 3 };
 

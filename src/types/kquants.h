@@ -98,7 +98,6 @@ void qtk_q6_K_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
 void qtk_q6_K_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 void qtk_q6_K_vec_dot_neondot(int64_t n, float *s, const void *x, const void *y);
 
-
 /* The quantizers compiled for AVX2 (kquants_quant_avx2.c; x86 builds only): what
  * qtk_qN_K_quantize_effort calls when AVX2 is available and allowed. */
 size_t qtk_q2_K_quantize_effort_qavx2(const float *src, void *dst, int64_t nrows, int64_t n, const float *imatrix,

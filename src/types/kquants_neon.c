@@ -10,7 +10,6 @@
  */
 #include "kquants.h"
 
-#include "neon_level.h"
 #include "simd_neon.h"
 
 #include <arm_neon.h>
@@ -19,19 +18,8 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
-/* int32 lanes of Σ v·y over 16 weights, both signed. */
-static inline int32x4_t dot16s(int8x16_t s, int8x16_t y) {
-#if defined(__ARM_FEATURE_DOTPROD)
-    return vdotq_s32(vdupq_n_s32(0), s, y);
-#else
-    const int16x8_t p0 = vmull_s8(vget_low_s8(s), vget_low_s8(y));
-    const int16x8_t p1 = vmull_s8(vget_high_s8(s), vget_high_s8(y));
-    return vpadalq_s16(vpaddlq_s16(p0), p1);
-#endif
-}
-
 /* int32 lanes of Σ u·y over 16 weights (u unsigned ≤ 63, so its int8 view is exact). */
-static inline int32x4_t dot16(uint8x16_t u, int8x16_t y) { return dot16s(vreinterpretq_s8_u8(u), y); }
+static inline int32x4_t dot16(uint8x16_t u, int8x16_t y) { return qtk_neon_dot16(vreinterpretq_s8_u8(u), y); }
 
 /* Per-byte logical right shift by a run-time count. */
 static inline uint8x16_t shr(uint8x16_t v, int k) { return vshlq_u8(v, vdupq_n_s8((int8_t)-k)); }
@@ -197,7 +185,7 @@ void NEON_FN(qtk_q6_K_vec_dot)(int64_t n, float *s, const void *vx, const void *
                     const uint8x16_t lo = t >= 2 ? vshrq_n_u8(lsrc, 4) : vandq_u8(lsrc, m4);
                     const uint8x16_t hi = vandq_u8(shr(qh[half], 2 * t), m3);
                     const int8x16_t v = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(lo, vshlq_n_u8(hi, 4))), m32);
-                    rb = vmlaq_n_s32(rb, dot16s(v, vld1q_s8(yb[b].qs + 16 * half)), sc[2 * b + half]);
+                    rb = vmlaq_n_s32(rb, qtk_neon_dot16(v, vld1q_s8(yb[b].qs + 16 * half)), sc[2 * b + half]);
                 }
                 r[b] = rb;
             }

@@ -7,24 +7,13 @@
  */
 #include "legacy1.h"
 
-#include "neon_level.h"
 #include "simd_neon.h"
 
 #include <arm_neon.h>
 
 /* Exact Σ x·y over 32 signed bytes given as two 16-byte halves. */
 static inline int32_t dot32(int8x16_t x0, int8x16_t x1, int8x16_t y0, int8x16_t y1) {
-#if defined(__ARM_FEATURE_DOTPROD)
-    int32x4_t acc = vdotq_s32(vdupq_n_s32(0), x0, y0);
-    acc = vdotq_s32(acc, x1, y1);
-#else
-    int32x4_t acc = vdupq_n_s32(0);
-    acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(x0), vget_low_s8(y0)));
-    acc = vpadalq_s16(acc, vmull_high_s8(x0, y0));
-    acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(x1), vget_low_s8(y1)));
-    acc = vpadalq_s16(acc, vmull_high_s8(x1, y1));
-#endif
-    return vaddvq_s32(acc);
+    return vaddvq_s32(qtk_neon_dot32(x0, y0, x1, y1));
 }
 
 /* The scalar kernel's block term: isum·(d_x·d_y) + sum_y·(m_x·d_y), in double. */

@@ -7,31 +7,17 @@
  */
 #include "types_internal.h"
 
-#include "neon_level.h"
 #include "simd_neon.h"
 
 #include <arm_neon.h>
 
 /* Exact Σ x·y over 32 signed bytes given as two 16-byte halves. */
 static inline int32_t dot32(int8x16_t x0, int8x16_t x1, int8x16_t y0, int8x16_t y1) {
-#if defined(__ARM_FEATURE_DOTPROD)
-    int32x4_t acc = vdotq_s32(vdupq_n_s32(0), x0, y0);
-    acc = vdotq_s32(acc, x1, y1);
-#else
-    int32x4_t acc = vdupq_n_s32(0);
-    acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(x0), vget_low_s8(y0)));
-    acc = vpadalq_s16(acc, vmull_high_s8(x0, y0));
-    acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(x1), vget_low_s8(y1)));
-    acc = vpadalq_s16(acc, vmull_high_s8(x1, y1));
-#endif
-    return vaddvq_s32(acc);
+    return vaddvq_s32(qtk_neon_dot32(x0, y0, x1, y1));
 }
 
 static inline float block_scale(const void *dx, const void *dy) {
-    uint16_t a, b;
-    memcpy(&a, dx, 2);
-    memcpy(&b, dy, 2);
-    return qtk_neon_f16_to_f32(a) * qtk_neon_f16_to_f32(b);
+    return qtk_neon_load_f16(dx) * qtk_neon_load_f16(dy);
 }
 
 /* Levels minus nmax as signed bytes: weights 0..15 in *lo, 16..31 in *hi. */

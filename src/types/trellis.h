@@ -202,7 +202,6 @@ static inline float qtk_kt_score(const qtk_kt_book *b, int p, const float *t, co
     return s;
 }
 
-
 /* The quantizer's book of a KT type (IQ4_KT: second = 1 for offset 4096 +
  * 32768), built on first use; NULL when out of memory or not a KT type. */
 const qtk_kt_book *qtk_kt_get_book(int type, int second);
