@@ -327,23 +327,26 @@ static void test_best(void) {
  * arithmetic per pair, so equality is exact (0 ulp). Rows include codes at
  * both ends of the range (±1 spikes, constant rows) and columns at ±max
  * (every activation quantized to ±127), the inputs that overflow a
- * saturating int16 path; cells outside the tile stay untouched. */
+ * saturating int16 path; cells outside the tile stay untouched. Also 150
+ * rows (past the kernels' 64-row groups: the engine passes a thread's whole
+ * range in one call for one token) times 1..3 columns. */
 #define MM_ROWS 37
 #define MM_COLS 64
-static void test_mul_mat(const qtk_type_traits *tr, int64_t n) {
+#define MM_TALL_ROWS 150
+static void test_mul_mat_shape(const qtk_type_traits *tr, int64_t n, int n_rows, int n_cols) {
     const qtk_type_traits *vt = qtk_type_get((int)tr->vec_dot_type);
     const size_t rs = qtk_row_size((int)tr->id, n), ws = rs + 6;
     /* activation rows come from the engine 4-byte aligned at least (Q8_K holds floats): +4 */
     const size_t ar = qtk_row_size((int)vt->id, n), as = ar + 4;
-    const size_t os = MM_ROWS + 3;
-    unsigned char *w = (unsigned char *)calloc(MM_ROWS, ws), *a = (unsigned char *)calloc(MM_COLS, as);
-    float *x = (float *)malloc(sizeof(float) * (size_t)n), *ref = (float *)malloc(sizeof(float) * MM_ROWS * MM_COLS);
-    float *out = (float *)malloc(sizeof(float) * os * MM_COLS);
+    const size_t os = (size_t)n_rows + 3;
+    unsigned char *w = (unsigned char *)calloc((size_t)n_rows, ws), *a = (unsigned char *)calloc((size_t)n_cols, as);
+    float *x = (float *)malloc(sizeof(float) * (size_t)n), *ref = (float *)malloc(sizeof(float) * (size_t)(n_rows * n_cols));
+    float *out = (float *)malloc(sizeof(float) * os * n_cols);
     float *im = (float *)malloc(sizeof(float) * (size_t)n);
     tl_rng rng;
     tl_rng_seed(&rng, 77 + (unsigned long long)tr->id);
     for (int64_t i = 0; i < n; i++) im[i] = 1.0f;
-    for (int r = 0; r < MM_ROWS; r++) {
+    for (int r = 0; r < n_rows; r++) {
         const int kind = r % 4;
         for (int64_t i = 0; i < n; i++)
             x[i] = kind == 0 ? tl_rng_normal(&rng)
@@ -355,7 +358,7 @@ static void test_mul_mat(const qtk_type_traits *tr, int64_t n) {
                                        g_effort, &err) == QTK_OK,
               "%s: quantize row %d: %s", tr->name, r, err.msg);
     }
-    for (int c = 0; c < MM_COLS; c++) {
+    for (int c = 0; c < n_cols; c++) {
         for (int64_t i = 0; i < n; i++)
             x[i] = c % 3 == 0 ? ((i + c) % 2 ? 1e3f : -1e3f) : tl_rng_normal(&rng);
         vt->from_float(x, a + (size_t)c * as, n);
@@ -364,17 +367,17 @@ static void test_mul_mat(const qtk_type_traits *tr, int64_t n) {
         if (!tr->mul_mat[isa] || !qtk_isa_available((qtk_isa)isa)) continue;
         CHECK(tr->vec_dot[isa] != NULL, "%s: mul_mat at level %s without vec_dot", tr->name, qtk_isa_name((qtk_isa)isa));
         if (!tr->vec_dot[isa]) continue;
-        for (int c = 0; c < MM_COLS; c++)
-            for (int r = 0; r < MM_ROWS; r++)
-                tr->vec_dot[isa](n, &ref[c * MM_ROWS + r], w + (size_t)r * ws, a + (size_t)c * as);
+        for (int c = 0; c < n_cols; c++)
+            for (int r = 0; r < n_rows; r++)
+                tr->vec_dot[isa](n, &ref[c * n_rows + r], w + (size_t)r * ws, a + (size_t)c * as);
         long bad = 0, touched = 0;
-        for (int nc = 1; nc <= MM_COLS; nc++) {
-            for (size_t i = 0; i < os * MM_COLS; i++) out[i] = -12345.0f;
-            tr->mul_mat[isa](n, w, ws, a, as, out, os, MM_ROWS, nc);
-            for (int c = 0; c < MM_COLS; c++)
+        for (int nc = 1; nc <= n_cols; nc++) {
+            for (size_t i = 0; i < os * n_cols; i++) out[i] = -12345.0f;
+            tr->mul_mat[isa](n, w, ws, a, as, out, os, n_rows, nc);
+            for (int c = 0; c < n_cols; c++)
                 for (size_t r = 0; r < os; r++) {
                     const float got = out[(size_t)c * os + r];
-                    if (c < nc && r < MM_ROWS) bad += memcmp(&got, &ref[c * MM_ROWS + r], sizeof got) != 0;
+                    if (c < nc && r < (size_t)n_rows) bad += memcmp(&got, &ref[c * n_rows + r], sizeof got) != 0;
                     else touched += got != -12345.0f;
                 }
         }
@@ -389,6 +392,8 @@ static void test_mul_mat(const qtk_type_traits *tr, int64_t n) {
     free(out);
     free(im);
 }
+
+static void test_mul_mat(const qtk_type_traits *tr, int64_t n) { test_mul_mat_shape(tr, n, MM_ROWS, MM_COLS); }
 
 /* Q8_0 × Q8_0 with −128 in the bytes, which the activation quantizers never write but
  * a caller of vec_dot may pass: the AVX2 kernel's sign trick is wrong exactly there
@@ -502,9 +507,10 @@ int main(void) {
         if (tiled && 16896 % tr->block_size == 0) test_mul_mat(tr, 16896);
         /* 67 blocks: past the 32-pair chunks of Q4_1/Q5_1's 4-row GEMV, odd tail */
         if (tiled && tr->block_size == 32) test_mul_mat(tr, 67 * 32);
+        if (tiled) test_mul_mat_shape(tr, tr->block_size == 32 ? 96 : 2 * tr->block_size, MM_TALL_ROWS, 3);
     }
-    printf("  %d multi-column kernel runs tested against vec_dot (n_cols 1..%d, %d rows)\n", g_mul_mat_tested, MM_COLS,
-           MM_ROWS);
+    printf("  %d multi-column kernel runs tested against vec_dot (%d rows x 1..%d columns, %d rows x 1..3)\n",
+           g_mul_mat_tested, MM_ROWS, MM_COLS, MM_TALL_ROWS);
     free(g_w);
     free(g_a);
     free(g_wd);

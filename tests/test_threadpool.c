@@ -2,7 +2,8 @@
  * test_threadpool.c — the persistent pool (src/core/threadpool.c) under
  * stress: many tiny dispatches back to back (workers hot), dispatches after
  * the workers went to sleep, uneven and aligned static splits, dynamic
- * chunks, fewer threads than the pool, create/destroy loops, the global
+ * chunks, shares with stealing (a slow thread's share finished by the
+ * others, each thread index used by one thread at a time), fewer threads than the pool, create/destroy loops, the global
  * pool behind qtk_parallel_for (nested and concurrent callers fall back to
  * their own threads), and qtk_call_once from racing threads. Every check
  * counts exactly which items ran how often, so a lost wake-up, a double
@@ -152,6 +153,90 @@ static void test_splits(void) {
     qtk_pool_free(p);
 }
 
+static void big_range(void *ctx, int64_t b, int64_t e, int ti) {
+    qtk_atomic_int *hits = (qtk_atomic_int *)ctx;
+    (void)ti;
+    for (int64_t i = b; i < e; i++) qtk_atomic_add(&hits[i], 1);
+}
+
+/* Shares with stealing: who ran each item, and each thread index in use by one thread at a time. */
+typedef struct steal_check {
+    cover c;
+    qtk_atomic_int ran_by[MAX_ITEMS];
+    qtk_atomic_int inside[64];
+    qtk_atomic_int shared_ti;
+    double slow_s; /* per item, for thread index 0 */
+} steal_check;
+
+static void steal_range(void *ctx, int64_t b, int64_t e, int ti) {
+    steal_check *s = (steal_check *)ctx;
+    if (qtk_atomic_add(&s->inside[ti], 1) != 0) qtk_atomic_add(&s->shared_ti, 1);
+    for (int64_t i = b; i < e; i++) {
+        qtk_atomic_store(&s->ran_by[i], ti);
+        if (ti == 0 && s->slow_s > 0) {
+            const double t0 = qtk_time_now();
+            while (qtk_time_now() - t0 < s->slow_s) qtk_cpu_relax();
+        }
+    }
+    qtk_atomic_add(&s->inside[ti], -1);
+    cover_range(&s->c, b, e, ti);
+}
+
+static void steal_reset(steal_check *s, int64_t align, double slow_s) {
+    cover_reset(&s->c);
+    s->c.align = align;
+    for (int i = 0; i < MAX_ITEMS; i++) qtk_atomic_store(&s->ran_by[i], -1);
+    for (int i = 0; i < 64; i++) qtk_atomic_store(&s->inside[i], 0);
+    qtk_atomic_store(&s->shared_ti, 0);
+    s->slow_s = slow_s;
+}
+
+static void test_shares(void) {
+    qtk_pool *p = NULL;
+    CHECK(qtk_pool_create(3, &p, NULL) == QTK_OK, "create");
+    if (!p) return;
+    static steal_check s;
+    const int64_t sizes[] = {1, 2, 3, 5, 16, 17, 31, 100, 1000, 4095, 4096};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        const int64_t n = sizes[k];
+        for (int nt = 1; nt <= 4; nt++)
+            for (int64_t align = 1; align <= 16; align += 15) {
+                steal_reset(&s, align, 0);
+                qtk_pool_for_shares(p, nt, n, align, steal_range, &s);
+                CHECK(all_once(&s.c, n), "shares n=%lld nt=%d align=%lld", (long long)n, nt, (long long)align);
+                CHECK(qtk_atomic_load(&s.c.misaligned) == 0, "shares n=%lld nt=%d: a range starts off %lld",
+                      (long long)n, nt, (long long)align);
+                CHECK(qtk_atomic_load(&s.shared_ti) == 0, "shares n=%lld nt=%d: a thread index ran on two threads",
+                      (long long)n, nt);
+            }
+    }
+    /* thread index 0 slow (20 us per item): the others take the end of its share
+     * [0, 333) from the back; the rest of every share still runs exactly once */
+    int stolen = 0;
+    for (int rep = 0; rep < 5 && !stolen; rep++) {
+        steal_reset(&s, 1, 20e-6);
+        qtk_pool_for_shares(p, 3, 1000, 1, steal_range, &s);
+        CHECK(all_once(&s.c, 1000), "shares with a slow thread: items missed or repeated");
+        CHECK(qtk_atomic_load(&s.shared_ti) == 0, "shares with a slow thread: a thread index ran on two threads");
+        for (int i = 0; i < 333; i++) stolen |= qtk_atomic_load(&s.ran_by[i]) > 0;
+    }
+    CHECK(stolen, "no thread took items of the slow thread's share");
+    /* more units than a state word holds (32767): the unit grows, still every item once */
+    {
+        enum { BIG = 1 << 20 };
+        static qtk_atomic_int big_hits[BIG];
+        for (int64_t i = 0; i < BIG; i++) qtk_atomic_store(&big_hits[i], 0);
+        qtk_pool_for_shares(p, 3, BIG, 1, big_range, big_hits);
+        int64_t bad = 0;
+        for (int64_t i = 0; i < BIG; i++) bad += qtk_atomic_load(&big_hits[i]) != 1;
+        CHECK(bad == 0, "shares over %d items: %lld items not run exactly once", BIG, (long long)bad);
+    }
+    steal_reset(&s, 16, 0); /* a NULL pool: all on the caller, in one call */
+    qtk_pool_for_shares(NULL, 4, 100, 16, steal_range, &s);
+    CHECK(all_once(&s.c, 100) && qtk_atomic_load(&s.c.calls_by_thread[0]) == 1, "shares on a NULL pool");
+    qtk_pool_free(p);
+}
+
 static void test_create_destroy(void) {
     int ok = 1;
     for (int k = 0; k < 200; k++) {
@@ -230,6 +315,7 @@ int main(void) {
     test_run_counts();
     test_workers_participate();
     test_splits();
+    test_shares();
     test_create_destroy();
     test_global_pool();
     test_call_once();

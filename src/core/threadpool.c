@@ -364,6 +364,86 @@ void qtk_pool_for_dynamic(qtk_pool *p, int nt, int64_t n, int64_t chunk, qtk_ran
     run_ranges(p, nt, (n + chunk - 1) / chunk, dynamic_task, &j);
 }
 
+/* Shares with stealing. Share k of [0, n) is units [U·k/nt, U·(k+1)/nt) of
+ * `unit` items (the last unit may be short); its state word packs the units
+ * still unclaimed as [front, back) offsets from the share's start (16 bits
+ * each: U <= 32767, the unit grows to keep it so). The owner claims from the
+ * front, half of what is left, so it makes about log2 calls over its share in
+ * address order; a thread whose share is empty takes a quarter of the largest
+ * remainder from its back, so the shares end together however the threads'
+ * speeds differ. Claims are CAS on the word: each unit is run exactly once. */
+#define SHARE_MAX_UNITS 0x7fff
+typedef struct share_job {
+    qtk_range_fn fn;
+    void *ctx;
+    int64_t n, unit;
+    int64_t units, nt;
+    qtk_atomic_int state[MAX_POOL_THREADS];
+} share_job;
+
+static int64_t share_first_unit(const share_job *j, int64_t k) { return j->units * k / j->nt; }
+
+/* Claims units of share k: from the front (owner) or the back; false when none is left. */
+static bool share_claim(share_job *j, int64_t k, bool owner, int64_t *u0, int64_t *u1) {
+    for (;;) {
+        const int s = qtk_atomic_load(&j->state[k]);
+        const int f = s & 0xffff, b = (s >> 16) & 0xffff;
+        if (f >= b) return false;
+        const int take = owner ? (b - f + 1) / 2 : (b - f + 3) / 4;
+        const int nf = owner ? f + take : f, nb = owner ? b : b - take;
+        if (!qtk_atomic_cas(&j->state[k], s, nf | nb << 16)) continue;
+        const int64_t base = share_first_unit(j, k);
+        *u0 = base + (owner ? f : nb);
+        *u1 = base + (owner ? nf : b);
+        return true;
+    }
+}
+
+static void share_run(const share_job *j, int64_t u0, int64_t u1, int ti) {
+    j->fn(j->ctx, u0 * j->unit, QTK_MIN(j->n, u1 * j->unit), ti);
+}
+
+static void share_task(void *arg, int ti, int nt) {
+    share_job *j = (share_job *)arg;
+    (void)nt;
+    int64_t u0, u1;
+    while (share_claim(j, ti, true, &u0, &u1)) share_run(j, u0, u1, ti);
+    for (;;) {
+        int64_t best = -1, most = 0;
+        for (int64_t k = 0; k < j->nt; k++) {
+            const int s = qtk_atomic_load(&j->state[k]);
+            const int64_t left = ((s >> 16) & 0xffff) - (s & 0xffff);
+            if (left > most) most = left, best = k;
+        }
+        if (best < 0) return;
+        if (share_claim(j, best, false, &u0, &u1)) share_run(j, u0, u1, ti);
+    }
+}
+
+void qtk_pool_for_shares(qtk_pool *p, int nt, int64_t n, int64_t align, qtk_range_fn fn, void *ctx) {
+    if (n <= 0) return;
+    if (align < 1) align = 1;
+    if (!p || p->n <= 1 || nt <= 1 || n <= align) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    if (nt > p->n) nt = p->n;
+    share_job job, *j = &job;
+    j->fn = fn;
+    j->ctx = ctx;
+    j->n = n;
+    j->unit = align;
+    while ((n + j->unit - 1) / j->unit > SHARE_MAX_UNITS) j->unit *= 2;
+    j->units = (n + j->unit - 1) / j->unit;
+    if (nt > j->units) nt = (int)j->units;
+    j->nt = nt;
+    for (int k = 0; k < nt; k++) {
+        const int64_t len = share_first_unit(j, k + 1) - share_first_unit(j, k);
+        qtk_atomic_store(&j->state[k], (int)(len << 16));
+    }
+    qtk_pool_run(p, nt, share_task, j);
+}
+
 /* ---- the process-wide pool and qtk_parallel_for ------------------------------ */
 
 static qtk_pool *g_pool;                  /* guarded by g_pool_busy         */

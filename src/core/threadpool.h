@@ -47,6 +47,16 @@ void qtk_pool_for(qtk_pool *p, int nt, int64_t n, int64_t align, qtk_range_fn fn
  * so uneven work balances. fn gets [begin, end) of one chunk at a time. */
 void qtk_pool_for_dynamic(qtk_pool *p, int nt, int64_t n, int64_t chunk, qtk_range_fn fn, void *ctx);
 
+/* The static split's shares, each run by its thread front to back (fn's
+ * thread_index is the running task's index, as for qtk_pool_for), with the
+ * idle threads taking what is left of the others' shares from their backs in
+ * pieces of whole `align` units: contiguous streams per thread, yet the
+ * threads end together on cores of unequal speed (busy SMT siblings, a
+ * shared host, hybrid CPUs). Which thread runs which piece varies from run to
+ * run; fn must compute the same for any split of [0, n) into `align`-aligned
+ * ranges. */
+void qtk_pool_for_shares(qtk_pool *p, int nt, int64_t n, int64_t align, qtk_range_fn fn, void *ctx);
+
 /* The process-wide pool behind qtk_parallel_for (created on first use, sized
  * to the CPU count; grown when a caller asks for more threads). NULL when it
  * is busy (another thread is dispatching, or called from inside one of its

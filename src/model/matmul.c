@@ -1,23 +1,27 @@
 /*
  * matmul.c — weight matrices × an activation batch, on the context's pool.
  *
- * As llama.cpp does, the activations are converted ONCE to the weight
- * type's vec_dot_type (Q8_0, Q8_K, Q8_2, F16, ...; F32 weights use the F32
- * activations unchanged, so F32 models are computed in exact F32
- * arithmetic) — once per input, not per weight: q/k/v (and gate/up) read one
- * converted copy. The products of all weights reading that input then run
- * in ONE dispatch: the concatenated output rows are split in contiguous
- * ranges (multiples of ROW_ALIGN rows) over the threads, so each thread
- * streams one region of weight memory (a batch through panels is instead
- * handed out in chunks of PANEL_ROWS rows from a shared counter, so a
- * thread that falls behind takes fewer chunks; every row's result is the
- * same whichever thread computes it). A thread walks its range in panels
- * of PANEL_ROWS rows and runs every column tile over a panel while it sits
- * in cache, through the type's multi-column kernel (mul_mat) when it has one
- * and through vec_dot calls otherwise. From PANEL_MIN_COLS columns on (a
- * batch), a thread instead converts PANEL_ROWS rows at a time to int8
- * panels (types/panel.h) and multiplies them with every column through the
- * one panel kernel of its ISA.
+ * As llama.cpp does, the activations are converted ONCE to the weight type's
+ * vec_dot_type (Q8_0, Q8_K, Q8_2, F16, ...; F32 weights use the F32
+ * activations unchanged, so F32 models are computed in exact F32 arithmetic) —
+ * once per input, not per weight: q/k/v (and gate/up) read one converted copy.
+ * The products of all weights reading that input then run in ONE dispatch: the
+ * concatenated output rows are split in contiguous ranges (multiples of
+ * ROW_ALIGN rows) over the threads, so each thread streams one region of
+ * weight memory, and a thread done with its range takes the end of the largest
+ * unfinished one (qtk_pool_for_shares: on a shared host one core ran the same
+ * rows 15-20 % slower than the other and its partner waited that long at every
+ * product; a batch through panels is instead handed out in chunks of
+ * PANEL_ROWS rows from a shared counter, so a thread that falls behind takes
+ * fewer chunks; every row's result is the same whichever thread computes it).
+ * A thread walks its range in panels of PANEL_ROWS rows and runs every column
+ * tile over a panel while it sits in cache, through the type's multi-column
+ * kernel (mul_mat) when it has one and through vec_dot calls otherwise; one
+ * token's range goes to mul_mat in one call (no tile to keep in cache; the
+ * kernel's per-call set-up once). From PANEL_MIN_COLS columns on (a batch), a
+ * thread instead converts PANEL_ROWS rows at a time to int8 panels
+ * (types/panel.h) and multiplies them with every column through the one panel
+ * kernel of its ISA.
  */
 #include "model_internal.h"
 #include "../types/panel.h"
@@ -107,6 +111,11 @@ static void product_rows(const mm_part *p, int64_t n_tok, int64_t r0, int64_t r1
     const size_t ar = w->act_row_size;
     /* Balanced column tiles: 9 columns run as 5 + 4, not 8 + 1. */
     const int64_t n_tiles = (n_tok + MAX_TILE_COLS - 1) / MAX_TILE_COLS;
+    if (n_tok == 1 && w->mul_mat) {
+        w->mul_mat(w->n_in, wd + (size_t)r0 * w->row_size, w->row_size, p->act, ar, p->y + r0, (size_t)w->n_out,
+                   r1 - r0, 1);
+        return;
+    }
     for (int64_t a = r0; a < r1; a += PANEL_ROWS) {
         const int64_t b = QTK_MIN(r1, a + PANEL_ROWS);
         for (int64_t tile = 0, c0 = 0; tile < n_tiles; tile++) {
@@ -279,7 +288,7 @@ qtk_status qtk_matmul_many(qtk_exec *e, int nw, const qtk_weight *const *w, floa
     if (panels)  /* a batch: chunks of PANEL_ROWS rows claimed from a counter, so uneven loads balance */
         qtk_pool_for_dynamic(e->pool, nt_mm, rows, PANEL_ROWS, products_range, &j);
     else
-        qtk_pool_for(e->pool, nt_mm, rows, ROW_ALIGN, products_range, &j);
+        qtk_pool_for_shares(e->pool, nt_mm, rows, ROW_ALIGN, products_range, &j);
     return QTK_OK;
 }
 
