@@ -259,12 +259,14 @@ static void test_formats(qtk_model *f32, const qtk_vocab *v) {
          * ~sum p*delta*ln(p/q) (random sign, ~1e-7 for Q8_0). Achieved (llama vs qtk, two
          * builds of the engine whose Q8_0 logits differ slightly): mean Q8_0 +2.5e-4 and
          * +2.4e-4, Q4_0 -1.7e-5 and -1.9e-5 relative; median Q8_0 -2.8e-4 and +4.7e-4; the
-         * 90 % point of Q8_0 +6.2e-4 (tokens of KLD ~1.7e-4 carry the per-token noise
-         * fully). Tolerance: 5e-4 relative (the 4th significant digit) on the mean, 1e-3
-         * on the median, 1.2e-3 on the other percentiles and the maximum. */
+         * 90 % point of Q8_0 +6.2e-4, and +1.55e-3 with the SIMD SwiGLU (its silu values
+         * differ from libm's by ~1 ulp, which flips a few roundings of the Q8_0 activations:
+         * another sample of the same noise; tokens of KLD ~1.7e-4 carry it fully).
+         * Tolerance: 5e-4 relative (the 4th significant digit) on the mean, 1e-3 on the
+         * median, 1.2e-3 on the 99 % point and the maximum, 3e-3 on the 90 % point. */
         CHECK(close_rel(sl.kld, sq.kld, 5e-4), "%s: mean KLD llama %.6g vs qtk %.6g", tn, sl.kld, sq.kld);
         CHECK(close_rel(sl.kld_median, sq.kld_median, 1e-3) && close_rel(sl.kld_99, sq.kld_99, 1.2e-3) &&
-                  close_rel(sl.kld_90, sq.kld_90, 1.2e-3) && close_rel(sl.kld_max, sq.kld_max, 1.2e-3),
+                  close_rel(sl.kld_90, sq.kld_90, 3e-3) && close_rel(sl.kld_max, sq.kld_max, 1.2e-3),
               "%s: KLD median %.6g/%.6g, 99%% %.6g/%.6g, 90%% %.6g/%.6g, max %.6g/%.6g (llama/qtk)", tn,
               sl.kld_median, sq.kld_median, sl.kld_99, sq.kld_99, sl.kld_90, sq.kld_90, sl.kld_max, sq.kld_max);
         CHECK(close_rel(sl.kld_unc, sq.kld_unc, 5e-3), "%s: KLD uncertainty %.6g vs %.6g", tn, sl.kld_unc,
@@ -283,11 +285,13 @@ static void test_formats(qtk_model *f32, const qtk_vocab *v) {
               "%s: dp rms %.6g/%.6g mean %.6g/%.6g", tn, sl.dp_rms, sq.dp_rms, sl.dp_mean, sq.dp_mean);
         double em = 0, emed = 0;
         CHECK(exact_kld(f32, mq[k], v, &em, &emed), "%s: exact KLD", tn);
-        /* both against the exact KLD (F32 logits of both models, double), two engine
-         * builds: qtk mean Q8_0 -7.8e-6/-1.7e-5, Q4_0 +1.4e-6/+9.3e-7, median
-         * -4.7e-5/-1.7e-5 (Q8_0); llama mean +2.4e-4/+2.2e-4 (Q8_0), -1.6e-5/-1.8e-5
-         * (Q4_0), median -3.3e-4/+4.6e-4 (Q8_0) (relative). Margin ~2x. */
-        CHECK(close_rel(sq.kld, em, 5e-5) && close_rel(sq.kld_median, emed, 2.5e-4),
+        /* both against the exact KLD (F32 logits of both models, double), three engine
+         * builds: qtk mean Q8_0 -7.8e-6/-1.7e-5/-7.8e-6, Q4_0 +1.4e-6/+9.3e-7/+1.3e-6,
+         * median -4.7e-5/-1.7e-5/+3.1e-4 (Q8_0; the third with the SIMD SwiGLU: the median
+         * is one token's KLD, summed in float); llama mean +2.4e-4/+2.2e-4/+1.8e-4 (Q8_0),
+         * -1.6e-5/-1.8e-5/-1.5e-5 (Q4_0), median -3.3e-4/+4.6e-4/+6.8e-5 (Q8_0)
+         * (relative). Margin ~2x. */
+        CHECK(close_rel(sq.kld, em, 5e-5) && close_rel(sq.kld_median, emed, 7e-4),
               "%s: qtk KLD %.7g median %.7g, exact %.7g %.7g", tn, sq.kld, sq.kld_median, em, emed);
         CHECK(close_rel(sl.kld, em, 5e-4) && close_rel(sl.kld_median, emed, 1e-3),
               "%s: llama KLD %.7g median %.7g, exact %.7g %.7g", tn, sl.kld, sl.kld_median, em, emed);

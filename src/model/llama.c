@@ -22,6 +22,7 @@
  */
 #include "attention.h"
 #include "moe.h"
+#include "../types/attn_kernels.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -262,18 +263,10 @@ static void softcap(float *v, int64_t n, float cap) {
     for (int64_t i = 0; i < n; i++) v[i] = cap * tanhf(v[i] / cap);
 }
 
-/* SwiGLU: gate[i] = silu(gate[i]) * up[i]. */
-static void swiglu(float *gate, const float *up, int64_t n) {
-    for (int64_t i = 0; i < n; i++) {
-        const float g = gate[i];
-        gate[i] = g / (1.0f + expf(-g)) * up[i];
-    }
-}
-
 /* The FFN's gated activation: GeGLU (gemma3) or SwiGLU. */
 static void ffn_act(const qtk_model *m, float *gate, const float *up, int64_t n) {
     if (m->ffn_gelu) geglu(gate, up, n);
-    else swiglu(gate, up, n);
+    else qtk_swiglu_best()(n, gate, up);  /* silu(gate) * up, vectorised (types/attn_kernels.h) */
 }
 
 /* ---- element-wise steps over the tokens of a batch, on the pool ---------- */

@@ -90,6 +90,13 @@ float qtk_attn_exp_sum_scalar(int64_t n, float *s, float m) {
     return sum;
 }
 
+void qtk_swiglu_scalar(int64_t n, float *gate, const float *up) {
+    for (int64_t i = 0; i < n; i++) {
+        const float g = gate[i];
+        gate[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
 /* ---- dispatch ------------------------------------------------------------ */
 
 typedef struct attn_level {
@@ -97,22 +104,27 @@ typedef struct attn_level {
     qtk_attn_pv_fn pv_f16, pv_f32;
     qtk_attn_scale_max_fn scale_max;
     qtk_attn_exp_sum_fn exp_sum;
+    qtk_swiglu_fn swiglu;
 } attn_level;
 
 static const attn_level *level(int isa) {
     static const attn_level scalar = {qtk_attn_qk_f16_scalar, qtk_attn_qk_f32_scalar, qtk_attn_pv_f16_scalar,
-                                      qtk_attn_pv_f32_scalar, qtk_attn_scale_max_scalar, qtk_attn_exp_sum_scalar};
+                                      qtk_attn_pv_f32_scalar, qtk_attn_scale_max_scalar, qtk_attn_exp_sum_scalar,
+                                      qtk_swiglu_scalar};
 #ifdef QTK_HAVE_AVX2
     static const attn_level avx2 = {qtk_attn_qk_f16_avx2, qtk_attn_qk_f32_avx2, qtk_attn_pv_f16_avx2,
-                                    qtk_attn_pv_f32_avx2, qtk_attn_scale_max_avx2, qtk_attn_exp_sum_avx2};
+                                    qtk_attn_pv_f32_avx2, qtk_attn_scale_max_avx2, qtk_attn_exp_sum_avx2,
+                                      qtk_swiglu_avx2};
 #endif
 #ifdef QTK_HAVE_AVX512
     static const attn_level avx512 = {qtk_attn_qk_f16_avx512, qtk_attn_qk_f32_avx512, qtk_attn_pv_f16_avx512,
-                                      qtk_attn_pv_f32_avx512, qtk_attn_scale_max_avx512, qtk_attn_exp_sum_avx512};
+                                      qtk_attn_pv_f32_avx512, qtk_attn_scale_max_avx512, qtk_attn_exp_sum_avx512,
+                                      qtk_swiglu_avx512};
 #endif
 #ifdef QTK_HAVE_NEON
     static const attn_level neon = {qtk_attn_qk_f16_neon, qtk_attn_qk_f32_neon, qtk_attn_pv_f16_neon,
-                                    qtk_attn_pv_f32_neon, qtk_attn_scale_max_neon, qtk_attn_exp_sum_neon};
+                                    qtk_attn_pv_f32_neon, qtk_attn_scale_max_neon, qtk_attn_exp_sum_neon,
+                                      qtk_swiglu_neon};
 #endif
     if (!qtk_isa_available((qtk_isa)isa)) return NULL;
     switch (isa) {
@@ -177,6 +189,11 @@ qtk_attn_exp_sum_fn qtk_attn_exp_sum_get(int isa) {
     return lv ? lv->exp_sum : NULL;
 }
 
+qtk_swiglu_fn qtk_swiglu_get(int isa) {
+    const attn_level *lv = level(isa);
+    return lv ? lv->swiglu : NULL;
+}
+
 qtk_attn_scale_max_fn qtk_attn_scale_max_best(void) {
     const int isa = qtk_isa_pick(levels_mask());
     return qtk_attn_scale_max_get(isa < 0 ? QTK_ISA_SCALAR : isa);
@@ -185,4 +202,9 @@ qtk_attn_scale_max_fn qtk_attn_scale_max_best(void) {
 qtk_attn_exp_sum_fn qtk_attn_exp_sum_best(void) {
     const int isa = qtk_isa_pick(levels_mask());
     return qtk_attn_exp_sum_get(isa < 0 ? QTK_ISA_SCALAR : isa);
+}
+
+qtk_swiglu_fn qtk_swiglu_best(void) {
+    const int isa = qtk_isa_pick(levels_mask());
+    return qtk_swiglu_get(isa < 0 ? QTK_ISA_SCALAR : isa);
 }

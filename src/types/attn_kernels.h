@@ -10,6 +10,8 @@
  * (llama.cpp rounds q, and the softmax weights, to F16 before its F16
  * products; we do not: it would save nothing here and adds error.)
  *
+ * Also the FFN's SwiGLU gate, which shares the softmax's exp polynomial.
+ *
  * Row independence: the value computed for one row depends only on that
  * row's inputs, never on nr, on the other rows or on which ISA row group it
  * falls in (each row has its own accumulators with a fixed order), so the
@@ -38,6 +40,13 @@ typedef void (*qtk_attn_pv_fn)(int64_t hd, int nr, const float *p, int64_t p_str
 typedef float (*qtk_attn_scale_max_fn)(int64_t n, float *s, float scale);
 typedef float (*qtk_attn_exp_sum_fn)(int64_t n, float *s, float m);
 
+/* SwiGLU: gate[i] = silu(gate[i]) · up[i] = gate[i] / (1 + exp(−gate[i])) · up[i]
+ * for i < n, in that order of operations. The scalar level calls libm's expf;
+ * the SIMD levels use the polynomial above with its argument capped at 88
+ * (2^127 stays a normal float) and give 0 for gate < −88 (where the product
+ * is below 6e-37·|up|): within a few ulp of silu in double (test_attention). */
+typedef void (*qtk_swiglu_fn)(int64_t n, float *gate, const float *up);
+
 /* Kernels of one ISA level for keys of type kt and values of type vt
  * (QTK_TYPE_F16 or QTK_TYPE_F32); NULL when that level has none, or it is
  * not compiled in / not available on this CPU. */
@@ -45,11 +54,13 @@ qtk_attn_qk_fn qtk_attn_qk_get(int kt, int isa);
 qtk_attn_pv_fn qtk_attn_pv_get(int vt, int isa);
 qtk_attn_scale_max_fn qtk_attn_scale_max_get(int isa);
 qtk_attn_exp_sum_fn qtk_attn_exp_sum_get(int isa);
+qtk_swiglu_fn qtk_swiglu_get(int isa);
 /* The widest available level (under the qtk_set_max_isa cap). */
 qtk_attn_qk_fn qtk_attn_qk_best(int kt);
 qtk_attn_pv_fn qtk_attn_pv_best(int vt);
 qtk_attn_scale_max_fn qtk_attn_scale_max_best(void);
 qtk_attn_exp_sum_fn qtk_attn_exp_sum_best(void);
+qtk_swiglu_fn qtk_swiglu_best(void);
 
 /* Per-ISA entry points (attn_kernels_<isa>.c). */
 void qtk_attn_qk_f16_scalar(int64_t hd, int nr, const float *const *q, int64_t nk, const void *k, float *s, int64_t ss);
@@ -70,12 +81,16 @@ void qtk_attn_pv_f16_neon(int64_t hd, int nr, const float *p, int64_t ps, int64_
 void qtk_attn_pv_f32_neon(int64_t hd, int nr, const float *p, int64_t ps, int64_t nk, const void *v, float *const *o);
 float qtk_attn_scale_max_scalar(int64_t n, float *s, float scale);
 float qtk_attn_exp_sum_scalar(int64_t n, float *s, float m);
+void qtk_swiglu_scalar(int64_t n, float *gate, const float *up);
 float qtk_attn_scale_max_avx2(int64_t n, float *s, float scale);
 float qtk_attn_exp_sum_avx2(int64_t n, float *s, float m);
+void qtk_swiglu_avx2(int64_t n, float *gate, const float *up);
 float qtk_attn_scale_max_avx512(int64_t n, float *s, float scale);
 float qtk_attn_exp_sum_avx512(int64_t n, float *s, float m);
+void qtk_swiglu_avx512(int64_t n, float *gate, const float *up);
 float qtk_attn_scale_max_neon(int64_t n, float *s, float scale);
 float qtk_attn_exp_sum_neon(int64_t n, float *s, float m);
+void qtk_swiglu_neon(int64_t n, float *gate, const float *up);
 
 /* Calls call(N) with the row count nr as a compile-time constant 1..8 (the
  * SIMD kernels keep per-row accumulators in registers). */

@@ -189,3 +189,20 @@ float qtk_attn_exp_sum_avx2(int64_t n, float *s, float m) {
     _mm_storeu_ps(t, hsum4x(acc, _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()));
     return t[0];
 }
+
+static inline __m256 swiglu8(__m256 g, __m256 u) {
+    const __m256 e = exp8(_mm256_min_ps(_mm256_sub_ps(_mm256_setzero_ps(), g), _mm256_set1_ps(88.0f)));
+    const __m256 y = _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f), e)), u);
+    return _mm256_andnot_ps(_mm256_cmp_ps(g, _mm256_set1_ps(-88.0f), _CMP_LT_OQ), y); /* exp(-g) past the cap: 0 */
+}
+
+void qtk_swiglu_avx2(int64_t n, float *gate, const float *up) {
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) _mm256_storeu_ps(gate + j, swiglu8(_mm256_loadu_ps(gate + j), _mm256_loadu_ps(up + j)));
+    if (j < n) {  /* the tail through the same operations, padded with zeros */
+        float g[8] = {0}, u[8] = {0};
+        for (int i = 0; j + i < n; i++) g[i] = gate[j + i], u[i] = up[j + i];
+        _mm256_storeu_ps(g, swiglu8(_mm256_loadu_ps(g), _mm256_loadu_ps(u)));
+        for (int i = 0; j + i < n; i++) gate[j + i] = g[i];
+    }
+}

@@ -181,3 +181,15 @@ float qtk_attn_exp_sum_avx512(int64_t n, float *s, float m) {
     _mm_storeu_ps(t, hsum4x(acc, z, z, z));
     return t[0];
 }
+
+void qtk_swiglu_avx512(int64_t n, float *gate, const float *up) {
+    const __m512 one = _mm512_set1_ps(1.0f), cap = _mm512_set1_ps(88.0f);
+    for (int64_t j = 0; j < n; j += 16) {
+        const __mmask16 k = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+        const __m512 g = _mm512_maskz_loadu_ps(k, gate + j);
+        const __m512 e = exp16(_mm512_min_ps(_mm512_sub_ps(_mm512_setzero_ps(), g), cap));
+        const __m512 y = _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(one, e)), _mm512_maskz_loadu_ps(k, up + j));
+        const __mmask16 over = _mm512_cmp_ps_mask(g, _mm512_set1_ps(-88.0f), _CMP_LT_OQ); /* exp(-g) past the cap: 0 */
+        _mm512_mask_storeu_ps(gate + j, k, _mm512_maskz_mov_ps((__mmask16)~over, y));
+    }
+}

@@ -163,3 +163,21 @@ float qtk_attn_exp_sum_neon(int64_t n, float *s, float m) {
     }
     return vaddvq_f32(acc);
 }
+
+static inline float32x4_t swiglu4(float32x4_t g, float32x4_t u) {
+    const float32x4_t e = exp4(vminq_f32(vnegq_f32(g), vdupq_n_f32(88.0f)));
+    const float32x4_t y = vmulq_f32(vdivq_f32(g, vaddq_f32(vdupq_n_f32(1.0f), e)), u);
+    const uint32x4_t over = vcltq_f32(g, vdupq_n_f32(-88.0f)); /* exp(-g) past the cap: 0 */
+    return vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(y), over));
+}
+
+void qtk_swiglu_neon(int64_t n, float *gate, const float *up) {
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4) vst1q_f32(gate + j, swiglu4(vld1q_f32(gate + j), vld1q_f32(up + j)));
+    if (j < n) {  /* the tail through the same operations, padded with zeros */
+        float g[4] = {0}, u[4] = {0};
+        for (int i = 0; j + i < n; i++) g[i] = gate[j + i], u[i] = up[j + i];
+        vst1q_f32(g, swiglu4(vld1q_f32(g), vld1q_f32(u)));
+        for (int i = 0; j + i < n; i++) gate[j + i] = g[i];
+    }
+}
