@@ -290,7 +290,7 @@ static void rows_range(void *p, int64_t t0, int64_t t1, int ti) {
 }
 
 static void for_rows(qtk_context *c, int64_t n, rows_job *j) {
-    qtk_pool_for(c->ex.pool, n >= 4 ? qtk_exec_threads(&c->ex, n) : 1, n, 1, rows_range, j);
+    qtk_pool_for_shares(c->ex.pool, n >= 4 ? qtk_exec_threads(&c->ex, n) : 1, n, 1, rows_range, j);
 }
 
 /* out[t] = rms(in[t]) * w */

@@ -282,7 +282,7 @@ qtk_status qtk_matmul_many(qtk_exec *e, int nw, const qtk_weight *const *w, floa
         if (!e->panel_buf) return qtk_set_error(err, QTK_ERR_NOMEM, "out of memory (weight panels, %zu bytes)", total);
         j.scratch = (uint8_t *)e->panel_buf;
     }
-    if (j.n_conv > 0) qtk_pool_for(e->pool, n_tok >= 8 ? nt : 1, n_tok, 1, convert_range, &j);
+    if (j.n_conv > 0) qtk_pool_for_shares(e->pool, n_tok >= 8 ? nt : 1, n_tok, 1, convert_range, &j);
     /* Small products are not worth waking threads for. */
     const int nt_mm = (rows * j.n_in * n_tok < 65536) ? 1 : nt;
     if (panels)  /* a batch: chunks of PANEL_ROWS rows claimed from a counter, so uneven loads balance */
