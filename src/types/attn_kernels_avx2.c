@@ -147,8 +147,9 @@ float qtk_attn_scale_max_avx2(int64_t n, float *s, float scale) {
     return m;
 }
 
-/* exp(x) for x <= 0 (Cephes expf: x = n ln2 + r, |r| <= ln2/2, degree-6
- * polynomial, 2^n into the exponent); 0 below -87.3 (2^n would not be normal). */
+/* exp(x) for x <= 88 (Cephes expf: x = n ln2 + r, |r| <= ln2/2, degree-6
+ * polynomial, 2^n into the exponent, n <= 127); 0 below -87.3 (2^n would not be
+ * normal). The softmax passes x <= 0, the SwiGLU caps its argument at 88. */
 static inline __m256 exp8(__m256 x) {
     const __m256 lo = _mm256_set1_ps(-87.3f);
     const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);

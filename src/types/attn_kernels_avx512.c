@@ -148,6 +148,7 @@ float qtk_attn_scale_max_avx512(int64_t n, float *s, float scale) {
     return _mm512_reduce_max_ps(mx);
 }
 
+/* exp(x) for x <= 88, 0 below -87.3: the polynomial of attn_kernels_avx2.c's exp8. */
 static inline __m512 exp16(__m512 x) {
     const __m512 lo = _mm512_set1_ps(-87.3f);
     const __mmask16 ok = _mm512_cmp_ps_mask(x, lo, _CMP_GE_OQ);

@@ -125,6 +125,7 @@ float qtk_attn_scale_max_neon(int64_t n, float *s, float scale) {
     return m;
 }
 
+/* exp(x) for x <= 88, 0 below -87.3: the polynomial of attn_kernels_avx2.c's exp8. */
 static inline float32x4_t exp4(float32x4_t x) {
     const float32x4_t lo = vdupq_n_f32(-87.3f);
     const uint32x4_t ok = vcgeq_f32(x, lo);
