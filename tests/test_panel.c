@@ -212,7 +212,8 @@ static void test_act_rounding(void) {
 
 /* Every from_float_isa entry writes from_float's bytes: random rows, a wide
  * exponent range, exact ties (max |x| = 127, halves), zeros and denormals,
- * equal magnitudes of both signs, NaN/Inf blocks (the scalar fallback). */
+ * equal magnitudes of both signs, NaN/Inf blocks (the scalar fallback), and
+ * values halfway between two F16 values in every binade (F16's rounding). */
 static void test_act_levels(void) {
     enum { NV = 256 * 24 };
     float *x = (float *)malloc(sizeof(float) * NV);
@@ -225,7 +226,7 @@ static void test_act_levels(void) {
         for (int isa = 0; isa < QTK_ISA_COUNT; isa++) {
             if (!tr->from_float_isa[isa] || !qtk_isa_available((qtk_isa)isa)) continue;
             long bad = 0;
-            for (int kind = 0; kind < 6; kind++) {
+            for (int kind = 0; kind < 7; kind++) {
                 for (int k = 0; k < NV; k++) {
                     const float g = tl_rng_normal(&rng);
                     x[k] = kind == 0 ? g
@@ -233,7 +234,11 @@ static void test_act_levels(void) {
                            : kind == 2 ? (k % 32 == 3 ? 127.0f : (float)((int)(g * 40)) + 0.5f)
                            : kind == 3 ? (k % 3 ? 0.0f : 1e-41f * g)
                            : kind == 4 ? (k % 5 == 0 ? 2.0f : k % 5 == 1 ? -2.0f : 0.5f * g)
-                                       : (k % 97 == 5 ? (k % 2 ? NAN : -INFINITY) : g);
+                           : kind == 5 ? (k % 97 == 5 ? (k % 2 ? NAN : -INFINITY) : g)
+                                       /* halfway between two halves (12 significant bits, odd), at every
+                                        * binade from subnormal halves to overflow */
+                                       : ldexpf((float)(2049 + 2 * (k % 1024)) * (k % 2 ? 1.0f : -1.0f),
+                                                -11 + (k % 41) - 24);
                 }
                 const size_t bytes = qtk_row_size((int)tr->id, NV);
                 memset(a, 0x5A, bytes);
@@ -242,7 +247,7 @@ static void test_act_levels(void) {
                 tr->from_float_isa[isa](x, b, NV);
                 bad += memcmp(a, b, bytes) != 0;
             }
-            CHECK(bad == 0, "%s: from_float at %s differs from the scalar bytes in %ld of 6 row kinds", tr->name,
+            CHECK(bad == 0, "%s: from_float at %s differs from the scalar bytes in %ld of 7 row kinds", tr->name,
                   qtk_isa_name((qtk_isa)isa), bad);
             tested++;
         }

@@ -69,13 +69,13 @@ static void *head_rows(const qtk_kv_cache *kv, void *base, qtk_type t, int64_t l
 static void store_rows(const qtk_kv_cache *kv, void *base, qtk_type t, int64_t l, int64_t pos0, const float *x,
                        int64_t n_tok) {
     const int64_t hd = kv->head_dim, nkv = kv->n_head_kv * hd;
+    const qtk_from_float_fn to_f16 = qtk_from_float_best(QTK_TYPE_F16); /* qtk_fp32_to_fp16's bits */
     for (int64_t g = 0; g < kv->n_head_kv; g++) {
         uint8_t *dst = (uint8_t *)head_rows(kv, base, t, l, g) + (size_t)(pos0 * hd) * elem_size(t);
         for (int64_t i = 0; i < n_tok; i++) {
             const float *src = x + i * nkv + g * hd;
             if (t == QTK_TYPE_F16) {
-                uint16_t *h = (uint16_t *)(void *)dst + i * hd;
-                for (int64_t d = 0; d < hd; d++) h[d] = qtk_fp32_to_fp16(src[d]);
+                to_f16(src, (uint16_t *)(void *)dst + i * hd, hd);
             } else {
                 memcpy((float *)(void *)dst + i * hd, src, (size_t)hd * sizeof(float));
             }

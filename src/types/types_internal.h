@@ -148,6 +148,7 @@ void qtk_q8_2_from_float(const float *src, void *dst, int64_t n);
 void qtk_q8_0_from_float_avx2(const float *src, void *dst, int64_t n);
 void qtk_q8_2_from_float_avx2(const float *src, void *dst, int64_t n);
 void qtk_q8_K_from_float_avx2(const float *src, void *dst, int64_t n);
+void qtk_f16_from_float_avx2(const float *src, void *dst, int64_t n);
 void qtk_q8_2_to_float(const void *row, float *dst, int64_t n);
 
 /* Round-half-to-even of a float, as the reference encoders' magic-number trick. */
