@@ -17,6 +17,9 @@
 
 #define MAX_ITEMS 4096
 
+/* Split sizes of the static, dynamic and shared splits: tiny, odd, aligned, up to MAX_ITEMS. */
+static const int64_t g_sizes[] = {1, 2, 3, 5, 16, 17, 31, 100, 1000, 4095, 4096};
+
 typedef struct cover {
     qtk_atomic_int hits[MAX_ITEMS];
     qtk_atomic_int calls_by_thread[64];
@@ -121,9 +124,8 @@ static void test_splits(void) {
     CHECK(qtk_pool_create(3, &p, NULL) == QTK_OK, "create");
     if (!p) return;
     static cover c;
-    const int64_t sizes[] = {1, 2, 3, 5, 16, 17, 31, 100, 1000, 4095, 4096};
-    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
-        const int64_t n = sizes[s];
+    for (size_t s = 0; s < sizeof g_sizes / sizeof g_sizes[0]; s++) {
+        const int64_t n = g_sizes[s];
         for (int nt = 1; nt <= 4; nt++) {
             cover_reset(&c);
             qtk_pool_for(p, nt, n, 1, cover_range, &c);
@@ -196,9 +198,8 @@ static void test_shares(void) {
     CHECK(qtk_pool_create(3, &p, NULL) == QTK_OK, "create");
     if (!p) return;
     static steal_check s;
-    const int64_t sizes[] = {1, 2, 3, 5, 16, 17, 31, 100, 1000, 4095, 4096};
-    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
-        const int64_t n = sizes[k];
+    for (size_t k = 0; k < sizeof g_sizes / sizeof g_sizes[0]; k++) {
+        const int64_t n = g_sizes[k];
         for (int nt = 1; nt <= 4; nt++)
             for (int64_t align = 1; align <= 16; align += 15) {
                 steal_reset(&s, align, 0);

@@ -383,11 +383,15 @@ typedef struct share_job {
 
 static int64_t share_first_unit(const share_job *j, int64_t k) { return j->units * k / j->nt; }
 
+/* The unclaimed units [front, back) packed in a state word. */
+static int share_front(int s) { return s & 0xffff; }
+static int share_back(int s) { return (s >> 16) & 0xffff; }
+
 /* Claims units of share k: from the front (owner) or the back; false when none is left. */
 static bool share_claim(share_job *j, int64_t k, bool owner, int64_t *u0, int64_t *u1) {
     for (;;) {
         const int s = qtk_atomic_load(&j->state[k]);
-        const int f = s & 0xffff, b = (s >> 16) & 0xffff;
+        const int f = share_front(s), b = share_back(s);
         if (f >= b) return false;
         const int take = owner ? (b - f + 1) / 2 : (b - f + 3) / 4;
         const int nf = owner ? f + take : f, nb = owner ? b : b - take;
@@ -412,7 +416,7 @@ static void share_task(void *arg, int ti, int nt) {
         int64_t best = -1, most = 0;
         for (int64_t k = 0; k < j->nt; k++) {
             const int s = qtk_atomic_load(&j->state[k]);
-            const int64_t left = ((s >> 16) & 0xffff) - (s & 0xffff);
+            const int64_t left = share_back(s) - share_front(s);
             if (left > most) most = left, best = k;
         }
         if (best < 0) return;
