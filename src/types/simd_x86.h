@@ -118,6 +118,28 @@ QTK_FORCE_INLINE __m512i qtk_sums4x4_i32(const __m512i z[4]) {
     return _mm512_add_epi32(_mm512_unpacklo_epi64(t01, t23), _mm512_unpackhi_epi64(t01, t23));
 }
 
+/* Four consecutive blocks of bs = 18, 22 or 26 bytes (Q4_0 and IQ4_NL, Q5_0, Q6_0)
+ * as a window of two registers for vpermt2w: word w (bytes 2w, 2w + 1) of the blocks
+ * at index w, bytes 64 .. 4·bs − 1 in hi by one 8-, 24- or 40-byte load (nothing
+ * past the fourth block is read). These blocks keep every field at an even offset,
+ * so one word permute of the window picks any 32 of its words: fields of several
+ * blocks gathered in one operation. Loads that overlap lo (hi from byte 4·bs − 64)
+ * or are masked (from byte 64) ran twice and 1.1 times as slow on a matrix streamed
+ * from memory (Zen 4, Q4_0), although as fast in cache. */
+QTK_FORCE_INLINE void qtk_window4_load(const uint8_t *p, int bs, __m512i *lo, __m512i *hi) {
+    *lo = _mm512_loadu_si512((const void *)p);
+    const __m128i last8 = _mm_loadl_epi64((const __m128i *)(const void *)(p + 4 * bs - 8));
+    if (bs == 18) {
+        *hi = _mm512_castsi128_si512(last8);
+    } else if (bs == 22) {
+        const __m128i b16 = _mm_loadu_si128((const __m128i *)(const void *)(p + 64));
+        *hi = _mm512_castsi256_si512(_mm256_inserti128_si256(_mm256_castsi128_si256(b16), last8, 1));
+    } else {
+        const __m256i b32 = _mm256_loadu_si256((const __m256i *)(const void *)(p + 64));
+        *hi = _mm512_inserti32x4(_mm512_castsi256_si512(b32), last8, 2);
+    }
+}
+
 /* Lane k of the result = Σ of the 16 lanes of z[k]. */
 QTK_FORCE_INLINE __m128i qtk_hsum4x16_i32(const __m512i z[4]) {
     const __m512i t = qtk_sums4x4_i32(z);
