@@ -158,14 +158,16 @@ static inline __m512i pair_idx(int k) {
 
 /* The activation column of a one-column product, converted once per call: block pairs as
  * in the tile, the negated Σ bias·y of each pair (dpbusd then starts from it: the same
- * int32 as dot_u8's difference) and the block scales as floats. Rows up to 8192 weights
- * (34 KiB of table; longer rows take the tiles). Q4_0/Q5_0/Q6_0 1B models, generation:
- * +10-40 % tokens/s over the 1 × 1 tile; the 1B's ffn_down rows (5632 weights) took
- * the tiles while the table stopped at 4096: 15-17 GB/s in cache against 27-35 now.
+ * int32 as dot_u8's difference) and the block scales as floats. Rows up to 32768 weights
+ * (68 KiB of table, as the KS types' stack tables; longer rows take the tiles). Q4_0/
+ * Q5_0/Q6_0 1B models, generation: +10-40 % tokens/s over the 1 × 1 tile. While the
+ * table stopped at 4096 weights the 1B's ffn_down rows (5632) and an 8B's (14336) took
+ * the tiles: one Zen 4 thread in cache, 14336-weight rows, Q4_0 17 -> 31 GB/s, Q6_0
+ * 18 -> 37, Q8_0 38 -> 54.
  * The weight scales of 8 blocks are converted and multiplied at once, then spread per
  * pair by one permute: the same products in the same order as two scalar conversions
  * per pair, which had held Q4_0 at ~18 GB/s in cache. */
-#define GEMV1_MAX_PAIRS 128
+#define GEMV1_MAX_PAIRS 512
 typedef struct gemv1_act {
     __m512i yy[GEMV1_MAX_PAIRS];
     __m512i nbias[GEMV1_MAX_PAIRS];
