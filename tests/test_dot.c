@@ -499,8 +499,8 @@ int main(void) {
         } else {
             test_mul_mat(tr, 5 * tr->block_size);
         }
-        /* rows past the kernels' per-call activation tables (4096 weights for the
-         * 32-blocks' AVX2 GEMV table, 64 super-blocks of stack table): the chunked and
+        /* rows past the kernels' per-call activation tables (64 super-blocks of
+         * stack table; the 32-blocks' GEMV tables reach 32768 weights): the chunked and
          * table-less paths */
         bool tiled = false;
         for (int isa = 0; isa < QTK_ISA_COUNT; isa++) tiled |= tr->mul_mat[isa] != NULL;
