@@ -43,6 +43,11 @@ static const int64_t lengths[] = {32, 96, 256, 512, 768, 800, 1024, 4096, 16384}
  * tails, and quantizing the 4096/16384 rows is most of this test's time
  * under qemu (the native and windows stages keep every length). */
 static int64_t g_max_len = MAX_N;
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__) || defined(_M_IX86)
+#define QTK_TEST_X86 1
+#else
+#define QTK_TEST_X86 0
+#endif
 /* ... and the weights are quantized at the fast level (the dot products are under
  * test, not the searches, which run 40x slower under qemu). */
 static int g_effort = QTK_EFFORT_DEFAULT;
@@ -499,12 +504,15 @@ int main(void) {
         } else {
             test_mul_mat(tr, 5 * tr->block_size);
         }
-        /* rows past the kernels' per-call activation tables (64 super-blocks of
-         * stack table; the 32-blocks' GEMV tables reach 32768 weights): the chunked and
-         * table-less paths */
+        /* rows past the kernels' per-call activation tables: 16896 weights (66
+         * super-blocks) the chunked paths of the kernels that chunk at 64, 33024 the
+         * table-less paths of those whose tables end at 32768 weights (1 to 5 columns:
+         * every column tile; the tables are the x86 kernels', so emulated runs skip it) */
         bool tiled = false;
         for (int isa = 0; isa < QTK_ISA_COUNT; isa++) tiled |= tr->mul_mat[isa] != NULL;
         if (tiled && 16896 % tr->block_size == 0) test_mul_mat(tr, 16896);
+        if (tiled && 33024 % tr->block_size == 0 && (QTK_TEST_X86 || !tl_quick()))
+            test_mul_mat_shape(tr, 33024, MM_ROWS, 5);
         /* 67 blocks: past the 32-pair chunks of Q4_1/Q5_1's 4-row GEMV, odd tail */
         if (tiled && tr->block_size == 32) test_mul_mat(tr, 67 * 32);
         if (tiled) test_mul_mat_shape(tr, tr->block_size == 32 ? 96 : 2 * tr->block_size, MM_TALL_ROWS, 3);

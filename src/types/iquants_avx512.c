@@ -351,8 +351,9 @@ QTK_FORCE_INLINE void nl_tile(const int mx, const int C, int64_t nb, const uint8
     }
 }
 
-/* (column, 8-block group) pairs the stack table of a call holds: 36 KiB. */
-#define NL_TAB_G 96
+/* (column, 8-block group) pairs the stack table of a call holds: 48 KiB, one column
+ * of 32768 weights (see T1_MAX_SB in kquants_avx512.c for why that many). */
+#define NL_TAB_G 128
 QTK_FORCE_INLINE void nl_mul_mat(const int mx, int64_t n, const void *w, size_t ws, const void *a, size_t as,
                                  float *out, size_t os, int64_t nr, int64_t nc) {
     const int64_t nb = n / 32, ng = nb / 8;

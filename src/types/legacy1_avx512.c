@@ -145,7 +145,7 @@ TYPE1_DOT_AVX512(qtk_q5_1_vec_dot_avx512, qtk_block_q5_1, levels_q5_1)
  * model's generation at 0.6-0.7x the speed: Q4_1 1 thread 20-22 -> 30-31 t/s,
  * Q5_1 14-15 -> 24-25 in one A/B run.) Four columns take tiles of 4 rows x 4
  * columns: a weight block pair unpacked once per tile, used against every column. */
-#define T1_MAX_PAIRS 256
+#define T1_MAX_PAIRS 512
 
 /* The levels of blocks i, i + 1 as vec_dot's join of the two (lanes: low nibbles of
  * block i, high nibbles, low of i + 1, high), from one broadcast per block. */
@@ -204,7 +204,7 @@ static inline __m512i pair_q5_1(const qtk_block_q5_1 *x) {
         const int64_t nb = n / 32, np = (nb + 1) / 2;                                                       \
         const int vnni = qtk_cpu()->avx512vnni;                                                             \
         const uint8_t *wb = (const uint8_t *)w, *ab = (const uint8_t *)a;                                   \
-        t1_colpair tab[T1_MAX_PAIRS]; /* 48 KiB: one column's sides (4 columns make theirs per tile) */  \
+        t1_colpair tab[T1_MAX_PAIRS]; /* 64 KiB: one column's sides (4 columns make theirs per tile) */  \
         for (int64_t c = 0; c < nc;) {                                                                      \
             const int C = nc - c >= 4 ? 4 : 1;                                                              \
             const uint8_t *ac = ab + (size_t)c * as;                                                        \
