@@ -177,7 +177,7 @@ static void kt_to_int8(int type, const void *row, int64_t n, float *d, int8_t *q
     }
 }
 
-/* Σ_b d_y[b]·(S_b·Σ v·y) over the row's 32-blocks, times F·d_row. */
+/* Σ_b d_y[b]·(S_b·Σ v·y) over the row's 32-blocks (in qtk_kt_sum8's order), times F·d_row. */
 static void kt_vec_dot(int type, float factor, int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
     const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
@@ -186,7 +186,7 @@ static void kt_vec_dot(int type, float factor, int64_t n, float *s, const void *
     const size_t bb = kt_block_bytes(type);
     qtk_kt_sub sub[8];
     int v[32];
-    float sumf = 0.0f;
+    float part[8] = {0};
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += bb) {
         qtk_kt_unpack(type, p, sub);
         for (int b = 0; b < 8; b++) {
@@ -194,10 +194,10 @@ static void kt_vec_dot(int type, float factor, int64_t n, float *s, const void *
             const qtk_block_q8_0 *yb = &y[ibl * 8 + b];
             int32_t isum = 0;
             for (int j = 0; j < 32; j++) isum += v[j] * yb->qs[j];
-            sumf += qtk_fp16_to_fp32(yb->d) * (float)(sub[b].scale * isum);
+            part[b] += qtk_fp16_to_fp32(yb->d) * (float)(sub[b].scale * isum);
         }
     }
-    *s = d * sumf;
+    *s = d * qtk_kt_sum8(part);
 }
 
 #define KT_SCALAR(t, ID, F)                                                                    \

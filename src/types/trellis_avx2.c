@@ -62,6 +62,11 @@ QTK_FORCE_INLINE uint32_t kt_seed(int type, const kt_super8 *u, int g) {
 QTK_FORCE_INLINE int kt_scale(int type, const kt_super8 *u, int b) {
     return type == QTK_TYPE_IQ2_KT ? u->sub[b].scale : u->scale[b];
 }
+QTK_FORCE_INLINE __m256i kt_scales8(int type, const kt_super8 *u) {
+    int32_t s[8];
+    for (int b = 0; b < 8; b++) s[b] = kt_scale(type, u, b);
+    return _mm256_loadu_si256((const __m256i *)(const void *)s);
+}
 
 QTK_FORCE_INLINE __m256i kt_u8x8(const uint8_t *p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)p)); }
 
@@ -134,7 +139,7 @@ QTK_FORCE_INLINE void kt_vec_dot_avx2(int type, float factor, size_t bb, int64_t
                                           (int)qtk_kt_mul_pow[2], (int)qtk_kt_mul_pow[3]);
     const __m256i bitsel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
     kt_super8 u;
-    float sumf = 0.0f;
+    float part[8] = {0};
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += bb) {
         qtk_prefetch_ahead(p, (int)bb);
         kt_unpack_avx2(type, p, &u);
@@ -160,10 +165,10 @@ QTK_FORCE_INLINE void kt_vec_dot_avx2(int type, float factor, size_t bb, int64_t
                 }
             }
             const int32_t isum = hsum_i32x8(acc);
-            sumf += qtk_f16c_to_f32(yb->d) * (float)(kt_scale(type, &u, b) * isum);
+            part[b] += qtk_f16c_to_f32(yb->d) * (float)(kt_scale(type, &u, b) * isum);
         }
     }
-    *s = d * sumf;
+    *s = d * qtk_kt_sum8(part);
 }
 
 void qtk_iq1_kt_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y) {
@@ -188,6 +193,7 @@ void qtk_iq4_kt_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y) 
  * total equals vec_dot's, and the float steps are the scalar kernel's in its order:
  * vec_dot's bits (test_dot). IQ3_KT (|v| with signs) keeps vec_dot. */
 #define KT_CHUNK_SB 32 /* super-blocks per activation table (32 KiB of repeated quants) */
+#define KT_ROWS 128   /* rows whose 8 sums stay on the stack while the chunks of a long row pass */
 
 typedef struct {
     int8_t rep[KT_CHUNK_SB * 8 * 128]; /* [super-block][sub-block][32 values × 4] (byte arrays: no
@@ -233,16 +239,21 @@ QTK_FORCE_INLINE void kt_mul_mat_avx2(int type, float factor, size_t bb, int64_t
     const __m256i mask = _mm256_set1_epi32(0x3F3F3F3F), ones = _mm256_set1_epi16(1);
     kt_col_table tab, *t = &tab;
     kt_super8 u;
+    float part[KT_ROWS][8]; /* the rows' 8 sums while the chunks of a long row pass */
     for (int64_t c = 0; c < nc; c++) {
         const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)(const void *)((const uint8_t *)a + (size_t)c * as);
         float *o = out + (size_t)c * os;
-        for (int64_t r = 0; r < nr; r++) o[r] = 0.0f; /* the running sumf of each row */
-        for (int64_t i0 = 0; i0 < nsb; i0 += KT_CHUNK_SB) {
+        const int one_chunk = nsb <= KT_CHUNK_SB;
+        if (one_chunk) kt_col_table_make(y, nsb, t);
+        for (int64_t r0 = 0; r0 < nr; r0 += KT_ROWS) {
+          const int64_t R = nr - r0 < KT_ROWS ? nr - r0 : KT_ROWS;
+          memset(part, 0, sizeof part);
+          for (int64_t i0 = 0; i0 < nsb; i0 += KT_CHUNK_SB) {
             const int64_t i1 = nsb - i0 < KT_CHUNK_SB ? nsb : i0 + KT_CHUNK_SB;
-            kt_col_table_make(y + 8 * i0, i1 - i0, t);
-            for (int64_t r = 0; r < nr; r++) {
-                const uint8_t *p = (const uint8_t *)w + (size_t)r * ws + 4 + (size_t)i0 * bb;
-                float sumf = o[r];
+            if (!one_chunk) kt_col_table_make(y + 8 * i0, i1 - i0, t);
+            for (int64_t r = 0; r < R; r++) {
+                const uint8_t *p = (const uint8_t *)w + (size_t)(r0 + r) * ws + 4 + (size_t)i0 * bb;
+                __m256 sumv = _mm256_loadu_ps(part[r]);
                 for (int64_t i = i0; i < i1; i++, p += bb) {
                     qtk_prefetch_ahead(p, (int)bb);
                     kt_unpack_avx2(type, p, &u);
@@ -271,14 +282,15 @@ QTK_FORCE_INLINE void kt_mul_mat_avx2(int type, float factor, size_t bb, int64_t
                     const int64_t k8 = 8 * (i - i0);
                     const __m256i isum = _mm256_sub_epi32(kt_totals8_avx2(acc),
                                                           _mm256_loadu_si256((const __m256i *)(const void *)(t->s126 + k8)));
-                    int32_t is[8];
-                    _mm256_storeu_si256((__m256i *)(void *)is, isum);
-                    for (int b = 0; b < 8; b++) sumf += t->yd[k8 + b] * (float)(kt_scale(type, &u, b) * is[b]);
+                    sumv = _mm256_add_ps(sumv, _mm256_mul_ps(_mm256_loadu_ps(t->yd + k8),
+                                                             _mm256_cvtepi32_ps(_mm256_mullo_epi32(kt_scales8(type, &u), isum))));
                 }
-                o[r] = sumf;
+                _mm256_storeu_ps(part[r], sumv);
             }
+          }
+          for (int64_t r = 0; r < R; r++)
+              o[r0 + r] = rd_f32((const uint8_t *)w + (size_t)(r0 + r) * ws) * factor * qtk_kt_sum8(part[r]);
         }
-        for (int64_t r = 0; r < nr; r++) o[r] *= rd_f32((const uint8_t *)w + (size_t)r * ws) * factor;
     }
 }
 

@@ -179,9 +179,16 @@ QTK_FORCE_INLINE __m256i kt_totals8(const __m512i a[8]) {
         _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0), v));
 }
 
-/* Σ_b d_y[b]·(S_b·Σ v·y): the scalar kernel's float steps in its order (the
- * products for 8 blocks at once, lane-wise the same operations, then added one
- * by one), so the bits are the scalar kernel's. */
+/* The 8 lanes of a row's sum (lane b: the 32-blocks b of every super-block) added
+ * in qtk_kt_sum8's order. */
+static inline float kt_sum8(__m256 v) {
+    float p[8];
+    _mm256_storeu_ps(p, v);
+    return qtk_kt_sum8(p);
+}
+
+/* Σ_b d_y[b]·(S_b·Σ v·y): the scalar kernel's products, 8 blocks at once, added
+ * lane-wise as it adds them (qtk_kt_sum8, trellis.h): the scalar kernel's bits. */
 QTK_FORCE_INLINE void kt_vec_dot_avx512(int type, float factor, size_t bb, int64_t n, float *s, const void *vx,
                                         const void *vy) {
     const uint8_t *p = (const uint8_t *)vx;
@@ -189,7 +196,7 @@ QTK_FORCE_INLINE void kt_vec_dot_avx512(int type, float factor, size_t bb, int64
     const float d = rd_f32(p) * factor;
     p += 4;
     const kt_powers k = kt_powers_init();
-    float sumf = 0.0f;
+    __m256 sumv = _mm256_setzero_ps();
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += bb) {
         kt_super u;
         qtk_prefetch_ahead(p, (int)bb);
@@ -204,11 +211,9 @@ QTK_FORCE_INLINE void kt_vec_dot_avx512(int type, float factor, size_t bb, int64
         }
         const __m256i isum = kt_totals8(acc);
         const __m256 yd = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)ydh));
-        float prod[8];
-        _mm256_storeu_ps(prod, _mm256_mul_ps(yd, _mm256_cvtepi32_ps(_mm256_mullo_epi32(u.scale, isum))));
-        for (int b = 0; b < 8; b++) sumf += prod[b];
+        sumv = _mm256_add_ps(sumv, _mm256_mul_ps(yd, _mm256_cvtepi32_ps(_mm256_mullo_epi32(u.scale, isum))));
     }
-    *s = d * sumf;
+    *s = d * kt_sum8(sumv);
 }
 
 void qtk_iq1_kt_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y) {
@@ -263,40 +268,53 @@ static void kt_col_table_make(const qtk_block_q8_0 *y, int64_t nsb, kt_col_table
     }
 }
 
+/* One row over super-blocks i0 <= i < i1 of the table's chunk, into its 8 lanes. */
+QTK_FORCE_INLINE __m256 kt_row_chunk(int type, size_t bb, const uint8_t *p, int64_t i0, int64_t i1,
+                                     const kt_col_table *t, const kt_powers *k, __m256 sumv) {
+    for (int64_t i = i0; i < i1; i++, p += bb) {
+        kt_super u;
+        qtk_prefetch_ahead(p, (int)bb);
+        kt_unpack_avx512(type, p, &u);
+        const __m512i *rep = &t->rep[16 * (i - i0)];
+        __m512i acc[8];
+        for (int b = 0; b < 8; b++)
+            acc[b] = _mm512_dpbusd_epi32(
+                _mm512_dpbusd_epi32(_mm512_setzero_si512(), kt_half_states(type, &u, b, 0, k), rep[2 * b]),
+                kt_half_states(type, &u, b, 1, k), rep[2 * b + 1]);
+        const __m256i isum = _mm256_sub_epi32(kt_totals8(acc), t->s126[i - i0]);
+        sumv = _mm256_add_ps(sumv, _mm256_mul_ps(t->yd[i - i0], _mm256_cvtepi32_ps(_mm256_mullo_epi32(u.scale, isum))));
+    }
+    return sumv;
+}
+
+/* Rows in groups of KT_ROWS whose 8-lane sums stay on the stack while the chunks of
+ * a long row pass (the table is then made once per chunk and group; a row of one
+ * chunk, every row of a model up to 8192 weights, has its table made once per call). */
+#define KT_ROWS 128
 QTK_FORCE_INLINE void kt_mul_mat_avx512(int type, float factor, size_t bb, int64_t n, const void *w, size_t ws,
                                         const void *a, size_t as, float *out, size_t os, int64_t nr, int64_t nc) {
     const int64_t nsb = n / QK_K;
     const kt_powers k = kt_powers_init();
     kt_col_table t;
+    __m256 part[KT_ROWS];
     for (int64_t c = 0; c < nc; c++) {
         const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)(const void *)((const uint8_t *)a + (size_t)c * as);
         float *o = out + (size_t)c * os;
-        for (int64_t r = 0; r < nr; r++) o[r] = 0.0f; /* the running sumf of each row */
-        for (int64_t i0 = 0; i0 < nsb; i0 += KT_CHUNK_SB) {
-            const int64_t i1 = nsb - i0 < KT_CHUNK_SB ? nsb : i0 + KT_CHUNK_SB;
-            kt_col_table_make(y + 8 * i0, i1 - i0, &t);
-            for (int64_t r = 0; r < nr; r++) {
-                const uint8_t *p = (const uint8_t *)w + (size_t)r * ws + 4 + (size_t)i0 * bb;
-                float sumf = o[r];
-                for (int64_t i = i0; i < i1; i++, p += bb) {
-                    kt_super u;
-                    qtk_prefetch_ahead(p, (int)bb);
-                    kt_unpack_avx512(type, p, &u);
-                    const __m512i *rep = &t.rep[16 * (i - i0)];
-                    __m512i acc[8];
-                    for (int b = 0; b < 8; b++)
-                        acc[b] = _mm512_dpbusd_epi32(
-                            _mm512_dpbusd_epi32(_mm512_setzero_si512(), kt_half_states(type, &u, b, 0, &k), rep[2 * b]),
-                            kt_half_states(type, &u, b, 1, &k), rep[2 * b + 1]);
-                    const __m256i isum = _mm256_sub_epi32(kt_totals8(acc), t.s126[i - i0]);
-                    float prod[8];
-                    _mm256_storeu_ps(prod, _mm256_mul_ps(t.yd[i - i0], _mm256_cvtepi32_ps(_mm256_mullo_epi32(u.scale, isum))));
-                    for (int b = 0; b < 8; b++) sumf += prod[b];
-                }
-                o[r] = sumf;
+        const int one_chunk = nsb <= KT_CHUNK_SB;
+        if (one_chunk) kt_col_table_make(y, nsb, &t);
+        for (int64_t r0 = 0; r0 < nr; r0 += KT_ROWS) {
+            const int64_t R = nr - r0 < KT_ROWS ? nr - r0 : KT_ROWS;
+            for (int64_t r = 0; r < R; r++) part[r] = _mm256_setzero_ps();
+            for (int64_t i0 = 0; i0 < nsb; i0 += KT_CHUNK_SB) {
+                const int64_t i1 = nsb - i0 < KT_CHUNK_SB ? nsb : i0 + KT_CHUNK_SB;
+                if (!one_chunk) kt_col_table_make(y + 8 * i0, i1 - i0, &t);
+                for (int64_t r = 0; r < R; r++)
+                    part[r] = kt_row_chunk(type, bb, (const uint8_t *)w + (size_t)(r0 + r) * ws + 4 + (size_t)i0 * bb,
+                                           i0, i1, &t, &k, part[r]);
             }
+            for (int64_t r = 0; r < R; r++)
+                o[r0 + r] = rd_f32((const uint8_t *)w + (size_t)(r0 + r) * ws) * factor * kt_sum8(part[r]);
         }
-        for (int64_t r = 0; r < nr; r++) o[r] *= rd_f32((const uint8_t *)w + (size_t)r * ws) * factor;
     }
 }
 

@@ -37,7 +37,7 @@ static inline void kt_vec_dot_neon(int type, float factor, size_t bb, int64_t n,
     static const uint32_t bits_lo[4] = {1, 2, 4, 8}, bits_hi[4] = {16, 32, 64, 128};
     const uint32x4_t blo = vld1q_u32(bits_lo), bhi = vld1q_u32(bits_hi);
     qtk_kt_sub sub[8];
-    float sumf = 0.0f;
+    float part[8] = {0};
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += bb) {
         qtk_kt_unpack(type, p, sub);
         for (int b = 0; b < 8; b++) {
@@ -67,10 +67,10 @@ static inline void kt_vec_dot_neon(int type, float factor, size_t bb, int64_t n,
                 acc = vmlaq_s32(acc, v1, a1);
             }
             const int32_t isum = vaddvq_s32(acc);
-            sumf += qtk_neon_f16_to_f32(yb->d) * (float)(sub[b].scale * isum);
+            part[b] += qtk_neon_f16_to_f32(yb->d) * (float)(sub[b].scale * isum);
         }
     }
-    *s = d * sumf;
+    *s = d * qtk_kt_sum8(part);
 }
 
 void NEON_FN(qtk_iq1_kt_vec_dot)(int64_t n, float *s, const void *x, const void *y) {
