@@ -401,7 +401,7 @@ LEGACY_MUL_MAT_AVX512(qtk_q6_0_mul_mat_avx512, qtk_block_q6_0, levels_q6_0, 32, 
 /* Q8_0 takes the column table for one column too: on Zen 4 it measured no faster
  * than the 1 x 1 tiles (1B model), on a Xeon its prefetching doubled the speed of
  * a matrix streamed from memory (6.2 -> 13-14 GB/s, 1 thread; simd_x86.h). The tiles
- * prefetch as well: rows longer than the table (ffn_down of a 1B model, 5632
- * weights) take them, and without it 1B Q8_0 generation stayed at 0.7 of the read
- * bandwidth on that Xeon (0.88-0.91 with it). */
+ * prefetch as well: rows longer than the table take them (the 1B's ffn_down rows,
+ * 5632 weights, did while the table ended at 4096), and without it 1B Q8_0 generation
+ * stayed at 0.7 of the read bandwidth on that Xeon (0.88-0.91 with it). */
 LEGACY_MUL_MAT_AVX512(qtk_q8_0_mul_mat_avx512, qtk_block_q8_0, levels_q8_0, 0x80, 1, quad_q8_0, 0, 2)

@@ -246,50 +246,50 @@ QTK_FORCE_INLINE void kt_mul_mat_avx2(int type, float factor, size_t bb, int64_t
         const int one_chunk = nsb <= KT_CHUNK_SB;
         if (one_chunk) kt_col_table_make(y, nsb, t);
         for (int64_t r0 = 0; r0 < nr; r0 += KT_ROWS) {
-          const int64_t R = nr - r0 < KT_ROWS ? nr - r0 : KT_ROWS;
-          memset(part, 0, sizeof part);
-          for (int64_t i0 = 0; i0 < nsb; i0 += KT_CHUNK_SB) {
-            const int64_t i1 = nsb - i0 < KT_CHUNK_SB ? nsb : i0 + KT_CHUNK_SB;
-            if (!one_chunk) kt_col_table_make(y + 8 * i0, i1 - i0, t);
-            for (int64_t r = 0; r < R; r++) {
-                const uint8_t *p = (const uint8_t *)w + (size_t)(r0 + r) * ws + 4 + (size_t)i0 * bb;
-                __m256 sumv = _mm256_loadu_ps(part[r]);
-                for (int64_t i = i0; i < i1; i++, p += bb) {
-                    qtk_prefetch_ahead(p, (int)bb);
-                    kt_unpack_avx2(type, p, &u);
-                    const int8_t *rep = t->rep + 1024 * (i - i0);
-                    __m256i acc[8];
-                    for (int b = 0; b < 8; b++) {
-                        __m256i st[4];
-                        if (type == QTK_TYPE_IQ4_KT) {
-                            for (int g = 0; g < 4; g++) {
-                                const int s0 = (int)u.seed[8 * b + 2 * g], s1 = (int)u.seed[8 * b + 2 * g + 1];
-                                st[g] = _mm256_and_si256(
-                                    _mm256_mullo_epi32(_mm256_setr_epi32(s0, s0, s0, s0, s1, s1, s1, s1), pw4), mask);
+            const int64_t R = nr - r0 < KT_ROWS ? nr - r0 : KT_ROWS;
+            memset(part, 0, sizeof part);
+            for (int64_t i0 = 0; i0 < nsb; i0 += KT_CHUNK_SB) {
+                const int64_t i1 = nsb - i0 < KT_CHUNK_SB ? nsb : i0 + KT_CHUNK_SB;
+                if (!one_chunk) kt_col_table_make(y + 8 * i0, i1 - i0, t);
+                for (int64_t r = 0; r < R; r++) {
+                    const uint8_t *p = (const uint8_t *)w + (size_t)(r0 + r) * ws + 4 + (size_t)i0 * bb;
+                    __m256 sumv = _mm256_loadu_ps(part[r]);
+                    for (int64_t i = i0; i < i1; i++, p += bb) {
+                        qtk_prefetch_ahead(p, (int)bb);
+                        kt_unpack_avx2(type, p, &u);
+                        const int8_t *rep = t->rep + 1024 * (i - i0);
+                        __m256i acc[8];
+                        for (int b = 0; b < 8; b++) {
+                            __m256i st[4];
+                            if (type == QTK_TYPE_IQ4_KT) {
+                                for (int g = 0; g < 4; g++) {
+                                    const int s0 = (int)u.seed[8 * b + 2 * g], s1 = (int)u.seed[8 * b + 2 * g + 1];
+                                    st[g] = _mm256_and_si256(
+                                        _mm256_mullo_epi32(_mm256_setr_epi32(s0, s0, s0, s0, s1, s1, s1, s1), pw4), mask);
+                                }
+                            } else {
+                                for (int g = 0; g < 4; g++)
+                                    st[g] = _mm256_and_si256(
+                                        _mm256_mullo_epi32(_mm256_set1_epi32((int)kt_seed(type, &u, 4 * b + g)), pw8), mask);
                             }
-                        } else {
-                            for (int g = 0; g < 4; g++)
-                                st[g] = _mm256_and_si256(
-                                    _mm256_mullo_epi32(_mm256_set1_epi32((int)kt_seed(type, &u, 4 * b + g)), pw8), mask);
+                            const __m256i *rb = (const __m256i *)(const void *)(rep + 128 * b);
+                            const __m256i p01 = _mm256_add_epi16(_mm256_maddubs_epi16(st[0], _mm256_loadu_si256(rb)),
+                                                                 _mm256_maddubs_epi16(st[1], _mm256_loadu_si256(rb + 1)));
+                            const __m256i p23 = _mm256_add_epi16(_mm256_maddubs_epi16(st[2], _mm256_loadu_si256(rb + 2)),
+                                                                 _mm256_maddubs_epi16(st[3], _mm256_loadu_si256(rb + 3)));
+                            acc[b] = _mm256_add_epi32(_mm256_madd_epi16(p01, ones), _mm256_madd_epi16(p23, ones));
                         }
-                        const __m256i *rb = (const __m256i *)(const void *)(rep + 128 * b);
-                        const __m256i p01 = _mm256_add_epi16(_mm256_maddubs_epi16(st[0], _mm256_loadu_si256(rb)),
-                                                             _mm256_maddubs_epi16(st[1], _mm256_loadu_si256(rb + 1)));
-                        const __m256i p23 = _mm256_add_epi16(_mm256_maddubs_epi16(st[2], _mm256_loadu_si256(rb + 2)),
-                                                             _mm256_maddubs_epi16(st[3], _mm256_loadu_si256(rb + 3)));
-                        acc[b] = _mm256_add_epi32(_mm256_madd_epi16(p01, ones), _mm256_madd_epi16(p23, ones));
+                        const int64_t k8 = 8 * (i - i0);
+                        const __m256i isum = _mm256_sub_epi32(kt_totals8_avx2(acc),
+                                                              _mm256_loadu_si256((const __m256i *)(const void *)(t->s126 + k8)));
+                        sumv = _mm256_add_ps(sumv, _mm256_mul_ps(_mm256_loadu_ps(t->yd + k8),
+                                                                 _mm256_cvtepi32_ps(_mm256_mullo_epi32(kt_scales8(type, &u), isum))));
                     }
-                    const int64_t k8 = 8 * (i - i0);
-                    const __m256i isum = _mm256_sub_epi32(kt_totals8_avx2(acc),
-                                                          _mm256_loadu_si256((const __m256i *)(const void *)(t->s126 + k8)));
-                    sumv = _mm256_add_ps(sumv, _mm256_mul_ps(_mm256_loadu_ps(t->yd + k8),
-                                                             _mm256_cvtepi32_ps(_mm256_mullo_epi32(kt_scales8(type, &u), isum))));
+                    _mm256_storeu_ps(part[r], sumv);
                 }
-                _mm256_storeu_ps(part[r], sumv);
             }
-          }
-          for (int64_t r = 0; r < R; r++)
-              o[r0 + r] = rd_f32((const uint8_t *)w + (size_t)(r0 + r) * ws) * factor * qtk_kt_sum8(part[r]);
+            for (int64_t r = 0; r < R; r++)
+                o[r0 + r] = rd_f32((const uint8_t *)w + (size_t)(r0 + r) * ws) * factor * qtk_kt_sum8(part[r]);
         }
     }
 }
