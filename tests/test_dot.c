@@ -513,6 +513,11 @@ int main(void) {
         if (tiled && 16896 % tr->block_size == 0) test_mul_mat(tr, 16896);
         if (tiled && 33024 % tr->block_size == 0 && (QTK_TEST_X86 || !tl_quick()))
             test_mul_mat_shape(tr, 33024, MM_ROWS, 5);
+        /* 129 rows of 33 super-blocks, one column: past the row groups (64 rows in the
+         * IQK kernels, 128 in the KT ones) with rows of two chunks (32 super-blocks),
+         * each group starting its chunks and sums again */
+        if (tiled && 8448 % tr->block_size == 0 && (QTK_TEST_X86 || !tl_quick()))
+            test_mul_mat_shape(tr, 8448, 129, 1);
         /* 67 blocks: past the 32-pair chunks of Q4_1/Q5_1's 4-row GEMV, odd tail */
         if (tiled && tr->block_size == 32) test_mul_mat(tr, 67 * 32);
         if (tiled) test_mul_mat_shape(tr, tr->block_size == 32 ? 96 : 2 * tr->block_size, MM_TALL_ROWS, 3);
