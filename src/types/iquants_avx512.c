@@ -180,7 +180,7 @@ QTK_FORCE_INLINE void iq4_xs_tile(const int C, int64_t nb, const uint8_t *w, con
 }
 
 /* (column, super-block) pairs the stack table of a call holds: 40 KiB. */
-#define XS_TAB_SB 128
+#define XS_TAB_SB (QTK_TABLE_ROW_WEIGHTS / 256)
 void qtk_iq4_xs_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
                                int64_t nr, int64_t nc) {
     const int64_t nb = n / QK_K;
@@ -353,7 +353,7 @@ QTK_FORCE_INLINE void nl_tile(const int mx, const int C, int64_t nb, const uint8
 
 /* (column, 8-block group) pairs the stack table of a call holds: 48 KiB, one column
  * of 32768 weights (see T1_MAX_SB in kquants_avx512.c for why that many). */
-#define NL_TAB_G 128
+#define NL_TAB_G (QTK_TABLE_ROW_WEIGHTS / 256)
 QTK_FORCE_INLINE void nl_mul_mat(const int mx, int64_t n, const void *w, size_t ws, const void *a, size_t as,
                                  float *out, size_t os, int64_t nr, int64_t nc) {
     const int64_t nb = n / 32, ng = nb / 8;

@@ -219,7 +219,7 @@ QTK_FORCE_INLINE __m256 q6k_mul(const q6k_unpacked *u, const __m512i yq[4], __m2
  * Llama-3-70B 28672) fell off. One Zen 4 thread, in cache, 28672-weight rows against
  * 16384: Q4_K 8-9.5 against 21-32 GB/s, Q5_K 9-11 against 23-30, IQ4_NL (table of
  * 24576) 13-19 against 25-37; all at the 16384 speed now. */
-#define T1_MAX_SB 128
+#define T1_MAX_SB (QTK_TABLE_ROW_WEIGHTS / 256)
 #define TYPE1_MUL_MAT_AVX512(NAME, BLOCK, QH)                                                             \
     QTK_FORCE_INLINE void NAME##_tile(const int C, int64_t nb, const uint8_t *w, const uint8_t *a, size_t as,  \
                                       const float *heads, const __m512i *acts, float *out, size_t os) {    \
@@ -302,7 +302,7 @@ void qtk_q5_K_vec_dot_avx512(int64_t n, float *s, const void *vx, const void *vy
  * rows, each column's d_y and half-block sums (q6k_heads) come from a stack table made
  * once per call (Q6K_MAX_SB super-blocks at most), the same values vec_dot computes
  * inline, so results are bit-identical to vec_dot. */
-#define Q6K_MAX_SB 128
+#define Q6K_MAX_SB (QTK_TABLE_ROW_WEIGHTS / 256)
 QTK_FORCE_INLINE void q6_K_tile(const int C, int64_t nb, const uint8_t *w, const uint8_t *a, size_t as,
                                 const int32_t *heads, const __m512i *acts, float *out, size_t os) {
     const qtk_block_q6_K *x = (const qtk_block_q6_K *)(const void *)w;
@@ -618,7 +618,7 @@ QTK_FORCE_INLINE void q3_K_tile(const int C, int64_t nb, const uint8_t *w, const
 
 /* (column, super-block) pairs the stack table of a call holds (32-40 KiB): one
  * column of 32768 weights (T1_MAX_SB). */
-#define KQ_TAB_SB 128
+#define KQ_TAB_SB (QTK_TABLE_ROW_WEIGHTS / 256)
 #define KQ_MUL_MAT_AVX512(NAME, TILE, ACT, NACT)                                                                  \
     void NAME(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os, int64_t nr,    \
               int64_t nc) {                                                                                       \

@@ -145,7 +145,7 @@ TYPE1_DOT_AVX512(qtk_q5_1_vec_dot_avx512, qtk_block_q5_1, levels_q5_1)
  * model's generation at 0.6-0.7x the speed: Q4_1 1 thread 20-22 -> 30-31 t/s,
  * Q5_1 14-15 -> 24-25 in one A/B run.) Four columns take tiles of 4 rows x 4
  * columns: a weight block pair unpacked once per tile, used against every column. */
-#define T1_MAX_PAIRS 512
+#define T1_MAX_PAIRS (QTK_TABLE_ROW_WEIGHTS / 64)
 
 /* The levels of blocks i, i + 1 as vec_dot's join of the two (lanes: low nibbles of
  * block i, high nibbles, low of i + 1, high), from one broadcast per block. */

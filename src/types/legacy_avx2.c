@@ -106,7 +106,7 @@ static inline __m256i pair_dot_sign(__m256i xs, __m256i y, __m256i unused) {
  * to vec_dot. Zen 4, --isa avx2, in cache: Q4_0 ~11 -> ~16 GB/s. Rows up to 32768
  * weights (36 KiB of table): at 4096 the ffn_down rows of a 1B (5632) and an 8B (14336)
  * took the 1 × 1 tile, Q4_0 11 -> 14-15 GB/s and Q6_0 13 -> 16-18 in cache. */
-#define GEMV1_MAX_BLOCKS 1024
+#define GEMV1_MAX_BLOCKS (QTK_TABLE_ROW_WEIGHTS / 32)
 typedef struct gemv1_act {
     __m256i nb16[GEMV1_MAX_BLOCKS];
     float dy[GEMV1_MAX_BLOCKS];

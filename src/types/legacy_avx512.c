@@ -167,7 +167,7 @@ static inline __m512i pair_idx(int k) {
  * The weight scales of 8 blocks are converted and multiplied at once, then spread per
  * pair by one permute: the same products in the same order as two scalar conversions
  * per pair, which had held Q4_0 at ~18 GB/s in cache. */
-#define GEMV1_MAX_PAIRS 512
+#define GEMV1_MAX_PAIRS (QTK_TABLE_ROW_WEIGHTS / 64)
 typedef struct gemv1_act {
     __m512i yy[GEMV1_MAX_PAIRS];
     __m512i nbias[GEMV1_MAX_PAIRS];

@@ -99,6 +99,12 @@ QTK_FORCE_INLINE int32_t qtk_hsum_i32x8(__m256i v) {
 #define QTK_PREFETCH_AHEAD 4096
 #endif
 
+/* The weights per row that the one-column kernels' per-call activation tables hold
+ * (64-80 KiB of stack): the ffn_down rows of 1B-70B models (5632 ... 28672) stay on
+ * the table paths; longer rows convert their activations per row. Every such table
+ * is sized from this (test_dot runs a row just past it). */
+#define QTK_TABLE_ROW_WEIGHTS 32768
+
 /* Prefetches the cache lines of [p + QTK_PREFETCH_AHEAD, + bytes): called once per
  * block of `bytes` weight bytes (a constant, so the loop unrolls). */
 QTK_FORCE_INLINE void qtk_prefetch_ahead(const void *p, int bytes) {
