@@ -176,6 +176,11 @@ static void random_blocks(tl_rng *rng, int type, size_t bs, int nb, int pass, ui
         y[b].d = 0.001f + tl_rng_uniform(rng);
         for (int j = 0; j < QK_K; j++)
             y[b].qs[j] = (int8_t)(pass == 2 ? ((tl_rng_u64(rng) & 1) ? 127 : -127) : (int)(tl_rng_u64(rng) % 255) - 127);
+        for (int g = 0; g < QK_K / 16; g++) { /* as qtk_quantize_row_q8_K leaves them: the IQ1 kernels read them */
+            int sum = 0;
+            for (int j = 0; j < 16; j++) sum += y[b].qs[16 * g + j];
+            y[b].bsums[g] = (int16_t)sum;
+        }
     }
 }
 
@@ -207,7 +212,7 @@ static void test_avx512_kernels(void) {
                 CHECK(memcmp(&s0, &s1, sizeof s0) == 0, "%s n=%lld pass %d: words kernel %.9g, scalar %.9g",
                       tr->name, (long long)n, pass, (double)s1, (double)s0);
                 if (!vbmi) continue;
-                /* both code lookups of the large grids: vpermi2b (0) and gathers (1) */
+                /* both lookups of the large grids: vpermi2b or (IQ1) qword loads (0), gathers (1) */
                 for (int mode = 0; mode < 2; mode++) {
                     CHECK(qtk_iqm_vbmi_lookups(mode) == 7 * mode, "lookups forced to %d", mode);
                     s2 = NAN;
@@ -221,7 +226,7 @@ static void test_avx512_kernels(void) {
     if (vbmi) {
         const int g = qtk_iqm_vbmi_lookups(-1);
         printf("  vbmi code lookups timed at first use: IQ2_XS %s, IQ2_S %s, IQ1 %s\n", (g & 1) ? "gather" : "vpermi2b",
-               (g & 2) ? "gather" : "vpermi2b", (g & 4) ? "gather" : "vpermi2b");
+               (g & 2) ? "gather" : "vpermi2b", (g & 4) ? "gather" : "qword loads");
     }
     printf("  avx512 kernels on random blocks: words %s, vbmi %s\n", ran_words ? "checked" : "not on this CPU",
            ran_vbmi ? "checked" : "not on this CPU");

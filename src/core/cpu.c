@@ -75,7 +75,8 @@ static void detect(qtk_cpu_features *f) {
         f->avx512bw = zmm_ok && ((r[1] >> 30) & 1);
         f->avx512vl = zmm_ok && ((r[1] >> 31) & 1);
         f->avx512vnni = zmm_ok && ((r[2] >> 11) & 1);
-        f->avx512vbmi = zmm_ok && ((r[2] >> 1) & 1);
+        /* the VBMI kernels also use BMI2's pdep (every CPU with VBMI has it; checked anyway) */
+        f->avx512vbmi = zmm_ok && ((r[2] >> 1) & 1) && ((r[1] >> 8) & 1);
         cpuid_ex(7, 1, r);
         f->avx512bf16 = zmm_ok && ((r[0] >> 5) & 1);
     }

@@ -192,7 +192,7 @@ static inline double iqm_acc(double sum, int S, uint16_t dbits, float yd, float 
     X(iq1_m, IQ1M_BYTES, iq1m_d_bits, iq1m_word, iq1m_mul16, 0.125f)
 
 /* The body of an x86 SIMD vec_dot (n, s, vx, vy) over super-blocks of BYTES bytes:
- * SUM(b, qs) the block's exact integer sum, DBITS(b) its fp16 d; the weights prefetched,
+ * SUM(b, y) the block's exact integer sum, DBITS(b) its fp16 d; the weights prefetched,
  * d converted inline (simd_x86.h). */
 #define IQM_X86_DOT_BODY(SUM, BYTES, DBITS, F)                                                      \
     const uint8_t *b = (const uint8_t *)vx;                                                         \
@@ -202,7 +202,7 @@ static inline double iqm_acc(double sum, int S, uint16_t dbits, float yd, float 
         float yd;                                                                                    \
         qtk_prefetch_ahead(b, (BYTES));                                                              \
         memcpy(&yd, &y[ibl].d, sizeof yd);                                                           \
-        sum = iqm_acc_f(sum, SUM(b, y[ibl].qs), qtk_f16c_to_f32(DBITS(b)), yd, (F));                 \
+        sum = iqm_acc_f(sum, SUM(b, &y[ibl]), qtk_f16c_to_f32(DBITS(b)), yd, (F));                 \
     }                                                                                                \
     *s = (float)sum;
 

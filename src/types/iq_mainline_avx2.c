@@ -44,7 +44,8 @@ static inline __m256i mul_add_signed(__m256i acc, __m256i q, const int8_t *q8, _
 
 /* The exact integer sum of one super-block from the four octet words per 32 weights. */
 #define IQM_AVX2_WORDS(t, WORD, MUL16)                                                                    \
-    static inline int t##_sum_words(const uint8_t *b, const int8_t *q8) {                                \
+    static inline int t##_sum_words(const uint8_t *b, const qtk_block_q8_K *yb) {                     \
+        const int8_t *q8 = yb->qs;                                                                        \
         __m256i acc = _mm256_setzero_si256();                                                             \
         for (int ib = 0; ib < 8; ib++) {                                                                  \
             uint64_t w4[4];                                                                               \
@@ -83,7 +84,8 @@ static inline __m256i mul_add(__m256i acc, __m256i grid, __m256i ys, __m256i m) 
     return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(grid, ys), m));
 }
 
-static inline int iq2_xxs_sum_gather(const uint8_t *b, const int8_t *q8) {
+static inline int iq2_xxs_sum_gather(const uint8_t *b, const qtk_block_q8_K *yb) {
+    const int8_t *q8 = yb->qs;
     __m256i acc = _mm256_setzero_si256();
     for (int ib = 0; ib < 8; ib++) {
         const uint8_t *r = b + 2 + 8 * ib;
@@ -95,7 +97,8 @@ static inline int iq2_xxs_sum_gather(const uint8_t *b, const int8_t *q8) {
     return hsum_i32(acc);
 }
 
-static inline int iq3_xxs_sum_gather(const uint8_t *b, const int8_t *q8) {
+static inline int iq3_xxs_sum_gather(const uint8_t *b, const qtk_block_q8_K *yb) {
+    const int8_t *q8 = yb->qs;
     __m256i acc = _mm256_setzero_si256();
     for (int ib = 0; ib < 8; ib++) {
         const uint32_t a = iqm_u32(b + 66 + 4 * ib);
@@ -106,7 +109,8 @@ static inline int iq3_xxs_sum_gather(const uint8_t *b, const int8_t *q8) {
     return hsum_i32(acc);
 }
 
-static inline int iq2_xs_sum_gather(const uint8_t *b, const int8_t *q8) {
+static inline int iq2_xs_sum_gather(const uint8_t *b, const qtk_block_q8_K *yb) {
+    const int8_t *q8 = yb->qs;
     __m256i acc = _mm256_setzero_si256();
     for (int ib = 0; ib < 8; ib++) {
         /* 4 words: grid index (9 bits), sign field (7 bits) */
@@ -131,7 +135,8 @@ static inline __m256i sign_bits32(const uint8_t *p) {
     return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
 }
 
-static inline int iq2_s_sum_gather(const uint8_t *b, const int8_t *q8) {
+static inline int iq2_s_sum_gather(const uint8_t *b, const qtk_block_q8_K *yb) {
+    const int8_t *q8 = yb->qs;
     __m256i acc = _mm256_setzero_si256();
     for (int ib = 0; ib < 8; ib++) {
         const __m128i lo = _mm_cvtepu8_epi32(_mm_cvtsi32_si128((int)iqm_u32(b + 2 + 4 * ib)));
@@ -144,7 +149,8 @@ static inline int iq2_s_sum_gather(const uint8_t *b, const int8_t *q8) {
     return hsum_i32(acc);
 }
 
-static inline int iq3_s_sum_gather(const uint8_t *b, const int8_t *q8) {
+static inline int iq3_s_sum_gather(const uint8_t *b, const qtk_block_q8_K *yb) {
+    const int8_t *q8 = yb->qs;
     __m256i acc = _mm256_setzero_si256();
     for (int ib = 0; ib < 8; ib++) {
         const __m256i lo = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(b + 2 + 8 * ib)));
@@ -164,7 +170,8 @@ static inline __m256i iq1_q(__m256i g, __m256i delta) {
     return _mm256_add_epi8(_mm256_and_si256(_mm256_slli_epi16(g, 3), _mm256_set1_epi8((char)0xF8)), delta);
 }
 
-static inline int iq1_s_sum_gather(const uint8_t *b, const int8_t *q8) {
+static inline int iq1_s_sum_gather(const uint8_t *b, const qtk_block_q8_K *yb) {
+    const int8_t *q8 = yb->qs;
     __m256i acc = _mm256_setzero_si256();
     for (int ib = 0; ib < 8; ib++) {
         const unsigned h = iqm_u16(b + 34 + 2 * ib);
@@ -179,7 +186,8 @@ static inline int iq1_s_sum_gather(const uint8_t *b, const int8_t *q8) {
     return hsum_i32(acc);
 }
 
-static inline int iq1_m_sum_gather(const uint8_t *b, const int8_t *q8) {
+static inline int iq1_m_sum_gather(const uint8_t *b, const qtk_block_q8_K *yb) {
+    const int8_t *q8 = yb->qs;
     __m256i acc = _mm256_setzero_si256();
     for (int ib = 0; ib < 8; ib++) {
         /* octet k's nibble: 3 high index bits and the δ sign (bit 3) */

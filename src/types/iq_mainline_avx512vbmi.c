@@ -13,11 +13,12 @@
  *    bits of the 8 magnitudes), split into a low-byte and a high-byte table;
  *  - all indices of the super-block are looked up at once with vpermi2b
  *    (128 table bytes per permute), the chunks picked by the index's bit 7
- *    and the extra high bits (k-masks); or, for the 512- to 2048-entry grids
- *    (IQ2_XS, IQ2_S, IQ1_S/IQ1_M) where that takes 4 to 16 permutes per byte
- *    table, by two vpgatherdd of dword codes, whichever a timing at first use
- *    finds faster on this CPU (calibrate_lookups: Zen 4's gathers are slow, an
- *    Intel core's permute of two tables takes 2 cycles on port 5);
+ *    and the extra high bits (k-masks); or, for the 512- and 1024-entry grids
+ *    (IQ2_XS, IQ2_S) where that takes 4 or 8 permutes per byte table, by two
+ *    vpgatherdd of dword codes, whichever a timing at first use finds faster
+ *    on this CPU (calibrate_lookups: Zen 4's gathers are slow, an Intel core's
+ *    permute of two tables takes 2 cycles on port 5); IQ1's 2048 entries are
+ *    qwords of the values themselves, loaded one by one, or gathered codes;
  *  - the code words are spread to one per weight octet/quad (vpermt2w), cut
  *    into 2- or 3-bit fields (vpmultishiftqb) and mapped to magnitudes
  *    (vpermb);
@@ -25,9 +26,9 @@
  *    or the ksigns table by vpermi2b for the 7-bit fields), applied to the
  *    activations with a masked subtract (wrapping at −128 as vpsignb does);
  *  - vpdpbusd takes |q| × sign·y, vpdpwssd the sub-block multipliers;
- *  - IQ1: q = 8g + δ with g ∈ {−1, 0, 1} (code g + 1) and δ = ±1 per 32 (IQ1_S)
- *    or per 8 (IQ1_M) weights, so Σ q·y = 8·(Σ (g+1)·y − Σ y) + δ·Σ y, the
- *    two sums by vpdpbusd (the second against ones).
+ *  - IQ1: q = 8g + δ with g ∈ {−1, 0, 1} and δ = ±1 per 32 (IQ1_S) or per 8
+ *    (IQ1_M) weights; vpdpbusd takes the unsigned 8(g + 1) (+ δ + 1 for IQ1_M)
+ *    and the Q8_K block's bsums (Σ y per 16) the offset's share.
  * The integer sum S per super-block is exact, so the result is the scalar
  * kernel's bit for bit (same iqm_acc double steps).
  */
@@ -46,9 +47,10 @@ typedef struct {
     uint8_t iq2s_lo[1024], iq2s_hi[1024];
     uint8_t iq3xxs_lo[256], iq3xxs_hi[256];
     uint8_t iq3s_lo[512], iq3s_hi[512];
-    uint8_t iq1s_lo[2048], iq1s_hi[2048]; /* IQ1_S and IQ1_M: code g + 1 per value */
     /* the same codes as dwords, for vpgatherdd */
     uint32_t iq2xs_code[512], iq2s_code[1024], iq1s_code[2048];
+    /* IQ1's grid as values 8·(g + 1), one qword per entry */
+    uint64_t iq1_x8[2048];
     /* magnitude of a field (vpermb: index bits 0–5, the field in the low bits) */
     uint8_t mag_iq2[64], mag_iq3xxs[64], mag_iq3s[64], mag_iq1[64];
     uint8_t mul_of_nibble[64]; /* 2·(k & 15) + 1 */
@@ -70,13 +72,12 @@ typedef struct {
     /* IQ1_S: qh = 8 u16 (per 32-group g: 3 high index bits per octet, 3-bit scale, δ sign in bit 15)
      * as qwords 0, 0, 1, 1 */
     uint8_t iq1s_high[64];     /* byte G (octet) = bits 16·(G/4 % 4) + 3·(G % 4) of qword G/16 */
-    uint8_t iq1s_scale[64];    /* qwords 0 and 2: bytes 0–3 scale bits, 4–7 δ bit of groups 4j … 4j+3 */
-    uint8_t iq1s_mul[4][64];   /* lane i <- scale byte of group 2t + i/8 */
-    uint8_t iq1s_neg[4][64];   /* lane i <- δ byte of group 2t + i/8 */
+    uint16_t iq1s_lane_w[4][32]; /* word 2i (dword lane i) <- multiplier word of group 2t + i/8 */
     /* IQ1_M: qh = 16 bytes (a nibble per octet: 3 high index bits, δ sign) as qwords 0, 0, 1, 1 */
     uint8_t iq1m_high[64];     /* byte G = bits 4·(G % 16) … of qword G/16 */
+    uint8_t iq1m_delta[64];    /* byte G = bits 4·(G % 16) + 2 … (the δ sign at bit 1) */
     uint8_t iq1m_scale[64];    /* byte B (16-group) = bits 16·(B/4) + 3·(B % 4) of the scale qword */
-    uint8_t octet_of_lane[4][64]; /* lane i <- byte 8t + i/2 (the lane's octet) */
+    uint8_t octet_of_byte[4][64]; /* byte k <- byte 8t + k/8 (its octet) */
 } iqv_tables;
 
 static iqv_tables g_t;
@@ -129,13 +130,16 @@ static void code_table(const void *grid, int entries, int n_bytes, int bits, uin
     for (int k = 0; k < 64; k++) mag64[k] = mags[k & ((1 << bits) - 1)];
 }
 
-/* IQ1: code g + 1 of the signed grid values g ∈ {−1, 0, 1}, 2 bits each. */
-static void code_table_iq1(uint8_t *lo, uint8_t *hi) {
+/* IQ1's grid as gather codes (g + 1, 2 bits per value) and as qwords of the values 8·(g + 1). */
+static void iq1_tables(uint32_t *code, uint64_t *x8) {
     for (int e = 0; e < 2048; e++) {
-        unsigned code = 0;
-        for (int j = 0; j < 8; j++) code |= (unsigned)((int8_t)(qtk_iq1s_grid[e] >> 8 * j) + 1) << (2 * j);
-        lo[e] = (uint8_t)code;
-        hi[e] = (uint8_t)(code >> 8);
+        code[e] = 0;
+        x8[e] = 0;
+        for (int j = 0; j < 8; j++) {
+            const int g1 = (int8_t)(qtk_iq1s_grid[e] >> 8 * j) + 1;
+            code[e] |= (uint32_t)g1 << 2 * j;
+            x8[e] |= (uint64_t)(8 * g1) << 8 * j;
+        }
     }
 }
 
@@ -154,21 +158,20 @@ static void build_tables(void) {
     code_table(qtk_iq2s_grid, 1024, 8, 2, t->iq2s_lo, t->iq2s_hi, t->mag_iq2);
     code_table(qtk_iq3xxs_grid, 256, 4, 3, t->iq3xxs_lo, t->iq3xxs_hi, t->mag_iq3xxs);
     code_table(qtk_iq3s_grid, 512, 4, 3, t->iq3s_lo, t->iq3s_hi, t->mag_iq3s);
-    code_table_iq1(t->iq1s_lo, t->iq1s_hi);
-    for (int e = 0; e < 2048; e++) {
+    iq1_tables(t->iq1s_code, t->iq1_x8);
+    for (int e = 0; e < 1024; e++) {
         if (e < 512) t->iq2xs_code[e] = t->iq2xs_lo[e] | (uint32_t)t->iq2xs_hi[e] << 8;
-        if (e < 1024) t->iq2s_code[e] = t->iq2s_lo[e] | (uint32_t)t->iq2s_hi[e] << 8;
-        t->iq1s_code[e] = t->iq1s_lo[e] | (uint32_t)t->iq1s_hi[e] << 8;
+        t->iq2s_code[e] = t->iq2s_lo[e] | (uint32_t)t->iq2s_hi[e] << 8;
     }
     for (int k = 0; k < 64; k++) {
         const int j = k % 8; /* byte j of its qword */
         t->mul_of_nibble[k] = (uint8_t)(2 * (k & 15) + 1);
         t->mul_of_octal[k] = (uint8_t)(2 * (k & 7) + 1);
-        t->mag_iq1[k] = (uint8_t)(k & 3);
+        t->mag_iq1[k] = (uint8_t)(8 * (k & 3));
         const int G = k & 31, B = k & 15;
         t->iq1s_high[k] = (uint8_t)(16 * ((G / 4) % 4) + 3 * (G % 4));
-        t->iq1s_scale[k] = (uint8_t)(j < 4 ? 16 * j + 12 : 16 * (j - 4) + 15);
         t->iq1m_high[k] = (uint8_t)(4 * (k % 16));
+        t->iq1m_delta[k] = (uint8_t)(4 * (k % 16) + 2);
         t->iq1m_scale[k] = (uint8_t)(16 * (B / 4) + 3 * (B % 4));
         t->cut_iq2[k] = (uint8_t)(2 * j);
         t->cut_iq3[k] = (uint8_t)((j < 4 ? 0 : 32) + 3 * (j & 3));
@@ -182,16 +185,14 @@ static void build_tables(void) {
         for (int w = 0; w < 32; w++) {
             t->sel_iq2[v][w] = word_of_entry(8 * v + w / 4);
             t->sel_iq3[v][w] = word_of_entry(16 * v + w / 2);
+            t->iq1s_lane_w[v][w] = (uint16_t)(2 * v + w / 16);
         }
         for (int k = 0; k < 64; k++) {
             const int i = k / 4; /* dword lane */
             t->mul16[v][k] = (uint8_t)(4 * v + i / 4);
             t->mul32[v][k] = (uint8_t)(2 * v + i / 8);
             t->mul32_xxs[v][k] = (uint8_t)(8 * (2 * v + i / 8) + 4);
-            const int g = 2 * v + i / 8; /* IQ1_S group: scale byte at 16·(g/4) + g%4, δ 4 bytes on */
-            t->iq1s_mul[v][k] = (uint8_t)(16 * (g / 4) + g % 4);
-            t->iq1s_neg[v][k] = (uint8_t)(16 * (g / 4) + 4 + g % 4);
-            t->octet_of_lane[v][k] = (uint8_t)(8 * v + i / 2);
+            t->octet_of_byte[v][k] = (uint8_t)(8 * v + k / 8);
         }
     }
     calibrate_lookups();
@@ -215,12 +216,6 @@ static inline __m512i lut256(const uint8_t *T, __m512i idx, __mmask64 k7) {
 }
 static inline __m512i lut512(const uint8_t *T, __m512i idx, __mmask64 k7, __mmask64 k8) {
     return _mm512_mask_blend_epi8(k8, lut256(T, idx, k7), lut256(T + 256, idx, k7));
-}
-
-static inline __m512i lut2048(const uint8_t *T, __m512i idx, __mmask64 k7, __mmask64 k8, __mmask64 k9, __mmask64 k10) {
-    const __m512i a = _mm512_mask_blend_epi8(k9, lut512(T, idx, k7, k8), lut512(T + 512, idx, k7, k8));
-    const __m512i b = _mm512_mask_blend_epi8(k9, lut512(T + 1024, idx, k7, k8), lut512(T + 1536, idx, k7, k8));
-    return _mm512_mask_blend_epi8(k10, a, b);
 }
 
 /* The code words W0:W1 (as unpacklo/hi of lut's lo and hi bytes) of the 32 entries whose
@@ -281,8 +276,9 @@ static inline void ksigns_masks(__m512i f, uint64_t *signs) {
 
 /* ---- per type: S of one super-block ---- */
 
-static inline int iq2_xxs_sum(const uint8_t *b, const int8_t *q8) {
+static inline int iq2_xxs_sum(const uint8_t *b, const qtk_block_q8_K *yb) {
     const iqv_tables *t = &g_t;
+    const int8_t *q8 = yb->qs;
     const __m512i q = LD(b + 2); /* qword g: 4 index bytes, then sign fields and scale */
     const __m512i idx = _mm512_permutexvar_epi8(LD(t->xxs_index), q);
     const __mmask64 k7 = _mm512_movepi8_mask(idx);
@@ -295,8 +291,9 @@ static inline int iq2_xxs_sum(const uint8_t *b, const int8_t *q8) {
                             t->mag_iq2, signs, q8, M, t->mul32_xxs));
 }
 
-static inline int iq2_xs_sum(const uint8_t *b, const int8_t *q8) {
+static inline int iq2_xs_sum(const uint8_t *b, const qtk_block_q8_K *yb) {
     const iqv_tables *t = &g_t;
+    const int8_t *q8 = yb->qs;
     const __m512i w = LD(b + 2); /* 32 words: grid index (9 bits), sign field (7 bits) */
     const __m512i idx = _mm512_castsi256_si512(_mm512_cvtepi16_epi8(w));
     __m512i W0, W1;
@@ -318,8 +315,9 @@ static inline int iq2_xs_sum(const uint8_t *b, const int8_t *q8) {
     return hsum512(products(W0, W1, t->sel_iq2, t->cut_iq2, t->mag_iq2, signs, q8, M, t->mul16));
 }
 
-static inline int iq2_s_sum(const uint8_t *b, const int8_t *q8) {
+static inline int iq2_s_sum(const uint8_t *b, const qtk_block_q8_K *yb) {
     const iqv_tables *t = &g_t;
+    const int8_t *q8 = yb->qs;
     const __m512i idx = LD(b + 2); /* bytes 0–31: low index bytes (32–63: the signs, unused here) */
     const __m512i hb = _mm512_multishift_epi64_epi8(LD(t->pairs), _mm512_set1_epi64((long long)u64_at(b + 66)));
     __m512i W0, W1;
@@ -339,8 +337,9 @@ static inline int iq2_s_sum(const uint8_t *b, const int8_t *q8) {
     return hsum512(products(W0, W1, t->sel_iq2, t->cut_iq2, t->mag_iq2, signs, q8, M, t->mul16));
 }
 
-static inline int iq3_xxs_sum(const uint8_t *b, const int8_t *q8) {
+static inline int iq3_xxs_sum(const uint8_t *b, const qtk_block_q8_K *yb) {
     const iqv_tables *t = &g_t;
+    const int8_t *q8 = yb->qs;
     const __m512i idx = LD(b + 2); /* 64 index bytes */
     const __mmask64 k7 = _mm512_movepi8_mask(idx);
     const __m512i lo = lut256(t->iq3xxs_lo, idx, k7), hi = lut256(t->iq3xxs_hi, idx, k7);
@@ -353,8 +352,9 @@ static inline int iq3_xxs_sum(const uint8_t *b, const int8_t *q8) {
                             t->mag_iq3xxs, signs, q8, M, t->mul32_xxs));
 }
 
-static inline int iq3_s_sum(const uint8_t *b, const int8_t *q8) {
+static inline int iq3_s_sum(const uint8_t *b, const qtk_block_q8_K *yb) {
     const iqv_tables *t = &g_t;
+    const int8_t *q8 = yb->qs;
     const __m512i idx = LD(b + 2); /* 64 low index bytes; bit 8 of index i = bit i of the qword at 66 */
     const __mmask64 k7 = _mm512_movepi8_mask(idx), k8 = _cvtu64_mask64(u64_at(b + 66));
     const __m512i lo = lut512(t->iq3s_lo, idx, k7, k8), hi = lut512(t->iq3s_hi, idx, k7, k8);
@@ -367,80 +367,112 @@ static inline int iq3_s_sum(const uint8_t *b, const int8_t *q8) {
                             t->mag_iq3s, signs, q8, M, t->mul32));
 }
 
-/* The code words of IQ1_S/IQ1_M's 32 entries: index bits 0–7 in bytes 0–31 of idx, bits 8–10 in
- * bits 0–2 of hb's. */
-static inline void iq1_codes(__m512i idx, __m512i hb, __m512i *W0, __m512i *W1) {
-    const iqv_tables *t = &g_t;
-    if (g_ways.now[LK_IQ1]) {
-        gather_codes32(t->iq1s_code, idx, _mm512_and_si512(hb, _mm512_set1_epi8(7)), W0, W1);
-        return;
-    }
-    const __mmask64 k7 = _mm512_movepi8_mask(idx), k8 = _mm512_test_epi8_mask(hb, _mm512_set1_epi8(1)),
-                    k9 = _mm512_test_epi8_mask(hb, _mm512_set1_epi8(2)), k10 = _mm512_test_epi8_mask(hb, _mm512_set1_epi8(4));
-    const __m512i lo = lut2048(t->iq1s_lo, idx, k7, k8, k9, k10), hi = lut2048(t->iq1s_hi, idx, k7, k8, k9, k10);
-    *W0 = _mm512_unpacklo_epi8(lo, hi);
-    *W1 = _mm512_unpackhi_epi8(lo, hi);
-}
-
-/* IQ1: Σ over the 4 vectors of m · (8·(Σ (g+1)·y − Σ y) + δ·Σ y) per lane; neg_sel
- * brings a byte with bit `neg_bit` set where δ = −1 into each lane. */
-static inline __m512i products_iq1(__m512i W0, __m512i W1, const int8_t *q8, __m512i M, const uint8_t (*mul_sel)[64],
-                                   __m512i NB, const uint8_t (*neg_sel)[64], int neg_bit) {
-    const iqv_tables *t = &g_t;
-    const __m512i zero = _mm512_setzero_si512(), ones = _mm512_set1_epi8(1);
-    const __mmask64 lanes = (__mmask64)0x1111111111111111ull;
-    __m512i acc = zero;
-    for (int v = 0; v < 4; v++) {
-        const __m512i u = expand(W0, W1, t->sel_iq2[v], t->cut_iq2, t->mag_iq1);
-        const __m512i y = LD(q8 + 64 * v);
-        const __m512i py = _mm512_dpbusd_epi32(zero, u, y), sy = _mm512_dpbusd_epi32(zero, ones, y);
-        const __mmask16 neg = _mm512_test_epi32_mask(_mm512_maskz_permutexvar_epi8(lanes, LD(neg_sel[v]), NB),
-                                                     _mm512_set1_epi32(1 << neg_bit));
-        const __m512i s = _mm512_add_epi32(_mm512_slli_epi32(_mm512_sub_epi32(py, sy), 3),
-                                           _mm512_mask_sub_epi32(sy, neg, zero, sy));
-        const __m512i m = _mm512_maskz_permutexvar_epi8(lanes, LD(mul_sel[v]), M);
-        acc = mul_acc(acc, s, m); /* |s| ≤ 9·4·127 */
-    }
-    return acc;
-}
-
 /* The 16 qh bytes at p as qwords 0, 0, 1, 1 (a vpmultishiftqb output qword j reads qword j). */
 static inline __m512i qh_pairs(const uint8_t *p) {
     const __m512i q = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)p));
     return _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 0, 1, 1, 0, 0, 1, 1), q);
 }
 
-static inline int iq1_s_sum(const uint8_t *b, const int8_t *q8) {
-    const iqv_tables *t = &g_t;
-    const __m512i idx = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(b + 2)));
-    const __m512i qh = qh_pairs(b + 34);
-    const __m512i hb = _mm512_multishift_epi64_epi8(LD(t->iq1s_high), qh);
-    __m512i W0, W1;
-    iq1_codes(idx, hb, &W0, &W1);
-    const __m512i sc = _mm512_multishift_epi64_epi8(LD(t->iq1s_scale), qh);
-    const __m512i M = _mm512_permutexvar_epi8(sc, LD(t->mul_of_octal));
-    return hsum512(products_iq1(W0, W1, q8, M, t->iq1s_mul, sc, t->iq1s_neg, 0));
+/* The grid indices (11 bits) of 4 octets as the 4 words of a qword: their low bytes (4 bytes at
+ * qs) and high bits (3 per octet of the 16 bits h, at the positions hmask picks). pdep is one
+ * cycle on every CPU with AVX-512 VBMI (cpu.c requires BMI2 beside it). */
+static inline uint64_t iq1_words(const uint8_t *qs, unsigned h, uint64_t hmask) {
+    uint32_t q;
+    memcpy(&q, qs, 4);
+    return _pdep_u64(q, 0x00FF00FF00FF00FFull) | (_pdep_u64(h, hmask) & 0x0700070007000700ull);
 }
 
-static inline int iq1_m_sum(const uint8_t *b, const int8_t *q8) {
+/* The grid qwords of the 4 octets whose indices are the words of w0, then those of w1. */
+static inline __m128i octet_pair(const uint64_t *T, uint64_t w) {
+    return _mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(_mm_loadl_epi64((const __m128i *)(const void *)(T + (w & 0xFFFF)))),
+                                         (const double *)(const void *)(T + ((w >> 16) & 0xFFFF))));
+}
+static inline __m512i octets8(const uint64_t *T, uint64_t w0, uint64_t w1) {
+    const __m256i a = _mm256_inserti128_si256(_mm256_castsi128_si256(octet_pair(T, w0)), octet_pair(T, w0 >> 32), 1);
+    const __m256i c = _mm256_inserti128_si256(_mm256_castsi128_si256(octet_pair(T, w1)), octet_pair(T, w1 >> 32), 1);
+    return _mm512_inserti64x4(_mm512_castsi256_si512(a), c, 1);
+}
+
+/* The values 8·(g + 1) ∈ {0, 8, 16} of IQ1_S/IQ1_M's 32 octets as four vectors of 64 weights:
+ * index bytes at qs, high bits in the 16 bytes at qh (per 4 octets 16 bits, the index bits where
+ * hmask / vpmultishiftqb control high_ctl picks them), one of two ways:
+ *  0: indices in general registers (iq1_words), the octets' grid qwords loaded one by one
+ *     (iq1_x8, 16 KB) and paired into vectors: 32 loads and 28 xmm/ymm inserts. The 2048-entry
+ *     code lookup by vpermi2b took 32 of them (two cycles each on Zen 4), the expansion 12 more
+ *     permutes, and a vector-to-register index extraction 2 uops per index; 1.25× faster on Zen 4.
+ *  1: two vpgatherdd of the code words, expanded (Intel cores gather 16 lanes in ~6 cycles). */
+static inline void iq1_values(const uint8_t *qs, const uint8_t *qh, const uint8_t *high_ctl, uint64_t hmask, __m512i u[4]) {
     const iqv_tables *t = &g_t;
-    const __m512i idx = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)b));
-    const __m512i hb = _mm512_multishift_epi64_epi8(LD(t->iq1m_high), qh_pairs(b + 32)); /* bit 3: δ < 0 */
-    __m512i W0, W1;
-    iq1_codes(idx, hb, &W0, &W1);
+    if (g_ways.now[LK_IQ1]) {
+        const __m512i idx = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)qs));
+        const __m512i h3 = _mm512_and_si512(_mm512_multishift_epi64_epi8(LD(high_ctl), qh_pairs(qh)), _mm512_set1_epi8(7));
+        __m512i W0, W1;
+        gather_codes32(t->iq1s_code, idx, h3, &W0, &W1);
+        for (int v = 0; v < 4; v++) u[v] = expand(W0, W1, t->sel_iq2[v], t->cut_iq2, t->mag_iq1);
+        return;
+    }
+    for (int v = 0; v < 4; v++)
+        u[v] = octets8(t->iq1_x8, iq1_words(qs + 8 * v, iqm_u16(qh + 4 * v), hmask),
+                       iq1_words(qs + 8 * v + 4, iqm_u16(qh + 4 * v + 2), hmask));
+}
+
+/* Σ over the 4 vectors of m · Σ u·y per dword lane (mul_sel: the lanes' multipliers from the
+ * words (w16) or bytes of M); |Σ u·y| ≤ 4·18·128 < 2^15 as mul_acc needs. */
+static inline __m512i products_u(const __m512i u[4], const int8_t *q8, __m512i M, const void *mul_sel, int w16) {
+    const __m512i zero = _mm512_setzero_si512();
+    __m512i acc = zero;
+    for (int v = 0; v < 4; v++) {
+        const __m512i p = _mm512_dpbusd_epi32(zero, u[v], LD(q8 + 64 * v));
+        const __m512i sel = LD((const uint8_t *)mul_sel + 64 * v);
+        const __m512i m = w16 ? _mm512_maskz_permutexvar_epi16((__mmask32)0x55555555u, sel, M)
+                              : _mm512_maskz_permutexvar_epi8((__mmask64)0x1111111111111111ull, sel, M);
+        acc = mul_acc(acc, p, m);
+    }
+    return acc;
+}
+
+
+/* IQ1_S: q = 8g + δ_g (δ = ±1 per 32-group g), so with u = 8(g + 1) and Y_g = Σ_g y (the Q8_K
+ * block's bsums) S = Σ_g m_g·(Σ u·y + (δ_g − 8)·Y_g): the vectors take the first term, one
+ * 8-lane madd of the bsums the second. */
+static inline int iq1_s_sum(const uint8_t *b, const qtk_block_q8_K *yb) {
+    const iqv_tables *t = &g_t;
+    const __m128i h = _mm_loadu_si128((const __m128i *)(const void *)(b + 34)); /* per group: 3 × 3 index bits, scale, δ sign */
+    __m512i u[4];
+    iq1_values(b + 2, b + 34, t->iq1s_high, 0x0700070007000700ull, u);
+    const __m128i m = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(h, 11), _mm_set1_epi16(14)), _mm_set1_epi16(1));
+    const __m128i md = _mm_sub_epi16(_mm_sign_epi16(m, _mm_or_si128(h, _mm_set1_epi16(1))), _mm_slli_epi16(m, 3));
+    const __m256i corr = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(const void *)yb->bsums),
+                                           _mm256_set_m128i(_mm_unpackhi_epi16(md, md), _mm_unpacklo_epi16(md, md)));
+    const __m512i acc = products_u(u, yb->qs, _mm512_castsi128_si512(m), t->iq1s_lane_w, 1);
+    return hsum512(_mm512_add_epi32(acc, _mm512_zextsi256_si512(corr)));
+}
+
+/* IQ1_M: δ per octet, so the vectors take u' = 8(g + 1) + (δ + 1) = q + 9 (bit 1 set where
+ * δ = +1) and the bsums the −9·Σ m·y per 16-group. */
+static inline int iq1_m_sum(const uint8_t *b, const qtk_block_q8_K *yb) {
+    const iqv_tables *t = &g_t;
+    __m512i u[4];
+    iq1_values(b, b + 32, t->iq1m_high, 0x0F000F000F000F00ull, u);
+    const __m512i neg = _mm512_multishift_epi64_epi8(LD(t->iq1m_delta), qh_pairs(b + 32)); /* byte G: bit 1 = δ < 0 */
+    for (int v = 0; v < 4; v++) /* u | (~δ-bit & 2) */
+        u[v] = _mm512_ternarylogic_epi32(u[v], _mm512_permutexvar_epi8(LD(t->octet_of_byte[v]), neg), _mm512_set1_epi8(2), 0xF2);
     const __m512i M = _mm512_permutexvar_epi8(
         _mm512_multishift_epi64_epi8(LD(t->iq1m_scale), _mm512_set1_epi64((long long)u64_at(b + 48))), LD(t->mul_of_octal));
-    return hsum512(products_iq1(W0, W1, q8, M, t->mul16, hb, t->octet_of_lane, 3));
+    const __m256i m9 = _mm256_mullo_epi16(_mm256_cvtepu8_epi16(_mm512_castsi512_si128(M)), _mm256_set1_epi16(-9));
+    const __m256i corr = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(const void *)yb->bsums), m9);
+    const __m512i acc = products_u(u, yb->qs, M, t->mul16, 0);
+    return hsum512(_mm512_add_epi32(acc, _mm512_zextsi256_si512(corr)));
 }
 
 /* ---- lookup calibration ---- */
 
 typedef struct {
-    int (*sum)(const uint8_t *, const int8_t *);
+    int (*sum)(const uint8_t *, const qtk_block_q8_K *);
     size_t bytes;
     int cls;
     const uint8_t *w;
-    const int8_t *q8;
+    const qtk_block_q8_K *y;
 } lookup_timing;
 
 static volatile int g_sink;
@@ -451,19 +483,20 @@ static void run_sums(void *ctx, int way) {
     int acc = 0;
     g_ways.now[t->cls] = way;
     for (int it = 0; it < 16; it++)
-        for (int k = 0; k < 32; k++) acc += t->sum(t->w + (size_t)k * t->bytes, t->q8);
+        for (int k = 0; k < 32; k++) acc += t->sum(t->w + (size_t)k * t->bytes, t->y);
     g_sink = acc;
 }
 
 /* Runs once, after the tables: which way each class of lookups takes on this CPU. */
 static void calibrate_lookups(void) {
-    static int (*const sums[LK_COUNT])(const uint8_t *, const int8_t *) = {iq2_xs_sum, iq2_s_sum, iq1_s_sum};
+    static int (*const sums[LK_COUNT])(const uint8_t *, const qtk_block_q8_K *) = {iq2_xs_sum, iq2_s_sum, iq1_s_sum};
     static const size_t sizes[LK_COUNT] = {IQ2XS_BYTES, IQ2S_BYTES, IQ1S_BYTES};
     uint8_t w[32 * IQ2S_BYTES];
-    int8_t q8[QK_K];
-    qtk_iqm_fill_random(12345u, w, sizeof w, q8, QK_K);
+    qtk_block_q8_K y; /* the bsums are timing input like the rest: not the qs' sums */
+    memset(&y, 0, sizeof y);
+    qtk_iqm_fill_random(12345u, w, sizeof w, y.qs, QK_K);
     for (int c = 0; c < LK_COUNT; c++) {
-        lookup_timing t = {sums[c], sizes[c], c, w, q8};
+        lookup_timing t = {sums[c], sizes[c], c, w, &y};
         g_ways.timed[c] = qtk_iqm_gathers_win(run_sums, &t);
     }
     qtk_iqm_ways_set(&g_ways, -1);
