@@ -206,6 +206,31 @@ static inline double iqm_acc(double sum, int S, uint16_t dbits, float yd, float 
     }                                                                                                \
     *s = (float)sum;
 
+/* … over pairs of super-blocks: SUM2(b, y, S) the two blocks' sums into S[0], S[1] (kernels
+ * sharing work between them), SUM the last one of an odd count; the same terms in the same order. */
+#define IQM_X86_DOT_BODY2(SUM2, SUM, BYTES, DBITS, F)                                                \
+    const uint8_t *b = (const uint8_t *)vx;                                                         \
+    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;                                           \
+    const int64_t nb = n / QK_K;                                                                     \
+    double sum = 0.0;                                                                                \
+    int64_t ibl = 0;                                                                                 \
+    for (; ibl + 1 < nb; ibl += 2, b += 2 * (BYTES)) {                                               \
+        float yd0, yd1;                                                                              \
+        int S[2];                                                                                    \
+        qtk_prefetch_ahead(b, 2 * (BYTES));                                                          \
+        memcpy(&yd0, &y[ibl].d, sizeof yd0);                                                         \
+        memcpy(&yd1, &y[ibl + 1].d, sizeof yd1);                                                     \
+        SUM2(b, &y[ibl], S);                                                                         \
+        sum = iqm_acc_f(sum, S[0], qtk_f16c_to_f32(DBITS(b)), yd0, (F));                             \
+        sum = iqm_acc_f(sum, S[1], qtk_f16c_to_f32(DBITS(b + (BYTES))), yd1, (F));                   \
+    }                                                                                                \
+    if (ibl < nb) {                                                                                  \
+        float yd;                                                                                    \
+        memcpy(&yd, &y[ibl].d, sizeof yd);                                                           \
+        sum = iqm_acc_f(sum, SUM(b, &y[ibl]), qtk_f16c_to_f32(DBITS(b)), yd, (F));                   \
+    }                                                                                                \
+    *s = (float)sum;
+
 /* Kernels with two ways to the same codes (0: permutes or scalar words, 1: gathers), which
  * way is faster depending on the CPU (iq_mainline.c). Per kernel class: the way timed at
  * first use and the way in force (a test may force one). */

@@ -57,6 +57,7 @@ typedef struct {
     uint8_t mul_of_octal[64];  /* 2·(k & 7) + 1 */
     /* vpermt2w selectors: code word of entry e into word 4e (IQ2 octets) or 2e (IQ3 quads) of vector t */
     uint16_t sel_iq2[4][32], sel_iq3[4][32];
+    uint16_t sel_iq2_b[4][32]; /* … of entry 32 + e: the second super-block of a pair (lanes 2–3) */
     /* vpmultishiftqb controls */
     uint8_t cut_iq2[64];   /* 2-bit fields: bytes 0, 2, …, 14 of each qword */
     uint8_t cut_iq3[64];   /* 3-bit fields: bytes 0, 3, 6, 9, 32, 35, 38, 41 */
@@ -64,7 +65,7 @@ typedef struct {
     uint8_t fields_xxs_lo[64]; /* … of the dword in bits 0–31 (IQ3_XXS) */
     uint8_t nibbles[64];       /* byte j = nibble j of the qword */
     uint8_t pairs[64];         /* byte j = bits 2j, 2j+1 of the qword */
-    uint8_t xxs_index[64];     /* IQ2_XXS: index byte 4g + l <- byte 8g + l */
+    uint8_t xxs_index[64];     /* IQ2_XXS: index byte 4g + l <- byte 8g + l (32 + …: of the second block) */
     /* multiplier bytes to dword lanes of vector t (vpermb with zero mask 0x1111…) */
     uint8_t mul16[4][64];      /* per-16 types: lane i <- multiplier 4t + i/4 (at byte 4t + i/4) */
     uint8_t mul32[4][64];      /* IQ3_S: lane i <- multiplier 2t + i/8 (at byte 2t + i/8) */
@@ -179,11 +180,12 @@ static void build_tables(void) {
         t->fields_xxs_lo[k] = (uint8_t)(j < 5 ? 7 * j : 0);      /* byte 4: bits 28–35 (32–35 are zero) */
         t->nibbles[k] = (uint8_t)(4 * (k & 15));
         t->pairs[k] = (uint8_t)(2 * (k & 31));
-        t->xxs_index[k] = (uint8_t)(k < 32 ? 8 * (k / 4) + (k % 4) : 0);
+        t->xxs_index[k] = (uint8_t)((k < 32 ? 0 : 64) + 8 * ((k % 32) / 4) + (k % 4));
     }
     for (int v = 0; v < 4; v++) {
         for (int w = 0; w < 32; w++) {
             t->sel_iq2[v][w] = word_of_entry(8 * v + w / 4);
+            t->sel_iq2_b[v][w] = word_of_entry(32 + 8 * v + w / 4);
             t->sel_iq3[v][w] = word_of_entry(16 * v + w / 2);
             t->iq1s_lane_w[v][w] = (uint16_t)(2 * v + w / 16);
         }
@@ -276,65 +278,135 @@ static inline void ksigns_masks(__m512i f, uint64_t *signs) {
 
 /* ---- per type: S of one super-block ---- */
 
-static inline int iq2_xxs_sum(const uint8_t *b, const qtk_block_q8_K *yb) {
+/* The IQ2 types' sums in two parts: the code words (W0:W1) of a super-block's 32 grid entries,
+ * and the rest (signs, multipliers, products) given the entries' words (sel). A pair of
+ * super-blocks shares one byte lookup over all 64 lanes (one super-block's 32 indices leave
+ * half of every vpermi2b's lanes unused): the second one's entries come out in lanes 2–3
+ * (sel_iq2_b). Zen 4 runs one 512-bit permute a cycle, and the 256- to 1024-entry lookups are
+ * 4, 8 and 16 of them per super-block. */
+
+static inline int iq2_xxs_rest(const uint8_t *b, const int8_t *q8, __m512i W0, __m512i W1, const uint16_t (*sel)[32]) {
     const iqv_tables *t = &g_t;
-    const int8_t *q8 = yb->qs;
-    const __m512i q = LD(b + 2); /* qword g: 4 index bytes, then sign fields and scale */
-    const __m512i idx = _mm512_permutexvar_epi8(LD(t->xxs_index), q);
-    const __mmask64 k7 = _mm512_movepi8_mask(idx);
-    const __m512i lo = lut256(t->iq2xxs_lo, idx, k7), hi = lut256(t->iq2xxs_hi, idx, k7);
-    const __m512i f = _mm512_multishift_epi64_epi8(LD(t->fields_xxs_hi), q);
+    const __m512i f = _mm512_multishift_epi64_epi8(LD(t->fields_xxs_hi), LD(b + 2)); /* qword g: sign fields, scale */
     uint64_t signs[4];
     ksigns_masks(f, signs);
     const __m512i M = _mm512_permutexvar_epi8(f, LD(t->mul_of_nibble));
-    return hsum512(products(_mm512_unpacklo_epi8(lo, hi), _mm512_unpackhi_epi8(lo, hi), t->sel_iq2, t->cut_iq2,
-                            t->mag_iq2, signs, q8, M, t->mul32_xxs));
+    return hsum512(products(W0, W1, sel, t->cut_iq2, t->mag_iq2, signs, q8, M, t->mul32_xxs));
 }
 
-static inline int iq2_xs_sum(const uint8_t *b, const qtk_block_q8_K *yb) {
+/* IQ2_XXS: qword g = 4 index bytes, then the sign fields and scale; the index bytes of b0
+ * (and b1) to bytes 0–31 (32–63). */
+static inline void iq2_xxs_codes(const uint8_t *b0, const uint8_t *b1, __m512i *W0, __m512i *W1) {
     const iqv_tables *t = &g_t;
-    const int8_t *q8 = yb->qs;
-    const __m512i w = LD(b + 2); /* 32 words: grid index (9 bits), sign field (7 bits) */
-    const __m512i idx = _mm512_castsi256_si512(_mm512_cvtepi16_epi8(w));
+    const __m512i idx = _mm512_permutex2var_epi8(LD(b0 + 2), LD(t->xxs_index), LD(b1 + 2));
+    const __mmask64 k7 = _mm512_movepi8_mask(idx);
+    const __m512i lo = lut256(t->iq2xxs_lo, idx, k7), hi = lut256(t->iq2xxs_hi, idx, k7);
+    *W0 = _mm512_unpacklo_epi8(lo, hi);
+    *W1 = _mm512_unpackhi_epi8(lo, hi);
+}
+
+static inline int iq2_xxs_sum(const uint8_t *b, const qtk_block_q8_K *yb) {
     __m512i W0, W1;
-    if (g_ways.now[LK_IQ2XS]) {
-        const __m512i h = _mm512_srli_epi16(_mm512_and_si512(w, _mm512_set1_epi16(0x100)), 8);
-        gather_codes32(t->iq2xs_code, idx, _mm512_castsi256_si512(_mm512_cvtepi16_epi8(h)), &W0, &W1);
-    } else {
-        const __mmask64 k7 = _mm512_movepi8_mask(idx);
-        const __mmask64 k8 = (__mmask64)_mm512_test_epi16_mask(w, _mm512_set1_epi16(0x100));
-        const __m512i lo = lut512(t->iq2xs_lo, idx, k7, k8), hi = lut512(t->iq2xs_hi, idx, k7, k8);
-        W0 = _mm512_unpacklo_epi8(lo, hi);
-        W1 = _mm512_unpackhi_epi8(lo, hi);
-    }
-    const __m512i s = _mm512_permutex2var_epi8(LD(qtk_ksigns_iq2xs), _mm512_srli_epi16(w, 9), LD(qtk_ksigns_iq2xs + 64));
+    iq2_xxs_codes(b, b, &W0, &W1);
+    return iq2_xxs_rest(b, yb->qs, W0, W1, g_t.sel_iq2);
+}
+
+static inline void iq2_xxs_sum2(const uint8_t *b, const qtk_block_q8_K *yb, int *S) {
+    __m512i W0, W1;
+    iq2_xxs_codes(b, b + IQ2XXS_BYTES, &W0, &W1);
+    S[0] = iq2_xxs_rest(b, yb[0].qs, W0, W1, g_t.sel_iq2);
+    S[1] = iq2_xxs_rest(b + IQ2XXS_BYTES, yb[1].qs, W0, W1, g_t.sel_iq2_b);
+}
+
+/* IQ2_XS: 32 words of grid index (9 bits) and sign field (7 bits). */
+static inline int iq2_xs_rest(const uint8_t *b, const int8_t *q8, __m512i W0, __m512i W1, const uint16_t (*sel)[32]) {
+    const iqv_tables *t = &g_t;
+    const __m512i s = _mm512_permutex2var_epi8(LD(qtk_ksigns_iq2xs), _mm512_srli_epi16(LD(b + 2), 9), LD(qtk_ksigns_iq2xs + 64));
     uint64_t signs[4];
     _mm256_storeu_si256((__m256i *)(void *)signs, _mm512_cvtepi16_epi8(s));
     const __m512i M = _mm512_permutexvar_epi8(
         _mm512_multishift_epi64_epi8(LD(t->nibbles), _mm512_set1_epi64((long long)u64_at(b + 66))), LD(t->mul_of_nibble));
-    return hsum512(products(W0, W1, t->sel_iq2, t->cut_iq2, t->mag_iq2, signs, q8, M, t->mul16));
+    return hsum512(products(W0, W1, sel, t->cut_iq2, t->mag_iq2, signs, q8, M, t->mul16));
 }
 
-static inline int iq2_s_sum(const uint8_t *b, const qtk_block_q8_K *yb) {
+static inline void iq2_xs_codes(const uint8_t *b0, const uint8_t *b1, __m512i *W0, __m512i *W1) {
     const iqv_tables *t = &g_t;
-    const int8_t *q8 = yb->qs;
-    const __m512i idx = LD(b + 2); /* bytes 0–31: low index bytes (32–63: the signs, unused here) */
-    const __m512i hb = _mm512_multishift_epi64_epi8(LD(t->pairs), _mm512_set1_epi64((long long)u64_at(b + 66)));
-    __m512i W0, W1;
-    if (g_ways.now[LK_IQ2S]) {
-        gather_codes32(t->iq2s_code, idx, _mm512_and_si512(hb, _mm512_set1_epi8(3)), &W0, &W1);
-    } else {
-        const __mmask64 k7 = _mm512_movepi8_mask(idx), k8 = _mm512_test_epi8_mask(hb, _mm512_set1_epi8(1)),
-                        k9 = _mm512_test_epi8_mask(hb, _mm512_set1_epi8(2));
-        const __m512i lo = _mm512_mask_blend_epi8(k9, lut512(t->iq2s_lo, idx, k7, k8), lut512(t->iq2s_lo + 512, idx, k7, k8));
-        const __m512i hi = _mm512_mask_blend_epi8(k9, lut512(t->iq2s_hi, idx, k7, k8), lut512(t->iq2s_hi + 512, idx, k7, k8));
-        W0 = _mm512_unpacklo_epi8(lo, hi);
-        W1 = _mm512_unpackhi_epi8(lo, hi);
+    const __m512i w0 = LD(b0 + 2), w1 = LD(b1 + 2), bit8 = _mm512_set1_epi16(0x100);
+    const __m256i i0 = _mm512_cvtepi16_epi8(w0);
+    if (g_ways.now[LK_IQ2XS]) { /* one super-block (b0) */
+        const __m512i h = _mm512_srli_epi16(_mm512_and_si512(w0, bit8), 8);
+        gather_codes32(t->iq2xs_code, _mm512_castsi256_si512(i0), _mm512_castsi256_si512(_mm512_cvtepi16_epi8(h)), W0, W1);
+        return;
     }
+    const __m512i idx = _mm512_inserti64x4(_mm512_castsi256_si512(i0), _mm512_cvtepi16_epi8(w1), 1);
+    const __mmask64 k7 = _mm512_movepi8_mask(idx);
+    const __mmask64 k8 = (__mmask64)_mm512_test_epi16_mask(w0, bit8) | (__mmask64)_mm512_test_epi16_mask(w1, bit8) << 32;
+    const __m512i lo = lut512(t->iq2xs_lo, idx, k7, k8), hi = lut512(t->iq2xs_hi, idx, k7, k8);
+    *W0 = _mm512_unpacklo_epi8(lo, hi);
+    *W1 = _mm512_unpackhi_epi8(lo, hi);
+}
+
+static inline int iq2_xs_sum(const uint8_t *b, const qtk_block_q8_K *yb) {
+    __m512i W0, W1;
+    iq2_xs_codes(b, b, &W0, &W1);
+    return iq2_xs_rest(b, yb->qs, W0, W1, g_t.sel_iq2);
+}
+
+static inline void iq2_xs_sum2(const uint8_t *b, const qtk_block_q8_K *yb, int *S) {
+    if (g_ways.now[LK_IQ2XS]) {
+        S[0] = iq2_xs_sum(b, yb);
+        S[1] = iq2_xs_sum(b + IQ2XS_BYTES, yb + 1);
+        return;
+    }
+    __m512i W0, W1;
+    iq2_xs_codes(b, b + IQ2XS_BYTES, &W0, &W1);
+    S[0] = iq2_xs_rest(b, yb[0].qs, W0, W1, g_t.sel_iq2);
+    S[1] = iq2_xs_rest(b + IQ2XS_BYTES, yb[1].qs, W0, W1, g_t.sel_iq2_b);
+}
+
+/* IQ2_S: 32 low index bytes, 32 sign bytes, then 2 high index bits per entry (qword at 66). */
+static inline int iq2_s_rest(const uint8_t *b, const int8_t *q8, __m512i W0, __m512i W1, const uint16_t (*sel)[32]) {
+    const iqv_tables *t = &g_t;
     const uint64_t signs[4] = {u64_at(b + 34), u64_at(b + 42), u64_at(b + 50), u64_at(b + 58)};
     const __m512i M = _mm512_permutexvar_epi8(
         _mm512_multishift_epi64_epi8(LD(t->nibbles), _mm512_set1_epi64((long long)u64_at(b + 74))), LD(t->mul_of_nibble));
-    return hsum512(products(W0, W1, t->sel_iq2, t->cut_iq2, t->mag_iq2, signs, q8, M, t->mul16));
+    return hsum512(products(W0, W1, sel, t->cut_iq2, t->mag_iq2, signs, q8, M, t->mul16));
+}
+
+static inline void iq2_s_codes(const uint8_t *b0, const uint8_t *b1, __m512i *W0, __m512i *W1) {
+    const iqv_tables *t = &g_t;
+    /* bytes 0–31: b0's low index bytes, 32–63: b1's; hb byte k: bits 2k, 2k+1 of that block's qword */
+    const __m512i idx = _mm512_inserti64x4(LD(b0 + 2), _mm256_loadu_si256((const __m256i *)(const void *)(b1 + 2)), 1);
+    const __m512i hq = _mm512_inserti64x4(_mm512_set1_epi64((long long)u64_at(b0 + 66)), _mm256_set1_epi64x((long long)u64_at(b1 + 66)), 1);
+    const __m512i hb = _mm512_multishift_epi64_epi8(LD(t->pairs), hq);
+    if (g_ways.now[LK_IQ2S]) { /* one super-block (b0) */
+        gather_codes32(t->iq2s_code, idx, _mm512_and_si512(hb, _mm512_set1_epi8(3)), W0, W1);
+        return;
+    }
+    const __mmask64 k7 = _mm512_movepi8_mask(idx), k8 = _mm512_test_epi8_mask(hb, _mm512_set1_epi8(1)),
+                    k9 = _mm512_test_epi8_mask(hb, _mm512_set1_epi8(2));
+    const __m512i lo = _mm512_mask_blend_epi8(k9, lut512(t->iq2s_lo, idx, k7, k8), lut512(t->iq2s_lo + 512, idx, k7, k8));
+    const __m512i hi = _mm512_mask_blend_epi8(k9, lut512(t->iq2s_hi, idx, k7, k8), lut512(t->iq2s_hi + 512, idx, k7, k8));
+    *W0 = _mm512_unpacklo_epi8(lo, hi);
+    *W1 = _mm512_unpackhi_epi8(lo, hi);
+}
+
+static inline int iq2_s_sum(const uint8_t *b, const qtk_block_q8_K *yb) {
+    __m512i W0, W1;
+    iq2_s_codes(b, b, &W0, &W1);
+    return iq2_s_rest(b, yb->qs, W0, W1, g_t.sel_iq2);
+}
+
+static inline void iq2_s_sum2(const uint8_t *b, const qtk_block_q8_K *yb, int *S) {
+    if (g_ways.now[LK_IQ2S]) {
+        S[0] = iq2_s_sum(b, yb);
+        S[1] = iq2_s_sum(b + IQ2S_BYTES, yb + 1);
+        return;
+    }
+    __m512i W0, W1;
+    iq2_s_codes(b, b + IQ2S_BYTES, &W0, &W1);
+    S[0] = iq2_s_rest(b, yb[0].qs, W0, W1, g_t.sel_iq2);
+    S[1] = iq2_s_rest(b + IQ2S_BYTES, yb[1].qs, W0, W1, g_t.sel_iq2_b);
 }
 
 static inline int iq3_xxs_sum(const uint8_t *b, const qtk_block_q8_K *yb) {
@@ -465,10 +537,21 @@ static inline int iq1_m_sum(const uint8_t *b, const qtk_block_q8_K *yb) {
     return hsum512(_mm512_add_epi32(acc, _mm512_zextsi256_si512(corr)));
 }
 
+/* The types without a shared lookup: a pair is two sums. */
+#define IQV_TWO_SUMS(t, BYTES)                                                                            \
+    static inline void t##_sum2(const uint8_t *b, const qtk_block_q8_K *yb, int *S) {                     \
+        S[0] = t##_sum(b, yb);                                                                            \
+        S[1] = t##_sum(b + (BYTES), yb + 1);                                                              \
+    }
+IQV_TWO_SUMS(iq3_xxs, IQ3XXS_BYTES)
+IQV_TWO_SUMS(iq3_s, IQ3S_BYTES)
+IQV_TWO_SUMS(iq1_s, IQ1S_BYTES)
+IQV_TWO_SUMS(iq1_m, IQ1M_BYTES)
+
 /* ---- lookup calibration ---- */
 
 typedef struct {
-    int (*sum)(const uint8_t *, const qtk_block_q8_K *);
+    void (*sum2)(const uint8_t *, const qtk_block_q8_K *, int *);
     size_t bytes;
     int cls;
     const uint8_t *w;
@@ -477,26 +560,31 @@ typedef struct {
 
 static volatile int g_sink;
 
-/* 512 super-block sums over 32 pseudo-random blocks (the fp16 scales are not read) the given way. */
+/* 512 super-block sums (as the kernels take them: in pairs) over 32 pseudo-random blocks (the
+ * fp16 scales are not read) the given way. */
 static void run_sums(void *ctx, int way) {
     const lookup_timing *t = (const lookup_timing *)ctx;
-    int acc = 0;
+    int acc = 0, S[2];
     g_ways.now[t->cls] = way;
     for (int it = 0; it < 16; it++)
-        for (int k = 0; k < 32; k++) acc += t->sum(t->w + (size_t)k * t->bytes, t->y);
+        for (int k = 0; k < 32; k += 2) {
+            t->sum2(t->w + (size_t)k * t->bytes, t->y, S);
+            acc += S[0] + S[1];
+        }
     g_sink = acc;
 }
 
 /* Runs once, after the tables: which way each class of lookups takes on this CPU. */
 static void calibrate_lookups(void) {
-    static int (*const sums[LK_COUNT])(const uint8_t *, const qtk_block_q8_K *) = {iq2_xs_sum, iq2_s_sum, iq1_s_sum};
+    static void (*const sums[LK_COUNT])(const uint8_t *, const qtk_block_q8_K *, int *) = {iq2_xs_sum2, iq2_s_sum2, iq1_s_sum2};
     static const size_t sizes[LK_COUNT] = {IQ2XS_BYTES, IQ2S_BYTES, IQ1S_BYTES};
     uint8_t w[32 * IQ2S_BYTES];
-    qtk_block_q8_K y; /* the bsums are timing input like the rest: not the qs' sums */
-    memset(&y, 0, sizeof y);
-    qtk_iqm_fill_random(12345u, w, sizeof w, y.qs, QK_K);
+    qtk_block_q8_K y[2]; /* the bsums are timing input like the rest: not the qs' sums */
+    memset(y, 0, sizeof y);
+    uint32_t x = qtk_iqm_fill_random(12345u, w, sizeof w, y[0].qs, QK_K);
+    qtk_iqm_fill_random(x, NULL, 0, y[1].qs, QK_K);
     for (int c = 0; c < LK_COUNT; c++) {
-        lookup_timing t = {sums[c], sizes[c], c, w, &y};
+        lookup_timing t = {sums[c], sizes[c], c, w, y};
         g_ways.timed[c] = qtk_iqm_gathers_win(run_sums, &t);
     }
     qtk_iqm_ways_set(&g_ways, -1);
@@ -507,10 +595,10 @@ int qtk_iqv_lookups(int mode) {
     return qtk_iqm_ways_set(&g_ways, mode);
 }
 
-#define IQV_DOT(t, BYTES, DBITS, WORD, MUL16, F)                                                                             \
+#define IQV_DOT(t, BYTES, DBITS, WORD, MUL16, F)                                                          \
     void qtk_##t##_vec_dot_avx512vbmi(int64_t n, float *s, const void *vx, const void *vy) {              \
         qtk_call_once(&g_t_once, build_tables);                                                           \
-        IQM_X86_DOT_BODY(t##_sum, BYTES, DBITS, F)                                                        \
+        IQM_X86_DOT_BODY2(t##_sum2, t##_sum, BYTES, DBITS, F)                                             \
     }
 
 IQM_TYPES(IQV_DOT)
