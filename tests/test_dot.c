@@ -32,10 +32,10 @@
 enum { D_GAUSS, D_HEAVY, D_ZERO, D_CONST, D_SPIKE, D_TINY, D_HUGE, D_COUNT };
 static const char *dist_name[D_COUNT] = {"gauss", "heavy", "zero", "const", "spike", "tiny", "huge"};
 
-/* 32, 96 and 800 (odd block counts, tails of 2-block SIMD loops) apply to
- * 32-weight types only; lengths that are not a multiple of a type's block
- * size are skipped for it. */
-static const int64_t lengths[] = {32, 96, 256, 512, 768, 800, 1024, 4096, 16384};
+/* 32, 96 and 800 (odd block counts, tails of 2-block SIMD loops), 192 and 224
+ * (6 and 7 blocks: tails of Q4_1/Q5_1's 8-block groups) apply to 32-weight types
+ * only; lengths that are not a multiple of a type's block size are skipped for it. */
+static const int64_t lengths[] = {32, 96, 192, 224, 256, 512, 768, 800, 1024, 4096, 16384};
 #define N_LENGTHS ((int)(sizeof lengths / sizeof lengths[0]))
 #define MAX_N 16384
 /* Under sanitizers and emulators (QTK_TEST_QUICK=1, set by .ci/run) rows stop
