@@ -21,12 +21,6 @@ static inline uint16_t ld16(const void *p) {
     return v;
 }
 
-static inline uint32_t ld32(const void *p) {
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
 /* 32-bit partial sums (8 lanes) of Σ T[q]·y over one 32-weight block (|T| as the
  * unsigned operand, T's sign moved onto y). */
 static inline __m256i nl_block_dot(const uint8_t *qs, const int8_t *q8, __m256i table) {
@@ -79,7 +73,7 @@ QTK_FORCE_INLINE void xs_unpack(const uint8_t *x, __m512i table, xs_unpacked *u)
      * lane L): two variable shifts of the broadcast dwords, a bit select, − 32. The
      * scalar bit spreading this replaced (a chain of ~25 dependent integer ops per
      * super-block) held the kernel at ~26 GB/s in cache, 1.5x below this. */
-    const __m512i sl = _mm512_set1_epi32((int)ld32(x + 4)), sh = _mm512_set1_epi32((int)ld32(x));
+    const __m512i sl = _mm512_set1_epi32((int)qtk_rd32(x + 4)), sh = _mm512_set1_epi32((int)qtk_rd32(x));
     const __m512i ib0 = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
     for (int q = 0; q < 2; q++) {
         const __m512i ib = _mm512_add_epi32(ib0, _mm512_set1_epi32(4 * q));

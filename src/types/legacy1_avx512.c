@@ -69,12 +69,6 @@ static inline double sum_y(const qtk_block_q8_2 *y) {
     return (double)sy;
 }
 
-static inline uint32_t rd32(const void *p) {
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
 /* The column side of blocks 0 … nv − 1 at y (nv ≤ 8; the missing ones zero). */
 static inline void t1_colgroup_make(const qtk_block_q8_2 *y, int nv, t1_colgroup *c) {
     QTK_ALIGN(64) float dy[16];
@@ -91,13 +85,12 @@ static inline void t1_colgroup_make(const qtk_block_q8_2 *y, int nv, t1_colgroup
     c->sy = _mm512_load_pd(sy);
 }
 
+
 /* The (d, m) halves of blocks 0 … nv − 1 at b (stride bs) as 8 words in t1 order. */
 static inline __m256i t1_dm8(const uint8_t *b, size_t bs, int nv) {
-    if (nv == 8)
-        return _mm256_setr_epi32((int)rd32(b), (int)rd32(b + 2 * bs), (int)rd32(b + 4 * bs), (int)rd32(b + 6 * bs),
-                                 (int)rd32(b + bs), (int)rd32(b + 3 * bs), (int)rd32(b + 5 * bs), (int)rd32(b + 7 * bs));
+    if (nv == 8) return _mm256_set_m128i(qtk_words4(b + bs, 2 * bs), qtk_words4(b, 2 * bs));
     QTK_ALIGN(32) uint32_t w[8];
-    for (int k = 0; k < 8; k++) w[k] = t1_order[k] < nv ? rd32(b + (size_t)t1_order[k] * bs) : 0u;
+    for (int k = 0; k < 8; k++) w[k] = t1_order[k] < nv ? qtk_rd32(b + (size_t)t1_order[k] * bs) : 0u;
     return _mm256_load_si256((const __m256i *)(const void *)w);
 }
 

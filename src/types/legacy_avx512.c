@@ -216,12 +216,6 @@ static void group_ctl_init(int bs, int qh_off, int qs_off, group_ctl *g) {
     g->m30 = _mm512_set1_epi8(0x30);
 }
 
-static inline uint32_t rd32(const void *p) {
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
 /* Nibbles of pair k of the group (A, B): [lo a, hi a, lo b, hi b]. */
 QTK_FORCE_INLINE __m512i group_nibbles(__m512i A, __m512i B, int k, const group_ctl *g) {
     return _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutex2var_epi16(A, g->qs[k], B), g->sh4), g->m4);
@@ -235,7 +229,7 @@ QTK_FORCE_INLINE __m512i gpair_q4_0(__m512i A, __m512i B, int k, const uint8_t *
 /* qh bit j of a block is bit 4 of its weight j: byte j of a's half, 32 + j of b's. */
 QTK_FORCE_INLINE __m512i gpair_q5_0(__m512i A, __m512i B, int k, const uint8_t *pa, const group_ctl *g) {
     const __m512i n = group_nibbles(A, B, k, g);
-    const uint64_t m = rd32(pa + 2) | (uint64_t)rd32(pa + g->bs + 2) << 32;
+    const uint64_t m = qtk_rd32(pa + 2) | (uint64_t)qtk_rd32(pa + g->bs + 2) << 32;
     return _mm512_mask_add_epi8(n, (__mmask64)m, n, _mm512_set1_epi8(0x10));
 }
 

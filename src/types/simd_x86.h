@@ -16,6 +16,25 @@
  * i-quant GEMVs spent a quarter of their time around such calls. */
 QTK_FORCE_INLINE float qtk_f16c_to_f32(uint16_t h) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h))); }
 
+/* The 4 bytes at p (any alignment) as a little-endian word. */
+QTK_FORCE_INLINE uint32_t qtk_rd32(const void *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* The first 4 bytes of 4 blocks (at p, stride bs) as the 4 words of a vector, loaded into
+ * the vector register one by one: a compiler's _mm256_setr_epi32 of 8 such words may go
+ * through the stack, and the wide reload then waits for the narrow stores (Q4_1's AVX2
+ * kernel ran 1.4x slower so). */
+QTK_FORCE_INLINE __m128i qtk_words4(const void *p, size_t bs) {
+    const uint8_t *b = (const uint8_t *)p;
+    __m128i w = _mm_cvtsi32_si128((int)qtk_rd32(b));
+    w = _mm_insert_epi32(w, (int)qtk_rd32(b + bs), 1);
+    w = _mm_insert_epi32(w, (int)qtk_rd32(b + 2 * bs), 2);
+    return _mm_insert_epi32(w, (int)qtk_rd32(b + 3 * bs), 3);
+}
+
 /* The 6-bit scales sc[0..7] (bytes 0..7) and mins m[0..7] (bytes 8..15) of a Q4_K/Q5_K
  * block, from sv = the 16 bytes at its 12 scale bytes (the last 4 unused), in sub-block
  * order, or, with t1_order, in the lane order 0,1,4,5,2,3,6,7 of the AVX-512 kernels'
