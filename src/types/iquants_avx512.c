@@ -229,26 +229,30 @@ static const uint16_t nl_code_words[32] = {1,  2,  3,  4,  5,  6,  7,  8,  10, 1
                                            19, 20, 21, 22, 23, 24, 25, 26, 28, 29, 30, 31, 32, 33, 34, 35};
 static const uint16_t nl_scale_words[32] = {0, 9, 18, 27};
 
-QTK_FORCE_INLINE void nl_unpack(const int mx, const uint8_t *x, __m512i table, nl_unpacked *u) {
-    const size_t bs = mx ? sizeof(qtk_block_mxfp4) : sizeof(qtk_block_iq4_nl);
+QTK_FORCE_INLINE void nl_unpack_iq4nl(const uint8_t *x, __m512i table, nl_unpacked *u) {
+    const int bs = (int)sizeof(qtk_block_iq4_nl);
     const __m512i m4 = _mm512_set1_epi8(0x0F);
-    if (!mx) {
-        const __m512i cw = _mm512_loadu_si512((const void *)nl_code_words);
-        const __m512i sw = _mm512_loadu_si512((const void *)nl_scale_words);
-        __m128i d[2];
-        for (int h = 0; h < 2; h++) {
-            __m512i lo, hi;
-            qtk_window4_load(x + 4 * h * bs, (int)bs, &lo, &hi);
-            const __m512i v = _mm512_permutex2var_epi16(lo, cw, hi);
-            d[h] = _mm512_castsi512_si128(_mm512_permutex2var_epi16(lo, sw, hi));
-            u->t[h] = _mm512_shuffle_epi8(table, _mm512_and_si512(v, m4));
-            u->t[2 + h] = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
-        }
-        u->dx = _mm512_cvtps_pd(_mm256_cvtph_ps(_mm_unpacklo_epi64(d[0], d[1])));
-        return;
-    }
+    const __m512i cw = _mm512_loadu_si512((const void *)nl_code_words);
+    const __m512i sw = _mm512_loadu_si512((const void *)nl_scale_words);
+    __m128i d[2];
     for (int h = 0; h < 2; h++) {
-        const uint8_t *xb = x + 4 * h * bs + (mx ? 1 : 2);
+        __m512i lo, hi;
+        qtk_window4_load(x + 4 * h * bs, bs, &lo, &hi);
+        const __m512i v = _mm512_permutex2var_epi16(lo, cw, hi);
+        d[h] = _mm512_castsi512_si128(_mm512_permutex2var_epi16(lo, sw, hi));
+        u->t[h] = _mm512_shuffle_epi8(table, _mm512_and_si512(v, m4));
+        u->t[2 + h] = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
+    }
+    u->dx = _mm512_cvtps_pd(_mm256_cvtph_ps(_mm_unpacklo_epi64(d[0], d[1])));
+}
+
+/* MXFP4's 17-byte blocks (E8M0 exponent, then the codes) put the fields at odd offsets: the
+ * codes by one 16-byte load per block. */
+QTK_FORCE_INLINE void nl_unpack_mxfp4(const uint8_t *x, __m512i table, nl_unpacked *u) {
+    const size_t bs = sizeof(qtk_block_mxfp4);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *xb = x + 4 * h * bs + 1;
         __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)xb));
         v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(const void *)(xb + bs)), 1);
         v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(const void *)(xb + 2 * bs)), 2);
@@ -256,13 +260,17 @@ QTK_FORCE_INLINE void nl_unpack(const int mx, const uint8_t *x, __m512i table, n
         u->t[h] = _mm512_shuffle_epi8(table, _mm512_and_si512(v, m4));
         u->t[2 + h] = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
     }
-    {   /* MXFP4: D(e) = 2^(e − 128) (qtk_mxfp4_scale): exponent field e − 1, subnormal for e < 2 */
-        const __m256i e = _mm256_setr_epi32(x[0], x[bs], x[2 * bs], x[3 * bs], x[4 * bs], x[5 * bs], x[6 * bs], x[7 * bs]);
-        const __m256i norm = _mm256_slli_epi32(_mm256_sub_epi32(e, _mm256_set1_epi32(1)), 23);
-        const __m256i sub = _mm256_sllv_epi32(_mm256_set1_epi32(0x00200000), e);
-        const __m256i bits = _mm256_mask_blend_epi32(_mm256_cmplt_epu32_mask(e, _mm256_set1_epi32(2)), norm, sub);
-        u->dx = _mm512_cvtps_pd(_mm256_castsi256_ps(bits));
-    }
+    /* D(e) = 2^(e − 128) (qtk_mxfp4_scale): exponent field e − 1, subnormal for e < 2 */
+    const __m256i e = _mm256_setr_epi32(x[0], x[bs], x[2 * bs], x[3 * bs], x[4 * bs], x[5 * bs], x[6 * bs], x[7 * bs]);
+    const __m256i norm = _mm256_slli_epi32(_mm256_sub_epi32(e, _mm256_set1_epi32(1)), 23);
+    const __m256i sub = _mm256_sllv_epi32(_mm256_set1_epi32(0x00200000), e);
+    const __m256i bits = _mm256_mask_blend_epi32(_mm256_cmplt_epu32_mask(e, _mm256_set1_epi32(2)), norm, sub);
+    u->dx = _mm512_cvtps_pd(_mm256_castsi256_ps(bits));
+}
+
+QTK_FORCE_INLINE void nl_unpack(const int mx, const uint8_t *x, __m512i table, nl_unpacked *u) {
+    if (mx) nl_unpack_mxfp4(x, table, u);
+    else nl_unpack_iq4nl(x, table, u);
 }
 
 /* The activation side of 8 Q8_0 blocks: ya[0..1] values 0..15 of blocks 0..3 | 4..7,
