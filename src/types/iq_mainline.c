@@ -5,6 +5,7 @@
  * SIMD dot products: iq_mainline_avx2.c, _avx512.c, _neon.c.
  */
 #include "iq_mainline.h"
+#include "../core/threadpool.h"
 
 /*
  * to_float: w = (d·m)·q·F, every step exact (FORMATS-MAINLINE-IQ §0.1), so
@@ -100,6 +101,22 @@ int qtk_iqm_ways_set(iqm_ways *w, int mode) {
         bits |= w->now[c] << c;
     }
     return bits;
+}
+
+static uint64_t g_iq1_x8[2048];
+static qtk_once g_iq1_x8_once = QTK_ONCE_INIT;
+
+static void iq1_x8_build(void) {
+    for (int e = 0; e < 2048; e++) {
+        uint64_t v = 0;
+        for (int j = 0; j < 8; j++) v |= (uint64_t)(8 * ((int8_t)(qtk_iq1s_grid[e] >> 8 * j) + 1)) << 8 * j;
+        g_iq1_x8[e] = v;
+    }
+}
+
+const uint64_t *qtk_iq1_values_x8(void) {
+    qtk_call_once(&g_iq1_x8_once, iq1_x8_build);
+    return g_iq1_x8;
 }
 
 uint32_t qtk_iqm_fill_random(uint32_t state, uint8_t *w, size_t nw, int8_t *q, size_t nq) {

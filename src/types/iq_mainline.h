@@ -248,6 +248,11 @@ int qtk_iqm_ways_set(iqm_ways *w, int mode);
  * sums) and nq activations in [−127, 127]; returns the generator state to go on with. */
 uint32_t qtk_iqm_fill_random(uint32_t state, uint8_t *w, size_t nw, int8_t *q, size_t nq);
 
+/* IQ1's grid (qtk_iq1s_grid) as the unsigned bytes 8·(g + 1) ∈ {0, 8, 16}, one qword per entry
+ * (16 KB, built at the first call): the SIMD kernels multiply these by y and take the offset
+ * back from the Q8_K bsums. */
+const uint64_t *qtk_iq1_values_x8(void);
+
 /*
  * Exact integer sum Σ_i m[i/16]·q[i]·y[i] of one super-block (256 weights)
  * against Q8_K quants: the same number at every ISA level. The type's result

@@ -49,8 +49,7 @@ typedef struct {
     uint8_t iq3s_lo[512], iq3s_hi[512];
     /* the same codes as dwords, for vpgatherdd */
     uint32_t iq2xs_code[512], iq2s_code[1024], iq1s_code[2048];
-    /* IQ1's grid as values 8·(g + 1), one qword per entry */
-    uint64_t iq1_x8[2048];
+    const uint64_t *iq1_x8; /* IQ1's grid as values 8·(g + 1) (qtk_iq1_values_x8) */
     /* magnitude of a field (vpermb: index bits 0–5, the field in the low bits) */
     uint8_t mag_iq2[64], mag_iq3xxs[64], mag_iq3s[64], mag_iq1[64];
     uint8_t mul_of_nibble[64]; /* 2·(k & 15) + 1 */
@@ -131,16 +130,11 @@ static void code_table(const void *grid, int entries, int n_bytes, int bits, uin
     for (int k = 0; k < 64; k++) mag64[k] = mags[k & ((1 << bits) - 1)];
 }
 
-/* IQ1's grid as gather codes (g + 1, 2 bits per value) and as qwords of the values 8·(g + 1). */
-static void iq1_tables(uint32_t *code, uint64_t *x8) {
+/* IQ1's grid as gather codes (g + 1, 2 bits per value). */
+static void iq1_codes(uint32_t *code) {
     for (int e = 0; e < 2048; e++) {
         code[e] = 0;
-        x8[e] = 0;
-        for (int j = 0; j < 8; j++) {
-            const int g1 = (int8_t)(qtk_iq1s_grid[e] >> 8 * j) + 1;
-            code[e] |= (uint32_t)g1 << 2 * j;
-            x8[e] |= (uint64_t)(8 * g1) << 8 * j;
-        }
+        for (int j = 0; j < 8; j++) code[e] |= (uint32_t)((int8_t)(qtk_iq1s_grid[e] >> 8 * j) + 1) << 2 * j;
     }
 }
 
@@ -159,7 +153,8 @@ static void build_tables(void) {
     code_table(qtk_iq2s_grid, 1024, 8, 2, t->iq2s_lo, t->iq2s_hi, t->mag_iq2);
     code_table(qtk_iq3xxs_grid, 256, 4, 3, t->iq3xxs_lo, t->iq3xxs_hi, t->mag_iq3xxs);
     code_table(qtk_iq3s_grid, 512, 4, 3, t->iq3s_lo, t->iq3s_hi, t->mag_iq3s);
-    iq1_tables(t->iq1s_code, t->iq1_x8);
+    iq1_codes(t->iq1s_code);
+    t->iq1_x8 = qtk_iq1_values_x8();
     for (int e = 0; e < 1024; e++) {
         if (e < 512) t->iq2xs_code[e] = t->iq2xs_lo[e] | (uint32_t)t->iq2xs_hi[e] << 8;
         t->iq2s_code[e] = t->iq2s_lo[e] | (uint32_t)t->iq2s_hi[e] << 8;
