@@ -300,19 +300,6 @@ static inline void iq2_xxs_codes(const uint8_t *b0, const uint8_t *b1, __m512i *
     *W1 = _mm512_unpackhi_epi8(lo, hi);
 }
 
-static inline int iq2_xxs_sum(const uint8_t *b, const qtk_block_q8_K *yb) {
-    __m512i W0, W1;
-    iq2_xxs_codes(b, b, &W0, &W1);
-    return iq2_xxs_rest(b, yb->qs, W0, W1, g_t.sel_iq2);
-}
-
-static inline void iq2_xxs_sum2(const uint8_t *b, const qtk_block_q8_K *yb, int *S) {
-    __m512i W0, W1;
-    iq2_xxs_codes(b, b + IQ2XXS_BYTES, &W0, &W1);
-    S[0] = iq2_xxs_rest(b, yb[0].qs, W0, W1, g_t.sel_iq2);
-    S[1] = iq2_xxs_rest(b + IQ2XXS_BYTES, yb[1].qs, W0, W1, g_t.sel_iq2_b);
-}
-
 /* IQ2_XS: 32 words of grid index (9 bits) and sign field (7 bits). */
 static inline int iq2_xs_rest(const uint8_t *b, const int8_t *q8, __m512i W0, __m512i W1, const uint16_t (*sel)[32]) {
     const iqv_tables *t = &g_t;
@@ -339,24 +326,6 @@ static inline void iq2_xs_codes(const uint8_t *b0, const uint8_t *b1, __m512i *W
     const __m512i lo = lut512(t->iq2xs_lo, idx, k7, k8), hi = lut512(t->iq2xs_hi, idx, k7, k8);
     *W0 = _mm512_unpacklo_epi8(lo, hi);
     *W1 = _mm512_unpackhi_epi8(lo, hi);
-}
-
-static inline int iq2_xs_sum(const uint8_t *b, const qtk_block_q8_K *yb) {
-    __m512i W0, W1;
-    iq2_xs_codes(b, b, &W0, &W1);
-    return iq2_xs_rest(b, yb->qs, W0, W1, g_t.sel_iq2);
-}
-
-static inline void iq2_xs_sum2(const uint8_t *b, const qtk_block_q8_K *yb, int *S) {
-    if (g_ways.now[LK_IQ2XS]) {
-        S[0] = iq2_xs_sum(b, yb);
-        S[1] = iq2_xs_sum(b + IQ2XS_BYTES, yb + 1);
-        return;
-    }
-    __m512i W0, W1;
-    iq2_xs_codes(b, b + IQ2XS_BYTES, &W0, &W1);
-    S[0] = iq2_xs_rest(b, yb[0].qs, W0, W1, g_t.sel_iq2);
-    S[1] = iq2_xs_rest(b + IQ2XS_BYTES, yb[1].qs, W0, W1, g_t.sel_iq2_b);
 }
 
 /* IQ2_S: 32 low index bytes, 32 sign bytes, then 2 high index bits per entry (qword at 66). */
@@ -386,23 +355,28 @@ static inline void iq2_s_codes(const uint8_t *b0, const uint8_t *b1, __m512i *W0
     *W1 = _mm512_unpackhi_epi8(lo, hi);
 }
 
-static inline int iq2_s_sum(const uint8_t *b, const qtk_block_q8_K *yb) {
-    __m512i W0, W1;
-    iq2_s_codes(b, b, &W0, &W1);
-    return iq2_s_rest(b, yb->qs, W0, W1, g_t.sel_iq2);
-}
-
-static inline void iq2_s_sum2(const uint8_t *b, const qtk_block_q8_K *yb, int *S) {
-    if (g_ways.now[LK_IQ2S]) {
-        S[0] = iq2_s_sum(b, yb);
-        S[1] = iq2_s_sum(b + IQ2S_BYTES, yb + 1);
-        return;
+/* A type's sum of one super-block and of a pair from its codes and rest; a pair shares the
+ * lookup unless the type gathers its codes now (GATHERS), which take one super-block. */
+#define IQV_IQ2_SUMS(t, BYTES, GATHERS)                                                                   \
+    static inline int t##_sum(const uint8_t *b, const qtk_block_q8_K *yb) {                              \
+        __m512i W0, W1;                                                                                   \
+        t##_codes(b, b, &W0, &W1);                                                                        \
+        return t##_rest(b, yb->qs, W0, W1, g_t.sel_iq2);                                                  \
+    }                                                                                                     \
+    static inline void t##_sum2(const uint8_t *b, const qtk_block_q8_K *yb, int *S) {                     \
+        if (GATHERS) {                                                                                    \
+            S[0] = t##_sum(b, yb);                                                                        \
+            S[1] = t##_sum(b + (BYTES), yb + 1);                                                          \
+            return;                                                                                       \
+        }                                                                                                 \
+        __m512i W0, W1;                                                                                   \
+        t##_codes(b, b + (BYTES), &W0, &W1);                                                              \
+        S[0] = t##_rest(b, yb[0].qs, W0, W1, g_t.sel_iq2);                                                \
+        S[1] = t##_rest(b + (BYTES), yb[1].qs, W0, W1, g_t.sel_iq2_b);                                    \
     }
-    __m512i W0, W1;
-    iq2_s_codes(b, b + IQ2S_BYTES, &W0, &W1);
-    S[0] = iq2_s_rest(b, yb[0].qs, W0, W1, g_t.sel_iq2);
-    S[1] = iq2_s_rest(b + IQ2S_BYTES, yb[1].qs, W0, W1, g_t.sel_iq2_b);
-}
+IQV_IQ2_SUMS(iq2_xxs, IQ2XXS_BYTES, 0)
+IQV_IQ2_SUMS(iq2_xs, IQ2XS_BYTES, g_ways.now[LK_IQ2XS])
+IQV_IQ2_SUMS(iq2_s, IQ2S_BYTES, g_ways.now[LK_IQ2S])
 
 static inline int iq3_xxs_sum(const uint8_t *b, const qtk_block_q8_K *yb) {
     const iqv_tables *t = &g_t;

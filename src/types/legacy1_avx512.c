@@ -135,7 +135,7 @@ static inline __m512i pair_q5_1(const qtk_block_q5_1 *x) {
 }
 
 /* The row side of the group of nv ≤ 8 blocks at x: the 4 pairs' levels (missing blocks zero). */
-#define T1_LEVELS8(BLOCK, LEVELS, PAIR, x, nv, xu)                                                     \
+#define T1_LEVELS8(LEVELS, PAIR, x, nv, xu)                                                     \
     do {                                                                                               \
         if ((nv) == 8) {                                                                               \
             for (int j_ = 0; j_ < 4; j_++) (xu)[j_] = PAIR((x) + 2 * j_);                              \
@@ -160,7 +160,7 @@ static inline __m512i pair_q5_1(const qtk_block_q5_1 *x) {
             t1_colgroup c;                                                                               \
             t1_colgroup_make(&y[i], nv, &c);                                                             \
             __m512i xu[4];                                                                               \
-            T1_LEVELS8(BLOCK, LEVELS, PAIR, &x[i], nv, xu);                                              \
+            T1_LEVELS8(LEVELS, PAIR, &x[i], nv, xu);                                              \
             t1_step8(xu, t1_dm8((const uint8_t *)&x[i], sizeof(BLOCK), nv), &c, vnni, &acc);             \
         }                                                                                                \
         *s = t1_finish(&acc);                                                                            \
@@ -200,7 +200,7 @@ TYPE1_DOT_AVX512(qtk_q5_1_vec_dot_avx512, qtk_block_q5_1, levels_q5_1, pair_q5_1
             for (int r = 0; r < R; r++) {                                                                   \
                 const uint8_t *b = w + (size_t)r * ws + (size_t)i * sizeof(BLOCK);                          \
                 qtk_prefetch_ahead(b, 8 * (int)sizeof(BLOCK));                                              \
-                T1_LEVELS8(BLOCK, LEVELS, PAIR, (const BLOCK *)(const void *)b, nv, xu[r]);                 \
+                T1_LEVELS8(LEVELS, PAIR, (const BLOCK *)(const void *)b, nv, xu[r]);                 \
                 dm[r] = t1_dm8(b, sizeof(BLOCK), nv);                                                       \
             }                                                                                               \
             for (int c = 0; c < C; c++) {                                                                   \
