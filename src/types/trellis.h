@@ -50,16 +50,20 @@ static inline int qtk_kt_value(uint32_t x) {
     void qtk_##t##_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);           \
     void qtk_##t##_vec_dot_neondot(int64_t n, float *s, const void *x, const void *y);
 
-/* Matrix × vector of the types whose values are v = Σ state bytes − 126 (trellis_avx2.c, trellis_avx512.c) */
+/* Matrix × vector (trellis_avx2.c, trellis_avx512.c) */
 void qtk_iq1_kt_mul_mat_avx2(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
                              int64_t nr, int64_t nc);
 void qtk_iq2_kt_mul_mat_avx2(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                             int64_t nr, int64_t nc);
+void qtk_iq3_kt_mul_mat_avx2(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
                              int64_t nr, int64_t nc);
 void qtk_iq4_kt_mul_mat_avx2(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
                              int64_t nr, int64_t nc);
 void qtk_iq1_kt_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
                                int64_t nr, int64_t nc);
 void qtk_iq2_kt_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                               int64_t nr, int64_t nc);
+void qtk_iq3_kt_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
                                int64_t nr, int64_t nc);
 void qtk_iq4_kt_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
                                int64_t nr, int64_t nc);

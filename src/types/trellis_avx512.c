@@ -13,6 +13,8 @@
 #include <immintrin.h>
 #include <math.h>
 
+static inline __m256i loadu256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+
 static float rd_f32(const void *p) {
     float f;
     memcpy(&f, p, 4);
@@ -84,7 +86,8 @@ typedef struct {
 
 QTK_FORCE_INLINE __m512i kt_u8x16(const uint8_t *p) { return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)p)); }
 
-QTK_FORCE_INLINE void kt_unpack_avx512(int type, const uint8_t *blk, kt_super *u) {
+/* `signs`: IQ3_KT's per-block sign masks too (vec_dot's form). */
+QTK_FORCE_INLINE void kt_unpack_avx512(int type, const uint8_t *blk, kt_super *u, int signs) {
     const __m512i offset = _mm512_set1_epi32((int)QTK_KT_OFFSET);
     const __m512i iq4nl = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)qtk_iq4nl_values));
     if (type == QTK_TYPE_IQ2_KT || type == QTK_TYPE_IQ3_KT) {
@@ -97,7 +100,7 @@ QTK_FORCE_INLINE void kt_unpack_avx512(int type, const uint8_t *blk, kt_super *u
         const __m256i nib = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)sc), _mm256_setr_epi32(0, 8, 16, 24, 4, 12, 20, 28)),
                                              _mm256_set1_epi32(15));
         u->scale = type == QTK_TYPE_IQ2_KT ? _mm512_castsi512_si256(_mm512_permutexvar_epi32(_mm512_castsi256_si512(nib), iq4nl)) : nib;
-        if (type == QTK_TYPE_IQ3_KT) { /* bit b of qh[p] is the sign of value p of sub-block b */
+        if (type == QTK_TYPE_IQ3_KT && signs) { /* bit b of qh[p] is the sign of value p of sub-block b */
             const __m256i qh = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 68));
             for (int b = 0; b < 8; b++) u->signs[b] = (uint32_t)_mm256_test_epi8_mask(qh, _mm256_set1_epi8((char)(1 << b)));
         }
@@ -200,7 +203,7 @@ QTK_FORCE_INLINE void kt_vec_dot_avx512(int type, float factor, size_t bb, int64
     for (int64_t ibl = 0; ibl < n / QK_K; ibl++, p += bb) {
         kt_super u;
         qtk_prefetch_ahead(p, (int)bb);
-        kt_unpack_avx512(type, p, &u);
+        kt_unpack_avx512(type, p, &u, 1);
         __m512i acc[8];
         uint16_t ydh[8];
         for (int b = 0; b < 8; b++) {
@@ -231,57 +234,165 @@ void qtk_iq4_kt_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y
 
 /* ---- matrix × vector (mul_mat) of IQ1_KT, IQ2_KT, IQ4_KT -------------------
  * A value is v = Σ of the 4 masked state bytes − 126, so Σ v·y over a sub-block is
- * Σ_lanes vpdpbusd(masked state, y repeated in the 4 bytes of its lane) − 126·Σy:
- * one vpdpbusd per 16 values instead of the vals-then-multiply pair of vec_dot
- * (vpdpbusd against ones, sign extension of y, vpmaddwd, add), with the repeated
- * activations and the 126·Σy of every block made once per call and column. The
- * integer totals are vec_dot's, the float steps the same in the same order, so
- * the results are vec_dot's bits (test_dot compares every column count). IQ3_KT,
- * whose values are |v| with signs, keeps vec_dot. */
+ * Σ_lanes vpdpbusd(masked state, y repeated in the 4 bytes of its lane) − 126·Σy.
+ * Here a lane is a generator group, not a value: seed register r of the unpack
+ * holds groups 16r .. 16r + 15, and state k of all 16 groups is seeds · MUL^(k+1),
+ * one multiply per 16 values with no seed broadcast (vec_dot's form needs a vpermd
+ * per 16 values and a 24-operation add tree per super-block). The activation
+ * table, made once per call and column, holds for (r, k) the activation of value
+ * k of each of those 16 groups, repeated in the 4 bytes of its lane; lane l of
+ * register r's sums is then group 16r + l's Σ, and the 8 block totals are sums of
+ * adjacent lanes. The integer totals are vec_dot's, the float steps the same in
+ * the same order, so the results are vec_dot's bits (test_dot compares every
+ * column count). IQ3_KT, whose values are |v| with signs, keeps vec_dot. */
 #define KT_CHUNK_SB 32 /* super-blocks per activation table (32 KiB of repeated quants) */
 
 typedef struct {
-    __m512i rep[KT_CHUNK_SB * 16]; /* [super-block][sub-block][half] */
+    __m512i rep[KT_CHUNK_SB * 16]; /* [super-block][seed register r][power k] */
     __m256i s126[KT_CHUNK_SB];     /* 126·Σy of the 8 blocks */
     __m256 yd[KT_CHUNK_SB];        /* d_y of the 8 blocks */
 } kt_col_table;
 
-static void kt_col_table_make(const qtk_block_q8_0 *y, int64_t nsb, kt_col_table *t) {
-    int8_t rep_idx[64]; /* 128-bit lane L, byte j: source byte 4L + j/4 of the broadcast 16 bytes */
-    for (int j = 0; j < 64; j++) rep_idx[j] = (int8_t)(4 * (j / 16) + (j % 16) / 4);
+/* The table of one column. Groups of 8 values (IQ1_KT, IQ2_KT, IQ3_KT): register r's
+ * groups are the 128 activations of blocks 4r .. 4r + 3; a byte shuffle turns each
+ * 128-bit lane's two groups into 8 words (value k of both), one word permute per k
+ * gathers the 8 words of value k of all 16 groups into every 128-bit lane, and the
+ * repeat shuffle spreads byte l over lane l's 4 bytes (IQ3_KT: sign-extends it to
+ * lane l). Groups of 4 (IQ4_KT): the same with a 4 × 4 byte transpose per 128-bit
+ * lane and a dword permute. */
+static void kt_col_table_make(int type, const qtk_block_q8_0 *y, int64_t nsb, kt_col_table *t) {
+    int8_t rep_idx[64], tr8[64], tr4[64];
+    int16_t w8[32];
+    int32_t d4[16];
+    for (int j = 0; j < 64; j++) {
+        rep_idx[j] = (int8_t)(4 * (j / 16) + (j % 16) / 4); /* lane L byte j: source byte 4L + j/4 */
+        tr8[j] = (int8_t)(8 * (j % 2) + (j % 16) / 2);      /* byte 2k + i: group i's value k */
+        tr4[j] = (int8_t)(4 * (j % 4) + (j % 16) / 4);      /* byte 4k + i: group i's value k */
+    }
+    for (int m = 0; m < 32; m++) w8[m] = (int16_t)((m % 8 < 4 ? 0 : 32) + 8 * (m % 4)); /* word k of lane m%8 */
+    for (int m = 0; m < 16; m++) d4[m] = 4 * (m % 4);                                     /* dword k of lane m%4 */
     const __m512i ri = _mm512_loadu_si512((const void *)rep_idx);
+    const __m512i t8 = _mm512_loadu_si512((const void *)tr8), t4 = _mm512_loadu_si512((const void *)tr4);
+    const __m512i iw = _mm512_loadu_si512((const void *)w8), id = _mm512_loadu_si512((const void *)d4);
     for (int64_t i = 0; i < nsb; i++) {
+        const qtk_block_q8_0 *yb = y + 8 * i;
+        __m512i *rep = &t->rep[16 * i];
+        if (type == QTK_TYPE_IQ4_KT) {
+            for (int r = 0; r < 4; r++) {
+                const __m512i z = _mm512_shuffle_epi8(qtk_join256(loadu256(yb[2 * r].qs), loadu256(yb[2 * r + 1].qs)), t4);
+                for (int k = 0; k < 4; k++)
+                    rep[4 * r + k] = _mm512_shuffle_epi8(_mm512_permutexvar_epi32(_mm512_add_epi32(id, _mm512_set1_epi32(k)), z), ri);
+            }
+        } else {
+            for (int r = 0; r < 2; r++) {
+                const __m512i z0 = _mm512_shuffle_epi8(qtk_join256(loadu256(yb[4 * r].qs), loadu256(yb[4 * r + 1].qs)), t8);
+                const __m512i z1 = _mm512_shuffle_epi8(qtk_join256(loadu256(yb[4 * r + 2].qs), loadu256(yb[4 * r + 3].qs)), t8);
+                for (int k = 0; k < 8; k++) {
+                    const __m512i g = _mm512_permutex2var_epi16(z0, _mm512_add_epi16(iw, _mm512_set1_epi16((short)k)), z1);
+                    rep[8 * r + k] = type == QTK_TYPE_IQ3_KT ? _mm512_cvtepi8_epi32(_mm512_castsi512_si128(g)) : _mm512_shuffle_epi8(g, ri);
+                }
+            }
+        }
         uint16_t ydh[8];
         int32_t sy[8];
         for (int b = 0; b < 8; b++) {
-            const qtk_block_q8_0 *yb = &y[8 * i + b];
             int32_t sum = 0;
-            for (int j = 0; j < 32; j++) sum += yb->qs[j];
+            for (int j = 0; j < 32; j++) sum += yb[b].qs[j];
             sy[b] = 126 * sum;
-            ydh[b] = yb->d;
-            for (int h = 0; h < 2; h++)
-                t->rep[16 * i + 2 * b + h] = _mm512_shuffle_epi8(
-                    _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)(yb->qs + 16 * h))), ri);
+            ydh[b] = yb[b].d;
         }
         t->s126[i] = _mm256_loadu_si256((const __m256i *)(const void *)sy);
         t->yd[i] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)ydh));
     }
 }
 
+/* Σ over states k0, k0 + 2, … < np of seed register `seeds` against table registers rep[k]. */
+QTK_FORCE_INLINE __m512i kt_group_sums(__m512i acc, __m512i seeds, const __m512i *pw, const __m512i *rep, int k0, int np) {
+    const __m512i mask = _mm512_set1_epi32(0x3F3F3F3F);
+    for (int k = k0; k < np; k += 2)
+        acc = _mm512_dpbusd_epi32(acc, _mm512_and_si512(_mm512_mullo_epi32(seeds, pw[k]), mask), rep[k]);
+    return acc;
+}
+
+/* The 8 block totals (block order) of two registers whose 128-bit lane L holds the
+ * 4 partials of blocks `lo` + L (a) and `hi` + L (b): 0..3 and 4..7. */
+QTK_FORCE_INLINE __m256i kt_lane_totals(__m512i a, __m512i b, __m512i order) {
+    const __m512i va = _mm512_add_epi32(a, _mm512_shuffle_epi32(a, _MM_PERM_BADC));
+    const __m512i vb = _mm512_add_epi32(b, _mm512_shuffle_epi32(b, _MM_PERM_BADC));
+    const __m512i w = _mm512_mask_blend_epi32(0xCCCC, va, vb); /* lane L: a's two pair sums, b's */
+    const __m512i z = _mm512_add_epi32(w, _mm512_shuffle_epi32(w, _MM_PERM_CDAB));
+    return _mm512_castsi512_si256(_mm512_permutexvar_epi32(order, z));
+}
+
+/* IQ3_KT's sign masks: bit l of mask (r, k) is the sign of value k of group 16r + l
+ * (sub-block b = 4r + l/4, value 8·(l%4) + k: bit b of qh[8·(l%4) + k]). A byte
+ * transpose makes dword k of the result the bytes qh[k], qh[8 + k], qh[16 + k],
+ * qh[24 + k] (Q_k); lane l of a test of Q_k against bit 8·(l%4) + 4r + l/4 is then
+ * the sign. */
+QTK_FORCE_INLINE __m512i kt_iq3_sign_words(const uint8_t *qh) {
+    const __m256i tr = _mm256_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12,
+                                        5, 13, 6, 14, 7, 15);
+    const __m256i x = _mm256_shuffle_epi8(loadu256(qh), tr); /* lane L word k: qh[16L + k], qh[16L + 8 + k] */
+    const __m256i y = _mm256_permute2x128_si256(x, x, 0x01);
+    return _mm512_castsi256_si512(_mm256_permute2x128_si256(_mm256_unpacklo_epi16(x, y), _mm256_unpackhi_epi16(x, y), 0x20));
+}
+
+/* One IQ3_KT super-block's 8 block totals of Σ v·y: |v| by vpdpbusd from −126 and
+ * vpabsd, the sign put on the activation (masked negate), the product by vpdpwssd
+ * (|v| ≤ 126 and the activation in the low halves; the high half of |v| is 0). */
+QTK_FORCE_INLINE __m256i kt_iq3_totals(const kt_super *u, const uint8_t *qh, const __m512i *pw, const __m512i *rep,
+                                       __m512i order) {
+    const __m512i mask = _mm512_set1_epi32(0x3F3F3F3F), ones = _mm512_set1_epi8(1), m126 = _mm512_set1_epi32(-126);
+    const __m512i q = kt_iq3_sign_words(qh);
+    __m512i bits[2], acc[2][2];
+    for (int r = 0; r < 2; r++) {
+        int32_t b[16];
+        for (int l = 0; l < 16; l++) b[l] = (int32_t)(1u << (8 * (l % 4) + 4 * r + l / 4));
+        bits[r] = _mm512_loadu_si512((const void *)b);
+        acc[r][0] = acc[r][1] = _mm512_setzero_si512();
+    }
+    for (int k = 0; k < 8; k++) {
+        const __m512i qk = _mm512_permutexvar_epi32(_mm512_set1_epi32(k), q);
+        for (int r = 0; r < 2; r++) {
+            const __m512i y = rep[8 * r + k];
+            const __m512i v = _mm512_abs_epi32(_mm512_dpbusd_epi32(m126, _mm512_and_si512(_mm512_mullo_epi32(u->seeds[r], pw[k]), mask), ones));
+            acc[r][k & 1] = _mm512_dpwssd_epi32(acc[r][k & 1], v, _mm512_mask_sub_epi32(y, _mm512_test_epi32_mask(qk, bits[r]), _mm512_setzero_si512(), y));
+        }
+    }
+    return kt_lane_totals(_mm512_add_epi32(acc[0][0], acc[0][1]), _mm512_add_epi32(acc[1][0], acc[1][1]), order);
+}
+
 /* One row over super-blocks i0 <= i < i1 of the table's chunk, into its 8 lanes. */
 QTK_FORCE_INLINE __m256 kt_row_chunk(int type, size_t bb, const uint8_t *p, int64_t i0, int64_t i1,
-                                     const kt_col_table *t, const kt_powers *k, __m256 sumv) {
+                                     const kt_col_table *t, const __m512i *pw, __m256 sumv) {
+    const int np = type == QTK_TYPE_IQ4_KT ? 4 : 8, nreg = 16 / np;
     for (int64_t i = i0; i < i1; i++, p += bb) {
         kt_super u;
         qtk_prefetch_ahead(p, (int)bb);
-        kt_unpack_avx512(type, p, &u);
+        kt_unpack_avx512(type, p, &u, 0);
         const __m512i *rep = &t->rep[16 * (i - i0)];
-        __m512i acc[8];
-        for (int b = 0; b < 8; b++)
-            acc[b] = _mm512_dpbusd_epi32(
-                _mm512_dpbusd_epi32(_mm512_setzero_si512(), kt_half_states(type, &u, b, 0, k), rep[2 * b]),
-                kt_half_states(type, &u, b, 1, k), rep[2 * b + 1]);
-        const __m256i isum = _mm256_sub_epi32(kt_totals8(acc), t->s126[i - i0]);
+        __m512i acc[4];
+        if (type != QTK_TYPE_IQ3_KT)
+            for (int r = 0; r < nreg; r++) /* two chains per register */
+                acc[r] = _mm512_add_epi32(kt_group_sums(_mm512_setzero_si512(), u.seeds[r], pw, rep + np * r, 0, np),
+                                          kt_group_sums(_mm512_setzero_si512(), u.seeds[r], pw, rep + np * r, 1, np));
+        const __m512i order8 = _mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 0, 0, 0, 0, 0, 0, 0, 0);
+        __m256i tot;
+        if (type == QTK_TYPE_IQ3_KT) {
+            tot = kt_iq3_totals(&u, p + 68, pw, rep, order8);
+        } else if (type == QTK_TYPE_IQ4_KT) {
+            /* register r: block 2r in 128-bit lanes 0-1, 2r + 1 in 2-3; after the pair
+             * swap-add, q[r] holds each twice, and a qword blend takes lanes [2r, 2r+2, 2r+1, 2r+3]
+             * of registers r, r + 1 */
+            __m512i q[4];
+            for (int r = 0; r < 4; r++) q[r] = _mm512_add_epi32(acc[r], _mm512_shuffle_i64x2(acc[r], acc[r], _MM_SHUFFLE(2, 3, 0, 1)));
+            const __m512i s01 = _mm512_mask_blend_epi64(0xCC, q[0], q[1]); /* blocks 0, 2, 1, 3 */
+            const __m512i s23 = _mm512_mask_blend_epi64(0xCC, q[2], q[3]); /* blocks 4, 6, 5, 7 */
+            tot = kt_lane_totals(s01, s23, _mm512_setr_epi32(0, 8, 4, 12, 2, 10, 6, 14, 0, 0, 0, 0, 0, 0, 0, 0));
+        } else {
+            tot = kt_lane_totals(acc[0], acc[1], order8);
+        }
+        const __m256i isum = type == QTK_TYPE_IQ3_KT ? tot : _mm256_sub_epi32(tot, t->s126[i - i0]);
         sumv = _mm256_add_ps(sumv, _mm256_mul_ps(t->yd[i - i0], _mm256_cvtepi32_ps(_mm256_mullo_epi32(u.scale, isum))));
     }
     return sumv;
@@ -294,23 +405,24 @@ QTK_FORCE_INLINE __m256 kt_row_chunk(int type, size_t bb, const uint8_t *p, int6
 QTK_FORCE_INLINE void kt_mul_mat_avx512(int type, float factor, size_t bb, int64_t n, const void *w, size_t ws,
                                         const void *a, size_t as, float *out, size_t os, int64_t nr, int64_t nc) {
     const int64_t nsb = n / QK_K;
-    const kt_powers k = kt_powers_init();
+    __m512i pw[8]; /* MUL^(k+1) in every lane */
+    for (int k = 0; k < 8; k++) pw[k] = _mm512_set1_epi32((int)qtk_kt_mul_pow[k]);
     kt_col_table t;
     __m256 part[KT_ROWS];
     for (int64_t c = 0; c < nc; c++) {
         const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)(const void *)((const uint8_t *)a + (size_t)c * as);
         float *o = out + (size_t)c * os;
         const int one_chunk = nsb <= KT_CHUNK_SB;
-        if (one_chunk) kt_col_table_make(y, nsb, &t);
+        if (one_chunk) kt_col_table_make(type, y, nsb, &t);
         for (int64_t r0 = 0; r0 < nr; r0 += KT_ROWS) {
             const int64_t R = nr - r0 < KT_ROWS ? nr - r0 : KT_ROWS;
             for (int64_t r = 0; r < R; r++) part[r] = _mm256_setzero_ps();
             for (int64_t i0 = 0; i0 < nsb; i0 += KT_CHUNK_SB) {
                 const int64_t i1 = nsb - i0 < KT_CHUNK_SB ? nsb : i0 + KT_CHUNK_SB;
-                if (!one_chunk) kt_col_table_make(y + 8 * i0, i1 - i0, &t);
+                if (!one_chunk) kt_col_table_make(type, y + 8 * i0, i1 - i0, &t);
                 for (int64_t r = 0; r < R; r++)
                     part[r] = kt_row_chunk(type, bb, (const uint8_t *)w + (size_t)(r0 + r) * ws + 4 + (size_t)i0 * bb,
-                                           i0, i1, &t, &k, part[r]);
+                                           i0, i1, &t, pw, part[r]);
             }
             for (int64_t r = 0; r < R; r++)
                 o[r0 + r] = rd_f32((const uint8_t *)w + (size_t)(r0 + r) * ws) * factor * kt_sum8(part[r]);
@@ -325,6 +437,10 @@ void qtk_iq1_kt_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *
 void qtk_iq2_kt_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
                                int64_t nr, int64_t nc) {
     kt_mul_mat_avx512(QTK_TYPE_IQ2_KT, QTK_KT_F_IQ2, 68, n, w, ws, a, as, out, os, nr, nc);
+}
+void qtk_iq3_kt_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                               int64_t nr, int64_t nc) {
+    kt_mul_mat_avx512(QTK_TYPE_IQ3_KT, QTK_KT_F_IQ3, 100, n, w, ws, a, as, out, os, nr, nc);
 }
 void qtk_iq4_kt_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
                                int64_t nr, int64_t nc) {

@@ -276,7 +276,7 @@ static const qtk_type_traits type_table[QTK_TYPE_ID_LIMIT] = {
     [QTK_TYPE_IQ3_KT] = {.id = QTK_TYPE_IQ3_KT, .block_fallback = QTK_TYPE_IQ4_NL, .name = "iq3_kt", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 100, .row_meta_size = 4,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_iq3_kt_to_float,
      .to_float_dot = qtk_iq3_kt_to_float_dot, .to_int8 = qtk_iq3_kt_to_int8, .to_int8_isa = TO_INT8_AVX512(iq3_kt), .quantize = qtk_iq3_kt_quantize, .quantize_effort = qtk_iq3_kt_quantize_effort,
-     .from_float = qtk_iq3_kt_from_float, .vec_dot = DOTS_ALL(iq3_kt), .panel_min_cols = PANEL(4, 4, 4, 4)},
+     .from_float = qtk_iq3_kt_from_float, .vec_dot = DOTS_ALL(iq3_kt), .mul_mat = MUL_MAT_X86(iq3_kt), .panel_min_cols = PANEL(4, 4, 4, 4)},
     [QTK_TYPE_IQ4_KT] = {.id = QTK_TYPE_IQ4_KT, .block_fallback = QTK_TYPE_IQ4_NL, .name = "iq4_kt", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 128, .row_meta_size = 4,
      .is_quantized = true, .file_type = true, .vec_dot_type = QTK_TYPE_Q8_0, .to_float = qtk_iq4_kt_to_float,
      .to_float_dot = qtk_iq4_kt_to_float_dot, .to_int8 = qtk_iq4_kt_to_int8, .to_int8_isa = TO_INT8_AVX512(iq4_kt), .quantize = qtk_iq4_kt_quantize, .quantize_effort = qtk_iq4_kt_quantize_effort,
