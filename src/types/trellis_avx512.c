@@ -123,16 +123,18 @@ QTK_FORCE_INLINE void kt_unpack_avx512(int type, const uint8_t *blk, kt_super *u
         const __m256i shb = _mm256_loadu_si256((const __m256i *)(const void *)blk);
         const __m512i shz = _mm512_castsi256_si512(shb);
         const __m512i pair = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-        const __m512i sh3 = _mm512_setr_epi32(8, 11, 14, 17, 20, 23, 26, 29, 8, 11, 14, 17, 20, 23, 26, 29);
+        /* seed = ql | nibble << 8 | 3 bits << 12 | offset bit << 15, + 4096: the 3 bits of group
+         * j (bits 8 + 3j of the block's word) rotated to bit 12, two bitwise selects and an
+         * or-and (vpternlogd) */
+        const __m512i rot = _mm512_setr_epi32(28, 31, 2, 5, 8, 11, 14, 17, 28, 31, 2, 5, 8, 11, 14, 17);
+        const __m512i m_nib = _mm512_set1_epi32(0x0F00), m_off = _mm512_set1_epi32(0x8000), m_hi = _mm512_set1_epi32(0xFF00);
         for (int k = 0; k < 4; k++) {
             const __m512i q = kt_u8x16(blk + 96 + 16 * (k & 1));
-            const __m512i nib = k < 2 ? _mm512_and_si512(q, _mm512_set1_epi32(15)) : _mm512_srli_epi32(q, 4);
+            const __m512i n8 = k < 2 ? _mm512_slli_epi32(q, 8) : _mm512_slli_epi32(q, 4); /* nibble in bits 8-11 */
             const __m512i s = _mm512_permutexvar_epi32(_mm512_add_epi32(pair, _mm512_set1_epi32(2 * k)), shz);
-            const __m512i hi3 = _mm512_and_si512(_mm512_srlv_epi32(s, sh3), _mm512_set1_epi32(7));
-            const __m512i off = _mm512_add_epi32(offset, _mm512_slli_epi32(_mm512_and_si512(s, _mm512_set1_epi32(1)), 15));
-            u->seeds[k] = _mm512_add_epi32(
-                _mm512_or_si512(_mm512_or_si512(kt_u8x16(blk + 32 + 16 * k), _mm512_slli_epi32(nib, 8)), _mm512_slli_epi32(hi3, 12)),
-                off);
+            const __m512i nh = _mm512_ternarylogic_epi32(m_nib, n8, _mm512_rorv_epi32(s, rot), 0xCA);
+            const __m512i z = _mm512_ternarylogic_epi32(m_off, _mm512_slli_epi32(s, 15), nh, 0xCA);
+            u->seeds[k] = _mm512_add_epi32(_mm512_ternarylogic_epi32(kt_u8x16(blk + 32 + 16 * k), z, m_hi, 0xF8), offset);
         }
         u->scale = _mm256_sub_epi32(_mm256_srli_epi32(_mm256_and_si256(shb, _mm256_set1_epi32(0xFF)), 1), _mm256_set1_epi32(64));
     }
