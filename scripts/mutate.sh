@@ -11,7 +11,10 @@
 # Usage: sh scripts/mutate.sh            (or `make mutate`)
 # Environment: JOBS (default 2), QTK_SHARED_DIR (default ../shared beside the repository),
 #   QTK_MUTATE_DIR (scratch directory; default a fresh mktemp -d, removed at the end),
-#   QTK_MUTATE_ONLY (space-separated mutation ids to run, default all).
+#   QTK_MUTATE_ONLY (space-separated mutation ids to run, default all),
+#   QTK_TEST_QUICK (default 1 here: the tests' smaller workloads, whose checks still kill every
+#   mutation below — a mutation needs the check, not the full workload, which the CI's native
+#   stage runs; set it to 0 for the full runs).
 # Each mutation's build and test output is kept in the scratch directory as log-ID.txt
 # (with QTK_MUTATE_DIR set, the directory stays).
 # POSIX sh; needs cmake, ctest, a C compiler, awk, cmp.
@@ -38,6 +41,9 @@ cleanup() { [ "$KEEP" = 1 ] || rm -rf "$WORK"; }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+QTK_TEST_QUICK=${QTK_TEST_QUICK:-1}
+export QTK_TEST_QUICK
 
 SRC=$WORK/src-tree
 BLD=$WORK/build
