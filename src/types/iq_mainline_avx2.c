@@ -1,12 +1,14 @@
 /*
  * iq_mainline_avx2.c — AVX2 dot products (× Q8_K) of IQ2_XXS, IQ2_XS, IQ2_S,
- * IQ3_XXS, IQ3_S, IQ1_S, IQ1_M. Each 32 weights: the four octet words of
- * iq_mainline.h (grid lookup and signs, 64-bit SWAR) in one register, then
- * |q| × sign(q)·y through maddubs (|pair| ≤ 2·62·127, no saturation) and
- * madd with the two 16-group multipliers: the exact integer sum S of the
- * scalar kernel, scaled in double by the same expression (iqm_acc).
+ * IQ3_XXS, IQ3_S, IQ1_S, IQ1_M. Each 32 weights: the grid entries (unsigned
+ * magnitudes) loaded by index straight into one register, the signs put on y
+ * (vpsignb), maddubs (|pair| ≤ 2·62·127, no saturation) and madd with the
+ * two 16-group multipliers: the exact integer sum S of the scalar kernel,
+ * scaled in double by the same expression (iqm_acc). These word kernels built
+ * the signed octet words of iq_mainline.h in general registers before
+ * (64-bit SWAR, then _mm256_set_epi64x, abs and sign): 1.3–4× slower on Zen 4.
  *
- * IQ1_S/IQ1_M's word kernels load qwords of the unsigned 8·(g + 1) instead (the offset from
+ * IQ1_S/IQ1_M's word kernels load qwords of the unsigned 8·(g + 1) (the offset from
  * the Q8_K bsums): 1.5× (IQ1_S) and 2× (IQ1_M) the octet words on Zen 4, past its gathers.
  *
  * Every type also has a gather kernel: per 32 weights one vpgatherdq (or
@@ -40,30 +42,121 @@ static inline __m256i mul_add_signed(__m256i acc, __m256i q, const int8_t *q8, _
     return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(q), _mm256_sign_epi8(y, q)), m));
 }
 
+/* Σ over the 32 weights of q·y times the multiplier(s) m (int16 lanes), added to acc. */
+static inline __m256i mul_add(__m256i acc, __m256i grid, __m256i ys, __m256i m) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(grid, ys), m));
+}
+
+/* y with the signs of the 32 weights applied: mask bytes 0xFF (negative) or 0x00. */
+static inline __m256i signed_y(const int8_t *q8, __m256i mask) {
+    return _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(const void *)q8),
+                            _mm256_or_si256(mask, _mm256_set1_epi8(1)));
+}
+
+/* Mask bytes 0xFF / 0x00 of the 32 sign bits in the 4 bytes at p (bit j of byte k: weight 8k + j). */
+static inline __m256i sign_bits32(const uint8_t *p) {
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3,
+                                            3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)iqm_u32(p)), spread);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+}
+
 /* The two 16-group multipliers of 32-group ib as int16 lanes (low / high 128 bits). */
 #define MUL_PAIR(MUL16, b, ib) \
     _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)MUL16(b, 2 * (ib)))), \
                             _mm_set1_epi16((short)MUL16(b, 2 * (ib) + 1)), 1)
 
-/* The exact integer sum of one super-block from the four octet words per 32 weights. */
-#define IQM_AVX2_WORDS(t, WORD, MUL16)                                                                    \
-    static inline int t##_sum_words(const uint8_t *b, const qtk_block_q8_K *yb) {                     \
-        const int8_t *q8 = yb->qs;                                                                        \
-        __m256i acc = _mm256_setzero_si256();                                                             \
-        for (int ib = 0; ib < 8; ib++) {                                                                  \
-            uint64_t w4[4];                                                                               \
-            WORD##s4(b, ib, w4);                                                                          \
-            const __m256i q = _mm256_set_epi64x((long long)w4[3], (long long)w4[2], (long long)w4[1], (long long)w4[0]); \
-            acc = mul_add_signed(acc, q, q8 + 32 * ib, MUL_PAIR(MUL16, b, ib));                           \
-        }                                                                                                 \
-        return hsum_i32(acc);                                                                             \
-    }
+/* Qwords n0, n1 of table T, loaded into the vector register (no general-register detour). */
+static inline __m128i qword_pair(const uint64_t *T, unsigned n0, unsigned n1) {
+    return _mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(_mm_loadl_epi64((const __m128i *)(const void *)(T + n0))),
+                                         (const double *)(const void *)(T + n1)));
+}
+/* Qwords n0 .. n3 of T as one register. */
+static inline __m256i qwords4(const uint64_t *T, unsigned n0, unsigned n1, unsigned n2, unsigned n3) {
+    return _mm256_set_m128i(qword_pair(T, n2, n3), qword_pair(T, n0, n1));
+}
+/* Dwords n0 .. n3 of T, loaded into the vector register one by one. */
+static inline __m128i dwords4(const uint32_t *T, unsigned n0, unsigned n1, unsigned n2, unsigned n3) {
+    __m128i w = _mm_cvtsi32_si128((int)T[n0]);
+    w = _mm_insert_epi32(w, (int)T[n1], 1);
+    w = _mm_insert_epi32(w, (int)T[n2], 2);
+    return _mm_insert_epi32(w, (int)T[n3], 3);
+}
 
-IQM_AVX2_WORDS(iq2_xxs, iq2xxs_word, iq2xxs_mul16)
-IQM_AVX2_WORDS(iq2_xs, iq2xs_word, iq2xs_mul16)
-IQM_AVX2_WORDS(iq2_s, iq2s_word, iq2s_mul16)
-IQM_AVX2_WORDS(iq3_xxs, iq3xxs_word, iq3xxs_mul16)
-IQM_AVX2_WORDS(iq3_s, iq3s_word, iq3s_mul16)
+/* ---- word kernels: the grid entries (unsigned magnitudes) and the sign masks loaded
+ * straight into vector registers by index, the signs put on y (vpsignb), maddubs of the
+ * magnitudes against it. The octet words of iq_mainline.h instead built each 8 weights'
+ * signed bytes in a general register (4 operations for the signs) and moved them over
+ * (_mm256_set_epi64x), then took abs and sign again: ~45 instructions per 32 weights. */
+
+/* IQ2_XXS: per 32 weights 4 index bytes, then 4 × 7 sign-field bits and the multiplier. */
+static inline int iq2_xxs_sum_words(const uint8_t *b, const qtk_block_q8_K *yb) {
+    __m256i acc = _mm256_setzero_si256();
+    for (int ib = 0; ib < 8; ib++) {
+        const uint8_t *r = b + 2 + 8 * ib;
+        const uint32_t a = iqm_u32(r + 4);
+        const __m256i g = qwords4(qtk_iq2xxs_grid, r[0], r[1], r[2], r[3]);
+        const __m256i sg = qwords4(qtk_iq2_signs64, a & 127, (a >> 7) & 127, (a >> 14) & 127, (a >> 21) & 127);
+        acc = mul_add(acc, g, signed_y(yb->qs + 32 * ib, sg), _mm256_set1_epi16((short)(2 * (a >> 28) + 1)));
+    }
+    return hsum_i32(acc);
+}
+
+/* IQ2_XS: 4 words of grid index (9 bits) and sign field (7 bits) per 32 weights. */
+static inline int iq2_xs_sum_words(const uint8_t *b, const qtk_block_q8_K *yb) {
+    __m256i acc = _mm256_setzero_si256();
+    for (int ib = 0; ib < 8; ib++) {
+        const uint8_t *r = b + 2 + 8 * ib;
+        const unsigned w0 = iqm_u16(r), w1 = iqm_u16(r + 2), w2 = iqm_u16(r + 4), w3 = iqm_u16(r + 6);
+        const __m256i g = qwords4(qtk_iq2xs_grid, w0 & 511, w1 & 511, w2 & 511, w3 & 511);
+        const __m256i sg = qwords4(qtk_iq2_signs64, w0 >> 9, w1 >> 9, w2 >> 9, w3 >> 9);
+        acc = mul_add(acc, g, signed_y(yb->qs + 32 * ib, sg), MUL_PAIR(iq2xs_mul16, b, ib));
+    }
+    return hsum_i32(acc);
+}
+
+/* IQ2_S: low index bytes, 2 high bits each per qh byte, 32 sign bits per 32 weights. */
+static inline int iq2_s_sum_words(const uint8_t *b, const qtk_block_q8_K *yb) {
+    __m256i acc = _mm256_setzero_si256();
+    for (int ib = 0; ib < 8; ib++) {
+        const uint8_t *q = b + 2 + 4 * ib;
+        const unsigned qh = b[66 + ib];
+        const __m256i g = qwords4(qtk_iq2s_grid, q[0] | ((qh << 8) & 0x300), q[1] | ((qh << 6) & 0x300),
+                                  q[2] | ((qh << 4) & 0x300), q[3] | ((qh << 2) & 0x300));
+        acc = mul_add(acc, g, signed_y(yb->qs + 32 * ib, sign_bits32(b + 34 + 4 * ib)), MUL_PAIR(iq2s_mul16, b, ib));
+    }
+    return hsum_i32(acc);
+}
+
+/* IQ3_XXS: 8 index bytes (4-weight entries) per 32 weights; sign fields and multiplier as IQ2_XXS. */
+static inline int iq3_xxs_sum_words(const uint8_t *b, const qtk_block_q8_K *yb) {
+    __m256i acc = _mm256_setzero_si256();
+    for (int ib = 0; ib < 8; ib++) {
+        const uint8_t *q = b + 2 + 8 * ib;
+        const uint32_t a = iqm_u32(b + 66 + 4 * ib);
+        const uint32_t *T = qtk_iq3xxs_grid;
+        const __m256i g = _mm256_set_m128i(dwords4(T, q[4], q[5], q[6], q[7]), dwords4(T, q[0], q[1], q[2], q[3]));
+        const __m256i sg = qwords4(qtk_iq2_signs64, a & 127, (a >> 7) & 127, (a >> 14) & 127, (a >> 21) & 127);
+        acc = mul_add(acc, g, signed_y(yb->qs + 32 * ib, sg), _mm256_set1_epi16((short)(2 * (a >> 28) + 1)));
+    }
+    return hsum_i32(acc);
+}
+
+/* IQ3_S: 8 low index bytes, their 9th bits in one qh byte, 32 sign bits per 32 weights. */
+static inline int iq3_s_sum_words(const uint8_t *b, const qtk_block_q8_K *yb) {
+    __m256i acc = _mm256_setzero_si256();
+    for (int ib = 0; ib < 8; ib++) {
+        const uint8_t *q = b + 2 + 8 * ib;
+        const unsigned qh = b[66 + ib];
+        const uint32_t *T = qtk_iq3s_grid;
+        const __m256i g = _mm256_set_m128i(
+            dwords4(T, q[4] | ((qh << 4) & 256), q[5] | ((qh << 3) & 256), q[6] | ((qh << 2) & 256), q[7] | ((qh << 1) & 256)),
+            dwords4(T, q[0] | ((qh << 8) & 256), q[1] | ((qh << 7) & 256), q[2] | ((qh << 6) & 256), q[3] | ((qh << 5) & 256)));
+        acc = mul_add(acc, g, signed_y(yb->qs + 32 * ib, sign_bits32(b + 74 + 4 * ib)), _mm256_set1_epi16((short)iq3s_mul32(b, ib)));
+    }
+    return hsum_i32(acc);
+}
 
 /* IQ1 without the octet words: the grid qwords of 8·(g + 1) (qtk_iq1_values_x8, set by
  * calibrate) loaded straight into the register, maddubs of these unsigned values (≤ 18:
@@ -72,11 +165,6 @@ IQM_AVX2_WORDS(iq3_s, iq3s_word, iq3s_mul16)
  * (δ − 8)·Σ y; IQ1_M (δ per octet) takes u' = u + δ + 1 = q + 9 and −9·Σ y. */
 static const uint64_t *g_iq1_x8;
 
-static inline __m128i iq1_octet_pair(const uint64_t *T, unsigned n0, unsigned n1) {
-    return _mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(_mm_loadl_epi64((const __m128i *)(const void *)(T + n0))),
-                                         (const double *)(const void *)(T + n1)));
-}
-
 static inline int iq1_s_sum_words(const uint8_t *b, const qtk_block_q8_K *yb) {
     const uint64_t *T = g_iq1_x8;
     __m256i acc = _mm256_setzero_si256();
@@ -84,8 +172,8 @@ static inline int iq1_s_sum_words(const uint8_t *b, const qtk_block_q8_K *yb) {
     for (int ib = 0; ib < 8; ib++) {
         const unsigned h = iqm_u16(b + 34 + 2 * ib); /* 4 × 3 high index bits, scale, δ sign */
         const uint8_t *q = b + 2 + 4 * ib;
-        const __m256i u = _mm256_set_m128i(iq1_octet_pair(T, q[2] | ((h << 2) & 0x700), q[3] | ((h >> 1) & 0x700)),
-                                           iq1_octet_pair(T, q[0] | ((h << 8) & 0x700), q[1] | ((h << 5) & 0x700)));
+        const __m256i u = _mm256_set_m128i(qword_pair(T, q[2] | ((h << 2) & 0x700), q[3] | ((h >> 1) & 0x700)),
+                                           qword_pair(T, q[0] | ((h << 8) & 0x700), q[1] | ((h << 5) & 0x700)));
         const int m = 2 * ((h >> 12) & 7) + 1;
         const __m256i y = _mm256_loadu_si256((const __m256i *)(const void *)(yb->qs + 32 * ib));
         acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, y), _mm256_set1_epi16((short)m)));
@@ -102,8 +190,8 @@ static inline int iq1_m_sum_words(const uint8_t *b, const qtk_block_q8_K *yb) {
     for (int ib = 0; ib < 8; ib++) {
         const unsigned h = iqm_u16(b + 32 + 2 * ib); /* octet k: nibble k (3 high index bits, δ < 0 at bit 3) */
         const uint8_t *q = b + 4 * ib;
-        const __m256i u = _mm256_set_m128i(iq1_octet_pair(T, q[2] | ((h & 0x700)), q[3] | ((h >> 4) & 0x700)),
-                                           iq1_octet_pair(T, q[0] | ((h << 8) & 0x700), q[1] | ((h << 4) & 0x700)));
+        const __m256i u = _mm256_set_m128i(qword_pair(T, q[2] | ((h & 0x700)), q[3] | ((h >> 4) & 0x700)),
+                                           qword_pair(T, q[0] | ((h << 8) & 0x700), q[1] | ((h << 4) & 0x700)));
         /* + 2 in the octets whose δ = +1 (bit clear) */
         const __m256i dbit = _mm256_and_si256(_mm256_srlv_epi64(_mm256_set1_epi64x((long long)h), dsh), _mm256_set1_epi64x(1));
         const __m256i up = _mm256_add_epi8(u, _mm256_andnot_si256(_mm256_sub_epi64(_mm256_setzero_si256(), dbit), two));
@@ -118,11 +206,6 @@ static inline int iq1_m_sum_words(const uint8_t *b, const qtk_block_q8_K *yb) {
 
 /* ---- gather kernels ---- */
 
-/* y with the signs of the 32 weights applied: mask bytes 0xFF (negative) or 0x00. */
-static inline __m256i signed_y(const int8_t *q8, __m256i mask) {
-    return _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(const void *)q8),
-                            _mm256_or_si256(mask, _mm256_set1_epi8(1)));
-}
 
 /* The 4 ksigns masks of the 7-bit fields at bits 0, 7, 14, 21 of a. */
 static inline __m256i ksigns4(uint32_t a) {
@@ -131,10 +214,6 @@ static inline __m256i ksigns4(uint32_t a) {
     return _mm256_i32gather_epi64((const long long *)(const void *)qtk_iq2_signs64, f, 8);
 }
 
-/* Σ over the 32 weights of q·y times the multiplier(s) m (int16 lanes), added to acc. */
-static inline __m256i mul_add(__m256i acc, __m256i grid, __m256i ys, __m256i m) {
-    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(grid, ys), m));
-}
 
 static inline int iq2_xxs_sum_gather(const uint8_t *b, const qtk_block_q8_K *yb) {
     const int8_t *q8 = yb->qs;
@@ -178,14 +257,6 @@ static inline int iq2_xs_sum_gather(const uint8_t *b, const qtk_block_q8_K *yb) 
     return hsum_i32(acc);
 }
 
-/* Mask bytes 0xFF / 0x00 of the 32 sign bits in the 4 bytes at p (bit j of byte k: weight 8k + j). */
-static inline __m256i sign_bits32(const uint8_t *p) {
-    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3,
-                                            3, 3, 3, 3, 3, 3, 3);
-    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
-    const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)iqm_u32(p)), spread);
-    return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
-}
 
 static inline int iq2_s_sum_gather(const uint8_t *b, const qtk_block_q8_K *yb) {
     const int8_t *q8 = yb->qs;
