@@ -209,7 +209,7 @@ static void test_avx512_kernels(void) {
                 tr->vec_dot[QTK_ISA_SCALAR](n, &s0, w, y);
                 words(n, &s1, w, y);
                 ran_words = 1;
-                CHECK(memcmp(&s0, &s1, sizeof s0) == 0, "%s n=%lld pass %d: words kernel %.9g, scalar %.9g",
+                CHECK(memcmp(&s0, &s1, sizeof s0) == 0, "%s n=%lld pass %d: AVX2 kernel (AVX-512 without VBMI) %.9g, scalar %.9g",
                       tr->name, (long long)n, pass, (double)s1, (double)s0);
                 if (!vbmi) continue;
                 /* both lookups of the large grids: vpermi2b or (IQ1) qword loads (0), gathers (1) */
@@ -228,7 +228,7 @@ static void test_avx512_kernels(void) {
         printf("  vbmi code lookups timed at first use: IQ2_XS %s, IQ2_S %s, IQ1 %s\n", (g & 1) ? "gather" : "vpermi2b",
                (g & 2) ? "gather" : "vpermi2b", (g & 4) ? "gather" : "qword loads");
     }
-    printf("  avx512 kernels on random blocks: words %s, vbmi %s\n", ran_words ? "checked" : "not on this CPU",
+    printf("  avx512 level on random blocks: without VBMI (the AVX2 kernels) %s, vbmi %s\n", ran_words ? "checked" : "not on this CPU",
            ran_vbmi ? "checked" : "not on this CPU");
     free(w);
     free(y);

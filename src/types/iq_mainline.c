@@ -152,13 +152,13 @@ int qtk_iqm_avx512_kernels(int type, qtk_vec_dot_fn *words, qtk_vec_dot_fn *vbmi
         int type;
         qtk_vec_dot_fn words, vbmi;
     } k[] = {
-        {QTK_TYPE_IQ2_XXS, qtk_iq2_xxs_vec_dot_avx512_words, qtk_iq2_xxs_vec_dot_avx512vbmi},
-        {QTK_TYPE_IQ2_XS, qtk_iq2_xs_vec_dot_avx512_words, qtk_iq2_xs_vec_dot_avx512vbmi},
-        {QTK_TYPE_IQ2_S, qtk_iq2_s_vec_dot_avx512_words, qtk_iq2_s_vec_dot_avx512vbmi},
-        {QTK_TYPE_IQ3_XXS, qtk_iq3_xxs_vec_dot_avx512_words, qtk_iq3_xxs_vec_dot_avx512vbmi},
-        {QTK_TYPE_IQ3_S, qtk_iq3_s_vec_dot_avx512_words, qtk_iq3_s_vec_dot_avx512vbmi},
-        {QTK_TYPE_IQ1_S, qtk_iq1_s_vec_dot_avx512_words, qtk_iq1_s_vec_dot_avx512vbmi},
-        {QTK_TYPE_IQ1_M, qtk_iq1_m_vec_dot_avx512_words, qtk_iq1_m_vec_dot_avx512vbmi},
+        {QTK_TYPE_IQ2_XXS, qtk_iq2_xxs_vec_dot_avx2, qtk_iq2_xxs_vec_dot_avx512vbmi},
+        {QTK_TYPE_IQ2_XS, qtk_iq2_xs_vec_dot_avx2, qtk_iq2_xs_vec_dot_avx512vbmi},
+        {QTK_TYPE_IQ2_S, qtk_iq2_s_vec_dot_avx2, qtk_iq2_s_vec_dot_avx512vbmi},
+        {QTK_TYPE_IQ3_XXS, qtk_iq3_xxs_vec_dot_avx2, qtk_iq3_xxs_vec_dot_avx512vbmi},
+        {QTK_TYPE_IQ3_S, qtk_iq3_s_vec_dot_avx2, qtk_iq3_s_vec_dot_avx512vbmi},
+        {QTK_TYPE_IQ1_S, qtk_iq1_s_vec_dot_avx2, qtk_iq1_s_vec_dot_avx512vbmi},
+        {QTK_TYPE_IQ1_M, qtk_iq1_m_vec_dot_avx2, qtk_iq1_m_vec_dot_avx512vbmi},
     };
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
         if (k[i].type == type) {

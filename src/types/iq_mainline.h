@@ -129,47 +129,6 @@ static inline int iq3xxs_mul16(const uint8_t *b, int B) { return iq3xxs_mul32(b,
 static inline int iq3s_mul16(const uint8_t *b, int B) { return iq3s_mul32(b, B >> 1); }
 static inline int iq1s_mul16(const uint8_t *b, int B) { return iq1s_mul32(b, B >> 1); }
 
-/* The four octet words of 32-block ib (= WORD(b, 4ib+k)), with the fields
- * the four share read once; the SIMD kernels' hot path. */
-static inline void iq2xxs_words4(const uint8_t *b, int ib, uint64_t *w) {
-    const uint8_t *r = b + 2 + 8 * ib;
-    const uint32_t a = iqm_u32(r + 4);
-    for (int k = 0; k < 4; k++) w[k] = iqm_apply_signs(qtk_iq2xxs_grid[r[k]], qtk_iq2_signs64[(a >> 7 * k) & 127]);
-}
-static inline void iq2xs_words4(const uint8_t *b, int ib, uint64_t *w) {
-    for (int k = 0; k < 4; k++) w[k] = iq2xs_word(b, 4 * ib + k);
-}
-static inline void iq2s_words4(const uint8_t *b, int ib, uint64_t *w) {
-    const unsigned qh = b[66 + ib];
-    const uint8_t *q = b + 2 + 4 * ib, *sg = b + 34 + 4 * ib;
-    for (int k = 0; k < 4; k++)
-        w[k] = iqm_apply_signs(qtk_iq2s_grid[q[k] | (((qh >> 2 * k) & 3) << 8)], qtk_sign_bytes64[sg[k]]);
-}
-static inline void iq3xxs_words4(const uint8_t *b, int ib, uint64_t *w) {
-    const uint32_t a = iqm_u32(b + 66 + 4 * ib);
-    const uint8_t *q = b + 2 + 8 * ib;
-    for (int k = 0; k < 4; k++)
-        w[k] = iqm_apply_signs(qtk_iq3xxs_grid[q[2 * k]] | ((uint64_t)qtk_iq3xxs_grid[q[2 * k + 1]] << 32),
-                               qtk_iq2_signs64[(a >> 7 * k) & 127]);
-}
-static inline void iq3s_words4(const uint8_t *b, int ib, uint64_t *w) {
-    const unsigned qh = b[66 + ib];
-    const uint8_t *q = b + 2 + 8 * ib, *sg = b + 74 + 4 * ib;
-    for (int k = 0; k < 4; k++) {
-        const unsigned n0 = q[2 * k] | (((qh >> 2 * k) & 1) << 8), n1 = q[2 * k + 1] | (((qh >> (2 * k + 1)) & 1) << 8);
-        w[k] = iqm_apply_signs(qtk_iq3s_grid[n0] | ((uint64_t)qtk_iq3s_grid[n1] << 32), qtk_sign_bytes64[sg[k]]);
-    }
-}
-static inline void iq1s_words4(const uint8_t *b, int ib, uint64_t *w) {
-    const unsigned h = iqm_u16(b + 34 + 2 * ib);
-    const int neg = (h & 0x8000) != 0;
-    const uint8_t *q = b + 2 + 4 * ib;
-    for (int k = 0; k < 4; k++) w[k] = iqm_iq1_word(qtk_iq1s_grid[q[k] | (((h >> 3 * k) & 7) << 8)], neg);
-}
-static inline void iq1m_words4(const uint8_t *b, int ib, uint64_t *w) {
-    for (int k = 0; k < 4; k++) w[k] = iq1m_word(b, 4 * ib + k);
-}
-
 /* One super-block's term of the dot product, the same expression at every ISA level
  * (the SIMD kernels convert d inline, qtk_f16c_to_f32: the same float). */
 static inline double iqm_acc_f(double sum, int S, float d, float yd, float F) {
@@ -274,13 +233,12 @@ void qtk_iq3_xxs_to_int8(const void *row, int64_t n, float *d, int8_t *q);
 void qtk_iq3_s_to_int8(const void *row, int64_t n, float *d, int8_t *q);
 void qtk_iq1_s_to_int8(const void *row, int64_t n, float *d, int8_t *q);
 
-/* _avx512 dispatches to _avx512vbmi (CPUs with VBMI) or to
- * _avx512_words (the octet-word kernel); the tests call both directly. */
+/* _avx512 dispatches to _avx512vbmi (CPUs with VBMI) or to _avx2; the tests call
+ * both directly. */
 #define IQM_DECLARE_DOTS(t)                                                        \
     void qtk_##t##_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y); \
     void qtk_##t##_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);   \
     void qtk_##t##_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y); \
-    void qtk_##t##_vec_dot_avx512_words(int64_t n, float *s, const void *x, const void *y); \
     void qtk_##t##_vec_dot_avx512vbmi(int64_t n, float *s, const void *x, const void *y); \
     void qtk_##t##_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);   \
     void qtk_##t##_vec_dot_neondot(int64_t n, float *s, const void *x, const void *y);
@@ -292,7 +250,7 @@ IQM_DECLARE_DOTS(iq3_s)
 IQM_DECLARE_DOTS(iq1_s)
 IQM_DECLARE_DOTS(iq1_m)
 
-/* For tests: the octet-word and the VBMI kernel behind type's AVX-512 level
+/* For tests: the two kernels behind type's AVX-512 level (AVX2's, VBMI's)
  * (IQ2_XXS … IQ1_M); -1 and NULLs for other types or builds without AVX-512.
  * Run them only when qtk_isa_available(QTK_ISA_AVX512) (+ qtk_cpu()->avx512vbmi). */
 int qtk_iqm_avx512_kernels(int type, qtk_vec_dot_fn *words, qtk_vec_dot_fn *vbmi);
