@@ -36,6 +36,15 @@ static inline __m256i scales2(int a, int b) { return _mm256_set_m128i(_mm_set1_e
 /* int32 lanes of Σ sc·u·y over 32 weights. */
 static inline __m256i dot32(__m256i u, __m256i y, __m256i sc) { return _mm256_madd_epi16(_mm256_maddubs_epi16(u, y), sc); }
 
+/* vpshufb control: int16 word w of 128-bit lane 0 = byte a of the source lane, of lane 1
+ * byte b (high bytes zero). */
+static inline __m256i word_pick(int a, int b) {
+    return _mm256_set_m128i(_mm_set1_epi16((short)(0xFF00 | b)), _mm_set1_epi16((short)(0xFF00 | a)));
+}
+
+/* The scales and the mins' sum go through vector registers: per 32 weights one vpshufb
+ * of the broadcast scale bytes gives the two 16-weight multipliers, and Σ m·bsums is one
+ * vpmaddwd (the scalar byte loads and the 16-step loop of mins were half the work). */
 void qtk_q2_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
     const qtk_block_q2_K *x = (const qtk_block_q2_K *)vx;
     const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
@@ -43,24 +52,44 @@ void qtk_q2_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) 
     double sum = 0.0;
     for (int64_t i = 0; i < n / QK_K; i++) {
         qtk_prefetch_ahead(&x[i], (int)sizeof(x[i]));
+        const __m128i raw = _mm_loadu_si128((const __m128i *)(const void *)x[i].scales);
+        const __m256i sc = _mm256_broadcastsi128_si256(_mm_and_si128(raw, _mm_set1_epi8(15)));
+        const __m256i m16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(15)));
         __m256i acc = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             const __m256i qv = loadu(x[i].qs + 32 * h);
             for (int j = 0; j < 4; j++) {
                 const __m256i u = _mm256_and_si256(srl8(qv, 2 * j), m3);
                 const int sb = 8 * h + 2 * j;
-                acc = _mm256_add_epi32(acc, dot32(u, loadu(y[i].qs + 128 * h + 32 * j),
-                                                  scales2(x[i].scales[sb] & 15, x[i].scales[sb + 1] & 15)));
+                acc = _mm256_add_epi32(acc, dot32(u, loadu(y[i].qs + 128 * h + 32 * j), _mm256_shuffle_epi8(sc, word_pick(sb, sb + 1))));
             }
         }
-        int msum = 0;
-        for (int sb = 0; sb < 16; sb++) msum += (x[i].scales[sb] >> 4) * y[i].bsums[sb];
+        const int msum = hsum_i32(_mm256_madd_epi16(m16, loadu(y[i].bsums)));
         const int isum = hsum_i32(acc);
         sum += (double)y[i].d * ((double)qtk_kq_fp16(&x[i].d) * isum - (double)qtk_kq_fp16(&x[i].dmin) * msum);
     }
     *s = (float)sum;
 }
 
+/* The 16 six-bit scales of a Q3_K block − 32 as int8 (qtk_kq_unpack_q3_scales in vector registers). */
+static inline __m128i q3k_scales(const uint8_t *scales) {
+    uint64_t lo8;
+    uint32_t hi4;
+    memcpy(&lo8, scales, 8);
+    memcpy(&hi4, scales + 8, 4);
+    const __m128i b = _mm_cvtsi64_si128((long long)lo8);
+    const __m128i lo = _mm_and_si128(_mm_unpacklo_epi64(b, _mm_srli_epi16(b, 4)), _mm_set1_epi8(15));
+    const __m128i hi = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32((int)hi4), _mm_setr_epi32(0, 2, 4, 6)), _mm_set1_epi8(3));
+    return _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), _mm_set1_epi8(32));
+}
+
+/* int16 vpshufb control: word w of lane 0 = word a of the source lane, of lane 1 word b. */
+static inline __m256i word_copy(int a, int b) {
+    return _mm256_set_m128i(_mm_set1_epi16((short)(0x0100 * (2 * b + 1) + 2 * b)), _mm_set1_epi16((short)(0x0100 * (2 * a + 1) + 2 * a)));
+}
+
+/* As Q2_K: the scales as int16 words picked per 32 weights by vpshufb from the half (sub-blocks
+ * 0-7 or 8-15) broadcast to both lanes, the level offset −4·Σ sc·bsums by one vpmaddwd. */
 void qtk_q3_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
     const qtk_block_q3_K *x = (const qtk_block_q3_K *)vx;
     const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
@@ -68,10 +97,11 @@ void qtk_q3_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) 
     double sum = 0.0;
     for (int64_t i = 0; i < n / QK_K; i++) {
         qtk_prefetch_ahead(&x[i], (int)sizeof(x[i]));
-        int8_t sc[16];
-        qtk_kq_unpack_q3_scales(x[i].scales, sc);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(q3k_scales(x[i].scales));
+        const __m256i half[2] = {_mm256_permute2x128_si256(sc16, sc16, 0x00), _mm256_permute2x128_si256(sc16, sc16, 0x11)};
         const __m256i hm = loadu(x[i].hmask);
-        __m256i acc = _mm256_setzero_si256();
+        /* −4·Σ sc·bsums, in the accumulator's lanes */
+        __m256i acc = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(sc16, loadu(y[i].bsums)), 2));
         for (int h = 0; h < 2; h++) {
             const __m256i qv = loadu(x[i].qs + 32 * h);
             for (int j = 0; j < 4; j++) {
@@ -79,13 +109,10 @@ void qtk_q3_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) 
                 const __m256i hb = _mm256_and_si256(srl8(hm, 4 * h + j), m1);
                 const __m256i u = _mm256_or_si256(q2, _mm256_slli_epi16(hb, 2)); /* value + 4 */
                 const int sb = 8 * h + 2 * j;
-                acc = _mm256_add_epi32(acc, dot32(u, loadu(y[i].qs + 128 * h + 32 * j), scales2(sc[sb], sc[sb + 1])));
+                acc = _mm256_add_epi32(acc, dot32(u, loadu(y[i].qs + 128 * h + 32 * j), _mm256_shuffle_epi8(half[h], word_copy(sb % 8, sb % 8 + 1))));
             }
         }
-        int off = 0;
-        for (int sb = 0; sb < 16; sb++) off += sc[sb] * y[i].bsums[sb];
-        const int isum = hsum_i32(acc) - 4 * off;
-        sum += (double)y[i].d * (double)qtk_kq_fp16(&x[i].d) * isum;
+        sum += (double)y[i].d * (double)qtk_kq_fp16(&x[i].d) * hsum_i32(acc);
     }
     *s = (float)sum;
 }
