@@ -34,6 +34,19 @@ static __m256i table16(const int8_t *t, int n) {
     return _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)buf));
 }
 
+/* IQ2_K/IQ3_K: the values + bias B (unsigned, ≤ 110: maddubs pairs ≤ 2·110·128 never
+ * saturate), so a chunk needs no abs/sign step; finish takes B·Σy back per sub-block. */
+static __m256i table16_biased(const int8_t *t, int n, int bias) {
+    int8_t buf[16] = {0};
+    for (int i = 0; i < n; i++) buf[i] = (int8_t)(t[i] + bias);
+    return _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)buf));
+}
+
+/* Σ S·w·y over one register of unsigned (biased) values w, as 8 int32. */
+static inline __m256i dot_chunk_u(__m256i w, __m256i y, __m256i sc) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(w, y), sc);
+}
+
 /* Sub-blocks a (low lane) and a+8 (high lane) of the activations. */
 static inline __m256i load_y(const int8_t *yq, int a) { return qtk_load2x128(yq + 16 * a, yq + 16 * (a + 8)); }
 
@@ -73,11 +86,15 @@ static inline __m256i scales_iq45(const uint8_t *b) {
 }
 
 /* Adds block b's exact integer sum (the int32 lanes plus the shifted-grid
- * correction Σ S·off·bsum over the sub-blocks flagged in `extra`), times d·d_y,
+ * correction Σ S·off·bsum over the sub-blocks flagged in `extra`, minus the table
+ * bias's Σ S·B·bsum), times d·d_y,
  * to sum; reduced per block as the scalar kernel does, so no lane cancellation
  * reaches the float result. */
-static inline float finish(float sum, __m256i acc, __m256i S16, int off, const uint8_t *b, const qtk_block_q8_K *y) {
-    const __m256i c16 = _mm256_mullo_epi16(_mm256_and_si256(S16, bits16(rd16(b + 2))), _mm256_set1_epi16((short)off));
+static inline float finish(float sum, __m256i acc, __m256i S16, int off, int bias, const uint8_t *b, const qtk_block_q8_K *y) {
+    /* S·(off·shifted − B) per sub-block, |·| ≤ 31·63 */
+    const __m256i shb = _mm256_sub_epi16(_mm256_and_si256(bits16(rd16(b + 2)), _mm256_set1_epi16((short)off)),
+                                         _mm256_set1_epi16((short)bias));
+    const __m256i c16 = _mm256_mullo_epi16(S16, shb);
     const __m256i v = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), c16));
     __m128i t = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
     t = _mm_add_epi32(t, _mm_unpackhi_epi64(t, t));
@@ -89,7 +106,7 @@ static inline float finish(float sum, __m256i acc, __m256i S16, int off, const u
 void qtk_iq2_k_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *b = (const uint8_t *)vx;
     const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
-    const __m256i T = table16(qtk_iq2nl_values, 4), m3 = _mm256_set1_epi8(3);
+    const __m256i T = table16_biased(qtk_iq2nl_values, 4, 31), m3 = _mm256_set1_epi8(3);
     float sum = 0.0f;
     for (int64_t ib = 0; ib < n / QK_K; ib++, b += QTK_IQ2_K_SIZE) {
         qtk_prefetch_ahead(b, QTK_IQ2_K_SIZE);
@@ -101,11 +118,11 @@ void qtk_iq2_k_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy)
         for (int sh = 0; sh < 4; sh++) {
             const __m256i i0 = _mm256_and_si256(_mm256_srli_epi16(q0, 2 * sh), m3);
             const __m256i i1 = _mm256_and_si256(_mm256_srli_epi16(q1, 2 * sh), m3);
-            acc = _mm256_add_epi32(acc, dot_chunk(_mm256_shuffle_epi8(T, i0), load_y(yq, 2 * sh), scale_of(S16, 2 * sh)));
-            acc = _mm256_add_epi32(acc, dot_chunk(_mm256_shuffle_epi8(T, i1), load_y(yq, 2 * sh + 1),
+            acc = _mm256_add_epi32(acc, dot_chunk_u(_mm256_shuffle_epi8(T, i0), load_y(yq, 2 * sh), scale_of(S16, 2 * sh)));
+            acc = _mm256_add_epi32(acc, dot_chunk_u(_mm256_shuffle_epi8(T, i1), load_y(yq, 2 * sh + 1),
                                                   scale_of(S16, 2 * sh + 1)));
         }
-        sum = finish(sum, acc, S16, QTK_IQ2_K_SHIFT, b, &y[ib]);
+        sum = finish(sum, acc, S16, QTK_IQ2_K_SHIFT, 31, b, &y[ib]);
     }
     *s = sum;
 }
@@ -113,7 +130,7 @@ void qtk_iq2_k_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy)
 void qtk_iq3_k_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
     const uint8_t *b = (const uint8_t *)vx;
     const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
-    const __m256i T = table16(qtk_iq3nl_values, 8), m3 = _mm256_set1_epi8(3), m4 = _mm256_set1_epi8(4);
+    const __m256i T = table16_biased(qtk_iq3nl_values, 8, 63), m3 = _mm256_set1_epi8(3), m4 = _mm256_set1_epi8(4);
     const __m256i hshift = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
     float sum = 0.0f;
     for (int64_t ib = 0; ib < n / QK_K; ib++, b += QTK_IQ3_K_SIZE) {
@@ -133,11 +150,11 @@ void qtk_iq3_k_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy)
             const __m256i g1 = sh < 2 ? _mm256_slli_epi16(h1, 2 - sh) : _mm256_srli_epi16(h1, sh - 2);
             const __m256i i0 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q0, 2 * sh), m3), _mm256_and_si256(g0, m4));
             const __m256i i1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q1, 2 * sh), m3), _mm256_and_si256(g1, m4));
-            acc = _mm256_add_epi32(acc, dot_chunk(_mm256_shuffle_epi8(T, i0), load_y(yq, 2 * sh), scale_of(S16, 2 * sh)));
-            acc = _mm256_add_epi32(acc, dot_chunk(_mm256_shuffle_epi8(T, i1), load_y(yq, 2 * sh + 1),
+            acc = _mm256_add_epi32(acc, dot_chunk_u(_mm256_shuffle_epi8(T, i0), load_y(yq, 2 * sh), scale_of(S16, 2 * sh)));
+            acc = _mm256_add_epi32(acc, dot_chunk_u(_mm256_shuffle_epi8(T, i1), load_y(yq, 2 * sh + 1),
                                                   scale_of(S16, 2 * sh + 1)));
         }
-        sum = finish(sum, acc, S16, QTK_IQ3_K_SHIFT, b, &y[ib]);
+        sum = finish(sum, acc, S16, QTK_IQ3_K_SHIFT, 63, b, &y[ib]);
     }
     *s = sum;
 }
@@ -160,7 +177,7 @@ void qtk_iq4_k_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy)
             acc = _mm256_add_epi32(acc, dot_chunk(_mm256_shuffle_epi8(T, hi), load_y(yq, 2 * j + 1),
                                                   scale_of(S16, 2 * j + 1)));
         }
-        sum = finish(sum, acc, S16, QTK_IQ4_K_SHIFT, b, &y[ib]);
+        sum = finish(sum, acc, S16, QTK_IQ4_K_SHIFT, 0, b, &y[ib]);
     }
     *s = sum;
 }
@@ -193,7 +210,7 @@ void qtk_iq5_k_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy)
                 acc = _mm256_add_epi32(acc, dot_chunk(vhi, load_y(yq, a + 2), scale_of(S16, a + 2)));
             }
         }
-        sum = finish(sum, acc, S16, QTK_IQ5_K_SHIFT, b, &y[ib]);
+        sum = finish(sum, acc, S16, QTK_IQ5_K_SHIFT, 0, b, &y[ib]);
     }
     *s = sum;
 }
@@ -232,7 +249,7 @@ void qtk_iq6_k_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy)
                 acc = _mm256_add_epi32(acc, dot_chunk(vhi, load_y(yq, a + 2), scale_of(S16, a + 2)));
             }
         }
-        sum = finish(sum, acc, S16, QTK_IQ6_K_SHIFT, b, &y[ib]);
+        sum = finish(sum, acc, S16, QTK_IQ6_K_SHIFT, 0, b, &y[ib]);
     }
     *s = sum;
 }
