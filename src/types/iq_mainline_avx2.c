@@ -85,7 +85,7 @@ static inline __m128i dwords4(const uint32_t *T, unsigned n0, unsigned n1, unsig
 }
 
 /* The 32-group multipliers 2·nibble + 1 of the 4 scale bytes at p (IQ3_S; group 2k: byte k's
- * low nibble) as int16 words 0-7 in both 128-bit lanes: one vpshufb (mul_word) per 32 weights
+ * low nibble) as int16 words 0-7 in both 128-bit lanes: one vpshufb (qtk_word_ctl) per 32 weights
  * then gives group ib's, +11 % over the scalar extraction. (The same for IQ2_XS/IQ2_S's 16
  * per-16 multipliers, from two broadcast halves, ran 7-10 % slower than their scalar pairs.) */
 static inline __m256i mul32_words(const uint8_t *p) {
@@ -93,10 +93,6 @@ static inline __m256i mul32_words(const uint8_t *p) {
     const __m128i n = _mm_unpacklo_epi8(_mm_and_si128(v, m4), _mm_and_si128(_mm_srli_epi16(v, 4), m4));
     const __m128i w = _mm_add_epi16(_mm_slli_epi16(_mm_cvtepu8_epi16(n), 1), _mm_set1_epi16(1));
     return _mm256_broadcastsi128_si256(w);
-}
-/* Word a of src's 128-bit lanes in every word. */
-static inline __m256i mul_word(__m256i src, int a) {
-    return _mm256_shuffle_epi8(src, _mm256_set1_epi16((short)(0x0100 * (2 * a + 1) + 2 * a)));
 }
 
 /* ---- word kernels: the grid entries (unsigned magnitudes) and the sign masks loaded
@@ -169,7 +165,7 @@ static inline int iq3_s_sum_words(const uint8_t *b, const qtk_block_q8_K *yb) {
         const __m256i g = _mm256_set_m128i(
             dwords4(T, q[4] | ((qh << 4) & 256), q[5] | ((qh << 3) & 256), q[6] | ((qh << 2) & 256), q[7] | ((qh << 1) & 256)),
             dwords4(T, q[0] | ((qh << 8) & 256), q[1] | ((qh << 7) & 256), q[2] | ((qh << 6) & 256), q[3] | ((qh << 5) & 256)));
-        acc = mul_add(acc, g, signed_y(yb->qs + 32 * ib, sign_bits32(b + 74 + 4 * ib)), mul_word(mul, ib));
+        acc = mul_add(acc, g, signed_y(yb->qs + 32 * ib, sign_bits32(b + 74 + 4 * ib)), _mm256_shuffle_epi8(mul, qtk_word_ctl(ib, ib)));
     }
     return hsum_i32(acc);
 }

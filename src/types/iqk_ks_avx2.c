@@ -202,12 +202,6 @@ static inline __m128i ks2_bits(unsigned bits) {
     return _mm_cmpeq_epi16(_mm_and_si128(_mm_set1_epi16((short)bits), b), b);
 }
 
-/* vpshufb control selecting int16 word a in the low and b in the high 128 bits. */
-static inline __m256i ks2_sel(int a, int b) {
-    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)(0x0100 * (2 * a + 1) + 2 * a))),
-                                   _mm_set1_epi16((short)(0x0100 * (2 * b + 1) + 2 * b)), 1);
-}
-
 /* 16 int8 values + bias in both 128-bit lanes. */
 static inline __m256i ks2_table(const int8_t *v, int bias) {
     return _mm256_broadcastsi128_si256(
@@ -274,7 +268,7 @@ void qtk_iq3_ks_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
             for (int k = 0; k < 4; k++) {
                 const int j = 4 * h + k;
                 const __m256i w = _mm256_shuffle_epi8(tab, _mm256_or_si256(a[k], ks2_hbit(qh, j)));
-                acc = _mm256_add_epi32(acc, ks2_dot(w, ks2_load(y[ibl].qs + 32 * j), _mm256_shuffle_epi8(Sb, ks2_sel(j, j))));
+                acc = _mm256_add_epi32(acc, ks2_dot(w, ks2_load(y[ibl].qs + 32 * j), _mm256_shuffle_epi8(Sb, qtk_word_ctl(j, j))));
             }
         }
         sumf += y[ibl].d * (float)qtk_hsum_i32x8(acc);
@@ -313,7 +307,7 @@ void qtk_iq2_ks_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
                                   _mm256_shuffle_epi8(t1, hi)};
             for (int k = 0; k < 4; k++) {
                 const int j = 4 * h + k;
-                acc = _mm256_add_epi32(acc, ks2_dot(w[k], ks2_load(y[ibl].qs + 32 * j), _mm256_shuffle_epi8(Sb, ks2_sel(j, j))));
+                acc = _mm256_add_epi32(acc, ks2_dot(w[k], ks2_load(y[ibl].qs + 32 * j), _mm256_shuffle_epi8(Sb, qtk_word_ctl(j, j))));
             }
         }
         sumf += y[ibl].d * (float)qtk_hsum_i32x8(acc);
@@ -359,7 +353,7 @@ void qtk_iq2_kl_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
                 const __m256i g0 = _mm256_blendv_epi8(_mm256_shuffle_epi8(t0l, idx[o]), _mm256_shuffle_epi8(t0h, idx[o]), hi);
                 const __m256i g1 = _mm256_blendv_epi8(_mm256_shuffle_epi8(t1l, idx[o]), _mm256_shuffle_epi8(t1h, idx[o]), hi);
                 /* lane l: weights 0-15 / 16-31 of sub-block 2m+o, activations to match */
-                const __m256i sv = _mm256_shuffle_epi8(Sb, ks2_sel(4 * h + o, 4 * h + 2 + o));
+                const __m256i sv = _mm256_shuffle_epi8(Sb, qtk_word_ctl(4 * h + o, 4 * h + 2 + o));
                 const int8_t *ys = yq + 32 * o;
                 const __m256i y0 = qtk_load2x128(ys, ys + 64);
                 const __m256i y1 = qtk_load2x128(ys + 16, ys + 80);

@@ -71,23 +71,6 @@ void qtk_q2_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) 
     *s = (float)sum;
 }
 
-/* The 16 six-bit scales of a Q3_K block − 32 as int8 (qtk_kq_unpack_q3_scales in vector registers). */
-static inline __m128i q3k_scales(const uint8_t *scales) {
-    uint64_t lo8;
-    uint32_t hi4;
-    memcpy(&lo8, scales, 8);
-    memcpy(&hi4, scales + 8, 4);
-    const __m128i b = _mm_cvtsi64_si128((long long)lo8);
-    const __m128i lo = _mm_and_si128(_mm_unpacklo_epi64(b, _mm_srli_epi16(b, 4)), _mm_set1_epi8(15));
-    const __m128i hi = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32((int)hi4), _mm_setr_epi32(0, 2, 4, 6)), _mm_set1_epi8(3));
-    return _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), _mm_set1_epi8(32));
-}
-
-/* int16 vpshufb control: word w of lane 0 = word a of the source lane, of lane 1 word b. */
-static inline __m256i word_copy(int a, int b) {
-    return _mm256_set_m128i(_mm_set1_epi16((short)(0x0100 * (2 * b + 1) + 2 * b)), _mm_set1_epi16((short)(0x0100 * (2 * a + 1) + 2 * a)));
-}
-
 /* As Q2_K: the scales as int16 words picked per 32 weights by vpshufb from the half (sub-blocks
  * 0-7 or 8-15) broadcast to both lanes, the level offset −4·Σ sc·bsums by one vpmaddwd. */
 void qtk_q3_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
@@ -97,7 +80,7 @@ void qtk_q3_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) 
     double sum = 0.0;
     for (int64_t i = 0; i < n / QK_K; i++) {
         qtk_prefetch_ahead(&x[i], (int)sizeof(x[i]));
-        const __m256i sc16 = _mm256_cvtepi8_epi16(q3k_scales(x[i].scales));
+        const __m256i sc16 = _mm256_cvtepi8_epi16(qtk_q3k_scales_x86(x[i].scales));
         const __m256i half[2] = {_mm256_permute2x128_si256(sc16, sc16, 0x00), _mm256_permute2x128_si256(sc16, sc16, 0x11)};
         const __m256i hm = loadu(x[i].hmask);
         /* −4·Σ sc·bsums, in the accumulator's lanes */
@@ -109,7 +92,7 @@ void qtk_q3_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) 
                 const __m256i hb = _mm256_and_si256(srl8(hm, 4 * h + j), m1);
                 const __m256i u = _mm256_or_si256(q2, _mm256_slli_epi16(hb, 2)); /* value + 4 */
                 const int sb = 8 * h + 2 * j;
-                acc = _mm256_add_epi32(acc, dot32(u, loadu(y[i].qs + 128 * h + 32 * j), _mm256_shuffle_epi8(half[h], word_copy(sb % 8, sb % 8 + 1))));
+                acc = _mm256_add_epi32(acc, dot32(u, loadu(y[i].qs + 128 * h + 32 * j), _mm256_shuffle_epi8(half[h], qtk_word_ctl(sb % 8, sb % 8 + 1))));
             }
         }
         sum += (double)y[i].d * (double)qtk_kq_fp16(&x[i].d) * hsum_i32(acc);

@@ -533,15 +533,7 @@ QTK_FORCE_INLINE void q3k_unpack(const qtk_block_q3_K *x, q3k_unpacked *u) {
         const __m512i bit = qtk_join256(_mm256_set1_epi8((char)(1 << j)), _mm256_set1_epi8((char)(1 << (4 + j))));
         u->u[j] = _mm512_mask_add_epi8(lv, _mm512_test_epi8_mask(hm, bit), lv, four);
     }
-    /* the 16 six-bit scales − 32 (qtk_kq_unpack_q3_scales) */
-    uint64_t lo8;
-    uint32_t hi4;
-    memcpy(&lo8, x->scales, 8);
-    memcpy(&hi4, x->scales + 8, 4);
-    const __m128i b = _mm_cvtsi64_si128((long long)lo8);
-    const __m128i lo = _mm_and_si128(_mm_unpacklo_epi64(b, _mm_srli_epi16(b, 4)), _mm_set1_epi8(15));
-    const __m128i hi = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32((int)hi4), _mm_setr_epi32(0, 2, 4, 6)), _mm_set1_epi8(3));
-    const __m128i sc = _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), _mm_set1_epi8(32));
+    const __m128i sc = qtk_q3k_scales_x86(x->scales); /* the 16 six-bit scales − 32 */
     const __m512i scb = _mm512_broadcast_i32x4(sc);
     for (int p = 0; p < 2; p++)
         u->sw[p] = _mm512_srai_epi16(_mm512_shuffle_epi8(scb, _mm512_loadu_si512((const void *)q3k_word_idx[p])), 8);

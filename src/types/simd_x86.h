@@ -85,6 +85,37 @@ QTK_FORCE_INLINE __m256i qtk_load2x128(const void *lo, const void *hi) {
                                    _mm_loadu_si128((const __m128i *)hi), 1);
 }
 
+/* vpshufb control: every int16 word of the low 128-bit lane = word a of that lane, of the
+ * high lane word b (a per-16-weights multiplier spread over its weights). */
+QTK_FORCE_INLINE __m256i qtk_word_ctl(int a, int b) {
+    if (a == b) return _mm256_set1_epi16((short)(0x0100 * (2 * a + 1) + 2 * a)); /* one broadcast where a is not a constant */
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)(0x0100 * (2 * a + 1) + 2 * a))),
+                                   _mm_set1_epi16((short)(0x0100 * (2 * b + 1) + 2 * b)), 1);
+}
+
+/* The 32 bytes at p transposed as 4 × 8: dword k (k = 0..7) = bytes p[k], p[8 + k],
+ * p[16 + k], p[24 + k] (IQ3_KT's sign bytes, value k of every position). */
+QTK_FORCE_INLINE __m256i qtk_bytes_4x8_transpose(const void *p) {
+    const __m256i tr = _mm256_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12,
+                                        5, 13, 6, 14, 7, 15);
+    const __m256i x = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)p), tr); /* lane L word k: p[16L + k], p[16L + 8 + k] */
+    const __m256i y = _mm256_permute2x128_si256(x, x, 0x01);
+    return _mm256_permute2x128_si256(_mm256_unpacklo_epi16(x, y), _mm256_unpackhi_epi16(x, y), 0x20);
+}
+
+/* The 16 six-bit scales of a Q3_K block (its 12 scale bytes) − 32 as int8, in sub-block
+ * order: qtk_kq_unpack_q3_scales in vector registers. */
+QTK_FORCE_INLINE __m128i qtk_q3k_scales_x86(const uint8_t *scales) {
+    uint64_t lo8;
+    uint32_t hi4;
+    memcpy(&lo8, scales, 8);
+    memcpy(&hi4, scales + 8, 4);
+    const __m128i b = _mm_cvtsi64_si128((long long)lo8);
+    const __m128i lo = _mm_and_si128(_mm_unpacklo_epi64(b, _mm_srli_epi16(b, 4)), _mm_set1_epi8(15));
+    const __m128i hi = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32((int)hi4), _mm_setr_epi32(0, 2, 4, 6)), _mm_set1_epi8(3));
+    return _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), _mm_set1_epi8(32));
+}
+
 /* Word j = bits 2j, 2j + 1 of v (j = 0..7): (v << (14 − 2j)) >> 14 in 16 bits, one
  * multiply instead of eight shifts (the 2-bit high parts of IQ4_XS / IQ2_KL scales). */
 QTK_FORCE_INLINE __m128i qtk_bits2x8(uint16_t v) {

@@ -201,7 +201,7 @@ void qtk_iq4_kt_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y) 
     kt_vec_dot_avx2(QTK_TYPE_IQ4_KT, QTK_KT_F_IQ4, 128, n, s, x, y);
 }
 
-/* ---- matrix × vector (mul_mat) of IQ1_KT, IQ2_KT, IQ4_KT -------------------
+/* ---- matrix × vector (mul_mat) of the KT types -------------------------------
  * As on AVX-512 (trellis_avx512.c): a value is Σ of its 4 masked state bytes − 126,
  * and a lane is a generator group: seed register r holds groups 8r .. 8r + 7, state
  * k of all 8 is seeds · MUL^(k+1) (no seed broadcast). Σ v·y is vpmaddubsw of the
@@ -318,14 +318,11 @@ QTK_FORCE_INLINE __m256i kt_totals8_avx2(const __m256i a[8]) {
     return _mm256_add_epi32(_mm256_permute2x128_si256(q0, q1, 0x20), _mm256_permute2x128_si256(q0, q1, 0x31));
 }
 
-/* IQ3_KT's sign dwords: dword k holds qh[k], qh[8 + k], qh[16 + k], qh[24 + k] (the
- * sign of value k of sub-block b, position j in it, is bit 8j + b). */
-QTK_FORCE_INLINE __m256i kt_iq3_sign_words_avx2(const uint8_t *qh) {
-    const __m256i tr = _mm256_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12,
-                                        5, 13, 6, 14, 7, 15);
-    const __m256i x = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)(const void *)qh), tr);
-    const __m256i y = _mm256_permute2x128_si256(x, x, 0x01);
-    return _mm256_permute2x128_si256(_mm256_unpacklo_epi16(x, y), _mm256_unpackhi_epi16(x, y), 0x20);
+/* The 8 block totals (block order) of 4 registers whose low 128-bit lane holds partials
+ * of block 2r and the high lane of block 2r + 1: the hadds leave [b0 b2 b4 b6 | b1 b3 b5 b7]. */
+QTK_FORCE_INLINE __m256i kt_pair_totals_avx2(const __m256i acc[4]) {
+    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(acc[0], acc[1]), _mm256_hadd_epi32(acc[2], acc[3]));
+    return _mm256_permutevar8x32_epi32(h, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
 /* One IQ3_KT super-block's 8 block totals. Values k, k + 1 of register r's 8 groups
@@ -337,7 +334,7 @@ QTK_FORCE_INLINE __m256i kt_iq3_sign_words_avx2(const uint8_t *qh) {
  * 0 at P = −1, W = −1). */
 QTK_FORCE_INLINE __m256i kt_iq3_totals_avx2(const __m256i seeds[4], const uint8_t *qh, const __m256i *pw, const int8_t *rep) {
     const __m256i mask = _mm256_set1_epi32(0x3F3F3F3F), ones8 = _mm256_set1_epi8(1), m7fff = _mm256_set1_epi16(0x7FFF);
-    const __m256i q = kt_iq3_sign_words_avx2(qh);
+    const __m256i q = qtk_bytes_4x8_transpose(qh); /* dword k: qh[k], qh[8 + k], qh[16 + k], qh[24 + k] */
     __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
     for (int k = 0; k < 8; k += 2) {
         const __m256i q0 = _mm256_permutevar8x32_epi32(q, _mm256_set1_epi32(k));
@@ -354,9 +351,7 @@ QTK_FORCE_INLINE __m256i kt_iq3_totals_avx2(const __m256i seeds[4], const uint8_
             acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(p, _mm256_sign_epi16(y, _mm256_xor_si256(_mm256_xor_si256(p, m7fff), w))));
         }
     }
-    /* acc[r]: block 2r in lane 0, 2r + 1 in lane 1; the hadds leave [b0 b2 b4 b6 | b1 b3 b5 b7] */
-    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(acc[0], acc[1]), _mm256_hadd_epi32(acc[2], acc[3]));
-    return _mm256_permutevar8x32_epi32(h, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    return kt_pair_totals_avx2(acc); /* acc[r]: block 2r in lane 0, 2r + 1 in lane 1 */
 }
 
 QTK_FORCE_INLINE void kt_mul_mat_avx2(int type, float factor, size_t bb, int64_t n, const void *w, size_t ws,
@@ -400,10 +395,7 @@ QTK_FORCE_INLINE void kt_mul_mat_avx2(int type, float factor, size_t bb, int64_t
                             if (type == QTK_TYPE_IQ4_KT) {
                                 tot = kt_totals8_avx2(acc); /* register g is block g */
                             } else {
-                                /* register g: block 2g in lanes 0-3, 2g + 1 in 4-7; the hadds leave
-                                 * [b0 b2 b4 b6 | b1 b3 b5 b7] */
-                                const __m256i q = _mm256_hadd_epi32(_mm256_hadd_epi32(acc[0], acc[1]), _mm256_hadd_epi32(acc[2], acc[3]));
-                                tot = _mm256_permutevar8x32_epi32(q, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+                                tot = kt_pair_totals_avx2(acc); /* register g: blocks 2g, 2g + 1 */
                             }
                             tot = _mm256_sub_epi32(tot, _mm256_loadu_si256((const __m256i *)(const void *)(t->s126 + 8 * (i - i0))));
                         }

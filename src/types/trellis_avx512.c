@@ -234,7 +234,7 @@ void qtk_iq4_kt_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y
     kt_vec_dot_avx512(QTK_TYPE_IQ4_KT, QTK_KT_F_IQ4, 128, n, s, x, y);
 }
 
-/* ---- matrix × vector (mul_mat) of IQ1_KT, IQ2_KT, IQ4_KT -------------------
+/* ---- matrix × vector (mul_mat) of the KT types -------------------------------
  * A value is v = Σ of the 4 masked state bytes − 126, so Σ v·y over a sub-block is
  * Σ_lanes vpdpbusd(masked state, y repeated in the 4 bytes of its lane) − 126·Σy.
  * Here a lane is a generator group, not a value: seed register r of the unpack
@@ -246,7 +246,7 @@ void qtk_iq4_kt_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y
  * register r's sums is then group 16r + l's Σ, and the 8 block totals are sums of
  * adjacent lanes. The integer totals are vec_dot's, the float steps the same in
  * the same order, so the results are vec_dot's bits (test_dot compares every
- * column count). IQ3_KT, whose values are |v| with signs, keeps vec_dot. */
+ * column count). IQ3_KT's values are |v| with signs (kt_iq3_totals). */
 #define KT_CHUNK_SB 32 /* super-blocks per activation table (32 KiB of repeated quants) */
 
 typedef struct {
@@ -326,26 +326,16 @@ QTK_FORCE_INLINE __m256i kt_lane_totals(__m512i a, __m512i b, __m512i order) {
     return _mm512_castsi512_si256(_mm512_permutexvar_epi32(order, z));
 }
 
-/* IQ3_KT's sign masks: bit l of mask (r, k) is the sign of value k of group 16r + l
- * (sub-block b = 4r + l/4, value 8·(l%4) + k: bit b of qh[8·(l%4) + k]). A byte
- * transpose makes dword k of the result the bytes qh[k], qh[8 + k], qh[16 + k],
- * qh[24 + k] (Q_k); lane l of a test of Q_k against bit 8·(l%4) + 4r + l/4 is then
- * the sign. */
-QTK_FORCE_INLINE __m512i kt_iq3_sign_words(const uint8_t *qh) {
-    const __m256i tr = _mm256_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12,
-                                        5, 13, 6, 14, 7, 15);
-    const __m256i x = _mm256_shuffle_epi8(loadu256(qh), tr); /* lane L word k: qh[16L + k], qh[16L + 8 + k] */
-    const __m256i y = _mm256_permute2x128_si256(x, x, 0x01);
-    return _mm512_castsi256_si512(_mm256_permute2x128_si256(_mm256_unpacklo_epi16(x, y), _mm256_unpackhi_epi16(x, y), 0x20));
-}
-
 /* One IQ3_KT super-block's 8 block totals of Σ v·y: |v| by vpdpbusd from −126 and
  * vpabsd, the sign put on the activation (masked negate), the product by vpdpwssd
- * (|v| ≤ 126 and the activation in the low halves; the high half of |v| is 0). */
+ * (|v| ≤ 126 and the activation in the low halves; the high half of |v| is 0). The
+ * sign of value k of group 16r + l (sub-block b = 4r + l/4, value 8·(l%4) + k) is bit
+ * b of qh[8·(l%4) + k]: with dword k of q = qh[k], qh[8 + k], qh[16 + k], qh[24 + k],
+ * lane l of a test of q_k against bit 8·(l%4) + 4r + l/4. */
 QTK_FORCE_INLINE __m256i kt_iq3_totals(const kt_super *u, const uint8_t *qh, const __m512i *pw, const __m512i *rep,
                                        __m512i order) {
     const __m512i mask = _mm512_set1_epi32(0x3F3F3F3F), ones = _mm512_set1_epi8(1), m126 = _mm512_set1_epi32(-126);
-    const __m512i q = kt_iq3_sign_words(qh);
+    const __m512i q = _mm512_castsi256_si512(qtk_bytes_4x8_transpose(qh));
     __m512i bits[2], acc[2][2];
     for (int r = 0; r < 2; r++) {
         int32_t b[16];
