@@ -149,15 +149,21 @@ static inline __m256i q8_2_heads8(const qtk_block_q8_2 *y) {
     return _mm256_inserti128_si256(_mm256_castsi128_si256(h[0]), h[1], 1);
 }
 
-/* Q4_K (qh == NULL) and Q5_K block × its 8 Q8_2 blocks: lane k = the float value of
- * sub-block k, dy·(d·sc·Σq·qs − dmin·m·Σqs) (each sum an exact int32, as the scalar kernel's). */
-QTK_FORCE_INLINE __m256 type1_block_avx2(const uint8_t *scales12, float d, float dmin, const uint8_t *qs,
-                                      const uint8_t *qh, const qtk_block_q8_2 *y) {
+/* A Q4_K (qh == NULL) or Q5_K block unpacked for type1_mul_avx2: the 256 unsigned levels
+ * as 8 registers (register k = sub-block k, the block of Q8_2 activation block k) and the
+ * float sub-block scales a = d·sc and mins b = dmin·m (exact: 11 × 6 bits). Split from the
+ * product so a multi-column tile unpacks once per block. */
+typedef struct type1_avx2_unpacked {
+    __m256i q[8];
+    __m256 a, b;
+} type1_avx2_unpacked;
+
+QTK_FORCE_INLINE void type1_unpack_avx2(const uint8_t *scales12, float d, float dmin, const uint8_t *qs,
+                                        const uint8_t *qh, type1_avx2_unpacked *u) {
     /* sc[0..7] in bytes 0..7, m[0..7] in 8..15 (the 16 bytes read are inside the block) */
     const __m128i sm = qtk_kq_scales_min_x86(_mm_loadu_si128((const __m128i *)(const void *)scales12), 0);
-    const __m256i m4 = _mm256_set1_epi8(15), m1 = _mm256_set1_epi8(1), ones = _mm256_set1_epi16(1);
+    const __m256i m4 = _mm256_set1_epi8(15), m1 = _mm256_set1_epi8(1);
     const __m256i hv = qh ? loadu(qh) : _mm256_setzero_si256();
-    __m256i p[8];
     for (int c = 0; c < 4; c++) {
         const __m256i qv = loadu(qs + 32 * c);
         __m256i lo = _mm256_and_si256(qv, m4);
@@ -166,86 +172,225 @@ QTK_FORCE_INLINE __m256 type1_block_avx2(const uint8_t *scales12, float d, float
             lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(srl8(hv, 2 * c), m1), 4));
             hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(srl8(hv, 2 * c + 1), m1), 4));
         }
-        p[2 * c] = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, loadu(y[2 * c].qs)), ones);
-        p[2 * c + 1] = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, loadu(y[2 * c + 1].qs)), ones);
+        u->q[2 * c] = lo;
+        u->q[2 * c + 1] = hi;
     }
-    const __m256 isum = _mm256_cvtepi32_ps(hsum8x8(p));
-    /* d (low half) and Σqs (high half) of the 8 activation blocks (scalar loads:
-     * vpgatherdd is slow on some CPUs, e.g. AMD Zen) */
-    const __m256i head = q8_2_heads8(y);
-    const __m256 dy = fp16_lo_to_ps(head), ysum = _mm256_cvtepi32_ps(_mm256_srai_epi32(head, 16));
     const __m256 scf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sm));
     const __m256 mf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(sm, sm)));
-    const __m256 a = _mm256_mul_ps(_mm256_set1_ps(d), scf), b = _mm256_mul_ps(_mm256_set1_ps(dmin), mf); /* exact */
+    u->a = _mm256_mul_ps(_mm256_set1_ps(d), scf);
+    u->b = _mm256_mul_ps(_mm256_set1_ps(dmin), mf);
+}
+
+/* d (lanes 0..7, float) and Σqs (as float) of a super-block's 8 Q8_2 activation blocks
+ * (scalar loads: vpgatherdd is slow on some CPUs, e.g. AMD Zen). */
+QTK_FORCE_INLINE void type1_heads_avx2(const qtk_block_q8_2 *y, __m256 *dy, __m256 *ysum) {
+    const __m256i head = q8_2_heads8(y);
+    *dy = fp16_lo_to_ps(head);
+    *ysum = _mm256_cvtepi32_ps(_mm256_srai_epi32(head, 16));
+}
+
+/* An unpacked block × its 8 Q8_2 blocks: lane k = the float value of sub-block k,
+ * dy·(d·sc·Σq·qs − dmin·m·Σqs) (each sum an exact int32, as the scalar kernel's). */
+QTK_FORCE_INLINE __m256 type1_mul_avx2(const type1_avx2_unpacked *u, const qtk_block_q8_2 *y, __m256 dy, __m256 ysum) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i p[8];
+    for (int k = 0; k < 8; k++) p[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(u->q[k], loadu(y[k].qs)), ones);
+    const __m256 isum = _mm256_cvtepi32_ps(hsum8x8(p));
     /* a·isum − b·ysum rounded once (they often nearly cancel): a·isum is exact inside the
-     * FMA, b·ysum is split into its rounded value p and exact error e */
-    const __m256 pm = _mm256_mul_ps(b, ysum), e = _mm256_fmsub_ps(b, ysum, pm);
-    return _mm256_mul_ps(dy, _mm256_sub_ps(_mm256_fmsub_ps(a, isum, pm), e));
+     * FMA, b·ysum is split into its rounded value pm and exact error e */
+    const __m256 pm = _mm256_mul_ps(u->b, ysum), e = _mm256_fmsub_ps(u->b, ysum, pm);
+    return _mm256_mul_ps(dy, _mm256_sub_ps(_mm256_fmsub_ps(u->a, isum, pm), e));
 }
 
-void qtk_q4_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
-    const qtk_block_q4_K *x = (const qtk_block_q4_K *)vx;
-    const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)vy;
-    __m256d acc = _mm256_setzero_pd();
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        qtk_prefetch_ahead(&x[i], (int)sizeof(x[i]));
-        acc = acc_pd(acc, type1_block_avx2(x[i].scales, fp16_f16c(&x[i].d), fp16_f16c(&x[i].dmin), x[i].qs,
-                                           NULL, y + 8 * i));
+/* ---- Q4_K / Q5_K: vec_dot and the multi-column kernels (mul_mat of qtk.h) ----
+ * A tile of one row × C ≤ 4 columns unpacks each weight block once; with several
+ * rows, each column's activation heads (d and Σqs of the Q8_2 blocks) come from a
+ * stack table made once per call, the values type1_heads_avx2 computes inline, so
+ * every tile and vec_dot (the 1 × 1 tile) give the same bits. */
+#define T1_MAX_SB (QTK_TABLE_ROW_WEIGHTS / 256)
+#define TYPE1_KERNELS_AVX2(T, BLOCK, QH)                                                                   \
+    QTK_FORCE_INLINE void T##_tile_avx2(const int C, int64_t nb, const uint8_t *w, const uint8_t *a, size_t as, \
+                                        const __m256 *heads, float *out, size_t os) {                      \
+        const BLOCK *x = (const BLOCK *)(const void *)w;                                                 \
+        __m256d acc[4];                                                                                  \
+        for (int c = 0; c < C; c++) acc[c] = _mm256_setzero_pd();                                        \
+        for (int64_t i = 0; i < nb; i++) {                                                               \
+            type1_avx2_unpacked u;                                                                       \
+            qtk_prefetch_ahead(&x[i], (int)sizeof(BLOCK));                                               \
+            type1_unpack_avx2(x[i].scales, fp16_f16c(&x[i].d), fp16_f16c(&x[i].dmin), x[i].qs, QH, &u);  \
+            for (int c = 0; c < C; c++) {                                                                \
+                const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)(const void *)(a + (size_t)c * as) + 8 * i; \
+                __m256 dy, ys;                                                                           \
+                if (heads) {                                                                             \
+                    dy = heads[2 * ((size_t)c * T1_MAX_SB + (size_t)i)];                                 \
+                    ys = heads[2 * ((size_t)c * T1_MAX_SB + (size_t)i) + 1];                             \
+                } else {                                                                                 \
+                    type1_heads_avx2(y, &dy, &ys);                                                       \
+                }                                                                                        \
+                acc[c] = acc_pd(acc[c], type1_mul_avx2(&u, y, dy, ys));                                  \
+            }                                                                                            \
+        }                                                                                                \
+        for (int c = 0; c < C; c++) out[(size_t)c * os] = (float)hsum_pd(acc[c]);                        \
+    }                                                                                                    \
+    void qtk_##T##_mul_mat_avx2(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, \
+                                size_t os, int64_t nr, int64_t nc) {                                     \
+        const int64_t nb = n / QK_K;                                                                     \
+        const uint8_t *wb = (const uint8_t *)w, *ab = (const uint8_t *)a;                                \
+        __m256 heads[4 * T1_MAX_SB * 2];                                                                 \
+        for (int64_t c = 0; c < nc;) {                                                                   \
+            const int C = nc - c >= 4 ? 4 : nc - c >= 2 ? 2 : 1;                                         \
+            const uint8_t *ac = ab + (size_t)c * as;                                                     \
+            const __m256 *hp = NULL;                                                                     \
+            if (nr > 1 && nb <= T1_MAX_SB) {                                                             \
+                for (int cc = 0; cc < C; cc++)                                                           \
+                    for (int64_t i = 0; i < nb; i++) {                                                   \
+                        __m256 *h = heads + 2 * ((size_t)cc * T1_MAX_SB + (size_t)i);                    \
+                        type1_heads_avx2((const qtk_block_q8_2 *)(const void *)(ac + (size_t)cc * as) + 8 * i, &h[0], &h[1]); \
+                    }                                                                                    \
+                hp = heads;                                                                              \
+            }                                                                                            \
+            for (int64_t r = 0; r < nr; r++) {                                                           \
+                const uint8_t *wr = wb + (size_t)r * ws;                                                 \
+                float *o = out + (size_t)c * os + (size_t)r;                                             \
+                if (C == 4) T##_tile_avx2(4, nb, wr, ac, as, hp, o, os);                                 \
+                else if (C == 2) T##_tile_avx2(2, nb, wr, ac, as, hp, o, os);                            \
+                else T##_tile_avx2(1, nb, wr, ac, as, hp, o, os);                                        \
+            }                                                                                            \
+            c += C;                                                                                      \
+        }                                                                                                \
+    }                                                                                                    \
+    void qtk_##T##_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {                   \
+        T##_tile_avx2(1, n / QK_K, (const uint8_t *)vx, (const uint8_t *)vy, 0, NULL, s, 0);             \
     }
-    *s = (float)hsum_pd(acc);
-}
 
-void qtk_q5_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
-    const qtk_block_q5_K *x = (const qtk_block_q5_K *)vx;
-    const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)vy;
-    __m256d acc = _mm256_setzero_pd();
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        qtk_prefetch_ahead(&x[i], (int)sizeof(x[i]));
-        acc = acc_pd(acc, type1_block_avx2(x[i].scales, fp16_f16c(&x[i].d), fp16_f16c(&x[i].dmin), x[i].qs,
-                                           x[i].qh, y + 8 * i));
-    }
-    *s = (float)hsum_pd(acc);
-}
+TYPE1_KERNELS_AVX2(q4_K, qtk_block_q4_K, NULL)
+TYPE1_KERNELS_AVX2(q5_K, qtk_block_q5_K, x[i].qh)
 
-/* Q6_K × Q8_0: for each of the 8 Q8_0 blocks of a super-block, Σ sc·Σ(q − 32)·qs over its two
- * 16-weight sub-blocks as an exact int32 (the −32 through maddubs(32, qs): int16 pair sums stay
- * within ±(63 + 32)·127·2), then scaled by d·d_y in float. */
-void qtk_q6_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
-    const qtk_block_q6_K *x = (const qtk_block_q6_K *)vx;
-    const qtk_block_q8_0 *y = (const qtk_block_q8_0 *)vy;
-    const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3), m32 = _mm256_set1_epi8(32);
+/* ---- Q6_K × Q8_0 ----
+ * Per Q8_0 block b (weights 32b…, sub-blocks 2b and 2b + 1 of 16): Σ sc·(u − 32)·qs as an
+ * exact int32 with u = level + 32 ∈ [0, 63] (maddubs pairs ≤ 2·63·127 < 2^15), then
+ * scaled by d·d_y in float. The −32 share is −32·Σ sc·(Σ of the sub-block's 16 qs): one
+ * vpmaddwd of the 16 scales with the 16 sums, which depend on the column only — so
+ * mul_mat keeps them (and d_y) in a per-call table, and vec_dot forms them per block. */
+typedef struct q6k_avx2_unpacked {
+    __m256i q[8]; /* u of Q8_0 block b */
+    __m256i scl;  /* int16 scales: lane 0 = sc[0,2,…,14], lane 1 = sc[1,3,…,15] */
+    __m256i sc16; /* int16 scales sc[0…15] in order */
+    float d;
+} q6k_avx2_unpacked;
+
+QTK_FORCE_INLINE void q6k_unpack_avx2(const qtk_block_q6_K *x, q6k_avx2_unpacked *u) {
+    const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);
     /* 16 int8 scales → even ones in bytes 0…7, odd ones in 8…15 */
     const __m128i even_odd = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
-    __m256d acc = _mm256_setzero_pd();
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        qtk_prefetch_ahead(&x[i], (int)sizeof(x[i]));
-        const qtk_block_q8_0 *yb = y + 8 * i;
-        /* int16 scales: lane 0 = sc[0,2,…,14], lane 1 = sc[1,3,…,15], so Q8_0 block b takes
-         * element b of each lane (its first and second 16 weights) */
-        const __m128i sc8 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)x[i].scales), even_odd);
-        const __m256i scl = _mm256_cvtepi8_epi16(sc8);
-        __m256i p[8];
-        for (int h = 0; h < 2; h++) {
-            const __m256i ql0 = loadu(x[i].ql + 64 * h), ql1 = loadu(x[i].ql + 64 * h + 32);
-            const __m256i qh = loadu(x[i].qh + 32 * h);
-            for (int t = 0; t < 4; t++) {
-                const __m256i lsrc = (t % 2) ? ql1 : ql0;
-                const __m256i lo = t >= 2 ? _mm256_and_si256(_mm256_srli_epi16(lsrc, 4), m4) : _mm256_and_si256(lsrc, m4);
-                const __m256i hi = _mm256_and_si256(srl8(qh, 2 * t), m3);
-                const __m256i u = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)); /* value + 32 */
-                const int b = 4 * h + t;
-                const __m256i q8 = loadu(yb[b].qs);
-                const __m256i d16 = _mm256_sub_epi16(_mm256_maddubs_epi16(u, q8), _mm256_maddubs_epi16(m32, q8));
-                const __m256i scb = _mm256_shuffle_epi8(scl, _mm256_set1_epi16((short)(0x0100 + 0x0202 * b)));
-                p[b] = _mm256_madd_epi16(d16, scb);
-            }
+    const __m128i sc8 = _mm_loadu_si128((const __m128i *)(const void *)x->scales);
+    u->scl = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, even_odd));
+    u->sc16 = _mm256_cvtepi8_epi16(sc8);
+    for (int h = 0; h < 2; h++) {
+        const __m256i ql0 = loadu(x->ql + 64 * h), ql1 = loadu(x->ql + 64 * h + 32);
+        const __m256i qh = loadu(x->qh + 32 * h);
+        for (int t = 0; t < 4; t++) {
+            const __m256i lsrc = (t % 2) ? ql1 : ql0;
+            const __m256i lo = t >= 2 ? _mm256_and_si256(_mm256_srli_epi16(lsrc, 4), m4) : _mm256_and_si256(lsrc, m4);
+            const __m256i hi = _mm256_and_si256(srl8(qh, 2 * t), m3);
+            u->q[4 * h + t] = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)); /* value + 32 */
         }
-        const __m256 isum = _mm256_cvtepi32_ps(hsum8x8(p));
-        uint16_t h[8];
-        for (int k = 0; k < 8; k++) memcpy(&h[k], &yb[k].d, 2);
-        const __m256 dy = _mm256_cvtph_ps(_mm_setr_epi16((short)h[0], (short)h[1], (short)h[2], (short)h[3],
-                                                         (short)h[4], (short)h[5], (short)h[6], (short)h[7]));
-        acc = acc_pd(acc, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(fp16_f16c(&x[i].d)), dy), isum));
     }
-    *s = (float)hsum_pd(acc);
+    u->d = fp16_f16c(&x->d);
+}
+
+/* The column side of a super-block: d_y of its 8 Q8_0 blocks and the 16 sums of 16 qs
+ * (int16: |Σ| ≤ 16·128). */
+QTK_FORCE_INLINE void q6k_heads_avx2(const qtk_block_q8_0 *yb, __m256 *dy, __m256i *ys16) {
+    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    __m256i s[4];
+    for (int k = 0; k < 4; k++) {
+        /* blocks 2k, 2k+1: lanes 0…3 / 4…7 = 4-sums of the first / second 16 of each */
+        const __m256i a = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, loadu(yb[2 * k].qs)), ones16);
+        const __m256i b = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, loadu(yb[2 * k + 1].qs)), ones16);
+        s[k] = _mm256_hadd_epi32(a, b); /* a01 a23 b01 b23 | a45 a67 b45 b67 (8-sums) */
+    }
+    /* 16-sums: sub-block 2b (first 16 of block b) and 2b + 1 */
+    const __m256i t01 = _mm256_hadd_epi32(s[0], s[1]), t23 = _mm256_hadd_epi32(s[2], s[3]);
+    /* t01 = [y0a y1a y2a y3a | y0b y1b y2b y3b] with yNa = first 16 of block N, b = second */
+    const __m256i lo = _mm256_permute2x128_si256(t01, t23, 0x20), hi = _mm256_permute2x128_si256(t01, t23, 0x31);
+    /* lo = first 16s of blocks 0…7, hi = second 16s: interleaved, the pack leaves sub-blocks
+     * 0…7 in the low lane (blocks 0…3) and 8…15 in the high one */
+    *ys16 = _mm256_packs_epi32(_mm256_unpacklo_epi32(lo, hi), _mm256_unpackhi_epi32(lo, hi));
+    uint16_t hd[8];
+    for (int k = 0; k < 8; k++) memcpy(&hd[k], &yb[k].d, 2);
+    *dy = _mm256_cvtph_ps(_mm_setr_epi16((short)hd[0], (short)hd[1], (short)hd[2], (short)hd[3], (short)hd[4],
+                                         (short)hd[5], (short)hd[6], (short)hd[7]));
+}
+
+/* An unpacked block × its 8 Q8_0 blocks: the 8 block values d·d_y·Σ sc·(u − 32)·qs. */
+QTK_FORCE_INLINE __m256 q6k_mul_avx2(const q6k_avx2_unpacked *u, const qtk_block_q8_0 *yb, __m256 dy, __m256i ys16) {
+    __m256i p[8];
+    for (int b = 0; b < 8; b++) {
+        const __m256i scb = _mm256_shuffle_epi8(u->scl, _mm256_set1_epi16((short)(0x0100 + 0x0202 * b)));
+        p[b] = _mm256_madd_epi16(_mm256_maddubs_epi16(u->q[b], loadu(yb[b].qs)), scb);
+    }
+    const __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(u->sc16, ys16), 5); /* lane b: 32·Σ sc·Σqs */
+    const __m256 isum = _mm256_cvtepi32_ps(_mm256_sub_epi32(hsum8x8(p), off));
+    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(u->d), dy), isum);
+}
+
+#define Q6K_MAX_SB (QTK_TABLE_ROW_WEIGHTS / 256)
+QTK_FORCE_INLINE void q6_K_tile_avx2(const int C, int64_t nb, const uint8_t *w, const uint8_t *a, size_t as,
+                                     const __m256i *heads, float *out, size_t os) {
+    const qtk_block_q6_K *x = (const qtk_block_q6_K *)(const void *)w;
+    __m256d acc[4];
+    for (int c = 0; c < C; c++) acc[c] = _mm256_setzero_pd();
+    for (int64_t i = 0; i < nb; i++) {
+        q6k_avx2_unpacked u;
+        qtk_prefetch_ahead(&x[i], (int)sizeof(x[i]));
+        q6k_unpack_avx2(&x[i], &u);
+        for (int c = 0; c < C; c++) {
+            const qtk_block_q8_0 *yb = (const qtk_block_q8_0 *)(const void *)(a + (size_t)c * as) + 8 * i;
+            __m256 dy;
+            __m256i ys16;
+            if (heads) {
+                dy = _mm256_castsi256_ps(heads[2 * ((size_t)c * Q6K_MAX_SB + (size_t)i)]);
+                ys16 = heads[2 * ((size_t)c * Q6K_MAX_SB + (size_t)i) + 1];
+            } else {
+                q6k_heads_avx2(yb, &dy, &ys16);
+            }
+            acc[c] = acc_pd(acc[c], q6k_mul_avx2(&u, yb, dy, ys16));
+        }
+    }
+    for (int c = 0; c < C; c++) out[(size_t)c * os] = (float)hsum_pd(acc[c]);
+}
+
+void qtk_q6_K_mul_mat_avx2(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                           int64_t nr, int64_t nc) {
+    const int64_t nb = n / QK_K;
+    const uint8_t *wb = (const uint8_t *)w, *ab = (const uint8_t *)a;
+    __m256i heads[4 * Q6K_MAX_SB * 2]; /* per column and super-block: d_y (float), the 16 sums */
+    for (int64_t c = 0; c < nc;) {
+        const int C = nc - c >= 4 ? 4 : nc - c >= 2 ? 2 : 1;
+        const uint8_t *ac = ab + (size_t)c * as;
+        const __m256i *hp = NULL;
+        if (nr > 1 && nb <= Q6K_MAX_SB) {
+            for (int cc = 0; cc < C; cc++)
+                for (int64_t i = 0; i < nb; i++) {
+                    __m256 dy;
+                    __m256i *h = heads + 2 * ((size_t)cc * Q6K_MAX_SB + (size_t)i);
+                    q6k_heads_avx2((const qtk_block_q8_0 *)(const void *)(ac + (size_t)cc * as) + 8 * i, &dy, &h[1]);
+                    h[0] = _mm256_castps_si256(dy);
+                }
+            hp = heads;
+        }
+        for (int64_t r = 0; r < nr; r++) {
+            const uint8_t *wr = wb + (size_t)r * ws;
+            float *o = out + (size_t)c * os + (size_t)r;
+            if (C == 4) q6_K_tile_avx2(4, nb, wr, ac, as, hp, o, os);
+            else if (C == 2) q6_K_tile_avx2(2, nb, wr, ac, as, hp, o, os);
+            else q6_K_tile_avx2(1, nb, wr, ac, as, hp, o, os);
+        }
+        c += C;
+    }
+}
+
+void qtk_q6_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
+    q6_K_tile_avx2(1, n / QK_K, (const uint8_t *)vx, (const uint8_t *)vy, 0, NULL, s, 0);
 }

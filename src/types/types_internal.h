@@ -92,6 +92,13 @@ void qtk_q8_0_from_float(const float *src, void *dst, int64_t n);
 void qtk_q8_0_vec_dot_scalar(int64_t n, float *s, const void *x, const void *y);
 void qtk_q8_0_vec_dot_avx2(int64_t n, float *s, const void *x, const void *y);
 void qtk_q8_0_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y);
+/* Multi-column kernels (qtk_mul_mat_fn) of Q4_K/Q5_K/Q6_K, AVX2 level (kquants_avx2.c). */
+void qtk_q4_K_mul_mat_avx2(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                           int64_t nr, int64_t nc);
+void qtk_q5_K_mul_mat_avx2(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                           int64_t nr, int64_t nc);
+void qtk_q6_K_mul_mat_avx2(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                           int64_t nr, int64_t nc);
 /* Multi-column kernels (qtk_mul_mat_fn) of Q4_K/Q5_K, AVX-512 level. */
 void qtk_q4_K_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
                              int64_t nr, int64_t nc);
