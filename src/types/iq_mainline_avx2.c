@@ -174,46 +174,101 @@ static inline int iq3_s_sum_words(const uint8_t *b, const qtk_block_q8_K *yb) {
  * calibrate) loaded straight into the register, maddubs of these unsigned values (≤ 18:
  * no abs/sign step, pairs ≤ 2·18·128), the multipliers by madd, and the offset of
  * q = 8g + δ from the Q8_K bsums (Σ y per 16): per 32-group of IQ1_S Σ q·y = Σ u·y +
- * (δ − 8)·Σ y; IQ1_M (δ per octet) takes u' = u + δ + 1 = q + 9 and −9·Σ y. */
+ * (δ − 8)·Σ y; IQ1_M (δ per octet) takes u' = u + δ + 1 = q + 9 and −9·Σ y.
+ * Everything but the 32 grid loads is done for the whole super-block in vector registers:
+ * the 11-bit indices (moved to general registers two at a time), the multipliers as
+ * int16 words (one vpshufb per 32 weights picks a group's), IQ1_M's δ bytes, and the
+ * offset as one vpmaddwd with the bsums. Per 32 weights these were ~20 scalar
+ * operations (index bits, multipliers, offset) and two broadcasts from general
+ * registers: IQ1_S 1.6 → 3.5 GB/s, IQ1_M 1.6 → 3.6 GB/s on one Zen 4 core (16 super-blocks
+ * × 256 rows, in cache). */
 static const uint64_t *g_iq1_x8;
 
+/* The grid qwords of the 4 indices in v as one register (the indices taken out by two
+ * 64-bit moves: stored to the stack and loaded back one by one, the loads wait for the
+ * store, 15 % slower). */
+static inline __m256i iq1_u4(__m128i v) {
+    const uint64_t a = (uint64_t)_mm_cvtsi128_si64(v), b = (uint64_t)_mm_extract_epi64(v, 1);
+    return _mm256_set_m128i(qword_pair(g_iq1_x8, (uint32_t)b, (uint32_t)(b >> 32)), qword_pair(g_iq1_x8, (uint32_t)a, (uint32_t)(a >> 32)));
+}
+
 static inline int iq1_s_sum_words(const uint8_t *b, const qtk_block_q8_K *yb) {
-    const uint64_t *T = g_iq1_x8;
-    __m256i acc = _mm256_setzero_si256();
-    int off = 0;
-    for (int ib = 0; ib < 8; ib++) {
-        const unsigned h = iqm_u16(b + 34 + 2 * ib); /* 4 × 3 high index bits, scale, δ sign */
-        const uint8_t *q = b + 2 + 4 * ib;
-        const __m256i u = _mm256_set_m128i(qword_pair(T, q[2] | ((h << 2) & 0x700), q[3] | ((h >> 1) & 0x700)),
-                                           qword_pair(T, q[0] | ((h << 8) & 0x700), q[1] | ((h << 5) & 0x700)));
-        const int m = 2 * ((h >> 12) & 7) + 1;
-        const __m256i y = _mm256_loadu_si256((const __m256i *)(const void *)(yb->qs + 32 * ib));
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, y), _mm256_set1_epi16((short)m)));
-        off += m * ((h & 0x8000) ? -9 : -7) * (yb->bsums[2 * ib] + yb->bsums[2 * ib + 1]);
+    __m256i iv[4];
+    /* qh: per 32-group a u16 of 4 × 3 high index bits, the 3-bit scale, the δ sign (bit 15) */
+    const __m256i hh = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(b + 34)));
+    const __m256i h8 = _mm256_slli_epi32(hh, 8), hsh = _mm256_setr_epi32(0, 3, 6, 9, 0, 3, 6, 9);
+    for (int g = 0; g < 4; g++) { /* octets 8g..8g+7 = groups 2g, 2g + 1 */
+        const __m256i lo = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(b + 2 + 8 * g)));
+        const __m256i hg = _mm256_permutevar8x32_epi32(h8, _mm256_setr_epi32(2 * g, 2 * g, 2 * g, 2 * g, 2 * g + 1,
+                                                                             2 * g + 1, 2 * g + 1, 2 * g + 1));
+        const __m256i hi = _mm256_and_si256(_mm256_srlv_epi32(hg, hsh), _mm256_set1_epi32(0x700));
+        iv[g] = _mm256_or_si256(lo, hi);
     }
-    return hsum_i32(acc) + off;
+    /* multiplier m = 2·scale + 1 and offset coefficient −m·(7 + 2·[δ < 0]) per group */
+    const __m256i m32 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(hh, 11), _mm256_set1_epi32(14)),
+                                        _mm256_set1_epi32(1));
+    const __m256i k32 = _mm256_add_epi32(_mm256_set1_epi32(7), _mm256_and_si256(_mm256_srli_epi32(hh, 14), _mm256_set1_epi32(2)));
+    const __m256i gsum = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(const void *)yb->bsums), _mm256_set1_epi16(1));
+    __m256i acc = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_mullo_epi32(_mm256_mullo_epi32(m32, k32), gsum));
+    /* the 8 multipliers as words 0..7 of both lanes */
+    const __m128i m16 = _mm_packs_epi32(_mm256_castsi256_si128(m32), _mm256_extracti128_si256(m32, 1));
+    const __m256i mw = _mm256_broadcastsi128_si256(m16);
+    for (int ib = 0; ib < 8; ib++) {
+        const __m256i y = _mm256_loadu_si256((const __m256i *)(const void *)(yb->qs + 32 * ib));
+        const __m128i i4 = (ib & 1) ? _mm256_extracti128_si256(iv[ib / 2], 1) : _mm256_castsi256_si128(iv[ib / 2]);
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(iq1_u4(i4), y),
+                                                      _mm256_shuffle_epi8(mw, qtk_word_ctl(ib, ib))));
+    }
+    return hsum_i32(acc);
 }
 
 static inline int iq1_m_sum_words(const uint8_t *b, const qtk_block_q8_K *yb) {
-    const uint64_t *T = g_iq1_x8;
-    const __m256i dsh = _mm256_setr_epi64x(3, 7, 11, 15), two = _mm256_set1_epi8(2);
-    __m256i acc = _mm256_setzero_si256();
-    int off = 0;
-    for (int ib = 0; ib < 8; ib++) {
-        const unsigned h = iqm_u16(b + 32 + 2 * ib); /* octet k: nibble k (3 high index bits, δ < 0 at bit 3) */
-        const uint8_t *q = b + 4 * ib;
-        const __m256i u = _mm256_set_m128i(qword_pair(T, q[2] | ((h & 0x700)), q[3] | ((h >> 4) & 0x700)),
-                                           qword_pair(T, q[0] | ((h << 8) & 0x700), q[1] | ((h << 4) & 0x700)));
-        /* + 2 in the octets whose δ = +1 (bit clear) */
-        const __m256i dbit = _mm256_and_si256(_mm256_srlv_epi64(_mm256_set1_epi64x((long long)h), dsh), _mm256_set1_epi64x(1));
-        const __m256i up = _mm256_add_epi8(u, _mm256_andnot_si256(_mm256_sub_epi64(_mm256_setzero_si256(), dbit), two));
-        const int m0 = iq1m_mul16(b, 2 * ib), m1 = iq1m_mul16(b, 2 * ib + 1);
-        const __m256i mm = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)m0)), _mm_set1_epi16((short)m1), 1);
-        const __m256i y = _mm256_loadu_si256((const __m256i *)(const void *)(yb->qs + 32 * ib));
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(up, y), mm));
-        off -= 9 * (m0 * yb->bsums[2 * ib] + m1 * yb->bsums[2 * ib + 1]);
+    __m256i iv[4];
+    const __m256i nsh = _mm256_setr_epi32(8, 4, 0, 0, 8, 4, 0, 0); /* see below */
+    for (int g = 0; g < 4; g++) { /* octets 8g..8g+7: nibbles of qh bytes 4g..4g+3 */
+        const __m256i lo = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(b + 8 * g)));
+        const __m256i q = _mm256_set1_epi32((int)iqm_u32(b + 32 + 4 * g));
+        /* nibble k at bits 4k: its 3 index bits to bits 8..10 (left by 8 − 4k, or right by 4k − 8) */
+        const __m256i l = _mm256_sllv_epi32(q, nsh);
+        const __m256i r = _mm256_srlv_epi32(q, _mm256_setr_epi32(0, 0, 0, 4, 8, 12, 16, 20));
+        const __m256i hi = _mm256_and_si256(_mm256_blend_epi32(r, l, 0x07), _mm256_set1_epi32(0x700));
+        iv[g] = _mm256_or_si256(lo, hi);
     }
-    return hsum_i32(acc) + off;
+    /* δ: byte k of dl / dh = 2 where octet k (dh: 16 + k) has δ = +1 (nibble bit 3 clear), 0 else */
+    const __m128i qh = _mm_loadu_si128((const __m128i *)(const void *)(b + 32));
+    const __m128i eight = _mm_set1_epi8(8);
+    const __m128i nl = _mm_unpacklo_epi8(qh, _mm_srli_epi16(qh, 4)), nh = _mm_unpackhi_epi8(qh, _mm_srli_epi16(qh, 4));
+    const __m256i dl = _mm256_broadcastsi128_si256(_mm_srli_epi16(_mm_andnot_si128(nl, eight), 2));
+    const __m256i dh = _mm256_broadcastsi128_si256(_mm_srli_epi16(_mm_andnot_si128(nh, eight), 2));
+    /* the 16 multipliers 2·scale + 1: scale B = bits 3(B % 4) of u16 B / 4 at b + 48 */
+    const __m256i sw = _mm256_cvtepu16_epi32(_mm_shuffle_epi8(_mm_loadl_epi64((const __m128i *)(const void *)(b + 48)),
+                                                              _mm_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3)));
+    const __m256i sw2 = _mm256_cvtepu16_epi32(_mm_shuffle_epi8(_mm_loadl_epi64((const __m128i *)(const void *)(b + 48)),
+                                                               _mm_setr_epi8(4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7)));
+    const __m256i ssh = _mm256_setr_epi32(0, 3, 6, 9, 0, 3, 6, 9), seven = _mm256_set1_epi32(7);
+    const __m256i s0 = _mm256_and_si256(_mm256_srlv_epi32(sw, ssh), seven), s1 = _mm256_and_si256(_mm256_srlv_epi32(sw2, ssh), seven);
+    /* packs per lane: [s0 0..3, s1 0..3 | s0 4..7, s1 4..7] → qword order 0, 2, 1, 3 */
+    const __m256i sc = _mm256_permute4x64_epi64(_mm256_packs_epi32(s0, s1), 0xD8);
+    const __m256i m16 = _mm256_or_si256(_mm256_slli_epi16(sc, 1), _mm256_set1_epi16(1));
+    const __m256i ml = _mm256_permute2x128_si256(m16, m16, 0x00), mh = _mm256_permute2x128_si256(m16, m16, 0x11);
+    /* −9·Σ m·Σy over the 16-groups */
+    const __m256i o = _mm256_madd_epi16(m16, _mm256_loadu_si256((const __m256i *)(const void *)yb->bsums));
+    __m256i acc = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_add_epi32(_mm256_slli_epi32(o, 3), o));
+    /* octet j / 8 of the group (byte 4·(ib % 4) + j / 8 of dl or dh) to its 8 bytes j */
+    const __m256i spread0 = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3,
+                                             3, 3, 3, 3, 3, 3);
+    for (int half = 0; half < 2; half++) {
+        const __m256i D = half ? dh : dl, M = half ? mh : ml;
+        for (int j = 0; j < 4; j++) {
+            const int ib = 4 * half + j;
+            const __m256i y = _mm256_loadu_si256((const __m256i *)(const void *)(yb->qs + 32 * ib));
+            const __m256i spread = _mm256_add_epi8(spread0, _mm256_set1_epi8((char)(4 * j)));
+            const __m128i i4 = (j & 1) ? _mm256_extracti128_si256(iv[ib / 2], 1) : _mm256_castsi256_si128(iv[ib / 2]);
+            const __m256i up = _mm256_add_epi8(iq1_u4(i4), _mm256_shuffle_epi8(D, spread));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(up, y), _mm256_shuffle_epi8(M, qtk_word_ctl(2 * j, 2 * j + 1))));
+        }
+    }
+    return hsum_i32(acc);
 }
 
 /* ---- gather kernels ---- */
