@@ -270,11 +270,45 @@ static void test_avx2_kernels(void) {
     free(y);
 }
 
+/* The NEON kernels (both AArch64 levels), against the scalar kernel bit for bit on random
+ * blocks (as above): the integer sums are exact, the double steps the scalar kernel's. */
+static void test_neon_kernels(void) {
+    enum { NB = 9 };
+    static const qtk_isa levels[2] = {QTK_ISA_NEON, QTK_ISA_NEON_DOT};
+    uint8_t *w = (uint8_t *)malloc((size_t)NB * 110);
+    qtk_block_q8_K *y = (qtk_block_q8_K *)malloc(NB * sizeof *y);
+    tl_rng rng;
+    int ran = 0;
+    for (int t = 0; t < 7; t++) {
+        const qtk_type_traits *tr = qtk_type_get(mainline_types[t]);
+        const size_t bs = tr->type_size;
+        for (int pass = 0; pass < 3; pass++) {
+            tl_rng_seed(&rng, 700u + 10u * (unsigned)t + (unsigned)pass);
+            random_blocks(&rng, mainline_types[t], bs, NB, pass, w, y);
+            float s0 = NAN;
+            tr->vec_dot[QTK_ISA_SCALAR](NB * QK_K, &s0, w, y);
+            for (int l = 0; l < 2; l++) {
+                if (!qtk_isa_available(levels[l]) || !tr->vec_dot[levels[l]]) continue;
+                float s1 = NAN;
+                tr->vec_dot[levels[l]](NB * QK_K, &s1, w, y);
+                ran |= 1 << l;
+                CHECK(memcmp(&s0, &s1, sizeof s0) == 0, "%s pass %d: %s kernel %.9g, scalar %.9g", tr->name, pass,
+                      l ? "neondot" : "neon", (double)s1, (double)s0);
+            }
+        }
+    }
+    printf("  neon kernels on random blocks: neon %s, neondot %s\n", (ran & 1) ? "checked" : "not on this CPU",
+           (ran & 2) ? "checked" : "not on this CPU");
+    free(w);
+    free(y);
+}
+
 int main(void) {
     test_examples();
     test_degenerate();
     test_avx512_kernels();
     test_avx2_kernels();
+    test_neon_kernels();
     test_maps(tl_quick());
     return tl_finish("test_iq_mainline");
 }

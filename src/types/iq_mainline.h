@@ -129,48 +129,6 @@ static inline int iq3xxs_mul16(const uint8_t *b, int B) { return iq3xxs_mul32(b,
 static inline int iq3s_mul16(const uint8_t *b, int B) { return iq3s_mul32(b, B >> 1); }
 static inline int iq1s_mul16(const uint8_t *b, int B) { return iq1s_mul32(b, B >> 1); }
 
-/* The four octet words of 32-block ib (= WORD(b, 4ib+k)), with the fields
- * the four share read once; the NEON kernels' hot path (WORD##s4 in
- * iq_mainline_neon.c; the x86 kernels load grid entries into vector registers). */
-static inline void iq2xxs_words4(const uint8_t *b, int ib, uint64_t *w) {
-    const uint8_t *r = b + 2 + 8 * ib;
-    const uint32_t a = iqm_u32(r + 4);
-    for (int k = 0; k < 4; k++) w[k] = iqm_apply_signs(qtk_iq2xxs_grid[r[k]], qtk_iq2_signs64[(a >> 7 * k) & 127]);
-}
-static inline void iq2xs_words4(const uint8_t *b, int ib, uint64_t *w) {
-    for (int k = 0; k < 4; k++) w[k] = iq2xs_word(b, 4 * ib + k);
-}
-static inline void iq2s_words4(const uint8_t *b, int ib, uint64_t *w) {
-    const unsigned qh = b[66 + ib];
-    const uint8_t *q = b + 2 + 4 * ib, *sg = b + 34 + 4 * ib;
-    for (int k = 0; k < 4; k++)
-        w[k] = iqm_apply_signs(qtk_iq2s_grid[q[k] | (((qh >> 2 * k) & 3) << 8)], qtk_sign_bytes64[sg[k]]);
-}
-static inline void iq3xxs_words4(const uint8_t *b, int ib, uint64_t *w) {
-    const uint32_t a = iqm_u32(b + 66 + 4 * ib);
-    const uint8_t *q = b + 2 + 8 * ib;
-    for (int k = 0; k < 4; k++)
-        w[k] = iqm_apply_signs(qtk_iq3xxs_grid[q[2 * k]] | ((uint64_t)qtk_iq3xxs_grid[q[2 * k + 1]] << 32),
-                               qtk_iq2_signs64[(a >> 7 * k) & 127]);
-}
-static inline void iq3s_words4(const uint8_t *b, int ib, uint64_t *w) {
-    const unsigned qh = b[66 + ib];
-    const uint8_t *q = b + 2 + 8 * ib, *sg = b + 74 + 4 * ib;
-    for (int k = 0; k < 4; k++) {
-        const unsigned n0 = q[2 * k] | (((qh >> 2 * k) & 1) << 8), n1 = q[2 * k + 1] | (((qh >> (2 * k + 1)) & 1) << 8);
-        w[k] = iqm_apply_signs(qtk_iq3s_grid[n0] | ((uint64_t)qtk_iq3s_grid[n1] << 32), qtk_sign_bytes64[sg[k]]);
-    }
-}
-static inline void iq1s_words4(const uint8_t *b, int ib, uint64_t *w) {
-    const unsigned h = iqm_u16(b + 34 + 2 * ib);
-    const int neg = (h & 0x8000) != 0;
-    const uint8_t *q = b + 2 + 4 * ib;
-    for (int k = 0; k < 4; k++) w[k] = iqm_iq1_word(qtk_iq1s_grid[q[k] | (((h >> 3 * k) & 7) << 8)], neg);
-}
-static inline void iq1m_words4(const uint8_t *b, int ib, uint64_t *w) {
-    for (int k = 0; k < 4; k++) w[k] = iq1m_word(b, 4 * ib + k);
-}
-
 /* One super-block's term of the dot product, the same expression at every ISA level
  * (the SIMD kernels convert d inline, qtk_f16c_to_f32: the same float). */
 static inline double iqm_acc_f(double sum, int S, float d, float yd, float F) {
