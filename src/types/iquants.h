@@ -97,6 +97,9 @@ void qtk_iq4_xs_vec_dot_avx512(int64_t n, float *s, const void *x, const void *y
 void qtk_iq4_xs_vec_dot_neon(int64_t n, float *s, const void *x, const void *y);
 void qtk_iq4_xs_vec_dot_neondot(int64_t n, float *s, const void *x, const void *y);
 
+/* Multi-column kernel (qtk_mul_mat_fn) of IQ4_XS, AVX2 level (iquants_avx2.c). */
+void qtk_iq4_xs_mul_mat_avx2(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                             int64_t nr, int64_t nc);
 /* Multi-column kernels (qtk_mul_mat_fn), AVX-512 level (iquants_avx512.c). */
 void qtk_iq4_xs_mul_mat_avx512(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
                                int64_t nr, int64_t nc);

@@ -88,17 +88,19 @@ void qtk_iq4_nl_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
     *s = (float)qtk_iq4_nl_reduce8(a);
 }
 
-void qtk_iq4_xs_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
-    const uint8_t *x = (const uint8_t *)vx;
-    const qtk_block_q8_K *y = (const qtk_block_q8_K *)vy;
+/* IQ4_XS × Q8_K, one row × C ≤ 4 columns: each weight chunk is unpacked once (grid
+ * look-ups, their |v|, the scale words) for the C columns; every column's steps are
+ * vec_dot's (the 1 × 1 tile) in its order, so mul_mat and vec_dot give the same bits. */
+QTK_FORCE_INLINE void iq4_xs_tile_avx2(const int C, int64_t nb, const uint8_t *x, const uint8_t *a, size_t as,
+                                       float *out, size_t os) {
     const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qtk_iq4nl_values));
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     /* vpshufb control: int16 word 2k of Sb in the low 128 bits, 2k + 1 in the high (k = 0
      * here; + 4k bytes for pair k) */
     const __m256i sel0 = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3,
                                           2, 3, 2, 3, 2, 3);
-    double sum = 0.0;
-    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, x += sizeof(qtk_block_iq4_xs)) {
+    double sum[4] = {0.0, 0.0, 0.0, 0.0};
+    for (int64_t ibl = 0; ibl < nb; ibl++, x += sizeof(qtk_block_iq4_xs)) {
         qtk_prefetch_ahead(x, (int)sizeof(qtk_block_iq4_xs));
         /* the 8 sub-block scales as int16: (low/high nibble of sl | 2 bits of sh) − 32 */
         uint32_t slw;
@@ -109,27 +111,54 @@ void qtk_iq4_xs_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy
         const __m256i Sb = _mm256_broadcastsi128_si256(
             _mm_sub_epi16(_mm_or_si128(lo4, _mm_slli_epi16(hb, 4)), _mm_set1_epi16(32)));
         const uint8_t *qs = x + 8;
-        const int8_t *q8 = y[ibl].qs;
-        __m256i acc = _mm256_setzero_si256();
+        __m256i acc[4];
+        for (int c = 0; c < C; c++) acc[c] = _mm256_setzero_si256();
         /* a 32-byte load holds sub-blocks 2k (low 128 bits) and 2k + 1: its low nibbles
          * are their weights 0..15, its high nibbles 16..31; the activations are loaded
          * in the same arrangement (two 16-byte halves) instead of permuting the weights */
-        for (int k = 0; k < 4; k++, qs += 32, q8 += 64) {
+        for (int k = 0; k < 4; k++, qs += 32) {
             const __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)qs);
             const __m256i v0 = _mm256_shuffle_epi8(table, _mm256_and_si256(q, m4));
             const __m256i v1 = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
-            const __m256i y0 = qtk_load2x128(q8, q8 + 32), y1 = qtk_load2x128(q8 + 16, q8 + 48);
+            const __m256i a0 = _mm256_sign_epi8(v0, v0), a1 = _mm256_sign_epi8(v1, v1);
             const __m256i sc = _mm256_shuffle_epi8(Sb, _mm256_add_epi8(sel0, _mm256_set1_epi8((char)(4 * k))));
-            const __m256i p0 = _mm256_maddubs_epi16(_mm256_sign_epi8(v0, v0), _mm256_sign_epi8(y0, v0));
-            const __m256i p1 = _mm256_maddubs_epi16(_mm256_sign_epi8(v1, v1), _mm256_sign_epi8(y1, v1));
-            /* |pair| <= 32512 and |ls| <= 32: madd with the scale stays exact in 32 bits */
-            acc = _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(p0, sc), _mm256_madd_epi16(p1, sc)));
+            for (int c = 0; c < C; c++) {
+                const int8_t *q8 = ((const qtk_block_q8_K *)(const void *)(a + (size_t)c * as))[ibl].qs + 64 * k;
+                const __m256i y0 = qtk_load2x128(q8, q8 + 32), y1 = qtk_load2x128(q8 + 16, q8 + 48);
+                const __m256i p0 = _mm256_maddubs_epi16(a0, _mm256_sign_epi8(y0, v0));
+                const __m256i p1 = _mm256_maddubs_epi16(a1, _mm256_sign_epi8(y1, v1));
+                /* |pair| <= 32512 and |ls| <= 32: madd with the scale stays exact in 32 bits */
+                acc[c] = _mm256_add_epi32(acc[c], _mm256_add_epi32(_mm256_madd_epi16(p0, sc), _mm256_madd_epi16(p1, sc)));
+            }
         }
-        float yd;
-        memcpy(&yd, &y[ibl].d, sizeof yd);
-        sum += (double)hsum_i32(acc) * ((double)qtk_fp16_to_fp32(ld16(x)) * (double)yd);
+        const double dx = (double)qtk_f16c_to_f32(ld16(x));
+        for (int c = 0; c < C; c++) {
+            float yd;
+            memcpy(&yd, &((const qtk_block_q8_K *)(const void *)(a + (size_t)c * as))[ibl].d, sizeof yd);
+            sum[c] += (double)hsum_i32(acc[c]) * (dx * (double)yd);
+        }
     }
-    *s = (float)sum;
+    for (int c = 0; c < C; c++) out[(size_t)c * os] = (float)sum[c];
+}
+
+void qtk_iq4_xs_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
+    iq4_xs_tile_avx2(1, n / QK_K, (const uint8_t *)vx, (const uint8_t *)vy, 0, s, 0);
+}
+
+void qtk_iq4_xs_mul_mat_avx2(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
+                             int64_t nr, int64_t nc) {
+    const uint8_t *wb = (const uint8_t *)w, *ab = (const uint8_t *)a;
+    for (int64_t c = 0; c < nc;) {
+        const int C = nc - c >= 4 ? 4 : nc - c >= 2 ? 2 : 1;
+        for (int64_t r = 0; r < nr; r++) {
+            const uint8_t *wr = wb + (size_t)r * ws, *ac = ab + (size_t)c * as;
+            float *o = out + (size_t)c * os + (size_t)r;
+            if (C == 4) iq4_xs_tile_avx2(4, n / QK_K, wr, ac, as, o, os);
+            else if (C == 2) iq4_xs_tile_avx2(2, n / QK_K, wr, ac, as, o, os);
+            else iq4_xs_tile_avx2(1, n / QK_K, wr, ac, as, o, os);
+        }
+        c += C;
+    }
 }
 
 /* iquants.c's iq4_round_lanes_scalar, 8 trials per vector: v = id·x, the grid value

@@ -202,17 +202,17 @@ static const qtk_type_traits type_table[QTK_TYPE_ID_LIMIT] = {
      .from_float = qtk_q8_2_from_float, .from_float_isa = ACT_AVX2(q8_2), .vec_dot = NO_DOTS},
 
     /* ---- mainline i-quants ---- */
-    IQM_ROW(QTK_TYPE_IQ2_XXS, iq2_xxs, 66, qtk_iq2_xxs_to_int8, true, true, PANEL(8, 2, 4, 2)),
+    IQM_ROW(QTK_TYPE_IQ2_XXS, iq2_xxs, 66, qtk_iq2_xxs_to_int8, true, true, PANEL(8, 2, 4, 4)),
     IQM_ROW(QTK_TYPE_IQ2_XS, iq2_xs, 74, NULL, true, true, PANEL(16, 8, 8, 8)),
-    IQM_ROW(QTK_TYPE_IQ3_XXS, iq3_xxs, 98, qtk_iq3_xxs_to_int8, false, false, PANEL(4, 2, 2, 2)),
-    IQM_ROW(QTK_TYPE_IQ1_S, iq1_s, 50, qtk_iq1_s_to_int8, true, true, PANEL(12, 4, 2, 2)),
+    IQM_ROW(QTK_TYPE_IQ3_XXS, iq3_xxs, 98, qtk_iq3_xxs_to_int8, false, false, PANEL(4, 2, 4, 4)),
+    IQM_ROW(QTK_TYPE_IQ1_S, iq1_s, 50, qtk_iq1_s_to_int8, true, true, PANEL(12, 4, 8, 8)),
     IQM_ROW(QTK_TYPE_IQ3_S, iq3_s, 110, qtk_iq3_s_to_int8, false, false, PANEL(4, 2, 2, 2)),
     IQM_ROW(QTK_TYPE_IQ2_S, iq2_s, 82, NULL, false, true, PANEL(16, 8, 8, 8)),
-    IQM_ROW(QTK_TYPE_IQ1_M, iq1_m, 56, NULL, false, true, PANEL(32, 8, 4, 4)),
+    IQM_ROW(QTK_TYPE_IQ1_M, iq1_m, 56, NULL, false, true, PANEL(32, 8, 8, 8)),
     [QTK_TYPE_IQ4_XS] = {.id = QTK_TYPE_IQ4_XS, .block_fallback = QTK_TYPE_IQ4_NL, .name = "iq4_xs", .ecosystems = QTK_ECO_BOTH, .block_size = 256, .type_size = 136, .is_quantized = true,
      .file_type = true, .vec_dot_type = QTK_TYPE_Q8_K, .to_float = qtk_iq4_xs_to_float, .to_int8 = qtk_iq4_xs_to_int8,
-     .quantize = qtk_iq4_xs_quantize, .quantize_effort = qtk_iq4_xs_quantize_effort, .from_float = qtk_iq4_xs_from_float, .vec_dot = DOTS_ALL(iq4_xs), .panel_min_cols = PANEL(24, 48, 24, 16),
-     .mul_mat = MUL_MAT_AVX512(iq4_xs)},
+     .quantize = qtk_iq4_xs_quantize, .quantize_effort = qtk_iq4_xs_quantize_effort, .from_float = qtk_iq4_xs_from_float, .vec_dot = DOTS_ALL(iq4_xs), .panel_min_cols = PANEL(48, 48, 24, 16),
+     .mul_mat = MUL_MAT_X86(iq4_xs)},
 
     /* ---- iqk: super-block scale, 16-weight sub-blocks ---- */
     [QTK_TYPE_IQ2_K] = {.id = QTK_TYPE_IQ2_K, .block_fallback = QTK_TYPE_IQ4_NL, .name = "iq2_k", .ecosystems = QTK_ECO_IK_LLAMA, .block_size = 256, .type_size = 76, .is_quantized = true,
