@@ -15,8 +15,9 @@
  *   IQ1_*   q = 8·grid ± 1 (grid −1, 0, +1)     F = 1/8   (the ±1 is δ = ±0.125)
  * The helpers below give the 8 values q of octet G (weights 8G … 8G+7) as
  * one little-endian 64-bit word (byte k = weight 8G+k) and the multipliers;
- * decoding, the scalar dot product and every SIMD kernel share them, so all
- * form the same exact integer sums.
+ * decoding and the scalar dot product use them, and the SIMD kernels read the
+ * same grids and fields (loading the entries into vector lanes), so all form
+ * the same exact integer sums (test_iq_mainline compares them bit for bit).
  */
 #ifndef QTK_IQ_MAINLINE_H
 #define QTK_IQ_MAINLINE_H
@@ -261,7 +262,7 @@ int qtk_iqm_avx512_kernels(int type, qtk_vec_dot_fn *words, qtk_vec_dot_fn *vbmi
  * qtk_iqm_vbmi_lookups returns -1 in builds without the AVX-512 kernels. */
 int qtk_iqm_vbmi_lookups(int mode);
 /* The same for the AVX2 kernels, bit t of the result for IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S,
- * IQ1_S, IQ1_M (t = 0..6): 0 = scalar octet words, 1 = gathers; on CPUs with AVX2 only (-1 in
+ * IQ1_S, IQ1_M (t = 0..6): 0 = grid entries loaded one by one ("words"), 1 = gathers; on CPUs with AVX2 only (-1 in
  * builds without them). */
 int qtk_iqm_avx2_gathers(int mode);
 /* behind the two above, in the kernel files */

@@ -9,7 +9,8 @@
  * (64-bit SWAR, then _mm256_set_epi64x, abs and sign): 1.3–4× slower on Zen 4.
  *
  * IQ1_S/IQ1_M's word kernels load qwords of the unsigned 8·(g + 1) (the offset from
- * the Q8_K bsums): 1.5× (IQ1_S) and 2× (IQ1_M) the octet words on Zen 4, past its gathers.
+ * the Q8_K bsums) with the rest of a super-block's work in vector registers: 1.7× (IQ1_S)
+ * and 2.4× (IQ1_M) Zen 4's gathers.
  *
  * Every type also has a gather kernel: per 32 weights one vpgatherdq (or
  * vpgatherdd) of the grid entries, the indices' high bits by variable shifts;

@@ -12,7 +12,7 @@
  * These kernels built each 8 weights' signed bytes in a general register before
  * (the octet words of iq_mainline.h: grid entry, sign mask, 64-bit xor/add) and
  * moved them over two at a time: guest instructions per weight under
- * qemu-aarch64 (BENCHMARKS.md, session 32) fell by 1.4–2.4×.
+ * qemu-aarch64 (BENCHMARKS.md, session 32) fell by 1.2–1.9×.
  */
 #include "iq_mainline.h"
 

@@ -1,5 +1,6 @@
 /*
- * iquants_avx2.c — AVX2 dot products of IQ4_NL (× Q8_0) and IQ4_XS (× Q8_K).
+ * iquants_avx2.c — AVX2 dot products of IQ4_NL (× Q8_0) and IQ4_XS (× Q8_K), and
+ * IQ4_XS's multi-column kernel (mul_mat).
  * The grid lookup is a byte shuffle; signed grid × signed activation uses the
  * sign trick (|T| × sign(T)·y) so maddubs never saturates (|pair| <= 32512),
  * then madd widens to 32 bits. Double steps mirror iquants.c exactly.

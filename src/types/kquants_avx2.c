@@ -8,6 +8,8 @@
  * results equal kquants.c exactly. Q4_K/Q5_K/Q6_K: the int32 sums of each 32-value
  * activation block equal the scalar kernel's; their products with the scales are formed
  * in float per block and summed in double (the scalar kernels use double throughout).
+ * Q4_K/Q5_K/Q6_K also have multi-column kernels (mul_mat): a weight block unpacked once per
+ * tile of columns, the columns' activation heads made once per call.
  */
 #include "kquants.h"
 #include "simd_x86.h"
