@@ -183,17 +183,26 @@ QTK_FORCE_INLINE void type1_unpack_avx2(const uint8_t *scales12, float d, float 
     u->b = _mm256_mul_ps(_mm256_set1_ps(dmin), mf);
 }
 
-/* d (lanes 0..7, float) and Σqs (as float) of a super-block's 8 Q8_2 activation blocks
- * (scalar loads: vpgatherdd is slow on some CPUs, e.g. AMD Zen). */
-QTK_FORCE_INLINE void type1_heads_avx2(const qtk_block_q8_2 *y, __m256 *dy, __m256 *ysum) {
+QTK_FORCE_INLINE void q4_K_unpack_avx2(const qtk_block_q4_K *x, type1_avx2_unpacked *u) {
+    type1_unpack_avx2(x->scales, fp16_f16c(&x->d), fp16_f16c(&x->dmin), x->qs, NULL, u);
+}
+QTK_FORCE_INLINE void q5_K_unpack_avx2(const qtk_block_q5_K *x, type1_avx2_unpacked *u) {
+    type1_unpack_avx2(x->scales, fp16_f16c(&x->d), fp16_f16c(&x->dmin), x->qs, x->qh, u);
+}
+
+/* The column side of a super-block (KQ_KERNELS_AVX2's heads, two registers): d (lanes
+ * 0..7, float) and Σqs (as float) of its 8 Q8_2 activation blocks (scalar loads:
+ * vpgatherdd is slow on some CPUs, e.g. AMD Zen). */
+QTK_FORCE_INLINE void type1_heads_avx2(const qtk_block_q8_2 *y, __m256i h[2]) {
     const __m256i head = q8_2_heads8(y);
-    *dy = fp16_lo_to_ps(head);
-    *ysum = _mm256_cvtepi32_ps(_mm256_srai_epi32(head, 16));
+    h[0] = _mm256_castps_si256(fp16_lo_to_ps(head));
+    h[1] = _mm256_castps_si256(_mm256_cvtepi32_ps(_mm256_srai_epi32(head, 16)));
 }
 
 /* An unpacked block × its 8 Q8_2 blocks: lane k = the float value of sub-block k,
  * dy·(d·sc·Σq·qs − dmin·m·Σqs) (each sum an exact int32, as the scalar kernel's). */
-QTK_FORCE_INLINE __m256 type1_mul_avx2(const type1_avx2_unpacked *u, const qtk_block_q8_2 *y, __m256 dy, __m256 ysum) {
+QTK_FORCE_INLINE __m256 type1_mul_avx2(const type1_avx2_unpacked *u, const qtk_block_q8_2 *y, const __m256i h[2]) {
+    const __m256 dy = _mm256_castsi256_ps(h[0]), ysum = _mm256_castsi256_ps(h[1]);
     const __m256i ones = _mm256_set1_epi16(1);
     __m256i p[8];
     for (int k = 0; k < 8; k++) p[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(u->q[k], loadu(y[k].qs)), ones);
@@ -204,69 +213,6 @@ QTK_FORCE_INLINE __m256 type1_mul_avx2(const type1_avx2_unpacked *u, const qtk_b
     return _mm256_mul_ps(dy, _mm256_sub_ps(_mm256_fmsub_ps(u->a, isum, pm), e));
 }
 
-/* ---- Q4_K / Q5_K: vec_dot and the multi-column kernels (mul_mat of qtk.h) ----
- * A tile of one row × C ≤ 4 columns unpacks each weight block once; with several
- * rows, each column's activation heads (d and Σqs of the Q8_2 blocks) come from a
- * stack table made once per call, the values type1_heads_avx2 computes inline, so
- * every tile and vec_dot (the 1 × 1 tile) give the same bits. */
-#define T1_MAX_SB (QTK_TABLE_ROW_WEIGHTS / 256)
-#define TYPE1_KERNELS_AVX2(T, BLOCK, QH)                                                                   \
-    QTK_FORCE_INLINE void T##_tile_avx2(const int C, int64_t nb, const uint8_t *w, const uint8_t *a, size_t as, \
-                                        const __m256 *heads, float *out, size_t os) {                      \
-        const BLOCK *x = (const BLOCK *)(const void *)w;                                                 \
-        __m256d acc[4];                                                                                  \
-        for (int c = 0; c < C; c++) acc[c] = _mm256_setzero_pd();                                        \
-        for (int64_t i = 0; i < nb; i++) {                                                               \
-            type1_avx2_unpacked u;                                                                       \
-            qtk_prefetch_ahead(&x[i], (int)sizeof(BLOCK));                                               \
-            type1_unpack_avx2(x[i].scales, fp16_f16c(&x[i].d), fp16_f16c(&x[i].dmin), x[i].qs, QH, &u);  \
-            for (int c = 0; c < C; c++) {                                                                \
-                const qtk_block_q8_2 *y = (const qtk_block_q8_2 *)(const void *)(a + (size_t)c * as) + 8 * i; \
-                __m256 dy, ys;                                                                           \
-                if (heads) {                                                                             \
-                    dy = heads[2 * ((size_t)c * T1_MAX_SB + (size_t)i)];                                 \
-                    ys = heads[2 * ((size_t)c * T1_MAX_SB + (size_t)i) + 1];                             \
-                } else {                                                                                 \
-                    type1_heads_avx2(y, &dy, &ys);                                                       \
-                }                                                                                        \
-                acc[c] = acc_pd(acc[c], type1_mul_avx2(&u, y, dy, ys));                                  \
-            }                                                                                            \
-        }                                                                                                \
-        for (int c = 0; c < C; c++) out[(size_t)c * os] = (float)hsum_pd(acc[c]);                        \
-    }                                                                                                    \
-    void qtk_##T##_mul_mat_avx2(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, \
-                                size_t os, int64_t nr, int64_t nc) {                                     \
-        const int64_t nb = n / QK_K;                                                                     \
-        const uint8_t *wb = (const uint8_t *)w, *ab = (const uint8_t *)a;                                \
-        __m256 heads[4 * T1_MAX_SB * 2];                                                                 \
-        for (int64_t c = 0; c < nc;) {                                                                   \
-            const int C = nc - c >= 4 ? 4 : nc - c >= 2 ? 2 : 1;                                         \
-            const uint8_t *ac = ab + (size_t)c * as;                                                     \
-            const __m256 *hp = NULL;                                                                     \
-            if (nr > 1 && nb <= T1_MAX_SB) {                                                             \
-                for (int cc = 0; cc < C; cc++)                                                           \
-                    for (int64_t i = 0; i < nb; i++) {                                                   \
-                        __m256 *h = heads + 2 * ((size_t)cc * T1_MAX_SB + (size_t)i);                    \
-                        type1_heads_avx2((const qtk_block_q8_2 *)(const void *)(ac + (size_t)cc * as) + 8 * i, &h[0], &h[1]); \
-                    }                                                                                    \
-                hp = heads;                                                                              \
-            }                                                                                            \
-            for (int64_t r = 0; r < nr; r++) {                                                           \
-                const uint8_t *wr = wb + (size_t)r * ws;                                                 \
-                float *o = out + (size_t)c * os + (size_t)r;                                             \
-                if (C == 4) T##_tile_avx2(4, nb, wr, ac, as, hp, o, os);                                 \
-                else if (C == 2) T##_tile_avx2(2, nb, wr, ac, as, hp, o, os);                            \
-                else T##_tile_avx2(1, nb, wr, ac, as, hp, o, os);                                        \
-            }                                                                                            \
-            c += C;                                                                                      \
-        }                                                                                                \
-    }                                                                                                    \
-    void qtk_##T##_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {                   \
-        T##_tile_avx2(1, n / QK_K, (const uint8_t *)vx, (const uint8_t *)vy, 0, NULL, s, 0);             \
-    }
-
-TYPE1_KERNELS_AVX2(q4_K, qtk_block_q4_K, NULL)
-TYPE1_KERNELS_AVX2(q5_K, qtk_block_q5_K, x[i].qh)
 
 /* ---- Q6_K × Q8_0 ----
  * Per Q8_0 block b (weights 32b…, sub-blocks 2b and 2b + 1 of 16): Σ sc·(u − 32)·qs as an
@@ -281,7 +227,7 @@ typedef struct q6k_avx2_unpacked {
     float d;
 } q6k_avx2_unpacked;
 
-QTK_FORCE_INLINE void q6k_unpack_avx2(const qtk_block_q6_K *x, q6k_avx2_unpacked *u) {
+QTK_FORCE_INLINE void q6_K_unpack_avx2(const qtk_block_q6_K *x, q6k_avx2_unpacked *u) {
     const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);
     /* 16 int8 scales → even ones in bytes 0…7, odd ones in 8…15 */
     const __m128i even_odd = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
@@ -301,9 +247,9 @@ QTK_FORCE_INLINE void q6k_unpack_avx2(const qtk_block_q6_K *x, q6k_avx2_unpacked
     u->d = fp16_f16c(&x->d);
 }
 
-/* The column side of a super-block: d_y of its 8 Q8_0 blocks and the 16 sums of 16 qs
- * (int16: |Σ| ≤ 16·128). */
-QTK_FORCE_INLINE void q6k_heads_avx2(const qtk_block_q8_0 *yb, __m256 *dy, __m256i *ys16) {
+/* The column side of a super-block: d_y of its 8 Q8_0 blocks (h[0], float) and the 16
+ * sums of 16 qs (h[1], int16: |Σ| ≤ 16·128). */
+QTK_FORCE_INLINE void q6k_heads_avx2(const qtk_block_q8_0 *yb, __m256i h[2]) {
     const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
     __m256i s[4];
     for (int k = 0; k < 4; k++) {
@@ -318,15 +264,17 @@ QTK_FORCE_INLINE void q6k_heads_avx2(const qtk_block_q8_0 *yb, __m256 *dy, __m25
     const __m256i lo = _mm256_permute2x128_si256(t01, t23, 0x20), hi = _mm256_permute2x128_si256(t01, t23, 0x31);
     /* lo = first 16s of blocks 0…7, hi = second 16s: interleaved, the pack leaves sub-blocks
      * 0…7 in the low lane (blocks 0…3) and 8…15 in the high one */
-    *ys16 = _mm256_packs_epi32(_mm256_unpacklo_epi32(lo, hi), _mm256_unpackhi_epi32(lo, hi));
+    h[1] = _mm256_packs_epi32(_mm256_unpacklo_epi32(lo, hi), _mm256_unpackhi_epi32(lo, hi));
     uint16_t hd[8];
     for (int k = 0; k < 8; k++) memcpy(&hd[k], &yb[k].d, 2);
-    *dy = _mm256_cvtph_ps(_mm_setr_epi16((short)hd[0], (short)hd[1], (short)hd[2], (short)hd[3], (short)hd[4],
-                                         (short)hd[5], (short)hd[6], (short)hd[7]));
+    h[0] = _mm256_castps_si256(_mm256_cvtph_ps(_mm_setr_epi16((short)hd[0], (short)hd[1], (short)hd[2], (short)hd[3],
+                                                              (short)hd[4], (short)hd[5], (short)hd[6], (short)hd[7])));
 }
 
 /* An unpacked block × its 8 Q8_0 blocks: the 8 block values d·d_y·Σ sc·(u − 32)·qs. */
-QTK_FORCE_INLINE __m256 q6k_mul_avx2(const q6k_avx2_unpacked *u, const qtk_block_q8_0 *yb, __m256 dy, __m256i ys16) {
+QTK_FORCE_INLINE __m256 q6k_mul_avx2(const q6k_avx2_unpacked *u, const qtk_block_q8_0 *yb, const __m256i h[2]) {
+    const __m256 dy = _mm256_castsi256_ps(h[0]);
+    const __m256i ys16 = h[1];
     __m256i p[8];
     for (int b = 0; b < 8; b++) {
         const __m256i scb = _mm256_shuffle_epi8(u->scl, _mm256_set1_epi16((short)(0x0100 + 0x0202 * b)));
@@ -337,62 +285,66 @@ QTK_FORCE_INLINE __m256 q6k_mul_avx2(const q6k_avx2_unpacked *u, const qtk_block
     return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(u->d), dy), isum);
 }
 
-#define Q6K_MAX_SB (QTK_TABLE_ROW_WEIGHTS / 256)
-QTK_FORCE_INLINE void q6_K_tile_avx2(const int C, int64_t nb, const uint8_t *w, const uint8_t *a, size_t as,
-                                     const __m256i *heads, float *out, size_t os) {
-    const qtk_block_q6_K *x = (const qtk_block_q6_K *)(const void *)w;
-    __m256d acc[4];
-    for (int c = 0; c < C; c++) acc[c] = _mm256_setzero_pd();
-    for (int64_t i = 0; i < nb; i++) {
-        q6k_avx2_unpacked u;
-        qtk_prefetch_ahead(&x[i], (int)sizeof(x[i]));
-        q6k_unpack_avx2(&x[i], &u);
-        for (int c = 0; c < C; c++) {
-            const qtk_block_q8_0 *yb = (const qtk_block_q8_0 *)(const void *)(a + (size_t)c * as) + 8 * i;
-            __m256 dy;
-            __m256i ys16;
-            if (heads) {
-                dy = _mm256_castsi256_ps(heads[2 * ((size_t)c * Q6K_MAX_SB + (size_t)i)]);
-                ys16 = heads[2 * ((size_t)c * Q6K_MAX_SB + (size_t)i) + 1];
-            } else {
-                q6k_heads_avx2(yb, &dy, &ys16);
-            }
-            acc[c] = acc_pd(acc[c], q6k_mul_avx2(&u, yb, dy, ys16));
-        }
+/* ---- Q4_K / Q5_K / Q6_K: vec_dot and the multi-column kernels (mul_mat of qtk.h) ----
+ * A tile of one row × C ≤ 4 columns unpacks each weight block once (T##_unpack_avx2);
+ * with several rows, each column's activation heads (HEADS: two registers per
+ * super-block) come from a stack table made once per call, the values HEADS computes
+ * inline, so every tile and vec_dot (the 1 × 1 tile) give the same bits. */
+#define KQ_MAX_SB (QTK_TABLE_ROW_WEIGHTS / 256)
+#define KQ_KERNELS_AVX2(T, BLOCK, ACT, UNPACKED, HEADS, MUL)                                              \
+    QTK_FORCE_INLINE void T##_tile_avx2(const int C, int64_t nb, const uint8_t *w, const uint8_t *a, size_t as, \
+                                        const __m256i *heads, float *out, size_t os) {                     \
+        const BLOCK *x = (const BLOCK *)(const void *)w;                                                 \
+        __m256d acc[4];                                                                                  \
+        for (int c = 0; c < C; c++) acc[c] = _mm256_setzero_pd();                                        \
+        for (int64_t i = 0; i < nb; i++) {                                                               \
+            UNPACKED u;                                                                                  \
+            qtk_prefetch_ahead(&x[i], (int)sizeof(BLOCK));                                               \
+            T##_unpack_avx2(&x[i], &u);                                                                  \
+            for (int c = 0; c < C; c++) {                                                                \
+                const ACT *y = (const ACT *)(const void *)(a + (size_t)c * as) + 8 * i;                   \
+                __m256i h[2];                                                                            \
+                if (heads) {                                                                             \
+                    h[0] = heads[2 * ((size_t)c * KQ_MAX_SB + (size_t)i)];                               \
+                    h[1] = heads[2 * ((size_t)c * KQ_MAX_SB + (size_t)i) + 1];                           \
+                } else {                                                                                 \
+                    HEADS(y, h);                                                                         \
+                }                                                                                        \
+                acc[c] = acc_pd(acc[c], MUL(&u, y, h));                                                  \
+            }                                                                                            \
+        }                                                                                                \
+        for (int c = 0; c < C; c++) out[(size_t)c * os] = (float)hsum_pd(acc[c]);                        \
+    }                                                                                                    \
+    void qtk_##T##_mul_mat_avx2(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, \
+                                size_t os, int64_t nr, int64_t nc) {                                     \
+        const int64_t nb = n / QK_K;                                                                     \
+        const uint8_t *wb = (const uint8_t *)w, *ab = (const uint8_t *)a;                                \
+        __m256i heads[4 * KQ_MAX_SB * 2];                                                                \
+        for (int64_t c = 0; c < nc;) {                                                                   \
+            const int C = nc - c >= 4 ? 4 : nc - c >= 2 ? 2 : 1;                                         \
+            const uint8_t *ac = ab + (size_t)c * as;                                                     \
+            const __m256i *hp = NULL;                                                                    \
+            if (nr > 1 && nb <= KQ_MAX_SB) {                                                             \
+                for (int cc = 0; cc < C; cc++)                                                           \
+                    for (int64_t i = 0; i < nb; i++)                                                     \
+                        HEADS((const ACT *)(const void *)(ac + (size_t)cc * as) + 8 * i,                 \
+                              heads + 2 * ((size_t)cc * KQ_MAX_SB + (size_t)i));                         \
+                hp = heads;                                                                              \
+            }                                                                                            \
+            for (int64_t r = 0; r < nr; r++) {                                                           \
+                const uint8_t *wr = wb + (size_t)r * ws;                                                 \
+                float *o = out + (size_t)c * os + (size_t)r;                                             \
+                if (C == 4) T##_tile_avx2(4, nb, wr, ac, as, hp, o, os);                                 \
+                else if (C == 2) T##_tile_avx2(2, nb, wr, ac, as, hp, o, os);                            \
+                else T##_tile_avx2(1, nb, wr, ac, as, hp, o, os);                                        \
+            }                                                                                            \
+            c += C;                                                                                      \
+        }                                                                                                \
+    }                                                                                                    \
+    void qtk_##T##_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {                   \
+        T##_tile_avx2(1, n / QK_K, (const uint8_t *)vx, (const uint8_t *)vy, 0, NULL, s, 0);             \
     }
-    for (int c = 0; c < C; c++) out[(size_t)c * os] = (float)hsum_pd(acc[c]);
-}
 
-void qtk_q6_K_mul_mat_avx2(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out, size_t os,
-                           int64_t nr, int64_t nc) {
-    const int64_t nb = n / QK_K;
-    const uint8_t *wb = (const uint8_t *)w, *ab = (const uint8_t *)a;
-    __m256i heads[4 * Q6K_MAX_SB * 2]; /* per column and super-block: d_y (float), the 16 sums */
-    for (int64_t c = 0; c < nc;) {
-        const int C = nc - c >= 4 ? 4 : nc - c >= 2 ? 2 : 1;
-        const uint8_t *ac = ab + (size_t)c * as;
-        const __m256i *hp = NULL;
-        if (nr > 1 && nb <= Q6K_MAX_SB) {
-            for (int cc = 0; cc < C; cc++)
-                for (int64_t i = 0; i < nb; i++) {
-                    __m256 dy;
-                    __m256i *h = heads + 2 * ((size_t)cc * Q6K_MAX_SB + (size_t)i);
-                    q6k_heads_avx2((const qtk_block_q8_0 *)(const void *)(ac + (size_t)cc * as) + 8 * i, &dy, &h[1]);
-                    h[0] = _mm256_castps_si256(dy);
-                }
-            hp = heads;
-        }
-        for (int64_t r = 0; r < nr; r++) {
-            const uint8_t *wr = wb + (size_t)r * ws;
-            float *o = out + (size_t)c * os + (size_t)r;
-            if (C == 4) q6_K_tile_avx2(4, nb, wr, ac, as, hp, o, os);
-            else if (C == 2) q6_K_tile_avx2(2, nb, wr, ac, as, hp, o, os);
-            else q6_K_tile_avx2(1, nb, wr, ac, as, hp, o, os);
-        }
-        c += C;
-    }
-}
-
-void qtk_q6_K_vec_dot_avx2(int64_t n, float *s, const void *vx, const void *vy) {
-    q6_K_tile_avx2(1, n / QK_K, (const uint8_t *)vx, (const uint8_t *)vy, 0, NULL, s, 0);
-}
+KQ_KERNELS_AVX2(q4_K, qtk_block_q4_K, qtk_block_q8_2, type1_avx2_unpacked, type1_heads_avx2, type1_mul_avx2)
+KQ_KERNELS_AVX2(q5_K, qtk_block_q5_K, qtk_block_q8_2, type1_avx2_unpacked, type1_heads_avx2, type1_mul_avx2)
+KQ_KERNELS_AVX2(q6_K, qtk_block_q6_K, qtk_block_q8_0, q6k_avx2_unpacked, q6k_heads_avx2, q6k_mul_avx2)
